@@ -1,0 +1,221 @@
+"""The first code a child runs, before its target is even imported.
+
+It cuts the child off from proclab's terminal (fds 0, 1 and 2 become /dev/null and two pipes
+the controller reads), gives it a session and process group of its own (so a terminate
+reaches its grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies
+with proclab, and only then imports and calls the target.
+
+Kept small on purpose: a spawn child imports this module from scratch, and every import
+here is paid on every start.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import ctypes
+import gc
+import importlib
+import importlib.util
+import io
+import os
+import select
+import signal
+import sys
+from multiprocessing import parent_process
+from typing import Any, NamedTuple
+
+PR_SET_PDEATHSIG = 1
+
+# Blocked in the thread that starts children, so that a child inherits them blocked: one
+# that arrives before the child has reset its inherited handlers waits, and is delivered
+# when the bootstrap unblocks them (a SIGTERM then ends the child, as it should).
+DEFERRED_SIGNALS = frozenset(
+    {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2}
+)
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Loaded when proclab imports this module, so fork and forkserver children inherit it.
+prctl = _load_prctl()
+
+__all__ = [
+    "DEFERRED_SIGNALS",
+    "PR_SET_PDEATHSIG",
+    "ChildPayload",
+    "InheritedFd",
+    "child_main",
+    "load_target",
+    "prctl",
+]
+
+
+class InheritedFd:
+    """A file descriptor handed to the child, whatever the start method: fork children
+    inherit it as is; for spawn and forkserver, pickling it asks multiprocessing to pass
+    the fd along (its DupFd), as it does for a Connection, without importing
+    multiprocessing.connection into every spawn child."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from multiprocessing import reduction
+
+        return (_rebuild_fd, (reduction.DupFd(self.fd),))
+
+
+def _rebuild_fd(dup: Any) -> InheritedFd:
+    return InheritedFd(dup.detach())
+
+
+class ChildPayload(NamedTuple):
+    kind: str  # "module" or "file"
+    location: str  # module name or absolute path
+    function: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    cwd: str
+    affinity: tuple[int, ...] | None
+    stdout: InheritedFd  # write ends of the controller's pipes
+    stderr: InheritedFd
+    method: str
+    keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
+
+
+def child_main(payload: ChildPayload) -> None:
+    _redirect_stdio(payload)
+    if payload.method == "fork":
+        # Objects inherited from proclab (sockets, pipes) must never be finalized here:
+        # their fd numbers are closed below and may be reused by the target.
+        gc.freeze()
+        _close_inherited_fds(payload.keep_fds)
+        _reset_signal_handlers()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, DEFERRED_SIGNALS)
+    _die_with_parent()
+    if payload.affinity:
+        os.sched_setaffinity(0, payload.affinity)
+    # Last of the set-up, because the controller reads "leads its own session" as "ready":
+    # only then may it be paused (a child stopped earlier would still hold fds inherited
+    # from proclab, and would not yet die with it).
+    with contextlib.suppress(OSError):  # already a session leader
+        os.setsid()
+    os.chdir(payload.cwd)
+    target = load_target(payload.kind, payload.location, payload.function, payload.cwd)
+    target(*payload.args, **payload.kwargs)
+
+
+def _die_with_parent() -> None:
+    """End this child and its process group when proclab ends, even by SIGKILL.
+
+    A daemon thread waits on the parent's sentinel and kills the whole group. If the child
+    is stopped (paused) that thread cannot run, so the kernel is also asked to send SIGCONT
+    when the parent dies (PR_SET_PDEATHSIG): harmless to a running child, and it wakes a
+    stopped one so the thread can act.
+    """
+    parent = parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGCONT, 0, 0, 0)
+    if sentinel is None:
+        return
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            select.select([sentinel], [], [])
+        # SIGKILL needs no SIGCONT to end stopped members of the group.
+        os.killpg(0, signal.SIGKILL)
+
+    # A bare thread (daemon by nature): threading.Thread.start() would wait for it to run,
+    # which costs a fork child about a millisecond.
+    _thread.start_new_thread(watch, ())
+
+
+def _redirect_stdio(payload: ChildPayload) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(payload.stdout.fd, 1)
+    os.dup2(payload.stderr.fd, 2)
+    os.close(payload.stdout.fd)
+    os.close(payload.stderr.fd)
+    # sys.stdin already reads /dev/null: multiprocessing replaced it before calling us.
+    sys.stdout = _line_writer(1)
+    sys.stderr = _line_writer(2)
+
+
+def _line_writer(fd: int) -> io.TextIOWrapper:
+    raw = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+
+
+def _close_inherited_fds(keep: tuple[int, ...]) -> None:
+    """A fork child inherits every fd proclab had open (the terminal, sockets, other
+    children's pipes): close them, as subprocess's close_fds does."""
+    parent = parent_process()
+    keep_set = {0, 1, 2, *keep}
+    if parent is not None and parent.sentinel is not None:
+        keep_set.add(parent.sentinel)
+    low = 3
+    for fd in sorted(keep_set):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+_CATCHABLE = tuple(
+    s for s in signal.valid_signals() if s < 32 and s not in (signal.SIGKILL, signal.SIGSTOP)
+)
+
+
+def _reset_signal_handlers() -> None:
+    """A fork child inherits proclab's Python signal handlers (e.g. `proclab run`'s
+    SIGTERM handler, which only sets a flag): give it a fresh interpreter's instead, so
+    SIGTERM ends it and Ctrl+C raises KeyboardInterrupt."""
+    for sig in _CATCHABLE:
+        handler = signal.getsignal(sig)
+        if callable(handler) and handler is not signal.default_int_handler:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 65536
+
+
+def load_target(kind: str, location: str, function: str, cwd: str) -> Any:
+    """Import the target in the child, as `python file.py` or `python -m` would find it."""
+    if kind == "file":
+        folder = os.path.dirname(location)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        stem = os.path.splitext(os.path.basename(location))[0]
+        name = stem if stem.isidentifier() and stem not in sys.modules else "__proclab_target__"
+        spec = importlib.util.spec_from_file_location(name, location)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    else:
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        module = importlib.import_module(location)
+    return getattr(module, function)

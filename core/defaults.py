@@ -1,0 +1,10 @@
+"""Defaults shared by the controller, the CLI and the app. Imports nothing, so that the
+`proclab` script stays cheap to import (spawn children import it as their main module)."""
+
+METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
+# fork is unsafe in a threaded process and proclab always has threads; Python 3.14 made
+# forkserver the default on Linux for the same reason.
+DEFAULT_METHOD = "forkserver"
+DEFAULT_MAX_PROCS = 256
+DEFAULT_GRACE_S = 2.0
+DEFAULT_INTERVAL_S = 1.0

@@ -1,0 +1,27 @@
+"""Errors a person can act on: each names what was wrong and, where it helps, what to do."""
+
+from __future__ import annotations
+
+
+class ProclabError(Exception):
+    """An error shown to a person as one line, never as a traceback."""
+
+
+class InputError(ProclabError):
+    """A field of a spawn request (target, args, kwargs, name, ...) is wrong.
+
+    Nothing has been started when this is raised.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class SpawnRefused(ProclabError):
+    """The request was valid, but starting it would break a limit (e.g. --max-procs)."""
+
+
+class UnknownProcess(ProclabError):
+    """A command named a process record that does not exist (or was cleared)."""

@@ -1,0 +1,20 @@
+"""Imported only by the fork server, as a preload module: makes the fork server die with
+proclab.
+
+The fork server normally exits when proclab's end of its "alive" pipe closes, but every
+forkserver child holds a copy of that pipe, so a paused (stopped) child keeps the server
+alive, and with it the child: its watchdog thread cannot run while it is stopped, and the
+kernel's parent-death SIGCONT it asked for only comes when its parent, the fork server,
+dies. Asking the kernel to SIGKILL the fork server when proclab dies breaks that cycle.
+(The parent-death signal follows the thread that started the server: proclab starts it
+from its main thread, before the interface runs.)
+"""
+
+from __future__ import annotations
+
+import signal
+
+from proclab.core.bootstrap import PR_SET_PDEATHSIG, prctl
+
+if prctl is not None:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

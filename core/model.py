@@ -1,0 +1,190 @@
+"""The immutable snapshots and events that proclab.core hands to its consumers.
+
+Everything here is a frozen dataclass: the app, the CLI and the tests read them, and only
+the controller makes new ones.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from proclab.core.targets import Target
+
+
+class ProcState(enum.StrEnum):
+    """Where a child is in its life cycle.
+
+    The first five are live states read from the kernel (psutil's status); the last four
+    are how the child ended, read from its exit code once it has been reaped.
+    """
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    STOPPED = "stopped"
+    ZOMBIE = "zombie"
+    EXITED = "exited"
+    TERMINATED = "terminated"
+    KILLED = "killed"
+    FAILED = "failed"
+
+    @property
+    def is_over(self) -> bool:
+        return self in _OVER
+
+    @property
+    def is_live(self) -> bool:
+        return not self.is_over
+
+
+_OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED})
+
+StartMethod = Literal["fork", "forkserver", "spawn"]
+Stream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """Everything needed to start (and restart) one child: the call and how to make it."""
+
+    target: Target
+    args: tuple[object, ...] = ()
+    kwargs: Mapping[str, object] = field(default_factory=dict)
+    name: str | None = None
+    daemon: bool = False
+    method: StartMethod = "forkserver"
+    affinity: tuple[int, ...] | None = None
+    cwd: str = "."
+
+    @property
+    def call_text(self) -> str:
+        """The call as Python would spell it, for the details pane and the CLI."""
+        parts = [repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.target.function}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One sampler tick's figures for one child, all measured by the sampler thread."""
+
+    time: float  # monotonic clock of the reading
+    interval: float  # seconds since the previous reading (since its birth on the first)
+    status: str  # psutil's status string: running, sleeping, disk-sleep, stopped, zombie...
+    cpu_percent: float  # share of one core over the last interval, 0..100*threads
+    cpu_user: float  # cumulative seconds
+    cpu_system: float  # cumulative seconds
+    cpu_delta: float  # seconds on a CPU during the last interval
+    run_delay_delta: float  # seconds runnable but waiting for a CPU during the last interval
+    run_delay: float  # cumulative seconds waiting on a run queue (main thread)
+    rss: int  # bytes
+    threads: int
+    core: int | None  # the CPU it last ran on
+    ctx_voluntary: int
+    ctx_involuntary: int
+
+    @property
+    def cpu_time(self) -> float:
+        return self.cpu_user + self.cpu_system
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRow:
+    """What the process table shows about one child; outlives the child until cleared."""
+
+    id: int
+    name: str
+    spec: ProcessSpec
+    state: ProcState
+    pid: int | None = None
+    exitcode: int | None = None
+    created_at: float = 0.0  # wall clock when spawn was asked for
+    started_at: float | None = None  # wall clock when start() returned
+    ended_at: float | None = None  # wall clock when it was reaped
+    start_latency: float | None = None  # seconds start() took
+    sample: ProcSample | None = None  # the latest sampler reading while it lived
+    error: str | None = None  # why it could not start, or the last exception it raised
+    traceback: tuple[str, ...] = ()  # the last traceback it printed on stderr
+    tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
+    parent_id: int | None = None  # the row this one restarts
+
+    def wall_time(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at if self.ended_at is not None else now) - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSample:
+    """One sampler tick's whole-machine figures."""
+
+    time: float  # monotonic
+    wall: float  # wall clock
+    per_core: tuple[float, ...]  # percent busy per logical CPU
+    total: float  # percent busy over all CPUs
+    mem_total: int
+    mem_used: int
+    mem_percent: float
+    load: tuple[float, float, float]
+
+
+# Events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    row: ProcessRow
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    row: ProcessRow
+    old: ProcState
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    row: ProcessRow
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLine:
+    id: int
+    pid: int
+    name: str
+    stream: Stream
+    text: str
+    time: float  # wall clock when proclab read it
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    system: SystemSample
+    procs: Mapping[int, ProcSample]
+
+
+@dataclass(frozen=True, slots=True)
+class RowUpdated:
+    """Something other than the state changed: a rename, a traceback read from stderr."""
+
+    row: ProcessRow
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the controller did on its own that a person should see."""
+
+    level: Literal["info", "warning", "error"]
+    text: str
+    time: float
+
+
+Event = Spawned | StateChanged | Exited | OutputLine | Sampled | RowUpdated | Cleared | Notice

@@ -1,0 +1,250 @@
+"""What a child runs: `module:function` or `path/to/file.py:function`, parsed and checked.
+
+Checking never runs the target's file: a learner's lesson file may print, sleep or start
+processes at its top level, and none of that may happen inside proclab. Files (and modules
+that are not imported yet and have Python source) are read with `ast`; only modules without
+source (built-in or compiled) are imported to look at their function.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Literal
+
+from proclab.core.errors import InputError
+
+FIELD = "target"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: Literal["module", "file"]
+    location: str  # a dotted module name, or an absolute path to a .py file
+    function: str
+
+    @property
+    def label(self) -> str:
+        where = os.path.basename(self.location) if self.kind == "file" else self.location
+        return f"{where}:{self.function}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.location}:{self.function}"
+
+
+def parse_target(text: str, cwd: str) -> Target:
+    """Split `where:function` and say which kind of target it is; no import happens here."""
+    text = text.strip()
+    if not text:
+        raise InputError(FIELD, "empty: give module:function or path/to/file.py:function")
+    if "\x00" in text:
+        raise InputError(FIELD, "contains a NUL character")
+    where, sep, function = text.rpartition(":")
+    if not sep or not where:
+        raise InputError(
+            FIELD, f"{text!r} has no ':function' part: give module:function or file.py:function"
+        )
+    if not function.isidentifier():
+        raise InputError(FIELD, f"{function!r} is not a Python function name")
+    if where.endswith(".py") or os.sep in where or where.startswith("."):
+        path = os.path.abspath(os.path.join(cwd, os.path.expanduser(where)))
+        if not path.endswith(".py"):
+            raise InputError(FIELD, f"{where!r} is not a .py file")
+        if not os.path.isfile(path):
+            raise InputError(FIELD, f"no file {where!r} (looked in {cwd})")
+        return Target("file", path, function)
+    if not all(part.isidentifier() for part in where.split(".")):
+        raise InputError(FIELD, f"{where!r} is not a module name (or a path ending in .py)")
+    return Target("module", where, function)
+
+
+@contextmanager
+def _path_with(folder: str) -> Iterator[None]:
+    """Look up modules the way the child will: the working folder first on sys.path."""
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        # Another thread may have changed sys.path meanwhile: remove our entry, not index 0.
+        with suppress(ValueError):
+            sys.path.remove(folder)
+
+
+# The signature check --------------------------------------------------------------------
+
+_UNKNOWN = None  # the call cannot be checked without running code: allow it
+
+
+def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
+    """The target's signature, or None when it cannot be known without running its code.
+
+    Raises InputError when the target does not exist, does not parse, or is not callable.
+    """
+    if target.kind == "file":
+        return _signature_from_source(_read_source(target.location), target, target.location)
+    with _path_with(cwd):
+        if target.location in sys.modules:
+            return _signature_from_object(sys.modules[target.location], target)
+        try:
+            spec = importlib.util.find_spec(target.location)
+        except ModuleNotFoundError as exc:
+            raise InputError(
+                FIELD, f"no module named {exc.name!r} (looked in {cwd} and Python's path)"
+            ) from None
+        except (ImportError, ValueError) as exc:
+            raise InputError(FIELD, f"cannot find module {target.location!r}: {exc}") from None
+        except Exception as exc:  # a parent package raised while being imported
+            raise InputError(
+                FIELD, f"importing the package of {target.location!r} failed: {_one_line(exc)}"
+            ) from None
+        if spec is None:
+            raise InputError(
+                FIELD, f"no module named {target.location!r} (looked in {cwd} and Python's path)"
+            )
+        origin = spec.origin or ""
+        if origin.endswith(".py") and os.path.isfile(origin):
+            return _signature_from_source(_read_source(origin), target, origin)
+        try:
+            module = importlib.import_module(target.location)
+        except Exception as exc:
+            raise InputError(
+                FIELD, f"importing {target.location!r} failed: {_one_line(exc)}"
+            ) from None
+        return _signature_from_object(module, target)
+
+
+def _read_source(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise InputError(FIELD, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(FIELD, f"{path} is not UTF-8 text") from None
+
+
+def _signature_from_object(module: object, target: Target) -> inspect.Signature | None:
+    where = target.location
+    if not hasattr(module, target.function):
+        raise InputError(FIELD, f"no function {target.function!r} in {where}")
+    obj = getattr(module, target.function)
+    if not callable(obj):
+        raise InputError(
+            FIELD, f"{where}:{target.function} is a {type(obj).__name__}, not a function"
+        )
+    if inspect.iscoroutinefunction(obj):
+        raise InputError(FIELD, _ASYNC)
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):
+        return _UNKNOWN
+
+
+_ASYNC = "is an async function: give a plain function (e.g. def main(): asyncio.run(...))"
+
+
+def _signature_from_source(source: str, target: Target, path: str) -> inspect.Signature | None:
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if exc.lineno else "somewhere"
+        raise InputError(
+            FIELD, f"syntax error in {os.path.basename(path)} {where}: {exc.msg}"
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise InputError(FIELD, f"cannot parse {os.path.basename(path)}: {exc}") from None
+    binding: ast.AST | None = None
+    star_import = False
+    for node in _top_level(tree.body):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            star_import = True
+        if _binds(node, target.function):
+            binding = node
+    name = f"{os.path.basename(path)}:{target.function}"
+    if binding is None:
+        if star_import:
+            return _UNKNOWN
+        raise InputError(FIELD, f"no function {target.function!r} in {os.path.basename(path)}")
+    if isinstance(binding, ast.AsyncFunctionDef):
+        raise InputError(FIELD, f"{name} {_ASYNC}")
+    if isinstance(binding, ast.FunctionDef):
+        return _UNKNOWN if binding.decorator_list else _signature_from_args(binding.args)
+    value = getattr(binding, "value", None)
+    if isinstance(value, ast.Constant | ast.JoinedStr | ast.List | ast.Dict | ast.Tuple | ast.Set):
+        raise InputError(FIELD, f"{name} is a value, not a function")
+    return _UNKNOWN
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run at import time, in source order: the module body, and the bodies
+    of the if/try/with blocks in it (not of functions or classes)."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.If | ast.With | ast.For | ast.While):
+            yield from _top_level(node.body)
+            yield from _top_level(getattr(node, "orelse", []))
+        elif isinstance(node, ast.Try | ast.TryStar):
+            yield from _top_level(node.body)
+            for handler in node.handlers:
+                yield from _top_level(handler.body)
+            yield from _top_level(node.orelse)
+            yield from _top_level(node.finalbody)
+
+
+def _binds(node: ast.stmt, name: str) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name == name
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return any((a.asname or a.name.split(".")[0]) == name for a in node.names)
+    if isinstance(node, ast.Assign):
+        return any(_names_in(t, name) for t in node.targets)
+    if isinstance(node, ast.AnnAssign | ast.AugAssign):
+        return node.value is not None and _names_in(node.target, name)
+    return False
+
+
+def _names_in(target: ast.expr, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
+
+
+class _Default:
+    """Stands for a default value the checker does not evaluate."""
+
+    def __repr__(self) -> str:
+        return "..."
+
+
+_DEFAULT = _Default()
+
+
+def _signature_from_args(args: ast.arguments) -> inspect.Signature:
+    P = inspect.Parameter
+    params: list[inspect.Parameter] = []
+    positional = [*args.posonlyargs, *args.args]
+    first_default = len(positional) - len(args.defaults)
+    for i, arg in enumerate(positional):
+        kind = P.POSITIONAL_ONLY if i < len(args.posonlyargs) else P.POSITIONAL_OR_KEYWORD
+        default = _DEFAULT if i >= first_default else P.empty
+        params.append(P(arg.arg, kind, default=default))
+    if args.vararg:
+        params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(P(arg.arg, P.KEYWORD_ONLY, default=P.empty if default is None else _DEFAULT))
+    if args.kwarg:
+        params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
+    return inspect.Signature(params)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

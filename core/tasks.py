@@ -1,0 +1,117 @@
+"""Built-in targets: the lesson's tasks and a few that show one behaviour each.
+
+Module-level functions only, so that every start method can find them by name:
+`proclab run proclab.core.tasks:sleep --args '(1,)'`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+
+def write_file(path: str = "a.txt") -> None:
+    """The lesson's first task: write 'helloworld' into a file."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("helloworld")
+    print(f"wrote helloworld to {os.path.abspath(path)}")
+
+
+def greet(name: str, age: int, gender: str, seconds: float = 3.0) -> None:
+    """The lesson's Process(target=task, kwargs={'name': 'jerry', 'age': 20, ...})."""
+    print(name, age, gender)
+    time.sleep(seconds)
+    print("child process code done")
+
+
+def sleep(seconds: float = 1.0) -> None:
+    """I/O-bound: waits on a timer and uses almost no CPU."""
+    time.sleep(seconds)
+
+
+def spin(seconds: float = 1.0) -> None:
+    """CPU-bound: keeps one core busy for `seconds` of wall time."""
+    print(f"spinning for {seconds:g} s", flush=True)
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+
+
+def count(n: int = 10_000_000) -> None:
+    """The lesson's CPU-bound loop: for i in range(n): i += 1."""
+    for i in range(n):
+        i += 1
+    print(f"counted to {n:,}")
+
+
+def fib(n: int = 30) -> int:
+    """CPU-bound recursion; prints its result."""
+
+    def f(k: int) -> int:
+        return k if k < 2 else f(k - 1) + f(k - 2)
+
+    result = f(n)
+    print(f"fib({n}) = {result}")
+    return result
+
+
+def fail(message: str = "this task always fails") -> None:
+    """Raises: the child ends with exit code 1 and its traceback on stderr."""
+    print("about to raise", flush=True)
+    raise RuntimeError(message)
+
+
+def exit_with(code: int = 3) -> None:
+    """Exits with the given code, as sys.exit(code) does."""
+    print(f"exiting with code {code}")
+    sys.exit(code)
+
+
+def ignore_sigterm(seconds: float = 60.0) -> None:
+    """Ignores SIGTERM, so terminate() does nothing and only kill() ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(f"ignoring SIGTERM for {seconds:g} s")
+    time.sleep(seconds)
+
+
+def tick(interval_ms: int = 500, count: int | None = None) -> None:
+    """Prints a numbered line every interval_ms milliseconds (forever if count is None)."""
+    i = 0
+    while count is None or i < count:
+        print(f"tick {i} from pid {os.getpid()}")
+        i += 1
+        time.sleep(interval_ms / 1000)
+
+
+def _grandchild(seconds: float) -> None:
+    print(f"grandchild {os.getpid()} of {os.getppid()} sleeping {seconds:g} s", flush=True)
+    time.sleep(seconds)
+
+
+def with_grandchild(seconds: float = 30.0) -> None:
+    """Starts a grandchild with its own start method and waits for it."""
+    child = multiprocessing.Process(target=_grandchild, args=(seconds,), name="grandchild")
+    child.start()
+    print(f"started grandchild {child.pid}", flush=True)
+    child.join()
+    print(f"grandchild exited with {child.exitcode}")
+
+
+# The choices the spawn form offers, with arguments that show each one off.
+BUILTINS: dict[str, tuple[str, str]] = {
+    "greet": ("", "{'name': 'jerry', 'age': 20, 'gender': 'male'}"),
+    "sleep": ("(1,)", ""),
+    "spin": ("(5,)", ""),
+    "count": ("(10_000_000,)", ""),
+    "fib": ("(30,)", ""),
+    "write_file": ("('a.txt',)", ""),
+    "tick": ("(500,)", ""),
+    "fail": ("", ""),
+    "exit_with": ("(3,)", ""),
+    "ignore_sigterm": ("(60,)", ""),
+    "with_grandchild": ("(30,)", ""),
+}

@@ -1,0 +1,156 @@
+"""One thread that reads every child's output pipes and notices every child's exit.
+
+Exits are noticed through a pidfd, which becomes readable the moment the child ends: exact,
+and immune to grandchildren that inherited the child's end of multiprocessing's sentinel
+pipe (which keeps the sentinel silent until they end too). Nothing here ever calls
+waitpid(-1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import selectors
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from proclab.core.output import LineSplitter
+
+READ_CHUNK = 64 * 1024
+RETRY_REAP_S = 0.01
+
+
+@dataclass(slots=True)
+class _Pipe:
+    rec_id: int
+    stream: str
+    fd: int
+    splitter: LineSplitter
+
+
+class ChildWatcher:
+    """Calls on_line(rec_id, stream, text) for each output line and on_exit(rec_id) when a
+    child has ended; on_exit returns False if the exit status is not there yet (it is then
+    asked again shortly). on_closed(rec_id) follows the last line of a child's output."""
+
+    def __init__(
+        self,
+        on_line: Callable[[int, str, str], None],
+        on_exit: Callable[[int], bool],
+        on_closed: Callable[[int], None],
+    ) -> None:
+        self._on_line = on_line
+        self._on_exit = on_exit
+        self._on_closed = on_closed
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._requests: queue.SimpleQueue[tuple[int, int, int, int]] = queue.SimpleQueue()
+        self._pipes_of: dict[int, list[_Pipe]] = {}  # rec_id -> its pipes still open
+        self._pending_reaps: set[int] = set()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fd: int) -> None:
+        """Take ownership of the read ends and of exit_fd (closed here when done)."""
+        self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fd))
+        self._wake()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if not self._thread.is_alive():
+            if self._thread.ident is None:  # never started: nobody else will close fds
+                self._close_all()
+            return
+        self._wake()
+        self._thread.join(timeout=5)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # already awake
+            os.write(self._wake_w, b"\0")
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                timeout = RETRY_REAP_S if self._pending_reaps else None
+                for key, _ in self._selector.select(timeout):
+                    # Handling one key may close another's fd (a child's exit drains and
+                    # closes its pipes): skip keys no longer registered as they were.
+                    current = self._selector.get_map().get(key.fd)
+                    if current is not None and current.data is key.data:
+                        self._handle(key)
+                if self._pending_reaps:
+                    self._pending_reaps = {r for r in self._pending_reaps if not self._on_exit(r)}
+        finally:
+            self._close_all()
+
+    def _handle(self, key: selectors.SelectorKey) -> None:
+        data = key.data
+        if data is None:
+            os.read(self._wake_r, 4096)
+            self._take_requests()
+        elif isinstance(data, _Pipe):
+            self._read(data)
+        else:  # an exit fd: data is the record id
+            self._selector.unregister(key.fd)
+            os.close(key.fd)
+            # What the child wrote before it ended is in its pipes now: deliver it before
+            # its exit, so a traceback is read by the time the exit is reported.
+            for pipe in list(self._pipes_of.get(data, ())):
+                while self._read(pipe):
+                    pass
+            if not self._on_exit(data):
+                self._pending_reaps.add(data)
+
+    def _take_requests(self) -> None:
+        while True:
+            try:
+                rec_id, out_fd, err_fd, exit_fd = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            pipes = [
+                _Pipe(rec_id, "stdout", out_fd, LineSplitter()),
+                _Pipe(rec_id, "stderr", err_fd, LineSplitter()),
+            ]
+            for pipe in pipes:
+                os.set_blocking(pipe.fd, False)
+                self._selector.register(pipe.fd, selectors.EVENT_READ, pipe)
+            self._pipes_of[rec_id] = pipes
+            self._selector.register(exit_fd, selectors.EVENT_READ, rec_id)
+
+    def _read(self, pipe: _Pipe) -> bool:
+        """Read once; True if there may be more to read right away."""
+        try:
+            data = os.read(pipe.fd, READ_CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if data:
+            for line in pipe.splitter.feed(data):
+                self._on_line(pipe.rec_id, pipe.stream, line)
+            return True
+        for line in pipe.splitter.flush():
+            self._on_line(pipe.rec_id, pipe.stream, line)
+        self._selector.unregister(pipe.fd)
+        os.close(pipe.fd)
+        pipes = self._pipes_of[pipe.rec_id]
+        pipes.remove(pipe)
+        if not pipes:
+            del self._pipes_of[pipe.rec_id]
+            self._on_closed(pipe.rec_id)
+        return False
+
+    def _close_all(self) -> None:
+        for key in list(self._selector.get_map().values()):
+            if key.fd != self._wake_r:
+                os.close(key.fd)
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)

@@ -1,0 +1,83 @@
+"""Shared fixtures. The autouse `no_leftover_processes` fails any test that leaves a child,
+grandchild or zombie behind: proclab's first promise is that nothing outlives it."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from proclab.core.controller import Controller
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans (a grandchild whose parent died) are re-parented to this process instead of
+    # to init, so the leftover check below still sees them.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _helper_pids() -> set[int]:
+    """multiprocessing's long-lived helpers of this test process: not leftovers."""
+    pids = set()
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None):
+        pids.add(server._forkserver_pid)
+    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+    if tracker is not None and getattr(tracker, "_pid", None):
+        pids.add(tracker._pid)
+    return pids
+
+
+def descendants() -> dict[int, psutil.Process]:
+    helpers = _helper_pids()
+    return {p.pid: p for p in psutil.Process().children(recursive=True) if p.pid not in helpers}
+
+
+def reap_orphans() -> None:
+    """Zombies re-parented to this (subreaper) process: reap them by pid, never -1."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if child.status() == psutil.STATUS_ZOMBIE and child.pid not in _helper_pids():
+                os.waitpid(child.pid, os.WNOHANG)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    before = set(descendants())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        reap_orphans()
+        left = {pid: p for pid, p in descendants().items() if pid not in before}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if left:
+        described = []
+        for p in left.values():
+            with contextlib.suppress(psutil.Error):
+                described.append(f"{p.pid} {p.status()} {' '.join(p.cmdline())[:80]}")
+                p.kill()
+        time.sleep(0.1)
+        reap_orphans()
+        pytest.fail(f"processes outlived the test: {described}")
+
+
+@pytest.fixture
+def controller() -> Iterator[Controller]:
+    c = Controller(sample_interval=0.2, grace=1.0)
+    c.start()
+    try:
+        yield c
+    finally:
+        c.close()

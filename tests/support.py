@@ -1,0 +1,71 @@
+"""Helpers for the tests (imported as `support`: pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from proclab.core.controller import Controller
+from proclab.core.model import ProcessRow
+from proclab.core.spec import build_spec
+
+TASKS = "proclab.core.tasks"
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def run_task(
+    controller: Controller,
+    function: str,
+    args: str = "",
+    kwargs: str = "",
+    *,
+    method: str = "forkserver",
+    timeout: float = 20.0,
+    **options: object,
+) -> ProcessRow:
+    """Start one built-in task, wait for it to end, return its final row."""
+    spec = build_spec(f"{TASKS}:{function}", args, kwargs, method=method, **options)  # type: ignore[arg-type]
+    (rec_id,) = controller.spawn(spec)
+    assert controller.join([rec_id], timeout=timeout), f"{function} did not end in {timeout} s"
+    return controller.row(rec_id)
+
+
+def start_task(
+    controller: Controller,
+    function: str,
+    args: str = "",
+    kwargs: str = "",
+    *,
+    method: str = "forkserver",
+    count: int = 1,
+    **options: object,
+) -> tuple[int, ...]:
+    """Start a built-in task and wait until its processes exist."""
+    spec = build_spec(f"{TASKS}:{function}", args, kwargs, method=method, **options)  # type: ignore[arg-type]
+    ids = controller.spawn(spec, count)
+    assert controller.wait_started(ids)
+    return ids
+
+
+def lines(controller: Controller, rec_id: int, stream: str | None = None) -> list[str]:
+    return [o.text for o in controller.output(rec_id) if stream is None or o.stream == stream]
+
+
+def grandchild_pid(controller: Controller, rec_id: int, timeout: float = 10.0) -> int:
+    """The pid the with_grandchild task reports for its grandchild."""
+
+    def reported() -> list[str]:
+        return [t for t in lines(controller, rec_id) if t.startswith("started grandchild")]
+
+    assert wait_until(reported, timeout), "the task never reported its grandchild"
+    return int(reported()[0].split()[-1])

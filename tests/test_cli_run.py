@@ -1,0 +1,213 @@
+"""`proclab run` end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support import wait_until
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))
+T = "proclab.core.tasks"
+
+
+def proclab(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROCLAB, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+    )
+
+
+def summary_table(stdout: str) -> list[list[str]]:
+    """The rows of the summary table (header first), after any output of the children."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("NAME "))
+    end = next(
+        i
+        for i in range(start, len(lines))
+        if not lines[i].strip() or (" in " in lines[i] and lines[i][0].isdigit())
+    )
+    return [line.split() for line in lines[start:end]]
+
+
+def test_the_lessons_ten_sleepers():
+    out = proclab("run", f"{T}:sleep", "--args", "(1,)", "--count", "10")
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.strip().splitlines()
+    assert table[0].split() == ["NAME", "PID", "EXIT", "STATE", "WALL", "CPU"]
+    rows = [line.split() for line in table[1:11]]
+    assert len(rows) == 10 and all(r[2] == "0" and r[3] == "exited" for r in rows)
+    assert len({r[1] for r in rows}) == 10
+    summary = table[11]
+    assert summary.startswith("10 children in ")
+    total = float(summary.split(" in ")[1].split()[0])
+    assert total < 5, summary
+
+
+def test_output_streams_live_with_name_and_pid(tmp_path):
+    (tmp_path / "day36.py").write_text(
+        "import time\n"
+        "def task(name, age, gender):\n"
+        "    print(name, age, gender)\n"
+        "    with open('a.txt', 'w', encoding='utf-8') as f:\n"
+        "        f.write('helloworld')\n"
+    )
+    out = proclab(
+        "run",
+        "day36.py:task",
+        "--kwargs",
+        "{'name': 'jerry', 'age': 20, 'gender': 'male'}",
+        "--name",
+        "process-2",
+        "--method",
+        "spawn",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0].split()
+    assert (
+        first[0] == "process-2" and first[1].isdigit() and first[2:] == ["|", "jerry", "20", "male"]
+    )
+    assert (tmp_path / "a.txt").read_text() == "helloworld"
+
+
+def test_a_failing_child_fails_the_run():
+    out = proclab("run", f"{T}:fail", "--method", "fork")
+    assert out.returncode == 1
+    assert "! RuntimeError: this task always fails" in out.stderr
+    assert "failed" in out.stdout and "1 did not exit cleanly" in out.stdout
+
+
+def test_exit_codes_and_signals_in_the_summary():
+    out = proclab("run", f"{T}:exit_with", "--args", "(7,)")
+    assert out.returncode == 1
+    assert "exiting with code 7" in out.stdout
+    row = summary_table(out.stdout)[1]
+    assert row[2:4] == ["7", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nosuch:thing"], "proclab run: target: no module named 'nosuch'"),
+        (
+            ["run", f"{T}:sleep", "--args", "1"],
+            "proclab run: args: must be a tuple or list, got int",
+        ),
+        (["run", f"{T}:sleep", "--kwargs", "{'x': 1}"], "proclab run: kwargs: "),
+        (
+            ["run", f"{T}:sleep", "--affinity", "9999"],
+            "proclab run: affinity: CPU 9999 is not available",
+        ),
+        (["run", f"{T}:sleep", "--count", "0"], "argument --count: must be at least 1"),
+        (["run", f"{T}:sleep", "--method", "thread"], "argument --method: invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message):
+    out = proclab(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_too_many_children_is_refused():
+    out = proclab("run", f"{T}:sleep", "--count", "5", "--max-procs", "3")
+    assert out.returncode == 2
+    assert "past the limit of 3" in out.stderr and "Traceback" not in out.stderr
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_ends_every_child(sig, status):
+    proc = subprocess.Popen(
+        [
+            PROCLAB,
+            "run",
+            f"{T}:with_grandchild",
+            "--args",
+            "(60,)",
+            "--count",
+            "3",
+            "--method",
+            "fork",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # 3 children + 3 grandchildren, plus multiprocessing's resource tracker and fork server
+        assert wait_until(lambda: len(_descendants(proc.pid)) >= 8, 20), _descendants(proc.pid)
+        family = _descendants(proc.pid)
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, err
+    assert f"{signal.Signals(sig).name} received: ending 3 children" in err
+    assert out.count("-15 SIGTERM") == 3
+    assert wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in family), 5)
+
+
+def test_sigterm_ignorers_are_killed_after_the_grace_period():
+    proc = subprocess.Popen(
+        [
+            PROCLAB,
+            "run",
+            f"{T}:ignore_sigterm",
+            "--count",
+            "2",
+            "--grace",
+            "0.5",
+            "--method",
+            "fork",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: len(_descendants(proc.pid)) >= 2, 20)
+        time.sleep(0.8)  # let them install their SIGTERM handler
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "still running 0.5 s after SIGTERM: sending SIGKILL" in err
+    assert out.count("-9 SIGKILL") == 2
+
+
+def test_timeout_ends_the_children():
+    began = time.monotonic()
+    out = proclab("run", f"{T}:sleep", "--args", "(60,)", "--count", "2", "--timeout", "0.5")
+    assert time.monotonic() - began < 15
+    assert out.returncode == 1
+    assert "timeout after 0.5 s: ending 2 children" in out.stderr
+    assert out.stdout.count("-15 SIGTERM") == 2
+
+
+def test_run_does_not_import_textual():
+    code = "import sys; from proclab.tui.cli import main; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert os.path.exists(PROCLAB)

@@ -1,0 +1,309 @@
+"""The controller's commands and guarantees, against real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import psutil
+import pytest
+from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_until
+
+from proclab.core.controller import Controller
+from proclab.core.errors import SpawnRefused, UnknownProcess
+from proclab.core.model import Cleared, Exited, OutputLine, ProcState, Spawned, StateChanged
+from proclab.core.spec import build_spec
+
+
+def test_file_target_prints_and_writes(controller, tmp_path):
+    lesson = tmp_path / "day36.py"
+    lesson.write_text(
+        "from multiprocessing import Process\n"
+        "def task(name, age, gender):\n"
+        "    print(name, age, gender)\n"
+        "    with open('a.txt', 'w', encoding='utf-8') as f:\n"
+        "        f.write('helloworld')\n"
+        "if __name__ == '__main__':\n"
+        "    raise SystemExit('the main block must not run in proclab or its children')\n"
+    )
+    events = []
+    controller.subscribe(events.append)
+    spec = build_spec(
+        f"{lesson}:task", kwargs="{'name': 'jerry', 'age': 20, 'gender': 'male'}", cwd=str(tmp_path)
+    )
+    (rec_id,) = controller.spawn(spec)
+    assert controller.join([rec_id], timeout=20)
+    row = controller.row(rec_id)
+    assert row.state is ProcState.EXITED, row
+    printed = [e for e in events if isinstance(e, OutputLine)]
+    assert [(e.text, e.stream, e.pid, e.name) for e in printed] == [
+        ("jerry 20 male", "stdout", row.pid, row.name)
+    ]
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "helloworld"
+
+
+def test_relative_file_target_and_module_in_working_folder(controller, tmp_path):
+    (tmp_path / "lesson.py").write_text("def hello(who='world'):\n    print('hello', who)\n")
+    for target in ("lesson.py:hello", "lesson:hello"):
+        spec = build_spec(target, "('there',)", cwd=str(tmp_path))
+        (rec_id,) = controller.spawn(spec)
+        assert controller.join([rec_id], timeout=20)
+        assert lines(controller, rec_id) == ["hello there"], target
+
+
+def test_ten_sleepers_run_at_once(controller):
+    spec = build_spec(f"{TASKS}:sleep", "(1,)")
+    began = time.monotonic()
+    ids = controller.spawn(spec, 10)
+    assert controller.join(ids, timeout=20)
+    elapsed = time.monotonic() - began
+    assert all(controller.row(i).state is ProcState.EXITED for i in ids)
+    assert elapsed < 5, f"ten 1 s sleeps took {elapsed:.1f} s: they did not run at once"
+
+
+def test_events_follow_the_life_cycle(controller):
+    events = []
+    controller.subscribe(events.append)
+    row = run_task(controller, "exit_with", "(0,)")
+    mine = [e for e in events if getattr(getattr(e, "row", None), "id", None) == row.id]
+    assert isinstance(mine[0], Spawned) and mine[0].row.state is ProcState.STARTING
+    assert isinstance(mine[-1], Exited) and mine[-1].row.exitcode == 0
+    transitions = [(e.old, e.row.state) for e in mine if isinstance(e, StateChanged)]
+    assert transitions[0] == (ProcState.STARTING, ProcState.RUNNING)
+    assert transitions[-1][1] is ProcState.EXITED
+
+
+def test_pause_and_resume(controller):
+    (rec_id,) = start_task(controller, "tick", "(50,)")
+    assert wait_until(lambda: lines(controller, rec_id))
+    controller.pause(rec_id)
+    assert wait_until(lambda: controller.row(rec_id).state is ProcState.STOPPED)
+    assert psutil.Process(controller.row(rec_id).pid).status() == psutil.STATUS_STOPPED
+    count = len(lines(controller, rec_id))
+    time.sleep(0.3)
+    assert len(lines(controller, rec_id)) == count, "a paused child kept printing"
+    controller.resume(rec_id)
+    assert wait_until(lambda: controller.row(rec_id).state is not ProcState.STOPPED)
+    assert wait_until(lambda: len(lines(controller, rec_id)) > count)
+
+
+def test_terminate_a_paused_child(controller):
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    controller.pause(rec_id)
+    assert wait_until(lambda: controller.row(rec_id).state is ProcState.STOPPED)
+    controller.terminate(rec_id)
+    assert controller.join([rec_id], timeout=5)
+    assert controller.row(rec_id).state is ProcState.TERMINATED
+
+
+def test_terminate_escalates_to_kill(controller):
+    notices = []
+    controller.subscribe(lambda e: notices.append(e) if type(e).__name__ == "Notice" else None)
+    (rec_id,) = start_task(controller, "ignore_sigterm", "(30,)")
+    assert wait_until(lambda: lines(controller, rec_id))
+    controller.terminate(rec_id, escalate_after=0.3)
+    assert controller.join([rec_id], timeout=5)
+    assert controller.row(rec_id).state is ProcState.KILLED
+    assert any("SIGKILL" in n.text for n in notices)
+
+
+def test_rename(controller):
+    (rec_id,) = start_task(controller, "sleep", "(5,)")
+    controller.rename(rec_id, "  worker-a  ")
+    assert controller.row(rec_id).name == "worker-a"
+    controller.kill(rec_id)
+
+
+def test_restart_starts_the_same_spec_again(controller):
+    row = run_task(controller, "exit_with", "(4,)")
+    controller.restart(row.id)
+    assert wait_until(lambda: len(controller.rows()) == 2)
+    new = next(r for r in controller.rows() if r.id != row.id)
+    assert new.spec == row.spec and new.parent_id == row.id
+    assert controller.join([new.id], timeout=20)
+    assert controller.row(new.id).exitcode == 4 and controller.row(new.id).pid != row.pid
+
+
+def test_restart_a_running_child_ends_it_first(controller):
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    controller.restart(rec_id)
+    assert controller.join([rec_id], timeout=5)
+    assert controller.row(rec_id).state is ProcState.TERMINATED
+    assert wait_until(lambda: len(controller.rows()) == 2)
+    new = next(r for r in controller.rows() if r.id != rec_id)
+    assert new.parent_id == rec_id
+    controller.kill(controller.wait_started([new.id]) and new.id)
+
+
+def test_exited_records_stay_until_cleared(controller):
+    row = run_task(controller, "exit_with", "(0,)")
+    (live,) = start_task(controller, "sleep", "(30,)")
+    events = []
+    controller.subscribe(events.append)
+    time.sleep(0.3)
+    assert controller.row(row.id).state is ProcState.EXITED
+    assert controller.clear_exited() == 1
+    assert [r.id for r in controller.rows()] == [live]
+    assert any(isinstance(e, Cleared) and e.ids == (row.id,) for e in events)
+    with pytest.raises(UnknownProcess):
+        controller.row(row.id)
+    controller.kill(live)
+
+
+def test_commands_on_an_ended_child_are_errors(controller):
+    row = run_task(controller, "exit_with", "(0,)")
+    for command in (controller.terminate, controller.kill, controller.pause, controller.resume):
+        with pytest.raises(UnknownProcess, match="already ended"):
+            command(row.id)
+
+
+def test_join_with_timeout(controller):
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    began = time.monotonic()
+    assert controller.join([rec_id], timeout=0.3) is False
+    assert 0.25 < time.monotonic() - began < 2
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=5) is True
+
+
+def test_join_async_leaves_the_event_loop_free(controller):
+    (rec_id,) = start_task(controller, "sleep", "(1,)")
+
+    async def scenario() -> tuple[bool, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        done = await controller.join_async([rec_id], timeout=10)
+        task.cancel()
+        return done, ticks
+
+    done, ticks = asyncio.run(scenario())
+    assert done and ticks > 20, "the loop was blocked while the join waited"
+    assert asyncio.run(controller.join_async([rec_id], timeout=0.1)) is True
+
+
+def test_join_async_timeout(controller):
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    assert asyncio.run(controller.join_async([rec_id], timeout=0.2)) is False
+    controller.kill(rec_id)
+
+
+def test_on_exit_callback(controller):
+    seen = []
+    (rec_id,) = start_task(controller, "exit_with", "(5,)")
+    controller.on_exit(rec_id, seen.append)
+    assert wait_until(lambda: seen)
+    assert seen[0].exitcode == 5
+    controller.on_exit(rec_id, seen.append)  # already over: called at once
+    assert len(seen) == 2
+
+
+def test_max_procs_refuses_past_the_limit():
+    with Controller(max_procs=3, sample_interval=0.5) as c:
+        spec = build_spec(f"{TASKS}:sleep", "(30,)")
+        c.spawn(spec, 2)
+        with pytest.raises(SpawnRefused, match="limit of 3"):
+            c.spawn(spec, 2)
+        assert len(c.rows()) == 2
+        c.spawn(spec, 1)
+
+
+def test_no_zombie_after_children_exit(controller):
+    ids = controller.spawn(build_spec(f"{TASKS}:exit_with", "(0,)", method="fork"), 5)
+    ids += controller.spawn(build_spec(f"{TASKS}:exit_with", "(0,)", method="spawn"), 3)
+    assert controller.join(ids, timeout=20)
+    zombies = [
+        p.pid
+        for p in psutil.Process().children(recursive=True)
+        if p.status() == psutil.STATUS_ZOMBIE
+    ]
+    assert zombies == []
+
+
+def test_reaped_although_a_grandchild_holds_the_sentinel(controller):
+    """The grandchild inherits the child's copy of multiprocessing's sentinel pipe; the
+    child must still be reaped the moment it ends (proclab waits on a pidfd)."""
+    spec = build_spec("os:_exit", "(0,)", method="spawn")
+    (rec_id,) = controller.spawn(spec)
+    assert controller.join([rec_id], timeout=20)
+    (rec_id,) = start_task(controller, "with_grandchild", "(30,)", method="spawn")
+    grandchild = grandchild_pid(controller, rec_id)
+    pid = controller.row(rec_id).pid
+    os.kill(pid, 9)  # the child only: its grandchild lives on, holding the inherited fds
+    assert controller.join([rec_id], timeout=2), "child not reaped while its grandchild lives"
+    os.kill(grandchild, 9)
+
+
+def test_affinity_pins_the_child(controller):
+    cpus = sorted(os.sched_getaffinity(0))
+    (rec_id,) = start_task(controller, "sleep", "(5,)", affinity=str(cpus[0]))
+    pid = controller.row(rec_id).pid
+    assert wait_until(lambda: os.sched_getaffinity(pid) == {cpus[0]})
+    controller.kill(rec_id)
+
+
+def test_samples_measure_children(controller):
+    (rec_id,) = start_task(controller, "spin", "(3,)")
+    assert wait_until(lambda: (controller.row(rec_id).sample or _none).cpu_percent > 50, 5)
+    sample = controller.row(rec_id).sample
+    assert sample.rss > 1_000_000 and sample.threads >= 1
+    assert sample.core in os.sched_getaffinity(0)
+    assert sample.ctx_voluntary >= 0 and sample.ctx_involuntary >= 0
+    system = controller.system()
+    assert system is not None and len(system.per_core) == psutil.cpu_count()
+    assert 0 <= system.total <= 100 and system.mem_total > 0
+    controller.kill(rec_id)
+
+
+class _none:
+    cpu_percent = 0.0
+
+
+def test_close_ends_everything_even_sigterm_ignorers():
+    c = Controller(sample_interval=0.5, grace=0.3).start()
+    ids = c.spawn(build_spec(f"{TASKS}:ignore_sigterm", "(60,)"), 2)
+    ids += c.spawn(build_spec(f"{TASKS}:sleep", "(60,)", method="fork"), 2)
+    c.wait_started(ids)
+    assert wait_until(lambda: all(lines(c, i) for i in ids[:2]), 10)  # SIGTERM now ignored
+    c.close()
+    states = {c.row(i).state for i in ids}
+    assert states <= {ProcState.KILLED, ProcState.TERMINATED}
+    assert ProcState.KILLED in states
+
+
+def test_spawn_while_starting_is_queued_in_order(controller):
+    ids = controller.spawn(build_spec(f"{TASKS}:exit_with", "(0,)", method="spawn"), 4)
+    assert [controller.row(i).state for i in ids][-1] in (
+        ProcState.STARTING,
+        ProcState.RUNNING,
+        ProcState.EXITED,
+    )
+    assert controller.join(ids, timeout=30)
+    pids = [controller.row(i).pid for i in ids]
+    assert len(set(pids)) == 4
+    starts = [controller.row(i).started_at for i in ids]
+    assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_sigterm_right_after_start_ends_the_child(controller, method):
+    """Even before the child's bootstrap has run, and although a fork child inherits
+    proclab's own Python signal handlers."""
+    received = []
+    old = signal.signal(signal.SIGTERM, lambda *a: received.append(a))
+    try:
+        (rec_id,) = start_task(controller, "sleep", "(30,)", method=method)
+        controller.terminate(rec_id)
+        assert controller.join([rec_id], timeout=5), "SIGTERM was caught by an inherited handler"
+        assert controller.row(rec_id).state is ProcState.TERMINATED
+        assert received == []
+    finally:
+        signal.signal(signal.SIGTERM, old)

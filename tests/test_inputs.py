@@ -1,0 +1,194 @@
+"""Bad input: one clear error naming the field, and nothing started, ever."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proclab.core.arguments import parse_args, parse_kwargs
+from proclab.core.cpus import format_cpu_list, parse_cpu_list
+from proclab.core.errors import InputError
+from proclab.core.spec import build_spec
+
+TASKS = "proclab.core.tasks"
+
+
+@pytest.fixture
+def lesson_dir(tmp_path: Path) -> Path:
+    (tmp_path / "good.py").write_text(
+        "print('top level code ran')\n"
+        "open('top-level-ran', 'w').close()\n"
+        "def task(name, age, gender):\n    print(name, age, gender)\n"
+        "CONSTANT = 42\n"
+        "async def coro():\n    pass\n"
+        "def flexible(*args, **kwargs):\n    pass\n"
+    )
+    (tmp_path / "broken.py").write_text("def task(:\n    pass\n")
+    return tmp_path
+
+
+BAD = [
+    # (target, args, kwargs, field, words in the message)
+    ("no.such.module:f", "", "", "target", "no module named 'no'"),
+    ("nosuchmodule:f", "", "", "target", "no module named 'nosuchmodule' (looked in"),
+    ("missing.py:task", "", "", "target", "no file 'missing.py'"),
+    ("broken.py:task", "", "", "target", "syntax error in broken.py line 1"),
+    ("good.py:nope", "", "", "target", "no function 'nope' in good.py"),
+    ("good.py:CONSTANT", "", "", "target", "is a value, not a function"),
+    ("good.py:coro", "", "", "target", "async function"),
+    ("math:pi", "", "", "target", "is a float, not a function"),
+    (f"{TASKS}:nope", "", "", "target", "no function 'nope'"),
+    ("good.py", "", "", "target", "no ':function' part"),
+    ("good.py:2bad", "", "", "target", "not a Python function name"),
+    ("", "", "", "target", "empty"),
+    (f"{TASKS}:sleep", "(1,", "", "args", "not a Python literal"),
+    (f"{TASKS}:sleep", "__import__('os')", "", "args", "not a Python literal"),
+    (
+        f"{TASKS}:sleep",
+        "1",
+        "",
+        "args",
+        "must be a tuple or list, got int (for one argument write (1,))",
+    ),
+    (f"{TASKS}:sleep", "{'a': 1}", "", "args", "must be a tuple or list, got dict"),
+    (f"{TASKS}:sleep", "", "[1]", "kwargs", "must be a dict"),
+    (f"{TASKS}:sleep", "", "{1: 2}", "kwargs", "keys must be strings"),
+    (f"{TASKS}:sleep", "", "{'x': open}", "kwargs", "not a Python literal"),
+    ("good.py:task", "", "{'name': 'jerry'}", "args", "missing a required argument: 'age'"),
+    ("good.py:task", "(1, 2, 3, 4)", "", "args", "too many positional arguments"),
+    (
+        "good.py:task",
+        "",
+        "{'name': 'j', 'age': 1, 'gender': 'm', 'colour': 'red'}",
+        "kwargs",
+        "unexpected keyword argument 'colour'",
+    ),
+    (f"{TASKS}:greet", "", "{'name': 'jerry'}", "args", "missing a required argument: 'age'"),
+    ("os:getpid", "(1,)", "", "args", "too many positional arguments"),
+]
+
+
+@pytest.mark.parametrize(("target", "args", "kwargs", "field", "words"), BAD)
+def test_bad_input_names_the_field_and_starts_nothing(
+    controller, lesson_dir, target, args, kwargs, field, words
+):
+    with pytest.raises(InputError) as info:
+        build_spec(target, args, kwargs, cwd=str(lesson_dir))
+    assert info.value.field == field
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+    assert controller.rows() == ()
+    assert not (lesson_dir / "top-level-ran").exists(), "checking a file target ran its code"
+
+
+def test_good_file_target_is_checked_without_running_it(lesson_dir):
+    spec = build_spec("good.py:task", "('jerry', 20, 'male')", cwd=str(lesson_dir))
+    assert spec.target.kind == "file" and spec.target.location == str(lesson_dir / "good.py")
+    assert build_spec("good.py:flexible", "(1, 2)", "{'x': 1}", cwd=str(lesson_dir))
+    assert not (lesson_dir / "top-level-ran").exists()
+
+
+def test_value_that_cannot_cross_to_a_spawn_child():
+    lock_free = socket.socket()
+    try:
+        with pytest.raises(InputError, match="cannot be sent to a spawn child") as info:
+            build_spec(f"{TASKS}:sleep", (lambda: 1,), method="spawn")
+        assert info.value.field == "args"
+        with pytest.raises(InputError, match="kwargs: cannot be sent to a forkserver child"):
+            build_spec("builtins:print", (), {"file": lock_free}, method="forkserver")
+        # fork copies memory: nothing needs pickling
+        assert build_spec(f"{TASKS}:sleep", (lambda: 1,), method="fork")
+    finally:
+        lock_free.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("method", "thread", "not one of fork, forkserver, spawn"),
+        ("affinity", "0-", "not a CPU number"),
+        ("affinity", "3-1", "runs backwards"),
+        ("affinity", "9999", "not available here"),
+        ("name", "a\nb", "control characters"),
+        ("name", "x" * 201, "longer than 200"),
+    ],
+)
+def test_bad_options(field, value, words):
+    with pytest.raises(InputError, match=words) as info:
+        build_spec(f"{TASKS}:sleep", "(1,)", **{field: value})
+    assert info.value.field == field
+
+
+def test_cpu_lists():
+    cpus = sorted(os.sched_getaffinity(0))
+    assert parse_cpu_list("") is None
+    assert parse_cpu_list(f" {cpus[0]} ") == (cpus[0],)
+    assert parse_cpu_list(",".join(map(str, cpus))) == tuple(cpus)
+    assert format_cpu_list((0, 1, 2, 5, 7, 8)) == "0-2,5,7-8"
+
+
+# Properties: whatever is typed, the parser answers with a value or one InputError, and
+# never runs it. ------------------------------------------------------------------------
+
+SIDE_EFFECT = "/tmp/proclab-hypothesis-ran"
+
+code_like = st.sampled_from(
+    [
+        f"__import__('pathlib').Path({SIDE_EFFECT!r}).touch()",
+        f"open({SIDE_EFFECT!r}, 'w')",
+        "exec('1')",
+        "(lambda: 1)()",
+        "[x for x in range(3)]",
+        "{**{}}",
+        "f'{1}'",
+        "1 if True else 2",
+        "a.b",
+        "print",
+    ]
+)
+literal_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+).map(repr)
+typed = st.one_of(
+    st.text(max_size=60),
+    literal_like,
+    code_like,
+    st.builds(lambda a, b: f"({a}, {b})", literal_like, code_like),
+    st.builds(lambda a, b: f"{{'k': {a}, 'j': {b}}}", literal_like, code_like),
+    st.integers(1, 300).map(lambda n: "(" * n + ")" * n),
+    st.integers(1, 3000).map(lambda n: "[" * n),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed)
+def test_args_parser_never_raises_anything_else_and_never_runs_code(text):
+    for parse, kind in ((parse_args, tuple), (parse_kwargs, dict)):
+        try:
+            value = parse(text)
+        except InputError as exc:
+            assert exc.field in ("args", "kwargs") and "\n" not in str(exc)
+        else:
+            assert isinstance(value, kind)
+    assert not os.path.exists(SIDE_EFFECT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), typed, typed)
+def test_build_spec_never_raises_anything_else(target, args, kwargs):
+    try:
+        build_spec(target, args, kwargs)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+    assert not os.path.exists(SIDE_EFFECT)

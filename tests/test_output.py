@@ -1,0 +1,74 @@
+"""Children's output: lines from a byte stream, tracebacks from stderr."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proclab.core.output import MAX_LINE_BYTES, LineSplitter, TracebackCollector
+
+
+def test_multibyte_character_split_across_reads():
+    splitter = LineSplitter()
+    data = "héllo wörld ✓\n".encode()
+    assert splitter.feed(data[:2]) == []
+    assert splitter.feed(data[2:9]) == []
+    assert splitter.feed(data[9:]) == ["héllo wörld ✓"]
+
+
+def test_crlf_and_invalid_utf8():
+    splitter = LineSplitter()
+    assert splitter.feed(b"dos line\r\n\xff\xfe bytes\npartial") == [
+        "dos line",
+        "\ufffd\ufffd bytes",
+    ]
+    assert splitter.flush() == ["partial"]
+    assert splitter.flush() == []
+
+
+def test_a_line_without_newline_is_cut_in_bounded_pieces():
+    splitter = LineSplitter()
+    pieces = splitter.feed(("é" * MAX_LINE_BYTES).encode())
+    assert pieces and all(len(p.encode()) <= MAX_LINE_BYTES for p in pieces)
+    assert "".join(pieces + splitter.flush()) == "é" * MAX_LINE_BYTES
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=20), max_size=10
+    ),
+    st.data(),
+)
+def test_any_chunking_gives_the_same_lines(lines, data):
+    blob = "".join(line + "\n" for line in lines).encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(blob)), max_size=8)))
+    splitter = LineSplitter()
+    out = []
+    for a, b in zip([0, *cuts], [*cuts, len(blob)], strict=True):
+        out += splitter.feed(blob[a:b])
+    assert out + splitter.flush() == lines
+
+
+def test_traceback_collector_keeps_the_last_one():
+    collector = TracebackCollector()
+    text = [
+        "Process ForkProcess-1:",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "    1 / 0",
+        "    ~~^~~",
+        "ZeroDivisionError: division by zero",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 3, in <module>',
+        "ValueError: bad",
+    ]
+    done = [collector.feed(line) for line in text]
+    assert done.count(True) == 2
+    assert collector.error == "ValueError: bad"
+    assert (
+        collector.traceback[0].startswith("Traceback")
+        and collector.traceback[-1] == "ValueError: bad"
+    )

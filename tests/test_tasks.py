@@ -1,0 +1,172 @@
+"""Every built-in task, under every start method, against real child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+from support import grandchild_pid, lines, run_task, start_task, wait_until
+
+from proclab.core.exits import describe_exit
+from proclab.core.model import ProcState
+
+METHODS = ["fork", "forkserver", "spawn"]
+
+
+@pytest.fixture(params=METHODS)
+def method(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_write_file(controller, method, tmp_path):
+    target = tmp_path / "a.txt"
+    row = run_task(controller, "write_file", f"({str(target)!r},)", method=method)
+    assert row.state is ProcState.EXITED and row.exitcode == 0
+    assert target.read_text(encoding="utf-8") == "helloworld"
+
+
+def test_greet_prints_the_lessons_line(controller, method):
+    row = run_task(
+        controller,
+        "greet",
+        kwargs="{'name': 'jerry', 'age': 20, 'gender': 'male', 'seconds': 0.1}",
+        method=method,
+    )
+    assert row.state is ProcState.EXITED
+    assert lines(controller, row.id, "stdout") == ["jerry 20 male", "child process code done"]
+
+
+def _busiest_tick(controller, rec_id: int, seconds: float) -> float:
+    """The highest CPU % the sampler saw for the child once its target was running (after
+    its first printed line): before that a spawn child (and under pytest a forkserver one)
+    is busy importing the parent's main module, as multiprocessing does."""
+    seen: list[float] = []
+    printed = []
+
+    def record(event):
+        if getattr(event, "id", None) == rec_id and not printed:
+            printed.append(True)
+        sample = getattr(event, "procs", {}).get(rec_id)
+        if sample is not None and printed:
+            seen.append(sample.cpu_percent)
+
+    unsubscribe = controller.subscribe(record)
+    try:
+        assert controller.join([rec_id], timeout=seconds + 20)
+    finally:
+        unsubscribe()
+    assert len(seen) >= 3, "the sampler never measured the running target"
+    return max(seen[1:])  # the first reading may straddle the start-up
+
+
+def test_sleep_is_io_bound(controller, method):
+    (rec_id,) = start_task(
+        controller,
+        "greet",
+        kwargs="{'name': 'a', 'age': 1, 'gender': 'x', 'seconds': 1.5}",
+        method=method,
+    )
+    assert _busiest_tick(controller, rec_id, 1.5) < 10
+    row = controller.row(rec_id)
+    assert row.state is ProcState.EXITED and row.wall_time(0) >= 1.5
+
+
+def test_spin_is_cpu_bound(controller, method):
+    (rec_id,) = start_task(controller, "spin", "(1.5,)", method=method)
+    assert _busiest_tick(controller, rec_id, 1.5) > 60
+    row = controller.row(rec_id)
+    assert row.state is ProcState.EXITED and row.sample.cpu_time >= 1.0
+
+
+def test_count_is_the_lessons_loop(controller, method):
+    row = run_task(controller, "count", "(200_000,)", method=method)
+    assert row.state is ProcState.EXITED
+    assert lines(controller, row.id) == ["counted to 200,000"]
+
+
+def test_fib_prints_its_result(controller, method):
+    row = run_task(controller, "fib", "(20,)", method=method)
+    assert lines(controller, row.id) == ["fib(20) = 6765"]
+
+
+def test_fail_shows_traceback_and_failed(controller, method):
+    row = run_task(controller, "fail", kwargs="{'message': 'boom'}", method=method)
+    assert row.state is ProcState.FAILED and row.exitcode == 1
+    assert row.error == "RuntimeError: boom"
+    assert row.traceback[0] == "Traceback (most recent call last):"
+    assert row.traceback[-1] == "RuntimeError: boom"
+    assert "RuntimeError: boom" in lines(controller, row.id, "stderr")
+
+
+def test_exit_with_code(controller, method):
+    row = run_task(controller, "exit_with", "(3,)", method=method)
+    assert row.state is ProcState.FAILED and row.exitcode == 3
+    assert describe_exit(row.exitcode) == "3"
+
+
+def test_tick_prints_every_interval(controller, method):
+    row = run_task(controller, "tick", kwargs="{'interval_ms': 20, 'count': 5}", method=method)
+    assert row.state is ProcState.EXITED
+    assert [line.split(" from")[0] for line in lines(controller, row.id)] == [
+        f"tick {i}" for i in range(5)
+    ]
+
+
+def test_grandchild_is_started_and_reported(controller, method):
+    row = run_task(controller, "with_grandchild", "(0.2,)", method=method)
+    assert row.state is ProcState.EXITED
+    out = lines(controller, row.id)
+    assert any(text.startswith("grandchild ") for text in out)
+    assert "grandchild exited with 0" in out
+
+
+def test_terminate_gives_sigterm(controller, method):
+    (rec_id,) = start_task(controller, "sleep", "(30,)", method=method)
+    controller.terminate(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    row = controller.row(rec_id)
+    assert row.state is ProcState.TERMINATED and row.exitcode == -signal.SIGTERM
+    assert describe_exit(row.exitcode) == "-15 SIGTERM"
+
+
+def test_kill_gives_sigkill(controller, method):
+    (rec_id,) = start_task(controller, "sleep", "(30,)", method=method)
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    row = controller.row(rec_id)
+    assert row.state is ProcState.KILLED and describe_exit(row.exitcode) == "-9 SIGKILL"
+
+
+def test_sigterm_ignorer_needs_kill(controller, method):
+    (rec_id,) = start_task(controller, "ignore_sigterm", "(30,)", method=method)
+    assert wait_until(lambda: lines(controller, rec_id), 10), "task never said it ignores SIGTERM"
+    controller.terminate(rec_id)
+    assert not controller.join([rec_id], timeout=0.5), "SIGTERM should have been ignored"
+    assert psutil.pid_exists(controller.row(rec_id).pid)
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    assert describe_exit(controller.row(rec_id).exitcode) == "-9 SIGKILL"
+
+
+def test_terminate_reaches_grandchildren(controller, method):
+    (rec_id,) = start_task(controller, "with_grandchild", "(30,)", method=method)
+    grandchild = grandchild_pid(controller, rec_id)
+    controller.terminate(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    assert wait_until(lambda: not _alive(grandchild), 5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_children_run_in_the_callers_folder(controller, method, tmp_path):
+    row = run_task(controller, "write_file", method=method, cwd=str(tmp_path))
+    assert row.state is ProcState.EXITED
+    assert (tmp_path / "a.txt").exists()
+    assert not os.path.exists(os.path.join(os.getcwd(), "a.txt")) or os.getcwd() == str(tmp_path)

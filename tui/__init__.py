@@ -1,0 +1,1 @@
+"""proclab.tui: the command line and the Textual app. Only the app imports textual."""

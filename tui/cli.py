@@ -1,0 +1,130 @@
+"""The `proclab` command: the app, or one of its headless subcommands.
+
+Imports stay lazy: `proclab run` must start fast and never import textual, and spawn
+children re-import this module as their main module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_MAX_PROCS, DEFAULT_METHOD, METHODS
+
+SUBCOMMANDS = ("run",)
+
+
+def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
+    """The options that describe children to start: shared by `run` and the app."""
+    parser.add_argument(
+        "target",
+        nargs=None if target_required else "?",
+        help="module:function or path/to/file.py:function (e.g. proclab.core.tasks:sleep)",
+    )
+    parser.add_argument(
+        "--args", default="", metavar="LIT", help="positional args, a Python tuple literal: '(1,)'"
+    )
+    parser.add_argument(
+        "--kwargs",
+        default="",
+        metavar="LIT",
+        help="keyword args, a Python dict literal: \"{'name': 'jerry'}\"",
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="process name (default: multiprocessing's, e.g. ForkServerProcess-1)",
+    )
+    parser.add_argument(
+        "--count", type=_positive_int, default=1, metavar="N", help="start N copies at once"
+    )
+    parser.add_argument("--daemon", action="store_true", help="start them as daemon processes")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"start method (default {DEFAULT_METHOD})",
+    )
+    parser.add_argument(
+        "--affinity", default="", metavar="CPUS", help="pin to these CPUs, e.g. 0 or 0,2-3"
+    )
+    parser.add_argument(
+        "--max-procs",
+        type=_positive_int,
+        default=DEFAULT_MAX_PROCS,
+        metavar="N",
+        help=f"refuse to run more than N children at once (default {DEFAULT_MAX_PROCS})",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="proclab",
+        description="A terminal lab for operating-system processes and Python's multiprocessing.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="start children, stream their output, join them, print a summary",
+        description="Start N children of a Python function, stream their output, join them all"
+        " and print how long they took: the lesson's 'start ten, join them, print the total time'.",
+    )
+    add_spawn_arguments(run, target_required=True)
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="end the children still running after S seconds",
+    )
+    run.add_argument(
+        "--grace",
+        type=_positive_float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        print(
+            "proclab: the interactive app is not built yet; use `proclab run TARGET` (see proclab --help)",
+            file=sys.stderr,
+        )
+        return 2
+    ns = parser.parse_args(argv)
+    if ns.command == "run":
+        from proclab.tui.headless_run import run
+
+        return run(ns)
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

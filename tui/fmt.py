@@ -1,0 +1,34 @@
+"""Numbers as people read them; shared by the CLI and the app (no UI library here)."""
+
+from __future__ import annotations
+
+
+def seconds(value: float | None) -> str:
+    """0.004 -> '4 ms', 1.234 -> '1.23 s', 75 -> '1m15s', 4000 -> '1h06m'."""
+    if value is None:
+        return ""
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.2f} s"
+    minutes, secs = divmod(int(value), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def size(value: int | None) -> str:
+    """Bytes in binary units: 1536 -> '1.5K', 30_000_000 -> '28.6M'."""
+    if value is None:
+        return ""
+    amount = float(value)
+    for unit in ("B", "K", "M", "G", "T"):
+        if amount < 1024 or unit == "T":
+            return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
+        amount /= 1024
+    return f"{amount:.1f}T"
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}%"

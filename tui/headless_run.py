@@ -1,0 +1,147 @@
+"""`proclab run`: start N children, stream their output, join them, print a summary.
+
+The lesson's "start ten, join them all, print the total time", with what the lesson's
+version does not show: each child's exit code or signal, wall and CPU time, and what happens
+on Ctrl+C (the children are ended, never left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from proclab.core.controller import Controller
+from proclab.core.errors import ProclabError
+from proclab.core.exits import describe_exit
+from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
+from proclab.core.spec import build_spec
+from proclab.tui import fmt
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Printer:
+    """Prints children's output as it arrives (from the controller's threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, OutputLine):
+            stream = sys.stdout if event.stream == "stdout" else sys.stderr
+            mark = "|" if event.stream == "stdout" else "!"
+            self._write(stream, f"{event.name} {event.pid} {mark} {event.text}")
+        elif isinstance(event, Notice):
+            self._write(sys.stderr, f"proclab: {event.text}")
+
+    def _write(self, stream: object, line: str) -> None:
+        with self._lock:
+            print(line, file=stream, flush=True)  # type: ignore[call-overload]
+
+
+def run(ns: argparse.Namespace) -> int:
+    try:
+        spec = build_spec(
+            ns.target,
+            ns.args,
+            ns.kwargs,
+            name=ns.name,
+            daemon=ns.daemon,
+            method=ns.method,
+            affinity=ns.affinity,
+        )
+    except ProclabError as exc:
+        print(f"proclab run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {
+        s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
+    controller.subscribe(_Printer())
+    try:
+        controller.start()
+        began = time.monotonic()
+        try:
+            ids = controller.spawn(spec, ns.count)
+        except ProclabError as exc:
+            print(f"proclab run: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        deadline = None if ns.timeout is None else began + ns.timeout
+        while not controller.join(ids, timeout=0.05):
+            if stop.is_set():
+                name = signal.Signals(received[0]).name
+                print(
+                    f"proclab: {name} received: ending {_alive(controller, ids)} children",
+                    file=sys.stderr,
+                )
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                print(
+                    f"proclab: timeout after {ns.timeout:g} s: ending {_alive(controller, ids)} children",
+                    file=sys.stderr,
+                )
+                break
+    finally:
+        controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    elapsed = time.monotonic() - began
+    rows = [controller.row(i) for i in ids]
+    print_summary(rows, elapsed)
+    if received:
+        return 128 + received[0]
+    return EXIT_OK if all(r.state is ProcState.EXITED for r in rows) else EXIT_FAILED
+
+
+def _alive(controller: Controller, ids: Sequence[int]) -> int:
+    return sum(1 for i in ids if controller.row(i).state.is_live)
+
+
+def print_summary(rows: Sequence[ProcessRow], elapsed: float) -> None:
+    table = [("NAME", "PID", "EXIT", "STATE", "WALL", "CPU")]
+    for row in rows:
+        cpu = row.sample.cpu_time if row.sample is not None else None
+        table.append(
+            (
+                row.name,
+                str(row.pid or ""),
+                describe_exit(row.exitcode),
+                str(row.state),
+                fmt.seconds(row.wall_time(time.time())),
+                fmt.seconds(cpu) if cpu is not None else "?",
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    print()
+    for line in table:
+        print(
+            "  ".join(
+                cell.ljust(w) if i < 4 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+    walls = [w for r in rows if (w := r.wall_time(time.time())) is not None]
+    total = sum(walls)
+    failed = sum(1 for r in rows if r.state is not ProcState.EXITED)
+    summary = f"{len(rows)} {'child' if len(rows) == 1 else 'children'} in {fmt.seconds(elapsed)} of wall time"
+    if len(walls) > 1 and elapsed > 0:
+        summary += f"; their own times add up to {fmt.seconds(total)} ({total / elapsed:.1f}x from running at once)"
+    if failed:
+        summary += f"; {failed} did not exit cleanly"
+    print(summary)
+    for row in rows:
+        if row.error:
+            print(f"  {row.name} {row.pid or ''}: {row.error}")
