@@ -8,6 +8,7 @@ import ctypes
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
+import sys
 import time
 from collections.abc import Iterator
 
@@ -20,6 +21,12 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # spawn and forkserver children re-import the parent's main module; under pytest that
+    # is pytest itself (~0.5 s of CPU per child), under proclab it is its small CLI
+    # script. Without a main file they import nothing, which is closer to proclab.
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        del main.__file__
     # Orphans (a grandchild whose parent died) are re-parented to this process instead of
     # to init, so the leftover check below still sees them.
     libc = ctypes.CDLL(None, use_errno=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -39,26 +40,28 @@ def test_greet_prints_the_lessons_line(controller, method):
 
 
 def _busiest_tick(controller, rec_id: int, seconds: float) -> float:
-    """The highest CPU % the sampler saw for the child once its target was running (after
-    its first printed line): before that a spawn child (and under pytest a forkserver one)
-    is busy importing the parent's main module, as multiprocessing does."""
-    seen: list[float] = []
-    printed = []
+    """The highest CPU % the sampler saw for the child in a tick that began after its
+    target printed its first line (before that a spawn child is busy starting Python)."""
+    samples = []
+    printed_at: list[float] = []  # monotonic time of the first line
+    offset = time.time() - time.monotonic()
 
     def record(event):
-        if getattr(event, "id", None) == rec_id and not printed:
-            printed.append(True)
+        if getattr(event, "id", None) == rec_id and not printed_at:
+            printed_at.append(event.time - offset)
         sample = getattr(event, "procs", {}).get(rec_id)
-        if sample is not None and printed:
-            seen.append(sample.cpu_percent)
+        if sample is not None:
+            samples.append(sample)
 
     unsubscribe = controller.subscribe(record)
     try:
         assert controller.join([rec_id], timeout=seconds + 20)
     finally:
         unsubscribe()
-    assert len(seen) >= 3, "the sampler never measured the running target"
-    return max(seen[1:])  # the first reading may straddle the start-up
+    assert printed_at, "the task printed nothing"
+    after = [s.cpu_percent for s in samples if s.time - s.interval > printed_at[0]]
+    assert len(after) >= 2, "the sampler never measured the running target"
+    return max(after)
 
 
 def test_sleep_is_io_bound(controller, method):
