@@ -37,36 +37,81 @@ def build_spec(
     cwd: str | None = None,
 ) -> ProcessSpec:
     """Check every field; raise InputError naming the first wrong one."""
+    spec, errors = check_spec(
+        target, args, kwargs, name=name, daemon=daemon, method=method, affinity=affinity, cwd=cwd
+    )
+    if spec is None:
+        raise errors[0]
+    return spec
+
+
+def check_spec(
+    target: str,
+    args: str | tuple[object, ...] | list[object] = (),
+    kwargs: str | Mapping[str, object] | None = None,
+    *,
+    name: str | None = None,
+    daemon: bool = False,
+    method: str | None = None,
+    affinity: str | tuple[int, ...] | None = None,
+    cwd: str | None = None,
+) -> tuple[ProcessSpec | None, list[InputError]]:
+    """Check every field independently, so a form can show every error at once: the spec,
+    or None and the errors in field order (the call is checked against the signature only
+    once the target, args and kwargs are themselves right)."""
     cwd = os.path.abspath(cwd or os.getcwd())
-    method = check_method(method or DEFAULT_METHOD)
-    parsed_target = parse_target(target, cwd)
-    call_args = parse_args(args) if isinstance(args, str) else tuple(args)
+    errors: list[InputError] = []
+
+    def attempt(check):  # type: ignore[no-untyped-def]
+        try:
+            return check()
+        except InputError as exc:
+            errors.append(exc)
+            return None
+
+    parsed_target = attempt(lambda: parse_target(target, cwd))
+    call_args = attempt(lambda: parse_args(args) if isinstance(args, str) else tuple(args))
+    call_kwargs = attempt(lambda: _kwargs(kwargs))
+    the_method = attempt(lambda: check_method(method or DEFAULT_METHOD))
+    cpus = attempt(lambda: _affinity(affinity))
+    the_name = attempt(lambda: check_name(name))
+    if parsed_target is not None:
+        before = len(errors)
+        signature = attempt(lambda: signature_of(parsed_target, cwd))
+        if call_args is not None and call_kwargs is not None and len(errors) == before:
+            attempt(lambda: check_call(signature, parsed_target.function, call_args, call_kwargs))
+    if not errors and the_method is not None:
+        attempt(lambda: check_crossable(call_args, call_kwargs, the_method))
+    if errors:
+        return None, errors
+    return (
+        ProcessSpec(
+            target=parsed_target,
+            args=call_args,
+            kwargs=call_kwargs,
+            name=the_name,
+            daemon=bool(daemon),
+            method=the_method,
+            affinity=cpus,
+            cwd=cwd,
+        ),
+        [],
+    )
+
+
+def _kwargs(kwargs: str | Mapping[str, object] | None) -> dict[str, object]:
     if kwargs is None:
-        call_kwargs: dict[str, object] = {}
-    elif isinstance(kwargs, str):
-        call_kwargs = parse_kwargs(kwargs)
-    else:
-        check_kwargs_keys(kwargs)
-        call_kwargs = dict(kwargs)
-    cpus = (
-        parse_cpu_list(affinity)
-        if isinstance(affinity, str)
-        else (check_cpus(tuple(affinity)) if affinity is not None else None)
-    )
-    name = check_name(name)
-    signature = signature_of(parsed_target, cwd)
-    check_call(signature, parsed_target.function, call_args, call_kwargs)
-    check_crossable(call_args, call_kwargs, method)
-    return ProcessSpec(
-        target=parsed_target,
-        args=call_args,
-        kwargs=call_kwargs,
-        name=name,
-        daemon=bool(daemon),
-        method=method,  # type: ignore[arg-type]
-        affinity=cpus,
-        cwd=cwd,
-    )
+        return {}
+    if isinstance(kwargs, str):
+        return parse_kwargs(kwargs)
+    check_kwargs_keys(kwargs)
+    return dict(kwargs)
+
+
+def _affinity(affinity: str | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if isinstance(affinity, str):
+        return parse_cpu_list(affinity)
+    return check_cpus(tuple(affinity)) if affinity is not None else None
 
 
 def check_name(name: str | None) -> str | None:

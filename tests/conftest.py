@@ -21,6 +21,9 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Snapshots print clock times: make them the same on every machine.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     # spawn and forkserver children re-import the parent's main module; under pytest that
     # is pytest itself (~0.5 s of CPU per child), under proclab it is its small CLI
     # script. Without a main file they import nothing, which is closer to proclab.

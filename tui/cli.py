@@ -10,7 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_MAX_PROCS, DEFAULT_METHOD, METHODS
+from proclab.core.defaults import (
+    DEFAULT_GRACE_S,
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MAX_PROCS,
+    DEFAULT_METHOD,
+    METHODS,
+)
 
 SUBCOMMANDS = ("run",)
 
@@ -78,6 +84,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def build_app_parser() -> argparse.ArgumentParser:
+    """`proclab [TARGET] [options]`: the interactive app, optionally starting children."""
+    parser = argparse.ArgumentParser(
+        prog="proclab",
+        description="A terminal lab for operating-system processes and Python's multiprocessing."
+        " With a TARGET, the app opens with those children already started."
+        f" Headless commands: {', '.join(SUBCOMMANDS)} (proclab COMMAND --help).",
+    )
+    add_spawn_arguments(parser, target_required=False)
+    parser.add_argument(
+        "--refresh",
+        type=_positive_float,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between samples and redraws (default {DEFAULT_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_positive_float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proclab",
@@ -110,20 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
-        print(
-            "proclab: the interactive app is not built yet; use `proclab run TARGET` (see proclab --help)",
-            file=sys.stderr,
-        )
-        return 2
-    ns = parser.parse_args(argv)
+    if not argv or argv[0] not in SUBCOMMANDS:
+        from proclab.tui.launch_app import run_app
+
+        return run_app(build_app_parser().parse_args(argv))
+    ns = build_parser().parse_args(argv)
     if ns.command == "run":
         from proclab.tui.headless_run import run
 
         return run(ns)
-    parser.print_help()
-    return 0
+    raise AssertionError(f"unhandled command {ns.command}")
 
 
 if __name__ == "__main__":

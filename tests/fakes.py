@@ -1,0 +1,329 @@
+"""A stand-in controller with fixed rows, for snapshot tests: every state at once, a frozen
+clock, no real processes. It has the controller's read API; commands are recorded."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from proclab.core.errors import UnknownProcess
+from proclab.core.model import (
+    Event,
+    OutputLine,
+    ProcessRow,
+    ProcessSpec,
+    ProcSample,
+    ProcState,
+    Sampled,
+    SystemSample,
+)
+from proclab.core.targets import Target
+
+NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the frozen clock of every snapshot
+TASKS = "proclab.core.tasks"
+
+
+def _spec(
+    function: str,
+    args: tuple[object, ...] = (),
+    kwargs: dict[str, object] | None = None,
+    method: str = "forkserver",
+    affinity: tuple[int, ...] | None = None,
+) -> ProcessSpec:
+    return ProcessSpec(
+        Target("module", TASKS, function),
+        args,
+        kwargs or {},
+        None,
+        False,
+        method,
+        affinity,
+        "/home/learner/lab",
+    )  # type: ignore[arg-type]
+
+
+def _sample(
+    cpu: float,
+    cpu_time: float,
+    rss: int,
+    core: int,
+    status: str,
+    threads: int = 2,
+    delay: float = 0.0,
+    vol: int = 10,
+    invol: int = 2,
+) -> ProcSample:
+    return ProcSample(
+        time=1000.0,
+        interval=1.0,
+        status=status,
+        cpu_percent=cpu,
+        cpu_user=cpu_time * 0.95,
+        cpu_system=cpu_time * 0.05,
+        cpu_delta=cpu / 100,
+        run_delay_delta=0.0,
+        run_delay=delay,
+        rss=rss,
+        threads=threads,
+        core=core,
+        ctx_voluntary=vol,
+        ctx_involuntary=invol,
+    )
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):",
+    '  File "/home/learner/lab/.venv/lib/python3.11/site-packages/proclab/core/tasks.py", line 64, in fail',
+    "    raise RuntimeError(message)",
+    "RuntimeError: boom",
+)
+
+
+def mixed_rows() -> list[ProcessRow]:
+    """One row in each state a person meets."""
+    greet = _spec("greet", kwargs={"name": "jerry", "age": 20, "gender": "male"})
+    M = 1024 * 1024
+    return [
+        ProcessRow(
+            1,
+            "process-2",
+            greet,
+            ProcState.SLEEPING,
+            41001,
+            None,
+            NOW - 2.1,
+            NOW - 2.0,
+            None,
+            0.012,
+            _sample(0, 0.03, 13 * M, 1, "sleeping", vol=4, invol=1),
+        ),
+        ProcessRow(
+            2,
+            "ForkProcess-3",
+            _spec("spin", (60,), method="fork"),
+            ProcState.RUNNING,
+            41002,
+            None,
+            NOW - 12.2,
+            NOW - 12.0,
+            None,
+            0.002,
+            _sample(99.8, 11.9, 12 * M, 0, "running", vol=2, invol=310),
+        ),
+        ProcessRow(
+            3,
+            "ForkServerProcess-4",
+            _spec("spin", (60,), affinity=(0,)),
+            ProcState.RUNNING,
+            41003,
+            None,
+            NOW - 8.2,
+            NOW - 8.0,
+            None,
+            0.018,
+            _sample(49.7, 3.9, 12 * M, 0, "running", delay=3.9, vol=3, invol=402),
+        ),
+        ProcessRow(
+            4,
+            "ForkServerProcess-5",
+            _spec("tick", (500,)),
+            ProcState.STOPPED,
+            41004,
+            None,
+            NOW - 30.2,
+            NOW - 30.0,
+            None,
+            0.015,
+            _sample(0, 0.08, 13 * M, 1, "stopped", vol=58),
+        ),
+        ProcessRow(
+            5,
+            "SpawnProcess-6",
+            _spec("sleep", (1,), method="spawn"),
+            ProcState.EXITED,
+            41005,
+            0,
+            NOW - 5.3,
+            NOW - 5.2,
+            NOW - 4.1,
+            0.061,
+            _sample(0, 0.21, 0, 1, "zombie"),
+        ),
+        ProcessRow(
+            6,
+            "ForkServerProcess-7",
+            _spec("fail", kwargs={"message": "boom"}),
+            ProcState.FAILED,
+            41006,
+            1,
+            NOW - 4.3,
+            NOW - 4.2,
+            NOW - 4.15,
+            0.016,
+            _sample(0, 0.04, 0, 0, "zombie"),
+            error="RuntimeError: boom",
+            traceback=TRACEBACK,
+        ),
+        ProcessRow(
+            7,
+            "ForkServerProcess-8",
+            _spec("sleep", (30,)),
+            ProcState.TERMINATED,
+            41008,
+            -15,
+            NOW - 20.3,
+            NOW - 20.2,
+            NOW - 9.0,
+            0.017,
+            _sample(0, 0.03, 0, 1, "zombie"),
+        ),
+        ProcessRow(
+            8,
+            "ForkServerProcess-9",
+            _spec("ignore_sigterm", (60,)),
+            ProcState.KILLED,
+            41009,
+            -9,
+            NOW - 19.3,
+            NOW - 19.2,
+            NOW - 6.5,
+            0.015,
+            _sample(0, 0.03, 0, 0, "zombie"),
+        ),
+        ProcessRow(
+            9,
+            "SpawnProcess-10",
+            _spec("fib", (30,), method="spawn"),
+            ProcState.STARTING,
+            None,
+            None,
+            NOW - 0.05,
+        ),
+    ]
+
+
+def mixed_output(rows: list[ProcessRow]) -> dict[int, list[OutputLine]]:
+    by_id = {r.id: r for r in rows}
+
+    def line(rec_id: int, text: str, stream: str = "stdout", age: float = 1.0) -> OutputLine:
+        row = by_id[rec_id]
+        return OutputLine(rec_id, row.pid or 0, row.name, stream, text, NOW - age)  # type: ignore[arg-type]
+
+    return {
+        1: [line(1, "jerry 20 male", age=2.0)],
+        4: [line(4, f"tick {i} from pid 41004", age=30 - i * 0.5) for i in range(3)],
+        6: [
+            line(6, "about to raise", age=4.2),
+            line(6, "Process ForkServerProcess-7:", "stderr", 4.16),
+        ]
+        + [line(6, text, "stderr", 4.16) for text in TRACEBACK],
+        8: [line(8, "ignoring SIGTERM for 60 s", age=19)],
+    }
+
+
+def system_history(cores: int = 2, ticks: int = 60) -> list[SystemSample]:
+    """A minute of a busy core 0 and a calmer core 1 (a sine, so the history has shape)."""
+    samples = []
+    for t in range(ticks):
+        per_core = tuple(
+            min(100.0, max(0.0, (95.0 if c == 0 else 30 + 25 * math.sin(t / 6 + c)) - (c % 3) * 7))
+            for c in range(cores)
+        )
+        samples.append(
+            SystemSample(
+                time=1000.0 + t,
+                wall=NOW - ticks + t,
+                per_core=per_core,
+                total=sum(per_core) / cores,
+                mem_total=24 * 1024**3,
+                mem_used=7 * 1024**3 + 300 * 1024**2,
+                mem_percent=30.4,
+                load=(1.52, 1.20, 0.88),
+            )
+        )
+    return samples
+
+
+class FakeController:
+    max_procs = 256
+    grace = 2.0
+
+    def __init__(self, rows: list[ProcessRow] | None = None, cores: int = 2) -> None:
+        self._rows = {r.id: r for r in (mixed_rows() if rows is None else rows)}
+        self._output = mixed_output(list(self._rows.values())) if rows is None else {}
+        self._history = system_history(cores)
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.calls: list[tuple[str, object]] = []
+
+    # reading
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def emit_history(self) -> None:
+        """Hand the app a minute of samples, then every output line."""
+        for sample in self._history:
+            for callback in self._subscribers:
+                callback(Sampled(sample, {}))
+        for lines in self._output.values():
+            for line in lines:
+                for callback in self._subscribers:
+                    callback(line)
+
+    def rows(self) -> tuple[ProcessRow, ...]:
+        return tuple(self._rows.values())
+
+    def row(self, rec_id: int) -> ProcessRow:
+        try:
+            return self._rows[rec_id]
+        except KeyError:
+            raise UnknownProcess(f"no process #{rec_id}") from None
+
+    def system(self) -> SystemSample | None:
+        return self._history[-1]
+
+    def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]:
+        lines = tuple(self._output.get(rec_id, ()))
+        return lines if last is None else lines[-last:]
+
+    def live_count(self) -> int:
+        return sum(1 for r in self._rows.values() if r.state.is_live)
+
+    def set_interval(self, seconds: float) -> None:
+        self.calls.append(("set_interval", seconds))
+
+    # commands: recorded, and reflected where a snapshot needs them
+    def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]:
+        self.calls.append(("spawn", (spec, count)))
+        return ()
+
+    def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
+        self.calls.append(("terminate", rec_id))
+
+    def kill(self, rec_id: int) -> None:
+        self.calls.append(("kill", rec_id))
+
+    def pause(self, rec_id: int) -> None:
+        self.calls.append(("pause", rec_id))
+
+    def resume(self, rec_id: int) -> None:
+        self.calls.append(("resume", rec_id))
+
+    def rename(self, rec_id: int, name: str) -> None:
+        self._rows[rec_id] = replace(self._rows[rec_id], name=name)
+
+    def restart(self, rec_id: int) -> None:
+        self.calls.append(("restart", rec_id))
+
+    def clear_exited(self) -> int:
+        gone = [i for i, r in self._rows.items() if r.state.is_over]
+        for i in gone:
+            del self._rows[i]
+        return len(gone)
+
+    async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown_children(self, grace: float) -> None:
+        self.calls.append(("shutdown", grace))

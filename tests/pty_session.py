@@ -1,0 +1,135 @@
+"""Run proclab in a real pseudo-terminal, as a person at a terminal would, and record
+every byte it writes to that terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))
+
+
+class PtySession:
+    def __init__(
+        self,
+        args: Sequence[str],
+        size: tuple[int, int] = (80, 24),
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        columns, lines = size
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: becomes proclab, with the pty as its terminal
+            if cwd:
+                os.chdir(cwd)
+            environment = {
+                **os.environ,
+                "TERM": "xterm-256color",
+                "COLUMNS": str(columns),
+                "LINES": str(lines),
+                **(env or {}),
+            }
+            environment.pop("TEXTUAL", None)
+            os.execve(PROCLAB, [PROCLAB, *args], environment)
+        self.pid = pid
+        self.fd = fd
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.returncode: int | None = None
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self._chunks.append(data)
+
+    @property
+    def output(self) -> bytes:
+        with self._lock:
+            return b"".join(self._chunks)
+
+    def send(self, keys: str | bytes, pause: float = 0.3) -> None:
+        os.write(self.fd, keys.encode() if isinstance(keys, str) else keys)
+        time.sleep(pause)
+
+    def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            if time.monotonic() > deadline or not self.running():
+                raise AssertionError(
+                    f"{needle!r} never appeared; last output: {self.output[-600:]!r}"
+                )
+            time.sleep(0.05)
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def running(self) -> bool:
+        if self.returncode is not None:
+            return False
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return True
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return False
+
+    def wait(self, timeout: float = 20.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                raise AssertionError("proclab did not exit")
+            time.sleep(0.05)
+        assert self.returncode is not None
+        return self.returncode
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def close(self) -> None:
+        if self.running():
+            with contextlib.suppress(OSError, AssertionError):
+                os.kill(self.pid, signal.SIGKILL)
+                self.wait(5)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self._reader.join(timeout=2)
+
+
+def gone(processes: Sequence[psutil.Process], timeout: float = 5.0) -> list[psutil.Process]:
+    """The processes still alive (zombies count as gone) after up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in processes if _alive(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,295 @@
+"""The app driven as a person drives it (Textual's Pilot), against a real controller and
+real child processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from support import TASKS
+
+from proclab.core.controller import Controller
+from proclab.core.model import ProcState
+from proclab.core.spec import build_spec
+from proclab.tui.app import ProclabApp
+from proclab.tui.details import DetailsScreen
+from proclab.tui.dialogs import ConfirmScreen
+from proclab.tui.help import HelpScreen
+from proclab.tui.process_table import ProcessTable
+from proclab.tui.spawn_form import SpawnScreen
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def live_controller():
+    c = Controller(sample_interval=0.2, grace=0.5).start()
+    yield c
+    c.close()
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await pilot.pause(0.05)
+
+
+def table(app: ProclabApp) -> ProcessTable:
+    return app.table
+
+
+def cell(app: ProclabApp, rec_id: int, column: str) -> str:
+    return table(app).get_cell(str(rec_id), column).plain
+
+
+async def spawn_from_form(
+    pilot, target: str, args: str = "", kwargs: str = "", **fields: str
+) -> None:
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SpawnScreen))
+    form = pilot.app.screen
+    for field, value in {"target": target, "args": args, "kwargs": kwargs, **fields}.items():
+        form.query_one(f"#{field}").value = value
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+
+
+async def test_greet_from_the_form_then_terminate(live_controller):
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await spawn_from_form(
+            pilot,
+            f"{TASKS}:greet",
+            kwargs="{'name': 'jerry', 'age': 20, 'gender': 'male', 'seconds': 30}",
+        )
+        assert not isinstance(app.screen, SpawnScreen), "the form should close after a valid spawn"
+        (row,) = live_controller.rows()
+        await wait_for(pilot, lambda: cell(app, row.id, "pid") != "")
+        pid = live_controller.row(row.id).pid
+        assert cell(app, row.id, "pid") == str(pid)
+        log = app.output_log
+        await wait_for(pilot, lambda: any("jerry 20 male" in line for line in log.lines_shown()))
+        assert f"{row.name} {pid} jerry 20 male" in log.lines_shown()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: cell(app, row.id, "state") == "terminated")
+        assert cell(app, row.id, "exit") == "-15 SIGTERM"
+
+
+async def test_form_errors_show_beside_the_field_and_start_nothing(live_controller):
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await spawn_from_form(pilot, f"{TASKS}:greet", kwargs="{'name': 'jerry'}")
+        form = app.screen
+        assert isinstance(form, SpawnScreen)
+        error = form.query_one("#error-args")
+        assert "missing a required argument: 'age'" in str(error.render())
+        assert form.query_one("#args").has_class("-invalid-field")
+        form.query_one("#args").value = "(1"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "not a Python literal" in str(form.query_one("#error-args").render())
+        form.query_one("#args").value = ""
+        form.query_one("#count").value = "0"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "whole number" in str(form.query_one("#error-count").render())
+        assert live_controller.rows() == ()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SpawnScreen)
+        assert live_controller.rows() == ()
+
+
+async def test_sort_and_filter_keep_the_cursor_on_the_same_process(live_controller):
+    spec = build_spec(f"{TASKS}:sleep", "(30,)")
+    ids = live_controller.spawn(spec, 3)
+    live_controller.rename(ids[0], "c-zeta")
+    live_controller.rename(ids[1], "a-alpha")
+    live_controller.rename(ids[2], "b-beta")
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        t = table(app)
+        await wait_for(pilot, lambda: t.row_count == 3)
+        t.select(ids[2])  # b-beta
+        await pilot.pause()
+        assert t.selected_id == ids[2]
+        order = lambda: [t.get_row_at(i)[0].plain for i in range(t.row_count)]  # noqa: E731
+        assert order() == ["a-alpha", "b-beta", "c-zeta"]
+        await pilot.press("S")  # reverse
+        assert order() == ["c-zeta", "b-beta", "a-alpha"] and t.selected_id == ids[2]
+        await pilot.press("s")  # next column: pid
+        await pilot.pause(0.5)  # refreshes happen meanwhile
+        assert t.selected_id == ids[2]
+        await pilot.press("slash")
+        await pilot.press(*"beta")
+        await pilot.pause()
+        assert order() == ["b-beta"] and t.selected_id == ids[2]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert t.row_count == 3 and t.selected_id == ids[2]
+
+
+async def test_keys_are_answered_while_a_join_waits(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(2,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 1)
+        await pilot.press("j")
+        await pilot.pause(0.1)
+        assert app._joining, "the join should be pending"
+        await pilot.press("question_mark")
+        # the help opened while the child still ran and the join still waited
+        assert isinstance(app.screen, HelpScreen)
+        assert app._joining and live_controller.row(rec_id).state.is_live
+        await pilot.press("escape")
+        await pilot.press("down", "up")
+        assert app._joining and live_controller.row(rec_id).state.is_live
+        await wait_for(pilot, lambda: not app._joining, timeout=10)
+        assert live_controller.row(rec_id).state is ProcState.EXITED
+
+
+async def test_kill_asks_first_and_pause_resume(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "pid") != "")
+        await wait_for(pilot, lambda: live_controller.output(rec_id))  # past its start-up
+        await pilot.press("p")
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "stopped")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") != "stopped")
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert live_controller.row(rec_id).state.is_live
+        await pilot.press("k", "y")
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "killed")
+        assert cell(app, rec_id, "exit") == "-9 SIGKILL"
+
+
+async def test_a_crashing_child_shows_failed_with_its_traceback(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:fail", kwargs="{'message': 'boom'}"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "failed")
+        log = app.output_log
+        await wait_for(
+            pilot, lambda: any("RuntimeError: boom" in line for line in log.lines_shown())
+        )
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        await pilot.pause()
+        facts = "\n".join(f"{label} {value}" for label, value in app.screen.facts)
+        assert "exit code 1: RuntimeError: boom" in facts
+        assert "fail(message='boom')" in facts
+        traceback = str(app.screen.query_one("#details-traceback").render())
+        assert traceback.startswith("Traceback (most recent call last):") and traceback.endswith(
+            "RuntimeError: boom"
+        )
+
+
+async def test_rename_restart_and_clear(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:exit_with", "(0,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "exited")
+        await pilot.press("r")
+        app.screen.query_one("#answer").value = "renamed"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: cell(app, rec_id, "name") == "renamed")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: table(app).row_count == 2)
+        new = next(r for r in live_controller.rows() if r.id != rec_id)
+        await wait_for(pilot, lambda: live_controller.row(new.id).state.is_over)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: table(app).row_count == 0)
+
+
+async def test_output_log_filters_to_the_selected_process(live_controller):
+    ids = live_controller.spawn(build_spec(f"{TASKS}:tick", "(50,)"), 2)
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.output_log
+        await wait_for(pilot, lambda: all(live_controller.output(i) for i in ids))
+        await wait_for(pilot, lambda: table(app).row_count == 2)
+        table(app).select(ids[1])
+        pid = live_controller.row(ids[1]).pid
+        await pilot.press("2", "f")
+        await pilot.pause(0.3)
+        shown = log.lines_shown()
+        assert shown and all(f" {pid} " in line for line in shown)
+        await pilot.press("f")
+        await pilot.pause(0.3)
+        assert {live_controller.row(i).pid for i in ids} <= {
+            int(line.split()[1]) for line in log.lines_shown()
+        }
+
+
+async def test_quit_asks_then_ends_every_child(live_controller):
+    ids = live_controller.spawn(build_spec(f"{TASKS}:ignore_sigterm", "(60,)"), 2)
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: all(live_controller.output(i) for i in ids))
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)
+    assert all(live_controller.row(i).state is ProcState.KILLED for i in ids)
+
+
+async def test_panes_are_reachable_at_80x24(live_controller):
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.screen.has_class("-narrow")
+        for key, pane in (("2", "log"), ("3", "cpu"), ("4", "server"), ("1", "procs")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert (
+                app.main.query_one(f"#{pane}").display
+                and app.main.query_one(f"#{pane}").region.height > 5
+            )
+            others = [p for p in ("procs", "log", "cpu", "server") if p != pane]
+            assert all(app.main.query_one(f"#{o}").region.height == 0 for o in others)
+
+
+async def test_command_palette_offers_the_actions(live_controller):
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {
+            "Spawn",
+            "Join",
+            "Term",
+            "Kill",
+            "Pause",
+            "Details",
+            "Rename",
+            "Restart",
+            "Clear",
+            "Filter",
+            "Help",
+            "Quit",
+        } <= titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Spawn")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SpawnScreen))
+
+
+async def test_a_vanished_pid_never_raises(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "pid") != "")
+        os.kill(live_controller.row(rec_id).pid, 9)  # behind proclab's back
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "killed")
+        await pilot.press("t")  # on an ended process: a notification, not a crash
+        await pilot.pause(0.3)
+        assert app.is_running

@@ -1,0 +1,83 @@
+"""SVG snapshots of the app with a fake controller and a frozen clock (pytest-textual-
+snapshot). Regenerate after an intended change with `pytest --snapshot-update`, then look
+at the SVGs (tests/__snapshots__/) before committing them."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import NOW, FakeController
+
+from proclab.tui.app import ProclabApp
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def make_app(cores: int = 2) -> tuple[ProclabApp, FakeController]:
+    fake = FakeController(cores=cores)
+    return ProclabApp(fake, clock=lambda: NOW), fake
+
+
+async def _loaded(pilot, fake: FakeController, *, select: int | None = None) -> None:
+    fake.emit_history()
+    await pilot.pause(0.2)
+    if select is not None:
+        pilot.app.table.select(select)
+        await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_main_screen_mixed_states(snap_compare, size):
+    app, fake = make_app()
+    assert snap_compare(
+        app, terminal_size=size, run_before=lambda pilot: _loaded(pilot, fake, select=6)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_spawn_form_errors(snap_compare, size):
+    app, fake = make_app()
+
+    async def fill(pilot):
+        await _loaded(pilot, fake)
+        await pilot.press("n")
+        form = pilot.app.screen
+        form.query_one("#kwargs").value = "{'name': 'jerry'}"
+        form.query_one("#count").value = "0"
+        form.query_one("#affinity").value = "9-"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=fill)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_help(snap_compare, size):
+    app, fake = make_app()
+    assert snap_compare(
+        app, terminal_size=size, press=["question_mark"], run_before=lambda p: _loaded(p, fake)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_details_of_a_failed_child(snap_compare, size):
+    app, fake = make_app()
+    assert snap_compare(
+        app, terminal_size=size, press=["i"], run_before=lambda p: _loaded(p, fake, select=6)
+    )
+
+
+@pytest.mark.parametrize(
+    ("pane", "cores"),
+    [("2", 2), ("3", 2), ("3", 64)],
+    ids=["output", "cpu-2-cores", "cpu-64-cores"],
+)
+def test_narrow_panes(snap_compare, pane, cores):
+    app, fake = make_app(cores)
+    assert snap_compare(
+        app, terminal_size=(80, 24), press=[pane], run_before=lambda p: _loaded(p, fake, select=4)
+    )
+
+
+def test_64_cores_wide(snap_compare):
+    app, fake = make_app(64)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=lambda p: _loaded(p, fake))

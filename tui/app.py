@@ -1,0 +1,673 @@
+"""The proclab app: process table, output log, CPU pane and TCP server pane on one screen
+(at 120x32 and larger) or one at a time behind tabs (smaller), driven from the keyboard.
+
+Everything shown comes from the controller. Its threads hand events over with
+`call_soon_threadsafe`; the app drains them in batches on its own loop, so a chatty child
+or a thousand rows never make a key wait. Nothing here blocks: joins are awaited, the
+controller's shutdown runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Protocol
+
+from rich.text import Text
+from textual import events, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
+
+from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_METHOD
+from proclab.core.errors import ProclabError
+from proclab.core.model import (
+    Event,
+    Notice,
+    OutputLine,
+    ProcessRow,
+    ProcessSpec,
+    Sampled,
+    SystemSample,
+)
+from proclab.tui.cpu_pane import CpuPane
+from proclab.tui.details import DetailsScreen
+from proclab.tui.dialogs import ConfirmScreen, PromptScreen
+from proclab.tui.help import HelpScreen
+from proclab.tui.output_log import OutputLog
+from proclab.tui.process_table import ProcessTable
+from proclab.tui.server_pane import ServerPane
+from proclab.tui.spawn_form import SpawnScreen
+
+# At this size and larger every pane is on screen; below it, one pane at a time.
+WIDE = (120, 32)
+DRAIN_DELAY_S = 0.05  # events arriving within this are drawn together
+
+PANES = {
+    "procs": ("1", "Processes"),
+    "log": ("2", "Output"),
+    "cpu": ("3", "CPU"),
+    "server": ("4", "Server"),
+}
+PANE_FOCUS = {"procs": "#table", "log": "#output", "cpu": "#cpu", "server": "#server-pane"}
+
+
+class ControllerLike(Protocol):
+    """What the app needs from proclab.core.Controller (tests pass a fake)."""
+
+    max_procs: int
+    grace: float
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+    def rows(self) -> tuple[ProcessRow, ...]: ...
+    def row(self, rec_id: int) -> ProcessRow: ...
+    def system(self) -> SystemSample | None: ...
+    def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]: ...
+    def live_count(self) -> int: ...
+    def set_interval(self, seconds: float) -> None: ...
+    def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]: ...
+    def terminate(self, rec_id: int, escalate_after: float | None = None) -> None: ...
+    def kill(self, rec_id: int) -> None: ...
+    def pause(self, rec_id: int) -> None: ...
+    def resume(self, rec_id: int) -> None: ...
+    def rename(self, rec_id: int, name: str) -> None: ...
+    def restart(self, rec_id: int) -> None: ...
+    def clear_exited(self) -> int: ...
+    async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool: ...
+    def shutdown_children(self, grace: float) -> None: ...
+
+
+class StatusBar(Static):
+    """One line: what is running, the start method, the machine's load."""
+
+
+class ShutdownScreen(ModalScreen[None]):
+    """Shown while proclab ends its children: what it sent, how long it waits."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(classes="dialog")
+        self._lines = [reason]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box", id="shutdown-box"):
+            yield Static("\n".join(self._lines), id="shutdown-text")
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        self.query_one("#shutdown-text", Static).update("\n".join(self._lines))
+
+
+class ProclabApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "proclab"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "spawn", "Spawn", tooltip="Start processes (the spawn form)"),
+        Binding(
+            "j",
+            "join",
+            "Join",
+            tooltip="Join the selected process: wait for it to end; the interface keeps running",
+        ),
+        Binding("J", "join_timeout", "Join…", show=False, tooltip="Join with a timeout"),
+        Binding(
+            "t",
+            "terminate",
+            "Term",
+            tooltip="Terminate the selected process (SIGTERM to its group)",
+        ),
+        Binding("k", "kill", "Kill", tooltip="Kill the selected process (SIGKILL, asks first)"),
+        Binding(
+            "p",
+            "pause",
+            "Pause",
+            tooltip="Pause (SIGSTOP) or resume (SIGCONT) the selected process",
+        ),
+        Binding(
+            "i",
+            "details",
+            "Details",
+            show=False,
+            tooltip="Details of the selected process (also Enter)",
+        ),
+        Binding(
+            "r",
+            "rename",
+            "Rename",
+            show=False,
+            tooltip="Rename the selected process (its Process.name)",
+        ),
+        Binding(
+            "R", "restart", "Restart", show=False, tooltip="Start the selected process's spec again"
+        ),
+        Binding(
+            "c", "clear", "Clear", show=False, tooltip="Clear every ended process from the table"
+        ),
+        Binding("slash", "filter", "Filter", show=False, tooltip="Filter the table by text"),
+        Binding(
+            "1", "pane('procs')", "Processes", show=False, tooltip="Show / focus the process table"
+        ),
+        Binding("2", "pane('log')", "Output", show=False, tooltip="Show / focus the output log"),
+        Binding("3", "pane('cpu')", "CPU", show=False, tooltip="Show / focus the CPU pane"),
+        Binding(
+            "4", "pane('server')", "Server", show=False, tooltip="Show / focus the TCP server pane"
+        ),
+        Binding("question_mark,f1", "help", "Help", tooltip="This help"),
+        Binding(
+            "q", "quit", "Quit", tooltip="Quit: ends every child first (asks if some still run)"
+        ),
+        Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="Quit"),
+    ]
+
+    def __init__(
+        self,
+        controller: ControllerLike,
+        *,
+        refresh: float = 1.0,
+        method: str = DEFAULT_METHOD,
+        clock: Callable[[], float] = time.time,
+        startup: tuple[ProcessSpec, int] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.refresh_interval = refresh
+        self.default_method = method
+        self.clock = clock
+        self._startup = startup
+        self._cwd = cwd
+        self._inbox: deque[Event] = deque()
+        self._wake_pending = False
+        self._drain_scheduled = False
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._joining: dict[int, str] = {}
+        self._active_pane = "procs"
+        self._quitting = False
+        self._narrow: bool | None = None
+        self._backfilled: set[int] = set()
+
+    # Layout -------------------------------------------------------------------------------
+
+    @property
+    def main(self) -> Screen[Any]:
+        """The main screen, whatever dialog is on top of it."""
+        return self.screen_stack[0]
+
+    @property
+    def table(self) -> ProcessTable:
+        return self.main.query_one("#table", ProcessTable)
+
+    @property
+    def output_log(self) -> OutputLog:
+        return self.main.query_one("#output", OutputLog)
+
+    @property
+    def cpu_pane(self) -> CpuPane:
+        return self.main.query_one("#cpu-pane", CpuPane)
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Tabs(
+            *(Tab(f"{key} {title}", id=f"tab-{pane}") for pane, (key, title) in PANES.items()),
+            id="tabs",
+        )
+        with Container(id="panes"):
+            with Vertical(id="procs", classes="pane -active"):
+                yield Input(
+                    placeholder="filter: name, pid, state, target… (Enter: done, Escape: clear)",
+                    id="filter",
+                )
+                yield ProcessTable(id="table")
+            with VerticalScroll(id="cpu", classes="pane", can_focus=True):
+                yield CpuPane(id="cpu-pane")
+            with Vertical(id="log", classes="pane"):
+                yield OutputLog(id="output")
+            with VerticalScroll(id="server", classes="pane"):
+                yield ServerPane(id="server-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for pane, (key, title) in PANES.items():
+            self.main.query_one(f"#{pane}").border_title = f"{key} {title}"
+        self.main.query_one("#filter", Input).display = False
+        self._event_loop = asyncio.get_running_loop()
+        self._unsubscribe = self.controller.subscribe(self._on_event)
+        self._backfill_output()
+        self.controller.set_interval(self.refresh_interval)
+        self._apply_layout(self.size.width, self.size.height)
+        self.table.focus()
+        self._refresh_rows()
+        system = self.controller.system()
+        if system is not None:
+            self.cpu_pane.record(system, self.refresh_interval)
+        self._update_status()
+        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._event_loop.add_signal_handler(sig, self._on_signal, name)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        if self._startup is not None:
+            spec, count = self._startup
+            self._run(lambda: self._spawn(spec, count))
+
+    def _backfill_output(self) -> None:
+        """Lines printed before the app subscribed (children started before it, e.g. by
+        `proclab TARGET`), in the order they were read. Lines also queued as events since
+        the subscription are the same objects, and are skipped when drained."""
+        earlier = sorted(
+            (line for row in self.controller.rows() for line in self.controller.output(row.id)),
+            key=lambda line: line.time,
+        )
+        self._backfilled = {id(line) for line in earlier}
+        if earlier:
+            self.output_log.add(earlier)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._event_loop is not None:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(Exception):
+                    self._event_loop.remove_signal_handler(sig)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        narrow = width < WIDE[0] or height < WIDE[1]
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        self.screen.set_class(narrow, "-narrow")
+        self.main.query_one("#tabs", Tabs).display = narrow
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        self.table.restyle()
+        self._refresh_rows()
+
+    # Events from the controller ----------------------------------------------------------
+
+    class EventsArrived(Message):
+        """The controller queued events for the app (posted at most once per drain)."""
+
+    def _on_event(self, event: Event) -> None:
+        """Called from the controller's threads: queue, and wake the app once."""
+        self._inbox.append(event)
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        self.post_message(self.EventsArrived())  # thread-safe
+
+    def on_proclab_app_events_arrived(self, _message: EventsArrived) -> None:
+        self._wake_pending = False
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.set_timer(DRAIN_DELAY_S, self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        if not self.screen_stack:  # the app is closing
+            return
+        events: list[Event] = []
+        while self._inbox:
+            events.append(self._inbox.popleft())
+        if not events:
+            return
+        lines: list[OutputLine | Notice] = []
+        rows_changed = False
+        cpu = self.cpu_pane
+        for event in events:
+            if isinstance(event, OutputLine):
+                if id(event) not in self._backfilled:
+                    lines.append(event)
+            elif isinstance(event, Notice):
+                lines.append(event)
+                self._show_notice(event)
+            elif isinstance(event, Sampled):
+                cpu.record(event.system, self.refresh_interval)
+                rows_changed = True
+            else:
+                rows_changed = True
+        self._backfilled.clear()  # only events queued before the backfill can repeat it
+        if lines:
+            self.output_log.add(lines)
+        if rows_changed:
+            self._refresh_rows()
+        self._update_status()
+        self._refresh_details()
+
+    def _show_notice(self, notice: Notice) -> None:
+        screen = self.screen
+        if isinstance(screen, ShutdownScreen):
+            screen.add(notice.text)
+        elif notice.level != "info":
+            self.notify(notice.text, severity=notice.level, timeout=8)
+
+    def _refresh_rows(self) -> None:
+        self.table.show(self.controller.rows(), self.clock())
+
+    def _details_source(
+        self, rec_id: int
+    ) -> tuple[ProcessRow, tuple[OutputLine, ...], float] | None:
+        try:
+            row = self.controller.row(rec_id)
+        except ProclabError:
+            return None
+        return row, self.controller.output(rec_id), self.clock()
+
+    def _refresh_details(self) -> None:
+        if isinstance(self.screen, DetailsScreen):
+            self.screen.reload()
+
+    def _update_status(self) -> None:
+        if not self.screen_stack:
+            return
+        rows = self.controller.rows()
+        live = sum(1 for r in rows if r.state.is_live)
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(" proclab ", "bold reverse")
+        text.append(f" {live} live · {len(rows) - live} ended")
+        system = self.controller.system()
+        if system is not None:
+            load = system.load[0]
+            text.append(
+                f"   CPU {system.total:.0f}%  mem {system.mem_percent:.0f}%  load {load:.2f}"
+            )
+        if self._joining:
+            text.append(f"   joining {', '.join(self._joining.values())}", "bold")
+        text.append(
+            f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
+            f" max {self.controller.max_procs}",
+            "dim",
+        )
+        self.main.query_one("#status", StatusBar).update(text)
+
+    # Selection ------------------------------------------------------------------------------
+
+    def _selected(self) -> ProcessRow | None:
+        rec_id = self.table.selected_id
+        if rec_id is None:
+            self.notify("No process selected: start one with n", severity="warning")
+            return None
+        try:
+            return self.controller.row(rec_id)
+        except ProclabError:
+            return None
+
+    def on_process_table_selected(self, message: ProcessTable.Selected) -> None:
+        self.output_log.set_selected(message.rec_id)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    # Actions ------------------------------------------------------------------------------
+
+    def _run(self, command: Callable[[], object], done: str | None = None) -> None:
+        """Run a controller command; its errors become a notification, not a crash."""
+        try:
+            command()
+        except ProclabError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if done:
+            self.notify(done, timeout=3)
+        self._refresh_rows()
+
+    def action_spawn(self) -> None:
+        self.push_screen(SpawnScreen(self._spawn, self.default_method, self._cwd), self._spawned)
+
+    def _spawn(self, spec: ProcessSpec, count: int) -> tuple[int, ...]:
+        ids = self.controller.spawn(spec, count)
+        self._refresh_rows()
+        return ids
+
+    def _spawned(self, ids: tuple[int, ...] | None) -> None:
+        if ids:
+            self.table.select(ids[0])
+            self.action_pane("procs")
+
+    def action_details(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self.push_screen(DetailsScreen(row.id, self._details_source))
+
+    def action_terminate(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self._run(
+                lambda: self.controller.terminate(row.id), f"SIGTERM sent to {row.name} ({row.pid})"
+            )
+
+    def action_kill(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run(
+                    lambda: self.controller.kill(row.id), f"SIGKILL sent to {row.name} ({row.pid})"
+                )
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Kill {row.name} ({row.pid}) with SIGKILL?\nIt cannot clean up, and its children die with it.",
+                "Kill",
+            ),
+            answered,
+        )
+
+    def action_pause(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+        if row.state.value == "stopped":
+            self._run(lambda: self.controller.resume(row.id), f"SIGCONT sent to {row.name}")
+        else:
+            self._run(lambda: self.controller.pause(row.id), f"SIGSTOP sent to {row.name}")
+
+    def action_rename(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+
+        def check(text: str) -> str | None:
+            return None if text.strip() else "a name cannot be empty"
+
+        def answered(name: str | None) -> None:
+            if name:
+                self._run(lambda: self.controller.rename(row.id, name))
+
+        self.push_screen(
+            PromptScreen(f"New name for {row.name} (pid {row.pid})", row.name, check=check),
+            answered,
+        )
+
+    def action_restart(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self._run(lambda: self.controller.restart(row.id), f"restarting {row.name}")
+
+    def action_clear(self) -> None:
+        cleared = self.controller.clear_exited()
+        self.notify(
+            f"cleared {cleared} ended {'process' if cleared == 1 else 'processes'}", timeout=3
+        )
+        self._refresh_rows()
+
+    def action_join(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self._join(row, None)
+
+    def action_join_timeout(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+
+        def check(text: str) -> str | None:
+            try:
+                return (
+                    None if not text.strip() or float(text) > 0 else "a number of seconds above 0"
+                )
+            except ValueError:
+                return "a number of seconds, e.g. 2.5 (empty: no timeout)"
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self._join(row, float(text) if text.strip() else None)
+
+        self.push_screen(
+            PromptScreen(f"Join {row.name}: wait at most how many seconds?", "5", check=check),
+            answered,
+        )
+
+    @work(group="join", exit_on_error=False)
+    async def _join(self, row: ProcessRow, timeout: float | None) -> None:
+        """p.join(timeout), awaited: the interface keeps running while it waits."""
+        label = f"{row.name} ({row.pid})"
+        self._joining[row.id] = label
+        self._update_status()
+        began = time.monotonic()
+        try:
+            done = await self.controller.join_async([row.id], timeout)
+        finally:
+            self._joining.pop(row.id, None)
+            self._update_status()
+        waited = time.monotonic() - began
+        if done:
+            ended = self.controller.row(row.id)
+            self.notify(
+                f"joined {label} after {waited:.2f} s: {ended.state}, exit {ended.exitcode}",
+                timeout=5,
+            )
+        else:
+            self.notify(
+                f"join {label} timed out after {timeout:g} s; it is still running",
+                severity="warning",
+            )
+
+    def action_filter(self) -> None:
+        self.action_pane("procs")
+        box = self.main.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.table.set_filter(event.value, self.controller.rows(), self.clock())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = bool(event.value)
+            self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.main.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.display = False
+            self.table.focus()
+            event.stop()
+
+    def action_pane(self, pane: str) -> None:
+        self._active_pane = pane
+        for name in PANES:
+            self.main.query_one(f"#{name}").set_class(name == pane, "-active")
+        tabs = self.main.query_one("#tabs", Tabs)
+        if tabs.active != f"tab-{pane}":
+            tabs.active = f"tab-{pane}"
+        self.main.query_one(PANE_FOCUS[pane]).focus()
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        pane = (event.tab.id or "tab-procs").removeprefix("tab-")
+        if pane != self._active_pane:
+            self.action_pane(pane)
+
+    def action_help(self) -> None:
+        table_bindings = [b for b in ProcessTable.BINDINGS if isinstance(b, Binding)]
+        log_bindings = [b for b in OutputLog.BINDINGS if isinstance(b, Binding)]
+        app_bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(
+            HelpScreen(
+                [
+                    ("Everywhere", app_bindings),
+                    (
+                        "Process table",
+                        [*table_bindings, Binding("enter", "", "Details of the process")],
+                    ),
+                    ("Output log", log_bindings),
+                    (
+                        "Anywhere",
+                        [
+                            Binding("ctrl+p", "", "Command palette: every action by name"),
+                            Binding("tab", "", "Next pane or field"),
+                        ],
+                    ),
+                ]
+            )
+        )
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or (
+                binding.action == "quit" and binding.key != "q"
+            ):
+                continue
+            title = binding.description.rstrip("…") if binding.description else binding.action
+            yield SystemCommand(
+                title, binding.tooltip or title, self._palette_action(binding.action)
+            )
+
+    def _palette_action(self, action: str) -> Callable[[], Any]:
+        return lambda: self.run_action(action)
+
+    # Quitting -------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        live = self.controller.live_count()
+        if not live:
+            self._begin_shutdown("No children running: quitting.")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._begin_shutdown(f"Ending {live} {'child' if live == 1 else 'children'}…")
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{live} {'child is' if live == 1 else 'children are'} still running.\n"
+                "End them (SIGTERM, then SIGKILL for any that ignore it) and quit?",
+                "End them and quit",
+                "Stay",
+            ),
+            answered,
+        )
+
+    def _on_signal(self, name: str) -> None:
+        if not self._quitting:
+            self._begin_shutdown(f"{name} received: ending every child and quitting…")
+
+    def _begin_shutdown(self, reason: str) -> None:
+        self._quitting = True
+        self.push_screen(ShutdownScreen(reason))
+        self._end_children()
+
+    @work(thread=True, exit_on_error=False)
+    def _end_children(self) -> None:
+        grace = getattr(self.controller, "grace", DEFAULT_GRACE_S)
+        try:
+            self.controller.shutdown_children(grace)
+        finally:
+            self.call_from_thread(self.exit, 0)

@@ -1,0 +1,160 @@
+"""Everything known about one process: its spec, timings, figures, how it ended, its
+traceback and its last lines of output. Kept up to date while open."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from proclab.core.classify import classify, cpu_demand
+from proclab.core.cpus import format_cpu_list
+from proclab.core.exits import describe_exit
+from proclab.core.model import OutputLine, ProcessRow
+from proclab.tui import fmt
+from proclab.tui.process_table import STATE_STYLES
+from proclab.tui.theme import resolve
+
+LAST_LINES = 30
+
+
+def _clock(wall: float | None) -> str:
+    if wall is None:
+        return "—"
+    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
+
+
+def exit_reason(row: ProcessRow) -> str:
+    if row.exitcode is None:
+        return row.error or "still running"
+    reason = f"exit code {describe_exit(row.exitcode)}"
+    if row.exitcode < 0:
+        reason = f"ended by signal {describe_exit(row.exitcode).split()[1]} ({row.state})"
+    elif row.exitcode == 0:
+        reason = "returned normally (exit code 0)"
+    if row.error:
+        reason += f": {row.error}"
+    return reason
+
+
+def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[tuple[str, str]]:
+    """(label, value) lines of the details pane; plain text so tests can read them."""
+    spec = row.spec
+    lines = [
+        ("Process", f"{row.name}   pid {row.pid or '—'}   {row.state}"),
+        ("Target", f"{spec.target.text}" + (f"   (started by {row.tag})" if row.tag else "")),
+        ("Call", spec.call_text),
+        ("args", repr(spec.args)),
+        ("kwargs", repr(dict(spec.kwargs))),
+        (
+            "Start",
+            f"method {spec.method}   daemon {'yes' if spec.daemon else 'no'}   pinned to {format_cpu_list(spec.affinity) or 'any CPU'}   in {spec.cwd}",
+        ),
+        (
+            "Times",
+            f"asked {_clock(row.created_at)}   started {_clock(row.started_at)}   ended {_clock(row.ended_at)}",
+        ),
+        (
+            "",
+            f"start() took {fmt.seconds(row.start_latency)}   ran for {fmt.seconds(row.wall_time(now))}",
+        ),
+    ]
+    sample = row.sample
+    if sample is not None:
+        wall = row.wall_time(now) or 0.0
+        kind = classify(row, now)
+        demand = cpu_demand(sample.cpu_time, sample.run_delay, wall)
+        lines += [
+            (
+                "CPU",
+                f"user {fmt.seconds(sample.cpu_user)}   system {fmt.seconds(sample.cpu_system)}   last tick {sample.cpu_percent:.0f}% on core {sample.core}",
+            ),
+            ("", f"waited for a CPU {fmt.seconds(sample.run_delay)} (runnable, not running)"),
+            (
+                "Memory",
+                f"RSS {fmt.size(sample.rss)}   threads {sample.threads}"
+                if row.state.is_live
+                else "freed when it ended",
+            ),
+            (
+                "Switches",
+                f"voluntary {sample.ctx_voluntary:,} (gave the CPU up)   involuntary {sample.ctx_involuntary:,} (preempted)",
+            ),
+            (
+                "Kind",
+                f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of its {fmt.seconds(wall)}",
+            ),
+        ]
+    lines.append(("Ended", exit_reason(row)))
+    return lines
+
+
+class DetailsScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,i", "close", "Close")]
+
+    def __init__(
+        self,
+        rec_id: int,
+        source: Callable[[int], tuple[ProcessRow, Sequence[OutputLine], float] | None],
+    ) -> None:
+        super().__init__(classes="dialog")
+        self.rec_id = rec_id
+        self._source = source
+        self.facts: list[tuple[str, str]] = []  # what is shown, as plain text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog-box", id="details-box"):
+            yield Static(id="details-facts")
+            yield Static(id="details-traceback", classes="traceback")
+            yield Static(id="details-output")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Show the process as it is now; close if it has been cleared."""
+        found = self._source(self.rec_id)
+        if found is None:
+            self.dismiss(None)
+        else:
+            self.show(*found)
+
+    def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
+        self.query_one("#details-box").border_title = f"{row.name} ({row.pid or 'not started'})"
+        label_style = resolve(self.app, "bold $accent")
+        facts = Table.grid(padding=(0, 1))
+        facts.add_column(style=label_style, no_wrap=True)
+        facts.add_column(ratio=1)
+        self.facts = describe(row, output, now)
+        for label, value in self.facts:
+            style = (
+                resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""
+            )
+            facts.add_row(label, Text(value, style=style))
+        self.query_one("#details-facts", Static).update(facts)
+        traceback = self.query_one("#details-traceback", Static)
+        traceback.display = bool(row.traceback)
+        if row.traceback:
+            traceback.update(Text("\n".join(row.traceback), style=resolve(self.app, "$error")))
+        last = output[-LAST_LINES:]
+        body = Text(end="")
+        body.append(f"Last {len(last)} lines of output" if last else "No output yet", label_style)
+        error_style = resolve(self.app, "$error")
+        for line in last:
+            body.append("\n")
+            if line.stream == "stderr":
+                body.append("! " + line.text, error_style)
+            else:
+                body.append(line.text)
+        self.query_one("#details-output", Static).update(body)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

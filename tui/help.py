@@ -1,0 +1,68 @@
+"""The help screen: every key, and how to read what proclab shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
+from proclab.tui.theme import resolve
+
+READING = f"""\
+States    starting: start() was asked for, the OS has not made the process yet
+          running / sleeping / stopped / zombie: what the kernel reports now
+          exited: ended with exit code 0      failed: another exit code (an uncaught
+          exception gives 1; its traceback is in the log and the details)
+          terminated: ended by SIGTERM        killed: ended by SIGKILL or another signal
+Exit      the exit code, or -N and the signal's name (-15 SIGTERM, -9 SIGKILL)
+Kind      CPU-bound if, over its life so far, it wanted a CPU (ran on one, or waited in a
+          run queue for one) at least {CPU_BOUND_DEMAND:.0%} of the time; otherwise I/O-bound
+          (mostly blocked: sleeping, waiting on I/O). Blank for its first {MIN_WALL_S:g} s.
+          Its context switches tell the same story: a CPU-bound child is mostly
+          preempted (involuntary), an I/O-bound one mostly gives the CPU up (voluntary).
+Core      the CPU it last ran on        CPU%   of one core, over the last tick
+Pinned    the CPUs it may run on (affinity); blank: any
+Runtime   wall time since start() returned (until it was reaped)
+CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
+Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
+          for those that ignore it. None is left behind.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def __init__(self, sections: Iterable[tuple[str, Iterable[Binding]]]) -> None:
+        super().__init__(classes="dialog")
+        self._sections = [(title, list(bindings)) for title, bindings in sections]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog-box", id="help-box"):
+            yield Static(self._keys(), id="help-keys")
+            yield Static(Text(READING, no_wrap=False), id="help-reading")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").border_title = "proclab: keys (escape closes)"
+
+    def _keys(self) -> Text:
+        text = Text(end="")
+        key_style = resolve(self.app, "bold $accent")
+        for title, bindings in self._sections:
+            text.append(f"{title}\n", resolve(self.app, "bold"))
+            for binding in bindings:
+                keys = ", ".join(
+                    self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+                )
+                text.append(f"  {keys:<16}", key_style)
+                text.append(f"{binding.tooltip or binding.description}\n")
+        return text
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,189 @@
+"""The spawn form: a Process(target, args, kwargs, name, daemon) and how many, how started,
+where pinned. Every field is checked by the same gate as `proclab run` (build_spec); a
+wrong field shows its error beside it and nothing starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from proclab.core.cpus import format_cpu_list, usable_cpus
+from proclab.core.errors import ProclabError
+from proclab.core.methods import METHODS
+from proclab.core.model import ProcessSpec
+from proclab.core.spec import check_spec
+from proclab.core.tasks import BUILTINS
+
+TASKS_MODULE = "proclab.core.tasks"
+FIELDS = ("target", "args", "kwargs", "name", "count", "method", "affinity")
+MAX_COUNT = 10_000
+
+Spawner = Callable[[ProcessSpec, int], tuple[int, ...]]
+
+
+class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
+    """Dismisses with the new record ids, or None if cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "spawn", "Spawn", priority=True),
+    ]
+
+    def __init__(self, spawner: Spawner, method: str, cwd: str | None = None) -> None:
+        super().__init__(classes="dialog")
+        self._spawner = spawner
+        self._method = method
+        self._cwd = cwd or os.getcwd()
+
+    def compose(self) -> ComposeResult:
+        greet_args, greet_kwargs = BUILTINS["greet"]
+        targets = [f"{TASKS_MODULE}:{name}" for name in BUILTINS]
+        here = format_cpu_list(usable_cpus())
+        with Vertical(classes="dialog-box", id="spawn-box"):
+            yield Static(
+                "Start processes: Process(target, args, kwargs, name, daemon)", classes="title"
+            )
+            yield from _field(
+                "Built-in",
+                Select(
+                    [(name, name) for name in BUILTINS],
+                    prompt="choose a built-in task…",
+                    id="builtin",
+                ),
+            )
+            yield from _field(
+                "Target",
+                Input(
+                    f"{TASKS_MODULE}:greet",
+                    id="target",
+                    placeholder="module:function or file.py:function",
+                    suggester=SuggestFromList(targets),
+                ),
+            )
+            yield from _field(
+                "Args", Input(greet_args, id="args", placeholder="a tuple, e.g. (1,)")
+            )
+            yield from _field(
+                "Kwargs",
+                Input(greet_kwargs, id="kwargs", placeholder="a dict, e.g. {'name': 'jerry'}"),
+            )
+            yield from _field(
+                "Name",
+                Input(
+                    "", id="name", placeholder="default: multiprocessing's (ForkServerProcess-N)"
+                ),
+            )
+            yield from _field(
+                "Count",
+                Input("1", id="count", restrict=r"[0-9]*", max_length=5),
+                Checkbox("daemon", id="daemon"),
+            )
+            yield from _field(
+                "Method",
+                Select(
+                    [(m, m) for m in METHODS], value=self._method, allow_blank=False, id="method"
+                ),
+            )
+            yield from _field(
+                "Affinity",
+                Input(
+                    "", id="affinity", placeholder=f"CPUs to pin to, e.g. 0 (usable here: {here})"
+                ),
+            )
+            yield Static("", id="error-general", classes="field-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Spawn (ctrl+s)", variant="primary", id="spawn")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#target", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id != "builtin" or event.value is Select.BLANK:
+            return
+        args, kwargs = BUILTINS[str(event.value)]
+        self.query_one("#target", Input).value = f"{TASKS_MODULE}:{event.value}"
+        self.query_one("#args", Input).value = args
+        self.query_one("#kwargs", Input).value = kwargs
+        self._show_errors({})
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.has_class("-invalid-field"):
+            event.input.remove_class("-invalid-field")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_spawn()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "spawn":
+            self.action_spawn()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_spawn(self) -> None:
+        value = {
+            f: self.query_one(f"#{f}", Input).value
+            for f in ("target", "args", "kwargs", "name", "count", "affinity")
+        }
+        errors: dict[str, str] = {}
+        count = 0
+        try:
+            count = int(value["count"] or "0")
+            if not 1 <= count <= MAX_COUNT:
+                raise ValueError
+        except ValueError:
+            errors["count"] = f"a whole number from 1 to {MAX_COUNT:,}"
+        spec, problems = check_spec(
+            value["target"],
+            value["args"],
+            value["kwargs"],
+            name=value["name"] or None,
+            daemon=self.query_one("#daemon", Checkbox).value,
+            method=str(self.query_one("#method", Select).value),
+            affinity=value["affinity"],
+            cwd=self._cwd,
+        )
+        for problem in problems:
+            errors.setdefault(problem.field, problem.message)
+        if errors or spec is None:
+            self._show_errors(errors)
+            return
+        try:
+            ids = self._spawner(spec, count)
+        except ProclabError as exc:
+            self._show_errors({"": str(exc)})
+            return
+        self.dismiss(ids)
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        for field in (*FIELDS, ""):
+            message = errors.get(field, "")
+            error = self.query_one(f"#error-{field or 'general'}", Static)
+            error.update(message)
+            error.set_class(bool(message), "-shown")
+            if field:
+                self.query_one(f"#{field}").set_class(bool(message), "-invalid-field")
+        if errors:
+            first = next((f for f in FIELDS if f in errors), None)
+            if first:
+                self.query_one(f"#{first}").focus()
+
+
+def _field(label: str, *widgets: Widget) -> Iterator[Widget]:
+    """A labelled row, and below it the line where its error shows."""
+    yield Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row")
+    if widgets[0].id != "builtin":
+        yield Static("", id=f"error-{widgets[0].id}", classes="field-error")

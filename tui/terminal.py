@@ -1,0 +1,61 @@
+"""Keep the terminal to the interface alone.
+
+Every child process inherits fds 0, 1 and 2 from proclab until its bootstrap replaces
+them; a spawn or forkserver child that fails before its bootstrap runs (say, unpickling
+its arguments) would print its traceback straight onto the screen. So while the app runs,
+fds 0, 1 and 2 point at /dev/null and the app talks to the terminal through private
+copies of them (Textual reads sys.__stdin__ and writes sys.__stderr__, which are rebound
+to those copies). Everything is put back on the way out, so a crash report still reaches
+the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+
+@contextlib.contextmanager
+def private_terminal() -> Iterator[None]:
+    if not os.isatty(0) and not os.isatty(2):
+        yield  # not a terminal (a pipe, a test): nothing to protect
+        return
+    saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+    saved_streams = (
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        sys.__stdin__,
+        sys.__stdout__,
+        sys.__stderr__,
+    )
+    private: list[TextIO] = [
+        open(os.dup(0), encoding="utf-8", closefd=True),  # noqa: SIM115 - closed below
+        open(os.dup(1), "w", encoding="utf-8", closefd=True),  # noqa: SIM115
+        open(os.dup(2), "w", encoding="utf-8", closefd=True),  # noqa: SIM115
+    ]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        sys.stdin = sys.__stdin__ = private[0]
+        sys.stdout = sys.__stdout__ = private[1]
+        sys.stderr = sys.__stderr__ = private[2]
+        yield
+    finally:
+        for stream in private:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        for fd, saved in zip((0, 1, 2), saved_fds, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        os.close(devnull)
+        (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__) = (
+            saved_streams
+        )
+        for stream in private:
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
