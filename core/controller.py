@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing.process
 import os
 import queue
 import resource
@@ -27,9 +28,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
-import psutil
-
-from proclab.core import methods
+from proclab.core import methods, procfs
 from proclab.core.bootstrap import DEFERRED_SIGNALS, ChildPayload, InheritedFd, child_main
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, DEFAULT_MAX_PROCS
 from proclab.core.errors import SpawnRefused, UnknownProcess
@@ -458,6 +457,10 @@ class Controller:
                 began = time.perf_counter()
                 process.start()
                 latency = time.perf_counter() - began
+                # The controller reaps its children itself. Left in multiprocessing's own
+                # set, every start() would poll every live child first: with 1,000 of
+                # them, starting the last took 70 ms instead of 10.
+                multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
         except Exception as exc:
             os.close(child.stdout_r)
             os.close(child.stderr_r)
@@ -479,7 +482,9 @@ class Controller:
                 start_latency=latency,
             )
         self._emit([StateChanged(row, ProcState.STARTING)])
-        self._watcher.watch(rec_id, child.stdout_r, child.stderr_r, _exit_fd(process))
+        self._watcher.watch(
+            rec_id, child.stdout_r, child.stderr_r, _exit_fds(process, row.spec.method)
+        )
 
     def _not_started(self, rec_id: int, reason: str) -> Callable[[], None]:
         """Under the lock: mark a record that never got a process. Returns what to call
@@ -545,8 +550,8 @@ class Controller:
                 return
             for _ in range(20):
                 try:
-                    state = state_for_status(psutil.Process(pid).status())
-                except (psutil.Error, ProcessLookupError):
+                    state = state_for_status(procfs.read(pid).status)
+                except (OSError, ValueError, IndexError):
                     return
                 if self._set_live_state(rec_id, state):
                     return
@@ -700,13 +705,16 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _exit_fd(process: BaseProcess) -> int:
-    """A fd that becomes readable the moment the child ends (its status may take a moment
-    longer for a forkserver child: the fork server reaps it and sends the status)."""
-    try:
-        return os.pidfd_open(process.pid)  # type: ignore[arg-type]
-    except (OSError, AttributeError):
-        return os.dup(process.sentinel)
+def _exit_fds(process: BaseProcess, method: str) -> tuple[int, ...]:
+    """fds that become readable when the child has ended: its pidfd (the moment it ends,
+    while its figures can still be read), and for a forkserver child a copy of the
+    sentinel, on which the fork server sends the status once it has reaped the child."""
+    fds = []
+    with contextlib.suppress(OSError, AttributeError):
+        fds.append(os.pidfd_open(process.pid))  # type: ignore[arg-type]
+    if method == "forkserver" or not fds:
+        fds.append(os.dup(process.sentinel))
+    return tuple(fds)
 
 
 def _raise_fd_limit() -> None:

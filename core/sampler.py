@@ -1,8 +1,9 @@
 """The sampler: one long-lived thread that measures the machine and every live child.
 
-One thread, because psutil keeps cpu_percent's baseline per calling thread, and because a
-monitor must not become the heaviest process: each tick reads each child's /proc files once
-(psutil's oneshot) plus its schedstat line, and nothing else.
+One thread, keeping the previous reading of each CPU and each child, so that every figure
+is a difference over the last interval; and a monitor must not become the heaviest
+process: each tick reads /proc/stat, /proc/meminfo and each child's stat, status and
+schedstat files once (proclab.core.procfs), and nothing else.
 """
 
 from __future__ import annotations
@@ -13,51 +14,45 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import psutil
-
+from proclab.core import procfs
 from proclab.core.model import ProcSample, Sampled, SystemSample
-
-_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError)
 
 
 @dataclass(slots=True)
 class _Tracked:
-    proc: psutil.Process
-    last_time: float = 0.0
+    pid: int
+    last_time: float
     last_cpu: float = 0.0
     last_run_delay: float = 0.0
 
 
-def _first_sight(proc: psutil.Process, now: float) -> _Tracked:
-    """Measure the first interval from the process's birth, so its first figures are its
-    averages so far rather than zeros."""
-    age = max(0.0, time.time() - proc.create_time())
-    return _Tracked(proc, last_time=now - age)
+class SystemMeter:
+    """Per-core CPU % over the interval since the previous reading (0 on the first)."""
 
+    def __init__(self) -> None:
+        self._last: list[tuple[float, float]] = procfs.core_times()
 
-def read_run_delay(pid: int) -> float:
-    """Seconds the process's main thread has spent runnable but waiting for a CPU
-    (/proc/PID/schedstat, nanoseconds); 0.0 where the kernel does not keep it."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def sample_system(now: float) -> SystemSample:
-    per_core = tuple(psutil.cpu_percent(percpu=True))
-    mem = psutil.virtual_memory()
-    return SystemSample(
-        time=now,
-        wall=time.time(),
-        per_core=per_core,
-        total=sum(per_core) / len(per_core) if per_core else 0.0,
-        mem_total=mem.total,
-        mem_used=mem.total - mem.available,
-        mem_percent=mem.percent,
-        load=os.getloadavg(),
-    )
+    def sample(self, now: float) -> SystemSample:
+        current = procfs.core_times()
+        if len(current) != len(self._last):  # a CPU went on or off line
+            self._last = current
+        per_core = tuple(
+            100.0 * (busy - last_busy) / (total - last_total) if total > last_total else 0.0
+            for (busy, total), (last_busy, last_total) in zip(current, self._last, strict=True)
+        )
+        self._last = current
+        mem_total, available = procfs.memory()
+        used = mem_total - available
+        return SystemSample(
+            time=now,
+            wall=time.time(),
+            per_core=per_core,
+            total=sum(per_core) / len(per_core) if per_core else 0.0,
+            mem_total=mem_total,
+            mem_used=used,
+            mem_percent=100.0 * used / mem_total if mem_total else 0.0,
+            load=os.getloadavg(),
+        )
 
 
 class Sampler:
@@ -74,6 +69,7 @@ class Sampler:
         self._live = live
         self._on_sample = on_sample
         self._tracked: dict[int, _Tracked] = {}
+        self._system = SystemMeter()
         self._stop = threading.Event()
         self._poke = threading.Event()
         self._thread = threading.Thread(target=self._run, name="proclab-sampler", daemon=True)
@@ -92,7 +88,7 @@ class Sampler:
         self._poke.set()
 
     def _run(self) -> None:
-        psutil.cpu_percent(percpu=True)  # the baseline for the first real reading
+        self._system = SystemMeter()  # a fresh baseline for the first real reading
         next_tick = time.monotonic() + self.interval
         while not self._stop.is_set():
             delay = next_tick - time.monotonic()
@@ -122,56 +118,50 @@ class Sampler:
             sample = self._sample_one(rec_id, pid, now)
             if sample is not None:
                 procs[rec_id] = sample
-        return Sampled(system=sample_system(now), procs=procs)
+        return Sampled(system=self._system.sample(now), procs=procs)
 
     def _sample_one(self, rec_id: int, pid: int, now: float) -> ProcSample | None:
         tracked = self._tracked.get(rec_id)
         try:
-            if tracked is None or tracked.proc.pid != pid:
-                tracked = self._tracked[rec_id] = _first_sight(psutil.Process(pid), now)
-            sample = measure(
-                tracked.proc, now, tracked.last_time, tracked.last_cpu, tracked.last_run_delay
-            )
-        except _GONE:
+            reading = procfs.read(pid)
+        except (OSError, ValueError, IndexError):  # gone (or going) since it was listed
             self._tracked.pop(rec_id, None)
             return None
+        if tracked is None or tracked.pid != pid:
+            # First sight: measure from its birth, so its first figures are its averages
+            # so far rather than zeros.
+            age = max(0.0, time.time() - reading.started)
+            tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now - age)
+        sample = to_sample(
+            reading, now, tracked.last_time, tracked.last_cpu, tracked.last_run_delay
+        )
         tracked.last_time, tracked.last_cpu = now, sample.cpu_time
         tracked.last_run_delay = sample.run_delay
         return sample
 
 
-def measure(
-    proc: psutil.Process, now: float, last_time: float, last_cpu: float, last_run_delay: float
+def to_sample(
+    reading: procfs.Reading, now: float, last_time: float, last_cpu: float, last_run_delay: float
 ) -> ProcSample:
-    """Read one process (psutil's oneshot: /proc/PID/stat, status, statm once each) and
-    its schedstat; figures per interval are relative to the `last_*` reading.
-    Raises psutil's errors when the process is gone."""
-    with proc.oneshot():
-        status = proc.status()
-        times = proc.cpu_times()
-        rss = proc.memory_info().rss
-        threads = proc.num_threads()
-        core = proc.cpu_num()
-        ctx = proc.num_ctx_switches()
-    run_delay = read_run_delay(proc.pid)
-    cpu = times.user + times.system
+    """Figures per interval are relative to the `last_*` reading."""
+    cpu = reading.user + reading.system
     interval = now - last_time
     cpu_delta = max(0.0, cpu - last_cpu)
     return ProcSample(
         time=now,
         interval=interval,
-        status=status,
+        status=reading.status,
         cpu_percent=100.0 * cpu_delta / interval if interval > 0 else 0.0,
-        cpu_user=times.user,
-        cpu_system=times.system,
+        cpu_user=reading.user,
+        cpu_system=reading.system,
         cpu_delta=cpu_delta,
-        run_delay_delta=max(0.0, run_delay - last_run_delay),
-        run_delay=run_delay,
-        rss=rss,
-        threads=threads,
-        core=core,
-        ctx_voluntary=ctx.voluntary,
-        ctx_involuntary=ctx.involuntary,
+        run_delay_delta=max(0.0, reading.run_delay - last_run_delay),
+        run_delay=reading.run_delay,
+        rss=reading.rss,
+        threads=reading.threads,
+        core=reading.core,
+        ctx_voluntary=reading.ctx_voluntary,
+        ctx_involuntary=reading.ctx_involuntary,
     )
 
 
@@ -181,9 +171,9 @@ def final_sample(pid: int, previous: ProcSample | None, born: float) -> ProcSamp
     started, used when it was never sampled."""
     now = time.monotonic()
     try:
-        proc = psutil.Process(pid)
-        if previous is None:
-            return measure(proc, now, born, 0.0, 0.0)
-        return measure(proc, now, previous.time, previous.cpu_time, previous.run_delay)
-    except _GONE:
+        reading = procfs.read(pid)
+    except (OSError, ValueError, IndexError):
         return None
+    if previous is None:
+        return to_sample(reading, now, born, 0.0, 0.0)
+    return to_sample(reading, now, previous.time, previous.cpu_time, previous.run_delay)

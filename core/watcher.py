@@ -2,8 +2,9 @@
 
 Exits are noticed through a pidfd, which becomes readable the moment the child ends: exact,
 and immune to grandchildren that inherited the child's end of multiprocessing's sentinel
-pipe (which keeps the sentinel silent until they end too). Nothing here ever calls
-waitpid(-1).
+pipe (which keeps the sentinel silent until they end too). A forkserver child is reaped by
+the fork server, which then sends its status on the sentinel: that one is watched too, so
+the status is read the moment it arrives. Nothing here ever calls waitpid(-1).
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class ChildWatcher:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._requests: queue.SimpleQueue[tuple[int, int, int, int]] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[int, int, int, tuple[int, ...]]] = (
+            queue.SimpleQueue()
+        )
+        self._exit_fds: dict[int, list[int]] = {}  # rec_id -> its exit fds still watched
         self._pipes_of: dict[int, list[_Pipe]] = {}  # rec_id -> its pipes still open
         self._pending_reaps: set[int] = set()
         self._stopping = False
@@ -57,9 +61,10 @@ class ChildWatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fd: int) -> None:
-        """Take ownership of the read ends and of exit_fd (closed here when done)."""
-        self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fd))
+    def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fds: tuple[int, ...]) -> None:
+        """Take ownership of the read ends and of the exit fds (closed here when done):
+        on_exit is asked whenever one of them becomes readable."""
+        self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
         self._wake()
 
     def stop(self) -> None:
@@ -98,20 +103,30 @@ class ChildWatcher:
         elif isinstance(data, _Pipe):
             self._read(data)
         else:  # an exit fd: data is the record id
-            self._selector.unregister(key.fd)
-            os.close(key.fd)
+            self._forget_exit_fd(data, key.fd)
             # What the child wrote before it ended is in its pipes now: deliver it before
             # its exit, so a traceback is read by the time the exit is reported.
             for pipe in list(self._pipes_of.get(data, ())):
                 while self._read(pipe):
                     pass
-            if not self._on_exit(data):
+            if self._on_exit(data):
+                for fd in list(self._exit_fds.get(data, ())):
+                    self._forget_exit_fd(data, fd)
+            elif not self._exit_fds.get(data):  # nothing left to wake us: ask again soon
                 self._pending_reaps.add(data)
+
+    def _forget_exit_fd(self, rec_id: int, fd: int) -> None:
+        self._selector.unregister(fd)
+        os.close(fd)
+        fds = self._exit_fds[rec_id]
+        fds.remove(fd)
+        if not fds:
+            del self._exit_fds[rec_id]
 
     def _take_requests(self) -> None:
         while True:
             try:
-                rec_id, out_fd, err_fd, exit_fd = self._requests.get_nowait()
+                rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
             except queue.Empty:
                 return
             pipes = [
@@ -122,7 +137,9 @@ class ChildWatcher:
                 os.set_blocking(pipe.fd, False)
                 self._selector.register(pipe.fd, selectors.EVENT_READ, pipe)
             self._pipes_of[rec_id] = pipes
-            self._selector.register(exit_fd, selectors.EVENT_READ, rec_id)
+            self._exit_fds[rec_id] = list(exit_fds)
+            for fd in exit_fds:
+                self._selector.register(fd, selectors.EVENT_READ, rec_id)
 
     def _read(self, pipe: _Pipe) -> bool:
         """Read once; True if there may be more to read right away."""

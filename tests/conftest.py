@@ -8,7 +8,6 @@ import ctypes
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
-import sys
 import time
 from collections.abc import Iterator
 
@@ -16,6 +15,7 @@ import psutil
 import pytest
 
 from proclab.core.controller import Controller
+from proclab.core.methods import forget_main_script
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -24,12 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Snapshots print clock times: make them the same on every machine.
     os.environ["TZ"] = "UTC"
     time.tzset()
-    # spawn and forkserver children re-import the parent's main module; under pytest that
-    # is pytest itself (~0.5 s of CPU per child), under proclab it is its small CLI
-    # script. Without a main file they import nothing, which is closer to proclab.
-    main = sys.modules["__main__"]
-    if getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
-        del main.__file__
+    # As proclab's own entry point does: children must not re-run pytest's script.
+    forget_main_script()
     # Orphans (a grandchild whose parent died) are re-parented to this process instead of
     # to init, so the leftover check below still sees them.
     libc = ctypes.CDLL(None, use_errno=True)

@@ -42,7 +42,7 @@ def table(app: ProclabApp) -> ProcessTable:
 
 
 def cell(app: ProclabApp, rec_id: int, column: str) -> str:
-    return table(app).get_cell(str(rec_id), column).plain
+    return table(app).cell_text(rec_id, column).strip()
 
 
 async def spawn_from_form(
@@ -115,7 +115,7 @@ async def test_sort_and_filter_keep_the_cursor_on_the_same_process(live_controll
         t.select(ids[2])  # b-beta
         await pilot.pause()
         assert t.selected_id == ids[2]
-        order = lambda: [t.get_row_at(i)[0].plain for i in range(t.row_count)]  # noqa: E731
+        order = lambda: [t.cell_text(i, "name") for i in t.order]  # noqa: E731
         assert order() == ["a-alpha", "b-beta", "c-zeta"]
         await pilot.press("S")  # reverse
         assert order() == ["c-zeta", "b-beta", "a-alpha"] and t.selected_id == ids[2]

@@ -24,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
+from textual.widgets import Footer, Input, Static, Tab, Tabs
 
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_METHOD
 from proclab.core.errors import ProclabError
@@ -387,7 +387,7 @@ class ProclabApp(App[int]):
             f" max {self.controller.max_procs}",
             "dim",
         )
-        self.main.query_one("#status", StatusBar).update(text)
+        self.main.query_one("#status", StatusBar).update(text, layout=False)
 
     # Selection ------------------------------------------------------------------------------
 
@@ -403,9 +403,17 @@ class ProclabApp(App[int]):
 
     def on_process_table_selected(self, message: ProcessTable.Selected) -> None:
         self.output_log.set_selected(message.rec_id)
+        self._label_table()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
+    def _label_table(self) -> None:
+        """The process pane's subtitle: how the table is sorted and filtered."""
+        table = self.table
+        parts = [f"sort {table.sort_label} (s)"]
+        if table.filter_text:
+            parts.append(f"filter {table.filter_text!r} ({table.row_count} shown)")
+        self.main.query_one("#procs").border_subtitle = " · ".join(parts)
+
+    def on_process_table_activated(self, message: ProcessTable.Activated) -> None:
         self.action_details()
 
     # Actions ------------------------------------------------------------------------------
@@ -564,6 +572,7 @@ class ProclabApp(App[int]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.table.set_filter(event.value, self.controller.rows(), self.clock())
+            self._label_table()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -602,7 +611,7 @@ class ProclabApp(App[int]):
                     ("Everywhere", app_bindings),
                     (
                         "Process table",
-                        [*table_bindings, Binding("enter", "", "Details of the process")],
+                        [b for b in table_bindings if b.key in ("s", "S", "enter")],
                     ),
                     ("Output log", log_bindings),
                     (

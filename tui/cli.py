@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from proclab.core.methods import forget_main_script
+
+    forget_main_script()
     if not argv or argv[0] not in SUBCOMMANDS:
         from proclab.tui.launch_app import run_app
 

@@ -66,10 +66,12 @@ class CpuPane(Widget):
         for history, value in zip(self._history, sample.per_core, strict=True):
             history.append(value)
         self._total.append(sample.total)
+        grew = self._sample is None or len(self._sample.per_core) != len(sample.per_core)
         self._sample = sample
-        if self.parent is not None:
-            self.parent.border_subtitle = f"{len(sample.per_core)} cores · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
-        self.refresh(layout=True)
+        subtitle = f"{len(sample.per_core)} cores · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
+        if self.parent is not None and self.parent.border_subtitle != subtitle:
+            self.parent.border_subtitle = subtitle
+        self.refresh(layout=grew)  # a layout pass only when the number of lines may change
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         if self._sample is None:

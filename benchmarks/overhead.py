@@ -1,0 +1,116 @@
+"""proclab's own CPU while it watches 100 sleeping children, against htop, in one run.
+
+Both run in 80x24 pseudo-terminals at the same time, with the same 100 extra processes on
+the machine (proclab's own children, which htop lists too): proclab at its default 1 s
+refresh, htop at `-d 10` (1 s). After a settling period both are measured over the same
+window; the ratio is what matters (issue target: <= 1.5x htop). Also: time from launch to
+proclab's first full frame (target <= 1 s).
+
+    python benchmarks/overhead.py [--children 100] [--seconds 30] [--out benchmarks/results/overhead.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from terminal import Terminal
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))
+FIRST_FRAME = b"Quit"  # the footer: drawn as part of the first full frame
+
+RESULTS = Path(__file__).with_name("results")  # read now: main() forgets __file__
+
+
+def first_frame_seconds(rounds: int = 5) -> list[float]:
+    """Launch to first full frame, with no children (the cost of starting the app)."""
+    times = []
+    for _ in range(rounds):
+        term = Terminal([PROCLAB])
+        times.append(term.wait_for(FIRST_FRAME))
+        term.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--settle", type=float, default=8.0)
+    parser.add_argument("--out", default=str(RESULTS / "overhead.json"))
+    ns = parser.parse_args()
+    if shutil.which("htop") is None:
+        print("needs htop (apt-get install htop)", file=sys.stderr)
+        return 2
+
+    frames = first_frame_seconds()
+    print(
+        f"launch to first frame: median {sorted(frames)[len(frames) // 2]:.2f} s  ({', '.join(f'{t:.2f}' for t in frames)})"
+    )
+
+    proclab = Terminal(
+        [
+            PROCLAB,
+            "proclab.core.tasks:sleep",
+            "--args",
+            "(3600,)",
+            "--count",
+            str(ns.children),
+            "--max-procs",
+            str(ns.children + 10),
+        ]
+    )
+    proclab.wait_for(f"{ns.children} live".encode(), timeout=120)
+    htop = Terminal(["htop", "-d", "10"])
+    time.sleep(ns.settle)
+    p0, h0, b0, t0 = (
+        proclab.cpu_seconds(),
+        htop.cpu_seconds(),
+        proclab.bytes_written,
+        time.monotonic(),
+    )
+    time.sleep(ns.seconds)
+    p1, h1, b1, t1 = (
+        proclab.cpu_seconds(),
+        htop.cpu_seconds(),
+        proclab.bytes_written,
+        time.monotonic(),
+    )
+    htop.close()
+    proclab.close()
+
+    window = t1 - t0
+    ours, theirs = (p1 - p0) / window * 100, (h1 - h0) / window * 100
+    ratio = ours / theirs if theirs > 0 else float("inf")
+    print(f"over {window:.0f} s with {ns.children} sleeping children, 80x24, 1 s refresh:")
+    print(
+        f"  proclab {ours:.2f}% of a core   htop {theirs:.2f}%   ratio {ratio:.2f}x (target <= 1.5x)"
+    )
+    print(f"  proclab wrote {(b1 - b0) / window * 60 / 1024:.1f} KiB per minute to the terminal")
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "children": ns.children,
+        "window_s": round(window, 1),
+        "proclab_cpu_percent": round(ours, 2),
+        "htop_cpu_percent": round(theirs, 2),
+        "ratio": round(ratio, 2),
+        "proclab_kib_per_minute": round((b1 - b0) / window * 60 / 1024, 1),
+        "first_frame_s": [round(t, 3) for t in frames],
+    }
+    out = Path(ns.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
