@@ -29,7 +29,15 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from proclab.core import methods, procfs
-from proclab.core.bootstrap import DEFERRED_SIGNALS, ChildPayload, InheritedFd, child_main
+from proclab.core.bootstrap import (
+    DEFERRED_SIGNALS,
+    EXIT_RECORD,
+    ChildPayload,
+    InheritedFd,
+    child_main,
+    parse_exit_record,
+)
+from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, DEFAULT_MAX_PROCS
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
@@ -50,7 +58,7 @@ from proclab.core.model import (
     SystemSample,
 )
 from proclab.core.output import TracebackCollector
-from proclab.core.sampler import Sampler, final_sample
+from proclab.core.sampler import Sampler, final_sample, reported_sample
 from proclab.core.spec import check_name
 from proclab.core.watcher import ChildWatcher
 
@@ -73,6 +81,7 @@ class _Child:
     exit_callbacks: list[Callable[[ProcessRow], None]] = field(default_factory=list)
     started_mono: float = 0.0
     final_sample: ProcSample | None = None
+    reported: tuple[float, float, int, int] | None = None  # the child's own exit record
 
 
 class Controller:
@@ -212,6 +221,10 @@ class Controller:
 
     def set_interval(self, seconds: float) -> None:
         self._sampler.set_interval(seconds)
+
+    def usable_cpus(self) -> tuple[int, ...]:
+        """The CPUs children may be pinned to."""
+        return usable_cpus()
 
     @property
     def interval(self) -> float:
@@ -578,6 +591,14 @@ class Controller:
             row = self._rows.get(rec_id)
             if row is None:
                 return
+            at = text.find(EXIT_RECORD) if stream == "stderr" else -1
+            if at != -1:  # the bootstrap's exit record, maybe after an unfinished line
+                child = self._children.get(rec_id)
+                if child is not None:
+                    child.reported = parse_exit_record(text[at:])
+                if at == 0:
+                    return
+                text = text[:at]
             line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time())  # type: ignore[arg-type]
             self._outputs[rec_id].append(line)
             events.append(line)
@@ -596,8 +617,14 @@ class Controller:
         if child is None or row is None:
             return True
         if child.final_sample is None and row.pid is not None:
-            # Read while it is a zombie: once reaped, its CPU times are gone with it.
-            child.final_sample = final_sample(row.pid, row.sample, child.started_mono)
+            # Read while it is a zombie: once reaped, its CPU times are gone with it. A
+            # forkserver child is reaped by the fork server, often first: then its own
+            # exit record stands in.
+            child.final_sample = final_sample(row.pid, row.sample, child.started_mono) or (
+                reported_sample(child.reported, row.sample, child.started_mono)
+                if child.reported
+                else None
+            )
         with self._reap_lock:
             # exitcode polls waitpid(pid, WNOHANG) (forkserver: reads the status the fork
             # server sent); join(0) would look at the sentinel pipe first, which a

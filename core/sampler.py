@@ -177,3 +177,32 @@ def final_sample(pid: int, previous: ProcSample | None, born: float) -> ProcSamp
     if previous is None:
         return to_sample(reading, now, born, 0.0, 0.0)
     return to_sample(reading, now, previous.time, previous.cpu_time, previous.run_delay)
+
+
+def reported_sample(
+    reported: tuple[float, float, int, int], previous: ProcSample | None, born: float
+) -> ProcSample:
+    """The child's figures from its own exit record (its rusage), when /proc no longer has
+    them. Memory, threads and core are gone with the process; the last sample's stand."""
+    user, system, voluntary, involuntary = reported
+    now = time.monotonic()
+    last_time = previous.time if previous else born
+    last_cpu = previous.cpu_time if previous else 0.0
+    cpu_delta = max(0.0, user + system - last_cpu)
+    interval = now - last_time
+    return ProcSample(
+        time=now,
+        interval=interval,
+        status="zombie",
+        cpu_percent=100.0 * cpu_delta / interval if interval > 0 else 0.0,
+        cpu_user=user,
+        cpu_system=system,
+        cpu_delta=cpu_delta,
+        run_delay_delta=0.0,
+        run_delay=previous.run_delay if previous else 0.0,
+        rss=0,
+        threads=previous.threads if previous else 1,
+        core=previous.core if previous else None,
+        ctx_voluntary=voluntary,
+        ctx_involuntary=involuntary,
+    )

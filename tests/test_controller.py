@@ -307,3 +307,24 @@ def test_sigterm_right_after_start_ends_the_child(controller, method):
         assert received == []
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_short_child_still_has_its_cpu_time(controller, method):
+    """Ended before its first sample: its figures come from /proc while it is a zombie,
+    or from the exit record its bootstrap writes (a forkserver child is reaped by the
+    fork server); the record never shows up as output."""
+    row = run_task(controller, "count", "(300_000,)", method=method)
+    assert row.sample is not None and row.sample.cpu_time > 0.005
+    assert all("proclab-exit" not in line.text for line in controller.output(row.id))
+    assert lines(controller, row.id) == ["counted to 300,000"]
+
+
+def test_an_unfinished_stderr_line_keeps_its_text(controller, tmp_path):
+    (tmp_path / "partial.py").write_text(
+        "import sys\ndef go():\n    sys.stderr.write('no newline')\n"
+    )
+    (rec_id,) = controller.spawn(build_spec("partial.py:go", cwd=str(tmp_path), method="fork"))
+    assert controller.join([rec_id], timeout=10)
+    assert lines(controller, rec_id, "stderr") == ["no newline"]
+    assert controller.row(rec_id).sample is not None

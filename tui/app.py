@@ -71,6 +71,7 @@ class ControllerLike(Protocol):
     def system(self) -> SystemSample | None: ...
     def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]: ...
     def live_count(self) -> int: ...
+    def usable_cpus(self) -> tuple[int, ...]: ...
     def set_interval(self, seconds: float) -> None: ...
     def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]: ...
     def terminate(self, rec_id: int, escalate_after: float | None = None) -> None: ...
@@ -382,11 +383,15 @@ class ProclabApp(App[int]):
             )
         if self._joining:
             text.append(f"   joining {', '.join(self._joining.values())}", "bold")
-        text.append(
-            f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
-            f" max {self.controller.max_procs}",
-            "dim",
-        )
+        status_text = getattr(self.controller, "status_text", None)  # a recorded session
+        if status_text is not None:
+            text.append(f"   {status_text()}", "dim")
+        else:
+            text.append(
+                f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
+                f" max {self.controller.max_procs}",
+                "dim",
+            )
         self.main.query_one("#status", StatusBar).update(text, layout=False)
 
     # Selection ------------------------------------------------------------------------------
@@ -430,7 +435,10 @@ class ProclabApp(App[int]):
         self._refresh_rows()
 
     def action_spawn(self) -> None:
-        self.push_screen(SpawnScreen(self._spawn, self.default_method, self._cwd), self._spawned)
+        self.push_screen(
+            SpawnScreen(self._spawn, self.default_method, self._cwd, self.controller.usable_cpus()),
+            self._spawned,
+        )
 
     def _spawn(self, spec: ProcessSpec, count: int) -> tuple[int, ...]:
         ids = self.controller.spawn(spec, count)
@@ -657,8 +665,8 @@ class ProclabApp(App[int]):
         self.push_screen(
             ConfirmScreen(
                 f"{live} {'child is' if live == 1 else 'children are'} still running.\n"
-                "End them (SIGTERM, then SIGKILL for any that ignore it) and quit?",
-                "End them and quit",
+                f"End {'it' if live == 1 else 'them'} (SIGTERM, then SIGKILL if ignored) and quit?",
+                "End and quit",
                 "Stay",
             ),
             answered,

@@ -18,7 +18,7 @@ from proclab.core.defaults import (
     METHODS,
 )
 
-SUBCOMMANDS = ("run",)
+SUBCOMMANDS = ("run", "screenshots")
 
 
 def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
@@ -137,6 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
     )
+    shots = sub.add_parser(
+        "screenshots",
+        help="regenerate the README's SVGs from the recorded scene",
+        description="Regenerate every SVG in screenshots/ by replaying a recorded session (frozen clock,"
+        " fixed sizes): the same recording always gives the same pictures.",
+    )
+    shots.add_argument(
+        "--out",
+        default="screenshots",
+        metavar="DIR",
+        help="where the SVGs go (default screenshots/)",
+    )
+    shots.add_argument(
+        "--scene",
+        default=None,
+        metavar="FILE",
+        help="the recording to replay (default DIR/scene.jsonl)",
+    )
+    shots.add_argument(
+        "--record-scene",
+        action="store_true",
+        help="first record the scene again, with real children",
+    )
+    shots.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=8.0,
+        metavar="S",
+        help="length of a new recording (default 8)",
+    )
     return parser
 
 
@@ -154,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proclab.tui.headless_run import run
 
         return run(ns)
+    if ns.command == "screenshots":
+        from proclab.tui import screenshots
+
+        return screenshots.run(ns)
     raise AssertionError(f"unhandled command {ns.command}")
 
 

@@ -93,6 +93,8 @@ def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[
                 f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of its {fmt.seconds(wall)}",
             ),
         ]
+    elif row.pid is not None:
+        lines.append(("CPU", "not measured: it ended before its first sample"))
     lines.append(("Ended", exit_reason(row)))
     return lines
 

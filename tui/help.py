@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -51,18 +52,21 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#help-box").border_title = "proclab: keys (escape closes)"
 
-    def _keys(self) -> Text:
-        text = Text(end="")
+    def _keys(self) -> Table:
         key_style = resolve(self.app, "bold $accent")
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
         for title, bindings in self._sections:
-            text.append(f"{title}\n", resolve(self.app, "bold"))
+            table.add_row(Text(title, style="bold"), "")
             for binding in bindings:
                 keys = ", ".join(
                     self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
                 )
-                text.append(f"  {keys:<16}", key_style)
-                text.append(f"{binding.tooltip or binding.description}\n")
-        return text
+                table.add_row(
+                    Text(f"  {keys}", style=key_style), binding.tooltip or binding.description
+                )
+        return table
 
     def action_close(self) -> None:
         self.dismiss(None)

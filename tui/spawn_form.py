@@ -38,16 +38,23 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         Binding("ctrl+s", "spawn", "Spawn", priority=True),
     ]
 
-    def __init__(self, spawner: Spawner, method: str, cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        spawner: Spawner,
+        method: str,
+        cwd: str | None = None,
+        cpus: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__(classes="dialog")
         self._spawner = spawner
         self._method = method
         self._cwd = cwd or os.getcwd()
+        self._cpus = cpus if cpus is not None else usable_cpus()
 
     def compose(self) -> ComposeResult:
         greet_args, greet_kwargs = BUILTINS["greet"]
         targets = [f"{TASKS_MODULE}:{name}" for name in BUILTINS]
-        here = format_cpu_list(usable_cpus())
+        here = format_cpu_list(self._cpus)
         with Vertical(classes="dialog-box", id="spawn-box"):
             yield Static(
                 "Start processes: Process(target, args, kwargs, name, daemon)", classes="title"

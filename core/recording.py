@@ -1,0 +1,320 @@
+"""Controller events as JSON lines, and a session rebuilt from them.
+
+`Recorder` is a controller subscriber that writes every event (spawns, state changes,
+exits, samples, output lines, notices) as one JSON object per line, stamped with the wall
+clock. `Replay` reads such a file back and stands in for a controller: it answers the
+same questions (rows, system, output) for any moment of the recorded session, and hands
+the recorded events to its subscribers as it is moved forward. Every figure it shows was
+measured when the session was recorded.
+
+Python values inside a spec (args, kwargs) are stored as their repr and read back with
+ast.literal_eval: they are literals by construction.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import enum
+import json
+import threading
+import time
+import types
+import typing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from proclab.core import model
+from proclab.core.errors import ProclabError, UnknownProcess
+from proclab.core.model import (
+    Cleared,
+    Event,
+    OutputLine,
+    ProcessRow,
+    ProcessSpec,
+    Sampled,
+    Spawned,
+    SystemSample,
+)
+from proclab.core.targets import Target
+
+FORMAT = 1
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        model.Spawned,
+        model.StateChanged,
+        model.Exited,
+        model.OutputLine,
+        model.Sampled,
+        model.RowUpdated,
+        model.Cleared,
+        model.Notice,
+    )
+}
+_NAMESPACE = {**vars(model), "Target": Target}
+
+
+# Encoding ------------------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """A JSON-able form of an event or any value inside one."""
+    if isinstance(value, ProcessSpec):
+        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields["args"] = repr(value.args)
+        fields["kwargs"] = repr(dict(value.kwargs))
+        return fields
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [encode(v) for v in value]
+    return value
+
+
+def event_line(event: Event, wall: float) -> str:
+    return json.dumps(
+        {"t": round(wall, 6), "type": type(event).__name__, "event": encode(event)},
+        ensure_ascii=False,
+    )
+
+
+# Decoding ------------------------------------------------------------------------------
+
+
+def decode_event(type_name: str, data: dict[str, Any]) -> Event:
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise ProclabError(f"unknown event type {type_name!r}")
+    return _decode(cls, data)  # type: ignore[no-any-return]
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if option is not type(None):
+                return _decode(option, value)
+    if hint is ProcessSpec:
+        fields = dict(value)
+        fields["args"] = ast.literal_eval(fields["args"])
+        fields["kwargs"] = ast.literal_eval(fields["kwargs"])
+        fields["target"] = _decode(Target, fields["target"])
+        fields["affinity"] = tuple(fields["affinity"]) if fields["affinity"] is not None else None
+        return ProcessSpec(**fields)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint, _NAMESPACE)
+        return hint(
+            **{
+                f.name: _decode(hints[f.name], value[f.name])
+                for f in dataclasses.fields(hint)
+                if f.name in value
+            }
+        )
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        inner = args[0] if args else Any
+        return tuple(_decode(inner, v) for v in value)
+    if origin is Mapping or origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        return {key_type(k): _decode(value_type, v) for k, v in value.items()}
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def read_events(path: str | Path) -> list[tuple[float, Event]]:
+    """Every (wall time, event) in a recording; ProclabError naming the line if broken."""
+    events: list[tuple[float, Event]] = []
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ProclabError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if "format" in record:
+                    continue  # the header line
+                events.append((float(record["t"]), decode_event(record["type"], record["event"])))
+            except ProclabError as exc:
+                raise ProclabError(f"{path} line {number}: {exc}") from None
+            except (ValueError, KeyError, TypeError, SyntaxError) as exc:
+                raise ProclabError(
+                    f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
+                ) from None
+    return events
+
+
+# Recording -----------------------------------------------------------------------------
+
+
+class Recorder:
+    """Subscribe it to a controller: `controller.subscribe(Recorder(path))`."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._file.write(
+            json.dumps({"format": FORMAT, "recorded": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n"
+        )
+
+    def __call__(self, event: Event) -> None:
+        line = event_line(event, self._clock())
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+# Replaying -----------------------------------------------------------------------------
+
+
+class Replay:
+    """A recorded session, standing in for a controller (read-only).
+
+    It starts before the first event; `play_to(t)` applies and hands to subscribers every
+    event up to wall time `t`. Commands raise ProclabError: nothing can be started or
+    signalled in a recording.
+    """
+
+    max_procs = 0
+    grace = 0.0
+
+    def __init__(self, events: Iterable[tuple[float, Event]]) -> None:
+        self.events = list(events)
+        if not self.events:
+            raise ProclabError("the recording holds no events")
+        self.start = self.events[0][0]
+        self.end = self.events[-1][0]
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.rewind()
+
+    @classmethod
+    def load(cls, path: str | Path) -> Replay:
+        return cls(read_events(path))
+
+    # state
+    def rewind(self) -> None:
+        self.position = 0  # index of the next event to apply
+        self.now = self.start
+        self._rows: dict[int, ProcessRow] = {}
+        self._system: SystemSample | None = None
+        self._output: dict[int, deque[OutputLine]] = {}
+
+    def play_to(self, wall: float) -> list[Event]:
+        """Apply (and hand out) every event up to `wall`; returns them."""
+        if wall < self.now:
+            self.rewind()
+        played = []
+        while self.position < len(self.events) and self.events[self.position][0] <= wall:
+            event = self.events[self.position][1]
+            self._apply(event)
+            played.append(event)
+            self.position += 1
+        self.now = max(self.now, min(wall, self.end))
+        for event in played:
+            for callback in self._subscribers:
+                callback(event)
+        return played
+
+    def step(self) -> list[Event]:
+        """Move to the time of the next event."""
+        if self.position >= len(self.events):
+            return []
+        return self.play_to(self.events[self.position][0])
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, Sampled):
+            self._system = event.system
+            for rec_id, sample in event.procs.items():
+                row = self._rows.get(rec_id)
+                if row is not None and row.state.is_live:
+                    self._rows[rec_id] = dataclasses.replace(row, sample=sample)
+        elif isinstance(event, OutputLine):
+            self._output.setdefault(event.id, deque(maxlen=500)).append(event)
+        elif isinstance(event, Cleared):
+            for rec_id in event.ids:
+                self._rows.pop(rec_id, None)
+                self._output.pop(rec_id, None)
+        elif isinstance(event, Spawned) or hasattr(event, "row"):
+            row = event.row  # type: ignore[union-attr]
+            self._rows[row.id] = row
+
+    def clock(self) -> float:
+        return self.now
+
+    def status_text(self) -> str:
+        """What the app's status line says instead of its spawn settings."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
+        return (
+            f"recorded {when} · at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s"
+        )
+
+    # the controller's read API
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def rows(self) -> tuple[ProcessRow, ...]:
+        return tuple(self._rows.values())
+
+    def row(self, rec_id: int) -> ProcessRow:
+        try:
+            return self._rows[rec_id]
+        except KeyError:
+            raise UnknownProcess(f"no process #{rec_id} at this point of the recording") from None
+
+    def system(self) -> SystemSample | None:
+        return self._system
+
+    def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]:
+        lines = tuple(self._output.get(rec_id, ()))
+        return lines if last is None else lines[-last:]
+
+    def live_count(self) -> int:
+        return 0  # nothing runs: quitting a replay ends nothing
+
+    def usable_cpus(self) -> tuple[int, ...]:
+        """The recorded machine's CPUs."""
+        return tuple(range(len(self._system.per_core))) if self._system else ()
+
+    def set_interval(self, seconds: float) -> None:
+        pass
+
+    def shutdown_children(self, grace: float) -> None:
+        pass
+
+    # commands: a recording cannot be changed
+    def _read_only(self, *_args: object, **_kwargs: object) -> Any:
+        raise ProclabError("this is a recorded session: nothing can be started or signalled")
+
+    spawn = terminate = kill = pause = resume = rename = restart = _read_only
+
+    def clear_exited(self) -> int:
+        return self._read_only()  # type: ignore[no-any-return]
+
+    async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        return self._read_only()  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[tuple[float, Event]]:
+        return iter(self.events)

@@ -1,0 +1,150 @@
+"""`proclab screenshots`: the README's SVGs, made from a recorded session.
+
+The scene is a real session, recorded once with `--record-scene` (real children, real
+figures) into screenshots/scene.jsonl. Regenerating replays it to its last moment with the
+clock frozen there, so the same recording always gives the same pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from proclab.core.errors import ProclabError
+from proclab.core.model import ProcessRow, ProcState, Sampled
+
+DEFAULT_DIR = Path("screenshots")
+SCENE_NAME = "scene.jsonl"
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    size: tuple[int, int]
+    keys: tuple[str, ...] = ()
+    select: Callable[[ProcessRow], bool] | None = None  # the row the cursor is on
+
+
+def _failed(row: ProcessRow) -> bool:
+    return row.state is ProcState.FAILED
+
+
+def _greeter(row: ProcessRow) -> bool:
+    return row.name == "process-2"
+
+
+SHOTS = (
+    Shot("main-80x24", (80, 24), select=_greeter),
+    Shot("output-80x24", (80, 24), ("2",), select=_greeter),
+    Shot("cpu-80x24", (80, 24), ("3",)),
+    Shot("main-160x48", (160, 48), select=_greeter),
+    Shot("details-160x48", (160, 48), ("i",), select=_failed),
+    Shot("spawn-form-160x48", (160, 48), ("n",)),
+    Shot("help-160x48", (160, 48), ("question_mark",)),
+)
+
+
+def record_scene(path: Path, seconds: float = 8.0) -> None:
+    """Run the lesson's scene for real and record it."""
+    from proclab.core.controller import Controller
+    from proclab.core.cpus import usable_cpus
+    from proclab.core.recording import Recorder
+    from proclab.core.spec import build_spec
+
+    tasks = "proclab.core.tasks"
+    controller = Controller(sample_interval=1.0, grace=1.0).start()
+    recorder = Recorder(path)
+    controller.subscribe(recorder)
+    try:
+        controller.spawn(
+            build_spec(
+                f"{tasks}:greet",
+                kwargs="{'name': 'jerry', 'age': 20, 'gender': 'male', 'seconds': 60}",
+                name="process-2",
+            )
+        )
+        controller.spawn(build_spec(f"{tasks}:sleep", "(2,)", method="spawn"), 3)
+        controller.spawn(build_spec(f"{tasks}:spin", "(60,)", method="fork"), 2)
+        controller.spawn(build_spec(f"{tasks}:spin", "(60,)", affinity=(usable_cpus()[0],)), 2)
+        controller.spawn(build_spec(f"{tasks}:fail", kwargs="{'message': 'boom'}"))
+        (ignorer,) = controller.spawn(build_spec(f"{tasks}:ignore_sigterm", "(60,)"))
+        (sleeper,) = controller.spawn(build_spec(f"{tasks}:sleep", "(60,)"))
+        (ticker,) = controller.spawn(build_spec(f"{tasks}:tick", "(400,)"))
+        time.sleep(2.5)
+        controller.terminate(sleeper)
+        controller.terminate(ignorer, escalate_after=1.0)
+        controller.pause(ticker)
+        time.sleep(max(0.0, seconds - 2.5))
+    finally:
+        recorder.close()
+        controller.close()
+
+
+async def _shoot(scene: Path, shot: Shot) -> str:
+    from proclab.core.recording import Replay
+    from proclab.tui.app import ProclabApp
+
+    replay = Replay.load(scene)
+    interval = _interval(replay)
+    app = ProclabApp(replay, refresh=interval, clock=replay.clock)
+    async with app.run_test(size=shot.size) as pilot:
+        replay.play_to(replay.end)
+        await pilot.pause(0.3)
+        if shot.select is not None:
+            row = next((r for r in replay.rows() if shot.select(r)), None)
+            if row is not None:
+                app.table.select(row.id)
+        await pilot.pause(0.1)
+        for key in shot.keys:
+            await pilot.press(key)
+        await pilot.pause(0.3)
+        return app.export_screenshot(title=f"proclab · {shot.name}")
+
+
+def _interval(replay: object) -> float:
+    times = [e.system.time for _, e in replay.events if isinstance(e, Sampled)]  # type: ignore[attr-defined]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return round(sorted(gaps)[len(gaps) // 2], 2) if gaps else 1.0
+
+
+def make_screenshots(out: Path, scene: Path) -> list[Path]:
+    # Clock times in the pictures (details) are the recording's, shown in UTC, so the same
+    # recording gives the same pictures on every machine.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    written = []
+    for shot in SHOTS:
+        svg = asyncio.run(_shoot(scene, shot))
+        path = out / f"{shot.name}.svg"
+        path.write_text(svg, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def run(ns: argparse.Namespace) -> int:
+    out = Path(ns.out)
+    scene = Path(ns.scene) if ns.scene else out / SCENE_NAME
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if ns.record_scene:
+            print(f"recording a real session into {scene} ({ns.seconds:g} s)…")
+            record_scene(scene, ns.seconds)
+        if not scene.exists():
+            print(
+                f"proclab screenshots: no scene at {scene}: record one with --record-scene",
+                file=sys.stderr,
+            )
+            return 2
+        for path in make_screenshots(out, scene):
+            print(f"wrote {path}")
+    except ProclabError as exc:
+        print(f"proclab screenshots: {exc}", file=sys.stderr)
+        return 2
+    return 0
