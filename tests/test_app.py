@@ -293,3 +293,33 @@ async def test_a_vanished_pid_never_raises(live_controller):
         await pilot.press("t")  # on an ended process: a notification, not a crash
         await pilot.pause(0.3)
         assert app.is_running
+
+
+async def test_mouse_sorts_and_selects(live_controller):
+    ids = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"), 3)
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(
+            pilot, lambda: table(app).row_count == 3 and all(cell(app, i, "pid") for i in ids)
+        )
+        # the PID header: after Name (16 + 2 padding)
+        await pilot.click("#table", offset=(20, 0))
+        assert table(app).sort_column == "pid"
+        await pilot.click("#table", offset=(20, 0))
+        assert table(app).sort_reverse
+        assert table(app).order == sorted(
+            ids, key=lambda i: live_controller.row(i).pid, reverse=True
+        )
+        await pilot.click("#table", offset=(5, 3))  # the third row
+        assert table(app).selected_id == table(app).order[2]
+
+
+async def test_theme_change_restyles_without_losing_rows(live_controller):
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") in ("running", "sleeping"))
+        app.theme = "textual-light"
+        await pilot.pause(0.5)
+        assert cell(app, rec_id, "state") in ("running", "sleeping")
+        assert app.is_running
