@@ -65,6 +65,8 @@ from proclab.core.watcher import ChildWatcher
 if TYPE_CHECKING:
     import asyncio
 
+    from proclab.core.server import TcpServer
+
 OUTPUT_LINES_KEPT = 500
 
 
@@ -82,6 +84,7 @@ class _Child:
     started_mono: float = 0.0
     final_sample: ProcSample | None = None
     reported: tuple[float, float, int, int] | None = None  # the child's own exit record
+    on_started: Callable[[ProcessRow], None] | None = None
 
 
 class Controller:
@@ -95,9 +98,10 @@ class Controller:
         self.max_procs = max_procs
         self.grace = grace
         self._lock = threading.RLock()
-        # Serializes Process.start() (which polls multiprocessing's other children) with
-        # reaping, so two threads never read the same child's exit status.
-        self._reap_lock = threading.Lock()
+        # One Process.start() at a time: start() polls every process in multiprocessing's
+        # own child set, and ours leave that set under this lock, so no start() ever
+        # reads the exit status of a child the watcher is reaping.
+        self._start_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._rows: dict[int, ProcessRow] = {}
         self._children: dict[int, _Child] = {}
@@ -116,6 +120,7 @@ class Controller:
         self._launch_gate = threading.Lock()
         self._started = False
         self._closed = False
+        self._server: TcpServer | None = None
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -142,6 +147,9 @@ class Controller:
             if self._closed:
                 return
             self._closed = True  # from here on spawn() refuses
+            server = self._server
+        if server is not None:
+            server.stop("proclab is closing")
         self.shutdown_children(self.grace if grace is None else grace)
         self._launch_queue.put(None)
         if self._launcher.is_alive():
@@ -184,6 +192,20 @@ class Controller:
             )
 
     # Subscribing and reading ---------------------------------------------------------
+
+    def emit_event(self, event: Event) -> None:
+        """Hand an event to every subscriber (the TCP server reports through here)."""
+        self._emit([event])
+
+    @property
+    def server(self) -> TcpServer:
+        """The TCP echo server, created on first use; stopped by close()."""
+        from proclab.core.server import TcpServer  # here: most sessions never serve
+
+        with self._lock:
+            if self._server is None:
+                self._server = TcpServer(self)
+            return self._server
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call `callback` with every event, from the controller's threads."""
@@ -240,11 +262,21 @@ class Controller:
         tag: str | None = None,
         keep_fds: tuple[int, ...] = (),
         parent_id: int | None = None,
+        on_started: Callable[[ProcessRow], None] | None = None,
+        shown_spec: ProcessSpec | None = None,
+        here: bool = False,
     ) -> tuple[int, ...]:
         """Ask for `count` copies of `spec`; returns their record ids at once.
 
         The rows appear in state `starting`; the launcher thread starts them in order.
         `keep_fds`: inherited fds a fork child keeps (everything else is closed in it).
+        `on_started(row)`: called once each start has been tried (row.pid is None if it
+        failed); whatever the child was handed (a socket) may be closed then.
+        `shown_spec`: what the row shows, when `spec` holds objects (a socket) that mean
+        nothing on screen.
+        `here`: start in the calling thread, before returning (the TCP server's accept
+        thread: one hand-off less per connection). That thread must block
+        DEFERRED_SIGNALS, as the launcher does, and outlive the children it starts.
         """
         if count < 1:
             raise SpawnRefused(f"count must be at least 1, got {count}")
@@ -262,13 +294,14 @@ class Controller:
             for _ in range(count):
                 rec_id = next(self._ids)
                 child = self._prepare(spec, keep_fds)
+                child.on_started = on_started
                 self._children[rec_id] = child
                 self._outputs[rec_id] = deque(maxlen=OUTPUT_LINES_KEPT)
                 self._tracebacks[rec_id] = TracebackCollector()
                 row = ProcessRow(
                     id=rec_id,
                     name=child.process.name,
-                    spec=spec,
+                    spec=shown_spec or spec,
                     state=ProcState.STARTING,
                     created_at=time.time(),
                     tag=tag,
@@ -277,9 +310,12 @@ class Controller:
                 self._rows[rec_id] = row
                 events.append(Spawned(row))
                 ids.append(rec_id)
-        for rec_id in ids:
-            self._launch_queue.put(rec_id)
         self._emit(events)
+        for rec_id in ids:
+            if here:
+                self._launch_one(rec_id)
+            else:
+                self._launch_queue.put(rec_id)
         return tuple(ids)
 
     def wait_started(self, ids: Iterable[int], timeout: float = 30.0) -> bool:
@@ -368,7 +404,13 @@ class Controller:
     def clear_exited(self) -> int:
         """Forget every record whose process has ended; returns how many."""
         with self._lock:
-            gone = tuple(i for i, r in self._rows.items() if r.state.is_over)
+            ended = tuple(i for i, r in self._rows.items() if r.state.is_over)
+        return self.forget(ended)
+
+    def forget(self, ids: Iterable[int]) -> int:
+        """Forget these records, those of them whose process has ended; returns how many."""
+        with self._lock:
+            gone = tuple(i for i in ids if i in self._rows and self._rows[i].state.is_over)
             for rec_id in gone:
                 del self._rows[rec_id]
                 self._outputs.pop(rec_id, None)
@@ -455,18 +497,21 @@ class Controller:
             rec_id = self._launch_queue.get()
             if rec_id is None:
                 return
-            with self._launch_gate:
-                with self._lock:
-                    child = self._children.get(rec_id)
-                    row = self._rows.get(rec_id)
-                    if child is None or row is None or row.state is not ProcState.STARTING:
-                        continue
-                self._launch(rec_id, child)
+            self._launch_one(rec_id)
+
+    def _launch_one(self, rec_id: int) -> None:
+        with self._launch_gate:
+            with self._lock:
+                child = self._children.get(rec_id)
+                row = self._rows.get(rec_id)
+                if child is None or row is None or row.state is not ProcState.STARTING:
+                    return
+            self._launch(rec_id, child)
 
     def _launch(self, rec_id: int, child: _Child) -> None:
         process = child.process
         try:
-            with self._reap_lock:
+            with self._start_lock:
                 began = time.perf_counter()
                 process.start()
                 latency = time.perf_counter() - began
@@ -498,6 +543,7 @@ class Controller:
         self._watcher.watch(
             rec_id, child.stdout_r, child.stderr_r, _exit_fds(process, row.spec.method)
         )
+        self._run_callbacks([child.on_started] if child.on_started else [], row)
 
     def _not_started(self, rec_id: int, reason: str) -> Callable[[], None]:
         """Under the lock: mark a record that never got a process. Returns what to call
@@ -512,6 +558,7 @@ class Controller:
 
         def after() -> None:
             self._emit([StateChanged(row, ProcState.STARTING), Exited(row)])
+            self._run_callbacks([child.on_started] if child.on_started else [], row)
             self._run_callbacks(callbacks, row)
 
         return after
@@ -617,22 +664,20 @@ class Controller:
         if child is None or row is None:
             return True
         if child.final_sample is None and row.pid is not None:
-            # Read while it is a zombie: once reaped, its CPU times are gone with it. A
-            # forkserver child is reaped by the fork server, often first: then its own
-            # exit record stands in.
-            child.final_sample = final_sample(row.pid, row.sample, child.started_mono) or (
-                reported_sample(child.reported, row.sample, child.started_mono)
-                if child.reported
-                else None
-            )
-        with self._reap_lock:
-            # exitcode polls waitpid(pid, WNOHANG) (forkserver: reads the status the fork
-            # server sent); join(0) would look at the sentinel pipe first, which a
-            # grandchild may still hold open.
-            exitcode = child.process.exitcode
-            if exitcode is None:
-                return False
-            child.process.close()
+            # The child's own exit record (its rusage) if it wrote one; else its figures
+            # read while it is a zombie (once reaped they are gone; a forkserver child is
+            # reaped by the fork server, often first).
+            if child.reported:
+                child.final_sample = reported_sample(child.reported, row.sample, child.started_mono)
+            else:
+                child.final_sample = final_sample(row.pid, row.sample, child.started_mono)
+        # exitcode polls waitpid(pid, WNOHANG) (forkserver: reads the status the fork
+        # server sent); join(0) would look at the sentinel pipe first, which a grandchild
+        # may still hold open.
+        exitcode = child.process.exitcode
+        if exitcode is None:
+            return False
+        child.process.close()
         with self._lock:
             del self._children[rec_id]
             row = self._rows[rec_id]

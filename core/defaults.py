@@ -8,3 +8,8 @@ DEFAULT_METHOD = "forkserver"
 DEFAULT_MAX_PROCS = 256
 DEFAULT_GRACE_S = 2.0
 DEFAULT_INTERVAL_S = 1.0
+
+# The TCP echo server: the lesson's address, loopback only unless asked.
+SERVER_HOST = "127.0.0.1"
+SERVER_PORT = 8001
+SERVER_MODES: tuple[str, ...] = ("process", "pool", "thread")

@@ -187,4 +187,60 @@ class Notice:
     time: float
 
 
-Event = Spawned | StateChanged | Exited | OutputLine | Sampled | RowUpdated | Cleared | Notice
+@dataclass(frozen=True, slots=True)
+class ServerEvent:
+    """Something the TCP server or one of its handlers did."""
+
+    kind: Literal[
+        "listening",
+        "accepted",
+        "data_in",
+        "data_out",
+        "disconnected",
+        "busy",
+        "error",
+        "warning",
+        "stopped",
+    ]
+    time: float  # wall clock
+    client: str = ""  # "127.0.0.1:51234"
+    pid: int | None = None  # the handler (process mode), worker (pool) or proclab (thread)
+    nbytes: int = 0  # data_in / data_out
+    preview: str = ""  # the first bytes, printable
+    duration: float | None = None  # disconnected: how long the connection lasted
+    bytes_in: int = 0  # disconnected: totals
+    bytes_out: int = 0
+    reason: str = ""  # disconnected: peer closed, idle timeout, reset, lifetime, ...
+    max_clients: int = 0  # busy, listening: the limit of clients at once
+    text: str = ""  # listening, error, warning, stopped: what to tell a person
+    address: str = ""  # listening: where
+    mode: str = ""  # listening: process, pool or thread
+    method: str = ""  # listening: the handlers' start method
+    workers: int = 0  # listening: pool workers
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    running: bool
+    address: str  # "127.0.0.1:8001" while running
+    mode: str
+    method: str
+    workers: int
+    max_clients: int
+    active: int  # connections being served
+    served: int  # connections that have ended
+    rejected: int  # clients turned away with "busy"
+    handlers: int  # live handler or worker processes
+
+
+Event = (
+    Spawned
+    | StateChanged
+    | Exited
+    | OutputLine
+    | Sampled
+    | RowUpdated
+    | Cleared
+    | Notice
+    | ServerEvent
+)

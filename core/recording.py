@@ -35,6 +35,8 @@ from proclab.core.model import (
     ProcessRow,
     ProcessSpec,
     Sampled,
+    ServerEvent,
+    ServerStatus,
     Spawned,
     SystemSample,
 )
@@ -52,6 +54,7 @@ EVENT_TYPES: dict[str, type] = {
         model.RowUpdated,
         model.Cleared,
         model.Notice,
+        model.ServerEvent,
     )
 }
 _NAMESPACE = {**vars(model), "Target": Target}
@@ -220,6 +223,7 @@ class Replay:
         self._rows: dict[int, ProcessRow] = {}
         self._system: SystemSample | None = None
         self._output: dict[int, deque[OutputLine]] = {}
+        self.server = ReplayServer(self)
 
     def play_to(self, wall: float) -> list[Event]:
         """Apply (and hand out) every event up to `wall`; returns them."""
@@ -252,6 +256,8 @@ class Replay:
                     self._rows[rec_id] = dataclasses.replace(row, sample=sample)
         elif isinstance(event, OutputLine):
             self._output.setdefault(event.id, deque(maxlen=500)).append(event)
+        elif isinstance(event, ServerEvent):
+            self.server.apply(event)
         elif isinstance(event, Cleared):
             for rec_id in event.ids:
                 self._rows.pop(rec_id, None)
@@ -318,3 +324,54 @@ class Replay:
 
     def __iter__(self) -> Iterator[tuple[float, Event]]:
         return iter(self.events)
+
+
+class ReplayServer:
+    """The recorded TCP server: its status at the replay's moment, rebuilt from events."""
+
+    def __init__(self, replay: Replay) -> None:
+        self._replay = replay
+        self._listening: ServerEvent | None = None
+        self._active = self._served = self._rejected = 0
+
+    def apply(self, event: ServerEvent) -> None:
+        if event.kind == "listening":
+            self._listening = event
+            self._active = self._served = self._rejected = 0
+        elif event.kind == "stopped":
+            self._listening = None
+        elif event.kind == "accepted":
+            self._active += 1
+        elif event.kind == "disconnected":
+            self._active = max(0, self._active - 1)
+            self._served += 1
+        elif event.kind == "busy":
+            self._rejected += 1
+
+    @property
+    def running(self) -> bool:
+        return self._listening is not None
+
+    def status(self) -> ServerStatus:
+        listening = self._listening
+        handlers = sum(
+            1 for r in self._replay.rows() if r.tag and r.tag.startswith("tcp") and r.state.is_live
+        )
+        return ServerStatus(
+            running=listening is not None,
+            address=listening.address if listening else "",
+            mode=listening.mode if listening else "",
+            method=listening.method if listening else "",
+            workers=listening.workers if listening else 0,
+            max_clients=listening.max_clients if listening else 0,
+            active=self._active,
+            served=self._served,
+            rejected=self._rejected,
+            handlers=handlers,
+        )
+
+    def start(self, *_args: object) -> str:
+        raise ProclabError("this is a recorded session: its server cannot be started")
+
+    def stop(self, *_args: object) -> None:
+        raise ProclabError("this is a recorded session: its server cannot be stopped")

@@ -16,6 +16,7 @@ from proclab.core.model import (
     ProcSample,
     ProcState,
     Sampled,
+    ServerStatus,
     SystemSample,
 )
 from proclab.core.targets import Target
@@ -245,9 +246,17 @@ def system_history(cores: int = 2, ticks: int = 60) -> list[SystemSample]:
     return samples
 
 
+class FakeServer:
+    running = False
+
+    def status(self) -> ServerStatus:
+        return ServerStatus(False, "", "process", "forkserver", 4, 32, 0, 0, 0, 0)
+
+
 class FakeController:
     max_procs = 256
     grace = 2.0
+    server = FakeServer()
 
     def __init__(self, rows: list[ProcessRow] | None = None, cores: int = 2) -> None:
         self._rows = {r.id: r for r in (mixed_rows() if rows is None else rows)}

@@ -3,6 +3,7 @@ real child processes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -323,3 +324,60 @@ async def test_theme_change_restyles_without_losing_rows(live_controller):
         await pilot.pause(0.5)
         assert cell(app, rec_id, "state") in ("running", "sleeping")
         assert app.is_running
+
+
+async def test_server_from_its_pane(live_controller):
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.main.query_one("#server-pane")
+        pane.query_one("#server-port").value = "0"  # any free port
+        await pilot.press("4")
+        await pilot.press("enter")  # the Start button has focus
+        await wait_for(pilot, lambda: live_controller.server.running)
+        address = live_controller.server.status().address
+        host, port = address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"hello pane")
+        await writer.drain()
+        assert await reader.readexactly(10) == b"HELLO PANE"
+        writer.close()
+        await writer.wait_closed()
+        log = pane.query_one("#server-log")
+        await wait_for(pilot, lambda: any(" closed " in line for line in log.plain_lines()))
+        text = "\n".join(log.plain_lines())
+        assert f"listening on {address}" in text
+        assert (
+            "accepted by handler" in text
+            and "<- 10 B  hello pane" in text
+            and "-> 10 B  HELLO PANE" in text
+        )
+        assert "peer closed" in text
+        handler = next(r for r in live_controller.rows() if r.tag and r.tag.startswith("tcp"))
+        assert cell(app, handler.id, "name") and cell(app, handler.id, "pid") == str(handler.pid)
+        # moving through the log selects the handler in the process table
+        log.focus()
+        await pilot.press("up")
+        await wait_for(pilot, lambda: table(app).selected_id == handler.id)
+        status = str(pane.query_one("#server-status").render())
+        assert "served 1" in status
+        await pilot.press("ctrl+t")  # stop
+        await wait_for(pilot, lambda: not live_controller.server.running)
+
+
+async def test_port_in_use_shows_in_the_pane(live_controller):
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    app = ProclabApp(live_controller, refresh=0.2)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            pane = app.main.query_one("#server-pane")
+            pane.query_one("#server-port").value = str(blocker.getsockname()[1])
+            await pilot.press("ctrl+t")
+            await pilot.pause(0.2)
+            assert "already in use" in str(pane.query_one("#server-status").render())
+            assert not live_controller.server.running and app.is_running
+    finally:
+        blocker.close()

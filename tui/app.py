@@ -35,6 +35,7 @@ from proclab.core.model import (
     ProcessRow,
     ProcessSpec,
     Sampled,
+    ServerEvent,
     SystemSample,
 )
 from proclab.tui.cpu_pane import CpuPane
@@ -56,7 +57,7 @@ PANES = {
     "cpu": ("3", "CPU"),
     "server": ("4", "Server"),
 }
-PANE_FOCUS = {"procs": "#table", "log": "#output", "cpu": "#cpu", "server": "#server-pane"}
+PANE_FOCUS = {"procs": "#table", "log": "#output", "cpu": "#cpu", "server": "#server-toggle"}
 
 
 class ControllerLike(Protocol):
@@ -160,6 +161,13 @@ class ProclabApp(App[int]):
         Binding(
             "4", "pane('server')", "Server", show=False, tooltip="Show / focus the TCP server pane"
         ),
+        Binding(
+            "ctrl+t",
+            "server",
+            "Server on/off",
+            show=False,
+            tooltip="Start or stop the TCP echo server (settings in its pane)",
+        ),
         Binding("question_mark,f1", "help", "Help", tooltip="This help"),
         Binding(
             "q", "quit", "Quit", tooltip="Quit: ends every child first (asks if some still run)"
@@ -231,7 +239,7 @@ class ProclabApp(App[int]):
                 yield CpuPane(id="cpu-pane")
             with Vertical(id="log", classes="pane"):
                 yield OutputLog(id="output")
-            with VerticalScroll(id="server", classes="pane"):
+            with Vertical(id="server", classes="pane"):
                 yield ServerPane(id="server-pane")
         yield Footer()
 
@@ -322,6 +330,7 @@ class ProclabApp(App[int]):
         if not events:
             return
         lines: list[OutputLine | Notice] = []
+        server_events: list[ServerEvent] = []
         rows_changed = False
         cpu = self.cpu_pane
         for event in events:
@@ -334,11 +343,15 @@ class ProclabApp(App[int]):
             elif isinstance(event, Sampled):
                 cpu.record(event.system, self.refresh_interval)
                 rows_changed = True
+            elif isinstance(event, ServerEvent):
+                server_events.append(event)
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
         if lines:
             self.output_log.add(lines)
+        if server_events:
+            self.main.query_one("#server-pane", ServerPane).add_events(server_events)
         if rows_changed:
             self._refresh_rows()
         self._update_status()
@@ -417,6 +430,17 @@ class ProclabApp(App[int]):
         if table.filter_text:
             parts.append(f"filter {table.filter_text!r} ({table.row_count} shown)")
         self.main.query_one("#procs").border_subtitle = " · ".join(parts)
+
+    def on_server_pane_select_handler(self, message: ServerPane.SelectHandler) -> None:
+        """A server log line was highlighted: its handler becomes the selected process."""
+        row = next((r for r in self.controller.rows() if r.pid == message.pid), None)
+        if row is not None:
+            self.table.select(row.id)
+
+    def action_server(self) -> None:
+        """Start or stop the TCP server with the pane's settings."""
+        self.action_pane("server")
+        self.main.query_one("#server-pane", ServerPane).toggle()
 
     def on_process_table_activated(self, message: ProcessTable.Activated) -> None:
         self.action_details()

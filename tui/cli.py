@@ -16,9 +16,12 @@ from proclab.core.defaults import (
     DEFAULT_MAX_PROCS,
     DEFAULT_METHOD,
     METHODS,
+    SERVER_HOST,
+    SERVER_MODES,
+    SERVER_PORT,
 )
 
-SUBCOMMANDS = ("run", "screenshots")
+SUBCOMMANDS = ("run", "serve", "client", "screenshots")
 
 
 def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
@@ -84,6 +87,73 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default=SERVER_HOST, help=f"address to listen on (default {SERVER_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=SERVER_PORT,
+        help=f"port (default {SERVER_PORT}, as in the lesson; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=SERVER_MODES,
+        default="process",
+        help="process per connection (default), pre-started pool, or thread per connection",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="pool mode: worker processes (default 4)",
+    )
+    parser.add_argument(
+        "--max-clients",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="clients served at once; more get 'busy' (default 32)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="close a connection idle this long (default 60)",
+    )
+    parser.add_argument(
+        "--lifetime",
+        type=_positive_float,
+        default=600.0,
+        metavar="S",
+        help="close any connection after this long (default 600)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"start method of handler processes (default {DEFAULT_METHOD})",
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a host other machines can reach (the server has no authentication)",
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
 def build_app_parser() -> argparse.ArgumentParser:
     """`proclab [TARGET] [options]`: the interactive app, optionally starting children."""
     parser = argparse.ArgumentParser(
@@ -137,6 +207,70 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="run the lesson's TCP echo server headless, logging every event",
+        description="The lesson's concurrent TCP server, done right: echoes every byte upper-cased."
+        " One log line (or JSON object) per event; Ctrl+C or SIGTERM stops it and ends every handler.",
+    )
+    add_server_arguments(serve)
+    serve.add_argument("--json", action="store_true", help="one JSON object per event")
+    serve.add_argument(
+        "--log",
+        choices=("all", "connections", "errors"),
+        default="all",
+        help="what to log: every chunk in and out (all, the default), connections only, or errors only (for load tests)",
+    )
+    serve.add_argument(
+        "--max-procs",
+        type=_positive_int,
+        default=DEFAULT_MAX_PROCS,
+        metavar="N",
+        help=f"most children at once (default {DEFAULT_MAX_PROCS})",
+    )
+    serve.add_argument(
+        "--grace",
+        type=_positive_float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"seconds between SIGTERM and SIGKILL for handlers (default {DEFAULT_GRACE_S:g})",
+    )
+    client = sub.add_parser(
+        "client",
+        help="a load generator for the echo server that checks every echo",
+        description="C clients at once, N connections in all, M messages of B random bytes each;"
+        " every echo is checked; prints conn/s, messages/s, p50/p99 latency and errors.",
+    )
+    client.add_argument("--host", default=SERVER_HOST)
+    client.add_argument("--port", type=_port, default=SERVER_PORT)
+    client.add_argument(
+        "--clients", type=_positive_int, default=8, metavar="C", help="clients at once (default 8)"
+    )
+    client.add_argument(
+        "--connections",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="connections in all (default: one per client)",
+    )
+    client.add_argument(
+        "--messages",
+        type=_positive_int,
+        default=10,
+        metavar="M",
+        help="messages per connection (default 10)",
+    )
+    client.add_argument(
+        "--size", type=_positive_int, default=64, metavar="B", help="bytes per message (default 64)"
+    )
+    client.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for any answer (default 10)",
+    )
+    client.add_argument("--json", action="store_true", help="print the results as one JSON object")
     shots = sub.add_parser(
         "screenshots",
         help="regenerate the README's SVGs from the recorded scene",
@@ -184,6 +318,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proclab.tui.headless_run import run
 
         return run(ns)
+    if ns.command == "serve":
+        from proclab.tui import serve_cmd
+
+        return serve_cmd.run(ns)
+    if ns.command == "client":
+        from proclab.tui import client_cmd
+
+        return client_cmd.run(ns)
     if ns.command == "screenshots":
         from proclab.tui import screenshots
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ SHOTS = (
     Shot("main-80x24", (80, 24), select=_greeter),
     Shot("output-80x24", (80, 24), ("2",), select=_greeter),
     Shot("cpu-80x24", (80, 24), ("3",)),
+    Shot("server-80x24", (80, 24), ("4",)),
     Shot("main-160x48", (160, 48), select=_greeter),
     Shot("details-160x48", (160, 48), ("i",), select=_failed),
     Shot("spawn-form-160x48", (160, 48), ("n",)),
@@ -56,6 +58,7 @@ def record_scene(path: Path, seconds: float = 8.0) -> None:
     from proclab.core.controller import Controller
     from proclab.core.cpus import usable_cpus
     from proclab.core.recording import Recorder
+    from proclab.core.server import ServerConfig
     from proclab.core.spec import build_spec
 
     tasks = "proclab.core.tasks"
@@ -77,11 +80,22 @@ def record_scene(path: Path, seconds: float = 8.0) -> None:
         (ignorer,) = controller.spawn(build_spec(f"{tasks}:ignore_sigterm", "(60,)"))
         (sleeper,) = controller.spawn(build_spec(f"{tasks}:sleep", "(60,)"))
         (ticker,) = controller.spawn(build_spec(f"{tasks}:tick", "(400,)"))
+        # The lesson's server, with a client that talks and leaves and one that stays.
+        address = controller.server.start(ServerConfig(port=0, method="fork", max_clients=8))
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as talker:
+            for word in (b"hello\n", b"proclab\n"):
+                talker.sendall(word)
+                talker.recv(100)
+        stayer = socket.create_connection((host, int(port)))
+        stayer.sendall("héllo, wörld\n".encode())
+        stayer.recv(100)
         time.sleep(2.5)
         controller.terminate(sleeper)
         controller.terminate(ignorer, escalate_after=1.0)
         controller.pause(ticker)
         time.sleep(max(0.0, seconds - 2.5))
+        stayer.close()
     finally:
         recorder.close()
         controller.close()

@@ -1,17 +1,212 @@
-"""The TCP server pane. The server itself is not part of this version of proclab yet, and
-the pane says so rather than show anything it has not measured."""
+"""The TCP server pane: its settings, start/stop, a status line, and the log of every
+connection. Moving through the log selects each line's handler in the process table."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+import time
+from collections.abc import Iterable
+from typing import Any
 
-NOT_YET = (
-    "TCP server: stopped.\n\n"
-    "The lesson's concurrent echo server (one process per client, with a log of every"
-    " connection) is not part of this version of proclab yet."
-)
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, Static
+
+from proclab.core.defaults import DEFAULT_METHOD, METHODS, SERVER_HOST, SERVER_MODES, SERVER_PORT
+from proclab.core.errors import ProclabError
+from proclab.core.model import ServerEvent, ServerStatus
+from proclab.tui.line_list import LineList
+from proclab.tui.theme import resolve
+
+LOG_LINES = 1000
+KIND_STYLES = {
+    "listening": "bold $success",
+    "stopped": "bold $warning",
+    "busy": "$warning",
+    "error": "bold $error",
+    "warning": "bold $warning",
+    "disconnected": "$text-muted",
+    "data_in": "",
+    "data_out": "$accent",
+    "accepted": "$primary",
+}
 
 
-class ServerPane(Static):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(NOT_YET, **kwargs)  # type: ignore[arg-type]
+class ServerPane(Vertical):
+    """Reads and drives `app.controller.server` (a recorded session's is read-only)."""
+
+    DEFAULT_CSS = """
+    ServerPane { height: 1fr; }
+    ServerPane .server-row { height: 1; }
+    ServerPane Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    ServerPane Input { width: 12; margin-right: 1; }
+    ServerPane #server-host { width: 16; }
+    ServerPane #server-port { width: 8; }
+    ServerPane #server-workers, ServerPane #server-max { width: 6; }
+    ServerPane Select { width: 16; margin-right: 1; }
+    ServerPane Button { min-width: 9; margin-left: 1; }
+    ServerPane #server-status { height: auto; padding-top: 1; }
+    ServerPane LineList { height: 1fr; }
+    """
+
+    class SelectHandler(Message):
+        """A log line was highlighted: select its handler process."""
+
+        def __init__(self, pid: int) -> None:
+            super().__init__()
+            self.pid = pid
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="server-row"):
+            yield Label("host")
+            yield Input(SERVER_HOST, id="server-host", compact=True)
+            yield Label("port")
+            yield Input(
+                str(SERVER_PORT), id="server-port", restrict=r"[0-9]*", max_length=5, compact=True
+            )
+            yield Label("mode")
+            yield Select(
+                [(m, m) for m in SERVER_MODES],
+                value="process",
+                allow_blank=False,
+                id="server-mode",
+                compact=True,
+            )
+        with Horizontal(classes="server-row"):
+            yield Label("workers")
+            yield Input("4", id="server-workers", restrict=r"[0-9]*", max_length=3, compact=True)
+            yield Label("max clients")
+            yield Input("32", id="server-max", restrict=r"[0-9]*", max_length=4, compact=True)
+            yield Select(
+                [(m, m) for m in METHODS],
+                value=DEFAULT_METHOD,
+                allow_blank=False,
+                id="server-method",
+                compact=True,
+            )
+            yield Button("Start", id="server-toggle", variant="success", compact=True)
+        yield Static(id="server-status")
+        yield LineList(LOG_LINES, id="server-log")
+
+    def on_mount(self) -> None:
+        self.show_status()
+
+    # Status and log ---------------------------------------------------------------------------
+
+    def show_status(self, error: str | None = None) -> None:
+        server = getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+        status: ServerStatus | None = server.status() if server is not None else None
+        text = Text(end="")
+        if error:
+            text.append(error + "\n", resolve(self.app, "bold $error"))
+        if status is None:
+            text.append("TCP server: not available here.", resolve(self.app, "$text-muted"))
+        elif status.running:
+            text.append(f"listening on {status.address}", resolve(self.app, "bold $success"))
+            how = status.mode + ("" if status.mode == "thread" else f", {status.method}")
+            if status.mode == "pool":
+                how += f", {status.workers} workers"
+            text.append(f"  ({how})\n")
+            text.append(
+                f"active {status.active}/{status.max_clients} · served {status.served}"
+                f" · rejected {status.rejected} · handler processes {status.handlers}"
+            )
+        else:
+            text.append("TCP server: stopped. ", resolve(self.app, "bold"))
+            text.append(
+                "Set it up above and press Start; then connect, e.g. "
+                f"`nc {self.query_one('#server-host', Input).value} {self.query_one('#server-port', Input).value}`"
+                " or `proclab client`.",
+                resolve(self.app, "$text-muted"),
+            )
+        self.query_one("#server-status", Static).update(text)
+        button = self.query_one("#server-toggle", Button)
+        running = status is not None and status.running
+        if running and status is not None:
+            self._show_settings(status)
+        for field in self.query("Input, Select"):
+            field.disabled = running
+        button.label = "Stop" if running else "Start"
+        button.variant = "error" if running else "success"
+
+    def _show_settings(self, status: ServerStatus) -> None:
+        """While it runs, the settings show the server's own (a recorded one's too)."""
+        host, _, port = status.address.rpartition(":")
+        values = {
+            "#server-host": host.strip("[]"),
+            "#server-port": port,
+            "#server-workers": str(status.workers),
+            "#server-max": str(status.max_clients),
+        }
+        for selector, value in values.items():
+            self.query_one(selector, Input).value = value
+        self.query_one("#server-mode", Select).value = status.mode
+        self.query_one("#server-method", Select).value = status.method
+
+    def add_events(self, events: Iterable[ServerEvent]) -> None:
+        from proclab.core.server import describe_event
+
+        lines = []
+        muted = resolve(self.app, "$text-muted")
+        for event in events:
+            text = Text(
+                time.strftime("%H:%M:%S", time.localtime(event.time)) + " ", style=muted, end=""
+            )
+            text.append(describe_event(event), resolve(self.app, KIND_STYLES.get(event.kind, "")))
+            lines.append((text, event.pid))
+        self.query_one("#server-log", LineList).add(lines)
+        self.show_status()
+
+    def on_line_list_highlighted(self, message: LineList.Highlighted) -> None:
+        message.stop()
+        if message.value:
+            self.post_message(self.SelectHandler(message.value))
+
+    # Start and stop ---------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.toggle()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.toggle()
+
+    def toggle(self) -> None:
+        server = getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+        if server is None:
+            return
+        if server.running:
+            self._stop(server)
+        else:
+            self._start(server)
+
+    def _start(self, server: Any) -> None:
+        from proclab.core.server import ServerConfig
+
+        try:
+            config = ServerConfig(
+                host=self.query_one("#server-host", Input).value.strip(),
+                port=_whole(self.query_one("#server-port", Input).value, "port"),
+                mode=str(self.query_one("#server-mode", Select).value),  # type: ignore[arg-type]
+                workers=_whole(self.query_one("#server-workers", Input).value, "workers"),
+                max_clients=_whole(self.query_one("#server-max", Input).value, "max clients"),
+                method=str(self.query_one("#server-method", Select).value),
+            )
+            server.start(config)
+        except ProclabError as exc:
+            self.show_status(error=f"not started: {exc}")
+            return
+        self.show_status()
+
+    def _stop(self, server: Any) -> None:
+        # Ending the handlers can take the grace period: not on the event loop.
+        self.run_worker(server.stop, thread=True, exit_on_error=False)
+
+
+def _whole(text: str, field: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ProclabError(f"{field}: {text!r} is not a whole number") from None

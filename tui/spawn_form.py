@@ -65,6 +65,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
                     [(name, name) for name in BUILTINS],
                     prompt="choose a built-in task…",
                     id="builtin",
+                    compact=True,
                 ),
             )
             yield from _field(
@@ -74,36 +75,52 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
                     id="target",
                     placeholder="module:function or file.py:function",
                     suggester=SuggestFromList(targets),
+                    compact=True,
                 ),
             )
             yield from _field(
-                "Args", Input(greet_args, id="args", placeholder="a tuple, e.g. (1,)")
+                "Args", Input(greet_args, id="args", placeholder="a tuple, e.g. (1,)", compact=True)
             )
             yield from _field(
                 "Kwargs",
-                Input(greet_kwargs, id="kwargs", placeholder="a dict, e.g. {'name': 'jerry'}"),
+                Input(
+                    greet_kwargs,
+                    id="kwargs",
+                    placeholder="a dict, e.g. {'name': 'jerry'}",
+                    compact=True,
+                ),
             )
             yield from _field(
                 "Name",
                 Input(
-                    "", id="name", placeholder="default: multiprocessing's (ForkServerProcess-N)"
+                    "",
+                    id="name",
+                    placeholder="default: multiprocessing's (ForkServerProcess-N)",
+                    compact=True,
                 ),
             )
             yield from _field(
                 "Count",
-                Input("1", id="count", restrict=r"[0-9]*", max_length=5),
-                Checkbox("daemon", id="daemon"),
+                Input("1", id="count", restrict=r"[0-9]*", max_length=5, compact=True),
+                Checkbox("daemon", id="daemon", compact=True),
             )
             yield from _field(
                 "Method",
                 Select(
-                    [(m, m) for m in METHODS], value=self._method, allow_blank=False, id="method"
+                    [(m, m) for m in METHODS],
+                    value=self._method,
+                    allow_blank=False,
+                    id="method",
+                    compact=True,
                 ),
             )
             yield from _field(
                 "Affinity",
                 Input(
-                    "", id="affinity", placeholder=f"CPUs to pin to, e.g. 0 (usable here: {here})"
+                    "",
+                    id="affinity",
+                    placeholder=f"CPUs to pin to, e.g. 0 (usable here: {here})",
+                    compact=True,
                 ),
             )
             yield Static("", id="error-general", classes="field-error")

@@ -1,0 +1,132 @@
+"""A load generator for the echo server that checks every byte that comes back.
+
+C clients at once, N connections in all, M messages of B random bytes on each; every
+echo must be exactly the message upper-cased (`bytes.upper()`). Used by
+`proclab client`, the tests and benchmarks/tcp.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    connections: int = 0  # completed (every message echoed right)
+    messages: int = 0
+    busy: int = 0  # turned away with a "busy" line
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds per message round trip
+    elapsed: float = 0.0
+
+    @property
+    def conn_per_s(self) -> float:
+        return self.connections / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def msg_per_s(self) -> float:
+        return self.messages / self.elapsed if self.elapsed else 0.0
+
+    def latency_ms(self, percentile: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(percentile / 100 * len(ordered)))] * 1000
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "connections": self.connections,
+            "messages": self.messages,
+            "busy": self.busy,
+            "errors": len(self.errors),
+            "first_errors": self.errors[:5],
+            "elapsed_s": round(self.elapsed, 3),
+            "conn_per_s": round(self.conn_per_s, 1),
+            "msg_per_s": round(self.msg_per_s, 1),
+            "latency_p50_ms": _round(self.latency_ms(50)),
+            "latency_p99_ms": _round(self.latency_ms(99)),
+            "latency_mean_ms": _round(
+                statistics.fmean(self.latencies) * 1000 if self.latencies else None
+            ),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+async def _connection(
+    host: str, port: int, messages: int, size: int, timeout: float, result: LoadResult
+) -> None:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        result.errors.append(f"connect: {type(exc).__name__}: {exc}")
+        return
+    try:
+        for _ in range(messages):
+            message = os.urandom(size)
+            began = time.perf_counter()
+            writer.write(message)
+            await writer.drain()
+            echo = await asyncio.wait_for(reader.readexactly(size), timeout)
+            if echo != message.upper():
+                if echo.startswith(b"busy"):
+                    result.busy += 1
+                    return
+                result.errors.append(
+                    f"wrong echo: {len(echo)} bytes, first difference at byte {_first_difference(echo, message.upper())}"
+                )
+                return
+            result.latencies.append(time.perf_counter() - began)
+            result.messages += 1
+        result.connections += 1
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.startswith(b"busy"):
+            result.busy += 1
+        else:
+            result.errors.append(f"connection closed after {len(exc.partial)} of {size} bytes")
+    except (OSError, TimeoutError) as exc:
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+async def run_load(
+    host: str,
+    port: int,
+    clients: int = 8,
+    messages: int = 10,
+    size: int = 64,
+    connections: int | None = None,
+    timeout: float = 10.0,
+) -> LoadResult:
+    """`clients` at once, until `connections` (default: one per client) have been made."""
+    total = connections or clients
+    result = LoadResult()
+    queue: asyncio.Queue[None] = asyncio.Queue()
+    for _ in range(total):
+        queue.put_nowait(None)
+
+    async def client() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            await _connection(host, port, messages, size, timeout, result)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(min(clients, total))))
+    result.elapsed = time.perf_counter() - began
+    return result

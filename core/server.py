@@ -1,0 +1,540 @@
+"""The lesson's concurrent TCP echo server, owned by the controller.
+
+Three ways to serve, to switch between and compare:
+- process: the lesson's model: the accept loop starts one handler process per connection
+  (with the chosen start method), hands it the connection and closes its own copy;
+- pool:    N worker processes started up front share the listening socket, and each
+           serves many connections at once;
+- thread:  one thread per connection, in proclab itself.
+
+The accept loop runs on the server's own thread and never blocks on a client: past
+max_clients a client gets one line beginning "busy" and is closed. Handler and worker
+processes are proclab children (they show in the process table, tagged with their
+client's address); they report what they do on a pipe the server reads, and the server
+turns that into ServerEvents for the controller's subscribers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import json
+import os
+import selectors
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from proclab.core import methods
+from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
+from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SERVER_PORT
+from proclab.core.errors import ProclabError, SpawnRefused
+from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
+from proclab.core.server_handler import LOG_LEVELS, Reporter, client_address, reject, serve
+from proclab.core.targets import Target
+
+if TYPE_CHECKING:
+    from proclab.core.controller import Controller
+
+Mode = Literal["process", "pool", "thread"]
+MODES = SERVER_MODES
+HANDLERS = "proclab.core.server_handler"
+# Ended handler rows kept in the process table: a busy server would otherwise add one per
+# connection for ever.
+KEEP_ENDED_HANDLERS = 100
+
+
+class ServerError(ProclabError):
+    """The server could not do what was asked (bad setting, port in use, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = SERVER_HOST
+    port: int = SERVER_PORT
+    mode: Mode = "process"
+    workers: int = 4
+    max_clients: int = 32
+    idle_timeout: float = 60.0
+    lifetime: float = 600.0
+    method: str = DEFAULT_METHOD
+    public: bool = False  # allow binding an address other programs' clients can reach
+    log: str = "all"  # what handlers report: all, connections (no data), errors (and busy)
+
+    def check(self) -> ServerConfig:
+        if self.mode not in MODES:
+            raise ServerError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        if not 0 <= self.port <= 65535:
+            raise ServerError(
+                f"port: {self.port} is not a port number (0-65535; 0 picks a free one)"
+            )
+        for field, value in (("workers", self.workers), ("max clients", self.max_clients)):
+            if value < 1:
+                raise ServerError(f"{field}: must be at least 1, got {value}")
+        for field, seconds in (("idle timeout", self.idle_timeout), ("lifetime", self.lifetime)):
+            if not seconds > 0:
+                raise ServerError(f"{field}: must be more than 0 seconds, got {seconds}")
+        methods.check_method(self.method)
+        if self.log not in LOG_LEVELS:
+            raise ServerError(f"log: {self.log!r} is not one of {', '.join(LOG_LEVELS)}")
+        if not is_loopback(self.host) and not self.public:
+            raise ServerError(
+                f"host: {self.host} is reachable from other machines; the lesson's server has no"
+                " authentication. Use 127.0.0.1, or pass --public if you mean it"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class TcpServer:
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+        self._lock = threading.RLock()
+        self.config = ServerConfig()
+        self._listener: socket.socket | None = None
+        self._events_r = self._events_w = -1
+        self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = -1
+        self._stopping = threading.Event()
+        self._running = False
+        self._address = ""
+        self._active = 0  # connections being served (process and thread modes)
+        self._served = 0
+        self._rejected = 0
+        self._handlers: set[int] = set()  # record ids of handler/worker processes
+        self._disconnected: set[int] = set()  # handler pids that reported their disconnect
+        self._counter: Any = None  # pool mode: open connections, shared by the workers
+        self._handler_threads: set[threading.Thread] = set()
+        self._ended: deque[int] = deque()  # ended handler rows, oldest first
+        self._partial = b""
+
+    # Commands -----------------------------------------------------------------------------
+
+    def start(self, config: ServerConfig) -> str:
+        """Bind, listen and start serving; returns "host:port". ServerError if it cannot
+        (then nothing runs)."""
+        config = config.check()
+        with self._lock:
+            if self._running:
+                raise ServerError(f"already listening on {self._address}: stop it first")
+            listener = _bind(config)
+            self.config = config
+            self._listener = listener
+            self._address = client_address(listener.getsockname())
+            self._events_r, self._events_w = os.pipe()
+            os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
+            self._wake_r, self._wake_w = os.pipe()
+            self._stopping.clear()
+            self._active = self._served = self._rejected = 0
+            self._handlers.clear()
+            self._disconnected.clear()
+            self._running = True
+        if not is_loopback(config.host):
+            self._emit(
+                "warning", text=f"listening on {self._address}, reachable from other machines"
+            )
+        try:
+            if config.mode == "pool":
+                self._start_pool()
+        except ProclabError as exc:
+            self.stop()
+            raise ServerError(f"could not start the pool: {exc}") from None
+        self._thread = threading.Thread(target=self._loop, name="proclab-server", daemon=True)
+        self._thread.start()
+        self._emit(
+            "listening",
+            text=f"listening on {self._address} ({self._describe()})",
+            address=self._address,
+            mode=config.mode,
+            method=config.method,
+            workers=config.workers,
+            max_clients=config.max_clients,
+        )
+        return self._address
+
+    def stop(self, reason: str = "server stopped") -> None:
+        """Stop accepting, end every handler, close everything. Idempotent."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._stopping.set()
+            listener, self._listener = self._listener, None
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if listener is not None:
+            listener.close()
+        handlers = [i for i in self._handlers if self._controller_row_live(i)]
+        for rec_id in handlers:
+            with contextlib.suppress(ProclabError):
+                self._controller.terminate(rec_id, escalate_after=self._controller.grace)
+        self._controller.join(handlers, timeout=self._controller.grace + 5)
+        for thread in list(self._handler_threads):
+            thread.join(timeout=2)
+        self._drain_events()
+        for fd in (self._events_r, self._events_w, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._events_r = self._events_w = self._wake_r = self._wake_w = -1
+        self._emit(
+            "stopped", text=f"stopped ({reason}); served {self._served}, rejected {self._rejected}"
+        )
+
+    def status(self) -> ServerStatus:
+        with self._lock:
+            config = self.config
+            active = (
+                self._counter.value if self._counter is not None and self._running else self._active
+            )
+            return ServerStatus(
+                running=self._running,
+                address=self._address if self._running else "",
+                mode=config.mode,
+                method=config.method,
+                workers=config.workers,
+                max_clients=config.max_clients,
+                active=max(0, active),
+                served=self._served,
+                rejected=self._rejected,
+                handlers=sum(1 for i in self._handlers if self._controller_row_live(i)),
+            )
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # The loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        # Handler processes are started from this thread (see Controller.spawn(here=True)).
+        signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        selector.register(self._events_r, selectors.EVENT_READ, "events")
+        listener = self._listener
+        if listener is not None and self.config.mode != "pool":
+            listener.setblocking(False)
+            selector.register(listener, selectors.EVENT_READ, "accept")
+        try:
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.data == "accept":
+                        self._accept_all(listener)  # type: ignore[arg-type]
+                    elif key.data == "events":
+                        self._read_events()
+                    else:
+                        os.read(self._wake_r, 64)
+        except Exception as exc:  # the server thread must say why it stopped
+            self._emit("error", text=f"the server loop failed: {type(exc).__name__}: {exc}")
+        finally:
+            selector.close()
+
+    def _accept_all(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    self._emit(
+                        "error", text="out of file descriptors: a client waits in the backlog"
+                    )
+                return
+            client = client_address(address)
+            with self._lock:
+                full = self._active >= self.config.max_clients
+                if not full:
+                    self._active += 1
+            if full:
+                self._reject(sock, client)
+            elif self.config.mode == "process":
+                self._hand_to_process(sock, client)
+            else:
+                self._hand_to_thread(sock, client)
+
+    def _reject(self, sock: socket.socket, client: str) -> None:
+        with self._lock:
+            self._rejected += 1
+        reject(sock, client, self.config.max_clients, self._report_here)
+
+    def _report_here(self, kind: str, client: str, **fields: Any) -> None:
+        """What handlers report on the pipe, for what the server itself does."""
+        self._emit(kind, client=client, pid=os.getpid(), **fields)
+
+    def _hand_to_process(self, sock: socket.socket, client: str) -> None:
+        """The lesson's Process(target=task, args=(conn,)): one child per connection. The
+        parent's copy of the connection is closed once the child has its own."""
+        config = self.config
+        spec = ProcessSpec(
+            Target("module", HANDLERS, "handle_connection"),
+            args=(
+                sock,
+                client,
+                InheritedFd(self._events_w),
+                config.idle_timeout,
+                config.lifetime,
+                config.log,
+            ),
+            method=config.method,  # type: ignore[arg-type]
+            cwd=os.getcwd(),
+        )
+        shown = replace(
+            spec,
+            args=(
+                f"<connection from {client}>",
+                client,
+                "<event pipe>",
+                config.idle_timeout,
+                config.lifetime,
+                config.log,
+            ),
+        )
+
+        def started(row: ProcessRow) -> None:
+            sock.close()  # the child has its copy now: a client must see the close
+            if row.pid is None:
+                self._handler_done(None, client, f"could not start a handler: {row.error}")
+                return
+            self._emit("accepted", client=client, pid=row.pid)
+
+        try:
+            (rec_id,) = self._controller.spawn(
+                spec,
+                tag=f"tcp {client}",
+                keep_fds=(sock.fileno(), self._events_w),
+                on_started=started,
+                shown_spec=shown,
+                here=True,
+            )
+        except SpawnRefused as exc:
+            with self._lock:
+                self._active -= 1
+            self._emit("error", client=client, text=str(exc))
+            self._reject(sock, client)
+            return
+        with self._lock:
+            self._handlers.add(rec_id)
+        self._controller.on_exit(rec_id, lambda row: self._handler_done(row, client))
+
+    def _hand_to_thread(self, sock: socket.socket, client: str) -> None:
+        def run() -> None:
+            error = None
+            try:
+                serve(
+                    Reporter(self._events_w, os.getpid(), level=self.config.log),
+                    self.config.idle_timeout,
+                    self.config.lifetime,
+                    first=(sock, client),
+                    stop=self._stopping,
+                )
+            except Exception as exc:  # a handler's failure ends its client, not proclab
+                error = f"handler thread failed: {type(exc).__name__}: {exc}"
+                sock.close()
+            finally:
+                self._handler_done(None, client, error)
+                self._handler_threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=f"proclab-tcp {client}", daemon=True)
+        self._handler_threads.add(thread)
+        self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
+        thread.start()
+
+    def _handler_done(self, row: ProcessRow | None, client: str, error: str | None = None) -> None:
+        with self._lock:
+            self._active = max(0, self._active - 1)
+            self._served += 1
+            if row is not None:
+                self._handlers.discard(row.id)
+                self._ended.append(row.id)
+                old = [self._ended.popleft() for _ in range(len(self._ended) - KEEP_ENDED_HANDLERS)]
+            else:
+                old = []
+        if old:
+            self._controller.forget(old)
+        if error:
+            self._emit("error", client=client, text=error)
+        elif row is not None and row.pid not in self._disconnected and row.exitcode != 0:
+            # Ended without reporting its disconnect: killed, crashed.
+            self._emit(
+                "disconnected",
+                client=client,
+                pid=row.pid,
+                reason=f"handler ended ({row.state}, exit {row.exitcode})",
+            )
+
+    def _start_pool(self) -> None:
+        config = self.config
+        ctx = methods.context(config.method)
+        self._counter = ctx.Value("i", 0)
+        assert self._listener is not None
+        spec = ProcessSpec(
+            Target("module", HANDLERS, "pool_worker"),
+            args=(
+                self._listener,
+                InheritedFd(self._events_w),
+                config.idle_timeout,
+                config.lifetime,
+                config.max_clients,
+                self._counter,
+                config.log,
+            ),
+            method=config.method,  # type: ignore[arg-type]
+            cwd=os.getcwd(),
+        )
+        shown = replace(
+            spec,
+            args=(
+                f"<listening socket {self._address}>",
+                "<event pipe>",
+                config.idle_timeout,
+                config.lifetime,
+                config.max_clients,
+                "<shared count>",
+                config.log,
+            ),
+        )
+        for n in range(config.workers):
+            (rec_id,) = self._controller.spawn(
+                spec,
+                tag=f"tcp pool worker {n + 1}",
+                keep_fds=(self._listener.fileno(), self._events_w),
+                shown_spec=shown,
+            )
+            with self._lock:
+                self._handlers.add(rec_id)
+            self._controller.on_exit(rec_id, self._worker_ended)
+
+    def _worker_ended(self, row: ProcessRow) -> None:
+        if self._running and not self._stopping.is_set():
+            self._emit(
+                "error",
+                pid=row.pid,
+                text=f"pool worker {row.pid} ended ({row.state}, exit {row.exitcode})",
+            )
+
+    # Events from handlers -----------------------------------------------------------------
+
+    def _read_events(self) -> None:
+        try:
+            data = os.read(self._events_r, 65536)
+        except (BlockingIOError, OSError):
+            return
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            self._event_from_handler(line)
+
+    def _drain_events(self) -> None:
+        if self._events_r < 0:
+            return
+        os.set_blocking(self._events_r, False)
+        with contextlib.suppress(BlockingIOError, OSError):
+            while data := os.read(self._events_r, 65536):
+                *lines, self._partial = (self._partial + data).split(b"\n")
+                for line in lines:
+                    self._event_from_handler(line)
+        self._partial = b""
+
+    def _event_from_handler(self, line: bytes) -> None:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        kind = record.pop("kind", "")
+        if kind == "disconnected":
+            self._disconnected.add(record.get("pid"))
+        if kind == "busy" and self.config.mode == "pool":
+            with self._lock:
+                self._rejected += 1
+        if kind == "disconnected" and self.config.mode == "pool":
+            with self._lock:
+                self._served += 1
+        if kind == "accepted" and self.config.mode != "pool":
+            return  # the server itself reported it, with the handler's pid
+        self._emit(kind, **record)
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        fields.setdefault("time", time.time())
+        known = {k: v for k, v in fields.items() if k in ServerEvent.__dataclass_fields__}
+        self._controller.emit_event(ServerEvent(kind=kind, **known))  # type: ignore[arg-type]
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _describe(self) -> str:
+        config = self.config
+        parts = [config.mode]
+        if config.mode != "thread":
+            parts.append(config.method)
+        if config.mode == "pool":
+            parts.append(f"{config.workers} workers")
+        parts.append(f"max {config.max_clients} clients")
+        return ", ".join(parts)
+
+    def _controller_row_live(self, rec_id: int) -> bool:
+        try:
+            return self._controller.row(rec_id).state.is_live
+        except ProclabError:
+            return False
+
+
+def _bind(config: ServerConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # TIME_WAIT from the last run must not block a restart on the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        where = f"{config.host}:{config.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise ServerError(
+                f"port {config.port} on {config.host} is already in use: stop what uses it, or choose another --port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ServerError(
+                f"not allowed to listen on {where} (ports below 1024 need privileges): choose a port above 1024"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+            raise ServerError(f"host: {config.host} is not an address of this machine") from None
+        raise ServerError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    return sock
+
+
+def describe_event(event: ServerEvent) -> str:
+    """One line for a log: what happened, to which client, through which handler."""
+    who = event.client
+    handler = f" [{event.pid}]" if event.pid else ""
+    if event.kind == "accepted":
+        return f"{who} accepted by handler {event.pid}" + (f" ({event.text})" if event.text else "")
+    if event.kind == "data_in":
+        return f"{who}{handler} <- {event.nbytes} B  {event.preview}"
+    if event.kind == "data_out":
+        return f"{who}{handler} -> {event.nbytes} B  {event.preview}"
+    if event.kind == "disconnected":
+        lasted = f" after {event.duration:.2f} s" if event.duration is not None else ""
+        return f"{who}{handler} closed{lasted} (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
+    if event.kind == "busy":
+        return f"{who} turned away: busy (at the limit of {event.max_clients} clients)"
+    prefix = f"{who}{handler} " if who else ""
+    return (
+        f"{prefix}{event.kind}: {event.text}"
+        if event.kind in ("error", "warning")
+        else f"{prefix}{event.text}"
+    )

@@ -1,0 +1,306 @@
+"""The echo server's connection handling: what runs in a handler process, a pool worker
+or a handler thread.
+
+The lesson's handler, with its flaws fixed:
+- `recv()` returning b"" means the peer has closed: the handler stops reading (it still
+  sends what it owes, for a half-closed peer) and ends; it never spins;
+- TCP is a byte stream: each chunk is upper-cased as bytes (`bytes.upper()` changes ASCII
+  letters only), so any bytes, split anywhere, come back exactly;
+- a client that stops reading is not buffered for without bound: past OUT_LIMIT pending
+  bytes the handler stops reading from it, and the idle timeout ends it;
+- an idle timeout and a maximum connection lifetime bound every connection.
+
+Every connection is non-blocking and served from one selector loop, so one pool worker
+serves many clients at once. Events (accepted, data in/out, disconnected, busy) go to the
+server as short JSON lines on a shared pipe (writes under PIPE_BUF bytes are atomic); if
+the server falls behind and the pipe is full, events are dropped rather than stalling a
+client.
+
+Kept light: spawn children import this module from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import time
+from typing import Any
+
+READ_CHUNK = 64 * 1024
+OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
+PREVIEW_BYTES = 32
+SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
+BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
+
+
+def preview(data: bytes) -> str:
+    """The first bytes, printable: text where they are UTF-8, \\xNN where not (a chunk
+    may end inside a character)."""
+    shown = data[:PREVIEW_BYTES].decode("utf-8", errors="backslashreplace")
+    shown = shown.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+    return shown + ("…" if len(data) > PREVIEW_BYTES else "")
+
+
+LOG_LEVELS = ("all", "connections", "errors")
+
+
+class Reporter:
+    """Writes one event per line to the server's event pipe, never blocking. `level`:
+    all (every chunk in and out too), connections (accepted, disconnected), errors (only
+    errors and busy): a load test's handlers need not describe every byte."""
+
+    def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
+        self.fd = fd
+        self.pid = pid if pid is not None else os.getpid()
+        self.data = level == "all"
+        self.connections = level in ("all", "connections")
+        self.dropped = 0
+
+    def __call__(self, kind: str, client: str, **fields: Any) -> None:
+        if kind in ("accepted", "disconnected") and not self.connections:
+            return
+        record = {"kind": kind, "client": client, "pid": self.pid, "time": time.time(), **fields}
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        try:
+            os.write(self.fd, line)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:
+            pass  # the server is gone: nothing to tell
+
+
+class _Conn:
+    __slots__ = ("bytes_in", "bytes_out", "client", "eof", "last", "out", "sock", "started")
+
+    def __init__(self, sock: socket.socket, client: str, now: float) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.client = client
+        self.started = now
+        self.last = now
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.out = bytearray()
+        self.eof = False
+
+
+def client_address(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def serve(
+    report: Reporter,
+    idle_timeout: float,
+    lifetime: float,
+    listener: socket.socket | None = None,
+    first: tuple[socket.socket, str] | None = None,
+    max_clients: int = 0,
+    counter: Any = None,
+    stop: Any = None,
+) -> None:
+    """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
+
+    `counter`: a shared count of open connections across pool workers, checked against
+    `max_clients` on accept. `stop`: an object with is_set(), polled between events.
+    Returns when there is no listener and no connection left, or when stop is set.
+    """
+    selector = selectors.DefaultSelector()
+    conns: dict[int, _Conn] = {}
+
+    def open_conn(sock: socket.socket, client: str) -> None:
+        conn = _Conn(sock, client, time.monotonic())
+        conns[sock.fileno()] = conn
+        selector.register(sock, selectors.EVENT_READ, conn)
+
+    def close_conn(conn: _Conn, reason: str) -> None:
+        fd = conn.sock.fileno()
+        selector.unregister(conn.sock)
+        del conns[fd]
+        conn.sock.close()
+        if counter is not None:
+            with counter.get_lock():
+                counter.value -= 1
+        report(
+            "disconnected",
+            conn.client,
+            duration=round(time.monotonic() - conn.started, 6),
+            bytes_in=conn.bytes_in,
+            bytes_out=conn.bytes_out,
+            reason=reason,
+        )
+
+    if first is not None:
+        open_conn(*first)
+    if listener is not None:
+        listener.setblocking(False)
+        selector.register(listener, selectors.EVENT_READ, None)
+    next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
+    try:
+        while conns or listener is not None:
+            if stop is not None and stop.is_set():
+                for conn in list(conns.values()):
+                    close_conn(conn, "server stopped")
+                return
+            now = time.monotonic()
+            if now >= next_sweep:  # not on every event: one pass over every connection
+                next_sweep = (
+                    now + SWEEP_S if listener is not None or stop is not None else now + 3600
+                )
+                for conn in list(conns.values()):
+                    due = min(conn.last + idle_timeout, conn.started + lifetime)
+                    if due <= now:
+                        close_conn(
+                            conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime"
+                        )
+                    else:
+                        next_sweep = min(next_sweep, due)
+            for key, mask in selector.select(max(0.0, next_sweep - now)):
+                if key.data is None:
+                    _accept(listener, open_conn, report, max_clients, counter)  # type: ignore[arg-type]
+                    continue
+                conn = key.data
+                if conn.sock.fileno() not in conns:
+                    continue
+                reason = _pump(conn, mask, report)
+                if reason is not None:
+                    close_conn(conn, reason)
+                    continue
+                want = selectors.EVENT_WRITE if conn.out else 0
+                if not conn.eof and len(conn.out) < OUT_LIMIT:
+                    want |= selectors.EVENT_READ
+                # Nothing to read or write (stalled by a client that does not read): only
+                # its idle timeout or lifetime will end it.
+                want = want or selectors.EVENT_READ
+                if want != key.events:
+                    selector.modify(conn.sock, want, conn)
+                if conn.last + idle_timeout < next_sweep:
+                    next_sweep = conn.last + idle_timeout
+    finally:
+        for conn in list(conns.values()):
+            close_conn(conn, "handler ended")
+        selector.close()
+
+
+def _accept(
+    listener: socket.socket, open_conn: Any, report: Reporter, max_clients: int, counter: Any
+) -> None:
+    while True:
+        try:
+            sock, address = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            report("error", "", text=f"accept failed: {exc.strerror}")
+            return
+        client = client_address(address)
+        if counter is not None:
+            with counter.get_lock():
+                full = counter.value >= max_clients
+                if not full:
+                    counter.value += 1
+            if full:
+                reject(sock, client, max_clients, report)
+                continue
+        report("accepted", client)
+        open_conn(sock, client)
+
+
+def reject(sock: socket.socket, client: str, max_clients: int, report: Any) -> None:
+    """One line beginning "busy", then close; never blocks the accept loop."""
+    try:
+        sock.setblocking(False)
+        sock.send(BUSY_LINE % max_clients)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    report("busy", client, max_clients=max_clients)
+
+
+def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
+    """Move bytes; the reason to close, or None to go on."""
+    now = time.monotonic()
+    if mask & selectors.EVENT_READ and not conn.eof and len(conn.out) < OUT_LIMIT:
+        try:
+            data = conn.sock.recv(READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            data = None
+        except ConnectionResetError:
+            return "reset"
+        except OSError as exc:
+            return f"error: {exc.strerror}"
+        if data == b"":
+            conn.eof = True  # the peer will send no more; it may still read what it is owed
+        elif data:
+            conn.bytes_in += len(data)
+            conn.out += data.upper()
+            conn.last = now
+            if report.data:
+                report("data_in", conn.client, nbytes=len(data), preview=preview(data))
+    if conn.out and (mask & selectors.EVENT_WRITE or mask & selectors.EVENT_READ):
+        try:
+            sent = conn.sock.send(conn.out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (BrokenPipeError, ConnectionResetError):
+            return "reset"
+        except OSError as exc:
+            return f"error: {exc.strerror}"
+        if sent:
+            if report.data:
+                report(
+                    "data_out",
+                    conn.client,
+                    nbytes=sent,
+                    preview=preview(bytes(conn.out[:PREVIEW_BYTES])),
+                )
+            del conn.out[:sent]
+            conn.bytes_out += sent
+            conn.last = now
+    if conn.eof and not conn.out:
+        return "peer closed"
+    return None
+
+
+# Entry points: one per concurrency mode. -------------------------------------------------
+
+
+def handle_connection(
+    conn: socket.socket,
+    client: str,
+    events: Any,
+    idle_timeout: float,
+    lifetime: float,
+    log: str = "all",
+) -> None:
+    """A handler process: one connection, the lesson's model."""
+    serve(Reporter(_fd(events), level=log), idle_timeout, lifetime, first=(conn, client))
+
+
+def pool_worker(
+    listener: socket.socket,
+    events: Any,
+    idle_timeout: float,
+    lifetime: float,
+    max_clients: int,
+    counter: Any,
+    log: str = "all",
+) -> None:
+    """A pre-started worker: accepts on the shared listening socket and serves every
+    connection it accepts, many at once."""
+    serve(
+        Reporter(_fd(events), level=log),
+        idle_timeout,
+        lifetime,
+        listener=listener,
+        max_clients=max_clients,
+        counter=counter,
+    )
+
+
+def _fd(events: Any) -> int:
+    return events if isinstance(events, int) else events.fd

@@ -1,0 +1,274 @@
+"""The TCP echo server, against real sockets on 127.0.0.1, in every mode."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support import wait_until
+
+from proclab.core.echo_client import run_load
+from proclab.core.model import ProcState, ServerEvent
+from proclab.core.server import ServerConfig, ServerError
+
+MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
+IDS = ["process-fork", "process-forkserver", "pool", "thread"]
+
+
+@pytest.fixture
+def events(controller):
+    seen: list[ServerEvent] = []
+    controller.subscribe(lambda e: seen.append(e) if isinstance(e, ServerEvent) else None)
+    return seen
+
+
+def start(controller, mode="process", method="fork", **options) -> tuple[str, int]:
+    config = ServerConfig(port=0, mode=mode, method=method, workers=2, **options)
+    host, port = controller.server.start(config).rsplit(":", 1)
+    return host, int(port)
+
+
+def echo(address, chunks: list[bytes], expect: int | None = None, timeout: float = 10) -> bytes:
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        for chunk in chunks:
+            sock.sendall(chunk)
+            time.sleep(0.05)
+        sock.shutdown(socket.SHUT_WR)  # half-close: the server still owes the echo
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        return data
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
+def test_any_bytes_come_back_upper_cased_exactly(controller, mode, method):
+    address = start(controller, mode, method)
+    blob = os.urandom(1024 * 1024)
+    assert echo(address, [blob]) == blob.upper()
+    # "é" is two bytes: split between two sends, it still comes back whole
+    text = "café ÉTÉ: naïve straße".encode()
+    cut = text.index("é".encode()) + 1
+    assert echo(address, [text[:cut], text[cut:]]) == text.upper()
+
+
+@pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
+def test_fifty_clients_twenty_messages(controller, mode, method):
+    address = start(controller, mode, method, max_clients=64)
+    result = asyncio.run(run_load(*address, clients=50, messages=20, size=256))
+    assert result.errors == [] and result.busy == 0
+    assert result.connections == 50 and result.messages == 1000
+    controller.server.stop()
+    handlers = [r for r in controller.rows() if r.tag and r.tag.startswith("tcp")]
+    assert all(r.state.is_over for r in handlers), "a handler outlived its server"
+
+
+def test_a_client_that_closes_ends_its_handler_at_once(controller, events):
+    address = start(controller, "process", "fork")
+    sock = socket.create_connection(address)
+    assert wait_until(lambda: any(e.kind == "accepted" for e in events), 10)
+    handler = next(r for r in controller.rows() if r.tag)
+    sock.close()
+    closed_at = time.monotonic()
+    assert controller.join([handler.id], timeout=1.0), (
+        "the handler kept running after its client left"
+    )
+    assert time.monotonic() - closed_at < 1.0
+    ended = controller.row(handler.id)
+    assert ended.state is ProcState.EXITED
+    assert ended.sample is not None and ended.sample.cpu_time < 0.2, "the handler burned CPU"
+    (gone,) = [e for e in events if e.kind == "disconnected"]
+    assert gone.reason == "peer closed" and gone.pid == handler.pid
+
+
+def test_a_closed_client_burns_no_cpu_while_its_handler_would_wait(controller, events):
+    """The lesson's handler spun at 100 % on recv() == b''. Hold the server's side open
+    (a client that half-closes and never reads) and measure the handler's CPU."""
+    address = start(controller, "process", "fork", idle_timeout=3)
+    sock = socket.create_connection(address)
+    sock.shutdown(socket.SHUT_WR)
+    assert wait_until(lambda: any(r.tag and r.pid for r in controller.rows()), 10)
+    handler = next(r for r in controller.rows() if r.tag)
+    assert controller.join([handler.id], timeout=2)
+    assert controller.row(handler.id).sample.cpu_time < 0.2
+    sock.close()
+
+
+def test_past_max_clients_extras_get_busy(controller, events):
+    address = start(controller, "process", "fork", max_clients=3)
+    held = [socket.create_connection(address) for _ in range(3)]
+    assert wait_until(lambda: controller.server.status().handlers == 3, 10)
+    extras = [socket.create_connection(address, timeout=5) for _ in range(5)]
+    for sock in extras:
+        assert sock.recv(100).startswith(b"busy")
+        assert sock.recv(100) == b"", "a busy client must be closed"
+        sock.close()
+    status = controller.server.status()
+    assert status.handlers == 3 and status.rejected == 5
+    assert sum(1 for e in events if e.kind == "busy") == 5
+    for sock in held:
+        sock.close()
+    assert wait_until(lambda: controller.server.status().handlers == 0, 5)
+    assert echo(address, [b"after the rush"]) == b"AFTER THE RUSH"
+
+
+def test_pool_never_serves_more_than_max_clients(controller):
+    address = start(controller, "pool", "fork", max_clients=3)
+    held = [socket.create_connection(address) for _ in range(3)]
+    for sock in held:
+        sock.sendall(b"x")
+        assert sock.recv(1) == b"X"
+    extra = socket.create_connection(address, timeout=5)
+    assert extra.recv(100).startswith(b"busy")
+    extra.close()
+    for sock in held:
+        sock.close()
+    assert wait_until(lambda: controller.server.status().active == 0, 5)
+    assert echo(address, [b"again"]) == b"AGAIN"
+
+
+def test_idle_timeout_and_lifetime(controller, events):
+    address = start(controller, "thread", idle_timeout=0.5, lifetime=30)
+    idle = socket.create_connection(address)
+    assert idle.recv(10) == b""  # closed by the server after 0.5 s of silence
+    idle.close()
+    controller.server.stop()
+    address = start(controller, "thread", idle_timeout=30, lifetime=1.0)
+    chatty = socket.create_connection(address, timeout=5)
+    began = time.monotonic()
+    closed_after = None
+    while time.monotonic() - began < 5:  # never idle: only the lifetime can end it
+        try:
+            chatty.sendall(b"a")
+            if chatty.recv(10) == b"":
+                closed_after = time.monotonic() - began
+                break
+        except OSError:
+            closed_after = time.monotonic() - began
+            break
+        time.sleep(0.1)
+    chatty.close()
+    assert closed_after is not None and 0.9 < closed_after < 3, closed_after
+    assert wait_until(lambda: sum(e.kind == "disconnected" for e in events) == 2, 5)
+    reasons = [e.reason for e in events if e.kind == "disconnected"]
+    assert "idle timeout" in reasons and "lifetime" in reasons
+
+
+def test_port_in_use_is_a_clear_error_and_restart_works_at_once(controller):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    with pytest.raises(ServerError, match=f"port {port} on 127.0.0.1 is already in use"):
+        controller.server.start(ServerConfig(port=port))
+    assert not controller.server.running
+    blocker.close()
+    for mode in ("process", "pool", "thread"):
+        controller.server.start(ServerConfig(port=port, mode=mode, method="fork", workers=2))
+        assert echo(("127.0.0.1", port), [b"ok"]) == b"OK"
+        controller.server.stop()  # and at once again, on the same port
+
+
+def test_binding_beyond_loopback_needs_asking(controller, events):
+    with pytest.raises(ServerError, match="pass --public"):
+        controller.server.start(ServerConfig(host="0.0.0.0", port=0))
+    controller.server.start(ServerConfig(host="0.0.0.0", port=0, public=True, mode="thread"))
+    assert any(e.kind == "warning" and "reachable from other machines" in e.text for e in events)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"mode": "fibers"}, "mode"),
+        ({"port": 70000}, "port"),
+        ({"workers": 0}, "workers"),
+        ({"max_clients": 0}, "max clients"),
+        ({"idle_timeout": 0}, "idle timeout"),
+        ({"host": "203.0.113.9", "public": True}, "not an address of this machine"),
+    ],
+)
+def test_bad_settings_start_nothing(controller, options, words):
+    with pytest.raises(ServerError, match=words):
+        controller.server.start(ServerConfig(**options))
+    assert not controller.server.running and controller.rows() == ()
+
+
+def test_events_tell_the_story(controller, events):
+    address = start(controller, "process", "fork")
+    assert echo(address, [b"hi"]) == b"HI"
+    assert wait_until(lambda: any(e.kind == "disconnected" for e in events), 5)
+    kinds = [e.kind for e in events]
+    assert kinds[:1] == ["listening"]
+    for kind in ("accepted", "data_in", "data_out", "disconnected"):
+        assert kind in kinds
+    data_in = next(e for e in events if e.kind == "data_in")
+    assert data_in.nbytes == 2 and data_in.preview == "hi"
+    handler = next(r for r in controller.rows() if r.tag)
+    assert handler.tag == f"tcp {data_in.client}"
+    assert all(
+        e.pid == handler.pid for e in events if e.kind in ("accepted", "data_in", "disconnected")
+    )
+
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))
+
+
+def test_proclab_serve_with_netcat_end_to_end():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [PROCLAB, "serve", "--port", str(port), "--method", "fork"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: _listening(port), 20)
+        nc = subprocess.run(
+            ["nc", "-q", "1", "127.0.0.1", str(port)],
+            input=b"hello from netcat\n",
+            capture_output=True,
+            timeout=20,
+        )
+        assert nc.stdout == b"HELLO FROM NETCAT\n"
+        held = socket.create_connection(("127.0.0.1", port))  # an open connection at SIGTERM
+        assert wait_until(lambda: len(_descendants(server.pid)) >= 1, 10)
+        family = _descendants(server.pid)
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=20)
+        held.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err
+    assert "listening on 127.0.0.1" in out
+    assert "<- 18 B  hello from netcat\\n" in out
+    assert "closed" in out and "stopped" in out
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []

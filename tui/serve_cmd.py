@@ -1,0 +1,84 @@
+"""`proclab serve`: the echo server, headless, one log line (or JSON object) per event.
+Ctrl+C or SIGTERM stops it: handlers are ended, none is left."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+from proclab.core.controller import Controller
+from proclab.core.errors import ProclabError
+from proclab.core.model import Event, Notice, ServerEvent
+from proclab.core.recording import encode
+from proclab.core.server import ServerConfig, describe_event
+
+
+def config_from(ns: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=ns.host,
+        port=ns.port,
+        mode=ns.mode,
+        workers=ns.workers,
+        max_clients=ns.max_clients,
+        idle_timeout=ns.idle_timeout,
+        lifetime=ns.lifetime,
+        method=ns.method,
+        public=ns.public,
+        log=ns.log,
+    )
+
+
+def run(ns: argparse.Namespace) -> int:
+    lock = threading.Lock()
+
+    def show(event: Event) -> None:
+        if isinstance(event, ServerEvent):
+            line = (
+                json.dumps({"type": "server", **encode(event)})
+                if ns.json
+                else _stamp(event.time) + describe_event(event)
+            )
+        elif isinstance(event, Notice):
+            line = (
+                json.dumps({"type": "notice", **encode(event)})
+                if ns.json
+                else _stamp(event.time) + f"proclab: {event.text}"
+            )
+        else:
+            return
+        with lock:
+            print(line, flush=True)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
+    controller.subscribe(show)
+    try:
+        controller.start()
+        try:
+            controller.server.start(config_from(ns))
+        except ProclabError as exc:
+            print(f"proclab serve: {exc}", file=sys.stderr)
+            return 2
+        while not stop.wait(0.2):
+            pass
+    finally:
+        controller.close()  # stops the server: every handler is ended
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _stamp(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d} "
