@@ -110,16 +110,26 @@ async def _shoot(scene: Path, shot: Shot) -> str:
     app = ProclabApp(replay, refresh=interval, clock=replay.clock)
     async with app.run_test(size=shot.size) as pilot:
         replay.play_to(replay.end)
-        await pilot.pause(0.3)
+        await _settle(pilot, app)
         if shot.select is not None:
             row = next((r for r in replay.rows() if shot.select(r)), None)
             if row is not None:
                 app.table.select(row.id)
-        await pilot.pause(0.1)
+                await _settle(pilot, app)
         for key in shot.keys:
             await pilot.press(key)
-        await pilot.pause(0.3)
+            await _settle(pilot, app)
         return app.export_screenshot(title=f"proclab · {shot.name}")
+
+
+async def _settle(pilot: object, app: object) -> None:
+    """Wait until the app has drawn every replayed event (however busy the machine is):
+    a fixed pause made pictures depend on the machine's load."""
+    deadline = time.monotonic() + 30
+    while (app._inbox or app._drain_scheduled) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+    await pilot.wait_for_scheduled_animations()  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
 
 
 def _interval(replay: object) -> float:
