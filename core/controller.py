@@ -38,7 +38,12 @@ from proclab.core.bootstrap import (
     parse_exit_record,
 )
 from proclab.core.cpus import usable_cpus
-from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, DEFAULT_MAX_PROCS
+from proclab.core.defaults import (
+    DEFAULT_GRACE_S,
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MAX_DESCENDANTS,
+    DEFAULT_MAX_PROCS,
+)
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
 from proclab.core.model import (
@@ -94,8 +99,10 @@ class Controller:
         max_procs: int = DEFAULT_MAX_PROCS,
         sample_interval: float = DEFAULT_INTERVAL_S,
         grace: float = DEFAULT_GRACE_S,
+        max_descendants: int = DEFAULT_MAX_DESCENDANTS,
     ) -> None:
         self.max_procs = max_procs
+        self.max_descendants = max_descendants
         self.grace = grace
         self._lock = threading.RLock()
         # One Process.start() at a time: start() polls every process in multiprocessing's
@@ -114,7 +121,10 @@ class Controller:
             target=self._launch_loop, name="proclab-launcher", daemon=True
         )
         self._watcher = ChildWatcher(self._on_line, self._on_exit, self._on_closed)
-        self._sampler = Sampler(sample_interval, self._live_pids, self._on_sample)
+        self._sampler = Sampler(
+            sample_interval, self._live_pids, self._on_sample, max_descendants, self._on_family
+        )
+        self._stopped_families: set[int] = set()
         # Held by the launcher while it starts one child, so that shutdown sees every
         # child either started (and ends it) or not yet started (and cancels it).
         self._launch_gate = threading.Lock()
@@ -698,6 +708,25 @@ class Controller:
 
     def _on_closed(self, rec_id: int) -> None:
         """The child's output pipes are closed (it and any grandchildren are done writing)."""
+
+    def _on_family(self, rec_id: int, pid: int, descendants: int) -> None:
+        """The fork-bomb guard: a child whose own processes pass the limit loses its whole
+        process group (its descendants are in it unless they left with setsid)."""
+        if descendants <= self.max_descendants or rec_id in self._stopped_families:
+            return
+        with self._lock:
+            row = self._rows.get(rec_id)
+            if row is None or row.state.is_over or row.pid != pid:
+                return
+            self._stopped_families.add(rec_id)
+            reason = (
+                f"stopped by proclab: it started more than {self.max_descendants} processes"
+                " of its own (a fork bomb?)"
+            )
+            row = self._rows[rec_id] = replace(row, error=reason)
+        self._signal(rec_id, signal.SIGKILL)
+        self._emit([RowUpdated(row)])
+        self._notice("warning", f"{row.name} ({pid}) {reason}: killed its process group")
 
     def _live_pids(self) -> dict[int, int]:
         with self._lock:

@@ -6,6 +6,8 @@ METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
 # forkserver the default on Linux for the same reason.
 DEFAULT_METHOD = "forkserver"
 DEFAULT_MAX_PROCS = 256
+# A child that starts more processes of its own than this has its process group killed.
+DEFAULT_MAX_DESCENDANTS = 64
 DEFAULT_GRACE_S = 2.0
 DEFAULT_INTERVAL_S = 1.0
 

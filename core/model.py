@@ -85,6 +85,7 @@ class ProcSample:
     core: int | None  # the CPU it last ran on
     ctx_voluntary: int
     ctx_involuntary: int
+    descendants: int = 0  # processes it started, theirs... (counted up to the guard's limit)
 
     @property
     def cpu_time(self) -> float:

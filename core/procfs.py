@@ -121,3 +121,24 @@ def memory() -> tuple[int, int]:
                 available = int(line.split()[1]) * 1024
                 break
     return total, available
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes `pid`'s main thread has started (/proc/PID/task/PID/children)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def count_descendants(pid: int, limit: int) -> int:
+    """How many processes descend from `pid` (children, their children...), counting no
+    further than `limit`: enough to tell a fork bomb without walking all of it."""
+    count = 0
+    queue = children_of(pid)
+    while queue and count < limit:
+        child = queue.pop()
+        count += 1
+        queue.extend(children_of(child))
+    return count

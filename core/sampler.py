@@ -55,19 +55,32 @@ class SystemMeter:
         )
 
 
+GUARD_S = 0.1  # how often children that have processes of their own are counted again
+
+
 class Sampler:
     """Every `interval` seconds: asks `live()` for {record id: pid}, measures them and the
-    machine, and hands one Sampled event to `on_sample`."""
+    machine, and hands one Sampled event to `on_sample`.
+
+    It also counts each child's descendants (the processes it started, theirs...), up to
+    `max_descendants` + 1, and between ticks re-counts those that have any every GUARD_S
+    seconds, handing (record id, pid, count) to `on_family`: a fork bomb doubles faster
+    than a one-second tick."""
 
     def __init__(
         self,
         interval: float,
         live: Callable[[], Mapping[int, int]],
         on_sample: Callable[[Sampled], None],
+        max_descendants: int = 64,
+        on_family: Callable[[int, int, int], None] | None = None,
     ) -> None:
         self.interval = interval
         self._live = live
         self._on_sample = on_sample
+        self.max_descendants = max_descendants
+        self._on_family = on_family
+        self._families: dict[int, int] = {}  # record id -> pid, of children with children
         self._tracked: dict[int, _Tracked] = {}
         self._system = SystemMeter()
         self._stop = threading.Event()
@@ -92,6 +105,13 @@ class Sampler:
         next_tick = time.monotonic() + self.interval
         while not self._stop.is_set():
             delay = next_tick - time.monotonic()
+            if self._families and delay > GUARD_S:
+                if self._poke.wait(GUARD_S):
+                    self._poke.clear()
+                    next_tick = min(next_tick, time.monotonic() + self.interval)
+                    continue
+                self._guard()
+                continue
             if delay > 0 and self._poke.wait(delay):
                 self._poke.clear()
                 next_tick = min(next_tick, time.monotonic() + self.interval)
@@ -108,11 +128,20 @@ class Sampler:
             if next_tick < time.monotonic():  # fell behind (suspended, overloaded): resync
                 next_tick = time.monotonic() + self.interval
 
+    def _guard(self) -> None:
+        for rec_id, pid in list(self._families.items()):
+            count = procfs.count_descendants(pid, self.max_descendants + 1)
+            if not count:
+                self._families.pop(rec_id, None)
+            if self._on_family is not None:
+                self._on_family(rec_id, pid, count)
+
     def tick(self) -> Sampled:
         now = time.monotonic()
         live = self._live()
         for gone in self._tracked.keys() - live.keys():
             del self._tracked[gone]
+        self._families = {i: p for i, p in self._families.items() if i in live}
         procs: dict[int, ProcSample] = {}
         for rec_id, pid in live.items():
             sample = self._sample_one(rec_id, pid, now)
@@ -132,8 +161,13 @@ class Sampler:
             # so far rather than zeros.
             age = max(0.0, time.time() - reading.started)
             tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now - age)
+        descendants = procfs.count_descendants(pid, self.max_descendants + 1)
+        if descendants:
+            self._families[rec_id] = pid
+            if self._on_family is not None:
+                self._on_family(rec_id, pid, descendants)
         sample = to_sample(
-            reading, now, tracked.last_time, tracked.last_cpu, tracked.last_run_delay
+            reading, now, tracked.last_time, tracked.last_cpu, tracked.last_run_delay, descendants
         )
         tracked.last_time, tracked.last_cpu = now, sample.cpu_time
         tracked.last_run_delay = sample.run_delay
@@ -141,7 +175,12 @@ class Sampler:
 
 
 def to_sample(
-    reading: procfs.Reading, now: float, last_time: float, last_cpu: float, last_run_delay: float
+    reading: procfs.Reading,
+    now: float,
+    last_time: float,
+    last_cpu: float,
+    last_run_delay: float,
+    descendants: int = 0,
 ) -> ProcSample:
     """Figures per interval are relative to the `last_*` reading."""
     cpu = reading.user + reading.system
@@ -162,6 +201,7 @@ def to_sample(
         core=reading.core,
         ctx_voluntary=reading.ctx_voluntary,
         ctx_involuntary=reading.ctx_involuntary,
+        descendants=descendants,
     )
 
 

@@ -499,7 +499,7 @@ def _bind(config: ServerConfig) -> socket.socket:
         # TIME_WAIT from the last run must not block a restart on the same port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((config.host, config.port))
-        sock.listen(128)
+        sock.listen(socket.SOMAXCONN)  # a burst waits in the backlog for its busy line
     except OSError as exc:
         sock.close()
         where = f"{config.host}:{config.port}"

@@ -158,6 +158,8 @@ def serve(
                         )
                     else:
                         next_sweep = min(next_sweep, due)
+                if not conns and listener is None:
+                    break  # a handler whose connection just timed out
             for key, mask in selector.select(max(0.0, next_sweep - now)):
                 if key.data is None:
                     _accept(listener, open_conn, report, max_clients, counter)  # type: ignore[arg-type]

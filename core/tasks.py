@@ -101,6 +101,24 @@ def with_grandchild(seconds: float = 30.0) -> None:
     print(f"grandchild exited with {child.exitcode}")
 
 
+def fork_bomb(width: int = 2, depth: int = 8, delay: float = 0.05) -> None:
+    """Each process starts `width` copies of itself, `depth` levels deep: width**depth
+    processes, unless proclab stops it first (it kills a child's whole process group once
+    the child has started more than its limit of processes)."""
+    children = []
+    for _ in range(width if depth > 0 else 0):
+        time.sleep(delay)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fork_bomb(width, depth - 1, delay)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
 # The choices the spawn form offers, with arguments that show each one off.
 BUILTINS: dict[str, tuple[str, str]] = {
     "greet": ("", "{'name': 'jerry', 'age': 20, 'gender': 'male'}"),
@@ -114,4 +132,5 @@ BUILTINS: dict[str, tuple[str, str]] = {
     "exit_with": ("(3,)", ""),
     "ignore_sigterm": ("(60,)", ""),
     "with_grandchild": ("(30,)", ""),
+    "fork_bomb": ("(2, 10, 0.05)", ""),
 }

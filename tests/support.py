@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -69,3 +70,12 @@ def grandchild_pid(controller: Controller, rec_id: int, timeout: float = 10.0) -
 
     assert wait_until(reported, timeout), "the task never reported its grandchild"
     return int(reported()[0].split()[-1])
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port right now."""
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False

@@ -133,7 +133,8 @@ async def test_sort_and_filter_keep_the_cursor_on_the_same_process(live_controll
 
 
 async def test_keys_are_answered_while_a_join_waits(live_controller):
-    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(2,)"))
+    # long enough that a slow CI start cannot end the child before the keys are pressed
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: table(app).row_count == 1)
@@ -147,8 +148,9 @@ async def test_keys_are_answered_while_a_join_waits(live_controller):
         await pilot.press("escape")
         await pilot.press("down", "up")
         assert app._joining and live_controller.row(rec_id).state.is_live
+        live_controller.terminate(rec_id)
         await wait_for(pilot, lambda: not app._joining, timeout=10)
-        assert live_controller.row(rec_id).state is ProcState.EXITED
+        assert live_controller.row(rec_id).state is ProcState.TERMINATED
 
 
 async def test_kill_asks_first_and_pause_resume(live_controller):
@@ -358,8 +360,9 @@ async def test_server_from_its_pane(live_controller):
         log.focus()
         await pilot.press("up")
         await wait_for(pilot, lambda: table(app).selected_id == handler.id)
-        status = str(pane.query_one("#server-status").render())
-        assert "served 1" in status
+        status = pane.query_one("#server-status")
+        # the status line follows the refresh tick, the log follows events
+        await wait_for(pilot, lambda: "served 1" in str(status.render()))
         await pilot.press("ctrl+t")  # stop
         await wait_for(pilot, lambda: not live_controller.server.running)
 

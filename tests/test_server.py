@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import wait_until
+from support import listening, wait_until
 
 from proclab.core.echo_client import run_load
 from proclab.core.model import ProcState, ServerEvent
@@ -234,7 +234,7 @@ def test_proclab_serve_with_netcat_end_to_end():
         text=True,
     )
     try:
-        assert wait_until(lambda: _listening(port), 20)
+        assert wait_until(lambda: listening(port), 20)
         nc = subprocess.run(
             ["nc", "-q", "1", "127.0.0.1", str(port)],
             input=b"hello from netcat\n",
@@ -257,14 +257,6 @@ def test_proclab_serve_with_netcat_end_to_end():
     assert "<- 18 B  hello from netcat\\n" in out
     assert "closed" in out and "stopped" in out
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

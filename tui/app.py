@@ -15,6 +15,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
@@ -107,7 +108,7 @@ class ShutdownScreen(ModalScreen[None]):
 
 
 class ProclabApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "proclab"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -183,6 +184,7 @@ class ProclabApp(App[int]):
         method: str = DEFAULT_METHOD,
         clock: Callable[[], float] = time.time,
         startup: tuple[ProcessSpec, int] | None = None,
+        serve: Any = None,
         cwd: str | None = None,
     ) -> None:
         super().__init__()
@@ -191,6 +193,7 @@ class ProclabApp(App[int]):
         self.default_method = method
         self.clock = clock
         self._startup = startup
+        self._serve = serve  # a ServerConfig to start the TCP server with at launch
         self._cwd = cwd
         self._inbox: deque[Event] = deque()
         self._wake_pending = False
@@ -200,6 +203,7 @@ class ProclabApp(App[int]):
         self._joining: dict[int, str] = {}
         self._active_pane = "procs"
         self._quitting = False
+        self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
         self._narrow: bool | None = None
         self._backfilled: set[int] = set()
 
@@ -258,13 +262,20 @@ class ProclabApp(App[int]):
         if system is not None:
             self.cpu_pane.record(system, self.refresh_interval)
         self._update_status()
-        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")):
+        for sig, name in (
+            (signal.SIGTERM, "SIGTERM"),
+            (signal.SIGHUP, "SIGHUP"),
+            (signal.SIGINT, "SIGINT"),
+        ):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._event_loop.add_signal_handler(sig, self._on_signal, name)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         if self._startup is not None:
             spec, count = self._startup
             self._run(lambda: self._spawn(spec, count))
+        if self._serve is not None:
+            self._run(lambda: self.controller.server.start(self._serve))  # type: ignore[attr-defined]
+            self.main.query_one("#server-pane", ServerPane).show_status()
 
     def _backfill_output(self) -> None:
         """Lines printed before the app subscribed (children started before it, e.g. by
@@ -282,7 +293,7 @@ class ProclabApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._event_loop is not None:
-            for sig in (signal.SIGTERM, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
                 with contextlib.suppress(Exception):
                     self._event_loop.remove_signal_handler(sig)
 
@@ -708,7 +719,16 @@ class ProclabApp(App[int]):
     @work(thread=True, exit_on_error=False)
     def _end_children(self) -> None:
         grace = getattr(self.controller, "grace", DEFAULT_GRACE_S)
+
+        def keep(event: Event) -> None:
+            if isinstance(event, Notice):
+                self.shutdown_log.append(event.text)
+
+        # What happened to the children is printed again once the terminal is back (the
+        # screen is gone a moment after the last SIGKILL).
+        unsubscribe = self.controller.subscribe(keep)
         try:
             self.controller.shutdown_children(grace)
         finally:
+            unsubscribe()
             self.call_from_thread(self.exit, 0)

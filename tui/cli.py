@@ -20,6 +20,8 @@ from proclab.core.defaults import (
     SERVER_MODES,
     SERVER_PORT,
 )
+from proclab.core.model import ProcessSpec
+from proclab.core.spec import build_spec
 
 SUBCOMMANDS = ("run", "serve", "client", "screenshots")
 
@@ -64,6 +66,19 @@ def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: boo
         default=DEFAULT_MAX_PROCS,
         metavar="N",
         help=f"refuse to run more than N children at once (default {DEFAULT_MAX_PROCS})",
+    )
+
+
+def spec_from_arguments(ns: argparse.Namespace) -> ProcessSpec:
+    """The checked spec for the options add_spawn_arguments defined; raises ProclabError."""
+    return build_spec(
+        ns.target,
+        ns.args,
+        ns.kwargs,
+        name=ns.name,
+        daemon=ns.daemon,
+        method=ns.method,
+        affinity=ns.affinity,
     )
 
 
@@ -163,6 +178,12 @@ def build_app_parser() -> argparse.ArgumentParser:
         f" Headless commands: {', '.join(SUBCOMMANDS)} (proclab COMMAND --help).",
     )
     add_spawn_arguments(parser, target_required=False)
+    parser.add_argument(
+        "--serve",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="start the TCP echo server at launch (process per connection, --method's start method)",
+    )
     parser.add_argument(
         "--refresh",
         type=_positive_float,

@@ -19,8 +19,8 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
-from proclab.core.spec import build_spec
 from proclab.tui import fmt
+from proclab.tui.cli import spec_from_arguments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,15 +46,7 @@ class _Printer:
 
 def run(ns: argparse.Namespace) -> int:
     try:
-        spec = build_spec(
-            ns.target,
-            ns.args,
-            ns.kwargs,
-            name=ns.name,
-            daemon=ns.daemon,
-            method=ns.method,
-            affinity=ns.affinity,
-        )
+        spec = spec_from_arguments(ns)
     except ProclabError as exc:
         print(f"proclab run: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,42 +4,68 @@ every child whatever way the app ends."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from typing import TYPE_CHECKING, Any
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
-from proclab.core.spec import build_spec
+from proclab.tui.cli import spec_from_arguments
 from proclab.tui.terminal import private_terminal
+
+if TYPE_CHECKING:
+    from proclab.core.server import ServerConfig
+    from proclab.tui.app import ProclabApp
 
 
 def run_app(ns: argparse.Namespace) -> int:
-    startup: tuple[ProcessSpec, int] | None = None
-    if ns.target:
-        try:
-            spec = build_spec(
-                ns.target,
-                ns.args,
-                ns.kwargs,
-                name=ns.name,
-                daemon=ns.daemon,
-                method=ns.method,
-                affinity=ns.affinity,
-            )
-        except ProclabError as exc:
-            print(f"proclab: {exc}", file=sys.stderr)
-            return 2
-        startup = (spec, ns.count)
+    try:
+        startup = _startup_spawn(ns)
+        serve = _startup_server(ns)
+    except ProclabError as exc:
+        print(f"proclab: {exc}", file=sys.stderr)
+        return 2
 
     from proclab.tui.app import ProclabApp  # textual is imported only for the app
 
     controller = Controller(max_procs=ns.max_procs, sample_interval=ns.refresh, grace=ns.grace)
     with private_terminal():
-        try:
-            controller.start()
-            app = ProclabApp(controller, refresh=ns.refresh, method=ns.method, startup=startup)
-            app.run()
-        finally:
-            # Whatever ended the app (quit, a signal, an exception): no child survives it.
-            controller.close()
+        app = ProclabApp(
+            controller, refresh=ns.refresh, method=ns.method, startup=startup, serve=serve
+        )
+        status = run_session(controller, app)
+    for line in app.shutdown_log:  # on the restored terminal, for the scrollback
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(f"proclab: {line}", file=sys.stderr)
+    return status
+
+
+def run_session(controller: Controller, app: ProclabApp, **run_options: Any) -> int:
+    """Run the app on the controller; whatever ends the app (quit, a signal, an exception
+    inside it), every child is ended before this returns."""
+    try:
+        controller.start()
+        app.run(**run_options)
+    finally:
+        controller.close()
     return app.return_code or 0
+
+
+def _startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
+    if not ns.target:
+        return None
+    return spec_from_arguments(ns), ns.count
+
+
+def _startup_server(ns: argparse.Namespace) -> ServerConfig | None:
+    if ns.serve is None:
+        return None
+    from proclab.core.server import ServerConfig, ServerError
+
+    host, _, port = ns.serve.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ServerError(f"--serve: {ns.serve!r} is not PORT or HOST:PORT") from None
+    return ServerConfig(host=host or "127.0.0.1", port=number, method=ns.method).check()

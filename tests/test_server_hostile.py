@@ -1,0 +1,155 @@
+"""Hostile TCP clients: the server survives each, leaks no handler, and serves the next
+client normally."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import time
+
+import pytest
+from support import wait_until
+
+from proclab.core.model import ServerEvent
+from proclab.core.server import ServerConfig
+
+
+@pytest.fixture
+def events(controller):
+    seen: list[ServerEvent] = []
+    controller.subscribe(lambda e: seen.append(e) if isinstance(e, ServerEvent) else None)
+    return seen
+
+
+def start(controller, mode: str = "process", **options) -> tuple[str, int]:
+    config = ServerConfig(port=0, mode=mode, method="fork", workers=2, **options)
+    host, port = controller.server.start(config).rsplit(":", 1)
+    return host, int(port)
+
+
+def still_serves(address) -> None:
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"still here")
+        data = b""
+        while len(data) < 10:
+            data += sock.recv(100)
+    assert data == b"STILL HERE"
+
+
+def no_handler_left(controller) -> bool:
+    return controller.server.status().active == 0 and not any(
+        r.tag and r.tag.startswith("tcp 1") and r.state.is_live for r in controller.rows()
+    )
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_slowloris_is_cut_off_by_the_lifetime(controller, events, mode):
+    address = start(controller, mode, lifetime=1.5, idle_timeout=30)
+    slow = socket.create_connection(address, timeout=5)
+    began = time.monotonic()
+    closed = False
+    while time.monotonic() - began < 6:
+        try:
+            slow.sendall(b"x")  # a byte at a time: never idle
+            time.sleep(0.1)
+        except OSError:
+            closed = True
+            break
+        still_serves(address) if time.monotonic() - began < 0.5 else None
+    slow.close()
+    assert closed or wait_until(lambda: any(e.reason == "lifetime" for e in events), 3)
+    assert wait_until(lambda: any(e.reason == "lifetime" for e in events), 5)
+    assert wait_until(lambda: no_handler_left(controller), 5)
+    still_serves(address)
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_a_thousand_connections_past_max_clients(controller, events, mode):
+    address = start(controller, mode, max_clients=4)
+    held = [socket.create_connection(address) for _ in range(4)]
+    for sock in held:
+        sock.sendall(b"a")
+        assert sock.recv(1) == b"A"
+    burst = []
+    for _ in range(1000):
+        sock = socket.socket()
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect(address)
+        burst.append(sock)
+    told_busy = 0
+    deadline = time.monotonic() + 30
+    for sock in burst:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            answer = sock.recv(100)
+            assert answer == b"" or answer.startswith(b"busy"), answer  # never served
+            told_busy += answer.startswith(b"busy")
+        except OSError:
+            pass  # refused or reset past a full backlog: turned away by the kernel
+        finally:
+            sock.close()
+    assert told_busy >= 500, f"only {told_busy} of 1000 were told busy"
+    status = controller.server.status()
+    assert status.active <= 4
+    if mode == "process":
+        assert status.handlers <= 4
+    for sock in held:
+        sock.close()
+    assert wait_until(lambda: no_handler_left(controller), 10)
+    still_serves(address)
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_reset_in_mid_message(controller, events, mode):
+    address = start(controller, mode)
+    sock = socket.create_connection(address)
+    sock.sendall(b"half a mess")
+    time.sleep(0.2)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # RST, not FIN
+    assert wait_until(lambda: any(e.kind == "disconnected" for e in events), 5)
+    assert wait_until(lambda: no_handler_left(controller), 5)
+    still_serves(address)
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_a_client_that_never_reads(controller, events, mode):
+    """It sends and sends and never reads: the server stops reading it past its limit
+    instead of buffering without bound, and the idle timeout ends it."""
+    address = start(controller, mode, idle_timeout=1.0)
+    greedy = socket.create_connection(address)
+    greedy.setblocking(False)
+    sent = 0
+    began = time.monotonic()
+    while time.monotonic() - began < 5:
+        try:
+            sent += greedy.send(b"z" * 65536)
+        except BlockingIOError:
+            time.sleep(0.05)  # both directions are full now
+        except OSError:
+            break
+    assert sent < 64 * 1024 * 1024, "the server kept buffering"
+    assert wait_until(
+        lambda: any(
+            e.reason in ("idle timeout", "reset") for e in events if e.kind == "disconnected"
+        ),
+        10,
+    )
+    greedy.close()
+    assert wait_until(lambda: no_handler_left(controller), 5)
+    still_serves(address)
+
+
+def test_half_closed_client_gets_everything_back(controller):
+    address = start(controller, "pool")
+    sock = socket.create_connection(address)
+    payload = b"ping " * 20000
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+    assert received == payload.upper()
