@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
@@ -26,6 +27,11 @@ def pytest_configure(config: pytest.Config) -> None:
     time.tzset()
     # As proclab's own entry point does: children must not re-run pytest's script.
     forget_main_script()
+    # CI's second run makes forkserver the interpreter's default, as Python 3.14 does on
+    # Linux, so user code that starts processes of its own behaves as it will for 3.14 users.
+    default_method = os.environ.get("PROCLAB_TEST_MP_DEFAULT")
+    if default_method:
+        multiprocessing.set_start_method(default_method, force=True)
     # Orphans (a grandchild whose parent died) are re-parented to this process instead of
     # to init, so the leftover check below still sees them.
     libc = ctypes.CDLL(None, use_errno=True)
