@@ -1,0 +1,1244 @@
+"""CPU scheduling, simulated: FCFS, SJF, SRTF, round robin and MLFQ on one CPU.
+
+The lesson's four algorithms (first come first served, shortest job first, round robin
+time slices, the multilevel feedback queue) plus SRTF, the preemptive SJF. Jobs are pure
+CPU bursts: no job blocks on I/O, so a job leaves the CPU only when it ends or when the
+algorithm takes the CPU away.
+
+Every rule that decides a tie is written once, in `TIE_RULES`, which the app's help shows
+as is. Times are simulated exactly: each figure is turned into a fraction from the decimal
+a person typed (0.1 is exactly 1/10), so ties such as "arrives at the moment the quantum
+expires" are real ties, never a rounding accident; results are handed out as floats.
+
+A schedule's Gantt chart is a tuple of `Slice`s in time order, contiguous from time 0 to
+the last completion: `job` is a job's name while it runs, None while the CPU is idle, and
+`SWITCH` ("(switch)") while it switches context when a switch cost is set.
+
+This module is the model: it never imports a UI library. Its text renderers are for the
+CLI; the app draws its own chart from the same `Schedule`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Protocol
+
+from proclab.core.errors import ProclabError
+
+SWITCH = "(switch)"
+
+# Key, short name, what it stands for: the order every list and comparison uses.
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "fcfs": ("FCFS", "first come, first served"),
+    "sjf": ("SJF", "shortest job first (non-preemptive)"),
+    "srtf": ("SRTF", "shortest remaining time first (preemptive SJF)"),
+    "rr": ("RR", "round robin"),
+    "mlfq": ("MLFQ", "multilevel feedback queue"),
+}
+ALGORITHM_KEYS = tuple(ALGORITHMS)
+
+TIE_RULES = """\
+Time      Exact: 0.1 is 1/10, never rounded. A job is ready from the
+          moment it arrives. Jobs only compute: one leaves the CPU
+          when it ends or is preempted.
+Ties      Equal keys go by arrival, then by the order the jobs are
+          listed (table rows, CSV lines): jobs arriving together are
+          queued in list order, as in the books' "P1, P2, P3 arrive
+          at 0 in that order".
+FCFS      The job that arrived first runs to completion.
+SJF       When the CPU falls free, the shortest burst among the jobs
+          that have arrived runs to completion (no preemption).
+SRTF      A job arriving with a remaining time strictly shorter than
+          the running job's preempts it; an equal one does not.
+RR        One FIFO queue; a job runs at most one quantum at a time.
+          A job arriving just as a quantum expires is queued ahead
+          of the job whose quantum expired. With nobody else ready,
+          that job gets a new quantum at once (a new slice, no
+          switch). Arrivals never preempt.
+MLFQ      New jobs enter level 0, the top. The highest non-empty
+          level runs, round robin with its quantum. A job that has
+          used its allotment at a level (over all its slices there;
+          by default one quantum) drops a level; the bottom level
+          keeps it. A job becoming ready at a higher level than the
+          running job's preempts it at once; the preempted job goes
+          back to the head of its level, its used allotment kept.
+Boost     Every S (at S, 2S, 3S...) all jobs go back to level 0 with
+          their allotments reset, in level order, each level's queue
+          order kept; the running job's slice ends there.
+Switches  A context switch of cost C is paid whenever the CPU starts
+          a job other than the one that ran last, idle time between
+          or not; never before the first job, never when a job
+          continues. The next job is chosen when the switch ends,
+          among the jobs ready then. Switch time is not busy time.
+Figures   turnaround = completion - arrival; waiting = turnaround -
+          burst (ready but not running, switches included); response
+          = first run - arrival. The makespan runs from time 0 (idle
+          time before the first arrival counts) to the last
+          completion; throughput = jobs / makespan; CPU utilisation
+          = busy time / makespan.
+"""
+
+DEFAULT_QUANTUM = 4.0
+DEFAULT_QUANTA = (4.0, 8.0, 16.0)  # doubling per level, as in Silberschatz's MLFQ
+MAX_LEVELS = 8
+MAX_JOBS = 500
+# A schedule longer than this is a typo (a quantum of 0.001 on bursts of 100): refused
+# before it is computed, so neither the CLI nor the app ever hangs on one.
+MAX_SLICES = 20_000
+MAX_NAME_CHARS = 24
+MAX_TIME = 1e9  # for arrivals and bursts: past this a figure is a typo
+HUGE_TIME = 1e15  # format_time writes a time this large with an exponent, not every digit
+
+
+# Results ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One CPU burst: its name, when it arrives, how much CPU it needs. `priority` is
+    carried from the CSV's optional fourth column; none of these algorithms reads it."""
+
+    name: str
+    arrival: float
+    burst: float
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """The CPU from `start` to `end`: running `job`, idle (None) or switching (SWITCH)."""
+
+    job: str | None
+    start: float
+    end: float
+
+    @property
+    def is_run(self) -> bool:
+        return self.job is not None and self.job != SWITCH
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    name: str
+    arrival: float
+    burst: float
+    start: float  # first time on the CPU
+    completion: float
+    turnaround: float
+    waiting: float
+    response: float
+
+
+@dataclass(frozen=True, slots=True)
+class Averages:
+    turnaround: float
+    waiting: float
+    response: float
+
+    def figures(self) -> tuple[float, float, float]:
+        return (self.turnaround, self.waiting, self.response)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an algorithm may need besides the jobs. Each algorithm reads only its
+    own fields: `quantum` is RR's; `quanta` (one per level, top first, so its length is
+    the number of levels), `allotment` (None: each level's quantum) and `boost` (None:
+    never) are MLFQ's. `math.inf` is allowed as a quantum or allotment: a bottom level
+    with an infinite quantum is FCFS, as in Silberschatz's example."""
+
+    quantum: float = DEFAULT_QUANTUM
+    quanta: tuple[float, ...] = DEFAULT_QUANTA
+    allotment: float | None = None
+    boost: float | None = None
+    switch_cost: float = 0.0
+
+    @property
+    def levels(self) -> int:
+        return len(self.quanta)
+
+
+# Settings' fields that a person sets, as parse_setting and setting_texts name them.
+SETTING_NAMES = ("quantum", "switch_cost", "quanta", "allotment", "boost")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    algorithm: str  # a key of ALGORITHMS
+    label: str  # e.g. "RR (quantum 4)"
+    jobs: tuple[JobResult, ...]  # in the order the jobs were given
+    gantt: tuple[Slice, ...]
+    averages: Averages
+    makespan: float  # time 0 to the last completion
+    busy: float  # time the CPU ran jobs
+    throughput: float  # jobs per time unit over the makespan
+    utilisation: float  # busy / makespan, 0..1
+    switches: int  # times the CPU went from one job to another
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def short(self) -> str:
+        return ALGORITHMS[self.algorithm][0]
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+class ScheduleError(ProclabError):
+    """A job list, a CSV line or a setting is wrong; nothing was computed.
+
+    `line` is the CSV line (1-based) when the input came from a file; `field` names the
+    setting or the job's field (name, arrival, burst, priority)."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str = "") -> None:
+        super().__init__(message)
+        self.line = line
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class JobProblem:
+    """What is wrong with one job (`index` in the list; -1: the list as a whole)."""
+
+    index: int
+    field: str  # name, arrival, burst, priority, or "" for the list
+    message: str  # e.g. "must be more than 0, got -1"
+
+    def describe(self) -> str:
+        return f"{self.field} {self.message}" if self.field else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class SettingProblem:
+    field: str  # quantum, quanta, levels, allotment, boost, switch_cost
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.field.replace('_', ' ')} {self.message}"
+
+
+# Checking input -----------------------------------------------------------------------------
+
+
+def parse_number(text: str) -> float:
+    """A finite decimal number, or ValueError with a message a person can act on."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("is empty")
+    try:
+        value = float(stripped)
+    except ValueError:
+        raise ValueError(f"is not a number: {stripped!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {stripped}")
+    return value
+
+
+def job_from_fields(
+    index: int, name: str, arrival: str, burst: str, priority: str = ""
+) -> tuple[Job | None, list[JobProblem]]:
+    """One job from the text of its cells, and every problem with it, each naming its
+    field, in field order. Problems that need the other jobs (a name used twice) are
+    check_jobs's."""
+    problems: list[JobProblem] = []
+    values: dict[str, float] = {}
+    for what, text in (("arrival", arrival), ("burst", burst)):
+        try:
+            values[what] = parse_number(text)
+        except ValueError as exc:
+            problems.append(JobProblem(index, what, str(exc)))
+    prio: int | None = None
+    if priority.strip():
+        try:
+            prio = int(priority.strip())
+        except ValueError:
+            problems.append(
+                JobProblem(index, "priority", f"is not a whole number: {priority.strip()!r}")
+            )
+    # A field that did not parse gets a harmless stand-in, so that the checks below
+    # report only the other fields.
+    job = Job(name.strip(), values.get("arrival", 0.0), values.get("burst", 1.0), prio)
+    problems += [JobProblem(index, p.field, p.message) for p in check_jobs([job], whole_list=False)]
+    problems.sort(key=lambda p: JOB_FIELDS.index(p.field))
+    return (None if problems else job), problems
+
+
+JOB_FIELDS = ("name", "arrival", "burst", "priority")
+
+
+def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProblem]:
+    """Every problem with these jobs, in list order, each naming the job and field: an
+    empty or overlong name, a name used twice, an arrival below 0, a burst that is not
+    more than 0, and (`whole_list`) an empty or overlong list."""
+    problems: list[JobProblem] = []
+    first_use: dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        name = job.name
+        if not name:
+            problems.append(JobProblem(index, "name", "is empty"))
+        elif len(name) > MAX_NAME_CHARS:
+            problems.append(
+                JobProblem(index, "name", f"is longer than {MAX_NAME_CHARS} characters")
+            )
+        elif name == SWITCH:
+            # The Gantt chart uses it for context switches.
+            problems.append(JobProblem(index, "name", f"cannot be {SWITCH}"))
+        elif name in first_use:
+            problems.append(
+                JobProblem(index, "name", f"{name!r} is also job {first_use[name] + 1}'s name")
+            )
+        else:
+            first_use[name] = index
+        if not math.isfinite(job.arrival) or not 0 <= job.arrival <= MAX_TIME:
+            problems.append(
+                JobProblem(
+                    index,
+                    "arrival",
+                    f"must be from 0 to {MAX_TIME:,.0f}, got {format_time(job.arrival)}",
+                )
+            )
+        if not math.isfinite(job.burst) or job.burst <= 0:
+            problems.append(
+                JobProblem(index, "burst", f"must be more than 0, got {format_time(job.burst)}")
+            )
+        elif job.burst > MAX_TIME:
+            problems.append(
+                JobProblem(
+                    index, "burst", f"must be at most {MAX_TIME:,.0f}, got {format_time(job.burst)}"
+                )
+            )
+    if whole_list and not jobs:
+        problems.append(JobProblem(-1, "", "no jobs: add at least one"))
+    if whole_list and len(jobs) > MAX_JOBS:
+        problems.append(JobProblem(-1, "", f"{len(jobs)} jobs: at most {MAX_JOBS}"))
+    return problems
+
+
+def check_settings(settings: Settings, algorithm: str = "all") -> list[SettingProblem]:
+    """Every problem with the settings `algorithm` reads ("all": every algorithm's)."""
+    if algorithm != "all" and algorithm not in ALGORITHMS:
+        return [
+            SettingProblem(
+                "algorithm", f"must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}"
+            )
+        ]
+    wants = set(ALGORITHM_KEYS) if algorithm == "all" else {algorithm}
+    problems: list[SettingProblem] = []
+    if "rr" in wants and not (math.isfinite(settings.quantum) and settings.quantum > 0):
+        problems.append(
+            SettingProblem("quantum", f"must be more than 0, got {format_time(settings.quantum)}")
+        )
+    if "mlfq" in wants:
+        if not 1 <= settings.levels <= MAX_LEVELS:
+            problems.append(
+                SettingProblem("levels", f"must be from 1 to {MAX_LEVELS}, got {settings.levels}")
+            )
+        wrong = [(level, q) for level, q in enumerate(settings.quanta) if math.isnan(q) or q <= 0]
+        if wrong:
+            level, q = wrong[0]
+            problems.append(
+                SettingProblem(
+                    "quanta", f"must all be more than 0, got {format_time(q)} for level {level}"
+                )
+            )
+        allot = settings.allotment
+        if allot is not None and (math.isnan(allot) or allot <= 0):
+            problems.append(
+                SettingProblem("allotment", f"must be more than 0, got {format_time(allot)}")
+            )
+        boost = settings.boost
+        if boost is not None and not (math.isfinite(boost) and boost > 0):
+            problems.append(
+                SettingProblem("boost", f"must be more than 0, got {format_time(boost)}")
+            )
+    cost = settings.switch_cost
+    if not (math.isfinite(cost) and 0 <= cost <= MAX_TIME):
+        problems.append(
+            SettingProblem("switch_cost", f"must be 0 or more, got {format_time(cost)}")
+        )
+    return problems
+
+
+def parse_quanta(text: str) -> tuple[float, ...]:
+    """'4,8,16' or '8,16,inf' -> the quanta, top level first; ValueError if malformed."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise ValueError("expected numbers separated by commas, e.g. 4,8,16")
+    quanta = []
+    for part in parts:
+        if part.lower() in ("inf", "fcfs"):
+            quanta.append(math.inf)
+            continue
+        try:
+            quanta.append(parse_number(part))
+        except ValueError as exc:
+            raise ValueError(f"{part!r}: {exc}") from None
+    return tuple(quanta)
+
+
+def parse_setting(name: str, text: str) -> float | tuple[float, ...] | None:
+    """One Settings field from text: `quanta` as parse_quanta reads it; a blank allotment
+    or boost is None (one quantum; never), a blank switch cost 0, an allotment of inf
+    unlimited. ValueError says what is wrong, without the field's name."""
+    text = text.strip()
+    if name == "quanta":
+        return parse_quanta(text)
+    if name in ("allotment", "boost") and not text:
+        return None
+    if name == "switch_cost" and not text:
+        return 0.0
+    if name == "allotment" and text.lower() == "inf":
+        return math.inf
+    return parse_number(text)
+
+
+def setting_texts(settings: Settings) -> dict[str, str]:
+    """The settings as text that parse_setting reads back (blank for None)."""
+    return {
+        "quantum": format_time(settings.quantum),
+        "switch_cost": format_time(settings.switch_cost),
+        "quanta": ",".join(format_time(q) for q in settings.quanta),
+        "allotment": "" if settings.allotment is None else format_time(settings.allotment),
+        "boost": "" if settings.boost is None else format_time(settings.boost),
+    }
+
+
+def parse_jobs_csv(text: str) -> list[Job]:
+    """Jobs from CSV text with the header `name,arrival,burst` or
+    `name,arrival,burst,priority` (an empty priority is none). Blank lines and lines
+    starting with # are skipped. Raises ScheduleError naming the first wrong line
+    (1-based) and field."""
+    rows = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not rows:
+        raise ScheduleError("no jobs: expected the header name,arrival,burst[,priority]")
+    header_line, header_text = rows[0]
+    header = [h.strip().lower() for h in _csv_fields(header_text)]
+    if header not in (list(JOB_FIELDS[:3]), list(JOB_FIELDS)):
+        raise ScheduleError(
+            f"line {header_line}: expected the header name,arrival,burst[,priority],"
+            f" got {header_text.strip()!r}",
+            line=header_line,
+        )
+    if len(rows) == 1:
+        raise ScheduleError(f"no jobs: only the header, on line {header_line}", line=header_line)
+    jobs: list[Job] = []
+    line_of: dict[str, int] = {}
+    for number, line in rows[1:]:
+        fields = [f.strip() for f in _csv_fields(line)]
+        if len(fields) != len(header):
+            raise ScheduleError(
+                f"line {number}: expected {len(header)} fields ({','.join(header)}),"
+                f" got {len(fields)}: {line.strip()!r}",
+                line=number,
+            )
+        job, problems = job_from_fields(len(jobs), *fields)
+        if job is None:
+            problem = problems[0]
+            who = f" ({fields[0]})" if fields[0] and problem.field != "name" else ""
+            raise ScheduleError(
+                f"line {number}{who}: {problem.describe()}", line=number, field=problem.field
+            )
+        if job.name in line_of:
+            raise ScheduleError(
+                f"line {number}: name {job.name!r} is already used on line {line_of[job.name]}",
+                line=number,
+                field="name",
+            )
+        line_of[job.name] = number
+        jobs.append(job)
+    _raise_first(check_jobs(jobs), jobs)
+    return jobs
+
+
+def _csv_fields(line: str) -> list[str]:
+    return next(csv.reader([line]), [])
+
+
+def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence[Job]) -> None:
+    if not problems:
+        return
+    problem = problems[0]
+    if isinstance(problem, SettingProblem):
+        raise ScheduleError(problem.describe(), field=problem.field)
+    if problem.index < 0:
+        raise ScheduleError(problem.message)
+    name = jobs[problem.index].name or f"job {problem.index + 1}"
+    raise ScheduleError(f"{name}: {problem.describe()}", field=problem.field)
+
+
+# Numbers ------------------------------------------------------------------------------------
+
+
+def format_time(value: float) -> str:
+    """24.0 -> '24', 5.6666 -> '5.667', inf -> 'inf': up to three decimals, no trailing 0s;
+    1e300 -> '1e+300' (from HUGE_TIME up, where every digit would be printed)."""
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
+    if abs(value) >= HUGE_TIME:
+        return f"{value:g}"
+    if value and abs(value) < 0.0005:
+        return f"{value:.3g}"  # rounding to 3 decimals would show 0
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _exact(value: float) -> Fraction:
+    # repr gives the shortest decimal that reads back as this float: what a person typed.
+    return Fraction(repr(float(value)))
+
+
+def _json_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+# The simulation ------------------------------------------------------------------------------
+
+
+class _Policy(Protocol):
+    """How one algorithm keeps its ready jobs. The engine calls these; jobs are indices
+    into the job list."""
+
+    def arrive(self, j: int) -> None: ...
+    def peek(self) -> int | None: ...  # the job that would run now
+    def take(self, j: int) -> None: ...  # j (what peek returned) starts running
+    def limit(self, j: int) -> Fraction | None: ...  # longest this dispatch may run
+    def preempts(self, j: int, remaining: Fraction) -> bool: ...  # after arrivals
+    def requeue(self, j: int, ran: Fraction, cut: bool) -> None: ...
+    def finish(self, j: int, ran: Fraction) -> None: ...
+    def next_boost(self, now: Fraction) -> Fraction | None: ...  # first boost after now
+    def boost(self, now: Fraction) -> None: ...  # apply the boosts due by now
+    def boost_due(self, at: Fraction) -> bool: ...  # is a boost due by `at`?
+
+
+class _NoBoost:
+    def finish(self, j: int, ran: Fraction) -> None:
+        pass
+
+    def next_boost(self, now: Fraction) -> Fraction | None:
+        return None
+
+    def boost(self, now: Fraction) -> None:
+        pass
+
+    def boost_due(self, at: Fraction) -> bool:
+        return False
+
+    def preempts(self, j: int, remaining: Fraction) -> bool:
+        return False
+
+    def limit(self, j: int) -> Fraction | None:
+        return None
+
+
+class _Fifo(_NoBoost):
+    """FCFS, and RR when given a quantum."""
+
+    def __init__(self, quantum: Fraction | None = None) -> None:
+        self.queue: deque[int] = deque()
+        self.quantum = quantum
+
+    def arrive(self, j: int) -> None:
+        self.queue.append(j)
+
+    def peek(self) -> int | None:
+        return self.queue[0] if self.queue else None
+
+    def take(self, j: int) -> None:
+        self.queue.popleft()
+
+    def limit(self, j: int) -> Fraction | None:
+        return self.quantum
+
+    def requeue(self, j: int, ran: Fraction, cut: bool) -> None:
+        self.queue.append(j)
+
+
+class _Shortest(_NoBoost):
+    """SJF (by burst, never preempts) and SRTF (by remaining time, preempts on strictly
+    shorter). Ties: arrival, then list position."""
+
+    def __init__(
+        self, arrival: list[Fraction], remaining: list[Fraction], preemptive: bool
+    ) -> None:
+        self.ready: list[int] = []
+        self.arrival = arrival
+        self.remaining = remaining  # the engine's own list: always up to date
+        self.preemptive = preemptive
+
+    def _key(self, j: int) -> tuple[Fraction, Fraction, int]:
+        return (self.remaining[j], self.arrival[j], j)
+
+    def arrive(self, j: int) -> None:
+        self.ready.append(j)
+
+    def peek(self) -> int | None:
+        return min(self.ready, key=self._key) if self.ready else None
+
+    def take(self, j: int) -> None:
+        self.ready.remove(j)
+
+    def preempts(self, j: int, remaining: Fraction) -> bool:
+        return self.preemptive and any(self.remaining[k] < remaining for k in self.ready)
+
+    def requeue(self, j: int, ran: Fraction, cut: bool) -> None:
+        self.ready.append(j)
+
+
+class _Mlfq:
+    def __init__(
+        self,
+        quanta: Sequence[Fraction | None],
+        allotment: Fraction | None,
+        use_quantum_as_allotment: bool,
+        boost: Fraction | None,
+        n: int,
+    ) -> None:
+        self.quanta = list(quanta)  # None: infinite
+        self.allot = [
+            (q if use_quantum_as_allotment else allotment) for q in self.quanta
+        ]  # None: infinite
+        self.queues: list[deque[int]] = [deque() for _ in self.quanta]
+        self.level = [0] * n
+        self.used = [Fraction(0)] * n
+        self.period = boost
+        self.due = boost  # time of the next boost
+
+    def arrive(self, j: int) -> None:
+        self.queues[0].append(j)
+
+    def peek(self) -> int | None:
+        return next((q[0] for q in self.queues if q), None)
+
+    def take(self, j: int) -> None:
+        self.queues[self.level[j]].popleft()
+
+    def limit(self, j: int) -> Fraction | None:
+        level = self.level[j]
+        bounds = [b for b in (self.quanta[level], self._allot_left(j)) if b is not None]
+        return min(bounds) if bounds else None
+
+    def _allot_left(self, j: int) -> Fraction | None:
+        allot = self.allot[self.level[j]]
+        return None if allot is None else allot - self.used[j]
+
+    def preempts(self, j: int, remaining: Fraction) -> bool:
+        return any(self.queues[level] for level in range(self.level[j]))
+
+    def requeue(self, j: int, ran: Fraction, cut: bool) -> None:
+        self.used[j] += ran
+        left = self._allot_left(j)
+        if left is not None and left <= 0:
+            self.level[j] = min(self.level[j] + 1, len(self.queues) - 1)
+            self.used[j] = Fraction(0)
+            self.queues[self.level[j]].append(j)
+        elif cut:
+            self.queues[self.level[j]].appendleft(j)
+        else:
+            self.queues[self.level[j]].append(j)
+
+    def finish(self, j: int, ran: Fraction) -> None:
+        self.used[j] += ran
+
+    def next_boost(self, now: Fraction) -> Fraction | None:
+        if self.due is None:
+            return None
+        return self.due if self.due > now else self._after(now)
+
+    def _after(self, now: Fraction) -> Fraction:
+        assert self.period is not None
+        return (math.floor(now / self.period) + 1) * self.period
+
+    def boost(self, now: Fraction) -> None:
+        if self.due is None or self.due > now:
+            return
+        # Boosting twice with no time between is boosting once: an idle stretch that
+        # spans many periods costs one step, not one per period.
+        self.due = self._after(now)
+        everyone = [j for q in self.queues for j in q]
+        for q in self.queues:
+            q.clear()
+        self.queues[0].extend(everyone)
+        for j in everyone:
+            self.level[j] = 0
+            self.used[j] = Fraction(0)
+
+    def boost_due(self, at: Fraction) -> bool:
+        return self.due is not None and self.due <= at
+
+
+@dataclass(slots=True)
+class _Run:
+    slices: list[tuple[int | str | None, Fraction, Fraction]]
+    first_run: list[Fraction]
+    completion: list[Fraction]
+    switches: int
+
+
+def _simulate(
+    arrival: list[Fraction], remaining: list[Fraction], policy: _Policy, cost: Fraction
+) -> _Run:
+    """Run the jobs to completion under `policy`; `remaining` (each job's burst at the
+    start) is counted down in place, so a policy may hold it to read remaining times."""
+    n = len(arrival)
+    order = sorted(range(n), key=lambda i: (arrival[i], i))
+    first_run: list[Fraction | None] = [None] * n
+    completion: list[Fraction | None] = [None] * n
+    slices: list[tuple[int | str | None, Fraction, Fraction]] = []
+    admitted = 0
+    done = 0
+    switches = 0
+    t = Fraction(0)
+    last: int | None = None
+
+    def admit(upto: Fraction) -> None:
+        nonlocal admitted
+        while admitted < n and arrival[order[admitted]] <= upto:
+            policy.arrive(order[admitted])
+            admitted += 1
+
+    def next_event(now: Fraction) -> Fraction | None:
+        times = [arrival[order[admitted]]] if admitted < n else []
+        boost = policy.next_boost(now)
+        if boost is not None:
+            times.append(boost)
+        return min(times) if times else None
+
+    def advance(now: Fraction, to: Fraction) -> None:
+        """Arrivals and boosts in (now, to], in time order."""
+        while (event := next_event(now)) is not None and event <= to:
+            admit(event)
+            policy.boost(event)
+            now = event
+
+    while done < n:
+        if len(slices) > MAX_SLICES:
+            raise ScheduleError(f"more than {MAX_SLICES:,} slices: use a longer quantum")
+        admit(t)
+        policy.boost(t)
+        j = policy.peek()
+        if j is None:
+            # Nobody is ready, so the next arrival exists (jobs never block).
+            until = arrival[order[admitted]]
+            slices.append((None, t, until))
+            t = until
+            continue
+        if last is not None and j != last:
+            switches += 1
+            if cost:
+                slices.append((SWITCH, t, t + cost))
+                advance(t, t + cost)
+                t += cost
+                j = policy.peek()
+                assert j is not None and j != last
+        policy.take(j)
+        if first_run[j] is None:
+            first_run[j] = t
+        limit = policy.limit(j)
+        end = t + (remaining[j] if limit is None else min(limit, remaining[j]))
+        cut = False
+        now = t
+        # Arrivals and boosts strictly inside the slice may end it early; one at its
+        # very end is handled after it ends, like any other.
+        while (event := next_event(now)) is not None and event < end:
+            admit(event)
+            if policy.boost_due(event) or policy.preempts(j, remaining[j] - (event - t)):
+                end, cut = event, True
+                break
+            now = event
+        ran = end - t
+        remaining[j] -= ran
+        slices.append((j, t, end))
+        t, last = end, j
+        if remaining[j] == 0:
+            completion[j] = t
+            done += 1
+            policy.finish(j, ran)
+        else:
+            admit(t)  # arrivals at this very moment queue ahead of the job going back
+            policy.requeue(j, ran, cut)
+    assert all(f is not None for f in first_run) and all(c is not None for c in completion)
+    return _Run(slices, first_run, completion, switches)  # type: ignore[arg-type]
+
+
+# Running the algorithms ----------------------------------------------------------------------
+
+
+def _exact_or_none(value: float | None) -> Fraction | None:
+    return None if value is None or math.isinf(value) else _exact(value)
+
+
+def _label(algorithm: str, settings: Settings) -> str:
+    short = ALGORITHMS[algorithm][0]
+    parts: list[str] = []
+    if algorithm == "rr":
+        parts.append(f"quantum {format_time(settings.quantum)}")
+    if algorithm == "mlfq":
+        parts.append("quanta " + ",".join(format_time(q) for q in settings.quanta))
+        parts.append(
+            "allotment "
+            + ("= quantum" if settings.allotment is None else format_time(settings.allotment))
+        )
+        parts.append(
+            "no boost" if settings.boost is None else f"boost every {format_time(settings.boost)}"
+        )
+    if settings.switch_cost:
+        parts.append(f"switch {format_time(settings.switch_cost)}")
+    return f"{short} ({', '.join(parts)})" if parts else short
+
+
+def _estimate_slices(jobs: Sequence[Job], algorithm: str, settings: Settings) -> None:
+    """Refuse, naming the setting, a schedule that would take more than MAX_SLICES."""
+    if algorithm == "rr":
+        smallest, what = settings.quantum, "quantum"
+    elif algorithm == "mlfq":
+        candidates = [(q, "quanta") for q in settings.quanta]
+        if settings.allotment is not None:
+            candidates.append((settings.allotment, "allotment"))
+        smallest, what = min(candidates)
+    else:
+        return
+    if math.isinf(smallest):
+        return
+    slices = sum(math.ceil(job.burst / smallest) for job in jobs)
+    if slices > MAX_SLICES:
+        raise ScheduleError(
+            f"{what} {format_time(smallest)} would cut these jobs into about {slices:,} slices"
+            f" (at most {MAX_SLICES:,}): use a longer one",
+            field=what,
+        )
+    if algorithm == "mlfq" and settings.boost is not None:
+        horizon = max(j.arrival for j in jobs) + sum(j.burst for j in jobs)
+        horizon += settings.switch_cost * (slices + len(jobs))
+        if horizon / settings.boost > MAX_SLICES:
+            raise ScheduleError(
+                f"boost every {format_time(settings.boost)} would mean about"
+                f" {int(horizon / settings.boost):,} boosts (at most {MAX_SLICES:,}): use a longer period",
+                field="boost",
+            )
+
+
+def schedule(jobs: Sequence[Job], algorithm: str, settings: Settings | None = None) -> Schedule:
+    """Run one algorithm on the jobs. Raises ScheduleError (naming the job or setting)
+    if the jobs or the settings it reads are wrong."""
+    settings = settings or Settings()
+    _raise_first(check_jobs(jobs), jobs)
+    _raise_first(check_settings(settings, algorithm), jobs)
+    _estimate_slices(jobs, algorithm, settings)
+    arrival = [_exact(j.arrival) for j in jobs]
+    burst = [_exact(j.burst) for j in jobs]
+    remaining = list(burst)
+    policy: _Policy
+    if algorithm == "fcfs":
+        policy = _Fifo()
+    elif algorithm == "rr":
+        policy = _Fifo(_exact(settings.quantum))
+    elif algorithm in ("sjf", "srtf"):
+        # SJF keys on remaining time too: it never preempts, so a ready job's remaining
+        # time is its whole burst.
+        policy = _Shortest(arrival, remaining, preemptive=algorithm == "srtf")
+    else:
+        policy = _Mlfq(
+            [_exact_or_none(q) for q in settings.quanta],
+            _exact_or_none(settings.allotment),
+            settings.allotment is None,
+            _exact_or_none(settings.boost),
+            len(jobs),
+        )
+    run = _simulate(arrival, remaining, policy, _exact(settings.switch_cost))
+    return _result(jobs, algorithm, settings, arrival, burst, run)
+
+
+def _result(
+    jobs: Sequence[Job],
+    algorithm: str,
+    settings: Settings,
+    arrival: list[Fraction],
+    burst: list[Fraction],
+    run: _Run,
+) -> Schedule:
+    n = len(jobs)
+    turnaround = [run.completion[i] - arrival[i] for i in range(n)]
+    waiting = [turnaround[i] - burst[i] for i in range(n)]
+    response = [run.first_run[i] - arrival[i] for i in range(n)]
+    makespan = max(run.completion)
+    busy = sum(burst, Fraction(0))
+    results = tuple(
+        JobResult(
+            name=job.name,
+            arrival=float(arrival[i]),
+            burst=float(burst[i]),
+            start=float(run.first_run[i]),
+            completion=float(run.completion[i]),
+            turnaround=float(turnaround[i]),
+            waiting=float(waiting[i]),
+            response=float(response[i]),
+        )
+        for i, job in enumerate(jobs)
+    )
+    gantt = tuple(
+        Slice(jobs[who].name if isinstance(who, int) else who, float(start), float(end))
+        for who, start, end in run.slices
+    )
+    return Schedule(
+        algorithm=algorithm,
+        label=_label(algorithm, settings),
+        jobs=results,
+        gantt=gantt,
+        averages=Averages(
+            turnaround=float(sum(turnaround, Fraction(0)) / n),
+            waiting=float(sum(waiting, Fraction(0)) / n),
+            response=float(sum(response, Fraction(0)) / n),
+        ),
+        makespan=float(makespan),
+        busy=float(busy),
+        throughput=float(n / makespan),
+        utilisation=float(busy / makespan),
+        switches=run.switches,
+        settings=settings,
+    )
+
+
+def fcfs(jobs: Sequence[Job], *, switch_cost: float = 0.0) -> Schedule:
+    return schedule(jobs, "fcfs", Settings(switch_cost=switch_cost))
+
+
+def sjf(jobs: Sequence[Job], *, switch_cost: float = 0.0) -> Schedule:
+    return schedule(jobs, "sjf", Settings(switch_cost=switch_cost))
+
+
+def srtf(jobs: Sequence[Job], *, switch_cost: float = 0.0) -> Schedule:
+    return schedule(jobs, "srtf", Settings(switch_cost=switch_cost))
+
+
+def round_robin(jobs: Sequence[Job], quantum: float, *, switch_cost: float = 0.0) -> Schedule:
+    return schedule(jobs, "rr", Settings(quantum=quantum, switch_cost=switch_cost))
+
+
+def mlfq(
+    jobs: Sequence[Job],
+    quanta: Sequence[float] = DEFAULT_QUANTA,
+    *,
+    allotment: float | None = None,
+    boost: float | None = None,
+    switch_cost: float = 0.0,
+) -> Schedule:
+    """MLFQ with len(quanta) levels, top first."""
+    settings = Settings(
+        quanta=tuple(quanta), allotment=allotment, boost=boost, switch_cost=switch_cost
+    )
+    return schedule(jobs, "mlfq", settings)
+
+
+def compare(
+    jobs: Sequence[Job],
+    settings: Settings | None = None,
+    algorithms: Iterable[str] = ALGORITHM_KEYS,
+) -> tuple[Schedule, ...]:
+    """Every algorithm on the same jobs, in ALGORITHMS order. Every setting is checked
+    first, so nothing is computed unless all of them can be."""
+    settings = settings or Settings()
+    keys = tuple(algorithms)
+    _raise_first(check_jobs(jobs), jobs)
+    for key in keys:
+        _raise_first(check_settings(settings, key), jobs)
+        _estimate_slices(jobs, key, settings)
+    return tuple(schedule(jobs, key, settings) for key in keys)
+
+
+# Presets ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    title: str  # short, for a menu
+    description: str  # where it comes from and what it shows
+    jobs: tuple[Job, ...]
+    algorithm: str  # the one the example is about, or "all"
+    settings: Settings = field(default_factory=Settings)
+
+
+def _jobs(*rows: tuple[str, float, float]) -> tuple[Job, ...]:
+    return tuple(Job(name, arrival, burst) for name, arrival, burst in rows)
+
+
+PRESETS: dict[str, Preset] = {
+    "fcfs-convoy": Preset(
+        "FCFS: the convoy effect",
+        "Silberschatz, Operating System Concepts 10th ed. §5.3.1: P1 24, P2 3, P3 3 at time 0;"
+        " FCFS waits 0, 24, 27 (average 17). Listed P2, P3, P1 the average would be 3.",
+        _jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)),
+        "fcfs",
+    ),
+    "sjf": Preset(
+        "SJF: four jobs at time 0",
+        "Silberschatz 10th ed. §5.3.2: P1 6, P2 8, P3 7, P4 3 at time 0; SJF runs P4, P1,"
+        " P3, P2 and waits 7 on average (FCFS: 10.25).",
+        _jobs(("P1", 0, 6), ("P2", 0, 8), ("P3", 0, 7), ("P4", 0, 3)),
+        "sjf",
+    ),
+    "srtf": Preset(
+        "SRTF: arrivals preempt",
+        "Silberschatz 10th ed. §5.3.2: P1 (0, 8), P2 (1, 4), P3 (2, 9), P4 (3, 5); SRTF"
+        " waits 6.5 on average, non-preemptive SJF 7.75.",
+        _jobs(("P1", 0, 8), ("P2", 1, 4), ("P3", 2, 9), ("P4", 3, 5)),
+        "srtf",
+    ),
+    "rr": Preset(
+        "RR: quantum 4",
+        "Silberschatz 10th ed. §5.3.3: P1 24, P2 3, P3 3 at time 0, quantum 4; waits 6, 4"
+        " and 7 (average 17/3 = 5.67).",
+        _jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)),
+        "rr",
+        Settings(quantum=4),
+    ),
+    "stcf": Preset(
+        "OSTEP: late arrivals",
+        "Arpaci-Dusseau, OSTEP ch. 7: A (0, 100), B and C (10, 10). FIFO and SJF make B"
+        " and C wait behind A (average turnaround 103.33); STCF (SRTF) gives 50.",
+        _jobs(("A", 0, 100), ("B", 10, 10), ("C", 10, 10)),
+        "srtf",
+    ),
+    "mlfq-short-job": Preset(
+        "OSTEP MLFQ: a short job",
+        "Arpaci-Dusseau, OSTEP ch. 8 §8.2 example 2: long job A sinks to the bottom of"
+        " three levels (10 ms slices); short job B arrives at 100, runs at the top, and"
+        " is done by 120 before A runs again.",
+        _jobs(("A", 0, 200), ("B", 100, 20)),
+        "mlfq",
+        Settings(quanta=(10, 10, 10)),
+    ),
+    "stallings": Preset(
+        "Stallings: all compared",
+        "Stallings, Operating Systems: Internals and Design Principles, Table 9.5: A-E"
+        " arrive at 0, 2, 4, 6, 8 needing 3, 6, 4, 5, 2. Mean turnaround: FCFS 8.6,"
+        " SJF 7.6, SRTF 7.2, RR q=1 10.8, feedback with quanta 1, 2, 4 10.6.",
+        _jobs(("A", 0, 3), ("B", 2, 6), ("C", 4, 4), ("D", 6, 5), ("E", 8, 2)),
+        "all",
+        Settings(quantum=1, quanta=(1, 2, 4)),
+    ),
+    "mlfq-mixed": Preset(
+        "MLFQ: long and short jobs",
+        "Two long CPU-bound jobs and three short ones arriving later: with quanta 2, 4, 8"
+        " the short ones finish near the top while the long ones sink; a boost every"
+        " 30 lifts the long ones back.",
+        _jobs(("L1", 0, 20), ("L2", 1, 16), ("S1", 4, 3), ("S2", 9, 2), ("S3", 15, 4)),
+        "mlfq",
+        Settings(quantum=2, quanta=(2, 4, 8), boost=30),
+    ),
+}
+
+
+# JSON and text --------------------------------------------------------------------------------
+
+
+def to_json_dict(schedule: Schedule) -> dict[str, Any]:
+    """The schedule as plain JSON data: `gantt[i].job` is null while idle and "(switch)"
+    while switching; whole numbers are ints."""
+    s = schedule.settings
+    settings: dict[str, Any] = {"switch_cost": _json_number(s.switch_cost)}
+    if schedule.algorithm == "rr":
+        settings["quantum"] = _json_number(s.quantum)
+    if schedule.algorithm == "mlfq":
+        settings["quanta"] = [None if math.isinf(q) else _json_number(q) for q in s.quanta]
+        settings["allotment"] = (
+            None if s.allotment is None or math.isinf(s.allotment) else _json_number(s.allotment)
+        )
+        settings["boost"] = None if s.boost is None else _json_number(s.boost)
+    return {
+        "algorithm": schedule.algorithm,
+        "label": schedule.label,
+        "settings": settings,
+        "jobs": [
+            {
+                "name": r.name,
+                "arrival": _json_number(r.arrival),
+                "burst": _json_number(r.burst),
+                "start": _json_number(r.start),
+                "completion": _json_number(r.completion),
+                "turnaround": _json_number(r.turnaround),
+                "waiting": _json_number(r.waiting),
+                "response": _json_number(r.response),
+            }
+            for r in schedule.jobs
+        ],
+        "averages": {
+            "turnaround": _json_number(schedule.averages.turnaround),
+            "waiting": _json_number(schedule.averages.waiting),
+            "response": _json_number(schedule.averages.response),
+        },
+        "makespan": _json_number(schedule.makespan),
+        "busy": _json_number(schedule.busy),
+        "throughput": schedule.throughput,
+        "utilisation": schedule.utilisation,
+        "switches": schedule.switches,
+        "gantt": [
+            {"job": s.job, "start": _json_number(s.start), "end": _json_number(s.end)}
+            for s in schedule.gantt
+        ],
+    }
+
+
+def slice_label(piece: Slice) -> str:
+    if piece.job is None:
+        return "idle"
+    if piece.job == SWITCH:
+        return "cs"
+    return piece.job
+
+
+def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
+    """The textbook Gantt chart: one box per slice (idle and switches too), as long as
+    its time where the width allows but never narrower than its label, the time under
+    every boundary. Slices that do not fit in `width` go on to further rows."""
+    pieces = schedule.gantt
+    labels = [slice_label(p) for p in pieces]
+    starts = [format_time(p.start) for p in pieces]
+    ends = [format_time(p.end) for p in pieces]
+    least = [
+        max(len(label) + 2, len(start) + 1) for label, start in zip(labels, starts, strict=True)
+    ]
+    room = max(width - max(len(e) for e in ends), 10)
+
+    def cells(scale: float) -> list[int]:
+        return [
+            max(m, round((p.end - p.start) * scale)) for m, p in zip(least, pieces, strict=True)
+        ]
+
+    scale = room / schedule.makespan
+    if sum(cells(0)) <= room:
+        # The largest scale whose boxes fit in one row, by bisection (widths grow with it).
+        low, high = 0.0, scale
+        for _ in range(40):
+            middle = (low + high) / 2
+            low, high = (middle, high) if sum(cells(middle)) <= room else (low, middle)
+        scale = low
+    width_of = cells(scale)
+    rows: list[list[int]] = [[]]
+    used = 0
+    for index, cell in enumerate(width_of):
+        if rows[-1] and used + cell > room:
+            rows.append([])
+            used = 0
+        rows[-1].append(index)
+        used += cell
+    lines: list[str] = []
+    for row in rows:
+        lines.append("".join("|" + labels[i].center(width_of[i] - 1) for i in row) + "|")
+        lines.append("".join(starts[i].ljust(width_of[i]) for i in row) + ends[row[-1]])
+    if any(p.job == SWITCH for p in pieces):
+        lines.append(f"cs: context switch ({format_time(schedule.settings.switch_cost)} each)")
+    return "\n".join(lines)
+
+
+def _align(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    """Columns padded to their widest cell; the first `left` columns flush left."""
+    widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(len(rows[0]))]
+    return [
+        "  ".join(
+            (cell.ljust(widths[c]) if c < left else cell.rjust(widths[c]))
+            for c, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+
+
+RESULT_COLUMNS = (
+    "job",
+    "arrival",
+    "burst",
+    "start",
+    "completion",
+    "turnaround",
+    "waiting",
+    "response",
+)
+
+
+def job_figures(r: JobResult) -> tuple[float, ...]:
+    """A job's figures in RESULT_COLUMNS order, after its name."""
+    return (r.arrival, r.burst, r.start, r.completion, r.turnaround, r.waiting, r.response)
+
+
+def summary_lines(schedule: Schedule) -> tuple[str, str]:
+    """Throughput, then utilisation and switches, in words."""
+    n = len(schedule.jobs)
+    switches = schedule.switches
+    return (
+        f"throughput {format_time(schedule.throughput)} jobs per time unit"
+        f" ({n} job{'s' if n != 1 else ''} in {format_time(schedule.makespan)})",
+        f"CPU utilisation {schedule.utilisation:.1%}"
+        f" (busy {format_time(schedule.busy)} of {format_time(schedule.makespan)}),"
+        f" {switches} context switch{'es' if switches != 1 else ''}",
+    )
+
+
+def render_table_text(schedule: Schedule) -> str:
+    """One line per job, the averages, then throughput and utilisation."""
+    rows = [list(RESULT_COLUMNS)]
+    rows += [[r.name, *map(format_time, job_figures(r))] for r in schedule.jobs]
+    rows.append(["average", "", "", "", "", *map(format_time, schedule.averages.figures())])
+    return "\n".join([*_align(rows), *summary_lines(schedule)])
+
+
+COMPARISON_COLUMNS = (  # the three averages over the jobs, then the CPU's figures
+    "algorithm",
+    "turnaround",
+    "waiting",
+    "response",
+    "throughput",
+    "utilisation",
+    "switches",
+)
+
+
+def compact_label(schedule: Schedule) -> str:
+    """'RR q=4', 'MLFQ q=2,4,8 A=6 S=30': the label, short enough for a table's column."""
+    s = schedule.settings
+    if schedule.algorithm == "rr":
+        return f"RR q={format_time(s.quantum)}"
+    if schedule.algorithm != "mlfq":
+        return schedule.short
+    text = "MLFQ q=" + ",".join(format_time(q) for q in s.quanta)
+    if s.allotment is not None:
+        text += f" A={format_time(s.allotment)}"
+    if s.boost is not None:
+        text += f" S={format_time(s.boost)}"
+    return text
+
+
+def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
+    """COMPARISON_COLUMNS' cells, one row per schedule."""
+    return [
+        [
+            compact_label(s),
+            *map(format_time, s.averages.figures()),
+            format_time(s.throughput),
+            f"{s.utilisation:.1%}",
+            str(s.switches),
+        ]
+        for s in schedules
+    ]
+
+
+def render_comparison_text(schedules: Sequence[Schedule]) -> str:
+    """One line per algorithm: its averages, throughput, utilisation and switches."""
+    return "\n".join(_align([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
+
+
+def lowest_averages(schedules: Sequence[Schedule]) -> list[set[str]]:
+    """For turnaround, waiting and response: the algorithms with the lowest average (all of
+    them on a tie)."""
+    figures = [s.averages.figures() for s in schedules]
+    return [
+        {s.algorithm for s, f in zip(schedules, figures, strict=True) if f[k] == low}
+        for k, low in enumerate(map(min, zip(*figures, strict=True)))
+    ]

@@ -1,0 +1,211 @@
+"""The CPU scheduling screen: SVG snapshots with presets, and Pilot tests that type into
+it as a person would (a job's burst, a bad cell, a CSV file, the algorithm)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakes import NOW, FakeController
+from rich.console import Console
+from textual.widgets import Input
+
+from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
+from proclab.tui.app import ProclabApp
+from proclab.tui.help import HelpScreen
+from proclab.tui.schedule_screen import ChartView, JobRow, ScheduleScreen
+
+
+def make_app() -> ProclabApp:
+    return ProclabApp(FakeController(cores=2), clock=lambda: NOW)
+
+
+def chart_text(screen: ScheduleScreen, width: int = 100) -> str:
+    console = Console(width=width, record=True, file=None, color_system=None)
+    with console.capture() as captured:
+        console.print(screen.query_one(ChartView).content)
+    return captured.get()
+
+
+async def until(pilot, condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Let the app run until `condition()` holds (the screen recomputes after a pause)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never got there")
+
+
+def algorithms(screen: ScheduleScreen) -> list[str]:
+    return [s.algorithm for s in screen.schedules]
+
+
+async def open_screen(pilot, preset: str | None = None) -> ScheduleScreen:
+    await pilot.press("g")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, ScheduleScreen)
+    if preset is not None:
+        chooser = screen.query_one("#sched-preset")
+        chooser.focus()  # as a person choosing a preset would
+        chooser.value = preset
+        want = PRESETS[preset].algorithm
+        await until(pilot, lambda: algorithms(screen) in ([want], list(ALGORITHM_KEYS)))
+        await until(pilot, lambda: screen.schedules[0].jobs[0].name == PRESETS[preset].jobs[0].name)
+    await until(pilot, lambda: bool(screen.schedules))
+    return screen
+
+
+def rows(screen: ScheduleScreen) -> list[JobRow]:
+    return list(screen.query(JobRow))
+
+
+async def steady(pilot, preset: str | None = None) -> None:
+    """Open the screen (with `preset`) and stop the cursor blinking, for a snapshot."""
+    screen = await open_screen(pilot, preset)
+    for cell in screen.query(Input):
+        cell.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_snapshot_srtf_preset(snap_compare, size):
+    # The default preset: Silberschatz's SRTF example, its Gantt chart and figures.
+    assert snap_compare(make_app(), terminal_size=size, run_before=steady)
+
+
+def test_snapshot_all_compared(snap_compare):
+    # Stallings' five jobs under all five algorithms, side by side.
+    async def choose(pilot):
+        await steady(pilot, "stallings")
+
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=choose)
+
+
+async def test_editing_a_burst_changes_the_chart():
+    async with make_app().run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(pilot)
+        before = screen.schedules[0]
+        assert before.algorithm == "srtf" and before.averages.waiting == 6.5
+        drawn = chart_text(screen)
+        # P2's burst 4 -> 12: it no longer preempts P1 for long, and finishes last but one.
+        burst = rows(screen)[1].cell("burst")
+        burst.focus()
+        burst.value = ""
+        await pilot.press("1", "2", "enter")
+        await until(pilot, lambda: screen.schedules[0] is not before)
+        after = screen.schedules[0]
+        assert [(p.job, p.start, p.end) for p in after.gantt] == [
+            ("P1", 0, 8),
+            ("P4", 8, 13),
+            ("P3", 13, 22),
+            ("P2", 22, 34),
+        ]
+        assert chart_text(screen) != drawn
+        assert "Edited from" in str(screen.query_one("#sched-about").content)
+
+
+async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        row = rows(screen)[2]
+        row.cell("arrival").focus()
+        row.cell("arrival").value = ""
+        await pilot.press("minus", "3", "enter")
+        await until(pilot, lambda: screen.schedules == ())
+        assert row.cell("arrival").has_class("-bad")
+        error = str(row.query_one(".sched-row-error").content)
+        assert error.startswith("arrival must be from 0 to")
+        assert "Nothing computed" in chart_text(screen)
+        # A name used twice is the second row's error.
+        rows(screen)[2].cell("arrival").value = "2"
+        rows(screen)[3].cell("name").value = "P1"
+        await pilot.press("enter")
+        await until(pilot, lambda: bool(str(rows(screen)[3].query_one(".sched-row-error").content)))
+        assert str(rows(screen)[3].query_one(".sched-row-error").content) == (
+            "name 'P1' is also job 1's name"
+        )
+
+
+async def test_add_and_remove_jobs_from_the_keyboard():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        assert len(rows(screen)) == 4
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: len(screen.schedules[0].jobs) == 5)
+        assert [r.values()[0] for r in rows(screen)] == ["P1", "P5", "P2", "P3", "P4"]
+        await pilot.press("down", "ctrl+r")
+        await until(pilot, lambda: len(screen.schedules[0].jobs) == 4)
+        assert [r.values()[0] for r in rows(screen)] == ["P1", "P5", "P3", "P4"]
+
+
+async def test_load_csv_and_its_errors(tmp_path: Path):
+    good = tmp_path / "jobs.csv"
+    good.write_text("name,arrival,burst\nA,0,3\nB,1,2\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,arrival,burst\nA,0,3\nB,1,0\n")
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        path = screen.query_one("#set-csv")
+        path.focus()
+        path.value = str(bad)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(screen.query_one("#err-csv").content) == (
+            f"{bad}: line 3 (B): burst must be more than 0, got 0"
+        )
+        assert len(rows(screen)) == 4  # nothing replaced
+        path.value = str(good)
+        await pilot.press("enter")
+        await until(pilot, lambda: len(screen.schedules[0].jobs) == 2)
+        assert [r.values()[:3] for r in rows(screen)] == [("A", "0", "3"), ("B", "1", "2")]
+        assert str(screen.query_one("#err-csv").content) == ""
+        assert [(p.job, p.end) for p in screen.schedules[0].gantt] == [("A", 3), ("B", 5)]
+
+
+async def test_algorithm_all_compares_and_settings_are_checked():
+    async with make_app().run_test(size=(160, 48)) as pilot:
+        screen = await open_screen(pilot, "rr")
+        assert screen.schedules[0].label == "RR (quantum 4)"
+        assert screen.schedules[0].averages.waiting == 17 / 3
+        screen.query_one("#set-quantum").value = "0"
+        await until(pilot, lambda: screen.schedules == ())
+        assert str(screen.query_one("#err-quantum").content) == "must be more than 0, got 0"
+        screen.query_one("#set-quantum").value = "2"
+        screen.query_one("#sched-algorithm").value = "all"
+        await until(pilot, lambda: len(screen.schedules) == 5)
+        assert [s.algorithm for s in screen.schedules] == ["fcfs", "sjf", "srtf", "rr", "mlfq"]
+        assert screen.schedules[3].settings.quantum == 2
+        text = chart_text(screen, 120)
+        assert all(name in text for name in ("FCFS", "SJF", "SRTF", "RR", "MLFQ"))
+
+
+async def test_help_has_the_keys_and_the_tie_rules():
+    async with make_app().run_test(size=(100, 40)) as pilot:
+        await open_screen(pilot)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        assert isinstance(pilot.app.screen, HelpScreen)
+        shown = " ".join(str(s.content) for s in pilot.app.screen.query(".help-text"))
+        assert TIE_RULES.splitlines()[0] in shown
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert not isinstance(pilot.app.screen, ScheduleScreen)
+        # The app's own help has them too.
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = " ".join(str(s.content) for s in pilot.app.screen.query(".help-text"))
+        assert "g: the CPU scheduling simulator" in shown and TIE_RULES[:40] in shown
+
+
+async def test_the_command_palette_opens_it():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "CPU scheduling"
+        )
+        assert "FCFS" in command.help
+        await pilot.pause()
+        app.call_later(command.callback)  # on the app's loop, as the palette runs it
+        await until(pilot, lambda: isinstance(app.screen, ScheduleScreen))

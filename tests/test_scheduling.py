@@ -1,0 +1,868 @@
+"""The CPU scheduling simulator: textbook worked examples with every figure checked,
+properties that hold for any workload (Hypothesis), bad input, and `proclab schedule`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proclab.core.errors import ProclabError
+from proclab.core.scheduling import (
+    ALGORITHM_KEYS,
+    PRESETS,
+    SWITCH,
+    TIE_RULES,
+    Job,
+    Schedule,
+    ScheduleError,
+    Settings,
+    check_jobs,
+    check_settings,
+    compare,
+    fcfs,
+    format_time,
+    job_from_fields,
+    mlfq,
+    parse_jobs_csv,
+    render_gantt_text,
+    render_table_text,
+    round_robin,
+    schedule,
+    sjf,
+    srtf,
+    to_json_dict,
+)
+from proclab.tui import schedule_cmd
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))  # the installed console script
+JOB_KEYS = ("name", "arrival", "burst", "start", "completion", "turnaround", "waiting", "response")
+
+
+def jobs(*rows: tuple[str, float, float]) -> list[Job]:
+    return [Job(name, arrival, burst) for name, arrival, burst in rows]
+
+
+def gantt(s: Schedule) -> list[tuple[str | None, float, float]]:
+    return [(p.job, p.start, p.end) for p in s.gantt]
+
+
+def column(s: Schedule, what: str) -> dict[str, float]:
+    return {r.name: getattr(r, what) for r in s.jobs}
+
+
+# Silberschatz, Galvin & Gagne, Operating System Concepts, 10th ed. -------------------------
+
+
+def test_silberschatz_fcfs():
+    # §5.3.1: P1 24, P2 3, P3 3 arrive at 0 in that order. Waiting 0, 24, 27: average 17.
+    s = fcfs(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)))
+    assert gantt(s) == [("P1", 0, 24), ("P2", 24, 27), ("P3", 27, 30)]
+    assert column(s, "waiting") == {"P1": 0, "P2": 24, "P3": 27}
+    assert column(s, "completion") == {"P1": 24, "P2": 27, "P3": 30}
+    assert column(s, "turnaround") == {"P1": 24, "P2": 27, "P3": 30}
+    assert column(s, "response") == {"P1": 0, "P2": 24, "P3": 27}
+    assert s.averages.waiting == 17
+    assert s.averages.turnaround == 27
+    assert s.makespan == 30 and s.busy == 30 and s.utilisation == 1
+    assert s.throughput == 0.1
+    assert s.switches == 2
+
+
+def test_silberschatz_fcfs_in_the_other_order():
+    # §5.3.1: "If the processes arrive in the order P2, P3, P1": waiting 6, 0, 3, average 3.
+    s = fcfs(jobs(("P2", 0, 3), ("P3", 0, 3), ("P1", 0, 24)))
+    assert gantt(s) == [("P2", 0, 3), ("P3", 3, 6), ("P1", 6, 30)]
+    assert column(s, "waiting") == {"P1": 6, "P2": 0, "P3": 3}
+    assert s.averages.waiting == 3
+
+
+def test_silberschatz_sjf():
+    # §5.3.2: P1 6, P2 8, P3 7, P4 3 at 0. SJF runs P4, P1, P3, P2; waiting 3, 16, 9, 0,
+    # average 7 (FCFS would give 10.25).
+    workload = jobs(("P1", 0, 6), ("P2", 0, 8), ("P3", 0, 7), ("P4", 0, 3))
+    s = sjf(workload)
+    assert gantt(s) == [("P4", 0, 3), ("P1", 3, 9), ("P3", 9, 16), ("P2", 16, 24)]
+    assert column(s, "waiting") == {"P1": 3, "P2": 16, "P3": 9, "P4": 0}
+    assert s.averages.waiting == 7
+    assert fcfs(workload).averages.waiting == 10.25
+
+
+def test_silberschatz_srtf():
+    # §5.3.2, preemptive SJF: P1 (arrival 0, burst 8), P2 (1, 4), P3 (2, 9), P4 (3, 5).
+    # Gantt P1 0-1, P2 1-5, P4 5-10, P1 10-17, P3 17-26; average waiting 26/4 = 6.5;
+    # non-preemptive SJF: 7.75.
+    workload = jobs(("P1", 0, 8), ("P2", 1, 4), ("P3", 2, 9), ("P4", 3, 5))
+    s = srtf(workload)
+    assert gantt(s) == [("P1", 0, 1), ("P2", 1, 5), ("P4", 5, 10), ("P1", 10, 17), ("P3", 17, 26)]
+    assert column(s, "waiting") == {"P1": 9, "P2": 0, "P3": 15, "P4": 2}
+    assert column(s, "completion") == {"P1": 17, "P2": 5, "P3": 26, "P4": 10}
+    assert column(s, "response") == {"P1": 0, "P2": 0, "P3": 15, "P4": 2}
+    assert s.averages.waiting == 6.5
+    assert s.switches == 4
+    non_preemptive = sjf(workload)
+    assert gantt(non_preemptive) == [("P1", 0, 8), ("P2", 8, 12), ("P4", 12, 17), ("P3", 17, 26)]
+    assert non_preemptive.averages.waiting == 7.75
+
+
+def test_silberschatz_round_robin():
+    # §5.3.3: P1 24, P2 3, P3 3 at 0, quantum 4. P1 0-4, P2 4-7, P3 7-10, then P1 alone in
+    # quanta of 4 to 30. P1 waits 6 (10 - 4), P2 4, P3 7: average 17/3 = 5.66.
+    s = round_robin(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)), 4)
+    assert gantt(s) == [
+        ("P1", 0, 4),
+        ("P2", 4, 7),
+        ("P3", 7, 10),
+        ("P1", 10, 14),
+        ("P1", 14, 18),
+        ("P1", 18, 22),
+        ("P1", 22, 26),
+        ("P1", 26, 30),
+    ]
+    assert column(s, "waiting") == {"P1": 6, "P2": 4, "P3": 7}
+    assert s.averages.waiting == 17 / 3
+    assert s.averages.response == (0 + 4 + 7) / 3
+    assert s.switches == 3  # P1 keeps the CPU after 10: no switch between its quanta
+
+
+def test_silberschatz_mlfq_queues():
+    # §5.3.6's example scheduler: queue 0 quantum 8, queue 1 quantum 16, queue 2 FCFS; a
+    # job that does not finish its quantum drops to the next queue. On A (0, 30) and
+    # B (5, 10), worked by hand: A 0-8 (drops), B 8-16 (drops, 2 left), A 16-32 in queue 1
+    # (drops, 6 left), B 32-34, A 34-40 in queue 2.
+    s = mlfq(jobs(("A", 0, 30), ("B", 5, 10)), (8, 16, math.inf))
+    assert gantt(s) == [("A", 0, 8), ("B", 8, 16), ("A", 16, 32), ("B", 32, 34), ("A", 34, 40)]
+    assert column(s, "completion") == {"A": 40, "B": 34}
+    assert column(s, "waiting") == {"A": 10, "B": 19}
+
+
+# Arpaci-Dusseau, Operating Systems: Three Easy Pieces ------------------------------------------
+
+
+def test_ostep_fifo():
+    # Ch. 7 §7.3: A, B, C of 10 each at ~0: average turnaround (10 + 20 + 30) / 3 = 20.
+    assert fcfs(jobs(("A", 0, 10), ("B", 0, 10), ("C", 0, 10))).averages.turnaround == 20
+
+
+def test_ostep_convoy_fifo_then_sjf():
+    # Ch. 7 §7.3-7.4: A 100, B 10, C 10 at 0. FIFO: (100 + 110 + 120) / 3 = 110;
+    # SJF: (10 + 20 + 120) / 3 = 50.
+    workload = jobs(("A", 0, 100), ("B", 0, 10), ("C", 0, 10))
+    assert fcfs(workload).averages.turnaround == 110
+    s = sjf(workload)
+    assert column(s, "turnaround") == {"A": 120, "B": 10, "C": 20}
+    assert s.averages.turnaround == 50
+
+
+def test_ostep_late_arrivals_sjf_then_stcf():
+    # Ch. 7 §7.4-7.5: A (0, 100), B and C arrive at 10 with 10 each. SJF: A runs first,
+    # average turnaround (100 + (110 - 10) + (120 - 10)) / 3 = 103.33; STCF (= SRTF)
+    # preempts A: ((120 - 0) + (20 - 10) + (30 - 10)) / 3 = 50.
+    workload = jobs(("A", 0, 100), ("B", 10, 10), ("C", 10, 10))
+    assert sjf(workload).averages.turnaround == 310 / 3
+    s = srtf(workload)
+    assert gantt(s) == [("A", 0, 10), ("B", 10, 20), ("C", 20, 30), ("A", 30, 120)]
+    assert s.averages.turnaround == 50
+
+
+def test_ostep_round_robin_response_and_turnaround():
+    # Ch. 7 §7.7: A, B, C of 5 each at 0, time slice 1. RR's average response
+    # (0 + 1 + 2) / 3 = 1, SJF's (0 + 5 + 10) / 3 = 5; under RR A, B, C finish at 13, 14
+    # and 15, an average turnaround of 14.
+    workload = jobs(("A", 0, 5), ("B", 0, 5), ("C", 0, 5))
+    rr = round_robin(workload, 1)
+    assert column(rr, "response") == {"A": 0, "B": 1, "C": 2}
+    assert rr.averages.response == 1
+    assert column(rr, "completion") == {"A": 13, "B": 14, "C": 15}
+    assert rr.averages.turnaround == 14
+    assert sjf(workload).averages.response == 5
+
+
+def test_ostep_mlfq_along_came_a_short_job():
+    # Ch. 8 §8.2, Example 2 ("Along Came A Short Job"): three queues, 10 ms slices. Long
+    # job A has sunk to the bottom queue when short job B (20 ms) arrives at T=100; B is
+    # put in the top queue, runs two slices (top, then middle) and is done at 120,
+    # before A runs again. (A's length, 200, is ours: the figure only shows its start.)
+    s = mlfq(jobs(("A", 0, 200), ("B", 100, 20)), (10, 10, 10))
+    slices = gantt(s)
+    assert slices[:10] == [("A", t, t + 10) for t in range(0, 100, 10)]
+    assert slices[10:12] == [("B", 100, 110), ("B", 110, 120)]
+    assert slices[12][:2] == ("A", 120)
+    assert column(s, "completion") == {"A": 220, "B": 120}
+    assert column(s, "response")["B"] == 0
+    assert column(s, "turnaround")["B"] == 20
+
+
+# Tanenbaum & Bos, Modern Operating Systems, 4th ed. ---------------------------------------------
+
+
+def test_tanenbaum_shortest_job_first():
+    # §2.4.2, Fig. 2-41: A 8, B 4, C 4, D 4 minutes. In order: turnarounds 8, 12, 16, 20,
+    # mean 14; shortest first (B, C, D, A): 4, 8, 12, 20, mean 11.
+    workload = jobs(("A", 0, 8), ("B", 0, 4), ("C", 0, 4), ("D", 0, 4))
+    assert column(fcfs(workload), "turnaround") == {"A": 8, "B": 12, "C": 16, "D": 20}
+    assert fcfs(workload).averages.turnaround == 14
+    s = sjf(workload)
+    assert column(s, "turnaround") == {"A": 20, "B": 4, "C": 8, "D": 12}
+    assert s.averages.turnaround == 11
+
+
+# Stallings, Operating Systems: Internals and Design Principles (Table 9.5, Figure 9.5) ---------
+
+
+STALLINGS = jobs(("A", 0, 3), ("B", 2, 6), ("C", 4, 4), ("D", 6, 5), ("E", 8, 2))
+
+
+@pytest.mark.parametrize(
+    ("policy", "finish", "mean_turnaround"),
+    [
+        # Stallings' "A comparison of scheduling policies": finish times of A-E and the
+        # mean turnaround of each policy. SPN is our SJF, SRT our SRTF, FB with
+        # q = 2^i our MLFQ with quanta 1, 2, 4 (each level's quantum its allotment).
+        (lambda w: fcfs(w), (3, 9, 13, 18, 20), 8.6),
+        (lambda w: round_robin(w, 1), (4, 18, 17, 20, 15), 10.8),
+        (lambda w: round_robin(w, 4), (3, 17, 11, 20, 19), 10),
+        (lambda w: sjf(w), (3, 9, 15, 20, 11), 7.6),
+        (lambda w: srtf(w), (3, 15, 8, 20, 10), 7.2),
+        (lambda w: mlfq(w, (1, 2, 4)), (4, 17, 18, 20, 14), 10.6),
+    ],
+    ids=["FCFS", "RR q=1", "RR q=4", "SPN", "SRT", "FB q=2^i"],
+)
+def test_stallings_comparison_of_policies(policy, finish, mean_turnaround):
+    s = policy(STALLINGS)
+    assert tuple(column(s, "completion").values()) == finish
+    turnaround = tuple(f - j.arrival for f, j in zip(finish, STALLINGS, strict=True))
+    assert tuple(column(s, "turnaround").values()) == turnaround
+    assert math.isclose(s.averages.turnaround, mean_turnaround)
+    assert s.makespan == 20 and s.utilisation == 1 and s.throughput == 0.25
+
+
+def test_stallings_round_robin_q1_gantt():
+    # Figure 9.5, RR q = 1: B, arriving at 2 as A's quantum ends, runs before A.
+    s = round_robin(STALLINGS, 1)
+    assert "".join(p.job or "-" for p in s.gantt) == "AABABCBDCBEDCBEDCBDD"
+
+
+# The tie rules, one test each --------------------------------------------------------------------
+
+
+def test_rr_arrival_at_quantum_expiry_goes_first():
+    s = round_robin(jobs(("A", 0, 6), ("B", 2, 2)), 2)
+    assert gantt(s) == [("A", 0, 2), ("B", 2, 4), ("A", 4, 6), ("A", 6, 8)]
+
+
+def test_srtf_preempts_only_on_strictly_shorter():
+    assert gantt(srtf(jobs(("A", 0, 5), ("B", 1, 4)))) == [("A", 0, 5), ("B", 5, 9)]
+    assert gantt(srtf(jobs(("A", 0, 5), ("B", 1, 3.5)))) == [
+        ("A", 0, 1),
+        ("B", 1, 4.5),
+        ("A", 4.5, 8.5),
+    ]
+
+
+def test_equal_keys_go_by_arrival_then_list_order():
+    s = sjf(jobs(("Z", 1, 4), ("Y", 0, 10), ("X", 2, 4), ("W", 2, 4)))
+    # Y runs first (alone at 0); then three bursts of 4: Z arrived first, then X before W
+    # because it is listed first.
+    assert [p.job for p in s.gantt] == ["Y", "Z", "X", "W"]
+
+
+def test_exact_decimal_times():
+    # 0.1 + 0.2 == 0.3 here: C arrives exactly when B's quantum ends, so it goes first.
+    s = round_robin(jobs(("A", 0, 0.1), ("B", 0.1, 0.4), ("C", 0.3, 0.1)), 0.2)
+    assert gantt(s) == [("A", 0, 0.1), ("B", 0.1, 0.3), ("C", 0.3, 0.4), ("B", 0.4, 0.6)]
+
+
+def test_mlfq_allotment_counts_across_slices():
+    # Quantum 2 at the top, but 4 units allowed there: A drops only after its second slice.
+    s = mlfq(jobs(("A", 0, 12), ("B", 2, 1), ("C", 4, 1)), (2, 4), allotment=4)
+    assert gantt(s) == [
+        ("A", 0, 2),
+        ("B", 2, 3),
+        ("A", 3, 5),
+        ("C", 5, 6),
+        ("A", 6, 10),
+        ("A", 10, 14),
+    ]
+
+
+def test_mlfq_higher_level_arrival_preempts_and_preempted_job_resumes_first():
+    # A has dropped to level 1 (quantum 4) when B arrives at 3 at the top: A stops at once
+    # and goes back to the head of level 1, keeping the 1 unit of allotment it used. C
+    # (arriving at 3.5) runs its top-level quantum, then drops behind A; A has 3 units of
+    # allotment left, uses them, and drops (the bottom level keeps it).
+    s = mlfq(jobs(("A", 0, 8), ("B", 3, 1), ("C", 3.5, 3)), (2, 4))
+    assert gantt(s) == [
+        ("A", 0, 2),
+        ("A", 2, 3),
+        ("B", 3, 4),
+        ("C", 4, 6),
+        ("A", 6, 9),
+        ("C", 9, 10),
+        ("A", 10, 12),
+    ]
+
+
+def test_mlfq_boost_moves_everyone_up_and_cuts_the_slice():
+    # Quanta 1 and 10, boost every 6. A finishes at 5 in level 1; B, in level 1 at 6, is
+    # cut by the boost, goes to the top, runs its quantum of 1, then the rest at level 1.
+    s = mlfq(jobs(("A", 0, 4), ("B", 1, 4)), (1, 10), boost=6)
+    assert gantt(s) == [
+        ("A", 0, 1),
+        ("B", 1, 2),
+        ("A", 2, 5),
+        ("B", 5, 6),
+        ("B", 6, 7),
+        ("B", 7, 8),
+    ]
+    assert s.switches == 3
+
+
+def test_switch_cost():
+    # FCFS with a switch of 1: P2 starts at 25, P3 at 29; no switch before the first job.
+    s = fcfs(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)), switch_cost=1)
+    assert gantt(s) == [
+        ("P1", 0, 24),
+        (SWITCH, 24, 25),
+        ("P2", 25, 28),
+        (SWITCH, 28, 29),
+        ("P3", 29, 32),
+    ]
+    assert column(s, "waiting") == {"P1": 0, "P2": 25, "P3": 29}
+    assert s.busy == 30 and s.makespan == 32 and s.utilisation == 30 / 32
+    assert s.throughput == 3 / 32
+    # RR: no switch when P1 keeps the CPU after its quantum.
+    rr = round_robin(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)), 4, switch_cost=0.5)
+    assert [p.job for p in rr.gantt].count(SWITCH) == 3
+    assert column(rr, "completion") == {"P1": 31.5, "P2": 7.5, "P3": 11}
+
+
+def test_switch_cost_after_idle_and_choice_at_the_end_of_the_switch():
+    # A switch is paid even after idle time (the CPU starts another job than the last).
+    s = fcfs(jobs(("A", 2, 3), ("B", 10, 1)), switch_cost=1)
+    assert gantt(s) == [(None, 0, 2), ("A", 2, 5), (None, 5, 10), (SWITCH, 10, 11), ("B", 11, 12)]
+    assert s.utilisation == 4 / 12
+    # SJF chooses when the switch ends: C, arriving during it, is shorter than B.
+    s = sjf(jobs(("A", 0, 2), ("B", 0, 10), ("C", 2.5, 1)), switch_cost=1)
+    assert [p.job for p in s.gantt] == ["A", SWITCH, "C", SWITCH, "B"]
+
+
+def test_idle_cpu_and_utilisation_from_zero():
+    s = fcfs(jobs(("A", 3, 2), ("B", 8, 2)))
+    assert gantt(s) == [(None, 0, 3), ("A", 3, 5), (None, 5, 8), ("B", 8, 10)]
+    assert s.utilisation == 0.4 and s.throughput == 0.2 and s.makespan == 10
+
+
+def test_tie_rules_are_documented_for_every_algorithm():
+    for word in ("FCFS", "SJF", "SRTF", "RR", "MLFQ", "Boost", "Switches", "strictly"):
+        assert word in TIE_RULES
+
+
+# Properties --------------------------------------------------------------------------------------
+
+times = st.one_of(st.integers(0, 30), st.integers(0, 60).map(lambda h: h / 2))
+bursts = st.one_of(st.integers(1, 12), st.integers(1, 30).map(lambda h: h / 2))
+
+
+@st.composite
+def workloads(draw: st.DrawFn, at_zero: bool = False) -> list[Job]:
+    count = draw(st.integers(1, 7))
+    return [Job(f"J{i}", 0 if at_zero else draw(times), draw(bursts), None) for i in range(count)]
+
+
+settings_strategy = st.builds(
+    Settings,
+    quantum=st.sampled_from([0.5, 1, 2, 3, 5]),
+    quanta=st.lists(st.sampled_from([1, 2, 3, 4, 8, math.inf]), min_size=1, max_size=4).map(tuple),
+    allotment=st.sampled_from([None, 1, 3, 6, math.inf]),
+    boost=st.sampled_from([None, 5, 12, 40]),
+    switch_cost=st.sampled_from([0, 0, 0.5, 1]),
+)
+
+
+def check_invariants(workload: Sequence[Job], s: Schedule) -> None:
+    by_name = {j.name: j for j in workload}
+    assert [r.name for r in s.jobs] == [j.name for j in workload]
+    pieces = s.gantt
+    assert pieces[0].start == 0
+    assert pieces[-1].end == s.makespan
+    for before, after in itertools.pairwise(pieces):
+        assert before.end == after.start  # contiguous, in time order, never overlapping
+    assert all(p.start < p.end for p in pieces)
+    for result in s.jobs:
+        job = by_name[result.name]
+        runs = [p for p in pieces if p.job == result.name]
+        assert runs, "every job runs"
+        assert runs[0].start == result.start >= job.arrival
+        assert runs[-1].end == result.completion
+        assert math.isclose(sum(p.end - p.start for p in runs), job.burst, abs_tol=1e-9)
+        assert math.isclose(result.turnaround, result.completion - job.arrival, abs_tol=1e-9)
+        assert math.isclose(result.waiting, result.turnaround - job.burst, abs_tol=1e-9)
+        assert math.isclose(result.response, result.start - job.arrival, abs_tol=1e-9)
+        assert result.waiting >= -1e-9 and result.response >= 0
+    busy = sum(p.end - p.start for p in pieces if p.is_run)
+    assert math.isclose(busy, sum(j.burst for j in workload), abs_tol=1e-9)
+    assert math.isclose(s.busy, busy, abs_tol=1e-9)
+    if not s.settings.switch_cost:
+        assert not any(p.job == SWITCH for p in pieces)
+    runs = [p.job for p in pieces if p.is_run]
+    assert s.switches == sum(1 for a, b in itertools.pairwise(runs) if a != b)
+    assert 0 < s.utilisation <= 1
+    assert math.isclose(s.throughput, len(workload) / s.makespan)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHM_KEYS)
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(), config=settings_strategy)
+def test_every_algorithm_keeps_the_invariants(algorithm, workload, config):
+    check_invariants(workload, schedule(workload, algorithm, config))
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(), cost=st.sampled_from([0, 0.5]))
+def test_rr_with_a_quantum_longer_than_every_burst_is_fcfs(workload, cost):
+    quantum = max(j.burst for j in workload) + 1
+    rr = round_robin(workload, quantum, switch_cost=cost)
+    first = fcfs(workload, switch_cost=cost)
+    assert rr.gantt == first.gantt and rr.jobs == first.jobs
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(), quantum=st.sampled_from([0.5, 1, 2, 3]))
+def test_mlfq_with_one_level_is_rr(workload, quantum):
+    assert mlfq(workload, (quantum,)).gantt == round_robin(workload, quantum).gantt
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(at_zero=True))
+def test_sjf_waits_no_longer_than_fcfs_when_all_arrive_at_zero(workload):
+    assert sjf(workload).averages.waiting <= fcfs(workload).averages.waiting
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(), config=settings_strategy)
+def test_srtf_has_the_lowest_average_turnaround(workload, config):
+    # Shortest remaining time first is optimal for mean turnaround (with free switches).
+    free = Settings(config.quantum, config.quanta, config.allotment, config.boost, 0)
+    results = compare(workload, free)
+    best = min(s.averages.turnaround for s in results)
+    assert math.isclose(next(s for s in results if s.algorithm == "srtf").averages.turnaround, best)
+
+
+# Bad input ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no jobs: expected the header name,arrival,burst[,priority]"),
+        ("name,arrival,burst\n", "no jobs: only the header, on line 1"),
+        ("P1,0,3\n", "line 1: expected the header name,arrival,burst[,priority], got 'P1,0,3'"),
+        ("name,arrival,burst\nP1,0\n", "line 2: expected 3 fields (name,arrival,burst), got 2"),
+        ("name,arrival,burst\nP1,0,3,1\n", "line 2: expected 3 fields"),
+        ("name,arrival,burst\nP1,0,3\nP2,zero,3\n", "line 3 (P2): arrival is not a number: 'zero'"),
+        ("name,arrival,burst\nP1,0,-1\n", "line 2 (P1): burst must be more than 0, got -1"),
+        ("name,arrival,burst\nP1,0,0\n", "line 2 (P1): burst must be more than 0, got 0"),
+        ("name,arrival,burst\nP1,-2,3\n", "line 2 (P1): arrival must be from 0 to"),
+        ("name,arrival,burst\nP1,0,nan\n", "line 2 (P1): burst must be a finite number"),
+        (
+            "name,arrival,burst\n\nP1,0,3\n# a comment\nP1,1,3\n",
+            "line 5: name 'P1' is already used on line 3",
+        ),
+        ("name,arrival,burst\n,0,3\n", "line 2: name is empty"),
+        (
+            "name,arrival,burst,priority\nP1,0,3,high\n",
+            "line 2 (P1): priority is not a whole number: 'high'",
+        ),
+    ],
+)
+def test_bad_csv_names_the_line(text, message):
+    with pytest.raises(ScheduleError) as caught:
+        parse_jobs_csv(text)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ProclabError)
+
+
+def test_good_csv():
+    text = (
+        '# Silberschatz\nName, Arrival, Burst, Priority\nP1, 0, 24, 3\n\nP2,0,3,\n"P 3",0.5,3,1\n'
+    )
+    assert parse_jobs_csv(text) == [
+        Job("P1", 0, 24, 3),
+        Job("P2", 0, 3, None),
+        Job("P 3", 0.5, 3, 1),
+    ]
+
+
+def test_check_jobs_names_job_and_field():
+    problems = check_jobs([Job("A", 0, 1), Job("A", -1, 0), Job("", 0, 2)])
+    assert [(p.index, p.field) for p in problems] == [
+        (1, "name"),
+        (1, "arrival"),
+        (1, "burst"),
+        (2, "name"),
+    ]
+    assert problems[0].message == "'A' is also job 1's name"
+    assert [p.message for p in check_jobs([])] == ["no jobs: add at least one"]
+
+
+def test_job_from_fields_reports_each_cell():
+    job, problems = job_from_fields(3, "P4", "x", "-2", "1.5")
+    assert job is None
+    assert [(p.index, p.field, p.describe()) for p in problems] == [
+        (3, "arrival", "arrival is not a number: 'x'"),
+        (3, "burst", "burst must be more than 0, got -2"),
+        (3, "priority", "priority is not a whole number: '1.5'"),
+    ]
+    assert job_from_fields(0, " P1 ", "0", "3") == (Job("P1", 0, 3), [])
+
+
+@pytest.mark.parametrize(
+    ("config", "algorithm", "field", "message"),
+    [
+        (Settings(quantum=0), "rr", "quantum", "quantum must be more than 0, got 0"),
+        (Settings(quantum=-1), "all", "quantum", "quantum must be more than 0, got -1"),
+        (Settings(quanta=()), "mlfq", "levels", "levels must be from 1 to 8, got 0"),
+        (
+            Settings(quanta=(2, 0)),
+            "mlfq",
+            "quanta",
+            "quanta must all be more than 0, got 0 for level 1",
+        ),
+        (Settings(allotment=0), "mlfq", "allotment", "allotment must be more than 0, got 0"),
+        (Settings(boost=-5), "mlfq", "boost", "boost must be more than 0, got -5"),
+        (Settings(switch_cost=-1), "fcfs", "switch_cost", "switch cost must be 0 or more, got -1"),
+    ],
+)
+def test_bad_settings(config, algorithm, field, message):
+    problems = check_settings(config, algorithm)
+    assert problems[0].field == field
+    assert problems[0].describe() == message
+    workload = jobs(("A", 0, 1))
+    with pytest.raises(ScheduleError) as caught:
+        if algorithm == "all":
+            compare(workload, config)
+        else:
+            schedule(workload, algorithm, config)
+    assert caught.value.field == field
+    assert str(caught.value) == message
+
+
+def test_quantum_is_not_checked_where_it_is_not_used():
+    assert check_settings(Settings(quantum=0), "fcfs") == []
+
+
+def test_a_quantum_too_small_is_refused_not_computed():
+    with pytest.raises(
+        ScheduleError, match=r"quantum 0\.001 would cut these jobs into about 24,000 slices"
+    ):
+        round_robin(jobs(("A", 0, 24)), 0.001)
+
+
+def test_bad_jobs_given_directly():
+    with pytest.raises(ScheduleError, match=r"^B: burst must be more than 0, got 0$"):
+        fcfs([Job("A", 0, 1), Job("B", 0, 0)])
+    # A huge figure is written with an exponent, not as its 300 digits.
+    with pytest.raises(
+        ScheduleError, match=r"^B: burst must be at most 1,000,000,000, got 1e\+300$"
+    ):
+        fcfs([Job("A", 0, 1), Job("B", 0, 1e300)])
+    assert format_time(1e15) == "1e+15" and format_time(-2.5e20) == "-2.5e+20"
+    assert format_time(999_999_999.5) == "999999999.5" and format_time(24.0) == "24"
+    with pytest.raises(ScheduleError, match="no jobs"):
+        compare([])
+
+
+# Presets, JSON and text ----------------------------------------------------------------------------
+
+
+def test_presets_run_and_match_their_descriptions():
+    for name, preset in PRESETS.items():
+        results = compare(list(preset.jobs), preset.settings)
+        assert len(results) == len(ALGORITHM_KEYS), name
+        assert preset.algorithm in (*ALGORITHM_KEYS, "all") and preset.description
+    assert schedule(list(PRESETS["fcfs-convoy"].jobs), "fcfs").averages.waiting == 17
+    assert schedule(list(PRESETS["sjf"].jobs), "sjf").averages.waiting == 7
+    assert schedule(list(PRESETS["srtf"].jobs), "srtf").averages.waiting == 6.5
+    assert (
+        schedule(list(PRESETS["rr"].jobs), "rr", PRESETS["rr"].settings).averages.waiting == 17 / 3
+    )
+    stcf = PRESETS["stcf"]
+    assert schedule(list(stcf.jobs), "srtf").averages.turnaround == 50
+    assert schedule(list(stcf.jobs), "sjf").averages.turnaround == 310 / 3
+
+
+def test_json_shape():
+    s = round_robin(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)), 4)
+    data = json.loads(json.dumps(to_json_dict(s)))
+    assert data["algorithm"] == "rr"
+    assert data["jobs"][0] == {
+        "name": "P1",
+        "arrival": 0,
+        "burst": 24,
+        "start": 0,
+        "completion": 30,
+        "turnaround": 30,
+        "waiting": 6,
+        "response": 0,
+    }
+    assert data["averages"] == {
+        "turnaround": 47 / 3,
+        "waiting": 17 / 3,
+        "response": 11 / 3,
+    }
+    assert data["gantt"][:2] == [
+        {"job": "P1", "start": 0, "end": 4},
+        {"job": "P2", "start": 4, "end": 7},
+    ]
+    idle = to_json_dict(fcfs(jobs(("A", 2, 1))))
+    assert idle["gantt"][0] == {"job": None, "start": 0, "end": 2}
+
+
+def test_text_gantt_and_table():
+    s = fcfs(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)))
+    chart = render_gantt_text(s, 60).splitlines()
+    assert chart[0].startswith("|") and chart[0].endswith("|")
+    assert [cell.strip() for cell in chart[0].strip("|").split("|")] == ["P1", "P2", "P3"]
+    assert chart[1].split() == ["0", "24", "27", "30"]
+    assert all(len(line) <= 60 for line in chart)
+    # Bars are as long as their slices: P1's is eight times P2's, give or take rounding.
+    widths = [len(cell) + 1 for cell in chart[0].strip("|").split("|")]
+    assert 6 <= widths[0] / widths[1] <= 10
+    table = render_table_text(s).splitlines()
+    assert table[0].split() == ["job", *JOB_KEYS[1:]]
+    assert table[1].split() == ["P1", "0", "24", "0", "24", "24", "0", "0"]
+    assert table[4].split() == ["average", "27", "17", "17"]
+    assert table[5] == "throughput 0.1 jobs per time unit (3 jobs in 30)"
+    assert table[6] == "CPU utilisation 100.0% (busy 30 of 30), 2 context switches"
+
+
+def test_text_gantt_wraps_and_shows_idle_and_switches():
+    s = round_robin(jobs(("A", 1, 20), ("B", 1, 20)), 1, switch_cost=0.5)
+    chart = render_gantt_text(s, 40)
+    lines = chart.splitlines()
+    assert all(len(line) <= 40 for line in lines)
+    assert len(lines) > 3 and "idle" in lines[0] and "cs" in lines[0]
+    assert lines[-1] == "cs: context switch (0.5 each)"
+    assert lines[-2].split()[-1] == str(s.makespan).removesuffix(".0")
+
+
+# The `proclab schedule` command ---------------------------------------------------------------
+
+
+def run_cmd(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="proclab schedule")
+    schedule_cmd.add_arguments(parser)
+    ns = parser.parse_args(argv)
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
+    try:
+        code = schedule_cmd.run(ns)
+    finally:
+        sys.stdout, sys.stderr, sys.stdin = old
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def silberschatz_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "jobs.csv"
+    path.write_text("name,arrival,burst\nP1,0,24\nP2,0,3\nP3,0,3\n")
+    return path
+
+
+def test_cmd_one_algorithm(silberschatz_csv):
+    code, out, err = run_cmd(
+        str(silberschatz_csv), "--algo", "rr", "--quantum", "4", "--width", "70"
+    )
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "RR (quantum 4): round robin"
+    assert lines[1].startswith("|") and lines[2].split()[:4] == ["0", "4", "7", "10"]
+    average = next(line for line in lines if line.startswith("average"))
+    assert average.split() == ["average", "15.667", "5.667", "3.667"]
+    assert "Compared" not in out
+
+
+def test_cmd_all_compares(silberschatz_csv):
+    code, out, _ = run_cmd(str(silberschatz_csv))
+    assert code == 0
+    compared = out.split("Compared (averages over the jobs)\n")[1].splitlines()
+    assert compared[0].split()[0] == "algorithm"
+    assert [line.split()[0] for line in compared[1:]] == ["FCFS", "SJF", "SRTF", "RR", "MLFQ"]
+    assert compared[1].split()[1:4] == ["27", "17", "17"]
+
+
+def test_cmd_json(silberschatz_csv):
+    code, out, _ = run_cmd(str(silberschatz_csv), "--algo", "fcfs", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["algorithm"] == "fcfs"
+    assert {"algorithm", "jobs", "averages", "gantt"} <= set(data)
+    assert all(set(j) == set(JOB_KEYS) for j in data["jobs"])
+    assert all(set(piece) == {"job", "start", "end"} for piece in data["gantt"])
+    assert data["averages"] == {"turnaround": 27, "waiting": 17, "response": 17}
+    assert data["gantt"] == [
+        {"job": "P1", "start": 0, "end": 24},
+        {"job": "P2", "start": 24, "end": 27},
+        {"job": "P3", "start": 27, "end": 30},
+    ]
+    code, out, _ = run_cmd(str(silberschatz_csv), "--algo", "all", "--json")
+    everything = json.loads(out)
+    assert [d["algorithm"] for d in everything] == list(ALGORITHM_KEYS)
+
+
+def test_cmd_preset_stdin_and_mlfq_options():
+    code, out, _ = run_cmd("--preset", "srtf", "--algo", "srtf", "--json")
+    assert code == 0 and json.loads(out)["averages"]["waiting"] == 6.5
+    code, out, _ = run_cmd("-", "--algo", "fcfs", "--json", stdin="name,arrival,burst\nA,0,2\n")
+    assert code == 0 and json.loads(out)["jobs"][0]["completion"] == 2
+    code, out, _ = run_cmd(
+        "--preset", "mlfq-short-job", "--algo", "mlfq", "--levels", "2", "--quanta", "10",
+        "--allotment", "20", "--boost", "50", "--switch-cost", "1", "--json",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert code == 0
+    assert data["settings"] == {"switch_cost": 1, "quanta": [10, 10], "allotment": 20, "boost": 50}
+    assert {"job": SWITCH, "start": 100, "end": 101} in data["gantt"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (
+            ("{csv}", "--algo", "lottery"),
+            "",
+            "--algo must be one of fcfs, sjf, srtf, rr, mlfq, all, got 'lottery'",
+        ),
+        (("{csv}", "--quantum", "0", "--algo", "rr"), "", "--quantum must be more than 0, got 0"),
+        (("{csv}", "--quantum", "four"), "", "--quantum is not a number: 'four'"),
+        (("{csv}", "--quanta", "2,,8"), "", "--quanta expected numbers separated by commas"),
+        (("{csv}", "--quanta", "2,-1"), "", "--quanta must all be more than 0, got -1 for level 1"),
+        (
+            ("{csv}", "--levels", "2", "--quanta", "1,2,3"),
+            "",
+            "--quanta gives 3 quanta but --levels is 2",
+        ),
+        (("{csv}", "--levels", "0"), "", "--levels must be from 1 to 8, got 0"),
+        (("{csv}", "--boost", "0"), "", "--boost must be more than 0, got 0"),
+        (("{csv}", "--allotment", "-3"), "", "--allotment must be more than 0, got -3"),
+        (("{csv}", "--switch-cost", "-1"), "", "--switch-cost must be 0 or more, got -1"),
+        (
+            ("{csv}", "--quantum", "0.0001", "--algo", "rr"),
+            "",
+            "--quantum 0.0001 would cut these jobs",
+        ),
+        (("--preset", "nope"), "", "no preset 'nope' (presets: fcfs-convoy,"),
+        (("{csv}", "--preset", "rr"), "", "give a JOBS.csv file or --preset, not both"),
+        ((), "", "give a JOBS.csv file (name,arrival,burst[,priority]) or --preset NAME"),
+        (("/no/such/jobs.csv",), "", "cannot read /no/such/jobs.csv: No such file or directory"),
+        (
+            ("-",),
+            "name,arrival,burst\nP1,0,3\nP2,0,-3\n",
+            "stdin line 3 (P2): burst must be more than 0, got -3",
+        ),
+        (
+            ("-",),
+            "name,arrival,burst\nP1,0,3\nP1,0,3\n",
+            "stdin line 3: name 'P1' is already used on line 2",
+        ),
+        (
+            ("-",),
+            "name,arrival\nP1,0\n",
+            "stdin line 1: expected the header name,arrival,burst[,priority]",
+        ),
+    ],
+)
+def test_cmd_bad_input_is_one_line_and_status_2(silberschatz_csv, argv, stdin, message):
+    argv = tuple(a.replace("{csv}", str(silberschatz_csv)) for a in argv)
+    code, out, err = run_cmd(*argv, stdin=stdin)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"proclab schedule: {message}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cmd_in_a_fresh_interpreter_without_textual(tmp_path, silberschatz_csv):
+    # The headless command must not import textual (it starts fast, like `proclab run`).
+    script = (
+        "import argparse, sys\n"
+        "from proclab.tui import schedule_cmd\n"
+        "p = argparse.ArgumentParser(prog='proclab schedule')\n"
+        "schedule_cmd.add_arguments(p)\n"
+        "code = schedule_cmd.run(p.parse_args(sys.argv[1:]))\n"
+        "assert 'textual' not in sys.modules and 'rich' not in sys.modules\n"
+        "sys.exit(code)\n"
+    )
+    good = subprocess.run(
+        [sys.executable, "-c", script, str(silberschatz_csv), "--algo", "sjf"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("SJF: shortest job first")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,arrival,burst\nP1,0,3\nP2,1,0\n")
+    failed = subprocess.run(
+        [sys.executable, "-c", script, str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert failed.returncode == 2
+    assert (
+        failed.stderr == f"proclab schedule: {bad} line 3 (P2): burst must be more than 0, got 0\n"
+    )
+
+
+def test_proclab_schedule_through_the_console_script(tmp_path, silberschatz_csv):
+    def proclab(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PROCLAB, "schedule", *argv], capture_output=True, text=True, check=False, timeout=60
+        )
+
+    text = proclab(str(silberschatz_csv), "--algo", "rr", "--quantum", "4", "--width", "60")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[:3] == [
+        "RR (quantum 4): round robin",
+        "|  P1  |  P2 |  P3 |  P1  |  P1  |  P1  |  P1  |  P1  |",
+        "0      4     7     10     14     18     22     26     30",
+    ]
+    assert lines[-3:] == [
+        "average                                         15.667    5.667     3.667",
+        "throughput 0.1 jobs per time unit (3 jobs in 30)",
+        "CPU utilisation 100.0% (busy 30 of 30), 3 context switches",
+    ]
+    every = proclab(str(silberschatz_csv), "--algo", "all", "--json")
+    assert every.returncode == 0
+    data = json.loads(every.stdout)
+    assert isinstance(data, list) and [d["algorithm"] for d in data] == list(ALGORITHM_KEYS)
+    assert data[0]["averages"] == {"turnaround": 27, "waiting": 17, "response": 17}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,arrival,burst\nP1,0,3\nP2,0,3\nP1,1,2\n")
+    failed = proclab(str(bad), "--json")
+    assert failed.returncode == 2 and failed.stdout == ""
+    assert failed.stderr == (
+        f"proclab schedule: {bad} line 4: name 'P1' is already used on line 2\n"
+    )
+    helped = proclab("--help")
+    assert helped.returncode == 0 and TIE_RULES.splitlines()[-1].strip() in helped.stdout
+    assert "is queued ahead" in helped.stdout  # RR's tie rule, as written
+    quantum = proclab(str(silberschatz_csv), "--algo", "rr", "--quantum", "-1")
+    assert quantum.returncode == 2
+    assert quantum.stderr == "proclab schedule: --quantum must be more than 0, got -1\n"

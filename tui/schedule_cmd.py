@@ -1,0 +1,260 @@
+"""`proclab schedule`: the CPU scheduling simulator, headless. Jobs come from a CSV file
+(`name,arrival,burst[,priority]`, `-` for stdin) or a built-in textbook preset; it prints
+each schedule's Gantt chart and table (or JSON), and a comparison when given `--algo all`.
+
+Bad input is one line on stderr naming the line or option, exit status 2, nothing
+computed. Numbers are taken as text and checked here rather than by argparse, so that a
+wrong one gets that one line too, not a usage message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from proclab.core.scheduling import (
+    ALGORITHM_KEYS,
+    ALGORITHMS,
+    DEFAULT_QUANTUM,
+    MAX_LEVELS,
+    PRESETS,
+    TIE_RULES,
+    Job,
+    Schedule,
+    ScheduleError,
+    Settings,
+    check_settings,
+    compare,
+    format_time,
+    parse_jobs_csv,
+    parse_quanta,
+    parse_setting,
+    render_comparison_text,
+    render_gantt_text,
+    render_table_text,
+    to_json_dict,
+)
+
+PROG = "proclab schedule"
+CHOICES = (*ALGORITHM_KEYS, "all")
+OPTION_OF = {
+    "quantum": "--quantum",
+    "quanta": "--quanta",
+    "levels": "--levels",
+    "allotment": "--allotment",
+    "boost": "--boost",
+    "switch_cost": "--switch-cost",
+    "algorithm": "--algo",
+}
+
+
+class UsageError(Exception):
+    """One line for stderr: what is wrong with the command line or the input."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare `proclab schedule`'s arguments on `parser` (a subparser)."""
+    # The tie rules close the help, laid out as they are written.
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    if parser.description:
+        parser.description = textwrap.fill(parser.description, 80)
+    parser.epilog = f"How time and ties are decided:\n\n{TIE_RULES}"
+    parser.add_argument(
+        "jobs",
+        nargs="?",
+        metavar="JOBS.csv",
+        help="the jobs: a CSV file with the header name,arrival,burst[,priority] (- reads stdin)",
+    )
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"a textbook workload instead of a file: {', '.join(PRESETS)}",
+    )
+    parser.add_argument(
+        "--algo",
+        default="all",
+        metavar="ALGO",
+        help=f"{'|'.join(CHOICES)} (default all: every algorithm, then a comparison)",
+    )
+    parser.add_argument(
+        "--quantum",
+        metavar="Q",
+        help=f"round robin's time quantum (default {format_time(DEFAULT_QUANTUM)}, or the preset's)",
+    )
+    parser.add_argument(
+        "--levels",
+        metavar="N",
+        help=f"MLFQ: number of levels, 1-{MAX_LEVELS} (default 3, or as many as --quanta gives)",
+    )
+    parser.add_argument(
+        "--quanta",
+        metavar="Q0,Q1,...",
+        help="MLFQ: the quantum of each level, top first; inf runs the bottom level FCFS"
+        " (default: Q, 2Q, 4Q... from --quantum)",
+    )
+    parser.add_argument(
+        "--allotment",
+        metavar="A",
+        help="MLFQ: CPU time a job may use at a level, over all its slices there, before it"
+        " drops a level (default: that level's quantum; inf: never drops)",
+    )
+    parser.add_argument(
+        "--boost",
+        metavar="S",
+        help="MLFQ: every S time units all jobs go back to the top level (default: never)",
+    )
+    parser.add_argument(
+        "--switch-cost",
+        metavar="C",
+        help="time each context switch takes (default 0)",
+    )
+    parser.add_argument(
+        "--width",
+        metavar="COLS",
+        help="width of the Gantt chart (default: the terminal's)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(ns: argparse.Namespace) -> int:
+    try:
+        jobs, preset_settings = _jobs(ns)
+        algorithm = (ns.algo or "all").strip().lower()
+        if algorithm not in CHOICES:
+            raise UsageError(f"--algo must be one of {', '.join(CHOICES)}, got {ns.algo!r}")
+        settings = _settings(ns, preset_settings)
+        keys = ALGORITHM_KEYS if algorithm == "all" else (algorithm,)
+        for key in keys:
+            problems = check_settings(settings, key)
+            if problems:
+                first = problems[0]
+                raise UsageError(f"{OPTION_OF.get(first.field, first.field)} {first.message}")
+        width = _width(ns.width)
+        schedules = compare(jobs, settings, keys)
+    except ScheduleError as exc:
+        # A setting that makes too long a schedule: say it with the option's name.
+        message = str(exc)
+        if exc.field in OPTION_OF and message.startswith(exc.field):
+            message = OPTION_OF[exc.field] + message[len(exc.field) :]
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    if ns.json:
+        data = [to_json_dict(s) for s in schedules]
+        print(json.dumps(data if algorithm == "all" else data[0], indent=2))
+        return 0
+    print(_text(schedules, width))
+    return 0
+
+
+def _text(schedules: Sequence[Schedule], width: int) -> str:
+    parts = []
+    for schedule in schedules:
+        name = ALGORITHMS[schedule.algorithm][1]
+        parts.append(
+            f"{schedule.label}: {name}\n"
+            f"{render_gantt_text(schedule, width)}\n\n{render_table_text(schedule)}"
+        )
+    if len(schedules) > 1:
+        parts.append("Compared (averages over the jobs)\n" + render_comparison_text(schedules))
+    return "\n\n".join(parts)
+
+
+def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Settings | None]:
+    if ns.jobs and ns.preset:
+        raise UsageError("give a JOBS.csv file or --preset, not both")
+    if ns.preset:
+        preset = PRESETS.get(ns.preset.strip())
+        if preset is None:
+            raise UsageError(f"no preset {ns.preset!r} (presets: {', '.join(PRESETS)})")
+        return list(preset.jobs), preset.settings
+    if not ns.jobs:
+        raise UsageError(
+            f"give a JOBS.csv file (name,arrival,burst[,priority]) or --preset NAME"
+            f" ({', '.join(PRESETS)})"
+        )
+    try:
+        if ns.jobs == "-":
+            text = sys.stdin.read()
+        else:
+            with open(ns.jobs, encoding="utf-8") as file:
+                text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read {ns.jobs}: {reason}") from None
+    try:
+        return parse_jobs_csv(text), None
+    except ScheduleError as exc:
+        source = "stdin" if ns.jobs == "-" else ns.jobs
+        raise UsageError(f"{source} {exc}" if exc.line else f"{source}: {exc}") from None
+
+
+def _number(value: str | None, option: str, name: str = "quantum") -> float | None:
+    """The option's value (None if not given) as parse_setting reads setting `name`."""
+    if value is None:
+        return None
+    try:
+        number = parse_setting(name, value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
+    assert not isinstance(number, tuple)
+    return number
+
+
+def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
+    """The settings from the options; a preset's settings fill in what is not given."""
+    base = preset or Settings()
+    quantum = _number(ns.quantum, "--quantum")
+    quantum = base.quantum if quantum is None else quantum
+    levels: int | None = None
+    if ns.levels is not None:
+        try:
+            levels = int(ns.levels)
+        except ValueError:
+            raise UsageError(f"--levels is not a whole number: {ns.levels!r}") from None
+        if not 1 <= levels <= MAX_LEVELS:
+            raise UsageError(f"--levels must be from 1 to {MAX_LEVELS}, got {levels}")
+    if ns.quanta is not None:
+        try:
+            quanta = parse_quanta(ns.quanta)
+        except ValueError as exc:
+            raise UsageError(f"--quanta {exc}") from None
+        if levels is not None and len(quanta) == 1:
+            quanta = quanta * levels
+        elif levels is not None and len(quanta) != levels:
+            raise UsageError(
+                f"--quanta gives {len(quanta)} quanta but --levels is {levels}: give one per level"
+            )
+    elif levels is not None or ns.quantum is not None or preset is None:
+        # Doubling per level, from the RR quantum: the usual textbook shape (8, 16, ...).
+        quanta = tuple(quantum * 2**level for level in range(levels or 3))
+    else:
+        quanta = base.quanta
+    allotment = _number(ns.allotment, "--allotment", "allotment")
+    boost = _number(ns.boost, "--boost", "boost")
+    cost = _number(ns.switch_cost, "--switch-cost", "switch_cost")
+    return Settings(
+        quantum=quantum,
+        quanta=quanta,
+        allotment=base.allotment if allotment is None else allotment,
+        boost=base.boost if boost is None else boost,
+        switch_cost=base.switch_cost if cost is None else cost,
+    )
+
+
+def _width(text: str | None) -> int:
+    if text is None:
+        return max(40, shutil.get_terminal_size((80, 24)).columns)
+    try:
+        width = int(text)
+    except ValueError:
+        raise UsageError(f"--width is not a whole number: {text!r}") from None
+    if width < 20:
+        raise UsageError(f"--width must be at least 20, got {width}")
+    return width

@@ -1,0 +1,850 @@
+"""The CPU scheduling screen: a job table edited from the keyboard (or a preset, or a CSV
+file), the algorithm and its settings, and the result: a Gantt chart (the CPU's lane and
+one row per job, on a time axis) and the per-job figures with averages, throughput and
+utilisation; or all five algorithms on the same jobs, compared.
+
+Everything shown is computed by proclab.core.scheduling; this module only reads the fields
+and draws. A wrong cell or setting shows its error beside it, and nothing is computed until
+every shown field is right. Typing recomputes after a short pause (Enter at once).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+from rich.color import Color, ColorParseError
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, HorizontalGroup, VerticalGroup
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from proclab.core.scheduling import (
+    ALGORITHMS,
+    PRESETS,
+    SETTING_NAMES,
+    TIE_RULES,
+    Job,
+    JobProblem,
+    Schedule,
+    ScheduleError,
+    Settings,
+    Slice,
+    check_jobs,
+    check_settings,
+    compare,
+    comparison_rows,
+    format_time,
+    job_figures,
+    job_from_fields,
+    lowest_averages,
+    parse_jobs_csv,
+    parse_setting,
+    render_gantt_text,
+    schedule,
+    setting_texts,
+)
+from proclab.tui.help import SCHEDULING, HelpScreen
+from proclab.tui.theme import resolve
+
+DEFAULT_PRESET = "srtf"
+MAX_ROWS = 26
+DEBOUNCE_S = 0.3
+CELLS = ("name", "arrival", "burst", "priority")
+SETTINGS_SHOWN: dict[str, tuple[str, ...]] = {
+    # which settings each choice reads: the others are hidden, and not checked
+    "fcfs": ("switch_cost",),
+    "sjf": ("switch_cost",),
+    "srtf": ("switch_cost",),
+    "rr": ("quantum", "switch_cost"),
+    "mlfq": ("quanta", "allotment", "boost", "switch_cost"),
+    "all": SETTING_NAMES,
+}
+SETTING_LABELS = {  # label, placeholder (the field is 10 wide)
+    "quantum": ("RR quantum", "e.g. 4"),
+    "switch_cost": ("Switch cost", "0: free"),
+    "quanta": ("MLFQ quanta", "4,8,16"),
+    "allotment": ("Allotment", "1 quantum"),
+    "boost": ("Boost every", "never"),
+}
+ALGORITHM_CHOICES = (("All five, compared", "all"), *((v[0], k) for k, v in ALGORITHMS.items()))
+# Distinct hues of every built-in theme, then lighter and darker ones.
+PALETTE = (
+    "$primary-lighten-1",
+    "$accent",
+    "$success",
+    "$error-lighten-1",
+    "$secondary-lighten-3",
+    "$accent-lighten-3",
+    "$success-darken-2",
+    "$error-lighten-3",
+    "$primary-lighten-3",
+    "$accent-darken-2",
+    "$success-lighten-3",
+    "$primary-darken-2",
+)
+WAIT, IDLE, SWITCH_MARK = "·", "·", "×"
+
+
+# The chart -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChartStyle:
+    """Rich styles for the chart, resolved from the theme."""
+
+    colours: dict[str, str]  # job name -> colour
+    muted: str
+    switch: str
+    axis: str
+
+    def job(self, name: str) -> str:
+        return self.colours.get(name, "default")
+
+    def on(self, name: str) -> str:
+        """The style of a job's name written on its own colour."""
+        colour = self.job(name)
+        return f"bold {_ink(colour)} on {colour}"
+
+
+def _ink(colour: str) -> str:
+    """Black or white, whichever reads better on `colour`."""
+    try:
+        triplet = Color.parse(colour).get_truecolor()
+    except ColorParseError:
+        return "default"
+    luminance = 0.2126 * triplet.red + 0.7152 * triplet.green + 0.0722 * triplet.blue
+    return "#000000" if luminance > 140 else "#ffffff"
+
+
+def _nice_step(span: float, columns: int, label: int) -> float:
+    """A tick step of 1, 2 or 5 times a power of ten whose labels do not collide."""
+    if span <= 0 or columns <= 0:
+        return 1.0
+    per_column = span / columns
+    smallest = per_column * (label + 2)
+    power = 10 ** math.floor(math.log10(smallest))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= smallest:
+            return factor * power
+    return 10 * power
+
+
+def _cells(pieces: Sequence[Slice], scale: float, columns: int) -> list[Slice | None]:
+    """The slice drawn in each column. A slice covers the columns between its rounded
+    ends, so neighbours never overlap or leave a gap; one too short for a column may not
+    show (the table has its exact figures)."""
+    cells: list[Slice | None] = [None] * columns
+    for piece in pieces:
+        for column in range(round(piece.start * scale), min(round(piece.end * scale), columns)):
+            cells[column] = piece
+    return cells
+
+
+def _lane(cells: Sequence[Slice | None], style: ChartStyle) -> Text:
+    """The CPU's lane: each run in its job's colour with the name on it where it fits."""
+    text = Text(no_wrap=True, overflow="crop")
+    column = 0
+    while column < len(cells):
+        piece = cells[column]
+        end = column
+        while end < len(cells) and cells[end] is piece:
+            end += 1
+        length = end - column
+        if piece is None:
+            text.append(" " * length)
+        elif piece.job is None:
+            text.append(IDLE * length, style.muted)
+        elif not piece.is_run:
+            text.append(SWITCH_MARK * length, style.switch)
+        else:
+            name = piece.job
+            label = name if len(name) < length else ""
+            text.append(label.ljust(length), style.on(name))
+        column = end
+    return text
+
+
+def _axis(span: float, columns: int, scale: float, pad: int) -> tuple[Text, Text]:
+    """The tick line and the time labels under it."""
+    label_width = len(format_time(span))
+    step = _nice_step(span, columns, label_width)
+    ticks: list[tuple[int, str]] = []
+    count = int(span / step + 1e-9)
+    for k in range(count + 1):
+        ticks.append((round(k * step * scale), format_time(k * step)))
+    if not ticks or ticks[-1][0] != round(span * scale):
+        ticks.append((round(span * scale), format_time(span)))
+    line = ["─"] * (columns + 1)
+    for position, _ in ticks:
+        if position <= columns:
+            line[position] = "┼"
+    line[0] = "├"
+    line[-1] = "┤"
+    labels = [" "] * (columns + label_width + 1)
+    free = 0
+    for position, label in ticks:
+        is_last = position == round(span * scale)
+        # The end time always shows: it is the makespan. A tick label that would run into
+        # the next one, or into the end's, gives way.
+        room_needed = 0 if is_last else label_width + 1
+        if position < free or (not is_last and position + room_needed > columns - label_width):
+            continue
+        labels[position : position + len(label)] = label
+        free = position + len(label) + 1
+    return (
+        Text(" " * pad + "".join(line), no_wrap=True, overflow="crop"),
+        Text(" " * pad + "".join(labels).rstrip(), no_wrap=True, overflow="crop"),
+    )
+
+
+def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) -> list[Text]:
+    """The Gantt chart at `width` columns. One schedule: the CPU lane and a row per job.
+    Several: one lane per algorithm on a shared time axis."""
+    single = len(schedules) == 1
+    names = [r.name for r in schedules[0].jobs]
+    row_labels = ["CPU", *names] if single else [s.short for s in schedules]
+    pad = max(len(label) for label in row_labels) + 1
+    span = max(s.makespan for s in schedules)
+    columns = max(10, width - pad - len(format_time(span)) - 1)
+    scale = columns / span
+    lines: list[Text] = []
+    for s, label in zip(schedules, row_labels, strict=False):
+        cells = _cells(s.gantt, scale, columns)
+        line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
+        line.append_text(_lane(cells, style))
+        lines.append(line)
+    if single:
+        cells = _cells(schedules[0].gantt, scale, columns)
+        for result in schedules[0].jobs:
+            line = Text(no_wrap=True, overflow="crop")
+            line.append(result.name.ljust(pad), style.job(result.name))
+            present = range(round(result.arrival * scale), round(result.completion * scale))
+            for column, piece in enumerate(cells):
+                if piece is not None and piece.job == result.name:
+                    line.append(" ", f"on {style.job(result.name)}")
+                elif column in present:
+                    line.append(WAIT, style.muted)
+                else:
+                    line.append(" ")
+            lines.append(line)
+    tick_line, label_line = _axis(span, columns, scale, pad)
+    tick_line.stylize(style.axis)
+    label_line.stylize(style.axis)
+    lines += [tick_line, label_line]
+    legend = Text(no_wrap=False)
+    if single:
+        legend.append("  ", f"on {style.job(names[0])}")
+        legend.append(" running  ", style.muted)
+        legend.append(WAIT, style.muted)
+        legend.append(" waiting (on the CPU lane: idle)  ", style.muted)
+    else:
+        for name in names:
+            legend.append("■ ", style.job(name))
+            legend.append(f"{name}  ")
+        legend.append(f"{IDLE} idle  ", style.muted)
+    legend.append(SWITCH_MARK, style.switch)
+    legend.append(" switch", style.muted)
+    lines.append(legend)
+    return lines
+
+
+def slice_lines(s: Schedule, style: ChartStyle, width: int) -> list[Text]:
+    """The textbook Gantt chart (one box per slice, the exact time under each boundary),
+    its job names in their colours."""
+    lines = [Text("Slices, exact times", style.muted)]
+    for line in render_gantt_text(s, width).splitlines():
+        text = Text(line, no_wrap=True, overflow="crop")
+        if line.startswith("|"):
+            for result in s.jobs:
+                name = re.escape(result.name)
+                text.highlight_regex(rf"(?<=[| ]){name}(?=[| ])", f"bold {style.job(result.name)}")
+        else:
+            text.stylize(style.muted)
+        lines.append(text)
+    return lines
+
+
+class GanttRenderable:
+    """The chart as a Rich renderable: drawn for whatever width it is given."""
+
+    def __init__(self, schedules: Sequence[Schedule], style: ChartStyle) -> None:
+        self.schedules = tuple(schedules)
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from chart_lines(self.schedules, self.style, options.max_width)
+        if len(self.schedules) == 1:
+            yield Text("")
+            yield from slice_lines(self.schedules[0], self.style, options.max_width)
+
+
+# The figures ---------------------------------------------------------------------------------
+
+
+def results_renderable(schedules: Sequence[Schedule], style: ChartStyle, good: str) -> Group:
+    if len(schedules) == 1:
+        return _one(schedules[0], style)
+    return _compared(schedules, style, good)
+
+
+def _table(*headers: str) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=False)
+    table.add_column(headers[0], no_wrap=True)
+    for header in headers[1:]:
+        table.add_column(header, justify="right", no_wrap=True)
+    return table
+
+
+def _one(s: Schedule, style: ChartStyle) -> Group:
+    table = _table("Job", "Arrival", "Burst", "Start", "End", "Turnaround", "Waiting", "Response")
+    for r in s.jobs:
+        table.add_row(Text(r.name, style.job(r.name)), *map(format_time, job_figures(r)))
+    averages = (Text(format_time(v), "bold") for v in s.averages.figures())
+    table.add_row(Text("Average", "bold"), "", "", "", "", *averages)
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style=style.muted, no_wrap=True)
+    summary.add_column()
+    summary.add_row(
+        "Throughput",
+        f"{format_time(s.throughput)} jobs per time unit"
+        f" ({len(s.jobs)} in {format_time(s.makespan)})",
+    )
+    summary.add_row(
+        "CPU utilisation",
+        f"{s.utilisation:.1%} (busy {format_time(s.busy)} of {format_time(s.makespan)})",
+    )
+    summary.add_row("Context switches", str(s.switches))
+    return Group(table, Text(""), summary)
+
+
+def _compared(schedules: Sequence[Schedule], style: ChartStyle, good: str) -> Group:
+    table = _table(
+        "Algorithm", "Turnaround", "Waiting", "Response", "Throughput", "CPU", "Switches"
+    )
+    lowest = lowest_averages(schedules)
+    for s, cells in zip(schedules, comparison_rows(schedules), strict=True):
+        marked = [
+            Text(cell, good if s.algorithm in lowest[k] else "")
+            for k, cell in enumerate(cells[1:4])
+        ]
+        table.add_row(cells[0], *marked, *cells[4:])
+    waits = _table("Waiting", *(s.short for s in schedules))
+    for index, r in enumerate(schedules[0].jobs):
+        waits.add_row(
+            Text(r.name, style.job(r.name)),
+            *(format_time(s.jobs[index].waiting) for s in schedules),
+        )
+    note = Text("Averages over the jobs; the lowest in each column is marked.", style.muted)
+    return Group(table, note, Text(""), waits)
+
+
+# Widgets ---------------------------------------------------------------------------------------
+
+
+class JobRow(HorizontalGroup):
+    """One job's cells, and its errors beside them. The cells exist from the start, so a
+    row can be read while it is still being mounted."""
+
+    def __init__(self, key: int, job: Job | None = None) -> None:
+        super().__init__(classes="sched-row", id=f"job-{key}")
+        self.key = key
+        values = (
+            ("", "", "", "")
+            if job is None
+            else (
+                job.name,
+                format_time(job.arrival),
+                format_time(job.burst),
+                "" if job.priority is None else str(job.priority),
+            )
+        )
+        self._cells = {
+            cell: Input(
+                value,
+                id=f"job-{key}-{cell}",
+                classes=f"sched-cell sched-{cell}",
+                compact=True,
+                select_on_focus=False,
+            )
+            for cell, value in zip(CELLS, values, strict=True)
+        }
+        self._error = Static("", classes="sched-row-error")
+
+    def compose(self) -> ComposeResult:
+        yield from self._cells.values()
+        yield self._error
+
+    def cell(self, name: str) -> Input:
+        return self._cells[name]
+
+    def values(self) -> tuple[str, str, str, str]:
+        name, arrival, burst, priority = (self._cells[c].value for c in CELLS)
+        return name, arrival, burst, priority
+
+    def show(self, problems: Sequence[JobProblem]) -> None:
+        wrong = {p.field for p in problems}
+        for cell, widget in self._cells.items():
+            widget.set_class(cell in wrong, "-bad")
+        self._error.update("; ".join(p.describe() for p in problems))
+
+
+class ChartView(Static, can_focus=True):
+    """The Gantt chart; focusable so the keyboard can bring it into view."""
+
+
+class ResultsView(Static, can_focus=True):
+    """The per-job figures, or the comparison."""
+
+
+class ScheduleScreen(ModalScreen[None]):
+    """The simulator. Modal, so the app's one-letter keys stay out of its fields."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("ctrl+n", "add_job", "Add job"),
+        Binding("ctrl+r", "remove_job", "Remove job"),
+        Binding("f1", "help", "Help, tie rules"),
+        Binding("up", "row(-1)", "Row up", show=False),
+        Binding("down", "row(1)", "Row down", show=False),
+    ]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-sched-narrow"),
+        (120, "-sched-wide"),
+    ]
+
+    CSS_PATH = Path(__file__).with_name("schedule_screen.tcss")
+
+    def __init__(self, preset: str = DEFAULT_PRESET, algorithm: str | None = None) -> None:
+        super().__init__()
+        if preset not in PRESETS:
+            raise ValueError(f"no preset {preset!r}")
+        self._preset = preset
+        self._algorithm = algorithm or PRESETS[preset].algorithm
+        self._next_key = 0
+        self._timer: Timer | None = None
+        self._computed: tuple[object, ...] | None = None
+        self._shown: tuple[Schedule, ...] = ()
+        self._edited = False
+        self._source: str | None = None  # the CSV file the jobs came from, if any
+        self._loaded = PRESETS[preset].jobs  # the jobs as last loaded, preset or file
+
+    # Building ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        preset = PRESETS[self._preset]
+        yield Static(id="sched-title")
+        with Container(id="sched-body"):
+            with VerticalGroup(id="sched-inputs"):
+                with VerticalGroup(id="sched-settings-box", classes="sched-box"):
+                    with Container(id="sched-settings"):
+                        yield self._field(
+                            "preset",
+                            "Preset",
+                            Select(
+                                [(p.title, key) for key, p in PRESETS.items()],
+                                value=self._preset,
+                                allow_blank=False,
+                                compact=True,
+                                id="sched-preset",
+                            ),
+                        )
+                        yield self._field(
+                            "algorithm",
+                            "Algorithm",
+                            Select(
+                                ALGORITHM_CHOICES,
+                                value=self._algorithm,
+                                allow_blank=False,
+                                compact=True,
+                                id="sched-algorithm",
+                            ),
+                        )
+                        for name, value in setting_texts(preset.settings).items():
+                            label, placeholder = SETTING_LABELS[name]
+                            yield self._field(
+                                name,
+                                label,
+                                Input(
+                                    value,
+                                    placeholder=placeholder,
+                                    compact=True,
+                                    id=f"set-{name}",
+                                    select_on_focus=False,
+                                ),
+                            )
+                    yield Static(id="sched-about")
+                with VerticalGroup(id="sched-jobs-box", classes="sched-box"):
+                    with HorizontalGroup(id="sched-head"):
+                        yield Label("Name".ljust(8))
+                        yield Label("Arrival")
+                        yield Label("Burst".ljust(7))
+                        yield Label("Prio")
+                    with VerticalGroup(id="sched-rows"):
+                        for job in preset.jobs:
+                            yield self._row(job)
+                    yield Static(id="sched-jobs-error")
+                    yield Static(
+                        "ctrl+n add · ctrl+r remove · ↑↓ rows · Enter computes",
+                        id="sched-hint",
+                    )
+                    yield self._field(
+                        "csv",
+                        "Load CSV",
+                        Input(
+                            placeholder="jobs.csv, then Enter",
+                            compact=True,
+                            id="set-csv",
+                            select_on_focus=False,
+                        ),
+                    )
+            with VerticalGroup(id="sched-outputs"):
+                yield ChartView(id="sched-chart", classes="sched-box")
+                yield ResultsView(id="sched-results", classes="sched-box")
+                yield Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box")
+        yield Footer()
+
+    def _field(self, name: str, label: str, widget: Widget) -> HorizontalGroup:
+        parts: list[Widget] = [Label(label, classes="sched-label"), widget]
+        if name not in ("preset", "algorithm"):
+            parts.append(Static("", id=f"err-{name}", classes="sched-error"))
+        return HorizontalGroup(*parts, id=f"field-{name}", classes="sched-field")
+
+    def _row(self, job: Job | None) -> JobRow:
+        self._next_key += 1
+        return JobRow(self._next_key, job)
+
+    def on_mount(self) -> None:
+        self.query_one("#sched-settings-box").border_title = "Settings"
+        self.query_one("#sched-jobs-box").border_title = "Jobs"
+        self.query_one("#sched-rules").border_title = "Rules and ties (F1: keys)"
+        self._show_relevant()
+        self._describe_preset()
+        self._recompute()
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self.query_one(f"#job-{self._first_key()}-burst", Input).focus()
+
+    def _first_key(self) -> int:
+        return self._rows()[0].key
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        self._computed = None
+        self._recompute()
+
+    # Reading and checking ----------------------------------------------------------------------
+
+    def _rows(self) -> list[JobRow]:
+        return list(self.query_one("#sched-rows").query_children(JobRow))
+
+    def _algorithm_value(self) -> str:
+        value = self.query_one("#sched-algorithm", Select).value
+        return str(value) if isinstance(value, str) else "all"
+
+    def _setting_text(self, name: str) -> str:
+        return self.query_one(f"#set-{name}", Input).value
+
+    def _state(self) -> tuple[object, ...]:
+        algorithm = self._algorithm_value()
+        return (
+            algorithm,
+            tuple(row.values() for row in self._rows()),
+            tuple((n, self._setting_text(n)) for n in SETTINGS_SHOWN[algorithm]),
+            self.app.theme,
+        )
+
+    def _check_jobs(self) -> tuple[list[Job], dict[int, list[JobProblem]], str]:
+        """The jobs, each row's problems, and a problem with the list as a whole."""
+        rows = self._rows()
+        jobs: list[Job] = []
+        stand_ins: list[Job] = []
+        problems: dict[int, list[JobProblem]] = {}
+        for index, row in enumerate(rows):
+            job, found = job_from_fields(index, *row.values())
+            problems[index] = found
+            if job is not None:
+                jobs.append(job)
+            # A row with a bad number still has a name that others may repeat.
+            stand_ins.append(job or Job(row.values()[0].strip(), 0.0, 1.0))
+        general = ""
+        for problem in check_jobs(stand_ins):
+            if problem.index < 0:
+                general = problem.message
+            elif all(p.field != problem.field for p in problems[problem.index]):
+                problems[problem.index].append(problem)
+        return jobs, problems, general
+
+    def _check_settings(self, algorithm: str) -> tuple[Settings | None, dict[str, str]]:
+        errors: dict[str, str] = {}
+        shown = SETTINGS_SHOWN[algorithm]
+        values: dict[str, object] = {}
+        for name in shown:
+            try:
+                values[name] = parse_setting(name, self._setting_text(name))
+            except ValueError as exc:
+                errors[name] = str(exc)
+        if errors:
+            return None, errors
+        settings = replace(Settings(), **values)
+        for problem in check_settings(settings, algorithm):
+            field = "quanta" if problem.field == "levels" else problem.field
+            errors.setdefault(field, problem.message)
+        return (None if errors else settings), errors
+
+    # Computing -----------------------------------------------------------------------------------
+
+    def _schedule_soon(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE_S, self._recompute)
+
+    def _recompute(self) -> None:
+        self._timer = None
+        state = self._state()
+        if state == self._computed:
+            return
+        self._computed = state
+        algorithm = self._algorithm_value()
+        jobs, job_problems, general = self._check_jobs()
+        settings, setting_errors = self._check_settings(algorithm)
+        schedules: tuple[Schedule, ...] = ()
+        if settings is not None and not general and not any(job_problems.values()):
+            try:
+                schedules = (
+                    compare(jobs, settings)
+                    if algorithm == "all"
+                    else (schedule(jobs, algorithm, settings),)
+                )
+            except ScheduleError as exc:
+                field = "quanta" if exc.field == "levels" else exc.field
+                if field in SETTINGS_SHOWN[algorithm]:
+                    message = str(exc)
+                    setting_errors[field] = message.removeprefix(f"{field} ")
+                else:
+                    general = str(exc)
+        for index, row in enumerate(self._rows()):
+            row.show(job_problems.get(index, []))
+        for name in SETTING_LABELS:
+            error = setting_errors.get(name, "")
+            self.query_one(f"#err-{name}", Static).update(error)
+            self.query_one(f"#set-{name}", Input).set_class(bool(error), "-bad")
+        jobs_error = self.query_one("#sched-jobs-error", Static)
+        jobs_error.update(general)
+        jobs_error.display = bool(general)
+        self._show(schedules, algorithm)
+
+    def _style(self, names: Iterable[str]) -> ChartStyle:
+        colours = {
+            name: resolve(self.app, PALETTE[index % len(PALETTE)])
+            for index, name in enumerate(names)
+        }
+        return ChartStyle(
+            colours=colours,
+            muted=resolve(self.app, "$text-muted"),
+            switch=resolve(self.app, "bold $warning"),
+            axis=resolve(self.app, "$text-muted"),
+        )
+
+    def _show(self, schedules: tuple[Schedule, ...], algorithm: str) -> None:
+        self._shown = schedules
+        chart = self.query_one("#sched-chart", ChartView)
+        results = self.query_one("#sched-results", ResultsView)
+        title = self.query_one("#sched-title", Static)
+        heading = Text(no_wrap=True, overflow="ellipsis")
+        heading.append(" CPU scheduling ", "bold reverse")
+        if not schedules:
+            heading.append(
+                "  nothing computed: fix the fields marked in red", resolve(self.app, "bold $error")
+            )
+            title.update(heading)
+            chart.border_title = "Gantt chart"
+            chart.update(
+                Text(
+                    "Nothing computed: a field is wrong (its error is beside it).",
+                    resolve(self.app, "$error"),
+                )
+            )
+            results.border_title = "Results"
+            results.update("")
+            return
+        style = self._style(r.name for r in schedules[0].jobs)
+        if len(schedules) == 1:
+            only = schedules[0]
+            heading.append(f"  {ALGORITHMS[only.algorithm][1]}", "bold")
+            heading.append(f"   {only.label}", resolve(self.app, "$text-muted"))
+            chart.border_title = f"Gantt chart: {only.label}"
+            results.border_title = "Per job"
+        else:
+            heading.append("  all five algorithms on the same jobs", "bold")
+            chart.border_title = "Gantt charts, one lane per algorithm"
+            results.border_title = "Compared"
+        title.update(heading)
+        chart.update(GanttRenderable(schedules, style))
+        results.update(results_renderable(schedules, style, resolve(self.app, "bold $success")))
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """What the screen shows now (empty while a field is wrong)."""
+        return self._shown
+
+    def _show_relevant(self) -> None:
+        shown = SETTINGS_SHOWN[self._algorithm_value()]
+        for name in SETTING_LABELS:
+            self.query_one(f"#field-{name}").set_class(name not in shown, "-hidden")
+
+    def _describe_preset(self) -> None:
+        about = self._source or PRESETS[self._preset].description
+        if self._edited:
+            about = f"Edited from: {about}"
+        self.query_one("#sched-about", Static).update(about)
+
+    # Events -------------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.input.has_class("sched-cell") and not self._edited:
+            self._edited = self._jobs_edited()
+            if self._edited:
+                self._describe_preset()
+        self._schedule_soon()
+
+    def _jobs_edited(self) -> bool:
+        jobs, problems, _ = self._check_jobs()
+        return any(problems.values()) or tuple(jobs) != self._loaded
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "set-csv":
+            await self.load_csv(event.value)
+        else:
+            self._recompute()
+
+    async def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id == "sched-preset" and isinstance(event.value, str):
+            if event.value != self._preset or self._edited:
+                await self.load_preset(event.value)
+        elif event.select.id == "sched-algorithm":
+            self._show_relevant()
+            self._recompute()
+
+    async def load_preset(self, key: str) -> None:
+        """Replace the jobs and settings with a preset's, and show its algorithm."""
+        preset = PRESETS[key]
+        self._preset = key
+        self._source = None
+        for name, value in setting_texts(preset.settings).items():
+            self.query_one(f"#set-{name}", Input).value = value
+        self.query_one("#sched-algorithm", Select).value = preset.algorithm
+        await self._replace_jobs(preset.jobs)
+
+    async def load_csv(self, path: str) -> None:
+        """Replace the jobs with a CSV file's (name,arrival,burst[,priority]); an error
+        (the file, or its first wrong line) shows beside the path and changes nothing."""
+        error = self.query_one("#err-csv", Static)
+        path = path.strip()
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+            jobs = parse_jobs_csv(text)
+            if len(jobs) > MAX_ROWS:
+                raise ScheduleError(f"{len(jobs)} jobs: at most {MAX_ROWS} here")
+        except (OSError, UnicodeDecodeError, ScheduleError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error.update(f"{path or 'no path'}: {reason}")
+            return
+        error.update("")
+        self._source = f"{path}: {len(jobs)} job{'s' if len(jobs) != 1 else ''}."
+        await self._replace_jobs(jobs)
+
+    async def _replace_jobs(self, jobs: Sequence[Job]) -> None:
+        self._loaded = tuple(jobs)
+        self._edited = False
+        rows = self.query_one("#sched-rows")
+        focused = self.focused
+        had_focus = focused is not None and rows in focused.ancestors
+        await rows.remove_children()
+        new = [self._row(job) for job in jobs]
+        await rows.mount_all(new)
+        if had_focus and new:
+            new[0].cell("name").focus()  # not wherever removing the focused cell left it
+        self._describe_preset()
+        self._computed = None
+        self._recompute()
+
+    # Actions ------------------------------------------------------------------------------------
+
+    def _focused_row(self) -> JobRow | None:
+        focused = self.focused
+        while focused is not None and not isinstance(focused, JobRow):
+            parent = focused.parent
+            focused = parent if isinstance(parent, Widget) else None
+        return focused
+
+    async def action_add_job(self) -> None:
+        rows = self._rows()
+        if len(rows) >= MAX_ROWS:
+            self.notify(f"at most {MAX_ROWS} jobs here", severity="warning")
+            return
+        taken = {row.values()[0].strip() for row in rows}
+        number = len(rows) + 1
+        while f"P{number}" in taken:
+            number += 1
+        current = self._focused_row()
+        arrival = current.values()[1].strip() if current is not None else "0"
+        row = self._row(Job(f"P{number}", 0, 1))
+        await self.query_one("#sched-rows").mount(row, after=current)
+        if arrival:
+            row.cell("arrival").value = arrival
+        row.cell("burst").focus()
+        self._edited = True
+        self._describe_preset()
+        self._schedule_soon()
+
+    async def action_remove_job(self) -> None:
+        rows = self._rows()
+        if not rows:
+            return
+        current = self._focused_row() or rows[-1]
+        index = rows.index(current)
+        await current.remove()
+        rest = [r for r in rows if r is not current]
+        if rest:
+            neighbour = rest[min(index, len(rest) - 1)]
+            neighbour.cell("name").focus()
+        self._edited = True
+        self._describe_preset()
+        self._recompute()
+
+    def action_row(self, delta: int) -> None:
+        focused = self.focused
+        row = self._focused_row()
+        if row is None or not isinstance(focused, Input):
+            return
+        cell = (focused.id or "").rsplit("-", 1)[-1]
+        rows = self._rows()
+        index = rows.index(row) + delta
+        if 0 <= index < len(rows):
+            rows[index].cell(cell).focus()
+
+    def action_help(self) -> None:
+        keys = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        keys.append(Binding("tab,shift+tab", "", "Next / previous field"))
+        self.app.push_screen(
+            HelpScreen(
+                [("CPU scheduling", keys)],
+                texts=(SCHEDULING,),
+                heading="CPU scheduling: keys and tie rules (escape closes)",
+            )
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
