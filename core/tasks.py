@@ -32,6 +32,21 @@ def sleep(seconds: float = 1.0) -> None:
     time.sleep(seconds)
 
 
+def clock() -> None:
+    """Prints the wall clock the moment it runs: `proclab experiment start-methods`
+    measures each start method's start latency with it."""
+    print(repr(time.time()), flush=True)
+
+
+def load(kind: str, location: str, function: str) -> None:
+    """Imports a target as its child would, without calling it: the experiments start
+    this once, uncounted, so that no measured copy pays the one-off costs of a first start
+    (a fork server still starting, the target's first import)."""
+    from proclab.core.bootstrap import load_target
+
+    load_target(kind, location, function, os.getcwd())
+
+
 def spin(seconds: float = 1.0) -> None:
     """CPU-bound: keeps one core busy for `seconds` of wall time."""
     print(f"spinning for {seconds:g} s", flush=True)

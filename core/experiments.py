@@ -1,0 +1,564 @@
+"""Experiments with real processes, measured now on this machine.
+
+- parallel:      N copies of a task one after another, then all at once: wall time each
+                 way, speed-up (serial / parallel) and efficiency (speed-up / the most
+                 cores N copies can use, min(N, cores)); after a warm-up (below).
+- start-methods: the start latency of fork, forkserver and spawn: from Process.start()
+                 being called to the first line of the child's target running (the task
+                 `proclab.core.tasks:clock` prints the wall clock then), several samples
+                 each, taken in turns so that a busy moment hits every method alike,
+                 after one start of each that is not counted (a first start pays
+                 one-off costs).
+- cpu-vs-io:     for N = 1, 2, 4... a CPU-bound and an I/O-bound task, N copies at once:
+                 speed-up = N x (one copy's time alone) / (N copies' time at once). I/O
+                 keeps gaining with N; CPU stops near the number of cores. One copy's
+                 time alone is the median of SOLO_RUNS runs; after a warm-up.
+
+Warm-up: before the first measured copy, one uncounted child with the same start method
+imports the target without running it (`proclab.core.tasks:load`). A first start pays
+one-off costs that the copies after it do not: a fork server that is still starting
+(~0.1 s here: it made 2 zero-length copies look 8x faster at once than one after another)
+and the target's first import (reading it from disk, compiling it). Running the task
+itself would warm the same things, at the cost of its whole duration.
+
+`plan(...)` checks the request (raising InputError; nothing started), `run(plan, progress,
+cancel)` runs it in its own Controller, so every child is ended whatever happens, and
+returns a frozen result: `to_json()`, `csv_rows()`, `table()` and `bars()` for any UI.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from proclab.core.controller import Controller
+from proclab.core.cpus import usable_cpus
+from proclab.core.defaults import DEFAULT_METHOD, METHODS
+from proclab.core.errors import InputError, ProclabError
+from proclab.core.exits import describe_exit
+from proclab.core.model import ProcessSpec, ProcState
+from proclab.core.spec import build_spec
+
+ExperimentName = Literal["parallel", "start-methods", "cpu-vs-io"]
+EXPERIMENTS: tuple[ExperimentName, ...] = ("parallel", "start-methods", "cpu-vs-io")
+TASKS = "proclab.core.tasks"
+WARM_UP_TASK = f"{TASKS}:load"
+
+PARALLEL_TASK = (f"{TASKS}:count", "(5_000_000,)")  # about 0.3 s of CPU
+CPU_TASK = (f"{TASKS}:count", "(6_000_000,)")  # about 0.4 s of CPU: start-up stays small beside it
+IO_TASK = (f"{TASKS}:sleep", "(0.2,)")
+CLOCK_TASK = f"{TASKS}:clock"
+DEFAULT_COUNTS: dict[str, int] = {"parallel": 4, "start-methods": 5}
+MAX_COUNTS: dict[str, int] = {"parallel": 64, "start-methods": 50, "cpu-vs-io": 32}
+SOLO_RUNS = 3  # cpu-vs-io: one copy alone is timed this many times (the median counts)
+SAMPLE_INTERVAL_S = 1.0  # the experiments' controller samples rarely: it only joins
+
+
+def default_count(name: str) -> int:
+    if name == "cpu-vs-io":
+        return min(MAX_COUNTS[name], max(4, 4 * len(usable_cpus())))
+    return DEFAULT_COUNTS[name]
+
+
+class ExperimentError(ProclabError):
+    """A child of the experiment did not exit cleanly, or a start failed."""
+
+
+class Cancelled(ProclabError):
+    """The experiment was cancelled; its children have been ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int
+    text: str  # what is running now
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A checked request: running it starts only what it says."""
+
+    name: ExperimentName
+    count: int
+    specs: tuple[
+        ProcessSpec, ...
+    ]  # parallel: (task,); cpu-vs-io: (cpu, io); start: clock per method
+    counts: tuple[int, ...] = ()  # cpu-vs-io: the values of N
+
+    @property
+    def total_steps(self) -> int:
+        if self.name == "parallel":
+            return 2 * self.count
+        if self.name == "start-methods":
+            return self.count * len(METHODS)
+        return 2 * len(self.counts)
+
+
+def plan(
+    name: str,
+    count: int | None = None,
+    task: str | None = None,
+    args: str = "",
+    kwargs: str = "",
+    method: str = DEFAULT_METHOD,
+) -> Plan:
+    """Check an experiment request; raises InputError naming the wrong field."""
+    if name not in EXPERIMENTS:
+        raise InputError("experiment", f"{name!r} is not one of {', '.join(EXPERIMENTS)}")
+    if count is None:
+        count = default_count(name)
+    if not 1 <= count <= MAX_COUNTS[name]:
+        raise InputError("count", f"must be 1 to {MAX_COUNTS[name]} for {name}, got {count}")
+    if name != "parallel" and (task or args or kwargs):
+        what = "its own empty task" if name == "start-methods" else "a CPU- and an I/O-bound task"
+        raise InputError("task", f"{name} measures {what}; --task/--args/--kwargs are for parallel")
+    if name == "parallel":
+        target, default_args = PARALLEL_TASK
+        if task:
+            target, default_args = task, ""
+        spec = build_spec(target, args or default_args, kwargs, method=method)
+        return Plan("parallel", count, (spec,))
+    if name == "start-methods":
+        specs = tuple(build_spec(CLOCK_TASK, method=m) for m in METHODS)
+        return Plan("start-methods", count, specs)
+    cpu = build_spec(CPU_TASK[0], CPU_TASK[1], method=method)
+    io = build_spec(IO_TASK[0], IO_TASK[1], method=method)
+    return Plan("cpu-vs-io", count, (cpu, io), counts_up_to(count, len(usable_cpus())))
+
+
+def counts_up_to(count: int, cores: int) -> tuple[int, ...]:
+    """1, 2, 4, 8... up to `count`, with the number of cores and `count` itself."""
+    values = {count}
+    n = 1
+    while n < count:
+        values.add(n)
+        n *= 2
+    if cores <= count:
+        values.add(cores)
+    return tuple(sorted(values))
+
+
+# Results ----------------------------------------------------------------------------------
+
+Row = tuple[str, ...]
+Bar = tuple[str, float, str, str]  # label, value, the value as text, group (for colour)
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelResult:
+    task: str
+    method: str
+    count: int
+    cores: int
+    serial_s: float  # N copies one after another (cpu-vs-io: N x one copy's time alone)
+    parallel_s: float  # N copies at once
+    serial_runs_s: tuple[float, ...] = ()
+
+    name = "parallel"
+
+    @property
+    def speedup(self) -> float:
+        return self.serial_s / self.parallel_s if self.parallel_s > 0 else 0.0
+
+    @property
+    def ideal(self) -> int:
+        """The most cores N copies of a CPU-bound task can use at once."""
+        return max(1, min(self.count, self.cores))
+
+    @property
+    def efficiency(self) -> float:
+        return self.speedup / self.ideal
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "cores": self.cores,
+            "serial_s": round(self.serial_s, 4),
+            "parallel_s": round(self.parallel_s, 4),
+            "speedup": round(self.speedup, 3),
+            "efficiency": round(self.efficiency, 3),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": "parallel",
+            "task": self.task,
+            "method": self.method,
+            **self.figures(),
+            "ideal_speedup": self.ideal,
+            "serial_runs_s": [round(s, 4) for s in self.serial_runs_s],
+        }
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"experiment": "parallel", "task": self.task, "method": self.method, **self.figures()}
+        ]
+
+    def table(self) -> tuple[Row, list[Row]]:
+        return ("", "wall time", "note"), [
+            ("one after another", f"{self.serial_s:.3f} s", f"{self.count} copies, serially"),
+            ("all at once", f"{self.parallel_s:.3f} s", f"{self.count} copies, {self.cores} cores"),
+            ("speed-up", f"{self.speedup:.2f}x", f"at most {self.ideal}x if CPU-bound"),
+            ("efficiency", f"{self.efficiency:.0%}", f"speed-up / {self.ideal}"),
+        ]
+
+    def bars(self) -> list[Bar]:
+        return [
+            ("one after another", self.serial_s, f"{self.serial_s:.2f} s", "serial"),
+            ("all at once", self.parallel_s, f"{self.parallel_s:.2f} s", "parallel"),
+        ]
+
+    def summary(self) -> str:
+        return (
+            f"{self.count} copies of {self.task}: {self.serial_s:.2f} s one after another,"
+            f" {self.parallel_s:.2f} s at once: {self.speedup:.2f}x on {self.cores} cores"
+            f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MethodLatency:
+    method: str
+    samples_ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.samples_ms)
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.samples_ms)
+
+    @property
+    def spread_ms(self) -> float:
+        """Slowest minus fastest sample."""
+        return self.max_ms - self.min_ms
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "median_ms": round(self.median_ms, 3),
+            "min_ms": round(self.min_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "spread_ms": round(self.spread_ms, 3),
+            "samples_ms": [round(s, 3) for s in self.samples_ms],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StartMethodsResult:
+    methods: tuple[MethodLatency, ...]
+
+    name = "start-methods"
+
+    def method(self, name: str) -> MethodLatency:
+        return next(m for m in self.methods if m.method == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {m.method: m.to_json() for m in self.methods}
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"experiment": "start-methods", "method": m.method, "sample": i + 1, "ms": round(ms, 3)}
+            for m in self.methods
+            for i, ms in enumerate(m.samples_ms)
+        ]
+
+    def table(self) -> tuple[Row, list[Row]]:
+        return ("method", "median", "fastest", "slowest", "samples"), [
+            (
+                m.method,
+                f"{m.median_ms:.1f} ms",
+                f"{m.min_ms:.1f} ms",
+                f"{m.max_ms:.1f} ms",
+                str(len(m.samples_ms)),
+            )
+            for m in self.methods
+        ]
+
+    def bars(self) -> list[Bar]:
+        return [(m.method, m.median_ms, f"{m.median_ms:.1f} ms", m.method) for m in self.methods]
+
+    def summary(self) -> str:
+        parts = [f"{m.method} {m.median_ms:.1f} ms" for m in self.methods]
+        return "start latency, median: " + ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class KindScaling:
+    kind: Literal["cpu", "io"]
+    task: str
+    one_s: float  # one copy alone
+    runs: tuple[ParallelResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "one_s": round(self.one_s, 4),
+            "runs": [r.figures() for r in self.runs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CpuVsIoResult:
+    cores: int
+    method: str
+    kinds: tuple[KindScaling, ...]
+
+    name = "cpu-vs-io"
+
+    def kind(self, kind: str) -> KindScaling:
+        return next(k for k in self.kinds if k.kind == kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": "cpu-vs-io",
+            "cores": self.cores,
+            "method": self.method,
+            "counts": [r.count for r in self.kinds[0].runs],
+            **{k.kind: k.to_json() for k in self.kinds},
+        }
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"experiment": "cpu-vs-io", "kind": k.kind, "task": k.task, **r.figures()}
+            for k in self.kinds
+            for r in k.runs
+        ]
+
+    def table(self) -> tuple[Row, list[Row]]:
+        cpu, io = self.kind("cpu"), self.kind("io")
+        rows = [
+            (
+                str(c.count),
+                f"{c.parallel_s:.2f} s",
+                f"{c.speedup:.2f}x",
+                f"{i.parallel_s:.2f} s",
+                f"{i.speedup:.2f}x",
+            )
+            for c, i in zip(cpu.runs, io.runs, strict=True)
+        ]
+        return ("N", "CPU time", "CPU speed-up", "I/O time", "I/O speed-up"), rows
+
+    def bars(self) -> list[Bar]:
+        """Speed-up per N, CPU- and I/O-bound side by side."""
+        bars: list[Bar] = []
+        cpu, io = self.kind("cpu"), self.kind("io")
+        for c, i in zip(cpu.runs, io.runs, strict=True):
+            bars.append((f"N={c.count} CPU", c.speedup, f"{c.speedup:.2f}x", "cpu"))
+            bars.append((f"N={i.count} I/O", i.speedup, f"{i.speedup:.2f}x", "io"))
+        return bars
+
+    def summary(self) -> str:
+        cpu, io = self.kind("cpu").runs[-1], self.kind("io").runs[-1]
+        return (
+            f"N={cpu.count} on {self.cores} cores: CPU-bound {cpu.speedup:.2f}x,"
+            f" I/O-bound {io.speedup:.2f}x"
+        )
+
+
+Result = ParallelResult | StartMethodsResult | CpuVsIoResult
+
+
+def bar_lengths(bars: list[Bar], width: int) -> list[int]:
+    """Each bar's length in cells, the largest value filling `width`; any value above 0
+    gets at least one cell, so a small one still shows."""
+    top = max((bar[1] for bar in bars), default=0.0) or 1.0
+    return [max(1, round(value / top * width)) if value > 0 else 0 for _, value, _, _ in bars]
+
+
+# Running ----------------------------------------------------------------------------------
+
+
+class _Runner:
+    def __init__(
+        self, plan: Plan, progress: ProgressCallback | None, cancel: threading.Event | None
+    ) -> None:
+        self.plan = plan
+        self._progress = progress
+        self._cancel = cancel or threading.Event()
+        self.done = 0
+        self.controller = Controller(
+            sample_interval=SAMPLE_INTERVAL_S,
+            grace=0.5,
+            max_procs=max(plan.count, *plan.counts, 1) + 8,
+        )
+
+    def step(self, text: str, advance: int = 0) -> None:
+        self.done += advance
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+        if self._progress is not None:
+            self._progress(Progress(self.done, self.plan.total_steps, text))
+
+    def wait(self, ids: Iterable[int]) -> None:
+        ids = tuple(ids)
+        while not self.controller.join(ids, timeout=0.05):
+            if self._cancel.is_set():
+                raise Cancelled("cancelled")
+        for rec_id in ids:
+            row = self.controller.row(rec_id)
+            if row.state is not ProcState.EXITED:
+                why = row.error or describe_exit(row.exitcode) or str(row.state)
+                raise ExperimentError(f"{row.name} ({row.pid}) {row.state}: {why}")
+
+    def timed(self, spec: ProcessSpec, count: int) -> float:
+        began = time.perf_counter()
+        self.wait(self.controller.spawn(spec, count))
+        return time.perf_counter() - began
+
+
+def run(
+    plan: Plan,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Result:
+    """Run a checked plan; blocks until it is done (call it from a worker thread in a UI).
+
+    Raises Cancelled once `cancel` is set (at the next step, or while a step waits), and
+    ExperimentError if a child fails; every child is ended before it returns or raises."""
+    runner = _Runner(plan, progress, cancel)
+    with runner.controller:
+        runner.step("starting")
+        if plan.name == "parallel":
+            return _parallel(runner, plan.specs[0], plan.count)
+        if plan.name == "start-methods":
+            return _start_methods(runner, plan)
+        return _cpu_vs_io(runner, plan)
+
+
+def _warm_up(runner: _Runner, specs: Iterable[ProcessSpec]) -> None:
+    """One uncounted child per start method and target that imports the target and ends."""
+    seen: set[tuple[str, str, str, str]] = set()
+    for spec in specs:
+        key = (spec.method, spec.target.kind, spec.target.location, spec.cwd)
+        if key in seen:
+            continue
+        seen.add(key)
+        runner.step(f"warming up: one {spec.method} start, not counted")
+        target = spec.target
+        warm = build_spec(
+            WARM_UP_TASK,
+            (target.kind, target.location, target.function),
+            method=spec.method,
+            affinity=spec.affinity,
+            cwd=spec.cwd,
+            name=f"warm-up-{spec.method}",
+        )
+        runner.wait(runner.controller.spawn(warm))
+
+
+def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
+    _warm_up(runner, [spec])
+    serial = []
+    for i in range(count):
+        runner.step(f"one after another: copy {i + 1} of {count}")
+        serial.append(runner.timed(spec, 1))
+        runner.done += 1
+    runner.step(f"all at once: {count} copies")
+    parallel = runner.timed(spec, count)
+    runner.step("done", count)
+    return ParallelResult(
+        spec.target.label,
+        spec.method,
+        count,
+        len(usable_cpus()),
+        sum(serial),
+        parallel,
+        tuple(serial),
+    )
+
+
+def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
+    samples: dict[str, list[float]] = {spec.method: [] for spec in plan.specs}
+    runner.step("warming up: one start of each method, not counted")
+    for spec in plan.specs:  # the first start of each pays one-off costs (a cold fork server)
+        _start_latency_ms(runner, spec)
+    for i in range(plan.count):
+        for spec in plan.specs:  # in turns: a busy moment hits every method alike
+            runner.step(f"{spec.method}: sample {i + 1} of {plan.count}")
+            samples[spec.method].append(_start_latency_ms(runner, spec))
+            runner.done += 1
+    runner.step("done")
+    return StartMethodsResult(tuple(MethodLatency(m, tuple(s)) for m, s in samples.items()))
+
+
+def _start_latency_ms(runner: _Runner, spec: ProcessSpec) -> float:
+    controller = runner.controller
+    (rec_id,) = controller.spawn(spec)
+    runner.wait([rec_id])
+    row = controller.row(rec_id)
+    lines = [o.text for o in controller.output(rec_id) if o.stream == "stdout"]
+    if not lines or row.started_at is None or row.start_latency is None:
+        raise ExperimentError(f"{row.name} did not report when its target ran")
+    began = row.started_at - row.start_latency  # wall clock when start() was called
+    try:
+        ran_at = float(lines[0])
+    except ValueError:
+        ran_at = math.nan
+    if not math.isfinite(ran_at):
+        raise ExperimentError(
+            f"{row.name} printed {lines[0][:80]!r} where the wall clock was expected"
+            " (something else wrote to its standard output first)"
+        )
+    return (ran_at - began) * 1000
+
+
+def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
+    _warm_up(runner, plan.specs)
+    cores = len(usable_cpus())
+    kinds = []
+    for kind, spec in zip(("cpu", "io"), plan.specs, strict=True):
+        label = "CPU-bound" if kind == "cpu" else "I/O-bound"
+        runs: list[ParallelResult] = []
+        one = math.nan
+        for n in plan.counts:  # the first is 1: one copy alone
+            runner.step(f"{label} {spec.target.function}: {n} at once")
+            if n == 1:  # the yardstick of every N: the median of a few, against noise
+                took = statistics.median(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
+            else:
+                took = runner.timed(spec, n)
+            if math.isnan(one):
+                one = took / n
+            runs.append(ParallelResult(spec.target.label, spec.method, n, cores, n * one, took))
+            runner.done += 1
+        kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]
+    runner.step("done")
+    return CpuVsIoResult(cores, plan.specs[0].method, tuple(kinds))
+
+
+# Export -------------------------------------------------------------------------------------
+
+
+def to_csv(result: Result) -> str:
+    import csv
+    import io
+
+    rows = result.csv_rows()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_json_text(result: Result) -> str:
+    import json
+
+    return json.dumps(result.to_json(), indent=2)

@@ -1,0 +1,305 @@
+"""The timeline's data from real children: concurrency (two pinned to one core take turns)
+against parallelism (two free ones on two cores at once); and its screen, from fake data."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fakes import NOW, FakeController
+from support import TASKS
+
+from proclab.core.controller import Controller
+from proclab.core.model import (
+    Cleared,
+    Exited,
+    ProcessRow,
+    ProcSample,
+    ProcState,
+    Sampled,
+    Spawned,
+    SystemSample,
+)
+from proclab.core.spec import build_spec
+from proclab.core.timeline import Cell, CellState, Timeline, cell_for
+from proclab.tui.app import ProclabApp
+from proclab.tui.timeline_pane import TimelineGrid, TimelineScreen, cell_text
+
+CORES = sorted(os.sched_getaffinity(0))
+TICK_S = 0.2
+SPIN_S = 1.4
+
+
+def _running_ticks(lanes: list, snapshot) -> list[tuple[Cell, ...]]:
+    """The ticks in which every one of `lanes` has a cell, as (cell, cell...) tuples."""
+    columns = []
+    for i in range(len(snapshot.ticks)):
+        cells = [lane.cells[i] for lane in lanes]
+        if all(c is not None and c.state is not CellState.EXITED for c in cells):
+            columns.append(tuple(cells))
+    return columns
+
+
+@pytest.mark.skipif(len(CORES) < 2, reason="needs 2 or more cores")
+def test_pinned_pair_takes_turns_and_free_pair_runs_in_parallel():
+    """Two CPU-bound children pinned to one core, then two free ones (one after the
+    other: on a 2-core machine, four at once would leave the free pair sharing the
+    other core). Criteria that a busy machine cannot fake: the pinned pair is only ever
+    seen on its core, and together never gets more than one core's worth of a tick; the
+    free pair is seen on two different cores in the same tick."""
+    pinned_core = CORES[-1]
+    timeline = Timeline()
+    with Controller(sample_interval=TICK_S, grace=0.5) as controller:
+        timeline.attach(controller)
+        pinned = controller.spawn(
+            build_spec(
+                f"{TASKS}:spin", (SPIN_S,), method="fork", affinity=(pinned_core,), name="pinned"
+            ),
+            2,
+        )
+        assert controller.join(pinned, timeout=20)
+        free = controller.spawn(build_spec(f"{TASKS}:spin", (SPIN_S,), method="fork"), 2)
+        assert controller.join(free, timeout=20)
+        snapshot = timeline.snapshot()
+
+    pinned_lanes = [snapshot.lane(i) for i in pinned]
+    free_lanes = [snapshot.lane(i) for i in free]
+    # Pinned: every on-CPU cell is on the pinned core, and the two share it.
+    on_cpu = [c for lane in pinned_lanes for c in lane.cells if c is not None and c.is_on_cpu]
+    assert len(on_cpu) >= 6, f"too few samples of the pinned pair: {pinned_lanes}"
+    assert {c.core for c in on_cpu} == {pinned_core}
+    together = _running_ticks(pinned_lanes, snapshot)
+    assert together, "the pinned pair was never sampled in the same tick"
+    # A tick's CPU time is counted in 10 ms clock ticks, hence the slack.
+    for cells in together:
+        assert sum(c.on_cpu for c in cells) <= 1.0 + 0.15, cells
+    # Taking turns: in the ticks where both ran, neither had the core to itself.
+    both = [cells for cells in together if all(c.is_on_cpu for c in cells)]
+    assert both, "the pinned pair never ran in the same tick"
+    assert all(min(c.on_cpu for c in cells) < 0.85 for cells in both)
+    # Free: in some tick the two are on CPUs, on two different cores, at once.
+    parallel = [
+        cells
+        for cells in _running_ticks(free_lanes, snapshot)
+        if all(c.is_on_cpu for c in cells) and len({c.core for c in cells}) == 2
+    ]
+    assert parallel, f"the free pair was never on two cores at once: {free_lanes}"
+    # Once reaped, a child's later ticks say so.
+    assert all(lane.state is ProcState.EXITED for lane in pinned_lanes)
+    assert pinned_lanes[0].cells[-1] == Cell(CellState.EXITED)
+
+
+def _sample(
+    cpu: float, core: int | None = 0, status: str = "running", waited: float = 0.0
+) -> ProcSample:
+    return ProcSample(
+        time=0.0,
+        interval=1.0,
+        status=status,
+        cpu_percent=cpu * 100,
+        cpu_user=0.0,
+        cpu_system=0.0,
+        cpu_delta=cpu,
+        run_delay_delta=waited,
+        run_delay=0.0,
+        rss=0,
+        threads=1,
+        core=core,
+        ctx_voluntary=0,
+        ctx_involuntary=0,
+    )
+
+
+def test_the_cell_rule():
+    assert cell_for(_sample(0.9, 1)) == Cell(CellState.RUNNING, 1, 0.9, 0.0)
+    assert cell_for(_sample(0.01, 1, "running", waited=0.9)).state is CellState.WAITING
+    assert cell_for(_sample(0.0, 1, "sleeping")).state is CellState.SLEEPING
+    assert cell_for(_sample(0.0, 1, "stopped")).state is CellState.STOPPED
+    assert cell_for(_sample(0.0, 1, "zombie")).state is CellState.ZOMBIE
+    assert cell_text(cell_for(_sample(1.0, 3))) == "3█"
+    assert cell_text(cell_for(_sample(0.5, 12))) == "c▄"
+    assert cell_text(None) == "  "
+
+
+SPEC = build_spec(f"{TASKS}:spin", (60,))
+
+
+def _row(rec_id: int, name: str, state: ProcState = ProcState.RUNNING) -> ProcessRow:
+    return ProcessRow(rec_id, name, SPEC, state, 40000 + rec_id, started_at=NOW - 60)
+
+
+def _system(t: int, cores: int = 2) -> SystemSample:
+    return SystemSample(1000.0 + t, NOW - 40 + t, (50.0,) * cores, 50.0, 1, 1, 0.0, (0, 0, 0))
+
+
+def test_history_is_bounded_and_forgets_what_scrolled_out():
+    timeline = Timeline(keep=5)
+    timeline.feed(Spawned(_row(1, "a")))
+    timeline.feed(Spawned(_row(2, "b")))
+    for t in range(3):
+        timeline.feed(Sampled(_system(t), {1: _sample(1.0), 2: _sample(0.5, 1)}))
+    timeline.feed(Exited(_row(2, "b", ProcState.EXITED)))
+    for t in range(3, 12):
+        timeline.feed(Sampled(_system(t), {1: _sample(1.0)}))
+    snapshot = timeline.snapshot()
+    assert len(snapshot.ticks) == 5
+    assert [lane.id for lane in snapshot.lanes] == [1]  # b's live ticks scrolled out
+    timeline.feed(Cleared((1,)))
+    assert timeline.snapshot().lanes == ()
+
+
+def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:
+    """The timeline's rule the plain way (every lane's whole history scanned every tick):
+    rec_id -> {tick index: cell} for the lanes a snapshot shows."""
+    lanes: dict[int, tuple[ProcessRow, dict[int, Cell]]] = {}
+    ticks: list[int] = []
+    index = -1
+    for event in events:
+        if isinstance(event, (Spawned, Exited)):
+            lanes[event.row.id] = (event.row, lanes.get(event.row.id, (None, {}))[1])
+        elif isinstance(event, Cleared):
+            for rec_id in event.ids:
+                lanes.pop(rec_id, None)
+        elif isinstance(event, Sampled):
+            index += 1
+            ticks = [*ticks, index][-keep:]
+            for rec_id, (row, cells) in list(lanes.items()):
+                sample = event.procs.get(rec_id)
+                if sample is not None:
+                    cells[index] = cell_for(sample)
+                elif row.state.is_over and cells:
+                    cells[index] = Cell(CellState.EXITED)
+                for old in [i for i in cells if i < ticks[0]]:
+                    del cells[old]
+                if row.state.is_over and all(c.state is CellState.EXITED for c in cells.values()):
+                    del lanes[rec_id]
+    return {rec_id: cells for rec_id, (_row, cells) in lanes.items() if cells}
+
+
+def test_pruning_from_the_front_keeps_the_rule():
+    """Lanes that start late, skip ticks, end, fall silent for longer than the history and
+    come back: every snapshot, whole or only its newest ticks, says what the plain rule
+    says."""
+    keep = 6
+    timeline = Timeline(keep=keep)
+    events: list = []
+    for t in range(40):
+        if t in (0, 3, 9):
+            events.append(Spawned(_row(t + 1, f"p{t + 1}")))
+        if t == 20:
+            events.append(Exited(_row(4, "p4", ProcState.EXITED)))
+        if t == 30:
+            events.append(Cleared((10,)))
+        procs = {1: _sample(1.0)}  # 1: every tick
+        if t % 3 == 0 and t < 20:
+            procs[4] = _sample(0.5, 1)  # 4: every third tick, until it ends
+        if t < 12 or t > 25:
+            procs[10] = _sample(0.0, None, "sleeping")  # 10: silent longer than `keep`
+        events.append(Sampled(_system(t), procs))
+    for i, event in enumerate(events):
+        timeline.feed(event)
+        if not isinstance(event, Sampled):
+            continue
+        expected = _reference_lanes(events[: i + 1], keep)
+        whole = timeline.snapshot()
+        assert whole.kept == len(whole.ticks) <= keep
+        indices = [tick.index for tick in whole.ticks]
+        got = {
+            lane.id: {j: c for j, c in zip(indices, lane.cells, strict=True) if c is not None}
+            for lane in whole.lanes
+        }
+        assert got == expected, f"after tick {len(indices)}"
+        newest = timeline.snapshot(last=2)
+        assert newest.ticks == whole.ticks[-2:] and newest.kept == whole.kept
+        assert [lane.cells for lane in newest.lanes] == [lane.cells[-2:] for lane in whole.lanes]
+
+
+def _fake_timeline_data() -> list:
+    """Events for a picture: two on two cores (parallel), three pinned to core 0 taking
+    turns, one sleeping, one paused, one that ended."""
+    events: list = []
+    names = {
+        1: "parallel-a",
+        2: "parallel-b",
+        3: "pinned-1",
+        4: "pinned-2",
+        5: "pinned-3",
+        6: "sleeper",
+        7: "paused",
+        8: "short",
+    }
+    for rec_id, name in names.items():
+        events.append(Spawned(_row(rec_id, name)))
+    for t in range(40):
+        procs = {
+            1: _sample(1.0, 0 if t % 9 else 1),
+            2: _sample(0.97, 1 if t % 9 else 0),
+            3: _sample(0.33, 0, waited=0.66),
+            4: _sample(0.34, 0, waited=0.64),
+            5: _sample(0.01, 0, waited=0.95) if t % 7 == 3 else _sample(0.3, 0, waited=0.6),
+            6: _sample(0.0, None, "sleeping"),
+            7: _sample(0.0, None, "stopped") if t > 20 else _sample(0.12, 1, "sleeping"),
+        }
+        if t < 25:
+            procs[8] = _sample(0.6, t % 2)
+        elif t == 25:
+            events.append(Exited(_row(8, "short", ProcState.EXITED)))
+        events.append(Sampled(_system(t), procs))
+    return events
+
+
+def _app_with_timeline() -> tuple[ProclabApp, FakeController]:
+    fake = FakeController(rows=[])
+    app = ProclabApp(fake, clock=lambda: NOW)
+    for event in _fake_timeline_data():
+        app.timeline.feed(event)
+    return app, fake
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_timeline_screen_snapshot(snap_compare, size):
+    app, _ = _app_with_timeline()
+    assert snap_compare(app, terminal_size=size, press=["l", "up", "left", "left"])
+
+
+async def test_timeline_key_and_palette_open_it():
+    app, _ = _app_with_timeline()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen)
+        grid = app.screen.query_one(TimelineGrid)
+        assert len(grid.snapshot.lanes) == 8
+        await pilot.press("down", "down")
+        assert grid.picked().startswith("pinned-1 (40003)")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TimelineScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Timeline" in titles and "Experiments" in titles
+
+
+async def test_many_children_scroll_under_a_fixed_axis_and_only_shown_ticks_are_copied():
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    for rec_id in range(1, 61):
+        app.timeline.feed(Spawned(_row(rec_id, f"child-{rec_id}")))
+    for t in range(100):
+        app.timeline.feed(Sampled(_system(t), {i: _sample(0.5, i % 2) for i in range(1, 61)}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        grid = app.screen.query_one(TimelineGrid)
+        # Only the ticks that fit are copied out of the timeline; the title counts all kept.
+        assert len(grid.snapshot.ticks) == grid.columns < 100
+        assert "100 ticks kept" in str(grid.border_subtitle)
+        assert len(grid.snapshot.lanes) == 60
+        await pilot.press(*["down"] * 45)
+        await pilot.pause()
+        assert grid.cursor_lane == 45 and grid.scroll_y > 0
+        top = round(grid.scroll_y)
+        assert top <= 45 < top + grid.size.height - 1  # the cursor's lane is on screen
+        assert grid.picked().startswith("child-46 (40046)")
+        axis = "".join(s.text for s in grid.render_line(0))
+        assert axis.startswith("child") and "now|" in axis  # the axis stays at the top
+        lane = "".join(s.text for s in grid.render_line(45 - top + 1))
+        assert lane.startswith("child-46")

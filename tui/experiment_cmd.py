@@ -1,0 +1,184 @@
+"""`proclab experiment parallel|start-methods|cpu-vs-io`: run one experiment headless and
+print its result table and bar chart, or `--json` (one object), and `--csv FILE`.
+
+Progress goes to stderr while it runs (when stderr is a terminal). Bad input is one line
+and exit status 2, before anything starts. No textual here; core.experiments is imported
+only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from proclab.core.defaults import DEFAULT_METHOD, METHODS
+from proclab.tui.cli import _positive_int  # cli imports this module only when it runs
+
+if TYPE_CHECKING:
+    from proclab.core.experiments import Progress, Result
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHART_WIDTH = 40
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "experiment",
+        metavar="NAME",
+        help="parallel (N copies at once vs one after another), start-methods (start latency"
+        " of fork, forkserver, spawn) or cpu-vs-io (speed-up per N, CPU- vs I/O-bound)",
+    )
+    parser.add_argument(
+        "--count",
+        default=None,
+        metavar="N",
+        help="parallel: copies (default 4); start-methods: samples per method (default 5);"
+        " cpu-vs-io: the largest N (default 4 x cores)",
+    )
+    parser.add_argument(
+        "--task",
+        default=None,
+        metavar="TARGET",
+        help="parallel: module:function or file.py:function (default"
+        " proclab.core.tasks:count with (5_000_000,))",
+    )
+    parser.add_argument("--args", default="", metavar="LIT", help="parallel: the task's args")
+    parser.add_argument("--kwargs", default="", metavar="LIT", help="parallel: the task's kwargs")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"start method of the children (default {DEFAULT_METHOD}; start-methods uses all three)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="also write the result as CSV")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from proclab.core import experiments
+    from proclab.core.errors import ProclabError
+
+    try:
+        count = _count(ns.count)
+        _check_writable(ns.csv)
+        plan = experiments.plan(ns.experiment, count, ns.task, ns.args, ns.kwargs, ns.method)
+    except ProclabError as exc:
+        print(f"proclab experiment: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        cancel.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    show = _ProgressLine() if sys.stderr.isatty() else None
+    try:
+        result = experiments.run(plan, show, cancel)
+    except experiments.Cancelled:
+        _clear(show)
+        print("proclab experiment: cancelled; its children were ended", file=sys.stderr)
+        return 128 + received[0] if received else EXIT_FAILED
+    except ProclabError as exc:
+        _clear(show)
+        print(f"proclab experiment: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _clear(show)
+    failed = _write_csv(ns.csv, experiments.to_csv(result)) if ns.csv else None
+    if ns.json:
+        print(experiments.to_json_text(result))
+    else:
+        print(report(result))
+        if ns.csv and failed is None:
+            print(f"\nCSV written to {ns.csv}")
+    if failed is not None:  # the result is printed all the same: it took a while to measure
+        print(f"proclab experiment: csv: {failed}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _count(text: str | None) -> int | None:
+    """argparse would print a usage block for a bad --count; this is one line, as every
+    other bad input of the command is."""
+    from proclab.core.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise InputError("count", str(exc)) from None
+
+
+def _check_writable(path: str | None) -> None:
+    """Refuse a --csv file that could not be written before the experiment runs (nothing
+    is created or emptied here: the file is written only once there is a result)."""
+    from proclab.core.errors import InputError
+
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError("csv", f"{path!r} is a folder")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise InputError("csv", f"cannot write {path!r}: it is read-only")
+    elif not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise InputError("csv", f"cannot write into {folder!r}")
+
+
+def _write_csv(path: str, text: str) -> str | None:
+    """Write the CSV; None once written, else why not (in one line)."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as exc:
+        return f"cannot write {path!r}: {exc.strerror or exc}"
+    return None
+
+
+class _ProgressLine:
+    """`[#####-----] 3/8 what is running`, redrawn in place on stderr."""
+
+    def __call__(self, progress: Progress) -> None:
+        width = 20
+        filled = round(progress.fraction * width)
+        line = f"[{'#' * filled}{'-' * (width - filled)}] {progress.done}/{progress.total} {progress.text}"
+        sys.stderr.write("\r\x1b[K" + line[:120])
+        sys.stderr.flush()
+
+
+def _clear(show: _ProgressLine | None) -> None:
+    if show is not None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+
+def report(result: Result) -> str:
+    """The result table, a bar chart and a one-line summary, as plain text."""
+    from proclab.core.experiments import bar_lengths
+
+    header, rows = result.table()
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"proclab experiment {result.name}", ""]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines.append("")
+    bars = result.bars()
+    label_width = max(len(bar[0]) for bar in bars)
+    for (label, _value, text, _group), cells in zip(
+        bars, bar_lengths(bars, CHART_WIDTH), strict=True
+    ):
+        lines.append(f"{label.ljust(label_width)}  {'█' * cells} {text}")
+    lines += ["", result.summary()]
+    return "\n".join(lines)

@@ -1,0 +1,386 @@
+"""The scheduling timeline: one row per child, one column per sampler tick, newest at the
+right. A child on a CPU shows the core's number in the core's colour, with a bar for its
+share of the tick; the letters and the dot carry the other states, so it reads the same
+without colour (NO_COLOR). What a cell means exactly is proclab.core.timeline's rule, and
+the legend under the grid says it.
+
+Two CPU-bound children on two cores show two different digits in the same columns, full
+bars (parallel); four pinned to one core show the same digit, quarter bars (concurrent:
+they take turns, each on the CPU a quarter of every tick).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Static
+
+from proclab.core.timeline import (
+    ON_CPU_MIN,
+    WAITING_MIN,
+    Cell,
+    CellState,
+    Timeline,
+    TimelineSnapshot,
+)
+from proclab.tui import fmt
+from proclab.tui.cpu_pane import BLOCKS
+from proclab.tui.process_table import short_name
+from proclab.tui.theme import resolve
+
+CELL_WIDTH = 2  # the core's digit and the share bar
+LABEL_WIDTH = 15  # a child's name, then a space
+BARS = BLOCKS[1:]  # ▁ to █: an eighth to all of a tick
+CORE_LABELS = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Distinct on dark and light backgrounds (Tableau 10); cores past ten cycle through them.
+CORE_COLOURS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+STATE_GLYPHS = {
+    CellState.WAITING: "W",
+    CellState.SLEEPING: "·",
+    CellState.STOPPED: "T",
+    CellState.ZOMBIE: "Z",
+    CellState.EXITED: "X",
+}
+STATE_STYLES = {
+    CellState.WAITING: "bold $warning",
+    CellState.SLEEPING: "$text-muted",
+    CellState.STOPPED: "bold $warning",
+    CellState.ZOMBIE: "bold $error",
+    CellState.EXITED: "$text-muted",
+}
+POLL_S = 0.25
+
+
+def core_label(core: int | None) -> str:
+    """0-9, then a-z for cores 10-35, '+' past that (the line under the grid names it)."""
+    if core is None:
+        return "?"
+    return CORE_LABELS[core] if 0 <= core < len(CORE_LABELS) else "+"
+
+
+def core_colour(core: int | None) -> str:
+    return CORE_COLOURS[(core or 0) % len(CORE_COLOURS)]
+
+
+def share_bar(share: float) -> str:
+    """An eighth of a block per eighth of the tick on a CPU (at least one)."""
+    return BARS[max(1, min(8, math.ceil(min(1.0, share) * 8))) - 1]
+
+
+def cell_text(cell: Cell | None, first_exit: bool = True) -> str:
+    """The two characters of a cell, as drawn (and as read without colour)."""
+    if cell is None:
+        return "  "
+    if cell.state is CellState.RUNNING:
+        return core_label(cell.core) + share_bar(cell.on_cpu)
+    if cell.state is CellState.EXITED and not first_exit:
+        return "  "
+    return STATE_GLYPHS[cell.state] + " "
+
+
+def describe_cell(cell: Cell | None, interval: float) -> str:
+    """One cell in words, for the line under the grid."""
+    if cell is None:
+        return "not started yet (or not sampled in this tick)"
+    tick = fmt.seconds(interval)
+    waited = f", waited for a CPU {cell.waited:.0%}" if cell.waited >= 0.01 else ""
+    if cell.state is CellState.RUNNING:
+        return (
+            f"on a CPU {cell.on_cpu:.0%} of the {tick} tick, on core {cell.core} at its end{waited}"
+        )
+    text = {
+        CellState.WAITING: "runnable but waiting for a CPU",
+        CellState.SLEEPING: "sleeping (blocked: a timer, I/O, a lock)",
+        CellState.STOPPED: "stopped (SIGSTOP)",
+        CellState.ZOMBIE: "zombie: ended, not reaped yet",
+        CellState.EXITED: "ended",
+    }[cell.state]
+    return f"{text}; on a CPU {cell.on_cpu:.0%} of the {tick} tick{waited}"
+
+
+LEGEND = (
+    "A column is a sampler tick, newest at the right; a cell, what the child did in it."
+    " {bar}: on a CPU; the digit (and colour) is the core it was on at the tick's end"
+    " (10-35: a-z), the bar its share of the tick on a CPU, from its CPU-time growth"
+    " (█ all, ▄ half, ▁ an eighth or less; {on_cpu:.0%} at least)."
+    " W runnable, waited for a CPU ≥{waiting:.0%} of it  · sleeping  T stopped  Z zombie"
+    "  X ended  blank: not started"
+)
+
+
+class TimelineGrid(ScrollView, can_focus=True):
+    """The lanes under a fixed axis line; a cursor (lane, ticks back from the newest) picks
+    a cell to describe. Line API: a frame draws only the lanes on screen, so 1,000 children
+    cost what a screenful does."""
+
+    DEFAULT_CSS = """
+    TimelineGrid { overflow-x: hidden; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1, 0)", "Child up"),
+        Binding("down", "move(1, 0)", "Child down"),
+        Binding("left", "move(0, -1)", "Earlier"),
+        Binding("right", "move(0, 1)", "Later"),
+        Binding("end", "move(0, 100000)", "Newest tick", show=False),
+    ]
+
+    class Moved(Message):
+        """The cursor moved to another cell."""
+
+    class Resized(Message):
+        """Its width changed: it can show another number of ticks."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.snapshot = TimelineSnapshot()
+        self.cursor_lane = 0
+        self.cursor_back = 0  # ticks back from the newest
+        self._styles: dict[str, Style] = {}  # definition -> the widget's style plus it
+        self._base = Style()
+
+    def show(self, snapshot: TimelineSnapshot) -> None:
+        self.snapshot = snapshot
+        self.cursor_lane = min(self.cursor_lane, max(0, len(snapshot.lanes) - 1))
+        self.virtual_size = Size(0, 1 + max(1, len(snapshot.lanes)))
+        self._styles.clear()
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+    @property
+    def columns(self) -> int:
+        return max(1, (self.size.width - LABEL_WIDTH) // CELL_WIDTH)
+
+    def visible_ticks(self) -> int:
+        return min(self.columns, len(self.snapshot.ticks))
+
+    def action_move(self, lanes: int, ticks: int) -> None:
+        self.move(lanes, ticks)
+        self.post_message(self.Moved())
+
+    def move(self, lanes: int = 0, ticks: int = 0) -> None:
+        last = max(0, len(self.snapshot.lanes) - 1)
+        self.cursor_lane = max(0, min(last, self.cursor_lane + lanes))
+        self.cursor_back = max(0, min(self.visible_ticks() - 1, self.cursor_back - ticks))
+        rows = max(1, self.size.height - 1)  # under the axis line
+        top = round(self.scroll_y)
+        if self.cursor_lane < top:
+            self.scroll_to(y=self.cursor_lane, animate=False, immediate=True)
+        elif self.cursor_lane >= top + rows:
+            self.scroll_to(y=self.cursor_lane - rows + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def picked(self) -> str:
+        """The cursor's cell in words."""
+        snap = self.snapshot
+        if not snap.lanes or not snap.ticks:
+            return "no child has been sampled yet: start some with n (the spawn form)"
+        lane = snap.lanes[self.cursor_lane]
+        index = len(snap.ticks) - 1 - min(self.cursor_back, len(snap.ticks) - 1)
+        tick = snap.ticks[index]
+        age = snap.ticks[-1].time - tick.time
+        when = "the newest tick" if age <= 0 else f"{fmt.seconds(age)} ago"
+        return (
+            f"{lane.name} ({lane.pid}), {when}: {describe_cell(lane.cells[index], tick.interval)}"
+        )
+
+    def _style(self, name: str) -> Style:
+        """The widget's style plus a definition ("bold $warning reverse"), resolved once a
+        snapshot: a frame draws thousands of cells in a handful of styles."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self._base + Style.parse(resolve(self.app, name))
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        base = self.rich_style
+        if base != self._base:
+            self._base = base
+            self._styles.clear()
+        snap = self.snapshot
+        muted = self._style("$text-muted")
+        if y == 0:
+            segments = [Segment(self._axis(snap, self.visible_ticks()), muted)]
+        elif not snap.lanes:
+            segments = [Segment("(no children yet)", muted)] if y == 1 else []
+        else:
+            row = round(self.scroll_y) + y - 1
+            segments = self._lane_segments(row) if row < len(snap.lanes) else []
+        return Strip(segments).crop_extend(0, self.size.width, base)
+
+    def _lane_segments(self, row: int) -> list[Segment]:
+        """A lane's label and cells, a segment per run of cells in the same style."""
+        lane = self.snapshot.lanes[row]
+        shown = self.visible_ticks()
+        start = len(self.snapshot.ticks) - shown
+        label = short_name(lane.name, LABEL_WIDTH - 1).ljust(LABEL_WIDTH)
+        segments = [
+            Segment(label, self._style("bold" if row == self.cursor_lane else "$text-muted"))
+        ]
+        if shown < self.columns:  # fewer ticks than columns yet: the newest stay at the right
+            segments.append(Segment(" " * (self.columns - shown) * CELL_WIDTH, self._base))
+        cursor_at = shown - 1 - self.cursor_back if row == self.cursor_lane else -1
+        run: list[str] = []
+        run_style = ""
+        previous: Cell | None = None
+        for i, cell in enumerate(lane.cells[start:]):
+            first_exit = previous is None or previous.state is not CellState.EXITED
+            if cell is None:
+                style = ""
+            elif cell.state is CellState.RUNNING:
+                style = f"bold {core_colour(cell.core)}"
+            else:
+                style = STATE_STYLES[cell.state]
+            if i == cursor_at:
+                style += " reverse"
+            if style != run_style and run:
+                segments.append(Segment("".join(run), self._style(run_style)))
+                run = []
+            run_style = style
+            run.append(cell_text(cell, first_exit))
+            previous = cell
+        if run:
+            segments.append(Segment("".join(run), self._style(run_style)))
+        return segments
+
+    def _axis(self, snap: TimelineSnapshot, shown: int) -> str:
+        """'child' and a mark every ten ticks: how long ago that column was."""
+        cells = [" "] * (self.columns * CELL_WIDTH)
+        if snap.ticks:
+            newest = snap.ticks[-1]
+            for back in range(0, shown, 10):
+                tick = snap.ticks[len(snap.ticks) - 1 - back]
+                age = newest.time - tick.time
+                label = "now" if back == 0 else f"-{age:.0f}s" if age >= 1 else f"-{age:.1f}s"
+                at = (self.columns - 1 - back) * CELL_WIDTH
+                mark = "|" + label
+                if back == 0:
+                    at -= len(label) - 1
+                    mark = label + "|"
+                if at < 0:
+                    continue
+                for k, ch in enumerate(mark):
+                    if at + k < len(cells):
+                        cells[at + k] = ch
+        return "child".ljust(LABEL_WIDTH) + "".join(cells)
+
+
+class TimelineScreen(ModalScreen[None]):
+    """The timeline, full screen. Modal, so the app's one-letter keys stay on the table."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l,q", "close", "Close"),
+    ]
+
+    DEFAULT_CSS = """
+    TimelineScreen {
+        layout: vertical;
+        background: $background;
+    }
+    #timeline-grid {
+        height: 1fr;
+        border: round $accent;
+        border-title-color: $accent;
+        background: $surface;
+        scrollbar-size-vertical: 1;
+    }
+    #timeline-picked {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        padding: 0 1;
+        background: $panel;
+    }
+    #timeline-legend {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, timeline: Timeline, interval: float = 1.0) -> None:
+        super().__init__()
+        self.timeline = timeline
+        self.interval = interval
+        self._version = -1
+        self._columns = 0
+
+    def compose(self) -> ComposeResult:
+        yield TimelineGrid(id="timeline-grid")
+        yield Static(id="timeline-picked")
+        yield Static(
+            Text(
+                LEGEND.format(bar="0█ 1▄", on_cpu=ON_CPU_MIN, waiting=WAITING_MIN),
+                no_wrap=False,
+            ),
+            id="timeline-legend",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        grid = self.query_one(TimelineGrid)
+        grid.border_title = (
+            f"Timeline: what each child did in each {fmt.seconds(self.interval)} tick"
+        )
+        grid.focus()
+        self.poll()
+        self.set_interval(POLL_S, self.poll)
+
+    def on_resize(self) -> None:
+        self._show(force=True)
+
+    def poll(self) -> None:
+        self._show()
+
+    def on_timeline_grid_resized(self, _message: TimelineGrid.Resized) -> None:
+        self._show()
+
+    def _show(self, force: bool = False) -> None:
+        grid = self.query_one(TimelineGrid)
+        columns = grid.columns
+        if self.timeline.version == self._version and columns == self._columns and not force:
+            return
+        self._version, self._columns = self.timeline.version, columns
+        # Only the ticks the grid can show: copying the whole history of 1,000 children
+        # every tick cost the event loop ~0.2 s.
+        snapshot = self.timeline.snapshot(last=columns)
+        grid.show(snapshot)
+        self._picked()
+        subtitle = f"{len(snapshot.lanes)} children · {snapshot.kept} ticks kept"
+        if snapshot.cores:
+            subtitle = f"{snapshot.cores} cores · " + subtitle
+        grid.border_subtitle = subtitle
+
+    def _picked(self) -> None:
+        self.query_one("#timeline-picked", Static).update(
+            Text(self.query_one(TimelineGrid).picked(), no_wrap=True, overflow="ellipsis")
+        )
+
+    def on_timeline_grid_moved(self, _message: TimelineGrid.Moved) -> None:
+        self._picked()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
