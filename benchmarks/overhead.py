@@ -12,14 +12,12 @@ proclab's first full frame (target <= 1 s).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from results_file import write_results
 from terminal import Terminal
 
 PROCLAB = str(Path(sys.executable).with_name("proclab"))
@@ -99,23 +97,19 @@ def main() -> int:
         f"  proclab {ours:.2f}% of a core   htop {theirs:.2f}%   ratio {ratio:.2f}x (target <= 1.5x)"
     )
     print(f"  proclab wrote {(b1 - b0) / window * 60 / 1024:.1f} KiB per minute to the terminal")
-    record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "children": ns.children,
-        "window_s": round(window, 1),
-        "proclab_cpu_percent": round(ours, 2),
-        "htop_cpu_percent": round(theirs, 2),
-        "ratio": round(ratio, 2),
-        "proclab_kib_per_minute": round((b1 - b0) / window * 60 / 1024, 1),
-        "first_frame_s": [round(t, 3) for t in frames],
-        "hello_textual_first_frame_s": [round(t, 3) for t in hello],
-    }
-    out = Path(ns.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"written to {out}")
+    write_results(
+        ns.out,
+        {
+            "children": ns.children,
+            "window_s": round(window, 1),
+            "proclab_cpu_percent": round(ours, 2),
+            "htop_cpu_percent": round(theirs, 2),
+            "ratio": round(ratio, 2),
+            "proclab_kib_per_minute": round((b1 - b0) / window * 60 / 1024, 1),
+            "first_frame_s": [round(t, 3) for t in frames],
+            "hello_textual_first_frame_s": [round(t, 3) for t in hello],
+        },
+    )
     return 0
 
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from results_file import write_results
 
 RESULTS = Path(__file__).with_name("results")  # read now: main() forgets __file__
 REFERENCE = str(Path(__file__).with_name("tcp_reference.py"))
@@ -134,18 +133,14 @@ def main() -> int:
         results["process (fork)"]["proclab"]["conn_per_s"]
     )  # type: ignore[index]
     print(f"pool / process (fork): {over_fork:.1f}x (target >= 10x)")
-    record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "load": {"clients": ns.clients, "messages": ns.messages, "size": ns.size},
-        "results": results,
-        "pool_over_process_fork": round(over_fork, 1),
-    }
-    out = Path(ns.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"written to {out}")
+    write_results(
+        ns.out,
+        {
+            "load": {"clients": ns.clients, "messages": ns.messages, "size": ns.size},
+            "results": results,
+            "pool_over_process_fork": round(over_fork, 1),
+        },
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import enum
+import itertools
 import json
 import threading
 import time
@@ -138,27 +139,48 @@ def _decode(hint: Any, value: Any) -> Any:
 
 def read_events(path: str | Path) -> list[tuple[float, Event]]:
     """Every (wall time, event) in a recording; ProclabError naming the line if broken."""
+    return read_recording(path)[0]
+
+
+def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | None]:
+    """Every (wall time, event) in a recording, and the number of its last line if that
+    was cut off mid-way and skipped (else None). A proclab killed while recording leaves
+    its last line unfinished: the file's last bytes, with no newline after them. Any other
+    broken line is a ProclabError naming it."""
     events: list[tuple[float, Event]] = []
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise ProclabError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            # Only the last line can lack its newline; if it follows readable lines and does
+            # not parse, it was being written when proclab stopped.
+            cut = number > 1 and not raw.endswith(b"\n")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if cut:
+                    return events, number
+                raise ProclabError(f"{path}: not UTF-8 text (not a proclab recording)") from None
             if not line.strip():
                 continue
+            parsed = False
             try:
                 record = json.loads(line)
+                parsed = True
                 if "format" in record:
                     continue  # the header line
                 events.append((float(record["t"]), decode_event(record["type"], record["event"])))
             except ProclabError as exc:
                 raise ProclabError(f"{path} line {number}: {exc}") from None
             except (ValueError, KeyError, TypeError, SyntaxError) as exc:
+                if cut and not parsed:  # whole JSON is a whole line, broken otherwise
+                    return events, number
                 raise ProclabError(
                     f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
                 ) from None
-    return events
+    return events, None
 
 
 # Recording -----------------------------------------------------------------------------
@@ -171,7 +193,10 @@ class Recorder:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
-        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise ProclabError(f"cannot record into {path}: {exc.strerror}") from None
         self._file.write(
             json.dumps({"format": FORMAT, "recorded": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n"
         )
@@ -181,12 +206,31 @@ class Recorder:
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")
+                if isinstance(event, Sampled):  # once a tick: a killed proclab loses little
+                    self._file.flush()
 
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def record_into(controller: Any, path: str | Path | None) -> Callable[[], None]:
+    """`--record FILE`: subscribe a Recorder to `controller` (before it starts, so nothing
+    is missed); returns what closes it (after the controller closed: its last events are
+    the children's ends). Without a path, records nothing. Raises ProclabError if the file
+    cannot be written."""
+    if path is None:
+        return lambda: None
+    recorder = Recorder(path)
+    unsubscribe = controller.subscribe(recorder)
+
+    def close() -> None:
+        unsubscribe()
+        recorder.close()
+
+    return close
 
 
 # Replaying -----------------------------------------------------------------------------
@@ -202,6 +246,8 @@ class Replay:
 
     max_procs = 0
     grace = 0.0
+    state_label = ""  # set by whoever plays it: "playing", "paused"…
+    cut_line: int | None = None  # the recording's last line, cut off mid-way and skipped
 
     def __init__(self, events: Iterable[tuple[float, Event]]) -> None:
         self.events = list(events)
@@ -214,7 +260,10 @@ class Replay:
 
     @classmethod
     def load(cls, path: str | Path) -> Replay:
-        return cls(read_events(path))
+        events, cut_line = read_recording(path)
+        replay = cls(events)
+        replay.cut_line = cut_line
+        return replay
 
     # state
     def rewind(self) -> None:
@@ -266,15 +315,27 @@ class Replay:
             row = event.row  # type: ignore[union-attr]
             self._rows[row.id] = row
 
+    def seek(self, seconds: float) -> list[Event]:
+        """Move to `seconds` after the first event (clamped to the recording)."""
+        return self.play_to(self.start + max(0.0, min(seconds, self.end - self.start)))
+
+    @property
+    def sample_interval(self) -> float:
+        """The recorded sampler's tick (the median gap between samples)."""
+        times = [e.system.time for _, e in self.events if isinstance(e, Sampled)]
+        gaps = sorted(b - a for a, b in itertools.pairwise(times))
+        return round(gaps[len(gaps) // 2], 2) if gaps else 1.0
+
     def clock(self) -> float:
         return self.now
 
     def status_text(self) -> str:
         """What the app's status line says instead of its spawn settings."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
-        return (
+        text = (
             f"recorded {when} · at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s"
         )
+        return f"{self.state_label} · {text}" if self.state_label else text
 
     # the controller's read API
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:

@@ -73,6 +73,13 @@ class CpuPane(Widget):
             self.parent.border_subtitle = subtitle
         self.refresh(layout=grew)  # a layout pass only when the number of lines may change
 
+    def reset(self) -> None:
+        """Forget the history (a replay seeking back feeds it again)."""
+        self._sample = None
+        self._history = []
+        self._total.clear()
+        self.refresh()
+
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         if self._sample is None:
             return 1

@@ -32,3 +32,17 @@ def size(value: int | None) -> str:
 
 def percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}%"
+
+
+def count(value: int) -> str:
+    """A count in at most four characters (any count below 10^21, so any 64-bit one):
+    950 -> '950', 9_949 -> '9.9k', 9_950 -> '10k', 12_345 -> '12k', 3_400_000 -> '3.4M'."""
+    if value < 1000:
+        return str(value)
+    for power, unit in enumerate("kMGTPE", start=1):
+        scale = 1000**power
+        if value < scale * 995 // 100:  # one decimal fits: 9.9k (9.95k would show as 10.0k)
+            return f"{value / scale:.1f}{unit}"
+        if value < scale * 1000:
+            return f"{max(10, value // scale)}{unit}"  # from 9.95k on: 10k
+    return f"{value // 1000**6}E"

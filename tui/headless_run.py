@@ -19,6 +19,7 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
+from proclab.core.recording import record_into
 from proclab.tui import fmt
 from proclab.tui.cli import spec_from_arguments
 
@@ -58,10 +59,15 @@ def run(ns: argparse.Namespace) -> int:
         received.append(signum)
         stop.set()
 
+    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
+    try:
+        stop_recording = record_into(controller, ns.record)
+    except ProclabError as exc:
+        print(f"proclab run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     previous = {
         s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
-    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
     controller.subscribe(_Printer())
     try:
         controller.start()
@@ -88,6 +94,7 @@ def run(ns: argparse.Namespace) -> int:
                 break
     finally:
         controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
+        stop_recording()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     elapsed = time.monotonic() - began

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
+from proclab.core.recording import record_into
 from proclab.tui.cli import spec_from_arguments
 from proclab.tui.terminal import private_terminal
 
@@ -29,12 +31,29 @@ def run_app(ns: argparse.Namespace) -> int:
 
     from proclab.tui.app import ProclabApp  # textual is imported only for the app
 
-    controller = Controller(max_procs=ns.max_procs, sample_interval=ns.refresh, grace=ns.grace)
-    with private_terminal():
-        app = ProclabApp(
+    return run_in_terminal(
+        ns,
+        lambda controller: ProclabApp(
             controller, refresh=ns.refresh, method=ns.method, startup=startup, serve=serve
-        )
-        status = run_session(controller, app)
+        ),
+    )
+
+
+def run_in_terminal(ns: argparse.Namespace, make_app: Callable[[Controller], ProclabApp]) -> int:
+    """A controller from the app options in `ns` (--max-procs, --refresh, --grace,
+    --record), the app on the terminal, and every child ended however it ends."""
+    controller = Controller(max_procs=ns.max_procs, sample_interval=ns.refresh, grace=ns.grace)
+    try:
+        stop_recording = record_into(controller, ns.record)
+    except ProclabError as exc:
+        print(f"proclab: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with private_terminal():
+            app = make_app(controller)
+            status = run_session(controller, app)
+    finally:
+        stop_recording()
     for line in app.shutdown_log:  # on the restored terminal, for the scrollback
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"proclab: {line}", file=sys.stderr)

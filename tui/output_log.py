@@ -48,6 +48,11 @@ class OutputLog(RichLog):
         if visible:
             self.write(self._render_lines(visible))
 
+    def reset(self) -> None:
+        """Forget every line (a replay seeking back feeds them again)."""
+        self._entries.clear()
+        self.clear()
+
     def set_selected(self, rec_id: int | None) -> None:
         self._selected = rec_id
         if self.only_selected:

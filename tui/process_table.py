@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -134,6 +134,24 @@ def _cpu_time(row: ProcessRow, now: float) -> CellValue:
     return fmt.seconds(value), _num(value), ""
 
 
+def _busy(row: ProcessRow, now: float) -> CellValue:
+    """CPU time / wall time over its life so far: how much of it it spent on a CPU."""
+    wall = row.wall_time(now)
+    if row.sample is None or not wall:
+        return "", BLANK, ""
+    share = row.sample.cpu_time / wall
+    return f"{share:.0%}", _num(share), ""
+
+
+def _switches(row: ProcessRow, now: float) -> CellValue:
+    """Context switches, voluntary (gave the CPU up) / involuntary (preempted)."""
+    sample = row.sample
+    if sample is None:
+        return "", BLANK, ""
+    text = f"{fmt.count(sample.ctx_voluntary)}/{fmt.count(sample.ctx_involuntary)}"
+    return text, _num(sample.ctx_voluntary + sample.ctx_involuntary), ""
+
+
 def _threads(row: ProcessRow, now: float) -> CellValue:
     sample = _live(row)
     value = sample.threads if sample else None
@@ -168,6 +186,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("kind", "Kind", 4, False, _kind),
     Column("runtime", "Runtime", 8, True, _runtime),
     Column("cputime", "CPU time", 8, True, _cpu_time),
+    Column("busy", "CPU/wall", 8, True, _busy),
+    Column("switches", "Ctx vol/inv", 11, True, _switches),
     Column("threads", "Thr", 3, True, _threads),
     Column("method", "Method", 10, False, _method),
     Column("pinned", "Pinned", 6, False, _pinned),
@@ -175,7 +195,20 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 PAD = 1  # blank cells on each side of a column
-TABLE_WIDTH = sum(c.width + 2 * PAD for c in COLUMNS)
+
+
+def _spans() -> tuple[tuple[int, int], ...]:
+    """Where each column's cells are across the table: (first x, x after the last)."""
+    spans, left = [], 0
+    for column in COLUMNS:
+        right = left + column.width + 2 * PAD
+        spans.append((left, right))
+        left = right
+    return tuple(spans)
+
+
+COLUMN_SPANS = _spans()
+TABLE_WIDTH = COLUMN_SPANS[-1][1]
 
 
 @dataclass(slots=True)
@@ -252,6 +285,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._now = 0.0
         self._sort_keys: dict[int, Any] = {}
         self._drawn: dict[int, _Drawn] = {}
+        self._on_screen: dict[int, tuple[int, tuple[CellValue, ...]]] = {}  # line: as drawn
         self._order: list[int] = []  # record ids, sorted and filtered, as shown
         self._cursor_id: int | None = None
         self._announced: int | None = -1  # so the first selection is announced
@@ -290,11 +324,40 @@ class ProcessTable(ScrollView, can_focus=True):
         keys = {rec_id: column.value(row, now)[1] for rec_id, row in self._all.items()}
         for gone in self._drawn.keys() - self._all.keys():
             del self._drawn[gone]
-        if keys != self._sort_keys or len(self._order) != len(self._matching()):
+        # The rows shown change without a sort key changing: with a filter on, one row can
+        # stop matching as another starts (same count, other rows).
+        if keys != self._sort_keys or set(self._order) != set(self._matching()):
             self._sort_keys = keys
             self._reorder()
         else:
-            self.refresh()
+            self._refresh_changed()
+
+    def _refresh_changed(self) -> None:
+        """Repaint only the cells whose text or style changed since they were drawn. A tick
+        of an idle table changes a few cells (a runtime, a CPU %), often none on screen:
+        repainting every row wrote the whole table to the terminal every tick."""
+        width, scroll_x, top = self.size.width, int(self.scroll_x), int(self.scroll_y)
+        for y in range(1, self.size.height):
+            index = top + y - 1
+            rec_id = self._order[index] if index < len(self._order) else None
+            shown = self._on_screen.get(y)
+            if rec_id is None or shown is None or shown[0] != rec_id:
+                if rec_id is not None or shown is not None:
+                    self.refresh(Region(0, y, width, 1))
+                continue
+            values = self._draw(rec_id).values
+            if values is shown[1]:
+                continue
+            changed = [
+                COLUMN_SPANS[i]
+                for i, (old, new) in enumerate(zip(shown[1], values, strict=True))
+                if old[0] != new[0] or old[2] != new[2]
+            ]
+            if changed:
+                left = max(0, min(a for a, _ in changed) - scroll_x)
+                right = min(width, max(b for _, b in changed) - scroll_x)
+                if left < right:
+                    self.refresh(Region(left, y, right - left, 1))
 
     def set_filter(self, text: str, rows: Iterable[ProcessRow], now: float) -> None:
         self.filter_text = text.strip()
@@ -362,9 +425,12 @@ class ProcessTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(self._order):
+                self._on_screen.pop(y, None)
                 return Strip.blank(width, base)
             rec_id = self._order[index]
-            segments = self._draw(rec_id).segments
+            drawn = self._draw(rec_id)
+            self._on_screen[y] = (rec_id, drawn.values)
+            segments = drawn.segments
             if rec_id == self._cursor_id:
                 cursor = self.get_component_rich_style(
                     "process-table--cursor" if self.has_focus else "process-table--cursor-blurred"
@@ -501,10 +567,7 @@ def _fit(text: str, width: int, right: bool) -> str:
 
 
 def _column_at(x: int) -> str | None:
-    left = 0
-    for column in COLUMNS:
-        right = left + column.width + 2 * PAD
+    for column, (left, right) in zip(COLUMNS, COLUMN_SPANS, strict=True):
         if left <= x < right:
             return column.key
-        left = right
     return None

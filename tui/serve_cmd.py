@@ -14,7 +14,7 @@ from types import FrameType
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
-from proclab.core.recording import encode
+from proclab.core.recording import encode, record_into
 from proclab.core.server import ServerConfig, describe_event
 
 
@@ -59,10 +59,15 @@ def run(ns: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
+    try:
+        stop_recording = record_into(controller, ns.record)
+    except ProclabError as exc:
+        print(f"proclab serve: {exc}", file=sys.stderr)
+        return 2
     previous = {
         s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
-    controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
     controller.subscribe(show)
     try:
         controller.start()
@@ -75,6 +80,7 @@ def run(ns: argparse.Namespace) -> int:
             pass
     finally:
         controller.close()  # stops the server: every handler is ended
+        stop_recording()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0

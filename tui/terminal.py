@@ -6,7 +6,8 @@ its arguments) would print its traceback straight onto the screen. So while the 
 fds 0, 1 and 2 point at /dev/null and the app talks to the terminal through private
 copies of them (Textual reads sys.__stdin__ and writes sys.__stderr__, which are rebound
 to those copies). Everything is put back on the way out, so a crash report still reaches
-the terminal.
+the terminal. Under `proclab web`, fds 0 and 1 are the pipes to textual-serve, which must
+carry nothing but its protocol: they are kept the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TextIO
 
 @contextlib.contextmanager
 def private_terminal() -> Iterator[None]:
-    if not os.isatty(0) and not os.isatty(2):
+    if not os.isatty(0) and not os.isatty(2) and not in_browser():
         yield  # not a terminal (a pipe, a test): nothing to protect
         return
     saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
@@ -59,3 +60,8 @@ def private_terminal() -> Iterator[None]:
         for stream in private:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
+
+
+def in_browser() -> bool:
+    """Run by `proclab web` (textual-serve's web driver talks through fds 0 and 1)."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")

@@ -1,0 +1,126 @@
+"""`proclab demo`: the built-in scenario plays to its end in the real app with real
+children and a real server; keys pause it and q ends it; broken scenarios name the line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from pty_session import PROCLAB
+from test_app import wait_for
+
+from proclab.core.model import Event, Exited
+from proclab.core.scenario import BUILTIN, ScenarioError, load_scenario, parse_scenario
+from proclab.tui.demo import DemoApp
+
+SIZE = (120, 36)
+
+
+def test_the_builtin_scenario_is_a_readable_file_of_about_a_minute():
+    scenario = load_scenario()
+    assert scenario.path == BUILTIN and BUILTIN.read_text().startswith("# proclab's built-in demo")
+    # the waits alone; joins add the children's own run time
+    assert 55 <= scenario.length_s <= 90
+    actions = {step.action for step in scenario.steps}
+    assert {"spawn", "join", "server", "clients", "schedule", "show"} <= actions
+    assert any(step.spec and step.spec.affinity == (0,) for step in scenario.steps)
+
+
+async def test_the_builtin_scenario_plays_to_the_end(controller):
+    exits: list[Exited] = []
+
+    def keep(event: Event) -> None:
+        if isinstance(event, Exited):
+            exits.append(event)
+
+    controller.subscribe(keep)
+    app = DemoApp(controller, load_scenario(), speed=40, refresh=0.2)
+    pushed: list[str] = []
+    push_screen = app.push_screen
+
+    def spy(screen, *args, **kwargs):  # type: ignore[no-untyped-def]
+        pushed.append(type(screen).__name__)
+        return push_screen(screen, *args, **kwargs)
+
+    app.push_screen = spy  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.done, timeout=60)
+        caption = str(app.caption.render())
+        assert "the end" in caption
+        by_name: dict[str, list[int | None]] = {}
+        for event in exits:
+            by_name.setdefault(event.row.name, []).append(event.row.exitcode)
+        assert len(by_name.get("sleeper", [])) == 10
+        assert by_name["free"] == [0, 0] and by_name["pinned"] == [0, 0]
+        handlers = [e.row for e in exits if e.row.tag and e.row.tag.startswith("tcp")]
+        assert len(handlers) == 3 and all(row.exitcode == 0 for row in handlers)
+        assert not controller.server.running
+        assert {"TimelineScreen", "ScheduleScreen"} <= set(pushed)
+        assert type(app.screen).__name__ == "Screen", "the last step shows the main screen"
+
+
+async def test_a_key_pauses_and_q_ends_leaving_nothing_running(controller):
+    text = """
+[[step]]
+say = "a sleeper"
+spawn = "proclab.core.tasks:sleep"
+args = "(60,)"
+wait = 0.2
+
+[[step]]
+say = "second"
+wait = 30
+"""
+    app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: controller.live_count() == 1)
+        await pilot.press("x")
+        assert "paused" in str(app.caption.render())
+        step = app.step_index
+        await pilot.pause(1.0)
+        assert app.step_index == step and not app.done, "the demo went on while paused"
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.step_index == 1)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=15)
+    assert controller.live_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("[[step]]\nsay = 'x'\nwiat = 3\n", 3, "wiat: unknown key"),
+        ("[[step]]\nsay = 'x'\n[[step]]\nspawn = 'nope:f'\n", 4, "no module named 'nope'"),
+        ("[[step]]\nspawn = 'proclab.core.tasks:sleep'\n\nargs = '(1, 2)'\n", 4, "too many"),
+        ("[[step]]\nsay = 'x'\nwait = -1\n", 3, "0 or more"),
+        ("[[step]]\nsay = 'x'\nwait = nan\n", 3, "0 or more"),
+        ("[[step]]\nsay = 'x'\nwait = inf\n", 3, "0 or more"),
+        ("[[ step ]]  # first\nsay = 'x'\n[[step]]\nshow = 'x'\n", 4, "must be one of"),
+        ("[[step]]\njoin = true\nclear = true\n", 1, "one action per step"),
+        ("[[step]]\nshow = 'nowhere'\n", 2, "must be one of procs"),
+        ("[[step]]\nsay = 'x'\ncount = 3\n", 3, "belongs to a spawn step"),
+        ("[[step]\n", 1, "not valid TOML"),
+        ("title = 'nothing'\n", None, "no [[step]]"),
+    ],
+)
+def test_a_broken_scenario_names_its_line(text: str, line: int | None, words: str):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, Path("broken.toml"))
+    message = str(caught.value)
+    assert words in message and "\n" not in message
+    if line is not None:
+        assert message.startswith(f"broken.toml line {line}: "), message
+
+
+def test_the_cli_refuses_a_broken_scenario_and_starts_nothing(tmp_path: Path):
+    (tmp_path / "s.toml").write_text(
+        "[[step]]\nsay = 'x'\nspawn = 'proclab.core.tasks:sleep'\nargs = '(1, 2, 3)'\n"
+    )
+    done = subprocess.run(
+        [PROCLAB, "demo", "s.toml"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "proclab demo: s.toml line 4: args: sleep(seconds=...): too many positional arguments"
+    ]

@@ -1,0 +1,39 @@
+"""Numbers as people read them (tui/fmt.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proclab.tui import fmt
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0"),
+        (999, "999"),
+        (1000, "1.0k"),
+        (1050, "1.1k"),
+        (9949, "9.9k"),
+        (9950, "10k"),  # not "10.0k"
+        (9999, "10k"),
+        (12_345, "12k"),
+        (999_999, "999k"),
+        (1_000_000, "1.0M"),
+        (3_400_000, "3.4M"),
+        (9_960_000, "10M"),  # not "10.0M"
+        (123_456_789, "123M"),  # not "123.5M"
+        (2_500_000_000, "2.5G"),
+        (2**64 - 1, "18E"),  # the largest 64-bit count
+    ],
+)
+def test_count(value: int, text: str) -> None:
+    assert fmt.count(value) == text
+
+
+def test_count_is_never_longer_than_four() -> None:
+    edges = [
+        s * e // 100 + d for s in (10**3, 10**6, 10**9) for e in (995, 10**5) for d in (-1, 0, 1)
+    ]
+    for value in [*range(20_000), *edges, 2**63, 2**64 - 1]:
+        assert len(fmt.count(value)) <= 4, value

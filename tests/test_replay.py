@@ -1,0 +1,359 @@
+"""`--record FILE.jsonl` and `proclab replay FILE.jsonl`: a real session recorded, then
+shown again in the app with the same table at its end and at a moment in between; pause,
+step and seek keys; read-only; a broken file names its line; a file cut off mid-line (a
+killed proclab) still replays; seeking back rebuilds the timeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fakes import NOW, _sample, mixed_rows, system_history
+from pty_session import PtySession
+
+from proclab.core.controller import Controller
+from proclab.core.exits import describe_exit
+from proclab.core.model import (
+    Event,
+    Exited,
+    OutputLine,
+    ProcessRow,
+    Sampled,
+    ServerEvent,
+    Spawned,
+)
+from proclab.core.recording import (
+    Replay,
+    event_line,
+    read_events,
+    read_recording,
+    record_into,
+)
+from proclab.core.spec import build_spec
+from proclab.tui.cli import main
+from proclab.tui.replay_app import ReplayApp
+
+PROCLAB = str(Path(sys.executable).with_name("proclab"))
+TASKS = "proclab.core.tasks"
+
+
+def states(rows: tuple[ProcessRow, ...]) -> dict[str, tuple[str, str]]:
+    return {r.name: (str(r.state), describe_exit(r.exitcode)) for r in rows}
+
+
+def table_states(app: ReplayApp) -> dict[str, tuple[str, str]]:
+    table = app.table
+    return {
+        table.cell_text(i, "name"): (table.cell_text(i, "state"), table.cell_text(i, "exit"))
+        for i in table.order
+    }
+
+
+def record_session(
+    path: Path,
+) -> tuple[dict[str, tuple[str, str]], float, dict[str, tuple[str, str]]]:
+    """A real session: children that exit 0, 3, fail, one terminated, one paused then
+    terminated, one that prints. Returns the table in a quiet moment in the middle (and
+    when that was), and at the end."""
+    controller = Controller(sample_interval=0.2, grace=1.0)
+    stop_recording = record_into(controller, path)
+    try:
+        controller.start()
+        quick = [
+            *controller.spawn(build_spec(f"{TASKS}:sleep", "(0.2,)", name="quick")),
+            *controller.spawn(build_spec(f"{TASKS}:exit_with", "(3,)", name="three")),
+            *controller.spawn(build_spec(f"{TASKS}:fail", name="failing", method="fork")),
+        ]
+        (long,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)", name="long"))
+        (ticker,) = controller.spawn(build_spec(f"{TASKS}:tick", "(100,)", name="ticker"))
+        assert controller.join(quick, timeout=30)
+        assert controller.wait_started([long, ticker])
+        controller.pause(ticker)
+        deadline = time.monotonic() + 10
+        while controller.row(ticker).state.value != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # quiet: only samples
+        middle, middle_at = states(controller.rows()), time.time()
+        time.sleep(0.5)
+        controller.terminate(long)
+        controller.terminate(ticker)
+        assert controller.join([long, ticker], timeout=30)
+        time.sleep(0.5)  # a last sample of the ended children
+        end = states(controller.rows())
+    finally:
+        controller.close()
+        stop_recording()
+    return middle, middle_at, end
+
+
+async def settle(pilot: object, app: ReplayApp) -> None:
+    deadline = time.monotonic() + 30
+    while (app._inbox or app._drain_scheduled) and time.monotonic() < deadline:
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+TICKS = 20
+SAMPLE_S = 0.2
+
+
+def made_up_session() -> list[tuple[float, Event]]:
+    """A spinning child sampled TICKS times, SAMPLE_S apart (no real process: quick)."""
+    row = next(r for r in mixed_rows() if r.name == "ForkProcess-3")  # running
+    events: list[tuple[float, Event]] = [(NOW, Spawned(row))]
+    for k, system in enumerate(system_history(ticks=TICKS)):
+        at, clock = NOW + k * SAMPLE_S, 1000.0 + k * SAMPLE_S
+        sample = dataclasses.replace(_sample(99.0, k * SAMPLE_S, 1 << 20, 0, "running"), time=clock)
+        system = dataclasses.replace(system, time=clock, wall=at)
+        events.append((at, Sampled(system, {row.id: sample})))
+    return events
+
+
+def write_recording(path: Path, events: list[tuple[float, Event]], tail: bytes = b"") -> None:
+    header = json.dumps({"format": 1, "recorded": "2027-01-15 08:00:00"})
+    lines = [header, *(event_line(event, at) for at, event in events)]
+    path.write_bytes("".join(line + "\n" for line in lines).encode() + tail)
+
+
+async def test_seeking_back_rebuilds_the_timeline() -> None:
+    """Seeking back hands out every event again from the first: the timeline starts again
+    empty rather than getting the early ticks a second time, after the late ones."""
+    replay = Replay(made_up_session())
+    samples = [(at, e.system.time) for at, e in replay.events if isinstance(e, Sampled)]
+    recorded = [tick for _, tick in samples]
+    app = ReplayApp(replay)
+
+    def ticks() -> list[float]:
+        return [tick.time for tick in app.timeline.snapshot().ticks]
+
+    def assert_ticks_up_to_now() -> None:
+        """Every tick recorded so far, once each, in order."""
+        assert ticks() == [tick for at, tick in samples if at <= replay.now]
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("space")  # it plays from the start: pause it
+        for key in ("greater_than_sign", "less_than_sign", "greater_than_sign"):  # end, start, end
+            await pilot.press(key)
+            await settle(pilot, app)
+            assert_ticks_up_to_now()
+        assert ticks() == recorded
+        await pilot.press("left_square_bracket")  # -10 s from the end: the start
+        await settle(pilot, app)
+        assert replay.now == replay.start and ticks() == recorded[:1]
+        app.seek_to(NOW + 1.0)  # forward, then back from the middle
+        app.seek_to(NOW + 0.5)
+        await settle(pilot, app)
+        assert_ticks_up_to_now()
+        assert len(ticks()) == 3
+        await pilot.press("greater_than_sign")
+        await settle(pilot, app)
+        await pilot.press("space")  # at the end: plays again from the start
+        await settle(pilot, app)
+        assert app.playing
+        assert_ticks_up_to_now()
+
+
+async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    middle, middle_at, end = record_session(path)
+    assert end["three"] == ("failed", "3") and end["quick"] == ("exited", "0")
+    assert end["failing"][0] == "failed"
+    assert end["long"][1] == "-15 SIGTERM"
+    assert middle["ticker"][0] == "stopped" and middle["long"][0] == "sleeping"
+
+    replay = Replay.load(path)
+    kinds = {type(e).__name__ for _, e in replay.events}
+    assert {"Spawned", "StateChanged", "Exited", "OutputLine", "Sampled"} <= kinds
+    app = ReplayApp(replay)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("space")  # it plays from the start: pause it
+        assert not app.playing
+        assert "paused" in replay.status_text()
+
+        await pilot.press("greater_than_sign")  # to the end
+        await settle(pilot, app)
+        assert replay.now == replay.end
+        assert table_states(app) == end
+        assert any("tick" in line for line in app.output_log.lines_shown())
+
+        await pilot.press("less_than_sign")  # back to the start: nothing yet
+        await settle(pilot, app)
+        assert replay.now == replay.start
+        assert app.output_log.lines_shown() == [] or all(
+            "tick" not in line for line in app.output_log.lines_shown()
+        )
+
+        before = replay.position
+        await pilot.press("full_stop")  # one step: the next recorded moment
+        await settle(pilot, app)
+        assert replay.position > before and not app.playing
+
+        app.seek_to(middle_at)  # the quiet moment in the middle
+        await settle(pilot, app)
+        assert table_states(app) == middle
+        assert f"at {middle_at - replay.start:.1f} s of" in replay.status_text()
+
+        await pilot.press("right_square_bracket")  # +10 s: past the end, so the end
+        await settle(pilot, app)
+        assert table_states(app) == end
+        await pilot.press("left_square_bracket")  # -10 s: before the start, so the start
+        await settle(pilot, app)
+        assert replay.now == replay.start
+
+        await pilot.press("space")  # play: the clock moves
+        await pilot.pause(0.5)
+        assert app.playing and replay.now > replay.start
+
+
+async def test_a_replay_is_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    record_session(path)
+    replay = Replay.load(path)
+    app = ReplayApp(replay)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("greater_than_sign")
+        await settle(pilot, app)
+        rows = replay.rows()
+        for key in ("n", "k", "t", "p", "c", "ctrl+t"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.main, f"{key} opened a dialog"
+        messages = [n.message for n in app._notifications]
+        assert messages and all("read-only" in m for m in messages), messages
+        assert replay.rows() == rows
+
+
+def test_a_broken_recording_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.jsonl"
+    good = json.dumps({"format": 1, "recorded": "2026-01-01 00:00:00"})
+    path.write_text(good + "\n" + '{"t": 1.0, "type": "Spawned", "event": {"row"\n')
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "line 2" in err and str(path) in err, err
+    assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    path.write_text(good + "\n" + '{"t": 1.0, "type": "Teleported", "event": {}}\n')
+    assert main(["replay", str(path)]) == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_a_recording_cut_off_mid_line_still_replays(tmp_path: Path) -> None:
+    """proclab killed while recording: the file ends inside a line (even inside a UTF-8
+    character). That last line is left out; the rest replays."""
+    events = made_up_session()
+    path = tmp_path / "cut.jsonl"
+    line = event_line(OutputLine(2, 41002, "ForkProcess-3", "stdout", "naïve", NOW + 5), NOW + 5)
+    last = line.encode()
+    whole = len(events) + 2  # the header, then the events: the cut line is the next
+    for cut in (last[:10], last[: last.index("ï".encode()) + 1]):  # the second in the "ï"
+        write_recording(path, events, tail=cut)
+        read, cut_line = read_recording(path)
+        assert len(read) == len(events) and cut_line == whole
+        replay = Replay.load(path)
+        assert replay.cut_line == whole and replay.end == events[-1][0]
+    write_recording(path, events, tail=last)  # whole, only its newline missing
+    assert read_recording(path) == (read_events(path), None) and len(read_events(path)) == whole - 1
+    write_recording(path, events)
+    assert Replay.load(path).cut_line is None
+
+
+async def test_the_app_says_a_recording_was_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    write_recording(path, made_up_session(), tail=b'{"t": 1.0, "ty')
+    app = ReplayApp(Replay.load(path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        messages = [n.message for n in app._notifications]
+        assert any("cut off" in m for m in messages), messages
+
+
+def test_a_file_of_another_kind_is_refused_in_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "picture.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe\x80" * 50)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"proclab replay: {path}: not UTF-8 text (not a proclab recording)", err
+    # A broken line inside the file is no cut-off end: refused, named by its line.
+    events = made_up_session()
+    write_recording(tmp_path / "inside.jsonl", events, tail=b"\xff\xfe\n" + b"{}")
+    assert main(["replay", str(tmp_path / "inside.jsonl")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    write_recording(tmp_path / "ends.jsonl", events, tail=b'{"t": 1.0, "ty\n')
+    assert main(["replay", str(tmp_path / "ends.jsonl")]) == 2
+    assert f"line {len(events) + 2}" in capsys.readouterr().err
+
+
+def test_run_records_every_child(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    done = subprocess.run(
+        [PROCLAB, "run", f"{TASKS}:exit_with", "--args", "(3,)", "--count", "2", "--record", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    events = [e for _, e in read_events(path)]
+    assert sum(isinstance(e, Spawned) for e in events) == 2
+    assert [e.row.exitcode for e in events if isinstance(e, Exited)] == [3, 3]
+    assert sum(isinstance(e, OutputLine) and "exiting with code 3" in e.text for e in events) == 2
+    unwritable = subprocess.run(
+        [PROCLAB, "run", f"{TASKS}:sleep", "--record", str(tmp_path / "no" / "such.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unwritable.returncode == 2 and "cannot record" in unwritable.stderr
+
+
+def test_serve_records_server_events(tmp_path: Path) -> None:
+    path = tmp_path / "serve.jsonl"
+    server = subprocess.Popen(
+        [PROCLAB, "serve", "--port", "0", "--method", "fork", "--record", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"hello\n")
+            assert client.recv(100) == b"HELLO\n"
+        time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+    kinds = [e.kind for _, e in read_events(path) if isinstance(e, ServerEvent)]
+    for kind in ("listening", "accepted", "data_in", "data_out", "disconnected", "stopped"):
+        assert kind in kinds, kinds
+    replay = Replay.load(path)
+    replay.play_to(replay.end)
+    assert replay.server.status().served == 1
+
+
+def test_the_app_records_its_session(tmp_path: Path) -> None:
+    path = tmp_path / "app.jsonl"
+    session = PtySession(
+        [f"{TASKS}:exit_with", "--args", "(3,)", "--count", "2", "--record", str(path)]
+    )
+    try:
+        session.wait_for(b"2 ended")
+        session.send("q")
+        assert session.wait() == 0
+    finally:
+        session.close()
+    replay = Replay.load(path)
+    replay.play_to(replay.end)
+    assert [describe_exit(r.exitcode) for r in replay.rows()] == ["3", "3"]

@@ -1,0 +1,321 @@
+"""`proclab web` in a real browser: headless Chromium (Debian's `chromium` package) opens
+the page, the terminal renders the app's panes, a key press in the page spawns a child,
+and nothing is left running afterwards.
+
+Chromium is driven through the Chrome DevTools Protocol over a websocket (aiohttp's client,
+already installed with textual-serve): no browser driver to download. The page draws the
+terminal on a canvas (xterm.js), so its text is read from xterm.js's own buffer: the page
+keeps its terminal object in a closure, found with the protocol's Runtime.queryObjects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from conftest import reap_orphans
+from pty_session import gone
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+    "--window-size=1400,1000",
+)
+# The terminal object of textual-serve's page: an instance of its class whose prototype has
+# connect/sendSize/fit methods; it holds the xterm.js Terminal as `.terminal`.
+FIND_TERMINAL_CLASS = """function () {
+    // Reading a property of some heap objects throws: skip those.
+    const looks = o => {
+        try {
+            return typeof o.connect === 'function' && typeof o.sendSize === 'function'
+                && typeof o.fit === 'function';
+        } catch (error) { return false; }
+    };
+    return this.find(o => o && looks(o)) || null;
+}"""
+KEEP_TERMINAL = """function () {
+    const found = this.find(o => { try { return o.terminal.buffer; } catch (e) { return false; } });
+    if (found) { window.__proclabTerminal = found.terminal; }
+    return Boolean(found);
+}"""
+SCREEN_TEXT = """(() => {
+    const term = window.__proclabTerminal;
+    if (!term) { return null; }
+    const buffer = term.buffer.active;
+    const lines = [];
+    for (let y = 0; y < term.rows; y++) {
+        const line = buffer.getLine(buffer.viewportY + y);
+        lines.push(line ? line.translateToString(true) : '');
+    }
+    return lines.join('\\n');
+})()"""
+KEYS = {
+    "n": {"key": "n", "code": "KeyN", "windowsVirtualKeyCode": 78, "text": "n"},
+    "enter": {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def end_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the process's group, then SIGKILL what is left of it and of its
+    descendants (some may have left the group), and reap the process."""
+    try:
+        family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]
+    except psutil.NoSuchProcess:
+        family = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    process.wait(5)
+    psutil.wait_procs(family, timeout=5)
+    reap_orphans()
+
+
+@contextlib.contextmanager
+def proclab_web(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proclab = Path(sys.executable).with_name("proclab")
+    server = subprocess.Popen(
+        [str(proclab), "web", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            assert server.poll() is None, (
+                f"proclab web exited: {server.stdout.read().decode()}"  # type: ignore[union-attr]
+            )
+            assert time.monotonic() < deadline, "proclab web never listened"
+            time.sleep(0.1)
+        yield server
+    finally:
+        end_group(server)
+
+
+@contextlib.contextmanager
+def chromium(profile: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium package"
+            " (apt-get install -y chromium)"
+        )
+    browser = subprocess.Popen(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        active = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (active.exists() and active.read_text().strip()):
+            assert browser.poll() is None, (
+                f"chromium exited: {browser.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
+            )
+            assert time.monotonic() < deadline, "chromium never opened its DevTools port"
+            time.sleep(0.1)
+        yield browser, int(active.read_text().split()[0])
+    finally:
+        end_group(browser)
+
+
+class ProtocolError(Exception):
+    """A DevTools command failed (e.g. the page navigated while it ran)."""
+
+
+class DevTools:
+    """Just enough of the Chrome DevTools Protocol: commands on one page's websocket."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self.last_error = ""
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def page(cls, port: int) -> AsyncIterator[DevTools]:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while True:
+                async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
+                    targets = await answer.json()
+                pages = [t for t in targets if t["type"] == "page"]
+                if pages:
+                    break
+                assert time.monotonic() < deadline, f"chromium has no page: {targets}"
+                await asyncio.sleep(0.2)
+            async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                yield cls(ws)
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        number = next(self._ids)
+        await self.ws.send_str(json.dumps({"id": number, "method": method, "params": params}))
+        while True:
+            message = await asyncio.wait_for(self.ws.receive(), 30)
+            assert message.type == aiohttp.WSMsgType.TEXT, f"DevTools closed: {message}"
+            reply = json.loads(message.data)
+            if reply.get("id") == number:
+                if "error" in reply:
+                    raise ProtocolError(f"{method}: {reply['error']}")
+                return reply["result"]  # type: ignore[no-any-return]
+
+    async def evaluate(self, expression: str) -> Any:
+        try:
+            result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        except ProtocolError:
+            return None  # between two documents
+        return result["result"].get("value")
+
+    async def open(self, url: str, timeout: float = 30.0) -> None:
+        """Load `url` and wait until the page's terminal got its first bytes."""
+        await self.send("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while not await self.evaluate(
+            "document.readyState === 'complete' && document.body.classList.contains('-first-byte')"
+        ):
+            assert time.monotonic() < deadline, f"{url} never showed a terminal"
+            await asyncio.sleep(0.1)
+
+    async def find_terminal(self) -> bool:
+        """Keep the page's xterm.js Terminal as window.__proclabTerminal."""
+        try:
+            return await self._find_terminal()
+        except ProtocolError as exc:
+            self.last_error = str(exc)
+            return False  # the page changed under the search: try again
+
+    async def _find_terminal(self) -> bool:
+        base = await self.send("Runtime.evaluate", expression="Object.prototype")
+        objects = await self.send(
+            "Runtime.queryObjects", prototypeObjectId=base["result"]["objectId"]
+        )
+        prototype = await self.send(
+            "Runtime.callFunctionOn",
+            objectId=objects["objects"]["objectId"],
+            functionDeclaration=FIND_TERMINAL_CLASS,
+        )
+        if "exceptionDetails" in prototype or prototype["result"].get("subtype") == "null":
+            return False
+        instances = await self.send(
+            "Runtime.queryObjects", prototypeObjectId=prototype["result"]["objectId"]
+        )
+        kept = await self.send(
+            "Runtime.callFunctionOn",
+            objectId=instances["objects"]["objectId"],
+            functionDeclaration=KEEP_TERMINAL,
+            returnByValue=True,
+        )
+        return bool(kept["result"].get("value"))
+
+    async def screen(self) -> str:
+        return (await self.evaluate(SCREEN_TEXT)) or ""
+
+    async def wait_for_screen(self, pattern: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            if not await self.evaluate("Boolean(window.__proclabTerminal)"):
+                await self.find_terminal()
+            text = await self.screen()
+            if re.search(pattern, text):
+                return text
+            await asyncio.sleep(0.2)
+        found = await self.evaluate("Boolean(window.__proclabTerminal)")
+        raise AssertionError(
+            f"{pattern!r} never showed in the browser (terminal found: {found};"
+            f" {self.last_error or 'no DevTools error'}); the screen:\n{text}"
+        )
+
+    async def press(self, key: str) -> None:
+        await self.evaluate("window.__proclabTerminal.focus()")
+        spec = KEYS[key]
+        await self.send("Input.dispatchKeyEvent", type="keyDown", **spec)
+        await self.send(
+            "Input.dispatchKeyEvent", type="keyUp", **{k: v for k, v in spec.items() if k != "text"}
+        )
+
+
+def app_processes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The proclab apps textual-serve started, one per browser tab."""
+    found = []
+    for process in psutil.Process(server.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "proclab.tui.cli" in process.cmdline():
+                found.append(process)
+    return found
+
+
+async def test_browser_renders_the_app_and_a_key_spawns_a_child(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with (
+        proclab_web(port) as server,
+        chromium(tmp_path / "profile") as (_browser, devtools_port),
+    ):
+        async with DevTools.page(devtools_port) as page:
+            await page.open(url)
+            # The panes: at this window size every pane is on screen, with its title.
+            screen = await page.wait_for_screen(r"0 live")
+            for title in ("1 Processes", "2 Output", "3 CPU", "4 Server"):
+                await page.wait_for_screen(re.escape(title))
+            assert "proclab" in screen
+            apps = app_processes(server)
+            assert len(apps) == 1, f"one proclab per tab, found {apps}"
+            before = {p.pid for p in apps[0].children(recursive=True)}
+            # n opens the spawn form (greet, the lesson's first call), Enter starts it.
+            await page.press("n")
+            await page.wait_for_screen(r"Start processes")
+            await page.press("enter")
+            screen = await page.wait_for_screen(r"1 live")
+            new = {p.pid for p in apps[0].children(recursive=True)} - before
+            assert new, f"no child process of the app appeared:\n{screen}"
+            shown = re.search(r"ForkServerProcess-1\S*\s+(\d+)", screen)
+            assert shown and int(shown.group(1)) in new, (
+                f"the table's pid is not the new child's ({new}):\n{screen}"
+            )
+            # Stopping `proclab web` (SIGTERM to it alone, as `kill` does) ends the tab's
+            # proclab, which ends its children, while the page is still open.
+            family = [apps[0], *apps[0].children(recursive=True)]
+            server.terminate()
+            assert server.wait(40) == 0, server.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert gone(family, timeout=5) == [], "proclab web left processes running"
+    # The browser is ended above; the autouse fixture checks that no descendant is left.

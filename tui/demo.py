@@ -1,0 +1,207 @@
+"""`proclab demo`: a scenario (core/scenario.py) played in the real app, for a recording.
+
+The steps drive the same controller and the same actions a person would; only the
+keyboard changes meaning while it plays: any key pauses or resumes, q (or Ctrl+Q, Ctrl+C)
+ends the demo and proclab, leaving nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from textual import events
+from textual.css.query import NoMatches
+from textual.widgets import Static
+
+from proclab.core.echo_client import run_load
+from proclab.core.errors import ProclabError
+from proclab.core.scenario import Scenario, Step
+from proclab.core.server import ServerConfig, ServerError
+from proclab.tui.app import ProclabApp, ShutdownScreen
+from proclab.tui.dialogs import ConfirmScreen, PromptScreen
+
+TICK_S = 0.05  # how often a wait looks at the pause key
+DIALOGS = (ShutdownScreen, ConfirmScreen, PromptScreen)  # they keep to themselves
+
+
+class DemoCaption(Static):
+    DEFAULT_CSS: ClassVar[str] = """
+    DemoCaption {
+        dock: top;
+        height: auto;
+        padding: 0 1;
+        background: $accent;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+
+class DemoApp(ProclabApp):
+    """The app with a scenario playing in it."""
+
+    def __init__(self, controller: Any, scenario: Scenario, speed: float = 1.0, **options: Any):
+        super().__init__(controller, **options)
+        self.scenario = scenario
+        self.speed = speed
+        self.step_index = -1  # the step playing now
+        self.done = False
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._said = ""
+
+    @property
+    def caption(self) -> DemoCaption:
+        return self.main.query_one("#demo-caption", DemoCaption)
+
+    def on_mount(self) -> None:  # Textual calls ProclabApp.on_mount first
+        self.main.mount(DemoCaption(id="demo-caption"))
+        self.run_worker(self._play(), name="demo", exclusive=True)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and not self.done:
+            event.stop()
+            event.prevent_default()
+            if event.key in ("q", "ctrl+q", "ctrl+c"):
+                self._finish("demo ended")
+                self._begin_shutdown("Demo ended: ending every child and quitting…")
+            elif self._resume.is_set():
+                self._resume.clear()
+                self._caption("paused: any key resumes, q ends the demo")
+            else:
+                self._resume.set()
+                self._caption()
+            return
+        await super().on_event(event)
+
+    # Playing ------------------------------------------------------------------------------
+
+    async def _play(self) -> None:
+        total = len(self.scenario.steps)
+        for index, step in enumerate(self.scenario.steps):
+            if self.done:
+                return
+            await self._resume.wait()
+            self.step_index = index
+            if step.say is not None:
+                self._said = f"{index + 1}/{total}  {step.say}"
+                self._caption()
+            try:
+                await self._do(step)
+                self._caption()
+            except ProclabError as exc:  # e.g. the port is taken: say so, play on
+                self.notify(f"demo step at line {step.line}: {exc}", severity="error")
+            except Exception as exc:  # a bug must not take the app (and its children) down
+                self.notify(
+                    f"demo step at line {step.line} failed: {type(exc).__name__}: {exc}",
+                    severity="error",
+                )
+            await self._wait(step.wait)
+        self._finish(f"{self.scenario.title}: the end. The app is yours now (q quits).")
+
+    def _finish(self, text: str) -> None:
+        self.done = True
+        self._resume.set()
+        self._said = text
+        self._caption()
+
+    def _caption(self, extra: str | None = None) -> None:
+        text = f"{self._said}   [{extra}]" if extra else self._said
+        self.caption.update(text or self.scenario.title)
+        screen = self.screen
+        if screen is not self.main and screen.is_mounted and not isinstance(screen, DIALOGS):
+            # a screen a step opened shows the caption too
+            try:
+                on_top = screen.query_one("#demo-caption", DemoCaption)
+            except NoMatches:
+                on_top = DemoCaption(id="demo-caption")
+                screen.mount(on_top)
+            on_top.update(text or self.scenario.title)
+
+    async def _wait(self, seconds: float) -> None:
+        end = time.monotonic() + seconds / self.speed
+        while not self.done:
+            await self._resume.wait()  # a pause stops the clock of the wait too
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(TICK_S, left))
+            if not self._resume.is_set():
+                end += TICK_S  # roughly: the paused part does not count
+
+    async def _do(self, step: Step) -> None:
+        controller = self.controller
+        match step.action:
+            case "spawn":
+                spec = step.spec
+                assert spec is not None
+                # starting spawn children takes a while: off the loop, as the form does
+                ids = await asyncio.to_thread(controller.spawn, spec, step.count)
+                self._refresh_rows()
+                self._spawned(ids)
+            case "join":
+                live = [row.id for row in controller.rows() if row.state.is_live]
+                began = time.monotonic()
+                await controller.join_async(live)
+                took = time.monotonic() - began
+                count = f"{len(live)} {'child' if len(live) == 1 else 'children'}"
+                self._said += f"  Joined {count}: {took:.1f} s."
+                self._caption()
+            case "show":
+                await self._show(step.target or "procs")
+            case "server":
+                await asyncio.to_thread(self._server, step)
+                if step.target == "start":
+                    await self._show("server")
+            case "clients":
+                status = controller.server.status()  # type: ignore[attr-defined]
+                if not controller.server.running:  # type: ignore[attr-defined]
+                    raise ProclabError('clients need the server: add a server = "start" step')
+                host, _, port = status.address.rpartition(":")
+                result = await run_load(host, int(port), step.count, step.messages)
+                self._said += f"  {result.messages} echoes, {len(result.errors)} errors."
+                self._caption()
+            case "schedule":
+                from proclab.tui.schedule_screen import ScheduleScreen
+
+                await self._back_to_main()
+                await self.push_screen(ScheduleScreen(preset=step.target or "stallings"))
+            case "terminate":
+                for row in controller.rows():
+                    if row.state.is_live:
+                        self._run(lambda rec_id=row.id: controller.terminate(rec_id))
+            case "clear":
+                await self._back_to_main()
+                self._run(controller.clear_exited)
+
+    def _server(self, step: Step) -> None:
+        server = self.controller.server  # type: ignore[attr-defined]
+        if step.target == "stop":
+            server.stop()
+            return
+        config = ServerConfig(mode=step.mode, method=self.default_method)  # type: ignore[arg-type]
+        try:
+            server.start(config)
+        except ServerError:
+            if server.running:
+                raise
+            server.start(replace(config, port=0))  # the lesson's port is taken: any free one
+
+    async def _show(self, target: str) -> None:
+        await self._back_to_main()
+        if target == "details":
+            self.action_details()
+        elif target == "timeline":
+            self.action_timeline()
+        else:
+            self.action_pane(target)
+        await self.screen.wait_for_refresh()  # drawn once, so the caption can join it
+
+    async def _back_to_main(self) -> None:
+        while len(self.screen_stack) > 1:
+            # a screen popped while its widgets still mount trips them up (at a fast pace)
+            await self.screen.wait_for_refresh()
+            await self.pop_screen()

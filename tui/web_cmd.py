@@ -1,0 +1,154 @@
+"""`proclab web`: the app in a web browser, through textual-serve.
+
+Each browser tab that opens the page gets a proclab of its own (textual-serve runs
+`python -m proclab.tui.cli [APP OPTIONS]` with its web driver); closing the tab, or
+stopping `proclab web` (Ctrl+C, SIGTERM), quits that proclab, which ends its children.
+
+Anyone who can open the page can start any Python function as you: the server has no
+authentication, so it listens on 127.0.0.1 unless told otherwise with --public.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+
+import psutil
+
+from proclab.core.errors import ProclabError
+from proclab.core.server import is_loopback
+from proclab.tui.cli import fixed_port
+
+WEB_HOST = "127.0.0.1"
+WEB_PORT = 8000
+APP_MODULE = "proclab.tui.cli"
+SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default=WEB_HOST, help=f"address to listen on (default {WEB_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=fixed_port, default=WEB_PORT, help=f"port (default {WEB_PORT})"
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a host other machines can reach (anyone who opens the page can run code as you)",
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        metavar="URL",
+        help="the address browsers reach the server at, if not http://HOST:PORT"
+        " (behind a proxy, or when HOST is 0.0.0.0)",
+    )
+    parser.add_argument(
+        "app",
+        nargs=argparse.REMAINDER,
+        metavar="-- APP OPTIONS",
+        help="options for the app in each tab, after --: e.g. -- --refresh 2",
+    )
+
+
+def app_command(app_args: list[str]) -> str:
+    """The shell command textual-serve runs for each browser tab (exec: the app is this
+    server's own child, which it can signal)."""
+    return "exec " + shlex.join([sys.executable, "-m", APP_MODULE, *app_args])
+
+
+def _sessions() -> list[psutil.Process]:
+    """The apps textual-serve started, one per browser tab."""
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if APP_MODULE in child.cmdline():
+                found.append(child)
+    return found
+
+
+def end_sessions(timeout: float) -> None:
+    """SIGTERM every tab's app: each ends its children (SIGTERM, SIGKILL after its grace)
+    and exits; SIGKILL for any still there after `timeout` (their children then die with
+    them, through the watchdog every proclab child has)."""
+    sessions = _sessions()
+    for session in sessions:
+        with contextlib.suppress(psutil.Error):
+            session.terminate()
+    _gone, alive = psutil.wait_procs(sessions, timeout=timeout)
+    for session in alive:
+        with contextlib.suppress(psutil.Error):
+            session.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def check(ns: argparse.Namespace) -> list[str]:
+    """The app's options, checked now rather than in every tab; raises ProclabError."""
+    if not is_loopback(ns.host) and not ns.public:
+        raise ProclabError(
+            f"host: {ns.host} is reachable from other machines, and anyone who opens the page"
+            " can start any program as you. Use 127.0.0.1, or pass --public if you mean it"
+        )
+    app_args = list(ns.app)
+    if app_args[:1] == ["--"]:
+        app_args = app_args[1:]
+    from proclab.tui.cli import SUBCOMMANDS, build_app_parser
+    from proclab.tui.launch_app import _startup_server, _startup_spawn
+
+    if app_args[:1] and app_args[0] in SUBCOMMANDS:
+        raise ProclabError(f"{app_args[0]!r} is a command, not an option of the app")
+    app_ns = build_app_parser().parse_args(app_args)  # a usage error exits with status 2
+    if app_ns.record:
+        raise ProclabError("--record: every tab would write the same file; not in proclab web")
+    _startup_spawn(app_ns)
+    _startup_server(app_ns)
+    return app_args
+
+
+def _server_class() -> type:
+    from textual_serve.server import Server
+
+    class ProclabServer(Server):  # type: ignore[misc]
+        """textual-serve's server, ending every tab's proclab when it stops."""
+
+        async def on_startup(self, app: object) -> None:
+            await super().on_startup(app)
+            # Ctrl+C and SIGTERM stop it already; a closed SSH session (SIGHUP) too.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_exit)
+
+        async def on_shutdown(self, app: object) -> None:
+            await asyncio.to_thread(end_sessions, SESSION_END_S)
+
+    return ProclabServer
+
+
+def run(ns: argparse.Namespace) -> int:
+    try:
+        app_args = check(ns)
+    except ProclabError as exc:
+        print(f"proclab web: {exc}", file=sys.stderr)
+        return 2
+    if not is_loopback(ns.host):
+        print(
+            f"proclab web: WARNING: listening on {ns.host}: anyone who can reach port {ns.port}"
+            " can start any Python function as you (there is no authentication)",
+            file=sys.stderr,
+        )
+    server = _server_class()(
+        app_command(app_args),
+        host=ns.host,
+        port=ns.port,
+        title="proclab",
+        public_url=ns.url,
+    )
+    try:
+        server.serve()
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
