@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 
 import pytest
+from fakes import NOW, mixed_rows
 from support import TASKS
+from textual.app import App, ComposeResult
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
@@ -130,6 +133,28 @@ async def test_sort_and_filter_keep_the_cursor_on_the_same_process(live_controll
         await pilot.press("escape")
         await pilot.pause()
         assert t.row_count == 3 and t.selected_id == ids[2]
+
+
+async def test_a_filter_follows_rows_that_swap_in_one_tick():
+    """With a filter on, one row stops matching in the tick another starts: as many rows
+    match as before, and no sort key changed, but they are other rows."""
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ProcessTable()
+
+    rows = {r.id: r for r in mixed_rows()}
+    app = TableApp()
+    async with app.run_test(size=SIZE) as pilot:
+        t = app.query_one(ProcessTable)
+        t.set_filter("running", rows.values(), NOW)
+        assert t.order == [2, 3]  # by name: ForkProcess-3, ForkServerProcess-4
+        rows[1] = replace(rows[1], state=ProcState.RUNNING)  # process-2 wakes up
+        rows[2] = replace(rows[2], state=ProcState.SLEEPING)  # ForkProcess-3 sleeps
+        t.show(rows.values(), NOW + 1)
+        await pilot.pause()
+        assert t.order == [3, 1]
+        assert [t.cell_text(i, "state") for i in t.order] == ["running", "running"]
 
 
 async def test_keys_are_answered_while_a_join_waits(live_controller):

@@ -39,6 +39,7 @@ from proclab.core.model import (
     ServerEvent,
     SystemSample,
 )
+from proclab.core.timeline import Timeline
 from proclab.tui.cpu_pane import CpuPane
 from proclab.tui.details import DetailsScreen
 from proclab.tui.dialogs import ConfirmScreen, PromptScreen
@@ -169,6 +170,27 @@ class ProclabApp(App[int]):
             show=False,
             tooltip="Start or stop the TCP echo server (settings in its pane)",
         ),
+        Binding(
+            "g",
+            "schedule",
+            "CPU scheduling",
+            show=False,
+            tooltip="CPU scheduling simulator: FCFS, SJF, SRTF, RR, MLFQ; Gantt chart, compared",
+        ),
+        Binding(
+            "l",
+            "timeline",
+            "Timeline",
+            show=False,
+            tooltip="Timeline: each child's state and core in every tick (parallel vs concurrent)",
+        ),
+        Binding(
+            "e",
+            "experiments",
+            "Experiments",
+            show=False,
+            tooltip="Experiments: parallel vs serial, start-method latency, CPU- vs I/O-bound",
+        ),
         Binding("question_mark,f1", "help", "Help", tooltip="This help"),
         Binding(
             "q", "quit", "Quit", tooltip="Quit: ends every child first (asks if some still run)"
@@ -206,6 +228,8 @@ class ProclabApp(App[int]):
         self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
         self._narrow: bool | None = None
         self._backfilled: set[int] = set()
+        self.timeline = Timeline()  # every tick of every child, for the timeline screen
+        self._detach_timeline: Callable[[], None] | None = None
 
     # Layout -------------------------------------------------------------------------------
 
@@ -253,6 +277,7 @@ class ProclabApp(App[int]):
         self.main.query_one("#filter", Input).display = False
         self._event_loop = asyncio.get_running_loop()
         self._unsubscribe = self.controller.subscribe(self._on_event)
+        self._detach_timeline = self.timeline.attach(self.controller)
         self._backfill_output()
         self.controller.set_interval(self.refresh_interval)
         self._apply_layout(self.size.width, self.size.height)
@@ -292,6 +317,8 @@ class ProclabApp(App[int]):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._detach_timeline is not None:
+            self._detach_timeline()
         if self._event_loop is not None:
             for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
                 with contextlib.suppress(Exception):
@@ -361,10 +388,12 @@ class ProclabApp(App[int]):
         self._backfilled.clear()  # only events queued before the backfill can repeat it
         if lines:
             self.output_log.add(lines)
+        server_pane = self.main.query_one("#server-pane", ServerPane)
         if server_events:
-            self.main.query_one("#server-pane", ServerPane).add_events(server_events)
+            server_pane.add_events(server_events)
         if rows_changed:
             self._refresh_rows()
+            server_pane.follow()
         self._update_status()
         self._refresh_details()
 
@@ -430,7 +459,15 @@ class ProclabApp(App[int]):
         except ProclabError:
             return None
 
+    @property
+    def closing(self) -> bool:
+        """Textual is taking the screens down: widgets' last messages still arrive, and
+        must not reach for panes that are gone."""
+        return not self.is_running or not self.screen_stack
+
     def on_process_table_selected(self, message: ProcessTable.Selected) -> None:
+        if self.closing:
+            return
         self.output_log.set_selected(message.rec_id)
         self._label_table()
 
@@ -444,6 +481,8 @@ class ProclabApp(App[int]):
 
     def on_server_pane_select_handler(self, message: ServerPane.SelectHandler) -> None:
         """A server log line was highlighted: its handler becomes the selected process."""
+        if self.closing:
+            return
         row = next((r for r in self.controller.rows() if r.pid == message.pid), None)
         if row is not None:
             self.table.select(row.id)
@@ -454,7 +493,8 @@ class ProclabApp(App[int]):
         self.main.query_one("#server-pane", ServerPane).toggle()
 
     def on_process_table_activated(self, message: ProcessTable.Activated) -> None:
-        self.action_details()
+        if not self.closing:
+            self.action_details()
 
     # Actions ------------------------------------------------------------------------------
 
@@ -641,8 +681,26 @@ class ProclabApp(App[int]):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = (event.tab.id or "tab-procs").removeprefix("tab-")
-        if pane != self._active_pane:
+        if pane != self._active_pane and not self.closing:
             self.action_pane(pane)
+
+    def action_schedule(self) -> None:
+        from proclab.tui.schedule_screen import ScheduleScreen
+
+        if not isinstance(self.screen, ScheduleScreen):
+            self.push_screen(ScheduleScreen())
+
+    def action_timeline(self) -> None:
+        from proclab.tui.timeline_pane import TimelineScreen
+
+        if not isinstance(self.screen, TimelineScreen):
+            self.push_screen(TimelineScreen(self.timeline, self.refresh_interval))
+
+    def action_experiments(self) -> None:
+        from proclab.tui.experiments_screen import ExperimentsScreen
+
+        if not isinstance(self.screen, ExperimentsScreen):
+            self.push_screen(ExperimentsScreen(cwd=self._cwd, clock=self.clock))
 
     def action_help(self) -> None:
         table_bindings = [b for b in ProcessTable.BINDINGS if isinstance(b, Binding)]

@@ -23,7 +23,17 @@ from proclab.core.defaults import (
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import build_spec
 
-SUBCOMMANDS = ("run", "serve", "client", "screenshots")
+SUBCOMMANDS = (
+    "run",
+    "serve",
+    "client",
+    "screenshots",
+    "schedule",
+    "replay",
+    "web",
+    "experiment",
+    "demo",
+)
 
 
 def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
@@ -102,6 +112,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_record_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE.jsonl",
+        help="write every event (spawns, state changes, exits, samples, server events, output"
+        " lines) to FILE as JSON lines; `proclab replay FILE` shows it again",
+    )
+
+
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default=SERVER_HOST, help=f"address to listen on (default {SERVER_HOST})"
@@ -159,14 +179,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _port(text: str) -> int:
+def _port(text: str, lowest: int = 0) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number ({lowest}-65535)")
     return value
+
+
+def fixed_port(text: str) -> int:
+    """A port to tell people about: 0 (any free one) is not allowed."""
+    return _port(text, lowest=1)
 
 
 def build_app_parser() -> argparse.ArgumentParser:
@@ -184,6 +209,12 @@ def build_app_parser() -> argparse.ArgumentParser:
         metavar="[HOST:]PORT",
         help="start the TCP echo server at launch (process per connection, --method's start method)",
     )
+    add_app_arguments(parser)
+    return parser
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the app samples, ends children and records: the app's and the demo's."""
     parser.add_argument(
         "--refresh",
         type=_positive_float,
@@ -198,10 +229,16 @@ def build_app_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
     )
-    return parser
+    add_record_argument(parser)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The headless commands' parser. With `command`, only that command's module is imported
+    for its options: `proclab run` must not pay for the simulator or the web server."""
+
+    def wanted(name: str) -> bool:
+        return command is None or command == name
+
     parser = argparse.ArgumentParser(
         prog="proclab",
         description="A terminal lab for operating-system processes and Python's multiprocessing.",
@@ -228,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending children (default {DEFAULT_GRACE_S:g})",
     )
+    add_record_argument(run)
     serve = sub.add_parser(
         "serve",
         help="run the lesson's TCP echo server headless, logging every event",
@@ -256,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL for handlers (default {DEFAULT_GRACE_S:g})",
     )
+    add_record_argument(serve)
     client = sub.add_parser(
         "client",
         help="a load generator for the echo server that checks every echo",
@@ -322,6 +361,79 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="length of a new recording (default 8)",
     )
+    schedule = sub.add_parser(
+        "schedule",
+        help="simulate CPU scheduling (FCFS, SJF, SRTF, RR, MLFQ) on jobs from a CSV file",
+        description="Run FCFS, SJF, SRTF, round robin or MLFQ on the jobs in JOBS.csv"
+        " (header name,arrival,burst[,priority]) and print the Gantt chart and each job's"
+        " start, completion, turnaround, waiting and response times; --algo all compares them.",
+    )
+    if wanted("schedule"):
+        from proclab.tui import schedule_cmd  # no textual: the simulator and its text output
+
+        schedule_cmd.add_arguments(schedule)
+    replay = sub.add_parser(
+        "replay",
+        help="show a session recorded with --record in the app: pause, step, seek",
+        description="Show a recorded session (--record FILE.jsonl) in the app, read-only: space"
+        " pauses and resumes, . steps to the next event, [ and ] seek 10 s, < and > jump to the"
+        " start and the end.",
+    )
+    replay.add_argument("file", metavar="FILE.jsonl", help="a recording made with --record")
+    replay.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="play X times as fast as recorded (default 1)",
+    )
+    replay.add_argument(
+        "--at",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="start S seconds into the recording (default 0)",
+    )
+    web = sub.add_parser(
+        "web",
+        help="serve the app to a web browser (textual-serve)",
+        description="Serve the app through textual-serve: every browser tab that opens the page"
+        " gets its own proclab, which ends its children when the tab closes. Options after --"
+        " are the app's (e.g. -- proclab.core.tasks:sleep --args '(5,)' --count 3).",
+    )
+    if wanted("web"):
+        from proclab.tui import web_cmd  # no textual: textual-serve is imported when serving
+
+        web_cmd.add_arguments(web)
+    experiment = sub.add_parser(
+        "experiment",
+        help="measure now: parallel vs serial, start-method latency, CPU- vs I/O-bound speed-up",
+        description="Run one experiment with real processes and print its result table and chart"
+        " (or --json); --csv FILE also writes it as CSV.",
+    )
+    if wanted("experiment"):
+        from proclab.tui import experiment_cmd  # no textual; the experiments load when run
+
+        experiment_cmd.add_arguments(experiment)
+    demo = sub.add_parser(
+        "demo",
+        help="play a scripted scenario in the app, paced for a recording",
+        description="Play SCENARIO.toml (default: the built-in lesson, about 75 s) in the real"
+        " app: any key pauses and resumes, q ends it and leaves nothing running. The built-in"
+        " scenario is proclab/core/scenarios/lesson.toml: copy it and change it.",
+    )
+    demo.add_argument(
+        "scenario", nargs="?", default=None, metavar="SCENARIO.toml", help="the steps to play"
+    )
+    demo.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="play X times as fast (every wait divided by X; default 1)",
+    )
+    add_app_arguments(demo)
+    demo.set_defaults(method=DEFAULT_METHOD, max_procs=DEFAULT_MAX_PROCS)
     return parser
 
 
@@ -334,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proclab.tui.launch_app import run_app
 
         return run_app(build_app_parser().parse_args(argv))
-    ns = build_parser().parse_args(argv)
+    ns = build_parser(argv[0]).parse_args(argv)
     if ns.command == "run":
         from proclab.tui.headless_run import run
 
@@ -351,6 +463,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proclab.tui import screenshots
 
         return screenshots.run(ns)
+    if ns.command == "schedule":
+        from proclab.tui import schedule_cmd
+
+        return schedule_cmd.run(ns)
+    if ns.command == "replay":
+        from proclab.tui import replay_app
+
+        return replay_app.run(ns)
+    if ns.command == "web":
+        from proclab.tui import web_cmd
+
+        return web_cmd.run(ns)
+    if ns.command == "experiment":
+        from proclab.tui import experiment_cmd
+
+        return experiment_cmd.run(ns)
+    if ns.command == "demo":
+        from proclab.tui import demo_cmd
+
+        return demo_cmd.run(ns)
     raise AssertionError(f"unhandled command {ns.command}")
 
 

@@ -79,6 +79,12 @@ def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[
             ),
             ("", f"waited for a CPU {fmt.seconds(sample.run_delay)} (runnable, not running)"),
             (
+                "CPU/wall",
+                f"{sample.cpu_time / wall:.0%}: {fmt.seconds(sample.cpu_time)} on a CPU in {fmt.seconds(wall)} of wall time"
+                if wall
+                else "not started yet",
+            ),
+            (
                 "Memory",
                 f"RSS {fmt.size(sample.rss)}   threads {sample.threads}"
                 if row.state.is_live

@@ -14,6 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
+from proclab.core.scheduling import TIE_RULES
+from proclab.core.timeline import ON_CPU_MIN
 from proclab.tui.theme import resolve
 
 READING = f"""\
@@ -29,6 +31,8 @@ Kind      CPU-bound if, over its life so far, it wanted a CPU (ran on one, or wa
           Its context switches tell the same story: a CPU-bound child is mostly
           preempted (involuntary), an I/O-bound one mostly gives the CPU up (voluntary).
 Core      the CPU it last ran on        CPU%   of one core, over the last tick
+CPU/wall  CPU time / wall time over its life so far (100%: on a CPU all along)
+Ctx       context switches, voluntary (gave the CPU up) / involuntary (preempted)
 Pinned    the CPUs it may run on (affinity); blank: any
 Runtime   wall time since start() returned (until it was reaped)
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
@@ -36,21 +40,55 @@ Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
           for those that ignore it. None is left behind.
 """
 
+SCHEDULING = f"""\
+Schedule  g: the CPU scheduling simulator. FCFS, SJF, SRTF, round
+          robin and MLFQ on jobs you type, a preset or a CSV file
+          (name,arrival,burst[,priority]); headless: proclab schedule.
+Chart     the CPU lane shows which job ran when (· idle, × switch);
+          under it each job's row: its colour while it runs, · while
+          it has arrived and waits. Below: each slice, exact times.
+{TIE_RULES}"""
+
+SEEING = f"""Timeline  l: one row per child, one column per sampler tick, newest at the right.
+          0█ = on core 0 in that tick, the bar its share of the tick on a CPU (its
+          CPU-time growth / the tick, {ON_CPU_MIN:.0%} at least; the digit is the core at the
+          tick's end); W waited for a CPU, · sleeping, T stopped, Z zombie, X ended.
+          Parallel: different digits in the same column, full bars. Concurrent (e.g.
+          pinned to one core with --affinity 0): the same digit, partial bars.
+Experiments  e: real processes, measured now: parallel (N copies at once vs one
+          after another: speed-up, efficiency), start-methods (fork, forkserver,
+          spawn: start latency), cpu-vs-io (speed-up per N: I/O keeps gaining, CPU
+          stops near the core count). ctrl+r runs, ctrl+o / ctrl+s export JSON / CSV;
+          `proclab experiment NAME --json` does it headless.
+"""
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
 
-    def __init__(self, sections: Iterable[tuple[str, Iterable[Binding]]]) -> None:
+    def __init__(
+        self,
+        sections: Iterable[tuple[str, Iterable[Binding]]],
+        texts: Iterable[str] = (READING, SCHEDULING, SEEING),
+        heading: str = "proclab: keys (escape closes)",
+    ) -> None:
         super().__init__(classes="dialog")
         self._sections = [(title, list(bindings)) for title, bindings in sections]
+        self._texts = tuple(texts)
+        self._heading = heading
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog-box", id="help-box"):
             yield Static(self._keys(), id="help-keys")
-            yield Static(Text(READING, no_wrap=False), id="help-reading")
+            for index, text in enumerate(self._texts):
+                yield Static(
+                    Text(text, no_wrap=False),
+                    id="help-reading" if index == 0 else None,
+                    classes="help-text",
+                )
 
     def on_mount(self) -> None:
-        self.query_one("#help-box").border_title = "proclab: keys (escape closes)"
+        self.query_one("#help-box").border_title = self._heading
 
     def _keys(self) -> Table:
         key_style = resolve(self.app, "bold $accent")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import socket
 import sys
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proclab.core.errors import ProclabError
-from proclab.core.model import ProcessRow, ProcState, Sampled
+from proclab.core.model import ProcessRow, ProcState
 
 DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
@@ -50,6 +49,10 @@ SHOTS = (
     Shot("details-160x48", (160, 48), ("i",), select=_failed),
     Shot("spawn-form-160x48", (160, 48), ("n",)),
     Shot("help-160x48", (160, 48), ("question_mark",)),
+    Shot("timeline-160x48", (160, 48), ("l",)),
+    Shot("timeline-80x24", (80, 24), ("l",)),
+    Shot("schedule-160x48", (160, 48), ("g",)),
+    Shot("schedule-80x24", (80, 24), ("g",)),
 )
 
 
@@ -106,8 +109,7 @@ async def _shoot(scene: Path, shot: Shot) -> str:
     from proclab.tui.app import ProclabApp
 
     replay = Replay.load(scene)
-    interval = _interval(replay)
-    app = ProclabApp(replay, refresh=interval, clock=replay.clock)
+    app = ProclabApp(replay, refresh=replay.sample_interval, clock=replay.clock)
     async with app.run_test(size=shot.size) as pilot:
         replay.play_to(replay.end)
         await _settle(pilot, app)
@@ -130,12 +132,6 @@ async def _settle(pilot: object, app: object) -> None:
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     await pilot.wait_for_scheduled_animations()  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
-
-
-def _interval(replay: object) -> float:
-    times = [e.system.time for _, e in replay.events if isinstance(e, Sampled)]  # type: ignore[attr-defined]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    return round(sorted(gaps)[len(gaps) // 2], 2) if gaps else 1.0
 
 
 def make_screenshots(out: Path, scene: Path) -> list[Path]:

@@ -94,9 +94,19 @@ class ServerPane(Vertical):
 
     # Status and log ---------------------------------------------------------------------------
 
-    def show_status(self, error: str | None = None) -> None:
+    _shown: ServerStatus | None = None
+
+    def _status(self) -> ServerStatus | None:
         server = getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
-        status: ServerStatus | None = server.status() if server is not None else None
+        return server.status() if server is not None else None
+
+    def follow(self) -> None:
+        """Each tick: a handler's end changes the counts without a server event."""
+        if self._status() != self._shown:
+            self.show_status()
+
+    def show_status(self, error: str | None = None) -> None:
+        status = self._shown = self._status()
         text = Text(end="")
         if error:
             text.append(error + "\n", resolve(self.app, "bold $error"))
