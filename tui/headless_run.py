@@ -8,11 +8,12 @@ on Ctrl+C (the children are ended, never left behind).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 
 from proclab.core.controller import Controller
@@ -52,57 +53,63 @@ def run(ns: argparse.Namespace) -> int:
         print(f"proclab run: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    stop = threading.Event()
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        stop.set()
-
     controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
     try:
         stop_recording = record_into(controller, ns.record)
     except ProclabError as exc:
         print(f"proclab run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    previous = {
-        s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
     controller.subscribe(_Printer())
-    try:
-        controller.start()
-        began = time.monotonic()
+    with stop_signals() as received:
         try:
-            ids = controller.spawn(spec, ns.count)
-        except ProclabError as exc:
-            print(f"proclab run: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        deadline = None if ns.timeout is None else began + ns.timeout
-        while not controller.join(ids, timeout=0.05):
-            if stop.is_set():
-                name = signal.Signals(received[0]).name
-                print(
-                    f"proclab: {name} received: ending {_alive(controller, ids)} children",
-                    file=sys.stderr,
-                )
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                print(
-                    f"proclab: timeout after {ns.timeout:g} s: ending {_alive(controller, ids)} children",
-                    file=sys.stderr,
-                )
-                break
-    finally:
-        controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
-        stop_recording()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            controller.start()
+            began = time.monotonic()
+            try:
+                ids = controller.spawn(spec, ns.count)
+            except ProclabError as exc:
+                print(f"proclab run: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            deadline = None if ns.timeout is None else began + ns.timeout
+            while not controller.join(ids, timeout=0.05):
+                if received:
+                    name = signal.Signals(received[0]).name
+                    print(
+                        f"proclab: {name} received: ending {_alive(controller, ids)} children",
+                        file=sys.stderr,
+                    )
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    print(
+                        f"proclab: timeout after {ns.timeout:g} s: ending {_alive(controller, ids)} children",
+                        file=sys.stderr,
+                    )
+                    break
+        finally:
+            controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
+            stop_recording()
     elapsed = time.monotonic() - began
     rows = [controller.row(i) for i in ids]
     print_summary(rows, elapsed)
     if received:
         return 128 + received[0]
     return EXIT_OK if all(r.state is ProcState.EXITED for r in rows) else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While inside, Ctrl+C, SIGTERM and SIGHUP (the terminal closed) are noted in the list
+    for the headless command to see: it ends its children and stops."""
+    received: list[int] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _alive(controller: Controller, ids: Sequence[int]) -> int:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
-from types import FrameType
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
 from proclab.core.recording import encode, record_into
 from proclab.core.server import ServerConfig, describe_event
+from proclab.tui.headless_run import stop_signals
 
 
 def config_from(ns: argparse.Namespace) -> ServerConfig:
@@ -54,35 +53,26 @@ def run(ns: argparse.Namespace) -> int:
         with lock:
             print(line, flush=True)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
     controller = Controller(max_procs=ns.max_procs, grace=ns.grace)
     try:
         stop_recording = record_into(controller, ns.record)
     except ProclabError as exc:
         print(f"proclab serve: {exc}", file=sys.stderr)
         return 2
-    previous = {
-        s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
     controller.subscribe(show)
-    try:
-        controller.start()
+    with stop_signals() as received:
         try:
-            controller.server.start(config_from(ns))
-        except ProclabError as exc:
-            print(f"proclab serve: {exc}", file=sys.stderr)
-            return 2
-        while not stop.wait(0.2):
-            pass
-    finally:
-        controller.close()  # stops the server: every handler is ended
-        stop_recording()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            controller.start()
+            try:
+                controller.server.start(config_from(ns))
+            except ProclabError as exc:
+                print(f"proclab serve: {exc}", file=sys.stderr)
+                return 2
+            while not received:
+                time.sleep(0.05)
+        finally:
+            controller.close()  # stops the server: every handler is ended
+            stop_recording()
     return 0
 
 
