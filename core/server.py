@@ -277,33 +277,28 @@ class TcpServer:
         """What handlers report on the pipe, for what the server itself does."""
         self._emit(kind, client=client, pid=os.getpid(), **fields)
 
+    def _handler_specs(
+        self, function: str, args: tuple[object, ...], shown: tuple[object, ...]
+    ) -> tuple[ProcessSpec, ProcessSpec]:
+        """A handler child's spec, and the one the table, details and recordings show:
+        sockets, pipes and shared counters stand there as words."""
+        spec = ProcessSpec(
+            Target("module", HANDLERS, function),
+            args=args,
+            method=self.config.method,  # type: ignore[arg-type]
+            cwd=os.getcwd(),
+        )
+        return spec, replace(spec, args=shown)
+
     def _hand_to_process(self, sock: socket.socket, client: str) -> None:
         """The lesson's Process(target=task, args=(conn,)): one child per connection. The
         parent's copy of the connection is closed once the child has its own."""
         config = self.config
-        spec = ProcessSpec(
-            Target("module", HANDLERS, "handle_connection"),
-            args=(
-                sock,
-                client,
-                InheritedFd(self._events_w),
-                config.idle_timeout,
-                config.lifetime,
-                config.log,
-            ),
-            method=config.method,  # type: ignore[arg-type]
-            cwd=os.getcwd(),
-        )
-        shown = replace(
-            spec,
-            args=(
-                f"<connection from {client}>",
-                client,
-                "<event pipe>",
-                config.idle_timeout,
-                config.lifetime,
-                config.log,
-            ),
+        limits = (config.idle_timeout, config.lifetime, config.log)
+        spec, shown = self._handler_specs(
+            "handle_connection",
+            (sock, client, InheritedFd(self._events_w), *limits),
+            (f"<connection from {client}>", client, "<event pipe>", *limits),
         )
 
         def started(row: ProcessRow) -> None:
@@ -383,28 +378,14 @@ class TcpServer:
         ctx = methods.context(config.method)
         self._counter = ctx.Value("i", 0)
         assert self._listener is not None
-        spec = ProcessSpec(
-            Target("module", HANDLERS, "pool_worker"),
-            args=(
-                self._listener,
-                InheritedFd(self._events_w),
-                config.idle_timeout,
-                config.lifetime,
-                config.max_clients,
-                self._counter,
-                config.log,
-            ),
-            method=config.method,  # type: ignore[arg-type]
-            cwd=os.getcwd(),
-        )
-        shown = replace(
-            spec,
-            args=(
+        limits = (config.idle_timeout, config.lifetime, config.max_clients)
+        spec, shown = self._handler_specs(
+            "pool_worker",
+            (self._listener, InheritedFd(self._events_w), *limits, self._counter, config.log),
+            (
                 f"<listening socket {self._address}>",
                 "<event pipe>",
-                config.idle_timeout,
-                config.lifetime,
-                config.max_clients,
+                *limits,
                 "<shared count>",
                 config.log,
             ),
