@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 def run_app(ns: argparse.Namespace) -> int:
     try:
-        startup = _startup_spawn(ns)
-        serve = _startup_server(ns)
+        startup = startup_spawn(ns)
+        serve = startup_server(ns)
     except ProclabError as exc:
         print(f"proclab: {exc}", file=sys.stderr)
         return 2
@@ -71,13 +71,13 @@ def run_session(controller: Controller, app: ProclabApp, **run_options: Any) -> 
     return app.return_code or 0
 
 
-def _startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
+def startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
     if not ns.target:
         return None
     return spec_from_arguments(ns), ns.count
 
 
-def _startup_server(ns: argparse.Namespace) -> ServerConfig | None:
+def startup_server(ns: argparse.Namespace) -> ServerConfig | None:
     if ns.serve is None:
         return None
     from proclab.core.server import ServerConfig, ServerError

@@ -98,15 +98,15 @@ def check(ns: argparse.Namespace) -> list[str]:
     if app_args[:1] == ["--"]:
         app_args = app_args[1:]
     from proclab.tui.cli import SUBCOMMANDS, build_app_parser
-    from proclab.tui.launch_app import _startup_server, _startup_spawn
+    from proclab.tui.launch_app import startup_server, startup_spawn
 
     if app_args[:1] and app_args[0] in SUBCOMMANDS:
         raise ProclabError(f"{app_args[0]!r} is a command, not an option of the app")
     app_ns = build_app_parser().parse_args(app_args)  # a usage error exits with status 2
     if app_ns.record:
         raise ProclabError("--record: every tab would write the same file; not in proclab web")
-    _startup_spawn(app_ns)
-    _startup_server(app_ns)
+    startup_spawn(app_ns)
+    startup_server(app_ns)
     return app_args
 
 
