@@ -39,9 +39,9 @@ def test_greet_prints_the_lessons_line(controller, method):
     assert lines(controller, row.id, "stdout") == ["jerry 20 male", "child process code done"]
 
 
-def _busiest_tick(controller, rec_id: int, seconds: float) -> float:
-    """The highest CPU % the sampler saw for the child in a tick that began after its
-    target printed its first line (before that a spawn child is busy starting Python)."""
+def _target_ticks(controller, rec_id: int, seconds: float) -> list:
+    """The sampler's readings of the child in ticks that began after its target printed
+    its first line (before that a spawn child is busy starting Python)."""
     samples = []
 
     def record(event):
@@ -58,9 +58,9 @@ def _busiest_tick(controller, rec_id: int, seconds: float) -> float:
     printed = controller.output(rec_id)
     assert printed, "the task printed nothing"
     began = printed[0].time - (time.time() - time.monotonic())  # its wall clock, as monotonic
-    after = [s.cpu_percent for s in samples if s.time - s.interval > began]
+    after = [s for s in samples if s.time - s.interval > began]
     assert len(after) >= 2, "the sampler never measured the running target"
-    return max(after)
+    return after
 
 
 def test_sleep_is_io_bound(controller, method):
@@ -70,7 +70,11 @@ def test_sleep_is_io_bound(controller, method):
         kwargs="{'name': 'a', 'age': 1, 'gender': 'x', 'seconds': 1.5}",
         method=method,
     )
-    assert _busiest_tick(controller, rec_id, 1.5) < 10
+    ticks = _target_ticks(controller, rec_id, 1.5)
+    # over the whole sleep, not per tick: the tick holding the interpreter's exit can
+    # spend 30 ms of a 0.2 s tick (15 %) on a loaded machine, which is not the task
+    share = sum(t.cpu_delta for t in ticks) / sum(t.interval for t in ticks)
+    assert share < 0.10
     row = controller.row(rec_id)
     assert row.state is ProcState.EXITED and row.wall_time(0) >= 1.5
 
@@ -78,7 +82,7 @@ def test_sleep_is_io_bound(controller, method):
 def test_spin_is_cpu_bound(controller, method):
     (rec_id,) = start_task(controller, "spin", "(1.5,)", method=method)
     # on a 2-core machine shared with the other test worker it still gets half a core
-    assert _busiest_tick(controller, rec_id, 1.5) > 45
+    assert max(t.cpu_percent for t in _target_ticks(controller, rec_id, 1.5)) > 45
     row = controller.row(rec_id)
     assert row.state is ProcState.EXITED and row.sample.cpu_time >= 1.0
 
