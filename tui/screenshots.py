@@ -121,7 +121,18 @@ async def _shoot(scene: Path, shot: Shot) -> str:
         for key in shot.keys:
             await pilot.press(key)
             await _settle(pilot, app)
+        _steady_cursors(app)
+        await pilot.pause()
         return app.export_screenshot(title=f"proclab · {shot.name}")
+
+
+def _steady_cursors(app: object) -> None:
+    """A blinking cursor is shown or hidden by a 0.5 s timer, so on a loaded machine the
+    picture depended on when it was taken. A steady cursor is always drawn."""
+    from textual.widgets import Input
+
+    for field in app.screen.query(Input):  # type: ignore[attr-defined]
+        field.cursor_blink = False
 
 
 async def _settle(pilot: object, app: object) -> None:
