@@ -48,6 +48,9 @@ class ChildWatcher:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        # The thread closes the wake pipe as it ends, possibly while another thread is
+        # about to write to it: the lock keeps that write off a closed (or reused) fd.
+        self._wake_lock = threading.Lock()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._requests: queue.SimpleQueue[tuple[int, int, int, tuple[int, ...]]] = (
             queue.SimpleQueue()
@@ -64,8 +67,12 @@ class ChildWatcher:
     def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fds: tuple[int, ...]) -> None:
         """Take ownership of the read ends and of the exit fds (closed here when done):
         on_exit is asked whenever one of them becomes readable."""
-        self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
-        self._wake()
+        with self._wake_lock:
+            if self._wake_w >= 0:
+                self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
+                self._write_wake()
+                return
+        _close(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
 
     def stop(self) -> None:
         self._stopping = True
@@ -77,6 +84,11 @@ class ChildWatcher:
         self._thread.join(timeout=5)
 
     def _wake(self) -> None:
+        with self._wake_lock:
+            if self._wake_w >= 0:  # else the thread has ended
+                self._write_wake()
+
+    def _write_wake(self) -> None:
         with contextlib.suppress(BlockingIOError):  # already awake
             os.write(self._wake_w, b"\0")
 
@@ -169,5 +181,19 @@ class ChildWatcher:
             if key.fd != self._wake_r:
                 os.close(key.fd)
         self._selector.close()
+        with self._wake_lock:
+            os.close(self._wake_w)
+            self._wake_w = -1
         os.close(self._wake_r)
-        os.close(self._wake_w)
+        # Handed over after the thread's last look, and now nobody else's to close.
+        while True:
+            try:
+                _rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            _close(out_fd, err_fd, *exit_fds)
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
