@@ -16,6 +16,8 @@ from proclab.tui.app import ProclabApp
 from proclab.tui.help import HelpScreen
 from proclab.tui.schedule_screen import ChartView, JobRow, ScheduleScreen
 
+pytestmark = pytest.mark.once
+
 
 def make_app() -> ProclabApp:
     return ProclabApp(FakeController(cores=2), clock=lambda: NOW)

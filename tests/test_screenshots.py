@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from proclab.tui.screenshots import SCENE_NAME, SHOTS, make_screenshots
+
+pytestmark = pytest.mark.once
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
