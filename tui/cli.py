@@ -7,6 +7,7 @@ children re-import this module as their main module.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -23,17 +24,19 @@ from proclab.core.defaults import (
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import build_spec
 
-SUBCOMMANDS = (
-    "run",
-    "serve",
-    "client",
-    "screenshots",
-    "schedule",
-    "replay",
-    "web",
-    "experiment",
-    "demo",
-)
+# Each headless command and the module whose run(ns) carries it out, imported only when
+# that command runs.
+SUBCOMMANDS = {
+    "run": "proclab.tui.headless_run",
+    "serve": "proclab.tui.serve_cmd",
+    "client": "proclab.tui.client_cmd",
+    "screenshots": "proclab.tui.screenshots",
+    "schedule": "proclab.tui.schedule_cmd",
+    "replay": "proclab.tui.replay_app",
+    "web": "proclab.tui.web_cmd",
+    "experiment": "proclab.tui.experiment_cmd",
+    "demo": "proclab.tui.demo_cmd",
+}
 
 
 def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
@@ -447,43 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(build_app_parser().parse_args(argv))
     ns = build_parser(argv[0]).parse_args(argv)
-    if ns.command == "run":
-        from proclab.tui.headless_run import run
-
-        return run(ns)
-    if ns.command == "serve":
-        from proclab.tui import serve_cmd
-
-        return serve_cmd.run(ns)
-    if ns.command == "client":
-        from proclab.tui import client_cmd
-
-        return client_cmd.run(ns)
-    if ns.command == "screenshots":
-        from proclab.tui import screenshots
-
-        return screenshots.run(ns)
-    if ns.command == "schedule":
-        from proclab.tui import schedule_cmd
-
-        return schedule_cmd.run(ns)
-    if ns.command == "replay":
-        from proclab.tui import replay_app
-
-        return replay_app.run(ns)
-    if ns.command == "web":
-        from proclab.tui import web_cmd
-
-        return web_cmd.run(ns)
-    if ns.command == "experiment":
-        from proclab.tui import experiment_cmd
-
-        return experiment_cmd.run(ns)
-    if ns.command == "demo":
-        from proclab.tui import demo_cmd
-
-        return demo_cmd.run(ns)
-    raise AssertionError(f"unhandled command {ns.command}")
+    return importlib.import_module(SUBCOMMANDS[ns.command]).run(ns)
 
 
 if __name__ == "__main__":
