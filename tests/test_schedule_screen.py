@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from fakes import NOW, FakeController
 from rich.console import Console
-from textual.widgets import Input
 
 from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
 from proclab.tui.app import ProclabApp
 from proclab.tui.help import HelpScreen
 from proclab.tui.schedule_screen import ChartView, JobRow, ScheduleScreen
+from proclab.tui.screenshots import steady_cursors
 
 pytestmark = pytest.mark.once
 
@@ -65,9 +65,7 @@ def rows(screen: ScheduleScreen) -> list[JobRow]:
 
 async def steady(pilot, preset: str | None = None) -> None:
     """Open the screen (with `preset`) and stop the cursor blinking, for a snapshot."""
-    screen = await open_screen(pilot, preset)
-    for cell in screen.query(Input):
-        cell.cursor_blink = False
+    steady_cursors(await open_screen(pilot, preset))
     await pilot.pause()
 
 

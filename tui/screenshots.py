@@ -16,9 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessRow, ProcState
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
@@ -121,17 +125,17 @@ async def _shoot(scene: Path, shot: Shot) -> str:
         for key in shot.keys:
             await pilot.press(key)
             await _settle(pilot, app)
-        _steady_cursors(app)
+        steady_cursors(app.screen)
         await pilot.pause()
         return app.export_screenshot(title=f"proclab · {shot.name}")
 
 
-def _steady_cursors(app: object) -> None:
-    """A blinking cursor is shown or hidden by a 0.5 s timer, so on a loaded machine the
-    picture depended on when it was taken. A steady cursor is always drawn."""
+def steady_cursors(screen: Screen) -> None:
+    """A blinking cursor is shown or hidden by a 0.5 s timer, so on a loaded machine a
+    picture (or snapshot) depended on when it was taken. A steady cursor is always drawn."""
     from textual.widgets import Input
 
-    for field in app.screen.query(Input):  # type: ignore[attr-defined]
+    for field in screen.query(Input):
         field.cursor_blink = False
 
 
