@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from support import TASKS
+
 from proclab.core.errors import UnknownProcess
 from proclab.core.model import (
     Event,
@@ -22,7 +24,6 @@ from proclab.core.model import (
 from proclab.core.targets import Target
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the frozen clock of every snapshot
-TASKS = "proclab.core.tasks"
 
 
 def _spec(

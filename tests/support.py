@@ -13,6 +13,13 @@ from proclab.core.spec import build_spec
 TASKS = "proclab.core.tasks"
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick), for a server started later."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def wait_until(
     predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01
 ) -> bool:
@@ -22,6 +29,15 @@ def wait_until(
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+async def wait_for(pilot: object, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let a Textual app under a Pilot run until `predicate()` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
 
 
 def run_task(

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import replace
 
 import pytest
 from fakes import NOW, mixed_rows
-from support import TASKS
+from support import TASKS, wait_for
 from textual.app import App, ComposeResult
 
 from proclab.core.controller import Controller
@@ -31,14 +30,6 @@ def live_controller():
     c = Controller(sample_interval=0.2, grace=0.5).start()
     yield c
     c.close()
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await pilot.pause(0.05)
 
 
 def table(app: ProclabApp) -> ProcessTable:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pty_session import PROCLAB
 from support import wait_until
 
-PROCLAB = str(Path(sys.executable).with_name("proclab"))
 T = "proclab.core.tasks"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pty_session import PROCLAB
-from test_app import wait_for
+from support import wait_for
 
 from proclab.core.model import Event, Exited
 from proclab.core.scenario import BUILTIN, ScenarioError, load_scenario, parse_scenario

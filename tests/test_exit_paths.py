@@ -18,7 +18,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, PtySession, gone
-from support import listening, wait_until
+from support import free_port, listening, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
@@ -40,12 +40,6 @@ def stubborn(seconds=60):
 """
 
 METHODS = ["fork", "forkserver", "spawn"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

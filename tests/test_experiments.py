@@ -7,14 +7,13 @@ import csv
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from fakes import NOW, FakeController
-from support import TASKS
+from pty_session import PROCLAB
+from support import TASKS, wait_for
 
 from proclab.core import experiments, methods
 from proclab.core.errors import InputError
@@ -30,8 +29,6 @@ from proclab.core.experiments import (
 from proclab.tui import cli
 from proclab.tui.app import ProclabApp
 from proclab.tui.experiments_screen import ExperimentsScreen
-
-PROCLAB = str(Path(sys.executable).with_name("proclab"))
 
 
 def test_four_one_second_sleeps_at_once_are_at_least_three_times_faster():
@@ -270,10 +267,7 @@ async def test_run_an_experiment_from_the_screen(tmp_path):
         screen.query_one("#exp-task").value = f"{TASKS}:sleep"
         screen.query_one("#exp-args").value = "(0.3,)"
         await pilot.press("ctrl+r")
-        deadline = time.monotonic() + 15
-        while screen.result is None:
-            assert time.monotonic() < deadline, "the experiment did not finish"
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: screen.result is not None, 15)
         result = screen.result
         assert isinstance(result, ParallelResult) and result.count == 2
         assert result.speedup > 1.3  # two 0.3 s sleeps at once

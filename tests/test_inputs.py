@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import TASKS
 
 from proclab.core.arguments import parse_args, parse_kwargs
 from proclab.core.cpus import format_cpu_list, parse_cpu_list
 from proclab.core.errors import InputError
 from proclab.core.spec import build_spec
-
-TASKS = "proclab.core.tasks"
 
 
 @pytest.fixture

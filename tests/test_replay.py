@@ -10,13 +10,13 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from fakes import NOW, _sample, mixed_rows, system_history
-from pty_session import PtySession
+from pty_session import PROCLAB, PtySession
+from support import TASKS, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.exits import describe_exit
@@ -39,9 +39,6 @@ from proclab.core.recording import (
 from proclab.core.spec import build_spec
 from proclab.tui.cli import main
 from proclab.tui.replay_app import ReplayApp
-
-PROCLAB = str(Path(sys.executable).with_name("proclab"))
-TASKS = "proclab.core.tasks"
 
 
 def states(rows: tuple[ProcessRow, ...]) -> dict[str, tuple[str, str]]:
@@ -76,9 +73,7 @@ def record_session(
         assert controller.join(quick, timeout=30)
         assert controller.wait_started([long, ticker])
         controller.pause(ticker)
-        deadline = time.monotonic() + 10
-        while controller.row(ticker).state.value != "stopped" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert wait_until(lambda: controller.row(ticker).state.value == "stopped", 10)
         time.sleep(0.5)  # quiet: only samples
         middle, middle_at = states(controller.rows()), time.time()
         time.sleep(0.5)

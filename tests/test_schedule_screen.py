@@ -3,12 +3,12 @@ it as a person would (a job's burst, a bad cell, a CSV file, the algorithm)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fakes import NOW, FakeController
 from rich.console import Console
+from support import wait_for
 
 from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
 from proclab.tui.app import ProclabApp
@@ -30,22 +30,13 @@ def chart_text(screen: ScheduleScreen, width: int = 100) -> str:
     return captured.get()
 
 
-async def until(pilot, condition: Callable[[], bool], seconds: float = 10) -> None:
-    """Let the app run until `condition()` holds (the screen recomputes after a pause)."""
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never got there")
-
-
 def algorithms(screen: ScheduleScreen) -> list[str]:
     return [s.algorithm for s in screen.schedules]
 
 
 async def open_screen(pilot, preset: str | None = None) -> ScheduleScreen:
     await pilot.press("g")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen))
     screen = pilot.app.screen
     assert isinstance(screen, ScheduleScreen)
     if preset is not None:
@@ -53,9 +44,11 @@ async def open_screen(pilot, preset: str | None = None) -> ScheduleScreen:
         chooser.focus()  # as a person choosing a preset would
         chooser.value = preset
         want = PRESETS[preset].algorithm
-        await until(pilot, lambda: algorithms(screen) in ([want], list(ALGORITHM_KEYS)))
-        await until(pilot, lambda: screen.schedules[0].jobs[0].name == PRESETS[preset].jobs[0].name)
-    await until(pilot, lambda: bool(screen.schedules))
+        await wait_for(pilot, lambda: algorithms(screen) in ([want], list(ALGORITHM_KEYS)))
+        await wait_for(
+            pilot, lambda: screen.schedules[0].jobs[0].name == PRESETS[preset].jobs[0].name
+        )
+    await wait_for(pilot, lambda: bool(screen.schedules))
     return screen
 
 
@@ -94,7 +87,7 @@ async def test_editing_a_burst_changes_the_chart():
         burst.focus()
         burst.value = ""
         await pilot.press("1", "2", "enter")
-        await until(pilot, lambda: screen.schedules[0] is not before)
+        await wait_for(pilot, lambda: screen.schedules[0] is not before)
         after = screen.schedules[0]
         assert [(p.job, p.start, p.end) for p in after.gantt] == [
             ("P1", 0, 8),
@@ -113,7 +106,7 @@ async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
         row.cell("arrival").focus()
         row.cell("arrival").value = ""
         await pilot.press("minus", "3", "enter")
-        await until(pilot, lambda: screen.schedules == ())
+        await wait_for(pilot, lambda: screen.schedules == ())
         assert row.cell("arrival").has_class("-bad")
         error = str(row.query_one(".sched-row-error").content)
         assert error.startswith("arrival must be from 0 to")
@@ -122,7 +115,9 @@ async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
         rows(screen)[2].cell("arrival").value = "2"
         rows(screen)[3].cell("name").value = "P1"
         await pilot.press("enter")
-        await until(pilot, lambda: bool(str(rows(screen)[3].query_one(".sched-row-error").content)))
+        await wait_for(
+            pilot, lambda: bool(str(rows(screen)[3].query_one(".sched-row-error").content))
+        )
         assert str(rows(screen)[3].query_one(".sched-row-error").content) == (
             "name 'P1' is also job 1's name"
         )
@@ -133,10 +128,10 @@ async def test_add_and_remove_jobs_from_the_keyboard():
         screen = await open_screen(pilot)
         assert len(rows(screen)) == 4
         await pilot.press("ctrl+n")
-        await until(pilot, lambda: len(screen.schedules[0].jobs) == 5)
+        await wait_for(pilot, lambda: len(screen.schedules[0].jobs) == 5)
         assert [r.values()[0] for r in rows(screen)] == ["P1", "P5", "P2", "P3", "P4"]
         await pilot.press("down", "ctrl+r")
-        await until(pilot, lambda: len(screen.schedules[0].jobs) == 4)
+        await wait_for(pilot, lambda: len(screen.schedules[0].jobs) == 4)
         assert [r.values()[0] for r in rows(screen)] == ["P1", "P5", "P3", "P4"]
 
 
@@ -158,7 +153,7 @@ async def test_load_csv_and_its_errors(tmp_path: Path):
         assert len(rows(screen)) == 4  # nothing replaced
         path.value = str(good)
         await pilot.press("enter")
-        await until(pilot, lambda: len(screen.schedules[0].jobs) == 2)
+        await wait_for(pilot, lambda: len(screen.schedules[0].jobs) == 2)
         assert [r.values()[:3] for r in rows(screen)] == [("A", "0", "3"), ("B", "1", "2")]
         assert str(screen.query_one("#err-csv").content) == ""
         assert [(p.job, p.end) for p in screen.schedules[0].gantt] == [("A", 3), ("B", 5)]
@@ -170,11 +165,11 @@ async def test_algorithm_all_compares_and_settings_are_checked():
         assert screen.schedules[0].label == "RR (quantum 4)"
         assert screen.schedules[0].averages.waiting == 17 / 3
         screen.query_one("#set-quantum").value = "0"
-        await until(pilot, lambda: screen.schedules == ())
+        await wait_for(pilot, lambda: screen.schedules == ())
         assert str(screen.query_one("#err-quantum").content) == "must be more than 0, got 0"
         screen.query_one("#set-quantum").value = "2"
         screen.query_one("#sched-algorithm").value = "all"
-        await until(pilot, lambda: len(screen.schedules) == 5)
+        await wait_for(pilot, lambda: len(screen.schedules) == 5)
         assert [s.algorithm for s in screen.schedules] == ["fcfs", "sjf", "srtf", "rr", "mlfq"]
         assert screen.schedules[3].settings.quantum == 2
         text = chart_text(screen, 120)
@@ -185,7 +180,7 @@ async def test_help_has_the_keys_and_the_tie_rules():
     async with make_app().run_test(size=(100, 40)) as pilot:
         await open_screen(pilot)
         await pilot.press("f1")
-        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
         assert isinstance(pilot.app.screen, HelpScreen)
         shown = " ".join(str(s.content) for s in pilot.app.screen.query(".help-text"))
         assert TIE_RULES.splitlines()[0] in shown
@@ -208,4 +203,4 @@ async def test_the_command_palette_opens_it():
         assert "FCFS" in command.help
         await pilot.pause()
         app.call_later(command.callback)  # on the app's loop, as the palette runs it
-        await until(pilot, lambda: isinstance(app.screen, ScheduleScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ScheduleScreen))

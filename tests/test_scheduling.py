@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pty_session import PROCLAB
 
 from proclab.core.errors import ProclabError
 from proclab.core.scheduling import (
@@ -45,7 +46,6 @@ from proclab.core.scheduling import (
 )
 from proclab.tui import schedule_cmd
 
-PROCLAB = str(Path(sys.executable).with_name("proclab"))  # the installed console script
 JOB_KEYS = ("name", "arrival", "burst", "start", "completion", "turnaround", "waiting", "response")
 
 

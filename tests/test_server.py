@@ -7,13 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
-from pty_session import gone
+from pty_session import PROCLAB, gone
 from support import listening, wait_until
 
 from proclab.core.echo_client import run_load
@@ -220,9 +218,6 @@ def test_events_tell_the_story(controller, events):
     assert all(
         e.pid == handler.pid for e in events if e.kind in ("accepted", "data_in", "disconnected")
     )
-
-
-PROCLAB = str(Path(sys.executable).with_name("proclab"))
 
 
 def test_proclab_serve_with_netcat_end_to_end():

@@ -18,9 +18,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,7 +28,8 @@ import aiohttp
 import psutil
 import pytest
 from conftest import reap_orphans
-from pty_session import gone
+from pty_session import PROCLAB, gone
+from support import free_port, listening
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
@@ -77,12 +76,6 @@ KEYS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def end_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """SIGTERM the process's group, then SIGKILL what is left of it and of its
     descendants (some may have left the group), and reap the process."""
@@ -106,18 +99,15 @@ def end_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def proclab_web(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    proclab = Path(sys.executable).with_name("proclab")
     server = subprocess.Popen(
-        [str(proclab), "web", "--port", str(port)],
+        [PROCLAB, "web", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
+        while not listening(port):
             assert server.poll() is None, (
                 f"proclab web exited: {server.stdout.read().decode()}"  # type: ignore[union-attr]
             )
