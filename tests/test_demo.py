@@ -87,6 +87,27 @@ wait = 30
     assert controller.live_count() == 0
 
 
+async def test_a_pause_stops_the_clock_of_a_wait(controller):
+    text = """
+[[step]]
+say = "first"
+wait = 0.1
+
+[[step]]
+say = "waits two seconds of unpaused time"
+wait = 2
+"""
+    app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.step_index == 1)
+        await pilot.press("x")
+        await pilot.pause(2.5)  # longer than the whole wait
+        await pilot.press("space")
+        await pilot.pause(0.5)
+        assert app.step_index == 1 and not app.done, "the paused time counted as waiting"
+        await wait_for(pilot, lambda: app.done, timeout=10)
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [

@@ -122,15 +122,13 @@ class DemoApp(ProclabApp):
             on_top.update(text or self.scenario.title)
 
     async def _wait(self, seconds: float) -> None:
-        end = time.monotonic() + seconds / self.speed
-        while not self.done:
+        left = seconds / self.speed
+        while not self.done and left > 0:
             await self._resume.wait()  # a pause stops the clock of the wait too
-            left = end - time.monotonic()
-            if left <= 0:
-                return
+            began = time.monotonic()
             await asyncio.sleep(min(TICK_S, left))
-            if not self._resume.is_set():
-                end += TICK_S  # roughly: the paused part does not count
+            if self._resume.is_set():  # a slice a pause began in does not count at all
+                left -= time.monotonic() - began
 
     async def _do(self, step: Step) -> None:
         controller = self.controller
