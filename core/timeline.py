@@ -186,9 +186,12 @@ class Timeline:
         system = sampled.system
         index = self._next
         self._next += 1
-        interval = next(
-            (s.interval for s in sampled.procs.values() if s.interval > 0),
-            system.time - self._ticks[-1].time if self._ticks else 0.0,
+        # The clock between ticks is the tick's length; a child's first reading covers only
+        # its life so far, so children speak for the first tick alone (the longest lived).
+        interval = (
+            system.time - self._ticks[-1].time
+            if self._ticks
+            else max((s.interval for s in sampled.procs.values()), default=0.0)
         )
         self._ticks.append(Tick(index, system.time, system.wall, interval))
         self._cores = len(system.per_core)
