@@ -325,8 +325,11 @@ class ProcessTable(ScrollView, can_focus=True):
         for gone in self._drawn.keys() - self._all.keys():
             del self._drawn[gone]
         # The rows shown change without a sort key changing: with a filter on, one row can
-        # stop matching as another starts (same count, other rows).
-        if keys != self._sort_keys or set(self._order) != set(self._matching()):
+        # stop matching as another starts (same count, other rows). Unfiltered, the keys'
+        # ids are the rows shown, so comparing the keys says it all.
+        if keys != self._sort_keys or (
+            self.filter_text and set(self._order) != set(self._matching())
+        ):
             self._sort_keys = keys
             self._reorder()
         else:
