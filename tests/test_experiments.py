@@ -6,14 +6,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
 
+import psutil
 import pytest
 from fakes import NOW, FakeController
-from pty_session import PROCLAB
-from support import TASKS, wait_for
+from pty_session import PROCLAB, gone
+from support import TASKS, wait_for, wait_until
 
 from proclab.core import experiments, methods
 from proclab.core.errors import InputError
@@ -100,6 +102,31 @@ def test_cpu_vs_io_reports_every_n_for_both_kinds():
     assert figures["io"]["runs"][1]["speedup"] > 1.5
     rows = list(csv.DictReader(experiments.to_csv(result).splitlines()))
     assert len(rows) == 4 and {r["kind"] for r in rows} == {"cpu", "io"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
+    command = [PROCLAB, "experiment", "parallel", "--count", "2", "--method", "fork"]
+    command += ["--task", f"{TASKS}:sleep", "--args", "(30,)"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        parent = psutil.Process(proc.pid)
+
+        def sleepers() -> list[psutil.Process]:
+            # fork children carry proclab's command line; the resource tracker does not
+            return [c for c in parent.children() if "experiment" in " ".join(c.cmdline())]
+
+        assert wait_until(sleepers, 15), "the experiment never started its first child"
+        family = parent.children(recursive=True)
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig
+    assert "cancelled; its children were ended" in err
+    assert gone(family) == []
 
 
 def test_cancel_ends_the_children():

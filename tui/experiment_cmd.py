@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
@@ -62,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     from proclab.core import experiments
     from proclab.core.errors import ProclabError
+    from proclab.tui.headless_run import stop_signals
 
     try:
         count = _count(ns.count)
@@ -72,27 +71,18 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     cancel = threading.Event()
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        cancel.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     show = _ProgressLine() if sys.stderr.isatty() else None
-    try:
-        result = experiments.run(plan, show, cancel)
-    except experiments.Cancelled:
-        _clear(show)
-        print("proclab experiment: cancelled; its children were ended", file=sys.stderr)
-        return 128 + received[0] if received else EXIT_FAILED
-    except ProclabError as exc:
-        _clear(show)
-        print(f"proclab experiment: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals(on_signal=cancel.set) as received:
+        try:
+            result = experiments.run(plan, show, cancel)
+        except experiments.Cancelled:
+            _clear(show)
+            print("proclab experiment: cancelled; its children were ended", file=sys.stderr)
+            return 128 + received[0] if received else EXIT_FAILED
+        except ProclabError as exc:
+            _clear(show)
+            print(f"proclab experiment: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     _clear(show)
     failed = _write_csv(ns.csv, experiments.to_csv(result)) if ns.csv else None
     if ns.json:

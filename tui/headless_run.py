@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
 from proclab.core.controller import Controller
@@ -96,13 +96,16 @@ def run(ns: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def stop_signals() -> Iterator[list[int]]:
+def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[int]]:
     """While inside, Ctrl+C, SIGTERM and SIGHUP (the terminal closed) are noted in the list
-    for the headless command to see: it ends its children and stops."""
+    for the headless command to see (and `on_signal` is called): it ends its children and
+    stops."""
     received: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
+        if on_signal is not None:
+            on_signal()
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
