@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from proclab.core.exits import state_for_status
 from proclab.core.model import (
     Cleared,
     Event,
@@ -64,9 +65,6 @@ class Cell:
         return self.state is CellState.RUNNING
 
 
-EMPTY: Cell | None = None  # not started yet, or not yet sampled, in that tick
-
-
 @dataclass(frozen=True, slots=True)
 class Tick:
     index: int  # counts every tick since the timeline began
@@ -83,7 +81,7 @@ class Lane:
     name: str
     pid: int | None
     state: ProcState  # its state now (how it ended, once it has)
-    cells: tuple[Cell | None, ...]
+    cells: tuple[Cell | None, ...]  # None: not started yet, or not sampled, in that tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +104,14 @@ def cell_for(sample: ProcSample) -> Cell:
         return Cell(CellState.RUNNING, sample.core, on_cpu, waited)
     if waited >= WAITING_MIN:
         state = CellState.WAITING
-    elif sample.status in ("stopped", "tracing-stop"):
-        state = CellState.STOPPED
-    elif sample.status in ("zombie", "dead"):
-        state = CellState.ZOMBIE
     else:
-        state = CellState.SLEEPING
+        state = _STILL.get(state_for_status(sample.status), CellState.SLEEPING)
     return Cell(state, None, on_cpu, waited)
 
 
 _EXITED = Cell(CellState.EXITED)
+# A child not on a CPU in the tick, by the state the table shows for its status.
+_STILL = {ProcState.STOPPED: CellState.STOPPED, ProcState.ZOMBIE: CellState.ZOMBIE}
 
 
 @dataclass(slots=True)
