@@ -23,7 +23,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proclab.core.exits import state_for_status
 from proclab.core.model import (
@@ -116,21 +116,21 @@ _STILL = {ProcState.STOPPED: CellState.STOPPED, ProcState.ZOMBIE: CellState.ZOMB
 
 @dataclass(slots=True)
 class _Lane:
-    """One cell per tick from tick `first` to the newest, in order (None: not sampled in
-    it), so the oldest are dropped from the front and the newest read from the back.
-    Empty until its first cell, and again once every tick with a cell has scrolled out."""
+    """One cell per tick from its first cell to the newest, in order (None: not sampled in
+    it), so the newest are read from the back; holding as many as the timeline keeps ticks,
+    the deque drops a cell as its tick scrolls out. Empty until its first cell, and again
+    once every tick with a cell has scrolled out."""
 
     name: str
     pid: int | None
     state: ProcState
-    first: int = 0  # the tick index of cells[0]
-    cells: deque[Cell | None] = field(default_factory=deque)
+    cells: deque[Cell | None]  # maxlen: the ticks the timeline keeps
     last_cell: int = -1  # the newest tick with a cell
     last_live: int = -1  # the newest tick with a cell that is not EXITED
 
     def reset(self) -> None:
         self.cells.clear()
-        self.first, self.last_cell, self.last_live = 0, -1, -1
+        self.last_cell, self.last_live = -1, -1
 
     def tail(self, count: int) -> tuple[Cell | None, ...]:
         """Its cells in the newest `count` ticks (None before its first)."""
@@ -174,7 +174,7 @@ class Timeline:
     def _know(self, row: ProcessRow) -> None:
         lane = self._lanes.get(row.id)
         if lane is None:
-            self._lanes[row.id] = _Lane(row.name, row.pid, row.state)
+            self._lanes[row.id] = _Lane(row.name, row.pid, row.state, deque(maxlen=self.keep))
         else:
             lane.name, lane.pid, lane.state = row.name, row.pid, row.state
 
@@ -200,20 +200,13 @@ class Timeline:
             elif lane.state.is_over and lane.cells:
                 cell = _EXITED
             if cell is not None:
-                if not lane.cells:
-                    lane.first = index
                 lane.last_cell = index
                 if cell.state is not CellState.EXITED:
                     lane.last_live = index
             if lane.cells or cell is not None:
                 lane.cells.append(cell)
-            # Ticks come in order, so what scrolled out is at the front: O(1) a tick.
             if lane.last_cell < oldest:
                 lane.reset()  # nothing left but empty ticks
-            else:
-                while lane.first < oldest:
-                    lane.cells.popleft()
-                    lane.first += 1
             if lane.state.is_over and lane.last_live < oldest:
                 # Ended, and every tick it lived in has scrolled out (or it was never
                 # sampled at all): nothing left to show.
