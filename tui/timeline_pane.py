@@ -349,19 +349,16 @@ class TimelineScreen(ModalScreen[None]):
         self.poll()
         self.set_interval(POLL_S, self.poll)
 
-    def on_resize(self) -> None:
-        self._show(force=True)
-
     def poll(self) -> None:
         self._show()
 
     def on_timeline_grid_resized(self, _message: TimelineGrid.Resized) -> None:
         self._show()
 
-    def _show(self, force: bool = False) -> None:
+    def _show(self) -> None:
         grid = self.query_one(TimelineGrid)
         columns = grid.columns
-        if self.timeline.version == self._version and columns == self._columns and not force:
+        if self.timeline.version == self._version and columns == self._columns:
             return
         self._version, self._columns = self.timeline.version, columns
         # Only the ticks the grid can show: copying the whole history of 1,000 children
