@@ -315,10 +315,6 @@ class Replay:
             row = event.row  # type: ignore[union-attr]
             self._rows[row.id] = row
 
-    def seek(self, seconds: float) -> list[Event]:
-        """Move to `seconds` after the first event (clamped to the recording)."""
-        return self.play_to(self.start + max(0.0, min(seconds, self.end - self.start)))
-
     @property
     def sample_interval(self) -> float:
         """The recorded sampler's tick (the median gap between samples)."""

@@ -156,6 +156,21 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
         assert_ticks_up_to_now()
 
 
+@pytest.mark.parametrize("at", [1.0, 1e6], ids=["middle", "past-the-end"])
+async def test_at_opens_the_replay_that_far_in(at: float) -> None:
+    replay = Replay(made_up_session())
+    samples = [(when, e.system.time) for when, e in replay.events if isinstance(e, Sampled)]
+    app = ReplayApp(replay, at=at)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        assert replay.now >= min(replay.start + at, replay.end)
+        shown = [tick.time for tick in app.timeline.snapshot().ticks]
+        assert shown == [tick for when, tick in samples if when <= replay.now]
+        assert len(shown) >= 1 + int(min(at, replay.end - replay.start) / SAMPLE_S)
+        if at > replay.end - replay.start:
+            assert replay.now == replay.end and not app.playing
+
+
 async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl"
     middle, middle_at, end = record_session(path)

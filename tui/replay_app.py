@@ -83,7 +83,7 @@ class ReplayApp(ProclabApp):
                 severity="warning",
             )
         if self._start_at:
-            self.replay.seek(self._start_at)
+            self.seek_to(self.replay.start + self._start_at)
         self._set_playing(True)
 
     # Playing --------------------------------------------------------------------------------
@@ -155,9 +155,9 @@ class ReplayApp(ProclabApp):
             timeout=4,
         )
 
-    action_spawn = action_join = action_join_timeout = action_terminate = _read_only
-    action_kill = action_pause = action_rename = action_restart = _read_only
-    action_clear = action_server = _read_only
+
+for _name in READ_ONLY:  # every control the live app has answers with the same notice
+    setattr(ReplayApp, f"action_{_name}", ReplayApp._read_only)
 
 
 def run(ns: argparse.Namespace) -> int:
