@@ -78,17 +78,17 @@ def parse_scenario(text: str, path: Path, cwd: str | None = None) -> Scenario:
         where = f"line {found.group(1)}: " if found else ""
         message = str(exc)[: found.start()].strip() if found else str(exc)
         raise ScenarioError(f"{path} {where}not valid TOML: {message}") from None
+    text_lines = text.splitlines()
     unknown = set(data) - {"title", "step"}
     if unknown:
         name = sorted(unknown)[0]
         raise ScenarioError(
-            f"{path} line {_line_of_key(text.splitlines(), name)}: unknown top-level key {name!r}"
+            f"{path} line {_line_of_key(text_lines, name)}: unknown top-level key {name!r}"
             " (a scenario has a title and [[step]] tables)"
         )
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError(f"{path}: no [[step]] tables; each step says or does one thing")
-    text_lines = text.splitlines()
     starts = _step_lines(text_lines)
     steps = []
     for index, raw in enumerate(raw_steps):
@@ -103,9 +103,7 @@ def parse_scenario(text: str, path: Path, cwd: str | None = None) -> Scenario:
             raise ScenarioError(f"{path} line {line}: {exc}") from None
     title = data.get("title", path.stem)
     if not isinstance(title, str):
-        raise ScenarioError(
-            f"{path} line {_line_of_key(text.splitlines(), 'title')}: title must be text"
-        )
+        raise ScenarioError(f"{path} line {_line_of_key(text_lines, 'title')}: title must be text")
     return Scenario(path=path, title=title, steps=tuple(steps))
 
 

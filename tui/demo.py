@@ -91,7 +91,7 @@ class DemoApp(ProclabApp):
                 self._caption()
             try:
                 await self._do(step)
-                self._caption()
+                self._caption()  # with what the step found (a join's time, the echoes)
             except ProclabError as exc:  # e.g. the port is taken: say so, play on
                 self.notify(f"demo step at line {step.line}: {exc}", severity="error")
             except Exception as exc:  # a bug must not take the app (and its children) down
@@ -147,7 +147,6 @@ class DemoApp(ProclabApp):
                 took = time.monotonic() - began
                 count = f"{len(live)} {'child' if len(live) == 1 else 'children'}"
                 self._said += f"  Joined {count}: {took:.1f} s."
-                self._caption()
             case "show":
                 await self._show(step.target or "procs")
             case "server":
@@ -161,7 +160,6 @@ class DemoApp(ProclabApp):
                 host, _, port = status.address.rpartition(":")
                 result = await run_load(host, int(port), step.count, step.messages)
                 self._said += f"  {result.messages} echoes, {len(result.errors)} errors."
-                self._caption()
             case "schedule":
                 from proclab.tui.schedule_screen import ScheduleScreen
 
