@@ -833,6 +833,11 @@ def schedule(jobs: Sequence[Job], algorithm: str, settings: Settings | None = No
     _raise_first(check_jobs(jobs), jobs)
     _raise_first(check_settings(settings, algorithm), jobs)
     _estimate_slices(jobs, algorithm, settings)
+    return _checked_schedule(jobs, algorithm, settings)
+
+
+def _checked_schedule(jobs: Sequence[Job], algorithm: str, settings: Settings) -> Schedule:
+    """schedule() once the jobs and the settings have passed its checks."""
     arrival = [_exact(j.arrival) for j in jobs]
     burst = [_exact(j.burst) for j in jobs]
     remaining = list(burst)
@@ -951,7 +956,7 @@ def compare(
     for key in keys:
         _raise_first(check_settings(settings, key), jobs)
         _estimate_slices(jobs, key, settings)
-    return tuple(schedule(jobs, key, settings) for key in keys)
+    return tuple(_checked_schedule(jobs, key, settings) for key in keys)
 
 
 # Presets ------------------------------------------------------------------------------------
