@@ -224,8 +224,7 @@ def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) ->
         line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
         line.append_text(_lane(cells, style))
         lines.append(line)
-    if single:
-        cells = _cells(schedules[0].gantt, scale, columns)
+    if single:  # `cells` is the one schedule's, from the loop above
         for result in schedules[0].jobs:
             line = Text(no_wrap=True, overflow="crop")
             line.append(result.name.ljust(pad), style.job(result.name))
