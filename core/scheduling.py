@@ -193,12 +193,17 @@ class ScheduleError(ProclabError):
     """A job list, a CSV line or a setting is wrong; nothing was computed.
 
     `line` is the CSV line (1-based) when the input came from a file; `field` names the
-    setting or the job's field (name, arrival, burst, priority)."""
+    setting or the job's field (name, arrival, burst, priority). For a setting, `detail`
+    is the message without the setting's name, for a front end to name it its own way
+    (the CLI by its option)."""
 
-    def __init__(self, message: str, *, line: int | None = None, field: str = "") -> None:
+    def __init__(
+        self, message: str, *, line: int | None = None, field: str = "", detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.line = line
         self.field = field
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +473,7 @@ def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence
         return
     problem = problems[0]
     if isinstance(problem, SettingProblem):
-        raise ScheduleError(problem.describe(), field=problem.field)
+        raise ScheduleError(problem.describe(), field=problem.field, detail=problem.message)
     if problem.index < 0:
         raise ScheduleError(problem.message)
     name = jobs[problem.index].name or f"job {problem.index + 1}"
@@ -810,20 +815,20 @@ def _estimate_slices(jobs: Sequence[Job], algorithm: str, settings: Settings) ->
         return
     slices = sum(math.ceil(job.burst / smallest) for job in jobs)
     if slices > MAX_SLICES:
-        raise ScheduleError(
-            f"{what} {format_time(smallest)} would cut these jobs into about {slices:,} slices"
-            f" (at most {MAX_SLICES:,}): use a longer one",
-            field=what,
+        detail = (
+            f"{format_time(smallest)} would cut these jobs into about {slices:,} slices"
+            f" (at most {MAX_SLICES:,}): use a longer one"
         )
+        raise ScheduleError(f"{what} {detail}", field=what, detail=detail)
     if algorithm == "mlfq" and settings.boost is not None:
         horizon = max(j.arrival for j in jobs) + sum(j.burst for j in jobs)
         horizon += settings.switch_cost * (slices + len(jobs))
         if horizon / settings.boost > MAX_SLICES:
-            raise ScheduleError(
-                f"boost every {format_time(settings.boost)} would mean about"
-                f" {int(horizon / settings.boost):,} boosts (at most {MAX_SLICES:,}): use a longer period",
-                field="boost",
+            detail = (
+                f"every {format_time(settings.boost)} would mean about"
+                f" {int(horizon / settings.boost):,} boosts (at most {MAX_SLICES:,}): use a longer period"
             )
+            raise ScheduleError(f"boost {detail}", field="boost", detail=detail)
 
 
 def schedule(jobs: Sequence[Job], algorithm: str, settings: Settings | None = None) -> Schedule:

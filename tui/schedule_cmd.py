@@ -27,7 +27,6 @@ from proclab.core.scheduling import (
     Schedule,
     ScheduleError,
     Settings,
-    check_settings,
     compare,
     format_time,
     parse_jobs_csv,
@@ -128,18 +127,14 @@ def run(ns: argparse.Namespace) -> int:
             raise UsageError(f"--algo must be one of {', '.join(CHOICES)}, got {ns.algo!r}")
         settings = _settings(ns, preset_settings)
         keys = ALGORITHM_KEYS if algorithm == "all" else (algorithm,)
-        for key in keys:
-            problems = check_settings(settings, key)
-            if problems:
-                first = problems[0]
-                raise UsageError(f"{OPTION_OF.get(first.field, first.field)} {first.message}")
         width = _width(ns.width)
         schedules = compare(jobs, settings, keys)
     except ScheduleError as exc:
-        # A setting that makes too long a schedule: say it with the option's name.
-        message = str(exc)
-        if exc.field in OPTION_OF and message.startswith(exc.field):
-            message = OPTION_OF[exc.field] + message[len(exc.field) :]
+        # A wrong setting (compare checks them all first): say it with the option's name.
+        if exc.field in OPTION_OF and exc.detail:
+            message = f"{OPTION_OF[exc.field]} {exc.detail}"
+        else:
+            message = str(exc)
         print(f"{PROG}: {message}", file=sys.stderr)
         return 2
     except UsageError as exc:

@@ -626,8 +626,10 @@ class ScheduleScreen(ModalScreen[None]):
             except ScheduleError as exc:
                 field = "quanta" if exc.field == "levels" else exc.field
                 if field in SETTINGS_SHOWN[algorithm]:
-                    message = str(exc)
-                    setting_errors[field] = message.removeprefix(f"{field} ")
+                    # beside the field its name goes without saying (but not levels' in
+                    # the quanta field)
+                    same = field == exc.field and exc.detail
+                    setting_errors[field] = exc.detail if same else str(exc)
                 else:
                     general = str(exc)
         for index, row in enumerate(self._rows()):
