@@ -527,15 +527,13 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
     for kind, spec in zip(("cpu", "io"), plan.specs, strict=True):
         label = "CPU-bound" if kind == "cpu" else "I/O-bound"
         runs: list[ParallelResult] = []
-        one = math.nan
-        for n in plan.counts:  # the first is 1: one copy alone
+        one = 0.0  # set by the first count, which counts_up_to makes 1: one copy alone
+        for n in plan.counts:
             runner.step(f"{label} {spec.target.function}: {n} at once")
             if n == 1:  # the yardstick of every N: the median of a few, against noise
-                took = statistics.median(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
+                took = one = statistics.median(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
             else:
                 took = runner.timed(spec, n)
-            if math.isnan(one):
-                one = took / n
             runs.append(ParallelResult(spec.target.label, spec.method, n, cores, n * one, took))
             runner.done += 1
         kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]
