@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from proclab.core.defaults import (
     DEFAULT_GRACE_S,
@@ -235,6 +236,12 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     add_record_argument(parser)
 
 
+def _command_module(command: str) -> ModuleType:
+    """The module that carries out `command`. Importing one imports no textual (the
+    simulator, textual-serve, the experiments load when their command runs)."""
+    return importlib.import_module(SUBCOMMANDS[command])
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The headless commands' parser. With `command`, only that command's module is imported
     for its options: `proclab run` must not pay for the simulator or the web server."""
@@ -372,9 +379,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         " start, completion, turnaround, waiting and response times; --algo all compares them.",
     )
     if wanted("schedule"):
-        from proclab.tui import schedule_cmd  # no textual: the simulator and its text output
-
-        schedule_cmd.add_arguments(schedule)
+        _command_module("schedule").add_arguments(schedule)
     replay = sub.add_parser(
         "replay",
         help="show a session recorded with --record in the app: pause, step, seek",
@@ -405,9 +410,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         " are the app's (e.g. -- proclab.core.tasks:sleep --args '(5,)' --count 3).",
     )
     if wanted("web"):
-        from proclab.tui import web_cmd  # no textual: textual-serve is imported when serving
-
-        web_cmd.add_arguments(web)
+        _command_module("web").add_arguments(web)
     experiment = sub.add_parser(
         "experiment",
         help="measure now: parallel vs serial, start-method latency, CPU- vs I/O-bound speed-up",
@@ -415,9 +418,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         " (or --json); --csv FILE also writes it as CSV.",
     )
     if wanted("experiment"):
-        from proclab.tui import experiment_cmd  # no textual; the experiments load when run
-
-        experiment_cmd.add_arguments(experiment)
+        _command_module("experiment").add_arguments(experiment)
     demo = sub.add_parser(
         "demo",
         help="play a scripted scenario in the app, paced for a recording",
@@ -450,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(build_app_parser().parse_args(argv))
     ns = build_parser(argv[0]).parse_args(argv)
-    return importlib.import_module(SUBCOMMANDS[ns.command]).run(ns)
+    return _command_module(ns.command).run(ns)
 
 
 if __name__ == "__main__":
