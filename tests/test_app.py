@@ -321,14 +321,17 @@ async def test_mouse_sorts_and_selects(live_controller):
         await wait_for(
             pilot, lambda: table(app).row_count == 3 and all(cell(app, i, "pid") for i in ids)
         )
-        # the PID header: after Name (16 + 2 padding)
-        await pilot.click("#table", offset=(20, 0))
+        # the PID header, after the name column (as wide as the longest name)
+        pid_x = table(app).column_span("pid")[0] + 2
+        await pilot.click("#table", offset=(pid_x, 0))
         assert table(app).sort_column == "pid"
-        await pilot.click("#table", offset=(20, 0))
-        assert table(app).sort_reverse
+        assert table(app).sort_reverse, "numbers sort highest first, as in htop"
         assert table(app).order == sorted(
             ids, key=lambda i: live_controller.row(i).pid, reverse=True
         )
+        await pilot.click("#table", offset=(pid_x, 0))
+        assert not table(app).sort_reverse
+        assert table(app).order == sorted(ids, key=lambda i: live_controller.row(i).pid)
         await pilot.click("#table", offset=(5, 3))  # the third row
         assert table(app).selected_id == table(app).order[2]
 

@@ -42,10 +42,10 @@ from proclab.core.model import (
 from proclab.core.timeline import Timeline
 from proclab.tui.cpu_pane import CpuPane
 from proclab.tui.details import DetailsScreen
-from proclab.tui.dialogs import ConfirmScreen, PromptScreen
+from proclab.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from proclab.tui.help import HelpScreen
 from proclab.tui.output_log import OutputLog
-from proclab.tui.process_table import ProcessTable
+from proclab.tui.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
 from proclab.tui.server_pane import ServerPane
 from proclab.tui.spawn_form import SpawnScreen
 
@@ -127,7 +127,7 @@ class ProclabApp(App[int]):
             "Term",
             tooltip="Terminate the selected process (SIGTERM to its group)",
         ),
-        Binding("k", "kill", "Kill", tooltip="Kill the selected process (SIGKILL, asks first)"),
+        Binding("k,f9", "kill", "Kill", tooltip="Kill the selected process (SIGKILL, asks first)"),
         Binding(
             "p",
             "pause",
@@ -191,9 +191,13 @@ class ProclabApp(App[int]):
             show=False,
             tooltip="Experiments: parallel vs serial, start-method latency, CPU- vs I/O-bound",
         ),
+        Binding("f6", "sort_menu", "Sort by", show=False, tooltip="Sort by a column (a list)"),
         Binding("question_mark,f1", "help", "Help", tooltip="This help"),
         Binding(
-            "q", "quit", "Quit", tooltip="Quit: ends every child first (asks if some still run)"
+            "q,f10",
+            "quit",
+            "Quit",
+            tooltip="Quit: ends every child first (asks if some still run; again: yes)",
         ),
         Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="Quit"),
     ]
@@ -470,6 +474,25 @@ class ProclabApp(App[int]):
             return
         self.output_log.set_selected(message.rec_id)
         self._label_table()
+
+    def on_process_table_sorted(self, _message: ProcessTable.Sorted) -> None:
+        if not self.closing:
+            self._label_table()
+
+    def action_sort_menu(self) -> None:
+        def chosen(column: str | None) -> None:
+            if column:
+                self.table.sort_by(column)
+
+        self.action_pane("procs")
+        self.push_screen(
+            ChoiceScreen(
+                "Sort by (numbers: highest first; s/S: next column, reverse)",
+                [(COLUMN_LABELS[key], key) for key in COLUMN_KEYS],
+                self.table.sort_column,
+            ),
+            chosen,
+        )
 
     def _label_table(self) -> None:
         """The process pane's subtitle: how the table is sorted and filtered."""

@@ -1,15 +1,18 @@
-"""Small modal questions: confirm (y/n) and prompt (one line of text, checked)."""
+"""Small modal questions: confirm (y/n), prompt (one line of text, checked) and choose
+(one of a list)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -72,6 +75,50 @@ class PromptScreen(ModalScreen[str | None]):
             self.query_one("#error", Static).update(error)
             return
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """One of a list (htop's F6 menu): arrows and Enter, or type the start of a label."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, str]], current: str) -> None:
+        super().__init__(classes="dialog")
+        self._question, self._choices, self._current = question, choices, current
+        self._typed = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box", id="choice-box"):
+            yield Label(self._question, classes="question")
+            yield OptionList(*(Option(label, id=value) for label, value in self._choices))
+            yield Static("Enter: choose   type: find   Escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = next(
+            (i for i, (_label, value) in enumerate(self._choices) if value == self._current), 0
+        )
+        options.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if not (event.character and event.character.isprintable()):
+            return
+        typed = (self._typed + event.character).lower()
+        found = next(
+            (i for i, (label, _v) in enumerate(self._choices) if label.lower().startswith(typed)),
+            None,
+        )
+        if found is not None:
+            self._typed = typed
+            self.query_one(OptionList).highlighted = found
+        event.stop()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -46,8 +46,10 @@ STATE_STYLES: dict[ProcState, str] = {
     ProcState.FAILED: "bold reverse $error",
 }
 
-NAME_WIDTH = 16
+NAME_WIDTH = 16  # what a cut name keeps, and where the name column starts
+NAME_MIN_WIDTH = len("Name ▲")
 BLANK = (1, 0.0)  # sorts after every number
+NO_VALUE = (BLANK, "~")  # the sort keys of empty cells
 
 # (text, sort key, style name or "") for one cell
 CellValue = tuple[str, Any, str]
@@ -55,11 +57,17 @@ CellValue = tuple[str, Any, str]
 
 def short_name(name: str, width: int = NAME_WIDTH) -> str:
     """Cut a long name in the middle, keeping its end: "ForkServerProcess-12" ->
-    "ForkServerPr…-12" (the number is what tells processes apart)."""
+    "ForkServerPr…-12" (the number, or a client's port, is what tells processes apart)."""
     if cell_len(name) <= width:
         return name
-    tail = name[name.rfind("-") :] if "-" in name[-8:] else name[-4:]
+    cut = max(name.rfind("-"), name.rfind(":"))
+    tail = name[cut:] if cut >= len(name) - 8 else name[-4:]
     return set_cell_size(name, width - cell_len(tail) - 1) + "…" + tail
+
+
+def name_width(rows: Iterable[ProcessRow]) -> int:
+    """Cells the longest name needs (ASCII names, nearly all, are measured by len)."""
+    return max((len(r.name) if r.name.isascii() else cell_len(r.name) for r in rows), default=0)
 
 
 def natural(text: str) -> tuple[Any, ...]:
@@ -80,12 +88,13 @@ class Column:
     key: str
     label: str
     width: int
-    right: bool  # right-aligned (numbers)
+    right: bool  # right-aligned (numbers), sorted highest first as htop does
     value: Callable[[ProcessRow, float], CellValue]
 
 
 def _name(row: ProcessRow, now: float) -> CellValue:
-    return short_name(row.name), natural(row.name), ""
+    # Cut to fit by the table, which knows how wide the name column is now.
+    return row.name, natural(row.name), ""
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -194,21 +203,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("target", "Target", 36, False, _target),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+COLUMN_LABELS = {c.key: c.label for c in COLUMNS}
 PAD = 1  # blank cells on each side of a column
 
 
-def _spans() -> tuple[tuple[int, int], ...]:
+def _spans(widths: Iterable[int]) -> tuple[tuple[int, int], ...]:
     """Where each column's cells are across the table: (first x, x after the last)."""
     spans, left = [], 0
-    for column in COLUMNS:
-        right = left + column.width + 2 * PAD
+    for width in widths:
+        right = left + width + 2 * PAD
         spans.append((left, right))
         left = right
     return tuple(spans)
-
-
-COLUMN_SPANS = _spans()
-TABLE_WIDTH = COLUMN_SPANS[-1][1]
 
 
 @dataclass(slots=True)
@@ -272,6 +278,9 @@ class ProcessTable(ScrollView, can_focus=True):
             super().__init__()
             self.rec_id = rec_id
 
+    class Sorted(Message):
+        """The sort column or direction changed."""
+
     class Activated(Message):
         """Enter (or a double click) on a process."""
 
@@ -284,12 +293,17 @@ class ProcessTable(ScrollView, can_focus=True):
         self._all: dict[int, ProcessRow] = {}
         self._now = 0.0
         self._sort_keys: dict[int, Any] = {}
+        self._keys_for = ""  # the column _sort_keys were read from
         self._drawn: dict[int, _Drawn] = {}
         self._on_screen: dict[int, tuple[int, tuple[CellValue, ...]]] = {}  # line: as drawn
         self._order: list[int] = []  # record ids, sorted and filtered, as shown
         self._cursor_id: int | None = None
         self._announced: int | None = -1  # so the first selection is announced
         self._styles: dict[str, Style] = {}
+        # The name column is as wide as the longest name, up to a share of the table's
+        # width: names are what tell rows apart, so they get their room first.
+        self._widths = [c.width for c in COLUMNS]
+        self._spans = _spans(self._widths)
         self.sort_column = "name"
         self.sort_reverse = False
         self.filter_text = ""
@@ -312,6 +326,14 @@ class ProcessTable(ScrollView, can_focus=True):
     def cell_text(self, rec_id: int, column: str) -> str:
         return self._values(rec_id)[COLUMN_KEYS.index(column)][0]
 
+    @property
+    def table_width(self) -> int:
+        return self._spans[-1][1]
+
+    def column_span(self, column: str) -> tuple[int, int]:
+        """Where a column is across the table (first x, x after the last)."""
+        return self._spans[COLUMN_KEYS.index(column)]
+
     # Updating ----------------------------------------------------------------------------
 
     def show(self, rows: Iterable[ProcessRow], now: float) -> None:
@@ -320,6 +342,7 @@ class ProcessTable(ScrollView, can_focus=True):
         children that is what keeps a refresh far below a frame's time)."""
         self._all = {r.id: r for r in rows}
         self._now = now
+        self._fit_names()
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
         keys = {rec_id: column.value(row, now)[1] for rec_id, row in self._all.items()}
         for gone in self._drawn.keys() - self._all.keys():
@@ -330,17 +353,31 @@ class ProcessTable(ScrollView, can_focus=True):
         if keys != self._sort_keys or (
             self.filter_text and set(self._order) != set(self._matching())
         ):
-            self._sort_keys = keys
+            self._sort_keys, self._keys_for = keys, self.sort_column
             self._reorder()
         else:
             self._refresh_changed()
+
+    def _fit_names(self) -> None:
+        """Widen or narrow the name column to the longest name (within its share); every
+        row is drawn again when it changes (rarely: a new name, a resize)."""
+        share = max(NAME_WIDTH, self.scrollable_content_region.width // 3)
+        width = max(NAME_MIN_WIDTH, min(name_width(self._all.values()), share))
+        if width == self._widths[0]:
+            return
+        self._widths[0] = width
+        self._spans = _spans(self._widths)
+        self._drawn.clear()
+        self._on_screen.clear()
+        self.virtual_size = Size(self.table_width, len(self._order) + 1)
+        self.refresh()
 
     def _refresh_changed(self) -> None:
         """Repaint only the cells whose text or style changed since they were drawn. A tick
         of an idle table changes a few cells (a runtime, a CPU %), often none on screen:
         repainting every row wrote the whole table to the terminal every tick."""
         width, scroll_x, top = self.size.width, int(self.scroll_x), int(self.scroll_y)
-        for y in range(1, self.size.height):
+        for y in range(1, self.scrollable_content_region.height):
             index = top + y - 1
             rec_id = self._order[index] if index < len(self._order) else None
             shown = self._on_screen.get(y)
@@ -352,7 +389,7 @@ class ProcessTable(ScrollView, can_focus=True):
             if values is shown[1]:
                 continue
             changed = [
-                COLUMN_SPANS[i]
+                self._spans[i]
                 for i, (old, new) in enumerate(zip(shown[1], values, strict=True))
                 if old[0] != new[0] or old[2] != new[2]
             ]
@@ -394,14 +431,20 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def _reorder(self) -> None:
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
-        if self._sort_keys.keys() != self._all.keys():
+        if self._sort_keys.keys() != self._all.keys() or self._keys_for != self.sort_column:
             self._sort_keys = {i: column.value(r, self._now)[1] for i, r in self._all.items()}
+            self._keys_for = self.sort_column
+        keys = self._sort_keys
         ids = self._matching()
-        ids.sort(key=lambda i: (self._sort_keys[i], i), reverse=self.sort_reverse)
+        ids.sort(key=lambda i: (keys[i], i), reverse=self.sort_reverse)
+        if self.sort_reverse:  # rows with no value (ended, unknown) stay last either way
+            ids = [i for i in ids if keys[i] not in NO_VALUE] + [
+                i for i in ids if keys[i] in NO_VALUE
+            ]
         self._order = ids
         if self._cursor_id not in ids:
             self._cursor_id = ids[0] if ids else None
-        self.virtual_size = Size(TABLE_WIDTH, len(ids) + 1)
+        self.virtual_size = Size(self.table_width, len(ids) + 1)
         self._scroll_to_cursor()
         self.refresh()
         self._announce()
@@ -424,7 +467,7 @@ class ProcessTable(ScrollView, can_focus=True):
         scroll_x = int(self.scroll_x)
         base = self.rich_style
         if y == 0:
-            strip = Strip(self._header_segments(), TABLE_WIDTH)
+            strip = Strip(self._header_segments(), self.table_width)
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(self._order):
@@ -440,11 +483,11 @@ class ProcessTable(ScrollView, can_focus=True):
                 )
                 strip = Strip(
                     [Segment(s.text, (s.style or Style()) + cursor) for s in segments],
-                    TABLE_WIDTH,
+                    self.table_width,
                 )
                 strip = strip.extend_cell_length(scroll_x + width, cursor)
             else:
-                strip = Strip(segments, TABLE_WIDTH)
+                strip = Strip(segments, self.table_width)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
 
     @property
@@ -457,14 +500,12 @@ class ProcessTable(ScrollView, can_focus=True):
         style = self.get_component_rich_style("process-table--header")
         sorted_style = style + Style(underline=True)
         segments = []
-        for column in COLUMNS:
+        for column, width in zip(COLUMNS, self._widths, strict=True):
             sorted_here = column.key == self.sort_column
             label = (
-                self.sort_label
-                if sorted_here and len(self.sort_label) <= column.width
-                else column.label
+                self.sort_label if sorted_here and len(self.sort_label) <= width else column.label
             )
-            text = " " * PAD + _fit(label, column.width, column.right) + " " * PAD
+            text = " " * PAD + _fit(label, width, column.right) + " " * PAD
             segments.append(Segment(text, sorted_style if sorted_here else style))
         return segments
 
@@ -473,15 +514,16 @@ class ProcessTable(ScrollView, can_focus=True):
         drawn = self._drawn.get(rec_id)
         if drawn is not None and drawn.row is row and (row.state.is_over or drawn.now == self._now):
             return drawn
-        values = tuple(column.value(row, self._now) for column in COLUMNS)
+        name, *others = (column.value(row, self._now) for column in COLUMNS)
+        values = ((short_name(name[0], self._widths[0]), *name[1:]), *others)
         if drawn is not None and drawn.values == values:
             drawn.row, drawn.now = row, self._now
             return drawn
         segments = [
-            Segment(
-                " " * PAD + _fit(text, column.width, column.right) + " " * PAD, self._style(style)
+            Segment(" " * PAD + _fit(text, width, column.right) + " " * PAD, self._style(style))
+            for column, width, (text, _key, style) in zip(
+                COLUMNS, self._widths, values, strict=True
             )
-            for column, (text, _key, style) in zip(COLUMNS, values, strict=True)
         ]
         drawn = self._drawn[rec_id] = _Drawn(row, self._now, values, segments)
         return drawn
@@ -507,7 +549,8 @@ class ProcessTable(ScrollView, can_focus=True):
         self._announce()
 
     def _scroll_to_cursor(self) -> None:
-        visible = max(1, self.size.height - 1)
+        # Not self.size: that includes the horizontal scrollbar, which hid the last row.
+        visible = max(1, self.scrollable_content_region.height - 1)
         index = self._cursor_index()
         top = int(self.scroll_y)
         if index < top:
@@ -519,7 +562,9 @@ class ProcessTable(ScrollView, can_focus=True):
         self._move_to(self._cursor_index() + step)
 
     def action_page(self, direction: int) -> None:
-        self._move_to(self._cursor_index() + direction * max(1, self.size.height - 2))
+        self._move_to(
+            self._cursor_index() + direction * max(1, self.scrollable_content_region.height - 2)
+        )
 
     def action_cursor_to(self, index: int) -> None:
         self._move_to(index if index >= 0 else len(self._order) - 1)
@@ -528,24 +573,28 @@ class ProcessTable(ScrollView, can_focus=True):
         if self._cursor_id is not None:
             self.post_message(self.Activated(self._cursor_id))
 
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        """Sort by `column`; numbers start highest first (htop's habit), words A to Z."""
+        self.sort_column = column
+        self.sort_reverse = COLUMNS[COLUMN_KEYS.index(column)].right if reverse is None else reverse
+        self._reorder()
+        self.post_message(self.Sorted())
+
     def action_sort_next(self) -> None:
         index = (COLUMN_KEYS.index(self.sort_column) + 1) % len(COLUMN_KEYS)
-        self.sort_column, self.sort_reverse = COLUMN_KEYS[index], False
-        self._reorder()
+        self.sort_by(COLUMN_KEYS[index])
 
     def action_sort_reverse(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-        self._reorder()
+        self.sort_by(self.sort_column, not self.sort_reverse)
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            column = _column_at(event.x + int(self.scroll_x))
+            column = self._column_at(event.x + int(self.scroll_x))
             if column is not None:
                 if column == self.sort_column:
-                    self.sort_reverse = not self.sort_reverse
+                    self.sort_by(column, not self.sort_reverse)
                 else:
-                    self.sort_column, self.sort_reverse = column, False
-                self._reorder()
+                    self.sort_by(column)
             return
         self._move_to(int(self.scroll_y) + event.y - 1)
         if event.chain >= 2:
@@ -558,7 +607,14 @@ class ProcessTable(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
+        self._fit_names()
         self._scroll_to_cursor()
+
+    def _column_at(self, x: int) -> str | None:
+        for column, (left, right) in zip(COLUMNS, self._spans, strict=True):
+            if left <= x < right:
+                return column.key
+        return None
 
 
 def _fit(text: str, width: int, right: bool) -> str:
@@ -567,10 +623,3 @@ def _fit(text: str, width: int, right: bool) -> str:
     if length > width:
         return set_cell_size(text, width - 1) + "…"
     return (" " * (width - length) + text) if right else (text + " " * (width - length))
-
-
-def _column_at(x: int) -> str | None:
-    for column, (left, right) in zip(COLUMNS, COLUMN_SPANS, strict=True):
-        if left <= x < right:
-            return column.key
-    return None

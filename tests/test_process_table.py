@@ -1,0 +1,120 @@
+"""The process table as a person reads it: every row reachable, names whole where there is
+room, sorted the way htop users expect, and the border saying how it is sorted. Drawing
+only (fixed rows, a frozen clock, no child process)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from fakes import NOW, FakeController, mixed_rows
+
+from proclab.core.model import ProcessRow
+from proclab.tui.app import ProclabApp
+from proclab.tui.process_table import ProcessTable
+
+pytestmark = pytest.mark.once
+
+
+def copies(n: int, name: str = "mine") -> list[ProcessRow]:
+    template = mixed_rows()[0]
+    return [replace(template, id=i, name=f"{name}-{i}", pid=50_000 + i) for i in range(1, n + 1)]
+
+
+def table_lines(table: ProcessTable) -> list[str]:
+    """The table's lines as drawn (header first), as text."""
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+def shown_rows(table: ProcessTable) -> list[int]:
+    """Record ids of the rows drawn where a person can see them (not under a scrollbar)."""
+    region = table.scrollable_content_region
+    top = int(table.scroll_y)
+    visible = region.height - 1  # the header takes the first line
+    return table.order[top : top + visible]
+
+
+@pytest.mark.parametrize("count", [20, 21])
+async def test_the_last_row_is_visible_at_80x24(count: int) -> None:
+    app = ProclabApp(FakeController(copies(count)), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected_id == table.order[-1]
+        assert table.order[-1] in shown_rows(table), "the cursor's row is under the scrollbar"
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.order[0] in shown_rows(table)
+
+
+async def test_the_border_says_how_the_table_is_sorted() -> None:
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.main.query_one("#procs")
+        assert "sort Name ▲" in str(pane.border_subtitle)
+        await pilot.press("s")
+        await pilot.pause()
+        assert "sort PID" in str(pane.border_subtitle)
+        await pilot.press("S")
+        await pilot.pause()
+        label = app.table.sort_label
+        assert f"sort {label}" in str(pane.border_subtitle)
+
+
+async def test_numeric_columns_sort_highest_first() -> None:
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.table
+        while table.sort_column != "cpu":
+            await pilot.press("s")
+        await pilot.pause()
+        assert table.sort_reverse and table.sort_label == "CPU% ▼"
+        cpus = [table.cell_text(i, "cpu") for i in table.order]
+        numbers = [float(c) for c in cpus if c]
+        assert numbers == sorted(numbers, reverse=True) and numbers[0] > 90
+        await pilot.press("s")  # RSS: numeric too
+        assert table.sort_column == "rss" and table.sort_reverse
+        while table.sort_column != "state":
+            await pilot.press("s")
+        assert not table.sort_reverse  # words: A to Z
+
+
+async def test_f6_picks_the_sort_column() -> None:
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        picker = app.screen
+        assert picker is not app.main, "F6 opens a list of columns, as in htop"
+        await pilot.press(*"cpu")  # type to find, as in htop's menu: the first match
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is app.main
+        assert app.table.sort_column == "cpu" and app.table.sort_reverse
+        assert "sort CPU% ▼" in str(app.main.query_one("#procs").border_subtitle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_names_are_whole_when_they_fit(size: tuple[int, int]) -> None:
+    rows = mixed_rows()
+    rows.append(replace(rows[1], id=10, name="ForkServerProcess-12", pid=41010))
+    app = ProclabApp(FakeController(rows), clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        lines = table_lines(app.table)
+        assert any("ForkServerProcess-12 " in line for line in lines)
+        assert not any("…" in line for line in lines), "no name is cut when all fit"
+        header = lines[0]
+        assert header.index("PID") > len("ForkServerProcess-12")
+
+
+async def test_a_long_name_is_cut_in_the_middle_keeping_its_number() -> None:
+    rows = mixed_rows()
+    long = "a-very-long-process-name-that-never-fits-in-a-column-7"
+    rows.append(replace(rows[1], id=10, name=long, pid=41010))
+    app = ProclabApp(FakeController(rows), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = app.table.cell_text(10, "name").strip()
+        assert shown.endswith("…-7") and len(shown) < 40
