@@ -68,7 +68,7 @@ async def test_greet_from_the_form_then_terminate(live_controller):
         log = app.output_log
         await wait_for(pilot, lambda: any("jerry 20 male" in line for line in log.lines_shown()))
         assert f"{row.name} {pid} jerry 20 male" in log.lines_shown()
-        await pilot.press("t")
+        await pilot.press("t", "y")  # it asks first
         await wait_for(pilot, lambda: cell(app, row.id, "state") == "terminated")
         assert cell(app, row.id, "exit") == "-15 SIGTERM"
 
@@ -311,7 +311,7 @@ async def test_a_vanished_pid_never_raises(live_controller):
         await wait_for(pilot, lambda: cell(app, rec_id, "state") == "killed")
         await pilot.press("t")  # on an ended process: a notification, not a crash
         await pilot.pause(0.3)
-        assert app.is_running
+        assert app.is_running and app.screen is app.main, "nothing to ask about"
 
 
 async def test_mouse_sorts_and_selects(live_controller):

@@ -108,6 +108,13 @@ class ShutdownScreen(ModalScreen[None]):
         self.query_one("#shutdown-text", Static).update("\n".join(self._lines))
 
 
+class QuitScreen(ConfirmScreen):
+    """The quit question: a quit key pressed again answers it yes (Ctrl+C and Ctrl+Q reach
+    the app's own binding, which is a priority one)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q,f10", "answer(True)", "Quit")]
+
+
 class ProclabApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "proclab"
@@ -125,7 +132,7 @@ class ProclabApp(App[int]):
             "t",
             "terminate",
             "Term",
-            tooltip="Terminate the selected process (SIGTERM to its group)",
+            tooltip="Terminate the selected process (SIGTERM to its group, asks first)",
         ),
         Binding("k,f9", "kill", "Kill", tooltip="Kill the selected process (SIGKILL, asks first)"),
         Binding(
@@ -554,28 +561,38 @@ class ProclabApp(App[int]):
             self.push_screen(DetailsScreen(row.id, self._details_source))
 
     def action_terminate(self) -> None:
-        row = self._selected()
-        if row is not None:
-            self._run(
-                lambda: self.controller.terminate(row.id), f"SIGTERM sent to {row.name} ({row.pid})"
-            )
+        self._ask_then_signal(
+            "SIGTERM",
+            "Terminate",
+            "It may clean up first (or ignore it); its children get it too.",
+            lambda row: self.controller.terminate(row.id),
+        )
 
     def action_kill(self) -> None:
+        self._ask_then_signal(
+            "SIGKILL",
+            "Kill",
+            "It cannot clean up, and its children die with it.",
+            lambda row: self.controller.kill(row.id),
+        )
+
+    def _ask_then_signal(
+        self, signame: str, verb: str, consequence: str, send: Callable[[ProcessRow], None]
+    ) -> None:
+        """A signal that ends a process asks first: htop users press keys to look around."""
         row = self._selected()
         if row is None:
+            return
+        if row.state.is_over or row.pid is None:  # nothing to ask: say why it can't be sent
+            self._run(lambda: send(row))
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run(
-                    lambda: self.controller.kill(row.id), f"SIGKILL sent to {row.name} ({row.pid})"
-                )
+                self._run(lambda: send(row), f"{signame} sent to {row.name} ({row.pid})")
 
         self.push_screen(
-            ConfirmScreen(
-                f"Kill {row.name} ({row.pid}) with SIGKILL?\nIt cannot clean up, and its children die with it.",
-                "Kill",
-            ),
+            ConfirmScreen(f"{verb} {row.name} ({row.pid}) with {signame}?\n{consequence}", verb),
             answered,
         )
 
@@ -584,9 +601,13 @@ class ProclabApp(App[int]):
         if row is None:
             return
         if row.state.value == "stopped":
-            self._run(lambda: self.controller.resume(row.id), f"SIGCONT sent to {row.name}")
+            self._run(
+                lambda: self.controller.resume(row.id), f"SIGCONT sent to {row.name} ({row.pid})"
+            )
         else:
-            self._run(lambda: self.controller.pause(row.id), f"SIGSTOP sent to {row.name}")
+            self._run(
+                lambda: self.controller.pause(row.id), f"SIGSTOP sent to {row.name} ({row.pid})"
+            )
 
     def action_rename(self) -> None:
         row = self._selected()
@@ -769,6 +790,9 @@ class ProclabApp(App[int]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
+        if isinstance(self.screen, QuitScreen):  # a quit key again: yes (a second Ctrl+C)
+            self.screen.dismiss(True)
+            return
         live = self.controller.live_count()
         if not live:
             self._begin_shutdown("No children running: quitting.")
@@ -779,7 +803,7 @@ class ProclabApp(App[int]):
                 self._begin_shutdown(f"Ending {live} {'child' if live == 1 else 'children'}…")
 
         self.push_screen(
-            ConfirmScreen(
+            QuitScreen(
                 f"{live} {'child is' if live == 1 else 'children are'} still running.\n"
                 f"End {'it' if live == 1 else 'them'} (SIGTERM, then SIGKILL if ignored) and quit?",
                 "End and quit",

@@ -1,0 +1,64 @@
+"""htop's habits: F9 kills, F10 quits, signals that end a process ask first, and a second
+Ctrl+C at the quit question quits. Against the fake controller: what matters is which
+command reaches it, and when."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import NOW, FakeController
+
+from proclab.tui.app import ProclabApp
+from proclab.tui.dialogs import ConfirmScreen
+
+pytestmark = pytest.mark.once
+
+RUNNING = 2  # ForkProcess-3 in the fake's rows
+
+
+def make_app() -> tuple[ProclabApp, FakeController]:
+    fake = FakeController()
+    return ProclabApp(fake, clock=lambda: NOW), fake
+
+
+@pytest.mark.parametrize(("key", "command"), [("t", "terminate"), ("k", "kill"), ("f9", "kill")])
+async def test_signals_that_end_a_process_ask_first(key: str, command: str) -> None:
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.table.select(RUNNING)
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen), f"{key} should ask first"
+        assert "ForkProcess-3 (41002)" in str(app.screen.query_one(".question").render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert (command, RUNNING) not in fake.calls
+        await pilot.press(key, "y")
+        await pilot.pause()
+        assert (command, RUNNING) in fake.calls
+
+
+async def test_pause_does_not_ask_and_names_the_pid() -> None:
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.table.select(RUNNING)
+        await pilot.press("p")
+        await pilot.pause()
+        assert ("pause", RUNNING) in fake.calls
+        assert any(
+            "SIGSTOP sent to ForkProcess-3 (41002)" in str(n.message) for n in app._notifications
+        )
+
+
+@pytest.mark.parametrize(
+    "keys", [("ctrl+c", "ctrl+c"), ("f10", "f10"), ("q", "q"), ("q", "ctrl+c")]
+)
+async def test_a_second_quit_key_at_the_quit_question_quits(keys: tuple[str, str]) -> None:
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(keys[0])
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen), "children run: quitting asks first"
+        await pilot.press(keys[1])
+        await pilot.pause(0.5)
+    assert ("shutdown", fake.grace) in fake.calls
+    assert app.return_code == 0
