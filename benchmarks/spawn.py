@@ -8,9 +8,11 @@ them alike; the figures that matter are the ratios:
   proclab: the controller, which never lets children re-import its main script (their
            bootstrap imports the target itself).
 proclab / bare is the cost of proclab's own machinery: the output pipes, the child's
-bootstrap (redirect, close inherited fds, watchdog, setsid) and the hand-offs between the
-launcher and watcher threads. proclab / script is what a learner sees against the
-lesson's own script.
+bootstrap (redirect, close inherited fds, watchdog, setsid, process title) and the
+hand-offs between the launcher and watcher threads. proclab / script is what a learner
+sees against the lesson's own script. A fourth arm, proclab with the process title left
+alone (Controller(titles=False)), prices the title: a spawn child loads setproctitle's C
+module from scratch, fork and forkserver children find it loaded.
 
     python benchmarks/spawn.py [--rounds N] [--out benchmarks/results/spawn.json]
 """
@@ -80,15 +82,18 @@ def main() -> int:
             rounds = ns.rounds or ROUNDS[method]
             with_script(False)
             raw_once(ctx), controller_once(controller, spec)  # warm up both paths
-            scripted, bare, ours = [], [], []
+            scripted, bare, ours, untitled = [], [], [], []
             for _ in range(rounds):
                 with_script(True)
                 scripted.append(raw_once(ctx))
                 with_script(False)
                 bare.append(raw_once(ctx))
                 ours.append(controller_once(controller, spec))
-            script_ms, bare_ms, ours_ms = (
-                statistics.median(x) * 1000 for x in (scripted, bare, ours)
+                controller.titles = False
+                untitled.append(controller_once(controller, spec))
+                controller.titles = True
+            script_ms, bare_ms, ours_ms, untitled_ms = (
+                statistics.median(x) * 1000 for x in (scripted, bare, ours, untitled)
             )
             vs_bare, vs_script = ours_ms / bare_ms, ours_ms / script_ms
             results[method] = {
@@ -96,13 +101,16 @@ def main() -> int:
                 "raw_script_median_ms": round(script_ms, 2),
                 "raw_bare_median_ms": round(bare_ms, 2),
                 "proclab_median_ms": round(ours_ms, 2),
+                "proclab_no_title_median_ms": round(untitled_ms, 2),
+                "title_cost_ms": round(ours_ms - untitled_ms, 2),
                 "ratio_vs_bare": round(vs_bare, 2),
                 "ratio_vs_script": round(vs_script, 2),
                 "target": TARGETS[method],
             }
             print(
                 f"{method:<10}  script {script_ms:7.2f} ms  bare {bare_ms:7.2f} ms  proclab {ours_ms:7.2f} ms"
-                f"   proclab/bare {vs_bare:4.2f}x  proclab/script {vs_script:4.2f}x  (target <= {TARGETS[method]}x)",
+                f"   proclab/bare {vs_bare:4.2f}x  proclab/script {vs_script:4.2f}x  (target <= {TARGETS[method]}x)"
+                f"   untitled {untitled_ms:7.2f} ms: the title costs {ours_ms - untitled_ms:+.2f} ms",
                 flush=True,
             )
     write_results(

@@ -92,6 +92,7 @@ class ChildPayload(NamedTuple):
     stderr: InheritedFd
     method: str
     keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
+    title_target: str | None = None  # for the process title (ps, htop); None: leave it
 
 
 def child_main(payload: ChildPayload) -> None:
@@ -112,11 +113,23 @@ def child_main(payload: ChildPayload) -> None:
     with contextlib.suppress(OSError):  # already a session leader
         os.setsid()
     os.chdir(payload.cwd)
+    if payload.title_target is not None:
+        _set_title(payload.title_target)
     target = load_target(payload.kind, payload.location, payload.function, payload.cwd)
     try:
         target(*payload.args, **payload.kwargs)
     finally:
         _report_exit()
+
+
+def _set_title(target: str) -> None:
+    """What ps and htop show: the child's name (its own Process.name, which for a default
+    name is only known here) and its target."""
+    from multiprocessing import current_process
+
+    from proclab.core import proctitle  # loaded already, except in a spawn child
+
+    proctitle.set_title(proctitle.title_for(current_process().name, target))
 
 
 # The child's own last word: its CPU times and context switches, as one line on stderr

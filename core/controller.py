@@ -100,8 +100,10 @@ class Controller:
         sample_interval: float = DEFAULT_INTERVAL_S,
         grace: float = DEFAULT_GRACE_S,
         max_descendants: int = DEFAULT_MAX_DESCENDANTS,
+        titles: bool = True,
     ) -> None:
         self.max_procs = max_procs
+        self.titles = titles  # children set their process title (ps, htop) to name and target
         self.max_descendants = max_descendants
         self.grace = grace
         self._lock = threading.RLock()
@@ -110,6 +112,7 @@ class Controller:
         # reads the exit status of a child the watcher is reaping.
         self._start_lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._numbered: dict[str, int] = {}  # a name given to copies: the last number used
         self._rows: dict[int, ProcessRow] = {}
         self._children: dict[int, _Child] = {}
         self._outputs: dict[int, deque[OutputLine]] = {}
@@ -301,9 +304,9 @@ class Controller:
                     f" of {self.max_procs}; let some finish, or raise --max-procs"
                 )
             ids = []
-            for _ in range(count):
+            for name in self._names(spec.name, count):
                 rec_id = next(self._ids)
-                child = self._prepare(spec, keep_fds)
+                child = self._prepare(replace(spec, name=name), keep_fds)
                 child.on_started = on_started
                 self._children[rec_id] = child
                 self._outputs[rec_id] = deque(maxlen=OUTPUT_LINES_KEPT)
@@ -311,7 +314,7 @@ class Controller:
                 row = ProcessRow(
                     id=rec_id,
                     name=child.process.name,
-                    spec=shown_spec or spec,
+                    spec=replace(shown_spec or spec, name=name),
                     state=ProcState.STARTING,
                     created_at=time.time(),
                     tag=tag,
@@ -327,6 +330,16 @@ class Controller:
             else:
                 self._launch_queue.put(rec_id)
         return tuple(ids)
+
+    def _names(self, name: str | None, count: int) -> list[str | None]:
+        """Under the lock. Copies of one name are numbered as multiprocessing numbers its
+        default names, never reusing a number: mine-1..mine-10, then mine-11... A single
+        child keeps its name as given (the lesson's name='process-2')."""
+        if name is None or count == 1:
+            return [name] * count
+        last = self._numbered.get(name, 0)
+        self._numbered[name] = last + count
+        return [f"{name}-{n}" for n in range(last + 1, last + count + 1)]
 
     def wait_started(self, ids: Iterable[int], timeout: float = 30.0) -> bool:
         """Block until none of `ids` is still `starting`."""
@@ -380,7 +393,8 @@ class Controller:
 
     def rename(self, rec_id: int, name: str) -> None:
         """Rename the parent's handle (Process.name), as the lesson's p.name = '...' does;
-        the OS's name for the process is unchanged."""
+        the child's own Process.name and its process title keep the name it started with.
+        A restart starts under the new name (the spec is what restarts)."""
         new_name = check_name(name)
         if new_name is None:
             return
@@ -389,7 +403,9 @@ class Controller:
             child = self._children.get(rec_id)
             if child is not None:
                 child.process.name = new_name
-            row = self._rows[rec_id] = replace(row, name=new_name)
+            row = self._rows[rec_id] = replace(
+                row, name=new_name, spec=replace(row.spec, name=new_name)
+            )
         self._emit([RowUpdated(row)])
 
     def restart(self, rec_id: int) -> None:
@@ -493,6 +509,7 @@ class Controller:
             stderr=InheritedFd(err_w),
             method=spec.method,
             keep_fds=keep_fds,
+            title_target=spec.target.label if self.titles else None,
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon

@@ -15,6 +15,7 @@ import threading
 import warnings
 from multiprocessing.context import BaseContext
 
+import proclab.core.proctitle  # noqa: F401  (loaded once here, inherited by fork children)
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
 from proclab.core.errors import InputError
 
@@ -28,6 +29,7 @@ __all__ = ["DEFAULT_METHOD", "METHODS", "check_method", "context", "forget_main_
 FORKSERVER_PRELOAD = [
     "proclab.core.forkserver_guard",
     "proclab.core.bootstrap",
+    "proclab.core.proctitle",
     "proclab.core.tasks",
 ]
 

@@ -278,13 +278,15 @@ class TcpServer:
         self._emit(kind, client=client, pid=os.getpid(), **fields)
 
     def _handler_specs(
-        self, function: str, args: tuple[object, ...], shown: tuple[object, ...]
+        self, function: str, args: tuple[object, ...], shown: tuple[object, ...], name: str
     ) -> tuple[ProcessSpec, ProcessSpec]:
         """A handler child's spec, and the one the table, details and recordings show:
-        sockets, pipes and shared counters stand there as words."""
+        sockets, pipes and shared counters stand there as words. Its name says whom it
+        serves, so the table (and ps) tell handlers apart from other children."""
         spec = ProcessSpec(
             Target("module", HANDLERS, function),
             args=args,
+            name=name,
             method=self.config.method,  # type: ignore[arg-type]
             cwd=os.getcwd(),
         )
@@ -299,6 +301,7 @@ class TcpServer:
             "handle_connection",
             (sock, client, InheritedFd(self._events_w), *limits),
             (f"<connection from {client}>", client, "<event pipe>", *limits),
+            f"tcp {client}",
         )
 
         def started(row: ProcessRow) -> None:
@@ -389,13 +392,15 @@ class TcpServer:
                 "<shared count>",
                 config.log,
             ),
+            "tcp pool worker",
         )
         for n in range(config.workers):
+            name = f"tcp pool worker {n + 1}"
             (rec_id,) = self._controller.spawn(
-                spec,
-                tag=f"tcp pool worker {n + 1}",
+                replace(spec, name=name),
+                tag=name,
                 keep_fds=(self._listener.fileno(), self._events_w),
-                shown_spec=shown,
+                shown_spec=replace(shown, name=name),
             )
             with self._lock:
                 self._handlers.add(rec_id)

@@ -1,0 +1,114 @@
+"""Names a person can tell apart, in proclab's table and in every other tool: copies of one
+name are numbered, the child's own Process.name is what its row says, `ps` and htop show
+each child's name and target (its process title), TCP handlers are named after their
+client, and a restart after a rename starts under the new name. Real children."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+from support import TASKS, lines, wait_until
+
+from proclab.core.controller import Controller
+from proclab.core.server import ServerConfig
+from proclab.core.spec import build_spec
+
+WHO = """\
+import multiprocessing
+import time
+
+
+def who(seconds=30):
+    print(multiprocessing.current_process().name, flush=True)
+    time.sleep(seconds)
+"""
+
+
+@pytest.fixture
+def who(tmp_path: Path) -> str:
+    (tmp_path / "who.py").write_text(WHO)
+    return str(tmp_path / "who.py")
+
+
+def said(controller: Controller, rec_id: int) -> str:
+    assert wait_until(lambda: lines(controller, rec_id), 20), "the child said nothing"
+    return lines(controller, rec_id)[0]
+
+
+def title(pid: int) -> str:
+    return " ".join(psutil.Process(pid).cmdline()).strip()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_copies_are_numbered_and_each_child_knows_its_name(
+    controller: Controller, who: str, method: str
+) -> None:
+    ids = controller.spawn(build_spec(f"{who}:who", name="mine", method=method), 3)
+    names = [controller.row(i).name for i in ids]
+    assert names == ["mine-1", "mine-2", "mine-3"]
+    for rec_id, name in zip(ids, names, strict=True):
+        assert said(controller, rec_id) == name  # multiprocessing.current_process().name
+        pid = controller.row(rec_id).pid
+        assert pid is not None
+        # what ps and htop show (cmdline), and top / ps -e (the kernel's 15-byte comm)
+        assert title(pid) == f"{name}: who.py:who (proclab)"
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        assert comm == f"{name}: who.py:who"[:15]
+    more = controller.spawn(build_spec(f"{who}:who", "(0,)", name="mine", method=method), 2)
+    assert [controller.row(i).name for i in more] == ["mine-4", "mine-5"]
+
+
+def test_one_child_keeps_its_name_and_a_default_name_is_its_title(controller: Controller) -> None:
+    (named,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)", name="process-2"))
+    (default,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"))
+    assert controller.wait_started([named, default])
+    assert controller.row(named).name == "process-2"
+    row = controller.row(default)
+    assert row.name.startswith("ForkServerProcess-")
+    expected = {
+        named: f"process-2: {TASKS}:sleep (proclab)",
+        default: f"{row.name}: {TASKS}:sleep (proclab)",
+    }
+    for rec_id, text in expected.items():
+        pid = controller.row(rec_id).pid
+        assert pid is not None
+        assert wait_until(lambda pid=pid, text=text: title(pid) == text), title(pid)
+
+
+def test_titles_can_be_left_alone(who: str) -> None:
+    with Controller(sample_interval=0.2, grace=1.0, titles=False) as controller:
+        (rec_id,) = controller.spawn(build_spec(f"{who}:who", method="spawn"))
+        said(controller, rec_id)
+        pid = controller.row(rec_id).pid
+        assert pid is not None
+        assert "(proclab)" not in title(pid) and "multiprocessing" in title(pid)
+
+
+def test_a_restart_after_a_rename_starts_under_the_new_name(
+    controller: Controller, who: str
+) -> None:
+    (rec_id,) = controller.spawn(build_spec(f"{who}:who", "(0,)"))
+    assert controller.join([rec_id], timeout=20)
+    controller.rename(rec_id, "renamed")
+    controller.restart(rec_id)
+    (new,) = (r.id for r in controller.rows() if r.id != rec_id)
+    assert controller.row(new).name == "renamed"
+    assert said(controller, new) == "renamed"
+    assert controller.join([new], timeout=20)
+
+
+def test_tcp_handlers_are_named_after_their_client(controller: Controller) -> None:
+    address = controller.server.start(ServerConfig(port=0, method="fork"))
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(b"hi\n")
+        assert client.recv(10) == b"HI\n"
+        me = "{}:{}".format(*client.getsockname()[:2])
+        handler = next(r for r in controller.rows() if r.tag)
+        assert handler.name == f"tcp {me}"
+        assert handler.pid is not None
+        assert title(handler.pid).startswith(f"tcp {me}: ")
+    controller.server.stop("test over")
