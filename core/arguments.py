@@ -7,7 +7,7 @@ import inspect
 import pickle
 from collections.abc import Mapping
 
-from proclab.core.errors import InputError
+from proclab.core.errors import InputError, did_you_mean
 
 # A literal longer than this is almost certainly a paste accident; refusing it keeps the
 # parser's time and memory small whatever is typed.
@@ -68,6 +68,17 @@ def check_call(
     """Bind the call to the signature the way Python would when the child calls it."""
     if signature is None:
         return
+    params = signature.parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        # A misspelled keyword is the kwargs' fault, whatever else is missing.
+        named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        for key in kwargs:
+            if key not in named:
+                raise InputError(
+                    "kwargs",
+                    f"{function}{signature}: got an unexpected keyword argument {key!r}"
+                    + did_you_mean(key, named),
+                )
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:

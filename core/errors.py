@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class ProclabError(Exception):
     """An error shown to a person as one line, never as a traceback."""
@@ -25,3 +28,9 @@ class SpawnRefused(ProclabError):
 
 class UnknownProcess(ProclabError):
     """A command named a process record that does not exist (or was cleared)."""
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ " (did you mean 'task'?)" when one known word is close to `word`, else ""."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

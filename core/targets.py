@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Literal
 
-from proclab.core.errors import InputError
+from proclab.core.errors import InputError, did_you_mean
 
 FIELD = "target"
 
@@ -136,7 +136,8 @@ def _read_source(path: str) -> str:
 def _signature_from_object(module: object, target: Target) -> inspect.Signature | None:
     where = target.location
     if not hasattr(module, target.function):
-        raise InputError(FIELD, f"no function {target.function!r} in {where}")
+        hint = did_you_mean(target.function, (n for n in dir(module) if not n.startswith("_")))
+        raise InputError(FIELD, f"no function {target.function!r} in {where}{hint}")
     obj = getattr(module, target.function)
     if not callable(obj):
         raise InputError(
@@ -165,16 +166,23 @@ def _signature_from_source(source: str, target: Target, path: str) -> inspect.Si
         raise InputError(FIELD, f"cannot parse {os.path.basename(path)}: {exc}") from None
     binding: ast.AST | None = None
     star_import = False
+    functions = []
     for node in _top_level(tree.body):
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             star_import = True
         if _binds(node, target.function):
             binding = node
+        if isinstance(node, ast.FunctionDef):
+            functions.append(node.name)
     name = f"{os.path.basename(path)}:{target.function}"
     if binding is None:
         if star_import:
             return _UNKNOWN
-        raise InputError(FIELD, f"no function {target.function!r} in {os.path.basename(path)}")
+        raise InputError(
+            FIELD,
+            f"no function {target.function!r} in {os.path.basename(path)}"
+            + did_you_mean(target.function, functions),
+        )
     if isinstance(binding, ast.AsyncFunctionDef):
         raise InputError(FIELD, f"{name} {_ASYNC}")
     if isinstance(binding, ast.FunctionDef):

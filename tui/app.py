@@ -541,7 +541,13 @@ class ProclabApp(App[int]):
 
     def action_spawn(self) -> None:
         self.push_screen(
-            SpawnScreen(self._spawn, self.default_method, self._cwd, self.controller.usable_cpus()),
+            SpawnScreen(
+                self._spawn,
+                self.default_method,
+                self._cwd,
+                self.controller.usable_cpus(),
+                lambda: (self.controller.live_count(), self.controller.max_procs),
+            ),
             self._spawned,
         )
 

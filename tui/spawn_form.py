@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from proclab.core.cpus import format_cpu_list, usable_cpus
-from proclab.core.errors import ProclabError
+from proclab.core.errors import ProclabError, SpawnRefused
 from proclab.core.methods import METHODS
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import check_spec
@@ -28,6 +28,16 @@ FIELDS = ("target", "args", "kwargs", "name", "count", "method", "affinity")
 MAX_COUNT = 10_000
 
 Spawner = Callable[[ProcessSpec, int], tuple[int, ...]]
+Room = Callable[[], tuple[int, int]]  # (live children now, the most at once: --max-procs)
+
+
+class Flag(Checkbox):
+    """A checkbox whose mark is there only when it is on: Textual's draws its X either way
+    and tells on from off by colour alone, which NO_COLOR or a monochrome terminal lose."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]
+        return "X" if self.value else " "
 
 
 class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
@@ -44,9 +54,12 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         method: str,
         cwd: str | None = None,
         cpus: tuple[int, ...] | None = None,
+        room: Room | None = None,
     ) -> None:
         super().__init__(classes="dialog")
         self._spawner = spawner
+        self._room = room
+        self._checked: dict[str | None, str] = {}  # each field's value at the last submit
         self._method = method
         self._cwd = cwd or os.getcwd()
         self._cpus = cpus if cpus is not None else usable_cpus()
@@ -102,7 +115,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             yield from _field(
                 "Count",
                 Input("1", id="count", restrict=r"[0-9]*", max_length=5, compact=True),
-                Checkbox("daemon", id="daemon", compact=True),
+                Flag("daemon", id="daemon", compact=True),
             )
             yield from _field(
                 "Method",
@@ -141,8 +154,12 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self._show_errors({})
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.has_class("-invalid-field"):
-            event.input.remove_class("-invalid-field")
+        """A field that changed has no error any more, until the next submit says so.
+        (Compared with the value checked: a change event can arrive after the submit.)"""
+        field = event.input
+        if field.has_class("-invalid-field") and event.value != self._checked.get(field.id):
+            field.remove_class("-invalid-field")
+            self.query_one(f"#error-{field.id}", Static).set_class(False, "-shown")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -162,14 +179,16 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             f: self.query_one(f"#{f}", Input).value
             for f in ("target", "args", "kwargs", "name", "count", "affinity")
         }
+        self._checked = dict(value)
         errors: dict[str, str] = {}
-        count = 0
-        try:
-            count = int(value["count"] or "0")
-            if not 1 <= count <= MAX_COUNT:
-                raise ValueError
-        except ValueError:
-            errors["count"] = f"a whole number from 1 to {MAX_COUNT:,}"
+        count = int(value["count"] or "0")  # the field takes digits only
+        most, why = MAX_COUNT, ""
+        if self._room is not None:
+            live, limit = self._room()
+            most = max(0, limit - live)
+            why = f" ({live:,} live now; at most {limit:,} at once: --max-procs {limit})"
+        if not 1 <= count <= most:
+            errors["count"] = f"a whole number from 1 to {most:,}{why}" if most else f"no room{why}"
         spec, problems = check_spec(
             value["target"],
             value["args"],
@@ -187,6 +206,9 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             return
         try:
             ids = self._spawner(spec, count)
+        except SpawnRefused as exc:  # the limit, reached meanwhile
+            self._show_errors({"count": str(exc)})
+            return
         except ProclabError as exc:
             self._show_errors({"": str(exc)})
             return

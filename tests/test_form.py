@@ -1,0 +1,102 @@
+"""The spawn form points at the field that is wrong, with the limit that applies, a
+suggestion where one is close, and no error left beside a field that has changed since."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import NOW, FakeController
+from support import TASKS
+
+from proclab.core.errors import InputError
+from proclab.core.spec import build_spec
+from proclab.tui.app import ProclabApp
+from proclab.tui.spawn_form import SpawnScreen
+
+pytestmark = pytest.mark.once
+
+
+async def open_form(pilot) -> SpawnScreen:
+    await pilot.press("n")
+    await pilot.pause()
+    form = pilot.app.screen
+    assert isinstance(form, SpawnScreen)
+    return form
+
+
+def error(form: SpawnScreen, field: str) -> str:
+    widget = form.query_one(f"#error-{field}")
+    return str(widget.render()) if widget.has_class("-shown") else ""
+
+
+async def submit(pilot, form: SpawnScreen, **fields: str) -> None:
+    for field, value in fields.items():
+        form.query_one(f"#{field}").value = value
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+
+
+async def test_a_misspelled_keyword_is_reported_under_kwargs() -> None:
+    fake = FakeController([])
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await submit(pilot, form, args="", kwargs="{'nme': 'alice', 'age': 20, 'gender': 'female'}")
+        assert "unexpected keyword argument 'nme'" in error(form, "kwargs")
+        assert "did you mean 'name'?" in error(form, "kwargs")
+        assert error(form, "args") == ""
+        assert not any(call[0] == "spawn" for call in fake.calls)
+
+
+@pytest.mark.parametrize("count", ["0", "999"])
+async def test_count_is_checked_against_the_real_limit_under_count(count: str) -> None:
+    fake = FakeController()  # 5 of its rows are live, --max-procs 256
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await submit(pilot, form, count=count)
+        message = error(form, "count")
+        assert "from 1 to 251" in message and "--max-procs 256" in message
+        assert error(form, "affinity") == "" and error(form, "general") == ""
+        assert not any(call[0] == "spawn" for call in fake.calls)
+
+
+async def test_an_error_goes_as_soon_as_its_field_changes() -> None:
+    app = ProclabApp(FakeController([]), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        await submit(pilot, form, kwargs="{'name': 'jerry'", count="0")
+        assert error(form, "kwargs") and error(form, "count")
+        form.query_one("#kwargs").value = "{'name': 'jerry'}"
+        await pilot.pause()
+        assert error(form, "kwargs") == ""
+        assert not form.query_one("#kwargs").has_class("-invalid-field")
+        assert error(form, "count"), "an untouched field keeps its error"
+
+
+def test_a_misspelled_function_gets_a_suggestion(tmp_path: Path) -> None:
+    lesson = tmp_path / "day36.py"
+    lesson.write_text("def task(name):\n    print(name)\n\n\ndef other():\n    pass\n")
+    with pytest.raises(InputError) as caught:
+        build_spec(f"{lesson}:tsk", "('x',)")
+    assert caught.value.field == "target"
+    assert caught.value.message == "no function 'tsk' in day36.py (did you mean 'task'?)"
+    with pytest.raises(InputError) as caught:
+        build_spec(f"{TASKS}:slep")
+    assert "did you mean 'sleep'?" in caught.value.message
+    with pytest.raises(InputError) as caught:
+        build_spec(f"{lesson}:zzzzzz")
+    assert "did you mean" not in caught.value.message
+
+
+async def test_the_daemon_box_reads_on_and_off_without_colour() -> None:
+    app = ProclabApp(FakeController([]), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        box = form.query_one("#daemon")
+        off = str(box.render())
+        box.value = True
+        await pilot.pause()
+        on = str(box.render())
+        assert "X" in on and "X" not in off and on != off
