@@ -23,3 +23,21 @@ def test_screenshots_are_current_and_regenerate_identically(tmp_path: Path) -> N
         assert path.read_text() == committed.read_text(), (
             f"{path.name} is out of date: run `proclab screenshots` and look at the result"
         )
+
+
+def test_out_elsewhere_uses_the_repository_scene(tmp_path: Path, monkeypatch) -> None:
+    """`proclab screenshots --out DIR`, from any folder: the repository's scene is replayed
+    unless --scene names another (it looked for DIR/scene.jsonl and failed)."""
+    from proclab.tui import cli, screenshots
+
+    made: list[tuple[Path, Path]] = []
+    monkeypatch.setattr(
+        screenshots, "make_screenshots", lambda out, scene: made.append((out, scene)) or []
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["screenshots", "--out", str(tmp_path / "pictures")]) == 0
+    assert made == [(tmp_path / "pictures", SCREENSHOTS / SCENE_NAME)]
+    other = tmp_path / "mine.jsonl"
+    other.write_text((SCREENSHOTS / SCENE_NAME).read_text())
+    assert cli.main(["screenshots", "--out", "pictures", "--scene", str(other)]) == 0
+    assert made[-1] == (Path("pictures"), other)

@@ -357,7 +357,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--scene",
         default=None,
         metavar="FILE",
-        help="the recording to replay (default DIR/scene.jsonl)",
+        help="the recording to replay (default: the repository's screenshots/scene.jsonl;"
+        " with --record-scene, DIR/scene.jsonl)",
     )
     shots.add_argument(
         "--record-scene",

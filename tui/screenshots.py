@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
+# The recording the README's pictures come from, wherever proclab is run from.
+REPO_SCENE = Path(__file__).resolve().parent.parent / DEFAULT_DIR / SCENE_NAME
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ def make_screenshots(out: Path, scene: Path) -> list[Path]:
 
 def run(ns: argparse.Namespace) -> int:
     out = Path(ns.out)
-    scene = Path(ns.scene) if ns.scene else out / SCENE_NAME
+    # A scene recorded now goes beside its pictures; otherwise the repository's is replayed.
+    scene = Path(ns.scene) if ns.scene else out / SCENE_NAME if ns.record_scene else REPO_SCENE
     try:
         out.mkdir(parents=True, exist_ok=True)
         if ns.record_scene:
@@ -173,7 +176,8 @@ def run(ns: argparse.Namespace) -> int:
             record_scene(scene, ns.seconds)
         if not scene.exists():
             print(
-                f"proclab screenshots: no scene at {scene}: record one with --record-scene",
+                f"proclab screenshots: no scene at {scene}: name one with --scene FILE,"
+                " or record one with --record-scene",
                 file=sys.stderr,
             )
             return 2
