@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -63,6 +65,41 @@ Experiments  e: real processes, measured now: parallel (N copies at once vs one
 """
 
 
+class Hanging:
+    """Help text as written (a label, then lines under the label's column) drawn in two
+    columns: where its lines fit they are kept as written; on a narrower screen each
+    label's lines become one paragraph, wrapped under its own start, not under the label
+    (at 80 columns the text lost its indent). str() is the text itself."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.entries: list[tuple[str, list[str]]] = []
+        for line in text.splitlines():
+            labelled = re.match(r"(\S+(?: \S+)*)(?:\s{2,}(.*))?$", line)
+            if labelled and not line[0].isspace():
+                self.entries.append((labelled[1], [labelled[2] or ""]))
+            elif self.entries:
+                self.entries[-1][1].append(line.strip())
+            else:
+                self.entries.append(("", [line.strip()]))
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        as_written = max(map(len, self.text.splitlines()), default=0) <= options.max_width
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for label, lines in self.entries:
+            if as_written:
+                for index, line in enumerate(lines):
+                    grid.add_row("" if index else label, Text(line))
+            else:
+                grid.add_row(label, Text(" ".join(lines)))
+        yield grid
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "close", "Close")]
 
@@ -82,7 +119,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._keys(), id="help-keys")
             for index, text in enumerate(self._texts):
                 yield Static(
-                    Text(text, no_wrap=False),
+                    Hanging(text),
                     id="help-reading" if index == 0 else None,
                     classes="help-text",
                 )
@@ -99,7 +136,8 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(title, style="bold"), "")
             for binding in bindings:
                 keys = ", ".join(
-                    self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+                    _function_key(self.app.get_key_display(Binding(k.strip(), "")))
+                    for k in binding.key.split(",")
                 )
                 table.add_row(
                     Text(f"  {keys}", style=key_style), binding.tooltip or binding.description
@@ -108,3 +146,8 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _function_key(display: str) -> str:
+    """F9 as htop and keyboards write it, not f9."""
+    return display.upper() if re.fullmatch(r"f\d{1,2}", display) else display

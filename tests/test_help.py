@@ -1,0 +1,49 @@
+"""The help at 80 columns keeps its two columns: text wraps under its own start, never
+back under the labels; where it fits it is shown as written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fakes import NOW, FakeController
+from textual.geometry import Region
+
+from proclab.tui.app import ProclabApp
+from proclab.tui.help import READING, SCHEDULING, SEEING, HelpScreen
+
+pytestmark = pytest.mark.once
+
+
+async def help_lines(size: tuple[int, int], selector: str = ".help-text") -> list[str]:
+    """The lines the help's texts (or keys) are drawn as."""
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        lines = []
+        for widget in app.screen.query(selector):
+            width, height = widget.size
+            region = Region(0, 0, width, height)
+            lines += [strip.text.rstrip() for strip in widget.render_lines(region)]
+        return lines
+
+
+async def test_help_text_keeps_its_indent_at_80_columns() -> None:
+    labels = set(re.findall(r"^(\S+(?: \S+)*)\s{2,}", READING + SCHEDULING + SEEING, re.M))
+    lines = [line for line in await help_lines((80, 24)) if line]
+    assert len(lines) > 40
+    for line in lines:
+        if not line.startswith(" "):
+            assert re.match(r"\S+(?: \S+)*", line)[0] in labels, (  # type: ignore[index]
+                f"text came back under the labels: {line!r}"
+            )
+
+
+async def test_help_is_as_written_where_it_fits_and_says_f9() -> None:
+    text = "\n".join(await help_lines((160, 48)))
+    for line in READING.splitlines():
+        assert line.rstrip() in text
+    keys = "\n".join(await help_lines((160, 48), "#help-keys"))
+    assert "k, F9" in keys and "q, F10" in keys and "F6" in keys
