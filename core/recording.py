@@ -328,8 +328,9 @@ class Replay:
     def status_text(self) -> str:
         """What the app's status line says instead of its spawn settings."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
+        # Where the replay is first: at 80 columns the end of the line is cut.
         text = (
-            f"recorded {when} · at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s"
+            f"at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s · recorded {when}"
         )
         return f"{self.state_label} · {text}" if self.state_label else text
 
@@ -385,6 +386,8 @@ class Replay:
 
 class ReplayServer:
     """The recorded TCP server: its status at the replay's moment, rebuilt from events."""
+
+    read_only = True  # the pane shows it, and offers no Start or Stop
 
     def __init__(self, replay: Replay) -> None:
         self._replay = replay

@@ -439,6 +439,9 @@ class ProclabApp(App[int]):
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(" proclab ", "bold reverse")
         text.append(f" {live} live · {len(rows) - live} ended")
+        status_text = getattr(self.controller, "status_text", None)  # a recorded session
+        if status_text is not None:  # before the machine's figures: the line is cut at 80
+            text.append(f"   {status_text()}", "dim")
         system = self.controller.system()
         if system is not None:
             load = system.load[0]
@@ -447,10 +450,7 @@ class ProclabApp(App[int]):
             )
         if self._joining:
             text.append(f"   joining {', '.join(self._joining.values())}", "bold")
-        status_text = getattr(self.controller, "status_text", None)  # a recorded session
-        if status_text is not None:
-            text.append(f"   {status_text()}", "dim")
-        else:
+        if status_text is None:
             text.append(
                 f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
                 f" max {self.controller.max_procs}",

@@ -101,7 +101,7 @@ class ReplayApp(ProclabApp):
 
     def _going(self) -> bool:
         """The app is on its way out (its panes may be gone already)."""
-        return self._exit or not self.main.query("#status")
+        return self._exit or not self.screen_stack or not self.main.query("#status")
 
     def _set_playing(self, playing: bool) -> None:
         at_end = self.replay.now >= self.replay.end

@@ -96,8 +96,11 @@ class ServerPane(Vertical):
 
     _shown: ServerStatus | None = None
 
+    def _server(self) -> Any:
+        return getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+
     def _status(self) -> ServerStatus | None:
-        server = getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+        server = self._server()
         return server.status() if server is not None else None
 
     def follow(self) -> None:
@@ -110,8 +113,14 @@ class ServerPane(Vertical):
         text = Text(end="")
         if error:
             text.append(error + "\n", resolve(self.app, "bold $error"))
+        read_only = getattr(self._server(), "read_only", False)  # a recorded session's
         if status is None:
             text.append("TCP server: not available here.", resolve(self.app, "$text-muted"))
+        elif read_only and not status.running:
+            text.append(
+                "TCP server: not listening at this moment of the recording.",
+                resolve(self.app, "$text-muted"),
+            )
         elif status.running:
             text.append(f"listening on {status.address}", resolve(self.app, "bold $success"))
             how = status.mode + ("" if status.mode == "thread" else f", {status.method}")
@@ -136,7 +145,8 @@ class ServerPane(Vertical):
         if running and status is not None:
             self._show_settings(status)
         for field in self.query("Input, Select"):
-            field.disabled = running
+            field.disabled = running or read_only
+        button.disabled = read_only
         button.label = "Stop" if running else "Start"
         button.variant = "error" if running else "success"
 
@@ -184,7 +194,7 @@ class ServerPane(Vertical):
         self.toggle()
 
     def toggle(self) -> None:
-        server = getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+        server = self._server()
         if server is None:
             return
         if server.running:
