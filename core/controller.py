@@ -66,6 +66,7 @@ from proclab.core.output import TracebackCollector
 from proclab.core.sampler import Sampler, final_sample, reported_sample
 from proclab.core.spec import check_name
 from proclab.core.watcher import ChildWatcher
+from proclab.core.words import plural
 
 if TYPE_CHECKING:
     import asyncio
@@ -187,21 +188,21 @@ class Controller:
         for rec_id in live:
             self._signal(rec_id, signal.SIGTERM)
         self._notice(
-            "info", f"sent SIGTERM to {_count(len(live), 'child')}; waiting up to {grace:g} s"
+            "info", f"sent SIGTERM to {plural(len(live), 'child')}; waiting up to {grace:g} s"
         )
         if self.join(live, timeout=grace):
             return
         stubborn = self._still_live(live)
         self._notice(
             "warning",
-            f"{_count(len(stubborn), 'child')} still running {grace:g} s after SIGTERM: sending SIGKILL",
+            f"{plural(len(stubborn), 'child')} still running {grace:g} s after SIGTERM: sending SIGKILL",
         )
         for rec_id in stubborn:
             self._signal(rec_id, signal.SIGKILL)
         if not self.join(stubborn, timeout=5.0):
             self._notice(
                 "error",
-                f"{_count(len(self._still_live(stubborn)), 'child')} did not exit after SIGKILL",
+                f"{plural(len(self._still_live(stubborn)), 'child')} did not exit after SIGKILL",
             )
 
     # Subscribing and reading ---------------------------------------------------------
@@ -250,7 +251,7 @@ class Controller:
             lines = tuple(self._outputs.get(rec_id, ()))
         return lines if last is None else lines[-last:]
 
-    def live_count(self) -> int:
+    def liveplural(self) -> int:
         with self._lock:
             return sum(1 for r in self._rows.values() if r.state.is_live)
 
@@ -843,8 +844,3 @@ def _raise_fd_limit() -> None:
     if soft != resource.RLIM_INFINITY and soft < want:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def _count(n: int, noun: str) -> str:
-    plural = {"child": "children"}.get(noun, noun + "s")
-    return f"{n} {noun if n == 1 else plural}"

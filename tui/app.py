@@ -40,6 +40,7 @@ from proclab.core.model import (
     SystemSample,
 )
 from proclab.core.timeline import Timeline
+from proclab.core.words import plural
 from proclab.tui.cpu_pane import CpuPane
 from proclab.tui.details import DetailsScreen
 from proclab.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
@@ -481,6 +482,24 @@ class ProclabApp(App[int]):
             return
         self.output_log.set_selected(message.rec_id)
         self._label_table()
+        self._label_log()
+
+    def on_output_log_filtered(self, _message: OutputLog.Filtered) -> None:
+        if not self.closing:
+            self._label_log()
+
+    def _label_log(self) -> None:
+        """The output pane's subtitle: whose lines it shows, when it shows one process's."""
+        text = ""
+        if self.output_log.only_selected:
+            rec_id = self.table.selected_id
+            try:
+                row = self.controller.row(rec_id) if rec_id is not None else None
+            except ProclabError:
+                row = None
+            who = f"{row.name} ({row.pid or 'not started'})" if row else "no process"
+            text = f"only {who} · f: all"
+        self.main.query_one("#log").border_subtitle = text
 
     def on_process_table_sorted(self, _message: ProcessTable.Sorted) -> None:
         if not self.closing:
@@ -639,9 +658,7 @@ class ProclabApp(App[int]):
 
     def action_clear(self) -> None:
         cleared = self.controller.clear_exited()
-        self.notify(
-            f"cleared {cleared} ended {'process' if cleared == 1 else 'processes'}", timeout=3
-        )
+        self.notify(f"cleared {plural(cleared, 'ended process')}", timeout=3)
         self._refresh_rows()
 
     def action_join(self) -> None:
@@ -806,7 +823,7 @@ class ProclabApp(App[int]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._begin_shutdown(f"Ending {live} {'child' if live == 1 else 'children'}…")
+                self._begin_shutdown(f"Ending {plural(live, 'child')}…")
 
         self.push_screen(
             QuitScreen(

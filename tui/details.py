@@ -19,6 +19,7 @@ from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
 from proclab.core.model import OutputLine, ProcessRow
+from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.process_table import STATE_STYLES
 from proclab.tui.theme import resolve
@@ -56,7 +57,7 @@ def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[
         ("kwargs", repr(dict(spec.kwargs))),
         (
             "Start",
-            f"method {spec.method}   daemon {'yes' if spec.daemon else 'no'}   pinned to {format_cpu_list(spec.affinity) or 'any CPU'}   in {spec.cwd}",
+            f"method {spec.method}   daemon {'yes' if spec.daemon else 'no'}   {_pinning(spec.affinity)}   in {spec.cwd}",
         ),
         (
             "Times",
@@ -154,7 +155,9 @@ class DetailsScreen(ModalScreen[None]):
             traceback.update(Text("\n".join(row.traceback), style=resolve(self.app, "$error")))
         last = output[-LAST_LINES:]
         body = Text(end="")
-        body.append(f"Last {len(last)} lines of output" if last else "No output yet", label_style)
+        body.append(
+            f"Last {plural(len(last), 'line')} of output" if last else "No output yet", label_style
+        )
         error_style = resolve(self.app, "$error")
         for line in last:
             body.append("\n")
@@ -166,3 +169,9 @@ class DetailsScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _pinning(affinity: tuple[int, ...] | None) -> str:
+    if not affinity:
+        return "not pinned (any CPU)"
+    return f"pinned to {'CPU' if len(affinity) == 1 else 'CPUs'} {format_cpu_list(affinity)}"

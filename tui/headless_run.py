@@ -21,6 +21,7 @@ from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
 from proclab.core.recording import record_into
+from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.cli import spec_from_arguments
 
@@ -74,13 +75,15 @@ def run(ns: argparse.Namespace) -> int:
                 if received:
                     name = signal.Signals(received[0]).name
                     print(
-                        f"proclab: {name} received: ending {_alive(controller, ids)} children",
+                        f"proclab: {name} received:"
+                        f" ending {plural(_alive(controller, ids), 'child')}",
                         file=sys.stderr,
                     )
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     print(
-                        f"proclab: timeout after {ns.timeout:g} s: ending {_alive(controller, ids)} children",
+                        f"proclab: timeout after {ns.timeout:g} s:"
+                        f" ending {plural(_alive(controller, ids), 'child')}",
                         file=sys.stderr,
                     )
                     break

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import RichLog
 
 from proclab.core.model import Notice, OutputLine
@@ -58,10 +59,13 @@ class OutputLog(RichLog):
         if self.only_selected:
             self._rebuild()
 
+    class Filtered(Message):
+        """Showing only the selected process's lines was switched on or off."""
+
     def action_toggle_follow_selected(self) -> None:
         self.only_selected = not self.only_selected
         self._rebuild()
-        self.border_subtitle = "only the selected process (f: all)" if self.only_selected else ""
+        self.post_message(self.Filtered())  # the pane around it says so: this has no border
 
     def lines_shown(self) -> list[str]:
         """The plain text of what the pane shows (for tests and the details screen)."""

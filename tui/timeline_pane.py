@@ -34,6 +34,7 @@ from proclab.core.timeline import (
     Timeline,
     TimelineSnapshot,
 )
+from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.cpu_pane import BLOCKS
 from proclab.tui.process_table import short_name
@@ -366,7 +367,7 @@ class TimelineScreen(ModalScreen[None]):
         snapshot = self.timeline.snapshot(last=columns)
         grid.show(snapshot)
         self._picked()
-        subtitle = f"{len(snapshot.lanes)} children · {snapshot.kept} ticks kept"
+        subtitle = f"{plural(len(snapshot.lanes), 'child')} · {plural(snapshot.kept, 'tick')} kept"
         if snapshot.cores:
             subtitle = f"{snapshot.cores} cores · " + subtitle
         grid.border_subtitle = subtitle
