@@ -118,3 +118,22 @@ async def test_a_long_name_is_cut_in_the_middle_keeping_its_number() -> None:
         await pilot.pause()
         shown = app.table.cell_text(10, "name").strip()
         assert shown.endswith("…-7") and len(shown) < 40
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_an_empty_table_says_what_to_do(size: tuple[int, int]) -> None:
+    fake = FakeController([])
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        text = "\n".join(table_lines(app.table))
+        assert "Press n to start one" in text and "proclab TARGET" in text
+        assert all(len(line.rstrip()) <= app.table.size.width for line in table_lines(app.table))
+        fake._rows = {r.id: r for r in copies(1)}
+        app._refresh_rows()
+        await pilot.pause()
+        text = "\n".join(table_lines(app.table))
+        assert "Press n" not in text and "mine-1" in text
+        await pilot.press("slash", *"zzz")
+        await pilot.pause()
+        assert "No process matches 'zzz'" in "\n".join(table_lines(app.table))

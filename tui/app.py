@@ -119,6 +119,12 @@ class QuitScreen(ConfirmScreen):
 class ProclabApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "proclab"
+    EMPTY_TABLE = (
+        "No processes yet. Press n to start one (the spawn form),\n"
+        "or start proclab with some: proclab TARGET, e.g.\n"
+        "  proclab proclab.core.tasks:sleep --args '(5,)' --count 3\n"
+        "? shows every key."
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "spawn", "Spawn", tooltip="Start processes (the spawn form)"),
@@ -293,6 +299,7 @@ class ProclabApp(App[int]):
         self._backfill_output()
         self.controller.set_interval(self.refresh_interval)
         self._apply_layout(self.size.width, self.size.height)
+        self.table.empty_text = self.EMPTY_TABLE
         self.table.focus()
         self._refresh_rows()
         system = self.controller.system()

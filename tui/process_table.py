@@ -249,6 +249,7 @@ class ProcessTable(ScrollView, can_focus=True):
         "process-table--header",
         "process-table--cursor",
         "process-table--cursor-blurred",
+        "process-table--hint",
     }
 
     DEFAULT_CSS = """
@@ -264,6 +265,9 @@ class ProcessTable(ScrollView, can_focus=True):
         background: $block-cursor-background;
         color: $block-cursor-foreground;
         text-style: bold;
+    }
+    ProcessTable > .process-table--hint {
+        color: $text-muted;
     }
     ProcessTable > .process-table--cursor-blurred {
         background: $block-cursor-blurred-background;
@@ -307,6 +311,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.sort_column = "name"
         self.sort_reverse = False
         self.filter_text = ""
+        self.empty_text = ""  # what to do when there is no row at all (the app says)
 
     # Reading -------------------------------------------------------------------------------
 
@@ -472,6 +477,10 @@ class ProcessTable(ScrollView, can_focus=True):
             index = int(self.scroll_y) + y - 1
             if index >= len(self._order):
                 self._on_screen.pop(y, None)
+                hint = self._hint()
+                if 0 < y - 1 <= len(hint):
+                    muted = self.get_component_rich_style("process-table--hint")
+                    return Strip([Segment(" " + hint[y - 2], muted)]).crop_extend(0, width, base)
                 return Strip.blank(width, base)
             rec_id = self._order[index]
             drawn = self._draw(rec_id)
@@ -489,6 +498,14 @@ class ProcessTable(ScrollView, can_focus=True):
             else:
                 strip = Strip(segments, self.table_width)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
+
+    def _hint(self) -> list[str]:
+        """Lines drawn below the header when no row is shown: what to do next."""
+        if self._order:
+            return []
+        if self._all and self.filter_text:
+            return [f"No process matches {self.filter_text!r} (Escape clears the filter)."]
+        return self.empty_text.splitlines()
 
     @property
     def sort_label(self) -> str:

@@ -56,6 +56,8 @@ def _hidden(binding: BindingType) -> BindingType:
 class ReplayApp(ProclabApp):
     """The app on a Replay instead of a controller."""
 
+    EMPTY_TABLE = "No process at this moment of the recording: space plays, > goes to the end."
+
     BINDINGS: ClassVar[list[BindingType]] = [
         *REPLAY_BINDINGS,
         *(_hidden(b) for b in ProclabApp.BINDINGS),
