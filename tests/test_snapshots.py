@@ -81,3 +81,19 @@ def test_narrow_panes(snap_compare, pane, cores):
 def test_64_cores_wide(snap_compare):
     app, fake = make_app(64)
     assert snap_compare(app, terminal_size=(160, 48), run_before=lambda p: _loaded(p, fake))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_empty_first_screen(snap_compare, size):
+    fake = FakeController([])
+    assert snap_compare(ProclabApp(fake, clock=lambda: NOW), terminal_size=size)
+
+
+def test_sort_picker(snap_compare):
+    app, fake = make_app()
+    assert snap_compare(
+        app,
+        terminal_size=(80, 24),
+        press=["f6", "c", "p", "u"],
+        run_before=lambda p: _loaded(p, fake),
+    )

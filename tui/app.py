@@ -520,7 +520,7 @@ class ProclabApp(App[int]):
         self.action_pane("procs")
         self.push_screen(
             ChoiceScreen(
-                "Sort by (numbers: highest first; s/S: next column, reverse)",
+                "Sort by (numbers: highest first)",
                 [(COLUMN_LABELS[key], key) for key in COLUMN_KEYS],
                 self.table.sort_column,
             ),

@@ -183,7 +183,8 @@ def _target(row: ProcessRow, now: float) -> CellValue:
     return label, label, ""
 
 
-# Most telling first: at 80 columns the first eight fit, the rest scroll into view.
+# Most telling first: at 80 columns the first seven or eight fit (the name column is as
+# wide as the longest name), the rest scroll into view.
 COLUMNS: tuple[Column, ...] = (
     Column("name", "Name", NAME_WIDTH, False, _name),
     Column("pid", "PID", 7, True, _pid),

@@ -186,7 +186,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         if self._room is not None:
             live, limit = self._room()
             most = max(0, limit - live)
-            why = f" ({live:,} live now; at most {limit:,} at once: --max-procs {limit})"
+            why = f" (--max-procs {limit}, {live:,} live now)"
         if not 1 <= count <= most:
             errors["count"] = f"a whole number from 1 to {most:,}{why}" if most else f"no room{why}"
         spec, problems = check_spec(
