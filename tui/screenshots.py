@@ -82,7 +82,7 @@ def record_scene(path: Path, seconds: float = 8.0) -> None:
                 name="process-2",
             )
         )
-        controller.spawn(build_spec(f"{tasks}:sleep", "(2,)", method="spawn"), 3)
+        controller.spawn(build_spec(f"{tasks}:sleep", "(2,)", method="spawn", name="sleeper"), 3)
         controller.spawn(build_spec(f"{tasks}:spin", "(60,)", method="fork"), 2)
         controller.spawn(build_spec(f"{tasks}:spin", "(60,)", affinity=(usable_cpus()[0],)), 2)
         controller.spawn(build_spec(f"{tasks}:fail", kwargs="{'message': 'boom'}"))
