@@ -251,7 +251,7 @@ class Controller:
             lines = tuple(self._outputs.get(rec_id, ()))
         return lines if last is None else lines[-last:]
 
-    def liveplural(self) -> int:
+    def live_count(self) -> int:
         with self._lock:
             return sum(1 for r in self._rows.values() if r.state.is_live)
 

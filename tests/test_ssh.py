@@ -62,7 +62,9 @@ def test_usable_at_80x24(terminal: str) -> None:
         session.wait_for(b"Output")
         session.send("1")
         mark = len(session.output)
-        session.send("t")  # terminate the selected child: the count drops
+        session.send("t")  # terminate the selected child (it asks first): the count drops
+        session.wait_for(b"with SIGTERM?")
+        session.send("y")
         session.wait_for(b"1 live")
         assert b"SIGTERM" in session.output[mark:]
         session.send("q")
