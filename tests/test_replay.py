@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fakes import NOW, _sample, mixed_rows, system_history
 from pty_session import PROCLAB, PtySession
-from support import TASKS, wait_until
+from support import TASKS, wait_for, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.exits import describe_exit
@@ -134,7 +134,8 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
 
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        await pilot.press("space")  # it plays from the start: pause it
+        await wait_for(pilot, lambda: app.playing)  # it plays from the start (once drawn)
+        await pilot.press("space")  # pause it
         for key in ("greater_than_sign", "less_than_sign", "greater_than_sign"):  # end, start, end
             await pilot.press(key)
             await settle(pilot, app)
@@ -185,7 +186,8 @@ async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
     app = ReplayApp(replay)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        await pilot.press("space")  # it plays from the start: pause it
+        await wait_for(pilot, lambda: app.playing)  # it plays from the start (once drawn)
+        await pilot.press("space")  # pause it
         assert not app.playing
         assert "paused" in replay.status_text()
 
