@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
-from proclab.core import methods, procfs, proctitle
+from proclab.core import methods, procfs
 from proclab.core.bootstrap import (
     DEFERRED_SIGNALS,
     EXIT_RECORD,
@@ -394,9 +394,8 @@ class Controller:
 
     def rename(self, rec_id: int, name: str) -> None:
         """Rename the parent's handle (Process.name), as the lesson's p.name = '...' does;
-        the child's own Process.name keeps the name it started with, its process title
-        (ps, htop) says the new one. A restart starts under the new name (the spec is what
-        restarts)."""
+        the child's own Process.name and its process title keep the name it started with.
+        A restart starts under the new name (the spec is what restarts)."""
         new_name = check_name(name)
         if new_name is None:
             return
@@ -408,8 +407,6 @@ class Controller:
             row = self._rows[rec_id] = replace(
                 row, name=new_name, spec=replace(row.spec, name=new_name)
             )
-        if self.titles and row.pid is not None and row.state.is_live:
-            proctitle.retitle(row.pid, proctitle.title_for(new_name, row.spec.target.label))
         self._emit([RowUpdated(row)])
 
     def restart(self, rec_id: int) -> None:

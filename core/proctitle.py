@@ -14,7 +14,7 @@ import importlib.machinery
 import importlib.util
 from collections.abc import Callable
 
-__all__ = ["retitle", "set_title", "title_for"]
+__all__ = ["set_title", "title_for"]
 
 
 def _load() -> Callable[[str], None] | None:
@@ -49,25 +49,3 @@ def set_title(title: str) -> bool:
         return False
     _setproctitle(title)
     return True
-
-
-def retitle(pid: int, title: str) -> bool:
-    """Rewrite a running child's title from outside (after a rename), without asking the
-    child to do anything: its command line is read by ps from its argv area, which
-    /proc/PID/mem lets its parent's process write (the kernel allows it to an ancestor).
-    Cut to the area's length; the kernel's 15-byte comm name cannot be changed from
-    outside, so top keeps the old one. False where it cannot be done."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (proc(5): 48, 49)
-        if not 0 < start < end:
-            return False
-        data = title.encode("utf-8", "replace")[: end - start - 1]
-        with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
-            mem.seek(start)
-            mem.write(data.ljust(end - start, b"\0"))
-        return True
-    except (OSError, ValueError, IndexError):
-        return False

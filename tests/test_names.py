@@ -112,15 +112,3 @@ def test_tcp_handlers_are_named_after_their_client(controller: Controller) -> No
         assert handler.pid is not None
         assert title(handler.pid).startswith(f"tcp {me}: ")
     controller.server.stop("test over")
-
-
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_a_rename_is_what_ps_shows(controller: Controller, who: str, method: str) -> None:
-    (rec_id,) = controller.spawn(build_spec(f"{who}:who", method=method))
-    said(controller, rec_id)  # its title is set: it runs its target
-    pid = controller.row(rec_id).pid
-    assert pid is not None
-    controller.rename(rec_id, "renamed")
-    assert title(pid) == "renamed: who.py:who (proclab)"
-    controller.terminate(rec_id)
-    assert controller.join([rec_id], timeout=20)
