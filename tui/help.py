@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -13,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from proclab.core.batch import BATCH_RULE
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
 from proclab.core.scheduling import TIE_RULES
 from proclab.core.timeline import ON_CPU_MIN
@@ -35,6 +37,7 @@ CPU/wall  CPU time / wall time over its life so far (100%: on a CPU all along)
 Ctx       context switches, voluntary (gave the CPU up) / involuntary (preempted)
 Pinned    the CPUs it may run on (affinity); blank: any
 Runtime   wall time since start() returned (until it was reaped)
+{textwrap.fill("Batch     " + BATCH_RULE, 88, subsequent_indent=" " * 10)}
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
 Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
           for those that ignore it. None is left behind.
