@@ -50,8 +50,8 @@ def verdict_line(b: BatchFigures) -> str:
             return f"{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
         case Verdict.CONCURRENT:
             return (
-                f"concurrency, not parallelism: I/O-bound, they waited at the same time"
-                f" ({b.overlap:.1f} alive at once on average, {fmt.seconds(b.cpu)} on a CPU)"
+                "concurrency, not parallelism: I/O-bound, they waited at the same time"
+                f" ({b.overlap:.1f} alive at once on average)"
             )
     return ""
 
