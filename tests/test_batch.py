@@ -7,12 +7,15 @@ import subprocess
 
 import pytest
 from pty_session import PROCLAB
-from support import TASKS
+from support import TASKS, wait_for
 
 from proclab.core.batch import Verdict, batch_figures, batch_of
 from proclab.core.model import ProcessRow, ProcSample, ProcState
 from proclab.core.spec import build_spec
+from proclab.tui.app import ProclabApp
 from proclab.tui.batch_words import batch_lines
+from proclab.tui.details import DetailsScreen
+from proclab.tui.dialogs import ConfirmScreen
 
 T0 = 1_000.0
 
@@ -87,7 +90,9 @@ def test_more_cores_busy_than_allowed_is_called_noise():
 def test_a_batch_still_running_says_so_and_a_lone_child_claims_nothing():
     running = [_row(1, 0.0, None, 1.0), _row(2, 0.0, 2.0, 1.0)]
     times, _ = batch_lines(batch_figures(running, T0 + 3.0, usable=(0, 1)))
-    assert times.startswith("2 children in 3.00 s of wall time so far (1 still running)")
+    assert times.startswith(
+        "2 children (1 still running): 3.00 s of wall time since the first start"
+    )
     alone = batch_figures([_row(1, 0.0, 1.0, 0.9, batch=None)], T0 + 5, usable=(0, 1))
     assert alone.verdict is Verdict.ALONE and len(batch_lines(alone)) == 1
 
@@ -145,3 +150,86 @@ def test_children_that_end_before_their_first_sample_report_their_run_queue_wait
         rows = [controller.row(i) for i in ids]
     assert all(r.sample is not None and r.sample.run_delay > 0.02 for r in rows), rows
     assert batch_figures(rows, 0.0, usable=(0, 1)).verdict is Verdict.SHARED_ONE_CORE
+
+
+# In the app -------------------------------------------------------------------------------
+
+
+def _notes(app: ProclabApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(controller):
+    """The lesson's "start ten, join them all, print the total time", in the app: `a` on a
+    member of a batch joins the batch (not a lone child beside it), the details of a
+    member show the batch's figures, and the notice the same two lines as `proclab run`."""
+    batch = controller.spawn(build_spec(f"{TASKS}:sleep", "(1,)"), 3)
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.table.row_count == 3)
+        app.table.select(batch[1])
+        await pilot.press("a")  # (a batch that has ended already is joined at once)
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+        rows = [controller.row(i) for i in batch]
+        assert all(r.state is ProcState.EXITED for r in rows)
+        figures = batch_figures(rows, 0.0, controller.usable_cpus())
+        note = next(n for n in _notes(app) if n.startswith("joined"))
+        assert note.splitlines() == [
+            f"joined {rows[0].name}'s batch (3 started together)",
+            *batch_lines(figures),
+        ]
+        assert "concurrency, not parallelism" in note
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        facts = dict(app.screen.facts)
+        assert facts["Batch"] == f"one of the {batch_lines(figures)[0]}"
+        await pilot.press("escape")
+        lone = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
+        await wait_for(pilot, lambda: app.table.row_count == 4)
+        await pilot.press("a")  # the selected batch has ended: every live child instead
+        await pilot.pause(0.1)
+        assert list(app._joining.values()) == ["1 live child"]
+        assert "; esc stops" in str(app.query_one("#status").render())
+        controller.terminate(lone[0])
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+
+
+async def test_join_of_a_stopped_child_offers_to_resume_it(controller):
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: controller.output(rec_id))  # past its start-up
+        await pilot.press("p")
+        await wait_for(pilot, lambda: controller.row(rec_id).state is ProcState.STOPPED)
+        await pilot.press("j")
+        assert isinstance(app.screen, ConfirmScreen), "j on a stopped child waited silently"
+        question = str(app.screen.query_one(".question").render())
+        assert "is stopped (paused by SIGSTOP)" in question and "Resume" in question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert not app._joining and controller.row(rec_id).state is ProcState.STOPPED
+        await pilot.press("enter")  # the details say what it is, not "still running"
+        assert dict(app.screen.facts)["Ended"].startswith("not yet: stopped (paused by SIGSTOP)")
+        await pilot.press("escape", "j", "y")
+        await wait_for(pilot, lambda: controller.row(rec_id).state is not ProcState.STOPPED)
+        await pilot.pause(0.1)
+        assert app._joining, "the join should wait for the resumed child"
+        controller.terminate(rec_id)
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+
+
+async def test_escape_stops_waiting_for_a_join(controller):
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.table.row_count == 1)
+        await pilot.press("j")
+        await pilot.pause(0.1)
+        assert app._joining
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app._joining, timeout=5)
+        assert controller.row(rec_id).state.is_live
+        assert any(n.startswith("stopped waiting for") for n in _notes(app))
+        assert "joining" not in str(app.query_one("#status").render())
+        await pilot.press("slash", "x", "escape")  # Escape still clears the filter
+        assert app.table.filter_text == "" and not app.query_one("#filter").display

@@ -16,11 +16,15 @@ def times_line(b: BatchFigures) -> str:
     children = plural(b.count, "child", "children")
     if b.started == 0:
         return f"{children}: none started"
-    line = f"{children} in {fmt.seconds(b.wall)} of wall time"
-    if not b.done:
-        line += f" so far ({b.count - b.ended} still running)"
+    if b.done:
+        line = f"{children} in {fmt.seconds(b.wall)} of wall time"
+        if b.started > 1:
+            line += ", first start to last end"
+    else:
+        line = f"{children} ({b.count - b.ended} still running): {fmt.seconds(b.wall)} of wall time"
+        line += " since the first start" if b.started > 1 else " so far"
     if b.started > 1:
-        line += f", first start to last end; their own times add up to {fmt.seconds(b.lives)}"
+        line += f"; their own times add up to {fmt.seconds(b.lives)}"
     if b.measured:
         line += f", {fmt.seconds(b.cpu)} of it on a CPU"
     if b.started < b.count:
