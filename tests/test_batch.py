@@ -233,3 +233,18 @@ async def test_escape_stops_waiting_for_a_join(controller):
         assert "joining" not in str(app.query_one("#status").render())
         await pilot.press("slash", "x", "escape")  # Escape still clears the filter
         assert app.table.filter_text == "" and not app.query_one("#filter").display
+
+
+async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
+    """J's timeout said "it is still running" of a child that had been paused meanwhile."""
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: controller.output(rec_id))  # past its start-up
+        await pilot.press("J", "enter")  # at most 5 s, the prompt's default
+        await wait_for(pilot, lambda: app._joining)
+        controller.pause(rec_id)
+        await wait_for(pilot, lambda: not app._joining, timeout=10)
+        note = next(n for n in _notes(app) if "timed out" in n)
+        assert note.endswith("it is stopped (paused by SIGSTOP): p resumes it"), note
+        controller.terminate(rec_id)
