@@ -17,8 +17,14 @@ from textual.widgets import Static
 from proclab.core.batch import BATCH_RULE
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
 from proclab.core.scheduling import TIE_RULES
-from proclab.core.timeline import ON_CPU_MIN
+from proclab.core.timeline import RUNNING_RULE, WAITING_RULE
 from proclab.tui.theme import resolve
+
+
+def _indented(text: str, label: str = "") -> str:
+    """A rule's one-line text as a help entry: its label, then lines indented under it."""
+    return textwrap.fill(label.ljust(10) + text, 88, subsequent_indent=" " * 10)
+
 
 READING = f"""\
 States    starting: start() was asked for, the OS has not made the process yet
@@ -37,7 +43,7 @@ CPU/wall  CPU time / wall time over its life so far (100%: on a CPU all along)
 Ctx       context switches, voluntary (gave the CPU up) / involuntary (preempted)
 Pinned    the CPUs it may run on (affinity); blank: any
 Runtime   wall time since start() returned (until it was reaped)
-{textwrap.fill("Batch     " + BATCH_RULE, 88, subsequent_indent=" " * 10)}
+{_indented(BATCH_RULE, "Batch")}
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
 Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
           for those that ignore it. None is left behind.
@@ -52,10 +58,14 @@ Chart     the CPU lane shows which job ran when (· idle, × switch);
           it has arrived and waits. Below: each slice, exact times.
 {TIE_RULES}"""
 
+_TIMELINE_CELLS = _indented(
+    f"0█ = on core 0: {RUNNING_RULE}; the bar is its share of the tick on a CPU (its"
+    " CPU-time growth / the tick), the digit the core at the tick's end."
+    f" W: {WAITING_RULE}; · sleeping, T stopped, Z zombie, X ended."
+)
+
 SEEING = f"""Timeline  l: one row per child, one column per sampler tick, newest at the right.
-          0█ = on core 0 in that tick, the bar its share of the tick on a CPU (its
-          CPU-time growth / the tick, {ON_CPU_MIN:.0%} at least; the digit is the core at the
-          tick's end); W waited for a CPU, · sleeping, T stopped, Z zombie, X ended.
+{_TIMELINE_CELLS}
           Parallel: different digits in the same column, full bars. Concurrent (e.g.
           pinned to one core with --affinity 0): the same digit, partial bars.
 Experiments  e: real processes, measured now: parallel (N copies at once vs one
