@@ -27,6 +27,10 @@ def _indented(text: str, label: str = "") -> str:
 
 
 READING = f"""\
+Target    module:function or file.py:function. proclab checks the call without running
+          the file; each child imports it: its top-level code runs in every child, its
+          if __name__ == '__main__': block never does (a top-level Process.start() fails
+          the child, with the line to put under that guard).
 States    starting: start() was asked for, the OS has not made the process yet
           running / sleeping / stopped / zombie: what the kernel reports now
           exited: ended with exit code 0      failed: another exit code (an uncaught
