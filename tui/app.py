@@ -251,6 +251,7 @@ class ProclabApp(App[int]):
         self._backfilled: set[int] = set()
         self.timeline = Timeline()  # every tick of every child, for the timeline screen
         self._detach_timeline: Callable[[], None] | None = None
+        self._experiments: Any = None  # the experiments screen's choice and last result
 
     # Layout -------------------------------------------------------------------------------
 
@@ -792,10 +793,13 @@ class ProclabApp(App[int]):
             self.push_screen(TimelineScreen(self.timeline, self.refresh_interval))
 
     def action_experiments(self) -> None:
-        from proclab.tui.experiments_screen import ExperimentsScreen
+        from proclab.tui.experiments_screen import ExperimentMemory, ExperimentsScreen
 
+        if self._experiments is None:
+            self._experiments = ExperimentMemory()
         if not isinstance(self.screen, ExperimentsScreen):
-            self.push_screen(ExperimentsScreen(cwd=self._cwd, clock=self.clock))
+            screen = ExperimentsScreen(cwd=self._cwd, clock=self.clock, memory=self._experiments)
+            self.push_screen(screen)
 
     def action_help(self) -> None:
         table_bindings = [b for b in ProcessTable.BINDINGS if isinstance(b, Binding)]
