@@ -3,6 +3,7 @@ screen from fake results (snapshots) and driven by a person (Pilot)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -146,8 +147,14 @@ def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
         parent = psutil.Process(proc.pid)
 
         def sleepers() -> list[psutil.Process]:
-            # fork children carry proclab's command line; the resource tracker does not
-            return [c for c in parent.children() if "experiment" in " ".join(c.cmdline())]
+            # fork children carry proclab's command line; the resource tracker does not.
+            # The warm-up child may be a zombie (or gone) when asked: not a sleeper.
+            found = []
+            for child in parent.children():
+                with contextlib.suppress(psutil.Error):
+                    if "experiment" in " ".join(child.cmdline()):
+                        found.append(child)
+            return found
 
         assert wait_until(sleepers, 15), "the experiment never started its first child"
         family = parent.children(recursive=True)
