@@ -163,6 +163,8 @@ class DetailsScreen(ModalScreen[None]):
 
     def reload(self) -> None:
         """Show the process as it is now; close if it has been cleared."""
+        if not self.query("#details-box"):
+            return  # the app is closing: its widgets are gone, a last drain still comes
         found = self._source(self.rec_id)
         if found is None:
             self.dismiss(None)
