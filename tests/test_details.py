@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from fakes import NOW, mixed_rows
 
 from proclab.core.model import ProcState
 from proclab.tui.details import describe
+
+pytestmark = pytest.mark.once  # words from made-up rows: no child process
 
 
 def _facts(row) -> dict[str, str]:  # type: ignore[no-untyped-def]

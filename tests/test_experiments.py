@@ -95,6 +95,7 @@ def test_fork_starts_faster_than_spawn():
     assert result.server_rss is not None and result.server_rss < result.parent_rss
 
 
+@pytest.mark.once
 def test_a_cpu_speed_up_beyond_the_cores_is_flagged_as_noise_not_shown_plain():
     """cpu-vs-io showed "N=8 CPU speed-up 2.38x" on 2 cores beside "at most 2x if
     CPU-bound": on a busy machine 8 copies take a larger share of it than one did."""
@@ -391,6 +392,7 @@ async def _open_on(pilot, name: str) -> ExperimentsScreen:  # type: ignore[no-un
     return screen  # type: ignore[no-any-return]
 
 
+@pytest.mark.once
 async def test_the_screen_remembers_the_chosen_experiment_and_its_result():
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -408,6 +410,7 @@ async def test_the_screen_remembers_the_chosen_experiment_and_its_result():
         assert again.query_one("#exp-chart").bars[0][0] == "fork"  # drawn again
 
 
+@pytest.mark.once
 async def test_the_app_says_why_fork_can_be_slower_than_forkserver():
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -422,6 +425,7 @@ async def test_the_app_says_why_fork_can_be_slower_than_forkserver():
         ]
 
 
+@pytest.mark.once
 async def test_export_asks_where_and_says_where_it_wrote(tmp_path):
     """Enter on the CSV button wrote a file into the working folder, saying nothing."""
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW, cwd=str(tmp_path))

@@ -306,6 +306,7 @@ async def test_many_children_scroll_under_a_fixed_axis_and_only_shown_ticks_are_
         assert lane.startswith("child-46")
 
 
+@pytest.mark.once
 async def test_legend_cells_and_words_follow_one_rule_for_a_child_that_also_waited():
     """A tick on a CPU 45 % and waiting 55 % is drawn as running (`1▄`): the legend said W
     meant 'waited for a CPU ≥50 %', which that cell did. Now the legend's W is what the cell
