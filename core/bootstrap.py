@@ -23,6 +23,7 @@ import resource
 import select
 import signal
 import sys
+from collections.abc import Iterator
 from multiprocessing import parent_process
 from typing import Any, NamedTuple
 
@@ -143,16 +144,30 @@ def _report_exit() -> None:
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
-    line = f"{EXIT_RECORD}{usage.ru_utime} {usage.ru_stime} {usage.ru_nvcsw} {usage.ru_nivcsw}\n"
+    line = (
+        f"{EXIT_RECORD}{usage.ru_utime} {usage.ru_stime} {usage.ru_nvcsw} {usage.ru_nivcsw}"
+        f" {_run_delay()}\n"
+    )
     with contextlib.suppress(OSError):
         os.write(2, line.encode())
 
 
-def parse_exit_record(text: str) -> tuple[float, float, int, int] | None:
-    """(user s, system s, voluntary, involuntary) from an exit record, else None."""
+def _run_delay() -> float:
+    """Seconds its main thread waited in a run queue (as the sampler reads it): a child that
+    ends before its first sample is still known to have waited for a CPU."""
     try:
-        user, system, voluntary, involuntary = text[len(EXIT_RECORD) :].split()
-        return float(user), float(system), int(voluntary), int(involuntary)
+        with open("/proc/self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0  # a kernel without schedstats
+
+
+def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
+    """(user s, system s, voluntary, involuntary, run-queue wait s) from an exit record,
+    else None."""
+    try:
+        user, system, voluntary, involuntary, run_delay = text[len(EXIT_RECORD) :].split()
+        return float(user), float(system), int(voluntary), int(involuntary), float(run_delay)
     except ValueError:
         return None
 
@@ -245,7 +260,58 @@ def _max_fd() -> int:
 
 
 def load_target(kind: str, location: str, function: str, cwd: str) -> Any:
-    """Import the target in the child, as `python file.py` or `python -m` would find it."""
+    """Import the target in the child, as `python file.py` or `python -m` would find it.
+
+    Its top-level code runs here, as a spawn child's re-import of a script runs it; its
+    `if __name__ == '__main__':` block does not. A process started by that top-level code
+    is refused (see _refuse_starts)."""
+    with _refuse_starts(location if kind == "file" else None):
+        module = _import(kind, location, cwd)
+    return getattr(module, function)
+
+
+@contextlib.contextmanager
+def _refuse_starts(path: str | None) -> Iterator[None]:
+    """While the target is imported, Process.start() raises a RuntimeError naming the line.
+
+    Top-level code runs in every process that imports the file: here, and again in each
+    new process that unpickles one of its functions (forkserver, spawn), where it would
+    start processes again, until multiprocessing's own "bootstrapping phase" error in a
+    grandchild; meanwhile this child ran on and exited 0. The lesson's fix is the guard."""
+    from multiprocessing import process
+
+    start = process.BaseProcess.start
+
+    def refused(_self: Any) -> None:
+        raise RuntimeError(
+            f"{_caller(path)} starts a process while the file is imported: top-level code"
+            " runs in every process that imports the file (this child, and each new process"
+            " again under forkserver or spawn); put it under if __name__ == '__main__':"
+        )
+
+    process.BaseProcess.start = refused  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        process.BaseProcess.start = start  # type: ignore[method-assign]
+
+
+def _caller(path: str | None) -> str:
+    """'lesson.py line 9': the line of the target's code that started the process (the
+    file's own line when known, else the innermost line outside multiprocessing)."""
+    import traceback
+    from multiprocessing import process
+
+    skip = (os.path.dirname(process.__file__ or ""), __file__)
+    frames = [f for f in reversed(traceback.extract_stack()) if not f.filename.startswith(skip)]
+    mine = [f for f in frames if f.filename == path]
+    frame = (mine or frames or [None])[0]
+    if frame is None:
+        return "its code"
+    return f"{os.path.basename(frame.filename)} line {frame.lineno}"
+
+
+def _import(kind: str, location: str, cwd: str) -> Any:
     if kind == "file":
         folder = os.path.dirname(location)
         if folder not in sys.path:
@@ -258,8 +324,7 @@ def load_target(kind: str, location: str, function: str, cwd: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    else:
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        module = importlib.import_module(location)
-    return getattr(module, function)
+        return module
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return importlib.import_module(location)

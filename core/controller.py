@@ -89,7 +89,7 @@ class _Child:
     exit_callbacks: list[Callable[[ProcessRow], None]] = field(default_factory=list)
     started_mono: float = 0.0
     final_sample: ProcSample | None = None
-    reported: tuple[float, float, int, int] | None = None  # the child's own exit record
+    reported: tuple[float, float, int, int, float] | None = None  # the child's own exit record
     on_started: Callable[[ProcessRow], None] | None = None
 
 
@@ -304,9 +304,10 @@ class Controller:
                     f"starting {count} would make {live + count} live children, past the limit"
                     f" of {self.max_procs}; let some finish, or raise --max-procs"
                 )
-            ids = []
+            ids: list[int] = []
             for name in self._names(spec.name, count):
                 rec_id = next(self._ids)
+                batch = (ids[0] if ids else rec_id) if count > 1 else None
                 child = self._prepare(replace(spec, name=name), keep_fds)
                 child.on_started = on_started
                 self._children[rec_id] = child
@@ -320,6 +321,7 @@ class Controller:
                     created_at=time.time(),
                     tag=tag,
                     parent_id=parent_id,
+                    batch=batch,
                 )
                 self._rows[rec_id] = row
                 events.append(Spawned(row))

@@ -1,8 +1,9 @@
 """Experiments with real processes, measured now on this machine.
 
-- parallel:      N copies of a task one after another, then all at once: wall time each
-                 way, speed-up (serial / parallel) and efficiency (speed-up / the most
-                 cores N copies can use, min(N, cores)); after a warm-up (below).
+- parallel:      N copies of a task one after another, then all at once (AT_ONCE_RUNS
+                 times, the median counts): wall time each way, speed-up (serial /
+                 parallel) and efficiency (speed-up / the most cores N copies can use,
+                 min(N, cores)); after a warm-up (below).
 - start-methods: the start latency of fork, forkserver and spawn: from Process.start()
                  being called to the first line of the child's target running (the task
                  `proclab.core.tasks:clock` prints the wall clock then), several samples
@@ -12,7 +13,15 @@
 - cpu-vs-io:     for N = 1, 2, 4... a CPU-bound and an I/O-bound task, N copies at once:
                  speed-up = N x (one copy's time alone) / (N copies' time at once). I/O
                  keeps gaining with N; CPU stops near the number of cores. One copy's
-                 time alone is the median of SOLO_RUNS runs; after a warm-up.
+                 time alone is the median of SOLO_RUNS runs, N at once the median of
+                 AT_ONCE_RUNS; after a warm-up.
+
+Every speed-up comes with its spread over the repeats (the fastest and slowest single copy
+against the slowest and fastest run at once), and a CPU-bound speed-up above what the cores
+allow is flagged as noise, not shown as a result: on a machine busy with other work, N
+copies take a larger share of it than one copy alone did (the scheduler shares a core per
+runnable process), which no number of cores explains. Whether the copies were CPU-bound is
+measured (core.batch's rule on the children run at once), not assumed from the task.
 
 Warm-up: before the first measured copy, one uncounted child with the same start method
 imports the target without running it (`proclab.core.tasks:load`). A first start pays
@@ -28,7 +37,9 @@ returns a frozen result: `to_json()`, `csv_rows()`, `table()` and `bars()` for a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import statistics
 import threading
 import time
@@ -36,6 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proclab.core.batch import NOISE_ABOVE, batch_figures
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
@@ -56,6 +68,7 @@ CLOCK_TASK = f"{TASKS}:clock"
 DEFAULT_COUNTS: dict[str, int] = {"parallel": 4, "start-methods": 5}
 MAX_COUNTS: dict[str, int] = {"parallel": 64, "start-methods": 50, "cpu-vs-io": 32}
 SOLO_RUNS = 3  # cpu-vs-io: one copy alone is timed this many times (the median counts)
+AT_ONCE_RUNS = 3  # N copies at once are timed this many times (the median counts)
 SAMPLE_INTERVAL_S = 1.0  # the experiments' controller samples rarely: it only joins
 
 
@@ -101,10 +114,11 @@ class Plan:
     @property
     def total_steps(self) -> int:
         if self.name == "parallel":
-            return 2 * self.count
+            return self.count + AT_ONCE_RUNS
         if self.name == "start-methods":
             return self.count * len(METHODS)
-        return 2 * len(self.counts)
+        more = sum(1 for n in self.counts if n > 1)  # N at once, AT_ONCE_RUNS times
+        return 2 * (len(self.counts) - more + more * AT_ONCE_RUNS)
 
 
 def plan(
@@ -164,14 +178,28 @@ class ParallelResult:
     count: int
     cores: int
     serial_s: float  # N copies one after another (cpu-vs-io: N x one copy's time alone)
-    parallel_s: float  # N copies at once
-    serial_runs_s: tuple[float, ...] = ()
+    parallel_s: float  # N copies at once (the median of the runs)
+    serial_runs_s: tuple[float, ...] = ()  # single copies, each timed
+    parallel_runs_s: tuple[float, ...] = ()  # each run of N copies at once
+    cpu_bound: bool | None = None  # measured on the copies run at once; None: unknown
 
     name = "parallel"
 
     @property
     def speedup(self) -> float:
         return self.serial_s / self.parallel_s if self.parallel_s > 0 else 0.0
+
+    @property
+    def speedup_range(self) -> tuple[float, float]:
+        """The slowest and fastest speed-up the repeats allow: N x the fastest single copy
+        against the slowest run at once, and the other way round."""
+        singles = self.serial_runs_s or (self.serial_s / self.count,)
+        at_once = self.parallel_runs_s or (self.parallel_s,)
+        if min(at_once) <= 0:
+            return (self.speedup, self.speedup)
+        low = self.count * min(singles) / max(at_once)
+        high = self.count * max(singles) / min(at_once)
+        return (min(low, self.speedup), max(high, self.speedup))
 
     @property
     def ideal(self) -> int:
@@ -182,14 +210,32 @@ class ParallelResult:
     def efficiency(self) -> float:
         return self.speedup / self.ideal
 
+    @property
+    def beyond_cores(self) -> bool:
+        """CPU-bound copies faster at once than the cores allow: noise, not a result."""
+        return bool(self.cpu_bound) and self.speedup > self.ideal * NOISE_ABOVE
+
+    def speedup_text(self) -> str:
+        """'1.93x (1.85-2.01)', with '*' when beyond the cores (see `notes`)."""
+        low, high = self.speedup_range
+        mark = "*" if self.beyond_cores else ""
+        if self.count == 1 or high - low < 0.005:
+            return f"{self.speedup:.2f}x{mark}"
+        return f"{self.speedup:.2f}x{mark} ({low:.2f}-{high:.2f})"
+
     def figures(self) -> dict[str, Any]:
+        low, high = self.speedup_range
         return {
             "count": self.count,
             "cores": self.cores,
             "serial_s": round(self.serial_s, 4),
             "parallel_s": round(self.parallel_s, 4),
             "speedup": round(self.speedup, 3),
+            "speedup_low": round(low, 3),
+            "speedup_high": round(high, 3),
             "efficiency": round(self.efficiency, 3),
+            "cpu_bound": self.cpu_bound,
+            "beyond_cores": self.beyond_cores,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -200,6 +246,7 @@ class ParallelResult:
             **self.figures(),
             "ideal_speedup": self.ideal,
             "serial_runs_s": [round(s, 4) for s in self.serial_runs_s],
+            "parallel_runs_s": [round(s, 4) for s in self.parallel_runs_s],
         }
 
     def csv_rows(self) -> list[dict[str, Any]]:
@@ -208,10 +255,23 @@ class ParallelResult:
         ]
 
     def table(self) -> tuple[Row, list[Row]]:
+        singles = self.serial_runs_s
+        each = f"; each {_range_s(singles)}" if len(singles) > 1 else ""
+        runs = self.parallel_runs_s
+        repeats = f"; {len(runs)} runs {_range_s(runs)}" if len(runs) > 1 else ""
+        low, high = self.speedup_range
         return ("", "wall time", "note"), [
-            ("one after another", f"{self.serial_s:.3f} s", f"{self.count} copies, serially"),
-            ("all at once", f"{self.parallel_s:.3f} s", f"{self.count} copies, {self.cores} cores"),
-            ("speed-up", f"{self.speedup:.2f}x", f"at most {self.ideal}x if CPU-bound"),
+            ("one after another", f"{self.serial_s:.3f} s", f"{self.count} copies, serially{each}"),
+            (
+                "all at once",
+                f"{self.parallel_s:.3f} s",
+                f"{self.count} copies, {self.cores} cores{repeats}",
+            ),
+            (
+                "speed-up",
+                f"{self.speedup:.2f}x" + ("*" if self.beyond_cores else ""),
+                f"repeats {low:.2f}-{high:.2f}x; at most {self.ideal}x if CPU-bound",
+            ),
             ("efficiency", f"{self.efficiency:.0%}", f"speed-up / {self.ideal}"),
         ]
 
@@ -221,12 +281,32 @@ class ParallelResult:
             ("all at once", self.parallel_s, f"{self.parallel_s:.2f} s", "parallel"),
         ]
 
+    def notes(self) -> list[str]:
+        return [_beyond_note(self.ideal)] if self.beyond_cores else []
+
     def summary(self) -> str:
-        return (
-            f"{self.count} copies of {self.task}: {self.serial_s:.2f} s one after another,"
-            f" {self.parallel_s:.2f} s at once: {self.speedup:.2f}x on {self.cores} cores"
+        speedup = (
+            f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
+            if self.beyond_cores
+            else f"{self.speedup_text()} on {self.cores} cores"
             f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
         )
+        return (
+            f"{self.count} copies of {self.task}: {self.serial_s:.2f} s one after another,"
+            f" {self.parallel_s:.2f} s at once: {speedup}"
+        )
+
+
+def _range_s(values: tuple[float, ...]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f} s"
+
+
+def _beyond_note(cores: int) -> str:
+    return (
+        f"* more than {cores} cores allow for CPU-bound copies: noise, not a speed-up. On a"
+        " machine busy with other work, N copies get a larger share of it than one copy"
+        " alone did; run it again on a quiet machine."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +344,9 @@ class MethodLatency:
 @dataclass(frozen=True, slots=True)
 class StartMethodsResult:
     methods: tuple[MethodLatency, ...]
+    parent_rss: int | None = None  # bytes: what fork copies (its page tables)
+    parent_threads: int | None = None
+    server_rss: int | None = None  # bytes: the fork server, which forkserver forks instead
 
     name = "start-methods"
 
@@ -295,9 +378,30 @@ class StartMethodsResult:
     def bars(self) -> list[Bar]:
         return [(m.method, m.median_ms, f"{m.median_ms:.1f} ms", m.method) for m in self.methods]
 
+    def notes(self) -> list[str]:
+        """Why fork and forkserver compare as they did here, with this run's figures."""
+        if self.parent_rss is None:
+            return []
+        fork, server = self.method("fork").median_ms, self.method("forkserver").median_ms
+        copies = f"fork copies this process (RSS {_mib(self.parent_rss)}"
+        copies += f", {self.parent_threads} threads)" if self.parent_threads else ")"
+        size = f" (RSS {_mib(self.server_rss)})" if self.server_rss else ""
+        how = (
+            f"{copies}: its page tables, then every page either side writes, and the child"
+            f" closes every file it inherited; forkserver asks its fork server{size} to"
+            " fork instead, then sends the child its task"
+        )
+        if fork > server:
+            return [f"fork was slower than forkserver here: {how}."]
+        return [f"fork was faster here: {how}, a round trip fork saves."]
+
     def summary(self) -> str:
         parts = [f"{m.method} {m.median_ms:.1f} ms" for m in self.methods]
         return "start latency, median: " + ", ".join(parts)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,28 +452,39 @@ class CpuVsIoResult:
             (
                 str(c.count),
                 f"{c.parallel_s:.2f} s",
-                f"{c.speedup:.2f}x",
+                c.speedup_text(),
                 f"{i.parallel_s:.2f} s",
-                f"{i.speedup:.2f}x",
+                i.speedup_text(),
             )
             for c, i in zip(cpu.runs, io.runs, strict=True)
         ]
         return ("N", "CPU time", "CPU speed-up", "I/O time", "I/O speed-up"), rows
 
     def bars(self) -> list[Bar]:
-        """Speed-up per N, CPU- and I/O-bound side by side."""
+        """Speed-up per N, CPU- and I/O-bound side by side; '*': beyond the cores."""
         bars: list[Bar] = []
         cpu, io = self.kind("cpu"), self.kind("io")
         for c, i in zip(cpu.runs, io.runs, strict=True):
-            bars.append((f"N={c.count} CPU", c.speedup, f"{c.speedup:.2f}x", "cpu"))
-            bars.append((f"N={i.count} I/O", i.speedup, f"{i.speedup:.2f}x", "io"))
+            for run, kind, label in ((c, "cpu", "CPU"), (i, "io", "I/O")):
+                mark = "*" if run.beyond_cores else ""
+                text = f"{run.speedup:.2f}x{mark}"
+                bars.append((f"N={run.count} {label}", run.speedup, text, kind))
         return bars
+
+    def notes(self) -> list[str]:
+        flagged = [r for k in self.kinds for r in k.runs if r.beyond_cores]
+        return [_beyond_note(flagged[0].cores)] if flagged else []
 
     def summary(self) -> str:
         cpu, io = self.kind("cpu").runs[-1], self.kind("io").runs[-1]
+        cpu_text = (
+            f"{cpu.speedup:.2f}x measured, more than {cpu.ideal} cores allow: noise"
+            if cpu.beyond_cores
+            else cpu.speedup_text()
+        )
         return (
-            f"N={cpu.count} on {self.cores} cores: CPU-bound {cpu.speedup:.2f}x,"
-            f" I/O-bound {io.speedup:.2f}x"
+            f"N={cpu.count} on {self.cores} cores: CPU-bound {cpu_text},"
+            f" I/O-bound {io.speedup_text()}"
         )
 
 
@@ -419,9 +534,29 @@ class _Runner:
                 raise ExperimentError(f"{row.name} ({row.pid}) {row.state}: {why}")
 
     def timed(self, spec: ProcessSpec, count: int) -> float:
+        return self.timed_batch(spec, count)[0]
+
+    def timed_batch(self, spec: ProcessSpec, count: int) -> tuple[float, bool]:
+        """Seconds `count` copies took at once, and whether they were CPU-bound (measured:
+        core.batch's rule on their own figures)."""
         began = time.perf_counter()
-        self.wait(self.controller.spawn(spec, count))
-        return time.perf_counter() - began
+        ids = self.controller.spawn(spec, count)
+        self.wait(ids)
+        took = time.perf_counter() - began
+        rows = [self.controller.row(i) for i in ids]
+        return took, batch_figures(rows, time.time(), usable_cpus()).cpu_bound
+
+    def at_once(self, spec: ProcessSpec, count: int, text: str) -> tuple[list[float], bool]:
+        """AT_ONCE_RUNS runs of `count` copies at once (a step each): their times, and
+        whether most of them were CPU-bound."""
+        runs, cpu_bound = [], 0
+        for i in range(AT_ONCE_RUNS):
+            self.step(f"{text}, run {i + 1} of {AT_ONCE_RUNS}")
+            took, bound = self.timed_batch(spec, count)
+            runs.append(took)
+            cpu_bound += bound
+            self.done += 1
+        return runs, cpu_bound * 2 > AT_ONCE_RUNS
 
 
 def run(
@@ -471,17 +606,18 @@ def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
         runner.step(f"one after another: copy {i + 1} of {count}")
         serial.append(runner.timed(spec, 1))
         runner.done += 1
-    runner.step(f"all at once: {count} copies")
-    parallel = runner.timed(spec, count)
-    runner.step("done", count)
+    runs, cpu_bound = runner.at_once(spec, count, f"all at once: {count} copies")
+    runner.step("done")
     return ParallelResult(
         spec.target.label,
         spec.method,
         count,
         len(usable_cpus()),
         sum(serial),
-        parallel,
+        statistics.median(runs),
         tuple(serial),
+        tuple(runs),
+        cpu_bound,
     )
 
 
@@ -496,7 +632,27 @@ def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
             samples[spec.method].append(_start_latency_ms(runner, spec))
             runner.done += 1
     runner.step("done")
-    return StartMethodsResult(tuple(MethodLatency(m, tuple(s)) for m, s in samples.items()))
+    latencies = tuple(MethodLatency(m, tuple(s)) for m, s in samples.items())
+    return StartMethodsResult(latencies, *_what_fork_copies())
+
+
+def _what_fork_copies() -> tuple[int | None, int | None, int | None]:
+    """This process's RSS and threads (what fork copies) and the fork server's RSS (what
+    forkserver forks instead), read now."""
+    from multiprocessing import forkserver
+
+    from proclab.core import procfs
+
+    try:
+        me = procfs.read(os.getpid())
+    except (OSError, ValueError, IndexError):
+        return None, None, None
+    server_pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    server_rss = None
+    if server_pid:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            server_rss = procfs.read(server_pid).rss
+    return me.rss, me.threads, server_rss
 
 
 def _start_latency_ms(runner: _Runner, spec: ProcessSpec) -> float:
@@ -527,15 +683,33 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
     for kind, spec in zip(("cpu", "io"), plan.specs, strict=True):
         label = "CPU-bound" if kind == "cpu" else "I/O-bound"
         runs: list[ParallelResult] = []
-        one = 0.0  # set by the first count, which counts_up_to makes 1: one copy alone
+        # Set by the first count, which counts_up_to makes 1: one copy alone, the yardstick
+        # of every N, timed a few times against noise (the median counts).
+        solo: tuple[float, ...] = ()
+        one = 0.0
         for n in plan.counts:
-            runner.step(f"{label} {spec.target.function}: {n} at once")
-            if n == 1:  # the yardstick of every N: the median of a few, against noise
-                took = one = statistics.median(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
+            text = f"{label} {spec.target.function}: {n} at once"
+            if n == 1:
+                runner.step(text)
+                solo = tuple(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
+                one = statistics.median(solo)
+                times, cpu_bound = [one], None
+                runner.done += 1
             else:
-                took = runner.timed(spec, n)
-            runs.append(ParallelResult(spec.target.label, spec.method, n, cores, n * one, took))
-            runner.done += 1
+                times, cpu_bound = runner.at_once(spec, n, text)  # type: ignore[assignment]
+            runs.append(
+                ParallelResult(
+                    spec.target.label,
+                    spec.method,
+                    n,
+                    cores,
+                    n * one,
+                    statistics.median(times),
+                    solo,
+                    tuple(times) if n > 1 else (),
+                    cpu_bound,
+                )
+            )
         kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]
     runner.step("done")
     return CpuVsIoResult(cores, plan.specs[0].method, tuple(kinds))

@@ -111,6 +111,7 @@ class ProcessRow:
     traceback: tuple[str, ...] = ()  # the last traceback it printed on stderr
     tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
     parent_id: int | None = None  # the row this one restarts
+    batch: int | None = None  # started together with others (count > 1): the first one's id
 
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:

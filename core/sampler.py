@@ -220,11 +220,12 @@ def final_sample(pid: int, previous: ProcSample | None, born: float) -> ProcSamp
 
 
 def reported_sample(
-    reported: tuple[float, float, int, int], previous: ProcSample | None, born: float
+    reported: tuple[float, float, int, int, float], previous: ProcSample | None, born: float
 ) -> ProcSample:
-    """The child's figures from its own exit record (its rusage), when /proc no longer has
-    them. Memory, threads and core are gone with the process; the last sample's stand."""
-    user, system, voluntary, involuntary = reported
+    """The child's figures from its own exit record (its rusage and run-queue wait), when
+    /proc no longer has them. Memory, threads and core are gone with the process; the last
+    sample's stand."""
+    user, system, voluntary, involuntary, run_delay = reported
     now = time.monotonic()
     last_time = previous.time if previous else born
     last_cpu = previous.cpu_time if previous else 0.0
@@ -238,8 +239,8 @@ def reported_sample(
         cpu_user=user,
         cpu_system=system,
         cpu_delta=cpu_delta,
-        run_delay_delta=0.0,
-        run_delay=previous.run_delay if previous else 0.0,
+        run_delay_delta=max(0.0, run_delay - (previous.run_delay if previous else 0.0)),
+        run_delay=run_delay,
         rss=0,
         threads=previous.threads if previous else 1,
         core=previous.core if previous else None,

@@ -43,6 +43,15 @@ ON_CPU_MIN = 0.05  # share of a tick on a CPU that counts as running in it
 WAITING_MIN = 0.5  # share of a tick waiting on a run queue that counts as waiting
 DEFAULT_KEEP = 600  # ticks of history (10 minutes at the default 1 s tick)
 
+# The rule above in words, for the legend, the help and the line under the grid: running
+# comes first, so a child that ran and also waited shows its core (children sharing a core
+# take turns: each runs part of every tick and waits the rest).
+RUNNING_RULE = f"on a CPU {ON_CPU_MIN:.0%} of the tick or more, even if it also waited"
+WAITING_RULE = (
+    f"on a CPU less than {ON_CPU_MIN:.0%} of the tick, and waiting for one"
+    f" {WAITING_MIN:.0%} of it or more"
+)
+
 
 class CellState(enum.StrEnum):
     RUNNING = "running"

@@ -6,15 +6,17 @@ _IRREGULAR = {"child": "children"}
 
 
 def plural(n: int, noun: str) -> str:
-    """ "1 child", "2 children", "1 line", "0 lines", "2 processes", "1,500 jobs"."""
+    """ "1 child", "2 children", "1 line", "0 lines", "2 processes", "1,500 jobs",
+    "3 live children": in a phrase, its last word takes the plural."""
     if n == 1:
         return f"1 {noun}"
-    many = _IRREGULAR.get(noun)
+    head, _, last = noun.rpartition(" ")
+    many = _IRREGULAR.get(last)
     if many is None:
-        if noun.endswith(("s", "x", "ch", "sh")):
-            many = noun + "es"
-        elif noun.endswith("y") and noun[-2:-1] not in "aeiou":
-            many = noun[:-1] + "ies"
+        if last.endswith(("s", "x", "ch", "sh")):
+            many = last + "es"
+        elif last.endswith("y") and last[-2:-1] not in "aeiou":
+            many = last[:-1] + "ies"
         else:
-            many = noun + "s"
-    return f"{n:,} {many}"
+            many = last + "s"
+    return f"{n:,} {head + ' ' if head else ''}{many}"

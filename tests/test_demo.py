@@ -12,6 +12,7 @@ from support import wait_for
 
 from proclab.core.model import Event, Exited
 from proclab.core.scenario import BUILTIN, ScenarioError, load_scenario, parse_scenario
+from proclab.tui import fmt
 from proclab.tui.demo import DemoApp
 
 SIZE = (120, 36)
@@ -146,3 +147,39 @@ def test_the_cli_refuses_a_broken_scenario_and_starts_nothing(tmp_path: Path):
     assert done.stderr.splitlines() == [
         "proclab demo: s.toml line 4: args: sleep(seconds=...): too many positional arguments"
     ]
+
+
+async def test_a_joins_caption_times_the_children_it_describes(controller):
+    """A greet still running from an earlier step is not one of them, and their time runs
+    from the first one's start to the last one's end, not from when the join began (the
+    caption said 'Joined 11 children: 1.9 s' for ten sleepers that took 2.07 s)."""
+    text = """
+[[step]]
+spawn = "proclab.core.tasks:sleep"
+args = "(30,)"
+name = "earlier"
+
+[[step]]
+say = "three sleepers"
+spawn = "proclab.core.tasks:sleep"
+args = "(0.6,)"
+count = 3
+name = "sleeper"
+wait = 0.4
+
+[[step]]
+join = true
+wait = 30
+"""
+    app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.step_index == 2 and "Joined" in app._said, 30)
+        caption = str(app.caption.render())
+        sleepers = [r for r in controller.rows() if r.name.startswith("sleeper")]
+        assert len(sleepers) == 3 and all(r.state.is_over for r in sleepers)
+        took = max(r.ended_at for r in sleepers) - min(r.started_at for r in sleepers)
+        assert f"3 children in {fmt.seconds(took)} of wall time" in caption, caption
+        assert "Concurrency, not parallelism" in caption
+        assert any(r.name == "earlier" and r.state.is_live for r in controller.rows())
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=15)

@@ -235,7 +235,7 @@ async def test_a_replay_is_read_only(tmp_path: Path) -> None:
         await pilot.press("greater_than_sign")
         await settle(pilot, app)
         rows = replay.rows()
-        for key in ("n", "k", "t", "p", "c", "ctrl+t"):
+        for key in ("n", "k", "t", "p", "c", "ctrl+t", "a"):
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is app.main, f"{key} opened a dialog"

@@ -23,6 +23,7 @@ from proclab.core.model import (
 from proclab.core.spec import build_spec
 from proclab.core.timeline import Cell, CellState, Timeline, cell_for
 from proclab.tui.app import ProclabApp
+from proclab.tui.help import SEEING
 from proclab.tui.timeline_pane import TimelineGrid, TimelineScreen, cell_text
 
 CORES = sorted(os.sched_getaffinity(0))
@@ -303,3 +304,26 @@ async def test_many_children_scroll_under_a_fixed_axis_and_only_shown_ticks_are_
         assert axis.startswith("child") and "now|" in axis  # the axis stays at the top
         lane = "".join(s.text for s in grid.render_line(45 - top + 1))
         assert lane.startswith("child-46")
+
+
+@pytest.mark.once
+async def test_legend_cells_and_words_follow_one_rule_for_a_child_that_also_waited():
+    """A tick on a CPU 45 % and waiting 55 % is drawn as running (`1▄`): the legend said W
+    meant 'waited for a CPU ≥50 %', which that cell did. Now the legend's W is what the cell
+    rule makes a W, and the line under the grid says why the cell is not one."""
+    cell = cell_for(_sample(0.45, 1, waited=0.55))
+    assert cell_text(cell) == "1▄"
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    app.timeline.feed(Spawned(_row(1, "shared")))
+    app.timeline.feed(Sampled(_system(0), {1: _sample(0.45, 1, waited=0.55)}))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        legend = str(app.screen.query_one("#timeline-legend").render())
+        w_clause = legend[legend.index(" W") :]
+        assert w_clause.startswith(" W: on a CPU less than 5% of the tick"), w_clause
+        assert "even if it also waited" in legend
+        picked = str(app.screen.query_one("#timeline-picked").render())
+        assert "waited for a CPU 55% (shown as running" in picked, picked
+    help_words = " ".join(SEEING.split())
+    assert "W: on a CPU less than 5% of the tick" in help_words

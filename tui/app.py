@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from rich.text import Text
 from textual import events, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
@@ -27,6 +29,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static, Tab, Tabs
 
+from proclab.core.batch import BatchFigures, batch_figures, batch_of
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_METHOD
 from proclab.core.errors import ProclabError
 from proclab.core.model import (
@@ -35,14 +38,16 @@ from proclab.core.model import (
     OutputLine,
     ProcessRow,
     ProcessSpec,
+    ProcState,
     Sampled,
     ServerEvent,
     SystemSample,
 )
 from proclab.core.timeline import Timeline
 from proclab.core.words import plural
+from proclab.tui.batch_words import batch_lines
 from proclab.tui.cpu_pane import CpuPane
-from proclab.tui.details import DetailsScreen
+from proclab.tui.details import DetailsScreen, live_words
 from proclab.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from proclab.tui.help import HelpScreen
 from proclab.tui.output_log import OutputLog
@@ -135,6 +140,21 @@ class ProclabApp(App[int]):
             tooltip="Join the selected process: wait for it to end; the interface keeps running",
         ),
         Binding("J", "join_timeout", "Join…", show=False, tooltip="Join with a timeout"),
+        Binding(
+            "a",
+            "join_all",
+            "Join all",
+            show=False,
+            tooltip="Join all: the selected process's batch (started together) if it runs,"
+            " else every live child; then their total time and speed-up",
+        ),
+        Binding(
+            "escape",
+            "cancel_join",
+            "Cancel join",
+            show=False,
+            tooltip="Stop waiting for a pending join (the children run on)",
+        ),
         Binding(
             "t",
             "terminate",
@@ -240,7 +260,8 @@ class ProclabApp(App[int]):
         self._drain_scheduled = False
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._joining: dict[int, str] = {}
+        self._joining: dict[int, str] = {}  # what each pending join waits for
+        self._join_tokens = itertools.count()
         self._active_pane = "procs"
         self._quitting = False
         self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
@@ -248,6 +269,7 @@ class ProclabApp(App[int]):
         self._backfilled: set[int] = set()
         self.timeline = Timeline()  # every tick of every child, for the timeline screen
         self._detach_timeline: Callable[[], None] | None = None
+        self._experiments: Any = None  # the experiments screen's choice and last result
 
     # Layout -------------------------------------------------------------------------------
 
@@ -435,6 +457,13 @@ class ProclabApp(App[int]):
             return None
         return row, self.controller.output(rec_id), self.clock()
 
+    def _batch_figures(self, row: ProcessRow, now: float) -> BatchFigures | None:
+        """The figures of the children started with `row`, if it was started with others."""
+        if row.batch is None:
+            return None
+        members = batch_of(self.controller.rows(), row)
+        return batch_figures(members, now, self.controller.usable_cpus())
+
     def _refresh_details(self) -> None:
         if isinstance(self.screen, DetailsScreen):
             self.screen.reload()
@@ -457,7 +486,7 @@ class ProclabApp(App[int]):
                 f"   CPU {system.total:.0f}%  mem {system.mem_percent:.0f}%  load {load:.2f}"
             )
         if self._joining:
-            text.append(f"   joining {', '.join(self._joining.values())}", "bold")
+            text.append(f"   joining {', '.join(self._joining.values())}; esc stops", "bold")
         if status_text is None:
             text.append(
                 f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
@@ -590,7 +619,7 @@ class ProclabApp(App[int]):
     def action_details(self) -> None:
         row = self._selected()
         if row is not None:
-            self.push_screen(DetailsScreen(row.id, self._details_source))
+            self.push_screen(DetailsScreen(row.id, self._details_source, self._batch_figures))
 
     def action_terminate(self) -> None:
         self._ask_then_signal(
@@ -671,7 +700,25 @@ class ProclabApp(App[int]):
     def action_join(self) -> None:
         row = self._selected()
         if row is not None:
-            self._join(row, None)
+            self._join_unless_stopped([row], None, f"{row.name} ({row.pid})")
+
+    def action_join_all(self) -> None:
+        """The selected process's batch while some of it runs, else every live child; a
+        batch that has ended is joined at once, for its figures."""
+        rows = self.controller.rows()
+        batch: tuple[ProcessRow, ...] = ()
+        selected = self.table.selected_id
+        row = next((r for r in rows if r.id == selected), None)
+        if row is not None and row.batch is not None:
+            batch = batch_of(rows, row)
+        live = [r for r in rows if r.state.is_live]
+        if batch and (any(r.state.is_live for r in batch) or not live):
+            what = f"{batch[0].name}'s batch ({len(batch)} started together)"
+            self._join_unless_stopped(batch, None, what)
+        elif live:
+            self._join_unless_stopped(live, None, plural(len(live), "live child"))
+        else:
+            self.notify("No child is running: nothing to join", severity="warning")
 
     def action_join_timeout(self) -> None:
         row = self._selected()
@@ -688,37 +735,86 @@ class ProclabApp(App[int]):
 
         def answered(text: str | None) -> None:
             if text is not None:
-                self._join(row, float(text) if text.strip() else None)
+                timeout = float(text) if text.strip() else None
+                self._join_unless_stopped([row], timeout, f"{row.name} ({row.pid})")
 
         self.push_screen(
             PromptScreen(f"Join {row.name}: wait at most how many seconds?", "5", check=check),
             answered,
         )
 
+    def _join_unless_stopped(
+        self, rows: Sequence[ProcessRow], timeout: float | None, what: str
+    ) -> None:
+        """Join, but first offer to resume a stopped child: a join waits for it to end,
+        and a stopped child never does until something sends it SIGCONT."""
+        stopped = [r for r in rows if r.state is ProcState.STOPPED]
+        if not stopped:
+            self._join(rows, timeout, what)
+            return
+        names = ", ".join(f"{r.name} ({r.pid})" for r in stopped[:3])
+        if len(stopped) > 3:
+            names += f" and {len(stopped) - 3} more"
+        one = len(stopped) == 1
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            for row in stopped:
+                self._run(lambda rec_id=row.id: self.controller.resume(rec_id))
+            self._join(rows, timeout, what)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{names} {'is' if one else 'are'} stopped (paused by SIGSTOP): a join would"
+                f" wait until {'it is' if one else 'they are'} resumed.\n"
+                f"Resume {'it' if one else 'them'} (SIGCONT) and join?",
+                "Resume and join",
+                "Cancel",
+            ),
+            answered,
+        )
+
     @work(group="join", exit_on_error=False)
-    async def _join(self, row: ProcessRow, timeout: float | None) -> None:
-        """p.join(timeout), awaited: the interface keeps running while it waits."""
-        label = f"{row.name} ({row.pid})"
-        self._joining[row.id] = label
+    async def _join(self, rows: Sequence[ProcessRow], timeout: float | None, what: str) -> None:
+        """p.join(timeout) for each, awaited: the interface keeps running while it waits,
+        and Escape stops waiting."""
+        token = next(self._join_tokens)
+        self._joining[token] = what
         self._update_status()
         began = time.monotonic()
+        ids = [r.id for r in rows]
         try:
-            done = await self.controller.join_async([row.id], timeout)
+            done = await self.controller.join_async(ids, timeout)
         finally:
-            self._joining.pop(row.id, None)
+            self._joining.pop(token, None)
             self._update_status()
         waited = time.monotonic() - began
-        if done:
-            ended = self.controller.row(row.id)
+        if not done:
+            row = self.controller.row(ids[0])
             self.notify(
-                f"joined {label} after {waited:.2f} s: {ended.state}, exit {ended.exitcode}",
+                f"join {what} timed out after {timeout:g} s; it is {live_words(row)}",
+                severity="warning",
+            )
+        elif len(ids) == 1:
+            ended = self.controller.row(ids[0])
+            self.notify(
+                f"joined {what} after {waited:.2f} s: {ended.state}, exit {ended.exitcode}",
                 timeout=5,
             )
         else:
-            self.notify(
-                f"join {label} timed out after {timeout:g} s; it is still running",
-                severity="warning",
-            )
+            ended_rows = [self.controller.row(i) for i in ids]
+            figures = batch_figures(ended_rows, self.clock(), self.controller.usable_cpus())
+            self.notify("\n".join([f"joined {what}", *batch_lines(figures)]), timeout=12)
+
+    def action_cancel_join(self) -> None:
+        """Stop waiting for pending joins (the children run on); Escape in the filter box
+        clears the filter instead."""
+        if not self._joining or self.main.query_one("#filter", Input).has_focus:
+            raise SkipAction()
+        what = ", ".join(self._joining.values())
+        self.workers.cancel_group(self, "join")
+        self.notify(f"stopped waiting for {what}: the children run on (j joins again)")
 
     def action_filter(self) -> None:
         self.action_pane("procs")
@@ -771,10 +867,13 @@ class ProclabApp(App[int]):
             self.push_screen(TimelineScreen(self.timeline, self.refresh_interval))
 
     def action_experiments(self) -> None:
-        from proclab.tui.experiments_screen import ExperimentsScreen
+        from proclab.tui.experiments_screen import ExperimentMemory, ExperimentsScreen
 
+        if self._experiments is None:
+            self._experiments = ExperimentMemory()
         if not isinstance(self.screen, ExperimentsScreen):
-            self.push_screen(ExperimentsScreen(cwd=self._cwd, clock=self.clock))
+            screen = ExperimentsScreen(cwd=self._cwd, clock=self.clock, memory=self._experiments)
+            self.push_screen(screen)
 
     def action_help(self) -> None:
         table_bindings = [b for b in ProcessTable.BINDINGS if isinstance(b, Binding)]

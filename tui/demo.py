@@ -16,11 +16,13 @@ from textual import events
 from textual.css.query import NoMatches
 from textual.widgets import Static
 
+from proclab.core.batch import batch_figures
 from proclab.core.echo_client import run_load
 from proclab.core.errors import ProclabError
 from proclab.core.scenario import Scenario, Step
 from proclab.core.server import ServerConfig, ServerError
 from proclab.tui.app import ProclabApp, ShutdownScreen
+from proclab.tui.batch_words import batch_lines
 from proclab.tui.dialogs import ConfirmScreen, PromptScreen
 
 TICK_S = 0.05  # how often a wait looks at the pause key
@@ -52,6 +54,7 @@ class DemoApp(ProclabApp):
         self._resume = asyncio.Event()
         self._resume.set()
         self._said = ""
+        self._spawned_last: tuple[int, ...] = ()  # by the last spawn step, for a join step
 
     @property
     def caption(self) -> DemoCaption:
@@ -138,15 +141,20 @@ class DemoApp(ProclabApp):
                 assert spec is not None
                 # starting spawn children takes a while: off the loop, as the form does
                 ids = await asyncio.to_thread(controller.spawn, spec, step.count)
+                self._spawned_last = ids
                 self._refresh_rows()
                 self._spawned(ids)
             case "join":
-                live = [row.id for row in controller.rows() if row.state.is_live]
-                began = time.monotonic()
-                await controller.join_async(live)
-                took = time.monotonic() - began
-                count = f"{len(live)} {'child' if len(live) == 1 else 'children'}"
-                self._said += f"  Joined {count}: {took:.1f} s."
+                # The children of the last spawn step (every live one if none): the caption
+                # times them, from the first one's start to the last one's end.
+                ids = self._spawned_last or tuple(
+                    r.id for r in controller.rows() if r.state.is_live
+                )
+                await controller.join_async(ids)
+                rows = [controller.row(i) for i in ids]
+                figures = batch_figures(rows, self.clock(), controller.usable_cpus())
+                said = ". ".join(line[0].upper() + line[1:] for line in batch_lines(figures))
+                self._said += f"  Joined: {said}."
             case "show":
                 await self._show(step.target or "procs")
             case "server":

@@ -15,12 +15,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from proclab.core.batch import BatchFigures
 from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
-from proclab.core.model import OutputLine, ProcessRow
+from proclab.core.model import OutputLine, ProcessRow, ProcState
 from proclab.core.words import plural
 from proclab.tui import fmt
+from proclab.tui.batch_words import batch_lines
 from proclab.tui.process_table import STATE_STYLES
 from proclab.tui.theme import resolve
 
@@ -33,9 +35,28 @@ def _clock(wall: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
 
 
+_LIVE_WORDS = {
+    ProcState.STARTING: "still starting",
+    ProcState.STOPPED: "stopped (paused by SIGSTOP): p resumes it",
+    ProcState.ZOMBIE: "ended, not reaped yet",
+}
+
+
+def live_words(row: ProcessRow) -> str:
+    """Where a child is now, in words: 'still running', 'stopped (paused...)'..."""
+    if row.state.is_over:
+        return str(row.state)
+    return _LIVE_WORDS.get(row.state, "still running")
+
+
 def exit_reason(row: ProcessRow) -> str:
     if row.exitcode is None:
-        return row.error or "still running"
+        if row.state.is_over:  # it never started: the error says why
+            return row.error or str(row.state)
+        reason = f"not yet: {live_words(row)}"
+        if row.error:
+            reason += f"; it printed a traceback ({row.error})"
+        return reason
     reason = f"exit code {describe_exit(row.exitcode)}"
     if row.exitcode < 0:
         reason = f"ended by signal {describe_exit(row.exitcode).split()[1]} ({row.state})"
@@ -46,8 +67,14 @@ def exit_reason(row: ProcessRow) -> str:
     return reason
 
 
-def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[tuple[str, str]]:
-    """(label, value) lines of the details pane; plain text so tests can read them."""
+def describe(
+    row: ProcessRow,
+    output: Sequence[OutputLine],
+    now: float,
+    batch: BatchFigures | None = None,
+) -> list[tuple[str, str]]:
+    """(label, value) lines of the details pane; plain text so tests can read them.
+    `batch`: the figures of the children started with it, if it was."""
     spec = row.spec
     lines = [
         ("Process", f"{row.name}   pid {row.pid or '—'}   {row.state}"),
@@ -73,11 +100,12 @@ def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[
         wall = row.wall_time(now) or 0.0
         kind = classify(row, now)
         demand = cpu_demand(sample.cpu_time, sample.run_delay, wall)
+        cpu = f"user {fmt.seconds(sample.cpu_user)}   system {fmt.seconds(sample.cpu_system)}"
+        if row.state.is_live:  # an ended child's last figures come from its exit, not a tick
+            cpu += f"   last tick {sample.cpu_percent:.0f}%"
+            cpu += f" on core {sample.core}" if sample.core is not None else ""
         lines += [
-            (
-                "CPU",
-                f"user {fmt.seconds(sample.cpu_user)}   system {fmt.seconds(sample.cpu_system)}   last tick {sample.cpu_percent:.0f}% on core {sample.core}",
-            ),
+            ("CPU", cpu),
             ("", f"waited for a CPU {fmt.seconds(sample.run_delay)} (runnable, not running)"),
             (
                 "CPU/wall",
@@ -102,6 +130,10 @@ def describe(row: ProcessRow, output: Sequence[OutputLine], now: float) -> list[
         ]
     elif row.pid is not None:
         lines.append(("CPU", "not measured: it ended before its first sample"))
+    if batch is not None:
+        times, *verdict = batch_lines(batch)
+        lines.append(("Batch", f"one of the {times}"))
+        lines += [("", line) for line in verdict]
     lines.append(("Ended", exit_reason(row)))
     return lines
 
@@ -113,10 +145,12 @@ class DetailsScreen(ModalScreen[None]):
         self,
         rec_id: int,
         source: Callable[[int], tuple[ProcessRow, Sequence[OutputLine], float] | None],
+        batch: Callable[[ProcessRow, float], BatchFigures | None] = lambda _row, _now: None,
     ) -> None:
         super().__init__(classes="dialog")
         self.rec_id = rec_id
         self._source = source
+        self._batch = batch
         self.facts: list[tuple[str, str]] = []  # what is shown, as plain text
 
     def compose(self) -> ComposeResult:
@@ -130,6 +164,8 @@ class DetailsScreen(ModalScreen[None]):
 
     def reload(self) -> None:
         """Show the process as it is now; close if it has been cleared."""
+        if not self.query("#details-box"):
+            return  # the app is closing: its widgets are gone, a last drain still comes
         found = self._source(self.rec_id)
         if found is None:
             self.dismiss(None)
@@ -142,7 +178,7 @@ class DetailsScreen(ModalScreen[None]):
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)
         facts.add_column(ratio=1)
-        self.facts = describe(row, output, now)
+        self.facts = describe(row, output, now, self._batch(row, now))
         for label, value in self.facts:
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""

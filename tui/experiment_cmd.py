@@ -64,7 +64,8 @@ def run(ns: argparse.Namespace) -> int:
 
     try:
         count = _count(ns.count)
-        _check_writable(ns.csv)
+        if ns.csv is not None:
+            check_writable(ns.csv, "csv")
         plan = experiments.plan(ns.experiment, count, ns.task, ns.args, ns.kwargs, ns.method)
     except ProclabError as exc:
         print(f"proclab experiment: {exc}", file=sys.stderr)
@@ -110,21 +111,20 @@ def _count(text: str | None) -> int | None:
         raise InputError("count", str(exc)) from None
 
 
-def _check_writable(path: str | None) -> None:
-    """Refuse a --csv file that could not be written before the experiment runs (nothing
-    is created or emptied here: the file is written only once there is a result)."""
+def check_writable(path: str, field: str) -> None:
+    """Refuse a file that could not be written, before anything runs or is asked (nothing
+    is created or emptied here: the file is written only once there is a result). The
+    experiments screen checks its export path with it too."""
     from proclab.core.errors import InputError
 
-    if path is None:
-        return
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise InputError("csv", f"{path!r} is a folder")
+        raise InputError(field, f"{path!r} is a folder")
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
-            raise InputError("csv", f"cannot write {path!r}: it is read-only")
+            raise InputError(field, f"cannot write {path!r}: it is read-only")
     elif not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise InputError("csv", f"cannot write into {folder!r}")
+        raise InputError(field, f"cannot write into {folder!r}")
 
 
 def _write_csv(path: str, text: str) -> str | None:
@@ -170,5 +170,5 @@ def report(result: Result) -> str:
         bars, bar_lengths(bars, CHART_WIDTH), strict=True
     ):
         lines.append(f"{label.ljust(label_width)}  {'█' * cells} {text}")
-    lines += ["", result.summary()]
+    lines += ["", *result.notes(), result.summary()]
     return "\n".join(lines)

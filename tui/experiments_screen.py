@@ -13,9 +13,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -28,7 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Select, Static
 
 from proclab.core import experiments
-from proclab.core.errors import ProclabError
+from proclab.core.errors import InputError, ProclabError
 from proclab.core.experiments import (
     EXPERIMENTS,
     PARALLEL_TASK,
@@ -38,6 +40,8 @@ from proclab.core.experiments import (
     Result,
     default_count,
 )
+from proclab.tui.dialogs import PromptScreen
+from proclab.tui.experiment_cmd import check_writable
 from proclab.tui.theme import resolve
 
 Runner = Callable[[Plan, ProgressCallback, threading.Event], Result]
@@ -46,7 +50,9 @@ DESCRIPTIONS = {
     "parallel": "N copies of the task one after another, then all at once: wall time each way,"
     " speed-up (serial / parallel), efficiency (speed-up / min(N, cores)).",
     "start-methods": "Start latency of fork, forkserver and spawn: from Process.start() to the"
-    " target's first line; N samples each, in turns, after one uncounted warm-up.",
+    " target's first line; N samples each, in turns, after one uncounted warm-up. fork copies"
+    " this whole process (proclab, with its threads and files); forkserver has its small"
+    " server fork instead: here fork can be the slower (the result says why, with sizes).",
     "cpu-vs-io": "For N = 1, 2, 4... up to N: N copies at once of a CPU-bound task (count) and"
     " an I/O-bound one (sleep); speed-up = N x one copy's time alone / the time at once.",
 }
@@ -61,6 +67,18 @@ GROUP_STYLES = {
     "spawn": "$warning",
 }
 DEFAULT_ARGS = PARALLEL_TASK[1]
+
+
+@dataclass
+class ExperimentMemory:
+    """What the screen was left with, kept by the app so that reopening it (e) shows the
+    same experiment, fields and last result."""
+
+    name: str = "parallel"
+    count: str = str(default_count("parallel"))
+    task: str = PARALLEL_TASK[0]
+    args: str = DEFAULT_ARGS
+    result: Result | None = None
 
 
 class BarChart(Widget):
@@ -180,30 +198,33 @@ class ExperimentsScreen(ModalScreen[None]):
         runner: Runner | None = None,
         cwd: str | None = None,
         clock: Callable[[], float] = time.time,
+        memory: ExperimentMemory | None = None,
     ) -> None:
         super().__init__()
         self._runner: Runner = runner or experiments.run
-        self._cwd = cwd or os.getcwd()
+        self._cwd = os.path.abspath(cwd or os.getcwd())
         self._clock = clock
         self._cancel = threading.Event()
+        self.memory = memory or ExperimentMemory()
         self.running = False
         self.result: Result | None = None
         self.exported: list[Path] = []
 
     def compose(self) -> ComposeResult:
+        memory = self.memory
         with Container(id="exp-settings"):
             with Horizontal(classes="exp-row"):
                 yield Label("Experiment")
                 yield Select(
                     [(name, name) for name in EXPERIMENTS],
-                    value="parallel",
+                    value=memory.name,
                     allow_blank=False,
                     id="exp-name",
                     compact=True,
                 )
-                yield Label(COUNT_LABELS["parallel"], id="exp-count-label")
+                yield Label(COUNT_LABELS[memory.name], id="exp-count-label")
                 yield Input(
-                    str(default_count("parallel")),
+                    memory.count,
                     id="exp-count",
                     restrict=r"[0-9]*",
                     max_length=3,
@@ -212,14 +233,14 @@ class ExperimentsScreen(ModalScreen[None]):
             with Horizontal(classes="exp-row", id="exp-task-row"):
                 yield Label("Task")
                 yield Input(
-                    PARALLEL_TASK[0],
+                    memory.task,
                     id="exp-task",
                     placeholder="module:function or file.py:function",
                     compact=True,
                 )
                 yield Label("args")
-                yield Input(DEFAULT_ARGS, id="exp-args", placeholder="(1,)", compact=True)
-            yield Static(DESCRIPTIONS["parallel"], id="exp-about")
+                yield Input(memory.args, id="exp-args", placeholder="(1,)", compact=True)
+            yield Static(DESCRIPTIONS[memory.name], id="exp-about")
             yield Static("", id="exp-error")
             with Horizontal(id="exp-buttons"):
                 yield Button("Run ^r", id="exp-run", variant="primary", compact=True)
@@ -242,7 +263,10 @@ class ExperimentsScreen(ModalScreen[None]):
         ).border_title = "Experiments: real processes, measured now (escape closes)"
         self.query_one("#exp-results").border_title = "Result"
         self.query_one("#exp-progress", ProgressBar).update(progress=0)
+        self.query_one("#exp-task-row").display = self.memory.name == "parallel"
         self.query_one("#exp-name", Select).focus()
+        if self.memory.result is not None:
+            self.show_result(self.memory.result)
 
     def on_unmount(self) -> None:
         self._cancel.set()  # a running experiment ends its children
@@ -254,14 +278,20 @@ class ExperimentsScreen(ModalScreen[None]):
         return str(self.query_one("#exp-name", Select).value)
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id != "exp-name":
-            return
-        name = self.experiment
+        if event.select.id != "exp-name" or self.experiment == self.memory.name:
+            return  # (the remembered choice, set again as the screen opens)
+        name = self.memory.name = self.experiment
         self.query_one("#exp-count", Input).value = str(default_count(name))
         self.query_one("#exp-count-label", Label).update(COUNT_LABELS[name])
         self.query_one("#exp-task-row").display = name == "parallel"
         self.query_one("#exp-about", Static).update(DESCRIPTIONS[name])
         self._error("")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        fields = {"exp-count": "count", "exp-task": "task", "exp-args": "args"}
+        field = fields.get(event.input.id or "")
+        if field is not None:
+            setattr(self.memory, field, event.value)
 
     def plan(self) -> Plan | None:
         """The checked plan from the fields, or None with the error shown."""
@@ -338,7 +368,7 @@ class ExperimentsScreen(ModalScreen[None]):
 
     def show_result(self, result: Result) -> None:
         """Draw a result (also used by tests with a made-up one)."""
-        self.result = result
+        self.result = self.memory.result = result
         bar = self.query_one("#exp-progress", ProgressBar)
         bar.update(total=bar.total or 1, progress=bar.total or 1)
         self.query_one("#exp-status", Static).update(f"{result.name}: done")
@@ -349,7 +379,10 @@ class ExperimentsScreen(ModalScreen[None]):
             table.add_column(column, justify="left" if left else "right", no_wrap=True)
         for row in rows:
             table.add_row(*row)
-        self.query_one("#exp-table", Static).update(table)
+        # What a figure means here (a '*', why fork compared as it did), under the table
+        # where it is seen with the figures, not below the chart.
+        notes = [Text(note, style=resolve(self.app, "$warning")) for note in result.notes()]
+        self.query_one("#exp-table", Static).update(Group(table, *notes))
         self.query_one("#exp-chart", BarChart).show(result.bars())
         self.query_one("#exp-summary", Static).update(Text(result.summary()))
         self.query_one("#exp-results").border_title = f"Result: {result.name}"
@@ -367,20 +400,54 @@ class ExperimentsScreen(ModalScreen[None]):
             self.query_one("#exp-status", Static).update("cancelling: ending its children…")
 
     def action_export(self, kind: str) -> None:
+        """Ask where (the folder proclab was started in, by default), then write there and
+        say where it went, in the status line too."""
         result = self.result
         if result is None:
             self.notify("nothing to export yet: run an experiment (ctrl+r)", severity="warning")
             return
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
-        path = Path(self._cwd) / f"proclab-{result.name}-{stamp}.{kind}"
-        text = experiments.to_json_text(result) if kind == "json" else experiments.to_csv(result)
+        default = os.path.join(self._cwd, f"proclab-{result.name}-{stamp}.{kind}")
+
+        def check(text: str) -> str | None:
+            if not text.strip():
+                return "a file name, e.g. results.csv"
+            try:
+                check_writable(self._path(text), kind)
+            except InputError as exc:
+                return exc.message
+            return None
+
+        def answered(text: str | None) -> None:
+            if text:
+                self._write(Path(self._path(text)), kind, result)
+
+        self.app.push_screen(
+            PromptScreen(
+                f"Write the {result.name} result as {kind.upper()} to", default, check=check
+            ),
+            answered,
+        )
+
+    def _path(self, text: str) -> str:
+        """A typed path, relative ones from the folder proclab was started in."""
+        return os.path.join(self._cwd, os.path.expanduser(text.strip()))
+
+    def _write(self, path: Path, kind: str, result: Result) -> None:
+        text = (
+            experiments.to_json_text(result) + "\n"
+            if kind == "json"
+            else experiments.to_csv(result)
+        )
         try:
-            path.write_text(text + ("\n" if kind == "json" else ""), encoding="utf-8")
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
             self.notify(f"could not write {path}: {exc.strerror}", severity="error")
             return
         self.exported.append(path)
-        self.notify(f"wrote {path}", timeout=5)
+        said = f"{kind.upper()} written to {path}"
+        self.query_one("#exp-status", Static).update(Text(said, no_wrap=True, overflow="ellipsis"))
+        self.notify(said, timeout=8)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {

@@ -16,13 +16,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
+from proclab.core.batch import batch_figures
 from proclab.core.controller import Controller
+from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
 from proclab.core.recording import record_into
 from proclab.core.words import plural
 from proclab.tui import fmt
+from proclab.tui.batch_words import batch_lines
 from proclab.tui.cli import spec_from_arguments
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -90,9 +93,8 @@ def run(ns: argparse.Namespace) -> int:
         finally:
             controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
             stop_recording()
-    elapsed = time.monotonic() - began
     rows = [controller.row(i) for i in ids]
-    print_summary(rows, elapsed)
+    print_summary(rows)
     if received:
         return 128 + received[0]
     return EXIT_OK if all(r.state is ProcState.EXITED for r in rows) else EXIT_FAILED
@@ -122,7 +124,7 @@ def _alive(controller: Controller, ids: Sequence[int]) -> int:
     return sum(1 for i in ids if controller.row(i).state.is_live)
 
 
-def print_summary(rows: Sequence[ProcessRow], elapsed: float) -> None:
+def print_summary(rows: Sequence[ProcessRow]) -> None:
     table = [("NAME", "PID", "EXIT", "STATE", "WALL", "CPU")]
     for row in rows:
         cpu = row.sample.cpu_time if row.sample is not None else None
@@ -145,15 +147,12 @@ def print_summary(rows: Sequence[ProcessRow], elapsed: float) -> None:
                 for i, (cell, w) in enumerate(zip(line, widths, strict=True))
             ).rstrip()
         )
-    walls = [w for r in rows if (w := r.wall_time(time.time())) is not None]
-    total = sum(walls)
+    figures = batch_figures(rows, time.time(), usable_cpus())
+    lines = batch_lines(figures)
     failed = sum(1 for r in rows if r.state is not ProcState.EXITED)
-    summary = f"{len(rows)} {'child' if len(rows) == 1 else 'children'} in {fmt.seconds(elapsed)} of wall time"
-    if len(walls) > 1 and elapsed > 0:
-        summary += f"; their own times add up to {fmt.seconds(total)} ({total / elapsed:.1f}x from running at once)"
     if failed:
-        summary += f"; {failed} did not exit cleanly"
-    print(summary)
+        lines[0] += f"; {failed} did not exit cleanly"
+    print("\n".join(lines))
     for row in rows:
         if row.error:
             print(f"  {row.name} {row.pid or ''}: {row.error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -15,12 +16,23 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from proclab.core.batch import BATCH_RULE
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
 from proclab.core.scheduling import TIE_RULES
-from proclab.core.timeline import ON_CPU_MIN
+from proclab.core.timeline import RUNNING_RULE, WAITING_RULE
 from proclab.tui.theme import resolve
 
+
+def _indented(text: str, label: str = "") -> str:
+    """A rule's one-line text as a help entry: its label, then lines indented under it."""
+    return textwrap.fill(label.ljust(10) + text, 88, subsequent_indent=" " * 10)
+
+
 READING = f"""\
+Target    module:function or file.py:function. proclab checks the call without running
+          the file; each child imports it: its top-level code runs in every child, its
+          if __name__ == '__main__': block never does (a top-level Process.start() fails
+          the child, with the line to put under that guard).
 States    starting: start() was asked for, the OS has not made the process yet
           running / sleeping / stopped / zombie: what the kernel reports now
           exited: ended with exit code 0      failed: another exit code (an uncaught
@@ -37,6 +49,7 @@ CPU/wall  CPU time / wall time over its life so far (100%: on a CPU all along)
 Ctx       context switches, voluntary (gave the CPU up) / involuntary (preempted)
 Pinned    the CPUs it may run on (affinity); blank: any
 Runtime   wall time since start() returned (until it was reaped)
+{_indented(BATCH_RULE, "Batch")}
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
 Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
           for those that ignore it. None is left behind.
@@ -51,10 +64,14 @@ Chart     the CPU lane shows which job ran when (· idle, × switch);
           it has arrived and waits. Below: each slice, exact times.
 {TIE_RULES}"""
 
+_TIMELINE_CELLS = _indented(
+    f"0█ = on core 0: {RUNNING_RULE}; the bar is its share of the tick on a CPU (its"
+    " CPU-time growth / the tick), the digit the core at the tick's end."
+    f" W: {WAITING_RULE}; · sleeping, T stopped, Z zombie, X ended."
+)
+
 SEEING = f"""Timeline  l: one row per child, one column per sampler tick, newest at the right.
-          0█ = on core 0 in that tick, the bar its share of the tick on a CPU (its
-          CPU-time growth / the tick, {ON_CPU_MIN:.0%} at least; the digit is the core at the
-          tick's end); W waited for a CPU, · sleeping, T stopped, Z zombie, X ended.
+{_TIMELINE_CELLS}
           Parallel: different digits in the same column, full bars. Concurrent (e.g.
           pinned to one core with --affinity 0): the same digit, partial bars.
 Experiments  e: real processes, measured now: parallel (N copies at once vs one

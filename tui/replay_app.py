@@ -25,7 +25,7 @@ from proclab.tui.line_list import LineList
 TICK_S = 0.1  # how often playing moves the replay on
 SEEK_S = 10.0
 READ_ONLY = ("spawn", "join", "join_timeout", "terminate", "kill", "pause", "rename", "restart")
-READ_ONLY += ("clear", "server")
+READ_ONLY += ("clear", "server", "join_all")
 
 REPLAY_BINDINGS: list[BindingType] = [
     Binding("space", "play", "Play/pause", tooltip="Pause or resume the replay"),

@@ -28,7 +28,9 @@ from textual.widgets import Footer, Static
 
 from proclab.core.timeline import (
     ON_CPU_MIN,
+    RUNNING_RULE,
     WAITING_MIN,
+    WAITING_RULE,
     Cell,
     CellState,
     Timeline,
@@ -108,6 +110,8 @@ def describe_cell(cell: Cell | None, interval: float) -> str:
     tick = fmt.seconds(interval)
     waited = f", waited for a CPU {cell.waited:.0%}" if cell.waited >= 0.01 else ""
     if cell.state is CellState.RUNNING:
+        if cell.waited >= WAITING_MIN:  # why it is not a W: running comes first
+            waited += f" (shown as running: it ran {ON_CPU_MIN:.0%} of the tick or more)"
         return (
             f"on a CPU {cell.on_cpu:.0%} of the {tick} tick, on core {cell.core} at its end{waited}"
         )
@@ -123,11 +127,10 @@ def describe_cell(cell: Cell | None, interval: float) -> str:
 
 LEGEND = (
     "A column is a sampler tick, newest at the right; a cell, what the child did in it."
-    " {bar}: on a CPU; the digit (and colour) is the core it was on at the tick's end"
-    " (10-35: a-z), the bar its share of the tick on a CPU, from its CPU-time growth"
-    " (█ all, ▄ half, ▁ an eighth or less; {on_cpu:.0%} at least)."
-    " W runnable, waited for a CPU ≥{waiting:.0%} of it  · sleeping  T stopped  Z zombie"
-    "  X ended  blank: not started"
+    f" {{bar}}: {RUNNING_RULE}; the digit (and colour) is the core it was on at the tick's"
+    " end (10-35: a-z), the bar its share of the tick on a CPU, from its CPU-time growth"
+    " (█ all, ▄ half, ▁ an eighth or less)."
+    f" W: {WAITING_RULE}  · sleeping  T stopped  Z zombie  X ended  blank: not started"
 )
 
 
@@ -334,7 +337,7 @@ class TimelineScreen(ModalScreen[None]):
         yield Static(id="timeline-picked")
         yield Static(
             Text(
-                LEGEND.format(bar="0█ 1▄", on_cpu=ON_CPU_MIN, waiting=WAITING_MIN),
+                LEGEND.format(bar="0█ 1▄"),
                 no_wrap=False,
             ),
             id="timeline-legend",

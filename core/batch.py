@@ -1,0 +1,136 @@
+"""Children started together (a batch: `proclab run --count N`, the form's Count): how long
+the batch took, what their own times add up to, and what running them at once gained.
+
+One rule, which BATCH_RULE states in words for the help and the CLI:
+- wall: from the first child's start to the last one's end (to now while some still run);
+- lives: each child's own wall time, added up; lives / wall is how many were alive at once
+  on average (their overlap);
+- cpu: each child's CPU time, added up: the CPU work they did;
+- the batch is CPU-bound or I/O-bound by core.classify's rule applied to the sums: it
+  wanted a CPU (ran on one, or waited in a run queue) at least half of its lives;
+- CPU-bound: cpu / wall is how many cores were busy on average, and that is the speed-up
+  over doing the same CPU work one after another on one core. Allowed one core (pinned),
+  they shared it: no parallel speed-up. Below NO_SPEEDUP_BELOW they took turns all the
+  same: no parallel speed-up either. Above the cores they could use it is measuring noise.
+- I/O-bound: their overlap is concurrency (they waited at the same time), not parallelism;
+  no speed-up from cores is claimed, only what the overlap saved in wall time.
+
+Summing wall times alone misleads: two CPU-bound children pinned to one core each take
+twice as long, so their lives add up to twice the batch's wall time although no work ran
+in parallel; a task that runs for a fixed time (spin) shows the same.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from proclab.core.classify import CPU_BOUND_DEMAND, cpu_demand
+from proclab.core.model import ProcessRow
+
+NO_SPEEDUP_BELOW = 1.1  # cores busy on average: below this, within noise of one core
+NOISE_ABOVE = 1.05  # a speed-up this much past the cores allowed is measuring noise
+
+BATCH_RULE = (
+    "A batch (children started together) takes from its first start to its last end."
+    f" CPU-bound (they wanted a CPU {CPU_BOUND_DEMAND:.0%} of their lives or more): their"
+    " CPU time added up, over that wall time, is how many cores were busy, the speed-up over"
+    f" the same work one after another; pinned to one core, or under {NO_SPEEDUP_BELOW:g}x,"
+    " they shared a core: no parallel speed-up. I/O-bound: they waited at the same time"
+    " (concurrency, not parallelism)."
+)
+
+
+class Verdict(enum.StrEnum):
+    ALONE = "alone"  # fewer than two children started: nothing ran at once
+    UNMEASURED = "unmeasured"  # some child's CPU time is not known (never sampled)
+    PARALLEL = "parallel"  # CPU-bound, more than one core busy on average
+    SHARED_ONE_CORE = "shared one core"  # CPU-bound, allowed one core only
+    NO_SPEEDUP = "no speed-up"  # CPU-bound, allowed more, but about one core busy
+    CONCURRENT = "concurrent"  # I/O-bound: they waited at the same time
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFigures:
+    count: int  # children in the batch
+    started: int  # of them, how many started
+    ended: int  # of them, how many have ended
+    wall: float  # first start to last end (or now), seconds
+    lives: float  # their own wall times added up
+    cpu: float  # their CPU times added up (of those measured)
+    waited: float  # their run-queue waits added up
+    cores: int  # CPUs they were allowed to run on
+    measured: bool  # every started child has a CPU figure
+
+    @property
+    def done(self) -> bool:
+        return self.ended == self.count
+
+    @property
+    def overlap(self) -> float:
+        """How many were alive at once, on average."""
+        return self.lives / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def busy_cores(self) -> float:
+        """Cores busy with their work on average: the speed-up when CPU-bound."""
+        return self.cpu / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def cpu_bound(self) -> bool:
+        return cpu_demand(self.cpu, self.waited, self.lives) >= CPU_BOUND_DEMAND
+
+    @property
+    def beyond_cores(self) -> bool:
+        """More cores busy than they were allowed: a measuring error, not a result."""
+        return self.busy_cores > self.cores * NOISE_ABOVE
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.started < 2 or self.wall <= 0:
+            return Verdict.ALONE
+        if not self.measured:
+            return Verdict.UNMEASURED
+        if not self.cpu_bound:
+            return Verdict.CONCURRENT
+        if self.cores <= 1:
+            return Verdict.SHARED_ONE_CORE
+        if self.busy_cores < NO_SPEEDUP_BELOW:
+            return Verdict.NO_SPEEDUP
+        return Verdict.PARALLEL
+
+
+def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int]) -> BatchFigures:
+    """The figures of `rows` taken as one batch; `usable`: the CPUs of the machine (a
+    child pinned by affinity may use only those it names)."""
+    rows = tuple(rows)
+    started = [r for r in rows if r.started_at is not None]
+    allowed: set[int] = set()
+    machine = set(usable)
+    for row in rows:
+        allowed |= set(row.spec.affinity) & machine if row.spec.affinity else machine
+    wall = 0.0
+    if started:
+        first = min(r.started_at for r in started if r.started_at is not None)
+        last = max(r.ended_at if r.ended_at is not None else now for r in started)
+        wall = max(0.0, last - first)
+    return BatchFigures(
+        count=len(rows),
+        started=len(started),
+        ended=sum(1 for r in rows if r.state.is_over),
+        wall=wall,
+        lives=sum(r.wall_time(now) or 0.0 for r in started),
+        cpu=sum(r.sample.cpu_time for r in started if r.sample is not None),
+        waited=sum(r.sample.run_delay for r in started if r.sample is not None),
+        cores=max(1, len(allowed)),
+        measured=all(r.sample is not None for r in started),
+    )
+
+
+def batch_of(rows: Iterable[ProcessRow], row: ProcessRow) -> tuple[ProcessRow, ...]:
+    """The children started together with `row` (itself included), in start order; just
+    `row` when it was started alone."""
+    if row.batch is None:
+        return (row,)
+    return tuple(sorted((r for r in rows if r.batch == row.batch), key=lambda r: r.id))

@@ -1,0 +1,250 @@
+"""Children started together: the batch's wall time, their summed times, and a speed-up
+stated only where it means something (core.batch's rule), in `proclab run` and the app."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from pty_session import PROCLAB
+from support import TASKS, wait_for
+
+from proclab.core.batch import Verdict, batch_figures, batch_of
+from proclab.core.model import ProcessRow, ProcSample, ProcState
+from proclab.core.spec import build_spec
+from proclab.tui.app import ProclabApp
+from proclab.tui.batch_words import batch_lines
+from proclab.tui.details import DetailsScreen
+from proclab.tui.dialogs import ConfirmScreen
+
+T0 = 1_000.0
+
+
+def _row(
+    rec_id: int,
+    start: float,
+    end: float | None,
+    cpu: float,
+    waited: float = 0.0,
+    affinity: tuple[int, ...] | None = None,
+    batch: int | None = 1,
+) -> ProcessRow:
+    spec = build_spec(f"{TASKS}:count", "(1,)", affinity=affinity)
+    sample = ProcSample(
+        time=0.0, interval=1.0, status="zombie", cpu_percent=0.0, cpu_user=cpu, cpu_system=0.0,
+        cpu_delta=0.0, run_delay_delta=0.0, run_delay=waited, rss=0, threads=1, core=0,
+        ctx_voluntary=1, ctx_involuntary=1,
+    )  # fmt: skip
+    state = ProcState.EXITED if end is not None else ProcState.RUNNING
+    return ProcessRow(
+        rec_id, f"c{rec_id}", spec, state, 100 + rec_id, 0 if end else None, T0, T0 + start,
+        None if end is None else T0 + end, 0.01, sample, batch=batch,
+    )  # fmt: skip
+
+
+def test_two_cpu_bound_children_pinned_to_one_core_gain_nothing():
+    """The issue's figures: 326 + 327 ms of CPU in 879 ms, both on core 0. Their lives add
+    up to about twice the wall time, which the old summary called a 1.6x speed-up."""
+    rows = [_row(1, 0.0, 0.879, 0.326, 0.33, (0,)), _row(2, 0.01, 0.87, 0.327, 0.33, (0,))]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.cores == 1 and figures.verdict is Verdict.SHARED_ONE_CORE
+    times, verdict = batch_lines(figures)
+    assert times.startswith("2 children in 879 ms of wall time")
+    assert "their own times add up to 1.74 s, 653 ms of it on a CPU" in times
+    assert verdict.startswith("they shared one core: no parallel speed-up")
+
+
+def test_free_cpu_bound_children_on_two_cores_show_their_speed_up():
+    rows = [_row(1, 0.0, 0.35, 0.33), _row(2, 0.01, 0.36, 0.33)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.PARALLEL
+    assert batch_lines(figures)[1].startswith(
+        "1.8x parallel speed-up: CPU-bound, 660 ms of CPU work in 360 ms"
+    )
+
+
+def test_free_children_that_got_one_core_between_them_gain_nothing():
+    """Allowed two cores, but the other was busy (spin runs for a time, not an amount of
+    work: its lives add up to twice the wall time whatever it got)."""
+    rows = [_row(1, 0.0, 1.0, 0.47, 0.5), _row(2, 0.0, 1.0, 0.46, 0.5)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.NO_SPEEDUP
+    assert batch_lines(figures)[1].startswith("no parallel speed-up: CPU-bound, 930 ms of CPU")
+
+
+def test_sleepers_overlap_is_concurrency_not_parallelism():
+    rows = [_row(i, 0.01 * i, 1.0 + 0.01 * i, 0.004) for i in range(1, 11)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.CONCURRENT
+    assert "speed-up" not in batch_lines(figures)[1]
+    assert "concurrency, not parallelism" in batch_lines(figures)[1]
+
+
+def test_more_cores_busy_than_allowed_is_called_noise():
+    rows = [_row(1, 0.0, 0.3, 0.33), _row(2, 0.0, 0.3, 0.33)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.beyond_cores
+    assert "measuring noise, not a speed-up" in batch_lines(figures)[1]
+
+
+def test_a_batch_still_running_says_so_and_a_lone_child_claims_nothing():
+    running = [_row(1, 0.0, None, 1.0), _row(2, 0.0, 2.0, 1.0)]
+    times, _ = batch_lines(batch_figures(running, T0 + 3.0, usable=(0, 1)))
+    assert times.startswith(
+        "2 children (1 still running): 3.00 s of wall time since the first start"
+    )
+    alone = batch_figures([_row(1, 0.0, 1.0, 0.9, batch=None)], T0 + 5, usable=(0, 1))
+    assert alone.verdict is Verdict.ALONE and len(batch_lines(alone)) == 1
+
+
+def test_a_batch_is_the_children_started_together():
+    batches = {1: 1, 2: 1, 3: 3, 5: 3, 4: None}
+    rows = [_row(i, 0, 1, 0, batch=b) for i, b in batches.items()]
+    assert [r.id for r in batch_of(rows, rows[1])] == [1, 2]
+    assert [r.id for r in batch_of(rows, rows[2])] == [3, 5]
+    assert [r.id for r in batch_of(rows, rows[-1])] == [4]
+
+
+def test_the_controller_marks_children_started_together(controller):
+    spec = build_spec(f"{TASKS}:sleep", "(0,)")
+    together = controller.spawn(spec, 3)
+    alone = controller.spawn(spec)
+    assert controller.join([*together, *alone], timeout=20)
+    assert {controller.row(i).batch for i in together} == {together[0]}
+    assert controller.row(alone[0]).batch is None
+
+
+def _run(*args: str) -> str:
+    out = subprocess.run(
+        [PROCLAB, "run", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_proclab_run_pinned_to_one_core_says_there_was_no_speed_up():
+    out = _run(f"{TASKS}:count", "--args", "(3_000_000,)", "--count", "2", "--affinity", "0")
+    assert "from running at once" not in out
+    assert "they shared one core: no parallel speed-up" in out, out
+
+
+@pytest.mark.parametrize("task", ["spin", "sleep"])
+def test_proclab_run_claims_no_parallel_speed_up_from_time_alone(task):
+    """spin runs for 0.5 s whatever CPU it gets, sleep waits: the lives of children that
+    ran at once add up to more than the wall time, which is no speed-up by itself."""
+    out = _run(f"{TASKS}:{task}", "--args", "(0.5,)", "--count", "2", "--affinity", "0")
+    assert "from running at once" not in out
+    expected = {"spin": "they shared one core", "sleep": "concurrency, not parallelism"}[task]
+    assert expected in out, out
+
+
+def test_children_that_end_before_their_first_sample_report_their_run_queue_wait():
+    """Their own exit record carries it: without it, two CPU-bound children sharing a core
+    for less than a tick looked half idle (their wait unknown) to the batch's rule."""
+    from proclab.core.controller import Controller
+
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{TASKS}:count", "(3_000_000,)", affinity=(0,))
+        ids = controller.spawn(spec, 2)
+        assert controller.join(ids, timeout=60)
+        rows = [controller.row(i) for i in ids]
+    assert all(r.sample is not None and r.sample.run_delay > 0.02 for r in rows), rows
+    assert batch_figures(rows, 0.0, usable=(0, 1)).verdict is Verdict.SHARED_ONE_CORE
+
+
+# In the app -------------------------------------------------------------------------------
+
+
+def _notes(app: ProclabApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(controller):
+    """The lesson's "start ten, join them all, print the total time", in the app: `a` on a
+    member of a batch joins the batch (not a lone child beside it), the details of a
+    member show the batch's figures, and the notice the same two lines as `proclab run`."""
+    batch = controller.spawn(build_spec(f"{TASKS}:sleep", "(1,)"), 3)
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.table.row_count == 3)
+        app.table.select(batch[1])
+        await pilot.press("a")  # (a batch that has ended already is joined at once)
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+        rows = [controller.row(i) for i in batch]
+        assert all(r.state is ProcState.EXITED for r in rows)
+        figures = batch_figures(rows, 0.0, controller.usable_cpus())
+        note = next(n for n in _notes(app) if n.startswith("joined"))
+        assert note.splitlines() == [
+            f"joined {rows[0].name}'s batch (3 started together)",
+            *batch_lines(figures),
+        ]
+        assert "concurrency, not parallelism" in note
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        facts = dict(app.screen.facts)
+        assert facts["Batch"] == f"one of the {batch_lines(figures)[0]}"
+        await pilot.press("escape")
+        lone = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
+        await wait_for(pilot, lambda: app.table.row_count == 4)
+        await pilot.press("a")  # the selected batch has ended: every live child instead
+        await pilot.pause(0.1)
+        assert list(app._joining.values()) == ["1 live child"]
+        assert "; esc stops" in str(app.query_one("#status").render())
+        controller.terminate(lone[0])
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+
+
+async def test_join_of_a_stopped_child_offers_to_resume_it(controller):
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: controller.output(rec_id))  # past its start-up
+        await pilot.press("p")
+        await wait_for(pilot, lambda: controller.row(rec_id).state is ProcState.STOPPED)
+        await pilot.press("j")
+        assert isinstance(app.screen, ConfirmScreen), "j on a stopped child waited silently"
+        question = str(app.screen.query_one(".question").render())
+        assert "is stopped (paused by SIGSTOP)" in question and "Resume" in question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert not app._joining and controller.row(rec_id).state is ProcState.STOPPED
+        await pilot.press("enter")  # the details say what it is, not "still running"
+        assert dict(app.screen.facts)["Ended"].startswith("not yet: stopped (paused by SIGSTOP)")
+        await pilot.press("escape", "j", "y")
+        await wait_for(pilot, lambda: controller.row(rec_id).state is not ProcState.STOPPED)
+        await pilot.pause(0.1)
+        assert app._joining, "the join should wait for the resumed child"
+        controller.terminate(rec_id)
+        await wait_for(pilot, lambda: not app._joining, timeout=30)
+
+
+async def test_escape_stops_waiting_for_a_join(controller):
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.table.row_count == 1)
+        await pilot.press("j")
+        await pilot.pause(0.1)
+        assert app._joining
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app._joining, timeout=5)
+        assert controller.row(rec_id).state.is_live
+        assert any(n.startswith("stopped waiting for") for n in _notes(app))
+        assert "joining" not in str(app.query_one("#status").render())
+        await pilot.press("slash", "x", "escape")  # Escape still clears the filter
+        assert app.table.filter_text == "" and not app.query_one("#filter").display
+
+
+async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
+    """J's timeout said "it is still running" of a child that had been paused meanwhile."""
+    (rec_id,) = controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: controller.output(rec_id))  # past its start-up
+        await pilot.press("J", "enter")  # at most 5 s, the prompt's default
+        await wait_for(pilot, lambda: app._joining)
+        controller.pause(rec_id)
+        await wait_for(pilot, lambda: not app._joining, timeout=10)
+        note = next(n for n in _notes(app) if "timed out" in n)
+        assert note.endswith("it is stopped (paused by SIGSTOP): p resumes it"), note
+        controller.terminate(rec_id)

@@ -1,0 +1,45 @@
+"""The details' words agree with the state they describe."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from fakes import NOW, mixed_rows
+
+from proclab.core.model import ProcState
+from proclab.tui.details import describe
+
+pytestmark = pytest.mark.once  # words from made-up rows: no child process
+
+
+def _facts(row) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return dict(describe(row, (), NOW))
+
+
+def test_a_stopped_child_has_not_ended_and_is_not_running():
+    stopped = next(r for r in mixed_rows() if r.state is ProcState.STOPPED)
+    ended = _facts(stopped)["Ended"]
+    assert ended == "not yet: stopped (paused by SIGSTOP): p resumes it"
+    running = next(r for r in mixed_rows() if r.state is ProcState.RUNNING)
+    assert _facts(running)["Ended"] == "not yet: still running"
+
+
+def test_an_ended_child_shows_no_last_tick_and_no_unknown_core():
+    """A short failed child's figures come from its exit record, which knows no core; the
+    details said 'last tick 14% on core None'."""
+    failed = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    failed = replace(failed, sample=replace(failed.sample, core=None, cpu_percent=14.0))
+    cpu = _facts(failed)["CPU"]
+    assert "None" not in cpu and "last tick" not in cpu and cpu.startswith("user ")
+    live = next(r for r in mixed_rows() if r.state is ProcState.RUNNING)
+    live = replace(live, sample=replace(live.sample, core=None))
+    assert _facts(live)["CPU"].endswith("last tick 100%")  # core unknown: not printed
+
+
+def test_a_live_child_that_printed_a_traceback_has_not_ended():
+    running = next(r for r in mixed_rows() if r.state is ProcState.RUNNING)
+    row = replace(running, error="ValueError: caught and printed")
+    assert _facts(row)["Ended"] == (
+        "not yet: still running; it printed a traceback (ValueError: caught and printed)"
+    )

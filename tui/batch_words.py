@@ -1,0 +1,62 @@
+"""A batch's figures (proclab.core.batch) in words: the same two lines in `proclab run`'s
+summary, the app's details and join-all notice, and the demo's caption."""
+
+from __future__ import annotations
+
+from proclab.core.batch import BatchFigures, Verdict
+from proclab.core.words import plural
+from proclab.tui import fmt
+
+
+def times_line(b: BatchFigures) -> str:
+    """How long the batch took, and what their own times add up to."""
+    children = plural(b.count, "child")
+    if b.started == 0:
+        return f"{children}: none started"
+    if b.done:
+        line = f"{children} in {fmt.seconds(b.wall)} of wall time"
+        if b.started > 1:
+            line += ", first start to last end"
+    else:
+        line = f"{children} ({b.count - b.ended} still running): {fmt.seconds(b.wall)} of wall time"
+        line += " since the first start" if b.started > 1 else " so far"
+    if b.started > 1:
+        line += f"; their own times add up to {fmt.seconds(b.lives)}"
+    if b.measured:
+        line += f", {fmt.seconds(b.cpu)} of it on a CPU"
+    if b.started < b.count:
+        line += f"; {b.count - b.started} never started"
+    return line
+
+
+def verdict_line(b: BatchFigures) -> str:
+    """What running them at once gained, by core.batch's rule; '' for a lone child."""
+    work = f"{fmt.seconds(b.cpu)} of CPU work in {fmt.seconds(b.wall)}"
+    busy = f"{b.busy_cores:.1f} of the {plural(b.cores, 'core')} they could use busy"
+    match b.verdict:
+        case Verdict.ALONE:
+            return ""
+        case Verdict.UNMEASURED:
+            return "no speed-up stated: the CPU time of some of them was never measured"
+        case Verdict.SHARED_ONE_CORE:
+            return f"they shared one core: no parallel speed-up (CPU-bound, {work})"
+        case Verdict.NO_SPEEDUP:
+            return f"no parallel speed-up: CPU-bound, {work}, {busy} on average"
+        case Verdict.PARALLEL if b.beyond_cores:
+            return (
+                f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {b.cores} cores allow,"
+                " so it is measuring noise, not a speed-up"
+            )
+        case Verdict.PARALLEL:
+            return f"{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
+        case Verdict.CONCURRENT:
+            return (
+                "concurrency, not parallelism: I/O-bound, they waited at the same time"
+                f" ({b.overlap:.1f} alive at once on average)"
+            )
+    return ""
+
+
+def batch_lines(b: BatchFigures) -> list[str]:
+    """The times line, and the verdict line when there is one."""
+    return [line for line in (times_line(b), verdict_line(b)) if line]
