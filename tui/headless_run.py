@@ -23,6 +23,7 @@ from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
 from proclab.core.recording import record_into
 from proclab.tui import fmt
 from proclab.tui.cli import spec_from_arguments
+from proclab.tui.closed_output import on_closed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,11 +73,12 @@ def run(ns: argparse.Namespace) -> int:
             deadline = None if ns.timeout is None else began + ns.timeout
             while not controller.join(ids, timeout=0.05):
                 if received:
-                    name = signal.Signals(received[0]).name
-                    print(
-                        f"proclab: {name} received: ending {_alive(controller, ids)} children",
-                        file=sys.stderr,
-                    )
+                    if received[0] != signal.SIGPIPE:  # a closed stdout ends it quietly
+                        name = signal.Signals(received[0]).name
+                        print(
+                            f"proclab: {name} received: ending {_alive(controller, ids)} children",
+                            file=sys.stderr,
+                        )
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     print(
@@ -99,7 +101,7 @@ def run(ns: argparse.Namespace) -> int:
 def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[int]]:
     """While inside, Ctrl+C, SIGTERM and SIGHUP (the terminal closed) are noted in the list
     for the headless command to see (and `on_signal` is called): it ends its children and
-    stops."""
+    stops. So is a stdout that can no longer be written, as SIGPIPE (closed_output)."""
     received: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:
@@ -108,9 +110,11 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
             on_signal()
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    stop_listening = on_closed(lambda: note(signal.SIGPIPE, None))
     try:
         yield received
     finally:
+        stop_listening()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
