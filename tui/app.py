@@ -39,6 +39,7 @@ from proclab.core.model import (
     ServerEvent,
     SystemSample,
 )
+from proclab.core.output import escape_controls
 from proclab.core.timeline import Timeline
 from proclab.tui.cpu_pane import CpuPane
 from proclab.tui.details import DetailsScreen
@@ -399,10 +400,11 @@ class ProclabApp(App[int]):
 
     def _show_notice(self, notice: Notice) -> None:
         screen = self.screen
+        text = escape_controls(notice.text)
         if isinstance(screen, ShutdownScreen):
-            screen.add(notice.text)
+            screen.add(text)
         elif notice.level != "info":
-            self.notify(notice.text, severity=notice.level, timeout=8)
+            self.notify(text, severity=notice.level, timeout=8, markup=False)
 
     def _refresh_rows(self) -> None:
         self.table.show(self.controller.rows(), self.clock())

@@ -19,6 +19,7 @@ from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
 from proclab.core.model import OutputLine, ProcessRow
+from proclab.core.output import escape_controls
 from proclab.tui import fmt
 from proclab.tui.process_table import STATE_STYLES
 from proclab.tui.theme import resolve
@@ -146,12 +147,13 @@ class DetailsScreen(ModalScreen[None]):
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""
             )
-            facts.add_row(label, Text(value, style=style))
+            facts.add_row(label, Text(escape_controls(value), style=style))
         self.query_one("#details-facts", Static).update(facts)
         traceback = self.query_one("#details-traceback", Static)
         traceback.display = bool(row.traceback)
         if row.traceback:
-            traceback.update(Text("\n".join(row.traceback), style=resolve(self.app, "$error")))
+            shown = "\n".join(escape_controls(line) for line in row.traceback)
+            traceback.update(Text(shown, style=resolve(self.app, "$error")))
         last = output[-LAST_LINES:]
         body = Text(end="")
         body.append(f"Last {len(last)} lines of output" if last else "No output yet", label_style)
@@ -159,9 +161,9 @@ class DetailsScreen(ModalScreen[None]):
         for line in last:
             body.append("\n")
             if line.stream == "stderr":
-                body.append("! " + line.text, error_style)
+                body.append("! " + escape_controls(line.text), error_style)
             else:
-                body.append(line.text)
+                body.append(escape_controls(line.text))
         self.query_one("#details-output", Static).update(body)
 
     def action_close(self) -> None:

@@ -20,6 +20,7 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
+from proclab.core.output import escape_controls
 from proclab.core.recording import record_into
 from proclab.tui import fmt
 from proclab.tui.cli import spec_from_arguments
@@ -38,9 +39,9 @@ class _Printer:
         if isinstance(event, OutputLine):
             stream = sys.stdout if event.stream == "stdout" else sys.stderr
             mark = "|" if event.stream == "stdout" else "!"
-            self._write(stream, f"{event.name} {event.pid} {mark} {event.text}")
+            self._write(stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}"))
         elif isinstance(event, Notice):
-            self._write(sys.stderr, f"proclab: {event.text}")
+            self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
     def _write(self, stream: object, line: str) -> None:
         with self._lock:
@@ -129,7 +130,7 @@ def print_summary(rows: Sequence[ProcessRow], elapsed: float) -> None:
         cpu = row.sample.cpu_time if row.sample is not None else None
         table.append(
             (
-                row.name,
+                escape_controls(row.name),
                 str(row.pid or ""),
                 describe_exit(row.exitcode),
                 str(row.state),
@@ -157,4 +158,4 @@ def print_summary(rows: Sequence[ProcessRow], elapsed: float) -> None:
     print(summary)
     for row in rows:
         if row.error:
-            print(f"  {row.name} {row.pid or ''}: {row.error}")
+            print(escape_controls(f"  {row.name} {row.pid or ''}: {row.error}"))

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import RichLog
 
 from proclab.core.model import Notice, OutputLine
+from proclab.core.output import escape_controls
 from proclab.tui.theme import resolve
 
 SCROLLBACK = 2000
@@ -88,14 +89,15 @@ class OutputLog(RichLog):
                 text.append("\n")
             if isinstance(entry, Notice):
                 text.append(
-                    f"{time.strftime('%H:%M:%S', time.localtime(entry.time))} proclab: {entry.text}",
+                    f"{time.strftime('%H:%M:%S', time.localtime(entry.time))} proclab: "
+                    + escape_controls(entry.text),
                     notice_style,
                 )
                 continue
-            text.append(f"{entry.name} {entry.pid} ", tag_style)
+            text.append(f"{escape_controls(entry.name)} {entry.pid} ", tag_style)
             if entry.stream == "stderr":
                 text.append("! ", err_style)
-                text.append(entry.text, err_style)
+                text.append(escape_controls(entry.text), err_style)
             else:
-                text.append(entry.text)
+                text.append(escape_controls(entry.text))
         return text
