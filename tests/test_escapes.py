@@ -164,7 +164,7 @@ def test_serve_logs_a_clients_escape_sequences_as_text(as_json: bool) -> None:
             time.sleep(0.5)
         time.sleep(0.5)
         server.terminate()
-        out, err = server.communicate(timeout=20)
+        out, _err = server.communicate(timeout=20)
     finally:
         if server.poll() is None:
             server.kill()

@@ -140,7 +140,7 @@ class ReplayApp(ProclabApp):
 
     def _forget_history(self) -> None:
         """Seeking back: the replay hands out every event again from its first one."""
-        self._inbox.clear()
+        self._forget_pending()
         self.output_log.reset()
         self.cpu_pane.reset()
         self.timeline.clear()
