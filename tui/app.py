@@ -388,7 +388,7 @@ class ProclabApp(App[int]):
 
     def _drain(self) -> None:
         self._drain_scheduled = False
-        if not self.screen_stack:  # the app is closing
+        if not self.is_running or self._exit or not self.screen_stack:  # closing: screens go
             return
         events: list[Event] = []
         while self._inbox:

@@ -137,7 +137,8 @@ class DetailsScreen(ModalScreen[None]):
             self.show(*found)
 
     def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
-        self.query_one("#details-box").border_title = f"{row.name} ({row.pid or 'not started'})"
+        title = f"{escape_controls(row.name)} ({row.pid or 'not started'})"
+        self.query_one("#details-box").border_title = title
         label_style = resolve(self.app, "bold $accent")
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)
