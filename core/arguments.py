@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import inspect
+import operator
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from proclab.core.errors import InputError, did_you_mean
 
@@ -23,10 +25,146 @@ def parse_literal(text: str, field: str) -> object:
     except SyntaxError as exc:
         raise InputError(field, f"not a Python literal ({exc.msg})") from None
     except (ValueError, TypeError) as exc:
+        said = _not_literal(text.strip())
+        if said is not None:
+            raise InputError(field, said) from None
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(field, f"not a Python literal ({detail})") from None
     except (RecursionError, MemoryError):
         raise InputError(field, "nested too deeply to read") from None
+
+
+# What literal_eval refuses, in words, by the kind of the first node it cannot take.
+_KINDS: dict[type[ast.AST], str] = {
+    ast.Name: "a name",
+    ast.Call: "a call",
+    ast.Attribute: "an attribute",
+    ast.Starred: "an unpacking",
+    ast.JoinedStr: "an f-string",
+    ast.Lambda: "a function",
+}
+SHOWN_CHARS = 40
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+MAX_RESULT_BITS = 256  # 2**40 is worked out for the person; 2**10**10 is not
+
+
+def _not_literal(text: str) -> str | None:
+    """What in `text` is not a literal, said in words: "alice is a name, not a literal:
+    quote it ('alice')" (literal_eval's own message is the rejected node's repr)."""
+    try:
+        node = _first_non_literal(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if node is None:
+        return None
+    if isinstance(node, ast.Dict):  # {**a}: an unpacking has no key
+        index = node.keys.index(None)
+        shown = "**" + (ast.get_source_segment(text, node.values[index]) or "")
+        return f"{_cut(shown)} is an unpacking, not a literal"
+    shown = _cut(ast.get_source_segment(text, node) or type(node).__name__)
+    if isinstance(node, ast.Name):
+        example = f" ({node.id!r})" if len(node.id) < SHOWN_CHARS else ""
+        return f"{shown} is a name, not a literal: quote it{example}"
+    kind = _KINDS.get(type(node))
+    if kind is not None:
+        return f"{shown} is {kind}, not a literal"
+    value = _arithmetic(node)
+    if value is not None and len(repr(value)) <= SHOWN_CHARS:
+        return f"{shown} is an expression, not a literal: write {value!r}"
+    if value is not None or _numeric(node):
+        return f"{shown} is an expression, not a literal: write its value"
+    return f"{shown} is an expression, not a literal"
+
+
+def _first_non_literal(node: ast.AST) -> ast.AST | None:
+    """The first node ast.literal_eval would refuse (its own rules, walked in order)."""
+    if isinstance(node, ast.Constant):
+        return None
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return next(filter(None, map(_first_non_literal, node.elts)), None)
+    if isinstance(node, ast.Dict):
+        if None in node.keys:
+            return node
+        parts = [p for pair in zip(node.keys, node.values, strict=True) for p in pair]
+        return next(filter(None, map(_first_non_literal, parts)), None)  # type: ignore[arg-type]
+    if isinstance(node, ast.Call) and ast.unparse(node) == "set()":
+        return None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
+        if isinstance(node.operand, ast.Constant):
+            return None if _is_number(node.operand.value) else node
+        return _first_non_literal(node.operand) if _leaf(node.operand) else node
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        right = node.right
+        if isinstance(right, ast.Constant) and isinstance(right.value, complex):
+            left = node.left
+            if isinstance(left, ast.UnaryOp):
+                left = left.operand
+            if isinstance(left, ast.Constant) and _is_number(left.value):
+                return None  # 1+2j
+    return node
+
+
+def _leaf(node: ast.AST) -> bool:
+    """A node worth naming by itself rather than the expression around it."""
+    return isinstance(node, tuple(_KINDS))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | complex) and not isinstance(value, bool)
+
+
+def _numeric(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return _is_number(node.value)
+    if isinstance(node, ast.UnaryOp):
+        return _numeric(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _numeric(node.left) and _numeric(node.right)
+    return False
+
+
+def _arithmetic(node: ast.AST) -> object:
+    """The value of plain arithmetic on number literals, if small enough to show; None
+    for anything else (nothing but + - * / // % ** on numbers is ever computed)."""
+    if isinstance(node, ast.Constant):
+        return node.value if _is_number(node.value) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
+        value = _arithmetic(node.operand)
+        if value is None:
+            return None
+        return -value if isinstance(node.op, ast.USub) else value  # type: ignore[operator]
+    if not isinstance(node, ast.BinOp) or type(node.op) not in _ARITHMETIC:
+        return None
+    left, right = _arithmetic(node.left), _arithmetic(node.right)
+    if left is None or right is None:
+        return None
+    if isinstance(node.op, ast.Pow) and not _small_power(left, right):
+        return None
+    try:
+        value = _ARITHMETIC[type(node.op)](left, right)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
+        return None
+    return value
+
+
+def _small_power(base: object, exponent: object) -> bool:
+    if not isinstance(exponent, int) or not isinstance(base, int):
+        return isinstance(exponent, int | float) and abs(exponent) <= MAX_RESULT_BITS
+    return exponent <= 0 or abs(base) <= 1 or abs(base).bit_length() * exponent <= MAX_RESULT_BITS
+
+
+def _cut(shown: str) -> str:
+    return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 1] + "…"
 
 
 def parse_args(text: str) -> tuple[object, ...]:

@@ -7,12 +7,15 @@ Python 3.14 made the default on Linux too. Every spawn names its method explicit
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
+import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from multiprocessing.context import BaseContext
 
 import proclab.core.proctitle  # noqa: F401  (loaded once here, inherited by fork children)
@@ -62,6 +65,29 @@ def context(method: str) -> BaseContext:
     return multiprocessing.get_context(check_method(method))
 
 
+@contextlib.contextmanager
+def _helpers_write_nowhere() -> Iterator[None]:
+    """The resource tracker and the fork server inherit fds 1 and 2 from the process that
+    starts them, and outlive it: the tracker warns about a killed child's Pool ("leaked
+    semaphore objects") after proclab has exited, the fork server prints a traceback when
+    proclab exits while it reads a request. proclab's terminal is its own, so they get
+    /dev/null (fork server children point fds 1 and 2 at proclab's pipes as they start)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
 def prepare() -> None:
     """Start the resource tracker and the fork server now, while sys.stderr is still a real
     file: started lazily from inside a Textual app they fail with "bad value(s) in
@@ -70,10 +96,11 @@ def prepare() -> None:
     with _ready:
         if _prepared:
             return
-        multiprocessing.resource_tracker.ensure_running()
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
-        multiprocessing.forkserver.ensure_running()
+        with _helpers_write_nowhere():
+            multiprocessing.resource_tracker.ensure_running()
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+            multiprocessing.forkserver.ensure_running()
         # proclab chooses fork knowingly and says so per process; Python's warning about
         # forking a threaded process would only reach the terminal under the interface.
         warnings.filterwarnings(

@@ -1,4 +1,5 @@
-"""Children's output: bytes from a pipe into lines, and tracebacks picked out of stderr."""
+"""Children's output: bytes from a pipe into lines, tracebacks picked out of stderr, and
+text made safe to show on a terminal."""
 
 from __future__ import annotations
 
@@ -7,6 +8,35 @@ import re
 # A child that never prints a newline still gets its output shown, in pieces this long.
 MAX_LINE_BYTES = 16 * 1024
 MAX_TRACEBACK_LINES = 200
+
+
+# What a terminal acts on instead of showing: the C0 controls (ESC starts CSI, OSC, DCS…
+# sequences; BEL, BS, CR, FF move or beep), DEL, and the C1 controls U+0080-U+009F (a
+# terminal may take U+009B as CSI and U+009D as OSC). Also the invisible marks that reorder
+# text (bidirectional overrides and isolates) and the line and paragraph separators.
+_CONTROL_CHARS = "\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROLS = re.compile(f"[{_CONTROL_CHARS}]")
+_CONTROLS_AND_TAB = re.compile(f"[\t{_CONTROL_CHARS}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, *, tabs: bool = False) -> str:
+    """`text` as a terminal should show it: every character that would act on the
+    terminal (move the cursor, clear the screen, set its title, reorder the line) written
+    out visibly, as `\\x1b`, `\\n`, `\\u202e`. The one place bytes from children,
+    clients, files and recordings are made safe to show. `tabs`: escape tabs too (for
+    text that must stay one short line); otherwise a tab is left to move to its stop."""
+    pattern = _CONTROLS_AND_TAB if tabs else _CONTROLS
+    return pattern.sub(_escaped, text)
 
 
 class LineSplitter:

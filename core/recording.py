@@ -14,6 +14,7 @@ ast.literal_eval: they are literals by construction.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import enum
 import itertools
@@ -187,12 +188,22 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
 
 
 class Recorder:
-    """Subscribe it to a controller: `controller.subscribe(Recorder(path))`."""
+    """Subscribe it to a controller: `controller.subscribe(Recorder(path))`.
 
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    A file that cannot be written (a full disk, /dev/full) stops the recording, never the
+    session: the first failed write closes it and calls `on_error` once, with one line."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Callable[[], float] = time.time,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._on_error = on_error
         self._lock = threading.Lock()
+        self.error: str | None = None
         try:
             self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
@@ -204,26 +215,57 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         line = event_line(event, self._clock())
         with self._lock:
-            if self._file is not None:
+            if self._file is None:
+                return
+            try:
                 self._file.write(line + "\n")
                 if isinstance(event, Sampled):  # once a tick: a killed proclab loses little
                     self._file.flush()
+            except OSError as exc:
+                self._give_up(exc)
+            else:
+                return
+        self._report()  # outside the lock: the report may come back here as an event
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
+            if self._file is None:
+                return
+            try:
                 self._file.close()
+            except OSError as exc:
+                self._give_up(exc)
+            else:
                 self._file = None
+                return
+        self._report()
+
+    def _give_up(self, exc: OSError) -> None:
+        """Under the lock: stop recording, with what went wrong kept for `_report`."""
+        assert self._file is not None
+        with contextlib.suppress(OSError):
+            self._file.close()  # the fd is closed even when the flush inside fails
+        self._file = None
+        self.error = (
+            f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
+            " (everything else goes on)"
+        )
+
+    def _report(self) -> None:
+        if self._on_error is not None and self.error is not None:
+            self._on_error(self.error)
 
 
 def record_into(controller: Any, path: str | Path | None) -> Callable[[], None]:
     """`--record FILE`: subscribe a Recorder to `controller` (before it starts, so nothing
     is missed); returns what closes it (after the controller closed: its last events are
     the children's ends). Without a path, records nothing. Raises ProclabError if the file
-    cannot be written."""
+    cannot be opened; a write that fails later is told as a Notice from the controller."""
     if path is None:
         return lambda: None
-    recorder = Recorder(path)
+    recorder = Recorder(
+        path, on_error=lambda text: controller.emit_event(model.Notice("error", text, time.time()))
+    )
     unsubscribe = controller.subscribe(recorder)
 
     def close() -> None:

@@ -28,6 +28,8 @@ import socket
 import time
 from typing import Any
 
+from proclab.core.output import escape_controls
+
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
 PREVIEW_BYTES = 32
@@ -38,9 +40,7 @@ BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 def preview(data: bytes) -> str:
     """The first bytes, printable: text where they are UTF-8, \\xNN where not (a chunk
     may end inside a character)."""
-    shown = data[:PREVIEW_BYTES].decode("utf-8", errors="backslashreplace")
-    shown = shown.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+    shown = escape_controls(data[:PREVIEW_BYTES].decode("utf-8", "backslashreplace"), tabs=True)
     return shown + ("…" if len(data) > PREVIEW_BYTES else "")
 
 

@@ -102,6 +102,20 @@ def tick(interval_ms: int = 500, count: int | None = None) -> None:
         time.sleep(interval_ms / 1000)
 
 
+def flood(total_bytes: int = 200_000_000, line_bytes: int = 100) -> None:
+    """Prints `total_bytes` in numbered lines of `line_bytes` bytes (newline included), as
+    fast as the pipe takes them: an output flood, for what watches it to survive."""
+    filler = b"x" * max(0, line_bytes - 12)
+    out = sys.stdout.buffer
+    lines = total_bytes // max(line_bytes, 12)
+    batch = 1000
+    for start in range(0, lines, batch):
+        out.write(
+            b"".join(b"%010d %s\n" % (i, filler) for i in range(start, min(lines, start + batch)))
+        )
+    out.flush()
+
+
 def _grandchild(seconds: float) -> None:
     print(f"grandchild {os.getpid()} of {os.getppid()} sleeping {seconds:g} s", flush=True)
     time.sleep(seconds)

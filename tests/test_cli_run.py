@@ -211,3 +211,38 @@ def test_run_does_not_import_textual():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert os.path.exists(PROCLAB)
+
+
+POOLED = """
+import multiprocessing, time
+
+def work(x):
+    time.sleep(60)
+
+def pooled(n=2):
+    with multiprocessing.get_context("spawn").Pool(n) as pool:
+        pool.map(work, range(n))
+"""
+
+
+def test_a_killed_childs_pool_leaves_nothing_on_the_terminal(tmp_path):
+    # The Pool's semaphores are registered with multiprocessing's resource tracker, which
+    # warns about them when it exits, after proclab has: it must not write to proclab's
+    # terminal. stderr's end of file comes once every process holding it has closed it.
+    (tmp_path / "pooltask.py").write_text(POOLED)
+    proc = subprocess.Popen(
+        [PROCLAB, "run", "pooltask.py:pooled", "--timeout", "2", "--grace", "0.5"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "timeout after 2 s" in err
+    assert "leaked" not in err and "Warning" not in err, err

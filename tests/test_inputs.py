@@ -46,7 +46,7 @@ BAD = [
     ("good.py:2bad", "", "", "target", "not a Python function name"),
     ("", "", "", "target", "empty"),
     (f"{TASKS}:sleep", "(1,", "", "args", "not a Python literal"),
-    (f"{TASKS}:sleep", "__import__('os')", "", "args", "not a Python literal"),
+    (f"{TASKS}:sleep", "__import__('os')", "", "args", "is a call, not a literal"),
     (
         f"{TASKS}:sleep",
         "1",
@@ -57,7 +57,7 @@ BAD = [
     (f"{TASKS}:sleep", "{'a': 1}", "", "args", "must be a tuple or list, got dict"),
     (f"{TASKS}:sleep", "", "[1]", "kwargs", "must be a dict"),
     (f"{TASKS}:sleep", "", "{1: 2}", "kwargs", "keys must be strings"),
-    (f"{TASKS}:sleep", "", "{'x': open}", "kwargs", "not a Python literal"),
+    (f"{TASKS}:sleep", "", "{'x': open}", "kwargs", "open is a name, not a literal"),
     ("good.py:task", "", "{'name': 'jerry'}", "args", "missing a required argument: 'age'"),
     ("good.py:task", "(1, 2, 3, 4)", "", "args", "too many positional arguments"),
     (
@@ -121,6 +121,36 @@ def test_bad_options(field, value, words):
     with pytest.raises(InputError, match=words) as info:
         build_spec(f"{TASKS}:sleep", "(1,)", **{field: value})
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "words"),
+    [
+        ("args", "(2**40,)", "2**40 is an expression, not a literal: write 1099511627776"),
+        ("kwargs", "{'name': alice}", "alice is a name, not a literal: quote it ('alice')"),
+        ("args", "(-x,)", "x is a name, not a literal: quote it ('x')"),
+        ("kwargs", "{'x': open}", "open is a name, not a literal"),
+        ("args", "(2**10**10,)", "2**10**10 is an expression, not a literal: write its value"),
+        ("args", "(1/0,)", "1/0 is an expression, not a literal: write its value"),
+        ("args", "__import__('os')", "__import__('os') is a call, not a literal"),
+        ("args", "(a.b,)", "a.b is an attribute, not a literal"),
+        ("args", "([1][0],)", "[1][0] is an expression, not a literal"),
+        ("args", "(*a,)", "*a is an unpacking, not a literal"),
+        ("kwargs", "{**a}", "**a is an unpacking, not a literal"),
+        ("args", "('a' + 'b',)", "'a' + 'b' is an expression, not a literal"),
+        ("args", "(f'{x}',)", "f'{x}' is an f-string, not a literal"),
+        ("args", "(" + "x" * 100 + ",)", "xxxxxxxxxxxx… is a name, not a literal"),
+    ],
+)
+def test_a_non_literal_is_named_in_words(field, text, words):
+    parse = parse_args if field == "args" else parse_kwargs
+    with pytest.raises(InputError) as info:
+        parse(text)
+    message = str(info.value)
+    assert info.value.field == field
+    assert words in message
+    assert "object at 0x" not in message and "\n" not in message
+    assert len(message) < 160
 
 
 def test_cpu_lists():

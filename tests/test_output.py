@@ -76,3 +76,26 @@ def test_traceback_collector_keeps_the_last_one():
         collector.traceback[0].startswith("Traceback")
         and collector.traceback[-1] == "ValueError: bad"
     )
+
+
+def test_escape_controls_shows_what_a_terminal_would_act_on():
+    from proclab.core.output import escape_controls
+
+    hostile = "\x1b]0;TITLE\x07\x1b[2J\x1b[5;5Hafter\x9b2J\r\x08\x7f\u202eevil\u2028"
+    shown = escape_controls(hostile)
+    assert shown == (
+        "\\x1b]0;TITLE\\x07\\x1b[2J\\x1b[5;5Hafter\\x9b2J\\r\\x08\\x7f\\u202eevil\\u2028"
+    )
+    assert shown.isprintable()
+    # what is only text stays as it is: accents, wide characters, emoji, tabs
+    plain = "héllo wörld ✓ 日本 👍\tcolumn"
+    assert escape_controls(plain) == plain
+    assert escape_controls("a\tb", tabs=True) == "a\\tb"
+
+
+@given(st.text())
+def test_escaped_text_never_holds_a_control(text):
+    from proclab.core.output import escape_controls
+
+    shown = escape_controls(text, tabs=True)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)

@@ -90,7 +90,7 @@ def record_session(
 
 async def settle(pilot: object, app: ReplayApp) -> None:
     deadline = time.monotonic() + 30
-    while (app._inbox or app._drain_scheduled) and time.monotonic() < deadline:
+    while app.events_pending() and time.monotonic() < deadline:
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
 

@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -97,25 +98,55 @@ def end_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     reap_orphans()
 
 
+class WebServer:
+    """`proclab web` running: its process, the address it printed (with its token), and
+    what it has printed (read on a thread, so the pipe never fills)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.printed: list[str] = []
+        self.url = ""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace")
+            self.printed.append(line)
+            found = re.search(r"(http://\S+\?token=\S+)", line)
+            if found:
+                self.url = found.group(1)
+
+    @property
+    def token(self) -> str:
+        return self.url.rsplit("token=", 1)[1]
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 @contextlib.contextmanager
-def proclab_web(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    server = subprocess.Popen(
-        [PROCLAB, "web", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def proclab_web(port: int) -> Iterator[WebServer]:
+    server = WebServer(
+        subprocess.Popen(
+            [PROCLAB, "web", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
+        port,
     )
     try:
         deadline = time.monotonic() + 30
-        while not listening(port):
-            assert server.poll() is None, (
-                f"proclab web exited: {server.stdout.read().decode()}"  # type: ignore[union-attr]
-            )
-            assert time.monotonic() < deadline, "proclab web never listened"
+        while not (listening(port) and server.url):
+            assert server.process.poll() is None, f"proclab web exited: {server.printed}"
+            assert time.monotonic() < deadline, f"proclab web never listened: {server.printed}"
             time.sleep(0.1)
         yield server
     finally:
-        end_group(server)
+        end_group(server.process)
 
 
 @contextlib.contextmanager
@@ -156,6 +187,7 @@ class DevTools:
         self.ws = ws
         self._ids = itertools.count(1)
         self.last_error = ""
+        self.requested: list[str] = []  # every address the page asked for (Network.enable)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -180,6 +212,10 @@ class DevTools:
             message = await asyncio.wait_for(self.ws.receive(), 30)
             assert message.type == aiohttp.WSMsgType.TEXT, f"DevTools closed: {message}"
             reply = json.loads(message.data)
+            if reply.get("method") == "Network.requestWillBeSent":
+                self.requested.append(reply["params"]["request"]["url"])
+            elif reply.get("method") == "Network.webSocketCreated":
+                self.requested.append(reply["params"]["url"])
             if reply.get("id") == number:
                 if "error" in reply:
                     raise ProtocolError(f"{method}: {reply['error']}")
@@ -263,13 +299,14 @@ def app_processes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 async def test_browser_renders_the_app_and_a_key_spawns_a_child(tmp_path: Path) -> None:
     port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     with (
-        proclab_web(port) as server,
+        proclab_web(port) as web,
         chromium(tmp_path / "profile") as (_browser, devtools_port),
     ):
+        server = web.process
         async with DevTools.page(devtools_port) as page:
-            await page.open(url)
+            await page.send("Network.enable")
+            await page.open(web.url)
             # The panes: at this window size every pane is on screen, with its title.
             screen = await page.wait_for_screen(r"0 live")
             for title in ("1 Processes", "2 Output", "3 CPU", "4 Server"):
@@ -290,10 +327,82 @@ async def test_browser_renders_the_app_and_a_key_spawns_a_child(tmp_path: Path) 
             assert shown and int(shown.group(1)) in new, (
                 f"the table's pid is not the new child's ({new}):\n{screen}"
             )
+            # The page asked for nothing from anywhere but this server (no public fonts).
+            elsewhere = [
+                u
+                for u in page.requested
+                if not u.startswith((f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/"))
+                and not u.startswith("data:")
+            ]
+            assert page.requested and not elsewhere, f"the page reached out: {elsewhere}"
             # Stopping `proclab web` (SIGTERM to it alone, as `kill` does) ends the tab's
             # proclab, which ends its children, while the page is still open.
             family = [apps[0], *apps[0].children(recursive=True)]
             server.terminate()
-            assert server.wait(40) == 0, server.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert server.wait(40) == 0, "".join(web.printed)[-2000:]
             assert gone(family, timeout=5) == [], "proclab web left processes running"
     # The browser is ended above; the autouse fixture checks that no descendant is left.
+
+
+async def refused_websocket(session: aiohttp.ClientSession, url: str, **headers: str) -> int:
+    """The HTTP status a websocket handshake was refused with (fails if it was accepted)."""
+    try:
+        async with session.ws_connect(url, headers=headers):
+            pass
+    except aiohttp.WSServerHandshakeError as exc:
+        return exc.status
+    raise AssertionError(f"{url} {headers} was accepted")
+
+
+async def test_only_the_served_origin_with_the_token_starts_an_app() -> None:
+    port = free_port()
+    with proclab_web(port) as web:
+        base = f"http://127.0.0.1:{port}"
+        socket_url = f"ws://127.0.0.1:{port}/ws/{web.token}"
+        async with aiohttp.ClientSession() as session:
+            # The page: only with the token, and only under this server's own name.
+            for path, headers in (
+                ("/", {}),
+                ("/?token=wrong", {}),
+                (f"/?token={web.token}", {"Host": f"evil.example:{port}"}),  # DNS rebinding
+                (f"/?token={web.token}", {"Origin": "http://evil.example"}),
+            ):
+                async with session.get(base + path, headers=headers) as answer:
+                    assert answer.status == 403, (path, headers)
+                    assert "proclab web: refused" in await answer.text()
+            async with session.get(f"{base}/?token={web.token}") as answer:
+                assert answer.status == 200
+                page = await answer.text()
+            # Everything the page loads is on this server: no public font service.
+            loaded = re.findall(r'(?:href|src)="([^"]+)"|url\("([^"]+)"\)', page)
+            addresses = [a or b for a, b in loaded]
+            assert addresses and all(a.startswith(base + "/") for a in addresses), addresses
+            assert "googleapis" not in page
+            # The websocket: a page from elsewhere, no token, a wrong one: refused, and
+            # no app was started for any of them.
+            origin = {"Origin": web.origin}
+            assert await refused_websocket(session, socket_url, Origin="http://evil.example") == 403
+            assert await refused_websocket(session, socket_url, Origin="null") == 403
+            assert await refused_websocket(session, f"{base}/ws", **origin) == 403
+            assert await refused_websocket(session, f"{base}/ws/wrong", **origin) == 403
+            assert (
+                await refused_websocket(
+                    session,
+                    socket_url,
+                    Host=f"evil.example:{port}",
+                    Origin=f"http://evil.example:{port}",
+                )
+                == 403
+            )
+            await asyncio.sleep(1)
+            assert app_processes(web.process) == [], "a refused websocket started an app"
+            # Both right: served, one app, which draws.
+            async with session.ws_connect(socket_url + "?width=80&height=24", headers=origin) as ws:
+                drawn = b""
+                deadline = time.monotonic() + 60
+                while b"live" not in drawn:
+                    assert time.monotonic() < deadline, f"the app drew nothing: {drawn[-500:]!r}"
+                    message = await ws.receive(timeout=60)
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        drawn += message.data
+                assert len(app_processes(web.process)) == 1

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,7 @@ from proclab.core.model import (
     ServerEvent,
     SystemSample,
 )
+from proclab.core.output import escape_controls
 from proclab.core.timeline import Timeline
 from proclab.core.words import plural
 from proclab.tui.batch_words import batch_lines
@@ -50,7 +52,7 @@ from proclab.tui.cpu_pane import CpuPane
 from proclab.tui.details import DetailsScreen, live_words
 from proclab.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from proclab.tui.help import HelpScreen
-from proclab.tui.output_log import OutputLog
+from proclab.tui.output_log import SCROLLBACK, OutputLog
 from proclab.tui.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
 from proclab.tui.server_pane import ServerPane
 from proclab.tui.spawn_form import SpawnScreen
@@ -58,6 +60,9 @@ from proclab.tui.spawn_form import SpawnScreen
 # At this size and larger every pane is on screen; below it, one pane at a time.
 WIDE = (120, 32)
 DRAIN_DELAY_S = 0.05  # events arriving within this are drawn together
+# While children print faster than the pane draws (lines were dropped), the screen is
+# redrawn this often: drawing a flood 20 times a second would leave keys waiting.
+FLOOD_DRAIN_S = 0.25
 
 PANES = {
     "procs": ("1", "Processes"),
@@ -256,8 +261,14 @@ class ProclabApp(App[int]):
         self._serve = serve  # a ServerConfig to start the TCP server with at launch
         self._cwd = cwd
         self._inbox: deque[Event] = deque()
+        # Output lines wait apart, the newest SCROLLBACK only (the pane keeps no more): a
+        # child printing faster than the pane draws costs a count, not memory or time.
+        self._lines_lock = threading.Lock()
+        self._lines: deque[OutputLine] = deque(maxlen=SCROLLBACK)
+        self._lines_dropped = 0
         self._wake_pending = False
         self._drain_scheduled = False
+        self._drain_delay = DRAIN_DELAY_S
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._joining: dict[int, str] = {}  # what each pending join waits for
@@ -306,7 +317,7 @@ class ProclabApp(App[int]):
             with VerticalScroll(id="cpu", classes="pane", can_focus=True):
                 yield CpuPane(id="cpu-pane")
             with Vertical(id="log", classes="pane"):
-                yield OutputLog(id="output")
+                yield OutputLog(history=self.controller.output, id="output")
             with Vertical(id="server", classes="pane"):
                 yield ServerPane(id="server-pane")
         yield Footer()
@@ -387,37 +398,58 @@ class ProclabApp(App[int]):
 
     def _on_event(self, event: Event) -> None:
         """Called from the controller's threads: queue, and wake the app once."""
-        self._inbox.append(event)
+        if isinstance(event, OutputLine):
+            with self._lines_lock:
+                if len(self._lines) == SCROLLBACK:
+                    self._lines_dropped += 1
+                self._lines.append(event)
+        else:
+            self._inbox.append(event)
         if self._wake_pending:
             return
         self._wake_pending = True
         self.post_message(self.EventsArrived())  # thread-safe
 
+    def events_pending(self) -> bool:
+        """Events handed over and not drawn yet (a drain is coming for them)."""
+        return bool(self._inbox or self._lines or self._wake_pending or self._drain_scheduled)
+
+    def _forget_pending(self) -> None:
+        """Drop the events not drawn yet (a replay seeking back hands them out again)."""
+        self._inbox.clear()
+        with self._lines_lock:
+            self._lines.clear()
+            self._lines_dropped = 0
+
     def on_proclab_app_events_arrived(self, _message: EventsArrived) -> None:
         self._wake_pending = False
         if not self._drain_scheduled:
             self._drain_scheduled = True
-            self.set_timer(DRAIN_DELAY_S, self._drain)
+            self.set_timer(self._drain_delay, self._drain)
 
     def _drain(self) -> None:
         self._drain_scheduled = False
-        if not self.screen_stack:  # the app is closing
+        if not self.is_running or self._exit or not self.screen_stack:  # closing: screens go
             return
         events: list[Event] = []
         while self._inbox:
             events.append(self._inbox.popleft())
-        if not events:
+        with self._lines_lock:
+            queued, self._lines = self._lines, deque(maxlen=SCROLLBACK)
+            dropped, self._lines_dropped = self._lines_dropped, 0
+        self._drain_delay = FLOOD_DRAIN_S if dropped else DRAIN_DELAY_S
+        if not events and not queued:
             return
-        lines: list[OutputLine | Notice] = []
+        lines: list[OutputLine | Notice] = list(queued)
+        if self._backfilled:
+            lines = [e for e in lines if id(e) not in self._backfilled]
+        notices: list[Notice] = []
         server_events: list[ServerEvent] = []
         rows_changed = False
         cpu = self.cpu_pane
         for event in events:
-            if isinstance(event, OutputLine):
-                if id(event) not in self._backfilled:
-                    lines.append(event)
-            elif isinstance(event, Notice):
-                lines.append(event)
+            if isinstance(event, Notice):
+                notices.append(event)
                 self._show_notice(event)
             elif isinstance(event, Sampled):
                 cpu.record(event.system, self.refresh_interval)
@@ -427,23 +459,27 @@ class ProclabApp(App[int]):
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
-        if lines:
-            self.output_log.add(lines)
+        if notices:  # among the lines they came with
+            lines = sorted([*lines, *notices], key=lambda entry: entry.time)
+        if lines or dropped:
+            self.output_log.add(lines, skipped=dropped)
         server_pane = self.main.query_one("#server-pane", ServerPane)
         if server_events:
             server_pane.add_events(server_events)
         if rows_changed:
             self._refresh_rows()
             server_pane.follow()
-        self._update_status()
+        if events:  # output lines alone change nothing the status line shows
+            self._update_status()
         self._refresh_details()
 
     def _show_notice(self, notice: Notice) -> None:
         screen = self.screen
+        text = escape_controls(notice.text)
         if isinstance(screen, ShutdownScreen):
-            screen.add(notice.text)
+            screen.add(text)
         elif notice.level != "info":
-            self.notify(notice.text, severity=notice.level, timeout=8)
+            self.notify(text, severity=notice.level, timeout=8, markup=False)
 
     def _refresh_rows(self) -> None:
         self.table.show(self.controller.rows(), self.clock())
@@ -525,17 +561,21 @@ class ProclabApp(App[int]):
             self._label_log()
 
     def _label_log(self) -> None:
-        """The output pane's subtitle: whose lines it shows, when it shows one process's."""
-        text = ""
-        if self.output_log.only_selected:
+        """The output pane's subtitle: whose lines it shows, when it shows one process's,
+        and how many lines it never could show."""
+        log = self.output_log
+        parts = []
+        if log.only_selected:
             rec_id = self.table.selected_id
             try:
                 row = self.controller.row(rec_id) if rec_id is not None else None
             except ProclabError:
                 row = None
             who = f"{row.name} ({row.pid or 'not started'})" if row else "no process"
-            text = f"only {who} · f: all"
-        self.main.query_one("#log").border_subtitle = text
+            parts.append(f"only {who} · f: all")
+        if log.not_shown:
+            parts.append(f"{log.not_shown:,} lines not shown (printed faster than drawn)")
+        self.main.query_one("#log").border_subtitle = " · ".join(parts)
 
     def on_process_table_sorted(self, _message: ProcessTable.Sorted) -> None:
         if not self.closing:

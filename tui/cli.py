@@ -447,12 +447,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from proclab.core.methods import forget_main_script
 
     forget_main_script()
-    if not argv or argv[0] not in SUBCOMMANDS:
-        from proclab.tui.launch_app import run_app
+    from proclab.tui.closed_output import CLOSED_STATUS, guard_output
 
-        return run_app(build_app_parser().parse_args(argv))
-    ns = build_parser(argv[0]).parse_args(argv)
-    return _command_module(ns.command).run(ns)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    with guard_output("proclab" if command is None else f"proclab {command}") as closed:
+        if command is None:
+            from proclab.tui.launch_app import run_app
+
+            status = run_app(build_app_parser().parse_args(argv))
+        else:
+            ns = build_parser(command).parse_args(argv)
+            status = _command_module(command).run(ns)
+    return CLOSED_STATUS if closed() else status
 
 
 if __name__ == "__main__":

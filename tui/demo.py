@@ -19,6 +19,7 @@ from textual.widgets import Static
 from proclab.core.batch import batch_figures
 from proclab.core.echo_client import run_load
 from proclab.core.errors import ProclabError
+from proclab.core.output import escape_controls
 from proclab.core.scenario import Scenario, Step
 from proclab.core.server import ServerConfig, ServerError
 from proclab.tui.app import ProclabApp, ShutdownScreen
@@ -112,8 +113,8 @@ class DemoApp(ProclabApp):
         self._caption()
 
     def _caption(self, extra: str | None = None) -> None:
-        text = f"{self._said}   [{extra}]" if extra else self._said
-        self.caption.update(text or self.scenario.title)
+        text = escape_controls(f"{self._said}   [{extra}]" if extra else self._said)
+        self.caption.update(text or escape_controls(self.scenario.title))
         screen = self.screen
         if screen is not self.main and screen.is_mounted and not isinstance(screen, DIALOGS):
             # a screen a step opened shows the caption too
@@ -122,7 +123,7 @@ class DemoApp(ProclabApp):
             except NoMatches:
                 on_top = DemoCaption(id="demo-caption")
                 screen.mount(on_top)
-            on_top.update(text or self.scenario.title)
+            on_top.update(text or escape_controls(self.scenario.title))
 
     async def _wait(self, seconds: float) -> None:
         left = seconds / self.speed

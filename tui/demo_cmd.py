@@ -8,6 +8,7 @@ import sys
 from proclab.core.errors import ProclabError
 from proclab.core.scenario import load_scenario
 from proclab.tui.launch_app import run_in_terminal
+from proclab.tui.terminal import NO_TERMINAL, has_keyboard
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -15,6 +16,9 @@ def run(ns: argparse.Namespace) -> int:
         scenario = load_scenario(ns.scenario)
     except ProclabError as exc:
         print(f"proclab demo: {exc}", file=sys.stderr)
+        return 2
+    if not has_keyboard():
+        print(f"proclab demo: {NO_TERMINAL} (over ssh: ssh -t)", file=sys.stderr)
         return 2
     from proclab.tui.demo import DemoApp  # textual only once the scenario is good
 

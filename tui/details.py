@@ -20,6 +20,7 @@ from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
 from proclab.core.model import OutputLine, ProcessRow, ProcState
+from proclab.core.output import escape_controls
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
@@ -173,7 +174,8 @@ class DetailsScreen(ModalScreen[None]):
             self.show(*found)
 
     def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
-        self.query_one("#details-box").border_title = f"{row.name} ({row.pid or 'not started'})"
+        title = f"{escape_controls(row.name)} ({row.pid or 'not started'})"
+        self.query_one("#details-box").border_title = title
         label_style = resolve(self.app, "bold $accent")
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)
@@ -183,12 +185,13 @@ class DetailsScreen(ModalScreen[None]):
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""
             )
-            facts.add_row(label, Text(value, style=style))
+            facts.add_row(label, Text(escape_controls(value), style=style))
         self.query_one("#details-facts", Static).update(facts)
         traceback = self.query_one("#details-traceback", Static)
         traceback.display = bool(row.traceback)
         if row.traceback:
-            traceback.update(Text("\n".join(row.traceback), style=resolve(self.app, "$error")))
+            shown = "\n".join(escape_controls(line) for line in row.traceback)
+            traceback.update(Text(shown, style=resolve(self.app, "$error")))
         last = output[-LAST_LINES:]
         body = Text(end="")
         body.append(
@@ -198,9 +201,9 @@ class DetailsScreen(ModalScreen[None]):
         for line in last:
             body.append("\n")
             if line.stream == "stderr":
-                body.append("! " + line.text, error_style)
+                body.append("! " + escape_controls(line.text), error_style)
             else:
-                body.append(line.text)
+                body.append(escape_controls(line.text))
         self.query_one("#details-output", Static).update(body)
 
     def action_close(self) -> None:

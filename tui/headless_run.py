@@ -22,11 +22,13 @@ from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
+from proclab.core.output import escape_controls
 from proclab.core.recording import record_into
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
 from proclab.tui.cli import spec_from_arguments
+from proclab.tui.closed_output import on_closed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -41,9 +43,9 @@ class _Printer:
         if isinstance(event, OutputLine):
             stream = sys.stdout if event.stream == "stdout" else sys.stderr
             mark = "|" if event.stream == "stdout" else "!"
-            self._write(stream, f"{event.name} {event.pid} {mark} {event.text}")
+            self._write(stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}"))
         elif isinstance(event, Notice):
-            self._write(sys.stderr, f"proclab: {event.text}")
+            self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
     def _write(self, stream: object, line: str) -> None:
         with self._lock:
@@ -76,12 +78,13 @@ def run(ns: argparse.Namespace) -> int:
             deadline = None if ns.timeout is None else began + ns.timeout
             while not controller.join(ids, timeout=0.05):
                 if received:
-                    name = signal.Signals(received[0]).name
-                    print(
-                        f"proclab: {name} received:"
-                        f" ending {plural(_alive(controller, ids), 'child')}",
-                        file=sys.stderr,
-                    )
+                    if received[0] != signal.SIGPIPE:  # a closed stdout ends it quietly
+                        name = signal.Signals(received[0]).name
+                        print(
+                            f"proclab: {name} received:"
+                            f" ending {plural(_alive(controller, ids), 'child')}",
+                            file=sys.stderr,
+                        )
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     print(
@@ -104,7 +107,7 @@ def run(ns: argparse.Namespace) -> int:
 def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[int]]:
     """While inside, Ctrl+C, SIGTERM and SIGHUP (the terminal closed) are noted in the list
     for the headless command to see (and `on_signal` is called): it ends its children and
-    stops."""
+    stops. So is a stdout that can no longer be written, as SIGPIPE (closed_output)."""
     received: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:
@@ -113,9 +116,11 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
             on_signal()
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    stop_listening = on_closed(lambda: note(signal.SIGPIPE, None))
     try:
         yield received
     finally:
+        stop_listening()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -130,7 +135,7 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
         cpu = row.sample.cpu_time if row.sample is not None else None
         table.append(
             (
-                row.name,
+                escape_controls(row.name),
                 str(row.pid or ""),
                 describe_exit(row.exitcode),
                 str(row.state),
@@ -155,4 +160,4 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
     print("\n".join(lines))
     for row in rows:
         if row.error:
-            print(f"  {row.name} {row.pid or ''}: {row.error}")
+            print(escape_controls(f"  {row.name} {row.pid or ''}: {row.error}"))

@@ -14,7 +14,7 @@ from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
 from proclab.core.recording import record_into
 from proclab.tui.cli import spec_from_arguments
-from proclab.tui.terminal import private_terminal
+from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
     from proclab.core.server import ServerConfig
@@ -27,6 +27,12 @@ def run_app(ns: argparse.Namespace) -> int:
         serve = startup_server(ns)
     except ProclabError as exc:
         print(f"proclab: {exc}", file=sys.stderr)
+        return 2
+    if not has_keyboard():
+        print(
+            f"proclab: {NO_TERMINAL} (over ssh: ssh -t); proclab run TARGET needs none",
+            file=sys.stderr,
+        )
         return 2
 
     from proclab.tui.app import ProclabApp  # textual is imported only for the app

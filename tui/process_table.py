@@ -31,6 +31,7 @@ from proclab.core.classify import classify
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
 from proclab.core.model import ProcessRow, ProcState
+from proclab.core.output import escape_controls
 from proclab.tui import fmt
 from proclab.tui.theme import resolve
 
@@ -97,7 +98,7 @@ class Column:
 
 def _name(row: ProcessRow, now: float) -> CellValue:
     # Cut to fit by the table, which knows how wide the name column is now.
-    return row.name, natural(row.name), ""
+    return escape_controls(row.name), natural(row.name), ""
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -183,7 +184,7 @@ def _target(row: ProcessRow, now: float) -> CellValue:
     label = row.spec.target.label
     if row.tag:
         label = f"{row.tag} {label}"
-    return label, label, ""
+    return escape_controls(label), label, ""
 
 
 # Most telling first: at 80 columns the first seven or eight fit (the name column is as

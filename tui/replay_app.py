@@ -21,6 +21,7 @@ from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
 from proclab.tui.app import ProclabApp
 from proclab.tui.line_list import LineList
+from proclab.tui.terminal import NO_TERMINAL, has_keyboard
 
 TICK_S = 0.1  # how often playing moves the replay on
 SEEK_S = 10.0
@@ -141,7 +142,7 @@ class ReplayApp(ProclabApp):
 
     def _forget_history(self) -> None:
         """Seeking back: the replay hands out every event again from its first one."""
-        self._inbox.clear()
+        self._forget_pending()
         self.output_log.reset()
         self.cpu_pane.reset()
         self.timeline.clear()
@@ -167,6 +168,9 @@ def run(ns: argparse.Namespace) -> int:
         replay = Replay.load(ns.file)
     except ProclabError as exc:
         print(f"proclab replay: {exc}", file=sys.stderr)
+        return 2
+    if not has_keyboard():
+        print(f"proclab replay: {NO_TERMINAL} (over ssh: ssh -t)", file=sys.stderr)
         return 2
     app = ReplayApp(replay, speed=ns.speed, at=ns.at)
     app.run()

@@ -145,7 +145,7 @@ async def _settle(pilot: object, app: object) -> None:
     """Wait until the app has drawn every replayed event (however busy the machine is):
     a fixed pause made pictures depend on the machine's load."""
     deadline = time.monotonic() + 30
-    while (app._inbox or app._drain_scheduled) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while app.events_pending() and time.monotonic() < deadline:  # type: ignore[attr-defined]
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     await pilot.wait_for_scheduled_animations()  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ import time
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
+from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.server import ServerConfig, describe_event
 from proclab.tui.headless_run import stop_signals
@@ -40,13 +41,13 @@ def run(ns: argparse.Namespace) -> int:
             line = (
                 json.dumps({"type": "server", **encode(event)})
                 if ns.json
-                else _stamp(event.time) + describe_event(event)
+                else _stamp(event.time) + escape_controls(describe_event(event))
             )
         elif isinstance(event, Notice):
             line = (
                 json.dumps({"type": "notice", **encode(event)})
                 if ns.json
-                else _stamp(event.time) + f"proclab: {event.text}"
+                else _stamp(event.time) + f"proclab: {escape_controls(event.text)}"
             )
         else:
             return

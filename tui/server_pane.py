@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from proclab.core.defaults import DEFAULT_METHOD, METHODS, SERVER_HOST, SERVER_MODES, SERVER_PORT
 from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
+from proclab.core.output import escape_controls
 from proclab.tui.line_list import LineList
 from proclab.tui.theme import resolve
 
@@ -173,7 +174,8 @@ class ServerPane(Vertical):
             text = Text(
                 time.strftime("%H:%M:%S", time.localtime(event.time)) + " ", style=muted, end=""
             )
-            text.append(describe_event(event), resolve(self.app, KIND_STYLES.get(event.kind, "")))
+            shown = escape_controls(describe_event(event))
+            text.append(shown, resolve(self.app, KIND_STYLES.get(event.kind, "")))
             lines.append((text, event.pid))
         self.query_one("#server-log", LineList).add(lines)
         self.show_status()

@@ -62,6 +62,16 @@ def private_terminal() -> Iterator[None]:
                 stream.close()
 
 
+NO_TERMINAL = "the app needs a terminal, and stdin is not one"
+
+
+def has_keyboard() -> bool:
+    """Whether the app can read keys: from a terminal on stdin, or from the browser under
+    `proclab web` (its pipes are meant). Textual's driver reads stdin and, at its end (a
+    file, /dev/null, `ssh host proclab`), would read nothing in a loop at 100 % of a core."""
+    return os.isatty(0) or in_browser()
+
+
 def in_browser() -> bool:
     """Run by `proclab web` (textual-serve's web driver talks through fds 0 and 1)."""
     return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")

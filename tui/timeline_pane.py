@@ -26,6 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Static
 
+from proclab.core.output import escape_controls
 from proclab.core.timeline import (
     ON_CPU_MIN,
     RUNNING_RULE,
@@ -208,7 +209,8 @@ class TimelineGrid(ScrollView, can_focus=True):
         age = snap.ticks[-1].time - tick.time
         when = "the newest tick" if age <= 0 else f"{fmt.seconds(age)} ago"
         return (
-            f"{lane.name} ({lane.pid}), {when}: {describe_cell(lane.cells[index], tick.interval)}"
+            f"{escape_controls(lane.name)} ({lane.pid}), {when}:"
+            f" {describe_cell(lane.cells[index], tick.interval)}"
         )
 
     def _style(self, name: str) -> Style:
@@ -240,7 +242,7 @@ class TimelineGrid(ScrollView, can_focus=True):
         lane = self.snapshot.lanes[row]
         shown = self.visible_ticks()
         start = len(self.snapshot.ticks) - shown
-        label = short_name(lane.name, LABEL_WIDTH - 1).ljust(LABEL_WIDTH)
+        label = short_name(escape_controls(lane.name), LABEL_WIDTH - 1).ljust(LABEL_WIDTH)
         segments = [
             Segment(label, self._style("bold" if row == self.cursor_lane else "$text-muted"))
         ]

@@ -4,8 +4,15 @@ Each browser tab that opens the page gets a proclab of its own (textual-serve ru
 `python -m proclab.tui.cli [APP OPTIONS]` with its web driver); closing the tab, or
 stopping `proclab web` (Ctrl+C, SIGTERM), quits that proclab, which ends its children.
 
-Anyone who can open the page can start any Python function as you: the server has no
-authentication, so it listens on 127.0.0.1 unless told otherwise with --public.
+Anyone who can open the page can start any Python function as you. So, as Jupyter does:
+- the page and its websocket need this run's secret token, printed at start in the URL to
+  open (another local user, or a page that guesses the port, has no token);
+- a request must name this server as its Host, and a browser's Origin must be this
+  server: a page from anywhere else open in the same browser cannot drive it, even one
+  whose own name was made to point at 127.0.0.1 (DNS rebinding);
+- it listens on 127.0.0.1 unless told otherwise with --public.
+Nothing refused starts an app. The page loads nothing from any other server (its font is
+served here), so it works offline and tells no one it was opened.
 """
 
 from __future__ import annotations
@@ -13,9 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import shlex
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -27,6 +39,8 @@ WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
 APP_MODULE = "proclab.tui.cli"
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
+TEMPLATES = Path(__file__).with_name("web")  # the page, without a public font service
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,14 +124,78 @@ def check(ns: argparse.Namespace) -> list[str]:
     return app_args
 
 
+def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
+    """The Host names (host:port) this server answers to: its public URL's, and on a
+    loopback address each name of the loopback (127.0.0.1, localhost, [::1])."""
+    hosts = {urlsplit(public_url).netloc.lower(), f"{host}:{port}".lower()}
+    if is_loopback(host):
+        hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
+    return frozenset(hosts)
+
+
+def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
+    """Why this request is refused, or None: a Host that is not this server, a browser
+    page from another origin, a page or websocket without this run's token."""
+    if request.host.lower() not in hosts:
+        return f"this server is {' or '.join(sorted(hosts))}, not {request.host}"
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc.lower() not in hosts:
+        return f"a page from {origin} may not use this server"
+    path = request.path
+    if path.startswith(
+        ("/static/", "/download/")
+    ):  # textual-serve's files; a download's key is random
+        return None
+    given = (
+        request.match_info.get("token") if path.startswith("/ws") else request.query.get("token")
+    )
+    if given is None or not secrets.compare_digest(given.encode(), token.encode()):
+        return "open the address proclab web printed when it started: it holds the token"
+    return None
+
+
 def _server_class() -> type:
+    import aiohttp_jinja2
+    from aiohttp import web
     from textual_serve.server import Server
 
     class ProclabServer(Server):  # type: ignore[misc]
-        """textual-serve's server, ending every tab's proclab when it stops."""
+        """textual-serve's server, behind a token and the Host and Origin checks, on a
+        page without a public font service, ending every tab's proclab when it stops."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, templates_path=TEMPLATES, **kwargs)
+            self.token = secrets.token_urlsafe(32)
+            self.hosts = served_hosts(self.public_url, self.host, self.port)
+
+        @property
+        def url(self) -> str:
+            return f"{self.public_url}/?token={self.token}"
+
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(self._guard)
+            # The page's websocket: textual.js adds "?width=…" to the address it is given,
+            # so the token goes in the path.
+            app.router.add_get("/ws/{token}", self.handle_websocket)
+            aiohttp_jinja2.get_env(app).globals["token"] = self.token
+            return app
+
+        @web.middleware
+        async def _guard(
+            self,
+            request: web.Request,
+            handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        ) -> web.StreamResponse:
+            why = refusal(request, self.hosts, self.token)
+            if why is not None:
+                raise web.HTTPForbidden(text=f"proclab web: refused: {why}\n")
+            return await handler(request)
 
         async def on_startup(self, app: object) -> None:
-            await super().on_startup(app)
+            # Not textual-serve's banner, which names the address without its token.
+            print(f"proclab web: open {self.url}", flush=True)
+            print("proclab web: Ctrl+C stops it and every tab's proclab", flush=True)
             # Ctrl+C and SIGTERM stop it already; a closed SSH session (SIGHUP) too.
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_exit)
 
@@ -136,7 +214,8 @@ def run(ns: argparse.Namespace) -> int:
     if not is_loopback(ns.host):
         print(
             f"proclab web: WARNING: listening on {ns.host}: anyone who can reach port {ns.port}"
-            " can start any Python function as you (there is no authentication)",
+            " and has the address printed below can start any Python function as you"
+            " (the token travels in clear text over http)",
             file=sys.stderr,
         )
     server = _server_class()(

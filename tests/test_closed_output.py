@@ -1,0 +1,135 @@
+"""Output that cannot be written: a reader that went away (`proclab run … | head -2`), a
+full disk under --record or stdout. A closed stdout ends the command quietly, as it ends
+Unix tools (exit status 141, 128 + SIGPIPE), ending its children as on SIGTERM; a
+recording that cannot be written is one line, and the run goes on. Never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import psutil
+from pty_session import PROCLAB, gone
+from support import free_port, wait_until
+
+T = "proclab.core.tasks"
+CLOSED = 141  # 128 + SIGPIPE, what a shell shows for `yes | head -1`'s yes
+
+
+def family_of(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_run_into_head_ends_quietly_and_ends_its_children() -> None:
+    # `proclab run … | head -2`: two children print forever; the reader takes two lines
+    # and goes away.
+    proc = subprocess.Popen(
+        [PROCLAB, "run", f"{T}:tick", "--args", "(20,)", "--count", "2", "--method", "fork"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = [proc.stdout.readline(), proc.stdout.readline()]
+        assert all(b"| tick" in line for line in first), first
+        family = family_of(proc.pid)
+        assert len(family) >= 2
+        proc.stdout.close()  # head -2 exits
+        status = proc.wait(30)
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == CLOSED, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert gone(family) == [], "children outlived a run whose reader went away"
+
+
+def test_a_recording_onto_a_full_disk_is_one_line_and_the_run_goes_on() -> None:
+    out = subprocess.run(
+        [PROCLAB, "run", f"{T}:tick", "--args", "(50, 6)", "--record", "/dev/full"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in out.stderr, out.stderr
+    problems = [line for line in out.stderr.splitlines() if "/dev/full" in line]
+    assert len(problems) == 1, out.stderr
+    assert "No space left on device" in problems[0]
+    assert out.stdout.count("| tick") == 6  # the children's lines are all still shown
+    assert "1 child in " in out.stdout, out.stdout  # and the summary
+    assert out.returncode == 0
+
+
+def test_stdout_onto_a_full_disk_is_one_line() -> None:
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [PROCLAB, "run", f"{T}:tick", "--args", "(20, 5)"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0] == "proclab run: cannot write to stdout: No space left on device"
+    # then only what ending the child says, as on SIGTERM
+    assert all(line.startswith("proclab: ") for line in lines[1:]), out.stderr
+    assert out.returncode == CLOSED
+
+
+def closed_pipe() -> int:
+    """The write end of a pipe whose reader is already gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+def test_schedule_into_a_closed_pipe_is_quiet() -> None:
+    write_end = closed_pipe()
+    try:
+        out = subprocess.run(
+            [PROCLAB, "schedule", "--preset", "stallings"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert out.stderr == ""
+    assert out.returncode == CLOSED
+
+
+def test_serve_into_a_closed_pipe_stops_and_leaves_no_handler() -> None:
+    write_end = closed_pipe()
+    try:
+        proc = subprocess.Popen(
+            [PROCLAB, "serve", "--port", str(free_port()), "--mode", "pool", "--workers", "2"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    try:
+        began = time.monotonic()
+        wait_until(lambda: len(family_of(proc.pid)) >= 2 or proc.poll() is not None, 20)
+        family = family_of(proc.pid)
+        status = proc.wait(30)
+        err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == CLOSED, err
+    assert "Traceback" not in err, err
+    assert time.monotonic() - began < 30
+    assert gone(family) == []

@@ -1,0 +1,112 @@
+"""A headless command's stdout or stderr that can no longer be written.
+
+`proclab run … | head -2`: the reader goes away and every later write fails with
+BrokenPipeError, in whichever thread prints (children's lines are printed from the
+controller's threads). Unix tools die of SIGPIPE there, quietly. proclab ignores SIGPIPE
+(Python does, and its TCP server must: a client that resets its connection would stop
+it), so `guard_output` does the same at the one place every print goes through: the
+streams themselves. The first write that fails silences that stream (its fd then points
+at /dev/null, so nothing buffered fails again at exit), says nothing for a closed pipe and
+one line for any other error (a full disk), and tells whoever listens (`on_closed`): the
+command then stops as on SIGTERM, ending its children. The command exits with
+CLOSED_STATUS, what a shell shows for a tool ended by SIGPIPE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
+
+CLOSED_STATUS = 128 + signal.SIGPIPE
+
+_lock = threading.Lock()
+_listeners: list[Callable[[], None]] = []
+_closed: list[str] = []  # the names of the streams that failed
+
+
+class _Guarded:
+    """A text stream whose failed writes silence it instead of raising."""
+
+    def __init__(self, stream: TextIO, name: str, prog: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._prog = prog
+        self._silent = False
+
+    def write(self, text: str) -> int:
+        if not self._silent:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                self._failed(exc)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._silent:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _failed(self, exc: OSError) -> None:
+        with _lock:
+            if self._silent:
+                return
+            self._silent = True
+            _closed.append(self._name)
+            listeners = list(_listeners)
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        if not isinstance(exc, BrokenPipeError):
+            reason = exc.strerror or type(exc).__name__
+            with contextlib.suppress(OSError, ValueError):
+                sys.__stderr__.write(f"{self._prog}: cannot write to {self._name}: {reason}\n")  # type: ignore[union-attr]
+                sys.__stderr__.flush()  # type: ignore[union-attr]
+        for listener in listeners:
+            listener()
+
+
+@contextlib.contextmanager
+def guard_output(prog: str) -> Iterator[Callable[[], bool]]:
+    """While inside, sys.stdout and sys.stderr are guarded; yields a function that tells
+    whether one of them failed."""
+    saved = sys.stdout, sys.stderr
+    _closed.clear()
+    sys.stdout = _Guarded(sys.stdout, "stdout", prog)  # type: ignore[assignment]
+    sys.stderr = _Guarded(sys.stderr, "stderr", prog)  # type: ignore[assignment]
+    try:
+        yield lambda: bool(_closed)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def on_closed(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` (from the thread that wrote) when a guarded stream fails, at once
+    if one already has; returns what stops listening."""
+    with _lock:
+        _listeners.append(listener)
+        already = bool(_closed)
+    if already:
+        listener()
+
+    def stop() -> None:
+        with _lock, contextlib.suppress(ValueError):
+            _listeners.remove(listener)
+
+    return stop
