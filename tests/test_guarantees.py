@@ -32,15 +32,19 @@ FAMILY = """
 import os, time
 
 def family(size, seconds):
-    '''Starts `size` processes that all live `seconds`, then waits for them.'''
+    '''Starts `size` processes that all live until `seconds` after the last one started.'''
+    hold, release = os.pipe()
     pids = []
     for _ in range(size):
         pid = os.fork()
         if pid == 0:
-            time.sleep(seconds)
+            os.close(release)
+            os.read(hold, 1)  # returns once the parent closes its end
             os._exit(0)
         pids.append(pid)
     print("all", len(pids), "started", flush=True)
+    time.sleep(seconds)
+    os.close(release)
     for pid in pids:
         os.waitpid(pid, 0)
 """
@@ -64,7 +68,7 @@ def most_descendants_seen(controller: Controller, rec_id: int, seen: list[int]) 
 def test_a_family_of_exactly_the_limit_is_left_alone(controller, family_file):
     assert controller.max_descendants == FORK_BOMB_LIMIT
     seen: list[int] = []
-    spec = build_spec(f"{family_file}:family", f"({FORK_BOMB_LIMIT}, 2.0)", method="fork")
+    spec = build_spec(f"{family_file}:family", f"({FORK_BOMB_LIMIT}, 3.0)", method="fork")
     (rec_id,) = controller.spawn(spec)
     most_descendants_seen(controller, rec_id, seen)
     assert controller.join([rec_id], timeout=30)
@@ -105,6 +109,9 @@ async def test_the_app_stays_responsive_while_a_fork_bomb_is_stopped(controller)
 
     spec = build_spec(f"{TASKS}:fork_bomb", "(2, 12, 0.01)", method="fork")
     app = ProclabApp(controller, refresh=0.2, startup=(spec, 1))
+    shown: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, *a, **k: shown.append(str(message)) or notify(message, *a, **k)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: controller.rows() and controller.rows()[0].pid)
         (row,) = controller.rows()
@@ -113,10 +120,13 @@ async def test_the_app_stays_responsive_while_a_fork_bomb_is_stopped(controller)
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
-        await wait_for(pilot, lambda: app.table.cell_text(row.id, "state").strip() == "killed")
+
+        def state() -> str:
+            return app.table.cell_text(row.id, "state").strip()
+
+        await wait_for(pilot, lambda: state() == "killed", timeout=30)
         assert f"more than {FORK_BOMB_LIMIT}" in controller.row(row.id).error
-        shown = [str(n.message) for n in app._notifications]
-        assert any("killed its process group" in text for text in shown), shown
+        await wait_for(pilot, lambda: any("killed its process group" in t for t in shown))
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
 
@@ -273,6 +283,7 @@ async def test_hostile_form_input_never_escapes(controller, tmp_path, monkeypatc
         for field, wrong, text, typed in cases:
             await pilot.press("n")  # a fresh form, its other fields valid
             await wait_for(pilot, lambda: isinstance(app.screen, SpawnScreen))
+            await wait_for(pilot, lambda: app.screen.query("#spawn"))  # composed
             form = app.screen
             await enter(pilot, field, text.format(mark=mark), typed=typed)
             await pilot.click("#spawn")
