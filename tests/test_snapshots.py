@@ -8,6 +8,7 @@ import pytest
 from fakes import NOW, FakeController
 
 from proclab.tui.app import ProclabApp
+from proclab.tui.screenshots import steady_cursors
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -45,6 +46,7 @@ def test_spawn_form_errors(snap_compare, size):
         form.query_one("#count").value = "0"
         form.query_one("#affinity").value = "9-"
         await pilot.press("ctrl+s")
+        steady_cursors(form)  # the focused field's cursor, drawn whatever the blink's phase
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=fill)
