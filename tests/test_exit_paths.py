@@ -375,3 +375,36 @@ def test_a_zombie_is_left_over_until_it_is_reaped() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+async def test_events_arriving_while_the_app_closes_raise_nothing() -> None:
+    """The controller's threads queue events until the app unsubscribes: a drain that runs
+    while the app's screens are being taken down drops them instead of raising (it raised
+    NoMatches for the CPU pane when the machine was slow enough)."""
+    from fakes import NOW, FakeController
+    from textual.screen import Screen
+
+    from proclab.tui.app import ProclabApp
+
+    fake = FakeController()
+    app = ProclabApp(fake, clock=lambda: NOW)
+    drained_while_closing = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        prune = app._prune
+
+        def prune_then_drain(*nodes, parent=None):  # type: ignore[no-untyped-def]
+            removal = prune(*nodes, parent=parent)
+            if not (nodes and isinstance(nodes[0], Screen)):
+                return removal
+
+            async def then_drain() -> None:
+                await removal
+                fake.emit_history()  # the sampler ticks meanwhile
+                app._drain()  # and the drain timer fires
+                drained_while_closing.append(True)
+
+            return then_drain()
+
+        app._prune = prune_then_drain  # type: ignore[method-assign]
+    assert drained_while_closing
