@@ -354,3 +354,17 @@ def test_an_unfinished_stderr_line_keeps_its_text(controller, tmp_path):
     assert controller.join([rec_id], timeout=10)
     assert lines(controller, rec_id, "stderr") == ["no newline"]
     assert controller.row(rec_id).sample is not None
+
+
+def test_a_join_outlived_by_its_event_loop_prints_no_traceback(controller, capfd):
+    """An app that stops awaiting a join (it timed out, or the app quit) closes its event
+    loop; the child's end, later, must not put a traceback on the terminal."""
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(controller.join_async([rec_id], timeout=0.05)) is False
+    finally:
+        loop.close()
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    assert "Traceback" not in capfd.readouterr().err
