@@ -484,7 +484,9 @@ class Controller:
             future: asyncio.Future[None] = loop.create_future()
 
             def done(_: ProcessRow, future: asyncio.Future[None] = future) -> None:
-                loop.call_soon_threadsafe(_resolve, future)
+                # the awaiting side may have given up and closed its loop (an app that quit)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future)
 
             self.on_exit(rec_id, done)
             waits.append(future)

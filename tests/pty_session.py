@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import pty
+import select
 import signal
 import struct
 import sys
@@ -118,18 +119,69 @@ class PtySession:
         self._reader.join(timeout=2)
 
 
-def gone(processes: Sequence[psutil.Process], timeout: float = 5.0) -> list[psutil.Process]:
-    """The processes still alive (zombies count as gone) after up to `timeout` seconds."""
+def gone(
+    processes: Sequence[psutil.Process],
+    timeout: float = 5.0,
+    reaped: dict[int, int] | None = None,
+) -> list[psutil.Process]:
+    """The processes not gone after up to `timeout` seconds. A zombie is not gone: it is
+    left over until its parent reaps it. One whose parent is this test process (an orphan
+    re-parented to it: conftest makes it a subreaper) is reaped here, by pid, as init would
+    reap it; its exit code (as Popen.returncode gives it) goes into `reaped`."""
     deadline = time.monotonic() + timeout
     while True:
-        alive = [p for p in processes if _alive(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
+        left = [p for p in processes if _left(p, reaped)]
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.05)
 
 
-def _alive(process: psutil.Process) -> bool:
+def _left(process: psutil.Process, reaped: dict[int, int] | None) -> bool:
     try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        if not process.is_running():  # its pid now names another process
+            return False
+        if process.status() != psutil.STATUS_ZOMBIE or process.ppid() != os.getpid():
+            return True
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+    except (psutil.NoSuchProcess, ChildProcessError):
         return False
+    if pid == 0:
+        return True
+    if reaped is not None:
+        reaped[pid] = os.waitstatus_to_exitcode(status)
+    return False
+
+
+class Deaths:
+    """When each of some processes ended, on this machine's monotonic clock: a thread
+    waits on a pidfd of each, which the kernel makes readable the moment the process
+    ends (before anyone reaps it), whoever its parent is."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.at: dict[int, float] = {}
+        self._fds: dict[int, int] = {}
+        for pid in pids:
+            try:
+                self._fds[os.pidfd_open(pid)] = pid
+            except ProcessLookupError:
+                self.at[pid] = time.monotonic()  # already over: no later than now
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self._fds:
+            ready, _, _ = select.select([*self._fds, self._stop_r], [], [])
+            now = time.monotonic()
+            if self._stop_r in ready:
+                return
+            for fd in ready:
+                self.at[self._fds.pop(fd)] = now
+                os.close(fd)
+
+    def close(self) -> None:
+        os.write(self._stop_w, b"x")
+        self._thread.join(timeout=5)
+        for fd in (*self._fds, self._stop_r, self._stop_w):
+            os.close(fd)
+        self._fds.clear()

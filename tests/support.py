@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -95,3 +96,42 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
         return True
     except OSError:
         return False
+
+
+def as_unprivileged_user(function: Callable[[], object]) -> object:
+    """`function()`'s result, called in a fork of this process that runs as the user
+    `nobody` (as root, CAP_DAC_OVERRIDE writes read-only files: CI runs as root). Its
+    result must pickle; an exception in it is raised here, as text."""
+    import grp
+    import pickle
+    import pwd
+    import traceback
+
+    if os.geteuid() != 0:
+        return function()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root for good, do the work, hand the result back
+        status = 0
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(grp.getgrnam("nogroup").gr_gid)
+            os.setuid(pwd.getpwnam("nobody").pw_uid)
+            outcome: tuple[bool, object] = (True, function())
+        except BaseException:
+            outcome = (False, traceback.format_exc())
+        try:
+            with os.fdopen(write, "wb") as pipe:
+                pickle.dump(outcome, pipe)
+        except BaseException:
+            status = 1
+        os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    ok, value = pickle.loads(data)
+    if not ok:
+        raise AssertionError(f"as the user nobody: {value}")
+    return value

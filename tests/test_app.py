@@ -45,6 +45,7 @@ async def spawn_from_form(
 ) -> None:
     await pilot.press("n")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SpawnScreen))
+    await wait_for(pilot, lambda: pilot.app.screen.query("#spawn"))  # composed (slow under load)
     form = pilot.app.screen
     for field, value in {"target": target, "args": args, "kwargs": kwargs, **fields}.items():
         form.query_one(f"#{field}").value = value

@@ -184,7 +184,7 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
         text=True,
     )
     try:
-        wait_until(lambda: len(_descendants(proc.pid)) >= 2, 20)
+        assert wait_until(lambda: len(_descendants(proc.pid)) >= 2, 20)
         time.sleep(0.8)  # let them install their SIGTERM handler
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)

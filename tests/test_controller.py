@@ -251,20 +251,43 @@ def test_affinity_pins_the_child(controller):
 
 
 def test_samples_measure_children(controller):
-    (rec_id,) = start_task(controller, "spin", "(3,)")
-    assert wait_until(lambda: (controller.row(rec_id).sample or _none).cpu_percent > 50, 5)
-    sample = controller.row(rec_id).sample
-    assert sample.rss > 1_000_000 and sample.threads >= 1
-    assert sample.core in os.sched_getaffinity(0)
-    assert sample.ctx_voluntary >= 0 and sample.ctx_involuntary >= 0
+    (spinner,) = start_task(controller, "spin", "(5,)")
+    (sleeper,) = start_task(controller, "tick", "(20,)")
+
+    def sample(rec_id: int):
+        return controller.row(rec_id).sample or _none
+
+    # spinning: on a CPU or waiting for one through a whole tick, however loaded the machine
+    assert wait_until(
+        lambda: (
+            sample(spinner).cpu_delta + sample(spinner).run_delay_delta
+            > 0.8 * sample(spinner).interval
+        ),
+        5,
+    )
+    spin = sample(spinner)
+    assert spin.rss > 1_000_000 and spin.threads >= 1
+    assert spin.core in os.sched_getaffinity(0)
+
+    def its_core_is_busy() -> bool:
+        system, core = controller.system(), sample(spinner).core
+        return system is not None and core is not None and system.per_core[core] > 50
+
+    assert wait_until(its_core_is_busy, 5), controller.system()
     system = controller.system()
-    assert system is not None and len(system.per_core) == psutil.cpu_count()
-    assert 0 <= system.total <= 100 and system.mem_total > 0
-    controller.kill(rec_id)
+    assert len(system.per_core) == psutil.cpu_count()
+    assert max(system.per_core) / len(system.per_core) <= system.total <= 100
+    assert 0 < system.mem_used < system.mem_total
+    # every 20 ms sleep is a voluntary switch off the CPU
+    assert wait_until(lambda: sample(sleeper).ctx_voluntary >= 10, 5), sample(sleeper)
+    controller.kill(spinner)
+    controller.kill(sleeper)
 
 
 class _none:
-    cpu_percent = 0.0
+    cpu_percent = cpu_delta = run_delay_delta = interval = 0.0
+    core = None
+    ctx_voluntary = 0
 
 
 def test_close_ends_everything_even_sigterm_ignorers():
@@ -280,13 +303,16 @@ def test_close_ends_everything_even_sigterm_ignorers():
 
 
 def test_spawn_while_starting_is_queued_in_order(controller):
+    events = []
+    controller.subscribe(events.append)
     ids = controller.spawn(build_spec(f"{TASKS}:exit_with", "(0,)", method="spawn"), 4)
-    assert [controller.row(i).state for i in ids][-1] in (
-        ProcState.STARTING,
-        ProcState.RUNNING,
-        ProcState.EXITED,
-    )
     assert controller.join(ids, timeout=30)
+    # every row appeared, as starting, before the first was started; then in order
+    mine = [e for e in events if isinstance(e, Spawned | StateChanged)]
+    assert [(type(e), e.row.id) for e in mine[:4]] == [(Spawned, i) for i in ids]
+    assert all(e.row.state is ProcState.STARTING for e in mine[:4])
+    started = [e.row.id for e in mine if getattr(e, "old", None) is ProcState.STARTING]
+    assert started == list(ids)
     pids = [controller.row(i).pid for i in ids]
     assert len(set(pids)) == 4
     starts = [controller.row(i).started_at for i in ids]
@@ -328,3 +354,17 @@ def test_an_unfinished_stderr_line_keeps_its_text(controller, tmp_path):
     assert controller.join([rec_id], timeout=10)
     assert lines(controller, rec_id, "stderr") == ["no newline"]
     assert controller.row(rec_id).sample is not None
+
+
+def test_a_join_outlived_by_its_event_loop_prints_no_traceback(controller, capfd):
+    """An app that stops awaiting a join (it timed out, or the app quit) closes its event
+    loop; the child's end, later, must not put a traceback on the terminal."""
+    (rec_id,) = start_task(controller, "sleep", "(30,)")
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(controller.join_async([rec_id], timeout=0.05)) is False
+    finally:
+        loop.close()
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    assert "Traceback" not in capfd.readouterr().err

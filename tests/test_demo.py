@@ -96,14 +96,15 @@ say = "first"
 wait = 0.1
 
 [[step]]
-say = "waits two seconds of unpaused time"
-wait = 2
+say = "waits four seconds of unpaused time"
+wait = 4
 """
     app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.step_index == 1)
+        # the key lands well inside the wait, even when a loaded machine delays it seconds
         await pilot.press("x")
-        await pilot.pause(2.5)  # longer than the whole wait
+        await pilot.pause(4.5)  # longer than the whole wait
         await pilot.press("space")
         await pilot.pause(0.5)
         assert app.step_index == 1 and not app.done, "the paused time counted as waiting"

@@ -3,20 +3,23 @@ screen from fake results (snapshots) and driven by a person (Pilot)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import io
 import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import psutil
 import pytest
 from fakes import NOW, FakeController
 from pty_session import PROCLAB, gone
-from support import TASKS, wait_for, wait_until
+from support import TASKS, as_unprivileged_user, wait_for, wait_until
 
 from proclab.core import experiments, methods
 from proclab.core.errors import InputError
@@ -148,14 +151,8 @@ def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
         parent = psutil.Process(proc.pid)
 
         def sleepers() -> list[psutil.Process]:
-            # fork children carry proclab's command line; the resource tracker does not.
-            # The warm-up child may be a zombie (or gone) when asked: not a sleeper.
-            found = []
-            for child in parent.children():
-                with contextlib.suppress(psutil.Error):
-                    if "experiment" in " ".join(child.cmdline()):
-                        found.append(child)
-            return found
+            # fork children carry proclab's command line; the resource tracker does not
+            return [c for c in parent.children() if "experiment" in _cmdline(c)]
 
         assert wait_until(sleepers, 15), "the experiment never started its first child"
         family = parent.children(recursive=True)
@@ -168,6 +165,14 @@ def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
     assert proc.returncode == 128 + sig
     assert "cancelled; its children were ended" in err
     assert gone(family) == []
+
+
+def _cmdline(process: psutil.Process) -> str:
+    """Its command line; empty once it has ended (a zombie has none left to read)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def test_cancel_ends_the_children():
@@ -227,13 +232,25 @@ def test_cli_json_and_csv(capsys, tmp_path):
     assert len(rows) == 6 and rows[0].keys() == {"experiment", "method", "sample", "ms"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only file")
-def test_cli_refuses_a_read_only_csv_before_it_runs(capsys, tmp_path):
-    path = tmp_path / "old.csv"
+def test_cli_refuses_a_read_only_csv_before_it_runs():
+    # as an unprivileged user (root may write a read-only file), in a folder it can reach
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)
+        _refuses_a_read_only_csv(Path(folder) / "old.csv")
+
+
+def _refuses_a_read_only_csv(path: Path) -> None:
     path.write_text("kept\n")
     path.chmod(0o444)
-    assert cli.main(["experiment", "parallel", "--csv", str(path)]) == 2
-    out, err = capsys.readouterr()
+
+    def refuse() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = cli.main(["experiment", "parallel", "--csv", str(path)])
+        return status, out.getvalue(), err.getvalue()
+
+    status, out, err = as_unprivileged_user(refuse)
+    assert status == 2
     assert out == "" and err.count("\n") == 1 and "csv: cannot write" in err and "read-only" in err
     assert path.read_text() == "kept\n"
 

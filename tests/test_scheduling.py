@@ -36,6 +36,7 @@ from proclab.core.scheduling import (
     job_from_fields,
     mlfq,
     parse_jobs_csv,
+    parse_quanta,
     render_gantt_text,
     render_table_text,
     round_robin,
@@ -490,6 +491,8 @@ def test_bad_csv_names_the_line(text, message):
     with pytest.raises(ScheduleError) as caught:
         parse_jobs_csv(text)
     assert str(caught.value).startswith(message)
+    if message.startswith("line "):  # the CLI names it so
+        assert caught.value.line == int(message.split()[1].rstrip(":"))
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, ProclabError)
 
@@ -866,3 +869,10 @@ def test_proclab_schedule_through_the_console_script(tmp_path, silberschatz_csv)
     quantum = proclab(str(silberschatz_csv), "--algo", "rr", "--quantum", "-1")
     assert quantum.returncode == 2
     assert quantum.stderr == "proclab schedule: --quantum must be more than 0, got -1\n"
+
+
+def test_quanta_are_read_as_typed():
+    """Every level as typed, top first; inf or fcfs, in any case, is an unlimited quantum."""
+    assert parse_quanta("4, 8,16") == (4, 8, 16)
+    assert parse_quanta("8,FCFS") == parse_quanta("8,inf") == (8, math.inf)
+    assert parse_quanta("inf,4") == (math.inf, 4)

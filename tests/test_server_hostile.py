@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from support import wait_until
 
 from proclab.core.model import ServerEvent
 from proclab.core.server import ServerConfig
+from proclab.core.server_handler import OUT_LIMIT, READ_CHUNK
 
 
 @pytest.fixture
@@ -131,25 +134,56 @@ def test_a_client_that_never_reads(controller, events, mode):
         except OSError:
             break
     assert sent < 64 * 1024 * 1024, "the server kept buffering"
-    assert wait_until(
-        lambda: any(
-            e.reason in ("idle timeout", "reset") for e in events if e.kind == "disconnected"
-        ),
-        10,
+
+    def ended() -> list:
+        return [e for e in events if e.kind == "disconnected"]
+
+    assert wait_until(lambda: any(e.reason in ("idle timeout", "reset") for e in ended()), 10)
+    # It read no more than it may owe, plus what the kernel holds on the way back: the
+    # rest of what was sent stayed in the socket buffers, unread.
+    (gone,) = ended()
+    assert gone.bytes_in <= OUT_LIMIT + READ_CHUNK + _send_buffer_max() + 1024 * 1024, (
+        gone.bytes_in,
+        sent,
     )
     greedy.close()
     assert wait_until(lambda: no_handler_left(controller), 5)
     still_serves(address)
 
 
-def test_half_closed_client_gets_everything_back(controller):
-    address = start(controller, "pool")
-    sock = socket.create_connection(address)
-    payload = b"ping " * 20000
-    sock.sendall(payload)
-    sock.shutdown(socket.SHUT_WR)
-    received = b""
+def _send_buffer_max() -> int:
+    """The most a TCP socket's send buffer grows to here (Linux's tcp_wmem)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_half_closed_client_gets_everything_back(controller, mode):
+    """The client sends everything, then shuts down its side and only then reads: the
+    handler sees the end of the input while it still owes part of the answer (more than
+    its socket's send buffer and the client's receive buffer hold), and must send it all."""
+    address = start(controller, mode)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.settimeout(20)
+    sock.connect(address)
+    size = _send_buffer_max() + 256 * 1024 + OUT_LIMIT // 2  # under OUT_LIMIT left owed
+    payload = b"ping " * (size // 5)
+
+    def send() -> None:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(1.0)  # the handler reads to the end meanwhile
+    received = bytearray()
     while chunk := sock.recv(65536):
         received += chunk
+    sender.join()
     sock.close()
-    assert received == payload.upper()
+    assert len(received) == len(payload) and received == payload.upper()
+    assert wait_until(lambda: no_handler_left(controller), 5)
+    still_serves(address)

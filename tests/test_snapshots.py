@@ -46,6 +46,7 @@ def test_spawn_form_errors(snap_compare, size):
         form.query_one("#count").value = "0"
         form.query_one("#affinity").value = "9-"
         await pilot.press("ctrl+s")
+        steady_cursors(form)  # the focused field's cursor, drawn whatever the blink's phase
         await pilot.pause()
         steady_cursors(pilot.app.screen)  # the focused field's cursor, drawn whatever the time
         await pilot.pause()

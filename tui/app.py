@@ -429,7 +429,9 @@ class ProclabApp(App[int]):
 
     def _drain(self) -> None:
         self._drain_scheduled = False
-        if not self.is_running or self._exit or not self.screen_stack:  # closing: screens go
+        # The app is closing: its screens go before it unsubscribes, and this timer may
+        # fire in between (it did on a slow machine, and raised NoMatches).
+        if not self.is_running or self._exit or not self.screen_stack:
             return
         events: list[Event] = []
         while self._inbox:
