@@ -374,17 +374,18 @@ def test_without_a_server_the_program_runs_as_without_the_hook(
     assert expected[0] == 3 and "RuntimeError: boom" in expected[2]
     with HookServer(Recorder()) as server:
         env = server.environment(user_site)
-    if absence == "unset":
-        del env["PROCLAB_HOOK"]
-    elif absence == "nobody listens":  # proclab died, its socket file stayed behind
+        assert env["PYTHONPATH"] == f"{HOOK_DIR}{os.pathsep}{user_site['PYTHONPATH']}"
+        if absence == "unset":  # the hook's folder is there, its sitecustomize runs
+            del env["PROCLAB_HOOK"]
+            assert plain_run(env) == expected
+    if absence == "nobody listens":  # proclab died, its socket file stayed behind
         stale = tmp_path / "stale.sock"
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
             sock.bind(str(stale))
             env["PROCLAB_HOOK"] = str(stale)
             assert plain_run(env) == expected
-        return
-    assert env["PYTHONPATH"].startswith(str(HOOK_DIR))
-    assert plain_run(env) == expected
+    elif absence == "closed":
+        assert plain_run(env) == expected
 
 
 def old_interpreters() -> list[str]:
@@ -620,6 +621,9 @@ def test_close_removes_the_socket_and_its_private_directory() -> None:
     env = server.environment({"PYTHONPATH": "/mine"})
     assert env["PYTHONPATH"] == f"{HOOK_DIR}{os.pathsep}/mine"
     assert env["PROCLAB_HOOK"] == server.path
+    # The hook is there compiled, for processes that may not write bytecode.
+    compiled = {p.name.split(".")[0] for p in (HOOK_DIR / "__pycache__").iterdir()}
+    assert {"sitecustomize", "_proclab_hook"} <= compiled
     server.close()
     server.close()
     assert not os.path.exists(server.directory)
@@ -704,3 +708,18 @@ def test_parse_reads_what_the_hook_writes() -> None:
         pid=7, t=12.5, child=8, t_call=10.0, timeout=None, ended=True, exitcode=-15
     )
     assert parse(data).blocked == 2.5
+
+
+def test_a_connection_that_closes_right_after_sending_is_not_junk() -> None:
+    """A process that sends and exits at once: its end must not be counted as an empty
+    (junk) message, whenever the server happens to read it, and all it sent arrives."""
+    rec = Recorder()
+    with HookServer(rec) as server:
+        for _ in range(300):
+            with connect(server) as client:
+                for _ in range(20):
+                    client.send(valid())
+        assert wait_until(lambda: len(rec.of(Bye)) == 300, 30)
+        stats = server.stats()
+    assert (stats.junk, stats.last_error) == (0, "")
+    assert len(rec.of(Helper)) == 300 * 20

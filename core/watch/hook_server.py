@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import os
+import py_compile
 import select
 import shutil
 import socket
@@ -133,6 +135,7 @@ class HookServer:
         )
         self._last_error = ""
         try:
+            _compile_hook()
             # Set on the listener, inherited by every connection it accepts, so even a
             # message sent before accept() carries its sender's credentials.
             self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -267,10 +270,12 @@ class HookServer:
                 return
             fds, creds = _unpack_ancillary(ancillary)
             if not data and not fds:
-                if hung_up:  # the end (an empty message would be junk)
+                # The end, or an empty message (junk). The peer may have closed since
+                # epoll reported this fd, so ask again.
+                if hung_up or _hung_up(fd):
                     self._drop_connection(fd, conn)
-                    return
-                self._note("junk", "an empty message")
+                else:
+                    self._note("junk", "an empty message")
                 return
             self._deliver(data, fds, creds, flags)
 
@@ -341,6 +346,12 @@ class HookServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _hung_up(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(mask & (select.POLLHUP | select.POLLRDHUP) for _, mask in poller.poll(0))
+
+
 def _unpack_ancillary(
     ancillary: list[tuple[int, int, bytes]],
 ) -> tuple[tuple[int, ...], tuple[int, int, int] | None]:
@@ -364,6 +375,21 @@ def _pipe_id(fd: int) -> str:
     """How the hook recognises one of proclab's pipes (hook/_proclab_hook.py: _pipe_id)."""
     st = os.fstat(fd)
     return f"{st.st_dev}:{st.st_ino}"
+
+
+def _compile_hook() -> None:
+    """Bytecode for the hook, beside it, if it is missing or stale. Every Python process
+    of the program loads the hook, and compiling it from source costs each one tens of
+    milliseconds where bytecode is not written (PYTHONDONTWRITEBYTECODE, as here, with an
+    editable install). Python versions other than proclab's compile their own, where
+    they may. A read-only install keeps the bytecode it was installed with."""
+    for name in ("sitecustomize.py", "_proclab_hook.py"):
+        source = HOOK_DIR / name
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        with contextlib.suppress(OSError):
+            if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
+                continue
+            py_compile.compile(str(source), doraise=True)
 
 
 def _private_directory() -> str:
