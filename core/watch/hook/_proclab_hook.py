@@ -546,7 +546,16 @@ class _PoolCounter:
         self.reported = (-1, -1)
         self.due = 0.0
         self.pending = None  # calls in the task being run
-        self.reader = getattr(inqueue, "_reader", None)
+        self.waiting = None
+        try:
+            # One poll object for the worker's life: Connection.poll(0) would build a
+            # selector on every task.
+            import select
+
+            self.waiting = select.poll()
+            self.waiting.register(inqueue._reader.fileno(), select.POLLIN)
+        except Exception:
+            pass
         get, put = inqueue.get, outqueue.put
 
         def counting_get(*args, **kwargs):
@@ -573,8 +582,9 @@ class _PoolCounter:
         self.report()
 
     def idle(self) -> bool:
+        """No task waiting for this worker (nor any other) in the pool's queue."""
         try:
-            return not self.reader.poll(0)  # type: ignore[union-attr]
+            return not self.waiting.poll(0)  # type: ignore[union-attr]
         except Exception:
             return True
 
