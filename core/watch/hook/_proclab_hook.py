@@ -412,28 +412,29 @@ def _patch_process(module) -> None:
 
     def start_(self):
         t_call = time.time()
-        # start() deletes these; their reprs are made after the child is on its way.
-        target = getattr(self, "_target", None)
-        args = getattr(self, "_args", ())
-        kwargs = getattr(self, "_kwargs", {})
-        start(self)
+        fields = None
         if _sock is not None:
+            # Made before the fork: start() deletes the target and its arguments, their
+            # reprs are then of what the child gets, and after a fork every page the
+            # parent writes is copied while the child shares it.
             try:
-                _send(
-                    "mp_start",
-                    {
-                        "child": self._popen.pid,
-                        "name": _text(self.name, MAX_REPR_CHARS),
-                        "target": _qualname(target)
-                        if target is not None
-                        else _target_name(self, base),
-                        "args": _short(args),
-                        "kwargs": _short(kwargs),
-                        "daemon": bool(self.daemon),
-                        "method": getattr(self._popen, "method", None),
-                        "t_call": t_call,
-                    },
-                )
+                target = getattr(self, "_target", None)
+                fields = {
+                    "name": _text(self.name, MAX_REPR_CHARS),
+                    "target": _qualname(target) if target is not None else _target_name(self, base),
+                    "args": _short(getattr(self, "_args", ())),
+                    "kwargs": _short(getattr(self, "_kwargs", {})),
+                    "daemon": bool(self.daemon),
+                    "t_call": t_call,
+                }
+            except Exception:
+                fields = None
+        start(self)
+        if fields is not None and _sock is not None:
+            try:
+                fields["child"] = self._popen.pid
+                fields["method"] = getattr(self._popen, "method", None)
+                _send("mp_start", fields)
             except Exception:
                 pass
 
