@@ -129,13 +129,20 @@ class HookServer:
         self._uid = os.getuid()
         self.directory = _private_directory()
         self.path = os.path.join(self.directory, "hook.sock")
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._epoll = select.epoll()
-        self._wake_r, self._wake_w = os.pipe()
         self._connections: dict[int, _Connection] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._released = False
         self._close_lock = threading.Lock()
+        self._owned: list[int] = []  # raw fds: the wake pipe
+        try:
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._epoll = select.epoll()
+            self._wake_r, self._wake_w = os.pipe()
+            self._owned = [self._wake_r, self._wake_w]
+        except BaseException:
+            self._release()
+            raise
         self._accepting = True
         self._resume_accept_at = 0.0
         self._counts = dict.fromkeys(
@@ -347,12 +354,19 @@ class HookServer:
         self._last_error = error
 
     def _release(self) -> None:
+        """Once: a raw fd closed twice could be someone else's by then."""
+        with self._close_lock:
+            if self._released:
+                return
+            self._released = True
         for conn in self._connections.values():
             conn.sock.close()
         self._connections.clear()
-        self._listener.close()
-        self._epoll.close()
-        for fd in (self._wake_r, self._wake_w):
+        for name in ("_listener", "_epoll"):
+            resource = getattr(self, name, None)
+            if resource is not None:
+                resource.close()
+        for fd in self._owned:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.directory, ignore_errors=True)
