@@ -1,0 +1,428 @@
+"""proclab's end of the hook: a private Unix socket every Python process of a watched
+program connects to, and one thread that reads them.
+
+    with HookServer(on_message) as server:
+        env = server.environment(output_fds=(out_w, err_w))  # for the program
+        ...
+
+Each hooked process holds one SOCK_SEQPACKET connection (its messages in order, the end
+of it seen as the connection closing; a process that floods fills its own socket, not
+everyone's, and a full queue of the kind a datagram socket shares, 10 deep by default,
+cannot drop a burst of hellos). The socket lives in a 0700 directory of its own; a
+connection from another user is refused (SO_PEERCRED), and every message carries the
+kernel's word for its sender (SO_PASSCRED), which must be the pid it claims.
+
+The thread sweeps the connections every 20 ms while messages come (100 ms when idle)
+rather than waiting on them, so that sending wakes nobody: see `_serve`.
+
+`on_message(message, fds)` runs on the server's thread for each valid message
+(`protocol.parse`), and a `Bye` when a process's connection closes. A `Hello` comes with
+its output pipes' read ends: `fds.take()` makes them the caller's, and every fd a
+message brought that nobody took is closed after the callback returns (an ignored
+hello's pipes then break, and that process's writes fail: take them). Anything else a
+process sends is dropped and counted in `stats()`, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib.util
+import os
+import py_compile
+import select
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from proclab.core.watch.protocol import (
+    MAX_MESSAGE_BYTES,
+    Bye,
+    Dropped,
+    Hello,
+    Message,
+    ProtocolError,
+    parse,
+)
+
+HOOK_DIR = Path(__file__).with_name("hook")
+SOCKET_ENV = "PROCLAB_HOOK"
+PIPES_ENV = "PROCLAB_HOOK_PIPES"  # the hook's own name for it: hook/_proclab_hook.py
+
+MAX_FDS = 2  # a hello's stdout and stderr; more is junk (room for 8 to see and close it)
+_CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_ANCILLARY = socket.CMSG_SPACE(8 * 4) + socket.CMSG_SPACE(_CREDS.size)
+# Between sweeps a process's messages wait in its connection's socket buffer, which holds
+# about 170 of them (300 bytes each; measured): 20 ms sweeps drain 8,000 a second from
+# each process, and even the first sweep after an idle spell comes in time for 1,700 a
+# second, more than a process can start children; what does not fit is counted.
+SWEEP_BUSY = 0.02
+SWEEP_IDLE = 0.1  # after sweeps that found nothing: benchmarks/hook_cost.py, "idle server"
+PER_ROUND = 512  # at most this many from one connection a sweep: more than its buffer holds
+_UNIX_PATH_MAX = 107
+
+
+@dataclass(frozen=True, slots=True)
+class HookStats:
+    connections: int  # accepted, in all
+    live: int  # open now
+    refused: int  # another user's, or past max_connections
+    messages: int  # delivered to the callback
+    junk: int  # dropped: not a message, wrong sender, wrong fds, cut short
+    lost: int  # messages processes said they could not send (Dropped)
+    fds_closed: int  # passed to proclab and closed because nobody took them
+    callback_errors: int
+    last_error: str  # the last junk reason or callback error, for a log line
+
+
+class PassedFds:
+    """The fds that came with one message. Taken ones are the caller's to close."""
+
+    __slots__ = ("_fds",)
+
+    def __init__(self, fds: tuple[int, ...]) -> None:
+        self._fds = fds
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def take(self) -> tuple[int, ...]:
+        fds, self._fds = self._fds, ()
+        return fds
+
+    def close(self) -> int:
+        """Close what nobody took; how many."""
+        fds = self.take()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return len(fds)
+
+
+class _Connection:
+    __slots__ = ("pid", "sock")
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock = sock
+        self.pid = pid
+
+
+class HookServer:
+    """Receives what the hooks of a watched program say. Start it (or enter it) before
+    the program, close it after the program's last process is gone."""
+
+    def __init__(
+        self,
+        on_message: Callable[[Message, PassedFds], None],
+        *,
+        max_connections: int = 4096,
+    ) -> None:
+        self._on_message = on_message
+        self._max_connections = max_connections
+        self._uid = os.getuid()
+        self.directory = _private_directory()
+        self.path = os.path.join(self.directory, "hook.sock")
+        self._connections: dict[int, _Connection] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._released = False
+        self._close_lock = threading.Lock()
+        self._owned: list[int] = []  # raw fds: the wake pipe
+        try:
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._epoll = select.epoll()
+            self._wake_r, self._wake_w = os.pipe()
+            self._owned = [self._wake_r, self._wake_w]
+        except BaseException:
+            self._release()
+            raise
+        self._accepting = True
+        self._resume_accept_at = 0.0
+        self._counts = dict.fromkeys(
+            ("connections", "refused", "messages", "junk", "lost", "fds_closed", "callback_errors"),
+            0,
+        )
+        self._last_error = ""
+        try:
+            _compile_hook()
+            # Set on the listener, inherited by every connection it accepts, so even a
+            # message sent before accept() carries its sender's credentials.
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            self._listener.bind(self.path)
+            self._listener.listen(socket.SOMAXCONN)
+            self._listener.setblocking(False)
+            os.set_blocking(self._wake_r, False)
+            self._epoll.register(self._listener.fileno(), select.EPOLLIN)
+        except BaseException:
+            self._release()
+            raise
+
+    # --- the caller's side ----------------------------------------------------------
+
+    def start(self) -> HookServer:
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._serve, name="proclab-hook", daemon=True)
+            self._thread.start()
+        return self
+
+    def __enter__(self) -> HookServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def environment(
+        self, base: Mapping[str, str] | None = None, output_fds: Iterable[int] = ()
+    ) -> dict[str, str]:
+        """The environment to run the program with: `base` (default os.environ) with the
+        hook first on PYTHONPATH (the caller's PYTHONPATH kept after it) and the socket's
+        path. `output_fds` are the pipes proclab gives the program as its stdout and
+        stderr: the hook takes over only those (and its own), never output the program
+        sends elsewhere."""
+        env = dict(os.environ if base is None else base)
+        old = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(HOOK_DIR) + (os.pathsep + old if old else "")
+        env[SOCKET_ENV] = self.path
+        env[PIPES_ENV] = ",".join(_pipe_id(fd) for fd in output_fds)
+        return env
+
+    def stats(self) -> HookStats:
+        return HookStats(live=len(self._connections), last_error=self._last_error, **self._counts)
+
+    def close(self) -> None:
+        """Stop reading, close every connection, remove the socket and its directory."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        thread = self._thread
+        if thread is None:
+            self._release()
+        elif thread is not threading.current_thread():  # else: from on_message
+            thread.join()  # the thread releases everything as it ends
+
+    # --- the server's thread --------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Sweep every connection for what it has sent, then sleep. The thread never
+        waits in epoll_wait, on purpose: a message to a thread waiting there wakes it,
+        and on a busy machine a process that wakes another often loses its CPU for a
+        time slice. Measured at a load of 14 on 2 cores, the send of `mp_start` right
+        after a fork took 4 to 10 ms (median) with a waiting server, 0.17 ms with a
+        sweeping one. Messages carry their own times, so a sweep's delay (at most
+        SWEEP_IDLE) changes no figure."""
+        waker = select.poll()
+        waker.register(self._wake_r, select.POLLIN)
+        interval = SWEEP_BUSY
+        try:
+            while not self._closed:
+                if waker.poll(interval * 1000):
+                    return  # close()
+                if not self._accepting and time.monotonic() >= self._resume_accept_at:
+                    self._resume_accepting()
+                events = self._epoll.poll(0)
+                for fd, mask in events:
+                    if fd == self._listener.fileno():
+                        self._accept()
+                    else:
+                        conn = self._connections.get(fd)
+                        if conn is not None:
+                            self._read(fd, conn, mask)
+                interval = SWEEP_BUSY if events else min(SWEEP_IDLE, interval * 1.5)
+        except Exception as exc:  # a bug here must not take the program's output with it
+            self._note("callback_errors", f"hook server stopped: {exc!r}")
+        finally:
+            self._release()
+
+    def _accept(self) -> None:
+        for _ in range(PER_ROUND):
+            try:
+                sock, _ = self._listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of fds: stop accepting for a while rather than spin on a
+                    # listener that stays readable. The hook waits, then gives up.
+                    self._pause_accepting(0.1)
+                return
+            pid, uid, _gid = _CREDS.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDS.size)
+            )
+            if uid != self._uid or len(self._connections) >= self._max_connections:
+                sock.close()
+                self._counts["refused"] += 1
+                continue
+            sock.setblocking(False)
+            self._connections[sock.fileno()] = _Connection(sock, pid)
+            self._epoll.register(sock.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+            self._counts["connections"] += 1
+
+    def _pause_accepting(self, seconds: float) -> None:
+        if self._accepting:
+            self._epoll.unregister(self._listener.fileno())
+            self._accepting = False
+        self._resume_accept_at = time.monotonic() + seconds
+
+    def _resume_accepting(self) -> None:
+        self._epoll.register(self._listener.fileno(), select.EPOLLIN)
+        self._accepting = True
+
+    def _read(self, fd: int, conn: _Connection, mask: int) -> None:
+        hung_up = bool(mask & (select.EPOLLHUP | select.EPOLLRDHUP | select.EPOLLERR))
+        for _ in range(PER_ROUND):
+            try:
+                data, ancillary, flags, _ = conn.sock.recvmsg(MAX_MESSAGE_BYTES, _ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._drop_connection(fd, conn)
+                return
+            fds, creds = _unpack_ancillary(ancillary)
+            if not data and not fds:
+                # The end, or an empty message (junk). The peer may have closed since
+                # epoll reported this fd, so ask again.
+                if hung_up or _hung_up(fd):
+                    self._drop_connection(fd, conn)
+                else:
+                    self._note("junk", "an empty message")
+                return
+            self._deliver(data, fds, creds, flags)
+
+    def _deliver(
+        self,
+        data: bytes,
+        fds: tuple[int, ...],
+        creds: tuple[int, int, int] | None,
+        flags: int,
+    ) -> None:
+        passed = PassedFds(fds)
+        try:
+            reason = ""
+            message: Message | None = None
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                reason = "a message cut short (too large, or too many fds)"
+            elif creds is None:
+                reason = "a message without its sender's credentials"
+            else:
+                try:
+                    message = parse(data)
+                except ProtocolError as exc:
+                    reason = str(exc)
+            if message is not None and creds is not None:
+                wanted = len(message.streams) if isinstance(message, Hello) else 0
+                if message.pid != creds[0]:
+                    reason = f"pid {message.pid} claimed by pid {creds[0]}"
+                elif len(fds) != wanted:
+                    reason = f"{len(fds)} fds with a {type(message).__name__} ({wanted} expected)"
+            if reason or message is None:
+                self._note("junk", reason)
+                return
+            if isinstance(message, Dropped):
+                self._counts["lost"] += message.count
+            self._call(message, passed)
+        finally:
+            self._counts["fds_closed"] += passed.close()
+
+    def _call(self, message: Message, passed: PassedFds) -> None:
+        self._counts["messages"] += 1
+        try:
+            self._on_message(message, passed)
+        except Exception as exc:
+            self._note("callback_errors", f"on_message raised {exc!r}")
+
+    def _drop_connection(self, fd: int, conn: _Connection) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+        del self._connections[fd]
+        conn.sock.close()
+        if not self._accepting:
+            self._resume_accepting()
+        self._call(Bye(pid=conn.pid, t=time.time()), PassedFds(()))
+
+    def _note(self, count: str, error: str) -> None:
+        self._counts[count] += 1
+        self._last_error = error
+
+    def _release(self) -> None:
+        """Once: a raw fd closed twice could be someone else's by then."""
+        with self._close_lock:
+            if self._released:
+                return
+            self._released = True
+        for conn in self._connections.values():
+            conn.sock.close()
+        self._connections.clear()
+        for name in ("_listener", "_epoll"):
+            resource = getattr(self, name, None)
+            if resource is not None:
+                resource.close()
+        for fd in self._owned:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _hung_up(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    return any(mask & (select.POLLHUP | select.POLLRDHUP) for _, mask in poller.poll(0))
+
+
+def _unpack_ancillary(
+    ancillary: list[tuple[int, int, bytes]],
+) -> tuple[tuple[int, ...], tuple[int, int, int] | None]:
+    fds: list[int] = []
+    creds = None
+    for level, kind, data in ancillary:
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == socket.SCM_RIGHTS:
+            whole = len(data) - len(data) % 4
+            fds.extend(
+                int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
+                for i in range(0, whole, 4)
+            )
+        elif kind == socket.SCM_CREDENTIALS and len(data) >= _CREDS.size:
+            creds = _CREDS.unpack(data[: _CREDS.size])
+    return tuple(fds), creds
+
+
+def _pipe_id(fd: int) -> str:
+    """How the hook recognises one of proclab's pipes (hook/_proclab_hook.py: _pipe_id)."""
+    st = os.fstat(fd)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _compile_hook() -> None:
+    """Bytecode for the hook, beside it, if it is missing or stale. Every Python process
+    of the program loads the hook, and compiling it from source costs each one tens of
+    milliseconds where bytecode is not written (PYTHONDONTWRITEBYTECODE, as here, with an
+    editable install). Python versions other than proclab's compile their own, where
+    they may. A read-only install keeps the bytecode it was installed with."""
+    for name in ("sitecustomize.py", "_proclab_hook.py"):
+        source = HOOK_DIR / name
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        with contextlib.suppress(OSError):
+            if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
+                continue
+            py_compile.compile(str(source), doraise=True)
+
+
+def _private_directory() -> str:
+    """A fresh 0700 directory (mkdtemp's mode) whose socket path fits sun_path."""
+    for parent in (None, "/tmp"):
+        directory = tempfile.mkdtemp(prefix="proclab-hook-", dir=parent)
+        if len(os.path.join(directory, "hook.sock")) <= _UNIX_PATH_MAX:
+            return directory
+        os.rmdir(directory)
+    raise OSError(errno.ENAMETOOLONG, "no temporary directory short enough for a socket path")
