@@ -1,9 +1,10 @@
 """The first code a child runs, before its target is even imported.
 
 It cuts the child off from proclab's terminal (fds 0, 1 and 2 become /dev/null and two pipes
-the controller reads), gives it a session and process group of its own (so a terminate
-reaches its grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies
-with proclab, and only then imports and calls the target.
+the controller reads), puts it in proclab's family (a cgroup, where one could be had: see
+family.py), gives it a session and process group of its own (so a terminate reaches its
+grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies with
+proclab, and only then imports and calls the target.
 
 Kept small on purpose: a spawn child imports this module from scratch, and every import
 here is paid on every start.
@@ -92,10 +93,13 @@ class ChildPayload(NamedTuple):
     stderr: InheritedFd
     method: str
     keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
+    family: str | None = None  # the cgroup.procs file of proclab's family, to join
 
 
 def child_main(payload: ChildPayload) -> None:
     _redirect_stdio(payload)
+    if payload.family is not None:
+        _join_family(payload.family)
     if payload.method == "fork":
         # Objects inherited from proclab (sockets, pipes) must never be finalized here:
         # their fd numbers are closed below and may be reused by the target.
@@ -144,26 +148,44 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int] | None:
         return None
 
 
-def _die_with_parent() -> None:
-    """End this child and its process group when proclab ends, even by SIGKILL.
+def _join_family(procs: str) -> None:
+    """Enter proclab's family cgroup, before the target can start anything: nothing this
+    child or its descendants do can leave it. Joined after proclab was gone, the cgroup is
+    gone too: the child ends here."""
+    fd = os.open(procs, os.O_WRONLY)
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
 
-    A daemon thread waits on the parent's sentinel and kills the whole group. If the child
-    is stopped (paused) that thread cannot run, so the kernel is also asked to send SIGCONT
-    when the parent dies (PR_SET_PDEATHSIG): harmless to a running child, and it wakes a
-    stopped one so the thread can act.
+
+def _die_with_parent() -> None:
+    """End this child when proclab ends, even by SIGKILL, and its process group with it.
+
+    The kernel SIGKILLs the child when its parent dies (PR_SET_PDEATHSIG): no Python code
+    has to run for that (a child in C code holding the GIL dies too), a paused child dies
+    too, and it survives exec. The parent is the thread that started the child (proclab's
+    launcher, or the server's accept thread) or, for forkserver, the fork server, which
+    dies with proclab (forkserver_guard). The rest of the family is proclab's guardian's
+    to end (family.py). A daemon thread also waits on the parent's sentinel: if proclab
+    died before the kernel was asked, it ends the child and its group.
     """
     parent = parent_process()
     sentinel = parent.sentinel if parent is not None else None
     if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGCONT, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if sentinel is None:
         return
 
     def watch() -> None:
         with contextlib.suppress(OSError, ValueError):
             select.select([sentinel], [], [])
-        # SIGKILL needs no SIGCONT to end stopped members of the group.
-        os.killpg(0, signal.SIGKILL)
+        # Only this child's own group, the one its setsid() made: until then the child
+        # is still in proclab's group, which holds proclab's caller too (a shell, its
+        # other jobs), and the group named by our pid does not exist.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     # A bare thread (daemon by nature): threading.Thread.start() would wait for it to run,
     # which costs a fork child about a millisecond.

@@ -46,6 +46,7 @@ from proclab.core.defaults import (
 )
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
+from proclab.core.family import Bound, Family
 from proclab.core.model import (
     Cleared,
     Event,
@@ -100,6 +101,7 @@ class Controller:
         sample_interval: float = DEFAULT_INTERVAL_S,
         grace: float = DEFAULT_GRACE_S,
         max_descendants: int = DEFAULT_MAX_DESCENDANTS,
+        family: Bound | None = None,
     ) -> None:
         self.max_procs = max_procs
         self.max_descendants = max_descendants
@@ -131,6 +133,8 @@ class Controller:
         self._started = False
         self._closed = False
         self._server: TcpServer | None = None
+        self._family_bound = family
+        self._family: Family | None = None  # every child and its descendants, from start()
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -139,6 +143,7 @@ class Controller:
             return self
         methods.prepare()
         _raise_fd_limit()
+        self._family = Family(self._family_bound)
         self._launcher.start()
         self._watcher.start()
         self._sampler.start()
@@ -166,10 +171,19 @@ class Controller:
             self._launcher.join(timeout=5)
         self._sampler.stop()
         self._watcher.stop()
+        if self._family is not None:
+            self._family.close()
+
+    @property
+    def family(self) -> Family | None:
+        """What holds every child and its descendants (None before start())."""
+        return self._family
 
     def shutdown_children(self, grace: float) -> None:
-        """terminate -> wait up to `grace` -> kill -> wait: no child is left running.
-        Children still waiting to be started are cancelled."""
+        """terminate -> wait up to `grace` -> kill -> wait: no child is left running, and
+        none of their own processes (the family: see family.py), those that left their
+        child's process group or outlived it included. Children still waiting to be
+        started are cancelled."""
         with self._launch_gate, self._lock:
             afters = [
                 self._not_started(i, "not started: proclab was shutting down")
@@ -177,29 +191,61 @@ class Controller:
                 if r.state is ProcState.STARTING
             ]
             live = [i for i in self._children if self._rows[i].pid is not None]
+            pids = {self._rows[i].pid for i in live}
         for after in afters:
             after()
-        if not live:
+        family = self._family
+        strays = self._strays(pids)
+        if not live and not strays:
             return
         for rec_id in live:
-            self._signal(rec_id, signal.SIGTERM)
-        self._notice(
-            "info", f"sent SIGTERM to {_count(len(live), 'child')}; waiting up to {grace:g} s"
-        )
-        if self.join(live, timeout=grace):
-            return
+            self._signal(rec_id, signal.SIGTERM, descendants=False)  # strays have theirs
+        if family is not None and strays:
+            family.signal(strays, signal.SIGTERM)
+            family.signal(strays, signal.SIGCONT)  # a stopped process acts on it once woken
+            self._notice(
+                "info",
+                f"{_count(len(strays), 'process')} that children started left their process"
+                f" group or outlived their parent: {_describe(strays)}",
+            )
+        sent = [_count(len(live), "child")] if live else []
+        sent += [_count(len(strays), "such process")] if strays else []
+        self._notice("info", f"sent SIGTERM to {' and '.join(sent)}; waiting up to {grace:g} s")
+        deadline = time.monotonic() + grace
+        self.join(live, timeout=grace)
+        while strays and time.monotonic() < deadline:
+            strays = _still_there(strays)
+            if strays:
+                time.sleep(0.01)
+        strays = _still_there(strays)
         stubborn = self._still_live(live)
-        self._notice(
-            "warning",
-            f"{_count(len(stubborn), 'child')} still running {grace:g} s after SIGTERM: sending SIGKILL",
-        )
+        if stubborn or strays:
+            late = [_count(len(stubborn), "child")] if stubborn else []
+            late += [_count(len(strays), "such process")] if strays else []
+            self._notice(
+                "warning",
+                f"{' and '.join(late)} still running {grace:g} s after SIGTERM: sending SIGKILL",
+            )
         for rec_id in stubborn:
             self._signal(rec_id, signal.SIGKILL)
-        if not self.join(stubborn, timeout=5.0):
+        if family is not None:
+            family.kill_all()  # whatever is left, born meanwhile included
+        if stubborn and not self.join(stubborn, timeout=5.0):
             self._notice(
                 "error",
                 f"{_count(len(self._still_live(stubborn)), 'child')} did not exit after SIGKILL",
             )
+
+    def _strays(self, pids: set[int | None]) -> dict[int, procfs.Brief]:
+        """The family's processes that a SIGTERM to the live children's process groups
+        would not reach."""
+        if self._family is None:
+            return {}
+        return {
+            pid: brief
+            for pid, brief in self._family.members().items()
+            if pid not in pids and brief.pgid not in pids
+        }
 
     # Subscribing and reading ---------------------------------------------------------
 
@@ -493,6 +539,7 @@ class Controller:
             stderr=InheritedFd(err_w),
             method=spec.method,
             keep_fds=keep_fds,
+            family=self._family.ticket if self._family is not None else None,
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon
@@ -540,6 +587,8 @@ class Controller:
             os.close(child.stdout_w)  # the child has its copies; EOF must mean it is done
             os.close(child.stderr_w)
         child.started_mono = time.monotonic()
+        if self._family is not None:
+            self._family.started(process.pid)  # type: ignore[arg-type]
         with self._lock:
             row = self._rows[rec_id]
             row = self._rows[rec_id] = replace(
@@ -583,9 +632,10 @@ class Controller:
             raise UnknownProcess(f"{row.name} is still starting")
         return rec_id
 
-    def _signal(self, rec_id: int, sig: int) -> None:
+    def _signal(self, rec_id: int, sig: int, descendants: bool = True) -> None:
         """Signal the child's whole process group (it made one at start-up), so its own
-        children get it too; a stopped group is continued so SIGTERM can take effect."""
+        children get it too; a stopped group is continued so SIGTERM can take effect.
+        SIGTERM and SIGKILL also reach the child's descendants that left its group."""
         with self._lock:
             row = self._rows.get(rec_id)
             if row is None or row.pid is None or row.state.is_over:
@@ -594,6 +644,11 @@ class Controller:
             _signal_group(pid, sig)
             if sig == signal.SIGTERM:
                 _signal_group(pid, signal.SIGCONT)
+            if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and self._family:
+                outside = {p: b for p, b in self._family.descendants(pid).items() if b.pgid != pid}
+                self._family.signal(outside, sig)
+                if sig == signal.SIGTERM:
+                    self._family.signal(outside, signal.SIGCONT)
         if sig in (signal.SIGSTOP, signal.SIGCONT):
             self._refresh_state_soon(rec_id)
 
@@ -687,6 +742,8 @@ class Controller:
         exitcode = child.process.exitcode
         if exitcode is None:
             return False
+        if self._family is not None and row.pid is not None:
+            self._family.ended(row.pid)
         child.process.close()
         with self._lock:
             del self._children[rec_id]
@@ -710,8 +767,8 @@ class Controller:
         """The child's output pipes are closed (it and any grandchildren are done writing)."""
 
     def _on_family(self, rec_id: int, pid: int, descendants: int) -> None:
-        """The fork-bomb guard: a child whose own processes pass the limit loses its whole
-        process group (its descendants are in it unless they left with setsid)."""
+        """The fork-bomb guard: a child whose own processes pass the limit is killed with
+        every process below it and its whole process group."""
         if descendants <= self.max_descendants or rec_id in self._stopped_families:
             return
         with self._lock:
@@ -724,9 +781,14 @@ class Controller:
                 " of its own (a fork bomb?)"
             )
             row = self._rows[rec_id] = replace(row, error=reason)
+            if self._family is not None:
+                self._family.kill_tree(pid)  # stopped first, so none forks meanwhile
         self._signal(rec_id, signal.SIGKILL)
         self._emit([RowUpdated(row)])
-        self._notice("warning", f"{row.name} ({pid}) {reason}: killed its process group")
+        self._notice(
+            "warning",
+            f"{row.name} ({pid}) {reason}: killed its process group and every process below it",
+        )
 
     def _live_pids(self) -> dict[int, int]:
         with self._lock:
@@ -735,6 +797,8 @@ class Controller:
             }
 
     def _on_sample(self, sampled: Sampled) -> None:
+        if self._family is not None:
+            self._family.look()  # reaps adopted orphans: once a tick is soon enough
         events: list[Event] = []
         with self._lock:
             self._system = sampled.system
@@ -829,5 +893,23 @@ def _raise_fd_limit() -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    plural = {"child": "children"}.get(noun, noun + "s")
-    return f"{n} {noun if n == 1 else plural}"
+    plural = {"child": "children", "process": "processes", "such process": "such processes"}
+    return f"{n} {noun if n == 1 else plural.get(noun, noun + 's')}"
+
+
+def _describe(processes: dict[int, procfs.Brief], most: int = 5) -> str:
+    """ "1234 sleep, 1240 python3 and 3 more"."""
+    named = [f"{pid} {brief.name}" for pid, brief in sorted(processes.items())[:most]]
+    more = len(processes) - len(named)
+    return ", ".join(named) + (f" and {more} more" if more else "")
+
+
+def _still_there(processes: dict[int, procfs.Brief]) -> dict[int, procfs.Brief]:
+    """Those of `processes` that still run (the same process: pid and start time)."""
+    left = {}
+    for pid, brief in processes.items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            now = procfs.brief(pid)
+            if now.start == brief.start and now.state != "Z":
+                left[pid] = brief
+    return left

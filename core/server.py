@@ -109,6 +109,10 @@ class TcpServer:
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
         self._stopping = threading.Event()
+        # Set by the loop once it accepts no more; set by stop() once every handler has
+        # ended, which lets the loop's thread end.
+        self._not_accepting = threading.Event()
+        self._handlers_ended = threading.Event()
         self._running = False
         self._address = ""
         self._active = 0  # connections being served (process and thread modes)
@@ -138,6 +142,9 @@ class TcpServer:
             os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
             self._wake_r, self._wake_w = os.pipe()
             self._stopping.clear()
+            self._not_accepting.clear()
+            self._handlers_ended.clear()
+            self._thread = None
             self._active = self._served = self._rejected = 0
             self._handlers.clear()
             self._disconnected.clear()
@@ -173,10 +180,11 @@ class TcpServer:
             self._running = False
             self._stopping.set()
             listener, self._listener = self._listener, None
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        thread = self._thread
+        looping = thread is not None and thread.is_alive()
+        self._wake()
+        if looping and thread is not threading.current_thread():
+            self._not_accepting.wait(timeout=5)
         if listener is not None:
             listener.close()
         handlers = [i for i in self._handlers if self._controller_row_live(i)]
@@ -184,8 +192,15 @@ class TcpServer:
             with contextlib.suppress(ProclabError):
                 self._controller.terminate(rec_id, escalate_after=self._controller.grace)
         self._controller.join(handlers, timeout=self._controller.grace + 5)
-        for thread in list(self._handler_threads):
-            thread.join(timeout=2)
+        for handler_thread in list(self._handler_threads):
+            handler_thread.join(timeout=2)
+        # Only now may the loop's thread end: it started the handler processes, and each
+        # asked the kernel to kill it when that thread ends (bootstrap: PR_SET_PDEATHSIG).
+        # Until then it goes on reading their events, so none is lost to a full pipe.
+        self._handlers_ended.set()
+        self._wake()
+        if looping and thread is not threading.current_thread():
+            thread.join(timeout=5)  # type: ignore[union-attr]
         self._drain_events()
         for fd in (self._events_r, self._events_w, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
@@ -194,6 +209,10 @@ class TcpServer:
         self._emit(
             "stopped", text=f"stopped ({reason}); served {self._served}, rejected {self._rejected}"
         )
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
 
     def status(self) -> ServerStatus:
         with self._lock:
@@ -227,11 +246,19 @@ class TcpServer:
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         selector.register(self._events_r, selectors.EVENT_READ, "events")
         listener = self._listener
-        if listener is not None and self.config.mode != "pool":
-            listener.setblocking(False)
-            selector.register(listener, selectors.EVENT_READ, "accept")
+        accepting = listener is not None and self.config.mode != "pool"
+        if accepting:
+            listener.setblocking(False)  # type: ignore[union-attr]
+            selector.register(listener, selectors.EVENT_READ, "accept")  # type: ignore[arg-type]
         try:
-            while not self._stopping.is_set():
+            while True:
+                if self._stopping.is_set():
+                    if accepting:
+                        selector.unregister(listener)  # type: ignore[arg-type]
+                        accepting = False
+                    self._not_accepting.set()
+                    if self._handlers_ended.is_set():
+                        break
                 for key, _ in selector.select():
                     if key.data == "accept":
                         self._accept_all(listener)  # type: ignore[arg-type]
@@ -242,6 +269,7 @@ class TcpServer:
         except Exception as exc:  # the server thread must say why it stopped
             self._emit("error", text=f"the server loop failed: {type(exc).__name__}: {exc}")
         finally:
+            self._not_accepting.set()
             selector.close()
 
     def _accept_all(self, listener: socket.socket) -> None:

@@ -442,9 +442,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     from proclab.core.methods import forget_main_script
 
+    if argv is None:  # the `proclab` command itself, not a caller in its own process
+        from proclab.core.family import claim_process
+
+        claim_process()
+    argv = list(sys.argv[1:] if argv is None else argv)
     forget_main_script()
     if not argv or argv[0] not in SUBCOMMANDS:
         from proclab.tui.launch_app import run_app
