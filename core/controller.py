@@ -175,6 +175,11 @@ class Controller:
             self._family.close()
 
     @property
+    def closed(self) -> bool:
+        """close() has begun: spawn() refuses from then on."""
+        return self._closed
+
+    @property
     def family(self) -> Family | None:
         """What holds every child and its descendants (None before start())."""
         return self._family
