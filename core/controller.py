@@ -44,7 +44,7 @@ from proclab.core.defaults import (
     DEFAULT_MAX_DESCENDANTS,
     DEFAULT_MAX_PROCS,
 )
-from proclab.core.errors import SpawnRefused, UnknownProcess
+from proclab.core.errors import AlreadyPending, SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
 from proclab.core.family import Bound, Family
 from proclab.core.model import (
@@ -127,6 +127,7 @@ class Controller:
             sample_interval, self._live_pids, self._on_sample, max_descendants, self._on_family
         )
         self._stopped_families: set[int] = set()
+        self._restarting: set[int] = set()  # records whose restart waits for their end
         # Held by the launcher while it starts one child, so that shutdown sees every
         # child either started (and ends it) or not yet started (and cancels it).
         self._launch_gate = threading.Lock()
@@ -444,20 +445,33 @@ class Controller:
         self._emit([RowUpdated(row)])
 
     def restart(self, rec_id: int) -> None:
-        """Start the same spec again as a new row; a running child is terminated first."""
+        """Start the same spec again as a new row; a running child is terminated first.
+        One restart at a time: asked again while its child is still ending, it raises
+        AlreadyPending and starts nothing more."""
         row = self.row(rec_id)
         if row.tag is not None:
             raise SpawnRefused(
                 f"{row.name} handled a TCP connection that is gone: it cannot be restarted"
             )
-
-        def again(_: ProcessRow) -> None:
-            with contextlib.suppress(SpawnRefused):
-                self.spawn(row.spec, parent_id=rec_id)
-
+        with self._lock:
+            if rec_id in self._restarting:  # also just after its end, until it has started
+                raise AlreadyPending(
+                    f"{row.name} is already restarting: it starts again once it has ended"
+                )
+            if not row.state.is_over:
+                self._restarting.add(rec_id)
         if row.state.is_over:
             self.spawn(row.spec, parent_id=rec_id)
             return
+
+        def again(_: ProcessRow) -> None:
+            try:
+                with contextlib.suppress(SpawnRefused):
+                    self.spawn(row.spec, parent_id=rec_id)
+            finally:
+                with self._lock:
+                    self._restarting.discard(rec_id)
+
         self.on_exit(rec_id, again)
         if row.pid is not None:
             self.terminate(rec_id, escalate_after=self.grace)

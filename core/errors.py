@@ -25,3 +25,8 @@ class SpawnRefused(ProclabError):
 
 class UnknownProcess(ProclabError):
     """A command named a process record that does not exist (or was cleared)."""
+
+
+class AlreadyPending(ProclabError):
+    """The command was asked for before and is still under way (a restart waiting for its
+    child to end): said so, and nothing more is done."""
