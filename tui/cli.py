@@ -331,14 +331,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="messages per connection (default 10)",
     )
     client.add_argument(
-        "--size", type=_positive_int, default=64, metavar="B", help="bytes per message (default 64)"
+        "--size",
+        type=_positive_int,
+        default=64,
+        metavar="B",
+        help="bytes per message, at most 16 MiB (default 64)",
     )
     client.add_argument(
         "--timeout",
         type=_positive_float,
         default=10.0,
         metavar="S",
-        help="seconds to wait for any answer (default 10)",
+        help="seconds one exchange may take: connecting, or sending a message while reading"
+        " its whole echo (default 10)",
     )
     client.add_argument("--json", action="store_true", help="print the results as one JSON object")
     shots = sub.add_parser(
