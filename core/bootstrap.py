@@ -1,10 +1,9 @@
 """The first code a child runs, before its target is even imported.
 
 It cuts the child off from proclab's terminal (fds 0, 1 and 2 become /dev/null and two pipes
-the controller reads), puts it in proclab's family (a cgroup, where one could be had: see
-family.py), gives it a session and process group of its own (so a terminate reaches its
-grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies with
-proclab, and only then imports and calls the target.
+the controller reads), gives it a session and process group of its own (so a terminate
+reaches its grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies
+with proclab, and only then imports and calls the target.
 
 Kept small on purpose: a spawn child imports this module from scratch, and every import
 here is paid on every start.
@@ -93,13 +92,10 @@ class ChildPayload(NamedTuple):
     stderr: InheritedFd
     method: str
     keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
-    family: str | None = None  # the cgroup.procs file of proclab's family, to join
 
 
 def child_main(payload: ChildPayload) -> None:
     _redirect_stdio(payload)
-    if payload.family is not None:
-        _join_family(payload.family)
     if payload.method == "fork":
         # Objects inherited from proclab (sockets, pipes) must never be finalized here:
         # their fd numbers are closed below and may be reused by the target.
@@ -146,17 +142,6 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int] | None:
         return float(user), float(system), int(voluntary), int(involuntary)
     except ValueError:
         return None
-
-
-def _join_family(procs: str) -> None:
-    """Enter proclab's family cgroup, before the target can start anything: nothing this
-    child or its descendants do can leave it. Joined after proclab was gone, the cgroup is
-    gone too: the child ends here."""
-    fd = os.open(procs, os.O_WRONLY)
-    try:
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
 
 
 def _die_with_parent() -> None:

@@ -142,9 +142,11 @@ class Controller:
     def start(self) -> Controller:
         if self._started:
             return self
+        # First: a family may move this process into a cgroup, where the fork server that
+        # prepare() starts is then born.
+        self._family = Family(self._family_bound)
         methods.prepare()
         _raise_fd_limit()
-        self._family = Family(self._family_bound)
         self._launcher.start()
         self._watcher.start()
         self._sampler.start()
@@ -558,7 +560,6 @@ class Controller:
             stderr=InheritedFd(err_w),
             method=spec.method,
             keep_fds=keep_fds,
-            family=self._family.ticket if self._family is not None else None,
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon

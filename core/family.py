@@ -2,38 +2,44 @@
 whatever it does (fork, exec, setsid, setpgid, a double fork, C code that holds the GIL),
 ends when proclab ends, however proclab ends.
 
-What holds the family, strongest first (`Family.bound` says which one a family has):
+What holds the family (`Family.bound`), strongest first:
 
-- "cgroup": a cgroup v2 of its own, where this process may make one (as root, or inside
-  a delegated subtree). Each child joins it in its bootstrap, before its target is even
-  imported; nothing it or its descendants do can leave a cgroup, and `cgroup.kill` ends
-  all of them at once, those busy forking included.
-- "tree": proclab is the subreaper of its descendants (PR_SET_CHILD_SUBREAPER, as
-  tini does): an orphan is re-parented to proclab instead of init, so while proclab runs
-  its tree holds the whole family, sessions and process groups notwithstanding. Without a
-  cgroup, the family is that tree.
+- "cgroup": where this process may make a cgroup (v2: as root, or inside a delegated
+  subtree), proclab moves itself, once, into a cgroup of its own; every child is then
+  born in it, whatever its start method, and nothing it or its descendants do can leave
+  it. (A child could move itself in instead, but each move waits for an RCU grace period,
+  about 10 ms here whenever children do not start in a burst: too dear for every start.)
+- "tree": the process tree. proclab is the subreaper of its descendants
+  (PR_SET_CHILD_SUBREAPER, as tini does): an orphan is re-parented to proclab instead of
+  init, so while proclab runs its tree holds the whole family, sessions and process groups
+  notwithstanding.
 
-Both keep proclab the reaper of the orphans it adopts: it reaps each by its pid (never
-waitpid(-1), which would steal multiprocessing's exit codes). And for the case where
-proclab cannot act, SIGKILL, a guardian (family_guardian.py) waits outside the family for
-end of file on a pipe only proclab holds, then kills the cgroup, or, without one, every
-child's process group and every descendant proclab told it of (checking start times, so a
-reused pid is never hit). Each child also asks the kernel to SIGKILL it when its parent
-dies (bootstrap.py): that survives exec and needs no Python code to run in the child.
+Either way proclab is the reaper of the orphans it adopts, and reaps each by its pid
+(never waitpid(-1), which would steal multiprocessing's exit codes). At shutdown it ends
+every member: those of the cgroup (a complete list) or of its tree. For SIGKILL, when
+proclab cannot act, a guardian (family_guardian.py) waits outside the family for end of
+file on a pipe only proclab holds, then kills the cgroup (cgroup.kill: those busy forking
+too) or, without one, every child's process group and every descendant proclab told it
+of, checking start times so that a reused pid is never hit. Each child also asks the
+kernel to SIGKILL it when its parent dies (bootstrap.py): that survives exec and needs no
+Python code to run in the child.
 
-One Family per Controller. The guardian, the subreaper setting and the folder that holds
-the families' cgroups belong to the process and are shared.
+The process is the unit: its cgroup, the guardian and the subreaper setting are shared by
+the families (one per Controller) that live in it. A family ends its own children and what
+descends from them; the processes no family can claim (orphans whose parent is gone) are
+ended by the last family to close in proclab's own process (`claim_process`), and by the
+guardian when the process ends.
 
-A child costs proclab nothing per start with a cgroup (the child writes itself into the
-cgroup, about 50 µs); in the process tree, one /proc read and one short write to the
-guardian.
+Per child, a family costs proclab nothing with a cgroup; in the tree, one /proc read and
+one short write to the guardian. Once a tick (the sampler's), it reaps adopted orphans,
+and in the tree it also walks the family for the guardian.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
-import itertools
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
@@ -47,7 +53,7 @@ from pathlib import Path
 from typing import Literal
 
 from proclab.core import procfs
-from proclab.core.family_guardian import kill_cgroup, populated
+from proclab.core.family_guardian import kill_cgroup
 
 __all__ = [
     "BOUNDS",
@@ -59,27 +65,27 @@ __all__ = [
 
 Bound = Literal["cgroup", "tree", "off"]
 # What a family may ask for (PROCLAB_FAMILY in the environment, or Family(bound=...)):
-# "cgroup" where one can be had (the default), "tree" (the process tree: what a user without a
-# writable cgroup gets; also for tests), "off" (benchmarks only: children join no cgroup
-# and the guardian hears of none of them; the tree is still ended at shutdown).
+# "cgroup" where one can be had (the default); "tree", the process tree (what a user
+# without a writable cgroup gets; also for the tests); "off" (benchmarks only: the guardian
+# hears of no child; the tree is still ended at shutdown).
 BOUNDS: tuple[Bound, ...] = ("cgroup", "tree", "off")
 ENVIRONMENT = "PROCLAB_FAMILY"
 PR_SET_CHILD_SUBREAPER = 36
 GUARDIAN = Path(__file__).with_name("family_guardian.py")
 KILL_WAIT_S = 5.0
-ORPHAN = "Z"  # a zombie: its exit status waits for its parent (here: for us)
+ZOMBIE = "Z"
 
 
 class _Shared:
-    """What every family of this process shares: the guardian and the cgroup folder."""
+    """What every family of this process shares."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.guardian: subprocess.Popen[bytes] | None = None
         self.write_fd = -1
-        self.cgroup: Path | None = None  # holds one folder per family
+        self.cgroup: Path | None = None  # the cgroup this process and its family live in
         self.cgroup_tried = False
-        self.numbers = itertools.count(1)
+        self.families: list[Family] = []  # open ones
 
     def tell(self, line: str) -> None:
         """A line for the guardian (one write: atomic under PIPE_BUF bytes)."""
@@ -94,10 +100,10 @@ _claimed = False
 
 
 def claim_process() -> None:
-    """Say that this process is proclab itself (its command line), so that every child it
-    has, other than multiprocessing's helpers and the guardian, is family: an orphan that
-    left its tree before proclab had looked at it is still found. A process that uses the
-    controller as a library (a test) may have children of its own, and does not claim."""
+    """Say that this process is proclab itself (its command line): every process it has
+    as a child, or in its cgroup, other than multiprocessing's helpers and the guardian,
+    is family. A process that uses the controller as a library (a test) may have children
+    of its own, and does not claim."""
     global _claimed
     _claimed = True
 
@@ -126,37 +132,32 @@ def helper_pids() -> set[int]:
 class Family:
     """The children one owner (a Controller) starts, and all their descendants.
 
-    The owner hands `ticket` to each child's bootstrap (the cgroup to join, or None),
-    reports `started(pid)` and `ended(pid)` (reaped) for each child, and calls `look()`
-    now and then (the sampler's tick): it reaps adopted orphans and, without a cgroup,
-    notes new descendants for the guardian. `members()`, `signal()`, `kill_all()` and
-    `kill_tree()` act on the family; `close()` ends what is left of it.
+    Create it before the owner starts multiprocessing's fork server. The owner reports
+    `started(pid)` and `ended(pid)` (reaped) for each child and calls `look()` now and then
+    (the sampler's tick). `members()`, `signal()`, `descendants()`, `kill_tree()` and
+    `kill_all()` act on the family; `close()` ends what is left of it.
     """
 
     def __init__(self, bound: Bound | None = None) -> None:
         wanted = bound or os.environ.get(ENVIRONMENT) or "cgroup"
         if wanted not in BOUNDS:
             wanted = "cgroup"
-        self._shared = _share()
+        self._shared = shared = _share()
         self._lock = threading.Lock()
         self._own: set[int] = set()  # children started and not reaped yet
-        self._seen: dict[int, int] = {}  # process tree: descendant pid -> start ticks
-        self._strangers: dict[int, int] = {}  # our children that are not family (pid -> start)
-        self._look_lock = threading.Lock()  # one look at our children at a time
+        self._seen: dict[int, int] = {}  # tree: descendant pid -> start ticks, told
         self._closed = False
-        self._cgroup: Path | None = None
-        self._cgroup_line = ""  # how /proc/PID/cgroup names our cgroup
         if wanted == "cgroup":
-            self._cgroup = _family_cgroup(self._shared)
-        if self._cgroup is not None:
-            self.bound: Bound = "cgroup"
-            relative = _own_cgroup()
-            self._cgroup_line = (
-                f"0::{relative.rstrip('/')}/{self._cgroup.parent.name}/{self._cgroup.name}"
-            )
-        else:
-            self.bound = "off" if wanted == "off" else "tree"
-        self.ticket: str | None = str(self._cgroup / "cgroup.procs") if self._cgroup else None
+            _enter_cgroup(shared)
+            wanted = "cgroup" if shared.cgroup is not None else "tree"
+        self.bound: Bound = wanted
+        with shared.lock:
+            shared.families.append(self)
+
+    @property
+    def cgroup(self) -> Path | None:
+        """The cgroup that holds the family (and this process), if it has one."""
+        return self._shared.cgroup if self.bound == "cgroup" else None
 
     # What the owner reports ---------------------------------------------------------
 
@@ -176,12 +177,12 @@ class Family:
             self._shared.tell(f"gone {pid}")
 
     def look(self) -> None:
-        """Reap the family's orphans this process adopted that have ended; without a
-        cgroup, also note the family's new processes, for the guardian."""
+        """Reap the family's orphans this process adopted that have ended; in the tree,
+        also tell the guardian of the family's new processes."""
         if self._closed:
             return
         for pid, brief in self._adopted().items():
-            if brief.state == ORPHAN:
+            if brief.state == ZOMBIE:
                 _reap(pid)
         if self.bound == "tree":
             self._walk()
@@ -190,18 +191,18 @@ class Family:
 
     def members(self) -> dict[int, procfs.Brief]:
         """Every live process of the family now, the owner's children included."""
-        if self._cgroup is not None:
-            pids: Iterable[int] = _cgroup_pids(self._cgroup)
-        else:
-            with self._lock:
-                roots = set(self._own)
-            roots |= {p for p, b in self._adopted().items() if b.state != ORPHAN}
-            pids = _tree(roots, every_thread=True)
+        with self._lock:
+            roots = set(self._own)
+        roots |= {p for p, b in self._adopted().items() if b.state != ZOMBIE}
+        pids = _tree(roots, every_thread=True)
+        if self._whole_process():
+            pids |= self._process_family()
+        pids -= {os.getpid(), *helper_pids()}
         found = {}
         for pid in pids:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 brief = procfs.brief(pid)
-                if brief.state != ORPHAN:
+                if brief.state != ZOMBIE:
                     found[pid] = brief
         return found
 
@@ -211,13 +212,8 @@ class Family:
             _signal_same(pid, brief.start, sig)
 
     def descendants(self, pid: int) -> dict[int, procfs.Brief]:
-        """The processes below `pid` in the tree now (those of its own that are orphans
-        already belong to this process: members() has them)."""
-        found = {}
-        for child in _tree({pid}, every_thread=True) - {pid}:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                found[child] = procfs.brief(child)
-        return found
+        """The processes below `pid` in the tree now."""
+        return _briefs(_tree({pid}, every_thread=True) - {pid})
 
     def kill_tree(self, pid: int) -> int:
         """SIGKILL `pid` and every process below it, a fork bomb included; returns how
@@ -228,96 +224,72 @@ class Family:
         """SIGKILL every process of the family and wait (up to `timeout`) until none is
         left; returns those that were there. The owner's children are among them: it
         reaps them as usual."""
-        there = self.members()
+        there = left = self.members()
         deadline = time.monotonic() + timeout
-        if self._cgroup is not None:
-            kill = self._cgroup / "cgroup.kill"
-            while populated(str(self._cgroup)) and time.monotonic() < deadline:
-                with contextlib.suppress(OSError), open(kill, "w") as f:
-                    f.write("1")
-                time.sleep(0.005)
-        else:
-            left = there
-            while left and time.monotonic() < deadline:
-                _stop_then_kill(lambda: {p: b.start for p, b in self.members().items()})
-                time.sleep(0.005)
-                left = self.members()
+        while left and time.monotonic() < deadline:
+            _stop_then_kill(lambda: {p: b.start for p, b in self.members().items()})
+            time.sleep(0.005)
+            left = self.members()
         self._reap_adopted()
         return there
 
     def close(self) -> dict[int, procfs.Brief]:
-        """End whatever is left of the family and let go of its cgroup; returns what was
-        left. The family cannot be used afterwards."""
+        """End whatever is left of the family; returns what was left. The family cannot
+        be used afterwards."""
         left = self.kill_all()
         self._closed = True
-        if self._cgroup is not None:
-            with contextlib.suppress(OSError):
-                self._cgroup.rmdir()
+        with self._shared.lock:
+            if self in self._shared.families:
+                self._shared.families.remove(self)
         return left
 
     # Internals ----------------------------------------------------------------------
 
-    def _adopted(self) -> dict[int, procfs.Brief]:
-        """Our children that are family but not ones we started: orphans re-parented to
-        us. They are the main thread's (the kernel gives orphans to a subreaper's first
-        live thread); the controller's children belong to the threads that started them."""
-        me = os.getpid()
-        helpers = helper_pids()
-        with self._lock:
-            own = set(self._own)
-        with self._look_lock:
-            return self._adopted_among(procfs.children_of(me), own | helpers)
+    def _whole_process(self) -> bool:
+        """Whether this family answers for every process the process holds: in proclab's
+        own process, when it is the only family open."""
+        with self._shared.lock:
+            return _claimed and self._shared.families == [self]
 
-    def _adopted_among(self, children: list[int], skip: set[int]) -> dict[int, procfs.Brief]:
+    def _process_family(self) -> set[int]:
+        """Every process of this process's family, however it got there."""
+        cgroup = self._shared.cgroup
+        if cgroup is not None:
+            return set(_cgroup_pids(cgroup))
+        helpers = helper_pids()
+        roots = set(procfs.children_of_every_thread(os.getpid())) - helpers
+        return _tree(roots, every_thread=True)
+
+    def _adopted(self) -> dict[int, procfs.Brief]:
+        """Orphans re-parented to this process that belong to the family (the kernel
+        gives them to a subreaper's first live thread, the main one: the controller's
+        children belong to the threads that started them)."""
+        with self._lock:
+            skip = self._own | helper_pids()
+            seen = dict(self._seen)
         adopted = {}
-        for pid in children:
+        for pid in procfs.children_of(os.getpid()):
             if pid in skip:
                 continue
-            try:
+            with contextlib.suppress(OSError, ValueError, IndexError):
                 brief = procfs.brief(pid)
-            except (OSError, ValueError, IndexError):
-                continue
-            if self._strangers.get(pid) == brief.start:
-                continue
-            if self._is_family(pid, brief):
-                adopted[pid] = brief
-            else:
-                self._strangers[pid] = brief.start
-        if len(self._strangers) > 64:  # forget strangers that are gone
-            alive = set(children)
-            self._strangers = {p: s for p, s in self._strangers.items() if p in alive}
+                if _claimed or seen.get(pid) == brief.start:
+                    adopted[pid] = brief
         return adopted
 
-    def _is_family(self, pid: int, brief: procfs.Brief) -> bool:
-        if self._cgroup is not None:
-            try:
-                with open(f"/proc/{pid}/cgroup") as f:
-                    lines = f.read().splitlines()
-            except OSError:
-                return False
-            line = self._cgroup_line
-            return any(entry == line or entry.startswith(line + "/") for entry in lines)
-        with self._lock:
-            if self._seen.get(pid) == brief.start:
-                return True
-        return _claimed
-
     def _walk(self) -> None:
-        """Process tree: note the family's processes the guardian has not heard of, and
+        """The tree: tell the guardian of the family's processes it has not heard of, and
         forget those that are gone."""
         with self._lock:
-            roots = set(self._own)
-        adopted = self._adopted()
-        roots |= {p for p, b in adopted.items() if b.state != ORPHAN}
-        now = _tree(roots, every_thread=False) - (roots - adopted.keys())
+            own = set(self._own)
+        adopted = {p for p, b in self._adopted().items() if b.state != ZOMBIE}
+        now = _tree(own | adopted, every_thread=False) - own
         with self._lock:
             known = dict(self._seen)
-        for pid in now - known.keys():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                start = procfs.brief(pid).start
-                with self._lock:
-                    self._seen[pid] = start
-                self._shared.tell(f"seen {pid} {start}")
+        for pid, start in _starts(now - known.keys()).items():
+            with self._lock:
+                self._seen[pid] = start
+            self._shared.tell(f"seen {pid} {start}")
         for pid in known.keys() - now:
             with self._lock:
                 self._seen.pop(pid, None)
@@ -326,7 +298,7 @@ class Family:
     def _reap_adopted(self) -> None:
         deadline = time.monotonic() + 1.0
         while True:
-            waiting = [p for p, b in self._adopted().items() if b.state == ORPHAN]
+            waiting = [p for p, b in self._adopted().items() if b.state == ZOMBIE]
             for pid in waiting:
                 _reap(pid)
             if not waiting or time.monotonic() > deadline:
@@ -334,7 +306,7 @@ class Family:
 
 
 def _share() -> _Shared:
-    """The process's shared part, set up by the first family: this process becomes the
+    """The process's shared part, set up by its first family: the process becomes the
     subreaper of its descendants and starts the guardian."""
     global _shared
     with _shared_lock:
@@ -361,64 +333,58 @@ def _start_guardian(shared: _Shared) -> None:
             cwd="/",
         )
         shared.write_fd = write_fd
+        # Exiting in good order: the helpers (fork server, resource tracker) may finish
+        # their own work before the guardian ends what is left.
+        atexit.register(shared.tell, "bye")
     except (OSError, ValueError):  # no interpreter to run it with: no guardian
         os.close(write_fd)
     finally:
         os.close(read_fd)
 
 
-def _family_cgroup(shared: _Shared) -> Path | None:
-    """A new cgroup for one family, inside the process's proclab folder (made on first
-    use, if this process may make cgroups and move processes between them)."""
+def _enter_cgroup(shared: _Shared) -> None:
+    """Move this process into a cgroup of its own, once, if it may: its children are born
+    in it from then on. The fork server, if it already runs, moves too (its children are
+    forkserver children)."""
     with shared.lock:
-        if not shared.cgroup_tried:
-            shared.cgroup_tried = True
-            shared.cgroup = _make_cgroup_folder(shared)
-            if shared.cgroup is not None:
-                shared.tell(f"cgroup {shared.cgroup}")
-        folder = shared.cgroup
-        if folder is None:
-            return None
-        cgroup = folder / f"family-{next(shared.numbers)}"
-    try:
-        cgroup.mkdir()
-    except OSError:
-        return None
-    return cgroup
-
-
-def _make_cgroup_folder(shared: _Shared) -> Path | None:
-    mount = _cgroup_mount()
-    relative = _own_cgroup()
-    if mount is None or relative is None or shared.guardian is None:
-        return None
-    base = mount / relative.lstrip("/")
-    _remove_stale(base)
-    try:
-        me = procfs.brief(os.getpid())
-    except (OSError, ValueError, IndexError):
-        return None
-    folder = base / f"proclab-{os.getpid()}-{me.start}"
-    probe = folder / "probe"
-    try:
-        folder.mkdir()
-        if not (folder / "cgroup.kill").exists():  # Linux before 5.14
-            raise OSError("no cgroup.kill")
-        # Moving a process in and out is what children will do: try it on the guardian.
-        probe.mkdir()
-        _move(shared.guardian.pid, probe)
-        _move(shared.guardian.pid, base)
-        probe.rmdir()
-    except OSError:
-        for leftover in (probe, folder):
+        if shared.cgroup_tried:
+            return
+        shared.cgroup_tried = True
+        mount, own = _cgroup_mount(), _own_cgroup()
+        if mount is None or own is None or shared.guardian is None:
+            return
+        base = mount / own.lstrip("/")
+        _remove_stale(base)
+        try:
+            me = procfs.brief(os.getpid())
+        except (OSError, ValueError, IndexError):
+            return
+        folder = base / f"proclab-{os.getpid()}-{me.start}"
+        cgroup = folder / "main"
+        try:
+            folder.mkdir()
+            cgroup.mkdir()
+            if not (folder / "cgroup.kill").exists():  # Linux before 5.14
+                raise OSError("no cgroup.kill")
+            shared.tell(f"cgroup {folder}")
+            _move(os.getpid(), cgroup)
+            server = getattr(multiprocessing.forkserver, "_forkserver", None)
+            server_pid = getattr(server, "_forkserver_pid", None)
+            if server_pid:
+                _move(server_pid, cgroup)
+        except OSError:
             with contextlib.suppress(OSError):
-                leftover.rmdir()
-        return None
-    return folder
+                _move(os.getpid(), base)
+            for leftover in (cgroup, folder):
+                with contextlib.suppress(OSError):
+                    leftover.rmdir()
+            shared.tell("cgroup ")  # none after all
+            return
+        shared.cgroup = cgroup
 
 
 def _remove_stale(base: Path) -> None:
-    """Folders left by a proclab whose guardian was killed with it: end and remove them."""
+    """Cgroups left by a proclab whose guardian was killed with it: end and remove them."""
     try:
         names = os.listdir(base)
     except OSError:
@@ -467,6 +433,8 @@ def _move(pid: int, cgroup: Path) -> None:
 
 
 def _cgroup_pids(cgroup: Path) -> list[int]:
+    """Every process in the cgroup and the cgroups below it (a proclab run by a child
+    makes its own)."""
     pids: list[int] = []
     for folder, _subfolders, _files in os.walk(cgroup):
         with (
@@ -490,12 +458,16 @@ def _tree(roots: set[int], every_thread: bool) -> set[int]:
     return found
 
 
-def _starts(pids: Iterable[int]) -> dict[int, int]:
+def _briefs(pids: Iterable[int]) -> dict[int, procfs.Brief]:
     found = {}
     for pid in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            found[pid] = procfs.brief(pid).start
+            found[pid] = procfs.brief(pid)
     return found
+
+
+def _starts(pids: Iterable[int]) -> dict[int, int]:
+    return {pid: brief.start for pid, brief in _briefs(pids).items()}
 
 
 def _stop_then_kill(now: Callable[[], dict[int, int]]) -> int:

@@ -5,10 +5,13 @@ the family, the standard library only: `python -I -S family_guardian.py FD`). It
 lines from FD, a pipe whose write end only proclab holds, until end of file, which comes
 the moment proclab exits or is killed (SIGKILL included: the kernel closes its files):
 
-  cgroup PATH        the family lives in the cgroup tree at PATH: kill it, then remove it
+  cgroup PATH        proclab and its family live in the cgroup tree at PATH: kill it,
+                     then remove it (an empty PATH: no cgroup after all)
   child PID START    a child proclab started: it leads a process group of its own
   seen PID START     a descendant proclab saw (a grandchild, an orphan it adopted)
   gone PID           forget PID
+  bye                proclab is exiting in good order: its helpers (the fork server,
+                     the resource tracker) may finish their own work first
 
 START is the process's start time in clock ticks since boot (/proc/PID/stat, field 22):
 a pid that now belongs to another process is never signalled.
@@ -23,6 +26,7 @@ import sys
 import time
 
 DRAIN_S = 10.0  # how long to wait for a killed cgroup to empty before removing it
+HELPERS_S = 3.0  # after "bye": how long the helpers may take to end by themselves
 
 
 def start_ticks(pid: int) -> int | None:
@@ -79,6 +83,7 @@ def kill_told(children: dict[int, int], seen: dict[int, int]) -> None:
 
 def main(fd: int) -> int:
     cgroup: str | None = None
+    orderly = False
     children: dict[int, int] = {}
     seen: dict[int, int] = {}
     pending = b""
@@ -95,7 +100,10 @@ def main(fd: int) -> int:
         for line in lines:
             word, _, rest = line.decode("utf-8", "replace").partition(" ")
             if word == "cgroup":
-                cgroup = rest
+                cgroup = rest or None
+                continue
+            if word == "bye":
+                orderly = True
                 continue
             parts = rest.split()
             with contextlib.suppress(ValueError, IndexError):
@@ -110,6 +118,10 @@ def main(fd: int) -> int:
     if children or seen:
         kill_told(children, seen)
     if cgroup is not None:
+        if orderly:
+            deadline = time.monotonic() + HELPERS_S
+            while populated(cgroup) and time.monotonic() < deadline:
+                time.sleep(0.02)
         kill_cgroup(cgroup)
     return 0
 

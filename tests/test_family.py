@@ -156,21 +156,24 @@ def survivors(family: dict[psutil.Process, str], timeout: float = 5.0) -> list[s
         time.sleep(0.05)
 
 
-def bound_of(pid: int) -> str:
+def bound_of(pid: int, proclab: int) -> str:
+    """Whether `pid` lives in the cgroup of the proclab whose pid is `proclab`."""
     with open(f"/proc/{pid}/cgroup") as f:
-        return "cgroup" if "/proclab-" in f.read() else "tree"
+        return "cgroup" if f"/proclab-{proclab}-" in f.read() else "tree"
 
 
-def the_family(lesson: Path, bound: str, alive: object, how: str = "") -> dict[psutil.Process, str]:
+def the_family(
+    lesson: Path, bound: str, alive: object, how: str, proclab: int
+) -> dict[psutil.Process, str]:
     """Wait until every member has noted its pid; skip where no cgroup can be had."""
     assert wait_until(lambda: len(noted(lesson)) >= NOTES or not alive(), 30), noted(lesson)  # type: ignore[operator]
     pids = noted(lesson)
     assert len(pids) == NOTES, pids
     family = processes(pids)
     child = next(p for p, what in family.items() if what == "child whose grandchildren left")
-    if bound == "cgroup" and bound_of(child.pid) != "cgroup":
+    if bound == "cgroup" and bound_of(child.pid, proclab) != "cgroup":
         pytest.skip("no writable cgroup v2 here: the process tree is all there is")
-    assert bound_of(child.pid) == bound
+    assert bound_of(child.pid, proclab) == bound
     if bound == "tree" and how == "SIGKILL":
         # Without a cgroup, a SIGKILLed proclab's guardian knows the processes proclab saw:
         # it looks at its family once a sampler tick.
@@ -215,7 +218,7 @@ def test_the_app_ends_the_whole_family(lesson: Path, how: str, bound: str, metho
         env={"PROCLAB_FAMILY": bound},
     )
     try:
-        family = the_family(lesson, bound, session.running, how)
+        family = the_family(lesson, bound, session.running, how, session.pid)
         if how == "quit key":
             session.send("q")
             session.wait_for(b"still running")
@@ -251,7 +254,7 @@ def test_proclab_run_ends_the_whole_family(lesson: Path, how: str, bound: str, m
         env={**os.environ, "PROCLAB_FAMILY": bound},
     )
     try:
-        family = the_family(lesson, bound, lambda: proc.poll() is None, how)
+        family = the_family(lesson, bound, lambda: proc.poll() is None, how, proc.pid)
         proc.send_signal(getattr(signal, how))
         _, err = proc.communicate(timeout=20)
         assert survivors(family) == [], f"outlived proclab run ({how}, {bound})"
@@ -393,23 +396,32 @@ def test_terminate_reaches_a_grandchild_in_a_session_of_its_own(lesson: Path) ->
         reap_orphans()
 
 
-def test_adopted_orphans_are_reaped_while_proclab_runs(lesson: Path) -> None:
-    controller, rec_id = _controller_run(lesson, "short_orphan")
+@pytest.mark.parametrize("bound", ["cgroup", "tree"])
+def test_adopted_orphans_are_reaped_while_proclab_runs(lesson: Path, bound: str) -> None:
+    """A grandchild outlives its parent (so proclab, its subreaper, adopts it), then ends:
+    proclab reaps it while it runs, rather than keep a zombie until it exits."""
+    proc = subprocess.Popen(
+        [
+            PROCLAB,
+            "run",
+            "fam.py:short_orphan",
+            "--kwargs",
+            repr({"folder": str(lesson / "notes")}),
+        ],
+        cwd=lesson,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PROCLAB_FAMILY": bound},
+    )
     try:
-        if controller.family is None or controller.family.bound != "cgroup":
-            pytest.skip("without a cgroup, this test process does not claim unseen orphans")
-        assert wait_until(lambda: noted(lesson), 10)
+        assert wait_until(lambda: noted(lesson), 20)
         (pid,) = noted(lesson)
-
-        def reaped() -> bool:  # a zombie still has its pid
-            return not psutil.pid_exists(pid)
-
-        # It ends after 0.5 s; proclab (its reaper) reaps it within a few ticks, without
-        # touching any child that is not family (this test process has others).
-        assert wait_until(reaped, 5), "the orphan stayed a zombie"
-        assert controller.row(rec_id).state.is_live
+        # It ends 0.5 s after it noted itself; proclab looks once a sampler tick (1 s).
+        assert wait_until(lambda: not psutil.pid_exists(pid), 10), "the orphan stayed a zombie"
+        assert proc.poll() is None  # proclab still runs
     finally:
-        controller.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
         reap_orphans()
 
 
@@ -422,7 +434,7 @@ def test_a_child_starts_in_the_family_cgroup() -> None:
         family = controller.family
         assert family is not None
         expected = "cgroup" if family.bound == "cgroup" else "tree"
-        assert wait_until(lambda: bound_of(pid) == expected, 5)
+        assert bound_of(pid, os.getpid()) == expected
         assert pid in family.members()
     finally:
         controller.close()
