@@ -193,10 +193,13 @@ class Family:
         """Every live process of the family now, the owner's children included."""
         with self._lock:
             roots = set(self._own)
-        roots |= {p for p, b in self._adopted().items() if b.state != ZOMBIE}
-        pids = _tree(roots, every_thread=True)
+            seen = dict(self._seen)
         if self._whole_process():
-            pids |= self._process_family()
+            pids = _tree(roots, every_thread=True) | self._process_family()
+        else:  # orphans it saw are its own; the others, the last family's to end
+            adopted = self._adopted()
+            roots |= {p for p, b in adopted.items() if b.state != ZOMBIE and seen.get(p) == b.start}
+            pids = _tree(roots, every_thread=True)
         pids -= {os.getpid(), *helper_pids()}
         found = {}
         for pid in pids:
