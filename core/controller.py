@@ -661,11 +661,14 @@ class Controller:
             if row is None or row.pid is None or row.state.is_over:
                 return  # reaped meanwhile: its pid may belong to someone else now
             pid = row.pid
+            outside: dict[int, procfs.Brief] = {}
+            if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and self._family:
+                # Listed first: once the child is gone, they are no longer below it.
+                outside = {p: b for p, b in self._family.descendants(pid).items() if b.pgid != pid}
             _signal_group(pid, sig)
             if sig == signal.SIGTERM:
                 _signal_group(pid, signal.SIGCONT)
-            if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and self._family:
-                outside = {p: b for p, b in self._family.descendants(pid).items() if b.pgid != pid}
+            if outside and self._family is not None:
                 self._family.signal(outside, sig)
                 if sig == signal.SIGTERM:
                     self._family.signal(outside, signal.SIGCONT)
