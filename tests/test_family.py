@@ -439,3 +439,30 @@ def test_a_child_starts_in_the_family_cgroup() -> None:
     finally:
         controller.close()
     assert controller.family is not None and not controller.family.members()
+
+
+FALLBACK = """
+from pathlib import Path
+from proclab.core import family
+from proclab.core.controller import Controller
+from proclab.core.methods import forget_main_script
+from proclab.core.spec import build_spec
+
+if __name__ == "__main__":
+    forget_main_script()
+    family._cgroup_mount = lambda: Path("/proc")  # a cgroup2 mount where none can be made
+    with Controller(sample_interval=0.2, grace=0.5) as controller:
+        (rec_id,) = controller.spawn(build_spec("proclab.core.tasks:exit_with", "(0,)"))
+        assert controller.join([rec_id], timeout=30)
+        print(controller.family.bound, controller.row(rec_id).exitcode, flush=True)
+"""
+
+
+def test_without_a_writable_cgroup_the_tree_holds_the_family(tmp_path: Path) -> None:
+    """Where no cgroup can be made (a user without a delegated cgroup), proclab falls
+    back to the process tree and runs as before."""
+    script = tmp_path / "fallback.py"
+    script.write_text(FALLBACK)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["tree", "0"], done.stdout
