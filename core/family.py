@@ -146,6 +146,7 @@ class Family:
         self._lock = threading.Lock()
         self._own: set[int] = set()  # children started and not reaped yet
         self._seen: dict[int, int] = {}  # tree: descendant pid -> start ticks, told
+        self._groups_left: set[int] = set()  # tree: reaped children whose group may live
         self._closed = False
         if wanted == "cgroup":
             _enter_cgroup(shared)
@@ -169,12 +170,12 @@ class Family:
                 self._shared.tell(f"child {pid} {procfs.brief(pid).start}")
 
     def ended(self, pid: int) -> None:
-        """The child has been reaped. What it left in its process group is found by the
-        next look (orphans come to this process)."""
+        """The child has been reaped. The guardian forgets it once its process group is
+        empty too (a look sees to it): until then it would still end that group."""
         with self._lock:
             self._own.discard(pid)
-        if self.bound == "tree":
-            self._shared.tell(f"gone {pid}")
+            if self.bound == "tree":
+                self._groups_left.add(pid)
 
     def look(self) -> None:
         """Reap the family's orphans this process adopted that have ended; in the tree,
@@ -186,6 +187,7 @@ class Family:
                 _reap(pid)
         if self.bound == "tree":
             self._walk()
+            self._forget_empty_groups()
 
     # What the owner asks ------------------------------------------------------------
 
@@ -296,6 +298,21 @@ class Family:
         for pid in known.keys() - now:
             with self._lock:
                 self._seen.pop(pid, None)
+            self._shared.tell(f"gone {pid}")
+
+    def _forget_empty_groups(self) -> None:
+        with self._lock:
+            groups = set(self._groups_left)
+        for pid in groups:
+            try:
+                os.killpg(pid, 0)  # anyone left in the group? (a group id is not reused)
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            with self._lock:
+                self._groups_left.discard(pid)
             self._shared.tell(f"gone {pid}")
 
     def _reap_adopted(self) -> None:
