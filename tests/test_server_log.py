@@ -131,8 +131,9 @@ def test_clients_accepted_as_the_server_stops_are_told_so(controller: Controller
     happened ("server stopping"), not as busy, and are not counted as rejections."""
     log = Log(controller)
     address = start(controller, "process", "fork", max_clients=256)
-    first = socket.create_connection(address, timeout=10)
     log.hold(after=1)  # the server's thread stalls in the subscriber after the first
+    first = socket.create_connection(address, timeout=10)
+    assert wait_until(lambda: log.count("accepted") == 1, 20)  # and now it stalls
     waiting = [socket.create_connection(address, timeout=10) for _ in range(5)]
     closing = threading.Thread(target=controller.close)
     closing.start()
