@@ -234,7 +234,10 @@ async def test_restart_pressed_ten_times_while_ending_starts_one_child(live_cont
     (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:ignore_sigterm", "(30,)"))
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: live_controller.row(rec_id).pid is not None)
+        # once it ignores SIGTERM (before that, a SIGTERM would end it at once)
+        await wait_for(
+            pilot, lambda: any("ignoring" in o.text for o in live_controller.output(rec_id))
+        )
         for _ in range(10):
             await pilot.press("R")
         assert live_controller.row(rec_id).state.is_live  # still ending, all along
