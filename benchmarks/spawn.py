@@ -8,11 +8,21 @@ them alike; the figures that matter are the ratios:
   proclab: the controller, which never lets children re-import its main script (their
            bootstrap imports the target itself).
 proclab / bare is the cost of proclab's own machinery: the output pipes, the child's
-bootstrap (redirect, close inherited fds, watchdog, setsid, process title) and the
-hand-offs between the launcher and watcher threads. proclab / script is what a learner
-sees against the lesson's own script. A fourth arm, proclab with the process title left
-alone (Controller(titles=False)), prices the title: a spawn child loads setproctitle's C
-module from scratch, fork and forkserver children find it loaded.
+bootstrap (redirect, close inherited fds, parent-death signal, watchdog, setsid) and the
+hand-offs between the launcher and watcher threads. proclab / script is what a
+learner sees against the lesson's own script.
+
+The family (core/family.py) is measured by three controllers in the same rounds, each
+taking the place right after the raw arms in turn: the default, a cgroup where the process
+may make one (proclab moves into it once and children are born in it: nothing to do per
+child); the process tree (what a user without a writable cgroup gets: a /proc read and a
+line to the guardian per child); and the family off (nothing per child; for this
+comparison only). A process has one cgroup: once the default family has moved it there,
+every arm's children are born in it. For each controller, proclab's own CPU time per
+child (its threads: launcher, watcher, sampler) is measured too: the part of a child's
+cost proclab pays. A fifth arm, the family off and the process title left alone
+(Controller(titles=False)), prices the title against the family-off arm: a spawn child loads
+setproctitle's C module from scratch, fork and forkserver children find it loaded.
 
     python benchmarks/spawn.py [--rounds N] [--out benchmarks/results/spawn.json]
 """
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -44,13 +55,16 @@ def raw_once(ctx: multiprocessing.context.BaseContext) -> float:
     return time.perf_counter() - began
 
 
-def controller_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
+def controller_once(controller, spec) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Wall seconds for start + join, and proclab's own CPU seconds meanwhile."""
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
     ids = controller.spawn(spec)
     controller.join(ids)
     elapsed = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_SELF)
     controller.clear_exited()
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
 
 
 def main() -> int:
@@ -75,50 +89,73 @@ def main() -> int:
             del main_module.__file__
 
     results = {}
-    with Controller(sample_interval=1.0) as controller:
+    families = ("cgroup", "tree", "off", "untitled")
+    controllers = {
+        f: Controller(
+            sample_interval=1.0, family="off" if f == "untitled" else f, titles=f != "untitled"
+        ).start()
+        for f in families
+    }
+    try:
+        bound = {f: c.family.bound for f, c in controllers.items()}  # type: ignore[union-attr]
+        print(f"family held by: {bound['cgroup']} (default), {bound['tree']}, {bound['off']}")
         for method in ("fork", "forkserver", "spawn"):
             ctx = multiprocessing.get_context(method)
             spec = build_spec("os:getpid", method=method)
             rounds = ns.rounds or ROUNDS[method]
             with_script(False)
-            raw_once(ctx), controller_once(controller, spec)  # warm up both paths
-            scripted, bare, ours, untitled = [], [], [], []
-            for _ in range(rounds):
+            raw_once(ctx)  # warm up every path
+            for c in controllers.values():
+                controller_once(c, spec)
+            scripted, bare = [], []
+            wall: dict[str, list[float]] = {f: [] for f in families}
+            cpu: dict[str, list[float]] = {f: [] for f in families}
+            for n in range(rounds):
                 with_script(True)
                 scripted.append(raw_once(ctx))
                 with_script(False)
                 bare.append(raw_once(ctx))
-                ours.append(controller_once(controller, spec))
-                controller.titles = False
-                untitled.append(controller_once(controller, spec))
-                controller.titles = True
-            script_ms, bare_ms, ours_ms, untitled_ms = (
-                statistics.median(x) * 1000 for x in (scripted, bare, ours, untitled)
-            )
+                # The arm right after the raw ones is slower (measured: whichever it is),
+                # so each family takes that place in turn.
+                turn = n % len(families)
+                for family in families[turn:] + families[:turn]:
+                    took, used = controller_once(controllers[family], spec)
+                    wall[family].append(took)
+                    cpu[family].append(used)
+            script_ms, bare_ms = (statistics.median(x) * 1000 for x in (scripted, bare))
+            ms = {f: statistics.median(wall[f]) * 1000 for f in families}
+            cpu_ms = {f: statistics.fmean(cpu[f]) * 1000 for f in families}
+            ours_ms = ms["cgroup"]
             vs_bare, vs_script = ours_ms / bare_ms, ours_ms / script_ms
             results[method] = {
                 "rounds": rounds,
                 "raw_script_median_ms": round(script_ms, 2),
                 "raw_bare_median_ms": round(bare_ms, 2),
                 "proclab_median_ms": round(ours_ms, 2),
-                "proclab_no_title_median_ms": round(untitled_ms, 2),
-                "title_cost_ms": round(ours_ms - untitled_ms, 2),
                 "ratio_vs_bare": round(vs_bare, 2),
                 "ratio_vs_script": round(vs_script, 2),
                 "target": TARGETS[method],
+                "family_tree_median_ms": round(ms["tree"], 2),
+                "family_off_median_ms": round(ms["off"], 2),
+                "family_off_untitled_median_ms": round(ms["untitled"], 2),
+                "proclab_cpu_ms_per_child": {f: round(cpu_ms[f], 3) for f in families},
             }
             print(
                 f"{method:<10}  script {script_ms:7.2f} ms  bare {bare_ms:7.2f} ms  proclab {ours_ms:7.2f} ms"
-                f"   proclab/bare {vs_bare:4.2f}x  proclab/script {vs_script:4.2f}x  (target <= {TARGETS[method]}x)"
-                f"   untitled {untitled_ms:7.2f} ms: the title costs {ours_ms - untitled_ms:+.2f} ms",
+                f"   proclab/bare {vs_bare:4.2f}x  proclab/script {vs_script:4.2f}x  (target <= {TARGETS[method]}x)",
                 flush=True,
             )
-    write_results(
-        ns.out,
-        {
-            "results": results,
-        },
-    )
+            print(
+                f"{'':<10}  family: {bound['cgroup']} {ms['cgroup']:.2f} ms, tree {ms['tree']:.2f} ms,"
+                f" off {ms['off']:.2f} ms (untitled {ms['untitled']:.2f} ms: the title"
+                f" costs {ms['off'] - ms['untitled']:+.2f} ms); proclab's CPU per child: "
+                + ", ".join(f"{f} {cpu_ms[f]:.2f} ms" for f in families),
+                flush=True,
+            )
+    finally:
+        for c in controllers.values():
+            c.close()
+    write_results(ns.out, {"family_bound": bound, "results": results})
     return 0
 
 

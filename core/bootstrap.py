@@ -173,25 +173,32 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
 
 
 def _die_with_parent() -> None:
-    """End this child and its process group when proclab ends, even by SIGKILL.
+    """End this child when proclab ends, even by SIGKILL, and its process group with it.
 
-    A daemon thread waits on the parent's sentinel and kills the whole group. If the child
-    is stopped (paused) that thread cannot run, so the kernel is also asked to send SIGCONT
-    when the parent dies (PR_SET_PDEATHSIG): harmless to a running child, and it wakes a
-    stopped one so the thread can act.
+    The kernel SIGKILLs the child when its parent dies (PR_SET_PDEATHSIG): no Python code
+    has to run for that (a child in C code holding the GIL dies too), a paused child dies
+    too, and it survives exec. The parent is the thread that started the child (proclab's
+    launcher, or the server's accept thread) or, for forkserver, the fork server, which
+    dies with proclab (forkserver_guard). The rest of the family is proclab's guardian's
+    to end (family.py). A daemon thread also waits on the parent's sentinel: if proclab
+    died before the kernel was asked, it ends the child and its group.
     """
     parent = parent_process()
     sentinel = parent.sentinel if parent is not None else None
     if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGCONT, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if sentinel is None:
         return
 
     def watch() -> None:
         with contextlib.suppress(OSError, ValueError):
             select.select([sentinel], [], [])
-        # SIGKILL needs no SIGCONT to end stopped members of the group.
-        os.killpg(0, signal.SIGKILL)
+        # Only this child's own group, the one its setsid() made: until then the child
+        # is still in proclab's group, which holds proclab's caller too (a shell, its
+        # other jobs), and the group named by our pid does not exist.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     # A bare thread (daemon by nature): threading.Thread.start() would wait for it to run,
     # which costs a fork child about a millisecond.

@@ -44,8 +44,9 @@ from proclab.core.defaults import (
     DEFAULT_MAX_DESCENDANTS,
     DEFAULT_MAX_PROCS,
 )
-from proclab.core.errors import SpawnRefused, UnknownProcess
+from proclab.core.errors import AlreadyPending, SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
+from proclab.core.family import Bound, Family
 from proclab.core.model import (
     Cleared,
     Event,
@@ -102,6 +103,7 @@ class Controller:
         grace: float = DEFAULT_GRACE_S,
         max_descendants: int = DEFAULT_MAX_DESCENDANTS,
         titles: bool = True,
+        family: Bound | None = None,
     ) -> None:
         self.max_procs = max_procs
         self.titles = titles  # children set their process title (ps, htop) to name and target
@@ -129,18 +131,24 @@ class Controller:
             sample_interval, self._live_pids, self._on_sample, max_descendants, self._on_family
         )
         self._stopped_families: set[int] = set()
+        self._restarting: set[int] = set()  # records whose restart waits for their end
         # Held by the launcher while it starts one child, so that shutdown sees every
         # child either started (and ends it) or not yet started (and cancels it).
         self._launch_gate = threading.Lock()
         self._started = False
         self._closed = False
         self._server: TcpServer | None = None
+        self._family_bound = family
+        self._family: Family | None = None  # every child and its descendants, from start()
 
     # Life cycle ------------------------------------------------------------------------
 
     def start(self) -> Controller:
         if self._started:
             return self
+        # First: a family may move this process into a cgroup, where the fork server that
+        # prepare() starts is then born.
+        self._family = Family(self._family_bound)
         methods.prepare()
         _raise_fd_limit()
         self._launcher.start()
@@ -170,10 +178,24 @@ class Controller:
             self._launcher.join(timeout=5)
         self._sampler.stop()
         self._watcher.stop()
+        if self._family is not None:
+            self._family.close()
+
+    @property
+    def closed(self) -> bool:
+        """close() has begun: spawn() refuses from then on."""
+        return self._closed
+
+    @property
+    def family(self) -> Family | None:
+        """What holds every child and its descendants (None before start())."""
+        return self._family
 
     def shutdown_children(self, grace: float) -> None:
-        """terminate -> wait up to `grace` -> kill -> wait: no child is left running.
-        Children still waiting to be started are cancelled."""
+        """terminate -> wait up to `grace` -> kill -> wait: no child is left running, and
+        none of their own processes (the family: see family.py), those that left their
+        child's process group or outlived it included. Children still waiting to be
+        started are cancelled."""
         with self._launch_gate, self._lock:
             afters = [
                 self._not_started(i, "not started: proclab was shutting down")
@@ -181,29 +203,61 @@ class Controller:
                 if r.state is ProcState.STARTING
             ]
             live = [i for i in self._children if self._rows[i].pid is not None]
+            pids = {self._rows[i].pid for i in live}
         for after in afters:
             after()
-        if not live:
+        family = self._family
+        strays = self._strays(pids)
+        if not live and not strays:
             return
         for rec_id in live:
-            self._signal(rec_id, signal.SIGTERM)
-        self._notice(
-            "info", f"sent SIGTERM to {plural(len(live), 'child')}; waiting up to {grace:g} s"
-        )
-        if self.join(live, timeout=grace):
-            return
+            self._signal(rec_id, signal.SIGTERM, descendants=False)  # strays have theirs
+        if family is not None and strays:
+            family.signal(strays, signal.SIGTERM)
+            family.signal(strays, signal.SIGCONT)  # a stopped process acts on it once woken
+            self._notice(
+                "info",
+                f"{plural(len(strays), 'process')} that children started left their process"
+                f" group or outlived their parent: {_describe(strays)}",
+            )
+        sent = [plural(len(live), "child")] if live else []
+        sent += [plural(len(strays), "such process")] if strays else []
+        self._notice("info", f"sent SIGTERM to {' and '.join(sent)}; waiting up to {grace:g} s")
+        deadline = time.monotonic() + grace
+        self.join(live, timeout=grace)
+        while strays and time.monotonic() < deadline:
+            strays = _still_there(strays)
+            if strays:
+                time.sleep(0.01)
+        strays = _still_there(strays)
         stubborn = self._still_live(live)
-        self._notice(
-            "warning",
-            f"{plural(len(stubborn), 'child')} still running {grace:g} s after SIGTERM: sending SIGKILL",
-        )
+        if stubborn or strays:
+            late = [plural(len(stubborn), "child")] if stubborn else []
+            late += [plural(len(strays), "such process")] if strays else []
+            self._notice(
+                "warning",
+                f"{' and '.join(late)} still running {grace:g} s after SIGTERM: sending SIGKILL",
+            )
         for rec_id in stubborn:
             self._signal(rec_id, signal.SIGKILL)
-        if not self.join(stubborn, timeout=5.0):
+        if family is not None:
+            family.kill_all()  # whatever is left, born meanwhile included
+        if stubborn and not self.join(stubborn, timeout=5.0):
             self._notice(
                 "error",
                 f"{plural(len(self._still_live(stubborn)), 'child')} did not exit after SIGKILL",
             )
+
+    def _strays(self, pids: set[int | None]) -> dict[int, procfs.Brief]:
+        """The family's processes that a SIGTERM to the live children's process groups
+        would not reach."""
+        if self._family is None:
+            return {}
+        return {
+            pid: brief
+            for pid, brief in self._family.members().items()
+            if pid not in pids and brief.pgid not in pids
+        }
 
     # Subscribing and reading ---------------------------------------------------------
 
@@ -412,20 +466,33 @@ class Controller:
         self._emit([RowUpdated(row)])
 
     def restart(self, rec_id: int) -> None:
-        """Start the same spec again as a new row; a running child is terminated first."""
+        """Start the same spec again as a new row; a running child is terminated first.
+        One restart at a time: asked again while its child is still ending, it raises
+        AlreadyPending and starts nothing more."""
         row = self.row(rec_id)
         if row.tag is not None:
             raise SpawnRefused(
                 f"{row.name} handled a TCP connection that is gone: it cannot be restarted"
             )
-
-        def again(_: ProcessRow) -> None:
-            with contextlib.suppress(SpawnRefused):
-                self.spawn(row.spec, parent_id=rec_id)
-
+        with self._lock:
+            if rec_id in self._restarting:  # also just after its end, until it has started
+                raise AlreadyPending(
+                    f"{row.name} is already restarting: it starts again once it has ended"
+                )
+            if not row.state.is_over:
+                self._restarting.add(rec_id)
         if row.state.is_over:
             self.spawn(row.spec, parent_id=rec_id)
             return
+
+        def again(_: ProcessRow) -> None:
+            try:
+                with contextlib.suppress(SpawnRefused):
+                    self.spawn(row.spec, parent_id=rec_id)
+            finally:
+                with self._lock:
+                    self._restarting.discard(rec_id)
+
         self.on_exit(rec_id, again)
         if row.pid is not None:
             self.terminate(rec_id, escalate_after=self.grace)
@@ -562,6 +629,8 @@ class Controller:
             os.close(child.stdout_w)  # the child has its copies; EOF must mean it is done
             os.close(child.stderr_w)
         child.started_mono = time.monotonic()
+        if self._family is not None:
+            self._family.started(process.pid)  # type: ignore[arg-type]
         with self._lock:
             row = self._rows[rec_id]
             row = self._rows[rec_id] = replace(
@@ -605,17 +674,26 @@ class Controller:
             raise UnknownProcess(f"{row.name} is still starting")
         return rec_id
 
-    def _signal(self, rec_id: int, sig: int) -> None:
+    def _signal(self, rec_id: int, sig: int, descendants: bool = True) -> None:
         """Signal the child's whole process group (it made one at start-up), so its own
-        children get it too; a stopped group is continued so SIGTERM can take effect."""
+        children get it too; a stopped group is continued so SIGTERM can take effect.
+        SIGTERM and SIGKILL also reach the child's descendants that left its group."""
         with self._lock:
             row = self._rows.get(rec_id)
             if row is None or row.pid is None or row.state.is_over:
                 return  # reaped meanwhile: its pid may belong to someone else now
             pid = row.pid
+            outside: dict[int, procfs.Brief] = {}
+            if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and self._family:
+                # Listed first: once the child is gone, they are no longer below it.
+                outside = {p: b for p, b in self._family.descendants(pid).items() if b.pgid != pid}
             _signal_group(pid, sig)
             if sig == signal.SIGTERM:
                 _signal_group(pid, signal.SIGCONT)
+            if outside and self._family is not None:
+                self._family.signal(outside, sig)
+                if sig == signal.SIGTERM:
+                    self._family.signal(outside, signal.SIGCONT)
         if sig in (signal.SIGSTOP, signal.SIGCONT):
             self._refresh_state_soon(rec_id)
 
@@ -709,6 +787,8 @@ class Controller:
         exitcode = child.process.exitcode
         if exitcode is None:
             return False
+        if self._family is not None and row.pid is not None:
+            self._family.ended(row.pid)
         child.process.close()
         with self._lock:
             del self._children[rec_id]
@@ -732,8 +812,8 @@ class Controller:
         """The child's output pipes are closed (it and any grandchildren are done writing)."""
 
     def _on_family(self, rec_id: int, pid: int, descendants: int) -> None:
-        """The fork-bomb guard: a child whose own processes pass the limit loses its whole
-        process group (its descendants are in it unless they left with setsid)."""
+        """The fork-bomb guard: a child whose own processes pass the limit is killed with
+        every process below it and its whole process group."""
         if descendants <= self.max_descendants or rec_id in self._stopped_families:
             return
         with self._lock:
@@ -746,9 +826,14 @@ class Controller:
                 " of its own (a fork bomb?)"
             )
             row = self._rows[rec_id] = replace(row, error=reason)
+            if self._family is not None:
+                self._family.kill_tree(pid)  # stopped first, so none forks meanwhile
         self._signal(rec_id, signal.SIGKILL)
         self._emit([RowUpdated(row)])
-        self._notice("warning", f"{row.name} ({pid}) {reason}: killed its process group")
+        self._notice(
+            "warning",
+            f"{row.name} ({pid}) {reason}: killed its process group and every process below it",
+        )
 
     def _live_pids(self) -> dict[int, int]:
         with self._lock:
@@ -757,6 +842,8 @@ class Controller:
             }
 
     def _on_sample(self, sampled: Sampled) -> None:
+        if self._family is not None:
+            self._family.look()  # reaps adopted orphans: once a tick is soon enough
         events: list[Event] = []
         with self._lock:
             self._system = sampled.system
@@ -848,3 +935,21 @@ def _raise_fd_limit() -> None:
     if soft != resource.RLIM_INFINITY and soft < want:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _describe(processes: dict[int, procfs.Brief], most: int = 5) -> str:
+    """ "1234 sleep, 1240 python3 and 3 more"."""
+    named = [f"{pid} {brief.name}" for pid, brief in sorted(processes.items())[:most]]
+    more = len(processes) - len(named)
+    return ", ".join(named) + (f" and {more} more" if more else "")
+
+
+def _still_there(processes: dict[int, procfs.Brief]) -> dict[int, procfs.Brief]:
+    """Those of `processes` that still run (the same process: pid and start time)."""
+    left = {}
+    for pid, brief in processes.items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            now = procfs.brief(pid)
+            if now.start == brief.start and now.state != "Z":
+                left[pid] = brief
+    return left

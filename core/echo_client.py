@@ -3,6 +3,11 @@
 C clients at once, N connections in all, M messages of B random bytes on each; every
 echo must be exactly the message upper-cased (`bytes.upper()`). Used by
 `proclab client`, the tests and benchmarks/tcp.py.
+
+Each exchange reads the echo while it writes the message: a server that stops reading
+while it owes a client too much (proclab's handlers stop at 1 MB) would otherwise wait
+for the client to read, while the client waits to finish writing. The timeout bounds the
+whole exchange, the writing included.
 """
 
 from __future__ import annotations
@@ -13,6 +18,23 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+
+from proclab.core.errors import ProclabError
+
+# Each client holds its message, the expected echo and the echo read: about 3 x size.
+MAX_SIZE = 16 * 1024 * 1024
+MAX_IN_FLIGHT = 256 * 1024 * 1024  # clients x size
+
+
+def check_load(clients: int, size: int) -> None:
+    """ProclabError, naming the option, for a load that cannot fit in memory."""
+    if size > MAX_SIZE:
+        raise ProclabError(f"--size: at most {MAX_SIZE:,} bytes (16 MiB) a message, got {size:,}")
+    if clients * size > MAX_IN_FLIGHT:
+        raise ProclabError(
+            f"--clients x --size: {clients:,} clients x {size:,} bytes is more than"
+            f" {MAX_IN_FLIGHT // 2**20} MiB in flight; use fewer clients or smaller messages"
+        )
 
 
 @dataclass
@@ -72,9 +94,7 @@ async def _connection(
         for _ in range(messages):
             message = os.urandom(size)
             began = time.perf_counter()
-            writer.write(message)
-            await writer.drain()
-            echo = await asyncio.wait_for(reader.readexactly(size), timeout)
+            echo = await _exchange(reader, writer, message, timeout)
             if echo != message.upper():
                 if echo.startswith(b"busy"):
                     result.busy += 1
@@ -94,9 +114,35 @@ async def _connection(
     except (OSError, TimeoutError) as exc:
         result.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
-        writer.close()
+        if writer.transport.get_write_buffer_size():
+            writer.transport.abort()  # close() would wait to send it to a peer that does not read
+        else:
+            writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes, timeout: float
+) -> bytes:
+    """Send `message` while reading as many bytes back, within `timeout` for both."""
+
+    async def send() -> None:
+        writer.write(message)
+        await writer.drain()
+
+    sending = asyncio.create_task(send())
+    try:
+        # The whole echo read means the whole message was sent (the server received it).
+        return await asyncio.wait_for(reader.readexactly(len(message)), timeout)
+    except TimeoutError:
+        raise TimeoutError(
+            f"no whole echo of {len(message):,} bytes within {timeout:g} s"
+        ) from None
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
 
 
 def _first_difference(a: bytes, b: bytes) -> int:

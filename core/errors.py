@@ -34,3 +34,8 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     """ " (did you mean 'task'?)" when one known word is close to `word`, else ""."""
     close = difflib.get_close_matches(word, list(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class AlreadyPending(ProclabError):
+    """The command was asked for before and is still under way (a restart waiting for its
+    child to end): said so, and nothing more is done."""

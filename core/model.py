@@ -200,6 +200,7 @@ class ServerEvent:
         "data_out",
         "disconnected",
         "busy",
+        "refused",
         "error",
         "warning",
         "stopped",
@@ -214,7 +215,8 @@ class ServerEvent:
     bytes_out: int = 0
     reason: str = ""  # disconnected: peer closed, idle timeout, reset, lifetime, ...
     max_clients: int = 0  # busy, listening: the limit of clients at once
-    text: str = ""  # listening, error, warning, stopped: what to tell a person
+    text: str = ""  # listening, error, warning, stopped, refused: what to tell a person;
+    # busy: why, when it is not max_clients
     address: str = ""  # listening: where
     mode: str = ""  # listening: process, pool or thread
     method: str = ""  # listening: the handlers' start method

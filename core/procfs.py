@@ -123,6 +123,33 @@ def memory() -> tuple[int, int]:
     return total, available
 
 
+class Brief(NamedTuple):
+    """Who a process is: enough to find it in a tree and to tell it from a later process
+    given the same pid."""
+
+    state: str  # the kernel's letter: R, S, Z...
+    ppid: int
+    pgid: int
+    start: int  # clock ticks since boot: with the pid, names one process for ever
+    name: str  # the command name (comm)
+
+
+def brief(pid: int) -> Brief:
+    """Raises OSError once the process is gone (and ValueError/IndexError if /proc says
+    something unexpected)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    close = stat.rindex(b")")
+    fields = stat[close + 2 :].split()
+    return Brief(
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        pgid=int(fields[2]),
+        start=int(fields[19]),
+        name=stat[stat.index(b"(") + 1 : close].decode("utf-8", "replace"),
+    )
+
+
 def children_of(pid: int) -> list[int]:
     """The processes `pid`'s main thread has started (/proc/PID/task/PID/children)."""
     try:
@@ -130,6 +157,23 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except (OSError, ValueError):
         return []
+
+
+def children_of_every_thread(pid: int) -> list[int]:
+    """The processes any of `pid`'s threads has started (a child's parent is the thread
+    that forked it), and the orphans it adopted as a subreaper."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def count_descendants(pid: int, limit: int) -> int:

@@ -19,6 +19,7 @@ import dataclasses
 import enum
 import itertools
 import json
+import math
 import threading
 import time
 import types
@@ -26,7 +27,7 @@ import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from proclab.core import model
 from proclab.core.errors import ProclabError, UnknownProcess
@@ -92,50 +93,172 @@ def event_line(event: Event, wall: float) -> str:
 
 # Decoding ------------------------------------------------------------------------------
 
+# Wall-clock fields are read by time.localtime() and friends: past the year 9999 (or before
+# 1970) they are not a time at all.
+WALL_FIELDS = frozenset({"t", "wall", "created_at", "started_at", "ended_at"})
+LATEST_WALL = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
+LARGEST_INT = 2**63 - 1  # what a pid, a byte count or a counter can be
+LARGEST_FLOAT = 1e15
 
-def decode_event(type_name: str, data: dict[str, Any]) -> Event:
+
+class DecodeError(ProclabError):
+    """A value in a recording is not what its field holds; `field` names where."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+
+
+def decode_event(type_name: str, data: Any) -> Event:
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ProclabError(f"unknown event type {type_name!r}")
-    return _decode(cls, data)  # type: ignore[no-any-return]
+    return _decode(cls, data, "event")  # type: ignore[no-any-return]
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls, _NAMESPACE)
+    return hints
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _decode(hint: Any, value: Any, where: str) -> Any:
+    """`value` as the type `hint` names, checked all the way down; DecodeError naming the
+    field (`where`, e.g. event.row.sample.cpu_percent) otherwise."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            if option is not type(None):
-                return _decode(option, value)
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        problems = []
+        for option in options:
+            try:
+                return _decode(option, value, where)
+            except DecodeError as exc:
+                problems.append(str(exc))
+        raise DecodeError("", problems[0])
+    if value is None and hint is not Any:
+        raise DecodeError(where, f"null where {_kind(hint)} belongs")
+    if hint is Any or hint is object:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            allowed = ", ".join(map(str, typing.get_args(hint)))
+            raise DecodeError(where, f"{_shown(value)} is not one of {allowed}")
+        return value
     if hint is ProcessSpec:
-        fields = dict(value)
-        fields["args"] = ast.literal_eval(fields["args"])
-        fields["kwargs"] = ast.literal_eval(fields["kwargs"])
-        fields["target"] = _decode(Target, fields["target"])
-        fields["affinity"] = tuple(fields["affinity"]) if fields["affinity"] is not None else None
-        return ProcessSpec(**fields)
+        return _decode_spec(value, where)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint, _NAMESPACE)
-        return hint(
-            **{
-                f.name: _decode(hints[f.name], value[f.name])
-                for f in dataclasses.fields(hint)
-                if f.name in value
-            }
-        )
+        if not isinstance(value, dict):
+            raise DecodeError(where, f"{_shown(value)} where an object belongs")
+        hints = _hints(hint)
+        fields = {}
+        for f in dataclasses.fields(hint):
+            if f.name in value:
+                fields[f.name] = _decode(hints[f.name], value[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise DecodeError(f"{where}.{f.name}", "missing")
+        return hint(**fields)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
+        try:
+            return hint(value)
+        except (ValueError, TypeError):
+            allowed = ", ".join(str(m.value) for m in hint)
+            raise DecodeError(where, f"{_shown(value)} is not one of {allowed}") from None
     if origin is tuple:
+        if not isinstance(value, list):
+            raise DecodeError(where, f"{_shown(value)} where a list belongs")
         args = typing.get_args(hint)
-        inner = args[0] if args else Any
-        return tuple(_decode(inner, v) for v in value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise DecodeError(where, f"{len(value)} items where {len(args)} belong")
+        return tuple(
+            _decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is Mapping or origin is dict:
+        if not isinstance(value, dict):
+            raise DecodeError(where, f"{_shown(value)} where an object belongs")
         key_type, value_type = typing.get_args(hint)
-        return {key_type(k): _decode(value_type, v) for k, v in value.items()}
-    if hint is float and isinstance(value, int):
-        return float(value)
-    return value
+        decoded = {}
+        for key, item in value.items():
+            try:
+                decoded[key_type(key)] = _decode(value_type, item, f"{where}[{key}]")
+            except ValueError:
+                raise DecodeError(where, f"key {_shown(key)} is not {_kind(key_type)}") from None
+        return decoded
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    name = where.rsplit(".", 1)[-1]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise DecodeError(where, f"{_shown(value)} is not true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DecodeError(where, f"{_shown(value)} is not a whole number")
+        if abs(value) > LARGEST_INT:
+            raise DecodeError(where, f"{_shown(value)} is out of range")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DecodeError(where, f"{_shown(value)} is not a number")
+        number = float(value) if abs(value) <= LARGEST_FLOAT else math.inf
+        if not math.isfinite(number) or (name in WALL_FIELDS and not 0 <= number <= LATEST_WALL):
+            what = "a time" if name in WALL_FIELDS else "a number in range"
+            raise DecodeError(where, f"{_shown(value)} is not {what}")
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise DecodeError(where, f"{_shown(value)} is not text")
+        return value
+    raise DecodeError(where, f"cannot read a {hint!r}")  # a field type this file forgot
+
+
+def _kind(hint: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+    return names.get(hint, "a value")
+
+
+def _decode_spec(value: Any, where: str) -> ProcessSpec:
+    """A spec: its args and kwargs are stored as Python literals (their repr)."""
+    if not isinstance(value, dict):
+        raise DecodeError(where, f"{_shown(value)} where an object belongs")
+    fields = dict(value)
+    literals = {}
+    for name, kind in (("args", tuple), ("kwargs", dict)):
+        text = fields.pop(name, "()" if kind is tuple else "{}")
+        if not isinstance(text, str):
+            raise DecodeError(f"{where}.{name}", f"{_shown(text)} is not a Python literal's text")
+        try:
+            literal = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise DecodeError(
+                f"{where}.{name}", f"{_shown(text)} is not a Python literal"
+            ) from None
+        if not isinstance(literal, kind) or (
+            kind is dict and not all(isinstance(k, str) for k in literal)
+        ):
+            raise DecodeError(f"{where}.{name}", f"{_shown(text)} is not a {kind.__name__}")
+        literals[name] = literal
+    hints = _hints(ProcessSpec)
+    checked = {}
+    for f in dataclasses.fields(ProcessSpec):
+        if f.name in fields:
+            checked[f.name] = _decode(hints[f.name], fields[f.name], f"{where}.{f.name}")
+        elif f.name == "target":
+            raise DecodeError(f"{where}.target", "missing")
+    return ProcessSpec(**checked, **literals)
 
 
 def read_events(path: str | Path) -> list[tuple[float, Event]]:
@@ -170,11 +293,21 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
             try:
                 record = json.loads(line)
                 parsed = True
+                if not isinstance(record, dict):
+                    raise DecodeError("", f"{_shown(record)} where an event belongs")
                 if "format" in record:
                     continue  # the header line
-                events.append((float(record["t"]), decode_event(record["type"], record["event"])))
+                for key in ("t", "type", "event"):
+                    if key not in record:
+                        raise DecodeError(key, "missing")
+                wall = _scalar(float, record["t"], "t")
+                if not isinstance(record["type"], str):
+                    raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
+                events.append((wall, decode_event(record["type"], record["event"])))
             except ProclabError as exc:
                 raise ProclabError(f"{path} line {number}: {exc}") from None
+            except RecursionError:
+                raise ProclabError(f"{path} line {number}: nested too deeply") from None
             except (ValueError, KeyError, TypeError, SyntaxError) as exc:
                 if cut and not parsed:  # whole JSON is a whole line, broken otherwise
                     return events, number

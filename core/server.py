@@ -35,7 +35,14 @@ from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
 from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SERVER_PORT
 from proclab.core.errors import ProclabError, SpawnRefused
 from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
-from proclab.core.server_handler import LOG_LEVELS, Reporter, client_address, reject, serve
+from proclab.core.server_handler import (
+    LOG_LEVELS,
+    STOPPING_LINE,
+    Reporter,
+    client_address,
+    reject,
+    serve,
+)
 from proclab.core.targets import Target
 
 if TYPE_CHECKING:
@@ -47,6 +54,8 @@ HANDLERS = "proclab.core.server_handler"
 # Ended handler rows kept in the process table: a busy server would otherwise add one per
 # connection for ever.
 KEEP_ENDED_HANDLERS = 100
+STOPPING = "server stopping"
+LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
 
 
 class ServerError(ProclabError):
@@ -109,6 +118,10 @@ class TcpServer:
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
         self._stopping = threading.Event()
+        # Set by the loop once it accepts no more; set by stop() once every handler has
+        # ended, which lets the loop's thread end.
+        self._not_accepting = threading.Event()
+        self._handlers_ended = threading.Event()
         self._running = False
         self._address = ""
         self._active = 0  # connections being served (process and thread modes)
@@ -120,6 +133,8 @@ class TcpServer:
         self._handler_threads: set[threading.Thread] = set()
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
+        self._left_out = 0  # data events handlers could not send, not yet told
+        self._left_out_told = 0.0
 
     # Commands -----------------------------------------------------------------------------
 
@@ -138,7 +153,11 @@ class TcpServer:
             os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
             self._wake_r, self._wake_w = os.pipe()
             self._stopping.clear()
+            self._not_accepting.clear()
+            self._handlers_ended.clear()
+            self._thread = None
             self._active = self._served = self._rejected = 0
+            self._left_out = 0
             self._handlers.clear()
             self._disconnected.clear()
             self._running = True
@@ -173,10 +192,11 @@ class TcpServer:
             self._running = False
             self._stopping.set()
             listener, self._listener = self._listener, None
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        thread = self._thread
+        looping = thread is not None and thread.is_alive()
+        self._wake()
+        if looping and thread is not threading.current_thread():
+            self._not_accepting.wait(timeout=5)
         if listener is not None:
             listener.close()
         handlers = [i for i in self._handlers if self._controller_row_live(i)]
@@ -184,9 +204,17 @@ class TcpServer:
             with contextlib.suppress(ProclabError):
                 self._controller.terminate(rec_id, escalate_after=self._controller.grace)
         self._controller.join(handlers, timeout=self._controller.grace + 5)
-        for thread in list(self._handler_threads):
-            thread.join(timeout=2)
+        for handler_thread in list(self._handler_threads):
+            handler_thread.join(timeout=2)
+        # Only now may the loop's thread end: it started the handler processes, and each
+        # asked the kernel to kill it when that thread ends (bootstrap: PR_SET_PDEATHSIG).
+        # Until then it goes on reading their events, so none is lost to a full pipe.
+        self._handlers_ended.set()
+        self._wake()
+        if looping and thread is not threading.current_thread():
+            thread.join(timeout=5)  # type: ignore[union-attr]
         self._drain_events()
+        self._tell_left_out(now=True)
         for fd in (self._events_r, self._events_w, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -194,6 +222,10 @@ class TcpServer:
         self._emit(
             "stopped", text=f"stopped ({reason}); served {self._served}, rejected {self._rejected}"
         )
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
 
     def status(self) -> ServerStatus:
         with self._lock:
@@ -227,21 +259,31 @@ class TcpServer:
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         selector.register(self._events_r, selectors.EVENT_READ, "events")
         listener = self._listener
-        if listener is not None and self.config.mode != "pool":
-            listener.setblocking(False)
-            selector.register(listener, selectors.EVENT_READ, "accept")
+        accepting = listener is not None and self.config.mode != "pool"
+        if accepting:
+            listener.setblocking(False)  # type: ignore[union-attr]
+            selector.register(listener, selectors.EVENT_READ, "accept")  # type: ignore[arg-type]
         try:
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
+            while True:
+                if self._stopping.is_set():
+                    if accepting:
+                        selector.unregister(listener)  # type: ignore[arg-type]
+                        accepting = False
+                    self._not_accepting.set()
+                    if self._handlers_ended.is_set():
+                        break
+                for key, _ in selector.select(LEFT_OUT_EVERY_S if self._left_out else None):
                     if key.data == "accept":
                         self._accept_all(listener)  # type: ignore[arg-type]
                     elif key.data == "events":
                         self._read_events()
                     else:
                         os.read(self._wake_r, 64)
+                self._tell_left_out()
         except Exception as exc:  # the server thread must say why it stopped
             self._emit("error", text=f"the server loop failed: {type(exc).__name__}: {exc}")
         finally:
+            self._not_accepting.set()
             selector.close()
 
     def _accept_all(self, listener: socket.socket) -> None:
@@ -257,6 +299,9 @@ class TcpServer:
                     )
                 return
             client = client_address(address)
+            if self._stopping.is_set():  # accepted just before the stop
+                self._refuse_stopping(sock, client)
+                continue
             with self._lock:
                 full = self._active >= self.config.max_clients
                 if not full:
@@ -268,10 +313,27 @@ class TcpServer:
             else:
                 self._hand_to_thread(sock, client)
 
-    def _reject(self, sock: socket.socket, client: str) -> None:
+    def _reject(self, sock: socket.socket, client: str, why: str = "") -> None:
+        """Turned away, and counted: at max_clients, or (`why`) no handler could start."""
         with self._lock:
             self._rejected += 1
-        reject(sock, client, self.config.max_clients, self._report_here)
+        if why:
+            line = f"busy: {why}; try again later\n".encode()
+            reject(sock, client, self.config.max_clients, self._report_here, line, text=why)
+        else:
+            reject(sock, client, self.config.max_clients, self._report_here)
+
+    def _refuse_stopping(self, sock: socket.socket, client: str) -> None:
+        """Not a rejection: there is no server to come back to."""
+        reject(
+            sock,
+            client,
+            self.config.max_clients,
+            self._report_here,
+            STOPPING_LINE,
+            "refused",
+            text=STOPPING,
+        )
 
     def _report_here(self, kind: str, client: str, **fields: Any) -> None:
         """What handlers report on the pipe, for what the server itself does."""
@@ -323,8 +385,10 @@ class TcpServer:
         except SpawnRefused as exc:
             with self._lock:
                 self._active -= 1
-            self._emit("error", client=client, text=str(exc))
-            self._reject(sock, client)
+            if self._stopping.is_set() or self._controller.closed:
+                self._refuse_stopping(sock, client)
+            else:
+                self._reject(sock, client, str(exc))
             return
         with self._lock:
             self._handlers.add(rec_id)
@@ -350,8 +414,8 @@ class TcpServer:
 
         thread = threading.Thread(target=run, name=f"proclab-tcp {client}", daemon=True)
         self._handler_threads.add(thread)
+        thread.start()  # its own events go through the pipe, read after this one
         self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
-        thread.start()
 
     def _handler_done(self, row: ProcessRow | None, client: str, error: str | None = None) -> None:
         with self._lock:
@@ -368,12 +432,13 @@ class TcpServer:
         if error:
             self._emit("error", client=client, text=error)
         elif row is not None and row.pid not in self._disconnected and row.exitcode != 0:
-            # Ended without reporting its disconnect: killed, crashed.
+            # Ended without reporting its disconnect (killed, crashed): how long it lasted
+            # and what went each way are unknown, and said to be (duration None).
             self._emit(
                 "disconnected",
                 client=client,
                 pid=row.pid,
-                reason=f"handler ended ({row.state}, exit {row.exitcode})",
+                reason=f"handler ended ({row.state}, exit {row.exitcode}) before it reported its figures",
             )
 
     def _start_pool(self) -> None:
@@ -442,6 +507,10 @@ class TcpServer:
         except ValueError:
             return
         kind = record.pop("kind", "")
+        if kind == "left_out":
+            with contextlib.suppress(TypeError, ValueError):
+                self._left_out += int(record.get("count", 0))
+            return
         if kind == "disconnected":
             self._disconnected.add(record.get("pid"))
         if kind == "busy" and self.config.mode == "pool":
@@ -453,6 +522,20 @@ class TcpServer:
         if kind == "accepted" and self.config.mode != "pool":
             return  # the server itself reported it, with the handler's pid
         self._emit(kind, **record)
+
+    def _tell_left_out(self, now: bool = False) -> None:
+        """Say how many data events were left out, at most once a second."""
+        if not self._left_out:
+            return
+        if not now and time.monotonic() - self._left_out_told < LEFT_OUT_EVERY_S:
+            return
+        count, self._left_out = self._left_out, 0
+        self._left_out_told = time.monotonic()
+        self._emit(
+            "warning",
+            text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log:"
+            " it fell behind the handlers (every connection's opening and closing is kept)",
+        )
 
     def _emit(self, kind: str, **fields: Any) -> None:
         fields.setdefault("time", time.time())
@@ -514,10 +597,14 @@ def describe_event(event: ServerEvent) -> str:
     if event.kind == "data_out":
         return f"{who}{handler} -> {event.nbytes} B  {event.preview}"
     if event.kind == "disconnected":
-        lasted = f" after {event.duration:.2f} s" if event.duration is not None else ""
-        return f"{who}{handler} closed{lasted} (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
+        if event.duration is None:  # the server's word for a handler that could not report
+            return f"{who}{handler} closed: {event.reason}"
+        return f"{who}{handler} closed after {event.duration:.2f} s (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
     if event.kind == "busy":
-        return f"{who} turned away: busy (at the limit of {event.max_clients} clients)"
+        why = event.text or f"at the limit of {event.max_clients} clients"
+        return f"{who} turned away: busy ({why})"
+    if event.kind == "refused":
+        return f"{who} turned away: {event.text}"
     prefix = f"{who}{handler} " if who else ""
     return (
         f"{prefix}{event.kind}: {event.text}"

@@ -12,20 +12,26 @@ The lesson's handler, with its flaws fixed:
 
 Every connection is non-blocking and served from one selector loop, so one pool worker
 serves many clients at once. Events (accepted, data in/out, disconnected, busy) go to the
-server as short JSON lines on a shared pipe (writes under PIPE_BUF bytes are atomic); if
-the server falls behind and the pipe is full, events are dropped rather than stalling a
-client.
+server as short JSON lines on a shared pipe (writes under PIPE_BUF bytes are atomic). If
+the server falls behind and the pipe is full, data events are left out (counted, and the
+count is reported) rather than stalling a client; connection events wait their turn and
+are never lost. A handler process or pool worker ends its connections on SIGTERM and
+reports each with its true byte counts.
 
 Kept light: spawn children import this module from scratch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import selectors
+import signal
 import socket
 import time
+from collections import deque
 from typing import Any
 
 from proclab.core.output import escape_controls
@@ -35,6 +41,7 @@ OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops readi
 PREVIEW_BYTES = 32
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
+STOPPING_LINE = b"stopping: the server is shutting down\n"
 
 
 def preview(data: bytes) -> str:
@@ -45,31 +52,95 @@ def preview(data: bytes) -> str:
 
 
 LOG_LEVELS = ("all", "connections", "errors")
+DATA_KINDS = ("data_in", "data_out")
+FLUSH_WAIT_S = 30.0  # how long an ending handler waits for a server that is behind
 
 
 class Reporter:
-    """Writes one event per line to the server's event pipe, never blocking. `level`:
-    all (every chunk in and out too), connections (accepted, disconnected), errors (only
-    errors and busy): a load test's handlers need not describe every byte."""
+    """Writes one event per line to the server's event pipe, never blocking its client.
+    `level`: all (every chunk in and out too), connections (accepted, disconnected),
+    errors (only errors and busy): a load test's handlers need not describe every byte.
+
+    When the pipe is full, a data event is left out and counted; the count goes to the
+    server ("left_out") as soon as there is room. Any other event waits in `pending`,
+    written as the pipe drains (`flush`, which the serving loop calls), and `close`
+    waits for all of them before the handler ends."""
 
     def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
         self.fd = fd
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
         self.connections = level in ("all", "connections")
-        self.dropped = 0
+        self.left_out = 0  # data events not sent since the last count was
+        self.pending: deque[bytes] = deque()
+        self.broken = False  # the server is gone
 
     def __call__(self, kind: str, client: str, **fields: Any) -> None:
         if kind in ("accepted", "disconnected") and not self.connections:
             return
+        if self.broken:
+            return
+        line = self._line(kind, client, **fields)
+        if kind in DATA_KINDS:
+            if self.pending or not self._write(line):  # never ahead of what waits
+                self.left_out += 1
+            return
+        self.pending.append(line)
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write what waits, as far as the pipe takes it; True once nothing waits."""
+        if self.left_out and not self.broken:
+            if not self._write(self._line("left_out", "", count=self.left_out)):
+                return False
+            self.left_out = 0
+        while self.pending and not self.broken:
+            if not self._write(self.pending[0]):
+                return False
+            self.pending.popleft()
+        return True
+
+    def close(self, timeout: float = FLUSH_WAIT_S) -> None:
+        """Wait (up to `timeout`) until everything waiting is written."""
+        deadline = time.monotonic() + timeout
+        while not self.flush() and time.monotonic() < deadline:
+            select.select([], [self.fd], [], max(0.0, deadline - time.monotonic()))
+
+    def _line(self, kind: str, client: str, **fields: Any) -> bytes:
         record = {"kind": kind, "client": client, "pid": self.pid, "time": time.time(), **fields}
-        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+    def _write(self, line: bytes) -> bool:
         try:
-            os.write(self.fd, line)
+            os.write(self.fd, line)  # under PIPE_BUF bytes: all of it, or nothing
         except BlockingIOError:
-            self.dropped += 1
+            return False
         except OSError:
-            pass  # the server is gone: nothing to tell
+            self.broken = True  # the server is gone: nothing to tell
+        return True
+
+
+class SigtermStop:
+    """SIGTERM (the server stopping, or a terminate from the table), turned into a request
+    to stop: the handler closes its connections, reporting each with its true figures,
+    and returns. Readable (fileno) once it is set, to wake the serving loop."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._r, write = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, _signum: int, _frame: object) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def fileno(self) -> int:
+        return self._r
 
 
 class _Conn:
@@ -105,11 +176,14 @@ def serve(
     """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
 
     `counter`: a shared count of open connections across pool workers, checked against
-    `max_clients` on accept. `stop`: an object with is_set(), polled between events.
-    Returns when there is no listener and no connection left, or when stop is set.
+    `max_clients` on accept. `stop`: an object with is_set(), looked at between events
+    (and, if it has a fileno(), readable once set: else polled). Returns when there is no
+    listener and no connection left, or when stop is set.
     """
     selector = selectors.DefaultSelector()
     conns: dict[int, _Conn] = {}
+    polled = stop is not None and not hasattr(stop, "fileno")
+    stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
 
     def open_conn(sock: socket.socket, client: str) -> None:
         conn = _Conn(sock, client, time.monotonic())
@@ -138,18 +212,18 @@ def serve(
     if listener is not None:
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, None)
+    if stop is not None and not polled:
+        selector.register(stop, selectors.EVENT_READ, "stop")
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
     try:
         while conns or listener is not None:
             if stop is not None and stop.is_set():
                 for conn in list(conns.values()):
-                    close_conn(conn, "server stopped")
+                    close_conn(conn, stop_reason)
                 return
             now = time.monotonic()
             if now >= next_sweep:  # not on every event: one pass over every connection
-                next_sweep = (
-                    now + SWEEP_S if listener is not None or stop is not None else now + 3600
-                )
+                next_sweep = now + SWEEP_S if listener is not None or polled else now + 3600
                 for conn in list(conns.values()):
                     due = min(conn.last + idle_timeout, conn.started + lifetime)
                     if due <= now:
@@ -160,7 +234,14 @@ def serve(
                         next_sweep = min(next_sweep, due)
                 if not conns and listener is None:
                     break  # a handler whose connection just timed out
-            for key, mask in selector.select(max(0.0, next_sweep - now)):
+            wait = next_sweep - now
+            if not report.flush():  # the server is behind: try again soon
+                wait = min(wait, 0.05)
+            for key, mask in selector.select(max(0.0, wait)):
+                if key.data == "stop":
+                    with contextlib.suppress(OSError):
+                        os.read(key.fd, 64)
+                    continue
                 if key.data is None:
                     _accept(listener, open_conn, report, max_clients, counter)  # type: ignore[arg-type]
                     continue
@@ -185,6 +266,7 @@ def serve(
         for conn in list(conns.values()):
             close_conn(conn, "handler ended")
         selector.close()
+        report.close()
 
 
 def _accept(
@@ -211,16 +293,24 @@ def _accept(
         open_conn(sock, client)
 
 
-def reject(sock: socket.socket, client: str, max_clients: int, report: Any) -> None:
-    """One line beginning "busy", then close; never blocks the accept loop."""
+def reject(
+    sock: socket.socket,
+    client: str,
+    max_clients: int,
+    report: Any,
+    line: bytes | None = None,
+    kind: str = "busy",
+    **fields: Any,
+) -> None:
+    """One line (by default beginning "busy"), then close; never blocks the accept loop."""
     try:
         sock.setblocking(False)
-        sock.send(BUSY_LINE % max_clients)
+        sock.send(line if line is not None else BUSY_LINE % max_clients)
     except OSError:
         pass
     finally:
         sock.close()
-    report("busy", client, max_clients=max_clients)
+    report(kind, client, max_clients=max_clients, **fields)
 
 
 def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
@@ -280,7 +370,13 @@ def handle_connection(
     log: str = "all",
 ) -> None:
     """A handler process: one connection, the lesson's model."""
-    serve(Reporter(_fd(events), level=log), idle_timeout, lifetime, first=(conn, client))
+    serve(
+        Reporter(_fd(events), level=log),
+        idle_timeout,
+        lifetime,
+        first=(conn, client),
+        stop=SigtermStop(),
+    )
 
 
 def pool_worker(
@@ -301,6 +397,7 @@ def pool_worker(
         listener=listener,
         max_clients=max_clients,
         counter=counter,
+        stop=SigtermStop(),
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from proclab.core import family
 from proclab.core.controller import Controller
 from proclab.core.methods import forget_main_script
 
@@ -39,15 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _helper_pids() -> set[int]:
-    """multiprocessing's long-lived helpers of this test process: not leftovers."""
-    pids = set()
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    if server is not None and getattr(server, "_forkserver_pid", None):
-        pids.add(server._forkserver_pid)
-    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
-    if tracker is not None and getattr(tracker, "_pid", None):
-        pids.add(tracker._pid)
-    return pids
+    """This test process's long-lived helpers (multiprocessing's, proclab's guardian): not
+    leftovers."""
+    return family.helper_pids()
 
 
 def descendants() -> dict[int, psutil.Process]:

@@ -228,6 +228,33 @@ async def test_rename_restart_and_clear(live_controller):
         await wait_for(pilot, lambda: table(app).row_count == 0)
 
 
+async def test_restart_pressed_ten_times_while_ending_starts_one_child(live_controller):
+    """R on a child that ignores SIGTERM: it would take the grace period to end; the nine
+    presses meanwhile are answered ("already restarting") and start nothing."""
+    live_controller.grace = 30.0
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:ignore_sigterm", "(30,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        # once it ignores SIGTERM (before that, a SIGTERM would end it at once)
+        await wait_for(
+            pilot, lambda: any("ignoring" in o.text for o in live_controller.output(rec_id))
+        )
+        for _ in range(10):
+            await pilot.press("R")
+        assert live_controller.row(rec_id).state.is_live  # still ending, all along
+        live_controller.kill(rec_id)
+        await wait_for(pilot, lambda: live_controller.row(rec_id).state.is_over)
+        await wait_for(pilot, lambda: len(live_controller.rows()) >= 2)
+        await pilot.pause(0.5)  # any further restart would have started by now
+        rows = live_controller.rows()
+        assert len(rows) == 2, [(r.name, r.state) for r in rows]
+        messages = [n.message for n in app._notifications]
+        assert sum("already restarting" in m for m in messages) == 9, messages
+        (new,) = [r for r in rows if r.id != rec_id]
+        live_controller.wait_started([new.id])
+        live_controller.kill(new.id)
+
+
 async def test_output_log_filters_to_the_selected_process(live_controller):
     ids = live_controller.spawn(build_spec(f"{TASKS}:tick", "(50,)"), 2)
     app = ProclabApp(live_controller, refresh=0.2)

@@ -86,7 +86,7 @@ def test_a_client_that_closes_ends_its_handler_at_once(controller, events):
     ended = controller.row(handler.id)
     assert ended.state is ProcState.EXITED
     assert ended.sample is not None and ended.sample.cpu_time < 0.2, "the handler burned CPU"
-    # the handler's report travels through a pipe the server reads: it may come after the exit
+    # its last event comes through the server's thread, which may read it after the exit
     assert wait_until(lambda: any(e.kind == "disconnected" for e in events), 5)
     (gone,) = [e for e in events if e.kind == "disconnected"]
     assert gone.reason == "peer closed" and gone.pid == handler.pid

@@ -32,7 +32,7 @@ from textual.widgets import Footer, Input, Static, Tab, Tabs
 
 from proclab.core.batch import BatchFigures, batch_figures, batch_of
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_METHOD
-from proclab.core.errors import ProclabError
+from proclab.core.errors import AlreadyPending, ProclabError
 from proclab.core.model import (
     Event,
     Notice,
@@ -629,6 +629,9 @@ class ProclabApp(App[int]):
         """Run a controller command; its errors become a notification, not a crash."""
         try:
             command()
+        except AlreadyPending as exc:  # asked twice: not an error, but nothing more is done
+            self.notify(str(exc), severity="warning", timeout=3)
+            return
         except ProclabError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -331,14 +331,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="messages per connection (default 10)",
     )
     client.add_argument(
-        "--size", type=_positive_int, default=64, metavar="B", help="bytes per message (default 64)"
+        "--size",
+        type=_positive_int,
+        default=64,
+        metavar="B",
+        help="bytes per message, at most 16 MiB (default 64)",
     )
     client.add_argument(
         "--timeout",
         type=_positive_float,
         default=10.0,
         metavar="S",
-        help="seconds to wait for any answer (default 10)",
+        help="seconds one exchange may take: connecting, or sending a message while reading"
+        " its whole echo (default 10)",
     )
     client.add_argument("--json", action="store_true", help="print the results as one JSON object")
     shots = sub.add_parser(
@@ -443,9 +448,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     from proclab.core.methods import forget_main_script
 
+    if argv is None:  # the `proclab` command itself, not a caller in its own process
+        from proclab.core.family import claim_process
+
+        claim_process()
+    argv = list(sys.argv[1:] if argv is None else argv)
     forget_main_script()
     from proclab.tui.closed_output import CLOSED_STATUS, guard_output
 

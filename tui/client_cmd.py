@@ -7,10 +7,16 @@ import asyncio
 import json
 import sys
 
-from proclab.core.echo_client import run_load
+from proclab.core.echo_client import check_load, run_load
+from proclab.core.errors import ProclabError
 
 
 def run(ns: argparse.Namespace) -> int:
+    try:
+        check_load(ns.clients, ns.size)
+    except ProclabError as exc:
+        print(f"proclab client: {exc}", file=sys.stderr)
+        return 2
     try:
         result = asyncio.run(
             run_load(ns.host, ns.port, ns.clients, ns.messages, ns.size, ns.connections, ns.timeout)

@@ -25,6 +25,7 @@ KIND_STYLES = {
     "listening": "bold $success",
     "stopped": "bold $warning",
     "busy": "$warning",
+    "refused": "$text-muted",
     "error": "bold $error",
     "warning": "bold $warning",
     "disconnected": "$text-muted",

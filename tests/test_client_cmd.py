@@ -1,0 +1,78 @@
+"""`proclab client`: sizes it cannot hold are one line, and --timeout bounds every exchange,
+the writing included, because it reads the echo while it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+
+import pytest
+from pty_session import PROCLAB
+
+from proclab.core.controller import Controller
+from proclab.core.echo_client import run_load
+from proclab.core.server import ServerConfig
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--size", "99999999999"], "--size"),
+        (["--size", "16777217"], "--size"),
+        (["--clients", "100", "--size", "16000000"], "--clients x --size"),
+    ],
+)
+def test_a_load_that_cannot_fit_is_one_line(options: list[str], named: str) -> None:
+    done = subprocess.run(
+        [PROCLAB, "client", "--port", "9", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"proclab client: {named}")
+
+
+def test_timeout_bounds_an_exchange_whose_server_never_reads() -> None:
+    """A peer that accepts and never reads: the client's writing stalls once the socket
+    buffers are full. It must give up after --timeout, not wait for ever."""
+    with socket.socket() as deaf:
+        deaf.bind(("127.0.0.1", 0))
+        deaf.listen()
+        port = deaf.getsockname()[1]
+        began = time.monotonic()
+        done = subprocess.run(
+            [
+                PROCLAB,
+                "client",
+                "--port",
+                str(port),
+                "--clients",
+                "1",
+                "--size",
+                "8000000",
+                "--timeout",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - began
+    assert done.returncode == 1, done
+    assert "within 1 s" in done.stdout, done.stdout
+    assert took < 15, f"{took:.1f} s for a 1 s timeout"
+
+
+def test_a_message_larger_than_what_the_server_buffers_comes_back(controller: Controller) -> None:
+    """proclab's handlers stop reading while they owe a client 1 MB: a client that wrote
+    all 16 MB before reading would wait for ever (until the idle timeout)."""
+    address = controller.server.start(ServerConfig(port=0, method="fork", idle_timeout=30))
+    host, port = address.rsplit(":", 1)
+    result = asyncio.run(
+        run_load(host, int(port), clients=1, messages=1, size=16_000_000, timeout=20)
+    )
+    assert result.errors == [] and result.connections == 1

@@ -1,0 +1,243 @@
+"""A broken recording is one line naming the line and the field, never a crash.
+
+A small recording holding every kind of event is mutated, one value at a time, into every
+wrong kind of value (text where a number belongs, a list where an object belongs, null,
+huge numbers, deep nesting...), and lines are broken whole. Each mutant either is refused
+as a ProclabError that names its line and field, or loads, and then everything replay
+shows of it (the table's cells, the details, the server's log and status, the timeline,
+the status line) is drawn without an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proclab.core.errors import ProclabError
+from proclab.core.model import (
+    Cleared,
+    Event,
+    Exited,
+    Notice,
+    OutputLine,
+    ProcessRow,
+    ProcessSpec,
+    ProcSample,
+    ProcState,
+    RowUpdated,
+    Sampled,
+    ServerEvent,
+    Spawned,
+    StateChanged,
+    SystemSample,
+)
+from proclab.core.recording import Replay, event_line
+from proclab.core.server import describe_event
+from proclab.core.targets import Target
+from proclab.core.timeline import Timeline
+from proclab.tui.cli import main
+from proclab.tui.details import describe
+from proclab.tui.process_table import COLUMNS
+
+T = 1_700_000_000.0
+SAMPLE = ProcSample(
+    time=50.0,
+    interval=1.0,
+    status="running",
+    cpu_percent=99.5,
+    cpu_user=1.5,
+    cpu_system=0.25,
+    cpu_delta=0.9,
+    run_delay_delta=0.1,
+    run_delay=0.2,
+    rss=12_000_000,
+    threads=2,
+    core=1,
+    ctx_voluntary=10,
+    ctx_involuntary=3,
+    descendants=1,
+)
+ROW = ProcessRow(
+    id=1,
+    name="worker",
+    spec=ProcessSpec(
+        Target("module", "proclab.core.tasks", "sleep"),
+        args=(1,),
+        kwargs={"extra": [1, 2]},
+        name="worker",
+        affinity=(0, 1),
+    ),
+    state=ProcState.RUNNING,
+    pid=4242,
+    created_at=T,
+    started_at=T + 0.1,
+    start_latency=0.01,
+    sample=SAMPLE,
+    error="RuntimeError: boom",
+    traceback=("Traceback (most recent call last):", "RuntimeError: boom"),
+    tag="tcp 127.0.0.1:5000",
+    parent_id=None,
+)
+SYSTEM = SystemSample(
+    time=50.0,
+    wall=T + 1,
+    per_core=(10.0, 90.0),
+    total=50.0,
+    mem_total=8_000_000_000,
+    mem_used=4_000_000_000,
+    mem_percent=50.0,
+    load=(0.5, 0.25, 0.1),
+)
+EVENTS: list[Event] = [
+    Spawned(replace(ROW, state=ProcState.STARTING, pid=None, sample=None)),
+    StateChanged(ROW, ProcState.STARTING),
+    Sampled(SYSTEM, {1: SAMPLE}),
+    OutputLine(1, 4242, "worker", "stdout", "hello", T + 1.5),
+    RowUpdated(ROW),
+    ServerEvent("listening", T + 2, address="127.0.0.1:8001", mode="process", max_clients=32),
+    ServerEvent(
+        "disconnected",
+        T + 2.5,
+        client="127.0.0.1:5000",
+        pid=4243,
+        duration=0.5,
+        bytes_in=4,
+        bytes_out=4,
+        reason="peer closed",
+    ),
+    Exited(replace(ROW, state=ProcState.EXITED, exitcode=0, ended_at=T + 3)),
+    Notice("info", "sent SIGTERM to 1 child", T + 3.5),
+    Cleared((1,)),
+]
+BAD_VALUES: list[Any] = ["x", 12345, 1.5, 1e300, 10**30, True, None, [], {}]
+
+
+def lines() -> list[dict[str, Any]]:
+    return [json.loads(event_line(e, T + i)) for i, e in enumerate(EVENTS)]
+
+
+def leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every place in a JSON value that holds something, itself included."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from leaves(item, (*path, index))
+
+
+def put(record: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copied = copy.deepcopy(record)
+    target = copied
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return copied
+
+
+def mutants() -> Iterator[tuple[int, str, str]]:
+    """(line number, field path, the file's text) for every mutation."""
+    base = lines()
+    header = json.dumps({"format": 1, "recorded": "2023-11-14 22:13:20"})
+    for index, record in enumerate(base):
+        number = index + 2  # after the header
+        for path in leaves(record):
+            if path[:2] == ("event", "row") and len(path) > 2 and record["type"] != "RowUpdated":
+                continue  # a row is read the same way in every event that holds one
+            for bad in BAD_VALUES:
+                mutated = [*base[:index], put(record, path, bad), *base[index + 1 :]]
+                text = "\n".join([header, *map(json.dumps, mutated)]) + "\n"
+                yield number, ".".join(map(str, path)), text
+        # whole lines: deep nesting, a bare value, a missing key
+        for broken in ("[" * 100_000 + "]" * 100_000, "42", '"x"', "[]", "{}"):
+            yield number, "", "\n".join([header, *map(json.dumps, base[:index]), broken]) + "\n"
+        for key in record:
+            without = {k: v for k, v in record.items() if k != key}
+            text = "\n".join([header, *map(json.dumps, [*base[:index], without])]) + "\n"
+            yield number, key, text
+
+
+def show_everything(replay: Replay) -> None:
+    """Everything replay draws from a recording, as the app would draw it."""
+    timeline = Timeline()
+    replay.subscribe(timeline.feed)
+    for wall, event in replay.events:
+        replay.play_to(wall)
+        replay.status_text()
+        replay.server.status()
+        if isinstance(event, ServerEvent):
+            describe_event(event)
+        for row in replay.rows():
+            for column in COLUMNS:
+                column.value(row, replay.now)
+            describe(row, replay.output(row.id), replay.now)
+    timeline.snapshot()
+    assert math.isfinite(replay.sample_interval)
+
+
+def test_every_mutation_is_refused_by_line_and_field_or_replays(tmp_path: Path) -> None:
+    refused = replayed = 0
+    for count, (number, field, text) in enumerate(mutants()):
+        path = tmp_path / f"{count}.jsonl"  # a new file: truncating one costs ext4 a flush
+        path.write_text(text)
+        try:
+            replay = Replay.load(path)
+        except ProclabError as exc:
+            message = str(exc)
+            assert f"line {number}" in message and "\n" not in message, message
+            leaf = field.rsplit(".", 1)[-1]
+            # the field is named (a list index names its list)
+            assert not leaf or leaf.isdigit() or leaf in message, (field, message)
+            refused += 1
+            continue
+        show_everything(replay)  # never raises
+        replayed += 1
+    assert refused > 500 and replayed > 100, (refused, replayed)
+
+
+@pytest.mark.parametrize(
+    ("index", "path", "value", "named"),
+    [
+        (2, ("event", "procs"), [], "event.procs"),
+        (2, ("event", "procs", "1", "cpu_percent"), "high", "event.procs[1].cpu_percent"),
+        (7, ("event", "row", "exitcode"), "x", "event.row.exitcode"),
+        (4, ("event", "row", "name"), 12345, "event.row.name"),
+        (3, ("event", "text"), 42, "event.text"),
+        (6, ("event", "pid"), "x", "event.pid"),
+        (0, ("t",), 1e300, "t"),
+    ],
+)
+def test_the_reported_mutations_are_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    index: int,
+    path: tuple[str, ...],
+    value: Any,
+    named: str,
+) -> None:
+    base = lines()
+    base[index] = put(base[index], path, value)
+    recording = tmp_path / "broken.jsonl"
+    recording.write_text("\n".join(json.dumps(r) for r in base) + "\n")
+    assert main(["replay", str(recording)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"line {index + 1}: {named}:" in err, err
+
+
+def test_deep_nesting_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recording = tmp_path / "deep.jsonl"
+    recording.write_text(json.dumps(lines()[0]) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["replay", str(recording)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: nested too deeply" in err and err.count("\n") == 1, err
