@@ -203,7 +203,11 @@ def test_timeout_ends_the_children():
     assert time.monotonic() - began < 15
     assert out.returncode == 1
     assert "timeout after 0.5 s: ending 2 children" in out.stderr
-    assert out.stdout.count("-15 SIGTERM") == 2
+    # each was ended by SIGTERM, or (a loaded machine's fork server being slow) never
+    # started before the timeout came
+    ended = out.stdout.count("-15 SIGTERM")
+    cancelled = out.stdout.count("not started: proclab was shutting down")
+    assert ended + cancelled == 2, out.stdout
 
 
 def test_run_does_not_import_textual():
