@@ -90,7 +90,9 @@ def record_session(
 
 async def settle(pilot: object, app: ReplayApp) -> None:
     deadline = time.monotonic() + 30
-    while app.events_pending() and time.monotonic() < deadline:
+    # What was queued is drawn (not waiting for the wake-up of events still arriving: a
+    # playing replay hands some out every tick, and the test acts on it while it plays).
+    while (app._inbox or app._lines or app._drain_scheduled) and time.monotonic() < deadline:
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
 

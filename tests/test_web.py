@@ -319,7 +319,8 @@ async def test_browser_renders_the_app_and_a_key_spawns_a_child(tmp_path: Path) 
             await page.press("n")
             await page.wait_for_screen(r"Start processes")
             await page.press("enter")
-            screen = await page.wait_for_screen(r"1 live")
+            # "1 live" shows while the row may still be starting, without its pid
+            screen = await page.wait_for_screen(r"ForkServerPro(?:cess|…)-1\s+\d+")
             new = {p.pid for p in apps[0].children(recursive=True)} - before
             assert new, f"no child process of the app appeared:\n{screen}"
             # the name as the table shows it: whole, or shortened to fit ("ForkServerPro…-1")
