@@ -151,8 +151,8 @@ def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
         parent = psutil.Process(proc.pid)
 
         def sleepers() -> list[psutil.Process]:
-            # fork children carry proclab's command line; the resource tracker does not
-            return [c for c in parent.children() if "experiment" in _cmdline(c)]
+            # a child's title names its target (ps shows it); the helpers' do not
+            return [c for c in parent.children() if f"{TASKS}:sleep" in _cmdline(c)]
 
         assert wait_until(sleepers, 15), "the experiment never started its first child"
         family = parent.children(recursive=True)
