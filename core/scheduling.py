@@ -91,8 +91,26 @@ MAX_JOBS = 500
 # before it is computed, so neither the CLI nor the app ever hangs on one.
 MAX_SLICES = 20_000
 MAX_NAME_CHARS = 24
+MAX_CSV_CHARS = 1_000_000  # a jobs file: 500 jobs fit in a few kB; /dev/zero never ends
 MAX_TIME = 1e9  # for arrivals and bursts: past this a figure is a typo
+# The shortest time but 0: a burst of 1e-309 made the throughput (jobs / makespan)
+# overflow a float, and a chart's scale with it.
+MIN_TIME = 1e-6
+TIME_RANGE = "from 0.000001 to 1,000,000,000"
+# Names the text Gantt chart gives to what is not a job (see slice_label).
+CHART_WORDS = {"idle": "an idle CPU", "cs": "a context switch"}
 HUGE_TIME = 1e15  # format_time writes a time this large with an exponent, not every digit
+
+LIMITS = f"""\
+Limits    at most {MAX_JOBS} jobs. A name: up to {MAX_NAME_CHARS} characters,
+          printable (no control characters), not idle or cs (the
+          chart's words for an idle CPU and a context switch).
+          Times and settings: 0 where 0 means something, else
+          {TIME_RANGE}, as typed, with up
+          to 17 significant digits (a figure with more would be
+          rounded, so it is refused). A schedule: at most {MAX_SLICES:,}
+          slices (a quantum that cuts the jobs finer is refused).
+"""
 
 
 # Results ------------------------------------------------------------------------------------
@@ -241,6 +259,16 @@ def parse_number(text: str) -> float:
         raise ValueError(f"is not a number: {stripped!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"must be a finite number, got {stripped}")
+    try:
+        typed = Fraction(stripped.replace("_", ""))
+    except ValueError:  # a spelling float() reads and Fraction() does not
+        typed = None
+    if typed is not None and typed != _exact(value):
+        shortest = repr(value).removesuffix(".0")
+        raise ValueError(
+            f"{stripped} has more significant digits than proclab keeps:"
+            f" it would be rounded to {shortest}"
+        )
     return value
 
 
@@ -278,33 +306,28 @@ JOB_FIELDS = ("name", "arrival", "burst", "priority")
 
 def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProblem]:
     """Every problem with these jobs, in list order, each naming the job and field: an
-    empty or overlong name, a name used twice, an arrival below 0, a burst that is not
-    more than 0, and (`whole_list`) an empty or overlong list."""
+    empty, overlong, unprintable or reserved name, a name used twice, a time outside
+    LIMITS, and (`whole_list`) an empty or overlong list."""
     problems: list[JobProblem] = []
     first_use: dict[str, int] = {}
     for index, job in enumerate(jobs):
         name = job.name
-        if not name:
-            problems.append(JobProblem(index, "name", "is empty"))
-        elif len(name) > MAX_NAME_CHARS:
-            problems.append(
-                JobProblem(index, "name", f"is longer than {MAX_NAME_CHARS} characters")
-            )
-        elif name == SWITCH:
-            # The Gantt chart uses it for context switches.
-            problems.append(JobProblem(index, "name", f"cannot be {SWITCH}"))
+        problem = _name_problem(name)
+        if problem:
+            problems.append(JobProblem(index, "name", problem))
         elif name in first_use:
             problems.append(
                 JobProblem(index, "name", f"{name!r} is also job {first_use[name] + 1}'s name")
             )
         else:
             first_use[name] = index
-        if not math.isfinite(job.arrival) or not 0 <= job.arrival <= MAX_TIME:
+        arrival = job.arrival
+        if not (math.isfinite(arrival) and (arrival == 0 or MIN_TIME <= arrival <= MAX_TIME)):
             problems.append(
                 JobProblem(
                     index,
                     "arrival",
-                    f"must be from 0 to {MAX_TIME:,.0f}, got {format_time(job.arrival)}",
+                    f"must be 0 or {TIME_RANGE}, got {format_time(arrival)}",
                 )
             )
         if not math.isfinite(job.burst) or job.burst <= 0:
@@ -317,11 +340,33 @@ def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProbl
                     index, "burst", f"must be at most {MAX_TIME:,.0f}, got {format_time(job.burst)}"
                 )
             )
+        elif job.burst < MIN_TIME:
+            problems.append(
+                JobProblem(index, "burst", f"must be {TIME_RANGE}, got {format_time(job.burst)}")
+            )
     if whole_list and not jobs:
         problems.append(JobProblem(-1, "", "no jobs: add at least one"))
     if whole_list and len(jobs) > MAX_JOBS:
         problems.append(JobProblem(-1, "", f"{len(jobs)} jobs: at most {MAX_JOBS}"))
     return problems
+
+
+def _name_problem(name: str) -> str:
+    """What is wrong with a job's name on its own ("" if nothing). A name is shown on the
+    terminal and in charts: a control character in it would be an escape sequence there,
+    so it is refused (and echoed escaped, by repr)."""
+    if not name:
+        return "is empty"
+    if not name.isprintable():
+        return f"{name!r} has control characters in it"
+    if len(name) > MAX_NAME_CHARS:
+        return f"is longer than {MAX_NAME_CHARS} characters"
+    if name == SWITCH:
+        return f"cannot be {SWITCH}"  # the JSON's and the app's word for a context switch
+    meaning = CHART_WORDS.get(name.lower())
+    if meaning:
+        return f"{name!r} is what the Gantt chart calls {meaning}: give the job another name"
+    return ""
 
 
 def check_settings(settings: Settings, algorithm: str = "all") -> list[SettingProblem]:
@@ -334,38 +379,44 @@ def check_settings(settings: Settings, algorithm: str = "all") -> list[SettingPr
         ]
     wants = set(ALGORITHM_KEYS) if algorithm == "all" else {algorithm}
     problems: list[SettingProblem] = []
-    if "rr" in wants and not (math.isfinite(settings.quantum) and settings.quantum > 0):
-        problems.append(
-            SettingProblem("quantum", f"must be more than 0, got {format_time(settings.quantum)}")
-        )
+    if "rr" in wants:
+        problems += _duration_problems("quantum", [settings.quantum])
     if "mlfq" in wants:
         if not 1 <= settings.levels <= MAX_LEVELS:
             problems.append(
                 SettingProblem("levels", f"must be from 1 to {MAX_LEVELS}, got {settings.levels}")
             )
-        wrong = [(level, q) for level, q in enumerate(settings.quanta) if math.isnan(q) or q <= 0]
-        if wrong:
-            level, q = wrong[0]
-            problems.append(
-                SettingProblem(
-                    "quanta", f"must all be more than 0, got {format_time(q)} for level {level}"
-                )
-            )
-        allot = settings.allotment
-        if allot is not None and (math.isnan(allot) or allot <= 0):
-            problems.append(
-                SettingProblem("allotment", f"must be more than 0, got {format_time(allot)}")
-            )
-        boost = settings.boost
-        if boost is not None and not (math.isfinite(boost) and boost > 0):
-            problems.append(
-                SettingProblem("boost", f"must be more than 0, got {format_time(boost)}")
-            )
+        problems += _duration_problems("quanta", settings.quanta, infinite=True)[:1]
+        if settings.allotment is not None:
+            problems += _duration_problems("allotment", [settings.allotment], infinite=True)
+        if settings.boost is not None:
+            problems += _duration_problems("boost", [settings.boost])
     cost = settings.switch_cost
-    if not (math.isfinite(cost) and 0 <= cost <= MAX_TIME):
-        problems.append(
-            SettingProblem("switch_cost", f"must be 0 or more, got {format_time(cost)}")
-        )
+    if not (math.isfinite(cost) and (cost == 0 or MIN_TIME <= cost <= MAX_TIME)):
+        message = f"must be 0 or {TIME_RANGE}" if cost > 0 else "must be 0 or more"
+        problems.append(SettingProblem("switch_cost", f"{message}, got {format_time(cost)}"))
+    return problems
+
+
+def _duration_problems(
+    field: str, values: Sequence[float], *, infinite: bool = False
+) -> list[SettingProblem]:
+    """A quantum, allotment or boost period: more than 0, within LIMITS (inf where
+    `infinite`: a bottom level run FCFS, an allotment never used up)."""
+    problems = []
+    for level, value in enumerate(values):
+        where = f" for level {level}" if field == "quanta" else ""
+        if infinite and value == math.inf:
+            continue
+        if math.isnan(value) or value <= 0:
+            verb = "must all be" if field == "quanta" else "must be"
+            problems.append(
+                SettingProblem(field, f"{verb} more than 0, got {format_time(value)}{where}")
+            )
+        elif not MIN_TIME <= value <= MAX_TIME:
+            problems.append(
+                SettingProblem(field, f"must be {TIME_RANGE}, got {format_time(value)}{where}")
+            )
     return problems
 
 
@@ -418,6 +469,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     `name,arrival,burst,priority` (an empty priority is none). Blank lines and lines
     starting with # are skipped. Raises ScheduleError naming the first wrong line
     (1-based) and field."""
+    text = text.removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte order mark
     rows = [
         (number, line)
         for number, line in enumerate(text.splitlines(), 1)
@@ -426,7 +478,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     if not rows:
         raise ScheduleError("no jobs: expected the header name,arrival,burst[,priority]")
     header_line, header_text = rows[0]
-    header = [h.strip().lower() for h in _csv_fields(header_text)]
+    header = [h.strip().lower() for h in _csv_fields(header_line, header_text)]
     if header not in (list(JOB_FIELDS[:3]), list(JOB_FIELDS)):
         raise ScheduleError(
             f"line {header_line}: expected the header name,arrival,burst[,priority],"
@@ -438,7 +490,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     jobs: list[Job] = []
     line_of: dict[str, int] = {}
     for number, line in rows[1:]:
-        fields = [f.strip() for f in _csv_fields(line)]
+        fields = [f.strip() for f in _csv_fields(number, line)]
         if len(fields) != len(header):
             raise ScheduleError(
                 f"line {number}: expected {len(header)} fields ({','.join(header)}),"
@@ -464,8 +516,11 @@ def parse_jobs_csv(text: str) -> list[Job]:
     return jobs
 
 
-def _csv_fields(line: str) -> list[str]:
-    return next(csv.reader([line]), [])
+def _csv_fields(number: int, line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:  # e.g. a field past csv.field_size_limit(), 131,072 characters
+        raise ScheduleError(f"line {number}: not readable as CSV: {exc}", line=number) from None
 
 
 def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence[Job]) -> None:
@@ -476,7 +531,9 @@ def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence
         raise ScheduleError(problem.describe(), field=problem.field, detail=problem.message)
     if problem.index < 0:
         raise ScheduleError(problem.message)
-    name = jobs[problem.index].name or f"job {problem.index + 1}"
+    name = jobs[problem.index].name
+    if not name or not name.isprintable():
+        name = f"job {problem.index + 1}"
     raise ScheduleError(f"{name}: {problem.describe()}", field=problem.field)
 
 

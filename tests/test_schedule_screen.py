@@ -109,7 +109,7 @@ async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
         await wait_for(pilot, lambda: screen.schedules == ())
         assert row.cell("arrival").has_class("-bad")
         error = str(row.query_one(".sched-row-error").content)
-        assert error.startswith("arrival must be from 0 to")
+        assert error.startswith("arrival must be 0 or from 0.000001 to")
         assert "Nothing computed" in chart_text(screen)
         # A name used twice is the second row's error.
         rows(screen)[2].cell("arrival").value = "2"

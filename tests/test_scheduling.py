@@ -473,7 +473,10 @@ def test_srtf_has_the_lowest_average_turnaround(workload, config):
         ("name,arrival,burst\nP1,0,3\nP2,zero,3\n", "line 3 (P2): arrival is not a number: 'zero'"),
         ("name,arrival,burst\nP1,0,-1\n", "line 2 (P1): burst must be more than 0, got -1"),
         ("name,arrival,burst\nP1,0,0\n", "line 2 (P1): burst must be more than 0, got 0"),
-        ("name,arrival,burst\nP1,-2,3\n", "line 2 (P1): arrival must be from 0 to"),
+        (
+            "name,arrival,burst\nP1,-2,3\n",
+            "line 2 (P1): arrival must be 0 or from 0.000001 to 1,000,000,000, got -2",
+        ),
         ("name,arrival,burst\nP1,0,nan\n", "line 2 (P1): burst must be a finite number"),
         (
             "name,arrival,burst\n\nP1,0,3\n# a comment\nP1,1,3\n",
@@ -866,3 +869,123 @@ def test_proclab_schedule_through_the_console_script(tmp_path, silberschatz_csv)
     quantum = proclab(str(silberschatz_csv), "--algo", "rr", "--quantum", "-1")
     assert quantum.returncode == 2
     assert quantum.stderr == "proclab schedule: --quantum must be more than 0, got -1\n"
+
+
+# Input at the edges: each is accepted and right, or one line naming the line, exit 2 ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "message"),
+    [
+        # Tiny figures were an OverflowError traceback (throughput, the chart's scale).
+        ("A,0,1e-309\n", ("--algo", "fcfs"), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,0,1e-307\n", ("--algo", "fcfs"), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,0,1e-308\n", (), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,1e-300,1\n", (), "line 2 (A): arrival must be 0 or from 0.000001 to"),
+        # More digits than a float keeps: it would have been silently rounded to 1.
+        (
+            "A,0,1.00000000000000000001\n",
+            (),
+            "line 2 (A): burst 1.00000000000000000001 has more significant digits than"
+            " proclab keeps: it would be rounded to 1",
+        ),
+        ("A,0,1\nB,0.30000000000000001,2\n", (), "line 3 (B): arrival 0.30000000000000001"),
+        # A field past the csv module's limit was a _csv.Error traceback.
+        ("A,0," + "1" * 131_073 + "\n", (), "line 2: not readable as CSV: field larger than"),
+        # Names the chart uses for something else: an idle CPU, a context switch.
+        ("idle,1,1\nB,3,1\n", (), "line 2: name 'idle' is what the Gantt chart calls an idle CPU"),
+        ("A,0,1\nCS,3,1\n", (), "line 3: name 'CS' is what the Gantt chart calls a context switch"),
+        # Control characters would reach the terminal as escape sequences.
+        (
+            "ok,0,1\n\x1b]0;TITLE\x07\x1b[2J,1,1\n",
+            (),
+            "line 3: name '\\x1b]0;TITLE\\x07\\x1b[2J' has control characters in it",
+        ),
+        ("A\u202eB,0,1\n", (), "line 2: name 'A\\u202eB' has control characters in it"),
+    ],
+    ids=[
+        "1e-309",
+        "1e-307",
+        "1e-308-all",
+        "arrival-1e-300",
+        "18-digits",
+        "17-digits-inexact",
+        "huge-field",
+        "idle",
+        "cs",
+        "escape",
+        "bidi",
+    ],
+)
+def test_input_at_the_edges_is_one_line_naming_the_line(tmp_path, text, argv, message):
+    path = tmp_path / "jobs.csv"
+    path.write_text("name,arrival,burst\n" + text, encoding="utf-8")
+    code, out, err = run_cmd(str(path), *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"proclab schedule: {path} {message}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+
+
+def test_a_settings_value_is_never_rounded_silently():
+    code, _, err = run_cmd("--preset", "rr", "--algo", "rr", "--quantum", "4.0000000000000000001")
+    assert code == 2
+    assert err == (
+        "proclab schedule: --quantum 4.0000000000000000001 has more significant digits than"
+        " proclab keeps: it would be rounded to 4\n"
+    )
+    code, _, err = run_cmd("--preset", "rr", "--algo", "rr", "--switch-cost", "1e-309")
+    assert code == 2 and err.startswith(
+        "proclab schedule: --switch-cost must be 0 or from 0.000001"
+    )
+
+
+def test_a_utf8_bom_is_read_as_excel_writes_it(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a byte order mark.
+    path = tmp_path / "excel.csv"
+    path.write_bytes("name,arrival,burst\r\nP1,0,24\r\nP2,0,3\r\n".encode("utf-8-sig"))
+    code, out, err = run_cmd(str(path), "--algo", "fcfs", "--json")
+    assert (code, err) == (0, "")
+    assert [j["completion"] for j in json.loads(out)["jobs"]] == [24, 27]
+    assert parse_jobs_csv("\ufeffname,arrival,burst\nA,0,1\n") == [Job("A", 0, 1)]
+
+
+def test_names_from_the_api_are_checked_too_and_never_echoed_raw():
+    with pytest.raises(ScheduleError) as caught:
+        fcfs([Job("\x1b[2J", 0, 1)])
+    assert str(caught.value) == "job 1: name '\\x1b[2J' has control characters in it"
+    assert check_jobs([Job("idle", 0, 1)])[0].describe().startswith("name 'idle' is what")
+
+
+def test_the_limits_are_in_the_help():
+    parser = argparse.ArgumentParser(prog="proclab schedule")
+    schedule_cmd.add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    for limit in (
+        "at most 500 jobs",
+        "24 characters",
+        "from 0.000001 to 1,000,000,000",
+        "20,000 slices",
+        "17 significant digits",
+    ):
+        assert limit in text, limit
+
+
+def test_escape_sequences_in_a_name_never_reach_the_terminal(tmp_path):
+    # Through the console script, as bytes: nothing a CSV holds is written raw.
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(b"name,arrival,burst\nA,0,1\n\x1b]0;TITLE\x07\x1b[5;5H,0,1\n")
+    done = subprocess.run(
+        [PROCLAB, "schedule", str(path)], capture_output=True, check=False, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"\x1b" not in done.stderr and b"\x07" not in done.stderr
+    assert done.stderr.count(b"\n") == 1
+
+
+def test_an_endless_file_is_refused_not_read_whole():
+    code, out, err = run_cmd("/dev/zero")
+    assert (code, out) == (2, "")
+    assert err == (
+        "proclab schedule: /dev/zero is longer than 1,000,000 characters: 500 jobs fit in far less\n"
+    )

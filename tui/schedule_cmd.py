@@ -20,6 +20,9 @@ from proclab.core.scheduling import (
     ALGORITHM_KEYS,
     ALGORITHMS,
     DEFAULT_QUANTUM,
+    LIMITS,
+    MAX_CSV_CHARS,
+    MAX_JOBS,
     MAX_LEVELS,
     PRESETS,
     TIE_RULES,
@@ -61,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     if parser.description:
         parser.description = textwrap.fill(parser.description, 80)
-    parser.epilog = f"How time and ties are decided:\n\n{TIE_RULES}"
+    parser.epilog = f"How time and ties are decided:\n\n{TIE_RULES}{LIMITS}"
     parser.add_argument(
         "jobs",
         nargs="?",
@@ -176,13 +179,17 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Settings | None]:
         )
     try:
         if ns.jobs == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read(MAX_CSV_CHARS + 1)
         else:
             with open(ns.jobs, encoding="utf-8") as file:
-                text = file.read()
+                text = file.read(MAX_CSV_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read {ns.jobs}: {reason}") from None
+    if len(text) > MAX_CSV_CHARS:
+        raise UsageError(
+            f"{ns.jobs} is longer than {MAX_CSV_CHARS:,} characters: {MAX_JOBS} jobs fit in far less"
+        )
     try:
         return parse_jobs_csv(text), None
     except ScheduleError as exc:

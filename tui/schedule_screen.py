@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input, Label, Select, Static
 
 from proclab.core.scheduling import (
     ALGORITHMS,
+    MAX_CSV_CHARS,
     PRESETS,
     SETTING_NAMES,
     TIE_RULES,
@@ -754,7 +755,10 @@ class ScheduleScreen(ModalScreen[None]):
         error = self.query_one("#err-csv", Static)
         path = path.strip()
         try:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
+            with Path(path).expanduser().open(encoding="utf-8") as file:
+                text = file.read(MAX_CSV_CHARS + 1)
+            if len(text) > MAX_CSV_CHARS:
+                raise ScheduleError(f"longer than {MAX_CSV_CHARS:,} characters")
             jobs = parse_jobs_csv(text)
             if len(jobs) > MAX_ROWS:
                 raise ScheduleError(f"{len(jobs)} jobs: at most {MAX_ROWS} here")
