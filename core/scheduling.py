@@ -1,7 +1,8 @@
-"""CPU scheduling, simulated: FCFS, SJF, SRTF, round robin and MLFQ on one CPU.
+"""CPU scheduling, simulated: FCFS, SJF, SRTF, round robin, priority and MLFQ on one CPU.
 
 The lesson's four algorithms (first come first served, shortest job first, round robin
-time slices, the multilevel feedback queue) plus SRTF, the preemptive SJF. Jobs are pure
+time slices, the multilevel feedback queue) plus SRTF, the preemptive SJF, and priority
+scheduling, preemptive and not (Silberschatz §5.3.4: lower number, higher priority). Jobs are pure
 CPU bursts: no job blocks on I/O, so a job leaves the CPU only when it ends or when the
 algorithm takes the CPU away.
 
@@ -38,8 +39,11 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "sjf": ("SJF", "shortest job first (non-preemptive)"),
     "srtf": ("SRTF", "shortest remaining time first (preemptive SJF)"),
     "rr": ("RR", "round robin"),
+    "priority-np": ("Priority-NP", "priority, non-preemptive (lower number = higher priority)"),
+    "priority": ("Priority", "priority, preemptive (lower number = higher priority)"),
     "mlfq": ("MLFQ", "multilevel feedback queue"),
 }
+PRIORITY_KEYS = ("priority-np", "priority")
 ALGORITHM_KEYS = tuple(ALGORITHMS)
 
 TIE_RULES = """\
@@ -60,6 +64,15 @@ RR        One FIFO queue; a job runs at most one quantum at a time.
           of the job whose quantum expired. With nobody else ready,
           that job gets a new quantum at once (a new slice, no
           switch). Arrivals never preempt.
+Priority  From the priority column: a lower number is a higher
+          priority (Silberschatz §5.3.4); a job with none comes after
+          every job with one. Equal priorities go by arrival, then
+          list order. Preemptive: a job arriving with a strictly
+          higher priority than the running job's preempts it at
+          once; the preempted job stays ahead of the jobs of its
+          priority that arrived after it (as Linux keeps a preempted
+          SCHED_FIFO thread at the head of its list). Priority-NP:
+          the highest-priority ready job runs to completion.
 MLFQ      New jobs enter level 0, the top. The highest non-empty
           level runs, round robin with its quantum. A job that has
           used its allotment at a level (over all its slices there;
@@ -118,8 +131,9 @@ Limits    at most {MAX_JOBS} jobs. A name: up to {MAX_NAME_CHARS} characters,
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One CPU burst: its name, when it arrives, how much CPU it needs. `priority` is
-    carried from the CSV's optional fourth column; none of these algorithms reads it."""
+    """One CPU burst: its name, when it arrives, how much CPU it needs, and its priority
+    from the CSV's optional fourth column (lower is higher; None: lowest), which only
+    the priority algorithms read."""
 
     name: str
     arrival: float
@@ -150,6 +164,7 @@ class JobResult:
     turnaround: float
     waiting: float
     response: float
+    priority: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,20 +639,24 @@ class _Fifo(_NoBoost):
         self.queue.append(j)
 
 
-class _Shortest(_NoBoost):
-    """SJF (by burst, never preempts) and SRTF (by remaining time, preempts on strictly
-    shorter). Ties: arrival, then list position."""
+class _Ranked(_NoBoost):
+    """Runs the ready job with the lowest key; equal keys go by arrival, then list
+    position. Preemptive: a ready job whose key is strictly lower than the running job's
+    takes the CPU."""
 
-    def __init__(
-        self, arrival: list[Fraction], remaining: list[Fraction], preemptive: bool
-    ) -> None:
+    def __init__(self, arrival: list[Fraction], preemptive: bool) -> None:
         self.ready: list[int] = []
         self.arrival = arrival
-        self.remaining = remaining  # the engine's own list: always up to date
         self.preemptive = preemptive
 
-    def _key(self, j: int) -> tuple[Fraction, Fraction, int]:
-        return (self.remaining[j], self.arrival[j], j)
+    def rank(self, j: int) -> Fraction | float:
+        raise NotImplementedError
+
+    def running_rank(self, j: int, remaining: Fraction) -> Fraction | float:
+        return self.rank(j)
+
+    def _key(self, j: int) -> tuple[Fraction | float, Fraction, int]:
+        return (self.rank(j), self.arrival[j], j)
 
     def arrive(self, j: int) -> None:
         self.ready.append(j)
@@ -649,10 +668,44 @@ class _Shortest(_NoBoost):
         self.ready.remove(j)
 
     def preempts(self, j: int, remaining: Fraction) -> bool:
-        return self.preemptive and any(self.remaining[k] < remaining for k in self.ready)
+        if not self.preemptive:
+            return False
+        running = self.running_rank(j, remaining)
+        return any(self.rank(k) < running for k in self.ready)
 
     def requeue(self, j: int, ran: Fraction, cut: bool) -> None:
+        # Its key keeps its arrival: back ahead of the equal jobs that arrived after it.
         self.ready.append(j)
+
+
+class _Shortest(_Ranked):
+    """SJF (never preempts) and SRTF (preempts on strictly shorter), by remaining time:
+    SJF never preempts, so a ready job's remaining time is its whole burst."""
+
+    def __init__(
+        self, arrival: list[Fraction], remaining: list[Fraction], preemptive: bool
+    ) -> None:
+        super().__init__(arrival, preemptive)
+        self.remaining = remaining  # the engine's own list: up to date between slices
+
+    def rank(self, j: int) -> Fraction:
+        return self.remaining[j]
+
+    def running_rank(self, j: int, remaining: Fraction) -> Fraction:
+        return remaining  # mid-slice, the engine has not counted the slice down yet
+
+
+class _Priority(_Ranked):
+    """Priority, preemptive or not: the lowest number first; no priority, last."""
+
+    def __init__(
+        self, arrival: list[Fraction], priority: list[int | None], preemptive: bool
+    ) -> None:
+        super().__init__(arrival, preemptive)
+        self.priority = [math.inf if p is None else p for p in priority]
+
+    def rank(self, j: int) -> float:
+        return self.priority[j]
 
 
 class _Mlfq:
@@ -909,9 +962,10 @@ def _checked_schedule(jobs: Sequence[Job], algorithm: str, settings: Settings) -
     elif algorithm == "rr":
         policy = _Fifo(_exact(settings.quantum))
     elif algorithm in ("sjf", "srtf"):
-        # SJF keys on remaining time too: it never preempts, so a ready job's remaining
-        # time is its whole burst.
         policy = _Shortest(arrival, remaining, preemptive=algorithm == "srtf")
+    elif algorithm in PRIORITY_KEYS:
+        priority = [j.priority for j in jobs]
+        policy = _Priority(arrival, priority, preemptive=algorithm == "priority")
     else:
         policy = _Mlfq(
             [_exact_or_none(q) for q in settings.quanta],
@@ -948,6 +1002,7 @@ def _result(
             turnaround=float(turnaround[i]),
             waiting=float(waiting[i]),
             response=float(response[i]),
+            priority=job.priority,
         )
         for i, job in enumerate(jobs)
     )
@@ -1033,8 +1088,8 @@ class Preset:
     settings: Settings = field(default_factory=Settings)
 
 
-def _jobs(*rows: tuple[str, float, float]) -> tuple[Job, ...]:
-    return tuple(Job(name, arrival, burst) for name, arrival, burst in rows)
+def _jobs(*rows: tuple[str, float, float] | tuple[str, float, float, int]) -> tuple[Job, ...]:
+    return tuple(Job(*row) for row in rows)
 
 
 PRESETS: dict[str, Preset] = {
@@ -1066,6 +1121,22 @@ PRESETS: dict[str, Preset] = {
         _jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)),
         "rr",
         Settings(quantum=4),
+    ),
+    "priority": Preset(
+        "Priority: five jobs at time 0",
+        "Silberschatz 10th ed. §5.3.4: P1 10, P2 1, P3 2, P4 1, P5 5 at time 0 with"
+        " priorities 3, 1, 4, 5, 2 (lower is higher); P2, P5, P1, P3, P4 run in turn and"
+        " wait 8.2 on average.",
+        _jobs(("P1", 0, 10, 3), ("P2", 0, 1, 1), ("P3", 0, 2, 4), ("P4", 0, 1, 5), ("P5", 0, 5, 2)),
+        "priority-np",
+    ),
+    "priority-preempt": Preset(
+        "Priority: arrivals preempt",
+        "§5.3.4's preemptive rule on jobs arriving over time: P1 (0, 10, priority 3) is"
+        " preempted by P2 (2, 1, priority 1) and by P4 (8, 5, priority 2); P3 (4, 2,"
+        " priority 4) waits for all. Average waiting 4.5; non-preemptive 5.75.",
+        _jobs(("P1", 0, 10, 3), ("P2", 2, 1, 1), ("P3", 4, 2, 4), ("P4", 8, 5, 2)),
+        "priority",
     ),
     "stcf": Preset(
         "OSTEP: late arrivals",
@@ -1129,6 +1200,7 @@ def to_json_dict(schedule: Schedule) -> dict[str, Any]:
                 "name": r.name,
                 "arrival": _json_number(r.arrival),
                 "burst": _json_number(r.burst),
+                "priority": r.priority,
                 "start": _json_number(r.start),
                 "completion": _json_number(r.completion),
                 "turnaround": _json_number(r.turnaround),
@@ -1249,11 +1321,23 @@ def summary_lines(schedule: Schedule) -> tuple[str, str]:
 
 
 def render_table_text(schedule: Schedule) -> str:
-    """One line per job, the averages, then throughput and utilisation."""
+    """One line per job (with its priority under a priority algorithm), the averages,
+    then throughput and utilisation."""
+    prioritised = schedule.algorithm in PRIORITY_KEYS
     rows = [list(RESULT_COLUMNS)]
-    rows += [[r.name, *map(format_time, job_figures(r))] for r in schedule.jobs]
+    for r in schedule.jobs:
+        rows.append([r.name, *map(format_time, job_figures(r))])
     rows.append(["average", "", "", "", "", *map(format_time, schedule.averages.figures())])
+    if prioritised:
+        rows[0].insert(3, "priority")
+        for row, r in zip(rows[1:], schedule.jobs, strict=False):
+            row.insert(3, priority_text(r.priority))
+        rows[-1].insert(3, "")
     return "\n".join([*_align(rows), *summary_lines(schedule)])
+
+
+def priority_text(priority: int | None) -> str:
+    return "-" if priority is None else str(priority)
 
 
 COMPARISON_COLUMNS = (  # the three averages over the jobs, then the CPU's figures

@@ -69,7 +69,7 @@ def test_snapshot_srtf_preset(snap_compare, size):
 
 
 def test_snapshot_all_compared(snap_compare):
-    # Stallings' five jobs under all five algorithms, side by side.
+    # Stallings' five jobs under every algorithm, side by side.
     async def choose(pilot):
         await steady(pilot, "stallings")
 
@@ -169,11 +169,11 @@ async def test_algorithm_all_compares_and_settings_are_checked():
         assert str(screen.query_one("#err-quantum").content) == "must be more than 0, got 0"
         screen.query_one("#set-quantum").value = "2"
         screen.query_one("#sched-algorithm").value = "all"
-        await wait_for(pilot, lambda: len(screen.schedules) == 5)
-        assert [s.algorithm for s in screen.schedules] == ["fcfs", "sjf", "srtf", "rr", "mlfq"]
+        await wait_for(pilot, lambda: len(screen.schedules) == len(ALGORITHM_KEYS))
+        assert [s.algorithm for s in screen.schedules] == list(ALGORITHM_KEYS)
         assert screen.schedules[3].settings.quantum == 2
         text = chart_text(screen, 120)
-        assert all(name in text for name in ("FCFS", "SJF", "SRTF", "RR", "MLFQ"))
+        assert all(name in text for name in ("FCFS", "SJF", "SRTF", "RR", "Priority", "MLFQ"))
 
 
 async def test_help_has_the_keys_and_the_tie_rules():
@@ -204,3 +204,19 @@ async def test_the_command_palette_opens_it():
         await pilot.pause()
         app.call_later(command.callback)  # on the app's loop, as the palette runs it
         await wait_for(pilot, lambda: isinstance(app.screen, ScheduleScreen))
+
+
+async def test_priority_preset_uses_the_priority_column():
+    async with make_app().run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(pilot, "priority-preempt")
+        (only,) = screen.schedules
+        assert only.algorithm == "priority" and only.averages.waiting == 4.5
+        assert [p.job for p in only.gantt] == ["P1", "P2", "P1", "P4", "P1", "P3"]
+        assert [r.values()[3] for r in rows(screen)] == ["3", "1", "4", "2"]
+        # Priority 1 for P3 (was 4): it now preempts P1 at 4 too.
+        prio = rows(screen)[2].cell("priority")
+        prio.focus()
+        prio.value = ""
+        await pilot.press("1", "enter")
+        await wait_for(pilot, lambda: screen.schedules and screen.schedules[0] is not only)
+        assert [p.job for p in screen.schedules[0].gantt][:4] == ["P1", "P2", "P1", "P3"]

@@ -46,7 +46,17 @@ from proclab.core.scheduling import (
 )
 from proclab.tui import schedule_cmd
 
-JOB_KEYS = ("name", "arrival", "burst", "start", "completion", "turnaround", "waiting", "response")
+JOB_KEYS = (
+    "name",
+    "arrival",
+    "burst",
+    "priority",
+    "start",
+    "completion",
+    "turnaround",
+    "waiting",
+    "response",
+)
 
 
 def jobs(*rows: tuple[str, float, float]) -> list[Job]:
@@ -144,6 +154,62 @@ def test_silberschatz_mlfq_queues():
     assert gantt(s) == [("A", 0, 8), ("B", 8, 16), ("A", 16, 32), ("B", 32, 34), ("A", 34, 40)]
     assert column(s, "completion") == {"A": 40, "B": 34}
     assert column(s, "waiting") == {"A": 10, "B": 19}
+
+
+def test_silberschatz_priority():
+    # §5.3.4: P1 (burst 10, priority 3), P2 (1, 1), P3 (2, 4), P4 (1, 5), P5 (5, 2), all
+    # at time 0; a lower number is a higher priority. Gantt P2 0-1, P5 1-6, P1 6-16,
+    # P3 16-18, P4 18-19; average waiting (6 + 0 + 16 + 18 + 1) / 5 = 8.2. All arrive at
+    # 0, so the preemptive and the non-preemptive versions agree.
+    workload = [
+        Job("P1", 0, 10, 3),
+        Job("P2", 0, 1, 1),
+        Job("P3", 0, 2, 4),
+        Job("P4", 0, 1, 5),
+        Job("P5", 0, 5, 2),
+    ]
+    for algorithm in ("priority", "priority-np"):
+        s = schedule(workload, algorithm)
+        assert gantt(s) == [
+            ("P2", 0, 1),
+            ("P5", 1, 6),
+            ("P1", 6, 16),
+            ("P3", 16, 18),
+            ("P4", 18, 19),
+        ]
+        assert column(s, "waiting") == {"P1": 6, "P2": 0, "P3": 16, "P4": 18, "P5": 1}
+        assert column(s, "completion") == {"P1": 16, "P2": 1, "P3": 18, "P4": 19, "P5": 6}
+        assert column(s, "turnaround") == {"P1": 16, "P2": 1, "P3": 18, "P4": 19, "P5": 6}
+        assert s.averages.waiting == 8.2
+        assert s.averages.turnaround == 12
+        assert s.switches == 4
+
+
+def test_priority_preemption_at_arrival_worked_by_hand():
+    # §5.3.4's rule ("a preemptive priority scheduling algorithm will preempt the CPU if
+    # the priority of the newly arrived process is higher than the priority of the
+    # currently running process") on four jobs arriving over time, worked by hand:
+    # P1 (arrival 0, burst 10, priority 3) runs; P2 (2, 1, 1) preempts it at 2 and ends
+    # at 3; P1 runs on; P3 (4, 2, 4) is lower and waits; P4 (8, 5, 2) preempts P1 at 8
+    # (3 left) and ends at 13; P1 ends at 16, P3 at 18. Waiting 6, 0, 12, 0: 4.5.
+    workload = [Job("P1", 0, 10, 3), Job("P2", 2, 1, 1), Job("P3", 4, 2, 4), Job("P4", 8, 5, 2)]
+    s = schedule(workload, "priority")
+    assert gantt(s) == [
+        ("P1", 0, 2),
+        ("P2", 2, 3),
+        ("P1", 3, 8),
+        ("P4", 8, 13),
+        ("P1", 13, 16),
+        ("P3", 16, 18),
+    ]
+    assert column(s, "waiting") == {"P1": 6, "P2": 0, "P3": 12, "P4": 0}
+    assert column(s, "response") == {"P1": 0, "P2": 0, "P3": 12, "P4": 0}
+    assert s.averages.waiting == 4.5
+    # Non-preemptive: P1 runs to 10; then P2 (1), P4 (2), P3 (4). Waiting 0, 8, 12, 3.
+    np = schedule(workload, "priority-np")
+    assert gantt(np) == [("P1", 0, 10), ("P2", 10, 11), ("P4", 11, 16), ("P3", 16, 18)]
+    assert column(np, "waiting") == {"P1": 0, "P2": 8, "P3": 12, "P4": 3}
+    assert np.averages.waiting == 5.75
 
 
 # Arpaci-Dusseau, Operating Systems: Three Easy Pieces ------------------------------------------
@@ -363,8 +429,29 @@ def test_idle_cpu_and_utilisation_from_zero():
     assert s.utilisation == 0.4 and s.throughput == 0.2 and s.makespan == 10
 
 
+def test_priority_ties_equal_priority_never_preempts():
+    s = schedule([Job("A", 0, 4, 2), Job("B", 1, 1, 2)], "priority")
+    assert gantt(s) == [("A", 0, 4), ("B", 4, 5)]
+
+
+def test_priority_preempted_job_goes_back_ahead_of_later_equals():
+    # As SCHED_FIFO keeps a preempted thread at the head of its priority's list: A,
+    # preempted by H at 1, runs again before B, of A's priority, that arrived at 0.5.
+    s = schedule([Job("A", 0, 3, 2), Job("B", 0.5, 1, 2), Job("H", 1, 1, 1)], "priority")
+    assert gantt(s) == [("A", 0, 1), ("H", 1, 2), ("A", 2, 4), ("B", 4, 5)]
+
+
+def test_priority_jobs_without_one_come_last_in_arrival_order():
+    s = schedule([Job("N", 0, 2), Job("M", 0, 1), Job("L", 0, 1, 9)], "priority-np")
+    assert [p.job for p in s.gantt] == ["L", "N", "M"]
+    # With no priorities at all, both are FCFS.
+    plain = jobs(("A", 0, 3), ("B", 1, 1), ("C", 1, 2))
+    for algorithm in ("priority", "priority-np"):
+        assert schedule(plain, algorithm).gantt == fcfs(plain).gantt
+
+
 def test_tie_rules_are_documented_for_every_algorithm():
-    for word in ("FCFS", "SJF", "SRTF", "RR", "MLFQ", "Boost", "Switches", "strictly"):
+    for word in ("FCFS", "SJF", "SRTF", "RR", "MLFQ", "Priority", "Boost", "Switches", "strictly"):
         assert word in TIE_RULES
 
 
@@ -377,7 +464,11 @@ bursts = st.one_of(st.integers(1, 12), st.integers(1, 30).map(lambda h: h / 2))
 @st.composite
 def workloads(draw: st.DrawFn, at_zero: bool = False) -> list[Job]:
     count = draw(st.integers(1, 7))
-    return [Job(f"J{i}", 0 if at_zero else draw(times), draw(bursts), None) for i in range(count)]
+    priorities = st.one_of(st.none(), st.integers(-2, 3))
+    return [
+        Job(f"J{i}", 0 if at_zero else draw(times), draw(bursts), draw(priorities))
+        for i in range(count)
+    ]
 
 
 settings_strategy = st.builds(
@@ -441,6 +532,32 @@ def test_rr_with_a_quantum_longer_than_every_burst_is_fcfs(workload, cost):
 @given(workload=workloads(), quantum=st.sampled_from([0.5, 1, 2, 3]))
 def test_mlfq_with_one_level_is_rr(workload, quantum):
     assert mlfq(workload, (quantum,)).gantt == round_robin(workload, quantum).gantt
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads(), cost=st.sampled_from([0, 0.5]), level=st.sampled_from([None, 3]))
+def test_priority_with_one_level_is_fcfs(workload, cost, level):
+    same = [Job(j.name, j.arrival, j.burst, level) for j in workload]
+    first = fcfs(same, switch_cost=cost)
+    for algorithm in ("priority", "priority-np"):
+        s = schedule(same, algorithm, Settings(switch_cost=cost))
+        assert s.gantt == first.gantt and s.jobs == first.jobs
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads())
+def test_preemptive_priority_always_runs_a_highest_priority_ready_job(workload):
+    s = schedule(workload, "priority")
+    rank = {j.name: math.inf if j.priority is None else j.priority for j in workload}
+    for piece in s.gantt:
+        if not piece.is_run:
+            continue
+        ready = [
+            r.name
+            for r in s.jobs
+            if r.arrival <= piece.start and r.completion > piece.start and r.name != piece.job
+        ]
+        assert all(rank[name] >= rank[piece.job] for name in ready)
 
 
 @settings(max_examples=150, deadline=None)
@@ -601,6 +718,10 @@ def test_presets_run_and_match_their_descriptions():
     assert (
         schedule(list(PRESETS["rr"].jobs), "rr", PRESETS["rr"].settings).averages.waiting == 17 / 3
     )
+    assert schedule(list(PRESETS["priority"].jobs), "priority-np").averages.waiting == 8.2
+    preempt = list(PRESETS["priority-preempt"].jobs)
+    assert schedule(preempt, "priority").averages.waiting == 4.5
+    assert schedule(preempt, "priority-np").averages.waiting == 5.75
     stcf = PRESETS["stcf"]
     assert schedule(list(stcf.jobs), "srtf").averages.turnaround == 50
     assert schedule(list(stcf.jobs), "sjf").averages.turnaround == 310 / 3
@@ -614,6 +735,7 @@ def test_json_shape():
         "name": "P1",
         "arrival": 0,
         "burst": 24,
+        "priority": None,
         "start": 0,
         "completion": 30,
         "turnaround": 30,
@@ -644,7 +766,7 @@ def test_text_gantt_and_table():
     widths = [len(cell) + 1 for cell in chart[0].strip("|").split("|")]
     assert 6 <= widths[0] / widths[1] <= 10
     table = render_table_text(s).splitlines()
-    assert table[0].split() == ["job", *JOB_KEYS[1:]]
+    assert table[0].split() == ["job", *JOB_KEYS[1:3], *JOB_KEYS[4:]]
     assert table[1].split() == ["P1", "0", "24", "0", "24", "24", "0", "0"]
     assert table[4].split() == ["average", "27", "17", "17"]
     assert table[5] == "throughput 0.1 jobs per time unit (3 jobs in 30)"
@@ -703,7 +825,15 @@ def test_cmd_all_compares(silberschatz_csv):
     assert code == 0
     compared = out.split("Compared (averages over the jobs)\n")[1].splitlines()
     assert compared[0].split()[0] == "algorithm"
-    assert [line.split()[0] for line in compared[1:]] == ["FCFS", "SJF", "SRTF", "RR", "MLFQ"]
+    assert [line.split()[0] for line in compared[1:]] == [
+        "FCFS",
+        "SJF",
+        "SRTF",
+        "RR",
+        "Priority-NP",
+        "Priority",
+        "MLFQ",
+    ]
     assert compared[1].split()[1:4] == ["27", "17", "17"]
 
 
@@ -747,7 +877,8 @@ def test_cmd_preset_stdin_and_mlfq_options():
         (
             ("{csv}", "--algo", "lottery"),
             "",
-            "--algo must be one of fcfs, sjf, srtf, rr, mlfq, all, got 'lottery'",
+            "--algo must be one of fcfs, sjf, srtf, rr, priority-np, priority, mlfq, all,"
+            " got 'lottery'",
         ),
         (("{csv}", "--quantum", "0", "--algo", "rr"), "", "--quantum must be more than 0, got 0"),
         (("{csv}", "--quantum", "four"), "", "--quantum is not a number: 'four'"),
@@ -989,3 +1120,24 @@ def test_an_endless_file_is_refused_not_read_whole():
     assert err == (
         "proclab schedule: /dev/zero is longer than 1,000,000 characters: 500 jobs fit in far less\n"
     )
+
+
+def test_cmd_priority_reads_the_priority_column(tmp_path):
+    path = tmp_path / "prio.csv"
+    path.write_text("name,arrival,burst,priority\nP1,0,10,3\nP2,2,1,1\nP3,4,2,4\nP4,8,5,2\n")
+    code, out, err = run_cmd(str(path), "--algo", "priority", "--width", "70")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "Priority: priority, preemptive (lower number = higher priority)"
+    assert [cell.strip() for cell in lines[1].strip("|").split("|")] == [
+        "P1", "P2", "P1", "P4", "P1", "P3",
+    ]  # fmt: skip
+    header = next(line for line in lines if line.startswith("job"))
+    assert header.split()[:4] == ["job", "arrival", "burst", "priority"]
+    p4 = next(line for line in lines if line.startswith("P4"))
+    assert p4.split() == ["P4", "8", "5", "2", "8", "13", "5", "0", "0"]
+    code, out, _ = run_cmd(str(path), "--algo", "priority-np", "--json")
+    data = json.loads(out)
+    assert data["algorithm"] == "priority-np" and data["averages"]["waiting"] == 5.75
+    assert [j["priority"] for j in data["jobs"]] == [3, 1, 4, 2]
+    assert set(data["jobs"][0]) == set(JOB_KEYS)

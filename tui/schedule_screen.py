@@ -1,7 +1,7 @@
 """The CPU scheduling screen: a job table edited from the keyboard (or a preset, or a CSV
 file), the algorithm and its settings, and the result: a Gantt chart (the CPU's lane and
 one row per job, on a time axis) and the per-job figures with averages, throughput and
-utilisation; or all five algorithms on the same jobs, compared.
+utilisation; or every algorithm on the same jobs, compared.
 
 Everything shown is computed by proclab.core.scheduling; this module only reads the fields
 and draws. A wrong cell or setting shows its error beside it, and nothing is computed until
@@ -33,6 +33,7 @@ from proclab.core.scheduling import (
     ALGORITHMS,
     MAX_CSV_CHARS,
     PRESETS,
+    PRIORITY_KEYS,
     SETTING_NAMES,
     TIE_RULES,
     Job,
@@ -51,6 +52,7 @@ from proclab.core.scheduling import (
     lowest_averages,
     parse_jobs_csv,
     parse_setting,
+    priority_text,
     render_gantt_text,
     schedule,
     setting_texts,
@@ -68,6 +70,8 @@ SETTINGS_SHOWN: dict[str, tuple[str, ...]] = {
     "sjf": ("switch_cost",),
     "srtf": ("switch_cost",),
     "rr": ("quantum", "switch_cost"),
+    "priority-np": ("switch_cost",),
+    "priority": ("switch_cost",),
     "mlfq": ("quanta", "allotment", "boost", "switch_cost"),
     "all": SETTING_NAMES,
 }
@@ -78,7 +82,10 @@ SETTING_LABELS = {  # label, placeholder (the field is 10 wide)
     "allotment": ("Allotment", "1 quantum"),
     "boost": ("Boost every", "never"),
 }
-ALGORITHM_CHOICES = (("All five, compared", "all"), *((v[0], k) for k, v in ALGORITHMS.items()))
+ALGORITHM_CHOICES = (
+    (f"All {len(ALGORITHMS)}, compared", "all"),
+    *((v[0], k) for k, v in ALGORITHMS.items()),
+)
 # Distinct hues of every built-in theme, then lighter and darker ones.
 PALETTE = (
     "$primary-lighten-1",
@@ -307,11 +314,18 @@ def _table(*headers: str) -> Table:
 
 
 def _one(s: Schedule, style: ChartStyle) -> Group:
-    table = _table("Job", "Arrival", "Burst", "Start", "End", "Turnaround", "Waiting", "Response")
+    prioritised = s.algorithm in PRIORITY_KEYS
+    headers = ["Job", "Arrival", "Burst", "Start", "End", "Turnaround", "Waiting", "Response"]
+    if prioritised:
+        headers.insert(3, "Prio")
+    table = _table(*headers)
     for r in s.jobs:
-        table.add_row(Text(r.name, style.job(r.name)), *map(format_time, job_figures(r)))
+        cells = [*map(format_time, job_figures(r))]
+        if prioritised:
+            cells.insert(2, priority_text(r.priority))
+        table.add_row(Text(r.name, style.job(r.name)), *cells)
     averages = (Text(format_time(v), "bold") for v in s.averages.figures())
-    table.add_row(Text("Average", "bold"), "", "", "", "", *averages)
+    table.add_row(Text("Average", "bold"), *[""] * (len(headers) - 4), *averages)
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style=style.muted, no_wrap=True)
     summary.add_column()
@@ -686,7 +700,7 @@ class ScheduleScreen(ModalScreen[None]):
             chart.border_title = f"Gantt chart: {only.label}"
             results.border_title = "Per job"
         else:
-            heading.append("  all five algorithms on the same jobs", "bold")
+            heading.append(f"  all {len(schedules)} algorithms on the same jobs", "bold")
             chart.border_title = "Gantt charts, one lane per algorithm"
             results.border_title = "Compared"
         title.update(heading)
