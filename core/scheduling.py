@@ -792,10 +792,15 @@ class _Mlfq:
 
 @dataclass(slots=True)
 class _Run:
-    slices: list[tuple[int | str | None, Fraction, Fraction]]
-    first_run: list[Fraction]
-    completion: list[Fraction]
+    """What happened on the CPU: simulated (exact fractions) or measured (floats)."""
+
+    slices: list[tuple[int | str | None, _Time, _Time]]
+    first_run: list[_Time]
+    completion: list[_Time]
     switches: int
+
+
+_Time = Fraction | float
 
 
 def _simulate(
@@ -982,9 +987,10 @@ def _result(
     jobs: Sequence[Job],
     algorithm: str,
     settings: Settings,
-    arrival: list[Fraction],
-    burst: list[Fraction],
+    arrival: Sequence[_Time],
+    burst: Sequence[_Time],
     run: _Run,
+    label: str | None = None,
 ) -> Schedule:
     n = len(jobs)
     turnaround = [run.completion[i] - arrival[i] for i in range(n)]
@@ -1012,7 +1018,7 @@ def _result(
     )
     return Schedule(
         algorithm=algorithm,
-        label=_label(algorithm, settings),
+        label=label or _label(algorithm, settings),
         jobs=results,
         gantt=gantt,
         averages=Averages(
@@ -1027,6 +1033,41 @@ def _result(
         switches=run.switches,
         settings=settings,
     )
+
+
+def schedule_from_gantt(
+    jobs: Sequence[Job], gantt: Sequence[Slice], algorithm: str, label: str
+) -> Schedule:
+    """The figures of a chart that was measured, not simulated, by the same rules
+    (TIE_RULES' Figures): a job's start is its first slice, its completion the end of its
+    last, and its burst the time it ran, which a measurement may find a little off the
+    burst asked for. `gantt` is in time order and holds every job; `algorithm` names the
+    simulation it is compared with."""
+    position = {job.name: i for i, job in enumerate(jobs)}
+    first_run: list[float | None] = [None] * len(jobs)
+    completion = [0.0] * len(jobs)
+    ran = [0.0] * len(jobs)
+    slices: list[tuple[int | str | None, _Time, _Time]] = []
+    switches = 0
+    last: int | None = None
+    for piece in gantt:
+        if not piece.is_run:
+            slices.append((piece.job, piece.start, piece.end))
+            continue
+        i = position[piece.job]  # type: ignore[index]
+        if first_run[i] is None:
+            first_run[i] = piece.start
+        completion[i] = piece.end
+        ran[i] += piece.end - piece.start
+        switches += last is not None and last != i
+        last = i
+        slices.append((i, piece.start, piece.end))
+    missing = [jobs[i].name for i, first in enumerate(first_run) if first is None]
+    if missing:
+        raise ScheduleError(f"{missing[0]} never ran in this chart")
+    run = _Run(slices, first_run, completion, switches)  # type: ignore[arg-type]
+    arrival = [job.arrival for job in jobs]
+    return _result(jobs, algorithm, Settings(), arrival, ran, run, label)
 
 
 def fcfs(jobs: Sequence[Job], *, switch_cost: float = 0.0) -> Schedule:
@@ -1226,6 +1267,69 @@ def to_json_dict(schedule: Schedule) -> dict[str, Any]:
     }
 
 
+def nice_number(at_least: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least `at_least` (> 0)."""
+    power = math.floor(math.log10(at_least))
+    for factor in (1, 2, 5):
+        value = float(f"{factor}e{power}")
+        if value >= at_least:
+            return value
+    return float(f"1e{power + 1}")
+
+
+def nice_step(span: float, columns: int, label: int) -> float:
+    """A tick step for a time axis whose labels (`label` wide) do not collide."""
+    if span <= 0 or columns <= 0:
+        return 1.0
+    return nice_number(span / columns * (label + 2))
+
+
+def chart_columns(pieces: Sequence[Slice], scale: float, columns: int) -> list[Slice | None]:
+    """The slice drawn in each column of a chart `scale` columns a time unit wide. A
+    slice covers the columns between its rounded ends, so neighbours never overlap or
+    leave a gap; one too short for a column may not show (the table has its figures)."""
+    cells: list[Slice | None] = [None] * columns
+    for piece in pieces:
+        for column in range(round(piece.start * scale), min(round(piece.end * scale), columns)):
+            cells[column] = piece
+    return cells
+
+
+def render_lanes_text(charts: Sequence[tuple[str, Schedule]], width: int = 80) -> str:
+    """Schedules of the same jobs on one time axis: under each title a lane per job, #
+    while it runs, . while it has arrived and waits, as the app draws them in colour.
+    For charts of any number of slices (the box chart needs a few)."""
+    names = [r.name for r in charts[0][1].jobs]
+    pad = max(len(name) for name in names) + 3
+    span = max(s.makespan for _, s in charts)
+    end = format_time(span)
+    columns = max(10, width - pad - len(end))
+    scale = columns / span
+    lines: list[str] = []
+    for title, chart in charts:
+        lines.append(title)
+        cells = chart_columns(chart.gantt, scale, columns)
+        for r in chart.jobs:
+            present = range(round(r.arrival * scale), round(r.completion * scale))
+            lane = "".join(
+                "#" if piece is not None and piece.job == r.name else "." if c in present else " "
+                for c, piece in enumerate(cells)
+            )
+            lines.append(f"  {r.name.ljust(pad - 2)}{lane}".rstrip())
+    step = nice_step(span, columns, len(end) + 2)
+    ticks = [" "] * (columns + len(end) + 1)
+    free = 0
+    for k in range(int(span / step) + 1):
+        label = format_time(k * step)
+        at = round(k * step * scale)
+        if at >= free and at + len(label) < columns - len(end):
+            ticks[at : at + len(label)] = label
+            free = at + len(label) + 1
+    ticks[columns : columns + len(end)] = end
+    lines.append(" " * pad + "".join(ticks).rstrip())
+    return "\n".join(lines)
+
+
 def slice_label(piece: Slice) -> str:
     if piece.job is None:
         return "idle"
@@ -1278,7 +1382,7 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     return "\n".join(lines)
 
 
-def _align(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+def align_rows(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
     """Columns padded to their widest cell; the first `left` columns flush left."""
     widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(len(rows[0]))]
     return [
@@ -1333,7 +1437,13 @@ def render_table_text(schedule: Schedule) -> str:
         for row, r in zip(rows[1:], schedule.jobs, strict=False):
             row.insert(3, priority_text(r.priority))
         rows[-1].insert(3, "")
-    return "\n".join([*_align(rows), *summary_lines(schedule)])
+    return "\n".join([*align_rows(rows), *summary_lines(schedule)])
+
+
+def signed_time(value: float) -> str:
+    """A difference: +0.021, -3, 0."""
+    text = format_time(value)
+    return f"+{text}" if value > 0 and text != "0" else text
 
 
 def priority_text(priority: int | None) -> str:
@@ -1382,7 +1492,7 @@ def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
 
 def render_comparison_text(schedules: Sequence[Schedule]) -> str:
     """One line per algorithm: its averages, throughput, utilisation and switches."""
-    return "\n".join(_align([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
+    return "\n".join(align_rows([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
 
 
 def lowest_averages(schedules: Sequence[Schedule]) -> list[set[str]]:

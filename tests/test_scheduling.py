@@ -1141,3 +1141,27 @@ def test_cmd_priority_reads_the_priority_column(tmp_path):
     assert data["algorithm"] == "priority-np" and data["averages"]["waiting"] == 5.75
     assert [j["priority"] for j in data["jobs"]] == [3, 1, 4, 2]
     assert set(data["jobs"][0]) == set(JOB_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--real", "--policy", "lottery"),
+            "--policy must be one of fifo, rr, priority, other, all",
+        ),
+        (("--real", "--unit", "ten"), "--unit is not a number of milliseconds: 'ten'"),
+        (("--real", "--unit", "0"), "--unit must be from 1 to 1000 ms, got 0"),
+        (("--real", "--core", "x"), "--core is not a CPU number: 'x'"),
+        (("--real", "--core", "99"), "--core CPU 99 is not one this process may use"),
+        (("--real", "--unit", "1000", "--policy", "other"), "--unit these jobs need 220 s of CPU"),
+        (("--real", "--quantum", "4"), "--quantum is for the simulation; with --real the kernel"),
+        (("--real", "--algo", "rr"), "--algo is for the simulation; with --real the kernel"),
+    ],
+)
+def test_cmd_real_refuses_before_anything_starts(argv, message):
+    # mlfq-short-job: 220 units of CPU; nothing here runs a job.
+    code, out, err = run_cmd("--preset", "mlfq-short-job", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"proclab schedule: {message}"), err
+    assert err.count("\n") == 1

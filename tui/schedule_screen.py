@@ -10,7 +10,6 @@ every shown field is right. Typing recomputes after a short pause (Enter at once
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from proclab.core.scheduling import (
     ScheduleError,
     Settings,
     Slice,
+    chart_columns,
     check_jobs,
     check_settings,
     compare,
@@ -50,6 +50,7 @@ from proclab.core.scheduling import (
     job_figures,
     job_from_fields,
     lowest_averages,
+    nice_step,
     parse_jobs_csv,
     parse_setting,
     priority_text,
@@ -135,30 +136,6 @@ def _ink(colour: str) -> str:
     return "#000000" if luminance > 140 else "#ffffff"
 
 
-def _nice_step(span: float, columns: int, label: int) -> float:
-    """A tick step of 1, 2 or 5 times a power of ten whose labels do not collide."""
-    if span <= 0 or columns <= 0:
-        return 1.0
-    per_column = span / columns
-    smallest = per_column * (label + 2)
-    power = 10 ** math.floor(math.log10(smallest))
-    for factor in (1, 2, 5, 10):
-        if factor * power >= smallest:
-            return factor * power
-    return 10 * power
-
-
-def _cells(pieces: Sequence[Slice], scale: float, columns: int) -> list[Slice | None]:
-    """The slice drawn in each column. A slice covers the columns between its rounded
-    ends, so neighbours never overlap or leave a gap; one too short for a column may not
-    show (the table has its exact figures)."""
-    cells: list[Slice | None] = [None] * columns
-    for piece in pieces:
-        for column in range(round(piece.start * scale), min(round(piece.end * scale), columns)):
-            cells[column] = piece
-    return cells
-
-
 def _lane(cells: Sequence[Slice | None], style: ChartStyle) -> Text:
     """The CPU's lane: each run in its job's colour with the name on it where it fits."""
     text = Text(no_wrap=True, overflow="crop")
@@ -186,7 +163,7 @@ def _lane(cells: Sequence[Slice | None], style: ChartStyle) -> Text:
 def _axis(span: float, columns: int, scale: float, pad: int) -> tuple[Text, Text]:
     """The tick line and the time labels under it."""
     label_width = len(format_time(span))
-    step = _nice_step(span, columns, label_width)
+    step = nice_step(span, columns, label_width)
     ticks: list[tuple[int, str]] = []
     count = int(span / step + 1e-9)
     for k in range(count + 1):
@@ -228,7 +205,7 @@ def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) ->
     scale = columns / span
     lines: list[Text] = []
     for s, label in zip(schedules, row_labels, strict=False):
-        cells = _cells(s.gantt, scale, columns)
+        cells = chart_columns(s.gantt, scale, columns)
         line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
         line.append_text(_lane(cells, style))
         lines.append(line)
