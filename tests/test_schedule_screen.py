@@ -9,6 +9,7 @@ import pytest
 from fakes import NOW, FakeController
 from rich.console import Console
 from support import wait_for
+from textual.widgets import Input
 
 from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
 from proclab.tui.app import ProclabApp
@@ -220,3 +221,55 @@ async def test_priority_preset_uses_the_priority_column():
         await pilot.press("1", "enter")
         await wait_for(pilot, lambda: screen.schedules and screen.schedules[0] is not only)
         assert [p.job for p in screen.schedules[0].gantt][:4] == ["P1", "P2", "P1", "P3"]
+
+
+async def test_at_80x24_pagedown_and_end_reach_the_results():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        body = screen.query_one("#sched-body")
+        assert isinstance(screen.focused, Input)  # typing in a job's burst
+        assert body.max_scroll_y > 10 and body.scroll_y == 0
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+        await pilot.press("ctrl+end")  # from a text field: End moves its cursor
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        results = screen.query_one("#sched-results")
+        assert results.region.y < 23  # on screen, above the footer
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+        screen.query_one(ChartView).focus()
+        await pilot.press("end")
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        await pilot.press("home")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+
+
+async def test_tab_passes_the_job_table_in_one_stop_and_arrows_walk_its_cells():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        screen.query_one("#sched-preset").focus()
+        await pilot.pause()
+        stops = []
+        for _ in range(12):
+            await pilot.press("tab")
+            stops.append(screen.focused.id if screen.focused else None)
+        cells = [stop for stop in stops if stop and stop.startswith("job-")]
+        # One stop for the 16 cells of the table on each round, then on to the CSV field.
+        assert cells and len(set(cells)) == 1, stops
+        after = stops[stops.index(cells[0]) + 1]
+        assert after == "set-csv", stops
+        # Inside the table, ← and → at a cell's edge move to the next cell.
+        name = rows(screen)[1].cell("name")  # P2
+        name.focus()
+        name.cursor_position = len(name.value)
+        await pilot.press("right")
+        assert screen.focused is rows(screen)[1].cell("arrival")
+        await pilot.press("right", "right")  # "1": one step to its end, then the next cell
+        assert screen.focused is rows(screen)[1].cell("burst")
+        screen.focused.cursor_position = 0
+        await pilot.press("left")
+        assert screen.focused is rows(screen)[1].cell("arrival")
+        await pilot.press("down")
+        assert screen.focused is rows(screen)[2].cell("arrival")

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -78,6 +80,29 @@ ALGORITHM_CHOICES = (
 # Widgets ---------------------------------------------------------------------------------------
 
 
+class CellInput(Input):
+    """A job's cell. ← at its start and → at its end go to the neighbouring cell, so the
+    table is walked with the arrow keys while Tab passes it in one step."""
+
+    class Edge(Message):
+        def __init__(self, cell: CellInput, step: int) -> None:
+            super().__init__()
+            self.cell = cell
+            self.step = step
+
+    def action_cursor_left(self, select: bool = False) -> None:
+        if not select and self.cursor_at_start and self.selection.is_empty:
+            self.post_message(self.Edge(self, -1))
+        else:
+            super().action_cursor_left(select)
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        if not select and self.cursor_at_end and self.selection.is_empty:
+            self.post_message(self.Edge(self, 1))
+        else:
+            super().action_cursor_right(select)
+
+
 class JobRow(HorizontalGroup):
     """One job's cells, and its errors beside them. The cells exist from the start, so a
     row can be read while it is still being mounted."""
@@ -96,7 +121,7 @@ class JobRow(HorizontalGroup):
             )
         )
         self._cells = {
-            cell: Input(
+            cell: CellInput(
                 value,
                 id=f"job-{key}-{cell}",
                 classes=f"sched-cell sched-{cell}",
@@ -111,8 +136,11 @@ class JobRow(HorizontalGroup):
         yield from self._cells.values()
         yield self._error
 
-    def cell(self, name: str) -> Input:
+    def cell(self, name: str) -> CellInput:
         return self._cells[name]
+
+    def cells(self) -> list[CellInput]:
+        return list(self._cells.values())
 
     def values(self) -> tuple[str, str, str, str]:
         name, arrival, burst, priority = (self._cells[c].value for c in CELLS)
@@ -143,6 +171,11 @@ class ScheduleScreen(ModalScreen[None]):
         Binding("f1", "help", "Help, tie rules"),
         Binding("up", "row(-1)", "Row up", show=False),
         Binding("down", "row(1)", "Row down", show=False),
+        Binding("pagedown", "scroll_results('page_down')", "Scroll"),
+        Binding("pageup", "scroll_results('page_up')", "Page up", show=False),
+        # End and Home move a text field's cursor; Ctrl+End and Ctrl+Home always scroll.
+        Binding("ctrl+end,end", "scroll_results('end')", "To the results", show=False),
+        Binding("ctrl+home,home", "scroll_results('home')", "To the top", show=False),
     ]
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
         (0, "-sched-narrow"),
@@ -164,6 +197,7 @@ class ScheduleScreen(ModalScreen[None]):
         self._edited = False
         self._source: str | None = None  # the CSV file the jobs came from, if any
         self._loaded = PRESETS[preset].jobs  # the jobs as last loaded, preset or file
+        self._last_cell: CellInput | None = None  # the job table's Tab stop
 
     # Building ---------------------------------------------------------------------------------
 
@@ -221,7 +255,7 @@ class ScheduleScreen(ModalScreen[None]):
                             yield self._row(job)
                     yield Static(id="sched-jobs-error")
                     yield Static(
-                        "ctrl+n add · ctrl+r remove · ↑↓ rows · Enter computes",
+                        "ctrl+n add · ctrl+r remove · ↑↓←→ cells · Enter computes",
                         id="sched-hint",
                     )
                     yield self._field(
@@ -566,9 +600,51 @@ class ScheduleScreen(ModalScreen[None]):
         if 0 <= index < len(rows):
             rows[index].cell(cell).focus()
 
+    def action_scroll_results(self, where: str) -> None:
+        """Scroll what holds the results: the whole screen when narrow, the right-hand
+        column when wide."""
+        target = self.query_one(
+            "#sched-outputs" if self.has_class("-sched-wide") else "#sched-body"
+        )
+        scrolls = {
+            "page_down": target.scroll_page_down,
+            "page_up": target.scroll_page_up,
+            "end": target.scroll_end,
+            "home": target.scroll_home,
+        }
+        scrolls[where](animate=False)
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab's stops, with the job table as one: the cell in use (or the one last used,
+        or the first), so Tab goes past the table; the arrow keys walk its cells."""
+        chain = super().focus_chain
+        cells = [w for w in chain if isinstance(w, CellInput)]
+        if not cells:
+            return chain
+        stop = self.focused if self.focused in cells else self._last_cell
+        if stop not in cells:
+            stop = cells[0]
+        return [w for w in chain if not isinstance(w, CellInput) or w is stop]
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, CellInput):
+            self._last_cell = event.widget
+
+    def on_cell_input_edge(self, event: CellInput.Edge) -> None:
+        """← at a cell's start, → at its end: the neighbouring cell, across rows."""
+        event.stop()
+        cells = [cell for row in self._rows() for cell in row.cells()]
+        index = cells.index(event.cell) + event.step if event.cell in cells else -1
+        if 0 <= index < len(cells):
+            target = cells[index]
+            target.focus()
+            target.cursor_position = len(target.value) if event.step < 0 else 0
+
     def action_help(self) -> None:
         keys = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        keys.append(Binding("tab,shift+tab", "", "Next / previous field"))
+        keys.append(Binding("tab,shift+tab", "", "Next / previous field (the job table is one)"))
+        keys.append(Binding("left,right", "", "In the job table, at a cell's edge: the next cell"))
         self.app.push_screen(
             HelpScreen(
                 [("CPU scheduling", keys)],
