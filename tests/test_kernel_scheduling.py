@@ -25,7 +25,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from fakes import NOW, FakeController
 from pty_session import PROCLAB
+from rich.console import Console
+from support import wait_for
 
 from proclab.core import kernel_scheduling
 from proclab.core.controller import Controller
@@ -44,6 +47,9 @@ from proclab.core.kernel_scheduling import (
     to_json,
 )
 from proclab.core.scheduling import PRESETS, Job, Schedule, ScheduleError
+from proclab.tui.app import ProclabApp
+from proclab.tui.dialogs import ConfirmScreen
+from proclab.tui.schedule_screen import JobRow, ScheduleScreen
 
 
 def realtime_refused() -> str:
@@ -440,3 +446,91 @@ def test_every_signal_to_the_command_ends_its_jobs(sig):
         return  # the jobs' watchdogs ended them; proclab had no say
     assert proclab.returncode == 128 + sig
     assert out == "" and err == f"proclab schedule: {sig.name} received: the jobs were ended\n"
+
+
+# In the app ---------------------------------------------------------------------------------
+
+
+async def open_schedule(pilot, preset: str, policy: str, unit: str) -> ScheduleScreen:
+    await pilot.press("g")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen))
+    screen = pilot.app.screen
+    await screen.load_preset(preset)
+    screen.query_one("#sched-kernel").value = policy
+    screen.query_one("#set-unit").value = unit
+    await wait_for(pilot, lambda: bool(screen.schedules))
+    return screen
+
+
+def kernel_text(screen: ScheduleScreen) -> str:
+    console = Console(width=120, record=True, file=None, color_system=None)
+    with console.capture() as captured:
+        console.print(screen.query_one("#kernel-status").content)
+        console.print(screen.query_one("#kernel-chart").content)
+        console.print(screen.query_one("#kernel-results").content)
+    return captured.get()
+
+
+@needs_realtime
+async def test_f5_runs_the_table_on_the_kernel_with_a_progress_bar(controller):
+    app = ProclabApp(controller)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_schedule(pilot, "fcfs-convoy", "fifo", "100")  # 3 s of CPU
+        await pilot.press("f5")
+        progress = screen.query_one("#kernel-progress")
+        assert progress.display, kernel_text(screen)
+        await wait_for(pilot, lambda: "Running on CPU" in kernel_text(screen), timeout=30)
+        assert screen.kernel_result is None and 0 <= (progress.percentage or 0) < 1
+        # The screen stays live meanwhile: keys are answered.
+        body = screen.query_one("#sched-outputs")
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await wait_for(pilot, lambda: screen.kernel_result is not None, timeout=60)
+        result = screen.kernel_result
+        assert not progress.display
+        assert order(result.measured) == ["P1", "P2", "P3"] and result.unit_ms == 100
+        text = kernel_text(screen)
+        assert f"Measured: SCHED_FIFO on CPU {result.core}" in text
+        assert "Simulated: FCFS" in text and "Δ" in text
+        # The jobs were the controller's children, in the process table like any other.
+        assert {r.name for r in controller.rows()} >= {"P1 (fifo)", "P2 (fifo)", "P3 (fifo)"}
+        # Edit a burst: the run no longer matches the table, and says so.
+        cell = list(screen.query(JobRow))[1].cell("burst")  # P2's
+        cell.value = "4"
+        assert screen.kernel_result is None
+        await wait_for(pilot, lambda: "changed since the last run" in kernel_text(screen))
+
+
+async def test_f5_in_an_app_without_a_real_controller_says_why():
+    async with ProclabApp(FakeController(cores=2), clock=lambda: NOW).run_test() as pilot:
+        screen = await open_schedule(pilot, "fcfs-convoy", "fifo", "10")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: "own controller" in kernel_text(screen))
+
+
+@needs_realtime
+async def test_quitting_the_app_while_a_run_is_under_way_ends_its_jobs(controller):
+    app = ProclabApp(controller)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_schedule(pilot, "fcfs-convoy", "fifo", "300")  # 9 s of CPU
+        await pilot.press("f5")
+
+        def running() -> list[int]:
+            return [
+                r.pid
+                for r in controller.rows()
+                if r.name.endswith("(fifo)") and r.pid and r.state.is_live
+            ]
+
+        await wait_for(pilot, lambda: len(running()) >= 3, timeout=30)
+        await wait_for(pilot, lambda: "Running on CPU" in kernel_text(screen), timeout=30)
+        pids = running()
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+    _, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], 3)
+    assert alive == []
+    jobs = [r for r in controller.rows() if r.name.endswith("(fifo)") and r.pid in pids]
+    # Ended by the quit (SIGTERM), not done: P1 alone needed 7.2 s of CPU.
+    assert jobs and all(r.exitcode == -signal.SIGTERM for r in jobs), jobs

@@ -14,6 +14,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from proclab.core.kernel_scheduling import KernelResult
 from proclab.core.scheduling import (
     PRIORITY_KEYS,
     Schedule,
@@ -26,6 +27,7 @@ from proclab.core.scheduling import (
     nice_step,
     priority_text,
     render_gantt_text,
+    signed_time,
 )
 
 # Distinct hues of every built-in theme, then lighter and darker ones.
@@ -134,39 +136,38 @@ def _axis(span: float, columns: int, scale: float, pad: int) -> tuple[Text, Text
     )
 
 
-def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) -> list[Text]:
-    """The Gantt chart at `width` columns. One schedule: the CPU lane and a row per job.
-    Several: one lane per algorithm on a shared time axis."""
-    single = len(schedules) == 1
-    names = [r.name for r in schedules[0].jobs]
-    row_labels = ["CPU", *names] if single else [s.short for s in schedules]
-    pad = max(len(label) for label in row_labels) + 1
-    span = max(s.makespan for s in schedules)
-    columns = max(10, width - pad - len(format_time(span)) - 1)
-    scale = columns / span
-    lines: list[Text] = []
-    for s, label in zip(schedules, row_labels, strict=False):
-        cells = chart_columns(s.gantt, scale, columns)
-        line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
-        line.append_text(_lane(cells, style))
+def _gantt_rows(
+    s: Schedule, style: ChartStyle, scale: float, columns: int, pad: int, lane: str = "CPU"
+) -> list[Text]:
+    """One schedule's CPU lane, then a row per job: its colour while it runs, a dot
+    while it has arrived and waits."""
+    cells = chart_columns(s.gantt, scale, columns)
+    line = Text(lane.ljust(pad), style="bold", no_wrap=True, overflow="crop")
+    line.append_text(_lane(cells, style))
+    lines = [line]
+    for result in s.jobs:
+        line = Text(no_wrap=True, overflow="crop")
+        line.append(result.name.ljust(pad), style.job(result.name))
+        present = range(round(result.arrival * scale), round(result.completion * scale))
+        for column, piece in enumerate(cells):
+            if piece is not None and piece.job == result.name:
+                line.append(" ", f"on {style.job(result.name)}")
+            elif column in present:
+                line.append(WAIT, style.muted)
+            else:
+                line.append(" ")
         lines.append(line)
-    if single:  # `cells` is the one schedule's, from the loop above
-        for result in schedules[0].jobs:
-            line = Text(no_wrap=True, overflow="crop")
-            line.append(result.name.ljust(pad), style.job(result.name))
-            present = range(round(result.arrival * scale), round(result.completion * scale))
-            for column, piece in enumerate(cells):
-                if piece is not None and piece.job == result.name:
-                    line.append(" ", f"on {style.job(result.name)}")
-                elif column in present:
-                    line.append(WAIT, style.muted)
-                else:
-                    line.append(" ")
-            lines.append(line)
+    return lines
+
+
+def _axis_lines(span: float, columns: int, scale: float, pad: int, style: ChartStyle) -> list[Text]:
     tick_line, label_line = _axis(span, columns, scale, pad)
     tick_line.stylize(style.axis)
     label_line.stylize(style.axis)
-    lines += [tick_line, label_line]
+    return [tick_line, label_line]
+
+
+def _legend(names: Sequence[str], style: ChartStyle, single: bool) -> Text:
     legend = Text(no_wrap=False)
     if single:
         legend.append("  ", f"on {style.job(names[0])}")
@@ -180,8 +181,99 @@ def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) ->
         legend.append(f"{IDLE} idle  ", style.muted)
     legend.append(SWITCH_MARK, style.switch)
     legend.append(" switch", style.muted)
+    return legend
+
+
+def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) -> list[Text]:
+    """The Gantt chart at `width` columns. One schedule: the CPU lane and a row per job.
+    Several: one lane per algorithm on a shared time axis."""
+    single = len(schedules) == 1
+    names = [r.name for r in schedules[0].jobs]
+    row_labels = ["CPU", *names] if single else [s.short for s in schedules]
+    pad = max(len(label) for label in row_labels) + 1
+    span = max(s.makespan for s in schedules)
+    columns = max(10, width - pad - len(format_time(span)) - 1)
+    scale = columns / span
+    if single:
+        lines = _gantt_rows(schedules[0], style, scale, columns, pad)
+    else:
+        lines = []
+        for s, label in zip(schedules, row_labels, strict=False):
+            line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
+            line.append_text(_lane(chart_columns(s.gantt, scale, columns), style))
+            lines.append(line)
+    lines += _axis_lines(span, columns, scale, pad, style)
+    lines.append(_legend(names, style, single))
+    return lines
+
+
+def kernel_lines(result: KernelResult, style: ChartStyle, width: int) -> list[Text]:
+    """A kernel run: the simulation, then the measurement under it, each a CPU lane and a
+    row per job, on one time axis."""
+    simulated, measured = result.simulated, result.measured
+    names = [r.name for r in simulated.jobs]
+    pad = max(len(label) for label in ("CPU", *names)) + 1
+    span = max(simulated.makespan, measured.makespan)
+    columns = max(10, width - pad - len(format_time(span)) - 1)
+    scale = columns / span
+    lines: list[Text] = []
+    for title, s in (("Simulated", simulated), ("Measured", measured)):
+        heading = Text(f"{title}: ", "bold", no_wrap=True, overflow="ellipsis")
+        heading.append(s.label, style.muted)
+        lines.append(heading)
+        lines += _gantt_rows(s, style, scale, columns, pad)
+    lines += _axis_lines(span, columns, scale, pad, style)
+    legend = _legend(names, style, single=True)
+    legend.append(f"   time in units of {format_time(result.unit_ms)} ms", style.muted)
     lines.append(legend)
     return lines
+
+
+class KernelRenderable:
+    """A kernel run's two charts, drawn for whatever width they are given."""
+
+    def __init__(self, result: KernelResult, style: ChartStyle) -> None:
+        self.result = result
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from kernel_lines(self.result, self.style, options.max_width)
+
+
+def kernel_results(result: KernelResult, style: ChartStyle) -> Group:
+    """Each job measured beside simulated, the differences, and what the figures rest on."""
+    table = _table("Job", "Turnaround", "measured", "Δ", "Waiting Δ", "Response Δ", "CPU")
+    for (name, *deltas), sim, real, record in zip(
+        result.differences(), result.simulated.jobs, result.measured.jobs, result.jobs, strict=True
+    ):
+        table.add_row(
+            Text(name, style.job(name)),
+            format_time(sim.turnaround),
+            format_time(real.turnaround),
+            *map(signed_time, deltas),
+            format_time(record.cpu),
+        )
+    averages = result.average_differences()
+    table.add_row(
+        Text("Average", "bold"),
+        format_time(result.simulated.averages.turnaround),
+        format_time(result.measured.averages.turnaround),
+        *(Text(signed_time(value), "bold") for value in averages),
+        "",
+    )
+    notes = [
+        "Turnaround: simulated, then measured; Δ: measured - simulated. CPU: the job's CPU"
+        " time by the kernel's clock (its burst, give or take one check).",
+        f"On CPU {result.core} no job ran for {format_time(result.no_job)} units while some"
+        " were ready (wake-ups, switches, interrupts, other tasks); arrivals were released"
+        f" at most {format_time(result.release_late_ms)} ms late.",
+    ]
+    if result.policy == "rr":
+        notes.append(
+            f"The kernel's round-robin quantum: {format_time(result.quantum_ms)} ms ="
+            f" {format_time(result.quantum_ms / result.unit_ms)} units."
+        )
+    return Group(table, Text(""), *(Text(note, style.muted) for note in notes))
 
 
 def slice_lines(s: Schedule, style: ChartStyle, width: int) -> list[Text]:

@@ -10,13 +10,15 @@ every shown field is right. Typing recomputes after a short pause (Enter at once
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
@@ -24,10 +26,24 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static
 
+from proclab.core.controller import Controller
+from proclab.core.errors import ProclabError
+from proclab.core.kernel_scheduling import (
+    DEFAULT_UNIT_MS,
+    KERNEL_RULES,
+    POLICIES,
+    KernelCancelled,
+    KernelPlan,
+    KernelResult,
+    check_rights,
+    plan,
+)
+from proclab.core.kernel_scheduling import run as run_on_kernel
 from proclab.core.scheduling import (
     ALGORITHMS,
+    LIMITS,
     MAX_CSV_CHARS,
     PRESETS,
     SETTING_NAMES,
@@ -48,7 +64,14 @@ from proclab.core.scheduling import (
     setting_texts,
 )
 from proclab.tui.help import SCHEDULING, HelpScreen
-from proclab.tui.schedule_chart import PALETTE, ChartStyle, GanttRenderable, results_renderable
+from proclab.tui.schedule_chart import (
+    PALETTE,
+    ChartStyle,
+    GanttRenderable,
+    KernelRenderable,
+    kernel_results,
+    results_renderable,
+)
 from proclab.tui.theme import resolve
 
 DEFAULT_PRESET = "srtf"
@@ -73,6 +96,14 @@ SETTING_LABELS = {  # label, placeholder (the field is 10 wide)
     "allotment": ("Allotment", "1 quantum"),
     "boost": ("Boost every", "never"),
 }
+KERNEL_CHOICES = (
+    ("SCHED_FIFO (FCFS)", "fifo"),
+    ("SCHED_RR (RR)", "rr"),
+    ("SCHED_FIFO, priorities", "priority"),
+    ("SCHED_OTHER (fair)", "other"),
+)
+# The kernel policy that matches an algorithm, where one does.
+KERNEL_FOR = {"fcfs": "fifo", "rr": "rr", "priority": "priority", "priority-np": "priority"}
 ALGORITHM_CHOICES = (
     (f"All {len(ALGORITHMS)}, compared", "all"),
     *((v[0], k) for k, v in ALGORITHMS.items()),
@@ -161,6 +192,26 @@ class ResultsView(Static, can_focus=True):
     """The per-job figures, or the comparison."""
 
 
+class KernelChartView(Static, can_focus=True):
+    """A kernel run's simulated and measured charts."""
+
+
+class KernelProgress(Message):
+    def __init__(self, done: float, text: str) -> None:
+        super().__init__()
+        self.done = done
+        self.text = text
+
+
+class KernelFinished(Message):
+    """The run's result, or why there is none."""
+
+    def __init__(self, result: KernelResult | None, error: str = "") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
+
 class ScheduleScreen(ModalScreen[None]):
     """The simulator. Modal, so the app's one-letter keys stay out of its fields."""
 
@@ -169,6 +220,12 @@ class ScheduleScreen(ModalScreen[None]):
         Binding("ctrl+n", "add_job", "Add job"),
         Binding("ctrl+r", "remove_job", "Remove job"),
         Binding("f1", "help", "Help, tie rules"),
+        Binding(
+            "f5",
+            "run_kernel",
+            "Run on kernel",
+            tooltip="Run the jobs as real processes on one core, measured beside the simulation",
+        ),
         Binding("up", "row(-1)", "Row up", show=False),
         Binding("down", "row(1)", "Row down", show=False),
         Binding("pagedown", "scroll_results('page_down')", "Scroll"),
@@ -198,6 +255,11 @@ class ScheduleScreen(ModalScreen[None]):
         self._source: str | None = None  # the CSV file the jobs came from, if any
         self._loaded = PRESETS[preset].jobs  # the jobs as last loaded, preset or file
         self._last_cell: CellInput | None = None  # the job table's Tab stop
+        self._kernel = KERNEL_FOR.get(self._algorithm, "fifo")
+        self._kernel_result: KernelResult | None = None
+        self._kernel_for: tuple[object, ...] | None = None  # what the result was measured on
+        self._kernel_cancel: threading.Event | None = None  # set while a run is under way
+        self._kernel_drawn: tuple[object, ...] | None = None
 
     # Building ---------------------------------------------------------------------------------
 
@@ -243,6 +305,28 @@ class ScheduleScreen(ModalScreen[None]):
                                     select_on_focus=False,
                                 ),
                             )
+                        yield self._field(
+                            "kernel",
+                            "Kernel",
+                            Select(
+                                KERNEL_CHOICES,
+                                value=self._kernel,
+                                allow_blank=False,
+                                compact=True,
+                                id="sched-kernel",
+                            ),
+                        )
+                        yield self._field(
+                            "unit",
+                            "Unit (ms)",
+                            Input(
+                                format_time(DEFAULT_UNIT_MS),
+                                placeholder="ms",
+                                compact=True,
+                                id="set-unit",
+                                select_on_focus=False,
+                            ),
+                        )
                     yield Static(id="sched-about")
                 with VerticalGroup(id="sched-jobs-box", classes="sched-box"):
                     with HorizontalGroup(id="sched-head"):
@@ -271,12 +355,17 @@ class ScheduleScreen(ModalScreen[None]):
             with VerticalGroup(id="sched-outputs"):
                 yield ChartView(id="sched-chart", classes="sched-box")
                 yield ResultsView(id="sched-results", classes="sched-box")
+                with VerticalGroup(id="sched-kernel-box", classes="sched-box"):
+                    yield Static(id="kernel-status")
+                    yield ProgressBar(total=100, show_eta=False, id="kernel-progress")
+                    yield KernelChartView(id="kernel-chart")
+                    yield Static(id="kernel-results")
                 yield Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box")
         yield Footer()
 
     def _field(self, name: str, label: str, widget: Widget) -> HorizontalGroup:
         parts: list[Widget] = [Label(label, classes="sched-label"), widget]
-        if name not in ("preset", "algorithm"):
+        if name not in ("preset", "algorithm", "kernel"):
             parts.append(Static("", id=f"err-{name}", classes="sched-error"))
         return HorizontalGroup(*parts, id=f"field-{name}", classes="sched-field")
 
@@ -288,6 +377,8 @@ class ScheduleScreen(ModalScreen[None]):
         self.query_one("#sched-settings-box").border_title = "Settings"
         self.query_one("#sched-jobs-box").border_title = "Jobs"
         self.query_one("#sched-rules").border_title = "Rules and ties (F1: keys)"
+        self.query_one("#sched-kernel-box").border_title = "On the kernel (F5)"
+        self.query_one("#kernel-progress").display = False
         self._show_relevant()
         self._describe_preset()
         self._recompute()
@@ -299,7 +390,12 @@ class ScheduleScreen(ModalScreen[None]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self._computed = None
+        self._kernel_drawn = None
         self._recompute()
+
+    def on_unmount(self) -> None:
+        if self._kernel_cancel is not None:
+            self._kernel_cancel.set()  # the run ends its jobs and stops
 
     # Reading and checking ----------------------------------------------------------------------
 
@@ -369,6 +465,7 @@ class ScheduleScreen(ModalScreen[None]):
 
     def _recompute(self) -> None:
         self._timer = None
+        self._show_kernel()
         state = self._state()
         if state == self._computed:
             return
@@ -496,8 +593,13 @@ class ScheduleScreen(ModalScreen[None]):
             if event.value != self._preset or self._edited:
                 await self.load_preset(event.value)
         elif event.select.id == "sched-algorithm":
+            matching = KERNEL_FOR.get(self._algorithm_value())
+            if matching is not None:
+                self.query_one("#sched-kernel", Select).value = matching
             self._show_relevant()
             self._recompute()
+        elif event.select.id == "sched-kernel":
+            self._show_kernel()
 
     async def load_preset(self, key: str) -> None:
         """Replace the jobs and settings with a preset's, and show its algorithm."""
@@ -648,10 +750,149 @@ class ScheduleScreen(ModalScreen[None]):
         self.app.push_screen(
             HelpScreen(
                 [("CPU scheduling", keys)],
-                texts=(SCHEDULING,),
+                texts=(SCHEDULING, LIMITS, KERNEL_RULES),
                 heading="CPU scheduling: keys and tie rules (escape closes)",
             )
         )
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    # On the kernel --------------------------------------------------------------------------
+
+    def _kernel_key(self) -> tuple[object, ...]:
+        """What a kernel run measures: the jobs, the policy and the unit."""
+        return (
+            tuple(row.values() for row in self._rows()),
+            self.query_one("#sched-kernel", Select).value,
+            self.query_one("#set-unit", Input).value.strip(),
+        )
+
+    def action_run_kernel(self) -> None:
+        """Run the job table on the kernel, in a thread; the screen stays live."""
+        if self._kernel_cancel is not None:
+            self.notify("a run on the kernel is under way (Esc ends it)", severity="warning")
+            return
+        controller = getattr(self.app, "controller", None)
+        if not isinstance(controller, Controller):
+            self._kernel_status("Runs on the kernel need proclab's own controller (not a replay).")
+            return
+        jobs, problems, general = self._check_jobs()
+        if general or any(problems.values()):
+            self._kernel_status("Nothing run: a job's field is wrong (its error is beside it).")
+            return
+        policy = str(self.query_one("#sched-kernel", Select).value)
+        unit_text = self.query_one("#set-unit", Input).value
+        try:
+            unit = float(unit_text)
+        except ValueError:
+            self._kernel_status(f"Unit: not a number of milliseconds: {unit_text.strip()!r}")
+            return
+        try:
+            the_plan = plan(jobs, policy, unit)
+            check_rights(the_plan.policy, the_plan.releaser_priority)
+        except ProclabError as exc:
+            self._kernel_status(f"Nothing run: {exc}")
+            return
+        self._kernel_result = None
+        self._kernel_for = self._kernel_key()
+        self._kernel_cancel = threading.Event()
+        self.query_one("#kernel-chart", KernelChartView).update("")
+        self.query_one("#kernel-results", Static).update("")
+        progress = self.query_one("#kernel-progress", ProgressBar)
+        progress.update(progress=0)
+        progress.display = True
+        self._kernel_status(f"Starting {len(jobs)} jobs on CPU {the_plan.core}…")
+        self._measure(the_plan, controller, self._kernel_cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="kernel")
+    def _measure(
+        self, the_plan: KernelPlan, controller: Controller, cancel: threading.Event
+    ) -> None:
+        def post(message: Message) -> None:
+            with contextlib.suppress(RuntimeError):  # the app may be gone (quit mid-run)
+                self.post_message(message)
+
+        try:
+            result = run_on_kernel(
+                the_plan,
+                controller,
+                progress=lambda done, text: post(KernelProgress(done, text)),
+                cancel=cancel,
+            )
+        except KernelCancelled:
+            post(KernelFinished(None, "Cancelled: its jobs were ended."))
+        except ProclabError as exc:
+            post(KernelFinished(None, f"The run failed: {exc}"))
+        except Exception as exc:  # a bug must still end the run on screen, in one line
+            post(KernelFinished(None, f"The run failed: {type(exc).__name__}: {exc}"))
+        else:
+            post(KernelFinished(result))
+
+    def on_kernel_progress(self, message: KernelProgress) -> None:
+        if self._kernel_cancel is None:
+            return
+        self.query_one("#kernel-progress", ProgressBar).update(progress=message.done * 100)
+        self._kernel_status(message.text[:1].upper() + message.text[1:])
+
+    def on_kernel_finished(self, message: KernelFinished) -> None:
+        self._kernel_cancel = None
+        self.query_one("#kernel-progress", ProgressBar).display = False
+        self._kernel_result = message.result
+        self._kernel_drawn = None
+        if message.result is None:
+            self._kernel_status(message.error)
+            return
+        self._show_kernel()
+
+    def show_kernel_result(self, result: KernelResult, unit_text: str | None = None) -> None:
+        """Show a run made earlier (a recorded one) as if just measured on this table."""
+        self.query_one("#sched-kernel", Select).value = result.policy
+        self.query_one("#set-unit", Input).value = unit_text or format_time(result.unit_ms)
+        self._kernel_result = result
+        self._kernel_for = None  # taken when it is drawn: see _show_kernel
+        self._kernel_drawn = None
+
+    @property
+    def kernel_result(self) -> KernelResult | None:
+        """The run shown now (None while none is, or it no longer matches the table)."""
+        key = self._kernel_key()
+        return self._kernel_result if self._kernel_for == key else None
+
+    def _show_kernel(self) -> None:
+        if self._kernel_cancel is not None:
+            return  # the progress bar is showing
+        key = self._kernel_key()
+        if self._kernel_result is not None and self._kernel_for is None:
+            self._kernel_for = key
+        shown = self._kernel_result if self._kernel_for == key else None
+        drawn = (key, id(shown), self.app.theme)
+        if drawn == self._kernel_drawn:
+            return
+        self._kernel_drawn = drawn
+        chart = self.query_one("#kernel-chart", KernelChartView)
+        results = self.query_one("#kernel-results", Static)
+        if shown is None:
+            chart.update("")
+            results.update("")
+            policy = POLICIES[str(self.query_one("#sched-kernel", Select).value)]
+            again = (
+                "The jobs or the kernel settings changed since the last run. "
+                if self._kernel_result
+                else ""
+            )
+            self._kernel_status(
+                f"{again}F5 runs these jobs as real processes on one core under"
+                f" {policy.kernel} ({policy.about}) and measures them beside the simulation."
+            )
+            return
+        style = self._style(r.name for r in shown.simulated.jobs)
+        self._kernel_status(
+            f"{shown.kind.kernel} on CPU {shown.core}, 1 unit = {format_time(shown.unit_ms)} ms:"
+            " measured under the simulation, on one time scale."
+        )
+        chart.update(KernelRenderable(shown, style))
+        results.update(kernel_results(shown, style))
+
+    def _kernel_status(self, text: str) -> None:
+        self.query_one("#kernel-status", Static).update(text)
