@@ -165,7 +165,9 @@ def _burn(burst_ns: int) -> _Burn:
     while True:
         t = now()
         if t - last > GAP_NS:
+            before = now()
             count = _switches()
+            asked += now() - before
             if count != runs:
                 runs = count
                 intervals.append(start)
@@ -173,7 +175,6 @@ def _burn(burst_ns: int) -> _Burn:
                 start = t
             else:
                 interrupted += t - last
-            asked += now() - t
         last = t
         if t >= due:
             used = cpu() - cpu_start

@@ -335,6 +335,7 @@ class JobMeasure:
     times_on_cpu: int  # /proc schedstat: how many times it was put on a CPU
     bookkeeping_ms: float  # its CPU on the core besides the burn: asking about gaps, set-up
     reporting_ms: float = 0.0  # its CPU writing its report, once off the core
+    asked_ms: float = 0.0  # the part of bookkeeping_ms spent asking the kernel about gaps
     interrupted: float = 0.0  # gaps inside its stretches in which it was not switched out
     pid: int = 0
 
@@ -679,6 +680,7 @@ def _read_measure(folder: str, index: int, name: str, zero: int, unit_ns: float)
             times_on_cpu=after[2] - before[2],
             bookkeeping_ms=(on_core + figures["asked_ns"]) / 1e6,
             reporting_ms=(reported - cpu["left"]) / 1e6,
+            asked_ms=figures["asked_ns"] / 1e6,
             interrupted=figures["interrupted_ns"] / unit_ns,
             pid=int(figures.get("pid", 0)),
         )
@@ -802,6 +804,7 @@ def to_json(result: KernelResult) -> dict[str, Any]:
                     "times_on_cpu": m.times_on_cpu,
                     "bookkeeping_ms": m.bookkeeping_ms,
                     "reporting_ms": m.reporting_ms,
+                    "asked_ms": m.asked_ms,
                     "interrupted": m.interrupted,
                     "intervals": [list(pair) for pair in m.intervals],
                 }
@@ -829,6 +832,7 @@ def from_json(data: Mapping[str, Any]) -> KernelResult:
                 times_on_cpu=int(m["times_on_cpu"]),
                 bookkeeping_ms=float(m["bookkeeping_ms"]),
                 reporting_ms=float(m["reporting_ms"]),
+                asked_ms=float(m["asked_ms"]),
                 interrupted=float(m["interrupted"]),
                 pid=int(m.get("pid", 0)),
             )

@@ -453,12 +453,12 @@ def test_every_signal_to_the_command_ends_its_jobs(sig):
 
 async def open_schedule(pilot, preset: str, policy: str, unit: str) -> ScheduleScreen:
     await pilot.press("g")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ScheduleScreen), timeout=30)
     screen = pilot.app.screen
     await screen.load_preset(preset)
     screen.query_one("#sched-kernel").value = policy
     screen.query_one("#set-unit").value = unit
-    await wait_for(pilot, lambda: bool(screen.schedules))
+    await wait_for(pilot, lambda: bool(screen.schedules), timeout=30)
     return screen
 
 
@@ -484,7 +484,7 @@ async def test_f5_runs_the_table_on_the_kernel_with_a_progress_bar(controller):
         # The screen stays live meanwhile: keys are answered.
         body = screen.query_one("#sched-outputs")
         await pilot.press("ctrl+end")
-        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await wait_for(pilot, lambda: body.scroll_y > 0, timeout=30)
         await wait_for(pilot, lambda: screen.kernel_result is not None, timeout=60)
         result = screen.kernel_result
         assert not progress.display
@@ -498,14 +498,16 @@ async def test_f5_runs_the_table_on_the_kernel_with_a_progress_bar(controller):
         cell = list(screen.query(JobRow))[1].cell("burst")  # P2's
         cell.value = "4"
         assert screen.kernel_result is None
-        await wait_for(pilot, lambda: "changed since the last run" in kernel_text(screen))
+        await wait_for(
+            pilot, lambda: "changed since the last run" in kernel_text(screen), timeout=30
+        )
 
 
 async def test_f5_in_an_app_without_a_real_controller_says_why():
     async with ProclabApp(FakeController(cores=2), clock=lambda: NOW).run_test() as pilot:
         screen = await open_schedule(pilot, "fcfs-convoy", "fifo", "10")
         await pilot.press("f5")
-        await wait_for(pilot, lambda: "own controller" in kernel_text(screen))
+        await wait_for(pilot, lambda: "own controller" in kernel_text(screen), timeout=30)
 
 
 @needs_realtime
@@ -526,7 +528,7 @@ async def test_quitting_the_app_while_a_run_is_under_way_ends_its_jobs(controlle
         await wait_for(pilot, lambda: "Running on CPU" in kernel_text(screen), timeout=30)
         pids = running()
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running, timeout=30)
     _, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], 3)

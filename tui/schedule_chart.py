@@ -223,9 +223,7 @@ def kernel_lines(result: KernelResult, style: ChartStyle, width: int) -> list[Te
         lines.append(heading)
         lines += _gantt_rows(s, style, scale, columns, pad)
     lines += _axis_lines(span, columns, scale, pad, style)
-    legend = _legend(names, style, single=True)
-    legend.append(f"   time in units of {format_time(result.unit_ms)} ms", style.muted)
-    lines.append(legend)
+    lines.append(_legend(names, style, single=True))
     return lines
 
 

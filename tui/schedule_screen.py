@@ -606,6 +606,7 @@ class ScheduleScreen(ModalScreen[None]):
         preset = PRESETS[key]
         self._preset = key
         self._source = None
+        self.query_one("#sched-preset", Select).value = key  # when not chosen there
         for name, value in setting_texts(preset.settings).items():
             self.query_one(f"#set-{name}", Input).value = value
         self.query_one("#sched-algorithm", Select).value = preset.algorithm
@@ -852,6 +853,16 @@ class ScheduleScreen(ModalScreen[None]):
         self._kernel_result = result
         self._kernel_for = None  # taken when it is drawn: see _show_kernel
         self._kernel_drawn = None
+
+    def refresh_now(self) -> None:
+        """Recompute and redraw at once, not after the typing pause."""
+        self._computed = None
+        self._recompute()
+
+    def scroll_to_kernel(self) -> None:
+        """Bring the kernel run's box to the top of what scrolls."""
+        box = self.query_one("#sched-kernel-box")
+        self.call_after_refresh(box.scroll_visible, top=True, animate=False)
 
     @property
     def kernel_result(self) -> KernelResult | None:
