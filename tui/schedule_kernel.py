@@ -183,7 +183,7 @@ def render(result: KernelResult, width: int) -> str:
     measured, simulated = result.measured, result.simulated
     unit = format_time(result.unit_ms)
     parts = [
-        f"{kind.kernel} on CPU {result.core}, 1 unit = {unit} ms ({kind.about})\n"
+        f"{kind.kernel} on CPU {result.core}, 1 unit = {unit} ms\n{kind.about[:1].upper()}{kind.about[1:]}\n"
         "# running, . arrived and waiting, on one time scale (units)\n"
         + render_lanes_text(
             [
