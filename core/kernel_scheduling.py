@@ -111,21 +111,22 @@ POLICIES: dict[str, KernelPolicy] = {
 POLICY_KEYS = tuple(POLICIES)
 
 KERNEL_RULES = f"""\
-On the    proclab schedule --real runs the jobs as real processes on
-kernel    one core, under SCHED_FIFO (fifo <-> FCFS), SCHED_RR (rr <->
-          RR with the kernel's quantum), SCHED_FIFO with a priority
-          per priority number (priority <-> preemptive priority) or
-          SCHED_OTHER (other <-> RR with a tiny quantum: processor
-          sharing). A job becomes runnable at arrival x unit and burns
-          CPU until the kernel counts its burst x unit of its own CPU
-          time; it records each stretch on the CPU (a gap over
-          {kernel_job.GAP_NS // 1000} µs between two clock readings is time off it). Jobs
-          arriving together are released in list order. At most
-          {MAX_REAL_JOBS} jobs, {MAX_CPU_S:g} s of CPU in all, bursts of {MIN_BURST_MS:g} ms or more.
-          fifo, rr and priority need the right to use real-time
-          policies (root, CAP_SYS_NICE or ulimit -r); other does not.
+Kernel    proclab schedule --real (F5 in the app) runs the jobs as
+          real processes on one core, under SCHED_FIFO (fifo <->
+          FCFS), SCHED_RR (rr <-> RR with the kernel's quantum),
+          SCHED_FIFO with a priority per priority number (priority <->
+          preemptive priority) or SCHED_OTHER (other <-> RR with a
+          tiny quantum: processor sharing). A job becomes runnable at
+          arrival x unit (jobs arriving together in list order) and
+          burns CPU until the kernel counts its burst x unit of its own
+          CPU time. It records each stretch on the CPU from its clock
+          readings: over a gap of more than {kernel_job.GAP_NS // 1000} µs it asks the
+          kernel whether it was switched out (the stretch ends) or not
+          (interrupts or the host, billed to it: interrupted). At most
+          {MAX_REAL_JOBS} jobs, {MAX_CPU_S:g} s of CPU, bursts of {MIN_BURST_MS:g} ms or more. fifo,
+          rr and priority need the right to use real-time policies
+          (root, CAP_SYS_NICE or ulimit -r); other does not.
 """
-
 
 class KernelError(ProclabError):
     """A run that cannot be done, said in one line; `field` names what to change (policy,
