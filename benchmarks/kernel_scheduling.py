@@ -48,7 +48,8 @@ def main() -> int:
     ns = parser.parse_args()
 
     from proclab.core.controller import Controller
-    from proclab.core.kernel_scheduling import plan, run
+    from proclab.core.kernel_run import run
+    from proclab.core.kernel_scheduling import plan
     from proclab.core.methods import forget_main_script
 
     forget_main_script()

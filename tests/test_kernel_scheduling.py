@@ -33,6 +33,7 @@ from support import wait_for
 from proclab.core import kernel_scheduling
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
+from proclab.core.kernel_run import run
 from proclab.core.kernel_scheduling import (
     POLICIES,
     JobMeasure,
@@ -42,7 +43,6 @@ from proclab.core.kernel_scheduling import (
     measure,
     merge_runs,
     plan,
-    run,
     sharing_quantum,
     to_json,
 )

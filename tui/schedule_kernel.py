@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.kernel_scheduling import (
     DEFAULT_UNIT_MS,
@@ -31,7 +30,6 @@ from proclab.core.kernel_scheduling import (
     plan,
     to_json,
 )
-from proclab.core.kernel_scheduling import run as run_on_kernel
 from proclab.core.scheduling import (
     Job,
     Preset,
@@ -42,7 +40,6 @@ from proclab.core.scheduling import (
     render_table_text,
     signed_time,
 )
-from proclab.tui.headless_run import stop_signals
 
 PROG = "proclab schedule"
 CHOICES = (*POLICY_KEYS, "all")
@@ -96,6 +93,11 @@ def run(ns: argparse.Namespace, jobs: Sequence[Job], preset: Preset | None, widt
     except (ScheduleError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
+    # Here, not at the top: the simulation alone never needs the controller.
+    from proclab.core.controller import Controller
+    from proclab.core.kernel_run import run as run_on_kernel
+    from proclab.tui.headless_run import stop_signals
+
     cancel = threading.Event()
     status = _Status()
     results: list[KernelResult] = []

@@ -22,6 +22,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -30,6 +31,7 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
+from proclab.core.kernel_run import run as run_on_kernel
 from proclab.core.kernel_scheduling import (
     DEFAULT_UNIT_MS,
     KERNEL_RULES,
@@ -40,7 +42,6 @@ from proclab.core.kernel_scheduling import (
     check_rights,
     plan,
 )
-from proclab.core.kernel_scheduling import run as run_on_kernel
 from proclab.core.scheduling import (
     ALGORITHMS,
     LIMITS,
@@ -833,18 +834,20 @@ class ScheduleScreen(ModalScreen[None]):
     def on_kernel_progress(self, message: KernelProgress) -> None:
         if self._kernel_cancel is None:
             return
-        self.query_one("#kernel-progress", ProgressBar).update(progress=message.done * 100)
-        self._kernel_status(message.text[:1].upper() + message.text[1:])
+        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
+            self.query_one("#kernel-progress", ProgressBar).update(progress=message.done * 100)
+            self._kernel_status(message.text[:1].upper() + message.text[1:])
 
     def on_kernel_finished(self, message: KernelFinished) -> None:
         self._kernel_cancel = None
-        self.query_one("#kernel-progress", ProgressBar).display = False
         self._kernel_result = message.result
         self._kernel_drawn = None
-        if message.result is None:
-            self._kernel_status(message.error)
-            return
-        self._show_kernel()
+        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
+            self.query_one("#kernel-progress", ProgressBar).display = False
+            if message.result is None:
+                self._kernel_status(message.error)
+            else:
+                self._show_kernel()
 
     def show_kernel_result(self, result: KernelResult, unit_text: str | None = None) -> None:
         """Show a run made earlier (a recorded one) as if just measured on this table."""

@@ -119,7 +119,8 @@ def record_kernel_run(path: Path) -> None:
     import json
 
     from proclab.core.controller import Controller
-    from proclab.core.kernel_scheduling import plan, run, to_json
+    from proclab.core.kernel_run import run
+    from proclab.core.kernel_scheduling import plan, to_json
     from proclab.core.scheduling import PRESETS
 
     the_plan = plan(list(PRESETS[KERNEL_RUN_PRESET].jobs), "priority")
