@@ -227,7 +227,8 @@ async def test_at_80x24_pagedown_and_end_reach_the_results():
     async with make_app().run_test(size=(80, 24)) as pilot:
         screen = await open_screen(pilot)
         body = screen.query_one("#sched-body")
-        assert isinstance(screen.focused, Input)  # typing in a job's burst
+        rows(screen)[0].cell("burst").focus()  # typing in a job's burst
+        await wait_for(pilot, lambda: isinstance(screen.focused, Input))
         assert body.max_scroll_y > 10 and body.scroll_y == 0
         await pilot.press("pagedown")
         await wait_for(pilot, lambda: body.scroll_y > 0)
