@@ -39,6 +39,7 @@ from proclab.core.spec import build_spec
 
 START_TIMEOUT_S = 30.0
 LOCK_WAIT_S = 120.0
+FOLDER_PREFIX = "proclab-kernel-"  # then the pid of the proclab that made it
 READY_AHEAD_NS = 20_000_000  # the release clock's zero, this far after the last child is ready
 
 
@@ -69,9 +70,9 @@ def run(
     report = progress or (lambda _done, _text: None)
     stop = cancel or threading.Event()
     check_rights(the_plan.policy, the_plan.releaser_priority)
-    shm = "/dev/shm"
-    place = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-    folder = tempfile.mkdtemp(prefix="proclab-kernel-", dir=place)
+    place = _place()
+    _sweep(place)
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=place)
     ids: list[int] = []
     try:
         specs = _specs(the_plan, folder)  # checked while proclab may still use every CPU
@@ -80,6 +81,30 @@ def run(
     finally:
         _end(controller, ids)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _place() -> str:
+    """Where a run's folder goes: /dev/shm where there is one (memory, not a disk)."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+def _sweep(place: str) -> None:
+    """Remove the folders of runs whose proclab is gone: one that was SIGKILLed could
+    not remove its own."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(place):
+            owner = entry.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+            if not entry.name.startswith(FOLDER_PREFIX) or not owner.isdigit():
+                continue
+            try:
+                os.kill(int(owner), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:
+                pass  # alive, someone else's
 
 
 def _specs(the_plan: KernelPlan, folder: str) -> list[ProcessSpec]:

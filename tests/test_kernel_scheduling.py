@@ -444,7 +444,19 @@ def test_every_signal_to_the_command_ends_its_jobs(sig):
     _, alive = psutil.wait_procs(jobs, timeout=10)
     assert alive == [], f"{sig.name} left {alive} running"
     if sig is signal.SIGKILL:
-        return  # the jobs' watchdogs ended them; proclab had no say
+        # The jobs' watchdogs ended them; proclab had no say, and left its run's folder.
+        # The next run sweeps it away.
+        left = list(Path("/dev/shm").glob(f"proclab-kernel-{proclab.pid}-*"))
+        assert left, "the killed run's folder is where it is looked for"
+        after = subprocess.run(
+            [PROCLAB, "schedule", "--preset", "priority", "--real", "--unit", "2"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert after.returncode == 0, after.stderr
+        assert not any(path.exists() for path in left)
+        return
     assert proclab.returncode == 128 + sig
     assert out == "" and err == f"proclab schedule: {sig.name} received: the jobs were ended\n"
 
