@@ -1,7 +1,8 @@
-"""CPU scheduling, simulated: FCFS, SJF, SRTF, round robin and MLFQ on one CPU.
+"""CPU scheduling, simulated: FCFS, SJF, SRTF, round robin, priority and MLFQ on one CPU.
 
 The lesson's four algorithms (first come first served, shortest job first, round robin
-time slices, the multilevel feedback queue) plus SRTF, the preemptive SJF. Jobs are pure
+time slices, the multilevel feedback queue) plus SRTF, the preemptive SJF, and priority
+scheduling, preemptive and not (Silberschatz §5.3.4: lower number, higher priority). Jobs are pure
 CPU bursts: no job blocks on I/O, so a job leaves the CPU only when it ends or when the
 algorithm takes the CPU away.
 
@@ -38,8 +39,11 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "sjf": ("SJF", "shortest job first (non-preemptive)"),
     "srtf": ("SRTF", "shortest remaining time first (preemptive SJF)"),
     "rr": ("RR", "round robin"),
+    "priority-np": ("Priority-NP", "priority, non-preemptive (lower number = higher priority)"),
+    "priority": ("Priority", "priority, preemptive (lower number = higher priority)"),
     "mlfq": ("MLFQ", "multilevel feedback queue"),
 }
+PRIORITY_KEYS = ("priority-np", "priority")
 ALGORITHM_KEYS = tuple(ALGORITHMS)
 
 TIE_RULES = """\
@@ -60,6 +64,15 @@ RR        One FIFO queue; a job runs at most one quantum at a time.
           of the job whose quantum expired. With nobody else ready,
           that job gets a new quantum at once (a new slice, no
           switch). Arrivals never preempt.
+Priority  From the priority column: a lower number is a higher
+          priority (Silberschatz §5.3.4); a job with none comes after
+          every job with one. Equal priorities go by arrival, then
+          list order. Preemptive: a job arriving with a strictly
+          higher priority than the running job's preempts it at
+          once; the preempted job stays ahead of the jobs of its
+          priority that arrived after it (as Linux keeps a preempted
+          SCHED_FIFO thread at the head of its list). Priority-NP:
+          the highest-priority ready job runs to completion.
 MLFQ      New jobs enter level 0, the top. The highest non-empty
           level runs, round robin with its quantum. A job that has
           used its allotment at a level (over all its slices there;
@@ -91,8 +104,26 @@ MAX_JOBS = 500
 # before it is computed, so neither the CLI nor the app ever hangs on one.
 MAX_SLICES = 20_000
 MAX_NAME_CHARS = 24
+MAX_CSV_CHARS = 1_000_000  # a jobs file: 500 jobs fit in a few kB; /dev/zero never ends
 MAX_TIME = 1e9  # for arrivals and bursts: past this a figure is a typo
+# The shortest time but 0: a burst of 1e-309 made the throughput (jobs / makespan)
+# overflow a float, and a chart's scale with it.
+MIN_TIME = 1e-6
+TIME_RANGE = "from 0.000001 to 1,000,000,000"
+# Names the text Gantt chart gives to what is not a job (see slice_label).
+CHART_WORDS = {"idle": "an idle CPU", "cs": "a context switch"}
 HUGE_TIME = 1e15  # format_time writes a time this large with an exponent, not every digit
+
+LIMITS = f"""\
+Limits    at most {MAX_JOBS} jobs. A name: up to {MAX_NAME_CHARS} characters,
+          printable (no control characters), not idle or cs (the
+          chart's words for an idle CPU and a context switch).
+          Times and settings: 0 where 0 means something, else
+          {TIME_RANGE}, as typed, with up
+          to 17 significant digits (a figure with more would be
+          rounded, so it is refused). A schedule: at most {MAX_SLICES:,}
+          slices (a quantum that cuts the jobs finer is refused).
+"""
 
 
 # Results ------------------------------------------------------------------------------------
@@ -100,8 +131,9 @@ HUGE_TIME = 1e15  # format_time writes a time this large with an exponent, not e
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One CPU burst: its name, when it arrives, how much CPU it needs. `priority` is
-    carried from the CSV's optional fourth column; none of these algorithms reads it."""
+    """One CPU burst: its name, when it arrives, how much CPU it needs, and its priority
+    from the CSV's optional fourth column (lower is higher; None: lowest), which only
+    the priority algorithms read."""
 
     name: str
     arrival: float
@@ -132,6 +164,7 @@ class JobResult:
     turnaround: float
     waiting: float
     response: float
+    priority: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +274,16 @@ def parse_number(text: str) -> float:
         raise ValueError(f"is not a number: {stripped!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"must be a finite number, got {stripped}")
+    try:
+        typed = Fraction(stripped.replace("_", ""))
+    except ValueError:  # a spelling float() reads and Fraction() does not
+        typed = None
+    if typed is not None and typed != _exact(value):
+        shortest = repr(value).removesuffix(".0")
+        raise ValueError(
+            f"{stripped} has more significant digits than proclab keeps:"
+            f" it would be rounded to {shortest}"
+        )
     return value
 
 
@@ -278,33 +321,28 @@ JOB_FIELDS = ("name", "arrival", "burst", "priority")
 
 def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProblem]:
     """Every problem with these jobs, in list order, each naming the job and field: an
-    empty or overlong name, a name used twice, an arrival below 0, a burst that is not
-    more than 0, and (`whole_list`) an empty or overlong list."""
+    empty, overlong, unprintable or reserved name, a name used twice, a time outside
+    LIMITS, and (`whole_list`) an empty or overlong list."""
     problems: list[JobProblem] = []
     first_use: dict[str, int] = {}
     for index, job in enumerate(jobs):
         name = job.name
-        if not name:
-            problems.append(JobProblem(index, "name", "is empty"))
-        elif len(name) > MAX_NAME_CHARS:
-            problems.append(
-                JobProblem(index, "name", f"is longer than {MAX_NAME_CHARS} characters")
-            )
-        elif name == SWITCH:
-            # The Gantt chart uses it for context switches.
-            problems.append(JobProblem(index, "name", f"cannot be {SWITCH}"))
+        problem = _name_problem(name)
+        if problem:
+            problems.append(JobProblem(index, "name", problem))
         elif name in first_use:
             problems.append(
                 JobProblem(index, "name", f"{name!r} is also job {first_use[name] + 1}'s name")
             )
         else:
             first_use[name] = index
-        if not math.isfinite(job.arrival) or not 0 <= job.arrival <= MAX_TIME:
+        arrival = job.arrival
+        if not (math.isfinite(arrival) and (arrival == 0 or MIN_TIME <= arrival <= MAX_TIME)):
             problems.append(
                 JobProblem(
                     index,
                     "arrival",
-                    f"must be from 0 to {MAX_TIME:,.0f}, got {format_time(job.arrival)}",
+                    f"must be 0 or {TIME_RANGE}, got {format_time(arrival)}",
                 )
             )
         if not math.isfinite(job.burst) or job.burst <= 0:
@@ -317,11 +355,33 @@ def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProbl
                     index, "burst", f"must be at most {MAX_TIME:,.0f}, got {format_time(job.burst)}"
                 )
             )
+        elif job.burst < MIN_TIME:
+            problems.append(
+                JobProblem(index, "burst", f"must be {TIME_RANGE}, got {format_time(job.burst)}")
+            )
     if whole_list and not jobs:
         problems.append(JobProblem(-1, "", "no jobs: add at least one"))
     if whole_list and len(jobs) > MAX_JOBS:
         problems.append(JobProblem(-1, "", f"{len(jobs)} jobs: at most {MAX_JOBS}"))
     return problems
+
+
+def _name_problem(name: str) -> str:
+    """What is wrong with a job's name on its own ("" if nothing). A name is shown on the
+    terminal and in charts: a control character in it would be an escape sequence there,
+    so it is refused (and echoed escaped, by repr)."""
+    if not name:
+        return "is empty"
+    if not name.isprintable():
+        return f"{name!r} has control characters in it"
+    if len(name) > MAX_NAME_CHARS:
+        return f"is longer than {MAX_NAME_CHARS} characters"
+    if name == SWITCH:
+        return f"cannot be {SWITCH}"  # the JSON's and the app's word for a context switch
+    meaning = CHART_WORDS.get(name.lower())
+    if meaning:
+        return f"{name!r} is what the Gantt chart calls {meaning}: give the job another name"
+    return ""
 
 
 def check_settings(settings: Settings, algorithm: str = "all") -> list[SettingProblem]:
@@ -334,38 +394,44 @@ def check_settings(settings: Settings, algorithm: str = "all") -> list[SettingPr
         ]
     wants = set(ALGORITHM_KEYS) if algorithm == "all" else {algorithm}
     problems: list[SettingProblem] = []
-    if "rr" in wants and not (math.isfinite(settings.quantum) and settings.quantum > 0):
-        problems.append(
-            SettingProblem("quantum", f"must be more than 0, got {format_time(settings.quantum)}")
-        )
+    if "rr" in wants:
+        problems += _duration_problems("quantum", [settings.quantum])
     if "mlfq" in wants:
         if not 1 <= settings.levels <= MAX_LEVELS:
             problems.append(
                 SettingProblem("levels", f"must be from 1 to {MAX_LEVELS}, got {settings.levels}")
             )
-        wrong = [(level, q) for level, q in enumerate(settings.quanta) if math.isnan(q) or q <= 0]
-        if wrong:
-            level, q = wrong[0]
-            problems.append(
-                SettingProblem(
-                    "quanta", f"must all be more than 0, got {format_time(q)} for level {level}"
-                )
-            )
-        allot = settings.allotment
-        if allot is not None and (math.isnan(allot) or allot <= 0):
-            problems.append(
-                SettingProblem("allotment", f"must be more than 0, got {format_time(allot)}")
-            )
-        boost = settings.boost
-        if boost is not None and not (math.isfinite(boost) and boost > 0):
-            problems.append(
-                SettingProblem("boost", f"must be more than 0, got {format_time(boost)}")
-            )
+        problems += _duration_problems("quanta", settings.quanta, infinite=True)[:1]
+        if settings.allotment is not None:
+            problems += _duration_problems("allotment", [settings.allotment], infinite=True)
+        if settings.boost is not None:
+            problems += _duration_problems("boost", [settings.boost])
     cost = settings.switch_cost
-    if not (math.isfinite(cost) and 0 <= cost <= MAX_TIME):
-        problems.append(
-            SettingProblem("switch_cost", f"must be 0 or more, got {format_time(cost)}")
-        )
+    if not (math.isfinite(cost) and (cost == 0 or MIN_TIME <= cost <= MAX_TIME)):
+        message = f"must be 0 or {TIME_RANGE}" if cost > 0 else "must be 0 or more"
+        problems.append(SettingProblem("switch_cost", f"{message}, got {format_time(cost)}"))
+    return problems
+
+
+def _duration_problems(
+    field: str, values: Sequence[float], *, infinite: bool = False
+) -> list[SettingProblem]:
+    """A quantum, allotment or boost period: more than 0, within LIMITS (inf where
+    `infinite`: a bottom level run FCFS, an allotment never used up)."""
+    problems = []
+    for level, value in enumerate(values):
+        where = f" for level {level}" if field == "quanta" else ""
+        if infinite and value == math.inf:
+            continue
+        if math.isnan(value) or value <= 0:
+            verb = "must all be" if field == "quanta" else "must be"
+            problems.append(
+                SettingProblem(field, f"{verb} more than 0, got {format_time(value)}{where}")
+            )
+        elif not MIN_TIME <= value <= MAX_TIME:
+            problems.append(
+                SettingProblem(field, f"must be {TIME_RANGE}, got {format_time(value)}{where}")
+            )
     return problems
 
 
@@ -418,6 +484,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     `name,arrival,burst,priority` (an empty priority is none). Blank lines and lines
     starting with # are skipped. Raises ScheduleError naming the first wrong line
     (1-based) and field."""
+    text = text.removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte order mark
     rows = [
         (number, line)
         for number, line in enumerate(text.splitlines(), 1)
@@ -426,7 +493,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     if not rows:
         raise ScheduleError("no jobs: expected the header name,arrival,burst[,priority]")
     header_line, header_text = rows[0]
-    header = [h.strip().lower() for h in _csv_fields(header_text)]
+    header = [h.strip().lower() for h in _csv_fields(header_line, header_text)]
     if header not in (list(JOB_FIELDS[:3]), list(JOB_FIELDS)):
         raise ScheduleError(
             f"line {header_line}: expected the header name,arrival,burst[,priority],"
@@ -438,7 +505,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
     jobs: list[Job] = []
     line_of: dict[str, int] = {}
     for number, line in rows[1:]:
-        fields = [f.strip() for f in _csv_fields(line)]
+        fields = [f.strip() for f in _csv_fields(number, line)]
         if len(fields) != len(header):
             raise ScheduleError(
                 f"line {number}: expected {len(header)} fields ({','.join(header)}),"
@@ -464,8 +531,11 @@ def parse_jobs_csv(text: str) -> list[Job]:
     return jobs
 
 
-def _csv_fields(line: str) -> list[str]:
-    return next(csv.reader([line]), [])
+def _csv_fields(number: int, line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:  # e.g. a field past csv.field_size_limit(), 131,072 characters
+        raise ScheduleError(f"line {number}: not readable as CSV: {exc}", line=number) from None
 
 
 def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence[Job]) -> None:
@@ -476,7 +546,9 @@ def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence
         raise ScheduleError(problem.describe(), field=problem.field, detail=problem.message)
     if problem.index < 0:
         raise ScheduleError(problem.message)
-    name = jobs[problem.index].name or f"job {problem.index + 1}"
+    name = jobs[problem.index].name
+    if not name or not name.isprintable():
+        name = f"job {problem.index + 1}"
     raise ScheduleError(f"{name}: {problem.describe()}", field=problem.field)
 
 
@@ -567,20 +639,24 @@ class _Fifo(_NoBoost):
         self.queue.append(j)
 
 
-class _Shortest(_NoBoost):
-    """SJF (by burst, never preempts) and SRTF (by remaining time, preempts on strictly
-    shorter). Ties: arrival, then list position."""
+class _Ranked(_NoBoost):
+    """Runs the ready job with the lowest key; equal keys go by arrival, then list
+    position. Preemptive: a ready job whose key is strictly lower than the running job's
+    takes the CPU."""
 
-    def __init__(
-        self, arrival: list[Fraction], remaining: list[Fraction], preemptive: bool
-    ) -> None:
+    def __init__(self, arrival: list[Fraction], preemptive: bool) -> None:
         self.ready: list[int] = []
         self.arrival = arrival
-        self.remaining = remaining  # the engine's own list: always up to date
         self.preemptive = preemptive
 
-    def _key(self, j: int) -> tuple[Fraction, Fraction, int]:
-        return (self.remaining[j], self.arrival[j], j)
+    def rank(self, j: int) -> Fraction | float:
+        raise NotImplementedError
+
+    def running_rank(self, j: int, remaining: Fraction) -> Fraction | float:
+        return self.rank(j)
+
+    def _key(self, j: int) -> tuple[Fraction | float, Fraction, int]:
+        return (self.rank(j), self.arrival[j], j)
 
     def arrive(self, j: int) -> None:
         self.ready.append(j)
@@ -592,10 +668,44 @@ class _Shortest(_NoBoost):
         self.ready.remove(j)
 
     def preempts(self, j: int, remaining: Fraction) -> bool:
-        return self.preemptive and any(self.remaining[k] < remaining for k in self.ready)
+        if not self.preemptive:
+            return False
+        running = self.running_rank(j, remaining)
+        return any(self.rank(k) < running for k in self.ready)
 
     def requeue(self, j: int, ran: Fraction, cut: bool) -> None:
+        # Its key keeps its arrival: back ahead of the equal jobs that arrived after it.
         self.ready.append(j)
+
+
+class _Shortest(_Ranked):
+    """SJF (never preempts) and SRTF (preempts on strictly shorter), by remaining time:
+    SJF never preempts, so a ready job's remaining time is its whole burst."""
+
+    def __init__(
+        self, arrival: list[Fraction], remaining: list[Fraction], preemptive: bool
+    ) -> None:
+        super().__init__(arrival, preemptive)
+        self.remaining = remaining  # the engine's own list: up to date between slices
+
+    def rank(self, j: int) -> Fraction:
+        return self.remaining[j]
+
+    def running_rank(self, j: int, remaining: Fraction) -> Fraction:
+        return remaining  # mid-slice, the engine has not counted the slice down yet
+
+
+class _Priority(_Ranked):
+    """Priority, preemptive or not: the lowest number first; no priority, last."""
+
+    def __init__(
+        self, arrival: list[Fraction], priority: list[int | None], preemptive: bool
+    ) -> None:
+        super().__init__(arrival, preemptive)
+        self.priority = [math.inf if p is None else p for p in priority]
+
+    def rank(self, j: int) -> float:
+        return self.priority[j]
 
 
 class _Mlfq:
@@ -682,10 +792,15 @@ class _Mlfq:
 
 @dataclass(slots=True)
 class _Run:
-    slices: list[tuple[int | str | None, Fraction, Fraction]]
-    first_run: list[Fraction]
-    completion: list[Fraction]
+    """What happened on the CPU: simulated (exact fractions) or measured (floats)."""
+
+    slices: list[tuple[int | str | None, _Time, _Time]]
+    first_run: list[_Time]
+    completion: list[_Time]
     switches: int
+
+
+_Time = Fraction | float
 
 
 def _simulate(
@@ -852,9 +967,10 @@ def _checked_schedule(jobs: Sequence[Job], algorithm: str, settings: Settings) -
     elif algorithm == "rr":
         policy = _Fifo(_exact(settings.quantum))
     elif algorithm in ("sjf", "srtf"):
-        # SJF keys on remaining time too: it never preempts, so a ready job's remaining
-        # time is its whole burst.
         policy = _Shortest(arrival, remaining, preemptive=algorithm == "srtf")
+    elif algorithm in PRIORITY_KEYS:
+        priority = [j.priority for j in jobs]
+        policy = _Priority(arrival, priority, preemptive=algorithm == "priority")
     else:
         policy = _Mlfq(
             [_exact_or_none(q) for q in settings.quanta],
@@ -871,9 +987,10 @@ def _result(
     jobs: Sequence[Job],
     algorithm: str,
     settings: Settings,
-    arrival: list[Fraction],
-    burst: list[Fraction],
+    arrival: Sequence[_Time],
+    burst: Sequence[_Time],
     run: _Run,
+    label: str | None = None,
 ) -> Schedule:
     n = len(jobs)
     turnaround = [run.completion[i] - arrival[i] for i in range(n)]
@@ -891,6 +1008,7 @@ def _result(
             turnaround=float(turnaround[i]),
             waiting=float(waiting[i]),
             response=float(response[i]),
+            priority=job.priority,
         )
         for i, job in enumerate(jobs)
     )
@@ -900,7 +1018,7 @@ def _result(
     )
     return Schedule(
         algorithm=algorithm,
-        label=_label(algorithm, settings),
+        label=label or _label(algorithm, settings),
         jobs=results,
         gantt=gantt,
         averages=Averages(
@@ -915,6 +1033,41 @@ def _result(
         switches=run.switches,
         settings=settings,
     )
+
+
+def schedule_from_gantt(
+    jobs: Sequence[Job], gantt: Sequence[Slice], algorithm: str, label: str
+) -> Schedule:
+    """The figures of a chart that was measured, not simulated, by the same rules
+    (TIE_RULES' Figures): a job's start is its first slice, its completion the end of its
+    last, and its burst the time it ran, which a measurement may find a little off the
+    burst asked for. `gantt` is in time order and holds every job; `algorithm` names the
+    simulation it is compared with."""
+    position = {job.name: i for i, job in enumerate(jobs)}
+    first_run: list[float | None] = [None] * len(jobs)
+    completion = [0.0] * len(jobs)
+    ran = [0.0] * len(jobs)
+    slices: list[tuple[int | str | None, _Time, _Time]] = []
+    switches = 0
+    last: int | None = None
+    for piece in gantt:
+        if not piece.is_run:
+            slices.append((piece.job, piece.start, piece.end))
+            continue
+        i = position[piece.job]  # type: ignore[index]
+        if first_run[i] is None:
+            first_run[i] = piece.start
+        completion[i] = piece.end
+        ran[i] += piece.end - piece.start
+        switches += last is not None and last != i
+        last = i
+        slices.append((i, piece.start, piece.end))
+    missing = [jobs[i].name for i, first in enumerate(first_run) if first is None]
+    if missing:
+        raise ScheduleError(f"{missing[0]} never ran in this chart")
+    run = _Run(slices, first_run, completion, switches)  # type: ignore[arg-type]
+    arrival = [job.arrival for job in jobs]
+    return _result(jobs, algorithm, Settings(), arrival, ran, run, label)
 
 
 def fcfs(jobs: Sequence[Job], *, switch_cost: float = 0.0) -> Schedule:
@@ -976,8 +1129,8 @@ class Preset:
     settings: Settings = field(default_factory=Settings)
 
 
-def _jobs(*rows: tuple[str, float, float]) -> tuple[Job, ...]:
-    return tuple(Job(name, arrival, burst) for name, arrival, burst in rows)
+def _jobs(*rows: tuple[str, float, float] | tuple[str, float, float, int]) -> tuple[Job, ...]:
+    return tuple(Job(*row) for row in rows)
 
 
 PRESETS: dict[str, Preset] = {
@@ -1009,6 +1162,22 @@ PRESETS: dict[str, Preset] = {
         _jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)),
         "rr",
         Settings(quantum=4),
+    ),
+    "priority": Preset(
+        "Priority: five jobs at time 0",
+        "Silberschatz 10th ed. §5.3.4: P1 10, P2 1, P3 2, P4 1, P5 5 at time 0 with"
+        " priorities 3, 1, 4, 5, 2 (lower is higher); P2, P5, P1, P3, P4 run in turn and"
+        " wait 8.2 on average.",
+        _jobs(("P1", 0, 10, 3), ("P2", 0, 1, 1), ("P3", 0, 2, 4), ("P4", 0, 1, 5), ("P5", 0, 5, 2)),
+        "priority-np",
+    ),
+    "priority-preempt": Preset(
+        "Priority: arrivals preempt",
+        "§5.3.4's preemptive rule on jobs arriving over time: P1 (0, 10, priority 3) is"
+        " preempted by P2 (2, 1, priority 1) and by P4 (8, 5, priority 2); P3 (4, 2,"
+        " priority 4) waits for all. Average waiting 4.5; non-preemptive 5.75.",
+        _jobs(("P1", 0, 10, 3), ("P2", 2, 1, 1), ("P3", 4, 2, 4), ("P4", 8, 5, 2)),
+        "priority",
     ),
     "stcf": Preset(
         "OSTEP: late arrivals",
@@ -1072,6 +1241,7 @@ def to_json_dict(schedule: Schedule) -> dict[str, Any]:
                 "name": r.name,
                 "arrival": _json_number(r.arrival),
                 "burst": _json_number(r.burst),
+                "priority": r.priority,
                 "start": _json_number(r.start),
                 "completion": _json_number(r.completion),
                 "turnaround": _json_number(r.turnaround),
@@ -1095,6 +1265,69 @@ def to_json_dict(schedule: Schedule) -> dict[str, Any]:
             for s in schedule.gantt
         ],
     }
+
+
+def nice_number(at_least: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least `at_least` (> 0)."""
+    power = math.floor(math.log10(at_least))
+    for factor in (1, 2, 5):
+        value = float(f"{factor}e{power}")
+        if value >= at_least:
+            return value
+    return float(f"1e{power + 1}")
+
+
+def nice_step(span: float, columns: int, label: int) -> float:
+    """A tick step for a time axis whose labels (`label` wide) do not collide."""
+    if span <= 0 or columns <= 0:
+        return 1.0
+    return nice_number(span / columns * (label + 2))
+
+
+def chart_columns(pieces: Sequence[Slice], scale: float, columns: int) -> list[Slice | None]:
+    """The slice drawn in each column of a chart `scale` columns a time unit wide. A
+    slice covers the columns between its rounded ends, so neighbours never overlap or
+    leave a gap; one too short for a column may not show (the table has its figures)."""
+    cells: list[Slice | None] = [None] * columns
+    for piece in pieces:
+        for column in range(round(piece.start * scale), min(round(piece.end * scale), columns)):
+            cells[column] = piece
+    return cells
+
+
+def render_lanes_text(charts: Sequence[tuple[str, Schedule]], width: int = 80) -> str:
+    """Schedules of the same jobs on one time axis: under each title a lane per job, #
+    while it runs, . while it has arrived and waits, as the app draws them in colour.
+    For charts of any number of slices (the box chart needs a few)."""
+    names = [r.name for r in charts[0][1].jobs]
+    pad = max(len(name) for name in names) + 3
+    span = max(s.makespan for _, s in charts)
+    end = format_time(span)
+    columns = max(10, width - pad - len(end))
+    scale = columns / span
+    lines: list[str] = []
+    for title, chart in charts:
+        lines.append(title)
+        cells = chart_columns(chart.gantt, scale, columns)
+        for r in chart.jobs:
+            present = range(round(r.arrival * scale), round(r.completion * scale))
+            lane = "".join(
+                "#" if piece is not None and piece.job == r.name else "." if c in present else " "
+                for c, piece in enumerate(cells)
+            )
+            lines.append(f"  {r.name.ljust(pad - 2)}{lane}".rstrip())
+    step = nice_step(span, columns, len(end) + 2)
+    ticks = [" "] * (columns + len(end) + 1)
+    free = 0
+    for k in range(int(span / step) + 1):
+        label = format_time(k * step)
+        at = round(k * step * scale)
+        if at >= free and at + len(label) < columns - len(end):
+            ticks[at : at + len(label)] = label
+            free = at + len(label) + 1
+    ticks[columns : columns + len(end)] = end
+    lines.append(" " * pad + "".join(ticks).rstrip())
+    return "\n".join(lines)
 
 
 def slice_label(piece: Slice) -> str:
@@ -1149,7 +1382,7 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     return "\n".join(lines)
 
 
-def _align(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+def align_rows(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
     """Columns padded to their widest cell; the first `left` columns flush left."""
     widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(len(rows[0]))]
     return [
@@ -1192,11 +1425,29 @@ def summary_lines(schedule: Schedule) -> tuple[str, str]:
 
 
 def render_table_text(schedule: Schedule) -> str:
-    """One line per job, the averages, then throughput and utilisation."""
+    """One line per job (with its priority under a priority algorithm), the averages,
+    then throughput and utilisation."""
+    prioritised = schedule.algorithm in PRIORITY_KEYS
     rows = [list(RESULT_COLUMNS)]
-    rows += [[r.name, *map(format_time, job_figures(r))] for r in schedule.jobs]
+    for r in schedule.jobs:
+        rows.append([r.name, *map(format_time, job_figures(r))])
     rows.append(["average", "", "", "", "", *map(format_time, schedule.averages.figures())])
-    return "\n".join([*_align(rows), *summary_lines(schedule)])
+    if prioritised:
+        rows[0].insert(3, "priority")
+        for row, r in zip(rows[1:], schedule.jobs, strict=False):
+            row.insert(3, priority_text(r.priority))
+        rows[-1].insert(3, "")
+    return "\n".join([*align_rows(rows), *summary_lines(schedule)])
+
+
+def signed_time(value: float) -> str:
+    """A difference: +0.021, -3, 0."""
+    text = format_time(value)
+    return f"+{text}" if value > 0 and text != "0" else text
+
+
+def priority_text(priority: int | None) -> str:
+    return "-" if priority is None else str(priority)
 
 
 COMPARISON_COLUMNS = (  # the three averages over the jobs, then the CPU's figures
@@ -1241,7 +1492,7 @@ def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
 
 def render_comparison_text(schedules: Sequence[Schedule]) -> str:
     """One line per algorithm: its averages, throughput, utilisation and switches."""
-    return "\n".join(_align([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
+    return "\n".join(align_rows([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
 
 
 def lowest_averages(schedules: Sequence[Schedule]) -> list[set[str]]:

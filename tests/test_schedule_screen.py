@@ -9,6 +9,7 @@ import pytest
 from fakes import NOW, FakeController
 from rich.console import Console
 from support import wait_for
+from textual.widgets import Input
 
 from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
 from proclab.tui.app import ProclabApp
@@ -69,7 +70,7 @@ def test_snapshot_srtf_preset(snap_compare, size):
 
 
 def test_snapshot_all_compared(snap_compare):
-    # Stallings' five jobs under all five algorithms, side by side.
+    # Stallings' five jobs under every algorithm, side by side.
     async def choose(pilot):
         await steady(pilot, "stallings")
 
@@ -109,7 +110,7 @@ async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
         await wait_for(pilot, lambda: screen.schedules == ())
         assert row.cell("arrival").has_class("-bad")
         error = str(row.query_one(".sched-row-error").content)
-        assert error.startswith("arrival must be from 0 to")
+        assert error.startswith("arrival must be 0 or from 0.000001 to")
         assert "Nothing computed" in chart_text(screen)
         # A name used twice is the second row's error.
         rows(screen)[2].cell("arrival").value = "2"
@@ -169,11 +170,11 @@ async def test_algorithm_all_compares_and_settings_are_checked():
         assert str(screen.query_one("#err-quantum").content) == "must be more than 0, got 0"
         screen.query_one("#set-quantum").value = "2"
         screen.query_one("#sched-algorithm").value = "all"
-        await wait_for(pilot, lambda: len(screen.schedules) == 5)
-        assert [s.algorithm for s in screen.schedules] == ["fcfs", "sjf", "srtf", "rr", "mlfq"]
+        await wait_for(pilot, lambda: len(screen.schedules) == len(ALGORITHM_KEYS))
+        assert [s.algorithm for s in screen.schedules] == list(ALGORITHM_KEYS)
         assert screen.schedules[3].settings.quantum == 2
         text = chart_text(screen, 120)
-        assert all(name in text for name in ("FCFS", "SJF", "SRTF", "RR", "MLFQ"))
+        assert all(name in text for name in ("FCFS", "SJF", "SRTF", "RR", "Priority", "MLFQ"))
 
 
 async def test_help_has_the_keys_and_the_tie_rules():
@@ -204,3 +205,72 @@ async def test_the_command_palette_opens_it():
         await pilot.pause()
         app.call_later(command.callback)  # on the app's loop, as the palette runs it
         await wait_for(pilot, lambda: isinstance(app.screen, ScheduleScreen))
+
+
+async def test_priority_preset_uses_the_priority_column():
+    async with make_app().run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(pilot, "priority-preempt")
+        (only,) = screen.schedules
+        assert only.algorithm == "priority" and only.averages.waiting == 4.5
+        assert [p.job for p in only.gantt] == ["P1", "P2", "P1", "P4", "P1", "P3"]
+        assert [r.values()[3] for r in rows(screen)] == ["3", "1", "4", "2"]
+        # Priority 1 for P3 (was 4): it now preempts P1 at 4 too.
+        prio = rows(screen)[2].cell("priority")
+        prio.focus()
+        prio.value = ""
+        await pilot.press("1", "enter")
+        await wait_for(pilot, lambda: screen.schedules and screen.schedules[0] is not only)
+        assert [p.job for p in screen.schedules[0].gantt][:4] == ["P1", "P2", "P1", "P3"]
+
+
+async def test_at_80x24_pagedown_and_end_reach_the_results():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        body = screen.query_one("#sched-body")
+        rows(screen)[0].cell("burst").focus()  # typing in a job's burst
+        await wait_for(pilot, lambda: isinstance(screen.focused, Input))
+        assert body.max_scroll_y > 10 and body.scroll_y == 0
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+        await pilot.press("ctrl+end")  # from a text field: End moves its cursor
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        results = screen.query_one("#sched-results")
+        assert results.region.y < 23  # on screen, above the footer
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+        screen.query_one(ChartView).focus()
+        await pilot.press("end")
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        await pilot.press("home")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+
+
+async def test_tab_passes_the_job_table_in_one_stop_and_arrows_walk_its_cells():
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        screen.query_one("#sched-preset").focus()
+        await pilot.pause()
+        stops = []
+        for _ in range(12):
+            await pilot.press("tab")
+            stops.append(screen.focused.id if screen.focused else None)
+        cells = [stop for stop in stops if stop and stop.startswith("job-")]
+        # One stop for the 16 cells of the table on each round, then on to the CSV field.
+        assert cells and len(set(cells)) == 1, stops
+        after = stops[stops.index(cells[0]) + 1]
+        assert after == "set-csv", stops
+        # Inside the table, ← and → at a cell's edge move to the next cell.
+        name = rows(screen)[1].cell("name")  # P2
+        name.focus()
+        name.cursor_position = len(name.value)
+        await pilot.press("right")
+        assert screen.focused is rows(screen)[1].cell("arrival")
+        await pilot.press("right", "right")  # "1": one step to its end, then the next cell
+        assert screen.focused is rows(screen)[1].cell("burst")
+        screen.focused.cursor_position = 0
+        await pilot.press("left")
+        assert screen.focused is rows(screen)[1].cell("arrival")
+        await pilot.press("down")
+        assert screen.focused is rows(screen)[2].cell("arrival")

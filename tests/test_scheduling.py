@@ -47,7 +47,17 @@ from proclab.core.scheduling import (
 )
 from proclab.tui import schedule_cmd
 
-JOB_KEYS = ("name", "arrival", "burst", "start", "completion", "turnaround", "waiting", "response")
+JOB_KEYS = (
+    "name",
+    "arrival",
+    "burst",
+    "priority",
+    "start",
+    "completion",
+    "turnaround",
+    "waiting",
+    "response",
+)
 
 
 def jobs(*rows: tuple[str, float, float]) -> list[Job]:
@@ -145,6 +155,62 @@ def test_silberschatz_mlfq_queues():
     assert gantt(s) == [("A", 0, 8), ("B", 8, 16), ("A", 16, 32), ("B", 32, 34), ("A", 34, 40)]
     assert column(s, "completion") == {"A": 40, "B": 34}
     assert column(s, "waiting") == {"A": 10, "B": 19}
+
+
+def test_silberschatz_priority():
+    # §5.3.4: P1 (burst 10, priority 3), P2 (1, 1), P3 (2, 4), P4 (1, 5), P5 (5, 2), all
+    # at time 0; a lower number is a higher priority. Gantt P2 0-1, P5 1-6, P1 6-16,
+    # P3 16-18, P4 18-19; average waiting (6 + 0 + 16 + 18 + 1) / 5 = 8.2. All arrive at
+    # 0, so the preemptive and the non-preemptive versions agree.
+    workload = [
+        Job("P1", 0, 10, 3),
+        Job("P2", 0, 1, 1),
+        Job("P3", 0, 2, 4),
+        Job("P4", 0, 1, 5),
+        Job("P5", 0, 5, 2),
+    ]
+    for algorithm in ("priority", "priority-np"):
+        s = schedule(workload, algorithm)
+        assert gantt(s) == [
+            ("P2", 0, 1),
+            ("P5", 1, 6),
+            ("P1", 6, 16),
+            ("P3", 16, 18),
+            ("P4", 18, 19),
+        ]
+        assert column(s, "waiting") == {"P1": 6, "P2": 0, "P3": 16, "P4": 18, "P5": 1}
+        assert column(s, "completion") == {"P1": 16, "P2": 1, "P3": 18, "P4": 19, "P5": 6}
+        assert column(s, "turnaround") == {"P1": 16, "P2": 1, "P3": 18, "P4": 19, "P5": 6}
+        assert s.averages.waiting == 8.2
+        assert s.averages.turnaround == 12
+        assert s.switches == 4
+
+
+def test_priority_preemption_at_arrival_worked_by_hand():
+    # §5.3.4's rule ("a preemptive priority scheduling algorithm will preempt the CPU if
+    # the priority of the newly arrived process is higher than the priority of the
+    # currently running process") on four jobs arriving over time, worked by hand:
+    # P1 (arrival 0, burst 10, priority 3) runs; P2 (2, 1, 1) preempts it at 2 and ends
+    # at 3; P1 runs on; P3 (4, 2, 4) is lower and waits; P4 (8, 5, 2) preempts P1 at 8
+    # (3 left) and ends at 13; P1 ends at 16, P3 at 18. Waiting 6, 0, 12, 0: 4.5.
+    workload = [Job("P1", 0, 10, 3), Job("P2", 2, 1, 1), Job("P3", 4, 2, 4), Job("P4", 8, 5, 2)]
+    s = schedule(workload, "priority")
+    assert gantt(s) == [
+        ("P1", 0, 2),
+        ("P2", 2, 3),
+        ("P1", 3, 8),
+        ("P4", 8, 13),
+        ("P1", 13, 16),
+        ("P3", 16, 18),
+    ]
+    assert column(s, "waiting") == {"P1": 6, "P2": 0, "P3": 12, "P4": 0}
+    assert column(s, "response") == {"P1": 0, "P2": 0, "P3": 12, "P4": 0}
+    assert s.averages.waiting == 4.5
+    # Non-preemptive: P1 runs to 10; then P2 (1), P4 (2), P3 (4). Waiting 0, 8, 12, 3.
+    np = schedule(workload, "priority-np")
+    assert gantt(np) == [("P1", 0, 10), ("P2", 10, 11), ("P4", 11, 16), ("P3", 16, 18)]
+    assert column(np, "waiting") == {"P1": 0, "P2": 8, "P3": 12, "P4": 3}
+    assert np.averages.waiting == 5.75
 
 
 # Arpaci-Dusseau, Operating Systems: Three Easy Pieces ------------------------------------------
@@ -364,8 +430,29 @@ def test_idle_cpu_and_utilisation_from_zero():
     assert s.utilisation == 0.4 and s.throughput == 0.2 and s.makespan == 10
 
 
+def test_priority_ties_equal_priority_never_preempts():
+    s = schedule([Job("A", 0, 4, 2), Job("B", 1, 1, 2)], "priority")
+    assert gantt(s) == [("A", 0, 4), ("B", 4, 5)]
+
+
+def test_priority_preempted_job_goes_back_ahead_of_later_equals():
+    # As SCHED_FIFO keeps a preempted thread at the head of its priority's list: A,
+    # preempted by H at 1, runs again before B, of A's priority, that arrived at 0.5.
+    s = schedule([Job("A", 0, 3, 2), Job("B", 0.5, 1, 2), Job("H", 1, 1, 1)], "priority")
+    assert gantt(s) == [("A", 0, 1), ("H", 1, 2), ("A", 2, 4), ("B", 4, 5)]
+
+
+def test_priority_jobs_without_one_come_last_in_arrival_order():
+    s = schedule([Job("N", 0, 2), Job("M", 0, 1), Job("L", 0, 1, 9)], "priority-np")
+    assert [p.job for p in s.gantt] == ["L", "N", "M"]
+    # With no priorities at all, both are FCFS.
+    plain = jobs(("A", 0, 3), ("B", 1, 1), ("C", 1, 2))
+    for algorithm in ("priority", "priority-np"):
+        assert schedule(plain, algorithm).gantt == fcfs(plain).gantt
+
+
 def test_tie_rules_are_documented_for_every_algorithm():
-    for word in ("FCFS", "SJF", "SRTF", "RR", "MLFQ", "Boost", "Switches", "strictly"):
+    for word in ("FCFS", "SJF", "SRTF", "RR", "MLFQ", "Priority", "Boost", "Switches", "strictly"):
         assert word in TIE_RULES
 
 
@@ -378,7 +465,11 @@ bursts = st.one_of(st.integers(1, 12), st.integers(1, 30).map(lambda h: h / 2))
 @st.composite
 def workloads(draw: st.DrawFn, at_zero: bool = False) -> list[Job]:
     count = draw(st.integers(1, 7))
-    return [Job(f"J{i}", 0 if at_zero else draw(times), draw(bursts), None) for i in range(count)]
+    priorities = st.one_of(st.none(), st.integers(-2, 3))
+    return [
+        Job(f"J{i}", 0 if at_zero else draw(times), draw(bursts), draw(priorities))
+        for i in range(count)
+    ]
 
 
 settings_strategy = st.builds(
@@ -445,6 +536,32 @@ def test_mlfq_with_one_level_is_rr(workload, quantum):
 
 
 @settings(max_examples=150, deadline=None)
+@given(workload=workloads(), cost=st.sampled_from([0, 0.5]), level=st.sampled_from([None, 3]))
+def test_priority_with_one_level_is_fcfs(workload, cost, level):
+    same = [Job(j.name, j.arrival, j.burst, level) for j in workload]
+    first = fcfs(same, switch_cost=cost)
+    for algorithm in ("priority", "priority-np"):
+        s = schedule(same, algorithm, Settings(switch_cost=cost))
+        assert s.gantt == first.gantt and s.jobs == first.jobs
+
+
+@settings(max_examples=150, deadline=None)
+@given(workload=workloads())
+def test_preemptive_priority_always_runs_a_highest_priority_ready_job(workload):
+    s = schedule(workload, "priority")
+    rank = {j.name: math.inf if j.priority is None else j.priority for j in workload}
+    for piece in s.gantt:
+        if not piece.is_run:
+            continue
+        ready = [
+            r.name
+            for r in s.jobs
+            if r.arrival <= piece.start and r.completion > piece.start and r.name != piece.job
+        ]
+        assert all(rank[name] >= rank[piece.job] for name in ready)
+
+
+@settings(max_examples=150, deadline=None)
 @given(workload=workloads(at_zero=True))
 def test_sjf_waits_no_longer_than_fcfs_when_all_arrive_at_zero(workload):
     assert sjf(workload).averages.waiting <= fcfs(workload).averages.waiting
@@ -474,7 +591,10 @@ def test_srtf_has_the_lowest_average_turnaround(workload, config):
         ("name,arrival,burst\nP1,0,3\nP2,zero,3\n", "line 3 (P2): arrival is not a number: 'zero'"),
         ("name,arrival,burst\nP1,0,-1\n", "line 2 (P1): burst must be more than 0, got -1"),
         ("name,arrival,burst\nP1,0,0\n", "line 2 (P1): burst must be more than 0, got 0"),
-        ("name,arrival,burst\nP1,-2,3\n", "line 2 (P1): arrival must be from 0 to"),
+        (
+            "name,arrival,burst\nP1,-2,3\n",
+            "line 2 (P1): arrival must be 0 or from 0.000001 to 1,000,000,000, got -2",
+        ),
         ("name,arrival,burst\nP1,0,nan\n", "line 2 (P1): burst must be a finite number"),
         (
             "name,arrival,burst\n\nP1,0,3\n# a comment\nP1,1,3\n",
@@ -601,6 +721,10 @@ def test_presets_run_and_match_their_descriptions():
     assert (
         schedule(list(PRESETS["rr"].jobs), "rr", PRESETS["rr"].settings).averages.waiting == 17 / 3
     )
+    assert schedule(list(PRESETS["priority"].jobs), "priority-np").averages.waiting == 8.2
+    preempt = list(PRESETS["priority-preempt"].jobs)
+    assert schedule(preempt, "priority").averages.waiting == 4.5
+    assert schedule(preempt, "priority-np").averages.waiting == 5.75
     stcf = PRESETS["stcf"]
     assert schedule(list(stcf.jobs), "srtf").averages.turnaround == 50
     assert schedule(list(stcf.jobs), "sjf").averages.turnaround == 310 / 3
@@ -614,6 +738,7 @@ def test_json_shape():
         "name": "P1",
         "arrival": 0,
         "burst": 24,
+        "priority": None,
         "start": 0,
         "completion": 30,
         "turnaround": 30,
@@ -644,7 +769,7 @@ def test_text_gantt_and_table():
     widths = [len(cell) + 1 for cell in chart[0].strip("|").split("|")]
     assert 6 <= widths[0] / widths[1] <= 10
     table = render_table_text(s).splitlines()
-    assert table[0].split() == ["job", *JOB_KEYS[1:]]
+    assert table[0].split() == ["job", *JOB_KEYS[1:3], *JOB_KEYS[4:]]
     assert table[1].split() == ["P1", "0", "24", "0", "24", "24", "0", "0"]
     assert table[4].split() == ["average", "27", "17", "17"]
     assert table[5] == "throughput 0.1 jobs per time unit (3 jobs in 30)"
@@ -703,7 +828,15 @@ def test_cmd_all_compares(silberschatz_csv):
     assert code == 0
     compared = out.split("Compared (averages over the jobs)\n")[1].splitlines()
     assert compared[0].split()[0] == "algorithm"
-    assert [line.split()[0] for line in compared[1:]] == ["FCFS", "SJF", "SRTF", "RR", "MLFQ"]
+    assert [line.split()[0] for line in compared[1:]] == [
+        "FCFS",
+        "SJF",
+        "SRTF",
+        "RR",
+        "Priority-NP",
+        "Priority",
+        "MLFQ",
+    ]
     assert compared[1].split()[1:4] == ["27", "17", "17"]
 
 
@@ -747,7 +880,8 @@ def test_cmd_preset_stdin_and_mlfq_options():
         (
             ("{csv}", "--algo", "lottery"),
             "",
-            "--algo must be one of fcfs, sjf, srtf, rr, mlfq, all, got 'lottery'",
+            "--algo must be one of fcfs, sjf, srtf, rr, priority-np, priority, mlfq, all,"
+            " got 'lottery'",
         ),
         (("{csv}", "--quantum", "0", "--algo", "rr"), "", "--quantum must be more than 0, got 0"),
         (("{csv}", "--quantum", "four"), "", "--quantum is not a number: 'four'"),
@@ -876,3 +1010,168 @@ def test_quanta_are_read_as_typed():
     assert parse_quanta("4, 8,16") == (4, 8, 16)
     assert parse_quanta("8,FCFS") == parse_quanta("8,inf") == (8, math.inf)
     assert parse_quanta("inf,4") == (math.inf, 4)
+
+
+# Input at the edges: each is accepted and right, or one line naming the line, exit 2 ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "message"),
+    [
+        # Tiny figures were an OverflowError traceback (throughput, the chart's scale).
+        ("A,0,1e-309\n", ("--algo", "fcfs"), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,0,1e-307\n", ("--algo", "fcfs"), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,0,1e-308\n", (), "line 2 (A): burst must be from 0.000001 to"),
+        ("A,1e-300,1\n", (), "line 2 (A): arrival must be 0 or from 0.000001 to"),
+        # More digits than a float keeps: it would have been silently rounded to 1.
+        (
+            "A,0,1.00000000000000000001\n",
+            (),
+            "line 2 (A): burst 1.00000000000000000001 has more significant digits than"
+            " proclab keeps: it would be rounded to 1",
+        ),
+        ("A,0,1\nB,0.30000000000000001,2\n", (), "line 3 (B): arrival 0.30000000000000001"),
+        # A field past the csv module's limit was a _csv.Error traceback.
+        ("A,0," + "1" * 131_073 + "\n", (), "line 2: not readable as CSV: field larger than"),
+        # Names the chart uses for something else: an idle CPU, a context switch.
+        ("idle,1,1\nB,3,1\n", (), "line 2: name 'idle' is what the Gantt chart calls an idle CPU"),
+        ("A,0,1\nCS,3,1\n", (), "line 3: name 'CS' is what the Gantt chart calls a context switch"),
+        # Control characters would reach the terminal as escape sequences.
+        (
+            "ok,0,1\n\x1b]0;TITLE\x07\x1b[2J,1,1\n",
+            (),
+            "line 3: name '\\x1b]0;TITLE\\x07\\x1b[2J' has control characters in it",
+        ),
+        ("A\u202eB,0,1\n", (), "line 2: name 'A\\u202eB' has control characters in it"),
+    ],
+    ids=[
+        "1e-309",
+        "1e-307",
+        "1e-308-all",
+        "arrival-1e-300",
+        "18-digits",
+        "17-digits-inexact",
+        "huge-field",
+        "idle",
+        "cs",
+        "escape",
+        "bidi",
+    ],
+)
+def test_input_at_the_edges_is_one_line_naming_the_line(tmp_path, text, argv, message):
+    path = tmp_path / "jobs.csv"
+    path.write_text("name,arrival,burst\n" + text, encoding="utf-8")
+    code, out, err = run_cmd(str(path), *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"proclab schedule: {path} {message}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+
+
+def test_a_settings_value_is_never_rounded_silently():
+    code, _, err = run_cmd("--preset", "rr", "--algo", "rr", "--quantum", "4.0000000000000000001")
+    assert code == 2
+    assert err == (
+        "proclab schedule: --quantum 4.0000000000000000001 has more significant digits than"
+        " proclab keeps: it would be rounded to 4\n"
+    )
+    code, _, err = run_cmd("--preset", "rr", "--algo", "rr", "--switch-cost", "1e-309")
+    assert code == 2 and err.startswith(
+        "proclab schedule: --switch-cost must be 0 or from 0.000001"
+    )
+
+
+def test_a_utf8_bom_is_read_as_excel_writes_it(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a byte order mark.
+    path = tmp_path / "excel.csv"
+    path.write_bytes("name,arrival,burst\r\nP1,0,24\r\nP2,0,3\r\n".encode("utf-8-sig"))
+    code, out, err = run_cmd(str(path), "--algo", "fcfs", "--json")
+    assert (code, err) == (0, "")
+    assert [j["completion"] for j in json.loads(out)["jobs"]] == [24, 27]
+    assert parse_jobs_csv("\ufeffname,arrival,burst\nA,0,1\n") == [Job("A", 0, 1)]
+
+
+def test_names_from_the_api_are_checked_too_and_never_echoed_raw():
+    with pytest.raises(ScheduleError) as caught:
+        fcfs([Job("\x1b[2J", 0, 1)])
+    assert str(caught.value) == "job 1: name '\\x1b[2J' has control characters in it"
+    assert check_jobs([Job("idle", 0, 1)])[0].describe().startswith("name 'idle' is what")
+
+
+def test_the_limits_are_in_the_help():
+    parser = argparse.ArgumentParser(prog="proclab schedule")
+    schedule_cmd.add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    for limit in (
+        "at most 500 jobs",
+        "24 characters",
+        "from 0.000001 to 1,000,000,000",
+        "20,000 slices",
+        "17 significant digits",
+    ):
+        assert limit in text, limit
+
+
+def test_escape_sequences_in_a_name_never_reach_the_terminal(tmp_path):
+    # Through the console script, as bytes: nothing a CSV holds is written raw.
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(b"name,arrival,burst\nA,0,1\n\x1b]0;TITLE\x07\x1b[5;5H,0,1\n")
+    done = subprocess.run(
+        [PROCLAB, "schedule", str(path)], capture_output=True, check=False, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"\x1b" not in done.stderr and b"\x07" not in done.stderr
+    assert done.stderr.count(b"\n") == 1
+
+
+def test_an_endless_file_is_refused_not_read_whole():
+    code, out, err = run_cmd("/dev/zero")
+    assert (code, out) == (2, "")
+    assert err == (
+        "proclab schedule: /dev/zero is longer than 1,000,000 characters: 500 jobs fit in far less\n"
+    )
+
+
+def test_cmd_priority_reads_the_priority_column(tmp_path):
+    path = tmp_path / "prio.csv"
+    path.write_text("name,arrival,burst,priority\nP1,0,10,3\nP2,2,1,1\nP3,4,2,4\nP4,8,5,2\n")
+    code, out, err = run_cmd(str(path), "--algo", "priority", "--width", "70")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "Priority: priority, preemptive (lower number = higher priority)"
+    assert [cell.strip() for cell in lines[1].strip("|").split("|")] == [
+        "P1", "P2", "P1", "P4", "P1", "P3",
+    ]  # fmt: skip
+    header = next(line for line in lines if line.startswith("job"))
+    assert header.split()[:4] == ["job", "arrival", "burst", "priority"]
+    p4 = next(line for line in lines if line.startswith("P4"))
+    assert p4.split() == ["P4", "8", "5", "2", "8", "13", "5", "0", "0"]
+    code, out, _ = run_cmd(str(path), "--algo", "priority-np", "--json")
+    data = json.loads(out)
+    assert data["algorithm"] == "priority-np" and data["averages"]["waiting"] == 5.75
+    assert [j["priority"] for j in data["jobs"]] == [3, 1, 4, 2]
+    assert set(data["jobs"][0]) == set(JOB_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--real", "--policy", "lottery"),
+            "--policy must be one of fifo, rr, priority, other, all",
+        ),
+        (("--real", "--unit", "ten"), "--unit is not a number of milliseconds: 'ten'"),
+        (("--real", "--unit", "0"), "--unit must be from 1 to 1000 ms, got 0"),
+        (("--real", "--core", "x"), "--core is not a CPU number: 'x'"),
+        (("--real", "--core", "99"), "--core CPU 99 is not one this process may use"),
+        (("--real", "--unit", "1000", "--policy", "other"), "--unit these jobs need 220 s of CPU"),
+        (("--real", "--quantum", "4"), "--quantum is for the simulation; with --real the kernel"),
+        (("--real", "--algo", "rr"), "--algo is for the simulation; with --real the kernel"),
+    ],
+)
+def test_cmd_real_refuses_before_anything_starts(argv, message):
+    # mlfq-short-job: 220 units of CPU; nothing here runs a job.
+    code, out, err = run_cmd("--preset", "mlfq-short-job", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"proclab schedule: {message}"), err
+    assert err.count("\n") == 1

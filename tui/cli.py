@@ -379,10 +379,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     schedule = sub.add_parser(
         "schedule",
-        help="simulate CPU scheduling (FCFS, SJF, SRTF, RR, MLFQ) on jobs from a CSV file",
-        description="Run FCFS, SJF, SRTF, round robin or MLFQ on the jobs in JOBS.csv"
+        help="simulate CPU scheduling (FCFS, SJF, SRTF, RR, priority, MLFQ) on jobs from a CSV"
+        " file, or run them on the real kernel",
+        description="Run FCFS, SJF, SRTF, round robin, priority or MLFQ on the jobs in JOBS.csv"
         " (header name,arrival,burst[,priority]) and print the Gantt chart and each job's"
-        " start, completion, turnaround, waiting and response times; --algo all compares them.",
+        " start, completion, turnaround, waiting and response times; --algo all compares them."
+        " --real runs the jobs as real processes under SCHED_FIFO, SCHED_RR or SCHED_OTHER"
+        " and prints the measured chart beside the simulation.",
     )
     if wanted("schedule"):
         _command_module("schedule").add_arguments(schedule)

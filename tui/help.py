@@ -57,8 +57,10 @@ Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
 
 SCHEDULING = f"""\
 Schedule  g: the CPU scheduling simulator. FCFS, SJF, SRTF, round
-          robin and MLFQ on jobs you type, a preset or a CSV file
-          (name,arrival,burst[,priority]); headless: proclab schedule.
+          robin, priority and MLFQ on jobs you type, a preset or a CSV
+          file (name,arrival,burst[,priority]); F5 there runs them on
+          the real kernel, measured beside the simulation; headless:
+          proclab schedule [--real].
 Chart     the CPU lane shows which job ran when (· idle, × switch);
           under it each job's row: its colour while it runs, · while
           it has arrived and waits. Below: each slice, exact times.

@@ -1,6 +1,7 @@
 """`proclab schedule`: the CPU scheduling simulator, headless. Jobs come from a CSV file
 (`name,arrival,burst[,priority]`, `-` for stdin) or a built-in textbook preset; it prints
 each schedule's Gantt chart and table (or JSON), and a comparison when given `--algo all`.
+With `--real` the jobs run on the kernel instead (schedule_kernel).
 
 Bad input is one line on stderr naming the line or option, exit status 2, nothing
 computed. Numbers are taken as text and checked here rather than by argparse, so that a
@@ -16,14 +17,19 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
+from proclab.core.kernel_scheduling import KERNEL_RULES
 from proclab.core.scheduling import (
     ALGORITHM_KEYS,
     ALGORITHMS,
     DEFAULT_QUANTUM,
+    LIMITS,
+    MAX_CSV_CHARS,
+    MAX_JOBS,
     MAX_LEVELS,
     PRESETS,
     TIE_RULES,
     Job,
+    Preset,
     Schedule,
     ScheduleError,
     Settings,
@@ -37,6 +43,7 @@ from proclab.core.scheduling import (
     render_table_text,
     to_json_dict,
 )
+from proclab.tui import schedule_kernel
 
 PROG = "proclab schedule"
 CHOICES = (*ALGORITHM_KEYS, "all")
@@ -61,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     if parser.description:
         parser.description = textwrap.fill(parser.description, 80)
-    parser.epilog = f"How time and ties are decided:\n\n{TIE_RULES}"
+    parser.epilog = f"How time and ties are decided:\n\n{TIE_RULES}{LIMITS}{KERNEL_RULES}"
     parser.add_argument(
         "jobs",
         nargs="?",
@@ -75,7 +82,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--algo",
-        default="all",
         metavar="ALGO",
         help=f"{'|'.join(CHOICES)} (default all: every algorithm, then a comparison)",
     )
@@ -117,17 +123,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="width of the Gantt chart (default: the terminal's)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    schedule_kernel.add_arguments(parser)
 
 
 def run(ns: argparse.Namespace) -> int:
     try:
-        jobs, preset_settings = _jobs(ns)
+        jobs, preset = _jobs(ns)
+        width = _width(ns.width)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    if ns.real:
+        return schedule_kernel.run(ns, jobs, preset, width)
+    try:
+        preset_settings = preset.settings if preset is not None else None
         algorithm = (ns.algo or "all").strip().lower()
         if algorithm not in CHOICES:
             raise UsageError(f"--algo must be one of {', '.join(CHOICES)}, got {ns.algo!r}")
         settings = _settings(ns, preset_settings)
         keys = ALGORITHM_KEYS if algorithm == "all" else (algorithm,)
-        width = _width(ns.width)
         schedules = compare(jobs, settings, keys)
     except ScheduleError as exc:
         # A wrong setting (compare checks them all first): say it with the option's name.
@@ -161,14 +175,14 @@ def _text(schedules: Sequence[Schedule], width: int) -> str:
     return "\n\n".join(parts)
 
 
-def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Settings | None]:
+def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Preset | None]:
     if ns.jobs and ns.preset:
         raise UsageError("give a JOBS.csv file or --preset, not both")
     if ns.preset:
         preset = PRESETS.get(ns.preset.strip())
         if preset is None:
             raise UsageError(f"no preset {ns.preset!r} (presets: {', '.join(PRESETS)})")
-        return list(preset.jobs), preset.settings
+        return list(preset.jobs), preset
     if not ns.jobs:
         raise UsageError(
             f"give a JOBS.csv file (name,arrival,burst[,priority]) or --preset NAME"
@@ -176,13 +190,17 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Settings | None]:
         )
     try:
         if ns.jobs == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read(MAX_CSV_CHARS + 1)
         else:
             with open(ns.jobs, encoding="utf-8") as file:
-                text = file.read()
+                text = file.read(MAX_CSV_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read {ns.jobs}: {reason}") from None
+    if len(text) > MAX_CSV_CHARS:
+        raise UsageError(
+            f"{ns.jobs} is longer than {MAX_CSV_CHARS:,} characters: {MAX_JOBS} jobs fit in far less"
+        )
     try:
         return parse_jobs_csv(text), None
     except ScheduleError as exc:

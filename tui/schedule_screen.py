@@ -1,7 +1,7 @@
 """The CPU scheduling screen: a job table edited from the keyboard (or a preset, or a CSV
 file), the algorithm and its settings, and the result: a Gantt chart (the CPU's lane and
 one row per job, on a time axis) and the per-job figures with averages, throughput and
-utilisation; or all five algorithms on the same jobs, compared.
+utilisation; or every algorithm on the same jobs, compared.
 
 Everything shown is computed by proclab.core.scheduling; this module only reads the fields
 and draws. A wrong cell or setting shows its error beside it, and nothing is computed until
@@ -10,27 +10,42 @@ every shown field is right. Typing recomputes after a short pause (Enter at once
 
 from __future__ import annotations
 
-import math
-import re
+import contextlib
+import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from rich.color import Color, ColorParseError
-from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.table import Table
 from rich.text import Text
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
+from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static
 
+from proclab.core.controller import Controller
+from proclab.core.errors import ProclabError
+from proclab.core.kernel_run import run as run_on_kernel
+from proclab.core.kernel_scheduling import (
+    DEFAULT_UNIT_MS,
+    KERNEL_RULES,
+    POLICIES,
+    KernelCancelled,
+    KernelPlan,
+    KernelResult,
+    check_rights,
+    plan,
+)
 from proclab.core.scheduling import (
     ALGORITHMS,
+    LIMITS,
+    MAX_CSV_CHARS,
     PRESETS,
     SETTING_NAMES,
     TIE_RULES,
@@ -39,22 +54,25 @@ from proclab.core.scheduling import (
     Schedule,
     ScheduleError,
     Settings,
-    Slice,
     check_jobs,
     check_settings,
     compare,
-    comparison_rows,
     format_time,
-    job_figures,
     job_from_fields,
-    lowest_averages,
     parse_jobs_csv,
     parse_setting,
-    render_gantt_text,
     schedule,
     setting_texts,
 )
 from proclab.tui.help import SCHEDULING, HelpScreen
+from proclab.tui.schedule_chart import (
+    PALETTE,
+    ChartStyle,
+    GanttRenderable,
+    KernelRenderable,
+    kernel_results,
+    results_renderable,
+)
 from proclab.tui.theme import resolve
 
 DEFAULT_PRESET = "srtf"
@@ -67,6 +85,8 @@ SETTINGS_SHOWN: dict[str, tuple[str, ...]] = {
     "sjf": ("switch_cost",),
     "srtf": ("switch_cost",),
     "rr": ("quantum", "switch_cost"),
+    "priority-np": ("switch_cost",),
+    "priority": ("switch_cost",),
     "mlfq": ("quanta", "allotment", "boost", "switch_cost"),
     "all": SETTING_NAMES,
 }
@@ -77,278 +97,42 @@ SETTING_LABELS = {  # label, placeholder (the field is 10 wide)
     "allotment": ("Allotment", "1 quantum"),
     "boost": ("Boost every", "never"),
 }
-ALGORITHM_CHOICES = (("All five, compared", "all"), *((v[0], k) for k, v in ALGORITHMS.items()))
-# Distinct hues of every built-in theme, then lighter and darker ones.
-PALETTE = (
-    "$primary-lighten-1",
-    "$accent",
-    "$success",
-    "$error-lighten-1",
-    "$secondary-lighten-3",
-    "$accent-lighten-3",
-    "$success-darken-2",
-    "$error-lighten-3",
-    "$primary-lighten-3",
-    "$accent-darken-2",
-    "$success-lighten-3",
-    "$primary-darken-2",
+KERNEL_CHOICES = (
+    ("SCHED_FIFO (FCFS)", "fifo"),
+    ("SCHED_RR (RR)", "rr"),
+    ("SCHED_FIFO, priorities", "priority"),
+    ("SCHED_OTHER (fair)", "other"),
 )
-WAIT, IDLE, SWITCH_MARK = "·", "·", "×"
-
-
-# The chart -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChartStyle:
-    """Rich styles for the chart, resolved from the theme."""
-
-    colours: dict[str, str]  # job name -> colour
-    muted: str
-    switch: str
-    axis: str
-
-    def job(self, name: str) -> str:
-        return self.colours.get(name, "default")
-
-    def on(self, name: str) -> str:
-        """The style of a job's name written on its own colour."""
-        colour = self.job(name)
-        return f"bold {_ink(colour)} on {colour}"
-
-
-def _ink(colour: str) -> str:
-    """Black or white, whichever reads better on `colour`."""
-    try:
-        triplet = Color.parse(colour).get_truecolor()
-    except ColorParseError:
-        return "default"
-    luminance = 0.2126 * triplet.red + 0.7152 * triplet.green + 0.0722 * triplet.blue
-    return "#000000" if luminance > 140 else "#ffffff"
-
-
-def _nice_step(span: float, columns: int, label: int) -> float:
-    """A tick step of 1, 2 or 5 times a power of ten whose labels do not collide."""
-    if span <= 0 or columns <= 0:
-        return 1.0
-    per_column = span / columns
-    smallest = per_column * (label + 2)
-    power = 10 ** math.floor(math.log10(smallest))
-    for factor in (1, 2, 5, 10):
-        if factor * power >= smallest:
-            return factor * power
-    return 10 * power
-
-
-def _cells(pieces: Sequence[Slice], scale: float, columns: int) -> list[Slice | None]:
-    """The slice drawn in each column. A slice covers the columns between its rounded
-    ends, so neighbours never overlap or leave a gap; one too short for a column may not
-    show (the table has its exact figures)."""
-    cells: list[Slice | None] = [None] * columns
-    for piece in pieces:
-        for column in range(round(piece.start * scale), min(round(piece.end * scale), columns)):
-            cells[column] = piece
-    return cells
-
-
-def _lane(cells: Sequence[Slice | None], style: ChartStyle) -> Text:
-    """The CPU's lane: each run in its job's colour with the name on it where it fits."""
-    text = Text(no_wrap=True, overflow="crop")
-    column = 0
-    while column < len(cells):
-        piece = cells[column]
-        end = column
-        while end < len(cells) and cells[end] is piece:
-            end += 1
-        length = end - column
-        if piece is None:
-            text.append(" " * length)
-        elif piece.job is None:
-            text.append(IDLE * length, style.muted)
-        elif not piece.is_run:
-            text.append(SWITCH_MARK * length, style.switch)
-        else:
-            name = piece.job
-            label = name if len(name) < length else ""
-            text.append(label.ljust(length), style.on(name))
-        column = end
-    return text
-
-
-def _axis(span: float, columns: int, scale: float, pad: int) -> tuple[Text, Text]:
-    """The tick line and the time labels under it."""
-    label_width = len(format_time(span))
-    step = _nice_step(span, columns, label_width)
-    ticks: list[tuple[int, str]] = []
-    count = int(span / step + 1e-9)
-    for k in range(count + 1):
-        ticks.append((round(k * step * scale), format_time(k * step)))
-    if not ticks or ticks[-1][0] != round(span * scale):
-        ticks.append((round(span * scale), format_time(span)))
-    line = ["─"] * (columns + 1)
-    for position, _ in ticks:
-        if position <= columns:
-            line[position] = "┼"
-    line[0] = "├"
-    line[-1] = "┤"
-    labels = [" "] * (columns + label_width + 1)
-    free = 0
-    for position, label in ticks:
-        is_last = position == round(span * scale)
-        # The end time always shows: it is the makespan. A tick label that would run into
-        # the next one, or into the end's, gives way.
-        room_needed = 0 if is_last else label_width + 1
-        if position < free or (not is_last and position + room_needed > columns - label_width):
-            continue
-        labels[position : position + len(label)] = label
-        free = position + len(label) + 1
-    return (
-        Text(" " * pad + "".join(line), no_wrap=True, overflow="crop"),
-        Text(" " * pad + "".join(labels).rstrip(), no_wrap=True, overflow="crop"),
-    )
-
-
-def chart_lines(schedules: Sequence[Schedule], style: ChartStyle, width: int) -> list[Text]:
-    """The Gantt chart at `width` columns. One schedule: the CPU lane and a row per job.
-    Several: one lane per algorithm on a shared time axis."""
-    single = len(schedules) == 1
-    names = [r.name for r in schedules[0].jobs]
-    row_labels = ["CPU", *names] if single else [s.short for s in schedules]
-    pad = max(len(label) for label in row_labels) + 1
-    span = max(s.makespan for s in schedules)
-    columns = max(10, width - pad - len(format_time(span)) - 1)
-    scale = columns / span
-    lines: list[Text] = []
-    for s, label in zip(schedules, row_labels, strict=False):
-        cells = _cells(s.gantt, scale, columns)
-        line = Text(label.ljust(pad), style="bold", no_wrap=True, overflow="crop")
-        line.append_text(_lane(cells, style))
-        lines.append(line)
-    if single:  # `cells` is the one schedule's, from the loop above
-        for result in schedules[0].jobs:
-            line = Text(no_wrap=True, overflow="crop")
-            line.append(result.name.ljust(pad), style.job(result.name))
-            present = range(round(result.arrival * scale), round(result.completion * scale))
-            for column, piece in enumerate(cells):
-                if piece is not None and piece.job == result.name:
-                    line.append(" ", f"on {style.job(result.name)}")
-                elif column in present:
-                    line.append(WAIT, style.muted)
-                else:
-                    line.append(" ")
-            lines.append(line)
-    tick_line, label_line = _axis(span, columns, scale, pad)
-    tick_line.stylize(style.axis)
-    label_line.stylize(style.axis)
-    lines += [tick_line, label_line]
-    legend = Text(no_wrap=False)
-    if single:
-        legend.append("  ", f"on {style.job(names[0])}")
-        legend.append(" running  ", style.muted)
-        legend.append(WAIT, style.muted)
-        legend.append(" waiting (on the CPU lane: idle)  ", style.muted)
-    else:
-        for name in names:
-            legend.append("■ ", style.job(name))
-            legend.append(f"{name}  ")
-        legend.append(f"{IDLE} idle  ", style.muted)
-    legend.append(SWITCH_MARK, style.switch)
-    legend.append(" switch", style.muted)
-    lines.append(legend)
-    return lines
-
-
-def slice_lines(s: Schedule, style: ChartStyle, width: int) -> list[Text]:
-    """The textbook Gantt chart (one box per slice, the exact time under each boundary),
-    its job names in their colours."""
-    lines = [Text("Slices, exact times", style.muted)]
-    for line in render_gantt_text(s, width).splitlines():
-        text = Text(line, no_wrap=True, overflow="crop")
-        if line.startswith("|"):
-            for result in s.jobs:
-                name = re.escape(result.name)
-                text.highlight_regex(rf"(?<=[| ]){name}(?=[| ])", f"bold {style.job(result.name)}")
-        else:
-            text.stylize(style.muted)
-        lines.append(text)
-    return lines
-
-
-class GanttRenderable:
-    """The chart as a Rich renderable: drawn for whatever width it is given."""
-
-    def __init__(self, schedules: Sequence[Schedule], style: ChartStyle) -> None:
-        self.schedules = tuple(schedules)
-        self.style = style
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from chart_lines(self.schedules, self.style, options.max_width)
-        if len(self.schedules) == 1:
-            yield Text("")
-            yield from slice_lines(self.schedules[0], self.style, options.max_width)
-
-
-# The figures ---------------------------------------------------------------------------------
-
-
-def results_renderable(schedules: Sequence[Schedule], style: ChartStyle, good: str) -> Group:
-    if len(schedules) == 1:
-        return _one(schedules[0], style)
-    return _compared(schedules, style, good)
-
-
-def _table(*headers: str) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=False)
-    table.add_column(headers[0], no_wrap=True)
-    for header in headers[1:]:
-        table.add_column(header, justify="right", no_wrap=True)
-    return table
-
-
-def _one(s: Schedule, style: ChartStyle) -> Group:
-    table = _table("Job", "Arrival", "Burst", "Start", "End", "Turnaround", "Waiting", "Response")
-    for r in s.jobs:
-        table.add_row(Text(r.name, style.job(r.name)), *map(format_time, job_figures(r)))
-    averages = (Text(format_time(v), "bold") for v in s.averages.figures())
-    table.add_row(Text("Average", "bold"), "", "", "", "", *averages)
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style=style.muted, no_wrap=True)
-    summary.add_column()
-    summary.add_row(
-        "Throughput",
-        f"{format_time(s.throughput)} jobs per time unit"
-        f" ({len(s.jobs)} in {format_time(s.makespan)})",
-    )
-    summary.add_row(
-        "CPU utilisation",
-        f"{s.utilisation:.1%} (busy {format_time(s.busy)} of {format_time(s.makespan)})",
-    )
-    summary.add_row("Context switches", str(s.switches))
-    return Group(table, Text(""), summary)
-
-
-def _compared(schedules: Sequence[Schedule], style: ChartStyle, good: str) -> Group:
-    table = _table(
-        "Algorithm", "Turnaround", "Waiting", "Response", "Throughput", "CPU", "Switches"
-    )
-    lowest = lowest_averages(schedules)
-    for s, cells in zip(schedules, comparison_rows(schedules), strict=True):
-        marked = [
-            Text(cell, good if s.algorithm in lowest[k] else "")
-            for k, cell in enumerate(cells[1:4])
-        ]
-        table.add_row(cells[0], *marked, *cells[4:])
-    waits = _table("Waiting", *(s.short for s in schedules))
-    for index, r in enumerate(schedules[0].jobs):
-        waits.add_row(
-            Text(r.name, style.job(r.name)),
-            *(format_time(s.jobs[index].waiting) for s in schedules),
-        )
-    note = Text("Averages over the jobs; the lowest in each column is marked.", style.muted)
-    return Group(table, note, Text(""), waits)
-
-
+# The kernel policy that matches an algorithm, where one does.
+KERNEL_FOR = {"fcfs": "fifo", "rr": "rr", "priority": "priority", "priority-np": "priority"}
+ALGORITHM_CHOICES = (
+    (f"All {len(ALGORITHMS)}, compared", "all"),
+    *((v[0], k) for k, v in ALGORITHMS.items()),
+)
 # Widgets ---------------------------------------------------------------------------------------
+
+
+class CellInput(Input):
+    """A job's cell. ← at its start and → at its end go to the neighbouring cell, so the
+    table is walked with the arrow keys while Tab passes it in one step."""
+
+    class Edge(Message):
+        def __init__(self, cell: CellInput, step: int) -> None:
+            super().__init__()
+            self.cell = cell
+            self.step = step
+
+    def action_cursor_left(self, select: bool = False) -> None:
+        if not select and self.cursor_at_start and self.selection.is_empty:
+            self.post_message(self.Edge(self, -1))
+        else:
+            super().action_cursor_left(select)
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        if not select and self.cursor_at_end and self.selection.is_empty:
+            self.post_message(self.Edge(self, 1))
+        else:
+            super().action_cursor_right(select)
 
 
 class JobRow(HorizontalGroup):
@@ -369,7 +153,7 @@ class JobRow(HorizontalGroup):
             )
         )
         self._cells = {
-            cell: Input(
+            cell: CellInput(
                 value,
                 id=f"job-{key}-{cell}",
                 classes=f"sched-cell sched-{cell}",
@@ -384,8 +168,11 @@ class JobRow(HorizontalGroup):
         yield from self._cells.values()
         yield self._error
 
-    def cell(self, name: str) -> Input:
+    def cell(self, name: str) -> CellInput:
         return self._cells[name]
+
+    def cells(self) -> list[CellInput]:
+        return list(self._cells.values())
 
     def values(self) -> tuple[str, str, str, str]:
         name, arrival, burst, priority = (self._cells[c].value for c in CELLS)
@@ -406,6 +193,26 @@ class ResultsView(Static, can_focus=True):
     """The per-job figures, or the comparison."""
 
 
+class KernelChartView(Static, can_focus=True):
+    """A kernel run's simulated and measured charts."""
+
+
+class KernelProgress(Message):
+    def __init__(self, done: float, text: str) -> None:
+        super().__init__()
+        self.done = done
+        self.text = text
+
+
+class KernelFinished(Message):
+    """The run's result, or why there is none."""
+
+    def __init__(self, result: KernelResult | None, error: str = "") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
+
 class ScheduleScreen(ModalScreen[None]):
     """The simulator. Modal, so the app's one-letter keys stay out of its fields."""
 
@@ -414,8 +221,19 @@ class ScheduleScreen(ModalScreen[None]):
         Binding("ctrl+n", "add_job", "Add job"),
         Binding("ctrl+r", "remove_job", "Remove job"),
         Binding("f1", "help", "Help, tie rules"),
+        Binding(
+            "f5",
+            "run_kernel",
+            "Run on kernel",
+            tooltip="Run the jobs as real processes on one core, measured beside the simulation",
+        ),
         Binding("up", "row(-1)", "Row up", show=False),
         Binding("down", "row(1)", "Row down", show=False),
+        Binding("pagedown", "scroll_results('page_down')", "Scroll"),
+        Binding("pageup", "scroll_results('page_up')", "Page up", show=False),
+        # End and Home move a text field's cursor; Ctrl+End and Ctrl+Home always scroll.
+        Binding("ctrl+end,end", "scroll_results('end')", "To the results", show=False),
+        Binding("ctrl+home,home", "scroll_results('home')", "To the top", show=False),
     ]
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
         (0, "-sched-narrow"),
@@ -437,6 +255,12 @@ class ScheduleScreen(ModalScreen[None]):
         self._edited = False
         self._source: str | None = None  # the CSV file the jobs came from, if any
         self._loaded = PRESETS[preset].jobs  # the jobs as last loaded, preset or file
+        self._last_cell: CellInput | None = None  # the job table's Tab stop
+        self._kernel = KERNEL_FOR.get(self._algorithm, "fifo")
+        self._kernel_result: KernelResult | None = None
+        self._kernel_for: tuple[object, ...] | None = None  # what the result was measured on
+        self._kernel_cancel: threading.Event | None = None  # set while a run is under way
+        self._kernel_drawn: tuple[object, ...] | None = None
 
     # Building ---------------------------------------------------------------------------------
 
@@ -482,6 +306,28 @@ class ScheduleScreen(ModalScreen[None]):
                                     select_on_focus=False,
                                 ),
                             )
+                        yield self._field(
+                            "kernel",
+                            "Kernel",
+                            Select(
+                                KERNEL_CHOICES,
+                                value=self._kernel,
+                                allow_blank=False,
+                                compact=True,
+                                id="sched-kernel",
+                            ),
+                        )
+                        yield self._field(
+                            "unit",
+                            "Unit (ms)",
+                            Input(
+                                format_time(DEFAULT_UNIT_MS),
+                                placeholder="ms",
+                                compact=True,
+                                id="set-unit",
+                                select_on_focus=False,
+                            ),
+                        )
                     yield Static(id="sched-about")
                 with VerticalGroup(id="sched-jobs-box", classes="sched-box"):
                     with HorizontalGroup(id="sched-head"):
@@ -494,7 +340,7 @@ class ScheduleScreen(ModalScreen[None]):
                             yield self._row(job)
                     yield Static(id="sched-jobs-error")
                     yield Static(
-                        "ctrl+n add · ctrl+r remove · ↑↓ rows · Enter computes",
+                        "ctrl+n add · ctrl+r remove · ↑↓←→ cells · Enter computes",
                         id="sched-hint",
                     )
                     yield self._field(
@@ -510,12 +356,17 @@ class ScheduleScreen(ModalScreen[None]):
             with VerticalGroup(id="sched-outputs"):
                 yield ChartView(id="sched-chart", classes="sched-box")
                 yield ResultsView(id="sched-results", classes="sched-box")
+                with VerticalGroup(id="sched-kernel-box", classes="sched-box"):
+                    yield Static(id="kernel-status")
+                    yield ProgressBar(total=100, show_eta=False, id="kernel-progress")
+                    yield KernelChartView(id="kernel-chart")
+                    yield Static(id="kernel-results")
                 yield Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box")
         yield Footer()
 
     def _field(self, name: str, label: str, widget: Widget) -> HorizontalGroup:
         parts: list[Widget] = [Label(label, classes="sched-label"), widget]
-        if name not in ("preset", "algorithm"):
+        if name not in ("preset", "algorithm", "kernel"):
             parts.append(Static("", id=f"err-{name}", classes="sched-error"))
         return HorizontalGroup(*parts, id=f"field-{name}", classes="sched-field")
 
@@ -527,6 +378,8 @@ class ScheduleScreen(ModalScreen[None]):
         self.query_one("#sched-settings-box").border_title = "Settings"
         self.query_one("#sched-jobs-box").border_title = "Jobs"
         self.query_one("#sched-rules").border_title = "Rules and ties (F1: keys)"
+        self.query_one("#sched-kernel-box").border_title = "On the kernel (F5)"
+        self.query_one("#kernel-progress").display = False
         self._show_relevant()
         self._describe_preset()
         self._recompute()
@@ -538,7 +391,12 @@ class ScheduleScreen(ModalScreen[None]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self._computed = None
+        self._kernel_drawn = None
         self._recompute()
+
+    def on_unmount(self) -> None:
+        if self._kernel_cancel is not None:
+            self._kernel_cancel.set()  # the run ends its jobs and stops
 
     # Reading and checking ----------------------------------------------------------------------
 
@@ -608,6 +466,7 @@ class ScheduleScreen(ModalScreen[None]):
 
     def _recompute(self) -> None:
         self._timer = None
+        self._show_kernel()
         state = self._state()
         if state == self._computed:
             return
@@ -685,7 +544,7 @@ class ScheduleScreen(ModalScreen[None]):
             chart.border_title = f"Gantt chart: {only.label}"
             results.border_title = "Per job"
         else:
-            heading.append("  all five algorithms on the same jobs", "bold")
+            heading.append(f"  all {len(schedules)} algorithms on the same jobs", "bold")
             chart.border_title = "Gantt charts, one lane per algorithm"
             results.border_title = "Compared"
         title.update(heading)
@@ -735,14 +594,20 @@ class ScheduleScreen(ModalScreen[None]):
             if event.value != self._preset or self._edited:
                 await self.load_preset(event.value)
         elif event.select.id == "sched-algorithm":
+            matching = KERNEL_FOR.get(self._algorithm_value())
+            if matching is not None:
+                self.query_one("#sched-kernel", Select).value = matching
             self._show_relevant()
             self._recompute()
+        elif event.select.id == "sched-kernel":
+            self._show_kernel()
 
     async def load_preset(self, key: str) -> None:
         """Replace the jobs and settings with a preset's, and show its algorithm."""
         preset = PRESETS[key]
         self._preset = key
         self._source = None
+        self.query_one("#sched-preset", Select).value = key  # when not chosen there
         for name, value in setting_texts(preset.settings).items():
             self.query_one(f"#set-{name}", Input).value = value
         self.query_one("#sched-algorithm", Select).value = preset.algorithm
@@ -754,7 +619,10 @@ class ScheduleScreen(ModalScreen[None]):
         error = self.query_one("#err-csv", Static)
         path = path.strip()
         try:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
+            with Path(path).expanduser().open(encoding="utf-8") as file:
+                text = file.read(MAX_CSV_CHARS + 1)
+            if len(text) > MAX_CSV_CHARS:
+                raise ScheduleError(f"longer than {MAX_CSV_CHARS:,} characters")
             jobs = parse_jobs_csv(text)
             if len(jobs) > MAX_ROWS:
                 raise ScheduleError(f"{len(jobs)} jobs: at most {MAX_ROWS} here")
@@ -836,16 +704,209 @@ class ScheduleScreen(ModalScreen[None]):
         if 0 <= index < len(rows):
             rows[index].cell(cell).focus()
 
+    def action_scroll_results(self, where: str) -> None:
+        """Scroll what holds the results: the whole screen when narrow, the right-hand
+        column when wide."""
+        target = self.query_one(
+            "#sched-outputs" if self.has_class("-sched-wide") else "#sched-body"
+        )
+        scrolls = {
+            "page_down": target.scroll_page_down,
+            "page_up": target.scroll_page_up,
+            "end": target.scroll_end,
+            "home": target.scroll_home,
+        }
+        scrolls[where](animate=False)
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab's stops, with the job table as one: the cell in use (or the one last used,
+        or the first), so Tab goes past the table; the arrow keys walk its cells."""
+        chain = super().focus_chain
+        cells = [w for w in chain if isinstance(w, CellInput)]
+        if not cells:
+            return chain
+        stop = self.focused if self.focused in cells else self._last_cell
+        if stop not in cells:
+            stop = cells[0]
+        return [w for w in chain if not isinstance(w, CellInput) or w is stop]
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, CellInput):
+            self._last_cell = event.widget
+
+    def on_cell_input_edge(self, event: CellInput.Edge) -> None:
+        """← at a cell's start, → at its end: the neighbouring cell, across rows."""
+        event.stop()
+        cells = [cell for row in self._rows() for cell in row.cells()]
+        index = cells.index(event.cell) + event.step if event.cell in cells else -1
+        if 0 <= index < len(cells):
+            target = cells[index]
+            target.focus()
+            target.cursor_position = len(target.value) if event.step < 0 else 0
+
     def action_help(self) -> None:
         keys = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        keys.append(Binding("tab,shift+tab", "", "Next / previous field"))
+        keys.append(Binding("tab,shift+tab", "", "Next / previous field (the job table is one)"))
+        keys.append(Binding("left,right", "", "In the job table, at a cell's edge: the next cell"))
         self.app.push_screen(
             HelpScreen(
                 [("CPU scheduling", keys)],
-                texts=(SCHEDULING,),
+                texts=(SCHEDULING, LIMITS, KERNEL_RULES),
                 heading="CPU scheduling: keys and tie rules (escape closes)",
             )
         )
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    # On the kernel --------------------------------------------------------------------------
+
+    def _kernel_key(self) -> tuple[object, ...]:
+        """What a kernel run measures: the jobs, the policy and the unit."""
+        return (
+            tuple(row.values() for row in self._rows()),
+            self.query_one("#sched-kernel", Select).value,
+            self.query_one("#set-unit", Input).value.strip(),
+        )
+
+    def action_run_kernel(self) -> None:
+        """Run the job table on the kernel, in a thread; the screen stays live."""
+        if self._kernel_cancel is not None:
+            self.notify("a run on the kernel is under way (Esc ends it)", severity="warning")
+            return
+        controller = getattr(self.app, "controller", None)
+        if not isinstance(controller, Controller):
+            self._kernel_status("Runs on the kernel need proclab's own controller (not a replay).")
+            return
+        jobs, problems, general = self._check_jobs()
+        if general or any(problems.values()):
+            self._kernel_status("Nothing run: a job's field is wrong (its error is beside it).")
+            return
+        policy = str(self.query_one("#sched-kernel", Select).value)
+        unit_text = self.query_one("#set-unit", Input).value
+        try:
+            unit = float(unit_text)
+        except ValueError:
+            self._kernel_status(f"Unit: not a number of milliseconds: {unit_text.strip()!r}")
+            return
+        try:
+            the_plan = plan(jobs, policy, unit)
+            check_rights(the_plan.policy, the_plan.releaser_priority)
+        except ProclabError as exc:
+            self._kernel_status(f"Nothing run: {exc}")
+            return
+        self._kernel_result = None
+        self._kernel_for = self._kernel_key()
+        self._kernel_cancel = threading.Event()
+        self.query_one("#kernel-chart", KernelChartView).update("")
+        self.query_one("#kernel-results", Static).update("")
+        progress = self.query_one("#kernel-progress", ProgressBar)
+        progress.update(progress=0)
+        progress.display = True
+        self._kernel_status(f"Starting {len(jobs)} jobs on CPU {the_plan.core}…")
+        self._measure(the_plan, controller, self._kernel_cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="kernel")
+    def _measure(
+        self, the_plan: KernelPlan, controller: Controller, cancel: threading.Event
+    ) -> None:
+        def post(message: Message) -> None:
+            with contextlib.suppress(RuntimeError):  # the app may be gone (quit mid-run)
+                self.post_message(message)
+
+        try:
+            result = run_on_kernel(
+                the_plan,
+                controller,
+                progress=lambda done, text: post(KernelProgress(done, text)),
+                cancel=cancel,
+            )
+        except KernelCancelled:
+            post(KernelFinished(None, "Cancelled: its jobs were ended."))
+        except ProclabError as exc:
+            post(KernelFinished(None, f"The run failed: {exc}"))
+        except Exception as exc:  # a bug must still end the run on screen, in one line
+            post(KernelFinished(None, f"The run failed: {type(exc).__name__}: {exc}"))
+        else:
+            post(KernelFinished(result))
+
+    def on_kernel_progress(self, message: KernelProgress) -> None:
+        if self._kernel_cancel is None:
+            return
+        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
+            self.query_one("#kernel-progress", ProgressBar).update(progress=message.done * 100)
+            self._kernel_status(message.text[:1].upper() + message.text[1:])
+
+    def on_kernel_finished(self, message: KernelFinished) -> None:
+        self._kernel_cancel = None
+        self._kernel_result = message.result
+        self._kernel_drawn = None
+        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
+            self.query_one("#kernel-progress", ProgressBar).display = False
+            if message.result is None:
+                self._kernel_status(message.error)
+            else:
+                self._show_kernel()
+
+    def show_kernel_result(self, result: KernelResult, unit_text: str | None = None) -> None:
+        """Show a run made earlier (a recorded one) as if just measured on this table."""
+        self.query_one("#sched-kernel", Select).value = result.policy
+        self.query_one("#set-unit", Input).value = unit_text or format_time(result.unit_ms)
+        self._kernel_result = result
+        self._kernel_for = None  # taken when it is drawn: see _show_kernel
+        self._kernel_drawn = None
+
+    def refresh_now(self) -> None:
+        """Recompute and redraw at once, not after the typing pause."""
+        self._computed = None
+        self._recompute()
+
+    def scroll_to_kernel(self) -> None:
+        """Bring the kernel run's box to the top of what scrolls."""
+        box = self.query_one("#sched-kernel-box")
+        self.call_after_refresh(box.scroll_visible, top=True, animate=False)
+
+    @property
+    def kernel_result(self) -> KernelResult | None:
+        """The run shown now (None while none is, or it no longer matches the table)."""
+        key = self._kernel_key()
+        return self._kernel_result if self._kernel_for == key else None
+
+    def _show_kernel(self) -> None:
+        if self._kernel_cancel is not None:
+            return  # the progress bar is showing
+        key = self._kernel_key()
+        if self._kernel_result is not None and self._kernel_for is None:
+            self._kernel_for = key
+        shown = self._kernel_result if self._kernel_for == key else None
+        drawn = (key, id(shown), self.app.theme)
+        if drawn == self._kernel_drawn:
+            return
+        self._kernel_drawn = drawn
+        chart = self.query_one("#kernel-chart", KernelChartView)
+        results = self.query_one("#kernel-results", Static)
+        if shown is None:
+            chart.update("")
+            results.update("")
+            policy = POLICIES[str(self.query_one("#sched-kernel", Select).value)]
+            again = (
+                "The jobs or the kernel settings changed since the last run. "
+                if self._kernel_result
+                else ""
+            )
+            self._kernel_status(
+                f"{again}F5 runs these jobs as real processes on one core under"
+                f" {policy.kernel} ({policy.about}) and measures them beside the simulation."
+            )
+            return
+        style = self._style(r.name for r in shown.simulated.jobs)
+        self._kernel_status(
+            f"{shown.kind.kernel} on CPU {shown.core}, 1 unit = {format_time(shown.unit_ms)} ms:"
+            " measured under the simulation, on one time scale."
+        )
+        chart.update(KernelRenderable(shown, style))
+        results.update(kernel_results(shown, style))
+
+    def _kernel_status(self, text: str) -> None:
+        self.query_one("#kernel-status", Static).update(text)

@@ -2,7 +2,9 @@
 
 The scene is a real session, recorded once with `--record-scene` (real children, real
 figures) into screenshots/scene.jsonl. Regenerating replays it to its last moment with the
-clock frozen there, so the same recording always gives the same pictures.
+clock frozen there, so the same recording always gives the same pictures. The scheduling
+screen's run on the kernel is recorded the same way, once, into screenshots/kernel-run.json
+(`proclab schedule --real --json`'s output), and shown again from it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
 # The recording the README's pictures come from, wherever proclab is run from.
 REPO_SCENE = Path(__file__).resolve().parent.parent / DEFAULT_DIR / SCENE_NAME
+KERNEL_RUN_NAME = "kernel-run.json"
+KERNEL_RUN_PRESET = "priority-preempt"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Shot:
     size: tuple[int, int]
     keys: tuple[str, ...] = ()
     select: Callable[[ProcessRow], bool] | None = None  # the row the cursor is on
+    kernel_run: bool = False  # show the recorded kernel run on the scheduling screen
 
 
 def _failed(row: ProcessRow) -> bool:
@@ -59,6 +64,7 @@ SHOTS = (
     Shot("timeline-80x24", (80, 24), ("l",)),
     Shot("schedule-160x48", (160, 48), ("g",)),
     Shot("schedule-80x24", (80, 24), ("g",)),
+    Shot("schedule-kernel-160x48", (160, 48), ("g",), kernel_run=True),
 )
 
 
@@ -110,6 +116,38 @@ def record_scene(path: Path, seconds: float = 8.0) -> None:
         controller.close()
 
 
+def record_kernel_run(path: Path) -> None:
+    """Run the priority preset on the kernel for real and keep what was measured."""
+    import json
+
+    from proclab.core.controller import Controller
+    from proclab.core.kernel_run import run
+    from proclab.core.kernel_scheduling import plan, to_json
+    from proclab.core.scheduling import PRESETS
+
+    the_plan = plan(list(PRESETS[KERNEL_RUN_PRESET].jobs), "priority")
+    with Controller(grace=1.0) as controller:
+        result = run(the_plan, controller)
+    path.write_text(json.dumps(to_json(result), indent=1) + "\n", encoding="utf-8")
+
+
+async def _show_kernel_run(screen: Screen, path: Path) -> None:
+    import json
+
+    from proclab.core.kernel_scheduling import from_json
+    from proclab.tui.schedule_screen import ScheduleScreen
+
+    assert isinstance(screen, ScheduleScreen)
+    try:
+        result = from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ProclabError(f"no recorded kernel run at {path}: {exc}") from None
+    await screen.load_preset(KERNEL_RUN_PRESET)
+    screen.show_kernel_result(result)
+    screen.refresh_now()
+    screen.scroll_to_kernel()
+
+
 async def _shoot(scene: Path, shot: Shot) -> str:
     from proclab.core.recording import Replay
     from proclab.tui.app import ProclabApp
@@ -126,6 +164,9 @@ async def _shoot(scene: Path, shot: Shot) -> str:
                 await _settle(pilot, app)
         for key in shot.keys:
             await pilot.press(key)
+            await _settle(pilot, app)
+        if shot.kernel_run:
+            await _show_kernel_run(app.screen, scene.with_name(KERNEL_RUN_NAME))
             await _settle(pilot, app)
         steady_cursors(app.screen)
         await pilot.pause()
@@ -174,6 +215,9 @@ def run(ns: argparse.Namespace) -> int:
         if ns.record_scene:
             print(f"recording a real session into {scene} ({ns.seconds:g} s)…")
             record_scene(scene, ns.seconds)
+            kernel_run = scene.with_name(KERNEL_RUN_NAME)
+            print(f"recording a run on the kernel into {kernel_run}…")
+            record_kernel_run(kernel_run)
         if not scene.exists():
             print(
                 f"proclab screenshots: no scene at {scene}: name one with --scene FILE,"
