@@ -30,7 +30,7 @@ BOOKKEEPING_TARGET = 0.01
 
 
 def workloads() -> dict[str, tuple[list[object], float]]:
-    from proclab.core.scheduling import PRESETS, Job
+    from proclab.core.scheduling.simulator import PRESETS, Job
 
     equal = [Job("A", 0, 25), Job("B", 0, 25), Job("C", 0, 25)]
     return {
@@ -48,9 +48,9 @@ def main() -> int:
     ns = parser.parse_args()
 
     from proclab.core.controller import Controller
-    from proclab.core.kernel_run import run
-    from proclab.core.kernel_scheduling import plan
     from proclab.core.methods import forget_main_script
+    from proclab.core.scheduling.kernel import plan
+    from proclab.core.scheduling.kernel_run import run
 
     forget_main_script()
     figures: dict[str, object] = {}

@@ -37,7 +37,8 @@ from results_file import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = ROOT / ".mutation"
-MODULES = ["controller", "bootstrap", "spec", "arguments", "server_handler", "scheduling"]
+# under proclab.core
+MODULES = ["controller", "bootstrap", "spec", "arguments", "server.handler", "scheduling.simulator"]
 
 
 def stage() -> None:
@@ -84,7 +85,8 @@ def all_results() -> dict[str, int | None]:
 
 
 def module_of(mutant: str) -> str:
-    return mutant.split(".")[2]
+    """proclab.core.server.handler.x_serve__mutmut_1 -> server.handler"""
+    return ".".join(mutant.split(".")[2:-1])
 
 
 def main() -> int:

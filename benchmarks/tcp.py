@@ -54,7 +54,7 @@ def serve(argv: list[str], port: int) -> subprocess.Popen[bytes]:
 def measure(
     argv: list[str], port: int, ns: argparse.Namespace, connections: int
 ) -> dict[str, object]:
-    from proclab.core.echo_client import run_load
+    from proclab.core.server.echo_client import run_load
 
     server = serve(argv, port)
     try:

@@ -74,7 +74,7 @@ async def screen_ms(timeline: object, size: tuple[int, int], rounds: int = 20) -
     from textual.geometry import Region
 
     from proclab.tui.app import ProclabApp
-    from proclab.tui.timeline_pane import TimelineGrid, TimelineScreen
+    from proclab.tui.screens.timeline import TimelineGrid, TimelineScreen
 
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
     app.timeline = timeline  # type: ignore[assignment]

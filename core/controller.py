@@ -72,7 +72,7 @@ from proclab.core.words import plural
 if TYPE_CHECKING:
     import asyncio
 
-    from proclab.core.server import TcpServer
+    from proclab.core.server.tcp import TcpServer
 
 OUTPUT_LINES_KEPT = 500
 
@@ -268,7 +268,7 @@ class Controller:
     @property
     def server(self) -> TcpServer:
         """The TCP echo server, created on first use; stopped by close()."""
-        from proclab.core.server import TcpServer  # here: most sessions never serve
+        from proclab.core.server.tcp import TcpServer  # here: most sessions never serve
 
         with self._lock:
             if self._server is None:

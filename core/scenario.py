@@ -16,7 +16,7 @@ from typing import Any
 
 from proclab.core.errors import InputError, ProclabError
 from proclab.core.model import ProcessSpec
-from proclab.core.scheduling import PRESETS
+from proclab.core.scheduling.simulator import PRESETS
 from proclab.core.spec import build_spec
 
 BUILTIN = Path(__file__).with_name("scenarios") / "lesson.toml"

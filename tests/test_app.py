@@ -16,11 +16,11 @@ from proclab.core.controller import Controller
 from proclab.core.model import ProcState
 from proclab.core.spec import build_spec
 from proclab.tui.app import ProclabApp
-from proclab.tui.details import DetailsScreen
-from proclab.tui.dialogs import ConfirmScreen
-from proclab.tui.help import HelpScreen
-from proclab.tui.process_table import ProcessTable
-from proclab.tui.spawn_form import SpawnScreen
+from proclab.tui.screens.details import DetailsScreen
+from proclab.tui.screens.dialogs import ConfirmScreen
+from proclab.tui.screens.help import HelpScreen
+from proclab.tui.screens.spawn_form import SpawnScreen
+from proclab.tui.widgets.process_table import ProcessTable
 
 SIZE = (120, 40)
 

@@ -14,8 +14,8 @@ from proclab.core.model import ProcessRow, ProcSample, ProcState
 from proclab.core.spec import build_spec
 from proclab.tui.app import ProclabApp
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.details import DetailsScreen
-from proclab.tui.dialogs import ConfirmScreen
+from proclab.tui.screens.details import DetailsScreen
+from proclab.tui.screens.dialogs import ConfirmScreen
 
 T0 = 1_000.0
 

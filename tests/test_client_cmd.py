@@ -12,8 +12,8 @@ import pytest
 from pty_session import PROCLAB
 
 from proclab.core.controller import Controller
-from proclab.core.echo_client import run_load
-from proclab.core.server import ServerConfig
+from proclab.core.server.echo_client import run_load
+from proclab.core.server.tcp import ServerConfig
 
 
 @pytest.mark.parametrize(

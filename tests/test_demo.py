@@ -13,7 +13,7 @@ from support import wait_for
 from proclab.core.model import Event, Exited
 from proclab.core.scenario import BUILTIN, ScenarioError, load_scenario, parse_scenario
 from proclab.tui import fmt
-from proclab.tui.demo import DemoApp
+from proclab.tui.screens.demo import DemoApp
 
 SIZE = (120, 36)
 

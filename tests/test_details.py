@@ -8,7 +8,7 @@ import pytest
 from fakes import NOW, mixed_rows
 
 from proclab.core.model import ProcState
-from proclab.tui.details import describe
+from proclab.tui.screens.details import describe
 
 pytestmark = pytest.mark.once  # words from made-up rows: no child process
 

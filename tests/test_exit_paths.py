@@ -204,7 +204,7 @@ def test_the_app_leaves_nothing_behind(lesson: Path, how: str, method: str) -> N
 
 def test_an_exception_inside_the_app_leaves_nothing_behind() -> None:
     from proclab.tui.app import ProclabApp
-    from proclab.tui.launch_app import run_session
+    from proclab.tui.commands.app import run_session
 
     class Broken(ProclabApp):
         def on_mount(self) -> None:  # Textual calls ProclabApp.on_mount too

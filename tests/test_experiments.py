@@ -34,8 +34,8 @@ from proclab.core.experiments import (
 )
 from proclab.tui import cli
 from proclab.tui.app import ProclabApp
-from proclab.tui.dialogs import PromptScreen
-from proclab.tui.experiments_screen import ExperimentsScreen
+from proclab.tui.screens.dialogs import PromptScreen
+from proclab.tui.screens.experiments import ExperimentsScreen
 
 
 def test_four_one_second_sleeps_at_once_are_at_least_three_times_faster():

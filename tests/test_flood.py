@@ -14,7 +14,7 @@ from pty_session import PtySession, gone
 from support import TASKS, wait_for
 
 from proclab.core.model import Notice, OutputLine
-from proclab.tui.output_log import SCROLLBACK, OutputLog
+from proclab.tui.widgets.output_log import SCROLLBACK, OutputLog
 
 RSS_BOUND = 400 * 2**20  # the app idles at about 50 MiB; unbounded, it passed 1.8 GiB
 FLOOD = [f"{TASKS}:flood", "--args", "(20_000_000_000, 100)"]  # longer than the test

@@ -12,7 +12,7 @@ from support import TASKS
 from proclab.core.errors import InputError
 from proclab.core.spec import build_spec
 from proclab.tui.app import ProclabApp
-from proclab.tui.spawn_form import SpawnScreen
+from proclab.tui.screens.spawn_form import SpawnScreen
 
 pytestmark = pytest.mark.once
 

@@ -105,7 +105,7 @@ def test_a_fork_bomb_is_stopped(controller):
 
 async def test_the_app_stays_responsive_while_a_fork_bomb_is_stopped(controller):
     from proclab.tui.app import ProclabApp
-    from proclab.tui.help import HelpScreen
+    from proclab.tui.screens.help import HelpScreen
 
     spec = build_spec(f"{TASKS}:fork_bomb", "(2, 12, 0.01)", method="fork")
     app = ProclabApp(controller, refresh=0.2, startup=(spec, 1))
@@ -271,7 +271,7 @@ async def test_hostile_form_input_never_escapes(controller, tmp_path, monkeypatc
     """Into the real form: the field shows its error, the form stays open, nothing starts
     and nothing entered runs (not even a file target's top-level code)."""
     from proclab.tui.app import ProclabApp
-    from proclab.tui.spawn_form import SpawnScreen
+    from proclab.tui.screens.spawn_form import SpawnScreen
 
     mark = tmp_path / "ran"
     (tmp_path / "evil.py").write_text(f"open({str(mark)!r}, 'w')\n\ndef task():\n    pass\n")

@@ -10,7 +10,7 @@ from fakes import NOW, FakeController
 from textual.geometry import Region
 
 from proclab.tui.app import ProclabApp
-from proclab.tui.help import READING, SCHEDULING, SEEING, HelpScreen
+from proclab.tui.screens.help import READING, SCHEDULING, SEEING, HelpScreen
 
 pytestmark = pytest.mark.once
 

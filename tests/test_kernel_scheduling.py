@@ -30,11 +30,10 @@ from pty_session import PROCLAB
 from rich.console import Console
 from support import wait_for
 
-from proclab.core import kernel_scheduling
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
-from proclab.core.kernel_run import run
-from proclab.core.kernel_scheduling import (
+from proclab.core.scheduling import kernel as kernel_scheduling
+from proclab.core.scheduling.kernel import (
     POLICIES,
     JobMeasure,
     KernelError,
@@ -46,10 +45,11 @@ from proclab.core.kernel_scheduling import (
     sharing_quantum,
     to_json,
 )
-from proclab.core.scheduling import PRESETS, Job, Schedule, ScheduleError
+from proclab.core.scheduling.kernel_run import run
+from proclab.core.scheduling.simulator import PRESETS, Job, Schedule, ScheduleError
 from proclab.tui.app import ProclabApp
-from proclab.tui.dialogs import ConfirmScreen
-from proclab.tui.schedule_screen import JobRow, ScheduleScreen
+from proclab.tui.screens.dialogs import ConfirmScreen
+from proclab.tui.screens.schedule import JobRow, ScheduleScreen
 
 
 def realtime_refused() -> str:
@@ -361,7 +361,7 @@ def as_nobody() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
     os.chmod(shim, 0o755)
     package = Path(shim, "proclab")
     package.mkdir()
-    root = Path(kernel_scheduling.__file__).resolve().parent.parent
+    root = Path(kernel_scheduling.__file__).resolve().parents[2]
     (package / "core").symlink_to(root / "core")
     (package / "tui").symlink_to(root / "tui")
     path = f"{shim}:{sysconfig.get_paths()['purelib']}"

@@ -8,7 +8,7 @@ import pytest
 from fakes import NOW, FakeController
 
 from proclab.tui.app import ProclabApp
-from proclab.tui.dialogs import ConfirmScreen
+from proclab.tui.screens.dialogs import ConfirmScreen
 
 pytestmark = pytest.mark.once
 

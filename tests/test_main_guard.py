@@ -13,7 +13,7 @@ from pty_session import PROCLAB
 
 from proclab.core.model import ProcState
 from proclab.core.spec import build_spec
-from proclab.tui.details import describe
+from proclab.tui.screens.details import describe
 
 NO_GUARD = (
     "from multiprocessing import Process\n"

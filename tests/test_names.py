@@ -13,7 +13,7 @@ import pytest
 from support import TASKS, lines, wait_until
 
 from proclab.core.controller import Controller
-from proclab.core.server import ServerConfig
+from proclab.core.server.tcp import ServerConfig
 from proclab.core.spec import build_spec
 
 WHO = """\

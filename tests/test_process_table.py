@@ -11,7 +11,7 @@ from fakes import NOW, FakeController, mixed_rows
 
 from proclab.core.model import ProcessRow
 from proclab.tui.app import ProclabApp
-from proclab.tui.process_table import ProcessTable
+from proclab.tui.widgets.process_table import ProcessTable
 
 pytestmark = pytest.mark.once
 

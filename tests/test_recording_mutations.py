@@ -39,12 +39,12 @@ from proclab.core.model import (
     SystemSample,
 )
 from proclab.core.recording import Replay, event_line
-from proclab.core.server import describe_event
+from proclab.core.server.tcp import describe_event
 from proclab.core.targets import Target
 from proclab.core.timeline import Timeline
 from proclab.tui.cli import main
-from proclab.tui.details import describe
-from proclab.tui.process_table import COLUMNS
+from proclab.tui.screens.details import describe
+from proclab.tui.widgets.process_table import COLUMNS
 
 T = 1_700_000_000.0
 SAMPLE = ProcSample(

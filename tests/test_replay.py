@@ -38,7 +38,7 @@ from proclab.core.recording import (
 )
 from proclab.core.spec import build_spec
 from proclab.tui.cli import main
-from proclab.tui.replay_app import ReplayApp
+from proclab.tui.commands.replay import ReplayApp
 
 
 def states(rows: tuple[ProcessRow, ...]) -> dict[str, tuple[str, str]]:

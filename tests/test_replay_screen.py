@@ -11,7 +11,7 @@ from support import wait_for
 from textual.geometry import Region
 
 from proclab.core.recording import Replay
-from proclab.tui.replay_app import ReplayApp
+from proclab.tui.commands.replay import ReplayApp
 
 pytestmark = pytest.mark.once
 

@@ -11,11 +11,11 @@ from rich.console import Console
 from support import wait_for
 from textual.widgets import Input
 
-from proclab.core.scheduling import ALGORITHM_KEYS, PRESETS, TIE_RULES
+from proclab.core.scheduling.simulator import ALGORITHM_KEYS, PRESETS, TIE_RULES
 from proclab.tui.app import ProclabApp
-from proclab.tui.help import HelpScreen
-from proclab.tui.schedule_screen import ChartView, JobRow, ScheduleScreen
-from proclab.tui.screenshots import steady_cursors
+from proclab.tui.commands.screenshots import steady_cursors
+from proclab.tui.screens.help import HelpScreen
+from proclab.tui.screens.schedule import ChartView, JobRow, ScheduleScreen
 
 pytestmark = pytest.mark.once
 

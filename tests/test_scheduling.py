@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pty_session import PROCLAB
 
 from proclab.core.errors import ProclabError
-from proclab.core.scheduling import (
+from proclab.core.scheduling.simulator import (
     ALGORITHM_KEYS,
     PRESETS,
     SWITCH,
@@ -45,7 +45,7 @@ from proclab.core.scheduling import (
     srtf,
     to_json_dict,
 )
-from proclab.tui import schedule_cmd
+from proclab.tui.commands import schedule as schedule_cmd
 
 JOB_KEYS = (
     "name",
@@ -935,7 +935,7 @@ def test_cmd_in_a_fresh_interpreter_without_textual(tmp_path, silberschatz_csv):
     # The headless command must not import textual (it starts fast, like `proclab run`).
     script = (
         "import argparse, sys\n"
-        "from proclab.tui import schedule_cmd\n"
+        "from proclab.tui.commands import schedule as schedule_cmd\n"
         "p = argparse.ArgumentParser(prog='proclab schedule')\n"
         "schedule_cmd.add_arguments(p)\n"
         "code = schedule_cmd.run(p.parse_args(sys.argv[1:]))\n"

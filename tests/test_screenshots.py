@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proclab.tui.screenshots import SCENE_NAME, SHOTS, make_screenshots
+from proclab.tui.commands.screenshots import SCENE_NAME, SHOTS, make_screenshots
 
 pytestmark = pytest.mark.once
 
@@ -28,7 +28,8 @@ def test_screenshots_are_current_and_regenerate_identically(tmp_path: Path) -> N
 def test_out_elsewhere_uses_the_repository_scene(tmp_path: Path, monkeypatch) -> None:
     """`proclab screenshots --out DIR`, from any folder: the repository's scene is replayed
     unless --scene names another (it looked for DIR/scene.jsonl and failed)."""
-    from proclab.tui import cli, screenshots
+    from proclab.tui import cli
+    from proclab.tui.commands import screenshots
 
     made: list[tuple[Path, Path]] = []
     monkeypatch.setattr(

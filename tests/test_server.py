@@ -14,9 +14,9 @@ import pytest
 from pty_session import PROCLAB, gone
 from support import listening, wait_until
 
-from proclab.core.echo_client import run_load
 from proclab.core.model import ProcState, ServerEvent
-from proclab.core.server import ServerConfig, ServerError
+from proclab.core.server.echo_client import run_load
+from proclab.core.server.tcp import ServerConfig, ServerError
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
 IDS = ["process-fork", "process-forkserver", "pool", "thread"]

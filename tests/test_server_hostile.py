@@ -14,8 +14,8 @@ import pytest
 from support import wait_until
 
 from proclab.core.model import ServerEvent
-from proclab.core.server import ServerConfig
-from proclab.core.server_handler import OUT_LIMIT, READ_CHUNK
+from proclab.core.server.handler import OUT_LIMIT, READ_CHUNK
+from proclab.core.server.tcp import ServerConfig
 
 
 @pytest.fixture

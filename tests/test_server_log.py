@@ -13,9 +13,9 @@ import pytest
 from support import wait_until
 
 from proclab.core.controller import Controller
-from proclab.core.echo_client import run_load
 from proclab.core.model import ServerEvent
-from proclab.core.server import ServerConfig, describe_event
+from proclab.core.server.echo_client import run_load
+from proclab.core.server.tcp import ServerConfig, describe_event
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
 IDS = ["process-fork", "process-forkserver", "pool", "thread"]

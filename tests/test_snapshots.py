@@ -8,7 +8,7 @@ import pytest
 from fakes import NOW, FakeController
 
 from proclab.tui.app import ProclabApp
-from proclab.tui.screenshots import steady_cursors
+from proclab.tui.commands.screenshots import steady_cursors
 
 SIZES = [(80, 24), (160, 48)]
 

@@ -23,8 +23,8 @@ from proclab.core.model import (
 from proclab.core.spec import build_spec
 from proclab.core.timeline import Cell, CellState, Timeline, cell_for
 from proclab.tui.app import ProclabApp
-from proclab.tui.help import SEEING
-from proclab.tui.timeline_pane import TimelineGrid, TimelineScreen, cell_text
+from proclab.tui.screens.help import SEEING
+from proclab.tui.screens.timeline import TimelineGrid, TimelineScreen, cell_text
 
 CORES = sorted(os.sched_getaffinity(0))
 TICK_S = 0.2

@@ -12,7 +12,7 @@ from support import TASKS
 
 from proclab.core.words import plural
 from proclab.tui.app import ProclabApp
-from proclab.tui.details import DetailsScreen
+from proclab.tui.screens.details import DetailsScreen
 
 
 def test_plural() -> None:

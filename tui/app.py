@@ -48,14 +48,14 @@ from proclab.core.output import escape_controls
 from proclab.core.timeline import Timeline
 from proclab.core.words import plural
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.cpu_pane import CpuPane
-from proclab.tui.details import DetailsScreen, live_words
-from proclab.tui.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
-from proclab.tui.help import HelpScreen
-from proclab.tui.output_log import SCROLLBACK, OutputLog
-from proclab.tui.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
-from proclab.tui.server_pane import ServerPane
-from proclab.tui.spawn_form import SpawnScreen
+from proclab.tui.screens.details import DetailsScreen, live_words
+from proclab.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
+from proclab.tui.screens.help import HelpScreen
+from proclab.tui.screens.spawn_form import SpawnScreen
+from proclab.tui.widgets.cpu_pane import CpuPane
+from proclab.tui.widgets.output_log import SCROLLBACK, OutputLog
+from proclab.tui.widgets.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
+from proclab.tui.widgets.server_pane import ServerPane
 
 # At this size and larger every pane is on screen; below it, one pane at a time.
 WIDE = (120, 32)
@@ -900,19 +900,19 @@ class ProclabApp(App[int]):
             self.action_pane(pane)
 
     def action_schedule(self) -> None:
-        from proclab.tui.schedule_screen import ScheduleScreen
+        from proclab.tui.screens.schedule import ScheduleScreen
 
         if not isinstance(self.screen, ScheduleScreen):
             self.push_screen(ScheduleScreen())
 
     def action_timeline(self) -> None:
-        from proclab.tui.timeline_pane import TimelineScreen
+        from proclab.tui.screens.timeline import TimelineScreen
 
         if not isinstance(self.screen, TimelineScreen):
             self.push_screen(TimelineScreen(self.timeline, self.refresh_interval))
 
     def action_experiments(self) -> None:
-        from proclab.tui.experiments_screen import ExperimentMemory, ExperimentsScreen
+        from proclab.tui.screens.experiments import ExperimentMemory, ExperimentsScreen
 
         if self._experiments is None:
             self._experiments = ExperimentMemory()

@@ -28,15 +28,15 @@ from proclab.core.spec import build_spec
 # Each headless command and the module whose run(ns) carries it out, imported only when
 # that command runs.
 SUBCOMMANDS = {
-    "run": "proclab.tui.headless_run",
-    "serve": "proclab.tui.serve_cmd",
-    "client": "proclab.tui.client_cmd",
-    "screenshots": "proclab.tui.screenshots",
-    "schedule": "proclab.tui.schedule_cmd",
-    "replay": "proclab.tui.replay_app",
-    "web": "proclab.tui.web_cmd",
-    "experiment": "proclab.tui.experiment_cmd",
-    "demo": "proclab.tui.demo_cmd",
+    "run": "proclab.tui.commands.run",
+    "serve": "proclab.tui.commands.serve",
+    "client": "proclab.tui.commands.client",
+    "screenshots": "proclab.tui.commands.screenshots",
+    "schedule": "proclab.tui.commands.schedule",
+    "replay": "proclab.tui.commands.replay",
+    "web": "proclab.tui.commands.web",
+    "experiment": "proclab.tui.commands.experiment",
+    "demo": "proclab.tui.commands.demo",
 }
 
 
@@ -464,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     with guard_output("proclab" if command is None else f"proclab {command}") as closed:
         if command is None:
-            from proclab.tui.launch_app import run_app
+            from proclab.tui.commands.app import run_app
 
             status = run_app(build_app_parser().parse_args(argv))
         else:

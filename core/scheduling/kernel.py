@@ -34,10 +34,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proclab.core import kernel_job
 from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
-from proclab.core.scheduling import (
+from proclab.core.scheduling import kernel_job
+from proclab.core.scheduling.simulator import (
     Job,
     Schedule,
     ScheduleError,

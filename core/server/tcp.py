@@ -35,7 +35,7 @@ from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
 from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SERVER_PORT
 from proclab.core.errors import ProclabError, SpawnRefused
 from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
-from proclab.core.server_handler import (
+from proclab.core.server.handler import (
     LOG_LEVELS,
     STOPPING_LINE,
     Reporter,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["process", "pool", "thread"]
 MODES = SERVER_MODES
-HANDLERS = "proclab.core.server_handler"
+HANDLERS = "proclab.core.server.handler"
 # Ended handler rows kept in the process table: a busy server would otherwise add one per
 # connection for ever.
 KEEP_ENDED_HANDLERS = 100

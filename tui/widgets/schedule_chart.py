@@ -14,8 +14,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from proclab.core.kernel_scheduling import KernelResult
-from proclab.core.scheduling import (
+from proclab.core.scheduling.kernel import KernelResult
+from proclab.core.scheduling.simulator import (
     PRIORITY_KEYS,
     Schedule,
     Slice,

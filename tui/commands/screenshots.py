@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
 # The recording the README's pictures come from, wherever proclab is run from.
-REPO_SCENE = Path(__file__).resolve().parent.parent / DEFAULT_DIR / SCENE_NAME
+REPO_SCENE = Path(__file__).resolve().parents[2] / DEFAULT_DIR / SCENE_NAME
 KERNEL_RUN_NAME = "kernel-run.json"
 KERNEL_RUN_PRESET = "priority-preempt"
 
@@ -73,7 +73,7 @@ def record_scene(path: Path, seconds: float = 8.0) -> None:
     from proclab.core.controller import Controller
     from proclab.core.cpus import usable_cpus
     from proclab.core.recording import Recorder
-    from proclab.core.server import ServerConfig
+    from proclab.core.server.tcp import ServerConfig
     from proclab.core.spec import build_spec
 
     tasks = "proclab.core.tasks"
@@ -121,9 +121,9 @@ def record_kernel_run(path: Path) -> None:
     import json
 
     from proclab.core.controller import Controller
-    from proclab.core.kernel_run import run
-    from proclab.core.kernel_scheduling import plan, to_json
-    from proclab.core.scheduling import PRESETS
+    from proclab.core.scheduling.kernel import plan, to_json
+    from proclab.core.scheduling.kernel_run import run
+    from proclab.core.scheduling.simulator import PRESETS
 
     the_plan = plan(list(PRESETS[KERNEL_RUN_PRESET].jobs), "priority")
     with Controller(grace=1.0) as controller:
@@ -134,8 +134,8 @@ def record_kernel_run(path: Path) -> None:
 async def _show_kernel_run(screen: Screen, path: Path) -> None:
     import json
 
-    from proclab.core.kernel_scheduling import from_json
-    from proclab.tui.schedule_screen import ScheduleScreen
+    from proclab.core.scheduling.kernel import from_json
+    from proclab.tui.screens.schedule import ScheduleScreen
 
     assert isinstance(screen, ScheduleScreen)
     try:

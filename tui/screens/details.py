@@ -24,8 +24,8 @@ from proclab.core.output import escape_controls
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.process_table import STATE_STYLES
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.process_table import STATE_STYLES
 
 LAST_LINES = 30
 

@@ -18,7 +18,7 @@ from textual.widgets import Static
 
 from proclab.core.batch import BATCH_RULE
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
-from proclab.core.scheduling import TIE_RULES
+from proclab.core.scheduling.simulator import TIE_RULES
 from proclab.core.timeline import RUNNING_RULE, WAITING_RULE
 from proclab.tui.theme import resolve
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 
 from proclab.core.errors import ProclabError
-from proclab.core.kernel_scheduling import (
+from proclab.core.scheduling.kernel import (
     DEFAULT_UNIT_MS,
     MAX_CPU_S,
     POLICY_KEYS,
@@ -30,7 +30,7 @@ from proclab.core.kernel_scheduling import (
     plan,
     to_json,
 )
-from proclab.core.scheduling import (
+from proclab.core.scheduling.simulator import (
     Job,
     Preset,
     ScheduleError,
@@ -95,8 +95,8 @@ def run(ns: argparse.Namespace, jobs: Sequence[Job], preset: Preset | None, widt
         return 2
     # Here, not at the top: the simulation alone never needs the controller.
     from proclab.core.controller import Controller
-    from proclab.core.kernel_run import run as run_on_kernel
-    from proclab.tui.headless_run import stop_signals
+    from proclab.core.scheduling.kernel_run import run as run_on_kernel
+    from proclab.tui.commands.run import stop_signals
 
     cancel = threading.Event()
     status = _Status()

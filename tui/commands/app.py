@@ -17,7 +17,7 @@ from proclab.tui.cli import spec_from_arguments
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
-    from proclab.core.server import ServerConfig
+    from proclab.core.server.tcp import ServerConfig
     from proclab.tui.app import ProclabApp
 
 
@@ -86,7 +86,7 @@ def startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
 def startup_server(ns: argparse.Namespace) -> ServerConfig | None:
     if ns.serve is None:
         return None
-    from proclab.core.server import ServerConfig, ServerError
+    from proclab.core.server.tcp import ServerConfig, ServerError
 
     host, _, port = ns.serve.rpartition(":")
     try:

@@ -40,8 +40,8 @@ from proclab.core.experiments import (
     Result,
     default_count,
 )
-from proclab.tui.dialogs import PromptScreen
-from proclab.tui.experiment_cmd import check_writable
+from proclab.tui.commands.experiment import check_writable
+from proclab.tui.screens.dialogs import PromptScreen
 from proclab.tui.theme import resolve
 
 Runner = Callable[[Plan, ProgressCallback, threading.Event], Result]

@@ -14,8 +14,8 @@ from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
-from proclab.core.server import ServerConfig, describe_event
-from proclab.tui.headless_run import stop_signals
+from proclab.core.server.tcp import ServerConfig, describe_event
+from proclab.tui.commands.run import stop_signals
 
 
 def config_from(ns: argparse.Namespace) -> ServerConfig:

@@ -20,8 +20,8 @@ from textual.binding import Binding, BindingType
 from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
 from proclab.tui.app import ProclabApp
-from proclab.tui.line_list import LineList
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard
+from proclab.tui.widgets.line_list import LineList
 
 TICK_S = 0.1  # how often playing moves the replay on
 SEEK_S = 10.0

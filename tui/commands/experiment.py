@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     from proclab.core import experiments
     from proclab.core.errors import ProclabError
-    from proclab.tui.headless_run import stop_signals
+    from proclab.tui.commands.run import stop_signals
 
     try:
         count = _count(ns.count)

@@ -7,7 +7,7 @@ import sys
 
 from proclab.core.errors import ProclabError
 from proclab.core.scenario import load_scenario
-from proclab.tui.launch_app import run_in_terminal
+from proclab.tui.commands.app import run_in_terminal
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard
 
 
@@ -20,7 +20,7 @@ def run(ns: argparse.Namespace) -> int:
     if not has_keyboard():
         print(f"proclab demo: {NO_TERMINAL} (over ssh: ssh -t)", file=sys.stderr)
         return 2
-    from proclab.tui.demo import DemoApp  # textual only once the scenario is good
+    from proclab.tui.screens.demo import DemoApp  # textual only once the scenario is good
 
     return run_in_terminal(
         ns,

@@ -32,14 +32,14 @@ from urllib.parse import urlsplit
 import psutil
 
 from proclab.core.errors import ProclabError
-from proclab.core.server import is_loopback
+from proclab.core.server.tcp import is_loopback
 from proclab.tui.cli import fixed_port
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
 APP_MODULE = "proclab.tui.cli"
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
-TEMPLATES = Path(__file__).with_name("web")  # the page, without a public font service
+TEMPLATES = Path(__file__).parent.parent / "web"  # the page, without a public font service
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -112,7 +112,7 @@ def check(ns: argparse.Namespace) -> list[str]:
     if app_args[:1] == ["--"]:
         app_args = app_args[1:]
     from proclab.tui.cli import SUBCOMMANDS, build_app_parser
-    from proclab.tui.launch_app import startup_server, startup_spawn
+    from proclab.tui.commands.app import startup_server, startup_spawn
 
     if app_args[:1] and app_args[0] in SUBCOMMANDS:
         raise ProclabError(f"{app_args[0]!r} is a command, not an option of the app")

@@ -17,14 +17,14 @@ from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from proclab.core.batch import batch_figures
-from proclab.core.echo_client import run_load
 from proclab.core.errors import ProclabError
 from proclab.core.output import escape_controls
 from proclab.core.scenario import Scenario, Step
-from proclab.core.server import ServerConfig, ServerError
+from proclab.core.server.echo_client import run_load
+from proclab.core.server.tcp import ServerConfig, ServerError
 from proclab.tui.app import ProclabApp, ShutdownScreen
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.dialogs import ConfirmScreen, PromptScreen
+from proclab.tui.screens.dialogs import ConfirmScreen, PromptScreen
 
 TICK_S = 0.05  # how often a wait looks at the pause key
 DIALOGS = (ShutdownScreen, ConfirmScreen, PromptScreen)  # they keep to themselves
@@ -170,7 +170,7 @@ class DemoApp(ProclabApp):
                 result = await run_load(host, int(port), step.count, step.messages)
                 self._said += f"  {result.messages} echoes, {len(result.errors)} errors."
             case "schedule":
-                from proclab.tui.schedule_screen import ScheduleScreen
+                from proclab.tui.screens.schedule import ScheduleScreen
 
                 await self._back_to_main()
                 await self.push_screen(ScheduleScreen(preset=step.target or "stallings"))

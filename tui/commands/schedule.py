@@ -17,8 +17,8 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from proclab.core.kernel_scheduling import KERNEL_RULES
-from proclab.core.scheduling import (
+from proclab.core.scheduling.kernel import KERNEL_RULES
+from proclab.core.scheduling.simulator import (
     ALGORITHM_KEYS,
     ALGORITHMS,
     DEFAULT_QUANTUM,
@@ -43,7 +43,7 @@ from proclab.core.scheduling import (
     render_table_text,
     to_json_dict,
 )
-from proclab.tui import schedule_kernel
+from proclab.tui.commands import schedule_kernel
 
 PROG = "proclab schedule"
 CHOICES = (*ALGORITHM_KEYS, "all")

@@ -17,8 +17,8 @@ from proclab.core.defaults import DEFAULT_METHOD, METHODS, SERVER_HOST, SERVER_M
 from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
 from proclab.core.output import escape_controls
-from proclab.tui.line_list import LineList
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.line_list import LineList
 
 LOG_LINES = 1000
 KIND_STYLES = {
@@ -167,7 +167,7 @@ class ServerPane(Vertical):
         self.query_one("#server-method", Select).value = status.method
 
     def add_events(self, events: Iterable[ServerEvent]) -> None:
-        from proclab.core.server import describe_event
+        from proclab.core.server.tcp import describe_event
 
         lines = []
         muted = resolve(self.app, "$text-muted")
@@ -206,7 +206,7 @@ class ServerPane(Vertical):
             self._start(server)
 
     def _start(self, server: Any) -> None:
-        from proclab.core.server import ServerConfig
+        from proclab.core.server.tcp import ServerConfig
 
         try:
             config = ServerConfig(

@@ -3,7 +3,7 @@ file), the algorithm and its settings, and the result: a Gantt chart (the CPU's 
 one row per job, on a time axis) and the per-job figures with averages, throughput and
 utilisation; or every algorithm on the same jobs, compared.
 
-Everything shown is computed by proclab.core.scheduling; this module only reads the fields
+Everything shown is computed by proclab.core.scheduling.simulator; this module only reads the fields
 and draws. A wrong cell or setting shows its error beside it, and nothing is computed until
 every shown field is right. Typing recomputes after a short pause (Enter at once).
 """
@@ -31,8 +31,7 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
-from proclab.core.kernel_run import run as run_on_kernel
-from proclab.core.kernel_scheduling import (
+from proclab.core.scheduling.kernel import (
     DEFAULT_UNIT_MS,
     KERNEL_RULES,
     POLICIES,
@@ -42,7 +41,8 @@ from proclab.core.kernel_scheduling import (
     check_rights,
     plan,
 )
-from proclab.core.scheduling import (
+from proclab.core.scheduling.kernel_run import run as run_on_kernel
+from proclab.core.scheduling.simulator import (
     ALGORITHMS,
     LIMITS,
     MAX_CSV_CHARS,
@@ -64,8 +64,9 @@ from proclab.core.scheduling import (
     schedule,
     setting_texts,
 )
-from proclab.tui.help import SCHEDULING, HelpScreen
-from proclab.tui.schedule_chart import (
+from proclab.tui.screens.help import SCHEDULING, HelpScreen
+from proclab.tui.theme import resolve
+from proclab.tui.widgets.schedule_chart import (
     PALETTE,
     ChartStyle,
     GanttRenderable,
@@ -73,7 +74,6 @@ from proclab.tui.schedule_chart import (
     kernel_results,
     results_renderable,
 )
-from proclab.tui.theme import resolve
 
 DEFAULT_PRESET = "srtf"
 MAX_ROWS = 26
@@ -240,7 +240,7 @@ class ScheduleScreen(ModalScreen[None]):
         (120, "-sched-wide"),
     ]
 
-    CSS_PATH = Path(__file__).with_name("schedule_screen.tcss")
+    CSS_PATH = Path(__file__).with_name("schedule.tcss")
 
     def __init__(self, preset: str = DEFAULT_PRESET, algorithm: str | None = None) -> None:
         super().__init__()

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from proclab.core import kernel_job
 from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
-from proclab.core.kernel_scheduling import (
+from proclab.core.model import ProcessRow, ProcessSpec
+from proclab.core.scheduling import kernel_job
+from proclab.core.scheduling.kernel import (
     JobMeasure,
     KernelCancelled,
     KernelError,
@@ -34,7 +35,6 @@ from proclab.core.kernel_scheduling import (
     check_rights,
     measure,
 )
-from proclab.core.model import ProcessRow, ProcessSpec
 from proclab.core.spec import build_spec
 
 START_TIMEOUT_S = 30.0
@@ -113,7 +113,7 @@ def _specs(the_plan: KernelPlan, folder: str) -> list[ProcessSpec]:
     unit_ns = the_plan.unit_ms * 1e6
     specs = [
         build_spec(
-            "proclab.core.kernel_job:job",
+            "proclab.core.scheduling.kernel_job:job",
             (
                 folder,
                 index,
@@ -135,7 +135,7 @@ def _specs(the_plan: KernelPlan, folder: str) -> list[ProcessSpec]:
     where = (the_plan.core,) if kind.realtime else the_plan.others
     specs.append(
         build_spec(
-            "proclab.core.kernel_job:releaser",
+            "proclab.core.scheduling.kernel_job:releaser",
             (
                 folder,
                 kind.child,

@@ -39,9 +39,9 @@ from proclab.core.timeline import (
 )
 from proclab.core.words import plural
 from proclab.tui import fmt
-from proclab.tui.cpu_pane import BLOCKS
-from proclab.tui.process_table import short_name
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.cpu_pane import BLOCKS
+from proclab.tui.widgets.process_table import short_name
 
 CELL_WIDTH = 2  # the core's digit and the share bar
 LABEL_WIDTH = 15  # a child's name, then a space

@@ -7,8 +7,8 @@ import asyncio
 import json
 import sys
 
-from proclab.core.echo_client import check_load, run_load
 from proclab.core.errors import ProclabError
+from proclab.core.server.echo_client import check_load, run_load
 
 
 def run(ns: argparse.Namespace) -> int:

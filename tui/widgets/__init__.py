@@ -1,0 +1,1 @@
+"""The panes and widgets the screens are made of."""
