@@ -319,8 +319,8 @@ def tick(seconds=300):
 
 
 def test_paused_children_die_with_proclab(tmp_path: Path) -> None:
-    """A stopped child cannot run its watchdog; proclab has the kernel wake it when
-    proclab dies (the parent-death signal), so it can."""
+    """A stopped child cannot run its watchdog; the kernel's parent-death signal is
+    SIGKILL, which ends a stopped process without waking it."""
     (tmp_path / "ticker.py").write_text(TICKER)
     session = PtySession(
         ["ticker.py:tick", "--count", "2", "--method", "forkserver"],
