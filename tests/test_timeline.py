@@ -41,13 +41,23 @@ def _running_ticks(lanes: list, snapshot) -> list[tuple[Cell, ...]]:
     return columns
 
 
+def _parallel_ticks(lanes: list, snapshot) -> list[tuple[Cell, ...]]:
+    """The ticks in which every one of `lanes` ran, each on a different core."""
+    return [
+        cells
+        for cells in _running_ticks(lanes, snapshot)
+        if all(c.is_on_cpu for c in cells) and len({c.core for c in cells}) == len(cells)
+    ]
+
+
 @pytest.mark.skipif(len(CORES) < 2, reason="needs 2 or more cores")
 def test_pinned_pair_takes_turns_and_free_pair_runs_in_parallel():
     """Two CPU-bound children pinned to one core, then two free ones (one after the
     other: on a 2-core machine, four at once would leave the free pair sharing the
     other core). Criteria that a busy machine cannot fake: the pinned pair is only ever
     seen on its core, and together never gets more than one core's worth of a tick; the
-    free pair is seen on two different cores in the same tick."""
+    free pair is seen on two different cores in the same tick (in one of at most three
+    runs, since other work may hold a core), which the pinned pair never is."""
     pinned_core = CORES[-1]
     timeline = Timeline()
     with Controller(sample_interval=TICK_S, grace=0.5) as controller:
@@ -59,9 +69,15 @@ def test_pinned_pair_takes_turns_and_free_pair_runs_in_parallel():
             2,
         )
         assert controller.join(pinned, timeout=20)
-        free = controller.spawn(build_spec(f"{TASKS}:spin", (SPIN_S,), method="fork"), 2)
-        assert controller.join(free, timeout=20)
-        snapshot = timeline.snapshot()
+        # On a machine whose cores are busy with other work, the kernel may keep a free
+        # pair on one core for a whole run: it is given three runs to show parallelism,
+        # which the pinned pair, bound to one core, can never show.
+        for _attempt in range(3):
+            free = controller.spawn(build_spec(f"{TASKS}:spin", (SPIN_S,), method="fork"), 2)
+            assert controller.join(free, timeout=20)
+            snapshot = timeline.snapshot()
+            if _parallel_ticks([snapshot.lane(i) for i in free], snapshot):
+                break
 
     pinned_lanes = [snapshot.lane(i) for i in pinned]
     free_lanes = [snapshot.lane(i) for i in free]
@@ -79,12 +95,9 @@ def test_pinned_pair_takes_turns_and_free_pair_runs_in_parallel():
     assert both, "the pinned pair never ran in the same tick"
     assert all(min(c.on_cpu for c in cells) < 0.85 for cells in both)
     # Free: in some tick the two are on CPUs, on two different cores, at once.
-    parallel = [
-        cells
-        for cells in _running_ticks(free_lanes, snapshot)
-        if all(c.is_on_cpu for c in cells) and len({c.core for c in cells}) == 2
-    ]
+    parallel = _parallel_ticks(free_lanes, snapshot)
     assert parallel, f"the free pair was never on two cores at once: {free_lanes}"
+    assert not _parallel_ticks(pinned_lanes, snapshot), "the pinned pair ran on two cores"
     # Once reaped, a child's later ticks say so.
     assert all(lane.state is ProcState.EXITED for lane in pinned_lanes)
     assert pinned_lanes[0].cells[-1] == Cell(CellState.EXITED)
