@@ -97,7 +97,10 @@ class PtySession:
         self.returncode = os.waitstatus_to_exitcode(status)
         return False
 
-    def wait(self, timeout: float = 20.0) -> int:
+    def wait(self, timeout: float = 60.0) -> int:
+        # Generous: on a loaded machine an app's exit (its children's grace, Textual's
+        # teardown, the interpreter's) has taken over 20 s. Tests that promise an exit
+        # time pass their own timeout, or measure it.
         deadline = time.monotonic() + timeout
         while self.running():
             if time.monotonic() > deadline:

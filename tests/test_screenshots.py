@@ -14,6 +14,8 @@ pytestmark = pytest.mark.once
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 
+# Every picture is a whole app run: about 40 s alone, several minutes on a loaded machine.
+@pytest.mark.timeout(600)
 def test_screenshots_are_current_and_regenerate_identically(tmp_path: Path) -> None:
     written = make_screenshots(tmp_path, SCREENSHOTS / SCENE_NAME)
     assert [p.name for p in written] == [f"{shot.name}.svg" for shot in SHOTS]
