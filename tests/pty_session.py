@@ -73,7 +73,9 @@ class PtySession:
         os.write(self.fd, keys.encode() if isinstance(keys, str) else keys)
         time.sleep(pause)
 
-    def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
+    def wait_for(self, needle: bytes, timeout: float = 45.0) -> None:
+        # Generous for a loaded machine (a child's SIGTERM, reaping and the redraw that
+        # shows it took over 20 s at load 25); a test that promises a time measures it.
         deadline = time.monotonic() + timeout
         while needle not in self.output:
             if time.monotonic() > deadline or not self.running():
