@@ -229,7 +229,9 @@ async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
 
         await pilot.press("space")  # play: the clock moves
         await pilot.pause(0.5)
-        assert app.playing and replay.now > replay.start
+        # the clock moved; on a loaded machine the pause may outlast the recording, which
+        # then stops at its end
+        assert replay.now > replay.start and (app.playing or replay.now == replay.end)
 
 
 async def test_a_replay_is_read_only(tmp_path: Path) -> None:
