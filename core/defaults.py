@@ -10,6 +10,8 @@ DEFAULT_MAX_PROCS = 256
 DEFAULT_MAX_DESCENDANTS = 64
 DEFAULT_GRACE_S = 2.0
 DEFAULT_INTERVAL_S = 1.0
+# Lines of output kept for each process (the details pane's, a replay's).
+OUTPUT_LINES_KEPT = 500
 
 # The TCP echo server: the lesson's address, loopback only unless asked.
 SERVER_HOST = "127.0.0.1"

@@ -44,6 +44,7 @@ _OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, Pro
 
 StartMethod = Literal["fork", "forkserver", "spawn"]
 Stream = Literal["stdout", "stderr"]
+NoticeLevel = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +185,7 @@ class Cleared:
 class Notice:
     """Something the controller did on its own that a person should see."""
 
-    level: Literal["info", "warning", "error"]
+    level: NoticeLevel
     text: str
     time: float
 
