@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from proclab.core.defaults import DEFAULT_METHOD
 from proclab.core.targets import Target
 
 
@@ -56,7 +57,7 @@ class ProcessSpec:
     kwargs: Mapping[str, object] = field(default_factory=dict)
     name: str | None = None
     daemon: bool = False
-    method: StartMethod = "forkserver"
+    method: StartMethod = DEFAULT_METHOD
     affinity: tuple[int, ...] | None = None
     cwd: str = "."
 

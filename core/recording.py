@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 
 from proclab.core import model
+from proclab.core.defaults import OUTPUT_LINES_KEPT
 from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.model import (
     Cleared,
@@ -495,7 +496,7 @@ class Replay:
                 if row is not None and row.state.is_live:
                     self._rows[rec_id] = dataclasses.replace(row, sample=sample)
         elif isinstance(event, OutputLine):
-            self._output.setdefault(event.id, deque(maxlen=500)).append(event)
+            self._output.setdefault(event.id, deque(maxlen=OUTPUT_LINES_KEPT)).append(event)
         elif isinstance(event, ServerEvent):
             self.server.apply(event)
         elif isinstance(event, Cleared):

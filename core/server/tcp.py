@@ -32,7 +32,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from proclab.core import methods
 from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
-from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SERVER_PORT
+from proclab.core.defaults import (
+    DEFAULT_METHOD,
+    SERVER_HOST,
+    SERVER_IDLE_S,
+    SERVER_LIFETIME_S,
+    SERVER_MAX_CLIENTS,
+    SERVER_MODE,
+    SERVER_MODES,
+    SERVER_PORT,
+    SERVER_WORKERS,
+)
 from proclab.core.errors import ProclabError, SpawnRefused
 from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
 from proclab.core.server.handler import (
@@ -66,11 +76,11 @@ class ServerError(ProclabError):
 class ServerConfig:
     host: str = SERVER_HOST
     port: int = SERVER_PORT
-    mode: Mode = "process"
-    workers: int = 4
-    max_clients: int = 32
-    idle_timeout: float = 60.0
-    lifetime: float = 600.0
+    mode: Mode = SERVER_MODE
+    workers: int = SERVER_WORKERS
+    max_clients: int = SERVER_MAX_CLIENTS
+    idle_timeout: float = SERVER_IDLE_S
+    lifetime: float = SERVER_LIFETIME_S
     method: str = DEFAULT_METHOD
     public: bool = False  # allow binding an address other programs' clients can reach
     log: str = "all"  # what handlers report: all, connections (no data), errors (and busy)
