@@ -40,6 +40,7 @@ from proclab.core.model import (
     ProcessSpec,
     Sampled,
     ServerEvent,
+    ServerListening,
     ServerStatus,
     Spawned,
     SystemSample,
@@ -51,7 +52,9 @@ if TYPE_CHECKING:
     from proclab.core.server.tcp import ServerConfig
     from proclab.core.source import ProcessSource
 
-FORMAT = 1
+# 2: a class per server event kind (ServerListening, ClientData...) where format 1 wrote
+# one ServerEvent with every field; format 1 is still read.
+FORMAT = 2
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -63,7 +66,12 @@ EVENT_TYPES: dict[str, type] = {
         model.RowUpdated,
         model.Cleared,
         model.Notice,
-        model.ServerEvent,
+        model.ServerListening,
+        model.ServerNote,
+        model.ClientAccepted,
+        model.ClientData,
+        model.ClientClosed,
+        model.ClientTurnedAway,
     )
 }
 _NAMESPACE = {**vars(model), "Target": Target}
@@ -115,10 +123,48 @@ class DecodeError(ProclabError):
 
 
 def decode_event(type_name: str, data: Any) -> Event:
+    if type_name == "ServerEvent":  # format 1
+        old: _ServerEventV1 = _decode(_ServerEventV1, data, "event")
+        fields = {f.name: getattr(old, f.name) for f in dataclasses.fields(old)}
+        return model.server_event(**fields)
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ProclabError(f"unknown event type {type_name!r}")
-    return _decode(cls, data, "event")  # type: ignore[no-any-return]
+    event: Event = _decode(cls, data, "event")
+    return event
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ServerEventV1:
+    """A server event as format 1 wrote it: every kind's fields in one class."""
+
+    kind: Literal[
+        "listening",
+        "accepted",
+        "data_in",
+        "data_out",
+        "disconnected",
+        "busy",
+        "refused",
+        "error",
+        "warning",
+        "stopped",
+    ]
+    time: float
+    client: str = ""
+    pid: int | None = None
+    nbytes: int = 0
+    preview: str = ""
+    duration: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reason: str = ""
+    max_clients: int = 0
+    text: str = ""
+    address: str = ""
+    mode: str = ""
+    method: str = ""
+    workers: int = 0
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -586,11 +632,11 @@ class ReplayServer:
 
     def __init__(self, replay: Replay) -> None:
         self._replay = replay
-        self._listening: ServerEvent | None = None
+        self._listening: ServerListening | None = None
         self._active = self._served = self._rejected = 0
 
     def apply(self, event: ServerEvent) -> None:
-        if event.kind == "listening":
+        if isinstance(event, ServerListening):
             self._listening = event
             self._active = self._served = self._rejected = 0
         elif event.kind == "stopped":
