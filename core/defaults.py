@@ -2,12 +2,13 @@
 Imports nothing but typing, so that the `proclab` script stays cheap to import (spawn
 children import it as their main module)."""
 
-from typing import Final
+from typing import Final, Literal
 
-METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
+StartMethod = Literal["fork", "forkserver", "spawn"]
+METHODS: tuple[StartMethod, ...] = ("fork", "forkserver", "spawn")
 # fork is unsafe in a threaded process and proclab always has threads; Python 3.14 made
 # forkserver the default on Linux for the same reason.
-DEFAULT_METHOD: Final = "forkserver"  # Final: a StartMethod literal to a checker
+DEFAULT_METHOD: StartMethod = "forkserver"
 DEFAULT_MAX_PROCS = 256
 # A child that starts more processes of its own than this has its process group killed.
 DEFAULT_MAX_DESCENDANTS = 64

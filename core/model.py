@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from proclab.core.defaults import DEFAULT_METHOD
+from proclab.core.defaults import DEFAULT_METHOD, StartMethod
 from proclab.core.targets import Target
 
 
@@ -44,7 +44,6 @@ class ProcState(enum.StrEnum):
 
 _OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED})
 
-StartMethod = Literal["fork", "forkserver", "spawn"]
 Stream = Literal["stdout", "stderr"]
 NoticeLevel = Literal["info", "warning", "error"]
 

@@ -35,14 +35,17 @@ from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.model import (
     Cleared,
     Event,
+    Exited,
     OutputLine,
     ProcessRow,
     ProcessSpec,
+    RowUpdated,
     Sampled,
     ServerEvent,
     ServerListening,
     ServerStatus,
     Spawned,
+    StateChanged,
     SystemSample,
 )
 from proclab.core.source import Capabilities, NotAllowed
@@ -287,7 +290,7 @@ def _decode_spec(value: Any, where: str) -> ProcessSpec:
     if not isinstance(value, dict):
         raise DecodeError(where, f"{_shown(value)} where an object belongs")
     fields = dict(value)
-    literals = {}
+    literals: dict[str, Any] = {}
     for name, kind in (("args", tuple), ("kwargs", dict)):
         text = fields.pop(name, "()" if kind is tuple else "{}")
         if not isinstance(text, str):
@@ -549,9 +552,8 @@ class Replay:
             for rec_id in event.ids:
                 self._rows.pop(rec_id, None)
                 self._output.pop(rec_id, None)
-        elif isinstance(event, Spawned) or hasattr(event, "row"):
-            row = event.row  # type: ignore[union-attr]
-            self._rows[row.id] = row
+        elif isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+            self._rows[event.row.id] = event.row
 
     @property
     def sample_interval(self) -> float:

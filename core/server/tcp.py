@@ -568,7 +568,7 @@ class TcpServer:
 
     def _describe(self) -> str:
         config = self.config
-        parts = [config.mode]
+        parts: list[str] = [config.mode]
         if config.mode != "thread":
             parts.append(config.method)
         if config.mode == "pool":
