@@ -1063,8 +1063,8 @@ def schedule_from_gantt(
     burst asked for. `gantt` is in time order and holds every job; `algorithm` names the
     simulation it is compared with."""
     position = {job.name: i for i, job in enumerate(jobs)}
-    first_run: list[float | None] = [None] * len(jobs)
-    completion = [0.0] * len(jobs)
+    first_run: list[_Time | None] = [None] * len(jobs)
+    completion: list[_Time] = [0.0] * len(jobs)
     ran = [0.0] * len(jobs)
     slices: list[tuple[int | str | None, _Time, _Time]] = []
     switches = 0
@@ -1084,7 +1084,8 @@ def schedule_from_gantt(
     missing = [jobs[i].name for i, first in enumerate(first_run) if first is None]
     if missing:
         raise ScheduleError(f"{missing[0]} never ran in this chart")
-    run = _Run(slices, first_run, completion, switches)  # type: ignore[arg-type]
+    firsts = [first for first in first_run if first is not None]  # all of them: see above
+    run = _Run(slices, firsts, completion, switches)
     arrival = [job.arrival for job in jobs]
     return _result(jobs, algorithm, Settings(), arrival, ran, run, label)
 
