@@ -13,7 +13,7 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
 from proclab.core.recording import record_into
-from proclab.tui.cli import spec_from_arguments
+from proclab.tui.commands.options import spec_from_arguments
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:

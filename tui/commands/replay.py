@@ -20,9 +20,16 @@ from textual.binding import Binding, BindingType
 from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
 from proclab.tui.app import ProclabApp
+from proclab.tui.commands.options import positive_float
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard
 from proclab.tui.widgets.line_list import LineList
 
+HELP = "show a session recorded with --record in the app: pause, step, seek"
+DESCRIPTION = (
+    "Show a recorded session (--record FILE.jsonl) in the app, read-only: space"
+    " pauses and resumes, . steps to the next event, [ and ] seek 10 s, < and > jump to the"
+    " start and the end."
+)
 TICK_S = 0.1  # how often playing moves the replay on
 SEEK_S = 10.0
 READ_ONLY = ("spawn", "join", "join_timeout", "terminate", "kill", "pause", "rename", "restart")
@@ -161,6 +168,24 @@ class ReplayApp(ProclabApp):
 
 for _name in READ_ONLY:  # every control the live app has answers with the same notice
     setattr(ReplayApp, f"action_{_name}", ReplayApp._read_only)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE.jsonl", help="a recording made with --record")
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        metavar="X",
+        help="play X times as fast as recorded (default 1)",
+    )
+    parser.add_argument(
+        "--at",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="start S seconds into the recording (default 0)",
+    )
 
 
 def run(ns: argparse.Namespace) -> int:

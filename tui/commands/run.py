@@ -27,9 +27,20 @@ from proclab.core.recording import record_into
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.cli import spec_from_arguments
 from proclab.tui.closed_output import on_closed
+from proclab.tui.commands.options import (
+    add_grace_argument,
+    add_record_argument,
+    add_spawn_arguments,
+    positive_float,
+    spec_from_arguments,
+)
 
+HELP = "start children, stream their output, join them, print a summary"
+DESCRIPTION = (
+    "Start N children of a Python function, stream their output, join them all"
+    " and print how long they took: the lesson's 'start ten, join them, print the total time'."
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -50,6 +61,19 @@ class _Printer:
     def _write(self, stream: object, line: str) -> None:
         with self._lock:
             print(line, file=stream, flush=True)  # type: ignore[call-overload]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spawn_arguments(parser, target_required=True)
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="end the children still running after S seconds",
+    )
+    add_grace_argument(parser)
+    add_record_argument(parser)
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessRow, ProcState
+from proclab.tui.commands.options import positive_float
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -32,6 +33,40 @@ SCENE_NAME = "scene.jsonl"
 REPO_SCENE = Path(__file__).resolve().parents[2] / DEFAULT_DIR / SCENE_NAME
 KERNEL_RUN_NAME = "kernel-run.json"
 KERNEL_RUN_PRESET = "priority-preempt"
+
+HELP = "regenerate the README's SVGs from the recorded scene"
+DESCRIPTION = (
+    "Regenerate every SVG in screenshots/ by replaying a recorded session (frozen clock,"
+    " fixed sizes): the same recording always gives the same pictures."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        default="screenshots",
+        metavar="DIR",
+        help="where the SVGs go (default screenshots/)",
+    )
+    parser.add_argument(
+        "--scene",
+        default=None,
+        metavar="FILE",
+        help="the recording to replay (default: the repository's screenshots/scene.jsonl;"
+        " with --record-scene, DIR/scene.jsonl)",
+    )
+    parser.add_argument(
+        "--record-scene",
+        action="store_true",
+        help="first record the scene again, with real children",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=8.0,
+        metavar="S",
+        help="length of a new recording (default 8)",
+    )
 
 
 @dataclass(frozen=True)
