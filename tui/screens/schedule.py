@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
@@ -581,26 +581,35 @@ class ScheduleScreen(ModalScreen[None]):
         jobs, problems, _ = self._check_jobs()
         return any(problems.values()) or tuple(jobs) != self._loaded
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted, "#set-csv")
+    async def _csv_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "set-csv":
-            await self.load_csv(event.value)
-        else:
-            self._recompute()
+        await self.load_csv(event.value)
 
-    async def on_select_changed(self, event: Select.Changed) -> None:
+    @on(Input.Submitted, "#sched-settings Input, .sched-cell")
+    def _field_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.select.id == "sched-preset" and isinstance(event.value, str):
-            if event.value != self._preset or self._edited:
-                await self.load_preset(event.value)
-        elif event.select.id == "sched-algorithm":
-            matching = KERNEL_FOR.get(self._algorithm_value())
-            if matching is not None:
-                self.query_one("#sched-kernel", Select).value = matching
-            self._show_relevant()
-            self._recompute()
-        elif event.select.id == "sched-kernel":
-            self._show_kernel()
+        self._recompute()
+
+    @on(Select.Changed, "#sched-preset")
+    async def _preset_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, str) and (event.value != self._preset or self._edited):
+            await self.load_preset(event.value)
+
+    @on(Select.Changed, "#sched-algorithm")
+    def _algorithm_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        matching = KERNEL_FOR.get(self._algorithm_value())
+        if matching is not None:
+            self.query_one("#sched-kernel", Select).value = matching
+        self._show_relevant()
+        self._recompute()
+
+    @on(Select.Changed, "#sched-kernel")
+    def _kernel_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        self._show_kernel()
 
     async def load_preset(self, key: str) -> None:
         """Replace the jobs and settings with a preset's, and show its algorithm."""
