@@ -48,7 +48,12 @@ def run_app(ns: argparse.Namespace) -> int:
 def run_in_terminal(ns: argparse.Namespace, make_app: Callable[[Controller], ProclabApp]) -> int:
     """A controller from the app options in `ns` (--max-procs, --refresh, --grace,
     --record), the app on the terminal, and every child ended however it ends."""
-    controller = Controller(max_procs=ns.max_procs, sample_interval=ns.refresh, grace=ns.grace)
+    controller = Controller(
+        max_procs=ns.max_procs,
+        sample_interval=ns.refresh,
+        grace=ns.grace,
+        default_method=ns.method,
+    )
     try:
         stop_recording = record_into(controller, ns.record)
     except ProclabError as exc:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -64,6 +64,7 @@ from proclab.core.scheduling.simulator import (
     schedule,
     setting_texts,
 )
+from proclab.core.source import ProcessSource
 from proclab.tui.screens.help import SCHEDULING, HelpScreen
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.schedule_chart import (
@@ -235,15 +236,23 @@ class ScheduleScreen(ModalScreen[None]):
         Binding("ctrl+end,end", "scroll_results('end')", "To the results", show=False),
         Binding("ctrl+home,home", "scroll_results('home')", "To the top", show=False),
     ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [  # noqa: RUF012 (Textual's type)
         (0, "-sched-narrow"),
         (120, "-sched-wide"),
     ]
 
     CSS_PATH = Path(__file__).with_name("schedule.tcss")
 
-    def __init__(self, preset: str = DEFAULT_PRESET, algorithm: str | None = None) -> None:
+    def __init__(
+        self,
+        preset: str = DEFAULT_PRESET,
+        algorithm: str | None = None,
+        processes: ProcessSource | None = None,
+    ) -> None:
+        """`processes`: the app's source; runs on the kernel need it to be proclab's own
+        controller (its children, joined from a thread)."""
         super().__init__()
+        self._processes = processes
         if preset not in PRESETS:
             raise ValueError(f"no preset {preset!r}")
         self._preset = preset
@@ -443,7 +452,7 @@ class ScheduleScreen(ModalScreen[None]):
     def _check_settings(self, algorithm: str) -> tuple[Settings | None, dict[str, str]]:
         errors: dict[str, str] = {}
         shown = SETTINGS_SHOWN[algorithm]
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # each a setting's parsed value
         for name in shown:
             try:
                 values[name] = parse_setting(name, self._setting_text(name))
@@ -784,7 +793,7 @@ class ScheduleScreen(ModalScreen[None]):
         if self._kernel_cancel is not None:
             self.notify("a run on the kernel is under way (Esc ends it)", severity="warning")
             return
-        controller = getattr(self.app, "controller", None)
+        controller = self._processes
         if not isinstance(controller, Controller):
             self._kernel_status("Runs on the kernel need proclab's own controller (not a replay).")
             return

@@ -123,6 +123,14 @@ class OutputLog(ScrollView, can_focus=True):
     class Filtered(Message):
         """Showing only the selected process's lines was switched on or off."""
 
+        def __init__(self, log: OutputLog) -> None:
+            super().__init__()
+            self.log = log
+
+        @property
+        def control(self) -> OutputLog:
+            return self.log
+
     def action_toggle_follow_selected(self) -> None:
         self.only_selected = not self.only_selected
         self._rebuild()
@@ -135,7 +143,7 @@ class OutputLog(ScrollView, can_focus=True):
 
     def _label(self) -> None:
         # The pane around it says what it shows: the log itself has no border.
-        self.post_message(self.Filtered())
+        self.post_message(self.Filtered(self))
 
     def lines_shown(self) -> list[str]:
         """The plain text of every line the pane shows, scrolled to or not (for tests)."""
