@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+from typing import TextIO
 
 from proclab.core.batch import batch_figures
 from proclab.core.controller import Controller
@@ -58,9 +59,9 @@ class _Printer:
         elif isinstance(event, Notice):
             self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
-    def _write(self, stream: object, line: str) -> None:
+    def _write(self, stream: TextIO, line: str) -> None:
         with self._lock:
-            print(line, file=stream, flush=True)  # type: ignore[call-overload]
+            print(line, file=stream, flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

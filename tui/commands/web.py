@@ -165,12 +165,12 @@ def _server_class() -> type:
     from aiohttp import web
     from textual_serve.server import Server
 
-    class ProclabServer(Server):  # type: ignore[misc]
+    class ProclabServer(Server):
         """textual-serve's server, behind a token and the Host and Origin checks, on a
         page without a public font service, ending every tab's proclab when it stops."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, templates_path=TEMPLATES, **kwargs)
+        def __init__(self, command: str, **kwargs: Any) -> None:
+            super().__init__(command, templates_path=TEMPLATES, **kwargs)
             self.token = secrets.token_urlsafe(32)
             self.hosts = served_hosts(self.public_url, self.host, self.port)
 

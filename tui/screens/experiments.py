@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.table import Table
@@ -88,8 +88,8 @@ class BarChart(Widget):
     BarChart { height: auto; text-wrap: nowrap; text-overflow: clip; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.bars: list[experiments.Bar] = []
 
     def show(self, bars: list[experiments.Bar]) -> None:
@@ -128,7 +128,7 @@ class ExperimentsScreen(ModalScreen[None]):
         Binding("ctrl+o", "export('json')", "Export JSON"),
         Binding("ctrl+s", "export('csv')", "Export CSV"),
     ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [  # noqa: RUF012 (Textual's type)
         (0, "-exp-narrow"),
         (120, "-exp-wide"),
     ]

@@ -183,7 +183,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             f: self.query_one(f"#{f}", Input).value
             for f in ("target", "args", "kwargs", "name", "count", "affinity")
         }
-        self._checked = dict(value)
+        self._checked = {name: text for name, text in value.items()}
         errors: dict[str, str] = {}
         count = int(value["count"] or "0")  # the field takes digits only
         most, why = MAX_COUNT, ""
