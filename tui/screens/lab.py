@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Footer, Input, Tab, Tabs
 
 from proclab.core.batch import BatchFigures, batch_figures, batch_of
@@ -69,6 +70,9 @@ class LabScreen(ProcessCommands):
         "? shows every key."
     )
     BINDINGS: ClassVar[list[BindingType]] = LAB_BINDINGS
+    # The pane shown and focused (the only one on a narrow terminal), and whether it is.
+    pane: reactive[str] = reactive("procs", init=False)
+    narrow: reactive[bool | None] = reactive(None, init=False)
 
     class Ready(Message):
         """The panes are mounted and show the source (posted once, for the app)."""
@@ -89,8 +93,6 @@ class LabScreen(ProcessCommands):
         super().__init__(source, method=method, clock=clock, cwd=cwd, live_keys=live_keys)
         self._startup = startup
         self._serve = serve
-        self._active_pane = "procs"
-        self._narrow: bool | None = None
         self._backfilled: set[int] = set()
         self.timeline = Timeline()  # every tick of every child, for the timeline screen
         self._detach_timeline: Callable[[], None] | None = None
@@ -177,12 +179,11 @@ class LabScreen(ProcessCommands):
 
     def fit(self, width: int, height: int) -> None:
         """Every pane at once on a large terminal; one at a time, behind tabs, on a small one."""
-        narrow = width < WIDE[0] or height < WIDE[1]
-        if narrow == self._narrow:
-            return
-        self._narrow = narrow
-        self.set_class(narrow, "-narrow")
-        self.query_one("#tabs", Tabs).display = narrow
+        self.narrow = width < WIDE[0] or height < WIDE[1]
+
+    def watch_narrow(self, narrow: bool | None) -> None:
+        self.set_class(bool(narrow), "-narrow")
+        self.query_one("#tabs", Tabs).display = bool(narrow)
 
     def _on_theme_changed(self, _theme: object) -> None:
         self.table.restyle()
@@ -390,18 +391,20 @@ class LabScreen(ProcessCommands):
             event.stop()
 
     def action_pane(self, pane: str) -> None:
-        self._active_pane = pane
+        self.pane = pane
+        self.query_one(PANE_FOCUS[pane]).focus()
+
+    def watch_pane(self, pane: str) -> None:
         for name in PANES:
             self.query_one(f"#{name}").set_class(name == pane, "-active")
         tabs = self.query_one("#tabs", Tabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
-        self.query_one(PANE_FOCUS[pane]).focus()
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = (event.tab.id or "tab-procs").removeprefix("tab-")
-        if pane != self._active_pane and not self.closing:
+        if pane != self.pane and not self.closing:
             self.action_pane(pane)
 
     def action_sort_menu(self) -> None:
