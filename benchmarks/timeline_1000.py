@@ -77,7 +77,7 @@ async def screen_ms(timeline: object, size: tuple[int, int], rounds: int = 20) -
     from proclab.tui.screens.timeline import TimelineGrid, TimelineScreen
 
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
-    app.timeline = timeline  # type: ignore[assignment]
+    app.lab.timeline = timeline  # type: ignore[assignment]
     show, draw, full = [], [], []
     async with app.run_test(size=size) as pilot:
         await pilot.press("l")

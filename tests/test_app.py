@@ -33,7 +33,7 @@ def live_controller():
 
 
 def table(app: ProclabApp) -> ProcessTable:
-    return app.table
+    return app.lab.table
 
 
 def cell(app: ProclabApp, rec_id: int, column: str) -> str:
@@ -66,7 +66,7 @@ async def test_greet_from_the_form_then_terminate(live_controller):
         await wait_for(pilot, lambda: cell(app, row.id, "pid") != "")
         pid = live_controller.row(row.id).pid
         assert cell(app, row.id, "pid") == str(pid)
-        log = app.output_log
+        log = app.lab.output_log
         await wait_for(pilot, lambda: any("jerry 20 male" in line for line in log.lines_shown()))
         assert f"{row.name} {pid} jerry 20 male" in log.lines_shown()
         await pilot.press("t", "y")  # it asks first
@@ -157,16 +157,16 @@ async def test_keys_are_answered_while_a_join_waits(live_controller):
         await wait_for(pilot, lambda: table(app).row_count == 1)
         await pilot.press("j")
         await pilot.pause(0.1)
-        assert app._joining, "the join should be pending"
+        assert app.lab.joining, "the join should be pending"
         await pilot.press("question_mark")
         # the help opened while the child still ran and the join still waited
         assert isinstance(app.screen, HelpScreen)
-        assert app._joining and live_controller.row(rec_id).state.is_live
+        assert app.lab.joining and live_controller.row(rec_id).state.is_live
         await pilot.press("escape")
         await pilot.press("down", "up")
-        assert app._joining and live_controller.row(rec_id).state.is_live
+        assert app.lab.joining and live_controller.row(rec_id).state.is_live
         live_controller.terminate(rec_id)
-        await wait_for(pilot, lambda: not app._joining, timeout=10)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=10)
         assert live_controller.row(rec_id).state is ProcState.TERMINATED
 
 
@@ -195,7 +195,7 @@ async def test_a_crashing_child_shows_failed_with_its_traceback(live_controller)
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: cell(app, rec_id, "state") == "failed")
-        log = app.output_log
+        log = app.lab.output_log
         await wait_for(
             pilot, lambda: any("RuntimeError: boom" in line for line in log.lines_shown())
         )
@@ -259,7 +259,7 @@ async def test_output_log_filters_to_the_selected_process(live_controller):
     ids = live_controller.spawn(build_spec(f"{TASKS}:tick", "(50,)"), 2)
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=SIZE) as pilot:
-        log = app.output_log
+        log = app.lab.output_log
         await wait_for(pilot, lambda: all(live_controller.output(i) for i in ids))
         await wait_for(pilot, lambda: table(app).row_count == 2)
         table(app).select(ids[1])
@@ -297,11 +297,11 @@ async def test_panes_are_reachable_at_80x24(live_controller):
             await pilot.press(key)
             await pilot.pause()
             assert (
-                app.main.query_one(f"#{pane}").display
-                and app.main.query_one(f"#{pane}").region.height > 5
+                app.lab.query_one(f"#{pane}").display
+                and app.lab.query_one(f"#{pane}").region.height > 5
             )
             others = [p for p in ("procs", "log", "cpu", "server") if p != pane]
-            assert all(app.main.query_one(f"#{o}").region.height == 0 for o in others)
+            assert all(app.lab.query_one(f"#{o}").region.height == 0 for o in others)
 
 
 async def test_command_palette_offers_the_actions(live_controller):
@@ -339,7 +339,7 @@ async def test_a_vanished_pid_never_raises(live_controller):
         await wait_for(pilot, lambda: cell(app, rec_id, "state") == "killed")
         await pilot.press("t")  # on an ended process: a notification, not a crash
         await pilot.pause(0.3)
-        assert app.is_running and app.screen is app.main, "nothing to ask about"
+        assert app.is_running and app.screen is app.lab, "nothing to ask about"
 
 
 async def test_mouse_sorts_and_selects(live_controller):
@@ -378,7 +378,7 @@ async def test_theme_change_restyles_without_losing_rows(live_controller):
 async def test_server_from_its_pane(live_controller):
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=(160, 48)) as pilot:
-        pane = app.main.query_one("#server-pane")
+        pane = app.lab.query_one("#server-pane")
         pane.query_one("#server-port").value = "0"  # any free port
         await pilot.press("4")
         await pilot.press("enter")  # the Start button has focus
@@ -423,7 +423,7 @@ async def test_port_in_use_shows_in_the_pane(live_controller):
     app = ProclabApp(live_controller, refresh=0.2)
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            pane = app.main.query_one("#server-pane")
+            pane = app.lab.query_one("#server-pane")
             pane.query_one("#server-port").value = str(blocker.getsockname()[1])
             await pilot.press("ctrl+t")
             await pilot.pause(0.2)

@@ -166,10 +166,10 @@ async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(contro
     batch = controller.spawn(build_spec(f"{TASKS}:sleep", "(1,)"), 3)
     app = ProclabApp(controller, refresh=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.table.row_count == 3)
-        app.table.select(batch[1])
+        await wait_for(pilot, lambda: app.lab.table.row_count == 3)
+        app.lab.table.select(batch[1])
         await pilot.press("a")  # (a batch that has ended already is joined at once)
-        await wait_for(pilot, lambda: not app._joining, timeout=30)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=30)
         rows = [controller.row(i) for i in batch]
         assert all(r.state is ProcState.EXITED for r in rows)
         figures = batch_figures(rows, 0.0, controller.usable_cpus())
@@ -185,13 +185,13 @@ async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(contro
         assert facts["Batch"] == f"one of the {batch_lines(figures)[0]}"
         await pilot.press("escape")
         lone = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
-        await wait_for(pilot, lambda: app.table.row_count == 4)
+        await wait_for(pilot, lambda: app.lab.table.row_count == 4)
         await pilot.press("a")  # the selected batch has ended: every live child instead
         await pilot.pause(0.1)
-        assert list(app._joining.values()) == ["1 live child"]
+        assert list(app.lab.joining) == ["1 live child"]
         assert "; esc stops" in str(app.query_one("#status").render())
         controller.terminate(lone[0])
-        await wait_for(pilot, lambda: not app._joining, timeout=30)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=30)
 
 
 async def test_join_of_a_stopped_child_offers_to_resume_it(controller):
@@ -207,32 +207,32 @@ async def test_join_of_a_stopped_child_offers_to_resume_it(controller):
         assert "is stopped (paused by SIGSTOP)" in question and "Resume" in question
         await pilot.press("n")
         await pilot.pause(0.2)
-        assert not app._joining and controller.row(rec_id).state is ProcState.STOPPED
+        assert not app.lab.joining and controller.row(rec_id).state is ProcState.STOPPED
         await pilot.press("enter")  # the details say what it is, not "still running"
         assert dict(app.screen.facts)["Ended"].startswith("not yet: stopped (paused by SIGSTOP)")
         await pilot.press("escape", "j", "y")
         await wait_for(pilot, lambda: controller.row(rec_id).state is not ProcState.STOPPED)
         await pilot.pause(0.1)
-        assert app._joining, "the join should wait for the resumed child"
+        assert app.lab.joining, "the join should wait for the resumed child"
         controller.terminate(rec_id)
-        await wait_for(pilot, lambda: not app._joining, timeout=30)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=30)
 
 
 async def test_escape_stops_waiting_for_a_join(controller):
     (rec_id,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"))
     app = ProclabApp(controller, refresh=0.2)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.table.row_count == 1)
+        await wait_for(pilot, lambda: app.lab.table.row_count == 1)
         await pilot.press("j")
         await pilot.pause(0.1)
-        assert app._joining
+        assert app.lab.joining
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not app._joining, timeout=5)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=5)
         assert controller.row(rec_id).state.is_live
         assert any(n.startswith("stopped waiting for") for n in _notes(app))
         assert "joining" not in str(app.query_one("#status").render())
         await pilot.press("slash", "x", "escape")  # Escape still clears the filter
-        assert app.table.filter_text == "" and not app.query_one("#filter").display
+        assert app.lab.table.filter_text == "" and not app.query_one("#filter").display
 
 
 async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
@@ -242,9 +242,9 @@ async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: controller.output(rec_id))  # past its start-up
         await pilot.press("J", "enter")  # at most 5 s, the prompt's default
-        await wait_for(pilot, lambda: app._joining)
+        await wait_for(pilot, lambda: app.lab.joining)
         controller.pause(rec_id)
-        await wait_for(pilot, lambda: not app._joining, timeout=10)
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=10)
         note = next(n for n in _notes(app) if "timed out" in n)
         assert note.endswith("it is stopped (paused by SIGSTOP): p resumes it"), note
         controller.terminate(rec_id)

@@ -61,7 +61,7 @@ async def test_the_builtin_scenario_plays_to_the_end(controller):
         assert len(handlers) == 3 and all(row.exitcode == 0 for row in handlers)
         assert not controller.server.running
         assert {"TimelineScreen", "ScheduleScreen"} <= set(pushed)
-        assert type(app.screen).__name__ == "Screen", "the last step shows the main screen"
+        assert app.screen is app.lab, "the last step shows the main screen"
 
 
 async def test_a_key_pauses_and_q_ends_leaving_nothing_running(controller):

@@ -122,7 +122,7 @@ async def test_the_app_stays_responsive_while_a_fork_bomb_is_stopped(controller)
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
         def state() -> str:
-            return app.table.cell_text(row.id, "state").strip()
+            return app.lab.table.cell_text(row.id, "state").strip()
 
         await wait_for(pilot, lambda: state() == "killed", timeout=30)
         assert f"more than {FORK_BOMB_LIMIT}" in controller.row(row.id).error

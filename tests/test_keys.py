@@ -24,7 +24,7 @@ def make_app() -> tuple[ProclabApp, FakeController]:
 async def test_signals_that_end_a_process_ask_first(key: str, command: str) -> None:
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        app.table.select(RUNNING)
+        app.lab.table.select(RUNNING)
         await pilot.press(key)
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen), f"{key} should ask first"
@@ -48,7 +48,7 @@ async def test_pause_does_not_ask_and_names_the_pid() -> None:
 
     app.notify = spy  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
-        app.table.select(RUNNING)
+        app.lab.table.select(RUNNING)
         await pilot.press("p")
         await pilot.pause()
         assert ("pause", RUNNING) in fake.calls

@@ -38,7 +38,7 @@ def shown_rows(table: ProcessTable) -> list[int]:
 async def test_the_last_row_is_visible_at_80x24(count: int) -> None:
     app = ProclabApp(FakeController(copies(count)), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        table = app.table
+        table = app.lab.table
         await pilot.press("end")
         await pilot.pause()
         assert table.selected_id == table.order[-1]
@@ -51,21 +51,21 @@ async def test_the_last_row_is_visible_at_80x24(count: int) -> None:
 async def test_the_border_says_how_the_table_is_sorted() -> None:
     app = ProclabApp(FakeController(), clock=lambda: NOW)
     async with app.run_test(size=(120, 40)) as pilot:
-        pane = app.main.query_one("#procs")
+        pane = app.lab.query_one("#procs")
         assert "sort Name ▲" in str(pane.border_subtitle)
         await pilot.press("s")
         await pilot.pause()
         assert "sort PID" in str(pane.border_subtitle)
         await pilot.press("S")
         await pilot.pause()
-        label = app.table.sort_label
+        label = app.lab.table.sort_label
         assert f"sort {label}" in str(pane.border_subtitle)
 
 
 async def test_numeric_columns_sort_highest_first() -> None:
     app = ProclabApp(FakeController(), clock=lambda: NOW)
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.table
+        table = app.lab.table
         while table.sort_column != "cpu":
             await pilot.press("s")
         await pilot.pause()
@@ -86,13 +86,13 @@ async def test_f6_picks_the_sort_column() -> None:
         await pilot.press("f6")
         await pilot.pause()
         picker = app.screen
-        assert picker is not app.main, "F6 opens a list of columns, as in htop"
+        assert picker is not app.lab, "F6 opens a list of columns, as in htop"
         await pilot.press(*"cpu")  # type to find, as in htop's menu: the first match
         await pilot.press("enter")
         await pilot.pause()
-        assert app.screen is app.main
-        assert app.table.sort_column == "cpu" and app.table.sort_reverse
-        assert "sort CPU% ▼" in str(app.main.query_one("#procs").border_subtitle)
+        assert app.screen is app.lab
+        assert app.lab.table.sort_column == "cpu" and app.lab.table.sort_reverse
+        assert "sort CPU% ▼" in str(app.lab.query_one("#procs").border_subtitle)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -102,7 +102,7 @@ async def test_names_are_whole_when_they_fit(size: tuple[int, int]) -> None:
     app = ProclabApp(FakeController(rows), clock=lambda: NOW)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        lines = table_lines(app.table)
+        lines = table_lines(app.lab.table)
         assert any("ForkServerProcess-12 " in line for line in lines)
         assert not any("…" in line for line in lines), "no name is cut when all fit"
         header = lines[0]
@@ -116,7 +116,7 @@ async def test_a_long_name_is_cut_in_the_middle_keeping_its_number() -> None:
     app = ProclabApp(FakeController(rows), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        shown = app.table.cell_text(10, "name").strip()
+        shown = app.lab.table.cell_text(10, "name").strip()
         assert shown.endswith("…-7") and len(shown) < 40
 
 
@@ -126,14 +126,16 @@ async def test_an_empty_table_says_what_to_do(size: tuple[int, int]) -> None:
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        text = "\n".join(table_lines(app.table))
+        text = "\n".join(table_lines(app.lab.table))
         assert "Press n to start one" in text and "proclab TARGET" in text
-        assert all(len(line.rstrip()) <= app.table.size.width for line in table_lines(app.table))
+        assert all(
+            len(line.rstrip()) <= app.lab.table.size.width for line in table_lines(app.lab.table)
+        )
         fake._rows = {r.id: r for r in copies(1)}
-        app._refresh_rows()
+        app.lab.refresh_rows()
         await pilot.pause()
-        text = "\n".join(table_lines(app.table))
+        text = "\n".join(table_lines(app.lab.table))
         assert "Press n" not in text and "mine-1" in text
         await pilot.press("slash", *"zzz")
         await pilot.pause()
-        assert "No process matches 'zzz'" in "\n".join(table_lines(app.table))
+        assert "No process matches 'zzz'" in "\n".join(table_lines(app.lab.table))

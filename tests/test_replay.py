@@ -44,16 +44,17 @@ from proclab.core.recording import (
 )
 from proclab.core.server.tcp import describe_event
 from proclab.core.spec import build_spec
+from proclab.tui.app import ProclabApp
 from proclab.tui.cli import main
-from proclab.tui.commands.replay import ReplayApp
+from proclab.tui.commands.replay import replay_app
 
 
 def states(rows: tuple[ProcessRow, ...]) -> dict[str, tuple[str, str]]:
     return {r.name: (str(r.state), describe_exit(r.exitcode)) for r in rows}
 
 
-def table_states(app: ReplayApp) -> dict[str, tuple[str, str]]:
-    table = app.table
+def table_states(app: ProclabApp) -> dict[str, tuple[str, str]]:
+    table = app.lab.table
     return {
         table.cell_text(i, "name"): (table.cell_text(i, "state"), table.cell_text(i, "exit"))
         for i in table.order
@@ -95,11 +96,11 @@ def record_session(
     return middle, middle_at, end
 
 
-async def settle(pilot: object, app: ReplayApp) -> None:
+async def settle(pilot: object, app: ProclabApp) -> None:
     deadline = time.monotonic() + 30
     # What was queued is drawn (not waiting for the wake-up of events still arriving: a
     # playing replay hands some out every tick, and the test acts on it while it plays).
-    while (app._inbox or app._lines or app._drain_scheduled) and time.monotonic() < deadline:
+    while app.events_pending() and time.monotonic() < deadline:
         await pilot.pause(0.02)  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
 
@@ -132,10 +133,10 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
     replay = Replay(made_up_session())
     samples = [(at, e.system.time) for at, e in replay.events if isinstance(e, Sampled)]
     recorded = [tick for _, tick in samples]
-    app = ReplayApp(replay)
+    app = replay_app(replay)
 
     def ticks() -> list[float]:
-        return [tick.time for tick in app.timeline.snapshot().ticks]
+        return [tick.time for tick in app.lab.timeline.snapshot().ticks]
 
     def assert_ticks_up_to_now() -> None:
         """Every tick recorded so far, once each, in order."""
@@ -143,9 +144,9 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
 
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        await wait_for(pilot, lambda: app.playing)  # it plays from the start (once drawn)
+        await wait_for(pilot, lambda: app.lab.playing)  # it plays from the start (once drawn)
         await pilot.press("space")  # pause it
-        if app.playing:  # it had reached its end meanwhile (a loaded machine): space replayed
+        if app.lab.playing:  # it had reached its end meanwhile (a loaded machine): space replayed
             await pilot.press("space")
         for key in ("greater_than_sign", "less_than_sign", "greater_than_sign"):  # end, start, end
             await pilot.press(key)
@@ -155,8 +156,8 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
         await pilot.press("left_square_bracket")  # -10 s from the end: the start
         await settle(pilot, app)
         assert replay.now == replay.start and ticks() == recorded[:1]
-        app.seek_to(NOW + 1.0)  # forward, then back from the middle
-        app.seek_to(NOW + 0.5)
+        app.lab.seek_to(NOW + 1.0)  # forward, then back from the middle
+        app.lab.seek_to(NOW + 0.5)
         await settle(pilot, app)
         assert_ticks_up_to_now()
         assert len(ticks()) == 3
@@ -164,7 +165,7 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
         await settle(pilot, app)
         await pilot.press("space")  # at the end: plays again from the start
         await settle(pilot, app)
-        assert app.playing
+        assert app.lab.playing
         assert_ticks_up_to_now()
 
 
@@ -172,15 +173,15 @@ async def test_seeking_back_rebuilds_the_timeline() -> None:
 async def test_at_opens_the_replay_that_far_in(at: float) -> None:
     replay = Replay(made_up_session())
     samples = [(when, e.system.time) for when, e in replay.events if isinstance(e, Sampled)]
-    app = ReplayApp(replay, at=at)
+    app = replay_app(replay, at=at)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         assert replay.now >= min(replay.start + at, replay.end)
-        shown = [tick.time for tick in app.timeline.snapshot().ticks]
+        shown = [tick.time for tick in app.lab.timeline.snapshot().ticks]
         assert shown == [tick for when, tick in samples if when <= replay.now]
         assert len(shown) >= 1 + int(min(at, replay.end - replay.start) / SAMPLE_S)
         if at > replay.end - replay.start:
-            assert replay.now == replay.end and not app.playing
+            assert replay.now == replay.end and not app.lab.playing
 
 
 async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
@@ -194,35 +195,35 @@ async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
     replay = Replay.load(path)
     kinds = {type(e).__name__ for _, e in replay.events}
     assert {"Spawned", "StateChanged", "Exited", "OutputLine", "Sampled"} <= kinds
-    app = ReplayApp(replay)
+    app = replay_app(replay)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        await wait_for(pilot, lambda: app.playing)  # it plays from the start (once drawn)
+        await wait_for(pilot, lambda: app.lab.playing)  # it plays from the start (once drawn)
         await pilot.press("space")  # pause it
-        if app.playing:  # it had reached its end meanwhile (a loaded machine): space replayed
+        if app.lab.playing:  # it had reached its end meanwhile (a loaded machine): space replayed
             await pilot.press("space")
-        assert not app.playing
+        assert not app.lab.playing
         assert "paused" in replay.status_text()
 
         await pilot.press("greater_than_sign")  # to the end
         await settle(pilot, app)
         assert replay.now == replay.end
         assert table_states(app) == end
-        assert any("tick" in line for line in app.output_log.lines_shown())
+        assert any("tick" in line for line in app.lab.output_log.lines_shown())
 
         await pilot.press("less_than_sign")  # back to the start: nothing yet
         await settle(pilot, app)
         assert replay.now == replay.start
-        assert app.output_log.lines_shown() == [] or all(
-            "tick" not in line for line in app.output_log.lines_shown()
+        assert app.lab.output_log.lines_shown() == [] or all(
+            "tick" not in line for line in app.lab.output_log.lines_shown()
         )
 
         before = replay.position
         await pilot.press("full_stop")  # one step: the next recorded moment
         await settle(pilot, app)
-        assert replay.position > before and not app.playing
+        assert replay.position > before and not app.lab.playing
 
-        app.seek_to(middle_at)  # the quiet moment in the middle
+        app.lab.seek_to(middle_at)  # the quiet moment in the middle
         await settle(pilot, app)
         assert table_states(app) == middle
         assert f"at {middle_at - replay.start:.1f} s of" in replay.status_text()
@@ -238,14 +239,14 @@ async def test_record_then_replay_reproduces_the_table(tmp_path: Path) -> None:
         await pilot.pause(0.5)
         # the clock moved; on a loaded machine the pause may outlast the recording, which
         # then stops at its end
-        assert replay.now > replay.start and (app.playing or replay.now == replay.end)
+        assert replay.now > replay.start and (app.lab.playing or replay.now == replay.end)
 
 
 async def test_a_replay_is_read_only(tmp_path: Path) -> None:
     path = tmp_path / "session.jsonl"
     record_session(path)
     replay = Replay.load(path)
-    app = ReplayApp(replay)
+    app = replay_app(replay)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("greater_than_sign")
         await settle(pilot, app)
@@ -253,7 +254,7 @@ async def test_a_replay_is_read_only(tmp_path: Path) -> None:
         for key in ("n", "k", "t", "p", "c", "ctrl+t", "a"):
             await pilot.press(key)
             await pilot.pause()
-            assert app.screen is app.main, f"{key} opened a dialog"
+            assert app.screen is app.lab, f"{key} opened a dialog"
         messages = [n.message for n in app._notifications]
         assert messages and all("read-only" in m for m in messages), messages
         assert replay.rows() == rows
@@ -298,7 +299,7 @@ def test_a_recording_cut_off_mid_line_still_replays(tmp_path: Path) -> None:
 async def test_the_app_says_a_recording_was_cut_off(tmp_path: Path) -> None:
     path = tmp_path / "cut.jsonl"
     write_recording(path, made_up_session(), tail=b'{"t": 1.0, "ty')
-    app = ReplayApp(Replay.load(path))
+    app = replay_app(Replay.load(path))
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         messages = [n.message for n in app._notifications]

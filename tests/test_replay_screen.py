@@ -11,43 +11,44 @@ from support import wait_for
 from textual.geometry import Region
 
 from proclab.core.recording import Replay
-from proclab.tui.commands.replay import ReplayApp
+from proclab.tui.app import ProclabApp
+from proclab.tui.commands.replay import replay_app
 
 pytestmark = pytest.mark.once
 
 SCENE = Path(__file__).resolve().parent.parent / "screenshots" / "scene.jsonl"
 
 
-def status_line(app: ReplayApp) -> str:
-    status = app.main.query_one("#status")
+def status_line(app: ProclabApp) -> str:
+    status = app.lab.query_one("#status")
     return status.render_lines(Region(0, 0, status.size.width, 1))[0].text
 
 
 async def test_the_status_line_says_where_the_replay_is_at_80_columns() -> None:
     replay = Replay.load(SCENE)
     length = replay.end - replay.start
-    app = ReplayApp(replay, at=2.0)
+    app = replay_app(replay, at=2.0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.playing)
+        await wait_for(pilot, lambda: app.lab.playing)
         await pilot.press("space")
-        await wait_for(pilot, lambda: not app.playing)
+        await wait_for(pilot, lambda: not app.lab.playing)
         line = status_line(app)
         assert "paused" in line and f"of {length:.1f} s" in line, line
 
 
 async def test_a_recorded_server_pane_is_read_only() -> None:
-    app = ReplayApp(Replay.load(SCENE))
+    app = replay_app(Replay.load(SCENE))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.playing)
+        await wait_for(pilot, lambda: app.lab.playing)
         await pilot.press("space", "less_than_sign", "4")  # paused, at the start
         await pilot.pause(0.3)
-        pane = app.main.query_one("#server-pane")
-        assert not app.replay.server.running
+        pane = app.lab.query_one("#server-pane")
+        assert not app.source.server.running
         text = str(pane.query_one("#server-status").render())
         assert "press Start" not in text and "recording" in text
         assert pane.query_one("#server-toggle").disabled
         await pilot.press("space")  # play on: the recorded server starts listening
-        await wait_for(pilot, lambda: app.replay.server.running, timeout=20)
+        await wait_for(pilot, lambda: app.source.server.running, timeout=20)
         await pilot.pause(0.3)
         text = str(pane.query_one("#server-status").render())
         assert "listening on" in text and pane.query_one("#server-toggle").disabled

@@ -22,7 +22,7 @@ async def _loaded(pilot, fake: FakeController, *, select: int | None = None) -> 
     fake.emit_history()
     await pilot.pause(0.2)
     if select is not None:
-        pilot.app.table.select(select)
+        pilot.app.lab.table.select(select)
         await pilot.pause()
 
 

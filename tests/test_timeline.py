@@ -266,7 +266,7 @@ def _app_with_timeline() -> tuple[ProclabApp, FakeController]:
     fake = FakeController(rows=[])
     app = ProclabApp(fake, clock=lambda: NOW)
     for event in _fake_timeline_data():
-        app.timeline.feed(event)
+        app.lab.timeline.feed(event)
     return app, fake
 
 
@@ -296,9 +296,9 @@ async def test_timeline_key_and_palette_open_it():
 async def test_many_children_scroll_under_a_fixed_axis_and_only_shown_ticks_are_copied():
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
     for rec_id in range(1, 61):
-        app.timeline.feed(Spawned(_row(rec_id, f"child-{rec_id}")))
+        app.lab.timeline.feed(Spawned(_row(rec_id, f"child-{rec_id}")))
     for t in range(100):
-        app.timeline.feed(Sampled(_system(t), {i: _sample(0.5, i % 2) for i in range(1, 61)}))
+        app.lab.timeline.feed(Sampled(_system(t), {i: _sample(0.5, i % 2) for i in range(1, 61)}))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("l")
         await pilot.pause()
@@ -327,8 +327,8 @@ async def test_legend_cells_and_words_follow_one_rule_for_a_child_that_also_wait
     cell = cell_for(_sample(0.45, 1, waited=0.55))
     assert cell_text(cell) == "1▄"
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
-    app.timeline.feed(Spawned(_row(1, "shared")))
-    app.timeline.feed(Sampled(_system(0), {1: _sample(0.45, 1, waited=0.55)}))
+    app.lab.timeline.feed(Spawned(_row(1, "shared")))
+    app.lab.timeline.feed(Sampled(_system(0), {1: _sample(0.45, 1, waited=0.55)}))
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("l")
         await pilot.pause()

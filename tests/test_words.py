@@ -37,7 +37,7 @@ async def test_details_count_lines_and_say_pinning_as_it_is() -> None:
     app = ProclabApp(FakeController(), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         for rec_id, pinned in ((1, "not pinned (any CPU)"), (3, "pinned to CPU 0")):
-            app.table.select(rec_id)  # process-2 printed one line; #3 is pinned to core 0
+            app.lab.table.select(rec_id)  # process-2 printed one line; #3 is pinned to core 0
             await pilot.press("i")
             await pilot.pause()
             assert isinstance(app.screen, DetailsScreen)
@@ -54,10 +54,10 @@ async def test_details_count_lines_and_say_pinning_as_it_is() -> None:
 async def test_the_output_pane_says_when_it_shows_one_process() -> None:
     app = ProclabApp(FakeController(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.table.select(4)
+        app.lab.table.select(4)
         await pilot.press("2", "f")
         await pilot.pause()
-        pane = app.main.query_one("#log")
+        pane = app.lab.query_one("#log")
         assert "only ForkServerProcess-5 (41004)" in str(pane.border_subtitle)
         await pilot.press("f")
         await pilot.pause()

@@ -73,9 +73,11 @@ class _Guarded:
             os.close(devnull)
         if not isinstance(exc, BrokenPipeError):
             reason = exc.strerror or type(exc).__name__
+            terminal = sys.__stderr__
             with contextlib.suppress(OSError, ValueError):
-                sys.__stderr__.write(f"{self._prog}: cannot write to {self._name}: {reason}\n")  # type: ignore[union-attr]
-                sys.__stderr__.flush()  # type: ignore[union-attr]
+                if terminal is not None:
+                    terminal.write(f"{self._prog}: cannot write to {self._name}: {reason}\n")
+                    terminal.flush()
         for listener in listeners:
             listener()
 
@@ -86,8 +88,8 @@ def guard_output(prog: str) -> Iterator[Callable[[], bool]]:
     whether one of them failed."""
     saved = sys.stdout, sys.stderr
     _closed.clear()
-    sys.stdout = _Guarded(sys.stdout, "stdout", prog)  # type: ignore[assignment]
-    sys.stderr = _Guarded(sys.stderr, "stderr", prog)  # type: ignore[assignment]
+    sys.stdout = _Guarded(sys.stdout, "stdout", prog)
+    sys.stderr = _Guarded(sys.stderr, "stderr", prog)
     try:
         yield lambda: bool(_closed)
     finally:

@@ -42,9 +42,7 @@ def private_terminal() -> Iterator[None]:
     try:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        sys.stdin = sys.__stdin__ = private[0]
-        sys.stdout = sys.__stdout__ = private[1]
-        sys.stderr = sys.__stderr__ = private[2]
+        _set_streams(*private, *private)
         yield
     finally:
         for stream in private:
@@ -54,9 +52,7 @@ def private_terminal() -> Iterator[None]:
             os.dup2(saved, fd)
             os.close(saved)
         os.close(devnull)
-        (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__) = (
-            saved_streams
-        )
+        _set_streams(*saved_streams)
         for stream in private:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
@@ -75,3 +71,11 @@ def has_keyboard() -> bool:
 def in_browser() -> bool:
     """Run by `proclab web` (textual-serve's web driver talks through fds 0 and 1)."""
     return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
+def _set_streams(*streams: object) -> None:
+    """sys.stdin, stdout, stderr, then their __stdin__, __stdout__, __stderr__ twins (a
+    library may write to those: they must not reach the terminal either)."""
+    names = ("stdin", "stdout", "stderr", "__stdin__", "__stdout__", "__stderr__")
+    for name, stream in zip(names, streams, strict=True):
+        setattr(sys, name, stream)

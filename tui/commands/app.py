@@ -14,7 +14,7 @@ from proclab.core.defaults import SERVER_HOST
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
 from proclab.core.recording import record_into
-from proclab.tui.cli import spec_from_arguments
+from proclab.tui.commands.options import spec_from_arguments
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
@@ -49,7 +49,12 @@ def run_app(ns: argparse.Namespace) -> int:
 def run_in_terminal(ns: argparse.Namespace, make_app: Callable[[Controller], ProclabApp]) -> int:
     """A controller from the app options in `ns` (--max-procs, --refresh, --grace,
     --record), the app on the terminal, and every child ended however it ends."""
-    controller = Controller(max_procs=ns.max_procs, sample_interval=ns.refresh, grace=ns.grace)
+    controller = Controller(
+        max_procs=ns.max_procs,
+        sample_interval=ns.refresh,
+        grace=ns.grace,
+        default_method=ns.method,
+    )
     try:
         stop_recording = record_into(controller, ns.record)
     except ProclabError as exc:

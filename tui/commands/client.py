@@ -7,8 +7,54 @@ import asyncio
 import json
 import sys
 
+from proclab.core.defaults import SERVER_HOST, SERVER_PORT
 from proclab.core.errors import ProclabError
 from proclab.core.server.echo_client import check_load, run_load
+from proclab.tui.commands.options import port, positive_float, positive_int
+
+HELP = "a load generator for the echo server that checks every echo"
+DESCRIPTION = (
+    "C clients at once, N connections in all, M messages of B random bytes each;"
+    " every echo is checked; prints conn/s, messages/s, p50/p99 latency and errors."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=SERVER_HOST)
+    parser.add_argument("--port", type=port, default=SERVER_PORT)
+    parser.add_argument(
+        "--clients", type=positive_int, default=8, metavar="C", help="clients at once (default 8)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="connections in all (default: one per client)",
+    )
+    parser.add_argument(
+        "--messages",
+        type=positive_int,
+        default=10,
+        metavar="M",
+        help="messages per connection (default 10)",
+    )
+    parser.add_argument(
+        "--size",
+        type=positive_int,
+        default=64,
+        metavar="B",
+        help="bytes per message, at most 16 MiB (default 64)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds one exchange may take: connecting, or sending a message while reading"
+        " its whole echo (default 10)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
 
 
 def run(ns: argparse.Namespace) -> int:

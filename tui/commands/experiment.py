@@ -15,13 +15,18 @@ import threading
 from typing import TYPE_CHECKING
 
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
-from proclab.tui.cli import _positive_int  # cli imports this module only when it runs
+from proclab.tui.commands.options import positive_int
 
 if TYPE_CHECKING:
     from proclab.core.experiments import Progress, Result
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CHART_WIDTH = 40
+HELP = "measure now: parallel vs serial, start-method latency, CPU- vs I/O-bound speed-up"
+DESCRIPTION = (
+    "Run one experiment with real processes and print its result table and chart"
+    " (or --json); --csv FILE also writes it as CSV."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +111,7 @@ def _count(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return _positive_int(text)
+        return positive_int(text)
     except argparse.ArgumentTypeError as exc:
         raise InputError("count", str(exc)) from None
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+from typing import TextIO
 
 from proclab.core.batch import batch_figures
 from proclab.core.controller import Controller
@@ -27,9 +28,20 @@ from proclab.core.recording import record_into
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.cli import spec_from_arguments
 from proclab.tui.closed_output import on_closed
+from proclab.tui.commands.options import (
+    add_grace_argument,
+    add_record_argument,
+    add_spawn_arguments,
+    positive_float,
+    spec_from_arguments,
+)
 
+HELP = "start children, stream their output, join them, print a summary"
+DESCRIPTION = (
+    "Start N children of a Python function, stream their output, join them all"
+    " and print how long they took: the lesson's 'start ten, join them, print the total time'."
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -47,9 +59,22 @@ class _Printer:
         elif isinstance(event, Notice):
             self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
-    def _write(self, stream: object, line: str) -> None:
+    def _write(self, stream: TextIO, line: str) -> None:
         with self._lock:
-            print(line, file=stream, flush=True)  # type: ignore[call-overload]
+            print(line, file=stream, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spawn_arguments(parser, target_required=True)
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="end the children still running after S seconds",
+    )
+    add_grace_argument(parser)
+    add_record_argument(parser)
 
 
 def run(ns: argparse.Namespace) -> int:

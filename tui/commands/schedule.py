@@ -45,6 +45,17 @@ from proclab.core.scheduling.simulator import (
 )
 from proclab.tui.commands import schedule_kernel
 
+HELP = (
+    "simulate CPU scheduling (FCFS, SJF, SRTF, RR, priority, MLFQ) on jobs from a CSV"
+    " file, or run them on the real kernel"
+)
+DESCRIPTION = (
+    "Run FCFS, SJF, SRTF, round robin, priority or MLFQ on the jobs in JOBS.csv"
+    " (header name,arrival,burst[,priority]) and print the Gantt chart and each job's"
+    " start, completion, turnaround, waiting and response times; --algo all compares them."
+    " --real runs the jobs as real processes under SCHED_FIFO, SCHED_RR or SCHED_OTHER"
+    " and prints the measured chart beside the simulation."
+)
 PROG = "proclab schedule"
 CHOICES = (*ALGORITHM_KEYS, "all")
 OPTION_OF = {

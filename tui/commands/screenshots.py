@@ -22,9 +22,13 @@ from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessRow, ProcState
+from proclab.tui.commands.options import positive_float
 
 if TYPE_CHECKING:
+    from textual.pilot import Pilot
     from textual.screen import Screen
+
+    from proclab.tui.app import ProclabApp
 
 DEFAULT_DIR = Path("screenshots")
 SCENE_NAME = "scene.jsonl"
@@ -32,6 +36,40 @@ SCENE_NAME = "scene.jsonl"
 REPO_SCENE = Path(__file__).resolve().parents[2] / DEFAULT_DIR / SCENE_NAME
 KERNEL_RUN_NAME = "kernel-run.json"
 KERNEL_RUN_PRESET = "priority-preempt"
+
+HELP = "regenerate the README's SVGs from the recorded scene"
+DESCRIPTION = (
+    "Regenerate every SVG in screenshots/ by replaying a recorded session (frozen clock,"
+    " fixed sizes): the same recording always gives the same pictures."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        default="screenshots",
+        metavar="DIR",
+        help="where the SVGs go (default screenshots/)",
+    )
+    parser.add_argument(
+        "--scene",
+        default=None,
+        metavar="FILE",
+        help="the recording to replay (default: the repository's screenshots/scene.jsonl;"
+        " with --record-scene, DIR/scene.jsonl)",
+    )
+    parser.add_argument(
+        "--record-scene",
+        action="store_true",
+        help="first record the scene again, with real children",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=8.0,
+        metavar="S",
+        help="length of a new recording (default 8)",
+    )
 
 
 @dataclass(frozen=True)
@@ -151,16 +189,19 @@ async def _show_kernel_run(screen: Screen, path: Path) -> None:
 async def _shoot(scene: Path, shot: Shot) -> str:
     from proclab.core.recording import Replay
     from proclab.tui.app import ProclabApp
+    from proclab.tui.screens.lab import LabScreen
 
     replay = Replay.load(scene)
-    app = ProclabApp(replay, refresh=replay.sample_interval, clock=replay.clock)
+    # The app as it is live: its keys are those a recording does not allow.
+    lab = LabScreen(replay, clock=replay.clock, live_keys=True)
+    app = ProclabApp(replay, refresh=replay.sample_interval, lab=lab)
     async with app.run_test(size=shot.size) as pilot:
         replay.play_to(replay.end)
         await _settle(pilot, app)
         if shot.select is not None:
             row = next((r for r in replay.rows() if shot.select(r)), None)
             if row is not None:
-                app.table.select(row.id)
+                app.lab.table.select(row.id)
                 await _settle(pilot, app)
         for key in shot.keys:
             await pilot.press(key)
@@ -182,14 +223,14 @@ def steady_cursors(screen: Screen) -> None:
         field.cursor_blink = False
 
 
-async def _settle(pilot: object, app: object) -> None:
+async def _settle(pilot: Pilot[int], app: ProclabApp) -> None:
     """Wait until the app has drawn every replayed event (however busy the machine is):
     a fixed pause made pictures depend on the machine's load."""
     deadline = time.monotonic() + 30
-    while app.events_pending() and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        await pilot.pause(0.02)  # type: ignore[attr-defined]
-    await pilot.wait_for_scheduled_animations()  # type: ignore[attr-defined]
-    await pilot.pause()  # type: ignore[attr-defined]
+    while app.events_pending() and time.monotonic() < deadline:
+        await pilot.pause(0.02)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 def make_screenshots(out: Path, scene: Path) -> list[Path]:

@@ -10,12 +10,45 @@ import threading
 import time
 
 from proclab.core.controller import Controller
+from proclab.core.defaults import DEFAULT_MAX_PROCS
 from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.server.tcp import ServerConfig, describe_event
+from proclab.tui.commands.options import (
+    add_grace_argument,
+    add_record_argument,
+    add_server_arguments,
+    positive_int,
+)
 from proclab.tui.commands.run import stop_signals
+
+HELP = "run the lesson's TCP echo server headless, logging every event"
+DESCRIPTION = (
+    "The lesson's concurrent TCP server, done right: echoes every byte upper-cased."
+    " One log line (or JSON object) per event; Ctrl+C or SIGTERM stops it and ends every handler."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_server_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per event")
+    parser.add_argument(
+        "--log",
+        choices=("all", "connections", "errors"),
+        default="all",
+        help="what to log: every chunk in and out (all, the default), connections only, or errors only (for load tests)",
+    )
+    parser.add_argument(
+        "--max-procs",
+        type=positive_int,
+        default=DEFAULT_MAX_PROCS,
+        metavar="N",
+        help=f"most children at once (default {DEFAULT_MAX_PROCS})",
+    )
+    add_grace_argument(parser, "for handlers")
+    add_record_argument(parser)
 
 
 def config_from(ns: argparse.Namespace) -> ServerConfig:

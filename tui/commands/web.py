@@ -33,7 +33,7 @@ import psutil
 
 from proclab.core.errors import ProclabError
 from proclab.core.server.tcp import is_loopback
-from proclab.tui.cli import fixed_port
+from proclab.tui.commands.options import fixed_port
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
@@ -41,6 +41,12 @@ APP_MODULE = "proclab.tui.cli"
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
 TEMPLATES = Path(__file__).parent.parent / "web"  # the page, without a public font service
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+HELP = "serve the app to a web browser (textual-serve)"
+DESCRIPTION = (
+    "Serve the app through textual-serve: every browser tab that opens the page"
+    " gets its own proclab, which ends its children when the tab closes. Options after --"
+    " are the app's (e.g. -- proclab.core.tasks:sleep --args '(5,)' --count 3)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,10 +117,10 @@ def check(ns: argparse.Namespace) -> list[str]:
     app_args = list(ns.app)
     if app_args[:1] == ["--"]:
         app_args = app_args[1:]
-    from proclab.tui.cli import SUBCOMMANDS, build_app_parser
+    from proclab.tui.cli import COMMANDS, build_app_parser
     from proclab.tui.commands.app import startup_server, startup_spawn
 
-    if app_args[:1] and app_args[0] in SUBCOMMANDS:
+    if app_args[:1] and app_args[0] in COMMANDS:
         raise ProclabError(f"{app_args[0]!r} is a command, not an option of the app")
     app_ns = build_app_parser().parse_args(app_args)  # a usage error exits with status 2
     if app_ns.record:
@@ -159,12 +165,12 @@ def _server_class() -> type:
     from aiohttp import web
     from textual_serve.server import Server
 
-    class ProclabServer(Server):  # type: ignore[misc]
+    class ProclabServer(Server):
         """textual-serve's server, behind a token and the Host and Origin checks, on a
         page without a public font service, ending every tab's proclab when it stops."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, templates_path=TEMPLATES, **kwargs)
+        def __init__(self, command: str, **kwargs: Any) -> None:
+            super().__init__(command, templates_path=TEMPLATES, **kwargs)
             self.token = secrets.token_urlsafe(32)
             self.hosts = served_hosts(self.public_url, self.host, self.port)
 

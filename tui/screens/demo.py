@@ -8,9 +8,10 @@ ends the demo and proclab, leaving nothing running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events
 from textual.css.query import NoMatches
@@ -22,9 +23,15 @@ from proclab.core.output import escape_controls
 from proclab.core.scenario import Scenario, Step
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.tcp import ServerConfig, ServerError
-from proclab.tui.app import ProclabApp, ShutdownScreen
+from proclab.core.source import ProcessSource, ServerLike
+from proclab.tui.app import ProclabApp
 from proclab.tui.batch_words import batch_lines
 from proclab.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from proclab.tui.screens.lab import LabScreen
+from proclab.tui.screens.shutdown import ShutdownScreen
+
+if TYPE_CHECKING:
+    from proclab.core.server.tcp import Mode
 
 TICK_S = 0.05  # how often a wait looks at the pause key
 DIALOGS = (ShutdownScreen, ConfirmScreen, PromptScreen)  # they keep to themselves
@@ -46,8 +53,10 @@ class DemoCaption(Static):
 class DemoApp(ProclabApp):
     """The app with a scenario playing in it."""
 
-    def __init__(self, controller: Any, scenario: Scenario, speed: float = 1.0, **options: Any):
-        super().__init__(controller, **options)
+    def __init__(
+        self, source: ProcessSource, scenario: Scenario, speed: float = 1.0, **options: Any
+    ) -> None:
+        super().__init__(source, **options)
         self.scenario = scenario
         self.speed = speed
         self.step_index = -1  # the step playing now
@@ -59,10 +68,10 @@ class DemoApp(ProclabApp):
 
     @property
     def caption(self) -> DemoCaption:
-        return self.main.query_one("#demo-caption", DemoCaption)
+        return self.lab.query_one("#demo-caption", DemoCaption)
 
-    def on_mount(self) -> None:  # Textual calls ProclabApp.on_mount first
-        self.main.mount(DemoCaption(id="demo-caption"))
+    def on_lab_screen_ready(self, _message: LabScreen.Ready) -> None:
+        self.lab.mount(DemoCaption(id="demo-caption"))
         self.run_worker(self._play(), name="demo", exclusive=True)
 
     async def on_event(self, event: events.Event) -> None:
@@ -71,7 +80,7 @@ class DemoApp(ProclabApp):
             event.prevent_default()
             if event.key in ("q", "ctrl+q", "ctrl+c"):
                 self._finish("demo ended")
-                self._begin_shutdown("Demo ended: ending every child and quitting…")
+                self.shut_down("Demo ended: ending every child and quitting…")
             elif self._resume.is_set():
                 self._resume.clear()
                 self._caption("paused: any key resumes, q ends the demo")
@@ -116,7 +125,7 @@ class DemoApp(ProclabApp):
         text = escape_controls(f"{self._said}   [{extra}]" if extra else self._said)
         self.caption.update(text or escape_controls(self.scenario.title))
         screen = self.screen
-        if screen is not self.main and screen.is_mounted and not isinstance(screen, DIALOGS):
+        if screen is not self.lab and screen.is_mounted and not isinstance(screen, DIALOGS):
             # a screen a step opened shows the caption too
             try:
                 on_top = screen.query_one("#demo-caption", DemoCaption)
@@ -135,37 +144,36 @@ class DemoApp(ProclabApp):
                 left -= time.monotonic() - began
 
     async def _do(self, step: Step) -> None:
-        controller = self.controller
+        source, lab = self.source, self.lab
         match step.action:
             case "spawn":
                 spec = step.spec
                 assert spec is not None
                 # starting spawn children takes a while: off the loop, as the form does
-                ids = await asyncio.to_thread(controller.spawn, spec, step.count)
+                ids = await asyncio.to_thread(source.spawn, spec, step.count)
                 self._spawned_last = ids
-                self._refresh_rows()
-                self._spawned(ids)
+                lab.refresh_rows()
+                lab.spawned(ids)
             case "join":
                 # The children of the last spawn step (every live one if none): the caption
                 # times them, from the first one's start to the last one's end.
-                ids = self._spawned_last or tuple(
-                    r.id for r in controller.rows() if r.state.is_live
-                )
-                await controller.join_async(ids)
-                rows = [controller.row(i) for i in ids]
-                figures = batch_figures(rows, self.clock(), controller.usable_cpus())
+                ids = self._spawned_last or tuple(r.id for r in source.rows() if r.state.is_live)
+                await source.join_async(ids)
+                rows = [source.row(i) for i in ids]
+                figures = batch_figures(rows, lab.clock(), source.usable_cpus())
                 said = ". ".join(line[0].upper() + line[1:] for line in batch_lines(figures))
                 self._said += f"  Joined: {said}."
             case "show":
                 await self._show(step.target or "procs")
             case "server":
-                await asyncio.to_thread(self._server, step)
+                await asyncio.to_thread(self._serve, step)
                 if step.target == "start":
                     await self._show("server")
             case "clients":
-                status = controller.server.status()  # type: ignore[attr-defined]
-                if not controller.server.running:  # type: ignore[attr-defined]
+                server = self._server()
+                if not server.running:
                     raise ProclabError('clients need the server: add a server = "start" step')
+                status = server.status()
                 host, _, port = status.address.rpartition(":")
                 result = await run_load(host, int(port), step.count, step.messages)
                 self._said += f"  {result.messages} echoes, {len(result.errors)} errors."
@@ -173,21 +181,29 @@ class DemoApp(ProclabApp):
                 from proclab.tui.screens.schedule import ScheduleScreen
 
                 await self._back_to_main()
-                await self.push_screen(ScheduleScreen(preset=step.target or "stallings"))
+                await self.push_screen(
+                    ScheduleScreen(preset=step.target or "stallings", processes=source)
+                )
             case "terminate":
-                for row in controller.rows():
+                for row in source.rows():
                     if row.state.is_live:
-                        self._run(lambda rec_id=row.id: controller.terminate(rec_id))
+                        lab.run_command(functools.partial(source.terminate, row.id))
             case "clear":
                 await self._back_to_main()
-                self._run(controller.clear_exited)
+                lab.run_command(source.clear_exited)
 
-    def _server(self, step: Step) -> None:
-        server = self.controller.server  # type: ignore[attr-defined]
+    def _server(self) -> ServerLike:
+        server = self.source.server
+        if server is None:
+            raise ProclabError("this source has no TCP server")
+        return server
+
+    def _serve(self, step: Step) -> None:
+        server = self._server()
         if step.target == "stop":
             server.stop()
             return
-        config = ServerConfig(mode=step.mode, method=self.default_method)  # type: ignore[arg-type]
+        config = ServerConfig(mode=cast("Mode", step.mode), method=self.lab.default_method)
         try:
             server.start(config)
         except ServerError:
@@ -198,11 +214,11 @@ class DemoApp(ProclabApp):
     async def _show(self, target: str) -> None:
         await self._back_to_main()
         if target == "details":
-            self.action_details()
+            self.lab.action_details()
         elif target == "timeline":
-            self.action_timeline()
+            self.lab.action_timeline()
         else:
-            self.action_pane(target)
+            self.lab.action_pane(target)
         await self.screen.wait_for_refresh()  # drawn once, so the caption can join it
 
     async def _back_to_main(self) -> None:

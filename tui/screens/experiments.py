@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, VerticalScroll
@@ -88,8 +88,8 @@ class BarChart(Widget):
     BarChart { height: auto; text-wrap: nowrap; text-overflow: clip; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.bars: list[experiments.Bar] = []
 
     def show(self, bars: list[experiments.Bar]) -> None:
@@ -128,7 +128,7 @@ class ExperimentsScreen(ModalScreen[None]):
         Binding("ctrl+o", "export('json')", "Export JSON"),
         Binding("ctrl+s", "export('csv')", "Export CSV"),
     ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [  # noqa: RUF012 (Textual's type)
         (0, "-exp-narrow"),
         (120, "-exp-wide"),
     ]
@@ -277,8 +277,9 @@ class ExperimentsScreen(ModalScreen[None]):
     def experiment(self) -> str:
         return str(self.query_one("#exp-name", Select).value)
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id != "exp-name" or self.experiment == self.memory.name:
+    @on(Select.Changed, "#exp-name")
+    def _experiment_chosen(self) -> None:
+        if self.experiment == self.memory.name:
             return  # (the remembered choice, set again as the screen opens)
         name = self.memory.name = self.experiment
         self.query_one("#exp-count", Input).value = str(default_count(name))
@@ -287,11 +288,17 @@ class ExperimentsScreen(ModalScreen[None]):
         self.query_one("#exp-about", Static).update(DESCRIPTIONS[name])
         self._error("")
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        fields = {"exp-count": "count", "exp-task": "task", "exp-args": "args"}
-        field = fields.get(event.input.id or "")
-        if field is not None:
-            setattr(self.memory, field, event.value)
+    @on(Input.Changed, "#exp-count")
+    def _count_changed(self, event: Input.Changed) -> None:
+        self.memory.count = event.value
+
+    @on(Input.Changed, "#exp-task")
+    def _task_changed(self, event: Input.Changed) -> None:
+        self.memory.task = event.value
+
+    @on(Input.Changed, "#exp-args")
+    def _args_changed(self, event: Input.Changed) -> None:
+        self.memory.args = event.value
 
     def plan(self) -> Plan | None:
         """The checked plan from the fields, or None with the error shown."""
@@ -449,16 +456,21 @@ class ExperimentsScreen(ModalScreen[None]):
         self.query_one("#exp-status", Static).update(Text(said, no_wrap=True, overflow="ellipsis"))
         self.notify(said, timeout=8)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {
-            "exp-run": self.action_run,
-            "exp-cancel": self.action_cancel,
-            "exp-json": lambda: self.action_export("json"),
-            "exp-csv": lambda: self.action_export("csv"),
-        }
-        action = actions.get(event.button.id or "")
-        if action is not None:
-            action()
+    @on(Button.Pressed, "#exp-run")
+    def _run_pressed(self) -> None:
+        self.action_run()
+
+    @on(Button.Pressed, "#exp-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#exp-json")
+    def _json_pressed(self) -> None:
+        self.action_export("json")
+
+    @on(Button.Pressed, "#exp-csv")
+    def _csv_pressed(self) -> None:
+        self.action_export("csv")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_run()

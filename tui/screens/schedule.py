@@ -10,45 +10,30 @@ every shown field is right. Typing recomputes after a short pause (Enter at once
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, HorizontalGroup, VerticalGroup
-from textual.css.query import NoMatches
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Footer, Input, Select, Static
 
-from proclab.core.controller import Controller
-from proclab.core.errors import ProclabError
 from proclab.core.scheduling.kernel import (
-    DEFAULT_UNIT_MS,
     KERNEL_RULES,
-    POLICIES,
-    KernelCancelled,
-    KernelPlan,
-    KernelResult,
-    check_rights,
-    plan,
 )
-from proclab.core.scheduling.kernel_run import run as run_on_kernel
 from proclab.core.scheduling.simulator import (
     ALGORITHMS,
     LIMITS,
     MAX_CSV_CHARS,
     PRESETS,
     SETTING_NAMES,
-    TIE_RULES,
     Job,
     JobProblem,
     Schedule,
@@ -64,14 +49,22 @@ from proclab.core.scheduling.simulator import (
     schedule,
     setting_texts,
 )
+from proclab.core.source import ProcessSource
 from proclab.tui.screens.help import SCHEDULING, HelpScreen
+from proclab.tui.screens.schedule_kernel import KernelRuns
+from proclab.tui.screens.schedule_layout import (
+    SETTING_LABELS,
+    ChartView,
+    ResultsView,
+    jobs_box,
+    outputs,
+    settings_box,
+)
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.schedule_chart import (
     PALETTE,
     ChartStyle,
     GanttRenderable,
-    KernelRenderable,
-    kernel_results,
     results_renderable,
 )
 
@@ -90,25 +83,8 @@ SETTINGS_SHOWN: dict[str, tuple[str, ...]] = {
     "mlfq": ("quanta", "allotment", "boost", "switch_cost"),
     "all": SETTING_NAMES,
 }
-SETTING_LABELS = {  # label, placeholder (the field is 10 wide)
-    "quantum": ("RR quantum", "e.g. 4"),
-    "switch_cost": ("Switch cost", "0: free"),
-    "quanta": ("MLFQ quanta", "4,8,16"),
-    "allotment": ("Allotment", "1 quantum"),
-    "boost": ("Boost every", "never"),
-}
-KERNEL_CHOICES = (
-    ("SCHED_FIFO (FCFS)", "fifo"),
-    ("SCHED_RR (RR)", "rr"),
-    ("SCHED_FIFO, priorities", "priority"),
-    ("SCHED_OTHER (fair)", "other"),
-)
 # The kernel policy that matches an algorithm, where one does.
 KERNEL_FOR = {"fcfs": "fifo", "rr": "rr", "priority": "priority", "priority-np": "priority"}
-ALGORITHM_CHOICES = (
-    (f"All {len(ALGORITHMS)}, compared", "all"),
-    *((v[0], k) for k, v in ALGORITHMS.items()),
-)
 # Widgets ---------------------------------------------------------------------------------------
 
 
@@ -185,65 +161,46 @@ class JobRow(HorizontalGroup):
         self._error.update("; ".join(p.describe() for p in problems))
 
 
-class ChartView(Static, can_focus=True):
-    """The Gantt chart; focusable so the keyboard can bring it into view."""
+SCHEDULE_BINDINGS: list[BindingType] = [
+    Binding("escape", "close", "Close"),
+    Binding("ctrl+n", "add_job", "Add job"),
+    Binding("ctrl+r", "remove_job", "Remove job"),
+    Binding("f1", "help", "Help, tie rules"),
+    Binding(
+        "f5",
+        "run_kernel",
+        "Run on kernel",
+        tooltip="Run the jobs as real processes on one core, measured beside the simulation",
+    ),
+    Binding("up", "row(-1)", "Row up", show=False),
+    Binding("down", "row(1)", "Row down", show=False),
+    Binding("pagedown", "scroll_results('page_down')", "Scroll"),
+    Binding("pageup", "scroll_results('page_up')", "Page up", show=False),
+    # End and Home move a text field's cursor; Ctrl+End and Ctrl+Home always scroll.
+    Binding("ctrl+end,end", "scroll_results('end')", "To the results", show=False),
+    Binding("ctrl+home,home", "scroll_results('home')", "To the top", show=False),
+]
 
 
-class ResultsView(Static, can_focus=True):
-    """The per-job figures, or the comparison."""
-
-
-class KernelChartView(Static, can_focus=True):
-    """A kernel run's simulated and measured charts."""
-
-
-class KernelProgress(Message):
-    def __init__(self, done: float, text: str) -> None:
-        super().__init__()
-        self.done = done
-        self.text = text
-
-
-class KernelFinished(Message):
-    """The run's result, or why there is none."""
-
-    def __init__(self, result: KernelResult | None, error: str = "") -> None:
-        super().__init__()
-        self.result = result
-        self.error = error
-
-
-class ScheduleScreen(ModalScreen[None]):
+class ScheduleScreen(KernelRuns):
     """The simulator. Modal, so the app's one-letter keys stay out of its fields."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+n", "add_job", "Add job"),
-        Binding("ctrl+r", "remove_job", "Remove job"),
-        Binding("f1", "help", "Help, tie rules"),
-        Binding(
-            "f5",
-            "run_kernel",
-            "Run on kernel",
-            tooltip="Run the jobs as real processes on one core, measured beside the simulation",
-        ),
-        Binding("up", "row(-1)", "Row up", show=False),
-        Binding("down", "row(1)", "Row down", show=False),
-        Binding("pagedown", "scroll_results('page_down')", "Scroll"),
-        Binding("pageup", "scroll_results('page_up')", "Page up", show=False),
-        # End and Home move a text field's cursor; Ctrl+End and Ctrl+Home always scroll.
-        Binding("ctrl+end,end", "scroll_results('end')", "To the results", show=False),
-        Binding("ctrl+home,home", "scroll_results('home')", "To the top", show=False),
-    ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    BINDINGS: ClassVar[list[BindingType]] = SCHEDULE_BINDINGS
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [  # noqa: RUF012 (Textual's type)
         (0, "-sched-narrow"),
         (120, "-sched-wide"),
     ]
 
     CSS_PATH = Path(__file__).with_name("schedule.tcss")
 
-    def __init__(self, preset: str = DEFAULT_PRESET, algorithm: str | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        preset: str = DEFAULT_PRESET,
+        algorithm: str | None = None,
+        processes: ProcessSource | None = None,
+    ) -> None:
+        """`processes`: the app's source (runs on the kernel need proclab's own controller)."""
+        super().__init__(processes)
         if preset not in PRESETS:
             raise ValueError(f"no preset {preset!r}")
         self._preset = preset
@@ -257,118 +214,17 @@ class ScheduleScreen(ModalScreen[None]):
         self._loaded = PRESETS[preset].jobs  # the jobs as last loaded, preset or file
         self._last_cell: CellInput | None = None  # the job table's Tab stop
         self._kernel = KERNEL_FOR.get(self._algorithm, "fifo")
-        self._kernel_result: KernelResult | None = None
-        self._kernel_for: tuple[object, ...] | None = None  # what the result was measured on
-        self._kernel_cancel: threading.Event | None = None  # set while a run is under way
-        self._kernel_drawn: tuple[object, ...] | None = None
 
     # Building ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        preset = PRESETS[self._preset]
         yield Static(id="sched-title")
         with Container(id="sched-body"):
             with VerticalGroup(id="sched-inputs"):
-                with VerticalGroup(id="sched-settings-box", classes="sched-box"):
-                    with Container(id="sched-settings"):
-                        yield self._field(
-                            "preset",
-                            "Preset",
-                            Select(
-                                [(p.title, key) for key, p in PRESETS.items()],
-                                value=self._preset,
-                                allow_blank=False,
-                                compact=True,
-                                id="sched-preset",
-                            ),
-                        )
-                        yield self._field(
-                            "algorithm",
-                            "Algorithm",
-                            Select(
-                                ALGORITHM_CHOICES,
-                                value=self._algorithm,
-                                allow_blank=False,
-                                compact=True,
-                                id="sched-algorithm",
-                            ),
-                        )
-                        for name, value in setting_texts(preset.settings).items():
-                            label, placeholder = SETTING_LABELS[name]
-                            yield self._field(
-                                name,
-                                label,
-                                Input(
-                                    value,
-                                    placeholder=placeholder,
-                                    compact=True,
-                                    id=f"set-{name}",
-                                    select_on_focus=False,
-                                ),
-                            )
-                        yield self._field(
-                            "kernel",
-                            "Kernel",
-                            Select(
-                                KERNEL_CHOICES,
-                                value=self._kernel,
-                                allow_blank=False,
-                                compact=True,
-                                id="sched-kernel",
-                            ),
-                        )
-                        yield self._field(
-                            "unit",
-                            "Unit (ms)",
-                            Input(
-                                format_time(DEFAULT_UNIT_MS),
-                                placeholder="ms",
-                                compact=True,
-                                id="set-unit",
-                                select_on_focus=False,
-                            ),
-                        )
-                    yield Static(id="sched-about")
-                with VerticalGroup(id="sched-jobs-box", classes="sched-box"):
-                    with HorizontalGroup(id="sched-head"):
-                        yield Label("Name".ljust(8))
-                        yield Label("Arrival")
-                        yield Label("Burst".ljust(7))
-                        yield Label("Prio")
-                    with VerticalGroup(id="sched-rows"):
-                        for job in preset.jobs:
-                            yield self._row(job)
-                    yield Static(id="sched-jobs-error")
-                    yield Static(
-                        "ctrl+n add · ctrl+r remove · ↑↓←→ cells · Enter computes",
-                        id="sched-hint",
-                    )
-                    yield self._field(
-                        "csv",
-                        "Load CSV",
-                        Input(
-                            placeholder="jobs.csv, then Enter",
-                            compact=True,
-                            id="set-csv",
-                            select_on_focus=False,
-                        ),
-                    )
-            with VerticalGroup(id="sched-outputs"):
-                yield ChartView(id="sched-chart", classes="sched-box")
-                yield ResultsView(id="sched-results", classes="sched-box")
-                with VerticalGroup(id="sched-kernel-box", classes="sched-box"):
-                    yield Static(id="kernel-status")
-                    yield ProgressBar(total=100, show_eta=False, id="kernel-progress")
-                    yield KernelChartView(id="kernel-chart")
-                    yield Static(id="kernel-results")
-                yield Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box")
+                yield settings_box(self._preset, self._algorithm, self._kernel)
+                yield jobs_box(self._row(job) for job in PRESETS[self._preset].jobs)
+            yield outputs()
         yield Footer()
-
-    def _field(self, name: str, label: str, widget: Widget) -> HorizontalGroup:
-        parts: list[Widget] = [Label(label, classes="sched-label"), widget]
-        if name not in ("preset", "algorithm", "kernel"):
-            parts.append(Static("", id=f"err-{name}", classes="sched-error"))
-        return HorizontalGroup(*parts, id=f"field-{name}", classes="sched-field")
 
     def _row(self, job: Job | None) -> JobRow:
         self._next_key += 1
@@ -399,6 +255,9 @@ class ScheduleScreen(ModalScreen[None]):
             self._kernel_cancel.set()  # the run ends its jobs and stops
 
     # Reading and checking ----------------------------------------------------------------------
+
+    def _row_values(self) -> tuple[tuple[str, str, str, str], ...]:
+        return tuple(row.values() for row in self._rows())
 
     def _rows(self) -> list[JobRow]:
         return list(self.query_one("#sched-rows").query_children(JobRow))
@@ -443,7 +302,7 @@ class ScheduleScreen(ModalScreen[None]):
     def _check_settings(self, algorithm: str) -> tuple[Settings | None, dict[str, str]]:
         errors: dict[str, str] = {}
         shown = SETTINGS_SHOWN[algorithm]
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # each a setting's parsed value
         for name in shown:
             try:
                 values[name] = parse_setting(name, self._setting_text(name))
@@ -581,26 +440,35 @@ class ScheduleScreen(ModalScreen[None]):
         jobs, problems, _ = self._check_jobs()
         return any(problems.values()) or tuple(jobs) != self._loaded
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted, "#set-csv")
+    async def _csv_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "set-csv":
-            await self.load_csv(event.value)
-        else:
-            self._recompute()
+        await self.load_csv(event.value)
 
-    async def on_select_changed(self, event: Select.Changed) -> None:
+    @on(Input.Submitted, "#sched-settings Input, .sched-cell")
+    def _field_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.select.id == "sched-preset" and isinstance(event.value, str):
-            if event.value != self._preset or self._edited:
-                await self.load_preset(event.value)
-        elif event.select.id == "sched-algorithm":
-            matching = KERNEL_FOR.get(self._algorithm_value())
-            if matching is not None:
-                self.query_one("#sched-kernel", Select).value = matching
-            self._show_relevant()
-            self._recompute()
-        elif event.select.id == "sched-kernel":
-            self._show_kernel()
+        self._recompute()
+
+    @on(Select.Changed, "#sched-preset")
+    async def _preset_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, str) and (event.value != self._preset or self._edited):
+            await self.load_preset(event.value)
+
+    @on(Select.Changed, "#sched-algorithm")
+    def _algorithm_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        matching = KERNEL_FOR.get(self._algorithm_value())
+        if matching is not None:
+            self.query_one("#sched-kernel", Select).value = matching
+        self._show_relevant()
+        self._recompute()
+
+    @on(Select.Changed, "#sched-kernel")
+    def _kernel_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        self._show_kernel()
 
     async def load_preset(self, key: str) -> None:
         """Replace the jobs and settings with a preset's, and show its algorithm."""
@@ -760,153 +628,7 @@ class ScheduleScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    # On the kernel --------------------------------------------------------------------------
-
-    def _kernel_key(self) -> tuple[object, ...]:
-        """What a kernel run measures: the jobs, the policy and the unit."""
-        return (
-            tuple(row.values() for row in self._rows()),
-            self.query_one("#sched-kernel", Select).value,
-            self.query_one("#set-unit", Input).value.strip(),
-        )
-
-    def action_run_kernel(self) -> None:
-        """Run the job table on the kernel, in a thread; the screen stays live."""
-        if self._kernel_cancel is not None:
-            self.notify("a run on the kernel is under way (Esc ends it)", severity="warning")
-            return
-        controller = getattr(self.app, "controller", None)
-        if not isinstance(controller, Controller):
-            self._kernel_status("Runs on the kernel need proclab's own controller (not a replay).")
-            return
-        jobs, problems, general = self._check_jobs()
-        if general or any(problems.values()):
-            self._kernel_status("Nothing run: a job's field is wrong (its error is beside it).")
-            return
-        policy = str(self.query_one("#sched-kernel", Select).value)
-        unit_text = self.query_one("#set-unit", Input).value
-        try:
-            unit = float(unit_text)
-        except ValueError:
-            self._kernel_status(f"Unit: not a number of milliseconds: {unit_text.strip()!r}")
-            return
-        try:
-            the_plan = plan(jobs, policy, unit)
-            check_rights(the_plan.policy, the_plan.releaser_priority)
-        except ProclabError as exc:
-            self._kernel_status(f"Nothing run: {exc}")
-            return
-        self._kernel_result = None
-        self._kernel_for = self._kernel_key()
-        self._kernel_cancel = threading.Event()
-        self.query_one("#kernel-chart", KernelChartView).update("")
-        self.query_one("#kernel-results", Static).update("")
-        progress = self.query_one("#kernel-progress", ProgressBar)
-        progress.update(progress=0)
-        progress.display = True
-        self._kernel_status(f"Starting {len(jobs)} jobs on CPU {the_plan.core}…")
-        self._measure(the_plan, controller, self._kernel_cancel)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="kernel")
-    def _measure(
-        self, the_plan: KernelPlan, controller: Controller, cancel: threading.Event
-    ) -> None:
-        def post(message: Message) -> None:
-            with contextlib.suppress(RuntimeError):  # the app may be gone (quit mid-run)
-                self.post_message(message)
-
-        try:
-            result = run_on_kernel(
-                the_plan,
-                controller,
-                progress=lambda done, text: post(KernelProgress(done, text)),
-                cancel=cancel,
-            )
-        except KernelCancelled:
-            post(KernelFinished(None, "Cancelled: its jobs were ended."))
-        except ProclabError as exc:
-            post(KernelFinished(None, f"The run failed: {exc}"))
-        except Exception as exc:  # a bug must still end the run on screen, in one line
-            post(KernelFinished(None, f"The run failed: {type(exc).__name__}: {exc}"))
-        else:
-            post(KernelFinished(result))
-
-    def on_kernel_progress(self, message: KernelProgress) -> None:
-        if self._kernel_cancel is None:
-            return
-        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
-            self.query_one("#kernel-progress", ProgressBar).update(progress=message.done * 100)
-            self._kernel_status(message.text[:1].upper() + message.text[1:])
-
-    def on_kernel_finished(self, message: KernelFinished) -> None:
-        self._kernel_cancel = None
-        self._kernel_result = message.result
-        self._kernel_drawn = None
-        with contextlib.suppress(NoMatches):  # the screen is being taken down (quitting)
-            self.query_one("#kernel-progress", ProgressBar).display = False
-            if message.result is None:
-                self._kernel_status(message.error)
-            else:
-                self._show_kernel()
-
-    def show_kernel_result(self, result: KernelResult, unit_text: str | None = None) -> None:
-        """Show a run made earlier (a recorded one) as if just measured on this table."""
-        self.query_one("#sched-kernel", Select).value = result.policy
-        self.query_one("#set-unit", Input).value = unit_text or format_time(result.unit_ms)
-        self._kernel_result = result
-        self._kernel_for = None  # taken when it is drawn: see _show_kernel
-        self._kernel_drawn = None
-
     def refresh_now(self) -> None:
         """Recompute and redraw at once, not after the typing pause."""
         self._computed = None
         self._recompute()
-
-    def scroll_to_kernel(self) -> None:
-        """Bring the kernel run's box to the top of what scrolls."""
-        box = self.query_one("#sched-kernel-box")
-        self.call_after_refresh(box.scroll_visible, top=True, animate=False)
-
-    @property
-    def kernel_result(self) -> KernelResult | None:
-        """The run shown now (None while none is, or it no longer matches the table)."""
-        key = self._kernel_key()
-        return self._kernel_result if self._kernel_for == key else None
-
-    def _show_kernel(self) -> None:
-        if self._kernel_cancel is not None:
-            return  # the progress bar is showing
-        key = self._kernel_key()
-        if self._kernel_result is not None and self._kernel_for is None:
-            self._kernel_for = key
-        shown = self._kernel_result if self._kernel_for == key else None
-        drawn = (key, id(shown), self.app.theme)
-        if drawn == self._kernel_drawn:
-            return
-        self._kernel_drawn = drawn
-        chart = self.query_one("#kernel-chart", KernelChartView)
-        results = self.query_one("#kernel-results", Static)
-        if shown is None:
-            chart.update("")
-            results.update("")
-            policy = POLICIES[str(self.query_one("#sched-kernel", Select).value)]
-            again = (
-                "The jobs or the kernel settings changed since the last run. "
-                if self._kernel_result
-                else ""
-            )
-            self._kernel_status(
-                f"{again}F5 runs these jobs as real processes on one core under"
-                f" {policy.kernel} ({policy.about}) and measures them beside the simulation."
-            )
-            return
-        style = self._style(r.name for r in shown.simulated.jobs)
-        self._kernel_status(
-            f"{shown.kind.kernel} on CPU {shown.core}, 1 unit = {format_time(shown.unit_ms)} ms:"
-            " measured under the simulation, on one time scale."
-        )
-        chart.update(KernelRenderable(shown, style))
-        results.update(kernel_results(shown, style))
-
-    def _kernel_status(self, text: str) -> None:
-        self.query_one("#kernel-status", Static).update(text)

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -144,8 +145,9 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
     def on_mount(self) -> None:
         self.query_one("#target", Input).focus()
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id != "builtin" or event.value is Select.BLANK:
+    @on(Select.Changed, "#builtin")
+    def _builtin_chosen(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK:
             return
         args, kwargs = BUILTINS[str(event.value)]
         self.query_one("#target", Input).value = f"{TASKS_MODULE}:{event.value}"
@@ -165,11 +167,13 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         event.stop()
         self.action_spawn()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "spawn":
-            self.action_spawn()
-        else:
-            self.action_cancel()
+    @on(Button.Pressed, "#spawn")
+    def _spawn_pressed(self) -> None:
+        self.action_spawn()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -179,7 +183,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             f: self.query_one(f"#{f}", Input).value
             for f in ("target", "args", "kwargs", "name", "count", "affinity")
         }
-        self._checked = dict(value)
+        self._checked = {name: text for name, text in value.items()}
         errors: dict[str, str] = {}
         count = int(value["count"] or "0")  # the field takes digits only
         most, why = MAX_COUNT, ""

@@ -12,7 +12,7 @@ they take turns, each on the CPU a quarter of every tick).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -157,8 +157,8 @@ class TimelineGrid(ScrollView, can_focus=True):
     class Resized(Message):
         """Its width changed: it can show another number of ticks."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.snapshot = TimelineSnapshot()
         self.cursor_lane = 0
         self.cursor_back = 0  # ticks back from the newest

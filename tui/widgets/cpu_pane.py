@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
 from rich.text import Text
 from textual.widget import Widget
@@ -45,8 +46,8 @@ class CpuPane(Widget):
     CpuPane { height: auto; text-wrap: nowrap; text-overflow: clip; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._sample: SystemSample | None = None
         self._history: list[deque[float]] = []
         self._total: deque[float] = deque()
@@ -69,7 +70,7 @@ class CpuPane(Widget):
         grew = self._sample is None or len(self._sample.per_core) != len(sample.per_core)
         self._sample = sample
         subtitle = f"{len(sample.per_core)} cores · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
-        if self.parent is not None and self.parent.border_subtitle != subtitle:
+        if isinstance(self.parent, Widget) and self.parent.border_subtitle != subtitle:
             self.parent.border_subtitle = subtitle
         self.refresh(layout=grew)  # a layout pass only when the number of lines may change
 

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -68,9 +68,9 @@ class OutputLog(ScrollView, can_focus=True):
     def __init__(
         self,
         history: Callable[[int], Sequence[OutputLine]] | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self._history = history  # a child's own last lines, for "only the selected"
         self._entries: deque[Entry] = deque(maxlen=SCROLLBACK)
         # What is in view: each entry with a serial number (its drawn line's key in the
@@ -123,6 +123,14 @@ class OutputLog(ScrollView, can_focus=True):
     class Filtered(Message):
         """Showing only the selected process's lines was switched on or off."""
 
+        def __init__(self, log: OutputLog) -> None:
+            super().__init__()
+            self.log = log
+
+        @property
+        def control(self) -> OutputLog:
+            return self.log
+
     def action_toggle_follow_selected(self) -> None:
         self.only_selected = not self.only_selected
         self._rebuild()
@@ -135,7 +143,7 @@ class OutputLog(ScrollView, can_focus=True):
 
     def _label(self) -> None:
         # The pane around it says what it shows: the log itself has no border.
-        self.post_message(self.Filtered())
+        self.post_message(self.Filtered(self))
 
     def lines_shown(self) -> list[str]:
         """The plain text of every line the pane shows, scrolled to or not (for tests)."""
@@ -167,9 +175,11 @@ class OutputLog(ScrollView, can_focus=True):
             return
         following = self._following
         view = self._view
-        if isinstance(entries[0], Skipped) and view and isinstance(view[-1][1], Skipped):
+        first, last = entries[0], view[-1][1] if view else None
+        if isinstance(first, Skipped) and isinstance(last, Skipped):
             # Two counts in a row are one: nothing between them was shown either.
-            entries[0] = Skipped(view.pop()[1].count + entries[0].count)  # type: ignore[union-attr]
+            view.pop()
+            entries[0] = Skipped(last.count + first.count)
         overflow = max(0, len(view) + len(entries) - SCROLLBACK)
         serials, width = self._serials, self._width
         added = [(next(serials), entry, width(entry)) for entry in entries[-SCROLLBACK:]]

@@ -283,19 +283,37 @@ class ProcessTable(ScrollView, can_focus=True):
     class Selected(Message):
         """The cursor moved to another process (or to none)."""
 
-        def __init__(self, rec_id: int | None) -> None:
+        def __init__(self, table: ProcessTable, rec_id: int | None) -> None:
             super().__init__()
+            self.table = table
             self.rec_id = rec_id
+
+        @property
+        def control(self) -> ProcessTable:
+            return self.table
 
     class Sorted(Message):
         """The sort column or direction changed."""
 
+        def __init__(self, table: ProcessTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> ProcessTable:
+            return self.table
+
     class Activated(Message):
         """Enter (or a double click) on a process."""
 
-        def __init__(self, rec_id: int) -> None:
+        def __init__(self, table: ProcessTable, rec_id: int) -> None:
             super().__init__()
+            self.table = table
             self.rec_id = rec_id
+
+        @property
+        def control(self) -> ProcessTable:
+            return self.table
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -462,7 +480,7 @@ class ProcessTable(ScrollView, can_focus=True):
     def _announce(self) -> None:
         if self._cursor_id != self._announced:
             self._announced = self._cursor_id
-            self.post_message(self.Selected(self._cursor_id))
+            self.post_message(self.Selected(self, self._cursor_id))
 
     # Drawing -----------------------------------------------------------------------------
 
@@ -593,14 +611,14 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def action_activate(self) -> None:
         if self._cursor_id is not None:
-            self.post_message(self.Activated(self._cursor_id))
+            self.post_message(self.Activated(self, self._cursor_id))
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
         """Sort by `column`; numbers start highest first (htop's habit), words A to Z."""
         self.sort_column = column
         self.sort_reverse = COLUMNS[COLUMN_KEYS.index(column)].right if reverse is None else reverse
         self._reorder()
-        self.post_message(self.Sorted())
+        self.post_message(self.Sorted(self))
 
     def action_sort_next(self) -> None:
         index = (COLUMN_KEYS.index(self.sort_column) + 1) % len(COLUMN_KEYS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,8 +26,12 @@ from proclab.core.defaults import (
 from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
 from proclab.core.output import escape_controls
+from proclab.core.source import ProcessSource, ServerLike
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.line_list import LineList
+
+if TYPE_CHECKING:
+    from proclab.core.server.tcp import Mode
 
 LOG_LINES = 1000
 KIND_STYLES = {
@@ -45,7 +49,8 @@ KIND_STYLES = {
 
 
 class ServerPane(Vertical):
-    """Reads and drives `app.controller.server` (a recorded session's is read-only)."""
+    """Reads and drives the source's server (read-only where the source does not allow
+    starting one: a recorded session's)."""
 
     DEFAULT_CSS = """
     ServerPane { height: 1fr; }
@@ -64,9 +69,18 @@ class ServerPane(Vertical):
     class SelectHandler(Message):
         """A log line was highlighted: select its handler process."""
 
-        def __init__(self, pid: int) -> None:
+        def __init__(self, pane: ServerPane, pid: int) -> None:
             super().__init__()
+            self.pane = pane
             self.pid = pid
+
+        @property
+        def control(self) -> ServerPane:
+            return self.pane
+
+    def __init__(self, source: ProcessSource, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._source = source
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="server-row"):
@@ -119,8 +133,8 @@ class ServerPane(Vertical):
 
     _shown: ServerStatus | None = None
 
-    def _server(self) -> Any:
-        return getattr(self.app.controller, "server", None)  # type: ignore[attr-defined]
+    def _server(self) -> ServerLike | None:
+        return self._source.server
 
     def _status(self) -> ServerStatus | None:
         server = self._server()
@@ -136,7 +150,7 @@ class ServerPane(Vertical):
         text = Text(end="")
         if error:
             text.append(error + "\n", resolve(self.app, "bold $error"))
-        read_only = getattr(self._server(), "read_only", False)  # a recorded session's
+        read_only = not self._source.capabilities.server  # a recorded session's
         if status is None:
             text.append("TCP server: not available here.", resolve(self.app, "$text-muted"))
         elif read_only and not status.running:
@@ -205,7 +219,7 @@ class ServerPane(Vertical):
     def on_line_list_highlighted(self, message: LineList.Highlighted) -> None:
         message.stop()
         if message.value:
-            self.post_message(self.SelectHandler(message.value))
+            self.post_message(self.SelectHandler(self, message.value))
 
     # Start and stop ---------------------------------------------------------------------------
 
@@ -226,14 +240,14 @@ class ServerPane(Vertical):
         else:
             self._start(server)
 
-    def _start(self, server: Any) -> None:
+    def _start(self, server: ServerLike) -> None:
         from proclab.core.server.tcp import ServerConfig
 
         try:
             config = ServerConfig(
                 host=self.query_one("#server-host", Input).value.strip(),
                 port=_whole(self.query_one("#server-port", Input).value, "port"),
-                mode=str(self.query_one("#server-mode", Select).value),  # type: ignore[arg-type]
+                mode=cast("Mode", str(self.query_one("#server-mode", Select).value)),
                 workers=_whole(self.query_one("#server-workers", Input).value, "workers"),
                 max_clients=_whole(self.query_one("#server-max", Input).value, "max clients"),
                 method=str(self.query_one("#server-method", Select).value),
@@ -244,7 +258,7 @@ class ServerPane(Vertical):
             return
         self.show_status()
 
-    def _stop(self, server: Any) -> None:
+    def _stop(self, server: ServerLike) -> None:
         # Ending the handlers can take the grace period: not on the event loop.
         self.run_worker(server.stop, thread=True, exit_on_error=False)
 

@@ -1,0 +1,208 @@
+"""Options more than one command takes, and the argument types they check with.
+
+Cheap to import (no controller, no textual): every command's module imports it to declare
+its options, and `proclab --help` builds the app's from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from proclab.core.defaults import (
+    DEFAULT_GRACE_S,
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MAX_PROCS,
+    DEFAULT_METHOD,
+    METHODS,
+    SERVER_HOST,
+    SERVER_IDLE_S,
+    SERVER_LIFETIME_S,
+    SERVER_MAX_CLIENTS,
+    SERVER_MODE,
+    SERVER_MODES,
+    SERVER_PORT,
+    SERVER_WORKERS,
+)
+from proclab.core.model import ProcessSpec
+from proclab.core.spec import build_spec
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def port(text: str, lowest: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number ({lowest}-65535)")
+    return value
+
+
+def fixed_port(text: str) -> int:
+    """A port to tell people about: 0 (any free one) is not allowed."""
+    return port(text, lowest=1)
+
+
+def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: bool) -> None:
+    """The options that describe children to start: shared by `run` and the app."""
+    parser.add_argument(
+        "target",
+        nargs=None if target_required else "?",
+        help="module:function or path/to/file.py:function (e.g. proclab.core.tasks:sleep)",
+    )
+    parser.add_argument(
+        "--args", default="", metavar="LIT", help="positional args, a Python tuple literal: '(1,)'"
+    )
+    parser.add_argument(
+        "--kwargs",
+        default="",
+        metavar="LIT",
+        help="keyword args, a Python dict literal: \"{'name': 'jerry'}\"",
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="process name (default: multiprocessing's, e.g. ForkServerProcess-1)",
+    )
+    parser.add_argument(
+        "--count", type=positive_int, default=1, metavar="N", help="start N copies at once"
+    )
+    parser.add_argument("--daemon", action="store_true", help="start them as daemon processes")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"start method (default {DEFAULT_METHOD})",
+    )
+    parser.add_argument(
+        "--affinity", default="", metavar="CPUS", help="pin to these CPUs, e.g. 0 or 0,2-3"
+    )
+    parser.add_argument(
+        "--max-procs",
+        type=positive_int,
+        default=DEFAULT_MAX_PROCS,
+        metavar="N",
+        help=f"refuse to run more than N children at once (default {DEFAULT_MAX_PROCS})",
+    )
+
+
+def spec_from_arguments(ns: argparse.Namespace) -> ProcessSpec:
+    """The checked spec for the options add_spawn_arguments defined; raises ProclabError."""
+    return build_spec(
+        ns.target,
+        ns.args,
+        ns.kwargs,
+        name=ns.name,
+        daemon=ns.daemon,
+        method=ns.method,
+        affinity=ns.affinity,
+    )
+
+
+def add_grace_argument(parser: argparse.ArgumentParser, whom: str = "when ending children") -> None:
+    parser.add_argument(
+        "--grace",
+        type=positive_float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"seconds between SIGTERM and SIGKILL {whom} (default {DEFAULT_GRACE_S:g})",
+    )
+
+
+def add_record_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE.jsonl",
+        help="write every event (spawns, state changes, exits, samples, server events, output"
+        " lines) to FILE as JSON lines; `proclab replay FILE` shows it again",
+    )
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the app samples, ends children and records: the app's and the demo's."""
+    parser.add_argument(
+        "--refresh",
+        type=positive_float,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between samples and redraws (default {DEFAULT_INTERVAL_S:g})",
+    )
+    add_grace_argument(parser)
+    add_record_argument(parser)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default=SERVER_HOST, help=f"address to listen on (default {SERVER_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=port,
+        default=SERVER_PORT,
+        help=f"port (default {SERVER_PORT}, as in the lesson; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=SERVER_MODES,
+        default=SERVER_MODE,
+        help="process per connection (default), pre-started pool, or thread per connection",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=SERVER_WORKERS,
+        metavar="N",
+        help=f"pool mode: worker processes (default {SERVER_WORKERS})",
+    )
+    parser.add_argument(
+        "--max-clients",
+        type=positive_int,
+        default=SERVER_MAX_CLIENTS,
+        metavar="N",
+        help=f"clients served at once; more get 'busy' (default {SERVER_MAX_CLIENTS})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=positive_float,
+        default=SERVER_IDLE_S,
+        metavar="S",
+        help=f"close a connection idle this long (default {SERVER_IDLE_S:g})",
+    )
+    parser.add_argument(
+        "--lifetime",
+        type=positive_float,
+        default=SERVER_LIFETIME_S,
+        metavar="S",
+        help=f"close any connection after this long (default {SERVER_LIFETIME_S:g})",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"start method of handler processes (default {DEFAULT_METHOD})",
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a host other machines can reach (the server has no authentication)",
+    )

@@ -1,0 +1,40 @@
+"""The status line: what runs and what ended, what the source is, the machine's load, and
+any join the app is waiting for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from proclab.core.source import ProcessSource
+
+
+class StatusBar(Static):
+    """One line: what is running, the start method, the machine's load."""
+
+    def show(self, source: ProcessSource, joining: Iterable[str]) -> None:
+        rows = source.rows()
+        live = sum(1 for r in rows if r.state.is_live)
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(" proclab ", "bold reverse")
+        text.append(f" {live} live · {len(rows) - live} ended")
+        # A source that starts processes describes the settings of new ones, last; any
+        # other says first what it is (a recording, a watched program): the line is cut
+        # at 80 columns.
+        spawns = source.capabilities.spawn
+        if not spawns:
+            text.append(f"   {source.describe()}", "dim")
+        system = source.system()
+        if system is not None:
+            load = system.load[0]
+            text.append(
+                f"   CPU {system.total:.0f}%  mem {system.mem_percent:.0f}%  load {load:.2f}"
+            )
+        waiting = ", ".join(joining)
+        if waiting:
+            text.append(f"   joining {waiting}; esc stops", "bold")
+        if spawns:
+            text.append(f"   {source.describe()}", "dim")
+        self.update(text, layout=False)
