@@ -93,6 +93,24 @@ class ProcSample:
 
 
 @dataclass(frozen=True, slots=True)
+class MpFacts:
+    """What multiprocessing knows about a watched process (from the hook inside it and in
+    its parent); None where nobody said."""
+
+    name: str = ""  # its Process.name
+    target: str | None = None  # qualified name of the target
+    args: str = ""  # repr, shortened
+    kwargs: str = ""  # repr, shortened
+    daemon: bool | None = None
+    method: str | None = None  # fork, forkserver, spawn
+    pool_kind: str | None = None  # "Pool" or "ProcessPoolExecutor": a pool worker
+    tasks: int | None = None  # a pool worker's tasks run so far (a map chunk is one)
+    calls: int | None = None  # calls of the user's function in them
+    role: str | None = None  # one of multiprocessing's helpers: forkserver, resource_tracker...
+    final: bool = False  # tasks and calls are exact (the worker ended and said so)
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessRow:
     """What the process table shows about one child; outlives the child until cleared."""
 
@@ -112,6 +130,11 @@ class ProcessRow:
     tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
     parent_id: int | None = None  # the row this one restarts
     batch: int | None = None  # started together with others (count > 1): the first one's id
+    # A process proclab did not start (proclab watch): where it is in the program's tree,
+    # its command line, and what multiprocessing said about it.
+    tree_parent: int | None = None  # the row of its parent in the tree shown; None: a root
+    command: str = ""  # its command line, shortened
+    mp: MpFacts | None = None
 
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
@@ -160,6 +183,29 @@ class OutputLine:
     stream: Stream
     text: str
     time: float  # wall clock when proclab read it
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessCall:
+    """A call a watched process made on a multiprocessing child (the hook's report), or
+    what the child itself said of its start: the lesson's blocking points, measured."""
+
+    id: int  # the row of the process called on (the child)
+    caller: int | None  # the row of the process that called; None: not in the table
+    kind: Literal["start", "run", "join", "terminate", "kill", "reaped"]
+    # run: `called` is when the parent called start(), `returned` when the child began
+    # running its target (so `took` is the start latency, measured in both processes)
+    called: float  # wall clock when the call began (start, join) or happened
+    returned: float  # wall clock when it returned (the same for a moment's call)
+    timeout: float | None = None  # join(timeout)
+    ended: bool | None = None  # join: the child had ended when it returned
+    exitcode: int | None = None  # join, reaped: the exit status as the caller read it
+
+    @property
+    def took(self) -> float:
+        """start: how long start() took; run: from start() called to the child running
+        its target; join: how long the caller was blocked."""
+        return self.returned - self.called
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,4 +293,5 @@ Event = (
     | Cleared
     | Notice
     | ServerEvent
+    | ProcessCall
 )
