@@ -12,6 +12,7 @@ from support import TASKS
 from proclab.core.errors import UnknownProcess
 from proclab.core.model import (
     Event,
+    MpFacts,
     OutputLine,
     ProcessRow,
     ProcessSpec,
@@ -340,3 +341,114 @@ class FakeController:
 
     def shutdown_children(self, grace: float) -> None:
         self.calls.append(("shutdown", grace))
+
+
+def watched_rows() -> list[ProcessRow]:
+    """A watched program's tree (proclab watch -- python pool_demo.py): the script, a
+    multiprocessing child with a non-Python grandchild, a Pool's workers (one ended with
+    its final count, one still working), multiprocessing's resource tracker, and a child
+    whose exit status only its parent read. Fixed figures, a frozen clock."""
+    M = 1024 * 1024
+
+    def row(
+        rec_id: int,
+        name: str,
+        state: ProcState,
+        pid: int,
+        parent: int | None,
+        command: str,
+        mp: MpFacts | None = None,
+        exitcode: int | None = None,
+        age: float = 10.0,
+        ended: float | None = None,
+        sample: ProcSample | None = None,
+    ) -> ProcessRow:
+        return ProcessRow(
+            rec_id,
+            name,
+            None,  # type: ignore[arg-type]  # a watched process has no spec
+            state,
+            pid,
+            exitcode,
+            NOW - age,
+            NOW - age,
+            None if ended is None else NOW - ended,
+            None,
+            sample or _sample(0, 0.05, 11 * M, 1, "sleeping"),
+            tree_parent=parent,
+            command=command,
+            mp=mp,
+        )
+
+    def child(name: str, target: str, args: str, kwargs: str = "{}") -> MpFacts:
+        return MpFacts(name, target, args, kwargs, False, "fork")
+
+    pool = "Pool"
+    return [
+        row(1, "python", ProcState.SLEEPING, 42001, None, "python pool_demo.py", age=12.0),
+        row(
+            2,
+            "python",
+            ProcState.SLEEPING,
+            42002,
+            1,
+            "python -c from multiprocessing.resource_tracker import main;main(6)",
+            MpFacts(role="resource_tracker"),
+        ),
+        row(
+            3,
+            "python",
+            ProcState.SLEEPING,
+            42003,
+            1,
+            "python pool_demo.py",
+            child("fetcher", "__main__.fetch", "('https://example.org',)", "{'retries': 3}"),
+        ),
+        row(4, "sleep", ProcState.SLEEPING, 42010, 3, "sleep 30"),
+        row(
+            5,
+            "python",
+            ProcState.EXITED,
+            42004,
+            1,
+            "python pool_demo.py",
+            MpFacts(
+                "ForkPoolWorker-1",
+                "multiprocessing.pool.worker",
+                method="fork",
+                pool_kind=pool,
+                tasks=25,
+                calls=250,
+                final=True,
+            ),
+            exitcode=0,
+            ended=2.0,
+        ),
+        row(
+            6,
+            "python",
+            ProcState.RUNNING,
+            42005,
+            1,
+            "python pool_demo.py",
+            MpFacts(
+                "ForkPoolWorker-2",
+                "multiprocessing.pool.worker",
+                method="fork",
+                pool_kind=pool,
+                tasks=12,
+                calls=120,
+            ),
+            sample=_sample(99.0, 8.1, 12 * M, 0, "running"),
+        ),
+        row(
+            7,
+            "python",
+            ProcState.EXITED,
+            42006,
+            3,
+            "python pool_demo.py",
+            child("Process-3", "__main__.parse", "(7,)"),
+            ended=3.0,
+        ),
+    ]

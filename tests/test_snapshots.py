@@ -5,7 +5,7 @@ at the SVGs (tests/__snapshots__/) before committing them."""
 from __future__ import annotations
 
 import pytest
-from fakes import NOW, FakeController
+from fakes import NOW, FakeController, watched_rows
 
 from proclab.tui.app import ProclabApp
 from proclab.tui.commands.screenshots import steady_cursors
@@ -100,4 +100,15 @@ def test_sort_picker(snap_compare):
         terminal_size=(80, 24),
         press=["f6", "c", "p", "u"],
         run_before=lambda p: _loaded(p, fake),
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_watched_program_tree(snap_compare, size):
+    """proclab watch's table: a program's processes as a tree, their names, an exit status
+    only a parent read."""
+    fake = FakeController(watched_rows())
+    app = ProclabApp(fake, clock=lambda: NOW)
+    assert snap_compare(
+        app, terminal_size=size, run_before=lambda pilot: _loaded(pilot, fake, select=3)
     )

@@ -602,6 +602,8 @@ class ProclabApp(App[int]):
         """The process pane's subtitle: how the table is sorted and filtered."""
         table = self.table
         parts = [f"sort {table.sort_label} (s)"]
+        if table.view_label:  # a tree to show: tree or flat (F5)
+            parts.append(table.view_label)
         if table.filter_text:
             parts.append(f"filter {table.filter_text!r} ({table.row_count} shown)")
         self.main.query_one("#procs").border_subtitle = " · ".join(parts)
@@ -930,7 +932,7 @@ class ProclabApp(App[int]):
                     ("Everywhere", app_bindings),
                     (
                         "Process table",
-                        [b for b in table_bindings if b.key in ("s", "S", "enter")],
+                        [b for b in table_bindings if b.key in ("s", "S", "f5", "enter")],
                     ),
                     ("Output log", log_bindings),
                     (
