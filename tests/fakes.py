@@ -14,6 +14,7 @@ from proclab.core.model import (
     Event,
     MpFacts,
     OutputLine,
+    ProcessCall,
     ProcessRow,
     ProcessSpec,
     ProcSample,
@@ -260,9 +261,18 @@ class FakeController:
     grace = 2.0
     server = FakeServer()
 
-    def __init__(self, rows: list[ProcessRow] | None = None, cores: int = 2) -> None:
+    def __init__(
+        self,
+        rows: list[ProcessRow] | None = None,
+        cores: int = 2,
+        output: dict[int, list[OutputLine]] | None = None,
+        calls: list[ProcessCall] | None = None,
+    ) -> None:
         self._rows = {r.id: r for r in (mixed_rows() if rows is None else rows)}
         self._output = mixed_output(list(self._rows.values())) if rows is None else {}
+        if output is not None:
+            self._output = output
+        self._calls = calls or []  # a watched program's calls, handed out with the history
         self._history = system_history(cores)
         self._subscribers: list[Callable[[Event], None]] = []
         self.calls: list[tuple[str, object]] = []
@@ -281,6 +291,9 @@ class FakeController:
             for line in lines:
                 for callback in self._subscribers:
                     callback(line)
+        for call in self._calls:
+            for callback in self._subscribers:
+                callback(call)
 
     def rows(self) -> tuple[ProcessRow, ...]:
         return tuple(self._rows.values())
@@ -452,3 +465,32 @@ def watched_rows() -> list[ProcessRow]:
             ended=3.0,
         ),
     ]
+
+
+def watched_calls() -> list[ProcessCall]:
+    """What the script (row 1) and fetcher (row 3) did to their children: starts, a join
+    with a timeout that ran out, a terminate, a join that saw the end."""
+    return [
+        ProcessCall(3, 1, "start", NOW - 10.0012, NOW - 10.0),
+        ProcessCall(3, 1, "run", NOW - 10.0012, NOW - 9.9871),
+        ProcessCall(7, 3, "start", NOW - 9.0008, NOW - 9.0),
+        ProcessCall(7, 3, "run", NOW - 9.0008, NOW - 8.9702),
+        ProcessCall(3, 1, "join", NOW - 6.0, NOW - 4.0, timeout=2.0, ended=False),
+        ProcessCall(7, 3, "terminate", NOW - 3.1, NOW - 3.1),
+        ProcessCall(5, 1, "join", NOW - 5.0, NOW - 2.0, ended=True, exitcode=0),
+    ]
+
+
+def watched_output(rows: list[ProcessRow]) -> dict[int, list[OutputLine]]:
+    by_id = {r.id: r for r in rows}
+
+    def line(rec_id: int, text: str, age: float, stream: str = "stdout") -> OutputLine:
+        row = by_id[rec_id]
+        return OutputLine(rec_id, row.pid or 0, row.name, stream, text, NOW - age)  # type: ignore[arg-type]
+
+    return {
+        1: [line(1, "starting the pool", 11.0), line(1, "fetcher is slow: not waiting", 3.95)],
+        3: [line(3, "fetching https://example.org", 9.95)],
+        5: [line(5, "worker 42004 done", 2.1)],
+        6: [line(6, "warning: chunk 7 is large", 1.0, "stderr")],
+    }

@@ -31,12 +31,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static, Tab, Tabs
 
 from proclab.core.batch import BatchFigures, batch_figures, batch_of
+from proclab.core.calls import CallLog
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_METHOD
 from proclab.core.errors import AlreadyPending, ProclabError
 from proclab.core.model import (
     Event,
     Notice,
     OutputLine,
+    ProcessCall,
     ProcessRow,
     ProcessSpec,
     ProcState,
@@ -53,7 +55,7 @@ from proclab.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScree
 from proclab.tui.screens.help import HelpScreen
 from proclab.tui.screens.spawn_form import SpawnScreen
 from proclab.tui.widgets.cpu_pane import CpuPane
-from proclab.tui.widgets.output_log import SCROLLBACK, OutputLog
+from proclab.tui.widgets.output_log import SCROLLBACK, CallLine, OutputLog, call_entries
 from proclab.tui.widgets.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
 from proclab.tui.widgets.server_pane import ServerPane
 
@@ -279,6 +281,7 @@ class ProclabApp(App[int]):
         self._narrow: bool | None = None
         self._backfilled: set[int] = set()
         self.timeline = Timeline()  # every tick of every child, for the timeline screen
+        self.calls = CallLog()  # a watched program's multiprocessing calls, per process
         self._detach_timeline: Callable[[], None] | None = None
         self._experiments: Any = None  # the experiments screen's choice and last result
 
@@ -442,10 +445,10 @@ class ProclabApp(App[int]):
         self._drain_delay = FLOOD_DRAIN_S if dropped else DRAIN_DELAY_S
         if not events and not queued:
             return
-        lines: list[OutputLine | Notice] = list(queued)
+        lines: list[OutputLine | Notice | CallLine] = list(queued)
         if self._backfilled:
             lines = [e for e in lines if id(e) not in self._backfilled]
-        notices: list[Notice] = []
+        notices: list[Notice | CallLine] = []  # lines that are not output
         server_events: list[ServerEvent] = []
         rows_changed = False
         cpu = self.cpu_pane
@@ -458,6 +461,9 @@ class ProclabApp(App[int]):
                 rows_changed = True
             elif isinstance(event, ServerEvent):
                 server_events.append(event)
+            elif isinstance(event, ProcessCall):  # under the process that made it
+                self.calls.feed(event)
+                notices.extend(call_entries(event, self._row_or_none))
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
@@ -494,6 +500,12 @@ class ProclabApp(App[int]):
         except ProclabError:
             return None
         return row, self.controller.output(rec_id), self.clock()
+
+    def _row_or_none(self, rec_id: int) -> ProcessRow | None:
+        try:
+            return self.controller.row(rec_id)
+        except ProclabError:
+            return None
 
     def _batch_figures(self, row: ProcessRow, now: float) -> BatchFigures | None:
         """The figures of the children started with `row`, if it was started with others."""
@@ -666,7 +678,15 @@ class ProclabApp(App[int]):
     def action_details(self) -> None:
         row = self._selected()
         if row is not None:
-            self.push_screen(DetailsScreen(row.id, self._details_source, self._batch_figures))
+            self.push_screen(
+                DetailsScreen(
+                    row.id,
+                    self._details_source,
+                    self._batch_figures,
+                    self.calls.of,
+                    self._row_or_none,
+                )
+            )
 
     def action_terminate(self) -> None:
         self._ask_then_signal(

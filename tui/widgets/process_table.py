@@ -406,7 +406,7 @@ class ProcessTable(ScrollView, can_focus=True):
             or (self.filter_text and set(self._order) != set(self._matching()))
         ):
             self._sort_keys, self._keys_for = keys, self.sort_column
-            self._reorder()
+            self._reorder(parents)
             self._fit_names()
         else:
             self._fit_names()
@@ -489,7 +489,9 @@ class ProcessTable(ScrollView, can_focus=True):
         name = shown_name(row)
         return f"{name} {row.pid or ''} {row.state} {about} {row.command} {row.tag or ''}".lower()
 
-    def _reorder(self) -> None:
+    def _reorder(self, parents: dict[int, int] | None = None) -> None:
+        """Sort (and filter) the rows; in tree view, each under its parent. `parents`: the
+        tree parents, when the caller has just read them."""
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
         if self._sort_keys.keys() != self._all.keys() or self._keys_for != self.sort_column:
             self._sort_keys = {i: column.value(r, self._now)[1] for i, r in self._all.items()}
@@ -501,7 +503,8 @@ class ProcessTable(ScrollView, can_focus=True):
             ids = [i for i in ids if keys[i] not in NO_VALUE] + [
                 i for i in ids if keys[i] in NO_VALUE
             ]
-        had_tree, self._parents = bool(self._parents), self._tree_parents()
+        had_tree = bool(self._parents)
+        self._parents = self._tree_parents() if parents is None else parents
         if had_tree != bool(self._parents):
             self.post_message(self.Sorted())  # the border says the view once there is a tree
         if self.tree_view and self._parents:

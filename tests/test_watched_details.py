@@ -1,0 +1,140 @@
+"""What the app says about a watched program's processes, from rows and calls built by
+hand (the tests on a real watched program are in test_watch_app.py): the details (the
+command line, multiprocessing's facts, the parent's calls as a timeline, an exit status
+only a parent read), the calls in the output log under the process that made them, and
+the rules behind those figures in the help. Drawing only: no child process."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import NOW, FakeController, watched_calls, watched_output, watched_rows
+from test_help import help_lines
+
+from proclab.tui.app import ProclabApp
+from proclab.tui.screens.details import DetailsScreen
+
+pytestmark = pytest.mark.once
+
+
+def watched_app() -> tuple[ProclabApp, FakeController]:
+    rows = watched_rows()
+    fake = FakeController(rows, output=watched_output(rows), calls=watched_calls())
+    return ProclabApp(fake, clock=lambda: NOW), fake
+
+
+async def details_of(app: ProclabApp, pilot, rec_id: int) -> dict[str, list[str]]:
+    """The details of `rec_id` as label: lines (unlabelled lines go under the last)."""
+    app.table.select(rec_id)
+    await pilot.press("i")
+    await pilot.pause()
+    assert isinstance(app.screen, DetailsScreen)
+    facts: dict[str, list[str]] = {}
+    label = ""
+    for name, value in app.screen.facts:
+        label = name or label
+        facts.setdefault(label, []).append(value)
+    await pilot.press("escape")
+    await pilot.pause()
+    return facts
+
+
+async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_calls() -> None:
+    app, fake = watched_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        fake.emit_history()
+        await pilot.pause(0.2)
+        facts = await details_of(app, pilot, 3)
+        assert facts["Process"] == ["fetcher   pid 42003   sleeping"]
+        assert facts["Command"] == ["python pool_demo.py"]
+        assert facts["Parent"] == ["python pool_demo.py (42001)"]
+        assert facts["Target"] == ["__main__.fetch"]
+        assert facts["args"] == ["('https://example.org',)"]
+        assert facts["kwargs"] == ["{'retries': 3}"]
+        assert facts["Start"] == ["method fork   daemon no"]
+        calls = facts["Calls"]
+        # In the order they happened, who called, and the measured figures.
+        assert "python pool_demo.py (42001): start() of it returned after 1.20 ms" in calls[0]
+        assert "it began running its target, 14.1 ms after start() was called" in calls[1]
+        assert "join(timeout=2) of it called" in calls[2]
+        assert "join() of it returned: blocked 2.00 s, timed out: it is still running" in (calls[3])
+        assert calls[-1] == "? (help) says how each figure is measured"
+        assert facts["Ended"] == ["not yet: still running"]
+
+
+async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented() -> None:
+    app, fake = watched_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        fake.emit_history()
+        await pilot.pause(0.2)
+        assert app.table.cell_text(7, "exit") == "? (parent)"
+        assert app.table.cell_text(7, "state") == "ended"  # not "exited": that says code 0
+        facts = await details_of(app, pilot, 7)
+        (ended,) = facts["Ended"]
+        assert ended.startswith("ended; its exit status went to its parent, fetcher (42003),")
+        assert "which did not report it" in ended
+        assert "terminate() of it: SIGTERM sent" in facts["Calls"][2]
+        # An exit status someone reported names who saw it, and how.
+        worker = await details_of(app, pilot, 5)
+        assert worker["Ended"] == [
+            "returned normally (exit code 0) (seen by python pool_demo.py (42001) through join())"
+        ]
+        assert worker["Pool"] == [
+            "a worker of a Pool (Pool worker): 25 tasks, 250 calls of the function in them"
+            " (final: it said so at its end)"
+        ]
+        busy = await details_of(app, pilot, 6)
+        assert busy["Pool"][0].endswith("12 tasks, 120 calls of the function in them so far")
+
+
+async def test_helpers_and_non_python_processes_say_what_they_are() -> None:
+    app, fake = watched_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        fake.emit_history()
+        await pilot.pause(0.2)
+        tracker = await details_of(app, pilot, 2)
+        assert tracker["Role"] == [
+            "multiprocessing's resource_tracker: one of its own helper processes"
+        ]
+        assert "Calls" not in tracker
+        sleeper = await details_of(app, pilot, 4)
+        assert sleeper["Process"] == ["sleep 30   pid 42010   sleeping"]
+        assert sleeper["Parent"] == ["fetcher (42003)"]
+        assert "Calls" not in sleeper and "Target" not in sleeper
+        root = await details_of(app, pilot, 1)
+        assert root["Parent"][0].startswith("none in the table")
+
+
+async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
+    app, fake = watched_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        fake.emit_history()
+        await pilot.pause(0.2)
+        lines = app.output_log.lines_shown()
+        assert (
+            "python pool_demo.py 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            " timed out: it is still running"
+        ) in lines
+        assert "fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent" in lines
+        # The child's own start is under the child; output under each process's pid.
+        assert any(line.startswith("Process-3 42006 » Process-3 (42006) began") for line in lines)
+        assert "python 42003 fetching https://example.org" in lines
+        assert "python 42005 ! warning: chunk 7 is large" in lines
+        # In the order they happened: the timed-out join returns before the terminate.
+        join = lines.index(
+            "python pool_demo.py 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            " timed out: it is still running"
+        )
+        assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")
+        # Only the selected process: its lines and the calls made by it or on it.
+        app.table.select(7)
+        app.output_log.action_toggle_follow_selected()
+        await pilot.pause()
+        only = app.output_log.lines_shown()
+        assert only and all("Process-3" in line for line in only), only
+
+
+async def test_the_help_gives_the_rules_behind_the_watched_figures() -> None:
+    texts = " ".join(line.strip() for line in await help_lines((160, 48)))
+    assert "join()" in texts and "blocked is from the call to its return" in texts
+    assert "only a process's parent can read it" in texts
+    assert "a map chunk is one task" in texts
