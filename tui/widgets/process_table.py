@@ -45,6 +45,7 @@ STATE_STYLES: dict[ProcState, str] = {
     ProcState.TERMINATED: "$warning",
     ProcState.KILLED: "$error",
     ProcState.FAILED: "bold reverse $error",
+    ProcState.ENDED: "$text-muted",
 }
 
 NAME_WIDTH = 16  # what a cut name keeps, and where the name column starts
