@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ from proclab.core import procfs
 
 MAX_ARGS = 64
 MAX_ARG_CHARS = 1000
+# When the machine booted, to the microsecond: /proc/stat's btime is rounded to a whole
+# second, which would put a process's start up to a second off (measured: 0.6 s).
+BOOT_WALL = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ class TreeProcess:
     @property
     def started(self) -> float:
         """Wall clock when it started (10 ms resolution: the kernel's clock ticks)."""
-        return procfs.BOOT_TIME + self.start / procfs.CLOCK_TICKS
+        return BOOT_WALL + self.start / procfs.CLOCK_TICKS
 
 
 def read_cmdline(pid: int) -> tuple[str, ...]:
@@ -146,21 +150,26 @@ def describe(pid: int, known: TreeProcess | None = None) -> TreeProcess | None:
 
 
 def walk(
-    roots: Iterable[int], known: Mapping[int, TreeProcess] | None = None
+    roots: Iterable[int],
+    known: Mapping[int, TreeProcess] | None = None,
+    starts: Mapping[int, int] | None = None,
 ) -> dict[int, TreeProcess]:
     """Every process at or below `roots` now, by pid. `known` (the previous walk's
-    result) saves re-reading what has not changed."""
+    result) saves re-reading what has not changed. `starts`: the start times some roots
+    must have; a root whose pid now belongs to another process is skipped (a process
+    found below a root is the tree's, whatever its pid was before)."""
     known = known or {}
+    starts = starts or {}
     found: dict[int, TreeProcess] = {}
-    stack = list(dict.fromkeys(roots))
+    stack = [(pid, True) for pid in dict.fromkeys(roots)]
     while stack:
-        pid = stack.pop()
+        pid, is_root = stack.pop()
         if pid in found:
             continue
         process = describe(pid, known.get(pid))
-        if process is None:
+        if process is None or (is_root and starts.get(pid, process.start) != process.start):
             continue
         found[pid] = process
         if process.state != "Z":  # a zombie has no threads, hence no children file
-            stack.extend(children(pid))
+            stack.extend((child, False) for child in children(pid))
     return found
