@@ -8,6 +8,7 @@ under the pid that printed it, and nothing of the tree outlives proclab.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import wait_until
+from conftest import reap_orphans
+from pty_session import PROCLAB, gone
+from support import TASKS, wait_until
 
 from proclab.core.model import Event, Notice, ProcessCall, ProcessRow, ProcState
+from proclab.core.source import NotAllowed
+from proclab.core.spec import build_spec
 from proclab.core.watch import tree
-from proclab.core.watch.program import WatchedProgram
+from proclab.core.watch.program import WALK_S, WatchedProgram
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 METHODS = ["fork", "forkserver", "spawn"]
@@ -242,3 +247,162 @@ def test_quitting_ends_the_tree_and_names_what_left_the_session() -> None:
     root = program.root
     assert root is not None and root.exitcode == -signal.SIGKILL
     assert all(r.state.is_over for r in program.rows())
+
+
+def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None:
+    assert WatchedProgram.capabilities.signal and WatchedProgram.capabilities.ends_on_quit
+    assert not WatchedProgram.capabilities.spawn and not WatchedProgram.capabilities.restart
+    program = WatchedProgram(["sleep", "30"], family="tree", grace=0.5)
+    program.start()
+    try:
+        root = program.root
+        assert root is not None
+        for refused in (
+            lambda: program.spawn(build_spec(f"{TASKS}:sleep", "(1,)")),
+            lambda: program.rename(root.id, "x"),
+            lambda: program.restart(root.id),
+            program.clear_exited,
+        ):
+            with pytest.raises(NotAllowed):
+                refused()
+        program.pause(root.id)
+        assert program.row(root.id).state is ProcState.STOPPED
+        program.resume(root.id)
+        assert program.row(root.id).state is not ProcState.STOPPED
+        program.terminate(root.id)
+        assert program.join([root.id], timeout=10)
+        assert program.row(root.id).exitcode == -signal.SIGTERM
+        assert program.describe() == f"watching sleep 30 (pid {root.pid})"
+    finally:
+        program.close()
+
+
+# `proclab watch --headless`: the command ------------------------------------------------------
+
+
+def headless(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROCLAB, "watch", "--headless", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_headless_streams_output_by_pid_and_exits_with_the_programs_status() -> None:
+    done = headless("--", "sh", "-c", "echo 'from sh \x1b[2J'; echo oops >&2; exit 7")
+    assert done.returncode == 7, done.stderr
+    pid = re.search(r"^\+ sh (\d+): sh -c", done.stdout, re.M)[1]  # type: ignore[index]
+    assert f"sh {pid} | from sh \\x1b[2J" in done.stdout  # a child's escape is shown, not obeyed
+    assert f"sh {pid} ! oops" in done.stderr
+    assert "\x1b" not in done.stdout
+    assert re.search(rf"^sh\s+{pid}\s+sh -c .*\s7\s", done.stdout, re.M), done.stdout
+    assert "the program ran" in done.stdout
+
+
+def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
+    done = headless("--json", str(EXAMPLES / "ten_sleepers.py"), "fork", "0.1")
+    assert done.returncode == 0, done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = {o["type"] for o in objects}
+    assert {"started", "ended", "output", "call", "multiprocessing", "summary"} <= kinds
+    summary = objects[-1]
+    assert summary["type"] == "summary" and summary["exit"] == 0 and summary["processes"] == 11
+    joins = [o for o in objects if o["type"] == "call" and o["call"] == "join"]
+    assert len(joins) == 10 and all(j["exitcode"] == 0 for j in joins)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--", "no-such-command-here"], "no-such-command-here: command not found"),
+        (["--", "./nothing.sh"], "./nothing.sh: no such file"),
+        (["--"], "no command given (proclab watch -- COMMAND [ARG...])"),
+        (["--stdin", "/no/such/file", "--", "true"], "--stdin /no/such/file: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(argv: list[str], said: str, tmp_path: Path) -> None:
+    done = headless(*argv, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"proclab watch: {said}"]
+
+
+def test_stdin_is_dev_null_or_the_file_given(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("fed\n")
+    done = headless("--", "sh", "-c", "cat; echo end")
+    assert done.returncode == 0 and "| end" in done.stdout and "| fed" not in done.stdout
+    done = headless("--stdin", str(tmp_path / "in.txt"), "--", "sh", "-c", "cat; echo end")
+    assert "| fed" in done.stdout
+
+
+STUBBORN_TREE = """
+import multiprocessing, os, signal, sys, time
+
+def stubborn():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if os.fork() == 0:  # a grandchild that leaves the session, as a daemon does
+        os.setsid()
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method(sys.argv[1])
+    children = [multiprocessing.Process(target=stubborn) for _ in range(2)]
+    for c in children:
+        c.start()
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("bound", ["cgroup", "tree"])
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_path: Path) -> None:
+    """With a cgroup where one can be had, and with the process tree (subreaper and
+    guardian) otherwise."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN_TREE)
+    proc = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--grace", "0.5", "stubborn.py", "forkserver"],
+        cwd=tmp_path,
+        env={**os.environ, "PROCLAB_FAMILY": bound},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.rstrip().endswith("| ready"):
+                break
+        me = psutil.Process(proc.pid)
+
+        def tree() -> list[psutil.Process]:
+            found = [
+                p for p in me.children(recursive=True) if "guardian" not in " ".join(p.cmdline())
+            ]
+            # the root, the fork server, the resource tracker, 2 children, 2 daemons
+            return found if len(found) >= 7 else []
+
+        assert wait_until(lambda: tree(), 20)
+        family = tree()
+        if bound == "tree":
+            # Without a cgroup the guardian knows what the walks told it: a process born
+            # within the last walk (0.2 s) before a SIGKILL outside the program's process
+            # group would be missed (the README says so).
+            time.sleep(2 * WALK_S + 0.2)
+        proc.send_signal(how)
+        proc.communicate(timeout=30)
+        assert gone(family, timeout=10) == []
+        if how != signal.SIGKILL:
+            assert proc.returncode == 128 + how
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reap_orphans()

@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from proclab.core import procfs
 from proclab.core.controller import OUTPUT_LINES_KEPT, _describe, _raise_fd_limit, _still_there
@@ -59,6 +59,7 @@ from proclab.core.model import (
     OutputLine,
     ProcessCall,
     ProcessRow,
+    ProcessSpec,
     ProcSample,
     ProcState,
     RowUpdated,
@@ -69,6 +70,7 @@ from proclab.core.model import (
 )
 from proclab.core.output import TracebackCollector
 from proclab.core.sampler import Sampler, final_sample
+from proclab.core.source import Capabilities, NotAllowed, ServerLike
 from proclab.core.watch import tree
 from proclab.core.watch.hook_server import HookServer, HookStats, PassedFds
 from proclab.core.watch.protocol import (
@@ -85,6 +87,9 @@ from proclab.core.watch.protocol import (
     Reaped,
 )
 from proclab.core.watcher import ChildWatcher
+
+if TYPE_CHECKING:
+    from proclab.core.source import ProcessSource
 from proclab.core.words import plural
 
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
@@ -135,7 +140,21 @@ class WatchedTree:
     """The rows of a process tree proclab watches. WatchedProgram launches the program;
     attach.Attached watches one that runs already."""
 
-    ends_on_quit = True
+    # It starts nothing: the program does. Signals reach any process of the tree.
+    capabilities = Capabilities(
+        spawn=False,
+        signal=True,
+        rename=False,
+        restart=False,
+        join=True,
+        clear=False,
+        server=False,
+        ends_on_quit=True,
+    )
+
+    @property
+    def ends_on_quit(self) -> bool:
+        return self.capabilities.ends_on_quit
 
     def __init__(
         self,
@@ -167,6 +186,7 @@ class WatchedTree:
         self._start_calls: dict[int, float] = {}  # child pid -> its parent's start() call
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
         self._hooked: set[int] = set()  # pids with a live hook connection
+        self._born = False  # a row was made since the guardian last heard
         self._subscribers: list[Callable[[Event], None]] = []
         self._system: SystemSample | None = None
         self._roots: list[int] = []  # row ids
@@ -184,7 +204,7 @@ class WatchedTree:
         self._hook_server: HookServer | None = HookServer(self._on_message) if hook else None
         self._family_bound = family
         self._family: Family | None = None
-        self.server = None  # the TCP server pane's source: a watched tree has none of its own
+        self.server: ServerLike | None = None  # a watched tree has no server of proclab's
 
     # Reading -------------------------------------------------------------------------
 
@@ -255,8 +275,48 @@ class WatchedTree:
 
     # Commands --------------------------------------------------------------------------
 
-    def terminate(self, rec_id: int) -> None:
+    def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]:
+        raise NotAllowed("a watched program starts its own processes: proclab starts none in it")
+
+    def rename(self, rec_id: int, name: str) -> None:
+        raise NotAllowed("a watched process keeps the name its program gave it")
+
+    def restart(self, rec_id: int) -> None:
+        raise NotAllowed("proclab did not start this process, so it cannot start it again")
+
+    def clear_exited(self) -> int:
+        raise NotAllowed("a watched program's ended processes stay in its tree")
+
+    def join(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        """Wait until every one of these processes has ended; False on timeout."""
+        wanted = set(ids)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if all(self._rows[i].state.is_over for i in wanted if i in self._rows):
+                    return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.join, list(ids), timeout)
+
+    def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
         self._send(rec_id, signal.SIGTERM)
+        if escalate_after is not None:
+            timer = threading.Timer(escalate_after, self._escalate, (rec_id,))
+            timer.daemon = True
+            timer.start()
+
+    def _escalate(self, rec_id: int) -> None:
+        with self._lock:
+            if self._closed or self._rows[rec_id].state.is_over:
+                return
+        with contextlib.suppress(UnknownProcess):
+            self._send(rec_id, signal.SIGKILL)
 
     def kill(self, rec_id: int) -> None:
         self._send(rec_id, signal.SIGKILL)
@@ -427,10 +487,16 @@ class WatchedTree:
         while not self._stop.wait(self.walk_interval):
             try:
                 self._walk_once()
+                with self._lock:
+                    born, self._born = self._born, False
                 self._finish_gone()
-                if self._family is not None and time.monotonic() - looked >= self.interval:
+                # The guardian (the tree's last resort if proclab is SIGKILLed) hears of new
+                # processes at once, of the others' ends once a tick. The family reaps
+                # nothing here: proclab reaps its own children itself, for their statuses.
+                due = time.monotonic() - looked >= self.interval
+                if self._family is not None and (born or due):
                     looked = time.monotonic()
-                    self._family.look(reap=False)  # tells the guardian; we reap our own
+                    self._family.look(reap=False)
                 self._check_done()
             except Exception:  # a walker that dies silently would freeze the tree
                 import traceback
@@ -510,6 +576,7 @@ class WatchedTree:
         parent: int | None = None,
     ) -> int:
         rec_id = next(self._ids)
+        self._born = True
         if parent is None and not root:
             parent = self._live.get(process.ppid)
         state = state_for_status(procfs.STATES.get(process.state, "running"))
@@ -1228,3 +1295,9 @@ def _close_all(*fds: int) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+if TYPE_CHECKING:
+
+    def _has_the_face(program: WatchedProgram) -> ProcessSource:
+        return program  # mypy checks that a watched program is a ProcessSource
