@@ -50,7 +50,7 @@ def tree_rows(count: int, tree: bool) -> list:
     from proclab.core.model import MpFacts
 
     root, _tracker, _child, _sleep, _done, worker, _ended = watched_rows()
-    rows = [replace(root, id=1, pid=50_001, tree_parent=None)]
+    rows = [replace(root, id=1, pid=50_001, parent=None)]
     pools = 10
     for p in range(pools):
         pool_id = 2 + p
@@ -59,7 +59,7 @@ def tree_rows(count: int, tree: bool) -> list:
                 root,
                 id=pool_id,
                 pid=50_002 + p,
-                tree_parent=1 if tree else None,
+                parent=1 if tree else None,
                 mp=MpFacts(name=f"pool-owner-{p}", target="__main__.run_pool", method="fork"),
             )
         )
@@ -72,7 +72,7 @@ def tree_rows(count: int, tree: bool) -> list:
                 worker,
                 id=next_id,
                 pid=50_000 + next_id,
-                tree_parent=owner if tree else None,
+                parent=owner if tree else None,
                 mp=replace(worker.mp, name=f"ForkPoolWorker-{next_id}", tasks=next_id % 97),
             )
         )

@@ -1,13 +1,13 @@
-"""The multiprocessing calls of a watched program, per process: what its parent did to it
-(start, join, terminate, kill, reaping it) and when it began to run, in the order they
-happened. Fed from a source's events on one thread (the app's drain); `of(id)` hands out
-a process's calls. And the rules behind the figures they give, in words, for the details
-and the help.
+"""The multiprocessing calls of a watched program, per process: those made on it (start,
+join, terminate, kill) and those it made, in the order they happened. Fed from a source's
+events on one thread (the app's drain). And the rules behind the figures they give, in
+words, for the details and the help.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from proclab.core.model import Cleared, Event, ProcessCall
 
@@ -40,22 +40,37 @@ TASKS_RULE = (
 
 
 class CallLog:
-    """Calls by the process they were made on, oldest first."""
+    """Calls by the process they were made on, and by the process that made them."""
 
     def __init__(self, keep: int = KEEP_PER_PROCESS) -> None:
         self._keep = keep
-        self._calls: dict[int, deque[ProcessCall]] = {}
+        self._on: dict[int, deque[ProcessCall]] = {}
+        self._by: dict[int, deque[ProcessCall]] = {}
 
     def feed(self, event: Event) -> None:
         if isinstance(event, ProcessCall):
-            calls = self._calls.get(event.id)
-            if calls is None:
-                calls = self._calls[event.id] = deque(maxlen=self._keep)
-            calls.append(event)
+            if event.child_id is not None:
+                self._add(self._on, event.child_id, event)
+            self._add(self._by, event.id, event)
         elif isinstance(event, Cleared):
             for rec_id in event.ids:
-                self._calls.pop(rec_id, None)
+                self._on.pop(rec_id, None)
+                self._by.pop(rec_id, None)
 
-    def of(self, rec_id: int) -> tuple[ProcessCall, ...]:
-        """The calls made on process `rec_id`, in the order they happened."""
-        return tuple(sorted(self._calls.get(rec_id, ()), key=lambda call: call.returned))
+    def _add(self, index: dict[int, deque[ProcessCall]], rec_id: int, call: ProcessCall) -> None:
+        calls = index.get(rec_id)
+        if calls is None:
+            calls = index[rec_id] = deque(maxlen=self._keep)
+        calls.append(call)
+
+    def on(self, rec_id: int) -> tuple[ProcessCall, ...]:
+        """The calls made on process `rec_id`, in the order they returned."""
+        return _in_order(self._on.get(rec_id, ()))
+
+    def by(self, rec_id: int) -> tuple[ProcessCall, ...]:
+        """The calls process `rec_id` made on its children, in the order they returned."""
+        return _in_order(self._by.get(rec_id, ()))
+
+
+def _in_order(calls: Iterable[ProcessCall]) -> tuple[ProcessCall, ...]:
+    return tuple(sorted(calls, key=lambda call: call.returned_at))

@@ -43,6 +43,7 @@ from proclab.core.defaults import (
     DEFAULT_INTERVAL_S,
     DEFAULT_MAX_DESCENDANTS,
     DEFAULT_MAX_PROCS,
+    DEFAULT_METHOD,
 )
 from proclab.core.errors import AlreadyPending, SpawnRefused, UnknownProcess
 from proclab.core.exits import state_for_exit, state_for_status
@@ -65,6 +66,7 @@ from proclab.core.model import (
 )
 from proclab.core.output import TracebackCollector
 from proclab.core.sampler import Sampler, final_sample, reported_sample
+from proclab.core.source import Capabilities
 from proclab.core.spec import check_name
 from proclab.core.watcher import ChildWatcher
 from proclab.core.words import plural
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from proclab.core.server.tcp import TcpServer
+    from proclab.core.source import ProcessSource
 
 OUTPUT_LINES_KEPT = 500
 
@@ -95,6 +98,18 @@ class _Child:
 
 
 class Controller:
+    # proclab's own children: it may do everything to them, and quitting ends them.
+    capabilities = Capabilities(
+        spawn=True,
+        signal=True,
+        rename=True,
+        restart=True,
+        join=True,
+        clear=True,
+        server=True,
+        ends_on_quit=True,
+    )
+
     def __init__(
         self,
         *,
@@ -104,8 +119,12 @@ class Controller:
         max_descendants: int = DEFAULT_MAX_DESCENDANTS,
         titles: bool = True,
         family: Bound | None = None,
+        default_method: str = DEFAULT_METHOD,
     ) -> None:
         self.max_procs = max_procs
+        # The start method a view offers new processes first (the spawn form's, the
+        # status line's); each spec names its own.
+        self.default_method = default_method
         self.titles = titles  # children set their process title (ps, htop) to name and target
         self.max_descendants = max_descendants
         self.grace = grace
@@ -319,6 +338,9 @@ class Controller:
     @property
     def interval(self) -> float:
         return self._sampler.interval
+
+    def describe(self) -> str:
+        return f"new: {self.default_method}, tick {self.interval:g} s, max {self.max_procs}"
 
     # Commands --------------------------------------------------------------------------
 
@@ -887,6 +909,12 @@ class Controller:
     def _still_live(self, ids: Iterable[int]) -> list[int]:
         with self._lock:
             return [i for i in ids if i in self._children]
+
+
+if TYPE_CHECKING:
+
+    def _has_the_face(controller: Controller) -> ProcessSource:
+        return controller  # mypy checks that a Controller is a ProcessSource
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -30,6 +30,9 @@ class ProcState(enum.StrEnum):
     TERMINATED = "terminated"
     KILLED = "killed"
     FAILED = "failed"
+    # A watched process that has ended, whose exit status proclab could not read: only its
+    # parent (not proclab) could, and it did not say (ProcessRow.exit_note names it).
+    ENDED = "ended"
 
     @property
     def is_over(self) -> bool:
@@ -40,7 +43,9 @@ class ProcState(enum.StrEnum):
         return not self.is_over
 
 
-_OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED})
+_OVER = frozenset(
+    {ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED, ProcState.ENDED}
+)
 
 StartMethod = Literal["fork", "forkserver", "spawn"]
 Stream = Literal["stdout", "stderr"]
@@ -94,29 +99,34 @@ class ProcSample:
 
 @dataclass(frozen=True, slots=True)
 class MpFacts:
-    """What multiprocessing knows about a watched process (from the hook inside it and in
-    its parent); None where nobody said."""
+    """What multiprocessing knows of a watched process, as the hook inside the program
+    reported it (core/watch/protocol.py). None where it was not said."""
 
-    name: str = ""  # its Process.name
-    target: str | None = None  # qualified name of the target
-    args: str = ""  # repr, shortened
-    kwargs: str = ""  # repr, shortened
+    name: str | None = None  # Process.name
+    target: str | None = None  # qualified name of the target (a subclass's run)
+    args: str | None = None  # repr, shortened
+    kwargs: str | None = None
     daemon: bool | None = None
-    method: str | None = None  # fork, forkserver, spawn
-    pool_kind: str | None = None  # "Pool" or "ProcessPoolExecutor": a pool worker
-    tasks: int | None = None  # a pool worker's tasks run so far (a map chunk is one)
-    calls: int | None = None  # calls of the user's function in them
-    role: str | None = None  # one of multiprocessing's helpers: forkserver, resource_tracker...
-    final: bool = False  # tasks and calls are exact (the worker ended and said so)
+    method: str | None = None  # "fork", "forkserver", "spawn"
+    pool_kind: str | None = None  # "Pool" or "ProcessPoolExecutor" for a pool worker
+    tasks: int | None = None  # pool worker: tasks run so far (a map chunk is one)
+    calls: int | None = None  # pool worker: calls of the user's function so far
+    role: str | None = None  # multiprocessing's own helper: forkserver, resource_tracker...
+    ran_after: float | None = None  # seconds from the parent's start() call to the child
+    # running its target (the start latency the program itself paid)
+    counts_final: bool = False  # the pool worker's last report came at its end: exact
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessRow:
-    """What the process table shows about one child; outlives the child until cleared."""
+    """What the process table shows about one child; outlives the child until cleared.
+
+    A watched process (`proclab watch`/`attach`: not started by proclab) has no `spec`;
+    its `parent`, `command` and `mp` say what it is instead."""
 
     id: int
     name: str
-    spec: ProcessSpec
+    spec: ProcessSpec | None
     state: ProcState
     pid: int | None = None
     exitcode: int | None = None
@@ -130,11 +140,10 @@ class ProcessRow:
     tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
     parent_id: int | None = None  # the row this one restarts
     batch: int | None = None  # started together with others (count > 1): the first one's id
-    # A process proclab did not start (proclab watch): where it is in the program's tree,
-    # its command line, and what multiprocessing said about it.
-    tree_parent: int | None = None  # the row of its parent in the tree shown; None: a root
-    command: str = ""  # its command line, shortened
-    mp: MpFacts | None = None
+    parent: int | None = None  # watched: the row of its parent in the tree (None: a root)
+    command: str = ""  # watched: its command line, shortened
+    mp: MpFacts | None = None  # watched: what multiprocessing says it is
+    exit_note: str = ""  # watched: why the exit status is not known, or who told it
 
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
@@ -187,25 +196,27 @@ class OutputLine:
 
 @dataclass(frozen=True, slots=True)
 class ProcessCall:
-    """A call a watched process made on a multiprocessing child (the hook's report), or
-    what the child itself said of its start: the lesson's blocking points, measured."""
+    """A multiprocessing call one watched process made on another, as the hook in the
+    caller reported it: start(), join() (how long the caller was blocked in it),
+    terminate() or kill(). Times are the caller's wall clock."""
 
-    id: int  # the row of the process called on (the child)
-    caller: int | None  # the row of the process that called; None: not in the table
-    kind: Literal["start", "run", "join", "terminate", "kill", "reaped"]
-    # run: `called` is when the parent called start(), `returned` when the child began
-    # running its target (so `took` is the start latency, measured in both processes)
-    called: float  # wall clock when the call began (start, join) or happened
-    returned: float  # wall clock when it returned (the same for a moment's call)
+    id: int  # the caller's row
+    pid: int
+    name: str
+    call: Literal["start", "join", "terminate", "kill"]
+    child_id: int | None  # the row of the process it was called on (None: not seen)
+    child_pid: int
+    child_name: str
+    called_at: float  # when the call began
+    returned_at: float  # when it returned
     timeout: float | None = None  # join(timeout)
-    ended: bool | None = None  # join: the child had ended when it returned
-    exitcode: int | None = None  # join, reaped: the exit status as the caller read it
+    ended: bool | None = None  # join: the child had ended (else the timeout ran out)
+    exitcode: int | None = None  # join: the exit code the caller read (-N: signal N)
 
     @property
     def took(self) -> float:
-        """start: how long start() took; run: from start() called to the child running
-        its target; join: how long the caller was blocked."""
-        return self.returned - self.called
+        """Seconds inside the call: for join(), how long the caller was blocked."""
+        return self.returned_at - self.called_at
 
 
 @dataclass(frozen=True, slots=True)

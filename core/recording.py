@@ -27,7 +27,7 @@ import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 
 from proclab.core import model
 from proclab.core.errors import ProclabError, UnknownProcess
@@ -43,7 +43,12 @@ from proclab.core.model import (
     Spawned,
     SystemSample,
 )
+from proclab.core.source import Capabilities, NotAllowed
 from proclab.core.targets import Target
+
+if TYPE_CHECKING:
+    from proclab.core.server.tcp import ServerConfig
+    from proclab.core.source import ProcessSource
 
 FORMAT = 1
 EVENT_TYPES: dict[str, type] = {
@@ -415,10 +420,21 @@ class Replay:
     """A recorded session, standing in for a controller (read-only).
 
     It starts before the first event; `play_to(t)` applies and hands to subscribers every
-    event up to wall time `t`. Commands raise ProclabError: nothing can be started or
+    event up to wall time `t`. Commands raise NotAllowed: nothing can be started or
     signalled in a recording.
     """
 
+    # Nothing runs: quitting a replay ends nothing.
+    capabilities = Capabilities(
+        spawn=False,
+        signal=False,
+        rename=False,
+        restart=False,
+        join=False,
+        clear=False,
+        server=False,
+        ends_on_quit=False,
+    )
     max_procs = 0
     grace = 0.0
     state_label = ""  # set by whoever plays it: "playing", "paused"…
@@ -497,10 +513,14 @@ class Replay:
         gaps = sorted(b - a for a, b in itertools.pairwise(times))
         return round(gaps[len(gaps) // 2], 2) if gaps else 1.0
 
+    @property
+    def interval(self) -> float:
+        return self.sample_interval
+
     def clock(self) -> float:
         return self.now
 
-    def status_text(self) -> str:
+    def describe(self) -> str:
         """What the app's status line says instead of its spawn settings."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
         # Where the replay is first: at 80 columns the end of the line is cut.
@@ -508,6 +528,8 @@ class Replay:
             f"at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s · recorded {when}"
         )
         return f"{self.state_label} · {text}" if self.state_label else text
+
+    status_text = describe  # the app's name for it until it reads describe()
 
     # the controller's read API
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -544,16 +566,13 @@ class Replay:
         pass
 
     # commands: a recording cannot be changed
-    def _read_only(self, *_args: object, **_kwargs: object) -> Any:
-        raise ProclabError("this is a recorded session: nothing can be started or signalled")
+    def _read_only(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise NotAllowed("this is a recorded session: nothing can be started or signalled")
 
-    spawn = terminate = kill = pause = resume = rename = restart = _read_only
-
-    def clear_exited(self) -> int:
-        return self._read_only()  # type: ignore[no-any-return]
+    spawn = terminate = kill = pause = resume = rename = restart = clear_exited = _read_only
 
     async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
-        return self._read_only()  # type: ignore[no-any-return]
+        self._read_only()
 
     def __iter__(self) -> Iterator[tuple[float, Event]]:
         return iter(self.events)
@@ -605,8 +624,14 @@ class ReplayServer:
             handlers=handlers,
         )
 
-    def start(self, *_args: object) -> str:
-        raise ProclabError("this is a recorded session: its server cannot be started")
+    def start(self, config: ServerConfig) -> str:
+        raise NotAllowed("this is a recorded session: its server cannot be started")
 
-    def stop(self, *_args: object) -> None:
-        raise ProclabError("this is a recorded session: its server cannot be stopped")
+    def stop(self, reason: str = "") -> None:
+        raise NotAllowed("this is a recorded session: its server cannot be stopped")
+
+
+if TYPE_CHECKING:
+
+    def _has_the_face(replay: Replay) -> ProcessSource:
+        return replay  # mypy checks that a Replay is a ProcessSource

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from support import TASKS
 
+from proclab.core.controller import Controller
 from proclab.core.errors import UnknownProcess
 from proclab.core.model import (
     Event,
@@ -23,6 +24,8 @@ from proclab.core.model import (
     ServerStatus,
     SystemSample,
 )
+from proclab.core.server.tcp import ServerConfig
+from proclab.core.source import NotAllowed
 from proclab.core.targets import Target
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the frozen clock of every snapshot
@@ -255,10 +258,18 @@ class FakeServer:
     def status(self) -> ServerStatus:
         return ServerStatus(False, "", "process", "forkserver", 4, 32, 0, 0, 0, 0)
 
+    def start(self, config: ServerConfig) -> str:
+        raise NotAllowed("the snapshots' server does not listen")
+
+    def stop(self, reason: str = "") -> None:
+        pass
+
 
 class FakeController:
+    capabilities = Controller.capabilities  # it stands for one
     max_procs = 256
     grace = 2.0
+    interval = 1.0
     server = FakeServer()
 
     def __init__(
@@ -319,6 +330,10 @@ class FakeController:
 
     def set_interval(self, seconds: float) -> None:
         self.calls.append(("set_interval", seconds))
+        self.interval = seconds
+
+    def describe(self) -> str:
+        return f"new: forkserver, tick {self.interval:g} s, max {self.max_procs}"
 
     # commands: recorded, and reflected where a snapshot needs them
     def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]:
@@ -375,11 +390,12 @@ def watched_rows() -> list[ProcessRow]:
         age: float = 10.0,
         ended: float | None = None,
         sample: ProcSample | None = None,
+        note: str = "",
     ) -> ProcessRow:
         return ProcessRow(
             rec_id,
             name,
-            None,  # type: ignore[arg-type]  # a watched process has no spec
+            None,  # a watched process has no spec
             state,
             pid,
             exitcode,
@@ -388,13 +404,14 @@ def watched_rows() -> list[ProcessRow]:
             None if ended is None else NOW - ended,
             None,
             sample or _sample(0, 0.05, 11 * M, 1, "sleeping"),
-            tree_parent=parent,
+            parent=parent,
             command=command,
             mp=mp,
+            exit_note=note,
         )
 
-    def child(name: str, target: str, args: str, kwargs: str = "{}") -> MpFacts:
-        return MpFacts(name, target, args, kwargs, False, "fork")
+    def child(name: str, target: str, args: str, kwargs: str, ran_after: float) -> MpFacts:
+        return MpFacts(name, target, args, kwargs, False, "fork", ran_after=ran_after)
 
     pool = "Pool"
     return [
@@ -415,7 +432,9 @@ def watched_rows() -> list[ProcessRow]:
             42003,
             1,
             "python pool_demo.py",
-            child("fetcher", "__main__.fetch", "('https://example.org',)", "{'retries': 3}"),
+            child(
+                "fetcher", "__main__.fetch", "('https://example.org',)", "{'retries': 3}", 0.0141
+            ),
         ),
         row(4, "sleep", ProcState.SLEEPING, 42010, 3, "sleep 30"),
         row(
@@ -432,10 +451,11 @@ def watched_rows() -> list[ProcessRow]:
                 pool_kind=pool,
                 tasks=25,
                 calls=250,
-                final=True,
+                counts_final=True,
             ),
             exitcode=0,
             ended=2.0,
+            note="reported by its parent python (42001), which joined it",
         ),
         row(
             6,
@@ -456,13 +476,14 @@ def watched_rows() -> list[ProcessRow]:
         ),
         row(
             7,
-            "python",
-            ProcState.EXITED,
+            "Process-3",
+            ProcState.ENDED,
             42006,
             3,
             "python pool_demo.py",
-            child("Process-3", "__main__.parse", "(7,)"),
+            child("Process-3", "__main__.parse", "(7,)", "{}", 0.0306),
             ended=3.0,
+            note="exit status seen only by its parent fetcher (42003)",
         ),
     ]
 
@@ -470,14 +491,26 @@ def watched_rows() -> list[ProcessRow]:
 def watched_calls() -> list[ProcessCall]:
     """What the script (row 1) and fetcher (row 3) did to their children: starts, a join
     with a timeout that ran out, a terminate, a join that saw the end."""
+    script = (1, 42001, "python")
+    fetcher = (3, 42003, "fetcher")
     return [
-        ProcessCall(3, 1, "start", NOW - 10.0012, NOW - 10.0),
-        ProcessCall(3, 1, "run", NOW - 10.0012, NOW - 9.9871),
-        ProcessCall(7, 3, "start", NOW - 9.0008, NOW - 9.0),
-        ProcessCall(7, 3, "run", NOW - 9.0008, NOW - 8.9702),
-        ProcessCall(3, 1, "join", NOW - 6.0, NOW - 4.0, timeout=2.0, ended=False),
-        ProcessCall(7, 3, "terminate", NOW - 3.1, NOW - 3.1),
-        ProcessCall(5, 1, "join", NOW - 5.0, NOW - 2.0, ended=True, exitcode=0),
+        ProcessCall(*script, "start", 3, 42003, "fetcher", NOW - 10.0012, NOW - 10.0),
+        ProcessCall(*fetcher, "start", 7, 42006, "Process-3", NOW - 9.0008, NOW - 9.0),
+        ProcessCall(
+            *script, "join", 3, 42003, "fetcher", NOW - 6.0, NOW - 4.0, timeout=2.0, ended=False
+        ),
+        ProcessCall(*fetcher, "terminate", 7, 42006, "Process-3", NOW - 3.1, NOW - 3.1),
+        ProcessCall(
+            *script,
+            "join",
+            5,
+            42004,
+            "ForkPoolWorker-1",
+            NOW - 5.0,
+            NOW - 2.0,
+            ended=True,
+            exitcode=0,
+        ),
     ]
 
 

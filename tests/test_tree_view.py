@@ -98,7 +98,7 @@ async def test_proclabs_own_children_look_the_same_in_both_views(size: tuple[int
 
 async def test_the_name_column_is_as_wide_as_the_deepest_name_and_its_guides() -> None:
     rows = watched_rows()
-    deep = replace(rows[3], id=8, pid=42011, tree_parent=4, command="sleep 3600 --long")
+    deep = replace(rows[3], id=8, pid=42011, parent=4, command="sleep 3600 --long")
     fake = FakeController([*rows, deep])
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -179,7 +179,7 @@ def test_names_say_what_each_watched_process_is() -> None:
     # An ended worker whose count is not final ran at least that many.
     ended = _row(mp=replace(executor, tasks=7), state=ProcState.TERMINATED)
     assert shown_name(ended) == "Executor worker: ≥7 tasks"
-    assert shown_name(replace(ended, mp=replace(executor, tasks=7, final=True))) == (
+    assert shown_name(replace(ended, mp=replace(executor, tasks=7, counts_final=True))) == (
         "Executor worker: 7 tasks"
     )
     assert shown_name(mixed_rows()[0]) == "process-2"  # proclab's own: its name

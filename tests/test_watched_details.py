@@ -50,14 +50,22 @@ async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_ca
         assert facts["Target"] == ["__main__.fetch"]
         assert facts["args"] == ["('https://example.org',)"]
         assert facts["kwargs"] == ["{'retries': 3}"]
-        assert facts["Start"] == ["method fork   daemon no"]
+        assert facts["Start"] == [
+            "method fork   daemon no",
+            "ran its target 14.1 ms after its parent called start()",
+        ]
         calls = facts["Calls"]
         # In the order they happened, who called, and the measured figures.
-        assert "python pool_demo.py (42001): start() of it returned after 1.20 ms" in calls[0]
-        assert "it began running its target, 14.1 ms after start() was called" in calls[1]
-        assert "join(timeout=2) of it called" in calls[2]
-        assert "join() of it returned: blocked 2.00 s, timed out: it is still running" in (calls[3])
-        assert calls[-1] == "? (help) says how each figure is measured"
+        assert calls[0].endswith("python (42001): start() of it returned after 1.20 ms")
+        assert "python (42001): join(timeout=2) of it called" in calls[1]
+        assert calls[2].endswith(
+            "join() of it returned: blocked 2.00 s, timed out: it is still running"
+        )
+        # And what it did to its own child.
+        made = facts["It called"]
+        assert made[0].endswith("start() of Process-3 (42006) returned after 0.80 ms")
+        assert made[1].endswith("terminate() of Process-3 (42006): SIGTERM sent")
+        assert made[-1] == "? (help) says how each figure is measured"
         assert facts["Ended"] == ["not yet: still running"]
 
 
@@ -69,15 +77,18 @@ async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented
         assert app.table.cell_text(7, "exit") == "? (parent)"
         assert app.table.cell_text(7, "state") == "ended"  # not "exited": that says code 0
         facts = await details_of(app, pilot, 7)
-        (ended,) = facts["Ended"]
-        assert ended.startswith("ended; its exit status went to its parent, fetcher (42003),")
-        assert "which did not report it" in ended
-        assert "terminate() of it: SIGTERM sent" in facts["Calls"][2]
+        assert facts["Ended"] == [
+            "ended; exit status seen only by its parent fetcher (42003)"
+            " (only a parent can read it: ? explains)"
+        ]
+        assert facts["Calls"][1].endswith("fetcher (42003): terminate() of it: SIGTERM sent")
         # An exit status someone reported names who saw it, and how.
         worker = await details_of(app, pilot, 5)
         assert worker["Ended"] == [
-            "returned normally (exit code 0) (seen by python pool_demo.py (42001) through join())"
+            "returned normally (exit code 0)"
+            " (reported by its parent python (42001), which joined it)"
         ]
+        assert worker["Calls"][1].endswith("blocked 3.00 s, it had ended, exit 0")
         assert worker["Pool"] == [
             "a worker of a Pool (Pool worker): 25 tasks, 250 calls of the function in them"
             " (final: it said so at its end)"
@@ -111,17 +122,16 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         await pilot.pause(0.2)
         lines = app.output_log.lines_shown()
         assert (
-            "python pool_demo.py 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            "python 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
             " timed out: it is still running"
         ) in lines
         assert "fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent" in lines
-        # The child's own start is under the child; output under each process's pid.
-        assert any(line.startswith("Process-3 42006 » Process-3 (42006) began") for line in lines)
+        # Output under each process's pid.
         assert "python 42003 fetching https://example.org" in lines
         assert "python 42005 ! warning: chunk 7 is large" in lines
         # In the order they happened: the timed-out join returns before the terminate.
         join = lines.index(
-            "python pool_demo.py 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            "python 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
             " timed out: it is still running"
         )
         assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")

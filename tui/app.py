@@ -463,7 +463,7 @@ class ProclabApp(App[int]):
                 server_events.append(event)
             elif isinstance(event, ProcessCall):  # under the process that made it
                 self.calls.feed(event)
-                notices.extend(call_entries(event, self._row_or_none))
+                notices.extend(call_entries(event))
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
@@ -683,7 +683,7 @@ class ProclabApp(App[int]):
                     row.id,
                     self._details_source,
                     self._batch_figures,
-                    self.calls.of,
+                    self.calls,
                     self._row_or_none,
                 )
             )

@@ -1,5 +1,5 @@
-"""A watched program's multiprocessing calls in words, for the details' timeline and the
-output log: one call may be two moments (a join is called, then returns)."""
+"""A watched program's multiprocessing calls in words, for the details and the output
+log: one call may be two moments (a join is called, then returns)."""
 
 from __future__ import annotations
 
@@ -18,26 +18,17 @@ def took(seconds: float) -> str:
     return fmt.seconds(seconds)
 
 
-def who(name: str | None, pid: int | None) -> str:
-    """'fetcher (42003)'; a process proclab has no row for is 'an unknown process'."""
-    if name is None:
-        return "a process not in the table"
+def who(name: str, pid: int | None) -> str:
+    """'fetcher (42003)'."""
     return f"{name} ({pid})" if pid else name
 
 
 def call_moments(call: ProcessCall, child: str) -> list[tuple[float, str]]:
     """(wall clock, what happened) for each moment of `call`, `child` naming the process
-    it was made on; said from the caller's side (the run moment from the child's)."""
-    if call.kind == "start":
-        return [(call.returned, f"start() of {child} returned after {took(call.took)}")]
-    if call.kind == "run":
-        return [
-            (
-                call.returned,
-                f"{child} began running its target, {took(call.took)} after start() was called",
-            )
-        ]
-    if call.kind == "join":
+    it was made on; said from the caller's side."""
+    if call.call == "start":
+        return [(call.returned_at, f"start() of {child} returned after {took(call.took)}")]
+    if call.call == "join":
         timeout = f"timeout={call.timeout:g}" if call.timeout is not None else ""
         called = f"join({timeout}) of {child} called: the caller blocks"
         if call.ended:
@@ -50,9 +41,6 @@ def call_moments(call: ProcessCall, child: str) -> list[tuple[float, str]]:
         else:
             outcome = "whether it had ended was not said"
         returned = f"join() of {child} returned: blocked {took(call.took)}, {outcome}"
-        return [(call.called, called), (call.returned, returned)]
-    if call.kind in ("terminate", "kill"):
-        signal = "SIGTERM" if call.kind == "terminate" else "SIGKILL"
-        return [(call.returned, f"{call.kind}() of {child}: {signal} sent")]
-    status = describe_exit(call.exitcode) if call.exitcode is not None else "not said"
-    return [(call.returned, f"reaped {child}: exit status {status}")]
+        return [(call.called_at, called), (call.returned_at, returned)]
+    signal = "SIGTERM" if call.call == "terminate" else "SIGKILL"
+    return [(call.returned_at, f"{call.call}() of {child}: {signal} sent")]

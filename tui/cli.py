@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "web": "proclab.tui.commands.web",
     "experiment": "proclab.tui.commands.experiment",
     "demo": "proclab.tui.commands.demo",
+    "watch": "proclab.tui.commands.watch",
 }
 
 
@@ -447,6 +448,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     add_app_arguments(demo)
     demo.set_defaults(method=DEFAULT_METHOD, max_procs=DEFAULT_MAX_PROCS)
+    for name in ("watch",):  # commands that describe themselves (issue 13's shape)
+        if wanted(name):
+            module = _command_module(name)
+            module.add_arguments(
+                sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION)
+            )
     return parser
 
 

@@ -15,10 +15,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from proclab.core.batch import BatchFigures
+from proclab.core.calls import CallLog
 from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
-from proclab.core.model import OutputLine, ProcessCall, ProcessRow, ProcState
+from proclab.core.model import OutputLine, ProcessRow, ProcState
 from proclab.core.output import escape_controls
 from proclab.core.words import plural
 from proclab.tui import fmt
@@ -68,16 +69,18 @@ def describe(
     output: Sequence[OutputLine],
     now: float,
     batch: BatchFigures | None = None,
-    calls: Sequence[ProcessCall] = (),
+    calls: CallLog | None = None,
     row_of: RowOf = lambda _id: None,
 ) -> list[tuple[str, str]]:
     """(label, value) lines of the details pane; plain text so tests can read them.
     `batch`: the figures of the children started with it, if it was. A watched process
-    (no spec): `calls` made on it, `row_of` names the processes they came from."""
+    (no spec): `calls` made on it and by it, `row_of` names its parent."""
     spec = row.spec
     if spec is None:
-        lines = watched_lines(row, calls, row_of, now) + figure_lines(row, now)
-        return [*lines, ("Ended", watched_exit(row, calls, row_of, exit_reason(row)))]
+        log = calls or CallLog()
+        lines = watched_lines(row, log.on(row.id), log.by(row.id), row_of, now)
+        lines += figure_lines(row, now)
+        return [*lines, ("Ended", watched_exit(row, exit_reason(row)))]
     lines = [
         ("Process", f"{row.name}   pid {row.pid or '—'}   {row.state}"),
         ("Target", f"{spec.target.text}" + (f"   (started by {row.tag})" if row.tag else "")),
@@ -155,7 +158,7 @@ class DetailsScreen(ModalScreen[None]):
         rec_id: int,
         source: Callable[[int], tuple[ProcessRow, Sequence[OutputLine], float] | None],
         batch: Callable[[ProcessRow, float], BatchFigures | None] = lambda _row, _now: None,
-        calls: Callable[[int], Sequence[ProcessCall]] = lambda _id: (),
+        calls: CallLog | None = None,
         row_of: RowOf = lambda _id: None,
     ) -> None:
         super().__init__(classes="dialog")
@@ -192,8 +195,8 @@ class DetailsScreen(ModalScreen[None]):
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)
         facts.add_column(ratio=1)
-        calls = self._calls(row.id) if row.spec is None else ()
-        self.facts = describe(row, output, now, self._batch(row, now), calls, self._row_of)
+        batch = self._batch(row, now)
+        self.facts = describe(row, output, now, batch, self._calls, self._row_of)
         for label, value in self.facts:
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""

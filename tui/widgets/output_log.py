@@ -29,11 +29,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from proclab.core.model import Notice, OutputLine, ProcessCall, ProcessRow
+from proclab.core.model import Notice, OutputLine, ProcessCall
 from proclab.core.output import escape_controls
 from proclab.tui.call_words import call_moments, who
 from proclab.tui.theme import resolve
-from proclab.tui.widgets.process_tree import shown_name
 
 SCROLLBACK = 2000
 
@@ -47,34 +46,22 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class CallLine:
-    """A multiprocessing call a watched process made, as a line under that process (a
-    child's start of its target: under the child)."""
+    """A multiprocessing call a watched process made, as a line under that process."""
 
     id: int  # the row it is shown under: the process that made the call
-    about: int  # the row the call was made on
-    pid: int | None
+    about: int | None  # the row the call was made on (None: a process proclab never saw)
+    pid: int
     name: str
     text: str
     time: float
 
 
-def call_entries(call: ProcessCall, row_of: Callable[[int], ProcessRow | None]) -> list[CallLine]:
+def call_entries(call: ProcessCall) -> list[CallLine]:
     """`call`'s moments as log lines, each under the process that made it."""
-    child = row_of(call.id)
-    actor_id = call.id if call.kind == "run" else call.caller
-    actor = row_of(actor_id) if actor_id is not None else None
-    child_name = who(shown_name(child), child.pid) if child is not None else who(None, None)
-    name = shown_name(actor) if actor is not None else "a process not in the table"
+    child = who(call.child_name, call.child_pid)
     return [
-        CallLine(
-            actor_id if actor_id is not None else call.id,
-            call.id,
-            actor and actor.pid,
-            name,
-            text,
-            t,
-        )
-        for t, text in call_moments(call, child_name)
+        CallLine(call.id, call.child_id, call.pid, call.name, text, t)
+        for t, text in call_moments(call, child)
     ]
 
 
@@ -245,7 +232,7 @@ class OutputLog(ScrollView, can_focus=True):
                 0,
             )
         if isinstance(entry, CallLine):
-            tag = f"{escape_controls(entry.name)} {entry.pid or ''} ".replace("  ", " ")
+            tag = f"{escape_controls(entry.name)} {entry.pid} "
             return f"{tag}» {escape_controls(entry.text)}", len(tag)
         if isinstance(entry, Notice):
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))

@@ -48,6 +48,7 @@ STATE_STYLES: dict[ProcState, str] = {
     ProcState.TERMINATED: "$warning",
     ProcState.KILLED: "$error",
     ProcState.FAILED: "bold reverse $error",
+    ProcState.ENDED: "$text-muted",
 }
 
 NAME_WIDTH = 16  # what a cut name keeps, and where the name column starts
@@ -118,19 +119,13 @@ def _pid(row: ProcessRow, now: float) -> CellValue:
 
 
 def _state(row: ProcessRow, now: float) -> CellValue:
-    if _status_unseen(row):  # "exited" would say it ended cleanly: nobody told proclab
-        return "ended", "ended", STATE_STYLES[row.state]
     return str(row.state), str(row.state), STATE_STYLES[row.state]
 
 
-def _status_unseen(row: ProcessRow) -> bool:
-    """A watched process that ended, its exit status read by a parent that did not tell
-    proclab (only a parent can read it): the details say so and name the parent."""
-    return row.exitcode is None and row.state.is_over and row.spec is None
-
-
 def _exit(row: ProcessRow, now: float) -> CellValue:
-    if _status_unseen(row):
+    if row.state is ProcState.ENDED:
+        # A watched process reaped by a parent that did not tell proclab: only a parent
+        # can read a child's exit status (the details say so, and name the parent).
         return PARENT_ONLY, (0, float("inf")), "$text-muted"
     style = STATE_STYLES[row.state] if row.state.is_over and row.exitcode else ""
     return describe_exit(row.exitcode), _num(row.exitcode), style
@@ -520,7 +515,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._announce()
 
     def _tree_parents(self) -> dict[int, int]:
-        return {i: r.tree_parent for i, r in self._all.items() if r.tree_parent is not None}
+        return {i: r.parent for i, r in self._all.items() if r.parent is not None}
 
     def _announce(self) -> None:
         if self._cursor_id != self._announced:

@@ -84,8 +84,8 @@ def pool_label(mp: MpFacts, over: bool) -> str:
     if mp.tasks is None:
         return f"{kind} worker"
     count = plural(mp.tasks, "task")
-    return f"{kind} worker: {'≥' if over and not mp.final else ''}{count}"
+    return f"{kind} worker: {'≥' if over and not mp.counts_final else ''}{count}"
 
 
 def has_tree(rows: Iterable[ProcessRow]) -> bool:
-    return any(row.tree_parent is not None for row in rows)
+    return any(row.parent is not None for row in rows)
