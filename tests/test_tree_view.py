@@ -174,6 +174,9 @@ def test_names_say_what_each_watched_process_is() -> None:
     assert shown_name(_row(mp=MpFacts(name="fetcher"))) == "fetcher"
     assert shown_name(_row(mp=MpFacts(role="forkserver"))) == "mp forkserver"
     assert shown_name(_row(command="bash -c 'sleep 1'")) == "bash -c 'sleep 1'"
+    # Files by their names (the details show the whole command line).
+    python = _row(command="/usr/bin/python3 /home/me/day36.py --out=/tmp/x fast")
+    assert shown_name(python) == "python3 day36.py --out=/tmp/x fast"
     executor = MpFacts(name="SpawnProcess-2", pool_kind="ProcessPoolExecutor", tasks=1)
     assert shown_name(_row(mp=executor)) == "Executor worker: 1 task"
     # An ended worker whose count is not final ran at least that many.

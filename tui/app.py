@@ -47,6 +47,7 @@ from proclab.core.model import (
     SystemSample,
 )
 from proclab.core.output import escape_controls
+from proclab.core.source import Capabilities
 from proclab.core.timeline import Timeline
 from proclab.core.words import plural
 from proclab.tui.batch_words import batch_lines
@@ -80,6 +81,9 @@ class ControllerLike(Protocol):
 
     max_procs: int
     grace: float
+    capabilities: Capabilities
+
+    def describe(self) -> str: ...
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
     def rows(self) -> tuple[ProcessRow, ...]: ...
@@ -537,7 +541,9 @@ class ProclabApp(App[int]):
             )
         if self._joining:
             text.append(f"   joining {', '.join(self._joining.values())}; esc stops", "bold")
-        if status_text is None:
+        if status_text is None and not self.controller.capabilities.spawn:  # proclab watch
+            text.append(f"   {self.controller.describe()}", "dim")
+        elif status_text is None:
             text.append(
                 f"   new: {self.default_method}, tick {self.refresh_interval:g} s,"
                 f" max {self.controller.max_procs}",

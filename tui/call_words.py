@@ -25,12 +25,13 @@ def who(name: str, pid: int | None) -> str:
 
 def call_moments(call: ProcessCall, child: str) -> list[tuple[float, str]]:
     """(wall clock, what happened) for each moment of `call`, `child` naming the process
-    it was made on; said from the caller's side."""
+    it was made on; said from the caller's side. The last moment says it all (the hook
+    reports a call when it returns)."""
     if call.call == "start":
         return [(call.returned_at, f"start() of {child} returned after {took(call.took)}")]
     if call.call == "join":
         timeout = f"timeout={call.timeout:g}" if call.timeout is not None else ""
-        called = f"join({timeout}) of {child} called: the caller blocks"
+        called = f"join({timeout}) of {child} called"
         if call.ended:
             exit_text = (
                 f", exit {describe_exit(call.exitcode)}" if call.exitcode is not None else ""
@@ -40,7 +41,7 @@ def call_moments(call: ProcessCall, child: str) -> list[tuple[float, str]]:
             outcome = "timed out: it is still running"
         else:
             outcome = "whether it had ended was not said"
-        returned = f"join() of {child} returned: blocked {took(call.took)}, {outcome}"
+        returned = f"join({timeout}) of {child} returned: blocked {took(call.took)}, {outcome}"
         return [(call.called_at, called), (call.returned_at, returned)]
     signal = "SIGTERM" if call.call == "terminate" else "SIGKILL"
     return [(call.returned_at, f"{call.call}() of {child}: {signal} sent")]

@@ -8,6 +8,7 @@ program's. Without it, the app opens on the program.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -116,24 +117,39 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not ns.headless:
-        return run_app(program, ns, prog)
+        return run_app(program, ns, prog, program.start)
     return run_headless(program, ns, program.start)
 
 
-def run_app(source: WatchedTree, ns: argparse.Namespace, prog: str) -> int:
+def run_app(
+    source: WatchedTree,
+    ns: argparse.Namespace,
+    prog: str,
+    start: Callable[[], object] | None = None,
+) -> int:
+    """The app on `source`; `start`: what starts the program, once the app listens."""
     from proclab.tui.terminal import NO_TERMINAL, has_keyboard
 
     if not has_keyboard():
         source.close()
         print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
         return EXIT_USAGE
-    source.close()
-    print(
-        f"{prog}: the app on a watched program is not built yet (issue 14, watch-app);"
-        " use --headless",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    from proclab.tui.terminal import private_terminal
+    from proclab.tui.watch_app import WatchApp  # textual is imported only for the app
+
+    app = WatchApp(source, start, refresh=ns.refresh)
+    try:
+        with private_terminal():
+            app.run()
+    finally:
+        source.close()  # whatever ended the app, the tree ends with it
+    if app.start_error is not None:
+        print(f"{prog}: {app.start_error}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in app.shutdown_log:  # on the restored terminal, for the scrollback
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(f"{prog}: {line}", file=sys.stderr)
+    return app.return_code or 0
 
 
 def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[], object]) -> int:

@@ -57,11 +57,12 @@ class CallLine:
 
 
 def call_entries(call: ProcessCall) -> list[CallLine]:
-    """`call`'s moments as log lines, each under the process that made it."""
+    """`call` as a log line under the process that made it: its return, which says all
+    (a join's call comes in when it returns; the details give both moments)."""
     child = who(call.child_name, call.child_pid)
     return [
         CallLine(call.id, call.child_id, call.pid, call.name, text, t)
-        for t, text in call_moments(call, child)
+        for t, text in call_moments(call, child)[-1:]
     ]
 
 

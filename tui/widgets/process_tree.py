@@ -7,6 +7,7 @@ them without an app.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 
 from proclab.core.model import MpFacts, ProcessRow
@@ -74,7 +75,18 @@ def shown_name(row: ProcessRow) -> str:
             return f"mp {mp.role}"
         if mp.name:
             return mp.name
-    return row.command or row.name
+    if row.command:  # files by their names: the details show the whole command line
+        if "/" not in row.command:
+            return row.command
+        return " ".join(_file_name(word) for word in row.command.split(" "))
+    return row.name
+
+
+def _file_name(word: str) -> str:
+    """'/usr/bin/python3' -> 'python3'; an option or a word that is not a path stays."""
+    if word.startswith("-") or "/" not in word.rstrip("/"):
+        return word
+    return posixpath.basename(word.rstrip("/"))
 
 
 def pool_label(mp: MpFacts, over: bool) -> str:
