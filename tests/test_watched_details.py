@@ -59,7 +59,7 @@ async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_ca
         assert calls[0].endswith("python (42001): start() of it returned after 1.20 ms")
         assert "python (42001): join(timeout=2) of it called" in calls[1]
         assert calls[2].endswith(
-            "join() of it returned: blocked 2.00 s, timed out: it is still running"
+            "join(timeout=2) of it returned: blocked 2.00 s, timed out: it is still running"
         )
         # And what it did to its own child.
         made = facts["It called"]
@@ -122,7 +122,7 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         await pilot.pause(0.2)
         lines = app.output_log.lines_shown()
         assert (
-            "python 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
             " timed out: it is still running"
         ) in lines
         assert "fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent" in lines
@@ -131,7 +131,7 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         assert "python 42005 ! warning: chunk 7 is large" in lines
         # In the order they happened: the timed-out join returns before the terminate.
         join = lines.index(
-            "python 42001 » join() of fetcher (42003) returned: blocked 2.00 s,"
+            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
             " timed out: it is still running"
         )
         assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")
