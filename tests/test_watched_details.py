@@ -6,6 +6,10 @@ the rules behind those figures in the help. Drawing only: no child process."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 from fakes import NOW, FakeController, watched_calls, watched_output, watched_rows
 from test_help import help_lines
@@ -16,10 +20,16 @@ from proclab.tui.screens.details import DetailsScreen
 pytestmark = pytest.mark.once
 
 
-def watched_app() -> tuple[ProclabApp, FakeController]:
+@contextlib.asynccontextmanager
+async def loaded() -> AsyncIterator[tuple[ProclabApp, Any]]:
+    """The app on the hand-built watched program, its output and calls drained."""
     rows = watched_rows()
     fake = FakeController(rows, output=watched_output(rows), calls=watched_calls())
-    return ProclabApp(fake, clock=lambda: NOW), fake
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        fake.emit_history()
+        await pilot.pause(0.2)
+        yield app, pilot
 
 
 async def details_of(app: ProclabApp, pilot, rec_id: int) -> dict[str, list[str]]:
@@ -39,10 +49,7 @@ async def details_of(app: ProclabApp, pilot, rec_id: int) -> dict[str, list[str]
 
 
 async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_calls() -> None:
-    app, fake = watched_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        fake.emit_history()
-        await pilot.pause(0.2)
+    async with loaded() as (app, pilot):
         facts = await details_of(app, pilot, 3)
         assert facts["Process"] == ["fetcher   pid 42003   sleeping"]
         assert facts["Command"] == ["python pool_demo.py"]
@@ -70,10 +77,7 @@ async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_ca
 
 
 async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented() -> None:
-    app, fake = watched_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        fake.emit_history()
-        await pilot.pause(0.2)
+    async with loaded() as (app, pilot):
         assert app.table.cell_text(7, "exit") == "? (parent)"
         assert app.table.cell_text(7, "state") == "ended"  # not "exited": that says code 0
         facts = await details_of(app, pilot, 7)
@@ -98,10 +102,7 @@ async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented
 
 
 async def test_helpers_and_non_python_processes_say_what_they_are() -> None:
-    app, fake = watched_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        fake.emit_history()
-        await pilot.pause(0.2)
+    async with loaded() as (app, pilot):
         tracker = await details_of(app, pilot, 2)
         assert tracker["Role"] == [
             "multiprocessing's resource_tracker: one of its own helper processes"
@@ -116,10 +117,7 @@ async def test_helpers_and_non_python_processes_say_what_they_are() -> None:
 
 
 async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
-    app, fake = watched_app()
-    async with app.run_test(size=(160, 48)) as pilot:
-        fake.emit_history()
-        await pilot.pause(0.2)
+    async with loaded() as (app, pilot):
         lines = app.output_log.lines_shown()
         assert (
             "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
