@@ -32,23 +32,32 @@ def tree_order(
     shown = set(ordered)
     children: dict[int | None, list[int]] = {}
     for rec_id in ordered:
-        children.setdefault(_shown_ancestor(rec_id, parents, shown), []).append(rec_id)
+        parent = parents.get(rec_id)
+        if parent is not None and (parent not in shown or parent == rec_id):
+            parent = _shown_ancestor(rec_id, parents, shown)
+        kids = children.get(parent)
+        if kids is None:
+            children[parent] = [rec_id]
+        else:
+            kids.append(rec_id)
     order: list[int] = []
     guides: dict[int, str] = {}
     for root in [*children.get(None, ()), *ordered]:  # then any left in a loop
         if root in guides:
             continue
-        stack: list[tuple[int, str, bool | None]] = [(root, "", None)]
+        # (id, its guides, what its children's guides begin with), last pushed first out
+        stack: list[tuple[int, str, str]] = [(root, "", "")]
         while stack:
-            rec_id, lead, last = stack.pop()
+            rec_id, mine, lead = stack.pop()
             if rec_id in guides:
                 continue
             order.append(rec_id)
-            guides[rec_id] = "" if last is None else lead + (LAST if last else BRANCH)
-            kids = children.get(rec_id, ())
-            below = "" if last is None else lead + (PAST if last else THROUGH)
-            for index in range(len(kids) - 1, -1, -1):
-                stack.append((kids[index], below, index == len(kids) - 1))
+            guides[rec_id] = mine
+            kids = children.get(rec_id)
+            if kids:
+                stack.append((kids[-1], lead + LAST, lead + PAST))
+                branch, through = lead + BRANCH, lead + THROUGH
+                stack.extend((kid, branch, through) for kid in reversed(kids[:-1]))
     return order, guides
 
 
