@@ -121,19 +121,27 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def run_app(source: WatchedTree, ns: argparse.Namespace, prog: str) -> int:
-    from proclab.tui.terminal import NO_TERMINAL, has_keyboard
+    """The app on the watched tree: the source starts (launches) with the app, and ends
+    (ends its tree, if it owns it) however the app ends."""
+    from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
     if not has_keyboard():
         source.close()
         print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
         return EXIT_USAGE
-    source.close()
-    print(
-        f"{prog}: the app on a watched program is not built yet (issue 14, watch-app);"
-        " use --headless",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    from proclab.tui.app import ProclabApp  # textual is imported only for the app
+    from proclab.tui.commands.app import run_session
+
+    try:
+        with private_terminal():
+            app = ProclabApp(source, refresh=ns.refresh)
+            status = run_session(source, app)  # type: ignore[arg-type]
+    except ProclabError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in app.shutdown_log:
+        print(f"proclab: {line}", file=sys.stderr)
+    return status
 
 
 def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[], object]) -> int:
