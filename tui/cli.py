@@ -38,6 +38,7 @@ SUBCOMMANDS = {
     "experiment": "proclab.tui.commands.experiment",
     "demo": "proclab.tui.commands.demo",
     "watch": "proclab.tui.commands.watch",
+    "attach": "proclab.tui.commands.attach",
 }
 
 
@@ -448,7 +449,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     add_app_arguments(demo)
     demo.set_defaults(method=DEFAULT_METHOD, max_procs=DEFAULT_MAX_PROCS)
-    for name in ("watch",):  # commands that describe themselves (issue 13's shape)
+    for name in ("watch", "attach"):  # commands that describe themselves (issue 13's shape)
         if wanted(name):
             module = _command_module(name)
             module.add_arguments(

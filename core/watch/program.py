@@ -152,6 +152,10 @@ class WatchedTree:
         ends_on_quit=True,
     )
 
+    # Orphans of the tree are re-parented to proclab (the family's subreaper), which then
+    # reaps them and reads their exit statuses.
+    reaps_orphans = True
+
     @property
     def ends_on_quit(self) -> bool:
         return self.capabilities.ends_on_quit
@@ -173,6 +177,7 @@ class WatchedTree:
         self._channels = itertools.count(1)
         self._rows: dict[int, ProcessRow] = {}
         self._keys: dict[int, tuple[int, int]] = {}  # row id -> (pid, start)
+        self._ppids: dict[int, int] = {}  # row id -> its parent's pid when first seen
         self._live: dict[int, int] = {}  # pid -> row id, while the process may run
         self._known: dict[int, tree.TreeProcess] = {}  # the last walk
         self._outputs: dict[int, deque[OutputLine]] = {}
@@ -517,7 +522,8 @@ class WatchedTree:
             self._known = found
             for process in found.values():
                 rec_id = self._see(process, events)
-                if rec_id is not None and process.ppid == self._me and rec_id not in self._own:
+                mine = self.reaps_orphans and process.ppid == self._me
+                if rec_id is not None and mine and rec_id not in self._own:
                     adopt.append(rec_id)
             now = time.time()
             for pid, rec_id in list(self._live.items()):
@@ -600,6 +606,7 @@ class WatchedTree:
             row = replace(row, name=row.mp.role)
         self._rows[rec_id] = row
         self._keys[rec_id] = process.key
+        self._ppids[rec_id] = process.ppid
         self._live[process.pid] = rec_id
         self._outputs[rec_id] = deque(maxlen=OUTPUT_LINES_KEPT)
         self._tracebacks[rec_id] = TracebackCollector()
@@ -696,10 +703,14 @@ class WatchedTree:
 
     def _unknown_note(self, rec_id: int) -> str:
         parent = self._rows[rec_id].parent
-        if parent is None:
-            return "exit status not known: only its parent could read it"
-        who = self._rows[parent]
-        return f"exit status seen only by its parent {who.name} ({who.pid})"
+        if parent is not None:
+            who = self._rows[parent]
+            return f"exit status seen only by its parent {who.name} ({who.pid})"
+        ppid = self._ppids.get(rec_id)
+        outside = tree.describe(ppid) if ppid else None  # an attached tree's root's parent
+        if outside is not None:
+            return f"exit status seen only by its parent {outside.name} ({ppid})"
+        return "exit status not known: only its parent could read it"
 
     def _check_done(self) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ from proclab.core.output import escape_controls
 from proclab.core.recording import encode
 from proclab.core.watch.program import WatchedProgram, WatchedTree
 from proclab.core.words import plural
+from proclab.tui.cli import _positive_float
 
 HELP = "run your own program as it is and watch every process it starts"
 DESCRIPTION = (
@@ -76,14 +77,14 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refresh",
-        type=float,
+        type=_positive_float,
         default=DEFAULT_INTERVAL_S,
         metavar="S",
         help=f"seconds between samples (default {DEFAULT_INTERVAL_S:g})",
     )
     parser.add_argument(
         "--grace",
-        type=float,
+        type=_positive_float,
         default=DEFAULT_GRACE_S,
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending the tree (default {DEFAULT_GRACE_S:g})",
@@ -102,9 +103,6 @@ def command_of(argv: Sequence[str]) -> list[str]:
 
 def run(ns: argparse.Namespace) -> int:
     prog = "proclab watch"
-    if ns.refresh <= 0 or ns.grace <= 0:
-        print(f"{prog}: --refresh and --grace must be more than 0", file=sys.stderr)
-        return EXIT_USAGE
     try:
         program = WatchedProgram(
             command_of(ns.argv),
@@ -362,8 +360,10 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         )
     figures = summary_figures(rows, source)
     wall = figures["program_wall"]
+    roots = source.root_rows()
+    still = " so far, and still runs" if roots and roots[0].state.is_live else ""
     print(
-        f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'};"
+        f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
         f" its {plural(len(rows), 'process')} lived {fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
         f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
         + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
@@ -390,6 +390,8 @@ def _target(row: ProcessRow) -> str:
             return f"({row.mp.role})"
         if row.mp.target:
             return row.mp.target
+        if row.mp.method:
+            return f"(a multiprocessing {row.mp.method} child)"
     return (
         row.command if len(row.command) <= TARGET_CHARS else row.command[: TARGET_CHARS - 1] + "…"
     )
