@@ -419,13 +419,11 @@ class WatchedTree:
             if not own_left:
                 break
             time.sleep(0.01)
-        if self._hook_server is not None and self._hooked_ever():
-            time.sleep(STATUS_WAIT_S)  # the hooks' reaped/mp_join messages still on their way
+        if self._hook_server is not None:
+            # The hooks' last messages (a reaped, a join, the hello of a process that
+            # lived moments, with its pipes) may still wait to be read.
+            time.sleep(STATUS_WAIT_S)
         self._walk_once()
-
-    def _hooked_ever(self) -> bool:
-        stats = self._hook_server.stats() if self._hook_server is not None else None
-        return bool(stats and stats.connections)
 
     def shutdown_children(self, grace: float) -> None:
         """End every process of the tree (and of the family: orphans, those that left the
