@@ -72,7 +72,14 @@ def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> Non
             assert len(children) == 10
             if method == "spawn":
                 assert roles == {"resource_tracker"}
-                assert all(c.mp is not None and c.mp.method == "spawn" for c in children)
+                # a child seen between its fork and its exec is told at the next walk
+                assert wait_until(
+                    lambda: all(
+                        (r := attached.row(c.id)).mp is not None and r.mp.method == "spawn"
+                        for c in children
+                    ),
+                    5,
+                )
             if method == "forkserver":
                 assert roles == {"resource_tracker", "forkserver"}
                 server = next(r for r in rows if r.mp and r.mp.role == "forkserver")

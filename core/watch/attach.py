@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 
-from proclab.core.model import Event
 from proclab.core.source import Capabilities
 from proclab.core.watch import tree
-from proclab.core.watch.program import WatchedTree, WatchError
+from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
 
 def check_pid(pid: int) -> tree.TreeProcess:
@@ -58,7 +57,7 @@ class AttachedTree(WatchedTree):
     def start(self) -> AttachedTree:
         if self._started:
             return self
-        events: list[Event] = []
+        events: Pending = []
         with self._lock:
             process = tree.describe(self.pid, self._process) or self._process
             rec_id = self._new_row(process, events, root=True)
