@@ -191,7 +191,7 @@ def parse_kwargs(text: str) -> dict[str, object]:
     return value
 
 
-def check_kwargs_keys(kwargs: Mapping[object, object]) -> None:
+def check_kwargs_keys(kwargs: Mapping[Any, object]) -> None:
     for key in kwargs:
         if not isinstance(key, str):
             raise InputError("kwargs", f"keys must be strings, got {key!r}")

@@ -296,7 +296,7 @@ def _refuse_starts(path: str | None) -> Iterator[None]:
             " again under forkserver or spawn); put it under if __name__ == '__main__':"
         )
 
-    process.BaseProcess.start = refused  # type: ignore[method-assign]
+    process.BaseProcess.start = refused  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:
@@ -312,9 +312,9 @@ def _caller(path: str | None) -> str:
     skip = (os.path.dirname(process.__file__ or ""), __file__)
     frames = [f for f in reversed(traceback.extract_stack()) if not f.filename.startswith(skip)]
     mine = [f for f in frames if f.filename == path]
-    frame = (mine or frames or [None])[0]
-    if frame is None:
+    if not (mine or frames):
         return "its code"
+    frame = (mine or frames)[0]
     return f"{os.path.basename(frame.filename)} line {frame.lineno}"
 
 

@@ -448,7 +448,7 @@ class CpuVsIoResult:
 
     def table(self) -> tuple[Row, list[Row]]:
         cpu, io = self.kind("cpu"), self.kind("io")
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (
                 str(c.count),
                 f"{c.parallel_s:.2f} s",
@@ -687,6 +687,8 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
         # of every N, timed a few times against noise (the median counts).
         solo: tuple[float, ...] = ()
         one = 0.0
+        times: list[float]
+        cpu_bound: bool | None
         for n in plan.counts:
             text = f"{label} {spec.target.function}: {n} at once"
             if n == 1:
@@ -696,7 +698,7 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
                 times, cpu_bound = [one], None
                 runner.done += 1
             else:
-                times, cpu_bound = runner.at_once(spec, n, text)  # type: ignore[assignment]
+                times, cpu_bound = runner.at_once(spec, n, text)
             runs.append(
                 ParallelResult(
                     spec.target.label,

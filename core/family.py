@@ -139,9 +139,8 @@ class Family:
     """
 
     def __init__(self, bound: Bound | None = None) -> None:
-        wanted = bound or os.environ.get(ENVIRONMENT) or "cgroup"
-        if wanted not in BOUNDS:
-            wanted = "cgroup"
+        asked = bound or os.environ.get(ENVIRONMENT) or "cgroup"
+        wanted: Bound = next((b for b in BOUNDS if b == asked), BOUNDS[0])  # else cgroup
         self._shared = shared = _share()
         self._lock = threading.Lock()
         self._own: set[int] = set()  # children started and not reaped yet
@@ -150,7 +149,8 @@ class Family:
         self._closed = False
         if wanted == "cgroup":
             _enter_cgroup(shared)
-            wanted = "cgroup" if shared.cgroup is not None else "tree"
+            if shared.cgroup is None:
+                wanted = "tree"
         self.bound: Bound = wanted
         with shared.lock:
             shared.families.append(self)

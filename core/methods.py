@@ -16,10 +16,11 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+from typing import cast
 
 import proclab.core.proctitle  # noqa: F401  (loaded once here, inherited by fork children)
-from proclab.core.defaults import DEFAULT_METHOD, METHODS
+from proclab.core.defaults import DEFAULT_METHOD, METHODS, StartMethod
 from proclab.core.errors import InputError
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "check_method", "context", "forget_main_script", "prepare"]
@@ -55,14 +56,18 @@ def forget_main_script() -> None:
         del main.__file__
 
 
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise InputError("method", f"{method!r} is not one of {', '.join(METHODS)}")
-    return method
+def check_method(method: str) -> StartMethod:
+    for known in METHODS:  # a StartMethod to a checker
+        if method == known:
+            return known
+    raise InputError("method", f"{method!r} is not one of {', '.join(METHODS)}")
 
 
-def context(method: str) -> BaseContext:
-    return multiprocessing.get_context(check_method(method))
+def context(method: str) -> ForkContext | ForkServerContext | SpawnContext:
+    # typeshed types get_context per literal, but a union of them as BaseContext (which
+    # has no Process): the method is one of the three here.
+    started = multiprocessing.get_context(check_method(method))
+    return cast("ForkContext | ForkServerContext | SpawnContext", started)
 
 
 @contextlib.contextmanager

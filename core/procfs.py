@@ -96,7 +96,7 @@ def read(pid: int) -> Reading:
 def core_times() -> list[tuple[float, float]]:
     """(busy, total) clock ticks per logical CPU since boot, from /proc/stat. Busy is all
     but idle and iowait, as psutil and top count it."""
-    times = []
+    times: list[tuple[float, float]] = []
     with open("/proc/stat", "rb") as f:
         for line in f:
             if not line.startswith(b"cpu"):

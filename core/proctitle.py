@@ -30,7 +30,8 @@ def _load() -> Callable[[str], None] | None:
             return None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return module.setproctitle  # type: ignore[no-any-return]
+        setproctitle: Callable[[str], None] = module.setproctitle
+        return setproctitle
     except (ImportError, OSError, AttributeError):
         return None
 

@@ -30,17 +30,22 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 
 from proclab.core import model
+from proclab.core.defaults import OUTPUT_LINES_KEPT
 from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.model import (
     Cleared,
     Event,
+    Exited,
     OutputLine,
     ProcessRow,
     ProcessSpec,
+    RowUpdated,
     Sampled,
     ServerEvent,
+    ServerListening,
     ServerStatus,
     Spawned,
+    StateChanged,
     SystemSample,
 )
 from proclab.core.source import Capabilities, NotAllowed
@@ -50,7 +55,9 @@ if TYPE_CHECKING:
     from proclab.core.server.tcp import ServerConfig
     from proclab.core.source import ProcessSource
 
-FORMAT = 1
+# 2: a class per server event kind (ServerListening, ClientData...) where format 1 wrote
+# one ServerEvent with every field; format 1 is still read.
+FORMAT = 2
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -62,7 +69,12 @@ EVENT_TYPES: dict[str, type] = {
         model.RowUpdated,
         model.Cleared,
         model.Notice,
-        model.ServerEvent,
+        model.ServerListening,
+        model.ServerNote,
+        model.ClientAccepted,
+        model.ClientData,
+        model.ClientClosed,
+        model.ClientTurnedAway,
     )
 }
 _NAMESPACE = {**vars(model), "Target": Target}
@@ -114,10 +126,48 @@ class DecodeError(ProclabError):
 
 
 def decode_event(type_name: str, data: Any) -> Event:
+    if type_name == "ServerEvent":  # format 1
+        old: _ServerEventV1 = _decode(_ServerEventV1, data, "event")
+        fields = {f.name: getattr(old, f.name) for f in dataclasses.fields(old)}
+        return model.server_event(**fields)
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ProclabError(f"unknown event type {type_name!r}")
-    return _decode(cls, data, "event")  # type: ignore[no-any-return]
+    event: Event = _decode(cls, data, "event")
+    return event
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ServerEventV1:
+    """A server event as format 1 wrote it: every kind's fields in one class."""
+
+    kind: Literal[
+        "listening",
+        "accepted",
+        "data_in",
+        "data_out",
+        "disconnected",
+        "busy",
+        "refused",
+        "error",
+        "warning",
+        "stopped",
+    ]
+    time: float
+    client: str = ""
+    pid: int | None = None
+    nbytes: int = 0
+    preview: str = ""
+    duration: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reason: str = ""
+    max_clients: int = 0
+    text: str = ""
+    address: str = ""
+    mode: str = ""
+    method: str = ""
+    workers: int = 0
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -240,7 +290,7 @@ def _decode_spec(value: Any, where: str) -> ProcessSpec:
     if not isinstance(value, dict):
         raise DecodeError(where, f"{_shown(value)} where an object belongs")
     fields = dict(value)
-    literals = {}
+    literals: dict[str, Any] = {}
     for name, kind in (("args", tuple), ("kwargs", dict)):
         text = fields.pop(name, "()" if kind is tuple else "{}")
         if not isinstance(text, str):
@@ -495,16 +545,15 @@ class Replay:
                 if row is not None and row.state.is_live:
                     self._rows[rec_id] = dataclasses.replace(row, sample=sample)
         elif isinstance(event, OutputLine):
-            self._output.setdefault(event.id, deque(maxlen=500)).append(event)
+            self._output.setdefault(event.id, deque(maxlen=OUTPUT_LINES_KEPT)).append(event)
         elif isinstance(event, ServerEvent):
             self.server.apply(event)
         elif isinstance(event, Cleared):
             for rec_id in event.ids:
                 self._rows.pop(rec_id, None)
                 self._output.pop(rec_id, None)
-        elif isinstance(event, Spawned) or hasattr(event, "row"):
-            row = event.row  # type: ignore[union-attr]
-            self._rows[row.id] = row
+        elif isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+            self._rows[event.row.id] = event.row
 
     @property
     def sample_interval(self) -> float:
@@ -585,11 +634,11 @@ class ReplayServer:
 
     def __init__(self, replay: Replay) -> None:
         self._replay = replay
-        self._listening: ServerEvent | None = None
+        self._listening: ServerListening | None = None
         self._active = self._served = self._rejected = 0
 
     def apply(self, event: ServerEvent) -> None:
-        if event.kind == "listening":
+        if isinstance(event, ServerListening):
             self._listening = event
             self._active = self._served = self._rejected = 0
         elif event.kind == "stopped":

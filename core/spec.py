@@ -7,7 +7,8 @@ TARGET` and the experiments all call `build_spec`, and nothing starts unless it 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from proclab.core.arguments import (
     check_call,
@@ -21,6 +22,8 @@ from proclab.core.errors import InputError
 from proclab.core.methods import DEFAULT_METHOD, check_method
 from proclab.core.model import ProcessSpec
 from proclab.core.targets import parse_target, signature_of
+
+T = TypeVar("T")
 
 MAX_NAME_CHARS = 200
 
@@ -62,7 +65,7 @@ def check_spec(
     cwd = os.path.abspath(cwd or os.getcwd())
     errors: list[InputError] = []
 
-    def attempt(check):  # type: ignore[no-untyped-def]
+    def attempt(check: Callable[[], T]) -> T | None:
         try:
             return check()
         except InputError as exc:
@@ -80,8 +83,12 @@ def check_spec(
         signature = attempt(lambda: signature_of(parsed_target, cwd))
         if call_args is not None and call_kwargs is not None and len(errors) == before:
             attempt(lambda: check_call(signature, parsed_target.function, call_args, call_kwargs))
-    if not errors and the_method is not None:
-        attempt(lambda: check_crossable(call_args, call_kwargs, the_method))
+    if errors:
+        return None, errors
+    # Without errors, each check returned its value (only a name and affinity may be None).
+    assert parsed_target is not None and the_method is not None
+    assert call_args is not None and call_kwargs is not None
+    attempt(lambda: check_crossable(call_args, call_kwargs, the_method))
     if errors:
         return None, errors
     return (

@@ -246,8 +246,8 @@ def _signature_from_args(args: ast.arguments) -> inspect.Signature:
         params.append(P(arg.arg, kind, default=default))
     if args.vararg:
         params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
-    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-        params.append(P(arg.arg, P.KEYWORD_ONLY, default=P.empty if default is None else _DEFAULT))
+    for arg, given in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(P(arg.arg, P.KEYWORD_ONLY, default=P.empty if given is None else _DEFAULT))
     if args.kwarg:
         params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
     return inspect.Signature(params)

@@ -24,6 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from proclab.core.exits import state_for_status
 from proclab.core.model import (
@@ -38,6 +39,9 @@ from proclab.core.model import (
     Spawned,
     StateChanged,
 )
+
+if TYPE_CHECKING:
+    from proclab.core.source import ProcessSource
 
 ON_CPU_MIN = 0.05  # share of a tick on a CPU that counts as running in it
 WAITING_MIN = 0.5  # share of a tick waiting on a run queue that counts as waiting
@@ -160,12 +164,12 @@ class Timeline:
         self._next = 0
         self.version = 0  # bumped on every change, so readers can skip redraws
 
-    def attach(self, controller: object) -> Callable[[], None]:
-        """Subscribe to a controller's events (it needs `subscribe` and `rows`); returns
-        the unsubscribe function. Children it already has get lanes from the next tick."""
-        for row in controller.rows():  # type: ignore[attr-defined]
+    def attach(self, source: ProcessSource) -> Callable[[], None]:
+        """Subscribe to a source's events; returns the unsubscribe function. Processes it
+        already has get lanes from the next tick."""
+        for row in source.rows():
             self._know(row)
-        return controller.subscribe(self.feed)  # type: ignore[attr-defined,no-any-return]
+        return source.subscribe(self.feed)
 
     def feed(self, event: Event) -> None:
         with self._lock:

@@ -43,8 +43,9 @@ def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command
             found = tree.walk([program.pid])
             return found if len(found) == 4 else {}
 
-        assert wait_until(lambda: full(), 10)
-        found = full()
+        seen: list[dict[int, tree.TreeProcess]] = []
+        assert wait_until(lambda: seen.append(full()) or seen[-1], 10)
+        found = seen[-1]
         by_command = {" ".join(p.cmdline): p for p in found.values()}
         assert by_command["sleep 30"].ppid == program.pid
         inner = by_command["sleep 31"]
@@ -54,7 +55,7 @@ def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command
         # A second walk reuses what it knew, and still names each process by pid and start.
         again = tree.walk([program.pid], found)
         assert {p.key for p in again.values()} == {p.key for p in found.values()}
-        assert again[inner.pid] is inner
+        assert again[inner.pid] == inner
         assert abs(found[program.pid].started - time.time()) < 30
     finally:
         os.killpg(program.pid, signal.SIGKILL)
@@ -266,9 +267,9 @@ def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None
             with pytest.raises(NotAllowed):
                 refused()
         program.pause(root.id)
-        assert program.row(root.id).state is ProcState.STOPPED
+        assert wait_until(lambda: program.row(root.id).state is ProcState.STOPPED, 5)
         program.resume(root.id)
-        assert program.row(root.id).state is not ProcState.STOPPED
+        assert wait_until(lambda: program.row(root.id).state is not ProcState.STOPPED, 5)
         program.terminate(root.id)
         assert program.join([root.id], timeout=10)
         assert program.row(root.id).exitcode == -signal.SIGTERM

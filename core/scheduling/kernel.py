@@ -371,8 +371,10 @@ def merge_runs(runs: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> tup
     from 0, gaps (no job on the CPU) as idle slices. One core runs one job at a time, so
     stretches overlap only where a job was away for less than the gap it can see; there
     the job that started later held the CPU, and the other's stretch is cut around it."""
-    pending = [(start, end, name) for name, stretches in runs for start, end in stretches]
-    pending = [(max(start, 0.0), end, name) for start, end, name in pending if end > start]
+    stretches_of = [(start, end, name) for name, stretches in runs for start, end in stretches]
+    pending: list[tuple[float, float, str | None]] = [
+        (max(start, 0.0), end, name) for start, end, name in stretches_of if end > start
+    ]
     pending.sort()  # a sorted list is a heap
     out: list[Slice] = []
     while pending:
@@ -384,7 +386,7 @@ def merge_runs(runs: Sequence[tuple[str, Sequence[tuple[float, float]]]]) -> tup
             if before.start < start:
                 out.append(Slice(before.job, before.start, start))
             if before.end > end:
-                heapq.heappush(pending, (end, before.end, before.job))  # type: ignore[arg-type]
+                heapq.heappush(pending, (end, before.end, before.job))
         if out and out[-1].job == name and out[-1].end == start:
             start = out.pop().start
         out.append(Slice(name, start, end))

@@ -39,13 +39,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING
 
 from proclab.core import procfs
-from proclab.core.controller import OUTPUT_LINES_KEPT, _describe, _raise_fd_limit, _still_there
+from proclab.core.controller import _describe, _raise_fd_limit, _still_there
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, DEFAULT_MAX_DESCENDANTS
 from proclab.core.errors import ProclabError, UnknownProcess
@@ -53,7 +52,6 @@ from proclab.core.exits import state_for_exit, state_for_status
 from proclab.core.family import Bound, Family
 from proclab.core.model import (
     Event,
-    Exited,
     MpFacts,
     Notice,
     OutputLine,
@@ -63,12 +61,11 @@ from proclab.core.model import (
     ProcSample,
     ProcState,
     RowUpdated,
-    Sampled,
     Spawned,
     StateChanged,
     SystemSample,
 )
-from proclab.core.output import TracebackCollector
+from proclab.core.registry import Registry
 from proclab.core.sampler import Sampler, final_sample
 from proclab.core.source import Capabilities, NotAllowed, ServerLike
 from proclab.core.watch import tree
@@ -97,6 +94,9 @@ WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a 
 # its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
 STATUS_WAIT_S = 0.5
 COMMAND_CHARS = 200
+# What a change under the lock hands out for after it: events, and the calls an end
+# returns (Registry.end: its events, then whoever joined it).
+Pending = list["Event | Callable[[], None]"]
 RECENT_S = 5.0  # a message about a process that ended this long ago still lands on its row
 UNSEEN = -1  # the start time of a process no walk saw: not known
 
@@ -152,6 +152,10 @@ class WatchedTree:
         ends_on_quit=True,
     )
 
+    # Orphans of the tree are re-parented to proclab (the family's subreaper), which then
+    # reaps them and reads their exit statuses.
+    reaps_orphans = True
+
     @property
     def ends_on_quit(self) -> bool:
         return self.capabilities.ends_on_quit
@@ -168,15 +172,15 @@ class WatchedTree:
         self.grace = grace
         self.max_procs = 0  # it starts nothing itself
         self.walk_interval = walk_interval
-        self._lock = threading.RLock()
-        self._ids = itertools.count(1)
+        # Rows, output, events and joins: the Controller's registry. Its lock guards the
+        # tree's own state here too (core/registry.py: the lock rule).
+        self._registry = Registry()
+        self._lock = self._registry.lock
         self._channels = itertools.count(1)
-        self._rows: dict[int, ProcessRow] = {}
         self._keys: dict[int, tuple[int, int]] = {}  # row id -> (pid, start)
+        self._ppids: dict[int, int] = {}  # row id -> its parent's pid when first seen
         self._live: dict[int, int] = {}  # pid -> row id, while the process may run
         self._known: dict[int, tree.TreeProcess] = {}  # the last walk
-        self._outputs: dict[int, deque[OutputLine]] = {}
-        self._tracebacks: dict[int, TracebackCollector] = {}
         self._channel_rows: dict[int, int] = {}  # watcher channel -> row id
         self._own: dict[int, int] = {}  # row id -> pid, of proclab's own children (reaped here)
         self._exit_channels: dict[int, int] = {}  # watcher channel -> row id, its pidfd
@@ -187,8 +191,6 @@ class WatchedTree:
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
         self._hooked: set[int] = set()  # pids with a live hook connection
         self._born = False  # a row was made since the guardian last heard
-        self._subscribers: list[Callable[[Event], None]] = []
-        self._system: SystemSample | None = None
         self._roots: list[int] = []  # row ids
         self._stop = threading.Event()
         self._done = threading.Event()  # the roots have ended and nothing of the tree is left
@@ -198,7 +200,7 @@ class WatchedTree:
         self._reading: set[int] = set()  # channels whose output pipes are still open
         self._watcher = ChildWatcher(self._on_line, self._on_exit, self._on_closed)
         self._sampler = Sampler(
-            sample_interval, self._live_ids, self._on_sample, DEFAULT_MAX_DESCENDANTS
+            sample_interval, self._live_ids, self._registry.sampled, DEFAULT_MAX_DESCENDANTS
         )
         self._walker = threading.Thread(target=self._walk_loop, name="proclab-tree", daemon=True)
         self._hook_server: HookServer | None = HookServer(self._on_message) if hook else None
@@ -209,41 +211,26 @@ class WatchedTree:
     # Reading -------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return self._registry.subscribe(callback)
 
     def rows(self) -> tuple[ProcessRow, ...]:
-        with self._lock:
-            return tuple(self._rows.values())
+        return self._registry.rows()
 
     def row(self, rec_id: int) -> ProcessRow:
-        with self._lock:
-            try:
-                return self._rows[rec_id]
-            except KeyError:
-                raise UnknownProcess(f"no process #{rec_id}") from None
+        return self._registry.row(rec_id)
 
     def root_rows(self) -> tuple[ProcessRow, ...]:
         with self._lock:
-            return tuple(self._rows[i] for i in self._roots)
+            return tuple(self._registry.row(i) for i in self._roots)
 
     def system(self) -> SystemSample | None:
-        return self._system
+        return self._registry.system()
 
     def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]:
-        with self._lock:
-            lines = tuple(self._outputs.get(rec_id, ()))
-        return lines if last is None else lines[-last:]
+        return self._registry.output(rec_id, last)
 
     def live_count(self) -> int:
-        with self._lock:
-            return sum(1 for r in self._rows.values() if r.state.is_live)
+        return self._registry.live_count()
 
     def usable_cpus(self) -> tuple[int, ...]:
         return usable_cpus()
@@ -289,20 +276,10 @@ class WatchedTree:
 
     def join(self, ids: Iterable[int], timeout: float | None = None) -> bool:
         """Wait until every one of these processes has ended; False on timeout."""
-        wanted = set(ids)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if all(self._rows[i].state.is_over for i in wanted if i in self._rows):
-                    return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
+        return self._registry.join(ids, timeout)
 
     async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
-        import asyncio
-
-        return await asyncio.to_thread(self.join, list(ids), timeout)
+        return await self._registry.join_async(ids, timeout)
 
     def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
         self._send(rec_id, signal.SIGTERM)
@@ -313,7 +290,7 @@ class WatchedTree:
 
     def _escalate(self, rec_id: int) -> None:
         with self._lock:
-            if self._closed or self._rows[rec_id].state.is_over:
+            if self._closed or self._registry.row(rec_id).state.is_over:
                 return
         with contextlib.suppress(UnknownProcess):
             self._send(rec_id, signal.SIGKILL)
@@ -339,21 +316,23 @@ class WatchedTree:
         if sig == signal.SIGTERM:  # a stopped process acts on it once continued
             _signal_same(pid, start, signal.SIGCONT)
         if sig in (signal.SIGSTOP, signal.SIGCONT):
-            self._refresh(rec_id, pid)
+            threading.Thread(
+                target=self._refresh, args=(rec_id, pid), name="proclab-state", daemon=True
+            ).start()
 
     def _refresh(self, rec_id: int, pid: int) -> None:
         """Show a stop or continue at once rather than at the next sample."""
-        for _ in range(20):
+        for _ in range(100):
             try:
                 state = state_for_status(procfs.read(pid).status)
             except (OSError, ValueError, IndexError):
                 return
             with self._lock:
-                row = self._rows[rec_id]
+                row = self._registry.row(rec_id)
                 if row.state.is_over:
                     return
                 if row.state is not state:
-                    new = self._rows[rec_id] = replace(row, state=state)
+                    new = self._registry.update(rec_id, state=state)
                     event: Event | None = StateChanged(new, row.state)
                 else:
                     event = None
@@ -414,13 +393,11 @@ class WatchedTree:
             if not own_left:
                 break
             time.sleep(0.01)
-        if self._hook_server is not None and self._hooked_ever():
-            time.sleep(STATUS_WAIT_S)  # the hooks' reaped/mp_join messages still on their way
+        if self._hook_server is not None:
+            # The hooks' last messages (a reaped, a join, the hello of a process that
+            # lived moments, with its pipes) may still wait to be read.
+            time.sleep(STATUS_WAIT_S)
         self._walk_once()
-
-    def _hooked_ever(self) -> bool:
-        stats = self._hook_server.stats() if self._hook_server is not None else None
-        return bool(stats and stats.connections)
 
     def shutdown_children(self, grace: float) -> None:
         """End every process of the tree (and of the family: orphans, those that left the
@@ -511,13 +488,14 @@ class WatchedTree:
         # Every live row's pid is a root too: an orphan whose parent died has left the
         # root's subtree (re-parented to proclab, or to init) but not the program.
         found = tree.walk([*roots, *expect], known, expect)
-        events: list[Event] = []
+        events: Pending = []
         adopt: list[int] = []
         with self._lock:
             self._known = found
             for process in found.values():
                 rec_id = self._see(process, events)
-                if rec_id is not None and process.ppid == self._me and rec_id not in self._own:
+                mine = self.reaps_orphans and process.ppid == self._me
+                if rec_id is not None and mine and rec_id not in self._own:
                     adopt.append(rec_id)
             now = time.time()
             for pid, rec_id in list(self._live.items()):
@@ -532,7 +510,7 @@ class WatchedTree:
             self._adopt(rec_id)
         self._emit(events)
 
-    def _see(self, process: tree.TreeProcess, events: list[Event]) -> int | None:
+    def _see(self, process: tree.TreeProcess, events: Pending) -> int | None:
         """Under the lock: the row of `process`, made or brought up to date."""
         rec_id = self._live.get(process.pid)
         if rec_id is not None and self._keys[rec_id][1] != process.start:
@@ -543,13 +521,17 @@ class WatchedTree:
             if any(self._keys[i] == process.key for i in self._ended_with(process.pid)):
                 return None  # ended already (its status came first); /proc lags behind
             return self._new_row(process, events)
-        row = self._rows[rec_id]
+        row = self._registry.row(rec_id)
         changes: dict[str, object] = {}
         command = short_command(process.cmdline) if process.cmdline else row.command
         if command != row.command:  # it exec'd
             changes["command"] = command
             if row.mp is None:
                 changes["name"] = process.name
+                mp = self._recognise(process, row.parent)
+                if mp is not None:
+                    changes["mp"] = mp
+                    changes["name"] = mp.role or process.name
         if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
             changes["state"] = ProcState.ZOMBIE
             last = final_sample(process.pid, row.sample, time.monotonic())
@@ -558,12 +540,20 @@ class WatchedTree:
         if row.parent is None and rec_id not in self._roots and process.ppid in self._live:
             changes["parent"] = self._live[process.ppid]  # seen (by its hello) before its parent
         if changes:
-            new = self._rows[rec_id] = replace(row, **changes)  # type: ignore[arg-type]
+            new = self._registry.update(rec_id, **changes)  # type: ignore[arg-type]
             if "state" in changes:
                 events.append(StateChanged(new, row.state))
             else:
                 events.append(RowUpdated(new))
         return rec_id
+
+    def _recognise(self, process: tree.TreeProcess, parent: int | None) -> MpFacts | None:
+        """Under the lock: what its command line says multiprocessing made it."""
+        mp = _recognised(process.cmdline)
+        if mp is not None and parent is not None and self._registry.row(parent).mp == mp:
+            # A child the fork server forked has the server's command line.
+            mp = MpFacts(method="forkserver") if mp.role == "forkserver" else None
+        return mp
 
     def _ended_with(self, pid: int) -> list[int]:
         return [i for i, (p, _s) in self._keys.items() if p == pid and i not in self._live.values()]
@@ -571,19 +561,16 @@ class WatchedTree:
     def _new_row(
         self,
         process: tree.TreeProcess,
-        events: list[Event],
+        events: Pending,
         root: bool = False,
         parent: int | None = None,
     ) -> int:
-        rec_id = next(self._ids)
+        rec_id = self._registry.new_id()
         self._born = True
         if parent is None and not root:
             parent = self._live.get(process.ppid)
         state = state_for_status(procfs.STATES.get(process.state, "running"))
-        mp = _recognised(process.cmdline)
-        if mp is not None and parent is not None and self._rows[parent].mp == mp:
-            # A child the fork server forked has the server's command line.
-            mp = MpFacts(method="forkserver") if mp.role == "forkserver" else None
+        mp = self._recognise(process, parent)
         row = ProcessRow(
             id=rec_id,
             name=process.name,
@@ -598,11 +585,10 @@ class WatchedTree:
         )
         if row.mp is not None and row.mp.role:
             row = replace(row, name=row.mp.role)
-        self._rows[rec_id] = row
+        self._registry.add(row)
         self._keys[rec_id] = process.key
+        self._ppids[rec_id] = process.ppid
         self._live[process.pid] = rec_id
-        self._outputs[rec_id] = deque(maxlen=OUTPUT_LINES_KEPT)
-        self._tracebacks[rec_id] = TracebackCollector()
         events.append(Spawned(row))
         if self._family is not None and root:
             self._family.started(process.pid)
@@ -636,7 +622,7 @@ class WatchedTree:
         """An orphan of the tree that the kernel re-parented to proclab (the family's
         subreaper): proclab reaps it, so proclab reads its exit status."""
         with self._lock:
-            if rec_id in self._own or not self._rows[rec_id].state.is_live:
+            if rec_id in self._own or not self._registry.row(rec_id).state.is_live:
                 return
             self._own[rec_id] = self._keys[rec_id][0]
             self._gone.pop(rec_id, None)
@@ -647,7 +633,7 @@ class WatchedTree:
     def _finish_gone(self, force: bool = False) -> None:
         """End the rows of processes the walk saw gone, with the status their parent gave
         if it gave one; a hooked parent is given STATUS_WAIT_S to give it."""
-        events: list[Event] = []
+        events: Pending = []
         now = time.time()
         with self._lock:
             for rec_id, since in list(self._gone.items()):
@@ -660,46 +646,48 @@ class WatchedTree:
         self._emit(events)
 
     def _parent_pid(self, rec_id: int) -> int | None:
-        parent = self._rows[rec_id].parent
+        parent = self._registry.row(rec_id).parent
         return self._keys[parent][0] if parent is not None else None
 
-    def _finish(self, rec_id: int, events: list[Event]) -> None:
+    def _finish(self, rec_id: int, events: Pending) -> None:
         """Under the lock: the row's process is gone; end its row with what is known."""
         since = self._gone.pop(rec_id, time.time())
         pid = self._keys[rec_id][0]
         if self._live.get(pid) == rec_id:
             del self._live[pid]
-        row = self._rows[rec_id]
+        row = self._registry.row(rec_id)
         if row.state.is_over:
             return
         status = self._statuses.pop(pid, None)
         ended_at = self._exited.get(rec_id, since)
         if status is not None:
-            new = _ended(row, status.code, ended_at, status.note, self._final(rec_id, status))
+            changes = _ended(row, status.code, ended_at, status.note, self._final(rec_id, status))
         else:
-            new = replace(
-                row,
-                state=ProcState.ENDED,
-                ended_at=ended_at,
-                exit_note=self._unknown_note(rec_id),
-            )
-        self._rows[rec_id] = new
-        events += [StateChanged(new, row.state), Exited(new)]
+            changes = {
+                "state": ProcState.ENDED,
+                "ended_at": ended_at,
+                "exit_note": self._unknown_note(rec_id),
+            }
+        events.append(self._registry.end(rec_id, **changes))
 
     def _final(self, rec_id: int, status: _Status) -> ProcSample | None:
         """Under the lock: its last figures: read as a zombie, else its reaper's word
         when that is its own CPU time only (it had no children), else the last sample."""
-        row = self._rows[rec_id]
+        row = self._registry.row(rec_id)
         if _is_final(row.sample) or status.sample is None or self._has_children(rec_id):
             return row.sample
         return status.sample
 
     def _unknown_note(self, rec_id: int) -> str:
-        parent = self._rows[rec_id].parent
-        if parent is None:
-            return "exit status not known: only its parent could read it"
-        who = self._rows[parent]
-        return f"exit status seen only by its parent {who.name} ({who.pid})"
+        parent = self._registry.row(rec_id).parent
+        if parent is not None:
+            who = self._registry.row(parent)
+            return f"exit status seen only by its parent {who.name} ({who.pid})"
+        ppid = self._ppids.get(rec_id)
+        outside = tree.describe(ppid) if ppid else None  # an attached tree's root's parent
+        if outside is not None:
+            return f"exit status seen only by its parent {outside.name} ({ppid})"
+        return "exit status not known: only its parent could read it"
 
     def _check_done(self) -> None:
         with self._lock:
@@ -709,7 +697,7 @@ class WatchedTree:
 
     # Exit statuses -----------------------------------------------------------------------
 
-    def _status(self, pid: int, status: _Status, events: list[Event]) -> None:
+    def _status(self, pid: int, status: _Status, events: Pending) -> None:
         """Under the lock: `pid`'s parent read its exit status (it has been reaped)."""
         rec_id = self._live.get(pid)
         if rec_id is not None and rec_id not in self._own:
@@ -719,7 +707,7 @@ class WatchedTree:
             return
         if rec_id is not None:
             return  # proclab reaps it itself
-        ended = [i for i in self._ended_with(pid) if self._rows[i].state is ProcState.ENDED]
+        ended = [i for i in self._ended_with(pid) if self._registry.row(i).state is ProcState.ENDED]
         if not ended and self._recent(pid) is None:
             # Born and reaped between two walks: known by its parent's word only.
             if self._known_pid(status.reaper) is not None:
@@ -730,13 +718,16 @@ class WatchedTree:
         # Ended already, its status unknown until now: the walk saw it go first.
         if ended:
             rec_id = max(ended)
-            row = self._rows[rec_id]
-            new = self._rows[rec_id] = _ended(
-                row,
-                status.code,
-                row.ended_at or status.at,
-                status.note,
-                self._final(rec_id, status),
+            row = self._registry.row(rec_id)
+            new = self._registry.update(
+                rec_id,
+                **_ended(
+                    row,
+                    status.code,
+                    row.ended_at or status.at,
+                    status.note,
+                    self._final(rec_id, status),
+                ),
             )
             events += [StateChanged(new, row.state), RowUpdated(new)]
 
@@ -750,14 +741,14 @@ class WatchedTree:
                 return True
             pid, start = self._keys[rec_id]
             first = rec_id not in self._exited
-            row = self._rows[rec_id]
+            row = self._registry.row(rec_id)
         if first:
             last = _zombie_sample(pid, start, row)
             with self._lock:
                 self._exited.setdefault(rec_id, time.time())
-                row = self._rows[rec_id]
+                row = self._registry.row(rec_id)
                 if last is not None and not row.state.is_over:
-                    self._rows[rec_id] = replace(row, sample=last)
+                    self._registry.update(rec_id, sample=last)
                 own = rec_id in self._own
         else:
             with self._lock:
@@ -779,22 +770,20 @@ class WatchedTree:
             reaped, status, usage = pid, None, None  # reaped by someone else: not ours to read
         if reaped == 0:
             return False
-        events: list[Event] = []
         with self._lock:
             if self._own.pop(rec_id, None) is None:
                 return True  # reaped meanwhile by the other thread
-            row = self._rows[rec_id]
+            row = self._registry.row(rec_id)
             if self._live.get(pid) == rec_id:
                 del self._live[pid]
             self._gone.pop(rec_id, None)
             ended_at = self._exited.get(rec_id, time.time())
             if status is None or usage is None:
-                new = replace(
-                    row,
-                    state=ProcState.ENDED,
-                    ended_at=ended_at,
-                    exit_note="exit status not known: reaped before proclab could",
-                )
+                changes: dict[str, object] = {
+                    "state": ProcState.ENDED,
+                    "ended_at": ended_at,
+                    "exit_note": "exit status not known: reaped before proclab could",
+                }
             else:
                 code = os.waitstatus_to_exitcode(status)
                 sample = row.sample if _is_final(row.sample) else None
@@ -803,26 +792,24 @@ class WatchedTree:
                 note = (
                     "reaped by proclab" if rec_id in self._roots else "reaped by proclab (adopted)"
                 )
-                new = _ended(row, code, ended_at, note, sample)
-            self._rows[rec_id] = new
-            self._on_own_exit(rec_id, new)
-        events += [StateChanged(new, row.state), Exited(new)]
-        self._emit(events)
+                changes = _ended(row, code, ended_at, note, sample)
+            after = self._registry.end(rec_id, also=self._on_own_exit, **changes)
+        after()
         self._check_done()
         return True
 
     def _has_children(self, rec_id: int) -> bool:
         """Under the lock. A reaper's word on CPU time counts the children it reaped too:
         it is the process's own only when it had none."""
-        return any(r.parent == rec_id for r in self._rows.values())
+        return any(r.parent == rec_id for r in self._registry.rows())
 
-    def _on_own_exit(self, rec_id: int, row: ProcessRow) -> None:
-        """Under the lock: one of proclab's own children has been reaped."""
+    def _on_own_exit(self, row: ProcessRow) -> None:
+        """One of proclab's own children has been reaped."""
 
     # The hook's messages ---------------------------------------------------------------
 
     def _on_message(self, message: Message, fds: PassedFds) -> None:
-        events: list[Event] = []
+        events: Pending = []
         watch: tuple[int, int, int] | None = None
         with self._lock:
             if isinstance(message, Hello):
@@ -868,7 +855,7 @@ class WatchedTree:
             self._watcher.watch(*watch, ())
         self._emit(events)
 
-    def _row_for(self, pid: int, events: list[Event]) -> int | None:
+    def _row_for(self, pid: int, events: Pending) -> int | None:
         """Under the lock: the live row of `pid`, made now if the walk has not seen it."""
         rec_id = self._live.get(pid)
         if rec_id is not None:
@@ -885,13 +872,11 @@ class WatchedTree:
         if not ended:
             return None
         rec_id = max(ended)
-        ended_at = self._rows[rec_id].ended_at
+        ended_at = self._registry.row(rec_id).ended_at
         recent = ended_at is None or time.time() - ended_at < RECENT_S
         return rec_id if recent else None
 
-    def _unseen(
-        self, pid: int, ppid: int, argv: Sequence[str], exe: str, events: list[Event]
-    ) -> int:
+    def _unseen(self, pid: int, ppid: int, argv: Sequence[str], exe: str, events: Pending) -> int:
         """Under the lock: a row for a process that ended before any walk saw it (it
         lived less than a walk), from what its hook or its parent's said."""
         name = os.path.basename(argv[0]) if argv else "?"
@@ -901,21 +886,21 @@ class WatchedTree:
         return rec_id
 
     def _hello(
-        self, message: Hello, fds: PassedFds, events: list[Event]
+        self, message: Hello, fds: PassedFds, events: Pending
     ) -> tuple[int, int, int] | None:
         rec_id = self._row_for(message.pid, events)
         if rec_id is None:  # gone already: what it printed is still in its pipes
             rec_id = self._unseen(message.pid, message.ppid, message.argv, message.exe, events)
-        elif self._rows[rec_id].name == "?":  # made from its parent's word: now named
-            row = self._rows[rec_id] = replace(
-                self._rows[rec_id], name=os.path.basename(message.argv[0]) if message.argv else "?"
+        elif self._registry.row(rec_id).name == "?":  # made from its parent's word: now named
+            row = self._registry.update(
+                rec_id, name=os.path.basename(message.argv[0]) if message.argv else "?"
             )
         self._hooked.add(message.pid)
-        row = self._rows[rec_id]
+        row = self._registry.row(rec_id)
         if message.argv:
             command = short_command(message.argv)
             if command != row.command:
-                row = self._rows[rec_id] = replace(row, command=command)
+                row = self._registry.update(rec_id, command=command)
                 events.append(RowUpdated(row))
         passed = dict(zip(message.streams, fds.take(), strict=False))
         if not passed:
@@ -925,19 +910,19 @@ class WatchedTree:
         self._reading.add(channel)
         return channel, passed.get("stdout", -1), passed.get("stderr", -1)
 
-    def _facts(self, pid: int, events: list[Event], **facts: object) -> int | None:
+    def _facts(self, pid: int, events: Pending, **facts: object) -> int | None:
         rec_id = self._row_for(pid, events)
         if rec_id is None:
             return None
-        row = self._rows[rec_id]
+        row = self._registry.row(rec_id)
         mp = replace(row.mp or MpFacts(), **facts)  # type: ignore[arg-type]
         name = mp.name or mp.role or row.name
         if mp != row.mp or name != row.name:
-            row = self._rows[rec_id] = replace(row, mp=mp, name=name)
+            row = self._registry.update(rec_id, mp=mp, name=name)
             events.append(RowUpdated(row))
         return rec_id
 
-    def _mp_start(self, message: MpStart, events: list[Event]) -> None:
+    def _mp_start(self, message: MpStart, events: Pending) -> None:
         self._start_calls[message.child] = message.t_call
         ran = self._runs.get(message.child)
         if self._row_for(message.child, events) is None and self._known_pid(message.pid):
@@ -956,7 +941,7 @@ class WatchedTree:
         )
         self._call(message.pid, message.child, "start", message.t_call, message.t, events)
 
-    def _mp_run(self, message: MpRun, events: list[Event]) -> None:
+    def _mp_run(self, message: MpRun, events: Pending) -> None:
         self._runs[message.pid] = message.t
         called = self._start_calls.get(message.pid)
         facts: dict[str, object] = {"name": message.name}
@@ -966,7 +951,7 @@ class WatchedTree:
             facts["ran_after"] = message.t - called
         self._facts(message.pid, events, **facts)
 
-    def _mp_join(self, message: MpJoin, events: list[Event]) -> None:
+    def _mp_join(self, message: MpJoin, events: Pending) -> None:
         self._call(
             message.pid,
             message.child,
@@ -991,7 +976,7 @@ class WatchedTree:
         call: str,
         called: float,
         returned: float,
-        events: list[Event],
+        events: Pending,
         **extra: object,
     ) -> None:
         caller = self._row_for(pid, events)
@@ -1001,12 +986,12 @@ class WatchedTree:
         if child_id is None:
             ended = self._ended_with(child)
             child_id = max(ended) if ended else None
-        child_name = self._rows[child_id].name if child_id is not None else str(child)
+        child_name = self._registry.row(child_id).name if child_id is not None else str(child)
         events.append(
             ProcessCall(
                 id=caller,
                 pid=pid,
-                name=self._rows[caller].name,
+                name=self._registry.row(caller).name,
                 call=call,  # type: ignore[arg-type]
                 child_id=child_id,
                 child_pid=child,
@@ -1025,28 +1010,16 @@ class WatchedTree:
 
     def _reported_by(self, pid: int, how: str) -> str:
         rec_id = self._known_pid(pid)
-        name = self._rows[rec_id].name if rec_id is not None else "?"
+        name = self._registry.row(rec_id).name if rec_id is not None else "?"
         return f"reported by its parent {name} ({pid}), which {how}"
 
     # Output and samples -----------------------------------------------------------------
 
     def _on_line(self, channel: int, stream: str, text: str) -> None:
-        events: list[Event] = []
         with self._lock:
             rec_id = self._channel_rows.get(channel)
-            if rec_id is None:
-                return
-            row = self._rows[rec_id]
-            line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time())  # type: ignore[arg-type]
-            self._outputs[rec_id].append(line)
-            events.append(line)
-            collector = self._tracebacks[rec_id]
-            if stream == "stderr" and collector.feed(text):
-                row = self._rows[rec_id] = replace(
-                    row, traceback=collector.traceback, error=collector.error
-                )
-                events.append(RowUpdated(row))
-        self._emit(events)
+        if rec_id is not None:
+            self._registry.add_line(rec_id, stream, text)  # type: ignore[arg-type]
 
     def _on_closed(self, channel: int) -> None:
         with self._lock:
@@ -1056,35 +1029,19 @@ class WatchedTree:
         with self._lock:
             return {i: pid for pid, i in self._live.items()}
 
-    def _on_sample(self, sampled: Sampled) -> None:
-        events: list[Event] = []
-        with self._lock:
-            self._system = sampled.system
-            for rec_id, sample in sampled.procs.items():
-                row = self._rows.get(rec_id)
-                if row is None or row.state.is_over:
-                    continue
-                state = state_for_status(sample.status)
-                new = self._rows[rec_id] = replace(row, sample=sample, state=state)
-                if state is not row.state:
-                    events.append(StateChanged(new, row.state))
-        events.append(sampled)
-        self._emit(events)
-
     # Events ------------------------------------------------------------------------------
 
-    def _emit(self, events: Iterable[Event]) -> None:
+    def _emit(self, events: Iterable[Event | Callable[[], None]]) -> None:
+        """Events, and what an end returned to call (its events, its joiners), in order;
+        never under the lock."""
         for event in events:
-            for callback in self._subscribers:
-                try:
-                    callback(event)
-                except Exception:  # one broken subscriber must not stop the others
-                    import traceback
-
-                    traceback.print_exc()
+            if callable(event):
+                event()
+            else:
+                self._registry.emit([event])
 
     def _notice(self, level: str, text: str) -> None:
-        self._emit([Notice(level, text, time.time())])  # type: ignore[arg-type]
+        self._registry.notice(level, text)  # type: ignore[arg-type]
 
 
 class WatchedProgram(WatchedTree):
@@ -1118,11 +1075,11 @@ class WatchedProgram(WatchedTree):
         """The program's (the root's) exit code: -N if a signal N ended it."""
         if self._root_id is None:
             return None
-        return self._rows[self._root_id].exitcode
+        return self._registry.row(self._root_id).exitcode
 
     @property
     def root(self) -> ProcessRow | None:
-        return self._rows.get(self._root_id) if self._root_id is not None else None
+        return self._registry.get(self._root_id) if self._root_id is not None else None
 
     def start(self) -> WatchedProgram:
         if self._started:
@@ -1163,12 +1120,12 @@ class WatchedProgram(WatchedTree):
             if not isinstance(stdin, int):
                 stdin.close()
         pid = self._popen.pid
-        events: list[Event] = []
+        events: Pending = []
         with self._lock:
             process = tree.describe(pid) or _launched(pid, self.argv)
             rec_id = self._root_id = self._new_row(process, events, root=True)
             self._roots.append(rec_id)
-            row = self._rows[rec_id] = replace(self._rows[rec_id], command=short_command(self.argv))
+            row = self._registry.update(rec_id, command=short_command(self.argv))
             events[-1] = Spawned(row)
             self._own[rec_id] = pid
             self._begin()
@@ -1183,8 +1140,8 @@ class WatchedProgram(WatchedTree):
         if self._family is not None:
             self._family.close()
 
-    def _on_own_exit(self, rec_id: int, row: ProcessRow) -> None:
-        if rec_id != self._root_id:
+    def _on_own_exit(self, row: ProcessRow) -> None:
+        if row.id != self._root_id:
             return
         if self._family is not None and row.pid is not None:
             self._family.ended(row.pid)
@@ -1211,15 +1168,15 @@ def _recognised(cmdline: Sequence[str]) -> MpFacts | None:
 
 def _ended(
     row: ProcessRow, code: int, at: float, note: str, sample: ProcSample | None
-) -> ProcessRow:
-    return replace(
-        row,
-        state=state_for_exit(code),
-        exitcode=code,
-        ended_at=at,
-        exit_note=note,
-        sample=sample or row.sample,
-    )
+) -> dict[str, object]:
+    """How a row ends with a known exit status."""
+    return {
+        "state": state_for_exit(code),
+        "exitcode": code,
+        "ended_at": at,
+        "exit_note": note,
+        "sample": sample or row.sample,
+    }
 
 
 def _usage_sample(user: float, system: float, previous: ProcSample | None) -> ProcSample:

@@ -6,10 +6,11 @@ pid *and* its start time (clock ticks since boot): a pid the kernel hands to a n
 process after the old one was reaped is a new process, never the old one's row.
 
 What a process is does not change while it lives, except by exec: its command line and
-executable are read once, when it is first seen, and again only when its command name
-(comm, in /proc/PID/stat, read on every walk anyway) changes. An exec that keeps the
-command name (a Python that execs another Python) is not noticed here; the hook says
-hello again for those.
+executable are read when it is first seen, on every walk during its first second (a
+spawn child execs a new interpreter at once, under the same command name), and again
+whenever its command name (comm, in /proc/PID/stat, read on every walk anyway) changes.
+A later exec that keeps the command name (a Python that execs another Python) is not
+noticed here; the hook says hello again for those.
 
 Cost per walk: per known process, one stat read, one listdir of its tasks and one
 children read per thread; per new process, also its cmdline and its exe link
@@ -28,6 +29,7 @@ from proclab.core import procfs
 
 MAX_ARGS = 64
 MAX_ARG_CHARS = 1000
+YOUNG_S = 1.0
 # When the machine booted, to the microsecond: /proc/stat's btime is rounded to a whole
 # second, which would put a process's start up to a second off (measured: 0.6 s).
 BOOT_WALL = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
@@ -112,6 +114,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _young(start: int) -> bool:
+    """Started within YOUNG_S: it may exec any moment (a spawn child does, under the same
+    command name), so its command line is read again."""
+    return (time.time() - BOOT_WALL) * procfs.CLOCK_TICKS - start < YOUNG_S * procfs.CLOCK_TICKS
+
+
 def describe(pid: int, known: TreeProcess | None = None) -> TreeProcess | None:
     """The process `pid` now, or None if there is none. `known`: what was read before;
     its command line is kept when it is the same process under the same command name."""
@@ -124,6 +132,7 @@ def describe(pid: int, known: TreeProcess | None = None) -> TreeProcess | None:
         and known.start == brief.start
         and known.name == brief.name
         and (known.cmdline or brief.state == "Z")
+        and not _young(brief.start)
     ):
         if known.state == brief.state and known.ppid == brief.ppid and known.pgid == brief.pgid:
             return known

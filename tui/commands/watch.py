@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError
@@ -35,6 +36,10 @@ from proclab.core.output import escape_controls
 from proclab.core.recording import encode
 from proclab.core.watch.program import WatchedProgram, WatchedTree
 from proclab.core.words import plural
+from proclab.tui.cli import _positive_float
+
+if TYPE_CHECKING:
+    from proclab.core.watch.attach import AttachedTree
 
 HELP = "run your own program as it is and watch every process it starts"
 DESCRIPTION = (
@@ -77,14 +82,14 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refresh",
-        type=float,
+        type=_positive_float,
         default=DEFAULT_INTERVAL_S,
         metavar="S",
         help=f"seconds between samples (default {DEFAULT_INTERVAL_S:g})",
     )
     parser.add_argument(
         "--grace",
-        type=float,
+        type=_positive_float,
         default=DEFAULT_GRACE_S,
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending the tree (default {DEFAULT_GRACE_S:g})",
@@ -103,9 +108,6 @@ def command_of(argv: Sequence[str]) -> list[str]:
 
 def run(ns: argparse.Namespace) -> int:
     prog = "proclab watch"
-    if ns.refresh <= 0 or ns.grace <= 0:
-        print(f"{prog}: --refresh and --grace must be more than 0", file=sys.stderr)
-        return EXIT_USAGE
     try:
         program = WatchedProgram(
             command_of(ns.argv),
@@ -117,32 +119,28 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not ns.headless:
-        return run_app(program, ns, prog, program.start)
+        return run_app(program, ns, prog)
     return run_headless(program, ns, program.start)
 
 
-def run_app(
-    source: WatchedTree,
-    ns: argparse.Namespace,
-    prog: str,
-    start: Callable[[], object] | None = None,
-) -> int:
-    """The app on `source`; `start`: what starts the program, once the app listens."""
-    from proclab.tui.terminal import NO_TERMINAL, has_keyboard
+def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
+    """The app on the watched tree: the source starts (launches, or attaches) once the app
+    listens, so the program's first calls reach it, and ends (ends its tree, if it owns
+    it) however the app ends."""
+    from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
     if not has_keyboard():
         source.close()
         print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
         return EXIT_USAGE
-    from proclab.tui.terminal import private_terminal
     from proclab.tui.watch_app import WatchApp  # textual is imported only for the app
 
-    app = WatchApp(source, start, refresh=ns.refresh)
+    app = WatchApp(source, source.start, refresh=ns.refresh)
     try:
         with private_terminal():
             app.run()
     finally:
-        source.close()  # whatever ended the app, the tree ends with it
+        source.close()  # whatever ended the app: a launched tree ends, an attached one stays
     if app.start_error is not None:
         print(f"{prog}: {app.start_error}", file=sys.stderr)
         return EXIT_USAGE
@@ -370,8 +368,10 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         )
     figures = summary_figures(rows, source)
     wall = figures["program_wall"]
+    roots = source.root_rows()
+    still = " so far, and still runs" if roots and roots[0].state.is_live else ""
     print(
-        f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'};"
+        f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
         f" its {plural(len(rows), 'process')} lived {fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
         f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
         + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
@@ -398,6 +398,8 @@ def _target(row: ProcessRow) -> str:
             return f"({row.mp.role})"
         if row.mp.target:
             return row.mp.target
+        if row.mp.method:
+            return f"(a multiprocessing {row.mp.method} child)"
     return (
         row.command if len(row.command) <= TARGET_CHARS else row.command[: TARGET_CHARS - 1] + "…"
     )
