@@ -177,12 +177,14 @@ class Family:
             if self.bound == "tree":
                 self._groups_left.add(pid)
 
-    def look(self) -> None:
+    def look(self, reap: bool = True) -> None:
         """Reap the family's orphans this process adopted that have ended; in the tree,
-        also tell the guardian of the family's new processes."""
+        also tell the guardian of the family's new processes. `reap=False`: the owner
+        reaps adopted orphans itself, by pid, to read their exit statuses (a watched
+        program's: core/watch/program.py)."""
         if self._closed:
             return
-        for pid, brief in self._adopted().items():
+        for pid, brief in self._adopted().items() if reap else ():
             if brief.state == ZOMBIE:
                 _reap(pid)
         if self.bound == "tree":

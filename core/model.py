@@ -32,6 +32,9 @@ class ProcState(enum.StrEnum):
     TERMINATED = "terminated"
     KILLED = "killed"
     FAILED = "failed"
+    # A watched process that has ended, whose exit status proclab could not read: only its
+    # parent (not proclab) could, and it did not say (ProcessRow.exit_note names it).
+    ENDED = "ended"
 
     @property
     def is_over(self) -> bool:
@@ -42,7 +45,9 @@ class ProcState(enum.StrEnum):
         return not self.is_over
 
 
-_OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED})
+_OVER = frozenset(
+    {ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, ProcState.FAILED, ProcState.ENDED}
+)
 
 Stream = Literal["stdout", "stderr"]
 NoticeLevel = Literal["info", "warning", "error"]
@@ -95,12 +100,35 @@ class ProcSample:
 
 
 @dataclass(frozen=True, slots=True)
+class MpFacts:
+    """What multiprocessing knows of a watched process, as the hook inside the program
+    reported it (core/watch/protocol.py). None where it was not said."""
+
+    name: str | None = None  # Process.name
+    target: str | None = None  # qualified name of the target (a subclass's run)
+    args: str | None = None  # repr, shortened
+    kwargs: str | None = None
+    daemon: bool | None = None
+    method: str | None = None  # "fork", "forkserver", "spawn"
+    pool_kind: str | None = None  # "Pool" or "ProcessPoolExecutor" for a pool worker
+    tasks: int | None = None  # pool worker: tasks run so far (a map chunk is one)
+    calls: int | None = None  # pool worker: calls of the user's function so far
+    role: str | None = None  # multiprocessing's own helper: forkserver, resource_tracker...
+    ran_after: float | None = None  # seconds from the parent's start() call to the child
+    # running its target (the start latency the program itself paid)
+    counts_final: bool = False  # the pool worker's last report came at its end: exact
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessRow:
-    """What the process table shows about one child; outlives the child until cleared."""
+    """What the process table shows about one child; outlives the child until cleared.
+
+    A watched process (`proclab watch`/`attach`: not started by proclab) has no `spec`;
+    its `parent`, `command` and `mp` say what it is instead."""
 
     id: int
     name: str
-    spec: ProcessSpec
+    spec: ProcessSpec | None
     state: ProcState
     pid: int | None = None
     exitcode: int | None = None
@@ -114,6 +142,10 @@ class ProcessRow:
     tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
     parent_id: int | None = None  # the row this one restarts
     batch: int | None = None  # started together with others (count > 1): the first one's id
+    parent: int | None = None  # watched: the row of its parent in the tree (None: a root)
+    command: str = ""  # watched: its command line, shortened
+    mp: MpFacts | None = None  # watched: what multiprocessing says it is
+    exit_note: str = ""  # watched: why the exit status is not known, or who told it
 
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
@@ -162,6 +194,31 @@ class OutputLine:
     stream: Stream
     text: str
     time: float  # wall clock when proclab read it
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessCall:
+    """A multiprocessing call one watched process made on another, as the hook in the
+    caller reported it: start(), join() (how long the caller was blocked in it),
+    terminate() or kill(). Times are the caller's wall clock."""
+
+    id: int  # the caller's row
+    pid: int
+    name: str
+    call: Literal["start", "join", "terminate", "kill"]
+    child_id: int | None  # the row of the process it was called on (None: not seen)
+    child_pid: int
+    child_name: str
+    called_at: float  # when the call began
+    returned_at: float  # when it returned
+    timeout: float | None = None  # join(timeout)
+    ended: bool | None = None  # join: the child had ended (else the timeout ran out)
+    exitcode: int | None = None  # join: the exit code the caller read (-N: signal N)
+
+    @property
+    def took(self) -> float:
+        """Seconds inside the call: for join(), how long the caller was blocked."""
+        return self.returned_at - self.called_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,4 +379,5 @@ Event = (
     | Cleared
     | Notice
     | ServerEvent
+    | ProcessCall
 )

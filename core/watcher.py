@@ -66,8 +66,8 @@ class ChildWatcher:
         self._thread.start()
 
     def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fds: tuple[int, ...]) -> None:
-        """Take ownership of the read ends and of the exit fds (closed here when done):
-        on_exit is asked whenever one of them becomes readable."""
+        """Take ownership of the read ends (-1: none for that stream) and of the exit fds
+        (closed here when done): on_exit is asked whenever one of them becomes readable."""
         with self._wake_lock:
             if self._wake_w >= 0:
                 self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
@@ -142,14 +142,15 @@ class ChildWatcher:
                 rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
             except queue.Empty:
                 return
-            pipes = [
-                _Pipe(rec_id, "stdout", out_fd, LineSplitter()),
-                _Pipe(rec_id, "stderr", err_fd, LineSplitter()),
+            streams: tuple[tuple[Stream, int], ...] = (("stdout", out_fd), ("stderr", err_fd))
+            pipes = [  # an fd of -1: no pipe for that stream (a watched process's hook)
+                _Pipe(rec_id, stream, fd, LineSplitter()) for stream, fd in streams if fd >= 0
             ]
             for pipe in pipes:
                 os.set_blocking(pipe.fd, False)
                 self._selector.register(pipe.fd, selectors.EVENT_READ, pipe)
-            self._pipes_of[rec_id] = pipes
+            if pipes:
+                self._pipes_of[rec_id] = pipes
             self._exit_fds[rec_id] = list(exit_fds)
             for fd in exit_fds:
                 self._selector.register(fd, selectors.EVENT_READ, rec_id)
@@ -197,4 +198,5 @@ class ChildWatcher:
 
 def _close(*fds: int) -> None:
     for fd in fds:
-        os.close(fd)
+        if fd >= 0:  # -1: no such pipe
+            os.close(fd)

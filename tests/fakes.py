@@ -13,7 +13,9 @@ from proclab.core.controller import Controller
 from proclab.core.errors import UnknownProcess
 from proclab.core.model import (
     Event,
+    MpFacts,
     OutputLine,
+    ProcessCall,
     ProcessRow,
     ProcessSpec,
     ProcSample,
@@ -270,9 +272,18 @@ class FakeController:
     interval = 1.0
     server = FakeServer()
 
-    def __init__(self, rows: list[ProcessRow] | None = None, cores: int = 2) -> None:
+    def __init__(
+        self,
+        rows: list[ProcessRow] | None = None,
+        cores: int = 2,
+        output: dict[int, list[OutputLine]] | None = None,
+        calls: list[ProcessCall] | None = None,
+    ) -> None:
         self._rows = {r.id: r for r in (mixed_rows() if rows is None else rows)}
         self._output = mixed_output(list(self._rows.values())) if rows is None else {}
+        if output is not None:
+            self._output = output
+        self._calls = calls or []  # a watched program's calls, handed out with the history
         self._history = system_history(cores)
         self._subscribers: list[Callable[[Event], None]] = []
         self.calls: list[tuple[str, object]] = []
@@ -291,6 +302,9 @@ class FakeController:
             for line in lines:
                 for callback in self._subscribers:
                     callback(line)
+        for call in self._calls:
+            for callback in self._subscribers:
+                callback(call)
 
     def rows(self) -> tuple[ProcessRow, ...]:
         return tuple(self._rows.values())
@@ -355,3 +369,161 @@ class FakeController:
 
     def shutdown_children(self, grace: float) -> None:
         self.calls.append(("shutdown", grace))
+
+
+def watched_rows() -> list[ProcessRow]:
+    """A watched program's tree (proclab watch -- python pool_demo.py): the script, a
+    multiprocessing child with a non-Python grandchild, a Pool's workers (one ended with
+    its final count, one still working), multiprocessing's resource tracker, and a child
+    whose exit status only its parent read. Fixed figures, a frozen clock."""
+    M = 1024 * 1024
+
+    def row(
+        rec_id: int,
+        name: str,
+        state: ProcState,
+        pid: int,
+        parent: int | None,
+        command: str,
+        mp: MpFacts | None = None,
+        exitcode: int | None = None,
+        age: float = 10.0,
+        ended: float | None = None,
+        sample: ProcSample | None = None,
+        note: str = "",
+    ) -> ProcessRow:
+        return ProcessRow(
+            rec_id,
+            name,
+            None,  # a watched process has no spec
+            state,
+            pid,
+            exitcode,
+            NOW - age,
+            NOW - age,
+            None if ended is None else NOW - ended,
+            None,
+            sample or _sample(0, 0.05, 11 * M, 1, "sleeping"),
+            parent=parent,
+            command=command,
+            mp=mp,
+            exit_note=note,
+        )
+
+    def child(name: str, target: str, args: str, kwargs: str, ran_after: float) -> MpFacts:
+        return MpFacts(name, target, args, kwargs, False, "fork", ran_after=ran_after)
+
+    pool = "Pool"
+    return [
+        row(1, "python", ProcState.SLEEPING, 42001, None, "python pool_demo.py", age=12.0),
+        row(
+            2,
+            "python",
+            ProcState.SLEEPING,
+            42002,
+            1,
+            "python -c from multiprocessing.resource_tracker import main;main(6)",
+            MpFacts(role="resource_tracker"),
+        ),
+        row(
+            3,
+            "python",
+            ProcState.SLEEPING,
+            42003,
+            1,
+            "python pool_demo.py",
+            child(
+                "fetcher", "__main__.fetch", "('https://example.org',)", "{'retries': 3}", 0.0141
+            ),
+        ),
+        row(4, "sleep", ProcState.SLEEPING, 42010, 3, "sleep 30"),
+        row(
+            5,
+            "python",
+            ProcState.EXITED,
+            42004,
+            1,
+            "python pool_demo.py",
+            MpFacts(
+                "ForkPoolWorker-1",
+                "multiprocessing.pool.worker",
+                method="fork",
+                pool_kind=pool,
+                tasks=25,
+                calls=250,
+                counts_final=True,
+            ),
+            exitcode=0,
+            ended=2.0,
+            note="reported by its parent python (42001), which joined it",
+        ),
+        row(
+            6,
+            "python",
+            ProcState.RUNNING,
+            42005,
+            1,
+            "python pool_demo.py",
+            MpFacts(
+                "ForkPoolWorker-2",
+                "multiprocessing.pool.worker",
+                method="fork",
+                pool_kind=pool,
+                tasks=12,
+                calls=120,
+            ),
+            sample=_sample(99.0, 8.1, 12 * M, 0, "running"),
+        ),
+        row(
+            7,
+            "Process-3",
+            ProcState.ENDED,
+            42006,
+            3,
+            "python pool_demo.py",
+            child("Process-3", "__main__.parse", "(7,)", "{}", 0.0306),
+            ended=3.0,
+            note="exit status seen only by its parent fetcher (42003)",
+        ),
+    ]
+
+
+def watched_calls() -> list[ProcessCall]:
+    """What the script (row 1) and fetcher (row 3) did to their children: starts, a join
+    with a timeout that ran out, a terminate, a join that saw the end."""
+    script = (1, 42001, "python")
+    fetcher = (3, 42003, "fetcher")
+    return [
+        ProcessCall(*script, "start", 3, 42003, "fetcher", NOW - 10.0012, NOW - 10.0),
+        ProcessCall(*fetcher, "start", 7, 42006, "Process-3", NOW - 9.0008, NOW - 9.0),
+        ProcessCall(
+            *script, "join", 3, 42003, "fetcher", NOW - 6.0, NOW - 4.0, timeout=2.0, ended=False
+        ),
+        ProcessCall(*fetcher, "terminate", 7, 42006, "Process-3", NOW - 3.1, NOW - 3.1),
+        ProcessCall(
+            *script,
+            "join",
+            5,
+            42004,
+            "ForkPoolWorker-1",
+            NOW - 5.0,
+            NOW - 2.0,
+            ended=True,
+            exitcode=0,
+        ),
+    ]
+
+
+def watched_output(rows: list[ProcessRow]) -> dict[int, list[OutputLine]]:
+    by_id = {r.id: r for r in rows}
+
+    def line(rec_id: int, text: str, age: float, stream: str = "stdout") -> OutputLine:
+        row = by_id[rec_id]
+        return OutputLine(rec_id, row.pid or 0, row.name, stream, text, NOW - age)  # type: ignore[arg-type]
+
+    return {
+        1: [line(1, "starting the pool", 11.0), line(1, "fetcher is slow: not waiting", 3.95)],
+        3: [line(3, "fetching https://example.org", 9.95)],
+        5: [line(5, "worker 42004 done", 2.1)],
+        6: [line(6, "warning: chunk 7 is large", 1.0, "stderr")],
+    }

@@ -10,7 +10,7 @@ from fakes import NOW, FakeController
 from textual.geometry import Region
 
 from proclab.tui.app import ProclabApp
-from proclab.tui.screens.help import READING, SCHEDULING, SEEING, HelpScreen
+from proclab.tui.screens.help import READING, SCHEDULING, SEEING, WATCHING, HelpScreen
 
 pytestmark = pytest.mark.once
 
@@ -31,7 +31,9 @@ async def help_lines(size: tuple[int, int], selector: str = ".help-text") -> lis
 
 
 async def test_help_text_keeps_its_indent_at_80_columns() -> None:
-    labels = set(re.findall(r"^(\S+(?: \S+)*)\s{2,}", READING + SCHEDULING + SEEING, re.M))
+    labels = set(
+        re.findall(r"^(\S+(?: \S+)*)\s{2,}", READING + WATCHING + SCHEDULING + SEEING, re.M)
+    )
     lines = [line for line in await help_lines((80, 24)) if line]
     assert len(lines) > 40
     for line in lines:

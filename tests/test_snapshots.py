@@ -5,7 +5,7 @@ at the SVGs (tests/__snapshots__/) before committing them."""
 from __future__ import annotations
 
 import pytest
-from fakes import NOW, FakeController
+from fakes import NOW, FakeController, watched_calls, watched_output, watched_rows
 
 from proclab.tui.app import ProclabApp
 from proclab.tui.commands.screenshots import steady_cursors
@@ -101,3 +101,32 @@ def test_sort_picker(snap_compare):
         press=["f6", "c", "p", "u"],
         run_before=lambda p: _loaded(p, fake),
     )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_watched_program_tree(snap_compare, size):
+    """proclab watch's table: a program's processes as a tree, their names, an exit status
+    only a parent read; the log: their lines under their pids, the calls among them."""
+    app, fake = watched_app()
+    assert snap_compare(
+        app, terminal_size=size, run_before=lambda pilot: _loaded(pilot, fake, select=3)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_details_of_a_watched_child(snap_compare, size):
+    """A multiprocessing child's details: its call, its parent's calls as a timeline."""
+    app, fake = watched_app()
+
+    async def open_details(pilot) -> None:
+        await _loaded(pilot, fake, select=3)
+        await pilot.press("i")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_details)
+
+
+def watched_app() -> tuple[ProclabApp, FakeController]:
+    rows = watched_rows()
+    fake = FakeController(rows, output=watched_output(rows), calls=watched_calls())
+    return ProclabApp(fake, clock=lambda: NOW), fake

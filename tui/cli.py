@@ -61,6 +61,14 @@ COMMANDS = {
         "proclab.tui.commands.demo",
         "play a scripted scenario in the app, paced for a recording",
     ),
+    "watch": Command(
+        "proclab.tui.commands.watch",
+        "run your own program as it is and watch every process it starts",
+    ),
+    "attach": Command(
+        "proclab.tui.commands.attach",
+        "watch a process that already runs, and its descendants; quitting leaves them running",
+    ),
 }
 
 DESCRIPTION = "A terminal lab for operating-system processes and Python's multiprocessing."

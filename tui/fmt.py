@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def seconds(value: float | None) -> str:
     """0.004 -> '4 ms', 1.234 -> '1.23 s', 75 -> '1m15s', 4000 -> '1h06m'."""
@@ -16,6 +18,13 @@ def seconds(value: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def clock(wall: float | None) -> str:
+    """A wall-clock time to the millisecond, '08:00:01.250'; '—' for none."""
+    if wall is None:
+        return "—"
+    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
 
 
 def size(value: int | None) -> str:

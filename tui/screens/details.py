@@ -3,7 +3,6 @@ traceback and its last lines of output. Kept up to date while open."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -16,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from proclab.core.batch import BatchFigures
+from proclab.core.calls import CallLog
 from proclab.core.classify import classify, cpu_demand
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
@@ -24,16 +24,12 @@ from proclab.core.output import escape_controls
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
+from proclab.tui.screens.details_watched import RowOf, watched_exit, watched_lines
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.process_table import STATE_STYLES
+from proclab.tui.widgets.process_tree import shown_name
 
 LAST_LINES = 30
-
-
-def _clock(wall: float | None) -> str:
-    if wall is None:
-        return "—"
-    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
 
 
 _LIVE_WORDS = {
@@ -73,10 +69,18 @@ def describe(
     output: Sequence[OutputLine],
     now: float,
     batch: BatchFigures | None = None,
+    calls: CallLog | None = None,
+    row_of: RowOf = lambda _id: None,
 ) -> list[tuple[str, str]]:
     """(label, value) lines of the details pane; plain text so tests can read them.
-    `batch`: the figures of the children started with it, if it was."""
+    `batch`: the figures of the children started with it, if it was. A watched process
+    (no spec): `calls` made on it and by it, `row_of` names its parent."""
     spec = row.spec
+    if spec is None:
+        log = calls or CallLog()
+        lines = watched_lines(row, log.on(row.id), log.by(row.id), row_of, now)
+        lines += figure_lines(row, now)
+        return [*lines, ("Ended", watched_exit(row, exit_reason(row)))]
     lines = [
         ("Process", f"{row.name}   pid {row.pid or '—'}   {row.state}"),
         ("Target", f"{spec.target.text}" + (f"   (started by {row.tag})" if row.tag else "")),
@@ -89,13 +93,25 @@ def describe(
         ),
         (
             "Times",
-            f"asked {_clock(row.created_at)}   started {_clock(row.started_at)}   ended {_clock(row.ended_at)}",
+            f"asked {fmt.clock(row.created_at)}   started {fmt.clock(row.started_at)}   ended {fmt.clock(row.ended_at)}",
         ),
         (
             "",
             f"start() took {fmt.seconds(row.start_latency)}   ran for {fmt.seconds(row.wall_time(now))}",
         ),
     ]
+    lines += figure_lines(row, now)
+    if batch is not None:
+        times, *verdict = batch_lines(batch)
+        lines.append(("Batch", f"one of the {times}"))
+        lines += [("", line) for line in verdict]
+    lines.append(("Ended", exit_reason(row)))
+    return lines
+
+
+def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
+    """What was measured of any process: CPU, waiting, memory, switches, kind."""
+    lines: list[tuple[str, str]] = []
     sample = row.sample
     if sample is not None:
         wall = row.wall_time(now) or 0.0
@@ -131,11 +147,6 @@ def describe(
         ]
     elif row.pid is not None:
         lines.append(("CPU", "not measured: it ended before its first sample"))
-    if batch is not None:
-        times, *verdict = batch_lines(batch)
-        lines.append(("Batch", f"one of the {times}"))
-        lines += [("", line) for line in verdict]
-    lines.append(("Ended", exit_reason(row)))
     return lines
 
 
@@ -147,11 +158,15 @@ class DetailsScreen(ModalScreen[None]):
         rec_id: int,
         source: Callable[[int], tuple[ProcessRow, Sequence[OutputLine], float] | None],
         batch: Callable[[ProcessRow, float], BatchFigures | None] = lambda _row, _now: None,
+        calls: CallLog | None = None,
+        row_of: RowOf = lambda _id: None,
     ) -> None:
         super().__init__(classes="dialog")
         self.rec_id = rec_id
         self._source = source
         self._batch = batch
+        self._calls = calls  # a watched process's: what its parent did to it
+        self._row_of = row_of
         self.facts: list[tuple[str, str]] = []  # what is shown, as plain text
 
     def compose(self) -> ComposeResult:
@@ -174,13 +189,14 @@ class DetailsScreen(ModalScreen[None]):
             self.show(*found)
 
     def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
-        title = f"{escape_controls(row.name)} ({row.pid or 'not started'})"
+        title = f"{escape_controls(shown_name(row))} ({row.pid or 'not started'})"
         self.query_one("#details-box").border_title = title
         label_style = resolve(self.app, "bold $accent")
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)
         facts.add_column(ratio=1)
-        self.facts = describe(row, output, now, self._batch(row, now))
+        batch = self._batch(row, now)
+        self.facts = describe(row, output, now, batch, self._calls, self._row_of)
         for label, value in self.facts:
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""

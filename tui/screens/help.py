@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from proclab.core.batch import BATCH_RULE
+from proclab.core.calls import EXIT_RULE, JOIN_RULE, START_RULE, TASKS_RULE
 from proclab.core.classify import CPU_BOUND_DEMAND, MIN_WALL_S
 from proclab.core.scheduling.simulator import TIE_RULES
 from proclab.core.timeline import RUNNING_RULE, WAITING_RULE
@@ -53,6 +54,14 @@ Runtime   wall time since start() returned (until it was reaped)
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale
 Quitting  proclab ends its children: SIGTERM, then SIGKILL after a grace period
           for those that ignore it. None is left behind.
+"""
+
+WATCHING = f"""\
+Tree      proclab watch: each process of the program under its parent (F5: flat)
+{_indented(START_RULE, "start()")}
+{_indented(JOIN_RULE, "join()")}
+{_indented(EXIT_RULE, "Exit")}
+{_indented(TASKS_RULE, "Pool")}
 """
 
 SCHEDULING = f"""\
@@ -125,7 +134,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(
         self,
         sections: Iterable[tuple[str, Iterable[Binding]]],
-        texts: Iterable[str] = (READING, SCHEDULING, SEEING),
+        texts: Iterable[str] = (READING, WATCHING, SCHEDULING, SEEING),
         heading: str = "proclab: keys (escape closes)",
     ) -> None:
         super().__init__(classes="dialog")

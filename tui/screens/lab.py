@@ -22,12 +22,14 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, Tab, Tabs
 
 from proclab.core.batch import BatchFigures, batch_figures, batch_of
+from proclab.core.calls import CallLog
 from proclab.core.defaults import DEFAULT_METHOD
 from proclab.core.errors import ProclabError
 from proclab.core.model import (
     Event,
     Notice,
     OutputLine,
+    ProcessCall,
     ProcessRow,
     ProcessSpec,
     Sampled,
@@ -42,7 +44,7 @@ from proclab.tui.screens.help import HelpScreen
 from proclab.tui.screens.lab_keys import LAB_BINDINGS
 from proclab.tui.screens.process_commands import ProcessCommands, allowed
 from proclab.tui.widgets.cpu_pane import CpuPane
-from proclab.tui.widgets.output_log import OutputLog
+from proclab.tui.widgets.output_log import CallLine, OutputLog, call_entries
 from proclab.tui.widgets.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
 from proclab.tui.widgets.server_pane import ServerPane
 from proclab.tui.widgets.status_bar import StatusBar
@@ -95,6 +97,7 @@ class LabScreen(ProcessCommands):
         self._serve = serve
         self._backfilled: set[int] = set()
         self.timeline = Timeline()  # every tick of every child, for the timeline screen
+        self.calls = CallLog()  # a watched program's multiprocessing calls, per process
         self._detach_timeline: Callable[[], None] | None = None
         self._experiments: ExperimentMemory | None = None  # the experiments screen's
 
@@ -202,10 +205,10 @@ class LabScreen(ProcessCommands):
         """Draw a batch of events and output lines (`dropped`: lines printed faster than
         drawn, never handed over). Notices go among the lines, and with `notify` the
         warnings and errors pop up too."""
-        shown: list[OutputLine | Notice] = list(lines)
+        shown: list[OutputLine | Notice | CallLine] = list(lines)
         if self._backfilled:
             shown = [e for e in shown if id(e) not in self._backfilled]
-        notices: list[Notice] = []
+        notices: list[Notice | CallLine] = []  # lines that are not output
         server_events: list[ServerEvent] = []
         rows_changed = False
         for event in events:
@@ -219,6 +222,9 @@ class LabScreen(ProcessCommands):
                 rows_changed = True
             elif isinstance(event, ServerEvent):
                 server_events.append(event)
+            elif isinstance(event, ProcessCall):  # under the process that made it
+                self.calls.feed(event)
+                notices.extend(call_entries(event))
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
@@ -253,6 +259,12 @@ class LabScreen(ProcessCommands):
         except ProclabError:
             return None
         return row, self.source.output(rec_id), self.clock()
+
+    def _row_or_none(self, rec_id: int) -> ProcessRow | None:
+        try:
+            return self.source.row(rec_id)
+        except ProclabError:
+            return None
 
     def _batch_figures(self, row: ProcessRow, now: float) -> BatchFigures | None:
         """The figures of the children started with `row`, if it was started with others."""
@@ -329,6 +341,8 @@ class LabScreen(ProcessCommands):
         """The process pane's subtitle: how the table is sorted and filtered."""
         table = self.table
         parts = [f"sort {table.sort_label} (s)"]
+        if table.view_label:  # a tree to show: tree or flat (F5)
+            parts.append(table.view_label)
         if table.filter_text:
             parts.append(f"filter {table.filter_text!r} ({table.row_count} shown)")
         self.query_one("#procs").border_subtitle = " · ".join(parts)
@@ -347,7 +361,11 @@ class LabScreen(ProcessCommands):
     def action_details(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(DetailsScreen(row.id, self._details_source, self._batch_figures))
+            self.app.push_screen(
+                DetailsScreen(
+                    row.id, self._details_source, self._batch_figures, self.calls, self._row_or_none
+                )
+            )
 
     def spawned(self, ids: tuple[int, ...] | None) -> None:
         """Children were started (by the form, a demo): the first is selected, in view."""
@@ -460,7 +478,7 @@ class LabScreen(ProcessCommands):
                     ("Everywhere", self.key_bindings()),
                     (
                         "Process table",
-                        [b for b in table_bindings if b.key in ("s", "S", "enter")],
+                        [b for b in table_bindings if b.key in ("s", "S", "f5", "enter")],
                     ),
                     ("Output log", log_bindings),
                     (

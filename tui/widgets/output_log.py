@@ -6,7 +6,8 @@ shows, not what was printed. Lines that never reached the pane (the app keeps on
 newest when children print faster than it draws) are counted in a line of their own:
 "… 1,234,567 lines not shown". With "only the selected process" on, the pane shows that
 child's own last lines (the controller keeps each child's), not only those among the
-last SCROLLBACK of all.
+last SCROLLBACK of all. A watched program's multiprocessing calls (start, join,
+terminate, kill, reaping) are lines too, under the process that made them.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from proclab.core.model import Notice, OutputLine
+from proclab.core.model import Notice, OutputLine, ProcessCall
 from proclab.core.output import escape_controls
+from proclab.tui.call_words import call_moments, who
 from proclab.tui.theme import resolve
 
 SCROLLBACK = 2000
@@ -42,7 +44,29 @@ class Skipped:
     count: int
 
 
-Entry = OutputLine | Notice | Skipped
+@dataclass(frozen=True, slots=True)
+class CallLine:
+    """A multiprocessing call a watched process made, as a line under that process."""
+
+    id: int  # the row it is shown under: the process that made the call
+    about: int | None  # the row the call was made on (None: a process proclab never saw)
+    pid: int
+    name: str
+    text: str
+    time: float
+
+
+def call_entries(call: ProcessCall) -> list[CallLine]:
+    """`call` as a log line under the process that made it: its return, which says all
+    (a join's call comes in when it returns; the details give both moments)."""
+    child = who(call.child_name, call.child_pid)
+    return [
+        CallLine(call.id, call.child_id, call.pid, call.name, text, t)
+        for t, text in call_moments(call, child)[-1:]
+    ]
+
+
+Entry = OutputLine | Notice | Skipped | CallLine
 
 
 class OutputLog(ScrollView, can_focus=True):
@@ -91,7 +115,7 @@ class OutputLog(ScrollView, can_focus=True):
 
     # What it holds ---------------------------------------------------------------------
 
-    def add(self, entries: Iterable[OutputLine | Notice], skipped: int = 0) -> None:
+    def add(self, entries: Iterable[OutputLine | Notice | CallLine], skipped: int = 0) -> None:
         """Append entries, oldest first; `skipped`: lines printed before them that never
         reached the pane, said in one line before them."""
         fresh: list[Entry] = [Skipped(skipped)] if skipped else []
@@ -152,12 +176,17 @@ class OutputLog(ScrollView, can_focus=True):
     def _visible(self, entry: Entry) -> bool:
         if not self.only_selected or isinstance(entry, Skipped):
             return True
+        if isinstance(entry, CallLine):  # the caller's line, and the child's
+            return self._selected in (entry.id, entry.about)
         return isinstance(entry, OutputLine) and entry.id == self._selected
 
     def _rebuild(self) -> None:
         if self.only_selected and self._history is not None and self._selected is not None:
-            own = self._history(self._selected)
+            own: list[OutputLine | CallLine] = list(self._history(self._selected))
             self._from_history = {id(line) for line in own}
+            calls = [e for e in self._entries if isinstance(e, CallLine) and self._visible(e)]
+            if calls:  # a watched process's calls: those it made, and those made on it
+                own = sorted([*own, *calls], key=lambda e: e.time)
             self._set_view(own)
         else:
             self._set_view(e for e in self._entries if self._visible(e))
@@ -213,6 +242,9 @@ class OutputLog(ScrollView, can_focus=True):
                 " (f: the selected child's own last lines)",
                 0,
             )
+        if isinstance(entry, CallLine):
+            tag = f"{escape_controls(entry.name)} {entry.pid} "
+            return f"{tag}» {escape_controls(entry.text)}", len(tag)
         if isinstance(entry, Notice):
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
             return f"{stamp} proclab: {escape_controls(entry.text)}", 0
@@ -243,8 +275,11 @@ class OutputLog(ScrollView, can_focus=True):
         strip = self._cache.get(key)
         if strip is None:
             text, tag = self._text(entry)
-            if isinstance(entry, OutputLine):
-                body = self._style("$error") if entry.stream == "stderr" else Style()
+            if isinstance(entry, OutputLine | CallLine):
+                if isinstance(entry, CallLine):
+                    body = self._style("italic $accent")
+                else:
+                    body = self._style("$error") if entry.stream == "stderr" else Style()
                 segments = [
                     Segment(text[:tag], self._style("$text-muted")),
                     Segment(text[tag:], body),

@@ -7,7 +7,9 @@ heavy as htop. Here each row is plain strings; a row is re-drawn only when one o
 strings changed, and a frame is a list of cached strips.
 
 Rows are keyed by record id. Sorting is by any column, numerically where the column is a
-number, and the cursor follows the process it was on, not the line.
+number, and the cursor follows the process it was on, not the line. Rows with a tree
+parent (a watched program's processes) are drawn as htop's tree: each under its parent,
+sorted among its siblings; F5 switches to the flat list and back.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from proclab.core.model import ProcessRow, ProcState
 from proclab.core.output import escape_controls
 from proclab.tui import fmt
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.process_tree import has_tree, shown_name, tree_order
 
 STATE_STYLES: dict[ProcState, str] = {
     ProcState.STARTING: "italic $text-muted",
@@ -45,12 +48,14 @@ STATE_STYLES: dict[ProcState, str] = {
     ProcState.TERMINATED: "$warning",
     ProcState.KILLED: "$error",
     ProcState.FAILED: "bold reverse $error",
+    ProcState.ENDED: "$text-muted",
 }
 
 NAME_WIDTH = 16  # what a cut name keeps, and where the name column starts
 NAME_MIN_WIDTH = len("Name ▲")
 BLANK = (1, 0.0)  # sorts after every number
 NO_VALUE = (BLANK, "~")  # the sort keys of empty cells
+PARENT_ONLY = "? (parent)"  # an exit status only the process's parent read
 
 # (text, sort key, style name or "") for one cell
 CellValue = tuple[str, Any, str]
@@ -66,12 +71,19 @@ def short_name(name: str, width: int = NAME_WIDTH) -> str:
     return set_cell_size(name, width - cell_len(tail) - 1) + "…" + tail
 
 
-def name_width(rows: Iterable[ProcessRow]) -> int:
-    """Cells the longest name needs, read at every refresh: when every name is ASCII (nearly
-    always) their lengths are their widths, cheaper than measuring each one's cells."""
-    names = [r.name for r in rows]
+def name_width(rows: Iterable[ProcessRow], guides: dict[int, str] | None = None) -> int:
+    """Cells the longest name needs (with its tree guides, one cell a character), read at
+    every refresh: when every name is ASCII (nearly always) their lengths are their
+    widths, cheaper than measuring each one's cells."""
+    rows = list(rows)
+    names = [shown_name(r) for r in rows]
     measure = len if "".join(names).isascii() else cell_len
-    return max(map(measure, names), default=0)
+    if not guides:
+        return max(map(measure, names), default=0)
+    return max(
+        (measure(name) + len(guides.get(r.id, "")) for r, name in zip(rows, names, strict=True)),
+        default=0,
+    )
 
 
 def natural(text: str) -> tuple[Any, ...]:
@@ -98,7 +110,8 @@ class Column:
 
 def _name(row: ProcessRow, now: float) -> CellValue:
     # Cut to fit by the table, which knows how wide the name column is now.
-    return escape_controls(row.name), natural(row.name), ""
+    name = shown_name(row)
+    return escape_controls(name), natural(name), ""
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -110,6 +123,10 @@ def _state(row: ProcessRow, now: float) -> CellValue:
 
 
 def _exit(row: ProcessRow, now: float) -> CellValue:
+    if row.state is ProcState.ENDED:
+        # A watched process reaped by a parent that did not tell proclab: only a parent
+        # can read a child's exit status (the details say so, and name the parent).
+        return PARENT_ONLY, (0, float("inf")), "$text-muted"
     style = STATE_STYLES[row.state] if row.state.is_over and row.exitcode else ""
     return describe_exit(row.exitcode), _num(row.exitcode), style
 
@@ -172,15 +189,21 @@ def _threads(row: ProcessRow, now: float) -> CellValue:
 
 
 def _method(row: ProcessRow, now: float) -> CellValue:
-    return row.spec.method, row.spec.method, ""
+    if row.spec is not None:
+        return row.spec.method, row.spec.method, ""
+    method = row.mp.method if row.mp is not None and row.mp.method else ""
+    return method, method or "~", ""  # a watched process: what its parent said, if it did
 
 
 def _pinned(row: ProcessRow, now: float) -> CellValue:
-    text = format_cpu_list(row.spec.affinity)
+    text = format_cpu_list(row.spec.affinity) if row.spec is not None else ""
     return text, text or "~", ""
 
 
 def _target(row: ProcessRow, now: float) -> CellValue:
+    if row.spec is None:  # a watched process: its multiprocessing target, if it has one
+        label = (row.mp.target if row.mp is not None else None) or ""
+        return escape_controls(label), label or "~", ""
     label = row.spec.target.label
     if row.tag:
         label = f"{row.tag} {label}"
@@ -229,6 +252,7 @@ class _Drawn:
 
     row: ProcessRow
     now: float
+    guides: str  # its tree guides when drawn ("" flat, or for a root)
     values: tuple[CellValue, ...]
     segments: list[Segment]
 
@@ -248,6 +272,13 @@ class ProcessTable(ScrollView, can_focus=True):
         Binding("left", "scroll_left", "Left", show=False),
         Binding("right", "scroll_right", "Right", show=False),
         Binding("enter", "activate", "Details", show=False, tooltip="Details of the process"),
+        Binding(
+            "f5",
+            "toggle_tree",
+            "Tree/flat",
+            show=False,
+            tooltip="Tree view (each process under its parent, as htop's F5) or flat list",
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -324,6 +355,8 @@ class ProcessTable(ScrollView, can_focus=True):
         self._drawn: dict[int, _Drawn] = {}
         self._on_screen: dict[int, tuple[int, tuple[CellValue, ...]]] = {}  # line: as drawn
         self._order: list[int] = []  # record ids, sorted and filtered, as shown
+        self._guides: dict[int, str] = {}  # tree guides before each name, in tree view
+        self._parents: dict[int, int] = {}  # tree parents, as last ordered
         self._cursor_id: int | None = None
         self._announced: int | None = -1  # so the first selection is announced
         self._styles: dict[str, Style] = {}
@@ -335,6 +368,8 @@ class ProcessTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         self.filter_text = ""
         self.empty_text = ""  # what to do when there is no row at all (the app says)
+        self.tree_view = True  # drawn as a tree where rows have tree parents
+        self._tree_toggled = False  # F5 was pressed: the border says the view from then on
 
     # Reading -------------------------------------------------------------------------------
 
@@ -370,27 +405,32 @@ class ProcessTable(ScrollView, can_focus=True):
         children that is what keeps a refresh far below a frame's time)."""
         self._all = {r.id: r for r in rows}
         self._now = now
-        self._fit_names()
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
         keys = {rec_id: column.value(row, now)[1] for rec_id, row in self._all.items()}
         for gone in self._drawn.keys() - self._all.keys():
             del self._drawn[gone]
+        parents = self._tree_parents()
         # The rows shown change without a sort key changing: with a filter on, one row can
         # stop matching as another starts (same count, other rows). Unfiltered, the keys'
         # ids are the rows shown, so comparing the keys says it all.
-        if keys != self._sort_keys or (
-            self.filter_text and set(self._order) != set(self._matching())
+        if (
+            keys != self._sort_keys
+            or parents != self._parents
+            or (self.filter_text and set(self._order) != set(self._matching()))
         ):
             self._sort_keys, self._keys_for = keys, self.sort_column
-            self._reorder()
+            self._reorder(parents)
+            self._fit_names()
         else:
+            self._fit_names()
             self._refresh_changed()
 
     def _fit_names(self) -> None:
         """Widen or narrow the name column to the longest name (within its share); every
         row is drawn again when it changes (rarely: a new name, a resize)."""
         share = max(NAME_WIDTH, self.scrollable_content_region.width // 3)
-        width = max(NAME_MIN_WIDTH, min(name_width(self._all.values()), share))
+        longest = name_width(self._all.values(), self._guides)
+        width = max(NAME_MIN_WIDTH, min(longest, share))
         if width == self._widths[0]:
             return
         self._widths[0] = width
@@ -455,9 +495,16 @@ class ProcessTable(ScrollView, can_focus=True):
         row = self._all.get(rec_id)
         if row is None:
             return ""
-        return f"{row.name} {row.pid or ''} {row.state} {row.spec.target.label} {row.spec.method} {row.tag or ''}".lower()
+        spec = row.spec
+        about = f"{spec.target.label} {spec.method}" if spec is not None else ""
+        if row.mp is not None:
+            about += f" {row.mp.name} {row.mp.target or ''} {row.mp.method or ''}"
+        name = shown_name(row)
+        return f"{name} {row.pid or ''} {row.state} {about} {row.command} {row.tag or ''}".lower()
 
-    def _reorder(self) -> None:
+    def _reorder(self, parents: dict[int, int] | None = None) -> None:
+        """Sort (and filter) the rows; in tree view, each under its parent. `parents`: the
+        tree parents, when the caller has just read them."""
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
         if self._sort_keys.keys() != self._all.keys() or self._keys_for != self.sort_column:
             self._sort_keys = {i: column.value(r, self._now)[1] for i, r in self._all.items()}
@@ -469,6 +516,14 @@ class ProcessTable(ScrollView, can_focus=True):
             ids = [i for i in ids if keys[i] not in NO_VALUE] + [
                 i for i in ids if keys[i] in NO_VALUE
             ]
+        had_tree = bool(self._parents)
+        self._parents = self._tree_parents() if parents is None else parents
+        if had_tree != bool(self._parents):
+            self.post_message(self.Sorted(self))  # the border says the view once there is a tree
+        if self.tree_view and self._parents:
+            ids, self._guides = tree_order(ids, self._parents)
+        else:
+            self._guides = {}
         self._order = ids
         if self._cursor_id not in ids:
             self._cursor_id = ids[0] if ids else None
@@ -476,6 +531,9 @@ class ProcessTable(ScrollView, can_focus=True):
         self._scroll_to_cursor()
         self.refresh()
         self._announce()
+
+    def _tree_parents(self) -> dict[int, int]:
+        return {i: r.parent for i, r in self._all.items() if r.parent is not None}
 
     def _announce(self) -> None:
         if self._cursor_id != self._announced:
@@ -552,12 +610,20 @@ class ProcessTable(ScrollView, can_focus=True):
     def _draw(self, rec_id: int) -> _Drawn:
         row = self._all[rec_id]
         drawn = self._drawn.get(rec_id)
-        if drawn is not None and drawn.row is row and (row.state.is_over or drawn.now == self._now):
+        guides = self._guides.get(rec_id, "")
+        if (
+            drawn is not None
+            and drawn.row is row
+            and drawn.guides == guides
+            and (row.state.is_over or drawn.now == self._now)
+        ):
             return drawn
         name, *others = (column.value(row, self._now) for column in COLUMNS)
-        values = ((short_name(name[0], self._widths[0]), *name[1:]), *others)
+        room = self._widths[0] - len(guides)
+        text = guides + (short_name(name[0], room) if room > 8 else name[0])
+        values = ((text, *name[1:]), *others)
         if drawn is not None and drawn.values == values:
-            drawn.row, drawn.now = row, self._now
+            drawn.row, drawn.now, drawn.guides = row, self._now, guides
             return drawn
         segments = [
             Segment(" " * PAD + _fit(text, width, column.right) + " " * PAD, self._style(style))
@@ -565,7 +631,7 @@ class ProcessTable(ScrollView, can_focus=True):
                 COLUMNS, self._widths, values, strict=True
             )
         ]
-        drawn = self._drawn[rec_id] = _Drawn(row, self._now, values, segments)
+        drawn = self._drawn[rec_id] = _Drawn(row, self._now, guides, values, segments)
         return drawn
 
     def _values(self, rec_id: int) -> tuple[CellValue, ...]:
@@ -626,6 +692,22 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def action_sort_reverse(self) -> None:
         self.sort_by(self.sort_column, not self.sort_reverse)
+
+    def action_toggle_tree(self) -> None:
+        """htop's F5: each process under its parent, or one flat list sorted as a whole."""
+        self.tree_view = not self.tree_view
+        self._tree_toggled = True
+        self._reorder()
+        self._fit_names()
+        self.post_message(self.Sorted(self))
+
+    @property
+    def view_label(self) -> str:
+        """What the border says of the view: only once there is a tree to show (or F5 was
+        pressed), so a table of proclab's own children reads as it always has."""
+        if not (self._tree_toggled or has_tree(self._all.values())):
+            return ""
+        return "tree, sorted among siblings (F5: flat)" if self.tree_view else "flat (F5: tree)"
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:

@@ -1,0 +1,164 @@
+"""`proclab attach PID`: the view of a tree that already runs, from /proc alone; quitting
+leaves it running."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import reap_orphans
+from pty_session import PROCLAB
+from support import as_unprivileged_user, wait_until
+
+from proclab.core.model import ProcState
+from proclab.core.source import NotAllowed
+from proclab.core.watch.attach import AttachedTree
+from proclab.core.watch.program import WatchError
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+METHODS = ["fork", "forkserver", "spawn"]
+
+
+def start_sleepers(method: str, seconds: str = "30") -> subprocess.Popen[bytes]:
+    """The ten sleepers, run without proclab (no hook), in a session of their own."""
+    return subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "ten_sleepers.py"), method, seconds],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def end(program: subprocess.Popen[bytes]) -> None:
+    """Kill its whole session's group; its orphans come to this process (a subreaper)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(program.pid, signal.SIGKILL)
+    program.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        reap_orphans()
+        try:
+            os.killpg(program.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+def sleepers_up(pid: int, count: int) -> bool:
+    return len(psutil.Process(pid).children(recursive=True)) >= count
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> None:
+    program = start_sleepers(method)
+    try:
+        helpers = {"fork": 0, "forkserver": 2, "spawn": 1}[method]
+        assert wait_until(lambda: sleepers_up(program.pid, 10 + helpers), 30)
+        attached = AttachedTree(program.pid, sample_interval=0.2)
+        attached.start()
+        try:
+            rows = attached.rows()
+            assert len(rows) == 11 + helpers
+            root = attached.root_rows()[0]
+            assert root.pid == program.pid and root.parent is None
+            roles = {r.mp.role for r in rows if r.mp is not None and r.mp.role}
+            children = [r for r in rows if r is not root and not (r.mp and r.mp.role)]
+            assert len(children) == 10
+            if method == "spawn":
+                assert roles == {"resource_tracker"}
+                # a child seen between its fork and its exec is told at the next walk
+                assert wait_until(
+                    lambda: all(
+                        (r := attached.row(c.id)).mp is not None and r.mp.method == "spawn"
+                        for c in children
+                    ),
+                    5,
+                )
+            if method == "forkserver":
+                assert roles == {"resource_tracker", "forkserver"}
+                server = next(r for r in rows if r.mp and r.mp.role == "forkserver")
+                assert all(c.parent == server.id for c in children)
+                assert all(c.mp is not None and c.mp.method == "forkserver" for c in children)
+            if method == "fork":  # a fork child's command line is its parent's: not told
+                assert all(c.parent == root.id and c.mp is None for c in children)
+            with pytest.raises(NotAllowed):
+                attached.restart(root.id)
+            # Signals reach any process of the tree; its end is seen, its status is not.
+            # The first one started is the one its parent is joining: reaped at once.
+            victim = min(children, key=lambda r: r.pid or 0)
+            attached.kill(victim.id)
+            assert attached.join([victim.id], timeout=10)
+            ended = attached.row(victim.id)
+            assert ended.state is ProcState.ENDED and ended.exitcode is None
+            parent = attached.row(ended.parent)  # type: ignore[arg-type]
+            assert (
+                ended.exit_note
+                == f"exit status seen only by its parent {parent.name} ({parent.pid})"
+            )
+        finally:
+            attached.close()
+        assert program.poll() is None  # quitting left it running
+        assert sleepers_up(program.pid, 9 + helpers)
+    finally:
+        end(program)
+
+
+def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
+    program = start_sleepers("fork")
+    try:
+        assert wait_until(lambda: sleepers_up(program.pid, 10), 30)
+        proc = subprocess.Popen(
+            [PROCLAB, "attach", "--headless", str(program.pid)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline() for _ in range(11)]
+        assert all(line.startswith("+ ") for line in seen), seen
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 128 + signal.SIGINT
+        assert "leaving running 11 processes" in err
+        assert "still runs" in out
+        assert program.poll() is None and sleepers_up(program.pid, 10)
+    finally:
+        end(program)
+
+
+def test_attach_to_a_missing_process_is_one_line_and_status_2() -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = gone.stdout.strip()
+    for argv, said in (
+        ([pid], f"no process {pid}"),
+        (["nope"], "'nope' is not a process id"),
+        ([str(os.getpid() * 0)], "0 is not a process id"),
+    ):
+        done = subprocess.run(
+            [PROCLAB, "attach", "--headless", *argv], capture_output=True, text=True
+        )
+        assert done.returncode == 2
+        assert done.stdout == "" and done.stderr.splitlines() == [f"proclab attach: {said}"]
+    with pytest.raises(WatchError):
+        AttachedTree(os.getpid())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a process of another user: run as root")
+def test_attach_to_another_users_process_is_one_line_and_status_2() -> None:
+    def attach_to_init() -> str:
+        try:
+            AttachedTree(1)
+        except WatchError as exc:
+            return str(exc)
+        return "attached"
+
+    said = as_unprivileged_user(attach_to_init)
+    assert said == "not allowed to watch process 1: it is another user's"

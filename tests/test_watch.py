@@ -1,0 +1,409 @@
+"""`proclab watch`: a user's own program, run as it is, and every process it starts.
+
+Against real programs (the examples/), under fork, forkserver and spawn where
+multiprocessing is involved: every process of the tree gets a row with the right name,
+target, parent and exit code, the parent's join() shows how long it blocked, output lands
+under the pid that printed it, and nothing of the tree outlives proclab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import reap_orphans
+from pty_session import PROCLAB, gone
+from support import TASKS, wait_until
+
+from proclab.core.model import Event, Notice, ProcessCall, ProcessRow, ProcState
+from proclab.core.source import NotAllowed
+from proclab.core.spec import build_spec
+from proclab.core.watch import tree
+from proclab.core.watch.program import WALK_S, WatchedProgram
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+METHODS = ["fork", "forkserver", "spawn"]
+
+
+def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command() -> None:
+    program = subprocess.Popen(
+        ["bash", "-c", "sleep 30 & (sleep 31 & wait) & wait"], start_new_session=True
+    )
+    try:
+
+        def full() -> dict[int, tree.TreeProcess]:
+            found = tree.walk([program.pid])
+            return found if len(found) == 4 else {}
+
+        seen: list[dict[int, tree.TreeProcess]] = []
+        assert wait_until(lambda: seen.append(full()) or seen[-1], 10)
+        found = seen[-1]
+        by_command = {" ".join(p.cmdline): p for p in found.values()}
+        assert by_command["sleep 30"].ppid == program.pid
+        inner = by_command["sleep 31"]
+        subshell = found[inner.ppid]
+        assert subshell.ppid == program.pid and subshell.name == "bash"
+        assert found[program.pid].exe.endswith("bash")
+        # A second walk reuses what it knew, and still names each process by pid and start.
+        again = tree.walk([program.pid], found)
+        assert {p.key for p in again.values()} == {p.key for p in found.values()}
+        assert again[inner.pid] == inner
+        assert abs(found[program.pid].started - time.time()) < 30
+    finally:
+        os.killpg(program.pid, signal.SIGKILL)
+        program.wait()
+
+
+def test_a_walk_of_a_pid_that_is_gone_is_empty() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    assert tree.walk([int(done.stdout)]) == {}
+
+
+# The watched program: WatchedProgram in this process, on the examples ---------------------
+
+
+def watch(argv: list[str], **options: object) -> WatchedProgram:
+    """Run `argv` under a WatchedProgram until its tree is done; returns it closed."""
+    program = WatchedProgram(argv, family="tree", sample_interval=0.2, grace=1.0, **options)  # type: ignore[arg-type]
+    events: list[Event] = []
+    program.subscribe(events.append)
+    program.events = events  # type: ignore[attr-defined]
+    try:
+        program.start()
+        assert program.wait(60), [r.name for r in program.rows() if r.state.is_live]
+    finally:
+        program.close()
+    return program
+
+
+def example(name: str, *args: str) -> list[str]:
+    return [sys.executable, str(EXAMPLES / name), *args]
+
+
+def by_name(program: WatchedProgram) -> dict[str, ProcessRow]:
+    return {r.name: r for r in program.rows()}
+
+
+def lines_of(program: WatchedProgram, row: ProcessRow) -> list[str]:
+    return [line.text for line in program.output(row.id) if line.stream == "stdout"]
+
+
+def calls(program: WatchedProgram, kind: str) -> list[ProcessCall]:
+    return [e for e in program.events if isinstance(e, ProcessCall) and e.call == kind]  # type: ignore[attr-defined]
+
+
+def assert_close(hook: float, script: float) -> None:
+    """The hook's measure of a join against the script's own: within 10 % for a join
+    that really blocks; one that returns at once may be preempted (50 ms of slack)."""
+    assert abs(hook - script) <= max(0.1 * script, 0.05), (hook, script)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ten_sleepers(method: str) -> None:
+    program = watch(example("ten_sleepers.py", method, "0.3"))
+    rows = by_name(program)
+    root = program.root
+    assert root is not None and root.exitcode == 0 and root.parent is None
+    sleepers = [rows[f"Process-{i}"] for i in range(1, 11)]
+    parent = rows["forkserver"].id if method == "forkserver" else root.id
+    if method == "forkserver":
+        assert rows["forkserver"].parent == root.id
+    for row in sleepers:
+        assert row.mp is not None and row.mp.target == "__main__.sleeper", row
+        assert row.mp.method == method and row.mp.args == "(0.3,)"
+        assert row.parent == parent
+        assert row.exitcode == 0 and row.state is ProcState.EXITED
+        assert lines_of(program, row) == [f"{row.name} sleeps 0.3 s"]
+    script = blocked_figures(lines_of(program, root))
+    joins = {c.child_pid: c for c in calls(program, "join") if c.pid == root.pid}
+    assert set(joins) == set(script) == {r.pid for r in sleepers}
+    for pid, figure in script.items():
+        assert joins[pid].ended and joins[pid].exitcode == 0
+        assert_close(joins[pid].took, figure)
+    starts = calls(program, "start")
+    assert {c.child_pid for c in starts} == {r.pid for r in sleepers}
+
+
+def blocked_figures(lines: list[str]) -> dict[int, float]:
+    """{pid: seconds} from the script's own "joined NAME pid PID exit 0: blocked S s"."""
+    found = {}
+    for line in lines:
+        match = re.match(r"joined \S+ pid (\d+) exit \S+: blocked ([\d.]+) s", line)
+        if match:
+            found[int(match[1])] = float(match[2])
+    return found
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_named_process_join_timeout_terminate_kill(method: str) -> None:
+    program = watch(example("named_process.py", method))
+    rows = by_name(program)
+    root = program.root
+    assert root is not None and root.exitcode == 0
+    greeter, slow, stuck = rows["greeter"], rows["slowpoke"], rows["stuck"]
+    assert greeter.mp is not None and greeter.mp.target == "__main__.greet"
+    assert greeter.mp.kwargs == "{'who': 'world', 'times': 3}" and greeter.mp.args == "('Hello',)"
+    assert lines_of(program, greeter) == ["Hello, world!"] * 3
+    assert greeter.exitcode == 0
+    assert slow.mp is not None and slow.mp.daemon is True
+    assert slow.exitcode == -signal.SIGTERM and slow.state is ProcState.TERMINATED
+    assert stuck.exitcode == -signal.SIGKILL and stuck.state is ProcState.KILLED
+    timed_out = [c for c in calls(program, "join") if c.child_pid == slow.pid and c.timeout]
+    assert len(timed_out) == 1 and timed_out[0].ended is False and timed_out[0].timeout == 0.5
+    said = next(line for line in lines_of(program, root) if line.startswith("join(timeout=0.5)"))
+    assert_close(timed_out[0].took, float(re.search(r"blocked ([\d.]+) s", said)[1]))  # type: ignore[index]
+    assert [c.child_pid for c in calls(program, "terminate")] == [slow.pid]
+    assert [c.child_pid for c in calls(program, "kill")] == [stuck.pid]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pool_workers_are_labelled_and_counted(method: str) -> None:
+    program = watch(example("pool_map.py", method, "200"))
+    workers = [r for r in program.rows() if r.mp is not None and r.mp.pool_kind == "Pool"]
+    assert len(workers) == 2
+    assert all(w.mp is not None and w.mp.target for w in workers)
+    assert sum(w.mp.calls or 0 for w in workers if w.mp is not None) == 200
+    root = program.root
+    assert root is not None and root.exitcode == 0
+    assert lines_of(program, root) == ["sum of 200 squares: 2646700"]
+
+
+def test_process_pool_executor_workers_are_labelled() -> None:
+    program = watch(example("executor.py", "forkserver"))
+    workers = [
+        r for r in program.rows() if r.mp is not None and r.mp.pool_kind == "ProcessPoolExecutor"
+    ]
+    assert len(workers) == 2
+    assert sum(w.mp.calls or 0 for w in workers if w.mp is not None) == 120
+    assert all(w.state.is_over for w in program.rows())
+
+
+def test_non_python_programs_and_their_output() -> None:
+    program = watch(example("run_program.py"))
+    root = program.root
+    assert root is not None and root.exitcode == 0
+    rows = [r for r in program.rows() if r is not root]
+    # echo and sh live under a walk; their parent's hook still said how each ended
+    assert sorted(r.exitcode for r in rows if r.parent == root.id) == [0, 0, 0, 3]
+    said = lines_of(program, root)
+    assert "a line from echo" in said and "sh exited with 3" in said
+    assert "the child said: a line the parent captures" in said
+    child = next(r for r in rows if "a line from a Python child" in r.command)
+    assert lines_of(program, child) == ["a line from a Python child"]
+
+
+def test_a_program_without_the_hook_keeps_its_exit_status_and_names_who_saw_the_rest() -> None:
+    program = watch(["bash", "-c", "sleep 0.5 & (sleep 0.6; exit 3) & echo hi; wait; exit 4"])
+    root = program.root
+    assert root is not None and root.exitcode == 4 and root.state is ProcState.FAILED
+    assert lines_of(program, root) == ["hi"]
+    rows = {r.command: r for r in program.rows() if r is not root}
+    sleeper = rows["sleep 0.5"]
+    assert sleeper.parent == root.id and sleeper.exitcode is None
+    assert sleeper.state is ProcState.ENDED
+    assert sleeper.exit_note == f"exit status seen only by its parent bash ({root.pid})"
+    inner = rows["sleep 0.6"]
+    subshell = program.row(inner.parent)  # type: ignore[arg-type]
+    assert subshell.parent == root.id and inner.exit_note.endswith(f"bash ({subshell.pid})")
+    assert all(r.exitcode is None for r in rows.values())  # none made up
+
+
+def test_a_users_own_sitecustomize_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text("print('the user sitecustomize ran', flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    program = watch([sys.executable, "-c", "print('main ran')"], env=env)
+    root = program.root
+    assert root is not None and root.exitcode == 0
+    assert lines_of(program, root) == ["the user sitecustomize ran", "main ran"]
+    assert program.hook_stats().connections == 1  # type: ignore[union-attr]
+
+
+def test_quitting_ends_the_tree_and_names_what_left_the_session() -> None:
+    program = WatchedProgram(
+        ["bash", "-c", "setsid sleep 60 & trap '' TERM; sleep 60; wait"],
+        family="tree",
+        grace=0.5,
+    )
+    notices: list[str] = []
+    program.subscribe(lambda e: notices.append(e.text) if isinstance(e, Notice) else None)
+    program.start()
+    try:
+        assert wait_until(lambda: len([r for r in program.rows() if r.state.is_live]) == 3, 10)
+        pids = [r.pid for r in program.rows()]
+    finally:
+        program.close()
+    assert all(not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in pids)
+    assert any("left the program's session" in n and "sleep" in n for n in notices), notices
+    assert any("SIGKILL" in n for n in notices), notices  # bash ignored SIGTERM
+    root = program.root
+    assert root is not None and root.exitcode == -signal.SIGKILL
+    assert all(r.state.is_over for r in program.rows())
+
+
+def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None:
+    assert WatchedProgram.capabilities.signal and WatchedProgram.capabilities.ends_on_quit
+    assert not WatchedProgram.capabilities.spawn and not WatchedProgram.capabilities.restart
+    program = WatchedProgram(["sleep", "30"], family="tree", grace=0.5)
+    program.start()
+    try:
+        root = program.root
+        assert root is not None
+        for refused in (
+            lambda: program.spawn(build_spec(f"{TASKS}:sleep", "(1,)")),
+            lambda: program.rename(root.id, "x"),
+            lambda: program.restart(root.id),
+            program.clear_exited,
+        ):
+            with pytest.raises(NotAllowed):
+                refused()
+        program.pause(root.id)
+        assert wait_until(lambda: program.row(root.id).state is ProcState.STOPPED, 5)
+        program.resume(root.id)
+        assert wait_until(lambda: program.row(root.id).state is not ProcState.STOPPED, 5)
+        program.terminate(root.id)
+        assert program.join([root.id], timeout=10)
+        assert program.row(root.id).exitcode == -signal.SIGTERM
+        assert program.describe() == f"watching sleep 30 (pid {root.pid})"
+    finally:
+        program.close()
+
+
+# `proclab watch --headless`: the command ------------------------------------------------------
+
+
+def headless(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROCLAB, "watch", "--headless", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_headless_streams_output_by_pid_and_exits_with_the_programs_status() -> None:
+    done = headless("--", "sh", "-c", "echo 'from sh \x1b[2J'; echo oops >&2; exit 7")
+    assert done.returncode == 7, done.stderr
+    pid = re.search(r"^\+ sh (\d+): sh -c", done.stdout, re.M)[1]  # type: ignore[index]
+    assert f"sh {pid} | from sh \\x1b[2J" in done.stdout  # a child's escape is shown, not obeyed
+    assert f"sh {pid} ! oops" in done.stderr
+    assert "\x1b" not in done.stdout
+    assert re.search(rf"^sh\s+{pid}\s+sh -c .*\s7\s", done.stdout, re.M), done.stdout
+    assert "the program ran" in done.stdout
+
+
+def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
+    done = headless("--json", str(EXAMPLES / "ten_sleepers.py"), "fork", "0.1")
+    assert done.returncode == 0, done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = {o["type"] for o in objects}
+    assert {"started", "ended", "output", "call", "multiprocessing", "summary"} <= kinds
+    summary = objects[-1]
+    assert summary["type"] == "summary" and summary["exit"] == 0 and summary["processes"] == 11
+    joins = [o for o in objects if o["type"] == "call" and o["call"] == "join"]
+    assert len(joins) == 10 and all(j["exitcode"] == 0 for j in joins)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--", "no-such-command-here"], "no-such-command-here: command not found"),
+        (["--", "./nothing.sh"], "./nothing.sh: no such file"),
+        (["--"], "no command given (proclab watch -- COMMAND [ARG...])"),
+        (["--stdin", "/no/such/file", "--", "true"], "--stdin /no/such/file: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(argv: list[str], said: str, tmp_path: Path) -> None:
+    done = headless(*argv, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"proclab watch: {said}"]
+
+
+def test_stdin_is_dev_null_or_the_file_given(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("fed\n")
+    done = headless("--", "sh", "-c", "cat; echo end")
+    assert done.returncode == 0 and "| end" in done.stdout and "| fed" not in done.stdout
+    done = headless("--stdin", str(tmp_path / "in.txt"), "--", "sh", "-c", "cat; echo end")
+    assert "| fed" in done.stdout
+
+
+STUBBORN_TREE = """
+import multiprocessing, os, signal, sys, time
+
+def stubborn():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if os.fork() == 0:  # a grandchild that leaves the session, as a daemon does
+        os.setsid()
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method(sys.argv[1])
+    children = [multiprocessing.Process(target=stubborn) for _ in range(2)]
+    for c in children:
+        c.start()
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("bound", ["cgroup", "tree"])
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_path: Path) -> None:
+    """With a cgroup where one can be had, and with the process tree (subreaper and
+    guardian) otherwise."""
+    (tmp_path / "stubborn.py").write_text(STUBBORN_TREE)
+    proc = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--grace", "0.5", "stubborn.py", "forkserver"],
+        cwd=tmp_path,
+        env={**os.environ, "PROCLAB_FAMILY": bound},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.rstrip().endswith("| ready"):
+                break
+        me = psutil.Process(proc.pid)
+
+        def tree() -> list[psutil.Process]:
+            found = [
+                p for p in me.children(recursive=True) if "guardian" not in " ".join(p.cmdline())
+            ]
+            # the root, the fork server, the resource tracker, 2 children, 2 daemons
+            return found if len(found) >= 7 else []
+
+        assert wait_until(lambda: tree(), 20)
+        family = tree()
+        if bound == "tree":
+            # Without a cgroup the guardian knows what the walks told it: a process born
+            # within the last walk (0.2 s) before a SIGKILL outside the program's process
+            # group would be missed (the README says so).
+            time.sleep(2 * WALK_S + 0.2)
+        proc.send_signal(how)
+        proc.communicate(timeout=30)
+        assert gone(family, timeout=10) == []
+        if how != signal.SIGKILL:
+            assert proc.returncode == 128 + how
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reap_orphans()

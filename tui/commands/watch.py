@@ -1,0 +1,416 @@
+"""`proclab watch`: run a program as it is and watch every process it starts.
+
+Headless (`--headless`), the tree's events and every process's output stream as lines
+(`--json`: one JSON object each) and a summary ends it; the exit status is the
+program's. Without it, the app opens on the program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
+from proclab.core.errors import ProclabError
+from proclab.core.exits import describe_exit
+from proclab.core.model import (
+    Event,
+    Exited,
+    Notice,
+    OutputLine,
+    ProcessCall,
+    ProcessRow,
+    ProcState,
+    RowUpdated,
+    Spawned,
+    StateChanged,
+)
+from proclab.core.output import escape_controls
+from proclab.core.recording import encode
+from proclab.core.watch.program import WatchedProgram, WatchedTree
+from proclab.core.words import plural
+from proclab.tui.commands.options import positive_float
+
+if TYPE_CHECKING:
+    from proclab.core.watch.attach import AttachedTree
+
+HELP = "run your own program as it is and watch every process it starts"
+DESCRIPTION = (
+    "Run COMMAND (or a Python script, under the interpreter proclab runs on) as it is, in a"
+    " session of its own, stdin from /dev/null (--stdin FILE to feed it), and watch its whole"
+    " process tree: every process it starts, what multiprocessing says each one is, the"
+    " calls between them (start, join, terminate, kill) and every line each one prints."
+    " Quitting ends the whole tree (SIGTERM, then SIGKILL after --grace)."
+    " Examples: proclab watch -- python day36.py; proclab watch --headless examples/ten_sleepers.py"
+)
+EXIT_USAGE = 2
+TARGET_CHARS = 40  # a command line in the summary's TARGET column
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_view_arguments(parser)
+    parser.add_argument(
+        "--stdin",
+        default=None,
+        metavar="FILE",
+        help="the program's standard input (default /dev/null: it never reads the terminal)",
+    )
+    parser.add_argument(
+        "argv",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND [ARG...] | SCRIPT.py [ARG...]",
+        help="the program to run (after --), or a Python script",
+    )
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `watch` and `attach` share."""
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no app: stream the tree's events and output as lines, then a summary",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --headless: one JSON object per line"
+    )
+    parser.add_argument(
+        "--refresh",
+        type=positive_float,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between samples (default {DEFAULT_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--grace",
+        type=positive_float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help=f"seconds between SIGTERM and SIGKILL when ending the tree (default {DEFAULT_GRACE_S:g})",
+    )
+
+
+def command_of(argv: Sequence[str]) -> list[str]:
+    """After `--`, the command as given; else a SCRIPT.py runs under proclab's Python."""
+    words = list(argv)
+    if words and words[0] == "--":
+        return words[1:]
+    if words and words[0].endswith(".py"):
+        return [sys.executable, *words]
+    return words
+
+
+def run(ns: argparse.Namespace) -> int:
+    prog = "proclab watch"
+    try:
+        program = WatchedProgram(
+            command_of(ns.argv),
+            stdin=ns.stdin,
+            sample_interval=ns.refresh,
+            grace=ns.grace,
+        )
+    except ProclabError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not ns.headless:
+        return run_app(program, ns, prog)
+    return run_headless(program, ns, program.start)
+
+
+def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
+    """The app on the watched tree: the source starts (launches, or attaches) once the app
+    listens, so the program's first calls reach it, and ends (ends its tree, if it owns
+    it) however the app ends."""
+    from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
+
+    if not has_keyboard():
+        source.close()
+        print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
+        return EXIT_USAGE
+    from proclab.tui.watch_app import WatchApp  # textual is imported only for the app
+
+    app = WatchApp(source, source.start, refresh=ns.refresh)
+    try:
+        with private_terminal():
+            app.run()
+    finally:
+        source.close()  # whatever ended the app: a launched tree ends, an attached one stays
+    if app.start_error is not None:
+        print(f"{prog}: {app.start_error}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in app.shutdown_log:  # on the restored terminal, for the scrollback
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(f"{prog}: {line}", file=sys.stderr)
+    return app.return_code or 0
+
+
+def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[], object]) -> int:
+    """Stream events and output until the tree is done (or a signal, or a closed stdout),
+    end it if the source ends its tree, print the summary; the program's status."""
+    from proclab.tui.commands.run import stop_signals
+
+    printer = _Printer(source, json_lines=ns.json)
+    source.subscribe(printer)
+    with stop_signals() as received:
+        try:
+            try:
+                start()
+            except ProclabError as exc:
+                print(f"proclab: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            told = False
+            while not source.wait(0.05):
+                if received:
+                    if received[0] != signal.SIGPIPE:
+                        name = signal.Signals(received[0]).name
+                        what = "ending" if source.ends_on_quit else "leaving running"
+                        printer.notice(
+                            f"{name} received: {what} {plural(source.live_count(), 'process')}"
+                        )
+                    break
+                if not told and all(r.state.is_over for r in source.root_rows()):
+                    told = True
+                    left = source.live_count()
+                    if left:
+                        printer.notice(
+                            f"the program has ended; {plural(left, 'process')} it started"
+                            " still run: waiting for them (Ctrl+C ends them)"
+                        )
+        finally:
+            source.close()
+    rows = sorted(source.rows(), key=lambda r: r.id)
+    printer.summary(rows, source)
+    if received:
+        return 128 + received[0]
+    return exit_status(source)
+
+
+def exit_status(source: WatchedTree) -> int:
+    """The program's own: its exit code, or 128+N as a shell says for signal N."""
+    roots = source.root_rows()
+    code = roots[0].exitcode if roots else None
+    if code is None:
+        return 0 if not source.ends_on_quit else 1
+    return 128 - code if code < 0 else code
+
+
+class _Printer:
+    """Lines from the source's threads: output under its pid, the tree's events."""
+
+    def __init__(self, source: WatchedTree, json_lines: bool) -> None:
+        self._source = source
+        self._json = json_lines
+        self._lock = threading.Lock()
+        self._described: set[int] = set()  # rows whose multiprocessing facts were shown
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, OutputLine):
+            if self._json:
+                self._emit(sys.stdout, {"type": "output", **encode(event)})
+            else:
+                stream = sys.stdout if event.stream == "stdout" else sys.stderr
+                mark = "|" if event.stream == "stdout" else "!"
+                self._write(
+                    stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}")
+                )
+        elif isinstance(event, Notice):
+            if self._json:
+                self._emit(sys.stdout, {"type": "notice", **encode(event)})
+            else:
+                self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
+        elif isinstance(event, Spawned):
+            row = event.row
+            parent = self._source.row(row.parent) if row.parent is not None else None
+            self._event("started", row, _started_text(row, parent))
+        elif isinstance(event, Exited):
+            self._event("ended", event.row, _ended_text(event.row))
+        elif isinstance(event, ProcessCall):
+            if self._json:
+                self._emit(sys.stdout, {"type": "call", **encode(event)})
+            else:
+                self._write(sys.stdout, escape_controls(f"= {call_text(event)}"))
+        elif isinstance(event, RowUpdated | StateChanged):
+            row = event.row
+            mp = row.mp
+            if mp is not None and (mp.target or mp.role) and row.id not in self._described:
+                self._described.add(row.id)
+                self._event("multiprocessing", row, f"{row.name} {row.pid}: {mp_text(row)}")
+            elif isinstance(event, StateChanged) and event.old is ProcState.ENDED:
+                self._event("ended", row, _ended_text(row))  # its status came after its end
+
+    def notice(self, text: str) -> None:
+        self(Notice("info", text, time.time()))
+
+    def _event(self, kind: str, row: ProcessRow, text: str) -> None:
+        if self._json:
+            self._emit(sys.stdout, {"type": kind, "row": encode(row)})
+        else:
+            self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"))
+
+    def _emit(self, stream: object, obj: dict[str, object]) -> None:
+        self._write(stream, json.dumps(obj, ensure_ascii=False))
+
+    def _write(self, stream: object, line: str) -> None:
+        with self._lock:
+            print(line, file=stream, flush=True)  # type: ignore[call-overload]
+
+    def summary(self, rows: Sequence[ProcessRow], source: WatchedTree) -> None:
+        if self._json:
+            self._emit(sys.stdout, {"type": "summary", **summary_figures(rows, source)})
+            return
+        with self._lock:
+            print_summary(rows, source)
+
+
+_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
+
+
+def _started_text(row: ProcessRow, parent: ProcessRow | None) -> str:
+    of = f" (child of {parent.name} {parent.pid})" if parent is not None else ""
+    return f"{row.name} {row.pid}{of}: {row.command}"
+
+
+def _ended_text(row: ProcessRow) -> str:
+    wall = row.wall_time(time.time())
+    after = f" after {wall:.3f} s" if wall is not None else ""
+    if row.exitcode is None:
+        return f"{row.name} {row.pid} ended{after}: {row.exit_note}"
+    note = f" ({row.exit_note})" if row.exit_note else ""
+    return f"{row.name} {row.pid} exit {describe_exit(row.exitcode)}{after}{note}"
+
+
+def mp_text(row: ProcessRow) -> str:
+    mp = row.mp
+    if mp is None:
+        return ""
+    if mp.role:
+        return f"multiprocessing's {mp.role.replace('_', ' ')}"
+    parts = []
+    if mp.target:
+        parts.append(f"target {mp.target}")
+    if mp.args not in (None, "()"):
+        parts.append(f"args {mp.args}")
+    if mp.kwargs not in (None, "{}"):
+        parts.append(f"kwargs {mp.kwargs}")
+    if mp.daemon:
+        parts.append("daemon")
+    if mp.method:
+        parts.append(mp.method)
+    if mp.pool_kind:
+        parts.append(f"{mp.pool_kind} worker")
+    if mp.ran_after is not None:
+        parts.append(f"ran {mp.ran_after * 1000:.1f} ms after start()")
+    return ", ".join(parts)
+
+
+def call_text(call: ProcessCall) -> str:
+    who = f"{call.name} {call.pid}"
+    child = f"{call.child_name} {call.child_pid}"
+    if call.call == "start":
+        return f"{who}: start() of {child} took {call.took * 1000:.2f} ms"
+    if call.call == "join":
+        timeout = f"timeout={call.timeout:g}" if call.timeout is not None else ""
+        head = f"{who}: join({timeout}) on {child} blocked {call.took:.6f} s"
+        if call.ended:
+            return f"{head}: it had ended, exit {describe_exit(call.exitcode)}"
+        return f"{head}: it still runs (the timeout ran out)"
+    return f"{who}: {call.call}() of {child}"
+
+
+def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str, object]:
+    now = time.time()
+    roots = source.root_rows()
+    root = roots[0] if roots else None
+    lives = sum(r.wall_time(now) or 0.0 for r in rows)
+    cpu = [r.sample.cpu_time if r.sample is not None else None for r in rows]
+    return {
+        "program_wall": root.wall_time(now) if root is not None else None,
+        "exit": root.exitcode if root is not None else None,
+        "processes": len(rows),
+        "lives": lives,
+        "cpu": sum(c for c in cpu if c is not None),
+        "cpu_unknown": sum(1 for c in cpu if c is None),
+        "rows": [encode(r) for r in rows],
+    }
+
+
+def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
+    from proclab.tui import fmt
+
+    pids = {r.id: r.pid for r in rows}
+    table = [("NAME", "PID", "PARENT", "TARGET", "EXIT", "WALL", "CPU")]
+    for row in rows:
+        table.append(
+            (
+                escape_controls(row.name, tabs=True),
+                str(row.pid or ""),
+                str(pids.get(row.parent) or "") if row.parent is not None else "",
+                escape_controls(_target(row), tabs=True),
+                describe_exit(row.exitcode) if row.exitcode is not None else str(row.state),
+                fmt.seconds(row.wall_time(time.time())),
+                _cpu(row),
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    print()
+    for line in table:
+        print(
+            "  ".join(
+                cell.ljust(w) if i < 5 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+    figures = summary_figures(rows, source)
+    wall = figures["program_wall"]
+    roots = source.root_rows()
+    still = " so far, and still runs" if roots and roots[0].state.is_live else ""
+    print(
+        f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
+        f" its {plural(len(rows), 'process')} lived {fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
+        f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
+        + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
+    )
+    unknown = [r for r in rows if r.exitcode is None and r.state.is_over]
+    for row in unknown:
+        print(escape_controls(f"  {row.name} {row.pid}: {row.exit_note}"))
+    late = [
+        r for r in rows if r.state.is_over and r.sample is not None and r.sample.status != "zombie"
+    ]
+    if late:
+        print(
+            f"  CPU marked ≥ for {plural(len(late), 'process')}: read while it ran (its parent,"
+            " not proclab, reaped it), so it may have used a little more"
+        )
+    for row in rows:
+        if row.error:
+            print(escape_controls(f"  {row.name} {row.pid}: {row.error}"))
+
+
+def _target(row: ProcessRow) -> str:
+    if row.mp is not None:
+        if row.mp.role:
+            return f"({row.mp.role})"
+        if row.mp.target:
+            return row.mp.target
+        if row.mp.method:
+            return f"(a multiprocessing {row.mp.method} child)"
+    return (
+        row.command if len(row.command) <= TARGET_CHARS else row.command[: TARGET_CHARS - 1] + "…"
+    )
+
+
+def _cpu(row: ProcessRow) -> str:
+    from proclab.tui import fmt
+
+    if row.sample is None:
+        return "?"
+    text = fmt.seconds(row.sample.cpu_time)
+    if row.state.is_over and row.sample.status != "zombie":
+        return f"≥{text}"
+    return text
