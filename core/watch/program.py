@@ -90,6 +90,7 @@ if TYPE_CHECKING:
 from proclab.core.words import plural
 
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
+QUIET_WALKS = 5  # walks that found nothing new before walking once a tick only
 # A process gone from the tree whose parent has the hook: how long its parent's word on
 # its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
 STATUS_WAIT_S = 0.5
@@ -191,8 +192,10 @@ class WatchedTree:
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
         self._hooked: set[int] = set()  # pids with a live hook connection
         self._born = False  # a row was made since the guardian last heard
+        self._exits_seen = 0  # len(_exited) at the last walk: a change makes it busy
         self._roots: list[int] = []  # row ids
         self._stop = threading.Event()
+        self._wake = threading.Event()  # walk now: a process ended, or proclab is closing
         self._done = threading.Event()  # the roots have ended and nothing of the tree is left
         self._started = False
         self._closed = False
@@ -368,6 +371,7 @@ class WatchedTree:
         if self._started and self.ends_on_quit:
             self.shutdown_children(self.grace if grace is None else grace)
         self._stop.set()
+        self._wake.set()
         if self._walker.is_alive():
             self._walker.join(timeout=5)
         if self._started:
@@ -460,12 +464,25 @@ class WatchedTree:
     # The tree --------------------------------------------------------------------------
 
     def _walk_loop(self) -> None:
+        """Walk every walk_interval while the tree changes; once it has been quiet for
+        QUIET_WALKS walks, once a tick (the sampling interval): a process that shows
+        within one tick is the promise, and a steady tree of 200 costs a fifth as much
+        (benchmarks/watch_cost.py). A hook's hello (a Python process born) or an end
+        makes it busy again; ends themselves are seen at once (pidfds), never by a walk."""
         looked = time.monotonic()
-        while not self._stop.wait(self.walk_interval):
+        quiet = 0
+        while not self._stop.is_set():
+            self._wake.wait(self.walk_interval if quiet < QUIET_WALKS else self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self._walk_once()
                 with self._lock:
                     born, self._born = self._born, False
+                    busy = born or bool(self._gone) or len(self._exited) != self._exits_seen
+                    self._exits_seen = len(self._exited)
+                quiet = 0 if busy else quiet + 1
                 self._finish_gone()
                 # The guardian (the tree's last resort if proclab is SIGKILLed) hears of new
                 # processes at once, of the others' ends once a tick. The family reaps
@@ -744,6 +761,7 @@ class WatchedTree:
             row = self._registry.row(rec_id)
         if first:
             last = _zombie_sample(pid, start, row)
+            self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
                 self._exited.setdefault(rec_id, time.time())
                 row = self._registry.row(rec_id)
