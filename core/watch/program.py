@@ -83,6 +83,7 @@ from proclab.core.watch.protocol import (
     PoolReport,
     Reaped,
 )
+from proclab.core.watch.sockets import SocketLog, tcp_sockets
 from proclab.core.watcher import ChildWatcher
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ class WatchedTree:
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
         self._hooked: set[int] = set()  # pids with a live hook connection
         self._born = False  # a row was made since the guardian last heard
+        self._socket_log = SocketLog()
         self._exits_seen = 0  # len(_exited) at the last walk: a change makes it busy
         self._roots: list[int] = []  # row ids
         self._stop = threading.Event()
@@ -488,14 +490,22 @@ class WatchedTree:
                 # processes at once, of the others' ends once a tick. The family reaps
                 # nothing here: proclab reaps its own children itself, for their statuses.
                 due = time.monotonic() - looked >= self.interval
-                if self._family is not None and (born or due):
+                if due:
                     looked = time.monotonic()
+                    self._look_at_sockets()
+                if self._family is not None and (born or due):
                     self._family.look(reap=False)
                 self._check_done()
             except Exception:  # a walker that dies silently would freeze the tree
                 import traceback
 
                 traceback.print_exc()
+
+    def _look_at_sockets(self) -> None:
+        """Once a tick: the tree's TCP sockets, and what changed since, as server events."""
+        events = self._socket_log.update(tcp_sockets(self._live_ids()))
+        if events:
+            self._registry.emit(list(events))
 
     def _walk_once(self) -> None:
         with self._lock:
