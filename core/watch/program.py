@@ -83,7 +83,7 @@ from proclab.core.watch.protocol import (
     PoolReport,
     Reaped,
 )
-from proclab.core.watch.sockets import SocketLog, tcp_sockets
+from proclab.core.watch.sockets import SocketLog
 from proclab.core.watcher import ChildWatcher
 
 if TYPE_CHECKING:
@@ -503,7 +503,7 @@ class WatchedTree:
 
     def _look_at_sockets(self) -> None:
         """Once a tick: the tree's TCP sockets, and what changed since, as server events."""
-        events = self._socket_log.update(tcp_sockets(self._live_ids()))
+        events = self._socket_log.look(self._live_ids())
         if events:
             self._registry.emit(list(events))
 
