@@ -142,10 +142,9 @@ class ChildWatcher:
                 rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
             except queue.Empty:
                 return
+            streams: tuple[tuple[Stream, int], ...] = (("stdout", out_fd), ("stderr", err_fd))
             pipes = [  # an fd of -1: no pipe for that stream (a watched process's hook)
-                _Pipe(rec_id, stream, fd, LineSplitter())
-                for stream, fd in (("stdout", out_fd), ("stderr", err_fd))
-                if fd >= 0
+                _Pipe(rec_id, stream, fd, LineSplitter()) for stream, fd in streams if fd >= 0
             ]
             for pipe in pipes:
                 os.set_blocking(pipe.fd, False)

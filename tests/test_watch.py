@@ -51,7 +51,9 @@ def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command
 
         def full() -> dict[int, tree.TreeProcess]:
             found = tree.walk([program.pid])
-            return found if len(found) == 4 else {}
+            commands = {" ".join(p.cmdline) for p in found.values()}
+            # all four there, and both sleeps past their exec
+            return found if len(found) == 4 and {"sleep 30", "sleep 31"} <= commands else {}
 
         seen: list[dict[int, tree.TreeProcess]] = []
         assert wait_until(lambda: seen.append(full()) or seen[-1], 10)

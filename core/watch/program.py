@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from proclab.core import procfs
 from proclab.core.controller import _describe, _raise_fd_limit, _still_there
@@ -526,8 +526,8 @@ class WatchedTree:
                     adopt.append(rec_id)
             now = time.time()
             for pid, rec_id in list(self._live.items()):
-                process = found.get(pid)
-                if process is not None and process.start == self._keys[rec_id][1]:
+                current = found.get(pid)
+                if current is not None and current.start == self._keys[rec_id][1]:
                     continue
                 if rec_id in self._own:
                     continue  # reaped by proclab when its pidfd says so
@@ -549,7 +549,7 @@ class WatchedTree:
                 return None  # ended already (its status came first); /proc lags behind
             return self._new_row(process, events)
         row = self._registry.row(rec_id)
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         command = short_command(process.cmdline) if process.cmdline else row.command
         if command != row.command:  # it exec'd
             changes["command"] = command
@@ -567,7 +567,7 @@ class WatchedTree:
         if row.parent is None and rec_id not in self._roots and process.ppid in self._live:
             changes["parent"] = self._live[process.ppid]  # seen (by its hello) before its parent
         if changes:
-            new = self._registry.update(rec_id, **changes)  # type: ignore[arg-type]
+            new = self._registry.update(rec_id, **changes)
             if "state" in changes:
                 events.append(StateChanged(new, row.state))
             else:
@@ -623,7 +623,9 @@ class WatchedTree:
             self._watch_exit(rec_id, process)
         return rec_id
 
-    def _watch_exit(self, rec_id: int, process: tree.TreeProcess, *fds: int) -> None:
+    def _watch_exit(
+        self, rec_id: int, process: tree.TreeProcess, pipes: tuple[int, int] | None = None
+    ) -> None:
         """Under the lock: be told the moment the process ends (its pidfd: any process's,
         not only a child's), to read its last figures while it is a zombie and to know
         when it ended, whoever reaps it."""
@@ -636,14 +638,15 @@ class WatchedTree:
             exit_fds = ()
         if not exit_fds:
             self._exited.setdefault(rec_id, time.time())  # gone already
-            if not fds:
+            if pipes is None:
                 return
         channel = next(self._channels)
         self._exit_channels[channel] = rec_id
-        if fds:
+        if pipes is not None:
             self._channel_rows[channel] = rec_id
             self._reading.add(channel)
-        self._watcher.watch(channel, *(fds or (-1, -1)), exit_fds)
+        out_fd, err_fd = pipes or (-1, -1)
+        self._watcher.watch(channel, out_fd, err_fd, exit_fds)
 
     def _adopt(self, rec_id: int) -> None:
         """An orphan of the tree that the kernel re-parented to proclab (the family's
@@ -807,7 +810,7 @@ class WatchedTree:
             self._gone.pop(rec_id, None)
             ended_at = self._exited.get(rec_id, time.time())
             if status is None or usage is None:
-                changes: dict[str, object] = {
+                changes: dict[str, Any] = {
                     "state": ProcState.ENDED,
                     "ended_at": ended_at,
                     "exit_note": "exit status not known: reaped before proclab could",
@@ -1157,7 +1160,7 @@ class WatchedProgram(WatchedTree):
             events[-1] = Spawned(row)
             self._own[rec_id] = pid
             self._begin()
-            self._watch_exit(rec_id, process, out_r, err_r)
+            self._watch_exit(rec_id, process, (out_r, err_r))
         self._walker.start()
         self._emit(events)
         return self
@@ -1196,7 +1199,7 @@ def _recognised(cmdline: Sequence[str]) -> MpFacts | None:
 
 def _ended(
     row: ProcessRow, code: int, at: float, note: str, sample: ProcSample | None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """How a row ends with a known exit status."""
     return {
         "state": state_for_exit(code),
