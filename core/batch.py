@@ -109,7 +109,8 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
     allowed: set[int] = set()
     machine = set(usable)
     for row in rows:
-        allowed |= set(row.spec.affinity) & machine if row.spec.affinity else machine
+        pinned = row.spec.affinity if row.spec is not None else None  # a watched row: none
+        allowed |= set(pinned) & machine if pinned else machine
     wall = 0.0
     if started:
         first = min(r.started_at for r in started if r.started_at is not None)

@@ -381,7 +381,7 @@ class Controller:
             row = self.row(rec_id)
             self._launcher.rename(rec_id, new_name)
             row = self._registry.update(
-                rec_id, name=new_name, spec=replace(row.spec, name=new_name)
+                rec_id, name=new_name, spec=replace(row.own_spec, name=new_name)
             )
         self._registry.emit([RowUpdated(row)])
 
@@ -402,13 +402,13 @@ class Controller:
             if not row.state.is_over:
                 self._restarting.add(rec_id)
         if row.state.is_over:
-            self.spawn(row.spec, parent_id=rec_id)
+            self.spawn(row.own_spec, parent_id=rec_id)
             return
 
         def again(_: ProcessRow) -> None:
             try:
                 with contextlib.suppress(SpawnRefused):
-                    self.spawn(row.spec, parent_id=rec_id)
+                    self.spawn(row.own_spec, parent_id=rec_id)
             finally:
                 with self._lock:
                     self._restarting.discard(rec_id)

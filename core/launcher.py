@@ -174,7 +174,11 @@ class Launcher:
         self._registry.emit([StateChanged(row, ProcState.STARTING)])
         ending = Ending(pid, lambda: process.exitcode, partial(self._release, rec_id), started_mono)
         self._reaper.watch(
-            rec_id, ending, child.stdout_r, child.stderr_r, _exit_fds(process, pid, row.spec.method)
+            rec_id,
+            ending,
+            child.stdout_r,
+            child.stderr_r,
+            _exit_fds(process, pid, row.own_spec.method),
         )
         self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
 

@@ -147,6 +147,13 @@ class ProcessRow:
     mp: MpFacts | None = None  # watched: what multiprocessing says it is
     exit_note: str = ""  # watched: why the exit status is not known, or who told it
 
+    @property
+    def own_spec(self) -> ProcessSpec:
+        """The spec of a row proclab started; a watched process has none (ValueError)."""
+        if self.spec is None:
+            raise ValueError(f"{self.name} was not started by proclab: it has no spec")
+        return self.spec
+
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
             return None

@@ -105,7 +105,9 @@ class Sampler:
         next_tick = time.monotonic() + self.interval
         while not self._stop.is_set():
             delay = next_tick - time.monotonic()
-            if self._families and delay > GUARD_S:
+            # Re-counting between ticks only serves a listener (the fork-bomb guard): a
+            # watched tree of 200 has none, and paid 3 % of a core for it.
+            if self._families and self._on_family is not None and delay > GUARD_S:
                 if self._poke.wait(GUARD_S):
                     self._poke.clear()
                     next_tick = min(next_tick, time.monotonic() + self.interval)

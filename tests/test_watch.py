@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,9 +22,18 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, gone
-from support import TASKS, wait_until
+from support import TASKS, free_port, listening, wait_until
 
-from proclab.core.model import Event, Notice, ProcessCall, ProcessRow, ProcState
+from proclab.core.model import (
+    ClientAccepted,
+    ClientClosed,
+    Event,
+    Notice,
+    ProcessCall,
+    ProcessRow,
+    ProcState,
+    ServerListening,
+)
 from proclab.core.source import NotAllowed
 from proclab.core.spec import build_spec
 from proclab.core.watch import tree
@@ -41,7 +51,9 @@ def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command
 
         def full() -> dict[int, tree.TreeProcess]:
             found = tree.walk([program.pid])
-            return found if len(found) == 4 else {}
+            commands = {" ".join(p.cmdline) for p in found.values()}
+            # all four there, and both sleeps past their exec
+            return found if len(found) == 4 and {"sleep 30", "sleep 31"} <= commands else {}
 
         seen: list[dict[int, tree.TreeProcess]] = []
         assert wait_until(lambda: seen.append(full()) or seen[-1], 10)
@@ -55,7 +67,7 @@ def test_the_walk_finds_every_process_below_the_root_with_its_parent_and_command
         # A second walk reuses what it knew, and still names each process by pid and start.
         again = tree.walk([program.pid], found)
         assert {p.key for p in again.values()} == {p.key for p in found.values()}
-        assert again[inner.pid] == inner
+        assert again[inner.pid].cmdline == inner.cmdline and again[inner.pid].key == inner.key
         assert abs(found[program.pid].started - time.time()) < 30
     finally:
         os.killpg(program.pid, signal.SIGKILL)
@@ -407,3 +419,41 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
             proc.kill()
             proc.wait()
         reap_orphans()
+
+
+def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection() -> None:
+    port = free_port()
+    program = WatchedProgram(
+        example("echo_server.py", str(port), "fork"), family="tree", sample_interval=0.2, grace=1.0
+    )
+    events: list[Event] = []
+    program.subscribe(events.append)
+    program.start()
+    try:
+        assert wait_until(lambda: listening(port), 20)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for client in clients:
+            client.sendall(b"hi")
+            assert client.recv(16) == b"HI"
+        addresses = {f"127.0.0.1:{c.getsockname()[1]}" for c in clients}
+
+        def accepted() -> dict[str, int | None]:
+            return {e.client: e.pid for e in events if isinstance(e, ClientAccepted)}
+
+        assert wait_until(lambda: addresses <= accepted().keys(), 10)
+        handlers = {r.pid: r for r in program.rows() if r.mp and r.mp.target == "__main__.handle"}
+        served_by = {accepted()[a] for a in addresses}
+        assert len(served_by) == 2 and served_by <= handlers.keys()  # a process per client
+        root = program.root
+        assert root is not None
+        listens = [e for e in events if isinstance(e, ServerListening) and e.pid == root.pid]
+        assert listens and listens[0].address == f"127.0.0.1:{port}"
+        for client in clients:
+            client.close()
+
+        def closed() -> set[str]:
+            return {e.client for e in events if isinstance(e, ClientClosed)}
+
+        assert wait_until(lambda: addresses <= closed(), 10)
+    finally:
+        program.close()

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from proclab.core import procfs
 from proclab.core.controller import _describe, _raise_fd_limit, _still_there
@@ -83,6 +83,7 @@ from proclab.core.watch.protocol import (
     PoolReport,
     Reaped,
 )
+from proclab.core.watch.sockets import SocketLog
 from proclab.core.watcher import ChildWatcher
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
 from proclab.core.words import plural
 
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
+QUIET_WALKS = 5  # walks that found nothing new before walking once a tick only
 # A process gone from the tree whose parent has the hook: how long its parent's word on
 # its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
 STATUS_WAIT_S = 0.5
@@ -191,8 +193,11 @@ class WatchedTree:
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
         self._hooked: set[int] = set()  # pids with a live hook connection
         self._born = False  # a row was made since the guardian last heard
+        self._socket_log = SocketLog()
+        self._exits_seen = 0  # len(_exited) at the last walk: a change makes it busy
         self._roots: list[int] = []  # row ids
         self._stop = threading.Event()
+        self._wake = threading.Event()  # walk now: a process ended, or proclab is closing
         self._done = threading.Event()  # the roots have ended and nothing of the tree is left
         self._started = False
         self._closed = False
@@ -368,6 +373,7 @@ class WatchedTree:
         if self._started and self.ends_on_quit:
             self.shutdown_children(self.grace if grace is None else grace)
         self._stop.set()
+        self._wake.set()
         if self._walker.is_alive():
             self._walker.join(timeout=5)
         if self._started:
@@ -460,25 +466,46 @@ class WatchedTree:
     # The tree --------------------------------------------------------------------------
 
     def _walk_loop(self) -> None:
+        """Walk every walk_interval while the tree changes; once it has been quiet for
+        QUIET_WALKS walks, once a tick (the sampling interval): a process that shows
+        within one tick is the promise, and a steady tree of 200 costs a fifth as much
+        (benchmarks/watch_cost.py). A hook's hello (a Python process born) or an end
+        makes it busy again; ends themselves are seen at once (pidfds), never by a walk."""
         looked = time.monotonic()
-        while not self._stop.wait(self.walk_interval):
+        quiet = 0
+        while not self._stop.is_set():
+            self._wake.wait(self.walk_interval if quiet < QUIET_WALKS else self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self._walk_once()
                 with self._lock:
                     born, self._born = self._born, False
+                    busy = born or bool(self._gone) or len(self._exited) != self._exits_seen
+                    self._exits_seen = len(self._exited)
+                quiet = 0 if busy else quiet + 1
                 self._finish_gone()
                 # The guardian (the tree's last resort if proclab is SIGKILLed) hears of new
                 # processes at once, of the others' ends once a tick. The family reaps
                 # nothing here: proclab reaps its own children itself, for their statuses.
                 due = time.monotonic() - looked >= self.interval
-                if self._family is not None and (born or due):
+                if due:
                     looked = time.monotonic()
+                    self._look_at_sockets()
+                if self._family is not None and (born or due):
                     self._family.look(reap=False)
                 self._check_done()
             except Exception:  # a walker that dies silently would freeze the tree
                 import traceback
 
                 traceback.print_exc()
+
+    def _look_at_sockets(self) -> None:
+        """Once a tick: the tree's TCP sockets, and what changed since, as server events."""
+        events = self._socket_log.look(self._live_ids())
+        if events:
+            self._registry.emit(list(events))
 
     def _walk_once(self) -> None:
         with self._lock:
@@ -499,8 +526,8 @@ class WatchedTree:
                     adopt.append(rec_id)
             now = time.time()
             for pid, rec_id in list(self._live.items()):
-                process = found.get(pid)
-                if process is not None and process.start == self._keys[rec_id][1]:
+                current = found.get(pid)
+                if current is not None and current.start == self._keys[rec_id][1]:
                     continue
                 if rec_id in self._own:
                     continue  # reaped by proclab when its pidfd says so
@@ -522,7 +549,7 @@ class WatchedTree:
                 return None  # ended already (its status came first); /proc lags behind
             return self._new_row(process, events)
         row = self._registry.row(rec_id)
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         command = short_command(process.cmdline) if process.cmdline else row.command
         if command != row.command:  # it exec'd
             changes["command"] = command
@@ -540,7 +567,7 @@ class WatchedTree:
         if row.parent is None and rec_id not in self._roots and process.ppid in self._live:
             changes["parent"] = self._live[process.ppid]  # seen (by its hello) before its parent
         if changes:
-            new = self._registry.update(rec_id, **changes)  # type: ignore[arg-type]
+            new = self._registry.update(rec_id, **changes)
             if "state" in changes:
                 events.append(StateChanged(new, row.state))
             else:
@@ -596,7 +623,9 @@ class WatchedTree:
             self._watch_exit(rec_id, process)
         return rec_id
 
-    def _watch_exit(self, rec_id: int, process: tree.TreeProcess, *fds: int) -> None:
+    def _watch_exit(
+        self, rec_id: int, process: tree.TreeProcess, pipes: tuple[int, int] | None = None
+    ) -> None:
         """Under the lock: be told the moment the process ends (its pidfd: any process's,
         not only a child's), to read its last figures while it is a zombie and to know
         when it ended, whoever reaps it."""
@@ -609,14 +638,15 @@ class WatchedTree:
             exit_fds = ()
         if not exit_fds:
             self._exited.setdefault(rec_id, time.time())  # gone already
-            if not fds:
+            if pipes is None:
                 return
         channel = next(self._channels)
         self._exit_channels[channel] = rec_id
-        if fds:
+        if pipes is not None:
             self._channel_rows[channel] = rec_id
             self._reading.add(channel)
-        self._watcher.watch(channel, *(fds or (-1, -1)), exit_fds)
+        out_fd, err_fd = pipes or (-1, -1)
+        self._watcher.watch(channel, out_fd, err_fd, exit_fds)
 
     def _adopt(self, rec_id: int) -> None:
         """An orphan of the tree that the kernel re-parented to proclab (the family's
@@ -744,6 +774,7 @@ class WatchedTree:
             row = self._registry.row(rec_id)
         if first:
             last = _zombie_sample(pid, start, row)
+            self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
                 self._exited.setdefault(rec_id, time.time())
                 row = self._registry.row(rec_id)
@@ -779,7 +810,7 @@ class WatchedTree:
             self._gone.pop(rec_id, None)
             ended_at = self._exited.get(rec_id, time.time())
             if status is None or usage is None:
-                changes: dict[str, object] = {
+                changes: dict[str, Any] = {
                     "state": ProcState.ENDED,
                     "ended_at": ended_at,
                     "exit_note": "exit status not known: reaped before proclab could",
@@ -1129,7 +1160,7 @@ class WatchedProgram(WatchedTree):
             events[-1] = Spawned(row)
             self._own[rec_id] = pid
             self._begin()
-            self._watch_exit(rec_id, process, out_r, err_r)
+            self._watch_exit(rec_id, process, (out_r, err_r))
         self._walker.start()
         self._emit(events)
         return self
@@ -1168,7 +1199,7 @@ def _recognised(cmdline: Sequence[str]) -> MpFacts | None:
 
 def _ended(
     row: ProcessRow, code: int, at: float, note: str, sample: ProcSample | None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """How a row ends with a known exit status."""
     return {
         "state": state_for_exit(code),

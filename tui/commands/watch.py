@@ -21,6 +21,8 @@ from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
+    ClientAccepted,
+    ClientClosed,
     Event,
     Exited,
     Notice,
@@ -29,6 +31,7 @@ from proclab.core.model import (
     ProcessRow,
     ProcState,
     RowUpdated,
+    ServerListening,
     Spawned,
     StateChanged,
 )
@@ -230,6 +233,13 @@ class _Printer:
             self._event("started", row, _started_text(row, parent))
         elif isinstance(event, Exited):
             self._event("ended", event.row, _ended_text(event.row))
+        elif isinstance(event, ServerListening | ClientAccepted | ClientClosed):
+            if self._json:
+                self._emit(sys.stdout, {"type": "server", **encode(event)})
+            else:
+                from proclab.core.server.tcp import describe_event
+
+                self._write(sys.stdout, escape_controls(f"# {describe_event(event)}"))
         elif isinstance(event, ProcessCall):
             if self._json:
                 self._emit(sys.stdout, {"type": "call", **encode(event)})
