@@ -27,14 +27,14 @@ def names(table: ProcessTable) -> list[str]:
 
 
 def subtitle(app: ProclabApp) -> str:
-    return str(app.main.query_one("#procs").border_subtitle)
+    return str(app.lab.query_one("#procs").border_subtitle)
 
 
 async def test_a_watched_program_is_drawn_as_htops_tree_and_f5_flattens_it() -> None:
     app = ProclabApp(FakeController(watched_rows()), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        table = app.table
+        table = app.lab.table
         assert names(table) == [
             "python pool_demo.py",
             "├─ fetcher",
@@ -66,7 +66,7 @@ async def test_in_the_tree_a_sort_orders_siblings_and_keeps_children_under_paren
     app = ProclabApp(FakeController(watched_rows()), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        table = app.table
+        table = app.lab.table
         table.sort_by("pid", reverse=True)
         await pilot.pause()
         pids = [table.cell_text(i, "pid") for i in table.order]
@@ -85,7 +85,7 @@ async def test_proclabs_own_children_look_the_same_in_both_views(size: tuple[int
     app = ProclabApp(FakeController(), clock=lambda: NOW)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        table = app.table
+        table = app.lab.table
         tree = [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
         before = subtitle(app)
         assert "tree" not in before and "flat" not in before  # nothing to switch yet
@@ -103,7 +103,7 @@ async def test_the_name_column_is_as_wide_as_the_deepest_name_and_its_guides() -
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        table = app.table
+        table = app.lab.table
         assert "│     └─ sleep 3600 --long" in names(table)
         left, right = table.column_span("name")
         assert right - left - 2 == len("│     └─ sleep 3600 --long")
@@ -129,7 +129,7 @@ async def test_a_tick_in_the_tree_repaints_only_the_cells_that_changed() -> None
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        table = app.table
+        table = app.lab.table
         painted: list[Any] = []
         original = table.refresh
 

@@ -69,7 +69,7 @@ def descends_from(row: ProcessRow, root: ProcessRow, rows: dict[int, ProcessRow]
 
 
 async def details(app: WatchApp, pilot: Any, rec_id: int) -> list[tuple[str, str]]:
-    app.table.select(rec_id)
+    app.lab.table.select(rec_id)
     await pilot.press("i")
     await pilot.pause()
     assert isinstance(app.screen, DetailsScreen)
@@ -89,7 +89,7 @@ def seconds(text: str) -> float:
 async def test_ten_sleepers_tree_names_output_join_and_final_table(method: str) -> None:
     async with watched("ten_sleepers.py", method, "0.5") as (app, pilot, program):
         await ended(app, pilot, program)
-        table = app.table
+        table = app.lab.table
         rows = {r.id: r for r in program.rows()}
         root = program.root
         assert root is not None and root.exitcode == 0
@@ -105,7 +105,7 @@ async def test_ten_sleepers_tree_names_output_join_and_final_table(method: str) 
             assert re.fullmatch(rf"(│  |   )*[├└]─ Process-{i}", shown[line]), shown[line]
             assert table.cell_text(child.id, "exit") == "0"
         # Each child's line under its own pid and name, not the script's.
-        log = app.output_log.lines_shown()
+        log = app.lab.output_log.lines_shown()
         third = children["Process-3"]
         assert f"Process-3 {third.pid} Process-3 sleeps 0.5 s" in log
         # The first join blocked while Process-1 slept: the details say how long, within
@@ -129,7 +129,7 @@ async def test_ten_sleepers_tree_names_output_join_and_final_table(method: str) 
 async def test_pool_workers_are_named_by_pool_and_tasks() -> None:
     async with watched("pool_map.py", "fork", "1000") as (app, pilot, program):
         await ended(app, pilot, program)
-        shown = names(app.table)
+        shown = names(app.lab.table)
         workers = [name for name in shown if "Pool worker: " in name]
         assert len(workers) == 2, shown
         # Pool(2).map over 1,000 numbers queues 8 chunks of 125: each worker ran some,
@@ -147,7 +147,7 @@ async def test_a_non_python_childs_lines_go_under_its_python_parent() -> None:
         await ended(app, pilot, program)
         root = program.root
         assert root is not None
-        log = app.output_log.lines_shown()
+        log = app.lab.output_log.lines_shown()
         # echo inherited the script's pipes: its line is the script's.
         assert any(line.endswith(f" {root.pid} a line from echo") for line in log), log
         # A Python child took pipes of its own: its line carries its own pid.
@@ -156,4 +156,4 @@ async def test_a_non_python_childs_lines_go_under_its_python_parent() -> None:
         assert pid != root.pid
         child = next(r for r in program.rows() if r.pid == pid)
         assert child.parent == root.id
-        assert names(app.table)[app.table.order.index(child.id)].startswith(("├─ ", "└─ "))
+        assert names(app.lab.table)[app.lab.table.order.index(child.id)].startswith(("├─ ", "└─ "))

@@ -34,7 +34,7 @@ async def loaded() -> AsyncIterator[tuple[ProclabApp, Any]]:
 
 async def details_of(app: ProclabApp, pilot, rec_id: int) -> dict[str, list[str]]:
     """The details of `rec_id` as label: lines (unlabelled lines go under the last)."""
-    app.table.select(rec_id)
+    app.lab.table.select(rec_id)
     await pilot.press("i")
     await pilot.pause()
     assert isinstance(app.screen, DetailsScreen)
@@ -78,8 +78,8 @@ async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_ca
 
 async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented() -> None:
     async with loaded() as (app, pilot):
-        assert app.table.cell_text(7, "exit") == "? (parent)"
-        assert app.table.cell_text(7, "state") == "ended"  # not "exited": that says code 0
+        assert app.lab.table.cell_text(7, "exit") == "? (parent)"
+        assert app.lab.table.cell_text(7, "state") == "ended"  # not "exited": that says code 0
         facts = await details_of(app, pilot, 7)
         assert facts["Ended"] == [
             "ended; exit status seen only by its parent fetcher (42003)"
@@ -118,7 +118,7 @@ async def test_helpers_and_non_python_processes_say_what_they_are() -> None:
 
 async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
     async with loaded() as (app, pilot):
-        lines = app.output_log.lines_shown()
+        lines = app.lab.output_log.lines_shown()
         assert (
             "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
             " timed out: it is still running"
@@ -134,10 +134,10 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         )
         assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")
         # Only the selected process: its lines and the calls made by it or on it.
-        app.table.select(7)
-        app.output_log.action_toggle_follow_selected()
+        app.lab.table.select(7)
+        app.lab.output_log.action_toggle_follow_selected()
         await pilot.pause()
-        only = app.output_log.lines_shown()
+        only = app.lab.output_log.lines_shown()
         assert only and all("Process-3" in line for line in only), only
 
 
