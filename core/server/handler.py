@@ -54,51 +54,94 @@ def preview(data: bytes) -> str:
 LOG_LEVELS = ("all", "connections", "errors")
 DATA_KINDS = ("data_in", "data_out")
 FLUSH_WAIT_S = 30.0  # how long an ending handler waits for a server that is behind
+PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
+# A handler describes at most this many chunks a second; the rest are counted. One
+# connection of the lesson never comes near it; a pool worker under load would otherwise
+# spend more time describing its chunks than moving them (benchmarks/tcp.py).
+DATA_EVENTS_PER_S = 200
 
 
 class Reporter:
-    """Writes one event per line to the server's event pipe, never blocking its client.
-    `level`: all (every chunk in and out too), connections (accepted, disconnected),
-    errors (only errors and busy): a load test's handlers need not describe every byte.
+    """Writes events, one JSON line each, to the server's event pipe, never blocking its
+    client. `level`: all (every chunk in and out too), connections (accepted,
+    disconnected), errors (only errors and busy): a load test's handlers need not
+    describe every byte.
 
-    When the pipe is full, a data event is left out and counted; the count goes to the
-    server ("left_out") as soon as there is room. Any other event waits in `pending`,
-    written as the pipe drains (`flush`, which the serving loop calls), and `close`
-    waits for all of them before the handler ends."""
+    Events wait in order in `queue` and go out together (`flush`, which the serving loop
+    calls before it waits again): one write of up to PIPE_BUF bytes for many events.
+    When the pipe is full, the data events waiting are left out and counted, and so are
+    those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") as soon as
+    there is room. Any other event waits its turn, and `close` waits for all of them
+    before the handler ends."""
 
     def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
         self.fd = fd
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
         self.connections = level in ("all", "connections")
-        self.left_out = 0  # data events not sent since the last count was
-        self.pending: deque[bytes] = deque()
+        self.behind = 0  # data events left out for a full pipe, not yet told
+        self.over_rate = 0  # data events past DATA_EVENTS_PER_S, not yet told
+        self.queue: deque[tuple[bytes, bool]] = deque()  # (line, a data event)
         self.broken = False  # the server is gone
+        self._second = 0  # the second the data budget is counted for
+        self._budget = DATA_EVENTS_PER_S
+
+    @property
+    def left_out(self) -> int:
+        return self.behind + self.over_rate
 
     def __call__(self, kind: str, client: str, **fields: Any) -> None:
         if kind in ("accepted", "disconnected") and not self.connections:
             return
         if self.broken:
             return
-        line = self._line(kind, client, **fields)
-        if kind in DATA_KINDS:
-            if self.pending or not self._write(line):  # never ahead of what waits
-                self.left_out += 1
-            return
-        self.pending.append(line)
-        self.flush()
+        self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
+
+    def data_wanted(self) -> bool:
+        """Whether to describe a chunk now (a data event): only at level "all", and within
+        DATA_EVENTS_PER_S; past it the chunk is counted, and not even described."""
+        if not self.data or self.broken:
+            return False
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._budget = second, DATA_EVENTS_PER_S
+        if self._budget > 0:
+            self._budget -= 1
+            return True
+        self.over_rate += 1
+        return False
 
     def flush(self) -> bool:
         """Write what waits, as far as the pipe takes it; True once nothing waits."""
-        if self.left_out and not self.broken:
-            if not self._write(self._line("left_out", "", count=self.left_out)):
+        if self.broken:
+            self.queue.clear()
+            return True
+        if self.left_out:
+            line = self._line("left_out", "", count=self.left_out, over_rate=self.over_rate)
+            if not self._write(line):
+                self._drop_data()
                 return False
-            self.left_out = 0
-        while self.pending and not self.broken:
-            if not self._write(self.pending[0]):
+            self.behind = self.over_rate = 0
+        while self.queue:
+            chunk, taken = bytearray(), 0
+            for line, _data in self.queue:
+                if chunk and len(chunk) + len(line) > PIPE_BUF:
+                    break
+                chunk += line
+                taken += 1
+            if not self._write(chunk):
+                self._drop_data()
                 return False
-            self.pending.popleft()
+            for _ in range(taken):
+                self.queue.popleft()
         return True
+
+    def _drop_data(self) -> None:
+        """The pipe is full: the data events waiting are left out (counted); the others
+        wait for room."""
+        kept = deque(entry for entry in self.queue if not entry[1])
+        self.behind += len(self.queue) - len(kept)
+        self.queue = kept
 
     def close(self, timeout: float = FLUSH_WAIT_S) -> None:
         """Wait (up to `timeout`) until everything waiting is written."""
@@ -110,9 +153,9 @@ class Reporter:
         record = {"kind": kind, "client": client, "pid": self.pid, "time": time.time(), **fields}
         return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
-    def _write(self, line: bytes) -> bool:
+    def _write(self, data: bytes | bytearray) -> bool:
         try:
-            os.write(self.fd, line)  # under PIPE_BUF bytes: all of it, or nothing
+            os.write(self.fd, data)  # at most PIPE_BUF bytes: all of it, or nothing
         except BlockingIOError:
             return False
         except OSError:
@@ -331,7 +374,7 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
             conn.bytes_in += len(data)
             conn.out += data.upper()
             conn.last = now
-            if report.data:
+            if report.data_wanted():
                 report("data_in", conn.client, nbytes=len(data), preview=preview(data))
     if conn.out and (mask & selectors.EVENT_WRITE or mask & selectors.EVENT_READ):
         try:
@@ -343,7 +386,7 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
         except OSError as exc:
             return f"error: {exc.strerror}"
         if sent:
-            if report.data:
+            if report.data_wanted():
                 report(
                     "data_out",
                     conn.client,

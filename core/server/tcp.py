@@ -36,6 +36,7 @@ from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SER
 from proclab.core.errors import ProclabError, SpawnRefused
 from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
 from proclab.core.server.handler import (
+    DATA_EVENTS_PER_S,
     LOG_LEVELS,
     STOPPING_LINE,
     Reporter,
@@ -56,6 +57,10 @@ HANDLERS = "proclab.core.server.handler"
 KEEP_ENDED_HANDLERS = 100
 STOPPING = "server stopping"
 LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
+# The log shows at most this many data events a second, whatever the handlers send: more
+# is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py).
+LOG_DATA_EVENTS_PER_S = 1000
+DATA_LINE = b'{"kind":"data_'  # how a handler's data event begins (handler.Reporter._line)
 
 
 class ServerError(ProclabError):
@@ -133,8 +138,11 @@ class TcpServer:
         self._handler_threads: set[threading.Thread] = set()
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
-        self._left_out = 0  # data events handlers could not send, not yet told
+        self._left_out = 0  # data events left out of the log, not yet told
+        self._over_rate = 0  # of which past a rate limit (the handler's or the log's)
         self._left_out_told = 0.0
+        self._data_second = 0  # the second the log's data budget is counted for
+        self._data_budget = LOG_DATA_EVENTS_PER_S
 
     # Commands -----------------------------------------------------------------------------
 
@@ -157,7 +165,7 @@ class TcpServer:
             self._handlers_ended.clear()
             self._thread = None
             self._active = self._served = self._rejected = 0
-            self._left_out = 0
+            self._left_out = self._over_rate = 0
             self._handlers.clear()
             self._disconnected.clear()
             self._running = True
@@ -486,9 +494,7 @@ class TcpServer:
             data = os.read(self._events_r, 65536)
         except (BlockingIOError, OSError):
             return
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        for line in lines:
-            self._event_from_handler(line)
+        self._take_events(data)
 
     def _drain_events(self) -> None:
         if self._events_r < 0:
@@ -496,10 +502,22 @@ class TcpServer:
         os.set_blocking(self._events_r, False)
         with contextlib.suppress(BlockingIOError, OSError):
             while data := os.read(self._events_r, 65536):
-                *lines, self._partial = (self._partial + data).split(b"\n")
-                for line in lines:
-                    self._event_from_handler(line)
+                self._take_events(data)
         self._partial = b""
+
+    def _take_events(self, data: bytes) -> None:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        second = int(time.monotonic())
+        if second != self._data_second:
+            self._data_second, self._data_budget = second, LOG_DATA_EVENTS_PER_S
+        for line in lines:
+            if line.startswith(DATA_LINE):
+                if self._data_budget <= 0:  # counted without even being parsed
+                    self._left_out += 1
+                    self._over_rate += 1
+                    continue
+                self._data_budget -= 1
+            self._event_from_handler(line)
 
     def _event_from_handler(self, line: bytes) -> None:
         try:
@@ -510,6 +528,7 @@ class TcpServer:
         if kind == "left_out":
             with contextlib.suppress(TypeError, ValueError):
                 self._left_out += int(record.get("count", 0))
+                self._over_rate += int(record.get("over_rate", 0))
             return
         if kind == "disconnected":
             self._disconnected.add(record.get("pid"))
@@ -530,11 +549,20 @@ class TcpServer:
         if not now and time.monotonic() - self._left_out_told < LEFT_OUT_EVERY_S:
             return
         count, self._left_out = self._left_out, 0
+        over_rate, self._over_rate = min(self._over_rate, count), 0
         self._left_out_told = time.monotonic()
+        why = []
+        if over_rate:
+            why.append(
+                f"{over_rate:,} past the log's limit of {LOG_DATA_EVENTS_PER_S:,} a second"
+                f" (a handler's: {DATA_EVENTS_PER_S:,})"
+            )
+        if count > over_rate:
+            why.append(f"{count - over_rate:,} while it fell behind the handlers")
         self._emit(
             "warning",
-            text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log:"
-            " it fell behind the handlers (every connection's opening and closing is kept)",
+            text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log"
+            f" ({'; '.join(why)}); every connection's opening and closing is kept",
         )
 
     def _emit(self, kind: str, **fields: Any) -> None:
