@@ -18,8 +18,13 @@ The arms run round after round, interleaved, so the noise of a shared machine hi
 alike; the figures reported are each arm's median over the rounds, and each ratio's
 median and spread (min-max of the per-round ratios).
 
+--before DIR adds, next to each proclab arm, the same arm run from an older tree (DIR
+holds a `proclab/` package, e.g. `git archive COMMIT | tar -x -C DIR/proclab`, put first
+on PYTHONPATH): a cut's before and after in the same run.
+
     python benchmarks/tcp.py [--rounds 3] [--window 4] [--processes 3] [--threads 4]
-                             [--only process-fork,pool] [--out benchmarks/results/tcp.json]
+                             [--only process-fork,pool] [--before DIR]
+                             [--out benchmarks/results/tcp.json]
 """
 
 from __future__ import annotations
@@ -84,12 +89,20 @@ class Server:
         self.log.close()
 
 
-def arms(workers: int) -> dict[str, tuple[list[str], list[tuple[str, list[str]]]]]:
+def arms(
+    workers: int, before: str = ""
+) -> dict[str, tuple[list[str], list[tuple[str, list[str]]]]]:
     """name: (the reference's argv, [(proclab arm name, proclab's argv)]); "{port}" is
     filled in per run."""
 
     def proclab(*options: str) -> list[str]:
         return [PROCLAB, "serve", "--port", "{port}", "--max-clients", "64", *options]
+
+    def with_before(ours: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+        if not before:
+            return ours
+        old = [(f"{arm} before", ["env", f"PYTHONPATH={before}", *argv]) for arm, argv in ours]
+        return [arm for pair in zip(ours, old, strict=True) for arm in pair]
 
     table: dict[str, tuple[list[str], list[tuple[str, list[str]]]]] = {}
     for method in ("fork", "forkserver", "spawn"):
@@ -98,11 +111,14 @@ def arms(workers: int) -> dict[str, tuple[list[str], list[tuple[str, list[str]]]
             (f"log {log}", proclab("--mode", "process", "--method", method, "--log", log))
             for log in LOGS
         ]
-        table[f"process-{method}"] = (reference, ours)
+        table[f"process-{method}"] = (reference, with_before(ours))
     reference = [sys.executable, REFERENCE, "prefork", "--port", "{port}"]
     reference += ["--workers", str(workers)]
     pool = ["--mode", "pool", "--workers", str(workers), "--method", "fork"]
-    table["pool"] = (reference, [(f"log {log}", proclab(*pool, "--log", log)) for log in LOGS])
+    table["pool"] = (
+        reference,
+        with_before([(f"log {log}", proclab(*pool, "--log", log)) for log in LOGS]),
+    )
     return table
 
 
@@ -138,10 +154,11 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--only", default="", help="comma-separated: process-fork, pool, ...")
+    parser.add_argument("--before", default="", help="a folder holding an older proclab/")
     parser.add_argument("--out", default=str(RESULTS / "tcp.json"))
     ns = parser.parse_args()
     load = Load(ns.processes, ns.threads, ns.messages, ns.size)
-    table = arms(ns.workers)
+    table = arms(ns.workers, ns.before)
     if ns.only:
         table = {k: v for k, v in table.items() if k in ns.only.split(",")}
     load0 = os.getloadavg()
@@ -198,6 +215,7 @@ def main() -> int:
                 "rounds": ns.rounds,
             },
             "load_average_at_start": [round(x, 2) for x in load0],
+            "before": ns.before,
             "results": results,
             "runs": runs,
         },

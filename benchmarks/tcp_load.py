@@ -70,6 +70,9 @@ def _thread(
                 if got != echo:
                     kind = "busy" if got.startswith(b"busy") else "errors"
                     out[kind].append(f"{len(got)} bytes: {got[:40]!r}")
+                    # "try again later": a client that retried at once would spin, and
+                    # take from the server the CPU it needs to catch up
+                    time.sleep(0.01)
                     break
             else:
                 done = time.monotonic()
