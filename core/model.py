@@ -6,11 +6,13 @@ the controller makes new ones.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from proclab.core.defaults import DEFAULT_METHOD
 from proclab.core.targets import Target
 
 
@@ -44,6 +46,7 @@ _OVER = frozenset({ProcState.EXITED, ProcState.TERMINATED, ProcState.KILLED, Pro
 
 StartMethod = Literal["fork", "forkserver", "spawn"]
 Stream = Literal["stdout", "stderr"]
+NoticeLevel = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class ProcessSpec:
     kwargs: Mapping[str, object] = field(default_factory=dict)
     name: str | None = None
     daemon: bool = False
-    method: StartMethod = "forkserver"
+    method: StartMethod = DEFAULT_METHOD
     affinity: tuple[int, ...] | None = None
     cwd: str = "."
 
@@ -184,43 +187,116 @@ class Cleared:
 class Notice:
     """Something the controller did on its own that a person should see."""
 
-    level: Literal["info", "warning", "error"]
+    level: NoticeLevel
     text: str
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class ServerEvent:
-    """Something the TCP server or one of its handlers did."""
+# What the TCP server and its handlers did: one class per kind, or per group of kinds with
+# the same fields. Every one says when, and which client and which process, where it has
+# them; `kind` is what a log styles and a JSON line names.
 
-    kind: Literal[
-        "listening",
-        "accepted",
-        "data_in",
-        "data_out",
-        "disconnected",
-        "busy",
-        "refused",
-        "error",
-        "warning",
-        "stopped",
-    ]
+
+@dataclass(frozen=True, slots=True)
+class ServerListening:
+    """The server listens: where, and how it serves."""
+
     time: float  # wall clock
-    client: str = ""  # "127.0.0.1:51234"
-    pid: int | None = None  # the handler (process mode), worker (pool) or proclab (thread)
-    nbytes: int = 0  # data_in / data_out
-    preview: str = ""  # the first bytes, printable
-    duration: float | None = None  # disconnected: how long the connection lasted
-    bytes_in: int = 0  # disconnected: totals
+    address: str  # "127.0.0.1:8001"
+    mode: str  # process, pool or thread
+    max_clients: int  # the limit of clients at once
+    method: str = ""  # the handlers' start method (thread mode has no handler processes)
+    workers: int = 0  # pool mode's worker processes
+    text: str = ""  # what to tell a person
+    client: str = ""
+    pid: int | None = None
+    kind: Literal["listening"] = "listening"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerNote:
+    """Something to tell a person: an error, a warning, or that the server stopped."""
+
+    kind: Literal["error", "warning", "stopped"]
+    time: float
+    text: str
+    client: str = ""  # the client it concerns, if any
+    pid: int | None = None  # the handler or worker it concerns, if any
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAccepted:
+    time: float
+    client: str  # "127.0.0.1:51234"
+    pid: int | None  # the handler (process mode), worker (pool) or proclab (thread)
+    text: str = ""  # thread mode: which thread
+    kind: Literal["accepted"] = "accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientData:
+    """Bytes in from a client, or out to it."""
+
+    kind: Literal["data_in", "data_out"]
+    time: float
+    client: str
+    pid: int | None
+    nbytes: int
+    preview: str  # the first bytes, printable
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClosed:
+    time: float
+    client: str
+    pid: int | None
+    reason: str  # peer closed, idle timeout, reset, lifetime, ...
+    duration: float | None = None  # how long it lasted; None: the handler could not say
+    bytes_in: int = 0  # totals
     bytes_out: int = 0
-    reason: str = ""  # disconnected: peer closed, idle timeout, reset, lifetime, ...
-    max_clients: int = 0  # busy, listening: the limit of clients at once
-    text: str = ""  # listening, error, warning, stopped, refused: what to tell a person;
-    # busy: why, when it is not max_clients
-    address: str = ""  # listening: where
-    mode: str = ""  # listening: process, pool or thread
-    method: str = ""  # listening: the handlers' start method
-    workers: int = 0  # listening: pool workers
+    kind: Literal["disconnected"] = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTurnedAway:
+    """A client sent away at once: busy (the limit of clients), or refused (stopping)."""
+
+    kind: Literal["busy", "refused"]
+    time: float
+    client: str
+    pid: int | None
+    max_clients: int  # the limit of clients at once
+    text: str = ""  # why, when it is not max_clients
+
+
+ServerEvent = (
+    ServerListening | ServerNote | ClientAccepted | ClientData | ClientClosed | ClientTurnedAway
+)
+SERVER_EVENT_CLASSES: dict[str, type[ServerEvent]] = {
+    "listening": ServerListening,
+    "error": ServerNote,
+    "warning": ServerNote,
+    "stopped": ServerNote,
+    "accepted": ClientAccepted,
+    "data_in": ClientData,
+    "data_out": ClientData,
+    "disconnected": ClientClosed,
+    "busy": ClientTurnedAway,
+    "refused": ClientTurnedAway,
+}
+
+
+def server_event(kind: str, time: float, **fields: Any) -> ServerEvent:
+    """The event of this kind from fields that may hold more than it needs (a handler's
+    report, a format-1 recording's line): the others are left out. ValueError for a kind
+    that does not exist, TypeError for a field it needs and did not get."""
+    cls = SERVER_EVENT_CLASSES.get(kind)
+    if cls is None:
+        raise ValueError(f"no server event of kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {k: v for k, v in fields.items() if k in names}
+    values.update(kind=kind, time=time)
+    return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

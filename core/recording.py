@@ -27,9 +27,10 @@ import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 
 from proclab.core import model
+from proclab.core.defaults import OUTPUT_LINES_KEPT
 from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.model import (
     Cleared,
@@ -39,13 +40,21 @@ from proclab.core.model import (
     ProcessSpec,
     Sampled,
     ServerEvent,
+    ServerListening,
     ServerStatus,
     Spawned,
     SystemSample,
 )
+from proclab.core.source import Capabilities, NotAllowed
 from proclab.core.targets import Target
 
-FORMAT = 1
+if TYPE_CHECKING:
+    from proclab.core.server.tcp import ServerConfig
+    from proclab.core.source import ProcessSource
+
+# 2: a class per server event kind (ServerListening, ClientData...) where format 1 wrote
+# one ServerEvent with every field; format 1 is still read.
+FORMAT = 2
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -57,7 +66,12 @@ EVENT_TYPES: dict[str, type] = {
         model.RowUpdated,
         model.Cleared,
         model.Notice,
-        model.ServerEvent,
+        model.ServerListening,
+        model.ServerNote,
+        model.ClientAccepted,
+        model.ClientData,
+        model.ClientClosed,
+        model.ClientTurnedAway,
     )
 }
 _NAMESPACE = {**vars(model), "Target": Target}
@@ -109,10 +123,48 @@ class DecodeError(ProclabError):
 
 
 def decode_event(type_name: str, data: Any) -> Event:
+    if type_name == "ServerEvent":  # format 1
+        old: _ServerEventV1 = _decode(_ServerEventV1, data, "event")
+        fields = {f.name: getattr(old, f.name) for f in dataclasses.fields(old)}
+        return model.server_event(**fields)
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ProclabError(f"unknown event type {type_name!r}")
-    return _decode(cls, data, "event")  # type: ignore[no-any-return]
+    event: Event = _decode(cls, data, "event")
+    return event
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ServerEventV1:
+    """A server event as format 1 wrote it: every kind's fields in one class."""
+
+    kind: Literal[
+        "listening",
+        "accepted",
+        "data_in",
+        "data_out",
+        "disconnected",
+        "busy",
+        "refused",
+        "error",
+        "warning",
+        "stopped",
+    ]
+    time: float
+    client: str = ""
+    pid: int | None = None
+    nbytes: int = 0
+    preview: str = ""
+    duration: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reason: str = ""
+    max_clients: int = 0
+    text: str = ""
+    address: str = ""
+    mode: str = ""
+    method: str = ""
+    workers: int = 0
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -415,10 +467,21 @@ class Replay:
     """A recorded session, standing in for a controller (read-only).
 
     It starts before the first event; `play_to(t)` applies and hands to subscribers every
-    event up to wall time `t`. Commands raise ProclabError: nothing can be started or
+    event up to wall time `t`. Commands raise NotAllowed: nothing can be started or
     signalled in a recording.
     """
 
+    # Nothing runs: quitting a replay ends nothing.
+    capabilities = Capabilities(
+        spawn=False,
+        signal=False,
+        rename=False,
+        restart=False,
+        join=False,
+        clear=False,
+        server=False,
+        ends_on_quit=False,
+    )
     max_procs = 0
     grace = 0.0
     state_label = ""  # set by whoever plays it: "playing", "paused"…
@@ -479,7 +542,7 @@ class Replay:
                 if row is not None and row.state.is_live:
                     self._rows[rec_id] = dataclasses.replace(row, sample=sample)
         elif isinstance(event, OutputLine):
-            self._output.setdefault(event.id, deque(maxlen=500)).append(event)
+            self._output.setdefault(event.id, deque(maxlen=OUTPUT_LINES_KEPT)).append(event)
         elif isinstance(event, ServerEvent):
             self.server.apply(event)
         elif isinstance(event, Cleared):
@@ -497,10 +560,14 @@ class Replay:
         gaps = sorted(b - a for a, b in itertools.pairwise(times))
         return round(gaps[len(gaps) // 2], 2) if gaps else 1.0
 
+    @property
+    def interval(self) -> float:
+        return self.sample_interval
+
     def clock(self) -> float:
         return self.now
 
-    def status_text(self) -> str:
+    def describe(self) -> str:
         """What the app's status line says instead of its spawn settings."""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.start))
         # Where the replay is first: at 80 columns the end of the line is cut.
@@ -508,6 +575,8 @@ class Replay:
             f"at {self.now - self.start:.1f} s of {self.end - self.start:.1f} s · recorded {when}"
         )
         return f"{self.state_label} · {text}" if self.state_label else text
+
+    status_text = describe  # the app's name for it until it reads describe()
 
     # the controller's read API
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -544,16 +613,13 @@ class Replay:
         pass
 
     # commands: a recording cannot be changed
-    def _read_only(self, *_args: object, **_kwargs: object) -> Any:
-        raise ProclabError("this is a recorded session: nothing can be started or signalled")
+    def _read_only(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise NotAllowed("this is a recorded session: nothing can be started or signalled")
 
-    spawn = terminate = kill = pause = resume = rename = restart = _read_only
-
-    def clear_exited(self) -> int:
-        return self._read_only()  # type: ignore[no-any-return]
+    spawn = terminate = kill = pause = resume = rename = restart = clear_exited = _read_only
 
     async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
-        return self._read_only()  # type: ignore[no-any-return]
+        self._read_only()
 
     def __iter__(self) -> Iterator[tuple[float, Event]]:
         return iter(self.events)
@@ -566,11 +632,11 @@ class ReplayServer:
 
     def __init__(self, replay: Replay) -> None:
         self._replay = replay
-        self._listening: ServerEvent | None = None
+        self._listening: ServerListening | None = None
         self._active = self._served = self._rejected = 0
 
     def apply(self, event: ServerEvent) -> None:
-        if event.kind == "listening":
+        if isinstance(event, ServerListening):
             self._listening = event
             self._active = self._served = self._rejected = 0
         elif event.kind == "stopped":
@@ -605,8 +671,14 @@ class ReplayServer:
             handlers=handlers,
         )
 
-    def start(self, *_args: object) -> str:
-        raise ProclabError("this is a recorded session: its server cannot be started")
+    def start(self, config: ServerConfig) -> str:
+        raise NotAllowed("this is a recorded session: its server cannot be started")
 
-    def stop(self, *_args: object) -> None:
-        raise ProclabError("this is a recorded session: its server cannot be stopped")
+    def stop(self, reason: str = "") -> None:
+        raise NotAllowed("this is a recorded session: its server cannot be stopped")
+
+
+if TYPE_CHECKING:
+
+    def _has_the_face(replay: Replay) -> ProcessSource:
+        return replay  # mypy checks that a Replay is a ProcessSource

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proclab.core.model import Stream
 from proclab.core.output import LineSplitter
 
 READ_CHUNK = 64 * 1024
@@ -26,7 +27,7 @@ RETRY_REAP_S = 0.01
 @dataclass(slots=True)
 class _Pipe:
     rec_id: int
-    stream: str
+    stream: Stream
     fd: int
     splitter: LineSplitter
 
@@ -38,7 +39,7 @@ class ChildWatcher:
 
     def __init__(
         self,
-        on_line: Callable[[int, str, str], None],
+        on_line: Callable[[int, Stream, str], None],
         on_exit: Callable[[int], bool],
         on_closed: Callable[[int], None],
     ) -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from support import TASKS
 
+from proclab.core.controller import Controller
 from proclab.core.errors import UnknownProcess
 from proclab.core.model import (
     Event,
@@ -21,6 +22,8 @@ from proclab.core.model import (
     ServerStatus,
     SystemSample,
 )
+from proclab.core.server.tcp import ServerConfig
+from proclab.core.source import NotAllowed
 from proclab.core.targets import Target
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the frozen clock of every snapshot
@@ -253,10 +256,18 @@ class FakeServer:
     def status(self) -> ServerStatus:
         return ServerStatus(False, "", "process", "forkserver", 4, 32, 0, 0, 0, 0)
 
+    def start(self, config: ServerConfig) -> str:
+        raise NotAllowed("the snapshots' server does not listen")
+
+    def stop(self, reason: str = "") -> None:
+        pass
+
 
 class FakeController:
+    capabilities = Controller.capabilities  # it stands for one
     max_procs = 256
     grace = 2.0
+    interval = 1.0
     server = FakeServer()
 
     def __init__(self, rows: list[ProcessRow] | None = None, cores: int = 2) -> None:
@@ -305,6 +316,10 @@ class FakeController:
 
     def set_interval(self, seconds: float) -> None:
         self.calls.append(("set_interval", seconds))
+        self.interval = seconds
+
+    def describe(self) -> str:
+        return f"new: forkserver, tick {self.interval:g} s, max {self.max_procs}"
 
     # commands: recorded, and reflected where a snapshot needs them
     def spawn(self, spec: ProcessSpec, count: int = 1) -> tuple[int, ...]:

@@ -37,6 +37,7 @@ from proclab.core.model import (
     Spawned,
     StateChanged,
     SystemSample,
+    server_event,
 )
 from proclab.core.recording import Replay, event_line
 from proclab.core.server.tcp import describe_event
@@ -101,8 +102,8 @@ EVENTS: list[Event] = [
     Sampled(SYSTEM, {1: SAMPLE}),
     OutputLine(1, 4242, "worker", "stdout", "hello", T + 1.5),
     RowUpdated(ROW),
-    ServerEvent("listening", T + 2, address="127.0.0.1:8001", mode="process", max_clients=32),
-    ServerEvent(
+    server_event("listening", T + 2, address="127.0.0.1:8001", mode="process", max_clients=32),
+    server_event(
         "disconnected",
         T + 2.5,
         client="127.0.0.1:5000",

@@ -21,12 +21,18 @@ from support import TASKS, wait_for, wait_until
 from proclab.core.controller import Controller
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
+    ClientAccepted,
+    ClientClosed,
+    ClientData,
+    ClientTurnedAway,
     Event,
     Exited,
     OutputLine,
     ProcessRow,
     Sampled,
     ServerEvent,
+    ServerListening,
+    ServerNote,
     Spawned,
 )
 from proclab.core.recording import (
@@ -36,6 +42,7 @@ from proclab.core.recording import (
     read_recording,
     record_into,
 )
+from proclab.core.server.tcp import describe_event
 from proclab.core.spec import build_spec
 from proclab.tui.cli import main
 from proclab.tui.commands.replay import ReplayApp
@@ -375,3 +382,72 @@ def test_the_app_records_its_session(tmp_path: Path) -> None:
     replay = Replay.load(path)
     replay.play_to(replay.end)
     assert [describe_exit(r.exitcode) for r in replay.rows()] == ["3", "3"]
+
+
+def test_a_format_1_recording_reads_as_the_server_event_classes(tmp_path: Path) -> None:
+    """Format 1 wrote one ServerEvent with every field; it reads as the class of its
+    kind, and its server replays as it did. What is recorded now names the class."""
+    blank = {
+        "client": "",
+        "pid": None,
+        "nbytes": 0,
+        "preview": "",
+        "duration": None,
+        "bytes_in": 0,
+        "bytes_out": 0,
+        "reason": "",
+        "max_clients": 0,
+        "text": "",
+        "address": "",
+        "mode": "",
+        "method": "",
+        "workers": 0,
+    }
+    old = [
+        {"kind": "listening", "address": "127.0.0.1:8001", "mode": "pool", "method": "fork"}
+        | {"workers": 2, "max_clients": 8, "text": "listening on 127.0.0.1:8001"},
+        {"kind": "accepted", "client": "127.0.0.1:5000", "pid": 41}
+        | {"text": "thread proclab-handler"},
+        {"kind": "data_in", "client": "127.0.0.1:5000", "pid": 41, "nbytes": 2, "preview": "hi"},
+        {"kind": "busy", "client": "127.0.0.1:5002", "pid": 40, "max_clients": 8},
+        {"kind": "disconnected", "client": "127.0.0.1:5000", "pid": 41, "duration": 0.5}
+        | {"bytes_in": 2, "bytes_out": 2, "reason": "peer closed"},
+        {"kind": "stopped", "text": "stopped (server stopped); served 1, rejected 1"},
+    ]
+    path = tmp_path / "old.jsonl"
+    records = [
+        {"t": NOW + i, "type": "ServerEvent", "event": blank | {"time": NOW + i} | e}
+        for i, e in enumerate(old)
+    ]
+    header = json.dumps({"format": 1, "recorded": "2026-11-27 20:16:05"})
+    path.write_text("\n".join([header, *map(json.dumps, records)]) + "\n")
+    events = [e for _, e in read_events(path)]
+    assert [type(e) for e in events] == [
+        ServerListening,
+        ClientAccepted,
+        ClientData,
+        ClientTurnedAway,
+        ClientClosed,
+        ServerNote,
+    ]
+    assert [describe_event(e) for e in events] == [
+        "listening on 127.0.0.1:8001",
+        "127.0.0.1:5000 accepted by handler 41 (thread proclab-handler)",
+        "127.0.0.1:5000 [41] <- 2 B  hi",
+        "127.0.0.1:5002 turned away: busy (at the limit of 8 clients)",
+        "127.0.0.1:5000 [41] closed after 0.50 s (in 2 B, out 2 B): peer closed",
+        "stopped (server stopped); served 1, rejected 1",
+    ]
+    replay = Replay(list(enumerate(events, start=int(NOW))))
+    replay.play_to(NOW + 4)
+    status = replay.server.status()
+    assert (status.running, status.address, status.mode, status.workers) == (
+        True,
+        "127.0.0.1:8001",
+        "pool",
+        2,
+    )
+    assert (status.served, status.rejected, status.active) == (1, 1, 0)
+    line = json.loads(event_line(events[4], NOW))
+    assert line["type"] == "ClientClosed" and "nbytes" not in line["event"]
+    assert line["event"]["kind"] == "disconnected"

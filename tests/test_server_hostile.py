@@ -61,8 +61,12 @@ def test_slowloris_is_cut_off_by_the_lifetime(controller, events, mode):
             break
         still_serves(address) if time.monotonic() - began < 0.5 else None
     slow.close()
-    assert closed or wait_until(lambda: any(e.reason == "lifetime" for e in events), 3)
-    assert wait_until(lambda: any(e.reason == "lifetime" for e in events), 5)
+    assert closed or wait_until(
+        lambda: any(e.kind == "disconnected" and e.reason == "lifetime" for e in events), 3
+    )
+    assert wait_until(
+        lambda: any(e.kind == "disconnected" and e.reason == "lifetime" for e in events), 5
+    )
     assert wait_until(lambda: no_handler_left(controller), 5)
     still_serves(address)
 

@@ -19,8 +19,13 @@ from proclab.core.defaults import (
     DEFAULT_METHOD,
     METHODS,
     SERVER_HOST,
+    SERVER_IDLE_S,
+    SERVER_LIFETIME_S,
+    SERVER_MAX_CLIENTS,
+    SERVER_MODE,
     SERVER_MODES,
     SERVER_PORT,
+    SERVER_WORKERS,
 )
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import build_spec
@@ -139,36 +144,36 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode",
         choices=SERVER_MODES,
-        default="process",
+        default=SERVER_MODE,
         help="process per connection (default), pre-started pool, or thread per connection",
     )
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=4,
+        default=SERVER_WORKERS,
         metavar="N",
-        help="pool mode: worker processes (default 4)",
+        help=f"pool mode: worker processes (default {SERVER_WORKERS})",
     )
     parser.add_argument(
         "--max-clients",
         type=_positive_int,
-        default=32,
+        default=SERVER_MAX_CLIENTS,
         metavar="N",
-        help="clients served at once; more get 'busy' (default 32)",
+        help=f"clients served at once; more get 'busy' (default {SERVER_MAX_CLIENTS})",
     )
     parser.add_argument(
         "--idle-timeout",
         type=_positive_float,
-        default=60.0,
+        default=SERVER_IDLE_S,
         metavar="S",
-        help="close a connection idle this long (default 60)",
+        help=f"close a connection idle this long (default {SERVER_IDLE_S:g})",
     )
     parser.add_argument(
         "--lifetime",
         type=_positive_float,
-        default=600.0,
+        default=SERVER_LIFETIME_S,
         metavar="S",
-        help="close any connection after this long (default 600)",
+        help=f"close any connection after this long (default {SERVER_LIFETIME_S:g})",
     )
     parser.add_argument(
         "--method",

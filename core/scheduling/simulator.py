@@ -803,51 +803,79 @@ class _Run:
 _Time = Fraction | float
 
 
+class _Arrivals:
+    """The jobs in arrival order, those admitted to the policy so far, and what happens
+    next: an arrival or one of the policy's boosts."""
+
+    def __init__(self, arrival: list[Fraction], policy: _Policy) -> None:
+        self.arrival = arrival
+        self.policy = policy
+        self.order = sorted(range(len(arrival)), key=lambda i: (arrival[i], i))
+        self.admitted = 0
+
+    def next_arrival(self) -> Fraction:
+        return self.arrival[self.order[self.admitted]]
+
+    def admit(self, upto: Fraction) -> None:
+        while self.admitted < len(self.order) and self.next_arrival() <= upto:
+            self.policy.arrive(self.order[self.admitted])
+            self.admitted += 1
+
+    def next_event(self, now: Fraction) -> Fraction | None:
+        times = [self.next_arrival()] if self.admitted < len(self.order) else []
+        boost = self.policy.next_boost(now)
+        if boost is not None:
+            times.append(boost)
+        return min(times) if times else None
+
+    def advance(self, now: Fraction, to: Fraction) -> None:
+        """Arrivals and boosts in (now, to], in time order."""
+        while (event := self.next_event(now)) is not None and event <= to:
+            self.admit(event)
+            self.policy.boost(event)
+            now = event
+
+
+def _slice_end(
+    arrivals: _Arrivals, j: int, t: Fraction, remaining: list[Fraction]
+) -> tuple[Fraction, bool]:
+    """Where job `j`'s slice from `t` ends, and whether an arrival or a boost cut it.
+    Those strictly inside the slice may end it early; one at its very end is handled
+    after it ends, like any other."""
+    policy = arrivals.policy
+    limit = policy.limit(j)
+    end = t + (remaining[j] if limit is None else min(limit, remaining[j]))
+    now = t
+    while (event := arrivals.next_event(now)) is not None and event < end:
+        arrivals.admit(event)
+        if policy.boost_due(event) or policy.preempts(j, remaining[j] - (event - t)):
+            return event, True
+        now = event
+    return end, False
+
+
 def _simulate(
     arrival: list[Fraction], remaining: list[Fraction], policy: _Policy, cost: Fraction
 ) -> _Run:
     """Run the jobs to completion under `policy`; `remaining` (each job's burst at the
     start) is counted down in place, so a policy may hold it to read remaining times."""
     n = len(arrival)
-    order = sorted(range(n), key=lambda i: (arrival[i], i))
-    first_run: list[Fraction | None] = [None] * n
-    completion: list[Fraction | None] = [None] * n
-    slices: list[tuple[int | str | None, Fraction, Fraction]] = []
-    admitted = 0
-    done = 0
-    switches = 0
+    arrivals = _Arrivals(arrival, policy)
+    first_run: list[_Time | None] = [None] * n
+    completion: list[_Time | None] = [None] * n
+    slices: list[tuple[int | str | None, _Time, _Time]] = []
+    done = switches = 0
     t = Fraction(0)
     last: int | None = None
-
-    def admit(upto: Fraction) -> None:
-        nonlocal admitted
-        while admitted < n and arrival[order[admitted]] <= upto:
-            policy.arrive(order[admitted])
-            admitted += 1
-
-    def next_event(now: Fraction) -> Fraction | None:
-        times = [arrival[order[admitted]]] if admitted < n else []
-        boost = policy.next_boost(now)
-        if boost is not None:
-            times.append(boost)
-        return min(times) if times else None
-
-    def advance(now: Fraction, to: Fraction) -> None:
-        """Arrivals and boosts in (now, to], in time order."""
-        while (event := next_event(now)) is not None and event <= to:
-            admit(event)
-            policy.boost(event)
-            now = event
-
     while done < n:
         if len(slices) > MAX_SLICES:
             raise ScheduleError(f"more than {MAX_SLICES:,} slices: use a longer quantum")
-        admit(t)
+        arrivals.admit(t)
         policy.boost(t)
         j = policy.peek()
         if j is None:
             # Nobody is ready, so the next arrival exists (jobs never block).
-            until = arrival[order[admitted]]
+            until = arrivals.next_arrival()
             slices.append((None, t, until))
             t = until
             continue
@@ -855,25 +883,14 @@ def _simulate(
             switches += 1
             if cost:
                 slices.append((SWITCH, t, t + cost))
-                advance(t, t + cost)
+                arrivals.advance(t, t + cost)
                 t += cost
                 j = policy.peek()
                 assert j is not None and j != last
         policy.take(j)
         if first_run[j] is None:
             first_run[j] = t
-        limit = policy.limit(j)
-        end = t + (remaining[j] if limit is None else min(limit, remaining[j]))
-        cut = False
-        now = t
-        # Arrivals and boosts strictly inside the slice may end it early; one at its
-        # very end is handled after it ends, like any other.
-        while (event := next_event(now)) is not None and event < end:
-            admit(event)
-            if policy.boost_due(event) or policy.preempts(j, remaining[j] - (event - t)):
-                end, cut = event, True
-                break
-            now = event
+        end, cut = _slice_end(arrivals, j, t, remaining)
         ran = end - t
         remaining[j] -= ran
         slices.append((j, t, end))
@@ -883,10 +900,12 @@ def _simulate(
             done += 1
             policy.finish(j, ran)
         else:
-            admit(t)  # arrivals at this very moment queue ahead of the job going back
+            arrivals.admit(t)  # arrivals at this very moment queue ahead of the job going back
             policy.requeue(j, ran, cut)
-    assert all(f is not None for f in first_run) and all(c is not None for c in completion)
-    return _Run(slices, first_run, completion, switches)  # type: ignore[arg-type]
+    firsts = [f for f in first_run if f is not None]
+    ends = [c for c in completion if c is not None]
+    assert len(firsts) == len(ends) == n
+    return _Run(slices, firsts, ends, switches)
 
 
 # Running the algorithms ----------------------------------------------------------------------

@@ -32,9 +32,31 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from proclab.core import methods
 from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
-from proclab.core.defaults import DEFAULT_METHOD, SERVER_HOST, SERVER_MODES, SERVER_PORT
+from proclab.core.defaults import (
+    DEFAULT_METHOD,
+    SERVER_HOST,
+    SERVER_IDLE_S,
+    SERVER_LIFETIME_S,
+    SERVER_MAX_CLIENTS,
+    SERVER_MODE,
+    SERVER_MODES,
+    SERVER_PORT,
+    SERVER_WORKERS,
+)
 from proclab.core.errors import ProclabError, SpawnRefused
-from proclab.core.model import ProcessRow, ProcessSpec, ServerEvent, ServerStatus
+from proclab.core.model import (
+    ClientAccepted,
+    ClientClosed,
+    ClientData,
+    ClientTurnedAway,
+    ProcessRow,
+    ProcessSpec,
+    ServerEvent,
+    ServerListening,
+    ServerNote,
+    ServerStatus,
+    server_event,
+)
 from proclab.core.server.handler import (
     DATA_EVENTS_PER_S,
     LOG_LEVELS,
@@ -71,11 +93,11 @@ class ServerError(ProclabError):
 class ServerConfig:
     host: str = SERVER_HOST
     port: int = SERVER_PORT
-    mode: Mode = "process"
-    workers: int = 4
-    max_clients: int = 32
-    idle_timeout: float = 60.0
-    lifetime: float = 600.0
+    mode: Mode = SERVER_MODE
+    workers: int = SERVER_WORKERS
+    max_clients: int = SERVER_MAX_CLIENTS
+    idle_timeout: float = SERVER_IDLE_S
+    lifetime: float = SERVER_LIFETIME_S
     method: str = DEFAULT_METHOD
     public: bool = False  # allow binding an address other programs' clients can reach
     log: str = "all"  # what handlers report: all, connections (no data), errors (and busy)
@@ -540,7 +562,8 @@ class TcpServer:
                 self._served += 1
         if kind == "accepted" and self.config.mode != "pool":
             return  # the server itself reported it, with the handler's pid
-        self._emit(kind, **record)
+        with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
+            self._emit(kind, **record)
 
     def _tell_left_out(self, now: bool = False) -> None:
         """Say how many data events were left out, at most once a second."""
@@ -567,8 +590,7 @@ class TcpServer:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         fields.setdefault("time", time.time())
-        known = {k: v for k, v in fields.items() if k in ServerEvent.__dataclass_fields__}
-        self._controller.emit_event(ServerEvent(kind=kind, **known))  # type: ignore[arg-type]
+        self._controller.emit_event(server_event(kind, **fields))
 
     # Helpers ------------------------------------------------------------------------------
 
@@ -618,24 +640,27 @@ def describe_event(event: ServerEvent) -> str:
     """One line for a log: what happened, to which client, through which handler."""
     who = event.client
     handler = f" [{event.pid}]" if event.pid else ""
-    if event.kind == "accepted":
-        return f"{who} accepted by handler {event.pid}" + (f" ({event.text})" if event.text else "")
-    if event.kind == "data_in":
-        return f"{who}{handler} <- {event.nbytes} B  {event.preview}"
-    if event.kind == "data_out":
-        return f"{who}{handler} -> {event.nbytes} B  {event.preview}"
-    if event.kind == "disconnected":
-        if event.duration is None:  # the server's word for a handler that could not report
+    match event:
+        case ClientAccepted():
+            return f"{who} accepted by handler {event.pid}" + (
+                f" ({event.text})" if event.text else ""
+            )
+        case ClientData():
+            arrow = "<-" if event.kind == "data_in" else "->"
+            return f"{who}{handler} {arrow} {event.nbytes} B  {event.preview}"
+        case ClientClosed() if event.duration is None:
+            # the server's word for a handler that could not report
             return f"{who}{handler} closed: {event.reason}"
-        return f"{who}{handler} closed after {event.duration:.2f} s (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
-    if event.kind == "busy":
-        why = event.text or f"at the limit of {event.max_clients} clients"
-        return f"{who} turned away: busy ({why})"
-    if event.kind == "refused":
-        return f"{who} turned away: {event.text}"
-    prefix = f"{who}{handler} " if who else ""
-    return (
-        f"{prefix}{event.kind}: {event.text}"
-        if event.kind in ("error", "warning")
-        else f"{prefix}{event.text}"
-    )
+        case ClientClosed():
+            return f"{who}{handler} closed after {event.duration:.2f} s (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
+        case ClientTurnedAway() if event.kind == "busy":
+            why = event.text or f"at the limit of {event.max_clients} clients"
+            return f"{who} turned away: busy ({why})"
+        case ClientTurnedAway():
+            return f"{who} turned away: {event.text}"
+        case ServerNote() if event.kind in ("error", "warning"):
+            prefix = f"{who}{handler} " if who else ""
+            return f"{prefix}{event.kind}: {event.text}"
+        case ServerNote() | ServerListening():
+            prefix = f"{who}{handler} " if who else ""
+            return f"{prefix}{event.text}"

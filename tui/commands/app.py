@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from proclab.core.controller import Controller
+from proclab.core.defaults import SERVER_HOST
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessSpec
 from proclab.core.recording import record_into
@@ -93,4 +94,4 @@ def startup_server(ns: argparse.Namespace) -> ServerConfig | None:
         number = int(port)
     except ValueError:
         raise ServerError(f"--serve: {ns.serve!r} is not PORT or HOST:PORT") from None
-    return ServerConfig(host=host or "127.0.0.1", port=number, method=ns.method).check()
+    return ServerConfig(host=host or SERVER_HOST, port=number, method=ns.method).check()

@@ -13,7 +13,16 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from proclab.core.defaults import DEFAULT_METHOD, METHODS, SERVER_HOST, SERVER_MODES, SERVER_PORT
+from proclab.core.defaults import (
+    DEFAULT_METHOD,
+    METHODS,
+    SERVER_HOST,
+    SERVER_MAX_CLIENTS,
+    SERVER_MODE,
+    SERVER_MODES,
+    SERVER_PORT,
+    SERVER_WORKERS,
+)
 from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
 from proclab.core.output import escape_controls
@@ -70,16 +79,28 @@ class ServerPane(Vertical):
             yield Label("mode")
             yield Select(
                 [(m, m) for m in SERVER_MODES],
-                value="process",
+                value=SERVER_MODE,
                 allow_blank=False,
                 id="server-mode",
                 compact=True,
             )
         with Horizontal(classes="server-row"):
             yield Label("workers")
-            yield Input("4", id="server-workers", restrict=r"[0-9]*", max_length=3, compact=True)
+            yield Input(
+                str(SERVER_WORKERS),
+                id="server-workers",
+                restrict=r"[0-9]*",
+                max_length=3,
+                compact=True,
+            )
             yield Label("max clients")
-            yield Input("32", id="server-max", restrict=r"[0-9]*", max_length=4, compact=True)
+            yield Input(
+                str(SERVER_MAX_CLIENTS),
+                id="server-max",
+                restrict=r"[0-9]*",
+                max_length=4,
+                compact=True,
+            )
             yield Select(
                 [(m, m) for m in METHODS],
                 value=DEFAULT_METHOD,

@@ -1,0 +1,203 @@
+"""Preparing and starting proclab's own children, on a thread of their own.
+
+Process.start() takes a while (spawn: ~60 ms), so a caller only queues a record and the
+launcher thread starts each in order; once a child runs it is handed to the reaper. Its
+per-record state is guarded by the registry's lock (see core/registry.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.process
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.process import BaseProcess
+
+from proclab.core import methods
+from proclab.core.bootstrap import DEFERRED_SIGNALS, ChildPayload, InheritedFd, child_main
+from proclab.core.family import Family
+from proclab.core.model import ProcessSpec, ProcState, StateChanged
+from proclab.core.reaping import Ending, Reaper
+from proclab.core.registry import Registry, RowCallback
+
+
+@dataclass(slots=True)
+class _Child:
+    """One child from its preparation until its end: its process and its output pipes."""
+
+    process: BaseProcess
+    stdout_r: int
+    stderr_r: int
+    stdout_w: int
+    stderr_w: int
+    on_started: RowCallback | None = None
+
+
+class Launcher:
+    def __init__(self, registry: Registry, reaper: Reaper, *, titles: bool = True) -> None:
+        self._registry = registry
+        self._lock = registry.lock
+        self._reaper = reaper
+        self.titles = titles  # children set their process title (ps, htop) to name and target
+        self.family: Family | None = None  # told of each start, when the source keeps one
+        self._children: dict[int, _Child] = {}
+        # One Process.start() at a time: start() polls every process in multiprocessing's
+        # own child set, and ours leave that set under this lock, so no start() ever
+        # reads the exit status of a child the watcher is reaping.
+        self._start_lock = threading.Lock()
+        # Held while one child is started, so that shutdown sees every child either
+        # started (and ends it) or not yet started (and cancels it).
+        self.gate = threading.Lock()
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="proclab-launcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def prepare(
+        self,
+        rec_id: int,
+        spec: ProcessSpec,
+        keep_fds: tuple[int, ...],
+        on_started: RowCallback | None,
+    ) -> str:
+        """A child for `spec`, not started yet; returns its Process.name."""
+        ctx = methods.context(spec.method)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        payload = ChildPayload(
+            kind=spec.target.kind,
+            location=spec.target.location,
+            function=spec.target.function,
+            args=spec.args,
+            kwargs=dict(spec.kwargs),
+            cwd=spec.cwd,
+            affinity=spec.affinity,
+            stdout=InheritedFd(out_w),
+            stderr=InheritedFd(err_w),
+            method=spec.method,
+            keep_fds=keep_fds,
+            title_target=spec.target.label if self.titles else None,
+        )
+        process = ctx.Process(
+            target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon
+        )
+        with self._lock:
+            self._children[rec_id] = _Child(process, out_r, err_r, out_w, err_w, on_started)
+        return process.name
+
+    def launch_later(self, rec_id: int) -> None:
+        self._queue.put(rec_id)
+
+    def rename(self, rec_id: int, name: str) -> None:
+        """The parent's handle (Process.name) of a child not ended yet."""
+        with self._lock:
+            child = self._children.get(rec_id)
+            if child is not None:
+                child.process.name = name
+
+    def cancel_all(self, reason: str) -> list[Callable[[], None]]:
+        """Under the gate and the lock: every child not started yet is marked as never
+        started. Returns what to call once the lock is released."""
+        return [
+            self._not_started(r.id, reason)
+            for r in self._registry.rows()
+            if r.state is ProcState.STARTING
+        ]
+
+    def _release(self, rec_id: int) -> None:
+        """The child has ended: multiprocessing's handle goes."""
+        with self._lock:
+            child = self._children.pop(rec_id)
+        child.process.close()
+
+    def _loop(self) -> None:
+        # Inherited by every child started here (see DEFERRED_SIGNALS); signals sent to
+        # proclab itself go to a thread that does not block them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+        while True:
+            rec_id = self._queue.get()
+            if rec_id is None:
+                return
+            self.launch_now(rec_id)
+
+    def launch_now(self, rec_id: int) -> None:
+        """Start it in the calling thread (which must block DEFERRED_SIGNALS)."""
+        with self.gate:
+            with self._lock:
+                child = self._children.get(rec_id)
+                row = self._registry.get(rec_id)
+                if child is None or row is None or row.state is not ProcState.STARTING:
+                    return
+            self._launch(rec_id, child)
+
+    def _launch(self, rec_id: int, child: _Child) -> None:
+        process = child.process
+        try:
+            with self._start_lock:
+                began = time.perf_counter()
+                process.start()
+                latency = time.perf_counter() - began
+                # The controller reaps its children itself. Left in multiprocessing's own
+                # set, every start() would poll every live child first: with 1,000 of
+                # them, starting the last took 70 ms instead of 10.
+                multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+        except Exception as exc:
+            os.close(child.stdout_r)
+            os.close(child.stderr_r)
+            with self._lock:
+                after = self._not_started(rec_id, f"could not start: {type(exc).__name__}: {exc}")
+            after()
+            return
+        finally:
+            os.close(child.stdout_w)  # the child has its copies; EOF must mean it is done
+            os.close(child.stderr_w)
+        started_mono = time.monotonic()
+        pid = process.pid
+        assert pid is not None  # started
+        if self.family is not None:
+            self.family.started(pid)
+        row = self._registry.update(
+            rec_id, pid=pid, state=ProcState.RUNNING, started_at=time.time(), start_latency=latency
+        )
+        self._registry.emit([StateChanged(row, ProcState.STARTING)])
+        ending = Ending(pid, lambda: process.exitcode, partial(self._release, rec_id), started_mono)
+        self._reaper.watch(
+            rec_id, ending, child.stdout_r, child.stderr_r, _exit_fds(process, pid, row.spec.method)
+        )
+        self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
+
+    def _not_started(self, rec_id: int, reason: str) -> Callable[[], None]:
+        """Under the lock: mark a record that never got a process. Returns what to call
+        once the lock is released (its events and callbacks)."""
+        child = self._children.pop(rec_id)
+        return self._registry.end(
+            rec_id,
+            also=child.on_started,
+            state=ProcState.FAILED,
+            error=reason,
+            ended_at=time.time(),
+        )
+
+
+def _exit_fds(process: BaseProcess, pid: int, method: str) -> tuple[int, ...]:
+    """fds that become readable when the child has ended: its pidfd (the moment it ends,
+    while its figures can still be read), and for a forkserver child a copy of the
+    sentinel, on which the fork server sends the status once it has reaped the child."""
+    fds = []
+    with contextlib.suppress(OSError, AttributeError):
+        fds.append(os.pidfd_open(pid))
+    if method == "forkserver" or not fds:
+        fds.append(os.dup(process.sentinel))
+    return tuple(fds)

@@ -1,0 +1,111 @@
+"""The reaping side of a source: each running process's output lines, and its end the
+moment it happens, with its exit status and its last figures.
+
+`Reaper` owns the watcher thread (core/watcher.py) and writes what it sees into a
+`Registry`. It starts nothing: whoever starts a process (the controller's launcher, or a
+watched program) hands it over with `watch` once it runs, saying how to read its exit
+status. Its per-process state is guarded by the registry's lock (see core/registry.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record
+from proclab.core.exits import state_for_exit
+from proclab.core.family import Family
+from proclab.core.model import ProcSample, Stream
+from proclab.core.registry import Registry
+from proclab.core.sampler import final_sample, reported_sample
+from proclab.core.watcher import ChildWatcher
+
+
+@dataclass(slots=True)
+class Ending:
+    """What the reaper needs of one running process."""
+
+    pid: int
+    exitcode: Callable[[], int | None]  # None while it runs; polls, never blocks
+    release: Callable[[], None]  # frees what held the process, once its end is known
+    started_mono: float
+    final_sample: ProcSample | None = None
+    reported: tuple[float, float, int, int, float] | None = None  # its own exit record
+
+
+class Reaper:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._lock = registry.lock
+        self._endings: dict[int, Ending] = {}
+        self._watcher = ChildWatcher(self._on_line, self._on_exit, self._on_closed)
+        self.family: Family | None = None  # told of each end, when the source keeps one
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._watcher.stop()
+
+    def watch(
+        self, rec_id: int, ending: Ending, stdout_fd: int, stderr_fd: int, exit_fds: tuple[int, ...]
+    ) -> None:
+        """Read the process's output from these fds and notice its end on `exit_fds` (a
+        pidfd, a sentinel); every fd is the reaper's from here on, closed when done."""
+        with self._lock:
+            self._endings[rec_id] = ending
+        self._watcher.watch(rec_id, stdout_fd, stderr_fd, exit_fds)
+
+    # The watcher's callbacks, on its thread ---------------------------------------------
+
+    def _on_line(self, rec_id: int, stream: Stream, text: str) -> None:
+        at = text.find(EXIT_RECORD) if stream == "stderr" else -1
+        if at != -1:  # the bootstrap's exit record, maybe after an unfinished line
+            with self._lock:
+                ending = self._endings.get(rec_id)
+            if ending is not None:
+                ending.reported = parse_exit_record(text[at:])
+            if at == 0:
+                return
+            text = text[:at]
+        self._registry.add_line(rec_id, stream, text)
+
+    def _on_exit(self, rec_id: int) -> bool:
+        with self._lock:
+            ending = self._endings.get(rec_id)
+            row = self._registry.get(rec_id)
+        if ending is None or row is None:
+            return True
+        if ending.final_sample is None:
+            # The child's own exit record (its rusage) if it wrote one; else its figures
+            # read while it is a zombie (once reaped they are gone; a forkserver child is
+            # reaped by the fork server, often first).
+            if ending.reported:
+                ending.final_sample = reported_sample(
+                    ending.reported, row.sample, ending.started_mono
+                )
+            else:
+                ending.final_sample = final_sample(ending.pid, row.sample, ending.started_mono)
+        exitcode = ending.exitcode()
+        if exitcode is None:
+            return False
+        if self.family is not None:
+            self.family.ended(ending.pid)
+        ending.release()
+        with self._lock:
+            del self._endings[rec_id]
+            row = self._registry.row(rec_id)
+            after = self._registry.end(
+                rec_id,
+                state=state_for_exit(exitcode),
+                exitcode=exitcode,
+                sample=ending.final_sample or row.sample,
+                ended_at=time.time(),
+                started_at=row.started_at or time.time(),
+            )
+        after()
+        return True
+
+    def _on_closed(self, rec_id: int) -> None:
+        """The output pipes are closed (the process and any of its own are done writing)."""

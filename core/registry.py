@@ -1,0 +1,314 @@
+"""The rows of a source's processes, their output, the events about them, and who waits
+for their end: everything a source knows, whoever starts and reaps its processes.
+
+The lock rule. One re-entrant lock (`Registry.lock`) guards every dict here, and the
+parts that compose a registry (the controller's launcher, reaper and signals) take the
+same lock for their own per-record state, so one lock orders them all. Nothing is emitted
+and no callback runs while it is held: a method that changes rows hands out its events
+after releasing it, and one called under the lock (`end`) returns what to call once the
+caller has released it. Subscribers and callbacks run on the thread that caused the event
+(a launcher, watcher or sampler thread), so they may call back in; they must be quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from proclab.core.defaults import OUTPUT_LINES_KEPT
+from proclab.core.errors import UnknownProcess
+from proclab.core.exits import state_for_status
+from proclab.core.model import (
+    Cleared,
+    Event,
+    Exited,
+    Notice,
+    NoticeLevel,
+    OutputLine,
+    ProcessRow,
+    ProcState,
+    RowUpdated,
+    Sampled,
+    StateChanged,
+    Stream,
+    SystemSample,
+)
+from proclab.core.output import TracebackCollector
+
+if TYPE_CHECKING:
+    import asyncio
+
+RowCallback = Callable[[ProcessRow], None]
+
+
+@dataclass(slots=True)
+class _Awaited:
+    """Who waits for one record's end, while its process may still run."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    callbacks: list[RowCallback] = field(default_factory=list)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._rows: dict[int, ProcessRow] = {}
+        self._awaited: dict[int, _Awaited] = {}  # records whose end is still to come
+        self._outputs: dict[int, deque[OutputLine]] = {}
+        self._tracebacks: dict[int, TracebackCollector] = {}
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._system: SystemSample | None = None
+
+    # Events ------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every event, from the source's threads."""
+        with self.lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self.lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    def emit(self, events: list[Event]) -> None:
+        for event in events:
+            for callback in self._subscribers:
+                try:
+                    callback(event)
+                except Exception:  # one broken subscriber must not stop the others
+                    traceback.print_exc()
+
+    def notice(self, level: NoticeLevel, text: str) -> None:
+        self.emit([Notice(level, text, time.time())])
+
+    # Reading -----------------------------------------------------------------------------
+
+    def rows(self) -> tuple[ProcessRow, ...]:
+        with self.lock:
+            return tuple(self._rows.values())
+
+    def row(self, rec_id: int) -> ProcessRow:
+        with self.lock:
+            try:
+                return self._rows[rec_id]
+            except KeyError:
+                raise UnknownProcess(f"no process #{rec_id} (cleared?)") from None
+
+    def get(self, rec_id: int) -> ProcessRow | None:
+        with self.lock:
+            return self._rows.get(rec_id)
+
+    def system(self) -> SystemSample | None:
+        return self._system
+
+    def output(self, rec_id: int, last: int | None = None) -> tuple[OutputLine, ...]:
+        with self.lock:
+            lines = tuple(self._outputs.get(rec_id, ()))
+        return lines if last is None else lines[-last:]
+
+    def live_count(self) -> int:
+        with self.lock:
+            return sum(1 for r in self._rows.values() if r.state.is_live)
+
+    def live_pids(self) -> dict[int, int]:
+        """Record id -> pid of every live process (what the sampler measures)."""
+        with self.lock:
+            return {
+                i: r.pid for i, r in self._rows.items() if r.pid is not None and r.state.is_live
+            }
+
+    def awaited(self) -> list[int]:
+        """The records whose end is still to come."""
+        with self.lock:
+            return list(self._awaited)
+
+    def still_live(self, ids: Iterable[int]) -> list[int]:
+        with self.lock:
+            return [i for i in ids if i in self._awaited]
+
+    # Changing rows -----------------------------------------------------------------------
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def add(self, row: ProcessRow) -> None:
+        """A new record, its process still to end (or to start). The caller emits."""
+        with self.lock:
+            self._rows[row.id] = row
+            self._awaited[row.id] = _Awaited()
+            self._outputs[row.id] = deque(maxlen=OUTPUT_LINES_KEPT)
+            self._tracebacks[row.id] = TracebackCollector()
+
+    def update(self, rec_id: int, **changes: Any) -> ProcessRow:
+        """The row with `changes`; the caller emits."""
+        with self.lock:
+            row = self._rows[rec_id] = replace(self._rows[rec_id], **changes)
+            return row
+
+    def set_live_state(self, rec_id: int, state: ProcState) -> bool:
+        """True if the row changed."""
+        with self.lock:
+            row = self._rows.get(rec_id)
+            if row is None or row.state.is_over or row.state is state:
+                return False
+            old = row.state
+            row = self._rows[rec_id] = replace(row, state=state)
+        self.emit([StateChanged(row, old)])
+        return True
+
+    def end(
+        self, rec_id: int, *, also: RowCallback | None = None, **changes: Any
+    ) -> Callable[[], None]:
+        """Under the lock: the record's process is over (or never started); `changes` say
+        how. Returns what to call once the lock is released: its events, then `also`, then
+        whoever waited for its end."""
+        with self.lock:
+            old = self._rows[rec_id].state
+            row = self.update(rec_id, **changes)
+            awaited = self._awaited.pop(rec_id)
+            awaited.done.set()
+            callbacks, awaited.callbacks = awaited.callbacks, []
+
+        def after() -> None:
+            self.emit([StateChanged(row, old), Exited(row)])
+            self.run_callbacks([also] if also else [], row)
+            self.run_callbacks(callbacks, row)
+
+        return after
+
+    def add_line(self, rec_id: int, stream: Stream, text: str) -> None:
+        """A line the record's process printed."""
+        events: list[Event] = []
+        with self.lock:
+            row = self._rows.get(rec_id)
+            if row is None:
+                return
+            line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time())
+            self._outputs[rec_id].append(line)
+            events.append(line)
+            collector = self._tracebacks[rec_id]
+            if stream == "stderr" and collector.feed(text):
+                row = self._rows[rec_id] = replace(
+                    row, traceback=collector.traceback, error=collector.error
+                )
+                events.append(RowUpdated(row))
+        self.emit(events)
+
+    def sampled(self, sampled: Sampled) -> None:
+        """A sampler tick: the machine's figures, each live process's, and its state."""
+        events: list[Event] = []
+        with self.lock:
+            self._system = sampled.system
+            for rec_id, sample in sampled.procs.items():
+                row = self._rows.get(rec_id)
+                if row is None or row.state.is_over:
+                    continue
+                state = state_for_status(sample.status)
+                new = self._rows[rec_id] = replace(row, sample=sample, state=state)
+                if state is not row.state:
+                    events.append(StateChanged(new, row.state))
+        events.append(sampled)
+        self.emit(events)
+
+    def clear_exited(self) -> int:
+        """Forget every record whose process has ended; returns how many."""
+        with self.lock:
+            ended = tuple(i for i, r in self._rows.items() if r.state.is_over)
+        return self.forget(ended)
+
+    def forget(self, ids: Iterable[int]) -> int:
+        """Forget these records, those of them whose process has ended; returns how many."""
+        with self.lock:
+            gone = tuple(i for i in ids if i in self._rows and self._rows[i].state.is_over)
+            for rec_id in gone:
+                del self._rows[rec_id]
+                self._outputs.pop(rec_id, None)
+                self._tracebacks.pop(rec_id, None)
+        if gone:
+            self.emit([Cleared(gone)])
+        return len(gone)
+
+    # Waiting for ends --------------------------------------------------------------------
+
+    def on_exit(self, rec_id: int, callback: RowCallback) -> None:
+        """Call `callback(row)` once the process has ended (at once if it already has)."""
+        with self.lock:
+            row = self.row(rec_id)
+            awaited = self._awaited.get(rec_id)
+            if awaited is not None and not row.state.is_over:
+                awaited.callbacks.append(callback)
+                return
+        callback(row)
+
+    def join(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        """Block until every process in `ids` has ended; False if `timeout` came first.
+        For threads other than an event loop's: use join_async or on_exit there."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for rec_id in tuple(ids):
+            with self.lock:
+                awaited = self._awaited.get(rec_id)
+            if awaited is None:
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not awaited.done.wait(remaining):
+                return False
+        return True
+
+    async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
+        """Await every process in `ids`; the event loop keeps running meanwhile."""
+        import asyncio  # here: `proclab run` never needs it
+
+        loop = asyncio.get_running_loop()
+        waits = []
+        for rec_id in tuple(ids):
+            future: asyncio.Future[None] = loop.create_future()
+
+            def done(_: ProcessRow, future: asyncio.Future[None] = future) -> None:
+                # the awaiting side may have given up and closed its loop (an app that quit)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, future)
+
+            self.on_exit(rec_id, done)
+            waits.append(future)
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def wait_started(self, ids: Iterable[int], timeout: float = 30.0) -> bool:
+        """Block until none of `ids` is still `starting`."""
+        deadline = time.monotonic() + timeout
+        ids = tuple(ids)
+        while True:
+            with self.lock:
+                if all(
+                    self._rows[i].state is not ProcState.STARTING for i in ids if i in self._rows
+                ):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+
+    @staticmethod
+    def run_callbacks(callbacks: list[RowCallback], row: ProcessRow) -> None:
+        for callback in callbacks:
+            try:
+                callback(row)
+            except Exception:
+                traceback.print_exc()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,179 @@
+"""Signals to a source's processes: terminate, kill, pause, resume, the SIGKILL that
+follows a SIGTERM left unanswered, and the fork-bomb guard.
+
+A process is signalled as a whole process group (proclab's children lead their own), so
+its own children get it too; SIGTERM and SIGKILL also reach its descendants that left the
+group, through the family (core/family.py) when the source keeps one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+
+from proclab.core import procfs
+from proclab.core.errors import UnknownProcess
+from proclab.core.exits import state_for_status
+from proclab.core.family import Family
+from proclab.core.model import RowUpdated
+from proclab.core.registry import Registry
+
+
+class Signaller:
+    def __init__(self, registry: Registry, *, max_descendants: int) -> None:
+        self._registry = registry
+        self._lock = registry.lock
+        self.max_descendants = max_descendants
+        self.family: Family | None = None
+        self._stopped_families: set[int] = set()
+
+    # Commands ----------------------------------------------------------------------------
+
+    def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
+        """SIGTERM to the process group (and SIGCONT, so a paused one gets it). With
+        escalate_after, SIGKILL follows if it is still running that much later."""
+        self.send(self._live_id(rec_id), signal.SIGTERM)
+        if escalate_after is not None:
+            timer = threading.Timer(escalate_after, self._escalate, (rec_id, escalate_after))
+            timer.daemon = True
+            timer.start()
+
+    def kill(self, rec_id: int) -> None:
+        self.send(self._live_id(rec_id), signal.SIGKILL)
+
+    def pause(self, rec_id: int) -> None:
+        """SIGSTOP to the group; a child still in its start-up is stopped as soon as its
+        start-up is done (see bootstrap: stopped earlier, it could outlive proclab)."""
+        rec_id = self._live_id(rec_id)
+        pid = self._registry.row(rec_id).pid
+        assert pid is not None
+        if _is_ready(pid):
+            self.send(rec_id, signal.SIGSTOP)
+            return
+
+        def when_ready() -> None:
+            deadline = time.monotonic() + 60
+            while not _is_ready(pid) and time.monotonic() < deadline:
+                row = self._registry.get(rec_id)
+                if row is None or row.state.is_over:
+                    return
+                time.sleep(0.002)
+            self.send(rec_id, signal.SIGSTOP)
+
+        threading.Thread(target=when_ready, name="proclab-pause", daemon=True).start()
+
+    def resume(self, rec_id: int) -> None:
+        self.send(self._live_id(rec_id), signal.SIGCONT)
+
+    def send(self, rec_id: int, sig: int, descendants: bool = True) -> None:
+        """Signal the process's whole group; a stopped group is continued so SIGTERM can
+        take effect. SIGTERM and SIGKILL also reach its descendants that left its group."""
+        with self._lock:
+            row = self._registry.get(rec_id)
+            if row is None or row.pid is None or row.state.is_over:
+                return  # reaped meanwhile: its pid may belong to someone else now
+            pid = row.pid
+            family = self.family
+            outside: dict[int, procfs.Brief] = {}
+            if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and family:
+                # Listed first: once the child is gone, they are no longer below it.
+                outside = {p: b for p, b in family.descendants(pid).items() if b.pgid != pid}
+            _signal_group(pid, sig)
+            if sig == signal.SIGTERM:
+                _signal_group(pid, signal.SIGCONT)
+            if outside and family is not None:
+                family.signal(outside, sig)
+                if sig == signal.SIGTERM:
+                    family.signal(outside, signal.SIGCONT)
+        if sig in (signal.SIGSTOP, signal.SIGCONT):
+            self._refresh_state_soon(rec_id)
+
+    # The fork-bomb guard: the sampler's callback -----------------------------------------
+
+    def guard(self, rec_id: int, pid: int, descendants: int) -> None:
+        """A child whose own processes pass the limit is killed with every process below
+        it and its whole process group."""
+        if descendants <= self.max_descendants or rec_id in self._stopped_families:
+            return
+        with self._lock:
+            row = self._registry.get(rec_id)
+            if row is None or row.state.is_over or row.pid != pid:
+                return
+            self._stopped_families.add(rec_id)
+            reason = (
+                f"stopped by proclab: it started more than {self.max_descendants} processes"
+                " of its own (a fork bomb?)"
+            )
+            row = self._registry.update(rec_id, error=reason)
+            if self.family is not None:
+                self.family.kill_tree(pid)  # stopped first, so none forks meanwhile
+        self.send(rec_id, signal.SIGKILL)
+        self._registry.emit([RowUpdated(row)])
+        self._registry.notice(
+            "warning",
+            f"{row.name} ({pid}) {reason}: killed its process group and every process below it",
+        )
+
+    # Internals ---------------------------------------------------------------------------
+
+    def _live_id(self, rec_id: int) -> int:
+        row = self._registry.row(rec_id)
+        if row.state.is_over:
+            raise UnknownProcess(f"{row.name} has already ended ({row.state})")
+        if row.pid is None:
+            raise UnknownProcess(f"{row.name} is still starting")
+        return rec_id
+
+    def _escalate(self, rec_id: int, waited: float) -> None:
+        row = self._registry.get(rec_id)
+        if row is None or row.state.is_over:
+            return
+        self._registry.notice(
+            "warning",
+            f"{row.name} ({row.pid}) still running {waited:g} s after SIGTERM: sending SIGKILL",
+        )
+        self.send(rec_id, signal.SIGKILL)
+
+    def _refresh_state_soon(self, rec_id: int) -> None:
+        """Read the state the kernel reports shortly after a stop/continue, rather than
+        waiting for the next sample."""
+
+        def refresh() -> None:
+            row = self._registry.get(rec_id)
+            pid = row.pid if row else None
+            if pid is None:
+                return
+            for _ in range(20):
+                try:
+                    state = state_for_status(procfs.read(pid).status)
+                except (OSError, ValueError, IndexError):
+                    return
+                if self._registry.set_live_state(rec_id, state):
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=refresh, name="proclab-state", daemon=True).start()
+
+
+def _is_ready(pid: int) -> bool:
+    """The child's bootstrap ends its set-up by becoming a session leader."""
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """The child leads its own group once its bootstrap has run setsid(); before that (its
+    first moments: under a millisecond for fork, an interpreter start-up for spawn) the
+    group does not exist yet and only the child itself can be signalled."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError:
+        pass
