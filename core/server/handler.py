@@ -206,6 +206,73 @@ def client_address(address: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class _Connections:
+    """The connections one serving loop holds: registered with its selector, counted in
+    the pool's shared count, and each reported with its figures when it closes."""
+
+    def __init__(self, selector: selectors.BaseSelector, report: Reporter, counter: Any) -> None:
+        self.selector = selector
+        self.report = report
+        self.counter = counter
+        self.by_fd: dict[int, _Conn] = {}
+
+    def open(self, sock: socket.socket, client: str) -> None:
+        conn = _Conn(sock, client, time.monotonic())
+        self.by_fd[sock.fileno()] = conn
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def close(self, conn: _Conn, reason: str) -> None:
+        fd = conn.sock.fileno()
+        self.selector.unregister(conn.sock)
+        del self.by_fd[fd]
+        conn.sock.close()
+        if self.counter is not None:
+            with self.counter.get_lock():
+                self.counter.value -= 1
+        self.report(
+            "disconnected",
+            conn.client,
+            duration=round(time.monotonic() - conn.started, 6),
+            bytes_in=conn.bytes_in,
+            bytes_out=conn.bytes_out,
+            reason=reason,
+        )
+
+    def close_all(self, reason: str) -> None:
+        for conn in list(self.by_fd.values()):
+            self.close(conn, reason)
+
+    def sweep(self, now: float, idle_timeout: float, lifetime: float, next_sweep: float) -> float:
+        """End those past their idle timeout or lifetime; when the next may be due."""
+        for conn in list(self.by_fd.values()):
+            due = min(conn.last + idle_timeout, conn.started + lifetime)
+            if due <= now:
+                self.close(conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime")
+            else:
+                next_sweep = min(next_sweep, due)
+        return next_sweep
+
+    def pump(self, key: selectors.SelectorKey, mask: int) -> float | None:
+        """Move a ready connection's bytes; when it was last active, or None if it is
+        closed (now or already)."""
+        conn = key.data
+        if conn.sock.fileno() not in self.by_fd:
+            return None
+        reason = _pump(conn, mask, self.report)
+        if reason is not None:
+            self.close(conn, reason)
+            return None
+        want = selectors.EVENT_WRITE if conn.out else 0
+        if not conn.eof and len(conn.out) < OUT_LIMIT:
+            want |= selectors.EVENT_READ
+        # Nothing to read or write (stalled by a client that does not read): only its
+        # idle timeout or lifetime will end it.
+        want = want or selectors.EVENT_READ
+        if want != key.events:
+            self.selector.modify(conn.sock, want, conn)
+        return conn.last
+
+
 def serve(
     report: Reporter,
     idle_timeout: float,
@@ -224,34 +291,11 @@ def serve(
     listener and no connection left, or when stop is set.
     """
     selector = selectors.DefaultSelector()
-    conns: dict[int, _Conn] = {}
+    conns = _Connections(selector, report, counter)
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
-
-    def open_conn(sock: socket.socket, client: str) -> None:
-        conn = _Conn(sock, client, time.monotonic())
-        conns[sock.fileno()] = conn
-        selector.register(sock, selectors.EVENT_READ, conn)
-
-    def close_conn(conn: _Conn, reason: str) -> None:
-        fd = conn.sock.fileno()
-        selector.unregister(conn.sock)
-        del conns[fd]
-        conn.sock.close()
-        if counter is not None:
-            with counter.get_lock():
-                counter.value -= 1
-        report(
-            "disconnected",
-            conn.client,
-            duration=round(time.monotonic() - conn.started, 6),
-            bytes_in=conn.bytes_in,
-            bytes_out=conn.bytes_out,
-            reason=reason,
-        )
-
     if first is not None:
-        open_conn(*first)
+        conns.open(*first)
     if listener is not None:
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, None)
@@ -259,23 +303,15 @@ def serve(
         selector.register(stop, selectors.EVENT_READ, "stop")
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
     try:
-        while conns or listener is not None:
+        while conns.by_fd or listener is not None:
             if stop is not None and stop.is_set():
-                for conn in list(conns.values()):
-                    close_conn(conn, stop_reason)
+                conns.close_all(stop_reason)
                 return
             now = time.monotonic()
             if now >= next_sweep:  # not on every event: one pass over every connection
-                next_sweep = now + SWEEP_S if listener is not None or polled else now + 3600
-                for conn in list(conns.values()):
-                    due = min(conn.last + idle_timeout, conn.started + lifetime)
-                    if due <= now:
-                        close_conn(
-                            conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime"
-                        )
-                    else:
-                        next_sweep = min(next_sweep, due)
-                if not conns and listener is None:
+                later = now + SWEEP_S if listener is not None or polled else now + 3600
+                next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
+                if not conns.by_fd and listener is None:
                     break  # a handler whose connection just timed out
             wait = next_sweep - now
             if not report.flush():  # the server is behind: try again soon
@@ -284,30 +320,12 @@ def serve(
                 if key.data == "stop":
                     with contextlib.suppress(OSError):
                         os.read(key.fd, 64)
-                    continue
-                if key.data is None:
-                    _accept(listener, open_conn, report, max_clients, counter)  # type: ignore[arg-type]
-                    continue
-                conn = key.data
-                if conn.sock.fileno() not in conns:
-                    continue
-                reason = _pump(conn, mask, report)
-                if reason is not None:
-                    close_conn(conn, reason)
-                    continue
-                want = selectors.EVENT_WRITE if conn.out else 0
-                if not conn.eof and len(conn.out) < OUT_LIMIT:
-                    want |= selectors.EVENT_READ
-                # Nothing to read or write (stalled by a client that does not read): only
-                # its idle timeout or lifetime will end it.
-                want = want or selectors.EVENT_READ
-                if want != key.events:
-                    selector.modify(conn.sock, want, conn)
-                if conn.last + idle_timeout < next_sweep:
-                    next_sweep = conn.last + idle_timeout
+                elif key.data is None:
+                    _accept(listener, conns.open, report, max_clients, counter)  # type: ignore[arg-type]
+                elif (last := conns.pump(key, mask)) is not None:
+                    next_sweep = min(next_sweep, last + idle_timeout)
     finally:
-        for conn in list(conns.values()):
-            close_conn(conn, "handler ended")
+        conns.close_all("handler ended")
         selector.close()
         report.close()
 
