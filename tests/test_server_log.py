@@ -232,3 +232,24 @@ def test_a_handler_sends_its_events_together() -> None:
         os.close(write)
     assert len(writes) == 1 and len(lines) == 30, writes
     assert [json.loads(line)["kind"] for line in lines[:2]] == ["accepted", "data_in"]
+
+
+@pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
+@pytest.mark.parametrize(
+    ("level", "kinds"),
+    [("errors", set()), ("connections", {"accepted", "disconnected"})],
+)
+def test_log_levels_leave_out_what_they_say(
+    controller: Controller, mode: str, method: str, level: str, kinds: set[str]
+) -> None:
+    """--log errors logs no connection at all (a load test's level); --log connections
+    their opening and closing, not their bytes."""
+    log = Log(controller)
+    address = start(controller, mode, method, log=level)
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"ping")
+        assert sock.recv(16) == b"PING"
+    assert wait_until(lambda: controller.server.status().served == 1, 10)
+    controller.server.stop()
+    seen = {e.kind for e in log.events} - {"listening", "stopped"}
+    assert seen == kinds, log.lines()

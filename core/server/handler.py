@@ -39,6 +39,9 @@ from proclab.core.output import escape_controls
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
 PREVIEW_BYTES = 32
+# The pool's shared counts (a multiprocessing Array of two): connections open now, and
+# connections served (ended), across every worker, whatever is logged.
+OPEN, SERVED = 0, 1
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 STOPPING_LINE = b"stopping: the server is shutting down\n"
@@ -228,7 +231,8 @@ class _Connections:
         conn.sock.close()
         if self.counter is not None:
             with self.counter.get_lock():
-                self.counter.value -= 1
+                self.counter[OPEN] -= 1
+                self.counter[SERVED] += 1
         self.report(
             "disconnected",
             conn.client,
@@ -285,8 +289,8 @@ def serve(
 ) -> None:
     """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
 
-    `counter`: a shared count of open connections across pool workers, checked against
-    `max_clients` on accept. `stop`: an object with is_set(), looked at between events
+    `counter`: the pool's shared counts (OPEN, SERVED) across its workers, the open ones
+    checked against `max_clients` on accept. `stop`: an object with is_set(), looked at between events
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
@@ -344,9 +348,9 @@ def _accept(
         client = client_address(address)
         if counter is not None:
             with counter.get_lock():
-                full = counter.value >= max_clients
+                full = counter[OPEN] >= max_clients
                 if not full:
-                    counter.value += 1
+                    counter[OPEN] += 1
             if full:
                 reject(sock, client, max_clients, report)
                 continue

@@ -60,6 +60,8 @@ from proclab.core.model import (
 from proclab.core.server.handler import (
     DATA_EVENTS_PER_S,
     LOG_LEVELS,
+    OPEN,
+    SERVED,
     STOPPING_LINE,
     Reporter,
     client_address,
@@ -156,7 +158,7 @@ class TcpServer:
         self._rejected = 0
         self._handlers: set[int] = set()  # record ids of handler/worker processes
         self._disconnected: set[int] = set()  # handler pids that reported their disconnect
-        self._counter: Any = None  # pool mode: open connections, shared by the workers
+        self._counter: Any = None  # pool mode: OPEN and SERVED, shared by the workers
         self._handler_threads: set[threading.Thread] = set()
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
@@ -250,7 +252,8 @@ class TcpServer:
                 os.close(fd)
         self._events_r = self._events_w = self._wake_r = self._wake_w = -1
         self._emit(
-            "stopped", text=f"stopped ({reason}); served {self._served}, rejected {self._rejected}"
+            "stopped",
+            text=f"stopped ({reason}); served {self._served_count()}, rejected {self._rejected}",
         )
 
     def _wake(self) -> None:
@@ -261,7 +264,7 @@ class TcpServer:
         with self._lock:
             config = self.config
             active = (
-                self._counter.value if self._counter is not None and self._running else self._active
+                self._counter[OPEN] if self._counter is not None and self._running else self._active
             )
             return ServerStatus(
                 running=self._running,
@@ -271,7 +274,7 @@ class TcpServer:
                 workers=config.workers,
                 max_clients=config.max_clients,
                 active=max(0, active),
-                served=self._served,
+                served=self._served_count(),
                 rejected=self._rejected,
                 handlers=sum(1 for i in self._handlers if self._controller_row_live(i)),
             )
@@ -401,7 +404,8 @@ class TcpServer:
             if row.pid is None:
                 self._handler_done(None, client, f"could not start a handler: {row.error}")
                 return
-            self._emit("accepted", client=client, pid=row.pid)
+            if self.config.log != "errors":  # as the handler itself reports (Reporter)
+                self._emit("accepted", client=client, pid=row.pid)
 
         try:
             (rec_id,) = self._controller.spawn(
@@ -445,7 +449,8 @@ class TcpServer:
         thread = threading.Thread(target=run, name=f"proclab-tcp {client}", daemon=True)
         self._handler_threads.add(thread)
         thread.start()  # its own events go through the pipe, read after this one
-        self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
+        if self.config.log != "errors":
+            self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
 
     def _handler_done(self, row: ProcessRow | None, client: str, error: str | None = None) -> None:
         with self._lock:
@@ -474,7 +479,7 @@ class TcpServer:
     def _start_pool(self) -> None:
         config = self.config
         ctx = methods.context(config.method)
-        self._counter = ctx.Value("i", 0)
+        self._counter = ctx.Array("q", 2)  # OPEN, SERVED
         assert self._listener is not None
         limits = (config.idle_timeout, config.lifetime, config.max_clients)
         spec, shown = self._handler_specs(
@@ -557,9 +562,6 @@ class TcpServer:
         if kind == "busy" and self.config.mode == "pool":
             with self._lock:
                 self._rejected += 1
-        if kind == "disconnected" and self.config.mode == "pool":
-            with self._lock:
-                self._served += 1
         if kind == "accepted" and self.config.mode != "pool":
             return  # the server itself reported it, with the handler's pid
         with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
@@ -603,6 +605,12 @@ class TcpServer:
             parts.append(f"{config.workers} workers")
         parts.append(f"max {config.max_clients} clients")
         return ", ".join(parts)
+
+    def _served_count(self) -> int:
+        """A pool's workers count what they serve (their events may not be logged)."""
+        if self.config.mode == "pool" and self._counter is not None:
+            return int(self._counter[SERVED])
+        return self._served
 
     def _controller_row_live(self, rec_id: int) -> bool:
         try:
