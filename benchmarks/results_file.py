@@ -15,6 +15,8 @@ def write_results(path: str | Path, figures: dict[str, Any]) -> None:
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        # the machine is shared: how busy it was when the figures were written
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         **figures,
     }
     out = Path(path)

@@ -105,7 +105,7 @@ def child_main(payload: ChildPayload) -> None:
         _close_inherited_fds(payload.keep_fds)
         _reset_signal_handlers()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, DEFERRED_SIGNALS)
-    _die_with_parent()
+    _die_with_parent(payload.method)
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
     # Last of the set-up, because the controller reads "leads its own session" as "ready":
@@ -172,7 +172,7 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
         return None
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(method: str = "fork") -> None:
     """End this child when proclab ends, even by SIGKILL, and its process group with it.
 
     The kernel SIGKILLs the child when its parent dies (PR_SET_PDEATHSIG): no Python code
@@ -180,29 +180,41 @@ def _die_with_parent() -> None:
     too, and it survives exec. The parent is the thread that started the child (proclab's
     launcher, or the server's accept thread) or, for forkserver, the fork server, which
     dies with proclab (forkserver_guard). The rest of the family is proclab's guardian's
-    to end (family.py). A daemon thread also waits on the parent's sentinel: if proclab
-    died before the kernel was asked, it ends the child and its group.
+    to end (family.py).
+
+    A parent that died before the kernel was asked is seen at once under fork and spawn,
+    whose parent is proclab itself: the child has been given another parent. Under
+    forkserver (or without prctl) a daemon thread waits on proclab's sentinel instead; a
+    thread in every child cost a fork child half a millisecond, a quarter of its set-up.
     """
     parent = parent_process()
-    sentinel = parent.sentinel if parent is not None else None
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if method != "forkserver" and parent is not None:
+            if os.getppid() != parent.pid:  # asked too late: the parent is gone
+                _end_with_group()
+            return
+    sentinel = parent.sentinel if parent is not None else None
     if sentinel is None:
         return
 
     def watch() -> None:
         with contextlib.suppress(OSError, ValueError):
             select.select([sentinel], [], [])
-        # Only this child's own group, the one its setsid() made: until then the child
-        # is still in proclab's group, which holds proclab's caller too (a shell, its
-        # other jobs), and the group named by our pid does not exist.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpid(), signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)
+        _end_with_group()
 
     # A bare thread (daemon by nature): threading.Thread.start() would wait for it to run,
     # which costs a fork child about a millisecond.
     _thread.start_new_thread(watch, ())
+
+
+def _end_with_group() -> None:
+    # Only this child's own group, the one its setsid() made: until then the child is
+    # still in proclab's group, which holds proclab's caller too (a shell, its other
+    # jobs), and the group named by our pid does not exist.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _redirect_stdio(payload: ChildPayload) -> None:

@@ -349,6 +349,12 @@ SERVER_EVENT_CLASSES: dict[str, type[ServerEvent]] = {
 }
 
 
+# Read once: a busy server builds thousands of events a second.
+_FIELD_NAMES = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in SERVER_EVENT_CLASSES.values()
+}
+
+
 def server_event(kind: str, time: float, **fields: Any) -> ServerEvent:
     """The event of this kind from fields that may hold more than it needs (a handler's
     report, a format-1 recording's line): the others are left out. ValueError for a kind
@@ -356,7 +362,7 @@ def server_event(kind: str, time: float, **fields: Any) -> ServerEvent:
     cls = SERVER_EVENT_CLASSES.get(kind)
     if cls is None:
         raise ValueError(f"no server event of kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES[cls]
     values: dict[str, Any] = {k: v for k, v in fields.items() if k in names}
     values.update(kind=kind, time=time)
     return cls(**values)

@@ -264,3 +264,28 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def test_serve_writes_many_log_lines_in_one_write(monkeypatch):
+    """`proclab serve`'s log under load: lines gather and go out in one write (and one
+    flush) per FLUSH_EVERY_S, not one each; in order, none lost."""
+    import io
+
+    from proclab.tui.commands.serve import Console
+
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    out = Counting()
+    monkeypatch.setattr("sys.stdout", out)
+    console = Console()
+    for n in range(500):
+        console.add(f"line {n}")
+    console.flush()
+    console.flush()  # nothing new: nothing written
+    assert out.writes == 1
+    assert out.getvalue().splitlines() == [f"line {n}" for n in range(500)]

@@ -176,3 +176,80 @@ def test_a_client_turned_away_for_want_of_processes_is_told_why(controller: Cont
     line = describe_event(busy)
     assert "limit of 8 clients" not in line and "max-procs" in line, line
     assert controller.server.status().rejected == 1
+
+
+def test_a_flood_of_chunks_is_counted_past_the_handlers_rate(controller: Controller) -> None:
+    """A client that sends 1,500 small messages, each waiting for its echo: 3,000 chunks
+    (each received and sent whole). The handler describes at most DATA_EVENTS_PER_S a
+    second and counts the rest; the log says how many it left out, and why, so that what
+    it shows plus what it counted is every chunk."""
+    from proclab.core.server.handler import DATA_EVENTS_PER_S
+
+    log = Log(controller)
+    address = start(controller, "process", "fork")
+    messages = 1500
+    began = time.monotonic()
+    with socket.create_connection(address, timeout=20) as sock:
+        for n in range(messages):
+            sock.sendall(b"m%07d" % n)
+            got = b""
+            while len(got) < 8:
+                got += sock.recv(8 - len(got))
+    seconds = time.monotonic() - began
+    assert wait_until(lambda: log.count("disconnected") == 1, 20)
+    controller.server.stop()
+    shown = log.count("data_in") + log.count("data_out")
+    warnings = [e.text for e in log.events if e.kind == "warning" and "left out" in e.text]
+    counted = sum(int(text.split(" data event")[0].replace(",", "")) for text in warnings)
+    assert shown + counted == 2 * messages, (shown, warnings)
+    assert shown <= DATA_EVENTS_PER_S * (int(seconds) + 2), (shown, seconds)
+    assert all("a second" in text for text in warnings), warnings
+
+
+def test_a_handler_sends_its_events_together() -> None:
+    """Thirty events reported between two waits of the serving loop go to the server in
+    one write, not thirty; each is still a line of its own."""
+    import json
+    import os
+
+    from proclab.core.server.handler import Reporter
+
+    read, write = os.pipe()
+    try:
+        os.set_blocking(write, False)
+        reporter = Reporter(write)
+        writes = []
+        real_write = reporter._write
+        reporter._write = lambda data: writes.append(len(data)) or real_write(data)  # type: ignore[method-assign]
+        reporter("accepted", "127.0.0.1:1")
+        for n in range(29):
+            if reporter.data_wanted():
+                reporter("data_in", "127.0.0.1:1", nbytes=n, preview="x")
+        assert reporter.flush()
+        lines = os.read(read, 65536).splitlines()
+    finally:
+        os.close(read)
+        os.close(write)
+    assert len(writes) == 1 and len(lines) == 30, writes
+    assert [json.loads(line)["kind"] for line in lines[:2]] == ["accepted", "data_in"]
+
+
+@pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
+@pytest.mark.parametrize(
+    ("level", "kinds"),
+    [("errors", set()), ("connections", {"accepted", "disconnected"})],
+)
+def test_log_levels_leave_out_what_they_say(
+    controller: Controller, mode: str, method: str, level: str, kinds: set[str]
+) -> None:
+    """--log errors logs no connection at all (a load test's level); --log connections
+    their opening and closing, not their bytes."""
+    log = Log(controller)
+    address = start(controller, mode, method, log=level)
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"ping")
+        assert sock.recv(16) == b"PING"
+    assert wait_until(lambda: controller.server.status().served == 1, 10)
+    controller.server.stop()
+    seen = {e.kind for e in log.events} - {"listening", "stopped"}
+    assert seen == kinds, log.lines()

@@ -39,6 +39,9 @@ from proclab.core.output import escape_controls
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
 PREVIEW_BYTES = 32
+# The pool's shared counts (a multiprocessing Array of two): connections open now, and
+# connections served (ended), across every worker, whatever is logged.
+OPEN, SERVED = 0, 1
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 STOPPING_LINE = b"stopping: the server is shutting down\n"
@@ -54,51 +57,94 @@ def preview(data: bytes) -> str:
 LOG_LEVELS = ("all", "connections", "errors")
 DATA_KINDS = ("data_in", "data_out")
 FLUSH_WAIT_S = 30.0  # how long an ending handler waits for a server that is behind
+PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
+# A handler describes at most this many chunks a second; the rest are counted. One
+# connection of the lesson never comes near it; a pool worker under load would otherwise
+# spend more time describing its chunks than moving them (benchmarks/tcp.py).
+DATA_EVENTS_PER_S = 200
 
 
 class Reporter:
-    """Writes one event per line to the server's event pipe, never blocking its client.
-    `level`: all (every chunk in and out too), connections (accepted, disconnected),
-    errors (only errors and busy): a load test's handlers need not describe every byte.
+    """Writes events, one JSON line each, to the server's event pipe, never blocking its
+    client. `level`: all (every chunk in and out too), connections (accepted,
+    disconnected), errors (only errors and busy): a load test's handlers need not
+    describe every byte.
 
-    When the pipe is full, a data event is left out and counted; the count goes to the
-    server ("left_out") as soon as there is room. Any other event waits in `pending`,
-    written as the pipe drains (`flush`, which the serving loop calls), and `close`
-    waits for all of them before the handler ends."""
+    Events wait in order in `queue` and go out together (`flush`, which the serving loop
+    calls before it waits again): one write of up to PIPE_BUF bytes for many events.
+    When the pipe is full, the data events waiting are left out and counted, and so are
+    those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") as soon as
+    there is room. Any other event waits its turn, and `close` waits for all of them
+    before the handler ends."""
 
     def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
         self.fd = fd
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
         self.connections = level in ("all", "connections")
-        self.left_out = 0  # data events not sent since the last count was
-        self.pending: deque[bytes] = deque()
+        self.behind = 0  # data events left out for a full pipe, not yet told
+        self.over_rate = 0  # data events past DATA_EVENTS_PER_S, not yet told
+        self.queue: deque[tuple[bytes, bool]] = deque()  # (line, a data event)
         self.broken = False  # the server is gone
+        self._second = 0  # the second the data budget is counted for
+        self._budget = DATA_EVENTS_PER_S
+
+    @property
+    def left_out(self) -> int:
+        return self.behind + self.over_rate
 
     def __call__(self, kind: str, client: str, **fields: Any) -> None:
         if kind in ("accepted", "disconnected") and not self.connections:
             return
         if self.broken:
             return
-        line = self._line(kind, client, **fields)
-        if kind in DATA_KINDS:
-            if self.pending or not self._write(line):  # never ahead of what waits
-                self.left_out += 1
-            return
-        self.pending.append(line)
-        self.flush()
+        self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
+
+    def data_wanted(self) -> bool:
+        """Whether to describe a chunk now (a data event): only at level "all", and within
+        DATA_EVENTS_PER_S; past it the chunk is counted, and not even described."""
+        if not self.data or self.broken:
+            return False
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._budget = second, DATA_EVENTS_PER_S
+        if self._budget > 0:
+            self._budget -= 1
+            return True
+        self.over_rate += 1
+        return False
 
     def flush(self) -> bool:
         """Write what waits, as far as the pipe takes it; True once nothing waits."""
-        if self.left_out and not self.broken:
-            if not self._write(self._line("left_out", "", count=self.left_out)):
+        if self.broken:
+            self.queue.clear()
+            return True
+        if self.left_out:
+            line = self._line("left_out", "", count=self.left_out, over_rate=self.over_rate)
+            if not self._write(line):
+                self._drop_data()
                 return False
-            self.left_out = 0
-        while self.pending and not self.broken:
-            if not self._write(self.pending[0]):
+            self.behind = self.over_rate = 0
+        while self.queue:
+            chunk, taken = bytearray(), 0
+            for line, _data in self.queue:
+                if chunk and len(chunk) + len(line) > PIPE_BUF:
+                    break
+                chunk += line
+                taken += 1
+            if not self._write(chunk):
+                self._drop_data()
                 return False
-            self.pending.popleft()
+            for _ in range(taken):
+                self.queue.popleft()
         return True
+
+    def _drop_data(self) -> None:
+        """The pipe is full: the data events waiting are left out (counted); the others
+        wait for room."""
+        kept = deque(entry for entry in self.queue if not entry[1])
+        self.behind += len(self.queue) - len(kept)
+        self.queue = kept
 
     def close(self, timeout: float = FLUSH_WAIT_S) -> None:
         """Wait (up to `timeout`) until everything waiting is written."""
@@ -110,9 +156,9 @@ class Reporter:
         record = {"kind": kind, "client": client, "pid": self.pid, "time": time.time(), **fields}
         return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
-    def _write(self, line: bytes) -> bool:
+    def _write(self, data: bytes | bytearray) -> bool:
         try:
-            os.write(self.fd, line)  # under PIPE_BUF bytes: all of it, or nothing
+            os.write(self.fd, data)  # at most PIPE_BUF bytes: all of it, or nothing
         except BlockingIOError:
             return False
         except OSError:
@@ -163,6 +209,74 @@ def client_address(address: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class _Connections:
+    """The connections one serving loop holds: registered with its selector, counted in
+    the pool's shared count, and each reported with its figures when it closes."""
+
+    def __init__(self, selector: selectors.BaseSelector, report: Reporter, counter: Any) -> None:
+        self.selector = selector
+        self.report = report
+        self.counter = counter
+        self.by_fd: dict[int, _Conn] = {}
+
+    def open(self, sock: socket.socket, client: str) -> None:
+        conn = _Conn(sock, client, time.monotonic())
+        self.by_fd[sock.fileno()] = conn
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def close(self, conn: _Conn, reason: str) -> None:
+        fd = conn.sock.fileno()
+        self.selector.unregister(conn.sock)
+        del self.by_fd[fd]
+        conn.sock.close()
+        if self.counter is not None:
+            with self.counter.get_lock():
+                self.counter[OPEN] -= 1
+                self.counter[SERVED] += 1
+        self.report(
+            "disconnected",
+            conn.client,
+            duration=round(time.monotonic() - conn.started, 6),
+            bytes_in=conn.bytes_in,
+            bytes_out=conn.bytes_out,
+            reason=reason,
+        )
+
+    def close_all(self, reason: str) -> None:
+        for conn in list(self.by_fd.values()):
+            self.close(conn, reason)
+
+    def sweep(self, now: float, idle_timeout: float, lifetime: float, next_sweep: float) -> float:
+        """End those past their idle timeout or lifetime; when the next may be due."""
+        for conn in list(self.by_fd.values()):
+            due = min(conn.last + idle_timeout, conn.started + lifetime)
+            if due <= now:
+                self.close(conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime")
+            else:
+                next_sweep = min(next_sweep, due)
+        return next_sweep
+
+    def pump(self, key: selectors.SelectorKey, mask: int) -> float | None:
+        """Move a ready connection's bytes; when it was last active, or None if it is
+        closed (now or already)."""
+        conn = key.data
+        if conn.sock.fileno() not in self.by_fd:
+            return None
+        reason = _pump(conn, mask, self.report)
+        if reason is not None:
+            self.close(conn, reason)
+            return None
+        want = selectors.EVENT_WRITE if conn.out else 0
+        if not conn.eof and len(conn.out) < OUT_LIMIT:
+            want |= selectors.EVENT_READ
+        # Nothing to read or write (stalled by a client that does not read): only its
+        # idle timeout or lifetime will end it.
+        want = want or selectors.EVENT_READ
+        if want != key.events:
+            self.selector.modify(conn.sock, want, conn)
+        return conn.last
+
+
 def serve(
     report: Reporter,
     idle_timeout: float,
@@ -175,40 +289,17 @@ def serve(
 ) -> None:
     """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
 
-    `counter`: a shared count of open connections across pool workers, checked against
-    `max_clients` on accept. `stop`: an object with is_set(), looked at between events
+    `counter`: the pool's shared counts (OPEN, SERVED) across its workers, the open ones
+    checked against `max_clients` on accept. `stop`: an object with is_set(), looked at between events
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
     selector = selectors.DefaultSelector()
-    conns: dict[int, _Conn] = {}
+    conns = _Connections(selector, report, counter)
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
-
-    def open_conn(sock: socket.socket, client: str) -> None:
-        conn = _Conn(sock, client, time.monotonic())
-        conns[sock.fileno()] = conn
-        selector.register(sock, selectors.EVENT_READ, conn)
-
-    def close_conn(conn: _Conn, reason: str) -> None:
-        fd = conn.sock.fileno()
-        selector.unregister(conn.sock)
-        del conns[fd]
-        conn.sock.close()
-        if counter is not None:
-            with counter.get_lock():
-                counter.value -= 1
-        report(
-            "disconnected",
-            conn.client,
-            duration=round(time.monotonic() - conn.started, 6),
-            bytes_in=conn.bytes_in,
-            bytes_out=conn.bytes_out,
-            reason=reason,
-        )
-
     if first is not None:
-        open_conn(*first)
+        conns.open(*first)
     if listener is not None:
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, None)
@@ -216,23 +307,15 @@ def serve(
         selector.register(stop, selectors.EVENT_READ, "stop")
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
     try:
-        while conns or listener is not None:
+        while conns.by_fd or listener is not None:
             if stop is not None and stop.is_set():
-                for conn in list(conns.values()):
-                    close_conn(conn, stop_reason)
+                conns.close_all(stop_reason)
                 return
             now = time.monotonic()
             if now >= next_sweep:  # not on every event: one pass over every connection
-                next_sweep = now + SWEEP_S if listener is not None or polled else now + 3600
-                for conn in list(conns.values()):
-                    due = min(conn.last + idle_timeout, conn.started + lifetime)
-                    if due <= now:
-                        close_conn(
-                            conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime"
-                        )
-                    else:
-                        next_sweep = min(next_sweep, due)
-                if not conns and listener is None:
+                later = now + SWEEP_S if listener is not None or polled else now + 3600
+                next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
+                if not conns.by_fd and listener is None:
                     break  # a handler whose connection just timed out
             wait = next_sweep - now
             if not report.flush():  # the server is behind: try again soon
@@ -241,30 +324,12 @@ def serve(
                 if key.data == "stop":
                     with contextlib.suppress(OSError):
                         os.read(key.fd, 64)
-                    continue
-                if key.data is None:
-                    _accept(listener, open_conn, report, max_clients, counter)  # type: ignore[arg-type]
-                    continue
-                conn = key.data
-                if conn.sock.fileno() not in conns:
-                    continue
-                reason = _pump(conn, mask, report)
-                if reason is not None:
-                    close_conn(conn, reason)
-                    continue
-                want = selectors.EVENT_WRITE if conn.out else 0
-                if not conn.eof and len(conn.out) < OUT_LIMIT:
-                    want |= selectors.EVENT_READ
-                # Nothing to read or write (stalled by a client that does not read): only
-                # its idle timeout or lifetime will end it.
-                want = want or selectors.EVENT_READ
-                if want != key.events:
-                    selector.modify(conn.sock, want, conn)
-                if conn.last + idle_timeout < next_sweep:
-                    next_sweep = conn.last + idle_timeout
+                elif key.data is None:
+                    _accept(listener, conns.open, report, max_clients, counter)  # type: ignore[arg-type]
+                elif (last := conns.pump(key, mask)) is not None:
+                    next_sweep = min(next_sweep, last + idle_timeout)
     finally:
-        for conn in list(conns.values()):
-            close_conn(conn, "handler ended")
+        conns.close_all("handler ended")
         selector.close()
         report.close()
 
@@ -283,9 +348,9 @@ def _accept(
         client = client_address(address)
         if counter is not None:
             with counter.get_lock():
-                full = counter.value >= max_clients
+                full = counter[OPEN] >= max_clients
                 if not full:
-                    counter.value += 1
+                    counter[OPEN] += 1
             if full:
                 reject(sock, client, max_clients, report)
                 continue
@@ -331,7 +396,7 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
             conn.bytes_in += len(data)
             conn.out += data.upper()
             conn.last = now
-            if report.data:
+            if report.data_wanted():
                 report("data_in", conn.client, nbytes=len(data), preview=preview(data))
     if conn.out and (mask & selectors.EVENT_WRITE or mask & selectors.EVENT_READ):
         try:
@@ -343,7 +408,7 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
         except OSError as exc:
             return f"error: {exc.strerror}"
         if sent:
-            if report.data:
+            if report.data_wanted():
                 report(
                     "data_out",
                     conn.client,

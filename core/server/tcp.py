@@ -58,7 +58,10 @@ from proclab.core.model import (
     server_event,
 )
 from proclab.core.server.handler import (
+    DATA_EVENTS_PER_S,
     LOG_LEVELS,
+    OPEN,
+    SERVED,
     STOPPING_LINE,
     Reporter,
     client_address,
@@ -78,6 +81,10 @@ HANDLERS = "proclab.core.server.handler"
 KEEP_ENDED_HANDLERS = 100
 STOPPING = "server stopping"
 LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
+# The log shows at most this many data events a second, whatever the handlers send: more
+# is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py).
+LOG_DATA_EVENTS_PER_S = 1000
+DATA_LINE = b'{"kind":"data_'  # how a handler's data event begins (handler.Reporter._line)
 
 
 class ServerError(ProclabError):
@@ -151,12 +158,15 @@ class TcpServer:
         self._rejected = 0
         self._handlers: set[int] = set()  # record ids of handler/worker processes
         self._disconnected: set[int] = set()  # handler pids that reported their disconnect
-        self._counter: Any = None  # pool mode: open connections, shared by the workers
+        self._counter: Any = None  # pool mode: OPEN and SERVED, shared by the workers
         self._handler_threads: set[threading.Thread] = set()
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
-        self._left_out = 0  # data events handlers could not send, not yet told
+        self._left_out = 0  # data events left out of the log, not yet told
+        self._over_rate = 0  # of which past a rate limit (the handler's or the log's)
         self._left_out_told = 0.0
+        self._data_second = 0  # the second the log's data budget is counted for
+        self._data_budget = LOG_DATA_EVENTS_PER_S
 
     # Commands -----------------------------------------------------------------------------
 
@@ -179,7 +189,7 @@ class TcpServer:
             self._handlers_ended.clear()
             self._thread = None
             self._active = self._served = self._rejected = 0
-            self._left_out = 0
+            self._left_out = self._over_rate = 0
             self._handlers.clear()
             self._disconnected.clear()
             self._running = True
@@ -242,7 +252,8 @@ class TcpServer:
                 os.close(fd)
         self._events_r = self._events_w = self._wake_r = self._wake_w = -1
         self._emit(
-            "stopped", text=f"stopped ({reason}); served {self._served}, rejected {self._rejected}"
+            "stopped",
+            text=f"stopped ({reason}); served {self._served_count()}, rejected {self._rejected}",
         )
 
     def _wake(self) -> None:
@@ -253,7 +264,7 @@ class TcpServer:
         with self._lock:
             config = self.config
             active = (
-                self._counter.value if self._counter is not None and self._running else self._active
+                self._counter[OPEN] if self._counter is not None and self._running else self._active
             )
             return ServerStatus(
                 running=self._running,
@@ -263,7 +274,7 @@ class TcpServer:
                 workers=config.workers,
                 max_clients=config.max_clients,
                 active=max(0, active),
-                served=self._served,
+                served=self._served_count(),
                 rejected=self._rejected,
                 handlers=sum(1 for i in self._handlers if self._controller_row_live(i)),
             )
@@ -393,7 +404,8 @@ class TcpServer:
             if row.pid is None:
                 self._handler_done(None, client, f"could not start a handler: {row.error}")
                 return
-            self._emit("accepted", client=client, pid=row.pid)
+            if self.config.log != "errors":  # as the handler itself reports (Reporter)
+                self._emit("accepted", client=client, pid=row.pid)
 
         try:
             (rec_id,) = self._controller.spawn(
@@ -437,7 +449,8 @@ class TcpServer:
         thread = threading.Thread(target=run, name=f"proclab-tcp {client}", daemon=True)
         self._handler_threads.add(thread)
         thread.start()  # its own events go through the pipe, read after this one
-        self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
+        if self.config.log != "errors":
+            self._emit("accepted", client=client, pid=os.getpid(), text=f"thread {thread.name}")
 
     def _handler_done(self, row: ProcessRow | None, client: str, error: str | None = None) -> None:
         with self._lock:
@@ -466,7 +479,7 @@ class TcpServer:
     def _start_pool(self) -> None:
         config = self.config
         ctx = methods.context(config.method)
-        self._counter = ctx.Value("i", 0)
+        self._counter = ctx.Array("q", 2)  # OPEN, SERVED
         assert self._listener is not None
         limits = (config.idle_timeout, config.lifetime, config.max_clients)
         spec, shown = self._handler_specs(
@@ -508,9 +521,7 @@ class TcpServer:
             data = os.read(self._events_r, 65536)
         except (BlockingIOError, OSError):
             return
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        for line in lines:
-            self._event_from_handler(line)
+        self._take_events(data)
 
     def _drain_events(self) -> None:
         if self._events_r < 0:
@@ -518,10 +529,22 @@ class TcpServer:
         os.set_blocking(self._events_r, False)
         with contextlib.suppress(BlockingIOError, OSError):
             while data := os.read(self._events_r, 65536):
-                *lines, self._partial = (self._partial + data).split(b"\n")
-                for line in lines:
-                    self._event_from_handler(line)
+                self._take_events(data)
         self._partial = b""
+
+    def _take_events(self, data: bytes) -> None:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        second = int(time.monotonic())
+        if second != self._data_second:
+            self._data_second, self._data_budget = second, LOG_DATA_EVENTS_PER_S
+        for line in lines:
+            if line.startswith(DATA_LINE):
+                if self._data_budget <= 0:  # counted without even being parsed
+                    self._left_out += 1
+                    self._over_rate += 1
+                    continue
+                self._data_budget -= 1
+            self._event_from_handler(line)
 
     def _event_from_handler(self, line: bytes) -> None:
         try:
@@ -532,15 +555,13 @@ class TcpServer:
         if kind == "left_out":
             with contextlib.suppress(TypeError, ValueError):
                 self._left_out += int(record.get("count", 0))
+                self._over_rate += int(record.get("over_rate", 0))
             return
         if kind == "disconnected":
             self._disconnected.add(record.get("pid"))
         if kind == "busy" and self.config.mode == "pool":
             with self._lock:
                 self._rejected += 1
-        if kind == "disconnected" and self.config.mode == "pool":
-            with self._lock:
-                self._served += 1
         if kind == "accepted" and self.config.mode != "pool":
             return  # the server itself reported it, with the handler's pid
         with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
@@ -553,11 +574,20 @@ class TcpServer:
         if not now and time.monotonic() - self._left_out_told < LEFT_OUT_EVERY_S:
             return
         count, self._left_out = self._left_out, 0
+        over_rate, self._over_rate = min(self._over_rate, count), 0
         self._left_out_told = time.monotonic()
+        why = []
+        if over_rate:
+            why.append(
+                f"{over_rate:,} past the log's limit of {LOG_DATA_EVENTS_PER_S:,} a second"
+                f" (a handler's: {DATA_EVENTS_PER_S:,})"
+            )
+        if count > over_rate:
+            why.append(f"{count - over_rate:,} while it fell behind the handlers")
         self._emit(
             "warning",
-            text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log:"
-            " it fell behind the handlers (every connection's opening and closing is kept)",
+            text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log"
+            f" ({'; '.join(why)}); every connection's opening and closing is kept",
         )
 
     def _emit(self, kind: str, **fields: Any) -> None:
@@ -575,6 +605,12 @@ class TcpServer:
             parts.append(f"{config.workers} workers")
         parts.append(f"max {config.max_clients} clients")
         return ", ".join(parts)
+
+    def _served_count(self) -> int:
+        """A pool's workers count what they serve (their events may not be logged)."""
+        if self.config.mode == "pool" and self._counter is not None:
+            return int(self._counter[SERVED])
+        return self._served
 
     def _controller_row_live(self, rec_id: int) -> bool:
         try:

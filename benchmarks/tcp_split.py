@@ -1,0 +1,89 @@
+"""Where a process-per-connection server's CPU goes: its own (every thread) and its
+children's, per connection, with connections made one at a time (no contention between
+them). Read from /proc/PID/stat: utime+stime, and cutime+cstime of the children it
+reaped.
+
+    python benchmarks/tcp_split.py [--method fork] [--connections 300]
+        [--before DIR]   (also proclab from an older tree, as in tcp.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from tcp import PROCLAB, REFERENCE, free_port
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def own_and_children(pid: int) -> tuple[float, float]:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return own, (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+
+
+def measure(name: str, argv: list[str], count: int, env: dict[str, str] | None = None) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [a.replace("{port}", str(port)) for a in argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(1.5)
+        own0, kids0 = own_and_children(server.pid)
+        began = time.monotonic()
+        for _ in range(count):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                for _ in range(10):
+                    sock.sendall(b"x" * 64)
+                    got = b""
+                    while len(got) < 64:
+                        got += sock.recv(64 - len(got))
+        took = time.monotonic() - began
+        time.sleep(1.0)  # the last children reaped
+        own1, kids1 = own_and_children(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    print(
+        f"{name:<28} own {1000 * (own1 - own0) / count:6.2f} ms/conn"
+        f"   children {1000 * (kids1 - kids0) / count:6.2f} ms/conn"
+        f"   ({count / took:.0f} conn/s, one at a time)",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="fork")
+    parser.add_argument("--connections", type=int, default=300)
+    parser.add_argument("--before", default="")
+    ns = parser.parse_args()
+    method, count = ns.method, ns.connections
+    reference = [sys.executable, REFERENCE, "lesson", "--port", "{port}", "--method", method]
+    measure("plain (lesson)", reference, count)
+    for log in ("all", "errors"):
+        argv = [PROCLAB, "serve", "--port", "{port}", "--method", method, "--log", log]
+        measure(f"proclab --log {log}", argv, count)
+        if ns.before:
+            env = dict(os.environ, PYTHONPATH=ns.before)
+            measure(f"proclab --log {log} (before)", argv, count, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
