@@ -259,6 +259,13 @@ class OutputLog(ScrollView, can_focus=True):
         # At the end, it follows new lines; scrolled up by the person, it stays put.
         self._following = new_value >= self.max_scroll_y
 
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        # A scrollbar that appears after a scroll to the end takes a line from the view, and
+        # the last line hid under it (the pictures differed on a loaded machine): a log that
+        # follows its end goes there again.
+        if shown and self._following:
+            self.scroll_end(animate=False, x_axis=False)
+
     def render_lines(self, crop: Region) -> list[Strip]:
         self._base = self.rich_style  # looked up once a frame, not once a line
         self._content_width = self.scrollable_content_region.width
