@@ -1,0 +1,226 @@
+"""What the hook in a watched tree's Python processes says (hook/, hook_server.py), put on
+their rows: a hello (a Python process born, its command line, its own output pipes),
+multiprocessing's facts (name, target, args, start method, pool worker counts), the calls
+one process makes on another (start, join, terminate, kill), and the exit statuses a
+hooked parent read (`reaped`: os.waitpid and friends; `mp_join`: multiprocessing's
+exitcode). Rows are found, made and ended through the book, TreeRows (rows.py).
+
+The lock rule (core/registry.py): `on_message` (the hook server's thread) takes the
+registry's lock for the whole message, and hands the hello's pipes to the ChildWatcher
+and emits the events only after releasing it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from proclab.core.model import Event, MpFacts, Notice, ProcessCall, RowUpdated
+from proclab.core.watch.channels import Channels
+from proclab.core.watch.hook_server import PassedFds
+from proclab.core.watch.protocol import (
+    Bye,
+    Dropped,
+    Hello,
+    Helper,
+    Message,
+    MpJoin,
+    MpRun,
+    MpSignal,
+    MpStart,
+    PoolReport,
+    Reaped,
+)
+from proclab.core.watch.rows import Pending, Status, TreeRows, short_command, usage_sample
+from proclab.core.watcher import ChildWatcher
+from proclab.core.words import plural
+
+
+class HookMessages:
+    """Puts the hooks' messages on the rows of a watched tree."""
+
+    def __init__(
+        self,
+        rows: TreeRows,
+        channels: Channels,
+        watcher: ChildWatcher,
+        emit: Callable[[Iterable[Event | Callable[[], None]]], None],
+    ) -> None:
+        self._rows = rows
+        self._registry = rows.registry
+        self._channels = channels
+        self._watcher = watcher
+        self._emit = emit
+        self._start_calls: dict[int, float] = {}  # child pid -> its parent's start() call
+        self._runs: dict[int, float] = {}  # child pid -> when it began running its target
+
+    def on_message(self, message: Message, fds: PassedFds) -> None:
+        events: Pending = []
+        watch: tuple[int, int, int] | None = None
+        with self._registry.lock:
+            if isinstance(message, Hello):
+                watch = self._hello(message, fds, events)
+            elif isinstance(message, MpStart):
+                self._mp_start(message, events)
+            elif isinstance(message, MpRun):
+                self._mp_run(message, events)
+            elif isinstance(message, MpJoin):
+                self._mp_join(message, events)
+            elif isinstance(message, MpSignal):
+                self._call(message.pid, message.child, message.how, message.t, message.t, events)
+            elif isinstance(message, Reaped):
+                sample = None
+                if message.user is not None and message.system is not None:
+                    sample = usage_sample(message.user, message.system, None)
+                note = self._reported_by(message.pid, "reaped it")
+                status = Status(message.status, message.t, note, message.pid, sample)
+                self._rows.parent_said(message.child, status, events)
+            elif isinstance(message, PoolReport):
+                self._facts(
+                    message.pid,
+                    events,
+                    pool_kind=message.kind,
+                    tasks=message.tasks,
+                    calls=message.calls,
+                    counts_final=message.final,
+                )
+            elif isinstance(message, Helper):
+                self._facts(message.pid, events, role=message.role)
+            elif isinstance(message, Bye):
+                self._rows.hooked.discard(message.pid)
+            elif isinstance(message, Dropped):
+                events.append(
+                    Notice(
+                        "warning",
+                        f"process {message.pid} could not send {plural(message.count, 'message')}"
+                        " to proclab (its socket was full): some of its facts are missing",
+                        time.time(),
+                    )
+                )
+        if watch is not None:
+            self._watcher.watch(*watch, ())
+        self._emit(events)
+
+    def _hello(
+        self, message: Hello, fds: PassedFds, events: Pending
+    ) -> tuple[int, int, int] | None:
+        rows = self._rows
+        rec_id = rows.row_for(message.pid, events)
+        if rec_id is None:  # gone already: what it printed is still in its pipes
+            rec_id = rows.unseen(message.pid, message.ppid, message.argv, message.exe, events)
+        elif self._registry.row(rec_id).name == "?":  # made from its parent's word: now named
+            row = self._registry.update(
+                rec_id, name=os.path.basename(message.argv[0]) if message.argv else "?"
+            )
+        rows.hooked.add(message.pid)
+        row = self._registry.row(rec_id)
+        if message.argv:
+            command = short_command(message.argv)
+            if command != row.command:
+                row = self._registry.update(rec_id, command=command)
+                events.append(RowUpdated(row))
+        passed = dict(zip(message.streams, fds.take(), strict=False))
+        if not passed:
+            return None
+        channel = self._channels.open(rec_id, exit=False, output=True)
+        return channel, passed.get("stdout", -1), passed.get("stderr", -1)
+
+    def _facts(self, pid: int, events: Pending, **facts: object) -> int | None:
+        rec_id = self._rows.row_for(pid, events)
+        if rec_id is None:
+            return None
+        row = self._registry.row(rec_id)
+        mp = replace(row.mp or MpFacts(), **facts)  # type: ignore[arg-type]
+        name = mp.name or mp.role or row.name
+        if mp != row.mp or name != row.name:
+            row = self._registry.update(rec_id, mp=mp, name=name)
+            events.append(RowUpdated(row))
+        return rec_id
+
+    def _mp_start(self, message: MpStart, events: Pending) -> None:
+        self._start_calls[message.child] = message.t_call
+        ran = self._runs.get(message.child)
+        rows = self._rows
+        if rows.row_for(message.child, events) is None and rows.known_pid(message.pid):
+            # Started and gone before proclab heard of it (a kill() right after start()).
+            rows.unseen(message.child, message.pid, (), "", events)
+        self._facts(
+            message.child,
+            events,
+            name=message.name,
+            target=message.target,
+            args=message.args,
+            kwargs=message.kwargs,
+            daemon=message.daemon,
+            method=message.method,
+            **({"ran_after": ran - message.t_call} if ran is not None else {}),
+        )
+        self._call(message.pid, message.child, "start", message.t_call, message.t, events)
+
+    def _mp_run(self, message: MpRun, events: Pending) -> None:
+        self._runs[message.pid] = message.t
+        called = self._start_calls.get(message.pid)
+        facts: dict[str, object] = {"name": message.name}
+        if message.target is not None:
+            facts["target"] = message.target
+        if called is not None:
+            facts["ran_after"] = message.t - called
+        self._facts(message.pid, events, **facts)
+
+    def _mp_join(self, message: MpJoin, events: Pending) -> None:
+        self._call(
+            message.pid,
+            message.child,
+            "join",
+            message.t_call,
+            message.t,
+            events,
+            timeout=message.timeout,
+            ended=message.ended,
+            exitcode=message.exitcode,
+        )
+        if message.ended and message.exitcode is not None:
+            note = self._reported_by(message.pid, "joined it")
+            self._rows.parent_said(
+                message.child, Status(message.exitcode, message.t, note, message.pid), events
+            )
+
+    def _call(
+        self,
+        pid: int,
+        child: int,
+        call: str,
+        called: float,
+        returned: float,
+        events: Pending,
+        **extra: object,
+    ) -> None:
+        caller = self._rows.row_for(pid, events)
+        if caller is None:
+            return
+        child_id = self._rows.live.get(child)
+        if child_id is None:
+            ended = self._rows.ended_with(child)
+            child_id = max(ended) if ended else None
+        child_name = self._registry.row(child_id).name if child_id is not None else str(child)
+        events.append(
+            ProcessCall(
+                id=caller,
+                pid=pid,
+                name=self._registry.row(caller).name,
+                call=call,  # type: ignore[arg-type]
+                child_id=child_id,
+                child_pid=child,
+                child_name=child_name,
+                called_at=called,
+                returned_at=returned,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+
+    def _reported_by(self, pid: int, how: str) -> str:
+        rec_id = self._rows.known_pid(pid)
+        name = self._registry.row(rec_id).name if rec_id is not None else "?"
+        return f"reported by its parent {name} ({pid}), which {how}"

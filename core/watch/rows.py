@@ -1,0 +1,412 @@
+"""A watched tree's book of rows: which process (pid *and* start time) each row is, which
+may still run, which the walk saw gone, which proclab reaps itself, the exit statuses that
+came before their process's end; and the rows made and ended from what a walk of /proc
+or a parent's word says. WatchedTree (program.py) composes it with its Reaper (exits.py)
+and HookMessages (messages.py), which read and change the book through its methods.
+
+The lock rule (core/registry.py): every method here runs under the registry's lock, which
+the caller holds, and hands out what to emit in `events` (a Pending list) for the caller
+to emit once it has released the lock. Nothing here emits, signals or blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from proclab.core import procfs
+from proclab.core.exits import state_for_exit, state_for_status
+from proclab.core.model import (
+    Event,
+    MpFacts,
+    ProcessRow,
+    ProcSample,
+    ProcState,
+    RowUpdated,
+    Spawned,
+    StateChanged,
+)
+from proclab.core.registry import Registry
+from proclab.core.sampler import final_sample
+from proclab.core.watch import tree
+
+COMMAND_CHARS = 200
+# A process gone from the tree whose parent has the hook: how long its parent's word on
+# its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
+STATUS_WAIT_S = 0.5
+# What a change under the lock hands out for after it: events, and the calls an end
+# returns (Registry.end: its events, then whoever joined it).
+Pending = list["Event | Callable[[], None]"]
+RECENT_S = 5.0  # a message about a process that ended this long ago still lands on its row
+UNSEEN = -1  # the start time of a process no walk saw: not known
+
+
+@dataclass(slots=True)
+class Status:
+    """An exit status as its reaper read it."""
+
+    code: int
+    at: float  # wall clock
+    note: str  # who said so
+    reaper: int  # the pid that said so
+    sample: ProcSample | None = None
+
+
+def short_command(argv: Sequence[str]) -> str:
+    return shlex.join(argv)[:COMMAND_CHARS]
+
+
+class TreeRows:
+    """The rows of a watched tree and what proclab knows of each one's process."""
+
+    def __init__(
+        self, registry: Registry, watch_exit: Callable[[int, tree.TreeProcess], None]
+    ) -> None:
+        self.registry = registry
+        # Be told of a new (non-root) row's process's end: the Reaper's pidfd watch.
+        self._watch_exit = watch_exit
+        self.keys: dict[int, tuple[int, int]] = {}  # row id -> (pid, start)
+        self.ppids: dict[int, int] = {}  # row id -> its parent's pid when first seen
+        self.live: dict[int, int] = {}  # pid -> row id, while the process may run
+        self.known: dict[int, tree.TreeProcess] = {}  # the last walk
+        self.own: dict[int, int] = {}  # row id -> pid, of proclab's own children (reaped here)
+        self.exited: dict[int, float] = {}  # row id -> when its pidfd said it ended
+        self.gone: dict[int, float] = {}  # row id -> when the walk saw it gone, status unknown
+        self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
+        self.hooked: set[int] = set()  # pids with a live hook connection
+        self.roots: list[int] = []  # row ids
+        self._born = False  # a row was made since the walker last asked
+        self._exits_seen = 0  # len(exited) at the last walk: a change makes it busy
+        self._me = os.getpid()
+
+    # The walk ----------------------------------------------------------------------------
+
+    def walk_from(self) -> tuple[list[int], dict[int, int], dict[int, tree.TreeProcess]]:
+        """The roots' pids, every live row's (pid -> start), and the last walk."""
+        roots = [self.keys[i][0] for i in self.roots]
+        expect = {pid: self.keys[i][1] for pid, i in self.live.items()}
+        return roots, expect, self.known
+
+    def walked(
+        self, found: dict[int, tree.TreeProcess], events: Pending, reaps_orphans: bool
+    ) -> list[int]:
+        """What a walk found: rows made and brought up to date, and those gone marked so.
+        Returns the rows of orphans re-parented to proclab, for the Reaper to adopt."""
+        adopt: list[int] = []
+        self.known = found
+        for process in found.values():
+            rec_id = self.see(process, events)
+            mine = reaps_orphans and process.ppid == self._me
+            if rec_id is not None and mine and rec_id not in self.own:
+                adopt.append(rec_id)
+        now = time.time()
+        for pid, rec_id in list(self.live.items()):
+            current = found.get(pid)
+            if current is not None and current.start == self.keys[rec_id][1]:
+                continue
+            if rec_id in self.own:
+                continue  # reaped by proclab when its pidfd says so
+            if rec_id not in self.gone:
+                self.gone[rec_id] = now
+        return adopt
+
+    def changed(self) -> tuple[bool, bool]:
+        """(born, busy) since the last call: a row was made; a row was made, is gone with
+        its status unknown, or a pidfd said a process ended."""
+        born, self._born = self._born, False
+        busy = born or bool(self.gone) or len(self.exited) != self._exits_seen
+        self._exits_seen = len(self.exited)
+        return born, busy
+
+    def all_ended(self) -> bool:
+        """The roots have ended and nothing of the tree is left."""
+        return bool(self.roots) and not (self.live or self.gone or self.own)
+
+    def see(self, process: tree.TreeProcess, events: Pending) -> int | None:
+        """The row of `process`, made or brought up to date."""
+        rec_id = self.live.get(process.pid)
+        if rec_id is not None and self.keys[rec_id][1] != process.start:
+            self.gone.setdefault(rec_id, time.time())  # its pid was reused: it is gone
+            self.finish(rec_id, events)
+            rec_id = None
+        if rec_id is None:
+            if any(self.keys[i] == process.key for i in self.ended_with(process.pid)):
+                return None  # ended already (its status came first); /proc lags behind
+            return self.new_row(process, events)
+        row = self.registry.row(rec_id)
+        changes: dict[str, Any] = {}
+        command = short_command(process.cmdline) if process.cmdline else row.command
+        if command != row.command:  # it exec'd
+            changes["command"] = command
+            if row.mp is None:
+                changes["name"] = process.name
+                mp = self._recognise(process, row.parent)
+                if mp is not None:
+                    changes["mp"] = mp
+                    changes["name"] = mp.role or process.name
+        if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
+            changes["state"] = ProcState.ZOMBIE
+            last = final_sample(process.pid, row.sample, time.monotonic())
+            if last is not None:
+                changes["sample"] = last
+        if row.parent is None and rec_id not in self.roots and process.ppid in self.live:
+            changes["parent"] = self.live[process.ppid]  # seen (by its hello) before its parent
+        if changes:
+            new = self.registry.update(rec_id, **changes)
+            if "state" in changes:
+                events.append(StateChanged(new, row.state))
+            else:
+                events.append(RowUpdated(new))
+        return rec_id
+
+    def _recognise(self, process: tree.TreeProcess, parent: int | None) -> MpFacts | None:
+        """What its command line says multiprocessing made it."""
+        mp = _recognised(process.cmdline)
+        if mp is not None and parent is not None and self.registry.row(parent).mp == mp:
+            # A child the fork server forked has the server's command line.
+            mp = MpFacts(method="forkserver") if mp.role == "forkserver" else None
+        return mp
+
+    def new_row(
+        self,
+        process: tree.TreeProcess,
+        events: Pending,
+        root: bool = False,
+        parent: int | None = None,
+    ) -> int:
+        rec_id = self.registry.new_id()
+        self._born = True
+        if parent is None and not root:
+            parent = self.live.get(process.ppid)
+        state = state_for_status(procfs.STATES.get(process.state, "running"))
+        mp = self._recognise(process, parent)
+        row = ProcessRow(
+            id=rec_id,
+            name=process.name,
+            spec=None,
+            state=state,
+            pid=process.pid,
+            created_at=process.started if process.start != UNSEEN else time.time(),
+            started_at=process.started if process.start != UNSEEN else None,
+            parent=parent,
+            command=_command_of(process),
+            mp=mp,
+        )
+        if row.mp is not None and row.mp.role:
+            row = replace(row, name=row.mp.role)
+        self.registry.add(row)
+        self.keys[rec_id] = process.key
+        self.ppids[rec_id] = process.ppid
+        self.live[process.pid] = rec_id
+        events.append(Spawned(row))
+        if not root:
+            self._watch_exit(rec_id, process)
+        return rec_id
+
+    # Looking rows up ---------------------------------------------------------------------
+
+    def ended_with(self, pid: int) -> list[int]:
+        return [i for i, (p, _s) in self.keys.items() if p == pid and i not in self.live.values()]
+
+    def row_for(self, pid: int, events: Pending) -> int | None:
+        """The live row of `pid`, made now if the walk has not seen it."""
+        rec_id = self.live.get(pid)
+        if rec_id is not None:
+            return rec_id
+        process = tree.describe(pid)
+        if process is not None:
+            return self.see(process, events)
+        return self.recent(pid)
+
+    def recent(self, pid: int) -> int | None:
+        """The row of `pid` if its process ended moments ago (its messages come up to
+        ~0.1 s late)."""
+        ended = self.ended_with(pid)
+        if not ended:
+            return None
+        rec_id = max(ended)
+        ended_at = self.registry.row(rec_id).ended_at
+        recent = ended_at is None or time.time() - ended_at < RECENT_S
+        return rec_id if recent else None
+
+    def known_pid(self, pid: int) -> int | None:
+        """The row of `pid`, live or ended moments ago (a process's messages are read up
+        to ~0.1 s after it sent them, maybe after its end)."""
+        rec_id = self.live.get(pid)
+        return rec_id if rec_id is not None else self.recent(pid)
+
+    def unseen(self, pid: int, ppid: int, argv: Sequence[str], exe: str, events: Pending) -> int:
+        """A row for a process that ended before any walk saw it (it lived less than a
+        walk), from what its hook or its parent's said."""
+        name = os.path.basename(argv[0]) if argv else "?"
+        process = tree.TreeProcess(pid, UNSEEN, ppid, 0, "X", name, tuple(argv), exe)
+        rec_id = self.new_row(process, events, parent=self.known_pid(ppid))
+        self.gone.setdefault(rec_id, time.time())
+        return rec_id
+
+    def has_children(self, rec_id: int) -> bool:
+        """A reaper's word on CPU time counts the children it reaped too: it is the
+        process's own only when it had none."""
+        return any(r.parent == rec_id for r in self.registry.rows())
+
+    # Ends --------------------------------------------------------------------------------
+
+    def finish_gone(self, events: Pending, force: bool = False) -> None:
+        """End the rows of processes the walk saw gone, with the status their parent gave
+        if it gave one; a hooked parent is given STATUS_WAIT_S to give it."""
+        now = time.time()
+        for rec_id, since in list(self.gone.items()):
+            pid = self.keys[rec_id][0]
+            parent = self._parent_pid(rec_id)
+            # Its hooked parent's `reaped` comes before the parent's `bye`.
+            waiting = parent in self.hooked
+            if pid in self.statuses or force or not waiting or now - since >= STATUS_WAIT_S:
+                self.finish(rec_id, events)
+
+    def _parent_pid(self, rec_id: int) -> int | None:
+        parent = self.registry.row(rec_id).parent
+        return self.keys[parent][0] if parent is not None else None
+
+    def finish(self, rec_id: int, events: Pending) -> None:
+        """The row's process is gone; end its row with what is known."""
+        since = self.gone.pop(rec_id, time.time())
+        pid = self.keys[rec_id][0]
+        if self.live.get(pid) == rec_id:
+            del self.live[pid]
+        row = self.registry.row(rec_id)
+        if row.state.is_over:
+            return
+        status = self.statuses.pop(pid, None)
+        ended_at = self.exited.get(rec_id, since)
+        if status is not None:
+            changes = ended(row, status.code, ended_at, status.note, self._final(rec_id, status))
+        else:
+            changes = {
+                "state": ProcState.ENDED,
+                "ended_at": ended_at,
+                "exit_note": self._unknown_note(rec_id),
+            }
+        events.append(self.registry.end(rec_id, **changes))
+
+    def parent_said(self, pid: int, status: Status, events: Pending) -> None:
+        """`pid`'s parent read its exit status (it has been reaped)."""
+        rec_id = self.live.get(pid)
+        if rec_id is not None and rec_id not in self.own:
+            self.statuses[pid] = status
+            self.gone.setdefault(rec_id, status.at)
+            self.finish(rec_id, events)
+            return
+        if rec_id is not None:
+            return  # proclab reaps it itself
+        ended_ids = [
+            i for i in self.ended_with(pid) if self.registry.row(i).state is ProcState.ENDED
+        ]
+        if not ended_ids and self.recent(pid) is None:
+            # Born and reaped between two walks: known by its parent's word only.
+            if self.known_pid(status.reaper) is not None:
+                rec_id = self.unseen(pid, status.reaper, (), "", events)
+                self.statuses[pid] = status
+                self.finish(rec_id, events)
+            return
+        # Ended already, its status unknown until now: the walk saw it go first.
+        if ended_ids:
+            rec_id = max(ended_ids)
+            row = self.registry.row(rec_id)
+            new = self.registry.update(
+                rec_id,
+                **ended(
+                    row,
+                    status.code,
+                    row.ended_at or status.at,
+                    status.note,
+                    self._final(rec_id, status),
+                ),
+            )
+            events += [StateChanged(new, row.state), RowUpdated(new)]
+
+    def _final(self, rec_id: int, status: Status) -> ProcSample | None:
+        """Its last figures: read as a zombie, else its reaper's word when that is its own
+        CPU time only (it had no children), else the last sample."""
+        row = self.registry.row(rec_id)
+        if is_final(row.sample) or status.sample is None or self.has_children(rec_id):
+            return row.sample
+        return status.sample
+
+    def _unknown_note(self, rec_id: int) -> str:
+        parent = self.registry.row(rec_id).parent
+        if parent is not None:
+            who = self.registry.row(parent)
+            return f"exit status seen only by its parent {who.name} ({who.pid})"
+        ppid = self.ppids.get(rec_id)
+        outside = tree.describe(ppid) if ppid else None  # an attached tree's root's parent
+        if outside is not None:
+            return f"exit status seen only by its parent {outside.name} ({ppid})"
+        return "exit status not known: only its parent could read it"
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+
+def _recognised(cmdline: Sequence[str]) -> MpFacts | None:
+    """multiprocessing's own children, told by their command lines (a spawn child, the
+    fork server, the resource tracker): what /proc alone can say."""
+    text = " ".join(cmdline)
+    if "from multiprocessing.spawn import spawn_main" in text:
+        return MpFacts(method="spawn")
+    if "from multiprocessing.forkserver import main" in text:
+        return MpFacts(role="forkserver")
+    if "from multiprocessing.resource_tracker import main" in text:
+        return MpFacts(role="resource_tracker")
+    return None
+
+
+def ended(
+    row: ProcessRow, code: int, at: float, note: str, sample: ProcSample | None
+) -> dict[str, Any]:
+    """How a row ends with a known exit status."""
+    return {
+        "state": state_for_exit(code),
+        "exitcode": code,
+        "ended_at": at,
+        "exit_note": note,
+        "sample": sample or row.sample,
+    }
+
+
+def usage_sample(user: float, system: float, previous: ProcSample | None) -> ProcSample:
+    """A final sample from the CPU times its reaper read (wait4's rusage); status
+    "zombie" marks figures read at its end, as the Controller's final samples are."""
+    now = time.monotonic()
+    return ProcSample(
+        time=now,
+        interval=now - previous.time if previous else 0.0,
+        status="zombie",
+        cpu_percent=0.0,
+        cpu_user=user,
+        cpu_system=system,
+        cpu_delta=max(0.0, user + system - (previous.cpu_time if previous else 0.0)),
+        run_delay_delta=0.0,
+        run_delay=previous.run_delay if previous else 0.0,
+        rss=0,
+        threads=previous.threads if previous else 1,
+        core=previous.core if previous else None,
+        ctx_voluntary=previous.ctx_voluntary if previous else 0,
+        ctx_involuntary=previous.ctx_involuntary if previous else 0,
+    )
+
+
+def is_final(sample: ProcSample | None) -> bool:
+    """Figures read at the process's end (as a zombie, or its reaper's rusage)."""
+    return sample is not None and sample.status == "zombie"
+
+
+def _command_of(process: tree.TreeProcess) -> str:
+    if process.cmdline:
+        return short_command(process.cmdline)
+    if process.start == UNSEEN:
+        return "(ended before a walk saw it)"
+    return f"[{process.name}]"  # a kernel thread, or a zombie: as ps shows them
