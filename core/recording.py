@@ -115,7 +115,9 @@ def event_line(event: Event, wall: float) -> str:
 
 # Wall-clock fields are read by time.localtime() and friends: past the year 9999 (or before
 # 1970) they are not a time at all.
-WALL_FIELDS = frozenset({"t", "wall", "created_at", "started_at", "ended_at"})
+WALL_FIELDS = frozenset(
+    {"t", "wall", "created_at", "started_at", "ended_at", "called_at", "returned_at"}
+)
 LATEST_WALL = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
 LARGEST_INT = 2**63 - 1  # what a pid, a byte count or a counter can be
 LARGEST_FLOAT = 1e15

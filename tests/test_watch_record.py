@@ -166,3 +166,28 @@ def test_a_recording_that_cannot_be_opened_is_one_line_and_starts_nothing(
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "cannot record" in done.stderr, done.stderr
     assert not marker.exists()
+
+
+def test_a_format_2_row_without_the_watched_fields_still_replays(tmp_path: Path) -> None:
+    """Format 2 rows had no parent, command, mp or exit_note: they read as proclab's own
+    children (no tree parent, nothing said)."""
+    row = {
+        "id": 1,
+        "name": "worker",
+        "spec": {"target": {"kind": "module", "location": "m", "function": "f"}},
+        "state": "exited",
+    }
+    row |= {"pid": 42, "exitcode": 0}
+    path = tmp_path / "old.jsonl"
+    header = {"format": 2, "recorded": "2026-11-27 20:16:05"}
+    path.write_text(
+        "\n".join(
+            json.dumps(r) for r in (header, {"t": 1e9, "type": "Exited", "event": {"row": row}})
+        )
+        + "\n"
+    )
+    replay = Replay.load(path)
+    replay.play_to(replay.end)
+    (read,) = replay.rows()
+    assert (read.parent, read.command, read.mp, read.exit_note) == (None, "", None, "")
+    assert read.spec is not None and read.spec.target.function == "f"
