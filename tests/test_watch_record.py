@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pty_session import PROCLAB
+from pty_session import PROCLAB, PtySession
 from test_replay import settle
 from test_tree_view import names, subtitle
 
@@ -112,6 +112,28 @@ async def test_the_replay_of_a_watched_session_shows_its_tree_names_and_calls(
         await settle(pilot, app)
         assert "\n".join(slowpoke_details()[1]) == text
         assert any("terminate()" in line for line in app.lab.output_log.lines_shown())
+
+
+def test_the_watch_app_records_its_session(tmp_path: Path) -> None:
+    """The app (not --headless) records the same: quit once the program has ended, and the
+    recording holds every process with its name, parent and exit, and the calls."""
+    path = tmp_path / "app.jsonl"
+    session = PtySession(["watch", "--record", str(path), "--", *SCRIPT], size=(160, 48))
+    try:
+        session.wait_for(b"The program ended")
+        session.send("q")
+        assert session.wait() == 0
+    finally:
+        session.close()
+    replay = Replay.load(path)
+    replay.play_to(replay.end)
+    rows = {r.mp.name if r.mp else r.name: r for r in replay.rows()}
+    root = next(r for r in replay.rows() if r.parent is None)
+    assert root.exitcode == 0 and "named_process.py" in root.command
+    ends = {n: (rows[n].parent, rows[n].exitcode) for n in ("greeter", "slowpoke", "stuck")}
+    assert ends == {"greeter": (root.id, 0), "slowpoke": (root.id, -15), "stuck": (root.id, -9)}
+    calls = [(e.call, e.child_name) for _, e in replay.events if isinstance(e, ProcessCall)]
+    assert ("join", "slowpoke") in calls and ("kill", "stuck") in calls, calls
 
 
 def test_attach_records_a_tree_it_did_not_start(tmp_path: Path) -> None:
