@@ -57,6 +57,11 @@ class CallLog:
                 self._on.pop(rec_id, None)
                 self._by.pop(rec_id, None)
 
+    def clear(self) -> None:
+        """Forget every call (a replay seeking back hands them out again)."""
+        self._on.clear()
+        self._by.clear()
+
     def _add(self, index: dict[int, deque[ProcessCall]], rec_id: int, call: ProcessCall) -> None:
         calls = index.get(rec_id)
         if calls is None:

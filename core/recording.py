@@ -57,7 +57,9 @@ if TYPE_CHECKING:
 
 # 2: a class per server event kind (ServerListening, ClientData...) where format 1 wrote
 # one ServerEvent with every field; format 1 is still read.
-FORMAT = 2
+# 3: a watched program's (proclab watch/attach): rows with no spec, their tree parent,
+# command, multiprocessing facts and exit note, and ProcessCall events; 1 and 2 still read.
+FORMAT = 3
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -75,6 +77,7 @@ EVENT_TYPES: dict[str, type] = {
         model.ClientData,
         model.ClientClosed,
         model.ClientTurnedAway,
+        model.ProcessCall,
     )
 }
 _NAMESPACE = {**vars(model), "Target": Target}
@@ -112,7 +115,9 @@ def event_line(event: Event, wall: float) -> str:
 
 # Wall-clock fields are read by time.localtime() and friends: past the year 9999 (or before
 # 1970) they are not a time at all.
-WALL_FIELDS = frozenset({"t", "wall", "created_at", "started_at", "ended_at"})
+WALL_FIELDS = frozenset(
+    {"t", "wall", "created_at", "started_at", "ended_at", "called_at", "returned_at"}
+)
 LATEST_WALL = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
 LARGEST_INT = 2**63 - 1  # what a pid, a byte count or a counter can be
 LARGEST_FLOAT = 1e15
@@ -444,7 +449,14 @@ class Recorder:
             self._on_error(self.error)
 
 
-def record_into(controller: Any, path: str | Path | None) -> Callable[[], None]:
+class Recordable(typing.Protocol):
+    """What `record_into` records: a Controller, or a watched tree (core/watch)."""
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+    def emit_event(self, event: Event) -> None: ...
+
+
+def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], None]:
     """`--record FILE`: subscribe a Recorder to `controller` (before it starts, so nothing
     is missed); returns what closes it (after the controller closed: its last events are
     the children's ends). Without a path, records nothing. Raises ProclabError if the file

@@ -4,8 +4,10 @@ A small recording holding every kind of event is mutated, one value at a time, i
 wrong kind of value (text where a number belongs, a list where an object belongs, null,
 huge numbers, deep nesting...), and lines are broken whole. Each mutant either is refused
 as a ProclabError that names its line and field, or loads, and then everything replay
-shows of it (the table's cells, the details, the server's log and status, the timeline,
-the status line) is drawn without an error.
+shows of it (the table's cells, the tree, the details, the calls, the server's log and
+status, the timeline, the status line) is drawn without an error. The same holds for a
+watched program's recording (proclab watch --record): rows with no spec, their tree
+parents, multiprocessing's facts, exit notes, and the calls between processes.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from typing import Any
 
 import pytest
 
+from proclab.core.calls import CallLog
 from proclab.core.errors import ProclabError
 from proclab.core.model import (
     Cleared,
     Event,
     Exited,
+    MpFacts,
     Notice,
     OutputLine,
+    ProcessCall,
     ProcessRow,
     ProcessSpec,
     ProcSample,
@@ -45,7 +50,9 @@ from proclab.core.targets import Target
 from proclab.core.timeline import Timeline
 from proclab.tui.cli import main
 from proclab.tui.screens.details import describe
+from proclab.tui.widgets.output_log import call_entries
 from proclab.tui.widgets.process_table import COLUMNS
+from proclab.tui.widgets.process_tree import shown_name, tree_order
 
 T = 1_700_000_000.0
 SAMPLE = ProcSample(
@@ -117,11 +124,39 @@ EVENTS: list[Event] = [
     Notice("info", "sent SIGTERM to 1 child", T + 3.5),
     Cleared((1,)),
 ]
+# A watched program's (proclab watch): rows with no spec, a tree, what multiprocessing
+# said, an end only the parent saw, and the calls between them.
+ROOT = replace(ROW, spec=None, name="python", command="python day36.py", error=None)
+CHILD = replace(
+    ROOT,
+    id=2,
+    pid=4243,
+    name="greeter",
+    parent=1,
+    command="python -c from multiprocessing.spawn import spawn_main",
+    mp=MpFacts(
+        "greeter", "__main__.greet", "('Hello',)", "{'who': 'w'}", False, "spawn", ran_after=0.01
+    ),
+)
+WATCHED: list[Event] = [
+    Spawned(ROOT),
+    RowUpdated(CHILD),
+    ProcessCall(1, 4242, "python", "join", 2, 4243, "greeter", T + 1, T + 1.5, 0.5, True, 0),
+    Exited(
+        replace(
+            CHILD,
+            state=ProcState.ENDED,
+            ended_at=T + 2,
+            mp=MpFacts(pool_kind="Pool", tasks=3, calls=9, role="worker"),
+            exit_note="its parent reaped it and did not say",
+        )
+    ),
+]
 BAD_VALUES: list[Any] = ["x", 12345, 1.5, 1e300, 10**30, True, None, [], {}]
 
 
-def lines() -> list[dict[str, Any]]:
-    return [json.loads(event_line(e, T + i)) for i, e in enumerate(EVENTS)]
+def lines(events: list[Event] = EVENTS) -> list[dict[str, Any]]:
+    return [json.loads(event_line(e, T + i)) for i, e in enumerate(events)]
 
 
 def leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -146,9 +181,9 @@ def put(record: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copied
 
 
-def mutants() -> Iterator[tuple[int, str, str]]:
+def mutants(events: list[Event] = EVENTS) -> Iterator[tuple[int, str, str]]:
     """(line number, field path, the file's text) for every mutation."""
-    base = lines()
+    base = lines(events)
     header = json.dumps({"format": 1, "recorded": "2023-11-14 22:13:20"})
     for index, record in enumerate(base):
         number = index + 2  # after the header
@@ -171,24 +206,42 @@ def mutants() -> Iterator[tuple[int, str, str]]:
 def show_everything(replay: Replay) -> None:
     """Everything replay draws from a recording, as the app would draw it."""
     timeline = Timeline()
+    calls = CallLog()
     replay.subscribe(timeline.feed)
+    replay.subscribe(calls.feed)
+
+    def row_of(rec_id: int) -> ProcessRow | None:
+        return next((r for r in replay.rows() if r.id == rec_id), None)
+
     for wall, event in replay.events:
         replay.play_to(wall)
         replay.status_text()
         replay.server.status()
         if isinstance(event, ServerEvent):
             describe_event(event)
-        for row in replay.rows():
+        if isinstance(event, ProcessCall):
+            call_entries(event)
+        rows = replay.rows()
+        tree_order([r.id for r in rows], {r.id: r.parent for r in rows})
+        for row in rows:
+            shown_name(row)
             for column in COLUMNS:
                 column.value(row, replay.now)
-            describe(row, replay.output(row.id), replay.now)
+            describe(row, replay.output(row.id), replay.now, None, calls, row_of)
     timeline.snapshot()
     assert math.isfinite(replay.sample_interval)
 
 
-def test_every_mutation_is_refused_by_line_and_field_or_replays(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("events", "at_least"),
+    [(EVENTS, (500, 100)), (WATCHED, (300, 60))],
+    ids=["own-children", "watched-program"],
+)
+def test_every_mutation_is_refused_by_line_and_field_or_replays(
+    tmp_path: Path, events: list[Event], at_least: tuple[int, int]
+) -> None:
     refused = replayed = 0
-    for count, (number, field, text) in enumerate(mutants()):
+    for count, (number, field, text) in enumerate(mutants(events)):
         path = tmp_path / f"{count}.jsonl"  # a new file: truncating one costs ext4 a flush
         path.write_text(text)
         try:
@@ -203,30 +256,50 @@ def test_every_mutation_is_refused_by_line_and_field_or_replays(tmp_path: Path) 
             continue
         show_everything(replay)  # never raises
         replayed += 1
-    assert refused > 500 and replayed > 100, (refused, replayed)
+    assert refused > at_least[0] and replayed > at_least[1], (refused, replayed)
+
+
+OWN_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
+    (2, ("event", "procs"), [], "event.procs"),
+    (2, ("event", "procs", "1", "cpu_percent"), "high", "event.procs[1].cpu_percent"),
+    (7, ("event", "row", "exitcode"), "x", "event.row.exitcode"),
+    (4, ("event", "row", "name"), 12345, "event.row.name"),
+    (3, ("event", "text"), 42, "event.text"),
+    (6, ("event", "pid"), "x", "event.pid"),
+    (0, ("t",), 1e300, "t"),
+]
+# A watched program's rows and calls (proclab watch --record) are read as strictly.
+WATCHED_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
+    (0, ("event", "row", "spec"), "python", "event.row.spec"),
+    (1, ("event", "row", "parent"), "1", "event.row.parent"),
+    (1, ("event", "row", "command"), ["python"], "event.row.command"),
+    (1, ("event", "row", "mp"), "greeter", "event.row.mp"),
+    (1, ("event", "row", "mp", "daemon"), "yes", "event.row.mp.daemon"),
+    (1, ("event", "row", "mp", "ran_after"), "fast", "event.row.mp.ran_after"),
+    (1, ("event", "row", "exit_note"), 0, "event.row.exit_note"),
+    (2, ("event", "call"), "fork", "event.call"),
+    (2, ("event", "child_id"), 2.5, "event.child_id"),
+    (2, ("event", "called_at"), -5, "event.called_at"),
+    (2, ("event", "timeout"), "0.5", "event.timeout"),
+    (3, ("event", "row", "state"), "gone", "event.row.state"),
+    (3, ("event", "row", "mp", "tasks"), 10**30, "event.row.mp.tasks"),
+]
 
 
 @pytest.mark.parametrize(
-    ("index", "path", "value", "named"),
-    [
-        (2, ("event", "procs"), [], "event.procs"),
-        (2, ("event", "procs", "1", "cpu_percent"), "high", "event.procs[1].cpu_percent"),
-        (7, ("event", "row", "exitcode"), "x", "event.row.exitcode"),
-        (4, ("event", "row", "name"), 12345, "event.row.name"),
-        (3, ("event", "text"), 42, "event.text"),
-        (6, ("event", "pid"), "x", "event.pid"),
-        (0, ("t",), 1e300, "t"),
-    ],
+    ("events", "index", "path", "value", "named"),
+    [(EVENTS, *m) for m in OWN_MUTATIONS] + [(WATCHED, *m) for m in WATCHED_MUTATIONS],
 )
 def test_the_reported_mutations_are_one_line_and_exit_2(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    events: list[Event],
     index: int,
     path: tuple[str, ...],
     value: Any,
     named: str,
 ) -> None:
-    base = lines()
+    base = lines(events)
     base[index] = put(base[index], path, value)
     recording = tmp_path / "broken.jsonl"
     recording.write_text("\n".join(json.dumps(r) for r in base) + "\n")

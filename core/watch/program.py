@@ -178,6 +178,10 @@ class WatchedTree:
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self._registry.subscribe(callback)
 
+    def emit_event(self, event: Event) -> None:
+        """Hand an event to every subscriber (a recording that stopped says so here)."""
+        self._registry.emit([event])
+
     def rows(self) -> tuple[ProcessRow, ...]:
         return self._registry.rows()
 

@@ -10,7 +10,7 @@ import sys
 
 from proclab.core.errors import ProclabError
 from proclab.core.watch.attach import AttachedTree
-from proclab.tui.commands.watch import EXIT_USAGE, add_view_arguments, run_app, run_headless
+from proclab.tui.commands.watch import EXIT_USAGE, add_view_arguments, run_watched
 
 HELP = "watch a process that already runs, and its descendants; quitting leaves them running"
 DESCRIPTION = (
@@ -38,6 +38,4 @@ def run(ns: argparse.Namespace) -> int:
     except ProclabError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not ns.headless:
-        return run_app(tree, ns, prog)
-    return run_headless(tree, ns, tree.start)
+    return run_watched(tree, ns, prog)

@@ -133,7 +133,7 @@ def add_record_argument(parser: argparse.ArgumentParser) -> None:
         "--record",
         default=None,
         metavar="FILE.jsonl",
-        help="write every event (spawns, state changes, exits, samples, server events, output"
+        help="write every event (spawns, state changes, exits, samples, calls, server events, output"
         " lines) to FILE as JSON lines; `proclab replay FILE` shows it again",
     )
 

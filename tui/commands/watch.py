@@ -36,10 +36,10 @@ from proclab.core.model import (
     StateChanged,
 )
 from proclab.core.output import escape_controls
-from proclab.core.recording import encode
+from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree
 from proclab.core.words import plural
-from proclab.tui.commands.options import positive_float
+from proclab.tui.commands.options import add_record_argument, positive_float
 
 if TYPE_CHECKING:
     from proclab.core.watch.attach import AttachedTree
@@ -97,6 +97,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds between SIGTERM and SIGKILL when ending the tree (default {DEFAULT_GRACE_S:g})",
     )
+    add_record_argument(parser)
 
 
 def command_of(argv: Sequence[str]) -> list[str]:
@@ -121,9 +122,24 @@ def run(ns: argparse.Namespace) -> int:
     except ProclabError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not ns.headless:
-        return run_app(program, ns, prog)
-    return run_headless(program, ns, program.start)
+    return run_watched(program, ns, prog)
+
+
+def run_watched(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
+    """The app on the tree, or --headless; recorded into --record FILE from before it
+    starts to after it closed (its last events are the tree's ends)."""
+    try:
+        stop_recording = record_into(source, ns.record)
+    except ProclabError as exc:
+        source.close()
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if not ns.headless:
+            return run_app(source, ns, prog)
+        return run_headless(source, ns, source.start)
+    finally:
+        stop_recording()
 
 
 def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:

@@ -139,4 +139,5 @@ class ReplayScreen(LabScreen):
         self.output_log.reset()
         self.cpu_pane.reset()
         self.timeline.clear()
+        self.calls.clear()
         self.query_one("#server-log", LineList).clear()
