@@ -535,7 +535,7 @@ async def test_f5_in_an_app_without_a_real_controller_says_why():
     async with ProclabApp(FakeController(cores=2), clock=lambda: NOW).run_test() as pilot:
         screen = await open_schedule(pilot, "fcfs-convoy", "fifo", "10")
         await pilot.press("f5")
-        await wait_for(pilot, lambda: "own controller" in kernel_text(screen), timeout=30)
+        await wait_for(pilot, lambda: "own controller" in kernel_text(screen), timeout=90)
 
 
 @needs_realtime
