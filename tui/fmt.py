@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 def seconds(value: float | None) -> str:
@@ -55,3 +56,16 @@ def count(value: int) -> str:
         if value < scale * 1000:
             return f"{max(10, value // scale)}{unit}"  # from 9.95k on: 10k
     return f"{value // 1000**6}E"
+
+
+def columns(table: Sequence[Sequence[str]], left: int) -> list[str]:
+    """A text table's lines: each column as wide as its widest cell, the first `left`
+    columns aligned left and the rest (figures) right, two spaces between."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in table
+    ]

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
+from proclab.tui import fmt
 from proclab.tui.commands.options import positive_int
 
 if TYPE_CHECKING:
@@ -164,10 +165,8 @@ def report(result: Result) -> str:
     from proclab.core.experiments import bar_lengths
 
     header, rows = result.table()
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"proclab experiment {result.name}", ""]
-    for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines.extend(fmt.columns([header, *rows], left=len(header)))
     lines.append("")
     bars = result.bars()
     label_width = max(len(bar[0]) for bar in bars)

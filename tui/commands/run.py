@@ -168,15 +168,9 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
                 fmt.seconds(cpu) if cpu is not None else "?",
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     print()
-    for line in table:
-        print(
-            "  ".join(
-                cell.ljust(w) if i < 4 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-            ).rstrip()
-        )
+    for line in fmt.columns(table, left=4):
+        print(line)
     figures = batch_figures(rows, time.time(), usable_cpus())
     lines = batch_lines(figures)
     failed = sum(1 for r in rows if r.state is not ProcState.EXITED)

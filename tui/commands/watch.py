@@ -383,15 +383,9 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
                 _cpu(row),
             )
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     print()
-    for line in table:
-        print(
-            "  ".join(
-                cell.ljust(w) if i < 5 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-            ).rstrip()
-        )
+    for line in fmt.columns(table, left=5):
+        print(line)
     figures = summary_figures(rows, source)
     wall = figures["program_wall"]
     roots = source.root_rows()
