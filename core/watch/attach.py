@@ -10,8 +10,8 @@ the parent that saw it. Signals reach any process of the tree; quitting leaves i
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
-from proclab.core.source import Capabilities
 from proclab.core.watch import tree
 from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
@@ -37,16 +37,8 @@ def check_pid(pid: int) -> tree.TreeProcess:
 class AttachedTree(WatchedTree):
     """A running process and its descendants, watched from /proc."""
 
-    capabilities = Capabilities(
-        spawn=False,
-        signal=True,
-        rename=False,
-        restart=False,
-        join=True,
-        clear=False,
-        server=False,
-        ends_on_quit=False,  # it ran before proclab and runs after it
-    )
+    # What a launched tree allows, but it ran before proclab and runs on after it.
+    capabilities = replace(WatchedTree.capabilities, ends_on_quit=False)
     reaps_orphans = False  # proclab is not their subreaper: their orphans go elsewhere
 
     def __init__(self, pid: int, **options: object) -> None:
