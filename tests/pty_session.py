@@ -114,13 +114,20 @@ class PtySession:
     def signal(self, sig: int) -> None:
         os.kill(self.pid, sig)
 
+    def hang_up(self) -> None:
+        """The terminal goes away (a closed ssh session, a killed tmux): its master side
+        closes, and the kernel hangs up its session."""
+        os.close(self.fd)
+        self.fd = -1  # closed once: the number may be another file's by now
+
     def close(self) -> None:
         if self.running():
             with contextlib.suppress(OSError, AssertionError):
                 os.kill(self.pid, signal.SIGKILL)
                 self.wait(5)
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
         self._reader.join(timeout=2)
 
 

@@ -454,3 +454,17 @@ def test_a_format_1_recording_reads_as_the_server_event_classes(tmp_path: Path) 
     line = json.loads(event_line(events[4], NOW))
     assert line["type"] == "ClientClosed" and "nbytes" not in line["event"]
     assert line["event"]["kind"] == "disconnected"
+
+
+def test_a_replay_ends_when_its_terminal_goes_away() -> None:
+    """A closed ssh session or a killed tmux takes the terminal from a playing replay: it
+    ends, as the live app does (it stayed blocked in Textual's output thread for good)."""
+    scene = Path(__file__).resolve().parent.parent / "screenshots" / "scene.jsonl"
+    session = PtySession(["replay", str(scene)], size=(160, 48))
+    try:
+        session.wait_for(b"Play")
+        time.sleep(1.0)  # playing: it draws all the while
+        session.hang_up()
+        assert wait_until(lambda: not session.running(), 30), "the replay outlived its terminal"
+    finally:
+        session.close()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
 from proclab.tui.commands.options import positive_float
-from proclab.tui.terminal import NO_TERMINAL, has_keyboard
+from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
     from proclab.tui.app import ProclabApp
@@ -62,5 +62,6 @@ def run(ns: argparse.Namespace) -> int:
         print(f"proclab replay: {NO_TERMINAL} (over ssh: ssh -t)", file=sys.stderr)
         return 2
     app = replay_app(replay, speed=ns.speed, at=ns.at)
-    app.run()
+    with private_terminal():  # as every app command: the terminal is the app's alone
+        app.run()
     return app.return_code or 0
