@@ -149,6 +149,7 @@ class HookMessages:
         self._facts(
             message.child,
             events,
+            role=None,  # a Process (a forkserver child has the server's command line)
             name=message.name,
             target=message.target,
             args=message.args,
@@ -162,7 +163,7 @@ class HookMessages:
     def _mp_run(self, message: MpRun, events: Pending) -> None:
         self._runs[message.pid] = message.t
         called = self._start_calls.get(message.pid)
-        facts: dict[str, object] = {"name": message.name}
+        facts: dict[str, object] = {"name": message.name, "role": None}
         if message.target is not None:
             facts["target"] = message.target
         if called is not None:

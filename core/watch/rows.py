@@ -154,7 +154,12 @@ class TreeRows:
             if last is not None:
                 changes["sample"] = last
         if row.parent is None and rec_id not in self.roots and process.ppid in self.live:
-            changes["parent"] = self.live[process.ppid]  # seen (by its hello) before its parent
+            parent = changes["parent"] = self.live[process.ppid]  # seen before its parent
+            if row.mp is not None and row.mp.role == "forkserver" and self._served(parent):
+                # Taken for the fork server by its command line while its parent was not
+                # known: it is a child the server forked.
+                changes["mp"] = replace(row.mp, role=None, method="forkserver")
+                changes["name"] = row.mp.name or process.name
         if changes:
             new = self.registry.update(rec_id, **changes)
             if "state" in changes:
@@ -166,10 +171,16 @@ class TreeRows:
     def _recognise(self, process: tree.TreeProcess, parent: int | None) -> MpFacts | None:
         """What its command line says multiprocessing made it."""
         mp = _recognised(process.cmdline)
-        if mp is not None and parent is not None and self.registry.row(parent).mp == mp:
-            # A child the fork server forked has the server's command line.
-            mp = MpFacts(method="forkserver") if mp.role == "forkserver" else None
-        return mp
+        if mp is None or parent is None:
+            return mp
+        if mp.role == "forkserver" and self._served(parent):
+            return MpFacts(method="forkserver")  # forked by the server: its command line
+        return None if self.registry.row(parent).mp == mp else mp  # forked by such a child
+
+    def _served(self, parent: int) -> bool:
+        """The row `parent` is multiprocessing's fork server."""
+        mp = self.registry.row(parent).mp
+        return mp is not None and mp.role == "forkserver"
 
     def new_row(
         self,

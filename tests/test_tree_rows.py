@@ -1,0 +1,61 @@
+"""The watched tree's book of rows (core/watch/rows.py) when what it learns comes in an
+order real programs bring only now and then: a fork server's child made a row before the
+server had one (the hook's word about the child came first), so that its command line,
+the server's, was all there was to name it by. CI met it once in some fifty runs of
+test_watch_app's forkserver case: the table named Process-1 "mp forkserver". Here the
+order is made on purpose, with the processes as /proc would show them."""
+
+from __future__ import annotations
+
+import sys
+
+from proclab.core.model import Event
+from proclab.core.registry import Registry
+from proclab.core.watch.hook_server import PassedFds
+from proclab.core.watch.messages import HookMessages
+from proclab.core.watch.protocol import MpRun
+from proclab.core.watch.rows import TreeRows
+from proclab.core.watch.tree import TreeProcess
+from proclab.tui.widgets.process_tree import shown_name
+
+SCRIPT = (sys.executable, "ten_sleepers.py", "forkserver")
+SERVER = (
+    sys.executable,
+    "-c",
+    "from multiprocessing.forkserver import main; main(5, 6, ['__main__'], **{})",
+)
+
+
+def process(pid: int, ppid: int, cmdline: tuple[str, ...]) -> TreeProcess:
+    return TreeProcess(pid, 1000 + pid, ppid, 100, "S", "python3", cmdline, sys.executable)
+
+
+def book() -> tuple[TreeRows, list[Event | object]]:
+    rows = TreeRows(Registry(), lambda rec_id, process: None)
+    events: list[Event | object] = []
+    rows.roots.append(rows.new_row(process(100, 1, SCRIPT), events, root=True))
+    return rows, events
+
+
+def test_a_forkserver_child_seen_before_its_server_is_not_taken_for_the_server() -> None:
+    rows, events = book()
+    child = rows.see(process(300, 200, SERVER), events)  # its parent has no row yet
+    server = rows.see(process(200, 100, SERVER), events)
+    assert child is not None and server is not None
+    rows.see(process(300, 200, SERVER), events)  # the next walk: its parent is known now
+    row = rows.registry.row(child)
+    assert row.parent == server
+    assert row.mp is not None and row.mp.role is None and row.mp.method == "forkserver"
+    assert shown_name(rows.registry.row(server)) == "mp forkserver"
+    assert shown_name(row) != "mp forkserver"
+
+
+def test_a_process_named_by_its_own_word_is_a_process_not_a_helper() -> None:
+    rows, events = book()
+    child = rows.see(process(300, 200, SERVER), events)  # taken for the server, for now
+    assert child is not None
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages.on_message(MpRun(300, 0.0, "Process-1", "ten_sleepers.sleeper", 100), PassedFds(()))
+    row = rows.registry.row(child)
+    assert shown_name(row) == "Process-1"
+    assert row.mp is not None and row.mp.role is None and row.mp.target == "ten_sleepers.sleeper"
