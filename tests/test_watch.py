@@ -332,6 +332,7 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     [
         (["--", "no-such-command-here"], "no-such-command-here: command not found"),
         (["--", "./nothing.sh"], "./nothing.sh: no such file"),
+        (["missing_script.py"], "missing_script.py: no such file"),  # not Python's own error
         (["--"], "no command given (proclab watch -- COMMAND [ARG...])"),
         (["--stdin", "/no/such/file", "--", "true"], "--stdin /no/such/file: no such file"),
     ],

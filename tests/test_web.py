@@ -32,6 +32,8 @@ from conftest import reap_orphans
 from pty_session import PROCLAB, gone
 from support import free_port, listening
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = (
     "--headless",
@@ -128,10 +130,11 @@ class WebServer:
 
 
 @contextlib.contextmanager
-def proclab_web(port: int) -> Iterator[WebServer]:
+def proclab_web(port: int, *app_args: str) -> Iterator[WebServer]:
+    """`proclab web`; `app_args`: what follows its `--` (each tab's app)."""
     server = WebServer(
         subprocess.Popen(
-            [PROCLAB, "web", "--port", str(port)],
+            [PROCLAB, "web", "--port", str(port), *(["--", *app_args] if app_args else [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -407,3 +410,61 @@ async def test_only_the_served_origin_with_the_token_starts_an_app() -> None:
                     if message.type == aiohttp.WSMsgType.BINARY:
                         drawn += message.data
                 assert len(app_processes(web.process)) == 1
+
+
+async def drawn_until(ws: aiohttp.ClientWebSocketResponse, text: bytes) -> bytes:
+    """What the tab's app drew, until `text` is among it."""
+    drawn = b""
+    deadline = time.monotonic() + 60
+    while text not in drawn:
+        assert time.monotonic() < deadline, f"never drew {text!r}: {drawn[-500:]!r}"
+        message = await ws.receive(timeout=60)
+        if message.type == aiohttp.WSMsgType.BINARY:
+            drawn += message.data
+    return drawn
+
+
+def running(script: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if any(script in word for word in process.cmdline()):
+                found.append(process)
+    return found
+
+
+async def test_a_tab_watches_its_own_run_of_a_program_and_closing_it_ends_the_run() -> None:
+    port = free_port()
+    script = str(EXAMPLES / "ten_sleepers.py")
+    with proclab_web(port, "watch", script, "fork", "60") as web:
+        socket_url = f"ws://127.0.0.1:{port}/ws/{web.token}?width=160&height=48"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(socket_url, headers={"Origin": web.origin}) as ws,
+        ):
+            # The tab shows the program's tree: its children, named by their Process.name.
+            await drawn_until(ws, b"Process-10")
+            (tab,) = app_processes(web.process)
+            tree = [p for p in running(script) if p.pid not in (tab.pid, web.process.pid)]
+            assert len(tree) == 11, [p.cmdline() for p in tree]  # the script and its ten
+            assert all(tab in p.parents() for p in tree)
+        # The tab closed: its app ended the run it watched.
+        assert gone(tree, timeout=40) == [], "closing the tab left the watched program running"
+
+
+def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:
+    for app_args, said in (
+        (["watch", "no-such-script.py"], "no-such-script.py: no such file"),
+        (["watch", "--headless", str(EXAMPLES / "ten_sleepers.py")], "--headless"),
+        (["attach", "not-a-pid"], "'not-a-pid' is not a process id"),
+    ):
+        done = subprocess.run(
+            [PROCLAB, "web", "--port", str(free_port()), "--", *app_args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("proclab web: ") and said in line, line
+        assert done.stdout == ""

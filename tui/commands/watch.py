@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -37,7 +38,7 @@ from proclab.core.model import (
 )
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
-from proclab.core.watch.program import WatchedProgram, WatchedTree
+from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
 from proclab.core.words import plural
 from proclab.tui.commands.options import add_record_argument, positive_float
 
@@ -101,11 +102,14 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_of(argv: Sequence[str]) -> list[str]:
-    """After `--`, the command as given; else a SCRIPT.py runs under proclab's Python."""
+    """After `--`, the command as given; else a SCRIPT.py runs under proclab's Python
+    (which must exist: Python would start only to say it cannot open it)."""
     words = list(argv)
     if words and words[0] == "--":
         return words[1:]
     if words and words[0].endswith(".py"):
+        if not os.path.isfile(words[0]):
+            raise WatchError(f"{words[0]}: no such file")
         return [sys.executable, *words]
     return words
 

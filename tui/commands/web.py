@@ -39,13 +39,15 @@ WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
 APP_MODULE = "proclab.tui.cli"
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
+WATCHING = ("watch", "attach")  # commands whose app a tab can show
 TEMPLATES = Path(__file__).parent.parent / "web"  # the page, without a public font service
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 HELP = "serve the app to a web browser (textual-serve)"
 DESCRIPTION = (
     "Serve the app through textual-serve: every browser tab that opens the page"
     " gets its own proclab, which ends its children when the tab closes. Options after --"
-    " are the app's (e.g. -- proclab.core.tasks:sleep --args '(5,)' --count 3)."
+    " are the app's (e.g. -- proclab.core.tasks:sleep --args '(5,)' --count 3), or a"
+    " watch or attach command (-- watch examples/echo_server.py: each tab runs its own copy)."
 )
 
 
@@ -72,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "app",
         nargs=argparse.REMAINDER,
         metavar="-- APP OPTIONS",
-        help="options for the app in each tab, after --: e.g. -- --refresh 2",
+        help="options for the app in each tab, after --: e.g. -- --refresh 2;"
+        " or -- watch SCRIPT.py / -- attach PID",
     )
 
 
@@ -120,13 +123,42 @@ def check(ns: argparse.Namespace) -> list[str]:
     from proclab.tui.cli import COMMANDS, build_app_parser
     from proclab.tui.commands.app import startup_server, startup_spawn
 
+    if app_args[:1] and app_args[0] in WATCHING:
+        return check_watching(app_args)
     if app_args[:1] and app_args[0] in COMMANDS:
-        raise ProclabError(f"{app_args[0]!r} is a command, not an option of the app")
+        raise ProclabError(
+            f"{app_args[0]!r} is a command, not an option of the app"
+            f" (the commands with an app here: {', '.join(WATCHING)})"
+        )
     app_ns = build_app_parser().parse_args(app_args)  # a usage error exits with status 2
     if app_ns.record:
         raise ProclabError("--record: every tab would write the same file; not in proclab web")
     startup_spawn(app_ns)
     startup_server(app_ns)
+    return app_args
+
+
+def check_watching(app_args: list[str]) -> list[str]:
+    """`watch ...` or `attach PID` in each tab, checked now: each tab runs its own copy of
+    the program (watch) or watches the same running tree (attach); raises ProclabError."""
+    from proclab.core.watch.attach import check_pid
+    from proclab.core.watch.program import check_command
+    from proclab.tui.cli import build_parser
+    from proclab.tui.commands.watch import command_of
+
+    command = app_args[0]
+    ns = build_parser(command).parse_args(app_args)  # a usage error exits with status 2
+    if ns.headless or ns.json:
+        raise ProclabError(f"{command} --headless: each tab shows the app; not in proclab web")
+    if ns.record:
+        raise ProclabError("--record: every tab would write the same file; not in proclab web")
+    if command == "watch":
+        check_command(command_of(ns.argv))
+    else:
+        try:
+            check_pid(int(ns.pid))
+        except ValueError:
+            raise ProclabError(f"{ns.pid!r} is not a process id") from None
     return app_args
 
 
