@@ -213,3 +213,23 @@ def test_a_format_2_row_without_the_watched_fields_still_replays(tmp_path: Path)
     (read,) = replay.rows()
     assert (read.parent, read.command, read.mp, read.exit_note) == (None, "", None, "")
     assert read.spec is not None and read.spec.target.function == "f"
+
+
+def test_the_app_without_a_terminal_is_refused_before_its_recording_is_made(
+    tmp_path: Path,
+) -> None:
+    marker, recording = tmp_path / "ran", tmp_path / "session.jsonl"
+    program = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    done = subprocess.run(
+        [PROCLAB, "watch", "--record", str(recording), "--", *program],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "proclab watch: the app needs a terminal, and stdin is not one"
+        " (over ssh: ssh -t); --headless needs none"
+    ]
+    assert not recording.exists() and not marker.exists()  # no header-only file, no program

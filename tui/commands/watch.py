@@ -132,6 +132,12 @@ def run(ns: argparse.Namespace) -> int:
 def run_watched(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
     """The app on the tree, or --headless; recorded into --record FILE from before it
     starts to after it closed (its last events are the tree's ends)."""
+    from proclab.tui.terminal import NO_TERMINAL, has_keyboard
+
+    if not ns.headless and not has_keyboard():  # before --record makes its file
+        source.close()
+        print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
+        return EXIT_USAGE
     try:
         stop_recording = record_into(source, ns.record)
     except ProclabError as exc:
@@ -150,12 +156,7 @@ def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog:
     """The app on the watched tree: the source starts (launches, or attaches) once the app
     listens, so the program's first calls reach it, and ends (ends its tree, if it owns
     it) however the app ends."""
-    from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
-
-    if not has_keyboard():
-        source.close()
-        print(f"{prog}: {NO_TERMINAL} (over ssh: ssh -t); --headless needs none", file=sys.stderr)
-        return EXIT_USAGE
+    from proclab.tui.terminal import private_terminal
     from proclab.tui.watch_app import WatchApp  # textual is imported only for the app
 
     app = WatchApp(source, source.start, refresh=ns.refresh)
