@@ -15,7 +15,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB
-from support import as_unprivileged_user, wait_until
+from support import as_unprivileged_user, wait_for, wait_until
 
 from proclab.core.model import ProcState
 from proclab.core.source import NotAllowed
@@ -162,3 +162,51 @@ def test_attach_to_another_users_process_is_one_line_and_status_2() -> None:
 
     said = as_unprivileged_user(attach_to_init)
     assert said == "not allowed to watch process 1: it is another user's"
+
+
+async def test_the_app_on_an_attached_tree_kills_one_and_quits_leaving_the_rest() -> None:
+    """The app a user opens with `proclab attach PID`: the tree as a tree, a kill from the
+    keyboard (asked first) ends the process chosen and no other, and quitting says that it
+    leaves the tree running, and does."""
+    from proclab.tui.screens.dialogs import ConfirmScreen
+    from proclab.tui.watch_app import WatchApp
+
+    program = start_sleepers("forkserver")
+    try:
+        assert wait_until(lambda: sleepers_up(program.pid, 12), 30)
+        attached = AttachedTree(program.pid, sample_interval=0.2)
+        app = WatchApp(attached, attached.start, refresh=0.2)
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                table = app.lab.table
+                await wait_for(pilot, lambda: table.row_count == 13, timeout=30)
+                rows = {r.id: r for r in attached.rows()}
+                assert table.order[0] == attached.root_rows()[0].id  # the program first
+                server = next(r for r in rows.values() if r.mp and r.mp.role == "forkserver")
+                children = [r for r in rows.values() if r.parent == server.id]
+                assert len(children) == 10
+                # Under the fork server, as a tree: its ten children follow it.
+                at = table.order.index(server.id)
+                assert set(table.order[at + 1 : at + 11]) == {c.id for c in children}
+                victim = max(children, key=lambda r: r.pid or 0)
+                table.select(victim.id)
+                await pilot.press("k")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("y")
+                await wait_for(pilot, lambda: attached.row(victim.id).state.is_over, timeout=30)
+                assert (
+                    not psutil.pid_exists(victim.pid)
+                    or psutil.Process(victim.pid).status() == psutil.STATUS_ZOMBIE
+                )
+                assert table.cell_text(victim.id, "state") == "ended"
+                others = [c for c in children if c is not victim]
+                assert all(attached.row(c.id).state.is_live for c in others)
+                await pilot.press("q")
+                await wait_for(pilot, lambda: not app.is_running, timeout=30)
+        finally:
+            attached.close()
+        assert program.poll() is None  # the tree runs on
+        assert sleepers_up(program.pid, 11)
+        assert app.shutdown_log == ["left 12 processes running, as attach does"]
+    finally:
+        end(program)

@@ -199,7 +199,14 @@ class ProclabApp(App[int]):
         if isinstance(self.screen, QuitScreen):  # a quit key again: yes (a second Ctrl+C)
             self.screen.dismiss(True)
             return
-        live = self.source.live_count() if self.source.capabilities.ends_on_quit else 0
+        if not self.source.capabilities.ends_on_quit:  # an attached tree: it runs on
+            left = self.source.live_count()
+            said = f"left {plural(left, 'process')} running, as attach does" if left else ""
+            if said:  # said again on the restored terminal, where the user looks next
+                self.shutdown_log.append(said)
+            self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
+            return
+        live = self.source.live_count()
         if not live:
             self.shut_down("No children running: quitting.")
             return
