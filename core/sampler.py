@@ -72,9 +72,11 @@ class Sampler:
         interval: float,
         live: Callable[[], Mapping[int, int]],
         on_sample: Callable[[Sampled], None],
-        max_descendants: int = 64,
+        max_descendants: int | None = 64,
         on_family: Callable[[int, int, int], None] | None = None,
     ) -> None:
+        """`max_descendants` None: count none (a watched tree has a row for each
+        descendant already; counting them read /proc for each one again, every tick)."""
         self.interval = interval
         self._live = live
         self._on_sample = on_sample
@@ -131,8 +133,9 @@ class Sampler:
                 next_tick = time.monotonic() + self.interval
 
     def _guard(self) -> None:
+        limit = self.max_descendants
         for rec_id, pid in list(self._families.items()):
-            count = procfs.count_descendants(pid, self.max_descendants + 1)
+            count = procfs.count_descendants(pid, limit + 1) if limit is not None else 0
             if not count:
                 self._families.pop(rec_id, None)
             if self._on_family is not None:
@@ -163,7 +166,9 @@ class Sampler:
             # so far rather than zeros.
             age = max(0.0, time.time() - reading.started)
             tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now - age)
-        descendants = procfs.count_descendants(pid, self.max_descendants + 1)
+        descendants = 0
+        if self.max_descendants is not None:
+            descendants = procfs.count_descendants(pid, self.max_descendants + 1)
         if descendants:
             self._families[rec_id] = pid
             if self._on_family is not None:

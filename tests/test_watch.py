@@ -33,10 +33,12 @@ from proclab.core.model import (
     ProcessRow,
     ProcState,
     ServerListening,
+    Spawned,
 )
 from proclab.core.source import NotAllowed
 from proclab.core.spec import build_spec
-from proclab.core.watch import tree
+from proclab.core.watch import program as program_module
+from proclab.core.watch import sockets, tree
 from proclab.core.watch.program import WALK_S, WatchedProgram
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -422,7 +424,48 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         reap_orphans()
 
 
-def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection() -> None:
+def test_a_process_born_in_a_quiet_tree_shows_within_a_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quiet tree is walked only when the machine's fork count moved: a birth always
+    moves it. FULL_WALK_S is made a minute here, so only that can show the process."""
+    monkeypatch.setattr(program_module, "FULL_WALK_S", 60.0)
+    # Without the hook (no hello wakes the walker) and with no end before the birth (an
+    # end makes the tree busy again): the birth alone must show it.
+    late_start = "import subprocess, time; time.sleep(3); subprocess.run(['sleep', '30'])"
+    program = WatchedProgram(
+        [sys.executable, "-c", late_start],
+        family="tree",
+        sample_interval=0.2,
+        grace=1.0,
+        hook=False,
+    )
+    seen: dict[int, float] = {}  # row id -> when proclab made its row
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Spawned):
+            seen.setdefault(event.row.id, time.time())
+
+    def late() -> list[ProcessRow]:
+        return [r for r in program.rows() if r.command.startswith("sleep 30")]
+
+    program.subscribe(on_event)
+    program.start()
+    try:
+        assert wait_until(lambda: late(), 20), [r.command for r in program.rows()]
+        (row,) = late()
+        # The tree had been quiet for 3 s (15 ticks): its walks had stopped by then.
+        assert seen[row.id] - row.created_at < 10
+    finally:
+        program.close()
+
+
+def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The TCP tables are read when the kernel's counters move (or the tree changes):
+    # with FULL_READ_S a minute, only that can show what follows.
+    monkeypatch.setattr(sockets, "FULL_READ_S", 60.0)
     port = free_port()
     program = WatchedProgram(
         example("echo_server.py", str(port), "fork"), family="tree", sample_interval=0.2, grace=1.0
@@ -449,6 +492,7 @@ def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection
         assert root is not None
         listens = [e for e in events if isinstance(e, ServerListening) and e.pid == root.pid]
         assert listens and listens[0].address == f"127.0.0.1:{port}"
+        time.sleep(1.0)  # ticks go by with nothing changing: the tables are no longer read
         for client in clients:
             client.close()
 

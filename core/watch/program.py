@@ -49,7 +49,7 @@ from typing import IO, TYPE_CHECKING
 from proclab.core import procfs
 from proclab.core.controller import _describe, _raise_fd_limit, _still_there
 from proclab.core.cpus import usable_cpus
-from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, DEFAULT_MAX_DESCENDANTS
+from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.exits import state_for_status
 from proclab.core.family import Bound, Family
@@ -80,6 +80,7 @@ from proclab.core.words import plural
 
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
 QUIET_WALKS = 5  # walks that found nothing new before walking once a tick only
+FULL_WALK_S = 5.0  # a quiet tree is walked at least this often, fork count or not
 
 
 class WatchError(ProclabError):
@@ -163,9 +164,7 @@ class WatchedTree:
             on_own_exit=self._on_own_exit,
             check_done=self._check_done,
         )
-        self._sampler = Sampler(
-            sample_interval, self._live_ids, self._registry.sampled, DEFAULT_MAX_DESCENDANTS
-        )
+        self._sampler = Sampler(sample_interval, self._live_ids, self._registry.sampled, None)
         self._walker = threading.Thread(target=self._walk_loop, name="proclab-tree", daemon=True)
         messages = HookMessages(self._rows, self._channels, self._watcher, self._emit)
         self._hook_server: HookServer | None = HookServer(messages.on_message) if hook else None
@@ -434,16 +433,30 @@ class WatchedTree:
         QUIET_WALKS walks, once a tick (the sampling interval): a process that shows
         within one tick is the promise, and a steady tree of 200 costs a fifth as much
         (benchmarks/watch_cost.py). A hook's hello (a Python process born) or an end
-        makes it busy again; ends themselves are seen at once (pidfds), never by a walk."""
-        looked = time.monotonic()
-        quiet = 0
+        makes it busy again; ends themselves are seen at once (pidfds), never by a walk.
+
+        A quiet tick walks only if a process was born anywhere on the machine since the
+        last walk (its fork count moved), a process of the tree is young enough to exec
+        yet, or FULL_WALK_S has passed: what else a walk would see (an old process that
+        execs without forking) shows within that."""
+        looked = walked = time.monotonic()
+        quiet, forks = 0, None
         while not self._stop.is_set():
             self._wake.wait(self.walk_interval if quiet < QUIET_WALKS else self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
-                self._walk_once()
+                forks_now = tree.forks()  # before the walk: a fork during it shows next time
+                if (
+                    quiet < QUIET_WALKS
+                    or forks_now is None
+                    or forks_now != forks
+                    or time.monotonic() - walked >= FULL_WALK_S
+                    or tree.any_young(self._rows.known.values())
+                ):
+                    forks, walked = forks_now, time.monotonic()
+                    self._walk_once()
                 with self._lock:
                     born, busy = self._rows.changed()
                 quiet = 0 if busy else quiet + 1

@@ -7,6 +7,15 @@ per-process `net_connections` does the same but parses the whole table again for
 process: with 200 processes that cost a fifth of a core (benchmarks/watch_cost.py).
 Read once a tick, so a connection that opens and closes within one tick is not seen, and
 "closed" is the tick after its end (up to a tick late): the log says so.
+
+Reading the tables is itself dear: /proc/net/tcp walks every bucket of the kernel's
+connection hash, empty or not (262,144 here: 4.4 ms a read, twice with tcp6, nearly 1 %
+of a core at one read a second for a program with no socket at all). So a tick first
+reads the kernel's TCP counters (0.05 ms), and the tables only when they moved, the
+tree's processes changed, the last read saw a change (a connection half-way through its
+handshake shows at the next), or FULL_READ_S has passed: a change that moves no counter
+(the peer closing first, seen by the counters only when the handler closes too, or a
+socket that starts listening in the same tick as another closes) shows within that.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ from typing import NamedTuple
 from proclab.core.model import ClientAccepted, ClientClosed, ServerEvent, ServerListening
 
 LISTEN, ESTABLISHED = "0A", "01"  # the kernel's TCP states, as /proc/net/tcp writes them
+FULL_READ_S = 10.0  # the longest between two reads of the tables, counters or not
+# /proc/net/snmp's TCP counters (IPv4 and IPv6 alike): every connect() and accept() adds
+# to one of the first two for ever, so no open can hide behind a close in the same tick.
+SNMP_COUNTERS = ("ActiveOpens", "PassiveOpens", "CurrEstab")
 
 
 class Socket(NamedTuple):
@@ -56,6 +69,27 @@ def tcp_table() -> dict[int, tuple[str, str, bool]]:
                     remote = "" if listening else _address(fields[2], family)
                     table[int(fields[9])] = (_address(fields[1], family), remote, listening)
     return table
+
+
+def tcp_counters() -> tuple[int, ...]:
+    """What moves when a TCP socket opens, closes or starts listening: the opens and
+    the established count, and the sockets in use, orphaned, in TIME_WAIT and allocated
+    (not their memory, which any traffic moves). Empty where they cannot be read."""
+    values: list[int] = []
+    with contextlib.suppress(OSError, ValueError), open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+        if len(rows) == 2:
+            named = dict(zip(rows[0][1:], rows[1][1:], strict=False))
+            values += [int(named[name]) for name in SNMP_COUNTERS if name in named]
+    for path in ("/proc/net/sockstat", "/proc/net/sockstat6"):
+        with contextlib.suppress(OSError, ValueError), open(path) as f:
+            for line in f:
+                if line.startswith(("TCP:", "TCP6:")):
+                    words = line.split()  # "TCP: inuse 3 orphan 0 tw 0 alloc 5 mem 1"
+                    fields = dict(zip(words[1::2], words[2::2], strict=False))
+                    fields.pop("mem", None)
+                    values += [int(v) for v in fields.values()]
+    return tuple(values)
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -94,11 +128,25 @@ class SocketLog:
         self._looked_at: set[int] = set()  # the rows whose fds were read then
         self._listening: set[tuple[int, str]] = set()
         self._open: dict[tuple[str, str], int] = {}  # (local, remote) -> the handler's pid
+        self._counters: tuple[int, ...] = ()  # the TCP counters at the last read
+        self._read_at = -FULL_READ_S  # monotonic time of the last read of the tables
+        self._settling = False  # the last read saw a change: read again at the next look
 
     def look(self, pids: Mapping[int, int]) -> list[ServerEvent]:
         """What changed since the last look. Reading every process's fds is the dear part
         (a fork child inherits its parent's: 200 mp children held 40,000, 135 ms a look):
         it is done only when the machine's TCP sockets or the tree's processes changed."""
+        counters, now = tcp_counters(), time.monotonic()
+        if (
+            counters
+            and counters == self._counters
+            and not self._settling
+            and pids.keys() <= self._looked_at
+            and now - self._read_at < FULL_READ_S
+        ):
+            return []
+        self._settling = counters != self._counters
+        self._counters, self._read_at = counters, now
         table = tcp_table()
         inodes = frozenset(table)
         if inodes == self._table and pids.keys() <= self._looked_at:

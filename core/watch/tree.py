@@ -114,6 +114,24 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def forks() -> int | None:
+    """How many processes the machine has started since it booted (/proc/stat's
+    "processes"): while it stays the same, no process was born anywhere, in the tree or
+    out of it. None if it cannot be read. 0.02 ms, against 8 ms for a walk of 200."""
+    try:
+        stat = _read("/proc/stat")
+        at = stat.index(b"\nprocesses ") + len(b"\nprocesses ")
+        return int(stat[at : stat.index(b"\n", at)])
+    except (OSError, ValueError):
+        return None
+
+
+def any_young(processes: Iterable[TreeProcess]) -> bool:
+    """Some process may still exec under the same command name (see _young)."""
+    now = (time.time() - BOOT_WALL) * procfs.CLOCK_TICKS - YOUNG_S * procfs.CLOCK_TICKS
+    return any(p.start > now for p in processes)
+
+
 def _young(start: int) -> bool:
     """Started within YOUNG_S: it may exec any moment (a spawn child does, under the same
     command name), so its command line is read again."""
