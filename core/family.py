@@ -43,6 +43,7 @@ import ctypes
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -73,6 +74,7 @@ ENVIRONMENT = "PROCLAB_FAMILY"
 PR_SET_CHILD_SUBREAPER = 36
 GUARDIAN = Path(__file__).with_name("family_guardian.py")
 KILL_WAIT_S = 5.0
+READY_WAIT_S = 2.0  # the longest the first family waits for its guardian to be up
 ZOMBIE = "Z"
 
 
@@ -343,11 +345,15 @@ def _share() -> _Shared:
 
 
 def _start_guardian(shared: _Shared) -> None:
+    """Start the guardian and wait until it is up (READY_WAIT_S at most): its start-up
+    (an interpreter, ~10 ms of CPU) would otherwise run beside the first children, and
+    on 2 cores it slowed a watched 90 ms Pool.map by 4-8 % (benchmarks/watch_cost.py)."""
     read_fd, write_fd = os.pipe()  # close-on-exec: no other process gets the write end
+    ready_r, ready_w = os.pipe()
     try:
         shared.guardian = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(GUARDIAN), str(read_fd)],
-            pass_fds=(read_fd,),
+            [sys.executable, "-I", "-S", str(GUARDIAN), str(read_fd), str(ready_w)],
+            pass_fds=(read_fd, ready_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -358,10 +364,16 @@ def _start_guardian(shared: _Shared) -> None:
         # Exiting in good order: the helpers (fork server, resource tracker) may finish
         # their own work before the guardian ends what is left.
         atexit.register(shared.tell, "bye")
+        os.close(ready_w)  # the guardian's copy closes once it is up: end of file here
+        ready_w = -1
+        with contextlib.suppress(OSError, ValueError):
+            select.select([ready_r], [], [], READY_WAIT_S)
     except (OSError, ValueError):  # no interpreter to run it with: no guardian
         os.close(write_fd)
     finally:
-        os.close(read_fd)
+        for fd in (read_fd, ready_r, ready_w):
+            if fd >= 0:
+                os.close(fd)
 
 
 def _enter_cgroup(shared: _Shared) -> None:

@@ -127,4 +127,6 @@ def main(fd: int) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:  # READY_FD: closed once set up, so proclab starts the program
+        os.close(int(sys.argv[2]))  # now, not while this interpreter is still starting
     sys.exit(main(int(sys.argv[1])))

@@ -466,3 +466,32 @@ def test_without_a_writable_cgroup_the_tree_holds_the_family(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["tree", "0"], done.stdout
+
+
+FIRST_FAMILY = """
+import os, time
+from proclab.core.family import Family, guardian_pid
+
+def cpu(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+family = Family()
+guardian = guardian_pid()
+before = cpu(guardian)
+time.sleep(0.5)
+print(guardian, before, cpu(guardian))
+family.close()
+"""
+
+
+def test_the_guardian_is_up_before_the_first_family_starts_anything() -> None:
+    """Its start-up (an interpreter) does not run beside the first children: when the
+    first Family is made, the guardian has finished starting and only waits."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_FAMILY], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    guardian, before, after = (int(word) for word in done.stdout.split())
+    assert guardian > 0
+    assert after == before, f"the guardian used {after - before} more ticks of CPU after"
