@@ -5,8 +5,10 @@
      ten_sleepers  examples/ten_sleepers.py METHOD 1
      pool_map      examples/pool_map.py METHOD 1000
    Both arms measure the program the same way: from its start time in /proc (10 ms
-   clock ticks) to the moment its pidfd says it ended. Plus each Process.start() as the
-   hook measured it inside the program under watch (`start` calls: t - t_call).
+   clock ticks) to the moment its pidfd says it ended. Pool.map runs ~0.1-0.2 s, so it
+   gets three times the runs. Plus Process.start() as the program itself times it
+   (perf_counter around start(), 20 a run), plain and under watch (issue 14: at most
+   1 ms more a start).
 2. proclab's own CPU time watching a tree of 200 processes (a program that starts 199
    sleeping multiprocessing children) against `proclab run` with 200 sleeping children
    of its own (issue 14: no more), over the same window once all are up.
@@ -107,6 +109,51 @@ def compare(argv: list[str], repeats: int) -> dict[str, object]:
     return figures
 
 
+START_TIMES = """
+import multiprocessing, statistics, sys, time
+
+def nothing():
+    pass
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method(sys.argv[1])
+    took = []
+    for _ in range(int(sys.argv[2])):
+        p = multiprocessing.Process(target=nothing)
+        began = time.perf_counter()
+        p.start()
+        took.append(time.perf_counter() - began)
+        p.join()
+    with open(sys.argv[3], "a") as out:
+        print(repr(took[1:]), file=out)  # the first: a fork server or tracker starting
+"""
+
+
+def start_extra(method: str, repeats: int, folder: str) -> dict[str, object]:
+    """Process.start() as the program itself times it, plain and under watch (issue 14:
+    at most 1 ms more a start): 20 starts a run, runs interleaved."""
+    script = Path(folder, "start_times.py")
+    script.write_text(START_TIMES)
+    arms: dict[str, list[float]] = {"plain": [], "watched": []}
+    for _ in range(repeats):
+        for arm in arms:
+            out = Path(folder, f"{arm}.txt")
+            out.unlink(missing_ok=True)
+            argv = [sys.executable, str(script), method, "21", str(out)]
+            command = argv if arm == "plain" else [PROCLAB, "watch", "--headless", "--", *argv]
+            subprocess.run(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+            )
+            arms[arm] += json.loads(out.read_text().strip().replace("'", '"'))
+    plain, under = statistics.median(arms["plain"]), statistics.median(arms["watched"])
+    return {
+        "plain_start_ms": round(plain * 1000, 3),
+        "watched_start_ms": round(under * 1000, 3),
+        "extra_ms": round((under - plain) * 1000, 3),
+        "starts_per_arm": len(arms["plain"]),
+    }
+
+
 def cpu_of(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
@@ -144,7 +191,9 @@ def proclab_cpu(argv: list[str], cwd: str) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="runs per arm (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="runs per arm (default 10; Pool.map 3x)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "watch_cost.json"))
     parser.add_argument("--tree-only", action="store_true", help="part 2 only")
     ns = parser.parse_args()
@@ -153,12 +202,18 @@ def main() -> int:
         sleepers = compare(
             [sys.executable, str(EXAMPLES / "ten_sleepers.py"), method, "1"], ns.repeats
         )
-        pool = compare([sys.executable, str(EXAMPLES / "pool_map.py"), method, "1000"], ns.repeats)
+        # ~0.1-0.2 s a run, its start on a 10 ms clock: three times the runs
+        pool = compare(
+            [sys.executable, str(EXAMPLES / "pool_map.py"), method, "1000"], 3 * ns.repeats
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            starts = start_extra(method, max(3, ns.repeats // 3), tmp)
         figures[f"ten_sleepers_{method}"] = sleepers
         figures[f"pool_map_{method}"] = pool
+        figures[f"start_{method}"] = starts
         print(
             f"{method:>10}: ten sleepers x{sleepers['ratio']}, Pool.map x{pool['ratio']},"
-            f" start() {sleepers.get('start_call_ms_median')} ms"
+            f" start() {starts['plain_start_ms']} -> {starts['watched_start_ms']} ms"
         )
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "tree200.py").write_text(TREE_200)
