@@ -332,6 +332,7 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
     its last line unfinished: the file's last bytes, with no newline after them. Any other
     broken line is a ProclabError naming it."""
     events: list[tuple[float, Event]] = []
+    newer = ""  # said with an error, when the header names a format newer than this one's
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -355,8 +356,11 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
                 parsed = True
                 if not isinstance(record, dict):
                     raise DecodeError("", f"{_shown(record)} where an event belongs")
-                if "format" in record:
-                    continue  # the header line
+                if "format" in record:  # the header line
+                    written = record["format"]
+                    if type(written) is int and written > FORMAT:
+                        newer = f" (recorded by a newer proclab: format {written}; this one reads 1 to {FORMAT})"
+                    continue
                 for key in ("t", "type", "event"):
                     if key not in record:
                         raise DecodeError(key, "missing")
@@ -365,7 +369,7 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
                     raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
                 events.append((wall, decode_event(record["type"], record["event"])))
             except ProclabError as exc:
-                raise ProclabError(f"{path} line {number}: {exc}") from None
+                raise ProclabError(f"{path} line {number}: {exc}{newer}") from None
             except RecursionError:
                 raise ProclabError(f"{path} line {number}: nested too deeply") from None
             except (ValueError, KeyError, TypeError, SyntaxError) as exc:

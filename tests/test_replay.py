@@ -273,7 +273,15 @@ def test_a_broken_recording_names_its_line(
     assert "cannot read" in capsys.readouterr().err
     path.write_text(good + "\n" + '{"t": 1.0, "type": "Teleported", "event": {}}\n')
     assert main(["replay", str(path)]) == 2
-    assert "line 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "line 2" in err and "newer" not in err
+    # A newer proclab's file: what stops this one is said to be new, not broken.
+    newer = json.dumps({"format": 99, "recorded": "2031-01-01 00:00:00"})
+    path.write_text(newer + "\n" + '{"t": 1.0, "type": "Teleported", "event": {}}\n')
+    assert main(["replay", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "line 2: unknown event type 'Teleported'" in line
+    assert line.endswith("(recorded by a newer proclab: format 99; this one reads 1 to 3)")
 
 
 def test_a_recording_cut_off_mid_line_still_replays(tmp_path: Path) -> None:
