@@ -277,9 +277,10 @@ def test_rr_slices_are_at_most_the_kernels_quantum_and_alternate(controller):
     assert result.simulated.settings.quantum == quantum == 10  # 100 ms here, as in CI
     slices = [p.end - p.start for p in result.measured.gantt if p.is_run]
     # A quantum is counted in scheduler ticks (4 ms at 250 Hz): a slice may overrun a
-    # little, never by a second quantum.
+    # little, never by a second quantum. A loaded CI machine (a VM) once measured a first
+    # slice of 11.07 units (110.7 ms for 100 ms); FIFO would run each job's 25 at once.
     chart = [(p.job, round(p.start, 3), round(p.end, 3)) for p in result.measured.gantt]
-    assert max(slices) <= quantum * 1.05 + 0.5, chart
+    assert max(slices) <= quantum * 1.5, chart
     assert order(result.measured) == order(result.simulated) == list("ABCABCABC"), chart
 
 
