@@ -59,6 +59,7 @@ class Reading(NamedTuple):
     ctx_voluntary: int
     ctx_involuntary: int
     run_delay: float  # seconds waiting for a CPU (main thread)
+    name: str = ""  # comm: the kernel's command name, which an exec changes
 
 
 def read(pid: int) -> Reading:
@@ -90,6 +91,7 @@ def read(pid: int) -> Reading:
         ctx_voluntary=voluntary,
         ctx_involuntary=involuntary,
         run_delay=run_delay,
+        name=stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace"),
     )
 
 

@@ -74,6 +74,7 @@ class Sampler:
         on_sample: Callable[[Sampled], None],
         max_descendants: int | None = 64,
         on_family: Callable[[int, int, int], None] | None = None,
+        on_names: Callable[[dict[int, str]], None] | None = None,
     ) -> None:
         """`max_descendants` None: count none (a watched tree has a row for each
         descendant already; counting them read /proc for each one again, every tick)."""
@@ -82,6 +83,10 @@ class Sampler:
         self._on_sample = on_sample
         self.max_descendants = max_descendants
         self._on_family = on_family
+        # Once a tick, {pid: command name} of every process sampled: an exec changes it
+        # (a watched tree walks again when one did: core/watch/program.py).
+        self._on_names = on_names
+        self._names: dict[int, str] = {}
         self._families: dict[int, int] = {}  # record id -> pid, of children with children
         self._tracked: dict[int, _Tracked] = {}
         self._system = SystemMeter()
@@ -148,10 +153,13 @@ class Sampler:
             del self._tracked[gone]
         self._families = {i: p for i, p in self._families.items() if i in live}
         procs: dict[int, ProcSample] = {}
+        self._names = {}
         for rec_id, pid in live.items():
             sample = self._sample_one(rec_id, pid, now)
             if sample is not None:
                 procs[rec_id] = sample
+        if self._on_names is not None:
+            self._on_names(self._names)
         return Sampled(system=self._system.sample(now), procs=procs)
 
     def _sample_one(self, rec_id: int, pid: int, now: float) -> ProcSample | None:
@@ -161,6 +169,8 @@ class Sampler:
         except (OSError, ValueError, IndexError):  # gone (or going) since it was listed
             self._tracked.pop(rec_id, None)
             return None
+        if self._on_names is not None:
+            self._names[pid] = reading.name
         if tracked is None or tracked.pid != pid:
             # First sight: measure from its birth, so its first figures are its averages
             # so far rather than zeros.

@@ -460,6 +460,32 @@ def test_a_process_born_in_a_quiet_tree_shows_within_a_tick(
         program.close()
 
 
+def test_an_old_process_that_execs_without_forking_shows_its_new_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No fork, no end, no hook: the sampler's tick reads a new command name, and the
+    tree is walked again (FULL_WALK_S made a minute: only that can show it)."""
+    monkeypatch.setattr(program_module, "FULL_WALK_S", 60.0)
+    late_exec = "import os, time; time.sleep(3); os.execvp('sleep', ['sleep', '30'])"
+    program = WatchedProgram(
+        [sys.executable, "-c", late_exec],
+        family="tree",
+        sample_interval=0.2,
+        grace=1.0,
+        hook=False,
+    )
+    program.start()
+    try:
+        root = program.root
+        assert root is not None
+        assert wait_until(lambda: program.row(root.id).command == "sleep 30", 20), program.row(
+            root.id
+        ).command
+        assert program.row(root.id).name == "sleep"
+    finally:
+        program.close()
+
+
 def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

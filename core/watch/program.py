@@ -80,7 +80,7 @@ from proclab.core.words import plural
 
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
 QUIET_WALKS = 5  # walks that found nothing new before walking once a tick only
-FULL_WALK_S = 5.0  # a quiet tree is walked at least this often, fork count or not
+FULL_WALK_S = 60.0  # a quiet tree is walked at least this often, whatever else says
 
 
 class WatchError(ProclabError):
@@ -164,7 +164,10 @@ class WatchedTree:
             on_own_exit=self._on_own_exit,
             check_done=self._check_done,
         )
-        self._sampler = Sampler(sample_interval, self._live_ids, self._registry.sampled, None)
+        self._sampler = Sampler(
+            sample_interval, self._live_ids, self._registry.sampled, None, on_names=self._names_seen
+        )
+        self._exec_seen = False  # a sampled command name differs from the walk's: walk
         self._walker = threading.Thread(target=self._walk_loop, name="proclab-tree", daemon=True)
         messages = HookMessages(self._rows, self._channels, self._watcher, self._emit)
         self._hook_server: HookServer | None = HookServer(messages.on_message) if hook else None
@@ -436,9 +439,9 @@ class WatchedTree:
         makes it busy again; ends themselves are seen at once (pidfds), never by a walk.
 
         A quiet tick walks only if a process was born anywhere on the machine since the
-        last walk (its fork count moved), a process of the tree is young enough to exec
-        yet, or FULL_WALK_S has passed: what else a walk would see (an old process that
-        execs without forking) shows within that."""
+        last walk (its fork count moved), the sampler read a command name that is not the
+        walk's (an exec), a process of the tree is young enough to exec yet (under the same
+        name), or FULL_WALK_S has passed."""
         looked = walked = time.monotonic()
         quiet, forks = 0, None
         while not self._stop.is_set():
@@ -450,12 +453,14 @@ class WatchedTree:
                 forks_now = tree.forks()  # before the walk: a fork during it shows next time
                 if (
                     quiet < QUIET_WALKS
+                    or self._exec_seen
                     or forks_now is None
                     or forks_now != forks
                     or time.monotonic() - walked >= FULL_WALK_S
                     or tree.any_young(self._rows.known.values())
                 ):
                     forks, walked = forks_now, time.monotonic()
+                    self._exec_seen = False
                     self._walk_once()
                 with self._lock:
                     born, busy = self._rows.changed()
@@ -475,6 +480,14 @@ class WatchedTree:
                 import traceback
 
                 traceback.print_exc()
+
+    def _names_seen(self, names: dict[int, str]) -> None:
+        """The sampler's tick: a process whose command name is not the one the last walk
+        read has exec'd (without forking, or the fork count would have said so)."""
+        known = self._rows.known
+        if any(p in known and known[p].name != name for p, name in names.items()):
+            self._exec_seen = True
+            self._wake.set()
 
     def _look_at_sockets(self) -> None:
         """Once a tick: the tree's TCP sockets, and what changed since, as server events."""
