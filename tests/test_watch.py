@@ -424,21 +424,25 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         reap_orphans()
 
 
+def quiet_program(monkeypatch: pytest.MonkeyPatch, code: str) -> WatchedProgram:
+    """`python -c CODE` without the hook (no hello wakes the walker), where only what
+    the test is about can make a quiet tree walk again: the safety-net walk is made a
+    minute away."""
+    monkeypatch.setattr(program_module, "FULL_WALK_S", 60.0)
+    return WatchedProgram(
+        [sys.executable, "-c", code], family="tree", sample_interval=0.2, grace=1.0, hook=False
+    )
+
+
 def test_a_process_born_in_a_quiet_tree_shows_within_a_tick(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A quiet tree is walked only when the machine's fork count moved: a birth always
-    moves it. FULL_WALK_S is made a minute here, so only that can show the process."""
-    monkeypatch.setattr(program_module, "FULL_WALK_S", 60.0)
-    # Without the hook (no hello wakes the walker) and with no end before the birth (an
-    # end makes the tree busy again): the birth alone must show it.
-    late_start = "import subprocess, time; time.sleep(3); subprocess.run(['sleep', '30'])"
-    program = WatchedProgram(
-        [sys.executable, "-c", late_start],
-        family="tree",
-        sample_interval=0.2,
-        grace=1.0,
-        hook=False,
+    """A quiet tree is walked when the machine's fork count moved: a birth always moves
+    it."""
+    # With no end before the birth (an end makes the tree busy again): the birth alone
+    # must show it.
+    program = quiet_program(
+        monkeypatch, "import subprocess, time; time.sleep(3); subprocess.run(['sleep', '30'])"
     )
     seen: dict[int, float] = {}  # row id -> when proclab made its row
 
@@ -464,15 +468,9 @@ def test_an_old_process_that_execs_without_forking_shows_its_new_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No fork, no end, no hook: the sampler's tick reads a new command name, and the
-    tree is walked again (FULL_WALK_S made a minute: only that can show it)."""
-    monkeypatch.setattr(program_module, "FULL_WALK_S", 60.0)
-    late_exec = "import os, time; time.sleep(3); os.execvp('sleep', ['sleep', '30'])"
-    program = WatchedProgram(
-        [sys.executable, "-c", late_exec],
-        family="tree",
-        sample_interval=0.2,
-        grace=1.0,
-        hook=False,
+    tree is walked again."""
+    program = quiet_program(
+        monkeypatch, "import os, time; time.sleep(3); os.execvp('sleep', ['sleep', '30'])"
     )
     program.start()
     try:
