@@ -198,7 +198,10 @@ async def test_the_app_on_an_attached_tree_kills_one_and_quits_leaving_the_rest(
                     not psutil.pid_exists(victim.pid)
                     or psutil.Process(victim.pid).status() == psutil.STATUS_ZOMBIE
                 )
-                assert table.cell_text(victim.id, "state") == "ended"
+                # A zombie until the fork server reaps it, then ended, as the table says.
+                await wait_for(
+                    pilot, lambda: table.cell_text(victim.id, "state") == "ended", timeout=30
+                )
                 others = [c for c in children if c is not victim]
                 assert all(attached.row(c.id).state.is_live for c in others)
                 await pilot.press("q")
