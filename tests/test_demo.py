@@ -91,6 +91,34 @@ wait = 30
     assert controller.live_count() == 0
 
 
+async def test_a_pause_during_a_step_stays_said_when_the_step_ends(controller):
+    """A key that pauses while a step is under way (here a join): the step's end redraws
+    the caption, which still says the demo is paused, as it is."""
+    text = """
+[[step]]
+say = "a sleeper"
+spawn = "proclab.core.tasks:sleep"
+args = "(1.5,)"
+wait = 0
+
+[[step]]
+say = "joining"
+join = true
+wait = 30
+"""
+    app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.step_index == 1 and controller.live_count() == 1, 30)
+        await pilot.press("x")  # during the join
+        await wait_for(pilot, lambda: "Joined" in app._said, 30)  # the join's end redrew it
+        await pilot.pause(0.2)
+        caption = str(app.caption.render())
+        assert "Joined" in caption and "paused" in caption, caption
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=15)
+    assert controller.live_count() == 0
+
+
 async def test_a_pause_stops_the_clock_of_a_wait(controller):
     text = """
 [[step]]

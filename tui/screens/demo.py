@@ -83,7 +83,7 @@ class DemoApp(ProclabApp):
                 self.shut_down("Demo ended: ending every child and quitting…")
             elif self._resume.is_set():
                 self._resume.clear()
-                self._caption("paused: any key resumes, q ends the demo")
+                self._caption()
             else:
                 self._resume.set()
                 self._caption()
@@ -121,7 +121,11 @@ class DemoApp(ProclabApp):
         self._said = text
         self._caption()
 
-    def _caption(self, extra: str | None = None) -> None:
+    def _caption(self) -> None:
+        # Paused says so whatever redraws the caption: a step that was under way when the
+        # key came redraws it when it ends (CI saw the word lost that way).
+        paused = not self._resume.is_set() and not self.done
+        extra = "paused: any key resumes, q ends the demo" if paused else None
         text = escape_controls(f"{self._said}   [{extra}]" if extra else self._said)
         self.caption.update(text or escape_controls(self.scenario.title))
         screen = self.screen
