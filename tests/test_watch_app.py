@@ -157,3 +157,30 @@ async def test_a_non_python_childs_lines_go_under_its_python_parent() -> None:
         child = next(r for r in program.rows() if r.pid == pid)
         assert child.parent == root.id
         assert names(app.lab.table)[app.lab.table.order.index(child.id)].startswith(("├─ ", "└─ "))
+
+
+async def test_the_timeline_has_a_lane_for_each_watched_process_with_its_ticks() -> None:
+    """`l` on a watched program: a lane per process of the tree (the script and its ten
+    children, each under its Process.name and pid), each with sampled cells."""
+    from proclab.tui.screens.timeline import TimelineGrid, TimelineScreen
+
+    async with watched("ten_sleepers.py", "fork", "3") as (app, pilot, program):
+        await until(pilot, lambda: sum(r.state.is_live for r in program.rows()) == 11)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, TimelineScreen))
+        grid = app.screen.query_one(TimelineGrid)
+        rows = program.rows()
+
+        def sampled() -> bool:  # every process has a lane, with a cell of some tick
+            lanes = {lane.id: lane for lane in grid.snapshot.lanes}
+            return all(
+                r.id in lanes and any(cell is not None for cell in lanes[r.id].cells) for r in rows
+            )
+
+        await until(pilot, sampled)
+        lanes = {lane.id: lane for lane in grid.snapshot.lanes}
+        assert all(lanes[r.id].pid == r.pid for r in rows)
+        names = {lane.name for lane in lanes.values()}
+        assert {f"Process-{i}" for i in range(1, 11)} <= names
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, TimelineScreen))
