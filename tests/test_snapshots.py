@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fakes import NOW, FakeController, watched_calls, watched_output, watched_rows
+from support import wait_for
 
 from proclab.tui.app import ProclabApp
 from proclab.tui.commands.screenshots import steady_cursors
@@ -20,7 +21,9 @@ def make_app(cores: int = 2) -> tuple[ProclabApp, FakeController]:
 
 async def _loaded(pilot, fake: FakeController, *, select: int | None = None) -> None:
     fake.emit_history()
-    await pilot.pause(0.2)
+    # Until every event is drawn (a fixed pause missed some once under CI's load).
+    await wait_for(pilot, lambda: not pilot.app.events_pending(), timeout=30)
+    await pilot.pause(0.1)
     if select is not None:
         pilot.app.lab.table.select(select)
         await pilot.pause()

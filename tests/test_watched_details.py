@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fakes import NOW, FakeController, watched_calls, watched_output, watched_rows
+from support import wait_for
 from test_help import help_lines
 
 from proclab.tui.app import ProclabApp
@@ -28,7 +29,9 @@ async def loaded() -> AsyncIterator[tuple[ProclabApp, Any]]:
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         fake.emit_history()
-        await pilot.pause(0.2)
+        # Until every event is drawn: a fixed 0.2 s missed the calls once under CI's load.
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        await pilot.pause(0.1)
         yield app, pilot
 
 
