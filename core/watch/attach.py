@@ -16,6 +16,14 @@ from proclab.core.watch import tree
 from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
 
+def parse_pid(text: str) -> int:
+    """A PID as the command line gave it, or WatchError saying it is not one."""
+    try:
+        return int(text)
+    except ValueError:
+        raise WatchError(f"{text!r} is not a process id") from None
+
+
 def check_pid(pid: int) -> tree.TreeProcess:
     """The process to attach to, or WatchError with one line saying why not."""
     if pid <= 0:

@@ -128,14 +128,19 @@ def forks() -> int | None:
 
 def any_young(processes: Iterable[TreeProcess]) -> bool:
     """Some process may still exec under the same command name (see _young)."""
-    now = (time.time() - BOOT_WALL) * procfs.CLOCK_TICKS - YOUNG_S * procfs.CLOCK_TICKS
-    return any(p.start > now for p in processes)
+    since = _young_since()
+    return any(p.start > since for p in processes)
+
+
+def _young_since() -> float:
+    """The start time (clock ticks since boot) after which a process is young now."""
+    return (time.time() - BOOT_WALL - YOUNG_S) * procfs.CLOCK_TICKS
 
 
 def _young(start: int) -> bool:
     """Started within YOUNG_S: it may exec any moment (a spawn child does, under the same
     command name), so its command line is read again."""
-    return (time.time() - BOOT_WALL) * procfs.CLOCK_TICKS - start < YOUNG_S * procfs.CLOCK_TICKS
+    return start > _young_since()
 
 
 def describe(pid: int, known: TreeProcess | None = None) -> TreeProcess | None:

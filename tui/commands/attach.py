@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from proclab.core.errors import ProclabError
-from proclab.core.watch.attach import AttachedTree
+from proclab.core.watch.attach import AttachedTree, parse_pid
 from proclab.tui.commands.watch import EXIT_USAGE, add_view_arguments, run_watched
 
 HELP = "watch a process that already runs, and its descendants; quitting leaves them running"
@@ -29,12 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     prog = "proclab attach"
     try:
-        pid = int(ns.pid)
-    except ValueError:
-        print(f"{prog}: {ns.pid!r} is not a process id", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        tree = AttachedTree(pid, sample_interval=ns.refresh, grace=ns.grace)
+        tree = AttachedTree(parse_pid(ns.pid), sample_interval=ns.refresh, grace=ns.grace)
     except ProclabError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE

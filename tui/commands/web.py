@@ -40,6 +40,7 @@ WEB_PORT = 8000
 APP_MODULE = "proclab.tui.cli"
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
 WATCHING = ("watch", "attach")  # commands whose app a tab can show
+NO_RECORD = "--record: every tab would write the same file; not in proclab web"
 TEMPLATES = Path(__file__).parent.parent / "web"  # the page, without a public font service
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 HELP = "serve the app to a web browser (textual-serve)"
@@ -132,7 +133,7 @@ def check(ns: argparse.Namespace) -> list[str]:
         )
     app_ns = build_app_parser().parse_args(app_args)  # a usage error exits with status 2
     if app_ns.record:
-        raise ProclabError("--record: every tab would write the same file; not in proclab web")
+        raise ProclabError(NO_RECORD)
     startup_spawn(app_ns)
     startup_server(app_ns)
     return app_args
@@ -141,7 +142,7 @@ def check(ns: argparse.Namespace) -> list[str]:
 def check_watching(app_args: list[str]) -> list[str]:
     """`watch ...` or `attach PID` in each tab, checked now: each tab runs its own copy of
     the program (watch) or watches the same running tree (attach); raises ProclabError."""
-    from proclab.core.watch.attach import check_pid
+    from proclab.core.watch.attach import check_pid, parse_pid
     from proclab.core.watch.program import check_command
     from proclab.tui.cli import build_parser
     from proclab.tui.commands.watch import command_of
@@ -151,14 +152,11 @@ def check_watching(app_args: list[str]) -> list[str]:
     if ns.headless or ns.json:
         raise ProclabError(f"{command} --headless: each tab shows the app; not in proclab web")
     if ns.record:
-        raise ProclabError("--record: every tab would write the same file; not in proclab web")
+        raise ProclabError(NO_RECORD)
     if command == "watch":
         check_command(command_of(ns.argv))
     else:
-        try:
-            check_pid(int(ns.pid))
-        except ValueError:
-            raise ProclabError(f"{ns.pid!r} is not a process id") from None
+        check_pid(parse_pid(ns.pid))
     return app_args
 
 
