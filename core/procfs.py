@@ -10,6 +10,11 @@ Files and fields (proc(5)):
                        since boot), rss (pages), processor (the CPU it last ran on)
   /proc/PID/status     voluntary_ctxt_switches, nonvoluntary_ctxt_switches
   /proc/PID/schedstat  time on a CPU, time waiting on a run queue (ns), timeslices
+
+The main thread's schedstat also says whether it has run at all since the last reading:
+its time on a CPU grows at every switch out, and its timeslices at every switch in. When
+neither moved, its context switches (status, the dearest of the three files: 38 us of 86
+here) and the children it started cannot have changed, and the last reading's stand.
 """
 
 from __future__ import annotations
@@ -60,26 +65,29 @@ class Reading(NamedTuple):
     ctx_involuntary: int
     run_delay: float  # seconds waiting for a CPU (main thread)
     name: str = ""  # comm: the kernel's command name, which an exec changes
+    # The main thread's schedstat as read (time on a CPU in ns, timeslices); None where the
+    # kernel keeps none. Equal in two readings: it has not run in between.
+    ran: tuple[int, int] | None = None
 
 
-def read(pid: int) -> Reading:
-    """Raises OSError (FileNotFoundError, ProcessLookupError) once the process is gone."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
+def read(pid: int, last: Reading | None = None) -> Reading:
+    """Raises OSError (FileNotFoundError, ProcessLookupError) once the process is gone.
+
+    `last`: this process's previous reading; if its main thread has not run since, its
+    context switches are taken from there rather than read again."""
+    stat = _read(f"/proc/{pid}/stat")
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(b")") + 2 :].split()
-    with open(f"/proc/{pid}/status", "rb") as f:
-        status = f.read()
-    voluntary = involuntary = 0
-    at = status.find(b"voluntary_ctxt_switches:")
-    if at != -1:
-        tail = status[at:].split()
-        voluntary, involuntary = int(tail[1]), int(tail[3])
+    ran: tuple[int, int] | None
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            run_delay = int(f.read().split()[1]) / 1e9
+        on_cpu, waited, slices = _read(f"/proc/{pid}/schedstat").split()[:3]
+        run_delay, ran = int(waited) / 1e9, (int(on_cpu), int(slices))
     except (OSError, IndexError, ValueError):
-        run_delay = 0.0  # a kernel without schedstats
+        run_delay, ran = 0.0, None  # a kernel without schedstats
+    if last is not None and ran is not None and ran == last.ran:
+        voluntary, involuntary = last.ctx_voluntary, last.ctx_involuntary
+    else:
+        voluntary, involuntary = _context_switches(pid)
     return Reading(
         status=STATES.get(fields[0].decode(), "running"),
         user=int(fields[11]) / CLOCK_TICKS,
@@ -92,7 +100,36 @@ def read(pid: int) -> Reading:
         ctx_involuntary=involuntary,
         run_delay=run_delay,
         name=stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace"),
+        ran=ran,
     )
+
+
+def _read(path: str) -> bytes:
+    """A whole /proc file. os.read rather than open(): 13 us against 19 a file here, and
+    the sampler reads two or three for every process each tick. /proc's files are
+    written out by one read if the buffer holds them (the kernel does not split a
+    record), and a stat or schedstat line is far below 4 KiB; status is read to its end."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, 4096)
+        if len(data) < 4096:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _context_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) of the main thread, from /proc/PID/status."""
+    status = _read(f"/proc/{pid}/status")
+    at = status.find(b"voluntary_ctxt_switches:")
+    if at == -1:
+        return 0, 0
+    tail = status[at:].split()
+    return int(tail[1]), int(tail[3])
 
 
 def core_times() -> list[tuple[float, float]]:
@@ -139,8 +176,7 @@ class Brief(NamedTuple):
 def brief(pid: int) -> Brief:
     """Raises OSError once the process is gone (and ValueError/IndexError if /proc says
     something unexpected)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
+    stat = _read(f"/proc/{pid}/stat")
     close = stat.rindex(b")")
     fields = stat[close + 2 :].split()
     return Brief(

@@ -2,8 +2,9 @@
 
 One thread, keeping the previous reading of each CPU and each child, so that every figure
 is a difference over the last interval; and a monitor must not become the heaviest
-process: each tick reads /proc/stat, /proc/meminfo and each child's stat, status and
-schedstat files once (proclab.core.procfs), and nothing else.
+process: each tick reads /proc/stat, /proc/meminfo and each child's stat and schedstat
+files once, and its status and children only if it ran since the last tick
+(proclab.core.procfs), and nothing else.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class _Tracked:
     last_time: float
     last_cpu: float = 0.0
     last_run_delay: float = 0.0
+    reading: procfs.Reading | None = None  # the last, for what has not changed since
+    descendants: int = 0  # as last counted
 
 
 class SystemMeter:
@@ -164,8 +167,9 @@ class Sampler:
 
     def _sample_one(self, rec_id: int, pid: int, now: float) -> ProcSample | None:
         tracked = self._tracked.get(rec_id)
+        last = tracked.reading if tracked is not None and tracked.pid == pid else None
         try:
-            reading = procfs.read(pid)
+            reading = procfs.read(pid, last)
         except (OSError, ValueError, IndexError):  # gone (or going) since it was listed
             self._tracked.pop(rec_id, None)
             return None
@@ -178,7 +182,14 @@ class Sampler:
             tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now - age)
         descendants = 0
         if self.max_descendants is not None:
-            descendants = procfs.count_descendants(pid, self.max_descendants + 1)
+            # A main thread that has not run has started no child since (and had none to
+            # start grandchildren): what the last count found stands.
+            idle = last is not None and reading.ran is not None and reading.ran == last.ran
+            if idle and not tracked.descendants:
+                descendants = 0
+            else:
+                descendants = procfs.count_descendants(pid, self.max_descendants + 1)
+            tracked.descendants = descendants
         if descendants:
             self._families[rec_id] = pid
             if self._on_family is not None:
@@ -188,6 +199,7 @@ class Sampler:
         )
         tracked.last_time, tracked.last_cpu = now, sample.cpu_time
         tracked.last_run_delay = sample.run_delay
+        tracked.reading = reading
         return sample
 
 

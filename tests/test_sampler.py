@@ -1,0 +1,97 @@
+"""The sampler reads a process's context switches and children only when it has run since
+the last tick (core/procfs.py): what it skips must be what it would have read."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import psutil
+import pytest
+from support import wait_until
+
+from proclab.core import procfs
+from proclab.core.sampler import Sampler
+
+
+@pytest.fixture
+def program() -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(code: str) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def counting_status_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    reads: list[int] = []
+    real = procfs._context_switches
+
+    def counted(pid: int) -> tuple[int, int]:
+        reads.append(pid)
+        return real(pid)
+
+    monkeypatch.setattr(procfs, "_context_switches", counted)
+    return reads
+
+
+def test_a_sleeping_process_keeps_its_true_context_switches_without_a_second_read(
+    program, monkeypatch
+):
+    sleeper = program("import time; time.sleep(60)")
+    assert wait_until(lambda: psutil.Process(sleeper.pid).status() == "sleeping", 10)
+    time.sleep(0.2)  # past the interpreter's start: asleep in time.sleep for good
+    first = procfs.read(sleeper.pid)
+    reads = counting_status_reads(monkeypatch)
+    time.sleep(0.3)
+    again = procfs.read(sleeper.pid, first)
+    assert reads == []  # it has not run: status was not read again
+    switches = psutil.Process(sleeper.pid).num_ctx_switches()
+    assert (again.ctx_voluntary, again.ctx_involuntary) == (
+        switches.voluntary,
+        switches.involuntary,
+    )
+
+
+def test_a_process_that_ran_has_its_context_switches_read_again(program, monkeypatch):
+    ticker = program("import time\nwhile True: time.sleep(0.01)")
+    assert wait_until(lambda: procfs.read(ticker.pid).ctx_voluntary > 20, 10)
+    first = procfs.read(ticker.pid)
+    reads = counting_status_reads(monkeypatch)
+    time.sleep(0.3)
+    again = procfs.read(ticker.pid, first)
+    after = psutil.Process(ticker.pid).num_ctx_switches().voluntary
+    assert reads == [ticker.pid]
+    assert first.ctx_voluntary + 10 <= again.ctx_voluntary <= after  # ~30 sleeps meanwhile
+
+
+def test_a_child_that_starts_a_process_after_sleeping_is_counted_again(program):
+    """An idle child's descendants are not counted again each tick; once it wakes and
+    starts a process, the next tick counts it."""
+    child = program(
+        "import subprocess, time\n"
+        "time.sleep(1.5)\n"
+        "subprocess.Popen(['sleep', '60'])\n"
+        "time.sleep(60)"
+    )
+    sampler = Sampler(0.1, lambda: {1: child.pid}, lambda _: None, max_descendants=64)
+
+    def descendants() -> int:
+        return sampler.tick().procs[1].descendants
+
+    assert descendants() == 0
+    time.sleep(0.3)
+    assert descendants() == 0
+    assert wait_until(lambda: descendants() == 1, 10)
