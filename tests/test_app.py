@@ -431,3 +431,35 @@ async def test_port_in_use_shows_in_the_pane(live_controller):
             assert not live_controller.server.running and app.is_running
     finally:
         blocker.close()
+
+
+async def test_the_cpu_pane_shows_what_came_while_another_tab_was_shown():
+    """A hidden CPU pane records each tick without repainting (a repaint of a widget off
+    screen cost a full map of the screen every tick); shown again, it draws the latest."""
+    from fakes import FakeController
+
+    from proclab.core.model import Sampled
+
+    fake = FakeController(cores=2)
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        fake.emit_history()
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        await pilot.press("3")
+        await pilot.pause()
+        assert "1.52 1.20 0.88" in screen_text(app)
+        await pilot.press("1")
+        await pilot.pause()
+        latest = replace(fake._history[-1], load=(7.77, 6.66, 5.55))
+        for callback in fake._subscribers:
+            callback(Sampled(latest, {}))
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        assert "7.77 6.66 5.55" in screen_text(app)
+
+
+def screen_text(app: App) -> str:
+    """What the terminal shows now, as text."""
+    return "\n".join(line.text for line in app.screen._compositor.render_strips())

@@ -14,6 +14,7 @@ sorted among its siblings; F5 switches to the flat list and back.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ def name_width(rows: Iterable[ProcessRow], guides: dict[int, str] | None = None)
     )
 
 
+# Every row's sort key is computed each tick (a name's changes rarely): cached, it was a
+# fifth of a tick's table work with 100 children (benchmarks/overhead.py).
+@functools.lru_cache(maxsize=4096)
 def natural(text: str) -> tuple[Any, ...]:
     """Sort "Process-10" after "Process-9"."""
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
@@ -111,7 +115,10 @@ class Column:
 def _name(row: ProcessRow, now: float) -> CellValue:
     # Cut to fit by the table, which knows how wide the name column is now.
     name = shown_name(row)
-    return escape_controls(name), natural(name), ""
+    return _printable(name), natural(name), ""
+
+
+_printable = functools.lru_cache(maxsize=4096)(escape_controls)
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -625,10 +632,17 @@ class ProcessTable(ScrollView, can_focus=True):
         if drawn is not None and drawn.values == values:
             drawn.row, drawn.now, drawn.guides = row, self._now, guides
             return drawn
+        # A tick changes a cell or two of a row (its runtime, its CPU %): the others keep
+        # their segments (widths changing clears every drawn row: _fit_names).
+        before = drawn.values if drawn is not None else ()
         segments = [
-            Segment(" " * PAD + _fit(text, width, column.right) + " " * PAD, self._style(style))
-            for column, width, (text, _key, style) in zip(
-                COLUMNS, self._widths, values, strict=True
+            drawn.segments[i]
+            if drawn is not None and before[i][0] == text and before[i][2] == style
+            else Segment(
+                " " * PAD + _fit(text, width, column.right) + " " * PAD, self._style(style)
+            )
+            for i, (column, width, (text, _key, style)) in enumerate(
+                zip(COLUMNS, self._widths, values, strict=True)
             )
         ]
         drawn = self._drawn[rec_id] = _Drawn(row, self._now, guides, values, segments)
