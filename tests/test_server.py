@@ -289,3 +289,33 @@ def test_serve_writes_many_log_lines_in_one_write(monkeypatch):
     console.flush()  # nothing new: nothing written
     assert out.writes == 1
     assert out.getvalue().splitlines() == [f"line {n}" for n in range(500)]
+
+
+def test_a_connection_wakes_one_of_the_pool_s_workers_not_all() -> None:
+    """Workers wait on the one listening socket they share; a connection wakes one of
+    them (as a blocking accept() does), not every worker to find nothing to accept."""
+    import threading
+
+    from proclab.core.server.handler import _Selector
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        selectors_ = [_Selector() for _ in range(4)]
+        for selector in selectors_:
+            selector.register_exclusive(listener, None)
+        woken: list[int] = []
+
+        def wait(n: int) -> None:
+            if selectors_[n].select(timeout=2.0):
+                woken.append(n)
+
+        waiters = [threading.Thread(target=wait, args=(n,)) for n in range(4)]
+        for waiter in waiters:
+            waiter.start()
+        time.sleep(0.3)  # every worker waiting
+        with socket.create_connection(listener.getsockname()):
+            for waiter in waiters:
+                waiter.join()
+        for selector in selectors_:
+            selector.close()
+    assert len(woken) == 1, woken

@@ -5,6 +5,7 @@ turned away was turned away for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -232,6 +233,43 @@ def test_a_handler_sends_its_events_together() -> None:
         os.close(write)
     assert len(writes) == 1 and len(lines) == 30, writes
     assert [json.loads(line)["kind"] for line in lines[:2]] == ["accepted", "data_in"]
+
+
+def test_a_busy_handler_counts_what_it_left_out_a_few_times_a_second() -> None:
+    """Past its rate a handler counts chunks instead of describing them. The count goes
+    to the server a few times a second and at the end, not at each wait of the serving
+    loop (one line per chunk moved, more than it described); none is lost."""
+    import json
+    import os
+
+    from proclab.core.server.handler import DATA_EVENTS_PER_S, LEFT_OUT_EVERY_S, Reporter
+
+    read, write = os.pipe()
+    began = time.monotonic()
+    try:
+        os.set_blocking(write, False)
+        reporter = Reporter(write)
+        chunks = 2 * DATA_EVENTS_PER_S + 500
+        for _ in range(chunks):  # within one second, each followed by a loop's flush
+            if reporter.data_wanted():
+                reporter("data_in", "127.0.0.1:1", nbytes=1, preview="x")
+            reporter.flush()
+        reporter.close()
+        took = time.monotonic() - began
+        os.set_blocking(read, False)
+        lines = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(read, 65536):
+                lines += chunk
+    finally:
+        os.close(read)
+        os.close(write)
+    records = [json.loads(line) for line in lines.splitlines()]
+    counts = [r for r in records if r["kind"] == "left_out"]
+    described = sum(r["kind"] == "data_in" for r in records)
+    # the first at once, then one per LEFT_OUT_EVERY_S (the loop takes ~20 ms), the rest at the end
+    assert len(counts) <= 2 + took / LEFT_OUT_EVERY_S, (len(counts), took)
+    assert described + sum(r["count"] for r in counts) == chunks
 
 
 @pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)

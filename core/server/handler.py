@@ -62,6 +62,11 @@ PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
 # connection of the lesson never comes near it; a pool worker under load would otherwise
 # spend more time describing its chunks than moving them (benchmarks/tcp.py).
 DATA_EVENTS_PER_S = 200
+# How often a handler tells the server how many data events it left out (the server says
+# it at most once a second). Told at every flush, a busy pool worker sent one such line
+# per chunk it moved: more lines than it described, each a write for it and a parse for
+# the server (benchmarks/tcp.py, pool with --log all).
+LEFT_OUT_EVERY_S = 0.25
 
 
 class Reporter:
@@ -73,8 +78,8 @@ class Reporter:
     Events wait in order in `queue` and go out together (`flush`, which the serving loop
     calls before it waits again): one write of up to PIPE_BUF bytes for many events.
     When the pipe is full, the data events waiting are left out and counted, and so are
-    those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") as soon as
-    there is room. Any other event waits its turn, and `close` waits for all of them
+    those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") once there
+    is room, at most every LEFT_OUT_EVERY_S and at the end. Any other event waits its turn, and `close` waits for all of them
     before the handler ends."""
 
     def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
@@ -88,6 +93,7 @@ class Reporter:
         self.broken = False  # the server is gone
         self._second = 0  # the second the data budget is counted for
         self._budget = DATA_EVENTS_PER_S
+        self._left_out_due = 0.0  # monotonic time the next left-out count may go
 
     @property
     def left_out(self) -> int:
@@ -114,17 +120,19 @@ class Reporter:
         self.over_rate += 1
         return False
 
-    def flush(self) -> bool:
-        """Write what waits, as far as the pipe takes it; True once nothing waits."""
+    def flush(self, final: bool = False) -> bool:
+        """Write what waits, as far as the pipe takes it; True once nothing waits (a
+        left-out count may wait for its time, unless `final`)."""
         if self.broken:
             self.queue.clear()
             return True
-        if self.left_out:
+        if self.left_out and (final or time.monotonic() >= self._left_out_due):
             line = self._line("left_out", "", count=self.left_out, over_rate=self.over_rate)
             if not self._write(line):
                 self._drop_data()
                 return False
             self.behind = self.over_rate = 0
+            self._left_out_due = time.monotonic() + LEFT_OUT_EVERY_S
         while self.queue:
             chunk, taken = bytearray(), 0
             for line, _data in self.queue:
@@ -149,7 +157,7 @@ class Reporter:
     def close(self, timeout: float = FLUSH_WAIT_S) -> None:
         """Wait (up to `timeout`) until everything waiting is written."""
         deadline = time.monotonic() + timeout
-        while not self.flush() and time.monotonic() < deadline:
+        while not self.flush(final=True) and time.monotonic() < deadline:
             select.select([], [self.fd], [], max(0.0, deadline - time.monotonic()))
 
     def _line(self, kind: str, client: str, **fields: Any) -> bytes:
@@ -277,6 +285,26 @@ class _Connections:
         return conn.last
 
 
+class _Selector(selectors.EpollSelector):
+    """selectors' epoll, which can also wait on a socket that other processes wait on
+    (the pool's shared listening socket) without waking them all.
+
+    Registered as usual, each connection woke every worker: one accepted it and the others
+    found nothing (accept4 failed 19 times in 20 in a traced worker) and went back to
+    wait. EPOLLEXCLUSIVE wakes one, as a blocking accept() does; selectors cannot ask for
+    it, hence the epoll object underneath. Pool of 4 under benchmarks/tcp.py's load, --log
+    errors: 2,194 -> 2,521 connections a second."""
+
+    def register_exclusive(self, fileobj: Any, data: Any) -> selectors.SelectorKey:
+        key = self.register(fileobj, selectors.EVENT_READ, data)
+        exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)  # Linux 4.5 and later
+        if exclusive:
+            epoll: select.epoll = self._selector  # type: ignore[attr-defined]
+            epoll.unregister(key.fd)
+            epoll.register(key.fd, select.EPOLLIN | exclusive)
+        return key
+
+
 def serve(
     report: Reporter,
     idle_timeout: float,
@@ -294,7 +322,7 @@ def serve(
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
-    selector = selectors.DefaultSelector()
+    selector = _Selector()
     conns = _Connections(selector, report, counter)
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
@@ -302,7 +330,7 @@ def serve(
         conns.open(*first)
     if listener is not None:
         listener.setblocking(False)
-        selector.register(listener, selectors.EVENT_READ, None)
+        selector.register_exclusive(listener, None)
     if stop is not None and not polled:
         selector.register(stop, selectors.EVENT_READ, "stop")
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
