@@ -463,3 +463,44 @@ async def test_the_cpu_pane_shows_what_came_while_another_tab_was_shown():
 def screen_text(app: App) -> str:
     """What the terminal shows now, as text."""
     return "\n".join(line.text for line in app.screen._compositor.render_strips())
+
+
+async def test_panes_behind_another_tab_take_their_lines_and_show_them_when_shown(monkeypatch):
+    """At 80x24 only one pane is shown. The output and server panes behind it keep taking
+    what comes, without a repaint while unseen (a repaint of a widget off screen cost the
+    app a new map of the whole screen each time), and show it all once their tab is."""
+    from fakes import FakeController
+    from textual._compositor import Compositor
+
+    from proclab.core.model import OutputLine, server_event
+
+    repainted_unseen: list[str] = []
+    update_widgets = Compositor.update_widgets
+
+    def watched(self: Compositor, widgets: set) -> None:  # type: ignore[type-arg]
+        repainted_unseen.extend(str(w.id) for w in widgets - self.visible_widgets.keys())
+        update_widgets(self, widgets)
+
+    monkeypatch.setattr(Compositor, "update_widgets", watched)
+    fake = FakeController(cores=2)
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        fake.emit_history()
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        await pilot.pause()
+        repainted_unseen.clear()
+        row = fake.rows()[0]
+        for n in range(30):
+            for callback in fake._subscribers:
+                callback(OutputLine(row.id, row.pid or 0, row.name, "stdout", f"line {n}", NOW))
+                callback(server_event("accepted", NOW, client=f"127.0.0.1:{5000 + n}", pid=42))
+            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        await pilot.pause()
+        assert repainted_unseen == []
+        await pilot.press("2")
+        await pilot.pause()
+        assert "line 29" in screen_text(app)
+        await pilot.press("4")
+        await pilot.pause()
+        assert "127.0.0.1:5029 accepted" in screen_text(app)

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from proclab.core.model import SystemSample
 from proclab.tui import fmt
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.offscreen import PaintedWhenShown
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 HISTORY_SECONDS = 60.0
@@ -41,7 +42,7 @@ def gauge(percent: float, width: int) -> tuple[str, str]:
     return filled, "·" * (width - len(filled))
 
 
-class CpuPane(Widget):
+class CpuPane(PaintedWhenShown, Widget):
     DEFAULT_CSS = """
     CpuPane { height: auto; text-wrap: nowrap; text-overflow: clip; }
     """
@@ -52,12 +53,6 @@ class CpuPane(Widget):
         self._history: list[deque[float]] = []
         self._total: deque[float] = deque()
         self.interval = 1.0
-        # Hidden (another tab is shown): a tick only records. Repainting a widget that is
-        # not on screen made Textual map the whole screen again every tick, a tenth of the
-        # app's CPU with 100 children (benchmarks/overhead.py); it is painted when shown
-        # (Textual sends Show when a widget enters the screen's map, the first time too).
-        self._shown = False
-        self._stale = False
 
     def record(self, sample: SystemSample, interval: float) -> None:
         """Add one sampler tick; keeps about HISTORY_SECONDS of them."""
@@ -78,19 +73,7 @@ class CpuPane(Widget):
         subtitle = f"{len(sample.per_core)} cores · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
         if isinstance(self.parent, Widget) and self.parent.border_subtitle != subtitle:
             self.parent.border_subtitle = subtitle
-        if self._shown:
-            self.refresh(layout=grew)  # a layout pass only when the number of lines may change
-        else:
-            self._stale = True
-
-    def on_show(self) -> None:
-        self._shown = True
-        if self._stale:
-            self._stale = False
-            self.refresh(layout=True)
-
-    def on_hide(self) -> None:
-        self._shown = False
+        self.refresh(layout=grew)  # a layout pass only when the number of lines may change
 
     def reset(self) -> None:
         """Forget the history (a replay seeking back feeds it again)."""

@@ -17,8 +17,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from proclab.tui.widgets.offscreen import PaintedWhenShown
 
-class LineList(ScrollView, can_focus=True):
+
+class LineList(PaintedWhenShown, ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
@@ -75,6 +77,12 @@ class LineList(ScrollView, can_focus=True):
         self._cursor = None
         self._width = 0
         self._resize()
+
+    def on_show(self) -> None:
+        # Lines that came while another tab was shown were scrolled to with no height to
+        # scroll in: a list that follows its end shows the newest once it has one.
+        if self._cursor is None:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
     def _resize(self) -> None:
         self.virtual_size = Size(self._width, len(self._lines))

@@ -33,6 +33,7 @@ from proclab.core.model import Notice, OutputLine, ProcessCall
 from proclab.core.output import escape_controls
 from proclab.tui.call_words import call_moments, who
 from proclab.tui.theme import resolve
+from proclab.tui.widgets.offscreen import PaintedWhenShown
 
 SCROLLBACK = 2000
 
@@ -69,7 +70,7 @@ def call_entries(call: ProcessCall) -> list[CallLine]:
 Entry = OutputLine | Notice | Skipped | CallLine
 
 
-class OutputLog(ScrollView, can_focus=True):
+class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "f",

@@ -29,6 +29,7 @@ from proclab.core.output import escape_controls
 from proclab.core.source import ProcessSource, ServerLike
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.line_list import LineList
+from proclab.tui.widgets.offscreen import PaintedWhenShown
 
 if TYPE_CHECKING:
     from proclab.core.server.tcp import Mode
@@ -46,6 +47,10 @@ KIND_STYLES = {
     "data_out": "$accent",
     "accepted": "$primary",
 }
+
+
+class StatusText(PaintedWhenShown, Static):
+    """The server's state and counts: updated every tick, painted when seen."""
 
 
 class ServerPane(Vertical):
@@ -123,7 +128,7 @@ class ServerPane(Vertical):
                 compact=True,
             )
             yield Button("Start", id="server-toggle", variant="success", compact=True)
-        yield Static(id="server-status")
+        yield StatusText(id="server-status")
         yield LineList(LOG_LINES, id="server-log")
 
     def on_mount(self) -> None:
