@@ -297,11 +297,14 @@ class _Selector(selectors.EpollSelector):
 
     def register_exclusive(self, fileobj: Any, data: Any) -> selectors.SelectorKey:
         key = self.register(fileobj, selectors.EVENT_READ, data)
-        exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)  # Linux 4.5 and later
+        exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
         if exclusive:
             epoll: select.epoll = self._selector  # type: ignore[attr-defined]
             epoll.unregister(key.fd)
-            epoll.register(key.fd, select.EPOLLIN | exclusive)
+            try:
+                epoll.register(key.fd, select.EPOLLIN | exclusive)
+            except OSError:  # a kernel before 4.5: every worker is woken, as before
+                epoll.register(key.fd, select.EPOLLIN)
         return key
 
 
