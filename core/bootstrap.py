@@ -289,15 +289,15 @@ def load_target(kind: str, location: str, function: str, cwd: str) -> Any:
     Its top-level code runs here, as a spawn child's re-import of a script runs it; its
     `if __name__ == '__main__':` block does not. A process started by that top-level code
     is refused (see _refuse_starts)."""
-    if kind == "module" and location in sys.modules:
-        # Already imported (a fork child of a proclab that checked the target): importing
-        # runs nothing, so there is nothing to refuse. Setting that refusal up cost a fork
-        # child 0.25 ms, a sixth of its set-up (benchmarks/spawn.py).
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        return getattr(sys.modules[location], function)
+    if kind == "module":
+        _on_path(cwd)
+        if location in sys.modules:
+            # Already imported (a fork child of a proclab that checked the target):
+            # importing runs nothing, so there is nothing to refuse. Setting that refusal
+            # up cost a fork child 0.25 ms, a sixth of its set-up (benchmarks/spawn.py).
+            return getattr(sys.modules[location], function)
     with _refuse_starts(location if kind == "file" else None):
-        module = _import(kind, location, cwd)
+        module = _import(kind, location)
     return getattr(module, function)
 
 
@@ -342,11 +342,15 @@ def _caller(path: str | None) -> str:
     return f"{os.path.basename(frame.filename)} line {frame.lineno}"
 
 
-def _import(kind: str, location: str, cwd: str) -> Any:
+def _on_path(folder: str) -> None:
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def _import(kind: str, location: str) -> Any:
+    """A module target's folder is on sys.path already (load_target)."""
     if kind == "file":
-        folder = os.path.dirname(location)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+        _on_path(os.path.dirname(location))
         stem = os.path.splitext(os.path.basename(location))[0]
         name = stem if stem.isidentifier() and stem not in sys.modules else "__proclab_target__"
         spec = importlib.util.spec_from_file_location(name, location)
@@ -356,6 +360,4 @@ def _import(kind: str, location: str, cwd: str) -> Any:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     return importlib.import_module(location)

@@ -184,7 +184,7 @@ class Sampler:
         if self.max_descendants is not None:
             # A main thread that has not run has started no child since (and had none to
             # start grandchildren): what the last count found stands.
-            idle = last is not None and reading.ran is not None and reading.ran == last.ran
+            idle = last is not None and procfs.not_run_since(last, reading.ran)
             if idle and not tracked.descendants:
                 descendants = 0
             else:

@@ -79,8 +79,8 @@ class Reporter:
     calls before it waits again): one write of up to PIPE_BUF bytes for many events.
     When the pipe is full, the data events waiting are left out and counted, and so are
     those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") once there
-    is room, at most every LEFT_OUT_EVERY_S and at the end. Any other event waits its turn, and `close` waits for all of them
-    before the handler ends."""
+    is room, at most every LEFT_OUT_EVERY_S and at the end. Any other event waits its
+    turn, and `close` waits for all of them before the handler ends."""
 
     def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
         self.fd = fd
