@@ -87,9 +87,19 @@ def name_width(rows: Iterable[ProcessRow], guides: dict[int, str] | None = None)
     )
 
 
-# Every row's sort key is computed each tick (a name's changes rarely): cached, it was a
-# fifth of a tick's table work with 100 children (benchmarks/overhead.py).
-@functools.lru_cache(maxsize=4096)
+CACHED_NAME_CHARS = 256
+
+
+def _cached_for_names(function: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`function`, its answers kept for names of up to CACHED_NAME_CHARS: every row's name
+    is sorted and printed each tick and rarely changes (uncached, its sort key was a fifth
+    of a tick's table work with 100 children: benchmarks/overhead.py). A longer name (a
+    watched program may give one of 64 KB) is worked out each time, not kept."""
+    cached = functools.lru_cache(maxsize=4096)(function)
+    return lambda text: cached(text) if len(text) <= CACHED_NAME_CHARS else function(text)
+
+
+@_cached_for_names
 def natural(text: str) -> tuple[Any, ...]:
     """Sort "Process-10" after "Process-9"."""
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
@@ -118,7 +128,7 @@ def _name(row: ProcessRow, now: float) -> CellValue:
     return _printable(name), natural(name), ""
 
 
-_printable = functools.lru_cache(maxsize=4096)(escape_controls)
+_printable = _cached_for_names(escape_controls)
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -634,10 +644,9 @@ class ProcessTable(ScrollView, can_focus=True):
             return drawn
         # A tick changes a cell or two of a row (its runtime, its CPU %): the others keep
         # their segments (widths changing clears every drawn row: _fit_names).
-        before = drawn.values if drawn is not None else ()
         segments = [
             drawn.segments[i]
-            if drawn is not None and before[i][0] == text and before[i][2] == style
+            if drawn is not None and drawn.values[i][0] == text and drawn.values[i][2] == style
             else Segment(
                 " " * PAD + _fit(text, width, column.right) + " " * PAD, self._style(style)
             )
