@@ -294,19 +294,20 @@ def test_serve_writes_many_log_lines_in_one_write(monkeypatch):
 def test_a_connection_wakes_one_of_the_pool_s_workers_not_all() -> None:
     """Workers wait on the one listening socket they share; a connection wakes one of
     them (as a blocking accept() does), not every worker to find nothing to accept."""
+    import select
     import threading
 
-    from proclab.core.server.handler import _Selector
+    from proclab.core.server.handler import register_exclusive
 
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
-        selectors_ = [_Selector() for _ in range(4)]
+        selectors_ = [select.epoll() for _ in range(4)]
         for selector in selectors_:
-            selector.register_exclusive(listener, None)
+            register_exclusive(selector, listener.fileno())
         woken: list[int] = []
 
         def wait(n: int) -> None:
-            if selectors_[n].select(timeout=2.0):
+            if selectors_[n].poll(2.0):
                 woken.append(n)
 
         waiters = [threading.Thread(target=wait, args=(n,)) for n in range(4)]

@@ -235,6 +235,47 @@ def test_a_handler_sends_its_events_together() -> None:
     assert [json.loads(line)["kind"] for line in lines[:2]] == ["accepted", "data_in"]
 
 
+def test_a_pool_worker_holds_its_events_a_moment_to_send_them_together() -> None:
+    """A pool worker's events wait up to HOLD_S for others to go out in the same write
+    (sent as they came, a worker under load wrote after nearly every message it moved);
+    past HOLD_LINES, or when the worker ends, they go at once. A handler process holds
+    none."""
+    import json
+    import os
+
+    from proclab.core.server.handler import HOLD_LINES, HOLD_S, Reporter
+
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+
+    def written() -> list[str]:
+        with contextlib.suppress(BlockingIOError):
+            return [json.loads(line)["client"] for line in os.read(read, 65536).splitlines()]
+        return []
+
+    try:
+        held = Reporter(write, level="connections", hold=HOLD_S)
+        held("accepted", "127.0.0.1:1")
+        assert held.flush() and written() == []  # held, and nothing overdue
+        assert 0 < held.wait_left(time.monotonic()) <= HOLD_S
+        held("accepted", "127.0.0.1:2")
+        time.sleep(HOLD_S)
+        assert held.flush() and written() == ["127.0.0.1:1", "127.0.0.1:2"]
+        for n in range(HOLD_LINES):
+            held("accepted", f"127.0.0.1:{n}")
+        assert held.flush() and len(written()) == HOLD_LINES  # enough to go at once
+        held("accepted", "127.0.0.1:3")
+        held.close()  # its end sends what it holds
+        assert written() == ["127.0.0.1:3"]
+        at_once = Reporter(write, level="connections")
+        at_once("accepted", "127.0.0.1:4")
+        assert at_once.flush() and written() == ["127.0.0.1:4"]
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 def test_a_busy_handler_counts_what_it_left_out_a_few_times_a_second() -> None:
     """Past its rate a handler counts chunks instead of describing them. The count goes
     to the server a few times a second and at the end, not at each wait of the serving

@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import select
-import selectors
 import signal
 import socket
 import time
@@ -67,6 +66,12 @@ DATA_EVENTS_PER_S = 200
 # per chunk it moved: more lines than it described, each a write for it and a parse for
 # the server (benchmarks/tcp.py, pool with --log all).
 LEFT_OUT_EVERY_S = 0.25
+# How long a pool worker may hold its events to send more of them in one write (a
+# handler process sends each at once). Sent as they came, a worker under load wrote
+# after nearly every message it moved and woke the server's thread each time; the log
+# is drawn once a frame anyway.
+HOLD_S = 0.02
+HOLD_LINES = 32  # sent at once past this many, held or not
 
 
 class Reporter:
@@ -82,8 +87,11 @@ class Reporter:
     is room, at most every LEFT_OUT_EVERY_S and at the end. Any other event waits its
     turn, and `close` waits for all of them before the handler ends."""
 
-    def __init__(self, fd: int, pid: int | None = None, level: str = "all") -> None:
+    def __init__(
+        self, fd: int, pid: int | None = None, level: str = "all", hold: float = 0.0
+    ) -> None:
         self.fd = fd
+        self.hold = hold  # seconds an event may wait for others to go out with it
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
         self.connections = level in ("all", "connections")
@@ -94,6 +102,7 @@ class Reporter:
         self._second = 0  # the second the data budget is counted for
         self._budget = DATA_EVENTS_PER_S
         self._left_out_due = 0.0  # monotonic time the next left-out count may go
+        self._held_until = 0.0  # monotonic time the events waiting must go by
 
     @property
     def left_out(self) -> int:
@@ -104,14 +113,21 @@ class Reporter:
             return
         if self.broken:
             return
+        if self.hold and not self.queue:
+            self._held_until = time.monotonic() + self.hold
         self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
 
-    def data_wanted(self) -> bool:
+    def wait_left(self, now: float) -> float:
+        """Seconds the serving loop may wait before flush has something to send."""
+        return max(0.0, self._held_until - now) if self.queue else 3600.0
+
+    def data_wanted(self, now: float | None = None) -> bool:
         """Whether to describe a chunk now (a data event): only at level "all", and within
-        DATA_EVENTS_PER_S; past it the chunk is counted, and not even described."""
+        DATA_EVENTS_PER_S; past it the chunk is counted, and not even described. `now`:
+        the monotonic clock, if the caller has read it."""
         if not self.data or self.broken:
             return False
-        second = int(time.monotonic())
+        second = int(time.monotonic() if now is None else now)
         if second != self._second:
             self._second, self._budget = second, DATA_EVENTS_PER_S
         if self._budget > 0:
@@ -122,9 +138,13 @@ class Reporter:
 
     def flush(self, final: bool = False) -> bool:
         """Write what waits, as far as the pipe takes it; True once nothing waits (a
-        left-out count may wait for its time, unless `final`)."""
+        left-out count may wait for its time, and held events for theirs, unless
+        `final`)."""
         if self.broken:
             self.queue.clear()
+            return True
+        held = self.hold and not final and 0 < len(self.queue) < HOLD_LINES
+        if held and time.monotonic() < self._held_until:
             return True
         if self.left_out and (final or time.monotonic() >= self._left_out_due):
             line = self._line("left_out", "", count=self.left_out, over_rate=self.over_rate)
@@ -198,18 +218,31 @@ class SigtermStop:
 
 
 class _Conn:
-    __slots__ = ("bytes_in", "bytes_out", "client", "eof", "last", "out", "sock", "started")
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "client",
+        "eof",
+        "fd",
+        "last",
+        "mask",
+        "out",
+        "sock",
+        "started",
+    )
 
     def __init__(self, sock: socket.socket, client: str, now: float) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self.fd = sock.fileno()
         self.client = client
         self.started = now
         self.last = now
         self.bytes_in = 0
         self.bytes_out = 0
-        self.out = bytearray()
+        self.out = bytearray()  # owed to the client, not sent yet
         self.eof = False
+        self.mask = _IN  # what it is registered for
 
 
 def client_address(address: Any) -> str:
@@ -217,25 +250,50 @@ def client_address(address: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _Connections:
-    """The connections one serving loop holds: registered with its selector, counted in
-    the pool's shared count, and each reported with its figures when it closes."""
+# The serving loop waits on epoll itself rather than through selectors: a pool worker
+# moves every message through it, and selectors' layers (a key per ready fd, masks
+# translated both ways, a clock read per chunk) were half of its own CPU. A worker of
+# this loop, 3,000 connections of 10 messages from 4 client threads: 0.10-0.13 ms of
+# user CPU a connection with selectors, 0.05 for a bare epoll echo loop and for a
+# blocking accept/recv/send one (/tmp harnesses, see the README's "Measured").
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 
-    def __init__(self, selector: selectors.BaseSelector, report: Reporter, counter: Any) -> None:
-        self.selector = selector
+
+def register_exclusive(epoll: select.epoll, fd: int) -> None:
+    """Wait on a socket other processes wait on too (the pool's shared listening socket)
+    without waking them all.
+
+    Registered as usual, each connection woke every worker: one accepted it and the others
+    found nothing (accept4 failed 19 times in 20 in a traced worker) and went back to
+    wait. EPOLLEXCLUSIVE wakes one, as a blocking accept() does. Pool of 4 under
+    benchmarks/tcp.py's load, --log errors: 2,194 -> 2,521 connections a second."""
+    exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
+    try:
+        epoll.register(fd, _IN | exclusive)
+    except OSError:  # a kernel before 4.5: every worker is woken, as before
+        if not exclusive:
+            raise
+        epoll.register(fd, _IN)
+
+
+class _Connections:
+    """The connections one serving loop holds: registered with its epoll, counted in the
+    pool's shared count, and each reported with its figures when it closes."""
+
+    def __init__(self, epoll: select.epoll, report: Reporter, counter: Any) -> None:
+        self.epoll = epoll
         self.report = report
         self.counter = counter
         self.by_fd: dict[int, _Conn] = {}
 
     def open(self, sock: socket.socket, client: str) -> None:
         conn = _Conn(sock, client, time.monotonic())
-        self.by_fd[sock.fileno()] = conn
-        self.selector.register(sock, selectors.EVENT_READ, conn)
+        self.by_fd[conn.fd] = conn
+        self.epoll.register(conn.fd, _IN)
 
     def close(self, conn: _Conn, reason: str) -> None:
-        fd = conn.sock.fileno()
-        self.selector.unregister(conn.sock)
-        del self.by_fd[fd]
+        self.epoll.unregister(conn.fd)
+        del self.by_fd[conn.fd]
         conn.sock.close()
         if self.counter is not None:
             with self.counter.get_lock():
@@ -264,48 +322,24 @@ class _Connections:
                 next_sweep = min(next_sweep, due)
         return next_sweep
 
-    def pump(self, key: selectors.SelectorKey, mask: int) -> float | None:
-        """Move a ready connection's bytes; when it was last active, or None if it is
-        closed (now or already)."""
-        conn = key.data
-        if conn.sock.fileno() not in self.by_fd:
-            return None
-        reason = _pump(conn, mask, self.report)
+    def pump(self, conn: _Conn, events: int, now: float) -> bool:
+        """Move a ready connection's bytes; whether it is still open."""
+        # As selectors reads epoll: a hang-up or an error is news for a reader and a
+        # writer alike (recv or send then says which).
+        reason = _pump(conn, events & ~_OUT, events & ~_IN, self.report, now)
         if reason is not None:
             self.close(conn, reason)
-            return None
-        want = selectors.EVENT_WRITE if conn.out else 0
+            return False
+        want = _OUT if conn.out else 0
         if not conn.eof and len(conn.out) < OUT_LIMIT:
-            want |= selectors.EVENT_READ
+            want |= _IN
         # Nothing to read or write (stalled by a client that does not read): only its
         # idle timeout or lifetime will end it.
-        want = want or selectors.EVENT_READ
-        if want != key.events:
-            self.selector.modify(conn.sock, want, conn)
-        return conn.last
-
-
-class _Selector(selectors.EpollSelector):
-    """selectors' epoll, which can also wait on a socket that other processes wait on
-    (the pool's shared listening socket) without waking them all.
-
-    Registered as usual, each connection woke every worker: one accepted it and the others
-    found nothing (accept4 failed 19 times in 20 in a traced worker) and went back to
-    wait. EPOLLEXCLUSIVE wakes one, as a blocking accept() does; selectors cannot ask for
-    it, hence the epoll object underneath. Pool of 4 under benchmarks/tcp.py's load, --log
-    errors: 2,194 -> 2,521 connections a second."""
-
-    def register_exclusive(self, fileobj: Any, data: Any) -> selectors.SelectorKey:
-        key = self.register(fileobj, selectors.EVENT_READ, data)
-        exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
-        if exclusive:
-            epoll: select.epoll = self._selector  # type: ignore[attr-defined]
-            epoll.unregister(key.fd)
-            try:
-                epoll.register(key.fd, select.EPOLLIN | exclusive)
-            except OSError:  # a kernel before 4.5: every worker is woken, as before
-                epoll.register(key.fd, select.EPOLLIN)
-        return key
+        want = want or _IN
+        if want != conn.mask:
+            conn.mask = want
+            self.epoll.modify(conn.fd, want)
+        return True
 
 
 def serve(
@@ -325,20 +359,24 @@ def serve(
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
-    selector = _Selector()
-    conns = _Connections(selector, report, counter)
+    epoll = select.epoll()
+    conns = _Connections(epoll, report, counter)
+    by_fd = conns.by_fd
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
+    listen_fd = stop_fd = -1
     if first is not None:
         conns.open(*first)
     if listener is not None:
         listener.setblocking(False)
-        selector.register_exclusive(listener, None)
+        listen_fd = listener.fileno()
+        register_exclusive(epoll, listen_fd)
     if stop is not None and not polled:
-        selector.register(stop, selectors.EVENT_READ, "stop")
+        stop_fd = stop.fileno()
+        epoll.register(stop_fd, _IN)
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
     try:
-        while conns.by_fd or listener is not None:
+        while by_fd or listener is not None:
             if stop is not None and stop.is_set():
                 conns.close_all(stop_reason)
                 return
@@ -346,22 +384,28 @@ def serve(
             if now >= next_sweep:  # not on every event: one pass over every connection
                 later = now + SWEEP_S if listener is not None or polled else now + 3600
                 next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
-                if not conns.by_fd and listener is None:
+                if not by_fd and listener is None:
                     break  # a handler whose connection just timed out
             wait = next_sweep - now
             if not report.flush():  # the server is behind: try again soon
                 wait = min(wait, 0.05)
-            for key, mask in selector.select(max(0.0, wait)):
-                if key.data == "stop":
-                    with contextlib.suppress(OSError):
-                        os.read(key.fd, 64)
-                elif key.data is None:
+            elif report.hold:
+                wait = min(wait, report.wait_left(now))
+            ready = epoll.poll(max(0.0, wait))
+            now = time.monotonic()  # one reading for every connection this wait woke
+            for fd, events in ready:
+                conn = by_fd.get(fd)
+                if conn is not None:
+                    if conns.pump(conn, events, now):
+                        next_sweep = min(next_sweep, conn.last + idle_timeout)
+                elif fd == listen_fd:
                     _accept(listener, conns.open, report, max_clients, counter)  # type: ignore[arg-type]
-                elif (last := conns.pump(key, mask)) is not None:
-                    next_sweep = min(next_sweep, last + idle_timeout)
+                elif fd == stop_fd:
+                    with contextlib.suppress(OSError):
+                        os.read(fd, 64)
     finally:
         conns.close_all("handler ended")
-        selector.close()
+        epoll.close()
         report.close()
 
 
@@ -409,10 +453,9 @@ def reject(
     report(kind, client, max_clients=max_clients, **fields)
 
 
-def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
+def _pump(conn: _Conn, readable: int, writable: int, report: Any, now: float) -> str | None:
     """Move bytes; the reason to close, or None to go on."""
-    now = time.monotonic()
-    if mask & selectors.EVENT_READ and not conn.eof and len(conn.out) < OUT_LIMIT:
+    if readable and not conn.eof and len(conn.out) < OUT_LIMIT:
         try:
             data = conn.sock.recv(READ_CHUNK)
         except (BlockingIOError, InterruptedError):
@@ -427,9 +470,9 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
             conn.bytes_in += len(data)
             conn.out += data.upper()
             conn.last = now
-            if report.data_wanted():
+            if report.data_wanted(now):
                 report("data_in", conn.client, nbytes=len(data), preview=preview(data))
-    if conn.out and (mask & selectors.EVENT_WRITE or mask & selectors.EVENT_READ):
+    if conn.out and (readable or writable):
         try:
             sent = conn.sock.send(conn.out)
         except (BlockingIOError, InterruptedError):
@@ -439,7 +482,7 @@ def _pump(conn: _Conn, mask: int, report: Any) -> str | None:
         except OSError as exc:
             return f"error: {exc.strerror}"
         if sent:
-            if report.data_wanted():
+            if report.data_wanted(now):
                 report(
                     "data_out",
                     conn.client,
@@ -487,7 +530,7 @@ def pool_worker(
     """A pre-started worker: accepts on the shared listening socket and serves every
     connection it accepts, many at once."""
     serve(
-        Reporter(_fd(events), level=log),
+        Reporter(_fd(events), level=log, hold=HOLD_S),
         idle_timeout,
         lifetime,
         listener=listener,
