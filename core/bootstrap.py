@@ -103,10 +103,10 @@ def child_main(payload: ChildPayload) -> None:
         # Objects inherited from proclab (sockets, pipes) must never be finalized here:
         # their fd numbers are closed below and may be reused by the target.
         gc.freeze()
-        _close_inherited_fds(payload.keep_fds)
+        close_inherited_fds(payload.keep_fds)
         _reset_signal_handlers()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, DEFERRED_SIGNALS)
-    _die_with_parent(payload.method)
+    die_with_parent(payload.method)
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
     # Last of the set-up, because the controller reads "leads its own session" as "ready":
@@ -147,17 +147,18 @@ def _report_exit() -> None:
         sys.stderr.flush()
     line = (
         f"{EXIT_RECORD}{usage.ru_utime} {usage.ru_stime} {usage.ru_nvcsw} {usage.ru_nivcsw}"
-        f" {_run_delay()}\n"
+        f" {run_delay()}\n"
     )
     with contextlib.suppress(OSError):
         os.write(2, line.encode())
 
 
-def _run_delay() -> float:
-    """Seconds its main thread waited in a run queue (as the sampler reads it): a child that
-    ends before its first sample is still known to have waited for a CPU."""
+def run_delay(pid: int | str = "self") -> float:
+    """Seconds a process's main thread waited in a run queue (as the sampler reads it): a
+    child that ends before its first sample is still known to have waited for a CPU. A
+    zombie's can still be read, until it is reaped."""
     try:
-        with open("/proc/self/schedstat", "rb") as f:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
             return int(f.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return 0.0  # a kernel without schedstats
@@ -173,18 +174,18 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
         return None
 
 
-def _die_with_parent(method: str = "fork") -> None:
+def die_with_parent(method: str = "fork") -> None:
     """End this child when proclab ends, even by SIGKILL, and its process group with it.
 
     The kernel SIGKILLs the child when its parent dies (PR_SET_PDEATHSIG): no Python code
     has to run for that (a child in C code holding the GIL dies too), a paused child dies
     too, and it survives exec. The parent is the thread that started the child (proclab's
-    launcher, or the server's accept thread) or, for forkserver, the fork server, which
-    dies with proclab (forkserver_guard). The rest of the family is proclab's guardian's
-    to end (family.py).
+    launcher; for a TCP handler, its server process) or, for forkserver, the fork server,
+    which dies with proclab (forkserver_guard) or with the server process. The rest of
+    the family is proclab's guardian's to end (family.py).
 
     A parent that died before the kernel was asked is seen at once under fork and spawn,
-    whose parent is proclab itself: the child has been given another parent. Under
+    whose parent is the process that started the child: it has been given another one. Under
     forkserver (or without prctl) a daemon thread waits on proclab's sentinel instead; a
     thread in every child cost a fork child half a millisecond, a quarter of its set-up.
     """
@@ -241,7 +242,7 @@ def _line_writer(fd: int) -> io.TextIOWrapper:
     )
 
 
-def _close_inherited_fds(keep: tuple[int, ...]) -> None:
+def close_inherited_fds(keep: tuple[int, ...]) -> None:
     """A fork child inherits every fd proclab had open (the terminal, sockets, other
     children's pipes): close them, as subprocess's close_fds does."""
     parent = parent_process()

@@ -37,6 +37,7 @@ from proclab.core.defaults import (
     DEFAULT_METHOD,
 )
 from proclab.core.errors import AlreadyPending, SpawnRefused
+from proclab.core.exits import state_for_exit
 from proclab.core.family import Bound, Family
 from proclab.core.launcher import Launcher
 from proclab.core.model import (
@@ -52,7 +53,7 @@ from proclab.core.model import (
 )
 from proclab.core.reaping import Reaper
 from proclab.core.registry import Registry, RowCallback
-from proclab.core.sampler import Sampler
+from proclab.core.sampler import Sampler, reported_sample
 from proclab.core.signals import Signaller
 from proclab.core.source import Capabilities
 from proclab.core.spec import check_name
@@ -289,7 +290,6 @@ class Controller:
         parent_id: int | None = None,
         on_started: RowCallback | None = None,
         shown_spec: ProcessSpec | None = None,
-        here: bool = False,
     ) -> tuple[int, ...]:
         """Ask for `count` copies of `spec`; returns their record ids at once.
 
@@ -299,9 +299,6 @@ class Controller:
         failed); whatever the child was handed (a socket) may be closed then.
         `shown_spec`: what the row shows, when `spec` holds objects (a socket) that mean
         nothing on screen.
-        `here`: start in the calling thread, before returning (the TCP server's accept
-        thread: one hand-off less per connection). That thread must block
-        DEFERRED_SIGNALS, as the launcher does, and outlive the children it starts.
         """
         if count < 1:
             raise SpawnRefused(f"count must be at least 1, got {count}")
@@ -335,11 +332,68 @@ class Controller:
                 ids.append(rec_id)
         self._registry.emit(events)
         for rec_id in ids:
-            if here:
-                self._launcher.launch_now(rec_id)
-            else:
-                self._launcher.launch_later(rec_id)
+            self._launcher.launch_later(rec_id)
         return tuple(ids)
+
+    def add_reported(
+        self, name: str, pid: int, spec: ProcessSpec, *, tag: str, parent: int | None
+    ) -> int:
+        """A row for a process one of proclab's children started and told proclab of (the
+        TCP server process's handlers). It is sampled and signalled as proclab's own are;
+        its parent tells how it ended (`end_reported`)."""
+        now = time.time()
+        row = ProcessRow(
+            id=self._registry.new_id(),
+            name=name,
+            spec=spec,
+            state=ProcState.RUNNING,
+            pid=pid,
+            created_at=now,
+            started_at=now,
+            tag=tag,
+            parent=parent,
+        )
+        self._registry.add(row)
+        self._registry.emit([Spawned(row)])
+        return row.id
+
+    def set_start_latency(self, rec_id: int, seconds: float) -> None:
+        """How long start() took for a reported row, as its parent timed it."""
+        with self._lock:
+            row = self._registry.update(rec_id, start_latency=seconds)
+        self._registry.emit([RowUpdated(row)])
+
+    def allow_descendants(self, rec_id: int, count: int) -> None:
+        """Let this child have up to `count` processes of its own before the fork-bomb
+        guard ends it (the TCP server process: one per client)."""
+        self._signals.allow_descendants(rec_id, count)
+
+    def end_reported(
+        self,
+        rec_id: int,
+        exitcode: int | None,
+        figures: tuple[float, float, int, int, float] | None,
+        note: str = "",
+    ) -> None:
+        """A reported row's process has ended: its exit code (None: not known, `note`
+        says why) and its CPU figures (its rusage and run-queue wait), if told."""
+        with self._lock:
+            row = self._registry.get(rec_id)
+            if row is None or row.state.is_over:
+                return
+            sample = row.sample
+            if figures is not None:
+                born = time.monotonic() - (time.time() - (row.started_at or time.time()))
+                sample = reported_sample(figures, row.sample, born)
+            after = self._registry.end(
+                rec_id,
+                state=ProcState.ENDED if exitcode is None else state_for_exit(exitcode),
+                exitcode=exitcode,
+                sample=sample,
+                ended_at=time.time(),
+                exit_note=note,
+            )
+        after()
 
     def _names(self, name: str | None, count: int) -> list[str | None]:
         """Under the lock. Copies of one name are numbered as multiprocessing numbers its

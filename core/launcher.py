@@ -130,10 +130,9 @@ class Launcher:
             rec_id = self._queue.get()
             if rec_id is None:
                 return
-            self.launch_now(rec_id)
+            self._launch_one(rec_id)
 
-    def launch_now(self, rec_id: int) -> None:
-        """Start it in the calling thread (which must block DEFERRED_SIGNALS)."""
+    def _launch_one(self, rec_id: int) -> None:
         with self.gate:
             with self._lock:
                 child = self._children.get(rec_id)

@@ -8,7 +8,6 @@ group, through the family (core/family.py) when the source keeps one.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -18,6 +17,7 @@ from proclab.core import procfs
 from proclab.core.errors import UnknownProcess
 from proclab.core.exits import state_for_status
 from proclab.core.family import Family
+from proclab.core.groups import signal_group
 from proclab.core.model import RowUpdated
 from proclab.core.registry import Registry
 
@@ -29,6 +29,7 @@ class Signaller:
         self.max_descendants = max_descendants
         self.family: Family | None = None
         self._stopped_families: set[int] = set()
+        self._allowed: dict[int, int] = {}  # rec_id -> its own limit, where it differs
 
     # Commands ----------------------------------------------------------------------------
 
@@ -68,6 +69,9 @@ class Signaller:
     def resume(self, rec_id: int) -> None:
         self.send(self._live_id(rec_id), signal.SIGCONT)
 
+    def allow_descendants(self, rec_id: int, count: int) -> None:
+        self._allowed[rec_id] = count
+
     def send(self, rec_id: int, sig: int, descendants: bool = True) -> None:
         """Signal the process's whole group; a stopped group is continued so SIGTERM can
         take effect. SIGTERM and SIGKILL also reach its descendants that left its group."""
@@ -81,9 +85,9 @@ class Signaller:
             if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and family:
                 # Listed first: once the child is gone, they are no longer below it.
                 outside = {p: b for p, b in family.descendants(pid).items() if b.pgid != pid}
-            _signal_group(pid, sig)
+            signal_group(pid, sig)
             if sig == signal.SIGTERM:
-                _signal_group(pid, signal.SIGCONT)
+                signal_group(pid, signal.SIGCONT)
             if outside and family is not None:
                 family.signal(outside, sig)
                 if sig == signal.SIGTERM:
@@ -96,7 +100,8 @@ class Signaller:
     def guard(self, rec_id: int, pid: int, descendants: int) -> None:
         """A child whose own processes pass the limit is killed with every process below
         it and its whole process group."""
-        if descendants <= self.max_descendants or rec_id in self._stopped_families:
+        limit = max(self.max_descendants, self._allowed.get(rec_id, 0))
+        if descendants <= limit or rec_id in self._stopped_families:
             return
         with self._lock:
             row = self._registry.get(rec_id)
@@ -164,16 +169,3 @@ def _is_ready(pid: int) -> bool:
         return os.getsid(pid) == pid
     except OSError:
         return False
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    """The child leads its own group once its bootstrap has run setsid(); before that (its
-    first moments: under a millisecond for fork, an interpreter start-up for spawn) the
-    group does not exist yet and only the child itself can be signalled."""
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    except PermissionError:
-        pass

@@ -142,3 +142,13 @@ def as_unprivileged_user(function: Callable[[], object]) -> object:
     if not ok:
         raise AssertionError(f"as the user nobody: {value}")
     return value
+
+
+def handlers(controller: Controller) -> list[ProcessRow]:
+    """The rows of the TCP server's handler processes, one per client ("tcp 127.0.0.1:…"):
+    not its server process ("tcp server") nor a pool's workers."""
+    return [
+        r
+        for r in controller.rows()
+        if r.tag and r.tag.startswith("tcp ") and r.tag != "tcp server" and "pool" not in r.tag
+    ]

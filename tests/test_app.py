@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from fakes import NOW, mixed_rows
-from support import TASKS, wait_for
+from support import TASKS, handlers, wait_for
 from textual.app import App, ComposeResult
 
 from proclab.core.controller import Controller
@@ -401,7 +401,7 @@ async def test_server_from_its_pane(live_controller):
             and "-> 10 B  HELLO PANE" in text
         )
         assert "peer closed" in text
-        handler = next(r for r in live_controller.rows() if r.tag and r.tag.startswith("tcp"))
+        (handler,) = handlers(live_controller)
         assert cell(app, handler.id, "name") and cell(app, handler.id, "pid") == str(handler.pid)
         # moving through the log selects the handler in the process table
         log.focus()

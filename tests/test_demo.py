@@ -57,8 +57,10 @@ async def test_the_builtin_scenario_plays_to_the_end(controller):
             by_name.setdefault(event.row.name.rsplit("-", 1)[0], []).append(event.row.exitcode)
         assert len(by_name.get("sleeper", [])) == 10
         assert by_name["free"] == [0, 0] and by_name["pinned"] == [0, 0]
-        handlers = [e.row for e in exits if e.row.tag and e.row.tag.startswith("tcp")]
+        tcp = [e.row for e in exits if e.row.tag and e.row.tag.startswith("tcp")]
+        handlers = [row for row in tcp if row.tag != "tcp server"]
         assert len(handlers) == 3 and all(row.exitcode == 0 for row in handlers)
+        assert [row.exitcode for row in tcp if row.tag == "tcp server"] == [0]
         assert not controller.server.running
         assert {"TimelineScreen", "ScheduleScreen"} <= set(pushed)
         assert app.screen is app.lab, "the last step shows the main screen"

@@ -100,7 +100,7 @@ def start_app(lesson: Path, method: str) -> tuple[PtySession, socket.socket]:
         cwd=str(lesson),
         size=(120, 40),
     )
-    session.wait_for(b"2 live")
+    session.wait_for(b"3 live")  # the two children and the TCP server's process
     # every child has started its grandchild; a client holds a connection open
     assert wait_until(lambda: len(stubborn_family(lesson)) == 2, 30), session.output[-500:]
     client = socket.create_connection(("127.0.0.1", port))

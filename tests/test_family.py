@@ -315,7 +315,7 @@ from proclab.core import bootstrap
 def child(parent):
     while os.getppid() == parent:  # until the parent is gone
         time.sleep(0.01)
-    bootstrap._die_with_parent()  # as the bootstrap does, before it leads its own group
+    bootstrap.die_with_parent()  # as the bootstrap does, before it leads its own group
     time.sleep(30)
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import TASKS, lines, wait_until
+from support import TASKS, handlers, lines, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.server.tcp import ServerConfig
@@ -107,7 +107,7 @@ def test_tcp_handlers_are_named_after_their_client(controller: Controller) -> No
         client.sendall(b"hi\n")
         assert client.recv(10) == b"HI\n"
         me = "{}:{}".format(*client.getsockname()[:2])
-        handler = next(r for r in controller.rows() if r.tag)
+        handler = handlers(controller)[0]
         assert handler.name == f"tcp {me}"
         assert handler.pid is not None
         assert title(handler.pid).startswith(f"tcp {me}: ")

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 from pty_session import PROCLAB, gone
-from support import listening, wait_until
+from support import handlers, listening, wait_until
 
 from proclab.core.model import ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
@@ -76,7 +76,7 @@ def test_a_client_that_closes_ends_its_handler_at_once(controller, events):
     address = start(controller, "process", "fork")
     sock = socket.create_connection(address)
     assert wait_until(lambda: any(e.kind == "accepted" for e in events), 10)
-    handler = next(r for r in controller.rows() if r.tag)
+    handler = handlers(controller)[0]
     sock.close()
     closed_at = time.monotonic()
     assert controller.join([handler.id], timeout=1.0), (
@@ -98,8 +98,8 @@ def test_a_closed_client_burns_no_cpu_while_its_handler_would_wait(controller, e
     address = start(controller, "process", "fork", idle_timeout=3)
     sock = socket.create_connection(address)
     sock.shutdown(socket.SHUT_WR)
-    assert wait_until(lambda: any(r.tag and r.pid for r in controller.rows()), 10)
-    handler = next(r for r in controller.rows() if r.tag)
+    assert wait_until(lambda: any(r.pid for r in handlers(controller)), 10)
+    handler = handlers(controller)[0]
     assert controller.join([handler.id], timeout=2)
     assert controller.row(handler.id).sample.cpu_time < 0.2
     sock.close()
@@ -114,10 +114,11 @@ def test_past_max_clients_extras_get_busy(controller, events):
         assert sock.recv(100).startswith(b"busy")
         assert sock.recv(100) == b"", "a busy client must be closed"
         sock.close()
-    status = controller.server.status()
-    assert status.handlers == 3 and status.rejected == 5
-    # the events reach subscribers through the controller's thread, a moment later
+    assert controller.server.status().handlers == 3
+    # the server process tells of each (counted as rejected) through the server's
+    # thread, a moment after the client has its line
     assert wait_until(lambda: sum(1 for e in events if e.kind == "busy") == 5, 5)
+    assert controller.server.status().rejected == 5
     for sock in held:
         sock.close()
     assert wait_until(lambda: controller.server.status().handlers == 0, 5)
@@ -215,7 +216,7 @@ def test_events_tell_the_story(controller, events):
         assert kind in kinds
     data_in = next(e for e in events if e.kind == "data_in")
     assert data_in.nbytes == 2 and data_in.preview == "hi"
-    handler = next(r for r in controller.rows() if r.tag)
+    handler = handlers(controller)[0]
     assert handler.tag == f"tcp {data_in.client}"
     assert all(
         e.pid == handler.pid for e in events if e.kind in ("accepted", "data_in", "disconnected")
@@ -320,3 +321,51 @@ def test_a_connection_wakes_one_of_the_pool_s_workers_not_all() -> None:
         for selector in selectors_:
             selector.close()
     assert len(woken) == 1, woken
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_the_lessons_tree_server_process_then_its_handlers(controller, events, method):
+    """Process mode runs the lesson's loop in a server process of its own, which starts
+    the handlers: proclab -> tcp server -> handler, as `python server.py` would. A handler
+    is a row proclab samples and can signal; its exit code and CPU figures are what its
+    server (or, under forkserver, the handler itself) told."""
+    address = start(controller, "process", method)
+    (server,) = [r for r in controller.rows() if r.tag == "tcp server"]
+    assert controller.row(server.id).spec.method == "spawn"  # a small interpreter
+    held = socket.create_connection(address, timeout=10)
+    held.sendall(b"x")
+    assert held.recv(1) == b"X"
+    (handler,) = handlers(controller)
+    assert handler.parent == server.id and handler.pid is not None
+    server_pid = controller.row(server.id).pid
+    assert server_pid in {p.pid for p in psutil.Process(handler.pid).parents()}
+    assert psutil.Process(handler.pid).parent().pid != os.getpid()
+    controller.terminate(handler.id)  # proclab signals it, as one of its own
+    assert controller.join([handler.id], timeout=10)
+    ended = controller.row(handler.id)
+    assert ended.state is ProcState.EXITED and ended.exitcode == 0  # it ended its client
+    assert ended.sample is not None and ended.sample.cpu_time > 0
+    assert wait_until(lambda: any(e.kind == "disconnected" for e in events), 5)
+    (gone,) = [e for e in events if e.kind == "disconnected"]
+    assert gone.reason == "ended by SIGTERM" and gone.pid == handler.pid
+    held.close()
+
+
+def test_a_killed_server_process_stops_the_server_and_says_so(controller, events):
+    """Killed, the server process takes its handlers with it (their parent-death
+    signal): the server stops, says why, and the handlers' rows say their end is not
+    known rather than making one up."""
+    address = start(controller, "process", "fork")
+    held = socket.create_connection(address, timeout=10)
+    held.sendall(b"x")
+    assert held.recv(1) == b"X"
+    (server,) = [r for r in controller.rows() if r.tag == "tcp server"]
+    (handler,) = handlers(controller)
+    controller.kill(server.id)
+    assert wait_until(lambda: controller.row(handler.id).state.is_over, 10)
+    assert not controller.server.running
+    assert controller.row(handler.id).state is ProcState.ENDED
+    assert "told how" in controller.row(handler.id).exit_note
+    assert any(e.kind == "error" and "server process" in e.text for e in events)
+    assert not psutil.pid_exists(handler.pid) or psutil.Process(handler.pid).status() == "zombie"
+    held.close()

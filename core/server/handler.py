@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -33,6 +34,8 @@ import time
 from collections import deque
 from typing import Any
 
+from proclab.core import bootstrap, proctitle
+from proclab.core.groups import signal_group
 from proclab.core.output import escape_controls
 
 READ_CHUNK = 64 * 1024
@@ -44,6 +47,7 @@ OPEN, SERVED = 0, 1
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 STOPPING_LINE = b"stopping: the server is shutting down\n"
+STOPPING = "server stopping"  # why a client was refused as the server stopped
 
 
 def preview(data: bytes) -> str:
@@ -66,10 +70,10 @@ DATA_EVENTS_PER_S = 200
 # per chunk it moved: more lines than it described, each a write for it and a parse for
 # the server (benchmarks/tcp.py, pool with --log all).
 LEFT_OUT_EVERY_S = 0.25
-# How long a pool worker may hold its events to send more of them in one write (a
-# handler process sends each at once). Sent as they came, a worker under load wrote
-# after nearly every message it moved and woke the server's thread each time; the log
-# is drawn once a frame anyway.
+# How long a handler or pool worker may hold its events to send more of them in one
+# write. Sent as they came, a worker under load wrote after nearly every message it moved
+# and woke the server's thread each time; a handler process of a short connection now
+# sends its whole story at its end. The log is drawn once a frame anyway.
 HOLD_S = 0.02
 HOLD_LINES = 32  # sent at once past this many, held or not
 
@@ -507,15 +511,227 @@ def handle_connection(
     idle_timeout: float,
     lifetime: float,
     log: str = "all",
+    method: str = "fork",
 ) -> None:
-    """A handler process: one connection, the lesson's model."""
-    serve(
-        Reporter(_fd(events), level=log),
-        idle_timeout,
-        lifetime,
-        first=(conn, client),
-        stop=SigtermStop(),
+    """A handler process, started by the server's process (process_server) for one
+    connection: the lesson's model. It leads its own process group, as proclab's own
+    children do (proclab signals a row's group), dies with its server, and at its end
+    tells its CPU figures (a forkserver handler is reaped by the fork server, which tells
+    its server only the exit status)."""
+    fd = _fd(events)
+    if method == "fork":  # the server's listening socket and its other handlers' fds
+        bootstrap.close_inherited_fds((conn.fileno(), fd))
+    with contextlib.suppress(OSError):
+        os.setsid()
+    bootstrap.die_with_parent(method)
+    name = f"tcp {client}"
+    proctitle.set_title(proctitle.title_for(name, f"{__name__}:handle_connection"))
+    report = Reporter(fd, level=log, hold=HOLD_S)
+    try:
+        serve(report, idle_timeout, lifetime, first=(conn, client), stop=SigtermStop())
+    finally:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        report(
+            "figures",
+            client,
+            figures=[
+                usage.ru_utime,
+                usage.ru_stime,
+                usage.ru_nvcsw,
+                usage.ru_nivcsw,
+                bootstrap.run_delay(),
+            ],
+        )
+        report.close()
+
+
+def process_server(
+    listener: socket.socket,
+    events: Any,
+    idle_timeout: float,
+    lifetime: float,
+    max_clients: int,
+    method: str,
+    grace: float,
+    log: str = "all",
+    room: tuple[int, str] = (1 << 30, ""),
+) -> None:
+    """The lesson's server as a process of its own: its accept loop starts one handler
+    process per connection with `method` and closes its own copy of the connection, and
+    reaps each handler when it ends. A small process forking is what makes one process
+    per connection cheap: forked from proclab itself, with its threads and its 20 MB,
+    each handler cost about three times as much CPU (benchmarks/tcp_split.py).
+
+    It tells the server's pipe each handler it starts ("handler": its pid and how long
+    start() took) and each it reaps ("reaped": its exit code and, when it was its parent,
+    its CPU figures from wait4). Past max_clients handlers alive, a client gets "busy".
+    On SIGTERM it stops accepting, passes SIGTERM to every handler (each ends its
+    connection and reports it), SIGKILL after `grace`, and ends once all are reaped.
+    `room`: how many handlers proclab's limit of live processes leaves room for, and what
+    a client turned away for want of it is told."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":  # else each handler imports this module anew
+        ctx.set_forkserver_preload([__name__])
+    fd = _fd(events)
+    report = Reporter(fd, level=log)
+    stop = SigtermStop()
+    listener.setblocking(False)
+    listen_fd, stop_fd = listener.fileno(), stop.fileno()
+    epoll = select.epoll()
+    epoll.register(listen_fd, _IN)
+    epoll.register(stop_fd, _IN)
+    live: dict[int, Any] = {}  # the fd readable once a handler has ended -> its Process
+    # Without pidfds (Linux before 5.3) a fork handler's sentinel is read as ended once it
+    # has closed its inherited fds: such handlers are then polled.
+    polled: dict[int, Any] = {}
+    kill_at: float | None = None
+    try:
+        while listen_fd >= 0 or live or polled:
+            if stop.is_set() and listen_fd >= 0:
+                epoll.unregister(listen_fd)
+                _refuse_backlog(listener, report, max_clients)
+                listener.close()
+                listen_fd = -1
+                for process in (*live.values(), *polled.values()):
+                    signal_group(process.pid, signal.SIGTERM)
+                kill_at = time.monotonic() + grace
+                continue
+            if kill_at is not None and time.monotonic() >= kill_at:
+                for process in (*live.values(), *polled.values()):
+                    signal_group(process.pid, signal.SIGKILL)
+                kill_at = None
+            for fd_, process in list(polled.items()):
+                if _reap(process, method, report):
+                    del polled[fd_]
+            wait = None if kill_at is None else max(0.0, kill_at - time.monotonic())
+            if polled or not report.flush():
+                wait = 0.05
+            for ready, _ in epoll.poll(-1 if wait is None else wait):
+                if ready == listen_fd and not stop.is_set():
+                    limits = (idle_timeout, lifetime, log, method)
+                    _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
+                    continue
+                if ready == stop_fd:
+                    with contextlib.suppress(OSError):
+                        os.read(stop_fd, 64)
+                    continue
+                process = live.pop(ready, None)
+                if process is None:
+                    continue
+                epoll.unregister(ready)
+                if ready != process.sentinel:
+                    os.close(ready)  # the pidfd: it has ended
+                if not _reap(process, method, report):
+                    polled[ready] = process
+    finally:
+        for process in (*live.values(), *polled.values()):  # only if this loop failed
+            signal_group(process.pid, signal.SIGKILL)
+        epoll.close()
+        report.close()
+
+
+def _start_handlers(
+    listener: socket.socket,
+    live: dict[int, Any],
+    epoll: select.epoll,
+    ctx: Any,
+    report: Reporter,
+    caps: tuple[int, tuple[int, str]],
+    limits: tuple[float, float, str, str],
+) -> None:
+    """Accept every waiting client and start its handler, within max_clients and the
+    room proclab's limit of processes leaves."""
+    max_clients, (room, why) = caps
+    import multiprocessing.process
+
+    while True:
+        try:
+            sock, address = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            report("error", "", text=f"accept failed: {exc.strerror}")
+            return
+        client = client_address(address)
+        if len(live) >= max_clients:
+            reject(sock, client, max_clients, report)
+            continue
+        if len(live) >= room:
+            line = f"busy: {why}; try again later\n".encode()
+            reject(sock, client, max_clients, report, line, text=why)
+            continue
+        process = ctx.Process(
+            target=handle_connection,
+            args=(sock, client, bootstrap.InheritedFd(report.fd), *limits),
+            name=f"tcp {client}",
+        )
+        began = time.perf_counter()
+        try:
+            process.start()
+        except Exception as exc:
+            why = f"could not start a handler: {type(exc).__name__}: {exc}"
+            reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
+            continue
+        finally:
+            sock.close()  # the handler has its own copy: a client must see its close
+        # This loop reaps its handlers itself (with their figures); left in
+        # multiprocessing's set, the next start() would reap them first.
+        multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+        report("handler", client, handler=process.pid, latency=time.perf_counter() - began)
+        ended = process.sentinel
+        if limits[3] != "forkserver":  # a fork or spawn handler's parent is this process
+            with contextlib.suppress(OSError, AttributeError):
+                ended = os.pidfd_open(process.pid)
+        live[ended] = process
+        epoll.register(ended, _IN)
+
+
+def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int) -> None:
+    """Clients waiting to be accepted when the server stops are told so ("stopping"), not
+    turned away as busy."""
+    while True:
+        try:
+            sock, address = listener.accept()
+        except OSError:  # nobody waiting (or the socket is gone)
+            return
+        reject(
+            sock,
+            client_address(address),
+            max_clients,
+            report,
+            STOPPING_LINE,
+            "refused",
+            text=STOPPING,
+        )
+
+
+def _reap(process: Any, method: str, report: Reporter) -> bool:
+    """Tell the server how a handler ended, once it has: its exit code (as
+    Process.exitcode gives it) and, when this process is its parent, its CPU figures from
+    wait4, exact even for a handler that was killed."""
+    if method == "forkserver":  # the fork server reaps it, and sends only the status
+        exitcode = process.exitcode
+        if exitcode is None:
+            return False
+        report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None)
+        return True
+    run_delay = bootstrap.run_delay(process.pid)  # a zombie's: gone once it is reaped
+    try:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    except ChildProcessError:
+        pid, status, usage = process.pid, 255 << 8, None  # reaped by someone else
+    if pid == 0:
+        return False
+    figures = (
+        [usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay]
+        if usage is not None
+        else None
     )
+    exitcode = os.waitstatus_to_exitcode(status)
+    report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures)
+    return True
 
 
 def pool_worker(

@@ -1,17 +1,19 @@
 """The lesson's concurrent TCP echo server, owned by the controller.
 
 Three ways to serve, to switch between and compare:
-- process: the lesson's model: the accept loop starts one handler process per connection
-  (with the chosen start method), hands it the connection and closes its own copy;
+- process: the lesson's model: a server process (a proclab child, spawned: a small
+  interpreter) runs the accept loop, starts one handler process per connection (with the
+  chosen start method), hands it the connection, closes its own copy, and reaps it;
 - pool:    N worker processes started up front share the listening socket, and each
            serves many connections at once;
-- thread:  one thread per connection, in proclab itself.
+- thread:  one thread per connection, in proclab itself, whose own thread accepts.
 
-The accept loop runs on the server's own thread and never blocks on a client: past
-max_clients a client gets one line beginning "busy" and is closed. Handler and worker
-processes are proclab children (they show in the process table, tagged with their
-client's address); they report what they do on a pipe the server reads, and the server
-turns that into ServerEvents for the controller's subscribers.
+No accept loop blocks on a client: past max_clients a client gets one line beginning
+"busy" and is closed. Workers and the server process are proclab children; handlers are
+the server process's, and show in the process table as rows it told proclab of (tagged
+with their client's address), sampled and signalled as proclab's own. Every one of them
+reports what it does on a pipe the server's thread reads, which turns that into
+ServerEvents for the controller's subscribers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import ipaddress
 import json
 import os
 import selectors
-import signal
 import socket
 import threading
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from proclab.core import methods
-from proclab.core.bootstrap import DEFERRED_SIGNALS, InheritedFd
+from proclab.core.bootstrap import InheritedFd
 from proclab.core.defaults import (
     DEFAULT_METHOD,
     SERVER_HOST,
@@ -43,7 +44,7 @@ from proclab.core.defaults import (
     SERVER_PORT,
     SERVER_WORKERS,
 )
-from proclab.core.errors import ProclabError, SpawnRefused
+from proclab.core.errors import ProclabError
 from proclab.core.model import (
     ClientAccepted,
     ClientClosed,
@@ -62,6 +63,7 @@ from proclab.core.server.handler import (
     LOG_LEVELS,
     OPEN,
     SERVED,
+    STOPPING,
     STOPPING_LINE,
     Reporter,
     client_address,
@@ -79,7 +81,6 @@ HANDLERS = "proclab.core.server.handler"
 # Ended handler rows kept in the process table: a busy server would otherwise add one per
 # connection for ever.
 KEEP_ENDED_HANDLERS = 100
-STOPPING = "server stopping"
 LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
 # The log shows at most this many data events a second, whatever the handlers send: more
 # is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py).
@@ -157,6 +158,9 @@ class TcpServer:
         self._served = 0
         self._rejected = 0
         self._handlers: set[int] = set()  # record ids of handler/worker processes
+        self._server_row: int | None = None  # process mode: the server process's row
+        self._by_pid: dict[int, tuple[int, str]] = {}  # process mode: handler pid -> row, client
+        self._figures: dict[int, Any] = {}  # handler pid -> the CPU figures it told at its end
         self._disconnected: set[int] = set()  # handler pids that reported their disconnect
         self._counter: Any = None  # pool mode: OPEN and SERVED, shared by the workers
         self._handler_threads: set[threading.Thread] = set()
@@ -191,6 +195,9 @@ class TcpServer:
             self._active = self._served = self._rejected = 0
             self._left_out = self._over_rate = 0
             self._handlers.clear()
+            self._server_row = None
+            self._by_pid.clear()
+            self._figures.clear()
             self._disconnected.clear()
             self._running = True
         if not is_loopback(config.host):
@@ -200,9 +207,12 @@ class TcpServer:
         try:
             if config.mode == "pool":
                 self._start_pool()
+            elif config.mode == "process":
+                self._start_process_server()
         except ProclabError as exc:
             self.stop()
-            raise ServerError(f"could not start the pool: {exc}") from None
+            what = "the pool" if config.mode == "pool" else "the server process"
+            raise ServerError(f"could not start {what}: {exc}") from None
         self._thread = threading.Thread(target=self._loop, name="proclab-server", daemon=True)
         self._thread.start()
         self._emit(
@@ -231,21 +241,30 @@ class TcpServer:
             self._not_accepting.wait(timeout=5)
         if listener is not None:
             listener.close()
+        grace = self._controller.grace
         handlers = [i for i in self._handlers if self._controller_row_live(i)]
         for rec_id in handlers:
             with contextlib.suppress(ProclabError):
-                self._controller.terminate(rec_id, escalate_after=self._controller.grace)
-        self._controller.join(handlers, timeout=self._controller.grace + 5)
+                self._controller.terminate(rec_id, escalate_after=grace)
+        server = self._server_row
+        if server is not None:
+            # The server process passes SIGTERM on to its handlers, SIGKILL after the grace
+            # period, and ends once it has reaped each and told how it ended: waiting for
+            # it is waiting for them (if it was killed, they died with it).
+            handlers = [server] if self._controller_row_live(server) else []
+            with contextlib.suppress(ProclabError):
+                self._controller.terminate(server, escalate_after=grace + 2)
+        self._controller.join(handlers, timeout=grace + 5)
         for handler_thread in list(self._handler_threads):
             handler_thread.join(timeout=2)
-        # Only now may the loop's thread end: it started the handler processes, and each
-        # asked the kernel to kill it when that thread ends (bootstrap: PR_SET_PDEATHSIG).
-        # Until then it goes on reading their events, so none is lost to a full pipe.
+        # Only now may the loop's thread end: until then it goes on reading the handlers'
+        # events, so none is lost to a full pipe.
         self._handlers_ended.set()
         self._wake()
         if looping and thread is not threading.current_thread():
             thread.join(timeout=5)  # type: ignore[union-attr]
         self._drain_events()
+        self._end_unreported()
         self._tell_left_out(now=True)
         for fd in (self._events_r, self._events_w, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
@@ -263,9 +282,12 @@ class TcpServer:
     def status(self) -> ServerStatus:
         with self._lock:
             config = self.config
-            active = (
-                self._counter[OPEN] if self._counter is not None and self._running else self._active
-            )
+            if self._counter is not None and self._running:
+                active = self._counter[OPEN]
+            elif config.mode == "process":
+                active = sum(1 for i in self._handlers if self._controller_row_live(i))
+            else:
+                active = self._active
             return ServerStatus(
                 running=self._running,
                 address=self._address if self._running else "",
@@ -286,13 +308,11 @@ class TcpServer:
     # The loop -----------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        # Handler processes are started from this thread (see Controller.spawn(here=True)).
-        signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         selector.register(self._events_r, selectors.EVENT_READ, "events")
         listener = self._listener
-        accepting = listener is not None and self.config.mode != "pool"
+        accepting = listener is not None and self.config.mode == "thread"
         if accepting:
             listener.setblocking(False)  # type: ignore[union-attr]
             selector.register(listener, selectors.EVENT_READ, "accept")  # type: ignore[arg-type]
@@ -341,8 +361,6 @@ class TcpServer:
                     self._active += 1
             if full:
                 self._reject(sock, client)
-            elif self.config.mode == "process":
-                self._hand_to_process(sock, client)
             else:
                 self._hand_to_thread(sock, client)
 
@@ -386,47 +404,6 @@ class TcpServer:
             cwd=os.getcwd(),
         )
         return spec, replace(spec, args=shown)
-
-    def _hand_to_process(self, sock: socket.socket, client: str) -> None:
-        """The lesson's Process(target=task, args=(conn,)): one child per connection. The
-        parent's copy of the connection is closed once the child has its own."""
-        config = self.config
-        limits = (config.idle_timeout, config.lifetime, config.log)
-        spec, shown = self._handler_specs(
-            "handle_connection",
-            (sock, client, InheritedFd(self._events_w), *limits),
-            (f"<connection from {client}>", client, "<event pipe>", *limits),
-            f"tcp {client}",
-        )
-
-        def started(row: ProcessRow) -> None:
-            sock.close()  # the child has its copy now: a client must see the close
-            if row.pid is None:
-                self._handler_done(None, client, f"could not start a handler: {row.error}")
-                return
-            if self.config.log != "errors":  # as the handler itself reports (Reporter)
-                self._emit("accepted", client=client, pid=row.pid)
-
-        try:
-            (rec_id,) = self._controller.spawn(
-                spec,
-                tag=f"tcp {client}",
-                keep_fds=(sock.fileno(), self._events_w),
-                on_started=started,
-                shown_spec=shown,
-                here=True,
-            )
-        except SpawnRefused as exc:
-            with self._lock:
-                self._active -= 1
-            if self._stopping.is_set() or self._controller.closed:
-                self._refuse_stopping(sock, client)
-            else:
-                self._reject(sock, client, str(exc))
-            return
-        with self._lock:
-            self._handlers.add(rec_id)
-        self._controller.on_exit(rec_id, lambda row: self._handler_done(row, client))
 
     def _hand_to_thread(self, sock: socket.socket, client: str) -> None:
         def run() -> None:
@@ -506,6 +483,127 @@ class TcpServer:
                 self._handlers.add(rec_id)
             self._controller.on_exit(rec_id, self._worker_ended)
 
+    def _start_process_server(self) -> None:
+        """The lesson's accept loop, in a process of its own (handler.process_server),
+        which starts the handlers. Spawned, so that it is a small interpreter, not a copy
+        of proclab: forking that copy is the handlers' start-up cost."""
+        config = self.config
+        assert self._listener is not None
+        controller = self._controller
+        # Its handlers count against proclab's limit of live processes, as they did when
+        # proclab started them: the room left when the server starts, itself included.
+        room = max(0, controller.max_procs - controller.live_count() - 1)
+        why = (
+            f"starting another would pass proclab's limit of {controller.max_procs} live"
+            " processes; raise --max-procs"
+        )
+        limits = (
+            config.idle_timeout,
+            config.lifetime,
+            config.max_clients,
+            config.method,
+            controller.grace,
+            config.log,
+            (room, why),
+        )
+        spec, shown = self._handler_specs(
+            "process_server",
+            (self._listener, InheritedFd(self._events_w), *limits),
+            (f"<listening socket {self._address}>", "<event pipe>", *limits),
+            "tcp server",
+        )
+        (rec_id,) = self._controller.spawn(
+            replace(spec, method="spawn"),
+            tag="tcp server",
+            keep_fds=(self._listener.fileno(), self._events_w),
+            shown_spec=replace(shown, method="spawn"),
+        )
+        # Its handlers are its own processes, up to max_clients of them (and, under
+        # forkserver, its fork server): not a fork bomb.
+        self._controller.allow_descendants(rec_id, config.max_clients + 1)
+        self._server_row = rec_id
+        self._controller.on_exit(rec_id, self._server_process_ended)
+
+    def _server_process_ended(self, row: ProcessRow) -> None:
+        """The server process ended: if nothing stopped it (it was killed), the server is
+        down, and is stopped (from another thread: this is the reaper's)."""
+        if self._running and not self._stopping.is_set():
+            why = f"its server process {row.pid} ended ({row.state}, exit {row.exitcode})"
+            self._emit("error", pid=row.pid, text=why)
+            threading.Thread(target=self.stop, args=(why,), daemon=True).start()
+
+    def _end_unreported(self) -> None:
+        """Handlers whose end their server process did not tell (it was killed): they died
+        with it (their parent-death signal), and nobody can tell how."""
+        for pid, (rec_id, client) in list(self._by_pid.items()):
+            del self._by_pid[pid]
+            if self._controller_row_live(rec_id):
+                note = "its server process ended before it told how this handler ended"
+                self._controller.end_reported(rec_id, None, None, note)
+                self._handler_done(self._controller.row(rec_id), client)
+
+    def _from_process_server(self, kind: str, record: dict[str, Any]) -> bool:
+        """Process mode: a handler's row, made the first time the server process or the
+        handler itself names it, and ended when the server process has reaped it. True
+        if the event is used up here, False if it goes to the log."""
+        server = self._controller.row(self._server_row) if self._server_row is not None else None
+        pid = record.get("handler") if kind in ("handler", "reaped") else record.get("pid")
+        if not isinstance(pid, int) or server is None or pid == server.pid:
+            return False  # the server process's own (busy, an error)
+        client = str(record.get("client") or "")
+        known = self._by_pid.get(pid)
+        if known is None:
+            if kind == "reaped" and not client:
+                client = "?"
+            name = f"tcp {client}"
+            config = self.config
+            _, shown = self._handler_specs(
+                "handle_connection",
+                (),
+                (
+                    f"<connection from {client}>",
+                    client,
+                    "<event pipe>",
+                    config.idle_timeout,
+                    config.lifetime,
+                    config.log,
+                    config.method,
+                ),
+                name,
+            )
+            rec_id = self._controller.add_reported(
+                name, pid, shown, tag=name, parent=self._server_row
+            )
+            known = self._by_pid[pid] = (rec_id, client)
+            with self._lock:
+                self._handlers.add(rec_id)
+            if self.config.log != "errors":  # when the handler or its server said it
+                self._emit(
+                    "accepted", client=client, pid=pid, time=record.get("time") or time.time()
+                )
+        rec_id, client = known
+        if kind == "handler":
+            with contextlib.suppress(ProclabError, TypeError, ValueError):
+                self._controller.set_start_latency(rec_id, float(record.get("latency", 0)))
+            return True
+        if kind == "figures":
+            self._figures[pid] = record.get("figures")
+            return True
+        if kind == "reaped":
+            del self._by_pid[pid]
+            told = record.get("figures") or self._figures.pop(pid, None)
+            self._figures.pop(pid, None)
+            exitcode = record.get("exitcode")
+            self._controller.end_reported(
+                rec_id,
+                exitcode if isinstance(exitcode, int) else None,
+                _figures(told),
+                "" if isinstance(exitcode, int) else "its server process did not say how it ended",
+            )
+            self._handler_done(self._controller.row(rec_id), client)
+            return True
+        return False
+
     def _worker_ended(self, row: ProcessRow) -> None:
         if self._running and not self._stopping.is_set():
             self._emit(
@@ -559,11 +657,11 @@ class TcpServer:
             return
         if kind == "disconnected":
             self._disconnected.add(record.get("pid"))
-        if kind == "busy" and self.config.mode == "pool":
+        if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
-        if kind == "accepted" and self.config.mode != "pool":
-            return  # the server itself reported it, with the handler's pid
+        if self.config.mode == "process" and self._from_process_server(kind, record):
+            return
         with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
             self._emit(kind, **record)
 
@@ -617,6 +715,16 @@ class TcpServer:
             return self._controller.row(rec_id).state.is_live
         except ProclabError:
             return False
+
+
+def _figures(told: Any) -> tuple[float, float, int, int, float] | None:
+    """A handler's CPU figures as its server told them (user s, system s, voluntary and
+    involuntary switches, run-queue wait s), or None if they are not that."""
+    try:
+        user, system, voluntary, involuntary, run_delay = told
+        return float(user), float(system), int(voluntary), int(involuntary), float(run_delay)
+    except (TypeError, ValueError):
+        return None
 
 
 def _bind(config: ServerConfig) -> socket.socket:

@@ -1,0 +1,21 @@
+"""Signalling a process as its whole process group: shared by the controller and the TCP
+server's process (kept light: that process imports it from scratch)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """The process leads its own group once it has run setsid() (proclab's children in
+    their bootstrap, a TCP handler as it starts); before that (its first moments: under a
+    millisecond for fork, an interpreter start-up for spawn) the group does not exist yet
+    and only the process itself can be signalled."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError:
+        pass
