@@ -156,10 +156,14 @@ def _report_exit() -> None:
 def run_delay(pid: int | str = "self") -> float:
     """Seconds a process's main thread waited in a run queue (as the sampler reads it): a
     child that ends before its first sample is still known to have waited for a CPU. A
-    zombie's can still be read, until it is reaped."""
+    zombie's can still be read, until it is reaped. Read with os.read, as procfs reads
+    /proc: open() builds a buffered file object for one short read."""
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
+        fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return int(os.read(fd, 256).split()[1]) / 1e9
+        finally:
+            os.close(fd)
     except (OSError, ValueError, IndexError):
         return 0.0  # a kernel without schedstats
 

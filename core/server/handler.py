@@ -23,6 +23,7 @@ Kept light: spawn children import this module from scratch.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C module: no stubs
 import contextlib
 import json
 import os
@@ -205,11 +206,12 @@ class SigtermStop:
 
     def __init__(self) -> None:
         self._set = False
-        self._r, write = os.pipe()
-        os.set_blocking(self._r, False)
-        os.set_blocking(write, False)
-        signal.set_wakeup_fd(write)
-        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._r, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # Through _signal, the C module under `signal`, whose wrappers make an enum member
+        # of every handler: in a fork handler each first write to a page copies it
+        # (bootstrap._reset_signal_handlers measured the same).
+        _signal.set_wakeup_fd(write)
+        _signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
         self._set = True
@@ -530,19 +532,17 @@ def handle_connection(
     try:
         serve(report, idle_timeout, lifetime, first=(conn, client), stop=SigtermStop())
     finally:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        report(
-            "figures",
-            client,
-            figures=[
-                usage.ru_utime,
-                usage.ru_stime,
-                usage.ru_nvcsw,
-                usage.ru_nivcsw,
-                bootstrap.run_delay(),
-            ],
-        )
+        if method == "forkserver":  # else its server reads them with wait4
+            _tell_figures(report, client)
         report.close()
+
+
+def _tell_figures(report: Reporter, client: str) -> None:
+    """A forkserver handler's own CPU figures, told at its end: the fork server reaps it,
+    and tells its server only the exit status."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures = [usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw]
+    report("figures", client, figures=[*figures, bootstrap.run_delay()])
 
 
 def process_server(
