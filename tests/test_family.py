@@ -196,7 +196,16 @@ def options(lesson: Path, method: str) -> list[str]:
 
 
 def cgroup_folders(pid: int) -> list[Path]:
-    return list(Path("/sys/fs/cgroup").glob(f"**/proclab-{pid}-*"))
+    """This proclab's cgroup folders. Walked with os.walk, which passes over a folder
+    removed meanwhile: other tests' proclabs remove theirs while this one looks, and
+    pathlib's glob raised FileNotFoundError there (seen once in CI)."""
+    prefix = f"proclab-{pid}-"
+    return [
+        Path(root, name)
+        for root, names, _ in os.walk("/sys/fs/cgroup")
+        for name in names
+        if name.startswith(prefix)
+    ]
 
 
 @pytest.mark.parametrize(
