@@ -33,6 +33,7 @@ import signal
 import socket
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from proclab.core import bootstrap, proctitle
@@ -415,18 +416,27 @@ def serve(
         report.close()
 
 
-def _accept(
-    listener: socket.socket, open_conn: Any, report: Reporter, max_clients: int, counter: Any
-) -> None:
+def _waiting_clients(
+    listener: socket.socket, report: Reporter, tell_errors: bool = True
+) -> Iterator[tuple[socket.socket, str]]:
+    """Every client waiting to be accepted, with its address; an accept that fails for
+    another reason than an empty backlog is reported (if `tell_errors`) and ends it."""
     while True:
         try:
             sock, address = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            report("error", "", text=f"accept failed: {exc.strerror}")
+            if tell_errors:
+                report("error", "", text=f"accept failed: {exc.strerror}")
             return
-        client = client_address(address)
+        yield sock, client_address(address)
+
+
+def _accept(
+    listener: socket.socket, open_conn: Any, report: Reporter, max_clients: int, counter: Any
+) -> None:
+    for sock, client in _waiting_clients(listener, report):
         if counter is not None:
             with counter.get_lock():
                 full = counter[OPEN] >= max_clients
@@ -517,9 +527,9 @@ def handle_connection(
 ) -> None:
     """A handler process, started by the server's process (process_server) for one
     connection: the lesson's model. It leads its own process group, as proclab's own
-    children do (proclab signals a row's group), dies with its server, and at its end
-    tells its CPU figures (a forkserver handler is reaped by the fork server, which tells
-    its server only the exit status)."""
+    children do (proclab signals a row's group), and dies with its server. A forkserver
+    handler tells its CPU figures at its end (the fork server reaps it, and tells its
+    server only the exit status); a fork or spawn handler's are read by its server."""
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
@@ -541,8 +551,13 @@ def _tell_figures(report: Reporter, client: str) -> None:
     """A forkserver handler's own CPU figures, told at its end: the fork server reaps it,
     and tells its server only the exit status."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    figures = [usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw]
-    report("figures", client, figures=[*figures, bootstrap.run_delay()])
+    report("figures", client, figures=_figures(usage, bootstrap.run_delay()))
+
+
+def _figures(usage: resource.struct_rusage, run_delay: float) -> list[float]:
+    """A process's CPU figures as proclab reads an exit record: user s, system s,
+    voluntary and involuntary switches, run-queue wait s."""
+    return [usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay]
 
 
 def process_server(
@@ -643,18 +658,10 @@ def _start_handlers(
 ) -> None:
     """Accept every waiting client and start its handler, within max_clients and the
     room proclab's limit of processes leaves."""
-    max_clients, (room, why) = caps
     import multiprocessing.process
 
-    while True:
-        try:
-            sock, address = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            report("error", "", text=f"accept failed: {exc.strerror}")
-            return
-        client = client_address(address)
+    max_clients, (room, why) = caps
+    for sock, client in _waiting_clients(listener, report):
         if len(live) >= max_clients:
             reject(sock, client, max_clients, report)
             continue
@@ -691,14 +698,10 @@ def _start_handlers(
 def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int) -> None:
     """Clients waiting to be accepted when the server stops are told so ("stopping"), not
     turned away as busy."""
-    while True:
-        try:
-            sock, address = listener.accept()
-        except OSError:  # nobody waiting (or the socket is gone)
-            return
+    for sock, client in _waiting_clients(listener, report, tell_errors=False):
         reject(
             sock,
-            client_address(address),
+            client,
             max_clients,
             report,
             STOPPING_LINE,
@@ -724,11 +727,7 @@ def _reap(process: Any, method: str, report: Reporter) -> bool:
         pid, status, usage = process.pid, 255 << 8, None  # reaped by someone else
     if pid == 0:
         return False
-    figures = (
-        [usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay]
-        if usage is not None
-        else None
-    )
+    figures = _figures(usage, run_delay) if usage is not None else None
     exitcode = os.waitstatus_to_exitcode(status)
     report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures)
     return True
