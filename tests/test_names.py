@@ -107,6 +107,7 @@ def test_tcp_handlers_are_named_after_their_client(controller: Controller) -> No
         client.sendall(b"hi\n")
         assert client.recv(10) == b"HI\n"
         me = "{}:{}".format(*client.getsockname()[:2])
+        assert wait_until(lambda: handlers(controller), 5)  # told a moment after the echo
         handler = handlers(controller)[0]
         assert handler.name == f"tcp {me}"
         assert handler.pid is not None

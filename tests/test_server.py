@@ -335,6 +335,8 @@ def test_the_lessons_tree_server_process_then_its_handlers(controller, events, m
     held = socket.create_connection(address, timeout=10)
     held.sendall(b"x")
     assert held.recv(1) == b"X"
+    # its row comes with the server process's word, a moment after the echo
+    assert wait_until(lambda: handlers(controller), 5)
     (handler,) = handlers(controller)
     assert handler.parent == server.id and handler.pid is not None
     server_pid = controller.row(server.id).pid
@@ -360,6 +362,7 @@ def test_a_killed_server_process_stops_the_server_and_says_so(controller, events
     held.sendall(b"x")
     assert held.recv(1) == b"X"
     (server,) = [r for r in controller.rows() if r.tag == "tcp server"]
+    assert wait_until(lambda: handlers(controller), 5)  # told a moment after the echo
     (handler,) = handlers(controller)
     controller.kill(server.id)
     assert wait_until(lambda: controller.row(handler.id).state.is_over, 10)

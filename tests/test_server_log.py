@@ -119,6 +119,8 @@ def test_a_handler_that_cannot_report_is_not_given_figures(controller: Controlle
     try:
         sock.sendall(b"ping")
         assert sock.recv(16) == b"PING"
+        # its row comes with the server process's word, a moment after the echo
+        assert wait_until(lambda: handlers(controller), 5)
         (handler,) = handlers(controller)
         controller.kill(handler.id)
         assert wait_until(lambda: log.count("disconnected"), 10)

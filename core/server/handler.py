@@ -588,7 +588,7 @@ def process_server(
 
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # else each handler imports this module anew
-        ctx.set_forkserver_preload([__name__])
+        ctx.set_forkserver_preload([__name__, "proclab.core.server.fork_server_shield"])
     fd = _fd(events)
     report = Reporter(fd, level=log)
     stop = SigtermStop()
