@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's C module: no stubs
 import _thread
+import collections
 import contextlib
 import ctypes
 import gc
@@ -24,9 +25,15 @@ import resource
 import select
 import signal
 import sys
-from collections.abc import Iterator
 from multiprocessing import parent_process
-from typing import Any, NamedTuple
+
+# Not typing's: a spawn child imports this module and the handler's from scratch, and
+# typing was the largest import among them (3-6 ms of each spawn child, python -X
+# importtime). Type checkers read any TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, NamedTuple
 
 PR_SET_PDEATHSIG = 1
 
@@ -82,19 +89,29 @@ def _rebuild_fd(dup: Any) -> InheritedFd:
     return InheritedFd(dup.detach())
 
 
-class ChildPayload(NamedTuple):
-    kind: str  # "module" or "file"
-    location: str  # module name or absolute path
-    function: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    cwd: str
-    affinity: tuple[int, ...] | None
-    stdout: InheritedFd  # write ends of the controller's pipes
-    stderr: InheritedFd
-    method: str
-    keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
-    title_target: str | None = None  # for the process title (ps, htop); None: leave it
+if TYPE_CHECKING:
+
+    class ChildPayload(NamedTuple):
+        kind: str  # "module" or "file"
+        location: str  # module name or absolute path
+        function: str
+        args: tuple[Any, ...]
+        kwargs: dict[str, Any]
+        cwd: str
+        affinity: tuple[int, ...] | None
+        stdout: InheritedFd  # write ends of the controller's pipes
+        stderr: InheritedFd
+        method: str
+        keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
+        title_target: str | None = None  # for the process title (ps, htop); None: leave it
+
+else:  # the same, built without typing
+    ChildPayload = collections.namedtuple(
+        "ChildPayload",
+        "kind location function args kwargs cwd affinity stdout stderr method keep_fds"
+        " title_target",
+        defaults=(None,),
+    )
 
 
 def child_main(payload: ChildPayload) -> None:

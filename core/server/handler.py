@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's C module: no stubs
 import contextlib
-import json
 import os
 import resource
 import select
@@ -33,12 +32,16 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
 
 from proclab.core import bootstrap, proctitle
 from proclab.core.groups import signal_group
 from proclab.core.output import escape_controls
+from proclab.core.server.event_lines import event_line
+
+TYPE_CHECKING = False  # not typing's: kept light for spawn handlers (bootstrap says why)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
@@ -187,8 +190,7 @@ class Reporter:
             select.select([], [self.fd], [], max(0.0, deadline - time.monotonic()))
 
     def _line(self, kind: str, client: str, **fields: Any) -> bytes:
-        record = {"kind": kind, "client": client, "pid": self.pid, "time": time.time(), **fields}
-        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        return event_line(kind, {"client": client, "pid": self.pid, "time": time.time(), **fields})
 
     def _write(self, data: bytes | bytearray) -> bool:
         try:

@@ -58,6 +58,7 @@ from proclab.core.model import (
     ServerStatus,
     server_event,
 )
+from proclab.core.server.event_lines import DATA_LINE
 from proclab.core.server.handler import (
     DATA_EVENTS_PER_S,
     LOG_LEVELS,
@@ -85,7 +86,6 @@ LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left
 # The log shows at most this many data events a second, whatever the handlers send: more
 # is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py).
 LOG_DATA_EVENTS_PER_S = 1000
-DATA_LINE = b'{"kind":"data_'  # how a handler's data event begins (handler.Reporter._line)
 
 
 class ServerError(ProclabError):

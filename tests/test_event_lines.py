@@ -1,0 +1,61 @@
+"""A handler's event lines, written by hand (core/server/event_lines.py), read back by the
+server with json.loads: whatever a client sent or a system call said, the record read is
+the record written, on one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proclab.core.server.event_lines import DATA_LINE, event_line
+
+texts = st.text(alphabet=st.characters(codec=None))  # any code point, lone surrogates too
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    texts,
+)
+fields = st.dictionaries(
+    st.from_regex(r"[a-z_]{1,12}", fullmatch=True).filter(lambda name: name != "kind"),
+    st.one_of(scalars, st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=5)),
+    max_size=8,
+)
+
+
+@given(kind=texts, record=fields)
+def test_every_line_reads_back_as_the_record_written(kind: str, record: dict) -> None:
+    line = event_line(kind, record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1  # one line, whatever it carries
+    assert line.isascii()
+    assert json.loads(line) == {"kind": kind, **record}
+
+
+def test_a_clients_hostile_bytes_stay_inside_their_string() -> None:
+    preview = '"},"kind":"busy\n\x1b]0;pwned\x07\\\ud800'
+    line = event_line("data_in", {"client": "127.0.0.1:5000", "preview": preview})
+    assert json.loads(line) == {"kind": "data_in", "client": "127.0.0.1:5000", "preview": preview}
+    assert line.startswith(DATA_LINE)
+
+
+def test_numbers_json_has_no_word_for_are_written_as_null() -> None:
+    line = event_line("figures", {"figures": [1.5, math.inf, math.nan], "left": -math.inf})
+    assert json.loads(line) == {"kind": "figures", "figures": [1.5, None, None], "left": None}
+
+
+def test_a_spawn_handler_imports_no_json_and_no_typing() -> None:
+    """A spawn handler imports the handler module from scratch for every connection:
+    json and typing were the largest of its imports (python -X importtime)."""
+    code = (
+        "import sys, multiprocessing.spawn, multiprocessing.reduction, socket\n"
+        "import proclab.core.server.handler\n"
+        "print(','.join(m for m in ('json', 'typing', 'dataclasses') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
