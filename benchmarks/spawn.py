@@ -30,7 +30,11 @@ family) spawns them as one batch and joins them. Target (issue 15): <= 1.5x. The
 alternate which goes first over --many-rounds rounds (default 2); medians are reported.
 
     python benchmarks/spawn.py [--rounds N] [--many 1000] [--many-rounds 2]
-                               [--methods fork,forkserver,spawn] [--out benchmarks/results/spawn.json]
+                               [--methods fork,forkserver,spawn] [--bytecode]
+                               [--out benchmarks/results/spawn.json]
+
+--bytecode: proclab's own modules compiled, as an installed proclab has them
+(benchmarks/bytecode.py).
 """
 
 from __future__ import annotations
@@ -104,7 +108,17 @@ def main() -> int:
     parser.add_argument("--many-rounds", type=int, default=2)
     parser.add_argument("--methods", default="fork,forkserver,spawn")
     parser.add_argument("--out", default=str(RESULTS / "spawn.json"))
+    parser.add_argument(
+        "--bytecode", action="store_true", help="proclab's modules compiled, as installed"
+    )
     ns = parser.parse_args()
+    from bytecode import compiled, package_roots  # here: script-arm children skip it
+
+    with compiled(package_roots(), ns.bytecode):
+        return measure(ns, script)
+
+
+def measure(ns: argparse.Namespace, script: str | None) -> int:
     # Imported here, not at the top: in the "script" arm children re-import this script,
     # and should pay what a small lesson script costs, not proclab's imports.
     from proclab.core.controller import Controller
@@ -195,7 +209,13 @@ def main() -> int:
         for c in controllers.values():
             c.close()
     write_results(
-        ns.out, {"family_bound": bound, "load_average_at_start": load0, "results": results}
+        ns.out,
+        {
+            "family_bound": bound,
+            "load_average_at_start": load0,
+            "bytecode": ns.bytecode,  # proclab's modules compiled (benchmarks/bytecode.py)
+            "results": results,
+        },
     )
     return 0
 

@@ -24,7 +24,10 @@ on PYTHONPATH): a cut's before and after in the same run.
 
     python benchmarks/tcp.py [--rounds 3] [--window 4] [--processes 3] [--threads 4]
                              [--only process-fork,pool] [--before DIR]
-                             [--out benchmarks/results/tcp.json]
+                             [--bytecode] [--out benchmarks/results/tcp.json]
+
+--bytecode: proclab's own modules compiled, as an installed proclab has them
+(benchmarks/bytecode.py says why it matters to spawn).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bytecode import compiled, package_roots
 from results_file import write_results
 from tcp_load import Load, run_load
 
@@ -156,12 +160,21 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated: process-fork, pool, ...")
     parser.add_argument("--before", default="", help="a folder holding an older proclab/")
     parser.add_argument("--out", default=str(RESULTS / "tcp.json"))
+    parser.add_argument(
+        "--bytecode", action="store_true", help="proclab's modules compiled, as installed"
+    )
     ns = parser.parse_args()
+    with compiled(package_roots(ns.before), ns.bytecode):
+        return run(ns)
+
+
+def run(ns: argparse.Namespace) -> int:
     load = Load(ns.processes, ns.threads, ns.messages, ns.size)
     table = arms(ns.workers, ns.before)
     if ns.only:
         table = {k: v for k, v in table.items() if k in ns.only.split(",")}
     load0 = os.getloadavg()
+    print(f"proclab's own modules: {'compiled' if ns.bytecode else 'as this checkout has them'}")
     runs: dict[str, dict[str, list[dict[str, object]]]] = {
         name: {"reference": [], **{arm: [] for arm, _ in ours}} for name, (_, ours) in table.items()
     }
@@ -216,6 +229,7 @@ def main() -> int:
             },
             "load_average_at_start": [round(x, 2) for x in load0],
             "before": ns.before,
+            "bytecode": ns.bytecode,  # proclab's modules compiled (benchmarks/bytecode.py)
             "results": results,
             "runs": runs,
         },
