@@ -15,8 +15,9 @@ MAX_TRACEBACK_LINES = 200
 # terminal may take U+009B as CSI and U+009D as OSC). Also the invisible marks that reorder
 # text (bidirectional overrides and isolates) and the line and paragraph separators.
 _CONTROL_CHARS = "\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-# Compiled when first used, not on import: compiling the three patterns of this module
-# took 2.2 ms, in every spawn child (a TCP handler that escapes no chunk needs none).
+# Compiled when first needed, not on import: compiling the three patterns of this module
+# took 2.2 ms in every spawn child, and a fork child compiles what its parent had not
+# (a TCP handler describing printable chunks needs none).
 _controls: dict[bool, re.Pattern[str]] = {}  # tabs too -> the pattern
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -36,6 +37,8 @@ def escape_controls(text: str, *, tabs: bool = False) -> str:
     out visibly, as `\\x1b`, `\\n`, `\\u202e`. The one place bytes from children,
     clients, files and recordings are made safe to show. `tabs`: escape tabs too (for
     text that must stay one short line); otherwise a tab is left to move to its stop."""
+    if text.isprintable():  # a C scan: every character above is unprintable to Python
+        return text
     pattern = _controls.get(tabs)
     if pattern is None:
         tab = "\t" if tabs else ""
