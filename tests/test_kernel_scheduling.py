@@ -260,8 +260,12 @@ def test_the_plan_matches_each_policy_with_its_simulation():
 def test_fifo_runs_silberschatz_in_the_simulated_order(controller):
     result = run(plan(SILBERSCHATZ, "fifo", 40), controller)
     assert order(result.measured) == ["P1", "P2", "P3"] == order(result.simulated)
+    # Time a job counted as its own on the core that the kernel's CPU clock did not: the
+    # hypervisor ran another guest on this virtual CPU (steal). A CI run once lost 150 ms
+    # of P1's 960 so; no scheduling policy can give it back.
+    stolen = sum(max(0.0, record.on_cpu - record.cpu) for record in result.jobs)
     for m, s in zip(result.measured.jobs, result.simulated.jobs, strict=True):
-        assert abs(m.turnaround - s.turnaround) <= 0.1 * s.turnaround + 1, (m, s)
+        assert abs(m.turnaround - s.turnaround) <= 0.1 * s.turnaround + 1 + stolen, (m, s, stolen)
     for job, record in zip(SILBERSCHATZ, result.jobs, strict=True):
         assert record.cpu == pytest.approx(job.burst, rel=0.02)  # the kernel's count
     rows = [controller.row(i) for i in range(1, 5)]
