@@ -50,6 +50,19 @@ def test_a_forkserver_child_seen_before_its_server_is_not_taken_for_the_server()
     assert shown_name(row) != "mp forkserver"
 
 
+def test_a_child_seen_before_its_parent_is_put_under_it_when_the_parent_is_seen() -> None:
+    """Not left at the top of the tree until a walk sees it again: a quiet machine may not
+    walk while it lives. A local full run met it once: Process-1 drawn above the script."""
+    rows, events = book()
+    child = rows.see(process(300, 200, SERVER), events)  # its parent has no row yet
+    assert child is not None and rows.registry.row(child).parent is None
+    server = rows.see(process(200, 100, SERVER), events)  # no walk of the child after this
+    row = rows.registry.row(child)
+    assert row.parent == server
+    assert row.mp is not None and row.mp.role is None and row.mp.method == "forkserver"
+    assert shown_name(row) != "mp forkserver"
+
+
 def test_a_process_named_by_its_own_word_is_a_process_not_a_helper() -> None:
     rows, events = book()
     child = rows.see(process(300, 200, SERVER), events)  # taken for the server, for now

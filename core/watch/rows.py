@@ -79,6 +79,7 @@ class TreeRows:
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
         self.hooked: set[int] = set()  # pids with a live hook connection
         self.roots: list[int] = []  # row ids
+        self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
         self._born = False  # a row was made since the walker last asked
         self._exits_seen = 0  # len(exited) at the last walk: a change makes it busy
         self._me = os.getpid()
@@ -154,12 +155,7 @@ class TreeRows:
             if last is not None:
                 changes["sample"] = last
         if row.parent is None and rec_id not in self.roots and process.ppid in self.live:
-            parent = changes["parent"] = self.live[process.ppid]  # seen before its parent
-            if row.mp is not None and row.mp.role == "forkserver" and self._served(parent):
-                # Taken for the fork server by its command line while its parent was not
-                # known: it is a child the server forked.
-                changes["mp"] = replace(row.mp, role=None, method="forkserver")
-                changes["name"] = row.mp.name or process.name
+            changes |= self._under(row, self.live[process.ppid], process.name)
         if changes:
             new = self.registry.update(rec_id, **changes)
             if "state" in changes:
@@ -167,6 +163,30 @@ class TreeRows:
             else:
                 events.append(RowUpdated(new))
         return rec_id
+
+    def _under(self, row: ProcessRow, parent: int, name: str) -> dict[str, Any]:
+        """The changes that put a row made before its parent's under it."""
+        changes: dict[str, Any] = {"parent": parent}
+        if row.mp is not None and row.mp.role == "forkserver" and self._served(parent):
+            # Taken for the fork server by its command line while its parent was not
+            # known: it is a child the server forked.
+            changes["mp"] = replace(row.mp, role=None, method="forkserver")
+            changes["name"] = row.mp.name or name
+        return changes
+
+    def _adopt(self, rec_id: int, process: tree.TreeProcess, events: Pending) -> None:
+        """Rows made before this one's, of its children: under it now. A child's hook can
+        speak before any walk or hook has shown its parent (a fork server's children,
+        under load), and a quiet machine may not walk again while they live."""
+        for orphan in self.orphans.pop(process.pid, ()):
+            row = self.registry.row(orphan)
+            if row.parent is not None or self.keys[orphan][1] < process.start:
+                continue  # placed by a walk, or the child of an earlier owner of the pid
+            known = self.known.get(self.keys[orphan][0])
+            name = known.name if known is not None else row.name
+            events.append(
+                RowUpdated(self.registry.update(orphan, **self._under(row, rec_id, name)))
+            )
 
     def _recognise(self, process: tree.TreeProcess, parent: int | None) -> MpFacts | None:
         """What its command line says multiprocessing made it."""
@@ -214,6 +234,9 @@ class TreeRows:
         self.ppids[rec_id] = process.ppid
         self.live[process.pid] = rec_id
         events.append(Spawned(row))
+        if parent is None and not root:
+            self.orphans.setdefault(process.ppid, []).append(rec_id)
+        self._adopt(rec_id, process, events)
         if not root:
             self._watch_exit(rec_id, process)
         return rec_id
