@@ -598,7 +598,9 @@ def process_server(
     if method == "forkserver":  # else each handler imports this module anew
         ctx.set_forkserver_preload([__name__, "proclab.core.server.fork_server_shield"])
     fd = _fd(events)
-    report = Reporter(fd, level=log)
+    # Its handler and reaped lines wait, as a handler's events do, to go out together: one
+    # write (and one wake of proclab's server thread) for every few connections.
+    report = Reporter(fd, level=log, hold=HOLD_S)
     stop = SigtermStop()
     listener.setblocking(False)
     listen_fd, stop_fd = listener.fileno(), stop.fileno()
@@ -628,9 +630,12 @@ def process_server(
             for fd_, process in list(polled.items()):
                 if _reap(process, method, report):
                     del polled[fd_]
-            wait = None if kill_at is None else max(0.0, kill_at - time.monotonic())
+            now = time.monotonic()
+            wait = None if kill_at is None else max(0.0, kill_at - now)
             if polled or not report.flush():
                 wait = 0.05
+            elif report.queue:  # held: they go when due
+                wait = min(wait if wait is not None else 3600.0, report.wait_left(now))
             for ready, _ in epoll.poll(-1 if wait is None else wait):
                 if ready == listen_fd and not stop.is_set():
                     limits = (idle_timeout, lifetime, log, method)
