@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -372,3 +373,32 @@ def test_a_killed_server_process_stops_the_server_and_says_so(controller, events
     assert any(e.kind == "error" and "server process" in e.text for e in events)
     assert not psutil.pid_exists(handler.pid) or psutil.Process(handler.pid).status() == "zombie"
     held.close()
+
+
+def test_a_connection_that_came_with_a_timeout_never_stalls_the_loop() -> None:
+    """The loop never makes a connection non-blocking (an ioctl each): it asks each recv
+    and send not to wait. A socket with a timeout would wait it out on a full send
+    buffer instead (a client that does not read), holding up every other connection of
+    its worker."""
+    import threading
+
+    from proclab.core.server.handler import Reporter, serve
+
+    ours, client = socket.socketpair()
+    ours.settimeout(5.0)
+
+    def flood() -> None:  # sends and never reads; its send fails once the loop ends it
+        with contextlib.suppress(OSError):
+            client.sendall(b"x" * (4 << 20))
+
+    sender = threading.Thread(target=flood)
+    sender.start()
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    began = time.monotonic()
+    serve(Reporter(w, level="errors"), 0.5, 60.0, first=(ours, "pair"))  # idle timeout
+    assert time.monotonic() - began < 3.0  # the idle timeout, not the socket's 5 s
+    client.close()
+    sender.join(10)
+    for fd in (r, w):
+        os.close(fd)

@@ -241,6 +241,8 @@ class _Conn:
     )
 
     def __init__(self, sock: socket.socket, client: str, now: float) -> None:
+        if sock.gettimeout():  # Python would wait out a timeout where MSG_DONTWAIT failed
+            sock.settimeout(None)
         self.sock = sock  # left blocking: every recv and send here says MSG_DONTWAIT
         self.fd = sock.fileno()
         self.client = client
