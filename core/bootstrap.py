@@ -260,7 +260,7 @@ def die_with_parent(method: str = "fork") -> None:
 
 
 def _end_with_group() -> None:
-    # Only this child's own group, the one its setpgid() made: until then the child is
+    # Only this child's own group, the one its setsid() made: until then the child is
     # still in proclab's group, which holds proclab's caller too (a shell, its other
     # jobs), and the group named by our pid does not exist.
     with contextlib.suppress(ProcessLookupError):
