@@ -1,8 +1,8 @@
 """The first code a child runs, before its target is even imported.
 
 It cuts the child off from proclab's terminal (fds 0, 1 and 2 become /dev/null and two pipes
-the controller reads, and it gives the terminal up), gives it a process group of its own
-(so a terminate reaches its grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies
+the controller reads), gives it a session and process group of its own (so a terminate
+reaches its grandchildren and the terminal's Ctrl+C does not reach it), makes sure it dies
 with proclab, and only then imports and calls the target.
 
 Kept small on purpose: a spawn child imports this module from scratch, and every import
@@ -114,35 +114,6 @@ else:  # the same, built without typing
     )
 
 
-def own_group() -> None:
-    """Leave the terminal, then lead a process group of its own, in proclab's session: a
-    terminate reaches the whole group, and neither the terminal's signals (Ctrl+C goes to
-    proclab's foreground group) nor anything written to /dev/tty reach the child.
-
-    Not a session of its own (setsid): with the kernel's autogroup scheduling (on here,
-    /proc/sys/kernel/sched_autogroup_enabled), each session is a scheduling group, and
-    each child would weigh on a core as much as everything else the user runs. Two
-    spinning children next to one spinning program on one core got 0.91 s each of 3 s in
-    sessions of their own, 0.62 s in their parent's, as the lesson's children are; an
-    event-loop pool of 4 took 0.43 ms of CPU a connection against 0.37."""
-    try:
-        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        pass  # no controlling terminal to leave
-    else:
-        import fcntl
-        import termios
-
-        try:  # not a session leader: it gives the terminal up for itself alone
-            fcntl.ioctl(tty, termios.TIOCNOTTY)
-        except OSError:
-            pass
-        finally:
-            os.close(tty)
-    with contextlib.suppress(OSError):  # already a group leader
-        os.setpgid(0, 0)
-
-
 def child_main(payload: ChildPayload) -> None:
     _redirect_stdio(payload)
     if payload.method == "fork":
@@ -155,10 +126,11 @@ def child_main(payload: ChildPayload) -> None:
     die_with_parent(payload.method)
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
-    # Last of the set-up, because the controller reads "leads its own group" as "ready":
+    # Last of the set-up, because the controller reads "leads its own session" as "ready":
     # only then may it be paused (a child stopped earlier would still hold fds inherited
     # from proclab, and would not yet die with it).
-    own_group()
+    with contextlib.suppress(OSError):  # already a session leader
+        os.setsid()
     os.chdir(payload.cwd)
     if payload.title_target is not None:
         _set_title(payload.title_target)

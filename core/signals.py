@@ -164,8 +164,8 @@ class Signaller:
 
 
 def _is_ready(pid: int) -> bool:
-    """The child's bootstrap ends its set-up by leading a process group of its own."""
+    """The child's bootstrap ends its set-up by becoming a session leader."""
     try:
-        return os.getpgid(pid) == pid
+        return os.getsid(pid) == pid
     except OSError:
         return False

@@ -543,7 +543,8 @@ def handle_connection(
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
-    bootstrap.own_group()
+    with contextlib.suppress(OSError):
+        os.setsid()
     bootstrap.die_with_parent(method)
     name = f"tcp {client}"
     proctitle.set_title(proctitle.title_for(name, f"{__name__}:handle_connection"))
