@@ -26,7 +26,7 @@ DATA_LINE = b'{"kind":"data_'  # how every data event's line begins: counted unp
 
 def _value(value: object) -> str:
     if isinstance(value, str):
-        return str(_string(value))
+        return _string(value)
     if value is None or isinstance(value, bool):
         return "null" if value is None else ("true" if value else "false")
     if isinstance(value, int):

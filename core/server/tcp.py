@@ -591,8 +591,8 @@ class TcpServer:
             return True
         if kind == "reaped":
             del self._by_pid[pid]
-            told = record.get("figures") or self._figures.pop(pid, None)
-            self._figures.pop(pid, None)
+            own = self._figures.pop(pid, None)  # a forkserver handler's, told at its end
+            told = record.get("figures") or own
             exitcode = record.get("exitcode")
             self._controller.end_reported(
                 rec_id,
