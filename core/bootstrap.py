@@ -126,7 +126,7 @@ def child_main(payload: ChildPayload) -> None:
     die_with_parent(payload.method)
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
-    # Last of the set-up, because the controller reads "leads its own session" as "ready":
+    # Last of the set-up, because the controller reads "leads its own group" as "ready":
     # only then may it be paused (a child stopped earlier would still hold fds inherited
     # from proclab, and would not yet die with it).
     with contextlib.suppress(OSError):  # already a session leader

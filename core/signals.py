@@ -164,8 +164,9 @@ class Signaller:
 
 
 def _is_ready(pid: int) -> bool:
-    """The child's bootstrap ends its set-up by becoming a session leader."""
+    """The child's bootstrap ends its set-up by becoming a session leader, a TCP handler
+    by leading a process group in its server's session: either way, its group's leader."""
     try:
-        return os.getsid(pid) == pid
+        return os.getpgid(pid) == pid
     except OSError:
         return False

@@ -343,6 +343,10 @@ def test_the_lessons_tree_server_process_then_its_handlers(controller, events, m
     server_pid = controller.row(server.id).pid
     assert server_pid in {p.pid for p in psutil.Process(handler.pid).parents()}
     assert psutil.Process(handler.pid).parent().pid != os.getpid()
+    # As the lesson's handlers stay in their script's session, a handler stays in its
+    # server's (one scheduling group), leading a process group of its own.
+    assert os.getsid(handler.pid) == os.getsid(server_pid) == server_pid
+    assert os.getpgid(handler.pid) == handler.pid
     controller.terminate(handler.id)  # proclab signals it, as one of its own
     assert controller.join([handler.id], timeout=10)
     ended = controller.row(handler.id)

@@ -543,8 +543,14 @@ def handle_connection(
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
+    # A group, not a session: it stays in its server's session, as the lesson's handlers
+    # stay in their script's. Each session is a scheduling group of its own (autogroup),
+    # which the kernel makes and frees per handler, and which would weigh each handler
+    # as much as a whole program; proclab's children lead sessions so that a child's
+    # tree cannot starve proclab, and a handler's tree is its server's own code, capped
+    # at max_clients (allow_descendants).
     with contextlib.suppress(OSError):
-        os.setsid()
+        os.setpgid(0, 0)
     bootstrap.die_with_parent(method)
     name = f"tcp {client}"
     proctitle.set_title(proctitle.title_for(name, f"{__name__}:handle_connection"))
