@@ -358,6 +358,43 @@ def test_the_lessons_tree_server_process_then_its_handlers(controller, events, m
     held.close()
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_pool_is_its_server_process_and_the_workers_it_started(controller, events, method):
+    """As a plain pre-forked pool's script is, the pool's server process is the workers'
+    parent, in whose session they stay (one program to the kernel's scheduler), each
+    leading its group. A worker is a row proclab samples and signals; one that ends
+    while the server runs is said to have."""
+    address = start(controller, "pool", method)
+    (server,) = [r for r in controller.rows() if r.tag == "tcp server"]
+    assert echo(address, [b"pool"]) == b"POOL"
+    server_pid = controller.row(server.id).pid
+    assert wait_until(lambda: len(workers(controller)) == 2, 10)
+    rows = workers(controller)
+    assert sorted(r.name for r in rows) == ["tcp pool worker 1", "tcp pool worker 2"]
+    for row in rows:
+        assert row.parent == server.id and row.pid is not None
+        assert psutil.Process(row.pid).parent().pid in (server_pid, *_fork_servers(server_pid))
+        assert os.getsid(row.pid) == server_pid
+        assert wait_until(lambda row=row: os.getpgid(row.pid) == row.pid, 5)
+    controller.terminate(rows[0].id)
+    assert controller.join([rows[0].id], timeout=10)
+    ended = controller.row(rows[0].id)
+    assert ended.state is ProcState.EXITED and ended.exitcode == 0
+    assert wait_until(lambda: any(e.kind == "error" and "pool worker" in e.text for e in events), 5)
+    assert echo(address, [b"still"]) == b"STILL"  # the other worker serves on
+    assert wait_until(lambda: controller.server.status().served == 2, 5)
+    controller.server.stop()
+    assert controller.row(rows[1].id).state.is_over
+
+
+def workers(controller) -> list:
+    return [r for r in controller.rows() if r.tag and r.tag.startswith("tcp pool worker")]
+
+
+def _fork_servers(pid: int) -> list[int]:
+    return [child.pid for child in psutil.Process(pid).children()]
+
+
 def test_a_killed_server_process_stops_the_server_and_says_so(controller, events):
     """Killed, the server process takes its handlers with it (their parent-death
     signal): the server stops, says why, and the handlers' rows say their end is not

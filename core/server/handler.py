@@ -543,17 +543,7 @@ def handle_connection(
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
-    # A group, not a session: it stays in its server's session, as the lesson's handlers
-    # stay in their script's. Each session is a scheduling group of its own (autogroup),
-    # which the kernel makes and frees per handler, and which would weigh each handler
-    # as much as a whole program; proclab's children lead sessions so that a child's
-    # tree cannot starve proclab, and a handler's tree is its server's own code, capped
-    # at max_clients (allow_descendants).
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    bootstrap.die_with_parent(method)
-    name = f"tcp {client}"
-    proctitle.set_title(proctitle.title_for(name, f"{__name__}:handle_connection"))
+    _as_servers_child(method, f"tcp {client}", "handle_connection")
     report = Reporter(fd, level=log, hold=HOLD_S)
     try:
         serve(report, idle_timeout, lifetime, first=(conn, client), stop=SigtermStop())
@@ -561,6 +551,20 @@ def handle_connection(
         if method == "forkserver":  # else its server reads them with wait4
             _tell_figures(report, client)
         report.close()
+
+
+def _as_servers_child(method: str, name: str, function: str) -> None:
+    """The set-up of a process the server process starts (a handler, a pool worker).
+
+    A group, not a session: it stays in its server's session, as the lesson's handlers
+    stay in their script's. Each session is a scheduling group of its own (autogroup)
+    that would weigh each handler or worker as much as a whole program, and take the CPU
+    from its clients. proclab's own children lead sessions so that a child's tree cannot
+    starve proclab; these run the server's own code, capped (allow_descendants)."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    bootstrap.die_with_parent(method)
+    proctitle.set_title(proctitle.title_for(name, f"{__name__}:{function}"))
 
 
 def _tell_figures(report: Reporter, client: str) -> None:
@@ -586,6 +590,7 @@ def process_server(
     grace: float,
     log: str = "all",
     room: tuple[int, str] = (1 << 30, ""),
+    pool: tuple[int, Any] = (0, None),
 ) -> None:
     """The lesson's server as a process of its own: its accept loop starts one handler
     process per connection with `method` and closes its own copy of the connection, and
@@ -599,7 +604,12 @@ def process_server(
     On SIGTERM it stops accepting, passes SIGTERM to every handler (each ends its
     connection and reports it), SIGKILL after `grace`, and ends once all are reaped.
     `room`: how many handlers proclab's limit of live processes leaves room for, and what
-    a client turned away for want of it is told."""
+    a client turned away for want of it is told.
+
+    `pool`: (workers, shared counts) makes it the parent of a pre-forked pool instead, as
+    a plain pool's script is: it starts that many pool workers ("handler" lines with
+    their worker number), which accept on the listening socket themselves, and it
+    accepts nothing."""
     import multiprocessing
 
     ctx = multiprocessing.get_context(method)
@@ -610,23 +620,40 @@ def process_server(
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
     stop = SigtermStop()
-    listener.setblocking(False)
-    listen_fd, stop_fd = listener.fileno(), stop.fileno()
+    stop_fd = stop.fileno()
     epoll = select.epoll()
-    epoll.register(listen_fd, _IN)
     epoll.register(stop_fd, _IN)
     live: dict[int, Any] = {}  # the fd readable once a handler has ended -> its Process
     # Without pidfds (Linux before 5.3) a fork handler's sentinel is read as ended once it
     # has closed its inherited fds: such handlers are then polled.
     polled: dict[int, Any] = {}
+    workers, counter = pool
+    listen_fd = -1
+    stopping = False
     kill_at: float | None = None
     try:
+        if workers:
+            for number in range(1, workers + 1):
+                name = f"tcp pool worker {number}"
+                args: tuple[Any, ...] = (listener, bootstrap.InheritedFd(fd), idle_timeout)
+                args += (lifetime, max_clients, counter, log, method, name)
+                began = time.perf_counter()
+                process = _start_child(ctx, pool_worker, args, name, method, live, epoll)
+                latency = time.perf_counter() - began
+                report("handler", "", handler=process.pid, latency=latency, worker=number)
+            listener.close()  # its workers have their own copies
+        else:
+            listener.setblocking(False)
+            listen_fd = listener.fileno()
+            epoll.register(listen_fd, _IN)
         while listen_fd >= 0 or live or polled:
-            if stop.is_set() and listen_fd >= 0:
-                epoll.unregister(listen_fd)
-                _refuse_backlog(listener, report, max_clients)
-                listener.close()
-                listen_fd = -1
+            if stop.is_set() and not stopping:
+                stopping = True
+                if listen_fd >= 0:
+                    epoll.unregister(listen_fd)
+                    _refuse_backlog(listener, report, max_clients)
+                    listener.close()
+                    listen_fd = -1
                 for process in (*live.values(), *polled.values()):
                     signal_group(process.pid, signal.SIGTERM)
                 kill_at = time.monotonic() + grace
@@ -662,7 +689,7 @@ def process_server(
                 if not _reap(process, method, report):
                     polled[ready] = process
     finally:
-        for process in (*live.values(), *polled.values()):  # only if this loop failed
+        for process in (*live.values(), *polled.values()):  # only if this failed
             signal_group(process.pid, signal.SIGKILL)
         epoll.close()
         report.close()
@@ -679,8 +706,6 @@ def _start_handlers(
 ) -> None:
     """Accept every waiting client and start its handler, within max_clients and the
     room proclab's limit of processes leaves."""
-    import multiprocessing.process
-
     max_clients, (room, why) = caps
     for sock, client in _waiting_clients(listener, report):
         if len(live) >= max_clients:
@@ -690,30 +715,46 @@ def _start_handlers(
             line = f"busy: {why}; try again later\n".encode()
             reject(sock, client, max_clients, report, line, text=why)
             continue
-        process = ctx.Process(
-            target=handle_connection,
-            args=(sock, client, bootstrap.InheritedFd(report.fd), *limits),
-            name=f"tcp {client}",
-        )
+        args = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
         began = time.perf_counter()
         try:
-            process.start()
+            process = _start_child(
+                ctx, handle_connection, args, f"tcp {client}", limits[3], live, epoll
+            )
         except Exception as exc:
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
             continue
         finally:
             sock.close()  # the handler has its own copy: a client must see its close
-        # This loop reaps its handlers itself (with their figures); left in
-        # multiprocessing's set, the next start() would reap them first.
-        multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
         report("handler", client, handler=process.pid, latency=time.perf_counter() - began)
-        ended = process.sentinel
-        if limits[3] != "forkserver":  # a fork or spawn handler's parent is this process
-            with contextlib.suppress(OSError, AttributeError):
-                ended = os.pidfd_open(process.pid)
-        live[ended] = process
-        epoll.register(ended, _IN)
+
+
+def _start_child(
+    ctx: Any,
+    target: Any,
+    args: tuple[Any, ...],
+    name: str,
+    method: str,
+    live: dict[int, Any],
+    epoll: select.epoll,
+) -> Any:
+    """Start one of the server process's children, watched in `live` by the fd readable
+    once it has ended."""
+    import multiprocessing.process
+
+    process = ctx.Process(target=target, args=args, name=name)
+    process.start()
+    # This loop reaps its children itself (with their figures); left in
+    # multiprocessing's set, the next start() would reap them first.
+    multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+    ended = process.sentinel
+    if method != "forkserver":  # a fork or spawn child's parent is this process
+        with contextlib.suppress(OSError, AttributeError):
+            ended = os.pidfd_open(process.pid)
+    live[ended] = process
+    epoll.register(ended, _IN)
+    return process
 
 
 def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int) -> None:
@@ -762,18 +803,27 @@ def pool_worker(
     max_clients: int,
     counter: Any,
     log: str = "all",
+    method: str = "fork",
+    name: str = "tcp pool worker",
 ) -> None:
-    """A pre-started worker: accepts on the shared listening socket and serves every
-    connection it accepts, many at once."""
-    serve(
-        Reporter(_fd(events), level=log, hold=HOLD_S),
-        idle_timeout,
-        lifetime,
-        listener=listener,
-        max_clients=max_clients,
-        counter=counter,
-        stop=SigtermStop(),
-    )
+    """A pre-started worker, started by the pool's server process: accepts on the shared
+    listening socket and serves every connection it accepts, many at once."""
+    _as_servers_child(method, name, "pool_worker")
+    report = Reporter(_fd(events), level=log, hold=HOLD_S)
+    try:
+        serve(
+            report,
+            idle_timeout,
+            lifetime,
+            listener=listener,
+            max_clients=max_clients,
+            counter=counter,
+            stop=SigtermStop(),
+        )
+    finally:
+        if method == "forkserver":  # else its server reads them with wait4
+            _tell_figures(report, "")
+        report.close()
 
 
 def _fd(events: Any) -> int:

@@ -196,6 +196,7 @@ class TcpServer:
             self._left_out = self._over_rate = 0
             self._handlers.clear()
             self._server_row = None
+            self._counter = None
             self._by_pid.clear()
             self._figures.clear()
             self._disconnected.clear()
@@ -205,9 +206,7 @@ class TcpServer:
                 "warning", text=f"listening on {self._address}, reachable from other machines"
             )
         try:
-            if config.mode == "pool":
-                self._start_pool()
-            elif config.mode == "process":
+            if config.mode in ("pool", "process"):
                 self._start_process_server()
         except ProclabError as exc:
             self.stop()
@@ -453,40 +452,13 @@ class TcpServer:
                 reason=f"handler ended ({row.state}, exit {row.exitcode}) before it reported its figures",
             )
 
-    def _start_pool(self) -> None:
-        config = self.config
-        ctx = methods.context(config.method)
-        self._counter = ctx.Array("q", 2)  # OPEN, SERVED
-        assert self._listener is not None
-        limits = (config.idle_timeout, config.lifetime, config.max_clients)
-        spec, shown = self._handler_specs(
-            "pool_worker",
-            (self._listener, InheritedFd(self._events_w), *limits, self._counter, config.log),
-            (
-                f"<listening socket {self._address}>",
-                "<event pipe>",
-                *limits,
-                "<shared count>",
-                config.log,
-            ),
-            "tcp pool worker",
-        )
-        for n in range(config.workers):
-            name = f"tcp pool worker {n + 1}"
-            (rec_id,) = self._controller.spawn(
-                replace(spec, name=name),
-                tag=name,
-                keep_fds=(self._listener.fileno(), self._events_w),
-                shown_spec=replace(shown, name=name),
-            )
-            with self._lock:
-                self._handlers.add(rec_id)
-            self._controller.on_exit(rec_id, self._worker_ended)
-
     def _start_process_server(self) -> None:
         """The lesson's accept loop, in a process of its own (handler.process_server),
-        which starts the handlers. Spawned, so that it is a small interpreter, not a copy
-        of proclab: forking that copy is the handlers' start-up cost."""
+        which starts the handlers; or, in pool mode, the pool's parent, which starts the
+        workers. Spawned, so that it is a small interpreter, not a copy of proclab:
+        forking that copy is the handlers' start-up cost. Its children stay in its session,
+        so the kernel weighs server and children as one program, as it does the lesson's
+        script and a plain pool (handler._as_servers_child)."""
         config = self.config
         assert self._listener is not None
         controller = self._controller
@@ -497,6 +469,13 @@ class TcpServer:
             f"starting another would pass proclab's limit of {controller.max_procs} live"
             " processes; raise --max-procs"
         )
+        pool: tuple[int, Any] = (0, None)
+        if config.mode == "pool":
+            if config.workers > room:
+                raise ServerError(f"{config.workers} pool workers: {why}")
+            # Named, so that it passes to a spawned process (one made for fork is not).
+            self._counter = methods.context("spawn").Array("q", 2)  # OPEN, SERVED
+            pool = (config.workers, self._counter)
         limits = (
             config.idle_timeout,
             config.lifetime,
@@ -506,10 +485,11 @@ class TcpServer:
             config.log,
             (room, why),
         )
+        shown_pool = (config.workers, "<shared count>") if pool[0] else pool
         spec, shown = self._handler_specs(
             "process_server",
-            (self._listener, InheritedFd(self._events_w), *limits),
-            (f"<listening socket {self._address}>", "<event pipe>", *limits),
+            (self._listener, InheritedFd(self._events_w), *limits, pool),
+            (f"<listening socket {self._address}>", "<event pipe>", *limits, shown_pool),
             "tcp server",
         )
         (rec_id,) = self._controller.spawn(
@@ -518,9 +498,10 @@ class TcpServer:
             keep_fds=(self._listener.fileno(), self._events_w),
             shown_spec=replace(shown, method="spawn"),
         )
-        # Its handlers are its own processes, up to max_clients of them (and, under
-        # forkserver, its fork server): not a fork bomb.
-        self._controller.allow_descendants(rec_id, config.max_clients + 1)
+        # Its handlers or workers are its own processes, up to max_clients of them (and,
+        # under forkserver, its fork server): not a fork bomb.
+        children = config.workers if pool[0] else config.max_clients
+        self._controller.allow_descendants(rec_id, children + 1)
         self._server_row = rec_id
         self._controller.on_exit(rec_id, self._server_process_ended)
 
@@ -538,9 +519,10 @@ class TcpServer:
         for pid, (rec_id, client) in list(self._by_pid.items()):
             del self._by_pid[pid]
             if self._controller_row_live(rec_id):
-                note = "its server process ended before it told how this handler ended"
+                note = "its server process ended before it told how this child ended"
                 self._controller.end_reported(rec_id, None, None, note)
-                self._handler_done(self._controller.row(rec_id), client)
+                if self.config.mode == "process":
+                    self._handler_done(self._controller.row(rec_id), client)
 
     def _from_process_server(self, kind: str, record: dict[str, Any]) -> bool:
         """Process mode: a handler's row, made the first time the server process or the
@@ -550,6 +532,8 @@ class TcpServer:
         pid = record.get("handler") if kind in ("handler", "reaped") else record.get("pid")
         if not isinstance(pid, int) or server is None or pid == server.pid:
             return False  # the server process's own (busy, an error)
+        if self.config.mode == "pool":
+            return self._from_pool_server(kind, pid, record)
         client = str(record.get("client") or "")
         known = self._by_pid.get(pid)
         if known is None:
@@ -590,19 +574,68 @@ class TcpServer:
             self._figures[pid] = record.get("figures")
             return True
         if kind == "reaped":
-            del self._by_pid[pid]
-            own = self._figures.pop(pid, None)  # a forkserver handler's, told at its end
-            told = record.get("figures") or own
-            exitcode = record.get("exitcode")
-            self._controller.end_reported(
-                rec_id,
-                exitcode if isinstance(exitcode, int) else None,
-                _figures(told),
-                "" if isinstance(exitcode, int) else "its server process did not say how it ended",
-            )
-            self._handler_done(self._controller.row(rec_id), client)
+            self._handler_done(self._reaped(pid, record), client)
             return True
         return False
+
+    def _from_pool_server(self, kind: str, pid: int, record: dict[str, Any]) -> bool:
+        """Pool mode: a worker's row, made when the pool's server process tells it started
+        it, and ended when it has reaped it. A worker's own events (its connections) go
+        to the log."""
+        if kind == "figures":
+            self._figures[pid] = record.get("figures")
+            return True
+        if kind == "reaped" and pid in self._by_pid:
+            row = self._reaped(pid, record)
+            with self._lock:
+                self._handlers.discard(row.id)
+            self._worker_ended(row)
+            return True
+        if kind != "handler":
+            return False
+        if pid not in self._by_pid:
+            config = self.config
+            name = f"tcp pool worker {record.get('worker')}"
+            _, shown = self._handler_specs(
+                "pool_worker",
+                (),
+                (
+                    f"<listening socket {self._address}>",
+                    "<event pipe>",
+                    config.idle_timeout,
+                    config.lifetime,
+                    config.max_clients,
+                    "<shared count>",
+                    config.log,
+                    config.method,
+                    name,
+                ),
+                name,
+            )
+            rec_id = self._controller.add_reported(
+                name, pid, shown, tag=name, parent=self._server_row
+            )
+            self._by_pid[pid] = (rec_id, "")
+            with self._lock:
+                self._handlers.add(rec_id)
+        with contextlib.suppress(ProclabError, TypeError, ValueError):
+            rec_id = self._by_pid[pid][0]
+            self._controller.set_start_latency(rec_id, float(record.get("latency", 0)))
+        return True
+
+    def _reaped(self, pid: int, record: dict[str, Any]) -> ProcessRow:
+        """The row of a child the server process has reaped, ended with what it told."""
+        rec_id, _ = self._by_pid.pop(pid)
+        own = self._figures.pop(pid, None)  # a forkserver child's, told at its end
+        told = record.get("figures") or own
+        exitcode = record.get("exitcode")
+        self._controller.end_reported(
+            rec_id,
+            exitcode if isinstance(exitcode, int) else None,
+            _figures(told),
+            "" if isinstance(exitcode, int) else "its server process did not say how it ended",
+        )
+        return self._controller.row(rec_id)
 
     def _worker_ended(self, row: ProcessRow) -> None:
         if self._running and not self._stopping.is_set():
@@ -660,7 +693,7 @@ class TcpServer:
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
-        if self.config.mode == "process" and self._from_process_server(kind, record):
+        if self._server_row is not None and self._from_process_server(kind, record):
             return
         with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
             self._emit(kind, **record)
