@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 import psutil
-from tcp import PROCLAB, REFERENCE, free_port
+from tcp import PROCLAB, REFERENCE
+from tcp_split import one_at_a_time
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -41,36 +40,23 @@ def _server_process(pid: int) -> int:
     raise SystemExit("proclab's server process was not found")
 
 
-def measure(name: str, argv: list[str], find: Callable[[int], int], count: int, env=None) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [a.replace("{port}", str(port)) for a in argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
+def measure(
+    name: str,
+    argv: list[str],
+    find: Callable[[int], int],
+    count: int,
+    env: dict[str, str] | None = None,
+) -> None:
+    found: dict[int, int] = {}
+
+    def read(pid: int) -> tuple[int, float, float]:
+        if pid not in found:
+            found[pid] = find(pid)
+        return _stat(found[pid])
+
+    (faults0, user0, system0), (faults1, user1, system1), _ = one_at_a_time(
+        argv, count, read, env, settle=1.0
     )
-    try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        time.sleep(1.0)
-        pid = find(server.pid)
-        faults0, user0, system0 = _stat(pid)
-        for _ in range(count):
-            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-                for _ in range(10):
-                    sock.sendall(b"x" * 64)
-                    got = b""
-                    while len(got) < 64:
-                        got += sock.recv(64 - len(got))
-        time.sleep(0.5)  # the last handlers reaped
-        faults1, user1, system1 = _stat(pid)
-    finally:
-        server.terminate()
-        server.wait()
     print(
         f"{name:<26} faults {(faults1 - faults0) / count:6.1f} a connection"
         f"   CPU {1000 * (user1 - user0) / count:5.2f} ms user"

@@ -15,11 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psutil
 from tcp import PROCLAB, REFERENCE, free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def _times(pid: int) -> tuple[float, float]:
@@ -45,7 +48,16 @@ def own_and_children(pid: int) -> tuple[float, float]:
     return own, others
 
 
-def measure(name: str, argv: list[str], count: int, env: dict[str, str] | None = None) -> None:
+def one_at_a_time(
+    argv: list[str],
+    count: int,
+    read: Callable[[int], T],
+    env: dict[str, str] | None = None,
+    settle: float = 1.5,
+) -> tuple[T, T, float]:
+    """Start the server `argv` ("{port}" filled in), make `count` connections of 10
+    64-byte exchanges one after another, and return `read(server pid)` before and after
+    them, with the seconds they took."""
     port = free_port()
     server = subprocess.Popen(
         [a.replace("{port}", str(port)) for a in argv],
@@ -60,8 +72,8 @@ def measure(name: str, argv: list[str], count: int, env: dict[str, str] | None =
                 break
             except OSError:
                 time.sleep(0.05)
-        time.sleep(1.5)
-        own0, kids0 = own_and_children(server.pid)
+        time.sleep(settle)
+        before = read(server.pid)
         began = time.monotonic()
         for _ in range(count):
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
@@ -72,10 +84,14 @@ def measure(name: str, argv: list[str], count: int, env: dict[str, str] | None =
                         got += sock.recv(64 - len(got))
         took = time.monotonic() - began
         time.sleep(1.0)  # the last children reaped
-        own1, kids1 = own_and_children(server.pid)
+        return before, read(server.pid), took
     finally:
         server.terminate()
         server.wait()
+
+
+def measure(name: str, argv: list[str], count: int, env: dict[str, str] | None = None) -> None:
+    (own0, kids0), (own1, kids1), took = one_at_a_time(argv, count, own_and_children, env)
     print(
         f"{name:<28} own {1000 * (own1 - own0) / count:6.2f} ms/conn"
         f"   children {1000 * (kids1 - kids0) / count:6.2f} ms/conn"
