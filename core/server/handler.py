@@ -80,6 +80,8 @@ LEFT_OUT_EVERY_S = 0.25
 # and woke the server's thread each time; a handler process of a short connection now
 # sends its whole story at its end. The log is drawn once a frame anyway.
 HOLD_S = 0.02
+RETRY_S = 0.05  # a loop's next try at a full pipe, or at handlers it polls
+NO_WAIT_S = 3600.0  # "nothing due": a loop's wait then ends at its next event
 HOLD_LINES = 32  # sent at once past this many, held or not
 
 
@@ -128,7 +130,15 @@ class Reporter:
 
     def wait_left(self, now: float) -> float:
         """Seconds the serving loop may wait before flush has something to send."""
-        return max(0.0, self._held_until - now) if self.queue else 3600.0
+        return max(0.0, self._held_until - now) if self.queue else NO_WAIT_S
+
+    def flush_and_wait(self, now: float, wait: float) -> float:
+        """Write what is due, and how long the serving loop may then wait, at most
+        `wait`: a moment if the server is behind (the pipe is full), else until the
+        events held are due."""
+        if not self.flush():
+            return min(wait, RETRY_S)
+        return min(wait, self.wait_left(now))
 
     def data_wanted(self, now: float | None = None) -> bool:
         """Whether to describe a chunk now (a data event): only at level "all", and within
@@ -399,12 +409,7 @@ def serve(
                 next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
                 if not by_fd and listener is None:
                     break  # a handler whose connection just timed out
-            wait = next_sweep - now
-            if not report.flush():  # the server is behind: try again soon
-                wait = min(wait, 0.05)
-            elif report.hold:
-                wait = min(wait, report.wait_left(now))
-            ready = epoll.poll(max(0.0, wait))
+            ready = epoll.poll(max(0.0, report.flush_and_wait(now, next_sweep - now)))
             now = time.monotonic()  # one reading for every connection this wait woke
             for fd, events in ready:
                 conn = by_fd.get(fd)
@@ -666,12 +671,10 @@ def process_server(
                 if _reap(process, method, report):
                     del polled[fd_]
             now = time.monotonic()
-            wait = None if kill_at is None else max(0.0, kill_at - now)
-            if polled or not report.flush():
-                wait = 0.05
-            elif report.queue:  # held: they go when due
-                wait = min(wait if wait is not None else 3600.0, report.wait_left(now))
-            for ready, _ in epoll.poll(-1 if wait is None else wait):
+            wait = report.flush_and_wait(now, NO_WAIT_S if kill_at is None else kill_at - now)
+            if polled:
+                wait = min(wait, RETRY_S)
+            for ready, _ in epoll.poll(max(0.0, wait)):
                 if ready == listen_fd and not stop.is_set():
                     limits = (idle_timeout, lifetime, log, method)
                     _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
