@@ -4,14 +4,16 @@ Three ways to serve, to switch between and compare:
 - process: the lesson's model: a server process (a proclab child, spawned: a small
   interpreter) runs the accept loop, starts one handler process per connection (with the
   chosen start method), hands it the connection, closes its own copy, and reaps it;
-- pool:    N worker processes started up front share the listening socket, and each
-           serves many connections at once;
+- pool:    the same server process starts N worker processes up front, as a plain
+           pool's script does; they share the listening socket, and each serves many
+           connections at once;
 - thread:  one thread per connection, in proclab itself, whose own thread accepts.
 
 No accept loop blocks on a client: past max_clients a client gets one line beginning
-"busy" and is closed. Workers and the server process are proclab children; handlers are
-the server process's, and show in the process table as rows it told proclab of (tagged
-with their client's address), sampled and signalled as proclab's own. Every one of them
+"busy" and is closed. The server process is a proclab child; handlers and workers are
+its own, in its session, and show in the process table as rows it told proclab of
+(tagged with their client's address or worker number), sampled and signalled as
+proclab's own. Every one of them
 reports what it does on a pipe the server's thread reads, which turns that into
 ServerEvents for the controller's subscribers.
 """
