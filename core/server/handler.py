@@ -548,28 +548,32 @@ def handle_connection(
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
-    _as_servers_child(method, f"tcp {client}", "handle_connection")
+    stop = _as_servers_child(method, f"tcp {client}", "handle_connection")
     report = Reporter(fd, level=log, hold=HOLD_S)
     try:
-        serve(report, idle_timeout, lifetime, first=(conn, client), stop=SigtermStop())
+        serve(report, idle_timeout, lifetime, first=(conn, client), stop=stop)
     finally:
         if method == "forkserver":  # else its server reads them with wait4
             _tell_figures(report, client)
         report.close()
 
 
-def _as_servers_child(method: str, name: str, function: str) -> None:
-    """The set-up of a process the server process starts (a handler, a pool worker).
+def _as_servers_child(method: str, name: str, function: str) -> SigtermStop:
+    """The set-up of a process the server process starts (a handler, a pool worker), and
+    its stop on SIGTERM, caught before it leads its group: proclab reads a group's leader
+    as ready, and a terminate from its row then ends it as a stop does, never half set up.
 
     A group, not a session: it stays in its server's session, as the lesson's handlers
     stay in their script's. Each session is a scheduling group of its own (autogroup)
     that would weigh each handler or worker as much as a whole program, and take the CPU
     from its clients. proclab's own children lead sessions so that a child's tree cannot
     starve proclab; these run the server's own code, capped (allow_descendants)."""
+    stop = SigtermStop()
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     bootstrap.die_with_parent(method)
     proctitle.set_title(proctitle.title_for(name, f"{__name__}:{function}"))
+    return stop
 
 
 def _tell_figures(report: Reporter, client: str) -> None:
@@ -811,7 +815,7 @@ def pool_worker(
 ) -> None:
     """A pre-started worker, started by the pool's server process: accepts on the shared
     listening socket and serves every connection it accepts, many at once."""
-    _as_servers_child(method, name, "pool_worker")
+    stop = _as_servers_child(method, name, "pool_worker")
     report = Reporter(_fd(events), level=log, hold=HOLD_S)
     try:
         serve(
@@ -821,7 +825,7 @@ def pool_worker(
             listener=listener,
             max_clients=max_clients,
             counter=counter,
-            stop=SigtermStop(),
+            stop=stop,
         )
     finally:
         if method == "forkserver":  # else its server reads them with wait4
