@@ -646,10 +646,9 @@ def process_server(
                 name = f"tcp pool worker {number}"
                 args: tuple[Any, ...] = (listener, bootstrap.InheritedFd(fd), idle_timeout)
                 args += (lifetime, max_clients, counter, log, method, name)
-                began = time.perf_counter()
-                process = _start_child(ctx, pool_worker, args, name, method, live, epoll)
-                latency = time.perf_counter() - began
-                report("handler", "", handler=process.pid, latency=latency, worker=number)
+                _start_child(
+                    ctx, (pool_worker, args, name), method, live, epoll, report, "", worker=number
+                )
             listener.close()  # its workers have their own copies
         else:
             listener.setblocking(False)
@@ -723,35 +722,36 @@ def _start_handlers(
             reject(sock, client, max_clients, report, line, text=why)
             continue
         args = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
-        began = time.perf_counter()
+        child = (handle_connection, args, f"tcp {client}")
         try:
-            process = _start_child(
-                ctx, handle_connection, args, f"tcp {client}", limits[3], live, epoll
-            )
+            _start_child(ctx, child, limits[3], live, epoll, report, client)
         except Exception as exc:
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
-            continue
         finally:
             sock.close()  # the handler has its own copy: a client must see its close
-        report("handler", client, handler=process.pid, latency=time.perf_counter() - began)
 
 
 def _start_child(
     ctx: Any,
-    target: Any,
-    args: tuple[Any, ...],
-    name: str,
+    child: tuple[Any, tuple[Any, ...], str],
     method: str,
     live: dict[int, Any],
     epoll: select.epoll,
-) -> Any:
-    """Start one of the server process's children, watched in `live` by the fd readable
-    once it has ended."""
+    report: Reporter,
+    client: str,
+    **told: Any,
+) -> None:
+    """Start one of the server process's children (target, args, name), watched in `live`
+    by the fd readable once it has ended, and tell the server ("handler": its pid, how
+    long start() took, and `told`)."""
     import multiprocessing.process
 
+    target, args, name = child
     process = ctx.Process(target=target, args=args, name=name)
+    began = time.perf_counter()
     process.start()
+    latency = time.perf_counter() - began
     # This loop reaps its children itself (with their figures); left in
     # multiprocessing's set, the next start() would reap them first.
     multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
@@ -761,7 +761,7 @@ def _start_child(
             ended = os.pidfd_open(process.pid)
     live[ended] = process
     epoll.register(ended, _IN)
-    return process
+    report("handler", client, handler=process.pid, latency=latency, **told)
 
 
 def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int) -> None:
