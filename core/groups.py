@@ -9,9 +9,9 @@ import os
 
 def signal_group(pid: int, sig: int) -> None:
     """The process leads its own group once it has run setsid() (proclab's children in
-    their bootstrap) or setpgid() (a TCP handler as it starts); before that (its first moments: under a
-    millisecond for fork, an interpreter start-up for spawn) the group does not exist yet
-    and only the process itself can be signalled."""
+    their bootstrap) or setpgid() (a TCP handler or pool worker as it starts); before that
+    (its first moments: under a millisecond for fork, an interpreter start-up for spawn)
+    the group does not exist yet and only the process itself can be signalled."""
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:

@@ -13,9 +13,8 @@ No accept loop blocks on a client: past max_clients a client gets one line begin
 "busy" and is closed. The server process is a proclab child; handlers and workers are
 its own, in its session, and show in the process table as rows it told proclab of
 (tagged with their client's address or worker number), sampled and signalled as
-proclab's own. Every one of them
-reports what it does on a pipe the server's thread reads, which turns that into
-ServerEvents for the controller's subscribers.
+proclab's own. Every one of them reports what it does on a pipe the server's thread
+reads, which turns that into ServerEvents for the controller's subscribers.
 """
 
 from __future__ import annotations
@@ -620,8 +619,8 @@ class TcpServer:
             self._by_pid[pid] = (rec_id, "")
             with self._lock:
                 self._handlers.add(rec_id)
+        rec_id = self._by_pid[pid][0]
         with contextlib.suppress(ProclabError, TypeError, ValueError):
-            rec_id = self._by_pid[pid][0]
             self._controller.set_start_latency(rec_id, float(record.get("latency", 0)))
         return True
 
