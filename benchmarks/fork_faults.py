@@ -17,15 +17,12 @@ from collections.abc import Callable
 
 import psutil
 from tcp import PROCLAB, REFERENCE
-from tcp_split import one_at_a_time
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from tcp_split import CLOCK_TICKS, one_at_a_time, stat_fields
 
 
 def _stat(pid: int) -> tuple[int, float, float]:
     """(minor faults, user s, system s) of one process, its children not included."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return int(fields[7]), int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
@@ -47,15 +44,8 @@ def measure(
     count: int,
     env: dict[str, str] | None = None,
 ) -> None:
-    found: dict[int, int] = {}
-
-    def read(pid: int) -> tuple[int, float, float]:
-        if pid not in found:
-            found[pid] = find(pid)
-        return _stat(found[pid])
-
     (faults0, user0, system0), (faults1, user1, system1), _ = one_at_a_time(
-        argv, count, read, env, settle=1.0
+        argv, count, lambda pid: _stat(find(pid)), env, settle=1.0
     )
     print(
         f"{name:<26} faults {(faults1 - faults0) / count:6.1f} a connection"

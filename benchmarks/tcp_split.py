@@ -25,10 +25,15 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (fields[0] is the state)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def _times(pid: int) -> tuple[float, float]:
     """(utime + stime, cutime + cstime) of one process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return own, (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
 
