@@ -387,6 +387,24 @@ def test_a_pool_is_its_server_process_and_the_workers_it_started(controller, eve
     assert controller.row(rows[1].id).state.is_over
 
 
+def test_stop_survives_a_worker_told_of_while_it_ends_the_others(controller, monkeypatch):
+    """The loop's thread reads events (a worker's row made) until stop() has ended every
+    handler; stop() must not trip over the set it is reading growing under it."""
+    start(controller, "pool", "fork")
+    assert wait_until(lambda: len(workers(controller)) == 2, 10)
+    server = controller.server
+    live = server._controller_row_live
+
+    def row_live_while_a_worker_is_added(rec_id: int) -> bool:
+        server._handlers.add(max(server._handlers) + 1)  # as _from_pool_server does
+        return live(rec_id)
+
+    monkeypatch.setattr(server, "_controller_row_live", row_live_while_a_worker_is_added)
+    server.stop()
+    assert not server.running
+    assert all(r.state.is_over for r in workers(controller))
+
+
 def workers(controller) -> list:
     return [r for r in controller.rows() if r.tag and r.tag.startswith("tcp pool worker")]
 

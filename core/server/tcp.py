@@ -242,7 +242,7 @@ class TcpServer:
         if listener is not None:
             listener.close()
         grace = self._controller.grace
-        handlers = [i for i in self._handlers if self._controller_row_live(i)]
+        handlers = self._live_handlers()
         for rec_id in handlers:
             with contextlib.suppress(ProclabError):
                 self._controller.terminate(rec_id, escalate_after=grace)
@@ -275,6 +275,14 @@ class TcpServer:
             text=f"stopped ({reason}); served {self._served_count()}, rejected {self._rejected}",
         )
 
+    def _live_handlers(self) -> list[int]:
+        """The rows of handlers and workers not yet ended. The loop's thread adds rows
+        while stop() runs (a worker it is told of late), so the set is copied under the
+        lock."""
+        with self._lock:
+            ids = list(self._handlers)
+        return [i for i in ids if self._controller_row_live(i)]
+
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"\0")
@@ -285,7 +293,7 @@ class TcpServer:
             if self._counter is not None and self._running:
                 active = self._counter[OPEN]
             elif config.mode == "process":
-                active = sum(1 for i in self._handlers if self._controller_row_live(i))
+                active = len(self._live_handlers())
             else:
                 active = self._active
             return ServerStatus(
@@ -298,7 +306,7 @@ class TcpServer:
                 active=max(0, active),
                 served=self._served_count(),
                 rejected=self._rejected,
-                handlers=sum(1 for i in self._handlers if self._controller_row_live(i)),
+                handlers=len(self._live_handlers()),
             )
 
     @property
