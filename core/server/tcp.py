@@ -263,7 +263,9 @@ class TcpServer:
         self._wake()
         if looping and thread is not threading.current_thread():
             thread.join(timeout=5)  # type: ignore[union-attr]
-        self._drain_events()
+        still_looping = thread is not None and thread.is_alive()
+        if not still_looping or thread is threading.current_thread():
+            self._drain_events()  # else the loop, late to end, still reads the pipe
         self._end_unreported()
         self._tell_left_out(now=True)
         for fd in (self._events_r, self._events_w, self._wake_r, self._wake_w):
@@ -525,8 +527,12 @@ class TcpServer:
     def _end_unreported(self) -> None:
         """Handlers whose end their server process did not tell (it was killed): they died
         with it (their parent-death signal), and nobody can tell how."""
-        for pid, (rec_id, client) in list(self._by_pid.items()):
-            del self._by_pid[pid]
+        for pid in list(self._by_pid):
+            # pop, not del: a loop's thread stop() gave up waiting for may reap it too
+            known = self._by_pid.pop(pid, None)
+            if known is None:
+                continue
+            rec_id, client = known
             if self._controller_row_live(rec_id):
                 note = "its server process ended before it told how this child ended"
                 self._controller.end_reported(rec_id, None, None, note)
