@@ -598,8 +598,14 @@ class Replay:
 
     # the controller's read API
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        # Replaced, never changed in place (as the registry's): an app quitting
+        # unsubscribes from a worker thread while play_to() loops over the list.
+        self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            self._subscribers = [c for c in self._subscribers if c is not callback]
+
+        return unsubscribe
 
     def rows(self) -> tuple[ProcessRow, ...]:
         return tuple(self._rows.values())
