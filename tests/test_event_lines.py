@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proclab.core.server.event_lines import DATA_LINE, event_line
+from proclab.core.server.tcp import _records
 
 texts = st.text(alphabet=st.characters(codec=None))  # any code point, lone surrogates too
 scalars = st.one_of(
@@ -35,6 +36,20 @@ def test_every_line_reads_back_as_the_record_written(kind: str, record: dict) ->
     assert line.endswith(b"\n") and line.count(b"\n") == 1  # one line, whatever it carries
     assert line.isascii()
     assert json.loads(line) == {"kind": kind, **record}
+
+
+@given(records=st.lists(st.tuples(texts, fields), max_size=12))
+def test_a_whole_read_reads_back_as_the_records_written(records: list) -> None:
+    """The server parses a read's lines in one json.loads: the same records, in order."""
+    lines = [event_line(kind, record).rstrip(b"\n") for kind, record in records]
+    assert _records(lines) == [{"kind": kind, **record} for kind, record in records]
+
+
+def test_a_bad_line_in_a_read_loses_only_itself() -> None:
+    good = [event_line("accepted", {"client": f"c{i}", "pid": i}).rstrip(b"\n") for i in range(3)]
+    for bad in (b"", b"{", b"not json", b"1", b"[1, 2]", b'{"a":1},{"b":2}'):
+        read = [good[0], bad, good[1], good[2]]
+        assert [r["client"] for r in _records(read)] == ["c0", "c1", "c2"], bad
 
 
 def test_a_clients_hostile_bytes_stay_inside_their_string() -> None:

@@ -160,6 +160,7 @@ class TcpServer:
         self._rejected = 0
         self._handlers: set[int] = set()  # record ids of handler/worker processes
         self._server_row: int | None = None  # process mode: the server process's row
+        self._server_pid: int | None = None  # its pid, once known (read for every event)
         self._by_pid: dict[int, tuple[int, str]] = {}  # process mode: handler pid -> row, client
         self._figures: dict[int, Any] = {}  # handler pid -> the CPU figures it told at its end
         self._disconnected: set[int] = set()  # handler pids that reported their disconnect
@@ -196,7 +197,7 @@ class TcpServer:
             self._active = self._served = self._rejected = 0
             self._left_out = self._over_rate = 0
             self._handlers.clear()
-            self._server_row = None
+            self._server_row = self._server_pid = None
             self._counter = None
             self._by_pid.clear()
             self._figures.clear()
@@ -516,6 +517,13 @@ class TcpServer:
         self._server_row = rec_id
         self._controller.on_exit(rec_id, self._server_process_ended)
 
+    def _server_process_pid(self) -> int | None:
+        """The server process's pid, read from its row until known (the launcher starts
+        it), then kept: every event from a handler or worker is checked against it."""
+        if self._server_pid is None and self._server_row is not None:
+            self._server_pid = self._controller.row(self._server_row).pid
+        return self._server_pid
+
     def _server_process_ended(self, row: ProcessRow) -> None:
         """The server process ended: if nothing stopped it (it was killed), the server is
         down, and is stopped (from another thread: this is the reaper's)."""
@@ -543,9 +551,8 @@ class TcpServer:
         """Process mode: a handler's row, made the first time the server process or the
         handler itself names it, and ended when the server process has reaped it. True
         if the event is used up here, False if it goes to the log."""
-        server = self._controller.row(self._server_row) if self._server_row is not None else None
         pid = record.get("handler") if kind in ("handler", "reaped") else record.get("pid")
-        if not isinstance(pid, int) or server is None or pid == server.pid:
+        if not isinstance(pid, int) or pid == self._server_process_pid():
             return False  # the server process's own (busy, an error)
         if self.config.mode == "pool":
             return self._from_pool_server(kind, pid, record)
@@ -683,6 +690,7 @@ class TcpServer:
         second = int(time.monotonic())
         if second != self._data_second:
             self._data_second, self._data_budget = second, LOG_DATA_EVENTS_PER_S
+        kept = []
         for line in lines:
             if line.startswith(DATA_LINE):
                 if self._data_budget <= 0:  # counted without even being parsed
@@ -690,21 +698,19 @@ class TcpServer:
                     self._over_rate += 1
                     continue
                 self._data_budget -= 1
-            self._event_from_handler(line)
+            kept.append(line)
+        for record in _records(kept):
+            self._event_from_handler(record)
 
-    def _event_from_handler(self, line: bytes) -> None:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return
+    def _event_from_handler(self, record: dict[str, Any]) -> None:
         kind = record.pop("kind", "")
         if kind == "left_out":
             with contextlib.suppress(TypeError, ValueError):
                 self._left_out += int(record.get("count", 0))
                 self._over_rate += int(record.get("over_rate", 0))
             return
-        if kind == "disconnected":
-            self._disconnected.add(record.get("pid"))
+        if kind == "disconnected" and isinstance(pid := record.get("pid"), int):
+            self._disconnected.add(pid)
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
@@ -763,6 +769,26 @@ class TcpServer:
             return self._controller.row(rec_id).state.is_live
         except ProclabError:
             return False
+
+
+def _records(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The JSON object on each line; a line that holds none is left out, and loses only
+    itself. One json.loads for a whole read (a pool's log runs at thousands of lines a
+    second, and a call per line was a fifth of the server thread's time:
+    benchmarks/results/tcp_events.txt); line by line only if that fails or finds another
+    count of values than of lines."""
+    if not lines:
+        return []
+    try:
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        records = None
+    if records is None or len(records) != len(lines):
+        records = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return [record for record in records if isinstance(record, dict)]
 
 
 def _figures(told: Any) -> tuple[float, float, int, int, float] | None:
