@@ -224,6 +224,17 @@ def test_events_tell_the_story(controller, events):
     )
 
 
+def test_a_long_running_server_keeps_nothing_per_connection_it_has_ended(controller):
+    """What the server remembers of a handler (that its pid told its disconnect) goes with
+    it: a server that runs for millions of connections must not grow with them, and a
+    pid the kernel hands out again must not be taken for the old handler."""
+    address = start(controller, "process", "fork")
+    for n in range(5):
+        assert echo(address, [b"x%d" % n]) == b"X%d" % n
+    assert wait_until(lambda: controller.server.status().served == 5, 10)
+    assert controller.server._disconnected == set()
+
+
 def test_proclab_serve_with_netcat_end_to_end():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

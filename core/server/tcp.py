@@ -452,9 +452,12 @@ class TcpServer:
                 old = []
         if old:
             self._controller.forget(old)
+        reported = row is not None and row.pid in self._disconnected
+        if row is not None:  # its pid may come again; and a server may serve millions
+            self._disconnected.discard(row.pid)
         if error:
             self._emit("error", client=client, text=error)
-        elif row is not None and row.pid not in self._disconnected and row.exitcode != 0:
+        elif row is not None and not reported and row.exitcode != 0:
             # Ended without reporting its disconnect (killed, crashed): how long it lasted
             # and what went each way are unknown, and said to be (duration None).
             self._emit(
