@@ -719,8 +719,11 @@ class TcpServer:
                 self._rejected += 1
         if self._server_row is not None and self._from_process_server(kind, record):
             return
-        with contextlib.suppress(ValueError, TypeError):  # a line no handler writes
+        # Not contextlib.suppress, which costs 0.5 µs (timeit): this runs for every line.
+        try:
             self._emit(kind, **record)
+        except (ValueError, TypeError):
+            return  # a line no handler writes
 
     def _tell_left_out(self, now: bool = False) -> None:
         """Say how many data events were left out, at most once a second."""
