@@ -779,10 +779,10 @@ class TcpServer:
 
 def _records(lines: list[bytes]) -> list[dict[str, Any]]:
     """The JSON object on each line; a line that holds none is left out, and loses only
-    itself. One json.loads for a whole read (a pool's log runs at thousands of lines a
-    second, and a call per line was a fifth of the server thread's time:
-    benchmarks/results/tcp_events.txt); line by line only if that fails or finds another
-    count of values than of lines."""
+    itself. One json.loads for a whole read: a pool's log runs at thousands of lines a
+    second, and a call per line was a fifth of an event's cost (cProfile of
+    benchmarks/tcp_events.py). Line by line only if that fails or finds another count of
+    values than of lines."""
     if not lines:
         return []
     try:
