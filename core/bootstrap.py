@@ -195,7 +195,7 @@ def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
         return None
 
 
-def die_with_parent(method: str = "fork") -> None:
+def die_with_parent(method: str = "fork", parent_pid: int | None = None) -> None:
     """End this child when proclab ends, even by SIGKILL, and its process group with it.
 
     The kernel SIGKILLs the child when its parent dies (PR_SET_PDEATHSIG): no Python code
@@ -209,12 +209,17 @@ def die_with_parent(method: str = "fork") -> None:
     whose parent is the process that started the child: it has been given another one. Under
     forkserver (or without prctl) a daemon thread waits on proclab's sentinel instead; a
     thread in every child cost a fork child half a millisecond, a quarter of its set-up.
+
+    `parent_pid`: the process that forked this child with os.fork itself (a TCP handler;
+    multiprocessing's parent_process() would name that process's own parent).
     """
     parent = parent_process()
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if method != "forkserver" and parent is not None:
-            if os.getppid() != parent.pid:  # asked too late: the parent is gone
+        if parent_pid is None and parent is not None and method != "forkserver":
+            parent_pid = parent.pid
+        if parent_pid is not None:
+            if os.getppid() != parent_pid:  # asked too late: the parent is gone
                 _end_with_group()
             return
     sentinel = parent.sentinel if parent is not None else None

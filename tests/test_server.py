@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from support import handlers, listening, wait_until
 
 from proclab.core.model import ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
+from proclab.core.server.handler import _fork
 from proclab.core.server.tcp import ServerConfig, ServerError
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
@@ -414,6 +416,33 @@ def test_stop_survives_a_worker_told_of_while_it_ends_the_others(controller, mon
     server.stop()
     assert not server.running
     assert all(r.state.is_over for r in workers(controller))
+
+
+def _returns() -> None:
+    pass
+
+
+def _exits_3() -> None:
+    raise SystemExit(3)
+
+
+def _raises() -> None:
+    raise RuntimeError("boom in a handler")
+
+
+@pytest.mark.parametrize(("target", "code"), [(_returns, 0), (_exits_3, 3), (_raises, 1)])
+def test_a_handler_the_server_forks_itself_ends_as_a_multiprocessing_child(target, code, capfd):
+    """A fork handler is started with os.fork, not multiprocessing.Process (cheaper by
+    half): its exit code, and the traceback of what it raised, are what multiprocessing's
+    fork child would give."""
+    forked = _fork(target, ())
+    _, status = os.waitpid(forked.pid, 0)
+    process = multiprocessing.get_context("fork").Process(target=target)
+    process.start()
+    process.join()
+    assert os.waitstatus_to_exitcode(status) == process.exitcode == code
+    err = capfd.readouterr().err
+    assert err.count("RuntimeError: boom in a handler") == (2 if target is _raises else 0)
 
 
 def workers(controller) -> list:

@@ -30,6 +30,7 @@ import resource
 import select
 import signal
 import socket
+import sys
 import time
 from collections import deque
 
@@ -539,16 +540,18 @@ def handle_connection(
     lifetime: float,
     log: str = "all",
     method: str = "fork",
+    forked_by: int = 0,
 ) -> None:
     """A handler process, started by the server's process (process_server) for one
-    connection: the lesson's model. It leads its own process group, as proclab's own
+    connection: the lesson's model. `forked_by`: the server process's pid, when it forked
+    this handler itself (_fork) rather than through multiprocessing. It leads its own process group, as proclab's own
     children do (proclab signals a row's group), and dies with its server. A forkserver
     handler tells its CPU figures at its end (the fork server reaps it, and tells its
     server only the exit status); a fork or spawn handler's are read by its server."""
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
-    stop = _as_servers_child(method, f"tcp {client}", "handle_connection")
+    stop = _as_servers_child(method, f"tcp {client}", "handle_connection", forked_by)
     report = Reporter(fd, level=log, hold=HOLD_S)
     try:
         serve(report, idle_timeout, lifetime, first=(conn, client), stop=stop)
@@ -558,7 +561,7 @@ def handle_connection(
         report.close()
 
 
-def _as_servers_child(method: str, name: str, function: str) -> SigtermStop:
+def _as_servers_child(method: str, name: str, function: str, forked_by: int = 0) -> SigtermStop:
     """The set-up of a process the server process starts (a handler, a pool worker), and
     its stop on SIGTERM, caught before it leads its group: proclab reads a group's leader
     as ready, and a terminate from its row then ends it as a stop does, never half set up.
@@ -571,7 +574,7 @@ def _as_servers_child(method: str, name: str, function: str) -> SigtermStop:
     stop = SigtermStop()
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
-    bootstrap.die_with_parent(method)
+    bootstrap.die_with_parent(method, forked_by or None)
     proctitle.set_title(proctitle.title_for(name, f"{__name__}:{function}"))
     return stop
 
@@ -721,10 +724,13 @@ def _start_handlers(
             line = f"busy: {why}; try again later\n".encode()
             reject(sock, client, max_clients, report, line, text=why)
             continue
-        args = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
+        args: tuple[Any, ...] = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
+        itself = limits[3] == "fork" and _pidfds()
+        if itself:
+            args += (os.getpid(),)  # forked_by
         child = (handle_connection, args, f"tcp {client}")
         try:
-            _start_child(ctx, child, limits[3], live, epoll, report, client)
+            _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
         except Exception as exc:
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
@@ -740,21 +746,25 @@ def _start_child(
     epoll: select.epoll,
     report: Reporter,
     client: str,
+    itself: bool = False,
     **told: Any,
 ) -> None:
     """Start one of the server process's children (target, args, name), watched in `live`
     by the fd readable once it has ended, and tell the server ("handler": its pid, how
-    long start() took, and `told`)."""
+    long starting it took, and `told`). `itself`: forked with _fork, not multiprocessing."""
     import multiprocessing.process
 
     target, args, name = child
-    process = ctx.Process(target=target, args=args, name=name)
     began = time.perf_counter()
-    process.start()
+    if itself:
+        process: Any = _fork(target, args)
+    else:
+        process = ctx.Process(target=target, args=args, name=name)
+        process.start()
+        # This loop reaps its children itself (with their figures); left in
+        # multiprocessing's set, the next start() would reap them first.
+        multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
     latency = time.perf_counter() - began
-    # This loop reaps its children itself (with their figures); left in
-    # multiprocessing's set, the next start() would reap them first.
-    multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
     ended = process.sentinel
     if method != "forkserver":  # a fork or spawn child's parent is this process
         with contextlib.suppress(OSError, AttributeError):
@@ -762,6 +772,59 @@ def _start_child(
     live[ended] = process
     epoll.register(ended, _IN)
     report("handler", client, handler=process.pid, latency=latency, **told)
+
+
+class _Forked:
+    """A handler this process forked itself: what the serving loop reads of a Process."""
+
+    __slots__ = ("pid",)
+    sentinel = -1  # none: its end is read from its pidfd
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def _fork(target: Any, args: tuple[Any, ...]) -> _Forked:
+    """Start a fork handler with os.fork itself, not multiprocessing.Process: the same
+    fork of this process, without what multiprocessing does around it in both processes
+    (its pipes and finalizer, its Process object, the child's bootstrap and exit), which
+    was half of what a fork child cost: 3.1-3.4 ms of CPU (parent and child) against
+    1.6-1.9 with os.fork (benchmarks/fork_cost.py). Ends as a multiprocessing child
+    does: exit code 0 once `target` returns, a SystemExit's code, or 1 with the
+    traceback on stderr."""
+    pid = os.fork()
+    if pid:
+        return _Forked(pid)
+    code = 1
+    try:
+        target(*args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+_PIDFDS: list[bool] = []
+
+
+def _pidfds() -> bool:
+    """Whether this kernel has pidfds (Linux 5.3): a handler forked with _fork has no
+    sentinel, and its end is read from its pidfd."""
+    if not _PIDFDS:
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+            _PIDFDS.append(True)
+        except (OSError, AttributeError):
+            _PIDFDS.append(False)
+    return _PIDFDS[0]
 
 
 def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int) -> None:
