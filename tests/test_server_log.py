@@ -213,6 +213,59 @@ def test_a_flood_of_chunks_is_counted_past_the_handlers_rate(controller: Control
     assert all("a second" in text for text in warnings), warnings
 
 
+def test_handlers_share_the_log_s_budget_of_data_events() -> None:
+    """Six handlers each wanting their own 200 described chunks in one second: together
+    they describe the log's 1,000 and count the rest, so that none describes a chunk the
+    log would leave out (with one process per connection, each had a budget of its own)."""
+    import multiprocessing
+
+    from proclab.core.server.handler import (
+        DATA_EVENTS_PER_S,
+        LOG_DATA_EVENTS_PER_S,
+        Reporter,
+        shared_budget,
+    )
+
+    shared = shared_budget(multiprocessing.get_context("fork"))
+    reporters = [Reporter(-1, level="all", shared=shared) for _ in range(6)]
+    now = time.monotonic()
+    described = sum(r.data_wanted(now) for r in reporters for _ in range(DATA_EVENTS_PER_S))
+    assert described == LOG_DATA_EVENTS_PER_S
+    assert sum(r.over_rate for r in reporters) == 6 * DATA_EVENTS_PER_S - LOG_DATA_EVENTS_PER_S
+    assert reporters[0].data_wanted(now + 1)  # a new second, a new budget
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_what_concurrent_handlers_describe_and_count_is_every_chunk(
+    controller: Controller, method: str
+) -> None:
+    """Handlers of one server share the log's budget across processes, whatever their start
+    method: what the log shows plus what it says it left out is every chunk they moved."""
+    log = Log(controller)
+    address = start(controller, "process", method)
+    clients, messages = 6, 400  # 6 x 200 a second wanted: past the log's 1,000
+
+    def client() -> None:
+        with socket.create_connection(address, timeout=30) as sock:
+            for n in range(messages):
+                sock.sendall(b"m%07d" % n)
+                got = b""
+                while len(got) < 8:
+                    got += sock.recv(8 - len(got))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert wait_until(lambda: log.count("disconnected") == clients, 30)
+    controller.server.stop()
+    shown = log.count("data_in") + log.count("data_out")
+    warnings = [e.text for e in log.events if e.kind == "warning" and "left out" in e.text]
+    counted = sum(int(text.split(" data event")[0].replace(",", "")) for text in warnings)
+    assert shown + counted == 2 * clients * messages, (shown, warnings)
+
+
 def test_a_handler_sends_its_events_together() -> None:
     """Thirty events reported between two waits of the serving loop go to the server in
     one write, not thirty; each is still a line of its own."""

@@ -71,6 +71,11 @@ PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
 # connection of the lesson never comes near it; a pool worker under load would otherwise
 # spend more time describing its chunks than moving them (benchmarks/tcp.py).
 DATA_EVENTS_PER_S = 200
+# The log shows at most this many data events a second, whatever the handlers send: more
+# is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py). The
+# handlers of one server share it (SharedBudget), so that none describes a chunk the log
+# would leave out: with one process per connection, each has a budget of its own.
+LOG_DATA_EVENTS_PER_S = 1000
 # How often a handler tells the server how many data events it left out (the server says
 # it at most once a second). Told at every flush, a busy pool worker sent one such line
 # per chunk it moved: more lines than it described, each a write for it and a parse for
@@ -100,9 +105,15 @@ class Reporter:
     turn, and `close` waits for all of them before the handler ends."""
 
     def __init__(
-        self, fd: int, pid: int | None = None, level: str = "all", hold: float = 0.0
+        self,
+        fd: int,
+        pid: int | None = None,
+        level: str = "all",
+        hold: float = 0.0,
+        shared: Any = None,
     ) -> None:
         self.fd = fd
+        self.shared = shared  # the server's SharedBudget array, if it has one
         self.hold = hold  # seconds an event may wait for others to go out with it
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
@@ -150,7 +161,7 @@ class Reporter:
         second = int(time.monotonic() if now is None else now)
         if second != self._second:
             self._second, self._budget = second, DATA_EVENTS_PER_S
-        if self._budget > 0:
+        if self._budget > 0 and (self.shared is None or _take_shared(self.shared, second)):
             self._budget -= 1
             return True
         self.over_rate += 1
@@ -211,6 +222,25 @@ class Reporter:
         except OSError:
             self.broken = True  # the server is gone: nothing to tell
         return True
+
+
+def shared_budget(ctx: Any) -> Any:
+    """The log's data budget, shared by a server's handlers or workers: [the second it is
+    for, data events left in it], in shared memory (one per server process). Read and
+    taken without a lock, between processes: two handlers may both take its last event,
+    or both renew it, and the log may get a few more than LOG_DATA_EVENTS_PER_S, which it
+    then leaves out itself and counts. A lock would cost every chunk two system calls
+    when contended."""
+    return ctx.RawArray("q", 2)
+
+
+def _take_shared(shared: Any, second: int) -> bool:
+    if shared[0] != second:
+        shared[0], shared[1] = second, LOG_DATA_EVENTS_PER_S
+    if shared[1] <= 0:
+        return False
+    shared[1] -= 1
+    return True
 
 
 class SigtermStop:
@@ -540,19 +570,23 @@ def handle_connection(
     lifetime: float,
     log: str = "all",
     method: str = "fork",
+    budget: Any = None,
     forked_by: int = 0,
 ) -> None:
     """A handler process, started by the server's process (process_server) for one
-    connection: the lesson's model. `forked_by`: the server process's pid, when it forked
-    this handler itself (_fork) rather than through multiprocessing. It leads its own process group, as proclab's own
+    connection: the lesson's model. It leads its own process group, as proclab's own
     children do (proclab signals a row's group), and dies with its server. A forkserver
     handler tells its CPU figures at its end (the fork server reaps it, and tells its
-    server only the exit status); a fork or spawn handler's are read by its server."""
+    server only the exit status); a fork or spawn handler's are read by its server.
+
+    `budget`: the log's data budget, shared with the server's other handlers
+    (shared_budget). `forked_by`: the server process's pid, when it forked this handler
+    itself (_fork) rather than through multiprocessing."""
     fd = _fd(events)
     if method == "fork":  # the server's listening socket and its other handlers' fds
         bootstrap.close_inherited_fds((conn.fileno(), fd))
     stop = _as_servers_child(method, f"tcp {client}", "handle_connection", forked_by)
-    report = Reporter(fd, level=log, hold=HOLD_S)
+    report = Reporter(fd, level=log, hold=HOLD_S, shared=budget)
     try:
         serve(report, idle_timeout, lifetime, first=(conn, client), stop=stop)
     finally:
@@ -631,6 +665,7 @@ def process_server(
     # Its handler and reaped lines wait, as a handler's events do, to go out together: one
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
+    budget = shared_budget(ctx) if log == "all" else None  # only "all" describes chunks
     stop = SigtermStop()
     stop_fd = stop.fileno()
     epoll = select.epoll()
@@ -648,7 +683,7 @@ def process_server(
             for number in range(1, workers + 1):
                 name = f"tcp pool worker {number}"
                 args: tuple[Any, ...] = (listener, bootstrap.InheritedFd(fd), idle_timeout)
-                args += (lifetime, max_clients, counter, log, method, name)
+                args += (lifetime, max_clients, counter, log, method, name, budget)
                 _start_child(
                     ctx, (pool_worker, args, name), method, live, epoll, report, "", worker=number
                 )
@@ -682,7 +717,7 @@ def process_server(
                 wait = min(wait, RETRY_S)
             for ready, _ in epoll.poll(max(0.0, wait)):
                 if ready == listen_fd and not stop.is_set():
-                    limits = (idle_timeout, lifetime, log, method)
+                    limits = (idle_timeout, lifetime, log, method, budget)
                     _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
                     continue
                 if ready == stop_fd:
@@ -711,7 +746,7 @@ def _start_handlers(
     ctx: Any,
     report: Reporter,
     caps: tuple[int, tuple[int, str]],
-    limits: tuple[float, float, str, str],
+    limits: tuple[float, float, str, str, Any],
 ) -> None:
     """Accept every waiting client and start its handler, within max_clients and the
     room proclab's limit of processes leaves."""
@@ -875,11 +910,13 @@ def pool_worker(
     log: str = "all",
     method: str = "fork",
     name: str = "tcp pool worker",
+    budget: Any = None,
 ) -> None:
     """A pre-started worker, started by the pool's server process: accepts on the shared
-    listening socket and serves every connection it accepts, many at once."""
+    listening socket and serves every connection it accepts, many at once. `budget`: as
+    a handler's."""
     stop = _as_servers_child(method, name, "pool_worker")
-    report = Reporter(_fd(events), level=log, hold=HOLD_S)
+    report = Reporter(_fd(events), level=log, hold=HOLD_S, shared=budget)
     try:
         serve(
             report,

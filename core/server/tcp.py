@@ -62,6 +62,7 @@ from proclab.core.model import (
 from proclab.core.server.event_lines import DATA_LINE
 from proclab.core.server.handler import (
     DATA_EVENTS_PER_S,
+    LOG_DATA_EVENTS_PER_S,
     LOG_LEVELS,
     OPEN,
     SERVED,
@@ -84,9 +85,6 @@ HANDLERS = "proclab.core.server.handler"
 # connection for ever.
 KEEP_ENDED_HANDLERS = 100
 LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
-# The log shows at most this many data events a second, whatever the handlers send: more
-# is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py).
-LOG_DATA_EVENTS_PER_S = 1000
 
 
 class ServerError(ProclabError):
@@ -577,6 +575,7 @@ class TcpServer:
                     config.lifetime,
                     config.log,
                     config.method,
+                    self._shown_budget(),
                 ),
                 name,
             )
@@ -634,6 +633,7 @@ class TcpServer:
                     config.log,
                     config.method,
                     name,
+                    self._shown_budget(),
                 ),
                 name,
             )
@@ -769,6 +769,10 @@ class TcpServer:
         if self.config.mode == "pool" and self._counter is not None:
             return int(self._counter[SERVED])
         return self._served
+
+    def _shown_budget(self) -> str | None:
+        """How a row shows the log's data budget its server process shares out."""
+        return "<the log's shared data budget>" if self.config.log == "all" else None
 
     def _controller_row_live(self, rec_id: int) -> bool:
         try:
