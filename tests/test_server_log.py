@@ -61,6 +61,24 @@ class Log:
         return [describe_event(e) for e in self.events]
 
 
+def exchange(address: tuple[str, int], messages: int) -> None:
+    """One connection: `messages` 8-byte messages, each sent once the last came back."""
+    with socket.create_connection(address, timeout=30) as sock:
+        for n in range(messages):
+            sock.sendall(b"m%07d" % n)
+            got = b""
+            while len(got) < 8:
+                got += sock.recv(8 - len(got))
+
+
+def shown_and_counted(log: Log) -> tuple[int, int, list[str]]:
+    """The data events the log showed, those it said it left out, and its warnings."""
+    shown = log.count("data_in") + log.count("data_out")
+    warnings = [e.text for e in log.events if e.kind == "warning" and "left out" in e.text]
+    counted = sum(int(text.split(" data event")[0].replace(",", "")) for text in warnings)
+    return shown, counted, warnings
+
+
 @pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
 def test_every_connection_is_logged_however_far_behind_the_log_falls(
     controller: Controller, mode: str, method: str
@@ -196,18 +214,11 @@ def test_a_flood_of_chunks_is_counted_past_the_handlers_rate(controller: Control
     address = start(controller, "process", "fork")
     messages = 1500
     began = time.monotonic()
-    with socket.create_connection(address, timeout=20) as sock:
-        for n in range(messages):
-            sock.sendall(b"m%07d" % n)
-            got = b""
-            while len(got) < 8:
-                got += sock.recv(8 - len(got))
+    exchange(address, messages)
     seconds = time.monotonic() - began
     assert wait_until(lambda: log.count("disconnected") == 1, 20)
     controller.server.stop()
-    shown = log.count("data_in") + log.count("data_out")
-    warnings = [e.text for e in log.events if e.kind == "warning" and "left out" in e.text]
-    counted = sum(int(text.split(" data event")[0].replace(",", "")) for text in warnings)
+    shown, counted, warnings = shown_and_counted(log)
     assert shown + counted == 2 * messages, (shown, warnings)
     assert shown <= DATA_EVENTS_PER_S * (int(seconds) + 2), (shown, seconds)
     assert all("a second" in text for text in warnings), warnings
@@ -244,25 +255,14 @@ def test_what_concurrent_handlers_describe_and_count_is_every_chunk(
     log = Log(controller)
     address = start(controller, "process", method)
     clients, messages = 6, 400  # 6 x 200 a second wanted: past the log's 1,000
-
-    def client() -> None:
-        with socket.create_connection(address, timeout=30) as sock:
-            for n in range(messages):
-                sock.sendall(b"m%07d" % n)
-                got = b""
-                while len(got) < 8:
-                    got += sock.recv(8 - len(got))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=exchange, args=(address, messages)) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert wait_until(lambda: log.count("disconnected") == clients, 30)
     controller.server.stop()
-    shown = log.count("data_in") + log.count("data_out")
-    warnings = [e.text for e in log.events if e.kind == "warning" and "left out" in e.text]
-    counted = sum(int(text.split(" data event")[0].replace(",", "")) for text in warnings)
+    shown, counted, warnings = shown_and_counted(log)
     assert shown + counted == 2 * clients * messages, (shown, warnings)
 
 
