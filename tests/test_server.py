@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import multiprocessing
 import os
 import signal
@@ -426,11 +427,17 @@ def _exits_3() -> None:
     raise SystemExit(3)
 
 
+def _exits_with_words() -> None:
+    raise SystemExit("a handler's last words")
+
+
 def _raises() -> None:
     raise RuntimeError("boom in a handler")
 
 
-@pytest.mark.parametrize(("target", "code"), [(_returns, 0), (_exits_3, 3), (_raises, 1)])
+@pytest.mark.parametrize(
+    ("target", "code"), [(_returns, 0), (_exits_3, 3), (_exits_with_words, 1), (_raises, 1)]
+)
 def test_a_handler_the_server_forks_itself_ends_as_a_multiprocessing_child(target, code, capfd):
     """A fork handler is started with os.fork, not multiprocessing.Process (cheaper by
     half): its exit code, and the traceback of what it raised, are what multiprocessing's
@@ -443,6 +450,37 @@ def test_a_handler_the_server_forks_itself_ends_as_a_multiprocessing_child(targe
     assert os.waitstatus_to_exitcode(status) == process.exitcode == code
     err = capfd.readouterr().err
     assert err.count("RuntimeError: boom in a handler") == (2 if target is _raises else 0)
+    assert err.count("a handler's last words") == (2 if target is _exits_with_words else 0)
+
+
+def test_a_forked_handler_whose_end_cannot_be_watched_is_not_left_serving(monkeypatch):
+    """Forked, a handler has no sentinel: if its pidfd cannot be had (out of fds), it
+    is killed and reaped at once, and the start fails (its client is told "busy"),
+    rather than left serving unwatched and never reaped."""
+    import select
+    import time as time_
+
+    from proclab.core.server.handler import Reporter, _start_child
+
+    def no_pidfd(pid: int) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    live: dict = {}
+    epoll = select.epoll()
+    read, write = os.pipe()
+    before = {child.pid for child in psutil.Process().children()}  # a fork server, say
+    try:
+        with pytest.raises(OSError, match="Too many open files"):
+            child = (time_.sleep, (30,), "tcp a client")
+            _start_child(None, child, "fork", live, epoll, Reporter(write), "a client", True)
+        assert live == {}
+        # killed and reaped: no zombie either
+        assert {child.pid for child in psutil.Process().children()} <= before
+    finally:
+        epoll.close()
+        os.close(read)
+        os.close(write)
 
 
 def workers(controller) -> list:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's C module: no stubs
 import contextlib
+import errno
 import os
 import resource
 import select
@@ -73,7 +74,7 @@ PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
 DATA_EVENTS_PER_S = 200
 # The log shows at most this many data events a second, whatever the handlers send: more
 # is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py). The
-# handlers of one server share it (SharedBudget), so that none describes a chunk the log
+# handlers of one server share it (shared_budget), so that none describes a chunk the log
 # would leave out: with one process per connection, each has a budget of its own.
 LOG_DATA_EVENTS_PER_S = 1000
 # How often a handler tells the server how many data events it left out (the server says
@@ -113,7 +114,7 @@ class Reporter:
         shared: Any = None,
     ) -> None:
         self.fd = fd
-        self.shared = shared  # the server's SharedBudget array, if it has one
+        self.shared = shared  # the server's shared_budget array, if it has one
         self.hold = hold  # seconds an event may wait for others to go out with it
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
@@ -235,7 +236,7 @@ def shared_budget(ctx: Any) -> Any:
 
 
 def _take_shared(shared: Any, second: int) -> bool:
-    if shared[0] != second:
+    if shared[0] < second:  # only forward: a process may hold an older clock reading
         shared[0], shared[1] = second, LOG_DATA_EVENTS_PER_S
     if shared[1] <= 0:
         return False
@@ -645,7 +646,7 @@ def process_server(
     each handler cost about three times as much CPU (benchmarks/tcp_split.py).
 
     It tells the server's pipe each handler it starts ("handler": its pid and how long
-    start() took) and each it reaps ("reaped": its exit code and, when it was its parent,
+    starting it took) and each it reaps ("reaped": its exit code and, when it was its parent,
     its CPU figures from wait4). Past max_clients handlers alive, a client gets "busy".
     On SIGTERM it stops accepting, passes SIGTERM to every handler (each ends its
     connection and reports it), SIGKILL after `grace`, and ends once all are reaped.
@@ -660,12 +661,17 @@ def process_server(
 
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # else each handler imports this module anew
-        ctx.set_forkserver_preload([__name__, "proclab.core.server.fork_server_shield"])
+        # sharedctypes: each handler unpickles the log's shared budget
+        preload = [__name__, "proclab.core.server.fork_server_shield"]
+        ctx.set_forkserver_preload([*preload, "multiprocessing.sharedctypes"])
     fd = _fd(events)
     # Its handler and reaped lines wait, as a handler's events do, to go out together: one
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
     budget = shared_budget(ctx) if log == "all" else None  # only "all" describes chunks
+    # A spawn handler would import multiprocessing.sharedctypes to take it (1.8 ms of its
+    # start, python -X importtime), and starts too slowly to be the log's flood.
+    handlers_budget = budget if method != "spawn" else None
     stop = SigtermStop()
     stop_fd = stop.fileno()
     epoll = select.epoll()
@@ -717,7 +723,7 @@ def process_server(
                 wait = min(wait, RETRY_S)
             for ready, _ in epoll.poll(max(0.0, wait)):
                 if ready == listen_fd and not stop.is_set():
-                    limits = (idle_timeout, lifetime, log, method, budget)
+                    limits = (idle_timeout, lifetime, log, method, handlers_budget)
                     _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
                     continue
                 if ready == stop_fd:
@@ -801,7 +807,14 @@ def _start_child(
         multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
     latency = time.perf_counter() - began
     ended = process.sentinel
-    if method != "forkserver":  # a fork or spawn child's parent is this process
+    if itself:  # no sentinel: its pidfd or nothing (it would serve on, never reaped)
+        try:
+            ended = os.pidfd_open(process.pid)
+        except OSError:
+            os.kill(process.pid, signal.SIGKILL)
+            os.waitpid(process.pid, 0)
+            raise
+    elif method != "forkserver":  # a fork or spawn child's parent is this process
         with contextlib.suppress(OSError, AttributeError):
             ended = os.pidfd_open(process.pid)
     live[ended] = process
@@ -825,8 +838,10 @@ def _fork(target: Any, args: tuple[Any, ...]) -> _Forked:
     (its pipes and finalizer, its Process object, the child's bootstrap and exit), which
     was half of what a fork child cost: 3.1-3.4 ms of CPU (parent and child) against
     1.6-1.9 with os.fork (benchmarks/fork_cost.py). Ends as a multiprocessing child
-    does: exit code 0 once `target` returns, a SystemExit's code, or 1 with the
-    traceback on stderr."""
+    does (BaseProcess._bootstrap): exit code 0 once `target` returns, a SystemExit's
+    code (another value written to stderr, and 1), or 1 with the traceback on stderr.
+    Whatever happens in it, the child never returns here."""
+    _flush_stdio()  # as multiprocessing does: else each child would write it again
     pid = os.fork()
     if pid:
         return _Forked(pid)
@@ -835,16 +850,25 @@ def _fork(target: Any, args: tuple[Any, ...]) -> _Forked:
         target(*args)
         code = 0
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            sys.stderr.write(f"{exc.code}\n")
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
+        _flush_stdio()
         os._exit(code)
+
+
+def _flush_stdio() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # a forked child must reach os._exit, whatever happens
+        pass
 
 
 _PIDFDS: list[bool] = []
@@ -857,7 +881,11 @@ def _pidfds() -> bool:
         try:
             os.close(os.pidfd_open(os.getpid()))
             _PIDFDS.append(True)
-        except (OSError, AttributeError):
+        except AttributeError:
+            _PIDFDS.append(False)
+        except OSError as exc:  # only ENOSYS says for good: EMFILE may pass
+            if exc.errno != errno.ENOSYS:
+                return False
             _PIDFDS.append(False)
     return _PIDFDS[0]
 
