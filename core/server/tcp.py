@@ -575,7 +575,7 @@ class TcpServer:
                     config.lifetime,
                     config.log,
                     config.method,
-                    self._shown_budget(),
+                    self._shown_budget(config.method != "spawn"),
                 ),
                 name,
             )
@@ -770,9 +770,10 @@ class TcpServer:
             return int(self._counter[SERVED])
         return self._served
 
-    def _shown_budget(self) -> str | None:
-        """How a row shows the log's data budget its server process shares out."""
-        return "<the log's shared data budget>" if self.config.log == "all" else None
+    def _shown_budget(self, shared: bool = True) -> str | None:
+        """How a row shows the log's data budget its server process shares out (not to
+        spawn handlers: handler.process_server says why)."""
+        return "<the log's shared data budget>" if shared and self.config.log == "all" else None
 
     def _controller_row_live(self, rec_id: int) -> bool:
         try:
