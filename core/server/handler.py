@@ -721,10 +721,12 @@ def process_server(
             wait = report.flush_and_wait(now, NO_WAIT_S if kill_at is None else kill_at - now)
             if polled:
                 wait = min(wait, RETRY_S)
+            accept = False
             for ready, _ in epoll.poll(max(0.0, wait)):
-                if ready == listen_fd and not stop.is_set():
-                    limits = (idle_timeout, lifetime, log, method, handlers_budget)
-                    _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
+                if ready == listen_fd:
+                    # After the handlers this wake says have ended: counted until reaped,
+                    # they would turn clients away as "busy" (at max_clients) for nothing.
+                    accept = not stop.is_set()
                     continue
                 if ready == stop_fd:
                     with contextlib.suppress(OSError):
@@ -738,6 +740,9 @@ def process_server(
                     os.close(ready)  # the pidfd: it has ended
                 if not _reap(process, method, report):
                     polled[ready] = process
+            if accept:
+                limits = (idle_timeout, lifetime, log, method, handlers_budget)
+                _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
     finally:
         for process in (*live.values(), *polled.values()):  # only if this failed
             signal_group(process.pid, signal.SIGKILL)
