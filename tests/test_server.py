@@ -20,7 +20,7 @@ from support import handlers, listening, wait_until
 from proclab.core.model import ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.handler import _fork
-from proclab.core.server.tcp import ServerConfig, ServerError
+from proclab.core.server.tcp import ServerConfig, ServerError, describe_event
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
 IDS = ["process-fork", "process-forkserver", "pool", "thread"]
@@ -115,13 +115,21 @@ def test_past_max_clients_extras_get_busy(controller, events):
     assert wait_until(lambda: controller.server.status().handlers == 3, 10)
     extras = [socket.create_connection(address, timeout=5) for _ in range(5)]
     for sock in extras:
-        assert sock.recv(100).startswith(b"busy")
+        # what the server counts, said as it is: processes (one may be ending)
+        assert (
+            sock.recv(100)
+            == b"busy: 3 handler processes alive, the server's limit of max clients\n"
+        )
         assert sock.recv(100) == b"", "a busy client must be closed"
         sock.close()
     assert controller.server.status().handlers == 3
     # the server process tells of each (counted as rejected) through the server's
     # thread, a moment after the client has its line
     assert wait_until(lambda: sum(1 for e in events if e.kind == "busy") == 5, 5)
+    busy = next(e for e in events if e.kind == "busy")
+    assert describe_event(busy).endswith(
+        "turned away: busy (3 handler processes alive, the server's limit of max clients)"
+    )
     assert controller.server.status().rejected == 5
     for sock in held:
         sock.close()

@@ -764,7 +764,10 @@ def _start_handlers(
     max_clients, (room, why) = caps
     for sock, client in _waiting_clients(listener, report):
         if len(live) >= max_clients:
-            reject(sock, client, max_clients, report)
+            # What is counted, said as it is: a handler counts until it has exited, and
+            # under load one that has served its client may take a while to.
+            why = f"{len(live)} handler processes alive, the server's limit of max clients"
+            reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
             continue
         if len(live) >= room:
             line = f"busy: {why}; try again later\n".encode()
