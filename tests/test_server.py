@@ -491,6 +491,50 @@ def test_a_forked_handler_whose_end_cannot_be_watched_is_not_left_serving(monkey
         os.close(write)
 
 
+def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start():
+    """Each client turned away is told its own reason: one whose handler could not start
+    must not change what a later one, past the room proclab's limit leaves, is told."""
+    import select
+
+    from proclab.core.server.handler import Reporter, _start_handlers
+
+    keep = os.pipe()  # the started handler's "sentinel": never readable
+
+    class FakeProcess:
+        started = 0
+
+        def __init__(self, **_: object) -> None:
+            self.pid, self.sentinel = os.getpid(), keep[0]
+
+        def start(self) -> None:
+            FakeProcess.started += 1
+            if FakeProcess.started == 1:
+                raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    class Context:
+        Process = FakeProcess
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
+    listener.setblocking(False)
+    epoll, (read, write) = select.epoll(), os.pipe()
+    live: dict = {}
+    limits = (30.0, 300.0, "errors", "forkserver", None)  # forkserver: no pidfd asked
+    try:
+        caps = (10, (1, "proclab's limit of live processes is reached"))
+        _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
+        told = [client.recv(200) for client in clients]
+        assert told[0].startswith(b"busy: could not start a handler: BlockingIOError")
+        assert told[1] == b""  # served: its handler (none here) holds the connection
+        assert told[2] == b"busy: proclab's limit of live processes is reached; try again later\n"
+    finally:
+        for fd in (*keep, read, write):
+            os.close(fd)
+        for sock in (*clients, listener):
+            sock.close()
+        epoll.close()
+
+
 def workers(controller) -> list:
     return [r for r in controller.rows() if r.tag and r.tag.startswith("tcp pool worker")]
 

@@ -761,7 +761,7 @@ def _start_handlers(
 ) -> None:
     """Accept every waiting client and start its handler, within max_clients and the
     room proclab's limit of processes leaves."""
-    max_clients, (room, why) = caps
+    max_clients, (room, no_room) = caps
     for sock, client in _waiting_clients(listener, report):
         if len(live) >= max_clients:
             # What is counted, said as it is: a handler counts until it has exited, and
@@ -770,8 +770,8 @@ def _start_handlers(
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
             continue
         if len(live) >= room:
-            line = f"busy: {why}; try again later\n".encode()
-            reject(sock, client, max_clients, report, line, text=why)
+            line = f"busy: {no_room}; try again later\n".encode()
+            reject(sock, client, max_clients, report, line, text=no_room)
             continue
         args: tuple[Any, ...] = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
         itself = limits[3] == "fork" and _pidfds()
