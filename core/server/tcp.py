@@ -291,10 +291,11 @@ class TcpServer:
     def status(self) -> ServerStatus:
         with self._lock:
             config = self.config
+            handlers = len(self._live_handlers())
             if self._counter is not None and self._running:
                 active = self._counter[OPEN]
             elif config.mode == "process":
-                active = len(self._live_handlers())
+                active = handlers
             else:
                 active = self._active
             return ServerStatus(
@@ -307,7 +308,7 @@ class TcpServer:
                 active=max(0, active),
                 served=self._served_count(),
                 rejected=self._rejected,
-                handlers=len(self._live_handlers()),
+                handlers=handlers,
             )
 
     @property
