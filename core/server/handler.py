@@ -235,6 +235,14 @@ def shared_budget(ctx: Any) -> Any:
     return ctx.RawArray("q", 2)
 
 
+def takes_shared_budget(log: str, method: str, handler: bool) -> bool:
+    """Whether a server process's child takes the log's shared budget: only at "all"
+    (the other levels describe no chunk), and not a spawn handler, which would import
+    multiprocessing.sharedctypes to take it (1.8 ms of its start, python -X importtime)
+    and starts too slowly to be the log's flood."""
+    return log == "all" and not (handler and method == "spawn")
+
+
 def _take_shared(shared: Any, second: int) -> bool:
     if shared[0] < second:  # only forward: a process may hold an older clock reading
         shared[0], shared[1] = second, LOG_DATA_EVENTS_PER_S
@@ -668,10 +676,8 @@ def process_server(
     # Its handler and reaped lines wait, as a handler's events do, to go out together: one
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
-    budget = shared_budget(ctx) if log == "all" else None  # only "all" describes chunks
-    # A spawn handler would import multiprocessing.sharedctypes to take it (1.8 ms of its
-    # start, python -X importtime), and starts too slowly to be the log's flood.
-    handlers_budget = budget if method != "spawn" else None
+    budget = shared_budget(ctx) if takes_shared_budget(log, method, handler=False) else None
+    handlers_budget = budget if takes_shared_budget(log, method, handler=True) else None
     stop = SigtermStop()
     stop_fd = stop.fileno()
     epoll = select.epoll()

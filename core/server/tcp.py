@@ -72,6 +72,7 @@ from proclab.core.server.handler import (
     client_address,
     reject,
     serve,
+    takes_shared_budget,
 )
 from proclab.core.targets import Target
 
@@ -576,7 +577,7 @@ class TcpServer:
                     config.lifetime,
                     config.log,
                     config.method,
-                    self._shown_budget(config.method != "spawn"),
+                    self._shown_budget(handler=True),
                 ),
                 name,
             )
@@ -634,7 +635,7 @@ class TcpServer:
                     config.log,
                     config.method,
                     name,
-                    self._shown_budget(),
+                    self._shown_budget(handler=False),
                 ),
                 name,
             )
@@ -771,10 +772,12 @@ class TcpServer:
             return int(self._counter[SERVED])
         return self._served
 
-    def _shown_budget(self, shared: bool = True) -> str | None:
-        """How a row shows the log's data budget its server process shares out (not to
-        spawn handlers: handler.process_server says why)."""
-        return "<the log's shared data budget>" if shared and self.config.log == "all" else None
+    def _shown_budget(self, handler: bool) -> str | None:
+        """How a row shows the log's data budget its server process shares out."""
+        config = self.config
+        if not takes_shared_budget(config.log, config.method, handler):
+            return None
+        return "<the log's shared data budget>"
 
     def _controller_row_live(self, rec_id: int) -> bool:
         try:
