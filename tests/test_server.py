@@ -115,11 +115,7 @@ def test_past_max_clients_extras_get_busy(controller, events):
     assert wait_until(lambda: controller.server.status().handlers == 3, 10)
     extras = [socket.create_connection(address, timeout=5) for _ in range(5)]
     for sock in extras:
-        # what the server counts, said as it is: processes (one may be ending)
-        assert (
-            sock.recv(100)
-            == b"busy: 3 handler processes alive, the server's limit of max clients\n"
-        )
+        assert sock.recv(100) == b"busy: the server is at its limit of 3 clients; try again later\n"
         assert sock.recv(100) == b"", "a busy client must be closed"
         sock.close()
     assert controller.server.status().handlers == 3
@@ -127,14 +123,29 @@ def test_past_max_clients_extras_get_busy(controller, events):
     # thread, a moment after the client has its line
     assert wait_until(lambda: sum(1 for e in events if e.kind == "busy") == 5, 5)
     busy = next(e for e in events if e.kind == "busy")
-    assert describe_event(busy).endswith(
-        "turned away: busy (3 handler processes alive, the server's limit of max clients)"
-    )
+    assert describe_event(busy).endswith("turned away: busy (at the limit of 3 clients)")
     assert controller.server.status().rejected == 5
     for sock in held:
         sock.close()
     assert wait_until(lambda: controller.server.status().handlers == 0, 5)
     assert echo(address, [b"after the rush"]) == b"AFTER THE RUSH"
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_clients_one_after_another_are_never_busy_at_max_clients_of_one(controller, events, method):
+    """max clients counts clients: a handler whose client has gone, but which has not yet
+    exited (or been reaped), must not turn the next client away as busy."""
+    address = start(controller, "process", method, max_clients=1)
+    for n in range(40):
+        with socket.create_connection(address, timeout=5) as sock:
+            got = b""
+            with contextlib.suppress(OSError):  # a busy client is closed at once
+                sock.sendall(b"client %d" % n)
+                sock.shutdown(socket.SHUT_WR)
+                while chunk := sock.recv(100):  # until the handler has closed it
+                    got += chunk
+        busy = [e.text for e in events if e.kind == "busy"]
+        assert got == b"CLIENT %d" % n, f"client {n} of 40, one at a time: {got!r} {busy}"
 
 
 def test_pool_never_serves_more_than_max_clients(controller):
@@ -496,7 +507,7 @@ def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start()
     must not change what a later one, past the room proclab's limit leaves, is told."""
     import select
 
-    from proclab.core.server.handler import Reporter, _start_handlers
+    from proclab.core.server.handler import OpenConnections, Reporter, _start_handlers
 
     keep = os.pipe()  # the started handler's "sentinel": never readable
 
@@ -521,7 +532,7 @@ def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start()
     live: dict = {}
     limits = (30.0, 300.0, "errors", "forkserver", None)  # forkserver: no pidfd asked
     try:
-        caps = (10, (1, "proclab's limit of live processes is reached"))
+        caps = (10, (1, "proclab's limit of live processes is reached"), OpenConnections(20))
         _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
         told = [client.recv(200) for client in clients]
         assert told[0].startswith(b"busy: could not start a handler: BlockingIOError")
@@ -533,6 +544,55 @@ def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start()
         for sock in (*clients, listener):
             sock.close()
         epoll.close()
+
+
+def test_a_wake_of_the_accept_loop_starts_a_few_handlers_then_reaps_again():
+    """Under a stream of clients the backlog refills as fast as handlers start: a wake
+    that accepted every client waiting reaped nothing meanwhile, and ended handlers piled
+    up as zombies until proclab's limit of processes turned clients away."""
+    import select
+
+    from proclab.core.server.handler import (
+        ACCEPTS_PER_WAKE,
+        OpenConnections,
+        Reporter,
+        _start_handlers,
+    )
+
+    keep = os.pipe()
+    sentinels: list[int] = []  # one each: the loop watches each handler's
+
+    class FakeProcess:
+        def __init__(self, **_: object) -> None:
+            self.pid, self.sentinel = os.getpid(), os.dup(keep[0])
+            sentinels.append(self.sentinel)
+
+        def start(self) -> None:
+            pass
+
+    class Context:
+        Process = FakeProcess
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    waiting = ACCEPTS_PER_WAKE + 5
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(waiting)]
+    listener.setblocking(False)
+    epoll, (read, write) = select.epoll(), os.pipe()
+    live: dict = {}
+    limits = (30.0, 300.0, "errors", "forkserver", None)
+    caps = (100, (100, "no room"), OpenConnections(100))
+    try:
+        _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
+        assert caps[2].held() == ACCEPTS_PER_WAKE  # the rest wait: the loop reaps first
+        _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
+        assert caps[2].held() == waiting
+    finally:
+        for fd in (*keep, *sentinels, read, write):
+            os.close(fd)
+        for sock in (*clients, listener):
+            sock.close()
+        epoll.close()
+        caps[2].close()
 
 
 def workers(controller) -> list:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # signal's C module: no stubs
 import contextlib
 import errno
+import itertools
 import os
 import resource
 import select
@@ -55,6 +56,8 @@ SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
+MAX_HANDLERS = 1 << 16  # a process server's handlers alive at once, whatever its room
+ACCEPTS_PER_WAKE = 8  # clients a process server accepts before it reaps again
 
 
 def preview(data: bytes) -> str:
@@ -243,6 +246,63 @@ def takes_shared_budget(log: str, method: str, handler: bool) -> bool:
     return log == "all" and not (handler and method == "spawn")
 
 
+class OpenConnections:
+    """Which of a server process's handlers still hold their client's connection: a byte
+    each in shared memory, set by the server as it starts a handler, cleared by the
+    handler as it closes its connection (handle_connection), and by the server when it
+    reaps one that never did (killed). max clients counts these, as the pool and thread
+    modes count open connections. Counted as processes alive instead, a handler that had
+    closed its client's connection but had not yet exited and been reaped turned the
+    next client away: every few clients with --max-clients 1, one client after another,
+    and 15-20 % of clients under benchmarks/tcp.py's load (12 clients, 64 allowed).
+    Handlers alive, those still ending included, are bounded by proclab's limit of live
+    processes (the server's room), as every child is.
+
+    A memfd, so that every start method's handler gets it (an fd, passed as the event
+    pipe is) and writes its byte with one pwrite, importing nothing."""
+
+    def __init__(self, capacity: int) -> None:
+        import mmap
+
+        self.capacity = capacity
+        self.fd = os.memfd_create("proclab-open-connections", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, capacity)
+        self._bytes = mmap.mmap(self.fd, capacity)
+        self._free = list(range(capacity - 1, -1, -1))  # the lowest is taken first
+        self._top = 0  # one past the highest byte ever taken: the rest are all 0
+        self._slot_of: dict[int, int] = {}  # a handler's pid -> its byte
+
+    def open_count(self) -> int:
+        return self._bytes[: self._top].count(1)
+
+    def held(self) -> int:
+        """Handlers started and not yet reaped, each holding a byte."""
+        return self.capacity - len(self._free)
+
+    def take(self) -> int:
+        """A byte for a handler about to start, set: its connection is open."""
+        slot = self._free.pop()
+        self._bytes[slot] = 1
+        self._top = max(self._top, slot + 1)
+        return slot
+
+    def started(self, pid: int, slot: int) -> None:
+        self._slot_of[pid] = slot
+
+    def give_back(self, slot: int) -> None:
+        self._bytes[slot] = 0
+        self._free.append(slot)
+
+    def reaped(self, pid: int) -> None:
+        slot = self._slot_of.pop(pid, None)
+        if slot is not None:
+            self.give_back(slot)
+
+    def close(self) -> None:
+        self._bytes.close()
+        os.close(self.fd)
+
+
 def _take_shared(shared: Any, second: int) -> bool:
     if shared[0] < second:  # only forward: a process may hold an older clock reading
         shared[0], shared[1] = second, LOG_DATA_EVENTS_PER_S
@@ -341,12 +401,16 @@ def register_exclusive(epoll: select.epoll, fd: int) -> None:
 
 class _Connections:
     """The connections one serving loop holds: registered with its epoll, counted in the
-    pool's shared count, and each reported with its figures when it closes."""
+    pool's shared count (or, for a handler, in its server's OpenConnections), and each
+    reported with its figures when it closes."""
 
-    def __init__(self, epoll: select.epoll, report: Reporter, counter: Any) -> None:
+    def __init__(
+        self, epoll: select.epoll, report: Reporter, counter: Any, closing: Any = None
+    ) -> None:
         self.epoll = epoll
         self.report = report
         self.counter = counter
+        self.closing = closing  # called as a connection closes, before the client sees it
         self.by_fd: dict[int, _Conn] = {}
 
     def open(self, sock: socket.socket, client: str) -> None:
@@ -356,6 +420,8 @@ class _Connections:
 
     def close(self, conn: _Conn, reason: str) -> None:
         del self.by_fd[conn.fd]
+        if self.closing is not None:
+            self.closing()
         conn.sock.close()  # its only fd: the kernel takes it out of the epoll set
         if self.counter is not None:
             with self.counter.get_lock():
@@ -414,16 +480,18 @@ def serve(
     max_clients: int = 0,
     counter: Any = None,
     stop: Any = None,
+    closing: Any = None,
 ) -> None:
     """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
 
     `counter`: the pool's shared counts (OPEN, SERVED) across its workers, the open ones
-    checked against `max_clients` on accept. `stop`: an object with is_set(), looked at between events
+    checked against `max_clients` on accept. `closing`: called as each connection closes,
+    before the client can see it closed. `stop`: an object with is_set(), looked at between events
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
     epoll = select.epoll()
-    conns = _Connections(epoll, report, counter)
+    conns = _Connections(epoll, report, counter, closing)
     by_fd = conns.by_fd
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
@@ -580,6 +648,7 @@ def handle_connection(
     log: str = "all",
     method: str = "fork",
     budget: Any = None,
+    opened: tuple[Any, int] | None = None,
     forked_by: int = 0,
 ) -> None:
     """A handler process, started by the server's process (process_server) for one
@@ -589,15 +658,29 @@ def handle_connection(
     server only the exit status); a fork or spawn handler's are read by its server.
 
     `budget`: the log's data budget, shared with the server's other handlers
-    (shared_budget). `forked_by`: the server process's pid, when it forked this handler
-    itself (_fork) rather than through multiprocessing."""
+    (shared_budget). `opened`: (the fd of its server's OpenConnections, its byte there),
+    cleared as it closes its connection. `forked_by`: the server process's pid, when it
+    forked this handler itself (_fork) rather than through multiprocessing."""
     fd = _fd(events)
+    opened_fd, slot = (_fd(opened[0]), opened[1]) if opened is not None else (-1, -1)
     if method == "fork":  # the server's listening socket and its other handlers' fds
-        bootstrap.close_inherited_fds((conn.fileno(), fd))
+        bootstrap.close_inherited_fds((conn.fileno(), fd, opened_fd))
     stop = _as_servers_child(method, f"tcp {client}", "handle_connection", forked_by)
     report = Reporter(fd, level=log, hold=HOLD_S, shared=budget)
+
+    def closing() -> None:
+        with contextlib.suppress(OSError):  # else its server counts it until it reaps it
+            os.pwrite(opened_fd, b"\0", slot)
+
     try:
-        serve(report, idle_timeout, lifetime, first=(conn, client), stop=stop)
+        serve(
+            report,
+            idle_timeout,
+            lifetime,
+            first=(conn, client),
+            stop=stop,
+            closing=closing if opened is not None else None,
+        )
     finally:
         if method == "forkserver":  # else its server reads them with wait4
             _tell_figures(report, client)
@@ -655,7 +738,8 @@ def process_server(
 
     It tells the server's pipe each handler it starts ("handler": its pid and how long
     starting it took) and each it reaps ("reaped": its exit code and, when it was its parent,
-    its CPU figures from wait4). Past max_clients handlers alive, a client gets "busy".
+    its CPU figures from wait4). Past max_clients connections open (OpenConnections), or
+    past the room proclab's limit of processes leaves, a client gets "busy".
     On SIGTERM it stops accepting, passes SIGTERM to every handler (each ends its
     connection and reports it), SIGKILL after `grace`, and ends once all are reaped.
     `room`: how many handlers proclab's limit of live processes leaves room for, and what
@@ -687,6 +771,7 @@ def process_server(
     # has closed its inherited fds: such handlers are then polled.
     polled: dict[int, Any] = {}
     workers, counter = pool
+    opened = None if workers else OpenConnections(min(room[0], MAX_HANDLERS))
     listen_fd = -1
     stopping = False
     kill_at: float | None = None
@@ -721,7 +806,7 @@ def process_server(
                     signal_group(process.pid, signal.SIGKILL)
                 kill_at = None
             for fd_, process in list(polled.items()):
-                if _reap(process, method, report):
+                if _reap(process, method, report, opened):
                     del polled[fd_]
             now = time.monotonic()
             wait = report.flush_and_wait(now, NO_WAIT_S if kill_at is None else kill_at - now)
@@ -744,16 +829,20 @@ def process_server(
                 epoll.unregister(ready)
                 if ready != process.sentinel:
                     os.close(ready)  # the pidfd: it has ended
-                if not _reap(process, method, report):
+                if not _reap(process, method, report, opened):
                     polled[ready] = process
             if accept:
+                assert opened is not None  # a pool's parent accepts nothing
                 limits = (idle_timeout, lifetime, log, method, handlers_budget)
-                _start_handlers(listener, live, epoll, ctx, report, (max_clients, room), limits)
+                caps = (max_clients, room, opened)
+                _start_handlers(listener, live, epoll, ctx, report, caps, limits)
     finally:
         for process in (*live.values(), *polled.values()):  # only if this failed
             signal_group(process.pid, signal.SIGKILL)
         epoll.close()
         report.close()
+        if opened is not None:
+            opened.close()
 
 
 def _start_handlers(
@@ -762,33 +851,37 @@ def _start_handlers(
     epoll: select.epoll,
     ctx: Any,
     report: Reporter,
-    caps: tuple[int, tuple[int, str]],
+    caps: tuple[int, tuple[int, str], OpenConnections],
     limits: tuple[float, float, str, str, Any],
 ) -> None:
-    """Accept every waiting client and start its handler, within max_clients and the
-    room proclab's limit of processes leaves."""
-    max_clients, (room, no_room) = caps
-    for sock, client in _waiting_clients(listener, report):
-        if len(live) >= max_clients:
-            # What is counted, said as it is: a handler counts until it has exited, and
-            # under load one that has served its client may take a while to.
-            why = f"{len(live)} handler processes alive, the server's limit of max clients"
-            reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
+    """Accept every waiting client and start its handler, within max_clients connections
+    open and the room proclab's limit of processes leaves."""
+    max_clients, (room, no_room), opened = caps
+    # A few a wake, not every client waiting: under load the backlog refills as fast as
+    # handlers start, and the loop reaped nothing meanwhile. Its handlers' zombies piled up
+    # to proclab's limit of processes (240 of them under benchmarks/tcp.py's load, 12
+    # clients connected), and clients were turned away for want of room.
+    for sock, client in itertools.islice(_waiting_clients(listener, report), ACCEPTS_PER_WAKE):
+        if opened.open_count() >= max_clients:
+            reject(sock, client, max_clients, report)
             continue
-        if len(live) >= room:
+        if opened.held() >= min(room, opened.capacity):  # those still ending too
             line = f"busy: {no_room}; try again later\n".encode()
             reject(sock, client, max_clients, report, line, text=no_room)
             continue
-        args: tuple[Any, ...] = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
         itself = limits[3] == "fork" and _pidfds()
-        if itself:
-            args += (os.getpid(),)  # forked_by
+        slot = opened.take()
+        args: tuple[Any, ...] = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
+        args += ((bootstrap.InheritedFd(opened.fd), slot), os.getpid() if itself else 0)
         child = (handle_connection, args, f"tcp {client}")
         try:
-            _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
+            pid = _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
         except Exception as exc:
+            opened.give_back(slot)
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
+        else:
+            opened.started(pid, slot)
         finally:
             sock.close()  # the handler has its own copy: a client must see its close
 
@@ -803,10 +896,11 @@ def _start_child(
     client: str,
     itself: bool = False,
     **told: Any,
-) -> None:
+) -> int:
     """Start one of the server process's children (target, args, name), watched in `live`
     by the fd readable once it has ended, and tell the server ("handler": its pid, how
-    long starting it took, and `told`). `itself`: forked with _fork, not multiprocessing."""
+    long starting it took, and `told`); returns its pid. `itself`: forked with _fork, not
+    multiprocessing."""
     import multiprocessing.process
 
     target, args, name = child
@@ -834,6 +928,7 @@ def _start_child(
     live[ended] = process
     epoll.register(ended, _IN)
     report("handler", client, handler=process.pid, latency=latency, **told)
+    return process.pid
 
 
 class _Forked:
@@ -919,14 +1014,18 @@ def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int)
         )
 
 
-def _reap(process: Any, method: str, report: Reporter) -> bool:
+def _reap(
+    process: Any, method: str, report: Reporter, opened: OpenConnections | None = None
+) -> bool:
     """Tell the server how a handler ended, once it has: its exit code (as
     Process.exitcode gives it) and, when this process is its parent, its CPU figures from
-    wait4, exact even for a handler that was killed."""
+    wait4, exact even for a handler that was killed. Its byte in `opened` is given back."""
     if method == "forkserver":  # the fork server reaps it, and sends only the status
         exitcode = process.exitcode
         if exitcode is None:
             return False
+        if opened is not None:
+            opened.reaped(process.pid)
         report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None)
         return True
     run_delay = bootstrap.run_delay(process.pid)  # a zombie's: gone once it is reaped
@@ -936,6 +1035,8 @@ def _reap(process: Any, method: str, report: Reporter) -> bool:
         pid, status, usage = process.pid, 255 << 8, None  # reaped by someone else
     if pid == 0:
         return False
+    if opened is not None:
+        opened.reaped(process.pid)
     figures = _figures(usage, run_delay) if usage is not None else None
     exitcode = os.waitstatus_to_exitcode(status)
     report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures)

@@ -513,9 +513,10 @@ class TcpServer:
             keep_fds=(self._listener.fileno(), self._events_w),
             shown_spec=replace(shown, method="spawn"),
         )
-        # Its handlers or workers are its own processes, up to max_clients of them (and,
-        # under forkserver, its fork server): not a fork bomb.
-        children = config.workers if pool[0] else config.max_clients
+        # Its handlers or workers are its own processes (handlers: up to the room, those
+        # whose client has gone and still ending included; and, under forkserver, its
+        # fork server): not a fork bomb.
+        children = config.workers if pool[0] else room
         self._controller.allow_descendants(rec_id, children + 1)
         self._server_row = rec_id
         self._controller.on_exit(rec_id, self._server_process_ended)
@@ -578,6 +579,7 @@ class TcpServer:
                     config.log,
                     config.method,
                     self._shown_budget(handler=True),
+                    "<its byte among the open connections>",
                 ),
                 name,
             )
