@@ -63,6 +63,45 @@ def test_ten_sleepers_run_at_once(controller):
     assert elapsed < 5, f"ten 1 s sleeps took {elapsed:.1f} s: they did not run at once"
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_children_asked_for_at_once_each_end_and_print_on_their_own(controller, tmp_path, method):
+    """Children asked for at once are started back to back and recorded after the burst:
+    the first to end is seen ended, with all it printed, while the siblings started
+    after it run on (none holds its pipes), and each row has its own pid and times."""
+    lesson = tmp_path / "burst.py"
+    lesson.write_text(
+        "import multiprocessing, time\n"
+        "def task():\n"
+        "    name = multiprocessing.current_process().name\n"
+        "    print(name, 'here')\n"
+        "    if name != 'burst-1':\n"
+        "        time.sleep(30)\n"
+    )
+    events: list = []
+    controller.subscribe(events.append)
+    spec = build_spec(f"{lesson}:task", cwd=str(tmp_path), method=method, name="burst")
+    ids = controller.spawn(spec, 24)
+    first, rest = ids[0], ids[1:]
+    assert controller.join([first], timeout=20)
+    assert controller.row(first).state is ProcState.EXITED
+    assert wait_until(lambda: all(controller.row(i).state is ProcState.RUNNING for i in rest), 20)
+    rows = [controller.row(i) for i in ids]
+    assert len({r.pid for r in rows}) == 24
+    assert all(r.started_at is not None and r.started_at >= r.created_at for r in rows)
+    assert rows[0].ended_at is not None and rows[0].ended_at >= rows[0].started_at
+    said = {(e.name, e.text) for e in events if isinstance(e, OutputLine)}
+    assert wait_until(
+        lambda: (
+            {(e.name, e.text) for e in events if isinstance(e, OutputLine)}
+            >= {(f"burst-{n}", f"burst-{n} here") for n in range(1, 25)}
+        ),
+        20,
+    ), said
+    for rec_id in rest:
+        controller.kill(rec_id)
+    assert controller.join(rest, timeout=20)
+
+
 def test_events_follow_the_life_cycle(controller):
     events = []
     controller.subscribe(events.append)
