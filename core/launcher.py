@@ -43,6 +43,10 @@ class _Child:
 
 
 class _Started(NamedTuple):
+    """A child started, not yet recorded (Launcher._record)."""
+
+    rec_id: int
+    child: _Child
     latency: float  # seconds Process.start() took
     mono: float  # time.monotonic() once started
     wall: float  # time.time() once started
@@ -152,27 +156,35 @@ class Launcher:
             self._launch_burst(burst)
 
     def _launch_burst(self, ids: list[int]) -> None:
-        """Start each child, one fork after another, then record them all.
+        """Start each fork child, one fork after another, then record them all (each
+        row's pid and state, its events, the reaper's hand-off, `on_started`).
 
         Every fork makes each page of proclab's memory copy-on-write again, and each
         page a thread then writes costs a fault, and a copy while a child shares it.
-        Recorded between forks (its row, its events, the reaper's hand-off), each child
-        cost proclab 470 faults against bare multiprocessing's 160, and a batch of 1,000
-        waited on that (benchmarks/spawn.py); recorded after the burst, each page written
-        is copied once for the burst."""
+        Recorded between forks, each child cost proclab 470 faults against bare
+        multiprocessing's 160, and a batch of 1,000 waited on that (benchmarks/spawn.py);
+        recorded after the burst, each page written is copied once for the burst. A fork
+        child's pid stays its own until proclab reaps it, so recording it a few
+        milliseconds late is safe. Recorded at once: a forkserver child (proclab does
+        not fork it, and its fork server may reap it and free its pid), a spawn child
+        (it takes 60 ms to start), and a child with `on_started`, which may close what
+        the child was handed before the next fork child would inherit it."""
         with self.gate:
-            started: list[tuple[int, _Child, _Started]] = []
+            started: list[_Started] = []
             for rec_id in ids:
                 with self._lock:
                     child = self._children.get(rec_id)
                     row = self._registry.get(rec_id)
                     if child is None or row is None or row.state is not ProcState.STARTING:
                         continue
-                when = self._start(rec_id, child)
-                if when is not None:
-                    started.append((rec_id, child, when))
-            for rec_id, child, when in started:
-                self._record(rec_id, child, when)
+                begun = self._start(rec_id, child)
+                if begun is None:
+                    continue
+                started.append(begun)
+                if row.own_spec.method != "fork" or child.on_started is not None:
+                    self._record(started)
+                    started = []
+            self._record(started)
 
     def _start(self, rec_id: int, child: _Child) -> _Started | None:
         """Start the child's process: when, and how long that took; None if it could not."""
@@ -198,32 +210,45 @@ class Launcher:
             # them: EOF must mean this one is done.
             os.close(child.stdout_w)
             os.close(child.stderr_w)
-        return _Started(latency, time.monotonic(), time.time())
+        return _Started(rec_id, child, latency, time.monotonic(), time.time())
 
-    def _record(self, rec_id: int, child: _Child, when: _Started) -> None:
-        """A started child: its row running, and its output and end the reaper's."""
+    def _record(self, started: list[_Started]) -> None:
+        """Started children: each row running with its pid, its events, its output and
+        end the reaper's."""
+        for rec_id, child, latency, mono, wall in started:
+            process = child.process
+            pid = process.pid
+            assert pid is not None  # started
+            method = self._registry.row(rec_id).own_spec.method
+            try:
+                exit_fds = _exit_fds(process, pid, method)
+            except OSError as exc:
+                self._unwatchable(rec_id, child, exc)
+                continue
+            if self.family is not None:
+                self.family.started(pid)
+            row = self._registry.update(
+                rec_id, pid=pid, state=ProcState.RUNNING, started_at=wall, start_latency=latency
+            )
+            self._registry.emit([StateChanged(row, ProcState.STARTING)])
+            ending = Ending(pid, _exitcode(process), partial(self._release, rec_id), mono)
+            self._reaper.watch(rec_id, ending, child.stdout_r, child.stderr_r, exit_fds)
+            self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
+
+    def _unwatchable(self, rec_id: int, child: _Child, exc: OSError) -> None:
+        """A child whose end could not be watched (no fd left for it) is not left running
+        unwatched and unreaped: it is killed, and its row failed, saying why."""
         process = child.process
-        pid = process.pid
-        assert pid is not None  # started
-        if self.family is not None:
-            self.family.started(pid)
-        row = self._registry.update(
-            rec_id,
-            pid=pid,
-            state=ProcState.RUNNING,
-            started_at=when.wall,
-            start_latency=when.latency,
-        )
-        self._registry.emit([StateChanged(row, ProcState.STARTING)])
-        ending = Ending(pid, lambda: process.exitcode, partial(self._release, rec_id), when.mono)
-        self._reaper.watch(
-            rec_id,
-            ending,
-            child.stdout_r,
-            child.stderr_r,
-            _exit_fds(process, pid, row.own_spec.method),
-        )
-        self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
+        with contextlib.suppress(OSError):
+            os.kill(process.pid or 0, signal.SIGKILL)
+        process.join(timeout=5)
+        os.close(child.stdout_r)
+        os.close(child.stderr_r)
+        with self._lock:
+            after = self._not_started(rec_id, f"could not watch it: {type(exc).__name__}: {exc}")
+        after()
+        with contextlib.suppress(ValueError):  # not reaped within the timeout
+            process.close()
 
     def _not_started(self, rec_id: int, reason: str) -> Callable[[], None]:
         """Under the lock: mark a record that never got a process. Returns what to call
@@ -236,6 +261,10 @@ class Launcher:
             error=reason,
             ended_at=time.time(),
         )
+
+
+def _exitcode(process: BaseProcess) -> Callable[[], int | None]:
+    return lambda: process.exitcode
 
 
 def _exit_fds(process: BaseProcess, pid: int, method: str) -> tuple[int, ...]:

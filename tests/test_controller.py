@@ -102,6 +102,40 @@ def test_children_asked_for_at_once_each_end_and_print_on_their_own(controller, 
     assert controller.join(rest, timeout=20)
 
 
+def test_a_child_whose_end_cannot_be_watched_is_killed_and_its_siblings_run_on(
+    controller, monkeypatch
+):
+    """No fd left to watch one child of a burst by (EMFILE): it is not left running
+    unwatched; its row fails, saying why, and the children started with it are
+    recorded and run as usual."""
+    import errno
+
+    from proclab.core import launcher
+
+    calls = []
+    real = launcher._exit_fds
+
+    def exit_fds(process, pid, method):
+        calls.append(pid)
+        if len(calls) == 2:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(process, pid, method)
+
+    monkeypatch.setattr(launcher, "_exit_fds", exit_fds)
+    ids = controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"), 4)
+    assert controller.wait_started(ids, 20)
+    rows = [controller.row(i) for i in ids]
+    failed = [r for r in rows if r.state is ProcState.FAILED]
+    assert len(failed) == 1
+    assert failed[0].error == "could not watch it: OSError: [Errno 24] Too many open files"
+    assert not psutil.pid_exists(calls[1]) or psutil.Process(calls[1]).status() == "zombie"
+    running = [r for r in rows if r.state is ProcState.RUNNING]
+    assert len(running) == 3 and all(psutil.pid_exists(r.pid) for r in running)
+    for row in running:
+        controller.kill(row.id)
+    assert controller.join([r.id for r in running], timeout=20)
+
+
 def test_events_follow_the_life_cycle(controller):
     events = []
     controller.subscribe(events.append)

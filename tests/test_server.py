@@ -148,6 +148,28 @@ def test_clients_one_after_another_are_never_busy_at_max_clients_of_one(controll
         assert got == b"CLIENT %d" % n, f"client {n} of 40, one at a time: {got!r} {busy}"
 
 
+def test_a_process_server_with_no_room_left_tells_each_client_so():
+    """The server process takes proclab's last live process: no handler may start, and a
+    client is told why (the server must not fail for want of room)."""
+    from proclab.core.controller import Controller
+    from proclab.core.spec import build_spec
+
+    controller = Controller(max_procs=2).start()
+    try:
+        (sleeper,) = controller.spawn(build_spec("proclab.core.tasks:sleep", "(30,)"))
+        address = start(controller, "process", "fork")
+        for _ in range(2):  # and the server serves on
+            with socket.create_connection(address, timeout=5) as sock:
+                told = sock.recv(200)
+            assert told == (
+                b"busy: starting another would pass proclab's limit of 2 live processes;"
+                b" raise --max-procs; try again later\n"
+            )
+        controller.kill(sleeper)
+    finally:
+        controller.close()
+
+
 def test_pool_never_serves_more_than_max_clients(controller):
     address = start(controller, "pool", "fork", max_clients=3)
     held = [socket.create_connection(address) for _ in range(3)]
@@ -534,6 +556,7 @@ def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start()
     try:
         caps = (10, (1, "proclab's limit of live processes is reached"), OpenConnections(20))
         _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
+        caps[2].close()
         told = [client.recv(200) for client in clients]
         assert told[0].startswith(b"busy: could not start a handler: BlockingIOError")
         assert told[1] == b""  # served: its handler (none here) holds the connection

@@ -266,11 +266,13 @@ class OpenConnections:
 
         self.capacity = capacity
         self.fd = os.memfd_create("proclab-open-connections", os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, capacity)
-        self._bytes = mmap.mmap(self.fd, capacity)
+        os.ftruncate(self.fd, max(1, capacity))  # mmap refuses an empty file: room 0
+        self._bytes = mmap.mmap(self.fd, max(1, capacity))
         self._free = list(range(capacity - 1, -1, -1))  # the lowest is taken first
         self._top = 0  # one past the highest byte ever taken: the rest are all 0
-        self._slot_of: dict[int, int] = {}  # a handler's pid -> its byte
+        # a handler (its Process, not its pid: the fork server reaps a forkserver handler
+        # at once, and its pid may be another handler's before this one is reaped) -> byte
+        self._slot_of: dict[Any, int] = {}
 
     def open_count(self) -> int:
         return self._bytes[: self._top].count(1)
@@ -286,15 +288,15 @@ class OpenConnections:
         self._top = max(self._top, slot + 1)
         return slot
 
-    def started(self, pid: int, slot: int) -> None:
-        self._slot_of[pid] = slot
+    def started(self, handler: Any, slot: int) -> None:
+        self._slot_of[handler] = slot
 
     def give_back(self, slot: int) -> None:
         self._bytes[slot] = 0
         self._free.append(slot)
 
-    def reaped(self, pid: int) -> None:
-        slot = self._slot_of.pop(pid, None)
+    def reaped(self, handler: Any) -> None:
+        slot = self._slot_of.pop(handler, None)
         if slot is not None:
             self.give_back(slot)
 
@@ -875,13 +877,13 @@ def _start_handlers(
         args += ((bootstrap.InheritedFd(opened.fd), slot), os.getpid() if itself else 0)
         child = (handle_connection, args, f"tcp {client}")
         try:
-            pid = _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
+            handler = _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
         except Exception as exc:
             opened.give_back(slot)
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
             reject(sock, client, max_clients, report, f"busy: {why}\n".encode(), text=why)
         else:
-            opened.started(pid, slot)
+            opened.started(handler, slot)
         finally:
             sock.close()  # the handler has its own copy: a client must see its close
 
@@ -896,11 +898,11 @@ def _start_child(
     client: str,
     itself: bool = False,
     **told: Any,
-) -> int:
+) -> Any:
     """Start one of the server process's children (target, args, name), watched in `live`
     by the fd readable once it has ended, and tell the server ("handler": its pid, how
-    long starting it took, and `told`); returns its pid. `itself`: forked with _fork, not
-    multiprocessing."""
+    long starting it took, and `told`); returns its Process (or _Forked). `itself`:
+    forked with _fork, not multiprocessing."""
     import multiprocessing.process
 
     target, args, name = child
@@ -928,7 +930,7 @@ def _start_child(
     live[ended] = process
     epoll.register(ended, _IN)
     report("handler", client, handler=process.pid, latency=latency, **told)
-    return process.pid
+    return process
 
 
 class _Forked:
@@ -1025,7 +1027,7 @@ def _reap(
         if exitcode is None:
             return False
         if opened is not None:
-            opened.reaped(process.pid)
+            opened.reaped(process)
         report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None)
         return True
     run_delay = bootstrap.run_delay(process.pid)  # a zombie's: gone once it is reaped
@@ -1036,7 +1038,7 @@ def _reap(
     if pid == 0:
         return False
     if opened is not None:
-        opened.reaped(process.pid)
+        opened.reaped(process)
     figures = _figures(usage, run_delay) if usage is not None else None
     exitcode = os.waitstatus_to_exitcode(status)
     report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures)
