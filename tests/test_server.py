@@ -170,6 +170,20 @@ def test_a_process_server_with_no_room_left_tells_each_client_so():
         controller.close()
 
 
+@pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
+def test_a_limit_of_one_client_is_said_in_the_singular(controller, mode, method):
+    address = start(controller, mode, method, max_clients=1)
+    with socket.create_connection(address, timeout=5) as held:
+        held.sendall(b"x")
+        assert held.recv(1) == b"X"
+        with socket.create_connection(address, timeout=5) as extra:
+            assert (
+                extra.recv(100)
+                == b"busy: the server is at its limit of 1 client; try again later\n"
+            )
+    assert controller.server.status().max_clients == 1
+
+
 def test_pool_never_serves_more_than_max_clients(controller):
     address = start(controller, "pool", "fork", max_clients=3)
     held = [socket.create_connection(address) for _ in range(3)]

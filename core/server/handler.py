@@ -40,6 +40,7 @@ from proclab.core import bootstrap, proctitle
 from proclab.core.groups import signal_group
 from proclab.core.output import escape_controls
 from proclab.core.server.event_lines import event_line
+from proclab.core.words import plural
 
 TYPE_CHECKING = False  # not typing's: kept light for spawn handlers (bootstrap says why)
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ PREVIEW_BYTES = 32
 # connections served (ended), across every worker, whatever is logged.
 OPEN, SERVED = 0, 1
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
-BUSY_LINE = b"busy: the server is at its limit of %d clients; try again later\n"
 STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
 MAX_HANDLERS = 1 << 16  # a process server's handlers alive at once, whatever its room
@@ -586,7 +586,10 @@ def reject(
     """One line (by default beginning "busy"), then close; never blocks the accept loop."""
     try:
         sock.setblocking(False)
-        sock.send(line if line is not None else BUSY_LINE % max_clients)
+        if line is None:
+            limit = plural(max_clients, "client")
+            line = f"busy: the server is at its limit of {limit}; try again later\n".encode()
+        sock.send(line)
     except OSError:
         pass
     finally:

@@ -75,6 +75,7 @@ from proclab.core.server.handler import (
     takes_shared_budget,
 )
 from proclab.core.targets import Target
+from proclab.core.words import plural
 
 if TYPE_CHECKING:
     from proclab.core.controller import Controller
@@ -765,7 +766,7 @@ class TcpServer:
             parts.append(config.method)
         if config.mode == "pool":
             parts.append(f"{config.workers} workers")
-        parts.append(f"max {config.max_clients} clients")
+        parts.append(f"max {plural(config.max_clients, 'client')}")
         return ", ".join(parts)
 
     def _served_count(self) -> int:
@@ -861,7 +862,7 @@ def describe_event(event: ServerEvent) -> str:
         case ClientClosed():
             return f"{who}{handler} closed after {event.duration:.2f} s (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
         case ClientTurnedAway() if event.kind == "busy":
-            why = event.text or f"at the limit of {event.max_clients} clients"
+            why = event.text or f"at the limit of {plural(event.max_clients, 'client')}"
             return f"{who} turned away: busy ({why})"
         case ClientTurnedAway():
             return f"{who} turned away: {event.text}"
