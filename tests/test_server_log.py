@@ -367,7 +367,7 @@ def test_a_busy_handler_counts_what_it_left_out_a_few_times_a_second() -> None:
     records = [json.loads(line) for line in lines.splitlines()]
     counts = [r for r in records if r["kind"] == "left_out"]
     described = sum(r["kind"] == "data_in" for r in records)
-    # the first at once, then one per LEFT_OUT_EVERY_S (the loop takes ~20 ms), the rest at the end
+    # one per LEFT_OUT_EVERY_S (the loop takes ~20 ms), the rest at the end
     assert len(counts) <= 2 + took / LEFT_OUT_EVERY_S, (len(counts), took)
     assert described + sum(r["count"] for r in counts) == chunks
 

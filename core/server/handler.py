@@ -128,7 +128,9 @@ class Reporter:
         self.broken = False  # the server is gone
         self._second = 0  # the second the data budget is counted for
         self._budget = DATA_EVENTS_PER_S
-        self._left_out_due = 0.0  # monotonic time the next left-out count may go
+        # monotonic time the next left-out count may go: a handler that lives less than
+        # this tells its count once, at its end, with its other events
+        self._left_out_due = time.monotonic() + LEFT_OUT_EVERY_S
         self._held_until = 0.0  # monotonic time the events waiting must go by
 
     @property
@@ -182,10 +184,11 @@ class Reporter:
         if held and time.monotonic() < self._held_until:
             return True
         if self.left_out and (final or time.monotonic() >= self._left_out_due):
+            # First in the next write, with the events waiting: a line of its own cost
+            # each short-lived handler a write, and proclab's server thread a wake. Not
+            # a data event: it waits for room if the pipe is full, as connections do.
             line = self._line("left_out", "", count=self.left_out, over_rate=self.over_rate)
-            if not self._write(line):
-                self._drop_data()
-                return False
+            self.queue.appendleft((line, False))
             self.behind = self.over_rate = 0
             self._left_out_due = time.monotonic() + LEFT_OUT_EVERY_S
         while self.queue:
