@@ -568,7 +568,7 @@ def test_a_client_past_the_room_is_told_the_room_s_reason_after_a_failed_start()
     live: dict = {}
     limits = (30.0, 300.0, "errors", "forkserver", None)  # forkserver: no pidfd asked
     try:
-        caps = (10, (1, "proclab's limit of live processes is reached"), OpenConnections(20))
+        caps = (10, "proclab's limit of live processes is reached", OpenConnections(1))
         _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
         caps[2].close()
         told = [client.recv(200) for client in clients]
@@ -617,7 +617,7 @@ def test_a_wake_of_the_accept_loop_starts_a_few_handlers_then_reaps_again():
     epoll, (read, write) = select.epoll(), os.pipe()
     live: dict = {}
     limits = (30.0, 300.0, "errors", "forkserver", None)
-    caps = (100, (100, "no room"), OpenConnections(100))
+    caps = (100, "no room", OpenConnections(100))
     try:
         _start_handlers(listener, live, epoll, Context(), Reporter(write), caps, limits)
         assert caps[2].held() == ACCEPTS_PER_WAKE  # the rest wait: the loop reaps first

@@ -259,7 +259,7 @@ class OpenConnections:
     next client away: every few clients with --max-clients 1, one client after another,
     and 15-20 % of clients under benchmarks/tcp.py's load (12 clients, 64 allowed).
     Handlers alive, those still ending included, are bounded by proclab's limit of live
-    processes (the server's room), as every child is.
+    processes (the server's room: its capacity), as every child is.
 
     A memfd, so that every start method's handler gets it (an fd, passed as the event
     pipe is) and writes its byte with one pwrite, importing nothing."""
@@ -842,7 +842,7 @@ def process_server(
             if accept:
                 assert opened is not None  # a pool's parent accepts nothing
                 limits = (idle_timeout, lifetime, log, method, handlers_budget)
-                caps = (max_clients, room, opened)
+                caps = (max_clients, room[1], opened)
                 _start_handlers(listener, live, epoll, ctx, report, caps, limits)
     finally:
         for process in (*live.values(), *polled.values()):  # only if this failed
@@ -859,12 +859,13 @@ def _start_handlers(
     epoll: select.epoll,
     ctx: Any,
     report: Reporter,
-    caps: tuple[int, tuple[int, str], OpenConnections],
+    caps: tuple[int, str, OpenConnections],
     limits: tuple[float, float, str, str, Any],
 ) -> None:
     """Accept every waiting client and start its handler, within max_clients connections
-    open and the room proclab's limit of processes leaves."""
-    max_clients, (room, no_room), opened = caps
+    open and the room proclab's limit of processes leaves (`opened`'s capacity; `no_room`
+    says so to a client past it)."""
+    max_clients, no_room, opened = caps
     # A few a wake, not every client waiting: under load the backlog refills as fast as
     # handlers start, and the loop reaped nothing meanwhile. Its handlers' zombies piled up
     # to proclab's limit of processes (240 of them under benchmarks/tcp.py's load, 12
@@ -873,7 +874,7 @@ def _start_handlers(
         if opened.open_count() >= max_clients:
             reject(sock, client, max_clients, report)
             continue
-        if opened.held() >= min(room, opened.capacity):  # those still ending too
+        if opened.held() >= opened.capacity:  # those still ending count too
             line = f"busy: {no_room}; try again later\n".encode()
             reject(sock, client, max_clients, report, line, text=no_room)
             continue
