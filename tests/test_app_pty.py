@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -67,5 +70,40 @@ def test_terminal_is_restored_after_quit(tmp_path: Path) -> None:
         # Textual left the alternate screen and showed the cursor again.
         assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") >= 0
         assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l")
+    finally:
+        session.close()
+
+
+def _sleeps_per_thread(pid: int) -> dict[str, int]:
+    """Each thread's voluntary context switches so far: one for each time it slept."""
+    counts = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            counts[tid] = int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+    return counts
+
+
+def test_an_idle_app_does_not_wake_to_poll_and_a_lone_escape_still_closes(
+    tmp_path: Path,
+) -> None:
+    session = PtySession([])
+    try:
+        session.wait_for(b"0 live")
+        time.sleep(1.0)  # past start-up's drawing
+        before, seconds = _sleeps_per_thread(session.pid), 3.0
+        time.sleep(seconds)
+        after = _sleeps_per_thread(session.pid)
+        woke = {tid: after[tid] - before[tid] for tid in after.keys() & before.keys()}
+        # Textual's own input thread woke 10 times a second to poll (40 in 4 s); the
+        # app's loop wakes about 3 times a second for its 1 s tick and drawing.
+        assert max(woke.values()) <= 6 * seconds, woke
+        # The key reader sleeps until a key, yet an Esc alone is told from the start of
+        # a sequence once its moment is past.
+        session.send("?")
+        session.wait_for(b"escape closes")
+        session.send("\x1b", pause=0.5)
+        session.send("n")
+        session.wait_for(b"Start processes: Process(", timeout=10)  # the form, not the help
     finally:
         session.close()

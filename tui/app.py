@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 from textual.screen import Screen
 
@@ -32,6 +34,7 @@ from proclab.core.model import Event, Notice, OutputLine, ProcessSpec
 from proclab.core.output import escape_controls
 from proclab.core.source import ProcessSource
 from proclab.core.words import plural
+from proclab.tui.quiet_driver import QuietLinuxDriver
 from proclab.tui.screens.lab import LabScreen
 from proclab.tui.screens.shutdown import QuitScreen, ShutdownScreen
 from proclab.tui.widgets.output_log import SCROLLBACK
@@ -95,6 +98,11 @@ class ProclabApp(App[int]):
 
     def get_default_screen(self) -> Screen[Any]:
         return self.lab
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        # Textual's terminal driver, with an input thread that does not wake to poll.
+        return QuietLinuxDriver if driver is LinuxDriver else driver
 
     def on_mount(self) -> None:
         self._event_loop = asyncio.get_running_loop()
