@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PtySession, gone
+from support import wait_until
 
 MARKER = "XYZZY-MARKER"
 
@@ -105,5 +108,35 @@ def test_an_idle_app_does_not_wake_to_poll_and_a_lone_escape_still_closes(
         session.send("\x1b", pause=0.5)
         session.send("n")
         session.wait_for(b"Start processes: Process(", timeout=10)  # the form, not the help
+    finally:
+        session.close()
+
+
+def test_a_sigcont_without_a_stop_changes_nothing_and_a_suspend_still_resumes(
+    tmp_path: Path,
+) -> None:
+    """Textual's driver started another key reader and writer on every SIGCONT; a hung-up
+    terminal sends one unasked. Two readers of one terminal, and threads that kept the
+    app from ending. A stop by SIGTSTP (Ctrl+Z in a shell) is still undone by SIGCONT."""
+    session = PtySession([])
+    try:
+        session.wait_for(b"0 live")
+        time.sleep(0.5)
+        threads_before = len(psutil.Process(session.pid).threads())
+        for _ in range(2):
+            session.signal(signal.SIGCONT)
+            time.sleep(0.3)
+        assert len(psutil.Process(session.pid).threads()) == threads_before
+        session.signal(signal.SIGTSTP)
+        assert wait_until(lambda: psutil.Process(session.pid).status() == "stopped", 10)
+        mark = len(session.output)
+        session.signal(signal.SIGCONT)
+        session.wait_for(b"0 live")
+        assert wait_until(lambda: b"0 live" in session.output[mark:], 10)  # drawn again
+        session.send("?")
+        session.wait_for(b"escape closes")
+        session.send("\x1b", pause=0.5)
+        session.send("q")
+        assert session.wait(timeout=15) == 0
     finally:
         session.close()

@@ -8,7 +8,7 @@ was 1.0-1.7 ms of proclab's 8.5 ms of CPU a second (per thread, /proc/PID/task/*
 
 This driver's thread blocks in `select` with no timeout, unless the parser holds a partial
 sequence: then it waits just until that sequence's time is up. Leaving (quitting, Ctrl+Z)
-sets the driver's exit event, which here also writes a byte to a pipe the thread watches.
+sets the driver's exit event, whose pipe the thread watches: readable while it is set.
 Everything else is Textual's driver as it is; only its input loop is replaced, kept to the
 shape of the original (textual 8.2, `LinuxDriver.run_input_thread`).
 """
@@ -32,44 +32,74 @@ if TYPE_CHECKING:
 
 
 class _WakingEvent(threading.Event):
-    """An Event that, once set, also makes `wake_fd`'s pipe readable."""
+    """An Event whose pipe (`wake_read`, once `open`) is readable exactly while it is set:
+    every thread waiting on that pipe wakes, and none takes the wake from another."""
 
-    def __init__(self, wake_fd: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._wake_fd = wake_fd
+        self.wake_read = self._wake_write = -1
+
+    def open(self) -> None:
+        if self.wake_read < 0:
+            self.wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            if self.is_set():
+                os.write(self._wake_write, b"x")
 
     def set(self) -> None:
         super().set()
-        with contextlib.suppress(OSError):  # full (already woken) or closed
-            os.write(self._wake_fd, b"x")
+        with contextlib.suppress(OSError):  # full (readable already), or not open
+            os.write(self._wake_write, b"x")
+
+    def clear(self) -> None:
+        super().clear()
+        with contextlib.suppress(OSError):  # drained (BlockingIOError), or not open
+            while os.read(self.wake_read, 4096):
+                pass
+
+    def close(self) -> None:
+        for fd in (self.wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.wake_read = self._wake_write = -1
 
 
 class QuietLinuxDriver(LinuxDriver):
     def __init__(self, app: App[Any], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.exit_event = _WakingEvent(self._wake_write)
+        self.exit_event = self._exit = _WakingEvent()
+
+    def start_application_mode(self) -> None:
+        self._exit.open()  # again after a suspend (Ctrl+Z), which closes the driver
+        super().start_application_mode()
 
     def close(self) -> None:
         super().close()
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._exit.close()
+
+    def _sigcont_application(self, *args: Any) -> None:
+        # Textual starts application mode again on every SIGCONT, stopped before or not: a
+        # hung-up terminal sends SIGHUP and SIGCONT unasked, and each started another key
+        # reader and writer beside the running ones (two readers of one terminal; threads
+        # that kept the process from ending). Only a stop by SIGTSTP (Ctrl+Z) is undone.
+        if self._must_signal_resume:
+            super()._sigcont_application(*args)
 
     def run_input_thread(self) -> None:
         """Wait for input (or the exit event) and dispatch events."""
-        fileno, wake = self.fileno, self._wake_read
+        fileno, wake = self.fileno, self._exit.wake_read
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
         with selectors.DefaultSelector() as selector:
             selector.register(fileno, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
-            while not self.exit_event.is_set():
+            # Should application mode start again while this thread runs, the thread it
+            # starts reads the keys and this one leaves at its next wake.
+            me = threading.current_thread()
+            while not self.exit_event.is_set() and self._key_thread is me:
                 for key, _mask in selector.select(_until(parser)):
-                    if key.fd == wake:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(wake, 64)
-                    elif text := decode(os.read(fileno, 4096)):
+                    if key.fd == wake:  # the exit event is set: the loop ends
+                        continue
+                    if text := decode(os.read(fileno, 4096)):
                         for event in parser.feed(text):
                             self.process_message(event)
                     else:  # stdin ended: nothing more to read, nor to wake for
