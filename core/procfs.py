@@ -15,6 +15,9 @@ The main thread's schedstat also says whether it has run at all since the last r
 its time on a CPU grows at every switch out, and its timeslices at every switch in. When
 neither moved, its context switches (status, the dearest of the three files: 38 us of 86
 here) and the children it started cannot have changed, and the last reading's stand.
+When its stat did not change either (a sleeping child's does not, byte for byte), the
+whole last reading stands, and nothing is parsed: that was 10 of a sleeping child's 13 us
+a tick here.
 """
 
 from __future__ import annotations
@@ -68,22 +71,63 @@ class Reading(NamedTuple):
     # The main thread's schedstat as read (time on a CPU in ns, timeslices); None where the
     # kernel keeps none. Equal in two readings: it has not run in between.
     ran: tuple[int, int] | None = None
+    raw: tuple[bytes, bytes] = (b"", b"")  # stat and schedstat as read
 
 
-def read(pid: int, last: Reading | None = None) -> Reading:
+class Files:
+    """One process's stat and schedstat, kept open and read again with pread: without the
+    path's lookup, the open and the close, a sleeping child's tick took 5.7 us here
+    against 9.7. An open file names the process it was opened for: once that process is
+    reaped, reading it fails (ProcessLookupError), whatever process gets its pid."""
+
+    __slots__ = ("schedstat", "stat")
+
+    def __init__(self, pid: int) -> None:
+        self.stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.schedstat = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.schedstat = -1  # a kernel without schedstats (or gone: stat will say)
+
+    def read(self) -> tuple[bytes, bytes]:
+        # One read whole: a stat or schedstat line is far below 4 KiB (see _read).
+        stat = os.pread(self.stat, 4096, 0)
+        if not stat:
+            raise ProcessLookupError("the process is gone")
+        return stat, os.pread(self.schedstat, 4096, 0) if self.schedstat >= 0 else b""
+
+    def close(self) -> None:
+        for fd in (self.stat, self.schedstat):
+            if fd >= 0:
+                os.close(fd)
+        self.stat = self.schedstat = -1
+
+
+def read(pid: int, last: Reading | None = None, files: Files | None = None) -> Reading:
     """Raises OSError (FileNotFoundError, ProcessLookupError) once the process is gone.
 
     `last`: this process's previous reading; if its main thread has not run since, its
-    context switches are taken from there rather than read again."""
-    stat = _read(f"/proc/{pid}/stat")
+    context switches are taken from there rather than read again, and if its stat did not
+    change either, `last` itself is returned. `files`: the process's, kept open."""
+    if files is not None:
+        stat, schedstat = files.read()
+    else:
+        stat = _read(f"/proc/{pid}/stat")
+        try:
+            schedstat = _read(f"/proc/{pid}/schedstat")
+        except OSError:
+            schedstat = b""  # a kernel without schedstats
+    raw = (stat, schedstat)
+    if last is not None and schedstat and raw == last.raw:
+        return last
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(b")") + 2 :].split()
     ran: tuple[int, int] | None
     try:
-        on_cpu, waited, slices = _read(f"/proc/{pid}/schedstat").split()[:3]
+        on_cpu, waited, slices = schedstat.split()[:3]
         run_delay, ran = int(waited) / 1e9, (int(on_cpu), int(slices))
-    except (OSError, IndexError, ValueError):
-        run_delay, ran = 0.0, None  # a kernel without schedstats
+    except (IndexError, ValueError):
+        run_delay, ran = 0.0, None
     if last is not None and not_run_since(last, ran):
         voluntary, involuntary = last.ctx_voluntary, last.ctx_involuntary
     else:
@@ -101,6 +145,7 @@ def read(pid: int, last: Reading | None = None) -> Reading:
         run_delay=run_delay,
         name=stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace"),
         ran=ran,
+        raw=raw,
     )
 
 

@@ -214,7 +214,7 @@ class Registry:
                 if row is None or row.state.is_over:
                     continue
                 state = state_for_status(sample.status)
-                new = self._rows[rec_id] = replace(row, sample=sample, state=state)
+                new = self._rows[rec_id] = row.with_sample(sample, state)
                 if state is not row.state:
                     events.append(StateChanged(new, row.state))
         events.append(sampled)

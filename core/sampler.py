@@ -9,10 +9,12 @@ files once, and its status and children only if it ran since the last tick
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from proclab.core import procfs
@@ -27,6 +29,12 @@ class _Tracked:
     last_run_delay: float = 0.0
     reading: procfs.Reading | None = None  # the last, for what has not changed since
     descendants: int = 0  # as last counted
+    files: procfs.Files | None = None  # its stat and schedstat, kept open
+
+    def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
+            self.files = None
 
 
 class SystemMeter:
@@ -61,6 +69,13 @@ class SystemMeter:
 GUARD_S = 0.1  # how often children that have processes of their own are counted again
 
 
+def _files_budget() -> int:
+    """How many children's files are kept open (two fds each): an eighth of the fds this
+    process may open (each child holds about five already), the rest read by path."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft // 8
+
+
 class Sampler:
     """Every `interval` seconds: asks `live()` for {record id: pid}, measures them and the
     machine, and hands one Sampled event to `on_sample`.
@@ -92,6 +107,8 @@ class Sampler:
         self._names: dict[int, str] = {}
         self._families: dict[int, int] = {}  # record id -> pid, of children with children
         self._tracked: dict[int, _Tracked] = {}
+        self._open_files = 0  # children whose files are kept open
+        self._files_budget = _files_budget()
         self._system = SystemMeter()
         self._stop = threading.Event()
         self._poke = threading.Event()
@@ -105,6 +122,8 @@ class Sampler:
         self._poke.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if not self._thread.is_alive():  # else its files go with the process
+            self._forget(self._tracked.keys())
 
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
@@ -152,8 +171,7 @@ class Sampler:
     def tick(self) -> Sampled:
         now = time.monotonic()
         live = self._live()
-        for gone in self._tracked.keys() - live.keys():
-            del self._tracked[gone]
+        self._forget(self._tracked.keys() - live.keys())
         self._families = {i: p for i, p in self._families.items() if i in live}
         procs: dict[int, ProcSample] = {}
         self._names = {}
@@ -165,21 +183,38 @@ class Sampler:
             self._on_names(self._names)
         return Sampled(system=self._system.sample(now), procs=procs)
 
+    def _forget(self, rec_ids: Iterable[int]) -> None:
+        for rec_id in list(rec_ids):
+            tracked = self._tracked.pop(rec_id, None)
+            if tracked is not None:
+                if tracked.files is not None:
+                    self._open_files -= 1
+                tracked.close()
+
     def _sample_one(self, rec_id: int, pid: int, now: float) -> ProcSample | None:
         tracked = self._tracked.get(rec_id)
-        last = tracked.reading if tracked is not None and tracked.pid == pid else None
+        if tracked is not None and tracked.pid != pid:
+            self._forget([rec_id])
+            tracked = None
+        first = tracked is None
+        if tracked is None:
+            tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now)
+            if self._open_files < self._files_budget:
+                with contextlib.suppress(OSError):  # gone, or out of fds: read by path
+                    tracked.files = procfs.Files(pid)
+                    self._open_files += 1
+        last = tracked.reading
         try:
-            reading = procfs.read(pid, last)
+            reading = procfs.read(pid, last, tracked.files)
         except (OSError, ValueError, IndexError):  # gone (or going) since it was listed
-            self._tracked.pop(rec_id, None)
+            self._forget([rec_id])
             return None
         if self._on_names is not None:
             self._names[pid] = reading.name
-        if tracked is None or tracked.pid != pid:
-            # First sight: measure from its birth, so its first figures are its averages
-            # so far rather than zeros.
-            age = max(0.0, time.time() - reading.started)
-            tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now - age)
+        if first:
+            # Measured from its birth, so its first figures are its averages so far
+            # rather than zeros.
+            tracked.last_time = now - max(0.0, time.time() - reading.started)
         descendants = 0
         if self.max_descendants is not None:
             # A main thread that has not run has started no child since (and had none to

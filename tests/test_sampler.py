@@ -95,3 +95,66 @@ def test_a_child_that_starts_a_process_after_sleeping_is_counted_again(program):
     time.sleep(0.3)
     assert descendants() == 0
     assert wait_until(lambda: descendants() == 1, 10)
+
+
+def test_a_process_that_has_not_changed_is_its_last_reading_and_a_stop_is_still_seen(program):
+    sleeper = program("import time; time.sleep(60)")
+    assert wait_until(lambda: psutil.Process(sleeper.pid).status() == "sleeping", 10)
+    time.sleep(0.2)
+    first = procfs.read(sleeper.pid)
+    assert procfs.read(sleeper.pid, first) is first  # nothing moved: nothing parsed
+    os.kill(sleeper.pid, signal.SIGSTOP)
+    try:
+        assert wait_until(lambda: procfs.read(sleeper.pid, first).status == "stopped", 10)
+    finally:
+        os.kill(sleeper.pid, signal.SIGCONT)
+
+
+def _files_open_on(pid: int) -> int:
+    """This process's fds open on /proc/PID/..."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(f"/proc/{pid}/")
+    return count
+
+
+def test_the_sampler_keeps_a_childs_files_open_until_it_is_gone(program):
+    child = program("import time; time.sleep(60)")
+    live = {1: child.pid}
+    sampler = Sampler(0.1, lambda: dict(live), lambda _: None, max_descendants=None)
+    assert sampler.tick().procs[1].status in ("sleeping", "running")
+    assert _files_open_on(child.pid) == 2  # stat and schedstat
+    assert sampler.tick().procs[1].rss > 0
+    child.kill()
+    child.wait()  # reaped: its pid may be anyone's now; its open files say it is gone
+    assert sampler.tick().procs == {}
+    assert _files_open_on(child.pid) == 0
+    sampler.stop()
+
+
+def test_open_files_name_one_process_and_fail_once_it_is_reaped(program):
+    child = program("import time; time.sleep(60)")
+    files = procfs.Files(child.pid)
+    try:
+        assert procfs.read(child.pid, files=files).started == procfs.read(child.pid).started
+        child.kill()
+        child.wait()
+        with pytest.raises(ProcessLookupError):
+            files.read()
+    finally:
+        files.close()
+
+
+def test_past_its_budget_of_open_files_the_sampler_reads_by_path(program):
+    children = [program("import time; time.sleep(60)") for _ in range(3)]
+    live = {i: p.pid for i, p in enumerate(children)}
+    sampler = Sampler(0.1, lambda: live, lambda _: None, max_descendants=None)
+    sampler._files_budget = 1
+    try:
+        assert sorted(sampler.tick().procs) == [0, 1, 2]
+        assert sorted(_files_open_on(p.pid) for p in children) == [0, 0, 2]
+        assert all(s.rss > 0 for s in sampler.tick().procs.values())
+    finally:
+        sampler.stop()
+    assert [_files_open_on(p.pid) for p in children] == [0, 0, 0]  # closed as it stopped
