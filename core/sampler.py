@@ -108,7 +108,7 @@ class Sampler:
         self._families: dict[int, int] = {}  # record id -> pid, of children with children
         self._tracked: dict[int, _Tracked] = {}
         self._open_files = 0  # children whose files are kept open
-        self._files_budget = _files_budget()
+        self._files_budget: int | None = None  # at the first tick: the owner raises the limit
         self._system = SystemMeter()
         self._stop = threading.Event()
         self._poke = threading.Event()
@@ -172,6 +172,8 @@ class Sampler:
         now = time.monotonic()
         live = self._live()
         self._forget(self._tracked.keys() - live.keys())
+        if self._files_budget is None:
+            self._files_budget = _files_budget()
         self._families = {i: p for i, p in self._families.items() if i in live}
         procs: dict[int, ProcSample] = {}
         self._names = {}
@@ -199,7 +201,7 @@ class Sampler:
         first = tracked is None
         if tracked is None:
             tracked = self._tracked[rec_id] = _Tracked(pid, last_time=now)
-            if self._open_files < self._files_budget:
+            if self._open_files < (self._files_budget or 0):
                 with contextlib.suppress(OSError):  # gone, or out of fds: read by path
                     tracked.files = procfs.Files(pid)
                     self._open_files += 1
