@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
 import re
+import select
 import signal
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import reap_orphans
-from pty_session import PtySession, gone
+from pty_session import PROCLAB, PtySession, gone
 from support import wait_until
 
 MARKER = "XYZZY-MARKER"
@@ -140,3 +142,65 @@ def test_a_sigcont_without_a_stop_changes_nothing_and_a_suspend_still_resumes(
         assert session.wait(timeout=15) == 0
     finally:
         session.close()
+
+
+def test_a_character_split_between_two_reads_loses_no_key_after_it() -> None:
+    """A read can end inside a UTF-8 character (a paste forwarded in pieces by ssh or
+    tmux); it decodes to nothing until the rest comes, and is not the end of the input."""
+    session = PtySession([])
+    try:
+        session.wait_for(b"0 live")
+        session.send(b"\xc3", pause=0.5)  # the first byte of an accented letter, alone
+        session.send(b"\xa9", pause=0.5)
+        session.send("?")
+        session.wait_for(b"escape closes", timeout=10)
+    finally:
+        session.close()
+
+
+def test_started_in_the_background_then_brought_to_the_foreground_it_draws_and_reads(
+    tmp_path: Path,
+) -> None:
+    """`proclab &`, then `fg`: Textual's start stops the app (SIGTTOU) inside itself and
+    starts again at the SIGCONT, which the key reader must not take for a stray one."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the session leader, as a shell with job control
+        try:
+            app = os.fork()
+            if app == 0:
+                os.setpgid(0, 0)
+                os.execv(PROCLAB, [PROCLAB])
+            os.setpgid(app, app)
+            (tmp_path / "app").write_text(str(app))
+            _, status = os.waitpid(app, os.WUNTRACED)
+            (tmp_path / "stopped").write_text(str(os.WIFSTOPPED(status)))
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            os.tcsetpgrp(0, app)  # fg
+            os.killpg(app, signal.SIGCONT)
+            os.waitpid(app, 0)
+        finally:
+            os._exit(0)
+    screen = bytearray()
+
+    def read_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                with contextlib.suppress(OSError):
+                    screen.extend(os.read(fd, 65536))
+
+    try:
+        assert wait_until(lambda: (tmp_path / "stopped").exists(), 30)
+        assert (tmp_path / "stopped").read_text() == "True"  # stopped in the background
+        read_for(3)
+        os.write(fd, b"?")
+        read_for(3)
+        assert b"escape closes" in screen  # drawn, and reading keys, in the foreground
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.killpg(int((tmp_path / "app").read_text()), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        reap_orphans()

@@ -15,17 +15,21 @@ shape of the original (textual 8.2, `LinuxDriver.run_input_thread`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import selectors
+import termios
 import threading
 from codecs import getincrementaldecoder
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual._parser import ParseError
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+from textual.geometry import Size
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -67,22 +71,41 @@ class QuietLinuxDriver(LinuxDriver):
     def __init__(self, app: App[Any], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.exit_event = self._exit = _WakingEvent()
+        self._raw_modes: list[Any] | None = None  # the terminal's, in application mode
 
     def start_application_mode(self) -> None:
         self._exit.open()  # again after a suspend (Ctrl+Z), which closes the driver
         super().start_application_mode()
+        if self._reading():
+            with contextlib.suppress(termios.error):
+                self._raw_modes = termios.tcgetattr(self.fileno)
 
     def close(self) -> None:
         super().close()
         self._exit.close()
 
+    def _reading(self) -> bool:
+        """Whether application mode is up: its key reader runs and is not asked to stop."""
+        thread = self._key_thread
+        return thread is not None and thread.is_alive() and not self.exit_event.is_set()
+
     def _sigcont_application(self, *args: Any) -> None:
-        # Textual starts application mode again on every SIGCONT, stopped before or not: a
-        # hung-up terminal sends SIGHUP and SIGCONT unasked, and each started another key
-        # reader and writer beside the running ones (two readers of one terminal; threads
-        # that kept the process from ending). Only a stop by SIGTSTP (Ctrl+Z) is undone.
-        if self._must_signal_resume:
+        # Textual starts application mode again on every SIGCONT, even while it is up (a
+        # hung-up terminal sends SIGHUP and SIGCONT unasked; `kill -STOP`, then `fg`): a
+        # second key reader and writer beside the running ones, two readers of one
+        # terminal, threads that kept the process from ending. While it is up, the
+        # terminal's modes are put back (a shell may have reset them) and all is drawn
+        # again; otherwise (Ctrl+Z, or started in the background) Textual's start runs.
+        if not self._reading():
             super()._sigcont_application(*args)
+            return
+        if self._raw_modes is not None:
+            with contextlib.suppress(termios.error):  # a terminal gone
+                termios.tcsetattr(self.fileno, termios.TCSANOW, self._raw_modes)
+        size = Size(*self._get_terminal_size())
+        asyncio.run_coroutine_threadsafe(
+            self._app._post_message(events.Resize(size, size)), loop=self._loop
+        )
 
     def run_input_thread(self) -> None:
         """Wait for input (or the exit event) and dispatch events."""
@@ -99,11 +122,14 @@ class QuietLinuxDriver(LinuxDriver):
                 for key, _mask in selector.select(_until(parser)):
                     if key.fd == wake:  # the exit event is set: the loop ends
                         continue
-                    if text := decode(os.read(fileno, 4096)):
+                    if not (data := os.read(fileno, 4096)):
+                        selector.unregister(fileno)  # stdin ended: nothing more to read
+                        continue
+                    # Empty when the read ended inside a character (the rest comes next);
+                    # fed empty text, the parser would take it for the end.
+                    if text := decode(data):
                         for event in parser.feed(text):
                             self.process_message(event)
-                    else:  # stdin ended: nothing more to read, nor to wake for
-                        selector.unregister(fileno)
                 for event in parser.tick():
                     self.process_message(event)
         with contextlib.suppress(EOFError, ParseError):
