@@ -8,6 +8,7 @@ import pty
 import re
 import select
 import signal
+import termios
 import time
 from pathlib import Path
 
@@ -114,12 +115,22 @@ def test_an_idle_app_does_not_wake_to_poll_and_a_lone_escape_still_closes(
         session.close()
 
 
+EVERY_ROW = set(range(1, 25))  # of an 80x24 screen
+
+
+def _rows_drawn(raw: bytes) -> set[int]:
+    """The screen rows a stretch of output moved the cursor to (ESC [ row ; col H)."""
+    return {int(m.group(1)) for m in re.finditer(rb"\x1b\[(\d+);\d+H", raw)}
+
+
 def test_a_sigcont_without_a_stop_changes_nothing_and_a_suspend_still_resumes(
     tmp_path: Path,
 ) -> None:
     """Textual's driver started another key reader and writer on every SIGCONT; a hung-up
     terminal sends one unasked. Two readers of one terminal, and threads that kept the
-    app from ending. A stop by SIGTSTP (Ctrl+Z in a shell) is still undone by SIGCONT."""
+    app from ending. A stop (SIGSTOP from outside, or SIGTSTP as Ctrl+Z in a shell) is
+    undone by SIGCONT, and the whole screen is drawn again: the shell may have written
+    over it meanwhile."""
     session = PtySession([])
     try:
         session.wait_for(b"0 live")
@@ -129,17 +140,38 @@ def test_a_sigcont_without_a_stop_changes_nothing_and_a_suspend_still_resumes(
             session.signal(signal.SIGCONT)
             time.sleep(0.3)
         assert len(psutil.Process(session.pid).threads()) == threads_before
-        session.signal(signal.SIGTSTP)
-        assert wait_until(lambda: psutil.Process(session.pid).status() == "stopped", 10)
-        mark = len(session.output)
-        session.signal(signal.SIGCONT)
-        session.wait_for(b"0 live")
-        assert wait_until(lambda: b"0 live" in session.output[mark:], 10)  # drawn again
+        for stop in (signal.SIGSTOP, signal.SIGTSTP):
+            session.signal(stop)
+            assert wait_until(lambda: psutil.Process(session.pid).status() == "stopped", 10)
+            mark = len(session.output)
+            session.signal(signal.SIGCONT)
+            # Every row, not only those a tick changes (the status line, the table's).
+            assert wait_until(lambda m=mark: _rows_drawn(session.output[m:]) >= EVERY_ROW, 10)
+            assert len(psutil.Process(session.pid).threads()) == threads_before
         session.send("?")
         session.wait_for(b"escape closes")
         session.send("\x1b", pause=0.5)
         session.send("q")
         assert session.wait(timeout=15) == 0
+    finally:
+        session.close()
+
+
+def test_a_sigcont_as_the_app_leaves_does_not_take_the_terminal_back() -> None:
+    """A SIGCONT just after quitting (a hang-up racing the exit) once started application
+    mode again: the process never ended and left the terminal raw, on the other screen."""
+    session = PtySession([])
+    try:
+        session.wait_for(b"0 live")
+        time.sleep(0.5)
+        session.send("q", pause=0)
+        assert wait_until(lambda: b"\x1b[?1049l" in session.output or not session.running(), 10)
+        with contextlib.suppress(ProcessLookupError):
+            session.signal(signal.SIGCONT)
+        assert session.wait(timeout=15) == 0
+        raw = session.output
+        assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h")  # the normal screen
+        assert termios.tcgetattr(session.fd)[3] & termios.ECHO  # cooked again
     finally:
         session.close()
 

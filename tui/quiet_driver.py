@@ -15,7 +15,6 @@ shape of the original (textual 8.2, `LinuxDriver.run_input_thread`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import selectors
@@ -24,12 +23,10 @@ import threading
 from codecs import getincrementaldecoder
 from typing import TYPE_CHECKING, Any
 
-from textual import events
 from textual._parser import ParseError
 from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
-from textual.geometry import Size
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -72,13 +69,19 @@ class QuietLinuxDriver(LinuxDriver):
         super().__init__(app, **kwargs)
         self.exit_event = self._exit = _WakingEvent()
         self._raw_modes: list[Any] | None = None  # the terminal's, in application mode
+        self._wanted = False  # application mode asked for, and not stopped since
 
     def start_application_mode(self) -> None:
+        self._wanted = True
         self._exit.open()  # again after a suspend (Ctrl+Z), which closes the driver
         super().start_application_mode()
         if self._reading():
             with contextlib.suppress(termios.error):
                 self._raw_modes = termios.tcgetattr(self.fileno)
+
+    def stop_application_mode(self) -> None:
+        self._wanted = False
+        super().stop_application_mode()
 
     def close(self) -> None:
         super().close()
@@ -90,22 +93,23 @@ class QuietLinuxDriver(LinuxDriver):
         return thread is not None and thread.is_alive() and not self.exit_event.is_set()
 
     def _sigcont_application(self, *args: Any) -> None:
-        # Textual starts application mode again on every SIGCONT, even while it is up (a
-        # hung-up terminal sends SIGHUP and SIGCONT unasked; `kill -STOP`, then `fg`): a
-        # second key reader and writer beside the running ones, two readers of one
-        # terminal, threads that kept the process from ending. While it is up, the
-        # terminal's modes are put back (a shell may have reset them) and all is drawn
-        # again; otherwise (Ctrl+Z, or started in the background) Textual's start runs.
-        if not self._reading():
+        # Textual starts application mode again on every SIGCONT, whatever the state: a
+        # hung-up terminal sends SIGHUP and SIGCONT unasked. While it was up, that started
+        # a second key reader and writer (two readers of one terminal, threads that kept
+        # the process from ending); once the app had stopped it, it took the terminal
+        # back. Started again here only when it was stopped by SIGTSTP (Ctrl+Z) or stopped
+        # the process in the middle of its start (`proclab &`, then `fg`).
+        if not self._reading() and (self._wanted or self._must_signal_resume):
             super()._sigcont_application(*args)
-            return
-        if self._raw_modes is not None:
+        elif self._reading() and self._raw_modes is not None:
+            # Up all along (`kill -STOP`, then `fg`): a shell may have set the terminal to
+            # its own modes meanwhile.
             with contextlib.suppress(termios.error):  # a terminal gone
                 termios.tcsetattr(self.fileno, termios.TCSANOW, self._raw_modes)
-        size = Size(*self._get_terminal_size())
-        asyncio.run_coroutine_threadsafe(
-            self._app._post_message(events.Resize(size, size)), loop=self._loop
-        )
+        if self._reading():
+            # Whatever was printed while it was stopped is drawn over; a same-size Resize
+            # repaints only what changed. As App.suspend() does on its way out.
+            self._loop.call_soon_threadsafe(lambda: self._app.refresh(layout=True))
 
     def run_input_thread(self) -> None:
         """Wait for input (or the exit event) and dispatch events."""
