@@ -123,7 +123,7 @@ def test_the_sampler_keeps_a_childs_files_open_until_it_is_gone(program):
     child = program("import time; time.sleep(60)")
     live = {1: child.pid}
     sampler = Sampler(0.1, lambda: dict(live), lambda _: None, max_descendants=None)
-    assert sampler.tick().procs[1].status in ("sleeping", "running")
+    assert 1 in sampler.tick().procs  # read (a child just started may be in any state)
     assert _files_open_on(child.pid) == 2  # stat and schedstat
     assert sampler.tick().procs[1].rss > 0
     child.kill()
