@@ -39,6 +39,7 @@ class _Child:
     stderr_r: int
     stdout_w: int
     stderr_w: int
+    method: str  # its start method, as its spec says
     on_started: RowCallback | None = None
 
 
@@ -107,7 +108,9 @@ class Launcher:
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon
         )
         with self._lock:
-            self._children[rec_id] = _Child(process, out_r, err_r, out_w, err_w, on_started)
+            self._children[rec_id] = _Child(
+                process, out_r, err_r, out_w, err_w, spec.method, on_started
+            )
         return process.name
 
     def launch_later(self, rec_id: int) -> None:
@@ -181,7 +184,7 @@ class Launcher:
                 if begun is None:
                     continue
                 started.append(begun)
-                if row.own_spec.method != "fork" or child.on_started is not None:
+                if child.method != "fork" or child.on_started is not None:
                     self._record(started)
                     started = []
             self._record(started)
@@ -219,9 +222,8 @@ class Launcher:
             process = child.process
             pid = process.pid
             assert pid is not None  # started
-            method = self._registry.row(rec_id).own_spec.method
             try:
-                exit_fds = _exit_fds(process, pid, method)
+                exit_fds = _exit_fds(process, pid, child.method)
             except OSError as exc:
                 self._unwatchable(rec_id, child, exc)
                 continue

@@ -559,7 +559,7 @@ class Replay:
             for rec_id, sample in event.procs.items():
                 row = self._rows.get(rec_id)
                 if row is not None and row.state.is_live:
-                    self._rows[rec_id] = dataclasses.replace(row, sample=sample)
+                    self._rows[rec_id] = row.with_sample(sample, row.state)
         elif isinstance(event, OutputLine):
             self._output.setdefault(event.id, deque(maxlen=OUTPUT_LINES_KEPT)).append(event)
         elif isinstance(event, ServerEvent):
