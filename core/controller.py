@@ -384,7 +384,7 @@ class Controller:
             sample = row.sample
             if figures is not None:
                 born = time.monotonic() - (time.time() - (row.started_at or time.time()))
-                sample = reported_sample(figures, row.sample, born)
+                sample = reported_sample(figures, self._registry.current_sample(row), born)
             after = self._registry.end(
                 rec_id,
                 state=ProcState.ENDED if exitcode is None else state_for_exit(exitcode),

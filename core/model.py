@@ -243,8 +243,14 @@ class ProcessCall:
 
 @dataclass(frozen=True, slots=True)
 class Sampled:
+    """One tick: the machine, and each live child measured. `stood`: children read this
+    tick whose every figure was what their last sample says (nothing ran, nothing moved:
+    a sleeping child's usual tick); that sample stands, as of this tick's time, and no new
+    one is made (the registry's `current_sample`)."""
+
     system: SystemSample
     procs: Mapping[int, ProcSample]
+    stood: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,12 +81,11 @@ class Reaper:
             # The child's own exit record (its rusage) if it wrote one; else its figures
             # read while it is a zombie (once reaped they are gone; a forkserver child is
             # reaped by the fork server, often first).
+            last = self._registry.current_sample(row)
             if ending.reported:
-                ending.final_sample = reported_sample(
-                    ending.reported, row.sample, ending.started_mono
-                )
+                ending.final_sample = reported_sample(ending.reported, last, ending.started_mono)
             else:
-                ending.final_sample = final_sample(ending.pid, row.sample, ending.started_mono)
+                ending.final_sample = final_sample(ending.pid, last, ending.started_mono)
         exitcode = ending.exitcode()
         if exitcode is None:
             return False

@@ -33,6 +33,7 @@ from proclab.core.model import (
     NoticeLevel,
     OutputLine,
     ProcessRow,
+    ProcSample,
     ProcState,
     RowUpdated,
     Sampled,
@@ -66,6 +67,8 @@ class Registry:
         self._tracebacks: dict[int, TracebackCollector] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._system: SystemSample | None = None
+        # The latest tick's time, and the children whose last sample stood in it.
+        self._stood: tuple[float, frozenset[int]] = (0.0, frozenset())
 
     # Events ------------------------------------------------------------------------------
 
@@ -209,6 +212,7 @@ class Registry:
         events: list[Event] = []
         with self.lock:
             self._system = sampled.system
+            self._stood = (sampled.system.time, frozenset(sampled.stood))
             for rec_id, sample in sampled.procs.items():
                 row = self._rows.get(rec_id)
                 if row is None or row.state.is_over:
@@ -219,6 +223,17 @@ class Registry:
                     events.append(StateChanged(new, row.state))
         events.append(sampled)
         self.emit(events)
+
+    def current_sample(self, row: ProcessRow) -> ProcSample | None:
+        """`row`'s last sample, as of the latest tick if it stood in it (`Sampled.stood`:
+        nothing had moved since it was taken). A child's final figures are measured from
+        there: from an older sample, a child idle for a minute that spun for its last half
+        second would end at 1 % instead of 50."""
+        sample = row.sample
+        at, stood = self._stood  # one read: the sampler's thread replaces it whole
+        if sample is None or row.id not in stood or sample.time >= at:
+            return sample
+        return replace(sample, time=at)
 
     def clear_exited(self) -> int:
         """Forget every record whose process has ended; returns how many."""

@@ -4,7 +4,9 @@ One thread, keeping the previous reading of each CPU and each child, so that eve
 is a difference over the last interval; and a monitor must not become the heaviest
 process: each tick reads /proc/stat, /proc/meminfo and each child's stat and schedstat
 files once, and its status and children only if it ran since the last tick
-(proclab.core.procfs), and nothing else.
+(proclab.core.procfs), and nothing else. A child whose files read the same bytes as last
+tick, after a sample in which it neither ran nor waited, gets no new sample: the last one
+stands (`Sampled.stood`), and no row or cell is built for it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class _Tracked:
     last_cpu: float = 0.0
     last_run_delay: float = 0.0
     reading: procfs.Reading | None = None  # the last, for what has not changed since
+    still: bool = False  # its last sample saw no CPU time and no wait: nothing moved
     descendants: int = 0  # as last counted
     files: procfs.Files | None = None  # its stat and schedstat, kept open
 
@@ -105,6 +108,7 @@ class Sampler:
         # (a watched tree walks again when one did: core/watch/program.py).
         self._on_names = on_names
         self._names: dict[int, str] = {}
+        self._stood: list[int] = []  # this tick's children whose last sample stands
         self._families: dict[int, int] = {}  # record id -> pid, of children with children
         self._tracked: dict[int, _Tracked] = {}
         self._open_files = 0  # children whose files are kept open
@@ -177,13 +181,14 @@ class Sampler:
         self._families = {i: p for i, p in self._families.items() if i in live}
         procs: dict[int, ProcSample] = {}
         self._names = {}
+        self._stood = []
         for rec_id, pid in live.items():
             sample = self._sample_one(rec_id, pid, now)
             if sample is not None:
                 procs[rec_id] = sample
         if self._on_names is not None:
             self._on_names(self._names)
-        return Sampled(system=self._system.sample(now), procs=procs)
+        return Sampled(system=self._system.sample(now), procs=procs, stood=tuple(self._stood))
 
     def _forget(self, rec_ids: Iterable[int]) -> None:
         for rec_id in list(rec_ids):
@@ -213,6 +218,13 @@ class Sampler:
             return None
         if self._on_names is not None:
             self._names[pid] = reading.name
+        if reading is last and tracked.still and not tracked.descendants:
+            # The same bytes, after a sample with no CPU time and no wait: a new sample would
+            # differ from the last only in its time. Building it, its row and its timeline
+            # cell was most of a tick with 100 sleeping children (cold, once a second).
+            tracked.last_time = now
+            self._stood.append(rec_id)
+            return None
         if first:
             # Measured from its birth, so its first figures are its averages so far
             # rather than zeros.
@@ -237,6 +249,7 @@ class Sampler:
         tracked.last_time, tracked.last_cpu = now, sample.cpu_time
         tracked.last_run_delay = sample.run_delay
         tracked.reading = reading
+        tracked.still = not sample.cpu_delta and not sample.run_delay_delta
         return sample
 
 

@@ -145,6 +145,10 @@ class _Lane:
     cells: deque[Cell | None]  # maxlen: the ticks the timeline keeps
     last_cell: int = -1  # the newest tick with a cell
     last_live: int = -1  # the newest tick with a cell that is not EXITED
+    # The cell of its latest sample, and that sample's interval: a tick in which that
+    # sample stood (Sampled.stood) has the same cell again.
+    standing: Cell | None = None
+    standing_interval: float = 0.0
 
     def reset(self) -> None:
         self.cells.clear()
@@ -192,7 +196,11 @@ class Timeline:
     def _know(self, row: ProcessRow) -> None:
         lane = self._lanes.get(row.id)
         if lane is None:
-            self._lanes[row.id] = _Lane(row.name, row.pid, row.state, deque(maxlen=self.keep))
+            lane = self._lanes[row.id] = _Lane(
+                row.name, row.pid, row.state, deque(maxlen=self.keep)
+            )
+            if row.sample is not None:  # sampled before the timeline began
+                lane.standing, lane.standing_interval = cell_for(row.sample), row.sample.interval
         else:
             lane.name, lane.pid, lane.state = row.name, row.pid, row.state
 
@@ -202,11 +210,13 @@ class Timeline:
         self._next += 1
         # The clock between ticks is the tick's length; a child's first reading covers only
         # its life so far, so children speak for the first tick alone (the longest lived).
-        interval = (
-            system.time - self._ticks[-1].time
-            if self._ticks
-            else max((s.interval for s in sampled.procs.values()), default=0.0)
-        )
+        stood = frozenset(sampled.stood)
+        if self._ticks:
+            interval = system.time - self._ticks[-1].time
+        else:
+            intervals = [s.interval for s in sampled.procs.values()]
+            intervals += [self._lanes[i].standing_interval for i in stood if i in self._lanes]
+            interval = max(intervals, default=0.0)
         self._ticks.append(Tick(index, system.time, system.wall, interval))
         self._cores = len(system.per_core)
         oldest = self._ticks[0].index
@@ -214,7 +224,10 @@ class Timeline:
             sample = sampled.procs.get(rec_id)
             cell: Cell | None = None
             if sample is not None:
-                cell = cell_for(sample)
+                cell = lane.standing = cell_for(sample)
+                lane.standing_interval = sample.interval
+            elif rec_id in stood:
+                cell = lane.standing
             elif lane.state.is_over and lane.cells:
                 cell = _EXITED
             if cell is not None:

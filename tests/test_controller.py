@@ -13,7 +13,15 @@ from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_unt
 
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
-from proclab.core.model import Cleared, Exited, OutputLine, ProcState, Spawned, StateChanged
+from proclab.core.model import (
+    Cleared,
+    Exited,
+    OutputLine,
+    ProcState,
+    Sampled,
+    Spawned,
+    StateChanged,
+)
 from proclab.core.spec import build_spec
 
 
@@ -460,3 +468,35 @@ def test_a_child_runs_no_thread_of_proclab_s(controller, tmp_path, method):
     (rec_id,) = controller.spawn(build_spec(f"{target}:threads", method=method))
     assert controller.join([rec_id], timeout=30)
     assert [line.text for line in controller.output(rec_id)] == ["1"]
+
+
+def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
+    """A sleeping child's last sample stands tick after tick (no new one is made); when it
+    then works and ends between two ticks, its final CPU figures cover the time since the
+    last tick, not since the sample that stood: its work is not spread over its sleep."""
+    (tmp_path / "waiter.py").write_text(
+        "import signal\n"
+        "def wait_then_work():\n"
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+        "    signal.sigwait({signal.SIGUSR1})\n"
+        "    sum(range(2_000_000))\n"
+    )
+    controller = Controller(sample_interval=0.5, grace=1.0).start()
+    stood: list[float] = []
+    controller.subscribe(
+        lambda e: stood.append(e.system.time) if isinstance(e, Sampled) and 1 in e.stood else None
+    )
+    try:
+        (rec_id,) = controller.spawn(build_spec("waiter.py:wait_then_work", cwd=str(tmp_path)))
+        assert rec_id == 1
+        assert wait_until(lambda: len(stood) >= 2, 20)  # asleep, its last sample standing
+        sampled_at = controller.row(rec_id).sample.time
+        assert sampled_at < stood[-1]
+        os.kill(controller.row(rec_id).pid, signal.SIGUSR1)
+        assert controller.join([rec_id], timeout=20)
+        final = controller.row(rec_id).sample
+        assert final is not None and final.cpu_delta > 0
+        # from the last tick it was measured in: never the older sample's time
+        assert final.time - final.interval >= stood[-1] - 1e-6, (final, stood, sampled_at)
+    finally:
+        controller.close()

@@ -123,6 +123,7 @@ EVENTS: list[Event] = [
     Exited(replace(ROW, state=ProcState.EXITED, exitcode=0, ended_at=T + 3)),
     Notice("info", "sent SIGTERM to 1 child", T + 3.5),
     Cleared((1,)),
+    Sampled(replace(SYSTEM, time=51.0), {}, stood=(1,)),  # its last sample stood
 ]
 # A watched program's (proclab watch): rows with no spec, a tree, what multiprocessing
 # said, an end only the parent saw, and the calls between them.
@@ -267,6 +268,7 @@ OWN_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
     (3, ("event", "text"), 42, "event.text"),
     (6, ("event", "pid"), "x", "event.pid"),
     (0, ("t",), 1e300, "t"),
+    (10, ("event", "stood"), ["1"], "event.stood[0]"),
 ]
 # A watched program's rows and calls (proclab watch --record) are read as strictly.
 WATCHED_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [

@@ -87,9 +87,15 @@ def test_a_child_that_starts_a_process_after_sleeping_is_counted_again(program):
         "time.sleep(60)"
     )
     sampler = Sampler(0.1, lambda: {1: child.pid}, lambda _: None, max_descendants=64)
+    counted = [0]
 
     def descendants() -> int:
-        return sampler.tick().procs[1].descendants
+        sampled = sampler.tick()
+        if 1 in sampled.procs:
+            counted[0] = sampled.procs[1].descendants
+        else:  # its last sample stands: nothing it ran, nothing it started, since
+            assert sampled.stood == (1,)
+        return counted[0]
 
     assert descendants() == 0
     time.sleep(0.3)
@@ -158,3 +164,35 @@ def test_past_its_budget_of_open_files_the_sampler_reads_by_path(program):
     finally:
         sampler.stop()
     assert [_files_open_on(p.pid) for p in children] == [0, 0, 0]  # closed as it stopped
+
+
+def test_a_child_that_did_nothing_since_its_last_sample_stands_until_it_moves(program):
+    """No new sample (no row, no cell) for a child whose files read the same bytes after a
+    sample in which it neither ran nor waited; any change (a stop here) samples it again."""
+    sleeper = program("import time; time.sleep(60)")
+    assert wait_until(lambda: psutil.Process(sleeper.pid).status() == "sleeping", 10)
+    time.sleep(0.2)
+    sampler = Sampler(0.1, lambda: {1: sleeper.pid}, lambda _: None)
+    first = sampler.tick()  # measured from its birth
+    second = sampler.tick()  # nothing since: no CPU time, no wait
+    assert 1 in first.procs and 1 in second.procs
+    assert second.procs[1].cpu_delta == 0 and second.procs[1].run_delay_delta == 0
+    third = sampler.tick()
+    assert third.procs == {} and third.stood == (1,)
+    os.kill(sleeper.pid, signal.SIGSTOP)
+    try:
+        assert wait_until(lambda: psutil.Process(sleeper.pid).status() == "stopped", 10)
+        moved = sampler.tick()
+        assert moved.stood == () and moved.procs[1].status == "stopped"
+    finally:
+        os.kill(sleeper.pid, signal.SIGCONT)
+
+
+def test_a_child_that_runs_is_sampled_every_tick(program):
+    ticker = program("import time\nwhile True: time.sleep(0.01)")
+    assert wait_until(lambda: procfs.read(ticker.pid).ctx_voluntary > 20, 10)
+    sampler = Sampler(0.1, lambda: {1: ticker.pid}, lambda _: None)
+    for _ in range(4):
+        time.sleep(0.1)
+        sampled = sampler.tick()
+        assert 1 in sampled.procs and sampled.stood == ()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 
 import psutil
 import pytest
 from support import grandchild_pid, lines, run_task, start_task, wait_until
 
 from proclab.core.exits import describe_exit
-from proclab.core.model import ProcState
+from proclab.core.model import ProcState, Sampled
 
 METHODS = ["fork", "forkserver", "spawn"]
 
@@ -45,7 +46,13 @@ def _target_ticks(controller, rec_id: int, seconds: float) -> list:
     samples = []
 
     def record(event):
-        sample = getattr(event, "procs", {}).get(rec_id)
+        if not isinstance(event, Sampled):
+            return
+        sample = event.procs.get(rec_id)
+        if sample is None and rec_id in event.stood and samples:
+            # Its last sample stands: nothing moved over this tick (the sampler's rule).
+            now = event.system.time
+            sample = replace(samples[-1], time=now, interval=now - samples[-1].time)
         if sample is not None:
             samples.append(sample)
 

@@ -4,6 +4,7 @@ against parallelism (two free ones on two cores at once); and its screen, from f
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 from fakes import NOW, FakeController
@@ -160,6 +161,27 @@ def test_history_is_bounded_and_forgets_what_scrolled_out():
     assert [lane.id for lane in snapshot.lanes] == [1]  # b's live ticks scrolled out
     timeline.feed(Cleared((1,)))
     assert timeline.snapshot().lanes == ()
+
+
+def test_a_sample_that_stood_has_its_cell_again():
+    """A child whose last sample stood in a tick (Sampled.stood: nothing moved) has that
+    sample's cell in it, whether the sample came in a tick or with its row before the
+    timeline began; the first tick's length is that sample's interval."""
+    timeline = Timeline()
+    sampled_before = replace(
+        _row(2, "b"), sample=replace(_sample(0.0, 1, "sleeping"), interval=0.7)
+    )
+    timeline.feed(Spawned(sampled_before))
+    timeline.feed(Spawned(_row(1, "a")))
+    timeline.feed(Sampled(_system(0), {}, stood=(2,)))
+    timeline.feed(Sampled(_system(1), {1: _sample(0.0, 1, "stopped")}, stood=(2,)))
+    timeline.feed(Sampled(_system(2), {}, stood=(1, 2)))
+    timeline.feed(Sampled(_system(3), {1: _sample(0.8, 1)}, stood=(2,)))
+    snapshot = timeline.snapshot()
+    assert snapshot.ticks[0].interval == 0.7
+    stopped, sleeping = Cell(CellState.STOPPED), Cell(CellState.SLEEPING)
+    assert snapshot.lane(1).cells == (None, stopped, stopped, Cell(CellState.RUNNING, 1, 0.8))
+    assert snapshot.lane(2).cells == (sleeping,) * 4
 
 
 def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:

@@ -81,7 +81,7 @@ class Reaper:
             first = rec_id not in self._rows.exited
             row = self._registry.row(rec_id)
         if first:
-            last = _zombie_sample(pid, start, row)
+            last = _zombie_sample(pid, start, row, self._registry.current_sample(row))
             self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
                 self._rows.exited.setdefault(rec_id, time.time())
@@ -141,7 +141,8 @@ class Reaper:
                 code = os.waitstatus_to_exitcode(status)
                 sample = row.sample if is_final(row.sample) else None
                 if sample is None and not rows.has_children(rec_id):
-                    sample = usage_sample(usage.ru_utime, usage.ru_stime, row.sample)
+                    previous = self._registry.current_sample(row)
+                    sample = usage_sample(usage.ru_utime, usage.ru_stime, previous)
                 note = (
                     "reaped by proclab" if rec_id in rows.roots else "reaped by proclab (adopted)"
                 )
@@ -152,10 +153,13 @@ class Reaper:
         return True
 
 
-def _zombie_sample(pid: int, start: int, row: ProcessRow) -> ProcSample | None:
-    """Its last figures, if /proc still shows it (a zombie not reaped yet)."""
+def _zombie_sample(
+    pid: int, start: int, row: ProcessRow, previous: ProcSample | None
+) -> ProcSample | None:
+    """Its last figures, if /proc still shows it (a zombie not reaped yet); `previous`:
+    its last sample, as of the tick it last stood in."""
     process = tree.describe(pid)
     if process is None or process.start != start or process.state != "Z":
         return None
     age = time.time() - row.started_at if row.started_at is not None else 0.0
-    return final_sample(pid, row.sample, time.monotonic() - age)
+    return final_sample(pid, previous, time.monotonic() - age)

@@ -151,7 +151,7 @@ class TreeRows:
                     changes["name"] = mp.role or process.name
         if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
             changes["state"] = ProcState.ZOMBIE
-            last = final_sample(process.pid, row.sample, time.monotonic())
+            last = final_sample(process.pid, self.registry.current_sample(row), time.monotonic())
             if last is not None:
                 changes["sample"] = last
         if row.parent is None and rec_id not in self.roots and process.ppid in self.live:
