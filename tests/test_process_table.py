@@ -11,6 +11,7 @@ from fakes import NOW, FakeController, mixed_rows
 
 from proclab.core.model import ProcessRow
 from proclab.tui.app import ProclabApp
+from proclab.tui.fmt import seconds
 from proclab.tui.widgets.process_table import ProcessTable
 
 pytestmark = pytest.mark.once
@@ -139,3 +140,21 @@ async def test_an_empty_table_says_what_to_do(size: tuple[int, int]) -> None:
         await pilot.press("slash", *"zzz")
         await pilot.pause()
         assert "No process matches 'zzz'" in "\n".join(table_lines(app.lab.table))
+
+
+async def test_a_row_that_did_not_change_still_shows_the_clock_moving() -> None:
+    """A sleeping child's row is the same object from tick to tick (its last sample
+    stands): its runtime and its share of CPU over its life still move with the clock."""
+    row = mixed_rows()[0]  # sleeping, 2 s old, 0.03 s of CPU
+    now = [NOW]
+    app = ProclabApp(FakeController([row]), clock=lambda: now[0])
+    async with app.run_test(size=(200, 24)) as pilot:
+        table = app.lab.table
+        first = table_lines(table)[1]
+        assert f" {seconds(2.0)} " in first and " 2% " in first  # runtime, CPU/wall
+        now[0] += 58.0
+        app.lab.refresh_rows()
+        await pilot.pause()
+        later = table_lines(table)[1]
+        assert f" {seconds(60.0)} " in later and " 0% " in later, later
+        assert f" {seconds(2.0)} " not in later and " 2% " not in later, later

@@ -120,6 +120,7 @@ class Column:
     width: int
     right: bool  # right-aligned (numbers), sorted highest first as htop does
     value: Callable[[ProcessRow, float], CellValue]
+    timed: bool = False  # reads the clock: a live row's cell moves with it
 
 
 def _name(row: ProcessRow, now: float) -> CellValue:
@@ -237,10 +238,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("cpu", "CPU%", 4, True, _cpu_percent),
     Column("rss", "RSS", 6, True, _rss),
     Column("core", "Core", 4, True, _core),
-    Column("kind", "Kind", 4, False, _kind),
-    Column("runtime", "Runtime", 8, True, _runtime),
+    Column("kind", "Kind", 4, False, _kind, timed=True),
+    Column("runtime", "Runtime", 8, True, _runtime, timed=True),
     Column("cputime", "CPU time", 8, True, _cpu_time),
-    Column("busy", "CPU/wall", 8, True, _busy),
+    Column("busy", "CPU/wall", 8, True, _busy, timed=True),
     Column("switches", "Ctx vol/inv", 11, True, _switches),
     Column("threads", "Thr", 3, True, _threads),
     Column("method", "Method", 10, False, _method),
@@ -248,6 +249,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("target", "Target", 36, False, _target),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+TIMED = tuple(i for i, c in enumerate(COLUMNS) if c.timed)
 COLUMN_LABELS = {c.key: c.label for c in COLUMNS}
 PAD = 1  # blank cells on each side of a column
 
@@ -369,6 +371,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._now = 0.0
         self._sort_keys: dict[int, Any] = {}
         self._keys_for = ""  # the column _sort_keys were read from
+        self._fitted_share = 0  # the name column's room when names were last fitted
         self._drawn: dict[int, _Drawn] = {}
         self._on_screen: dict[int, tuple[int, tuple[CellValue, ...]]] = {}  # line: as drawn
         self._order: list[int] = []  # record ids, sorted and filtered, as shown
@@ -420,10 +423,18 @@ class ProcessTable(ScrollView, can_focus=True):
         """Bring the table up to `rows`. Only the sort column is computed for every row;
         the other cells only for the rows on screen, when they are drawn (with 1,000
         children that is what keeps a refresh far below a frame's time)."""
-        self._all = {r.id: r for r in rows}
+        before, self._all = self._all, {r.id: r for r in rows}
         self._now = now
         column = COLUMNS[COLUMN_KEYS.index(self.sort_column)]
-        keys = {rec_id: column.value(row, now)[1] for rec_id, row in self._all.items()}
+        # A row that did not change is the same object (a sleeping child's, tick after
+        # tick): with every row the same, a key that does not read the clock is too.
+        unchanged = before.keys() == self._all.keys() and all(
+            row is before[rec_id] for rec_id, row in self._all.items()
+        )
+        if unchanged and not column.timed and self._keys_for == self.sort_column:
+            keys = self._sort_keys
+        else:
+            keys = {rec_id: column.value(row, now)[1] for rec_id, row in self._all.items()}
         for gone in self._drawn.keys() - self._all.keys():
             del self._drawn[gone]
         parents = self._tree_parents()
@@ -431,7 +442,7 @@ class ProcessTable(ScrollView, can_focus=True):
         # stop matching as another starts (same count, other rows). Unfiltered, the keys'
         # ids are the rows shown, so comparing the keys says it all.
         if (
-            keys != self._sort_keys
+            (keys is not self._sort_keys and keys != self._sort_keys)
             or parents != self._parents
             or (self.filter_text and set(self._order) != set(self._matching()))
         ):
@@ -439,13 +450,16 @@ class ProcessTable(ScrollView, can_focus=True):
             self._reorder(parents)
             self._fit_names()
         else:
-            self._fit_names()
+            self._fit_names(rows_changed=not unchanged)
             self._refresh_changed()
 
-    def _fit_names(self) -> None:
+    def _fit_names(self, rows_changed: bool = True) -> None:
         """Widen or narrow the name column to the longest name (within its share); every
         row is drawn again when it changes (rarely: a new name, a resize)."""
         share = max(NAME_WIDTH, self.scrollable_content_region.width // 3)
+        if not rows_changed and share == self._fitted_share:
+            return  # the same names in the same room
+        self._fitted_share = share
         longest = name_width(self._all.values(), self._guides)
         width = max(NAME_MIN_WIDTH, min(longest, share))
         if width == self._widths[0]:
@@ -628,17 +642,21 @@ class ProcessTable(ScrollView, can_focus=True):
         row = self._all[rec_id]
         drawn = self._drawn.get(rec_id)
         guides = self._guides.get(rec_id, "")
-        if (
-            drawn is not None
-            and drawn.row is row
-            and drawn.guides == guides
-            and (row.state.is_over or drawn.now == self._now)
-        ):
-            return drawn
-        name, *others = (column.value(row, self._now) for column in COLUMNS)
-        room = self._widths[0] - len(guides)
-        text = guides + (short_name(name[0], room) if room > 8 else name[0])
-        values = ((text, *name[1:]), *others)
+        values: tuple[CellValue, ...]
+        if drawn is not None and drawn.row is row and drawn.guides == guides:
+            if row.state.is_over or drawn.now == self._now:
+                return drawn
+            # Only the clock moved (a sleeping child's row stays the same object from tick
+            # to tick): only the cells that read it are worked out again.
+            moved = list(drawn.values)
+            for i in TIMED:
+                moved[i] = COLUMNS[i].value(row, self._now)
+            values = tuple(moved)
+        else:
+            name, *others = (column.value(row, self._now) for column in COLUMNS)
+            room = self._widths[0] - len(guides)
+            text = guides + (short_name(name[0], room) if room > 8 else name[0])
+            values = ((text, *name[1:]), *others)
         if drawn is not None and drawn.values == values:
             drawn.row, drawn.now, drawn.guides = row, self._now, guides
             return drawn
