@@ -88,6 +88,9 @@ class _Shared:
         self.cgroup: Path | None = None  # the cgroup this process and its family live in
         self.cgroup_tried = False
         self.families: list[Family] = []  # open ones
+        # The main thread's children, where the kernel puts adopted orphans: read every
+        # tick, kept open (the process's own, reopened after a fork).
+        self.children = procfs.Kept("/proc/{pid}/task/{pid}/children")
 
     def tell(self, line: str) -> None:
         """A line for the guardian (one write: atomic under PIPE_BUF bytes)."""
@@ -277,7 +280,7 @@ class Family:
             skip = self._own | helper_pids()
             seen = dict(self._seen)
         adopted = {}
-        for pid in procfs.children_of(os.getpid()):
+        for pid in procfs.children_of(os.getpid(), self._shared.children):
             if pid in skip:
                 continue
             with contextlib.suppress(OSError, ValueError, IndexError):

@@ -44,10 +44,16 @@ class SystemMeter:
     """Per-core CPU % over the interval since the previous reading (0 on the first)."""
 
     def __init__(self) -> None:
-        self._last: list[tuple[float, float]] = procfs.core_times()
+        self._stat = procfs.Kept("/proc/stat")
+        self._meminfo = procfs.Kept("/proc/meminfo")
+        self._last: list[tuple[float, float]] = procfs.core_times(self._stat.read())
+
+    def close(self) -> None:
+        self._stat.close()
+        self._meminfo.close()
 
     def sample(self, now: float) -> SystemSample:
-        current = procfs.core_times()
+        current = procfs.core_times(self._stat.read())
         if len(current) != len(self._last):  # a CPU went on or off line
             self._last = current
         per_core = tuple(
@@ -55,7 +61,7 @@ class SystemMeter:
             for (busy, total), (last_busy, last_total) in zip(current, self._last, strict=True)
         )
         self._last = current
-        mem_total, available = procfs.memory()
+        mem_total, available = procfs.memory(self._meminfo.read())
         used = mem_total - available
         return SystemSample(
             time=now,
@@ -128,12 +134,14 @@ class Sampler:
             self._thread.join(timeout=5)
         if not self._thread.is_alive():  # else its files go with the process
             self._forget(self._tracked.keys())
+            self._system.close()
 
     def set_interval(self, seconds: float) -> None:
         self.interval = seconds
         self._poke.set()
 
     def _run(self) -> None:
+        self._system.close()
         self._system = SystemMeter()  # a fresh baseline for the first real reading
         next_tick = time.monotonic() + self.interval
         while not self._stop.is_set():

@@ -16,7 +16,7 @@ import pytest
 from support import wait_until
 
 from proclab.core import procfs
-from proclab.core.sampler import Sampler
+from proclab.core.sampler import Sampler, SystemMeter
 
 
 @pytest.fixture
@@ -196,3 +196,48 @@ def test_a_child_that_runs_is_sampled_every_tick(program):
         time.sleep(0.1)
         sampled = sampler.tick()
         assert 1 in sampled.procs and sampled.stood == ()
+
+
+def test_a_kept_file_is_read_afresh_each_time_and_whole() -> None:
+    """procfs.Kept: read again from its start (a new child shows up in the main thread's
+    children), whole however long, and in a forked process the fork's own."""
+    children = procfs.Kept("/proc/{pid}/task/{pid}/children")
+    maps = procfs.Kept("/proc/{pid}/maps")
+    try:
+        before = children.read().split()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            assert str(child.pid).encode() in children.read().split()
+            assert str(child.pid).encode() not in before
+        finally:
+            child.kill()
+            child.wait()
+        with open(f"/proc/{os.getpid()}/maps", "rb") as f:
+            whole = f.read()
+        assert len(whole) > 4096  # longer than the first buffer
+        assert maps.read().count(b"\n") == whole.count(b"\n")
+        # by path too: a file of many records comes a page of them a read
+        assert procfs._read(f"/proc/{os.getpid()}/maps").count(b"\n") == whole.count(b"\n")
+        pid = os.fork()
+        if pid == 0:  # its own children: none
+            os._exit(0 if children.read() == b"" else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        children.close()
+        maps.close()
+
+
+def test_the_machines_figures_from_kept_files_are_the_kernels() -> None:
+    meter = SystemMeter()
+    try:
+        time.sleep(0.2)
+        system = meter.sample(time.monotonic())
+        assert len(system.per_core) == psutil.cpu_count()
+        assert system.mem_total == psutil.virtual_memory().total
+        assert abs(system.mem_used - psutil.virtual_memory().used) < system.mem_total * 0.2
+        total, available = procfs.memory(procfs.Kept("/proc/meminfo").read())
+        assert (total, available > 0) == (psutil.virtual_memory().total, True)
+        assert procfs.core_times(procfs.Kept("/proc/stat").read())[0][1] > 0
+    finally:
+        meter.close()
