@@ -37,8 +37,8 @@ from proclab.core.model import (
 )
 from proclab.core.source import NotAllowed
 from proclab.core.spec import build_spec
+from proclab.core.watch import hook_server, sockets, tree
 from proclab.core.watch import program as program_module
-from proclab.core.watch import sockets, tree
 from proclab.core.watch.program import WALK_S, WatchedProgram
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -146,6 +146,36 @@ def test_ten_sleepers(method: str) -> None:
         assert_close(joins[pid].took, figure)
     starts = calls(program, "start")
     assert {c.child_pid for c in starts} == {r.pid for r in sleepers}
+
+
+def test_a_line_carries_the_name_its_process_gave_before_printing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook's messages are read in sweeps (every 20-100 ms, so that sending wakes
+    nobody); a line is read as soon as it is printed. A spawn child says its name
+    (mp_run) and then prints: its line must carry that name, however late the sweep.
+    Here sweeps come every second; the child re-imports the script for 2.5 s after its
+    hello (so its pipes are read by then), and its parent's start() returns only as the
+    child is about to run (its args fill the pipe to it), so nothing names it first."""
+    monkeypatch.setattr(hook_server, "SWEEP_BUSY", 1.0)
+    monkeypatch.setattr(hook_server, "SWEEP_IDLE", 1.0)
+    script = tmp_path / "late_name.py"
+    script.write_text(
+        "import multiprocessing, time\n"
+        "time.sleep(2.5)\n"
+        "def named(payload):\n"
+        "    print(multiprocessing.current_process().name, 'here', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    multiprocessing.set_start_method('spawn')\n"
+        "    p = multiprocessing.Process(target=named, args=(b'x' * 300_000,), name='late-one')\n"
+        "    p.start()\n"
+        "    p.join()\n"
+    )
+    program = watch([sys.executable, str(script)])
+    child = by_name(program)["late-one"]
+    assert [(line.name, line.pid, line.text) for line in program.output(child.id)] == [
+        ("late-one", child.pid, "late-one here")
+    ]
 
 
 def blocked_figures(lines: list[str]) -> dict[int, float]:

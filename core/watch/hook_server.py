@@ -134,6 +134,10 @@ class HookServer:
         self._closed = False
         self._released = False
         self._close_lock = threading.Lock()
+        # Held while messages are read and delivered, by the sweep or by deliver_pending:
+        # one process's messages are delivered in the order it sent them, from one thread
+        # at a time.
+        self._reading = threading.Lock()
         self._owned: list[int] = []  # raw fds: the wake pipe
         try:
             self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -227,21 +231,36 @@ class HookServer:
             while not self._closed:
                 if waker.poll(interval * 1000):
                     return  # close()
-                if not self._accepting and time.monotonic() >= self._resume_accept_at:
-                    self._resume_accepting()
-                events = self._epoll.poll(0)
-                for fd, mask in events:
-                    if fd == self._listener.fileno():
-                        self._accept()
-                    else:
-                        conn = self._connections.get(fd)
-                        if conn is not None:
-                            self._read(fd, conn, mask)
+                with self._reading:
+                    if not self._accepting and time.monotonic() >= self._resume_accept_at:
+                        self._resume_accepting()
+                    events = self._epoll.poll(0)
+                    for fd, mask in events:
+                        if fd == self._listener.fileno():
+                            self._accept()
+                        else:
+                            conn = self._connections.get(fd)
+                            if conn is not None:
+                                self._read(fd, conn, mask)
                 interval = SWEEP_BUSY if events else min(SWEEP_IDLE, interval * 1.5)
         except Exception as exc:  # a bug here must not take the program's output with it
             self._note("callback_errors", f"hook server stopped: {exc!r}")
         finally:
-            self._release()
+            with self._reading:
+                self._release()
+
+    def deliver_pending(self, pid: int) -> None:
+        """Deliver now, on the caller's thread, what process `pid` has sent and no sweep
+        has read yet. A process that says something (its multiprocessing name) and then
+        prints has its message in its socket before its line is in its pipe; a sweep may
+        come up to SWEEP_IDLE later, and a line handled first took the name the row had
+        before. The caller must not hold a lock that on_message takes."""
+        with self._reading:
+            if self._released:
+                return
+            for fd, conn in list(self._connections.items()):
+                if conn.pid == pid:
+                    self._read(fd, conn, 0)
 
     def _accept(self) -> None:
         for _ in range(PER_ROUND):

@@ -547,8 +547,23 @@ class WatchedTree:
     def _on_line(self, channel: int, stream: str, text: str) -> None:
         with self._lock:
             rec_id = self._channels.output_row(channel)
+            pid = self._unnamed_hooked(rec_id)
+        if pid is not None and self._hook_server is not None:
+            # What it said before it printed (its multiprocessing name) names the line.
+            self._hook_server.deliver_pending(pid)
         if rec_id is not None:
             self._registry.add_line(rec_id, stream, text)  # type: ignore[arg-type]
+
+    def _unnamed_hooked(self, rec_id: int | None) -> int | None:
+        """The pid of a row's process that is hooked and has not said its multiprocessing
+        name yet (not a root: a root has none to say), else None."""
+        if rec_id is None or rec_id in self._rows.roots:
+            return None
+        row = self._registry.row(rec_id)
+        named = row.mp is not None and bool(row.mp.name)
+        if named or row.pid is None or row.pid not in self._rows.hooked:
+            return None
+        return row.pid
 
     def _on_exit(self, channel: int) -> bool:
         return self._reaper.on_exit(channel)
