@@ -14,6 +14,8 @@ from proclab.core.source import ProcessSource
 class StatusBar(Static):
     """One line: what is running, the start method, the machine's load."""
 
+    _shown: Text | None = None
+
     def show(self, source: ProcessSource, joining: Iterable[str]) -> None:
         rows = source.rows()
         live = sum(1 for r in rows if r.state.is_live)
@@ -37,4 +39,6 @@ class StatusBar(Static):
             text.append(f"   joining {waiting}; esc stops", "bold")
         if spawns:
             text.append(f"   {source.describe()}", "dim")
-        self.update(text, layout=False)
+        if text != self._shown:  # most ticks say the same: no repaint for those
+            self._shown = text
+            self.update(text, layout=False)
