@@ -91,7 +91,7 @@ class Files:
             self.schedstat = -1  # a kernel without schedstats (or gone: stat will say)
 
     def read(self) -> tuple[bytes, bytes]:
-        # One read whole: a stat or schedstat line is far below 4 KiB (see _read).
+        # One read whole: a file of one record, far below 4 KiB (see _rest).
         stat = os.pread(self.stat, 4096, 0)
         if not stat:
             raise ProcessLookupError("the process is gone")
@@ -165,19 +165,16 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
-def _rest(fd: int, first: bytes, offset: bool = False) -> bytes:
+def _rest(fd: int, first: bytes) -> bytes:
     """`first`, the start of a /proc file, and the rest of it, read until the end. A file
     of one record (stat, status, schedstat, meminfo) is written out whole by a read whose
     buffer holds it; one of many records (a list of children, maps) gives at most a page
-    of whole records a read, often less than asked. `offset`: read with pread, after
-    `first`."""
+    of whole records a read, often less than asked."""
     if not first:
         return first
     chunks = [first]
-    at = len(first)
-    while chunk := os.pread(fd, 65536, at) if offset else os.read(fd, 65536):
+    while chunk := os.read(fd, 65536):
         chunks.append(chunk)
-        at += len(chunk)
     return b"".join(chunks) if len(chunks) > 1 else first
 
 
@@ -192,9 +189,9 @@ def _context_switches(pid: int) -> tuple[int, int]:
 
 
 class Kept:
-    """A /proc file kept open, read again from its start with pread. Once a second, with
+    """A /proc file kept open, read again from its start. Once a second, with
     cold caches, the path's lookup and a file object cost more than the read: /proc/stat
-    took 254 us by open() and 71 by pread, /proc/meminfo 229 and 74, a thread's children
+    took 254 us by open() and 71 kept open, /proc/meminfo 229 and 74, a thread's children
     149 and 48 (this machine). `path` may hold "{pid}", filled in with this process's pid
     when opened; a forked process opens its own."""
 
@@ -209,7 +206,8 @@ class Kept:
             if self._pid != os.getpid():
                 self._fd = os.open(self._path.format(pid=os.getpid()), os.O_RDONLY | os.O_CLOEXEC)
                 self._pid = os.getpid()
-            return _rest(self._fd, os.pread(self._fd, 4096, 0), offset=True)
+            os.lseek(self._fd, 0, os.SEEK_SET)  # a /proc file is written out again
+            return _rest(self._fd, os.read(self._fd, 4096))
 
     def close(self) -> None:
         with self._lock:

@@ -46,7 +46,12 @@ class SystemMeter:
     def __init__(self) -> None:
         self._stat = procfs.Kept("/proc/stat")
         self._meminfo = procfs.Kept("/proc/meminfo")
-        self._last: list[tuple[float, float]] = procfs.core_times(self._stat.read())
+        self._last: list[tuple[float, float]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        """A new baseline: the next sample covers the time from now."""
+        self._last = procfs.core_times(self._stat.read())
 
     def close(self) -> None:
         self._stat.close()
@@ -141,8 +146,7 @@ class Sampler:
         self._poke.set()
 
     def _run(self) -> None:
-        self._system.close()
-        self._system = SystemMeter()  # a fresh baseline for the first real reading
+        self._system.restart()  # a fresh baseline for the first real reading
         next_tick = time.monotonic() + self.interval
         while not self._stop.is_set():
             delay = next_tick - time.monotonic()
