@@ -35,6 +35,21 @@ def program() -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
         p.wait()
 
 
+def asleep(child: subprocess.Popen[bytes]) -> bool:
+    """Wait until a child has exec'd Python and gone to sleep. Just started, it may still be
+    exec'ing: its stat can then read an RSS of 0 (the kernel's counter of its pages is
+    per-CPU and folded in batches, and its new memory is nearly empty)."""
+    process = psutil.Process(child.pid)
+    return wait_until(
+        lambda: (
+            process.cmdline()[:1] == [sys.executable]
+            and process.status() == "sleeping"
+            and process.memory_info().rss > 0
+        ),
+        10,
+    )
+
+
 def counting_status_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     reads: list[int] = []
     real = procfs._context_switches
@@ -127,10 +142,11 @@ def _files_open_on(pid: int) -> int:
 
 def test_the_sampler_keeps_a_childs_files_open_until_it_is_gone(program):
     child = program("import time; time.sleep(60)")
+    assert asleep(child)
     live = {1: child.pid}
     sampler = Sampler(0.1, lambda: dict(live), lambda _: None, max_descendants=None)
     first = sampler.tick()
-    assert 1 in first.procs  # read (a child just started may be in any state)
+    assert 1 in first.procs
     assert _files_open_on(child.pid) == 2  # stat and schedstat
     second = sampler.tick()  # read again: sampled, or its first sample stands
     assert (second.procs.get(1) or first.procs[1]).rss > 0
@@ -157,6 +173,7 @@ def test_open_files_name_one_process_and_fail_once_it_is_reaped(program):
 
 def test_past_its_budget_of_open_files_the_sampler_reads_by_path(program):
     children = [program("import time; time.sleep(60)") for _ in range(3)]
+    assert all(asleep(child) for child in children)
     live = {i: p.pid for i, p in enumerate(children)}
     sampler = Sampler(0.1, lambda: live, lambda _: None, max_descendants=None)
     sampler._files_budget = 1
