@@ -39,11 +39,17 @@ def escape_controls(text: str, *, tabs: bool = False) -> str:
     text that must stay one short line); otherwise a tab is left to move to its stop."""
     if text.isprintable():  # a C scan: every character above is unprintable to Python
         return text
+    return control_pattern(tabs).sub(_escaped, text)
+
+
+def control_pattern(tabs: bool = False) -> re.Pattern[str]:
+    """What escape_controls escapes, compiled once per process. A parent about to fork
+    many children that will escape text calls it first, so that each finds it compiled."""
     pattern = _controls.get(tabs)
     if pattern is None:
         tab = "\t" if tabs else ""
         pattern = _controls[tabs] = re.compile(f"[{tab}{_CONTROL_CHARS}]")
-    return pattern.sub(_escaped, text)
+    return pattern
 
 
 class LineSplitter:

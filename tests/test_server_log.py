@@ -228,16 +228,14 @@ def test_handlers_share_the_log_s_budget_of_data_events() -> None:
     """Six handlers each wanting their own 200 described chunks in one second: together
     they describe the log's 1,000 and count the rest, so that none describes a chunk the
     log would leave out (with one process per connection, each had a budget of its own)."""
-    import multiprocessing
-
     from proclab.core.server.handler import (
         DATA_EVENTS_PER_S,
         LOG_DATA_EVENTS_PER_S,
         Reporter,
-        shared_budget,
+        SharedBudget,
     )
 
-    shared = shared_budget(multiprocessing.get_context("fork"))
+    shared = SharedBudget()
     reporters = [Reporter(-1, level="all", shared=shared) for _ in range(6)]
     now = time.monotonic()
     described = sum(r.data_wanted(now) for r in reporters for _ in range(DATA_EVENTS_PER_S))

@@ -1,4 +1,5 @@
-"""Imported only by the TCP server process's fork server, as a preload module.
+"""Imported only by the TCP server process's fork server, as a preload module: what the
+fork server prepares before it forks handlers.
 
 proclab terminates the server process as a process group, and its fork server is in
 that group: killed with it, the fork server could no longer tell the server how its
@@ -6,6 +7,9 @@ handlers ended (multiprocessing then says 255, which is not true). So the fork s
 ignores SIGTERM, and dies with the server process instead, as proclab's own fork
 server dies with proclab (forkserver_guard). Its handlers set their own SIGTERM handler
 as they start (handler.SigtermStop).
+
+It also compiles the pattern a handler previews chunks with, so that each handler finds
+it compiled (handler.process_server says what that saves a fork handler).
 """
 
 from __future__ import annotations
@@ -13,5 +17,7 @@ from __future__ import annotations
 import signal
 
 import proclab.core.forkserver_guard  # noqa: F401  (dies with its parent: the server process)
+from proclab.core.output import control_pattern
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+control_pattern(tabs=True)

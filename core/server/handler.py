@@ -38,7 +38,7 @@ from collections import deque
 
 from proclab.core import bootstrap, proctitle
 from proclab.core.groups import signal_group
-from proclab.core.output import escape_controls
+from proclab.core.output import control_pattern, escape_controls
 from proclab.core.server.event_lines import event_line
 from proclab.core.words import plural
 
@@ -77,7 +77,7 @@ PIPE_BUF = select.PIPE_BUF  # a write this long or shorter is all or nothing
 DATA_EVENTS_PER_S = 200
 # The log shows at most this many data events a second, whatever the handlers send: more
 # is more than anyone reads, and each costs the server's thread (benchmarks/tcp.py). The
-# handlers of one server share it (shared_budget), so that none describes a chunk the log
+# handlers of one server share it (SharedBudget), so that none describes a chunk the log
 # would leave out: with one process per connection, each has a budget of its own.
 LOG_DATA_EVENTS_PER_S = 1000
 # How often a handler tells the server how many data events it left out (the server says
@@ -114,10 +114,10 @@ class Reporter:
         pid: int | None = None,
         level: str = "all",
         hold: float = 0.0,
-        shared: Any = None,
+        shared: SharedBudget | None = None,
     ) -> None:
         self.fd = fd
-        self.shared = shared  # the server's shared_budget array, if it has one
+        self.shared = shared  # the server's SharedBudget, if it has one
         self.hold = hold  # seconds an event may wait for others to go out with it
         self.pid = pid if pid is not None else os.getpid()
         self.data = level == "all"
@@ -167,7 +167,7 @@ class Reporter:
         second = int(time.monotonic() if now is None else now)
         if second != self._second:
             self._second, self._budget = second, DATA_EVENTS_PER_S
-        if self._budget > 0 and (self.shared is None or _take_shared(self.shared, second)):
+        if self._budget > 0 and (self.shared is None or self.shared.take(second)):
             self._budget -= 1
             return True
         self.over_rate += 1
@@ -231,21 +231,55 @@ class Reporter:
         return True
 
 
-def shared_budget(ctx: Any) -> Any:
-    """The log's data budget, shared by a server's handlers or workers: [the second it is
-    for, data events left in it], in shared memory (one per server process). Read and
-    taken without a lock, between processes: two handlers may both take its last event,
-    or both renew it, and the log may get a few more than LOG_DATA_EVENTS_PER_S, which it
-    then leaves out itself and counts. A lock would cost every chunk two system calls
-    when contended."""
-    return ctx.RawArray("q", 2)
+class SharedBudget:
+    """The log's data budget, shared by a server's handlers or workers: the second it is
+    for and the data events left in it, two int64 in shared memory (one per server
+    process). Read and taken without a lock, between processes: two handlers may both take
+    its last event, or both renew it, and the log may get a few more than
+    LOG_DATA_EVENTS_PER_S, which it then leaves out itself and counts. A lock would cost
+    every chunk two system calls when contended.
+
+    A memfd mapped by each process, read through a memoryview: a fork child inherits the
+    mapping, a forkserver or spawn child maps the fd it is passed (pickled as an
+    InheritedFd). It was a multiprocessing RawArray, which brought ctypes, tempfile and
+    random into the server process (random reseeds itself in every fork child: 20 page
+    faults and 0.06 ms of each fork handler) and cost a ctypes lookup per chunk."""
+
+    __slots__ = ("_counts", "_fd", "_map")
+
+    def __init__(self, fd: int = -1) -> None:
+        import mmap
+
+        if fd < 0:
+            fd = os.memfd_create("proclab-log-budget", os.MFD_CLOEXEC)
+            os.ftruncate(fd, 16)  # zeros: second 0, nothing left
+        self._fd = fd
+        self._map = mmap.mmap(fd, 16)
+        self._counts = memoryview(self._map).cast("q")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_mapped_budget, (bootstrap.InheritedFd(self._fd),))
+
+    def take(self, second: int) -> bool:
+        """One data event of `second`'s budget, if any is left."""
+        counts = self._counts
+        if counts[0] < second:  # only forward: a process may hold an older clock reading
+            counts[0], counts[1] = second, LOG_DATA_EVENTS_PER_S
+        if counts[1] <= 0:
+            return False
+        counts[1] -= 1
+        return True
+
+
+def _mapped_budget(inherited: bootstrap.InheritedFd) -> SharedBudget:
+    return SharedBudget(inherited.fd)
 
 
 def takes_shared_budget(log: str, method: str, handler: bool) -> bool:
     """Whether a server process's child takes the log's shared budget: only at "all"
     (the other levels describe no chunk), and not a spawn handler, which would import
-    multiprocessing.sharedctypes to take it (1.8 ms of its start, python -X importtime)
-    and starts too slowly to be the log's flood."""
+    mmap to take it (0.7 ms of its start, python -X importtime) and starts too slowly to
+    be the log's flood."""
     return log == "all" and not (handler and method == "spawn")
 
 
@@ -306,15 +340,6 @@ class OpenConnections:
     def close(self) -> None:
         self._bytes.close()
         os.close(self.fd)
-
-
-def _take_shared(shared: Any, second: int) -> bool:
-    if shared[0] < second:  # only forward: a process may hold an older clock reading
-        shared[0], shared[1] = second, LOG_DATA_EVENTS_PER_S
-    if shared[1] <= 0:
-        return False
-    shared[1] -= 1
-    return True
 
 
 class SigtermStop:
@@ -655,7 +680,7 @@ def handle_connection(
     lifetime: float,
     log: str = "all",
     method: str = "fork",
-    budget: Any = None,
+    budget: SharedBudget | None = None,
     opened: tuple[Any, int] | None = None,
     forked_by: int = 0,
 ) -> None:
@@ -666,7 +691,7 @@ def handle_connection(
     server only the exit status); a fork or spawn handler's are read by its server.
 
     `budget`: the log's data budget, shared with the server's other handlers
-    (shared_budget). `opened`: (the fd of its server's OpenConnections, its byte there),
+    (SharedBudget). `opened`: (the fd of its server's OpenConnections, its byte there),
     cleared as it closes its connection. `forked_by`: the server process's pid, when it
     forked this handler itself (_fork) rather than through multiprocessing."""
     fd = _fd(events)
@@ -761,14 +786,18 @@ def process_server(
 
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # else each handler imports this module anew
-        # sharedctypes: each handler unpickles the log's shared budget
         preload = [__name__, "proclab.core.server.fork_server_shield"]
-        ctx.set_forkserver_preload([*preload, "multiprocessing.sharedctypes"])
+        ctx.set_forkserver_preload([*preload, "mmap"])  # each handler maps the log's budget
     fd = _fd(events)
+    if log == "all" and method == "fork":
+        # Every handler forked from here finds it compiled. Compiled in each, it was 0.17
+        # ms of a handler's 1.2 ms of CPU: a chunk that is not printable text (a newline,
+        # binary) is previewed with it (benchmarks/tcp.py's clients send random bytes).
+        control_pattern(tabs=True)
     # Its handler and reaped lines wait, as a handler's events do, to go out together: one
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
-    budget = shared_budget(ctx) if takes_shared_budget(log, method, handler=False) else None
+    budget = SharedBudget() if takes_shared_budget(log, method, handler=False) else None
     handlers_budget = budget if takes_shared_budget(log, method, handler=True) else None
     stop = SigtermStop()
     stop_fd = stop.fileno()
@@ -1062,7 +1091,7 @@ def pool_worker(
     log: str = "all",
     method: str = "fork",
     name: str = "tcp pool worker",
-    budget: Any = None,
+    budget: SharedBudget | None = None,
 ) -> None:
     """A pre-started worker, started by the pool's server process: accepts on the shared
     listening socket and serves every connection it accepts, many at once. `budget`: as
