@@ -370,6 +370,35 @@ def test_a_busy_handler_counts_what_it_left_out_a_few_times_a_second() -> None:
     assert described + sum(r["count"] for r in counts) == chunks
 
 
+def test_a_handlers_left_out_count_goes_with_its_connections_end() -> None:
+    """A short-lived handler past the log's budget tells what it left out on its
+    "disconnected" line, not on a line of its own; the server counts it either way."""
+    import json
+    import os
+
+    from proclab.core.server.handler import DATA_EVENTS_PER_S, Reporter
+
+    read, write = os.pipe()
+    try:
+        os.set_blocking(write, False)
+        reporter = Reporter(write)
+        chunks = 2 * DATA_EVENTS_PER_S + 30  # past the budget even if a new second begins
+        described = 0
+        for _ in range(chunks):
+            if reporter.data_wanted():
+                reporter("data_in", "127.0.0.1:1", nbytes=1, preview="x")
+                described += 1
+        reporter("disconnected", "127.0.0.1:1", bytes_in=chunks, bytes_out=chunks)
+        reporter.close()
+        os.set_blocking(read, False)
+        records = [json.loads(line) for line in os.read(read, 1 << 20).splitlines()]
+    finally:
+        os.close(read)
+        os.close(write)
+    assert [r["kind"] for r in records if r["kind"] != "data_in"] == ["disconnected"]
+    assert records[-1]["left_out"] == chunks - described > 0
+
+
 @pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
 @pytest.mark.parametrize(
     ("level", "kinds"),

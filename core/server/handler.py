@@ -105,8 +105,9 @@ class Reporter:
     calls before it waits again): one write of up to PIPE_BUF bytes for many events.
     When the pipe is full, the data events waiting are left out and counted, and so are
     those past DATA_EVENTS_PER_S; the counts go to the server ("left_out") once there
-    is room, at most every LEFT_OUT_EVERY_S and at the end. Any other event waits its
-    turn, and `close` waits for all of them before the handler ends."""
+    is room, at most every LEFT_OUT_EVERY_S and at the end, or sooner on the next
+    "disconnected" line. Any other event waits its turn, and `close` waits for all of
+    them before the handler ends."""
 
     def __init__(
         self,
@@ -144,6 +145,13 @@ class Reporter:
             return
         if self.hold and not self.queue:
             self._held_until = time.monotonic() + self.hold
+        if kind == "disconnected" and self.left_out:
+            # The count rides on the line the connection's end writes anyway: a line of its
+            # own at the end of each short-lived handler that the log's budget had left
+            # out was a third of a handler's lines at --log all, each built here and
+            # parsed by proclab (benchmarks/tcp.py, process mode).
+            fields.update(left_out=self.left_out, over_rate=self.over_rate)
+            self.behind = self.over_rate = 0
         self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
 
     def wait_left(self, now: float) -> float:

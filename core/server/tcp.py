@@ -713,12 +713,13 @@ class TcpServer:
     def _event_from_handler(self, record: dict[str, Any]) -> None:
         kind = record.pop("kind", "")
         if kind == "left_out":
-            with contextlib.suppress(TypeError, ValueError):
-                self._left_out += int(record.get("count", 0))
-                self._over_rate += int(record.get("over_rate", 0))
+            self._count_left_out(record.get("count", 0), record.get("over_rate", 0))
             return
-        if kind == "disconnected" and isinstance(pid := record.get("pid"), int):
-            self._disconnected.add(pid)
+        if kind == "disconnected":
+            if "left_out" in record:  # a handler's count, told with its connection's end
+                self._count_left_out(record.pop("left_out"), record.pop("over_rate", 0))
+            if isinstance(pid := record.get("pid"), int):
+                self._disconnected.add(pid)
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
@@ -729,6 +730,12 @@ class TcpServer:
             self._emit(kind, **record)
         except (ValueError, TypeError):
             return  # a line no handler writes
+
+    def _count_left_out(self, count: Any, over_rate: Any) -> None:
+        with contextlib.suppress(TypeError, ValueError):
+            count, over_rate = int(count), int(over_rate)
+            self._left_out += count
+            self._over_rate += over_rate
 
     def _tell_left_out(self, now: bool = False) -> None:
         """Say how many data events were left out, at most once a second."""
