@@ -15,6 +15,7 @@ from support import handlers, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState, ServerEvent
+from proclab.core.server import tcp
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.tcp import ServerConfig, describe_event
 
@@ -81,11 +82,15 @@ def shown_and_counted(log: Log) -> tuple[int, int, list[str]]:
 
 @pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
 def test_every_connection_is_logged_however_far_behind_the_log_falls(
-    controller: Controller, mode: str, method: str
+    controller: Controller, mode: str, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Twenty clients send 1 MB each while the log is stalled (its subscriber holds the
     server's thread): the handlers' event pipe fills. Data events may be left out, and the
     log then says how many; no connection's opening or closing is lost."""
+    # The pipe a kernel gives by default (64 KiB): proclab asks for 1 MiB, which the
+    # data events this test's handlers may describe (the log's 1,000 a second) would take
+    # seconds to fill.
+    monkeypatch.setattr(tcp, "EVENT_PIPE_BYTES", 64 * 1024)
     clients = 20
     log = Log(controller)
     address = start(controller, mode, method, max_clients=clients)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import ipaddress
 import json
 import os
@@ -87,6 +88,13 @@ HANDLERS = "proclab.core.server.handler"
 # connection for ever.
 KEEP_ENDED_HANDLERS = 100
 LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left out
+# How long the server thread lets the handlers' lines gather after a read of them, when it
+# has nothing else to do (process and pool modes: it accepts nothing). Read as they came,
+# each short-lived handler's one write woke it: a wake, a select and a read per connection,
+# a third of its time at --log all (strace: 750 wakes a second under benchmarks/tcp.py's
+# load). The console shows them every 50 ms and the app once a frame anyway.
+READ_EVERY_S = 0.02
+EVENT_PIPE_BYTES = 1 << 20  # room for what gathers meanwhile (a pipe holds 64 KiB)
 
 
 class ServerError(ProclabError):
@@ -189,6 +197,8 @@ class TcpServer:
             self._address = client_address(listener.getsockname())
             self._events_r, self._events_w = os.pipe()
             os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
+            with contextlib.suppress(OSError):  # past pipe-max-size: 64 KiB, and more drops
+                fcntl.fcntl(self._events_w, fcntl.F_SETPIPE_SZ, EVENT_PIPE_BYTES)
             self._wake_r, self._wake_w = os.pipe()
             self._stopping.clear()
             self._not_accepting.clear()
@@ -325,6 +335,7 @@ class TcpServer:
         selector.register(self._events_r, selectors.EVENT_READ, "events")
         listener = self._listener
         accepting = listener is not None and self.config.mode == "thread"
+        paced = self.config.mode != "thread"
         if accepting:
             listener.setblocking(False)  # type: ignore[union-attr]
             selector.register(listener, selectors.EVENT_READ, "accept")  # type: ignore[arg-type]
@@ -337,14 +348,18 @@ class TcpServer:
                     self._not_accepting.set()
                     if self._handlers_ended.is_set():
                         break
+                read = False
                 for key, _ in selector.select(LEFT_OUT_EVERY_S if self._left_out else None):
                     if key.data == "accept":
                         self._accept_all(listener)  # type: ignore[arg-type]
                     elif key.data == "events":
                         self._read_events()
+                        read = True
                     else:
                         os.read(self._wake_r, 64)
                 self._tell_left_out()
+                if read and paced:
+                    self._stopping.wait(READ_EVERY_S)  # a stop ends the wait at once
         except Exception as exc:  # the server thread must say why it stopped
             self._emit("error", text=f"the server loop failed: {type(exc).__name__}: {exc}")
         finally:
