@@ -153,6 +153,9 @@ class TcpServer:
         self._lock = threading.RLock()
         self.config = ServerConfig()
         self._listener: socket.socket | None = None
+        # Where its handlers run: the folder proclab was in as the server started (its
+        # server process's, which its handlers share)
+        self._cwd = os.getcwd()
         self._events_r = self._events_w = -1
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
@@ -195,6 +198,7 @@ class TcpServer:
             self.config = config
             self._listener = listener
             self._address = client_address(listener.getsockname())
+            self._cwd = os.getcwd()
             self._events_r, self._events_w = os.pipe()
             os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
             with contextlib.suppress(OSError):  # past pipe-max-size: 64 KiB, and more drops
@@ -428,7 +432,7 @@ class TcpServer:
             args=args,
             name=name,
             method=self.config.method,  # type: ignore[arg-type]
-            cwd=os.getcwd(),
+            cwd=self._cwd,  # read once a start, not once a handler (a system call each)
         )
         return spec, replace(spec, args=shown)
 
