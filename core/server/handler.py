@@ -466,6 +466,8 @@ class _Connections:
                 counts = self.counter.get_obj()  # indexed through the lock held already
                 counts[OPEN] -= 1
                 counts[SERVED] += 1
+        if not self.report.connections:  # its figures are worked out only to be told
+            return
         self.report(
             "disconnected",
             conn.client,
@@ -497,6 +499,8 @@ class _Connections:
         if reason is not None:
             self.close(conn, reason)
             return False
+        if conn.mask == _IN and not conn.out and not conn.eof:
+            return True  # as it was: waiting to read (an echo's usual case)
         want = _OUT if conn.out else 0
         if not conn.eof and len(conn.out) < OUT_LIMIT:
             want |= _IN
@@ -544,24 +548,32 @@ def serve(
         stop_fd = stop.fileno()
         epoll.register(stop_fd, _IN)
     next_sweep = 0.0  # when some connection's idle timeout or lifetime may be due
+    # One clock reading a wake, taken as the wait ends: the connections it woke are moved
+    # at that time, and the next sweep and wait are worked out from it (what they handled
+    # since takes microseconds; the sweep's own period is SWEEP_S). A pool worker under
+    # load wakes several times a connection, and each reading and call here is paid
+    # each time (benchmarks/tcp.py).
+    now = time.monotonic()
     try:
         while by_fd or listener is not None:
             if stop is not None and stop.is_set():
                 conns.close_all(stop_reason)
                 return
-            now = time.monotonic()
             if now >= next_sweep:  # not on every event: one pass over every connection
                 later = now + SWEEP_S if listener is not None or polled else now + 3600
                 next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
                 if not by_fd and listener is None:
                     break  # a handler whose connection just timed out
-            ready = epoll.poll(max(0.0, report.flush_and_wait(now, next_sweep - now)))
-            now = time.monotonic()  # one reading for every connection this wait woke
+            wait = next_sweep - now
+            if report.queue or report.left_out:  # else nothing to send, nor to wait for
+                wait = report.flush_and_wait(now, wait)
+            ready = epoll.poll(wait if wait > 0 else 0)
+            now = time.monotonic()
             for fd, events in ready:
                 conn = by_fd.get(fd)
                 if conn is not None:
-                    if conns.pump(conn, events, now):
-                        next_sweep = min(next_sweep, conn.last + idle_timeout)
+                    if conns.pump(conn, events, now) and conn.last + idle_timeout < next_sweep:
+                        next_sweep = conn.last + idle_timeout
                 elif fd == listen_fd:
                     _accept(listener, conns.open, report, max_clients, counter)  # type: ignore[arg-type]
                 elif fd == stop_fd:
@@ -648,30 +660,44 @@ def _pump(conn: _Conn, readable: int, writable: int, report: Any, now: float) ->
             conn.eof = True  # the peer will send no more; it may still read what it is owed
         elif data:
             conn.bytes_in += len(data)
-            conn.out += data.upper()
             conn.last = now
-            if report.data_wanted(now):
+            if report.data and report.data_wanted(now):  # data: a level that describes chunks
                 report("data_in", conn.client, nbytes=len(data), preview=preview(data))
+            if not conn.out:
+                # Nothing owed before it (an echo's usual case): sent as it is, and only
+                # what the client's socket does not take is kept. A pool worker moves
+                # every message through here (benchmarks/tcp.py).
+                return _send(conn, data.upper(), report, now)
+            conn.out += data.upper()
     if conn.out and (readable or writable):
-        try:
-            sent = conn.sock.send(conn.out, _DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except (BrokenPipeError, ConnectionResetError):
-            return "reset"
-        except OSError as exc:
-            return f"error: {exc.strerror}"
-        if sent:
-            if report.data_wanted(now):
-                report(
-                    "data_out",
-                    conn.client,
-                    nbytes=sent,
-                    preview=preview(bytes(conn.out[:PREVIEW_BYTES])),
-                )
-            del conn.out[:sent]
-            conn.bytes_out += sent
-            conn.last = now
+        return _send(conn, conn.out, report, now)
+    if conn.eof and not conn.out:
+        return "peer closed"
+    return None
+
+
+def _send(conn: _Conn, owed: bytes | bytearray, report: Any, now: float) -> str | None:
+    """Send what is owed (`conn.out`, or a chunk sent before it was kept there); what is
+    left of it is kept in `conn.out`. The reason to close, or None to go on."""
+    try:
+        sent = conn.sock.send(owed, _DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except (BrokenPipeError, ConnectionResetError):
+        return "reset"
+    except OSError as exc:
+        return f"error: {exc.strerror}"
+    if sent:
+        if report.data and report.data_wanted(now):  # data: a level that describes chunks
+            report(
+                "data_out", conn.client, nbytes=sent, preview=preview(bytes(owed[:PREVIEW_BYTES]))
+            )
+        conn.bytes_out += sent
+        conn.last = now
+    if owed is conn.out:
+        del owed[:sent]
+    elif sent < len(owed):
+        conn.out += owed[sent:]
     if conn.eof and not conn.out:
         return "peer closed"
     return None
