@@ -175,9 +175,11 @@ class Reporter:
         second = int(time.monotonic() if now is None else now)
         if second != self._second:
             self._second, self._budget = second, DATA_EVENTS_PER_S
-        if self._budget > 0 and (self.shared is None or self.shared.take(second)):
-            self._budget -= 1
-            return True
+        if self._budget > 0:
+            if self.shared is None or self.shared.take(second):
+                self._budget -= 1
+                return True
+            self._budget = 0  # the log's is spent until the next second: not asked again
         self.over_rate += 1
         return False
 
