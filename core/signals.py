@@ -8,6 +8,7 @@ group, through the family (core/family.py) when the source keeps one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -113,8 +114,16 @@ class Signaller:
                 " of its own (a fork bomb?)"
             )
             row = self._registry.update(rec_id, error=reason)
+            # Its group stopped as a whole first (one signal: none of it forks after it),
+            # then the tree walked and killed, then the group killed here, not by send()
+            # below, which passes over a row the reaper has ended meanwhile. A walk of
+            # /proc's children lists can miss a process whose sibling exits as it is read;
+            # left running, and its group not killed, it carried on the bomb after the
+            # row had ended (a full test run, under load).
+            _signal_group_only(pid, signal.SIGSTOP)
             if self.family is not None:
                 self.family.kill_tree(pid)  # stopped first, so none forks meanwhile
+            _signal_group_only(pid, signal.SIGKILL)
         self.send(rec_id, signal.SIGKILL)
         self._registry.emit([RowUpdated(row)])
         self._registry.notice(
@@ -170,3 +179,10 @@ def _is_ready(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except OSError:
         return False
+
+
+def _signal_group_only(pgid: int, sig: int) -> None:
+    """The group, or nothing: not its leader's pid alone (signal_group's fallback), which
+    the reaper may have freed for another process once the leader was killed."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -105,6 +105,35 @@ def test_a_fork_bomb_is_stopped(controller):
     # nothing of it survives: the autouse fixture fails the test otherwise
 
 
+def test_a_fork_bomb_is_stopped_when_the_walk_of_its_tree_misses_some(controller, monkeypatch):
+    """A walk of /proc's children lists can miss a process (a sibling exiting as it is
+    read), and the reaper may end the bomb's row before the guard's last kill. Here the
+    walk finds only the bomb's first process, and the kill sent to the row comes after
+    its row has ended: the rest of the bomb, its own process group, is still killed (the
+    autouse fixture fails the test if any of it is left)."""
+    from proclab.core.family import Family
+    from proclab.core.signals import Signaller
+
+    started: list[int] = []
+
+    def walk_finding_only_the_root(family: Family, pid: int) -> int:
+        os.kill(pid, 9)
+        return 1
+
+    real_send = Signaller.send
+
+    def send_once_the_row_has_ended(self: Signaller, rec_id: int, sig: int, *a, **k) -> None:
+        if sig == 9 and rec_id in started:
+            wait_until(lambda: controller.row(rec_id).state.is_over, 5)
+        real_send(self, rec_id, sig, *a, **k)
+
+    monkeypatch.setattr(Family, "kill_tree", walk_finding_only_the_root)
+    monkeypatch.setattr(Signaller, "send", send_once_the_row_has_ended)
+    started += start_task(controller, "fork_bomb", "(2, 12, 0.01)", method="fork")
+    assert controller.join(started, timeout=20), "the fork bomb was not stopped"
+    assert controller.row(started[0]).state is ProcState.KILLED
+
+
 async def test_the_app_stays_responsive_while_a_fork_bomb_is_stopped(controller):
     from proclab.tui.app import ProclabApp
     from proclab.tui.screens.help import HelpScreen
