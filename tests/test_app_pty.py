@@ -190,6 +190,14 @@ def test_a_character_split_between_two_reads_loses_no_key_after_it() -> None:
         session.close()
 
 
+def _tell(path: Path, text: str) -> None:
+    """Write a file the test reads as soon as it exists: whole, or not there at all (a
+    file being written is there, empty, before its text: CI read '' once)."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text)
+    os.replace(part, path)
+
+
 def test_started_in_the_background_then_brought_to_the_foreground_it_draws_and_reads(
     tmp_path: Path,
 ) -> None:
