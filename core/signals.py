@@ -121,9 +121,11 @@ class Signaller:
             # left running, and its group not killed, it carried on the bomb after the
             # row had ended (a full test run, under load).
             _signal_group_only(pid, signal.SIGSTOP)
-            if self.family is not None:
-                self.family.kill_tree(pid)  # stopped first, so none forks meanwhile
-            _signal_group_only(pid, signal.SIGKILL)
+            try:
+                if self.family is not None:
+                    self.family.kill_tree(pid)  # stopped first, so none forks meanwhile
+            finally:  # never left stopped
+                _signal_group_only(pid, signal.SIGKILL)
         self.send(rec_id, signal.SIGKILL)
         self._registry.emit([RowUpdated(row)])
         self._registry.notice(

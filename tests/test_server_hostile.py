@@ -191,3 +191,17 @@ def test_half_closed_client_gets_everything_back(controller, mode):
     assert len(received) == len(payload) and received == payload.upper()
     assert wait_until(lambda: no_handler_left(controller), 5)
     still_serves(address)
+
+
+def test_a_server_started_from_a_deleted_folder_says_so(controller, tmp_path, monkeypatch):
+    """Its handlers would run in proclab's folder: gone, the start is refused in one line,
+    and nothing listens."""
+    from proclab.core.server.tcp import ServerError
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(ServerError, match="folder is gone"):
+        controller.server.start(ServerConfig(port=0, mode="process"))
+    assert not controller.server.status().running

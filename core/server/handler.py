@@ -263,18 +263,25 @@ class SharedBudget:
         if fd < 0:
             fd = os.memfd_create("proclab-log-budget", os.MFD_CLOEXEC)
             os.ftruncate(fd, 16)  # zeros: second 0, nothing left
-        self._fd = fd
+        self._fd = fd  # passed on to a forkserver or spawn child (pickled)
         self._map = mmap.mmap(fd, 16)
         self._counts = memoryview(self._map).cast("q")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_mapped_budget, (bootstrap.InheritedFd(self._fd),))
 
+    def close(self) -> None:
+        self._counts.release()
+        self._map.close()
+        os.close(self._fd)
+
     def take(self, second: int) -> bool:
         """One data event of `second`'s budget, if any is left."""
         counts = self._counts
         if counts[0] < second:  # only forward: a process may hold an older clock reading
-            counts[0], counts[1] = second, LOG_DATA_EVENTS_PER_S
+            # The count first: a process that reads the new second reads its new count
+            counts[1] = LOG_DATA_EVENTS_PER_S
+            counts[0] = second
         if counts[1] <= 0:
             return False
         counts[1] -= 1
@@ -692,7 +699,10 @@ def _send(conn: _Conn, owed: bytes | bytearray, report: Any, now: float) -> str 
     if sent:
         if report.data and report.data_wanted(now):  # data: a level that describes chunks
             report(
-                "data_out", conn.client, nbytes=sent, preview=preview(bytes(owed[:PREVIEW_BYTES]))
+                "data_out",
+                conn.client,
+                nbytes=sent,
+                preview=preview(bytes(owed[: min(sent, PREVIEW_BYTES + 1)])),
             )
         conn.bytes_out += sent
         conn.last = now
@@ -916,6 +926,8 @@ def process_server(
         report.close()
         if opened is not None:
             opened.close()
+        if budget is not None:
+            budget.close()
 
 
 def _start_handlers(

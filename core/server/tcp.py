@@ -155,7 +155,7 @@ class TcpServer:
         self._listener: socket.socket | None = None
         # Where its handlers run: the folder proclab was in as the server started (its
         # server process's, which its handlers share)
-        self._cwd = os.getcwd()
+        self._cwd = ""
         self._events_r = self._events_w = -1
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
@@ -194,11 +194,12 @@ class TcpServer:
         with self._lock:
             if self._running:
                 raise ServerError(f"already listening on {self._address}: stop it first")
+            cwd = _cwd()
             listener = _bind(config)
             self.config = config
+            self._cwd = cwd
             self._listener = listener
             self._address = client_address(listener.getsockname())
-            self._cwd = os.getcwd()
             self._events_r, self._events_w = os.pipe()
             os.set_blocking(self._events_w, False)  # handlers drop events rather than stall
             with contextlib.suppress(OSError):  # past pipe-max-size: 64 KiB, and more drops
@@ -698,7 +699,9 @@ class TcpServer:
 
     def _read_events(self) -> None:
         try:
-            data = os.read(self._events_r, 65536)
+            # All the pipe holds, up to its size: read 64 KiB at a time, every
+            # READ_EVERY_S, the thread would take at most 3 MiB a second
+            data = os.read(self._events_r, EVENT_PIPE_BYTES)
         except (BlockingIOError, OSError):
             return
         self._take_events(data)
@@ -843,6 +846,15 @@ def _figures(told: Any) -> tuple[float, float, int, int, float] | None:
         return float(user), float(system), int(voluntary), int(involuntary), float(run_delay)
     except (TypeError, ValueError):
         return None
+
+
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError as exc:  # its folder deleted: the server process could not start there
+        raise ServerError(
+            f"proclab's folder is gone ({exc.strerror}): cd to one that exists"
+        ) from None
 
 
 def _bind(config: ServerConfig) -> socket.socket:
