@@ -19,3 +19,10 @@ def signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
     except PermissionError:
         pass
+
+
+def signal_group_only(pgid: int, sig: int) -> None:
+    """The group, or nothing: not its leader's pid alone (signal_group's fallback), for a
+    leader that may have been killed and reaped, and its pid given to another process."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

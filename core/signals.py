@@ -8,7 +8,6 @@ group, through the family (core/family.py) when the source keeps one.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -18,7 +17,7 @@ from proclab.core import procfs
 from proclab.core.errors import UnknownProcess
 from proclab.core.exits import state_for_status
 from proclab.core.family import Family
-from proclab.core.groups import signal_group
+from proclab.core.groups import signal_group, signal_group_only
 from proclab.core.model import RowUpdated
 from proclab.core.registry import Registry
 
@@ -115,18 +114,18 @@ class Signaller:
             )
             row = self._registry.update(rec_id, error=reason)
             # Its group stopped as a whole first (one signal: none of it forks after it),
-            # then the tree walked and killed, then the group killed here, not by send()
-            # below, which passes over a row the reaper has ended meanwhile. A walk of
-            # /proc's children lists can miss a process whose sibling exits as it is read;
-            # left running, and its group not killed, it carried on the bomb after the
-            # row had ended (a full test run, under load).
-            _signal_group_only(pid, signal.SIGSTOP)
+            # then the tree walked and killed (those that left the group too), then the
+            # group killed, all under the lock. Killed afterwards by send(), the group was
+            # passed over when the reaper had ended the row meanwhile; and a walk of
+            # /proc's children lists can miss a process whose sibling exits as it is
+            # read: left running, it carried on the bomb after the row had ended (a full
+            # test run, under load).
+            signal_group_only(pid, signal.SIGSTOP)
             try:
                 if self.family is not None:
                     self.family.kill_tree(pid)  # stopped first, so none forks meanwhile
             finally:  # never left stopped
-                _signal_group_only(pid, signal.SIGKILL)
-        self.send(rec_id, signal.SIGKILL)
+                signal_group_only(pid, signal.SIGKILL)
         self._registry.emit([RowUpdated(row)])
         self._registry.notice(
             "warning",
@@ -181,10 +180,3 @@ def _is_ready(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except OSError:
         return False
-
-
-def _signal_group_only(pgid: int, sig: int) -> None:
-    """The group, or nothing: not its leader's pid alone (signal_group's fallback), which
-    the reaper may have freed for another process once the leader was killed."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
