@@ -508,8 +508,6 @@ class _Connections:
         if reason is not None:
             self.close(conn, reason)
             return False
-        if conn.mask == _IN and not conn.out and not conn.eof:
-            return True  # as it was: waiting to read (an echo's usual case)
         want = _OUT if conn.out else 0
         if not conn.eof and len(conn.out) < OUT_LIMIT:
             want |= _IN
@@ -670,7 +668,7 @@ def _pump(conn: _Conn, readable: int, writable: int, report: Any, now: float) ->
         elif data:
             conn.bytes_in += len(data)
             conn.last = now
-            if report.data and report.data_wanted(now):  # data: a level that describes chunks
+            if report.data_wanted(now):
                 report("data_in", conn.client, nbytes=len(data), preview=preview(data))
             if not conn.out:
                 # Nothing owed before it (an echo's usual case): sent as it is, and only
@@ -697,7 +695,7 @@ def _send(conn: _Conn, owed: bytes | bytearray, report: Any, now: float) -> str 
     except OSError as exc:
         return f"error: {exc.strerror}"
     if sent:
-        if report.data and report.data_wanted(now):  # data: a level that describes chunks
+        if report.data_wanted(now):
             report(
                 "data_out",
                 conn.client,
