@@ -43,6 +43,7 @@ PR_SET_PDEATHSIG = 1
 DEFERRED_SIGNALS = frozenset(
     {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2}
 )
+_DEFERRED_NUMBERS = tuple(int(s) for s in DEFERRED_SIGNALS)
 
 
 def _load_prctl() -> Any:
@@ -122,7 +123,9 @@ def child_main(payload: ChildPayload) -> None:
         gc.freeze()
         close_inherited_fds(payload.keep_fds)
         _reset_signal_handlers()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, DEFERRED_SIGNALS)
+    # Through _signal, as _reset_signal_handlers says why: signal's own turns the old mask
+    # into a set of enum members, 29 us of a fork child against 8 (measured in one).
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _DEFERRED_NUMBERS)
     die_with_parent(payload.method)
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
