@@ -1,0 +1,150 @@
+"""How close start + join can come to bare multiprocessing: the part of proclab's cost
+that is the child's own set-up, which no change to proclab's threads can remove.
+
+Three arms in one process, interleaved round by round (the ratios are what matter):
+  bare:     raw multiprocessing.Process(target=os.getpid), start, join (benchmarks/spawn.py);
+  set-up:   the same Process running proclab's bootstrap (core/bootstrap.child_main) on
+            os:getpid, as every proclab child does: its output to two pipes, a session of
+            its own, the death signal, its title, its exit record. No controller thread
+            takes part: the parent makes the pipes, starts, joins, and reads the record;
+  proclab:  the controller's spawn + join (launcher, watcher, rows, events).
+
+set-up / bare is a floor for proclab / bare: what the child does for proclab, paid on the
+child's critical path whatever the parent does. issue 15 asks <= 1.2x for each start
+method.
+
+    python benchmarks/spawn_floor.py [--rounds 200] [--methods fork,forkserver] [--bytecode]
+                                     [--out benchmarks/results/spawn-floor.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from results_file import write_results
+
+RESULTS = Path(__file__).with_name("results")
+TARGET = 1.2
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--methods", default="fork,forkserver")
+    parser.add_argument("--out", default=str(RESULTS / "spawn-floor.json"))
+    parser.add_argument(
+        "--bytecode", action="store_true", help="proclab's modules compiled, as installed"
+    )
+    ns = parser.parse_args()
+    from bytecode import compiled, package_roots
+
+    # No child re-imports this script (spawn.py's "bare" arm): only what each arm needs.
+    main_module = sys.modules["__main__"]
+    if hasattr(main_module, "__file__"):
+        del main_module.__file__
+    with compiled(package_roots(), ns.bytecode):
+        return measure(ns)
+
+
+def measure(ns: argparse.Namespace) -> int:
+    from spawn import raw_once
+
+    from proclab.core.controller import Controller
+    from proclab.core.spec import build_spec
+
+    # Started first: it sets the fork server's preload (proclab's bootstrap and title),
+    # which the set-up arm's forkserver children then find loaded, as proclab's do.
+    controller = Controller(sample_interval=1.0).start()
+    results: dict[str, object] = {}
+    try:
+        for method in ns.methods.split(","):
+            ctx = multiprocessing.get_context(method)
+            spec = build_spec("os:getpid", method=method)
+            arms: dict[str, list[float]] = {"bare": [], "set-up": [], "proclab": []}
+            runs: dict[str, Callable[[], float]] = {
+                "bare": partial(raw_once, ctx),
+                "set-up": partial(setup_once, ctx),
+                "proclab": partial(_proclab_once, controller, spec),
+            }
+            for run in runs.values():  # warm every path
+                run()
+            for n in range(ns.rounds):
+                names = list(runs)
+                for name in names[n % 3 :] + names[: n % 3]:  # each arm first in turn
+                    arms[name].append(runs[name]())
+            ms = {name: statistics.median(times) * 1000 for name, times in arms.items()}
+            floor, ours = ms["set-up"] / ms["bare"], ms["proclab"] / ms["bare"]
+            share = (ms["set-up"] - ms["bare"]) / (ms["proclab"] - ms["bare"])
+            results[method] = {
+                "rounds": ns.rounds,
+                "median_ms": {name: round(v, 3) for name, v in ms.items()},
+                "setup_over_bare": round(floor, 2),
+                "proclab_over_bare": round(ours, 2),
+                "setup_share_of_proclab_excess": round(share, 2),
+                "target": TARGET,
+            }
+            print(
+                f"{method:<10}  bare {ms['bare']:.2f} ms  set-up {ms['set-up']:.2f} ms"
+                f"  proclab {ms['proclab']:.2f} ms   set-up/bare {floor:.2f}x"
+                f"  proclab/bare {ours:.2f}x  (target <= {TARGET}x); the child's set-up is"
+                f" {share:.0%} of proclab's time over bare",
+                flush=True,
+            )
+    finally:
+        controller.close()
+    write_results(ns.out, {"bytecode": ns.bytecode, "results": results})
+    return 0
+
+
+def _proclab_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
+    from spawn import controller_once
+
+    return float(controller_once(controller, spec)[0])
+
+
+def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
+    """Start + join of a child running proclab's bootstrap, its exit record read."""
+    from proclab.core.bootstrap import ChildPayload, InheritedFd, child_main
+
+    began = time.perf_counter()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    payload = ChildPayload(
+        kind="module",
+        location="os",
+        function="getpid",
+        args=(),
+        kwargs={},
+        cwd=os.getcwd(),
+        affinity=None,
+        stdout=InheritedFd(out_w),
+        stderr=InheritedFd(err_w),
+        method=ctx.get_start_method(),
+        keep_fds=(),
+        title_target="os:getpid",
+    )
+    process = ctx.Process(target=child_main, args=(payload,))
+    process.start()
+    os.close(out_w)
+    os.close(err_w)
+    process.join()
+    record = os.read(err_r, 4096)
+    elapsed = time.perf_counter() - began
+    for fd in (out_r, err_r):
+        os.close(fd)
+    process.close()
+    if b"proclab-exit" not in record:
+        raise RuntimeError(f"the child wrote no exit record: {record!r}")
+    return elapsed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
