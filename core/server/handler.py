@@ -830,7 +830,13 @@ def process_server(
 
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # else each handler imports this module anew
-        preload = [__name__, "proclab.core.server.fork_server_shield"]
+        # popen_forkserver: each handler unpickles the fds it is passed from there
+        # (methods.FORKSERVER_PRELOAD says what that cost each child)
+        preload = [
+            __name__,
+            "proclab.core.server.fork_server_shield",
+            "multiprocessing.popen_forkserver",
+        ]
         ctx.set_forkserver_preload([*preload, "mmap"])  # each handler maps the log's budget
     fd = _fd(events)
     if log == "all" and method == "fork":
