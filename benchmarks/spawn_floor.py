@@ -112,9 +112,16 @@ def _proclab_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
 
 def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
     """Start + join of a child running proclab's bootstrap, its exit record read."""
-    from proclab.core.bootstrap import ChildPayload, InheritedFd, child_main
+    from proclab.core.bootstrap import (
+        ChildPayload,
+        InheritedFd,
+        child_main,
+        prepare_writers,
+    )
 
     began = time.perf_counter()
+    if ctx.get_start_method() == "fork":
+        prepare_writers()  # as proclab's launcher does
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     payload = ChildPayload(

@@ -66,6 +66,7 @@ __all__ = [
     "load_target",
     "parse_exit_record",
     "prctl",
+    "prepare_writers",
 ]
 
 
@@ -257,8 +258,38 @@ def _redirect_stdio(payload: ChildPayload) -> None:
     os.close(payload.stdout.fd)
     os.close(payload.stderr.fd)
     # sys.stdin already reads /dev/null: multiprocessing replaced it before calling us.
-    sys.stdout = _line_writer(1)
-    sys.stderr = _line_writer(2)
+    if payload.method == "fork" and _ready_writers is not None:
+        sys.stdout, sys.stderr = _ready_writers
+    else:
+        sys.stdout = _line_writer(1)
+        sys.stderr = _line_writer(2)
+
+
+# fds 1 and 2's writers for fork children, built once in proclab's process before its
+# first fork child (prepare_writers) and inherited by each: built in a fork child, whose
+# every first write to a page copies it, the two took 0.12-0.14 ms against 0.02 to take
+# them ready (stamped in fork children of a process holding a controller). A forkserver
+# child builds its own: in the small fork server's child that took 0.04 ms, and writers
+# made there ahead saved nothing measurable (benchmarks/spawn_floor.py).
+_ready_writers: tuple[io.TextIOWrapper, io.TextIOWrapper] | None = None
+_writers_tried = False  # once: where none could be made, none will be
+
+
+def prepare_writers() -> None:
+    """In proclab's process, before it forks a child. The writers only hold the fd
+    numbers, which are each child's pipes by the time it writes; proclab itself never
+    writes to them. Where its own fd 1 or 2 is closed, or seekable (a file: the writers
+    would remember a position in it), each child builds its own."""
+    global _ready_writers, _writers_tried
+    if _writers_tried:
+        return
+    _writers_tried = True
+    try:
+        writers = (_line_writer(1), _line_writer(2))
+    except (OSError, ValueError):
+        return
+    if not any(w.seekable() for w in writers):
+        _ready_writers = writers
 
 
 def _line_writer(fd: int) -> io.TextIOWrapper:

@@ -21,7 +21,13 @@ from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
 from proclab.core import methods
-from proclab.core.bootstrap import DEFERRED_SIGNALS, ChildPayload, InheritedFd, child_main
+from proclab.core.bootstrap import (
+    DEFERRED_SIGNALS,
+    ChildPayload,
+    InheritedFd,
+    child_main,
+    prepare_writers,
+)
 from proclab.core.family import Family
 from proclab.core.model import ProcessSpec, ProcState, StateChanged
 from proclab.core.reaping import Ending, Reaper
@@ -88,6 +94,8 @@ class Launcher:
     ) -> str:
         """A child for `spec`, not started yet; returns its Process.name."""
         ctx = methods.context(spec.method)
+        if spec.method == "fork":
+            prepare_writers()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         payload = ChildPayload(

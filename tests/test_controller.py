@@ -500,3 +500,78 @@ def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
         assert final.time - final.interval >= stood[-1] - 1e-6, (final, stood, sampled_at)
     finally:
         controller.close()
+
+
+@pytest.fixture
+def fresh_writers(monkeypatch):
+    """bootstrap's writers for fork children, unbuilt: each test builds them under the fds
+    it sets up (under pytest's capture, fds 1 and 2 are files, where none are built)."""
+    from proclab.core import bootstrap
+
+    monkeypatch.setattr(bootstrap, "_ready_writers", None)
+    monkeypatch.setattr(bootstrap, "_writers_tried", False)
+    return bootstrap
+
+
+def _with_std_fds(fd: int, then) -> None:  # type: ignore[no-untyped-def]
+    """Call `then` while proclab's own fds 1 and 2 are `fd`."""
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        then()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def test_a_fork_childs_output_is_whole_through_writers_made_before_the_fork(
+    controller, tmp_path, fresh_writers
+):
+    """The writers a fork child takes ready, made while proclab's fds 1 and 2 were a pipe
+    (as they are for `proclab run | tee`), write to the child's own pipes: its lines,
+    an unfinished last line and its traceback, and nothing into proclab's fds."""
+    read_end, write_end = os.pipe()
+    _with_std_fds(write_end, fresh_writers.prepare_writers)
+    os.close(write_end)
+    assert fresh_writers._ready_writers is not None
+    (tmp_path / "talk.py").write_text(
+        "import sys\n"
+        "def go():\n"
+        "    print('héllo')\n"
+        "    sys.stderr.write('half a line')\n"
+        "    sys.stderr.write(' then whole\\n')\n"
+        "    raise ValueError('as it should')\n"
+    )
+    (rec_id,) = controller.spawn(build_spec("talk.py:go", cwd=str(tmp_path), method="fork"))
+    assert controller.join([rec_id], timeout=10)
+    assert controller.row(rec_id).exitcode == 1
+    assert lines(controller, rec_id, "stdout") == ["héllo"]
+    err = lines(controller, rec_id, "stderr")
+    assert err[0] == "half a line then whole"
+    assert err[-1] == "ValueError: as it should"
+    os.set_blocking(read_end, False)
+    # End of file: nothing was written to what were proclab's fds, and nothing holds them
+    assert os.read(read_end, 10000) == b""
+    os.close(read_end)
+
+
+@pytest.mark.parametrize("kind", ["file", "closed"])
+def test_no_writers_are_made_ahead_on_a_file_or_a_closed_fd(tmp_path, fresh_writers, kind):
+    """Made on a file, the writers would remember a position in it; on a closed fd, none
+    can be made: each fork child then makes its own."""
+    if kind == "file":
+        fd = os.open(tmp_path / "out.txt", os.O_WRONLY | os.O_CREAT)
+        _with_std_fds(fd, fresh_writers.prepare_writers)
+        os.close(fd)
+    else:
+        saved = os.dup(1)
+        try:
+            os.close(1)
+            fresh_writers.prepare_writers()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    assert fresh_writers._ready_writers is None
