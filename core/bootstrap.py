@@ -258,8 +258,13 @@ def _redirect_stdio(payload: ChildPayload) -> None:
     os.close(payload.stdout.fd)
     os.close(payload.stderr.fd)
     # sys.stdin already reads /dev/null: multiprocessing replaced it before calling us.
+    global _ready_writers, _writers_tried
     if payload.method == "fork" and _ready_writers is not None:
         sys.stdout, sys.stderr = _ready_writers
+        # This child's own now, and what it writes goes in them: a controller it runs
+        # makes its own children new ones (taken, a child's unfinished line or closed
+        # stdout would be theirs too).
+        _ready_writers, _writers_tried = None, False
     else:
         sys.stdout = _line_writer(1)
         sys.stderr = _line_writer(2)

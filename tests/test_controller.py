@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import psutil
@@ -502,76 +505,114 @@ def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
         controller.close()
 
 
-@pytest.fixture
-def fresh_writers(monkeypatch):
-    """bootstrap's writers for fork children, unbuilt: each test builds them under the fds
-    it sets up (under pytest's capture, fds 1 and 2 are files, where none are built)."""
-    from proclab.core import bootstrap
+# A process whose fds 1 and 2 are pipes (as for `proclab run | tee`; under pytest's capture
+# they are files, where no writers are made ahead), starting one fork child of argv[1].
+WRITERS_SCRIPT = """
+import json, sys
+from proclab.core import bootstrap
+from proclab.core.controller import Controller
+from proclab.core.spec import build_spec
 
-    monkeypatch.setattr(bootstrap, "_ready_writers", None)
-    monkeypatch.setattr(bootstrap, "_writers_tried", False)
-    return bootstrap
-
-
-def _with_std_fds(fd: int, then) -> None:  # type: ignore[no-untyped-def]
-    """Call `then` while proclab's own fds 1 and 2 are `fd`."""
-    saved = os.dup(1), os.dup(2)
-    try:
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        then()
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+if __name__ == "__main__":
+    with Controller(sample_interval=1.0) as c:
+        (rid,) = c.spawn(build_spec(sys.argv[1], cwd=sys.argv[2], method="fork"))
+        c.join([rid], timeout=20)
+        ready = bootstrap._ready_writers
+        print(json.dumps({
+            "exitcode": c.row(rid).exitcode,
+            "lines": [[o.stream, o.text] for o in c.output(rid)],
+            "ready": [id(w) for w in ready] if ready else None,
+        }))
+"""
 
 
-def test_a_fork_childs_output_is_whole_through_writers_made_before_the_fork(
-    controller, tmp_path, fresh_writers
-):
-    """The writers a fork child takes ready, made while proclab's fds 1 and 2 were a pipe
-    (as they are for `proclab run | tee`), write to the child's own pipes: its lines,
-    an unfinished last line and its traceback, and nothing into proclab's fds."""
-    read_end, write_end = os.pipe()
-    _with_std_fds(write_end, fresh_writers.prepare_writers)
-    os.close(write_end)
-    assert fresh_writers._ready_writers is not None
+def _fork_child_of_a_piped_proclab(target: str, folder) -> dict:  # type: ignore[no-untyped-def]
+    done = subprocess.run(
+        [sys.executable, "-c", WRITERS_SCRIPT, target, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_fork_child_writes_through_writers_made_before_the_fork(tmp_path):
+    """Its lines, an unfinished last line and its traceback all arrive, through the very
+    writers proclab made (a fork child's objects sit where the parent's did)."""
     (tmp_path / "talk.py").write_text(
         "import sys\n"
         "def go():\n"
+        "    print(id(sys.stdout), id(sys.stderr))\n"
         "    print('héllo')\n"
         "    sys.stderr.write('half a line')\n"
         "    sys.stderr.write(' then whole\\n')\n"
         "    raise ValueError('as it should')\n"
     )
-    (rec_id,) = controller.spawn(build_spec("talk.py:go", cwd=str(tmp_path), method="fork"))
-    assert controller.join([rec_id], timeout=10)
-    assert controller.row(rec_id).exitcode == 1
-    assert lines(controller, rec_id, "stdout") == ["héllo"]
-    err = lines(controller, rec_id, "stderr")
-    assert err[0] == "half a line then whole"
-    assert err[-1] == "ValueError: as it should"
-    os.set_blocking(read_end, False)
-    # End of file: nothing was written to what were proclab's fds, and nothing holds them
-    assert os.read(read_end, 10000) == b""
-    os.close(read_end)
+    got = _fork_child_of_a_piped_proclab("talk.py:go", tmp_path)
+    assert got["ready"] is not None
+    assert got["exitcode"] == 1
+    stdout = [text for stream, text in got["lines"] if stream == "stdout"]
+    stderr = [text for stream, text in got["lines"] if stream == "stderr"]
+    assert stdout == [f"{got['ready'][0]} {got['ready'][1]}", "héllo"]
+    assert stderr[0] == "half a line then whole"
+    assert stderr[-1] == "ValueError: as it should"
 
 
-@pytest.mark.parametrize("kind", ["file", "closed"])
-def test_no_writers_are_made_ahead_on_a_file_or_a_closed_fd(tmp_path, fresh_writers, kind):
-    """Made on a file, the writers would remember a position in it; on a closed fd, none
-    can be made: each fork child then makes its own."""
-    if kind == "file":
-        fd = os.open(tmp_path / "out.txt", os.O_WRONLY | os.O_CREAT)
-        _with_std_fds(fd, fresh_writers.prepare_writers)
-        os.close(fd)
-    else:
-        saved = os.dup(1)
-        try:
-            os.close(1)
-            fresh_writers.prepare_writers()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-    assert fresh_writers._ready_writers is None
+@pytest.mark.parametrize("before", ["an unfinished line", "stdout closed"])
+def test_a_fork_childs_own_fork_children_get_writers_of_their_own(tmp_path, before):
+    """A child that runs a controller of its own: its children's output is theirs alone,
+    whatever the child left in (or did to) the writers it took."""
+    (tmp_path / "nested.py").write_text(
+        "import contextlib, io, json, sys\n"
+        "def inner():\n"
+        "    print('B says hi')\n"
+        "def outer(before):\n"
+        "    from proclab.core.controller import Controller\n"
+        "    from proclab.core.spec import build_spec\n"
+        "    sys.stdout.write('A partial ')\n"
+        "    if before == 'stdout closed':\n"
+        "        sys.stdout.close()\n"
+        # a fork flushes sys.stdout first: the one in place then is not the one holding it
+        "    with contextlib.redirect_stdout(io.StringIO()), Controller(sample_interval=1.0) as c:\n"
+        "        (rid,) = c.spawn(build_spec('nested.py:inner', cwd=sys.path[0], method='fork'))\n"
+        "        c.join([rid], timeout=20)\n"
+        "        lines = [o.text for o in c.output(rid)]\n"
+        "        sys.stderr.write(json.dumps([c.row(rid).exitcode, lines]) + '\\n')\n"
+    )
+    script = WRITERS_SCRIPT.replace(
+        "sys.argv[1], cwd", "sys.argv[1], repr(tuple(sys.argv[3:])), cwd"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "nested.py:outer", str(tmp_path), before],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["exitcode"] == 0, got
+    told = [text for stream, text in got["lines"] if stream == "stderr"]
+    assert json.loads(told[-1]) == [0, ["B says hi"]]
+
+
+@pytest.mark.parametrize("stdout", ["a file", "closed"])
+def test_no_writers_are_made_ahead_on_a_file_or_a_closed_fd(tmp_path, stdout):
+    """Made on a file, the writers would remember a position in it (and say they can
+    seek); on a closed fd none can be made: each fork child then makes its own."""
+    script = (
+        "import os, sys\n"
+        + ("os.close(1)\n" if stdout == "closed" else "")
+        + "from proclab.core import bootstrap\n"
+        "bootstrap.prepare_writers()\n"
+        "sys.stderr.write(str(bootstrap._ready_writers is None))\n"
+    )
+    with open(tmp_path / "out.txt", "w") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert done.stderr == "True"
