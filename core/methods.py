@@ -31,11 +31,11 @@ __all__ = ["DEFAULT_METHOD", "METHODS", "check_method", "context", "forget_main_
 # each child still re-runs the parent's main script, as spawn children do. proclab's own
 # script only imports its small CLI module.)
 FORKSERVER_PRELOAD = [
+    "proclab.core.forkserver_guard",  # first: the fork server dies with proclab from here on
     # Where the fds a child is passed (its output pipes: bootstrap.InheritedFd) are
     # unpickled from. Not loaded in the fork server, each child imported it: 0.57 ms of a
     # forkserver child's start + join of 2.7 (benchmarks/spawn_floor.py).
     "multiprocessing.popen_forkserver",
-    "proclab.core.forkserver_guard",
     "proclab.core.bootstrap",
     "proclab.core.proctitle",
     "proclab.core.tasks",
