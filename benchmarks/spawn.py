@@ -208,9 +208,13 @@ def measure(ns: argparse.Namespace, script: str | None) -> int:
     finally:
         for c in controllers.values():
             c.close()
+    from spawn_floor import _writers_made_ahead
+
+    ahead = _writers_made_ahead()
     write_results(
         ns.out,
         {
+            "fork_writers_made_ahead": ahead,
             "family_bound": bound,
             "load_average_at_start": load0,
             "bytecode": ns.bytecode,  # proclab's modules compiled (benchmarks/bytecode.py)

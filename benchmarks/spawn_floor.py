@@ -100,8 +100,22 @@ def measure(ns: argparse.Namespace) -> int:
             )
     finally:
         controller.close()
-    write_results(ns.out, {"bytecode": ns.bytecode, "results": results})
+    ahead = _writers_made_ahead()
+    write_results(
+        ns.out, {"bytecode": ns.bytecode, "fork_writers_made_ahead": ahead, "results": results}
+    )
     return 0
+
+
+def _writers_made_ahead() -> bool:
+    """Whether fork children took output writers made in this process (bootstrap's
+    prepare_writers): not where this process's stdout or stderr is a file or /dev/null,
+    where each child makes its own. Printed and written down: it moves fork's figures."""
+    from proclab.core import bootstrap
+
+    made = bootstrap._ready_writers is not None
+    print(f"fork children took output writers made ahead: {'yes' if made else 'no'}")
+    return made
 
 
 def _proclab_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
