@@ -506,7 +506,8 @@ def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
 
 
 # A process whose fds 1 and 2 are pipes (as for `proclab run | tee`; under pytest's capture
-# they are files, where no writers are made ahead), starting one fork child of argv[1].
+# they are files, where no writers are made ahead), starting one fork child of argv[1]
+# in folder argv[2], with the rest of argv as its arguments.
 WRITERS_SCRIPT = """
 import json, sys
 from proclab.core import bootstrap
@@ -515,7 +516,8 @@ from proclab.core.spec import build_spec
 
 if __name__ == "__main__":
     with Controller(sample_interval=1.0) as c:
-        (rid,) = c.spawn(build_spec(sys.argv[1], cwd=sys.argv[2], method="fork"))
+        args = repr(tuple(sys.argv[3:]))
+        (rid,) = c.spawn(build_spec(sys.argv[1], args, cwd=sys.argv[2], method="fork"))
         c.join([rid], timeout=20)
         ready = bootstrap._ready_writers
         print(json.dumps({
@@ -526,9 +528,9 @@ if __name__ == "__main__":
 """
 
 
-def _fork_child_of_a_piped_proclab(target: str, folder) -> dict:  # type: ignore[no-untyped-def]
+def _fork_child_of_a_piped_proclab(target: str, folder, *args: str) -> dict:  # type: ignore[no-untyped-def]
     done = subprocess.run(
-        [sys.executable, "-c", WRITERS_SCRIPT, target, str(folder)],
+        [sys.executable, "-c", WRITERS_SCRIPT, target, str(folder), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -580,17 +582,7 @@ def test_a_fork_childs_own_fork_children_get_writers_of_their_own(tmp_path, befo
         "        lines = [o.text for o in c.output(rid)]\n"
         "        sys.stderr.write(json.dumps([c.row(rid).exitcode, lines]) + '\\n')\n"
     )
-    script = WRITERS_SCRIPT.replace(
-        "sys.argv[1], cwd", "sys.argv[1], repr(tuple(sys.argv[3:])), cwd"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, "nested.py:outer", str(tmp_path), before],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    got = json.loads(done.stdout.splitlines()[-1])
+    got = _fork_child_of_a_piped_proclab("nested.py:outer", tmp_path, before)
     assert got["exitcode"] == 0, got
     told = [text for stream, text in got["lines"] if stream == "stderr"]
     assert json.loads(told[-1]) == [0, ["B says hi"]]
