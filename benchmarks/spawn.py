@@ -86,6 +86,17 @@ def controller_many(controller, spec, count: int) -> float:  # type: ignore[no-u
     return elapsed
 
 
+def writers_made_ahead() -> bool:
+    """Whether fork children took output writers made in this process (bootstrap's
+    prepare_writers): not where this process's stdout or stderr is a file or /dev/null,
+    where each child makes its own. Printed and written down: it moves fork's figures."""
+    from proclab.core import bootstrap
+
+    made = bootstrap._ready_writers is not None
+    print(f"fork children took output writers made ahead: {'yes' if made else 'no'}")
+    return made
+
+
 def controller_once(controller, spec) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """Wall seconds for start + join, and proclab's own CPU seconds meanwhile."""
     cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -208,9 +219,7 @@ def measure(ns: argparse.Namespace, script: str | None) -> int:
     finally:
         for c in controllers.values():
             c.close()
-    from spawn_floor import _writers_made_ahead
-
-    ahead = _writers_made_ahead()
+    ahead = writers_made_ahead()
     write_results(
         ns.out,
         {

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 from results_file import write_results
+from spawn import controller_once, raw_once, writers_made_ahead
 
 RESULTS = Path(__file__).with_name("results")
 TARGET = 1.2
@@ -55,8 +56,6 @@ def main() -> int:
 
 
 def measure(ns: argparse.Namespace) -> int:
-    from spawn import raw_once
-
     from proclab.core.controller import Controller
     from proclab.core.spec import build_spec
 
@@ -100,27 +99,14 @@ def measure(ns: argparse.Namespace) -> int:
             )
     finally:
         controller.close()
-    ahead = _writers_made_ahead()
+    ahead = writers_made_ahead()
     write_results(
         ns.out, {"bytecode": ns.bytecode, "fork_writers_made_ahead": ahead, "results": results}
     )
     return 0
 
 
-def _writers_made_ahead() -> bool:
-    """Whether fork children took output writers made in this process (bootstrap's
-    prepare_writers): not where this process's stdout or stderr is a file or /dev/null,
-    where each child makes its own. Printed and written down: it moves fork's figures."""
-    from proclab.core import bootstrap
-
-    made = bootstrap._ready_writers is not None
-    print(f"fork children took output writers made ahead: {'yes' if made else 'no'}")
-    return made
-
-
 def _proclab_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
-    from spawn import controller_once
-
     return float(controller_once(controller, spec)[0])
 
 
