@@ -20,7 +20,7 @@ from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
-from proclab.core import methods
+from proclab.core import methods, step_aside
 from proclab.core.bootstrap import (
     DEFERRED_SIGNALS,
     ChildPayload,
@@ -74,6 +74,7 @@ class Launcher:
         # Held while one child is started, so that shutdown sees every child either
         # started (and ends it) or not yet started (and cancels it).
         self.gate = threading.Lock()
+        self._stepped: set[int] | None = None  # the launcher's CPU mask while it steps aside
         self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="proclab-launcher", daemon=True)
 
@@ -179,7 +180,11 @@ class Launcher:
         milliseconds late is safe. Recorded at once: a forkserver child (proclab does
         not fork it, and its fork server may reap it and free its pid), a spawn child
         (it takes 60 ms to start), and a child with `on_started`, which may close what
-        the child was handed before the next fork child would inherit it."""
+        the child was handed before the next fork child would inherit it.
+
+        A fork child started alone is let run at once: the launcher steps off its CPU to
+        record it (core/step_aside.py). Not in a burst: its first children run while the
+        next are forked, and the launcher would wait for another CPU to wake each time."""
         with self.gate:
             started: list[_Started] = []
             for rec_id in ids:
@@ -191,6 +196,8 @@ class Launcher:
                 begun = self._start(rec_id, child)
                 if begun is None:
                     continue
+                if child.method == "fork" and len(ids) == 1:
+                    self._stepped = step_aside.step_aside()
                 started.append(begun)
                 if child.method != "fork" or child.on_started is not None:
                     self._record(started)
@@ -225,7 +232,16 @@ class Launcher:
 
     def _record(self, started: list[_Started]) -> None:
         """Started children: each row running with its pid, its events, its output and
-        end the reaper's."""
+        end the reaper's. The launcher then runs on every CPU again (step_aside), before
+        it forks another child."""
+        try:
+            self._record_each(started)
+        finally:
+            if self._stepped is not None:
+                step_aside.step_back(self._stepped)
+                self._stepped = None
+
+    def _record_each(self, started: list[_Started]) -> None:
         for rec_id, child, latency, mono, wall in started:
             process = child.process
             pid = process.pid

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -16,6 +17,7 @@ from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_unt
 
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
+from proclab.core.launcher import Launcher
 from proclab.core.model import (
     Cleared,
     Exited,
@@ -337,6 +339,55 @@ def test_affinity_pins_the_child(controller):
     pid = controller.row(rec_id).pid
     assert wait_until(lambda: os.sched_getaffinity(pid) == {cpus[0]})
     controller.kill(rec_id)
+
+
+TWO_CPUS = pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="one CPU: the launcher has nowhere to step to"
+)
+
+
+@TWO_CPUS
+def test_fork_children_get_every_cpu_though_the_launcher_steps_aside(controller, monkeypatch):
+    """The launcher moves off the CPU it forked a child on while it records it (so the
+    child runs at once), and back before it forks again: lone children and bursts alike
+    inherit every CPU proclab may use, and the launcher ends with all of them."""
+    allowed = os.sched_getaffinity(0)
+    while_recording: list[set[int]] = []
+    record = Launcher._record_each
+
+    def spy(self, started):  # type: ignore[no-untyped-def]
+        while_recording.append(os.sched_getaffinity(0))
+        record(self, started)
+
+    monkeypatch.setattr(Launcher, "_record_each", spy)
+    ids = (
+        start_task(controller, "sleep", "(30,)", method="fork")
+        + start_task(controller, "sleep", "(30,)", method="fork", count=20)
+        + start_task(controller, "sleep", "(30,)", method="fork")
+    )
+    for rec_id in ids:
+        assert os.sched_getaffinity(controller.row(rec_id).pid) == allowed
+    assert os.sched_getaffinity(controller._launcher._thread.native_id) == allowed
+    assert any(len(mask) == len(allowed) - 1 for mask in while_recording), while_recording
+
+
+@TWO_CPUS
+def test_a_childs_start_latency_leaves_out_the_launchers_step(controller, monkeypatch):
+    """Start latency is how long Process.start() took, as it would for the user: not the
+    time proclab's launcher spent moving to another CPU after the fork."""
+    moves: list[float] = []
+    real = os.sched_setaffinity
+
+    def slow(pid: int, mask: set[int]) -> None:
+        if threading.current_thread().name == "proclab-launcher":
+            moves.append(time.monotonic())
+            time.sleep(0.3)
+        real(pid, mask)
+
+    monkeypatch.setattr(os, "sched_setaffinity", slow)
+    row = run_task(controller, "sleep", "(0,)", method="fork")
+    assert moves, "the launcher did not step aside"
+    assert row.start_latency is not None and row.start_latency < 0.3, row.start_latency
 
 
 def test_samples_measure_children(controller):
