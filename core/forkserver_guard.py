@@ -12,9 +12,15 @@ from its main thread, before the interface runs.)
 
 from __future__ import annotations
 
+import os
 import signal
 
-from proclab.core.bootstrap import PR_SET_PDEATHSIG, prctl
+from proclab.core import bootstrap
 
-if prctl is not None:
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+if (
+    bootstrap.prctl is not None
+    and bootstrap.prctl(bootstrap.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+):
+    # Each child this server forks finds it said, and needs no watchdog thread of its
+    # own to die with proclab (bootstrap.die_with_parent).
+    bootstrap.guarded_fork_server = os.getpid()

@@ -317,6 +317,46 @@ def test_sigkill_of_proclab_spares_its_caller(tmp_path: Path) -> None:
         reap_orphans()
 
 
+GUARDED_FORK_SERVER = """
+import multiprocessing, os, sys, time
+from proclab.core import bootstrap, methods
+
+def child(note):
+    bootstrap.die_with_parent("forkserver")  # as the bootstrap does
+    threads = len(os.listdir("/proc/self/task"))
+    with open(note, "w") as f:
+        f.write(f"{os.getpid()} {threads}")
+    time.sleep(30)
+
+if __name__ == "__main__":
+    methods.prepare()  # proclab's fork server, which dies with this process
+    multiprocessing.get_context("forkserver").Process(target=child, args=(sys.argv[1],)).start()
+    time.sleep(30)
+"""
+
+
+def test_a_forkserver_child_dies_with_proclab_through_its_fork_server(tmp_path: Path) -> None:
+    """A forkserver child's parent is the fork server, which dies with proclab: the kernel's
+    parent-death signals chain from proclab to the child, with no watchdog thread in the
+    child and no guardian (a raw Process, outside any family)."""
+    script = tmp_path / "guarded.py"
+    script.write_text(GUARDED_FORK_SERVER)
+    note = tmp_path / "child"
+    owner = subprocess.Popen([sys.executable, str(script), str(note)], start_new_session=True)
+    try:
+        assert wait_until(lambda: note.exists() and note.read_text().count(" ") == 1, 30)
+        pid, threads = map(int, note.read_text().split())
+        child = psutil.Process(pid)
+        assert threads == 1, "the child started a watchdog thread"
+        owner.kill()  # SIGKILL: no Python code of the owner runs
+        assert survivors({child: "the forkserver child"}, timeout=10) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(owner.pid, signal.SIGKILL)
+        owner.wait()
+        reap_orphans()
+
+
 WATCHDOG_LATE = """
 import multiprocessing, os, subprocess, sys, time
 from proclab.core import bootstrap
