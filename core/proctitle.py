@@ -5,8 +5,12 @@ The setproctitle package does it (it rewrites the process's argv area, and on Li
 `comm` name too). Its package `__init__` imports logging, which measured 6 ms of a spawn
 child's start here; its C module alone loads in about 0.4 ms, so that is what is loaded.
 proclab imports this module before it starts children, and the fork server preloads it, so
-fork and forkserver children find it loaded and set up; a spawn child loads it when it sets
-its title.
+fork and forkserver children find it loaded; a spawn child loads it when it sets its title.
+
+Nothing here calls it in proclab or a fork server: its first call, even getproctitle(),
+rewrites the process's own command line as one string and its comm as that string's start
+(`ps -C python` would no longer find proclab's fork server). Each child makes that first
+call as it sets its title (0.04 ms of a forkserver child, stamped).
 """
 
 from __future__ import annotations
@@ -32,12 +36,6 @@ def _load() -> Callable[[str], None] | None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         setproctitle: Callable[[str], None] = module.setproctitle
-        # Its first call of any kind copies the environment out of the argv area it
-        # writes titles into. Asked once here, in proclab and in each fork server (which
-        # preloads this module), so that a fork or forkserver child finds it done: 0.04 ms
-        # of each forkserver child's start otherwise (stamped in the child). The title
-        # itself is left as it is.
-        module.getproctitle()
         return setproctitle
     except (ImportError, OSError, AttributeError):
         return None

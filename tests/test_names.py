@@ -6,10 +6,12 @@ client, and a restart after a rename starts under the new name. Real children.""
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
+from pty_session import PROCLAB
 from support import TASKS, handlers, lines, wait_until
 
 from proclab.core.controller import Controller
@@ -76,6 +78,41 @@ def test_one_child_keeps_its_name_and_a_default_name_is_its_title(controller: Co
         pid = controller.row(rec_id).pid
         assert pid is not None
         assert wait_until(lambda pid=pid, text=text: title(pid) == text), title(pid)
+
+
+def test_proclab_and_its_fork_server_keep_their_own_names() -> None:
+    """Only children are titled: proclab's own process and its fork server keep the name
+    and the command line they started with, as `ps -C`, pgrep and htop find them
+    (setproctitle's first call, even a getproctitle, rewrites both)."""
+    run = subprocess.Popen(
+        [PROCLAB, "run", f"{TASKS}:sleep", "--args", "(30,)", "--method", "forkserver"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        proclab = psutil.Process(run.pid)
+
+        def fork_server() -> psutil.Process | None:
+            found = [p for p in proclab.children() if "forkserver" in " ".join(p.cmdline())]
+            return found[0] if found and found[0].children() else None  # its child runs
+
+        assert wait_until(fork_server, 20), "no fork server with a child"
+        server = fork_server()
+        assert server is not None
+
+        def own_name(process: psutil.Process) -> tuple[list[bytes], str]:
+            with open(f"/proc/{process.pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            with open(f"/proc/{process.pid}/comm") as f:
+                return args, f.read().strip()
+
+        args, comm = own_name(proclab)
+        assert len(args) > 2 and comm == "proclab", (args, comm)  # not one string
+        args, comm = own_name(server)
+        assert len(args) > 2 and comm == Path(args[0].decode()).name[:15], (args, comm)
+    finally:
+        run.terminate()
+        run.wait(timeout=20)
 
 
 def test_titles_can_be_left_alone(who: str) -> None:
