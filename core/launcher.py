@@ -182,8 +182,8 @@ class Launcher:
         (it takes 60 ms to start), and a child with `on_started`, which may close what
         the child was handed before the next fork child would inherit it.
 
-        A fork child started alone is let run at once: the launcher steps off its CPU to
-        record it (core/step_aside.py). Not in a burst: its first children run while the
+        A fork child started alone is let run at once: the launcher steps off the child's
+        CPU to record it (core/step_aside.py). Not in a burst: its first children run while the
         next are forked, and the launcher would wait for another CPU to wake each time."""
         with self.gate:
             started: list[_Started] = []
@@ -196,8 +196,8 @@ class Launcher:
                 begun = self._start(rec_id, child)
                 if begun is None:
                     continue
-                if child.method == "fork" and len(ids) == 1:
-                    self._stepped = step_aside.step_aside()
+                if child.method == "fork" and len(ids) == 1 and child.process.pid:
+                    self._stepped = step_aside.step_aside(child.process.pid)
                 started.append(begun)
                 if child.method != "fork" or child.on_started is not None:
                     self._record(started)

@@ -269,6 +269,13 @@ def brief(pid: int) -> Brief:
     )
 
 
+def last_cpu(pid: int) -> int:
+    """The CPU a process last ran on, or is queued on if it has not run yet. Raises OSError
+    once the process is gone (and ValueError/IndexError if /proc says something unexpected)."""
+    stat = _read(f"/proc/{pid}/stat")
+    return int(stat[stat.rindex(b")") + 2 :].split()[36])
+
+
 def children_of(pid: int, kept: Kept | None = None) -> list[int]:
     """The processes `pid`'s main thread has started (/proc/PID/task/PID/children; `kept`:
     that file, kept open)."""

@@ -15,6 +15,7 @@ import psutil
 import pytest
 from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_until
 
+from proclab.core import step_aside
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.launcher import Launcher
@@ -346,12 +347,9 @@ TWO_CPUS = pytest.mark.skipif(
 )
 
 
-@TWO_CPUS
-def test_fork_children_get_every_cpu_though_the_launcher_steps_aside(controller, monkeypatch):
-    """The launcher moves off the CPU it forked a child on while it records it (so the
-    child runs at once), and back before it forks again: lone children and bursts alike
-    inherit every CPU proclab may use, and the launcher ends with all of them."""
-    allowed = os.sched_getaffinity(0)
+def _masks_while_recording(monkeypatch, child_on_launchers_cpu: bool) -> list[set[int]]:
+    """The launcher's CPU masks as it records each start, with the kernel's choice of the
+    child's CPU made for it: the launcher's own, or another."""
     while_recording: list[set[int]] = []
     record = Launcher._record_each
 
@@ -359,7 +357,22 @@ def test_fork_children_get_every_cpu_though_the_launcher_steps_aside(controller,
         while_recording.append(os.sched_getaffinity(0))
         record(self, started)
 
+    def child_cpu(pid: int) -> int:
+        here = step_aside._getcpu()
+        return here if child_on_launchers_cpu else next(iter(os.sched_getaffinity(0) - {here}))
+
     monkeypatch.setattr(Launcher, "_record_each", spy)
+    monkeypatch.setattr(step_aside.procfs, "last_cpu", child_cpu)
+    return while_recording
+
+
+@TWO_CPUS
+def test_fork_children_get_every_cpu_though_the_launcher_steps_aside(controller, monkeypatch):
+    """The launcher moves off the CPU a lone fork child waits on while it records it (so
+    the child runs at once), and back before it forks again: lone children and bursts
+    alike inherit every CPU proclab may use, and the launcher ends with all of them."""
+    allowed = os.sched_getaffinity(0)
+    while_recording = _masks_while_recording(monkeypatch, child_on_launchers_cpu=True)
     ids = (
         start_task(controller, "sleep", "(30,)", method="fork")
         + start_task(controller, "sleep", "(30,)", method="fork", count=20)
@@ -370,6 +383,16 @@ def test_fork_children_get_every_cpu_though_the_launcher_steps_aside(controller,
     launcher = controller._launcher._thread.native_id  # back once its recording is done
     assert wait_until(lambda: os.sched_getaffinity(launcher) == allowed, 5)
     assert any(len(mask) == len(allowed) - 1 for mask in while_recording), while_recording
+
+
+@TWO_CPUS
+def test_the_launcher_stays_when_the_child_waits_on_another_cpu(controller, monkeypatch):
+    """A child the kernel queued on another CPU keeps it: the launcher, moving off its own,
+    would land on the child's and take it from the child."""
+    allowed = os.sched_getaffinity(0)
+    while_recording = _masks_while_recording(monkeypatch, child_on_launchers_cpu=False)
+    start_task(controller, "sleep", "(30,)", method="fork")
+    assert while_recording and all(mask == allowed for mask in while_recording)
 
 
 @TWO_CPUS
@@ -386,6 +409,7 @@ def test_a_childs_start_latency_leaves_out_the_launchers_step(controller, monkey
         real(pid, mask)
 
     monkeypatch.setattr(os, "sched_setaffinity", slow)
+    monkeypatch.setattr(step_aside.procfs, "last_cpu", lambda pid: step_aside._getcpu())
     row = run_task(controller, "sleep", "(0,)", method="fork")
     assert moves, "the launcher did not step aside"
     assert row.start_latency is not None and row.start_latency < 0.3, row.start_latency

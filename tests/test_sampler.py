@@ -262,3 +262,13 @@ def test_the_machines_figures_from_kept_files_are_the_kernels() -> None:
         assert procfs.core_times(procfs.Kept("/proc/stat").read())[0][1] > 0
     finally:
         meter.close()
+
+
+def test_last_cpu_is_the_cpu_the_process_runs_on(program) -> None:
+    """procfs.last_cpu, which the launcher asks before it steps aside: a process pinned to
+    one CPU is on that one, whichever it is."""
+    for cpu in sorted(os.sched_getaffinity(0)):
+        pinned = program(f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); time.sleep(30)")
+        assert wait_until(lambda p=pinned, c=cpu: os.sched_getaffinity(p.pid) == {c}, 10)
+        assert asleep(pinned)
+        assert procfs.last_cpu(pinned.pid) == cpu
