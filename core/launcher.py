@@ -258,6 +258,8 @@ class Launcher:
             )
             self._registry.emit([StateChanged(row, ProcState.STARTING)])
             ending = Ending(pid, _exitcode(process), partial(self._release, rec_id), mono)
+            if child.method != "forkserver":  # forked by proclab: reaped by proclab
+                ending.reap = partial(_wait4, process)
             self._reaper.watch(rec_id, ending, child.stdout_r, child.stderr_r, exit_fds)
             self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
 
@@ -291,6 +293,26 @@ class Launcher:
 
 def _exitcode(process: BaseProcess) -> Callable[[], int | None]:
     return lambda: process.exitcode
+
+
+def _wait4(process: BaseProcess) -> tuple[float, float, int, int] | tuple[()] | None:
+    """Reap a child proclab forked (fork, spawn) with wait4: its user and system CPU and
+    its context switches, its own exactly while it has reaped no child (its bootstrap
+    writes an exit record otherwise, which the reaper takes first); None while it runs,
+    () if it was reaped elsewhere (its figures are gone). /proc has CPU times in clock
+    ticks only (10 ms). multiprocessing's handle is given the exit status, as its own
+    poll would have taken it."""
+    popen = process._popen  # type: ignore[attr-defined]
+    if popen.returncode is not None:  # reaped by multiprocessing's own poll
+        return ()
+    try:
+        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+    except ChildProcessError:
+        return ()
+    if pid == 0:
+        return None
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw
 
 
 def _exit_fds(process: BaseProcess, pid: int, method: str) -> tuple[int, ...]:

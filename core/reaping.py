@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record
+from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record, run_delay
 from proclab.core.exits import state_for_exit
 from proclab.core.family import Family
 from proclab.core.model import ProcSample, Stream
@@ -32,6 +32,11 @@ class Ending:
     started_mono: float
     final_sample: ProcSample | None = None
     reported: tuple[float, float, int, int, float] | None = None  # its own exit record
+    # For a child proclab forked: reaps it (wait4) and gives its CPU times and context
+    # switches, exact to the microsecond; None while it runs, () if it was reaped
+    # elsewhere. Without it (a forkserver child, reaped by its fork server) they come
+    # from its exit record or /proc.
+    reap: Callable[[], tuple[float, float, int, int] | tuple[()] | None] | None = None
 
 
 class Reaper:
@@ -78,12 +83,21 @@ class Reaper:
         if ending is None or row is None:
             return True
         if ending.final_sample is None:
-            # The child's own exit record (its rusage) if it wrote one; else its figures
-            # read while it is a zombie (once reaped they are gone; a forkserver child is
-            # reaped by the fork server, often first).
+            # The child's own exit record (its rusage) if it wrote one; else wait4's, for
+            # a child proclab reaps itself; else its figures read while it is a zombie
+            # (once reaped they are gone; a forkserver child is reaped by the fork server,
+            # often first).
             last = self._registry.current_sample(row)
             if ending.reported:
                 ending.final_sample = reported_sample(ending.reported, last, ending.started_mono)
+            elif ending.reap is not None:
+                waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
+                usage = ending.reap()
+                if usage is None:
+                    return False
+                if usage:
+                    figures = (*usage, waited)
+                    ending.final_sample = reported_sample(figures, last, ending.started_mono)
             else:
                 ending.final_sample = final_sample(ending.pid, last, ending.started_mono)
         exitcode = ending.exitcode()

@@ -511,6 +511,66 @@ def test_a_short_child_still_has_its_cpu_time(controller, method):
     assert lines(controller, row.id) == ["counted to 300,000"]
 
 
+SPIN_THEN_SLEEP = """
+import time
+
+def spin_then_sleep():
+    end = time.process_time() + 0.035
+    while time.process_time() < end:
+        pass
+    print(f"{time.process_time():.6f}", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_childs_cpu_time_is_exact(tmp_path, method):
+    """A child killed before its first sample writes no exit record: proclab, which forked
+    it, reaps it with wait4, whose CPU times are exact. /proc counts them in clock ticks
+    (10 ms), and a child that measured 35 ms of its own was shown 30 or 40."""
+    (tmp_path / "spinner.py").write_text(SPIN_THEN_SLEEP)
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{tmp_path / 'spinner.py'}:spin_then_sleep", method=method)
+        (rec_id,) = controller.spawn(spec)
+        assert wait_until(lambda: lines(controller, rec_id), 30)
+        controller.kill(rec_id)
+        assert controller.join([rec_id], timeout=10)
+        row = controller.row(rec_id)
+    measured = float(lines(controller, rec_id)[0])
+    assert row.sample is not None
+    assert abs(row.sample.cpu_time - measured) < 0.002, (row.sample.cpu_time, measured)
+
+
+REAPS_ITS_OWN = """
+import multiprocessing, time
+
+def spin():
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+
+def reaps_its_own():
+    child = multiprocessing.get_context("fork").Process(target=spin)
+    child.start()
+    child.join()
+    print(f"{time.process_time():.6f}", flush=True)
+"""
+
+
+def test_a_child_that_reaped_its_own_child_is_not_given_its_cpu_time(tmp_path):
+    """wait4 adds to a child's CPU times those of the children it reaped; a child that
+    reaped one tells its own (its exit record), and the row shows that, not 0.3 s more."""
+    (tmp_path / "parent.py").write_text(REAPS_ITS_OWN)
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{tmp_path / 'parent.py'}:reaps_its_own", method="fork")
+        (rec_id,) = controller.spawn(spec)
+        assert controller.join([rec_id], timeout=30)
+        row = controller.row(rec_id)
+    measured = float(lines(controller, rec_id)[0])
+    assert row.sample is not None
+    assert abs(row.sample.cpu_time - measured) < 0.01, (row.sample.cpu_time, measured)
+
+
 def test_an_unfinished_stderr_line_keeps_its_text(controller, tmp_path):
     (tmp_path / "partial.py").write_text(
         "import sys\ndef go():\n    sys.stderr.write('no newline')\n"
