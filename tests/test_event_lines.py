@@ -12,7 +12,12 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proclab.core.server.event_lines import DATA_LINE, event_line
+from proclab.core.server.event_lines import (
+    DATA_LINE,
+    accepted_line,
+    disconnected_line,
+    event_line,
+)
 from proclab.core.server.tcp import _records
 
 texts = st.text(alphabet=st.characters(codec=None))  # any code point, lone surrogates too
@@ -43,6 +48,29 @@ def test_a_whole_read_reads_back_as_the_records_written(records: list) -> None:
     """The server parses a read's lines in one json.loads: the same records, in order."""
     lines = [event_line(kind, record).rstrip(b"\n") for kind, record in records]
     assert _records(lines) == [{"kind": kind, **record} for kind, record in records]
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+counts = st.integers(min_value=0, max_value=2**63)
+
+
+@given(client=texts, pid=counts, when=finite, duration=finite, ins=counts, outs=counts, why=texts)
+def test_a_connections_lines_are_the_general_lines(
+    client: str, pid: int, when: float, duration: float, ins: int, outs: int, why: str
+) -> None:
+    """The two lines every connection makes, from their templates, are byte for byte the
+    lines event_line makes of the same fields, whatever text they carry."""
+    assert accepted_line(client, pid, when) == event_line(
+        "accepted", {"client": client, "pid": pid, "time": when}
+    )
+    fields = {"client": client, "pid": pid, "time": when, "duration": duration}
+    fields.update(bytes_in=ins, bytes_out=outs, reason=why)
+    line = disconnected_line(client, pid, when, duration, ins, outs, why)
+    assert line == event_line("disconnected", fields)
+    assert json.loads(line) == {"kind": "disconnected", **fields}
+    fields.update(left_out=ins + 1, over_rate=outs)  # a handler's count rides on it
+    line = disconnected_line(client, pid, when, duration, ins, outs, why, ins + 1, outs)
+    assert line == event_line("disconnected", fields)
 
 
 def test_a_bad_line_in_a_read_loses_only_itself() -> None:

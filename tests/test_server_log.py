@@ -354,24 +354,78 @@ def test_a_handler_holds_its_events_a_moment_to_send_them_together() -> None:
 
     try:
         held = Reporter(write, level="connections", hold=HOLD_S)
-        held("accepted", "127.0.0.1:1")
-        assert held.flush() and written() == []  # held, and nothing overdue
+        held.opened("127.0.0.1:1")
+        now = time.monotonic()
+        assert 0 < held.flush_and_wait(now, 10.0) <= HOLD_S and written() == []  # held
         assert 0 < held.wait_left(time.monotonic()) <= HOLD_S
-        held("accepted", "127.0.0.1:2")
+        held.opened("127.0.0.1:2")
         time.sleep(HOLD_S)
-        assert held.flush() and written() == ["127.0.0.1:1", "127.0.0.1:2"]
+        assert held.flush_and_wait(time.monotonic(), 10.0) == 10.0  # sent: nothing to wait for
+        assert written() == ["127.0.0.1:1", "127.0.0.1:2"]
         for n in range(HOLD_LINES):
-            held("accepted", f"127.0.0.1:{n}")
-        assert held.flush() and len(written()) == HOLD_LINES  # enough to go at once
-        held("accepted", "127.0.0.1:3")
+            held.opened(f"127.0.0.1:{n}")
+        held.flush_and_wait(time.monotonic(), 10.0)
+        assert len(written()) == HOLD_LINES  # enough to go at once
+        held.closed("127.0.0.1:3", 0.5, 1, 2, "peer closed")
         held.close()  # its end sends what it holds
         assert written() == ["127.0.0.1:3"]
         at_once = Reporter(write, level="connections")
-        at_once("accepted", "127.0.0.1:4")
+        at_once.opened("127.0.0.1:4")
         assert at_once.flush() and written() == ["127.0.0.1:4"]
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_a_connections_lines_are_made_late_but_tell_when_and_in_order() -> None:
+    """A connection's opening and closing wait as their fields and are made into lines as
+    they go out (a pool worker under load paid for each line made as it happened): each
+    still carries the time it happened and its figures, in order with the chunks
+    described between them, and a closing that carries a left-out count is made at once
+    with it."""
+    import json
+    import os
+
+    from proclab.core.server.handler import DATA_EVENTS_PER_S, HOLD_S, Reporter
+
+    read, write = os.pipe()
+    try:
+        os.set_blocking(write, False)
+        reporter = Reporter(write, pid=4321, level="all", hold=HOLD_S)
+        opened_at = time.time()
+        reporter.opened("[::1]:5000")
+        assert reporter.data_wanted()
+        reporter("data_in", "[::1]:5000", nbytes=3, preview="abc")
+        reporter.closed("[::1]:5000", 0.25, 3, 3, "peer closed")
+        time.sleep(0.2)
+        assert reporter.flush(final=True)
+        for _ in range(DATA_EVENTS_PER_S + 1):  # past the handler's own budget
+            reporter.data_wanted()
+        reporter.opened("[::1]:5001")
+        reporter.closed("[::1]:5001", 0.5, 0, 0, "reset")
+        reporter.close()
+        records = [json.loads(line) for line in os.read(read, 1 << 20).splitlines()]
+    finally:
+        os.close(read)
+        os.close(write)
+    assert [r["kind"] for r in records if r["kind"] != "data_in"] == [
+        "accepted",
+        "disconnected",
+        "accepted",
+        "disconnected",
+    ]
+    first, data, closing = records[:3]
+    assert data["kind"] == "data_in"
+    assert opened_at <= first["time"] <= closing["time"] < opened_at + 0.1  # not the flush's
+    assert first == {"kind": "accepted", "client": "[::1]:5000", "pid": 4321, "time": first["time"]}
+    assert {k: closing[k] for k in ("duration", "bytes_in", "bytes_out", "reason", "pid")} == {
+        "duration": 0.25,
+        "bytes_in": 3,
+        "bytes_out": 3,
+        "reason": "peer closed",
+        "pid": 4321,
+    }
+    assert records[-1]["left_out"] >= 1 and records[-1]["reason"] == "reset"
 
 
 def test_a_busy_handler_counts_what_it_left_out_a_few_times_a_second() -> None:
