@@ -320,7 +320,7 @@ class Controller:
                 row = ProcessRow(
                     id=rec_id,
                     name=self._launcher.prepare(rec_id, named, keep_fds, on_started),
-                    spec=replace(shown_spec or spec, name=name),
+                    spec=named if shown_spec is None else replace(shown_spec, name=name),
                     state=ProcState.STARTING,
                     created_at=time.time(),
                     tag=tag,
