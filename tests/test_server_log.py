@@ -320,7 +320,7 @@ def test_a_handler_sends_its_events_together() -> None:
         writes = []
         real_write = reporter._write
         reporter._write = lambda data: writes.append(len(data)) or real_write(data)  # type: ignore[method-assign]
-        reporter("accepted", "127.0.0.1:1")
+        reporter.opened("127.0.0.1:1")
         for n in range(29):
             if reporter.data_wanted():
                 reporter("data_in", "127.0.0.1:1", nbytes=n, preview="x")
@@ -483,7 +483,7 @@ def test_a_handlers_left_out_count_goes_with_its_connections_end() -> None:
             if reporter.data_wanted():
                 reporter("data_in", "127.0.0.1:1", nbytes=1, preview="x")
                 described += 1
-        reporter("disconnected", "127.0.0.1:1", bytes_in=chunks, bytes_out=chunks)
+        reporter.closed("127.0.0.1:1", 0.0, chunks, chunks, "peer closed")
         reporter.close()
         os.set_blocking(read, False)
         records = [json.loads(line) for line in os.read(read, 1 << 20).splitlines()]

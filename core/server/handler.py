@@ -143,18 +143,10 @@ class Reporter:
         return self.behind + self.over_rate
 
     def __call__(self, kind: str, client: str, **fields: Any) -> None:
-        if kind in ("accepted", "disconnected") and not self.connections:
-            return
+        """Any event but a connection's opening and closing (`opened`, `closed`)."""
         if self.broken:
             return
         self._hold()
-        if kind == "disconnected" and self.left_out:
-            # The count rides on the line the connection's end writes anyway: a line of its
-            # own at the end of each short-lived handler that the log's budget had left
-            # out was a third of a handler's lines at --log all, each built here and
-            # parsed by proclab (benchmarks/tcp.py, process mode).
-            fields.update(left_out=self.left_out, over_rate=self.over_rate)
-            self.behind = self.over_rate = 0
         self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
 
     def opened(self, client: str) -> None:
@@ -177,7 +169,11 @@ class Reporter:
             return
         self._hold()
         fields: tuple[Any, ...] = (client, time.time(), duration, bytes_in, bytes_out, reason)
-        if self.left_out:  # the count rides on this line (see __call__)
+        if self.left_out:
+            # The count rides on the line the connection's end writes anyway: a line of its
+            # own at the end of each short-lived handler that the log's budget had left
+            # out was a third of a handler's lines at --log all, each built and parsed by
+            # proclab (benchmarks/tcp.py, process mode).
             fields += (self.left_out, self.over_rate)
             self.behind = self.over_rate = 0
         self.queue.append((fields, False))
