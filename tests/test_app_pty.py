@@ -210,13 +210,13 @@ def test_started_in_the_background_then_brought_to_the_foreground_it_draws_and_r
             if app == 0:
                 os.setpgid(0, 0)
                 os.execv(PROCLAB, [PROCLAB])
-            (tmp_path / "app").write_text(str(app))
+            _tell(tmp_path / "app", str(app))
             # Both sides set the group, as a shell does; the child may already have
             # exec'd, and then this one fails with EACCES, but the group is set.
             with contextlib.suppress(PermissionError):
                 os.setpgid(app, app)
             _, status = os.waitpid(app, os.WUNTRACED)
-            (tmp_path / "stopped").write_text(str(os.WIFSTOPPED(status)))
+            _tell(tmp_path / "stopped", str(os.WIFSTOPPED(status)))
             signal.signal(signal.SIGTTOU, signal.SIG_IGN)
             os.tcsetpgrp(0, app)  # fg
             os.killpg(app, signal.SIGCONT)
