@@ -5,8 +5,10 @@ Three arms in one process, interleaved round by round (the ratios are what matte
   bare:     raw multiprocessing.Process(target=os.getpid), start, join (benchmarks/spawn.py);
   set-up:   the same Process running proclab's bootstrap (core/bootstrap.child_main) on
             os:getpid, as every proclab child does: its output to two pipes, a session of
-            its own, the death signal, its title, its exit record. No controller thread
-            takes part: the parent makes the pipes, starts, joins, and reads the record;
+            its own, the death signal, its title, and under forkserver its exit record
+            (proclab reaps a fork or spawn child with wait4, which gives it the figures).
+            No controller thread takes part: the parent makes the pipes, starts, joins,
+            and reads any record;
   proclab:  the controller's spawn + join (launcher, watcher, rows, events).
 
 set-up / bare is a floor for proclab / bare: what the child does for proclab, paid on the
@@ -111,7 +113,8 @@ def _proclab_once(controller, spec) -> float:  # type: ignore[no-untyped-def]
 
 
 def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
-    """Start + join of a child running proclab's bootstrap, its exit record read."""
+    """Start + join of a child running proclab's bootstrap, its exit record read where
+    the child writes one (forkserver)."""
     from proclab.core.bootstrap import (
         ChildPayload,
         InheritedFd,
@@ -148,8 +151,8 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
     for fd in (out_r, err_r):
         os.close(fd)
     process.close()
-    if b"proclab-exit" not in record:
-        raise RuntimeError(f"the child wrote no exit record: {record!r}")
+    if (b"proclab-exit" in record) != (ctx.get_start_method() == "forkserver"):
+        raise RuntimeError(f"an exit record only under forkserver, not: {record!r}")
     return elapsed
 
 
