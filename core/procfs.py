@@ -276,6 +276,13 @@ def last_cpu(pid: int) -> int:
     return int(stat[stat.rindex(b")") + 2 :].split()[36])
 
 
+def newest_child() -> int:
+    """The last process the calling thread forked that is not reaped yet: the kernel
+    lists a thread's children in the order they were forked. Raises OSError, ValueError or
+    IndexError where there is none or /proc cannot say."""
+    return int(_read("/proc/thread-self/children").split()[-1])
+
+
 def children_of(pid: int, kept: Kept | None = None) -> list[int]:
     """The processes `pid`'s main thread has started (/proc/PID/task/PID/children; `kept`:
     that file, kept open)."""

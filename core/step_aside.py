@@ -18,8 +18,15 @@ the three interleaved in one /tmp harness, 200 rounds).
 
 Only the launcher thread moves, by narrowing its own CPU mask for the recording and
 putting it back before it forks again: a child, forked before the narrowing, inherits the
-mask proclab had. The move is made once Process.start() has returned: from an after-fork
-hook it came 0.05 ms sooner, but a hook runs after every fork in the process.
+mask proclab had. The move is made from an after-fork hook, the moment fork returns in
+the launcher, not once Process.start() has returned: multiprocessing's bookkeeping after
+the fork (its Finalize, closing the child's pipe ends; every page it writes a copy now
+that the child shares it) took 0.18 ms, which the child waited on the launcher's CPU
+(stamped: its run-queue wait before its first line of proclab's code went from 0.35 ms
+to 0.26, bare multiprocessing's being 0.17; `benchmarks/spawn.py --methods fork`: 1.46x
+and 1.41x of bare before, 1.38x and 1.35x after, alternated). The hook runs after every
+fork in proclab's process and its fork children, and returns at once unless the forking
+thread armed it (`arm`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
+import time
 from typing import Any
 
 from proclab.core import procfs
@@ -59,6 +68,44 @@ def step_aside(child: int) -> set[int] | None:
     except (OSError, ValueError, IndexError):
         return None
     return allowed
+
+
+class _Armed(threading.local):
+    """Per thread: whether its next fork is to be stepped off, and what that did."""
+
+    on = False
+    mask: set[int] | None = None  # what step_aside returned, for step_back
+    seconds = 0.0  # how long the step took, inside Process.start()
+
+
+_armed = _Armed()
+
+
+def arm() -> None:
+    """Step off the CPU of the child the calling thread forks next, the moment its fork
+    returns (before Process.start() does)."""
+    _armed.on, _armed.mask, _armed.seconds = True, None, 0.0
+
+
+def taken() -> tuple[set[int] | None, float]:
+    """Once the armed start is over: the mask to give back to `step_back` (None: the
+    thread did not move) and the seconds the step took. Disarms."""
+    done = (_armed.mask, _armed.seconds)
+    _armed.on, _armed.mask, _armed.seconds = False, None, 0.0
+    return done
+
+
+def _after_fork_in_parent() -> None:
+    if not _armed.on:
+        return
+    _armed.on = False
+    began = time.perf_counter()
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        _armed.mask = step_aside(procfs.newest_child())  # its pid is not told here
+    _armed.seconds = time.perf_counter() - began
+
+
+os.register_at_fork(after_in_parent=_after_fork_in_parent)
 
 
 def step_back(mask: set[int]) -> None:

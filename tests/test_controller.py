@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import psutil
 import pytest
 from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_until
 
-from proclab.core import step_aside
+from proclab.core import procfs, step_aside
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.launcher import Launcher
@@ -413,6 +414,41 @@ def test_a_childs_start_latency_leaves_out_the_launchers_step(controller, monkey
     row = run_task(controller, "sleep", "(0,)", method="fork")
     assert moves, "the launcher did not step aside"
     assert row.start_latency is not None and row.start_latency < 0.3, row.start_latency
+
+
+@TWO_CPUS
+def test_only_the_launchers_armed_fork_steps_aside(controller, monkeypatch):
+    """The step is taken in an after-fork hook, which every fork in proclab's process
+    runs: a fork from any other thread (here multiprocessing's, from the test) moves
+    nothing, while the launcher's own lone fork child still has it step."""
+    allowed = os.sched_getaffinity(0)
+    monkeypatch.setattr(step_aside.procfs, "last_cpu", lambda pid: step_aside._getcpu())
+    moved: list[str] = []
+    real = os.sched_setaffinity
+
+    def spy(pid: int, mask: set[int]) -> None:
+        moved.append(threading.current_thread().name)
+        real(pid, mask)
+
+    monkeypatch.setattr(os, "sched_setaffinity", spy)
+    plain = multiprocessing.get_context("fork").Process(target=os.getpid)
+    plain.start()
+    plain.join()
+    assert moved == [] and os.sched_getaffinity(0) == allowed
+    run_task(controller, "sleep", "(0,)", method="fork")
+    assert "proclab-launcher" in moved and set(moved) == {"proclab-launcher"}, moved
+
+
+def test_newest_child_is_the_last_the_thread_forked():
+    """What the after-fork hook asks /proc for, the child's pid not being told there."""
+    first = subprocess.Popen(["sleep", "30"])
+    second = subprocess.Popen(["sleep", "30"])
+    try:
+        assert procfs.newest_child() == second.pid
+    finally:
+        for p in (first, second):
+            p.kill()
+            p.wait()
 
 
 def test_samples_measure_children(controller):
