@@ -137,8 +137,11 @@ def child_main(payload: ChildPayload) -> None:
     # Last of the set-up, because the controller reads "leads its own group" as "ready":
     # only then may it be paused (a child stopped earlier would still hold fds inherited
     # from proclab, and would not yet die with it).
-    with contextlib.suppress(OSError):  # already a session leader
+    # Not contextlib.suppress: in a fork child every page of its code run is one to copy.
+    try:  # noqa: SIM105
         os.setsid()
+    except OSError:  # already a session leader
+        pass
     os.chdir(payload.cwd)
     if payload.title_target is not None:
         _set_title(payload.title_target)
@@ -166,15 +169,16 @@ EXIT_RECORD = "\x1eproclab-exit "
 
 
 def _report_exit(method: str) -> None:
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-        sys.stderr.flush()
     if method != "forkserver" and not resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt:
         # proclab forked this child and reaps it with wait4 (launcher.py), whose figures
         # are the child's own to the microsecond while it has reaped no child of its own
         # (whose figures wait4 would add): the record cost a fork child 0.08-0.14 ms of
         # its start + join (benchmarks/spawn.py), and a killed child writes none anyway.
+        # multiprocessing flushes the child's output as it ends.
         return
+    with contextlib.suppress(Exception):  # the output first, then the record
+        sys.stdout.flush()
+        sys.stderr.flush()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     line = (
         f"{EXIT_RECORD}{usage.ru_utime} {usage.ru_stime} {usage.ru_nvcsw} {usage.ru_nivcsw}"

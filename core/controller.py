@@ -316,7 +316,9 @@ class Controller:
             for name in self._names(spec.name, count):
                 rec_id = self._registry.new_id()
                 batch = (ids[0] if ids else rec_id) if count > 1 else None
-                named = replace(spec, name=name)
+                # A copy only for a new name: each costs a fork child's parent a few pages
+                # written after the last fork (page faults: benchmarks/spawn.py).
+                named = spec if name == spec.name else replace(spec, name=name)
                 row = ProcessRow(
                     id=rec_id,
                     name=self._launcher.prepare(rec_id, named, keep_fds, on_started),
