@@ -120,6 +120,7 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         InheritedFd,
         child_main,
         prepare_writers,
+        read_exit_record,
     )
 
     began = time.perf_counter()
@@ -127,6 +128,8 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         prepare_writers()  # as proclab's launcher does
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    record_r, record_w = os.pipe()
+    os.set_blocking(record_r, False)
     payload = ChildPayload(
         kind="module",
         location="os",
@@ -140,18 +143,19 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         method=ctx.get_start_method(),
         keep_fds=(),
         title_target="os:getpid",
+        record=InheritedFd(record_w),
     )
     process = ctx.Process(target=child_main, args=(payload,))
     process.start()
-    os.close(out_w)
-    os.close(err_w)
+    for fd in (out_w, err_w, record_w):
+        os.close(fd)
     process.join()
-    record = os.read(err_r, 4096)
+    record = read_exit_record(record_r)
     elapsed = time.perf_counter() - began
-    for fd in (out_r, err_r):
+    for fd in (out_r, err_r, record_r):
         os.close(fd)
     process.close()
-    if (b"proclab-exit" in record) != (ctx.get_start_method() == "forkserver"):
+    if (record is not None) != (ctx.get_start_method() == "forkserver"):
         raise RuntimeError(f"an exit record only under forkserver, not: {record!r}")
     return elapsed
 

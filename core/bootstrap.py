@@ -24,6 +24,7 @@ import os
 import resource
 import select
 import signal
+import struct
 import sys
 from multiprocessing import parent_process
 
@@ -71,6 +72,7 @@ __all__ = [
     "parse_exit_record",
     "prctl",
     "prepare_writers",
+    "read_exit_record",
 ]
 
 
@@ -110,23 +112,25 @@ if TYPE_CHECKING:
         method: str
         keep_fds: tuple[int, ...]  # inherited fds the target needs (e.g. a client socket)
         title_target: str | None = None  # for the process title (ps, htop); None: leave it
+        record: InheritedFd | None = None  # write end of the pipe for its exit record
 
 else:  # the same, built without typing
     ChildPayload = collections.namedtuple(
         "ChildPayload",
         "kind location function args kwargs cwd affinity stdout stderr method keep_fds"
-        " title_target",
-        defaults=(None,),
+        " title_target record",
+        defaults=(None, None),
     )
 
 
 def child_main(payload: ChildPayload) -> None:
     _redirect_stdio(payload)
+    record = payload.record.fd if payload.record is not None else -1
     if payload.method == "fork":
         # Objects inherited from proclab (sockets, pipes) must never be finalized here:
         # their fd numbers are closed below and may be reused by the target.
         gc.freeze()
-        close_inherited_fds(payload.keep_fds)
+        close_inherited_fds((*payload.keep_fds, record))
         _reset_signal_handlers()
     # Through _signal, as _reset_signal_handlers says why: signal's own turns the old mask
     # into a set of enum members, 29 us of a fork child against 8 (measured in one).
@@ -149,7 +153,7 @@ def child_main(payload: ChildPayload) -> None:
     try:
         target(*payload.args, **payload.kwargs)
     finally:
-        _report_exit(payload.method)
+        _report_exit(payload.method, record)
 
 
 def _set_title(target: str) -> None:
@@ -162,30 +166,30 @@ def _set_title(target: str) -> None:
     proctitle.set_title(proctitle.title_for(current_process().name, target))
 
 
-# The child's own last word: its CPU times and context switches, as one line on stderr
-# that the controller takes out of the output. A forkserver child is reaped by the fork
-# server, often before proclab can read its figures from /proc.
-EXIT_RECORD = "\x1eproclab-exit "
+# The child's own last word, when proclab cannot read its figures once it has ended: its
+# CPU times, context switches and run-queue wait, written whole (one write under PIPE_BUF)
+# to a pipe of its own that proclab reads once the child has ended, and never watches
+# meanwhile. On stderr, as it used to be, it came after a flush of the child's output and
+# woke proclab's watcher for one line: 0.08 of the 0.14 ms the record took a forkserver
+# child (stamped in the child), on its way to its end.
+EXIT_RECORD = struct.Struct("=5d")
 
 
-def _report_exit(method: str) -> None:
+def _report_exit(method: str, fd: int) -> None:
+    if fd < 0:
+        return
     if method != "forkserver" and not resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt:
         # proclab forked this child and reaps it with wait4 (launcher.py), whose figures
         # are the child's own to the microsecond while it has reaped no child of its own
         # (whose figures wait4 would add): the record cost a fork child 0.08-0.14 ms of
         # its start + join (benchmarks/spawn.py), and a killed child writes none anyway.
-        # multiprocessing flushes the child's output as it ends.
+        # A forkserver child is reaped by its fork server, often before proclab can read
+        # its figures from /proc.
         return
-    with contextlib.suppress(Exception):  # the output first, then the record
-        sys.stdout.flush()
-        sys.stderr.flush()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    line = (
-        f"{EXIT_RECORD}{usage.ru_utime} {usage.ru_stime} {usage.ru_nvcsw} {usage.ru_nivcsw}"
-        f" {run_delay()}\n"
-    )
+    record = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay())
     with contextlib.suppress(OSError):
-        os.write(2, line.encode())
+        os.write(fd, EXIT_RECORD.pack(*record))
 
 
 def run_delay(pid: int | str = "self") -> float:
@@ -203,14 +207,25 @@ def run_delay(pid: int | str = "self") -> float:
         return 0.0  # a kernel without schedstats
 
 
-def parse_exit_record(text: str) -> tuple[float, float, int, int, float] | None:
-    """(user s, system s, voluntary, involuntary, run-queue wait s) from an exit record,
-    else None."""
+def read_exit_record(fd: int) -> tuple[float, float, int, int, float] | None:
+    """(user s, system s, voluntary, involuntary, run-queue wait s) from the child's
+    record pipe, else None: nothing written (a killed child, or one proclab reaps), or
+    anything but one record of sane figures (the child's code holds the pipe too)."""
     try:
-        user, system, voluntary, involuntary, run_delay = text[len(EXIT_RECORD) :].split()
-        return float(user), float(system), int(voluntary), int(involuntary), float(run_delay)
-    except ValueError:
+        data = os.read(fd, 4096)
+    except OSError:  # nothing written, its write end still open somewhere
         return None
+    return parse_exit_record(data)
+
+
+def parse_exit_record(data: bytes) -> tuple[float, float, int, int, float] | None:
+    if len(data) != EXIT_RECORD.size:
+        return None
+    user, system, voluntary, involuntary, delay = EXIT_RECORD.unpack(data)
+    # Not negative, not NaN (which fails every comparison), below a century of CPU.
+    if not all(0 <= figure < 3e9 for figure in (user, system, voluntary, involuntary, delay)):
+        return None
+    return user, system, int(voluntary), int(involuntary), delay
 
 
 def die_with_parent(method: str = "fork", parent_pid: int | None = None) -> None:

@@ -45,6 +45,8 @@ class _Child:
     stderr_r: int
     stdout_w: int
     stderr_w: int
+    record_r: int  # the pipe of its exit record (bootstrap.EXIT_RECORD)
+    record_w: int
     method: str  # its start method, as its spec says
     on_started: RowCallback | None = None
 
@@ -99,6 +101,8 @@ class Launcher:
             prepare_writers()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        record_r, record_w = os.pipe()
+        os.set_blocking(record_r, False)  # read once the child has ended, written or not
         payload = ChildPayload(
             kind=spec.target.kind,
             location=spec.target.location,
@@ -112,13 +116,14 @@ class Launcher:
             method=spec.method,
             keep_fds=keep_fds,
             title_target=spec.target.label if self.titles else None,
+            record=InheritedFd(record_w),
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon
         )
         with self._lock:
             self._children[rec_id] = _Child(
-                process, out_r, err_r, out_w, err_w, spec.method, on_started
+                process, out_r, err_r, out_w, err_w, record_r, record_w, spec.method, on_started
             )
         return process.name
 
@@ -145,6 +150,7 @@ class Launcher:
         """The child has ended: multiprocessing's handle goes."""
         with self._lock:
             child = self._children.pop(rec_id)
+        os.close(child.record_r)
         child.process.close()
 
     def _loop(self) -> None:
@@ -224,8 +230,7 @@ class Launcher:
                 # them, starting the last took 70 ms instead of 10.
                 multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
         except Exception as exc:
-            os.close(child.stdout_r)
-            os.close(child.stderr_r)
+            _close(child.stdout_r, child.stderr_r, child.record_r)
             with self._lock:
                 after = self._not_started(rec_id, f"could not start: {type(exc).__name__}: {exc}")
             after()
@@ -233,8 +238,7 @@ class Launcher:
         finally:
             # The child has its copies, and the next child of the burst must not inherit
             # them: EOF must mean this one is done.
-            os.close(child.stdout_w)
-            os.close(child.stderr_w)
+            _close(child.stdout_w, child.stderr_w, child.record_w)
         return _Started(rec_id, child, latency, time.monotonic(), time.time())
 
     def _record(self, started: list[_Started]) -> None:
@@ -264,7 +268,9 @@ class Launcher:
                 rec_id, pid=pid, state=ProcState.RUNNING, started_at=wall, start_latency=latency
             )
             self._registry.emit([StateChanged(row, ProcState.STARTING)])
-            ending = Ending(pid, _exitcode(process), partial(self._release, rec_id), mono)
+            ending = Ending(
+                pid, _exitcode(process), partial(self._release, rec_id), mono, child.record_r
+            )
             if child.method != "forkserver":  # forked by proclab: reaped by proclab
                 ending.reap = partial(_wait4, process)
             self._reaper.watch(rec_id, ending, child.stdout_r, child.stderr_r, exit_fds)
@@ -277,8 +283,7 @@ class Launcher:
         with contextlib.suppress(OSError):
             os.kill(process.pid or 0, signal.SIGKILL)
         process.join(timeout=5)
-        os.close(child.stdout_r)
-        os.close(child.stderr_r)
+        _close(child.stdout_r, child.stderr_r, child.record_r)
         with self._lock:
             after = self._not_started(rec_id, f"could not watch it: {type(exc).__name__}: {exc}")
         after()
@@ -296,6 +301,11 @@ class Launcher:
             error=reason,
             ended_at=time.time(),
         )
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _exitcode(process: BaseProcess) -> Callable[[], int | None]:

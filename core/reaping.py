@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record, run_delay
+from proclab.core.bootstrap import read_exit_record, run_delay
 from proclab.core.exits import state_for_exit
 from proclab.core.family import Family
 from proclab.core.model import ProcSample, Stream
@@ -30,8 +30,8 @@ class Ending:
     exitcode: Callable[[], int | None]  # None while it runs; polls, never blocks
     release: Callable[[], None]  # frees what held the process, once its end is known
     started_mono: float
+    record: int = -1  # the read end of its exit record's pipe (-1: none); not ours to close
     final_sample: ProcSample | None = None
-    reported: tuple[float, float, int, int, float] | None = None  # its own exit record
     # For a child proclab forked: reaps it (wait4) and gives its CPU times and context
     # switches, exact to the microsecond; None while it runs, () if it was reaped
     # elsewhere. Without it (a forkserver child, reaped by its fork server) they come
@@ -65,15 +65,6 @@ class Reaper:
     # The watcher's callbacks, on its thread ---------------------------------------------
 
     def _on_line(self, rec_id: int, stream: Stream, text: str) -> None:
-        at = text.find(EXIT_RECORD) if stream == "stderr" else -1
-        if at != -1:  # the bootstrap's exit record, maybe after an unfinished line
-            with self._lock:
-                ending = self._endings.get(rec_id)
-            if ending is not None:
-                ending.reported = parse_exit_record(text[at:])
-            if at == 0:
-                return
-            text = text[:at]
         self._registry.add_line(rec_id, stream, text)
 
     def _on_exit(self, rec_id: int) -> bool:
@@ -88,8 +79,9 @@ class Reaper:
             # (once reaped they are gone; a forkserver child is reaped by the fork server,
             # often first).
             last = self._registry.current_sample(row)
-            if ending.reported:
-                ending.final_sample = reported_sample(ending.reported, last, ending.started_mono)
+            reported = read_exit_record(ending.record) if ending.record >= 0 else None
+            if reported:
+                ending.final_sample = reported_sample(reported, last, ending.started_mono)
             elif ending.reap is not None:
                 waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
                 usage = ending.reap()

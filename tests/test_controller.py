@@ -17,6 +17,7 @@ import pytest
 from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_until
 
 from proclab.core import procfs, step_aside
+from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record, read_exit_record
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.launcher import Launcher
@@ -610,6 +611,57 @@ def test_a_child_that_reaped_its_own_child_is_not_given_its_cpu_time(tmp_path):
     measured = float(lines(controller, rec_id)[0])
     assert row.sample is not None
     assert abs(row.sample.cpu_time - measured) < 0.01, (row.sample.cpu_time, measured)
+
+
+FORGES_A_RECORD = """
+import sys
+
+def forge():
+    sys.stderr.write("\\x1eproclab-exit 99.0 99.0 1 1 0.0\\n")
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_line_like_an_exit_record_is_output_and_tells_no_figures(tmp_path, method):
+    """A child's exit record has a pipe of its own: a line on stderr shaped as the record
+    once was is the child's output, shown, and not its CPU time."""
+    (tmp_path / "forger.py").write_text(FORGES_A_RECORD)
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        (rec_id,) = controller.spawn(build_spec(f"{tmp_path / 'forger.py'}:forge", method=method))
+        assert controller.join([rec_id], timeout=30)
+        row = controller.row(rec_id)
+        shown = lines(controller, rec_id, "stderr")
+    assert len(shown) == 1 and "proclab-exit 99.0" in shown[0], shown
+    assert row.sample is not None and row.sample.cpu_time < 5, row.sample
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x1eproclab-exit 1 2 3 4 5\n",
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0) * 2,  # written twice: not the bootstrap's
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0)[:-1],
+        EXIT_RECORD.pack(float("nan"), 0.1, 1, 1, 0.0),
+        EXIT_RECORD.pack(0.1, float("inf"), 1, 1, 0.0),
+        EXIT_RECORD.pack(0.1, 0.1, -1, 1, 0.0),
+        EXIT_RECORD.pack(1e300, 0.1, 1, 1, 0.0),
+    ],
+)
+def test_an_exit_record_that_is_not_one_is_ignored(data):
+    assert parse_exit_record(data) is None
+
+
+def test_an_exit_record_reads_back():
+    read, write = os.pipe()
+    try:
+        os.set_blocking(read, False)
+        assert read_exit_record(read) is None  # nothing written: no record, no wait
+        os.write(write, EXIT_RECORD.pack(0.25, 0.5, 3, 4, 0.125))
+        assert read_exit_record(read) == (0.25, 0.5, 3, 4, 0.125)
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 def test_an_unfinished_stderr_line_keeps_its_text(controller, tmp_path):
