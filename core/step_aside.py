@@ -25,8 +25,9 @@ that the child shares it) took 0.18 ms, which the child waited on the launcher's
 (stamped: its run-queue wait before its first line of proclab's code went from 0.35 ms
 to 0.26, bare multiprocessing's being 0.17; `benchmarks/spawn.py --methods fork`: 1.46x
 and 1.41x of bare before, 1.38x and 1.35x after, alternated). The hook runs after every
-fork in proclab's process and its fork children, and returns at once unless the forking
-thread armed it (`arm`).
+fork in proclab's process and in its fork children (they inherit it), and returns at once
+unless the forking thread armed it (`arm`): a bare fork start + join in a process with
+such a hook took 1.48-1.54 ms against 1.47-1.52 without (six runs of 400, alternated).
 """
 
 from __future__ import annotations
