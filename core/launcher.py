@@ -32,6 +32,7 @@ from proclab.core.family import Family
 from proclab.core.model import ProcessSpec, ProcState, StateChanged
 from proclab.core.reaping import Ending, Reaper
 from proclab.core.registry import Registry, RowCallback
+from proclab.core.watcher import close_fds
 
 BURST = 16  # children started back to back before they are recorded (_launch_burst)
 
@@ -230,7 +231,7 @@ class Launcher:
                 # them, starting the last took 70 ms instead of 10.
                 multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
         except Exception as exc:
-            _close(child.stdout_r, child.stderr_r, child.record_r)
+            close_fds(child.stdout_r, child.stderr_r, child.record_r)
             with self._lock:
                 after = self._not_started(rec_id, f"could not start: {type(exc).__name__}: {exc}")
             after()
@@ -238,7 +239,7 @@ class Launcher:
         finally:
             # The child has its copies, and the next child of the burst must not inherit
             # them: EOF must mean this one is done.
-            _close(child.stdout_w, child.stderr_w, child.record_w)
+            close_fds(child.stdout_w, child.stderr_w, child.record_w)
         return _Started(rec_id, child, latency, time.monotonic(), time.time())
 
     def _record(self, started: list[_Started]) -> None:
@@ -283,7 +284,7 @@ class Launcher:
         with contextlib.suppress(OSError):
             os.kill(process.pid or 0, signal.SIGKILL)
         process.join(timeout=5)
-        _close(child.stdout_r, child.stderr_r, child.record_r)
+        close_fds(child.stdout_r, child.stderr_r, child.record_r)
         with self._lock:
             after = self._not_started(rec_id, f"could not watch it: {type(exc).__name__}: {exc}")
         after()
@@ -301,11 +302,6 @@ class Launcher:
             error=reason,
             ended_at=time.time(),
         )
-
-
-def _close(*fds: int) -> None:
-    for fd in fds:
-        os.close(fd)
 
 
 def _exitcode(process: BaseProcess) -> Callable[[], int | None]:

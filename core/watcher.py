@@ -73,7 +73,7 @@ class ChildWatcher:
                 self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
                 self._write_wake()
                 return
-        _close(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
+        close_fds(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
 
     def stop(self) -> None:
         self._stopping = True
@@ -193,10 +193,11 @@ class ChildWatcher:
                 _rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
             except queue.Empty:
                 break
-            _close(out_fd, err_fd, *exit_fds)
+            close_fds(out_fd, err_fd, *exit_fds)
 
 
-def _close(*fds: int) -> None:
+def close_fds(*fds: int) -> None:
+    """Close each of `fds`; -1 stands for none."""
     for fd in fds:
         if fd >= 0:  # -1: no such pipe
             os.close(fd)
