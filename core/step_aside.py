@@ -75,6 +75,9 @@ class _Armed(threading.local):
     """Per thread: whether its next fork is to be stepped off, and what that did."""
 
     on = False
+    # The process that armed it: a fork child inherits its thread's copy, armed, and must
+    # not step aside when its own code forks.
+    pid = 0
     mask: set[int] | None = None  # what step_aside returned, for step_back
     seconds = 0.0  # how long the step took, inside Process.start()
 
@@ -85,7 +88,7 @@ _armed = _Armed()
 def arm() -> None:
     """Step off the CPU of the child the calling thread forks next, the moment its fork
     returns (before Process.start() does)."""
-    _armed.on, _armed.mask, _armed.seconds = True, None, 0.0
+    _armed.on, _armed.pid, _armed.mask, _armed.seconds = True, os.getpid(), None, 0.0
 
 
 def taken() -> tuple[set[int] | None, float]:
@@ -100,6 +103,8 @@ def _after_fork_in_parent() -> None:
     if not _armed.on:
         return
     _armed.on = False
+    if _armed.pid != os.getpid():  # a fork child of the thread that armed it
+        return
     began = time.perf_counter()
     with contextlib.suppress(OSError, ValueError, IndexError):
         _armed.mask = step_aside(procfs.newest_child())  # its pid is not told here

@@ -440,6 +440,31 @@ def test_only_the_launchers_armed_fork_steps_aside(controller, monkeypatch):
     assert "proclab-launcher" in moved and set(moved) == {"proclab-launcher"}, moved
 
 
+FORKS_AND_TELLS = """
+import os
+
+def fork_then_tell():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(sorted(os.sched_getaffinity(0)), flush=True)
+"""
+
+
+@TWO_CPUS
+def test_a_fork_child_that_forks_keeps_every_cpu(controller, monkeypatch, tmp_path):
+    """The child is forked while the launcher is armed to step aside, and its thread's
+    copy says so: its own fork must not step it off a CPU."""
+    monkeypatch.setattr(step_aside.procfs, "last_cpu", lambda pid: step_aside._getcpu())
+    (tmp_path / "forker.py").write_text(FORKS_AND_TELLS)
+    (rec_id,) = controller.spawn(
+        build_spec(f"{tmp_path / 'forker.py'}:fork_then_tell", method="fork")
+    )
+    assert controller.join([rec_id], timeout=20)
+    assert lines(controller, rec_id) == [str(sorted(os.sched_getaffinity(0)))]
+
+
 def test_newest_child_is_the_last_the_thread_forked():
     """What the after-fork hook asks /proc for, the child's pid not being told there."""
     first = subprocess.Popen(["sleep", "30"])
