@@ -19,7 +19,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from proclab.core.defaults import OUTPUT_LINES_KEPT
@@ -49,20 +49,16 @@ if TYPE_CHECKING:
 RowCallback = Callable[[ProcessRow], None]
 
 
-@dataclass(slots=True)
-class _Awaited:
-    """Who waits for one record's end, while its process may still run."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    callbacks: list[RowCallback] = field(default_factory=list)
-
-
 class Registry:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._rows: dict[int, ProcessRow] = {}
-        self._awaited: dict[int, _Awaited] = {}  # records whose end is still to come
+        # Records whose end is still to come, each with what to call at its end; joiners
+        # wait on one condition for all of them (an Event a record cost each spawn() a
+        # Condition, a lock and their bound methods, pages written after a fork).
+        self._awaited: dict[int, list[RowCallback]] = {}
+        self._ended = threading.Condition(self.lock)
         self._outputs: dict[int, deque[OutputLine]] = {}
         self._tracebacks: dict[int, TracebackCollector] = {}
         self._subscribers: list[Callable[[Event], None]] = []
@@ -148,7 +144,7 @@ class Registry:
         """A new record, its process still to end (or to start). The caller emits."""
         with self.lock:
             self._rows[row.id] = row
-            self._awaited[row.id] = _Awaited()
+            self._awaited[row.id] = []
             self._outputs[row.id] = deque(maxlen=OUTPUT_LINES_KEPT)
             self._tracebacks[row.id] = TracebackCollector()
 
@@ -178,9 +174,8 @@ class Registry:
         with self.lock:
             old = self._rows[rec_id].state
             row = self.update(rec_id, **changes)
-            awaited = self._awaited.pop(rec_id)
-            awaited.done.set()
-            callbacks, awaited.callbacks = awaited.callbacks, []
+            callbacks = self._awaited.pop(rec_id)
+            self._ended.notify_all()
 
         def after() -> None:
             self.emit([StateChanged(row, old), Exited(row)])
@@ -261,23 +256,16 @@ class Registry:
             row = self.row(rec_id)
             awaited = self._awaited.get(rec_id)
             if awaited is not None and not row.state.is_over:
-                awaited.callbacks.append(callback)
+                awaited.append(callback)
                 return
         callback(row)
 
     def join(self, ids: Iterable[int], timeout: float | None = None) -> bool:
         """Block until every process in `ids` has ended; False if `timeout` came first.
         For threads other than an event loop's: use join_async or on_exit there."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for rec_id in tuple(ids):
-            with self.lock:
-                awaited = self._awaited.get(rec_id)
-            if awaited is None:
-                continue
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not awaited.done.wait(remaining):
-                return False
-        return True
+        ids = tuple(ids)
+        with self._ended:
+            return self._ended.wait_for(lambda: all(i not in self._awaited for i in ids), timeout)
 
     async def join_async(self, ids: Iterable[int], timeout: float | None = None) -> bool:
         """Await every process in `ids`; the event loop keeps running meanwhile."""
