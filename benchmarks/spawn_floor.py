@@ -121,6 +121,7 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         child_main,
         prepare_writers,
         read_exit_record,
+        record_pipe,
     )
 
     began = time.perf_counter()
@@ -128,8 +129,7 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         prepare_writers()  # as proclab's launcher does
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    record_r, record_w = os.pipe()
-    os.set_blocking(record_r, False)
+    record_r, record_w = record_pipe()
     payload = ChildPayload(
         kind="module",
         location="os",

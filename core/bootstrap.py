@@ -73,6 +73,7 @@ __all__ = [
     "prctl",
     "prepare_writers",
     "read_exit_record",
+    "record_pipe",
 ]
 
 
@@ -126,6 +127,7 @@ else:  # the same, built without typing
 def child_main(payload: ChildPayload) -> None:
     _redirect_stdio(payload)
     record = payload.record.fd if payload.record is not None else -1
+    pipe = _identity(record)
     if payload.method == "fork":
         # Objects inherited from proclab (sockets, pipes) must never be finalized here:
         # their fd numbers are closed below and may be reused by the target.
@@ -153,7 +155,7 @@ def child_main(payload: ChildPayload) -> None:
     try:
         target(*payload.args, **payload.kwargs)
     finally:
-        _report_exit(payload.method, record)
+        _report_exit(payload.method, record, pipe)
 
 
 def _set_title(target: str) -> None:
@@ -175,8 +177,24 @@ def _set_title(target: str) -> None:
 EXIT_RECORD = struct.Struct("=5d")
 
 
-def _report_exit(method: str, fd: int) -> None:
-    if fd < 0:
+def record_pipe() -> tuple[int, int]:
+    """A child's exit-record pipe (read end, write end), neither end blocking: proclab
+    reads once, after the child has ended, and a child whose code filled the pipe does
+    not wait on it as it ends."""
+    return os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    """What tells the record's pipe from whatever file later gets its fd number."""
+    try:
+        stat = os.fstat(fd)
+    except OSError:  # -1: no record pipe
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
+    if pipe is None:
         return
     if method != "forkserver" and not resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt:
         # proclab forked this child and reaps it with wait4 (launcher.py), whose figures
@@ -188,8 +206,11 @@ def _report_exit(method: str, fd: int) -> None:
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
     record = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay())
-    with contextlib.suppress(OSError):
-        os.write(fd, EXIT_RECORD.pack(*record))
+    # The target may have closed the pipe and opened a file of its own on its number (a
+    # daemon's closerange, then open): the record must not go into that file.
+    if _identity(fd) == pipe:
+        with contextlib.suppress(OSError):
+            os.write(fd, EXIT_RECORD.pack(*record))
 
 
 def run_delay(pid: int | str = "self") -> float:

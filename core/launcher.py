@@ -27,6 +27,7 @@ from proclab.core.bootstrap import (
     InheritedFd,
     child_main,
     prepare_writers,
+    record_pipe,
 )
 from proclab.core.family import Family
 from proclab.core.model import ProcessSpec, ProcState, StateChanged
@@ -102,8 +103,7 @@ class Launcher:
             prepare_writers()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        record_r, record_w = os.pipe()
-        os.set_blocking(record_r, False)  # read once the child has ended, written or not
+        record_r, record_w = record_pipe()
         payload = ChildPayload(
             kind=spec.target.kind,
             location=spec.target.location,

@@ -660,6 +660,38 @@ def test_a_line_like_an_exit_record_is_output_and_tells_no_figures(tmp_path, met
     assert row.sample is not None and row.sample.cpu_time < 5, row.sample
 
 
+REUSES_ITS_FDS = """
+import os
+
+kept = []
+
+def close_all_then_open(folder):
+    os.closerange(3, 4096)  # as a daemon does
+    for n in range(64):  # the lowest free numbers, the record's among them
+        kept.append(open(os.path.join(folder, f"{n}.txt"), "wb"))
+"""
+
+
+def test_a_child_that_reused_its_records_fd_number_keeps_its_files_clean(tmp_path):
+    """A forkserver child writes its exit record as it ends. One whose code closed every
+    fd and opened files has the record's fd number on one of its own files by then: the
+    record must not go into it."""
+    (tmp_path / "reuser.py").write_text(REUSES_ITS_FDS)
+    files = tmp_path / "files"
+    files.mkdir()
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(
+            f"{tmp_path / 'reuser.py'}:close_all_then_open",
+            f"({str(files)!r},)",
+            method="forkserver",
+        )
+        (rec_id,) = controller.spawn(spec)
+        assert controller.join([rec_id], timeout=30)
+        assert controller.row(rec_id).exitcode == 0
+    written = {f.name: f.stat().st_size for f in files.iterdir() if f.stat().st_size}
+    assert len(list(files.iterdir())) == 64 and written == {}, written
+
+
 @pytest.mark.parametrize(
     "data",
     [
