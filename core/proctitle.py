@@ -11,12 +11,20 @@ Nothing here calls it in proclab or a fork server: its first call, even getproct
 rewrites the process's own command line as one string and its comm as that string's start
 (`ps -C python` would no longer find proclab's fork server). Each child makes that first
 call as it sets its title (0.04 ms of a forkserver child, stamped).
+
+That first call also copies the whole environment elsewhere, to make room for a title
+longer than the command line, and blanks the original, which is what other tools read
+(/proc/PID/environ: `ps e`, psutil). Where the title fits in the command line it is told
+not to (SPT_NOENV): the child's environment stays readable, and its title took 0.04-0.06
+ms less of a forkserver child's 0.11-0.15 ms (stamped in 200 children, alternated).
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
+import sys
 from collections.abc import Callable
 
 __all__ = ["set_title", "title_for"]
@@ -43,6 +51,12 @@ def _load() -> Callable[[str], None] | None:
 
 _setproctitle = _load()
 
+# Bytes of this process's command line, in which setproctitle writes a title when it is
+# not to move the environment. Read where this module is loaded (proclab, the fork
+# server, a spawn child): a fork child has the command line of the process it was forked
+# from, and inherits the figure.
+_COMMAND_LINE = sum(len(os.fsencode(arg)) + 1 for arg in sys.orig_argv)
+
 
 def title_for(name: str, target: str) -> str:
     """The name first: `top` and `ps -e` show only the first 15 bytes (the kernel's comm)."""
@@ -53,5 +67,14 @@ def set_title(title: str) -> bool:
     """Set this process's title; False where it cannot be set."""
     if _setproctitle is None:
         return False
-    _setproctitle(title)
+    # Once per process, not the user's to see: unset again at once (and left alone where
+    # the user set it).
+    fits = len(title.encode()) < _COMMAND_LINE - 1 and "SPT_NOENV" not in os.environ
+    if fits:
+        os.putenv("SPT_NOENV", "1")
+    try:
+        _setproctitle(title)
+    finally:
+        if fits:
+            os.unsetenv("SPT_NOENV")
     return True

@@ -5,6 +5,7 @@ client, and a restart after a rename starts under the new name. Real children.""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from pty_session import PROCLAB
 from support import TASKS, handlers, lines, wait_until
 
+from proclab.core import proctitle
 from proclab.core.controller import Controller
 from proclab.core.server.tcp import ServerConfig
 from proclab.core.spec import build_spec
@@ -61,6 +63,51 @@ def test_copies_are_numbered_and_each_child_knows_its_name(
         assert comm == f"{name}: who.py:who"[:15]
     more = controller.spawn(build_spec(f"{who}:who", "(0,)", name="mine", method=method), 2)
     assert [controller.row(i).name for i in more] == ["mine-4", "mine-5"]
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_titled_child_keeps_its_environment_for_other_tools(who: str, method: str) -> None:
+    """The title goes where the command line was, and /proc/PID/environ (ps e, psutil)
+    still lists the child's variables: setproctitle moves them away to make room only for
+    a title longer than the command line. Through `proclab run`: this test's own process
+    may have had its title set already (pytest-xdist sets it), and a fork child inherits
+    what that did."""
+    run = subprocess.Popen(
+        [PROCLAB, "run", f"{who}:who", "--name", "envy", "--method", method],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def titled() -> psutil.Process | None:
+            found = [
+                p
+                for p in psutil.Process(run.pid).children(recursive=True)
+                if title(p.pid) == "envy: who.py:who (proclab)"
+            ]
+            return found[0] if found else None
+
+        assert wait_until(titled, 20), "no titled child"
+        child = titled()
+        assert child is not None
+        environment = child.environ()
+        assert environment.get("PATH") == os.environ["PATH"]
+        assert "SPT_NOENV" not in environment
+    finally:
+        run.terminate()
+        run.wait(timeout=20)
+
+
+def test_a_title_longer_than_the_command_line_is_whole(
+    controller: Controller, who: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(proctitle, "_COMMAND_LINE", 8)  # a fork child inherits it
+    (rec_id,) = controller.spawn(build_spec(f"{who}:who", name="long-title", method="fork"))
+    said(controller, rec_id)
+    pid = controller.row(rec_id).pid
+    assert pid is not None
+    assert title(pid) == "long-title: who.py:who (proclab)"
+    assert "SPT_NOENV" not in psutil.Process(pid).environ()
 
 
 def test_one_child_keeps_its_name_and_a_default_name_is_its_title(controller: Controller) -> None:
