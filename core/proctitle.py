@@ -56,6 +56,7 @@ _setproctitle = _load()
 # server, a spawn child): a fork child has the command line of the process it was forked
 # from, and inherits the figure.
 _COMMAND_LINE = sum(len(os.fsencode(arg)) + 1 for arg in sys.orig_argv)
+_NOENV_SET = "SPT_NOENV" in os.environ  # the user's own: left as it is
 
 
 def title_for(name: str, target: str) -> str:
@@ -67,9 +68,8 @@ def set_title(title: str) -> bool:
     """Set this process's title; False where it cannot be set."""
     if _setproctitle is None:
         return False
-    # Once per process, not the user's to see: unset again at once (and left alone where
-    # the user set it).
-    fits = len(title.encode()) < _COMMAND_LINE - 1 and "SPT_NOENV" not in os.environ
+    # Read once per process, and not the user's to see: unset again at once.
+    fits = not _NOENV_SET and len(title.encode()) < _COMMAND_LINE - 1
     if fits:
         os.putenv("SPT_NOENV", "1")
     try:
