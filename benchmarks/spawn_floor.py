@@ -129,7 +129,7 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         prepare_writers()  # as proclab's launcher does
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    record_r, record_w = record_pipe()
+    record_r, record_w, record_id = record_pipe()
     payload = ChildPayload(
         kind="module",
         location="os",
@@ -144,6 +144,7 @@ def setup_once(ctx: multiprocessing.context.BaseContext) -> float:
         keep_fds=(),
         title_target="os:getpid",
         record=InheritedFd(record_w),
+        record_pipe=record_id,
     )
     process = ctx.Process(target=child_main, args=(payload,))
     process.start()

@@ -103,7 +103,7 @@ class Launcher:
             prepare_writers()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        record_r, record_w = record_pipe()
+        record_r, record_w, record_id = record_pipe()
         payload = ChildPayload(
             kind=spec.target.kind,
             location=spec.target.location,
@@ -118,6 +118,7 @@ class Launcher:
             keep_fds=keep_fds,
             title_target=spec.target.label if self.titles else None,
             record=InheritedFd(record_w),
+            record_pipe=record_id,
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon
