@@ -151,7 +151,7 @@ class Registry:
     def update(self, rec_id: int, **changes: Any) -> ProcessRow:
         """The row with `changes`; the caller emits."""
         with self.lock:
-            row = self._rows[rec_id] = replace(self._rows[rec_id], **changes)
+            row = self._rows[rec_id] = self._rows[rec_id].with_changes(**changes)
             return row
 
     def set_live_state(self, rec_id: int, state: ProcState) -> bool:
@@ -161,7 +161,7 @@ class Registry:
             if row is None or row.state.is_over or row.state is state:
                 return False
             old = row.state
-            row = self._rows[rec_id] = replace(row, state=state)
+            row = self._rows[rec_id] = row.with_changes(state=state)
         self.emit([StateChanged(row, old)])
         return True
 
@@ -196,8 +196,8 @@ class Registry:
             events.append(line)
             collector = self._tracebacks[rec_id]
             if stream == "stderr" and collector.feed(text):
-                row = self._rows[rec_id] = replace(
-                    row, traceback=collector.traceback, error=collector.error
+                row = self._rows[rec_id] = row.with_changes(
+                    traceback=collector.traceback, error=collector.error
                 )
                 events.append(RowUpdated(row))
         self.emit(events)
