@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import selectors
+import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,13 +46,19 @@ class ChildWatcher:
         self._on_line = on_line
         self._on_exit = on_exit
         self._on_closed = on_closed
-        self._selector = selectors.DefaultSelector()
+        # epoll itself, not selectors' wrapper around it: each child's fds are taken on,
+        # woken on and let go through it, and the wrapper's own objects and calls (a key
+        # and a mapping built per fd and per wake) were pages written after every fork.
+        self._epoll = select.epoll()
+        # Each fd watched: its pipe, its record id (an exit fd), or None (the wake pipe).
+        self._watched: dict[int, _Pipe | int | None] = {}
+        self._let_go: set[int] = set()  # fds closed since the last poll
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         # The thread closes the wake pipe as it ends, possibly while another thread is
         # about to write to it: the lock keeps that write off a closed (or reused) fd.
         self._wake_lock = threading.Lock()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._take_on(self._wake_r, None)
         self._requests: queue.SimpleQueue[tuple[int, int, int, tuple[int, ...]]] = (
             queue.SimpleQueue()
         )
@@ -96,27 +102,38 @@ class ChildWatcher:
     def _run(self) -> None:
         try:
             while not self._stopping:
-                timeout = RETRY_REAP_S if self._pending_reaps else None
-                for key, _ in self._selector.select(timeout):
-                    # Handling one key may close another's fd (a child's exit drains and
-                    # closes its pipes): skip keys no longer registered as they were.
-                    current = self._selector.get_map().get(key.fd)
-                    if current is not None and current.data is key.data:
-                        self._handle(key)
+                timeout = RETRY_REAP_S if self._pending_reaps else -1
+                ready = self._epoll.poll(timeout, len(self._watched))
+                self._let_go.clear()
+                for fd, _ in ready:
+                    # Handling one fd may close another (a child's exit drains and closes
+                    # its pipes), whose number a child taken on meanwhile may have again.
+                    if fd not in self._let_go:
+                        self._handle(fd, self._watched[fd])
                 if self._pending_reaps:
                     self._pending_reaps = {r for r in self._pending_reaps if not self._on_exit(r)}
         finally:
             self._close_all()
 
-    def _handle(self, key: selectors.SelectorKey) -> None:
-        data = key.data
+    def _take_on(self, fd: int, data: _Pipe | int | None) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._watched[fd] = data
+
+    def _let_go_of(self, fd: int) -> None:
+        """Stop watching `fd`, and close it."""
+        self._epoll.unregister(fd)
+        del self._watched[fd]
+        os.close(fd)
+        self._let_go.add(fd)
+
+    def _handle(self, fd: int, data: _Pipe | int | None) -> None:
         if data is None:
             os.read(self._wake_r, 4096)
             self._take_requests()
         elif isinstance(data, _Pipe):
             self._read(data)
         else:  # an exit fd: data is the record id
-            self._forget_exit_fd(data, key.fd)
+            self._forget_exit_fd(data, fd)
             # What the child wrote before it ended is in its pipes now: deliver it before
             # its exit, so a traceback is read by the time the exit is reported.
             for pipe in list(self._pipes_of.get(data, ())):
@@ -129,8 +146,7 @@ class ChildWatcher:
                 self._pending_reaps.add(data)
 
     def _forget_exit_fd(self, rec_id: int, fd: int) -> None:
-        self._selector.unregister(fd)
-        os.close(fd)
+        self._let_go_of(fd)
         fds = self._exit_fds[rec_id]
         fds.remove(fd)
         if not fds:
@@ -148,12 +164,12 @@ class ChildWatcher:
             ]
             for pipe in pipes:
                 os.set_blocking(pipe.fd, False)
-                self._selector.register(pipe.fd, selectors.EVENT_READ, pipe)
+                self._take_on(pipe.fd, pipe)
             if pipes:
                 self._pipes_of[rec_id] = pipes
             self._exit_fds[rec_id] = list(exit_fds)
             for fd in exit_fds:
-                self._selector.register(fd, selectors.EVENT_READ, rec_id)
+                self._take_on(fd, rec_id)
 
     def _read(self, pipe: _Pipe) -> bool:
         """Read once; True if there may be more to read right away."""
@@ -169,8 +185,7 @@ class ChildWatcher:
             return True
         for line in pipe.splitter.flush():
             self._on_line(pipe.rec_id, pipe.stream, line)
-        self._selector.unregister(pipe.fd)
-        os.close(pipe.fd)
+        self._let_go_of(pipe.fd)
         pipes = self._pipes_of[pipe.rec_id]
         pipes.remove(pipe)
         if not pipes:
@@ -179,10 +194,11 @@ class ChildWatcher:
         return False
 
     def _close_all(self) -> None:
-        for key in list(self._selector.get_map().values()):
-            if key.fd != self._wake_r:
-                os.close(key.fd)
-        self._selector.close()
+        for fd in self._watched:
+            if fd != self._wake_r:
+                os.close(fd)
+        self._watched.clear()
+        self._epoll.close()
         with self._wake_lock:
             os.close(self._wake_w)
             self._wake_w = -1
