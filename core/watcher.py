@@ -121,7 +121,8 @@ class ChildWatcher:
 
     def _let_go_of(self, fd: int) -> None:
         """Stop watching `fd`, and close it."""
-        self._epoll.unregister(fd)
+        with contextlib.suppress(OSError):  # as selectors' unregister: epoll forgets a closed fd
+            self._epoll.unregister(fd)
         del self._watched[fd]
         os.close(fd)
         self._let_go.add(fd)
