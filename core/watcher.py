@@ -58,6 +58,9 @@ class ChildWatcher:
         # The thread closes the wake pipe as it ends, possibly while another thread is
         # about to write to it: the lock keeps that write off a closed (or reused) fd.
         self._wake_lock = threading.Lock()
+        # A wake written and not yet read: a burst of children handed over wakes the
+        # thread once, not once a child (a write, and a wake-up, each).
+        self._woken = False
         self._take_on(self._wake_r, None)
         self._requests: queue.SimpleQueue[tuple[int, int, int, tuple[int, ...]]] = (
             queue.SimpleQueue()
@@ -77,7 +80,9 @@ class ChildWatcher:
         with self._wake_lock:
             if self._wake_w >= 0:
                 self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
-                self._write_wake()
+                if not self._woken:  # read after the put: see _handle
+                    self._woken = True
+                    self._write_wake()
                 return
         close_fds(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
 
@@ -130,6 +135,10 @@ class ChildWatcher:
     def _handle(self, fd: int, data: _Pipe | int | None) -> None:
         if data is None:
             os.read(self._wake_r, 4096)
+            # Cleared once the wakes are read (else one written meanwhile would be read
+            # with them, the flag left set and the next request never woken for), and
+            # before the requests are taken: one handed over after this writes its own.
+            self._woken = False
             self._take_requests()
         elif isinstance(data, _Pipe):
             self._read(data)
