@@ -68,8 +68,12 @@ def set_title(title: str) -> bool:
     """Set this process's title; False where it cannot be set."""
     if _setproctitle is None:
         return False
+    # A target's file name need not be UTF-8 (os.fsdecode leaves surrogates in it), and
+    # setproctitle takes only text it can encode: the child would end before its target.
+    encoded = title.encode("utf-8", "backslashreplace")
+    title = encoded.decode()
     # Read once per process, and not the user's to see: unset again at once.
-    fits = not _NOENV_SET and len(title.encode()) < _COMMAND_LINE - 1
+    fits = not _NOENV_SET and len(encoded) < _COMMAND_LINE - 1
     if fits:
         os.putenv("SPT_NOENV", "1")
     try:

@@ -110,6 +110,23 @@ def test_a_title_longer_than_the_command_line_is_whole(
     assert "SPT_NOENV" not in psutil.Process(pid).environ()
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_target_file_whose_name_is_not_utf8_runs_and_is_titled(
+    controller: Controller, tmp_path: Path, method: str
+) -> None:
+    """A file name is bytes: one that is not UTF-8 reaches Python with surrogates in it,
+    which setproctitle refused, and the child ended in proclab's bootstrap."""
+    path = os.path.join(os.fsencode(tmp_path), b"who\xff.py")
+    with open(path, "w") as f:
+        f.write(WHO)
+    (rec_id,) = controller.spawn(build_spec(f"{os.fsdecode(path)}:who", method=method))
+    row = controller.row(rec_id)
+    assert said(controller, rec_id) == row.name, controller.row(rec_id).error
+    pid = controller.row(rec_id).pid
+    assert pid is not None
+    assert title(pid) == f"{row.name}: who\\udcff.py:who (proclab)"
+
+
 def test_one_child_keeps_its_name_and_a_default_name_is_its_title(controller: Controller) -> None:
     (named,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)", name="process-2"))
     (default,) = controller.spawn(build_spec(f"{TASKS}:sleep", "(30,)"))
