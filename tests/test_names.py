@@ -80,12 +80,13 @@ def test_a_titled_child_keeps_its_environment_for_other_tools(who: str, method: 
     try:
 
         def titled() -> psutil.Process | None:
-            found = [
-                p
-                for p in psutil.Process(run.pid).children(recursive=True)
-                if title(p.pid) == "envy: who.py:who (proclab)"
-            ]
-            return found[0] if found else None
+            for process in psutil.Process(run.pid).children(recursive=True):
+                try:
+                    if title(process.pid) == "envy: who.py:who (proclab)":
+                        return process
+                except psutil.Error:  # one of proclab's helpers, gone meanwhile
+                    continue
+            return None
 
         assert wait_until(titled, 20), "no titled child"
         child = titled()
