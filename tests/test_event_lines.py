@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from proclab.core.server.event_lines import (
     DATA_LINE,
     accepted_line,
+    data_line,
     disconnected_line,
     event_line,
 )
@@ -71,6 +72,23 @@ def test_a_connections_lines_are_the_general_lines(
     fields.update(left_out=ins + 1, over_rate=outs)  # a handler's count rides on it
     line = disconnected_line(client, pid, when, duration, ins, outs, why, ins + 1, outs)
     assert line == event_line("disconnected", fields)
+
+
+@given(
+    kind=st.sampled_from(["data_in", "data_out"]),
+    client=texts,
+    pid=counts,
+    when=finite,
+    nbytes=counts,
+    data=st.binary(max_size=32),
+)
+def test_a_chunks_line_is_the_general_line(
+    kind: str, client: str, pid: int, when: float, nbytes: int, data: bytes
+) -> None:
+    fields = {"client": client, "pid": pid, "time": when, "nbytes": nbytes, "head": data.hex()}
+    line = data_line(kind, client, pid, when, nbytes, data.hex())
+    assert line == event_line(kind, fields)
+    assert line.startswith(DATA_LINE)  # counted unparsed past the log's budget
 
 
 def test_a_bad_line_in_a_read_loses_only_itself() -> None:

@@ -20,7 +20,7 @@ from support import handlers, listening, wait_until
 from proclab.core.model import ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.handler import _fork
-from proclab.core.server.tcp import ServerConfig, ServerError, describe_event
+from proclab.core.server.tcp import ServerConfig, ServerError, describe_event, preview
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
 IDS = ["process-fork", "process-forkserver", "pool", "thread"]
@@ -280,6 +280,33 @@ def test_events_tell_the_story(controller, events):
     assert all(
         e.pid == handler.pid for e in events if e.kind in ("accepted", "data_in", "disconnected")
     )
+
+
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_a_chunk_s_preview_is_its_first_bytes_made_safe(controller, events, mode):
+    """What the log shows of a chunk in and out: its first 32 bytes, those that are not
+    UTF-8 as \\xNN, controls written out, and "…" when the chunk was longer."""
+    address = start(controller, mode, "fork")
+    chunk = b"\xff\x1b[2J" + b"a" * 40
+    assert echo(address, [chunk]) == chunk.upper()
+    assert wait_until(lambda: any(e.kind == "disconnected" for e in events), 5)
+    shown = {e.kind: e.preview for e in events if e.kind in ("data_in", "data_out")}
+    assert shown == {
+        "data_in": "\\xff\\x1b[2J" + "a" * 27 + "…",
+        "data_out": "\\xff\\x1b[2J" + "A" * 27 + "…",
+    }
+
+
+def test_a_preview_is_made_only_of_what_a_handler_can_send():
+    """A handler sends a chunk's first bytes in hex (handler.Reporter.chunk); anything
+    else in its place is refused (ValueError: the line is left out, as any bad line)."""
+    assert preview("6869", 2) == "hi"
+    assert preview("6869", 3) == "hi…"
+    assert preview("0a09", 2) == "\\n\\t"
+    assert preview("61" * 40, 40) == "a" * 32 + "…"  # never more than 32 bytes shown
+    for bad in ("zz", "686", 5, None, ["68"]):
+        with pytest.raises(ValueError):
+            preview(bad, 2)
 
 
 def test_a_long_running_server_keeps_nothing_per_connection_it_has_ended(controller):

@@ -66,6 +66,17 @@ _DISCONNECTED = (
 _DISCONNECTED_LEFT_OUT = _DISCONNECTED[:-2] + ',"left_out":%d,"over_rate":%d}\n'
 
 
+# A chunk's event: its kind is data_in or data_out, its head hex (handler.head); neither
+# needs escaping.
+_DATA = '{"kind":"%s","client":%s,"pid":%d,"time":%r,"nbytes":%d,"head":"%s"}\n'
+
+
+def data_line(kind: str, client: str, pid: int, time: float, nbytes: int, head: str) -> bytes:
+    """event_line(kind, {"client": ..., "pid": ..., "time": ..., "nbytes": ..., "head": ...})
+    for a chunk in or out: `kind` data_in or data_out, `head` hex."""
+    return (_DATA % (kind, _string(client), pid, time, nbytes, head)).encode()
+
+
 def accepted_line(client: str, pid: int, time: float) -> bytes:
     """event_line("accepted", {"client": ..., "pid": ..., "time": ...})"""
     return (_ACCEPTED % (_string(client), pid, time)).encode()

@@ -7,9 +7,6 @@ handlers ended (multiprocessing then says 255, which is not true). So the fork s
 ignores SIGTERM, and dies with the server process instead, as proclab's own fork
 server dies with proclab (forkserver_guard). Its handlers set their own SIGTERM handler
 as they start (handler.SigtermStop).
-
-It also compiles the pattern a handler previews chunks with, so that each handler finds
-it compiled (handler.process_server says what that saves a fork handler).
 """
 
 from __future__ import annotations
@@ -17,7 +14,5 @@ from __future__ import annotations
 import signal
 
 import proclab.core.forkserver_guard  # noqa: F401  (dies with its parent: the server process)
-from proclab.core.output import control_pattern
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-control_pattern(tabs=True)

@@ -38,8 +38,12 @@ from collections import deque
 
 from proclab.core import bootstrap, proctitle
 from proclab.core.groups import signal_group
-from proclab.core.output import control_pattern, escape_controls
-from proclab.core.server.event_lines import accepted_line, disconnected_line, event_line
+from proclab.core.server.event_lines import (
+    accepted_line,
+    data_line,
+    disconnected_line,
+    event_line,
+)
 from proclab.core.words import plural
 
 TYPE_CHECKING = False  # not typing's: kept light for spawn handlers (bootstrap says why)
@@ -58,13 +62,6 @@ STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
 MAX_HANDLERS = 1 << 16  # a process server's handlers alive at once, whatever its room
 ACCEPTS_PER_WAKE = 8  # clients a process server accepts before it reaps again
-
-
-def preview(data: bytes) -> str:
-    """The first bytes, printable: text where they are UTF-8, \\xNN where not (a chunk
-    may end inside a character)."""
-    shown = escape_controls(data[:PREVIEW_BYTES].decode("utf-8", "backslashreplace"), tabs=True)
-    return shown + ("…" if len(data) > PREVIEW_BYTES else "")
 
 
 LOG_LEVELS = ("all", "connections", "errors")
@@ -148,6 +145,20 @@ class Reporter:
             return
         self._hold()
         self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
+
+    def chunk(
+        self, kind: str, client: str, data: bytes | bytearray, nbytes: int, now: float
+    ) -> None:
+        """A chunk moved (`kind` data_in or data_out): described if data_wanted, by its
+        size and first PREVIEW_BYTES in hex. The server makes its preview (tcp.preview),
+        in its own process: made here, a fork handler's first preview took 80-120 µs
+        (decoding and escaping, every page of that code copied in a new child), and
+        `--log all` cost each handler 0.2 ms of CPU more (a /tmp harness forking
+        handlers as the server process does, 200 each way, alternated)."""
+        if self.data_wanted(now):
+            self._hold()
+            head = data[: min(nbytes, PREVIEW_BYTES)].hex()
+            self.queue.append((data_line(kind, client, self.pid, time.time(), nbytes, head), True))
 
     def opened(self, client: str) -> None:
         """A connection accepted (at levels all and connections)."""
@@ -708,8 +719,8 @@ def _pump(conn: _Conn, readable: int, writable: int, report: Any, now: float) ->
         elif data:
             conn.bytes_in += len(data)
             conn.last = now
-            if report.data_wanted(now):
-                report("data_in", conn.client, nbytes=len(data), preview=preview(data))
+            if report.data:  # checked here: at the other levels, no call a chunk
+                report.chunk("data_in", conn.client, data, len(data), now)
             if not conn.out:
                 # Nothing owed before it (an echo's usual case): sent as it is, and only
                 # what the client's socket does not take is kept. A pool worker moves
@@ -735,13 +746,8 @@ def _send(conn: _Conn, owed: bytes | bytearray, report: Any, now: float) -> str 
     except OSError as exc:
         return f"error: {exc.strerror}"
     if sent:
-        if report.data_wanted(now):
-            report(
-                "data_out",
-                conn.client,
-                nbytes=sent,
-                preview=preview(bytes(owed[: min(sent, PREVIEW_BYTES + 1)])),
-            )
+        if report.data:
+            report.chunk("data_out", conn.client, owed, sent, now)
         conn.bytes_out += sent
         conn.last = now
     if owed is conn.out:
@@ -879,11 +885,6 @@ def process_server(
         ]
         ctx.set_forkserver_preload([*preload, "mmap"])  # each handler maps the log's budget
     fd = _fd(events)
-    if log == "all" and method == "fork":
-        # Every handler forked from here finds it compiled. Compiled in each, it was 0.17
-        # ms of a handler's 1.2 ms of CPU: a chunk that is not printable text (a newline,
-        # binary) is previewed with it (benchmarks/tcp.py's clients send random bytes).
-        control_pattern(tabs=True)
     # Its handler and reaped lines wait, as a handler's events do, to go out together: one
     # write (and one wake of proclab's server thread) for every few connections.
     report = Reporter(fd, level=log, hold=HOLD_S)
