@@ -66,8 +66,8 @@ _DISCONNECTED = (
 _DISCONNECTED_LEFT_OUT = _DISCONNECTED[:-2] + ',"left_out":%d,"over_rate":%d}\n'
 
 
-# A chunk's event: its kind is data_in or data_out, its head hex (handler.head); neither
-# needs escaping.
+# A chunk's event: its kind is data_in or data_out, its head hex (handler.Reporter.chunk);
+# neither needs escaping.
 _DATA = '{"kind":"%s","client":%s,"pid":%d,"time":%r,"nbytes":%d,"head":"%s"}\n'
 
 

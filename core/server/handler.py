@@ -150,11 +150,11 @@ class Reporter:
         self, kind: str, client: str, data: bytes | bytearray, nbytes: int, now: float
     ) -> None:
         """A chunk moved (`kind` data_in or data_out): described if data_wanted, by its
-        size and first PREVIEW_BYTES in hex. The server makes its preview (tcp.preview),
-        in its own process: made here, a fork handler's first preview took 80-120 µs
-        (decoding and escaping, every page of that code copied in a new child), and
-        `--log all` cost each handler 0.2 ms of CPU more (a /tmp harness forking
-        handlers as the server process does, 200 each way, alternated)."""
+        size and first PREVIEW_BYTES in hex. proclab makes its preview (tcp.preview), in
+        its own process, where that code is warm: made here, a fork handler's first
+        preview took 80-120 µs (decoding and escaping, every page of that code copied in
+        a new child), and `--log all` cost a handler 0.70-0.75 ms of CPU more than
+        `--log errors`, 0.35-0.45 now (benchmarks/handler_cost.py)."""
         if self.data_wanted(now):
             self._hold()
             head = data[: min(nbytes, PREVIEW_BYTES)].hex()

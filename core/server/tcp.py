@@ -757,7 +757,7 @@ class TcpServer:
             return
         # Not contextlib.suppress, which costs 0.5 µs (timeit): this runs for every line.
         try:
-            if "head" in record:  # a chunk's first bytes (handler.head): shown as its preview
+            if "head" in record:  # a chunk's first bytes (Reporter.chunk), shown as its preview
                 record["preview"] = preview(record.pop("head"), record.get("nbytes"))
             self._emit(kind, **record)
         except (ValueError, TypeError):
