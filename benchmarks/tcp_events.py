@@ -68,7 +68,7 @@ def child(events: int, data: int = 0) -> float:
             client = f"127.0.0.1:{40000 + n}"
             lines.append(report._line("accepted", client))
             for k in range(data):
-                report.chunk(("data_in", "data_out")[k % 2], client, os.urandom(64), 64, 0.0)
+                report.chunk(("data_in", "data_out")[k % 2], client, os.urandom(64), 64)
             lines.extend(line for line, _ in report.queue if isinstance(line, bytes))
             report.queue.clear()
             lines.append(

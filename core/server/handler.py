@@ -146,19 +146,16 @@ class Reporter:
         self._hold()
         self.queue.append((self._line(kind, client, **fields), kind in DATA_KINDS))
 
-    def chunk(
-        self, kind: str, client: str, data: bytes | bytearray, nbytes: int, now: float
-    ) -> None:
-        """A chunk moved (`kind` data_in or data_out): described if data_wanted, by its
-        size and first PREVIEW_BYTES in hex. proclab makes its preview (tcp.preview), in
-        its own process, where that code is warm: made here, a fork handler's first
-        preview took 80-120 µs (decoding and escaping, every page of that code copied in
-        a new child), and `--log all` cost a handler 0.70-0.75 ms of CPU more than
-        `--log errors`, 0.35-0.45 now (benchmarks/handler_cost.py)."""
-        if self.data_wanted(now):
-            self._hold()
-            head = data[: min(nbytes, PREVIEW_BYTES)].hex()
-            self.queue.append((data_line(kind, client, self.pid, time.time(), nbytes, head), True))
+    def chunk(self, kind: str, client: str, data: bytes | bytearray, nbytes: int) -> None:
+        """A chunk moved (`kind` data_in or data_out) that data_wanted said to describe:
+        by its size and first PREVIEW_BYTES in hex. proclab makes its preview
+        (tcp.preview), in its own process, where that code is warm: made here, a fork
+        handler's first preview took 80-120 µs (decoding and escaping, every page of that
+        code copied in a new child), and `--log all` cost a handler 0.70-0.75 ms of CPU
+        more than `--log errors`, 0.35-0.45 now (benchmarks/handler_cost.py)."""
+        self._hold()
+        head = data[: min(nbytes, PREVIEW_BYTES)].hex()
+        self.queue.append((data_line(kind, client, self.pid, time.time(), nbytes, head), True))
 
     def opened(self, client: str) -> None:
         """A connection accepted (at levels all and connections)."""
@@ -719,8 +716,9 @@ def _pump(conn: _Conn, readable: int, writable: int, report: Any, now: float) ->
         elif data:
             conn.bytes_in += len(data)
             conn.last = now
-            if report.data:  # checked here: at the other levels, no call a chunk
-                report.chunk("data_in", conn.client, data, len(data), now)
+            # `data` first: at the other levels a chunk costs no call
+            if report.data and report.data_wanted(now):
+                report.chunk("data_in", conn.client, data, len(data))
             if not conn.out:
                 # Nothing owed before it (an echo's usual case): sent as it is, and only
                 # what the client's socket does not take is kept. A pool worker moves
@@ -746,8 +744,8 @@ def _send(conn: _Conn, owed: bytes | bytearray, report: Any, now: float) -> str 
     except OSError as exc:
         return f"error: {exc.strerror}"
     if sent:
-        if report.data:
-            report.chunk("data_out", conn.client, owed, sent, now)
+        if report.data and report.data_wanted(now):
+            report.chunk("data_out", conn.client, owed, sent)
         conn.bytes_out += sent
         conn.last = now
     if owed is conn.out:
