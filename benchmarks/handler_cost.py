@@ -44,10 +44,11 @@ def main() -> int:
     levels = ns.levels.split(",")
     if hasattr(handler, "preview"):
         # An older tree, whose handlers made their chunks' previews: its server process
-        # compiled their pattern before it forked them, and so does this one.
-        from proclab.core.output import control_pattern
+        # compiled their pattern (output.control_pattern) before it forked them, and so
+        # does this one.
+        from proclab.core import output
 
-        control_pattern(tabs=True)
+        output.control_pattern(tabs=True)  # type: ignore[attr-defined]
     events_r, events_w = os.pipe()
     os.set_blocking(events_r, False)
     opened = handler.OpenConnections(4)

@@ -16,8 +16,8 @@ MAX_TRACEBACK_LINES = 200
 # text (bidirectional overrides and isolates) and the line and paragraph separators.
 _CONTROL_CHARS = "\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 # Compiled when first needed, not on import: compiling the three patterns of this module
-# took 2.2 ms in every spawn child, and a fork child compiles what its parent had not
-# (a TCP handler describing printable chunks needs none).
+# took 2.2 ms in every spawn child (a TCP handler escapes nothing: proclab makes the
+# previews of its chunks).
 _controls: dict[bool, re.Pattern[str]] = {}  # tabs too -> the pattern
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -39,12 +39,11 @@ def escape_controls(text: str, *, tabs: bool = False) -> str:
     text that must stay one short line); otherwise a tab is left to move to its stop."""
     if text.isprintable():  # a C scan: every character above is unprintable to Python
         return text
-    return control_pattern(tabs).sub(_escaped, text)
+    return _control_pattern(tabs).sub(_escaped, text)
 
 
-def control_pattern(tabs: bool = False) -> re.Pattern[str]:
-    """What escape_controls escapes, compiled once per process. A parent about to fork
-    many children that will escape text calls it first, so that each finds it compiled."""
+def _control_pattern(tabs: bool) -> re.Pattern[str]:
+    """What escape_controls escapes, compiled once per process."""
     pattern = _controls.get(tabs)
     if pattern is None:
         tab = "\t" if tabs else ""
