@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -109,6 +110,34 @@ def test_a_title_longer_than_the_command_line_is_whole(
     assert pid is not None
     assert title(pid) == "long-title: who.py:who (proclab)"
     assert "SPT_NOENV" not in psutil.Process(pid).environ()
+
+
+RETITLED = """
+import os
+from proclab.core import proctitle
+proctitle.set_title("parent: x (proclab)")  # as a TCP server process sets its own
+for wanted in ("child: y (proclab)", "ch\u00efld: \u00e9 (proclab)", "last: z (proclab)"):
+    pid = os.fork()
+    if pid == 0:
+        proctitle.set_title(wanted)
+        with open("/proc/self/cmdline", "rb") as f:
+            shown = f.read().split(b"\\0")[0].decode()
+        with open("/proc/self/environ", "rb") as f:
+            readable = b"PATH=" in f.read()
+        print(shown == wanted, readable, flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_a_fork_child_of_a_titled_process_is_retitled_whole() -> None:
+    """A TCP handler or pool worker is forked by its titled server process, and only
+    writes its own title there (proctitle's short way): whole, ASCII or not, and its
+    environment still where other tools read it."""
+    out = subprocess.run(
+        [sys.executable, "-c", RETITLED], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["True True"] * 3
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
