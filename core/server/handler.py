@@ -790,8 +790,12 @@ def handle_connection(
     report = Reporter(fd, level=log, hold=HOLD_S, shared=budget)
 
     def closing() -> None:
-        with contextlib.suppress(OSError):  # else its server counts it until it reaps it
-            os.pwrite(opened_fd, b"\0", slot)
+        # Not contextlib.suppress, here and in _as_servers_child: a fork handler copies
+        # each page of code it runs (bootstrap.child_main says the same).
+        try:  # noqa: SIM105
+            os.pwrite(opened_fd, b"\0", slot)  # else its server counts it until it reaps it
+        except OSError:
+            pass
 
     try:
         serve(
@@ -819,8 +823,10 @@ def _as_servers_child(method: str, name: str, function: str, forked_by: int = 0)
     from its clients. proclab's own children lead sessions so that a child's tree cannot
     starve proclab; these run the server's own code, capped (allow_descendants)."""
     stop = SigtermStop()
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105
         os.setpgid(0, 0)
+    except OSError:
+        pass
     bootstrap.die_with_parent(method, forked_by or None)
     proctitle.set_title(proctitle.title_for(name, f"{__name__}:{function}"))
     return stop
