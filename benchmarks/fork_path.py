@@ -1,0 +1,167 @@
+"""Where a fork child's start + join goes, proclab's controller against bare
+multiprocessing, in one process, one child of each in turn (--children of each): for
+each arm, the median start + join; the fork call itself (from just before os.fork to
+just after it returns in the parent, hooks registered before proclab is imported, so
+that proclab's own after-fork hook, step_aside, is not counted in it); the minor page
+faults and the CPU of each of this process's threads; and the interprocessor interrupts
+the machine took (/proc/interrupts: RES reschedule, CAL function call, TLB shootdown,
+summed over every CPU), per child.
+
+A fork makes every page of the parent copy-on-write, so each page any of its threads
+writes until the next fork costs a fault; and a fork, or a thread woken, on another CPU
+than the one it last ran on costs an interrupt there (in a VM, waking an idle virtual
+CPU). Bare multiprocessing forks and waits on the caller's thread; proclab hands each
+child from the caller to its launcher thread, which forks it, and its watcher thread
+reaps it and wakes the caller.
+
+    python benchmarks/fork_path.py [--children 300] [--rounds 2] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from results_file import write_results
+
+RESULTS = Path(__file__).with_name("results")
+
+# Registered before proclab is imported: the "before" hooks run last-registered first,
+# the "after" hooks first-registered first, so these two frame os.fork alone.
+_fork_began = [0.0]
+_fork_took: list[float] = []
+os.register_at_fork(
+    before=lambda: _fork_began.__setitem__(0, time.perf_counter()),
+    after_in_parent=lambda: _fork_took.append(time.perf_counter() - _fork_began[0]),
+)
+
+from proclab.core.controller import Controller  # noqa: E402
+from proclab.core.spec import build_spec  # noqa: E402
+
+INTERRUPTS = ("RES:", "CAL:", "TLB:")
+
+
+def interrupts() -> dict[str, int]:
+    counts = {}
+    with open("/proc/interrupts") as f:
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] in INTERRUPTS:
+                counts[fields[0][:-1]] = sum(int(x) for x in fields[1:] if x.isdigit())
+    return counts
+
+
+def per_thread() -> dict[str, tuple[int, int]]:
+    """Each of this process's threads (by its Python name): minor faults, CPU ticks."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    figures = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        figures[names.get(int(tid), tid)] = (int(fields[7]), int(fields[11]) + int(fields[12]))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--children", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "fork-path.json"))
+    ns = parser.parse_args()
+
+    ctx = multiprocessing.get_context("fork")
+    controller = Controller(sample_interval=1.0).start()
+    spec = build_spec("os:getpid", method="fork")
+
+    def bare() -> None:
+        p = ctx.Process(target=os.getpid)
+        p.start()
+        p.join()
+        p.close()
+
+    def proclab() -> None:
+        controller.join(controller.spawn(spec))
+        controller.clear_exited()
+
+    arms = {"bare": bare, "proclab": proclab}
+    for _ in range(30):  # warm: every path run and compiled
+        bare()
+        proclab()
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    rounds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    try:
+        for r in range(ns.rounds):
+            for name in list(arms) if r % 2 == 0 else list(arms)[::-1]:
+                run = arms[name]
+                _fork_took.clear()
+                took = []
+                threads_before, irq_before = per_thread(), interrupts()
+                for _ in range(ns.children):
+                    began = time.perf_counter()
+                    run()
+                    took.append(time.perf_counter() - began)
+                threads_after, irq_after = per_thread(), interrupts()
+                n = ns.children
+                threads = {
+                    t: {
+                        "faults": round((threads_after[t][0] - threads_before[t][0]) / n),
+                        "cpu_ms": round(
+                            (threads_after[t][1] - threads_before[t][1]) * tick_ms / n, 3
+                        ),
+                    }
+                    for t in threads_after
+                    if t in threads_before and threads_after[t] != threads_before[t]
+                }
+                figures = {
+                    "start_join_ms": round(statistics.median(took) * 1e3, 3),
+                    "fork_call_ms": round(statistics.median(_fork_took) * 1e3, 3),
+                    "interrupts_per_child": {
+                        k: round((irq_after[k] - irq_before[k]) / n, 2) for k in irq_after
+                    },
+                    "threads": threads,
+                }
+                rounds[name].append(figures)
+                shown = "  ".join(
+                    f"{t} {v['faults']} faults {v['cpu_ms']} ms" for t, v in threads.items()
+                )
+                irq = " ".join(f"{k} {v}" for k, v in figures["interrupts_per_child"].items())
+                print(
+                    f"round {r + 1} {name:8} start+join {figures['start_join_ms']:.2f} ms"
+                    f"  fork call {figures['fork_call_ms']:.3f} ms  interrupts: {irq}  {shown}"
+                )
+    finally:
+        controller.close()
+    ratio = statistics.median(
+        p["start_join_ms"] / b["start_join_ms"]
+        for p, b in zip(rounds["proclab"], rounds["bare"], strict=True)
+    )
+    fork_ratio = statistics.median(
+        p["fork_call_ms"] / b["fork_call_ms"]
+        for p, b in zip(rounds["proclab"], rounds["bare"], strict=True)
+    )
+    print(f"proclab / bare: start + join {ratio:.2f}x, the fork call alone {fork_ratio:.2f}x")
+    write_results(
+        ns.out,
+        {
+            "command": "python benchmarks/fork_path.py "
+            f"--children {ns.children} --rounds {ns.rounds}",
+            "rounds": dict(rounds),
+            "start_join_ratio": round(ratio, 3),
+            "fork_call_ratio": round(fork_ratio, 3),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
