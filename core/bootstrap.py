@@ -26,6 +26,7 @@ import select
 import signal
 import struct
 import sys
+import threading
 from multiprocessing import parent_process
 
 # Not typing's: a spawn child imports this module and the handler's from scratch, and
@@ -134,6 +135,7 @@ def child_main(payload: ChildPayload) -> None:
         gc.freeze()
         close_inherited_fds((*payload.keep_fds, record))
         _reset_signal_handlers()
+        _be_the_main_thread()
     # Through _signal, as _reset_signal_handlers says why: signal's own turns the old mask
     # into a set of enum members, 29 us of a fork child against 8 (measured in one).
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _DEFERRED_NUMBERS)
@@ -399,6 +401,18 @@ def _reset_signal_handlers() -> None:
         if callable(handler) and handler is not _signal.default_int_handler:
             _signal.signal(sig, _signal.SIG_DFL)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
+
+def _be_the_main_thread() -> None:
+    """A fork child runs on its copy of the thread that forked it, which threading then
+    names its main thread, name and daemon flag included: proclab's launcher. Its code
+    (a `print` of `current_thread().name`, logging's `%(threadName)s`) would see
+    "proclab-launcher" where a child of the learner's own script sees "MainThread", as
+    forkserver and spawn children do: given the main thread's name and flag here."""
+    thread = threading.current_thread()
+    thread.name = "MainThread"
+    # `daemon` may not be set on a running thread; this is the flag behind it.
+    thread._daemonic = False  # type: ignore[attr-defined]
 
 
 def _max_fd() -> int:

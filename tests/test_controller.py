@@ -760,6 +760,31 @@ def test_a_child_runs_no_thread_of_proclab_s(controller, tmp_path, method):
     assert [line.text for line in controller.output(rec_id)] == ["1"]
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_child_s_thread_is_its_main_thread_as_in_a_script_s_child(controller, tmp_path, method):
+    """A fork child runs on a copy of the thread that forked it: proclab's launcher. Its
+    code must see what a child of the learner's own script sees (`python lesson.py`,
+    multiprocessing forking from the main thread): one thread, the main one, named
+    MainThread, not a daemon, and logging saying so."""
+    target = tmp_path / "names.py"
+    target.write_text(
+        "import logging, threading\n\n"
+        "def show():\n"
+        "    t = threading.current_thread()\n"
+        "    print(t.name, t.daemon, t is threading.main_thread(), threading.active_count())\n"
+        "    handler = logging.StreamHandler()\n"
+        "    handler.setFormatter(logging.Formatter('%(threadName)s'))\n"
+        "    log = logging.getLogger('lesson')\n"
+        "    log.addHandler(handler)\n"
+        "    log.propagate = False\n"
+        "    log.warning('')\n"
+    )
+    (rec_id,) = controller.spawn(build_spec(f"{target}:show", method=method))
+    assert controller.join([rec_id], timeout=30)
+    shown = [(line.stream, line.text) for line in controller.output(rec_id)]
+    assert shown == [("stdout", "MainThread False True 1"), ("stderr", "MainThread")]
+
+
 def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
     """A sleeping child's last sample stands tick after tick (no new one is made); when it
     then works and ends between two ticks, its final CPU figures cover the time since the
