@@ -98,6 +98,9 @@ LEFT_OUT_EVERY_S = 1.0  # how often the log may say how many data events it left
 READ_EVERY_S = 0.02
 EVENT_PIPE_BYTES = 1 << 20  # room for what gathers meanwhile (a pipe holds 64 KiB)
 READ_BYTES = 64 * 1024  # what the server thread reads of the pipe at a time
+# What a pool's server process tells of its workers (_from_pool_server); anything else
+# from a pool (its workers' connections) goes straight to the log.
+POOL_SERVER_KINDS = frozenset({"figures", "reaped", "handler"})
 
 
 class ServerError(ProclabError):
@@ -753,7 +756,11 @@ class TcpServer:
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
-        if self._server_row is not None and self._from_process_server(kind, record):
+        if (
+            self._server_row is not None
+            and (kind in POOL_SERVER_KINDS or self.config.mode != "pool")
+            and self._from_process_server(kind, record)
+        ):
             return
         # Not contextlib.suppress, which costs 0.5 µs (timeit): this runs for every line.
         try:
