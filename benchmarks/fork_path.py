@@ -42,6 +42,8 @@ os.register_at_fork(
     after_in_parent=lambda: _fork_took.append(time.perf_counter() - _fork_began[0]),
 )
 
+from tcp_split import CLOCK_TICKS, stat_fields  # noqa: E402
+
 from proclab.core.controller import Controller  # noqa: E402
 from proclab.core.spec import build_spec  # noqa: E402
 
@@ -64,11 +66,9 @@ def per_thread() -> dict[str, tuple[int, int]]:
     figures = {}
     for tid in os.listdir("/proc/self/task"):
         try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:
+            fields = stat_fields(f"self/task/{tid}")
+        except OSError:  # the thread has ended
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
         figures[names.get(int(tid), tid)] = (int(fields[7]), int(fields[11]) + int(fields[12]))
     return figures
 
@@ -98,7 +98,7 @@ def main() -> None:
     for _ in range(30):  # warm: every path run and compiled
         bare()
         proclab()
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    tick_ms = 1000 / CLOCK_TICKS
     rounds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     try:
         for r in range(ns.rounds):

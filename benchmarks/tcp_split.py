@@ -25,8 +25,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
-def stat_fields(pid: int) -> list[str]:
-    """/proc/PID/stat's fields after the command name (fields[0] is the state)."""
+def stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name (fields[0] is the state); `pid`
+    may be a thread's path below /proc too ("self/task/TID")."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()
 
