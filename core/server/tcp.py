@@ -637,7 +637,8 @@ class TcpServer:
     def _from_pool_server(self, kind: str, pid: int, record: dict[str, Any]) -> bool:
         """Pool mode: a worker's row, made when the pool's server process tells it started
         it, and ended when it has reaped it. A worker's own events (its connections) go
-        to the log."""
+        to the log: only the kinds in POOL_SERVER_KINDS are asked here (a kind added
+        below belongs there too)."""
         if kind == "figures":
             self._figures[pid] = record.get("figures")
             return True
