@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import select
 import threading
 from collections.abc import Callable
@@ -53,18 +52,20 @@ class ChildWatcher:
         # Each fd watched: its pipe, its record id (an exit fd), or None (the wake pipe).
         self._watched: dict[int, _Pipe | int | None] = {}
         self._let_go: set[int] = set()  # fds closed since the last poll
+        # Woken only to stop: a child's fds are taken on by the thread that hands them over
+        # (epoll_ctl is safe from any thread), not queued for this one. A handover
+        # woke the thread once a child, a write and a context switch each, and its pages
+        # written after every fork (benchmarks/spawn.py).
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        # The thread closes the wake pipe as it ends, possibly while another thread is
-        # about to write to it: the lock keeps that write off a closed (or reused) fd.
-        self._wake_lock = threading.Lock()
-        # A wake written and not yet read: a burst of children handed over wakes the
-        # thread once, not once a child (a write, and a wake-up, each).
-        self._woken = False
+        # Held to take fds on, and by the thread as it ends and closes every fd: a
+        # handover is either taken on before, and closed with the rest, or finds the
+        # watcher stopped and closes its own fds; no write lands on a closed (or reused)
+        # wake fd.
+        self._lock = threading.Lock()
         self._take_on(self._wake_r, None)
-        self._requests: queue.SimpleQueue[tuple[int, int, int, tuple[int, ...]]] = (
-            queue.SimpleQueue()
-        )
+        # Filled by the handing-over thread before its fds are registered, so that the
+        # thread finds them by the time it hears of an fd; emptied by the thread.
         self._exit_fds: dict[int, list[int]] = {}  # rec_id -> its exit fds still watched
         self._pipes_of: dict[int, list[_Pipe]] = {}  # rec_id -> its pipes still open
         self._pending_reaps: set[int] = set()
@@ -77,12 +78,9 @@ class ChildWatcher:
     def watch(self, rec_id: int, stdout_fd: int, stderr_fd: int, exit_fds: tuple[int, ...]) -> None:
         """Take ownership of the read ends (-1: none for that stream) and of the exit fds
         (closed here when done): on_exit is asked whenever one of them becomes readable."""
-        with self._wake_lock:
+        with self._lock:
             if self._wake_w >= 0:
-                self._requests.put((rec_id, stdout_fd, stderr_fd, exit_fds))
-                if not self._woken:  # read after the put: see _handle
-                    self._woken = True
-                    self._write_wake()
+                self._take_on_child(rec_id, stdout_fd, stderr_fd, exit_fds)
                 return
         close_fds(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
 
@@ -96,20 +94,20 @@ class ChildWatcher:
         self._thread.join(timeout=5)
 
     def _wake(self) -> None:
-        with self._wake_lock:
+        with self._lock:
             if self._wake_w >= 0:  # else the thread has ended
-                self._write_wake()
-
-    def _write_wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # already awake
-            os.write(self._wake_w, b"\0")
+                with contextlib.suppress(BlockingIOError):  # already woken
+                    os.write(self._wake_w, b"\0")
 
     def _run(self) -> None:
         try:
             while not self._stopping:
                 timeout = RETRY_REAP_S if self._pending_reaps else -1
                 ready = self._epoll.poll(timeout, len(self._watched))
-                self._let_go.clear()
+                # An fd polled may be a child's first taken on (watch): the lock waits
+                # for the rest of them, which its handling may read, or let go of.
+                with self._lock:
+                    self._let_go.clear()
                 for fd, _ in ready:
                     # Handling one fd may close another (a child's exit drains and closes
                     # its pipes), whose number a child taken on meanwhile may have again.
@@ -121,8 +119,8 @@ class ChildWatcher:
             self._close_all()
 
     def _take_on(self, fd: int, data: _Pipe | int | None) -> None:
+        self._watched[fd] = data  # first: the thread may hear of the fd at once
         self._epoll.register(fd, select.EPOLLIN)
-        self._watched[fd] = data
 
     def _let_go_of(self, fd: int) -> None:
         """Stop watching `fd`, and close it."""
@@ -134,12 +132,7 @@ class ChildWatcher:
 
     def _handle(self, fd: int, data: _Pipe | int | None) -> None:
         if data is None:
-            os.read(self._wake_r, 4096)
-            # Cleared once the wakes are read (else one written meanwhile would be read
-            # with them, the flag left set and the next request never woken for), and
-            # before the requests are taken: one handed over after this writes its own.
-            self._woken = False
-            self._take_requests()
+            os.read(self._wake_r, 4096)  # a stop: the loop looks at _stopping
         elif isinstance(data, _Pipe):
             self._read(data)
         else:  # an exit fd: data is the record id
@@ -162,24 +155,23 @@ class ChildWatcher:
         if not fds:
             del self._exit_fds[rec_id]
 
-    def _take_requests(self) -> None:
-        while True:
-            try:
-                rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            streams: tuple[tuple[Stream, int], ...] = (("stdout", out_fd), ("stderr", err_fd))
-            pipes = [  # an fd of -1: no pipe for that stream (a watched process's hook)
-                _Pipe(rec_id, stream, fd, LineSplitter()) for stream, fd in streams if fd >= 0
-            ]
-            for pipe in pipes:
-                os.set_blocking(pipe.fd, False)
-                self._take_on(pipe.fd, pipe)
-            if pipes:
-                self._pipes_of[rec_id] = pipes
-            self._exit_fds[rec_id] = list(exit_fds)
-            for fd in exit_fds:
-                self._take_on(fd, rec_id)
+    def _take_on_child(
+        self, rec_id: int, out_fd: int, err_fd: int, exit_fds: tuple[int, ...]
+    ) -> None:
+        """Under the lock, on the handing-over thread: the watcher's thread handles none
+        of the child's fds until all are taken on."""
+        streams: tuple[tuple[Stream, int], ...] = (("stdout", out_fd), ("stderr", err_fd))
+        pipes = [  # an fd of -1: no pipe for that stream (a watched process's hook)
+            _Pipe(rec_id, stream, fd, LineSplitter()) for stream, fd in streams if fd >= 0
+        ]
+        if pipes:
+            self._pipes_of[rec_id] = pipes
+        self._exit_fds[rec_id] = list(exit_fds)
+        for pipe in pipes:
+            os.set_blocking(pipe.fd, False)
+            self._take_on(pipe.fd, pipe)
+        for fd in exit_fds:
+            self._take_on(fd, rec_id)
 
     def _read(self, pipe: _Pipe) -> bool:
         """Read once; True if there may be more to read right away."""
@@ -204,22 +196,13 @@ class ChildWatcher:
         return False
 
     def _close_all(self) -> None:
-        for fd in self._watched:
-            if fd != self._wake_r:
+        with self._lock:  # no handover meanwhile: it would find fds closed under it
+            for fd in self._watched:
                 os.close(fd)
-        self._watched.clear()
-        self._epoll.close()
-        with self._wake_lock:
+            self._watched.clear()
+            self._epoll.close()
             os.close(self._wake_w)
             self._wake_w = -1
-        os.close(self._wake_r)
-        # Handed over after the thread's last look, and now nobody else's to close.
-        while True:
-            try:
-                _rec_id, out_fd, err_fd, exit_fds = self._requests.get_nowait()
-            except queue.Empty:
-                break
-            close_fds(out_fd, err_fd, *exit_fds)
 
 
 def close_fds(*fds: int) -> None:
