@@ -235,6 +235,10 @@ class Controller:
         """Hand an event to every subscriber (the TCP server reports through here)."""
         self._registry.emit([event])
 
+    def emit_events(self, events: list[Event]) -> None:
+        """emit_event for each, in order."""
+        self._registry.emit(events)
+
     @property
     def server(self) -> TcpServer:
         """The TCP echo server, created on first use; stopped by close()."""

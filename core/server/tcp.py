@@ -52,13 +52,14 @@ from proclab.core.model import (
     ClientClosed,
     ClientData,
     ClientTurnedAway,
+    Event,
     ProcessRow,
     ProcessSpec,
     ServerEvent,
     ServerListening,
     ServerNote,
     ServerStatus,
-    server_event,
+    server_event_from,
 )
 from proclab.core.output import escape_controls
 from proclab.core.server.event_lines import DATA_LINE
@@ -190,6 +191,8 @@ class TcpServer:
         self._left_out_told = 0.0
         self._data_second = 0  # the second the log's data budget is counted for
         self._data_budget = LOG_DATA_EVENTS_PER_S
+        # While a read of the handlers' lines is taken: its thread, and its events so far
+        self._batch: tuple[int, list[Event]] | None = None
 
     # Commands -----------------------------------------------------------------------------
 
@@ -741,8 +744,18 @@ class TcpServer:
                     continue
                 self._data_budget -= 1
             kept.append(line)
-        for record in _records(kept):
-            self._event_from_handler(record)
+        # Their events go to the subscribers together once the read is taken: one call
+        # for the read, not one for each of its events. An event this thread makes
+        # meanwhile (a handler's row made in process mode) joins them in its turn.
+        events: list[Event] = []
+        self._batch = (threading.get_ident(), events)
+        try:
+            for record in _records(kept):
+                self._event_from_handler(record)
+        finally:
+            self._batch = None
+            if events:
+                self._controller.emit_events(events)
 
     def _event_from_handler(self, record: dict[str, Any]) -> None:
         kind = record.pop("kind", "")
@@ -767,7 +780,9 @@ class TcpServer:
         try:
             if "head" in record:  # a chunk's first bytes (Reporter.chunk), shown as its preview
                 record["preview"] = preview(record.pop("head"), record.get("nbytes"))
-            self._emit(kind, **record)
+            if "time" not in record:
+                record["time"] = time.time()
+            self._publish(server_event_from(kind, record))
         except (ValueError, TypeError):
             return  # a line no handler writes
 
@@ -802,7 +817,14 @@ class TcpServer:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         fields.setdefault("time", time.time())
-        self._controller.emit_event(server_event(kind, **fields))
+        self._publish(server_event_from(kind, fields))
+
+    def _publish(self, event: ServerEvent) -> None:
+        batch = self._batch
+        if batch is not None and batch[0] == threading.get_ident():
+            batch[1].append(event)  # after the events of the read before it
+        else:
+            self._controller.emit_event(event)
 
     # Helpers ------------------------------------------------------------------------------
 
