@@ -822,7 +822,7 @@ class TcpServer:
     def _publish(self, event: ServerEvent) -> None:
         batch = self._batch
         if batch is not None and batch[0] == threading.get_ident():
-            batch[1].append(event)  # after the events of the read before it
+            batch[1].append(event)  # in its place among the read's events
         else:
             self._controller.emit_event(event)
 
