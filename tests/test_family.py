@@ -37,8 +37,11 @@ ROLES = ("returns", "leaves", "execs", "holds the GIL")
 
 
 def note(folder, what, pid=None):
-    with open(os.path.join(folder, str(pid or os.getpid())), "w") as f:
+    # Written aside, then renamed: a note read as it was being written would be empty.
+    name = str(pid or os.getpid())
+    with open(os.path.join(folder, "." + name), "w") as f:
         f.write(what)
+    os.rename(os.path.join(folder, "." + name), os.path.join(folder, name))
 
 
 def sleeper(folder, what, detach=None):
