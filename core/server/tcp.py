@@ -780,9 +780,7 @@ class TcpServer:
         try:
             if "head" in record:  # a chunk's first bytes (Reporter.chunk), shown as its preview
                 record["preview"] = preview(record.pop("head"), record.get("nbytes"))
-            if "time" not in record:
-                record["time"] = time.time()
-            self._publish(server_event_from(kind, record))
+            self._emit_fields(kind, record)
         except (ValueError, TypeError):
             return  # a line no handler writes
 
@@ -816,10 +814,13 @@ class TcpServer:
         )
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        fields.setdefault("time", time.time())
-        self._publish(server_event_from(kind, fields))
+        self._emit_fields(kind, fields)
 
-    def _publish(self, event: ServerEvent) -> None:
+    def _emit_fields(self, kind: str, fields: dict[str, Any]) -> None:
+        """_emit, from a dict of fields it may change and keep (a handler's record)."""
+        if "time" not in fields:
+            fields["time"] = time.time()
+        event = server_event_from(kind, fields)
         batch = self._batch
         if batch is not None and batch[0] == threading.get_ident():
             batch[1].append(event)  # in its place among the read's events
