@@ -3,9 +3,11 @@ multiprocessing, in one process, one child of each in turn (--children of each):
 each arm, the median start + join; the fork call itself (from just before os.fork to
 just after it returns in the parent, hooks registered before proclab is imported, so
 that proclab's own after-fork hook, step_aside, is not counted in it); the minor page
-faults and the CPU of each of this process's threads; and the interprocessor interrupts
+faults and the CPU of each of this process's threads; the interprocessor interrupts
 the machine took (/proc/interrupts: RES reschedule, CAL function call, TLB shootdown,
-summed over every CPU), per child.
+summed over every CPU), per child; and the moments of a child's life, stamped in the
+parent and the child (benchmarks/child_stamps.py), as milliseconds from the call: each
+arm's medians side by side, and the steps between them, the part proclab adds in each.
 
 A fork makes every page of the parent copy-on-write, so each page any of its threads
 writes until the next fork costs a fault; and a fork, or a thread woken, on another CPU
@@ -33,20 +35,49 @@ from results_file import write_results
 
 RESULTS = Path(__file__).with_name("results")
 
+import child_stamps  # noqa: E402  (its page is shared with every fork child after this)
+
 # Registered before proclab is imported: the "before" hooks run last-registered first,
 # the "after" hooks first-registered first, so these two frame os.fork alone.
 _fork_began = [0.0]
 _fork_took: list[float] = []
+
+
+def _before_fork() -> None:
+    child_stamps.stamp("fork called")
+    _fork_began[0] = time.perf_counter()
+
+
+def _after_fork_in_parent() -> None:
+    _fork_took.append(time.perf_counter() - _fork_began[0])
+    child_stamps.stamp("fork returned")
+
+
 os.register_at_fork(
-    before=lambda: _fork_began.__setitem__(0, time.perf_counter()),
-    after_in_parent=lambda: _fork_took.append(time.perf_counter() - _fork_began[0]),
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=lambda: child_stamps.stamp("child running"),
 )
 
 from tcp_split import CLOCK_TICKS, stat_fields  # noqa: E402
 
 from proclab.core.controller import Controller  # noqa: E402
+from proclab.core.model import Exited  # noqa: E402
 from proclab.core.spec import build_spec  # noqa: E402
 
+# After proclab's own after-fork hook (step_aside): the launcher is back from stepping off
+# the child's CPU. In bare multiprocessing's forks it comes right after "fork returned".
+os.register_at_fork(after_in_parent=lambda: child_stamps.stamp("step aside done"))
+
+# Steps between two moments, each arm's median: (label, from, to).
+STEPS = (
+    ("before the fork (the caller, the launcher)", "call", "fork called"),
+    ("the fork call", "fork called", "fork returned"),
+    ("the child's first Python after the fork", "fork returned", "child running"),
+    ("the child's set-up, to its target", "child running", "target runs"),
+    ("the child's end, to os._exit", "target runs", "child exits"),
+    ("from os._exit to join() returning", "child exits", "join returned"),
+)
 INTERRUPTS = ("RES:", "CAL:", "TLB:")
 
 
@@ -82,16 +113,28 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("fork")
     controller = Controller(sample_interval=1.0).start()
-    spec = build_spec("os:getpid", method="fork")
+    spec = build_spec("child_stamps:target", method="fork", cwd=os.path.dirname(__file__))
+    child_stamps.stamp_exits()
+    controller.subscribe(
+        lambda e: child_stamps.stamp("end reported") if isinstance(e, Exited) else None
+    )
 
     def bare() -> None:
-        p = ctx.Process(target=os.getpid)
+        child_stamps.clear()
+        child_stamps.stamp("call")
+        p = ctx.Process(target=child_stamps.target)
         p.start()
         p.join()
+        child_stamps.stamp("join returned")
         p.close()
 
     def proclab() -> None:
-        controller.join(controller.spawn(spec))
+        child_stamps.clear()
+        child_stamps.stamp("call")
+        ids = controller.spawn(spec)
+        child_stamps.stamp("spawn returned")
+        controller.join(ids)
+        child_stamps.stamp("join returned")
         controller.clear_exited()
 
     arms = {"bare": bare, "proclab": proclab}
@@ -100,6 +143,7 @@ def main() -> None:
         proclab()
     tick_ms = 1000 / CLOCK_TICKS
     rounds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    moments: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in arms}
     try:
         for r in range(ns.rounds):
             for name in list(arms) if r % 2 == 0 else list(arms)[::-1]:
@@ -111,6 +155,8 @@ def main() -> None:
                     began = time.perf_counter()
                     run()
                     took.append(time.perf_counter() - began)
+                    for moment, ms in child_stamps.read().items():
+                        moments[name][moment].append(ms)
                 threads_after, irq_after = per_thread(), interrupts()
                 n = ns.children
                 threads = {
@@ -151,6 +197,12 @@ def main() -> None:
         for p, b in zip(rounds["proclab"], rounds["bare"], strict=True)
     )
     print(f"proclab / bare: start + join {ratio:.2f}x, the fork call alone {fork_ratio:.2f}x")
+    timeline = {
+        name: {m: round(statistics.median(v), 3) for m, v in by_moment.items()}
+        for name, by_moment in moments.items()
+    }
+    steps = {label: step_ms(moments, a, b) for label, a, b in STEPS}
+    print_timeline(timeline, steps)
     write_results(
         ns.out,
         {
@@ -159,8 +211,33 @@ def main() -> None:
             "rounds": dict(rounds),
             "start_join_ratio": round(ratio, 3),
             "fork_call_ratio": round(fork_ratio, 3),
+            "moments_ms_from_the_call": timeline,
+            "steps_ms": steps,
         },
     )
+
+
+def step_ms(moments: dict[str, dict[str, list[float]]], a: str, b: str) -> dict[str, float]:
+    """Each arm's median of the time from moment `a` to moment `b`, child by child."""
+    return {
+        name: round(statistics.median(y - x for x, y in zip(m[a], m[b], strict=True)), 3)
+        for name, m in moments.items()
+    }
+
+
+def print_timeline(
+    timeline: dict[str, dict[str, float]], steps: dict[str, dict[str, float]]
+) -> None:
+    print("\nmoments, ms from the call (medians)     bare   proclab")
+    for moment in child_stamps.MOMENTS[1:]:
+        shown = [
+            f"{timeline[a][moment]:7.3f}" if moment in timeline[a] else "      -" for a in timeline
+        ]
+        print(f"  {moment:<36} {'  '.join(shown)}")
+    print("steps, ms (medians)                      bare   proclab   added")
+    for label, by_arm in steps.items():
+        added = by_arm["proclab"] - by_arm["bare"]
+        print(f"  {label:<40} {by_arm['bare']:6.3f}  {by_arm['proclab']:6.3f}  {added:+6.3f}")
 
 
 if __name__ == "__main__":
