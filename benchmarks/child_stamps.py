@@ -24,15 +24,16 @@ MOMENTS = (
     "child running",  # the child's first Python (its first after-fork hook)
     "target runs",  # the child's target begins
     "child exits",  # the child calls os._exit
-    "end reported",  # proclab only: its Exited event (on the watcher's thread)
+    "end reported",  # proclab only: its Exited event, timed on the watcher's thread
     "join returned",  # the caller's join() returns
 )
 _SLOT = {name: i for i, name in enumerate(MOMENTS)}
 _page = mmap.mmap(-1, mmap.PAGESIZE)  # anonymous and shared: a fork child writes here too
 
 
-def stamp(moment: str) -> None:
-    struct.pack_into("d", _page, _SLOT[moment] * 8, time.perf_counter())
+def stamp(moment: str, at: float | None = None) -> None:
+    """Now, or `at` (a `time.perf_counter()` taken elsewhere)."""
+    struct.pack_into("d", _page, _SLOT[moment] * 8, time.perf_counter() if at is None else at)
 
 
 def clear() -> None:

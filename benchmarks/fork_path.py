@@ -115,9 +115,25 @@ def main() -> None:
     controller = Controller(sample_interval=1.0).start()
     spec = build_spec("child_stamps:target", method="fork", cwd=os.path.dirname(__file__))
     child_stamps.stamp_exits()
-    controller.subscribe(
-        lambda e: child_stamps.stamp("end reported") if isinstance(e, Exited) else None
-    )
+    # Each child's Exited event, timed as it is emitted. It may come after join() returns
+    # (the watcher emits it once the joiner is woken): each proclab child's is waited for,
+    # outside its timed start + join, so that it is never taken for the next child's.
+    ended: dict[int, float] = {}
+    emitted = threading.Condition()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Exited):
+            with emitted:
+                ended[event.row.id] = time.perf_counter()
+                emitted.notify_all()
+
+    def end_reported(rec_id: int) -> float | None:
+        with emitted:
+            emitted.wait_for(lambda: rec_id in ended, timeout=5)
+            return ended.pop(rec_id, None)
+
+    controller.subscribe(on_event)
+    last_spawned = [0]
 
     def bare() -> None:
         child_stamps.clear()
@@ -136,14 +152,16 @@ def main() -> None:
         controller.join(ids)
         child_stamps.stamp("join returned")
         controller.clear_exited()
+        last_spawned[0] = ids[0]
 
     arms = {"bare": bare, "proclab": proclab}
     for _ in range(30):  # warm: every path run and compiled
         bare()
         proclab()
+        end_reported(last_spawned[0])
     tick_ms = 1000 / CLOCK_TICKS
     rounds: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    moments: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in arms}
+    lives: dict[str, list[dict[str, float]]] = {name: [] for name in arms}  # read() a child
     try:
         for r in range(ns.rounds):
             for name in list(arms) if r % 2 == 0 else list(arms)[::-1]:
@@ -155,8 +173,9 @@ def main() -> None:
                     began = time.perf_counter()
                     run()
                     took.append(time.perf_counter() - began)
-                    for moment, ms in child_stamps.read().items():
-                        moments[name][moment].append(ms)
+                    if run is proclab and (at := end_reported(last_spawned[0])) is not None:
+                        child_stamps.stamp("end reported", at)
+                    lives[name].append(child_stamps.read())
                 threads_after, irq_after = per_thread(), interrupts()
                 n = ns.children
                 threads = {
@@ -198,10 +217,14 @@ def main() -> None:
     )
     print(f"proclab / bare: start + join {ratio:.2f}x, the fork call alone {fork_ratio:.2f}x")
     timeline = {
-        name: {m: round(statistics.median(v), 3) for m, v in by_moment.items()}
-        for name, by_moment in moments.items()
+        name: {
+            m: round(statistics.median(life[m] for life in arm if m in life), 3)
+            for m in child_stamps.MOMENTS
+            if any(m in life for life in arm)
+        }
+        for name, arm in lives.items()
     }
-    steps = {label: step_ms(moments, a, b) for label, a, b in STEPS}
+    steps = {label: step_ms(lives, a, b) for label, a, b in STEPS}
     print_timeline(timeline, steps)
     write_results(
         ns.out,
@@ -217,11 +240,14 @@ def main() -> None:
     )
 
 
-def step_ms(moments: dict[str, dict[str, list[float]]], a: str, b: str) -> dict[str, float]:
-    """Each arm's median of the time from moment `a` to moment `b`, child by child."""
+def step_ms(lives: dict[str, list[dict[str, float]]], a: str, b: str) -> dict[str, float]:
+    """Each arm's median of the time from moment `a` to moment `b`, child by child (of
+    the children that stamped both)."""
     return {
-        name: round(statistics.median(y - x for x, y in zip(m[a], m[b], strict=True)), 3)
-        for name, m in moments.items()
+        name: round(
+            statistics.median(life[b] - life[a] for life in arm if a in life and b in life), 3
+        )
+        for name, arm in lives.items()
     }
 
 
