@@ -318,7 +318,8 @@ def _redirect_stdio(payload: ChildPayload) -> None:
     os.dup2(payload.stderr.fd, 2)
     os.close(payload.stdout.fd)
     os.close(payload.stderr.fd)
-    # sys.stdin already reads /dev/null: multiprocessing replaced it before calling us.
+    # sys.stdin already reads /dev/null: multiprocessing replaced it before calling us (on
+    # an fd of its own, which close_inherited_fds keeps).
     global _ready_writers, _writers_tried
     if payload.method == "fork" and _ready_writers is not None:
         sys.stdout, sys.stderr = _ready_writers
@@ -370,9 +371,12 @@ def _line_writer(fd: int) -> io.TextIOWrapper:
 
 def close_inherited_fds(keep: tuple[int, ...]) -> None:
     """A fork child inherits every fd proclab had open (the terminal, sockets, other
-    children's pipes): close them, as subprocess's close_fds does."""
+    children's pipes): close them, as subprocess's close_fds does. Not sys.stdin's: its
+    bootstrap opened /dev/null for it on an fd of its own, which closed would make the
+    child's input() fail with EBADF (not EOFError, as in a child of the learner's own
+    script), and read whatever file the target opened next on that number."""
     parent = parent_process()
-    keep_set = {0, 1, 2, *keep}
+    keep_set = {0, 1, 2, *keep, _stdin_fd()}
     if parent is not None and parent.sentinel is not None:
         keep_set.add(parent.sentinel)
     low = 3
@@ -381,6 +385,13 @@ def close_inherited_fds(keep: tuple[int, ...]) -> None:
             os.closerange(low, fd)
             low = fd + 1
     os.closerange(low, _max_fd())
+
+
+def _stdin_fd() -> int:
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # None, closed, or not a file
+        return 0
 
 
 _CATCHABLE = tuple(
