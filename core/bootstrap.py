@@ -134,6 +134,7 @@ def child_main(payload: ChildPayload) -> None:
         # their fd numbers are closed below and may be reused by the target.
         gc.freeze()
         close_inherited_fds((*payload.keep_fds, record))
+        _forget_fork_server()
         _reset_signal_handlers()
         _be_the_main_thread()
     # Through _signal, as _reset_signal_handlers says why: signal's own turns the old mask
@@ -330,6 +331,10 @@ def _redirect_stdio(payload: ChildPayload) -> None:
     else:
         sys.stdout = _line_writer(1)
         sys.stderr = _line_writer(2)
+    # The originals too: those inherited write to fds 1 and 2 as well, buffered, and at the
+    # end multiprocessing flushes only sys.stdout and sys.stderr (what a target wrote to
+    # sys.__stdout__ was lost; in a child of a script they are the same objects).
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
 
 
 # fds 1 and 2's writers for fork children, built once in proclab's process before its
@@ -371,12 +376,15 @@ def _line_writer(fd: int) -> io.TextIOWrapper:
 
 def close_inherited_fds(keep: tuple[int, ...]) -> None:
     """A fork child inherits every fd proclab had open (the terminal, sockets, other
-    children's pipes): close them, as subprocess's close_fds does. Not sys.stdin's: its
-    bootstrap opened /dev/null for it on an fd of its own, which closed would make the
-    child's input() fail with EBADF (not EOFError, as in a child of the learner's own
-    script), and read whatever file the target opened next on that number."""
+    children's pipes): close them, as subprocess's close_fds does. Not those a fork child
+    of the learner's own script would use: sys.stdin's (its bootstrap opened /dev/null
+    for it on an fd of its own: closed, input() failed with EBADF, not EOFError) and the
+    resource tracker's (which spawn and forkserver children share too: closed, a target's
+    SharedMemory or spawn child failed with EBADF). Either one closed, a file the target
+    opened next could land on its number and be read as stdin, or be written to by the
+    tracker."""
     parent = parent_process()
-    keep_set = {0, 1, 2, *keep, _stdin_fd()}
+    keep_set = {0, 1, 2, *keep, _stdin_fd(), _resource_tracker_fd()}
     if parent is not None and parent.sentinel is not None:
         keep_set.add(parent.sentinel)
     low = 3
@@ -392,6 +400,24 @@ def _stdin_fd() -> int:
         return sys.stdin.fileno()
     except (AttributeError, ValueError, OSError):  # None, closed, or not a file
         return 0
+
+
+def _resource_tracker_fd() -> int:
+    # From sys.modules: an import statement took a fork child 8 us a module (stamped).
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    fd = getattr(getattr(tracker, "_resource_tracker", None), "_fd", None)
+    return fd if isinstance(fd, int) else 0
+
+
+def _forget_fork_server() -> None:
+    """proclab's fork server is not the fork child's: its pid is no child of this one, and
+    its fds are closed. Left as inherited, a forkserver Process the target started failed
+    (waitpid: no child processes); the child starts a fork server of its own instead, as
+    a fork child of a script that never used one does."""
+    module = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(module, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is not None:
+        server.__init__()  # type: ignore[misc]  # every field as a new ForkServer has it
 
 
 _CATCHABLE = tuple(
@@ -412,6 +438,11 @@ def _reset_signal_handlers() -> None:
         if callable(handler) and handler is not _signal.default_int_handler:
             _signal.signal(sig, _signal.SIG_DFL)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    # The app's event loop has the interpreter write each signal's number to a socket of
+    # its own (asyncio's wake-up fd), closed in the child: a SIGINT then printed "Exception
+    # ignored ... Bad file descriptor" in the target's output, or wrote into a socket the
+    # target had opened on that number.
+    _signal.set_wakeup_fd(-1)
 
 
 def _be_the_main_thread() -> None:

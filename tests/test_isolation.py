@@ -15,9 +15,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import gone
-from support import lines, start_task, wait_until
-
-from proclab.core.spec import build_spec
+from support import start_task, wait_until
 
 SUPERVISOR = textwrap.dedent(
     """
@@ -127,33 +125,6 @@ def test_children_never_hold_the_terminal(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.waitpid(pid, 0)
-
-
-STDIN_LESSON = textwrap.dedent(
-    """
-    import os, sys
-
-    def ask():
-        # Files opened first: one may get the number of the fd sys.stdin reads.
-        opened = [open(__file__, encoding="utf-8") for _ in range(20)]
-        try:
-            input("name? ")
-        except EOFError:
-            print("end of input, stdin is", os.readlink(f"/proc/self/fd/{sys.stdin.fileno()}"))
-    """
-)
-
-
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_a_childs_input_reads_the_end_of_dev_null(controller, tmp_path: Path, method: str) -> None:
-    """As in a child of the learner's own script: input() meets the end of input (EOFError),
-    not a closed fd, nor a file the target opened on the fd sys.stdin reads."""
-    (tmp_path / "asking.py").write_text(STDIN_LESSON)
-    (rec_id,) = controller.spawn(build_spec("asking:ask", cwd=str(tmp_path), method=method))
-    assert controller.join([rec_id], timeout=20)
-    row = controller.row(rec_id)
-    assert row.exitcode == 0, (row.error, lines(controller, rec_id))
-    assert lines(controller, rec_id, "stdout") == ["name? end of input, stdin is /dev/null"]
 
 
 def _read_until(fd: int, done, timeout: float = 30.0) -> str:  # type: ignore[no-untyped-def]
