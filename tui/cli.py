@@ -120,9 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         claim_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     forget_main_script()
-    from proclab.tui.closed_output import CLOSED_STATUS, guard_output
+    from proclab.tui.closed_output import CLOSED_STATUS, guard_output, reopen_missing
 
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    if "stdout" in reopen_missing():
+        # What a command shows is its point: nothing is started for no one to read.
+        print(
+            f"proclab{f' {command}' if command else ''}: stdout is closed; send it to"
+            " /dev/null to run without it",
+            file=sys.stderr,
+        )
+        return 2
     with guard_output("proclab" if command is None else f"proclab {command}") as closed:
         if command is None:
             from proclab.tui.commands.app import run_app

@@ -98,6 +98,28 @@ def guard_output(prog: str) -> Iterator[Callable[[], bool]]:
         sys.stdout, sys.stderr = saved
 
 
+def reopen_missing() -> tuple[str, ...]:
+    """The standard streams closed when proclab started (`proclab run … >&-`), each given
+    /dev/null. Python leaves such a stream None (a print raised AttributeError), and the
+    next fd proclab opened (a child's pipe, a socket) would take its number and be
+    written to as if it were the terminal."""
+    missing = []
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one, or below
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            missing.append(name)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            stream = open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
+    return tuple(missing)
+
+
 def on_closed(listener: Callable[[], None]) -> Callable[[], None]:
     """Call `listener` (from the thread that wrote) when a guarded stream fails, at once
     if one already has; returns what stops listening."""
