@@ -255,18 +255,23 @@ def test_a_killed_childs_pool_leaves_nothing_on_the_terminal(tmp_path):
 MARKING = "def mark():\n    open('made.txt', 'w').write('x')\n    print('printed')\n"
 
 
-def test_a_closed_stdout_starts_nothing_and_says_so_in_one_line(tmp_path):
-    """`proclab run … >&-`: Python has no sys.stdout then; nothing is started for no one
-    to read, and no traceback."""
+def run_with_closed(tmp_path: Path, closing: str) -> subprocess.CompletedProcess[str]:
+    """`proclab run marking:mark` with the shell's `closing` redirections (`>&-`)."""
     (tmp_path / "marking.py").write_text(MARKING)
-    out = subprocess.run(
-        ["sh", "-c", 'exec "$@" >&-', "sh", PROCLAB, "run", "marking:mark"],
+    return subprocess.run(
+        ["sh", "-c", f'exec "$@" {closing}', "sh", PROCLAB, "run", "marking:mark"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=60,
         check=False,
     )
+
+
+def test_a_closed_stdout_starts_nothing_and_says_so_in_one_line(tmp_path):
+    """`proclab run … >&-`: Python has no sys.stdout then; nothing is started for no one
+    to read, and no traceback."""
+    out = run_with_closed(tmp_path, ">&-")
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
         "proclab run: stdout is closed; send it to /dev/null to run without it"
@@ -275,15 +280,7 @@ def test_a_closed_stdout_starts_nothing_and_says_so_in_one_line(tmp_path):
 
 
 def test_a_closed_stderr_or_stdin_changes_nothing(tmp_path):
-    (tmp_path / "marking.py").write_text(MARKING)
-    out = subprocess.run(
-        ["sh", "-c", 'exec "$@" 2>&- <&-', "sh", PROCLAB, "run", "marking:mark"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    out = run_with_closed(tmp_path, "2>&- <&-")
     assert out.returncode == 0
     assert out.stdout.splitlines()[0].endswith("| printed")
     assert summary_table(out.stdout)[1][2:4] == ["0", "exited"]
