@@ -5,9 +5,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from proclab.core.output import escape_controls
+
 
 class ProclabError(Exception):
-    """An error shown to a person as one line, never as a traceback."""
+    """An error shown to a person as one line, never as a traceback. What it quotes of
+    what was typed, read or received is shown escaped, wherever it is shown: a terminal
+    acts on none of it (an escape sequence in --args once cleared the screen it was
+    reported on)."""
+
+    def __str__(self) -> str:
+        return escape_controls(super().__str__(), tabs=True)
 
 
 class InputError(ProclabError):
@@ -19,7 +27,7 @@ class InputError(ProclabError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-        self.message = message
+        self.message = escape_controls(message, tabs=True)  # shown beside its field
 
 
 class SpawnRefused(ProclabError):

@@ -221,3 +221,25 @@ def test_build_spec_never_raises_anything_else(target, args, kwargs):
     except InputError as exc:
         assert "\n" not in str(exc)
     assert not os.path.exists(SIDE_EFFECT)
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (
+            ["run", f"{TASKS}:sleep", "--args", '(print("\x1b]0;PWN\x07\x1b[31mred"),)'],
+            'args: print("\\x1b]0;PWN\\x07\\x1b[31mred") is a call, not a literal',
+        ),
+        (["serve", "--public", "--host", "\x1b[2J"], "host: \\x1b[2J is not an address"),
+    ],
+)
+def test_an_error_quoting_typed_text_shows_its_controls_escaped(argv, shown, capsys):
+    """Typed text quoted in an error reaches the terminal as text: its escape sequences
+    (a title, a colour, clear the screen) written out, and the error still one line."""
+    from proclab.tui.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert shown in err
+    assert "\x1b" not in err and "\x07" not in err
+    assert len(err.strip().splitlines()) == 1
