@@ -241,6 +241,23 @@ def test_port_in_use_is_a_clear_error_and_restart_works_at_once(controller):
         controller.server.stop()  # and at once again, on the same port
 
 
+@pytest.mark.parametrize(
+    ("host", "words"),
+    [
+        ("999.1.1.1", "host: 999.1.1.1 is not an IP address"),
+        ("fe80::zz", "host: fe80::zz is not an IP address"),
+        ("10.0.0.1", "host: 10.0.0.1 is reachable from other machines"),
+        ("bogus.invalid", "host: bogus.invalid may be reachable from other machines"),
+    ],
+)
+def test_a_host_is_told_invalid_before_it_is_told_exposed(host, words):
+    """A host that is no address is not blamed for being reachable; a name, not looked
+    up, only may be."""
+    with pytest.raises(ServerError) as raised:
+        ServerConfig(host=host, port=0).check()
+    assert str(raised.value).startswith(words)
+
+
 def test_binding_beyond_loopback_needs_asking(controller, events):
     with pytest.raises(ServerError, match="pass --public"):
         controller.server.start(ServerConfig(host="0.0.0.0", port=0))

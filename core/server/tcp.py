@@ -137,12 +137,31 @@ class ServerConfig:
         methods.check_method(self.method)
         if self.log not in LOG_LEVELS:
             raise ServerError(f"log: {self.log!r} is not one of {', '.join(LOG_LEVELS)}")
+        if _looks_numeric(self.host) and not _is_ip(self.host):
+            raise ServerError(f"host: {self.host} is not an IP address")
         if not is_loopback(self.host) and not self.public:
+            # A name is not looked up here (a DNS query may take seconds): it may be this
+            # machine's, or none at all, which binding says.
+            reach = "is" if _is_ip(self.host) or not self.host else "may be"
             raise ServerError(
-                f"host: {self.host} is reachable from other machines; the lesson's server has no"
-                " authentication. Use 127.0.0.1, or pass --public if you mean it"
+                f"host: {self.host or repr(self.host)} {reach} reachable from other machines;"
+                " the lesson's server has no authentication. Use 127.0.0.1, or pass --public"
+                " if you mean it"
             )
         return self
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_numeric(host: str) -> bool:
+    """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
+    return ":" in host or (bool(host) and all(label.isdigit() for label in host.split(".")))
 
 
 def is_loopback(host: str) -> bool:
