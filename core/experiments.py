@@ -661,9 +661,9 @@ def _start_latency_ms(runner: _Runner, spec: ProcessSpec) -> float:
     runner.wait([rec_id])
     row = controller.row(rec_id)
     lines = [o.text for o in controller.output(rec_id) if o.stream == "stdout"]
-    if not lines or row.started_at is None or row.start_latency is None:
+    if not lines or row.started_at is None:
         raise ExperimentError(f"{row.name} did not report when its target ran")
-    began = row.started_at - row.start_latency  # wall clock when start() was called
+    began = row.started_at  # wall clock when start() was called
     try:
         ran_at = float(lines[0])
     except ValueError:

@@ -134,7 +134,7 @@ class ProcessRow:
     pid: int | None = None
     exitcode: int | None = None
     created_at: float = 0.0  # wall clock when spawn was asked for
-    started_at: float | None = None  # wall clock when start() returned
+    started_at: float | None = None  # wall clock when start() was called (it is born inside)
     ended_at: float | None = None  # wall clock when it was reaped
     start_latency: float | None = None  # seconds start() took
     sample: ProcSample | None = None  # the latest sampler reading while it lived

@@ -920,3 +920,15 @@ def test_no_writers_are_made_ahead_on_a_file_or_a_closed_fd(tmp_path, stdout):
             timeout=60,
         )
     assert done.stderr == "True"
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_childs_wall_time_holds_its_cpu_time(controller, method):
+    """A child is born inside Process.start(), and a short one may run (or end) before
+    start() returns: its wall time counts from the call, and is never below its CPU time.
+    Counted from the return, an empty fork child was shown 1 ms of wall and 6 of CPU."""
+    for _ in range(5):
+        row = run_task(controller, "count", "(20_000,)", method=method)
+        assert row.sample is not None
+        wall = row.wall_time(time.time())
+        assert wall is not None and wall >= row.sample.cpu_time, (wall, row.sample)
