@@ -26,6 +26,7 @@ import types
 import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -321,6 +322,12 @@ def _decode_spec(value: Any, where: str) -> ProcessSpec:
     return ProcessSpec(**checked, **literals)
 
 
+# Far past the longest line proclab writes (an event holds at most an output line of
+# 16 KiB, or args of 100,000 characters, each escaped in JSON at most six times over):
+# anything longer is not a recording, and is not read whole into memory to say so.
+MAX_LINE_BYTES = 4 << 20
+
+
 def read_events(path: str | Path) -> list[tuple[float, Event]]:
     """Every (wall time, event) in a recording; ProclabError naming the line if broken."""
     return read_recording(path)[0]
@@ -338,7 +345,12 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
     except OSError as exc:
         raise ProclabError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
+                raise ProclabError(
+                    f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes"
+                    " (not a proclab recording)"
+                )
             # Only the last line can lack its newline; if it follows readable lines and does
             # not parse, it was being written when proclab stopped.
             cut = number > 1 and not raw.endswith(b"\n")

@@ -332,6 +332,19 @@ def test_a_file_of_another_kind_is_refused_in_a_line(
     assert f"line {len(events) + 2}" in capsys.readouterr().err
 
 
+def test_an_endless_line_is_refused_without_reading_it_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """/dev/zero has no end and no newline: read line by line, it filled memory until a
+    MemoryError's traceback. Refused at the first line past any recording's longest."""
+    assert main(["replay", "/dev/zero"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "proclab replay: /dev/zero line 1: longer than 4,194,304 bytes (not a proclab recording)"
+    )
+
+
 def test_run_records_every_child(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     done = subprocess.run(
