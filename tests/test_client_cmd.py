@@ -12,7 +12,7 @@ import pytest
 from pty_session import PROCLAB
 
 from proclab.core.controller import Controller
-from proclab.core.server.echo_client import run_load
+from proclab.core.server.echo_client import LoadResult, run_load
 from proclab.core.server.tcp import ServerConfig
 
 
@@ -76,3 +76,16 @@ def test_a_message_larger_than_what_the_server_buffers_comes_back(controller: Co
         run_load(host, int(port), clients=1, messages=1, size=16_000_000, timeout=20)
     )
     assert result.errors == [] and result.connections == 1
+
+
+def test_latency_percentiles_are_nearest_rank() -> None:
+    """The smallest latency that at least p % of them do not pass: of two, the median is
+    the lower (it was the higher, above the mean); of 100, p99 is the 99th, not the
+    largest."""
+    two = LoadResult(latencies=[0.002, 0.009])
+    assert two.latency_ms(50) == pytest.approx(2.0)
+    hundred = LoadResult(latencies=[n / 1000 for n in range(100, 0, -1)])
+    assert hundred.latency_ms(50) == pytest.approx(50.0)
+    assert hundred.latency_ms(99) == pytest.approx(99.0)
+    assert hundred.latency_ms(100) == pytest.approx(100.0)
+    assert LoadResult().latency_ms(50) is None

@@ -131,6 +131,22 @@ def test_past_max_clients_extras_get_busy(controller, events):
     assert echo(address, [b"after the rush"]) == b"AFTER THE RUSH"
 
 
+@pytest.mark.parametrize("mode", ["process", "pool", "thread"])
+def test_a_client_that_sent_first_still_reads_that_it_was_turned_away(controller, mode):
+    """The lesson's client sends its message at once: the server reads what it sent before
+    it closes, else the close resets the connection and the client, meeting "connection
+    reset", never reads its busy line (`proclab client` counted 3 errors, 0 busy)."""
+    address = start(controller, mode, "fork", max_clients=1)
+    held = socket.create_connection(address)
+    held.sendall(b"hold")
+    assert held.recv(100) == b"HOLD"  # its handler, worker or thread has it
+    try:
+        result = asyncio.run(run_load(*address, clients=4, messages=3, size=64, timeout=10))
+    finally:
+        held.close()
+    assert (result.busy, result.errors) == (4, [])
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_clients_one_after_another_are_never_busy_at_max_clients_of_one(controller, events, method):
     """max clients counts clients: a handler whose client has gone, but which has not yet

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import statistics
 import time
@@ -57,8 +58,11 @@ class LoadResult:
     def latency_ms(self, percentile: float) -> float | None:
         if not self.latencies:
             return None
+        # Nearest rank: the smallest latency at least `percentile` % of them do not pass
+        # (of two, the median is the lower; of 100, p99 is the 99th, not the largest).
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(percentile / 100 * len(ordered)))] * 1000
+        rank = max(1, math.ceil(percentile / 100 * len(ordered)))
+        return ordered[rank - 1] * 1000
 
     def summary(self) -> dict[str, object]:
         return {

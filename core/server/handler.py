@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
+REJECT_READS = 16  # reads of what a turned-away client sent, at most (1 MiB)
 PREVIEW_BYTES = 32
 # The pool's shared counts (a multiprocessing Array of two): connections open now, and
 # connections served (ended), across every worker, whatever is logged.
@@ -690,14 +691,22 @@ def reject(
     kind: str = "busy",
     **fields: Any,
 ) -> None:
-    """One line (by default beginning "busy"), then close; never blocks the accept loop."""
+    """One line (by default beginning "busy"), then close; never blocks the accept loop.
+
+    What the client has sent already is read first: closed with bytes unread, the socket
+    resets the connection, and a client that had sent its first message at once (as the
+    lesson's does) met "connection reset" before it could read the line."""
     try:
         sock.setblocking(False)
         if line is None:
             limit = plural(max_clients, "client")
             line = f"busy: the server is at its limit of {limit}; try again later\n".encode()
         sock.send(line)
-    except OSError:
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(REJECT_READS):  # a client that sends on and on: reset after all
+            if not sock.recv(READ_CHUNK):
+                break
+    except OSError:  # nothing more to read now (BlockingIOError), or gone
         pass
     finally:
         sock.close()

@@ -10,6 +10,7 @@ import sys
 from proclab.core.defaults import SERVER_HOST, SERVER_PORT
 from proclab.core.errors import ProclabError
 from proclab.core.server.echo_client import check_load, run_load
+from proclab.core.words import plural
 from proclab.tui.commands.options import port, positive_float, positive_int
 
 HELP = "a load generator for the echo server that checks every echo"
@@ -74,7 +75,8 @@ def run(ns: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(
-            f"{summary['connections']} connections, {summary['messages']} messages of {ns.size} B"
+            f"{plural(result.connections, 'connection')}, {plural(result.messages, 'message')}"
+            f" of {ns.size} B"
             f" in {summary['elapsed_s']} s: {summary['conn_per_s']} conn/s, {summary['msg_per_s']} messages/s"
         )
         if result.latencies:
@@ -84,7 +86,7 @@ def run(ns: argparse.Namespace) -> int:
         if result.busy:
             print(f"{result.busy} turned away with 'busy'")
         print(
-            f"{len(result.errors)} errors"
+            plural(len(result.errors), "error")
             + (": " + "; ".join(result.errors[:3]) if result.errors else "")
         )
     if (
