@@ -189,7 +189,7 @@ class Family:
         program's: core/watch/program.py)."""
         if self._closed:
             return
-        for pid, brief in self._adopted().items() if reap else ():
+        for pid, brief in self.adopted().items() if reap else ():
             if brief.state == ZOMBIE:
                 _reap(pid)
         if self.bound == "tree":
@@ -206,7 +206,7 @@ class Family:
         if self._whole_process():
             pids = _tree(roots, every_thread=True) | self._process_family()
         else:  # orphans it saw are its own; the others, the last family's to end
-            adopted = self._adopted()
+            adopted = self.adopted()
             roots |= {p for p, b in adopted.items() if b.state != ZOMBIE and seen.get(p) == b.start}
             pids = _tree(roots, every_thread=True)
         pids -= {os.getpid(), *helper_pids()}
@@ -272,7 +272,7 @@ class Family:
         roots = set(procfs.children_of_every_thread(os.getpid())) - helpers
         return _tree(roots, every_thread=True)
 
-    def _adopted(self) -> dict[int, procfs.Brief]:
+    def adopted(self) -> dict[int, procfs.Brief]:
         """Orphans re-parented to this process that belong to the family (the kernel
         gives them to a subreaper's first live thread, the main one: the controller's
         children belong to the threads that started them)."""
@@ -294,7 +294,7 @@ class Family:
         forget those that are gone."""
         with self._lock:
             own = set(self._own)
-        adopted = {p for p, b in self._adopted().items() if b.state != ZOMBIE}
+        adopted = {p for p, b in self.adopted().items() if b.state != ZOMBIE}
         now = _tree(own | adopted, every_thread=False) - own
         with self._lock:
             known = dict(self._seen)
@@ -325,7 +325,7 @@ class Family:
     def _reap_adopted(self) -> None:
         deadline = time.monotonic() + 1.0
         while True:
-            waiting = [p for p, b in self._adopted().items() if b.state == ZOMBIE]
+            waiting = [p for p, b in self.adopted().items() if b.state == ZOMBIE]
             for pid in waiting:
                 _reap(pid)
             if not waiting or time.monotonic() > deadline:

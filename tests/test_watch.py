@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -292,6 +293,31 @@ def test_quitting_ends_the_tree_and_names_what_left_the_session() -> None:
     root = program.root
     assert root is not None and root.exitcode == -signal.SIGKILL
     assert all(r.state.is_over for r in program.rows())
+
+
+def test_a_process_orphaned_before_any_walk_has_a_row_and_is_waited_for() -> None:
+    """`sh -c 'sleep 30 & exit 0'`: the shell ends before a walk has seen its sleep, which
+    proclab adopts. The sleep has a row, the program is not over while it runs, and
+    quitting ends it without saying it left a session it never left (the shell's session
+    was read once the shell had been reaped: none, so every process "had left" it)."""
+    watching = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--", "sh", "-c", "sleep 30 & echo bg; exit 0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(watching.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        assert wait_until(lambda: any("still runs: waiting for it" in s for s in said), 20), said
+    finally:
+        watching.send_signal(signal.SIGTERM)
+        out = watching.communicate(timeout=30)[0]
+        reader.join(timeout=5)
+    assert not any("left the program's session" in s for s in said), said
+    assert re.search(r"^sleep +\d+ +sleep 30 +-15 SIGTERM ", out, re.MULTILINE), out
+    assert "its 2 processes lived" in out
 
 
 def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None:

@@ -151,6 +151,7 @@ class WatchedTree:
         self._done = threading.Event()  # the roots have ended and nothing of the tree is left
         self._started = False
         self._closed = False
+        self._session: int | None = None  # the program's session (_begin)
         self._watcher = ChildWatcher(self._on_line, self._on_exit, self._on_closed)
         # The collaborators, all under the registry's lock: the book of rows (rows.py),
         # the ends and reaping (exits.py), the hooks' messages (messages.py).
@@ -316,6 +317,10 @@ class WatchedTree:
 
     def _begin(self) -> None:
         """Start the threads (the roots are known or being launched)."""
+        # Read now, while the root lives: once it is reaped its session cannot be read,
+        # and every process left would be taken for one that had left it.
+        roots = self._rows.roots
+        self._session = _sid(self._rows.keys[roots[0]][0]) if roots else None
         _raise_fd_limit()
         if self._hook_server is not None:
             self._hook_server.start()
@@ -425,9 +430,7 @@ class WatchedTree:
         return found
 
     def _root_session(self) -> int | None:
-        with self._lock:
-            pids = [self._rows.keys[i][0] for i in self._rows.roots]
-        return _sid(pids[0]) if pids else None
+        return self._session
 
     # The tree --------------------------------------------------------------------------
 
@@ -499,8 +502,11 @@ class WatchedTree:
         with self._lock:
             roots, expect, known = self._rows.walk_from()
         # Every live row's pid is a root too: an orphan whose parent died has left the
-        # root's subtree (re-parented to proclab, or to init) but not the program.
-        found = tree.walk([*roots, *expect], known, expect)
+        # root's subtree (re-parented to proclab, or to init) but not the program. So is
+        # each orphan proclab adopted before any walk saw it (`sh -c 'sleep 30 & exit'`:
+        # the sleep was ended as the program's, and shown in no row).
+        orphans = self._family.adopted() if self._family is not None and self.reaps_orphans else {}
+        found = tree.walk([*roots, *expect, *orphans], known, expect)
         events: Pending = []
         with self._lock:
             adopt = self._rows.walked(found, events, self.reaps_orphans)
@@ -537,7 +543,22 @@ class WatchedTree:
         with self._lock:
             if not self._rows.all_ended():
                 return
+        if self._orphans_unseen():
+            self._walk_once()  # their rows: the program is not over while they run
+            with self._lock:
+                if not self._rows.all_ended():
+                    return
         self._done.set()
+
+    def _orphans_unseen(self) -> bool:
+        """Processes of the program re-parented to proclab that no walk has seen: their
+        parent ended before one could (a shell's `sleep 30 &`, then its exit)."""
+        if self._family is None or not self.reaps_orphans:
+            return False
+        with self._lock:
+            live = set(self._rows.live)
+        adopted = self._family.adopted()
+        return any(b.state != "Z" and pid not in live for pid, b in adopted.items())
 
     def _on_own_exit(self, row: ProcessRow) -> None:
         """One of proclab's own children has been reaped."""

@@ -204,7 +204,9 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                     if left:
                         printer.notice(
                             f"the program has ended; {plural(left, 'process')} it started"
-                            " still run: waiting for them (Ctrl+C ends them)"
+                            f" still {'runs' if left == 1 else 'run'}: waiting for"
+                            f" {'it' if left == 1 else 'them'} (Ctrl+C ends"
+                            f" {'it' if left == 1 else 'them'})"
                         )
         finally:
             source.close()
