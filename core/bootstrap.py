@@ -116,13 +116,14 @@ if TYPE_CHECKING:
         title_target: str | None = None  # for the process title (ps, htop); None: leave it
         record: InheritedFd | None = None  # write end of the pipe for its exit record
         record_pipe: tuple[int, int] | None = None  # that pipe's device and inode
+        fd_limit: tuple[int, int] | None = None  # the open-files limit to give back (fd_limit)
 
 else:  # the same, built without typing
     ChildPayload = collections.namedtuple(
         "ChildPayload",
         "kind location function args kwargs cwd affinity stdout stderr method keep_fds"
-        " title_target record record_pipe",
-        defaults=(None, None, None),
+        " title_target record record_pipe fd_limit",
+        defaults=(None, None, None, None),
     )
 
 
@@ -141,6 +142,13 @@ def child_main(payload: ChildPayload) -> None:
     # into a set of enum members, 29 us of a fork child against 8 (measured in one).
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, _DEFERRED_NUMBERS)
     die_with_parent(payload.method)
+    if payload.fd_limit is not None:
+        # The one the user's shell set, which proclab raised for itself (fd_limit.py).
+        # Not contextlib.suppress: in a fork child every page of its code run is one to copy.
+        try:  # noqa: SIM105
+            resource.setrlimit(resource.RLIMIT_NOFILE, payload.fd_limit)
+        except (ValueError, OSError):
+            pass
     if payload.affinity:
         os.sched_setaffinity(0, payload.affinity)
     # Last of the set-up, because the controller reads "leads its own group" as "ready":

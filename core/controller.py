@@ -20,14 +20,13 @@ call back into the controller; they must be quick (hand the event to their own t
 from __future__ import annotations
 
 import contextlib
-import resource
 import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from proclab.core import methods, procfs
+from proclab.core import fd_limit, methods, procfs
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import (
     DEFAULT_GRACE_S,
@@ -124,7 +123,7 @@ class Controller:
         family = self._family = Family(self._family_bound)
         self._launcher.family = self._reaper.family = self._signals.family = family
         methods.prepare()
-        _raise_fd_limit()
+        fd_limit.raise_own()
         self._launcher.start()
         self._reaper.start()
         self._sampler.start()
@@ -512,16 +511,6 @@ if TYPE_CHECKING:
 
     def _has_the_face(controller: Controller) -> ProcessSource:
         return controller  # mypy checks that a Controller is a ProcessSource
-
-
-def _raise_fd_limit() -> None:
-    """Each child costs about five fds (two output pipes, an exit fd, multiprocessing's
-    sentinel pipe): raise the soft limit so hundreds of children fit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
-    if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def _describe(processes: dict[int, procfs.Brief], most: int = 5) -> str:

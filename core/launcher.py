@@ -20,7 +20,7 @@ from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
-from proclab.core import methods, step_aside
+from proclab.core import fd_limit, methods, step_aside
 from proclab.core.bootstrap import (
     DEFERRED_SIGNALS,
     ChildPayload,
@@ -119,6 +119,7 @@ class Launcher:
             title_target=spec.target.label if self.titles else None,
             record=InheritedFd(record_w),
             record_pipe=record_id,
+            fd_limit=fd_limit.found,
         )
         process = ctx.Process(
             target=child_main, args=(payload,), name=spec.name, daemon=spec.daemon

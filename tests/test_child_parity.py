@@ -6,6 +6,7 @@ multiprocessing helpers its code uses, its signals and its output, under every m
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -63,6 +64,10 @@ LESSON = textwrap.dedent(
             print("KeyboardInterrupt")
         print("wake-up fd", signal.set_wakeup_fd(-1))
 
+    def limits():
+        import resource
+        print("open files", *resource.getrlimit(resource.RLIMIT_NOFILE))
+
     def original_streams():
         print("to sys.__stdout__", file=sys.__stdout__)
         sys.__stderr__.write("to sys.__stderr__, no newline")
@@ -83,6 +88,25 @@ def run_lesson(controller: Controller, folder: Path, function: str, method: str)
     row = controller.row(rec_id)
     assert row.exitcode == 0, (row.error, lines(controller, rec_id))
     return row
+
+
+def proclab_run(
+    folder: Path, function: str, method: str, setup: str = ":", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`proclab run lesson:FUNCTION`, as a user runs it, after the shell's `setup`."""
+    (folder / "lesson.py").write_text(LESSON)
+    argv = [PROCLAB, "run", f"lesson:{function}", "--method", method]
+    out = subprocess.run(
+        ["sh", "-c", f'{setup} && exec "$@"', "sh", *argv],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return out
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -138,21 +162,20 @@ def test_what_a_child_writes_to_the_original_streams_is_shown(tmp_path: Path, me
     """sys.__stdout__ and sys.__stderr__ are the child's own streams, flushed as it ends.
     Through `proclab run` with its output to a pipe and Python's streams buffered (no
     PYTHONUNBUFFERED), as a user runs it: the streams a child inherits are then buffered."""
-    (tmp_path / "lesson.py").write_text(LESSON)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    out = subprocess.run(
-        [PROCLAB, "run", "lesson:original_streams", "--method", method],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    out = proclab_run(tmp_path, "original_streams", method, env=env)
     shown = [
         line.split(" ", 2)[2]
         for line in (out.stdout + out.stderr).splitlines()
         if " | " in line or " ! " in line
     ]
     assert sorted(shown) == ["! to sys.__stderr__, no newline", "| to sys.__stdout__"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_child_has_the_limit_on_open_files_the_shell_set(tmp_path: Path, method: str) -> None:
+    """proclab raises its own soft limit for its children's pipes; each child gets back
+    the one the user's shell set (fork and spawn children had proclab's)."""
+    out = proclab_run(tmp_path, "limits", method, setup="ulimit -S -n 512")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert out.stdout.splitlines()[0].endswith(f"| open files 512 {hard}"), out.stdout

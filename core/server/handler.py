@@ -36,7 +36,7 @@ import sys
 import time
 from collections import deque
 
-from proclab.core import bootstrap, proctitle
+from proclab.core import bootstrap, fd_limit, proctitle
 from proclab.core.groups import signal_group
 from proclab.core.server.event_lines import (
     accepted_line,
@@ -891,6 +891,9 @@ def process_server(
     accepts nothing."""
     import multiprocessing
 
+    # proclab gave this process back the user's limit on open files, as it does every
+    # child; it holds a connection and pipes for each of up to `room` handlers.
+    fd_limit.raise_own()
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # else each handler imports this module anew
         # popen_forkserver: each handler unpickles the fds it is passed from there

@@ -46,8 +46,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING
 
-from proclab.core import procfs
-from proclab.core.controller import _describe, _raise_fd_limit, _still_there
+from proclab.core import fd_limit, procfs
+from proclab.core.controller import _describe, _still_there
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError, UnknownProcess
@@ -321,7 +321,7 @@ class WatchedTree:
         # and every process left would be taken for one that had left it.
         roots = self._rows.roots
         self._session = _sid(self._rows.keys[roots[0]][0]) if roots else None
-        _raise_fd_limit()
+        fd_limit.raise_own()
         if self._hook_server is not None:
             self._hook_server.start()
         self._watcher.start()
