@@ -472,21 +472,23 @@ class Recordable(typing.Protocol):
     def emit_event(self, event: Event) -> None: ...
 
 
-def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], None]:
+def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], bool]:
     """`--record FILE`: subscribe a Recorder to `controller` (before it starts, so nothing
     is missed); returns what closes it (after the controller closed: its last events are
-    the children's ends). Without a path, records nothing. Raises ProclabError if the file
-    cannot be opened; a write that fails later is told as a Notice from the controller."""
+    the children's ends), which says whether the recording is whole. Without a path,
+    records nothing. Raises ProclabError if the file cannot be opened; a write that fails
+    later is told as a Notice from the controller."""
     if path is None:
-        return lambda: None
+        return lambda: True
     recorder = Recorder(
         path, on_error=lambda text: controller.emit_event(model.Notice("error", text, time.time()))
     )
     unsubscribe = controller.subscribe(recorder)
 
-    def close() -> None:
+    def close() -> bool:
         unsubscribe()
         recorder.close()
+        return recorder.error is None
 
     return close
 

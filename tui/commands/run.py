@@ -120,12 +120,14 @@ def run(ns: argparse.Namespace) -> int:
                     break
         finally:
             controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
-            stop_recording()
+            recorded = stop_recording()
     rows = [controller.row(i) for i in ids]
     print_summary(rows)
     if received:
         return 128 + received[0]
-    return EXIT_OK if all(r.state is ProcState.EXITED for r in rows) else EXIT_FAILED
+    # A recording cut short fails the run too: a script would go on to use half a file.
+    clean = recorded and all(r.state is ProcState.EXITED for r in rows)
+    return EXIT_OK if clean else EXIT_FAILED
 
 
 @contextlib.contextmanager
