@@ -393,6 +393,7 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
         (["missing_script.py"], "missing_script.py: no such file"),  # not Python's own error
         (["--"], "no command given (proclab watch -- COMMAND [ARG...])"),
         (["--stdin", "/no/such/file", "--", "true"], "--stdin /no/such/file: no such file"),
+        (["--stdin", "/", "--", "true"], "--stdin /: is a directory, not a file to read"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(argv: list[str], said: str, tmp_path: Path) -> None:
@@ -408,6 +409,14 @@ def test_stdin_is_dev_null_or_the_file_given(tmp_path: Path) -> None:
     assert done.returncode == 0 and "| end" in done.stdout and "| fed" not in done.stdout
     done = headless("--stdin", str(tmp_path / "in.txt"), "--", "sh", "-c", "cat; echo end")
     assert "| fed" in done.stdout
+    # A pipe will do too (a shell's `--stdin <(…)`), as it would for the program itself.
+    os.mkfifo(tmp_path / "fifo")
+    feeder = subprocess.Popen(["sh", "-c", f"echo piped > {tmp_path / 'fifo'}"])
+    try:
+        done = headless("--stdin", str(tmp_path / "fifo"), "--", "cat")
+    finally:
+        feeder.wait(timeout=20)
+    assert "| piped" in done.stdout, done
 
 
 STUBBORN_TREE = """

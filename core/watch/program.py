@@ -632,8 +632,10 @@ class WatchedProgram(WatchedTree):
         self._env = dict(os.environ if env is None else env)
         self._stdin_path = stdin
         self._executable = check_command(self.argv, cwd)  # before anything is made
-        if stdin is not None and not os.path.isfile(stdin):
+        if stdin is not None and not os.path.exists(stdin):
             raise WatchError(f"--stdin {stdin}: no such file")
+        if stdin is not None and os.path.isdir(stdin):  # a pipe (`<(…)`) or a device will do
+            raise WatchError(f"--stdin {stdin}: is a directory, not a file to read")
         super().__init__(**options)  # type: ignore[arg-type]
         self._popen: subprocess.Popen[bytes] | None = None
         self._root_id: int | None = None

@@ -94,8 +94,10 @@ def run(ns: argparse.Namespace) -> int:
         and all(e.startswith("connect:") for e in result.errors)
         and not result.connections
     ):
+        unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
         print(
-            f"proclab client: cannot connect to {ns.host}:{ns.port}: is the server running?",
+            f"proclab client: cannot connect to {ns.host}:{ns.port}: "
+            + (f"no address for {ns.host}" if unknown else "is the server running?"),
             file=sys.stderr,
         )
         return 2
