@@ -341,8 +341,13 @@ def _redirect_stdio(payload: ChildPayload) -> None:
         sys.stderr = _line_writer(2)
     # The originals too: those inherited write to fds 1 and 2 as well, buffered, and at the
     # end multiprocessing flushes only sys.stdout and sys.stderr (what a target wrote to
-    # sys.__stdout__ was lost; in a child of a script they are the same objects).
+    # sys.__stdout__ was lost; in a child of a script they are the same objects). Kept,
+    # never flushed: freed, one would flush what its parent had buffered into our pipe.
+    _inherited_streams.extend((sys.__stdout__, sys.__stderr__))
     sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
+
+
+_inherited_streams: list[object] = []
 
 
 # fds 1 and 2's writers for fork children, built once in proclab's process before its
