@@ -80,9 +80,18 @@ class PtySession:
         while needle not in self.output:
             if time.monotonic() > deadline or not self.running():
                 raise AssertionError(
-                    f"{needle!r} never appeared; last output: {self.output[-600:]!r}"
+                    f"{needle!r} never appeared; processes below: {self._described()};"
+                    f" last output: {self.output[-600:]!r}"
                 )
             time.sleep(0.05)
+
+    def _described(self) -> str:
+        """Each process below the session's, for a failure to tell what still ran."""
+        described = []
+        for process in self.descendants():
+            with contextlib.suppress(psutil.Error):
+                described.append(f"{process.pid} {process.status()} {process.name()}")
+        return ", ".join(described) or "none"
 
     def descendants(self) -> list[psutil.Process]:
         try:
