@@ -37,3 +37,17 @@ def test_count_is_never_longer_than_four() -> None:
     ]
     for value in [*range(20_000), *edges, 2**63, 2**64 - 1]:
         assert len(fmt.count(value)) <= 4, value
+
+
+def test_a_wide_name_keeps_the_columns_in_line() -> None:
+    """A CJK name takes two terminal cells a character, an accent's combining mark none:
+    each column still starts where the header's does."""
+    table = [["NAME", "PID"], ["进程甲-1", "31844"], ["e\u0301t\u00e9", "7"], ["abc", "12"]]
+    lines = fmt.columns(table, left=1)
+    assert lines == [
+        "NAME        PID",
+        "进程甲-1  31844",
+        "e\u0301té           7",
+        "abc          12",
+    ]
+    assert fmt.cells("进程甲-1") == 8 and fmt.cells("e\u0301té") == 3
