@@ -584,7 +584,7 @@ def test_srtf_has_the_lowest_average_turnaround(workload, config):
     ("text", "message"),
     [
         ("", "no jobs: expected the header name,arrival,burst[,priority]"),
-        ("name,arrival,burst\n", "no jobs: only the header, on line 1"),
+        ("name,arrival,burst\n", "line 1: no jobs, only the header"),
         ("P1,0,3\n", "line 1: expected the header name,arrival,burst[,priority], got 'P1,0,3'"),
         ("name,arrival,burst\nP1,0\n", "line 2: expected 3 fields (name,arrival,burst), got 2"),
         ("name,arrival,burst\nP1,0,3,1\n", "line 2: expected 3 fields"),
@@ -920,6 +920,7 @@ def test_cmd_preset_stdin_and_mlfq_options():
             "name,arrival\nP1,0\n",
             "stdin line 1: expected the header name,arrival,burst[,priority]",
         ),
+        (("-",), "name,arrival,burst\n", "stdin line 1: no jobs, only the header"),
     ],
 )
 def test_cmd_bad_input_is_one_line_and_status_2(silberschatz_csv, argv, stdin, message):

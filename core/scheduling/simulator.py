@@ -501,7 +501,7 @@ def parse_jobs_csv(text: str) -> list[Job]:
             line=header_line,
         )
     if len(rows) == 1:
-        raise ScheduleError(f"no jobs: only the header, on line {header_line}", line=header_line)
+        raise ScheduleError(f"line {header_line}: no jobs, only the header", line=header_line)
     jobs: list[Job] = []
     line_of: dict[str, int] = {}
     for number, line in rows[1:]:
