@@ -137,12 +137,13 @@ class ServerConfig:
         methods.check_method(self.method)
         if self.log not in LOG_LEVELS:
             raise ServerError(f"log: {self.log!r} is not one of {', '.join(LOG_LEVELS)}")
-        if _looks_numeric(self.host) and not _is_ip(self.host):
+        address = _ip(self.host)
+        if address is None and _looks_numeric(self.host):
             raise ServerError(f"host: {self.host} is not an IP address")
         if not is_loopback(self.host) and not self.public:
             # A name is not looked up here (a DNS query may take seconds): it may be this
             # machine's, or none at all, which binding says.
-            reach = "is" if _is_ip(self.host) or not self.host else "may be"
+            reach = "is" if address is not None or not self.host else "may be"
             raise ServerError(
                 f"host: {self.host or repr(self.host)} {reach} reachable from other machines;"
                 " the lesson's server has no authentication. Use 127.0.0.1, or pass --public"
@@ -151,12 +152,12 @@ class ServerConfig:
         return self
 
 
-def _is_ip(host: str) -> bool:
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address; None if it is not one (a name)."""
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _looks_numeric(host: str) -> bool:
@@ -167,10 +168,8 @@ def _looks_numeric(host: str) -> bool:
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = _ip(host)
+    return address is not None and address.is_loopback
 
 
 class TcpServer:

@@ -382,8 +382,7 @@ class WatchedTree:
         targets = self._everything()
         if not targets:
             return
-        session = self._root_session()
-        left_session = {p: b for p, b in targets.items() if _sid(p) not in (session, None)}
+        left_session = {p: b for p, b in targets.items() if _sid(p) not in (self._session, None)}
         if left_session:
             self._notice(
                 "info",
@@ -428,9 +427,6 @@ class WatchedTree:
         if self._family is not None and self.ends_on_quit:
             found.update(self._family.members())
         return found
-
-    def _root_session(self) -> int | None:
-        return self._session
 
     # The tree --------------------------------------------------------------------------
 

@@ -202,11 +202,10 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                     told = True
                     left = source.live_count()
                     if left:
+                        runs, them = ("runs", "it") if left == 1 else ("run", "them")
                         printer.notice(
                             f"the program has ended; {plural(left, 'process')} it started"
-                            f" still {'runs' if left == 1 else 'run'}: waiting for"
-                            f" {'it' if left == 1 else 'them'} (Ctrl+C ends"
-                            f" {'it' if left == 1 else 'them'})"
+                            f" still {runs}: waiting for {them} (Ctrl+C ends {them})"
                         )
         finally:
             source.close()
