@@ -639,17 +639,15 @@ def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
 def _what_fork_copies() -> tuple[int | None, int | None, int | None]:
     """This process's RSS and threads (what fork copies) and the fork server's RSS (what
     forkserver forks instead), read now."""
-    from multiprocessing import forkserver
-
-    from proclab.core import procfs
+    from proclab.core import methods, procfs
 
     try:
         me = procfs.read(os.getpid())
     except (OSError, ValueError, IndexError):
         return None, None, None
-    server_pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    server_pid = methods.fork_server_pid()
     server_rss = None
-    if server_pid:
+    if server_pid is not None:
         with contextlib.suppress(OSError, ValueError, IndexError):
             server_rss = procfs.read(server_pid).rss
     return me.rss, me.threads, server_rss

@@ -40,7 +40,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
 import select
@@ -53,7 +52,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
-from proclab.core import procfs
+from proclab.core import methods, procfs
 from proclab.core.family_guardian import kill_cgroup
 
 __all__ = [
@@ -122,9 +121,9 @@ def helper_pids() -> set[int]:
     """This process's long-lived helpers, which are not family: the fork server, the
     resource tracker, the guardian."""
     pids = set()
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    if server is not None and getattr(server, "_forkserver_pid", None):
-        pids.add(server._forkserver_pid)
+    server = methods.fork_server_pid()
+    if server is not None:
+        pids.add(server)
     tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
     if tracker is not None and getattr(tracker, "_pid", None):
         pids.add(tracker._pid)
@@ -405,9 +404,8 @@ def _enter_cgroup(shared: _Shared) -> None:
                 raise OSError("no cgroup.kill")
             shared.tell(f"cgroup {folder}")
             _move(os.getpid(), cgroup)
-            server = getattr(multiprocessing.forkserver, "_forkserver", None)
-            server_pid = getattr(server, "_forkserver_pid", None)
-            if server_pid:
+            server_pid = methods.fork_server_pid()
+            if server_pid is not None:
                 _move(server_pid, cgroup)
         except OSError:
             with contextlib.suppress(OSError):

@@ -23,7 +23,16 @@ import proclab.core.proctitle  # noqa: F401  (loaded once here, inherited by for
 from proclab.core.defaults import DEFAULT_METHOD, METHODS, StartMethod
 from proclab.core.errors import InputError
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "check_method", "context", "forget_main_script", "prepare"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "check_method",
+    "context",
+    "forget_main_script",
+    "fork_server_pid",
+    "prepare",
+    "stop_fork_server",
+]
 
 
 # Imported once in the fork server, inherited by every child it forks. ("__main__" would
@@ -72,6 +81,25 @@ def context(method: str) -> ForkContext | ForkServerContext | SpawnContext:
     # has no Process): the method is one of the three here.
     started = multiprocessing.get_context(check_method(method))
     return cast("ForkContext | ForkServerContext | SpawnContext", started)
+
+
+# multiprocessing keeps its fork server private (`forkserver._forkserver`); it is read here
+# only. (The bootstrap forgets an inherited one by itself: spawn children import it bare.)
+
+
+def fork_server_pid() -> int | None:
+    """The pid of this process's fork server; None before one was started."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    return getattr(server, "_forkserver_pid", None) or None
+
+
+def stop_fork_server() -> None:
+    """End this process's fork server and wait for it; nothing if it has none or it is
+    gone already."""
+    stop = getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError):  # already gone: nothing to wait for
+            stop()
 
 
 @contextlib.contextmanager

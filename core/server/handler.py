@@ -1001,12 +1001,9 @@ def _stop_fork_server() -> None:
     """This process's own fork server, ended with it: left to end by itself (once it
     reads the end of the pipe this process holds), it outlived its parent a moment, and
     proclab, ending its family, named it as a process that had (and sent it SIGTERM)."""
-    from multiprocessing import forkserver
+    from proclab.core import methods  # here: only a forkserver server needs it
 
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:
-        with contextlib.suppress(OSError):  # already gone: nothing to wait for
-            stop()
+    methods.stop_fork_server()
 
 
 def _start_handlers(
