@@ -108,6 +108,13 @@ def test_exit_codes_and_signals_in_the_summary():
         ),
         (["run", f"{T}:sleep", "--count", "0"], "argument --count: must be at least 1"),
         (["run", f"{T}:sleep", "--method", "thread"], "argument --method: invalid choice"),
+        # Accepted, they ended a stop in an OverflowError traceback (a lock's wait).
+        (["run", f"{T}:sleep", "--grace", "inf"], "argument --grace: must be at most 1,000,000"),
+        (["run", f"{T}:sleep", "--timeout", "1e12"], "argument --timeout: must be at most"),
+        (
+            ["run", f"{T}:sleep", "--max-procs", "9" * 20, "--count", "9" * 20],
+            "argument --max-procs: must be at most",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message):

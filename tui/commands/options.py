@@ -37,6 +37,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+# The largest seconds (or speed factor) an option takes: 11 days. Past about 25 days a
+# timeout no longer fits the clocks it is given to (epoll's milliseconds, a lock's wait):
+# `--grace inf` ended `proclab run` in an OverflowError traceback.
+LARGEST = 1_000_000
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -44,7 +50,28 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if not value <= LARGEST:  # inf too
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:,}, got {text}")
     return value
+
+
+def process_limit(text: str) -> int:
+    """--max-procs: at most the processes the kernel can number (pid_max)."""
+    value = positive_int(text)
+    most = pid_max()
+    if value > most:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {most:,}, the kernel's pid_max, got {value:,}"
+        )
+    return value
+
+
+def pid_max() -> int:
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4_194_304  # the kernel's own ceiling for pid_max
 
 
 def port(text: str, lowest: int = 0) -> int:
@@ -98,7 +125,7 @@ def add_spawn_arguments(parser: argparse.ArgumentParser, *, target_required: boo
     )
     parser.add_argument(
         "--max-procs",
-        type=positive_int,
+        type=process_limit,
         default=DEFAULT_MAX_PROCS,
         metavar="N",
         help=f"refuse to run more than N children at once (default {DEFAULT_MAX_PROCS})",

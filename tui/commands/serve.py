@@ -21,7 +21,7 @@ from proclab.tui.commands.options import (
     add_grace_argument,
     add_record_argument,
     add_server_arguments,
-    positive_int,
+    process_limit,
 )
 from proclab.tui.commands.run import stop_signals
 
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-procs",
-        type=positive_int,
+        type=process_limit,
         default=DEFAULT_MAX_PROCS,
         metavar="N",
         help=f"most children at once (default {DEFAULT_MAX_PROCS})",
