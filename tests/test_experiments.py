@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -118,7 +119,27 @@ def test_a_cpu_speed_up_beyond_the_cores_is_flagged_as_noise_not_shown_plain():
     assert not any(run.beyond_cores for run in result.kind("io").runs)
     parallel = FAKE_RESULTS["parallel"]
     assert not parallel.beyond_cores and parallel.notes() == []
-    assert parallel.table()[1][2][2].startswith("repeats 1.75-2.08x; at most 2x")
+    assert parallel.table()[1][2][2].startswith("repeats 1.82-2.02x; at most 2x")
+
+
+def test_the_spread_is_each_repeat_s_own_speed_up_and_one_past_the_cores_is_marked():
+    """The spread was a bound pairing the fastest single copy with the slowest run at once
+    (0.93-2.54x where the repeats measured 1.87-2.04x), and a repeat past the cores was
+    shown plain beside a median that was not."""
+    singles = (0.49, 0.51, 0.47, 0.5)  # one after another: 1.97 s in all
+    measured = ParallelResult(f"{TASKS}:count", "fork", 4, 2, sum(singles), 1.0059,
+                              singles, (0.9655, 1.0059, 1.0518), True)  # fmt: skip
+    assert [round(s, 2) for s in measured.repeat_speedups] == [2.04, 1.96, 1.87]
+    assert measured.speedup_text() == "1.96x (1.87-2.04)"
+    assert not measured.a_repeat_beyond_cores and measured.notes() == []
+    noisy = replace(measured, parallel_runs_s=(1.0059, 0.65, 1.2))  # 3.03x in one repeat
+    assert not noisy.beyond_cores and noisy.a_repeat_beyond_cores
+    assert noisy.speedup_text() == "1.96x (1.64-3.03*)"
+    assert "repeats 1.64-3.03x*; at most 2x" in noisy.table()[1][2][2]
+    (note,) = noisy.notes()
+    assert note.startswith("* more than 2 cores allow for CPU-bound copies: noise")
+    # I/O-bound copies overlap past the cores: what I/O does, not noise
+    assert not replace(noisy, cpu_bound=False).a_repeat_beyond_cores
 
 
 def test_cpu_vs_io_reports_every_n_for_both_kinds():
