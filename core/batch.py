@@ -62,6 +62,7 @@ class BatchFigures:
     waited: float  # their run-queue waits added up
     cores: int  # CPUs they were allowed to run on
     measured: bool  # every started child has a CPU figure
+    stopped: float = 0.0  # of their lives, the time they spent stopped, added up
 
     @property
     def done(self) -> bool:
@@ -79,7 +80,8 @@ class BatchFigures:
 
     @property
     def cpu_bound(self) -> bool:
-        return cpu_demand(self.cpu, self.waited, self.lives) >= CPU_BOUND_DEMAND
+        runnable = max(0.0, self.lives - self.stopped)  # stopped, they wanted no CPU
+        return cpu_demand(self.cpu, self.waited, runnable) >= CPU_BOUND_DEMAND
 
     @property
     def beyond_cores(self) -> bool:
@@ -126,6 +128,7 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
         waited=sum(r.sample.run_delay for r in started if r.sample is not None),
         cores=max(1, len(allowed)),
         measured=all(r.sample is not None for r in started),
+        stopped=sum(r.stopped_time(now) for r in started),
     )
 
 

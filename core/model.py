@@ -147,6 +147,8 @@ class ProcessRow:
     command: str = ""  # watched: its command line, shortened
     mp: MpFacts | None = None  # watched: what multiprocessing says it is
     exit_note: str = ""  # watched: why the exit status is not known, or who told it
+    stopped_s: float = 0.0  # seconds spent stopped (SIGSTOP, `p`), in stops now over
+    stopped_since: float | None = None  # wall clock when its current stop was seen to begin
 
     @property
     def own_spec(self) -> ProcessSpec:
@@ -159,6 +161,20 @@ class ProcessRow:
         if self.started_at is None:
             return None
         return (self.ended_at if self.ended_at is not None else now) - self.started_at
+
+    def stopped_time(self, now: float) -> float:
+        """Seconds of its life spent stopped: it could not run, nor wanted to."""
+        if self.stopped_since is None:
+            return self.stopped_s
+        return self.stopped_s + max(0.0, (self.ended_at or now) - self.stopped_since)
+
+    def stop_changes(self, state: ProcState, at: float) -> dict[str, Any]:
+        """The changes that count its stops when its state becomes `state` at `at`."""
+        if state is ProcState.STOPPED:
+            return {} if self.stopped_since is not None else {"stopped_since": at}
+        if self.stopped_since is None:
+            return {}
+        return {"stopped_s": self.stopped_time(at), "stopped_since": None}
 
     def with_sample(self, sample: ProcSample, state: ProcState) -> ProcessRow:
         """This row with a new sample and state. What dataclasses.replace does, in half

@@ -161,7 +161,8 @@ class Registry:
             if row is None or row.state.is_over or row.state is state:
                 return False
             old = row.state
-            row = self._rows[rec_id] = row.with_changes(state=state)
+            stops = row.stop_changes(state, time.time())
+            row = self._rows[rec_id] = row.with_changes(state=state, **stops)
         self.emit([StateChanged(row, old)])
         return True
 
@@ -172,7 +173,11 @@ class Registry:
         how. Returns what to call once the lock is released: its events, then `also`, then
         whoever waited for its end."""
         with self.lock:
-            old = self._rows[rec_id].state
+            before = self._rows[rec_id]
+            old = before.state
+            if "state" in changes:  # a stop it ended in is over too
+                at = changes.get("ended_at") or time.time()
+                changes = {**before.stop_changes(changes["state"], at), **changes}
             row = self.update(rec_id, **changes)
             callbacks = self._awaited.pop(rec_id)
             self._ended.notify_all()
@@ -213,9 +218,12 @@ class Registry:
                 if row is None or row.state.is_over:
                     continue
                 state = state_for_status(sample.status)
-                new = self._rows[rec_id] = row.with_sample(sample, state)
+                new = row.with_sample(sample, state)
                 if state is not row.state:
+                    stops = row.stop_changes(state, sampled.system.wall)
+                    new = new.with_changes(**stops) if stops else new
                     events.append(StateChanged(new, row.state))
+                self._rows[rec_id] = new
         events.append(sampled)
         self.emit(events)
 

@@ -18,6 +18,7 @@ from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_unt
 
 from proclab.core import procfs, step_aside
 from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record, read_exit_record
+from proclab.core.classify import classify
 from proclab.core.controller import Controller
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.launcher import Launcher
@@ -181,6 +182,34 @@ def test_pause_and_resume(controller):
     controller.resume(rec_id)
     assert wait_until(lambda: controller.row(rec_id).state is not ProcState.STOPPED)
     assert wait_until(lambda: len(lines(controller, rec_id)) > count)
+
+
+def test_a_paused_cpu_bound_child_stays_cpu_bound(controller):
+    """Its time stopped is left out of its life: counted in, a spinner paused for longer
+    than it had run read as I/O-bound, and stayed so after it ended."""
+    (rec_id,) = start_task(controller, "spin", "(30,)")
+    assert wait_until(lambda: controller.row(rec_id).state is ProcState.RUNNING)
+    time.sleep(1.0)
+    controller.pause(rec_id)
+    assert wait_until(lambda: controller.row(rec_id).state is ProcState.STOPPED)
+    time.sleep(2.0)  # stopped for twice as long as it spun
+    row = controller.row(rec_id)
+    now = time.time()
+    assert 1.8 < row.stopped_time(now) < row.wall_time(now) - 0.8
+    assert classify(row, now) == "CPU"
+    controller.resume(rec_id)
+    assert wait_until(lambda: controller.row(rec_id).state is not ProcState.STOPPED)
+    stopped = controller.row(rec_id).stopped_s
+    assert 1.8 < stopped < 2.6 and controller.row(rec_id).stopped_since is None
+    time.sleep(0.3)
+    controller.pause(rec_id)  # and ends while stopped: that stop counts up to its end
+    assert wait_until(lambda: controller.row(rec_id).state is ProcState.STOPPED)
+    time.sleep(0.5)
+    controller.kill(rec_id)
+    assert controller.join([rec_id], timeout=5)
+    row = controller.row(rec_id)
+    assert row.stopped_since is None and row.stopped_s > stopped + 0.4
+    assert classify(row, time.time() + 60) == "CPU"  # what the ended row says from now on
 
 
 def test_terminate_a_paused_child(controller):
@@ -823,6 +852,7 @@ def test_a_childs_final_figures_begin_at_the_last_tick_it_stood_in(tmp_path):
 WRITERS_SCRIPT = """
 import json, sys
 from proclab.core import bootstrap
+from proclab.core.classify import classify
 from proclab.core.controller import Controller
 from proclab.core.spec import build_spec
 

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from proclab.core.batch import BatchFigures
 from proclab.core.calls import CallLog
-from proclab.core.classify import classify, cpu_demand
+from proclab.core.classify import classify, cpu_demand, runnable_time
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit
 from proclab.core.model import OutputLine, ProcessRow, ProcState
@@ -116,7 +116,14 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
     if sample is not None:
         wall = row.wall_time(now) or 0.0
         kind = classify(row, now)
-        demand = cpu_demand(sample.cpu_time, sample.run_delay, wall)
+        runnable = runnable_time(row, now) or 0.0
+        demand = cpu_demand(sample.cpu_time, sample.run_delay, runnable)
+        stopped = wall - runnable
+        of = (
+            f"the {fmt.seconds(runnable)} it was not stopped (stopped {fmt.seconds(stopped)})"
+            if stopped > 0
+            else f"its {fmt.seconds(wall)}"
+        )
         cpu = f"user {fmt.seconds(sample.cpu_user)}   system {fmt.seconds(sample.cpu_system)}"
         if row.state.is_live:  # an ended child's last figures come from its exit, not a tick
             cpu += f"   last tick {sample.cpu_percent:.0f}%"
@@ -142,7 +149,7 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
             ),
             (
                 "Kind",
-                f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of its {fmt.seconds(wall)}",
+                f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of {of}",
             ),
         ]
     elif row.pid is not None:

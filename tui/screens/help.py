@@ -42,7 +42,8 @@ States    starting: start() was asked for, the OS has not made the process yet
 Exit      the exit code, or -N and the signal's name (-15 SIGTERM, -9 SIGKILL)
 Kind      CPU-bound if, over its life so far, it wanted a CPU (ran on one, or waited in a
           run queue for one) at least {CPU_BOUND_DEMAND:.0%} of the time; otherwise I/O-bound
-          (mostly blocked: sleeping, waiting on I/O). Blank for its first {MIN_WALL_S:g} s.
+          (mostly blocked: sleeping, waiting on I/O). Time it spent stopped (paused) is
+          left out of its life. Blank for its first {MIN_WALL_S:g} s.
           Its context switches tell the same story: a CPU-bound child is mostly
           preempted (involuntary), an I/O-bound one mostly gives the CPU up (voluntary).
 Core      the CPU it last ran on        CPU%   of one core, over the last tick
