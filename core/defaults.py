@@ -20,7 +20,8 @@ OUTPUT_LINES_KEPT = 500
 # The TCP echo server: the lesson's address, loopback only unless asked.
 SERVER_HOST = "127.0.0.1"
 SERVER_PORT = 8001
-SERVER_MODES: tuple[str, ...] = ("process", "pool", "thread")
+ServerMode = Literal["process", "pool", "thread"]
+SERVER_MODES: tuple[ServerMode, ...] = ("process", "pool", "thread")
 # The rest of ServerConfig's defaults (core/server/tcp.py), here so that the CLI reads them
 # without importing the server.
 SERVER_MODE: Final = "process"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from proclab.core.defaults import DEFAULT_METHOD, StartMethod
+from proclab.core.defaults import DEFAULT_METHOD, ServerMode, StartMethod
 from proclab.core.targets import Target
 
 
@@ -315,9 +315,11 @@ class ServerListening:
 
     time: float  # wall clock
     address: str  # "127.0.0.1:8001"
-    mode: str  # process, pool or thread
+    mode: ServerMode | Literal["watched"]  # watched: a socket a watched program listens on
     max_clients: int  # the limit of clients at once
-    method: str = ""  # the handlers' start method (thread mode has no handler processes)
+    # The handlers' start method ("": thread mode has no handler processes). Typed, so a
+    # recording that names another is refused as it is read, not shown.
+    method: StartMethod | Literal[""] = ""
     workers: int = 0  # pool mode's worker processes
     text: str = ""  # what to tell a person
     client: str = ""
@@ -430,8 +432,8 @@ def server_event_from(kind: str, fields: dict[str, Any]) -> ServerEvent:
 class ServerStatus:
     running: bool
     address: str  # "127.0.0.1:8001" while running
-    mode: str
-    method: str
+    mode: ServerMode | Literal["watched", ""]  # "": not running (a recording's)
+    method: StartMethod | Literal[""]
     workers: int
     max_clients: int
     active: int  # connections being served

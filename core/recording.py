@@ -199,6 +199,9 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         options = [o for o in typing.get_args(hint) if o is not type(None)]
         if value is None and len(options) < len(typing.get_args(hint)):
             return None
+        if all(typing.get_origin(o) is Literal for o in options):  # one list of choices
+            choices = tuple(c for o in options for c in typing.get_args(o))
+            return _decode(Literal[choices], value, where)
         problems = []
         for option in options:
             try:
@@ -212,7 +215,7 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         return value
     if origin is Literal:
         if value not in typing.get_args(hint):
-            allowed = ", ".join(map(str, typing.get_args(hint)))
+            allowed = ", ".join(str(c) if c != "" else '""' for c in typing.get_args(hint))
             raise DecodeError(where, f"{_shown(value)} is not one of {allowed}")
         return value
     if hint is ProcessSpec:

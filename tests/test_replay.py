@@ -260,6 +260,49 @@ async def test_a_replay_is_read_only(tmp_path: Path) -> None:
         assert replay.rows() == rows
 
 
+HOSTILE_ADDRESS = "127.0.0.1:8001\x1b]2;PWNED\x07\x1b[2J\x1b[5;5HXX"
+
+
+async def test_a_recorded_server_s_address_is_shown_escaped(tmp_path: Path) -> None:
+    """The server pane wrote a recording's address raw: the terminal took its title from
+    the file and cleared its screen."""
+    listening = ServerListening(NOW, HOSTILE_ADDRESS, "process", 8, "fork", text="listening")
+    events = [*made_up_session(), (NOW + 1, listening)]
+    path = tmp_path / "hostile.jsonl"
+    write_recording(path, sorted(events, key=lambda e: e[0]))
+    replay = Replay.load(path)
+    app = replay_app(replay)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("greater_than_sign")
+        await settle(pilot, app)
+        pane = app.lab.query_one("#server-pane")
+        await wait_for(pilot, lambda: app.source.server.running)
+        await settle(pilot, app)
+        text = str(pane.query_one("#server-status").render())
+        assert "\\x1b]2;PWNED\\x07" in text and "\x1b" not in text, text
+        assert "\x1b" not in pane.query_one("#server-port").value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("mode", "bogus", 'event.mode: "bogus" is not one of process, pool, thread, watched'),
+        ("method", "threads", 'event.method: "threads" is not one of fork, forkserver, spawn, ""'),
+    ],
+)
+def test_a_server_mode_or_method_no_server_has_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: str, error: str
+) -> None:
+    """Read as any string, they reached the server pane's choices, which raised
+    InvalidSelectValueError: a traceback instead of the replay."""
+    listening = ServerListening(NOW, "127.0.0.1:8001", "process", 8, "fork", text="listening")
+    path = tmp_path / "bad.jsonl"
+    write_recording(path, [(NOW, dataclasses.replace(listening, **{field: value}))])
+    assert main(["replay", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "line 2: " + error in line, line
+
+
 def test_a_broken_recording_names_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

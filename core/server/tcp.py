@@ -45,6 +45,7 @@ from proclab.core.defaults import (
     SERVER_MODES,
     SERVER_PORT,
     SERVER_WORKERS,
+    StartMethod,
 )
 from proclab.core.errors import ProclabError
 from proclab.core.model import (
@@ -117,7 +118,7 @@ class ServerConfig:
     max_clients: int = SERVER_MAX_CLIENTS
     idle_timeout: float = SERVER_IDLE_S
     lifetime: float = SERVER_LIFETIME_S
-    method: str = DEFAULT_METHOD
+    method: StartMethod = DEFAULT_METHOD
     public: bool = False  # allow binding an address other programs' clients can reach
     log: str = "all"  # what handlers report: all, connections (no data), errors (and busy)
 
@@ -460,7 +461,7 @@ class TcpServer:
             Target("module", HANDLERS, function),
             args=args,
             name=name,
-            method=self.config.method,  # type: ignore[arg-type]
+            method=self.config.method,
             cwd=self._cwd,  # read once a start, not once a handler (a system call each)
         )
         return spec, replace(spec, args=shown)

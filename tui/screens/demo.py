@@ -31,6 +31,7 @@ from proclab.tui.screens.lab import LabScreen
 from proclab.tui.screens.shutdown import ShutdownScreen
 
 if TYPE_CHECKING:
+    from proclab.core.defaults import StartMethod
     from proclab.core.server.tcp import Mode
 
 TICK_S = 0.05  # how often a wait looks at the pause key
@@ -207,7 +208,9 @@ class DemoApp(ProclabApp):
         if step.target == "stop":
             server.stop()
             return
-        config = ServerConfig(mode=cast("Mode", step.mode), method=self.lab.default_method)
+        config = ServerConfig(
+            mode=cast("Mode", step.mode), method=cast("StartMethod", self.lab.default_method)
+        )
         try:
             server.start(config)
         except ServerError:

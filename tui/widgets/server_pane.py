@@ -32,6 +32,7 @@ from proclab.tui.widgets.line_list import LineList
 from proclab.tui.widgets.offscreen import PaintedWhenShown
 
 if TYPE_CHECKING:
+    from proclab.core.defaults import StartMethod
     from proclab.core.server.tcp import Mode
 
 LOG_LINES = 1000
@@ -164,7 +165,8 @@ class ServerPane(Vertical):
                 resolve(self.app, "$text-muted"),
             )
         elif status.running:
-            text.append(f"listening on {status.address}", resolve(self.app, "bold $success"))
+            address = escape_controls(status.address)  # a recording's may be anything
+            text.append(f"listening on {address}", resolve(self.app, "bold $success"))
             how = status.mode + ("" if status.mode == "thread" else f", {status.method}")
             if status.mode == "pool":
                 how += f", {status.workers} workers"
@@ -194,7 +196,7 @@ class ServerPane(Vertical):
 
     def _show_settings(self, status: ServerStatus) -> None:
         """While it runs, the settings show the server's own (a recorded one's too)."""
-        host, _, port = status.address.rpartition(":")
+        host, _, port = escape_controls(status.address).rpartition(":")
         values = {
             "#server-host": host.strip("[]"),
             "#server-port": port,
@@ -203,8 +205,12 @@ class ServerPane(Vertical):
         }
         for selector, value in values.items():
             self.query_one(selector, Input).value = value
-        self.query_one("#server-mode", Select).value = status.mode
-        self.query_one("#server-method", Select).value = status.method
+        # A recorded thread server's method, or a watched program's socket, is none of
+        # the choices: the choice then stays as it was.
+        if status.mode in SERVER_MODES:
+            self.query_one("#server-mode", Select).value = status.mode
+        if status.method in METHODS:
+            self.query_one("#server-method", Select).value = status.method
 
     def add_events(self, events: Iterable[ServerEvent]) -> None:
         from proclab.core.server.tcp import describe_event
@@ -255,7 +261,7 @@ class ServerPane(Vertical):
                 mode=cast("Mode", str(self.query_one("#server-mode", Select).value)),
                 workers=_whole(self.query_one("#server-workers", Input).value, "workers"),
                 max_clients=_whole(self.query_one("#server-max", Input).value, "max clients"),
-                method=str(self.query_one("#server-method", Select).value),
+                method=cast("StartMethod", str(self.query_one("#server-method", Select).value)),
             )
             server.start(config)
         except ProclabError as exc:
