@@ -380,6 +380,8 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
                     if key not in record:
                         raise DecodeError(key, "missing")
                 wall = _scalar(float, record["t"], "t")
+                if events and wall < events[-1][0]:
+                    wall = _in_order(wall, events[-1][0])
                 if not isinstance(record["type"], str):
                     raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
                 events.append((wall, decode_event(record["type"], record["event"])))
@@ -394,6 +396,20 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
                     f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
                 ) from None
     return events, None
+
+
+# A line's time may be this much before the line before's (a wall clock set back a
+# little while recording) and is then taken as that line's; further back, the file is
+# broken: its events would be applied out of the order they happened in.
+BACK_IN_TIME_S = 1.0
+
+
+def _in_order(wall: float, before: float) -> float:
+    if before - wall > BACK_IN_TIME_S:
+        raise DecodeError(
+            "t", f"{before - wall:.3f} s before the line before's: a recording is in time order"
+        )
+    return before
 
 
 # Recording -----------------------------------------------------------------------------
@@ -425,12 +441,13 @@ class Recorder:
         )
 
     def __call__(self, event: Event) -> None:
-        line = event_line(event, self._clock())
         with self._lock:
             if self._file is None:
                 return
             try:
-                self._file.write(line + "\n")
+                # Stamped under the lock: events from several threads keep their times in
+                # the order of their lines, which a replay checks.
+                self._file.write(event_line(event, self._clock()) + "\n")
                 if isinstance(event, Sampled):  # once a tick: a killed proclab loses little
                     self._file.flush()
             except OSError as exc:
@@ -499,6 +516,19 @@ def record_into(controller: Recordable, path: str | Path | None) -> Callable[[],
 # Replaying -----------------------------------------------------------------------------
 
 
+MIN_INTERVAL_S = 0.001  # a tick shown as 0 ms was one the panes divided by
+
+
+def _sample_interval(events: list[tuple[float, Event]]) -> float:
+    """The recorded sampler's tick: the median gap between samples (1 s without two). A
+    file's sample times may be anything: a gap that is not forward is left out."""
+    times = [e.system.time for _, e in events if isinstance(e, Sampled)]
+    gaps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
+    if not gaps:
+        return 1.0
+    return max(MIN_INTERVAL_S, round(gaps[len(gaps) // 2], 3))
+
+
 class Replay:
     """A recorded session, standing in for a controller (read-only).
 
@@ -529,6 +559,8 @@ class Replay:
             raise ProclabError("the recording holds no events")
         self.start = self.events[0][0]
         self.end = self.events[-1][0]
+        # Read once: the app asks at every sample it draws (all of them, once a seek).
+        self.sample_interval = _sample_interval(self.events)
         self._subscribers: list[Callable[[Event], None]] = []
         self.rewind()
 
@@ -587,13 +619,6 @@ class Replay:
                 self._output.pop(rec_id, None)
         elif isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
             self._rows[event.row.id] = event.row
-
-    @property
-    def sample_interval(self) -> float:
-        """The recorded sampler's tick (the median gap between samples)."""
-        times = [e.system.time for _, e in self.events if isinstance(e, Sampled)]
-        gaps = sorted(b - a for a, b in itertools.pairwise(times))
-        return round(gaps[len(gaps) // 2], 2) if gaps else 1.0
 
     @property
     def interval(self) -> float:

@@ -19,6 +19,7 @@ from pty_session import PROCLAB, PtySession
 from support import TASKS, wait_for, wait_until
 
 from proclab.core.controller import Controller
+from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
     ClientAccepted,
@@ -301,6 +302,44 @@ def test_a_server_mode_or_method_no_server_has_is_refused(
     assert main(["replay", str(path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "line 2: " + error in line, line
+
+
+async def test_samples_closer_than_the_shown_precision_still_replay(tmp_path: Path) -> None:
+    """`proclab --refresh 0.004 --record F`: the median gap between samples was rounded to
+    0, and the CPU pane divided by it (ZeroDivisionError). Samples at one time, or going
+    back, are not a tick either."""
+    events = made_up_session()
+    for step, expected in ((0.004, 0.004), (0.0004, 0.001), (0.0, 1.0), (-0.2, 1.0)):
+        fast = [
+            (at, dataclasses.replace(e, system=dataclasses.replace(e.system, time=k * step)))
+            if isinstance(e, Sampled)
+            else (at, e)
+            for k, (at, e) in enumerate(events)
+        ]
+        path = tmp_path / "fast.jsonl"
+        write_recording(path, fast)
+        replay = Replay.load(path)
+        assert replay.sample_interval == expected, step
+    app = replay_app(replay)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("greater_than_sign", "3")
+        await settle(pilot, app)
+        assert replay.now == replay.end
+
+
+def test_times_going_back_are_refused_past_a_clock_s_small_step(tmp_path: Path) -> None:
+    """Lines' times out of order were accepted: every event applied at once, and the status
+    line said "at 0.0 s of -8.0 s". A wall clock set back a little while recording is not
+    a broken file: such a line is taken at the time of the line before."""
+    events = made_up_session()
+    path = tmp_path / "back.jsonl"
+    small = [*events[:5], (events[4][0] - 0.5, events[5][1]), *events[6:]]
+    write_recording(path, small)
+    replay = Replay.load(path)
+    assert [at for at, _ in replay.events] == sorted(at for at, _ in replay.events)
+    write_recording(path, [*events[:5], (events[4][0] - 5.0, events[5][1]), *events[6:]])
+    with pytest.raises(ProclabError, match=r"line 7: t: 5.000 s before the line before's"):
+        Replay.load(path)
 
 
 def test_a_broken_recording_names_its_line(
