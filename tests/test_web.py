@@ -30,7 +30,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, gone
-from support import free_port, listening
+from support import TASKS, free_port, listening
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -450,6 +450,27 @@ async def test_a_tab_watches_its_own_run_of_a_program_and_closing_it_ends_the_ru
             assert all(tab in p.parents() for p in tree)
         # The tab closed: its app ended the run it watched.
         assert gone(tree, timeout=40) == [], "closing the tab left the watched program running"
+
+
+async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() -> None:
+    """SIGKILL of proclab web closed each tab's pipes, and Textual's web driver stopped
+    reading them, but the app ran on with its children (8 minutes later, still there)."""
+    port = free_port()
+    args = (f"{TASKS}:sleep", "--args", "(120,)", "--count", "2", "--method", "fork")
+    with proclab_web(port, *args) as web:
+        socket_url = f"ws://127.0.0.1:{port}/ws/{web.token}?width=120&height=32"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(socket_url, headers={"Origin": web.origin}) as ws,
+        ):
+            await drawn_until(ws, b"2 live")
+            (tab,) = app_processes(web.process)
+            family = [tab, *tab.children(recursive=True)]
+            assert len([p for p in family[1:] if "tasks:sleep" in " ".join(p.cmdline())]) == 2
+            web.process.kill()
+            web.process.wait(10)
+        # SIGTERM for the tab's app, which ends its children as for any SIGTERM
+        assert gone(family, timeout=30) == [], "killing proclab web left a tab's app running"
 
 
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from typing import TextIO
 
+from proclab.core.bootstrap import PR_SET_PDEATHSIG, prctl
+
 
 @contextlib.contextmanager
 def private_terminal() -> Iterator[None]:
+    end_with_web()
     if not os.isatty(0) and not os.isatty(2) and not in_browser():
         yield  # not a terminal (a pipe, a test): nothing to protect
         return
@@ -71,6 +75,22 @@ def has_keyboard() -> bool:
 def in_browser() -> bool:
     """Run by `proclab web` (textual-serve's web driver talks through fds 0 and 1)."""
     return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
+WEB_PID = "PROCLAB_WEB_PID"  # set by `proclab web` for each tab's app: its own pid
+
+
+def end_with_web() -> None:
+    """A tab's app under `proclab web` gets SIGTERM when proclab web dies, even by SIGKILL,
+    and ends its children as for any SIGTERM. (Its pipes then close, and Textual's web
+    driver stops reading them, but the app ran on, children and all.) Its pid is given,
+    not read: a proclab web gone before the kernel was asked is seen at once."""
+    web = os.environ.pop(WEB_PID, None)  # not for the children
+    if web is None or prctl is None:
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if str(os.getppid()) != web:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _set_streams(*streams: object) -> None:

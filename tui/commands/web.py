@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import shlex
 import signal
@@ -82,8 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def app_command(app_args: list[str]) -> str:
     """The shell command textual-serve runs for each browser tab (exec: the app is this
-    server's own child, which it can signal)."""
-    return "exec " + shlex.join([sys.executable, "-m", APP_MODULE, *app_args])
+    server's own child, which it can signal, and which ends when it dies: WEB_PID)."""
+    from proclab.tui.terminal import WEB_PID
+
+    command = shlex.join([sys.executable, "-m", APP_MODULE, *app_args])
+    return f"{WEB_PID}={os.getpid()} exec {command}"
 
 
 def _sessions() -> list[psutil.Process]:
