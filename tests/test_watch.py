@@ -209,6 +209,13 @@ def test_named_process_join_timeout_terminate_kill(method: str) -> None:
     assert_close(timed_out[0].took, float(re.search(r"blocked ([\d.]+) s", said)[1]))  # type: ignore[index]
     assert [c.child_pid for c in calls(program, "terminate")] == [slow.pid]
     assert [c.child_pid for c in calls(program, "kill")] == [stuck.pid]
+    # Who told each end is called its parent only if it is: a forkserver child's parent
+    # is the fork server, not the script that joined it.
+    pids = {r.id: r.pid for r in program.rows()}
+    for row in (greeter, slow, stuck):
+        told = re.search(r"reported by (its parent )?\S+ \((\d+)\)", row.exit_note)
+        if told is not None:
+            assert (told[1] is not None) == (int(told[2]) == pids.get(row.parent)), row
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -74,7 +74,7 @@ class HookMessages:
                 sample = None
                 if message.user is not None and message.system is not None:
                     sample = usage_sample(message.user, message.system, None)
-                note = self._reported_by(message.pid, "reaped it")
+                note = self._reported_by(message.pid, message.child, "reaped it")
                 status = Status(message.status, message.t, note, message.pid, sample)
                 self._rows.parent_said(message.child, status, events)
             elif isinstance(message, PoolReport):
@@ -183,7 +183,7 @@ class HookMessages:
             exitcode=message.exitcode,
         )
         if message.ended and message.exitcode is not None:
-            note = self._reported_by(message.pid, "joined it")
+            note = self._reported_by(message.pid, message.child, "joined it")
             self._rows.parent_said(
                 message.child, Status(message.exitcode, message.t, note, message.pid), events
             )
@@ -221,7 +221,12 @@ class HookMessages:
             )
         )
 
-    def _reported_by(self, pid: int, how: str) -> str:
+    def _reported_by(self, pid: int, child: int, how: str) -> str:
+        """Who told `child`'s end: its parent, or (a forkserver child, whose parent is the
+        fork server) the process that started and joined it."""
         rec_id = self._rows.known_pid(pid)
         name = self._registry.row(rec_id).name if rec_id is not None else "?"
-        return f"reported by its parent {name} ({pid}), which {how}"
+        child_id = self._rows.known_pid(child)
+        parent = self._registry.row(child_id).parent if child_id is not None else None
+        whose = "its parent " if rec_id is not None and parent == rec_id else ""
+        return f"reported by {whose}{name} ({pid}), which {how}"
