@@ -242,6 +242,32 @@ def test_idle_timeout_and_lifetime(controller, events):
     assert "idle timeout" in reasons and "lifetime" in reasons
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_connection_s_time_counts_from_its_accept_not_its_handler_s_start(
+    controller, events, method
+):
+    """A spawn handler takes 0.1-0.3 s to start, and counted from there: a client idle
+    since connecting was cut off 1.07 s after it connected by a 1 s idle timeout, and the
+    log said "closed after 1.00 s" of a connection that had lasted 1.07."""
+    address = start(controller, "process", method, idle_timeout=1.0, lifetime=30)
+    assert echo(address, [b"up"]) == b"UP"  # the server process accepts at once from here
+    began = time.monotonic()
+    idle = socket.create_connection(address, timeout=10)
+    port = idle.getsockname()[1]
+    assert idle.recv(10) == b""  # closed by the server after 1 s of silence
+    lasted = time.monotonic() - began
+    idle.close()
+    assert 0.95 < lasted < 1.1, lasted  # its handler's start is not added to it
+
+    def mine(kind: str) -> list[ServerEvent]:
+        return [e for e in events if e.kind == kind and e.client.endswith(f":{port}")]
+
+    assert wait_until(lambda: mine("disconnected"), 5)
+    (closed,), (accepted,) = mine("disconnected"), mine("accepted")
+    assert closed.reason == "idle timeout" and abs(closed.duration - lasted) < 0.08
+    assert closed.time - accepted.time == pytest.approx(closed.duration, abs=0.05)
+
+
 def test_port_in_use_is_a_clear_error_and_restart_works_at_once(controller):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))

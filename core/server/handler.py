@@ -515,8 +515,8 @@ class _Connections:
         self.closing = closing  # called as a connection closes, before the client sees it
         self.by_fd: dict[int, _Conn] = {}
 
-    def open(self, sock: socket.socket, client: str) -> None:
-        conn = _Conn(sock, client, time.monotonic())
+    def open(self, sock: socket.socket, client: str, at: float | None = None) -> None:
+        conn = _Conn(sock, client, time.monotonic() if at is None else at)
         self.by_fd[conn.fd] = conn
         self.epoll.register(conn.fd, _IN)
 
@@ -579,12 +579,14 @@ def serve(
     lifetime: float,
     listener: socket.socket | None = None,
     first: tuple[socket.socket, str] | None = None,
+    first_at: float | None = None,
     max_clients: int = 0,
     counter: Any = None,
     stop: Any = None,
     closing: Any = None,
 ) -> None:
-    """Serve `first` (a handler) or every connection `listener` accepts (a pool worker).
+    """Serve `first` (a handler; accepted at `first_at`, by time.monotonic()) or every
+    connection `listener` accepts (a pool worker).
 
     `counter`: the pool's shared counts (OPEN, SERVED) across its workers, the open ones
     checked against `max_clients` on accept. `closing`: called as each connection closes,
@@ -599,7 +601,7 @@ def serve(
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
     listen_fd = stop_fd = -1
     if first is not None:
-        conns.open(*first)
+        conns.open(*first, at=first_at)
     if listener is not None:
         listener.setblocking(False)
         listen_fd = listener.fileno()
@@ -784,6 +786,7 @@ def handle_connection(
     budget: SharedBudget | None = None,
     opened: tuple[Any, int] | None = None,
     forked_by: int = 0,
+    accepted: float = 0.0,
 ) -> None:
     """A handler process, started by the server's process (process_server) for one
     connection: the lesson's model. It leads its own process group, as proclab's own
@@ -794,7 +797,10 @@ def handle_connection(
     `budget`: the log's data budget, shared with the server's other handlers
     (SharedBudget). `opened`: (the fd of its server's OpenConnections, its byte there),
     cleared as it closes its connection. `forked_by`: the server process's pid, when it
-    forked this handler itself (_fork) rather than through multiprocessing."""
+    forked this handler itself (_fork) rather than through multiprocessing. `accepted`:
+    when its server accepted the connection (time.monotonic(), one clock for every
+    process): the connection's duration, idle timeout and lifetime count from there, not
+    from the handler's start (a spawn handler's takes 0.1-0.3 s)."""
     fd = _fd(events)
     opened_fd, slot = (_fd(opened[0]), opened[1]) if opened is not None else (-1, -1)
     if method == "fork":  # the server's listening socket and its other handlers' fds
@@ -816,6 +822,7 @@ def handle_connection(
             idle_timeout,
             lifetime,
             first=(conn, client),
+            first_at=accepted or None,
             stop=stop,
             closing=closing if opened is not None else None,
         )
@@ -1024,6 +1031,7 @@ def _start_handlers(
     # to proclab's limit of processes (240 of them under benchmarks/tcp.py's load, 12
     # clients connected), and clients were turned away for want of room.
     for sock, client in itertools.islice(_waiting_clients(listener, report), ACCEPTS_PER_WAKE):
+        accepted, accepted_wall = time.monotonic(), time.time()
         if opened.open_count() >= max_clients:
             reject(sock, client, max_clients, report)
             continue
@@ -1034,10 +1042,12 @@ def _start_handlers(
         itself = limits[3] == "fork" and _pidfds()
         slot = opened.take()
         args: tuple[Any, ...] = (sock, client, bootstrap.InheritedFd(report.fd), *limits)
-        args += ((bootstrap.InheritedFd(opened.fd), slot), os.getpid() if itself else 0)
+        args += ((bootstrap.InheritedFd(opened.fd), slot), os.getpid() if itself else 0, accepted)
         child = (handle_connection, args, f"tcp {client}")
         try:
-            handler = _start_child(ctx, child, limits[3], live, epoll, report, client, itself)
+            handler = _start_child(
+                ctx, child, limits[3], live, epoll, report, client, itself, time=accepted_wall
+            )
         except Exception as exc:
             opened.give_back(slot)
             why = f"could not start a handler: {type(exc).__name__}: {exc}"
