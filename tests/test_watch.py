@@ -496,6 +496,48 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         reap_orphans()
 
 
+ZOMBIE_MAKER = """
+import os, sys, time
+for _ in range(2):
+    if os.fork() == 0:
+        os._exit(0)  # never reaped by its parent: a zombie while the parent sleeps
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_zombie_is_not_counted_among_the_processes_still_running(tmp_path: Path) -> None:
+    """'SIGTERM received: ending 3 processes' counted two zombies, which had ended."""
+    (tmp_path / "zombies.py").write_text(ZOMBIE_MAKER)
+    proc = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--grace", "0.5", "zombies.py"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.rstrip().endswith("| ready"):
+                break
+        me = psutil.Process(proc.pid)
+        zombies = lambda: [  # noqa: E731
+            p for p in me.children(recursive=True) if p.status() == psutil.STATUS_ZOMBIE
+        ]
+        assert wait_until(lambda: len(zombies()) == 2, 10)
+        time.sleep(2 * WALK_S + 0.2)  # each seen by a walk: two rows, neither ended
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert "SIGTERM received: ending 1 process" in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reap_orphans()
+
+
 def quiet_program(monkeypatch: pytest.MonkeyPatch, code: str) -> WatchedProgram:
     """`python -c CODE` without the hook (no hello wakes the walker), where only what
     the test is about can make a quiet tree walk again: the safety-net walk is made a

@@ -30,7 +30,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from proclab.core.defaults import DEFAULT_METHOD
-from proclab.core.model import Event, Notice, OutputLine, ProcessSpec
+from proclab.core.model import Event, Notice, OutputLine, ProcessSpec, ProcState
 from proclab.core.output import escape_controls
 from proclab.core.source import ProcessSource
 from proclab.core.words import plural
@@ -214,7 +214,10 @@ class ProclabApp(App[int]):
                 self.shutdown_log.append(said)
             self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
             return
-        live = self.source.live_count()
+        # A zombie has ended: it waits for its parent to read its exit status.
+        live = sum(
+            1 for r in self.source.rows() if r.state.is_live and r.state is not ProcState.ZOMBIE
+        )
         if not live:
             self.shut_down("No children running: quitting.")
             return

@@ -204,6 +204,19 @@ class WatchedTree:
     def live_count(self) -> int:
         return self._registry.live_count()
 
+    def running_count(self) -> int:
+        """Of the processes not seen ended, those running now, read from /proc: not a
+        zombie, nor one its parent reaped since the last walk (what to say is still
+        running, or is being ended)."""
+        running = 0
+        for pid in self._registry.live_pids().values():
+            try:
+                state = procfs.brief(pid).state
+            except (OSError, ValueError, IndexError):
+                continue
+            running += state not in ("Z", "X")
+        return running
+
     def usable_cpus(self) -> tuple[int, ...]:
         return usable_cpus()
 

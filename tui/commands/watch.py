@@ -195,12 +195,12 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                         name = signal.Signals(received[0]).name
                         what = "ending" if source.ends_on_quit else "leaving running"
                         printer.notice(
-                            f"{name} received: {what} {plural(source.live_count(), 'process')}"
+                            f"{name} received: {what} {plural(source.running_count(), 'process')}"
                         )
                     break
                 if not told and all(r.state.is_over for r in source.root_rows()):
                     told = True
-                    left = source.live_count()
+                    left = source.running_count()
                     if left:
                         runs, them = ("runs", "it") if left == 1 else ("run", "them")
                         printer.notice(
