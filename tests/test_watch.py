@@ -212,7 +212,10 @@ def test_named_process_join_timeout_terminate_kill(method: str) -> None:
     # Who told each end is called its parent only if it is: a forkserver child's parent
     # is the fork server, not the script that joined it.
     pids = {r.id: r.pid for r in program.rows()}
+    roles = {r.id: r.mp.role if r.mp else None for r in program.rows()}
     for row in (greeter, slow, stuck):
+        # the tree's parent is the kernel's: under forkserver, the fork server
+        assert (roles.get(row.parent) == "forkserver") == (method == "forkserver"), row
         told = re.search(r"reported by (its parent )?\S+ \((\d+)\)", row.exit_note)
         if told is not None:
             assert (told[1] is not None) == (int(told[2]) == pids.get(row.parent)), row
@@ -448,26 +451,40 @@ if __name__ == "__main__":
 """
 
 
+def watched_until_ready(
+    folder: Path,
+    name: str,
+    code: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stderr: int = subprocess.DEVNULL,
+) -> subprocess.Popen[str]:
+    """`proclab watch --headless` on the script `code`, once it has printed "ready"."""
+    (folder / name).write_text(code)
+    proc = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--grace", "0.5", name, *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.rstrip().endswith("| ready"):
+            break
+    return proc
+
+
 @pytest.mark.parametrize("bound", ["cgroup", "tree"])
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_path: Path) -> None:
     """With a cgroup where one can be had, and with the process tree (subreaper and
     guardian) otherwise."""
-    (tmp_path / "stubborn.py").write_text(STUBBORN_TREE)
-    proc = subprocess.Popen(
-        [PROCLAB, "watch", "--headless", "--grace", "0.5", "stubborn.py", "forkserver"],
-        cwd=tmp_path,
-        env={**os.environ, "PROCLAB_FAMILY": bound},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    env = {**os.environ, "PROCLAB_FAMILY": bound}
+    proc = watched_until_ready(tmp_path, "stubborn.py", STUBBORN_TREE, "forkserver", env=env)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.rstrip().endswith("| ready"):
-                break
         me = psutil.Process(proc.pid)
 
         def tree() -> list[psutil.Process]:
@@ -508,20 +525,8 @@ time.sleep(60)
 
 def test_a_zombie_is_not_counted_among_the_processes_still_running(tmp_path: Path) -> None:
     """'SIGTERM received: ending 3 processes' counted two zombies, which had ended."""
-    (tmp_path / "zombies.py").write_text(ZOMBIE_MAKER)
-    proc = subprocess.Popen(
-        [PROCLAB, "watch", "--headless", "--grace", "0.5", "zombies.py"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = watched_until_ready(tmp_path, "zombies.py", ZOMBIE_MAKER, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.rstrip().endswith("| ready"):
-                break
         me = psutil.Process(proc.pid)
         zombies = lambda: [  # noqa: E731
             p for p in me.children(recursive=True) if p.status() == psutil.STATUS_ZOMBIE

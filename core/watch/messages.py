@@ -145,7 +145,11 @@ class HookMessages:
         rows = self._rows
         if rows.row_for(message.child, events) is None and rows.known_pid(message.pid):
             # Started and gone before proclab heard of it (a kill() right after start()).
-            rows.unseen(message.child, message.pid, (), "", events)
+            # A forkserver child's parent is the fork server (0: not known), not its starter.
+            parent = message.pid
+            if message.method == "forkserver":
+                parent = rows.fork_server_of(message.pid)
+            rows.unseen(message.child, parent, (), "", events)
         self._facts(
             message.child,
             events,
@@ -222,11 +226,15 @@ class HookMessages:
         )
 
     def _reported_by(self, pid: int, child: int, how: str) -> str:
-        """Who told `child`'s end: its parent, or (a forkserver child, whose parent is the
-        fork server) the process that started and joined it."""
+        """Who told `child`'s end: only a parent can reap a child, and the process that
+        joined one is its parent, but for a forkserver child (its parent is the fork
+        server). The tree's own parent may not be known yet, a walk later."""
         rec_id = self._rows.known_pid(pid)
         name = self._registry.row(rec_id).name if rec_id is not None else "?"
-        child_id = self._rows.known_pid(child)
-        parent = self._registry.row(child_id).parent if child_id is not None else None
-        whose = "its parent " if rec_id is not None and parent == rec_id else ""
-        return f"reported by {whose}{name} ({pid}), which {how}"
+        row = self._registry.get(c) if (c := self._rows.known_pid(child)) is not None else None
+        parent = (
+            how == "reaped it"
+            or (row is not None and rec_id is not None and row.parent == rec_id)
+            or (row is not None and row.mp is not None and row.mp.method in ("fork", "spawn"))
+        )
+        return f"reported by {'its parent ' if parent else ''}{name} ({pid}), which {how}"

@@ -197,6 +197,15 @@ class TreeRows:
             return MpFacts(method="forkserver")  # forked by the server: its command line
         return None if self.registry.row(parent).mp == mp else mp  # forked by such a child
 
+    def fork_server_of(self, pid: int) -> int:
+        """The pid of the fork server `pid` started (0: none known): the parent of the
+        forkserver children `pid` starts."""
+        starter = self.known_pid(pid)
+        for row in self.registry.rows():
+            if row.parent == starter and row.mp is not None and row.mp.role == "forkserver":
+                return row.pid or 0
+        return 0
+
     def _served(self, parent: int) -> bool:
         """The row `parent` is multiprocessing's fork server."""
         mp = self.registry.row(parent).mp
