@@ -18,9 +18,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -130,11 +132,12 @@ class WebServer:
 
 
 @contextlib.contextmanager
-def proclab_web(port: int, *app_args: str) -> Iterator[WebServer]:
+def proclab_web(port: int, *app_args: str, host: str = "127.0.0.1") -> Iterator[WebServer]:
     """`proclab web`; `app_args`: what follows its `--` (each tab's app)."""
     server = WebServer(
         subprocess.Popen(
-            [PROCLAB, "web", "--port", str(port), *(["--", *app_args] if app_args else [])],
+            [PROCLAB, "web", "--host", host, "--port", str(port)]
+            + (["--", *app_args] if app_args else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -143,7 +146,7 @@ def proclab_web(port: int, *app_args: str) -> Iterator[WebServer]:
     )
     try:
         deadline = time.monotonic() + 30
-        while not (listening(port) and server.url):
+        while not (listening(port, host.strip("[]")) and server.url):
             assert server.process.poll() is None, f"proclab web exited: {server.printed}"
             assert time.monotonic() < deadline, f"proclab web never listened: {server.printed}"
             time.sleep(0.1)
@@ -471,6 +474,23 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
             web.process.wait(10)
         # SIGTERM for the tab's app, which ends its children as for any SIGTERM
         assert gone(family, timeout=30) == [], "killing proclab web left a tab's app running"
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_on_ipv6_loopback_the_printed_address_opens_the_page(host: str) -> None:
+    """`--host ::1` printed http://::1:PORT/..., which no browser opens, and the page named
+    its script and websocket so too; `--host [::1]` was refused as not loopback."""
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    port = free_port()
+    with proclab_web(port, host=host) as web:
+        assert web.url.startswith(f"http://[::1]:{port}/?token="), web.url
+        with urllib.request.urlopen(web.url, timeout=10) as page:
+            body = page.read().decode()
+        assert f"ws://[::1]:{port}/ws/{web.token}" in body
+        assert f"http://[::1]:{port}/static/" in body and "://::1:" not in body
 
 
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:

@@ -167,10 +167,15 @@ def check_watching(app_args: list[str]) -> list[str]:
 def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
     """The Host names (host:port) this server answers to: its public URL's, and on a
     loopback address each name of the loopback (127.0.0.1, localhost, [::1])."""
-    hosts = {urlsplit(public_url).netloc.lower(), f"{host}:{port}".lower()}
+    hosts = {urlsplit(public_url).netloc.lower(), netloc(host, port).lower()}
     if is_loopback(host):
         hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
     return frozenset(hosts)
+
+
+def netloc(host: str, port: int) -> str:
+    """host:port as a URL says it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
@@ -246,6 +251,8 @@ def _server_class() -> type:
 
 
 def run(ns: argparse.Namespace) -> int:
+    if ns.host.startswith("[") and ns.host.endswith("]"):  # as a URL writes it: [::1]
+        ns.host = ns.host[1:-1]
     try:
         app_args = check(ns)
     except ProclabError as exc:
@@ -263,7 +270,8 @@ def run(ns: argparse.Namespace) -> int:
         host=ns.host,
         port=ns.port,
         title="proclab",
-        public_url=ns.url,
+        # textual-serve writes http://HOST:PORT, which an IPv6 address needs in brackets
+        public_url=ns.url or (f"http://{netloc(ns.host, ns.port)}" if ":" in ns.host else None),
     )
     try:
         server.serve()
