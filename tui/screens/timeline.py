@@ -314,9 +314,8 @@ class TimelineScreen(ModalScreen[None]):
         scrollbar-size-vertical: 1;
     }
     #timeline-picked {
-        height: 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
+        height: auto;
+        max-height: 2;  /* at 80 columns a cell's words take two lines: none is cut */
         padding: 0 1;
         background: $panel;
     }
@@ -379,7 +378,7 @@ class TimelineScreen(ModalScreen[None]):
 
     def _picked(self) -> None:
         self.query_one("#timeline-picked", Static).update(
-            Text(self.query_one(TimelineGrid).picked(), no_wrap=True, overflow="ellipsis")
+            Text(self.query_one(TimelineGrid).picked(), overflow="ellipsis")
         )
 
     def on_timeline_grid_moved(self, _message: TimelineGrid.Moved) -> None:

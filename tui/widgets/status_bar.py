@@ -37,8 +37,10 @@ class StatusBar(Static):
         waiting = ", ".join(joining)
         if waiting:
             text.append(f"   joining {waiting}; esc stops", "bold")
-        if spawns:
-            text.append(f"   {source.describe()}", "dim")
+        settings = f"   {source.describe()}"
+        # Whole or not at all: cut at 80 columns, "tick 1 s" read "tick 1".
+        if spawns and text.cell_len + len(settings) <= self.app.size.width:
+            text.append(settings, "dim")
         if text != self._shown:  # most ticks say the same: no repaint for those
             self._shown = text
             self.update(text, layout=False)
