@@ -395,6 +395,23 @@ def test_mlfq_boost_moves_everyone_up_and_cuts_the_slice():
     assert s.switches == 3
 
 
+def test_mlfq_a_boost_leaves_the_top_queue_as_it_is():
+    """As OSTEP's mlfq.py does: a boost moves up the jobs below the top queue; one at the
+    top keeps its place and its quantum. A boost every 2 with a top quantum of 4 restarted
+    A's quantum at every boost: B and C waited for A to finish (FCFS, from a rule meant
+    against starvation)."""
+    three = jobs(("A", 0, 10), ("B", 0, 10), ("C", 0, 10))
+    s = mlfq(three, (4, 8, 16), boost=2)
+    assert gantt(s) == gantt(round_robin(three, 4))  # all stay at the top: RR, quantum 4
+    assert column(s, "turnaround") == {"A": 26, "B": 28, "C": 30}
+    # A boost inside a top-level slice does not lengthen it: B runs its 4, not 6.
+    s = mlfq(three, (4, 8, 16), boost=6)
+    assert max(end - start for _, start, end in gantt(s)) == 4
+    # Below the top, a job is moved up at the boost, behind those already there.
+    s = mlfq(jobs(("A", 0, 10), ("B", 0, 10)), (4, 8), boost=3)
+    assert gantt(s)[:4] == [("A", 0, 4), ("B", 4, 8), ("A", 8, 12), ("B", 12, 16)]
+
+
 def test_switch_cost():
     # FCFS with a switch of 1: P2 starts at 25, P3 at 29; no switch before the first job.
     s = fcfs(jobs(("P1", 0, 24), ("P2", 0, 3), ("P3", 0, 3)), switch_cost=1)

@@ -594,6 +594,7 @@ class _Policy(Protocol):
     def next_boost(self, now: Fraction) -> Fraction | None: ...  # first boost after now
     def boost(self, now: Fraction) -> None: ...  # apply the boosts due by now
     def boost_due(self, at: Fraction) -> bool: ...  # is a boost due by `at`?
+    def boost_moves(self, j: int) -> bool: ...  # does a boost move j (running) up?
 
 
 class _NoBoost:
@@ -607,6 +608,9 @@ class _NoBoost:
         pass
 
     def boost_due(self, at: Fraction) -> bool:
+        return False
+
+    def boost_moves(self, j: int) -> bool:
         return False
 
     def preempts(self, j: int, remaining: Fraction) -> bool:
@@ -778,16 +782,23 @@ class _Mlfq:
         # Boosting twice with no time between is boosting once: an idle stretch that
         # spans many periods costs one step, not one per period.
         self.due = self._after(now)
-        everyone = [j for q in self.queues for j in q]
-        for q in self.queues:
+        # The jobs below the top queue join it, behind those already there, each with a
+        # fresh allotment; a job at the top keeps its place and what it has used of its
+        # allotment (OSTEP's mlfq.py): else a boost shorter than the top quantum would
+        # restart its first job's quantum at every boost, and starve the rest.
+        moved = [j for q in self.queues[1:] for j in q]
+        for q in self.queues[1:]:
             q.clear()
-        self.queues[0].extend(everyone)
-        for j in everyone:
+        self.queues[0].extend(moved)
+        for j in moved:
             self.level[j] = 0
             self.used[j] = Fraction(0)
 
     def boost_due(self, at: Fraction) -> bool:
         return self.due is not None and self.due <= at
+
+    def boost_moves(self, j: int) -> bool:
+        return self.level[j] > 0
 
 
 @dataclass(slots=True)
@@ -841,14 +852,19 @@ def _slice_end(
 ) -> tuple[Fraction, bool]:
     """Where job `j`'s slice from `t` ends, and whether an arrival or a boost cut it.
     Those strictly inside the slice may end it early; one at its very end is handled
-    after it ends, like any other."""
+    after it ends, like any other. A boost cuts the slice of a job it moves up; one at
+    the top runs on, the others joining its queue behind it at the boost's time."""
     policy = arrivals.policy
     limit = policy.limit(j)
     end = t + (remaining[j] if limit is None else min(limit, remaining[j]))
     now = t
     while (event := arrivals.next_event(now)) is not None and event < end:
         arrivals.admit(event)
-        if policy.boost_due(event) or policy.preempts(j, remaining[j] - (event - t)):
+        if policy.boost_due(event):
+            if policy.boost_moves(j):
+                return event, True
+            policy.boost(event)
+        if policy.preempts(j, remaining[j] - (event - t)):
             return event, True
         now = event
     return end, False
