@@ -80,9 +80,12 @@ MLFQ      New jobs enter level 0, the top. The highest non-empty
           keeps it. A job becoming ready at a higher level than the
           running job's preempts it at once; the preempted job goes
           back to the head of its level, its used allotment kept.
-Boost     Every S (at S, 2S, 3S...) all jobs go back to level 0 with
-          their allotments reset, in level order, each level's queue
-          order kept; the running job's slice ends there.
+Boost     Every S (at S, 2S, 3S...) the jobs below level 0 go up to
+          it, behind the jobs there, in level order (each level's
+          queue order kept), their allotments reset; a running one
+          stops there. A job at level 0 keeps its place, its quantum
+          and its used allotment: a running one runs on (as OSTEP's
+          mlfq.py; else a boost shorter than the quantum starves).
 Switches  A context switch of cost C is paid whenever the CPU starts
           a job other than the one that ran last, idle time between
           or not; never before the first job, never when a job

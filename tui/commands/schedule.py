@@ -121,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--boost",
         metavar="S",
-        help="MLFQ: every S time units all jobs go back to the top level (default: never)",
+        help="MLFQ: every S time units the jobs below the top level go back to it (default: never)",
     )
     parser.add_argument(
         "--switch-cost",
