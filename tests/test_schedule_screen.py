@@ -3,6 +3,7 @@ it as a person would (a job's burst, a bad cell, a CSV file, the algorithm)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,16 @@ async def test_load_csv_and_its_errors(tmp_path: Path):
         assert [r.values()[:3] for r in rows(screen)] == [("A", "0", "3"), ("B", "1", "2")]
         assert str(screen.query_one("#err-csv").content) == ""
         assert [(p.job, p.end) for p in screen.schedules[0].gantt] == [("A", 3), ("B", 5)]
+        # A FIFO: opened on the event loop, it waited for a writer and froze the app (and
+        # kept it alive past its terminal). An empty path is said to be one.
+        fifo = tmp_path / "jobs.fifo"
+        os.mkfifo(fifo)
+        for typed, said in ((str(fifo), f"{fifo}: not a file (a FIFO"), ("", "no path: type")):
+            path.value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert str(screen.query_one("#err-csv").content).startswith(said)
+            assert len(screen.schedules[0].jobs) == 2  # nothing replaced
 
 
 async def test_algorithm_all_compares_and_settings_are_checked():

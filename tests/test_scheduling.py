@@ -8,6 +8,8 @@ import io
 import itertools
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pty_session import PROCLAB
+from support import wait_until
 
 from proclab.core.errors import ProclabError
 from proclab.core.scheduling.simulator import (
@@ -982,6 +985,26 @@ def test_cmd_in_a_fresh_interpreter_without_textual(tmp_path, silberschatz_csv):
     assert (
         failed.stderr == f"proclab schedule: {bad} line 3 (P2): burst must be more than 0, got 0\n"
     )
+
+
+def test_ctrl_c_while_reading_a_fifo_is_no_traceback(tmp_path):
+    """`proclab schedule FIFO` waits for a writer (as `schedule <(...)` must); Ctrl+C there
+    printed a KeyboardInterrupt traceback."""
+    fifo = tmp_path / "jobs.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [PROCLAB, "schedule", str(fifo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # It waits in open() for a writer (the kernel's fifo_open: wait_for_partner).
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        assert wait_until(lambda: "partner" in wchan.read_text(), 30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err and out == "", err
 
 
 def test_proclab_schedule_through_the_console_script(tmp_path, silberschatz_csv):

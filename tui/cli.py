@@ -132,13 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     with guard_output("proclab" if command is None else f"proclab {command}") as closed:
-        if command is None:
-            from proclab.tui.commands.app import run_app
+        try:
+            if command is None:
+                from proclab.tui.commands.app import run_app
 
-            status = run_app(build_app_parser().parse_args(argv))
-        else:
-            ns = build_parser(command).parse_args(argv)
-            status = command_module(command).run(ns)
+                status = run_app(build_app_parser().parse_args(argv))
+            else:
+                ns = build_parser(command).parse_args(argv)
+                status = command_module(command).run(ns)
+        except KeyboardInterrupt:
+            # Ctrl+C where a command had nothing of its own to end (schedule reading a
+            # FIFO, a check before anything started): a traceback would say nothing more.
+            return 130  # 128 + SIGINT, as a shell says
     return CLOSED_STATUS if closed() else status
 
 

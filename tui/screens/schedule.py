@@ -486,8 +486,15 @@ class ScheduleScreen(KernelRuns):
         (the file, or its first wrong line) shows beside the path and changes nothing."""
         error = self.query_one("#err-csv", Static)
         path = path.strip()
+        if not path:
+            error.update("no path: type a CSV file's path")
+            return
         try:
-            with Path(path).expanduser().open(encoding="utf-8") as file:
+            file_path = Path(path).expanduser()
+            if file_path.exists() and not file_path.is_file() and not file_path.is_dir():
+                # A FIFO or a device: opening one waits for a writer, and froze the app.
+                raise ScheduleError("not a file (a FIFO or a device): load a CSV file")
+            with file_path.open(encoding="utf-8") as file:
                 text = file.read(MAX_CSV_CHARS + 1)
             if len(text) > MAX_CSV_CHARS:
                 raise ScheduleError(f"longer than {MAX_CSV_CHARS:,} characters")
