@@ -891,6 +891,10 @@ def test_cmd_preset_stdin_and_mlfq_options():
     data = json.loads(out)
     assert code == 0
     assert data["settings"] == {"switch_cost": 1, "quanta": [10, 10], "allotment": 20, "boost": 50}
+    # an infinite allotment is not the default's (each level's quantum): both were null
+    for allotment, said in ((("--allotment", "inf"), None), ((), "quantum")):
+        code, out, _ = run_cmd("--preset", "mlfq-mixed", "--algo", "mlfq", *allotment, "--json")
+        assert code == 0 and json.loads(out)["settings"]["allotment"] == said
     assert {"job": SWITCH, "start": 100, "end": 101} in data["gantt"]
 
 

@@ -1260,7 +1260,9 @@ PRESETS: dict[str, Preset] = {
 
 def to_json_dict(schedule: Schedule) -> dict[str, Any]:
     """The schedule as plain JSON data: `gantt[i].job` is null while idle and "(switch)"
-    while switching; whole numbers are ints."""
+    while switching; whole numbers are ints. In `settings`, null is an infinite quantum
+    or allotment, or no boost; an allotment of "quantum" is each level's quantum (both
+    were null: an infinite allotment read as the default)."""
     s = schedule.settings
     settings: dict[str, Any] = {"switch_cost": _json_number(s.switch_cost)}
     if schedule.algorithm == "rr":
@@ -1268,7 +1270,11 @@ def to_json_dict(schedule: Schedule) -> dict[str, Any]:
     if schedule.algorithm == "mlfq":
         settings["quanta"] = [None if math.isinf(q) else _json_number(q) for q in s.quanta]
         settings["allotment"] = (
-            None if s.allotment is None or math.isinf(s.allotment) else _json_number(s.allotment)
+            "quantum"
+            if s.allotment is None
+            else None
+            if math.isinf(s.allotment)
+            else _json_number(s.allotment)
         )
         settings["boost"] = None if s.boost is None else _json_number(s.boost)
     return {
