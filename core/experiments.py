@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from proclab.core.batch import NOISE_ABOVE, batch_figures
 from proclab.core.controller import Controller
@@ -167,6 +167,10 @@ def counts_up_to(count: int, cores: int) -> tuple[int, ...]:
 
 # Results ----------------------------------------------------------------------------------
 
+# At once, copies of a CPU-bound task that used less than this share of the CPU work they
+# did one after another ran for a set time, not a set amount of work.
+LESS_WORK_BELOW = 0.75
+
 Row = tuple[str, ...]
 Bar = tuple[str, float, str, str]  # label, value, the value as text, group (for colour)
 
@@ -182,6 +186,11 @@ class ParallelResult:
     serial_runs_s: tuple[float, ...] = ()  # single copies, each timed
     parallel_runs_s: tuple[float, ...] = ()  # each run of N copies at once
     cpu_bound: bool | None = None  # measured on the copies run at once; None: unknown
+    # The CPU seconds the copies used in all, one after another and at once (the median
+    # run's); None: not measured. A task that runs for a set time (spin), not a set amount
+    # of work, uses less at once when the copies share the cores.
+    serial_cpu_s: float | None = None
+    parallel_cpu_s: float | None = None
 
     name = "parallel"
 
@@ -228,6 +237,20 @@ class ParallelResult:
     def _past_cores(self, speedup: float) -> bool:
         return bool(self.cpu_bound) and speedup > self.ideal * NOISE_ABOVE
 
+    @property
+    def less_work_at_once(self) -> bool:
+        """CPU-bound copies that did a quarter less CPU work at once than one after
+        another: the task runs for a set time, and its speed-up measures nothing."""
+        serial, at_once = self.serial_cpu_s, self.parallel_cpu_s
+        if not self.cpu_bound or serial is None or at_once is None or serial <= 0:
+            return False
+        return at_once < serial * LESS_WORK_BELOW
+
+    @property
+    def marked(self) -> bool:
+        """Its speed-up is not a result (see `notes`)."""
+        return self.beyond_cores or self.less_work_at_once
+
     def repeats_text(self, unit: str = "") -> str:
         """'1.85-2.01', marked '*' when the fastest is beyond the cores (see `notes`)."""
         low, high = self.speedup_range
@@ -236,7 +259,7 @@ class ParallelResult:
     def speedup_text(self) -> str:
         """'1.93x (1.85-2.01)', with '*' when beyond the cores (see `notes`)."""
         low, high = self.speedup_range
-        mark = "*" if self.beyond_cores else ""
+        mark = "*" if self.marked else ""
         if self.count == 1 or high - low < 0.005:
             return f"{self.speedup:.2f}x{mark}"
         return f"{self.speedup:.2f}x{mark} ({self.repeats_text()})"
@@ -254,6 +277,9 @@ class ParallelResult:
             "efficiency": round(self.efficiency, 3),
             "cpu_bound": self.cpu_bound,
             "beyond_cores": self.beyond_cores,
+            "serial_cpu_s": _rounded(self.serial_cpu_s),
+            "parallel_cpu_s": _rounded(self.parallel_cpu_s),
+            "less_work_at_once": self.less_work_at_once,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -286,7 +312,7 @@ class ParallelResult:
             ),
             (
                 "speed-up",
-                f"{self.speedup:.2f}x" + ("*" if self.beyond_cores else ""),
+                f"{self.speedup:.2f}x" + ("*" if self.marked else ""),
                 f"repeats {self.repeats_text('x')}; at most {self.ideal}x if CPU-bound",
             ),
             ("efficiency", f"{self.efficiency:.0%}", f"speed-up / {self.ideal}"),
@@ -299,11 +325,15 @@ class ParallelResult:
         ]
 
     def notes(self) -> list[str]:
+        if self.less_work_at_once:
+            return [_less_work_note(self)]
         return [_beyond_note(self.ideal)] if self.a_repeat_beyond_cores else []
 
     def summary(self) -> str:
         speedup = (
-            f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
+            f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
+            if self.less_work_at_once
+            else f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
             if self.beyond_cores
             else f"{self.speedup_text()} on {self.cores} cores"
             f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
@@ -316,6 +346,20 @@ class ParallelResult:
 
 def _range_s(values: tuple[float, ...]) -> str:
     return f"{min(values):.2f}-{max(values):.2f} s"
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _less_work_note(run: ParallelResult) -> str:
+    assert run.serial_cpu_s is not None and run.parallel_cpu_s is not None
+    return (
+        f"* not a speed-up: at once the copies did less CPU work ({run.parallel_cpu_s:.2f} s"
+        f" in all) than one after another ({run.serial_cpu_s:.2f} s). This task runs for a"
+        " set time, not a set amount of work (as spin does): sharing the cores, each copy"
+        " did less. Compare a task that does a set amount, such as count(n) or fib(n)."
+    )
 
 
 def _beyond_note(cores: int) -> str:
@@ -484,19 +528,24 @@ class CpuVsIoResult:
         cpu, io = self.kind("cpu"), self.kind("io")
         for c, i in zip(cpu.runs, io.runs, strict=True):
             for run, kind, label in ((c, "cpu", "CPU"), (i, "io", "I/O")):
-                mark = "*" if run.beyond_cores else ""
+                mark = "*" if run.marked else ""
                 text = f"{run.speedup:.2f}x{mark}"
                 bars.append((f"N={run.count} {label}", run.speedup, text, kind))
         return bars
 
     def notes(self) -> list[str]:
-        flagged = [r for k in self.kinds for r in k.runs if r.a_repeat_beyond_cores]
+        runs = [r for k in self.kinds for r in k.runs]
+        if less := [r for r in runs if r.less_work_at_once]:
+            return [_less_work_note(less[0])]
+        flagged = [r for r in runs if r.a_repeat_beyond_cores]
         return [_beyond_note(flagged[0].cores)] if flagged else []
 
     def summary(self) -> str:
         cpu, io = self.kind("cpu").runs[-1], self.kind("io").runs[-1]
         cpu_text = (
-            f"{cpu.speedup:.2f}x measured, more than {cpu.ideal} cores allow: noise"
+            f"{cpu.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
+            if cpu.less_work_at_once
+            else f"{cpu.speedup:.2f}x measured, more than {cpu.ideal} cores allow: noise"
             if cpu.beyond_cores
             else cpu.speedup_text()
         )
@@ -517,6 +566,22 @@ def bar_lengths(bars: list[Bar], width: int) -> list[int]:
 
 
 # Running ----------------------------------------------------------------------------------
+
+
+class Timed(NamedTuple):
+    """A batch of copies run at once."""
+
+    took: float  # seconds, from the first start to the last end
+    cpu_bound: bool  # core.batch's rule on their own figures
+    cpu: float | None  # their CPU seconds in all; None: some were not measured
+
+
+class AtOnce(NamedTuple):
+    """The runs of N copies at once."""
+
+    took: list[float]  # each run's seconds
+    cpu_bound: bool | None  # most runs were CPU-bound (None: not asked)
+    cpu: float | None  # the median run's CPU seconds in all
 
 
 class _Runner:
@@ -551,30 +616,30 @@ class _Runner:
                 why = row.error or describe_exit(row.exitcode) or str(row.state)
                 raise ExperimentError(f"{row.name} ({row.pid}) {row.state}: {why}")
 
-    def timed(self, spec: ProcessSpec, count: int) -> float:
-        return self.timed_batch(spec, count)[0]
-
-    def timed_batch(self, spec: ProcessSpec, count: int) -> tuple[float, bool]:
-        """Seconds `count` copies took at once, and whether they were CPU-bound (measured:
-        core.batch's rule on their own figures)."""
+    def timed_batch(self, spec: ProcessSpec, count: int) -> Timed:
+        """`count` copies at once: how long they took, whether they were CPU-bound
+        (measured: core.batch's rule on their own figures), their CPU seconds in all."""
         began = time.perf_counter()
         ids = self.controller.spawn(spec, count)
         self.wait(ids)
         took = time.perf_counter() - began
         rows = [self.controller.row(i) for i in ids]
-        return took, batch_figures(rows, time.time(), usable_cpus()).cpu_bound
+        figures = batch_figures(rows, time.time(), usable_cpus())
+        return Timed(took, figures.cpu_bound, figures.cpu if figures.measured else None)
 
-    def at_once(self, spec: ProcessSpec, count: int, text: str) -> tuple[list[float], bool]:
-        """AT_ONCE_RUNS runs of `count` copies at once (a step each): their times, and
-        whether most of them were CPU-bound."""
-        runs, cpu_bound = [], 0
+    def at_once(self, spec: ProcessSpec, count: int, text: str) -> AtOnce:
+        """AT_ONCE_RUNS runs of `count` copies at once (a step each)."""
+        runs = []
         for i in range(AT_ONCE_RUNS):
             self.step(f"{text}, run {i + 1} of {AT_ONCE_RUNS}")
-            took, bound = self.timed_batch(spec, count)
-            runs.append(took)
-            cpu_bound += bound
+            runs.append(self.timed_batch(spec, count))
             self.done += 1
-        return runs, cpu_bound * 2 > AT_ONCE_RUNS
+        cpus = [r.cpu for r in runs if r.cpu is not None]
+        return AtOnce(
+            [r.took for r in runs],
+            sum(r.cpu_bound for r in runs) * 2 > AT_ONCE_RUNS,
+            statistics.median(cpus) if len(cpus) == len(runs) else None,
+        )
 
 
 def run(
@@ -622,21 +687,28 @@ def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
     serial = []
     for i in range(count):
         runner.step(f"one after another: copy {i + 1} of {count}")
-        serial.append(runner.timed(spec, 1))
+        serial.append(runner.timed_batch(spec, 1))
         runner.done += 1
-    runs, cpu_bound = runner.at_once(spec, count, f"all at once: {count} copies")
+    at_once = runner.at_once(spec, count, f"all at once: {count} copies")
     runner.step("done")
     return ParallelResult(
         spec.target.label,
         spec.method,
         count,
         len(usable_cpus()),
-        sum(serial),
-        statistics.median(runs),
-        tuple(serial),
-        tuple(runs),
-        cpu_bound,
+        sum(s.took for s in serial),
+        statistics.median(at_once.took),
+        tuple(s.took for s in serial),
+        tuple(at_once.took),
+        at_once.cpu_bound,
+        _total_cpu(serial),
+        at_once.cpu,
     )
+
+
+def _total_cpu(batches: Iterable[Timed]) -> float | None:
+    cpus = [b.cpu for b in batches]
+    return None if any(c is None for c in cpus) else sum(c or 0.0 for c in cpus)
 
 
 def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
@@ -703,18 +775,20 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
         # of every N, timed a few times against noise (the median counts).
         solo: tuple[float, ...] = ()
         one = 0.0
-        times: list[float]
-        cpu_bound: bool | None
+        one_cpu: float | None = None
         for n in plan.counts:
             text = f"{label} {spec.target.function}: {n} at once"
             if n == 1:
                 runner.step(text)
-                solo = tuple(runner.timed(spec, 1) for _ in range(SOLO_RUNS))
+                alone = [runner.timed_batch(spec, 1) for _ in range(SOLO_RUNS)]
+                solo = tuple(a.took for a in alone)
                 one = statistics.median(solo)
-                times, cpu_bound = [one], None
+                total = _total_cpu(alone)
+                one_cpu = None if total is None else total / len(alone)
+                at_once = AtOnce([one], None, one_cpu)
                 runner.done += 1
             else:
-                times, cpu_bound = runner.at_once(spec, n, text)
+                at_once = runner.at_once(spec, n, text)
             runs.append(
                 ParallelResult(
                     spec.target.label,
@@ -722,10 +796,12 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
                     n,
                     cores,
                     n * one,
-                    statistics.median(times),
+                    statistics.median(at_once.took),
                     solo,
-                    tuple(times) if n > 1 else (),
-                    cpu_bound,
+                    tuple(at_once.took) if n > 1 else (),
+                    at_once.cpu_bound,
+                    None if one_cpu is None else n * one_cpu,
+                    at_once.cpu,
                 )
             )
         kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]

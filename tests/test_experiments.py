@@ -24,6 +24,7 @@ from pty_session import PROCLAB, gone
 from support import TASKS, as_unprivileged_user, wait_for, wait_until
 
 from proclab.core import experiments, methods
+from proclab.core.cpus import usable_cpus
 from proclab.core.errors import InputError
 from proclab.core.experiments import (
     Cancelled,
@@ -120,6 +121,24 @@ def test_a_cpu_speed_up_beyond_the_cores_is_flagged_as_noise_not_shown_plain():
     parallel = FAKE_RESULTS["parallel"]
     assert not parallel.beyond_cores and parallel.notes() == []
     assert parallel.table()[1][2][2].startswith("repeats 1.82-2.02x; at most 2x")
+
+
+def test_a_task_that_runs_for_a_set_time_is_not_given_a_speed_up():
+    """spin runs for a set time however much CPU it gets: four copies at once took the
+    time of one, and were shown a 3.77x speed-up on 2 cores, blamed on a busy machine."""
+    twice = 2 * len(usable_cpus())  # each copy gets half a core at once
+    result = experiments.run(
+        experiments.plan("parallel", twice, task=f"{TASKS}:spin", args="(0.3,)", method="fork")
+    )
+    assert isinstance(result, ParallelResult) and result.cpu_bound
+    assert result.serial_cpu_s is not None and result.parallel_cpu_s is not None
+    assert result.less_work_at_once and result.marked
+    (note,) = result.notes()
+    assert note.startswith("* not a speed-up: at once the copies did less CPU work")
+    assert result.summary().endswith("with less CPU work done at once: not a speed-up")
+    figures = result.to_json()
+    assert figures["less_work_at_once"] is True
+    assert figures["parallel_cpu_s"] < 0.75 * figures["serial_cpu_s"]
 
 
 def test_the_spread_is_each_repeat_s_own_speed_up_and_one_past_the_cores_is_marked():
