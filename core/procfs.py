@@ -269,6 +269,17 @@ def brief(pid: int) -> Brief:
     )
 
 
+def reaped_cpu(pid: int) -> tuple[float, float]:
+    """The user and system CPU seconds of the children a process has reaped (clock
+    ticks), which wait4 counts into its own figures; (0, 0) if it cannot be read."""
+    try:
+        stat = _read(f"/proc/{pid}/stat")
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return int(fields[13]) / CLOCK_TICKS, int(fields[14]) / CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
+
+
 def last_cpu(pid: int) -> int:
     """The CPU a process last ran on, or is queued on if it has not run yet. Raises OSError
     once the process is gone (and ValueError/IndexError if /proc says something unexpected)."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from proclab.core import procfs
 from proclab.core.bootstrap import read_exit_record, run_delay
 from proclab.core.exits import state_for_exit
 from proclab.core.family import Family
@@ -84,11 +85,17 @@ class Reaper:
                 ending.final_sample = reported_sample(reported, last, ending.started_mono)
             elif ending.reap is not None:
                 waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
+                # With no exit record (killed, or ended by os._exit), wait4's CPU times
+                # count the children it reaped too: a child killed after waiting 2 s for a
+                # spinning grandchild was shown 2.1 s of CPU that was its grandchild's.
+                theirs = procfs.reaped_cpu(ending.pid)
                 usage = ending.reap()
                 if usage is None:
                     return False
                 if usage:
-                    figures = (*usage, waited)
+                    user, system, voluntary, involuntary = usage
+                    own = (max(0.0, user - theirs[0]), max(0.0, system - theirs[1]))
+                    figures = (*own, voluntary, involuntary, waited)
                     ending.final_sample = reported_sample(figures, last, ending.started_mono)
             else:
                 ending.final_sample = final_sample(ending.pid, last, ending.started_mono)

@@ -667,6 +667,31 @@ def test_a_child_that_reaped_its_own_child_is_not_given_its_cpu_time(tmp_path):
     assert abs(row.sample.cpu_time - measured) < 0.01, (row.sample.cpu_time, measured)
 
 
+REAPS_THEN_WAITS = REAPS_ITS_OWN + """
+def reaps_then_waits():
+    reaps_its_own()
+    time.sleep(60)  # killed here: no exit record
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_child_that_reaped_its_own_is_not_given_its_cpu_time(tmp_path, method):
+    """Killed, a child writes no exit record, and wait4's figures count the children it
+    reaped: it was shown its grandchild's 0.3 s (and 2.1 s for one of 2 s)."""
+    (tmp_path / "parent.py").write_text(REAPS_THEN_WAITS)
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{tmp_path / 'parent.py'}:reaps_then_waits", method=method)
+        (rec_id,) = controller.spawn(spec)
+        assert wait_until(lambda: lines(controller, rec_id), 30)
+        controller.kill(rec_id)
+        assert controller.join([rec_id], timeout=30)
+        row = controller.row(rec_id)
+    measured = float(lines(controller, rec_id)[0])  # its own, by process_time
+    assert row.state is ProcState.KILLED and row.sample is not None
+    # what it reaped is taken out in clock ticks (10 ms): its own, not 0.3 s more
+    assert abs(row.sample.cpu_time - measured) < 0.05, (row.sample.cpu_time, measured)
+
+
 FORGES_A_RECORD = """
 import sys
 
