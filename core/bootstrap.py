@@ -27,6 +27,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from multiprocessing import parent_process
 
 # Not typing's: a spawn child imports this module and the handler's from scratch, and
@@ -128,6 +129,8 @@ else:  # the same, built without typing
 
 
 def child_main(payload: ChildPayload) -> None:
+    global _began
+    _began = time.monotonic()
     _redirect_stdio(payload)
     record = payload.record.fd if payload.record is not None else -1
     if payload.method == "fork":
@@ -185,7 +188,12 @@ def _set_title(target: str) -> None:
 # meanwhile. On stderr, as it used to be, it came after a flush of the child's output and
 # woke proclab's watcher for one line: the record took a forkserver child 0.139 ms on its
 # way to its end, 0.088 now (stamped in the child, 200 children).
-EXIT_RECORD = struct.Struct("=5d")
+# Its last figure: when its bootstrap began (time.monotonic(), one clock for every
+# process), an upper bound of its birth that a forkserver child's parent cannot see: the
+# fork server forks it inside proclab's start(), whose return can come milliseconds later.
+EXIT_RECORD = struct.Struct("=6d")
+_began = 0.0  # set by child_main
+ExitRecord = tuple[float, float, int, int, float, float]
 
 
 def record_pipe() -> tuple[int, int, tuple[int, int]]:
@@ -215,7 +223,7 @@ def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
         # its figures from /proc.
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    record = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay())
+    record = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay(), _began)
     # The target may have closed the pipe and opened a file of its own on its number (a
     # daemon's closerange, then open): the record must not go into that file. Not
     # contextlib.suppress: in a child every page of code run is one to copy.
@@ -241,9 +249,9 @@ def run_delay(pid: int | str = "self") -> float:
         return 0.0  # a kernel without schedstats
 
 
-def read_exit_record(fd: int) -> tuple[float, float, int, int, float] | None:
-    """(user s, system s, voluntary, involuntary, run-queue wait s) from the child's
-    record pipe, else None: nothing written (a killed child, or one proclab reaps), or
+def read_exit_record(fd: int) -> ExitRecord | None:
+    """(user s, system s, voluntary, involuntary, run-queue wait s, its bootstrap's start
+    by time.monotonic()) from the child's record pipe, else None: nothing written (a killed child, or one proclab reaps), or
     anything but one record of sane figures (the child's code holds the pipe too)."""
     try:
         data = os.read(fd, 4096)
@@ -252,14 +260,15 @@ def read_exit_record(fd: int) -> tuple[float, float, int, int, float] | None:
     return parse_exit_record(data)
 
 
-def parse_exit_record(data: bytes) -> tuple[float, float, int, int, float] | None:
+def parse_exit_record(data: bytes) -> ExitRecord | None:
     if len(data) != EXIT_RECORD.size:
         return None
-    user, system, voluntary, involuntary, delay = EXIT_RECORD.unpack(data)
+    user, system, voluntary, involuntary, delay, began = EXIT_RECORD.unpack(data)
     # Not negative, not NaN (which fails every comparison), below a century of CPU.
-    if not all(0 <= figure < 3e9 for figure in (user, system, voluntary, involuntary, delay)):
+    figures = (user, system, voluntary, involuntary, delay, began)
+    if not all(0 <= figure < 3e9 for figure in figures):
         return None
-    return user, system, int(voluntary), int(involuntary), delay
+    return user, system, int(voluntary), int(involuntary), delay, began
 
 
 def die_with_parent(method: str = "fork", parent_pid: int | None = None) -> None:

@@ -38,6 +38,7 @@ class Ending:
     # elsewhere. Without it (a forkserver child, reaped by its fork server) they come
     # from its exit record or /proc.
     reap: Callable[[], tuple[float, float, int, int] | tuple[()] | None] | None = None
+    born_early: float = 0.0  # seconds its life began before started_mono said (its record)
 
 
 class Reaper:
@@ -82,7 +83,14 @@ class Reaper:
             last = self._registry.current_sample(row)
             reported = read_exit_record(ending.record) if ending.record >= 0 else None
             if reported:
-                ending.final_sample = reported_sample(reported, last, ending.started_mono)
+                user, system, voluntary, involuntary, delay, began = reported
+                if 0 < began < ending.started_mono:
+                    # Born before start() returned (a forkserver child): its life counts
+                    # from its bootstrap, or a child was shown more CPU than wall time.
+                    ending.born_early = ending.started_mono - began
+                    ending.started_mono = began
+                told = (user, system, voluntary, involuntary, delay)
+                ending.final_sample = reported_sample(told, last, ending.started_mono)
             elif ending.reap is not None:
                 waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
                 # With no exit record (killed, or ended by os._exit), wait4's CPU times
@@ -114,7 +122,7 @@ class Reaper:
                 exitcode=exitcode,
                 sample=ending.final_sample or row.sample,
                 ended_at=time.time(),
-                started_at=row.started_at or time.time(),
+                started_at=(row.started_at or time.time()) - ending.born_early,
             )
         after()
         return True

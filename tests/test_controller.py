@@ -667,11 +667,14 @@ def test_a_child_that_reaped_its_own_child_is_not_given_its_cpu_time(tmp_path):
     assert abs(row.sample.cpu_time - measured) < 0.01, (row.sample.cpu_time, measured)
 
 
-REAPS_THEN_WAITS = REAPS_ITS_OWN + """
+REAPS_THEN_WAITS = (
+    REAPS_ITS_OWN
+    + """
 def reaps_then_waits():
     reaps_its_own()
     time.sleep(60)  # killed here: no exit record
 """
+)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
@@ -751,16 +754,33 @@ def test_a_child_that_reused_its_records_fd_number_keeps_its_files_clean(tmp_pat
     [
         b"",
         b"\x1eproclab-exit 1 2 3 4 5\n",
-        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0) * 2,  # written twice: not the bootstrap's
-        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0)[:-1],
-        EXIT_RECORD.pack(float("nan"), 0.1, 1, 1, 0.0),
-        EXIT_RECORD.pack(0.1, float("inf"), 1, 1, 0.0),
-        EXIT_RECORD.pack(0.1, 0.1, -1, 1, 0.0),
-        EXIT_RECORD.pack(1e300, 0.1, 1, 1, 0.0),
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0) * 2,  # written twice: not the bootstrap's
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0)[:-1],
+        EXIT_RECORD.pack(float("nan"), 0.1, 1, 1, 0.0, 0.0),
+        EXIT_RECORD.pack(0.1, float("inf"), 1, 1, 0.0, 0.0),
+        EXIT_RECORD.pack(0.1, 0.1, -1, 1, 0.0, 0.0),
+        EXIT_RECORD.pack(1e300, 0.1, 1, 1, 0.0, 0.0),
     ],
 )
 def test_an_exit_record_that_is_not_one_is_ignored(data):
     assert parse_exit_record(data) is None
+
+
+def test_a_forkserver_child_s_wall_time_holds_its_cpu_time():
+    """A forkserver child is born inside start(), which returns once the fork server has
+    said its pid: counted from start()'s call, a first child was given the server's
+    readiness too (92 ms of wall time for 30 ms of life); from its return, a short child
+    showed more CPU than wall time. Its life counts from its bootstrap, when that is
+    sooner (its exit record says when)."""
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{TASKS}:count", "(300_000,)", method="forkserver")
+        ids = controller.spawn(spec, 6)
+        assert controller.join(ids, timeout=60)
+        rows = [controller.row(i) for i in ids]
+    for row in rows:
+        wall = row.wall_time(time.time())
+        assert row.sample is not None and wall is not None
+        assert wall >= row.sample.cpu_time - 0.001, (row.name, wall, row.sample.cpu_time)
 
 
 def test_an_exit_record_reads_back():
@@ -768,8 +788,8 @@ def test_an_exit_record_reads_back():
     try:
         os.set_blocking(read, False)
         assert read_exit_record(read) is None  # nothing written: no record, no wait
-        os.write(write, EXIT_RECORD.pack(0.25, 0.5, 3, 4, 0.125))
-        assert read_exit_record(read) == (0.25, 0.5, 3, 4, 0.125)
+        os.write(write, EXIT_RECORD.pack(0.25, 0.5, 3, 4, 0.125, 12.5))
+        assert read_exit_record(read) == (0.25, 0.5, 3, 4, 0.125, 12.5)
     finally:
         os.close(read)
         os.close(write)
