@@ -51,3 +51,23 @@ def test_a_wide_name_keeps_the_columns_in_line() -> None:
         "abc          12",
     ]
     assert fmt.cells("进程甲-1") == 8 and fmt.cells("e\u0301té") == 3
+
+
+def test_a_cpu_time_read_before_the_end_is_marked_as_at_least():
+    """A forkserver child killed and reaped by its fork server before proclab read its end
+    kept its last tick's figure, shown as exact: 0 ms for a child that had used 5."""
+    from dataclasses import replace
+
+    from fakes import _sample, mixed_rows
+
+    from proclab.core.model import ProcState
+
+    row = mixed_rows()[0]
+    ticked = replace(
+        row, state=ProcState.KILLED, sample=_sample(0.0, 0.005, 1 << 20, 0, "sleeping")
+    )
+    assert fmt.cpu_time(ticked) == "≥5 ms"
+    at_its_end = replace(ticked, sample=replace(ticked.sample, status="zombie"))
+    assert fmt.cpu_time(at_its_end) == "5 ms"
+    assert fmt.cpu_time(replace(ticked, state=ProcState.RUNNING)) == "5 ms"  # so far
+    assert fmt.cpu_time(replace(ticked, sample=None)) == "?"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from proclab.core.model import ProcessRow
 
 
 def seconds(value: float | None) -> str:
@@ -20,6 +24,18 @@ def seconds(value: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def cpu_time(row: ProcessRow) -> str:
+    """A row's CPU time: "?" if never measured; "≥" before it when the process has ended
+    and its figures were read while it ran (its last tick: a forkserver child killed and
+    reaped by its fork server before proclab could read its end), not at its end."""
+    if row.sample is None:
+        return "?"
+    text = seconds(row.sample.cpu_time)
+    if row.state.is_over and row.sample.status != "zombie":
+        return f"≥{text}"
+    return text
 
 
 def clock(wall: float | None) -> str:

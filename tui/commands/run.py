@@ -159,7 +159,6 @@ def _alive(controller: Controller, ids: Sequence[int]) -> int:
 def print_summary(rows: Sequence[ProcessRow]) -> None:
     table = [("NAME", "PID", "EXIT", "STATE", "WALL", "CPU")]
     for row in rows:
-        cpu = row.sample.cpu_time if row.sample is not None else None
         table.append(
             (
                 escape_controls(row.name),
@@ -167,7 +166,7 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
                 describe_exit(row.exitcode),
                 str(row.state),
                 fmt.seconds(row.wall_time(time.time())),
-                fmt.seconds(cpu) if cpu is not None else "?",
+                fmt.cpu_time(row),
             )
         )
     print()

@@ -386,7 +386,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
                 escape_controls(_target(row), tabs=True),
                 describe_exit(row.exitcode) if row.exitcode is not None else str(row.state),
                 fmt.seconds(row.wall_time(time.time())),
-                _cpu(row),
+                fmt.cpu_time(row),
             )
         )
     print()
@@ -429,14 +429,3 @@ def _target(row: ProcessRow) -> str:
     return (
         row.command if len(row.command) <= TARGET_CHARS else row.command[: TARGET_CHARS - 1] + "…"
     )
-
-
-def _cpu(row: ProcessRow) -> str:
-    from proclab.tui import fmt
-
-    if row.sample is None:
-        return "?"
-    text = fmt.seconds(row.sample.cpu_time)
-    if row.state.is_over and row.sample.status != "zombie":
-        return f"≥{text}"
-    return text

@@ -179,7 +179,7 @@ def _runtime(row: ProcessRow, now: float) -> CellValue:
 
 def _cpu_time(row: ProcessRow, now: float) -> CellValue:
     value = row.sample.cpu_time if row.sample else None
-    return fmt.seconds(value), _num(value), ""
+    return fmt.cpu_time(row) if value is not None else "", _num(value), ""
 
 
 def _busy(row: ProcessRow, now: float) -> CellValue:
