@@ -130,7 +130,8 @@ else:  # the same, built without typing
 
 def child_main(payload: ChildPayload) -> None:
     global _began
-    _began = time.monotonic()
+    # Born no later than this: the CPU it has used since its fork took at least as long.
+    _began = time.monotonic() - time.process_time()
     _redirect_stdio(payload)
     record = payload.record.fd if payload.record is not None else -1
     if payload.method == "fork":
@@ -189,8 +190,9 @@ def _set_title(target: str) -> None:
 # woke proclab's watcher for one line: the record took a forkserver child 0.139 ms on its
 # way to its end, 0.088 now (stamped in the child, 200 children).
 # Its last figure: when its bootstrap began (time.monotonic(), one clock for every
-# process), an upper bound of its birth that a forkserver child's parent cannot see: the
-# fork server forks it inside proclab's start(), whose return can come milliseconds later.
+# process) less the CPU time it had used by then, an upper bound of its birth that a
+# forkserver child's parent cannot see: the fork server forks it inside proclab's
+# start(), whose return can come milliseconds later.
 EXIT_RECORD = struct.Struct("=6d")
 _began = 0.0  # set by child_main
 ExitRecord = tuple[float, float, int, int, float, float]
