@@ -252,9 +252,10 @@ def run_delay(pid: int | str = "self") -> float:
 
 
 def read_exit_record(fd: int) -> ExitRecord | None:
-    """(user s, system s, voluntary, involuntary, run-queue wait s, its bootstrap's start
-    by time.monotonic()) from the child's record pipe, else None: nothing written (a killed child, or one proclab reaps), or
-    anything but one record of sane figures (the child's code holds the pipe too)."""
+    """(user s, system s, voluntary, involuntary, run-queue wait s, born by then:
+    time.monotonic()) from the child's record pipe, else None: nothing written (a killed
+    child, or one proclab reaps), or anything but one record of sane figures (the child's
+    code holds the pipe too)."""
     try:
         data = os.read(fd, 4096)
     except OSError:  # nothing written, its write end still open somewhere

@@ -86,7 +86,8 @@ class Reaper:
                 user, system, voluntary, involuntary, delay, began = reported
                 if 0 < began < ending.started_mono:
                     # Born before start() returned (a forkserver child): its life counts
-                    # from its bootstrap, or a child was shown more CPU than wall time.
+                    # from the birth its record tells, or a child was shown more CPU than
+                    # wall time.
                     ending.born_early = ending.started_mono - began
                     ending.started_mono = began
                 told = (user, system, voluntary, involuntary, delay)
