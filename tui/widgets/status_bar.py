@@ -26,8 +26,9 @@ class StatusBar(Static):
         # other says first what it is (a recording, a watched program): the line is cut
         # at 80 columns.
         spawns = source.capabilities.spawn
+        described = f"   {source.describe()}"
         if not spawns:
-            text.append(f"   {source.describe()}", "dim")
+            text.append(described, "dim")
         system = source.system()
         if system is not None:
             load = system.load[0]
@@ -37,10 +38,9 @@ class StatusBar(Static):
         waiting = ", ".join(joining)
         if waiting:
             text.append(f"   joining {waiting}; esc stops", "bold")
-        settings = f"   {source.describe()}"
         # Whole or not at all: cut at 80 columns, "tick 1 s" read "tick 1".
-        if spawns and text.cell_len + len(settings) <= self.app.size.width:
-            text.append(settings, "dim")
+        if spawns and text.cell_len + len(described) <= self.app.size.width:
+            text.append(described, "dim")
         if text != self._shown:  # most ticks say the same: no repaint for those
             self._shown = text
             self.update(text, layout=False)
