@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         claim_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     forget_main_script()
-    from proclab.tui.closed_output import CLOSED_STATUS, guard_output, reopen_missing
+    from proclab.tui.closed_output import guard_output, reopen_missing
 
     command = argv[0] if argv and argv[0] in COMMANDS else None
     if "stdout" in reopen_missing():
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    with guard_output("proclab" if command is None else f"proclab {command}") as closed:
+    with guard_output("proclab" if command is None else f"proclab {command}") as failed:
         try:
             if command is None:
                 from proclab.tui.commands.app import run_app
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Ctrl+C where a command had nothing of its own to end (schedule reading a
             # FIFO, a check before anything started): a traceback would say nothing more.
             return 130  # 128 + SIGINT, as a shell says
-    return CLOSED_STATUS if closed() else status
+    return failed() or status
 
 
 if __name__ == "__main__":

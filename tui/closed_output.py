@@ -9,7 +9,8 @@ streams themselves. The first write that fails silences that stream (its fd then
 at /dev/null, so nothing buffered fails again at exit), says nothing for a closed pipe and
 one line for any other error (a full disk), and tells whoever listens (`on_closed`): the
 command then stops as on SIGTERM, ending its children. The command exits with
-CLOSED_STATUS, what a shell shows for a tool ended by SIGPIPE.
+CLOSED_STATUS, what a shell shows for a tool ended by SIGPIPE, for a reader gone, and
+with 1 for a stream that failed otherwise (a full disk is an error, not a reader gone).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CLOSED_STATUS = 128 + signal.SIGPIPE
 _lock = threading.Lock()
 _listeners: list[Callable[[], None]] = []
 _closed: list[str] = []  # the names of the streams that failed
+_errors: list[str] = []  # of them, those that failed otherwise than by a reader gone
 
 
 class _Guarded:
@@ -72,6 +74,7 @@ class _Guarded:
             os.dup2(devnull, self._stream.fileno())
             os.close(devnull)
         if not isinstance(exc, BrokenPipeError):
+            _errors.append(self._name)
             reason = exc.strerror or type(exc).__name__
             terminal = sys.__stderr__
             with contextlib.suppress(OSError, ValueError):
@@ -83,15 +86,16 @@ class _Guarded:
 
 
 @contextlib.contextmanager
-def guard_output(prog: str) -> Iterator[Callable[[], bool]]:
-    """While inside, sys.stdout and sys.stderr are guarded; yields a function that tells
-    whether one of them failed."""
+def guard_output(prog: str) -> Iterator[Callable[[], int | None]]:
+    """While inside, sys.stdout and sys.stderr are guarded; yields a function that gives
+    the exit status a failed one calls for (None: neither failed)."""
     saved = sys.stdout, sys.stderr
     _closed.clear()
+    _errors.clear()
     sys.stdout = _Guarded(sys.stdout, "stdout", prog)
     sys.stderr = _Guarded(sys.stderr, "stderr", prog)
     try:
-        yield lambda: bool(_closed)
+        yield lambda: (1 if _errors else CLOSED_STATUS) if _closed else None
     finally:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
