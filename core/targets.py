@@ -48,9 +48,13 @@ def parse_target(text: str, cwd: str) -> Target:
     if "\x00" in text:
         raise InputError(FIELD, "contains a NUL character")
     where, sep, function = text.rpartition(":")
-    if not sep or not where:
+    if not sep:
         raise InputError(
             FIELD, f"{text!r} has no ':function' part: give module:function or file.py:function"
+        )
+    if not where:
+        raise InputError(
+            FIELD, f"{text!r} names no module or file: give module:function or file.py:function"
         )
     if not function.isidentifier():
         raise InputError(FIELD, f"{function!r} is not a Python function name")

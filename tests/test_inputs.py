@@ -43,6 +43,7 @@ BAD = [
     ("math:pi", "", "", "target", "is a float, not a function"),
     (f"{TASKS}:nope", "", "", "target", "no function 'nope'"),
     ("good.py", "", "", "target", "no ':function' part"),
+    (":task", "", "", "target", "names no module or file"),  # it said "no ':function' part"
     ("good.py:2bad", "", "", "target", "not a Python function name"),
     ("", "", "", "target", "empty"),
     (f"{TASKS}:sleep", "(1,", "", "args", "not a Python literal"),
