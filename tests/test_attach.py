@@ -149,6 +149,14 @@ def test_attach_to_a_missing_process_is_one_line_and_status_2() -> None:
         assert done.stdout == "" and done.stderr.splitlines() == [f"proclab attach: {said}"]
     with pytest.raises(WatchError):
         AttachedTree(os.getpid())
+    # A zombie has ended: said so (it was "no process", where ps shows it)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert wait_until(lambda: psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE)
+        with pytest.raises(WatchError, match=f"process {zombie.pid} has ended: a zombie"):
+            AttachedTree(zombie.pid)
+    finally:
+        zombie.wait()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a process of another user: run as root")

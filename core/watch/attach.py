@@ -31,8 +31,13 @@ def check_pid(pid: int) -> tree.TreeProcess:
     if pid == os.getpid():
         raise WatchError(f"{pid} is proclab itself")
     process = tree.describe(pid)
-    if process is None or process.state == "Z":
+    if process is None:
         raise WatchError(f"no process {pid}")
+    if process.state == "Z":
+        raise WatchError(
+            f"process {pid} has ended: a zombie, its exit status not read yet by its parent"
+            f" ({process.ppid})"
+        )
     try:
         os.kill(pid, 0)
     except PermissionError:
