@@ -40,10 +40,12 @@ from proclab.core.scheduling.simulator import (
     mlfq,
     parse_jobs_csv,
     parse_quanta,
+    parse_setting,
     render_gantt_text,
     render_table_text,
     round_robin,
     schedule,
+    setting_texts,
     sjf,
     srtf,
     to_json_dict,
@@ -841,6 +843,12 @@ def test_cmd_one_algorithm(silberschatz_csv):
     average = next(line for line in lines if line.startswith("average"))
     assert average.split() == ["average", "15.667", "5.667", "3.667"]
     assert "Compared" not in out
+    # a setting is shown as typed: three decimals made 0.0015 read "0.002"
+    code, out, _ = run_cmd(str(silberschatz_csv), "--algo", "rr", "--quantum", "0.0015")
+    assert code == 0 and out.splitlines()[0] == "RR (quantum 0.0015): round robin"
+    settings = Settings(quantum=0.0015, quanta=(0.0015, math.inf), boost=2.5)
+    assert setting_texts(settings)["quantum"] == "0.0015"
+    assert parse_setting("quanta", setting_texts(settings)["quanta"]) == (0.0015, math.inf)
 
 
 def test_cmd_all_compares(silberschatz_csv):

@@ -474,11 +474,11 @@ def parse_setting(name: str, text: str) -> float | tuple[float, ...] | None:
 def setting_texts(settings: Settings) -> dict[str, str]:
     """The settings as text that parse_setting reads back (blank for None)."""
     return {
-        "quantum": format_time(settings.quantum),
-        "switch_cost": format_time(settings.switch_cost),
-        "quanta": ",".join(format_time(q) for q in settings.quanta),
-        "allotment": "" if settings.allotment is None else format_time(settings.allotment),
-        "boost": "" if settings.boost is None else format_time(settings.boost),
+        "quantum": format_setting(settings.quantum),
+        "switch_cost": format_setting(settings.switch_cost),
+        "quanta": ",".join(format_setting(q) for q in settings.quanta),
+        "allotment": "" if settings.allotment is None else format_setting(settings.allotment),
+        "boost": "" if settings.boost is None else format_setting(settings.boost),
     }
 
 
@@ -569,6 +569,15 @@ def format_time(value: float) -> str:
         return f"{value:.3g}"  # rounding to 3 decimals would show 0
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def format_setting(value: float) -> str:
+    """A setting as typed, never rounded (format_time's three decimals made a quantum of
+    0.0015 read, and read back, as 0.002): 4.0 -> '4', 0.0015 -> '0.0015', inf -> 'inf'."""
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
+    text = repr(float(value))  # the shortest decimal that reads back as this float
+    return text.removesuffix(".0")
 
 
 def _exact(value: float) -> Fraction:
@@ -938,18 +947,18 @@ def _label(algorithm: str, settings: Settings) -> str:
     short = ALGORITHMS[algorithm][0]
     parts: list[str] = []
     if algorithm == "rr":
-        parts.append(f"quantum {format_time(settings.quantum)}")
+        parts.append(f"quantum {format_setting(settings.quantum)}")
     if algorithm == "mlfq":
-        parts.append("quanta " + ",".join(format_time(q) for q in settings.quanta))
+        parts.append("quanta " + ",".join(format_setting(q) for q in settings.quanta))
         parts.append(
             "allotment "
-            + ("= quantum" if settings.allotment is None else format_time(settings.allotment))
+            + ("= quantum" if settings.allotment is None else format_setting(settings.allotment))
         )
         parts.append(
-            "no boost" if settings.boost is None else f"boost every {format_time(settings.boost)}"
+            "no boost" if settings.boost is None else f"boost every {format_setting(settings.boost)}"
         )
     if settings.switch_cost:
-        parts.append(f"switch {format_time(settings.switch_cost)}")
+        parts.append(f"switch {format_setting(settings.switch_cost)}")
     return f"{short} ({', '.join(parts)})" if parts else short
 
 
