@@ -955,7 +955,9 @@ def _label(algorithm: str, settings: Settings) -> str:
             + ("= quantum" if settings.allotment is None else format_setting(settings.allotment))
         )
         parts.append(
-            "no boost" if settings.boost is None else f"boost every {format_setting(settings.boost)}"
+            "no boost"
+            if settings.boost is None
+            else f"boost every {format_setting(settings.boost)}"
         )
     if settings.switch_cost:
         parts.append(f"switch {format_setting(settings.switch_cost)}")
