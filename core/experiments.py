@@ -325,17 +325,19 @@ class ParallelResult:
         ]
 
     def notes(self) -> list[str]:
+        return _notes([self], self.ideal)
+
+    def not_a_result(self) -> str | None:
+        """Why its speed-up is not one, in a summary's words; None if it is one."""
         if self.less_work_at_once:
-            return [_less_work_note(self)]
-        return [_beyond_note(self.ideal)] if self.a_repeat_beyond_cores else []
+            return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
+        if self.beyond_cores:
+            return f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
+        return None
 
     def summary(self) -> str:
-        speedup = (
-            f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
-            if self.less_work_at_once
-            else f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
-            if self.beyond_cores
-            else f"{self.speedup_text()} on {self.cores} cores"
+        speedup = self.not_a_result() or (
+            f"{self.speedup_text()} on {self.cores} cores"
             f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
         )
         return (
@@ -350,6 +352,14 @@ def _range_s(values: tuple[float, ...]) -> str:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def _notes(runs: list[ParallelResult], cores: int) -> list[str]:
+    """The note that explains the '*' of the first run marked (a set-time task first);
+    `cores`: the most the copies could use."""
+    if less := [r for r in runs if r.less_work_at_once]:
+        return [_less_work_note(less[0])]
+    return [_beyond_note(cores)] if any(r.a_repeat_beyond_cores for r in runs) else []
 
 
 def _less_work_note(run: ParallelResult) -> str:
@@ -534,21 +544,11 @@ class CpuVsIoResult:
         return bars
 
     def notes(self) -> list[str]:
-        runs = [r for k in self.kinds for r in k.runs]
-        if less := [r for r in runs if r.less_work_at_once]:
-            return [_less_work_note(less[0])]
-        flagged = [r for r in runs if r.a_repeat_beyond_cores]
-        return [_beyond_note(flagged[0].cores)] if flagged else []
+        return _notes([r for k in self.kinds for r in k.runs], self.cores)
 
     def summary(self) -> str:
         cpu, io = self.kind("cpu").runs[-1], self.kind("io").runs[-1]
-        cpu_text = (
-            f"{cpu.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
-            if cpu.less_work_at_once
-            else f"{cpu.speedup:.2f}x measured, more than {cpu.ideal} cores allow: noise"
-            if cpu.beyond_cores
-            else cpu.speedup_text()
-        )
+        cpu_text = cpu.not_a_result() or cpu.speedup_text()
         return (
             f"N={cpu.count} on {self.cores} cores: CPU-bound {cpu_text},"
             f" I/O-bound {io.speedup_text()}"
