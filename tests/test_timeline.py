@@ -17,10 +17,13 @@ from proclab.core.model import (
     ProcessRow,
     ProcSample,
     ProcState,
+    RowUpdated,
     Sampled,
     Spawned,
+    StateChanged,
     SystemSample,
 )
+from proclab.core.registry import Registry
 from proclab.core.spec import build_spec
 from proclab.core.timeline import Cell, CellState, Timeline, cell_for
 from proclab.tui.app import ProclabApp
@@ -182,6 +185,33 @@ def test_a_sample_that_stood_has_its_cell_again():
     stopped, sleeping = Cell(CellState.STOPPED), Cell(CellState.SLEEPING)
     assert snapshot.lane(1).cells == (None, stopped, stopped, Cell(CellState.RUNNING, 1, 0.8))
     assert snapshot.lane(2).cells == (sleeping,) * 4
+
+
+def test_a_late_event_from_another_thread_does_not_undo_a_newer_change() -> None:
+    """Rows change under the registry's lock and their events go out after it, so another
+    thread's older event can go out last: a walk's `Spawned` for a child the hook had named
+    since put the timeline's lane back to the command name (`proclab watch`, under load).
+    Every event goes out with its row as it stands; a cleared row's late event is dropped."""
+    registry = Registry()
+    timeline, heard = Timeline(), []
+    registry.subscribe(timeline.feed)
+    registry.subscribe(heard.append)
+    registry.add(_row(1, "python3"))
+    walk = [Spawned(registry.row(1))]  # made by the walk, not handed out yet
+    hook = [RowUpdated(registry.update(1, name="Process-5"))]
+    registry.emit(hook)
+    registry.emit(walk)  # late
+    registry.emit([Sampled(_system(0), {1: _sample(1.0)})])
+    assert [lane.name for lane in timeline.snapshot().lanes] == ["Process-5"]
+    assert [e.row.name for e in heard if isinstance(e, Spawned | RowUpdated)] == ["Process-5"] * 2
+
+    registry.add(_row(2, "b"))
+    late = [StateChanged(registry.row(2), ProcState.SLEEPING)]
+    registry.emit([Exited(registry.update(2, state=ProcState.EXITED))])
+    registry.forget([2])
+    registry.emit(late)  # would have brought the cleared row back
+    assert not any(isinstance(e, StateChanged) for e in heard)
+    assert 2 not in {lane.id for lane in timeline.snapshot().lanes}
 
 
 def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:
