@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from proclab.core.model import Event
 from proclab.core.registry import Registry
+from proclab.core.watch import tree
 from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.messages import HookMessages
-from proclab.core.watch.protocol import MpRun
+from proclab.core.watch.protocol import Hello, MpRun, MpStart
 from proclab.core.watch.rows import TreeRows
-from proclab.core.watch.tree import TreeProcess
 from proclab.tui.widgets.process_tree import shown_name
 
 SCRIPT = (sys.executable, "ten_sleepers.py", "forkserver")
@@ -26,8 +28,8 @@ SERVER = (
 )
 
 
-def process(pid: int, ppid: int, cmdline: tuple[str, ...]) -> TreeProcess:
-    return TreeProcess(pid, 1000 + pid, ppid, 100, "S", "python3", cmdline, sys.executable)
+def process(pid: int, ppid: int, cmdline: tuple[str, ...]) -> tree.TreeProcess:
+    return tree.TreeProcess(pid, 1000 + pid, ppid, 100, "S", "python3", cmdline, sys.executable)
 
 
 def book() -> tuple[TreeRows, list[Event | object]]:
@@ -72,3 +74,25 @@ def test_a_process_named_by_its_own_word_is_a_process_not_a_helper() -> None:
     row = rows.registry.row(child)
     assert shown_name(row) == "Process-1"
     assert row.mp is not None and row.mp.role is None and row.mp.target == "ten_sleepers.sleeper"
+
+
+@pytest.mark.parametrize("hello_first", [False, True], ids=["start-first", "hello-first"])
+def test_a_forkserver_child_gone_before_any_walk_is_put_under_the_server(
+    monkeypatch: pytest.MonkeyPatch, hello_first: bool
+) -> None:
+    """Under load, a short forkserver child can run and end before proclab reads a word
+    about it, and before any walk has seen the fork server: its row is made from what the
+    messages say. Its starter's `start()` does not know the server; its own hook names it as
+    its parent. CI met it once: the greeter of test_watch's forkserver case had no parent."""
+    monkeypatch.setattr(tree, "describe", lambda pid: None)  # gone from /proc already
+    rows, events = book()
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    start = MpStart(100, 1.0, 300, "greeter", "greet", "()", "{}", False, "forkserver", 0.9)
+    hello = Hello(300, 0.95, 200, SERVER, sys.executable, "fork", ())
+    for message in (hello, start) if hello_first else (start, hello):
+        messages.on_message(message, PassedFds(()))
+    (greeter,) = [r for r in rows.registry.rows() if r.pid == 300]
+    assert greeter.parent is None  # the server has no row yet
+    server = rows.see(process(200, 100, SERVER), events)
+    greeter = rows.registry.row(greeter.id)
+    assert greeter.parent == server and greeter.name == "greeter"

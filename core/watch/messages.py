@@ -115,6 +115,7 @@ class HookMessages:
                 rec_id, name=os.path.basename(message.argv[0]) if message.argv else "?"
             )
         rows.hooked.add(message.pid)
+        rows.parent_named(rec_id, message.ppid, events)
         row = self._registry.row(rec_id)
         if message.argv:
             command = short_command(message.argv)

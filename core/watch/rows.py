@@ -164,6 +164,21 @@ class TreeRows:
                 events.append(RowUpdated(new))
         return rec_id
 
+    def parent_named(self, rec_id: int, ppid: int, events: Pending) -> None:
+        """Its own hook named its parent: a row made without one (from its starter's word,
+        after its end, before the fork server it came from had a row) goes under it, now or
+        when the parent has a row."""
+        row = self.registry.row(rec_id)
+        if row.parent is not None or rec_id in self.roots or ppid <= 0:
+            return
+        self.ppids[rec_id] = ppid
+        parent = self.known_pid(ppid)
+        if parent is not None:
+            changes = self._under(row, parent, row.name)
+            events.append(RowUpdated(self.registry.update(rec_id, **changes)))
+        elif rec_id not in self.orphans.get(ppid, ()):
+            self.orphans.setdefault(ppid, []).append(rec_id)
+
     def _under(self, row: ProcessRow, parent: int, name: str) -> dict[str, Any]:
         """The changes that put a row made before its parent's under it."""
         changes: dict[str, Any] = {"parent": parent}
@@ -180,7 +195,11 @@ class TreeRows:
         under load), and a quiet machine may not walk again while they live."""
         for orphan in self.orphans.pop(process.pid, ()):
             row = self.registry.row(orphan)
-            if row.parent is not None or self.keys[orphan][1] < process.start:
+            start = self.keys[orphan][1]
+            # A row no walk saw has no start to compare: made before this process was
+            # born, it was a child of an earlier owner of the pid.
+            earlier = row.created_at < process.started if start == UNSEEN else start < process.start
+            if row.parent is not None or earlier:
                 continue  # placed by a walk, or the child of an earlier owner of the pid
             known = self.known.get(self.keys[orphan][0])
             name = known.name if known is not None else row.name
@@ -243,7 +262,7 @@ class TreeRows:
         self.ppids[rec_id] = process.ppid
         self.live[process.pid] = rec_id
         events.append(Spawned(row))
-        if parent is None and not root:
+        if parent is None and not root and process.ppid > 0:
             self.orphans.setdefault(process.ppid, []).append(rec_id)
         self._adopt(rec_id, process, events)
         if not root:
