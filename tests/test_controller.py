@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -26,6 +27,7 @@ from proclab.core.model import (
     Cleared,
     Exited,
     OutputLine,
+    ProcessRow,
     ProcState,
     Sampled,
     Spawned,
@@ -614,6 +616,21 @@ def spin_then_sleep():
 """
 
 
+def killed_after_its_line(
+    tmp_path: Path, source: str, function: str, method: str
+) -> tuple[ProcessRow, float]:
+    """A child running `function` of `source`, killed once it printed its CPU time so far:
+    its row, and the time it printed (its own, by process_time)."""
+    (tmp_path / "child.py").write_text(source)
+    with Controller(sample_interval=30.0, grace=1.0) as controller:
+        spec = build_spec(f"{tmp_path / 'child.py'}:{function}", method=method)
+        (rec_id,) = controller.spawn(spec)
+        assert wait_until(lambda: lines(controller, rec_id), 30)
+        controller.kill(rec_id)
+        assert controller.join([rec_id], timeout=30)
+        return controller.row(rec_id), float(lines(controller, rec_id)[0])
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_killed_childs_cpu_time_is_exact(tmp_path, method):
     """A child killed before its first sample writes no exit record: proclab, which forked
@@ -621,15 +638,7 @@ def test_a_killed_childs_cpu_time_is_exact(tmp_path, method):
     (10 ms), and a child that measured 35 ms of its own was shown 30 or 40. What it
     measured is all there, and a little more: its exit (its memory unmapped) is CPU it
     used too, 1-3 ms here."""
-    (tmp_path / "spinner.py").write_text(SPIN_THEN_SLEEP)
-    with Controller(sample_interval=30.0, grace=1.0) as controller:
-        spec = build_spec(f"{tmp_path / 'spinner.py'}:spin_then_sleep", method=method)
-        (rec_id,) = controller.spawn(spec)
-        assert wait_until(lambda: lines(controller, rec_id), 30)
-        controller.kill(rec_id)
-        assert controller.join([rec_id], timeout=10)
-        row = controller.row(rec_id)
-    measured = float(lines(controller, rec_id)[0])
+    row, measured = killed_after_its_line(tmp_path, SPIN_THEN_SLEEP, "spin_then_sleep", method)
     assert row.sample is not None
     assert measured - 0.0001 <= row.sample.cpu_time <= measured + 0.01, (
         row.sample.cpu_time,
@@ -681,15 +690,7 @@ def reaps_then_waits():
 def test_a_killed_child_that_reaped_its_own_is_not_given_its_cpu_time(tmp_path, method):
     """Killed, a child writes no exit record, and wait4's figures count the children it
     reaped: it was shown its grandchild's 0.3 s (and 2.1 s for one of 2 s)."""
-    (tmp_path / "parent.py").write_text(REAPS_THEN_WAITS)
-    with Controller(sample_interval=30.0, grace=1.0) as controller:
-        spec = build_spec(f"{tmp_path / 'parent.py'}:reaps_then_waits", method=method)
-        (rec_id,) = controller.spawn(spec)
-        assert wait_until(lambda: lines(controller, rec_id), 30)
-        controller.kill(rec_id)
-        assert controller.join([rec_id], timeout=30)
-        row = controller.row(rec_id)
-    measured = float(lines(controller, rec_id)[0])  # its own, by process_time
+    row, measured = killed_after_its_line(tmp_path, REAPS_THEN_WAITS, "reaps_then_waits", method)
     assert row.state is ProcState.KILLED and row.sample is not None
     # what it reaped is taken out in clock ticks (10 ms): its own, not 0.3 s more
     assert abs(row.sample.cpu_time - measured) < 0.05, (row.sample.cpu_time, measured)

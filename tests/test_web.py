@@ -130,6 +130,16 @@ class WebServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @contextlib.asynccontextmanager
+    async def tab(self, width: int, height: int) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """A tab's websocket, opened as its page opens it: from its origin, at its size."""
+        url = f"ws://127.0.0.1:{self.port}/ws/{self.token}?width={width}&height={height}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, headers={"Origin": self.origin}) as ws,
+        ):
+            yield ws
+
 
 @contextlib.contextmanager
 def proclab_web(port: int, *app_args: str, host: str = "127.0.0.1") -> Iterator[WebServer]:
@@ -447,11 +457,7 @@ async def test_a_tab_watches_its_own_run_of_a_program_and_closing_it_ends_the_ru
     port = free_port()
     script = str(EXAMPLES / "ten_sleepers.py")
     with proclab_web(port, "watch", script, "fork", "60") as web:
-        socket_url = f"ws://127.0.0.1:{port}/ws/{web.token}?width=160&height=48"
-        async with (
-            aiohttp.ClientSession() as session,
-            session.ws_connect(socket_url, headers={"Origin": web.origin}) as ws,
-        ):
+        async with web.tab(160, 48) as ws:
             # The tab shows the program's tree: its children, named by their Process.name.
             await drawn_until(ws, b"Process-10")
             (tab,) = app_processes(web.process)
@@ -468,11 +474,7 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
     port = free_port()
     args = (f"{TASKS}:sleep", "--args", "(120,)", "--count", "2", "--method", "fork")
     with proclab_web(port, *args) as web:
-        socket_url = f"ws://127.0.0.1:{port}/ws/{web.token}?width=120&height=32"
-        async with (
-            aiohttp.ClientSession() as session,
-            session.ws_connect(socket_url, headers={"Origin": web.origin}) as ws,
-        ):
+        async with web.tab(120, 32) as ws:
             await drawn_until(ws, b"2 live")
             (tab,) = app_processes(web.process)
             family = [tab, *tab.children(recursive=True)]
