@@ -8,9 +8,8 @@ and no callback runs while it is held: a method that changes rows hands out its 
 after releasing it, and one called under the lock (`end`) returns what to call once the
 caller has released it. Subscribers and callbacks run on the thread that caused the event
 (a launcher, watcher or sampler thread), so they may call back in; they must be quick.
-Events go out one thread at a time (a second lock, never taken under the first, so
-subscribers must not wait on another thread that emits), each row event with its row as
-it stands then.
+Row events go out one thread at a time (a second lock, never taken under the first, so
+subscribers must not wait on another thread that emits), each with its row as it stands.
 """
 
 from __future__ import annotations
@@ -66,7 +65,7 @@ class Registry:
         self._outputs: dict[int, deque[OutputLine]] = {}
         self._tracebacks: dict[int, TracebackCollector] = {}
         self._subscribers: list[Callable[[Event], None]] = []
-        self._emitting = threading.RLock()  # a subscriber's notice comes back in
+        self._row_events = threading.RLock()  # a subscriber's notice comes back in
         self._system: SystemSample | None = None
         # The latest tick's time, and the children whose last sample stood in it.
         self._stood: tuple[float, frozenset[int]] = (0.0, frozenset())
@@ -85,25 +84,20 @@ class Registry:
         return unsubscribe
 
     def emit(self, events: list[Event]) -> None:
-        # Events are made under the lock and handed out after it, so two threads' events
-        # can go out in the other order than their changes. One thread at a time, each row
-        # event with its row as it stands: the last a subscriber hears of a row is how it
-        # stands (a late, older row had undone a hook's rename on the timeline).
-        with self._emitting:
-            for event in events:
-                current = self._current(event)
-                if current is not None:
-                    self._hand_out(current)
-
-    def _current(self, event: Event) -> Event | None:
-        """`event` with its row as it stands; None for a row cleared since (its late event
-        would bring it back)."""
-        if not isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
-            return event
-        row = self._rows.get(event.row.id)
-        if row is None:
-            return None
-        return event if row is event.row else replace(event, row=row)
+        for event in events:
+            if isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+                # Made under the lock and handed out after it, two threads' row events
+                # can go out in the other order than their changes (a walk's late Spawned
+                # undid a hook's rename on the timeline). One at a time, each with its row
+                # as it stands: the last a subscriber hears of a row is how it stands. A
+                # cleared row's late event would bring it back. Other events do not wait
+                # here: a sampler's tick must not wait behind a printer stuck on stdout.
+                with self._row_events:
+                    row = self._rows.get(event.row.id)
+                    if row is not None:
+                        self._hand_out(event if row is event.row else replace(event, row=row))
+            else:
+                self._hand_out(event)
 
     def _hand_out(self, event: Event) -> None:
         for callback in self._subscribers:
