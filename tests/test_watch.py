@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -29,12 +30,14 @@ from proclab.core.model import (
     ClientAccepted,
     ClientClosed,
     Event,
+    Exited,
     Notice,
     ProcessCall,
     ProcessRow,
     ProcState,
     ServerListening,
     Spawned,
+    StateChanged,
 )
 from proclab.core.source import NotAllowed
 from proclab.core.spec import build_spec
@@ -645,3 +648,29 @@ def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection
         assert wait_until(lambda: addresses <= closed(), 10)
     finally:
         program.close()
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["text", "json"])
+def test_an_end_is_told_once_when_the_parents_word_goes_out_before_the_walks(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    """The walk that saw a child gone ends its row, and hands out its Exited after the
+    registry's lock; a parent's `reaped` can give the status meanwhile, and go out first.
+    The late Exited goes out with the row as it stands, and said the same end again."""
+    from proclab.tui.commands.watch import _Printer
+
+    row = ProcessRow(
+        2, "greeter", None, ProcState.EXITED, 300, exitcode=0, started_at=10.0, ended_at=11.0,
+        exit_note="reported by its parent python (100), which joined it",
+    )  # fmt: skip
+    printer = _Printer(None, json_lines)  # type: ignore[arg-type]
+    printer(StateChanged(row, ProcState.ENDED))  # the parent's word
+    printer(Exited(row))  # the walk's, late
+    (line,) = capsys.readouterr().out.splitlines()
+    if json_lines:
+        said = json.loads(line)
+        assert said["type"] == "ended" and said["row"]["exitcode"] == 0
+    else:
+        assert line.startswith("- greeter 300 exit 0 after 1.000 s (reported by its parent")
+    printer(Exited(replace(row, exitcode=-9, state=ProcState.KILLED)))  # a different end
+    assert len(capsys.readouterr().out.splitlines()) == 1

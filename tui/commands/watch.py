@@ -233,6 +233,7 @@ class _Printer:
         self._json = json_lines
         self._lock = threading.Lock()
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
+        self._ended: dict[int, str] = {}  # the end each row was last shown with
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
@@ -254,7 +255,7 @@ class _Printer:
             parent = self._source.row(row.parent) if row.parent is not None else None
             self._event("started", row, _started_text(row, parent))
         elif isinstance(event, Exited):
-            self._event("ended", event.row, _ended_text(event.row))
+            self._ended_line(event.row)
         elif isinstance(event, ServerListening | ClientAccepted | ClientClosed):
             if self._json:
                 self._emit(sys.stdout, {"type": "server", **encode(event)})
@@ -274,10 +275,18 @@ class _Printer:
                 self._described.add(row.id)
                 self._event("multiprocessing", row, f"{row.name} {row.pid}: {mp_text(row)}")
             elif isinstance(event, StateChanged) and event.old is ProcState.ENDED:
-                self._event("ended", row, _ended_text(row))  # its status came after its end
+                self._ended_line(row)  # its status came after its end
 
     def notice(self, text: str) -> None:
         self(Notice("info", text, time.time()))
+
+    def _ended_line(self, row: ProcessRow) -> None:
+        """Once for each end known: a parent's word on the status can come in before the
+        walk that saw the end hands out its event, which then tells the same end again."""
+        text = _ended_text(row)
+        if self._ended.get(row.id) != text:
+            self._ended[row.id] = text
+            self._event("ended", row, text)
 
     def _event(self, kind: str, row: ProcessRow, text: str) -> None:
         if self._json:
