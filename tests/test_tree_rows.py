@@ -8,6 +8,7 @@ order is made on purpose, with the processes as /proc would show them."""
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -87,8 +88,9 @@ def test_a_forkserver_child_gone_before_any_walk_is_put_under_the_server(
     monkeypatch.setattr(tree, "describe", lambda pid: None)  # gone from /proc already
     rows, events = book()
     messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
-    start = MpStart(100, 1.0, 300, "greeter", "greet", "()", "{}", False, "forkserver", 0.9)
-    hello = Hello(300, 0.95, 200, SERVER, sys.executable, "fork", ())
+    now = time.time()
+    start = MpStart(100, now, 300, "greeter", "greet", "()", "{}", False, "forkserver", now - 0.01)
+    hello = Hello(300, now - 0.005, 200, SERVER, sys.executable, "fork", ())
     for message in (hello, start) if hello_first else (start, hello):
         messages.on_message(message, PassedFds(()))
     (greeter,) = [r for r in rows.registry.rows() if r.pid == 300]
@@ -96,3 +98,22 @@ def test_a_forkserver_child_gone_before_any_walk_is_put_under_the_server(
     server = rows.see(process(200, 100, SERVER), events)
     greeter = rows.registry.row(greeter.id)
     assert greeter.parent == server and greeter.name == "greeter"
+
+
+def test_a_parent_named_by_pid_is_the_process_that_had_the_pid_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pid is reused: a child whose hook names pid 200 as its parent does not go under
+    a process that had pid 200 and had ended before the child spoke."""
+    monkeypatch.setattr(tree, "describe", lambda pid: None)
+    rows, events = book()
+    earlier = rows.see(process(200, 100, SCRIPT), events)
+    assert earlier is not None
+    rows.gone.setdefault(earlier, time.time())
+    rows.finish(earlier, events)
+    now = time.time()
+    rows.registry.update(earlier, ended_at=now - 2)  # ended 2 s before the child spoke
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages.on_message(Hello(300, now, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
+    (child,) = [r for r in rows.registry.rows() if r.pid == 300]
+    assert child.parent is None

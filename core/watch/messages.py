@@ -109,13 +109,15 @@ class HookMessages:
         rows = self._rows
         rec_id = rows.row_for(message.pid, events)
         if rec_id is None:  # gone already: what it printed is still in its pipes
-            rec_id = rows.unseen(message.pid, message.ppid, message.argv, message.exe, events)
+            rec_id = rows.unseen(
+                message.pid, message.ppid, message.argv, message.exe, events, message.t
+            )
         elif self._registry.row(rec_id).name == "?":  # made from its parent's word: now named
             row = self._registry.update(
                 rec_id, name=os.path.basename(message.argv[0]) if message.argv else "?"
             )
         rows.hooked.add(message.pid)
-        rows.parent_named(rec_id, message.ppid, events)
+        rows.parent_named(rec_id, message.ppid, message.t, events)
         row = self._registry.row(rec_id)
         if message.argv:
             command = short_command(message.argv)
@@ -150,7 +152,7 @@ class HookMessages:
             parent = message.pid
             if message.method == "forkserver":
                 parent = rows.fork_server_of(message.pid)
-            rows.unseen(message.child, parent, (), "", events)
+            rows.unseen(message.child, parent, (), "", events, message.t)
         self._facts(
             message.child,
             events,

@@ -43,6 +43,7 @@ STATUS_WAIT_S = 0.5
 Pending = list["Event | Callable[[], None]"]
 RECENT_S = 5.0  # a message about a process that ended this long ago still lands on its row
 UNSEEN = -1  # the start time of a process no walk saw: not known
+START_SLACK_S = 0.05  # /proc's start times (clock ticks from boot) against the wall clock
 
 
 @dataclass(slots=True)
@@ -164,20 +165,31 @@ class TreeRows:
                 events.append(RowUpdated(new))
         return rec_id
 
-    def parent_named(self, rec_id: int, ppid: int, events: Pending) -> None:
-        """Its own hook named its parent: a row made without one (from its starter's word,
-        after its end, before the fork server it came from had a row) goes under it, now or
-        when the parent has a row."""
+    def parent_named(self, rec_id: int, ppid: int, born: float, events: Pending) -> None:
+        """Its own hook named its parent at `born` (wall clock): a row made without one
+        (from its starter's word, after its end, before the fork server it came from had a
+        row) goes under it, now or when the parent has a row."""
         row = self.registry.row(rec_id)
         if row.parent is not None or rec_id in self.roots or ppid <= 0:
             return
         self.ppids[rec_id] = ppid
-        parent = self.known_pid(ppid)
+        parent = self.living_at(ppid, born)
         if parent is not None:
             changes = self._under(row, parent, row.name)
             events.append(RowUpdated(self.registry.update(rec_id, **changes)))
-        elif rec_id not in self.orphans.get(ppid, ()):
+        elif ppid not in self.live and rec_id not in self.orphans.get(ppid, ()):
             self.orphans.setdefault(ppid, []).append(rec_id)
+
+    def living_at(self, pid: int, when: float) -> int | None:
+        """The row of the process that had `pid` at `when` (wall clock): one that had
+        started by then and had not ended (a pid is reused; /proc's start is in ticks)."""
+        live = self.live.get(pid)
+        for rec_id in ([live] if live is not None else []) + self.ended_with(pid)[::-1]:
+            row = self.registry.row(rec_id)
+            started = row.started_at if row.started_at is not None else row.created_at
+            if started <= when + START_SLACK_S and (row.ended_at or when) >= when:
+                return rec_id
+        return None
 
     def _under(self, row: ProcessRow, parent: int, name: str) -> dict[str, Any]:
         """The changes that put a row made before its parent's under it."""
@@ -196,9 +208,13 @@ class TreeRows:
         for orphan in self.orphans.pop(process.pid, ()):
             row = self.registry.row(orphan)
             start = self.keys[orphan][1]
-            # A row no walk saw has no start to compare: made before this process was
-            # born, it was a child of an earlier owner of the pid.
-            earlier = row.created_at < process.started if start == UNSEEN else start < process.start
+            # A row no walk saw has no start to compare, but a time its process had been
+            # born by (a message's): if that is before this process's start, it was a
+            # child of an earlier owner of the pid.
+            if start == UNSEEN:
+                earlier = row.created_at + START_SLACK_S < process.started
+            else:
+                earlier = start < process.start
             if row.parent is not None or earlier:
                 continue  # placed by a walk, or the child of an earlier owner of the pid
             known = self.known.get(self.keys[orphan][0])
@@ -236,6 +252,7 @@ class TreeRows:
         events: Pending,
         root: bool = False,
         parent: int | None = None,
+        born: float | None = None,
     ) -> int:
         rec_id = self.registry.new_id()
         self._born = True
@@ -249,7 +266,7 @@ class TreeRows:
             spec=None,
             state=state,
             pid=process.pid,
-            created_at=process.started if process.start != UNSEEN else time.time(),
+            created_at=process.started if process.start != UNSEEN else born or time.time(),
             started_at=process.started if process.start != UNSEEN else None,
             parent=parent,
             command=_command_of(process),
@@ -301,12 +318,22 @@ class TreeRows:
         rec_id = self.live.get(pid)
         return rec_id if rec_id is not None else self.recent(pid)
 
-    def unseen(self, pid: int, ppid: int, argv: Sequence[str], exe: str, events: Pending) -> int:
+    def unseen(
+        self,
+        pid: int,
+        ppid: int,
+        argv: Sequence[str],
+        exe: str,
+        events: Pending,
+        born: float | None = None,
+    ) -> int:
         """A row for a process that ended before any walk saw it (it lived less than a
-        walk), from what its hook or its parent's said."""
+        walk), from what its hook or its parent's said; `born`: by when it was born, if a
+        message says (its parent's `start()` had returned, its hook spoke)."""
         name = os.path.basename(argv[0]) if argv else "?"
         process = tree.TreeProcess(pid, UNSEEN, ppid, 0, "X", name, tuple(argv), exe)
-        rec_id = self.new_row(process, events, parent=self.known_pid(ppid))
+        parent = self.known_pid(ppid) if born is None else self.living_at(ppid, born)
+        rec_id = self.new_row(process, events, parent=parent, born=born)
         self.gone.setdefault(rec_id, time.time())
         return rec_id
 
