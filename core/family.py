@@ -173,6 +173,12 @@ class Family:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self._shared.tell(f"child {pid} {procfs.brief(pid).start}")
 
+    def leaves_folder(self, path: str) -> None:
+        """A private folder this process removes as it ends (the watch hook's socket's):
+        the guardian removes it if the process cannot (SIGKILL)."""
+        if "\n" not in path:  # one line of the guardian's
+            self._shared.tell(f"folder {path}")
+
     def ended(self, pid: int) -> None:
         """The child has been reaped. The guardian forgets it once its process group is
         empty too (a look sees to it): until then it would still end that group."""

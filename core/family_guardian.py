@@ -10,6 +10,8 @@ the moment proclab exits or is killed (SIGKILL included: the kernel closes its f
   child PID START    a child proclab started: it leads a process group of its own
   seen PID START     a descendant proclab saw (a grandchild, an orphan it adopted)
   gone PID           forget PID
+  folder PATH        a private folder of proclab's (the watch hook's socket's): removed,
+                     with the files in it, if proclab left it behind
   bye                proclab is exiting in good order: its helpers (the fork server,
                      the resource tracker) may finish their own work first
 
@@ -81,8 +83,20 @@ def kill_told(children: dict[int, int], seen: dict[int, int]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def remove_folders(folders: list[str]) -> None:
+    """The files in each folder (they hold nothing else), then the folder: gone already
+    where proclab removed them itself."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            for name in os.listdir(folder):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+            os.rmdir(folder)
+
+
 def main(fd: int) -> int:
     cgroup: str | None = None
+    folders: list[str] = []
     orderly = False
     children: dict[int, int] = {}
     seen: dict[int, int] = {}
@@ -105,6 +119,9 @@ def main(fd: int) -> int:
             if word == "bye":
                 orderly = True
                 continue
+            if word == "folder":
+                folders.append(rest)
+                continue
             parts = rest.split()
             with contextlib.suppress(ValueError, IndexError):
                 if word == "child":
@@ -123,6 +140,7 @@ def main(fd: int) -> int:
             while populated(cgroup) and time.monotonic() < deadline:
                 time.sleep(0.02)
         kill_cgroup(cgroup)
+    remove_folders(folders)
     return 0
 
 

@@ -499,6 +499,10 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
 
         assert wait_until(lambda: tree(), 20)
         family = tree()
+        # The hook's socket, in a private folder proclab removes as it ends, and its
+        # guardian when it cannot (SIGKILL).
+        hook_folder = os.path.dirname(family[0].environ()[hook_server.SOCKET_ENV])
+        assert os.path.isdir(hook_folder)
         if bound == "tree":
             # Without a cgroup the guardian knows what the walks told it: a process born
             # within the last walk (0.2 s) before a SIGKILL outside the program's process
@@ -507,6 +511,7 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         proc.send_signal(how)
         proc.communicate(timeout=30)
         assert gone(family, timeout=10) == []
+        assert wait_until(lambda: not os.path.exists(hook_folder), 15), hook_folder
         if how != signal.SIGKILL:
             assert proc.returncode == 128 + how
     finally:

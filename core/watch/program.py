@@ -666,6 +666,8 @@ class WatchedProgram(WatchedTree):
         # First, as the Controller does: a family may move proclab into a cgroup, where
         # the program is then born.
         self._family = Family(self._family_bound)
+        if self._hook_server is not None:
+            self._family.leaves_folder(self._hook_server.directory)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdin: IO[bytes] | int
