@@ -656,26 +656,34 @@ def test_the_lessons_server_shows_a_process_per_client_and_a_line_per_connection
 
 
 @pytest.mark.parametrize("json_lines", [False, True], ids=["text", "json"])
-def test_an_end_is_told_once_when_the_parents_word_goes_out_before_the_walks(
+def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_out_in(
     capsys: pytest.CaptureFixture[str], json_lines: bool
 ) -> None:
-    """The walk that saw a child gone ends its row, and hands out its Exited after the
-    registry's lock; a parent's `reaped` can give the status meanwhile, and go out first.
-    The late Exited goes out with the row as it stands, and said the same end again."""
+    """A walk's events go out after the registry's lock, each with its row as it stands
+    then: a parent's `reaped` (the status), given meanwhile, can go out before the walk's
+    Exited, and a short child's end before the walk's Spawned. The start is told first,
+    and each once; a different end is told again."""
     from proclab.tui.commands.watch import _Printer
 
     row = ProcessRow(
         2, "greeter", None, ProcState.EXITED, 300, exitcode=0, started_at=10.0, ended_at=11.0,
+        command="python greeter.py",
         exit_note="reported by its parent python (100), which joined it",
     )  # fmt: skip
     printer = _Printer(None, json_lines)  # type: ignore[arg-type]
     printer(StateChanged(row, ProcState.ENDED))  # the parent's word
     printer(Exited(row))  # the walk's, late
-    (line,) = capsys.readouterr().out.splitlines()
+    printer(Spawned(row))  # the walk's, later still
+    lines = capsys.readouterr().out.splitlines()
     if json_lines:
-        said = json.loads(line)
-        assert said["type"] == "ended" and said["row"]["exitcode"] == 0
+        said = [json.loads(line) for line in lines]
+        assert [s["type"] for s in said] == ["started", "ended"]
+        assert said[1]["row"]["exitcode"] == 0
     else:
-        assert line.startswith("- greeter 300 exit 0 after 1.000 s (reported by its parent")
+        assert lines == [
+            "+ greeter 300: python greeter.py",
+            "- greeter 300 exit 0 after 1.000 s (reported by its parent python (100),"
+            " which joined it)",
+        ]
     printer(Exited(replace(row, exitcode=-9, state=ProcState.KILLED)))  # a different end
     assert len(capsys.readouterr().out.splitlines()) == 1

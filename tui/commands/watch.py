@@ -233,6 +233,7 @@ class _Printer:
         self._json = json_lines
         self._lock = threading.Lock()
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
+        self._started: set[int] = set()  # rows whose start was shown
         self._ended: dict[int, str] = {}  # the end each row was last shown with
 
     def __call__(self, event: Event) -> None:
@@ -251,9 +252,7 @@ class _Printer:
             else:
                 self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
         elif isinstance(event, Spawned):
-            row = event.row
-            parent = self._source.row(row.parent) if row.parent is not None else None
-            self._event("started", row, _started_text(row, parent))
+            self._started_line(event.row)
         elif isinstance(event, Exited):
             self._ended_line(event.row)
         elif isinstance(event, ServerListening | ClientAccepted | ClientClosed):
@@ -273,6 +272,7 @@ class _Printer:
             mp = row.mp
             if mp is not None and (mp.target or mp.role) and row.id not in self._described:
                 self._described.add(row.id)
+                self._started_line(row)
                 self._event("multiprocessing", row, f"{row.name} {row.pid}: {mp_text(row)}")
             elif isinstance(event, StateChanged) and event.old is ProcState.ENDED:
                 self._ended_line(row)  # its status came after its end
@@ -280,9 +280,19 @@ class _Printer:
     def notice(self, text: str) -> None:
         self(Notice("info", text, time.time()))
 
+    def _started_line(self, row: ProcessRow) -> None:
+        """Once, and before anything else of the row: a walk's Spawned, handed out after
+        the registry's lock, can go out after another thread's word on the same row."""
+        if row.id in self._started:
+            return
+        self._started.add(row.id)
+        parent = self._source.row(row.parent) if row.parent is not None else None
+        self._event("started", row, _started_text(row, parent))
+
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
         walk that saw the end hands out its event, which then tells the same end again."""
+        self._started_line(row)
         text = _ended_text(row)
         if self._ended.get(row.id) != text:
             self._ended[row.id] = text
