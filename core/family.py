@@ -237,17 +237,19 @@ class Family:
         many were killed."""
         return _stop_then_kill(lambda: _starts(_tree({pid}, every_thread=True)))
 
-    def kill_all(self, timeout: float = KILL_WAIT_S) -> dict[int, procfs.Brief]:
+    def kill_all(self, timeout: float = KILL_WAIT_S, reap: bool = True) -> dict[int, procfs.Brief]:
         """SIGKILL every process of the family and wait (up to `timeout`) until none is
         left; returns those that were there. The owner's children are among them: it
-        reaps them as usual."""
+        reaps them as usual. `reap=False`: the owner reaps adopted orphans too, to read
+        their statuses (as `look`)."""
         there = left = self.members()
         deadline = time.monotonic() + timeout
         while left and time.monotonic() < deadline:
             _stop_then_kill(lambda: {p: b.start for p, b in self.members().items()})
             time.sleep(0.005)
             left = self.members()
-        self._reap_adopted()
+        if reap:
+            self._reap_adopted()
         return there
 
     def close(self) -> dict[int, procfs.Brief]:

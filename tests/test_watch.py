@@ -509,11 +509,14 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
             # group would be missed (the README says so).
             time.sleep(2 * WALK_S + 0.2)
         proc.send_signal(how)
-        proc.communicate(timeout=30)
+        printed, _ = proc.communicate(timeout=30)
         assert gone(family, timeout=10) == []
         assert wait_until(lambda: not os.path.exists(hook_folder), 15), hook_folder
         if how != signal.SIGKILL:
             assert proc.returncode == 128 + how
+            # proclab ended them, and read how: the stubborn ones SIGKILLed (-9).
+            assert "reaped before proclab could" not in printed, printed
+            assert printed.count("exit -9 SIGKILL") >= 2, printed
     finally:
         if proc.poll() is None:
             proc.kill()

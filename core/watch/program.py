@@ -425,7 +425,9 @@ class WatchedTree:
             for pid, brief in left.items():
                 _signal_same(pid, brief.start, signal.SIGKILL)
             if self._family is not None:
-                self._family.kill_all()
+                # Not reaped here: the watch's reaper reads each status (a SIGKILL of its
+                # own), where this reap, first, left it "not known" (3 of 8 quits).
+                self._family.kill_all(reap=False)
 
     def _everything(self) -> dict[int, procfs.Brief]:
         """Every live process of the tree now, and of the family."""
