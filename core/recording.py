@@ -576,6 +576,7 @@ class Replay:
         self.position = 0  # index of the next event to apply
         self.now = self.start
         self._rows: dict[int, ProcessRow] = {}
+        self._cleared: set[int] = set()
         self._system: SystemSample | None = None
         self._output: dict[int, deque[OutputLine]] = {}
         self.server = ReplayServer(self)
@@ -586,9 +587,9 @@ class Replay:
             self.rewind()
         played = []
         while self.position < len(self.events) and self.events[self.position][0] <= wall:
-            event = self.events[self.position][1]
-            self._apply(event)
-            played.append(event)
+            event = self._apply(self.events[self.position][1])
+            if event is not None:
+                played.append(event)
             self.position += 1
         self.now = max(self.now, min(wall, self.end))
         for event in played:
@@ -602,7 +603,8 @@ class Replay:
             return []
         return self.play_to(self.events[self.position][0])
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: Event) -> Event | None:
+        """Take `event` in; what to hand out for it (None: nothing)."""
         if isinstance(event, Sampled):
             self._system = event.system
             for rec_id, sample in event.procs.items():
@@ -617,8 +619,18 @@ class Replay:
             for rec_id in event.ids:
                 self._rows.pop(rec_id, None)
                 self._output.pop(rec_id, None)
+                self._cleared.add(rec_id)
         elif isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+            # A recording made before row events went out in order (or edited) can hold
+            # a late, older row: a cleared row does not come back, an ended one does not
+            # live again (a restart is a new row).
+            known = self._rows.get(event.row.id)
+            if event.row.id in self._cleared:
+                return None
+            if known is not None and known.state.is_over and not event.row.state.is_over:
+                return dataclasses.replace(event, row=known)
             self._rows[event.row.id] = event.row
+        return event
 
     @property
     def interval(self) -> float:

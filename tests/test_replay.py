@@ -22,6 +22,7 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
+    Cleared,
     ClientAccepted,
     ClientClosed,
     ClientData,
@@ -30,11 +31,13 @@ from proclab.core.model import (
     Exited,
     OutputLine,
     ProcessRow,
+    ProcState,
     Sampled,
     ServerEvent,
     ServerListening,
     ServerNote,
     Spawned,
+    StateChanged,
 )
 from proclab.core.recording import (
     Replay,
@@ -557,6 +560,32 @@ def test_a_format_1_recording_reads_as_the_server_event_classes(tmp_path: Path) 
     line = json.loads(event_line(events[4], NOW))
     assert line["type"] == "ClientClosed" and "nbytes" not in line["event"]
     assert line["event"]["kind"] == "disconnected"
+
+
+def test_a_late_older_row_in_a_recording_changes_nothing_true() -> None:
+    """Recordings made before row events went out in order, or edited, can hold a row's
+    events out of order: an ended row does not live again, and a cleared one does not come
+    back, in the replay's rows nor in what it hands out (the timeline keeps lanes)."""
+    sleeping = next(r for r in mixed_rows() if r.state is ProcState.SLEEPING)
+    exited = dataclasses.replace(sleeping, state=ProcState.EXITED, exitcode=0, ended_at=NOW)
+    other = dataclasses.replace(sleeping, id=99, name="other")
+    events: list[Event] = [
+        Exited(exited),
+        Spawned(sleeping),  # late: from before the end
+        StateChanged(sleeping, ProcState.STARTING),
+        Spawned(other),
+        Exited(dataclasses.replace(other, state=ProcState.EXITED, exitcode=0, ended_at=NOW)),
+        Cleared((99,)),
+        StateChanged(other, ProcState.STARTING),  # late: the row was cleared
+    ]
+    replay = Replay(list(enumerate(events, start=int(NOW))))
+    handed: list[Event] = []
+    replay.subscribe(handed.append)
+    replay.play_to(NOW + len(events))
+    assert [(r.id, r.state) for r in replay.rows()] == [(sleeping.id, ProcState.EXITED)]
+    told = [e.row for e in handed if isinstance(e, Spawned | StateChanged | Exited)]
+    assert all(row.state is ProcState.EXITED for row in told if row.id == sleeping.id)
+    assert not any(isinstance(e, StateChanged) and e.row.id == 99 for e in handed)
 
 
 def test_a_replay_ends_when_its_terminal_goes_away() -> None:
