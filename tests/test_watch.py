@@ -690,3 +690,32 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
         ]
     printer(Exited(replace(row, exitcode=-9, state=ProcState.KILLED)))  # a different end
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+DOUBLE_FORK = """
+import os, sys, time
+a = os.fork()
+if a == 0:
+    os.setsid()
+    if os.fork() == 0:  # its parent exits at once: the child runs on under proclab
+        time.sleep(0.8)
+        os._exit(4)
+    os._exit(0)
+os.waitpid(a, 0)
+print("a", a, flush=True)
+"""
+
+
+def test_a_daemon_whose_parent_exited_at_once_is_shown_under_that_parent(tmp_path: Path) -> None:
+    """A double fork: the middle process exits the moment it has forked, often before its
+    child has run a line, whose getppid() then names proclab (which adopted it). Who forked
+    it is its parent: the hook takes it from the parent, before the fork."""
+    (tmp_path / "daemon.py").write_text(DOUBLE_FORK)
+    for _ in range(3):  # the race goes one way or the other: each must come out right
+        program = watch([sys.executable, str(tmp_path / "daemon.py")])
+        root = program.root
+        assert root is not None
+        (said,) = [line for line in lines_of(program, root) if line.startswith("a ")]
+        middle = next(r for r in program.rows() if r.pid == int(said.split()[1]))
+        (daemon,) = [r for r in program.rows() if r.exitcode == 4]
+        assert middle.parent == root.id and daemon.parent == middle.id, (middle, daemon)

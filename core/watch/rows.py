@@ -182,11 +182,12 @@ class TreeRows:
 
     def living_at(self, pid: int, when: float) -> int | None:
         """The row of the process that had `pid` at `when` (wall clock): one that had
-        started by then and had not ended (a pid is reused; /proc's start is in ticks)."""
+        started by then, where its start is known (no walk saw one made from a message:
+        it is not), and had not ended (a pid is reused; /proc's start is in ticks)."""
         live = self.live.get(pid)
         for rec_id in ([live] if live is not None else []) + self.ended_with(pid)[::-1]:
             row = self.registry.row(rec_id)
-            started = row.started_at if row.started_at is not None else row.created_at
+            started = row.started_at if row.started_at is not None else when
             if started <= when + START_SLACK_S and (row.ended_at or when) >= when:
                 return rec_id
         return None

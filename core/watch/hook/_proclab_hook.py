@@ -52,6 +52,7 @@ _sock_ino = 0  # its inode: tells a socket of ours from a reused fd number
 _path = ""
 _ours: list = []  # ids ("dev:ino") of the pipes that are proclab's, nearest last
 _dropped = 0
+_forked_by = 0  # set in the parent just before a fork: in the child, who forked it
 _repr = None  # a reprlib.Repr, made on first use
 
 
@@ -180,8 +181,10 @@ def _argv() -> list:
     return [_text(a, MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
 
 
-def _hello(via: str) -> None:
-    """Say hello, with pipes of our own for fds 1 and 2 where those are proclab's."""
+def _hello(via: str, parent: int = 0) -> None:
+    """Say hello, with pipes of our own for fds 1 and 2 where those are proclab's.
+    `parent`: who forked this process (a parent that exits at once is gone by the time
+    its child runs this, and getppid() names the reaper that adopted the child)."""
     taken = []  # (target fd, stream, read end, write end)
     try:
         for fd, stream in ((1, "stdout"), (2, "stderr")):
@@ -194,7 +197,7 @@ def _hello(via: str) -> None:
         sent = _send(
             "hello",
             {
-                "ppid": os.getppid(),
+                "ppid": parent or os.getppid(),
                 "argv": _argv(),
                 "exe": _text(sys.executable or "", MAX_ARG_CHARS),
                 "via": via,
@@ -236,6 +239,11 @@ def _take_output(taken: list) -> None:
             pass
 
 
+def _before_fork() -> None:
+    global _forked_by
+    _forked_by = os.getpid()
+
+
 def _after_fork_in_child() -> None:
     global _dropped
     try:
@@ -244,7 +252,7 @@ def _after_fork_in_child() -> None:
         _off(close=True)  # the parent's connection: this child gets its own
         _dropped = 0
         if _connect():
-            _hello("fork")
+            _hello("fork", _forked_by)
     except Exception:
         _off(close=True)
 
@@ -725,5 +733,5 @@ def install(path: str) -> bool:
         return False
     _patch_waits()
     _patch_multiprocessing()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
     return True
