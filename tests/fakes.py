@@ -483,7 +483,7 @@ def watched_rows() -> list[ProcessRow]:
             "python pool_demo.py",
             child("Process-3", "__main__.parse", "(7,)", "{}", 0.0306),
             ended=3.0,
-            note="exit status seen only by its parent fetcher (42003)",
+            note="exit status not known: only its parent fetcher (42003) could read it",
         ),
     ]
 

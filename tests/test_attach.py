@@ -99,7 +99,7 @@ def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> Non
             parent = attached.row(ended.parent)  # type: ignore[arg-type]
             assert (
                 ended.exit_note
-                == f"exit status seen only by its parent {parent.name} ({parent.pid})"
+                == f"exit status not known: only its parent {parent.name} ({parent.pid}) could read it"
             )
         finally:
             attached.close()

@@ -269,10 +269,15 @@ def test_a_program_without_the_hook_keeps_its_exit_status_and_names_who_saw_the_
     sleeper = rows["sleep 0.5"]
     assert sleeper.parent == root.id and sleeper.exitcode is None
     assert sleeper.state is ProcState.ENDED
-    assert sleeper.exit_note == f"exit status seen only by its parent bash ({root.pid})"
+    assert (
+        sleeper.exit_note
+        == f"exit status not known: only its parent bash ({root.pid}) could read it"
+    )
     inner = rows["sleep 0.6"]
     subshell = program.row(inner.parent)  # type: ignore[arg-type]
-    assert subshell.parent == root.id and inner.exit_note.endswith(f"bash ({subshell.pid})")
+    assert subshell.parent == root.id and inner.exit_note.endswith(
+        f"bash ({subshell.pid}) could read it"
+    )
     assert all(r.exitcode is None for r in rows.values())  # none made up
 
 

@@ -430,11 +430,11 @@ class TreeRows:
         parent = self.registry.row(rec_id).parent
         if parent is not None:
             who = self.registry.row(parent)
-            return f"exit status seen only by its parent {who.name} ({who.pid})"
+            return f"exit status not known: only its parent {who.name} ({who.pid}) could read it"
         ppid = self.ppids.get(rec_id)
         outside = tree.describe(ppid) if ppid else None  # an attached tree's root's parent
         if outside is not None:
-            return f"exit status seen only by its parent {outside.name} ({ppid})"
+            return f"exit status not known: only its parent {outside.name} ({ppid}) could read it"
         return "exit status not known: only its parent could read it"
 
 
