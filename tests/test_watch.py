@@ -724,3 +724,21 @@ def test_a_daemon_whose_parent_exited_at_once_is_shown_under_that_parent(tmp_pat
         middle = next(r for r in program.rows() if r.pid == int(said.split()[1]))
         (daemon,) = [r for r in program.rows() if r.exitcode == 4]
         assert middle.parent == root.id and daemon.parent == middle.id, (middle, daemon)
+
+
+def test_a_title_set_over_argv_is_read_as_ps_shows_it() -> None:
+    """setproctitle writes the title over argv and leaves the rest of that area NULs,
+    which read as empty arguments: `second-title '' '' ''…` where ps shows the title."""
+    code = "import setproctitle, time; setproctitle.setproctitle('t'); print(1, flush=True); time.sleep(30)"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, "a long argument the title is shorter than"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline()
+        assert tree.read_cmdline(child.pid) == ("t",)
+        shown = subprocess.run(["ps", "-o", "args=", "-p", str(child.pid)], capture_output=True)
+        assert shown.stdout.decode().strip() == "t"
+    finally:
+        child.kill()
+        child.wait()

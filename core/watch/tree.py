@@ -64,9 +64,11 @@ def read_cmdline(pid: int) -> tuple[str, ...]:
             raw = f.read(MAX_ARGS * MAX_ARG_CHARS)
     except OSError:
         return ()
-    parts = raw.split(b"\0")
-    if parts and parts[-1] == b"":
-        parts.pop()
+    # A title set over argv (setproctitle) leaves the rest of the area as NULs, read as
+    # empty arguments; ps and htop show the title alone, and so does proclab (an empty
+    # last argument of a real command line is lost with them, as in ps).
+    raw = raw.rstrip(b"\0")
+    parts = raw.split(b"\0") if raw else []
     return tuple(p.decode("utf-8", "replace")[:MAX_ARG_CHARS] for p in parts[:MAX_ARGS])
 
 
