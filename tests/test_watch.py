@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -678,7 +679,8 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
         command="python greeter.py",
         exit_note="reported by its parent python (100), which joined it",
     )  # fmt: skip
-    printer = _Printer(None, json_lines)  # type: ignore[arg-type]
+    program = SimpleNamespace(root_rows=lambda: (row,))
+    printer = _Printer(program, json_lines)  # type: ignore[arg-type]
     printer(StateChanged(row, ProcState.ENDED))  # the parent's word
     printer(Exited(row))  # the walk's, late
     printer(Spawned(row))  # the walk's, later still
@@ -695,6 +697,13 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
         ]
     printer(Exited(replace(row, exitcode=-9, state=ProcState.KILLED)))  # a different end
     assert len(capsys.readouterr().out.splitlines()) == 1
+    # Not a root, and its parent not heard of yet: said so, not left to look like a root.
+    printer(Spawned(replace(row, id=3, pid=301, state=ProcState.RUNNING)))
+    if not json_lines:
+        assert (
+            capsys.readouterr().out
+            == "+ greeter 301 (its parent not known yet): python greeter.py\n"
+        )
 
 
 DOUBLE_FORK = """

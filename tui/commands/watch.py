@@ -287,7 +287,8 @@ class _Printer:
             return
         self._started.add(row.id)
         parent = self._source.row(row.parent) if row.parent is not None else None
-        self._event("started", row, _started_text(row, parent))
+        root = parent is None and any(r.id == row.id for r in self._source.root_rows())
+        self._event("started", row, _started_text(row, parent, root))
 
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
@@ -322,8 +323,11 @@ class _Printer:
 _MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
 
 
-def _started_text(row: ProcessRow, parent: ProcessRow | None) -> str:
+def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:
+    # A child can be heard of before its parent is (a fork server's, under load), or its
+    # parent may never be known (it ended before any walk, and nothing hooked told of it).
     of = f" (child of {parent.name} {parent.pid})" if parent is not None else ""
+    of = of if parent is not None or root else " (its parent not known yet)"
     return f"{row.name} {row.pid}{of}: {row.command}"
 
 
