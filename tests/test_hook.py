@@ -37,6 +37,7 @@ from proclab.core.watch.protocol import (
     Helper,
     Message,
     MpJoin,
+    MpName,
     MpRun,
     MpSignal,
     MpStart,
@@ -721,8 +722,8 @@ def test_parse_never_raises_anything_but_a_protocol_error(data: bytes) -> None:
         assert str(exc) and "\n" not in str(exc)
     else:
         assert type(message).__name__ in {
-            "Hello", "MpStart", "MpRun", "MpJoin", "MpSignal", "Reaped", "PoolReport",
-            "Helper", "Dropped",
+            "Hello", "MpStart", "MpRun", "MpName", "MpJoin", "MpSignal", "Reaped",
+            "PoolReport", "Helper", "Dropped",
         }  # fmt: skip
 
 
@@ -750,3 +751,32 @@ def test_a_connection_that_closes_right_after_sending_is_not_junk() -> None:
         stats = server.stats()
     assert (stats.junk, stats.last_error) == (0, "")
     assert len(rec.of(Helper)) == 300 * 20
+
+
+RENAMES_ITSELF = """
+import multiprocessing as mp, sys
+
+def work(i):
+    mp.current_process().name = "renamed-%d" % i  # as a Pool initializer may
+    print(mp.current_process().name, flush=True)
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    mp.current_process().name = "boss"  # the main process: no Process name to show
+    children = [mp.Process(target=work, args=(i,), name="c-%d" % i) for i in range(2)]
+    for c in children:
+        c.start()
+    children[0].name = "parent-side"  # the parent's object only: not the child's name
+    for c in children:
+        c.join()
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_child_that_renames_itself_says_its_new_name(method: str, tmp_path: Path) -> None:
+    (tmp_path / "renames.py").write_text(RENAMES_ITSELF)
+    run = run_hooked([sys.executable, str(tmp_path / "renames.py"), method])
+    assert run.returncode == 0
+    starts = {s.child: s.name for s in run.rec.of(MpStart)}
+    said = {(m.pid, m.name) for m in run.rec.of(MpName)}
+    assert said == {(pid, "renamed-" + name[-1]) for pid, name in starts.items()}

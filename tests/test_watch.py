@@ -751,3 +751,21 @@ def test_a_title_set_over_argv_is_read_as_ps_shows_it() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_child_that_renames_itself_is_shown_under_its_new_name(
+    method: str, tmp_path: Path
+) -> None:
+    """A Pool initializer's `current_process().name = ...`: the row takes the name the
+    process said last, not the one it started under."""
+    from test_hook import RENAMES_ITSELF
+
+    (tmp_path / "renames.py").write_text(RENAMES_ITSELF)
+    program = watch([sys.executable, str(tmp_path / "renames.py"), method])
+    named = {r.name: r for r in program.rows() if r.mp is not None and r.mp.target}
+    assert set(named) == {"renamed-0", "renamed-1"}, [r.name for r in program.rows()]
+    for name, row in named.items():
+        assert row.exitcode == 0 and lines_of(program, row) == [name]
+    root = program.root
+    assert root is not None and root.name != "boss"

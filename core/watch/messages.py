@@ -27,6 +27,7 @@ from proclab.core.watch.protocol import (
     Helper,
     Message,
     MpJoin,
+    MpName,
     MpRun,
     MpSignal,
     MpStart,
@@ -68,6 +69,8 @@ class HookMessages:
                 self._mp_run(message, events)
             elif isinstance(message, MpJoin):
                 self._mp_join(message, events)
+            elif isinstance(message, MpName):
+                self._facts(message.pid, events, name=message.name)
             elif isinstance(message, MpSignal):
                 self._call(message.pid, message.child, message.how, message.t, message.t, events)
             elif isinstance(message, Reaped):

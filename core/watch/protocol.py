@@ -81,6 +81,15 @@ class MpRun:
 
 
 @dataclass(frozen=True, slots=True)
+class MpName:
+    """The sender, a multiprocessing child, renamed itself (`current_process().name`)."""
+
+    pid: int
+    t: float
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class MpJoin:
     """`join()` on `child` returned in the sender."""
 
@@ -164,7 +173,19 @@ class Bye:
     t: float
 
 
-Message = Hello | MpStart | MpRun | MpJoin | MpSignal | Reaped | PoolReport | Helper | Dropped | Bye
+Message = (
+    Hello
+    | MpStart
+    | MpRun
+    | MpName
+    | MpJoin
+    | MpSignal
+    | Reaped
+    | PoolReport
+    | Helper
+    | Dropped
+    | Bye
+)
 
 
 # --- field checks: each returns the value as the dataclass holds it, or raises --------
@@ -282,6 +303,7 @@ _KINDS: dict[str, _Kind] = {
         {"parent": None},
         {},
     ),
+    "mp_name": _Kind(MpName, {"name": _text}, {}, {}),
     "mp_join": _Kind(
         MpJoin,
         {

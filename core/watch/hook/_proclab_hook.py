@@ -10,9 +10,10 @@ the environment names proclab's socket (PROCLAB_HOOK). It then:
   proclab's pipes are taken over (the root's, listed by proclab in PROCLAB_HOOK_PIPES,
   and those of hooked ancestors): output a parent captures (subprocess's stdout=PIPE) or
   sends to a file stays where the program sent it;
-- reports multiprocessing's calls (start, the child's run, join, terminate, kill), the
-  exit status of every child this process reaps (os.waitpid and friends), pool workers
-  with their task counts, and multiprocessing's helper processes.
+- reports multiprocessing's calls (start, the child's run, join, terminate, kill, a
+  child's renaming itself), the exit status of every child this process reaps
+  (os.waitpid and friends), pool workers with their task counts, and multiprocessing's
+  helper processes.
 
 Rules it keeps, because it runs inside someone else's program:
 - standard library only, and little of it: `_socket` rather than `socket` (which imports
@@ -495,7 +496,28 @@ def _patch_process(module) -> None:
     if kill is not None:
         base.kill = signal_(kill, "kill")
     base._bootstrap = _like(bootstrap_, bootstrap)
+    named = base.__dict__.get("name")
+    if isinstance(named, property) and named.fset is not None:
+        base.name = property(named.fget, _renaming(named.fset, module), named.fdel, named.__doc__)
     base._proclab_patched = True
+
+
+def _renaming(set_name, module):
+    """The name's setter, saying so when a child renames itself (a Pool initializer's
+    `current_process().name = ...`): proclab shows the name a process said last."""
+
+    def set_name_(self, name):
+        set_name(self, name)
+        if _sock is None or self is not getattr(module, "_current_process", None):
+            return
+        if getattr(self, "_parent_pid", None) is None:
+            return  # the main process: it has no Process name to show
+        try:
+            _send("mp_name", {"name": _text(self.name, MAX_REPR_CHARS)})
+        except Exception:
+            pass
+
+    return set_name_
 
 
 def _on_run(process, base):
