@@ -86,7 +86,7 @@ async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented
         facts = await details_of(app, pilot, 7)
         assert facts["Ended"] == [
             "ended; exit status not known: only its parent fetcher (42003) could read it"
-            " (only a parent can read it: ? explains)"
+            " (? explains)"
         ]
         assert facts["Calls"][1].endswith("fetcher (42003): terminate() of it: SIGTERM sent")
         # An exit status someone reported names who saw it, and how.

@@ -110,5 +110,5 @@ def watched_exit(row: ProcessRow, reason: str) -> str:
     """How it ended, and who saw its exit status; one nobody reported is said as such."""
     if row.state is ProcState.ENDED:
         note = row.exit_note or "exit status not known"
-        return f"ended; {note} (only a parent can read it: ? explains)"
+        return f"ended; {note} (? explains)"
     return f"{reason} ({row.exit_note})" if row.exit_note else reason
