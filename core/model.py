@@ -442,6 +442,10 @@ class ServerStatus:
     handlers: int  # live handler or worker processes
 
 
+# The events that carry a process's row (the row as it was made, or as it stands when it
+# goes out: core/registry.py). A subscriber that keeps rows keeps the last of these.
+RowEvent = Spawned | StateChanged | Exited | RowUpdated
+
 Event = (
     Spawned
     | StateChanged

@@ -36,17 +36,14 @@ from proclab.core.errors import ProclabError, UnknownProcess
 from proclab.core.model import (
     Cleared,
     Event,
-    Exited,
     OutputLine,
     ProcessRow,
     ProcessSpec,
-    RowUpdated,
+    RowEvent,
     Sampled,
     ServerEvent,
     ServerListening,
     ServerStatus,
-    Spawned,
-    StateChanged,
     SystemSample,
 )
 from proclab.core.source import Capabilities, NotAllowed
@@ -620,7 +617,7 @@ class Replay:
                 self._rows.pop(rec_id, None)
                 self._output.pop(rec_id, None)
                 self._cleared.add(rec_id)
-        elif isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+        elif isinstance(event, RowEvent):
             # A recording made before row events went out in order (or edited) can hold
             # a late, older row: a cleared row does not come back, an ended one does not
             # live again (a restart is a new row).

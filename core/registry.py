@@ -37,9 +37,9 @@ from proclab.core.model import (
     ProcessRow,
     ProcSample,
     ProcState,
+    RowEvent,
     RowUpdated,
     Sampled,
-    Spawned,
     StateChanged,
     Stream,
     SystemSample,
@@ -85,7 +85,7 @@ class Registry:
 
     def emit(self, events: list[Event]) -> None:
         for event in events:
-            if isinstance(event, Spawned | StateChanged | Exited | RowUpdated):
+            if isinstance(event, RowEvent):
                 # Made under the lock and handed out after it, two threads' row events
                 # can go out in the other order than their changes (a walk's late Spawned
                 # undid a hook's rename on the timeline). One at a time, each with its row

@@ -30,14 +30,11 @@ from proclab.core.exits import state_for_status
 from proclab.core.model import (
     Cleared,
     Event,
-    Exited,
     ProcessRow,
     ProcSample,
     ProcState,
-    RowUpdated,
+    RowEvent,
     Sampled,
-    Spawned,
-    StateChanged,
 )
 
 if TYPE_CHECKING:
@@ -182,7 +179,7 @@ class Timeline:
 
     def feed(self, event: Event) -> None:
         with self._lock:
-            if isinstance(event, (Spawned, StateChanged, RowUpdated, Exited)):
+            if isinstance(event, RowEvent):
                 self._know(event.row)
             elif isinstance(event, Cleared):
                 for rec_id in event.ids:
