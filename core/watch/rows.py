@@ -187,8 +187,8 @@ class TreeRows:
         live = self.live.get(pid)
         for rec_id in ([live] if live is not None else []) + self.ended_with(pid)[::-1]:
             row = self.registry.row(rec_id)
-            started = row.started_at if row.started_at is not None else when
-            if started <= when + START_SLACK_S and (row.ended_at or when) >= when:
+            started = row.started_at is None or row.started_at <= when + START_SLACK_S
+            if started and (row.ended_at is None or row.ended_at >= when):
                 return rec_id
         return None
 

@@ -326,8 +326,10 @@ _MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
 def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:
     # A child can be heard of before its parent is (a fork server's, under load), or its
     # parent may never be known (it ended before any walk, and nothing hooked told of it).
-    of = f" (child of {parent.name} {parent.pid})" if parent is not None else ""
-    of = of if parent is not None or root else " (its parent not known yet)"
+    if parent is not None:
+        of = f" (child of {parent.name} {parent.pid})"
+    else:
+        of = "" if root else " (its parent not known yet)"
     return f"{row.name} {row.pid}{of}: {row.command}"
 
 
