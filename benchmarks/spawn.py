@@ -88,8 +88,8 @@ def controller_many(controller, spec, count: int) -> float:  # type: ignore[no-u
 
 def writers_made_ahead() -> bool:
     """Whether fork children took output writers made in this process (bootstrap's
-    prepare_writers): not where this process's stdout or stderr is a file or /dev/null,
-    where each child makes its own. Printed and written down: it moves fork's figures."""
+    prepare_writers): not where this process's fd 1 or 2 is closed, where each child
+    makes its own. Printed and written down: it moves fork's figures."""
     from proclab.core import bootstrap
 
     made = bootstrap._ready_writers is not None

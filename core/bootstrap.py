@@ -16,6 +16,7 @@ import _thread
 import collections
 import contextlib
 import ctypes
+import errno
 import gc
 import importlib
 import importlib.util
@@ -349,8 +350,8 @@ def _redirect_stdio(payload: ChildPayload) -> None:
         # stdout would be theirs too).
         _ready_writers, _writers_tried = None, False
     else:
-        sys.stdout = _line_writer(1)
-        sys.stderr = _line_writer(2)
+        sys.stdout = _pipe_writer(1)
+        sys.stderr = _pipe_writer(2)
     # The originals too: those inherited write to fds 1 and 2 as well, buffered, and at the
     # end multiprocessing flushes only sys.stdout and sys.stderr (what a target wrote to
     # sys.__stdout__ was lost; in a child of a script they are the same objects). Kept,
@@ -372,31 +373,47 @@ _ready_writers: tuple[io.TextIOWrapper, io.TextIOWrapper] | None = None
 _writers_tried = False  # once: where none could be made, none will be
 
 
+class _PipeFileIO(io.FileIO):
+    """The raw file under a writer made ahead: fds 1 and 2 of the fork child that takes
+    it are pipes (_redirect_stdio), whatever they are in proclab when it is made. Built
+    on proclab's file or terminal, io's own would ask that file whether it can seek and
+    where it stands, and the writers above it keep both answers: the child's stdout
+    would claim to seek. This one answers as a pipe does (its repr is io's own)."""
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
+
+
 def prepare_writers() -> None:
     """In proclab's process, before it forks a child. The writers only hold the fd
     numbers, which are each child's pipes by the time it writes; proclab itself never
-    writes to them. Where its own fd 1 or 2 is closed, or seekable (a file: the writers
-    would remember a position in it), each child builds its own."""
+    writes to them. Where its own fd 1 or 2 is closed, each child builds its own."""
     global _ready_writers, _writers_tried
     if _writers_tried:
         return
     _writers_tried = True
-    try:
-        writers = (_line_writer(1), _line_writer(2))
-    except (OSError, ValueError):
-        return
-    if not any(w.seekable() for w in writers):
-        _ready_writers = writers
+    with contextlib.suppress(OSError, ValueError):
+        _ready_writers = (
+            _line_writer(_PipeFileIO(1, "wb", closefd=False)),
+            _line_writer(_PipeFileIO(2, "wb", closefd=False)),
+        )
 
 
-def _line_writer(fd: int) -> io.TextIOWrapper:
-    raw = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115
+def _line_writer(raw: io.FileIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(
         io.BufferedWriter(raw),
         encoding="utf-8",
         errors="backslashreplace",
         line_buffering=True,
     )
+
+
+def _pipe_writer(fd: int) -> io.TextIOWrapper:
+    """A writer on fd 1 or 2 of this child, which is its pipe."""
+    return _line_writer(io.FileIO(fd, "wb", closefd=False))
 
 
 def close_inherited_fds(keep: tuple[int, ...]) -> None:

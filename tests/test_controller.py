@@ -916,15 +916,18 @@ if __name__ == "__main__":
 """
 
 
-def _fork_child_of_a_piped_proclab(target: str, folder, *args: str) -> dict:  # type: ignore[no-untyped-def]
+def _fork_child_of_a_piped_proclab(target: str, folder, *args: str, stdout=subprocess.PIPE) -> dict:  # type: ignore[no-untyped-def]
+    """`stdout`: proclab's own (a pipe, or a file the result is read back from)."""
     done = subprocess.run(
         [sys.executable, "-c", WRITERS_SCRIPT, target, str(folder), *args],
-        capture_output=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=60,
         check=True,
     )
-    return json.loads(done.stdout.splitlines()[-1])
+    told = done.stdout if stdout is subprocess.PIPE else Path(stdout.name).read_text()
+    return json.loads(told.splitlines()[-1])
 
 
 def test_a_fork_child_writes_through_writers_made_before_the_fork(tmp_path):
@@ -976,25 +979,45 @@ def test_a_fork_childs_own_fork_children_get_writers_of_their_own(tmp_path, befo
     assert json.loads(told[-1]) == [0, ["B says hi"]]
 
 
-@pytest.mark.parametrize("stdout", ["a file", "closed"])
-def test_no_writers_are_made_ahead_on_a_file_or_a_closed_fd(tmp_path, stdout):
-    """Made on a file, the writers would remember a position in it (and say they can
-    seek); on a closed fd none can be made: each fork child then makes its own."""
+def test_a_fork_child_of_a_proclab_writing_to_a_file_sees_its_pipe(tmp_path):
+    """proclab's stdout a file (`proclab run ... > log`): the writers made ahead on it must
+    not take the file's answers to the child, whose fd 1 is a pipe. It cannot seek, its
+    tell fails as a pipe's does, and its lines arrive."""
+    (tmp_path / "probe.py").write_text(
+        "import sys\n"
+        "def go():\n"
+        "    print(sys.stdout.seekable(), sys.stdout.buffer.seekable(), sys.stdout.buffer.raw)\n"
+        "    try:\n"
+        "        sys.stdout.buffer.tell()\n"
+        "    except OSError as exc:\n"
+        "        print(exc)\n"
+        "    sys.stderr.write('on stderr\\n')\n"
+    )
+    with open(tmp_path / "proclab-out.txt", "w") as out:
+        out.write("proclab's own output, before the child\n")
+        out.flush()
+        got = _fork_child_of_a_piped_proclab("probe.py:go", tmp_path, stdout=out)
+    assert got["ready"] is not None  # made ahead, though proclab's stdout is a file
+    assert got["exitcode"] == 0
+    assert got["lines"] == [
+        ["stdout", "False False <_io.FileIO name=1 mode='wb' closefd=False>"],
+        ["stdout", "[Errno 29] Illegal seek"],
+        ["stderr", "on stderr"],
+    ]
+
+
+def test_no_writers_are_made_ahead_on_a_closed_fd():
+    """None can be made on a closed fd 1: each fork child then makes its own."""
     script = (
         "import os, sys\n"
-        + ("os.close(1)\n" if stdout == "closed" else "")
-        + "from proclab.core import bootstrap\n"
+        "os.close(1)\n"
+        "from proclab.core import bootstrap\n"
         "bootstrap.prepare_writers()\n"
         "sys.stderr.write(str(bootstrap._ready_writers is None))\n"
     )
-    with open(tmp_path / "out.txt", "w") as out:
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-        )
+    done = subprocess.run(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, timeout=60
+    )
     assert done.stderr == "True"
 
 
