@@ -117,3 +117,19 @@ def test_a_parent_named_by_pid_is_the_process_that_had_the_pid_then(
     messages.on_message(Hello(300, now, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
     (child,) = [r for r in rows.registry.rows() if r.pid == 300]
     assert child.parent is None
+
+
+def test_a_row_made_while_a_walk_ran_is_not_taken_for_gone_by_it() -> None:
+    """A hook's hello can make a row while a walk runs (a double fork's daemon, heard of
+    as the program's root is reaped): the walk did not look for it, and must not end it.
+    Ended so, a daemon that lived on had its row ended at once, its status "not known",
+    and the program was taken for over."""
+    rows, events = book()
+    looked_for = rows.walk_from()[1]
+    daemon = rows.see(process(300, 1, SCRIPT), events)  # the hello, during the walk
+    assert daemon is not None
+    rows.walked({}, events, reaps_orphans=False, looked_for=looked_for)  # found nothing
+    assert daemon not in rows.gone
+    assert rows.gone == {rows.roots[0]: pytest.approx(time.time(), abs=5)}
+    rows.walked({}, events, reaps_orphans=False, looked_for=rows.walk_from()[1])  # the next
+    assert daemon in rows.gone

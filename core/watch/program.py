@@ -520,7 +520,7 @@ class WatchedTree:
         found = tree.walk([*roots, *expect, *orphans], known, expect)
         events: Pending = []
         with self._lock:
-            adopt = self._rows.walked(found, events, self.reaps_orphans)
+            adopt = self._rows.walked(found, events, self.reaps_orphans, expect)
         for rec_id in adopt:
             self._reaper.adopt(rec_id)
         self._emit(events)

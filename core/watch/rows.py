@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,9 +94,15 @@ class TreeRows:
         return roots, expect, self.known
 
     def walked(
-        self, found: dict[int, tree.TreeProcess], events: Pending, reaps_orphans: bool
+        self,
+        found: dict[int, tree.TreeProcess],
+        events: Pending,
+        reaps_orphans: bool,
+        looked_for: Mapping[int, int],
     ) -> list[int]:
         """What a walk found: rows made and brought up to date, and those gone marked so.
+        `looked_for`: the live rows' processes as the walk began (walk_from), the only ones
+        it can say are gone: a row made meanwhile (a hook's hello) was not looked for.
         Returns the rows of orphans re-parented to proclab, for the Reaper to adopt."""
         adopt: list[int] = []
         self.known = found
@@ -107,8 +113,11 @@ class TreeRows:
                 adopt.append(rec_id)
         now = time.time()
         for pid, rec_id in list(self.live.items()):
+            start = self.keys[rec_id][1]
+            if looked_for.get(pid) != start:
+                continue
             current = found.get(pid)
-            if current is not None and current.start == self.keys[rec_id][1]:
+            if current is not None and current.start == start:
                 continue
             if rec_id in self.own:
                 continue  # reaped by proclab when its pidfd says so
