@@ -70,7 +70,7 @@ def test_a_process_named_by_its_own_word_is_a_process_not_a_helper() -> None:
     rows, events = book()
     child = rows.see(process(300, 200, SERVER), events)  # taken for the server, for now
     assert child is not None
-    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
     messages.on_message(MpRun(300, 0.0, "Process-1", "ten_sleepers.sleeper", 100), PassedFds(()))
     row = rows.registry.row(child)
     assert shown_name(row) == "Process-1"
@@ -87,7 +87,7 @@ def test_a_forkserver_child_gone_before_any_walk_is_put_under_the_server(
     its parent. CI met it once: the greeter of test_watch's forkserver case had no parent."""
     monkeypatch.setattr(tree, "describe", lambda pid: None)  # gone from /proc already
     rows, events = book()
-    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
     now = time.time()
     start = MpStart(100, now, 300, "greeter", "greet", "()", "{}", False, "forkserver", now - 0.01)
     hello = Hello(300, now - 0.005, 200, SERVER, sys.executable, "fork", ())
@@ -113,7 +113,7 @@ def test_a_parent_named_by_pid_is_the_process_that_had_the_pid_then(
     rows.finish(earlier, events)
     now = time.time()
     rows.registry.update(earlier, ended_at=now - 2)  # ended 2 s before the child spoke
-    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
     messages.on_message(Hello(300, now, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
     (child,) = [r for r in rows.registry.rows() if r.pid == 300]
     assert child.parent is None

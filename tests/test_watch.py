@@ -33,6 +33,7 @@ from proclab.core.model import (
     Event,
     Exited,
     Notice,
+    OutputLine,
     ProcessCall,
     ProcessRow,
     ProcState,
@@ -679,7 +680,7 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
         command="python greeter.py",
         exit_note="reported by its parent python (100), which joined it",
     )  # fmt: skip
-    program = SimpleNamespace(root_rows=lambda: (row,))
+    program = SimpleNamespace(root_rows=lambda: (row,), output_open=lambda rec_id: False)
     printer = _Printer(program, json_lines)  # type: ignore[arg-type]
     printer(StateChanged(row, ProcState.ENDED))  # the parent's word
     printer(Exited(row))  # the walk's, late
@@ -704,6 +705,98 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
             capsys.readouterr().out
             == "+ greeter 301 (its parent not known yet): python greeter.py\n"
         )
+
+
+def test_an_end_is_told_after_the_lines_its_process_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines are read from a process's pipes, its end comes from elsewhere (its parent's
+    word, its pidfd): the end waits until its pipes are read to their end, what is told
+    after it waits behind it, and its own late lines go before it. A pipe held open by
+    something else (a child it started) lets the end go after LINES_WAIT_S."""
+    from proclab.tui.commands import watch as watch_command
+
+    root = ProcessRow(1, "python", None, ProcState.RUNNING, 100, command="python main.py")
+    child = ProcessRow(
+        2, "talker", None, ProcState.EXITED, 101, exitcode=0, parent=1, command="python main.py",
+        exit_note="reported by its parent python (100), which reaped it",
+    )  # fmt: skip
+    rows = {1: root, 2: child}
+    still_open = {2}
+    program = SimpleNamespace(
+        root_rows=lambda: (root,), row=rows.__getitem__, output_open=still_open.__contains__
+    )
+    printer = watch_command._Printer(program, json_lines=False)  # type: ignore[arg-type]
+    printer(Spawned(child))
+    printer(OutputLine(2, 101, "talker", "stdout", "first", 0.0))
+    printer(Exited(child))  # the parent's word, before the rest of its lines are read
+    printer(Notice("info", "after the end", 0.0))
+    printer(OutputLine(2, 101, "talker", "stdout", "last", 0.0))
+    printer.tick()
+    told = capsys.readouterr()
+    assert told.out.splitlines() == [
+        "+ talker 101 (child of python 100): python main.py",
+        "talker 101 | first",
+        "talker 101 | last",
+    ]
+    still_open.clear()  # its pipes read to their end
+    printer.tick()
+    told = capsys.readouterr()
+    assert told.out.splitlines() == [
+        "- talker 101 exit 0 (reported by its parent python (100), which reaped it)"
+    ]
+    assert told.err == "proclab: after the end\n"
+    # A pipe that stays open (a child holds it) keeps the end waiting only so long.
+    monkeypatch.setattr(watch_command, "LINES_WAIT_S", 0.0)
+    other = replace(child, id=3, pid=102)
+    rows[3] = other
+    still_open.add(3)
+    printer(Spawned(other))
+    printer(Exited(other))
+    printer.tick()
+    assert capsys.readouterr().out.splitlines()[-1].startswith("- talker 102 exit 0")
+
+
+TALKERS = """
+import multiprocessing as mp, sys
+
+def talk(n):
+    for i in range(200):
+        print(f"line {i} of {n}")
+
+if __name__ == "__main__":
+    ctx = mp.get_context(sys.argv[1])
+    ps = [ctx.Process(target=talk, args=(n,), name=f"talker-{n}") for n in range(6)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_stream_tells_each_process_s_lines_before_its_end_and_children_before_parent(
+    tmp_path: Path, method: str
+) -> None:
+    """Short children that print and are joined: their lines come through their own pipes,
+    their hellos (which bring those pipes) and their parent's word on their ends through
+    the hook's socket, swept every 20-100 ms. Each child's 200 lines are told before its
+    end, and every child's end before the end of the parent that joined them (under fork,
+    every run told a child's lines after its end, some after the parent's)."""
+    script = tmp_path / "talkers.py"
+    script.write_text(TALKERS)
+    done = headless("--", sys.executable, str(script), method)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n\n")[0].splitlines()  # the stream, before the summary
+    ends = {m[1]: i for i, line in enumerate(lines) if (m := re.match(r"- \S+ (\d+) ", line))}
+    talkers = {m[1] for line in lines if (m := re.match(r"talker-\d (\d+) \| ", line))}
+    assert len(talkers) == 6, done.stdout
+    for pid in talkers:
+        said = [i for i, line in enumerate(lines) if re.match(rf"talker-\d {pid} \| ", line)]
+        assert len(said) == 200
+        assert max(said) < ends[pid], (pid, lines[max(said)], lines[ends[pid]])
+    root = re.match(r"\+ \S+ (\d+): ", lines[0])[1]  # type: ignore[index]
+    assert max(ends[pid] for pid in talkers) < ends[root], done.stdout
 
 
 DOUBLE_FORK = """

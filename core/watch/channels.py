@@ -39,6 +39,10 @@ class Channels:
         """Its output pipes have closed: all it wrote has been read."""
         self._reading.discard(channel)
 
+    def reading_for(self, rec_id: int) -> bool:
+        """Some output pipes of the row are still open."""
+        return any(self._outputs[channel] == rec_id for channel in self._reading)
+
     @property
     def reading(self) -> bool:
         """Some output pipes are still open."""

@@ -38,6 +38,7 @@ class Reaper:
         wake: threading.Event,
         on_own_exit: Callable[[ProcessRow], None],
         check_done: Callable[[], None],
+        settle: Callable[[], None],
     ) -> None:
         self._rows = rows
         self._registry = rows.registry
@@ -47,6 +48,9 @@ class Reaper:
         self._wake = wake  # the walk that finds an ended process gone ends its row
         self._on_own_exit = on_own_exit  # one of proclab's own children has been reaped
         self._check_done = check_done
+        # Before one of proclab's own children's end is told: every hook message sent
+        # by then (the ends of the children it joined, the pipes of their lines).
+        self._settle = settle
 
     def watch_exit(
         self, rec_id: int, process: tree.TreeProcess, pipes: tuple[int, int] | None = None
@@ -123,6 +127,7 @@ class Reaper:
             reaped, status, usage = pid, None, None  # reaped by someone else: not ours to read
         if reaped == 0:
             return False
+        self._settle()
         with self._lock:
             if rows.own.pop(rec_id, None) is None:
                 return True  # reaped meanwhile by the other thread

@@ -136,8 +136,9 @@ class HookServer:
         self._close_lock = threading.Lock()
         # Held while messages are read and delivered, by the sweep or by deliver_pending:
         # one process's messages are delivered in the order it sent them, from one thread
-        # at a time.
-        self._reading = threading.Lock()
+        # at a time. Re-entrant: a parent's word on a child's end, being delivered, has the
+        # child's own messages delivered first (watch/messages.py).
+        self._reading = threading.RLock()
         self._owned: list[int] = []  # raw fds: the wake pipe
         try:
             self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -254,12 +255,27 @@ class HookServer:
         has read yet. A process that says something (its multiprocessing name) and then
         prints has its message in its socket before its line is in its pipe; a sweep may
         come up to SWEEP_IDLE later, and a line handled first took the name the row had
-        before. The caller must not hold a lock that on_message takes."""
+        before. The caller must not hold a lock that on_message takes; on_message itself
+        may call it, for another process than the one it is delivering."""
+        self._deliver_now(lambda conn: conn.pid == pid)
+
+    def deliver_all(self) -> None:
+        """Deliver now, on the caller's thread, what every process has sent and no sweep
+        has read yet: before the program's own end is told, its children's ends and the
+        pipes their lines are in (their hellos) are known. Not from on_message."""
+        self._deliver_now(lambda conn: True)
+
+    def _deliver_now(self, which: Callable[[_Connection], bool]) -> None:
         with self._reading:
             if self._released:
                 return
+            if self._accepting:
+                # A process that has just connected may not have been accepted yet: its
+                # messages wait behind the listener until a sweep would take it.
+                self._accept()
             for fd, conn in list(self._connections.items()):
-                if conn.pid == pid:
+                # A connection dropped meanwhile (a nested delivery read its end) is gone.
+                if which(conn) and self._connections.get(fd) is conn:
                     self._read(fd, conn, 0)
 
     def _accept(self) -> None:

@@ -48,16 +48,23 @@ class HookMessages:
         channels: Channels,
         watcher: ChildWatcher,
         emit: Callable[[Iterable[Event | Callable[[], None]]], None],
+        deliver_pending: Callable[[int], None],
     ) -> None:
         self._rows = rows
         self._registry = rows.registry
         self._channels = channels
         self._watcher = watcher
         self._emit = emit
+        self._deliver_pending = deliver_pending  # a process's messages not yet delivered
         self._start_calls: dict[int, float] = {}  # child pid -> its parent's start() call
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
 
     def on_message(self, message: Message, fds: PassedFds) -> None:
+        if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
+            # The child's own word first: its hello brings the pipes its lines are in,
+            # which are then read before its end is told (a short fork child's hello can
+            # wait in its socket behind its parent's word on its end).
+            self._deliver_pending(message.child)
         events: Pending = []
         watch: tuple[int, int, int] | None = None
         with self._registry.lock:

@@ -164,13 +164,16 @@ class WatchedTree:
             wake=self._wake,
             on_own_exit=self._on_own_exit,
             check_done=self._check_done,
+            settle=self._deliver_all,
         )
         self._sampler = Sampler(
             sample_interval, self._live_ids, self._registry.sampled, None, on_names=self._names_seen
         )
         self._exec_seen = False  # a sampled command name differs from the walk's: walk
         self._walker = threading.Thread(target=self._walk_loop, name="proclab-tree", daemon=True)
-        messages = HookMessages(self._rows, self._channels, self._watcher, self._emit)
+        messages = HookMessages(
+            self._rows, self._channels, self._watcher, self._emit, self._deliver_pending
+        )
         self._hook_server: HookServer | None = HookServer(messages.on_message) if hook else None
         self._family_bound = family
         self._family: Family | None = None
@@ -545,6 +548,10 @@ class WatchedTree:
         return self._rows.roots
 
     def _finish_gone(self, force: bool = False) -> None:
+        with self._lock:
+            gone = bool(self._rows.gone)
+        if gone:
+            self._deliver_all()
         events: Pending = []
         with self._lock:
             self._rows.finish_gone(events, force)
@@ -580,11 +587,27 @@ class WatchedTree:
         with self._lock:
             rec_id = self._channels.output_row(channel)
             pid = self._unnamed_hooked(rec_id)
-        if pid is not None and self._hook_server is not None:
+        if pid is not None:
             # What it said before it printed (its multiprocessing name) names the line.
-            self._hook_server.deliver_pending(pid)
+            self._deliver_pending(pid)
         if rec_id is not None:
             self._registry.add_line(rec_id, stream, text)  # type: ignore[arg-type]
+
+    def _deliver_pending(self, pid: int) -> None:
+        if self._hook_server is not None:
+            self._hook_server.deliver_pending(pid)
+
+    def _deliver_all(self) -> None:
+        """Every hook message sent so far, before an end is told: the ends and the pipes
+        (hellos) of processes that ended before it are known first."""
+        if self._hook_server is not None:
+            self._hook_server.deliver_all()
+
+    def output_open(self, rec_id: int) -> bool:
+        """Whether a pipe the row's process printed to is still open: lines it wrote
+        before it ended may still be on their way."""
+        with self._lock:
+            return self._channels.reading_for(rec_id)
 
     def _unnamed_hooked(self, rec_id: int | None) -> int | None:
         """The pid of a row's process that is hooked and has not said its multiprocessing

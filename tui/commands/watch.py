@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError
@@ -190,6 +190,7 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                 return EXIT_USAGE
             told = False
             while not source.wait(0.05):
+                printer.tick()
                 if received:
                     if received[0] != signal.SIGPIPE:
                         name = signal.Signals(received[0]).name
@@ -225,8 +226,25 @@ def exit_status(source: WatchedTree) -> int:
     return 128 - code if code < 0 else code
 
 
+# How long a process's end line waits for the lines it printed: they are read from its
+# pipes, its end comes from elsewhere (its pidfd, its parent's word). A pipe stays open
+# past its process's end only while a child it started, that is not hooked, holds it.
+LINES_WAIT_S = 0.5
+
+
+class _Line(NamedTuple):
+    stream: object
+    text: str
+    row: int | None = None  # the row whose output or end this is
+    end: bool = False  # the row's end line
+
+
 class _Printer:
-    """Lines from the source's threads: output under its pid, the tree's events."""
+    """Lines from the source's threads: output under its pid, the tree's events.
+
+    In the order things happened: a process's end line waits (at most LINES_WAIT_S) until
+    the pipes it printed to are read to their end, and everything told after it waits
+    behind it but the lines of processes whose end is waiting, which go before it."""
 
     def __init__(self, source: WatchedTree, json_lines: bool) -> None:
         self._source = source
@@ -235,16 +253,20 @@ class _Printer:
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
         self._started: set[int] = set()  # rows whose start was shown
         self._ended: dict[int, str] = {}  # the end each row was last shown with
+        self._held: list[_Line] = []  # behind an end line that waits for its lines
+        self._waiting: dict[int, float] = {}  # row -> until when its end line waits
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
             if self._json:
-                self._emit(sys.stdout, {"type": "output", **encode(event)})
+                self._emit(sys.stdout, {"type": "output", **encode(event)}, row=event.id)
             else:
                 stream = sys.stdout if event.stream == "stdout" else sys.stderr
                 mark = "|" if event.stream == "stdout" else "!"
                 self._write(
-                    stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}")
+                    stream,
+                    escape_controls(f"{event.name} {event.pid} {mark} {event.text}"),
+                    row=event.id,
                 )
         elif isinstance(event, Notice):
             if self._json:
@@ -300,24 +322,62 @@ class _Printer:
             self._event("ended", row, text)
 
     def _event(self, kind: str, row: ProcessRow, text: str) -> None:
+        end = kind == "ended"
         if self._json:
-            self._emit(sys.stdout, {"type": kind, "row": encode(row)})
+            self._emit(sys.stdout, {"type": kind, "row": encode(row)}, row=row.id, end=end)
         else:
-            self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"))
+            self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"), row=row.id, end=end)
 
-    def _emit(self, stream: object, obj: dict[str, object]) -> None:
-        self._write(stream, json.dumps(obj, ensure_ascii=False))
+    def _emit(self, stream: object, obj: dict[str, object], **about: Any) -> None:
+        self._write(stream, json.dumps(obj, ensure_ascii=False), **about)
 
-    def _write(self, stream: object, line: str) -> None:
+    def _write(self, stream: object, text: str, row: int | None = None, end: bool = False) -> None:
+        line = _Line(stream, text, row, end)
         with self._lock:
-            print(line, file=stream, flush=True)  # type: ignore[call-overload]
+            if row is not None and row in self._waiting and not end:
+                # Printed before its process ended: before its end line.
+                at = next(i for i, h in enumerate(self._held) if h.end and h.row == row)
+                self._held.insert(at, line)
+            elif self._held or (end and row is not None and self._source.output_open(row)):
+                self._held.append(line)
+                if end and row is not None and row not in self._waiting:
+                    self._waiting[row] = time.monotonic() + LINES_WAIT_S
+            else:
+                _print(line)
+            self._release()
+
+    def tick(self) -> None:
+        """What waited long enough, or whose lines have all come, goes out."""
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        while self._held:
+            head = self._held[0]
+            if head.end and head.row in self._waiting:
+                if (
+                    self._source.output_open(head.row)
+                    and time.monotonic() < self._waiting[head.row]
+                ):
+                    return
+                del self._waiting[head.row]
+            _print(self._held.pop(0))
 
     def summary(self, rows: Sequence[ProcessRow], source: WatchedTree) -> None:
+        with self._lock:
+            for line in self._held:  # the tree is over: nothing more is coming
+                _print(line)
+            self._held.clear()
+            self._waiting.clear()
         if self._json:
             self._emit(sys.stdout, {"type": "summary", **summary_figures(rows, source)})
             return
         with self._lock:
             print_summary(rows, source)
+
+
+def _print(line: _Line) -> None:
+    print(line.text, file=line.stream, flush=True)  # type: ignore[call-overload]
 
 
 _MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
