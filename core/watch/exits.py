@@ -7,6 +7,8 @@ statuses and CPU times (wait4). The book of rows is TreeRows (rows.py).
 The lock rule (core/registry.py): `watch_exit` runs under the registry's lock, held by its
 caller; `on_exit`, `reap` and `adopt` take the lock themselves, never hold it across a
 wait4 or a read of /proc, and call what an end returns once they have released it.
+`reap` (and `adopt`, through it) has the hooks' pending messages delivered first, which
+takes the hook server's lock: never call them under the registry's lock or from a message.
 """
 
 from __future__ import annotations

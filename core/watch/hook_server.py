@@ -15,8 +15,9 @@ kernel's word for its sender (SO_PASSCRED), which must be the pid it claims.
 The thread sweeps the connections every 20 ms while messages come (100 ms when idle)
 rather than waiting on them, so that sending wakes nobody: see `_serve`.
 
-`on_message(message, fds)` runs on the server's thread for each valid message
-(`protocol.parse`), and a `Bye` when a process's connection closes. A `Hello` comes with
+`on_message(message, fds)` runs for each valid message (`protocol.parse`), and a `Bye` when
+a process's connection closes: on the server's thread, or on whichever thread asked for a
+process's messages now (`deliver_pending`, `deliver_all`), one thread at a time. A `Hello` comes with
 its output pipes' read ends: `fds.take()` makes them the caller's, and every fd a
 message brought that nobody took is closed after the callback returns (an ignored
 hello's pipes then break, and that process's writes fail: take them). Anything else a
@@ -130,11 +131,12 @@ class HookServer:
         self.directory = _private_directory()
         self.path = os.path.join(self.directory, "hook.sock")
         self._connections: dict[int, _Connection] = {}
+        self._fds_of: dict[int, set[int]] = {}  # a pid -> its connections' fds
         self._thread: threading.Thread | None = None
         self._closed = False
         self._released = False
         self._close_lock = threading.Lock()
-        # Held while messages are read and delivered, by the sweep or by deliver_pending:
+        # Held while messages are read and delivered, by the sweep or a delivery now:
         # one process's messages are delivered in the order it sent them, from one thread
         # at a time. Re-entrant: a parent's word on a child's end, being delivered, has the
         # child's own messages delivered first (watch/messages.py).
@@ -257,25 +259,28 @@ class HookServer:
         come up to SWEEP_IDLE later, and a line handled first took the name the row had
         before. The caller must not hold a lock that on_message takes; on_message itself
         may call it, for another process than the one it is delivering."""
-        self._deliver_now(lambda conn: conn.pid == pid)
+        self._deliver_now(lambda: self._fds_of.get(pid, ()))
 
     def deliver_all(self) -> None:
         """Deliver now, on the caller's thread, what every process has sent and no sweep
-        has read yet: before the program's own end is told, its children's ends and the
-        pipes their lines are in (their hellos) are known. Not from on_message."""
-        self._deliver_now(lambda conn: True)
+        has read yet: before an end is told, the ends that came before it and the pipes
+        (hellos) of the processes that ended are known. Not from on_message."""
+        self._deliver_now(lambda: self._connections)
 
-    def _deliver_now(self, which: Callable[[_Connection], bool]) -> None:
+    def _deliver_now(self, fds: Callable[[], Iterable[int]]) -> None:
         with self._reading:
             if self._released:
                 return
             if self._accepting:
                 # A process that has just connected may not have been accepted yet: its
-                # messages wait behind the listener until a sweep would take it.
-                self._accept()
-            for fd, conn in list(self._connections.items()):
+                # messages wait behind the listener until a sweep would take it. Never
+                # raised here: the caller may be the thread that reads every pipe.
+                with contextlib.suppress(OSError):
+                    self._accept()
+            for fd in list(fds()):
                 # A connection dropped meanwhile (a nested delivery read its end) is gone.
-                if which(conn) and self._connections.get(fd) is conn:
+                conn = self._connections.get(fd)
+                if conn is not None:
                     self._read(fd, conn, 0)
 
     def _accept(self) -> None:
@@ -299,6 +304,7 @@ class HookServer:
                 continue
             sock.setblocking(False)
             self._connections[sock.fileno()] = _Connection(sock, pid)
+            self._fds_of.setdefault(pid, set()).add(sock.fileno())
             self._epoll.register(sock.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
             self._counts["connections"] += 1
 
@@ -379,6 +385,10 @@ class HookServer:
         with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(fd)
         del self._connections[fd]
+        fds = self._fds_of.get(conn.pid, set())
+        fds.discard(fd)
+        if not fds:
+            self._fds_of.pop(conn.pid, None)
         conn.sock.close()
         if not self._accepting:
             self._resume_accepting()
@@ -397,6 +407,7 @@ class HookServer:
         for conn in self._connections.values():
             conn.sock.close()
         self._connections.clear()
+        self._fds_of.clear()
         for name in ("_listener", "_epoll"):
             resource = getattr(self, name, None)
             if resource is not None:

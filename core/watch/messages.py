@@ -5,9 +5,10 @@ one process makes on another (start, join, terminate, kill), and the exit status
 hooked parent read (`reaped`: os.waitpid and friends; `mp_join`: multiprocessing's
 exitcode). Rows are found, made and ended through the book, TreeRows (rows.py).
 
-The lock rule (core/registry.py): `on_message` (the hook server's thread) takes the
-registry's lock for the whole message, and hands the hello's pipes to the ChildWatcher
-and emits the events only after releasing it.
+The lock rule (core/registry.py): `on_message` (on the hook server's thread, or on a thread
+that asked for messages now: hook_server.py) takes the registry's lock for the whole
+message, and hands the hello's pipes to the ChildWatcher and emits the events only after
+releasing it. It asks for a child's pending messages before it takes the lock.
 """
 
 from __future__ import annotations

@@ -388,8 +388,10 @@ class WatchedTree:
             time.sleep(0.01)
         if self._hook_server is not None:
             # The hooks' last messages (a reaped, a join, the hello of a process that
-            # lived moments, with its pipes) may still wait to be read.
+            # lived moments, with its pipes) may still wait to be read: read before the
+            # last walk, whose rows are the only ones it can end (rows.walked).
             time.sleep(STATUS_WAIT_S)
+            self._deliver_all()
         self._walk_once()
 
     def shutdown_children(self, grace: float) -> None:

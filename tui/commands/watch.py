@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
@@ -209,7 +209,8 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                             f" still {runs}: waiting for {them} (Ctrl+C ends {them})"
                         )
         finally:
-            source.close()
+            with printer.ticking():  # ending the tree takes up to the grace period
+                source.close()
     rows = sorted(source.rows(), key=lambda r: r.id)
     printer.summary(rows, source)
     if received:
@@ -350,6 +351,23 @@ class _Printer:
         """What waited long enough, or whose lines have all come, goes out."""
         with self._lock:
             self._release()
+
+    @contextlib.contextmanager
+    def ticking(self, every: float = 0.05) -> Iterator[None]:
+        """tick() on a thread of its own meanwhile."""
+        done = threading.Event()
+
+        def tick_until_done() -> None:
+            while not done.wait(every):
+                self.tick()
+
+        ticker = threading.Thread(target=tick_until_done, name="proclab-ticker", daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
     def _release(self) -> None:
         while self._held:
