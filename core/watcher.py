@@ -10,8 +10,11 @@ the status is read the moment it arrives. Nothing here ever calls waitpid(-1).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
+import struct
+import termios
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,10 +44,13 @@ class ChildWatcher:
         on_line: Callable[[int, Stream, str], None],
         on_exit: Callable[[int], bool],
         on_closed: Callable[[int], None],
+        before_lines: Callable[[int], None] | None = None,
     ) -> None:
         self._on_line = on_line
         self._on_exit = on_exit
         self._on_closed = on_closed
+        # Called with the record id before the lines of each chunk read from its pipes.
+        self._before_lines = before_lines
         # epoll itself, not selectors' wrapper around it: each child's fds are taken on,
         # woken on and let go through it, and the wrapper's own objects and calls (a key
         # and a mapping built per fd and per wake) were pages written after every fork.
@@ -83,6 +89,18 @@ class ChildWatcher:
                 self._take_on_child(rec_id, stdout_fd, stderr_fd, exit_fds)
                 return
         close_fds(stdout_fd, stderr_fd, *exit_fds)  # stopped: nothing will read them
+
+    def unread(self, rec_id: int) -> bool:
+        """Whether bytes wait in the record's pipes, not read yet: asked from another
+        thread, while this one may be busy with other pipes. A pipe this thread closes
+        meanwhile (its fd maybe someone else's by then) may answer wrongly: the answer
+        only says whether to wait a little longer for its lines."""
+        for pipe in list(self._pipes_of.get(rec_id, ())):
+            with contextlib.suppress(OSError):
+                waiting = fcntl.ioctl(pipe.fd, termios.FIONREAD, b"\0\0\0\0")
+                if struct.unpack("i", waiting)[0] > 0:
+                    return True
+        return False
 
     def stop(self) -> None:
         self._stopping = True
@@ -182,6 +200,8 @@ class ChildWatcher:
         except OSError:
             data = b""
         if data:
+            if self._before_lines is not None:
+                self._before_lines(pipe.rec_id)
             for line in pipe.splitter.feed(data):
                 self._on_line(pipe.rec_id, pipe.stream, line)
             return True

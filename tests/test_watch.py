@@ -680,7 +680,9 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
         command="python greeter.py",
         exit_note="reported by its parent python (100), which joined it",
     )  # fmt: skip
-    program = SimpleNamespace(root_rows=lambda: (row,), output_open=lambda rec_id: False)
+    program = SimpleNamespace(
+        root_rows=lambda: (row,), output_open=lambda rec_id: False, output_unread=lambda r: False
+    )
     printer = _Printer(program, json_lines)  # type: ignore[arg-type]
     printer(StateChanged(row, ProcState.ENDED))  # the parent's word
     printer(Exited(row))  # the walk's, late
@@ -723,8 +725,12 @@ def test_an_end_is_told_after_the_lines_its_process_printed(
     )  # fmt: skip
     rows = {1: root, 2: child}
     still_open = {2}
+    unread: set[int] = set()  # rows whose pipes hold bytes not read yet
     program = SimpleNamespace(
-        root_rows=lambda: (root,), row=rows.__getitem__, output_open=still_open.__contains__
+        root_rows=lambda: (root,),
+        row=rows.__getitem__,
+        output_open=still_open.__contains__,
+        output_unread=unread.__contains__,
     )
     printer = watch_command._Printer(program, json_lines=False)  # type: ignore[arg-type]
     printer(Spawned(child))
@@ -746,13 +752,20 @@ def test_an_end_is_told_after_the_lines_its_process_printed(
         "- talker 101 exit 0 (reported by its parent python (100), which reaped it)"
     ]
     assert told.err == "proclab: after the end\n"
-    # A pipe that stays open (a child holds it) keeps the end waiting only so long.
+    # A pipe that stays open (a child holds it) keeps the end waiting only so long, but
+    # never while bytes wait in it (the reader busy with other pipes).
     monkeypatch.setattr(watch_command, "LINES_WAIT_S", 0.0)
     other = replace(child, id=3, pid=102)
     rows[3] = other
     still_open.add(3)
+    unread.add(3)
     printer(Spawned(other))
     printer(Exited(other))
+    printer.tick()
+    assert capsys.readouterr().out.splitlines() == [
+        "+ talker 102 (child of python 100): python main.py"
+    ]
+    unread.clear()
     printer.tick()
     assert capsys.readouterr().out.splitlines()[-1].startswith("- talker 102 exit 0")
 

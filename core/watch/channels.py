@@ -39,9 +39,12 @@ class Channels:
         """Its output pipes have closed: all it wrote has been read."""
         self._reading.discard(channel)
 
-    def reading_for(self, rec_id: int) -> bool:
-        """Some output pipes of the row are still open."""
-        return any(self._outputs[channel] == rec_id for channel in self._reading)
+    def reading_channels(self) -> list[int]:
+        return list(self._reading)
+
+    def reading_for(self, rec_id: int) -> list[int]:
+        """The row's channels whose output pipes are still open."""
+        return [channel for channel in self._reading if self._outputs[channel] == rec_id]
 
     @property
     def reading(self) -> bool:

@@ -6,7 +6,9 @@ statuses and CPU times (wait4). The book of rows is TreeRows (rows.py).
 
 The lock rule (core/registry.py): `watch_exit` runs under the registry's lock, held by its
 caller; `on_exit`, `reap` and `adopt` take the lock themselves, never hold it across a
-wait4 or a read of /proc, and call what an end returns once they have released it.
+wait4 or a read of /proc (but the stat of each child of the process being reaped, which
+rows.reaped_children reads, as the book reads a process it is told of), and call what an
+end returns once they have released it.
 `reap` (and `adopt`, through it) has the hooks' pending messages delivered first, which
 takes the hook server's lock: never call them under the registry's lock or from a message.
 """
@@ -24,7 +26,7 @@ from proclab.core.model import ProcessRow, ProcSample, ProcState
 from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
 from proclab.core.watch.channels import Channels
-from proclab.core.watch.rows import TreeRows, ended, is_final, usage_sample
+from proclab.core.watch.rows import Pending, TreeRows, ended, is_final, usage_sample
 from proclab.core.watcher import ChildWatcher
 
 
@@ -130,9 +132,11 @@ class Reaper:
         if reaped == 0:
             return False
         self._settle()
+        first: Pending = []
         with self._lock:
             if rows.own.pop(rec_id, None) is None:
                 return True  # reaped meanwhile by the other thread
+            rows.reaped_children(rec_id, first)
             row = self._registry.row(rec_id)
             if rows.live.get(pid) == rec_id:
                 del rows.live[pid]
@@ -155,6 +159,11 @@ class Reaper:
                 )
                 changes = ended(row, code, ended_at, note, sample)
             after = self._registry.end(rec_id, also=self._on_own_exit, **changes)
+        for told in first:  # the children it reaped, before it
+            if callable(told):
+                told()
+            else:
+                self._registry.emit([told])
         after()
         self._check_done()
         return True

@@ -259,19 +259,19 @@ class HookServer:
         come up to SWEEP_IDLE later, and a line handled first took the name the row had
         before. The caller must not hold a lock that on_message takes; on_message itself
         may call it, for another process than the one it is delivering."""
-        self._deliver_now(lambda: self._fds_of.get(pid, ()))
+        self._deliver_now(lambda: self._fds_of.get(pid, ()), accept=pid not in self._fds_of)
 
     def deliver_all(self) -> None:
         """Deliver now, on the caller's thread, what every process has sent and no sweep
         has read yet: before an end is told, the ends that came before it and the pipes
         (hellos) of the processes that ended are known. Not from on_message."""
-        self._deliver_now(lambda: self._connections)
+        self._deliver_now(lambda: self._connections, accept=True)
 
-    def _deliver_now(self, fds: Callable[[], Iterable[int]]) -> None:
+    def _deliver_now(self, fds: Callable[[], Iterable[int]], accept: bool) -> None:
         with self._reading:
             if self._released:
                 return
-            if self._accepting:
+            if accept and self._accepting:
                 # A process that has just connected may not have been accepted yet: its
                 # messages wait behind the listener until a sweep would take it. Never
                 # raised here: the caller may be the thread that reads every pipe.

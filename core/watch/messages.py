@@ -189,6 +189,12 @@ class HookMessages:
         self._facts(message.pid, events, **facts)
 
     def _mp_join(self, message: MpJoin, events: Pending) -> None:
+        if message.ended and message.exitcode is not None:
+            # Its end first: join() returned once the child had ended.
+            note = self._reported_by(message.pid, message.child, "joined it")
+            self._rows.parent_said(
+                message.child, Status(message.exitcode, message.t, note, message.pid), events
+            )
         self._call(
             message.pid,
             message.child,
@@ -200,11 +206,6 @@ class HookMessages:
             ended=message.ended,
             exitcode=message.exitcode,
         )
-        if message.ended and message.exitcode is not None:
-            note = self._reported_by(message.pid, message.child, "joined it")
-            self._rows.parent_said(
-                message.child, Status(message.exitcode, message.t, note, message.pid), events
-            )
 
     def _call(
         self,

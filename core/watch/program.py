@@ -81,6 +81,7 @@ from proclab.core.words import plural
 WALK_S = 0.2  # how often the tree is walked: benchmarks/watch_tree.py prices a walk
 QUIET_WALKS = 5  # walks that found nothing new before walking once a tick only
 FULL_WALK_S = 60.0  # a quiet tree is walked at least this often, whatever else says
+CLOSE_READ_S = 30.0  # at most this long, at the end, for what waits in the tree's pipes
 
 
 class WatchError(ProclabError):
@@ -152,7 +153,9 @@ class WatchedTree:
         self._started = False
         self._closed = False
         self._session: int | None = None  # the program's session (_begin)
-        self._watcher = ChildWatcher(self._on_line, self._on_exit, self._on_closed)
+        self._watcher = ChildWatcher(
+            self._on_line, self._on_exit, self._on_closed, self._before_lines
+        )
         # The collaborators, all under the registry's lock: the book of rows (rows.py),
         # the ends and reaping (exits.py), the hooks' messages (messages.py).
         self._channels = Channels()
@@ -367,9 +370,14 @@ class WatchedTree:
             self._settle()
         if self._hook_server is not None:
             self._hook_server.close()  # no pipes come after this
-        deadline = time.monotonic() + 1.0
-        while self._channels.reading and time.monotonic() < deadline:
-            time.sleep(0.01)  # what the tree wrote last is still in its pipes
+        # What the tree wrote last is still in its pipes: a second for an open pipe to
+        # close, and while bytes wait in one, until they are read (a flood of lines to a
+        # slow reader of proclab's own output takes seconds), up to half a minute.
+        began = time.monotonic()
+        while self._channels.reading and time.monotonic() - began < CLOSE_READ_S:
+            if time.monotonic() - began >= 1.0 and not self._unread_left():
+                break
+            time.sleep(0.01)
         self._sampler.stop()
         self._watcher.stop()
         self._finish_gone(force=True)
@@ -585,13 +593,21 @@ class WatchedTree:
 
     # Output and samples -----------------------------------------------------------------
 
+    def _before_lines(self, channel: int) -> None:
+        """What a hooked process said before it wrote what was just read from its pipes
+        (a message is in its socket before the line is in its pipe) is delivered first:
+        its multiprocessing name names the line, and a join or a reap it made before
+        printing is told before the line."""
+        with self._lock:
+            rec_id = self._channels.output_row(channel)
+            pid = self._registry.row(rec_id).pid if rec_id is not None else None
+            hooked = pid is not None and pid in self._rows.hooked
+        if hooked:
+            self._deliver_pending(pid)  # type: ignore[arg-type]
+
     def _on_line(self, channel: int, stream: str, text: str) -> None:
         with self._lock:
             rec_id = self._channels.output_row(channel)
-            pid = self._unnamed_hooked(rec_id)
-        if pid is not None:
-            # What it said before it printed (its multiprocessing name) names the line.
-            self._deliver_pending(pid)
         if rec_id is not None:
             self._registry.add_line(rec_id, stream, text)  # type: ignore[arg-type]
 
@@ -609,18 +625,18 @@ class WatchedTree:
         """Whether a pipe the row's process printed to is still open: lines it wrote
         before it ended may still be on their way."""
         with self._lock:
-            return self._channels.reading_for(rec_id)
+            return bool(self._channels.reading_for(rec_id))
 
-    def _unnamed_hooked(self, rec_id: int | None) -> int | None:
-        """The pid of a row's process that is hooked and has not said its multiprocessing
-        name yet (not a root: a root has none to say), else None."""
-        if rec_id is None or rec_id in self._rows.roots:
-            return None
-        row = self._registry.row(rec_id)
-        named = row.mp is not None and bool(row.mp.name)
-        if named or row.pid is None or row.pid not in self._rows.hooked:
-            return None
-        return row.pid
+    def _unread_left(self) -> bool:
+        with self._lock:
+            channels = self._channels.reading_channels()
+        return any(self._watcher.unread(channel) for channel in channels)
+
+    def output_unread(self, rec_id: int) -> bool:
+        """Whether what the row's process printed waits in its pipes, not read yet."""
+        with self._lock:
+            channels = self._channels.reading_for(rec_id)
+        return any(self._watcher.unread(channel) for channel in channels)
 
     def _on_exit(self, channel: int) -> bool:
         return self._reaper.on_exit(channel)

@@ -372,6 +372,7 @@ class TreeRows:
 
     def finish(self, rec_id: int, events: Pending) -> None:
         """The row's process is gone; end its row with what is known."""
+        self.reaped_children(rec_id, events)
         since = self.gone.pop(rec_id, time.time())
         pid = self.keys[rec_id][0]
         if self.live.get(pid) == rec_id:
@@ -390,6 +391,18 @@ class TreeRows:
                 "exit_note": self._unknown_note(rec_id),
             }
         events.append(self.registry.end(rec_id, **changes))
+
+    def reaped_children(self, rec_id: int, events: Pending) -> None:
+        """Before the row ends: its children that are gone already, which it reaped (a
+        shell waits for each command), end first. No walk may have seen them gone yet,
+        and a parent that is not hooked says nothing of its children's ends."""
+        for pid, child in list(self.live.items()):
+            if child in self.own or self.registry.row(child).parent != rec_id:
+                continue
+            now = tree.describe(pid)
+            if now is None or now.start != self.keys[child][1]:
+                self.gone.setdefault(child, time.time())
+                self.finish(child, events)
 
     def parent_said(self, pid: int, status: Status, events: Pending) -> None:
         """`pid`'s parent read its exit status (it has been reaped)."""

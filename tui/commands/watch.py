@@ -227,9 +227,10 @@ def exit_status(source: WatchedTree) -> int:
     return 128 - code if code < 0 else code
 
 
-# How long a process's end line waits for the lines it printed: they are read from its
-# pipes, its end comes from elsewhere (its pidfd, its parent's word). A pipe stays open
-# past its process's end only while a child it started, that is not hooked, holds it.
+# How long a process's end line waits for the lines it printed, after the last of them,
+# once its pipes are empty: they are read from its pipes, its end comes from elsewhere
+# (its pidfd, its parent's word). A pipe stays open past its process's end only while a
+# child it started, that is not hooked, holds it.
 LINES_WAIT_S = 0.5
 
 
@@ -256,9 +257,12 @@ class _Printer:
         self._ended: dict[int, str] = {}  # the end each row was last shown with
         self._held: list[_Line] = []  # behind an end line that waits for its lines
         self._waiting: dict[int, float] = {}  # row -> until when its end line waits
+        self._before: dict[int, list[_Line]] = {}  # row -> its lines, before its end line
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
+            if event.id not in self._started:  # read before the walk's word on its start
+                self._started_line(self._source.row(event.id))
             if self._json:
                 self._emit(sys.stdout, {"type": "output", **encode(event)}, row=event.id)
             else:
@@ -336,13 +340,15 @@ class _Printer:
         line = _Line(stream, text, row, end)
         with self._lock:
             if row is not None and row in self._waiting and not end:
-                # Printed before its process ended: before its end line.
-                at = next(i for i, h in enumerate(self._held) if h.end and h.row == row)
-                self._held.insert(at, line)
+                # Printed before its process ended: before its end line, which waits while
+                # its lines keep coming (a burst of them takes a while to read and print).
+                self._before[row].append(line)
+                self._waiting[row] = time.monotonic() + LINES_WAIT_S
             elif self._held or (end and row is not None and self._source.output_open(row)):
                 self._held.append(line)
                 if end and row is not None and row not in self._waiting:
                     self._waiting[row] = time.monotonic() + LINES_WAIT_S
+                    self._before[row] = []
             else:
                 _print(line)
             self._release()
@@ -373,20 +379,29 @@ class _Printer:
         while self._held:
             head = self._held[0]
             if head.end and head.row in self._waiting:
-                if (
-                    self._source.output_open(head.row)
-                    and time.monotonic() < self._waiting[head.row]
+                before = self._before[head.row]
+                for line in before:  # its lines so far: nothing they wait behind now
+                    _print(line)
+                before.clear()
+                # Bytes still in its pipes are lines yet to come, however long the reader
+                # is busy with others; an empty pipe kept open is waited for so long.
+                if self._source.output_open(head.row) and (
+                    time.monotonic() < self._waiting[head.row]
+                    or self._source.output_unread(head.row)
                 ):
                     return
-                del self._waiting[head.row]
+                del self._waiting[head.row], self._before[head.row]
             _print(self._held.pop(0))
 
     def summary(self, rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         with self._lock:
             for line in self._held:  # the tree is over: nothing more is coming
+                if line.end and line.row in self._waiting:
+                    for before in self._before.pop(line.row):
+                        _print(before)
+                    del self._waiting[line.row]
                 _print(line)
             self._held.clear()
-            self._waiting.clear()
         if self._json:
             self._emit(sys.stdout, {"type": "summary", **summary_figures(rows, source)})
             return
