@@ -378,13 +378,18 @@ class _PipeFileIO(io.FileIO):
     it are pipes (_redirect_stdio), whatever they are in proclab when it is made. Built
     on proclab's file or terminal, io's own would ask that file whether it can seek and
     where it stands, and the writers above it keep both answers: the child's stdout
-    would claim to seek. This one answers as a pipe does (its repr is io's own)."""
+    would claim to seek. This one answers as a pipe does, under io's own repr."""
 
     def seekable(self) -> bool:
         return False
 
     def tell(self) -> int:
         raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
+
+    def __repr__(self) -> str:
+        # io's own on every Python: 3.11 names the base class, 3.13 this one.
+        text = super().__repr__()
+        return "<_io.FileIO" + text[text.index(" ") :]
 
 
 def prepare_writers() -> None:
