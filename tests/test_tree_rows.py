@@ -17,7 +17,7 @@ from proclab.core.registry import Registry
 from proclab.core.watch import tree
 from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.messages import HookMessages
-from proclab.core.watch.protocol import Hello, MpRun, MpStart
+from proclab.core.watch.protocol import Hello, MpName, MpRun, MpStart
 from proclab.core.watch.rows import TreeRows
 from proclab.tui.widgets.process_tree import shown_name
 
@@ -133,3 +133,24 @@ def test_a_row_made_while_a_walk_ran_is_not_taken_for_gone_by_it() -> None:
     assert rows.gone == {rows.roots[0]: pytest.approx(time.time(), abs=5)}
     rows.walked({}, events, reaps_orphans=False, looked_for=rows.walk_from()[1])  # the next
     assert daemon in rows.gone
+
+
+def test_a_parent_s_start_message_read_late_does_not_undo_a_child_s_rename() -> None:
+    """A child's own messages are read before its lines and its end, so they can be read
+    before its parent's `start()` message: the name it gave itself (a Pool initializer's)
+    stays, not the one it started under. CI met it once: the row kept "c-1"."""
+    rows, events = book()
+    child = rows.see(process(300, 100, SCRIPT), events)
+    assert child is not None
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    now = time.time()
+    said = (
+        MpRun(300, now, "c-1", "work", 100),
+        MpName(300, now + 0.001, "renamed-1"),
+        MpStart(100, now + 0.002, 300, "c-1", "work", "(1,)", "{}", False, "fork", now - 0.01),
+    )
+    for message in said:
+        messages.on_message(message, PassedFds(()))
+    row = rows.registry.row(child)
+    assert row.name == "renamed-1"
+    assert row.mp is not None and row.mp.target == "work" and row.mp.method == "fork"

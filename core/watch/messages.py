@@ -59,6 +59,10 @@ class HookMessages:
         self._deliver_pending = deliver_pending  # a process's messages not yet delivered
         self._start_calls: dict[int, float] = {}  # child pid -> its parent's start() call
         self._runs: dict[int, float] = {}  # child pid -> when it began running its target
+        # Processes that said their name themselves (run, rename): a parent's start()
+        # message, delivered later (a child's own are read first before its lines and its
+        # end), must not put back the name it started under.
+        self._self_named: set[int] = set()
 
     def on_message(self, message: Message, fds: PassedFds) -> None:
         if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
@@ -78,6 +82,7 @@ class HookMessages:
             elif isinstance(message, MpJoin):
                 self._mp_join(message, events)
             elif isinstance(message, MpName):
+                self._self_named.add(message.pid)
                 self._facts(message.pid, events, name=message.name)
             elif isinstance(message, MpSignal):
                 self._call(message.pid, message.child, message.how, message.t, message.t, events)
@@ -164,11 +169,12 @@ class HookMessages:
             if message.method == "forkserver":
                 parent = rows.fork_server_of(message.pid)
             rows.unseen(message.child, parent, (), "", events, message.t)
+        said = message.child in self._self_named
         self._facts(
             message.child,
             events,
             role=None,  # a Process (a forkserver child has the server's command line)
-            name=message.name,
+            **({} if said else {"name": message.name}),
             target=message.target,
             args=message.args,
             kwargs=message.kwargs,
@@ -179,6 +185,7 @@ class HookMessages:
         self._call(message.pid, message.child, "start", message.t_call, message.t, events)
 
     def _mp_run(self, message: MpRun, events: Pending) -> None:
+        self._self_named.add(message.pid)
         self._runs[message.pid] = message.t
         called = self._start_calls.get(message.pid)
         facts: dict[str, object] = {"name": message.name, "role": None}
