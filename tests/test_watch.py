@@ -718,6 +718,7 @@ def test_an_end_is_told_after_the_lines_its_process_printed(
     something else (a child it started) lets the end go after LINES_WAIT_S."""
     from proclab.tui.commands import watch as watch_command
 
+    monkeypatch.setattr(watch_command, "CHECK_S", 0.0)  # each tick asks again
     root = ProcessRow(1, "python", None, ProcState.RUNNING, 100, command="python main.py")
     child = ProcessRow(
         2, "talker", None, ProcState.EXITED, 101, exitcode=0, parent=1, command="python main.py",

@@ -63,8 +63,13 @@ class HookMessages:
         # message, delivered later (a child's own are read first before its lines and its
         # end), must not put back the name it started under.
         self._self_named: set[int] = set()
+        # Processes that started, joined or reaped a child: what they print may follow a
+        # word on a child's end (watch/program.py: _before_lines).
+        self.parents: set[int] = set()
 
     def on_message(self, message: Message, fds: PassedFds) -> None:
+        if isinstance(message, MpStart | MpJoin | Reaped):
+            self.parents.add(message.pid)
         if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
             # The child's own word first: its hello brings the pipes its lines are in,
             # which are then read before its end is told (a short fork child's hello can

@@ -232,6 +232,7 @@ def exit_status(source: WatchedTree) -> int:
 # (its pidfd, its parent's word). A pipe stays open past its process's end only while a
 # child it started, that is not hooked, holds it.
 LINES_WAIT_S = 0.5
+CHECK_S = 0.005
 
 
 class _Line(NamedTuple):
@@ -258,6 +259,7 @@ class _Printer:
         self._held: list[_Line] = []  # behind an end line that waits for its lines
         self._waiting: dict[int, float] = {}  # row -> until when its end line waits
         self._before: dict[int, list[_Line]] = {}  # row -> its lines, before its end line
+        self._checked = 0.0  # when the end line at the head was last asked about
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
@@ -342,8 +344,13 @@ class _Printer:
             if row is not None and row in self._waiting and not end:
                 # Printed before its process ended: before its end line, which waits while
                 # its lines keep coming (a burst of them takes a while to read and print).
-                self._before[row].append(line)
                 self._waiting[row] = time.monotonic() + LINES_WAIT_S
+                head = self._held[0]
+                if head.end and head.row == row:
+                    _print(line)  # nothing waits before it: no need to look at the rest
+                else:
+                    self._before[row].append(line)
+                return
             elif self._held or (end and row is not None and self._source.output_open(row)):
                 self._held.append(line)
                 if end and row is not None and row not in self._waiting:
@@ -385,9 +392,14 @@ class _Printer:
                 before.clear()
                 # Bytes still in its pipes are lines yet to come, however long the reader
                 # is busy with others; an empty pipe kept open is waited for so long.
+                # Asked at most every CHECK_S (tick() asks too): not for every line other
+                # processes print meanwhile.
+                now = time.monotonic()
+                if now - self._checked < CHECK_S:
+                    return
+                self._checked = now
                 if self._source.output_open(head.row) and (
-                    time.monotonic() < self._waiting[head.row]
-                    or self._source.output_unread(head.row)
+                    now < self._waiting[head.row] or self._source.output_unread(head.row)
                 ):
                     return
                 del self._waiting[head.row], self._before[head.row]
