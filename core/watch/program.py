@@ -603,7 +603,7 @@ class WatchedTree:
         its multiprocessing name names the line, and a join or a reap it made before
         printing is told before the line. Not for a named process that is no root and
         has started no child (a pool's worker printing a flood): a delivery per chunk
-        read cost 20 % more of proclab's CPU watching 160,000 lines."""
+        read cost proclab 13 % more CPU watching 8 children print 20,000 lines each."""
         parents = len(self._messages.parents)
         if parents != self._parents_known:  # a process started its first child: ask again
             self._plain_channels.clear()
@@ -647,14 +647,18 @@ class WatchedTree:
             return bool(self._channels.reading_for(rec_id))
 
     def _unread_left(self) -> bool:
+        """Whether anything the tree printed waits in its pipes, not read yet."""
         with self._lock:
             channels = self._channels.reading_channels()
-        return any(self._watcher.unread(channel) for channel in channels)
+        return self._unread(channels)
 
     def output_unread(self, rec_id: int) -> bool:
         """Whether what the row's process printed waits in its pipes, not read yet."""
         with self._lock:
             channels = self._channels.reading_for(rec_id)
+        return self._unread(channels)
+
+    def _unread(self, channels: list[int]) -> bool:
         return any(self._watcher.unread(channel) for channel in channels)
 
     def _on_exit(self, channel: int) -> bool:
