@@ -121,7 +121,7 @@ def read(pid: int, last: Reading | None = None, files: Files | None = None) -> R
     raw = (stat, schedstat)
     if last is not None and schedstat and raw == last.raw:
         return last
-    fields = _after_name(stat)
+    name, fields = _split_stat(stat)
     ran: tuple[int, int] | None
     try:
         on_cpu, waited, slices = schedstat.split()[:3]
@@ -143,7 +143,7 @@ def read(pid: int, last: Reading | None = None, files: Files | None = None) -> R
         ctx_voluntary=voluntary,
         ctx_involuntary=involuntary,
         run_delay=run_delay,
-        name=stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace"),
+        name=name,
         ran=ran,
         raw=raw,
     )
@@ -253,23 +253,29 @@ class Brief(NamedTuple):
     name: str  # the command name (comm)
 
 
-def _after_name(stat: bytes) -> list[bytes]:
-    """/proc/PID/stat's fields after the command name (field 3, the state, first). The
-    name (field 2) may hold spaces and parentheses: split after the last ')'."""
-    return stat[stat.rindex(b")") + 2 :].split()
+def _split_stat(stat: bytes) -> tuple[str, list[bytes]]:
+    """/proc/PID/stat's command name (field 2) and the fields after it (field 3, the
+    state, first). The name may hold spaces and parentheses: split after the last ')'."""
+    close = stat.rindex(b")")
+    name = stat[stat.index(b"(") + 1 : close].decode("utf-8", "replace")
+    return name, stat[close + 2 :].split()
 
 
 def brief(pid: int) -> Brief:
     """Raises OSError once the process is gone (and ValueError/IndexError if /proc says
     something unexpected)."""
-    stat = _read(f"/proc/{pid}/stat")
-    fields = _after_name(stat)
+    return brief_of(_read(f"/proc/{pid}/stat"))
+
+
+def brief_of(stat: bytes) -> Brief:
+    """A Brief from /proc/PID/stat as read (ValueError/IndexError if it is not one)."""
+    name, fields = _split_stat(stat)
     return Brief(
         state=fields[0].decode(),
         ppid=int(fields[1]),
         pgid=int(fields[2]),
         start=int(fields[19]),
-        name=stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode("utf-8", "replace"),
+        name=name,
     )
 
 
@@ -277,7 +283,7 @@ def reaped_cpu(pid: int) -> tuple[float, float]:
     """The user and system CPU seconds of the children a process has reaped (clock
     ticks), which wait4 counts into its own figures; (0, 0) if it cannot be read."""
     try:
-        fields = _after_name(_read(f"/proc/{pid}/stat"))
+        fields = _split_stat(_read(f"/proc/{pid}/stat"))[1]
         return int(fields[13]) / CLOCK_TICKS, int(fields[14]) / CLOCK_TICKS
     except (OSError, ValueError, IndexError):
         return 0.0, 0.0
@@ -286,7 +292,7 @@ def reaped_cpu(pid: int) -> tuple[float, float]:
 def last_cpu(pid: int) -> int:
     """The CPU a process last ran on, or is queued on if it has not run yet. Raises OSError
     once the process is gone (and ValueError/IndexError if /proc says something unexpected)."""
-    return int(_after_name(_read(f"/proc/{pid}/stat"))[36])
+    return int(_split_stat(_read(f"/proc/{pid}/stat"))[1][36])
 
 
 def newest_child() -> int:

@@ -91,16 +91,7 @@ def _read(path: str) -> bytes:
 
 def _brief(pid: int) -> procfs.Brief:
     """procfs.brief, read the cheaper way."""
-    stat = _read(f"/proc/{pid}/stat")
-    close = stat.rindex(b")")
-    fields = stat[close + 2 :].split()
-    return procfs.Brief(
-        state=fields[0].decode(),
-        ppid=int(fields[1]),
-        pgid=int(fields[2]),
-        start=int(fields[19]),
-        name=stat[stat.index(b"(") + 1 : close].decode("utf-8", "replace"),
-    )
+    return procfs.brief_of(_read(f"/proc/{pid}/stat"))
 
 
 def children(pid: int) -> list[int]:
