@@ -43,6 +43,7 @@ class Reaper:
         on_own_exit: Callable[[ProcessRow], None],
         check_done: Callable[[], None],
         settle: Callable[[], None],
+        emit: Callable[[Pending], None],
     ) -> None:
         self._rows = rows
         self._registry = rows.registry
@@ -55,6 +56,7 @@ class Reaper:
         # Before one of proclab's own children's end is told: every hook message sent
         # by then (the ends of the children it joined, the pipes of their lines).
         self._settle = settle
+        self._emit = emit  # events, and what an end returned to call, in order
 
     def watch_exit(
         self, rec_id: int, process: tree.TreeProcess, pipes: tuple[int, int] | None = None
@@ -159,11 +161,7 @@ class Reaper:
                 )
                 changes = ended(row, code, ended_at, note, sample)
             after = self._registry.end(rec_id, also=self._on_own_exit, **changes)
-        for told in first:  # the children it reaped, before it
-            if callable(told):
-                told()
-            else:
-                self._registry.emit([told])
+        self._emit(first)  # the children it reaped, before it
         after()
         self._check_done()
         return True

@@ -15,13 +15,13 @@ kernel's word for its sender (SO_PASSCRED), which must be the pid it claims.
 The thread sweeps the connections every 20 ms while messages come (100 ms when idle)
 rather than waiting on them, so that sending wakes nobody: see `_serve`.
 
-`on_message(message, fds)` runs for each valid message (`protocol.parse`), and a `Bye` when
-a process's connection closes: on the server's thread, or on whichever thread asked for a
-process's messages now (`deliver_pending`, `deliver_all`), one thread at a time. A `Hello` comes with
-its output pipes' read ends: `fds.take()` makes them the caller's, and every fd a
-message brought that nobody took is closed after the callback returns (an ignored
-hello's pipes then break, and that process's writes fail: take them). Anything else a
-process sends is dropped and counted in `stats()`, never raised.
+`on_message(message, fds)` runs for each valid message (`protocol.parse`), and a `Bye`
+when a process's connection closes: on the server's thread, or on whichever thread asked
+for a process's messages now (`deliver_pending`, `deliver_all`), one thread at a time. A
+`Hello` comes with its output pipes' read ends: `fds.take()` makes them the caller's, and
+every fd a message brought that nobody took is closed after the callback returns (an
+ignored hello's pipes then break, and that process's writes fail: take them). Anything
+else a process sends is dropped and counted in `stats()`, never raised.
 """
 
 from __future__ import annotations

@@ -168,6 +168,7 @@ class WatchedTree:
             on_own_exit=self._on_own_exit,
             check_done=self._check_done,
             settle=self._deliver_all,
+            emit=self._emit,
         )
         self._sampler = Sampler(
             sample_interval, self._live_ids, self._registry.sampled, None, on_names=self._names_seen

@@ -232,7 +232,7 @@ def exit_status(source: WatchedTree) -> int:
 # (its pidfd, its parent's word). A pipe stays open past its process's end only while a
 # child it started, that is not hooked, holds it.
 LINES_WAIT_S = 0.5
-CHECK_S = 0.005
+CHECK_S = 0.005  # at most this often, whether a held end line may go
 
 
 class _Line(NamedTuple):
@@ -245,9 +245,10 @@ class _Line(NamedTuple):
 class _Printer:
     """Lines from the source's threads: output under its pid, the tree's events.
 
-    In the order things happened: a process's end line waits (at most LINES_WAIT_S) until
-    the pipes it printed to are read to their end, and everything told after it waits
-    behind it but the lines of processes whose end is waiting, which go before it."""
+    In the order things happened: a process's end line waits until the pipes it printed
+    to are read to their end (while bytes wait in them, and LINES_WAIT_S after its last
+    line), and everything told after it waits behind it but the lines of processes whose
+    end is waiting, which go before it."""
 
     def __init__(self, source: WatchedTree, json_lines: bool) -> None:
         self._source = source
@@ -351,7 +352,7 @@ class _Printer:
                 else:
                     self._before[row].append(line)
                 return
-            elif self._held or (end and row is not None and self._source.output_open(row)):
+            if self._held or (end and row is not None and self._source.output_open(row)):
                 self._held.append(line)
                 if end and row is not None and row not in self._waiting:
                     self._waiting[row] = time.monotonic() + LINES_WAIT_S
@@ -382,7 +383,9 @@ class _Printer:
             done.set()
             ticker.join()
 
-    def _release(self) -> None:
+    def _release(self, everything: bool = False) -> None:
+        """Print what no waiting end line holds back; `everything`: the tree is over,
+        nothing more is coming."""
         while self._held:
             head = self._held[0]
             if head.end and head.row in self._waiting:
@@ -390,30 +393,26 @@ class _Printer:
                 for line in before:  # its lines so far: nothing they wait behind now
                     _print(line)
                 before.clear()
-                # Bytes still in its pipes are lines yet to come, however long the reader
-                # is busy with others; an empty pipe kept open is waited for so long.
-                # Asked at most every CHECK_S (tick() asks too): not for every line other
-                # processes print meanwhile.
-                now = time.monotonic()
-                if now - self._checked < CHECK_S:
-                    return
-                self._checked = now
-                if self._source.output_open(head.row) and (
-                    now < self._waiting[head.row] or self._source.output_unread(head.row)
-                ):
+                if not everything and self._still_waits(head.row):
                     return
                 del self._waiting[head.row], self._before[head.row]
             _print(self._held.pop(0))
 
+    def _still_waits(self, row: int) -> bool:
+        """Bytes still in its pipes are lines yet to come, however long the reader is busy
+        with others; an empty pipe kept open is waited for so long. Asked at most every
+        CHECK_S (tick() asks too): not for every line other processes print meanwhile."""
+        now = time.monotonic()
+        if now - self._checked < CHECK_S:
+            return True
+        self._checked = now
+        return self._source.output_open(row) and (
+            now < self._waiting[row] or self._source.output_unread(row)
+        )
+
     def summary(self, rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         with self._lock:
-            for line in self._held:  # the tree is over: nothing more is coming
-                if line.end and line.row in self._waiting:
-                    for before in self._before.pop(line.row):
-                        _print(before)
-                    del self._waiting[line.row]
-                _print(line)
-            self._held.clear()
+            self._release(everything=True)
         if self._json:
             self._emit(sys.stdout, {"type": "summary", **summary_figures(rows, source)})
             return
