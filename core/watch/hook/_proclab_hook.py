@@ -298,13 +298,22 @@ def _patch_waits() -> None:
     wait4 = getattr(os, "wait4", None)
     if wait4 is None:
         return
+    plain_waitpid, plain_wait = os.waitpid, os.wait
 
     def waitpid(pid, options):
+        if not _wait4_works():
+            rpid, status = plain_waitpid(pid, options)
+            _reaped(rpid, status)
+            return rpid, status
         rpid, status, usage = wait4(pid, options)
         _reaped(rpid, status, usage)
         return rpid, status
 
     def wait():
+        if not _wait4_works():
+            rpid, status = plain_wait()
+            _reaped(rpid, status)
+            return rpid, status
         rpid, status, usage = wait4(-1, 0)
         _reaped(rpid, status, usage)
         return rpid, status
@@ -334,6 +343,23 @@ def _patch_waits() -> None:
             return result
 
         os.waitid = _like(waitid_, waitid)
+
+
+def _wait4_works() -> bool:
+    """Whether os.wait4 can build its result: it imports `resource` for it once the child
+    is reaped. At shutdown (a Popen left unwaited, reaped by its __del__) that import
+    failed, the status was lost and the program printed an ImportError traceback that
+    was the hook's. `resource` is imported here, on the first wait, not with the hook:
+    most programs never wait."""
+    if "resource" in sys.modules:
+        return True
+    if sys.is_finalizing():
+        return False
+    try:
+        import resource  # noqa: F401
+    except Exception:
+        return False
+    return True
 
 
 def _reaped_waitid(result) -> None:
