@@ -531,6 +531,59 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         reap_orphans()
 
 
+UNWAITED_POPEN = """
+import subprocess, time
+p = subprocess.Popen(["sh", "-c", "exit 3"])  # reaped by its __del__ as Python shuts down
+time.sleep(0.3)
+print("bye", flush=True)
+"""
+
+
+def test_a_child_reaped_as_python_shuts_down_leaves_the_programs_output_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The hook served that last waitpid with wait4, which imports `resource` for its
+    result once the child is reaped: at shutdown the import failed, the status was lost
+    and the program printed the hook's ImportError traceback."""
+    (tmp_path / "unwaited.py").write_text(UNWAITED_POPEN)
+    done = headless("unwaited.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+    assert re.search(r"^- sh \d+ exit 3 .*reported by its parent python", done.stdout, re.M), (
+        done.stdout
+    )
+
+
+def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path) -> None:
+    """Ctrl+C while a process it left runs on ends that process, not the program, which
+    had ended with its own status (it was 130)."""
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.Popen(['sleep', '30'])\n"
+        "print('ready', flush=True)\n"
+        "sys.exit(4)\n"
+    )
+    proc = watched_until_ready(tmp_path, "leaves.py", code, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(
+            lambda: any(
+                c.name() == "sleep" for c in psutil.Process(proc.pid).children(recursive=True)
+            ),
+            10,
+        )
+        time.sleep(2 * WALK_S + 0.2)  # the root's end is known: proclab waits for the rest
+        proc.send_signal(signal.SIGINT)
+        printed, err = proc.communicate(timeout=30)
+        assert "the program has ended; 1 process it started still runs" in err, err
+        assert proc.returncode == 4, (printed, err)
+        assert re.search(r"^sleep\s+\d+\s+.*-15 SIGTERM", printed, re.M), printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reap_orphans()
+
+
 ZOMBIE_MAKER = """
 import os, sys, time
 for _ in range(2):

@@ -188,10 +188,11 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
             except ProclabError as exc:
                 print(f"proclab: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-            told = False
+            told = False  # the program (its roots) had ended: its status is known
             while not source.wait(0.05):
                 printer.tick()
                 if received:
+                    told = told or all(r.state.is_over for r in source.root_rows())
                     if received[0] != signal.SIGPIPE:
                         name = signal.Signals(received[0]).name
                         what = "ending" if source.ends_on_quit else "leaving running"
@@ -213,7 +214,9 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                 source.close()
     rows = sorted(source.rows(), key=lambda r: r.id)
     printer.summary(rows, source)
-    if received:
+    # Ctrl+C once the program has ended, while processes it left run on, ends them, not
+    # the program: its status stands. A closed pipe is said as a pipeline's tools say it.
+    if received and (not told or received[0] == signal.SIGPIPE):
         return 128 + received[0]
     return exit_status(source)
 
