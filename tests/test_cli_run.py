@@ -224,6 +224,18 @@ def test_run_does_not_import_textual():
     assert os.path.exists(PROCLAB)
 
 
+def test_the_command_is_under_its_ctrl_c_guard_before_it_imports_proclab():
+    """Ctrl+C in the first tenth of a second printed a KeyboardInterrupt traceback: the
+    entry point's import of the CLI module imported proclab's model (60 ms), before
+    main() and its guard. Importing it now loads nothing of proclab's but the package."""
+    code = (
+        "import sys; from proclab.tui.cli import main;"
+        " print(sorted(m for m in sys.modules if m.startswith('proclab.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['proclab.tui', 'proclab.tui.cli']"
+
+
 POOLED = """
 import multiprocessing, time
 

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NamedTuple
 
-from proclab.tui.commands.options import add_app_arguments, add_spawn_arguments
-
 
 class Command(NamedTuple):
     module: str  # its HELP, DESCRIPTION, add_arguments(parser) and run(ns)
@@ -76,6 +74,8 @@ DESCRIPTION = "A terminal lab for operating-system processes and Python's multip
 
 def build_app_parser() -> argparse.ArgumentParser:
     """`proclab [TARGET] [options]`: the interactive app, optionally starting children."""
+    from proclab.tui.commands.options import add_app_arguments, add_spawn_arguments
+
     parser = argparse.ArgumentParser(
         prog="proclab",
         description=f"{DESCRIPTION} With a TARGET, the app opens with those children already"
@@ -112,6 +112,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl+C where a command had nothing of its own to end (its imports, schedule
+        # reading a FIFO, a check before anything started): a traceback would say
+        # nothing more.
+        return 130  # 128 + SIGINT, as a shell says
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from proclab.core.methods import forget_main_script
 
     if argv is None:  # the `proclab` command itself, not a caller in its own process
@@ -132,18 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     with guard_output("proclab" if command is None else f"proclab {command}") as failed:
-        try:
-            if command is None:
-                from proclab.tui.commands.app import run_app
+        if command is None:
+            from proclab.tui.commands.app import run_app
 
-                status = run_app(build_app_parser().parse_args(argv))
-            else:
-                ns = build_parser(command).parse_args(argv)
-                status = command_module(command).run(ns)
-        except KeyboardInterrupt:
-            # Ctrl+C where a command had nothing of its own to end (schedule reading a
-            # FIFO, a check before anything started): a traceback would say nothing more.
-            return 130  # 128 + SIGINT, as a shell says
+            status = run_app(build_app_parser().parse_args(argv))
+        else:
+            ns = build_parser(command).parse_args(argv)
+            status = command_module(command).run(ns)
     return failed() or status
 
 
