@@ -37,7 +37,7 @@ def runnable_time(row: ProcessRow, now: float) -> float | None:
 
 def classify(row: ProcessRow, now: float) -> Workload | None:
     wall = runnable_time(row, now)
-    if row.sample is None or wall is None or wall < MIN_WALL_S:
+    if row.sample is None or wall is None or wall < MIN_WALL_S or row.end_unseen:
         return None
     demand = cpu_demand(row.sample.cpu_time, row.sample.run_delay, wall)
     return "CPU" if demand >= CPU_BOUND_DEMAND else "I/O"

@@ -132,6 +132,51 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
         end(program)
 
 
+REAPS_LATE = """
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+print(pid, flush=True)
+time.sleep(float(sys.argv[1]))
+os.waitpid(pid, 0)
+time.sleep(60)
+"""
+
+
+def test_a_child_ended_before_attach_is_shown_with_its_life_as_a_bound(tmp_path: Path) -> None:
+    """A zombie at attach was shown "ended after 0.859 s": the moment attach first saw it,
+    not its end, which nothing tells (it lived a millisecond)."""
+    script = tmp_path / "reaps_late.py"
+    script.write_text(REAPS_LATE)
+    program = subprocess.Popen(
+        [sys.executable, str(script), "1.5"], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert program.stdout is not None
+        child = int(program.stdout.readline())
+        assert wait_until(lambda: psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
+        proc = subprocess.Popen(
+            [PROCLAB, "attach", "--headless", str(program.pid)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        ended = next(line for line in proc.stdout if line.startswith("- "))
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+        # Not hooked: its status was its parent's to read.
+        assert ended.startswith(f"- python {child} ended within "), ended
+        assert ": it had ended when proclab first saw it;" in ended, ended
+        assert " after " not in ended, ended
+        row = next(line for line in out.splitlines() if line.startswith(f"python  {child} "))
+        assert " ≤" in row, out
+        assert "WALL marked ≤ for 1 process" in out, out
+    finally:
+        end(program)
+
+
 def test_attach_to_a_missing_process_is_one_line_and_status_2() -> None:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

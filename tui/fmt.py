@@ -38,6 +38,13 @@ def cpu_time(row: ProcessRow) -> str:
     return text
 
 
+def wall_time(row: ProcessRow, now: float) -> str:
+    """A row's wall time; "≤" before it when the process had ended when proclab first
+    saw it (a zombie): it ended at some moment before, not known."""
+    text = seconds(row.wall_time(now))
+    return f"≤{text}" if text and row.end_unseen else text
+
+
 def clock(wall: float | None) -> str:
     """A wall-clock time to the millisecond, '08:00:01.250'; '—' for none."""
     if wall is None:

@@ -281,6 +281,7 @@ class TreeRows:
             parent=parent,
             command=_command_of(process),
             mp=mp,
+            end_unseen=process.state == "Z",
         )
         if row.mp is not None and row.mp.role:
             row = replace(row, name=row.mp.role)

@@ -443,9 +443,13 @@ def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str
 def _ended_text(row: ProcessRow) -> str:
     wall = row.wall_time(time.time())
     after = f" after {wall:.3f} s" if wall is not None else ""
+    notes = [row.exit_note] if row.exit_note else []
+    if wall is not None and row.end_unseen:
+        after = f" within {wall:.3f} s"
+        notes.insert(0, "it had ended when proclab first saw it")
     if row.exitcode is None:
-        return f"{row.name} {row.pid} ended{after}: {row.exit_note}"
-    note = f" ({row.exit_note})" if row.exit_note else ""
+        return f"{row.name} {row.pid} ended{after}: {'; '.join(notes)}"
+    note = f" ({'; '.join(notes)})" if notes else ""
     return f"{row.name} {row.pid} exit {describe_exit(row.exitcode)}{after}{note}"
 
 
@@ -517,7 +521,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
                 str(pids.get(row.parent) or "") if row.parent is not None else "",
                 escape_controls(_target(row), tabs=True),
                 describe_exit(row.exitcode) if row.exitcode is not None else str(row.state),
-                fmt.seconds(row.wall_time(time.time())),
+                fmt.wall_time(row, time.time()),
                 fmt.cpu_time(row),
             )
         )
@@ -528,9 +532,11 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
     wall = figures["program_wall"]
     roots = source.root_rows()
     still = " so far, and still runs" if roots and roots[0].state.is_live else ""
+    bounded = [r for r in rows if r.end_unseen]
     print(
         f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
-        f" its {plural(len(rows), 'process')} lived {fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
+        f" its {plural(len(rows), 'process')} lived {'at most ' if bounded else ''}"
+        f"{fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
         f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
         + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
     )
@@ -544,6 +550,11 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         print(
             f"  CPU marked ≥ for {plural(len(late), 'process')}: read while it ran (its parent,"
             " not proclab, reaped it), so it may have used a little more"
+        )
+    if bounded:
+        print(
+            f"  WALL marked ≤ for {plural(len(bounded), 'process')}: it had ended when proclab"
+            " first saw it, so it ended sooner, when is not known"
         )
     for row in rows:
         if row.error:

@@ -44,7 +44,7 @@ def watched_lines(
         lines += _mp_lines(row.mp, row.state.is_over)
     lines += [
         ("Times", f"started {fmt.clock(row.started_at)}   ended {fmt.clock(row.ended_at)}"),
-        ("", f"ran for {fmt.seconds(row.wall_time(now))}"),
+        ("", _ran_for(row, now)),
     ]
     moments = [
         (t, f"{fmt.clock(t)}  {who(call.name, call.pid)}: {text}")
@@ -61,6 +61,15 @@ def watched_lines(
     if calls_on or calls_by:
         lines.append(("", HOW_MEASURED))
     return lines
+
+
+def _ran_for(row: ProcessRow, now: float) -> str:
+    if row.end_unseen:
+        return (
+            f"ran for at most {fmt.seconds(row.wall_time(now))}: it had ended when proclab"
+            " first saw it"
+        )
+    return f"ran for {fmt.seconds(row.wall_time(now))}"
 
 
 def _mp_lines(mp: MpFacts, over: bool) -> list[tuple[str, str]]:

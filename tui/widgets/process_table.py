@@ -174,7 +174,7 @@ def _kind(row: ProcessRow, now: float) -> CellValue:
 
 def _runtime(row: ProcessRow, now: float) -> CellValue:
     wall = row.wall_time(now)
-    return fmt.seconds(wall), _num(wall), ""
+    return fmt.wall_time(row, now), _num(wall), ""
 
 
 def _cpu_time(row: ProcessRow, now: float) -> CellValue:
@@ -185,7 +185,7 @@ def _cpu_time(row: ProcessRow, now: float) -> CellValue:
 def _busy(row: ProcessRow, now: float) -> CellValue:
     """CPU time / wall time over its life so far: how much of it it spent on a CPU."""
     wall = row.wall_time(now)
-    if row.sample is None or not wall:
+    if row.sample is None or not wall or row.end_unseen:  # its wall time is not known
         return "", BLANK, ""
     share = row.sample.cpu_time / wall
     return f"{share:.0%}", _num(share), ""
