@@ -54,6 +54,15 @@ def sleepers_up(pid: int, count: int) -> bool:
     return len(psutil.Process(pid).children(recursive=True)) >= count
 
 
+def attach_headless(pid: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PROCLAB, "attach", "--headless", str(pid)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> None:
     program = start_sleepers(method)
@@ -113,12 +122,7 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
     program = start_sleepers("fork")
     try:
         assert wait_until(lambda: sleepers_up(program.pid, 10), 30)
-        proc = subprocess.Popen(
-            [PROCLAB, "attach", "--headless", str(program.pid)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = attach_headless(program.pid)
         assert proc.stdout is not None
         seen = [proc.stdout.readline() for _ in range(11)]
         assert all(line.startswith("+ ") for line in seen), seen
@@ -156,12 +160,7 @@ def test_a_child_ended_before_attach_is_shown_with_its_life_as_a_bound(tmp_path:
         assert program.stdout is not None
         child = int(program.stdout.readline())
         assert wait_until(lambda: psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
-        proc = subprocess.Popen(
-            [PROCLAB, "attach", "--headless", str(program.pid)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = attach_headless(program.pid)
         assert proc.stdout is not None
         ended = next(line for line in proc.stdout if line.startswith("- "))
         proc.send_signal(signal.SIGINT)
