@@ -531,6 +531,20 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         reap_orphans()
 
 
+def test_a_subprocess_child_of_a_parent_that_exits_at_once_keeps_its_parent(
+    tmp_path: Path,
+) -> None:
+    """The parent had exited before any walk, and its child, the reaper's by then, was
+    shown without one: Popen now names its child to proclab."""
+    (tmp_path / "leaves_at_once.py").write_text(
+        "import subprocess, sys\nsubprocess.Popen(['sleep', '0.5'])\nsys.exit(4)\n"
+    )
+    done = headless("leaves_at_once.py", cwd=tmp_path)
+    assert done.returncode == 4, done.stderr
+    root = re.search(r"^\+ python (\d+):", done.stdout, re.M)[1]  # type: ignore[index]
+    assert re.search(rf"^sleep\s+\d+\s+{root}\s+sleep 0.5\s", done.stdout, re.M), done.stdout
+
+
 UNWAITED_POPEN = """
 import subprocess, time
 p = subprocess.Popen(["sh", "-c", "exit 3"])  # reaped by its __del__ as Python shuts down

@@ -34,6 +34,7 @@ from proclab.core.watch.protocol import (
     MpStart,
     PoolReport,
     Reaped,
+    Started,
 )
 from proclab.core.watch.rows import Pending, Status, TreeRows, short_command, usage_sample
 from proclab.core.watcher import ChildWatcher
@@ -68,7 +69,7 @@ class HookMessages:
         self.parents: set[int] = set()
 
     def on_message(self, message: Message, fds: PassedFds) -> None:
-        if isinstance(message, MpStart | MpJoin | Reaped):
+        if isinstance(message, MpStart | MpJoin | Reaped | Started):
             self.parents.add(message.pid)
         if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
             # The child's own word first: its hello brings the pipes its lines are in,
@@ -89,6 +90,10 @@ class HookMessages:
             elif isinstance(message, MpName):
                 self._self_named.add(message.pid)
                 self._facts(message.pid, events, name=message.name)
+            elif isinstance(message, Started):
+                rec_id = self._rows.row_for(message.child, events)
+                if rec_id is not None:
+                    self._rows.parent_named(rec_id, message.pid, message.t, events)
             elif isinstance(message, MpSignal):
                 self._call(message.pid, message.child, message.how, message.t, message.t, events)
             elif isinstance(message, Reaped):

@@ -117,6 +117,16 @@ class MpSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class Started:
+    """`subprocess.Popen` started `child` in the sender: its parent, which a walk may not
+    see (the sender can exit before any walk, and the child is then the reaper's)."""
+
+    pid: int
+    t: float
+    child: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reaped:
     """The sender reaped `child` (os.waitpid and friends): the exit status only a parent
     can read. `user`/`system` are the child's CPU seconds, its own reaped children
@@ -180,6 +190,7 @@ Message = (
     | MpName
     | MpJoin
     | MpSignal
+    | Started
     | Reaped
     | PoolReport
     | Helper
@@ -317,6 +328,7 @@ _KINDS: dict[str, _Kind] = {
         {},
     ),
     "mp_signal": _Kind(MpSignal, {"child": _pid, "how": _one_of("terminate", "kill")}, {}, {}),
+    "started": _Kind(Started, {"child": _pid}, {}, {}),
     "reaped": _Kind(
         Reaped,
         {"child": _pid, "status": _status, "user": _optional(_time), "system": _optional(_time)},

@@ -676,7 +676,29 @@ def _patch_helper_main(role: str):
     return patch
 
 
+def _patch_subprocess(module) -> None:
+    """Popen names its child: a parent that exits at once leaves the child to the reaper
+    before any walk sees whose it was."""
+    popen = getattr(module, "Popen", None)
+    execute = getattr(popen, "_execute_child", None)
+    if execute is None or getattr(execute, "_proclab", False):
+        return
+
+    def _execute_child(self, *args, **kwargs):
+        execute(self, *args, **kwargs)
+        if _sock is not None:
+            try:
+                _send("started", {"child": self.pid})
+            except Exception:
+                pass
+
+    _like(_execute_child, execute)
+    _execute_child._proclab = True
+    popen._execute_child = _execute_child
+
+
 PATCHES = {
+    "subprocess": _patch_subprocess,
     "multiprocessing.process": _patch_process,
     "multiprocessing.forkserver": _patch_helper_main("forkserver"),
     "multiprocessing.resource_tracker": _patch_helper_main("resource_tracker"),
@@ -711,9 +733,9 @@ class _PatchingLoader:
 
 
 class _PatchOnImport:
-    """A meta-path finder that patches multiprocessing's modules when the program first
-    imports them: importing multiprocessing here would cost every Python process of the
-    tree tens of milliseconds, used or not."""
+    """A meta-path finder that patches multiprocessing's modules and subprocess when the
+    program first imports them: importing multiprocessing here would cost every Python
+    process of the tree tens of milliseconds, used or not."""
 
     def __init__(self, patches) -> None:
         self.patches = dict(patches)
