@@ -33,7 +33,6 @@ from proclab.core.model import (
     Event,
     Exited,
     Notice,
-    OutputLine,
     ProcessCall,
     ProcessRow,
     ProcState,
@@ -774,68 +773,6 @@ def test_a_start_and_an_end_are_told_once_and_in_order_whatever_order_they_go_ou
             capsys.readouterr().out
             == "+ greeter 301 (its parent not known yet): python greeter.py\n"
         )
-
-
-def test_an_end_is_told_after_the_lines_its_process_printed(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Lines are read from a process's pipes, its end comes from elsewhere (its parent's
-    word, its pidfd): the end waits until its pipes are read to their end, what is told
-    after it waits behind it, and its own late lines go before it. A pipe held open by
-    something else (a child it started) lets the end go after LINES_WAIT_S."""
-    from proclab.tui.commands import watch as watch_command
-
-    monkeypatch.setattr(watch_command, "CHECK_S", 0.0)  # each tick asks again
-    root = ProcessRow(1, "python", None, ProcState.RUNNING, 100, command="python main.py")
-    child = ProcessRow(
-        2, "talker", None, ProcState.EXITED, 101, exitcode=0, parent=1, command="python main.py",
-        exit_note="reported by its parent python (100), which reaped it",
-    )  # fmt: skip
-    rows = {1: root, 2: child}
-    still_open = {2}
-    unread: set[int] = set()  # rows whose pipes hold bytes not read yet
-    program = SimpleNamespace(
-        root_rows=lambda: (root,),
-        row=rows.__getitem__,
-        output_open=still_open.__contains__,
-        output_unread=unread.__contains__,
-    )
-    printer = watch_command._Printer(program, json_lines=False)  # type: ignore[arg-type]
-    printer(Spawned(child))
-    printer(OutputLine(2, 101, "talker", "stdout", "first", 0.0))
-    printer(Exited(child))  # the parent's word, before the rest of its lines are read
-    printer(Notice("info", "after the end", 0.0))
-    printer(OutputLine(2, 101, "talker", "stdout", "last", 0.0))
-    printer.tick()
-    told = capsys.readouterr()
-    assert told.out.splitlines() == [
-        "+ talker 101 (child of python 100): python main.py",
-        "talker 101 | first",
-        "talker 101 | last",
-    ]
-    still_open.clear()  # its pipes read to their end
-    printer.tick()
-    told = capsys.readouterr()
-    assert told.out.splitlines() == [
-        "- talker 101 exit 0 (reported by its parent python (100), which reaped it)"
-    ]
-    assert told.err == "proclab: after the end\n"
-    # A pipe that stays open (a child holds it) keeps the end waiting only so long, but
-    # never while bytes wait in it (the reader busy with other pipes).
-    monkeypatch.setattr(watch_command, "LINES_WAIT_S", 0.0)
-    other = replace(child, id=3, pid=102)
-    rows[3] = other
-    still_open.add(3)
-    unread.add(3)
-    printer(Spawned(other))
-    printer(Exited(other))
-    printer.tick()
-    assert capsys.readouterr().out.splitlines() == [
-        "+ talker 102 (child of python 100): python main.py"
-    ]
-    unread.clear()
-    printer.tick()
-    assert capsys.readouterr().out.splitlines()[-1].startswith("- talker 102 exit 0")
 
 
 TALKERS = """

@@ -16,7 +16,7 @@ from pty_session import PROCLAB, PtySession
 from test_replay import settle
 from test_tree_view import names, subtitle
 
-from proclab.core.model import ProcessCall, ProcState
+from proclab.core.model import Exited, OutputLine, ProcessCall, ProcState
 from proclab.core.recording import Replay, encode
 from proclab.tui.commands.replay import replay_app
 from proclab.tui.screens.details import describe
@@ -162,6 +162,57 @@ def test_attach_records_a_tree_it_did_not_start(tmp_path: Path) -> None:
     (row,) = replay.rows()
     assert row.pid == program.pid and row.spec is None and "sys.stdin.read()" in row.command
     assert row.state is ProcState.ENDED and row.exitcode is None and row.exit_note
+
+
+JOINS_TALKERS = """
+import multiprocessing as mp, sys
+
+def talk(n):
+    for i in range(3):
+        print(f"talker {n} line {i}")
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    for n in range(3):
+        p = mp.Process(target=talk, args=(n,))
+        p.start()
+        p.join()
+        print(f"parent after join {n}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_recording_tells_each_child_s_lines_before_its_end_and_the_parent_s_after(
+    tmp_path: Path, method: str
+) -> None:
+    """The recording (and so a replay, and the live app, which hear the same events) had
+    each child's end, and its parent's line printed after join(), before the child's own
+    lines (5 of 5 under fork): a child's lines are read from its pipes, its end comes
+    from its parent's word. (What a parent says through the hook and what it prints come
+    by two ways: its line printed between two children can be told after the second's
+    start, which is not promised here.)"""
+    script = tmp_path / "talkers.py"
+    script.write_text(JOINS_TALKERS)
+    path = tmp_path / "talkers.jsonl"
+    done = subprocess.run(
+        [PROCLAB, "watch", "--headless", "--record", str(path), str(script), method],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    told: list[str] = []
+    for _, event in Replay.load(path).events:
+        if isinstance(event, OutputLine):
+            told.append(event.text)
+        elif isinstance(event, Exited) and event.row.name.startswith("Process-"):
+            told.append(f"end {event.row.name}")
+    for n in range(3):
+        lines = [told.index(f"talker {n} line {i}") for i in range(3)]
+        end = told.index(f"end Process-{n + 1}")
+        assert lines == sorted(lines) and lines[-1] < end < told.index(f"parent after join {n}"), (
+            told
+        )
 
 
 @pytest.mark.parametrize("command", ["watch", "attach"])

@@ -43,6 +43,7 @@ import signal
 import subprocess
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -69,6 +70,7 @@ from proclab.core.watch import tree
 from proclab.core.watch.channels import Channels
 from proclab.core.watch.exits import Reaper
 from proclab.core.watch.hook_server import HookServer, HookStats
+from proclab.core.watch.in_order import InOrder
 from proclab.core.watch.messages import HookMessages
 from proclab.core.watch.rows import STATUS_WAIT_S, Pending, TreeRows, short_command
 from proclab.core.watch.sockets import SocketLog
@@ -186,11 +188,32 @@ class WatchedTree:
         self._family_bound = family
         self._family: Family | None = None
         self.server: ServerLike | None = None  # a watched tree has no server of proclab's
+        # Every subscriber hears the registry's events through one InOrder: the app, a
+        # recording and the headless stream tell the same story in the same order.
+        self._subscribers: tuple[Callable[[Event], None], ...] = ()
+        self._in_order = InOrder(self, self._hand_out)
+        self._registry.subscribe(self._in_order)
 
     # Reading -------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        return self._registry.subscribe(callback)
+        """Call `callback` with every event, in the order things happened (in_order.py),
+        from the source's threads."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def _hand_out(self, event: Event) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:  # one broken subscriber must not stop the others
+                traceback.print_exc()
 
     def emit_event(self, event: Event) -> None:
         """Hand an event to every subscriber (a recording that stopped says so here)."""
@@ -386,6 +409,7 @@ class WatchedTree:
         self._sampler.stop()
         self._watcher.stop()
         self._finish_gone(force=True)
+        self._in_order.close()  # every end told: nothing held is waited for any more
         if self._family is not None:
             self._family.close()
 
@@ -668,6 +692,7 @@ class WatchedTree:
     def _on_closed(self, channel: int) -> None:
         with self._lock:
             self._channels.closed(channel)
+        self._in_order.tick()  # an end that waited for this pipe may go now
 
     def _live_ids(self) -> dict[int, int]:
         with self._lock:

@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError
@@ -190,14 +190,14 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                 return EXIT_USAGE
             told = False  # the program (its roots) had ended: its status is known
             while not source.wait(0.05):
-                printer.tick()
                 if received:
                     told = told or all(r.state.is_over for r in source.root_rows())
                     if received[0] != signal.SIGPIPE:
                         name = signal.Signals(received[0]).name
                         what = "ending" if source.ends_on_quit else "leaving running"
-                        printer.notice(
-                            f"{name} received: {what} {plural(source.running_count(), 'process')}"
+                        _notice(
+                            source,
+                            f"{name} received: {what} {plural(source.running_count(), 'process')}",
                         )
                     break
                 if not told and all(r.state.is_over for r in source.root_rows()):
@@ -205,13 +205,13 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                     left = source.running_count()
                     if left:
                         runs, them = ("runs", "it") if left == 1 else ("run", "them")
-                        printer.notice(
+                        _notice(
+                            source,
                             f"the program has ended; {plural(left, 'process')} it started"
-                            f" still {runs}: waiting for {them} (Ctrl+C ends {them})"
+                            f" still {runs}: waiting for {them} (Ctrl+C ends {them})",
                         )
         finally:
-            with printer.ticking():  # ending the tree takes up to the grace period
-                source.close()
+            source.close()
     rows = sorted(source.rows(), key=lambda r: r.id)
     printer.summary(rows, source)
     # Ctrl+C once the program has ended, while processes it left run on, ends them, not
@@ -219,6 +219,11 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
     if received and (not told or received[0] == signal.SIGPIPE):
         return 128 + received[0]
     return exit_status(source)
+
+
+def _notice(source: WatchedTree, text: str) -> None:
+    """Told through the source: in its order, and in a recording."""
+    source.emit_event(Notice("info", text, time.time()))
 
 
 def exit_status(source: WatchedTree) -> int:
@@ -230,28 +235,10 @@ def exit_status(source: WatchedTree) -> int:
     return 128 - code if code < 0 else code
 
 
-# How long a process's end line waits for the lines it printed, after the last of them,
-# once its pipes are empty: they are read from its pipes, its end comes from elsewhere
-# (its pidfd, its parent's word). A pipe stays open past its process's end only while a
-# child it started, that is not hooked, holds it.
-LINES_WAIT_S = 0.5
-CHECK_S = 0.005  # at most this often, whether a held end line may go
-
-
-class _Line(NamedTuple):
-    stream: object
-    text: str
-    row: int | None = None  # the row whose output or end this is
-    end: bool = False  # the row's end line
-
-
 class _Printer:
-    """Lines from the source's threads: output under its pid, the tree's events.
-
-    In the order things happened: a process's end line waits until the pipes it printed
-    to are read to their end (while bytes wait in them, and LINES_WAIT_S after its last
-    line), and everything told after it waits behind it but the lines of processes whose
-    end is waiting, which go before it."""
+    """Lines from the source's threads: output under its pid, the tree's events, told in
+    the order the source hands them out (core/watch/in_order.py: a process's end after
+    the lines it printed)."""
 
     def __init__(self, source: WatchedTree, json_lines: bool) -> None:
         self._source = source
@@ -260,24 +247,18 @@ class _Printer:
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
         self._started: set[int] = set()  # rows whose start was shown
         self._ended: dict[int, str] = {}  # the end each row was last shown with
-        self._held: list[_Line] = []  # behind an end line that waits for its lines
-        self._waiting: dict[int, float] = {}  # row -> until when its end line waits
-        self._before: dict[int, list[_Line]] = {}  # row -> its lines, before its end line
-        self._checked = 0.0  # when the end line at the head was last asked about
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
             if event.id not in self._started:  # read before the walk's word on its start
                 self._started_line(self._source.row(event.id))
             if self._json:
-                self._emit(sys.stdout, {"type": "output", **encode(event)}, row=event.id)
+                self._emit(sys.stdout, {"type": "output", **encode(event)})
             else:
                 stream = sys.stdout if event.stream == "stdout" else sys.stderr
                 mark = "|" if event.stream == "stdout" else "!"
                 self._write(
-                    stream,
-                    escape_controls(f"{event.name} {event.pid} {mark} {event.text}"),
-                    row=event.id,
+                    stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}")
                 )
         elif isinstance(event, Notice):
             if self._json:
@@ -310,9 +291,6 @@ class _Printer:
             elif isinstance(event, StateChanged) and event.old is ProcState.ENDED:
                 self._ended_line(row)  # its status came after its end
 
-    def notice(self, text: str) -> None:
-        self(Notice("info", text, time.time()))
-
     def _started_line(self, row: ProcessRow) -> None:
         """Once, and before anything else of the row: a walk's Spawned, handed out after
         the registry's lock, can go out after another thread's word on the same row."""
@@ -333,98 +311,24 @@ class _Printer:
             self._event("ended", row, text)
 
     def _event(self, kind: str, row: ProcessRow, text: str) -> None:
-        end = kind == "ended"
         if self._json:
-            self._emit(sys.stdout, {"type": kind, "row": encode(row)}, row=row.id, end=end)
+            self._emit(sys.stdout, {"type": kind, "row": encode(row)})
         else:
-            self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"), row=row.id, end=end)
+            self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"))
 
-    def _emit(self, stream: object, obj: dict[str, object], **about: Any) -> None:
-        self._write(stream, json.dumps(obj, ensure_ascii=False), **about)
+    def _emit(self, stream: TextIO, obj: dict[str, object]) -> None:
+        self._write(stream, json.dumps(obj, ensure_ascii=False))
 
-    def _write(self, stream: object, text: str, row: int | None = None, end: bool = False) -> None:
-        line = _Line(stream, text, row, end)
-        with self._lock:
-            if row is not None and row in self._waiting and not end:
-                # Printed before its process ended: before its end line, which waits while
-                # its lines keep coming (a burst of them takes a while to read and print).
-                self._waiting[row] = time.monotonic() + LINES_WAIT_S
-                head = self._held[0]
-                if head.end and head.row == row:
-                    _print(line)  # nothing waits before it: no need to look at the rest
-                else:
-                    self._before[row].append(line)
-                return
-            if self._held or (end and row is not None and self._source.output_open(row)):
-                self._held.append(line)
-                if end and row is not None and row not in self._waiting:
-                    self._waiting[row] = time.monotonic() + LINES_WAIT_S
-                    self._before[row] = []
-            else:
-                _print(line)
-            self._release()
-
-    def tick(self) -> None:
-        """What waited long enough, or whose lines have all come, goes out."""
-        with self._lock:
-            self._release()
-
-    @contextlib.contextmanager
-    def ticking(self, every: float = 0.05) -> Iterator[None]:
-        """tick() on a thread of its own meanwhile."""
-        done = threading.Event()
-
-        def tick_until_done() -> None:
-            while not done.wait(every):
-                self.tick()
-
-        ticker = threading.Thread(target=tick_until_done, name="proclab-ticker", daemon=True)
-        ticker.start()
-        try:
-            yield
-        finally:
-            done.set()
-            ticker.join()
-
-    def _release(self, everything: bool = False) -> None:
-        """Print what no waiting end line holds back; `everything`: the tree is over,
-        nothing more is coming."""
-        while self._held:
-            head = self._held[0]
-            if head.end and head.row in self._waiting:
-                before = self._before[head.row]
-                for line in before:  # its lines so far: nothing they wait behind now
-                    _print(line)
-                before.clear()
-                if not everything and self._still_waits(head.row):
-                    return
-                del self._waiting[head.row], self._before[head.row]
-            _print(self._held.pop(0))
-
-    def _still_waits(self, row: int) -> bool:
-        """Bytes still in its pipes are lines yet to come, however long the reader is busy
-        with others; an empty pipe kept open is waited for so long. Asked at most every
-        CHECK_S (tick() asks too): not for every line other processes print meanwhile."""
-        now = time.monotonic()
-        if now - self._checked < CHECK_S:
-            return True
-        self._checked = now
-        return self._source.output_open(row) and (
-            now < self._waiting[row] or self._source.output_unread(row)
-        )
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._lock:  # lines from several threads, each whole
+            print(text, file=stream, flush=True)
 
     def summary(self, rows: Sequence[ProcessRow], source: WatchedTree) -> None:
-        with self._lock:
-            self._release(everything=True)
         if self._json:
             self._emit(sys.stdout, {"type": "summary", **summary_figures(rows, source)})
             return
         with self._lock:
             print_summary(rows, source)
-
-
-def _print(line: _Line) -> None:
-    print(line.text, file=line.stream, flush=True)  # type: ignore[call-overload]
 
 
 _MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
