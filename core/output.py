@@ -69,6 +69,11 @@ class LineSplitter:
             out.append(_decode(piece))
         return out
 
+    @property
+    def holding(self) -> bool:
+        """Whether it holds the start of a line whose end has not come yet."""
+        return bool(self._partial)
+
     def flush(self) -> list[str]:
         rest, self._partial = self._partial, b""
         return [_decode(rest)] if rest else []

@@ -16,6 +16,8 @@ import select
 import struct
 import termios
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from proclab.core.output import LineSplitter
 
 READ_CHUNK = 64 * 1024
 RETRY_REAP_S = 0.01
+FRESH_S = 1.0  # a pipe taken on this long ago and never read is no longer a new one
 
 
 @dataclass(slots=True)
@@ -32,6 +35,8 @@ class _Pipe:
     stream: Stream
     fd: int
     splitter: LineSplitter
+    read_yet: bool = False
+    taken_at: float = 0.0  # time.monotonic() when the watcher took it on
 
 
 class ChildWatcher:
@@ -75,6 +80,15 @@ class ChildWatcher:
         self._exit_fds: dict[int, list[int]] = {}  # rec_id -> its exit fds still watched
         self._pipes_of: dict[int, list[_Pipe]] = {}  # rec_id -> its pipes still open
         self._pending_reaps: set[int] = set()
+        # Pipes taken on in the last FRESH_S and not read yet, with when: a new process's
+        # (its hello came after it printed) hold bytes written before the chunk that
+        # before_lines was called for, which are read first.
+        self._fresh: deque[tuple[_Pipe, float]] = deque()
+        # Pipes whose last read ended inside a line (a write-through stdout writes a
+        # print's text and its newline apart): read again before another pipe's lines
+        # go out, so that a line begun first is told first.
+        self._unfinished: dict[int, _Pipe] = {}
+        self._finishing = False
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
 
@@ -122,6 +136,10 @@ class ChildWatcher:
             while not self._stopping:
                 timeout = RETRY_REAP_S if self._pending_reaps else -1
                 ready = self._epoll.poll(timeout, len(self._watched))
+                if len(ready) > 1:
+                    # A pipe never read yet first: its process was taken on late (its
+                    # hello came after it printed), so what it holds was written first.
+                    ready.sort(key=self._read_yet)
                 # An fd polled may be a child's first taken on (watch): the lock waits
                 # for the rest of them, which its handling may read, or let go of.
                 with self._lock:
@@ -188,11 +206,24 @@ class ChildWatcher:
         for pipe in pipes:
             os.set_blocking(pipe.fd, False)
             self._take_on(pipe.fd, pipe)
+        if self._before_lines is not None:
+            now = time.monotonic()
+            fresh = self._fresh
+            while fresh and (fresh[0][0].read_yet or now - fresh[0][1] >= FRESH_S):
+                fresh.popleft()  # in the order taken on: the oldest first
+            for pipe in pipes:
+                pipe.taken_at = now
+                fresh.append((pipe, now))
         for fd in exit_fds:
             self._take_on(fd, rec_id)
 
+    def _read_yet(self, item: tuple[int, int]) -> bool:
+        data = self._watched.get(item[0])
+        return not isinstance(data, _Pipe) or data.read_yet
+
     def _read(self, pipe: _Pipe) -> bool:
         """Read once; True if there may be more to read right away."""
+        pipe.read_yet = True
         try:
             data = os.read(pipe.fd, READ_CHUNK)
         except BlockingIOError:
@@ -202,11 +233,20 @@ class ChildWatcher:
         if data:
             if self._before_lines is not None:
                 self._before_lines(pipe.rec_id)
+                self._read_fresh(pipe.taken_at)
+                if self._unfinished and not self._finishing:
+                    self._finish_others(pipe)
             for line in pipe.splitter.feed(data):
                 self._on_line(pipe.rec_id, pipe.stream, line)
+            if self._before_lines is not None:
+                if pipe.splitter.holding:
+                    self._unfinished[pipe.fd] = pipe
+                else:
+                    self._unfinished.pop(pipe.fd, None)
             return True
         for line in pipe.splitter.flush():
             self._on_line(pipe.rec_id, pipe.stream, line)
+        self._unfinished.pop(pipe.fd, None)
         self._let_go_of(pipe.fd)
         pipes = self._pipes_of[pipe.rec_id]
         pipes.remove(pipe)
@@ -214,6 +254,32 @@ class ChildWatcher:
             del self._pipes_of[pipe.rec_id]
             self._on_closed(pipe.rec_id)
         return False
+
+    def _finish_others(self, pipe: _Pipe) -> None:
+        """One more read of each other pipe left inside a line, before `pipe`'s lines."""
+        self._finishing = True
+        try:
+            for fd, other in list(self._unfinished.items()):
+                if other is not pipe and self._watched.get(fd) is other:
+                    self._read(other)
+        finally:
+            self._finishing = False
+
+    def _read_fresh(self, after: float) -> None:
+        """What the pipes taken on lately (after the one a chunk was just read from) and
+        never read hold, read now: their process was not known when that chunk was
+        written, so what they hold came first."""
+        now = time.monotonic()
+        with self._lock:
+            self._fresh = deque(
+                (pipe, at)
+                for pipe, at in self._fresh
+                if not pipe.read_yet and now - at < FRESH_S and self._watched.get(pipe.fd) is pipe
+            )
+            fresh = [pipe for pipe, at in self._fresh if at > after]
+        for pipe in fresh:
+            while self._watched.get(pipe.fd) is pipe and self._read(pipe):
+                pass
 
     def _close_all(self) -> None:
         with self._lock:  # no handover meanwhile: it would find fds closed under it

@@ -8,6 +8,7 @@ under the pid that printed it, and nothing of the tree outlives proclab.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -567,6 +568,15 @@ def test_a_child_reaped_as_python_shuts_down_leaves_the_programs_output_as_it_wa
     )
 
 
+def names_below(pid: int) -> set[str]:
+    """The command names of a process's descendants (one may end while they are read)."""
+    names = set()
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            names.add(child.name())
+    return names
+
+
 def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path) -> None:
     """Ctrl+C while a process it left runs on ends that process, not the program, which
     had ended with its own status (it was 130)."""
@@ -578,12 +588,7 @@ def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path)
     )
     proc = watched_until_ready(tmp_path, "leaves.py", code, stderr=subprocess.PIPE)
     try:
-        assert wait_until(
-            lambda: any(
-                c.name() == "sleep" for c in psutil.Process(proc.pid).children(recursive=True)
-            ),
-            10,
-        )
+        assert wait_until(lambda: "sleep" in names_below(proc.pid), 10)
         time.sleep(2 * WALK_S + 0.2)  # the root's end is known: proclab waits for the rest
         proc.send_signal(signal.SIGINT)
         printed, err = proc.communicate(timeout=30)
@@ -829,6 +834,39 @@ if a == 0:
 os.waitpid(a, 0)
 print("a", a, flush=True)
 """
+
+
+TELLS_ITS_PARENT = """
+import multiprocessing as mp, sys, time
+
+def child(q):
+    print("child printed first", flush=True)
+    q.put(1)
+    time.sleep(0.3)
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    q = mp.Queue()
+    p = mp.Process(target=child, args=(q,))
+    p.start()
+    q.get()
+    print("parent printed after", flush=True)
+    p.join()
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_new_child_s_line_comes_before_the_parent_line_it_caused(
+    tmp_path: Path, method: str
+) -> None:
+    """The child printed, then told its parent (a queue), which printed: the parent's
+    line was told first (10 of 11): the child's pipes come with its hello, which waited
+    in the hook's socket (a sweep accepted it and read it a round later)."""
+    (tmp_path / "tells.py").write_text(TELLS_ITS_PARENT)
+    done = headless("tells.py", method, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split(" | ", 1)[1] for line in done.stdout.splitlines() if " | " in line]
+    assert lines == ["child printed first", "parent printed after"], done.stdout
 
 
 def test_a_daemon_whose_parent_exited_at_once_is_shown_under_that_parent(tmp_path: Path) -> None:

@@ -132,6 +132,7 @@ class HookServer:
         self.path = os.path.join(self.directory, "hook.sock")
         self._connections: dict[int, _Connection] = {}
         self._fds_of: dict[int, set[int]] = {}  # a pid -> its connections' fds
+        self._unheard: set[int] = set()  # connections accepted and not read yet
         self._thread: threading.Thread | None = None
         self._closed = False
         self._released = False
@@ -240,7 +241,10 @@ class HookServer:
                     events = self._epoll.poll(0)
                     for fd, mask in events:
                         if fd == self._listener.fileno():
-                            self._accept()
+                            for new in self._accept():  # its hello, with its pipes: now
+                                conn = self._connections.get(new)
+                                if conn is not None:
+                                    self._read(new, conn, 0)
                         else:
                             conn = self._connections.get(fd)
                             if conn is not None:
@@ -267,6 +271,23 @@ class HookServer:
         (hellos) of the processes that ended are known. Not from on_message."""
         self._deliver_now(lambda: self._connections, accept=True)
 
+    def deliver_new(self) -> None:
+        """Deliver now, on the caller's thread, what the processes that connected since
+        the last sweep have sent: their hellos, with the pipes their lines are in. A
+        child that printed, then told its parent (a queue), was told after the line its
+        parent printed next: its pipes were not known yet. The caller must not hold a
+        lock that on_message takes."""
+        with self._reading:
+            if self._released or not self._accepting:
+                return
+            with contextlib.suppress(OSError):  # never raised here (see _deliver_now)
+                self._accept()
+            # Accepted by a sweep whose round had begun: read by the next one only.
+            for fd in list(self._unheard):
+                conn = self._connections.get(fd)
+                if conn is not None:
+                    self._read(fd, conn, 0)
+
     def _deliver_now(self, fds: Callable[[], Iterable[int]], accept: bool) -> None:
         with self._reading:
             if self._released:
@@ -283,18 +304,20 @@ class HookServer:
                 if conn is not None:
                     self._read(fd, conn, 0)
 
-    def _accept(self) -> None:
+    def _accept(self) -> list[int]:
+        """Take on the connections waiting; their fds."""
+        accepted: list[int] = []
         for _ in range(PER_ROUND):
             try:
                 sock, _ = self._listener.accept()
             except BlockingIOError:
-                return
+                return accepted
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # Out of fds: stop accepting for a while rather than spin on a
                     # listener that stays readable. The hook waits, then gives up.
                     self._pause_accepting(0.1)
-                return
+                return accepted
             pid, uid, _gid = _CREDS.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDS.size)
             )
@@ -307,6 +330,9 @@ class HookServer:
             self._fds_of.setdefault(pid, set()).add(sock.fileno())
             self._epoll.register(sock.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
             self._counts["connections"] += 1
+            accepted.append(sock.fileno())
+            self._unheard.add(sock.fileno())
+        return accepted
 
     def _pause_accepting(self, seconds: float) -> None:
         if self._accepting:
@@ -319,6 +345,7 @@ class HookServer:
         self._accepting = True
 
     def _read(self, fd: int, conn: _Connection, mask: int) -> None:
+        self._unheard.discard(fd)
         hung_up = bool(mask & (select.EPOLLHUP | select.EPOLLRDHUP | select.EPOLLERR))
         for _ in range(PER_ROUND):
             try:
@@ -385,6 +412,7 @@ class HookServer:
         with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(fd)
         del self._connections[fd]
+        self._unheard.discard(fd)
         fds = self._fds_of.get(conn.pid, set())
         fds.discard(fd)
         if not fds:

@@ -626,7 +626,8 @@ class WatchedTree:
         """What a hooked process said before it wrote what was just read from its pipes
         (a message is in its socket before the line is in its pipe) is delivered first:
         its multiprocessing name names the line, and a join or a reap it made before
-        printing is told before the line. Not for a named process that is no root and
+        printing is told before the line; and the hellos of processes born meanwhile,
+        whose pipes are then read before this chunk. Not for a named process that is no root and
         has started no child (a pool's worker printing a flood): a delivery per chunk
         read cost proclab 13 % more CPU watching 8 children print 20,000 lines each."""
         parents = len(self._messages.parents)
@@ -648,6 +649,10 @@ class WatchedTree:
                 self._plain_channels.add(channel)
                 return
         self._deliver_pending(pid)
+        if self._hook_server is not None:
+            # A process born since the last sweep may have printed before this (and told
+            # this one so): its hello brings its pipes, which the watcher reads first.
+            self._hook_server.deliver_new()
 
     def _on_line(self, channel: int, stream: str, text: str) -> None:
         with self._lock:
