@@ -6,7 +6,9 @@ recording that cannot be written is one line, and the run goes on. Never a trace
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
 
 import psutil
@@ -133,3 +135,37 @@ def test_serve_into_a_closed_pipe_stops_and_leaves_no_handler() -> None:
     assert "Traceback" not in err, err
     assert time.monotonic() - began < 30
     assert gone(family) == []
+
+
+WRITES_6000_LINES = """
+import signal, sys
+from proclab.tui.closed_output import guard_output, write_whole
+
+signal.signal(signal.SIGINT, lambda *_: None)  # noted, as proclab's commands note it
+with guard_output("proclab test"):
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test's word: the pipe is full by the write below
+    write_whole("".join(f"line {n:06d} {'x' * 80}\\n" for n in range(6000)))
+"""
+
+
+def test_a_signal_while_a_large_write_waits_on_a_full_pipe_loses_nothing() -> None:
+    """Ctrl+C while the reader of proclab's log had stopped: Python's buffered writer,
+    interrupted with part of a write done, dropped the rest without a word (705 lines
+    of 6,000 arrived). write_whole writes the rest."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITES_6000_LINES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline() == "ready\n"
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    time.sleep(0.5)  # 64 KiB in the pipe, the rest waiting
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    out, _ = child.communicate(timeout=30)
+    assert child.returncode == 0
+    assert out.splitlines() == [f"line {n:06d} {'x' * 80}" for n in range(6000)]

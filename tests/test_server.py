@@ -7,6 +7,7 @@ import contextlib
 import errno
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -430,6 +431,70 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_proclab_serve_ends_with_an_error_when_its_server_process_dies() -> None:
+    """It logged the server process's death and "stopped", then stayed running, the port
+    closed, and a Ctrl+C later exited 0."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [PROCLAB, "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert wait_until(lambda: listening(port), 20)
+
+        def process_server() -> list[psutil.Process]:
+            found = []
+            for p in _descendants(server.pid):
+                with contextlib.suppress(psutil.Error):
+                    if p.cmdline()[:1] == ["tcp server"] or "tcp server" in p.name():
+                        found.append(p)
+            return found
+
+        assert wait_until(process_server, 10)
+        process_server()[0].kill()
+        out, _err = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 1
+    assert b"error: its server process" in out and b"stopped" in out
+
+
+def test_proclab_serve_loses_no_line_when_stopped_while_its_reader_has_stalled() -> None:
+    """Ctrl+C while nobody read the log (a paused terminal, a pipe not read yet): the
+    write waiting on the full pipe was interrupted, and the buffered writer lost the rest
+    of it without a word (14 of 20 connections' "accepted" lines were left)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [PROCLAB, "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert wait_until(lambda: listening(port), 20)
+        done = asyncio.run(
+            run_load("127.0.0.1", port, clients=10, connections=20, messages=3, size=300_000)
+        )
+        assert done.connections == 20, done
+        time.sleep(0.5)  # the log is behind, its write waits on the full pipe
+        server.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    lines = out.decode(errors="replace").splitlines()
+    served = int(re.search(r"served (\d+)", lines[-1])[1])  # type: ignore[index]
+    assert served >= 20  # and the probe that saw it listen
+    assert sum(" accepted by handler " in line for line in lines) == served, out[-2000:]
+    assert sum(" closed after " in line for line in lines) == served
 
 
 def test_serve_writes_many_log_lines_in_one_write(monkeypatch):

@@ -17,6 +17,7 @@ from proclab.core.model import Event, Notice, ServerEvent
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.server.tcp import ServerConfig, describe_event
+from proclab.tui.closed_output import write_whole
 from proclab.tui.commands.options import (
     add_grace_argument,
     add_record_argument,
@@ -77,19 +78,23 @@ class Console:
     thread's time with --log all (benchmarks/tcp.py)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the lines gathered
+        self._writing = threading.Lock()  # lines of two flushes never interleave
         self._lines: list[str] = []
 
     def add(self, line: str) -> None:
+        """Never waits on stdout: the server's thread, reading every handler's events,
+        calls it. Held while a flush wrote to a stalled stdout (a paused terminal, a pipe
+        nobody read), it stopped reading them, and a stop then lost connections' lines."""
         with self._lock:
             self._lines.append(line)
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-            if lines:  # under the lock: lines of two flushes never interleave
-                sys.stdout.write("\n".join(lines) + "\n")
-                sys.stdout.flush()
+        with self._writing:
+            with self._lock:
+                lines, self._lines = self._lines, []
+            if lines:
+                write_whole("\n".join(lines) + "\n")
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -130,6 +135,8 @@ def run(ns: argparse.Namespace) -> int:
             while not received:
                 time.sleep(FLUSH_EVERY_S)
                 console.flush()
+                if not controller.server.running:  # it stopped itself: its log says why
+                    return 1
         finally:
             controller.close()  # stops the server: every handler is ended
             stop_recording()
