@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NoReturn
 
 from proclab.core import model
 from proclab.core.defaults import OUTPUT_LINES_KEPT
@@ -339,59 +339,69 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
     its last line unfinished: the file's last bytes, with no newline after them. Any other
     broken line is a ProclabError naming it."""
     events: list[tuple[float, Event]] = []
-    newer = ""  # said with an error, when the header names a format newer than this one's
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise ProclabError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
-            if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
-                raise ProclabError(
-                    f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes"
-                    " (not a proclab recording)"
-                )
-            # Only the last line can lack its newline; if it follows readable lines and does
-            # not parse, it was being written when proclab stopped.
-            cut = number > 1 and not raw.endswith(b"\n")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                if cut:
-                    return events, number
-                raise ProclabError(f"{path}: not UTF-8 text (not a proclab recording)") from None
-            if not line.strip():
+        try:
+            return _read_lines(path, handle, events)
+        except OSError as exc:  # opened, then failed (a device, a file on a failing disk)
+            raise ProclabError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_lines(
+    path: str | Path, handle: BinaryIO, events: list[tuple[float, Event]]
+) -> tuple[list[tuple[float, Event]], int | None]:
+    """read_recording's reading, line by line, into `events`."""
+    newer = ""  # said with an error, when the header names a format newer than this one's
+    for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
+            raise ProclabError(
+                f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes"
+                " (not a proclab recording)"
+            )
+        # Only the last line can lack its newline; if it follows readable lines and does
+        # not parse, it was being written when proclab stopped.
+        cut = number > 1 and not raw.endswith(b"\n")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if cut:
+                return events, number
+            raise ProclabError(f"{path}: not UTF-8 text (not a proclab recording)") from None
+        if not line.strip():
+            continue
+        parsed = False
+        try:
+            record = json.loads(line)
+            parsed = True
+            if not isinstance(record, dict):
+                raise DecodeError("", f"{_shown(record)} where an event belongs")
+            if "format" in record:  # the header line
+                written = record["format"]
+                if type(written) is int and written > FORMAT:
+                    newer = f" (recorded by a newer proclab: format {written}; this one reads 1 to {FORMAT})"
                 continue
-            parsed = False
-            try:
-                record = json.loads(line)
-                parsed = True
-                if not isinstance(record, dict):
-                    raise DecodeError("", f"{_shown(record)} where an event belongs")
-                if "format" in record:  # the header line
-                    written = record["format"]
-                    if type(written) is int and written > FORMAT:
-                        newer = f" (recorded by a newer proclab: format {written}; this one reads 1 to {FORMAT})"
-                    continue
-                for key in ("t", "type", "event"):
-                    if key not in record:
-                        raise DecodeError(key, "missing")
-                wall = _scalar(float, record["t"], "t")
-                if events and wall < events[-1][0]:
-                    wall = _in_order(wall, events[-1][0])
-                if not isinstance(record["type"], str):
-                    raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
-                events.append((wall, decode_event(record["type"], record["event"])))
-            except ProclabError as exc:
-                raise ProclabError(f"{path} line {number}: {exc}{newer}") from None
-            except RecursionError:
-                raise ProclabError(f"{path} line {number}: nested too deeply") from None
-            except (ValueError, KeyError, TypeError, SyntaxError) as exc:
-                if cut and not parsed:  # whole JSON is a whole line, broken otherwise
-                    return events, number
-                raise ProclabError(
-                    f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
-                ) from None
+            for key in ("t", "type", "event"):
+                if key not in record:
+                    raise DecodeError(key, "missing")
+            wall = _scalar(float, record["t"], "t")
+            if events and wall < events[-1][0]:
+                wall = _in_order(wall, events[-1][0])
+            if not isinstance(record["type"], str):
+                raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
+            events.append((wall, decode_event(record["type"], record["event"])))
+        except ProclabError as exc:
+            raise ProclabError(f"{path} line {number}: {exc}{newer}") from None
+        except RecursionError:
+            raise ProclabError(f"{path} line {number}: nested too deeply") from None
+        except (ValueError, KeyError, TypeError, SyntaxError) as exc:
+            if cut and not parsed:  # whole JSON is a whole line, broken otherwise
+                return events, number
+            raise ProclabError(
+                f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
+            ) from None
     return events, None
 
 

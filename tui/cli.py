@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -138,6 +139,15 @@ def _main(argv: Sequence[str] | None) -> int:
         print(
             f"proclab{f' {command}' if command else ''}: stdout is closed; send it to"
             " /dev/null to run without it",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        os.getcwd()
+    except OSError as exc:  # deleted under the shell (every target, every child starts there)
+        print(
+            f"proclab{f' {command}' if command else ''}: the current folder cannot be read"
+            f" ({exc.strerror}); cd to one that exists",
             file=sys.stderr,
         )
         return 2

@@ -55,6 +55,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seconds_from_start(text: str) -> float:
+    """A moment into a recording: 0 or more seconds (nan and -5 were taken as 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= LARGEST:  # nan and inf too
+        raise argparse.ArgumentTypeError(f"must be from 0 to {LARGEST:,}, got {text}")
+    return value
+
+
 def process_limit(text: str) -> int:
     """--max-procs: at most the processes the kernel can number (pid_max)."""
     value = positive_int(text)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
-from proclab.tui.commands.options import positive_float
+from proclab.tui.commands.options import positive_float, seconds_from_start
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--at",
-        type=float,
+        type=seconds_from_start,
         default=0.0,
         metavar="S",
         help="start S seconds into the recording (default 0)",

@@ -60,8 +60,9 @@ class _Printer:
             self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
     def _write(self, stream: TextIO, line: str) -> None:
-        with self._lock:
-            print(line, file=stream, flush=True)
+        with self._lock:  # one write a line: print() wrote its text and newline apart
+            stream.write(line + "\n")
+            stream.flush()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,17 +106,25 @@ def run(ns: argparse.Namespace) -> int:
                 if received:
                     if received[0] != signal.SIGPIPE:  # a closed stdout ends it quietly
                         name = signal.Signals(received[0]).name
-                        print(
-                            f"proclab: {name} received:"
-                            f" ending {plural(_alive(controller, ids), 'child')}",
-                            file=sys.stderr,
+                        # Through the controller: the printer's, whole between children's
+                        # lines (it landed inside one), and recorded.
+                        controller.emit_event(
+                            Notice(
+                                "info",
+                                f"{name} received: ending"
+                                f" {plural(_alive(controller, ids), 'child')}",
+                                time.time(),
+                            )
                         )
                     break
                 if deadline is not None and time.monotonic() >= deadline:
-                    print(
-                        f"proclab: timeout after {ns.timeout:g} s:"
-                        f" ending {plural(_alive(controller, ids), 'child')}",
-                        file=sys.stderr,
+                    controller.emit_event(
+                        Notice(
+                            "info",
+                            f"timeout after {ns.timeout:g} s: ending"
+                            f" {plural(_alive(controller, ids), 'child')}",
+                            time.time(),
+                        )
                     )
                     break
         finally:

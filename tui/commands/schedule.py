@@ -141,6 +141,13 @@ def run(ns: argparse.Namespace) -> int:
     try:
         jobs, preset = _jobs(ns)
         width = _width(ns.width)
+        if not ns.real:
+            # The kernel's own options, given without --real, would be ignored in silence.
+            given = [
+                o for name, o in schedule_kernel.OPTION_OF.items() if getattr(ns, name) is not None
+            ]
+            if given:
+                raise UsageError(f"{given[0]} is for the kernel: add --real to run the jobs on it")
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
@@ -201,6 +208,8 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Preset | None]:
         )
     try:
         if ns.jobs == "-":
+            if sys.stdin is None:  # closed (`<&-`)
+                raise UsageError("stdin is closed: give JOBS.csv, or pipe the jobs in")
             text = sys.stdin.read(MAX_CSV_CHARS + 1)
         else:
             with open(ns.jobs, encoding="utf-8") as file:
@@ -272,6 +281,9 @@ def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
     )
 
 
+MAX_WIDTH = 10_000  # columns: a chart wider than this is read by nobody, and costs memory
+
+
 def _width(text: str | None) -> int:
     if text is None:
         return max(40, shutil.get_terminal_size((80, 24)).columns)
@@ -279,6 +291,6 @@ def _width(text: str | None) -> int:
         width = int(text)
     except ValueError:
         raise UsageError(f"--width is not a whole number: {text!r}") from None
-    if width < 20:
-        raise UsageError(f"--width must be at least 20, got {width}")
+    if not 20 <= width <= MAX_WIDTH:
+        raise UsageError(f"--width must be from 20 to {MAX_WIDTH:,}, got {width:,}")
     return width

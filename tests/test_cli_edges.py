@@ -1,0 +1,123 @@
+"""What hostile use of the commands found: each is one clear line and status 2, or a
+log whose lines stay whole."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from pty_session import PROCLAB
+
+JOBS = "name,arrival,burst\nA,0,2\nB,1,3\n"
+
+
+def proclab(
+    *argv: str, cwd: Path | str | None = None, stdin: int | None = subprocess.DEVNULL
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROCLAB, *argv], capture_output=True, text=True, timeout=60, cwd=cwd, stdin=stdin
+    )
+
+
+def one_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2, done.stderr  # argparse adds its usage
+    for word in words:
+        assert word in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        # an OverflowError traceback, or gigabytes of chart
+        (["--algo", "fcfs", "--width", "9" * 27], "--width must be from 20 to 10,000"),
+        (["--algo", "fcfs", "--width", "1000000000000"], "--width must be from 20 to 10,000"),
+        # ignored without a word
+        (["--policy", "fifo"], "--policy is for the kernel: add --real"),
+        (["--unit", "5"], "--unit is for the kernel: add --real"),
+    ],
+)
+def test_schedule_options_out_of_bounds_or_place(
+    tmp_path: Path, options: list[str], said: str
+) -> None:
+    (tmp_path / "jobs.csv").write_text(JOBS)
+    one_line(proclab("schedule", "jobs.csv", *options, cwd=tmp_path), said)
+
+
+def test_schedule_from_a_closed_stdin() -> None:
+    """`schedule - <&-`: an AttributeError traceback."""
+    done = subprocess.run(
+        [PROCLAB, "schedule", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
+    one_line(done, "stdin is closed")
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "proclab.core.tasks:sleep", "--args", "(0.1,)"], ["serve"]]
+)
+def test_a_deleted_current_folder(tmp_path: Path, command: list[str]) -> None:
+    """A FileNotFoundError traceback from os.getcwd()."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    done = subprocess.run(
+        [PROCLAB, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=gone,
+        preexec_fn=lambda: os.rmdir(gone),
+        stdin=subprocess.DEVNULL,
+    )
+    one_line(done, "the current folder cannot be read")
+
+
+def test_replay_of_a_file_that_fails_as_it_is_read() -> None:
+    """It opens, then a read fails (an OSError traceback)."""
+    one_line(proclab("replay", "/proc/self/mem"), "cannot read /proc/self/mem")
+
+
+@pytest.mark.parametrize("at", ["nan", "-5", "inf"])
+def test_replay_at_a_moment_that_is_none(tmp_path: Path, at: str) -> None:
+    """Taken as 0 in silence."""
+    one_line(proclab("replay", str(tmp_path / "any.jsonl"), "--at", at), "--at: must be from 0")
+
+
+ENDLESS = """
+import sys
+
+def endless():
+    while True:
+        sys.stdout.write("y" * 200 + "\\n")
+        sys.stdout.flush()
+"""
+
+
+def test_run_s_notices_never_land_inside_a_child_s_line(tmp_path: Path) -> None:
+    """The timeout's notice was printed by another thread than the children's lines, and
+    print() writes a line's text and its newline apart: 'yyyyproclab: timeout after...'."""
+    (tmp_path / "t.py").write_text(ENDLESS)
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        subprocess.run(
+            [PROCLAB, "run", "t.py:endless", "--timeout", "0.5", "--count", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    lines = log.read_text().splitlines()
+    notices = [line for line in lines if "proclab:" in line]
+    assert any("timeout after 0.5 s" in line for line in notices), notices
+    for line in notices:
+        assert line.startswith("proclab:"), line
+    streamed = lines[: lines.index("")]  # the summary follows an empty line
+    child_line = re.compile(r"^\S+ \d+ \| y{200}$")
+    assert all(line in notices or child_line.match(line) for line in streamed), streamed[:5]
