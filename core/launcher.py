@@ -244,7 +244,10 @@ class Launcher:
         except Exception as exc:
             close_fds(child.stdout_r, child.stderr_r, child.record_r)
             with self._lock:
-                after = self._not_started(rec_id, f"could not start: {type(exc).__name__}: {exc}")
+                why = f"could not start: {type(exc).__name__}: {exc}"
+                if child.method == "forkserver":
+                    why += methods.fork_server_shadowed()
+                after = self._not_started(rec_id, why)
             after()
             return None
         finally:

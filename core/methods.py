@@ -125,6 +125,30 @@ def _helpers_write_nowhere() -> Iterator[None]:
         os.close(devnull)
 
 
+def fork_server_shadowed(folder: str | None = None) -> str:
+    """Why a fork server may have failed to start, where a file in the folder it started
+    in (first on its path) has the name of a module of Python's own, which it imports
+    before any of the user's: said after a start's error (it was "EOFError: unexpected
+    EOF"), else ""."""
+    try:
+        here = folder or os.getcwd()
+        names = sorted(
+            name[:-3]
+            for name in os.listdir(here)
+            if name.endswith(".py") and name[:-3] in sys.stdlib_module_names
+        )
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    files = ", ".join(f"{name}.py" for name in names[:3])
+    has, it = ("has", "it") if len(names) == 1 else ("have", "them")
+    return (
+        f" ({files} in {here} {has} the name of Python's own module, which the fork server"
+        f" imports from that folder first: rename {it}, or use --method fork or spawn)"
+    )
+
+
 def prepare() -> None:
     """Start the resource tracker and the fork server now, while sys.stderr is still a real
     file: started lazily from inside a Textual app they fail with "bad value(s) in

@@ -67,6 +67,12 @@ def parse_target(text: str, cwd: str) -> Target:
         return Target("file", path, function)
     if not all(part.isidentifier() for part in where.split(".")):
         raise InputError(FIELD, f"{where!r} is not a module name (or a path ending in .py)")
+    local = os.path.join(cwd, where + ".py")
+    if "." not in where and os.path.isfile(local):
+        # The folder's own file, as `python -c "import queue"` run there finds it: by its
+        # name, a module proclab (or a fork server) had imported already (queue, random,
+        # json) was taken for it, checked against, and run under fork.
+        return Target("file", os.path.abspath(local), function)
     return Target("module", where, function)
 
 

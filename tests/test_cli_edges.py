@@ -121,3 +121,39 @@ def test_run_s_notices_never_land_inside_a_child_s_line(tmp_path: Path) -> None:
     streamed = lines[: lines.index("")]  # the summary follows an empty line
     child_line = re.compile(r"^\S+ \d+ \| y{200}$")
     assert all(line in notices or child_line.match(line) for line in streamed), streamed[:5]
+
+
+def test_a_module_target_is_the_folder_s_own_file_before_one_proclab_imported(
+    tmp_path: Path,
+) -> None:
+    """`queue:f` with a queue.py in the folder: proclab had imported Python's queue, took
+    it for the target ("no function 'f' in queue"), and under fork ran the wrong one."""
+    (tmp_path / "queue.py").write_text("def f():\n    print('the folder s own queue')\n")
+    for method in ("fork", "spawn", "forkserver"):
+        done = proclab("run", "queue:f", "--method", method, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "| the folder s own queue" in done.stdout, done.stdout
+
+
+def test_a_fork_server_a_local_file_breaks_says_which(tmp_path: Path) -> None:
+    """A random.py in the folder shadows the module the fork server imports as it starts:
+    every forkserver child failed with "EOFError: unexpected EOF", and nothing more."""
+    (tmp_path / "random.py").write_text("def f():\n    pass\n")
+    done = proclab("run", "random:f", "--method", "forkserver", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "random.py in" in done.stdout and "rename it, or use --method fork or spawn" in (
+        done.stdout
+    ), done.stdout
+    assert proclab("run", "random:f", "--method", "fork", cwd=tmp_path).returncode == 0
+
+
+def test_a_client_out_of_open_files_says_so() -> None:
+    """Every connect failing with EMFILE was put down to the server not running."""
+    done = subprocess.run(
+        ["sh", "-c", f"ulimit -n 64; exec {PROCLAB} client --port 9 --clients 300"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "ran out of open files: ulimit -n" in done.stderr, done.stderr
