@@ -308,6 +308,14 @@ def test_binding_beyond_loopback_needs_asking(controller, events):
     assert any(e.kind == "warning" and "reachable from other machines" in e.text for e in events)
 
 
+def test_a_loopback_address_spelled_otherwise_is_not_told_reachable(controller, events):
+    """--host 0x7f000001 --public binds 127.0.0.1, and was told "reachable from other
+    machines": the address bound is what counts, not the host as typed."""
+    controller.server.start(ServerConfig(host="0x7f000001", port=0, public=True, mode="thread"))
+    assert controller.server.status().address.startswith("127.0.0.1:")
+    assert not any("reachable from other machines" in getattr(e, "text", "") for e in events)
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [

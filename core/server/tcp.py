@@ -247,7 +247,8 @@ class TcpServer:
             self._figures.clear()
             self._disconnected.clear()
             self._running = True
-        if not is_loopback(config.host):
+        # The address bound, not the host as typed: 0x7f000001 is 127.0.0.1 to the kernel.
+        if not is_loopback(str(self._listener.getsockname()[0])):
             self._emit(
                 "warning", text=f"listening on {self._address}, reachable from other machines"
             )

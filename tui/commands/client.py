@@ -95,10 +95,16 @@ def run(ns: argparse.Namespace) -> int:
         and not result.connections
     ):
         unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
-        print(
-            f"proclab client: cannot connect to {ns.host}:{ns.port}: "
-            + (f"no address for {ns.host}" if unknown else "is the server running?"),
-            file=sys.stderr,
-        )
+        # Out of fds (ulimit -n below --clients) is the client's own limit, not the server.
+        no_fds = sum("Too many open files" in e for e in result.errors)
+        if unknown:
+            why = f"no address for {ns.host}"
+        elif no_fds == len(result.errors):
+            why = "this process ran out of open files (ulimit -n): use fewer --clients"
+        else:
+            why = "is the server running?"
+            if no_fds:
+                why += f" ({no_fds} of the connects ran out of open files: ulimit -n)"
+        print(f"proclab client: cannot connect to {ns.host}:{ns.port}: {why}", file=sys.stderr)
         return 2
     return 1 if result.errors else 0
