@@ -518,3 +518,18 @@ def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:
         (line,) = done.stderr.splitlines()
         assert line.startswith("proclab web: ") and said in line, line
         assert done.stdout == ""
+
+
+def test_a_port_taken_is_one_line_and_no_address_is_printed() -> None:
+    """The address and its token were printed (aiohttp's start-up comes before it binds),
+    then 'address already in use': the link led to whatever held the port."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [PROCLAB, "web", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert done.stdout == "", done.stdout
+    assert (
+        done.stderr == f"proclab web: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )

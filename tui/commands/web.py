@@ -24,6 +24,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -265,6 +266,15 @@ def run(ns: argparse.Namespace) -> int:
             " (the token travels in clear text over http)",
             file=sys.stderr,
         )
+    try:
+        # Before the address and its token are printed (aiohttp's start-up, where they
+        # are, comes before it binds): with the port taken, the link printed led to
+        # whatever held it.
+        socket.create_server((ns.host, ns.port)).close()
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
+        return 2
     server = _server_class()(
         app_command(app_args),
         host=ns.host,
