@@ -222,11 +222,16 @@ class Controller:
         would not reach."""
         if self._family is None:
             return {}
-        return {
-            pid: brief
-            for pid, brief in self._family.members().items()
-            if pid not in pids and brief.pgid not in pids
-        }
+        # Those that still run, read again now (the family's word may be a tick old): a
+        # forkserver child whose fork server was killed has ended with it, a zombie
+        # adopted by proclab, and was named as one that outlived its parent.
+        return _still_there(
+            {
+                pid: brief
+                for pid, brief in self._family.members().items()
+                if pid not in pids and brief.pgid not in pids
+            }
+        )
 
     # Subscribing and reading ---------------------------------------------------------
 

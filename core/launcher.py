@@ -8,9 +8,11 @@ per-record state is guarded by the registry's lock (see core/registry.py).
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.forkserver
 import multiprocessing.process
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -20,7 +22,7 @@ from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
-from proclab.core import fd_limit, methods, step_aside
+from proclab.core import fd_limit, methods, procfs, step_aside
 from proclab.core.bootstrap import (
     DEFERRED_SIGNALS,
     ChildPayload,
@@ -288,6 +290,8 @@ class Launcher:
             )
             if child.method != "forkserver":  # forked by proclab: reaped by proclab
                 ending.reap = partial(_wait4, process)
+            else:
+                ending.exitcode, ending.status_lost = _forkserver_exitcode(process)
             self._reaper.watch(rec_id, ending, child.stdout_r, child.stderr_r, exit_fds)
             self._registry.run_callbacks([child.on_started] if child.on_started else [], row)
 
@@ -320,6 +324,47 @@ class Launcher:
 
 def _exitcode(process: BaseProcess) -> Callable[[], int | None]:
     return lambda: process.exitcode
+
+
+def _forkserver_exitcode(
+    process: BaseProcess,
+) -> tuple[Callable[[], int | None], Callable[[], str | None]]:
+    """A forkserver child's exit status, which its fork server sends on the sentinel once
+    it has reaped it; and why it is not known, where the fork server ended first (killed):
+    multiprocessing then gives 255, a status no process had, and a child ended by its
+    death signal was shown 'exit 255 failed'."""
+    popen = process._popen  # type: ignore[attr-defined]
+    lost: list[str] = []
+
+    def exitcode() -> int | None:
+        if popen.returncode is None and not lost and _readable(popen.sentinel):
+            try:
+                popen.returncode = multiprocessing.forkserver.read_signed(popen.sentinel)
+            except (OSError, EOFError):
+                lost.append("exit status not known: its fork server ended before it told it")
+        if lost and popen.returncode is None:
+            # The server's end is told at once, the child's (its death signal) a moment
+            # later: until its pidfd says so, it runs.
+            if _runs(popen.pid):
+                return None
+            popen.returncode = 255  # multiprocessing's own word for it
+        return popen.returncode
+
+    return exitcode, lambda: lost[0] if lost else None
+
+
+def _readable(fd: int) -> bool:
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
+
+
+def _runs(pid: int) -> bool:
+    try:
+        return procfs.brief(pid).state not in ("Z", "X")
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def _wait4(process: BaseProcess) -> tuple[float, float, int, int] | tuple[()] | None:

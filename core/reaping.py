@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from proclab.core import procfs
 from proclab.core.bootstrap import read_exit_record, run_delay
 from proclab.core.exits import state_for_exit
 from proclab.core.family import Family
-from proclab.core.model import ProcSample, Stream
+from proclab.core.model import ProcSample, ProcState, Stream
 from proclab.core.registry import Registry
 from proclab.core.sampler import final_sample, reported_sample
 from proclab.core.watcher import ChildWatcher
@@ -39,6 +40,9 @@ class Ending:
     # from its exit record or /proc.
     reap: Callable[[], tuple[float, float, int, int] | tuple[()] | None] | None = None
     born_early: float = 0.0  # seconds its life began before started_mono said (its record)
+    # Why its exit status, though the exit code says one, is not known (a forkserver
+    # child whose fork server ended first): None where it is.
+    status_lost: Callable[[], str | None] | None = None
 
 
 class Reaper:
@@ -111,16 +115,21 @@ class Reaper:
         exitcode = ending.exitcode()
         if exitcode is None:
             return False
+        lost = ending.status_lost() if ending.status_lost is not None else None
         if self.family is not None:
             self.family.ended(ending.pid)
         ending.release()
         with self._lock:
             del self._endings[rec_id]
             row = self._registry.row(rec_id)
+            how: dict[str, Any] = (
+                {"state": ProcState.ENDED, "exitcode": None, "error": lost}
+                if lost
+                else {"state": state_for_exit(exitcode), "exitcode": exitcode}
+            )
             after = self._registry.end(
                 rec_id,
-                state=state_for_exit(exitcode),
-                exitcode=exitcode,
+                **how,
                 sample=ending.final_sample or row.sample,
                 ended_at=time.time(),
                 started_at=(row.started_at or time.time()) - ending.born_early,

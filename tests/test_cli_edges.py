@@ -3,13 +3,16 @@ log whose lines stay whole."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 from pty_session import PROCLAB
+from support import wait_until
 
 JOBS = "name,arrival,burst\nA,0,2\nB,1,3\n"
 
@@ -157,3 +160,43 @@ def test_a_client_out_of_open_files_says_so() -> None:
     )
     assert done.returncode == 2
     assert "ran out of open files: ulimit -n" in done.stderr, done.stderr
+
+
+def test_a_forkserver_child_whose_fork_server_was_killed_has_no_made_up_status(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the fork server ends its children (their death signal), and nobody can
+    tell their status: they were shown "exit 255 failed" (multiprocessing's placeholder),
+    and named as processes that outlived their parent."""
+    proc = subprocess.Popen(
+        [PROCLAB, "run", "proclab.core.tasks:sleep", "--args", "(30,)", "--count", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+
+        def fork_server() -> list[psutil.Process]:
+            found = []
+            for child in psutil.Process(proc.pid).children():
+                with contextlib.suppress(psutil.Error):
+                    if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                        found.append(child)
+            return found
+
+        def sleepers_up() -> bool:
+            servers = fork_server()
+            return bool(servers) and len(servers[0].children()) >= 2
+
+        assert wait_until(sleepers_up, 20)
+        fork_server()[0].kill()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    assert "255" not in out, out
+    assert out.count("exit status not known: its fork server ended before it told it") == 2, out
+    assert "outlived their parent" not in err, err
