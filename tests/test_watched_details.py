@@ -149,3 +149,27 @@ async def test_the_help_gives_the_rules_behind_the_watched_figures() -> None:
     assert "join()" in texts and "blocked is from the call to its return" in texts
     assert "only a process's parent can read it" in texts
     assert "a map chunk is one task" in texts
+
+
+def test_a_process_that_had_ended_when_first_seen_has_no_wall_figures_made_up() -> None:
+    """Its end came at a moment nothing tells: 'ran for' is a bound, and no CPU share or
+    CPU/I/O verdict is drawn from it (a 1 ms child was 'too young to tell ... of its
+    76 ms')."""
+    from proclab.core.model import ProcessRow, ProcSample, ProcState
+    from proclab.tui.screens.details import figure_lines
+    from proclab.tui.screens.details_watched import watched_lines
+
+    sample = ProcSample(
+        time=0.0, interval=0.0, status="zombie", cpu_percent=0.0, cpu_user=0.0,
+        cpu_system=0.001, cpu_delta=0.0, run_delay_delta=0.0, run_delay=0.0, rss=0,
+        threads=1, core=None, ctx_voluntary=1, ctx_involuntary=0,
+    )  # fmt: skip
+    row = ProcessRow(
+        9, "true", None, ProcState.EXITED, 300, exitcode=0, started_at=NOW - 2.0,
+        ended_at=NOW - 1.2, command="[true]", sample=sample, end_unseen=True,
+    )  # fmt: skip
+    said = watched_lines(row, (), (), lambda _id: None, NOW) + figure_lines(row, NOW)
+    assert ("", "ran for at most 800 ms: it had ended when proclab first saw it") in said
+    lines = dict(said)
+    assert lines["CPU/wall"].startswith("not known:")
+    assert lines["Kind"] == "not known: it had ended when proclab first saw it"

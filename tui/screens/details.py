@@ -133,7 +133,9 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
             ("", f"waited for a CPU {fmt.seconds(sample.run_delay)} (runnable, not running)"),
             (
                 "CPU/wall",
-                f"{sample.cpu_time / wall:.0%}: {fmt.seconds(sample.cpu_time)} on a CPU in {fmt.seconds(wall)} of wall time"
+                f"not known: {fmt.seconds(sample.cpu_time)} on a CPU, its end (so its wall time) not known"
+                if row.end_unseen
+                else f"{sample.cpu_time / wall:.0%}: {fmt.seconds(sample.cpu_time)} on a CPU in {fmt.seconds(wall)} of wall time"
                 if wall
                 else "not started yet",
             ),
@@ -149,7 +151,9 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
             ),
             (
                 "Kind",
-                f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of {of}",
+                "not known: it had ended when proclab first saw it"
+                if row.end_unseen
+                else f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of {of}",
             ),
         ]
     elif row.pid is not None:
