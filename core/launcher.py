@@ -8,11 +8,11 @@ per-record state is guarded by the registry's lock (see core/registry.py).
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.connection
 import multiprocessing.forkserver
 import multiprocessing.process
 import os
 import queue
-import select
 import signal
 import threading
 import time
@@ -354,8 +354,10 @@ def _forkserver_exitcode(
 
 
 def _readable(fd: int) -> bool:
+    # multiprocessing's own wait (poll): select() refuses an fd past 1,023, which a
+    # proclab with hundreds of children has (fd_limit raises its limit for them).
     try:
-        return bool(select.select([fd], [], [], 0)[0])
+        return bool(multiprocessing.connection.wait([fd], 0))
     except (OSError, ValueError):
         return False
 

@@ -123,7 +123,9 @@ class Reaper:
             del self._endings[rec_id]
             row = self._registry.row(rec_id)
             how: dict[str, Any] = (
-                {"state": ProcState.ENDED, "exitcode": None, "error": lost}
+                # Its row says why; a traceback it printed, if any, stays its error.
+                {"state": ProcState.ENDED, "exitcode": None, "exit_note": lost}
+                | ({} if row.error else {"error": lost})
                 if lost
                 else {"state": state_for_exit(exitcode), "exitcode": exitcode}
             )

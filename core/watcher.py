@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proclab.core.model import Stream
 from proclab.core.output import LineSplitter
@@ -27,6 +27,7 @@ from proclab.core.output import LineSplitter
 READ_CHUNK = 64 * 1024
 RETRY_REAP_S = 0.01
 FRESH_S = 1.0  # a pipe taken on this long ago and never read is no longer a new one
+FRESH_READS = 4  # chunks read from a new pipe before another pipe's chunk
 
 
 @dataclass(slots=True)
@@ -35,7 +36,9 @@ class _Pipe:
     stream: Stream
     fd: int
     splitter: LineSplitter
-    read_yet: bool = False
+    # Shared by a process's pipes: whether any of them was read yet (a new process's
+    # bytes were written before what a known one's pipe gives at the same time).
+    heard: list[bool] = field(default_factory=lambda: [False])
     taken_at: float = 0.0  # time.monotonic() when the watcher took it on
 
 
@@ -88,7 +91,7 @@ class ChildWatcher:
         # print's text and its newline apart): read again before another pipe's lines
         # go out, so that a line begun first is told first.
         self._unfinished: dict[int, _Pipe] = {}
-        self._finishing = False
+        self._nested = False  # reading before another pipe's chunk (_read)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
 
@@ -136,10 +139,10 @@ class ChildWatcher:
             while not self._stopping:
                 timeout = RETRY_REAP_S if self._pending_reaps else -1
                 ready = self._epoll.poll(timeout, len(self._watched))
-                if len(ready) > 1:
-                    # A pipe never read yet first: its process was taken on late (its
-                    # hello came after it printed), so what it holds was written first.
-                    ready.sort(key=self._read_yet)
+                if len(ready) > 1 and self._before_lines is not None:
+                    # A process none of whose pipes was read yet first: it was taken on
+                    # late (its hello came after it printed), so what it holds came first.
+                    ready.sort(key=self._heard)
                 # An fd polled may be a child's first taken on (watch): the lock waits
                 # for the rest of them, which its handling may read, or let go of.
                 with self._lock:
@@ -197,8 +200,9 @@ class ChildWatcher:
         """Under the lock, on the handing-over thread: the watcher's thread handles none
         of the child's fds until all are taken on."""
         streams: tuple[tuple[Stream, int], ...] = (("stdout", out_fd), ("stderr", err_fd))
+        heard = [False]
         pipes = [  # an fd of -1: no pipe for that stream (a watched process's hook)
-            _Pipe(rec_id, stream, fd, LineSplitter()) for stream, fd in streams if fd >= 0
+            _Pipe(rec_id, stream, fd, LineSplitter(), heard) for stream, fd in streams if fd >= 0
         ]
         if pipes:
             self._pipes_of[rec_id] = pipes
@@ -209,7 +213,7 @@ class ChildWatcher:
         if self._before_lines is not None:
             now = time.monotonic()
             fresh = self._fresh
-            while fresh and (fresh[0][0].read_yet or now - fresh[0][1] >= FRESH_S):
+            while fresh and (fresh[0][0].heard[0] or now - fresh[0][1] >= FRESH_S):
                 fresh.popleft()  # in the order taken on: the oldest first
             for pipe in pipes:
                 pipe.taken_at = now
@@ -217,13 +221,16 @@ class ChildWatcher:
         for fd in exit_fds:
             self._take_on(fd, rec_id)
 
-    def _read_yet(self, item: tuple[int, int]) -> bool:
+    def _heard(self, item: tuple[int, int]) -> bool:
         data = self._watched.get(item[0])
-        return not isinstance(data, _Pipe) or data.read_yet
+        return not isinstance(data, _Pipe) or data.heard[0]
 
     def _read(self, pipe: _Pipe) -> bool:
-        """Read once; True if there may be more to read right away."""
-        pipe.read_yet = True
+        """Read once; True if there may be more to read right away. False for a pipe let
+        go meanwhile (a nested read met its end; its fd may be another's now)."""
+        if self._watched.get(pipe.fd) is not pipe:
+            return False
+        pipe.heard[0] = True
         try:
             data = os.read(pipe.fd, READ_CHUNK)
         except BlockingIOError:
@@ -231,11 +238,18 @@ class ChildWatcher:
         except OSError:
             data = b""
         if data:
-            if self._before_lines is not None:
-                self._before_lines(pipe.rec_id)
-                self._read_fresh(pipe.taken_at)
-                if self._unfinished and not self._finishing:
-                    self._finish_others(pipe)
+            if self._before_lines is not None and not self._nested:
+                # Once, not from the reads it makes itself: each would read the others
+                # again, deeper (a few hundred new pipes ran out of stack), and could
+                # read this pipe's next bytes before these.
+                self._nested = True
+                try:
+                    self._before_lines(pipe.rec_id)
+                    self._read_fresh(pipe)
+                    if self._unfinished:
+                        self._finish_others(pipe)
+                finally:
+                    self._nested = False
             for line in pipe.splitter.feed(data):
                 self._on_line(pipe.rec_id, pipe.stream, line)
             if self._before_lines is not None:
@@ -257,29 +271,30 @@ class ChildWatcher:
 
     def _finish_others(self, pipe: _Pipe) -> None:
         """One more read of each other pipe left inside a line, before `pipe`'s lines."""
-        self._finishing = True
-        try:
-            for fd, other in list(self._unfinished.items()):
-                if other is not pipe and self._watched.get(fd) is other:
-                    self._read(other)
-        finally:
-            self._finishing = False
+        for other in list(self._unfinished.values()):
+            if other is not pipe:
+                self._read(other)
 
-    def _read_fresh(self, after: float) -> None:
-        """What the pipes taken on lately (after the one a chunk was just read from) and
-        never read hold, read now: their process was not known when that chunk was
-        written, so what they hold came first."""
+    def _read_fresh(self, current: _Pipe) -> None:
+        """What the pipes of processes taken on lately (after the one a chunk was just
+        read from) and never read hold, read now: their process was not known when that
+        chunk was written, so what they hold came first. At most FRESH_READS chunks each:
+        one that floods must not keep the rest waiting."""
+        if not self._fresh:
+            return
         now = time.monotonic()
         with self._lock:
-            self._fresh = deque(
-                (pipe, at)
-                for pipe, at in self._fresh
-                if not pipe.read_yet and now - at < FRESH_S and self._watched.get(pipe.fd) is pipe
-            )
-            fresh = [pipe for pipe, at in self._fresh if at > after]
+            while self._fresh and (
+                self._fresh[0][0].heard[0] or now - self._fresh[0][1] >= FRESH_S
+            ):
+                self._fresh.popleft()  # in the order taken on: the oldest first
+            fresh = [
+                pipe for pipe, at in self._fresh if at > current.taken_at and not pipe.heard[0]
+            ]
         for pipe in fresh:
-            while self._watched.get(pipe.fd) is pipe and self._read(pipe):
-                pass
+            for _ in range(FRESH_READS):
+                if not self._read(pipe):
+                    break
 
     def _close_all(self) -> None:
         with self._lock:  # no handover meanwhile: it would find fds closed under it

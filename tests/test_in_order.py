@@ -3,6 +3,7 @@ app, a recording and the headless stream all hear them."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -46,6 +47,7 @@ def test_an_end_is_told_after_the_lines_its_process_printed(
     while bytes wait in it."""
     monkeypatch.setattr(in_order, "CHECK_S", 0.0)  # each tick asks again
     monkeypatch.setattr(in_order, "LINES_WAIT_S", 60.0)  # no end goes by the clock here
+    monkeypatch.setattr(in_order, "MAX_HOLD_S", 60.0)
     child = ProcessRow(2, "talker", None, ProcState.EXITED, 101, exitcode=0, parent=1)
     still_open = {2}
     unread: set[int] = set()  # rows whose pipes hold bytes not read yet
@@ -115,3 +117,47 @@ def test_the_ticker_lets_a_held_end_go_without_anyone_asking(
         assert said(heard) == ["Exited 101", "notice behind it"]
     finally:
         ordered.close()
+
+
+def test_an_end_waits_at_most_so_long_for_a_pipe_that_keeps_printing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process it started, not hooked, holds its pipe and prints on: each line pushed
+    its end back, and everything told after it waited as long (the app's panes froze)."""
+    monkeypatch.setattr(in_order, "CHECK_S", 0.0)
+    monkeypatch.setattr(in_order, "MAX_HOLD_S", 0.05)
+    child = ProcessRow(2, "sh", None, ProcState.EXITED, 101, exitcode=0, parent=1)
+    pipes = SimpleNamespace(
+        output_open=lambda _: True, output_unread=lambda _: False, row=lambda _: child
+    )
+    heard: list[Event] = []
+    ordered = InOrder(pipes, heard.append)
+    try:
+        ordered(Exited(child))
+        ordered(Notice("info", "behind it", 0.0))
+        deadline = time.monotonic() + 5
+        while "notice behind it" not in said(heard) and time.monotonic() < deadline:
+            ordered(OutputLine(2, 101, "sh", "stdout", "again", 0.0))  # its descendant's
+            time.sleep(0.01)
+        assert "Exited 101" in said(heard) and "notice behind it" in said(heard)
+    finally:
+        ordered.close()
+
+
+def test_a_row_s_end_that_waited_goes_out_as_the_row_stands() -> None:
+    """Its traceback, read after its end came from its parent's word, went out before the
+    held end, which then carried the row without it: a replay kept that row."""
+    before = ProcessRow(2, "talker", None, ProcState.FAILED, 101, exitcode=1, parent=1)
+    now = replace(before, error="ValueError: boom")
+    still_open = {2}
+    pipes = SimpleNamespace(
+        output_open=still_open.__contains__, output_unread=lambda _: False, row=lambda _: now
+    )
+    heard: list[Event] = []
+    ordered = InOrder(pipes, heard.append)
+    ordered(Exited(before))
+    still_open.clear()
+    ordered.tick()
+    ordered.close()
+    assert [type(e).__name__ for e in heard] == ["Exited"]
+    assert heard[0].row.error == "ValueError: boom"  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from support import wait_until
 
 from proclab.core.watcher import ChildWatcher
 
@@ -136,3 +137,73 @@ def test_children_handed_over_from_another_thread_as_others_end_are_all_heard() 
     assert sorted(told.exited) == list(range(300))
     still_open = [fd for fd, ino in handed if not _closed(fd) and os.fstat(fd).st_ino == ino]
     assert still_open == []
+
+
+def test_a_pipe_a_nested_read_closed_is_not_read_again() -> None:
+    """Reading a process's pipes at its end, the read of its stdout first read its
+    stderr, left inside a line (a progress bar), to its end and let it go; the loop then
+    read that closed pipe again, and the watcher's thread died (KeyError)."""
+    lines: list[tuple[object, ...]] = []
+    watcher = ChildWatcher(
+        lambda rec, stream, text: lines.append((rec, stream, text)),
+        lambda _rec: True,
+        lambda rec: lines.append(("closed", rec)),
+        lambda _rec: None,  # a watched tree's (before_lines)
+    )
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    pidfd = os.pidfd_open(pid)
+    watcher.watch(1, out_r, err_r, (pidfd,))
+    os.write(err_w, b"\r 50%|#####     ")
+    watcher._read(watcher._watched[err_r])  # stderr read, and left inside a line
+    os.write(out_w, b"last line\n")
+    for fd in (out_w, err_w):
+        os.close(fd)
+    os.waitpid(pid, 0)
+    watcher._handle(pidfd, watcher._watched[pidfd])  # its end: raised KeyError
+    assert lines == [
+        (1, "stderr", "\r 50%|#####     "),
+        (1, "stdout", "last line"),
+        ("closed", 1),
+    ]
+    watcher.stop()
+
+
+def test_a_pipe_s_bytes_are_never_read_ahead_of_its_chunk_in_hand() -> None:
+    """A new process's pipe read before another's chunk made the reads it makes itself
+    too, and read that other pipe's next bytes before the chunk in hand: 'helloB' and
+    ' world'."""
+    lines: list[tuple[int, str]] = []
+    state: dict[str, object] = {}
+
+    def before(rec: int) -> None:
+        if rec == 1 and state.get("chunks") == 1 and "new" not in state:
+            os.write(pipe_w, b"B\n")  # written meanwhile
+            new_r, new_w = os.pipe()  # a process taken on now, which had printed
+            os.write(new_w, b"child line\n")
+            state["new"] = (new_r, new_w)
+            watcher.watch(2, new_r, -1, ())
+        if rec == 1:
+            state["chunks"] = int(state.get("chunks", 0)) + 1  # type: ignore[call-overload]
+
+    watcher = ChildWatcher(
+        lambda rec, _stream, text: lines.append((rec, text)),
+        lambda _rec: True,
+        lambda _rec: None,
+        before,
+    )
+    pipe_r, pipe_w = os.pipe()
+    watcher.watch(1, pipe_r, -1, ())
+    watcher.start()
+    try:
+        os.write(pipe_w, b"hello")  # left inside a line
+        assert wait_until(lambda: state.get("chunks") == 1, 5)
+        os.write(pipe_w, b" world\nA\n")
+        assert wait_until(lambda: len(lines) >= 4, 5)
+    finally:
+        watcher.stop()
+    assert [text for rec, text in lines if rec == 1] == ["hello world", "A", "B"]
+    assert lines[0] == (2, "child line")

@@ -70,6 +70,9 @@ COMMANDS = {
     ),
 }
 
+# Commands that start processes in the current folder (None: the app).
+STARTS_PROCESSES = (None, "run", "serve", "watch", "experiment", "demo", "web", "schedule")
+
 DESCRIPTION = "A terminal lab for operating-system processes and Python's multiprocessing."
 
 
@@ -143,7 +146,8 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         return 2
     try:
-        os.getcwd()
+        if command in STARTS_PROCESSES:
+            os.getcwd()
     except OSError as exc:  # deleted under the shell (every target, every child starts there)
         print(
             f"proclab{f' {command}' if command else ''}: the current folder cannot be read"

@@ -56,16 +56,19 @@ class _Guarded:
         if self._silent:
             return
         try:
-            self._stream.flush()
-            data = memoryview(
-                text.encode(self._stream.encoding or "utf-8", self._stream.errors or "strict")
-            )
             fd = self._stream.fileno()
+        except (OSError, ValueError):  # no fd (a test's capture), or closed
+            self.write(text)
+            self.flush()
+            return
+        # As the stream would have said it: what its encoding cannot, escaped.
+        data = memoryview(text.encode(self._stream.encoding or "utf-8", "backslashreplace"))
+        try:
+            self._stream.flush()
             while data:
                 data = data[os.write(fd, data) :]
-        except (OSError, ValueError) as exc:  # ValueError: closed, or no fd
-            if isinstance(exc, OSError):
-                self._failed(exc)
+        except OSError as exc:
+            self._failed(exc)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:

@@ -282,7 +282,7 @@ class HookServer:
                 return
             with contextlib.suppress(OSError):  # never raised here (see _deliver_now)
                 self._accept()
-            # Accepted by a sweep whose round had begun: read by the next one only.
+            # Accepted by a delivery (deliver_pending, deliver_all) and not read by it.
             for fd in list(self._unheard):
                 conn = self._connections.get(fd)
                 if conn is not None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from proclab.core.model import (
     Event,
     Exited,
     OutputLine,
+    ProcessRow,
     ProcState,
     RowEvent,
     Sampled,
@@ -28,6 +30,9 @@ from proclab.core.model import (
 )
 
 LINES_WAIT_S = 0.5  # after its last line, with its pipes empty but open
+# At most this long an end waits for lines that keep coming on a pipe kept open (a
+# process it started, not hooked, printing on): everything told after it waits too.
+MAX_HOLD_S = 2.0
 CHECK_S = 0.005  # at most this often, whether a held end may go
 TICK_S = 0.05  # while something is held, how often the ticker asks
 
@@ -36,6 +41,8 @@ class Pipes(Protocol):
     def output_open(self, rec_id: int) -> bool: ...
 
     def output_unread(self, rec_id: int) -> bool: ...
+
+    def row(self, rec_id: int) -> ProcessRow: ...
 
 
 def row_of(event: Event) -> int | None:
@@ -68,6 +75,7 @@ class InOrder:
         self._wakeup = threading.Condition(self._lock)
         self._held: list[Event] = []  # behind an end that waits for its lines
         self._waiting: dict[int, float] = {}  # row -> until when its end waits
+        self._held_at: dict[int, float] = {}  # row -> when its end began to wait
         self._before: dict[int, list[Event]] = {}  # row -> its events, before its end
         self._checked = 0.0  # when the end at the head was last asked about
         self._closed = False
@@ -84,6 +92,8 @@ class InOrder:
         with self._lock:
             if self._delivering:
                 self._nested.append(event)
+            elif self._closed:
+                self._send(event)  # the tree's pipes are read: nothing is waited for
             elif not self._held and type(event) is OutputLine:
                 self._send(event)  # nothing waits: a flood of lines goes straight out
             else:
@@ -105,7 +115,9 @@ class InOrder:
         elif self._held or (end and row is not None and self._pipes.output_open(row)):
             self._held.append(event)
             if end and row is not None and row not in self._waiting:
-                self._waiting[row] = time.monotonic() + LINES_WAIT_S
+                now = time.monotonic()
+                self._waiting[row] = now + LINES_WAIT_S
+                self._held_at[row] = now
                 self._before[row] = []
             self._tick_while_held()
         else:
@@ -167,11 +179,23 @@ class InOrder:
                 assert row is not None
                 before = self._before[row]
                 while before:  # its events so far: nothing they wait behind now
-                    self._send(before.pop(0))
+                    self._send(self._as_now(before.pop(0)))
                 if not everything and self._still_waits(row):
                     return
-                del self._waiting[row], self._before[row]
-            self._send(self._held.pop(0))
+                del self._waiting[row], self._before[row], self._held_at[row]
+            self._send(self._as_now(self._held.pop(0)))
+
+    def _as_now(self, event: Event) -> Event:
+        """A row's event that waited, with its row as it stands: a later event of the row
+        (its traceback read after its end) may have gone before it, and the last a
+        subscriber hears of a row is how it stands."""
+        if not isinstance(event, RowEvent):
+            return event
+        try:
+            row = self._pipes.row(event.row.id)
+        except Exception:  # cleared meanwhile
+            return event
+        return event if row is event.row else replace(event, row=row)
 
     def _still_waits(self, row: int) -> bool:
         """Bytes still in its pipes are lines yet to come, however long the reader is busy
@@ -181,6 +205,5 @@ class InOrder:
         if now - self._checked < CHECK_S:
             return True
         self._checked = now
-        return self._pipes.output_open(row) and (
-            now < self._waiting[row] or self._pipes.output_unread(row)
-        )
+        until = min(self._waiting[row], self._held_at[row] + MAX_HOLD_S)
+        return self._pipes.output_open(row) and (now < until or self._pipes.output_unread(row))

@@ -270,7 +270,8 @@ def run(ns: argparse.Namespace) -> int:
         # Before the address and its token are printed (aiohttp's start-up, where they
         # are, comes before it binds): with the port taken, the link printed led to
         # whatever held it.
-        socket.create_server((ns.host, ns.port)).close()
+        family = socket.AF_INET6 if ":" in ns.host else socket.AF_INET
+        socket.create_server((ns.host, ns.port), family=family).close()
     except OSError as exc:
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
