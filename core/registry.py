@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -100,11 +100,7 @@ class Registry:
                 self._hand_out(event)
 
     def _hand_out(self, event: Event) -> None:
-        for callback in self._subscribers:
-            try:
-                callback(event)
-            except Exception:  # one broken subscriber must not stop the others
-                traceback.print_exc()
+        hand_out(self._subscribers, event)
 
     def notice(self, level: NoticeLevel, text: str) -> None:
         self.emit([Notice(level, text, time.time())])
@@ -351,3 +347,12 @@ class Registry:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def hand_out(subscribers: Sequence[Callable[[Event], None]], event: Event) -> None:
+    """`event` to each subscriber in turn: one that raises must not stop the others."""
+    for callback in subscribers:
+        try:
+            callback(event)
+        except Exception:
+            traceback.print_exc()

@@ -43,7 +43,6 @@ import signal
 import subprocess
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -63,7 +62,7 @@ from proclab.core.model import (
     StateChanged,
     SystemSample,
 )
-from proclab.core.registry import Registry
+from proclab.core.registry import Registry, hand_out
 from proclab.core.sampler import Sampler
 from proclab.core.source import Capabilities, NotAllowed, ServerLike
 from proclab.core.watch import tree
@@ -209,11 +208,7 @@ class WatchedTree:
         return unsubscribe
 
     def _hand_out(self, event: Event) -> None:
-        for callback in self._subscribers:
-            try:
-                callback(event)
-            except Exception:  # one broken subscriber must not stop the others
-                traceback.print_exc()
+        hand_out(self._subscribers, event)
 
     def emit_event(self, event: Event) -> None:
         """Hand an event to every subscriber (a recording that stopped says so here)."""
