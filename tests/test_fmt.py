@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from proclab.core.columns import cells, columns
 from proclab.tui import fmt
 
 
@@ -43,14 +44,14 @@ def test_a_wide_name_keeps_the_columns_in_line() -> None:
     """A CJK name takes two terminal cells a character, an accent's combining mark none:
     each column still starts where the header's does."""
     table = [["NAME", "PID"], ["进程甲-1", "31844"], ["e\u0301t\u00e9", "7"], ["abc", "12"]]
-    lines = fmt.columns(table, left=1)
+    lines = columns(table, left=1)
     assert lines == [
         "NAME        PID",
         "进程甲-1  31844",
         "e\u0301té           7",
         "abc          12",
     ]
-    assert fmt.cells("进程甲-1") == 8 and fmt.cells("e\u0301té") == 3
+    assert cells("进程甲-1") == 8 and cells("e\u0301té") == 3
 
 
 def test_a_cpu_time_read_before_the_end_is_marked_as_at_least():

@@ -1228,3 +1228,19 @@ def test_cmd_real_refuses_before_anything_starts(argv, message):
     assert (code, out) == (2, "")
     assert err.startswith(f"proclab schedule: {message}"), err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["中文名字", "😀😀", "e\u0301e\u0301e\u0301e\u0301"])
+def test_a_wide_or_combining_job_name_keeps_the_chart_and_table_in_line(name: str) -> None:
+    """A CJK or emoji name takes two columns a character and a combining accent none:
+    counted by len(), the bar row ran 4 columns past its axis, each box's edge off its
+    time, and the table's rows past its header."""
+    from proclab.core.columns import cells
+
+    result = fcfs([Job(name, 0, 1), Job("B", 0, 2)])
+    bars, axis = render_gantt_text(result, 60).splitlines()[:2]
+    assert cells(bars) == cells(axis)
+    edge = cells(bars[: bars.index("|", 1)])  # the columns before the second box's edge
+    assert axis[edge] == "1"  # the time under it
+    table = render_table_text(result).splitlines()
+    assert len({cells(line.rstrip()) for line in table[:3]}) == 1, table

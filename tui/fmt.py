@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import unicodedata
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -80,34 +78,3 @@ def count(value: int) -> str:
         if value < scale * 1000:
             return f"{max(10, value // scale)}{unit}"  # from 9.95k on: 10k
     return f"{value // 1000**6}E"
-
-
-def columns(table: Sequence[Sequence[str]], left: int) -> list[str]:
-    """A text table's lines: each column as wide as its widest cell on a terminal, the
-    first `left` columns aligned left and the rest (figures) right, two spaces between."""
-    widths = [max(cells(row[i]) for row in table) for i in range(len(table[0]))]
-    return [
-        "  ".join(
-            _padded(cell, w, left=i < left)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in table
-    ]
-
-
-def cells(text: str) -> int:
-    """Columns `text` takes on a terminal: a wide character (CJK, most emoji) two, a
-    combining mark none (str.ljust counted each as one, and a CJK name pushed every
-    column after it out of line). Not rich's cell_len: the headless commands import no
-    UI library."""
-    if text.isascii():
-        return len(text)
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-        for c in text
-    )
-
-
-def _padded(cell: str, width: int, *, left: bool) -> str:
-    pad = " " * (width - cells(cell))
-    return cell + pad if left else pad + cell

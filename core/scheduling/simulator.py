@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
 
+from proclab.core.columns import cells, centred, columns
 from proclab.core.errors import ProclabError
 
 SWITCH = "(switch)"
@@ -1402,25 +1403,27 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     labels = [slice_label(p) for p in pieces]
     starts = [format_time(p.start) for p in pieces]
     ends = [format_time(p.end) for p in pieces]
+    # In a terminal's columns: a CJK name takes two a character (len() counted one, and
+    # the chart's boxes and its times drifted apart).
     least = [
-        max(len(label) + 2, len(start) + 1) for label, start in zip(labels, starts, strict=True)
+        max(cells(label) + 2, len(start) + 1) for label, start in zip(labels, starts, strict=True)
     ]
     room = max(width - max(len(e) for e in ends), 10)
 
-    def cells(scale: float) -> list[int]:
+    def boxes(scale: float) -> list[int]:
         return [
             max(m, round((p.end - p.start) * scale)) for m, p in zip(least, pieces, strict=True)
         ]
 
     scale = room / schedule.makespan
-    if sum(cells(0)) <= room:
+    if sum(boxes(0)) <= room:
         # The largest scale whose boxes fit in one row, by bisection (widths grow with it).
         low, high = 0.0, scale
         for _ in range(40):
             middle = (low + high) / 2
-            low, high = (middle, high) if sum(cells(middle)) <= room else (low, middle)
+            low, high = (middle, high) if sum(boxes(middle)) <= room else (low, middle)
         scale = low
-    width_of = cells(scale)
+    width_of = boxes(scale)
     rows: list[list[int]] = [[]]
     used = 0
     for index, cell in enumerate(width_of):
@@ -1431,23 +1434,11 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
         used += cell
     lines: list[str] = []
     for row in rows:
-        lines.append("".join("|" + labels[i].center(width_of[i] - 1) for i in row) + "|")
+        lines.append("".join("|" + centred(labels[i], width_of[i] - 1) for i in row) + "|")
         lines.append("".join(starts[i].ljust(width_of[i]) for i in row) + ends[row[-1]])
     if any(p.job == SWITCH for p in pieces):
         lines.append(f"cs: context switch ({format_time(schedule.settings.switch_cost)} each)")
     return "\n".join(lines)
-
-
-def align_rows(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    """Columns padded to their widest cell; the first `left` columns flush left."""
-    widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(len(rows[0]))]
-    return [
-        "  ".join(
-            (cell.ljust(widths[c]) if c < left else cell.rjust(widths[c]))
-            for c, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
 
 
 RESULT_COLUMNS = (
@@ -1493,7 +1484,7 @@ def render_table_text(schedule: Schedule) -> str:
         for row, r in zip(rows[1:], schedule.jobs, strict=False):
             row.insert(3, priority_text(r.priority))
         rows[-1].insert(3, "")
-    return "\n".join([*align_rows(rows), *summary_lines(schedule)])
+    return "\n".join([*columns(rows, left=1), *summary_lines(schedule)])
 
 
 def signed_time(value: float) -> str:
@@ -1548,7 +1539,7 @@ def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
 
 def render_comparison_text(schedules: Sequence[Schedule]) -> str:
     """One line per algorithm: its averages, throughput, utilisation and switches."""
-    return "\n".join(align_rows([list(COMPARISON_COLUMNS), *comparison_rows(schedules)]))
+    return "\n".join(columns([list(COMPARISON_COLUMNS), *comparison_rows(schedules)], left=1))
 
 
 def lowest_averages(schedules: Sequence[Schedule]) -> list[set[str]]:

@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
-from proclab.tui import fmt
 from proclab.tui.commands.options import positive_int
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def report(result: Result) -> str:
 
     header, rows = result.table()
     lines = [f"proclab experiment {result.name}", ""]
-    lines.extend(fmt.columns([header, *rows], left=len(header)))
+    lines.extend(columns([header, *rows], left=len(header)))
     lines.append("")
     bars = result.bars()
     label_width = max(len(bar[0]) for bar in bars)

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TextIO
 
 from proclab.core.batch import batch_figures
+from proclab.core.columns import columns
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
@@ -179,7 +180,7 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
             )
         )
     print()
-    for line in fmt.columns(table, left=4):
+    for line in columns(table, left=4):
         print(line)
     figures = batch_figures(rows, time.time(), usable_cpus())
     lines = batch_lines(figures)

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from proclab.core.columns import columns
 from proclab.core.errors import ProclabError
 from proclab.core.scheduling.kernel import (
     DEFAULT_UNIT_MS,
@@ -34,7 +35,6 @@ from proclab.core.scheduling.simulator import (
     Job,
     Preset,
     ScheduleError,
-    align_rows,
     format_time,
     render_lanes_text,
     render_table_text,
@@ -208,7 +208,7 @@ def _differences(result: KernelResult) -> list[str]:
     rows = [["job", "turnaround", "waiting", "response"]]
     rows += [[name, *map(signed_time, figures)] for name, *figures in result.differences()]
     rows.append(["average", *map(signed_time, result.average_differences())])
-    return align_rows(rows)
+    return columns(rows, left=1)
 
 
 def _cross_check(result: KernelResult) -> list[str]:
@@ -237,7 +237,7 @@ def _cross_check(result: KernelResult) -> list[str]:
                 str(measure.times_on_cpu),
             ]
         )
-    return align_rows(rows)
+    return columns(rows, left=1)
 
 
 def _notes(result: KernelResult) -> list[str]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
@@ -430,7 +431,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
             )
         )
     print()
-    for line in fmt.columns(table, left=5):
+    for line in columns(table, left=5):
         print(line)
     figures = summary_figures(rows, source)
     wall = figures["program_wall"]
