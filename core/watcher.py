@@ -83,10 +83,10 @@ class ChildWatcher:
         self._exit_fds: dict[int, list[int]] = {}  # rec_id -> its exit fds still watched
         self._pipes_of: dict[int, list[_Pipe]] = {}  # rec_id -> its pipes still open
         self._pending_reaps: set[int] = set()
-        # Pipes taken on in the last FRESH_S and not read yet, with when: a new process's
-        # (its hello came after it printed) hold bytes written before the chunk that
-        # before_lines was called for, which are read first.
-        self._fresh: deque[tuple[_Pipe, float]] = deque()
+        # Pipes taken on in the last FRESH_S and not read yet, in the order taken on: a
+        # new process's (its hello came after it printed) hold bytes written before the
+        # chunk that before_lines was called for, which are read first.
+        self._fresh: deque[_Pipe] = deque()
         # Pipes whose last read ended inside a line (a write-through stdout writes a
         # print's text and its newline apart): read again before another pipe's lines
         # go out, so that a line begun first is told first.
@@ -212,12 +212,10 @@ class ChildWatcher:
             self._take_on(pipe.fd, pipe)
         if self._before_lines is not None:
             now = time.monotonic()
-            fresh = self._fresh
-            while fresh and (fresh[0][0].heard[0] or now - fresh[0][1] >= FRESH_S):
-                fresh.popleft()  # in the order taken on: the oldest first
+            self._forget_stale(now)
             for pipe in pipes:
                 pipe.taken_at = now
-                fresh.append((pipe, now))
+            self._fresh.extend(pipes)
         for fd in exit_fds:
             self._take_on(fd, rec_id)
 
@@ -282,19 +280,19 @@ class ChildWatcher:
         one that floods must not keep the rest waiting."""
         if not self._fresh:
             return
-        now = time.monotonic()
         with self._lock:
-            while self._fresh and (
-                self._fresh[0][0].heard[0] or now - self._fresh[0][1] >= FRESH_S
-            ):
-                self._fresh.popleft()  # in the order taken on: the oldest first
-            fresh = [
-                pipe for pipe, at in self._fresh if at > current.taken_at and not pipe.heard[0]
-            ]
+            self._forget_stale(time.monotonic())
+            fresh = [p for p in self._fresh if p.taken_at > current.taken_at and not p.heard[0]]
         for pipe in fresh:
             for _ in range(FRESH_READS):
                 if not self._read(pipe):
                     break
+
+    def _forget_stale(self, now: float) -> None:
+        """Under the lock: the oldest fresh pipes that were read, or are FRESH_S old."""
+        fresh = self._fresh
+        while fresh and (fresh[0].heard[0] or now - fresh[0].taken_at >= FRESH_S):
+            fresh.popleft()
 
     def _close_all(self) -> None:
         with self._lock:  # no handover meanwhile: it would find fds closed under it

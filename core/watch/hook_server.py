@@ -241,10 +241,7 @@ class HookServer:
                     events = self._epoll.poll(0)
                     for fd, mask in events:
                         if fd == self._listener.fileno():
-                            for new in self._accept():  # its hello, with its pipes: now
-                                conn = self._connections.get(new)
-                                if conn is not None:
-                                    self._read(new, conn, 0)
+                            self._read_each(self._accept())  # its hello, with its pipes
                         else:
                             conn = self._connections.get(fd)
                             if conn is not None:
@@ -283,10 +280,7 @@ class HookServer:
             with contextlib.suppress(OSError):  # never raised here (see _deliver_now)
                 self._accept()
             # Accepted by a delivery (deliver_pending, deliver_all) and not read by it.
-            for fd in list(self._unheard):
-                conn = self._connections.get(fd)
-                if conn is not None:
-                    self._read(fd, conn, 0)
+            self._read_each(list(self._unheard))
 
     def _deliver_now(self, fds: Callable[[], Iterable[int]], accept: bool) -> None:
         with self._reading:
@@ -298,11 +292,15 @@ class HookServer:
                 # raised here: the caller may be the thread that reads every pipe.
                 with contextlib.suppress(OSError):
                     self._accept()
-            for fd in list(fds()):
-                # A connection dropped meanwhile (a nested delivery read its end) is gone.
-                conn = self._connections.get(fd)
-                if conn is not None:
-                    self._read(fd, conn, 0)
+            self._read_each(list(fds()))
+
+    def _read_each(self, fds: Iterable[int]) -> None:
+        """Under _reading: what each connection has sent. One dropped meanwhile (a nested
+        delivery read its end) is gone."""
+        for fd in fds:
+            conn = self._connections.get(fd)
+            if conn is not None:
+                self._read(fd, conn, 0)
 
     def _accept(self) -> list[int]:
         """Take on the connections waiting; their fds."""

@@ -140,11 +140,6 @@ class InOrder:
             self._checked = 0.0
             self._release()
 
-    def flush(self) -> None:
-        """Everything held goes out: nothing more is coming."""
-        with self._lock:
-            self._release(everything=True)
-
     def close(self) -> None:
         """Flush, and stop the ticker."""
         with self._lock:

@@ -107,26 +107,10 @@ def run(ns: argparse.Namespace) -> int:
                 if received:
                     if received[0] != signal.SIGPIPE:  # a closed stdout ends it quietly
                         name = signal.Signals(received[0]).name
-                        # Through the controller: the printer's, whole between children's
-                        # lines (it landed inside one), and recorded.
-                        controller.emit_event(
-                            Notice(
-                                "info",
-                                f"{name} received: ending"
-                                f" {plural(_alive(controller, ids), 'child')}",
-                                time.time(),
-                            )
-                        )
+                        _ending(controller, ids, f"{name} received")
                     break
                 if deadline is not None and time.monotonic() >= deadline:
-                    controller.emit_event(
-                        Notice(
-                            "info",
-                            f"timeout after {ns.timeout:g} s: ending"
-                            f" {plural(_alive(controller, ids), 'child')}",
-                            time.time(),
-                        )
-                    )
+                    _ending(controller, ids, f"timeout after {ns.timeout:g} s")
                     break
         finally:
             controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
@@ -160,6 +144,13 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
         stop_listening()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _ending(controller: Controller, ids: Sequence[int], why: str) -> None:
+    """Told through the controller: by the printer, whole between children's lines (a
+    print from this thread landed inside one), and recorded."""
+    alive = plural(_alive(controller, ids), "child")
+    controller.emit_event(Notice("info", f"{why}: ending {alive}", time.time()))
 
 
 def _alive(controller: Controller, ids: Sequence[int]) -> int:
