@@ -119,6 +119,32 @@ def test_a_parent_named_by_pid_is_the_process_that_had_the_pid_then(
     assert child.parent is None
 
 
+def test_a_child_whose_parent_ended_before_its_hook_spoke_goes_under_that_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A double fork: the middle process forks and exits at once, and its end (its own
+    parent's word) was read before its child's hook spoke. The child, born before that
+    end as /proc says, goes under it; the message's time had it taken for a later owner
+    of the pid (CI, and 4 runs of 6 under load)."""
+    rows, events = book()
+    middle = rows.see(process(200, 100, SCRIPT), events)
+    assert middle is not None
+    born = rows.registry.row(middle).started_at
+    assert born is not None
+    rows.gone.setdefault(middle, time.time())
+    rows.finish(middle, events)
+    rows.registry.update(middle, ended_at=born + 0.5)
+    child_process = tree.TreeProcess(
+        300, 1000 + 200 + 10, 1, 300, "S", "python3", SCRIPT, sys.executable
+    )  # born 0.1 s after its parent, a tick's worth of /proc; its ppid already the reaper
+    monkeypatch.setattr(tree, "describe", lambda pid: child_process if pid == 300 else None)
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    spoke = born + 2.0  # after the middle's end
+    messages.on_message(Hello(300, spoke, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
+    (child,) = [r for r in rows.registry.rows() if r.pid == 300]
+    assert child.parent == middle
+
+
 def test_a_row_made_while_a_walk_ran_is_not_taken_for_gone_by_it() -> None:
     """A hook's hello can make a row while a walk runs (a double fork's daemon, heard of
     as the program's root is reaped): the walk did not look for it, and must not end it.

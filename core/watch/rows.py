@@ -175,13 +175,19 @@ class TreeRows:
         return rec_id
 
     def parent_named(self, rec_id: int, ppid: int, born: float, events: Pending) -> None:
-        """Its own hook named its parent at `born` (wall clock): a row made without one
-        (from its starter's word, after its end, before the fork server it came from had a
-        row) goes under it, now or when the parent has a row."""
+        """Its own hook named its parent, and it had been born by `born` (wall clock: the
+        message's time): a row made without one (from its starter's word, after its end,
+        before the fork server it came from had a row) goes under it, now or when the
+        parent has a row."""
         row = self.registry.row(rec_id)
         if row.parent is not None or rec_id in self.roots or ppid <= 0:
             return
         self.ppids[rec_id] = ppid
+        if row.started_at is not None:
+            # Its birth, where /proc told it: a parent that forked it and exited at once
+            # can have ended (its end read from its own parent's word) before the child's
+            # hook spoke, and was not taken for the process with that pid then.
+            born = min(born, row.started_at)
         parent = self.living_at(ppid, born)
         if parent is not None:
             changes = self._under(row, parent, row.name)
