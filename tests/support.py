@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcessRow
@@ -19,6 +21,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def kill_if_running(proc: subprocess.Popen[Any]) -> None:
+    """For a test's `finally`: a process still running when the test failed is killed and
+    reaped, so that it outlives neither the test nor its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def wait_until(

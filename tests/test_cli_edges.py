@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 from pty_session import PROCLAB
-from support import wait_until
+from support import kill_if_running, wait_until
 
 JOBS = "name,arrival,burst\nA,0,2\nB,1,3\n"
 
@@ -193,9 +193,7 @@ def test_a_forkserver_child_whose_fork_server_was_killed_has_no_made_up_status(
         fork_server()[0].kill()
         out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 1
     assert "255" not in out, out
     assert out.count("exit status not known: its fork server ended before it told it") == 2, out

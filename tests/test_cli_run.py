@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 from pty_session import PROCLAB
-from support import wait_until
+from support import kill_if_running, wait_until
 
 T = "proclab.core.tasks"
 
@@ -164,9 +164,7 @@ def test_interrupt_ends_every_child(sig, status):
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == status, err
     assert f"{signal.Signals(sig).name} received: ending 3 children" in err
     assert out.count("-15 SIGTERM") == 3
@@ -196,9 +194,7 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 130
     assert "still running 0.5 s after SIGTERM: sending SIGKILL" in err
     assert out.count("-9 SIGKILL") == 2
@@ -263,9 +259,7 @@ def test_a_killed_childs_pool_leaves_nothing_on_the_terminal(tmp_path):
     try:
         _out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 1, err
     assert "timeout after 2 s" in err
     assert "leaked" not in err and "Warning" not in err, err

@@ -13,7 +13,7 @@ import time
 
 import psutil
 from pty_session import PROCLAB, gone
-from support import free_port, wait_until
+from support import free_port, kill_if_running, wait_until
 
 T = "proclab.core.tasks"
 CLOSED = 141  # 128 + SIGPIPE, what a shell shows for `yes | head -1`'s yes
@@ -44,9 +44,7 @@ def test_run_into_head_ends_quietly_and_ends_its_children() -> None:
         status = proc.wait(30)
         err = proc.stderr.read().decode()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert status == CLOSED, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert gone(family) == [], "children outlived a run whose reader went away"
@@ -128,9 +126,7 @@ def test_serve_into_a_closed_pipe_stops_and_leaves_no_handler() -> None:
         status = proc.wait(30)
         err = proc.stderr.read().decode()  # type: ignore[union-attr]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert status == CLOSED, err
     assert "Traceback" not in err, err
     assert time.monotonic() - began < 30

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, PtySession
-from support import free_port, wait_until
+from support import free_port, kill_if_running, wait_until
 
 # Set the window title, clear the screen, move the cursor; a C1 CSI (U+009B) clearing the
 # screen; a DCS request the terminal would answer on stdin; a bell.
@@ -175,9 +175,7 @@ def test_serve_logs_a_clients_escape_sequences_as_text(as_json: bool) -> None:
         server.terminate()
         out, _err = server.communicate(timeout=20)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        kill_if_running(server)
     assert not any(raw in out for raw in RAW), out
     assert "PWNED" in out  # the preview of the data, escaped
     if as_json:

@@ -24,7 +24,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, Deaths, PtySession, gone
-from support import free_port, listening, wait_until
+from support import free_port, kill_if_running, listening, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
@@ -255,9 +255,7 @@ def test_sigkill_of_proclab_run_leaves_nothing(lesson: Path, method: str) -> Non
     finally:
         if deaths is not None:
             deaths.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 
@@ -295,9 +293,7 @@ def test_proclab_serve_leaves_no_handler(how: int) -> None:
     finally:
         for client in clients:
             client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 

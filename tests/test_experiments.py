@@ -21,7 +21,7 @@ import psutil
 import pytest
 from fakes import NOW, FakeController
 from pty_session import PROCLAB, gone
-from support import TASKS, as_unprivileged_user, wait_for, wait_until
+from support import TASKS, as_unprivileged_user, kill_if_running, wait_for, wait_until
 
 from proclab.core import experiments, methods
 from proclab.core.cpus import usable_cpus
@@ -205,9 +205,7 @@ def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 128 + sig
     assert "cancelled; its children were ended" in err
     assert gone(family) == []

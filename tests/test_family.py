@@ -25,7 +25,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, PtySession
-from support import start_task, wait_until
+from support import kill_if_running, start_task, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.spec import build_spec
@@ -273,9 +273,7 @@ def test_proclab_run_ends_the_whole_family(lesson: Path, how: str, bound: str, m
         if how != "SIGKILL":
             assert b"left their process" in err, err[-800:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import gone
-from support import start_task, wait_until
+from support import kill_if_running, start_task, wait_until
 
 SUPERVISOR = textwrap.dedent(
     """
@@ -67,9 +67,7 @@ def test_sigkill_of_proclab_leaves_no_child_or_grandchild(tmp_path: Path, method
         assert left == [], [(pids.index(p.pid), p) for p in left]
         assert time.monotonic() - killed_at < 3
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 

@@ -29,7 +29,7 @@ import pytest
 from fakes import NOW, FakeController
 from pty_session import PROCLAB
 from rich.console import Console
-from support import wait_for
+from support import kill_if_running, wait_for
 
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
@@ -455,9 +455,7 @@ def test_every_signal_to_the_command_ends_its_jobs(sig):
         proclab.send_signal(sig)
         out, err = proclab.communicate(timeout=20)
     finally:
-        if proclab.poll() is None:
-            proclab.kill()
-            proclab.wait()
+        kill_if_running(proclab)
     _, alive = psutil.wait_procs(jobs, timeout=10)
     assert alive == [], f"{sig.name} left {alive} running"
     if sig is signal.SIGKILL:

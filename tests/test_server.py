@@ -16,7 +16,7 @@ import time
 import psutil
 import pytest
 from pty_session import PROCLAB, gone
-from support import handlers, listening, wait_until
+from support import handlers, kill_if_running, listening, wait_until
 
 from proclab.core.model import ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
@@ -421,9 +421,7 @@ def test_proclab_serve_with_netcat_end_to_end(method):
         out, err = server.communicate(timeout=20)
         held.close()
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        kill_if_running(server)
     assert server.returncode == 0, err
     assert "listening on 127.0.0.1" in out
     assert "<- 18 B  hello from netcat\\n" in out
@@ -469,9 +467,7 @@ def test_proclab_serve_ends_with_an_error_when_its_server_process_dies() -> None
         process_server()[0].kill()
         out, _err = server.communicate(timeout=20)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        kill_if_running(server)
     assert server.returncode == 1
     assert b"error: its server process" in out and b"stopped" in out
 
@@ -495,9 +491,7 @@ def test_proclab_serve_loses_no_line_when_stopped_while_its_reader_has_stalled()
         time.sleep(1.0)
         out, _ = server.communicate(timeout=30)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        kill_if_running(server)
     lines = out.decode(errors="replace").splitlines()
     served = int(re.search(r"served (\d+)", lines[-1])[1])  # type: ignore[index]
     assert served >= 20  # and the probe that saw it listen

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, gone
-from support import TASKS, free_port, listening, wait_until
+from support import TASKS, free_port, kill_if_running, listening, wait_until
 
 from proclab.core.model import (
     ClientAccepted,
@@ -525,9 +525,7 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
             assert "reaped before proclab could" not in printed, printed
             assert printed.count("exit -9 SIGKILL") >= 2, printed
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 
@@ -596,9 +594,7 @@ def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path)
         assert proc.returncode == 4, (printed, err)
         assert re.search(r"^sleep\s+\d+\s+.*-15 SIGTERM", printed, re.M), printed
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 
@@ -626,9 +622,7 @@ def test_a_zombie_is_not_counted_among_the_processes_still_running(tmp_path: Pat
         _out, err = proc.communicate(timeout=30)
         assert "SIGTERM received: ending 1 process" in err, err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         reap_orphans()
 
 
