@@ -33,6 +33,7 @@ from proclab.core.watch.hook_server import (
 from proclab.core.watch.protocol import (
     Bye,
     Dropped,
+    Exec,
     Hello,
     Helper,
     Message,
@@ -44,6 +45,7 @@ from proclab.core.watch.protocol import (
     PoolReport,
     ProtocolError,
     Reaped,
+    Started,
     parse,
 )
 
@@ -664,9 +666,20 @@ _json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=20,
 )
-_kinds = st.sampled_from(
-    ["hello", "mp_start", "mp_run", "mp_join", "mp_signal", "reaped", "pool", "helper", "dropped"]
-)
+_KINDS = [
+    "hello",
+    "mp_start",
+    "mp_run",
+    "mp_join",
+    "mp_signal",
+    "started",
+    "exec",
+    "reaped",
+    "pool",
+    "helper",
+    "dropped",
+]
+_kinds = st.sampled_from(_KINDS)
 
 
 @settings(max_examples=200, deadline=None)
@@ -722,8 +735,8 @@ def test_parse_never_raises_anything_but_a_protocol_error(data: bytes) -> None:
         assert str(exc) and "\n" not in str(exc)
     else:
         assert type(message).__name__ in {
-            "Hello", "MpStart", "MpRun", "MpName", "MpJoin", "MpSignal", "Reaped",
-            "PoolReport", "Helper", "Dropped",
+            "Hello", "MpStart", "MpRun", "MpName", "MpJoin", "MpSignal", "Started", "Exec",
+            "Reaped", "PoolReport", "Helper", "Dropped",
         }  # fmt: skip
 
 
@@ -736,6 +749,17 @@ def test_parse_reads_what_the_hook_writes() -> None:
         pid=7, t=12.5, child=8, t_call=10.0, timeout=None, ended=True, exitcode=-15
     )
     assert parse(data).blocked == 2.5
+
+
+def test_parse_reads_an_exec_and_its_taking_back() -> None:
+    told = {"k": "exec", "pid": 7, "t": 1.0, "argv": ["echo", "hi"], "exe": "/bin/echo"}
+    assert parse(json.dumps(told).encode()) == Exec(
+        pid=7, t=1.0, argv=("echo", "hi"), exe="/bin/echo"
+    )
+    back = {"k": "exec", "pid": 7, "t": 1.0, "argv": None, "exe": None}
+    assert parse(json.dumps(back).encode()) == Exec(pid=7, t=1.0, argv=None, exe=None)
+    # Without what the child runs, it is still named.
+    assert parse(b'{"k": "started", "pid": 7, "t": 1.0, "child": 8}') == Started(7, 1.0, 8, ())
 
 
 def test_a_connection_that_closes_right_after_sending_is_not_junk() -> None:

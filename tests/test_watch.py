@@ -543,6 +543,44 @@ def test_a_subprocess_child_of_a_parent_that_exits_at_once_keeps_its_parent(
     assert re.search(rf"^sleep\s+\d+\s+{root}\s+sleep 0.5\s", done.stdout, re.M), done.stdout
 
 
+FORK_EXEC = """
+import os, subprocess, sys
+subprocess.run(["true"])
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv("/no/such/program", ["nothing"])
+    except OSError:
+        os._exit(5)
+os.waitpid(pid, 0)
+pid = os.fork()
+if pid == 0:
+    os.execvp("echo", ["echo", "from echo"])
+os.waitpid(pid, 0)
+"""
+
+
+def test_short_children_that_exec_are_shown_by_what_they_ran(tmp_path: Path) -> None:
+    """Ended before any walk read their new command line: a subprocess child was a `?`
+    row "ended before a walk saw it", and a fork child that exec'd `echo` kept its
+    parent's command. The hook tells what a process execs, and what Popen's child runs;
+    an exec that failed changes nothing."""
+    (tmp_path / "fork_exec.py").write_text(FORK_EXEC)
+    done = headless("fork_exec.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    root = re.search(r"^\+ python (\d+):", out, re.M)[1]  # type: ignore[index]
+    assert re.search(rf"^true\s+\d+\s+{root}\s+true\s+0\s", out, re.M), out
+    failed = re.search(rf"^python\s+(\d+)\s+{root}\s+\S+python\S*\s.*\s5\s", out, re.M)
+    assert failed, out  # the failed exec: still the Python it was, exit 5
+    echo = re.search(rf"^echo\s+(\d+)\s+{root}\s+echo 'from echo'\s+0\s", out, re.M)
+    assert echo, out
+    # Told as it happened, or first shown once it had happened (its line read first).
+    execd = f"~ python {echo[1]} exec'd: echo 'from echo'"
+    assert execd in out or f"+ echo {echo[1]} (child of python {root})" in out, out
+    assert f"~ python {failed[1]} exec'd" not in out
+
+
 UNWAITED_POPEN = """
 import subprocess, time
 p = subprocess.Popen(["sh", "-c", "exit 3"])  # reaped by its __del__ as Python shuts down

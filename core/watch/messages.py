@@ -24,6 +24,7 @@ from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.protocol import (
     Bye,
     Dropped,
+    Exec,
     Hello,
     Helper,
     Message,
@@ -64,6 +65,9 @@ class HookMessages:
         # message, delivered later (a child's own are read first before its lines and its
         # end), must not put back the name it started under.
         self._self_named: set[int] = set()
+        # pid -> (argv, exe) a process said it was about to exec: true once its
+        # connection closes (an exec that failed takes it back).
+        self._execs: dict[int, tuple[tuple[str, ...], str | None]] = {}
         # Processes that started, joined or reaped a child: what they print may follow a
         # word on a child's end (watch/program.py: _before_lines).
         self.parents: set[int] = set()
@@ -91,9 +95,12 @@ class HookMessages:
                 self._self_named.add(message.pid)
                 self._facts(message.pid, events, name=message.name)
             elif isinstance(message, Started):
-                rec_id = self._rows.row_for(message.child, events)
-                if rec_id is not None:
-                    self._rows.parent_named(rec_id, message.pid, message.t, events)
+                self._started(message, events)
+            elif isinstance(message, Exec):
+                if message.argv is None:
+                    self._execs.pop(message.pid, None)
+                else:
+                    self._execs[message.pid] = (message.argv, message.exe)
             elif isinstance(message, MpSignal):
                 self._call(message.pid, message.child, message.how, message.t, message.t, events)
             elif isinstance(message, Reaped):
@@ -116,6 +123,10 @@ class HookMessages:
                 self._facts(message.pid, events, role=message.role)
             elif isinstance(message, Bye):
                 self._rows.hooked.discard(message.pid)
+                execd = self._execs.pop(message.pid, None)
+                rec_id = self._rows.known_pid(message.pid) if execd else None
+                if execd and rec_id is not None:
+                    self._rows.became(rec_id, *execd, events)
             elif isinstance(message, Dropped):
                 events.append(
                     Notice(
@@ -155,6 +166,18 @@ class HookMessages:
             return None
         channel = self._channels.open(rec_id, exit=False, output=True)
         return channel, passed.get("stdout", -1), passed.get("stderr", -1)
+
+    def _started(self, message: Started, events: Pending) -> None:
+        """A subprocess child: its parent, and what it runs. One that has ended and been
+        reaped by now is known by this word alone."""
+        rows = self._rows
+        rec_id = rows.row_for(message.child, events)
+        if rec_id is None and message.argv and rows.known_pid(message.pid) is not None:
+            rec_id = rows.unseen(message.child, message.pid, message.argv, "", events, message.t)
+        elif rec_id is not None:
+            rows.became(rec_id, message.argv, None, events)
+        if rec_id is not None:
+            rows.parent_named(rec_id, message.pid, message.t, events)
 
     def _facts(self, pid: int, events: Pending, **facts: object) -> int | None:
         rec_id = self._rows.row_for(pid, events)

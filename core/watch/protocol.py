@@ -119,11 +119,24 @@ class MpSignal:
 @dataclass(frozen=True, slots=True)
 class Started:
     """`subprocess.Popen` started `child` in the sender: its parent, which a walk may not
-    see (the sender can exit before any walk, and the child is then the reaper's)."""
+    see (the sender can exit before any walk, and the child is then the reaper's), and
+    what it runs, as the sender read it once the child had exec'd (empty: not known)."""
 
     pid: int
     t: float
     child: int
+    argv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    """The sender is about to exec `argv` (`exe`: the file, where a path names it). True
+    once its connection closes (Bye); None: the exec failed, and it runs on as it was."""
+
+    pid: int
+    t: float
+    argv: tuple[str, ...] | None
+    exe: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +204,7 @@ Message = (
     | MpJoin
     | MpSignal
     | Started
+    | Exec
     | Reaped
     | PoolReport
     | Helper
@@ -328,7 +342,10 @@ _KINDS: dict[str, _Kind] = {
         {},
     ),
     "mp_signal": _Kind(MpSignal, {"child": _pid, "how": _one_of("terminate", "kill")}, {}, {}),
-    "started": _Kind(Started, {"child": _pid}, {}, {}),
+    "started": _Kind(Started, {"child": _pid, "argv": _texts(_text)}, {"argv": ()}, {}),
+    "exec": _Kind(
+        Exec, {"argv": _optional(_texts(_text)), "exe": _optional(_text)}, {"exe": None}, {}
+    ),
     "reaped": _Kind(
         Reaped,
         {"child": _pid, "status": _status, "user": _optional(_time), "system": _optional(_time)},

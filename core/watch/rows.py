@@ -150,15 +150,8 @@ class TreeRows:
             return self.new_row(process, events)
         row = self.registry.row(rec_id)
         changes: dict[str, Any] = {}
-        command = short_command(process.cmdline) if process.cmdline else row.command
-        if command != row.command:  # it exec'd
-            changes["command"] = command
-            if row.mp is None:
-                changes["name"] = process.name
-                mp = self._recognise(process, row.parent)
-                if mp is not None:
-                    changes["mp"] = mp
-                    changes["name"] = mp.role or process.name
+        if process.cmdline and short_command(process.cmdline) != row.command:  # it exec'd
+            changes |= self._execd(row, process)
         if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
             changes["state"] = ProcState.ZOMBIE
             last = final_sample(process.pid, self.registry.current_sample(row), time.monotonic())
@@ -238,6 +231,28 @@ class TreeRows:
             events.append(
                 RowUpdated(self.registry.update(orphan, **self._under(row, rec_id, name)))
             )
+
+    def became(self, rec_id: int, argv: Sequence[str], exe: str | None, events: Pending) -> None:
+        """`rec_id`'s process runs `argv` now, as its hook or its parent said: one that
+        ends at once (a fork child that execs `echo`) ends before a walk reads it."""
+        row = self.registry.row(rec_id)
+        if not argv or short_command(argv) == row.command:
+            return
+        name = os.path.basename(exe or argv[0])  # as the kernel names it: after the file
+        process = tree.TreeProcess(row.pid or 0, UNSEEN, 0, 0, "X", name, tuple(argv), exe or "")
+        new = self.registry.update(rec_id, **self._execd(row, process))
+        events.append(RowUpdated(new))
+
+    def _execd(self, row: ProcessRow, process: tree.TreeProcess) -> dict[str, Any]:
+        """How `row` changes once its process has exec'd `process`'s command line."""
+        changes: dict[str, Any] = {"command": short_command(process.cmdline)}
+        if row.mp is None:
+            changes["name"] = process.name
+            mp = self._recognise(process, row.parent)
+            if mp is not None:
+                changes["mp"] = mp
+                changes["name"] = mp.role or process.name
+        return changes
 
     def _recognise(self, process: tree.TreeProcess, parent: int | None) -> MpFacts | None:
         """What its command line says multiprocessing made it."""

@@ -248,6 +248,7 @@ class _Printer:
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
         self._started: set[int] = set()  # rows whose start was shown
         self._ended: dict[int, str] = {}  # the end each row was last shown with
+        self._commands: dict[int, tuple[str, str]] = {}  # row -> (name, command) last shown
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
@@ -284,6 +285,7 @@ class _Printer:
                 self._write(sys.stdout, escape_controls(f"= {call_text(event)}"))
         elif isinstance(event, RowUpdated | StateChanged):
             row = event.row
+            self._execd_line(row)
             mp = row.mp
             if mp is not None and (mp.target or mp.role) and row.id not in self._described:
                 self._described.add(row.id)
@@ -298,9 +300,17 @@ class _Printer:
         if row.id in self._started:
             return
         self._started.add(row.id)
+        self._commands[row.id] = (row.name, row.command)
         parent = self._source.row(row.parent) if row.parent is not None else None
         root = parent is None and any(r.id == row.id for r in self._source.root_rows())
         self._event("started", row, _started_text(row, parent, root))
+
+    def _execd_line(self, row: ProcessRow) -> None:
+        """A process shown already that runs another program now (it exec'd)."""
+        shown = self._commands.get(row.id)
+        if shown is not None and row.command != shown[1]:
+            self._commands[row.id] = (row.name, row.command)
+            self._event("exec", row, f"{shown[0]} {row.pid} exec'd: {row.command}")
 
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
@@ -332,7 +342,7 @@ class _Printer:
             print_summary(rows, source)
 
 
-_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*"}
+_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~"}
 
 
 def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:

@@ -12,8 +12,8 @@ the environment names proclab's socket (PROCLAB_HOOK). It then:
   sends to a file stays where the program sent it;
 - reports multiprocessing's calls (start, the child's run, join, terminate, kill, a
   child's renaming itself), the exit status of every child this process reaps
-  (os.waitpid and friends), pool workers with their task counts, and multiprocessing's
-  helper processes.
+  (os.waitpid and friends), what it execs and what its subprocess children run, pool
+  workers with their task counts, and multiprocessing's helper processes.
 
 Rules it keeps, because it runs inside someone else's program:
 - standard library only, and little of it: `_socket` rather than `socket` (which imports
@@ -343,6 +343,44 @@ def _patch_waits() -> None:
             return result
 
         os.waitid = _like(waitid_, waitid)
+
+
+def _patch_exec() -> None:
+    """A process that execs another program says what it becomes: a fork child that execs
+    `echo` ends before any walk reads its new command line, and was shown as the Python
+    it had been. Every os.exec* function ends in os.execv or os.execve. Told before the
+    exec, taken as true once the connection closes (the socket is close-on-exec); an
+    exec that fails takes it back."""
+    for name in ("execv", "execve"):
+        original = getattr(os, name, None)
+        if original is not None:
+            setattr(os, name, _like(_telling_exec(original), original))
+
+
+def _telling_exec(original):
+    def exec_(path, args, *rest):
+        told = False
+        if _sock is not None:
+            try:
+                told = _send(
+                    "exec",
+                    {
+                        "argv": [_text(os.fsdecode(a), MAX_ARG_CHARS) for a in args[:MAX_ARGS]],
+                        "exe": _text(os.fsdecode(path), MAX_ARG_CHARS)
+                        if not isinstance(path, int)
+                        else None,
+                    },
+                )
+            except Exception:
+                pass
+        try:
+            return original(path, args, *rest)
+        except BaseException:
+            if told:
+                _send("exec", {"argv": None, "exe": None})
+            raise
+
+    return exec_
 
 
 def _wait4_works() -> bool:
@@ -677,8 +715,9 @@ def _patch_helper_main(role: str):
 
 
 def _patch_subprocess(module) -> None:
-    """Popen names its child: a parent that exits at once leaves the child to the reaper
-    before any walk sees whose it was."""
+    """Popen names its child, and what it runs: a parent that exits at once leaves the
+    child to the reaper before any walk sees whose it was, and a short child (`true`)
+    ends before any walk reads its command line."""
     popen = getattr(module, "Popen", None)
     execute = getattr(popen, "_execute_child", None)
     if execute is None or getattr(execute, "_proclab", False):
@@ -688,13 +727,31 @@ def _patch_subprocess(module) -> None:
         execute(self, *args, **kwargs)
         if _sock is not None:
             try:
-                _send("started", {"child": self.pid})
+                _send("started", {"child": self.pid, "argv": _command_line(self.pid)})
             except Exception:
                 pass
 
     _like(_execute_child, execute)
     _execute_child._proclab = True
     popen._execute_child = _execute_child
+
+
+def _command_line(pid: int) -> list:
+    """What the kernel says `pid` runs. Popen returns once its child has exec'd (or
+    failed to), so this is the new program's; a child that has ended already (a zombie
+    until Popen reaps it) keeps only its command name. Read here, not by proclab: by
+    the time proclab reads the message the child may be reaped and its pid gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read(MAX_ARGS * MAX_ARG_CHARS).split(b"\0")
+        if argv and not argv[-1]:
+            argv.pop()
+        if not argv:
+            with open("/proc/%d/comm" % pid, "rb") as f:
+                argv = [f.read().rstrip(b"\n")]
+    except Exception:
+        return []
+    return [_text(os.fsdecode(a), MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
 
 
 PATCHES = {
@@ -802,6 +859,7 @@ def install(path: str) -> bool:
     if _sock is None:
         return False
     _patch_waits()
+    _patch_exec()
     _patch_multiprocessing()
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
     return True
