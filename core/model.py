@@ -247,6 +247,8 @@ class OutputLine:
     stream: Stream
     text: str
     time: float  # wall clock when proclab read it
+    # A piece of a line longer than output.MAX_LINE_BYTES, going on from the one before.
+    continues: bool = False
 
 
 @dataclass(frozen=True, slots=True)

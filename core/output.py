@@ -53,20 +53,35 @@ def _control_pattern(tabs: bool) -> re.Pattern[str]:
 
 class LineSplitter:
     """Splits a byte stream at newlines. Bytes are kept until a line is complete, so a
-    multibyte character split across two reads still decodes as one character."""
+    multibyte character split across two reads still decodes as one character. A line
+    longer than MAX_LINE_BYTES comes in pieces, and `continuing` tells which pieces go on
+    from the one before: shown as lines of their own, unmarked, they read as lines the
+    child printed."""
 
-    __slots__ = ("_partial",)
+    __slots__ = ("_cut", "_partial", "continuing")
 
     def __init__(self) -> None:
         self._partial = b""
+        self._cut = False  # the last line handed out was a piece of a longer one
+        # Indices, in the list the last feed() or flush() returned, of the pieces that
+        # continue the line before them: empty but for lines past MAX_LINE_BYTES.
+        self.continuing: tuple[int, ...] = ()
 
     def feed(self, data: bytes) -> list[str]:
         data = self._partial + data
         *lines, self._partial = data.split(b"\n")
         out = [_decode(line) for line in lines]
+        cut = self._cut
+        continuing: tuple[int, ...] = ()
+        if cut and out:  # the end of the line cut last time
+            continuing, cut = (0,), False
         while len(self._partial) > MAX_LINE_BYTES:
             piece, self._partial = _split_utf8(self._partial, MAX_LINE_BYTES)
+            if cut:
+                continuing += (len(out),)
             out.append(_decode(piece))
+            cut = True
+        self._cut, self.continuing = cut, continuing
         return out
 
     @property
@@ -76,6 +91,8 @@ class LineSplitter:
 
     def flush(self) -> list[str]:
         rest, self._partial = self._partial, b""
+        self.continuing = (0,) if rest and self._cut else ()
+        self._cut = False
         return [_decode(rest)] if rest else []
 
 

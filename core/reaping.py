@@ -70,8 +70,8 @@ class Reaper:
 
     # The watcher's callbacks, on its thread ---------------------------------------------
 
-    def _on_line(self, rec_id: int, stream: Stream, text: str) -> None:
-        self._registry.add_line(rec_id, stream, text)
+    def _on_line(self, rec_id: int, stream: Stream, text: str, continues: bool) -> None:
+        self._registry.add_line(rec_id, stream, text, continues)
 
     def _on_exit(self, rec_id: int) -> bool:
         with self._lock:

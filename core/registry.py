@@ -204,14 +204,15 @@ class Registry:
 
         return after
 
-    def add_line(self, rec_id: int, stream: Stream, text: str) -> None:
-        """A line the record's process printed."""
+    def add_line(self, rec_id: int, stream: Stream, text: str, continues: bool = False) -> None:
+        """A line the record's process printed (`continues`: a piece of a long line, after
+        the one before it)."""
         events: list[Event] = []
         with self.lock:
             row = self._rows.get(rec_id)
             if row is None:
                 return
-            line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time())
+            line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time(), continues)
             self._outputs[rec_id].append(line)
             events.append(line)
             collector = self._tracebacks[rec_id]

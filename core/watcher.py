@@ -43,13 +43,14 @@ class _Pipe:
 
 
 class ChildWatcher:
-    """Calls on_line(rec_id, stream, text) for each output line and on_exit(rec_id) when a
+    """Calls on_line(rec_id, stream, text, continues) for each output line (`continues`:
+    a piece of a long line, after the one before it) and on_exit(rec_id) when a
     child has ended; on_exit returns False if the exit status is not there yet (it is then
     asked again shortly). on_closed(rec_id) follows the last line of a child's output."""
 
     def __init__(
         self,
-        on_line: Callable[[int, Stream, str], None],
+        on_line: Callable[[int, Stream, str, bool], None],
         on_exit: Callable[[int], bool],
         on_closed: Callable[[int], None],
         before_lines: Callable[[int], None] | None = None,
@@ -248,16 +249,14 @@ class ChildWatcher:
                         self._finish_others(pipe)
                 finally:
                     self._nested = False
-            for line in pipe.splitter.feed(data):
-                self._on_line(pipe.rec_id, pipe.stream, line)
+            self._hand_out(pipe, pipe.splitter.feed(data))
             if self._before_lines is not None:
                 if pipe.splitter.holding:
                     self._unfinished[pipe.fd] = pipe
                 else:
                     self._unfinished.pop(pipe.fd, None)
             return True
-        for line in pipe.splitter.flush():
-            self._on_line(pipe.rec_id, pipe.stream, line)
+        self._hand_out(pipe, pipe.splitter.flush())
         self._unfinished.pop(pipe.fd, None)
         self._let_go_of(pipe.fd)
         pipes = self._pipes_of[pipe.rec_id]
@@ -266,6 +265,16 @@ class ChildWatcher:
             del self._pipes_of[pipe.rec_id]
             self._on_closed(pipe.rec_id)
         return False
+
+    def _hand_out(self, pipe: _Pipe, lines: list[str]) -> None:
+        on_line, rec_id, stream = self._on_line, pipe.rec_id, pipe.stream
+        continuing = pipe.splitter.continuing
+        if not continuing:  # all but lines past MAX_LINE_BYTES: a flood's every line
+            for line in lines:
+                on_line(rec_id, stream, line, False)
+            return
+        for i, line in enumerate(lines):
+            on_line(rec_id, stream, line, i in continuing)
 
     def _finish_others(self, pipe: _Pipe) -> None:
         """One more read of each other pipe left inside a line, before `pipe`'s lines."""

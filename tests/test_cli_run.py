@@ -78,6 +78,23 @@ def test_output_streams_live_with_name_and_pid(tmp_path):
     assert (tmp_path / "a.txt").read_text() == "helloworld"
 
 
+def test_a_line_too_long_to_keep_whole_comes_in_pieces_marked_as_such(tmp_path):
+    """A child's 100,000-character line, printed in one call, was shown as seven lines,
+    each as if the child had printed it: every piece after the first says it goes on."""
+    (tmp_path / "long.py").write_text(
+        "def task():\n    print('x' * 100_000, flush=True)\n    print('after')\n"
+    )
+    out = proclab("run", "long.py:task", "--name", "long", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    printed = [line.split(" ", 3) for line in out.stdout.splitlines()]
+    lines = [p[2:] for p in printed if p[0] == "long" and len(p) == 4 and p[1].isdigit()]
+    assert len(lines) > 2 and lines[0][0] == "|" and lines[-1] == ["|", "after"], lines
+    first, *pieces, _ = (text for _, text in lines)
+    assert pieces and all(p.startswith("↪ ") for p in pieces)
+    assert first + "".join(p.removeprefix("↪ ") for p in pieces) == "x" * 100_000
+    assert not first.startswith("↪")
+
+
 def test_a_failing_child_fails_the_run():
     out = proclab("run", f"{T}:fail", "--method", "fork")
     assert out.returncode == 1

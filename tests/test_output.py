@@ -33,6 +33,36 @@ def test_a_line_without_newline_is_cut_in_bounded_pieces():
     assert "".join(pieces + splitter.flush()) == "é" * MAX_LINE_BYTES
 
 
+@given(st.lists(st.integers(0, 3 * MAX_LINE_BYTES), min_size=1, max_size=4), st.data())
+def test_the_pieces_of_long_lines_join_back_into_the_lines_printed(
+    lengths: list[int], data: st.DataObject
+) -> None:
+    """Each piece that goes on from the one before says so (`continuing`): joined on
+    that, the pieces are the lines printed, however the reads cut the stream."""
+    printed = [chr(ord("a") + i) * n for i, n in enumerate(lengths)]
+    stream = "".join(line + "\n" for line in printed).encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    splitter = LineSplitter()
+    joined: list[str] = []
+    reads = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    for read in [*reads, None]:
+        pieces = splitter.flush() if read is None else splitter.feed(read)
+        for i, piece in enumerate(pieces):
+            if i in splitter.continuing:
+                joined[-1] += piece
+            else:
+                joined.append(piece)
+    assert joined == printed
+
+
+def test_the_last_piece_of_a_line_without_its_newline_goes_on_too() -> None:
+    splitter = LineSplitter()
+    assert len(splitter.feed(b"y" * (MAX_LINE_BYTES + 3))) == 1
+    assert splitter.continuing == ()
+    assert splitter.flush() == ["yyy"] and splitter.continuing == (0,)
+    assert splitter.feed(b"new\n") == ["new"] and splitter.continuing == ()
+
+
 @given(
     st.lists(
         st.text(

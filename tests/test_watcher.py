@@ -67,7 +67,7 @@ class _Told:
     """What a watcher told, by the thread it runs on."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[int, str, str]] = []
+        self.lines: list[tuple[int, str, str, bool]] = []
         self.exited: list[int] = []
         self.closed: list[int] = []
         self.done = threading.Event()
@@ -109,7 +109,7 @@ def test_a_child_that_ends_as_it_is_handed_over_is_heard_whole() -> None:
         watcher.watch(7, pairs[0][0], pairs[1][0], (pairs[2][0],))
     assert told.done.wait(5), "the child's end was never heard"
     watcher.stop()
-    assert sorted(told.lines) == [(7, "stderr", "err"), (7, "stdout", "out")]
+    assert sorted(told.lines) == [(7, "stderr", "err", False), (7, "stdout", "out", False)]
     assert told.exited == [7]
     assert told.closed == [7]
     assert all(_closed(read) for read, _ in pairs)
@@ -145,7 +145,7 @@ def test_a_pipe_a_nested_read_closed_is_not_read_again() -> None:
     read that closed pipe again, and the watcher's thread died (KeyError)."""
     lines: list[tuple[object, ...]] = []
     watcher = ChildWatcher(
-        lambda rec, stream, text: lines.append((rec, stream, text)),
+        lambda rec, stream, text, _continues: lines.append((rec, stream, text)),
         lambda _rec: True,
         lambda rec: lines.append(("closed", rec)),
         lambda _rec: None,  # a watched tree's (before_lines)
@@ -190,7 +190,7 @@ def test_a_pipe_s_bytes_are_never_read_ahead_of_its_chunk_in_hand() -> None:
             state["chunks"] = int(state.get("chunks", 0)) + 1  # type: ignore[call-overload]
 
     watcher = ChildWatcher(
-        lambda rec, _stream, text: lines.append((rec, text)),
+        lambda rec, _stream, text, _continues: lines.append((rec, text)),
         lambda _rec: True,
         lambda _rec: None,
         before,

@@ -1,12 +1,15 @@
-"""Numbers as people read them; shared by the CLI and the app (no UI library here)."""
+"""Numbers and children's lines as people read them; shared by the CLI and the app (no UI
+library here)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
+from proclab.core.output import escape_controls
+
 if TYPE_CHECKING:
-    from proclab.core.model import ProcessRow
+    from proclab.core.model import OutputLine, ProcessRow
 
 
 def seconds(value: float | None) -> str:
@@ -78,3 +81,24 @@ def count(value: int) -> str:
         if value < scale * 1000:
             return f"{max(10, value // scale)}{unit}"  # from 9.95k on: 10k
     return f"{value // 1000**6}E"
+
+
+# Before a piece of a child's line too long to keep whole (output.MAX_LINE_BYTES): it goes
+# on from the piece before, and is no line of its own.
+CONTINUES = "↪ "
+
+
+def line_text(line: OutputLine) -> str:
+    """A child's line as shown: escaped where it would act on a terminal, and marked where
+    it goes on from the piece before."""
+    text = escape_controls(line.text)
+    return CONTINUES + text if line.continues else text
+
+
+def printed_line(line: OutputLine) -> str:
+    """A child's line as the headless commands print it: its name and pid, `|` for stdout
+    or `!` for stderr, then its text."""
+    mark = "|" if line.stream == "stdout" else "!"
+    more = CONTINUES if line.continues else ""
+    # One escape of the whole: a flood's every line comes through here.
+    return escape_controls(f"{line.name} {line.pid} {mark} {more}{line.text}")

@@ -649,11 +649,11 @@ class WatchedTree:
             # this one so): its hello brings its pipes, which the watcher reads first.
             self._hook_server.deliver_new()
 
-    def _on_line(self, channel: int, stream: str, text: str) -> None:
+    def _on_line(self, channel: int, stream: str, text: str, continues: bool) -> None:
         with self._lock:
             rec_id = self._channels.output_row(channel)
         if rec_id is not None:
-            self._registry.add_line(rec_id, stream, text)  # type: ignore[arg-type]
+            self._registry.add_line(rec_id, stream, text, continues)  # type: ignore[arg-type]
 
     def _deliver_pending(self, pid: int) -> None:
         if self._hook_server is not None:

@@ -55,8 +55,7 @@ class _Printer:
     def __call__(self, event: Event) -> None:
         if isinstance(event, OutputLine):
             stream = sys.stdout if event.stream == "stdout" else sys.stderr
-            mark = "|" if event.stream == "stdout" else "!"
-            self._write(stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}"))
+            self._write(stream, fmt.printed_line(event))
         elif isinstance(event, Notice):
             self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 

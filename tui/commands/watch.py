@@ -41,6 +41,7 @@ from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
 from proclab.core.words import plural
+from proclab.tui import fmt
 from proclab.tui.commands.options import add_record_argument, positive_float
 
 if TYPE_CHECKING:
@@ -258,10 +259,7 @@ class _Printer:
                 self._emit(sys.stdout, {"type": "output", **encode(event)})
             else:
                 stream = sys.stdout if event.stream == "stdout" else sys.stderr
-                mark = "|" if event.stream == "stdout" else "!"
-                self._write(
-                    stream, escape_controls(f"{event.name} {event.pid} {mark} {event.text}")
-                )
+                self._write(stream, fmt.printed_line(event))
         elif isinstance(event, Notice):
             if self._json:
                 self._emit(sys.stdout, {"type": "notice", **encode(event)})
@@ -424,8 +422,6 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
 
 
 def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
-    from proclab.tui import fmt
-
     pids = {r.id: r.pid for r in rows}
     table = [("NAME", "PID", "PARENT", "TARGET", "EXIT", "WALL", "CPU")]
     for row in rows:

@@ -228,9 +228,9 @@ class DetailsScreen(ModalScreen[None]):
         for line in last:
             body.append("\n")
             if line.stream == "stderr":
-                body.append("! " + escape_controls(line.text), error_style)
+                body.append("! " + fmt.line_text(line), error_style)
             else:
-                body.append(escape_controls(line.text))
+                body.append(fmt.line_text(line))
         self.query_one("#details-output", Static).update(body)
 
     def action_close(self) -> None:

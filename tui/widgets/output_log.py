@@ -32,6 +32,7 @@ from textual.strip import Strip
 from proclab.core.model import Notice, OutputLine, ProcessCall
 from proclab.core.output import escape_controls
 from proclab.tui.call_words import call_moments, who
+from proclab.tui.fmt import line_text
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.offscreen import PaintedWhenShown
 
@@ -230,7 +231,8 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
             name, text = entry.name, entry.text
             if name.isascii() and text.isascii() and name.isprintable() and text.isprintable():
                 tag = len(name) + len(str(entry.pid)) + 2
-                return tag + len(text) + (2 if entry.stream == "stderr" else 0)
+                marks = (2 if entry.stream == "stderr" else 0) + (2 if entry.continues else 0)
+                return tag + len(text) + marks
         return cell_len(cls._text(entry)[0])
 
     @staticmethod
@@ -251,7 +253,7 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
             return f"{stamp} proclab: {escape_controls(entry.text)}", 0
         tag = f"{escape_controls(entry.name)} {entry.pid} "
         mark = "! " if entry.stream == "stderr" else ""
-        return f"{tag}{mark}{escape_controls(entry.text)}", len(tag)
+        return f"{tag}{mark}{line_text(entry)}", len(tag)
 
     # Drawing ---------------------------------------------------------------------------
 
