@@ -5,6 +5,7 @@ receiving; the tests read every pipe the hooks hand over, as proclab will."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -749,6 +751,35 @@ def test_parse_reads_what_the_hook_writes() -> None:
         pid=7, t=12.5, child=8, t_call=10.0, timeout=None, ended=True, exitcode=-15
     )
     assert parse(data).blocked == 2.5
+
+
+def the_hook() -> Any:
+    """The hook's module, loaded here without installing it (nothing to connect to)."""
+    spec = importlib.util.spec_from_file_location("_hook_here", HOOK_DIR / "_proclab_hook.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("given", "comm", "argv"),
+    [
+        (["true"], "true", ["true"]),
+        (["/bin/echo", "hi"], "echo", ["/bin/echo", "hi"]),
+        ("/usr/bin/true", "true", ["/usr/bin/true"]),
+        ("echo hi; exit 3", "sh", ["/bin/sh", "-c", "echo hi; exit 3"]),  # shell=True
+        ([b"a_program_named_long", Path("x")], "a_program_named", ["a_program_named_long", "x"]),
+        (["python3", "-c", "pass"], "sleep", None),  # executable= ran something else
+        ("python3", "bash", None),
+    ],
+)
+def test_a_popen_child_ended_before_its_command_line_was_read_is_named_by_its_args(
+    given: Any, comm: str, argv: list[str] | None
+) -> None:
+    """A zombie keeps only its command name (15 characters): Popen's args stand in for
+    its command line where that name says they are what it ran."""
+    assert the_hook()._as_run(given, comm) == argv
 
 
 def test_parse_reads_an_exec_and_its_taking_back() -> None:

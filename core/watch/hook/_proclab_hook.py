@@ -727,7 +727,8 @@ def _patch_subprocess(module) -> None:
         execute(self, *args, **kwargs)
         if _sock is not None:
             try:
-                _send("started", {"child": self.pid, "argv": _command_line(self.pid)})
+                argv = _command_line(self.pid, self.args)
+                _send("started", {"child": self.pid, "argv": argv})
             except Exception:
                 pass
 
@@ -736,22 +737,40 @@ def _patch_subprocess(module) -> None:
     popen._execute_child = _execute_child
 
 
-def _command_line(pid: int) -> list:
+def _command_line(pid: int, given) -> list:
     """What the kernel says `pid` runs. Popen returns once its child has exec'd (or
-    failed to), so this is the new program's; a child that has ended already (a zombie
-    until Popen reaps it) keeps only its command name. Read here, not by proclab: by
-    the time proclab reads the message the child may be reaped and its pid gone."""
+    failed to), so this is the new program's. A child that has ended already (a zombie
+    until Popen reaps it) keeps only its command name: then Popen's `args` (`given`),
+    where that name says they are what it ran. Read here, not by proclab: by the time
+    proclab reads the message the child may be reaped and its pid gone."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            argv = f.read(MAX_ARGS * MAX_ARG_CHARS).split(b"\0")
+            argv = [os.fsdecode(a) for a in f.read(MAX_ARGS * MAX_ARG_CHARS).split(b"\0")]
         if argv and not argv[-1]:
             argv.pop()
         if not argv:
             with open("/proc/%d/comm" % pid, "rb") as f:
-                argv = [f.read().rstrip(b"\n")]
+                comm = os.fsdecode(f.read().rstrip(b"\n"))
+            argv = _as_run(given, comm) or [comm]
     except Exception:
         return []
-    return [_text(os.fsdecode(a), MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
+    return [_text(a, MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
+
+
+def _as_run(given, comm: str):
+    """Popen's `args` as its child ran them, if its command name `comm` (a file's name,
+    cut to 15 characters) says so: a string is a program, or with shell=True a command
+    for /bin/sh; a list, the program and its arguments."""
+    try:
+        if isinstance(given, (str, bytes)) or hasattr(given, "__fspath__"):
+            text = os.fsdecode(given)
+            if os.path.basename(text)[:15] == comm:
+                return [text]
+            return ["/bin/sh", "-c", text] if comm == "sh" else None
+        argv = [os.fsdecode(a) for a in given]
+    except Exception:
+        return None
+    return argv if argv and os.path.basename(argv[0])[:15] == comm else None
 
 
 PATCHES = {
