@@ -12,13 +12,13 @@ import time
 
 import pytest
 
-from proclab.core.model import Event
+from proclab.core.model import Event, ProcSample, ProcState
 from proclab.core.registry import Registry
 from proclab.core.watch import tree
 from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.messages import HookMessages
 from proclab.core.watch.protocol import Hello, MpName, MpRun, MpStart
-from proclab.core.watch.rows import TreeRows
+from proclab.core.watch.rows import Status, TreeRows, usage_sample
 from proclab.tui.widgets.process_tree import shown_name
 
 SCRIPT = (sys.executable, "ten_sleepers.py", "forkserver")
@@ -180,3 +180,28 @@ def test_a_parent_s_start_message_read_late_does_not_undo_a_child_s_rename() -> 
     row = rows.registry.row(child)
     assert row.name == "renamed-1"
     assert row.mp is not None and row.mp.target == "work" and row.mp.method == "fork"
+
+
+def test_a_short_child_s_cpu_time_is_its_reaper_s_word_not_the_zombie_s_ticks() -> None:
+    """A zombie's CPU times in /proc are in clock ticks (10 ms): a child that spun 15 ms
+    was shown 10 ms of CPU though its hooked parent had reaped it with wait4, whose
+    figures are its own to the microsecond (it had no children). What else was read at
+    its end (its context switches) stays."""
+    rows, events = book()
+    child = rows.see(process(300, 100, SCRIPT), events)
+    assert child is not None
+    zombie = ProcSample(
+        time=time.monotonic(), interval=0.1, status="zombie", cpu_percent=0.0,
+        cpu_user=0.01, cpu_system=0.0, cpu_delta=0.01, run_delay_delta=0.0, run_delay=0.002,
+        rss=0, threads=1, core=1, ctx_voluntary=3, ctx_involuntary=9,
+    )  # fmt: skip
+    rows.registry.update(child, sample=zombie, state=ProcState.ZOMBIE)
+    reaped = Status(
+        0, time.time(), "reported by its parent", 100, usage_sample(0.0153, 0.0007, None)
+    )
+    rows.parent_said(300, reaped, events)
+    row = rows.registry.row(child)
+    assert row.state is ProcState.EXITED and row.sample is not None
+    assert row.sample.cpu_time == pytest.approx(0.016)
+    assert (row.sample.ctx_voluntary, row.sample.ctx_involuntary) == (3, 9)
+    assert row.sample.run_delay == 0.002

@@ -153,8 +153,8 @@ class Reaper:
             else:
                 code = os.waitstatus_to_exitcode(status)
                 sample = row.sample if is_final(row.sample) else None
-                if sample is None and not rows.has_children(rec_id):
-                    previous = self._registry.current_sample(row)
+                if not rows.has_children(rec_id):  # wait4's CPU times are its own
+                    previous = sample or self._registry.current_sample(row)
                     sample = usage_sample(usage.ru_utime, usage.ru_stime, previous)
                 note = (
                     "reaped by proclab" if rec_id in rows.roots else "reaped by proclab (adopted)"

@@ -463,12 +463,12 @@ class TreeRows:
             events += [StateChanged(new, row.state), RowUpdated(new)]
 
     def _final(self, rec_id: int, status: Status) -> ProcSample | None:
-        """Its last figures: read as a zombie, else its reaper's word when that is its own
-        CPU time only (it had no children), else the last sample."""
+        """Its last figures: its reaper's word on its CPU times where that is its own
+        only (it had no children), over the last ones read (see usage_sample)."""
         row = self.registry.row(rec_id)
-        if is_final(row.sample) or status.sample is None or self.has_children(rec_id):
+        if status.sample is None or self.has_children(rec_id):
             return row.sample
-        return status.sample
+        return usage_sample(status.sample.cpu_user, status.sample.cpu_system, row.sample)
 
     def _unknown_note(self, rec_id: int) -> str:
         parent = self.registry.row(rec_id).parent
@@ -512,8 +512,10 @@ def ended(
 
 
 def usage_sample(user: float, system: float, previous: ProcSample | None) -> ProcSample:
-    """A final sample from the CPU times its reaper read (wait4's rusage); status
-    "zombie" marks figures read at its end, as the Controller's final samples are."""
+    """A final sample from the CPU times its reaper read (wait4's rusage), over the last
+    figures read: those to the microsecond, a zombie's in /proc in clock ticks (a child
+    that spun 15 ms was shown 10 ms of CPU). Status "zombie" marks figures read at its
+    end, as the Controller's final samples are."""
     now = time.monotonic()
     return ProcSample(
         time=now,
