@@ -58,4 +58,5 @@ class WatchApp(ProclabApp):
             f"The program ended ({status}). The table stays as it ended: q quits.",
             title="proclab watch",
             timeout=10,
+            markup=False,
         )

@@ -72,7 +72,7 @@ class DemoApp(ProclabApp):
         return self.lab.query_one("#demo-caption", DemoCaption)
 
     def on_lab_screen_ready(self, _message: LabScreen.Ready) -> None:
-        self.lab.mount(DemoCaption(id="demo-caption"))
+        self.lab.mount(DemoCaption(id="demo-caption", markup=False))
         self.run_worker(self._play(), name="demo", exclusive=True)
 
     async def on_event(self, event: events.Event) -> None:
@@ -107,11 +107,12 @@ class DemoApp(ProclabApp):
                 await self._do(step)
                 self._caption()  # with what the step found (a join's time, the echoes)
             except ProclabError as exc:  # e.g. the port is taken: say so, play on
-                self.notify(f"demo step at line {step.line}: {exc}", severity="error")
+                self.notify(f"demo step at line {step.line}: {exc}", severity="error", markup=False)
             except Exception as exc:  # a bug must not take the app (and its children) down
                 self.notify(
                     f"demo step at line {step.line} failed: {type(exc).__name__}: {exc}",
                     severity="error",
+                    markup=False,
                 )
             await self._wait(step.wait)
         self._finish(f"{self.scenario.title}: the end. The app is yours now (q quits).")
@@ -135,7 +136,7 @@ class DemoApp(ProclabApp):
             try:
                 on_top = screen.query_one("#demo-caption", DemoCaption)
             except NoMatches:
-                on_top = DemoCaption(id="demo-caption")
+                on_top = DemoCaption(id="demo-caption", markup=False)
                 screen.mount(on_top)
             on_top.update(text or escape_controls(self.scenario.title))
 

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -182,9 +183,9 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog-box", id="details-box"):
-            yield Static(id="details-facts")
-            yield Static(id="details-traceback", classes="traceback")
-            yield Static(id="details-output")
+            yield Static(id="details-facts", markup=False)
+            yield Static(id="details-traceback", classes="traceback", markup=False)
+            yield Static(id="details-output", markup=False)
 
     def on_mount(self) -> None:
         self.reload()
@@ -201,7 +202,7 @@ class DetailsScreen(ModalScreen[None]):
 
     def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
         title = f"{escape_controls(shown_name(row))} ({row.pid or 'not started'})"
-        self.query_one("#details-box").border_title = title
+        self.query_one("#details-box").border_title = Content(title)  # never read as markup
         label_style = resolve(self.app, "bold $accent")
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style=label_style, no_wrap=True)

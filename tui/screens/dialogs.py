@@ -10,6 +10,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -29,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static(self._question, classes="question")
+            yield Static(self._question, classes="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self._yes} (y)", variant="error", id="yes")
                 yield Button(f"{self._no} (n)", id="no")
@@ -68,10 +69,10 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(self._question, classes="question")
+            yield Label(self._question, classes="question", markup=False)
             yield Input(self._value, placeholder=self._placeholder, id="answer")
-            yield Static("", classes="error", id="error")
-            yield Static("Enter: OK   Escape: cancel", classes="hint")
+            yield Static("", classes="error", id="error", markup=False)
+            yield Static("Enter: OK   Escape: cancel", classes="hint", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -97,9 +98,11 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box", id="choice-box"):
-            yield Label(self._question, classes="question")
-            yield OptionList(*(Option(label, id=value) for label, value in self._choices))
-            yield Static("Enter: choose   type: find   Escape: cancel", classes="hint")
+            yield Label(self._question, classes="question", markup=False)
+            yield OptionList(*(Option(Content(label), id=value) for label, value in self._choices))
+            yield Static(
+                "Enter: choose   type: find   Escape: cancel", classes="hint", markup=False
+            )
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

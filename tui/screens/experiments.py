@@ -214,7 +214,7 @@ class ExperimentsScreen(ModalScreen[None]):
         memory = self.memory
         with Container(id="exp-settings"):
             with Horizontal(classes="exp-row"):
-                yield Label("Experiment")
+                yield Label("Experiment", markup=False)
                 yield Select(
                     [(name, name) for name in EXPERIMENTS],
                     value=memory.name,
@@ -222,7 +222,7 @@ class ExperimentsScreen(ModalScreen[None]):
                     id="exp-name",
                     compact=True,
                 )
-                yield Label(COUNT_LABELS[memory.name], id="exp-count-label")
+                yield Label(COUNT_LABELS[memory.name], id="exp-count-label", markup=False)
                 yield Input(
                     memory.count,
                     id="exp-count",
@@ -231,17 +231,17 @@ class ExperimentsScreen(ModalScreen[None]):
                     compact=True,
                 )
             with Horizontal(classes="exp-row", id="exp-task-row"):
-                yield Label("Task")
+                yield Label("Task", markup=False)
                 yield Input(
                     memory.task,
                     id="exp-task",
                     placeholder="module:function or file.py:function",
                     compact=True,
                 )
-                yield Label("args")
+                yield Label("args", markup=False)
                 yield Input(memory.args, id="exp-args", placeholder="(1,)", compact=True)
-            yield Static(DESCRIPTIONS[memory.name], id="exp-about")
-            yield Static("", id="exp-error")
+            yield Static(DESCRIPTIONS[memory.name], id="exp-about", markup=False)
+            yield Static("", id="exp-error", markup=False)
             with Horizontal(id="exp-buttons"):
                 yield Button("Run ^r", id="exp-run", variant="primary", compact=True)
                 yield Button("Cancel ^g", id="exp-cancel", compact=True, disabled=True)
@@ -249,12 +249,12 @@ class ExperimentsScreen(ModalScreen[None]):
                 yield Button("CSV ^s", id="exp-csv", compact=True, disabled=True)
         with Horizontal(id="exp-progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="exp-progress")
-            yield Static("ready: ctrl+r runs the experiment", id="exp-status")
+            yield Static("ready: ctrl+r runs the experiment", id="exp-status", markup=False)
         with VerticalScroll(id="exp-results"):
             with Container(id="exp-results-body"):
-                yield Static("", id="exp-table")
+                yield Static("", id="exp-table", markup=False)
                 yield BarChart(id="exp-chart")
-            yield Static("", id="exp-summary")
+            yield Static("", id="exp-summary", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -327,7 +327,11 @@ class ExperimentsScreen(ModalScreen[None]):
 
     def action_run(self) -> None:
         if self.running:
-            self.notify("an experiment is already running (ctrl+g cancels it)", severity="warning")
+            self.notify(
+                "an experiment is already running (ctrl+g cancels it)",
+                severity="warning",
+                markup=False,
+            )
             return
         plan = self.plan()
         if plan is None:
@@ -411,7 +415,11 @@ class ExperimentsScreen(ModalScreen[None]):
         say where it went, in the status line too."""
         result = self.result
         if result is None:
-            self.notify("nothing to export yet: run an experiment (ctrl+r)", severity="warning")
+            self.notify(
+                "nothing to export yet: run an experiment (ctrl+r)",
+                severity="warning",
+                markup=False,
+            )
             return
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
         default = os.path.join(self._cwd, f"proclab-{result.name}-{stamp}.{kind}")
@@ -449,12 +457,12 @@ class ExperimentsScreen(ModalScreen[None]):
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            self.notify(f"could not write {path}: {exc.strerror}", severity="error")
+            self.notify(f"could not write {path}: {exc.strerror}", severity="error", markup=False)
             return
         self.exported.append(path)
         said = f"{kind.upper()} written to {path}"
         self.query_one("#exp-status", Static).update(Text(said, no_wrap=True, overflow="ellipsis"))
-        self.notify(said, timeout=8)
+        self.notify(said, timeout=8, markup=False)
 
     @on(Button.Pressed, "#exp-run")
     def _run_pressed(self) -> None:

@@ -145,12 +145,13 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog-box", id="help-box"):
-            yield Static(self._keys(), id="help-keys")
+            yield Static(self._keys(), id="help-keys", markup=False)
             for index, text in enumerate(self._texts):
                 yield Static(
                     Hanging(text),
                     id="help-reading" if index == 0 else None,
                     classes="help-text",
+                    markup=False,
                 )
 
     def on_mount(self) -> None:

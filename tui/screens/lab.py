@@ -17,6 +17,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Footer, Input, Tab, Tabs
@@ -331,11 +332,14 @@ class LabScreen(ProcessCommands):
                 row = self.source.row(rec_id) if rec_id is not None else None
             except ProclabError:
                 row = None
-            who = f"{row.name} ({row.pid or 'not started'})" if row else "no process"
+            who = (
+                f"{escape_controls(row.name)} ({row.pid or 'not started'})" if row else "no process"
+            )
             parts.append(f"only {who} · f: all")
         if log.not_shown:
             parts.append(f"{log.not_shown:,} lines not shown (printed faster than drawn)")
-        self.query_one("#log").border_subtitle = " · ".join(parts)
+        # As typed or named, never read as markup: "[/]" in a name crashed the app.
+        self.query_one("#log").border_subtitle = Content(" · ".join(parts))
 
     def _label_table(self) -> None:
         """The process pane's subtitle: how the table is sorted and filtered."""
@@ -344,8 +348,9 @@ class LabScreen(ProcessCommands):
         if table.view_label:  # a tree to show: tree or flat (F5)
             parts.append(table.view_label)
         if table.filter_text:
-            parts.append(f"filter {table.filter_text!r} ({table.row_count} shown)")
-        self.query_one("#procs").border_subtitle = " · ".join(parts)
+            typed = escape_controls(repr(table.filter_text))
+            parts.append(f"filter {typed} ({table.row_count} shown)")
+        self.query_one("#procs").border_subtitle = Content(" · ".join(parts))
 
     @on(ServerPane.SelectHandler, "#server-pane")
     def _handler_chosen(self, message: ServerPane.SelectHandler) -> None:
@@ -380,7 +385,9 @@ class LabScreen(ProcessCommands):
             raise SkipAction()
         what = ", ".join(self._joining.values())
         self.workers.cancel_group(self, "join")
-        self.notify(f"stopped waiting for {what}: the children run on (j joins again)")
+        self.notify(
+            f"stopped waiting for {what}: the children run on (j joins again)", markup=False
+        )
 
     # Panes, filter, sort ---------------------------------------------------------------------
 

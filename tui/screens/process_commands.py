@@ -106,6 +106,7 @@ class ProcessCommands(Screen[None]):
             f"Not here: {self.source.describe()} does not allow {action.replace('_', ' ')}.",
             severity="warning",
             timeout=4,
+            markup=False,
         )
 
     # Selection ------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class ProcessCommands(Screen[None]):
         """The row the cursor is on (None, saying so, when there is none)."""
         rec_id = self.selected_id()
         if rec_id is None:
-            self.notify("No process selected: start one with n", severity="warning")
+            self.notify("No process selected: start one with n", severity="warning", markup=False)
             return None
         try:
             return self.source.row(rec_id)
@@ -128,13 +129,13 @@ class ProcessCommands(Screen[None]):
         try:
             command()
         except AlreadyPending as exc:  # asked twice: not an error, but nothing more is done
-            self.notify(str(exc), severity="warning", timeout=3)
+            self.notify(str(exc), severity="warning", timeout=3, markup=False)
             return
         except ProclabError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         if done:
-            self.notify(done, timeout=3)
+            self.notify(done, timeout=3, markup=False)
         self.refresh_rows()
 
     def spawn(self, spec: ProcessSpec, count: int) -> tuple[int, ...]:
@@ -234,7 +235,7 @@ class ProcessCommands(Screen[None]):
     @allowed
     def action_clear(self) -> None:
         cleared = self.source.clear_exited()
-        self.notify(f"cleared {plural(cleared, 'ended process')}", timeout=3)
+        self.notify(f"cleared {plural(cleared, 'ended process')}", timeout=3, markup=False)
         self.refresh_rows()
 
     # Joins ----------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ class ProcessCommands(Screen[None]):
         elif live:
             self._join_unless_stopped(live, None, plural(len(live), "live child"))
         else:
-            self.notify("No child is running: nothing to join", severity="warning")
+            self.notify("No child is running: nothing to join", severity="warning", markup=False)
 
     @allowed
     def action_join_timeout(self) -> None:
@@ -340,14 +341,18 @@ class ProcessCommands(Screen[None]):
             self.notify(
                 f"join {what} timed out after {timeout:g} s; it is {live_words(row)}",
                 severity="warning",
+                markup=False,
             )
         elif len(ids) == 1:
             ended = self.source.row(ids[0])
             self.notify(
                 f"joined {what} after {waited:.2f} s: {ended.state}, exit {ended.exitcode}",
                 timeout=5,
+                markup=False,
             )
         else:
             ended_rows = [self.source.row(i) for i in ids]
             figures = batch_figures(ended_rows, self.clock(), self.source.usable_cpus())
-            self.notify("\n".join([f"joined {what}", *batch_lines(figures)]), timeout=12)
+            self.notify(
+                "\n".join([f"joined {what}", *batch_lines(figures)]), timeout=12, markup=False
+            )

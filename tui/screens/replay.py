@@ -66,6 +66,7 @@ class ReplayScreen(LabScreen):
                 f"The recording's last line ({self.replay.cut_line}) was cut off mid-way"
                 " (proclab stopped while writing it): the replay ends before it.",
                 severity="warning",
+                markup=False,
             )
         if self._start_at:
             self.seek_to(self.replay.start + self._start_at)
@@ -77,6 +78,7 @@ class ReplayScreen(LabScreen):
             " signalled or changed. Space plays/pauses, . steps, [ ] seek.",
             severity="warning",
             timeout=4,
+            markup=False,
         )
 
     # Playing --------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class JobRow(HorizontalGroup):
             )
             for cell, value in zip(CELLS, values, strict=True)
         }
-        self._error = Static("", classes="sched-row-error")
+        self._error = Static("", classes="sched-row-error", markup=False)
 
     def compose(self) -> ComposeResult:
         yield from self._cells.values()
@@ -218,7 +218,7 @@ class ScheduleScreen(KernelRuns):
     # Building ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="sched-title")
+        yield Static(id="sched-title", markup=False)
         with Container(id="sched-body"):
             with VerticalGroup(id="sched-inputs"):
                 yield settings_box(self._preset, self._algorithm, self._kernel)
@@ -536,7 +536,7 @@ class ScheduleScreen(KernelRuns):
     async def action_add_job(self) -> None:
         rows = self._rows()
         if len(rows) >= MAX_ROWS:
-            self.notify(f"at most {MAX_ROWS} jobs here", severity="warning")
+            self.notify(f"at most {MAX_ROWS} jobs here", severity="warning", markup=False)
             return
         taken = {row.values()[0].strip() for row in rows}
         number = len(rows) + 1

@@ -87,7 +87,9 @@ class KernelRuns(ModalScreen[None]):
     def action_run_kernel(self) -> None:
         """Run the job table on the kernel, in a thread; the screen stays live."""
         if self._kernel_cancel is not None:
-            self.notify("a run on the kernel is under way (Esc ends it)", severity="warning")
+            self.notify(
+                "a run on the kernel is under way (Esc ends it)", severity="warning", markup=False
+            )
             return
         controller = self._processes
         if not isinstance(controller, Controller):

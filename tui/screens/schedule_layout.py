@@ -50,9 +50,9 @@ class ResultsView(Static, can_focus=True):
 
 def field(name: str, label: str, widget: Widget) -> HorizontalGroup:
     """A labelled field; those typed into have an error line beside them."""
-    parts: list[Widget] = [Label(label, classes="sched-label"), widget]
+    parts: list[Widget] = [Label(label, classes="sched-label", markup=False), widget]
     if name not in ("preset", "algorithm", "kernel"):
-        parts.append(Static("", id=f"err-{name}", classes="sched-error"))
+        parts.append(Static("", id=f"err-{name}", classes="sched-error", markup=False))
     return HorizontalGroup(*parts, id=f"field-{name}", classes="sched-field")
 
 
@@ -79,7 +79,7 @@ def settings_box(preset: str, algorithm: str, kernel: str) -> VerticalGroup:
     fields.append(field("unit", "Unit (ms)", unit))
     return VerticalGroup(
         Container(*fields, id="sched-settings"),
-        Static(id="sched-about"),
+        Static(id="sched-about", markup=False),
         id="sched-settings-box",
         classes="sched-box",
     )
@@ -88,17 +88,21 @@ def settings_box(preset: str, algorithm: str, kernel: str) -> VerticalGroup:
 def jobs_box(rows: Iterable[Widget]) -> VerticalGroup:
     """The job table (a row per job), its error line, its keys and the CSV file field."""
     head = HorizontalGroup(
-        Label("Name".ljust(8)),
-        Label("Arrival"),
-        Label("Burst".ljust(7)),
-        Label("Prio"),
+        Label("Name".ljust(8), markup=False),
+        Label("Arrival", markup=False),
+        Label("Burst".ljust(7), markup=False),
+        Label("Prio", markup=False),
         id="sched-head",
     )
     return VerticalGroup(
         head,
         VerticalGroup(*rows, id="sched-rows"),
-        Static(id="sched-jobs-error"),
-        Static("ctrl+n add · ctrl+r remove · ↑↓←→ cells · Enter computes", id="sched-hint"),
+        Static(id="sched-jobs-error", markup=False),
+        Static(
+            "ctrl+n add · ctrl+r remove · ↑↓←→ cells · Enter computes",
+            id="sched-hint",
+            markup=False,
+        ),
         field("csv", "Load CSV", _typed("", "jobs.csv, then Enter", "set-csv")),
         id="sched-jobs-box",
         classes="sched-box",
@@ -108,10 +112,10 @@ def jobs_box(rows: Iterable[Widget]) -> VerticalGroup:
 def outputs() -> VerticalGroup:
     """The chart, the figures, the run on the kernel and the rules."""
     kernel = VerticalGroup(
-        Static(id="kernel-status"),
+        Static(id="kernel-status", markup=False),
         ProgressBar(total=100, show_eta=False, id="kernel-progress"),
         KernelChartView(id="kernel-chart"),
-        Static(id="kernel-results"),
+        Static(id="kernel-results", markup=False),
         id="sched-kernel-box",
         classes="sched-box",
     )
@@ -119,6 +123,6 @@ def outputs() -> VerticalGroup:
         ChartView(id="sched-chart", classes="sched-box"),
         ResultsView(id="sched-results", classes="sched-box"),
         kernel,
-        Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box"),
+        Static(Text(TIE_RULES.rstrip()), id="sched-rules", classes="sched-box", markup=False),
         id="sched-outputs",
     )

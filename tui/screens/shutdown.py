@@ -22,7 +22,7 @@ class ShutdownScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box", id="shutdown-box"):
-            yield Static("\n".join(self._lines), id="shutdown-text")
+            yield Static("\n".join(self._lines), id="shutdown-text", markup=False)
 
     def add(self, line: str) -> None:
         self._lines.append(line)

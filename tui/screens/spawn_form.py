@@ -71,7 +71,9 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         here = format_cpu_list(self._cpus)
         with Vertical(classes="dialog-box", id="spawn-box"):
             yield Static(
-                "Start processes: Process(target, args, kwargs, name, daemon)", classes="title"
+                "Start processes: Process(target, args, kwargs, name, daemon)",
+                classes="title",
+                markup=False,
             )
             yield from _field(
                 "Built-in",
@@ -137,7 +139,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
                     compact=True,
                 ),
             )
-            yield Static("", id="error-general", classes="field-error")
+            yield Static("", id="error-general", classes="field-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Spawn (ctrl+s)", variant="primary", id="spawn")
                 yield Button("Cancel (esc)", id="cancel")
@@ -234,6 +236,8 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
 
 def _field(label: str, *widgets: Widget) -> Iterator[Widget]:
     """A labelled row, and below it the line where its error shows."""
-    yield Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row")
+    yield Horizontal(
+        Label(label, classes="field-label", markup=False), *widgets, classes="field-row"
+    )
     if widgets[0].id != "builtin":
-        yield Static("", id=f"error-{widgets[0].id}", classes="field-error")
+        yield Static("", id=f"error-{widgets[0].id}", classes="field-error", markup=False)

@@ -335,13 +335,14 @@ class TimelineScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield TimelineGrid(id="timeline-grid")
-        yield Static(id="timeline-picked")
+        yield Static(id="timeline-picked", markup=False)
         yield Static(
             Text(
                 LEGEND.format(bar="0█ 1▄"),
                 no_wrap=False,
             ),
             id="timeline-legend",
+            markup=False,
         )
         yield Footer()
 

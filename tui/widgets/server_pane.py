@@ -90,13 +90,13 @@ class ServerPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="server-row"):
-            yield Label("host")
+            yield Label("host", markup=False)
             yield Input(SERVER_HOST, id="server-host", compact=True)
-            yield Label("port")
+            yield Label("port", markup=False)
             yield Input(
                 str(SERVER_PORT), id="server-port", restrict=r"[0-9]*", max_length=5, compact=True
             )
-            yield Label("mode")
+            yield Label("mode", markup=False)
             yield Select(
                 [(m, m) for m in SERVER_MODES],
                 value=SERVER_MODE,
@@ -105,7 +105,7 @@ class ServerPane(Vertical):
                 compact=True,
             )
         with Horizontal(classes="server-row"):
-            yield Label("workers")
+            yield Label("workers", markup=False)
             yield Input(
                 str(SERVER_WORKERS),
                 id="server-workers",
@@ -113,7 +113,7 @@ class ServerPane(Vertical):
                 max_length=3,
                 compact=True,
             )
-            yield Label("max clients")
+            yield Label("max clients", markup=False)
             yield Input(
                 str(SERVER_MAX_CLIENTS),
                 id="server-max",
