@@ -25,13 +25,6 @@ from proclab.tui.screens.spawn_form import SpawnScreen
 SIZE = (120, 40)
 
 
-@pytest.fixture
-def controller():
-    c = Controller(sample_interval=0.2, grace=0.5).start()
-    yield c
-    c.close()
-
-
 def shown(text: str | None) -> str:
     """A border title as drawn (the widget hands it back as markup)."""
     return Content.from_markup(text or "").plain
