@@ -21,7 +21,7 @@ def parse_cpu_list(text: str, field: str = "affinity") -> tuple[int, ...] | None
     for part in text.split(","):
         part = part.strip()
         lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        if not lo.isdecimal() or (dash and not hi.isdecimal()):  # int() reads these, not "²"
             raise InputError(field, f"{part!r} is not a CPU number or range like 0-3")
         first, last = int(lo), int(hi) if dash else int(lo)
         if last < first:

@@ -15,6 +15,7 @@ from proclab.core.arguments import parse_args, parse_kwargs
 from proclab.core.cpus import format_cpu_list, parse_cpu_list
 from proclab.core.errors import InputError
 from proclab.core.spec import build_spec
+from proclab.tui.widgets.process_table import natural
 
 
 @pytest.fixture
@@ -160,6 +161,19 @@ def test_cpu_lists():
     assert parse_cpu_list(f" {cpus[0]} ") == (cpus[0],)
     assert parse_cpu_list(",".join(map(str, cpus))) == tuple(cpus)
     assert format_cpu_list((0, 1, 2, 5, 7, 8)) == "0-2,5,7-8"
+
+
+@pytest.mark.parametrize("text", ["²", "0-²", "¹,0"])
+def test_a_digit_int_cannot_read_is_a_field_error(text: str) -> None:
+    """`str.isdigit` says yes to "²", and `int` then raised a ValueError: a traceback
+    from the form's affinity field and from `--affinity`."""
+    with pytest.raises(InputError, match="is not a CPU number"):
+        parse_cpu_list(text)
+
+
+def test_names_with_digits_int_cannot_read_still_sort() -> None:
+    """A process named "²" ended the app when the table was sorted by name."""
+    assert sorted(["p10", "²", "p9", "p٣"], key=natural) == ["p٣", "p9", "p10", "²"]
 
 
 # Properties: whatever is typed, the parser answers with a value or one InputError, and

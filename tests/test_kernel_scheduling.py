@@ -34,6 +34,7 @@ from support import kill_if_running, wait_for
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
 from proclab.core.scheduling import kernel as kernel_scheduling
+from proclab.core.scheduling import kernel_run
 from proclab.core.scheduling.kernel import (
     POLICIES,
     JobMeasure,
@@ -231,6 +232,23 @@ def test_one_usable_cpu_is_refused(monkeypatch):
     monkeypatch.setattr(kernel_scheduling, "usable_cpus", lambda: (0,))
     with pytest.raises(KernelError, match="needs 2 usable CPUs, one for the jobs and one for"):
         plan(SILBERSCHATZ, "other")
+
+
+def test_files_anyone_may_name_in_the_runs_folder_stop_no_run(tmp_path: Path) -> None:
+    """The folder is /dev/shm, where every local user can make files: a name whose "pid"
+    `int()` cannot read ("²") or the kernel cannot take (20 digits) raised on every run's
+    sweep of the folders left by runs whose proclab was killed. Those are still removed."""
+    prefix = kernel_run.FOLDER_PREFIX
+    odd = [tmp_path / f"{prefix}²-x", tmp_path / f"{prefix}{'9' * 20}-x", tmp_path / "other"]
+    for path in odd:
+        path.mkdir()
+    gone = psutil.Popen(["true"])  # its pid is no process's now
+    gone.wait()
+    left = tmp_path / f"{prefix}{gone.pid}-x"
+    left.mkdir()
+    kernel_run._sweep(str(tmp_path))
+    assert not left.exists()
+    assert all(path.exists() for path in odd)
 
 
 @needs_two_cpus

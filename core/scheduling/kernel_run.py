@@ -97,14 +97,14 @@ def _sweep(place: str) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(place):
             owner = entry.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-            if not entry.name.startswith(FOLDER_PREFIX) or not owner.isdigit():
+            if not entry.name.startswith(FOLDER_PREFIX) or not owner.isdecimal():
                 continue
             try:
                 os.kill(int(owner), 0)
             except ProcessLookupError:
                 shutil.rmtree(entry.path, ignore_errors=True)
-            except OSError:
-                pass  # alive, someone else's
+            except (OSError, OverflowError):
+                pass  # alive, someone else's, or no pid at all (anyone may name a file here)
 
 
 def _specs(the_plan: KernelPlan, folder: str) -> list[ProcessSpec]:

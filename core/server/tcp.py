@@ -163,7 +163,7 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def _looks_numeric(host: str) -> bool:
     """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
-    return ":" in host or (bool(host) and all(label.isdigit() for label in host.split(".")))
+    return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))
 
 
 def is_loopback(host: str) -> bool:

@@ -102,7 +102,9 @@ def _cached_for_names(function: Callable[[str], Any]) -> Callable[[str], Any]:
 @_cached_for_names
 def natural(text: str) -> tuple[Any, ...]:
     """Sort "Process-10" after "Process-9"."""
-    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
+    return tuple(
+        int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", text)
+    )
 
 
 def _num(value: float | None) -> tuple[int, float]:
