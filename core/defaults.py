@@ -14,6 +14,10 @@ DEFAULT_MAX_PROCS = 256
 DEFAULT_MAX_DESCENDANTS = 64
 DEFAULT_GRACE_S = 2.0
 DEFAULT_INTERVAL_S = 1.0
+# The shortest sampling interval: the kernel counts CPU time in clock ticks (10 ms), and at
+# `--refresh 1e-9` every CPU figure read 0 while proclab itself took most of a core. htop's
+# shortest delay is the same.
+MIN_INTERVAL_S = 0.1
 # Lines of output kept for each process (the details pane's, a replay's).
 OUTPUT_LINES_KEPT = 500
 

@@ -51,6 +51,26 @@ def test_schedule_options_out_of_bounds_or_place(
     one_line(proclab("schedule", "jobs.csv", *options, cwd=tmp_path), said)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["{refresh}"],
+        ["watch", "{refresh}", "--headless", "--", "true"],
+        ["attach", "{refresh}", "1"],
+    ],
+)
+@pytest.mark.parametrize("refresh", ["1e-9", "0.05"])
+def test_a_refresh_shorter_than_the_kernel_counts_is_refused(
+    command: list[str], refresh: str
+) -> None:
+    """At `--refresh 1e-9` every CPU figure read 0 (CPU time is counted in 10 ms ticks)
+    while proclab itself took most of a core. Said in one line: argparse's usage above
+    it ran to five lines for the app."""
+    done = proclab(*(f"--refresh={refresh}" if word == "{refresh}" else word for word in command))
+    one_line(done, "--refresh: must be at least 0.1")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 def test_schedule_from_a_closed_stdin() -> None:
     """`schedule - <&-`: an AttributeError traceback."""
     done = subprocess.run(

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 
 class Command(NamedTuple):
@@ -76,11 +76,19 @@ STARTS_PROCESSES = (None, "run", "serve", "watch", "experiment", "demo", "web", 
 DESCRIPTION = "A terminal lab for operating-system processes and Python's multiprocessing."
 
 
+class _Parser(argparse.ArgumentParser):
+    """A wrong option is said in one line, with where to read the rest: argparse put its
+    usage above it, five lines for the app's options."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_app_parser() -> argparse.ArgumentParser:
     """`proclab [TARGET] [options]`: the interactive app, optionally starting children."""
     from proclab.tui.commands.options import add_app_arguments, add_spawn_arguments
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="proclab",
         description=f"{DESCRIPTION} With a TARGET, the app opens with those children already"
         f" started. Headless commands: {', '.join(COMMANDS)} (proclab COMMAND --help).",
@@ -104,7 +112,7 @@ def command_module(name: str) -> ModuleType:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The headless commands' parser. With `command`, only that command's module is imported
     for its options: `proclab run` must not pay for the simulator or the web server."""
-    parser = argparse.ArgumentParser(prog="proclab", description=DESCRIPTION)
+    parser = _Parser(prog="proclab", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, entry in COMMANDS.items():
         command_parser = sub.add_parser(name, help=entry.help)

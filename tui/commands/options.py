@@ -14,6 +14,7 @@ from proclab.core.defaults import (
     DEFAULT_MAX_PROCS,
     DEFAULT_METHOD,
     METHODS,
+    MIN_INTERVAL_S,
     SERVER_HOST,
     SERVER_IDLE_S,
     SERVER_LIFETIME_S,
@@ -53,6 +54,27 @@ def positive_float(text: str) -> float:
     if not value <= LARGEST:  # inf too
         raise argparse.ArgumentTypeError(f"must be at most {LARGEST:,}, got {text}")
     return value
+
+
+def refresh_seconds(text: str) -> float:
+    """A sampling interval: at least MIN_INTERVAL_S."""
+    value = positive_float(text)
+    if value < MIN_INTERVAL_S:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_INTERVAL_S:g} (CPU time is counted in 10 ms ticks: a"
+            f" shorter tick shows every CPU figure as 0), got {text}"
+        )
+    return value
+
+
+def add_refresh_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--refresh",
+        type=refresh_seconds,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between {what} (default {DEFAULT_INTERVAL_S:g}, at least {MIN_INTERVAL_S:g})",
+    )
 
 
 def seconds_from_start(text: str) -> float:
@@ -178,13 +200,7 @@ def add_record_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     """How the app samples, ends children and records: the app's and the demo's."""
-    parser.add_argument(
-        "--refresh",
-        type=positive_float,
-        default=DEFAULT_INTERVAL_S,
-        metavar="S",
-        help=f"seconds between samples and redraws (default {DEFAULT_INTERVAL_S:g})",
-    )
+    add_refresh_argument(parser, "samples and redraws")
     add_grace_argument(parser)
     add_record_argument(parser)
 

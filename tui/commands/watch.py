@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from proclab.core.columns import columns
-from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
+from proclab.core.defaults import DEFAULT_GRACE_S
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
@@ -42,7 +42,7 @@ from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
 from proclab.core.words import plural
 from proclab.tui import fmt
-from proclab.tui.commands.options import add_record_argument, positive_float
+from proclab.tui.commands.options import add_record_argument, add_refresh_argument, positive_float
 
 if TYPE_CHECKING:
     from proclab.core.watch.attach import AttachedTree
@@ -86,13 +86,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="with --headless: one JSON object per line"
     )
-    parser.add_argument(
-        "--refresh",
-        type=positive_float,
-        default=DEFAULT_INTERVAL_S,
-        metavar="S",
-        help=f"seconds between samples (default {DEFAULT_INTERVAL_S:g})",
-    )
+    add_refresh_argument(parser, "samples")
     parser.add_argument(
         "--grace",
         type=positive_float,
