@@ -8,7 +8,7 @@ import os
 from dataclasses import replace
 
 import pytest
-from fakes import NOW, mixed_rows
+from fakes import NOW, FakeController, mixed_rows
 from support import TASKS, handlers, wait_for
 from textual.app import App, ComposeResult
 
@@ -21,6 +21,7 @@ from proclab.tui.screens.dialogs import ConfirmScreen
 from proclab.tui.screens.help import HelpScreen
 from proclab.tui.screens.spawn_form import SpawnScreen
 from proclab.tui.widgets.process_table import ProcessTable
+from proclab.tui.widgets.status_bar import StatusBar
 
 SIZE = (120, 40)
 
@@ -287,6 +288,36 @@ async def test_quit_asks_then_ends_every_child(live_controller):
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
     assert all(live_controller.row(i).state is ProcState.KILLED for i in ids)
+
+
+async def test_quit_calls_a_paused_child_stopped_not_running(live_controller):
+    """README: a stopped child is "stopped", never "still running"; the quit question
+    said "1 child is still running" of a paused one."""
+    paused, _ = live_controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"), 2)
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, paused, "pid") != "")
+        table(app).select(paused)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: cell(app, paused, "state") == "stopped")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        question = str(app.screen.query_one(".question").render())
+        assert question.startswith("1 child is still running and 1 is stopped (paused).")
+
+
+async def test_the_status_line_counts_a_zombie_apart_from_the_live():
+    """A zombie has ended and waits for its parent to read its status: it was counted as
+    live, while the quit question left it out."""
+    rows = mixed_rows()
+    rows = [*rows, replace(rows[0], id=99, pid=41099, state=ProcState.ZOMBIE)]
+    app = ProclabApp(FakeController(rows), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        live = sum(1 for r in rows if r.state.is_live) - 1
+        ended = sum(1 for r in rows if r.state.is_over)
+        said = str(app.lab.query_one(StatusBar).render())
+        assert f" {live} live · 1 zombie · {ended} ended" in said, said
 
 
 async def test_panes_are_reachable_at_80x24(live_controller):

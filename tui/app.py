@@ -215,9 +215,9 @@ class ProclabApp(App[int]):
             self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
             return
         # A zombie has ended: it waits for its parent to read its exit status.
-        live = sum(
-            1 for r in self.source.rows() if r.state.is_live and r.state is not ProcState.ZOMBIE
-        )
+        states = [r.state for r in self.source.rows() if r.state.is_live]
+        stopped = states.count(ProcState.STOPPED)
+        live = len(states) - states.count(ProcState.ZOMBIE)
         if not live:
             self.shut_down("No children running: quitting.")
             return
@@ -228,7 +228,7 @@ class ProclabApp(App[int]):
 
         self.push_screen(
             QuitScreen(
-                f"{live} {'child is' if live == 1 else 'children are'} still running.\n"
+                f"{_still_there(live - stopped, stopped)}.\n"
                 f"End {'it' if live == 1 else 'them'} (SIGTERM, then SIGKILL if ignored) and quit?",
                 "End and quit",
                 "Stay",
@@ -261,3 +261,15 @@ class ProclabApp(App[int]):
         finally:
             unsubscribe()
             self.call_from_thread(self.exit, 0)
+
+
+def _still_there(running: int, stopped: int) -> str:
+    """ "2 children are still running and 1 is stopped": a paused child is stopped, never
+    "still running" (README, "What proclab promises")."""
+    said = []
+    if running:
+        said.append(f"{plural(running, 'child')} {'is' if running == 1 else 'are'} still running")
+    if stopped:
+        noun = "" if running else (" child" if stopped == 1 else " children")
+        said.append(f"{stopped}{noun} {'is' if stopped == 1 else 'are'} stopped (paused)")
+    return " and ".join(said)

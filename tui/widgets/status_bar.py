@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
+from proclab.core.model import ProcState
 from proclab.core.source import ProcessSource
 
 
@@ -19,9 +20,14 @@ class StatusBar(Static):
     def show(self, source: ProcessSource, joining: Iterable[str]) -> None:
         rows = source.rows()
         live = sum(1 for r in rows if r.state.is_live)
+        # A zombie has ended, and waits for its parent to read its status: not live.
+        zombies = sum(1 for r in rows if r.state is ProcState.ZOMBIE)
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(" proclab ", "bold reverse")
-        text.append(f" {live} live · {len(rows) - live} ended")
+        text.append(f" {live - zombies} live · ")
+        if zombies:
+            text.append(f"{zombies} zombie · ")
+        text.append(f"{len(rows) - live} ended")
         # A source that starts processes describes the settings of new ones, last; any
         # other says first what it is (a recording, a watched program): the line is cut
         # at 80 columns.
