@@ -40,6 +40,7 @@ from proclab.core.exits import state_for_exit
 from proclab.core.family import Bound, Family
 from proclab.core.launcher import Launcher
 from proclab.core.model import (
+    SERVER_TAG,
     Event,
     OutputLine,
     ProcessRow,
@@ -454,9 +455,14 @@ class Controller:
         One restart at a time: asked again while its child is still ending, it raises
         AlreadyPending and starts nothing more."""
         row = self.row(rec_id)
-        if row.tag is not None:
+        if row.tag == SERVER_TAG:
             raise SpawnRefused(
-                f"{row.name} handled a TCP connection that is gone: it cannot be restarted"
+                f"{row.name} is the TCP server's own process: stop and start the server instead"
+            )
+        if row.tag is not None:  # a handler's (its client) or a pool worker's
+            raise SpawnRefused(
+                f"{row.name} was started by the TCP server, for its clients: it cannot be"
+                " restarted on its own (stop and start the server)"
             )
         with self._lock:
             if rec_id in self._restarting:  # also just after its end, until it has started

@@ -120,6 +120,10 @@ class MpFacts:
     counts_final: bool = False  # the pool worker's last report came at its end: exact
 
 
+# The tag of the TCP server's own process (a handler's is its client's address).
+SERVER_TAG = "tcp server"
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessRow:
     """What the process table shows about one child; outlives the child until cleared.
@@ -140,7 +144,7 @@ class ProcessRow:
     sample: ProcSample | None = None  # the latest sampler reading while it lived
     error: str | None = None  # why it could not start, or the last exception it raised
     traceback: tuple[str, ...] = ()  # the last traceback it printed on stderr
-    tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"
+    tag: str | None = None  # who started it, e.g. "tcp 127.0.0.1:5123"; SERVER_TAG
     parent_id: int | None = None  # the row this one restarts
     batch: int | None = None  # started together with others (count > 1): the first one's id
     parent: int | None = None  # watched: the row of its parent in the tree (None: a root)

@@ -18,7 +18,8 @@ import pytest
 from pty_session import PROCLAB, gone
 from support import handlers, kill_if_running, listening, wait_until
 
-from proclab.core.model import ProcState, ServerEvent
+from proclab.core.errors import SpawnRefused
+from proclab.core.model import SERVER_TAG, ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.handler import _fork
 from proclab.core.server.tcp import ServerConfig, ServerError, describe_event, preview
@@ -587,6 +588,25 @@ def test_the_lessons_tree_server_process_then_its_handlers(controller, events, m
     (gone,) = [e for e in events if e.kind == "disconnected"]
     assert gone.reason == "ended by SIGTERM" and gone.pid == handler.pid
     held.close()
+
+
+def test_restarting_a_handler_or_the_server_says_why_it_cannot(controller, events):
+    """`R` on the row of a handler whose client was still connected said it "handled a
+    TCP connection that is gone", and said so of the server process too."""
+    address = start(controller, "process", "fork")
+    (server,) = [r for r in controller.rows() if r.tag == SERVER_TAG]
+    with socket.create_connection(address, timeout=10) as held:
+        held.sendall(b"x")
+        assert held.recv(1) == b"X"
+        assert wait_until(lambda: handlers(controller), 5)
+        (handler,) = handlers(controller)
+        with pytest.raises(SpawnRefused) as refused:
+            controller.restart(handler.id)
+        assert "started by the TCP server, for its clients" in str(refused.value)
+        assert "gone" not in str(refused.value)
+        with pytest.raises(SpawnRefused, match="the TCP server's own process"):
+            controller.restart(server.id)
+    assert controller.row(server.id).state.is_live  # neither was touched
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])

@@ -49,6 +49,7 @@ from proclab.core.defaults import (
 )
 from proclab.core.errors import ProclabError
 from proclab.core.model import (
+    SERVER_TAG,
     ClientAccepted,
     ClientClosed,
     ClientData,
@@ -560,7 +561,7 @@ class TcpServer:
         )
         (rec_id,) = self._controller.spawn(
             replace(spec, method="spawn"),
-            tag="tcp server",
+            tag=SERVER_TAG,
             keep_fds=(self._listener.fileno(), self._events_w),
             shown_spec=replace(shown, method="spawn"),
         )
