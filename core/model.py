@@ -156,6 +156,9 @@ class ProcessRow:
     # watched: it had ended (a zombie) when proclab first saw it, so it ended at some
     # moment before ended_at that nothing tells: its wall time is a bound, not a figure.
     end_unseen: bool = False
+    # watched: when its pidfd said it ended, before its row ends: a zombie's parent may
+    # read its status long after (the lesson's zombie), and its wall time stops here.
+    exited_at: float | None = None
 
     @property
     def own_spec(self) -> ProcessSpec:
@@ -167,7 +170,8 @@ class ProcessRow:
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
             return None
-        return (self.ended_at if self.ended_at is not None else now) - self.started_at
+        end = self.ended_at if self.ended_at is not None else self.exited_at
+        return (end if end is not None else now) - self.started_at
 
     def stopped_time(self, now: float) -> float:
         """Seconds of its life spent stopped: it could not run, nor wanted to."""

@@ -674,6 +674,43 @@ def quiet_program(monkeypatch: pytest.MonkeyPatch, code: str) -> WatchedProgram:
     )
 
 
+ZOMBIE_MAKER = """
+import os, time
+if os.fork() == 0:
+    time.sleep(0.5)
+    os._exit(3)
+time.sleep(30)  # never reaps it: a zombie until this process ends
+"""
+
+
+def test_a_zombie_s_wall_time_stops_at_its_end() -> None:
+    """A zombie has ended; its parent reads its status when it will (the lesson's zombie
+    waits for it). Its WALL counted on to that moment: 24 s and growing for a child that
+    lived half a second."""
+    program = WatchedProgram(
+        [sys.executable, "-c", ZOMBIE_MAKER], family="tree", sample_interval=0.2, grace=1.0
+    )
+    program.start()
+    try:
+        root = program.root
+        assert root is not None
+
+        def zombie() -> list[ProcessRow]:
+            return [r for r in program.rows() if r.state is ProcState.ZOMBIE]
+
+        assert wait_until(zombie, 20), [(r.name, r.state) for r in program.rows()]
+        (row,) = zombie()
+        assert wait_until(lambda: program.row(row.id).exited_at is not None, 10)
+        first = program.row(row.id).wall_time(time.time())
+        time.sleep(1.0)
+        later = program.row(row.id)
+        assert later.state is ProcState.ZOMBIE  # still not reaped
+        assert later.wall_time(time.time()) == first
+        assert first is not None and 0.3 < first < 2.0, first
+    finally:
+        program.close()
+
+
 def test_a_process_born_in_a_quiet_tree_shows_within_a_tick(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

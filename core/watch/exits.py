@@ -94,10 +94,11 @@ class Reaper:
             last = _zombie_sample(pid, start, row, self._registry.current_sample(row))
             self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
-                self._rows.exited.setdefault(rec_id, time.time())
+                exited_at = self._rows.exited.setdefault(rec_id, time.time())
                 row = self._registry.row(rec_id)
-                if last is not None and not row.state.is_over:
-                    self._registry.update(rec_id, sample=last)
+                if not row.state.is_over:
+                    figures = {"sample": last} if last is not None else {}
+                    self._registry.update(rec_id, exited_at=exited_at, **figures)
                 own = rec_id in self._rows.own
         else:
             with self._lock:
