@@ -674,7 +674,7 @@ def quiet_program(monkeypatch: pytest.MonkeyPatch, code: str) -> WatchedProgram:
     )
 
 
-ZOMBIE_MAKER = """
+UNREAPED = """
 import os, time
 if os.fork() == 0:
     time.sleep(0.5)
@@ -688,7 +688,7 @@ def test_a_zombie_s_wall_time_stops_at_its_end() -> None:
     waits for it). Its WALL counted on to that moment: 24 s and growing for a child that
     lived half a second."""
     program = WatchedProgram(
-        [sys.executable, "-c", ZOMBIE_MAKER], family="tree", sample_interval=0.2, grace=1.0
+        [sys.executable, "-c", UNREAPED], family="tree", sample_interval=0.2, grace=1.0
     )
     program.start()
     try:
