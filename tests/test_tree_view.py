@@ -177,6 +177,12 @@ def test_names_say_what_each_watched_process_is() -> None:
     # Files by their names (the details show the whole command line).
     python = _row(command="/usr/bin/python3 /home/me/day36.py --out=/tmp/x fast")
     assert shown_name(python) == "python3 day36.py --out=/tmp/x fast"
+    # Only words that are paths: what a program is given to run stays as it was given.
+    for kept in ("sh -c 'sleep 15 && echo a/b/c'", "python3 -c 'print(1/2)'", "sh -c x '[/]'"):
+        assert shown_name(_row(command=kept)) == kept
+    assert shown_name(_row(command="/bin/sh -c 'cat /etc/x'")) == "sh -c 'cat /etc/x'"
+    cut = "/usr/bin/python3 -c 'import os; print(1/"  # cut short inside its quotes
+    assert shown_name(_row(command=cut)) == cut
     executor = MpFacts(name="SpawnProcess-2", pool_kind="ProcessPoolExecutor", tasks=1)
     assert shown_name(_row(mp=executor)) == "Executor worker: 1 task"
     # An ended worker whose count is not final ran at least that many.

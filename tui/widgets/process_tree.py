@@ -7,7 +7,9 @@ them without an app.
 
 from __future__ import annotations
 
+import functools
 import posixpath
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
 from proclab.core.model import MpFacts, ProcessRow
@@ -85,17 +87,28 @@ def shown_name(row: ProcessRow) -> str:
         if mp.name:
             return mp.name
     if row.command:  # files by their names: the details show the whole command line
-        if "/" not in row.command:
-            return row.command
-        return " ".join(_file_name(word) for word in row.command.split(" "))
+        return row.command if "/" not in row.command else _files_by_name(row.command)
     return row.name
 
 
+@functools.lru_cache(maxsize=4096)  # each row's, on every tick: a command rarely changes
+def _files_by_name(command: str) -> str:
+    """'/usr/bin/python3 /home/me/lesson.py fork' -> 'python3 lesson.py fork'. Only words
+    that are paths: split on spaces, `sh -c 'echo a/b/c'` was shown as `... echo c'`,
+    and `-c 'print(1/2)'` as `2)'`. A command cut short inside its quotes stays whole."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(_file_name(word) for word in words)
+
+
 def _file_name(word: str) -> str:
-    """'/usr/bin/python3' -> 'python3'; an option or a word that is not a path stays."""
-    if word.startswith("-") or "/" not in word.rstrip("/"):
+    """'/usr/bin/python3' -> 'python3'; a word that is not a path (an option, a
+    program's text, a word with spaces) stays."""
+    if not word.startswith(("/", "./", "../", "~/")) or any(c.isspace() for c in word):
         return word
-    return posixpath.basename(word.rstrip("/"))
+    return posixpath.basename(word.rstrip("/")) or word
 
 
 def pool_label(mp: MpFacts, over: bool) -> str:
