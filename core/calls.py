@@ -32,8 +32,9 @@ EXIT_RULE = (
     " never guesses."
 )
 TASKS_RULE = (
-    "what the pool queued to it (a map chunk is one task) and the calls"
-    " of your function in them, counted by the hook in the worker. Final once the worker"
+    "the tasks it has done (what the pool queued to it: a map chunk is one task) and"
+    " the calls of your function in them, counted by the hook in the worker as it hands"
+    " each result back: the task it is running is not counted yet. Final once the worker"
     " said so at its end; a worker the pool terminated (with Pool() as p: ends that way)"
     " may have run more than it last said (shown ≥)."
 )

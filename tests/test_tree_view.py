@@ -41,8 +41,8 @@ async def test_a_watched_program_is_drawn_as_htops_tree_and_f5_flattens_it() -> 
             "│  ├─ Process-3",  # ended: it keeps its place under its parent
             "│  └─ sleep 30",
             "├─ mp resource_tracker",
-            "├─ Pool worker: 12 tasks",
-            "└─ Pool worker: 25 tasks",
+            "├─ Pool worker: 12 tasks done",
+            "└─ Pool worker: 25 tasks done",
         ]
         assert "tree, sorted among siblings (F5: flat)" in subtitle(app)
         await pilot.press("f5")
@@ -50,8 +50,8 @@ async def test_a_watched_program_is_drawn_as_htops_tree_and_f5_flattens_it() -> 
         assert names(table) == [
             "fetcher",
             "mp resource_tracker",
-            "Pool worker: 12 tasks",
-            "Pool worker: 25 tasks",
+            "Pool worker: 12 tasks done",
+            "Pool worker: 25 tasks done",
             "Process-3",
             "python pool_demo.py",
             "sleep 30",
@@ -76,8 +76,8 @@ async def test_in_the_tree_a_sort_orders_siblings_and_keeps_children_under_paren
         table.sort_by("cpu")
         await pilot.pause()
         # Ended rows (no CPU%) stay last among their siblings, as in the flat table.
-        assert names(table)[1:3] == ["├─ Pool worker: 12 tasks", "├─ fetcher"]
-        assert names(table)[-1] == "└─ Pool worker: 25 tasks"
+        assert names(table)[1:3] == ["├─ Pool worker: 12 tasks done", "├─ fetcher"]
+        assert names(table)[-1] == "└─ Pool worker: 25 tasks done"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -98,20 +98,20 @@ async def test_proclabs_own_children_look_the_same_in_both_views(size: tuple[int
 
 async def test_the_name_column_is_as_wide_as_the_deepest_name_and_its_guides() -> None:
     rows = watched_rows()
-    deep = replace(rows[3], id=8, pid=42011, parent=4, command="sleep 3600 --long")
+    deep = replace(rows[3], id=8, pid=42011, parent=4, command="sleep 3600 --longest")
     fake = FakeController([*rows, deep])
     app = ProclabApp(fake, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         table = app.lab.table
-        assert "│     └─ sleep 3600 --long" in names(table)
+        assert "│     └─ sleep 3600 --longest" in names(table)
         left, right = table.column_span("name")
-        assert right - left - 2 == len("│     └─ sleep 3600 --long")
+        assert right - left - 2 == len("│     └─ sleep 3600 --longest")
         await pilot.press("f5")
         await pilot.pause()
-        assert "sleep 3600 --long" in names(table)
+        assert "sleep 3600 --longest" in names(table)
         left, right = table.column_span("name")
-        assert right - left - 2 == len("Pool worker: 12 tasks")
+        assert right - left - 2 == len("Pool worker: 12 tasks done")
         await pilot.press("f5")
         # Longer than its share of the table: cut in the middle, guides and end kept.
         fake._rows[8] = replace(deep, command="sleep 3600 --a-much-longer-flag-99")
@@ -184,11 +184,11 @@ def test_names_say_what_each_watched_process_is() -> None:
     cut = "/usr/bin/python3 -c 'import os; print(1/"  # cut short inside its quotes
     assert shown_name(_row(command=cut)) == cut
     executor = MpFacts(name="SpawnProcess-2", pool_kind="ProcessPoolExecutor", tasks=1)
-    assert shown_name(_row(mp=executor)) == "Executor worker: 1 task"
+    assert shown_name(_row(mp=executor)) == "Executor worker: 1 task done"
     # An ended worker whose count is not final ran at least that many.
     ended = _row(mp=replace(executor, tasks=7), state=ProcState.TERMINATED)
-    assert shown_name(ended) == "Executor worker: ≥7 tasks"
+    assert shown_name(ended) == "Executor worker: ≥7 tasks done"
     assert shown_name(replace(ended, mp=replace(executor, tasks=7, counts_final=True))) == (
-        "Executor worker: 7 tasks"
+        "Executor worker: 7 tasks done"
     )
     assert shown_name(mixed_rows()[0]) == "process-2"  # proclab's own: its name

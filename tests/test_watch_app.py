@@ -134,7 +134,7 @@ async def test_pool_workers_are_named_by_pool_and_tasks() -> None:
         assert len(workers) == 2, shown
         # Pool(2).map over 1,000 numbers queues 8 chunks of 125: each worker ran some,
         # and said its final count at its end (no ≥).
-        counts = [int(re.search(r"Pool worker: (\d+) tasks?$", n)[1]) for n in workers]  # type: ignore[index]
+        counts = [int(re.search(r"Pool worker: (\d+) tasks? done$", n)[1]) for n in workers]  # type: ignore[index]
         assert sum(counts) == 8, workers
         rows = [r for r in program.rows() if r.mp is not None and r.mp.pool_kind]
         facts = dict(await details(app, pilot, rows[0].id))

@@ -97,11 +97,11 @@ async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented
         ]
         assert worker["Calls"][1].endswith("blocked 3.00 s, it had ended, exit 0")
         assert worker["Pool"] == [
-            "a worker of a Pool (Pool worker): 25 tasks, 250 calls of the function in them"
+            "a worker of a Pool (Pool worker): 25 tasks done, 250 calls of the function in them"
             " (final: it said so at its end)"
         ]
         busy = await details_of(app, pilot, 6)
-        assert busy["Pool"][0].endswith("12 tasks, 120 calls of the function in them so far")
+        assert busy["Pool"][0].endswith("12 tasks done, 120 calls of the function in them so far")
 
 
 async def test_helpers_and_non_python_processes_say_what_they_are() -> None:

@@ -96,7 +96,7 @@ def _pool_words(mp: MpFacts, over: bool) -> str:
     what = f"a worker of a {mp.pool_kind} ({kind} worker)"
     if mp.tasks is None:
         return f"{what}: it has not said how many tasks it ran"
-    counts = f"{mp.tasks:,} tasks, {mp.calls or 0:,} calls of the function in them"
+    counts = f"{mp.tasks:,} tasks done, {mp.calls or 0:,} calls of the function in them"
     if mp.counts_final:
         return f"{what}: {counts} (final: it said so at its end)"
     if over:

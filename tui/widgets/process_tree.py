@@ -112,13 +112,14 @@ def _file_name(word: str) -> str:
 
 
 def pool_label(mp: MpFacts, over: bool) -> str:
-    """ "Pool worker: 25 tasks"; an ended worker whose count is not final (the pool ended
-    it before it said its last) ran at least that many: "≥25"."""
+    """ "Pool worker: 25 tasks done" (a task counts once its result is handed back: "0
+    tasks" of a worker busy with its first read as idle); an ended worker whose count is
+    not final (the pool ended it before it said its last) did at least that many: "≥25"."""
     kind = POOL_WORDS.get(mp.pool_kind or "", mp.pool_kind)
     if mp.tasks is None:
         return f"{kind} worker"
     count = plural(mp.tasks, "task")
-    return f"{kind} worker: {'≥' if over and not mp.counts_final else ''}{count}"
+    return f"{kind} worker: {'≥' if over and not mp.counts_final else ''}{count} done"
 
 
 def has_tree(rows: Iterable[ProcessRow]) -> bool:
