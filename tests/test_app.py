@@ -406,6 +406,18 @@ async def test_theme_change_restyles_without_losing_rows(live_controller):
         assert app.is_running
 
 
+async def test_the_server_pane_gives_no_example_of_a_port_that_cannot_be(live_controller):
+    """With port 99999 typed, it said "then connect, e.g. nc 127.0.0.1 99999"."""
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.lab.query_one("#server-pane")
+        pane.query_one("#server-port").value = "99999"
+        await pilot.pause(1.2)  # a tick redraws the status
+        said = str(pane.query_one("#server-status").render())
+        assert "TCP server: stopped" in said and "99999" not in said, said
+        assert "proclab client" in said
+
+
 async def test_server_from_its_pane(live_controller):
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -303,7 +303,7 @@ def test_a_host_is_told_invalid_before_it_is_told_exposed(host, words):
 
 
 def test_binding_beyond_loopback_needs_asking(controller, events):
-    with pytest.raises(ServerError, match="pass --public"):
+    with pytest.raises(ServerError, match="proclab serve --public"):
         controller.server.start(ServerConfig(host="0.0.0.0", port=0))
     controller.server.start(ServerConfig(host="0.0.0.0", port=0, public=True, mode="thread"))
     assert any(e.kind == "warning" and "reachable from other machines" in e.text for e in events)

@@ -148,8 +148,8 @@ class ServerConfig:
             reach = "is" if address is not None or not self.host else "may be"
             raise ServerError(
                 f"host: {self.host or repr(self.host)} {reach} reachable from other machines;"
-                " the lesson's server has no authentication. Use 127.0.0.1, or pass --public"
-                " if you mean it"
+                " the lesson's server has no authentication. Use 127.0.0.1 (to serve other"
+                " machines on purpose: proclab serve --public)"
             )
         return self
 
@@ -944,7 +944,7 @@ def _bind(config: ServerConfig) -> socket.socket:
         where = f"{config.host}:{config.port}"
         if exc.errno == errno.EADDRINUSE:
             raise ServerError(
-                f"port {config.port} on {config.host} is already in use: stop what uses it, or choose another --port"
+                f"port {config.port} on {config.host} is already in use: stop what uses it, or choose another port"
             ) from None
         if exc.errno == errno.EACCES:
             raise ServerError(

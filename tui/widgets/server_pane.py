@@ -177,10 +177,14 @@ class ServerPane(Vertical):
             )
         else:
             text.append("TCP server: stopped. ", resolve(self.app, "bold"))
+            host = self.query_one("#server-host", Input).value
+            port = self.query_one("#server-port", Input).value
+            # An example only of what could be typed: not of a port that cannot be one.
+            example = (
+                f"`nc {host} {port}` or " if port.isdecimal() and 0 < int(port) < 65536 else ""
+            )
             text.append(
-                "Set it up above and press Start; then connect, e.g. "
-                f"`nc {self.query_one('#server-host', Input).value} {self.query_one('#server-port', Input).value}`"
-                " or `proclab client`.",
+                f"Set it up above and press Start; then connect, e.g. {example}`proclab client`.",
                 resolve(self.app, "$text-muted"),
             )
         self.query_one("#server-status", Static).update(text)
