@@ -392,3 +392,23 @@ async def test_legend_cells_and_words_follow_one_rule_for_a_child_that_also_wait
         assert "waited for a CPU 55% (shown as running" in picked, picked
     help_words = " ".join(SEEING.split())
     assert "W: on a CPU less than 5% of the tick" in help_words
+
+
+async def test_the_blank_cells_after_a_childs_end_are_in_the_legend():
+    """After a child's X its cells are blank, and the line under the grid says "ended":
+    the legend said a blank cell meant "not started"."""
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    timeline = app.lab.timeline
+    timeline.feed(Spawned(_row(1, "short")))
+    timeline.feed(Sampled(_system(0), {1: _sample(0.6, 0)}))
+    timeline.feed(Exited(_row(1, "short", ProcState.EXITED)))
+    for tick in (1, 2, 3):
+        timeline.feed(Sampled(_system(tick), {}))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        picked = str(app.screen.query_one("#timeline-picked").render())
+        assert "the newest tick: ended;" in picked, picked
+        legend = str(app.screen.query_one("#timeline-legend").render())
+        assert "X ended (blank after it)" in legend
+        assert "blank before a child's first cell: not started" in legend

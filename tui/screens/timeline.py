@@ -131,7 +131,8 @@ LEGEND = (
     f" {{bar}}: {RUNNING_RULE}; the digit (and colour) is the core it was on at the tick's"
     " end (10-35: a-z), the bar its share of the tick on a CPU, from its CPU-time growth"
     " (█ all, ▄ half, ▁ an eighth or less)."
-    f" W: {WAITING_RULE}  · sleeping  T stopped  Z zombie  X ended  blank: not started"
+    f" W: {WAITING_RULE}  · sleeping  T stopped  Z zombie  X ended (blank after it)"
+    "  blank before a child's first cell: not started"
 )
 
 
