@@ -34,6 +34,8 @@ from conftest import reap_orphans
 from pty_session import PROCLAB, gone
 from support import TASKS, free_port, listening
 
+from proclab.core.server.tcp import is_loopback
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 CHROMIUM = "/usr/bin/chromium"
@@ -500,6 +502,22 @@ def test_on_ipv6_loopback_the_printed_address_opens_the_page(host: str) -> None:
             body = page.read().decode()
         assert f"ws://[::1]:{port}/ws/{web.token}" in body
         assert f"http://[::1]:{port}/static/" in body and "://::1:" not in body
+
+
+def test_localhost_is_served_and_printed_as_its_address() -> None:
+    """`--host localhost` printed http://localhost:PORT/?token=... while listening on
+    127.0.0.1 only (as /etc/hosts maps it here): a browser resolving the name itself goes
+    to [::1] first, where another local user's server was handed the token."""
+    port = free_port()
+    with proclab_web(port, host="localhost") as web:
+        assert web.url.startswith(f"http://127.0.0.1:{port}/?token="), web.url
+        with urllib.request.urlopen(web.url, timeout=10) as page:
+            assert page.status == 200
+
+
+def test_a_loopback_address_written_as_ipv6_is_loopback() -> None:
+    """`--host ::ffff:127.0.0.1` was refused as "reachable from other machines"."""
+    assert is_loopback("::ffff:127.0.0.1") and not is_loopback("::ffff:10.0.0.1")
 
 
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:

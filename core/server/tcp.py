@@ -171,6 +171,8 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     address = _ip(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     return address is not None and address.is_loopback
 
 

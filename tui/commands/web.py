@@ -254,6 +254,11 @@ def _server_class() -> type:
 def run(ns: argparse.Namespace) -> int:
     if ns.host.startswith("[") and ns.host.endswith("]"):  # as a URL writes it: [::1]
         ns.host = ns.host[1:-1]
+    if ns.host == "localhost":
+        # The address, not the name: where /etc/hosts gives localhost 127.0.0.1 only, the
+        # server listened there, while the browser, resolving the printed name itself,
+        # went to [::1] first, and another user's server on [::1] got the token.
+        ns.host = "127.0.0.1"
     try:
         app_args = check(ns)
     except ProclabError as exc:
@@ -266,6 +271,12 @@ def run(ns: argparse.Namespace) -> int:
             " (the token travels in clear text over http)",
             file=sys.stderr,
         )
+        if ns.host in ("0.0.0.0", "::") and not ns.url:
+            print(
+                f"proclab web: the address printed below names {ns.host}, which another"
+                f" machine cannot open: --url http://THIS-MACHINE:{ns.port} prints one it can",
+                file=sys.stderr,
+            )
     try:
         # Before the address and its token are printed (aiohttp's start-up, where they
         # are, comes before it binds): with the port taken, the link printed led to
