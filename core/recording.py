@@ -17,9 +17,11 @@ import ast
 import contextlib
 import dataclasses
 import enum
+import errno
 import itertools
 import json
 import math
+import os
 import threading
 import time
 import types
@@ -431,18 +433,15 @@ class Recorder:
     def __init__(
         self,
         path: str | Path,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path)
-        self._clock = clock
+        self._clock = clock or _steady_wall_clock()
         self._on_error = on_error
         self._lock = threading.Lock()
         self.error: str | None = None
-        try:
-            self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise ProclabError(f"cannot record into {path}: {exc.strerror}") from None
+        self._file: IO[str] | None = _open_for_recording(self.path)
         self._file.write(
             json.dumps({"format": FORMAT, "recorded": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n"
         )
@@ -497,6 +496,31 @@ class Recordable(typing.Protocol):
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
     def emit_event(self, event: Event) -> None: ...
+
+
+def _steady_wall_clock() -> Callable[[], float]:
+    """time.time() as the recording starts, then moved on by the monotonic clock: a wall
+    clock set back while recording (NTP, by hand) left lines earlier than the ones before
+    them, and a replay refuses a recording that goes back in time."""
+    anchor = time.time() - time.monotonic()
+    return lambda: anchor + time.monotonic()
+
+
+def _open_for_recording(path: Path) -> IO[str]:
+    """The file, opened without waiting: a FIFO nobody reads yet would hold the open
+    until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly."""
+    try:
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666
+        )
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise ProclabError(
+                f"cannot record into {path}: a FIFO nobody reads yet (start its reader first)"
+            ) from None
+        raise ProclabError(f"cannot record into {path}: {exc.strerror}") from None
+    os.set_blocking(fd, True)  # its writes wait for a reader that falls behind
+    return open(fd, "w", encoding="utf-8")
 
 
 def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], bool]:

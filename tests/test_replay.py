@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from proclab.core.model import (
     StateChanged,
 )
 from proclab.core.recording import (
+    Recorder,
     Replay,
     event_line,
     read_events,
@@ -343,6 +345,35 @@ def test_times_going_back_are_refused_past_a_clock_s_small_step(tmp_path: Path) 
     write_recording(path, [*events[:5], (events[4][0] - 5.0, events[5][1]), *events[6:]])
     with pytest.raises(ProclabError, match=r"line 7: t: 5.000 s before the line before's"):
         Replay.load(path)
+
+
+def test_a_wall_clock_set_back_while_recording_leaves_a_recording_that_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines were stamped with time.time(): a clock set back 2 s while recording (NTP, by
+    hand) made a genuine recording one that replay refused, as going back in time. They
+    are stamped from the monotonic clock, after the wall clock's time at the start."""
+    events = made_up_session()
+    path = tmp_path / "stepped.jsonl"
+    recorder = Recorder(path)
+    for _at, event in events[:5]:
+        recorder(event)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 2.0)  # set back, from now on
+    for _at, event in events[5:]:
+        recorder(event)
+    recorder.close()
+    replay = Replay.load(path)
+    assert len(replay.events) == len(events)
+
+
+def test_recording_into_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -> None:
+    """The open waited for a reader, where Ctrl+C and SIGTERM could not end proclab
+    cleanly (a watched program's hook folder was left in /tmp)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ProclabError, match="a FIFO nobody reads yet"):
+        Recorder(fifo)
 
 
 def test_a_broken_recording_names_its_line(

@@ -543,6 +543,29 @@ def test_a_subprocess_child_of_a_parent_that_exits_at_once_keeps_its_parent(
     assert re.search(rf"^sleep\s+\d+\s+{root}\s+sleep 0.5\s", done.stdout, re.M), done.stdout
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_fifo_given_as_stdin_waits_for_its_writer_and_a_signal_still_ends_it(
+    tmp_path: Path, sig: int
+) -> None:
+    """The FIFO was opened after proclab's signal handlers and its hook's folder: with no
+    writer, SIGINT, SIGTERM and SIGHUP were ignored (only SIGKILL ended it). As a shell's
+    `< FIFO`, the open waits, before anything is made."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [PROCLAB, "watch", "--headless", "--stdin", str(fifo), "--", "cat"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        proc.communicate(timeout=20)
+        assert proc.returncode == (130 if sig == signal.SIGINT else -sig)
+    finally:
+        kill_if_running(proc)
+
+
 FORK_EXEC = """
 import os, subprocess, sys
 subprocess.run(["true"])

@@ -731,13 +731,25 @@ class WatchedProgram(WatchedTree):
         self.argv = tuple(argv)
         self.cwd = cwd
         self._env = dict(os.environ if env is None else env)
-        self._stdin_path = stdin
         self._executable = check_command(self.argv, cwd)  # before anything is made
         if stdin is not None and not os.path.exists(stdin):
             raise WatchError(f"--stdin {stdin}: no such file")
         if stdin is not None and os.path.isdir(stdin):  # a pipe (`<(…)`) or a device will do
             raise WatchError(f"--stdin {stdin}: is a directory, not a file to read")
-        super().__init__(**options)  # type: ignore[arg-type]
+        # Opened before anything is made, as a shell's `< FILE` is: a FIFO holds the open
+        # until a writer comes, and Ctrl+C or SIGTERM must still end proclab then. Opened
+        # in start(), after its signal handlers and its hook's folder, neither could.
+        self._stdin: IO[bytes] | None = None
+        if stdin is not None:
+            try:
+                self._stdin = open(stdin, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise WatchError(f"--stdin {stdin}: {exc.strerror}") from None
+        try:
+            super().__init__(**options)  # type: ignore[arg-type]
+        except BaseException:
+            self._close_stdin()
+            raise
         self._popen: subprocess.Popen[bytes] | None = None
         self._root_id: int | None = None
 
@@ -762,13 +774,7 @@ class WatchedProgram(WatchedTree):
             self._family.leaves_folder(self._hook_server.directory)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        stdin: IO[bytes] | int
-        try:
-            stdin = open(self._stdin_path, "rb") if self._stdin_path else subprocess.DEVNULL  # noqa: SIM115
-        except OSError as exc:
-            _close_all(out_r, out_w, err_r, err_w)
-            self._abandon()
-            raise WatchError(f"--stdin {self._stdin_path}: {exc.strerror}") from None
+        stdin: IO[bytes] | int = self._stdin if self._stdin is not None else subprocess.DEVNULL
         env = self._env
         if self._hook_server is not None:
             env = self._hook_server.environment(env, output_fds=(out_w, err_w))
@@ -790,8 +796,7 @@ class WatchedProgram(WatchedTree):
             raise WatchError(f"{self.argv[0]}: {exc.strerror or exc}") from None
         finally:
             _close_all(out_w, err_w)
-            if not isinstance(stdin, int):
-                stdin.close()
+            self._close_stdin()
         pid = self._popen.pid
         events: Pending = []
         with self._lock:
@@ -806,6 +811,15 @@ class WatchedProgram(WatchedTree):
         self._walker.start()
         self._emit(events)
         return self
+
+    def _close_stdin(self) -> None:
+        if self._stdin is not None:
+            self._stdin.close()
+            self._stdin = None
+
+    def close(self, grace: float | None = None) -> None:
+        self._close_stdin()  # never started
+        super().close(grace)
 
     def _abandon(self) -> None:
         if self._hook_server is not None:
