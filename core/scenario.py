@@ -57,15 +57,24 @@ class Scenario:
         return sum(step.wait for step in self.steps)
 
 
+MAX_SCENARIO_CHARS = 1_000_000  # the built-in lesson is 3 kB
+
+
 def load_scenario(path: str | Path | None = None, cwd: str | None = None) -> Scenario:
     """Read and check a scenario; the built-in lesson when no path is given."""
     where = Path(path) if path is not None else BUILTIN
     try:
-        text = where.read_text(encoding="utf-8")
+        with where.open(encoding="utf-8") as file:
+            text = file.read(MAX_SCENARIO_CHARS + 1)
     except OSError as exc:
         raise ScenarioError(f"cannot read {where}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{where} is not UTF-8 text") from None
+    if len(text) > MAX_SCENARIO_CHARS:  # read whole, /dev/zero ended in a MemoryError
+        raise ScenarioError(
+            f"{where} is longer than {MAX_SCENARIO_CHARS:,} characters: a scenario is a few"
+            " thousand"
+        )
     return parse_scenario(text, where, cwd)
 
 

@@ -182,6 +182,18 @@ def test_the_cli_refuses_a_broken_scenario_and_starts_nothing(tmp_path: Path):
     ]
 
 
+def test_a_scenario_that_never_ends_is_refused_in_a_line():
+    """`proclab demo /dev/zero` read until memory ran out, then printed a MemoryError
+    traceback."""
+    done = subprocess.run(
+        [PROCLAB, "demo", "/dev/zero"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "proclab demo: /dev/zero is longer than 1,000,000 characters: a scenario is a few thousand"
+    ]
+
+
 async def test_a_joins_caption_times_the_children_it_describes(controller):
     """A greet still running from an earlier step is not one of them, and their time runs
     from the first one's start to the last one's end, not from when the join began (the
