@@ -177,6 +177,14 @@ def _rest(fd: int, first: bytes) -> bytes:
     return b"".join(chunks) if len(chunks) > 1 else first
 
 
+def thread_group(pid: int) -> int:
+    """The process a task belongs to (its Tgid): `pid` itself for a process, another for
+    one of its threads, which /proc shows too."""
+    status = _read(f"/proc/{pid}/status")
+    at = status.find(b"\nTgid:")
+    return int(status[at + 6 :].split(None, 1)[0]) if at >= 0 else pid
+
+
 def _context_switches(pid: int) -> tuple[int, int]:
     """(voluntary, involuntary) of the main thread, from /proc/PID/status."""
     status = _read(f"/proc/{pid}/status")

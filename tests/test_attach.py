@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -201,6 +202,27 @@ def test_attach_to_a_missing_process_is_one_line_and_status_2() -> None:
             AttachedTree(zombie.pid)
     finally:
         zombie.wait()
+
+
+def test_attach_to_a_thread_names_its_process() -> None:
+    """/proc shows threads too: a thread's id was taken for a process, and when the
+    thread ended the process was said to have ended ("ended after 0.535 s", with its
+    status "only its parent could read"), while it ran on."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, args=(30,))
+    thread.start()
+    try:
+        tid = thread.native_id
+        assert tid is not None and tid != os.getpid()
+        with pytest.raises(WatchError) as refused:
+            AttachedTree(tid)
+        assert (
+            str(refused.value)
+            == f"{tid} is a thread of process {os.getpid()}: attach {os.getpid()}"
+        )
+    finally:
+        done.set()
+        thread.join()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a process of another user: run as root")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from proclab.core import procfs
 from proclab.core.watch import tree
 from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
@@ -33,6 +34,12 @@ def check_pid(pid: int) -> tree.TreeProcess:
     process = tree.describe(pid)
     if process is None:
         raise WatchError(f"no process {pid}")
+    try:
+        group = procfs.thread_group(pid)
+    except (OSError, ValueError, IndexError):
+        raise WatchError(f"no process {pid}") from None
+    if group != pid:  # /proc shows threads too: one was taken for a process that ended
+        raise WatchError(f"{pid} is a thread of process {group}: attach {group}")
     if process.state == "Z":
         raise WatchError(
             f"process {pid} has ended: a zombie, its exit status not read yet by its parent"
