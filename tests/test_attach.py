@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -133,6 +134,29 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
         assert "leaving running 11 processes" in err
         assert "still runs" in out
         assert program.poll() is None and sleepers_up(program.pid, 10)
+    finally:
+        end(program)
+
+
+def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None:
+    """Once the attached program had ended it said "waiting for it (Ctrl+C ends it)",
+    and Ctrl+C then left it running, as attach does."""
+    program = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 1; exit 0"], start_new_session=True)
+    try:
+        shell = psutil.Process(program.pid)
+        assert wait_until(lambda: any(c.name() == "sleep" for c in shell.children()), 10)
+        proc = attach_headless(program.pid)
+        assert proc.stderr is not None
+        left = [c for c in shell.children() if c.cmdline() == ["sleep", "30"]]
+        said = ""
+        deadline = time.monotonic() + 20
+        while "still runs" not in said and time.monotonic() < deadline:
+            if select.select([proc.stderr], [], [], 0.5)[0]:  # never past the deadline
+                said += proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        assert "(Ctrl+C stops watching and leaves it running)" in said, said
+        assert len(left) == 1 and left[0].is_running()
     finally:
         end(program)
 

@@ -196,15 +196,20 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                             f"{name} received: {what} {plural(source.running_count(), 'process')}",
                         )
                     break
-                if not told and all(r.state.is_over for r in source.root_rows()):
+                if not told and all(_has_ended(r) for r in source.root_rows()):
                     told = True
                     left = source.running_count()
                     if left:
                         runs, them = ("runs", "it") if left == 1 else ("run", "them")
+                        ctrl_c = (
+                            f"Ctrl+C ends {them}"
+                            if source.ends_on_quit
+                            else f"Ctrl+C stops watching and leaves {them} running"
+                        )
                         _notice(
                             source,
                             f"the program has ended; {plural(left, 'process')} it started"
-                            f" still {runs}: waiting for {them} (Ctrl+C ends {them})",
+                            f" still {runs}: waiting for {them} ({ctrl_c})",
                         )
         finally:
             source.close()
@@ -215,6 +220,12 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
     if received and (not told or received[0] == signal.SIGPIPE):
         return 128 + received[0]
     return exit_status(source)
+
+
+def _has_ended(row: ProcessRow) -> bool:
+    """Ended, its status read or not: an attached program's parent (a shell) may not
+    have read it yet, and it has ended all the same."""
+    return row.state.is_over or row.state is ProcState.ZOMBIE
 
 
 def _notice(source: WatchedTree, text: str) -> None:
