@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import subprocess
@@ -157,6 +158,33 @@ def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None
         proc.communicate(timeout=30)
         assert "(Ctrl+C stops watching and leaves it running)" in said, said
         assert len(left) == 1 and left[0].is_running()
+    finally:
+        end(program)
+
+
+def test_an_orphan_s_unknown_status_does_not_blame_its_dead_parent() -> None:
+    """`only its parent bash (29689) could read it`, of a sleep whose bash had ended
+    seconds before: the orphan's status was the adopting process's to read."""
+    program = subprocess.Popen(
+        ["sh", "-c", "sleep 2.5 & sleep 0.5; exit 0"], start_new_session=True
+    )
+    try:
+        proc = attach_headless(program.pid)
+        deadline = time.monotonic() + 4.5
+        while time.monotonic() < deadline:  # the orphan is this process's (a subreaper)
+            reap_orphans()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+        assert re.search(
+            rf"^- sleep \d+ ended after 0\.\d+ s: .*only its parent sh \({program.pid}\)", out, re.M
+        ), out
+        orphan = re.search(r"^- sleep \d+ ended after 2\.\d+ s: (.*)$", out, re.M)
+        assert orphan, out
+        assert orphan[1] == (
+            f"exit status not known: its parent sh ({program.pid}) ended first, and only"
+            " the process that adopted it could read it"
+        )
     finally:
         end(program)
 

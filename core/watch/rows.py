@@ -35,6 +35,7 @@ from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
 
 COMMAND_CHARS = 200
+ORPHAN_MARGIN_S = 0.05  # a parent that ended this much before its child left it an orphan
 # A process gone from the tree whose parent has the hook: how long its parent's word on
 # its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
 STATUS_WAIT_S = 0.5
@@ -470,10 +471,22 @@ class TreeRows:
             return row.sample
         return usage_sample(status.sample.cpu_user, status.sample.cpu_system, row.sample)
 
+    def _orphaned(self, rec_id: int, parent: int) -> bool:
+        """Its parent ended before it did (pidfd times; a shell that reaps its command and
+        exits ends a moment after it, within ORPHAN_MARGIN_S)."""
+        own, theirs = self.exited.get(rec_id), self.exited.get(parent)
+        return own is not None and theirs is not None and theirs < own - ORPHAN_MARGIN_S
+
     def _unknown_note(self, rec_id: int) -> str:
         parent = self.registry.row(rec_id).parent
         if parent is not None:
             who = self.registry.row(parent)
+            if self._orphaned(rec_id, parent):
+                # The kernel gave it to init or a subreaper, which reaped it.
+                return (
+                    f"exit status not known: its parent {who.name} ({who.pid}) ended first,"
+                    " and only the process that adopted it could read it"
+                )
             return f"exit status not known: only its parent {who.name} ({who.pid}) could read it"
         ppid = self.ppids.get(rec_id)
         outside = tree.describe(ppid) if ppid else None  # an attached tree's root's parent
