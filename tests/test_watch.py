@@ -403,6 +403,14 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     assert summary["type"] == "summary" and summary["exit"] == 0 and summary["processes"] == 11
     joins = [o for o in objects if o["type"] == "call" and o["call"] == "join"]
     assert len(joins) == 10 and all(j["exitcode"] == 0 for j in joins)
+    # A life proclab does not know (no walk saw the process start) is counted apart, not
+    # as 0 in the total: the total is the lives that are known.
+    known = [r for r in summary["rows"] if r["started_at"] is not None]
+    assert summary["lives_unknown"] == len(summary["rows"]) - len(known)
+    ends = [r["ended_at"] or r["exited_at"] for r in known]
+    assert ends and None not in ends
+    lives = sum(end - r["started_at"] for end, r in zip(ends, known, strict=True))
+    assert summary["lives"] == pytest.approx(lives)
 
 
 @pytest.mark.parametrize(

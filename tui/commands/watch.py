@@ -413,13 +413,16 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
     now = time.time()
     roots = source.root_rows()
     root = roots[0] if roots else None
-    lives = sum(r.wall_time(now) or 0.0 for r in rows)
+    # A process that ended before any walk saw it has no start proclab knows: its life is
+    # counted apart, not as 0.
+    walls = [r.wall_time(now) for r in rows]
     cpu = [r.sample.cpu_time if r.sample is not None else None for r in rows]
     return {
         "program_wall": root.wall_time(now) if root is not None else None,
         "exit": root.exitcode if root is not None else None,
         "processes": len(rows),
-        "lives": lives,
+        "lives": sum(w for w in walls if w is not None),
+        "lives_unknown": sum(1 for w in walls if w is None),
         "cpu": sum(c for c in cpu if c is not None),
         "cpu_unknown": sum(1 for c in cpu if c is None),
         "rows": [encode(r) for r in rows],
@@ -453,7 +456,8 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
         f" its {plural(len(rows), 'process')} lived {'at most ' if bounded else ''}"
         f"{fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
-        f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
+        + (f" ({figures['lives_unknown']} not known)" if figures["lives_unknown"] else "")
+        + f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
         + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
     )
     unknown = [r for r in rows if r.exitcode is None and r.state.is_over]
