@@ -62,8 +62,10 @@ def parse_target(text: str, cwd: str) -> Target:
         path = os.path.abspath(os.path.join(cwd, os.path.expanduser(where)))
         if not path.endswith(".py"):
             raise InputError(FIELD, f"{where!r} is not a .py file")
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise InputError(FIELD, f"no file {where!r} (looked in {cwd})")
+        if not os.path.isfile(path):  # it is there: "no file" was untrue
+            raise InputError(FIELD, f"{where!r} is not a file (a folder or a device)")
         return Target("file", path, function)
     if not all(part.isidentifier() for part in where.split(".")):
         raise InputError(FIELD, f"{where!r} is not a module name (or a path ending in .py)")

@@ -71,6 +71,26 @@ def test_a_refresh_shorter_than_the_kernel_counts_is_refused(
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["watch", "--headless", "{}"], "{}: not a file (a folder or a device): give a script"),
+        (["run", "{}:f"], "target: '{}' is not a file (a folder or a device)"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_script_that_is_no_file_is_not_said_to_be_missing(
+    tmp_path: Path, command: list[str], said: str, kind: str
+) -> None:
+    """A folder named x.py, or a link to /dev/zero, was 'no such file'."""
+    if kind == "folder":
+        (tmp_path / "x.py").mkdir()
+    else:
+        (tmp_path / "x.py").symlink_to("/dev/zero")
+    done = proclab(*(word.format("x.py") for word in command), cwd=tmp_path)
+    one_line(done, said.format("x.py"))
+
+
 def test_schedule_from_a_closed_stdin() -> None:
     """`schedule - <&-`: an AttributeError traceback."""
     done = subprocess.run(

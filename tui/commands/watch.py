@@ -104,8 +104,10 @@ def command_of(argv: Sequence[str]) -> list[str]:
     if words and words[0] == "--":
         return words[1:]
     if words and words[0].endswith(".py"):
-        if not os.path.isfile(words[0]):
+        if not os.path.exists(words[0]):
             raise WatchError(f"{words[0]}: no such file")
+        if not os.path.isfile(words[0]):  # it exists: "no such file" was untrue
+            raise WatchError(f"{words[0]}: not a file (a folder or a device): give a script")
         return [sys.executable, *words]
     return words
 
