@@ -229,6 +229,7 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
                 fields[f.name] = _decode(hints[f.name], value[f.name], f"{where}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise DecodeError(f"{where}.{f.name}", "missing")
+        _check_figures(hint, fields, where)
         return hint(**fields)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         try:
@@ -259,6 +260,41 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
                 raise DecodeError(where, f"key {_shown(key)} is not {_kind(key_type)}") from None
         return decoded
     return _scalar(hint, value, where)
+
+
+# Figures no machine gives, each of which a replay showed as measured: "ran for
+# -251605868137243 ms", "cpu0 -1000000000000000%", "mem 4194304.0T of 0B".
+_NOT_NEGATIVE: dict[type, tuple[str, ...]] = {
+    model.ProcSample: (
+        "interval", "cpu_percent", "cpu_user", "cpu_system", "cpu_delta", "run_delay_delta",
+        "run_delay", "rss", "threads", "ctx_voluntary", "ctx_involuntary", "descendants",
+    ),
+    SystemSample: ("mem_total", "mem_used", "mem_percent"),
+    ProcessRow: ("stopped_s",),
+}  # fmt: skip
+_PERCENT_OF_ALL: dict[type, tuple[str, ...]] = {SystemSample: ("total", "mem_percent")}
+
+
+def _check_figures(cls: type, fields: dict[str, Any], where: str) -> None:
+    """A decoded object's figures within what a machine can measure; DecodeError naming
+    the first that is not."""
+    for name in _NOT_NEGATIVE.get(cls, ()):
+        if fields.get(name, 0) < 0:
+            raise DecodeError(f"{where}.{name}", f"{_shown(fields[name])} is below 0")
+    for name in _PERCENT_OF_ALL.get(cls, ()):
+        if name in fields and not 0 <= fields[name] <= 100:
+            raise DecodeError(f"{where}.{name}", f"{_shown(fields[name])} is not 0-100 %")
+    if cls is SystemSample:
+        for i, busy in enumerate(fields.get("per_core", ())):
+            if not 0 <= busy <= 100:
+                raise DecodeError(f"{where}.per_core[{i}]", f"{_shown(busy)} is not 0-100 %")
+        if fields.get("mem_used", 0) > fields.get("mem_total", 0):
+            raise DecodeError(f"{where}.mem_used", "more than mem_total")
+    if cls is ProcessRow:
+        started, ended = fields.get("started_at"), fields.get("ended_at")
+        # Both are wall clock times: one set back a little between them is no broken file.
+        if started is not None and ended is not None and started - ended > BACK_IN_TIME_S:
+            raise DecodeError(f"{where}.ended_at", "before started_at")
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:

@@ -43,6 +43,7 @@ from proclab.core.model import (
 from proclab.core.recording import (
     Recorder,
     Replay,
+    decode_event,
     event_line,
     read_events,
     read_recording,
@@ -374,6 +375,44 @@ def test_recording_into_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -
     os.mkfifo(fifo)
     with pytest.raises(ProclabError, match="a FIFO nobody reads yet"):
         Recorder(fifo)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (
+            {"per_core": (-1e15, 1e15)},
+            "event.system.per_core[0]: -1000000000000000.0 is not 0-100 %",
+        ),
+        ({"total": -50.0}, "event.system.total: -50.0 is not 0-100 %"),
+        ({"mem_total": 0}, "event.system.mem_used: more than mem_total"),
+    ],
+)
+def test_figures_no_machine_gives_are_refused_by_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, object], error: str
+) -> None:
+    """Their types were right, and a replay showed them as measured: "cpu0 ...
+    -1000000000000000%", "CPU -50%", "mem 4194304.0T of 0B"."""
+    events = made_up_session()
+    index, (at, sampled) = next((i, e) for i, e in enumerate(events) if isinstance(e[1], Sampled))
+    system = dataclasses.replace(sampled.system, **change)  # type: ignore[union-attr]
+    events[index] = (at, dataclasses.replace(sampled, system=system))  # type: ignore[type-var]
+    path = tmp_path / "bad.jsonl"
+    write_recording(path, events)
+    assert main(["replay", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"line {index + 2}: {error}" in line, line
+
+
+def test_a_row_that_ended_before_it_started_is_refused() -> None:
+    """It showed "ran for -251605868137243 ms" and "CPU/wall -0%"."""
+    events = made_up_session()
+    at, spawned = next(e for e in events if isinstance(e[1], Spawned))
+    row = spawned.row  # type: ignore[union-attr]
+    ended = dataclasses.replace(row, started_at=NOW, ended_at=NOW - 5.0)
+    line = json.loads(event_line(Exited(ended), at))
+    with pytest.raises(ProclabError, match=r"event.row.ended_at: before started_at"):
+        decode_event(line["type"], line["event"])
 
 
 def test_a_broken_recording_names_its_line(
