@@ -207,3 +207,39 @@ def test_a_pipe_s_bytes_are_never_read_ahead_of_its_chunk_in_hand() -> None:
         watcher.stop()
     assert [text for rec, text in lines if rec == 1] == ["hello world", "A", "B"]
     assert lines[0] == (2, "child line")
+
+
+def test_a_new_process_s_pipe_read_first_still_has_its_own_word_before_its_lines() -> None:
+    """A process taken on while another's chunk was being read has its pipe read first;
+    what it had said before printing (its multiprocessing name) was not delivered before
+    those lines, and a fork server's talker printed under "python" (CI met it)."""
+    told: list[object] = []
+    state: dict[str, object] = {}
+
+    def before(rec: int) -> None:
+        told.append(("before", rec))
+        if rec == 1 and "new" not in state:
+            new_r, new_w = os.pipe()  # a process taken on now, which had printed
+            os.write(new_w, b"child line\n")
+            state["new"] = (new_r, new_w)
+            watcher.watch(2, new_r, -1, ())
+
+    watcher = ChildWatcher(
+        lambda rec, _stream, text, _continues: told.append((rec, text)),
+        lambda _rec: True,
+        lambda _rec: None,
+        before,
+    )
+    pipe_r, pipe_w = os.pipe()
+    watcher.watch(1, pipe_r, -1, ())
+    watcher.start()
+    try:
+        os.write(pipe_w, b"parent line\n")
+        assert wait_until(lambda: (2, "child line") in told and (1, "parent line") in told, 5)
+    finally:
+        watcher.stop()
+        os.close(pipe_w)
+        os.close(state["new"][1])  # type: ignore[index]
+    child = told.index((2, "child line"))
+    assert ("before", 2) in told[:child], told
+    assert told.index((2, "child line")) < told.index((1, "parent line"))
