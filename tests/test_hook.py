@@ -763,23 +763,32 @@ def the_hook() -> Any:
 
 
 @pytest.mark.parametrize(
-    ("given", "comm", "argv"),
+    ("args", "call", "argv"),
     [
-        (["true"], "true", ["true"]),
-        (["/bin/echo", "hi"], "echo", ["/bin/echo", "hi"]),
-        ("/usr/bin/true", "true", ["/usr/bin/true"]),
-        ("echo hi; exit 3", "sh", ["/bin/sh", "-c", "echo hi; exit 3"]),  # shell=True
-        ([b"a_program_named_long", Path("x")], "a_program_named", ["a_program_named_long", "x"]),
-        (["python3", "-c", "pass"], "sleep", None),  # executable= ran something else
-        ("python3", "bash", None),
+        (["true"], {}, ["true"]),
+        ("/usr/bin/true", {}, ["/usr/bin/true"]),
+        ("echo hi; exit 3", {"shell": True}, ["/bin/sh", "-c", "echo hi; exit 3"]),
+        ("echo hi", {"shell": True, "executable": "/bin/bash"}, ["/bin/bash", "-c", "echo hi"]),
+        ([b"prog", Path("x")], {}, ["prog", "x"]),
     ],
 )
-def test_a_popen_child_ended_before_its_command_line_was_read_is_named_by_its_args(
-    given: Any, comm: str, argv: list[str] | None
+def test_a_popen_child_is_named_by_what_popen_ran(
+    args: Any, call: dict[str, Any], argv: list[str]
 ) -> None:
-    """A zombie keeps only its command name (15 characters): Popen's args stand in for
-    its command line where that name says they are what it ran."""
-    assert the_hook()._as_run(given, comm) == argv
+    """Read from /proc as Popen returned, the child's command line could still be its
+    parent's (it had not set its new one yet): a short child was named 'python'."""
+    positional = (args, call.get("executable"), *[None] * 7, call.get("shell", False))
+    hook = the_hook()
+    assert hook._popen_argv(args, positional, {}) == argv
+    assert hook._popen_argv(args, (), {"args": args, **call}) == argv
+
+
+def test_an_argv_told_to_proclab_fits_in_one_message() -> None:
+    """64 arguments of 1,000 four-byte characters made a message of 256 KB, over
+    proclab's 64 KiB: lost whole, and the child was shown as 'python'."""
+    told = the_hook()._bounded(["true", *["😀" * 999] * 63])
+    assert len(json.dumps(told, ensure_ascii=False).encode()) < 48 * 1024
+    assert told[0] == "true"
 
 
 def test_parse_reads_an_exec_and_its_taking_back() -> None:

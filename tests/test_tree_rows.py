@@ -205,3 +205,16 @@ def test_a_short_child_s_cpu_time_is_its_reaper_s_word_not_the_zombie_s_ticks() 
     assert row.sample.cpu_time == pytest.approx(0.016)
     assert (row.sample.ctx_voluntary, row.sample.ctx_involuntary) == (3, 9)
     assert row.sample.run_delay == 0.002
+
+
+def test_a_walk_s_older_reading_does_not_undo_what_a_hook_said() -> None:
+    """A walk reads /proc before it takes the lock: a command line it read before a
+    Popen's word on the child was applied undid that word, and the next walk did it
+    again, each a false "exec'd" line."""
+    rows, events = book()
+    child = rows.see(process(300, 100, SCRIPT), events)  # the fork, before its exec
+    assert child is not None
+    rows.became(child, ("/bin/sh", "-c", "sleep 1"), None, events)
+    assert rows.registry.row(child).command == "/bin/sh -c 'sleep 1'"
+    rows.see(process(300, 100, SCRIPT), events)  # the walk's reading from before the word
+    assert rows.registry.row(child).command == "/bin/sh -c 'sleep 1'"

@@ -35,6 +35,10 @@ from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
 
 COMMAND_CHARS = 200
+# A hook's word on what a process runs outweighs a walk's for this long: a walk reads
+# /proc before it takes the lock, and its older command line undid the word just given,
+# a false "exec'd" each way.
+TOLD_S = 1.0
 ORPHAN_MARGIN_S = 0.05  # a parent that ended this much before its child left it an orphan
 # A process gone from the tree whose parent has the hook: how long its parent's word on
 # its exit status may take to arrive (the hook server sweeps every 0.1 s at most).
@@ -77,6 +81,7 @@ class TreeRows:
         self.known: dict[int, tree.TreeProcess] = {}  # the last walk
         self.own: dict[int, int] = {}  # row id -> pid, of proclab's own children (reaped here)
         self.exited: dict[int, float] = {}  # row id -> when its pidfd said it ended
+        self._told: dict[int, float] = {}  # row id -> when a hook said what it runs (became)
         self.gone: dict[int, float] = {}  # row id -> when the walk saw it gone, status unknown
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
         self.hooked: set[int] = set()  # pids with a live hook connection
@@ -151,7 +156,12 @@ class TreeRows:
             return self.new_row(process, events)
         row = self.registry.row(rec_id)
         changes: dict[str, Any] = {}
-        if process.cmdline and short_command(process.cmdline) != row.command:  # it exec'd
+        told = self._told.get(rec_id)
+        if (
+            process.cmdline
+            and short_command(process.cmdline) != row.command  # it exec'd
+            and (told is None or time.monotonic() - told >= TOLD_S)
+        ):
             changes |= self._execd(row, process)
         if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
             changes["state"] = ProcState.ZOMBIE
@@ -243,6 +253,7 @@ class TreeRows:
         process = tree.TreeProcess(row.pid or 0, UNSEEN, 0, 0, "X", name, tuple(argv), exe or "")
         new = self.registry.update(rec_id, **self._execd(row, process))
         events.append(RowUpdated(new))
+        self._told[rec_id] = time.monotonic()
 
     def _execd(self, row: ProcessRow, process: tree.TreeProcess) -> dict[str, Any]:
         """How `row` changes once its process has exec'd `process`'s command line."""

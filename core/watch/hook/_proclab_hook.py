@@ -43,6 +43,7 @@ KEEP_PIPE_IDS = 16  # pipes of the nearest hooked ancestors, passed down in the 
 # Bounds on what a message carries, well under proclab's limits (core/watch/protocol.py).
 MAX_ARGS = 64
 MAX_ARG_CHARS = 1000
+MAX_ARGV_CHARS = 8000  # proclab takes a message of 64 KiB: 8,000 characters of 4 bytes fit
 MAX_REPR_CHARS = 200
 
 _S_IFMT = 0o170000
@@ -178,8 +179,21 @@ def _pipe_id(fd: int):
 
 
 def _argv() -> list:
-    argv = getattr(sys, "orig_argv", None) or [sys.executable, *getattr(sys, "argv", [])]
-    return [_text(a, MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
+    return _bounded(getattr(sys, "orig_argv", None) or [sys.executable, *getattr(sys, "argv", [])])
+
+
+def _bounded(argv) -> list:
+    """An argv for a message: text (bytes and paths decoded), each item at most
+    MAX_ARG_CHARS, and MAX_ARGV_CHARS in all, so that the message stays under proclab's
+    limit even in 4-byte characters (64 items of 1,000 was up to 256 KB: lost whole)."""
+    out, left = [], MAX_ARGV_CHARS
+    for item in list(argv)[:MAX_ARGS]:
+        if left <= 0:
+            break
+        text = _text(os.fsdecode(item), min(MAX_ARG_CHARS, left))
+        out.append(text)
+        left -= len(text)
+    return out
 
 
 def _hello(via: str, parent: int = 0) -> None:
@@ -358,23 +372,26 @@ def _patch_exec() -> None:
 
 
 def _telling_exec(original):
-    def exec_(path, args, *rest):
+    def exec_(*given, **named):
+        # As the original takes them: os.execve(path=..., argv=..., env=...) too.
         told = False
         if _sock is not None:
             try:
+                path = given[0] if given else named.get("path")
+                argv = given[1] if len(given) > 1 else named.get("argv")
                 told = _send(
                     "exec",
                     {
-                        "argv": [_text(os.fsdecode(a), MAX_ARG_CHARS) for a in args[:MAX_ARGS]],
-                        "exe": _text(os.fsdecode(path), MAX_ARG_CHARS)
-                        if not isinstance(path, int)
-                        else None,
+                        "argv": _bounded(argv),
+                        "exe": None
+                        if isinstance(path, int)
+                        else _text(os.fsdecode(path), MAX_ARG_CHARS),
                     },
                 )
             except Exception:
                 pass
         try:
-            return original(path, args, *rest)
+            return original(*given, **named)
         except BaseException:
             if told:
                 _send("exec", {"argv": None, "exe": None})
@@ -727,7 +744,7 @@ def _patch_subprocess(module) -> None:
         execute(self, *args, **kwargs)
         if _sock is not None:
             try:
-                argv = _command_line(self.pid, self.args)
+                argv = _popen_argv(args[0] if args else kwargs.get("args"), args, kwargs)
                 _send("started", {"child": self.pid, "argv": argv})
             except Exception:
                 pass
@@ -737,40 +754,19 @@ def _patch_subprocess(module) -> None:
     popen._execute_child = _execute_child
 
 
-def _command_line(pid: int, given) -> list:
-    """What the kernel says `pid` runs. Popen returns once its child has exec'd (or
-    failed to), so this is the new program's. A child that has ended already (a zombie
-    until Popen reaps it) keeps only its command name: then Popen's `args` (`given`),
-    where that name says they are what it ran. Read here, not by proclab: by the time
-    proclab reads the message the child may be reaped and its pid gone."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            argv = [os.fsdecode(a) for a in f.read(MAX_ARGS * MAX_ARG_CHARS).split(b"\0")]
-        if argv and not argv[-1]:
-            argv.pop()
-        if not argv:
-            with open("/proc/%d/comm" % pid, "rb") as f:
-                comm = os.fsdecode(f.read().rstrip(b"\n"))
-            argv = _as_run(given, comm) or [comm]
-    except Exception:
-        return []
-    return [_text(a, MAX_ARG_CHARS) for a in argv[:MAX_ARGS]]
-
-
-def _as_run(given, comm: str):
-    """Popen's `args` as its child ran them, if its command name `comm` (a file's name,
-    cut to 15 characters) says so: a string is a program, or with shell=True a command
-    for /bin/sh; a list, the program and its arguments."""
-    try:
-        if isinstance(given, (str, bytes)) or hasattr(given, "__fspath__"):
-            text = os.fsdecode(given)
-            if os.path.basename(text)[:15] == comm:
-                return [text]
-            return ["/bin/sh", "-c", text] if comm == "sh" else None
-        argv = [os.fsdecode(a) for a in given]
-    except Exception:
-        return None
-    return argv if argv and os.path.basename(argv[0])[:15] == comm else None
+def _popen_argv(args, call_args, call_kwargs) -> list:
+    """What Popen's child runs, as Popen builds it for exec (its _execute_child's args,
+    executable and shell): once it returns without an error, the child runs exactly
+    that. Not read from /proc: the child may not have set its new command line yet (read
+    at once, an empty one was taken for an ended child's, 141 times of 300)."""
+    executable = call_args[1] if len(call_args) > 1 else call_kwargs.get("executable")
+    shell = call_args[9] if len(call_args) > 9 else call_kwargs.get("shell", False)
+    argv = [args] if isinstance(args, (str, bytes)) or hasattr(args, "__fspath__") else list(args)
+    if shell:
+        argv = ["/bin/sh", "-c", *argv]
+        if executable:
+            argv[0] = executable
+    return _bounded(argv)
 
 
 PATCHES = {
