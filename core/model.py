@@ -171,7 +171,9 @@ class ProcessRow:
         if self.started_at is None:
             return None
         end = self.ended_at if self.ended_at is not None else self.exited_at
-        return (end if end is not None else now) - self.started_at
+        # Not below 0: a wall clock set back while it ran (or a recording that says so)
+        # is no life of minus seconds.
+        return max(0.0, (end if end is not None else now) - self.started_at)
 
     def stopped_time(self, now: float) -> float:
         """Seconds of its life spent stopped: it could not run, nor wanted to."""

@@ -181,6 +181,8 @@ def test_names_say_what_each_watched_process_is() -> None:
     for kept in ("sh -c 'sleep 15 && echo a/b/c'", "python3 -c 'print(1/2)'", "sh -c x '[/]'"):
         assert shown_name(_row(command=kept)) == kept
     assert shown_name(_row(command="/bin/sh -c 'cat /etc/x'")) == "sh -c 'cat /etc/x'"
+    relative = _row(command="python3 examples/day36.py fork")  # a path all the same
+    assert shown_name(relative) == "python3 day36.py fork"
     cut = "/usr/bin/python3 -c 'import os; print(1/"  # cut short inside its quotes
     assert shown_name(_row(command=cut)) == cut
     executor = MpFacts(name="SpawnProcess-2", pool_kind="ProcessPoolExecutor", tasks=1)

@@ -208,7 +208,10 @@ class ProclabApp(App[int]):
             self.screen.dismiss(True)
             return
         if not self.source.capabilities.ends_on_quit:  # an attached tree: it runs on
-            left = self.source.live_count()
+            # A zombie has ended: it is not left running.
+            left = sum(
+                1 for r in self.source.rows() if r.state.is_live and r.state is not ProcState.ZOMBIE
+            )
             said = f"left {plural(left, 'process')} running, as attach does" if left else ""
             if said:  # said again on the restored terminal, where the user looks next
                 self.shutdown_log.append(said)

@@ -62,7 +62,7 @@ def refresh_seconds(text: str) -> float:
     if value < MIN_INTERVAL_S:
         raise argparse.ArgumentTypeError(
             f"must be at least {MIN_INTERVAL_S:g} (CPU time is counted in 10 ms ticks: a"
-            f" shorter tick shows every CPU figure as 0), got {text}"
+            f" shorter tick's CPU figures are mostly 0 or a jump), got {text}"
         )
     return value
 

@@ -104,11 +104,15 @@ def _files_by_name(command: str) -> str:
 
 
 def _file_name(word: str) -> str:
-    """'/usr/bin/python3' -> 'python3'; a word that is not a path (an option, a
-    program's text, a word with spaces) stays."""
-    if not word.startswith(("/", "./", "../", "~/")) or any(c.isspace() for c in word):
+    """'/usr/bin/python3' -> 'python3', 'examples/day36.py' -> 'day36.py'; a word that
+    is not a path (an option, a program's text: 'print(1/2)', 'echo a/b') stays."""
+    if "/" not in word or word.startswith("-") or not _PATH_CHARS.issuperset(word):
         return word
     return posixpath.basename(word.rstrip("/")) or word
+
+
+# What a file's path is written with; a program's text ("print(1/2)") has more.
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+~@,:/")
 
 
 def pool_label(mp: MpFacts, over: bool) -> str:

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from proclab.core.model import ProcState
 from proclab.core.source import ProcessSource
+from proclab.core.words import plural
 
 
 class StatusBar(Static):
@@ -26,7 +27,7 @@ class StatusBar(Static):
         text.append(" proclab ", "bold reverse")
         text.append(f" {live - zombies} live · ")
         if zombies:
-            text.append(f"{zombies} zombie · ")
+            text.append(f"{plural(zombies, 'zombie')} · ")
         text.append(f"{len(rows) - live} ended")
         # A source that starts processes describes the settings of new ones, last; any
         # other says first what it is (a recording, a watched program): the line is cut
