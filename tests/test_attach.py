@@ -142,7 +142,7 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
 def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None:
     """Once the attached program had ended it said "waiting for it (Ctrl+C ends it)",
     and Ctrl+C then left it running, as attach does."""
-    program = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 1; exit 0"], start_new_session=True)
+    program = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 2; exit 0"], start_new_session=True)
     try:
         shell = psutil.Process(program.pid)
         assert wait_until(lambda: any(c.name() == "sleep" for c in shell.children()), 10)
@@ -165,21 +165,19 @@ def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None
 def test_an_orphan_s_unknown_status_does_not_blame_its_dead_parent() -> None:
     """`only its parent bash (29689) could read it`, of a sleep whose bash had ended
     seconds before: the orphan's status was the adopting process's to read."""
-    program = subprocess.Popen(
-        ["sh", "-c", "sleep 2.5 & sleep 0.5; exit 0"], start_new_session=True
-    )
+    program = subprocess.Popen(["sh", "-c", "sleep 4 & sleep 2; exit 0"], start_new_session=True)
     try:
         proc = attach_headless(program.pid)
-        deadline = time.monotonic() + 4.5
+        deadline = time.monotonic() + 6.0  # the shell waits 2 s: attach starts before it ends
         while time.monotonic() < deadline:  # the orphan is this process's (a subreaper)
             reap_orphans()
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         out, _err = proc.communicate(timeout=30)
         assert re.search(
-            rf"^- sleep \d+ ended after 0\.\d+ s: .*only its parent sh \({program.pid}\)", out, re.M
+            rf"^- sleep \d+ ended after 2\.\d+ s: .*only its parent sh \({program.pid}\)", out, re.M
         ), out
-        orphan = re.search(r"^- sleep \d+ ended after 2\.\d+ s: (.*)$", out, re.M)
+        orphan = re.search(r"^- sleep \d+ ended after 4\.\d+ s: (.*)$", out, re.M)
         assert orphan, out
         assert orphan[1] == (
             f"exit status not known: its parent sh ({program.pid}) ended first, and only"

@@ -242,9 +242,8 @@ def test_files_anyone_may_name_in_the_runs_folder_stop_no_run(tmp_path: Path) ->
     odd = [tmp_path / f"{prefix}²-x", tmp_path / f"{prefix}{'9' * 20}-x", tmp_path / "other"]
     for path in odd:
         path.mkdir()
-    gone = psutil.Popen(["true"])  # its pid is no process's now
-    gone.wait()
-    left = tmp_path / f"{prefix}{gone.pid}-x"
+    no_pid = int(Path("/proc/sys/kernel/pid_max").read_text())  # pids are below it
+    left = tmp_path / f"{prefix}{no_pid}-x"
     left.mkdir()
     kernel_run._sweep(str(tmp_path))
     assert not left.exists()
