@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from support import wait_until
@@ -172,6 +174,22 @@ def test_a_pipe_a_nested_read_closed_is_not_read_again() -> None:
     watcher.stop()
 
 
+def watching_one(told: list[Any], before: Callable[[int], None]) -> tuple[ChildWatcher, int]:
+    """A watcher of a watched tree's pipes (with `before_lines`), started on one pipe,
+    record 1: the watcher, and the pipe's write end. Lines go to `told` as (record,
+    text). `before` is first called once the test writes, after this has returned."""
+    watcher = ChildWatcher(
+        lambda rec, _stream, text, _continues: told.append((rec, text)),
+        lambda _rec: True,
+        lambda _rec: None,
+        before,
+    )
+    pipe_r, pipe_w = os.pipe()
+    watcher.watch(1, pipe_r, -1, ())
+    watcher.start()
+    return watcher, pipe_w
+
+
 def test_a_pipe_s_bytes_are_never_read_ahead_of_its_chunk_in_hand() -> None:
     """A new process's pipe read before another's chunk made the reads it makes itself
     too, and read that other pipe's next bytes before the chunk in hand: 'helloB' and
@@ -189,15 +207,7 @@ def test_a_pipe_s_bytes_are_never_read_ahead_of_its_chunk_in_hand() -> None:
         if rec == 1:
             state["chunks"] = int(state.get("chunks", 0)) + 1  # type: ignore[call-overload]
 
-    watcher = ChildWatcher(
-        lambda rec, _stream, text, _continues: lines.append((rec, text)),
-        lambda _rec: True,
-        lambda _rec: None,
-        before,
-    )
-    pipe_r, pipe_w = os.pipe()
-    watcher.watch(1, pipe_r, -1, ())
-    watcher.start()
+    watcher, pipe_w = watching_one(lines, before)
     try:
         os.write(pipe_w, b"hello")  # left inside a line
         assert wait_until(lambda: state.get("chunks") == 1, 5)
@@ -224,15 +234,7 @@ def test_a_new_process_s_pipe_read_first_still_has_its_own_word_before_its_lines
             state["new"] = (new_r, new_w)
             watcher.watch(2, new_r, -1, ())
 
-    watcher = ChildWatcher(
-        lambda rec, _stream, text, _continues: told.append((rec, text)),
-        lambda _rec: True,
-        lambda _rec: None,
-        before,
-    )
-    pipe_r, pipe_w = os.pipe()
-    watcher.watch(1, pipe_r, -1, ())
-    watcher.start()
+    watcher, pipe_w = watching_one(told, before)
     try:
         os.write(pipe_w, b"parent line\n")
         assert wait_until(lambda: (2, "child line") in told and (1, "parent line") in told, 5)
