@@ -269,7 +269,7 @@ _NOT_NEGATIVE: dict[type, tuple[str, ...]] = {
         "interval", "cpu_percent", "cpu_user", "cpu_system", "cpu_delta", "run_delay_delta",
         "run_delay", "rss", "threads", "ctx_voluntary", "ctx_involuntary", "descendants",
     ),
-    SystemSample: ("mem_total", "mem_used", "mem_percent"),
+    SystemSample: ("mem_total", "mem_used"),  # its percentages: _PERCENT_OF_ALL
     ProcessRow: ("stopped_s",),
 }  # fmt: skip
 _PERCENT_OF_ALL: dict[type, tuple[str, ...]] = {SystemSample: ("total", "mem_percent")}

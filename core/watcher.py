@@ -237,18 +237,17 @@ class ChildWatcher:
         except OSError:
             data = b""
         if data:
-            if self._before_lines is not None and self._nested:
-                # A new process's pipe, read before another's chunk: what it said first
-                # (its name) still comes before its lines; a talker forked by a fork
-                # server printed under "python".
+            if self._before_lines is not None:
+                # For a new process's pipe read nested, before another's chunk, too: what
+                # it said first (its name) comes before its lines (a talker forked by a
+                # fork server printed under "python").
                 self._before_lines(pipe.rec_id)
-            elif self._before_lines is not None:
+            if self._before_lines is not None and not self._nested:
                 # The reads of the others once, not from the reads it makes itself: each
                 # would read the others again, deeper (a few hundred new pipes ran out of
                 # stack), and could read this pipe's next bytes before these.
                 self._nested = True
                 try:
-                    self._before_lines(pipe.rec_id)
                     self._read_fresh(pipe)
                     if self._unfinished:
                         self._finish_others(pipe)

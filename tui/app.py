@@ -207,20 +207,20 @@ class ProclabApp(App[int]):
         if isinstance(self.screen, QuitScreen):  # a quit key again: yes (a second Ctrl+C)
             self.screen.dismiss(True)
             return
+        # A zombie has ended: it waits for its parent to read its exit status.
+        states = [
+            r.state
+            for r in self.source.rows()
+            if r.state.is_live and r.state is not ProcState.ZOMBIE
+        ]
+        live = len(states)
         if not self.source.capabilities.ends_on_quit:  # an attached tree: it runs on
-            # A zombie has ended: it is not left running.
-            left = sum(
-                1 for r in self.source.rows() if r.state.is_live and r.state is not ProcState.ZOMBIE
-            )
-            said = f"left {plural(left, 'process')} running, as attach does" if left else ""
+            said = f"left {plural(live, 'process')} running, as attach does" if live else ""
             if said:  # said again on the restored terminal, where the user looks next
                 self.shutdown_log.append(said)
             self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
             return
-        # A zombie has ended: it waits for its parent to read its exit status.
-        states = [r.state for r in self.source.rows() if r.state.is_live]
         stopped = states.count(ProcState.STOPPED)
-        live = len(states) - states.count(ProcState.ZOMBIE)
         if not live:
             self.shut_down("No children running: quitting.")
             return

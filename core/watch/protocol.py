@@ -120,7 +120,7 @@ class MpSignal:
 class Started:
     """`subprocess.Popen` started `child` in the sender: its parent, which a walk may not
     see (the sender can exit before any walk, and the child is then the reaper's), and
-    what it runs, as the sender read it once the child had exec'd (empty: not known)."""
+    what it runs: the argv Popen exec'd (empty: not known)."""
 
     pid: int
     t: float
