@@ -32,7 +32,7 @@ import psutil
 import pytest
 from conftest import reap_orphans
 from pty_session import PROCLAB, gone
-from support import TASKS, free_port, listening
+from support import TASKS, free_port, kill_if_running, listening
 
 from proclab.core.server.tcp import is_loopback
 
@@ -468,6 +468,30 @@ async def test_a_tab_watches_its_own_run_of_a_program_and_closing_it_ends_the_ru
             assert len(tree) == 11, [p.cmdline() for p in tree]  # the script and its ten
         # The tab closed: its app ended the run it watched.
         assert gone(tree, timeout=40) == [], "closing the tab left the watched program running"
+
+
+async def test_a_tab_whose_process_ended_since_says_so_in_the_tab() -> None:
+    """`web -- attach PID` checks PID once, at its start; a tab opened after PID ended
+    stayed blank, and the one line saying why went to proclab web's terminal only."""
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        with proclab_web(free_port(), "attach", str(sleeper.pid)) as web:
+            sleeper.kill()
+            sleeper.wait(10)
+            async with web.tab(100, 30) as ws:
+                await drawn_until(ws, f"no process {sleeper.pid}".encode())
+                tab = app_processes(web.process)
+                await ws.send_json(["stdin", "q"])
+                # q ends the session: the tab's app exits
+                await asyncio.wait_for(_closed(ws), timeout=30)
+            assert len(tab) == 1 and gone(tab, timeout=30) == []
+    finally:
+        kill_if_running(sleeper)
+
+
+async def _closed(ws: aiohttp.ClientWebSocketResponse) -> None:
+    while not ws.closed:
+        await ws.receive()
 
 
 async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() -> None:

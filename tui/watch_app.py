@@ -13,7 +13,9 @@ from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.watch.program import WatchedTree
 from proclab.tui.app import ProclabApp
+from proclab.tui.screens.dialogs import RefusalScreen
 from proclab.tui.screens.lab import LabScreen
+from proclab.tui.terminal import in_browser
 
 DONE_POLL_S = 0.25  # how often the app looks whether the program has ended
 
@@ -43,7 +45,10 @@ class WatchApp(ProclabApp):
                 self._start()
         except ProclabError as exc:
             self.start_error = str(exc)
-            self.exit(2)
+            if in_browser():  # its user sees no stderr
+                self.push_screen(RefusalScreen(self.start_error), lambda _: self.exit(2))
+            else:
+                self.exit(2)
             return
         self.set_interval(DONE_POLL_S, self._check_done)
 

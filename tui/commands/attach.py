@@ -6,11 +6,10 @@ without it). Quitting leaves the tree running."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from proclab.core.errors import ProclabError
 from proclab.core.watch.attach import AttachedTree, parse_pid
-from proclab.tui.commands.watch import EXIT_USAGE, add_view_arguments, run_watched
+from proclab.tui.commands.watch import add_view_arguments, refuse, run_watched
 
 HELP = "watch a process that already runs, and its descendants; quitting leaves them running"
 DESCRIPTION = (
@@ -31,6 +30,5 @@ def run(ns: argparse.Namespace) -> int:
     try:
         tree = AttachedTree(parse_pid(ns.pid), sample_interval=ns.refresh, grace=ns.grace)
     except ProclabError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(prog, str(exc))
     return run_watched(tree, ns, prog)

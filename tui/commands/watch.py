@@ -122,9 +122,22 @@ def run(ns: argparse.Namespace) -> int:
             grace=ns.grace,
         )
     except ProclabError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(prog, str(exc))
     return run_watched(program, ns, prog)
+
+
+def refuse(prog: str, reason: str) -> int:
+    """The one line on stderr; under `proclab web`, in the tab too, whose user sees no
+    stderr (the tab had stayed blank)."""
+    from proclab.tui.terminal import in_browser
+
+    line = f"{prog}: {reason}"
+    print(line, file=sys.stderr)
+    if in_browser():
+        from proclab.tui.refusal_app import refuse_in_browser
+
+        refuse_in_browser(line)
+    return EXIT_USAGE
 
 
 def run_watched(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
@@ -140,8 +153,7 @@ def run_watched(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, p
         stop_recording = record_into(source, ns.record)
     except ProclabError as exc:
         source.close()
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(prog, str(exc))
     try:
         if not ns.headless:
             return run_app(source, ns, prog)

@@ -1,5 +1,5 @@
 """Small modal questions: confirm (y/n), prompt (one line of text, checked) and choose
-(one of a list)."""
+(one of a list); and a refusal, said where no one reads stderr."""
 
 from __future__ import annotations
 
@@ -129,4 +129,24 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RefusalScreen(ModalScreen[None]):
+    """Why what was asked for cannot be shown, in a browser tab under `proclab web`, whose
+    user never sees the one line on stderr (the tab had stayed blank). Any of its keys
+    closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,escape,q", "close", "Close")]
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(classes="dialog")
+        self._reason = reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(self._reason, classes="question error", markup=False)
+            yield Static("Enter, Esc or q ends this session.", classes="question hint")
+
+    def action_close(self) -> None:
         self.dismiss(None)
