@@ -532,9 +532,11 @@ class Recordable(typing.Protocol):
 def _steady_wall_clock() -> Callable[[], float]:
     """time.time() as the recording starts, then moved on by the monotonic clock: a wall
     clock set back while recording (NTP, by hand) left lines earlier than the ones before
-    them, and a replay refuses a recording that goes back in time."""
-    anchor = time.time() - time.monotonic()
-    return lambda: anchor + time.monotonic()
+    them, and a replay refuses a recording that goes back in time. CLOCK_BOOTTIME, not
+    time.monotonic: it goes on while the machine is suspended, as the wall clock does, so
+    a line after a suspend is not early by the suspend's length."""
+    anchor = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return lambda: anchor + time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def _open_for_recording(path: Path) -> IO[str]:

@@ -368,6 +368,31 @@ def test_a_wall_clock_set_back_while_recording_leaves_a_recording_that_replays(
     assert len(replay.events) == len(events)
 
 
+def test_lines_after_a_suspend_are_stamped_that_much_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stamped from time.monotonic, which stops while the machine is suspended, the lines
+    after a suspend of a minute were a minute early (as if the gap had not happened)."""
+    events = made_up_session()
+    path = tmp_path / "suspended.jsonl"
+    recorder = Recorder(path)
+    for _at, event in events[:5]:
+        recorder(event)
+    real_time, real_clock = time.time, time.clock_gettime
+
+    def clock_after_suspend(clock: int) -> float:
+        return real_clock(clock) + (60.0 if clock == time.CLOCK_BOOTTIME else 0.0)
+
+    # a minute suspended: the wall clock and the boot clock move on, monotonic does not
+    monkeypatch.setattr(time, "time", lambda: real_time() + 60.0)
+    monkeypatch.setattr(time, "clock_gettime", clock_after_suspend)
+    for _at, event in events[5:]:
+        recorder(event)
+    recorder.close()
+    stamps = [json.loads(line)["t"] for line in path.read_text().splitlines()[1:]]
+    assert 60.0 <= stamps[5] - stamps[4] < 70.0, stamps
+
+
 def test_recording_into_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -> None:
     """The open waited for a reader, where Ctrl+C and SIGTERM could not end proclab
     cleanly (a watched program's hook folder was left in /tmp)."""
