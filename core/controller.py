@@ -20,6 +20,7 @@ call back into the controller; they must be quick (hand the event to their own t
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -62,6 +63,8 @@ from proclab.core.words import plural
 if TYPE_CHECKING:
     from proclab.core.server.tcp import TcpServer
     from proclab.core.source import ProcessSource
+
+DESCRIBED_CHARS = 60  # a process's command line in a notice naming it
 
 
 class Controller:
@@ -181,13 +184,14 @@ class Controller:
         for rec_id in live:
             self._signals.send(rec_id, signal.SIGTERM, descendants=False)  # strays: theirs
         if family is not None and strays:
-            family.signal(strays, signal.SIGTERM)
-            family.signal(strays, signal.SIGCONT)  # a stopped process acts on it once woken
+            # Named first: their command lines are gone once they have ended.
             self._registry.notice(
                 "info",
                 f"{plural(len(strays), 'process')} that children started left their process"
                 f" group or outlived their parent: {_describe(strays)}",
             )
+            family.signal(strays, signal.SIGTERM)
+            family.signal(strays, signal.SIGCONT)  # a stopped process acts on it once woken
         sent = [plural(len(live), "child")] if live else []
         sent += [plural(len(strays), "such process")] if strays else []
         self._registry.notice(
@@ -525,10 +529,20 @@ if TYPE_CHECKING:
 
 
 def _describe(processes: dict[int, procfs.Brief], most: int = 5) -> str:
-    """ "1234 sleep, 1240 python3 and 3 more"."""
-    named = [f"{pid} {brief.name}" for pid, brief in sorted(processes.items())[:most]]
+    """ "1234 sleep 300, 1240 python3 -c 'import time; …' and 3 more": by command line
+    while the process still runs (its 15-character command name cut `python3 worker.py
+    --port 80` to `python3`), by that name once it has none (a zombie, a kernel thread)."""
+    named = [f"{pid} {_command(pid, brief)}" for pid, brief in sorted(processes.items())[:most]]
     more = len(processes) - len(named)
     return ", ".join(named) + (f" and {more} more" if more else "")
+
+
+def _command(pid: int, brief: procfs.Brief) -> str:
+    argv = procfs.read_cmdline(pid)
+    if not argv:
+        return brief.name
+    text = shlex.join(argv)
+    return text if len(text) <= DESCRIBED_CHARS else text[: DESCRIBED_CHARS - 1] + "…"
 
 
 def _still_there(processes: dict[int, procfs.Brief]) -> dict[int, procfs.Brief]:

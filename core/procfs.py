@@ -287,6 +287,24 @@ def brief_of(stat: bytes) -> Brief:
     )
 
 
+MAX_ARGS = 64
+MAX_ARG_CHARS = 1000
+
+
+def read_cmdline(pid: int) -> tuple[str, ...]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read(MAX_ARGS * MAX_ARG_CHARS)
+    except OSError:
+        return ()
+    # A title set over argv (setproctitle) leaves the rest of the area as NULs, read as
+    # empty arguments; ps and htop show the title alone, and so does proclab (an empty
+    # last argument of a real command line is lost with them, as in ps).
+    raw = raw.rstrip(b"\0")
+    parts = raw.split(b"\0") if raw else []
+    return tuple(p.decode("utf-8", "replace")[:MAX_ARG_CHARS] for p in parts[:MAX_ARGS])
+
+
 def reaped_cpu(pid: int) -> tuple[float, float]:
     """The user and system CPU seconds of the children a process has reaped (clock
     ticks), which wait4 counts into its own figures; (0, 0) if it cannot be read."""

@@ -15,12 +15,20 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import TASKS, grandchild_pid, lines, run_task, start_task, wait_until
+from support import (
+    TASKS,
+    grandchild_pid,
+    kill_if_running,
+    lines,
+    run_task,
+    start_task,
+    wait_until,
+)
 
 from proclab.core import procfs, step_aside
 from proclab.core.bootstrap import EXIT_RECORD, parse_exit_record, read_exit_record
 from proclab.core.classify import classify
-from proclab.core.controller import Controller
+from proclab.core.controller import Controller, _describe
 from proclab.core.errors import SpawnRefused, UnknownProcess
 from proclab.core.launcher import Launcher
 from proclab.core.model import (
@@ -1031,3 +1039,18 @@ def test_a_childs_wall_time_holds_its_cpu_time(controller, method):
         assert row.sample is not None
         wall = row.wall_time(time.time())
         assert wall is not None and wall >= row.sample.cpu_time, (wall, row.sample)
+
+
+def test_a_process_named_in_a_notice_is_named_by_its_command_line() -> None:
+    """Named by its command name alone (comm: 15 characters), `python3 worker.py --port
+    80` read as `python3`; a zombie, which has no command line left, keeps that name."""
+    worker = subprocess.Popen(["sleep", "60", "1"])  # sleep adds its arguments up
+    try:
+        # Popen returns before the kernel has set the new program's command line
+        assert wait_until(lambda: procfs.read_cmdline(worker.pid), 10)
+        assert _describe({worker.pid: procfs.brief(worker.pid)}) == f"{worker.pid} sleep 60 1"
+        worker.kill()
+        assert wait_until(lambda: procfs.brief(worker.pid).state == "Z", 10)
+        assert _describe({worker.pid: procfs.brief(worker.pid)}) == f"{worker.pid} sleep"
+    finally:
+        kill_if_running(worker)

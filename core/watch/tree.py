@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 from proclab.core import procfs
 
-MAX_ARGS = 64
-MAX_ARG_CHARS = 1000
 YOUNG_S = 1.0
 # When the machine booted, to the microsecond: /proc/stat's btime is rounded to a whole
 # second, which would put a process's start up to a second off (measured: 0.6 s).
@@ -56,20 +54,6 @@ class TreeProcess:
     def started(self) -> float:
         """Wall clock when it started (10 ms resolution: the kernel's clock ticks)."""
         return BOOT_WALL + self.start / procfs.CLOCK_TICKS
-
-
-def read_cmdline(pid: int) -> tuple[str, ...]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read(MAX_ARGS * MAX_ARG_CHARS)
-    except OSError:
-        return ()
-    # A title set over argv (setproctitle) leaves the rest of the area as NULs, read as
-    # empty arguments; ps and htop show the title alone, and so does proclab (an empty
-    # last argument of a real command line is lost with them, as in ps).
-    raw = raw.rstrip(b"\0")
-    parts = raw.split(b"\0") if raw else []
-    return tuple(p.decode("utf-8", "replace")[:MAX_ARG_CHARS] for p in parts[:MAX_ARGS])
 
 
 def read_exe(pid: int) -> str:
@@ -169,7 +153,7 @@ def describe(pid: int, known: TreeProcess | None = None) -> TreeProcess | None:
         pgid=brief.pgid,
         state=brief.state,
         name=brief.name,
-        cmdline=read_cmdline(pid),
+        cmdline=procfs.read_cmdline(pid),
         exe=read_exe(pid),
     )
 
