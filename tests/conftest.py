@@ -14,12 +14,18 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from proclab.core import family
 from proclab.core.controller import Controller
 from proclab.core.methods import forget_main_script
 
 PR_SET_CHILD_SUBREAPER = 36
+
+# No deadline per example: Hypothesis's 200 ms fails a test whose example a loaded
+# machine stalled (a worker's garbage collection), and timing belongs in benchmarks/.
+settings.register_profile("proclab", deadline=None)
+settings.load_profile("proclab")
 
 
 def pytest_configure(config: pytest.Config) -> None:

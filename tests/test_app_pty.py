@@ -225,20 +225,20 @@ def test_started_in_the_background_then_brought_to_the_foreground_it_draws_and_r
             os._exit(0)
     screen = bytearray()
 
-    def read_for(seconds: float) -> None:
+    def read_until(text: bytes, seconds: float = 45) -> bool:
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while text not in screen and time.monotonic() < end:
             if select.select([fd], [], [], 0.1)[0]:
                 with contextlib.suppress(OSError):
                     screen.extend(os.read(fd, 65536))
+        return text in screen
 
     try:
         assert wait_until(lambda: (tmp_path / "stopped").exists(), 30)
         assert (tmp_path / "stopped").read_text() == "True"  # stopped in the background
-        read_for(3)
+        assert read_until(b"0 live"), bytes(screen[-500:])  # drawn in the foreground
         os.write(fd, b"?")
-        read_for(3)
-        assert b"escape closes" in screen  # drawn, and reading keys, in the foreground
+        assert read_until(b"escape closes"), bytes(screen[-500:])  # and reading keys
     finally:
         with contextlib.suppress(OSError, ValueError):
             app = int((tmp_path / "app").read_text())

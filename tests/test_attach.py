@@ -102,8 +102,9 @@ def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> Non
             with pytest.raises(NotAllowed):
                 attached.restart(root.id)
             # Signals reach any process of the tree; its end is seen, its status is not.
-            # The first one started is the one its parent is joining: reaped at once.
-            victim = min(children, key=lambda r: r.pid or 0)
+            # The first one started is the one its parent is joining: reaped at once. (Not
+            # the lowest pid: pids wrap at pid_max, 32768 here.)
+            victim = min(children, key=lambda r: (r.started_at or 0.0, r.pid or 0))
             attached.kill(victim.id)
             assert attached.join([victim.id], timeout=10)
             ended = attached.row(victim.id)
@@ -139,15 +140,35 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
         end(program)
 
 
+def shell_waiting(script: str) -> subprocess.Popen[bytes]:
+    """`sh -c script` once a line comes on its stdin (see attached_then_go)."""
+    return subprocess.Popen(
+        ["sh", "-c", f"read _; {script}"], stdin=subprocess.PIPE, start_new_session=True
+    )
+
+
+def attached_then_go(program: subprocess.Popen[bytes]) -> tuple[subprocess.Popen[str], str]:
+    """`attach --headless` on a shell_waiting, which goes on once attach has its row (a
+    loaded machine took over a second to attach, past a shell that lived 2 s); and what
+    attach printed until then."""
+    proc = attach_headless(program.pid)
+    assert proc.stdout is not None and program.stdin is not None
+    read = [proc.stdout.readline()]
+    assert read[0].startswith("+ sh "), read
+    program.stdin.write(b"go\n")
+    program.stdin.close()
+    return proc, "".join(read)
+
+
 def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None:
     """Once the attached program had ended it said "waiting for it (Ctrl+C ends it)",
     and Ctrl+C then left it running, as attach does."""
-    program = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 2; exit 0"], start_new_session=True)
+    program = shell_waiting("sleep 30 & sleep 2; exit 0")
     try:
         shell = psutil.Process(program.pid)
-        assert wait_until(lambda: any(c.name() == "sleep" for c in shell.children()), 10)
-        proc = attach_headless(program.pid)
+        proc, _ = attached_then_go(program)
         assert proc.stderr is not None
+        assert wait_until(lambda: any(c.name() == "sleep" for c in shell.children()), 10)
         left = [c for c in shell.children() if c.cmdline() == ["sleep", "30"]]
         said = ""
         deadline = time.monotonic() + 20
@@ -165,15 +186,16 @@ def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None
 def test_an_orphan_s_unknown_status_does_not_blame_its_dead_parent() -> None:
     """`only its parent bash (29689) could read it`, of a sleep whose bash had ended
     seconds before: the orphan's status was the adopting process's to read."""
-    program = subprocess.Popen(["sh", "-c", "sleep 4 & sleep 2; exit 0"], start_new_session=True)
+    program = shell_waiting("sleep 4 & sleep 2; exit 0")
     try:
-        proc = attach_headless(program.pid)
-        deadline = time.monotonic() + 6.0  # the shell waits 2 s: attach starts before it ends
+        proc, before = attached_then_go(program)
+        deadline = time.monotonic() + 6.0
         while time.monotonic() < deadline:  # the orphan is this process's (a subreaper)
             reap_orphans()
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         out, _err = proc.communicate(timeout=30)
+        out = before + out
         assert re.search(
             rf"^- sleep \d+ ended after 2\.\d+ s: .*only its parent sh \({program.pid}\)", out, re.M
         ), out

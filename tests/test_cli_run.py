@@ -206,8 +206,14 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
         text=True,
     )
     try:
-        assert wait_until(lambda: len(_descendants(proc.pid)) >= 2, 20)
-        time.sleep(0.8)  # let them install their SIGTERM handler
+        # Each says so once it ignores SIGTERM (proclab's own helpers were counted as
+        # descendants before any child was there).
+        assert proc.stdout is not None
+        ignoring = 0
+        while ignoring < 2:
+            line = proc.stdout.readline()
+            assert line, "proclab run ended before its children ignored SIGTERM"
+            ignoring += "ignoring SIGTERM" in line
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

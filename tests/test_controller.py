@@ -446,14 +446,14 @@ def test_a_childs_start_latency_leaves_out_the_launchers_step(controller, monkey
     def slow(pid: int, mask: set[int]) -> None:
         if threading.current_thread().name == "proclab-launcher":
             moves.append(time.monotonic())
-            time.sleep(0.3)
+            time.sleep(2.0)  # far past what a loaded machine adds to a start
         real(pid, mask)
 
     monkeypatch.setattr(os, "sched_setaffinity", slow)
     monkeypatch.setattr(step_aside.procfs, "last_cpu", lambda pid: step_aside._getcpu())
     row = run_task(controller, "sleep", "(0,)", method="fork")
     assert moves, "the launcher did not step aside"
-    assert row.start_latency is not None and row.start_latency < 0.3, row.start_latency
+    assert row.start_latency is not None and row.start_latency < 1.5, row.start_latency
 
 
 @TWO_CPUS

@@ -104,7 +104,7 @@ def test_the_ticker_lets_a_held_end_go_without_anyone_asking(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The app and a recording tick nothing themselves: a held end goes by the clock."""
-    monkeypatch.setattr(in_order, "LINES_WAIT_S", 0.05)
+    monkeypatch.setattr(in_order, "LINES_WAIT_S", 0.5)  # more than a stall before the check
     child = ProcessRow(2, "talker", None, ProcState.EXITED, 101, exitcode=0, parent=1)
     pipes = SimpleNamespace(output_open=lambda _: True, output_unread=lambda _: False)
     heard: list[Event] = []

@@ -259,14 +259,17 @@ def test_a_connection_s_time_counts_from_its_accept_not_its_handler_s_start(
     assert idle.recv(10) == b""  # closed by the server after 1 s of silence
     lasted = time.monotonic() - began
     idle.close()
-    assert 0.95 < lasted < 1.1, lasted  # its handler's start is not added to it
+    # Not past 1.1 s but where the handler started later than that (a loaded machine):
+    # then it closes at its start. The server's own clocks below tell the two apart.
+    assert 0.95 < lasted < 3, lasted
 
     def mine(kind: str) -> list[ServerEvent]:
         return [e for e in events if e.kind == kind and e.client.endswith(f":{port}")]
 
     assert wait_until(lambda: mine("disconnected"), 5)
     (closed,), (accepted,) = mine("disconnected"), mine("accepted")
-    assert closed.reason == "idle timeout" and abs(closed.duration - lasted) < 0.08
+    assert closed.reason == "idle timeout" and abs(closed.duration - lasted) < 0.25
+    # its handler's start is not added to it: counted from the accept
     assert closed.time - accepted.time == pytest.approx(closed.duration, abs=0.05)
 
 
@@ -541,13 +544,18 @@ def test_a_connection_wakes_one_of_the_pool_s_workers_not_all() -> None:
         woken: list[int] = []
 
         def wait(n: int) -> None:
-            if selectors_[n].poll(2.0):
+            if selectors_[n].poll(5.0):
                 woken.append(n)
+
+        def waiting(thread: threading.Thread) -> bool:
+            with open(f"/proc/self/task/{thread.native_id}/wchan") as f:
+                return f.read() == "do_epoll_wait"
 
         waiters = [threading.Thread(target=wait, args=(n,)) for n in range(4)]
         for waiter in waiters:
             waiter.start()
-        time.sleep(0.3)  # every worker waiting
+        # every worker waiting (one still on its way in would find the connection there)
+        assert wait_until(lambda: all(waiting(w) for w in waiters), 10)
         with socket.create_connection(listener.getsockname()):
             for waiter in waiters:
                 waiter.join()

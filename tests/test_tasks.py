@@ -104,7 +104,7 @@ def test_spin_is_cpu_bound(controller, method):
     wall = sum(t.interval for t in ticks)
     runnable = sum(t.cpu_delta + t.run_delay_delta for t in ticks) / wall
     assert runnable > 0.8, [(round(t.cpu_delta, 3), round(t.run_delay_delta, 3)) for t in ticks]
-    assert sum(t.cpu_delta for t in ticks) / wall > 0.2
+    assert sum(t.cpu_delta for t in ticks) / wall > 0.1
     row = controller.row(rec_id)
     assert row.state is ProcState.EXITED and _lived(row) >= 1.5
 

@@ -18,9 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import psutil
 import pytest
@@ -28,6 +30,7 @@ from conftest import reap_orphans
 from pty_session import PROCLAB, gone
 from support import TASKS, free_port, kill_if_running, listening, wait_until
 
+from proclab.core import procfs
 from proclab.core.model import (
     ClientAccepted,
     ClientClosed,
@@ -308,7 +311,8 @@ def test_quitting_ends_the_tree_and_names_what_left_the_session() -> None:
     finally:
         program.close()
     assert all(not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in pids)
-    assert any("left the program's session" in n and "sleep" in n for n in notices), notices
+    # named by its command line, not its command name alone
+    assert any("left the program's session" in n and "sleep 60" in n for n in notices), notices
     assert any("SIGKILL" in n for n in notices), notices  # bash ignored SIGTERM
     root = program.root
     assert root is not None and root.exitcode == -signal.SIGKILL
@@ -476,10 +480,10 @@ def watched_until_ready(
     *args: str,
     env: dict[str, str] | None = None,
     stderr: int = subprocess.DEVNULL,
-) -> subprocess.Popen[str]:
+) -> Watching:
     """`proclab watch --headless` on the script `code`, once it has printed "ready"."""
     (folder / name).write_text(code)
-    proc = subprocess.Popen(
+    proc = Watching(
         [PROCLAB, "watch", "--headless", "--grace", "0.5", name, *args],
         cwd=folder,
         env=env,
@@ -490,9 +494,42 @@ def watched_until_ready(
     )
     assert proc.stdout is not None
     for line in proc.stdout:
+        proc.said.append(line)
         if line.rstrip().endswith("| ready"):
             break
     return proc
+
+
+class Watching(subprocess.Popen[str]):
+    """`proclab watch --headless`, with what it has printed so far (read by the test)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.said: list[str] = []
+
+    def told(self, pids: Iterable[int], timeout: float = 30) -> None:
+        """Reads on until each of `pids` has its "+" line (proclab has a row for it: it
+        walked it, or its hook said hello)."""
+        assert self.stdout is not None
+        left = {str(pid) for pid in pids}
+        timer = threading.Timer(timeout, self.kill)  # a proclab that never tells ends it
+        timer.start()
+        try:
+            for line in self._lines():
+                if line.startswith("+ "):
+                    left.discard(line.split()[2].rstrip(":"))
+                if not left:
+                    return
+        finally:
+            timer.cancel()
+        raise AssertionError(f"never told of {sorted(left)}: {''.join(self.said)}")
+
+    def _lines(self) -> Iterator[str]:
+        yield from list(self.said)
+        assert self.stdout is not None
+        for line in self.stdout:
+            self.said.append(line)
+            yield line
 
 
 @pytest.mark.parametrize("bound", ["cgroup", "tree"])
@@ -521,8 +558,10 @@ def test_ending_proclab_leaves_nothing_of_the_tree(how: int, bound: str, tmp_pat
         if bound == "tree":
             # Without a cgroup the guardian knows what the walks told it: a process born
             # within the last walk (0.2 s) before a SIGKILL outside the program's process
-            # group would be missed (the README says so).
-            time.sleep(2 * WALK_S + 0.2)
+            # group would be missed (the README says so). The walk that makes a row tells
+            # the guardian next: once each has its row, a walk's time is enough.
+            proc.told(p.pid for p in family)
+            time.sleep(WALK_S + 0.2)
         proc.send_signal(how)
         printed, _ = proc.communicate(timeout=30)
         assert gone(family, timeout=10) == []
@@ -660,10 +699,17 @@ def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path)
     )
     proc = watched_until_ready(tmp_path, "leaves.py", code, stderr=subprocess.PIPE)
     try:
-        assert wait_until(lambda: "sleep" in names_below(proc.pid), 10)
-        time.sleep(2 * WALK_S + 0.2)  # the root's end is known: proclab waits for the rest
+        assert proc.stdout is not None
+        before = []  # until proclab tells the root's end: it then waits for the rest
+        for line in proc.stdout:
+            before.append(line)
+            if line.startswith("- python") and " exit 4 " in line:
+                break
+        assert before and " exit 4 " in before[-1], before
+        assert "sleep" in names_below(proc.pid)
         proc.send_signal(signal.SIGINT)
         printed, err = proc.communicate(timeout=30)
+        printed = "".join(before) + printed
         assert "the program has ended; 1 process it started still runs" in err, err
         assert proc.returncode == 4, (printed, err)
         assert re.search(r"^sleep\s+\d+\s+.*-15 SIGTERM", printed, re.M), printed
@@ -691,7 +737,7 @@ def test_a_zombie_is_not_counted_among_the_processes_still_running(tmp_path: Pat
             p for p in me.children(recursive=True) if p.status() == psutil.STATUS_ZOMBIE
         ]
         assert wait_until(lambda: len(zombies()) == 2, 10)
-        time.sleep(2 * WALK_S + 0.2)  # each seen by a walk: two rows, neither ended
+        proc.told(z.pid for z in zombies())  # two rows, neither ended
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
         assert "SIGTERM received: ending 1 process" in err, err
@@ -999,7 +1045,7 @@ def test_a_title_set_over_argv_is_read_as_ps_shows_it() -> None:
     )
     try:
         assert child.stdout is not None and child.stdout.readline()
-        assert tree.read_cmdline(child.pid) == ("t",)
+        assert procfs.read_cmdline(child.pid) == ("t",)
         shown = subprocess.run(["ps", "-o", "args=", "-p", str(child.pid)], capture_output=True)
         assert shown.stdout.decode().strip() == "t"
     finally:
