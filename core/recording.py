@@ -107,7 +107,9 @@ def encode(value: Any) -> Any:
 def event_line(event: Event, wall: float) -> str:
     return json.dumps(
         {"t": round(wall, 6), "type": type(event).__name__, "event": encode(event)},
-        ensure_ascii=False,
+        # JSON escapes C0 controls, and only with this C1's (\x9b is a CSI to a terminal
+        # that reads UTF-8 C1, as xterm does) and bidi overrides: `tail -f` shows text.
+        ensure_ascii=True,
     )
 
 

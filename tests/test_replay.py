@@ -472,7 +472,8 @@ def test_a_recording_cut_off_mid_line_still_replays(tmp_path: Path) -> None:
     events = made_up_session()
     path = tmp_path / "cut.jsonl"
     line = event_line(OutputLine(2, 41002, "ForkProcess-3", "stdout", "naïve", NOW + 5), NOW + 5)
-    last = line.encode()
+    # as an earlier proclab wrote it: its lines held UTF-8 (they are ASCII now)
+    last = json.dumps(json.loads(line), ensure_ascii=False).encode()
     whole = len(events) + 2  # the header, then the events: the cut line is the next
     for cut in (last[:10], last[: last.index("ï".encode()) + 1]):  # the second in the "ï"
         write_recording(path, events, tail=cut)

@@ -417,6 +417,24 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     assert summary["lives"] == pytest.approx(lives)
 
 
+def test_headless_json_escapes_a_child_s_c1_controls_and_bidi_overrides() -> None:
+    """JSON escapes C0 controls only: a child's OSC 52 written with C1 bytes (U+009D ...
+    U+009C, which xterm obeys in UTF-8) reached the terminal raw, as did U+202E."""
+    evil = "\x9d52;c;UFdORUQ=\x9c \x9b31m red \u202e desrever"
+    code = f"import sys; print({evil!r}); print({evil!r}, file=sys.stderr)"
+    done = subprocess.run(
+        [PROCLAB, "watch", "--headless", "--json", "--", sys.executable, "-c", code],
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    for raw in (done.stdout, done.stderr):
+        assert raw.isascii(), raw
+    said = [json.loads(line) for line in done.stdout.splitlines() + done.stderr.splitlines()]
+    assert [o["text"] for o in said if o["type"] == "output"] == [evil, evil]
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [

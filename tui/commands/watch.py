@@ -345,7 +345,9 @@ class _Printer:
             self._write(sys.stdout, escape_controls(f"{_MARKS[kind]} {text}"))
 
     def _emit(self, stream: TextIO, obj: dict[str, object]) -> None:
-        self._write(stream, json.dumps(obj, ensure_ascii=False))
+        # Escaped whole, C1 controls and bidi overrides too (a child's OSC 52 as \x9d…\x9c
+        # reached the terminal raw): see recording.event_line.
+        self._write(stream, json.dumps(obj, ensure_ascii=True))
 
     def _write(self, stream: TextIO, text: str) -> None:
         with self._lock:  # lines from several threads, each whole
