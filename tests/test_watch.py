@@ -417,6 +417,31 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     assert summary["lives"] == pytest.approx(lives)
 
 
+SHORT_FORK_CHILD = """
+import multiprocessing as mp
+
+def kid():
+    print("hi", flush=True)
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    p = mp.Process(target=kid)
+    p.start()
+    p.join()
+"""
+
+
+def test_a_command_learnt_after_its_row_was_shown_is_no_exec(tmp_path: Path) -> None:
+    """A fork child that ended before a walk saw it was shown as '(ended before a walk saw
+    it)', and its command line, learnt after, as `~ Process-1 exec'd: python quick.py`
+    (4 runs of 5): it never exec'd."""
+    (tmp_path / "quick.py").write_text(SHORT_FORK_CHILD)
+    for _ in range(3):
+        done = headless("quick.py", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "Process-1" in done.stdout and "exec'd" not in done.stdout, done.stdout
+
+
 def test_headless_json_escapes_a_child_s_c1_controls_and_bidi_overrides() -> None:
     """JSON escapes C0 controls only: a child's OSC 52 written with C1 bytes (U+009D ...
     U+009C, which xterm obeys in UTF-8) reached the terminal raw, as did U+202E."""

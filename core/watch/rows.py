@@ -570,3 +570,9 @@ def _command_of(process: tree.TreeProcess) -> str:
     if process.start == UNSEEN:
         return "(ended before a walk saw it)"
     return f"[{process.name}]"  # a kernel thread, or a zombie: as ps shows them
+
+
+def command_known(command: str) -> bool:
+    """`command` is a command line read or told, not what stands for one not known
+    (_command_of): a real one begins with neither bracket, which short_command quotes."""
+    return not command.startswith(("(", "["))

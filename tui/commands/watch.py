@@ -40,6 +40,7 @@ from proclab.core.model import (
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
+from proclab.core.watch.rows import command_known
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.commands.options import add_record_argument, add_refresh_argument, positive_float
@@ -323,11 +324,14 @@ class _Printer:
         self._event("started", row, _started_text(row, parent, root))
 
     def _execd_line(self, row: ProcessRow) -> None:
-        """A process shown already that runs another program now (it exec'd)."""
+        """A process shown already that runs another program now (it exec'd); not one
+        whose command was not known when it was shown, and is now (a fork child first
+        told of by its parent's start(): it runs what its parent ran)."""
         shown = self._commands.get(row.id)
         if shown is not None and row.command != shown[1]:
             self._commands[row.id] = (row.name, row.command)
-            self._event("exec", row, f"{shown[0]} {row.pid} exec'd: {row.command}")
+            if command_known(shown[1]):
+                self._event("exec", row, f"{shown[0]} {row.pid} exec'd: {row.command}")
 
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
