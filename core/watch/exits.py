@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from proclab.core import procfs
 from proclab.core.model import ProcessRow, ProcSample, ProcState
 from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
@@ -92,8 +93,12 @@ class Reaper:
             row = self._registry.row(rec_id)
         if first:
             last = _zombie_sample(pid, start, row, self._registry.current_sample(row))
+            # Read with its own figures (then it was this zombie): what wait4 adds.
+            children = sum(procfs.reaped_cpu(pid)) if last is not None else 0.0
             self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
+                if children:
+                    self._rows.children_cpu[rec_id] = children
                 exited_at = self._rows.exited.setdefault(rec_id, time.time())
                 row = self._registry.row(rec_id)
                 if not row.state.is_over:
@@ -154,7 +159,7 @@ class Reaper:
             else:
                 code = os.waitstatus_to_exitcode(status)
                 sample = row.sample if is_final(row.sample) else None
-                if not rows.has_children(rec_id):  # wait4's CPU times are its own
+                if rows.own_cpu_from_reaper(rec_id):
                     previous = sample or self._registry.current_sample(row)
                     sample = usage_sample(usage.ru_utime, usage.ru_stime, previous)
                 note = (

@@ -81,6 +81,9 @@ class TreeRows:
         self.known: dict[int, tree.TreeProcess] = {}  # the last walk
         self.own: dict[int, int] = {}  # row id -> pid, of proclab's own children (reaped here)
         self.exited: dict[int, float] = {}  # row id -> when its pidfd said it ended
+        # row id -> the CPU seconds of the children its process reaped, read from its
+        # zombie: its reaper's wait4 counts them in (see own_cpu_from_reaper)
+        self.children_cpu: dict[int, float] = {}
         self._told: dict[int, float] = {}  # row id -> when a hook said what it runs (became)
         self.gone: dict[int, float] = {}  # row id -> when the walk saw it gone, status unknown
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
@@ -381,10 +384,14 @@ class TreeRows:
         self.gone.setdefault(rec_id, time.time())
         return rec_id
 
-    def has_children(self, rec_id: int) -> bool:
-        """A reaper's word on CPU time counts the children it reaped too: it is the
-        process's own only when it had none."""
-        return any(r.parent == rec_id for r in self.registry.rows())
+    def own_cpu_from_reaper(self, rec_id: int) -> bool:
+        """A reaper's word on CPU time (wait4) counts the children the process reaped too:
+        it is the process's own only when it had none, that proclab saw or that its zombie
+        counted (a shell's short commands, which no walk saw, were 90 % of `os.system`'s
+        figure)."""
+        if self.children_cpu.get(rec_id, 0.0) > 0.0:
+            return False
+        return not any(r.parent == rec_id for r in self.registry.rows())
 
     # Ends --------------------------------------------------------------------------------
 
@@ -478,7 +485,7 @@ class TreeRows:
         """Its last figures: its reaper's word on its CPU times where that is its own
         only (it had no children), over the last ones read (see usage_sample)."""
         row = self.registry.row(rec_id)
-        if status.sample is None or self.has_children(rec_id):
+        if status.sample is None or not self.own_cpu_from_reaper(rec_id):
             return row.sample
         return usage_sample(status.sample.cpu_user, status.sample.cpu_system, row.sample)
 
