@@ -417,6 +417,35 @@ def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     assert summary["lives"] == pytest.approx(lives)
 
 
+def test_the_summary_says_a_total_with_lower_bounds_in_it_is_one_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rows marked ≥ (read while they ran) were added up as if exact: "used 842 ms of CPU"
+    of 1.26 s, and the note said they "may have used a little more" (2-5 times more)."""
+    from fakes import _sample
+
+    from proclab.tui.commands.watch import print_summary, summary_figures
+
+    def row(rec_id: int, status: str, parent: int | None = 1) -> ProcessRow:
+        return ProcessRow(
+            rec_id, f"p{rec_id}", None, ProcState.EXITED, 100 + rec_id, exitcode=0,
+            created_at=10.0, started_at=10.0, ended_at=11.0, parent=parent,
+            sample=_sample(0.0, 0.2, 0, 0, status),
+        )  # fmt: skip
+
+    root = row(1, "zombie", parent=None)
+    source = SimpleNamespace(root_rows=lambda: [root])
+    exact = [root, row(2, "zombie")]
+    print_summary(exact, source)  # type: ignore[arg-type]
+    assert "and used 400 ms of CPU" in capsys.readouterr().out
+    bounded = [*exact, row(3, "sleeping")]
+    print_summary(bounded, source)  # type: ignore[arg-type]
+    said = capsys.readouterr().out
+    assert "and used at least 600 ms of CPU" in said
+    assert "CPU marked ≥ for 1 process: read while it ran" in said and "so it used more" in said
+    assert summary_figures(bounded, source)["cpu_lower_bounds"] == 1  # type: ignore[arg-type]
+
+
 SYSTEM_SPINS = """
 import os, resource, time
 for _ in range(4):

@@ -40,7 +40,7 @@ from proclab.core.model import (
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
-from proclab.core.watch.rows import command_known
+from proclab.core.watch.rows import command_known, is_final
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.commands.options import add_record_argument, add_refresh_argument, positive_float
@@ -437,6 +437,10 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
     # counted apart, not as 0.
     walls = [r.wall_time(now) for r in rows]
     cpu = [r.sample.cpu_time if r.sample is not None else None for r in rows]
+    # CPU read while it ran, of a process that has ended: it used more (fmt.cpu_time's ≥)
+    bounds = [
+        r for r in rows if r.state.is_over and r.sample is not None and not is_final(r.sample)
+    ]
     return {
         "program_wall": root.wall_time(now) if root is not None else None,
         "exit": root.exitcode if root is not None else None,
@@ -445,6 +449,7 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
         "lives_unknown": sum(1 for w in walls if w is None),
         "cpu": sum(c for c in cpu if c is not None),
         "cpu_unknown": sum(1 for c in cpu if c is None),
+        "cpu_lower_bounds": len(bounds),
         "rows": [encode(r) for r in rows],
     }
 
@@ -477,19 +482,18 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         f" its {plural(len(rows), 'process')} lived {'at most ' if bounded else ''}"
         f"{fmt.seconds(figures['lives'])} in all"  # type: ignore[arg-type]
         + (f" ({figures['lives_unknown']} not known)" if figures["lives_unknown"] else "")
-        + f" and used {fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
+        + f" and used {'at least ' if figures['cpu_lower_bounds'] or figures['cpu_unknown'] else ''}"
+        + f"{fmt.seconds(figures['cpu'])} of CPU"  # type: ignore[arg-type]
         + (f" ({figures['cpu_unknown']} never measured)" if figures["cpu_unknown"] else "")
     )
     unknown = [r for r in rows if r.exitcode is None and r.state.is_over]
     for row in unknown:
         print(escape_controls(f"  {row.name} {row.pid}: {row.exit_note}"))
-    late = [
-        r for r in rows if r.state.is_over and r.sample is not None and r.sample.status != "zombie"
-    ]
-    if late:
+    if figures["cpu_lower_bounds"]:
         print(
-            f"  CPU marked ≥ for {plural(len(late), 'process')}: read while it ran (its parent,"
-            " not proclab, reaped it), so it may have used a little more"
+            f"  CPU marked ≥ for {plural(figures['cpu_lower_bounds'], 'process')}: read while it"  # type: ignore[arg-type]
+            " ran (its parent, not proclab, reaped it), so it used more: what it ran after"
+            " that reading, up to the refresh interval on each of its threads"
         )
     if bounded:
         print(
