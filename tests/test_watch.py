@@ -40,6 +40,7 @@ from proclab.core.model import (
     ProcessCall,
     ProcessRow,
     ProcState,
+    RowUpdated,
     ServerListening,
     Spawned,
     StateChanged,
@@ -485,6 +486,58 @@ def test_a_root_s_cpu_leaves_out_children_no_walk_saw(monkeypatch: pytest.Monkey
         assert root.sample.cpu_time <= own + 0.011, (root.sample, own, theirs)  # clock ticks
     finally:
         program.close()
+
+
+PID_REUSED = """
+import multiprocessing as mp, os, sys, time
+
+def first():
+    time.sleep(0.3)
+
+def second():
+    time.sleep(0.3)
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    a = mp.Process(target=first, name="first")
+    a.start()
+    a.join()
+    time.sleep(3)  # what the first one's start() said is 3 s old
+    for _ in range(50):  # the kernel gives the next process the pid after ns_last_pid
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(a.pid - 1))
+        b = mp.Process(target=second, name="second")
+        b.start()
+        b.join()
+        if b.pid == a.pid:
+            break
+    print(a.pid, b.pid, flush=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_process_given_an_ended_one_s_pid_has_its_own_start_and_name(
+    tmp_path: Path, method: str
+) -> None:
+    """What a child's start() and its own hook said was kept by pid: a process given the
+    pid of one that had ended got the first one's run time ("ran -815.0 ms after
+    start()") and, its own name told before its parent's start(), the first one's."""
+    (tmp_path / "reuse.py").write_text(PID_REUSED)
+    program = watch([sys.executable, str(tmp_path / "reuse.py"), method])
+    root = program.root
+    assert root is not None and root.exitcode == 0
+    (said,) = lines_of(program, root)
+    first_pid, second_pid = map(int, said.split())
+    assert first_pid == second_pid, "the pid was not reused (another process took it)"
+    rows = [r for r in program.rows() if r.pid == first_pid and r.mp and r.mp.target]
+    assert [r.name for r in rows] == ["first", "second"], rows
+    # each run time, as told along the way (the first one's was 3 s away either side)
+    told = [
+        e.row.mp.ran_after  # type: ignore[attr-defined]
+        for e in program.events  # type: ignore[attr-defined]
+        if isinstance(e, RowUpdated | Spawned) and e.row.pid == first_pid and e.row.mp
+    ]
+    assert None not in told[-1:] and all(0 <= t < 3 for t in told if t is not None), told
 
 
 SHORT_FORK_CHILD = """

@@ -59,9 +59,11 @@ class HookMessages:
         self._watcher = watcher
         self._emit = emit
         self._deliver_pending = deliver_pending  # a process's messages not yet delivered
-        self._start_calls: dict[int, float] = {}  # child pid -> its parent's start() call
-        self._runs: dict[int, float] = {}  # child pid -> when it began running its target
-        # Processes that said their name themselves (run, rename): a parent's start()
+        # By row, not by pid: a pid reused kept its first process's start() (a child "ran
+        # -815.0 ms after start()") and its name (a Process-2 named Process-1).
+        self._start_calls: dict[int, float] = {}  # child row -> its parent's start() call
+        self._runs: dict[int, float] = {}  # child row -> when it began running its target
+        # Rows whose process said its name itself (run, rename): a parent's start()
         # message, delivered later (a child's own are read first before its lines and its
         # end), must not put back the name it started under.
         self._self_named: set[int] = set()
@@ -92,8 +94,9 @@ class HookMessages:
             elif isinstance(message, MpJoin):
                 self._mp_join(message, events)
             elif isinstance(message, MpName):
-                self._self_named.add(message.pid)
-                self._facts(message.pid, events, name=message.name)
+                rec_id = self._facts(message.pid, events, name=message.name)
+                if rec_id is not None:
+                    self._self_named.add(rec_id)
             elif isinstance(message, Started):
                 self._started(message, events)
             elif isinstance(message, Exec):
@@ -192,17 +195,20 @@ class HookMessages:
         return rec_id
 
     def _mp_start(self, message: MpStart, events: Pending) -> None:
-        self._start_calls[message.child] = message.t_call
-        ran = self._runs.get(message.child)
         rows = self._rows
-        if rows.row_for(message.child, events) is None and rows.known_pid(message.pid):
+        child = rows.row_for(message.child, events)
+        if child is None and rows.known_pid(message.pid):
             # Started and gone before proclab heard of it (a kill() right after start()).
             # A forkserver child's parent is the fork server (0: not known), not its starter.
             parent = message.pid
             if message.method == "forkserver":
                 parent = rows.fork_server_of(message.pid)
-            rows.unseen(message.child, parent, (), "", events, message.t)
-        said = message.child in self._self_named
+            child = rows.unseen(message.child, parent, (), "", events, message.t)
+        ran = None
+        if child is not None:
+            self._start_calls[child] = message.t_call
+            ran = self._runs.get(child)
+        said = child in self._self_named
         self._facts(
             message.child,
             events,
@@ -218,9 +224,12 @@ class HookMessages:
         self._call(message.pid, message.child, "start", message.t_call, message.t, events)
 
     def _mp_run(self, message: MpRun, events: Pending) -> None:
-        self._self_named.add(message.pid)
-        self._runs[message.pid] = message.t
-        called = self._start_calls.get(message.pid)
+        rec_id = self._rows.row_for(message.pid, events)
+        if rec_id is None:
+            return
+        self._self_named.add(rec_id)
+        self._runs[rec_id] = message.t
+        called = self._start_calls.get(rec_id)
         facts: dict[str, object] = {"name": message.name, "role": None}
         if message.target is not None:
             facts["target"] = message.target
