@@ -540,6 +540,30 @@ def test_a_process_given_an_ended_one_s_pid_has_its_own_start_and_name(
     assert None not in told[-1:] and all(0 <= t < 3 for t in told if t is not None), told
 
 
+SUBREAPER_DOUBLE_FORK = """
+import ctypes, os, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans below come here
+b = os.fork()
+if b == 0:
+    if os.fork() == 0:
+        time.sleep(0.6)
+        os._exit(33)
+    os._exit(22)  # at once: its child is this program's now
+os.waitpid(b, 0)
+os.wait()
+"""
+
+
+def test_a_double_fork_under_a_subreaper_program_stays_under_who_forked_it() -> None:
+    """The program adopts its orphans (a subreaper): the grandchild, whose parent exited
+    at once, was shown under the program, its ppid when a walk read it (2 runs of 2)."""
+    program = watch([sys.executable, "-c", SUBREAPER_DOUBLE_FORK])
+    by_code = {r.exitcode: r for r in program.rows()}
+    assert set(by_code) == {0, 22, 33}, program.rows()
+    assert by_code[22].parent == by_code[0].id
+    assert by_code[33].parent == by_code[22].id
+
+
 SHORT_FORK_CHILD = """
 import multiprocessing as mp
 

@@ -157,7 +157,9 @@ class HookMessages:
                 rec_id, name=os.path.basename(message.argv[0]) if message.argv else "?"
             )
         rows.hooked.add(message.pid)
-        rows.parent_named(rec_id, message.ppid, message.t, events)
+        # A fork's hello names who forked it, read before the fork: the truth, where a
+        # walk after its parent's end read the adopting process (a subreaper program).
+        rows.parent_named(rec_id, message.ppid, message.t, events, forked=message.via == "fork")
         row = self._registry.row(rec_id)
         if message.argv:
             command = short_command(message.argv)

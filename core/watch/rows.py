@@ -181,13 +181,20 @@ class TreeRows:
                 events.append(RowUpdated(new))
         return rec_id
 
-    def parent_named(self, rec_id: int, ppid: int, born: float, events: Pending) -> None:
+    def parent_named(
+        self, rec_id: int, ppid: int, born: float, events: Pending, forked: bool = False
+    ) -> None:
         """Its own hook named its parent, and it had been born by `born` (wall clock: the
         message's time): a row made without one (from its starter's word, after its end,
         before the fork server it came from had a row) goes under it, now or when the
-        parent has a row."""
+        parent has a row. `forked`: named as it was forked, so also a row a walk placed
+        under the process that adopted it (its parent had ended: a double fork under a
+        subreaper program) moves to its parent."""
         row = self.registry.row(rec_id)
-        if row.parent is not None or rec_id in self.roots or ppid <= 0:
+        if rec_id in self.roots or ppid <= 0:
+            return
+        placed = row.parent is not None
+        if placed and (not forked or self.registry.row(row.parent).pid == ppid):  # type: ignore[arg-type]
             return
         self.ppids[rec_id] = ppid
         if row.started_at is not None:
@@ -196,10 +203,10 @@ class TreeRows:
             # hook spoke, and was not taken for the process with that pid then.
             born = min(born, row.started_at)
         parent = self.living_at(ppid, born)
-        if parent is not None:
+        if parent is not None and parent != row.parent:
             changes = self._under(row, parent, row.name)
             events.append(RowUpdated(self.registry.update(rec_id, **changes)))
-        elif ppid not in self.live and rec_id not in self.orphans.get(ppid, ()):
+        elif not placed and ppid not in self.live and rec_id not in self.orphans.get(ppid, ()):
             self.orphans.setdefault(ppid, []).append(rec_id)
 
     def living_at(self, pid: int, when: float) -> int | None:
