@@ -646,6 +646,42 @@ def test_a_pool_is_its_server_process_and_the_workers_it_started(controller, eve
     assert controller.row(rows[1].id).state.is_over
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_a_pool_worker_killed_with_a_connection_open_gives_its_place_back(
+    controller, events, method
+):
+    """A worker killed with a connection open never closed it: its place among
+    --max-clients stayed taken, and every later client was turned away as busy (with
+    nobody connected); the log never closed the connection, and served missed it."""
+    address = start(controller, "pool", method, max_clients=1)
+    held = socket.create_connection(address, timeout=10)
+    held.sendall(b"x")
+    assert held.recv(1) == b"X"
+    assert wait_until(lambda: [e for e in events if e.kind == "accepted"], 5)
+    (accepted,) = [e for e in events if e.kind == "accepted"]
+    (worker,) = [r for r in workers(controller) if r.pid == accepted.pid]
+    controller.kill(worker.id)
+    assert controller.join([worker.id], timeout=10)
+    assert held.recv(1) == b""  # the client sees its connection closed
+    held.close()
+
+    def closed_with_it() -> list[ServerEvent]:
+        return [e for e in events if e.kind == "disconnected" and e.pid == worker.pid]
+
+    assert wait_until(closed_with_it, 5)
+    assert closed_with_it()[0].reason == (
+        "its pool worker ended (killed, exit -9 SIGKILL) with it open"
+    )
+    assert wait_until(lambda: controller.server.status().active == 0, 5)
+    assert echo(address, [b"again"]) == b"AGAIN"  # not "busy": the other worker serves
+    assert wait_until(lambda: controller.server.status().served == 2, 5)
+    said = [e.text for e in events if e.kind == "error"]
+    assert (
+        f"pool worker {worker.pid} ended (killed, exit -9 SIGKILL): 1 connection it held closed with it"
+        in said
+    )
+
+
 def test_stop_survives_a_worker_told_of_while_it_ends_the_others(controller, monkeypatch):
     """The loop's thread reads events (a worker's row made) until stop() has ended every
     handler; stop() must not trip over the set it is reading growing under it."""

@@ -48,16 +48,18 @@ from proclab.core.words import plural
 
 TYPE_CHECKING = False  # not typing's: kept light for spawn handlers (bootstrap says why)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 READ_CHUNK = 64 * 1024
 OUT_LIMIT = 1024 * 1024  # bytes owed to a client before its handler stops reading it
 REJECT_READS = 16  # reads of what a turned-away client sent, at most (1 MiB)
 PREVIEW_BYTES = 32
-# The pool's shared counts (a multiprocessing Array of two): connections open now, and
-# connections served (ended), across every worker, whatever is logged.
-OPEN, SERVED = 0, 1
+# The pool's shared counts (a multiprocessing Array of WORKER_OPEN + workers): connections
+# open now, and connections served (ended), across every worker, whatever is logged; then
+# each worker's own open ones, by its number (from 1), which its server counts as closed
+# when the worker ends without closing them (killed): they held the limit's places.
+OPEN, SERVED, WORKER_OPEN = 0, 1, 2
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
 STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
@@ -507,11 +509,17 @@ class _Connections:
     reported with its figures when it closes."""
 
     def __init__(
-        self, epoll: select.epoll, report: Reporter, counter: Any, closing: Any = None
+        self,
+        epoll: select.epoll,
+        report: Reporter,
+        counter: Any,
+        closing: Any = None,
+        own: int = WORKER_OPEN,
     ) -> None:
         self.epoll = epoll
         self.report = report
         self.counter = counter
+        self.own = own  # a pool worker's own count in `counter`
         self.closing = closing  # called as a connection closes, before the client sees it
         self.by_fd: dict[int, _Conn] = {}
 
@@ -529,6 +537,7 @@ class _Connections:
             with self.counter.get_lock():
                 counts = self.counter.get_obj()  # indexed through the lock held already
                 counts[OPEN] -= 1
+                counts[self.own] -= 1
                 counts[SERVED] += 1
         if not self.report.connections:  # its figures are worked out only to be told
             return
@@ -584,18 +593,21 @@ def serve(
     counter: Any = None,
     stop: Any = None,
     closing: Any = None,
+    worker: int = 1,
 ) -> None:
     """Serve `first` (a handler; accepted at `first_at`, by time.monotonic()) or every
     connection `listener` accepts (a pool worker).
 
-    `counter`: the pool's shared counts (OPEN, SERVED) across its workers, the open ones
-    checked against `max_clients` on accept. `closing`: called as each connection closes,
+    `counter`: the pool's shared counts (OPEN, SERVED, then each worker's open ones) across
+    its workers, the open ones checked against `max_clients` on accept; `worker`: this
+    worker's number in it. `closing`: called as each connection closes,
     before the client can see it closed. `stop`: an object with is_set(), looked at between events
     (and, if it has a fileno(), readable once set: else polled). Returns when there is no
     listener and no connection left, or when stop is set.
     """
     epoll = select.epoll()
-    conns = _Connections(epoll, report, counter, closing)
+    own = WORKER_OPEN + worker - 1
+    conns = _Connections(epoll, report, counter, closing, own)
     by_fd = conns.by_fd
     polled = stop is not None and not hasattr(stop, "fileno")
     stop_reason = "ended by SIGTERM" if hasattr(stop, "fileno") else "server stopped"
@@ -637,7 +649,7 @@ def serve(
                     if conns.pump(conn, events, now) and conn.last + idle_timeout < next_sweep:
                         next_sweep = conn.last + idle_timeout
                 elif fd == listen_fd:
-                    _accept(listener, conns.open, report, max_clients, counter)  # type: ignore[arg-type]
+                    _accept(listener, conns.open, report, max_clients, counter, own)  # type: ignore[arg-type]
                 elif fd == stop_fd:
                     with contextlib.suppress(OSError):
                         os.read(fd, 64)
@@ -665,7 +677,12 @@ def _waiting_clients(
 
 
 def _accept(
-    listener: socket.socket, open_conn: Any, report: Reporter, max_clients: int, counter: Any
+    listener: socket.socket,
+    open_conn: Any,
+    report: Reporter,
+    max_clients: int,
+    counter: Any,
+    own: int = WORKER_OPEN,
 ) -> None:
     # Every client waiting, not one a wake: the listening socket is level-triggered, and
     # while a backlog is left every worker's wait returns it ready, to race for it (tried
@@ -677,6 +694,7 @@ def _accept(
                 full = counts[OPEN] >= max_clients
                 if not full:
                     counts[OPEN] += 1
+                    counts[own] += 1
             if full:
                 reject(sock, client, max_clients, report)
                 continue
@@ -926,6 +944,7 @@ def process_server(
     # has closed its inherited fds: such handlers are then polled.
     polled: dict[int, Any] = {}
     workers, counter = pool
+    numbers: dict[int, int] = {}  # a pool worker's pid -> its number
     opened = None if workers else OpenConnections(min(room[0], MAX_HANDLERS))
     listen_fd = -1
     stopping = False
@@ -935,10 +954,11 @@ def process_server(
             for number in range(1, workers + 1):
                 name = f"tcp pool worker {number}"
                 args: tuple[Any, ...] = (listener, bootstrap.InheritedFd(fd), idle_timeout)
-                args += (lifetime, max_clients, counter, log, method, name, budget)
-                _start_child(
+                args += (lifetime, max_clients, counter, log, method, name, budget, number)
+                worker = _start_child(
                     ctx, (pool_worker, args, name), method, live, epoll, report, "", worker=number
                 )
+                numbers[worker.pid] = number
             listener.close()  # its workers have their own copies
         else:
             listener.setblocking(False)
@@ -961,7 +981,7 @@ def process_server(
                     signal_group(process.pid, signal.SIGKILL)
                 kill_at = None
             for fd_, process in list(polled.items()):
-                if _reap(process, method, report, opened):
+                if _reap(process, method, report, opened, _left_open(counter, numbers, process)):
                     del polled[fd_]
             now = time.monotonic()
             wait = report.flush_and_wait(now, NO_WAIT_S if kill_at is None else kill_at - now)
@@ -984,13 +1004,21 @@ def process_server(
                 epoll.unregister(ready)
                 if ready != process.sentinel:
                     os.close(ready)  # the pidfd: it has ended
-                if not _reap(process, method, report, opened):
+                if not _reap(
+                    process, method, report, opened, _left_open(counter, numbers, process)
+                ):
                     polled[ready] = process
             if accept:
                 assert opened is not None  # a pool's parent accepts nothing
                 limits = (idle_timeout, lifetime, log, method, handlers_budget)
                 caps = (max_clients, room[1], opened)
                 _start_handlers(listener, live, epoll, ctx, report, caps, limits)
+        if workers and not stopping:  # its workers were killed, and a pool starts no others
+            report(
+                "error",
+                "",
+                text="every pool worker has ended (a pool starts no others): the server stops",
+            )
     finally:
         for process in (*live.values(), *polled.values()):  # only if this failed
             signal_group(process.pid, signal.SIGKILL)
@@ -1186,19 +1214,47 @@ def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int)
         )
 
 
+def _left_open(counter: Any, numbers: dict[int, int], process: Any) -> Callable[[], int] | None:
+    """For a pool worker, once it has ended: take the connections it left open (killed,
+    it could not close them) off the open count, as served; how many there were."""
+    number = numbers.get(process.pid)
+    if counter is None or number is None:
+        return None
+
+    def settle() -> int:
+        own = WORKER_OPEN + number - 1
+        with counter.get_lock():
+            counts = counter.get_obj()  # indexed through the lock held already
+            left = counts[own]
+            counts[own] = 0
+            counts[OPEN] -= left
+            counts[SERVED] += left
+        return int(left)
+
+    return settle
+
+
 def _reap(
-    process: Any, method: str, report: Reporter, opened: OpenConnections | None = None
+    process: Any,
+    method: str,
+    report: Reporter,
+    opened: OpenConnections | None = None,
+    left_open: Callable[[], int] | None = None,
 ) -> bool:
     """Tell the server how a handler ended, once it has: its exit code (as
     Process.exitcode gives it) and, when this process is its parent, its CPU figures from
-    wait4, exact even for a handler that was killed. Its byte in `opened` is given back."""
+    wait4, exact even for a handler that was killed. Its byte in `opened` is given back;
+    a pool worker's connections left open are settled (`left_open`) and told."""
+    told: dict[str, int] = {}
     if method == "forkserver":  # the fork server reaps it, and sends only the status
         exitcode = process.exitcode
         if exitcode is None:
             return False
         if opened is not None:
             opened.reaped(process)
-        report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None)
+        if left_open is not None:
+            told["left_open"] = left_open()
+        report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None, **told)
         return True
     run_delay = bootstrap.run_delay(process.pid)  # a zombie's: gone once it is reaped
     try:
@@ -1209,9 +1265,11 @@ def _reap(
         return False
     if opened is not None:
         opened.reaped(process)
+    if left_open is not None:
+        told["left_open"] = left_open()
     figures = _figures(usage, run_delay) if usage is not None else None
     exitcode = os.waitstatus_to_exitcode(status)
-    report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures)
+    report("reaped", "", handler=process.pid, exitcode=exitcode, figures=figures, **told)
     return True
 
 
@@ -1226,10 +1284,11 @@ def pool_worker(
     method: str = "fork",
     name: str = "tcp pool worker",
     budget: SharedBudget | None = None,
+    number: int = 1,
 ) -> None:
     """A pre-started worker, started by the pool's server process: accepts on the shared
     listening socket and serves every connection it accepts, many at once. `budget`: as
-    a handler's."""
+    a handler's; `number`: its own (from 1), its place among the counts."""
     stop = _as_servers_child(method, name, "pool_worker")
     report = Reporter(_fd(events), level=log, hold=HOLD_S, shared=budget)
     try:
@@ -1241,6 +1300,7 @@ def pool_worker(
             max_clients=max_clients,
             counter=counter,
             stop=stop,
+            worker=number,
         )
     finally:
         if method == "forkserver":  # else its server reads them with wait4

@@ -48,6 +48,7 @@ from proclab.core.defaults import (
     StartMethod,
 )
 from proclab.core.errors import ProclabError
+from proclab.core.exits import describe_exit
 from proclab.core.model import (
     SERVER_TAG,
     ClientAccepted,
@@ -74,6 +75,7 @@ from proclab.core.server.handler import (
     SERVED,
     STOPPING,
     STOPPING_LINE,
+    WORKER_OPEN,
     Reporter,
     client_address,
     reject,
@@ -205,6 +207,9 @@ class TcpServer:
         self._figures: dict[int, Any] = {}  # handler pid -> the CPU figures it told at its end
         self._disconnected: set[int] = set()  # handler pids that reported their disconnect
         self._counter: Any = None  # pool mode: OPEN and SERVED, shared by the workers
+        # pool mode: a worker's pid -> its clients still open, as its events told (in
+        # order: a dict), to close in the log if it ends without closing them
+        self._pool_clients: dict[Any, dict[Any, None]] = {}
         self._handler_threads: set[threading.Thread] = set()
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
@@ -249,6 +254,7 @@ class TcpServer:
             self._by_pid.clear()
             self._figures.clear()
             self._disconnected.clear()
+            self._pool_clients.clear()
             self._running = True
         # The address bound, not the host as typed: 0x7f000001 is 127.0.0.1 to the kernel.
         if not is_loopback(str(self._listener.getsockname()[0])):
@@ -518,7 +524,7 @@ class TcpServer:
                 "disconnected",
                 client=client,
                 pid=row.pid,
-                reason=f"handler ended ({row.state}, exit {row.exitcode}) before it reported its figures",
+                reason=f"handler ended ({_how_ended(row)}) before it reported its figures",
             )
 
     def _start_process_server(self) -> None:
@@ -543,7 +549,7 @@ class TcpServer:
             if config.workers > room:
                 raise ServerError(f"{config.workers} pool workers: {why}")
             # Named, so that it passes to a spawned process (one made for fork is not).
-            self._counter = methods.context("spawn").Array("q", 2)  # OPEN, SERVED
+            self._counter = methods.context("spawn").Array("q", WORKER_OPEN + config.workers)
             pool = (config.workers, self._counter)
         limits = (
             config.idle_timeout,
@@ -586,7 +592,7 @@ class TcpServer:
         """The server process ended: if nothing stopped it (it was killed), the server is
         down, and is stopped (from another thread: this is the reaper's)."""
         if self._running and not self._stopping.is_set():
-            why = f"its server process {row.pid} ended ({row.state}, exit {row.exitcode})"
+            why = f"its server process {row.pid} ended ({_how_ended(row)})"
             self._emit("error", pid=row.pid, text=why)
             threading.Thread(target=self.stop, args=(why,), daemon=True).start()
 
@@ -672,7 +678,7 @@ class TcpServer:
             row = self._reaped(pid, record)
             with self._lock:
                 self._handlers.discard(row.id)
-            self._worker_ended(row)
+            self._worker_ended(row, record.get("left_open"))
             return True
         if kind != "handler":
             return False
@@ -721,12 +727,21 @@ class TcpServer:
         )
         return self._controller.row(rec_id)
 
-    def _worker_ended(self, row: ProcessRow) -> None:
+    def _worker_ended(self, row: ProcessRow, left_open: object) -> None:
+        """A pool worker has ended: its connections still open (it was killed before it
+        could close them) are closed in the log, as their client saw, and the pool's
+        server has counted them closed (they held the limit's places: every later client
+        was turned away as busy)."""
+        clients = self._pool_clients.pop(row.pid or 0, {})
+        why = f"its pool worker ended ({_how_ended(row)}) with it open"
+        for client in clients:
+            self._emit("disconnected", client=client, pid=row.pid, reason=why)
         if self._running and not self._stopping.is_set():
+            held = ""
+            if isinstance(left_open, int) and left_open > 0:
+                held = f": {plural(left_open, 'connection')} it held closed with it"
             self._emit(
-                "error",
-                pid=row.pid,
-                text=f"pool worker {row.pid} ended ({row.state}, exit {row.exitcode})",
+                "error", pid=row.pid, text=f"pool worker {row.pid} ended ({_how_ended(row)}){held}"
             )
 
     # Events from handlers -----------------------------------------------------------------
@@ -789,7 +804,12 @@ class TcpServer:
             if "left_out" in record:  # a handler's count, told with its connection's end
                 self._count_left_out(record.pop("left_out"), record.pop("over_rate", 0))
             if isinstance(pid := record.get("pid"), int):
-                self._disconnected.add(pid)
+                if self.config.mode == "pool":
+                    self._pool_clients.get(pid, {}).pop(record.get("client"), None)
+                else:
+                    self._disconnected.add(pid)
+        elif kind == "accepted" and self.config.mode == "pool":
+            self._pool_clients.setdefault(record.get("pid"), {})[record.get("client")] = None
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
@@ -858,7 +878,7 @@ class TcpServer:
         if config.mode != "thread":
             parts.append(config.method)
         if config.mode == "pool":
-            parts.append(f"{config.workers} workers")
+            parts.append(plural(config.workers, "worker"))
         parts.append(f"max {plural(config.max_clients, 'client')}")
         return ", ".join(parts)
 
@@ -880,6 +900,13 @@ class TcpServer:
             return self._controller.row(rec_id).state.is_live
         except ProclabError:
             return False
+
+
+def _how_ended(row: ProcessRow) -> str:
+    """ "killed, exit -9 SIGKILL"; "ended, exit status not known" (not "exit None")."""
+    if row.exitcode is None:
+        return f"{row.state}, exit status not known"
+    return f"{row.state}, exit {describe_exit(row.exitcode)}"
 
 
 def _records(lines: list[bytes]) -> list[dict[str, Any]]:
