@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -89,3 +90,35 @@ def test_latency_percentiles_are_nearest_rank() -> None:
     assert hundred.latency_ms(99) == pytest.approx(99.0)
     assert hundred.latency_ms(100) == pytest.approx(100.0)
     assert LoadResult().latency_ms(50) is None
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_one_client_after_another_is_never_busy_at_max_clients_of_one(
+    controller: Controller, method: str
+) -> None:
+    """The client closed and connected again at once, before the server had closed its
+    side: at --max-clients 1 it was turned away as busy (21-24 of 40 under spawn). It now
+    waits for the server's close, as one client after another does."""
+    config = ServerConfig(port=0, method=method, max_clients=1)
+    host, port = controller.server.start(config).rsplit(":", 1)
+    result = asyncio.run(run_load(host, int(port), clients=1, connections=15, messages=1))
+    assert (result.busy, result.errors, result.connections) == (0, [], 15)
+
+
+def test_bytes_after_the_last_echo_are_an_error() -> None:
+    """What a server sends past the echoes was not looked at: a server that echoed, then
+    said more, passed."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve_one() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(64).upper() + b"and more\n")
+                conn.recv(64)  # the client's end
+
+        server = threading.Thread(target=serve_one)
+        server.start()
+        port = listener.getsockname()[1]
+        result = asyncio.run(run_load("127.0.0.1", port, clients=1, messages=1, size=8))
+        server.join(10)
+    assert result.errors == ["9 bytes after the last echo"] and result.connections == 0
