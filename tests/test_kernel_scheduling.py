@@ -37,9 +37,11 @@ from proclab.core.scheduling import kernel as kernel_scheduling
 from proclab.core.scheduling import kernel_run
 from proclab.core.scheduling.kernel import (
     POLICIES,
+    POLICY_KEYS,
     JobMeasure,
     KernelError,
     check_rights,
+    check_together,
     from_json,
     measure,
     merge_runs,
@@ -226,6 +228,24 @@ def test_a_run_that_cannot_be_done_is_refused_in_one_line(jobs, policy, unit, co
         plan(jobs, policy, unit, core)
     assert caught.value.field == field
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@needs_two_cpus
+def test_runs_one_after_another_are_held_to_the_limits_together() -> None:
+    """`--policy all` checked each run alone: 8 s of CPU passed, and the four runs held
+    a core 32 s at a real-time priority where 30 is the most. 30.01 s was said as 30."""
+    jobs = [Job("A", 0, 800)]  # 8 s at 10 ms a unit
+    plans = [plan(jobs, policy, 10) for policy in POLICY_KEYS]
+    with pytest.raises(KernelError) as caught:
+        check_together(plans)
+    assert caught.value.field == "unit"
+    assert str(caught.value) == (
+        "4 runs of these jobs, one after another, need 32 s of CPU: at most 30 s in all;"
+        " use a smaller unit"
+    )
+    check_together(plans[:3])  # 24 s: under the limit
+    with pytest.raises(KernelError, match=r"these jobs need 30\.01 s of CPU"):
+        plan([Job("A", 0, 3001)], "fifo", 10)
 
 
 def test_one_usable_cpu_is_refused(monkeypatch):

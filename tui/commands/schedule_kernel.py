@@ -28,6 +28,7 @@ from proclab.core.scheduling.kernel import (
     KernelPlan,
     KernelResult,
     check_rights,
+    check_together,
     plan,
     to_json,
 )
@@ -155,7 +156,9 @@ def _plans(ns: argparse.Namespace, jobs: Sequence[Job], preset: Preset | None) -
         except ValueError:
             raise KernelError(f"is not a CPU number: {ns.core!r}", "core") from None
     keys = POLICY_KEYS if key == "all" else (key,)
-    return [plan(jobs, each, unit, core) for each in keys]
+    plans = [plan(jobs, each, unit, core) for each in keys]
+    check_together(plans)
+    return plans
 
 
 class _Status:
