@@ -315,8 +315,17 @@ class ParallelResult:
                 f"{self.speedup:.2f}x" + ("*" if self.marked else ""),
                 f"repeats {self.repeats_text('x')}; at most {self.ideal}x if CPU-bound",
             ),
-            ("efficiency", f"{self.efficiency:.0%}", f"speed-up / {self.ideal}"),
+            self._efficiency_row(),
         ]
+
+    def _efficiency_row(self) -> Row:
+        """Speed-up over the cores the copies could use: a CPU-bound measure. Copies that
+        mostly waited are not bounded by the cores (sleeps at once showed 198 %), and a
+        speed-up that is no result gives none (144 % beside a marked one)."""
+        if self.cpu_bound is False:
+            return ("efficiency", "-", "the copies mostly waited, not on a CPU: no core bound")
+        mark = "*" if self.marked else ""
+        return ("efficiency", f"{self.efficiency:.0%}{mark}", f"speed-up / {self.ideal}")
 
     def bars(self) -> list[Bar]:
         return [
@@ -336,10 +345,12 @@ class ParallelResult:
         return None
 
     def summary(self) -> str:
-        speedup = self.not_a_result() or (
-            f"{self.speedup_text()} on {self.cores} cores"
+        bound = (
             f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
+            if self.cpu_bound is not False
+            else " (the copies mostly waited: the cores do not bound them)"
         )
+        speedup = self.not_a_result() or f"{self.speedup_text()} on {self.cores} cores{bound}"
         return (
             f"{self.count} copies of {self.task}: {self.serial_s:.2f} s one after another,"
             f" {self.parallel_s:.2f} s at once: {speedup}"

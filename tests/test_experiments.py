@@ -123,6 +123,19 @@ def test_a_cpu_speed_up_beyond_the_cores_is_flagged_as_noise_not_shown_plain():
     assert parallel.table()[1][2][2].startswith("repeats 1.82-2.02x; at most 2x")
 
 
+@pytest.mark.once
+def test_efficiency_is_given_only_for_a_speed_up_the_cores_bound():
+    """Sleeps at once showed "efficiency 198% speed-up / 2": copies that wait are not
+    bounded by the cores. A speed-up marked as no result showed 144 % unmarked."""
+    parallel = FAKE_RESULTS["parallel"]
+    assert parallel.table()[1][3] == ("efficiency", f"{parallel.efficiency:.0%}", "speed-up / 2")
+    waited = replace(parallel, cpu_bound=False, parallel_s=0.5, parallel_runs_s=(0.5,))
+    assert waited.table()[1][3][1] == "-" and "mostly waited" in waited.table()[1][3][2]
+    assert "efficiency" not in waited.summary() and "mostly waited" in waited.summary()
+    less = replace(parallel, serial_cpu_s=2.0, parallel_cpu_s=1.0)  # less work done at once
+    assert less.marked and less.table()[1][3][1].endswith("*")
+
+
 def test_a_task_that_runs_for_a_set_time_is_not_given_a_speed_up():
     """spin runs for a set time however much CPU it gets: four copies at once took the
     time of one, and were shown a 3.77x speed-up on 2 cores, blamed on a busy machine."""
