@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from proclab.core.source import ProcessSource
 
 DESCRIBED_CHARS = 60  # a process's command line in a notice naming it
+HURRY_STEP_S = 0.05  # how soon a shutdown's wait hears hurry()
 
 
 class Controller:
@@ -113,6 +115,7 @@ class Controller:
         self._restarting: set[int] = set()  # records whose restart waits for their end
         self._started = False
         self._closed = False
+        self._hurried = threading.Event()  # hurry(): the grace of a shutdown is cut short
         self._server: TcpServer | None = None
         self._family_bound = family
         self._family: Family | None = None  # every child and its descendants, from start()
@@ -156,6 +159,11 @@ class Controller:
         if self._family is not None:
             self._family.close()
 
+    def hurry(self) -> None:
+        """Cut the grace of a shutdown short, now or to come: what is left gets SIGKILL
+        (a second Ctrl+C, where the first began a wait of --grace seconds)."""
+        self._hurried.set()
+
     @property
     def closed(self) -> bool:
         """close() has begun: spawn() refuses from then on."""
@@ -198,20 +206,26 @@ class Controller:
             "info", f"sent SIGTERM to {' and '.join(sent)}; waiting up to {grace:g} s"
         )
         deadline = time.monotonic() + grace
-        self.join(live, timeout=grace)
-        while strays and time.monotonic() < deadline:
+        joined = False
+        while not self._hurried.is_set() and (wait := deadline - time.monotonic()) > 0:
+            # in steps, so that hurry() is heard (a second Ctrl+C)
+            joined = joined or self.join(live, timeout=min(wait, HURRY_STEP_S))
             strays = _still_there(strays)
-            if strays:
+            if joined and not strays:
+                break
+            if joined:
                 time.sleep(0.01)
         strays = _still_there(strays)
         stubborn = self._registry.still_live(live)
         if stubborn or strays:
             late = [plural(len(stubborn), "child")] if stubborn else []
             late += [plural(len(strays), "such process")] if strays else []
-            self._registry.notice(
-                "warning",
-                f"{' and '.join(late)} still running {grace:g} s after SIGTERM: sending SIGKILL",
+            when = (
+                "asked not to wait"
+                if self._hurried.is_set()
+                else f"still running {grace:g} s after SIGTERM"
             )
+            self._registry.notice("warning", f"{' and '.join(late)} {when}: sending SIGKILL")
         for rec_id in stubborn:
             self._signals.send(rec_id, signal.SIGKILL)
         if family is not None:

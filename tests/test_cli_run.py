@@ -223,6 +223,39 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
     assert out.count("-9 SIGKILL") == 2
 
 
+def test_a_second_ctrl_c_cuts_the_grace_short():
+    """Ctrl+C began a wait of --grace seconds for children that ignore SIGTERM; a second
+    Ctrl+C (or a SIGTERM) meanwhile was heard and did nothing: 20 s to wait."""
+    proc = subprocess.Popen(
+        [PROCLAB, "run", f"{T}:ignore_sigterm", "--count", "2", "--grace", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        ignoring = 0
+        while ignoring < 2:
+            line = proc.stdout.readline()
+            assert line, "proclab run ended before its children ignored SIGTERM"
+            ignoring += "ignoring SIGTERM" in line
+        proc.send_signal(signal.SIGINT)
+        said = ""
+        while "waiting up to 60 s" not in said:
+            line = proc.stderr.readline()
+            assert line, said
+            said += line
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - began < 20  # not the 60 s of --grace
+    finally:
+        kill_if_running(proc)
+    assert proc.returncode == 130
+    assert "2 children asked not to wait: sending SIGKILL" in said + err
+    assert out.count("-9 SIGKILL") == 2
+
+
 def test_timeout_ends_the_children():
     began = time.monotonic()
     out = proclab("run", f"{T}:sleep", "--args", "(60,)", "--count", "2", "--timeout", "0.5")

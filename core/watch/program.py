@@ -153,6 +153,7 @@ class WatchedTree:
         self._done = threading.Event()  # the roots have ended and nothing of the tree is left
         self._started = False
         self._closed = False
+        self._hurried = threading.Event()  # hurry(): the grace of a shutdown is cut short
         self._session: int | None = None  # the program's session (_begin)
         self._watcher = ChildWatcher(
             self._on_line, self._on_exit, self._on_closed, self._before_lines
@@ -426,6 +427,10 @@ class WatchedTree:
             self._deliver_all()
         self._walk_once()
 
+    def hurry(self) -> None:
+        """Cut the grace of a shutdown short, now or to come (a second Ctrl+C)."""
+        self._hurried.set()
+
     def shutdown_children(self, grace: float) -> None:
         """End every process of the tree (and of the family: orphans, those that left the
         session): SIGTERM (and SIGCONT), up to `grace` seconds, then SIGKILL."""
@@ -450,14 +455,18 @@ class WatchedTree:
             _signal_same(pid, brief.start, signal.SIGCONT)
         deadline = time.monotonic() + grace
         left = targets
-        while left and time.monotonic() < deadline:
+        while left and time.monotonic() < deadline and not self._hurried.is_set():
             time.sleep(0.02)
             left = _still_there(self._everything())
         if left:
+            when = (
+                "asked not to wait"
+                if self._hurried.is_set()
+                else f"still running {grace:g} s after SIGTERM"
+            )
             self._notice(
                 "warning",
-                f"{plural(len(left), 'process')} still running {grace:g} s after SIGTERM:"
-                f" sending SIGKILL: {_describe(left)}",
+                f"{plural(len(left), 'process')} {when}: sending SIGKILL: {_describe(left)}",
             )
             for pid, brief in left.items():
                 _signal_same(pid, brief.start, signal.SIGKILL)

@@ -92,7 +92,12 @@ def run(ns: argparse.Namespace) -> int:
         print(f"proclab run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     controller.subscribe(_Printer())
-    with stop_signals() as received:
+
+    def again() -> None:  # a second Ctrl+C (or SIGTERM) while they end: SIGKILL now
+        if len(received) > 1:
+            controller.hurry()
+
+    with stop_signals(again) as received:
         try:
             controller.start()
             began = time.monotonic()

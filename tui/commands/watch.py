@@ -192,7 +192,12 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
 
     printer = _Printer(source, json_lines=ns.json)
     source.subscribe(printer)
-    with stop_signals() as received:
+
+    def again() -> None:  # a second Ctrl+C (or SIGTERM) while the tree ends: SIGKILL now
+        if len(received) > 1:
+            source.hurry()
+
+    with stop_signals(again) as received:
         try:
             try:
                 start()
