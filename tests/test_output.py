@@ -38,7 +38,8 @@ def test_the_pieces_of_long_lines_join_back_into_the_lines_printed(
     lengths: list[int], data: st.DataObject
 ) -> None:
     """Each piece that goes on from the one before says so (`continuing`): joined on
-    that, the pieces are the lines printed, however the reads cut the stream."""
+    that, the pieces are the lines printed, however the reads cut the stream; and none
+    is past the limit (a long line whose newline came in the same read came whole)."""
     printed = [chr(ord("a") + i) * n for i, n in enumerate(lengths)]
     stream = "".join(line + "\n" for line in printed).encode()
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
@@ -47,6 +48,7 @@ def test_the_pieces_of_long_lines_join_back_into_the_lines_printed(
     reads = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     for read in [*reads, None]:
         pieces = splitter.flush() if read is None else splitter.feed(read)
+        assert all(len(piece.encode()) <= MAX_LINE_BYTES for piece in pieces)
         for i, piece in enumerate(pieces):
             if i in splitter.continuing:
                 joined[-1] += piece
@@ -106,6 +108,23 @@ def test_traceback_collector_keeps_the_last_one():
         collector.traceback[0].startswith("Traceback")
         and collector.traceback[-1] == "ValueError: bad"
     )
+
+
+def test_an_exception_whose_message_begins_with_a_newline_is_told_with_its_message():
+    """`raise RuntimeError("\\nthe disk is full")` prints "RuntimeError: " and the message
+    on the next line: the row's error read "RuntimeError: " alone."""
+    collector = TracebackCollector()
+    text = [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "RuntimeError: ",
+        "the disk is full",
+        "after it",
+    ]
+    done = [collector.feed(line) for line in text]
+    assert done == [False, False, True, True, False]
+    assert collector.error == "RuntimeError: the disk is full"
+    assert collector.traceback[-1] == "the disk is full"
 
 
 def test_escape_controls_shows_what_a_terminal_would_act_on():
