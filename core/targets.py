@@ -175,7 +175,13 @@ def _signature_from_source(source: str, target: Target, path: str) -> inspect.Si
             FIELD, f"syntax error in {os.path.basename(path)} {where}: {exc.msg}"
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise InputError(FIELD, f"cannot parse {os.path.basename(path)}: {exc}") from None
+        # The parser's MemoryError for nesting too deep (100,000 minus signs) says nothing.
+        why = str(exc) or (
+            "nested too deep"
+            if isinstance(exc, MemoryError | RecursionError)
+            else type(exc).__name__
+        )
+        raise InputError(FIELD, f"cannot parse {os.path.basename(path)}: {why}") from None
     binding: ast.AST | None = None
     star_import = False
     functions = []

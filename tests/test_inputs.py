@@ -29,6 +29,7 @@ def lesson_dir(tmp_path: Path) -> Path:
         "def flexible(*args, **kwargs):\n    pass\n"
     )
     (tmp_path / "broken.py").write_text("def task(:\n    pass\n")
+    (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\ndef task():\n    pass\n")
     return tmp_path
 
 
@@ -38,6 +39,8 @@ BAD = [
     ("nosuchmodule:f", "", "", "target", "no module named 'nosuchmodule' (looked in"),
     ("missing.py:task", "", "", "target", "no file 'missing.py'"),
     ("broken.py:task", "", "", "target", "syntax error in broken.py line 1"),
+    # the parser's MemoryError says nothing: "cannot parse deep.py: " was all
+    ("deep.py:task", "", "", "target", "cannot parse deep.py: nested too deep"),
     ("good.py:nope", "", "", "target", "no function 'nope' in good.py"),
     ("good.py:CONSTANT", "", "", "target", "is a value, not a function"),
     ("good.py:coro", "", "", "target", "async function"),
