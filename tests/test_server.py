@@ -166,23 +166,35 @@ def test_clients_one_after_another_are_never_busy_at_max_clients_of_one(controll
         assert got == b"CLIENT %d" % n, f"client {n} of 40, one at a time: {got!r} {busy}"
 
 
-def test_a_process_server_with_no_room_left_tells_each_client_so():
-    """The server process takes proclab's last live process: no handler may start, and a
-    client is told why (the server must not fail for want of room)."""
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_a_server_with_no_room_for_a_handler_is_refused_before_it_listens(mode):
+    """The server process took proclab's last live process: no handler could ever start
+    (the room is the one left at its start), and it listened only to tell each client so
+    (`serve --max-procs 1`). A pool whose workers do not fit said so in two lines."""
     from proclab.core.controller import Controller
     from proclab.core.spec import build_spec
 
-    controller = Controller(max_procs=2).start()
+    controller = Controller(max_procs=3 if mode == "pool" else 2).start()
     try:
         (sleeper,) = controller.spawn(build_spec("proclab.core.tasks:sleep", "(30,)"))
-        address = start(controller, "process", "fork")
-        for _ in range(2):  # and the server serves on
-            with socket.create_connection(address, timeout=5) as sock:
-                told = sock.recv(200)
-            assert told == (
-                b"busy: starting another would pass proclab's limit of 2 live processes;"
-                b" raise --max-procs; try again later\n"
+        assert wait_until(lambda: controller.row(sleeper).pid is not None, 10)
+        said: list[ServerEvent] = []
+        controller.subscribe(lambda e: said.append(e) if isinstance(e, ServerEvent) else None)
+        with pytest.raises(ServerError) as refused:
+            start(controller, mode, "fork")
+        if mode == "pool":
+            assert str(refused.value) == (
+                "could not start the pool: 2 pool workers and their server process besides"
+                " the 1 process running would pass proclab's limit of 3 live processes;"
+                " raise --max-procs"
             )
+        else:
+            assert str(refused.value) == (
+                "could not start the server process: it and a handler besides the 1 process"
+                " running would pass proclab's limit of 2 live processes; raise --max-procs"
+            )
+        assert not controller.server.running and said == []  # nothing said, nothing bound
+        assert [r.id for r in controller.rows()] == [sleeper]
         controller.kill(sleeper)
     finally:
         controller.close()

@@ -230,6 +230,8 @@ class TcpServer:
         with self._lock:
             if self._running:
                 raise ServerError(f"already listening on {self._address}: stop it first")
+            if config.mode in ("pool", "process"):
+                self._room(config)  # before anything is bound, said or started
             cwd = _cwd()
             listener = _bind(config)
             self.config = config
@@ -536,18 +538,13 @@ class TcpServer:
         script and a plain pool (handler._as_servers_child)."""
         config = self.config
         assert self._listener is not None
-        controller = self._controller
-        # Its handlers count against proclab's limit of live processes, as they did when
-        # proclab started them: the room left when the server starts, itself included.
-        room = max(0, controller.max_procs - controller.live_count() - 1)
+        room = self._room(config)
         why = (
-            f"starting another would pass proclab's limit of {controller.max_procs} live"
-            " processes; raise --max-procs"
+            f"starting another would pass proclab's limit of {self._controller.max_procs}"
+            " live processes; raise --max-procs"
         )
         pool: tuple[int, Any] = (0, None)
         if config.mode == "pool":
-            if config.workers > room:
-                raise ServerError(f"{config.workers} pool workers: {why}")
             # Named, so that it passes to a spawned process (one made for fork is not).
             self._counter = methods.context("spawn").Array("q", WORKER_OPEN + config.workers)
             pool = (config.workers, self._counter)
@@ -556,7 +553,7 @@ class TcpServer:
             config.lifetime,
             config.max_clients,
             config.method,
-            controller.grace,
+            self._controller.grace,
             config.log,
             (room, why),
         )
@@ -580,6 +577,29 @@ class TcpServer:
         self._controller.allow_descendants(rec_id, children + 1)
         self._server_row = rec_id
         self._controller.on_exit(rec_id, self._server_process_ended)
+
+    def _room(self, config: ServerConfig) -> int:
+        """The handlers or workers proclab's limit of live processes leaves room for once
+        the server process is started (its handlers count against it, as they did when
+        proclab started them); ServerError where it leaves too little to serve anyone
+        (--max-procs 1 started a server that turned every client away)."""
+        controller = self._controller
+        limit, running = controller.max_procs, controller.live_count()
+        room = max(0, limit - running - 1)
+        besides = f" besides the {plural(running, 'process')} running" if running else ""
+        if config.mode == "pool" and config.workers > room:
+            raise ServerError(
+                f"could not start the pool: {plural(config.workers, 'pool worker')} and their"
+                f" server process{besides} would pass proclab's limit of {limit} live"
+                " processes; raise --max-procs"
+            )
+        if config.mode == "process" and room < 1:
+            raise ServerError(
+                f"could not start the server process: it and a handler{besides} would pass"
+                f" proclab's limit of {limit} live {'process' if limit == 1 else 'processes'};"
+                " raise --max-procs"
+            )
+        return room
 
     def _server_process_pid(self) -> int | None:
         """The server process's pid, read from its row until known (the launcher starts
