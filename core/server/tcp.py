@@ -214,7 +214,8 @@ class TcpServer:
         self._ended: deque[int] = deque()  # ended handler rows, oldest first
         self._partial = b""
         self._left_out = 0  # data events left out of the log, not yet told
-        self._over_rate = 0  # of which past a rate limit (the handler's or the log's)
+        self._over_rate = 0  # of which past a handler's rate limit
+        self._over_log = 0  # of which past the log's own rate limit
         self._left_out_told = 0.0
         self._data_second = 0  # the second the log's data budget is counted for
         self._data_budget = LOG_DATA_EVENTS_PER_S
@@ -249,7 +250,7 @@ class TcpServer:
             self._handlers_ended.clear()
             self._thread = None
             self._active = self._served = self._rejected = 0
-            self._left_out = self._over_rate = 0
+            self._left_out = self._over_rate = self._over_log = 0
             self._handlers.clear()
             self._server_row = self._server_pid = None
             self._counter = None
@@ -798,7 +799,7 @@ class TcpServer:
             if line.startswith(DATA_LINE):
                 if self._data_budget <= 0:  # counted without even being parsed
                     self._left_out += 1
-                    self._over_rate += 1
+                    self._over_log += 1
                     continue
                 self._data_budget -= 1
             kept.append(line)
@@ -860,16 +861,22 @@ class TcpServer:
         if not now and time.monotonic() - self._left_out_told < LEFT_OUT_EVERY_S:
             return
         count, self._left_out = self._left_out, 0
-        over_rate, self._over_rate = min(self._over_rate, count), 0
+        # By who left it out: a handler (its own limit, or the log's that handlers share:
+        # it does not tell which), or the log as it read them (a lone handler's 200 a
+        # second was put on the log's 1,000).
+        over_log, self._over_log = min(self._over_log, count), 0
+        over_rate, self._over_rate = min(self._over_rate, count - over_log), 0
         self._left_out_told = time.monotonic()
         why = []
         if over_rate:
             why.append(
-                f"{over_rate:,} past the log's limit of {LOG_DATA_EVENTS_PER_S:,} a second"
-                f" (a handler's: {DATA_EVENTS_PER_S:,})"
+                f"{over_rate:,} past a handler's limit of {DATA_EVENTS_PER_S:,} a second"
+                f" or the {LOG_DATA_EVENTS_PER_S:,} a second handlers share"
             )
-        if count > over_rate:
-            why.append(f"{count - over_rate:,} while it fell behind the handlers")
+        if over_log:
+            why.append(f"{over_log:,} past the log's limit of {LOG_DATA_EVENTS_PER_S:,} a second")
+        if count > over_rate + over_log:
+            why.append(f"{count - over_rate - over_log:,} while it fell behind the handlers")
         self._emit(
             "warning",
             text=f"{count:,} data {'event' if count == 1 else 'events'} left out of the log"
