@@ -459,6 +459,38 @@ async def test_server_from_its_pane(live_controller):
         await wait_for(pilot, lambda: not live_controller.server.running)
 
 
+async def test_a_server_asked_for_at_launch_keeps_its_settings_when_it_cannot_start(
+    live_controller,
+):
+    """`proclab --serve PORT` with PORT taken: the error showed, and the pane's port field
+    said 8001, the default, not the port asked for (to retype to try again)."""
+    import socket
+
+    from proclab.core.server.tcp import ServerConfig
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    asked = ServerConfig(port=port, mode="pool", workers=3, max_clients=7, method="spawn")
+    app = ProclabApp(live_controller, refresh=0.2, serve=asked)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            pane = app.lab.query_one("#server-pane")
+            await wait_for(
+                pilot, lambda: "already in use" in str(pane.query_one("#server-status").render())
+            )
+            shown = {f: pane.query_one(f"#server-{f}").value for f in ("port", "workers", "max")}
+            assert shown == {"port": str(port), "workers": "3", "max": "7"}
+            assert (
+                pane.query_one("#server-mode").value,
+                pane.query_one("#server-method").value,
+            ) == ("pool", "spawn")
+            assert not live_controller.server.running
+    finally:
+        blocker.close()
+
+
 async def test_port_in_use_shows_in_the_pane(live_controller):
     import socket
 

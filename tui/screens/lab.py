@@ -161,8 +161,9 @@ class LabScreen(ProcessCommands):
             self.run_command(lambda: self.spawn(spec, count))
         config, server = self._serve, self.source.server
         if config is not None and server is not None:
-            self.run_command(lambda: server.start(config))
-            self.server_pane.show_status()
+            error = self.server_pane.start_asked(config)
+            if error is not None:
+                self.notify(error, severity="error", markup=False)
         self.post_message(self.Ready())
 
     def _backfill_output(self) -> None:

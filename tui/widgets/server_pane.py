@@ -33,7 +33,7 @@ from proclab.tui.widgets.offscreen import PaintedWhenShown
 
 if TYPE_CHECKING:
     from proclab.core.defaults import StartMethod
-    from proclab.core.server.tcp import Mode
+    from proclab.core.server.tcp import Mode, ServerConfig
 
 LOG_LINES = 1000
 KIND_STYLES = {
@@ -201,20 +201,44 @@ class ServerPane(Vertical):
     def _show_settings(self, status: ServerStatus) -> None:
         """While it runs, the settings show the server's own (a recorded one's too)."""
         host, _, port = escape_controls(status.address).rpartition(":")
+        self._fill(host.strip("[]"), port, status.workers, status.max_clients)
+        self._choose(status.mode, status.method)
+
+    def start_asked(self, config: ServerConfig) -> str | None:
+        """Start the server asked for at launch (`--serve`); why it could not, if it
+        could not, which its status then says. Its settings stay in the fields either
+        way: one that could not start (its port taken) left the defaults there (8001),
+        for the user to retype what had been asked."""
+        self._fill(config.host, str(config.port), config.workers, config.max_clients)
+        self._choose(config.mode, config.method)
+        server = self._server()
+        if server is None:
+            return None
+        try:
+            server.start(config)
+        except ProclabError as exc:
+            self.show_status(error=f"not started: {exc}")
+            return str(exc)
+        self.show_status()
+        return None
+
+    def _fill(self, host: str, port: str, workers: int, max_clients: int) -> None:
         values = {
-            "#server-host": host.strip("[]"),
+            "#server-host": host,
             "#server-port": port,
-            "#server-workers": str(status.workers),
-            "#server-max": str(status.max_clients),
+            "#server-workers": str(workers),
+            "#server-max": str(max_clients),
         }
         for selector, value in values.items():
             self.query_one(selector, Input).value = value
+
+    def _choose(self, mode: str, method: str) -> None:
         # A recorded thread server's method, or a watched program's socket, is none of
         # the choices: the choice then stays as it was.
-        if status.mode in SERVER_MODES:
-            self.query_one("#server-mode", Select).value = status.mode
-        if status.method in METHODS:
-            self.query_one("#server-method", Select).value = status.method
+        if mode in SERVER_MODES:
+            self.query_one("#server-mode", Select).value = mode
+        if method in METHODS:
+            self.query_one("#server-method", Select).value = method
 
     def add_events(self, events: Iterable[ServerEvent]) -> None:
         from proclab.core.server.tcp import describe_event
