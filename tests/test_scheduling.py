@@ -796,6 +796,9 @@ def test_text_gantt_and_table():
     assert table[4].split() == ["average", "27", "17", "17"]
     assert table[5] == "throughput 0.1 jobs per time unit (3 jobs in 30)"
     assert table[6] == "CPU utilisation 100.0% (busy 30 of 30), 2 context switches"
+    # one job a unit: "1 job per time unit", not "1 jobs"
+    one = fcfs([Job("A", 0, 1)])
+    assert render_table_text(one).splitlines()[3] == "throughput 1 job per time unit (1 job in 1)"
 
 
 def test_text_gantt_wraps_and_shows_idle_and_switches():

@@ -1458,12 +1458,18 @@ def job_figures(r: JobResult) -> tuple[float, ...]:
     return (r.arrival, r.burst, r.start, r.completion, r.turnaround, r.waiting, r.response)
 
 
+def throughput_text(schedule: Schedule) -> str:
+    """ "0.154 jobs per time unit"; "1 job per time unit", not "1 jobs"."""
+    shown = format_time(schedule.throughput)
+    return f"{shown} job{'' if shown == '1' else 's'} per time unit"
+
+
 def summary_lines(schedule: Schedule) -> tuple[str, str]:
     """Throughput, then utilisation and switches, in words."""
     n = len(schedule.jobs)
     switches = schedule.switches
     return (
-        f"throughput {format_time(schedule.throughput)} jobs per time unit"
+        f"throughput {throughput_text(schedule)}"
         f" ({n} job{'s' if n != 1 else ''} in {format_time(schedule.makespan)})",
         f"CPU utilisation {schedule.utilisation:.1%}"
         f" (busy {format_time(schedule.busy)} of {format_time(schedule.makespan)}),"

@@ -28,6 +28,7 @@ from proclab.core.scheduling.simulator import (
     priority_text,
     render_gantt_text,
     signed_time,
+    throughput_text,
 )
 
 # Distinct hues of every built-in theme, then lighter and darker ones.
@@ -339,8 +340,7 @@ def _one(s: Schedule, style: ChartStyle) -> Group:
     summary.add_column()
     summary.add_row(
         "Throughput",
-        f"{format_time(s.throughput)} jobs per time unit"
-        f" ({len(s.jobs)} in {format_time(s.makespan)})",
+        f"{throughput_text(s)} ({len(s.jobs)} in {format_time(s.makespan)})",
     )
     summary.add_row(
         "CPU utilisation",
