@@ -127,9 +127,10 @@ def plan(
     task: str | None = None,
     args: str = "",
     kwargs: str = "",
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
 ) -> Plan:
-    """Check an experiment request; raises InputError naming the wrong field."""
+    """Check an experiment request; raises InputError naming the wrong field. `method`:
+    the children's (default DEFAULT_METHOD); start-methods takes none, measuring all."""
     if name not in EXPERIMENTS:
         raise InputError("experiment", f"{name!r} is not one of {', '.join(EXPERIMENTS)}")
     if count is None:
@@ -139,6 +140,9 @@ def plan(
     if name != "parallel" and (task or args or kwargs):
         what = "its own empty task" if name == "start-methods" else "a CPU- and an I/O-bound task"
         raise InputError("task", f"{name} measures {what}; --task/--args/--kwargs are for parallel")
+    if name == "start-methods" and method is not None:  # it was taken and not used
+        raise InputError("method", "start-methods measures all three; --method is for the others")
+    method = method or DEFAULT_METHOD
     if name == "parallel":
         target, default_args = PARALLEL_TASK
         if task:

@@ -261,6 +261,8 @@ def test_cancel_ends_the_children():
         (("parallel", 2, f"{TASKS}:sleep", "(1, 2, 3)"), "args"),
         (("start-methods", 2, f"{TASKS}:sleep"), "task"),
         (("cpu-vs-io", 2, None, "(1,)"), "task"),
+        # taken and not used: it measures all three
+        (("start-methods", 2, None, "", "", "fork"), "method"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_starts(request_, field):

@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         choices=METHODS,
-        default=DEFAULT_METHOD,
-        help=f"start method of the children (default {DEFAULT_METHOD}; start-methods uses all three)",
+        default=None,
+        help=f"start method of the children (default {DEFAULT_METHOD}; start-methods measures all three)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--csv", default=None, metavar="FILE", help="also write the result as CSV")
