@@ -52,6 +52,23 @@ def test_schedule_options_out_of_bounds_or_place(
 
 
 @pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--mode", "thread", "--method", "spawn"], "--method: thread mode starts no process"),
+        (["--workers", "3"], "--workers: process mode has no workers"),
+        (["--mode", "pool", "--max-procs", "4"], "could not start the pool: 4 pool workers"),
+        (["--max-procs", "1"], "could not start the server process: it and a handler"),
+    ],
+)
+def test_serve_options_its_mode_would_not_use_or_room_it_lacks_are_refused(
+    options: list[str], said: str
+) -> None:
+    """Taken and ignored: threads ran where spawn was asked. With no room for a
+    handler, a server listened only to turn every client away."""
+    one_line(proclab("serve", "--port", "0", *options), said)
+
+
+@pytest.mark.parametrize(
     "command",
     [
         ["{refresh}"],

@@ -224,7 +224,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=SERVER_WORKERS,
+        default=None,  # given or not: only pool mode has workers (config_from)
         metavar="N",
         help=f"pool mode: worker processes (default {SERVER_WORKERS})",
     )
@@ -252,7 +252,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         choices=METHODS,
-        default=DEFAULT_METHOD,
+        default=None,  # given or not: thread mode starts no process (config_from)
         help=f"start method of handler processes (default {DEFAULT_METHOD})",
     )
     parser.add_argument(

@@ -11,12 +11,12 @@ import threading
 import time
 
 from proclab.core.controller import Controller
-from proclab.core.defaults import DEFAULT_MAX_PROCS
+from proclab.core.defaults import DEFAULT_MAX_PROCS, DEFAULT_METHOD, SERVER_WORKERS
 from proclab.core.errors import ProclabError
 from proclab.core.model import Event, Notice, ServerEvent
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
-from proclab.core.server.tcp import ServerConfig, describe_event
+from proclab.core.server.tcp import ServerConfig, ServerError, describe_event
 from proclab.tui.closed_output import write_whole
 from proclab.tui.commands.options import (
     add_grace_argument,
@@ -54,15 +54,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(ns: argparse.Namespace) -> ServerConfig:
+    """The server asked for; ServerError for an option its mode would take and not use
+    (`--mode thread --method spawn` ran threads, and said nothing)."""
+    if ns.method is not None and ns.mode == "thread":
+        raise ServerError("--method: thread mode starts no process; it is for process and pool")
+    if ns.workers is not None and ns.mode != "pool":
+        raise ServerError(f"--workers: {ns.mode} mode has no workers; it is for --mode pool")
     return ServerConfig(
         host=ns.host,
         port=ns.port,
         mode=ns.mode,
-        workers=ns.workers,
+        workers=SERVER_WORKERS if ns.workers is None else ns.workers,
         max_clients=ns.max_clients,
         idle_timeout=ns.idle_timeout,
         lifetime=ns.lifetime,
-        method=ns.method,
+        method=DEFAULT_METHOD if ns.method is None else ns.method,
         public=ns.public,
         log=ns.log,
     )
@@ -98,6 +104,11 @@ class Console:
 
 
 def run(ns: argparse.Namespace) -> int:
+    try:
+        config = config_from(ns)  # before anything is made
+    except ProclabError as exc:
+        print(f"proclab serve: {exc}", file=sys.stderr)
+        return 2
     console = Console()
 
     def show(event: Event) -> None:
@@ -128,7 +139,7 @@ def run(ns: argparse.Namespace) -> int:
         try:
             controller.start()
             try:
-                controller.server.start(config_from(ns))
+                controller.server.start(config)
             except ProclabError as exc:
                 print(f"proclab serve: {exc}", file=sys.stderr)
                 return 2
