@@ -206,14 +206,7 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
         text=True,
     )
     try:
-        # Each says so once it ignores SIGTERM (proclab's own helpers were counted as
-        # descendants before any child was there).
-        assert proc.stdout is not None
-        ignoring = 0
-        while ignoring < 2:
-            line = proc.stdout.readline()
-            assert line, "proclab run ended before its children ignored SIGTERM"
-            ignoring += "ignoring SIGTERM" in line
+        until_both_ignore_sigterm(proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -221,6 +214,17 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
     assert proc.returncode == 130
     assert "still running 0.5 s after SIGTERM: sending SIGKILL" in err
     assert out.count("-9 SIGKILL") == 2
+
+
+def until_both_ignore_sigterm(proc: subprocess.Popen[str]) -> None:
+    """Reads `run`'s stdout until its two ignore_sigterm children have said they ignore
+    it (proclab's own helpers were counted as descendants before any child was there)."""
+    assert proc.stdout is not None
+    ignoring = 0
+    while ignoring < 2:
+        line = proc.stdout.readline()
+        assert line, "proclab run ended before its children ignored SIGTERM"
+        ignoring += "ignoring SIGTERM" in line
 
 
 def test_a_second_ctrl_c_cuts_the_grace_short():
@@ -233,12 +237,8 @@ def test_a_second_ctrl_c_cuts_the_grace_short():
         text=True,
     )
     try:
-        assert proc.stdout is not None and proc.stderr is not None
-        ignoring = 0
-        while ignoring < 2:
-            line = proc.stdout.readline()
-            assert line, "proclab run ended before its children ignored SIGTERM"
-            ignoring += "ignoring SIGTERM" in line
+        assert proc.stderr is not None
+        until_both_ignore_sigterm(proc)
         proc.send_signal(signal.SIGINT)
         said = ""
         while "waiting up to 60 s" not in said:
