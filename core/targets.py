@@ -175,12 +175,10 @@ def _signature_from_source(source: str, target: Target, path: str) -> inspect.Si
             FIELD, f"syntax error in {os.path.basename(path)} {where}: {exc.msg}"
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        # The parser's MemoryError for nesting too deep (100,000 minus signs) says nothing.
-        why = str(exc) or (
-            "nested too deep"
-            if isinstance(exc, MemoryError | RecursionError)
-            else type(exc).__name__
-        )
+        # The parser's MemoryError for nesting too deep (100,000 minus signs) says nothing
+        # on 3.11, and "Parser stack overflowed" on 3.12: said alike on every version.
+        deep = isinstance(exc, MemoryError | RecursionError)
+        why = "nested too deep" if deep else str(exc) or type(exc).__name__
         raise InputError(FIELD, f"cannot parse {os.path.basename(path)}: {why}") from None
     binding: ast.AST | None = None
     star_import = False

@@ -256,6 +256,32 @@ def test_a_second_ctrl_c_cuts_the_grace_short():
     assert out.count("-9 SIGKILL") == 2
 
 
+STUBBORN_TALKER = """
+import signal, time
+
+def talk():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        print("still here", flush=True)
+        time.sleep(0.05)
+"""
+
+
+def test_a_closed_pipe_is_no_second_ctrl_c(tmp_path):
+    """`2>&1 | head` closes stdout and stderr, each told as a SIGPIPE: taken for a second
+    Ctrl+C, they cut the grace short, and children that would end on SIGTERM were
+    SIGKILLed at once."""
+    (tmp_path / "talker.py").write_text(STUBBORN_TALKER)
+    began = time.monotonic()
+    subprocess.run(
+        ["bash", "-c", f"{PROCLAB} run talker.py:talk --grace 3 2>&1 | head -n 2"],
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert time.monotonic() - began >= 3  # the grace, whole: asked once, by the pipe
+
+
 def test_timeout_ends_the_children():
     began = time.monotonic()
     out = proclab("run", f"{T}:sleep", "--args", "(60,)", "--count", "2", "--timeout", "0.5")

@@ -458,6 +458,7 @@ class WatchedTree:
         while left and time.monotonic() < deadline and not self._hurried.is_set():
             time.sleep(0.02)
             left = _still_there(self._everything())
+        left = _still_there(self._everything())  # hurried before a look: those that ended
         if left:
             when = (
                 "asked not to wait"

@@ -94,7 +94,7 @@ def run(ns: argparse.Namespace) -> int:
     controller.subscribe(_Printer())
 
     def again() -> None:  # a second Ctrl+C (or SIGTERM) while they end: SIGKILL now
-        if len(received) > 1:
+        if asked_twice(received):
             controller.hurry()
 
     with stop_signals(again) as received:
@@ -148,6 +148,12 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
         stop_listening()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def asked_twice(received: Sequence[int]) -> bool:
+    """A second Ctrl+C or SIGTERM: not a closed stdout and stderr (each told as SIGPIPE),
+    nor a SIGHUP, which `2>&1 | head` or a closed terminal bring without asking."""
+    return sum(s in (signal.SIGINT, signal.SIGTERM) for s in received) > 1
 
 
 def _ending(controller: Controller, ids: Sequence[int], why: str) -> None:

@@ -188,13 +188,13 @@ def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog:
 def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[], object]) -> int:
     """Stream events and output until the tree is done (or a signal, or a closed stdout),
     end it if the source ends its tree, print the summary; the program's status."""
-    from proclab.tui.commands.run import stop_signals
+    from proclab.tui.commands.run import asked_twice, stop_signals
 
     printer = _Printer(source, json_lines=ns.json)
     source.subscribe(printer)
 
     def again() -> None:  # a second Ctrl+C (or SIGTERM) while the tree ends: SIGKILL now
-        if len(received) > 1:
+        if asked_twice(received):
             source.hurry()
 
     with stop_signals(again) as received:
