@@ -694,6 +694,27 @@ def test_a_pool_worker_killed_with_a_connection_open_gives_its_place_back(
     )
 
 
+def test_a_pool_whose_last_worker_is_killed_says_so_and_stops(controller, events):
+    """Its server process ended with nothing said but 'its server process ended (exited,
+    exit 0)'; and a stop whose workers ended before the server process heard it must not
+    say so."""
+    from proclab.core.server.handler import POOL_EMPTY
+
+    config = ServerConfig(port=0, mode="pool", method="fork", workers=1)
+    controller.server.start(config)
+    assert wait_until(lambda: len(workers(controller)) == 1, 10)
+    (worker,) = workers(controller)
+    controller.kill(worker.id)
+    assert wait_until(lambda: not controller.server.running, 10)
+    said = [e.text for e in events if e.kind == "error"]
+    assert POOL_EMPTY in said, said
+    events.clear()
+    controller.server.start(config)  # and a plain stop says nothing of it
+    assert wait_until(lambda: len([w for w in workers(controller) if w.state.is_live]) == 1, 10)
+    controller.server.stop()
+    assert [e.text for e in events if e.kind == "error"] == []
+
+
 def test_stop_survives_a_worker_told_of_while_it_ends_the_others(controller, monkeypatch):
     """The loop's thread reads events (a worker's row made) until stop() has ended every
     handler; stop() must not trip over the set it is reading growing under it."""

@@ -61,6 +61,8 @@ PREVIEW_BYTES = 32
 # when the worker ends without closing them (killed): they held the limit's places.
 OPEN, SERVED, WORKER_OPEN = 0, 1, 2
 SWEEP_S = 0.25  # how often a pool worker looks for idle or expired connections
+POOL_EMPTY = "every pool worker has ended (a pool starts no others): the server stops"
+SETTLE_WAIT_S = 1.0  # how long a pool's server waits for the counts' lock past a dead worker
 STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
 MAX_HANDLERS = 1 << 16  # a process server's handlers alive at once, whatever its room
@@ -1013,12 +1015,8 @@ def process_server(
                 limits = (idle_timeout, lifetime, log, method, handlers_budget)
                 caps = (max_clients, room[1], opened)
                 _start_handlers(listener, live, epoll, ctx, report, caps, limits)
-        if workers and not stopping:  # its workers were killed, and a pool starts no others
-            report(
-                "error",
-                "",
-                text="every pool worker has ended (a pool starts no others): the server stops",
-            )
+        if workers and not stop.is_set():  # its workers were killed; a pool starts no others
+            report("error", "", text=POOL_EMPTY)
     finally:
         for process in (*live.values(), *polled.values()):  # only if this failed
             signal_group(process.pid, signal.SIGKILL)
@@ -1223,12 +1221,19 @@ def _left_open(counter: Any, numbers: dict[int, int], process: Any) -> Callable[
 
     def settle() -> int:
         own = WORKER_OPEN + number - 1
-        with counter.get_lock():
+        lock = counter.get_lock()
+        # A worker killed while it held the lock never gives it back: its server must not
+        # wait for it for ever (-1: not known).
+        if not lock.acquire(timeout=SETTLE_WAIT_S):
+            return -1
+        try:
             counts = counter.get_obj()  # indexed through the lock held already
             left = counts[own]
             counts[own] = 0
             counts[OPEN] -= left
             counts[SERVED] += left
+        finally:
+            lock.release()
         return int(left)
 
     return settle

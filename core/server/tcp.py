@@ -71,6 +71,7 @@ from proclab.core.server.handler import (
     LOG_DATA_EVENTS_PER_S,
     LOG_LEVELS,
     OPEN,
+    POOL_EMPTY,
     PREVIEW_BYTES,
     SERVED,
     STOPPING,
@@ -191,6 +192,7 @@ class TcpServer:
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
         self._stopping = threading.Event()
+        self._by_itself = False  # its server process ended, unasked
         # Set by the loop once it accepts no more; set by stop() once every handler has
         # ended, which lets the loop's thread end.
         self._not_accepting = threading.Event()
@@ -231,8 +233,8 @@ class TcpServer:
         with self._lock:
             if self._running:
                 raise ServerError(f"already listening on {self._address}: stop it first")
-            if config.mode in ("pool", "process"):
-                self._room(config)  # before anything is bound, said or started
+            # before anything is bound, said or started; kept for the server process
+            room = self._room(config) if config.mode in ("pool", "process") else 0
             cwd = _cwd()
             listener = _bind(config)
             self.config = config
@@ -246,6 +248,7 @@ class TcpServer:
                 fcntl.fcntl(self._events_w, fcntl.F_SETPIPE_SZ, EVENT_PIPE_BYTES)
             self._wake_r, self._wake_w = os.pipe()
             self._stopping.clear()
+            self._by_itself = False  # its server process ended, unasked
             self._not_accepting.clear()
             self._handlers_ended.clear()
             self._thread = None
@@ -266,7 +269,7 @@ class TcpServer:
             )
         try:
             if config.mode in ("pool", "process"):
-                self._start_process_server()
+                self._start_process_server(room)
         except ProclabError as exc:
             self.stop()
             what = "the pool" if config.mode == "pool" else "the server process"
@@ -530,7 +533,7 @@ class TcpServer:
                 reason=f"handler ended ({_how_ended(row)}) before it reported its figures",
             )
 
-    def _start_process_server(self) -> None:
+    def _start_process_server(self, room: int) -> None:
         """The lesson's accept loop, in a process of its own (handler.process_server),
         which starts the handlers; or, in pool mode, the pool's parent, which starts the
         workers. Spawned, so that it is a small interpreter, not a copy of proclab:
@@ -539,7 +542,6 @@ class TcpServer:
         script and a plain pool (handler._as_servers_child)."""
         config = self.config
         assert self._listener is not None
-        room = self._room(config)
         why = (
             f"starting another would pass proclab's limit of {self._controller.max_procs}"
             " live processes; raise --max-procs"
@@ -613,9 +615,13 @@ class TcpServer:
         """The server process ended: if nothing stopped it (it was killed), the server is
         down, and is stopped (from another thread: this is the reaper's)."""
         if self._running and not self._stopping.is_set():
+            self._by_itself = True  # what it said last is news
             why = f"its server process {row.pid} ended ({_how_ended(row)})"
             self._emit("error", pid=row.pid, text=why)
             threading.Thread(target=self.stop, args=(why,), daemon=True).start()
+
+    def _stopped_not_by_itself(self) -> bool:
+        return self._stopping.is_set() and not self._by_itself
 
     def _end_unreported(self) -> None:
         """Handlers whose end their server process did not tell (it was killed): they died
@@ -761,6 +767,8 @@ class TcpServer:
             held = ""
             if isinstance(left_open, int) and left_open > 0:
                 held = f": {plural(left_open, 'connection')} it held closed with it"
+            elif left_open == -1:  # it died holding the counts' lock: a pool stuck busy
+                held = ": the pool's counts are not known since (it died holding their lock)"
             self._emit(
                 "error", pid=row.pid, text=f"pool worker {row.pid} ended ({_how_ended(row)}){held}"
             )
@@ -831,6 +839,8 @@ class TcpServer:
                     self._disconnected.add(pid)
         elif kind == "accepted" and self.config.mode == "pool":
             self._pool_clients.setdefault(record.get("pid"), {})[record.get("client")] = None
+        if kind == "error" and record.get("text") == POOL_EMPTY and self._stopped_not_by_itself():
+            return  # a stop's SIGTERM ended its workers before it heard its own: no news
         if kind == "busy" and self.config.mode != "thread":
             with self._lock:
                 self._rejected += 1
