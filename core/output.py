@@ -176,7 +176,8 @@ class TracebackCollector:
         if _EXCEPTION_LINE.match(line):
             self.traceback = tuple(self._current)
             self.error = line.rstrip()
-            self._bare = self.error.endswith(":")
+            # "RuntimeError:" alone, not "ValueError: expected one of:"
+            self._bare = self.error.endswith(":") and ":" not in self.error[:-1]
             self._current = None
             return True
         return False

@@ -122,3 +122,26 @@ def test_bytes_after_the_last_echo_are_an_error() -> None:
         result = asyncio.run(run_load("127.0.0.1", port, clients=1, messages=1, size=8))
         server.join(10)
     assert result.errors == ["9 bytes after the last echo"] and result.connections == 0
+
+
+def test_a_server_that_never_closes_after_the_last_echo_is_said_to() -> None:
+    """Waiting for the server's close, the client timed out with "TimeoutError: " and
+    nothing after it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        done = threading.Event()
+
+        def echo_and_stay() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(64).upper())
+                done.wait(10)  # never closes until the client has given up
+
+        server = threading.Thread(target=echo_and_stay)
+        server.start()
+        port = listener.getsockname()[1]
+        result = asyncio.run(
+            run_load("127.0.0.1", port, clients=1, messages=1, size=8, timeout=0.5)
+        )
+        done.set()
+        server.join(10)
+    assert result.errors == ["TimeoutError: the server did not close within 0.5 s of the last echo"]

@@ -125,6 +125,10 @@ def test_an_exception_whose_message_begins_with_a_newline_is_told_with_its_messa
     assert done == [False, False, True, True, False]
     assert collector.error == "RuntimeError: the disk is full"
     assert collector.traceback[-1] == "the disk is full"
+    # a message that ends with a colon is whole: the next line is not its
+    ending = TracebackCollector()
+    done = [ending.feed(line) for line in [*text[:2], "ValueError: one of:", "unrelated"]]
+    assert done == [False, False, True, False] and ending.error == "ValueError: one of:"
 
 
 def test_escape_controls_shows_what_a_terminal_would_act_on():

@@ -548,31 +548,42 @@ def test_a_connection_wakes_one_of_the_pool_s_workers_not_all() -> None:
 
     from proclab.core.server.handler import register_exclusive
 
+    release_r, release_w = os.pipe()  # wakes those the connection did not, at the end
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
         selectors_ = [select.epoll() for _ in range(4)]
         for selector in selectors_:
             register_exclusive(selector, listener.fileno())
+            selector.register(release_r, select.EPOLLIN)
         woken: list[int] = []
 
         def wait(n: int) -> None:
-            if selectors_[n].poll(5.0):
+            ready = selectors_[n].poll(60.0)
+            if any(fd == listener.fileno() for fd, _ in ready):
                 woken.append(n)
 
         def waiting(thread: threading.Thread) -> bool:
+            # in epoll_wait, by the names kernels give its wait
             with open(f"/proc/self/task/{thread.native_id}/wchan") as f:
-                return f.read() == "do_epoll_wait"
+                return f.read() in ("do_epoll_wait", "ep_poll")
 
         waiters = [threading.Thread(target=wait, args=(n,)) for n in range(4)]
         for waiter in waiters:
             waiter.start()
-        # every worker waiting (one still on its way in would find the connection there)
-        assert wait_until(lambda: all(waiting(w) for w in waiters), 10)
-        with socket.create_connection(listener.getsockname()):
+        try:
+            # every worker waiting (one still on its way in would find the connection there)
+            assert wait_until(lambda: all(waiting(w) for w in waiters), 10)
+            with socket.create_connection(listener.getsockname()):
+                assert wait_until(lambda: woken, 10)
+                time.sleep(0.2)  # time for a wrongly woken other to say so
+        finally:
+            os.write(release_w, b"x")
             for waiter in waiters:
                 waiter.join()
-        for selector in selectors_:
-            selector.close()
+            for selector in selectors_:
+                selector.close()
+            os.close(release_r)
+            os.close(release_w)
     assert len(woken) == 1, woken
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -515,6 +515,9 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.skipif(
+    not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK), reason="root sets the next pid"
+)
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_process_given_an_ended_one_s_pid_has_its_own_start_and_name(
     tmp_path: Path, method: str
@@ -528,7 +531,8 @@ def test_a_process_given_an_ended_one_s_pid_has_its_own_start_and_name(
     assert root is not None and root.exitcode == 0
     (said,) = lines_of(program, root)
     first_pid, second_pid = map(int, said.split())
-    assert first_pid == second_pid, "the pid was not reused (another process took it)"
+    if first_pid != second_pid:  # 50 tries, each raced by every process that forked
+        pytest.skip("the pid was not given again: other processes took it each time")
     rows = [r for r in program.rows() if r.pid == first_pid and r.mp and r.mp.target]
     assert [r.name for r in rows] == ["first", "second"], rows
     # each run time, as told along the way (the first one's was 3 s away either side)
@@ -700,19 +704,25 @@ class Watching(subprocess.Popen[str]):
     def told(self, pids: Iterable[int], timeout: float = 30) -> None:
         """Reads on until each of `pids` has its "+" line (proclab has a row for it: it
         walked it, or its hook said hello)."""
-        assert self.stdout is not None
         left = {str(pid) for pid in pids}
+
+        def row_for_each(line: str) -> bool:
+            if line.startswith("+ "):
+                left.discard(line.split()[2].rstrip(":"))
+            return not left
+
+        self.read_until(row_for_each, timeout, f"never told of {sorted(left)}")
+
+    def read_until(self, done: Callable[[str], bool], timeout: float, why: str) -> None:
+        """Reads on until a line is `done`; fails with `why` if none is within `timeout`."""
         timer = threading.Timer(timeout, self.kill)  # a proclab that never tells ends it
         timer.start()
         try:
-            for line in self._lines():
-                if line.startswith("+ "):
-                    left.discard(line.split()[2].rstrip(":"))
-                if not left:
-                    return
+            if any(done(line) for line in self._lines()):
+                return
         finally:
             timer.cancel()
-        raise AssertionError(f"never told of {sorted(left)}: {''.join(self.said)}")
+        raise AssertionError(f"{why}: {''.join(self.said)}")
 
     def _lines(self) -> Iterator[str]:
         yield from list(self.said)
@@ -889,17 +899,14 @@ def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path)
     )
     proc = watched_until_ready(tmp_path, "leaves.py", code, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
-        before = []  # until proclab tells the root's end: it then waits for the rest
-        for line in proc.stdout:
-            before.append(line)
-            if line.startswith("- python") and " exit 4 " in line:
-                break
-        assert before and " exit 4 " in before[-1], before
+        # until proclab tells the root's end: it then waits for the rest
+        proc.read_until(
+            lambda line: line.startswith("- python") and " exit 4 " in line, 30, "no end"
+        )
         assert "sleep" in names_below(proc.pid)
         proc.send_signal(signal.SIGINT)
         printed, err = proc.communicate(timeout=30)
-        printed = "".join(before) + printed
+        printed = "".join(proc.said) + printed
         assert "the program has ended; 1 process it started still runs" in err, err
         assert proc.returncode == 4, (printed, err)
         assert re.search(r"^sleep\s+\d+\s+.*-15 SIGTERM", printed, re.M), printed

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import App
 
 from proclab.tui.screens.dialogs import RefusalScreen
+from proclab.tui.terminal import private_terminal
 
 
 class RefusalApp(App[int]):
@@ -22,5 +23,7 @@ class RefusalApp(App[int]):
 
 
 def refuse_in_browser(reason: str) -> None:
-    """Say `reason` in the tab, until its user closes it."""
-    RefusalApp(reason).run()
+    """Say `reason` in the tab, until its user closes it (or proclab web ends: as every
+    tab's app does, it ends with it, even when proclab web is SIGKILLed)."""
+    with private_terminal():
+        RefusalApp(reason).run()

@@ -113,7 +113,12 @@ async def _connection(
         # this one's place free (at --max-clients 1 one sooner was turned away as busy: 21
         # of 40 under spawn), and anything the server sent past the echoes is seen.
         writer.write_eof()
-        rest = await asyncio.wait_for(reader.read(1 << 16), timeout)
+        try:
+            rest = await asyncio.wait_for(reader.read(1 << 16), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the server did not close within {timeout:g} s of the last echo"
+            ) from None
         if rest:
             result.errors.append(f"{len(rest):,} bytes after the last echo")
             return
