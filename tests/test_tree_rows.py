@@ -218,3 +218,19 @@ def test_a_walk_s_older_reading_does_not_undo_what_a_hook_said() -> None:
     assert rows.registry.row(child).command == "/bin/sh -c 'sleep 1'"
     rows.see(process(300, 100, SCRIPT), events)  # the walk's reading from before the word
     assert rows.registry.row(child).command == "/bin/sh -c 'sleep 1'"
+
+
+def test_a_subreaper_s_grandchild_whose_hello_came_first_goes_under_its_forker_later() -> None:
+    """A program that reaps its orphans (a subreaper): a walk placed the grandchild under
+    it, and the grandchild's fork hello, naming the parent that forked it, was read before
+    that parent had a row (each hook has a socket of its own). It stayed under the
+    program (1 run of 3 of test_watch's case)."""
+    rows, events = book()
+    grandchild = rows.see(process(300, 100, SCRIPT), events)  # adopted: its ppid the root
+    assert grandchild is not None
+    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    spoke = time.time()
+    messages.on_message(Hello(300, spoke, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
+    assert rows.registry.row(grandchild).parent == rows.roots[0]  # its forker has no row yet
+    forker = rows.see(process(200, 100, SCRIPT), events)
+    assert rows.registry.row(grandchild).parent == forker

@@ -566,6 +566,8 @@ def test_a_double_fork_under_a_subreaper_program_stays_under_who_forked_it() -> 
     assert set(by_code) == {0, 22, 33}, program.rows()
     assert by_code[22].parent == by_code[0].id
     assert by_code[33].parent == by_code[22].id
+    # its status came from the program that adopted it, not from "its parent"
+    assert by_code[33].exit_note.endswith(f"({by_code[0].pid}), which adopted it and reaped it")
 
 
 SHORT_FORK_CHILD = """

@@ -90,6 +90,7 @@ class TreeRows:
         self.hooked: set[int] = set()  # pids with a live hook connection
         self.roots: list[int] = []  # row ids
         self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
+        self.forked_by: dict[int, int] = {}  # row id -> the pid a fork's hello named
         self._born = False  # a row was made since the walker last asked
         self._exits_seen = 0  # len(exited) at the last walk: a change makes it busy
         self._me = os.getpid()
@@ -196,6 +197,8 @@ class TreeRows:
         placed = row.parent is not None
         if placed and (not forked or self.registry.row(row.parent).pid == ppid):  # type: ignore[arg-type]
             return
+        if forked:
+            self.forked_by[rec_id] = ppid
         self.ppids[rec_id] = ppid
         if row.started_at is not None:
             # Its birth, where /proc told it: a parent that forked it and exited at once
@@ -206,7 +209,8 @@ class TreeRows:
         if parent is not None and parent != row.parent:
             changes = self._under(row, parent, row.name)
             events.append(RowUpdated(self.registry.update(rec_id, **changes)))
-        elif not placed and ppid not in self.live and rec_id not in self.orphans.get(ppid, ()):
+        elif ppid not in self.live and rec_id not in self.orphans.get(ppid, ()):
+            # the parent's row made later takes it (its hello can be read after this one's)
             self.orphans.setdefault(ppid, []).append(rec_id)
 
     def living_at(self, pid: int, when: float) -> int | None:
@@ -245,7 +249,8 @@ class TreeRows:
                 earlier = row.created_at + START_SLACK_S < process.started
             else:
                 earlier = start < process.start
-            if row.parent is not None or earlier:
+            walked = row.parent is not None and self.forked_by.get(orphan) != process.pid
+            if walked or earlier:
                 continue  # placed by a walk, or the child of an earlier owner of the pid
             known = self.known.get(self.keys[orphan][0])
             name = known.name if known is not None else row.name
@@ -409,8 +414,11 @@ class TreeRows:
         for rec_id, since in list(self.gone.items()):
             pid = self.keys[rec_id][0]
             parent = self._parent_pid(rec_id)
-            # Its hooked parent's `reaped` comes before the parent's `bye`.
-            waiting = parent in self.hooked
+            # Its hooked parent's `reaped` comes before the parent's `bye`; or its
+            # reaper's, where the walk last saw it adopted (a row shown under the parent
+            # that forked it, which had ended: a subreaper program reaps it).
+            last = self.known.get(pid)
+            waiting = parent in self.hooked or (last is not None and last.ppid in self.hooked)
             if pid in self.statuses or force or not waiting or now - since >= STATUS_WAIT_S:
                 self.finish(rec_id, events)
 
