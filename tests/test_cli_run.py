@@ -380,3 +380,16 @@ def test_a_closed_stderr_or_stdin_changes_nothing(tmp_path):
     assert out.stdout.splitlines()[0].endswith("| printed")
     assert summary_table(out.stdout)[1][2:4] == ["0", "exited"]
     assert (tmp_path / "made.txt").read_text() == "x"
+
+
+def test_a_ctrl_c_after_a_closed_pipe_is_asked_for():
+    """Only a Ctrl+C or SIGTERM after what began the shutdown cuts its grace short: not
+    the SIGPIPEs of a closed stdout and stderr, nor a SIGHUP; but a Ctrl+C after a
+    closed pipe began it (`run | head` with stderr on the terminal) is one."""
+    from proclab.tui.commands.run import asked_twice
+
+    pipe, hup, ctrl_c, term = signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGTERM
+    assert asked_twice([ctrl_c, ctrl_c]) and asked_twice([term, ctrl_c])
+    assert asked_twice([pipe, ctrl_c])
+    assert not asked_twice([ctrl_c]) and not asked_twice([pipe, pipe])
+    assert not asked_twice([ctrl_c, pipe]) and not asked_twice([hup, pipe])

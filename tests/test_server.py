@@ -682,6 +682,8 @@ def test_a_pool_worker_killed_with_a_connection_open_gives_its_place_back(
     assert held.recv(1) == b"X"
     assert wait_until(lambda: [e for e in events if e.kind == "accepted"], 5)
     (accepted,) = [e for e in events if e.kind == "accepted"]
+    # its row comes from its server's word, which may be read after the connection's
+    assert wait_until(lambda: [r for r in workers(controller) if r.pid == accepted.pid], 10)
     (worker,) = [r for r in workers(controller) if r.pid == accepted.pid]
     controller.kill(worker.id)
     assert controller.join([worker.id], timeout=10)
@@ -716,7 +718,7 @@ def test_a_pool_whose_last_worker_is_killed_says_so_and_stops(controller, events
     assert wait_until(lambda: len(workers(controller)) == 1, 10)
     (worker,) = workers(controller)
     controller.kill(worker.id)
-    assert wait_until(lambda: not controller.server.running, 10)
+    assert wait_until(lambda: any(e.kind == "stopped" for e in events), 20)  # stop() is done
     said = [e.text for e in events if e.kind == "error"]
     assert POOL_EMPTY in said, said
     events.clear()

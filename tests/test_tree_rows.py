@@ -234,3 +234,20 @@ def test_a_subreaper_s_grandchild_whose_hello_came_first_goes_under_its_forker_l
     assert rows.registry.row(grandchild).parent == rows.roots[0]  # its forker has no row yet
     forker = rows.see(process(200, 100, SCRIPT), events)
     assert rows.registry.row(grandchild).parent == forker
+
+
+def test_an_adopted_grandchild_gone_waits_for_the_hooked_program_that_reaps_it() -> None:
+    """Shown under the parent that forked it, which had ended, its end did not wait for
+    the hooked subreaper program that reaps it: it was 'exit status not known' a moment.
+    (The wait looked at the last walk's reading, which no longer holds a gone process.)"""
+    rows, events = book()
+    rows.see(process(200, 100, SCRIPT), events)
+    grandchild = rows.see(process(300, 200, SCRIPT), events)
+    rows.hooked.add(100)  # the program, a subreaper
+    # the forker ends; the grandchild, adopted, is walked with the program as its ppid
+    rows.walked({100: process(100, 1, SCRIPT), 300: process(300, 100, SCRIPT)}, events, False, {})
+    looked_for = {pid: rows.keys[i][1] for pid, i in rows.live.items()}
+    rows.walked({100: process(100, 1, SCRIPT)}, events, False, looked_for)  # reaped by it
+    assert grandchild in rows.gone
+    rows.finish_gone(events)
+    assert grandchild in rows.gone  # waiting, STATUS_WAIT_S at most, for the program's word

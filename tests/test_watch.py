@@ -713,10 +713,13 @@ class Watching(subprocess.Popen[str]):
                 left.discard(line.split()[2].rstrip(":"))
             return not left
 
-        self.read_until(row_for_each, timeout, f"never told of {sorted(left)}")
+        self.read_until(row_for_each, timeout, lambda: f"never told of {sorted(left)}")
 
-    def read_until(self, done: Callable[[str], bool], timeout: float, why: str) -> None:
-        """Reads on until a line is `done`; fails with `why` if none is within `timeout`."""
+    def read_until(
+        self, done: Callable[[str], bool], timeout: float, why: Callable[[], str]
+    ) -> None:
+        """Reads on until a line is `done`; fails with `why()` if none is within
+        `timeout`."""
         timer = threading.Timer(timeout, self.kill)  # a proclab that never tells ends it
         timer.start()
         try:
@@ -724,7 +727,7 @@ class Watching(subprocess.Popen[str]):
                 return
         finally:
             timer.cancel()
-        raise AssertionError(f"{why}: {''.join(self.said)}")
+        raise AssertionError(f"{why()}: {''.join(self.said)}")
 
     def _lines(self) -> Iterator[str]:
         yield from list(self.said)
@@ -903,7 +906,7 @@ def test_ctrl_c_once_the_program_has_ended_keeps_its_exit_status(tmp_path: Path)
     try:
         # until proclab tells the root's end: it then waits for the rest
         proc.read_until(
-            lambda line: line.startswith("- python") and " exit 4 " in line, 30, "no end"
+            lambda line: line.startswith("- python") and " exit 4 " in line, 30, lambda: "no end"
         )
         assert "sleep" in names_below(proc.pid)
         proc.send_signal(signal.SIGINT)

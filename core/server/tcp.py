@@ -192,6 +192,8 @@ class TcpServer:
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
         self._stopping = threading.Event()
+        self._stopped = threading.Event()  # no stop() under way: start() may make its fds
+        self._stopped.set()
         self._by_itself = False  # its server process ended, unasked
         # Set by the loop once it accepts no more; set by stop() once every handler has
         # ended, which lets the loop's thread end.
@@ -233,6 +235,8 @@ class TcpServer:
         with self._lock:
             if self._running:
                 raise ServerError(f"already listening on {self._address}: stop it first")
+            if not self._stopped.is_set():  # it would close what this start makes
+                raise ServerError("the server is still stopping: start it again in a moment")
             # before anything is bound, said or started; kept for the server process
             room = self._room(config) if config.mode in ("pool", "process") else 0
             cwd = _cwd()
@@ -294,7 +298,14 @@ class TcpServer:
                 return
             self._running = False
             self._stopping.set()
+            self._stopped.clear()
             listener, self._listener = self._listener, None
+        try:
+            self._stop(listener, reason)
+        finally:
+            self._stopped.set()
+
+    def _stop(self, listener: socket.socket | None, reason: str) -> None:
         thread = self._thread
         looping = thread is not None and thread.is_alive()
         self._wake()
@@ -355,7 +366,9 @@ class TcpServer:
             config = self.config
             handlers = len(self._live_handlers())
             if self._counter is not None and self._running:
-                active = self._counter[OPEN]
+                # Not through the Array's lock: a worker killed holding it never gives
+                # it back, and the app asks for the status every tick.
+                active = self._counter.get_obj()[OPEN]
             elif config.mode == "process":
                 active = handlers
             else:
@@ -614,6 +627,8 @@ class TcpServer:
     def _server_process_ended(self, row: ProcessRow) -> None:
         """The server process ended: if nothing stopped it (it was killed), the server is
         down, and is stopped (from another thread: this is the reaper's)."""
+        if row.id != self._server_row:
+            return  # an earlier server's, ending after a restart
         if self._running and not self._stopping.is_set():
             self._by_itself = True  # what it said last is news
             why = f"its server process {row.pid} ended ({_how_ended(row)})"
@@ -767,8 +782,8 @@ class TcpServer:
             held = ""
             if isinstance(left_open, int) and left_open > 0:
                 held = f": {plural(left_open, 'connection')} it held closed with it"
-            elif left_open == -1:  # it died holding the counts' lock: a pool stuck busy
-                held = ": the pool's counts are not known since (it died holding their lock)"
+            elif left_open == -1:  # the counts' lock was held past SETTLE_WAIT_S
+                held = ": the pool's counts could not be settled (their lock was held)"
             self._emit(
                 "error", pid=row.pid, text=f"pool worker {row.pid} ended ({_how_ended(row)}){held}"
             )
@@ -922,7 +937,7 @@ class TcpServer:
     def _served_count(self) -> int:
         """A pool's workers count what they serve (their events may not be logged)."""
         if self.config.mode == "pool" and self._counter is not None:
-            return int(self._counter[SERVED])
+            return int(self._counter.get_obj()[SERVED])  # not through its lock: status()
         return self._served
 
     def _shown_budget(self, handler: bool) -> str | None:

@@ -298,11 +298,10 @@ class HookMessages:
         rec_id = self._rows.known_pid(pid)
         name = self._registry.row(rec_id).name if rec_id is not None else "?"
         row = self._registry.get(c) if (c := self._rows.known_pid(child)) is not None else None
-        if how == "reaped it" and row is not None and rec_id is not None:
-            forker = row.parent is not None and row.parent != rec_id
-            if forker and self._registry.row(row.parent).state.is_over:  # type: ignore[arg-type]
-                # shown under the parent that forked it, which had ended: this one adopted it
-                return f"reported by {name} ({pid}), which adopted it and reaped it"
+        adopted = row is not None and row.parent not in (None, rec_id)
+        if how == "reaped it" and rec_id is not None and adopted:
+            # shown under the parent that forked it: the reaper is its parent now
+            return f"reported by {name} ({pid}), which adopted it and reaped it"
         parent = (
             how == "reaped it"
             or (row is not None and rec_id is not None and row.parent == rec_id)

@@ -91,6 +91,7 @@ class TreeRows:
         self.roots: list[int] = []  # row ids
         self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
         self.forked_by: dict[int, int] = {}  # row id -> the pid a fork's hello named
+        self.last_ppid: dict[int, int] = {}  # row id -> its ppid when a walk last saw it
         self._born = False  # a row was made since the walker last asked
         self._exits_seen = 0  # len(exited) at the last walk: a change makes it busy
         self._me = os.getpid()
@@ -158,6 +159,7 @@ class TreeRows:
             if any(self.keys[i] == process.key for i in self.ended_with(process.pid)):
                 return None  # ended already (its status came first); /proc lags behind
             return self.new_row(process, events)
+        self.last_ppid[rec_id] = process.ppid
         row = self.registry.row(rec_id)
         changes: dict[str, Any] = {}
         told = self._told.get(rec_id)
@@ -417,8 +419,7 @@ class TreeRows:
             # Its hooked parent's `reaped` comes before the parent's `bye`; or its
             # reaper's, where the walk last saw it adopted (a row shown under the parent
             # that forked it, which had ended: a subreaper program reaps it).
-            last = self.known.get(pid)
-            waiting = parent in self.hooked or (last is not None and last.ppid in self.hooked)
+            waiting = parent in self.hooked or self.last_ppid.get(rec_id) in self.hooked
             if pid in self.statuses or force or not waiting or now - since >= STATUS_WAIT_S:
                 self.finish(rec_id, events)
 

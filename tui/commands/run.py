@@ -151,9 +151,10 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
 
 
 def asked_twice(received: Sequence[int]) -> bool:
-    """A second Ctrl+C or SIGTERM: not a closed stdout and stderr (each told as SIGPIPE),
-    nor a SIGHUP, which `2>&1 | head` or a closed terminal bring without asking."""
-    return sum(s in (signal.SIGINT, signal.SIGTERM) for s in received) > 1
+    """A Ctrl+C or SIGTERM after what began the shutdown: not a closed stdout and stderr
+    (each told as SIGPIPE), nor a SIGHUP, which `2>&1 | head` or a closed terminal bring
+    without asking."""
+    return len(received) > 1 and received[-1] in (signal.SIGINT, signal.SIGTERM)
 
 
 def _ending(controller: Controller, ids: Sequence[int], why: str) -> None:
