@@ -90,7 +90,6 @@ class TreeRows:
         self.hooked: set[int] = set()  # pids with a live hook connection
         self.roots: list[int] = []  # row ids
         self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
-        self.forked_by: dict[int, int] = {}  # row id -> the pid a fork's hello named
         self.last_ppid: dict[int, int] = {}  # row id -> its ppid when a walk last saw it
         self._born = False  # a row was made since the walker last asked
         self._exits_seen = 0  # len(exited) at the last walk: a change makes it busy
@@ -199,8 +198,6 @@ class TreeRows:
         placed = row.parent is not None
         if placed and (not forked or self.registry.row(row.parent).pid == ppid):  # type: ignore[arg-type]
             return
-        if forked:
-            self.forked_by[rec_id] = ppid
         self.ppids[rec_id] = ppid
         if row.started_at is not None:
             # Its birth, where /proc told it: a parent that forked it and exited at once
@@ -251,7 +248,8 @@ class TreeRows:
                 earlier = row.created_at + START_SLACK_S < process.started
             else:
                 earlier = start < process.start
-            walked = row.parent is not None and self.forked_by.get(orphan) != process.pid
+            # A row a walk placed waits here only where a fork's hello named this pid
+            walked = row.parent is not None and self.ppids.get(orphan) != process.pid
             if walked or earlier:
                 continue  # placed by a walk, or the child of an earlier owner of the pid
             known = self.known.get(self.keys[orphan][0])
