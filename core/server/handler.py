@@ -1215,8 +1215,10 @@ def _refuse_backlog(listener: socket.socket, report: Reporter, max_clients: int)
 def _left_open(counter: Any, numbers: dict[int, int], process: Any) -> Callable[[], int] | None:
     """For a pool worker, once it has ended: take the connections it left open (killed,
     it could not close them) off the open count, as served; how many there were."""
+    if counter is None:  # not a pool: every handler's reap passes here
+        return None
     number = numbers.get(process.pid)
-    if counter is None or number is None:
+    if number is None:
         return None
 
     def settle() -> int:
