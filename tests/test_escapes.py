@@ -7,6 +7,7 @@ bytes proclab writes are compared with what it writes for a child that prints pl
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -125,6 +126,27 @@ def test_a_replay_shows_recorded_escape_sequences_as_text(lesson: Path) -> None:
     written = replay("hostile")
     assert_nothing_acted(written, baseline)
     assert SHOWN in written
+
+
+def test_names_that_are_not_utf8_are_shown_escaped_and_the_app_still_quits(lesson: Path) -> None:
+    """A folder and a file whose names hold bytes that are not UTF-8 (Python decodes each
+    to a lone surrogate, which no terminal can be sent): the app froze on the first one it
+    drew, deaf to q and to SIGTERM."""
+    folder = lesson / os.fsdecode(b"\xfedir")
+    folder.mkdir()
+    (folder / os.fsdecode(b"\xffx.py")).write_text(CHILDREN)
+    target = os.fsdecode(b"\xffx.py") + ":calm"
+    session = PtySession([target, "--args", "(0.5,)"], (160, 48), str(folder))
+    try:
+        session.wait_for(b"1 ended")
+        session.send("\r")  # the details: the target's file and the folder it ran in
+        session.wait_for(b"\\udcfedir")
+        assert b"\\udcffx.py:calm" in session.output
+        session.send("\x1b", pause=1)
+        assert quit_app(session) == 0
+    finally:
+        session.close()
+        reap_orphans()
 
 
 def test_run_prints_escape_sequences_as_text(lesson: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -144,11 +146,15 @@ def test_escape_controls_shows_what_a_terminal_would_act_on():
     plain = "héllo wörld ✓ 日本 👍\tcolumn"
     assert escape_controls(plain) == plain
     assert escape_controls("a\tb", tabs=True) == "a\\tb"
+    # a byte that is not UTF-8 in a file name, as Python decodes it: no terminal takes it
+    assert escape_controls(os.fsdecode(b"\xffx.py")) == "\\udcffx.py"
 
 
-@given(st.text())
+# Every character, lone surrogates included (which st.text() leaves out by default).
+@given(st.text(st.characters(exclude_categories=())))
 def test_escaped_text_never_holds_a_control(text):
     from proclab.core.output import escape_controls
 
     shown = escape_controls(text, tabs=True)
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+    shown.encode()  # nothing a terminal cannot be sent (a lone surrogate)

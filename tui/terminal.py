@@ -37,10 +37,14 @@ def private_terminal() -> Iterator[None]:
         sys.__stdout__,
         sys.__stderr__,
     )
+    # Written with backslashreplace, as Python's own stderr is: a string no terminal can
+    # take (a lone surrogate, from a name that is not UTF-8) that was not escaped on its
+    # way killed Textual's writer thread, and the app then hung on its full queue, deaf
+    # to q and to SIGTERM.
     private: list[TextIO] = [
         open(os.dup(0), encoding="utf-8", closefd=True),  # noqa: SIM115 - closed below
-        open(os.dup(1), "w", encoding="utf-8", closefd=True),  # noqa: SIM115
-        open(os.dup(2), "w", encoding="utf-8", closefd=True),  # noqa: SIM115
+        open(os.dup(1), "w", encoding="utf-8", errors="backslashreplace", closefd=True),  # noqa: SIM115
+        open(os.dup(2), "w", encoding="utf-8", errors="backslashreplace", closefd=True),  # noqa: SIM115
     ]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
