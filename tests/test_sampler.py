@@ -272,3 +272,16 @@ def test_last_cpu_is_the_cpu_the_process_runs_on(program) -> None:
         assert wait_until(lambda p=pinned, c=cpu: os.sched_getaffinity(p.pid) == {c}, 10)
         assert asleep(pinned)
         assert procfs.last_cpu(pinned.pid) == cpu
+
+
+def test_a_process_starts_when_it_was_started_on_the_wall_clock(program) -> None:
+    """/proc counts a start in ticks since boot: the boot's wall time must be the exact
+    one. /proc/stat's btime is rounded to the second (and drifts from the wall clock with
+    NTP): a new child read as up to a second older, and its first CPU % as half the
+    truth."""
+    before = time.time()
+    child = program("import time; time.sleep(30)")
+    after = time.time()
+    started = procfs.read(child.pid).started
+    tick = 1 / procfs.CLOCK_TICKS  # the start is counted in whole ticks, rounded down
+    assert before - tick - 0.005 <= started <= after + 0.005

@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from proclab.core import procfs
 
 YOUNG_S = 1.0
-# When the machine booted, to the microsecond: /proc/stat's btime is rounded to a whole
-# second, which would put a process's start up to a second off (measured: 0.6 s).
-BOOT_WALL = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +50,7 @@ class TreeProcess:
     @property
     def started(self) -> float:
         """Wall clock when it started (10 ms resolution: the kernel's clock ticks)."""
-        return BOOT_WALL + self.start / procfs.CLOCK_TICKS
+        return procfs.BOOT_TIME + self.start / procfs.CLOCK_TICKS
 
 
 def read_exe(pid: int) -> str:
@@ -111,7 +108,7 @@ def any_young(processes: Iterable[TreeProcess]) -> bool:
 
 def _young_since() -> float:
     """The start time (clock ticks since boot) after which a process is young now."""
-    return (time.time() - BOOT_WALL - YOUNG_S) * procfs.CLOCK_TICKS
+    return (time.time() - procfs.BOOT_TIME - YOUNG_S) * procfs.CLOCK_TICKS
 
 
 def _young(start: int) -> bool:
