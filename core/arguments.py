@@ -9,7 +9,7 @@ import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from proclab.core.errors import InputError, did_you_mean
+from proclab.core.errors import InputError, did_you_mean, past_digit_limit
 
 # A literal longer than this is almost certainly a paste accident; refusing it keeps the
 # parser's time and memory small whatever is typed.
@@ -23,9 +23,10 @@ def parse_literal(text: str, field: str) -> object:
     try:
         return ast.literal_eval(text.strip())
     except SyntaxError as exc:
-        raise InputError(field, f"not a Python literal ({exc.msg})") from None
+        said = past_digit_limit(exc)
+        raise InputError(field, said or f"not a Python literal ({exc.msg})") from None
     except (ValueError, TypeError) as exc:
-        said = _not_literal(text.strip())
+        said = past_digit_limit(exc) or _not_literal(text.strip())
         if said is not None:
             raise InputError(field, said) from None
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 
 from proclab.core.output import escape_controls
@@ -42,6 +43,14 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     """ " (did you mean 'task'?)" when one known word is close to `word`, else ""."""
     close = difflib.get_close_matches(word, list(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def past_digit_limit(exc: BaseException) -> str | None:
+    """Python's refusal of an integer written with too many digits, in words a person can
+    act on: its own asks for a call of sys.set_int_max_str_digits()."""
+    if "integer string conversion" not in str(exc):
+        return None
+    return f"an integer of more than {sys.get_int_max_str_digits():,} digits (Python's limit)"
 
 
 class AlreadyPending(ProclabError):

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NoReturn
 
 from proclab.core import model
 from proclab.core.defaults import OUTPUT_LINES_KEPT
-from proclab.core.errors import ProclabError, UnknownProcess
+from proclab.core.errors import ProclabError, UnknownProcess, past_digit_limit
 from proclab.core.model import (
     Cleared,
     Event,
@@ -434,6 +434,9 @@ def _read_lines(
         except (ValueError, KeyError, TypeError, SyntaxError) as exc:
             if cut and not parsed:  # whole JSON is a whole line, broken otherwise
                 return events, number
+            digits = past_digit_limit(exc)
+            if digits is not None:
+                raise ProclabError(f"{path} line {number}: {digits}") from None
             raise ProclabError(
                 f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
             ) from None

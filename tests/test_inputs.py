@@ -52,6 +52,9 @@ BAD = [
     ("", "", "", "target", "empty"),
     (f"{TASKS}:sleep", "(1,", "", "args", "not a Python literal"),
     (f"{TASKS}:sleep", "__import__('os')", "", "args", "is a call, not a literal"),
+    # Python's own words asked for a call of sys.set_int_max_str_digits()
+    (f"{TASKS}:sleep", f"({'9' * 5000},)", "", "args", "an integer of more than 4,300 digits"),
+    (f"{TASKS}:sleep", "", f"{{'x': {'9' * 5000}}}", "kwargs", "more than 4,300 digits"),
     (
         f"{TASKS}:sleep",
         "1",

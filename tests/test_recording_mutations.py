@@ -317,3 +317,13 @@ def test_deep_nesting_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["replay", str(recording)]) == 2
     err = capsys.readouterr().err
     assert "line 2: nested too deeply" in err and err.count("\n") == 1, err
+
+
+def test_an_integer_past_pythons_digit_limit_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = tmp_path / "digits.jsonl"
+    recording.write_text(json.dumps(lines()[0]) + "\n" + "9" * 5000 + "\n")
+    assert main(["replay", str(recording)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: an integer of more than 4,300 digits" in err and err.count("\n") == 1, err
