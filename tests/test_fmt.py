@@ -72,3 +72,21 @@ def test_a_cpu_time_read_before_the_end_is_marked_as_at_least():
     assert fmt.cpu_time(at_its_end) == "5 ms"
     assert fmt.cpu_time(replace(ticked, state=ProcState.RUNNING)) == "5 ms"  # so far
     assert fmt.cpu_time(replace(ticked, sample=None)) == "?"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.004, "4 ms"),
+        (0.9994, "999 ms"),
+        (0.9996, "1.00 s"),  # a tick that rounds to a second was "1000 ms"
+        (1.234, "1.23 s"),
+        (59.994, "59.99 s"),
+        (59.996, "1m00s"),  # not "60.00 s", nor "0m59s"
+        (75, "1m15s"),
+        (3599.6, "1h00m"),
+        (4000, "1h06m"),
+    ],
+)
+def test_seconds_are_said_in_the_unit_they_round_to(value: float, text: str) -> None:
+    assert fmt.seconds(value) == text

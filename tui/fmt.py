@@ -16,11 +16,15 @@ def seconds(value: float | None) -> str:
     """0.004 -> '4 ms', 1.234 -> '1.23 s', 75 -> '1m15s', 4000 -> '1h06m'."""
     if value is None:
         return ""
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.2f} s"
-    minutes, secs = divmod(int(value), 60)
+    # A figure that rounds up to the next unit is said in it: a 0.9996 s tick was
+    # "1000 ms" beside its neighbours' "1.00 s".
+    millis = f"{value * 1000:.0f}"
+    if value < 1 and millis != "1000":
+        return f"{millis} ms"
+    shown = f"{value:.2f}"
+    if value < 60 and shown != "60.00":
+        return f"{shown} s"
+    minutes, secs = divmod(round(value), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
