@@ -11,6 +11,7 @@ keeps its terminal object in a closure, found with the protocol's Runtime.queryO
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -509,6 +510,85 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
             web.process.wait(10)
         # SIGTERM for the tab's app, which ends its children as for any SIGTERM
         assert gone(family, timeout=30) == [], "killing proclab web left a tab's app running"
+
+
+def _raw_request(port: int, head: bytes) -> bytes:
+    """One HTTP request as bytes, whatever they are; the server's answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(head)
+        return client.recv(4096)
+
+
+async def test_bad_requests_and_tab_messages_are_one_line_and_leave_the_tab_running() -> None:
+    """A request aiohttp cannot parse printed a traceback with its locals on proclab web's
+    terminal, and every request line was printed with the token in it. A tab's page that
+    sent a resize to -5 columns ended its proclab; `[]` or `notjson` printed tracebacks."""
+    port = free_port()
+    with proclab_web(port, f"{TASKS}:sleep", "--args", "(60,)") as web:
+        hostile = (
+            b"GET / HTTP/1.1\r\n\r\n",  # no Host
+            b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: A\x1b]0;PWNED\x07\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+        )
+        for head in hostile:
+            assert _raw_request(port, head).split(b" ")[1] == b"400"
+        async with web.tab(100, 30) as ws:
+            await drawn_until(ws, b"1 live")
+            (tab,) = app_processes(web.process)
+            for message in ("notjson", "[]", '["stdin", 5]', '["resize", 5]'):
+                await ws.send_str(message)
+            await ws.send_json(["resize", {"width": -5, "height": -5}])
+            await ws.send_json(["resize", {"width": 100, "height": 30}])
+            await ws.send_json(["stdin", "n"])  # the spawn form: the tab still answers keys
+            await drawn_until(ws, b"Start processes")
+            assert app_processes(web.process) == [tab]
+        printed = "".join(web.printed)
+        assert "Traceback" not in printed and "\x1b]0;PWNED" not in printed, printed
+        assert printed.count(web.token) == 1, "the token was printed again"
+        assert all(line.startswith("proclab web: ") for line in web.printed), printed
+
+
+def _writing_to_a_full_pipe(process: psutil.Process) -> bool:
+    """One of the process's threads waits to write to a pipe nobody reads."""
+    for thread in process.threads():
+        with contextlib.suppress(OSError):
+            if "pipe_write" in Path(f"/proc/{process.pid}/task/{thread.id}/wchan").read_text():
+                return True
+    return False
+
+
+async def test_a_tab_that_stops_reading_ends_with_its_children_once_it_is_gone() -> None:
+    """A tab that stops reading (a dropped network, a suspended laptop): textual-serve's
+    loop waited on it for good, the tab's app blocked on its full pipe, and once the tab
+    was gone neither the app nor its children ever ended."""
+    port = free_port()
+    args = (f"{TASKS}:tick", "--args", "(20,)", "--count", "2", "--method", "fork")
+    with proclab_web(port, *args) as web:
+        tab_socket = socket.socket()
+        tab_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            tab_socket.connect(("127.0.0.1", port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            tab_socket.sendall(
+                f"GET /ws/{web.token}?width=200&height=60 HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\nOrigin: {web.origin}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            deadline = time.monotonic() + 60
+            while not (tabs := app_processes(web.process)):
+                assert time.monotonic() < deadline, "no tab's app started"
+                time.sleep(0.1)
+            (tab,) = tabs
+            # Its children print every 20 ms: the app draws, and nothing reads what it draws.
+            while not _writing_to_a_full_pipe(tab):
+                assert time.monotonic() < deadline, "the tab's app never filled its pipe"
+                time.sleep(0.2)
+            family = [tab, *tab.children(recursive=True)]
+            assert len([p for p in family[1:] if "tasks:tick" in " ".join(p.cmdline())]) == 2
+        finally:
+            tab_socket.close()
+        assert gone(family, timeout=40) == [], "a tab gone while stalled left its app running"
 
 
 @pytest.mark.parametrize("host", ["::1", "[::1]"])

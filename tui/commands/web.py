@@ -36,6 +36,14 @@ import psutil
 from proclab.core.errors import ProclabError
 from proclab.core.server.tcp import is_loopback
 from proclab.tui.commands.options import fixed_port
+from proclab.tui.commands.web_tabs import (
+    DEFAULT_SIZE,
+    end_tab,
+    quiet_logging,
+    tab_message,
+    tab_size,
+)
+from proclab.tui.commands.web_tabs import log as tab_log
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
@@ -202,8 +210,23 @@ def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
 
 def _server_class() -> type:
     import aiohttp_jinja2
-    from aiohttp import web
+    from aiohttp import WSMsgType, web
+    from textual_serve.app_service import AppService
     from textual_serve.server import Server
+
+    class TabService(AppService):
+        """One tab's proclab, ended with its tab however the tab went (web_tabs.py)."""
+
+        async def stop(self) -> None:
+            task, self._task = self._task, None
+            if task is None or self._process is None:
+                return
+            await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
+            # Its loop may wait for good on a tab that reads nothing: whatever the app
+            # draws from now on goes nowhere.
+            task.cancel()
+            await asyncio.wait([task])
+            await end_tab(self._process, lambda: self.send_meta({"type": "quit"}))
 
     class ProclabServer(Server):
         """textual-serve's server, behind a token and the Host and Origin checks, on a
@@ -217,6 +240,55 @@ def _server_class() -> type:
         @property
         def url(self) -> str:
             return f"{self.public_url}/?token={self.token}"
+
+        def initialize_logging(self) -> None:
+            quiet_logging()
+
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+            """textual-serve's, with a TabService, the tab's size checked, and one line
+            for a tab that went wrong."""
+            websocket = web.WebSocketResponse(heartbeat=15)
+            size = tab_size(request.query.get("width"), request.query.get("height"))
+            service: TabService | None = None
+            try:
+                await websocket.prepare(request)
+                service = TabService(
+                    self.command,
+                    write_bytes=websocket.send_bytes,
+                    write_str=websocket.send_str,
+                    close=websocket.close,  # type: ignore[arg-type]  # as textual-serve passes it
+                    download_manager=self.download_manager,
+                    debug=self.debug,
+                )
+                await service.start(*(size or DEFAULT_SIZE))
+                await self._process_messages(websocket, service)
+            except asyncio.CancelledError:  # proclab web is stopping
+                await websocket.close()
+            except Exception as error:  # a tab gone mid-write, say: one line
+                tab_log.warning(f"a tab's connection failed: {type(error).__name__}: {error}")
+            finally:
+                if service is not None:
+                    await service.stop()
+            return websocket
+
+        async def _process_messages(self, websocket: web.WebSocketResponse, service: Any) -> None:
+            """What the tab's page says, passed on to its proclab; only what textual.js
+            sends (web_tabs.tab_message), the rest ignored."""
+            async for message in websocket:
+                said = tab_message(message.data) if message.type == WSMsgType.TEXT else None
+                if said is None:
+                    continue
+                kind, data = said
+                if kind == "stdin":
+                    await service.send_bytes(data)
+                elif kind == "resize":
+                    await service.set_terminal_size(*data)
+                elif kind == "ping":
+                    await websocket.send_json(["pong", data])
+                elif kind == "blur":
+                    await service.blur()
+                else:
+                    await service.focus()
 
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()

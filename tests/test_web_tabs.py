@@ -1,0 +1,55 @@
+"""What a tab's page may say to `proclab web` (tui/commands/web_tabs.py): only what
+textual.js sends is passed on to the tab's proclab; sizes are whole and bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from proclab.tui.commands.web_tabs import MAX_COLUMNS, MAX_ROWS, tab_message, tab_size
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('["stdin", "q"]', ("stdin", b"q")),
+        ('["stdin", "\\ud800"]', ("stdin", b"?")),  # valid JSON, no UTF-8
+        ('["resize", {"width": 120, "height": 40}]', ("resize", (120, 40))),
+        ('["resize", {"width": -5, "height": 0}]', ("resize", (1, 1))),
+        ('["resize", {"width": 3000, "height": 3000}]', ("resize", (MAX_COLUMNS, MAX_ROWS))),
+        ('["ping", "1700000000"]', ("ping", "1700000000")),
+        ('["blur"]', ("blur", None)),
+        ('["focus"]', ("focus", None)),
+    ],
+)
+def test_what_textual_js_sends_is_passed_on(text: str, said: tuple[str, object]) -> None:
+    assert tab_message(text) == said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "notjson",
+        "[]",
+        "{}",
+        "null",
+        '["stdin"]',
+        '["stdin", 5]',
+        '["resize", 5]',
+        '["resize", {"width": "x", "height": 3}]',
+        '["resize", {"width": 1.5, "height": null}]',
+        '["resize", {"width": true, "height": 3}]',
+        '["ping", {"a": 1}]',
+        '["quit"]',
+        "[5]",
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_anything_else_is_ignored(text: str) -> None:
+    assert tab_message(text) is None
+
+
+def test_a_size_from_the_address_is_whole_and_bounded() -> None:
+    assert tab_size("200", "60") == (200, 60)
+    assert tab_size("99999", "0") == (MAX_COLUMNS, 1)
+    for width, height in (("-5", "3"), ("1e3", "3"), ("٣", "3"), (None, "3")):
+        assert tab_size(width, height) is None, (width, height)

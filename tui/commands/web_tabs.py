@@ -1,0 +1,134 @@
+"""One browser tab of `proclab web`: what its page may say, and how its proclab ends.
+
+textual-serve forwarded whatever a tab's websocket sent, and a tab holding the token could
+end its proclab with a bad message (a resize to -5 columns) or print tracebacks on the
+server's terminal (`[]`, `notjson`). Only the messages textual.js sends are passed on
+here; anything else is ignored.
+
+A tab can also stop reading (a dropped network, a laptop put to sleep). textual-serve's
+loop then waited on the tab's websocket for good, so it no longer read the tab's proclab,
+which blocked on its full pipe. When the tab closed, textual-serve asked that proclab to
+quit through the same loop, and waited for it: the proclab and its children lived on until
+`proclab web` itself was stopped. Here the tab's end does not wait on the tab: what its
+proclab still draws is read and dropped, it is asked to quit, and it is ended (SIGTERM, then
+SIGKILL) if it does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from proclab.core.output import escape_controls
+
+# A tab's terminal size: what a screen can show, at the smallest font a person can read.
+# Past it, one frame of the app was megabytes.
+MAX_COLUMNS = 1000
+MAX_ROWS = 500
+DEFAULT_SIZE = (80, 24)
+SEND_S = 5.0  # for the quit message to reach a proclab that reads nothing
+QUIT_S = 30.0  # for a proclab asked to quit to end its children (their --grace) and exit
+KILL_S = 5.0  # for one sent SIGTERM, then SIGKILL
+
+log = logging.getLogger("proclab.web")
+
+
+def tab_size(width: object, height: object) -> tuple[int, int] | None:
+    """A size a tab gave (its page's numbers, or the text of its address), within
+    1..MAX_COLUMNS x 1..MAX_ROWS; None if either is not a whole number."""
+    sizes = []
+    for value, most in ((width, MAX_COLUMNS), (height, MAX_ROWS)):
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        if type(value) is not int:  # a bool is an int to isinstance
+            return None
+        sizes.append(min(max(value, 1), most))
+    return sizes[0], sizes[1]
+
+
+def tab_message(text: str) -> tuple[str, Any] | None:
+    """A message from a tab's page as textual.js sends it: ("stdin", bytes), ("resize",
+    (columns, rows)), ("ping", text), ("blur", None) or ("focus", None). None for
+    anything else, which is ignored."""
+    try:
+        envelope = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(envelope, list) or not envelope or not isinstance(envelope[0], str):
+        return None
+    kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
+    if kind == "stdin" and isinstance(data, str):
+        return kind, data.encode("utf-8", "replace")  # a lone surrogate is valid JSON
+    if kind == "resize" and isinstance(data, dict):
+        size = tab_size(data.get("width"), data.get("height"))
+        return None if size is None else (kind, size)
+    if kind == "ping" and isinstance(data, str):
+        return kind, data
+    if kind in ("blur", "focus"):
+        return kind, None
+    return None
+
+
+async def end_tab(
+    process: asyncio.subprocess.Process, quit: Callable[[], Awaitable[object]]
+) -> None:
+    """Ask a tab's proclab to quit, reading and dropping whatever it still writes, and
+    end it if it does not. Said in the server's log: a proclab that had to be signalled,
+    and the last line of one that failed."""
+    said: list[bytes] = []
+    drains = [
+        asyncio.create_task(_drain(stream, keep))
+        for stream, keep in ((process.stdout, None), (process.stderr, said))
+        if stream is not None
+    ]
+    try:
+        # Its stdin closed or full: it has ended, or reads nothing; the signals follow.
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(quit(), SEND_S)
+        for signal_name, wait in ((None, QUIT_S), ("SIGTERM", KILL_S), ("SIGKILL", None)):
+            if signal_name is not None:
+                log.warning(f"a tab's proclab (pid {process.pid}) did not quit: {signal_name}")
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(getattr(signal, signal_name))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), wait)
+                break
+    finally:
+        for drain in drains:
+            drain.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+    lines = b"".join(said).decode("utf-8", "replace").strip().splitlines()
+    if process.returncode and lines:
+        log.warning(f"a tab's proclab ended with status {process.returncode}: {lines[-1]}")
+
+
+async def _drain(stream: asyncio.StreamReader, keep: list[bytes] | None) -> None:
+    while chunk := await stream.read(65536):
+        if keep is not None:
+            keep[:] = [*keep[-3:], chunk]  # its last words are enough
+
+
+class OneLine(logging.Formatter):
+    """A log record in one line, escaped: aiohttp logs a request it cannot parse (no Host,
+    a 100 KB header, a control character) with a traceback and its locals, and every
+    request line with the token in it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {error})"
+        return "proclab web: " + escape_controls(text, tabs=True)
+
+
+def quiet_logging() -> None:
+    """Warnings and errors only, one line each: not aiohttp's line per request (which
+    holds the token), nor textual-serve's tracebacks with their locals."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
