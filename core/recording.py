@@ -383,6 +383,12 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
             return _read_lines(path, handle, events)
         except OSError as exc:  # opened, then failed (a device, a file on a failing disk)
             raise ProclabError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except MemoryError:  # a replay holds every event: a recording of days, say
+            events.clear()
+            raise ProclabError(
+                f"{path}: too big to replay in the memory this machine gives proclab"
+                f" ({handle.tell() / 1e6:,.0f} MB read)"
+            ) from None
 
 
 def _read_lines(

@@ -87,6 +87,8 @@ def parse_scenario(text: str, path: Path, cwd: str | None = None) -> Scenario:
         where = f"line {found.group(1)}: " if found else ""
         message = str(exc)[: found.start()].strip() if found else str(exc)
         raise ScenarioError(f"{path} {where}not valid TOML: {message}") from None
+    except RecursionError:  # tomllib parses nested arrays by recursion
+        raise ScenarioError(f"{path}: nested too deeply (not a scenario)") from None
     text_lines = text.splitlines()
     unknown = set(data) - {"title", "step"}
     if unknown:

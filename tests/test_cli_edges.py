@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -257,3 +258,67 @@ def test_a_forkserver_child_whose_fork_server_was_killed_has_no_made_up_status(
     assert len(rows) == 2 and all(row[2] == "ended" for row in rows), out
     assert out.count("exit status not known: its fork server ended before it told it") == 2, out
     assert "outlived their parent" not in err, err
+
+
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2J"
+SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # argparse quoted the escape raw, and named `proclab` for a command's option
+        ([f"--{HOSTILE}"], f"proclab: error: unrecognized arguments: --{SHOWN}"),
+        (
+            ["run", "proclab.core.tasks:sleep", "--bogus"],
+            "proclab run: error: unrecognized arguments: --bogus (see proclab run --help)",
+        ),
+        (["schedule", HOSTILE], f"proclab schedule: cannot read {SHOWN}"),
+        # a traceback: the name no resolver takes (idna), then three lines of zeros
+        (["client", "--host", "a..b"], "proclab client: cannot connect to a..b:8001: no address"),
+        (["demo", "deep.toml"], "deep.toml: nested too deeply"),
+    ],
+)
+def test_hostile_command_lines_are_one_escaped_line(
+    tmp_path: Path, argv: list[str], said: str
+) -> None:
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    done = proclab(*argv, cwd=tmp_path)
+    one_line(done, said)
+    assert len(done.stderr.splitlines()) == 1 and "\x1b" not in done.stderr, done.stderr
+    assert done.stdout == "", done.stdout
+
+
+def test_a_client_with_no_server_says_so_in_one_line() -> None:
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        done = proclab("client", "--port", str(port), "--connections", "3")
+    one_line(done, f"cannot connect to 127.0.0.1:{port}: is the server running?")
+    assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done
+
+
+def test_a_name_web_cannot_resolve_is_said_in_words() -> None:
+    done = proclab("web", "--host", "a..b", "--public")
+    one_line(done, "proclab web: cannot listen on a..b:8000: ")
+    assert "Unknown error" not in done.stderr, done.stderr
+
+
+def test_a_fifo_is_said_to_be_waited_on(tmp_path: Path) -> None:
+    """`schedule FIFO` (and `replay FIFO`) waited for a writer without a word."""
+    fifo = tmp_path / "jobs"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(
+        [PROCLAB, "schedule", str(fifo), "--algo", "fcfs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stderr is not None
+        assert "is a FIFO: waiting for something to write to it" in reader.stderr.readline()
+        fifo.write_text(JOBS)
+        out, _ = reader.communicate(timeout=60)
+        assert reader.returncode == 0 and "FCFS" in out, out
+    finally:
+        kill_if_running(reader)

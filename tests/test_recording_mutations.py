@@ -327,3 +327,20 @@ def test_an_integer_past_pythons_digit_limit_is_one_line(
     assert main(["replay", str(recording)]) == 2
     err = capsys.readouterr().err
     assert "line 2: an integer of more than 4,300 digits" in err and err.count("\n") == 1, err
+
+
+def test_a_recording_too_big_for_memory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError while reading (436 MB under a 700 MB limit) was a traceback."""
+    from proclab.core import recording
+
+    def out_of_memory(*_: object) -> None:
+        raise MemoryError
+
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps(lines()[0]) + "\n")
+    monkeypatch.setattr(recording, "_read_lines", out_of_memory)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "too big to replay in the memory" in err and err.count("\n") == 1, err

@@ -78,10 +78,16 @@ DESCRIPTION = "A terminal lab for operating-system processes and Python's multip
 
 class _Parser(argparse.ArgumentParser):
     """A wrong option is said in one line, with where to read the rest: argparse put its
-    usage above it, five lines for the app's options."""
+    usage above it, five lines for the app's options. Escaped: argparse quotes what was
+    typed, and an escape sequence in it reached the terminal."""
+
+    commands: dict[str, _Parser]  # the headless commands' own parsers
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        from proclab.core.output import escape_controls
+
+        said = escape_controls(message, tabs=True)
+        self.exit(2, f"{self.prog}: error: {said} (see {self.prog} --help)\n")
 
 
 def build_app_parser() -> argparse.ArgumentParser:
@@ -109,11 +115,12 @@ def command_module(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name].module)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> _Parser:
     """The headless commands' parser. With `command`, only that command's module is imported
     for its options: `proclab run` must not pay for the simulator or the web server."""
     parser = _Parser(prog="proclab", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices
     for name, entry in COMMANDS.items():
         command_parser = sub.add_parser(name, help=entry.help)
         if command in (None, name):
@@ -169,7 +176,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
             status = run_app(build_app_parser().parse_args(argv))
         else:
-            ns = build_parser(command).parse_args(argv)
+            parser = build_parser(command)
+            ns, extra = parser.parse_known_args(argv)
+            if extra:  # said by the command's parser: `proclab run: ... (see proclab run --help)`
+                parser.commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
             status = command_module(command).run(ns)
     return failed() or status
 

@@ -94,6 +94,9 @@ async def _connection(
     except (OSError, TimeoutError) as exc:
         result.errors.append(f"connect: {type(exc).__name__}: {exc}")
         return
+    except UnicodeError:  # a name no resolver takes (an empty label, one of 64 characters)
+        result.errors.append("connect: gaierror: not a host name")
+        return
     try:
         for _ in range(messages):
             message = os.urandom(size)

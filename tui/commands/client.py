@@ -71,9 +71,16 @@ def run(ns: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     summary = result.summary()
+    # Not one connection made: the one line below says why, and a summary of zeros would
+    # say nothing more.
+    unreachable = (
+        bool(result.errors)
+        and all(e.startswith("connect:") for e in result.errors)
+        and not result.connections
+    )
     if ns.json:
         print(json.dumps(summary))
-    else:
+    elif not unreachable:
         print(
             f"{plural(result.connections, 'connection')}, {plural(result.messages, 'message')}"
             f" of {ns.size} B"
@@ -89,11 +96,7 @@ def run(ns: argparse.Namespace) -> int:
             plural(len(result.errors), "error")
             + (": " + "; ".join(result.errors[:3]) if result.errors else "")
         )
-    if (
-        result.errors
-        and all(e.startswith("connect:") for e in result.errors)
-        and not result.connections
-    ):
+    if unreachable:
         unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
         # Out of fds (ulimit -n below --clients) is the client's own limit, not the server.
         no_fds = sum("Too many open files" in e for e in result.errors)

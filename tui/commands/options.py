@@ -7,6 +7,9 @@ its options, and `proclab --help` builds the app's from it.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
+import sys
 
 from proclab.core.defaults import (
     DEFAULT_GRACE_S,
@@ -260,3 +263,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a host other machines can reach (the server has no authentication)",
     )
+
+
+def say_if_fifo(command: str, path: str) -> None:
+    """A FIFO blocks its reader until something writes to it: said, rather than a silence
+    that looks like a hang."""
+    try:
+        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):  # missing, or a NUL in the name: its reader says so
+        return
+    if fifo:
+        print(
+            f"proclab {command}: {path} is a FIFO: waiting for something to write to it"
+            " (Ctrl+C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )

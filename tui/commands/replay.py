@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.recording import Replay
-from proclab.tui.commands.options import positive_float, seconds_from_start
+from proclab.tui.commands.options import positive_float, say_if_fifo, seconds_from_start
 from proclab.tui.terminal import NO_TERMINAL, has_keyboard, private_terminal
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def replay_app(replay: Replay, *, speed: float = 1.0, at: float = 0.0) -> Procla
 
 
 def run(ns: argparse.Namespace) -> int:
+    say_if_fifo("replay", ns.file)
     try:
         replay = Replay.load(ns.file)
     except ProclabError as exc:

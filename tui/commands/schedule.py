@@ -17,6 +17,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
+from proclab.core.errors import ProclabError
 from proclab.core.scheduling.kernel import KERNEL_RULES
 from proclab.core.scheduling.simulator import (
     ALGORITHM_KEYS,
@@ -44,6 +45,7 @@ from proclab.core.scheduling.simulator import (
     to_json_dict,
 )
 from proclab.tui.commands import schedule_kernel
+from proclab.tui.commands.options import say_if_fifo
 
 HELP = (
     "simulate CPU scheduling (FCFS, SJF, SRTF, RR, priority, MLFQ) on jobs from a CSV"
@@ -69,8 +71,9 @@ OPTION_OF = {
 }
 
 
-class UsageError(Exception):
-    """One line for stderr: what is wrong with the command line or the input."""
+class UsageError(ProclabError):
+    """One line for stderr: what is wrong with the command line or the input (escaped, as
+    every ProclabError: it quotes what was typed)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +215,7 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Preset | None]:
                 raise UsageError("stdin is closed: give JOBS.csv, or pipe the jobs in")
             text = sys.stdin.read(MAX_CSV_CHARS + 1)
         else:
+            say_if_fifo("schedule", ns.jobs)
             with open(ns.jobs, encoding="utf-8") as file:
                 text = file.read(MAX_CSV_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
