@@ -55,6 +55,7 @@ from proclab.core.errors import InputError, ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import ProcessSpec, ProcState
 from proclab.core.spec import build_spec
+from proclab.core.words import plural
 
 ExperimentName = Literal["parallel", "start-methods", "cpu-vs-io"]
 EXPERIMENTS: tuple[ExperimentName, ...] = ("parallel", "start-methods", "cpu-vs-io")
@@ -308,11 +309,15 @@ class ParallelResult:
         runs = self.parallel_runs_s
         repeats = f"; {len(runs)} runs {_range_s(runs)}" if len(runs) > 1 else ""
         return ("", "wall time", "note"), [
-            ("one after another", f"{self.serial_s:.3f} s", f"{self.count} copies, serially{each}"),
+            (
+                "one after another",
+                f"{self.serial_s:.3f} s",
+                f"{plural(self.count, 'copy')}, serially{each}",
+            ),
             (
                 "all at once",
                 f"{self.parallel_s:.3f} s",
-                f"{self.count} copies, {self.cores} cores{repeats}",
+                f"{plural(self.count, 'copy')}, {plural(self.cores, 'core')}{repeats}",
             ),
             (
                 "speed-up",
@@ -345,7 +350,9 @@ class ParallelResult:
         if self.less_work_at_once:
             return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
         if self.beyond_cores:
-            return f"{self.speedup:.2f}x measured, more than {self.ideal} cores allow: noise"
+            return (
+                f"{self.speedup:.2f}x measured, more than {plural(self.ideal, 'core')} allow: noise"
+            )
         return None
 
     def summary(self) -> str:
@@ -354,9 +361,11 @@ class ParallelResult:
             if self.cpu_bound is not False
             else " (the copies mostly waited: the cores do not bound them)"
         )
-        speedup = self.not_a_result() or f"{self.speedup_text()} on {self.cores} cores{bound}"
+        speedup = (
+            self.not_a_result() or f"{self.speedup_text()} on {plural(self.cores, 'core')}{bound}"
+        )
         return (
-            f"{self.count} copies of {self.task}: {self.serial_s:.2f} s one after another,"
+            f"{plural(self.count, 'copy')} of {self.task}: {self.serial_s:.2f} s one after another,"
             f" {self.parallel_s:.2f} s at once: {speedup}"
         )
 
@@ -389,7 +398,7 @@ def _less_work_note(run: ParallelResult) -> str:
 
 def _beyond_note(cores: int) -> str:
     return (
-        f"* more than {cores} cores allow for CPU-bound copies: noise, not a speed-up. On a"
+        f"* more than {plural(cores, 'core')} allow for CPU-bound copies: noise, not a speed-up. On a"
         " machine busy with other work, N copies get a larger share of it than one copy"
         " alone did; run it again on a quiet machine."
     )
@@ -565,7 +574,7 @@ class CpuVsIoResult:
         cpu, io = self.kind("cpu").runs[-1], self.kind("io").runs[-1]
         cpu_text = cpu.not_a_result() or cpu.speedup_text()
         return (
-            f"N={cpu.count} on {self.cores} cores: CPU-bound {cpu_text},"
+            f"N={cpu.count} on {plural(self.cores, 'core')}: CPU-bound {cpu_text},"
             f" I/O-bound {io.speedup_text()}"
         )
 
@@ -704,7 +713,7 @@ def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
         runner.step(f"one after another: copy {i + 1} of {count}")
         serial.append(runner.timed_batch(spec, 1))
         runner.done += 1
-    at_once = runner.at_once(spec, count, f"all at once: {count} copies")
+    at_once = runner.at_once(spec, count, f"all at once: {plural(count, 'copy')}")
     runner.step("done")
     return ParallelResult(
         spec.target.label,

@@ -622,6 +622,8 @@ def test_localhost_is_served_and_printed_as_its_address() -> None:
 def test_a_loopback_address_written_as_ipv6_is_loopback() -> None:
     """`--host ::ffff:127.0.0.1` was refused as "reachable from other machines"."""
     assert is_loopback("::ffff:127.0.0.1") and not is_loopback("::ffff:10.0.0.1")
+    # the short form every resolver reads as 127.0.0.1 was refused the same way
+    assert is_loopback("127.1") and not is_loopback("10.1") and not is_loopback("999.1")
 
 
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:

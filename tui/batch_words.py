@@ -44,7 +44,7 @@ def verdict_line(b: BatchFigures) -> str:
             return f"no parallel speed-up: CPU-bound, {work}, {busy} on average"
         case Verdict.PARALLEL if b.beyond_cores:
             return (
-                f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {b.cores} cores allow,"
+                f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {plural(b.cores, 'core')} allow,"
                 " so it is measuring noise, not a speed-up"
             )
         case Verdict.PARALLEL:

@@ -158,10 +158,18 @@ class ServerConfig:
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """`host` as an IP address; None if it is not one (a name)."""
+    """`host` as an IP address; None if it is not one (a name). Also the short forms every
+    resolver reads as one (127.1 is 127.0.0.1), which ipaddress does not: 127.1 was said
+    to be reachable from other machines."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    if not _looks_numeric(host) or ":" in host:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:  # 999.1, or 1.2.3.4.5
         return None
 
 

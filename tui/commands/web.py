@@ -355,8 +355,8 @@ def run(ns: argparse.Namespace) -> int:
         # whatever held it.
         family = socket.AF_INET6 if ":" in ns.host else socket.AF_INET
         socket.create_server((ns.host, ns.port), family=family).close()
-    except OSError as exc:
-        why = os.strerror(exc.errno) if exc.errno else str(exc)
+    except OSError as exc:  # a name that does not resolve is a gaierror: its errno is -2
+        why = exc.strerror or str(exc)
         print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
         return 2
     server = _server_class()(

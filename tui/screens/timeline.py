@@ -375,7 +375,7 @@ class TimelineScreen(ModalScreen[None]):
         self._picked()
         subtitle = f"{plural(len(snapshot.lanes), 'child')} · {plural(snapshot.kept, 'tick')} kept"
         if snapshot.cores:
-            subtitle = f"{snapshot.cores} cores · " + subtitle
+            subtitle = f"{plural(snapshot.cores, 'core')} · " + subtitle
         grid.border_subtitle = subtitle
 
     def _picked(self) -> None:

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from proclab.core.model import SystemSample
+from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.offscreen import PaintedWhenShown
@@ -70,7 +71,7 @@ class CpuPane(PaintedWhenShown, Widget):
         self._total.append(sample.total)
         grew = self._sample is None or len(self._sample.per_core) != len(sample.per_core)
         self._sample = sample
-        subtitle = f"{len(sample.per_core)} cores · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
+        subtitle = f"{plural(len(sample.per_core), 'core')} · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
         if isinstance(self.parent, Widget) and self.parent.border_subtitle != subtitle:
             self.parent.border_subtitle = subtitle
         self.refresh(layout=grew)  # a layout pass only when the number of lines may change

@@ -27,6 +27,7 @@ from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
 from proclab.core.output import escape_controls
 from proclab.core.source import ProcessSource, ServerLike
+from proclab.core.words import plural
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.line_list import LineList
 from proclab.tui.widgets.offscreen import PaintedWhenShown
@@ -169,7 +170,7 @@ class ServerPane(Vertical):
             text.append(f"listening on {address}", resolve(self.app, "bold $success"))
             how = status.mode + ("" if status.mode == "thread" else f", {status.method}")
             if status.mode == "pool":
-                how += f", {status.workers} workers"
+                how += f", {plural(status.workers, 'worker')}"
             text.append(f"  ({how})\n")
             text.append(
                 f"active {status.active}/{status.max_clients} · served {status.served}"
