@@ -385,9 +385,11 @@ def read_recording(path: str | Path) -> tuple[list[tuple[float, Event]], int | N
             raise ProclabError(f"cannot read {path}: {exc.strerror or exc}") from None
         except MemoryError:  # a replay holds every event: a recording of days, say
             events.clear()
+            read = ""
+            with contextlib.suppress(OSError):  # a FIFO has no position
+                read = f" ({handle.tell() / 1e6:,.0f} MB read)"
             raise ProclabError(
-                f"{path}: too big to replay in the memory this machine gives proclab"
-                f" ({handle.tell() / 1e6:,.0f} MB read)"
+                f"{path}: too big to replay in the memory this machine gives proclab{read}"
             ) from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import socket
 import subprocess
 from pathlib import Path
@@ -277,6 +278,10 @@ SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J"
         # a traceback: the name no resolver takes (idna), then three lines of zeros
         (["client", "--host", "a..b"], "proclab client: cannot connect to a..b:8001: no address"),
         (["demo", "deep.toml"], "deep.toml: nested too deeply"),
+        # printed raw in its errors; a byte that is not UTF-8 was a TypeError traceback
+        (["client", "--host", f"a{HOSTILE}"], f"host: 'a{SHOWN}' is not a host name"),
+        (["web", "--host", "x\udcff"], "host: 'x\\udcff' is not a host name"),
+        (["serve", "--host", "x\udcff"], "host: 'x\\udcff' is not a host name"),
     ],
 )
 def test_hostile_command_lines_are_one_escaped_line(
@@ -316,6 +321,8 @@ def test_a_fifo_is_said_to_be_waited_on(tmp_path: Path) -> None:
     )
     try:
         assert reader.stderr is not None
+        readable, _, _ = select.select([reader.stderr], [], [], 30)
+        assert readable, "nothing said in 30 s"
         assert "is a FIFO: waiting for something to write to it" in reader.stderr.readline()
         fifo.write_text(JOBS)
         out, _ = reader.communicate(timeout=60)

@@ -35,7 +35,7 @@ from conftest import reap_orphans
 from pty_session import PROCLAB, gone
 from support import TASKS, free_port, kill_if_running, listening
 
-from proclab.core.server.tcp import is_loopback
+from proclab.core.server.hosts import is_loopback
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -114,7 +114,14 @@ class WebServer:
         self.port = port
         self.printed: list[str] = []
         self.url = ""
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def all_printed(self) -> str:
+        """Everything it printed, once it has ended (proclab_web ends it on leaving)."""
+        assert self.process.poll() is not None, "proclab web still runs"
+        self.reader.join(10)
+        return "".join(self.printed)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -486,6 +493,9 @@ async def test_a_tab_whose_process_ended_since_says_so_in_the_tab() -> None:
                 # q ends the session: the tab's app exits
                 await asyncio.wait_for(_closed(ws), timeout=30)
             assert len(tab) == 1 and gone(tab, timeout=30) == []
+        # What the tab's proclab wrote on its stderr came raw onto the server's terminal.
+        printed = web.all_printed()
+        assert all(line.startswith("proclab web: ") for line in web.printed), printed
     finally:
         kill_if_running(sleeper)
 
@@ -513,10 +523,14 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
 
 
 def _raw_request(port: int, head: bytes) -> bytes:
-    """One HTTP request as bytes, whatever they are; the server's answer."""
+    """One HTTP request as bytes, whatever they are; the server's answer (b"" if it reset
+    the connection, as it may with a request it stopped reading)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
-        client.sendall(head)
-        return client.recv(4096)
+        try:
+            client.sendall(head)
+            return client.recv(4096)
+        except ConnectionResetError:
+            return b""
 
 
 async def test_bad_requests_and_tab_messages_are_one_line_and_leave_the_tab_running() -> None:
@@ -525,13 +539,19 @@ async def test_bad_requests_and_tab_messages_are_one_line_and_leave_the_tab_runn
     sent a resize to -5 columns ended its proclab; `[]` or `notjson` printed tracebacks."""
     port = free_port()
     with proclab_web(port, f"{TASKS}:sleep", "--args", "(60,)") as web:
+        host = f"Host: 127.0.0.1:{port}\r\n".encode()
         hostile = (
             b"GET / HTTP/1.1\r\n\r\n",  # no Host
             b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: A\x1b]0;PWNED\x07\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+            # a websocket's address, with the token, but no upgrade: no answer at all
+            f"GET /ws/{web.token} HTTP/1.1\r\n".encode() + host + b"\r\n",
+            # a size of 5,000 digits: int() raises past 4,300
+            f"GET /ws/{web.token}?width={'9' * 5000} HTTP/1.1\r\n".encode() + host + b"\r\n",
         )
         for head in hostile:
-            assert _raw_request(port, head).split(b" ")[1] == b"400"
+            assert _raw_request(port, head).split(b" ")[1:2] == [b"400"], head[:60]
+        big = _raw_request(port, b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
+        assert big == b"" or big.split(b" ")[1] == b"400", big
         async with web.tab(100, 30) as ws:
             await drawn_until(ws, b"1 live")
             (tab,) = app_processes(web.process)
@@ -542,10 +562,10 @@ async def test_bad_requests_and_tab_messages_are_one_line_and_leave_the_tab_runn
             await ws.send_json(["stdin", "n"])  # the spawn form: the tab still answers keys
             await drawn_until(ws, b"Start processes")
             assert app_processes(web.process) == [tab]
-        printed = "".join(web.printed)
-        assert "Traceback" not in printed and "\x1b]0;PWNED" not in printed, printed
-        assert printed.count(web.token) == 1, "the token was printed again"
-        assert all(line.startswith("proclab web: ") for line in web.printed), printed
+    printed = web.all_printed()
+    assert "Traceback" not in printed and "\x1b" not in printed, printed
+    assert printed.count(web.token) == 1, "the token was printed again"
+    assert all(line.startswith("proclab web: ") for line in web.printed), printed
 
 
 def _writing_to_a_full_pipe(process: psutil.Process) -> bool:
@@ -588,7 +608,9 @@ async def test_a_tab_that_stops_reading_ends_with_its_children_once_it_is_gone()
             assert len([p for p in family[1:] if "tasks:tick" in " ".join(p.cmdline())]) == 2
         finally:
             tab_socket.close()
-        assert gone(family, timeout=40) == [], "a tab gone while stalled left its app running"
+        # Its proclab quits once what it draws is read (and dropped): 30 s at most, then
+        # SIGTERM, and SIGKILL 5 s later.
+        assert gone(family, timeout=60) == [], "a tab gone while stalled left its app running"
 
 
 @pytest.mark.parametrize("host", ["::1", "[::1]"])

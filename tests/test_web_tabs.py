@@ -51,5 +51,6 @@ def test_anything_else_is_ignored(text: str) -> None:
 def test_a_size_from_the_address_is_whole_and_bounded() -> None:
     assert tab_size("200", "60") == (200, 60)
     assert tab_size("99999", "0") == (MAX_COLUMNS, 1)
+    assert tab_size("9" * 5000, "0" * 5000 + "30") == (MAX_COLUMNS, 30)  # int() raises past 4,300
     for width, height in (("-5", "3"), ("1e3", "3"), ("٣", "3"), (None, "3")):
         assert tab_size(width, height) is None, (width, height)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import ipaddress
 import json
 import os
 import selectors
@@ -83,6 +82,7 @@ from proclab.core.server.handler import (
     serve,
     takes_shared_budget,
 )
+from proclab.core.server.hosts import host_problem, ip_of, is_loopback, looks_numeric
 from proclab.core.targets import Target
 from proclab.core.words import plural
 
@@ -142,8 +142,11 @@ class ServerConfig:
         methods.check_method(self.method)
         if self.log not in LOG_LEVELS:
             raise ServerError(f"log: {self.log!r} is not one of {', '.join(LOG_LEVELS)}")
-        address = _ip(self.host)
-        if address is None and _looks_numeric(self.host):
+        problem = host_problem(self.host)
+        if problem is not None:
+            raise ServerError(problem)
+        address = ip_of(self.host)
+        if address is None and looks_numeric(self.host):
             raise ServerError(f"host: {self.host} is not an IP address")
         if not is_loopback(self.host) and not self.public:
             # A name is not looked up here (a DNS query may take seconds): it may be this
@@ -155,36 +158,6 @@ class ServerConfig:
                 " machines on purpose: proclab serve --public)"
             )
         return self
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """`host` as an IP address; None if it is not one (a name). Also the short forms every
-    resolver reads as one (127.1 is 127.0.0.1), which ipaddress does not: 127.1 was said
-    to be reachable from other machines."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if not _looks_numeric(host) or ":" in host:
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:  # 999.1, or 1.2.3.4.5
-        return None
-
-
-def _looks_numeric(host: str) -> bool:
-    """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
-    return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    address = _ip(host)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    return address is not None and address.is_loopback
 
 
 class TcpServer:

@@ -10,6 +10,7 @@ import sys
 from proclab.core.defaults import SERVER_HOST, SERVER_PORT
 from proclab.core.errors import ProclabError
 from proclab.core.server.echo_client import check_load, run_load
+from proclab.core.server.hosts import host_problem
 from proclab.core.words import plural
 from proclab.tui.commands.options import port, positive_float, positive_int
 
@@ -61,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     try:
         check_load(ns.clients, ns.size)
+        problem = host_problem(ns.host)
+        if problem is not None:
+            raise ProclabError(problem)
     except ProclabError as exc:
         print(f"proclab client: {exc}", file=sys.stderr)
         return 2

@@ -273,8 +273,11 @@ def say_if_fifo(command: str, path: str) -> None:
     except (OSError, ValueError):  # missing, or a NUL in the name: its reader says so
         return
     if fifo:
+        from proclab.core.output import escape_controls
+
         print(
-            f"proclab {command}: {path} is a FIFO: waiting for something to write to it"
+            f"proclab {command}: {escape_controls(path, tabs=True)} is a FIFO: waiting for"
+            " something to write to it"
             " (Ctrl+C to stop)",
             file=sys.stderr,
             flush=True,

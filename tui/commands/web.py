@@ -34,10 +34,11 @@ from urllib.parse import urlsplit
 import psutil
 
 from proclab.core.errors import ProclabError
-from proclab.core.server.tcp import is_loopback
+from proclab.core.server.hosts import host_problem, ip_of, is_loopback
 from proclab.tui.commands.options import fixed_port
 from proclab.tui.commands.web_tabs import (
     DEFAULT_SIZE,
+    LastWords,
     end_tab,
     quiet_logging,
     tab_message,
@@ -126,6 +127,9 @@ def end_sessions(timeout: float) -> None:
 
 def check(ns: argparse.Namespace) -> list[str]:
     """The app's options, checked now rather than in every tab; raises ProclabError."""
+    problem = host_problem(ns.host)
+    if problem is not None:
+        raise ProclabError(problem)
     if not is_loopback(ns.host) and not ns.public:
         raise ProclabError(
             f"host: {ns.host} is reachable from other machines, and anyone who opens the page"
@@ -177,6 +181,9 @@ def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
     """The Host names (host:port) this server answers to: its public URL's, and on a
     loopback address each name of the loopback (127.0.0.1, localhost, [::1])."""
     hosts = {urlsplit(public_url).netloc.lower(), netloc(host, port).lower()}
+    address = ip_of(host)
+    if address is not None:  # what a browser makes of 10.1: 10.0.0.1
+        hosts.add(netloc(str(address), port).lower())
     if is_loopback(host):
         hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
     return frozenset(hosts)
@@ -217,6 +224,17 @@ def _server_class() -> type:
     class TabService(AppService):
         """One tab's proclab, ended with its tab however the tab went (web_tabs.py)."""
 
+        async def start(self, width: int, height: int) -> None:
+            process = await self._open_app_process(width, height)
+            # textual-serve's loop copied the app's stderr raw onto the server's terminal,
+            # escape sequences and all: it gets an empty one, and its last line is logged,
+            # escaped, if the app fails (end_tab).
+            self.last_words = LastWords(process.stderr)
+            quiet = asyncio.StreamReader()
+            quiet.feed_eof()
+            process.stderr = quiet
+            self._task = asyncio.create_task(self.run())
+
         async def stop(self) -> None:
             task, self._task = self._task, None
             if task is None or self._process is None:
@@ -225,8 +243,9 @@ def _server_class() -> type:
             # Its loop may wait for good on a tab that reads nothing: whatever the app
             # draws from now on goes nowhere.
             task.cancel()
-            await asyncio.wait([task])
-            await end_tab(self._process, lambda: self.send_meta({"type": "quit"}))
+            with contextlib.suppress(Exception):  # its own error, not this stop's
+                await task
+            await end_tab(self._process, lambda: self.send_meta({"type": "quit"}), self.last_words)
 
     class ProclabServer(Server):
         """textual-serve's server, behind a token and the Host and Origin checks, on a
@@ -250,8 +269,9 @@ def _server_class() -> type:
             websocket = web.WebSocketResponse(heartbeat=15)
             size = tab_size(request.query.get("width"), request.query.get("height"))
             service: TabService | None = None
+            # Outside the try: a request that is no websocket upgrade is answered 400.
+            await websocket.prepare(request)
             try:
-                await websocket.prepare(request)
                 service = TabService(
                     self.command,
                     write_bytes=websocket.send_bytes,
@@ -355,8 +375,10 @@ def run(ns: argparse.Namespace) -> int:
         # whatever held it.
         family = socket.AF_INET6 if ":" in ns.host else socket.AF_INET
         socket.create_server((ns.host, ns.port), family=family).close()
-    except OSError as exc:  # a name that does not resolve is a gaierror: its errno is -2
-        why = exc.strerror or str(exc)
+    except OSError as exc:
+        # Not os.strerror: a name that does not resolve is a gaierror, whose errno is -2;
+        # create_server adds the address its message names already.
+        why = (exc.strerror or str(exc)).split(" (while attempting", 1)[0]
         print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
         return 2
     server = _server_class()(

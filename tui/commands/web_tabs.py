@@ -44,7 +44,9 @@ def tab_size(width: object, height: object) -> tuple[int, int] | None:
     sizes = []
     for value, most in ((width, MAX_COLUMNS), (height, MAX_ROWS)):
         if isinstance(value, str) and value.isascii() and value.isdigit():
-            value = int(value)
+            digits = value.lstrip("0") or "0"
+            # int() of more than 4,300 digits raises: past seven, it is past `most` anyway.
+            value = int(digits) if len(digits) <= 7 else most
         if type(value) is not int:  # a bool is an int to isinstance
             return None
         sizes.append(min(max(value, 1), most))
@@ -74,43 +76,73 @@ def tab_message(text: str) -> tuple[str, Any] | None:
     return None
 
 
+class LastWords:
+    """A tab's proclab's stderr, read for its life; its last few chunks kept, for a line in
+    the server's log if it fails."""
+
+    def __init__(self, stream: asyncio.StreamReader | None) -> None:
+        self._kept: list[bytes] = []
+        self._task = asyncio.create_task(_drain(stream, self._kept)) if stream else None
+
+    async def last_line(self, wait: float) -> str:
+        """Its last line, escaped ("" for none), once its stream has ended (or `wait`)."""
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), wait)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        lines = b"".join(self._kept).decode("utf-8", "replace").strip().splitlines()
+        return escape_controls(lines[-1], tabs=True) if lines else ""
+
+
 async def end_tab(
-    process: asyncio.subprocess.Process, quit: Callable[[], Awaitable[object]]
+    process: asyncio.subprocess.Process, quit: Callable[[], Awaitable[object]], said: LastWords
 ) -> None:
-    """Ask a tab's proclab to quit, reading and dropping whatever it still writes, and
-    end it if it does not. Said in the server's log: a proclab that had to be signalled,
-    and the last line of one that failed."""
-    said: list[bytes] = []
-    drains = [
-        asyncio.create_task(_drain(stream, keep))
-        for stream, keep in ((process.stdout, None), (process.stderr, said))
-        if stream is not None
-    ]
+    """Ask a tab's proclab to quit, reading and dropping whatever it still draws, and end
+    it if it does not. Said in the server's log: a proclab that had to be signalled, and
+    the last line of one that failed. Cancelled meanwhile (proclab web stopping at once),
+    it still leaves no proclab running."""
+    drain = asyncio.create_task(_drain(process.stdout, None)) if process.stdout else None
     try:
         # Its stdin closed or full: it has ended, or reads nothing; the signals follow.
         with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(quit(), SEND_S)
-        for signal_name, wait in ((None, QUIT_S), ("SIGTERM", KILL_S), ("SIGKILL", None)):
+        for signal_name, wait in ((None, QUIT_S), ("SIGTERM", KILL_S), ("SIGKILL", KILL_S)):
             if signal_name is not None:
                 log.warning(f"a tab's proclab (pid {process.pid}) did not quit: {signal_name}")
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(getattr(signal, signal_name))
+                _send(process, getattr(signal, signal_name))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), wait)
+                # Not process.wait(), which also waits for its pipes to close: a child it
+                # left holding one would hold this tab's end too.
+                await asyncio.wait_for(_ended(process), wait)
                 break
     finally:
-        for drain in drains:
+        if process.returncode is None:
+            _send(process, signal.SIGKILL)
+        if drain is not None:
             drain.cancel()
-        await asyncio.gather(*drains, return_exceptions=True)
-    lines = b"".join(said).decode("utf-8", "replace").strip().splitlines()
-    if process.returncode and lines:
-        log.warning(f"a tab's proclab ended with status {process.returncode}: {lines[-1]}")
+            await asyncio.gather(drain, return_exceptions=True)
+    last = await said.last_line(KILL_S)
+    if process.returncode and last:
+        log.warning(f"a tab's proclab ended with status {process.returncode}: {last}")
+
+
+def _send(process: asyncio.subprocess.Process, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+
+
+async def _ended(process: asyncio.subprocess.Process) -> None:
+    """Until it has ended: its status is known (asyncio's child watcher reaped it)."""
+    while process.returncode is None:
+        await asyncio.sleep(0.05)
 
 
 async def _drain(stream: asyncio.StreamReader, keep: list[bytes] | None) -> None:
+    """Read `stream` to its end; its last few chunks kept in `keep`."""
     while chunk := await stream.read(65536):
         if keep is not None:
-            keep[:] = [*keep[-3:], chunk]  # its last words are enough
+            keep[:] = [*keep[-3:], chunk]
 
 
 class OneLine(logging.Formatter):

@@ -1,0 +1,48 @@
+"""Host names and addresses as proclab reads them, for `serve`, `client` and `web`: which
+are this machine's loopback, which are addresses, and which can name no host at all.
+
+Cheap to import (no controller): `proclab client` checks its --host with it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+
+def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address; None if it is not one (a name). Also the short forms every
+    resolver reads as one (127.1 is 127.0.0.1), which ipaddress does not: 127.1 was said
+    to be reachable from other machines."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not looks_numeric(host) or ":" in host:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:  # 999.1, or 1.2.3.4.5
+        return None
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` can name no host, else None: it holds a character no resolver takes (a
+    control, or a byte that is not UTF-8 as Python decodes it), which binding and
+    connecting raised as a TypeError or UnicodeError traceback."""
+    return None if host.isprintable() else f"host: {host!r} is not a host name"
+
+
+def looks_numeric(host: str) -> bool:
+    """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
+    return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (a name is not looked up: only localhost is)."""
+    if host == "localhost":
+        return True
+    address = ip_of(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address is not None and address.is_loopback
