@@ -251,7 +251,7 @@ def test_build_spec_never_raises_anything_else(target, args, kwargs):
             ["run", f"{TASKS}:sleep", "--args", '(print("\x1b]0;PWN\x07\x1b[31mred"),)'],
             'args: print("\\x1b]0;PWN\\x07\\x1b[31mred") is a call, not a literal',
         ),
-        (["serve", "--public", "--host", "\x1b[2J"], "host: \\x1b[2J is not an address"),
+        (["serve", "--public", "--host", "\x1b[2J"], "host: \\x1b[2J is not a host name"),
     ],
 )
 def test_an_error_quoting_typed_text_shows_its_controls_escaped(argv, shown, capsys):

@@ -30,7 +30,7 @@ def host_problem(host: str) -> str | None:
     """Why `host` can name no host, else None: it holds a character no resolver takes (a
     control, or a byte that is not UTF-8 as Python decodes it), which binding and
     connecting raised as a TypeError or UnicodeError traceback."""
-    return None if host.isprintable() else f"host: {host!r} is not a host name"
+    return None if host.isprintable() else f"host: {host} is not a host name"
 
 
 def looks_numeric(host: str) -> bool:
