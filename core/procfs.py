@@ -300,7 +300,14 @@ def read_cmdline(pid: int) -> tuple[str, ...]:
     # last argument of a real command line is lost with them, as in ps).
     raw = raw.rstrip(b"\0")
     parts = raw.split(b"\0") if raw else []
-    return tuple(p.decode("utf-8", "replace")[:MAX_ARG_CHARS] for p in parts[:MAX_ARGS])
+    return tuple(arg_text(p)[:MAX_ARG_CHARS] for p in parts[:MAX_ARGS])
+
+
+def arg_text(raw: bytes) -> str:
+    """An argument as the watch hook writes one (its _text): a byte that is not UTF-8 as a
+    visible \\udcXX. Read as U+FFFD here, the same command line read two ways was told
+    as an exec, twice."""
+    return os.fsdecode(raw).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def reaped_cpu(pid: int) -> tuple[float, float]:

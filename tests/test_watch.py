@@ -595,6 +595,24 @@ def test_a_command_learnt_after_its_row_was_shown_is_no_exec(tmp_path: Path) -> 
         assert "Process-1" in done.stdout and "exec'd" not in done.stdout, done.stdout
 
 
+RENAMED_BY_PRCTL = """
+import ctypes, time
+time.sleep(0.3)
+ctypes.CDLL(None).prctl(15, b"worker-x", 0, 0, 0)  # PR_SET_NAME: the next walk reads it all
+time.sleep(0.6)
+"""
+
+
+def test_arguments_that_are_not_utf8_or_empty_are_no_exec(tmp_path: Path) -> None:
+    """The same command line read three ways (proclab's own argv, with a lone surrogate;
+    the hook's, escaped; /proc's, with U+FFFD and without a trailing empty argument) was
+    told as two execs of a process that never exec'd."""
+    (tmp_path / "ren.py").write_text(RENAMED_BY_PRCTL)
+    done = headless("ren.py", os.fsdecode(b"n\xffu"), "", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "exec'd" not in done.stdout and "n\\udcffu" in done.stdout, done.stdout
+
+
 def test_headless_json_escapes_a_child_s_c1_controls_and_bidi_overrides() -> None:
     """JSON escapes C0 controls only: a child's OSC 52 written with C1 bytes (U+009D ...
     U+009C, which xterm obeys in UTF-8) reached the terminal raw, as did U+202E."""
