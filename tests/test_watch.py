@@ -595,6 +595,31 @@ def test_a_command_learnt_after_its_row_was_shown_is_no_exec(tmp_path: Path) -> 
         assert "Process-1" in done.stdout and "exec'd" not in done.stdout, done.stdout
 
 
+ONE_CHILD_AT_A_TIME = """
+import sys, time, multiprocessing as mp
+def child(kind):
+    time.sleep(0.2)
+if __name__ == "__main__":
+    for kind in sys.argv[1:]:
+        p = mp.get_context("fork").Process(target=child, args=(kind,))
+        p.start()
+        p.join()
+"""
+
+
+def test_a_fork_child_is_described_with_its_args_and_method(tmp_path: Path) -> None:
+    """The child's own word (its target) came before its parent's (args, start method),
+    and its `*` line went out without them (4 runs of 9)."""
+    (tmp_path / "one.py").write_text(ONE_CHILD_AT_A_TIME)
+    for _ in range(3):
+        done = headless("one.py", "ok", "again", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        described = [line for line in done.stdout.splitlines() if line.startswith("* ")]
+        assert len(described) == 2, done.stdout
+        for line, kind in zip(described, ("ok", "again"), strict=True):
+            assert f"args ({kind!r},)" in line and ", fork" in line, line
+
+
 RENAMED_BY_PRCTL = """
 import ctypes, time
 time.sleep(0.3)

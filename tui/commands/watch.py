@@ -309,13 +309,24 @@ class _Printer:
         elif isinstance(event, RowUpdated | StateChanged):
             row = event.row
             self._execd_line(row)
-            mp = row.mp
-            if mp is not None and (mp.target or mp.role) and row.id not in self._described:
-                self._described.add(row.id)
-                self._started_line(row)
-                self._event("multiprocessing", row, f"{row.name} {row.pid}: {mp_text(row)}")
-            elif isinstance(event, StateChanged) and event.old is ProcState.ENDED:
+            if not self._described_line(row) and (
+                isinstance(event, StateChanged) and event.old is ProcState.ENDED
+            ):
                 self._ended_line(row)  # its status came after its end
+
+    def _described_line(self, row: ProcessRow, ending: bool = False) -> bool:
+        """What multiprocessing made of it, once, when known whole: a child's own word
+        (its target) can come before its parent's (args, start method), which then never
+        reached the line (4 runs of 9, a fork child). Or at its end, with what is known."""
+        mp = row.mp
+        if mp is None or row.id in self._described or not (mp.target or mp.role):
+            return False
+        if not (mp.role or mp.method or ending or row.state.is_over):
+            return False  # its parent's word is yet to come
+        self._described.add(row.id)
+        self._started_line(row)
+        self._event("multiprocessing", row, f"{row.name} {row.pid}: {mp_text(row)}")
+        return True
 
     def _started_line(self, row: ProcessRow) -> None:
         """Once, and before anything else of the row: a walk's Spawned, handed out after
@@ -342,6 +353,7 @@ class _Printer:
         """Once for each end known: a parent's word on the status can come in before the
         walk that saw the end hands out its event, which then tells the same end again."""
         self._started_line(row)
+        self._described_line(row, ending=True)
         text = _ended_text(row)
         if self._ended.get(row.id) != text:
             self._ended[row.id] = text
