@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from proclab.core.model import ProcState
+from proclab.core.model import ProcessRow, ProcState
 
 
 def signal_name(number: int) -> str:
@@ -52,3 +52,19 @@ _LIVE = {
 
 def state_for_status(status: str) -> ProcState:
     return _LIVE.get(status, ProcState.RUNNING)
+
+
+def traceback_ended_it(row: ProcessRow) -> bool:
+    """Whether the traceback in its stderr may be why it ended: an exit code above 0. One
+    that exited 0, or died of a signal, printed one it survived (traceback.print_exc(), a
+    child of its own that failed on the same stderr): it was said as its failure."""
+    return row.exitcode is not None and row.exitcode > 0
+
+
+def traceback_note(row: ProcessRow) -> str:
+    return f"its stderr held a traceback, which it survived ({row.error})"
+
+
+def traceback_words(row: ProcessRow) -> str:
+    """The line a summary gives a row with a traceback in its stderr."""
+    return (row.error or "") if traceback_ended_it(row) else traceback_note(row)

@@ -393,3 +393,27 @@ def test_a_ctrl_c_after_a_closed_pipe_is_asked_for():
     assert asked_twice([pipe, ctrl_c])
     assert not asked_twice([ctrl_c]) and not asked_twice([pipe, pipe])
     assert not asked_twice([ctrl_c, pipe]) and not asked_twice([hup, pipe])
+
+
+SURVIVED = """
+import traceback
+def handled():
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        traceback.print_exc()
+def failed():
+    raise ValueError("real failure")
+"""
+
+
+def test_a_traceback_a_child_survived_is_not_its_failure(tmp_path: Path) -> None:
+    """A child that printed a traceback with traceback.print_exc() and exited 0 was
+    summed up with 'ZeroDivisionError: division by zero' under it, as a failed one is."""
+    (tmp_path / "t.py").write_text(SURVIVED)
+    done = proclab("run", "t.py:handled", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "its stderr held a traceback, which it survived (ZeroDivisionError" in done.stdout
+    done = proclab("run", "t.py:failed", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.rstrip().endswith(": ValueError: real failure"), done.stdout

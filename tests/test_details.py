@@ -43,3 +43,18 @@ def test_a_live_child_that_printed_a_traceback_has_not_ended():
     assert _facts(row)["Ended"] == (
         "not yet: still running; it printed a traceback (ValueError: caught and printed)"
     )
+
+
+def test_a_traceback_is_the_reason_only_of_an_exit_code_above_0():
+    """A child that printed a traceback it survived (traceback.print_exc()) and exited 0,
+    or one a signal ended, was said to have ended with that error."""
+    ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    error = "ZeroDivisionError: division by zero"
+    survived = replace(ended, state=ProcState.EXITED, exitcode=0, error=error)
+    assert _facts(survived)["Ended"] == (
+        f"returned normally (exit code 0); its stderr held a traceback, which it survived ({error})"
+    )
+    killed = replace(ended, state=ProcState.TERMINATED, exitcode=-15, error=error)
+    assert "; its stderr held a traceback, which it survived" in _facts(killed)["Ended"]
+    failed = replace(ended, exitcode=1, error=error)
+    assert _facts(failed)["Ended"] == f"exit code 1: {error}"

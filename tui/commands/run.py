@@ -22,7 +22,7 @@ from proclab.core.columns import columns
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
 from proclab.core.errors import ProclabError
-from proclab.core.exits import describe_exit
+from proclab.core.exits import describe_exit, traceback_words
 from proclab.core.model import Event, Notice, OutputLine, ProcessRow, ProcState
 from proclab.core.output import escape_controls
 from proclab.core.recording import record_into
@@ -192,4 +192,4 @@ def print_summary(rows: Sequence[ProcessRow]) -> None:
     print("\n".join(lines))
     for row in rows:
         if row.error:
-            print(escape_controls(f"  {row.name} {row.pid or ''}: {row.error}"))
+            print(escape_controls(f"  {row.name} {row.pid or ''}: {traceback_words(row)}"))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_GRACE_S
 from proclab.core.errors import ProclabError
-from proclab.core.exits import describe_exit
+from proclab.core.exits import describe_exit, traceback_words
 from proclab.core.model import (
     ClientAccepted,
     ClientClosed,
@@ -519,7 +519,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         )
     for row in rows:
         if row.error:
-            print(escape_controls(f"  {row.name} {row.pid}: {row.error}"))
+            print(escape_controls(f"  {row.name} {row.pid}: {traceback_words(row)}"))
 
 
 def _target(row: ProcessRow) -> str:

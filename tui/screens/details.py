@@ -19,7 +19,7 @@ from proclab.core.batch import BatchFigures
 from proclab.core.calls import CallLog
 from proclab.core.classify import classify, cpu_demand, runnable_time
 from proclab.core.cpus import format_cpu_list
-from proclab.core.exits import describe_exit
+from proclab.core.exits import describe_exit, traceback_ended_it, traceback_note
 from proclab.core.model import OutputLine, ProcessRow, ProcState
 from proclab.core.output import escape_controls
 from proclab.core.words import plural
@@ -61,7 +61,7 @@ def exit_reason(row: ProcessRow) -> str:
     elif row.exitcode == 0:
         reason = "returned normally (exit code 0)"
     if row.error:
-        reason += f": {row.error}"
+        reason += f": {row.error}" if traceback_ended_it(row) else f"; {traceback_note(row)}"
     return reason
 
 
