@@ -8,10 +8,15 @@ One rule, which BATCH_RULE states in words for the help and the CLI:
 - cpu: each child's CPU time, added up: the CPU work they did;
 - the batch is CPU-bound or I/O-bound by core.classify's rule applied to the sums: it
   wanted a CPU (ran on one, or waited in a run queue) at least half of its lives;
-- CPU-bound: cpu / wall is how many cores were busy on average, and that is the speed-up
-  over doing the same CPU work one after another on one core. Allowed one core (pinned),
-  they shared it: no parallel speed-up. Below NO_SPEEDUP_BELOW they took turns all the
-  same: no parallel speed-up either. Above the cores they could use it is measuring noise.
+- CPU-bound: cpu / wall is how many cores were busy on average. The speed-up over the same
+  work one after another is alone / wall, where alone is each child's life less its waits
+  for a CPU (which running at once made) and its stops, added up: its CPU work and its
+  own waits (a sleep, I/O). For children that only compute, alone is their CPU time and the
+  two figures agree; children that also wait overlap their waits too (two that each spin
+  1 s and sleep 1 s take 2 s at once, 4 s one after another: 2x, with one core busy on
+  average). Allowed one core (pinned), they shared it: no parallel speed-up. Below
+  NO_SPEEDUP_BELOW they took turns all the same: no parallel speed-up either. More cores
+  busy than they could use is measuring noise.
 - I/O-bound: their overlap is concurrency (they waited at the same time), not parallelism;
   no speed-up from cores is claimed, only what the overlap saved in wall time.
 
@@ -31,14 +36,17 @@ from proclab.core.model import ProcessRow
 
 NO_SPEEDUP_BELOW = 1.1  # cores busy on average: below this, within noise of one core
 NOISE_ABOVE = 1.05  # a speed-up this much past the cores allowed is measuring noise
+OWN_WAITS_SHARE = 0.25  # of their work alone, their own waits: from this, they count
 
 BATCH_RULE = (
     "A batch (children started together) takes from its first start to its last end."
     f" CPU-bound (they wanted a CPU {CPU_BOUND_DEMAND:.0%} of their lives or more): their"
-    " CPU time added up, over that wall time, is how many cores were busy, the speed-up over"
-    f" the same work one after another; pinned to one core, or under {NO_SPEEDUP_BELOW:g}x,"
-    " they shared a core: no parallel speed-up. I/O-bound: they waited at the same time"
-    " (concurrency, not parallelism)."
+    " CPU time added up, over that wall time, is how many cores were busy; their lives less"
+    " their waits for a CPU, added up, over it, the speed-up over the same work one after"
+    " another (the same figure for children that only compute; more for those whose own"
+    f" waits overlapped too). Pinned to one core, or under {NO_SPEEDUP_BELOW:g}x, they shared"
+    " a core: no parallel speed-up. I/O-bound: they waited at the same time (concurrency,"
+    " not parallelism)."
 )
 
 
@@ -75,8 +83,27 @@ class BatchFigures:
 
     @property
     def busy_cores(self) -> float:
-        """Cores busy with their work on average: the speed-up when CPU-bound."""
+        """Cores busy with their work on average."""
         return self.cpu / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def alone(self) -> float:
+        """What their lives would have added up to one after another: each life less its
+        waits for a CPU and its stops (its CPU work and its own waits)."""
+        return max(0.0, self.lives - self.waited - self.stopped)
+
+    @property
+    def speedup(self) -> float:
+        """How much faster than one after another, when CPU-bound."""
+        return self.alone / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def waits_overlapped(self) -> bool:
+        """Their own waits (sleeps, I/O) were a good part of their work, and overlapped:
+        the speed-up is more than the cores busy on average say. Not a start-up's few
+        tens of milliseconds of reading files beside a CPU-bound child's work."""
+        own_waits = self.alone - self.cpu
+        return own_waits >= OWN_WAITS_SHARE * self.alone and self.speedup >= self.busy_cores + 0.1
 
     @property
     def cpu_bound(self) -> bool:
@@ -98,7 +125,7 @@ class BatchFigures:
             return Verdict.CONCURRENT
         if self.cores <= 1:
             return Verdict.SHARED_ONE_CORE
-        if self.busy_cores < NO_SPEEDUP_BELOW:
+        if self.busy_cores < NO_SPEEDUP_BELOW and self.speedup < NO_SPEEDUP_BELOW:
             return Verdict.NO_SPEEDUP
         return Verdict.PARALLEL
 

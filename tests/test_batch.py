@@ -248,3 +248,19 @@ async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
         note = next(n for n in _notes(app) if "timed out" in n)
         assert note.endswith("it is stopped (paused by SIGSTOP): p resumes it"), note
         controller.terminate(rec_id)
+
+
+def test_children_that_compute_and_sleep_are_as_fast_as_their_overlap():
+    """Each spins 1.2 s and sleeps 0.8 s: 4 s one after another, 2 s at once. The summary
+    said '1.2x parallel speed-up' (CPU over wall), and at 1 s and 1 s 'no parallel
+    speed-up', where `proclab experiment parallel` measured 2.00x."""
+    rows = [_row(1, 0.0, 2.0, 1.2, 0.01), _row(2, 0.01, 2.01, 1.2, 0.01)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.PARALLEL
+    assert batch_lines(figures)[1].startswith(
+        "2.0x faster than one after another, their own waits overlapping too: CPU-bound"
+    )
+    rows = [_row(1, 0.0, 2.0, 1.0, 0.01), _row(2, 0.01, 2.01, 1.0, 0.01)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.PARALLEL and figures.busy_cores < 1.1
+    assert batch_lines(figures)[1].startswith("2.0x faster than one after another")

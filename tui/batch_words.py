@@ -47,6 +47,11 @@ def verdict_line(b: BatchFigures) -> str:
                 f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {plural(b.cores, 'core')} allow,"
                 " so it is measuring noise, not a speed-up"
             )
+        case Verdict.PARALLEL if b.waits_overlapped:
+            return (
+                f"{b.speedup:.1f}x faster than one after another, their own waits overlapping"
+                f" too: CPU-bound, {work}, {busy} on average"
+            )
         case Verdict.PARALLEL:
             return f"{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
         case Verdict.CONCURRENT:
