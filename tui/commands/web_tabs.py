@@ -107,9 +107,16 @@ async def end_tab(
         # Its stdin closed or full: it has ended, or reads nothing; the signals follow.
         with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(quit(), SEND_S)
-        for signal_name, wait in ((None, QUIT_S), ("SIGTERM", KILL_S), ("SIGKILL", KILL_S)):
+        steps = (
+            (None, QUIT_S, ""),
+            ("SIGTERM", KILL_S, f"{QUIT_S:g} s after its tab closed"),
+            ("SIGKILL", KILL_S, f"{KILL_S:g} s after SIGTERM"),
+        )
+        for signal_name, wait, since in steps:
             if signal_name is not None:
-                log.warning(f"a tab's proclab (pid {process.pid}) did not quit: {signal_name}")
+                log.warning(
+                    f"a tab's proclab (pid {process.pid}) had not ended {since}: sent {signal_name}"
+                )
                 _send(process, getattr(signal, signal_name))
             with contextlib.suppress(TimeoutError):
                 # Not process.wait(), which also waits for its pipes to close: a child it
