@@ -334,9 +334,15 @@ class _Printer:
         if row.id in self._started:
             return
         self._started.add(row.id)
+        roots = self._source.root_rows()
+        for first in roots:
+            # The program started before anything of its tree: a fork server's child heard
+            # of by the hook's thread could be told before the root's Spawned went out.
+            if first.id not in self._started:
+                self._started_line(first)
         self._commands[row.id] = (row.name, row.command)
         parent = self._source.row(row.parent) if row.parent is not None else None
-        root = parent is None and any(r.id == row.id for r in self._source.root_rows())
+        root = parent is None and any(r.id == row.id for r in roots)
         self._event("started", row, _started_text(row, parent, root))
 
     def _execd_line(self, row: ProcessRow) -> None:
