@@ -809,11 +809,14 @@ class WatchedProgram(WatchedTree):
             self._close_stdin()
         pid = self._popen.pid
         events: Pending = []
+        # As /proc and the hook write it: proclab's own argv holds a lone surrogate for a
+        # byte that is not UTF-8, and the same command line read two ways was an exec.
+        argv = tuple(procfs.arg_text(os.fsencode(arg)) for arg in self.argv)
         with self._lock:
-            process = tree.describe(pid) or _launched(pid, self.argv)
+            process = tree.describe(pid) or _launched(pid, argv)
             rec_id = self._root_id = self._new_row(process, events, root=True)
             self._roots.append(rec_id)
-            row = self._registry.update(rec_id, command=short_command(self.argv))
+            row = self._registry.update(rec_id, command=short_command(argv))
             events[-1] = Spawned(row)
             self._rows.own[rec_id] = pid
             self._begin()

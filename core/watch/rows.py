@@ -65,9 +65,8 @@ class Status:
 def short_command(argv: Sequence[str]) -> str:
     """The command line as shown, the same from every source (told as an exec otherwise):
     without trailing empty arguments, which /proc loses (as ps does) and the hook's argv
-    has; and a byte that is not UTF-8 as the hook and procfs write it, a visible \\udcXX,
-    where proclab's own argv for the program it starts holds a lone surrogate."""
-    args = [arg.encode("utf-8", "backslashreplace").decode("utf-8") for arg in argv]
+    has. A byte that is not UTF-8 comes written alike from each (procfs.arg_text)."""
+    args = list(argv)
     while args and not args[-1]:
         args.pop()
     return shlex.join(args)[:COMMAND_CHARS]

@@ -314,14 +314,14 @@ class _Printer:
             ):
                 self._ended_line(row)  # its status came after its end
 
-    def _described_line(self, row: ProcessRow, ending: bool = False) -> bool:
+    def _described_line(self, row: ProcessRow) -> bool:
         """What multiprocessing made of it, once, when known whole: a child's own word
         (its target) can come before its parent's (args, start method), which then never
         reached the line (4 runs of 9, a fork child). Or at its end, with what is known."""
         mp = row.mp
         if mp is None or row.id in self._described or not (mp.target or mp.role):
             return False
-        if not (mp.role or mp.method or ending or row.state.is_over):
+        if not (mp.role or mp.method or row.state.is_over):
             return False  # its parent's word is yet to come
         self._described.add(row.id)
         self._started_line(row)
@@ -359,7 +359,7 @@ class _Printer:
         """Once for each end known: a parent's word on the status can come in before the
         walk that saw the end hands out its event, which then tells the same end again."""
         self._started_line(row)
-        self._described_line(row, ending=True)
+        self._described_line(row)
         text = _ended_text(row)
         if self._ended.get(row.id) != text:
             self._ended[row.id] = text

@@ -85,14 +85,15 @@ class LastWords:
         self._task = asyncio.create_task(_drain(stream, self._kept)) if stream else None
 
     async def last_line(self, wait: float) -> str:
-        """Its last line, escaped ("" for none), once its stream has ended (or `wait`)."""
+        """Its last line ("" for none), once its stream has ended (or `wait`); the log
+        escapes it (OneLine)."""
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._task), wait)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         lines = b"".join(self._kept).decode("utf-8", "replace").strip().splitlines()
-        return escape_controls(lines[-1], tabs=True) if lines else ""
+        return lines[-1] if lines else ""
 
 
 async def end_tab(
