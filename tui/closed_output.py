@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
+from proclab.core.model import Notice
+
 CLOSED_STATUS = 128 + signal.SIGPIPE
 
 _lock = threading.Lock()
@@ -132,6 +134,14 @@ def write_whole(text: str) -> None:
     else:
         stream.write(text)
         stream.flush()
+
+
+def unsaid(notice: Notice) -> bool:
+    """Whether a headless command keeps this notice to itself: once a guarded stream's
+    reader went away (`| head -2`, not a full disk), ending the children is what was asked,
+    and Unix tools end quietly on SIGPIPE. A warning (a child that needed SIGKILL) is
+    still said."""
+    return notice.level == "info" and bool(_closed) and not _errors
 
 
 def reopen_missing() -> tuple[str, ...]:

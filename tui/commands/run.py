@@ -29,7 +29,7 @@ from proclab.core.recording import record_into
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
-from proclab.tui.closed_output import on_closed
+from proclab.tui.closed_output import on_closed, unsaid
 from proclab.tui.commands.options import (
     add_grace_argument,
     add_record_argument,
@@ -56,7 +56,7 @@ class _Printer:
         if isinstance(event, OutputLine):
             stream = sys.stdout if event.stream == "stdout" else sys.stderr
             self._write(stream, fmt.printed_line(event))
-        elif isinstance(event, Notice):
+        elif isinstance(event, Notice) and not unsaid(event):
             self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
 
     def _write(self, stream: TextIO, line: str) -> None:

@@ -43,6 +43,7 @@ from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
 from proclab.core.watch.rows import command_known, is_final
 from proclab.core.words import plural
 from proclab.tui import fmt
+from proclab.tui.closed_output import unsaid
 from proclab.tui.commands.options import add_record_argument, add_refresh_argument, positive_float
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ class _Printer:
         elif isinstance(event, Notice):
             if self._json:
                 self._emit(sys.stdout, {"type": "notice", **encode(event)})
-            else:
+            elif not unsaid(event):
                 self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
         elif isinstance(event, Spawned):
             self._started_line(event.row)
