@@ -177,3 +177,19 @@ def test_a_signal_while_a_large_write_waits_on_a_full_pipe_loses_nothing() -> No
     out, _ = child.communicate(timeout=30)
     assert child.returncode == 0
     assert out.splitlines() == [f"line {n:06d} {'x' * 80}" for n in range(6000)]
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["watch"]], ids=["app", "run", "watch"])
+def test_help_onto_a_full_disk_is_one_line_and_a_failure(command: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [PROCLAB, *command, "--help"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    prog = " ".join(["proclab", *command])
+    assert out.stderr == f"{prog}: cannot write to stdout: No space left on device\n"
+    assert out.returncode == 1  # the help asked for was not shown

@@ -171,17 +171,24 @@ def _main(argv: Sequence[str] | None) -> int:
         )
         return 2
     with guard_output("proclab" if command is None else f"proclab {command}") as failed:
-        if command is None:
-            from proclab.tui.commands.app import run_app
-
-            status = run_app(build_app_parser().parse_args(argv))
-        else:
-            parser = build_parser(command)
-            ns, extra = parser.parse_known_args(argv)
-            if extra:  # said by the command's parser: `proclab run: ... (see proclab run --help)`
-                parser.commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
-            status = command_module(command).run(ns)
+        try:
+            status = _command(command, argv)
+        except SystemExit as exc:  # argparse, after --help or a usage error
+            # `--help > /dev/full` printed nothing: its status must say so, not 0.
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return failed() or status
+
+
+def _command(command: str | None, argv: list[str]) -> int:
+    if command is None:
+        from proclab.tui.commands.app import run_app
+
+        return run_app(build_app_parser().parse_args(argv))
+    parser = build_parser(command)
+    ns, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's parser: `proclab run: ... (see proclab run --help)`
+        parser.commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return command_module(command).run(ns)
 
 
 if __name__ == "__main__":
