@@ -19,6 +19,9 @@ One rule, which BATCH_RULE states in words for the help and the CLI:
   busy than they could use is measuring noise.
 - I/O-bound: their overlap is concurrency (they waited at the same time), not parallelism;
   no speed-up from cores is claimed, only what the overlap saved in wall time.
+- theirs: the CPU time of the processes they started and reaped (a Pool inside the
+  target), told apart: the rule is about the children themselves, and a child that waits
+  for its own children's work waits. Said beside the verdict, never left out silently.
 
 Summing wall times alone misleads: two CPU-bound children pinned to one core each take
 twice as long, so their lives add up to twice the batch's wall time although no work ran
@@ -46,7 +49,8 @@ BATCH_RULE = (
     " another (the same figure for children that only compute; more for those whose own"
     f" waits overlapped too). Pinned to one core, or under {NO_SPEEDUP_BELOW:g}x, they shared"
     " a core: no parallel speed-up. I/O-bound: they waited at the same time (concurrency,"
-    " not parallelism)."
+    " not parallelism). The CPU of processes they started and reaped (a Pool inside each)"
+    " is said apart: each row is one process."
 )
 
 
@@ -71,6 +75,9 @@ class BatchFigures:
     cores: int  # CPUs they were allowed to run on
     measured: bool  # every started child has a CPU figure
     stopped: float = 0.0  # of their lives, the time they spent stopped, added up
+    # CPU of the processes they started and reaped: work done for them, in processes of
+    # its own (rows of no batch), so in none of the figures above
+    theirs: float = 0.0
 
     @property
     def done(self) -> bool:
@@ -156,6 +163,7 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
         cores=max(1, len(allowed)),
         measured=all(r.sample is not None for r in started),
         stopped=sum(r.stopped_time(now) for r in started),
+        theirs=sum(r.sample.reaped_cpu for r in started if r.sample is not None),
     )
 
 

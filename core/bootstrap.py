@@ -194,9 +194,9 @@ def _set_title(target: str) -> None:
 # process) less the CPU time it had used by then, an upper bound of its birth that a
 # forkserver child's parent cannot see: the fork server forks it inside proclab's
 # start(), whose return can come milliseconds later.
-EXIT_RECORD = struct.Struct("=6d")
+EXIT_RECORD = struct.Struct("=7d")
 _began = 0.0  # set by child_main
-ExitRecord = tuple[float, float, int, int, float, float]
+ExitRecord = tuple[float, float, int, int, float, float, float]
 
 
 def record_pipe() -> tuple[int, int, tuple[int, int]]:
@@ -217,7 +217,8 @@ def _identity(fd: int) -> tuple[int, int]:
 def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
     if pipe is None:
         return
-    if method != "forkserver" and not resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt:
+    theirs = resource.getrusage(resource.RUSAGE_CHILDREN)  # the children it reaped
+    if method != "forkserver" and not theirs.ru_minflt:
         # proclab forked this child and reaps it with wait4 (launcher.py), whose figures
         # are the child's own to the microsecond while it has reaped no child of its own
         # (whose figures wait4 would add): the record cost a fork child 0.08-0.14 ms of
@@ -226,7 +227,8 @@ def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
         # its figures from /proc.
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    record = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay(), _began)
+    own = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay())
+    record = (*own, _began, theirs.ru_utime + theirs.ru_stime)
     # The target may have closed the pipe and opened a file of its own on its number (a
     # daemon's closerange, then open): the record must not go into that file. Not
     # contextlib.suppress: in a child every page of code run is one to copy.
@@ -254,7 +256,7 @@ def run_delay(pid: int | str = "self") -> float:
 
 def read_exit_record(fd: int) -> ExitRecord | None:
     """(user s, system s, voluntary, involuntary, run-queue wait s, born by then:
-    time.monotonic()) from the child's record pipe, else None: nothing written (a killed
+    time.monotonic(), its reaped children's CPU s) from the child's record pipe, else None: nothing written (a killed
     child, or one proclab reaps), or anything but one record of sane figures (the child's
     code holds the pipe too)."""
     try:
@@ -267,12 +269,12 @@ def read_exit_record(fd: int) -> ExitRecord | None:
 def parse_exit_record(data: bytes) -> ExitRecord | None:
     if len(data) != EXIT_RECORD.size:
         return None
-    user, system, voluntary, involuntary, delay, began = EXIT_RECORD.unpack(data)
+    user, system, voluntary, involuntary, delay, began, reaped = EXIT_RECORD.unpack(data)
     # Not negative, not NaN (which fails every comparison), below a century of CPU.
-    figures = (user, system, voluntary, involuntary, delay, began)
+    figures = (user, system, voluntary, involuntary, delay, began, reaped)
     if not all(0 <= figure < 3e9 for figure in figures):
         return None
-    return user, system, int(voluntary), int(involuntary), delay, began
+    return user, system, int(voluntary), int(involuntary), delay, began, reaped
 
 
 def die_with_parent(method: str = "fork", parent_pid: int | None = None) -> None:

@@ -94,6 +94,9 @@ class ProcSample:
     ctx_voluntary: int
     ctx_involuntary: int
     descendants: int = 0  # processes it started, theirs... (counted up to the guard's limit)
+    # CPU seconds of the processes it started and reaped (and of theirs), which are not in
+    # its own figures: a child that waits for a Pool does its work in other processes.
+    reaped_cpu: float = 0.0
 
     @property
     def cpu_time(self) -> float:

@@ -71,6 +71,7 @@ class Reading(NamedTuple):
     # kernel keeps none. Equal in two readings: it has not run in between.
     ran: tuple[int, int] | None = None
     raw: tuple[bytes, bytes] = (b"", b"")  # stat and schedstat as read
+    reaped: float = 0.0  # CPU seconds of the children it reaped (and theirs): not in user
 
 
 class Files:
@@ -144,6 +145,7 @@ def read(pid: int, last: Reading | None = None, files: Files | None = None) -> R
         name=name,
         ran=ran,
         raw=raw,
+        reaped=(int(fields[13]) + int(fields[14])) / CLOCK_TICKS,
     )
 
 

@@ -87,7 +87,7 @@ class Reaper:
             last = self._registry.current_sample(row)
             reported = read_exit_record(ending.record) if ending.record >= 0 else None
             if reported:
-                user, system, voluntary, involuntary, delay, began = reported
+                user, system, voluntary, involuntary, delay, began, reaped = reported
                 if 0 < began < ending.started_mono:
                     # Born before start() returned (a forkserver child): its life counts
                     # from the birth its record tells, or a child was shown more CPU than
@@ -95,7 +95,7 @@ class Reaper:
                     ending.born_early = ending.started_mono - began
                     ending.started_mono = began
                 told = (user, system, voluntary, involuntary, delay)
-                ending.final_sample = reported_sample(told, last, ending.started_mono)
+                ending.final_sample = reported_sample(told, last, ending.started_mono, reaped)
             elif ending.reap is not None:
                 waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
                 # With no exit record (killed, or ended by os._exit), wait4's CPU times
@@ -109,7 +109,9 @@ class Reaper:
                     user, system, voluntary, involuntary = usage
                     own = (max(0.0, user - theirs[0]), max(0.0, system - theirs[1]))
                     figures = (*own, voluntary, involuntary, waited)
-                    ending.final_sample = reported_sample(figures, last, ending.started_mono)
+                    ending.final_sample = reported_sample(
+                        figures, last, ending.started_mono, theirs[0] + theirs[1]
+                    )
             else:
                 ending.final_sample = final_sample(ending.pid, last, ending.started_mono)
         exitcode = ending.exitcode()

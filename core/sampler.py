@@ -293,6 +293,7 @@ def to_sample(
         ctx_voluntary=reading.ctx_voluntary,
         ctx_involuntary=reading.ctx_involuntary,
         descendants=descendants,
+        reaped_cpu=reading.reaped,
     )
 
 
@@ -311,11 +312,14 @@ def final_sample(pid: int, previous: ProcSample | None, born: float) -> ProcSamp
 
 
 def reported_sample(
-    reported: tuple[float, float, int, int, float], previous: ProcSample | None, born: float
+    reported: tuple[float, float, int, int, float],
+    previous: ProcSample | None,
+    born: float,
+    reaped_cpu: float = 0.0,
 ) -> ProcSample:
     """The child's figures from its own exit record (its rusage and run-queue wait), when
-    /proc no longer has them. Memory, threads and core are gone with the process; the last
-    sample's stand."""
+    /proc no longer has them, and the CPU of the children it reaped. Memory, threads and
+    core are gone with the process; the last sample's stand."""
     user, system, voluntary, involuntary, run_delay = reported
     now = time.monotonic()
     last_time = previous.time if previous else born
@@ -337,4 +341,5 @@ def reported_sample(
         core=previous.core if previous else None,
         ctx_voluntary=voluntary,
         ctx_involuntary=involuntary,
+        reaped_cpu=reaped_cpu,
     )

@@ -3,7 +3,9 @@ stated only where it means something (core.batch's rule), in `proclab run` and t
 
 from __future__ import annotations
 
+import re
 import subprocess
+from dataclasses import replace
 
 import pytest
 from pty_session import PROCLAB
@@ -264,3 +266,56 @@ def test_children_that_compute_and_sleep_are_as_fast_as_their_overlap():
     figures = batch_figures(rows, T0 + 5, usable=(0, 1))
     assert figures.verdict is Verdict.PARALLEL and figures.busy_cores < 1.1
     assert batch_lines(figures)[1].startswith("2.0x faster than one after another")
+
+
+def test_cpu_their_own_children_used_is_said_apart_and_a_tick_is_not():
+    rows = [_row(1, 0.0, 1.0, 0.004), _row(2, 0.0, 1.0, 0.004)]
+    rows = [replace(r, sample=replace(r.sample, reaped_cpu=0.95)) for r in rows]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.CONCURRENT  # they themselves waited
+    assert batch_lines(figures)[2] == (
+        "besides, processes they started and reaped used 1.90 s of CPU, not in these"
+        " figures: each row is one process"
+    )
+    rows = [replace(r, sample=replace(r.sample, reaped_cpu=0.004)) for r in rows]
+    assert len(batch_lines(batch_figures(rows, T0 + 5, usable=(0, 1)))) == 2
+
+
+PARENT_OF_A_SPINNER = """
+import multiprocessing, time
+
+def spin(seconds):  # seconds of CPU, not of wall time: the same work on a loaded machine
+    while time.process_time() < seconds:
+        pass
+
+def parent(seconds, then_sleep=0):
+    child = multiprocessing.get_context("fork").Process(target=spin, args=(seconds,))
+    child.start()
+    child.join()
+    print("joined", flush=True)
+    time.sleep(then_sleep)
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "killed"),
+    [("forkserver", False), ("fork", False), ("fork", True), ("forkserver", True)],
+    ids=["forkserver", "fork", "fork-killed", "forkserver-killed"],
+)
+def test_proclab_run_says_what_the_children_s_own_children_computed(
+    tmp_path, method: str, killed: bool
+):
+    """Two children each start a grandchild that computes 0.5 s, and wait for it. Their own
+    figures are a few ms of CPU, so the batch is I/O-bound: true of them. The summary used
+    to stop there, as if no work was done; the grandchildren's CPU is now said beside it,
+    whether a child told it (its exit record), wait4 did, or /proc (ended by SIGTERM)."""
+    (tmp_path / "spinners.py").write_text(PARENT_OF_A_SPINNER)
+    args = "(0.5, 60)" if killed else "(0.5,)"
+    command = [PROCLAB, "run", "spinners:parent", "--args", args, "--count", "2"]
+    command += ["--method", method, *(["--timeout", "5"] if killed else [])]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.stdout.count("| joined") == 2, out.stdout + out.stderr
+    said = re.search(r"processes they started and reaped used ([\d.]+) (s|ms) of CPU", out.stdout)
+    assert said, out.stdout
+    seconds = float(said[1]) / (1 if said[2] == "s" else 1000)
+    assert 0.9 <= seconds <= 1.2, out.stdout  # 2 x 0.5 s

@@ -7,6 +7,8 @@ from proclab.core.batch import BatchFigures, Verdict
 from proclab.core.words import plural
 from proclab.tui import fmt
 
+THEIRS_WORTH_SAYING_S = 0.01  # a clock tick: /proc's figures for a child killed unreported
+
 
 def times_line(b: BatchFigures) -> str:
     """How long the batch took, and what their own times add up to."""
@@ -62,6 +64,18 @@ def verdict_line(b: BatchFigures) -> str:
     return ""
 
 
+def theirs_line(b: BatchFigures) -> str:
+    """The CPU their own children used, which none of the figures above holds; '' for
+    less than a clock tick (a `subprocess.run` of `ls`)."""
+    if b.theirs < THEIRS_WORTH_SAYING_S:
+        return ""
+    return (
+        f"besides, processes they started and reaped used {fmt.seconds(b.theirs)} of CPU,"
+        " not in these figures: each row is one process"
+    )
+
+
 def batch_lines(b: BatchFigures) -> list[str]:
-    """The times line, and the verdict line when there is one."""
-    return [line for line in (times_line(b), verdict_line(b)) if line]
+    """The times line, the verdict line when there is one, and their children's CPU when
+    it is worth a word."""
+    return [line for line in (times_line(b), verdict_line(b), theirs_line(b)) if line]
