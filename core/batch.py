@@ -78,6 +78,7 @@ class BatchFigures:
     # CPU of the processes they started and reaped: work done for them, in processes of
     # its own (rows of no batch), so in none of the figures above
     theirs: float = 0.0
+    cpu_at_least: bool = False  # some child's CPU time is a lower bound, so is their sum
 
     @property
     def done(self) -> bool:
@@ -164,6 +165,7 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
         measured=all(r.sample is not None for r in started),
         stopped=sum(r.stopped_time(now) for r in started),
         theirs=sum(r.sample.reaped_cpu for r in started if r.sample is not None),
+        cpu_at_least=any(r.cpu_at_least for r in started),
     )
 
 

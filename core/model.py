@@ -170,6 +170,13 @@ class ProcessRow:
             raise ValueError(f"{self.name} was not started by proclab: it has no spec")
         return self.spec
 
+    @property
+    def cpu_at_least(self) -> bool:
+        """Its CPU time is a lower bound: it has ended, and its figures were read while it
+        ran (its last tick: a forkserver child killed and reaped by its fork server before
+        proclab could read its end), not at its end."""
+        return self.state.is_over and self.sample is not None and self.sample.status != "zombie"
+
     def wall_time(self, now: float) -> float | None:
         if self.started_at is None:
             return None

@@ -319,3 +319,13 @@ def test_proclab_run_says_what_the_children_s_own_children_computed(
     assert said, out.stdout
     seconds = float(said[1]) / (1 if said[2] == "s" else 1000)
     assert 0.9 <= seconds <= 1.2, out.stdout  # 2 x 0.5 s
+
+
+def test_a_sum_holding_a_lower_bound_is_one_too():
+    """A forkserver child killed and reaped by its fork server before proclab read its
+    end keeps its last tick's CPU, shown `≥` in its row; the summary's sum dropped it."""
+    rows = [_row(1, 0.0, 0.35, 0.33), _row(2, 0.01, 0.36, 0.33)]
+    rows[1] = replace(rows[1], sample=replace(rows[1].sample, status="running"))
+    times, verdict = batch_lines(batch_figures(rows, T0 + 5, usable=(0, 1)))
+    assert times.endswith(", ≥660 ms of it on a CPU"), times
+    assert "CPU-bound, ≥660 ms of CPU work in 360 ms" in verdict

@@ -25,7 +25,7 @@ def times_line(b: BatchFigures) -> str:
     if b.started > 1:
         line += f"; their own times add up to {fmt.seconds(b.lives)}"
     if b.measured:
-        line += f", {fmt.seconds(b.cpu)} of it on a CPU"
+        line += f", {_cpu(b)} of it on a CPU"
     if b.started < b.count:
         line += f"; {b.count - b.started} never started"
     return line
@@ -33,7 +33,7 @@ def times_line(b: BatchFigures) -> str:
 
 def verdict_line(b: BatchFigures) -> str:
     """What running them at once gained, by core.batch's rule; '' for a lone child."""
-    work = f"{fmt.seconds(b.cpu)} of CPU work in {fmt.seconds(b.wall)}"
+    work = f"{_cpu(b)} of CPU work in {fmt.seconds(b.wall)}"
     busy = f"{b.busy_cores:.1f} of the {plural(b.cores, 'core')} they could use busy"
     match b.verdict:
         case Verdict.ALONE:
@@ -62,6 +62,10 @@ def verdict_line(b: BatchFigures) -> str:
                 f" ({b.overlap:.1f} alive at once on average)"
             )
     return ""
+
+
+def _cpu(b: BatchFigures) -> str:
+    return ("≥" if b.cpu_at_least else "") + fmt.seconds(b.cpu)
 
 
 def theirs_line(b: BatchFigures) -> str:

@@ -32,15 +32,12 @@ def seconds(value: float | None) -> str:
 
 
 def cpu_time(row: ProcessRow) -> str:
-    """A row's CPU time: "?" if never measured; "≥" before it when the process has ended
-    and its figures were read while it ran (its last tick: a forkserver child killed and
-    reaped by its fork server before proclab could read its end), not at its end."""
+    """A row's CPU time: "?" if never measured; "≥" before it when it is a lower bound
+    (ProcessRow.cpu_at_least)."""
     if row.sample is None:
         return "?"
     text = seconds(row.sample.cpu_time)
-    if row.state.is_over and row.sample.status != "zombie":
-        return f"≥{text}"
-    return text
+    return f"≥{text}" if row.cpu_at_least else text
 
 
 def wall_time(row: ProcessRow, now: float) -> str:
