@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import errno
@@ -23,6 +24,7 @@ from proclab.core.model import SERVER_TAG, ProcState, ServerEvent
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.handler import _fork
 from proclab.core.server.tcp import ServerConfig, ServerError, describe_event, preview
+from proclab.tui.commands.app import startup_server
 
 MODES = [("process", "fork"), ("process", "forkserver"), ("pool", "fork"), ("thread", "fork")]
 IDS = ["process-fork", "process-forkserver", "pool", "thread"]
@@ -970,3 +972,17 @@ def test_a_connection_that_came_with_a_timeout_never_stalls_the_loop() -> None:
     sender.join(10)
     for fd in (r, w):
         os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("serve", "host", "port"),
+    [
+        ("8001", "127.0.0.1", 8001),
+        ("[::1]:8002", "::1", 8002),
+        ("localhost:8003", "localhost", 8003),
+    ],
+)
+def test_the_app_s_serve_option_reads_an_address_as_the_server_writes_it(serve, host, port):
+    """`listening on [::1]:8001` is how the log says an IPv6 address: --serve takes it."""
+    config = startup_server(argparse.Namespace(serve=serve, method="fork"))
+    assert config is not None and (config.host, config.port) == (host, port)

@@ -95,6 +95,8 @@ def startup_server(ns: argparse.Namespace) -> ServerConfig | None:
     from proclab.core.server.tcp import ServerConfig, ServerError
 
     host, _, port = ns.serve.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):  # [::1]:8001, as the server says it
+        host = host[1:-1]
     try:
         number = int(port)
     except ValueError:
