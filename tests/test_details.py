@@ -58,3 +58,12 @@ def test_a_traceback_is_the_reason_only_of_an_exit_code_above_0():
     assert "; its stderr held a traceback, which it survived" in _facts(killed)["Ended"]
     failed = replace(ended, exitcode=1, error=error)
     assert _facts(failed)["Ended"] == f"exit code 1: {error}"
+
+
+def test_what_a_child_s_own_children_computed_is_said_beside_its_own_cpu():
+    running = next(r for r in mixed_rows() if r.state is ProcState.RUNNING)
+    lines = describe(replace(running, sample=replace(running.sample, reaped_cpu=1.5)), (), NOW)
+    cpu_at = [label for label, _ in lines].index("CPU")
+    assert lines[cpu_at + 2] == ("", "besides, processes it started and reaped used 1.50 s of CPU")
+    quiet = describe(replace(running, sample=replace(running.sample, reaped_cpu=0.002)), (), NOW)
+    assert not any("reaped" in text for _, text in quiet)

@@ -7,8 +7,6 @@ from proclab.core.batch import BatchFigures, Verdict
 from proclab.core.words import plural
 from proclab.tui import fmt
 
-THEIRS_WORTH_SAYING_S = 0.01  # a clock tick: /proc's figures for a child killed unreported
-
 
 def times_line(b: BatchFigures) -> str:
     """How long the batch took, and what their own times add up to."""
@@ -69,9 +67,8 @@ def _cpu(b: BatchFigures) -> str:
 
 
 def theirs_line(b: BatchFigures) -> str:
-    """The CPU their own children used, which none of the figures above holds; '' for
-    less than a clock tick (a `subprocess.run` of `ls`)."""
-    if b.theirs < THEIRS_WORTH_SAYING_S:
+    """The CPU their own children used, which none of the figures above holds."""
+    if b.theirs < fmt.THEIRS_WORTH_SAYING_S:
         return ""
     return (
         f"besides, processes they started and reaped used {fmt.seconds(b.theirs)} of CPU,"

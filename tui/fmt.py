@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from proclab.core.output import escape_controls
 
 if TYPE_CHECKING:
-    from proclab.core.model import OutputLine, ProcessRow
+    from proclab.core.model import OutputLine, ProcessRow, ProcSample
 
 
 def seconds(value: float | None) -> str:
@@ -38,6 +38,17 @@ def cpu_time(row: ProcessRow) -> str:
         return "?"
     text = seconds(row.sample.cpu_time)
     return f"≥{text}" if row.cpu_at_least else text
+
+
+# Below a clock tick (/proc's figures for a child killed unreported), or a `subprocess.run`
+# of `ls`: not worth a word.
+THEIRS_WORTH_SAYING_S = 0.01
+
+
+def theirs_cpu(sample: ProcSample) -> str:
+    """The CPU of the processes a child started and reaped (ProcSample.reaped_cpu), which
+    is not in its own figures; '' when not worth a word."""
+    return seconds(sample.reaped_cpu) if sample.reaped_cpu >= THEIRS_WORTH_SAYING_S else ""
 
 
 def wall_time(row: ProcessRow, now: float) -> str:

@@ -132,6 +132,11 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
         lines += [
             ("CPU", cpu),
             ("", f"waited for a CPU {fmt.seconds(sample.run_delay)} (runnable, not running)"),
+            *(
+                [("", f"besides, processes it started and reaped used {theirs} of CPU")]
+                if (theirs := fmt.theirs_cpu(sample))
+                else []
+            ),
             (
                 "CPU/wall",
                 f"not known: {fmt.seconds(sample.cpu_time)} on a CPU, its end (so its wall time) not known"
