@@ -110,6 +110,8 @@ class BatchFigures:
         """Their own waits (sleeps, I/O) were a good part of their work, and overlapped:
         the speed-up is more than the cores busy on average say. Not a start-up's few
         tens of milliseconds of reading files beside a CPU-bound child's work."""
+        if self.cpu_at_least:  # life not on a CPU may be CPU that went unread: no waits
+            return False
         own_waits = self.alone - self.cpu
         return own_waits >= OWN_WAITS_SHARE * self.alone and self.speedup >= self.busy_cores + 0.1
 

@@ -233,6 +233,8 @@ class Registry:
                 row = self._rows.get(rec_id)
                 if row is None or row.state.is_over:
                     continue
+                if row.sample is not None and sample.time < row.sample.time:
+                    continue  # read before the figures a signal's sender took (signals.py)
                 state = state_for_status(sample.status)
                 new = row.with_sample(sample, state)
                 if state is not row.state:

@@ -20,6 +20,7 @@ from proclab.core.family import Family
 from proclab.core.groups import signal_group, signal_group_only
 from proclab.core.model import RowUpdated
 from proclab.core.registry import Registry
+from proclab.core.sampler import final_sample
 
 
 class Signaller:
@@ -85,6 +86,19 @@ class Signaller:
             if descendants and sig in (signal.SIGTERM, signal.SIGKILL) and family:
                 # Listed first: once the child is gone, they are no longer below it.
                 outside = {p: b for p, b in family.descendants(pid).items() if b.pgid != pid}
+            if (
+                sig in (signal.SIGTERM, signal.SIGKILL)
+                and row.spec
+                and row.spec.method == "forkserver"
+            ):
+                # Its fork server reaps it, mostly before proclab can read its end, and its
+                # figures were then its last tick's: half a second of CPU short in a batch
+                # ended by --timeout, which turned into waits it never had. Read as the
+                # signal goes, they fall short by the moments it takes to die.
+                born = time.monotonic() - (time.time() - (row.started_at or time.time()))
+                last = final_sample(pid, self._registry.current_sample(row), born)
+                if last is not None:
+                    self._registry.update(rec_id, sample=last)
             signal_group(pid, sig)
             if sig == signal.SIGTERM:
                 signal_group(pid, signal.SIGCONT)

@@ -328,4 +328,53 @@ def test_a_sum_holding_a_lower_bound_is_one_too():
     rows[1] = replace(rows[1], sample=replace(rows[1].sample, status="running"))
     times, verdict = batch_lines(batch_figures(rows, T0 + 5, usable=(0, 1)))
     assert times.endswith(", ≥660 ms of it on a CPU"), times
-    assert "CPU-bound, ≥660 ms of CPU work in 360 ms" in verdict
+    assert verdict == (
+        "≥1.8x parallel speed-up: CPU-bound, ≥660 ms of CPU work in 360 ms,"
+        " ≥1.8 of the 2 cores they could use busy on average"
+    )
+
+
+def test_life_off_a_cpu_is_no_wait_where_the_cpu_is_a_lower_bound():
+    """Two children that only computed, ended by --timeout, each read a tick before its
+    end: 0.95 s of CPU in 1.47 s. The gap was CPU unread, and was called waits that
+    overlapped: '2.0x faster than one after another, their own waits overlapping too'."""
+    rows = [_row(1, 0.0, 1.47, 0.95), _row(2, 0.0, 1.47, 0.94)]
+    rows = [replace(r, sample=replace(r.sample, status="running")) for r in rows]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert not figures.waits_overlapped
+    assert "waits overlapping" not in batch_lines(figures)[1]
+
+
+CPU_LOGGER = """
+import time
+
+def spin(seconds):
+    next_print = 0.0
+    while time.process_time() < seconds:
+        if time.process_time() >= next_print:
+            print("cpu", time.process_time(), flush=True)
+            next_print = time.process_time() + 0.02
+"""
+
+
+def test_a_forkserver_child_ended_by_proclab_keeps_the_cpu_it_had_when_signalled(tmp_path):
+    """Its fork server reaps it before proclab can read its end: its CPU was its last
+    tick's, half a second short of what the child itself had printed (`≥940 ms` where it
+    had used 1.46 s). Now read as proclab signals it."""
+    (tmp_path / "logger.py").write_text(CPU_LOGGER)
+    command = [PROCLAB, "run", "logger:spin", "--args", "(60,)", "--count", "2"]
+    command += ["--method", "forkserver", "--timeout", "1.5"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    printed: dict[str, float] = {}
+    for pid, cpu in re.findall(r"^\S+ (\d+) \| cpu ([\d.]+)$", out.stdout, re.MULTILINE):
+        printed[pid] = float(cpu)
+    rows = re.findall(
+        r"^\S+\s+(\d+)\s+-15 SIGTERM\s+terminated\s+\S+ \S+\s+≥?([\d.]+) (s|ms)$",
+        out.stdout,
+        re.MULTILINE,
+    )
+    assert len(rows) == 2 and printed.keys() == {pid for pid, _, _ in rows}, out.stdout[-800:]
+    for pid, figure, unit in rows:
+        shown = float(figure) / (1 if unit == "s" else 1000)
+        # A last line printed after the reading, as the signal went, is at most 20 ms on.
+        assert shown >= printed[pid] - 0.03, (pid, shown, printed[pid])

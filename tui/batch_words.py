@@ -32,7 +32,8 @@ def times_line(b: BatchFigures) -> str:
 def verdict_line(b: BatchFigures) -> str:
     """What running them at once gained, by core.batch's rule; '' for a lone child."""
     work = f"{_cpu(b)} of CPU work in {fmt.seconds(b.wall)}"
-    busy = f"{b.busy_cores:.1f} of the {plural(b.cores, 'core')} they could use busy"
+    at_least = "≥" if b.cpu_at_least else ""  # from a sum of CPU times that is a bound
+    busy = f"{at_least}{b.busy_cores:.1f} of the {plural(b.cores, 'core')} they could use busy"
     match b.verdict:
         case Verdict.ALONE:
             return ""
@@ -53,7 +54,7 @@ def verdict_line(b: BatchFigures) -> str:
                 f" too: CPU-bound, {work}, {busy} on average"
             )
         case Verdict.PARALLEL:
-            return f"{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
+            return f"{at_least}{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
         case Verdict.CONCURRENT:
             return (
                 "concurrency, not parallelism: I/O-bound, they waited at the same time"
