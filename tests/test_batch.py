@@ -378,3 +378,14 @@ def test_a_forkserver_child_ended_by_proclab_keeps_the_cpu_it_had_when_signalled
         shown = float(figure) / (1 if unit == "s" else 1000)
         # A last line printed after the reading, as the signal went, is at most 20 ms on.
         assert shown >= printed[pid] - 0.03, (pid, shown, printed[pid])
+
+
+def test_a_batch_over_at_once_states_no_speed_up():
+    """Three children of an empty target, over in 15 ms, read '1.7x faster than one after
+    another, their own waits overlapping too: CPU-bound, 18 ms of CPU work in 15 ms'."""
+    rows = [_row(i, 0.001 * i, 0.012 + 0.001 * i, 0.006) for i in range(1, 4)]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.TOO_SHORT
+    assert batch_lines(figures)[1] == (
+        "no speed-up stated: under 100 ms, starting them is most of what was measured"
+    )

@@ -3,7 +3,7 @@ summary, the app's details and join-all notice, and the demo's caption."""
 
 from __future__ import annotations
 
-from proclab.core.batch import BatchFigures, Verdict
+from proclab.core.batch import TOO_SHORT_S, BatchFigures, Verdict
 from proclab.core.words import plural
 from proclab.tui import fmt
 
@@ -39,6 +39,11 @@ def verdict_line(b: BatchFigures) -> str:
             return ""
         case Verdict.UNMEASURED:
             return "no speed-up stated: the CPU time of some of them was never measured"
+        case Verdict.TOO_SHORT:
+            return (
+                f"no speed-up stated: under {fmt.seconds(TOO_SHORT_S)}, starting them is most"
+                " of what was measured"
+            )
         case Verdict.SHARED_ONE_CORE:
             return f"they shared one core: no parallel speed-up (CPU-bound, {work})"
         case Verdict.NO_SPEEDUP:
