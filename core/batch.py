@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from proclab.core.classify import CPU_BOUND_DEMAND, cpu_demand
-from proclab.core.model import ProcessRow
+from proclab.core.model import ProcessRow, ProcSample
 
 NO_SPEEDUP_BELOW = 1.1  # cores busy on average: below this, within noise of one core
 NOISE_ABOVE = 1.05  # a speed-up this much past the cores allowed is measuring noise
@@ -43,6 +43,8 @@ OWN_WAITS_SHARE = 0.25  # of their work alone, their own waits: from this, they 
 # A batch shorter than this is mostly starting them (a bootstrap, a spawn child's 60 ms
 # interpreter): three children of an empty target read "1.7x faster, CPU-bound" in 15 ms.
 TOO_SHORT_S = 0.1
+OTHER_THREADS_SHARE = 0.1  # of a child's CPU time, run by its other threads: it is threaded
+OTHER_THREADS_MIN_S = 0.02
 
 BATCH_RULE = (
     "A batch (children started together) takes from its first start to its last end."
@@ -53,7 +55,8 @@ BATCH_RULE = (
     f" waits overlapped too). Pinned to one core, or under {NO_SPEEDUP_BELOW:g}x, they shared"
     " a core: no parallel speed-up. I/O-bound: they waited at the same time (concurrency,"
     " not parallelism). Over within"
-    f" {TOO_SHORT_S * 1000:.0f} ms, nothing is stated: starting them is most of it. The CPU"
+    f" {TOO_SHORT_S * 1000:.0f} ms, nothing is stated: starting them is most of it; nor where"
+    " they ran threads of their own, which keep cores busy by themselves. The CPU"
     " of processes they started and reaped (a Pool inside each) is said apart: each row is"
     " one process."
 )
@@ -85,6 +88,11 @@ class BatchFigures:
     # its own (rows of no batch), so in none of the figures above
     theirs: float = 0.0
     cpu_at_least: bool = False  # some child's CPU time is a lower bound, so is their sum
+    # Some child's own threads did a good part of its work: they may have kept several
+    # cores busy by themselves, so cores busy is not what running them at once gained
+    # (two children hashing in two threads each read "1.9x" where one alone took half
+    # the time: 1.0x).
+    threaded: bool = False
 
     @property
     def done(self) -> bool:
@@ -176,7 +184,14 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
         stopped=sum(r.stopped_time(now) for r in started),
         theirs=sum(r.sample.reaped_cpu for r in started if r.sample is not None),
         cpu_at_least=any(r.cpu_at_least for r in started),
+        threaded=any(_threaded(r.sample) for r in started if r.sample is not None),
     )
+
+
+def _threaded(sample: ProcSample) -> bool:
+    """Its threads other than the main one ran a good part of its CPU time: more than
+    /proc's rounding (a clock tick each for the process and its main thread)."""
+    return sample.others_cpu >= max(OTHER_THREADS_MIN_S, OTHER_THREADS_SHARE * sample.cpu_time)
 
 
 def batch_of(rows: Iterable[ProcessRow], row: ProcessRow) -> tuple[ProcessRow, ...]:

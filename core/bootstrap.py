@@ -194,9 +194,9 @@ def _set_title(target: str) -> None:
 # process) less the CPU time it had used by then, an upper bound of its birth that a
 # forkserver child's parent cannot see: the fork server forks it inside proclab's
 # start(), whose return can come milliseconds later.
-EXIT_RECORD = struct.Struct("=7d")
+EXIT_RECORD = struct.Struct("=8d")
 _began = 0.0  # set by child_main
-ExitRecord = tuple[float, float, int, int, float, float, float]
+ExitRecord = tuple[float, float, int, int, float, float, float, float]
 
 
 def record_pipe() -> tuple[int, int, tuple[int, int]]:
@@ -227,8 +227,10 @@ def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
         # its figures from /proc.
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    own = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, run_delay())
-    record = (*own, _began, theirs.ru_utime + theirs.ru_stime)
+    ran, waited = scheduled() or (None, 0.0)
+    own = (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw, waited)
+    threads = others_cpu(usage.ru_utime + usage.ru_stime, ran)
+    record = (*own, _began, theirs.ru_utime + theirs.ru_stime, threads)
     # The target may have closed the pipe and opened a file of its own on its number (a
     # daemon's closerange, then open): the record must not go into that file. Not
     # contextlib.suppress: in a child every page of code run is one to copy.
@@ -239,24 +241,39 @@ def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
         pass
 
 
-def run_delay(pid: int | str = "self") -> float:
-    """Seconds a process's main thread waited in a run queue (as the sampler reads it): a
-    child that ends before its first sample is still known to have waited for a CPU. A
-    zombie's can still be read, until it is reaped. Read with os.read, as procfs reads
-    /proc: open() builds a buffered file object for one short read."""
+def scheduled(pid: int | str = "self") -> tuple[float, float] | None:
+    """Seconds a process's main thread ran on a CPU, and waited in a run queue (as the
+    sampler reads them); None for a kernel without schedstats. A child that ends before
+    its first sample is still known to have waited for a CPU. A zombie's can still be
+    read, until it is reaped. Read with os.read, as procfs reads /proc: open() builds a
+    buffered file object for one short read."""
     try:
         fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return int(os.read(fd, 256).split()[1]) / 1e9
+            ran, waited = os.read(fd, 256).split()[:2]
+            return int(ran) / 1e9, int(waited) / 1e9
         finally:
             os.close(fd)
-    except (OSError, ValueError, IndexError):
-        return 0.0  # a kernel without schedstats
+    except (OSError, ValueError):
+        return None
+
+
+def run_delay(pid: int | str = "self") -> float:
+    """Seconds a process's main thread waited in a run queue (0 where not known)."""
+    return (scheduled(pid) or (0.0, 0.0))[1]
+
+
+def others_cpu(cpu: float, main_ran: float | None) -> float:
+    """Of a process's CPU seconds, those its threads other than the main one ran, from
+    what its main thread ran (0 where that is not known): threads of its own keep cores
+    busy by themselves."""
+    return max(0.0, cpu - main_ran) if main_ran is not None else 0.0
 
 
 def read_exit_record(fd: int) -> ExitRecord | None:
     """(user s, system s, voluntary, involuntary, run-queue wait s, born by then:
-    time.monotonic(), its reaped children's CPU s) from the child's record pipe, else None: nothing written (a killed
+    time.monotonic(), its reaped children's CPU s, its other threads' CPU s) from the
+    child's record pipe, else None: nothing written (a killed
     child, or one proclab reaps), or anything but one record of sane figures (the child's
     code holds the pipe too)."""
     try:
@@ -269,12 +286,12 @@ def read_exit_record(fd: int) -> ExitRecord | None:
 def parse_exit_record(data: bytes) -> ExitRecord | None:
     if len(data) != EXIT_RECORD.size:
         return None
-    user, system, voluntary, involuntary, delay, began, reaped = EXIT_RECORD.unpack(data)
+    user, system, voluntary, involuntary, delay, began, reaped, threads = EXIT_RECORD.unpack(data)
     # Not negative, not NaN (which fails every comparison), below a century of CPU.
-    figures = (user, system, voluntary, involuntary, delay, began, reaped)
+    figures = (user, system, voluntary, involuntary, delay, began, reaped, threads)
     if not all(0 <= figure < 3e9 for figure in figures):
         return None
-    return user, system, int(voluntary), int(involuntary), delay, began, reaped
+    return user, system, int(voluntary), int(involuntary), delay, began, reaped, threads
 
 
 def die_with_parent(method: str = "fork", parent_pid: int | None = None) -> None:

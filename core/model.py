@@ -97,6 +97,8 @@ class ProcSample:
     # CPU seconds of the processes it started and reaped (and of theirs), which are not in
     # its own figures: a child that waits for a Pool does its work in other processes.
     reaped_cpu: float = 0.0
+    # Of its CPU time, what threads other than its main one ran (0 where not known).
+    others_cpu: float = 0.0
 
     @property
     def cpu_time(self) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proclab.core import procfs
-from proclab.core.bootstrap import read_exit_record, run_delay
+from proclab.core.bootstrap import others_cpu, read_exit_record, scheduled
 from proclab.core.exits import state_for_exit
 from proclab.core.family import Family
 from proclab.core.model import ProcSample, ProcState, Stream
@@ -87,7 +87,7 @@ class Reaper:
             last = self._registry.current_sample(row)
             reported = read_exit_record(ending.record) if ending.record >= 0 else None
             if reported:
-                user, system, voluntary, involuntary, delay, began, reaped = reported
+                user, system, voluntary, involuntary, delay, began, reaped, threads = reported
                 if 0 < began < ending.started_mono:
                     # Born before start() returned (a forkserver child): its life counts
                     # from the birth its record tells, or a child was shown more CPU than
@@ -95,9 +95,11 @@ class Reaper:
                     ending.born_early = ending.started_mono - began
                     ending.started_mono = began
                 told = (user, system, voluntary, involuntary, delay)
-                ending.final_sample = reported_sample(told, last, ending.started_mono, reaped)
+                ending.final_sample = reported_sample(
+                    told, last, ending.started_mono, reaped, threads
+                )
             elif ending.reap is not None:
-                waited = run_delay(ending.pid)  # the zombie's: gone once it is reaped
+                ran, waited = scheduled(ending.pid) or (None, 0.0)  # gone once it is reaped
                 # With no exit record (killed, or ended by os._exit), wait4's CPU times
                 # count the children it reaped too: a child killed after waiting 2 s for a
                 # spinning grandchild was shown 2.1 s of CPU that was its grandchild's.
@@ -109,8 +111,9 @@ class Reaper:
                     user, system, voluntary, involuntary = usage
                     own = (max(0.0, user - theirs[0]), max(0.0, system - theirs[1]))
                     figures = (*own, voluntary, involuntary, waited)
+                    threads = others_cpu(own[0] + own[1], ran)
                     ending.final_sample = reported_sample(
-                        figures, last, ending.started_mono, theirs[0] + theirs[1]
+                        figures, last, ending.started_mono, theirs[0] + theirs[1], threads
                     )
             else:
                 ending.final_sample = final_sample(ending.pid, last, ending.started_mono)

@@ -270,7 +270,7 @@ _NOT_NEGATIVE: dict[type, tuple[str, ...]] = {
     model.ProcSample: (
         "interval", "cpu_percent", "cpu_user", "cpu_system", "cpu_delta", "run_delay_delta",
         "run_delay", "rss", "threads", "ctx_voluntary", "ctx_involuntary", "descendants",
-        "reaped_cpu",
+        "reaped_cpu", "others_cpu",
     ),
     SystemSample: ("mem_total", "mem_used"),  # its percentages: _PERCENT_OF_ALL
     ProcessRow: ("stopped_s",),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from proclab.core import procfs
+from proclab.core.bootstrap import others_cpu
 from proclab.core.model import ProcSample, Sampled, SystemSample
 
 
@@ -294,6 +295,7 @@ def to_sample(
         ctx_involuntary=reading.ctx_involuntary,
         descendants=descendants,
         reaped_cpu=reading.reaped,
+        others_cpu=others_cpu(cpu, reading.ran[0] / 1e9 if reading.ran else None),
     )
 
 
@@ -316,6 +318,7 @@ def reported_sample(
     previous: ProcSample | None,
     born: float,
     reaped_cpu: float = 0.0,
+    threads_cpu: float = 0.0,
 ) -> ProcSample:
     """The child's figures from its own exit record (its rusage and run-queue wait), when
     /proc no longer has them, and the CPU of the children it reaped. Memory, threads and
@@ -342,4 +345,5 @@ def reported_sample(
         ctx_voluntary=voluntary,
         ctx_involuntary=involuntary,
         reaped_cpu=reaped_cpu,
+        others_cpu=threads_cpu,
     )

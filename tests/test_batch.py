@@ -389,3 +389,46 @@ def test_a_batch_over_at_once_states_no_speed_up():
     assert batch_lines(figures)[1] == (
         "no speed-up stated: under 100 ms, starting them is most of what was measured"
     )
+
+
+def test_children_with_threads_of_their_own_claim_no_speed_up_from_cores_busy():
+    """Each child hashed in two threads, keeping both cores busy alone: two at once took
+    twice as long as one (1.0x), and read '1.9x parallel speed-up'."""
+    rows = [_row(1, 0.0, 1.56, 1.48), _row(2, 0.0, 1.56, 1.47)]
+    rows = [replace(r, sample=replace(r.sample, threads=3, others_cpu=0.7)) for r in rows]
+    verdict = batch_lines(batch_figures(rows, T0 + 5, usable=(0, 1)))[1]
+    assert "speed-up" not in verdict and "faster" not in verdict
+    assert verdict.endswith(
+        "; some ran threads of their own at once, so that is not what running them at once"
+        " gained (time one alone to compare)"
+    )
+
+
+HASHER = """
+import hashlib, threading
+
+def work(rounds):
+    data = b"x" * (8 << 20)
+    def hash_it():  # sha256 lets go of the GIL: the two threads run at once
+        for _ in range(rounds):
+            hashlib.sha256(data).digest()
+    threads = [threading.Thread(target=hash_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "fork"])
+def test_proclab_run_sees_children_whose_own_threads_did_the_work(tmp_path, method: str):
+    """Read from the child's exit record (forkserver) or its zombie and wait4 (fork): the
+    CPU its other threads ran is known, and no speed-up is claimed from cores busy."""
+    (tmp_path / "hasher.py").write_text(HASHER)
+    command = [PROCLAB, "run", "hasher:work", "--args", "(15,)", "--count", "2"]
+    out = subprocess.run(
+        [*command, "--method", method], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "some ran threads of their own at once" in out.stdout, out.stdout
+    assert "speed-up" not in out.stdout

@@ -763,12 +763,13 @@ def test_a_child_that_reused_its_records_fd_number_keeps_its_files_clean(tmp_pat
     [
         b"",
         b"\x1eproclab-exit 1 2 3 4 5\n",
-        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0, 0.0) * 2,  # written twice: not the bootstrap's
-        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0, 0.0)[:-1],
-        EXIT_RECORD.pack(float("nan"), 0.1, 1, 1, 0.0, 0.0, 0.0),
-        EXIT_RECORD.pack(0.1, float("inf"), 1, 1, 0.0, 0.0, 0.0),
-        EXIT_RECORD.pack(0.1, 0.1, -1, 1, 0.0, 0.0, 0.0),
-        EXIT_RECORD.pack(1e300, 0.1, 1, 1, 0.0, 0.0, 0.0),
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0, 0.0, 0.0)
+        * 2,  # written twice: not the bootstrap's
+        EXIT_RECORD.pack(0.1, 0.1, 1, 1, 0.0, 0.0, 0.0, 0.0)[:-1],
+        EXIT_RECORD.pack(float("nan"), 0.1, 1, 1, 0.0, 0.0, 0.0, 0.0),
+        EXIT_RECORD.pack(0.1, float("inf"), 1, 1, 0.0, 0.0, 0.0, 0.0),
+        EXIT_RECORD.pack(0.1, 0.1, -1, 1, 0.0, 0.0, 0.0, 0.0),
+        EXIT_RECORD.pack(1e300, 0.1, 1, 1, 0.0, 0.0, 0.0, 0.0),
     ],
 )
 def test_an_exit_record_that_is_not_one_is_ignored(data):
@@ -797,8 +798,8 @@ def test_an_exit_record_reads_back():
     try:
         os.set_blocking(read, False)
         assert read_exit_record(read) is None  # nothing written: no record, no wait
-        os.write(write, EXIT_RECORD.pack(0.25, 0.5, 3, 4, 0.125, 12.5, 1.5))
-        assert read_exit_record(read) == (0.25, 0.5, 3, 4, 0.125, 12.5, 1.5)
+        os.write(write, EXIT_RECORD.pack(0.25, 0.5, 3, 4, 0.125, 12.5, 1.5, 0.5))
+        assert read_exit_record(read) == (0.25, 0.5, 3, 4, 0.125, 12.5, 1.5, 0.5)
     finally:
         os.close(read)
         os.close(write)

@@ -53,6 +53,11 @@ def verdict_line(b: BatchFigures) -> str:
                 f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {plural(b.cores, 'core')} allow,"
                 " so it is measuring noise, not a speed-up"
             )
+        case Verdict.PARALLEL if b.threaded:
+            return (
+                f"CPU-bound, {work}, {busy} on average; some ran threads of their own at once,"
+                " so that is not what running them at once gained (time one alone to compare)"
+            )
         case Verdict.PARALLEL if b.waits_overlapped:
             return (
                 f"{b.speedup:.1f}x faster than one after another, their own waits overlapping"
