@@ -715,6 +715,26 @@ def test_a_quantum_too_small_is_refused_not_computed():
         round_robin(jobs(("A", 0, 24)), 0.001)
 
 
+def test_a_boost_too_frequent_is_refused_when_every_quantum_is_inf():
+    """Every level run to the end, a boost every microsecond: the check of the boosts was
+    skipped, and the simulation ran on at full CPU for good."""
+    settings = Settings(quanta=(math.inf,), boost=0.000001)
+    with pytest.raises(ScheduleError, match=r"^boost every 1e-06 would mean about 24,000,000"):
+        schedule(jobs(("A", 0, 24)), "mlfq", settings)
+
+
+def test_a_quantum_is_refused_for_its_slices_and_their_context_switches():
+    """500 jobs of 40 at quantum 1: 20,000 slices, within the limit; with a switch cost, as
+    many switches too, which the simulation's last check refused without naming anything."""
+    many = jobs(*((f"J{i}", 0, 40) for i in range(500)))
+    assert len(schedule(many, "rr", Settings(quantum=1)).gantt) == 20_000
+    with pytest.raises(
+        ScheduleError,
+        match=r"^quantum 1 would cut these jobs into about 20,000 slices, and as many context",
+    ):
+        schedule(many, "rr", Settings(quantum=1, switch_cost=0.5))
+
+
 def test_bad_jobs_given_directly():
     with pytest.raises(ScheduleError, match=r"^B: burst must be more than 0, got 0$"):
         fcfs([Job("A", 0, 1), Job("B", 0, 0)])

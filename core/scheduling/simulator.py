@@ -898,7 +898,10 @@ def _simulate(
     last: int | None = None
     while done < n:
         if len(slices) > MAX_SLICES:
-            raise ScheduleError(f"more than {MAX_SLICES:,} slices: use a longer quantum")
+            raise ScheduleError(
+                f"more than {MAX_SLICES:,} slices, idle time and context switches included:"
+                " use a longer quantum, or fewer jobs"
+            )
         arrivals.admit(t)
         policy.boost(t)
         j = policy.peek()
@@ -976,13 +979,15 @@ def _estimate_slices(jobs: Sequence[Job], algorithm: str, settings: Settings) ->
         smallest, what = min(candidates)
     else:
         return
-    if math.isinf(smallest):
-        return
-    slices = sum(math.ceil(job.burst / smallest) for job in jobs)
-    if slices > MAX_SLICES:
+    # inf: each job runs to its end at that level, but a boost still cuts it (below)
+    slices = 0 if math.isinf(smallest) else sum(math.ceil(job.burst / smallest) for job in jobs)
+    # With a switch cost, a context switch is a slice of the chart too, after each slice.
+    cut = slices * 2 if settings.switch_cost > 0 else slices
+    if cut > MAX_SLICES:
+        switches = ", and as many context switches" if settings.switch_cost > 0 else ""
         detail = (
             f"{format_time(smallest)} would cut these jobs into about {slices:,} slices"
-            f" (at most {MAX_SLICES:,}): use a longer one"
+            f"{switches} (at most {MAX_SLICES:,} in all): use a longer one"
         )
         raise ScheduleError(f"{what} {detail}", field=what, detail=detail)
     if algorithm == "mlfq" and settings.boost is not None:
