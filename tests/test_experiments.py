@@ -209,26 +209,47 @@ def test_cpu_vs_io_reports_every_n_for_both_kinds():
     assert len(rows) == 4 and {r["kind"] for r in rows} == {"cpu", "io"}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig):
-    command = [PROCLAB, "experiment", "parallel", "--count", "2", "--method", "fork"]
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [
+        (signal.SIGTERM, False),
+        (signal.SIGHUP, False),
+        (signal.SIGTERM, True),
+        (signal.SIGHUP, True),
+    ],
+    ids=["SIGTERM", "SIGHUP", "SIGTERM-group", "SIGHUP-group"],
+)
+def test_a_signal_cancels_the_headless_experiment_and_ends_its_children(sig, to_group):
+    """Sent to the whole process group (timeout, a closed terminal), the children die of
+    it too, which was said as the experiment's failure, status 1."""
+    command = [PROCLAB, "experiment", "parallel", "--count", "2", "--method", "forkserver"]
     command += ["--task", f"{TASKS}:sleep", "--args", "(30,)"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=to_group,
+    )
     try:
         parent = psutil.Process(proc.pid)
 
         def sleepers() -> list[psutil.Process]:
             # a child's title names its target (ps shows it); the helpers' do not
-            return [c for c in parent.children() if f"{TASKS}:sleep" in _cmdline(c)]
+            below = parent.children(recursive=True)  # a fork server's children too
+            return [c for c in below if f"{TASKS}:sleep" in _cmdline(c)]
 
         assert wait_until(sleepers, 15), "the experiment never started its first child"
         family = parent.children(recursive=True)
-        proc.send_signal(sig)
+        if to_group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         _out, err = proc.communicate(timeout=15)
     finally:
         kill_if_running(proc)
-    assert proc.returncode == 128 + sig
-    assert "cancelled; its children were ended" in err
+    assert proc.returncode == 128 + sig, err
+    assert err == "proclab experiment: cancelled; its children were ended\n"
     assert gone(family) == []
 
 

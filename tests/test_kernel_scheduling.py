@@ -472,14 +472,26 @@ def job_processes(parent: psutil.Process) -> list[psutil.Process]:
 
 
 @needs_realtime
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
-def test_every_signal_to_the_command_ends_its_jobs(sig):
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [
+        *((sig, False) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)),
+        # What `timeout` and a closed terminal do: the jobs get it too, and one that died
+        # of it was said as the run's failure ("did not finish ... its fork server ended"),
+        # status 1.
+        (signal.SIGTERM, True),
+        (signal.SIGHUP, True),
+    ],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL", "SIGTERM-group", "SIGHUP-group"],
+)
+def test_every_signal_to_the_command_ends_its_jobs(sig, to_group):
     # 9 s of CPU: the signal comes long before the jobs are done.
     proclab = subprocess.Popen(
         [PROCLAB, "schedule", "--preset", "fcfs-convoy", "--real", "--unit", "300"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=to_group,
     )
     try:
         parent = psutil.Process(proclab.pid)
@@ -489,7 +501,10 @@ def test_every_signal_to_the_command_ends_its_jobs(sig):
             time.sleep(0.02)
         assert len(jobs) >= 3, "the jobs never got going"
         time.sleep(0.2)  # P1 is burning
-        proclab.send_signal(sig)
+        if to_group:
+            os.killpg(proclab.pid, sig)
+        else:
+            proclab.send_signal(sig)
         out, err = proclab.communicate(timeout=20)
     finally:
         kill_if_running(proclab)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
-from proclab.tui.commands.options import positive_int
+from proclab.tui.commands.options import positive_int, say_if_fifo
 
 if TYPE_CHECKING:
     from proclab.core.experiments import Progress, Result
@@ -82,21 +82,23 @@ def run(ns: argparse.Namespace) -> int:
     with stop_signals(on_signal=cancel.set) as received:
         try:
             result = experiments.run(plan, show, cancel)
-        except experiments.Cancelled:
+        except (experiments.Cancelled, ProclabError) as exc:
             _clear(show)
-            print("proclab experiment: cancelled; its children were ended", file=sys.stderr)
-            return 128 + received[0] if received else EXIT_FAILED
-        except ProclabError as exc:
-            _clear(show)
+            # A signal to the whole process group (timeout, a closed terminal) reaches the
+            # children too: a child that died of it is the signal's doing, not a failure.
+            if received or isinstance(exc, experiments.Cancelled):
+                print("proclab experiment: cancelled; its children were ended", file=sys.stderr)
+                return 128 + received[0] if received else EXIT_FAILED
             print(f"proclab experiment: {exc}", file=sys.stderr)
             return EXIT_FAILED
     _clear(show)
-    failed = _write_csv(ns.csv, experiments.to_csv(result)) if ns.csv else None
-    if ns.json:
-        print(experiments.to_json_text(result))
-    else:
-        print(report(result))
-        if ns.csv and failed is None:
+    # Shown before the CSV is written: a FIFO with no reader yet holds the write.
+    print(experiments.to_json_text(result) if ns.json else report(result), flush=True)
+    failed = None
+    if ns.csv:
+        say_if_fifo("experiment", ns.csv, writing=True)
+        failed = _write_csv(ns.csv, experiments.to_csv(result))
+        if failed is None and not ns.json:
             print(f"\nCSV written to {ns.csv}")
     if failed is not None:  # the result is printed all the same: it took a while to measure
         print(f"proclab experiment: csv: {failed}", file=sys.stderr)

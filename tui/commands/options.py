@@ -265,9 +265,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def say_if_fifo(command: str, path: str) -> None:
-    """A FIFO blocks its reader until something writes to it: said, rather than a silence
-    that looks like a hang."""
+def say_if_fifo(command: str, path: str, *, writing: bool = False) -> None:
+    """A FIFO blocks its reader until something writes to it (its writer until something
+    reads it): said, rather than a silence that looks like a hang."""
     try:
         fifo = stat.S_ISFIFO(os.stat(path).st_mode)
     except (OSError, ValueError):  # missing, or a NUL in the name: its reader says so
@@ -277,8 +277,7 @@ def say_if_fifo(command: str, path: str) -> None:
 
         print(
             f"proclab {command}: {escape_controls(path, tabs=True)} is a FIFO: waiting for"
-            " something to write to it"
-            " (Ctrl+C to stop)",
+            f" something to {'read' if writing else 'write to'} it (Ctrl+C to stop)",
             file=sys.stderr,
             flush=True,
         )

@@ -111,9 +111,12 @@ def run(ns: argparse.Namespace, jobs: Sequence[Job], preset: Preset | None, widt
         except KernelCancelled:
             pass
         except ProclabError as exc:
-            status.clear()
-            print(f"{PROG}: {exc}", file=sys.stderr)
-            return 1
+            # A signal to the whole process group (timeout, a closed terminal) ends the jobs
+            # too: a job that died of it is the signal's doing, said below.
+            if not received:
+                status.clear()
+                print(f"{PROG}: {exc}", file=sys.stderr)
+                return 1
         finally:
             status.clear()
             controller.close()
