@@ -48,6 +48,7 @@ from proclab.core.scheduling.simulator import (
     setting_texts,
     sjf,
     srtf,
+    summary_lines,
     to_json_dict,
 )
 from proclab.tui.commands import schedule as schedule_cmd
@@ -733,6 +734,23 @@ def test_a_quantum_is_refused_for_its_slices_and_their_context_switches():
         match=r"^quantum 1 would cut these jobs into about 20,000 slices, and as many context",
     ):
         schedule(many, "rr", Settings(quantum=1, switch_cost=0.5))
+
+
+def test_a_time_of_a_few_decimals_is_shown_as_it_is_and_a_long_one_rounded():
+    """Bursts of 1.0004 and 1.0006 read '1' and '1.001', A's completion the same as B's
+    start; 0.0004 and 0.0006 read '0.0004' and '0.001'."""
+    s = fcfs(jobs(("A", 0, 1.0004), ("B", 0, 1.0006)))
+    table = render_table_text(s)
+    assert "1.0004" in table and "1.0006" in table and "2.001" in table
+    assert [format_time(v) for v in (0.0004, 0.0006, 0.1 + 0.2, 5 + 2 / 3)] == [
+        "0.0004", "0.0006", "0.3", "5.667",
+    ]  # fmt: skip
+
+
+def test_a_cpu_that_idled_is_never_fully_used():
+    s = fcfs(jobs(("A", 0, 10_000), ("B", 10_000.5, 1)))
+    assert summary_lines(s)[1].startswith("CPU utilisation 99.9% (busy 10001 of 10001.5)")
+    assert summary_lines(fcfs(jobs(("A", 0, 3))))[1].startswith("CPU utilisation 100.0%")
 
 
 def test_bad_jobs_given_directly():

@@ -560,15 +560,20 @@ def _raise_first(problems: Sequence[JobProblem | SettingProblem], jobs: Sequence
 
 
 def format_time(value: float) -> str:
-    """24.0 -> '24', 5.6666 -> '5.667', inf -> 'inf': up to three decimals, no trailing 0s;
-    1e300 -> '1e+300' (from HUGE_TIME up, where every digit would be printed)."""
+    """24.0 -> '24', 1.0004 -> '1.0004', 5.6666... -> '5.667', inf -> 'inf': a time of up
+    to six decimals as it is (bursts of 1.0004 and 1.0006 read '1' and '1.001', and the
+    first one's completion the same as the second one's start), a longer one (an
+    average's thirds) to three, no trailing 0s; 1e300 -> '1e+300' (from HUGE_TIME up,
+    where every digit would be printed)."""
     if math.isinf(value) or math.isnan(value):
         return str(value)
     if abs(value) >= HUGE_TIME:
         return f"{value:g}"
     if value and abs(value) < 0.0005:
         return f"{value:.3g}"  # rounding to 3 decimals would show 0
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    short = round(value, 6)  # within a float's error of it: 0.1 + 0.2 is 0.3
+    decimals = 6 if abs(short - value) <= 1e-9 * max(1.0, abs(value)) else 3
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 
@@ -1469,6 +1474,13 @@ def throughput_text(schedule: Schedule) -> str:
     return f"{shown} job{'' if shown == '1' else 's'} per time unit"
 
 
+def utilisation_text(schedule: Schedule) -> str:
+    """'87.5%'; a CPU that idled at all is never '100.0%' (busy 10001 of 10001.5 read so)."""
+    if schedule.busy < schedule.makespan and schedule.utilisation >= 0.9995:
+        return "99.9%"
+    return f"{schedule.utilisation:.1%}"
+
+
 def summary_lines(schedule: Schedule) -> tuple[str, str]:
     """Throughput, then utilisation and switches, in words."""
     n = len(schedule.jobs)
@@ -1476,7 +1488,7 @@ def summary_lines(schedule: Schedule) -> tuple[str, str]:
     return (
         f"throughput {throughput_text(schedule)}"
         f" ({n} job{'s' if n != 1 else ''} in {format_time(schedule.makespan)})",
-        f"CPU utilisation {schedule.utilisation:.1%}"
+        f"CPU utilisation {utilisation_text(schedule)}"
         f" (busy {format_time(schedule.busy)} of {format_time(schedule.makespan)}),"
         f" {switches} context switch{'es' if switches != 1 else ''}",
     )
@@ -1541,7 +1553,7 @@ def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
             compact_label(s),
             *map(format_time, s.averages.figures()),
             format_time(s.throughput),
-            f"{s.utilisation:.1%}",
+            utilisation_text(s),
             str(s.switches),
         ]
         for s in schedules

@@ -29,6 +29,7 @@ from proclab.core.scheduling.simulator import (
     render_gantt_text,
     signed_time,
     throughput_text,
+    utilisation_text,
 )
 
 # Distinct hues of every built-in theme, then lighter and darker ones.
@@ -344,7 +345,7 @@ def _one(s: Schedule, style: ChartStyle) -> Group:
     )
     summary.add_row(
         "CPU utilisation",
-        f"{s.utilisation:.1%} (busy {format_time(s.busy)} of {format_time(s.makespan)})",
+        f"{utilisation_text(s)} (busy {format_time(s.busy)} of {format_time(s.makespan)})",
     )
     summary.add_row("Context switches", str(s.switches))
     return Group(table, Text(""), summary)
