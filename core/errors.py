@@ -45,6 +45,12 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def clipped(text: str, limit: int = 40) -> str:
+    """What was typed, quoted in a one-line error at most `limit` characters long: a
+    100,000-character burst made a 100 KB line."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def past_digit_limit(exc: BaseException) -> str | None:
     """Python's refusal of an integer written with too many digits, in words a person can
     act on: its own asks for a call of sys.set_int_max_str_digits()."""

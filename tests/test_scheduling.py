@@ -753,6 +753,27 @@ def test_a_cpu_that_idled_is_never_fully_used():
     assert summary_lines(fcfs(jobs(("A", 0, 3))))[1].startswith("CPU utilisation 100.0%")
 
 
+@pytest.mark.parametrize(
+    ("burst", "priority", "said"),
+    [
+        ("1" * 400, "", "burst must be at most 1,000,000,000, got " + "1" * 39 + "…"),
+        ("x" * 1000, "", "burst is not a number: '" + "x" * 39 + "…'"),
+        ("12345678901234567", "", "burst must be at most 1,000,000,000, got 12345678901234567"),
+        ("1", "9" * 5000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),
+        ("1", "9" * 4000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),
+        ("1", "-5000000000", "priority must be between"),
+    ],
+    ids=["400-digit-burst", "long-word", "17-digit-burst", "5000-digit", "4000-digit", "big"],
+)
+def test_a_field_past_its_range_is_said_so_in_a_short_line(burst: str, priority: str, said: str):
+    """A 400-digit burst was 'not a finite number', a 100,000-character one a 100 KB line,
+    a 5,000-digit priority 'not a whole number', and a 4,000-digit one was taken (a table
+    4,000 columns wide)."""
+    job, problems = job_from_fields(0, "A", "0", burst, priority)
+    assert job is None and len(problems) == 1
+    assert problems[0].describe().startswith(said) and len(problems[0].describe()) < 120
+
+
 def test_bad_jobs_given_directly():
     with pytest.raises(ScheduleError, match=r"^B: burst must be more than 0, got 0$"):
         fcfs([Job("A", 0, 1), Job("B", 0, 0)])

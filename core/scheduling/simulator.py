@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from proclab.core.columns import cells, centred, columns
-from proclab.core.errors import ProclabError
+from proclab.core.errors import ProclabError, clipped
 
 SWITCH = "(switch)"
 
@@ -110,6 +110,8 @@ MAX_SLICES = 20_000
 MAX_NAME_CHARS = 24
 MAX_CSV_CHARS = 1_000_000  # a jobs file: 500 jobs fit in a few kB; /dev/zero never ends
 MAX_TIME = 1e9  # for arrivals and bursts: past this a figure is a typo
+MAX_PRIORITY = 10**9  # a 4,000-digit priority made the table 4,000 columns wide
+PRIORITY_RANGE = f"must be between {-MAX_PRIORITY:,} and {MAX_PRIORITY:,}"
 # The shortest time but 0: a burst of 1e-309 made the throughput (jobs / makespan)
 # overflow a float, and a chart's scale with it.
 MIN_TIME = 1e-6
@@ -125,8 +127,10 @@ Limits    at most {MAX_JOBS} jobs. A name: up to {MAX_NAME_CHARS} characters,
           Times and settings: 0 where 0 means something, else
           {TIME_RANGE}, as typed, with up
           to 17 significant digits (a figure with more would be
-          rounded, so it is refused). A schedule: at most {MAX_SLICES:,}
-          slices (a quantum that cuts the jobs finer is refused).
+          rounded, so it is refused). A priority: a whole number
+          from {-MAX_PRIORITY:,} to {MAX_PRIORITY:,}. A schedule: at most
+          {MAX_SLICES:,} slices, idle time and context switches included
+          (a quantum or a boost that cuts the jobs finer is refused).
 """
 
 
@@ -275,9 +279,15 @@ def parse_number(text: str) -> float:
     try:
         value = float(stripped)
     except ValueError:
-        raise ValueError(f"is not a number: {stripped!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number, got {stripped}")
+        raise ValueError(f"is not a number: {clipped(stripped)!r}") from None
+    if math.isnan(value) or (math.isinf(value) and "inf" in stripped.lower()):
+        raise ValueError(f"must be a finite number, got {clipped(stripped)}")
+    if abs(value) > MAX_TIME:
+        # Said as its range (a 400-digit burst is finite, and read as inf; 17 digits were
+        # "more than proclab keeps" where the number was past the limit anyway). No time
+        # is below 0.
+        limit = f"at most {MAX_TIME:,.0f}" if value > 0 else "at least 0"
+        raise ValueError(f"must be {limit}, got {clipped(stripped)}")
     try:
         typed = Fraction(stripped.replace("_", ""))
     except ValueError:  # a spelling float() reads and Fraction() does not
@@ -285,7 +295,7 @@ def parse_number(text: str) -> float:
     if typed is not None and typed != _exact(value):
         shortest = repr(value).removesuffix(".0")
         raise ValueError(
-            f"{stripped} has more significant digits than proclab keeps:"
+            f"{clipped(stripped)} has more significant digits than proclab keeps:"
             f" it would be rounded to {shortest}"
         )
     return value
@@ -305,13 +315,21 @@ def job_from_fields(
         except ValueError as exc:
             problems.append(JobProblem(index, what, str(exc)))
     prio: int | None = None
-    if priority.strip():
+    typed = priority.strip()
+    if typed:
         try:
-            prio = int(priority.strip())
+            # Not int() of thousands of digits: past Python's limit it says "not whole".
+            prio = int(typed) if len(typed) <= 20 else 2 * MAX_PRIORITY
         except ValueError:
             problems.append(
-                JobProblem(index, "priority", f"is not a whole number: {priority.strip()!r}")
+                JobProblem(index, "priority", f"is not a whole number: {clipped(typed)!r}")
             )
+        else:
+            if abs(prio) > MAX_PRIORITY:
+                problems.append(
+                    JobProblem(index, "priority", f"{PRIORITY_RANGE}, got {clipped(typed)}")
+                )
+                prio = None
     # A field that did not parse gets a harmless stand-in, so that the checks below
     # report only the other fields.
     job = Job(name.strip(), values.get("arrival", 0.0), values.get("burst", 1.0), prio)
@@ -363,6 +381,8 @@ def check_jobs(jobs: Sequence[Job], *, whole_list: bool = True) -> list[JobProbl
             problems.append(
                 JobProblem(index, "burst", f"must be {TIME_RANGE}, got {format_time(job.burst)}")
             )
+        if job.priority is not None and abs(job.priority) > MAX_PRIORITY:
+            problems.append(JobProblem(index, "priority", f"{PRIORITY_RANGE}, got {job.priority}"))
     if whole_list and not jobs:
         problems.append(JobProblem(-1, "", "no jobs: add at least one"))
     if whole_list and len(jobs) > MAX_JOBS:
