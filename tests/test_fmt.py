@@ -90,3 +90,18 @@ def test_a_cpu_time_read_before_the_end_is_marked_as_at_least():
 )
 def test_seconds_are_said_in_the_unit_they_round_to(value: float, text: str) -> None:
     assert fmt.seconds(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1023, "1023B"),
+        (1024, "1.0K"),
+        (1_048_524, "1023.9K"),
+        (1_048_535, "1.0M"),  # was "1024.0K"
+        (1024**3 - 1000, "1.0G"),  # was "1024.0M"
+        (30_000_000, "28.6M"),
+    ],
+)
+def test_sizes_are_said_in_the_unit_they_round_to(value: int, text: str) -> None:
+    assert fmt.size(value) == text

@@ -71,7 +71,8 @@ def size(value: int | None) -> str:
         return ""
     amount = float(value)
     for unit in ("B", "K", "M", "G", "T"):
-        if amount < 1024 or unit == "T":
+        # Compared as it will be shown: 1,048,535 bytes read "1024.0K", not "1.0M".
+        if (amount < 1023.95 if unit != "B" else amount < 1024) or unit == "T":
             return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
         amount /= 1024
     return f"{amount:.1f}T"
