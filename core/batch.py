@@ -52,13 +52,13 @@ BATCH_RULE = (
     " CPU time added up, over that wall time, is how many cores were busy; their lives less"
     " their waits for a CPU, added up, over it, the speed-up over the same work one after"
     " another (the same figure for children that only compute; more for those whose own"
-    f" waits overlapped too). Pinned to one core, or under {NO_SPEEDUP_BELOW:g}x, they shared"
-    " a core: no parallel speed-up. I/O-bound: they waited at the same time (concurrency,"
-    " not parallelism). Over within"
+    " waits overlapped too, less than that if they waited for each other). Pinned to one"
+    f" core, or under {NO_SPEEDUP_BELOW:g}x, they shared a core: no parallel speed-up."
+    " I/O-bound: they waited at the same time (concurrency, not parallelism). Over within"
     f" {TOO_SHORT_S * 1000:.0f} ms, nothing is stated: starting them is most of it; nor where"
-    " they ran threads of their own, which keep cores busy by themselves. The CPU"
-    " of processes they started and reaped (a Pool inside each) is said apart: each row is"
-    " one process."
+    " they ran threads of their own, which keep cores busy by themselves. The CPU of"
+    " processes they started and reaped (a Pool inside each) is said apart: each row is one"
+    " process."
 )
 
 

@@ -260,7 +260,8 @@ def test_children_that_compute_and_sleep_are_as_fast_as_their_overlap():
     figures = batch_figures(rows, T0 + 5, usable=(0, 1))
     assert figures.verdict is Verdict.PARALLEL
     assert batch_lines(figures)[1].startswith(
-        "2.0x faster than one after another, their own waits overlapping too: CPU-bound"
+        "2.0x faster than one after another, their waits overlapping too (less if they"
+        " waited for each other, on a lock): CPU-bound"
     )
     rows = [_row(1, 0.0, 2.0, 1.0, 0.01), _row(2, 0.01, 2.01, 1.0, 0.01)]
     figures = batch_figures(rows, T0 + 5, usable=(0, 1))
