@@ -217,6 +217,7 @@ def _identity(fd: int) -> tuple[int, int]:
 def _report_exit(method: str, fd: int, pipe: tuple[int, int] | None) -> None:
     if pipe is None:
         return
+    _stop_own_fork_server()
     theirs = resource.getrusage(resource.RUSAGE_CHILDREN)  # the children it reaped
     if method != "forkserver" and not theirs.ru_minflt:
         # proclab forked this child and reaps it with wait4 (launcher.py), whose figures
@@ -473,6 +474,26 @@ def _resource_tracker_fd() -> int:
     tracker = sys.modules.get("multiprocessing.resource_tracker")
     fd = getattr(getattr(tracker, "_resource_tracker", None), "_fd", None)
     return fd if isinstance(fd, int) else 0
+
+
+def _stop_own_fork_server() -> None:
+    """A fork server the target started (a Pool of a forkserver child) forked and reaped
+    its workers, so their CPU was in no figure of this child's: two children's Pools that
+    computed 1.5 s read "I/O-bound" and nothing more. Stopped and reaped here, as it would
+    stop at this exit anyway, their CPU is among this child's reaped children's (the
+    batch says it). Not while a child it forked still runs: its exit code comes through
+    the server, and multiprocessing joins it after the target returns."""
+    module = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(module, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is None:
+        return
+    from multiprocessing import active_children
+
+    if not active_children():
+        try:  # noqa: SIM105 - not contextlib's: in a fork child each page of code run is copied
+            server._stop()  # type: ignore[union-attr]
+        except OSError:  # ended, or reaped already
+            pass
 
 
 def _forget_fork_server() -> None:

@@ -289,6 +289,11 @@ def spin(seconds):  # seconds of CPU, not of wall time: the same work on a loade
     while time.process_time() < seconds:
         pass
 
+def with_pool(seconds):  # the default context: in a forkserver child, its own fork server
+    with multiprocessing.Pool(1) as pool:
+        pool.map(spin, [seconds])
+    print("joined", flush=True)
+
 def parent(seconds, then_sleep=0):
     child = multiprocessing.get_context("fork").Process(target=spin, args=(seconds,))
     child.start()
@@ -299,12 +304,20 @@ def parent(seconds, then_sleep=0):
 
 
 @pytest.mark.parametrize(
-    ("method", "killed"),
-    [("forkserver", False), ("fork", False), ("fork", True), ("forkserver", True)],
-    ids=["forkserver", "fork", "fork-killed", "forkserver-killed"],
+    ("method", "killed", "target"),
+    [
+        ("forkserver", False, "parent"),
+        ("fork", False, "parent"),
+        ("fork", True, "parent"),
+        ("forkserver", True, "parent"),
+        # The Pool's worker is its own fork server's child, not the child's: it was left
+        # out, and the batch read "I/O-bound" and nothing more.
+        ("forkserver", False, "with_pool"),
+    ],
+    ids=["forkserver", "fork", "fork-killed", "forkserver-killed", "forkserver-pool"],
 )
 def test_proclab_run_says_what_the_children_s_own_children_computed(
-    tmp_path, method: str, killed: bool
+    tmp_path, method: str, killed: bool, target: str
 ):
     """Two children each start a grandchild that computes 0.5 s, and wait for it. Their own
     figures are a few ms of CPU, so the batch is I/O-bound: true of them. The summary used
@@ -312,14 +325,15 @@ def test_proclab_run_says_what_the_children_s_own_children_computed(
     whether a child told it (its exit record), wait4 did, or /proc (ended by SIGTERM)."""
     (tmp_path / "spinners.py").write_text(PARENT_OF_A_SPINNER)
     args = "(0.5, 60)" if killed else "(0.5,)"
-    command = [PROCLAB, "run", "spinners:parent", "--args", args, "--count", "2"]
+    command = [PROCLAB, "run", f"spinners:{target}", "--args", args, "--count", "2"]
     command += ["--method", method, *(["--timeout", "5"] if killed else [])]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.stdout.count("| joined") == 2, out.stdout + out.stderr
     said = re.search(r"processes they started and reaped used ([\d.]+) (s|ms) of CPU", out.stdout)
     assert said, out.stdout
     seconds = float(said[1]) / (1 if said[2] == "s" else 1000)
-    assert 0.9 <= seconds <= 1.2, out.stdout  # 2 x 0.5 s
+    # 2 x 0.5 s, and a Pool's fork server starting (an interpreter: tens of ms)
+    assert 0.9 <= seconds <= 1.4, out.stdout
 
 
 def test_a_sum_holding_a_lower_bound_is_one_too():
