@@ -15,7 +15,9 @@ from fakes import NOW, FakeController, watched_calls, watched_output, watched_ro
 from support import wait_for
 from test_help import help_lines
 
+from proclab.core.model import ProcessCall
 from proclab.tui.app import ProclabApp
+from proclab.tui.call_words import join_outcome
 from proclab.tui.screens.details import DetailsScreen
 
 pytestmark = pytest.mark.once
@@ -69,7 +71,7 @@ async def test_a_multiprocessing_childs_details_show_its_call_and_its_parents_ca
         assert calls[0].endswith("python (42001): start() of it returned after 1.20 ms")
         assert "python (42001): join(timeout=2) of it called" in calls[1]
         assert calls[2].endswith(
-            "join(timeout=2) of it returned: blocked 2.00 s, timed out: it is still running"
+            "join(timeout=2) of it returned: blocked 2.00 s: timed out, it is still running"
         )
         # And what it did to its own child.
         made = facts["It called"]
@@ -95,7 +97,7 @@ async def test_an_exit_status_only_the_parent_read_is_said_so_and_never_invented
             "returned normally (exit code 0)"
             " (reported by its parent python (42001), which joined it)"
         ]
-        assert worker["Calls"][1].endswith("blocked 3.00 s, it had ended, exit 0")
+        assert worker["Calls"][1].endswith("blocked 3.00 s until it ended, exit 0")
         assert worker["Pool"] == [
             "a worker of a Pool (Pool worker): 25 tasks done, 250 calls of the function in them"
             " (final: it said so at its end)"
@@ -123,8 +125,8 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
     async with loaded() as (app, pilot):
         lines = app.lab.output_log.lines_shown()
         assert (
-            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
-            " timed out: it is still running"
+            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s:"
+            " timed out, it is still running"
         ) in lines
         assert "fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent" in lines
         # Output under each process's pid.
@@ -132,8 +134,8 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         assert "python 42005 ! warning: chunk 7 is large" in lines
         # In the order they happened: the timed-out join returns before the terminate.
         join = lines.index(
-            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s,"
-            " timed out: it is still running"
+            "python 42001 » join(timeout=2) of fetcher (42003) returned: blocked 2.00 s:"
+            " timed out, it is still running"
         )
         assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")
         # Only the selected process: its lines and the calls made by it or on it.
@@ -173,3 +175,19 @@ def test_a_process_that_had_ended_when_first_seen_has_no_wall_figures_made_up() 
     lines = dict(said)
     assert lines["CPU/wall"].startswith("not known:")
     assert lines["Kind"] == "not known: it had ended when proclab first saw it"
+
+
+@pytest.mark.parametrize(
+    ("took", "ended", "said"),
+    [
+        (0.432, True, " until it ended, exit 0"),
+        (0.000023, True, ": it had ended already, exit 0"),
+        (2.0, False, ": timed out, it is still running"),
+    ],
+)
+def test_a_join_says_whether_it_waited_for_the_end_or_found_it(took, ended, said):
+    """'join() ... blocked 0.432 s: it had ended' read as if the child had ended before
+    the join was called."""
+    call = ProcessCall(1, 100, "python", "join", 2, 101, "Process-1", 10.0, 10.0 + took,
+                       ended=ended, exitcode=0 if ended else None)  # fmt: skip
+    assert join_outcome(call) == said

@@ -43,6 +43,7 @@ from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
 from proclab.core.watch.rows import command_known, is_final
 from proclab.core.words import plural
 from proclab.tui import fmt
+from proclab.tui.call_words import join_outcome
 from proclab.tui.closed_output import unsaid
 from proclab.tui.commands.options import add_record_argument, add_refresh_argument, positive_float
 
@@ -446,10 +447,7 @@ def call_text(call: ProcessCall) -> str:
         return f"{who}: start() of {child} took {call.took * 1000:.2f} ms"
     if call.call == "join":
         timeout = f"timeout={call.timeout:g}" if call.timeout is not None else ""
-        head = f"{who}: join({timeout}) on {child} blocked {call.took:.6f} s"
-        if call.ended:
-            return f"{head}: it had ended, exit {describe_exit(call.exitcode)}"
-        return f"{head}: it still runs (the timeout ran out)"
+        return f"{who}: join({timeout}) on {child} blocked {call.took:.6f} s{join_outcome(call)}"
     return f"{who}: {call.call}() of {child}"
 
 
