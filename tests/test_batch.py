@@ -326,7 +326,7 @@ def test_proclab_run_says_what_the_children_s_own_children_computed(
     (tmp_path / "spinners.py").write_text(PARENT_OF_A_SPINNER)
     args = "(0.5, 60)" if killed else "(0.5,)"
     command = [PROCLAB, "run", f"spinners:{target}", "--args", args, "--count", "2"]
-    command += ["--method", method, *(["--timeout", "5"] if killed else [])]
+    command += ["--method", method, *(["--timeout", "3"] if killed else [])]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.stdout.count("| joined") == 2, out.stdout + out.stderr
     said = re.search(r"processes they started and reaped used ([\d.]+) (s|ms) of CPU", out.stdout)
