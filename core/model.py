@@ -158,6 +158,9 @@ class ProcessRow:
     exit_note: str = ""  # watched: why the exit status is not known, or who told it
     stopped_s: float = 0.0  # seconds spent stopped (SIGSTOP, `p`), in stops now over
     stopped_since: float | None = None  # wall clock when its current stop was seen to begin
+    # A stop or a continue proclab did not send (SIGSTOP from elsewhere) is seen at a
+    # sampler tick: its stopped time is then known to within a tick either way.
+    stops_at_ticks: bool = False
     # watched: it had ended (a zombie) when proclab first saw it, so it ended at some
     # moment before ended_at that nothing tells: its wall time is a bound, not a figure.
     end_unseen: bool = False

@@ -239,7 +239,7 @@ class Registry:
                 new = row.with_sample(sample, state)
                 if state is not row.state:
                     stops = row.stop_changes(state, sampled.system.wall)
-                    new = new.with_changes(**stops) if stops else new
+                    new = new.with_changes(**stops, stops_at_ticks=True) if stops else new
                     events.append(StateChanged(new, row.state))
                 self._rows[rec_id] = new
         events.append(sampled)

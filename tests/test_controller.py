@@ -42,6 +42,7 @@ from proclab.core.model import (
     StateChanged,
 )
 from proclab.core.spec import build_spec
+from proclab.tui.screens.details import describe
 
 
 def test_file_target_prints_and_writes(controller, tmp_path):
@@ -910,6 +911,7 @@ from proclab.core import bootstrap
 from proclab.core.classify import classify
 from proclab.core.controller import Controller
 from proclab.core.spec import build_spec
+from proclab.tui.screens.details import describe
 
 if __name__ == "__main__":
     with Controller(sample_interval=1.0) as c:
@@ -1055,3 +1057,23 @@ def test_a_process_named_in_a_notice_is_named_by_its_command_line() -> None:
         assert _describe({worker.pid: procfs.brief(worker.pid)}) == f"{worker.pid} sleep"
     finally:
         kill_if_running(worker)
+
+
+def test_a_stop_from_outside_is_said_to_be_seen_at_ticks_and_a_pause_is_not(controller):
+    """SIGSTOP sent from elsewhere is seen at the next sampler tick: a child stopped 1.5 s
+    read 'stopped 1.00 s' as if measured. Its details now say it is within a tick."""
+    outside, paused = start_task(controller, "sleep", "(30,)", count=2)
+    controller.pause(paused)
+    os.kill(controller.row(outside).pid, signal.SIGSTOP)  # type: ignore[arg-type]
+    for rec_id in (outside, paused):
+        assert wait_until(lambda r=rec_id: controller.row(r).state is ProcState.STOPPED, 10)
+    time.sleep(0.3)
+    controller.resume(paused)
+    os.kill(controller.row(outside).pid, signal.SIGCONT)  # type: ignore[arg-type]
+    for rec_id in (outside, paused):
+        assert wait_until(lambda r=rec_id: controller.row(r).state is not ProcState.STOPPED, 10)
+    assert controller.row(outside).stops_at_ticks and not controller.row(paused).stops_at_ticks
+    kind = dict(describe(controller.row(outside), (), time.time()))["Kind"]
+    assert ", as seen at sampler ticks: within a tick either way)" in kind, kind
+    controller.terminate(outside)
+    controller.terminate(paused)

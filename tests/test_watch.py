@@ -363,8 +363,12 @@ def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None
                 refused()
         program.pause(root.id)
         assert wait_until(lambda: program.row(root.id).state is ProcState.STOPPED, 5)
+        time.sleep(0.5)
         program.resume(root.id)
         assert wait_until(lambda: program.row(root.id).state is not ProcState.STOPPED, 5)
+        # Its stop counted as it was made, not at ticks (its life less it is its Kind's).
+        row = program.row(root.id)
+        assert 0.45 <= row.stopped_time(time.time()) < 0.8 and not row.stops_at_ticks
         program.terminate(root.id)
         assert program.join([root.id], timeout=10)
         assert program.row(root.id).exitcode == -signal.SIGTERM

@@ -347,7 +347,10 @@ class WatchedTree:
                 if row.state.is_over:
                     return
                 if row.state is not state:
-                    new = self._registry.update(rec_id, state=state)
+                    # Its stop counted from here (the tick after would see no change):
+                    # a paused process's time stopped was left in its life.
+                    stops = row.stop_changes(state, time.time())
+                    new = self._registry.update(rec_id, state=state, **stops)
                     event: Event | None = StateChanged(new, row.state)
                 else:
                     event = None

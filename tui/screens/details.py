@@ -121,7 +121,8 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
         demand = cpu_demand(sample.cpu_time, sample.run_delay, runnable)
         stopped = wall - runnable
         of = (
-            f"the {fmt.seconds(runnable)} it was not stopped (stopped {fmt.seconds(stopped)})"
+            f"the {fmt.seconds(runnable)} it was not stopped (stopped {fmt.seconds(stopped)}"
+            f"{', as seen at sampler ticks: within a tick either way' if row.stops_at_ticks else ''})"
             if stopped > 0
             else f"its {fmt.seconds(wall)}"
         )
