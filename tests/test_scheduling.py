@@ -42,6 +42,7 @@ from proclab.core.scheduling.simulator import (
     parse_quanta,
     parse_setting,
     render_gantt_text,
+    render_lanes_text,
     render_table_text,
     round_robin,
     schedule,
@@ -745,6 +746,16 @@ def test_a_time_of_a_few_decimals_is_shown_as_it_is_and_a_long_one_rounded():
     assert [format_time(v) for v in (0.0004, 0.0006, 0.1 + 0.2, 5 + 2 / 3)] == [
         "0.0004", "0.0006", "0.3", "5.667",
     ]  # fmt: skip
+
+
+def test_a_job_s_row_shows_it_wherever_it_ran_however_short():
+    """A 1-unit burst in 3,001 units showed in no column; jobs taking turns every 0.01
+    units showed waiting in columns where each of them ran."""
+    late = render_lanes_text([("FCFS", fcfs(jobs(("A", 0, 1), ("B", 3000, 1))))], width=80)
+    assert all("#" in lane for lane in late.splitlines()[1:3]), late
+    turns = round_robin(jobs(("A", 0, 3), ("B", 0, 3), ("C", 0, 3)), 0.01)
+    lanes = render_lanes_text([("RR", turns)], width=60).splitlines()[1:4]
+    assert all(set(lane.split()[1]) == {"#"} for lane in lanes), lanes
 
 
 def test_a_cpu_that_idled_is_never_fully_used():

@@ -592,7 +592,7 @@ def format_time(value: float) -> str:
     if value and abs(value) < 0.0005:
         return f"{value:.3g}"  # rounding to 3 decimals would show 0
     short = round(value, 6)  # within a float's error of it: 0.1 + 0.2 is 0.3
-    decimals = 6 if abs(short - value) <= 1e-9 * max(1.0, abs(value)) else 3
+    decimals = 6 if abs(short - value) <= 1e-12 * max(1.0, abs(value)) else 3
     text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
@@ -1382,6 +1382,20 @@ def chart_columns(pieces: Sequence[Slice], scale: float, columns: int) -> list[S
     return cells
 
 
+def run_columns(pieces: Sequence[Slice], job: str, scale: float, columns: int) -> frozenset[int]:
+    """The columns of a chart `scale` columns a time unit wide in whose span `job` ran at
+    all. A job's own row shows it there, however short its slices: drawn from the one
+    slice per column of chart_columns, a 1-unit burst in 3,001 units showed nowhere, and
+    jobs taking turns every 0.02 units showed waiting between their turns in every
+    column."""
+    ran: set[int] = set()
+    for piece in pieces:
+        if piece.job == job:
+            first = math.floor(piece.start * scale + 1e-9)  # not the column a bound ends
+            ran.update(range(first, min(math.ceil(piece.end * scale - 1e-9), columns)))
+    return frozenset(ran)
+
+
 def render_lanes_text(charts: Sequence[tuple[str, Schedule]], width: int = 80) -> str:
     """Schedules of the same jobs on one time axis: under each title a lane per job, #
     while it runs, . while it has arrived and waits, as the app draws them in colour.
@@ -1398,9 +1412,9 @@ def render_lanes_text(charts: Sequence[tuple[str, Schedule]], width: int = 80) -
         cells = chart_columns(chart.gantt, scale, columns)
         for r in chart.jobs:
             present = range(round(r.arrival * scale), round(r.completion * scale))
+            ran = run_columns(chart.gantt, r.name, scale, columns)
             lane = "".join(
-                "#" if piece is not None and piece.job == r.name else "." if c in present else " "
-                for c, piece in enumerate(cells)
+                "#" if c in ran else "." if c in present else " " for c in range(len(cells))
             )
             lines.append(f"  {r.name.ljust(pad - 2)}{lane}".rstrip())
     step = nice_step(span, columns, len(end) + 2)

@@ -27,6 +27,7 @@ from proclab.core.scheduling.simulator import (
     nice_step,
     priority_text,
     render_gantt_text,
+    run_columns,
     signed_time,
     throughput_text,
     utilisation_text,
@@ -151,8 +152,9 @@ def _gantt_rows(
         line = Text(no_wrap=True, overflow="crop")
         line.append(result.name.ljust(pad), style.job(result.name))
         present = range(round(result.arrival * scale), round(result.completion * scale))
-        for column, piece in enumerate(cells):
-            if piece is not None and piece.job == result.name:
+        ran = run_columns(s.gantt, result.name, scale, columns)
+        for column in range(len(cells)):
+            if column in ran:
                 line.append(" ", f"on {style.job(result.name)}")
             elif column in present:
                 line.append(WAIT, style.muted)
