@@ -16,7 +16,7 @@ import pytest
 from support import wait_until
 
 from proclab.core import procfs
-from proclab.core.sampler import Sampler, SystemMeter
+from proclab.core.sampler import Sampler, SystemMeter, to_sample
 
 
 @pytest.fixture
@@ -285,3 +285,20 @@ def test_a_process_starts_when_it_was_started_on_the_wall_clock(program) -> None
     started = procfs.read(child.pid).started
     tick = 1 / procfs.CLOCK_TICKS  # the start is counted in whole ticks, rounded down
     assert before - tick - 0.005 <= started <= after + 0.005
+
+
+def test_cpu_time_is_the_main_thread_s_nanoseconds_where_ticks_cut_it_short():
+    """/proc's CPU times are whole clock ticks: a killed child that had used 398 ms read
+    390. Its main thread's schedstat says it to the nanosecond."""
+    reading = procfs.Reading(
+        status="zombie", user=0.36, system=0.03, threads=1, rss=0, core=0, started=0.0,
+        ctx_voluntary=1, ctx_involuntary=1, run_delay=0.0, ran=(398_200_000, 7),
+    )  # fmt: skip
+    sample = to_sample(reading, 10.0, 9.0, 0.0, 0.0)
+    assert sample.cpu_time == pytest.approx(0.3982)
+    assert sample.cpu_user / sample.cpu_system == pytest.approx(12.0)  # as the ticks shared it
+    assert sample.others_cpu == 0.0
+    # Threads other than the main one ran: the ticks are the larger figure, and stand.
+    threaded = to_sample(reading._replace(user=1.2, system=0.1), 10.0, 9.0, 0.0, 0.0)
+    assert threaded.cpu_time == pytest.approx(1.3)
+    assert threaded.others_cpu == pytest.approx(1.3 - 0.3982)
