@@ -113,7 +113,8 @@ def test_a_cpu_speed_up_beyond_the_cores_is_flagged_as_noise_not_shown_plain():
     _header, rows = result.table()
     assert rows[-1][2].startswith("2.37x* (")
     assert result.bars()[-2][2] == "2.37x*"
-    (note,) = result.notes()
+    how, note = result.notes()
+    assert how.startswith("Speed-up: N x one copy's time alone (the median of 3 runs:")
     assert note.startswith("* more than 2 cores allow for CPU-bound copies: noise")
     assert "more than 2 cores allow: noise" in result.summary()
     # an I/O-bound speed-up past the cores is what I/O does: not flagged
