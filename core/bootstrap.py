@@ -196,6 +196,9 @@ def _set_title(target: str) -> None:
 # start(), whose return can come milliseconds later.
 EXIT_RECORD = struct.Struct("=8d")
 _began = 0.0  # set by child_main
+# How long a child waits, as it ends, for a fork server of its own to end (it takes about
+# a millisecond once told to).
+FORK_SERVER_END_S = 0.05
 ExitRecord = tuple[float, float, int, int, float, float, float, float]
 
 
@@ -482,18 +485,30 @@ def _stop_own_fork_server() -> None:
     computed 1.5 s read "I/O-bound" and nothing more. Stopped and reaped here, as it would
     stop at this exit anyway, their CPU is among this child's reaped children's (the
     batch says it). Not while a child it forked still runs: its exit code comes through
-    the server, and multiprocessing joins it after the target returns."""
+    the server, and multiprocessing joins it after the target returns.
+
+    Not ForkServer._stop(), which waits for good: the server ends once every holder of
+    its "alive" pipe has closed it, and a process the target forked by hand after the
+    Pool (a daemon) holds it too. Waited for a moment; past it, the server ends with that
+    process, an orphan proclab reaps."""
     module = sys.modules.get("multiprocessing.forkserver")
     server = getattr(module, "_forkserver", None)
-    if getattr(server, "_forkserver_pid", None) is None:
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
         return
     from multiprocessing import active_children
 
-    if not active_children():
-        try:  # noqa: SIM105 - not contextlib's: in a fork child each page of code run is copied
-            server._stop()  # type: ignore[union-attr]
-        except OSError:  # ended, or reaped already
-            pass
+    if active_children():
+        return
+    alive = server._forkserver_alive_fd  # type: ignore[union-attr]
+    server._forkserver_alive_fd = server._forkserver_pid = None  # type: ignore[union-attr]
+    deadline = time.monotonic() + FORK_SERVER_END_S
+    try:
+        os.close(alive)
+        while not os.waitpid(pid, os.WNOHANG)[0] and time.monotonic() < deadline:
+            time.sleep(0.002)
+    except OSError:  # reaped already, or not this process's child
+        pass
 
 
 def _forget_fork_server() -> None:

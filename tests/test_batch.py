@@ -283,7 +283,7 @@ def test_cpu_their_own_children_used_is_said_apart_and_a_tick_is_not():
 
 
 PARENT_OF_A_SPINNER = """
-import multiprocessing, time
+import multiprocessing, os, time
 
 def spin(seconds):  # seconds of CPU, not of wall time: the same work on a loaded machine
     while time.process_time() < seconds:
@@ -293,6 +293,13 @@ def with_pool(seconds):  # the default context: in a forkserver child, its own f
     with multiprocessing.Pool(1) as pool:
         pool.map(spin, [seconds])
     print("joined", flush=True)
+
+def pool_then_a_forked_sleeper(seconds):
+    with multiprocessing.Pool(1) as pool:
+        pool.map(spin, [0.01])
+    if os.fork() == 0:  # holds what the fork server waits to see closed
+        time.sleep(seconds)
+        os._exit(0)
 
 def parent(seconds, then_sleep=0):
     child = multiprocessing.get_context("fork").Process(target=spin, args=(seconds,))
@@ -447,3 +454,20 @@ def test_proclab_run_sees_children_whose_own_threads_did_the_work(tmp_path, meth
     assert out.returncode == 0, out.stderr
     assert "some ran threads of their own at once" in out.stdout, out.stdout
     assert "speed-up" not in out.stdout
+
+
+def test_a_child_ends_as_its_target_returns_though_its_fork_server_cannot_end_yet(tmp_path):
+    """Stopping a child's own fork server waited for good while a process the target
+    forked by hand held the server's pipe: the child, done, lived as long as it did."""
+    (tmp_path / "spinners.py").write_text(PARENT_OF_A_SPINNER)
+    command = [PROCLAB, "run", "spinners:pool_then_a_forked_sleeper", "--args", "(5,)"]
+    out = subprocess.run(
+        [*command, "--method", "forkserver"], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    wall = re.search(
+        r"^ForkServerProcess-1\s+\d+\s+0\s+exited\s+([\d.]+) (s|ms)\s", out.stdout, re.M
+    )
+    assert wall, out.stdout
+    assert float(wall[1]) / (1 if wall[2] == "s" else 1000) < 2.0, out.stdout
