@@ -746,6 +746,10 @@ def test_a_time_of_a_few_decimals_is_shown_as_it_is_and_a_long_one_rounded():
     assert [format_time(v) for v in (0.0004, 0.0006, 0.1 + 0.2, 5 + 2 / 3)] == [
         "0.0004", "0.0006", "0.3", "5.667",
     ]  # fmt: skip
+    # A large average's thirds are no short decimal, however close its float comes.
+    assert [format_time(v) for v in (2e6 / 3, 1e9 / 3, 1e12 / 3)] == [
+        "666666.667", "333333333.333", "333333333333.333",
+    ]  # fmt: skip
 
 
 def test_a_job_s_row_shows_it_wherever_it_ran_however_short():
@@ -773,8 +777,19 @@ def test_a_cpu_that_idled_is_never_fully_used():
         ("1", "9" * 5000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),
         ("1", "9" * 4000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),
         ("1", "-5000000000", "priority must be between"),
+        ("1", "highhighhighhighhighhigh", "priority is not a whole number: 'highhigh"),
+        ("-1e300", "", "burst is below 0, got -1e300"),
     ],
-    ids=["400-digit-burst", "long-word", "17-digit-burst", "5000-digit", "4000-digit", "big"],
+    ids=[
+        "400-digit-burst",
+        "long-word",
+        "17-digit-burst",
+        "5000-digit",
+        "4000-digit",
+        "big",
+        "long-word-priority",
+        "huge-negative",
+    ],
 )
 def test_a_field_past_its_range_is_said_so_in_a_short_line(burst: str, priority: str, said: str):
     """A 400-digit burst was 'not a finite number', a 100,000-character one a 100 KB line,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -284,10 +285,9 @@ def parse_number(text: str) -> float:
         raise ValueError(f"must be a finite number, got {clipped(stripped)}")
     if abs(value) > MAX_TIME:
         # Said as its range (a 400-digit burst is finite, and read as inf; 17 digits were
-        # "more than proclab keeps" where the number was past the limit anyway). No time
-        # is below 0.
-        limit = f"at most {MAX_TIME:,.0f}" if value > 0 else "at least 0"
-        raise ValueError(f"must be {limit}, got {clipped(stripped)}")
+        # "more than proclab keeps" where the number was past the limit anyway).
+        said = f"must be at most {MAX_TIME:,.0f}" if value > 0 else "is below 0"
+        raise ValueError(f"{said}, got {clipped(stripped)}")
     try:
         typed = Fraction(stripped.replace("_", ""))
     except ValueError:  # a spelling float() reads and Fraction() does not
@@ -317,9 +317,13 @@ def job_from_fields(
     prio: int | None = None
     typed = priority.strip()
     if typed:
+        # Its digits judged before int() of thousands of them, which past Python's limit
+        # says "not whole"; a word is not whole whatever its length.
+        digits = typed.lstrip("+-").replace("_", "").lstrip("0")
         try:
-            # Not int() of thousands of digits: past Python's limit it says "not whole".
-            prio = int(typed) if len(typed) <= 20 else 2 * MAX_PRIORITY
+            if not re.fullmatch(r"[+-]?\d[\d_]*", typed):
+                raise ValueError(typed)
+            prio = int(typed) if len(digits) <= 10 else 2 * MAX_PRIORITY
         except ValueError:
             problems.append(
                 JobProblem(index, "priority", f"is not a whole number: {clipped(typed)!r}")
@@ -591,8 +595,12 @@ def format_time(value: float) -> str:
         return f"{value:g}"
     if value and abs(value) < 0.0005:
         return f"{value:.3g}"  # rounding to 3 decimals would show 0
-    short = round(value, 6)  # within a float's error of it: 0.1 + 0.2 is 0.3
-    decimals = 6 if abs(short - value) <= 1e-12 * max(1.0, abs(value)) else 3
+    # Six decimals where the float holds them (not from about 1e8 up, where its last bits
+    # are worth more) and the value is within a few of its last bits of them: 0.1 + 0.2
+    # is 0.3; an average's 666666.666666... is not.
+    ulp = math.ulp(value)
+    exact = ulp < 1e-7 and abs(round(value, 6) - value) <= 4 * ulp
+    decimals = 6 if exact else 3
     text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
