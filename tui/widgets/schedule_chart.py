@@ -148,13 +148,14 @@ def _gantt_rows(
     line = Text(lane.ljust(pad), style="bold", no_wrap=True, overflow="crop")
     line.append_text(_lane(cells, style))
     lines = [line]
+    ran = run_columns(s.gantt, scale, columns)
     for result in s.jobs:
         line = Text(no_wrap=True, overflow="crop")
         line.append(result.name.ljust(pad), style.job(result.name))
         present = range(round(result.arrival * scale), round(result.completion * scale))
-        ran = run_columns(s.gantt, result.name, scale, columns)
-        for column in range(len(cells)):
-            if column in ran:
+        mine = ran.get(result.name, set())
+        for column in range(columns):
+            if column in mine:
                 line.append(" ", f"on {style.job(result.name)}")
             elif column in present:
                 line.append(WAIT, style.muted)
