@@ -471,3 +471,13 @@ def test_a_child_ends_as_its_target_returns_though_its_fork_server_cannot_end_ye
     )
     assert wall, out.stdout
     assert float(wall[1]) / (1 if wall[2] == "s" else 1000) < 2.0, out.stdout
+
+
+def test_a_no_said_from_a_lower_bound_says_it_may_understate():
+    rows = [_row(1, 0.0, 1.0, 0.2), _row(2, 0.0, 1.0, 0.2)]
+    rows[1] = replace(rows[1], sample=replace(rows[1].sample, status="running"))
+    verdict = batch_lines(batch_figures(rows, T0 + 5, usable=(0, 1)))[1]
+    assert verdict.startswith("concurrency, not parallelism: I/O-bound")
+    assert verdict.endswith(
+        "; some of their CPU was read before their end, so this may understate it"
+    )

@@ -47,7 +47,8 @@ def verdict_line(b: BatchFigures) -> str:
         case Verdict.SHARED_ONE_CORE:
             return f"they shared one core: no parallel speed-up (CPU-bound, {work})"
         case Verdict.NO_SPEEDUP:
-            return f"no parallel speed-up: CPU-bound, {work}, {busy} on average"
+            line = f"no parallel speed-up: CPU-bound, {work}, {busy} on average"
+            return line + (UNREAD_CPU if b.cpu_at_least else "")
         case Verdict.PARALLEL if b.beyond_cores:
             return (
                 f"CPU-bound, {work}: {b.busy_cores:.1f}x is more than {plural(b.cores, 'core')} allow,"
@@ -69,11 +70,16 @@ def verdict_line(b: BatchFigures) -> str:
         case Verdict.PARALLEL:
             return f"{at_least}{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
         case Verdict.CONCURRENT:
-            return (
+            line = (
                 "concurrency, not parallelism: I/O-bound, they waited at the same time"
                 f" ({b.overlap:.1f} alive at once on average)"
             )
+            return line + (UNREAD_CPU if b.cpu_at_least else "")
     return ""
+
+
+# A "no" said from CPU times some of which are lower bounds may be wrong: said with it.
+UNREAD_CPU = "; some of their CPU was read before their end, so this may understate it"
 
 
 def _cpu(b: BatchFigures) -> str:
