@@ -266,6 +266,11 @@ class Sampler:
         return sample
 
 
+# A process read by pid is the one started then if it started within this of it (its start
+# is in clock ticks; a forkserver child's start() returns after its fork).
+SAME_START_S = 1.0
+
+
 def to_sample(
     reading: procfs.Reading,
     now: float,
@@ -308,14 +313,20 @@ def to_sample(
     )
 
 
-def final_sample(pid: int, previous: ProcSample | None, born: float) -> ProcSample | None:
+def final_sample(
+    pid: int, previous: ProcSample | None, born: float, started_at: float | None = None
+) -> ProcSample | None:
     """The last figures of a child that has ended but is not reaped yet (a zombie keeps its
     CPU times and context switches until its parent reaps it). `born`: monotonic time it
-    started, used when it was never sampled."""
+    started, used when it was never sampled. `started_at` (wall clock): where another
+    process may have its pid by now (one its fork server reaped), None unless the
+    process read started then."""
     now = time.monotonic()
     try:
         reading = procfs.read(pid)
     except (OSError, ValueError, IndexError):
+        return None
+    if started_at is not None and abs(reading.started - started_at) > SAME_START_S:
         return None
     if previous is None:
         return to_sample(reading, now, born, 0.0, 0.0)

@@ -96,7 +96,8 @@ class Signaller:
                 # ended by --timeout, which turned into waits it never had. Read as the
                 # signal goes, they fall short by the moments it takes to die.
                 born = time.monotonic() - (time.time() - (row.started_at or time.time()))
-                last = final_sample(pid, self._registry.current_sample(row), born)
+                previous = self._registry.current_sample(row)
+                last = final_sample(pid, previous, born, started_at=row.started_at)
                 if last is not None:
                     self._registry.update(rec_id, sample=last)
             signal_group(pid, sig)

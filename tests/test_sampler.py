@@ -16,7 +16,7 @@ import pytest
 from support import wait_until
 
 from proclab.core import procfs
-from proclab.core.sampler import Sampler, SystemMeter, to_sample
+from proclab.core.sampler import Sampler, SystemMeter, final_sample, to_sample
 
 
 @pytest.fixture
@@ -302,3 +302,11 @@ def test_cpu_time_is_the_main_thread_s_nanoseconds_where_ticks_cut_it_short():
     threaded = to_sample(reading._replace(user=1.2, system=0.1), 10.0, 9.0, 0.0, 0.0)
     assert threaded.cpu_time == pytest.approx(1.3)
     assert threaded.others_cpu == pytest.approx(1.3 - 0.3982)
+
+
+def test_a_final_reading_by_pid_is_refused_for_a_process_started_at_another_time():
+    """A forkserver child is reaped by its fork server: by the time proclab reads its pid,
+    another process may have it. Its figures must not become the child's."""
+    me = psutil.Process()
+    assert final_sample(me.pid, None, time.monotonic(), started_at=me.create_time())
+    assert final_sample(me.pid, None, time.monotonic(), started_at=me.create_time() - 60) is None
