@@ -175,6 +175,8 @@ def _main(argv: Sequence[str] | None) -> int:
             status = _command(command, argv)
         except SystemExit as exc:  # argparse, after --help or a usage error
             # `--help > /dev/full` printed nothing: its status must say so, not 0.
+            if isinstance(exc.code, str):  # said as Python says it: on stderr, status 1
+                print(exc.code, file=sys.stderr)
             status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return failed() or status
 
