@@ -55,7 +55,7 @@ from proclab.core.model import (
 )
 from proclab.core.reaping import Reaper
 from proclab.core.registry import Registry, RowCallback
-from proclab.core.sampler import Sampler, reported_sample
+from proclab.core.sampler import Sampler, born_monotonic, reported_sample
 from proclab.core.signals import Signaller
 from proclab.core.source import Capabilities
 from proclab.core.spec import check_name
@@ -412,8 +412,8 @@ class Controller:
                 return
             sample = row.sample
             if figures is not None:
-                born = time.monotonic() - (time.time() - (row.started_at or time.time()))
-                sample = reported_sample(figures, self._registry.current_sample(row), born)
+                previous = self._registry.current_sample(row)
+                sample = reported_sample(figures, previous, born_monotonic(row))
             after = self._registry.end(
                 rec_id,
                 state=ProcState.ENDED if exitcode is None else state_for_exit(exitcode),

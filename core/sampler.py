@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from proclab.core import procfs
 from proclab.core.bootstrap import others_cpu
-from proclab.core.model import ProcSample, Sampled, SystemSample
+from proclab.core.model import ProcessRow, ProcSample, Sampled, SystemSample
 
 
 @dataclass(slots=True)
@@ -269,6 +269,12 @@ class Sampler:
 # A process read by pid is the one started then if it started within this of it (its start
 # is in clock ticks; a forkserver child's start() returns after its fork).
 SAME_START_S = 1.0
+
+
+def born_monotonic(row: ProcessRow) -> float:
+    """When the row's process started, on the monotonic clock its samples use (now if it
+    has not): what its figures count from when it was never sampled."""
+    return time.monotonic() - (time.time() - (row.started_at or time.time()))
 
 
 def to_sample(

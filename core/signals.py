@@ -20,7 +20,7 @@ from proclab.core.family import Family
 from proclab.core.groups import signal_group, signal_group_only
 from proclab.core.model import RowUpdated
 from proclab.core.registry import Registry
-from proclab.core.sampler import final_sample
+from proclab.core.sampler import born_monotonic, final_sample
 
 
 class Signaller:
@@ -95,8 +95,8 @@ class Signaller:
                 # figures were then its last tick's: half a second of CPU short in a batch
                 # ended by --timeout, which turned into waits it never had. Read as the
                 # signal goes, they fall short by the moments it takes to die.
-                born = time.monotonic() - (time.time() - (row.started_at or time.time()))
                 previous = self._registry.current_sample(row)
+                born = born_monotonic(row)
                 last = final_sample(pid, previous, born, started_at=row.started_at)
                 if last is not None:
                     self._registry.update(rec_id, sample=last)

@@ -40,7 +40,7 @@ from proclab.core.model import (
 from proclab.core.output import escape_controls
 from proclab.core.recording import encode, record_into
 from proclab.core.watch.program import WatchedProgram, WatchedTree, WatchError
-from proclab.core.watch.rows import command_known, is_final
+from proclab.core.watch.rows import command_known
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.call_words import join_outcome
@@ -460,9 +460,7 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
     walls = [r.wall_time(now) for r in rows]
     cpu = [r.sample.cpu_time if r.sample is not None else None for r in rows]
     # CPU read while it ran, of a process that has ended: it used more (fmt.cpu_time's ≥)
-    bounds = [
-        r for r in rows if r.state.is_over and r.sample is not None and not is_final(r.sample)
-    ]
+    bounds = [r for r in rows if r.cpu_at_least]
     return {
         "program_wall": root.wall_time(now) if root is not None else None,
         "exit": root.exitcode if root is not None else None,
