@@ -145,7 +145,7 @@ def read(pid: int, last: Reading | None = None, files: Files | None = None) -> R
         name=name,
         ran=ran,
         raw=raw,
-        reaped=(int(fields[13]) + int(fields[14])) / CLOCK_TICKS,
+        reaped=sum(_reaped(fields)),
     )
 
 
@@ -316,10 +316,14 @@ def reaped_cpu(pid: int) -> tuple[float, float]:
     """The user and system CPU seconds of the children a process has reaped (clock
     ticks), which wait4 counts into its own figures; (0, 0) if it cannot be read."""
     try:
-        fields = _split_stat(_read(f"/proc/{pid}/stat"))[1]
-        return int(fields[13]) / CLOCK_TICKS, int(fields[14]) / CLOCK_TICKS
+        return _reaped(_split_stat(_read(f"/proc/{pid}/stat"))[1])
     except (OSError, ValueError, IndexError):
         return 0.0, 0.0
+
+
+def _reaped(fields: list[bytes]) -> tuple[float, float]:
+    """cutime and cstime, from /proc/PID/stat's fields after its name."""
+    return int(fields[13]) / CLOCK_TICKS, int(fields[14]) / CLOCK_TICKS
 
 
 def last_cpu(pid: int) -> int:
