@@ -32,7 +32,7 @@ def times_line(b: BatchFigures) -> str:
 def verdict_line(b: BatchFigures) -> str:
     """What running them at once gained, by core.batch's rule; '' for a lone child."""
     work = f"{_cpu(b)} of CPU work in {fmt.seconds(b.wall)}"
-    at_least = "≥" if b.cpu_at_least else ""  # from a sum of CPU times that is a bound
+    at_least = _at_least(b)  # figures made from a sum of CPU times that is a bound
     busy = f"{at_least}{b.busy_cores:.1f} of the {plural(b.cores, 'core')} they could use busy"
     match b.verdict:
         case Verdict.ALONE:
@@ -82,8 +82,12 @@ def verdict_line(b: BatchFigures) -> str:
 UNREAD_CPU = "; some of their CPU was read before their end, so this may understate it"
 
 
+def _at_least(b: BatchFigures) -> str:
+    return "≥" if b.cpu_at_least else ""
+
+
 def _cpu(b: BatchFigures) -> str:
-    return ("≥" if b.cpu_at_least else "") + fmt.seconds(b.cpu)
+    return _at_least(b) + fmt.seconds(b.cpu)
 
 
 def theirs_line(b: BatchFigures) -> str:
