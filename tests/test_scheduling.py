@@ -34,6 +34,7 @@ from proclab.core.scheduling.simulator import (
     check_jobs,
     check_settings,
     compare,
+    comparison_rows,
     fcfs,
     format_time,
     job_from_fields,
@@ -50,6 +51,7 @@ from proclab.core.scheduling.simulator import (
     sjf,
     srtf,
     summary_lines,
+    throughput_text,
     to_json_dict,
 )
 from proclab.tui.commands import schedule as schedule_cmd
@@ -884,6 +886,14 @@ def test_text_gantt_and_table():
     # one job a unit: "1 job per time unit", not "1 jobs"
     one = fcfs([Job("A", 0, 1)])
     assert render_table_text(one).splitlines()[3] == "throughput 1 job per time unit (1 job in 1)"
+    # Not rounded to a whole number it is not: 2 jobs in 2.001 is not the rate of 2 in 2.
+    near = fcfs([Job("A", 0, 1), Job("B", 0, 1.001)])
+    assert render_table_text(near).splitlines()[4] == (
+        "throughput 0.9995 jobs per time unit (2 jobs in 2.001)"
+    )
+    assert comparison_rows([near])[0][-3] == "0.9995"
+    nearer = fcfs([Job("A", 0, 1), Job("B", 0, 1.0000001)])
+    assert throughput_text(nearer) == "≈1 job per time unit"
 
 
 def test_text_gantt_wraps_and_shows_idle_and_switches():

@@ -1513,8 +1513,21 @@ def job_figures(r: JobResult) -> tuple[float, ...]:
 
 def throughput_text(schedule: Schedule) -> str:
     """ "0.154 jobs per time unit"; "1 job per time unit", not "1 jobs"."""
-    shown = format_time(schedule.throughput)
-    return f"{shown} job{'' if shown == '1' else 's'} per time unit"
+    shown = throughput_figure(schedule)
+    return f"{shown} job{'' if shown.lstrip('≈') == '1' else 's'} per time unit"
+
+
+def throughput_figure(schedule: Schedule) -> str:
+    """The throughput as format_time shows it, unless that rounds it to a whole number it
+    is not: 2 jobs in 2.001 did 0.9995 a time unit, which three decimals made "1", the
+    rate of 2 jobs in 2 ("≈1" where six figures still read 1)."""
+    rate = schedule.throughput
+    shown = format_time(rate)
+    if shown.lstrip("-").isdigit() and float(shown) != rate:
+        shown = f"{rate:.6g}"
+        if shown.lstrip("-").isdigit():
+            shown = f"≈{shown}"
+    return shown
 
 
 def utilisation_text(schedule: Schedule) -> str:
@@ -1595,7 +1608,7 @@ def comparison_rows(schedules: Sequence[Schedule]) -> list[list[str]]:
         [
             compact_label(s),
             *map(format_time, s.averages.figures()),
-            format_time(s.throughput),
+            throughput_figure(s),
             utilisation_text(s),
             str(s.switches),
         ]
