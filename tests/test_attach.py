@@ -183,6 +183,25 @@ def test_attach_says_ctrl_c_leaves_what_the_ended_program_left_running() -> None
         end(program)
 
 
+def test_a_program_that_ended_unreaped_is_not_said_to_still_run() -> None:
+    """ "the program ran 2.06 s so far, and still runs", of a program its parent had not
+    reaped yet: a zombie has ended (its row said so)."""
+    program = shell_waiting("exit 3")  # this test reaps it only at the end
+    try:
+        proc, before = attached_then_go(program)
+        shell = psutil.Process(program.pid)
+        assert wait_until(lambda: shell.status() == psutil.STATUS_ZOMBIE, 10)
+        time.sleep(1.5)  # a sampler tick or more past its end
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+        out = before + out
+        assert "the program ran" in out, out
+        assert "still runs" not in out, out
+        assert re.search(r"^sh +\d+ .*zombie", out, re.M), out
+    finally:
+        end(program)
+
+
 def test_an_orphan_s_unknown_status_does_not_blame_its_dead_parent() -> None:
     """`only its parent bash (29689) could read it`, of a sleep whose bash had ended
     seconds before: the orphan's status was the adopting process's to read."""

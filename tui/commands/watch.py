@@ -495,7 +495,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
     figures = summary_figures(rows, source)
     wall = figures["program_wall"]
     roots = source.root_rows()
-    still = " so far, and still runs" if roots and roots[0].state.is_live else ""
+    still = " so far, and still runs" if roots and not _has_ended(roots[0]) else ""
     bounded = [r for r in rows if r.end_unseen]
     print(
         f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
