@@ -28,6 +28,7 @@ READ_CHUNK = 64 * 1024
 RETRY_REAP_S = 0.01
 FRESH_S = 1.0  # a pipe taken on this long ago and never read is no longer a new one
 FRESH_READS = 4  # chunks read from a new pipe before another pipe's chunk
+READS_KEPT = 256  # a pipe's recent reads, to tell what a process sent among its lines
 
 
 @dataclass(slots=True)
@@ -40,6 +41,13 @@ class _Pipe:
     # bytes were written before what a known one's pipe gives at the same time).
     heard: list[bool] = field(default_factory=lambda: [False])
     taken_at: float = 0.0  # time.monotonic() when the watcher took it on
+    # Kept only where lines are told in turn with what else a process says
+    # (before_lines): bytes read so far, of those the bytes whose lines were handed out
+    # (or wait in the splitter for their line's end), and each recent read as (when it
+    # began, by time.time(); bytes read once it was done).
+    taken: int = 0
+    handed: int = 0
+    reads: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=READS_KEPT))
 
 
 class ChildWatcher:
@@ -53,13 +61,20 @@ class ChildWatcher:
         on_line: Callable[[int, Stream, str, bool], None],
         on_exit: Callable[[int], bool],
         on_closed: Callable[[int], None],
-        before_lines: Callable[[int], None] | None = None,
+        before_lines: Callable[[int], bool | None] | None = None,
+        after_lines: Callable[[int], None] | None = None,
+        cut: Callable[[int, Stream], int | None] | None = None,
     ) -> None:
         self._on_line = on_line
         self._on_exit = on_exit
         self._on_closed = on_closed
-        # Called with the record id before the lines of each chunk read from its pipes.
+        # Called with the record id before the lines of each chunk read from its pipes
+        # (False: do not read the pipes of processes taken on since first), and after
+        # them; `cut`: where in a pipe's bytes so far the lines written before something
+        # its process said end, so that the chunk's lines are handed out in two parts.
         self._before_lines = before_lines
+        self._after_lines = after_lines
+        self._cut = cut
         # epoll itself, not selectors' wrapper around it: each child's fds are taken on,
         # woken on and let go through it, and the wrapper's own objects and calls (a key
         # and a mapping built per fd and per wake) were pages written after every fork.
@@ -119,6 +134,54 @@ class ChildWatcher:
                 if struct.unpack("i", waiting)[0] > 0:
                     return True
         return False
+
+    def on_its_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def drain(self, rec_id: int) -> None:
+        """Read the record's pipes to their end now. On this watcher's thread only (an
+        on_exit callback): a process that ended has written all it will to them."""
+        for pipe in list(self._pipes_of.get(rec_id, ())):
+            while self._read(pipe):
+                pass
+
+    def told_through(self, rec_id: int, stream: Stream, sent: float, unread: int) -> bool:
+        """Whether the lines of what the record's `stream` pipe got before a message sent
+        at `sent` (time.time()) by its writer, with `unread` bytes in the pipe then, have
+        been handed out: the bytes read by the last read begun before `sent`, and the
+        `unread` after them. Or, that estimate aside, whether the pipe is empty and none
+        of it is in hand (whatever was written before the message has been told). Asked
+        from another thread, as `unread` is, and as loosely: the answer only orders."""
+        pipe = self._pipe(rec_id, stream)
+        if pipe is None:  # closed (every line handed out), or none for that stream
+            return True
+        handed = pipe.handed
+        if handed >= self._written_before(pipe, sent, unread):
+            return True
+        if handed != pipe.taken:  # a chunk in hand: its lines are not out yet
+            return False
+        with contextlib.suppress(OSError):
+            waiting = fcntl.ioctl(pipe.fd, termios.FIONREAD, b"\0\0\0\0")
+            return struct.unpack("i", waiting)[0] == 0
+        return True
+
+    def written_before(self, rec_id: int, stream: Stream, sent: float, unread: int) -> int | None:
+        """How many bytes of the record's `stream` pipe were written before a message
+        sent at `sent` with `unread` bytes in the pipe then (told_through); None: no pipe."""
+        pipe = self._pipe(rec_id, stream)
+        return None if pipe is None else self._written_before(pipe, sent, unread)
+
+    def _pipe(self, rec_id: int, stream: Stream) -> _Pipe | None:
+        return next((p for p in list(self._pipes_of.get(rec_id, ())) if p.stream == stream), None)
+
+    @staticmethod
+    def _written_before(pipe: _Pipe, sent: float, unread: int) -> int:
+        before = 0
+        for began, total in list(pipe.reads):  # oldest first
+            if began > sent:
+                break
+            before = total
+        return before + unread
 
     def stop(self) -> None:
         self._stopping = True
@@ -230,6 +293,7 @@ class ChildWatcher:
         if self._watched.get(pipe.fd) is not pipe:
             return False
         pipe.heard[0] = True
+        began = time.time() if self._after_lines is not None else 0.0
         try:
             data = os.read(pipe.fd, READ_CHUNK)
         except BlockingIOError:
@@ -237,12 +301,16 @@ class ChildWatcher:
         except OSError:
             data = b""
         if data:
+            if self._after_lines is not None:
+                pipe.taken += len(data)
+                pipe.reads.append((began, pipe.taken))
+            fresh_first = True
             if self._before_lines is not None:
                 # For a new process's pipe read nested, before another's chunk, too: what
                 # it said first (its name) comes before its lines (a talker forked by a
                 # fork server printed under "python").
-                self._before_lines(pipe.rec_id)
-            if self._before_lines is not None and not self._nested:
+                fresh_first = self._before_lines(pipe.rec_id) is not False
+            if self._before_lines is not None and not self._nested and fresh_first:
                 # The reads of the others once, not from the reads it makes itself: each
                 # would read the others again, deeper (a few hundred new pipes ran out of
                 # stack), and could read this pipe's next bytes before these.
@@ -253,12 +321,17 @@ class ChildWatcher:
                         self._finish_others(pipe)
                 finally:
                     self._nested = False
+            if self._after_lines is not None:
+                data = self._hand_out_in_turn(pipe, data)
             self._hand_out(pipe, pipe.splitter.feed(data))
             if self._before_lines is not None:
                 if pipe.splitter.holding:
                     self._unfinished[pipe.fd] = pipe
                 else:
                     self._unfinished.pop(pipe.fd, None)
+            if self._after_lines is not None:
+                pipe.handed = pipe.taken
+                self._after_lines(pipe.rec_id)
             return True
         self._hand_out(pipe, pipe.splitter.flush())
         self._unfinished.pop(pipe.fd, None)
@@ -269,6 +342,22 @@ class ChildWatcher:
             del self._pipes_of[pipe.rec_id]
             self._on_closed(pipe.rec_id)
         return False
+
+    def _hand_out_in_turn(self, pipe: _Pipe, data: bytes) -> bytes:
+        """The lines of `data` written before what its process said meanwhile, handed
+        out, each part followed by after_lines (which tells what was said then); the rest
+        of `data`."""
+        start = pipe.taken - len(data)
+        while self._cut is not None:
+            cut = self._cut(pipe.rec_id, pipe.stream)
+            if cut is None or not pipe.handed < cut < pipe.taken:
+                break
+            part, data = data[: cut - start], data[cut - start :]
+            start = cut
+            self._hand_out(pipe, pipe.splitter.feed(part))
+            pipe.handed = cut
+            self._after_lines(pipe.rec_id)  # type: ignore[misc]
+        return data
 
     def _hand_out(self, pipe: _Pipe, lines: list[str]) -> None:
         on_line, rec_id, stream = self._on_line, pipe.rec_id, pipe.stream

@@ -49,6 +49,7 @@ from proclab.core.watch.protocol import (
     Reaped,
     Started,
     parse,
+    parse_sent,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -724,6 +725,7 @@ _kinds = st.sampled_from(_KINDS)
                     "role",
                     "count",
                     "parent",
+                    "u",
                 ]
             ),
             _json_values,
@@ -751,6 +753,17 @@ def test_parse_reads_what_the_hook_writes() -> None:
         pid=7, t=12.5, child=8, t_call=10.0, timeout=None, ended=True, exitcode=-15
     )
     assert parse(data).blocked == 2.5
+
+
+def test_a_call_says_what_its_sender_left_unread_and_nothing_else_is_taken() -> None:
+    """A call's "u": bytes of its sender's output still in its pipes as it sent it (None:
+    not its own pipe); anything else there is junk, not a guess."""
+    base = {"k": "mp_name", "pid": 7, "t": 12.5, "name": "x"}
+    assert parse_sent(json.dumps(base).encode())[1] is None
+    assert parse_sent(json.dumps({**base, "u": [60, None]}).encode())[1] == (60, None)
+    for bad in ([60], [-1, 0], [1.5, 0], "60", [60, 0, 0], [2**40, 0], [True, 0]):
+        with pytest.raises(ProtocolError, match=r"mp_name\.u"):
+            parse_sent(json.dumps({**base, "u": bad}).encode())
 
 
 def the_hook() -> Any:

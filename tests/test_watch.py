@@ -31,12 +31,14 @@ from pty_session import PROCLAB, gone
 from support import TASKS, free_port, kill_if_running, listening, wait_until
 
 from proclab.core import procfs
+from proclab.core import watcher as watcher_module
 from proclab.core.model import (
     ClientAccepted,
     ClientClosed,
     Event,
     Exited,
     Notice,
+    OutputLine,
     ProcessCall,
     ProcessRow,
     ProcState,
@@ -186,6 +188,89 @@ def test_a_line_carries_the_name_its_process_gave_before_printing_it(
     assert [(line.name, line.pid, line.text) for line in program.output(child.id)] == [
         ("late-one", child.pid, "late-one here")
     ]
+
+
+def read_late(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.1) -> None:
+    """proclab reads each output pipe `seconds` late the first time: as on a busy
+    machine, where a short program has started a child, joined it and printed on by
+    the time its first lines are read."""
+    read = watcher_module.ChildWatcher._read
+    seen: set[int] = set()
+
+    def late(self: watcher_module.ChildWatcher, pipe: Any) -> bool:
+        if pipe.fd not in seen:
+            seen.add(pipe.fd)
+            time.sleep(seconds)
+        return read(self, pipe)
+
+    monkeypatch.setattr(watcher_module.ChildWatcher, "_read", late)
+
+
+def told(program: WatchedProgram) -> list[str]:
+    """The stream of lines and calls, in the order the program's subscribers heard it."""
+    said = []
+    for event in program.events:  # type: ignore[attr-defined]
+        if isinstance(event, OutputLine):
+            said.append(event.text)
+        elif isinstance(event, ProcessCall):
+            said.append(f"{event.call}()")
+    return said
+
+
+def test_lines_printed_before_a_start_are_told_before_it_however_late_they_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parent's two lines printed before start() were told after the child's end and
+    after join(): proclab read them late, and the hook's messages, read first, were told
+    as they came. Each call now says how much of its output was still unread."""
+    read_late(monkeypatch)
+    script = tmp_path / "order.py"
+    script.write_text(
+        "import multiprocessing as mp\n"
+        "def child():\n"
+        "    print('child line', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    print('parent line 1', flush=True)\n"
+        "    print('parent line 2', flush=True)\n"
+        "    p = mp.Process(target=child)\n"
+        "    p.start()\n"
+        "    p.join()\n"
+        "    print('parent line 3', flush=True)\n"
+    )
+    program = watch([sys.executable, str(script)])
+    assert told(program) == [
+        "parent line 1",
+        "parent line 2",
+        "start()",
+        "child line",
+        "join()",
+        "parent line 3",
+    ]
+    child = by_name(program)["Process-1"]
+    assert child.exitcode == 0, child.exit_note
+
+
+def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "NewName 8577 | before", of a line printed before the child renamed itself."""
+    read_late(monkeypatch)
+    script = tmp_path / "rename.py"
+    script.write_text(
+        "import multiprocessing as mp, time\n"
+        "def renamer():\n"
+        "    print('before', flush=True)\n"
+        "    mp.current_process().name = 'NewName'\n"
+        "    print('after', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.Process(target=renamer, name='orig')\n"
+        "    p.start()\n"
+        "    p.join()\n"
+    )
+    program = watch([sys.executable, str(script)])
+    child = by_name(program)["NewName"]
+    lines = [e for e in program.events if isinstance(e, OutputLine) and e.id == child.id]  # type: ignore[attr-defined]
+    assert [(line.name, line.text) for line in lines] == [("orig", "before"), ("NewName", "after")]
 
 
 def blocked_figures(lines: list[str]) -> dict[int, float]:

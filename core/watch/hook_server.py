@@ -22,6 +22,12 @@ for a process's messages now (`deliver_pending`, `deliver_all`), one thread at a
 every fd a message brought that nobody took is closed after the callback returns (an
 ignored hello's pipes then break, and that process's writes fail: take them). Anything
 else a process sends is dropped and counted in `stats()`, never raised.
+
+A message that says how much of its sender's output was still unread as it was sent
+(`protocol.Unread`: a start, a join, a reap) waits, with what that process sends after
+it, until `in_turn` says the lines written before it have been handed out (`release`,
+after each chunk of lines; every sweep), or HOLD_MAX_S: a start() is then told after the
+lines printed just before it, however late proclab reads them.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +57,8 @@ from proclab.core.watch.protocol import (
     Hello,
     Message,
     ProtocolError,
-    parse,
+    Unread,
+    parse_sent,
 )
 
 HOOK_DIR = Path(__file__).with_name("hook")
@@ -68,6 +76,9 @@ SWEEP_BUSY = 0.02
 SWEEP_IDLE = 0.1  # after sweeps that found nothing: benchmarks/hook_cost.py, "idle server"
 PER_ROUND = 512  # at most this many from one connection a sweep: more than its buffer holds
 _UNIX_PATH_MAX = 107
+# At most this long a message waits for the lines its sender wrote before it (in_turn):
+# a process that prints on and on never lets its pipe run empty.
+HOLD_MAX_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +134,16 @@ class HookServer:
         self,
         on_message: Callable[[Message, PassedFds], None],
         *,
+        in_turn: Callable[[int, float, Unread], bool] | None = None,
         max_connections: int = 4096,
     ) -> None:
         self._on_message = on_message
+        # Whether the lines a process wrote before a message it sent (pid, its time,
+        # what it had left unread) have been handed out.
+        self._in_turn = in_turn
+        # pid -> its messages waiting for their turn, in the order sent, as (message,
+        # unread, time.monotonic() when held)
+        self._held: dict[int, deque[tuple[Message, Unread, float]]] = {}
         self._max_connections = max_connections
         self._uid = os.getuid()
         self.directory = _private_directory()
@@ -246,11 +264,16 @@ class HookServer:
                             conn = self._connections.get(fd)
                             if conn is not None:
                                 self._read(fd, conn, mask)
-                interval = SWEEP_BUSY if events else min(SWEEP_IDLE, interval * 1.5)
+                    for pid in list(self._held):
+                        self._release_held(pid)
+                busy = events or self._held
+                interval = SWEEP_BUSY if busy else min(SWEEP_IDLE, interval * 1.5)
         except Exception as exc:  # a bug here must not take the program's output with it
             self._note("callback_errors", f"hook server stopped: {exc!r}")
         finally:
             with self._reading:
+                for pid in list(self._held):  # the last lines are read after this
+                    self._release_held(pid, force=True)
                 self._release()
 
     def deliver_pending(self, pid: int) -> None:
@@ -262,11 +285,37 @@ class HookServer:
         may call it, for another process than the one it is delivering."""
         self._deliver_now(lambda: self._fds_of.get(pid, ()), accept=pid not in self._fds_of)
 
+    def release(self, pid: int) -> None:
+        """Deliver now, on the caller's thread, what process `pid` sent that waits for
+        its turn and whose turn has come (after a chunk of its lines went out)."""
+        if pid in self._held:
+            with self._reading:
+                self._release_held(pid)
+
     def deliver_all(self) -> None:
         """Deliver now, on the caller's thread, what every process has sent and no sweep
         has read yet: before an end is told, the ends that came before it and the pipes
         (hellos) of the processes that ended are known. Not from on_message."""
         self._deliver_now(lambda: self._connections, accept=True)
+
+    def held_head(self, pid: int) -> tuple[float, Unread] | None:
+        """The time and unread counts of the first message of `pid` waiting its turn."""
+        queue = self._held.get(pid)
+        try:
+            message, unread, _ = queue[0]  # type: ignore[index]
+        except (TypeError, IndexError):  # none, or delivered meanwhile
+            return None
+        return message.t, unread
+
+    def held_gone(self) -> list[int]:
+        """The processes gone (their connections closed) whose messages wait their turn."""
+        return [pid for pid in list(self._held) if pid not in self._fds_of]
+
+    def release_now(self, pids: Iterable[int]) -> None:
+        """Deliver now, in order, what these processes hold, their lines told or not."""
+        with self._reading:
+            for pid in pids:
+                self._release_held(pid, force=True)
 
     def deliver_new(self) -> None:
         """Deliver now, on the caller's thread, what the processes that connected since
@@ -364,6 +413,32 @@ class HookServer:
                 return
             self._deliver(data, fds, creds, flags)
 
+    def _release_held(self, pid: int, force: bool = False) -> None:
+        """Under _reading: the held messages of `pid` whose turn has come, in order (or all
+        of them, `force`)."""
+        queue = self._held.get(pid)
+        if queue is None:
+            return
+        while queue:
+            message, unread, held_at = queue[0]
+            waited_enough = force or time.monotonic() - held_at >= HOLD_MAX_S
+            if not waited_enough and not self._told_first(message, unread):
+                return
+            queue.popleft()
+            self._call(message, PassedFds(()))
+        if self._held.get(pid) is queue:
+            del self._held[pid]
+
+    def _told_first(self, message: Message, unread: Unread) -> bool:
+        """Whether the lines written before `message` have been handed out."""
+        if unread is None or self._in_turn is None:
+            return True
+        try:
+            return self._in_turn(message.pid, message.t, unread)
+        except Exception as exc:
+            self._note("callback_errors", f"in_turn raised {exc!r}")
+            return True
+
     def _deliver(
         self,
         data: bytes,
@@ -375,13 +450,14 @@ class HookServer:
         try:
             reason = ""
             message: Message | None = None
+            unread: Unread = None
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 reason = "a message cut short (too large, or too many fds)"
             elif creds is None:
                 reason = "a message without its sender's credentials"
             else:
                 try:
-                    message = parse(data)
+                    message, unread = parse_sent(data)
                 except ProtocolError as exc:
                     reason = str(exc)
             if message is not None and creds is not None:
@@ -395,6 +471,15 @@ class HookServer:
                 return
             if isinstance(message, Dropped):
                 self._counts["lost"] += message.count
+            if isinstance(message, Hello):
+                # Its pipes come with it: never held. What an earlier process of its pid
+                # (before an exec) still holds goes first.
+                self._release_held(message.pid, force=True)
+            elif message.pid in self._held or not self._told_first(message, unread):
+                self._held.setdefault(message.pid, deque()).append(
+                    (message, unread, time.monotonic())
+                )
+                return
             self._call(message, passed)
         finally:
             self._counts["fds_closed"] += passed.close()
@@ -418,7 +503,11 @@ class HookServer:
         conn.sock.close()
         if not self._accepting:
             self._resume_accepting()
-        self._call(Bye(pid=conn.pid, t=time.time()), PassedFds(()))
+        bye = Bye(pid=conn.pid, t=time.time())
+        if conn.pid in self._held:  # after what it said before it went
+            self._held[conn.pid].append((bye, None, time.monotonic()))
+        else:
+            self._call(bye, PassedFds(()))
 
     def _note(self, count: str, error: str) -> None:
         self._counts[count] += 1

@@ -73,6 +73,10 @@ class HookMessages:
         # Processes that started, joined or reaped a child: what they print may follow a
         # word on a child's end (watch/program.py: _before_lines).
         self.parents: set[int] = set()
+        # The channel of the pipes each process took for itself (its hello), and back:
+        # what it says is told in turn with what it wrote to them (program.py: _in_turn).
+        self.own_channel: dict[int, int] = {}
+        self.channel_pid: dict[int, int] = {}
 
     def on_message(self, message: Message, fds: PassedFds) -> None:
         if isinstance(message, MpStart | MpJoin | Reaped | Started):
@@ -170,6 +174,8 @@ class HookMessages:
         if not passed:
             return None
         channel = self._channels.open(rec_id, exit=False, output=True)
+        self.own_channel[message.pid] = channel
+        self.channel_pid[channel] = message.pid
         return channel, passed.get("stdout", -1), passed.get("stderr", -1)
 
     def _started(self, message: Started, events: Pending) -> None:

@@ -60,6 +60,7 @@ from proclab.core.model import (
     ProcessSpec,
     Spawned,
     StateChanged,
+    Stream,
     SystemSample,
 )
 from proclab.core.registry import Registry, hand_out
@@ -71,6 +72,7 @@ from proclab.core.watch.exits import Reaper
 from proclab.core.watch.hook_server import HookServer, HookStats
 from proclab.core.watch.in_order import InOrder
 from proclab.core.watch.messages import HookMessages
+from proclab.core.watch.protocol import Unread
 from proclab.core.watch.rows import STATUS_WAIT_S, Pending, TreeRows, short_command
 from proclab.core.watch.sockets import SocketLog
 from proclab.core.watcher import ChildWatcher
@@ -156,7 +158,12 @@ class WatchedTree:
         self._hurried = threading.Event()  # hurry(): the grace of a shutdown is cut short
         self._session: int | None = None  # the program's session (_begin)
         self._watcher = ChildWatcher(
-            self._on_line, self._on_exit, self._on_closed, self._before_lines
+            self._on_line,
+            self._on_exit,
+            self._on_closed,
+            self._before_lines,
+            self._after_lines,
+            self._cut,
         )
         # The collaborators, all under the registry's lock: the book of rows (rows.py),
         # the ends and reaping (exits.py), the hooks' messages (messages.py).
@@ -184,7 +191,9 @@ class WatchedTree:
         messages = self._messages = HookMessages(
             self._rows, self._channels, self._watcher, self._emit, self._deliver_pending
         )
-        self._hook_server: HookServer | None = HookServer(messages.on_message) if hook else None
+        self._hook_server: HookServer | None = (
+            HookServer(messages.on_message, in_turn=self._in_turn) if hook else None
+        )
         self._family_bound = family
         self._family: Family | None = None
         self.server: ServerLike | None = None  # a watched tree has no server of proclab's
@@ -597,8 +606,13 @@ class WatchedTree:
     def _finish_gone(self, force: bool = False) -> None:
         with self._lock:
             gone = bool(self._rows.gone)
+            waited_on = self._rows.waited_on(time.time()) if gone else set()
         if gone:
             self._deliver_all()
+        if waited_on and self._hook_server is not None:
+            # Their word on a child's end may wait its turn behind lines not read yet:
+            # the child's row is ended now, with it rather than without.
+            self._hook_server.release_now(waited_on)
         events: Pending = []
         with self._lock:
             self._rows.finish_gone(events, force)
@@ -630,7 +644,7 @@ class WatchedTree:
 
     # Output and samples -----------------------------------------------------------------
 
-    def _before_lines(self, channel: int) -> None:
+    def _before_lines(self, channel: int) -> bool:
         """What a hooked process said before it wrote what was just read from its pipes
         (a message is in its socket before the line is in its pipe) is delivered first:
         its multiprocessing name names the line, and a join or a reap it made before
@@ -643,24 +657,59 @@ class WatchedTree:
             self._plain_channels.clear()
             self._parents_known = parents
         if channel in self._plain_channels:
-            return
+            return True
         with self._lock:
             rec_id = self._channels.output_row(channel)
             if rec_id is None:
-                return
+                return True
             row = self._registry.row(rec_id)
             pid = row.pid
             if pid is None or pid not in self._rows.hooked:
-                return
+                return True
             named = row.mp is not None and bool(row.mp.name)
             if named and rec_id not in self._rows.roots and pid not in self._messages.parents:
                 self._plain_channels.add(channel)
-                return
+                return True
         self._deliver_pending(pid)
-        if self._hook_server is not None:
-            # A process born since the last sweep may have printed before this (and told
-            # this one so): its hello brings its pipes, which the watcher reads first.
-            self._hook_server.deliver_new()
+        if self._hook_server is None:
+            return True
+        # A process born since the last sweep may have printed before this (and told
+        # this one so): its hello brings its pipes, which the watcher reads first.
+        self._hook_server.deliver_new()
+        # Unless this process said something after writing part of this chunk (a start()
+        # waits its turn): those bytes came before the processes born since.
+        return self._hook_server.held_head(pid) is None
+
+    def _after_lines(self, channel: int) -> None:
+        """What the channel's process said after writing the chunk just told: its turn
+        may have come (hook_server: in_turn)."""
+        pid = self._messages.channel_pid.get(channel)
+        if pid is not None and self._hook_server is not None:
+            self._hook_server.release(pid)
+
+    def _cut(self, channel: int, stream: Stream) -> int | None:
+        """Where in the channel's `stream` bytes those written before the first thing its
+        process said that waits its turn end (in_turn); None: nothing waits."""
+        pid = self._messages.channel_pid.get(channel)
+        head = self._hook_server.held_head(pid) if self._hook_server and pid else None
+        if head is None or head[1] is None:
+            return None
+        count = head[1][0 if stream == "stdout" else 1]
+        if count is None:
+            return None
+        return self._watcher.written_before(channel, stream, head[0], count)
+
+    def _in_turn(self, pid: int, sent: float, unread: Unread) -> bool:
+        """Whether the lines process `pid` wrote to its own pipes before a message it sent
+        at `sent`, with `unread` bytes still in them, have been handed out."""
+        channel = self._messages.own_channel.get(pid)
+        if channel is None or unread is None:
+            return True
+        streams: tuple[Stream, Stream] = ("stdout", "stderr")
+        return all(
+            count is None or self._watcher.told_through(channel, stream, sent, count)
+            for stream, count in zip(streams, unread, strict=True)
+        )
 
     def _on_line(self, channel: int, stream: str, text: str, continues: bool) -> None:
         with self._lock:
@@ -675,8 +724,20 @@ class WatchedTree:
     def _deliver_all(self) -> None:
         """Every hook message sent so far, before an end is told: the ends and the pipes
         (hellos) of processes that ended before it are known first."""
-        if self._hook_server is not None:
-            self._hook_server.deliver_all()
+        if self._hook_server is None:
+            return
+        self._hook_server.deliver_all()
+        gone = self._hook_server.held_gone()
+        if gone and self._watcher.on_its_thread():
+            # Processes gone have written all they will: their lines are read now, and
+            # what they said after them goes in its turn (in_turn), or at least now.
+            # Elsewhere than on the watcher's thread their lines are read as it comes to
+            # them (a parent's word on a child's end waits STATUS_WAIT_S: waited_on).
+            for pid in gone:
+                channel = self._messages.own_channel.get(pid)
+                if channel is not None:
+                    self._watcher.drain(channel)
+            self._hook_server.release_now(gone)
 
     def output_open(self, rec_id: int) -> bool:
         """Whether a pipe the row's process printed to is still open: lines it wrote
@@ -700,6 +761,15 @@ class WatchedTree:
         return any(self._watcher.unread(channel) for channel in channels)
 
     def _on_exit(self, channel: int) -> bool:
+        # What it wrote to the pipes it took for itself (its hello's) is told first, and
+        # with it what it said after writing it (a start, a reap: in_turn), before its
+        # end ends its children's rows.
+        with self._lock:
+            rec_id = self._channels.exit_row(channel)
+            pid = self._rows.keys[rec_id][0] if rec_id is not None else None
+        own = self._messages.own_channel.get(pid) if pid is not None else None
+        if own is not None and own != channel:
+            self._watcher.drain(own)
         return self._reaper.on_exit(channel)
 
     def _on_closed(self, channel: int) -> None:

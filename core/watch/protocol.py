@@ -372,8 +372,21 @@ def _no_constants(name: str) -> Any:
     raise ProtocolError(f"{name} is not a number")
 
 
+# Bytes of its output still in the sender's own pipes as it sent a message, for fds 1
+# and 2 (None: not its own pipe, or not known); None: not told (hook/: _TOLD_IN_TURN).
+Unread = tuple[int | None, int | None] | None
+
+_unread_count = _optional(_int(0, 2**31 - 1))
+
+
 def parse(data: bytes) -> Message:
     """The message in `data`, or ProtocolError saying why it is not one."""
+    return parse_sent(data)[0]
+
+
+def parse_sent(data: bytes) -> tuple[Message, Unread]:
+    """The message in `data` and what its sender had left unread in its pipes as it sent
+    it, or ProtocolError saying why it is not one."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"larger than {MAX_MESSAGE_BYTES} bytes")
     try:
@@ -400,4 +413,13 @@ def parse(data: bytes) -> Message:
         else:
             raise ProtocolError(f"{kind}: no {name}")
         values[spec.renamed.get(name, name)] = value
-    return spec.cls(**values)
+    unread: Unread = None
+    if "u" in obj:
+        told = obj["u"]
+        if type(told) is not list or len(told) != 2:
+            raise ProtocolError(f"{kind}.u: not a list of 2 counts")
+        try:
+            unread = (_unread_count(told[0]), _unread_count(told[1]))
+        except ProtocolError as exc:
+            raise ProtocolError(f"{kind}.u: {exc}") from None
+    return spec.cls(**values), unread

@@ -427,6 +427,19 @@ class TreeRows:
             if pid in self.statuses or force or not waiting or now - since >= STATUS_WAIT_S:
                 self.finish(rec_id, events)
 
+    def waited_on(self, now: float) -> set[int]:
+        """The hooked parents (and reapers) of processes gone STATUS_WAIT_S ago whose
+        status they have not given: finish_gone ends those rows now, and what those
+        processes said and is held for its turn must be heard first (hook_server)."""
+        found = set()
+        for rec_id, since in self.gone.items():
+            if self.keys[rec_id][0] in self.statuses or now - since < STATUS_WAIT_S:
+                continue
+            for pid in (self._parent_pid(rec_id), self.last_ppid.get(rec_id)):
+                if pid in self.hooked:
+                    found.add(pid)
+        return found
+
     def _parent_pid(self, rec_id: int) -> int | None:
         parent = self.registry.row(rec_id).parent
         return self.keys[parent][0] if parent is not None else None
