@@ -145,3 +145,23 @@ def test_a_server_that_never_closes_after_the_last_echo_is_said_to() -> None:
         done.set()
         server.join(10)
     assert result.errors == ["TimeoutError: the server did not close within 0.5 s of the last echo"]
+
+
+@pytest.mark.parametrize("size", [1, 3, 4])
+def test_a_busy_line_is_read_whole_whatever_the_message_size(size: int) -> None:
+    """At --size 3 a client turned away read "bus" and said "wrong echo", exit 1: it read
+    as many bytes as it had sent. The server's own line, through its real refusal."""
+    controller = Controller()
+    controller.start()
+    try:
+        address = controller.server.start(ServerConfig(port=0, max_clients=1, method="fork"))
+        port = int(address.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as holder:  # the one place
+            holder.sendall(b"hi")
+            assert holder.recv(16) == b"HI"
+            result = asyncio.run(
+                run_load("127.0.0.1", port, clients=1, connections=2, messages=1, size=size)
+            )
+    finally:
+        controller.close()
+    assert result.errors == [] and result.busy == 2 and result.connections == 0
