@@ -486,7 +486,21 @@ class Recorder:
         self._on_error = on_error
         self._lock = threading.Lock()
         self.error: str | None = None
+        # Opened now, so that a path that cannot be written is said before anything
+        # starts; emptied and written from the first event on, so that a session that
+        # never began (a server refused its port) leaves an earlier recording as it was.
+        self._created = not os.path.lexists(self.path)
         self._file: IO[str] | None = _open_for_recording(self.path)
+        self._begun = False
+
+    def _begin(self) -> None:
+        """Under the lock, before the first line: the file emptied, then the header."""
+        if self._begun:
+            return
+        assert self._file is not None
+        self._begun = True
+        with contextlib.suppress(OSError):  # a FIFO or a device: nothing to empty
+            os.ftruncate(self._file.fileno(), 0)
         self._file.write(
             json.dumps({"format": FORMAT, "recorded": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n"
         )
@@ -496,6 +510,7 @@ class Recorder:
             if self._file is None:
                 return
             try:
+                self._begin()
                 # Stamped under the lock: events from several threads keep their times in
                 # the order of their lines, which a replay checks.
                 self._file.write(event_line(event, self._clock()) + "\n")
@@ -510,6 +525,13 @@ class Recorder:
     def close(self) -> None:
         with self._lock:
             if self._file is None:
+                return
+            if not self._begun:  # nothing happened: nothing recorded, nothing lost
+                self._file.close()
+                self._file = None
+                if self._created:
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
                 return
             try:
                 self._file.close()
@@ -557,9 +579,7 @@ def _open_for_recording(path: Path) -> IO[str]:
     """The file, opened without waiting: a FIFO nobody reads yet would hold the open
     until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly."""
     try:
-        fd = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666
-        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as exc:
         if exc.errno == errno.ENXIO:
             raise ProclabError(

@@ -575,6 +575,30 @@ def test_serve_records_server_events(tmp_path: Path) -> None:
     assert replay.server.status().served == 1
 
 
+def test_a_serve_that_never_started_leaves_an_earlier_recording_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A refused port emptied the --record file before it was refused: an earlier
+    recording of 31,659 bytes became a header of 49. A file it made is not left behind."""
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("an earlier recording\n")
+    fresh = tmp_path / "fresh.jsonl"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for path in (kept, fresh):
+            done = subprocess.run(
+                [PROCLAB, "serve", "--port", port, "--record", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2 and "already in use" in done.stderr, done.stderr
+    assert kept.read_text() == "an earlier recording\n"
+    assert not fresh.exists()
+
+
 def test_the_app_records_its_session(tmp_path: Path) -> None:
     path = tmp_path / "app.jsonl"
     session = PtySession(
