@@ -471,6 +471,24 @@ class _Conn:
         self.mask = _IN  # what it is registered for
 
 
+def dropped_by_reset(sock: socket.socket) -> int:
+    """Bytes sent on `sock` that closing it now drops: a socket closed with input it has
+    not read resets the connection, and what its peer has not acknowledged is lost (a
+    client that stopped reading was logged "out 4,128,768 B" and had 32,768). 0 where
+    nothing is unread: a close then delivers the rest."""
+    import fcntl  # only here: a spawn handler imports this module from scratch
+    import termios
+
+    try:
+        unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        if not int.from_bytes(unread, sys.byteorder):
+            return 0
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(queued, sys.byteorder)
+
+
 def client_address(address: Any) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -530,10 +548,16 @@ class _Connections:
         self.by_fd[conn.fd] = conn
         self.epoll.register(conn.fd, _IN)
 
-    def close(self, conn: _Conn, reason: str) -> None:
+    def close(self, conn: _Conn, reason: str, ours: bool = False) -> None:
+        """`ours`: the server ends it (a timeout, a stop), not its client."""
         del self.by_fd[conn.fd]
         if self.closing is not None:
             self.closing()
+        if ours:
+            dropped = dropped_by_reset(conn.sock)
+            if dropped:
+                conn.bytes_out -= dropped
+                reason += f"; reset, its last {dropped:,} B sent never acknowledged"
         conn.sock.close()  # its only fd: the kernel takes it out of the epoll set
         if self.counter is not None:
             with self.counter.get_lock():
@@ -548,14 +572,15 @@ class _Connections:
 
     def close_all(self, reason: str) -> None:
         for conn in list(self.by_fd.values()):
-            self.close(conn, reason)
+            self.close(conn, reason, ours=True)
 
     def sweep(self, now: float, idle_timeout: float, lifetime: float, next_sweep: float) -> float:
         """End those past their idle timeout or lifetime; when the next may be due."""
         for conn in list(self.by_fd.values()):
             due = min(conn.last + idle_timeout, conn.started + lifetime)
             if due <= now:
-                self.close(conn, "idle timeout" if conn.last + idle_timeout <= now else "lifetime")
+                why = "idle timeout" if conn.last + idle_timeout <= now else "lifetime"
+                self.close(conn, why, ours=True)
             else:
                 next_sweep = min(next_sweep, due)
         return next_sweep
