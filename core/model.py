@@ -355,6 +355,9 @@ class ServerListening:
     client: str = ""
     pid: int | None = None
     kind: Literal["listening"] = "listening"
+    # Its --log level: at "errors" no connection's opening or end is told ("": a
+    # recording made before it was kept, or a watched program's socket).
+    log: Literal["all", "connections", "errors", ""] = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +473,9 @@ class ServerStatus:
     served: int  # connections that have ended
     rejected: int  # clients turned away with "busy"
     handlers: int  # live handler or worker processes
+    # Whether active and served are known: a recording of a pool or thread server at
+    # --log errors holds no connection's opening or end.
+    counted: bool = True
 
 
 # The events that carry a process's row (the row as it was made, or as it stands when it

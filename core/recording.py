@@ -36,6 +36,7 @@ from proclab.core import model
 from proclab.core.defaults import OUTPUT_LINES_KEPT
 from proclab.core.errors import ProclabError, UnknownProcess, past_digit_limit
 from proclab.core.model import (
+    SERVER_TAG,
     Cleared,
     Event,
     OutputLine,
@@ -810,18 +811,22 @@ class ReplayServer:
         self._replay = replay
         self._listening: ServerListening | None = None
         self._active = self._served = self._rejected = 0
+        self._told = False  # a connection's opening or end was recorded
 
     def apply(self, event: ServerEvent) -> None:
         if isinstance(event, ServerListening):
             self._listening = event
             self._active = self._served = self._rejected = 0
+            self._told = False
         elif event.kind == "stopped":
             self._listening = None
         elif event.kind == "accepted":
             self._active += 1
+            self._told = True
         elif event.kind == "disconnected":
             self._active = max(0, self._active - 1)
             self._served += 1
+            self._told = True
         elif event.kind == "busy":
             self._rejected += 1
 
@@ -830,10 +835,27 @@ class ReplayServer:
         return self._listening is not None
 
     def status(self) -> ServerStatus:
+        """As the live server counts: its handlers and workers, not its server process;
+        connections from their openings and ends where those were recorded, else, in
+        process mode, from the handlers (one a connection) started since it listened."""
         listening = self._listening
-        handlers = sum(
-            1 for r in self._replay.rows() if r.tag and r.tag.startswith("tcp") and r.state.is_live
-        )
+        since = listening.time if listening else 0.0
+        ours = [
+            r
+            for r in self._replay.rows()
+            if r.tag
+            and r.tag.startswith("tcp")
+            and r.tag != SERVER_TAG
+            and (r.started_at or since) >= since
+        ]
+        handlers = sum(1 for r in ours if r.state.is_live)
+        active, served, counted = self._active, self._served, True
+        log = listening.log if listening else ""
+        if listening is not None and log != "all" and log != "connections" and not self._told:
+            if listening.mode == "process":
+                active, served = handlers, len(ours) - handlers
+            else:
+                counted = False
         return ServerStatus(
             running=listening is not None,
             address=listening.address if listening else "",
@@ -841,10 +863,11 @@ class ReplayServer:
             method=listening.method if listening else "",
             workers=listening.workers if listening else 0,
             max_clients=listening.max_clients if listening else 0,
-            active=self._active,
-            served=self._served,
+            active=active,
+            served=served,
             rejected=self._rejected,
             handlers=handlers,
+            counted=counted,
         )
 
     def start(self, config: ServerConfig) -> str:

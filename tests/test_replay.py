@@ -23,6 +23,7 @@ from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
 from proclab.core.exits import describe_exit
 from proclab.core.model import (
+    SERVER_TAG,
     Cleared,
     ClientAccepted,
     ClientClosed,
@@ -573,6 +574,49 @@ def test_serve_records_server_events(tmp_path: Path) -> None:
     replay = Replay.load(path)
     replay.play_to(replay.end)
     assert replay.server.status().served == 1
+
+
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_a_replayed_server_counts_as_the_live_one_at_log_errors(tmp_path: Path, mode: str) -> None:
+    """At --log errors nothing tells a connection's opening or end: a replay said "active 0
+    · served 0 · handler processes 3" with two clients connected (its server process
+    counted among the handlers). Process mode counts its handlers, one a connection;
+    pool mode says it does not know."""
+    path = tmp_path / "serve.jsonl"
+    options = ["--mode", mode, "--workers", "2"] if mode == "pool" else []
+    options += ["--record", str(path)]
+    server = subprocess.Popen(
+        [PROCLAB, "serve", "--port", "0", "--method", "fork", "--log", "errors", *options],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        for client in clients:
+            client.sendall(b"hi")
+            assert client.recv(10) == b"HI"
+        time.sleep(1.5)  # a sample or more with both open
+        for client in clients:
+            client.close()
+        time.sleep(1.0)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+    replay = Replay.load(path)
+    events = read_events(path)
+    starts = [t for t, e in events if isinstance(e, Spawned) and e.row.tag != SERVER_TAG]
+    (stopped,) = [t for t, e in events if isinstance(e, ServerEvent) and e.kind == "stopped"]
+    replay.play_to(starts[-1] + 0.5)
+    status = replay.server.status()
+    assert status.handlers == 2  # two handlers, or two workers: not the server process
+    if mode == "process":
+        assert (status.active, status.served, status.counted) == (2, 0, True)
+        replay.play_to(stopped - 0.01)
+        assert replay.server.status().served == 2
+    else:
+        assert status.handlers == 2 and not status.counted
 
 
 def test_a_serve_that_never_started_leaves_an_earlier_recording_as_it_was(

@@ -269,6 +269,7 @@ class TcpServer:
             method=config.method,
             workers=config.workers,
             max_clients=config.max_clients,
+            log=config.log,
         )
         return self._address
 

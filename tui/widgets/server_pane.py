@@ -172,9 +172,12 @@ class ServerPane(Vertical):
             if status.mode == "pool":
                 how += f", {plural(status.workers, 'worker')}"
             text.append(f"  ({how})\n")
+            if status.counted:
+                counts = f"active {status.active}/{status.max_clients} · served {status.served}"
+            else:  # a recording of a server that logged errors only
+                counts = f"active ?/{status.max_clients} · served ? (not recorded at --log errors)"
             text.append(
-                f"active {status.active}/{status.max_clients} · served {status.served}"
-                f" · rejected {status.rejected} · handler processes {status.handlers}"
+                f"{counts} · rejected {status.rejected} · handler processes {status.handlers}"
             )
         else:
             text.append("TCP server: stopped. ", resolve(self.app, "bold"))
