@@ -80,6 +80,26 @@ def test_fifty_clients_twenty_messages(controller, mode, method):
     assert all(r.state.is_over for r in handlers), "a handler outlived its server"
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_connection_is_logged_accepted_when_it_was(controller, events, method):
+    """Under forkserver the first handler's lines came 75 ms before its server's word on
+    it, and the log said "accepted" when the handler began: 1 ms before "closed after
+    0.07 s". Once told, the times agree with the duration, each handler logged once."""
+    address = start(controller, "process", method)
+    for count in (1, 2):
+        began = time.time()
+        assert echo(address, [b"hi"]) == b"HI"
+        ended = lambda n=count: sum(e.kind == "disconnected" for e in events) == n  # noqa: E731
+        assert wait_until(ended, 20)
+    accepted = [e for e in events if e.kind == "accepted"]
+    closed = [e for e in events if e.kind == "disconnected"]
+    assert len(accepted) == len(closed) == 2, events
+    for opened, left in zip(accepted, closed, strict=True):
+        assert opened.pid == left.pid
+        assert left.time - opened.time >= left.duration - 0.01, (opened, left)
+    assert abs(accepted[-1].time - began) < 0.05
+
+
 def test_a_client_that_closes_ends_its_handler_at_once(controller, events):
     address = start(controller, "process", "fork")
     sock = socket.create_connection(address)

@@ -162,11 +162,12 @@ class Reporter:
         head = data[: min(nbytes, PREVIEW_BYTES)].hex()
         self.queue.append((data_line(kind, client, self.pid, time.time(), nbytes, head), True))
 
-    def opened(self, client: str) -> None:
-        """A connection accepted (at levels all and connections)."""
+    def opened(self, client: str, at: float | None = None) -> None:
+        """A connection accepted (at levels all and connections), `at` (time.time()) or
+        now."""
         if self.connections and not self.broken:
             self._hold()
-            self.queue.append(((client, time.time()), False))
+            self.queue.append(((client, time.time() if at is None else at), False))
             self._unmade += 1
 
     def closed(
@@ -852,6 +853,11 @@ def handle_connection(
         bootstrap.close_inherited_fds((conn.fileno(), fd, opened_fd))
     stop = _as_servers_child(method, f"tcp {client}", "handle_connection", forked_by)
     report = Reporter(fd, level=log, hold=HOLD_S, shared=budget)
+    # Its own word on when its connection was accepted, first of its lines: its server's
+    # may come after them (a forkserver handler whose fork server was starting wrote its
+    # lines 75 ms before its server's, and the log said accepted when the handler began).
+    if accepted:
+        report.opened(client, time.time() - (time.monotonic() - accepted))
 
     def closing() -> None:
         # Not contextlib.suppress, here and in _as_servers_child: a fork handler copies

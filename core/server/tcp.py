@@ -678,6 +678,8 @@ class TcpServer:
                     "accepted", client=client, pid=pid, time=record.get("time") or time.time()
                 )
         rec_id, client = known
+        if kind == "accepted":  # the handler's own word: told once, as its row was made
+            return True
         if kind == "handler":
             with contextlib.suppress(ProclabError, TypeError, ValueError):
                 self._controller.set_start_latency(rec_id, float(record.get("latency", 0)))
