@@ -273,6 +273,25 @@ def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
     assert [(line.name, line.text) for line in lines] == [("orig", "before"), ("NewName", "after")]
 
 
+def test_a_line_printed_before_an_exec_keeps_the_name_it_was_printed_under(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "sh 21192 | about to exec", of a line Python printed before it exec'd sh."""
+    read_late(monkeypatch)
+    script = tmp_path / "execs.py"
+    script.write_text(
+        "import os\n"
+        "print('about to exec', flush=True)\n"
+        "os.execv('/bin/sh', ['sh', '-c', 'echo from sh'])\n"
+    )
+    program = watch([sys.executable, str(script)])
+    lines = [e for e in program.events if isinstance(e, OutputLine)]  # type: ignore[attr-defined]
+    assert [(line.name, line.text) for line in lines] == [
+        ("python", "about to exec"),
+        ("sh", "from sh"),
+    ]
+
+
 def blocked_figures(lines: list[str]) -> dict[int, float]:
     """{pid: seconds} from the script's own "joined NAME pid PID exit 0: blocked S s"."""
     found = {}
