@@ -112,7 +112,7 @@ def _send(kind: str, fields: dict, fds: tuple = ()) -> bool:
                 return False
         # Counted before the time is read: a read proclab began in between is then
         # counted twice, and the message waits for more lines, not fewer.
-        unread = _unread() if kind in _TOLD_IN_TURN and _own else None
+        unread = _unread() if kind in _TOLD_IN_TURN and _own and "u" not in fields else None
         message = {"k": kind, "pid": os.getpid(), "t": time.time()}
         message.update(fields)
         if unread is not None:
@@ -571,6 +571,8 @@ def _patch_process(module) -> None:
                     "daemon": bool(self.daemon),
                     "t_call": t_call,
                 }
+                if _own:  # the lines printed before start() was called: counted here too
+                    fields["u"] = _unread()
             except Exception:
                 fields = None
         start(self)
