@@ -18,7 +18,7 @@ import termios
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 
 from proclab.core.model import Stream
@@ -75,6 +75,9 @@ class ChildWatcher:
         self._before_lines = before_lines
         self._after_lines = after_lines
         self._cut = cut
+        # What waits for lines to be handed out first (the hook server's held messages,
+        # wait_for): while it is empty, neither is asked, at every chunk of a flood.
+        self._waiting: Sized = ()
         # epoll itself, not selectors' wrapper around it: each child's fds are taken on,
         # woken on and let go through it, and the wrapper's own objects and calls (a key
         # and a mapping built per fd and per wake) were pages written after every fork.
@@ -134,6 +137,11 @@ class ChildWatcher:
                 if struct.unpack("i", waiting)[0] > 0:
                     return True
         return False
+
+    def wait_for(self, waiting: Sized) -> None:
+        """What waits for lines to be handed out first: after_lines and cut are asked
+        only while it holds something."""
+        self._waiting = waiting
 
     def on_its_thread(self) -> bool:
         return threading.current_thread() is self._thread
@@ -321,7 +329,7 @@ class ChildWatcher:
                         self._finish_others(pipe)
                 finally:
                     self._nested = False
-            if self._after_lines is not None:
+            if self._after_lines is not None and self._waiting:
                 data = self._hand_out_in_turn(pipe, data)
             self._hand_out(pipe, pipe.splitter.feed(data))
             if self._before_lines is not None:
@@ -331,7 +339,8 @@ class ChildWatcher:
                     self._unfinished.pop(pipe.fd, None)
             if self._after_lines is not None:
                 pipe.handed = pipe.taken
-                self._after_lines(pipe.rec_id)
+                if self._waiting:
+                    self._after_lines(pipe.rec_id)
             return True
         self._hand_out(pipe, pipe.splitter.flush())
         self._unfinished.pop(pipe.fd, None)

@@ -298,6 +298,11 @@ class HookServer:
         (hellos) of the processes that ended are known. Not from on_message."""
         self._deliver_now(lambda: self._connections, accept=True)
 
+    @property
+    def held(self) -> dict[int, deque[tuple[Message, Unread, float]]]:
+        """The messages waiting their turn, by process (read, never changed, by others)."""
+        return self._held
+
     def held_head(self, pid: int) -> tuple[float, Unread] | None:
         """The time and unread counts of the first message of `pid` waiting its turn."""
         queue = self._held.get(pid)

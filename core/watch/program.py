@@ -194,6 +194,8 @@ class WatchedTree:
         self._hook_server: HookServer | None = (
             HookServer(messages.on_message, in_turn=self._in_turn) if hook else None
         )
+        if self._hook_server is not None:
+            self._watcher.wait_for(self._hook_server.held)
         self._family_bound = family
         self._family: Family | None = None
         self.server: ServerLike | None = None  # a watched tree has no server of proclab's
