@@ -131,12 +131,7 @@ class ChildWatcher:
         thread, while this one may be busy with other pipes. A pipe this thread closes
         meanwhile (its fd maybe someone else's by then) may answer wrongly: the answer
         only says whether to wait a little longer for its lines."""
-        for pipe in list(self._pipes_of.get(rec_id, ())):
-            with contextlib.suppress(OSError):
-                waiting = fcntl.ioctl(pipe.fd, termios.FIONREAD, b"\0\0\0\0")
-                if struct.unpack("i", waiting)[0] > 0:
-                    return True
-        return False
+        return any(_waiting(pipe.fd) > 0 for pipe in list(self._pipes_of.get(rec_id, ())))
 
     def wait_for(self, waiting: Sized) -> None:
         """What waits for lines to be handed out first: after_lines and cut are asked
@@ -147,11 +142,16 @@ class ChildWatcher:
         return threading.current_thread() is self._thread
 
     def drain(self, rec_id: int) -> None:
-        """Read the record's pipes to their end now. On this watcher's thread only (an
-        on_exit callback): a process that ended has written all it will to them."""
+        """Read now what the record's pipes hold: all that a process that has ended wrote
+        to them, and no more (a program it started may write on to them for good). On
+        this watcher's thread only (an on_exit callback)."""
         for pipe in list(self._pipes_of.get(rec_id, ())):
-            while self._read(pipe):
-                pass
+            left = _waiting(pipe.fd)
+            while left > 0:
+                before = pipe.taken
+                if not self._read(pipe):
+                    break
+                left -= pipe.taken - before
 
     def told_through(self, rec_id: int, stream: Stream, sent: float, unread: int) -> bool:
         """Whether the lines of what the record's `stream` pipe got before a message sent
@@ -168,10 +168,7 @@ class ChildWatcher:
             return True
         if handed != pipe.taken:  # a chunk in hand: its lines are not out yet
             return False
-        with contextlib.suppress(OSError):
-            waiting = fcntl.ioctl(pipe.fd, termios.FIONREAD, b"\0\0\0\0")
-            return struct.unpack("i", waiting)[0] == 0
-        return True
+        return _waiting(pipe.fd) == 0
 
     def written_before(self, rec_id: int, stream: Stream, sent: float, unread: int) -> int | None:
         """How many bytes of the record's `stream` pipe were written before a message
@@ -413,6 +410,14 @@ class ChildWatcher:
             self._epoll.close()
             os.close(self._wake_w)
             self._wake_w = -1
+
+
+def _waiting(fd: int) -> int:
+    """Bytes waiting in a pipe, not read yet (0 for one closed meanwhile)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def close_fds(*fds: int) -> None:

@@ -726,6 +726,7 @@ _kinds = st.sampled_from(_KINDS)
                     "count",
                     "parent",
                     "u",
+                    "tu",
                 ]
             ),
             _json_values,
@@ -760,7 +761,9 @@ def test_a_call_says_what_its_sender_left_unread_and_nothing_else_is_taken() -> 
     not its own pipe); anything else there is junk, not a guess."""
     base = {"k": "mp_name", "pid": 7, "t": 12.5, "name": "x"}
     assert parse_sent(json.dumps(base).encode())[1] is None
-    assert parse_sent(json.dumps({**base, "u": [60, None]}).encode())[1] == (60, None)
+    assert parse_sent(json.dumps({**base, "u": [60, None]}).encode())[1] == (12.5, 60, None)
+    counted = {**base, "u": [60, 0], "tu": 12.25}  # when it counted, before the message's time
+    assert parse_sent(json.dumps(counted).encode())[1] == (12.25, 60, 0)
     for bad in ([60], [-1, 0], [1.5, 0], "60", [60, 0, 0], [2**40, 0], [True, 0]):
         with pytest.raises(ProtocolError, match=r"mp_name\.u"):
             parse_sent(json.dumps({**base, "u": bad}).encode())

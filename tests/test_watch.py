@@ -250,6 +250,61 @@ def test_lines_printed_before_a_start_are_told_before_it_however_late_they_are_r
     assert child.exitcode == 0, child.exit_note
 
 
+def test_a_line_printed_during_a_slow_start_is_told_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reviewer's: the count of what was unread, taken before a slow fork, was read
+    against the message's later time, which counted the lines read during the fork
+    twice; 'x', printed after start(), was then told before it (3 runs of 9)."""
+    read_late(monkeypatch, 0.02)
+    script = tmp_path / "slow_start.py"
+    script.write_text(
+        "import multiprocessing as mp, os, time\n"
+        "def child():\n"
+        "    time.sleep(0.3)\n"
+        "    print('child line', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        "    print('parent line 1', flush=True)\n"
+        "    os.register_at_fork(before=lambda: time.sleep(0.1))\n"
+        "    p = mp.Process(target=child)\n"
+        "    p.start()\n"
+        "    print('x', flush=True)\n"
+        "    p.join()\n"
+    )
+    program = watch([sys.executable, str(script)])
+    assert told(program) == ["parent line 1", "start()", "x", "child line", "join()"]
+
+
+def test_a_child_s_own_calls_are_told_before_its_parent_s_join_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child's start() of its own, waiting for the child's lines, was told after its
+    parent's join() of the child."""
+    read_late(monkeypatch)
+    script = tmp_path / "grandchild.py"
+    script.write_text(
+        "import multiprocessing as mp, time\n"
+        "def grandchild():\n"
+        "    time.sleep(0.3)\n"
+        "def child():\n"
+        "    print('c1', flush=True)\n"
+        "    g = mp.Process(target=grandchild)\n"
+        "    g.start()\n"
+        "    print('c2', flush=True)\n"
+        "    g.join()\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        "    p = mp.Process(target=child)\n"
+        "    p.start()\n"
+        "    p.join()\n"
+    )
+    program = watch([sys.executable, str(script)])
+    assert told(program) == ["start()", "c1", "start()", "c2", "join()", "join()"]
+    calls_made = [(e.name, e.call) for e in program.events if isinstance(e, ProcessCall)]  # type: ignore[attr-defined]
+    assert calls_made[-2:] == [("Process-1", "join"), ("python", "join")]
+
+
 def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,7 +56,9 @@ from proclab.core.watch.protocol import (
     Dropped,
     Hello,
     Message,
+    MpJoin,
     ProtocolError,
+    Reaped,
     Unread,
     parse_sent,
 )
@@ -134,12 +136,12 @@ class HookServer:
         self,
         on_message: Callable[[Message, PassedFds], None],
         *,
-        in_turn: Callable[[int, float, Unread], bool] | None = None,
+        in_turn: Callable[[int, Unread], bool] | None = None,
         max_connections: int = 4096,
     ) -> None:
         self._on_message = on_message
-        # Whether the lines a process wrote before a message it sent (pid, its time,
-        # what it had left unread) have been handed out.
+        # Whether the lines a process wrote before a message it sent (pid, what it had
+        # left unread and when) have been handed out.
         self._in_turn = in_turn
         # pid -> its messages waiting for their turn, in the order sent, as (message,
         # unread, time.monotonic() when held)
@@ -303,14 +305,13 @@ class HookServer:
         """The messages waiting their turn, by process (read, never changed, by others)."""
         return self._held
 
-    def held_head(self, pid: int) -> tuple[float, Unread] | None:
-        """The time and unread counts of the first message of `pid` waiting its turn."""
+    def held_head(self, pid: int) -> Unread:
+        """What the first message of `pid` waiting its turn left unread, and when."""
         queue = self._held.get(pid)
         try:
-            message, unread, _ = queue[0]  # type: ignore[index]
+            return queue[0][1]  # type: ignore[index]
         except (TypeError, IndexError):  # none, or delivered meanwhile
             return None
-        return message.t, unread
 
     def held_gone(self) -> list[int]:
         """The processes gone (their connections closed) whose messages wait their turn."""
@@ -433,13 +434,21 @@ class HookServer:
             self._call(message, PassedFds(()))
         if self._held.get(pid) is queue:
             del self._held[pid]
+            for other in list(self._held):  # a parent's word on this one's end may go now
+                if other != pid:
+                    self._release_held(other)
 
     def _told_first(self, message: Message, unread: Unread) -> bool:
-        """Whether the lines written before `message` have been handed out."""
+        """Whether the lines written before `message` have been handed out, and, for a
+        parent's word on a child's end, what that child said first (a start of its own
+        told after its parent's join)."""
+        ends = isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended)
+        if ends and message.child in self._held:  # type: ignore[union-attr]
+            return False
         if unread is None or self._in_turn is None:
             return True
         try:
-            return self._in_turn(message.pid, message.t, unread)
+            return self._in_turn(message.pid, unread)
         except Exception as exc:
             self._note("callback_errors", f"in_turn raised {exc!r}")
             return True

@@ -407,6 +407,11 @@ class WatchedTree:
         if self._started:
             self._settle()
         if self._hook_server is not None:
+            # What waits its turn goes as the watcher reads the lines before it; closing
+            # the hook server lets the rest go at once, before the tree's last lines.
+            deadline = time.monotonic() + 1.0
+            while self._hook_server.held and time.monotonic() < deadline:
+                time.sleep(0.01)
             self._hook_server.close()  # no pipes come after this
         # What the tree wrote last is still in its pipes: a second for an open pipe to
         # close, and while bytes wait in one, until they are read (a flood of lines to a
@@ -694,23 +699,25 @@ class WatchedTree:
         process said that waits its turn end (in_turn); None: nothing waits."""
         pid = self._messages.channel_pid.get(channel)
         head = self._hook_server.held_head(pid) if self._hook_server and pid else None
-        if head is None or head[1] is None:
+        if head is None:
             return None
-        count = head[1][0 if stream == "stdout" else 1]
+        counted, out, err = head
+        count = out if stream == "stdout" else err
         if count is None:
             return None
-        return self._watcher.written_before(channel, stream, head[0], count)
+        return self._watcher.written_before(channel, stream, counted, count)
 
-    def _in_turn(self, pid: int, sent: float, unread: Unread) -> bool:
-        """Whether the lines process `pid` wrote to its own pipes before a message it sent
-        at `sent`, with `unread` bytes still in them, have been handed out."""
+    def _in_turn(self, pid: int, unread: Unread) -> bool:
+        """Whether the lines process `pid` wrote to its own pipes before a message it made
+        with `unread` bytes still in them have been handed out."""
         channel = self._messages.own_channel.get(pid)
         if channel is None or unread is None:
             return True
+        counted, *counts = unread
         streams: tuple[Stream, Stream] = ("stdout", "stderr")
         return all(
-            count is None or self._watcher.told_through(channel, stream, sent, count)
-            for stream, count in zip(streams, unread, strict=True)
+            count is None or self._watcher.told_through(channel, stream, counted, count)
+            for stream, count in zip(streams, counts, strict=True)
         )
 
     def _on_line(self, channel: int, stream: str, text: str, continues: bool) -> None:
@@ -775,7 +782,10 @@ class WatchedTree:
         return self._reaper.on_exit(channel)
 
     def _on_closed(self, channel: int) -> None:
-        with self._lock:
+        with self._lock:  # under which a hello sets them
+            pid = self._messages.channel_pid.pop(channel, None)
+            if pid is not None and self._messages.own_channel.get(pid) == channel:
+                del self._messages.own_channel[pid]  # all it wrote there has been told
             self._channels.closed(channel)
         self._in_order.tick()  # an end that waited for this pipe may go now
 

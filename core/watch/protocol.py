@@ -372,9 +372,10 @@ def _no_constants(name: str) -> Any:
     raise ProtocolError(f"{name} is not a number")
 
 
-# Bytes of its output still in the sender's own pipes as it sent a message, for fds 1
-# and 2 (None: not its own pipe, or not known); None: not told (hook/: _TOLD_IN_TURN).
-Unread = tuple[int | None, int | None] | None
+# Bytes of its output still in the sender's own pipes as it made a message: when it
+# counted them (time.time(), "tu", else the message's time), then for fds 1 and 2 (None:
+# not its own pipe, or not known); None: not told (hook/: _TOLD_IN_TURN).
+Unread = tuple[float, int | None, int | None] | None
 
 _unread_count = _optional(_int(0, 2**31 - 1))
 
@@ -419,7 +420,8 @@ def parse_sent(data: bytes) -> tuple[Message, Unread]:
         if type(told) is not list or len(told) != 2:
             raise ProtocolError(f"{kind}.u: not a list of 2 counts")
         try:
-            unread = (_unread_count(told[0]), _unread_count(told[1]))
+            counted = _time(obj["tu"]) if "tu" in obj else values["t"]
+            unread = (counted, _unread_count(told[0]), _unread_count(told[1]))
         except ProtocolError as exc:
             raise ProtocolError(f"{kind}.u: {exc}") from None
     return spec.cls(**values), unread

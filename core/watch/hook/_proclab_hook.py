@@ -110,13 +110,11 @@ def _send(kind: str, fields: dict, fds: tuple = ()) -> bool:
                 # Still full (or gone): this message would not fit either.
                 _dropped = lost + 1
                 return False
-        # Counted before the time is read: a read proclab began in between is then
-        # counted twice, and the message waits for more lines, not fewer.
-        unread = _unread() if kind in _TOLD_IN_TURN and _own and "u" not in fields else None
         message = {"k": kind, "pid": os.getpid(), "t": time.time()}
+        if kind in _TOLD_IN_TURN and _own and "u" not in fields:
+            message["tu"] = time.time()  # proclab's reads begun by then are not in the count
+            message["u"] = _unread()
         message.update(fields)
-        if unread is not None:
-            message["u"] = unread
         data = _json(message).encode("utf-8")
         ancillary = []
         if fds:
@@ -571,7 +569,8 @@ def _patch_process(module) -> None:
                     "daemon": bool(self.daemon),
                     "t_call": t_call,
                 }
-                if _own:  # the lines printed before start() was called: counted here too
+                if _own:  # counted before the fork (after it, each page written is copied)
+                    fields["tu"] = time.time()
                     fields["u"] = _unread()
             except Exception:
                 fields = None
