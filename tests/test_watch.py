@@ -206,6 +206,16 @@ def read_late(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.1) -> None:
     monkeypatch.setattr(watcher_module.ChildWatcher, "_read", late)
 
 
+def watched_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, seconds: float = 0.1
+) -> WatchedProgram:
+    """`source` run as a script and watched, each pipe first read late (read_late)."""
+    read_late(monkeypatch, seconds)
+    script = tmp_path / "program.py"
+    script.write_text(source)
+    return watch([sys.executable, str(script)])
+
+
 def told(program: WatchedProgram) -> list[str]:
     """The stream of lines and calls, in the order the program's subscribers heard it."""
     said = []
@@ -223,9 +233,9 @@ def test_lines_printed_before_a_start_are_told_before_it_however_late_they_are_r
     """A parent's two lines printed before start() were told after the child's end and
     after join(): proclab read them late, and the hook's messages, read first, were told
     as they came. Each call now says how much of its output was still unread."""
-    read_late(monkeypatch)
-    script = tmp_path / "order.py"
-    script.write_text(
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
         "import multiprocessing as mp\n"
         "def child():\n"
         "    print('child line', flush=True)\n"
@@ -235,9 +245,8 @@ def test_lines_printed_before_a_start_are_told_before_it_however_late_they_are_r
         "    p = mp.Process(target=child)\n"
         "    p.start()\n"
         "    p.join()\n"
-        "    print('parent line 3', flush=True)\n"
+        "    print('parent line 3', flush=True)\n",
     )
-    program = watch([sys.executable, str(script)])
     assert told(program) == [
         "parent line 1",
         "parent line 2",
@@ -256,9 +265,9 @@ def test_a_line_printed_during_a_slow_start_is_told_after_it(
     """A reviewer's: the count of what was unread, taken before a slow fork, was read
     against the message's later time, which counted the lines read during the fork
     twice; 'x', printed after start(), was then told before it (3 runs of 9)."""
-    read_late(monkeypatch, 0.02)
-    script = tmp_path / "slow_start.py"
-    script.write_text(
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
         "import multiprocessing as mp, os, time\n"
         "def child():\n"
         "    time.sleep(0.3)\n"
@@ -270,9 +279,9 @@ def test_a_line_printed_during_a_slow_start_is_told_after_it(
         "    p = mp.Process(target=child)\n"
         "    p.start()\n"
         "    print('x', flush=True)\n"
-        "    p.join()\n"
+        "    p.join()\n",
+        seconds=0.02,
     )
-    program = watch([sys.executable, str(script)])
     assert told(program) == ["parent line 1", "start()", "x", "child line", "join()"]
 
 
@@ -281,9 +290,9 @@ def test_a_child_s_own_calls_are_told_before_its_parent_s_join_of_it(
 ) -> None:
     """A child's start() of its own, waiting for the child's lines, was told after its
     parent's join() of the child."""
-    read_late(monkeypatch)
-    script = tmp_path / "grandchild.py"
-    script.write_text(
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
         "import multiprocessing as mp, time\n"
         "def grandchild():\n"
         "    time.sleep(0.3)\n"
@@ -297,9 +306,8 @@ def test_a_child_s_own_calls_are_told_before_its_parent_s_join_of_it(
         "    mp.set_start_method('fork')\n"
         "    p = mp.Process(target=child)\n"
         "    p.start()\n"
-        "    p.join()\n"
+        "    p.join()\n",
     )
-    program = watch([sys.executable, str(script)])
     assert told(program) == ["start()", "c1", "start()", "c2", "join()", "join()"]
     calls_made = [(e.name, e.call) for e in program.events if isinstance(e, ProcessCall)]  # type: ignore[attr-defined]
     assert calls_made[-2:] == [("Process-1", "join"), ("python", "join")]
@@ -309,9 +317,9 @@ def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ "NewName 8577 | before", of a line printed before the child renamed itself."""
-    read_late(monkeypatch)
-    script = tmp_path / "rename.py"
-    script.write_text(
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
         "import multiprocessing as mp, time\n"
         "def renamer():\n"
         "    print('before', flush=True)\n"
@@ -320,9 +328,8 @@ def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
         "if __name__ == '__main__':\n"
         "    p = mp.Process(target=renamer, name='orig')\n"
         "    p.start()\n"
-        "    p.join()\n"
+        "    p.join()\n",
     )
-    program = watch([sys.executable, str(script)])
     child = by_name(program)["NewName"]
     lines = [e for e in program.events if isinstance(e, OutputLine) and e.id == child.id]  # type: ignore[attr-defined]
     assert [(line.name, line.text) for line in lines] == [("orig", "before"), ("NewName", "after")]
@@ -332,14 +339,13 @@ def test_a_line_printed_before_an_exec_keeps_the_name_it_was_printed_under(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ "sh 21192 | about to exec", of a line Python printed before it exec'd sh."""
-    read_late(monkeypatch)
-    script = tmp_path / "execs.py"
-    script.write_text(
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
         "import os\n"
         "print('about to exec', flush=True)\n"
-        "os.execv('/bin/sh', ['sh', '-c', 'echo from sh'])\n"
+        "os.execv('/bin/sh', ['sh', '-c', 'echo from sh'])\n",
     )
-    program = watch([sys.executable, str(script)])
     lines = [e for e in program.events if isinstance(e, OutputLine)]  # type: ignore[attr-defined]
     assert [(line.name, line.text) for line in lines] == [
         ("python", "about to exec"),
