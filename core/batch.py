@@ -56,7 +56,8 @@ BATCH_RULE = (
     f" core, or under {NO_SPEEDUP_BELOW:g}x, they shared a core: no parallel speed-up."
     " I/O-bound: they waited at the same time (concurrency, not parallelism). Over within"
     f" {TOO_SHORT_S * 1000:.0f} ms, nothing is stated: starting them is most of it; nor where"
-    " they ran threads of their own, which keep cores busy by themselves. The CPU of"
+    " they ran threads of their own, which keep cores busy by themselves (and whose waits"
+    " for a CPU are not counted). The CPU of"
     " processes they started and reaped (a Pool inside each) is said apart: each row is one"
     " process."
 )

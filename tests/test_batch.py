@@ -426,6 +426,22 @@ def test_children_with_threads_of_their_own_claim_no_speed_up_from_cores_busy():
     )
 
 
+def test_children_whose_threads_queued_for_a_cpu_are_not_called_i_o_bound():
+    """Two hashing children on a busy machine: 245 ms of CPU each in 665 ms, their
+    threads queued for a CPU, which only a main thread's figures would have said; they
+    read 'I/O-bound, they waited at the same time'."""
+    rows = [_row(1, 0.0, 0.665, 0.245), _row(2, 0.0, 0.656, 0.244)]
+    rows = [replace(r, sample=replace(r.sample, threads=3, others_cpu=0.24)) for r in rows]
+    figures = batch_figures(rows, T0 + 5, usable=(0, 1))
+    assert figures.verdict is Verdict.CONCURRENT
+    verdict = batch_lines(figures)[1]
+    assert "they waited" not in verdict and "speed-up" not in verdict
+    assert verdict == (
+        "not said whether CPU- or I/O-bound: some ran threads of their own at once, whose"
+        " waits for a CPU are not counted (time one alone to compare)"
+    )
+
+
 HASHER = """
 import hashlib, threading
 

@@ -69,6 +69,14 @@ def verdict_line(b: BatchFigures) -> str:
             )
         case Verdict.PARALLEL:
             return f"{at_least}{b.busy_cores:.1f}x parallel speed-up: CPU-bound, {work}, {busy} on average"
+        case Verdict.CONCURRENT if b.threaded:
+            # Only a main thread's waits for a CPU are read: threads that queued for one on
+            # a busy machine looked like children that waited for I/O (two hashing
+            # children, 245 ms of CPU each in 665 ms, read "I/O-bound").
+            return (
+                "not said whether CPU- or I/O-bound: some ran threads of their own at once,"
+                " whose waits for a CPU are not counted (time one alone to compare)"
+            )
         case Verdict.CONCURRENT:
             line = (
                 "concurrency, not parallelism: I/O-bound, they waited at the same time"
