@@ -851,7 +851,7 @@ class ReplayServer:
         handlers = sum(1 for r in ours if r.state.is_live)
         active, served, counted = self._active, self._served, True
         log = listening.log if listening else ""
-        if listening is not None and log != "all" and log != "connections" and not self._told:
+        if listening is not None and log not in ("all", "connections") and not self._told:
             if listening.mode == "process":
                 active, served = handlers, len(ours) - handlers
             else:

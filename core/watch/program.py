@@ -72,7 +72,7 @@ from proclab.core.watch.exits import Reaper
 from proclab.core.watch.hook_server import HookServer, HookStats
 from proclab.core.watch.in_order import InOrder
 from proclab.core.watch.messages import HookMessages
-from proclab.core.watch.protocol import Unread
+from proclab.core.watch.protocol import Unread, unread_on
 from proclab.core.watch.rows import STATUS_WAIT_S, Pending, TreeRows, short_command
 from proclab.core.watch.sockets import SocketLog
 from proclab.core.watcher import ChildWatcher
@@ -699,13 +699,10 @@ class WatchedTree:
         process said that waits its turn end (in_turn); None: nothing waits."""
         pid = self._messages.channel_pid.get(channel)
         head = self._hook_server.held_head(pid) if self._hook_server and pid else None
-        if head is None:
+        count = unread_on(head, stream)
+        if head is None or count is None:
             return None
-        counted, out, err = head
-        count = out if stream == "stdout" else err
-        if count is None:
-            return None
-        return self._watcher.written_before(channel, stream, counted, count)
+        return self._watcher.written_before(channel, stream, head[0], count)
 
     def _in_turn(self, pid: int, unread: Unread) -> bool:
         """Whether the lines process `pid` wrote to its own pipes before a message it made
@@ -713,11 +710,11 @@ class WatchedTree:
         channel = self._messages.own_channel.get(pid)
         if channel is None or unread is None:
             return True
-        counted, *counts = unread
         streams: tuple[Stream, Stream] = ("stdout", "stderr")
         return all(
-            count is None or self._watcher.told_through(channel, stream, counted, count)
-            for stream, count in zip(streams, counts, strict=True)
+            (count := unread_on(unread, stream)) is None
+            or self._watcher.told_through(channel, stream, unread[0], count)
+            for stream in streams
         )
 
     def _on_line(self, channel: int, stream: str, text: str, continues: bool) -> None:
@@ -743,9 +740,7 @@ class WatchedTree:
             # Elsewhere than on the watcher's thread their lines are read as it comes to
             # them (a parent's word on a child's end waits STATUS_WAIT_S: waited_on).
             for pid in gone:
-                channel = self._messages.own_channel.get(pid)
-                if channel is not None:
-                    self._watcher.drain(channel)
+                self._read_own(pid)
             self._hook_server.release_now(gone)
 
     def output_open(self, rec_id: int) -> bool:
@@ -776,10 +771,16 @@ class WatchedTree:
         with self._lock:
             rec_id = self._channels.exit_row(channel)
             pid = self._rows.keys[rec_id][0] if rec_id is not None else None
-        own = self._messages.own_channel.get(pid) if pid is not None else None
-        if own is not None and own != channel:
-            self._watcher.drain(own)
+        if pid is not None:
+            self._read_own(pid)
         return self._reaper.on_exit(channel)
+
+    def _read_own(self, pid: int) -> None:
+        """On the watcher's thread, for a process that has ended: what it wrote to the
+        pipes it took for itself, read now (ChildWatcher.drain)."""
+        channel = self._messages.own_channel.get(pid)
+        if channel is not None:
+            self._watcher.drain(channel)
 
     def _on_closed(self, channel: int) -> None:
         with self._lock:  # under which a hello sets them

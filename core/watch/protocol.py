@@ -380,6 +380,13 @@ Unread = tuple[float, int | None, int | None] | None
 _unread_count = _optional(_int(0, 2**31 - 1))
 
 
+def unread_on(unread: Unread, stream: str) -> int | None:
+    """Of `unread`, the bytes left in the sender's `stream` ("stdout", "stderr") pipe."""
+    if unread is None:
+        return None
+    return unread[1] if stream == "stdout" else unread[2]
+
+
 def parse(data: bytes) -> Message:
     """The message in `data`, or ProtocolError saying why it is not one."""
     return parse_sent(data)[0]
