@@ -294,7 +294,9 @@ def to_sample(
         # child's 398 ms read 390). Its main thread's own nanoseconds (schedstat) are the
         # better figure, the rest shared as user and system were.
         user += (main - cpu) * (user / cpu if cpu else 1.0)
-        system = main - user
+        # Not below 0: with no system ticks, float rounding left -3.5e-18, which a
+        # recording then refused to replay ("is below 0").
+        system = max(0.0, main - user)
         cpu = main
     interval = now - last_time
     cpu_delta = max(0.0, cpu - last_cpu)

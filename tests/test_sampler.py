@@ -302,6 +302,12 @@ def test_cpu_time_is_the_main_thread_s_nanoseconds_where_ticks_cut_it_short():
     threaded = to_sample(reading._replace(user=1.2, system=0.1), 10.0, 9.0, 0.0, 0.0)
     assert threaded.cpu_time == pytest.approx(1.3)
     assert threaded.others_cpu == pytest.approx(1.3 - 0.3982)
+    # No system time at all: none made up, not even -3.5e-18 (a recording refused it).
+    for user, ran in ((0.01, 26_583_062), (0.01, 27_133_476), (0.07, 74_999_999)):
+        user_only = to_sample(
+            reading._replace(user=user, system=0.0, ran=(ran, 1)), 10.0, 9.0, 0.0, 0.0
+        )
+        assert user_only.cpu_system == 0.0 and user_only.cpu_user == pytest.approx(ran / 1e9)
 
 
 def test_a_final_reading_by_pid_is_refused_for_a_process_started_at_another_time():
