@@ -11,6 +11,8 @@ from support import wait_for
 from proclab.tui.app import ProclabApp
 from proclab.tui.commands.screenshots import steady_cursors
 
+pytestmark = pytest.mark.once  # a fake controller: drawing only, no child process
+
 SIZES = [(80, 24), (160, 48)]
 
 
