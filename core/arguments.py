@@ -21,7 +21,12 @@ def parse_literal(text: str, field: str) -> object:
     if len(text) > MAX_LITERAL_CHARS:
         raise InputError(field, f"longer than {MAX_LITERAL_CHARS:,} characters")
     try:
-        return ast.literal_eval(text.strip())
+        value = ast.literal_eval(text.strip())
+        # Shown in decimal (the table, the details, a recording): an integer written in hex
+        # or binary reads under Python's digit limit and may be past it in decimal, and
+        # its repr() then raised wherever it was first drawn.
+        repr(value)
+        return value
     except SyntaxError as exc:
         said = past_digit_limit(exc)
         raise InputError(field, said or f"not a Python literal ({exc.msg})") from None

@@ -55,6 +55,10 @@ BAD = [
     # Python's own words asked for a call of sys.set_int_max_str_digits()
     (f"{TASKS}:sleep", f"({'9' * 5000},)", "", "args", "an integer of more than 4,300 digits"),
     (f"{TASKS}:sleep", "", f"{{'x': {'9' * 5000}}}", "kwargs", "more than 4,300 digits"),
+    # Read in hex, it is under the limit; shown in decimal (the table, the details, a
+    # recording), it was past it, and the app crashed as it drew the details.
+    (f"{TASKS}:sleep", f"(0x{'f' * 3600},)", "", "args", "an integer of more than 4,300 digits"),
+    (f"{TASKS}:sleep", "", f"{{'x': [0b{'1' * 14400}]}}", "kwargs", "more than 4,300 digits"),
     (
         f"{TASKS}:sleep",
         "1",
