@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from proclab.core.batch import NOISE_ABOVE, batch_figures
+from proclab.core.batch import NOISE_ABOVE, OWN_WAITS_SHARE, TOO_SHORT_S, batch_figures
 from proclab.core.controller import Controller
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
@@ -196,6 +196,9 @@ class ParallelResult:
     # of work, uses less at once when the copies share the cores.
     serial_cpu_s: float | None = None
     parallel_cpu_s: float | None = None
+    # Their lives one after another, less their waits for a CPU (core.batch's "alone"): the
+    # CPU work and the copies' own waits (sleeps, I/O), without a busy machine's queueing.
+    serial_alone_s: float | None = None
 
     name = "parallel"
 
@@ -229,6 +232,34 @@ class ParallelResult:
         return self.speedup / self.ideal
 
     @property
+    def waits_overlap(self) -> bool:
+        """The copies' own waits (sleeps, I/O) were a good part of each one's work (core.
+        batch's share): at once those overlap too, and the cores bound only the CPU work."""
+        cpu, alone = self.serial_cpu_s, self.serial_alone_s
+        if cpu is None or alone is None or alone <= 0:
+            return False
+        return alone - cpu >= OWN_WAITS_SHARE * alone
+
+    @property
+    def most(self) -> float:
+        """The largest speed-up the copies' own figures allow: the cores, or, where their
+        own waits overlap, N copies' work alone over the least time at once (their CPU
+        work spread over the cores, or one copy's work, whichever is longer). Copies that
+        computed 0.25 s and slept 0.2 s each measured 2.5x on 2 cores, and were called
+        noise."""
+        if not self.waits_overlap:
+            return float(self.ideal)
+        assert self.serial_cpu_s is not None and self.serial_alone_s is not None
+        one = self.serial_alone_s / self.count
+        return self.serial_alone_s / max(self.serial_cpu_s / self.ideal, one)
+
+    @property
+    def too_short(self) -> bool:
+        """Over at once within TOO_SHORT_S: starting the copies is most of what was timed
+        (core.batch's rule; 10 ms copies read "0.66x, efficiency 33 %")."""
+        return 0 < self.parallel_s < TOO_SHORT_S
+
+    @property
     def beyond_cores(self) -> bool:
         """CPU-bound copies faster at once than the cores allow: noise, not a result."""
         return self._past_cores(self.speedup)
@@ -240,7 +271,7 @@ class ParallelResult:
         return self._past_cores(self.speedup_range[1])
 
     def _past_cores(self, speedup: float) -> bool:
-        return bool(self.cpu_bound) and speedup > self.ideal * NOISE_ABOVE
+        return bool(self.cpu_bound) and speedup > self.most * NOISE_ABOVE
 
     @property
     def less_work_at_once(self) -> bool:
@@ -254,7 +285,7 @@ class ParallelResult:
     @property
     def marked(self) -> bool:
         """Its speed-up is not a result (see `notes`)."""
-        return self.beyond_cores or self.less_work_at_once
+        return self.beyond_cores or self.less_work_at_once or self.too_short
 
     def repeats_text(self, unit: str = "") -> str:
         """'1.85-2.01', marked '*' when the fastest is beyond the cores (see `notes`)."""
@@ -285,6 +316,10 @@ class ParallelResult:
             "serial_cpu_s": _rounded(self.serial_cpu_s),
             "parallel_cpu_s": _rounded(self.parallel_cpu_s),
             "less_work_at_once": self.less_work_at_once,
+            "serial_alone_s": _rounded(self.serial_alone_s),
+            "waits_overlap": self.waits_overlap,
+            "most_speedup": round(self.most, 3),
+            "too_short": self.too_short,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -322,7 +357,7 @@ class ParallelResult:
             (
                 "speed-up",
                 f"{self.speedup:.2f}x" + ("*" if self.marked else ""),
-                f"repeats {self.repeats_text('x')}; at most {self.ideal}x if CPU-bound",
+                f"repeats {self.repeats_text('x')}; {self._most_text()}",
             ),
             self._efficiency_row(),
         ]
@@ -333,6 +368,12 @@ class ParallelResult:
         speed-up that is no result gives none (144 % beside a marked one)."""
         if self.cpu_bound is False:
             return ("efficiency", "-", "the copies mostly waited, not on a CPU: no core bound")
+        if self.waits_overlap:
+            return (
+                "efficiency",
+                "-",
+                "their own waits overlapped too: the cores bound only their CPU work",
+            )
         mark = "*" if self.marked else ""
         return ("efficiency", f"{self.efficiency:.0%}{mark}", f"speed-up / {self.ideal}")
 
@@ -345,22 +386,36 @@ class ParallelResult:
     def notes(self) -> list[str]:
         return _notes([self], self.ideal)
 
+    def _most_text(self) -> str:
+        if self.waits_overlap:
+            return f"at most {self.most:.2f}x: their own waits overlap too"
+        return f"at most {self.ideal}x if CPU-bound"
+
     def not_a_result(self) -> str | None:
         """Why its speed-up is not one, in a summary's words; None if it is one."""
+        if self.too_short:
+            return (
+                f"over in {self.parallel_s * 1000:.0f} ms at once: starting them is most of it,"
+                " no speed-up stated"
+            )
         if self.less_work_at_once:
             return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
         if self.beyond_cores:
-            return (
-                f"{self.speedup:.2f}x measured, more than {plural(self.ideal, 'core')} allow: noise"
+            allow = (
+                f"{plural(self.ideal, 'core')} and their own waits allow ({self.most:.2f}x)"
+                if self.waits_overlap
+                else f"{plural(self.ideal, 'core')} allow"
             )
+            return f"{self.speedup:.2f}x measured, more than {allow}: noise"
         return None
 
     def summary(self) -> str:
-        bound = (
-            f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
-            if self.cpu_bound is not False
-            else " (the copies mostly waited: the cores do not bound them)"
-        )
+        if self.cpu_bound is False:
+            bound = " (the copies mostly waited: the cores do not bound them)"
+        elif self.waits_overlap:
+            bound = f" (their own waits overlapped too: at most {self.most:.2f}x)"
+        else:
+            bound = f" (efficiency {self.efficiency:.0%} of {self.ideal}x)"
         speedup = (
             self.not_a_result() or f"{self.speedup_text()} on {plural(self.cores, 'core')}{bound}"
         )
@@ -383,7 +438,10 @@ def _notes(runs: list[ParallelResult], cores: int) -> list[str]:
     `cores`: the most the copies could use."""
     if less := [r for r in runs if r.less_work_at_once]:
         return [_less_work_note(less[0])]
-    return [_beyond_note(cores)] if any(r.a_repeat_beyond_cores for r in runs) else []
+    if short := [r for r in runs if r.too_short]:
+        return [_too_short_note(short[0])]
+    beyond = [r for r in runs if r.a_repeat_beyond_cores]
+    return [_beyond_note(cores, beyond[0])] if beyond else []
 
 
 def _less_work_note(run: ParallelResult) -> str:
@@ -396,11 +454,27 @@ def _less_work_note(run: ParallelResult) -> str:
     )
 
 
-def _beyond_note(cores: int) -> str:
+def _too_short_note(run: ParallelResult) -> str:
     return (
-        f"* more than {plural(cores, 'core')} allow for CPU-bound copies: noise, not a speed-up. On a"
-        " machine busy with other work, N copies get a larger share of it than one copy"
-        " alone did; run it again on a quiet machine."
+        f"* no speed-up stated: {plural(run.count, 'copy')} at once were over in"
+        f" {run.parallel_s * 1000:.0f} ms, under {TOO_SHORT_S * 1000:.0f} ms, and starting"
+        " a process is most of that. Give the task more work to compare."
+    )
+
+
+def _beyond_note(cores: int, run: ParallelResult) -> str:
+    if run.waits_overlap:
+        assert run.serial_cpu_s is not None and run.serial_alone_s is not None
+        allow = (
+            f"* more than {plural(cores, 'core')} and the copies' own waits allow"
+            f" ({run.most:.2f}x: each copy computed {run.serial_cpu_s / run.count:.2f} s and"
+            f" waited {(run.serial_alone_s - run.serial_cpu_s) / run.count:.2f} s on its own)"
+        )
+    else:
+        allow = f"* more than {plural(cores, 'core')} allow for CPU-bound copies"
+    return (
+        f"{allow}: noise, not a speed-up. On a machine busy with other work, N copies get a"
+        " larger share of it than one copy alone did; run it again on a quiet machine."
     )
 
 
@@ -607,6 +681,7 @@ class Timed(NamedTuple):
     took: float  # seconds, from the first start to the last end
     cpu_bound: bool  # core.batch's rule on their own figures
     cpu: float | None  # their CPU seconds in all; None: some were not measured
+    alone: float | None  # their lives less their waits for a CPU, in all (core.batch)
 
 
 class AtOnce(NamedTuple):
@@ -658,7 +733,9 @@ class _Runner:
         took = time.perf_counter() - began
         rows = [self.controller.row(i) for i in ids]
         figures = batch_figures(rows, time.time(), usable_cpus())
-        return Timed(took, figures.cpu_bound, figures.cpu if figures.measured else None)
+        if not figures.measured:
+            return Timed(took, figures.cpu_bound, None, None)
+        return Timed(took, figures.cpu_bound, figures.cpu, figures.alone)
 
     def at_once(self, spec: ProcessSpec, count: int, text: str) -> AtOnce:
         """AT_ONCE_RUNS runs of `count` copies at once (a step each)."""
@@ -734,14 +811,15 @@ def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
         tuple(s.took for s in serial),
         tuple(at_once.took),
         at_once.cpu_bound,
-        _total_cpu(serial),
+        _total([s.cpu for s in serial]),
         at_once.cpu,
+        _total([s.alone for s in serial]),
     )
 
 
-def _total_cpu(batches: Iterable[Timed]) -> float | None:
-    cpus = [b.cpu for b in batches]
-    return None if any(c is None for c in cpus) else sum(c or 0.0 for c in cpus)
+def _total(figures: list[float | None]) -> float | None:
+    """Their sum; None if any is unknown."""
+    return None if any(f is None for f in figures) else sum(f or 0.0 for f in figures)
 
 
 def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
@@ -809,6 +887,7 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
         solo: tuple[float, ...] = ()
         one = 0.0
         one_cpu: float | None = None
+        one_alone: float | None = None
         for n in plan.counts:
             text = f"{label} {spec.target.function}: {n} at once"
             if n == 1:
@@ -816,8 +895,10 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
                 alone = [runner.timed_batch(spec, 1) for _ in range(SOLO_RUNS)]
                 solo = tuple(a.took for a in alone)
                 one = statistics.median(solo)
-                total = _total_cpu(alone)
+                total = _total([a.cpu for a in alone])
                 one_cpu = None if total is None else total / len(alone)
+                total = _total([a.alone for a in alone])
+                one_alone = None if total is None else total / len(alone)
                 at_once = AtOnce([one], None, one_cpu)
                 runner.done += 1
             else:
@@ -835,6 +916,7 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
                     at_once.cpu_bound,
                     None if one_cpu is None else n * one_cpu,
                     at_once.cpu,
+                    None if one_alone is None else n * one_alone,
                 )
             )
         kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]

@@ -179,6 +179,59 @@ def test_the_spread_is_each_repeat_s_own_speed_up_and_one_past_the_cores_is_mark
     assert not replace(noisy, cpu_bound=False).a_repeat_beyond_cores
 
 
+@pytest.mark.once
+def test_copies_whose_own_waits_overlap_are_bounded_by_them_not_only_by_the_cores():
+    """Four copies that computed 0.25 s and slept 0.2 s each took 1.85 s one after another
+    and 0.73 s at once on 2 cores: 2.52x, called "noise" as past the 2 cores. Their CPU
+    work spread over the cores takes 0.5 s, one copy's work 0.45 s: up to 3.6x."""
+    singles = (0.46, 0.47, 0.46, 0.46)
+    mixed = ParallelResult(f"{TASKS}:count", "fork", 4, 2, sum(singles), 0.73, singles,
+                           (0.73, 0.72, 0.75), True, 1.0, 1.0, 1.8)  # fmt: skip
+    assert mixed.waits_overlap and round(mixed.most, 2) == 3.6
+    assert not mixed.beyond_cores and not mixed.marked and mixed.notes() == []
+    assert "their own waits overlapped too: at most 3.60x" in mixed.summary()
+    assert "noise" not in mixed.summary()
+    assert mixed.table()[1][2][2].endswith("at most 3.60x: their own waits overlap too")
+    assert mixed.table()[1][3][1] == "-"  # no efficiency over the cores for them
+    # past what the cores and their own waits allow, it is still noise, and says so
+    noisy = replace(mixed, parallel_s=0.45, parallel_runs_s=(0.45, 0.46, 0.44))
+    assert noisy.beyond_cores and "more than 2 cores and their own waits allow (3.60x)" in (
+        noisy.summary()
+    )
+    (note,) = noisy.notes()
+    assert "each copy computed 0.25 s and waited 0.20 s on its own" in note
+    # copies that only compute keep the cores as their bound
+    cpu_only = replace(mixed, serial_alone_s=1.02)
+    assert not cpu_only.waits_overlap and cpu_only.most == 2 and cpu_only.beyond_cores
+
+
+@pytest.mark.once
+def test_copies_over_within_a_tenth_of_a_second_get_no_speed_up():
+    """Ten-millisecond copies read "0.66x, efficiency 33%": starting them was most of it
+    (`run` already stated nothing for a batch under 100 ms)."""
+    quick = ParallelResult(f"{TASKS}:exit_with", "fork", 2, 2, 0.0066, 0.01, (0.0033, 0.0033),
+                           (0.01, 0.011, 0.0095), True)  # fmt: skip
+    assert quick.too_short and quick.marked
+    assert quick.summary().endswith("over in 10 ms at once: starting them is most of it, no"
+                                    " speed-up stated")  # fmt: skip
+    (note,) = quick.notes()
+    assert note.startswith("* no speed-up stated: 2 copies at once were over in 10 ms")
+
+
+def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys):
+    """access() says yes to root in /proc, which takes no file: the experiment ran first,
+    then failed with status 2 ("bad input") after its children had run."""
+    argv = ["experiment", "parallel", "--count", "1", "--task", f"{TASKS}:sleep", "--args", "(0,)"]
+    assert cli.main([*argv, "--csv", "/proc/proclab-test.csv"]) == 2
+    out, err = capsys.readouterr()
+    assert (
+        out == "" and err.count("\n") == 1 and "csv: cannot write '/proc/proclab-test.csv'" in err
+    )
+    made = Path(tempfile.mkdtemp()) / "new.csv"
+    assert cli.main([*argv, "--csv", str(made)]) == 0  # a path that can be written is
+    assert made.read_text().startswith("experiment,")
+
+
 def test_cpu_vs_io_reports_every_n_for_both_kinds():
     result = experiments.run(experiments.plan("cpu-vs-io", 2))
     assert isinstance(result, CpuVsIoResult)

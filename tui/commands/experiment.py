@@ -121,8 +121,8 @@ def _count(text: str | None) -> int | None:
 
 def check_writable(path: str, field: str) -> None:
     """Refuse a file that could not be written, before anything runs or is asked (nothing
-    is created or emptied here: the file is written only once there is a result). The
-    experiments screen checks its export path with it too."""
+    is emptied here, and a file made to try is removed: the file is written only once
+    there is a result). The experiments screen checks its export path with it too."""
     from proclab.core.errors import InputError
 
     folder = os.path.dirname(os.path.abspath(path))
@@ -131,8 +131,19 @@ def check_writable(path: str, field: str) -> None:
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
             raise InputError(field, f"cannot write {path!r}: it is read-only")
+        flags = os.O_WRONLY | os.O_NONBLOCK  # a fifo without a reader is refused, not waited on
     elif not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise InputError(field, f"cannot write into {folder!r}")
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    # Opened to be sure: access() says yes to root anywhere, and /proc took no file after
+    # the experiment had run.
+    try:
+        os.close(os.open(path, flags, 0o666))
+    except OSError as exc:
+        raise InputError(field, f"cannot write {path!r}: {exc.strerror or exc}") from None
+    if flags & os.O_CREAT:
+        os.unlink(path)
 
 
 def _write_csv(path: str, text: str) -> str | None:
