@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -36,6 +37,7 @@ from pty_session import PROCLAB, gone
 from support import TASKS, free_port, kill_if_running, listening
 
 from proclab.core.server.hosts import is_loopback
+from proclab.tui.commands import web as web_cmd
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -520,6 +522,39 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
             web.process.wait(10)
         # SIGTERM for the tab's app, which ends its children as for any SIGTERM
         assert gone(family, timeout=30) == [], "killing proclab web left a tab's app running"
+
+
+def test_ending_the_tabs_leaves_each_tab_s_status_to_its_owner() -> None:
+    """SIGTERM of proclab web printed "Unknown child process pid 29942, will report
+    returncode 255" and "a tab's proclab ended with status 255" (2 of 3 runs, a tab open
+    12 s): ending the tabs reaped them (psutil.wait_procs), so asyncio, which started them
+    for textual-serve, found no status and made one up."""
+    # Tabs' apps as _sessions finds them (their command lines name the app's module): one
+    # that ends on SIGTERM, one that ignores it and is killed.
+    ready = "print(flush=True); import time; time.sleep(60)"
+    scripts = (ready, "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + ready)
+    tabs = [
+        subprocess.Popen([sys.executable, "-c", script, web_cmd.APP_MODULE], stdout=subprocess.PIPE)
+        for script in scripts
+    ]
+    try:
+        for tab in tabs:
+            assert tab.stdout is not None and tab.stdout.readline() == b"\n"  # ready
+        web_cmd.end_sessions(timeout=0.5)
+        # The statuses are still there for their owner to read: neither was reaped.
+        for tab, status in zip(tabs, (-signal.SIGTERM, -signal.SIGKILL), strict=True):
+            try:
+                found = os.waitid(os.P_PID, tab.pid, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                pytest.fail(
+                    f"end_sessions reaped {tab.pid}: its owner would never see how it ended"
+                )
+            assert found is not None, f"{tab.pid} still runs"
+            code = found.si_status if found.si_code == os.CLD_EXITED else -found.si_status
+            assert code == status
+    finally:
+        for tab in tabs:
+            kill_if_running(tab)
 
 
 def _raw_request(port: int, head: bytes) -> bytes:

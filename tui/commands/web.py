@@ -26,6 +26,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,32 @@ def end_sessions(timeout: float) -> None:
     for session in sessions:
         with contextlib.suppress(psutil.Error):
             session.terminate()
-    _gone, alive = psutil.wait_procs(sessions, timeout=timeout)
+    alive = _until_ended(sessions, timeout)
     for session in alive:
         with contextlib.suppress(psutil.Error):
             session.kill()
-    psutil.wait_procs(alive, timeout=5)
+    _until_ended(alive, 5)
+
+
+def _until_ended(sessions: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to `timeout` for them to end; those still running. Their statuses are left
+    for asyncio to read (textual-serve started them): reaped here (psutil.wait_procs), a
+    tab's status was lost, and asyncio logged "Unknown child process pid 29942, will
+    report returncode 255", which the tab's log line then repeated as its status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [s for s in sessions if not _ended(s.pid)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _ended(pid: int) -> bool:
+    """Whether a child of this process has ended, without reaping it."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True  # reaped already
 
 
 def check(ns: argparse.Namespace) -> list[str]:
