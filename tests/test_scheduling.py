@@ -754,6 +754,21 @@ def test_a_time_of_a_few_decimals_is_shown_as_it_is_and_a_long_one_rounded():
     ]  # fmt: skip
 
 
+def test_a_small_average_keeps_three_significant_figures():
+    """Waits of 0, 0.001 and 0.001 averaged 0.000667 and read '0.001', half again what it
+    was; a throughput of 2 jobs in 220 read '0.009' for 0.00909."""
+    s = fcfs(jobs(("P1", 0, 0.001), ("P2", 0, 0.001), ("P3", 0.001, 1)))
+    average = next(line for line in render_table_text(s).splitlines() if line.startswith("average"))
+    assert "0.000667" in average.split(), average
+    convoy = fcfs(jobs(("A", 0, 200), ("B", 0, 20)))
+    assert summary_lines(convoy)[0].startswith(
+        "throughput 0.00909 jobs per time unit (2 jobs in 220)"
+    )
+    assert [format_time(v) for v in (0.0123456, 0.1234567, 2 / 3 * 0.01)] == [
+        "0.0123", "0.123", "0.00667",
+    ]  # fmt: skip
+
+
 def test_a_job_s_row_shows_it_wherever_it_ran_however_short():
     """A 1-unit burst in 3,001 units showed in no column; jobs taking turns every 0.01
     units showed waiting in columns where each of them ran."""
@@ -768,6 +783,9 @@ def test_a_cpu_that_idled_is_never_fully_used():
     s = fcfs(jobs(("A", 0, 10_000), ("B", 10_000.5, 1)))
     assert summary_lines(s)[1].startswith("CPU utilisation 99.9% (busy 10001 of 10001.5)")
     assert summary_lines(fcfs(jobs(("A", 0, 3))))[1].startswith("CPU utilisation 100.0%")
+    # nor is one that ran at all unused: a 1-unit burst in a billion read "0.0%"
+    late = fcfs(jobs(("A", 1_000_000_000, 1)))
+    assert summary_lines(late)[1].startswith("CPU utilisation <0.1% (busy 1 of 1000000001)")
 
 
 @pytest.mark.parametrize(

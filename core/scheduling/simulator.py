@@ -600,7 +600,9 @@ def format_time(value: float) -> str:
     # is 0.3; an average's 666666.666666... is not.
     ulp = math.ulp(value)
     exact = ulp < 1e-7 and abs(round(value, 6) - value) <= 4 * ulp
-    decimals = 6 if exact else 3
+    # Else three decimals, or three significant figures below 0.1: an average wait of
+    # 0.000667 read '0.001', half again what it was, and a throughput of 0.00909 '0.009'.
+    decimals = 6 if exact else max(3, 2 - math.floor(math.log10(abs(value)))) if value else 3
     text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
@@ -1531,9 +1533,12 @@ def throughput_figure(schedule: Schedule) -> str:
 
 
 def utilisation_text(schedule: Schedule) -> str:
-    """'87.5%'; a CPU that idled at all is never '100.0%' (busy 10001 of 10001.5 read so)."""
+    """'87.5%'; a CPU that idled at all is never '100.0%' (busy 10001 of 10001.5 read so),
+    nor one that ran at all '0.0%' (busy 1 of 1000000001 read so): '<0.1%'."""
     if schedule.busy < schedule.makespan and schedule.utilisation >= 0.9995:
         return "99.9%"
+    if schedule.busy > 0 and schedule.utilisation < 0.0005:
+        return "<0.1%"
     return f"{schedule.utilisation:.1%}"
 
 
