@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from proclab.core.errors import InputError
+from proclab.core.errors import InputError, clipped
+
+MAX_CPU_DIGITS = 6
 
 
 def usable_cpus() -> tuple[int, ...]:
@@ -21,8 +23,8 @@ def parse_cpu_list(text: str, field: str = "affinity") -> tuple[int, ...] | None
     for part in text.split(","):
         part = part.strip()
         lo, dash, hi = part.partition("-")
-        if not lo.isdecimal() or (dash and not hi.isdecimal()):  # int() reads these, not "²"
-            raise InputError(field, f"{part!r} is not a CPU number or range like 0-3")
+        if not _number(lo) or (dash and not _number(hi)):
+            raise InputError(field, f"{clipped(part)!r} is not a CPU number or range like 0-3")
         first, last = int(lo), int(hi) if dash else int(lo)
         if last < first:
             raise InputError(field, f"range {part!r} runs backwards")
@@ -30,6 +32,12 @@ def parse_cpu_list(text: str, field: str = "affinity") -> tuple[int, ...] | None
             raise InputError(field, f"range {part!r} is too large")
         cpus.update(range(first, last + 1))
     return check_cpus(cpus, field)
+
+
+def _number(text: str) -> bool:
+    """A CPU number as written: ASCII digits ("٣" read as CPU 3, and "1٠" as CPU 10), few
+    enough for int() (past Python's 4,300 digits it raised) and for any machine."""
+    return text.isascii() and text.isdecimal() and len(text) <= MAX_CPU_DIGITS
 
 
 def check_cpus(cpus: set[int] | tuple[int, ...], field: str = "affinity") -> tuple[int, ...]:

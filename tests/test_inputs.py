@@ -173,10 +173,13 @@ def test_cpu_lists():
     assert format_cpu_list((0, 1, 2, 5, 7, 8)) == "0-2,5,7-8"
 
 
-@pytest.mark.parametrize("text", ["²", "0-²", "¹,0"])
+@pytest.mark.parametrize(
+    "text", ["²", "0-²", "¹,0", "٠", "1٠", "9" * 5000, "0-" + "9" * 5000], ids=str.__len__
+)
 def test_a_digit_int_cannot_read_is_a_field_error(text: str) -> None:
     """`str.isdigit` says yes to "²", and `int` then raised a ValueError: a traceback
-    from the form's affinity field and from `--affinity`."""
+    from the form's affinity field and from `--affinity`; so did 5,000 nines (Python's
+    digit limit). "٠" (Arabic-Indic zero) was read as CPU 0, and "1٠" as CPU 10."""
     with pytest.raises(InputError, match="is not a CPU number"):
         parse_cpu_list(text)
 
