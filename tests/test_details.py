@@ -8,7 +8,7 @@ import pytest
 from fakes import NOW, mixed_rows
 
 from proclab.core.model import ProcState
-from proclab.tui.screens.details import describe
+from proclab.tui.screens.details import describe, output_heading
 
 pytestmark = pytest.mark.once  # words from made-up rows: no child process
 
@@ -67,3 +67,9 @@ def test_what_a_child_s_own_children_computed_is_said_beside_its_own_cpu():
     assert lines[cpu_at + 2] == ("", "besides, processes it started and reaped used 1.50 s of CPU")
     quiet = describe(replace(running, sample=replace(running.sample, reaped_cpu=0.002)), (), NOW)
     assert not any("reaped" in text for _, text in quiet)
+
+
+def test_an_ended_child_that_printed_nothing_has_no_output_not_none_yet():
+    assert output_heading(ProcState.FAILED, 0) == "No output"
+    assert output_heading(ProcState.SLEEPING, 0) == "No output yet"
+    assert output_heading(ProcState.EXITED, 1) == "Last 1 line of output"

@@ -228,9 +228,7 @@ class DetailsScreen(ModalScreen[None]):
             traceback.update(Text(shown, style=resolve(self.app, "$error")))
         last = output[-LAST_LINES:]
         body = Text(end="")
-        body.append(
-            f"Last {plural(len(last), 'line')} of output" if last else "No output yet", label_style
-        )
+        body.append(output_heading(row.state, len(last)), label_style)
         error_style = resolve(self.app, "$error")
         for line in last:
             body.append("\n")
@@ -248,3 +246,11 @@ def _pinning(affinity: tuple[int, ...] | None) -> str:
     if not affinity:
         return "not pinned (any CPU)"
     return f"pinned to {'CPU' if len(affinity) == 1 else 'CPUs'} {format_cpu_list(affinity)}"
+
+
+def output_heading(state: ProcState, shown: int) -> str:
+    """The heading of the last lines shown: an ended process that printed nothing will
+    not ("No output yet" said it might)."""
+    if shown:
+        return f"Last {plural(shown, 'line')} of output"
+    return "No output" if state.is_over else "No output yet"
