@@ -69,3 +69,22 @@ async def test_a_second_quit_key_at_the_quit_question_quits(keys: tuple[str, str
         await pilot.pause(0.5)
     assert ("shutdown", fake.grace) in fake.calls
     assert app.return_code == 0
+
+
+async def test_escape_clears_a_filter_after_enter_left_it_for_the_table() -> None:
+    """Typed, then Enter: the table said "No process matches 'zzz' (Escape clears the
+    filter)", and Escape there did nothing (only Escape in the box cleared it)."""
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        fake.emit_history()
+        table = app.lab.table
+        await pilot.pause()
+        every = table.row_count
+        assert every > 0
+        await pilot.press("slash", *"zzz", "enter")
+        await pilot.pause()
+        assert table.has_focus and table.row_count == 0 and table.filter_text == "zzz"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.filter_text == "" and table.row_count == every
+        assert not app.lab.query_one("#filter").display

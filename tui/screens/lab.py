@@ -409,8 +409,12 @@ class LabScreen(ProcessCommands):
         self.table.focus()
 
     def on_key(self, event: events.Key) -> None:
+        """Escape clears the filter: in its box, or at the table once Enter has left it
+        there (where the table's "Escape clears the filter" sent it before); a join being
+        waited for is stopped first (action_cancel_join)."""
         box = self.query_one("#filter", Input)
-        if event.key == "escape" and box.has_focus:
+        at_table = self.table.has_focus and bool(box.value) and not self._joining
+        if event.key == "escape" and (box.has_focus or at_table):
             box.value = ""
             box.display = False
             self.table.focus()
