@@ -69,6 +69,16 @@ DESCRIBED_CHARS = 60  # a process's command line in a notice naming it
 HURRY_STEP_S = 0.05  # how soon a shutdown's wait hears hurry()
 
 
+def past_the_limit(live: int, count: int, max_procs: int) -> str:
+    """Why starting `count` more than `live` is refused under --max-procs."""
+    if not live:
+        return f"{count} children at once are past the limit of {max_procs}; raise --max-procs"
+    return (
+        f"starting {count} would make {live + count} live children, past the limit"
+        f" of {max_procs}; let some finish, or raise --max-procs"
+    )
+
+
 class Controller:
     # proclab's own children: it may do everything to them, and quitting ends them.
     capabilities = Capabilities(
@@ -335,10 +345,7 @@ class Controller:
                 raise SpawnRefused("the controller is not running")
             live = self._registry.live_count()
             if live + count > self.max_procs:
-                raise SpawnRefused(
-                    f"starting {count} would make {live + count} live children, past the limit"
-                    f" of {self.max_procs}; let some finish, or raise --max-procs"
-                )
+                raise SpawnRefused(past_the_limit(live, count, self.max_procs))
             ids: list[int] = []
             for name in self._names(spec.name, count):
                 rec_id = self._registry.new_id()

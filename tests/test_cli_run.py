@@ -146,6 +146,13 @@ def test_too_many_children_is_refused():
     out = proclab("run", f"{T}:sleep", "--count", "5", "--max-procs", "3")
     assert out.returncode == 2
     assert "past the limit of 3" in out.stderr and "Traceback" not in out.stderr
+    # the app refuses it before it opens, as it refuses any bad launch argument
+    app = proclab(f"{T}:sleep", "--count", "5", "--max-procs", "3")
+    assert app.returncode == 2 and app.stdout == ""
+    assert (
+        app.stderr
+        == "proclab: count: 5 children at once are past the limit of 3; raise --max-procs\n"
+    )
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

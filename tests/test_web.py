@@ -688,6 +688,8 @@ def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:
         (["watch", "no-such-script.py"], "no-such-script.py: no such file"),
         (["watch", "--headless", str(EXAMPLES / "ten_sleepers.py")], "--headless"),
         (["attach", "not-a-pid"], "'not-a-pid' is not a process id"),
+        # every tab opened to say "past the limit of 256", once the server served
+        ([f"{TASKS}:sleep", "--count", "300"], "count: 300 children at once are past the limit"),
     ):
         done = subprocess.run(
             [PROCLAB, "web", "--port", str(free_port()), "--", *app_args],

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from proclab.core.controller import Controller
+from proclab.core.controller import Controller, past_the_limit
 from proclab.core.defaults import SERVER_HOST
-from proclab.core.errors import ProclabError
+from proclab.core.errors import InputError, ProclabError
 from proclab.core.model import ProcessSpec
 from proclab.core.recording import record_into
 from proclab.tui.commands.options import spec_from_arguments
@@ -84,9 +84,15 @@ def run_session(controller: Controller, app: ProclabApp, **run_options: Any) -> 
 
 
 def startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
+    """The children to start at launch, checked; raises ProclabError. A count past
+    --max-procs is refused here, before the app (or each of `web`'s tabs) opens only to
+    say so."""
     if not ns.target:
         return None
-    return spec_from_arguments(ns), ns.count
+    spec = spec_from_arguments(ns)
+    if ns.count > ns.max_procs:
+        raise InputError("count", past_the_limit(0, ns.count, ns.max_procs))
+    return spec, ns.count
 
 
 def startup_server(ns: argparse.Namespace) -> ServerConfig | None:
