@@ -277,6 +277,7 @@ _NOT_NEGATIVE: dict[type, tuple[str, ...]] = {
     ProcessRow: ("stopped_s",),
 }  # fmt: skip
 _PERCENT_OF_ALL: dict[type, tuple[str, ...]] = {SystemSample: ("total", "mem_percent")}
+MAX_SIGNAL = 64  # SIGRTMAX on Linux: an exit code is 0-255, or minus the signal that ended it
 
 
 def _check_figures(cls: type, fields: dict[str, Any], where: str) -> None:
@@ -294,6 +295,15 @@ def _check_figures(cls: type, fields: dict[str, Any], where: str) -> None:
                 raise DecodeError(f"{where}.per_core[{i}]", f"{_shown(busy)} is not 0-100 %")
         if fields.get("mem_used", 0) > fields.get("mem_total", 0):
             raise DecodeError(f"{where}.mem_used", "more than mem_total")
+    if cls is ProcessRow:
+        # A replay showed pid -5, and "-999 signa…" as the exit code of an exited row.
+        pid, code = fields.get("pid"), fields.get("exitcode")
+        if pid is not None and pid < 1:
+            raise DecodeError(f"{where}.pid", f"{_shown(pid)} is no process id")
+        if code is not None and not -MAX_SIGNAL <= code <= 255:
+            raise DecodeError(
+                f"{where}.exitcode", f"{_shown(code)} is neither an exit status nor a signal"
+            )
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:

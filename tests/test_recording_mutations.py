@@ -269,6 +269,10 @@ OWN_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
     (6, ("event", "pid"), "x", "event.pid"),
     (0, ("t",), 1e300, "t"),
     (10, ("event", "stood"), ["1"], "event.stood[0]"),
+    # shown as they were: pid -5, and "-999 signa…" as an exited row's exit code
+    (7, ("event", "row", "pid"), -5, "event.row.pid"),
+    (7, ("event", "row", "exitcode"), -999, "event.row.exitcode"),
+    (7, ("event", "row", "exitcode"), 256, "event.row.exitcode"),
 ]
 # A watched program's rows and calls (proclab watch --record) are read as strictly.
 WATCHED_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
