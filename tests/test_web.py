@@ -683,6 +683,18 @@ def test_a_loopback_address_written_as_ipv6_is_loopback() -> None:
     assert is_loopback("127.1") and not is_loopback("10.1") and not is_loopback("999.1")
 
 
+def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
+    """`--host 999.1.1.1` was told it "is reachable from other machines ... pass --public"."""
+    done = subprocess.run(
+        [PROCLAB, "web", "--host", "999.1.1.1", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "proclab web: host: 999.1.1.1 is not an IP address\n"
+
+
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:
     for app_args, said in (
         (["watch", "no-such-script.py"], "no-such-script.py: no such file"),

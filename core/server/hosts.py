@@ -29,8 +29,13 @@ def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def host_problem(host: str) -> str | None:
     """Why `host` can name no host, else None: it holds a character no resolver takes (a
     control, or a byte that is not UTF-8 as Python decodes it), which binding and
-    connecting raised as a TypeError or UnicodeError traceback."""
-    return None if host.isprintable() else f"host: {host} is not a host name"
+    connecting raised as a TypeError or UnicodeError traceback; or it is written as an
+    address and is none (999.1.1.1: `web` called it reachable from other machines)."""
+    if not host.isprintable():
+        return f"host: {host} is not a host name"
+    if looks_numeric(host) and ip_of(host) is None:
+        return f"host: {host} is not an IP address"
+    return None
 
 
 def looks_numeric(host: str) -> bool:

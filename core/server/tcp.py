@@ -82,7 +82,7 @@ from proclab.core.server.handler import (
     serve,
     takes_shared_budget,
 )
-from proclab.core.server.hosts import host_problem, ip_of, is_loopback, looks_numeric
+from proclab.core.server.hosts import host_problem, ip_of, is_loopback
 from proclab.core.targets import Target
 from proclab.core.words import plural
 
@@ -146,8 +146,6 @@ class ServerConfig:
         if problem is not None:
             raise ServerError(problem)
         address = ip_of(self.host)
-        if address is None and looks_numeric(self.host):
-            raise ServerError(f"host: {self.host} is not an IP address")
         if not is_loopback(self.host) and not self.public:
             # A name is not looked up here (a DNS query may take seconds): it may be this
             # machine's, or none at all, which binding says.
