@@ -683,6 +683,14 @@ def test_a_loopback_address_written_as_ipv6_is_loopback() -> None:
     assert is_loopback("127.1") and not is_loopback("10.1") and not is_loopback("999.1")
 
 
+def test_on_port_80_the_names_a_browser_sends_without_a_port_are_served() -> None:
+    """On --port 80 http://localhost/ was refused ("not localhost"): a browser sends
+    "Host: localhost", and only "localhost:80" was allowed."""
+    hosts = web_cmd.served_hosts("http://127.0.0.1", "127.0.0.1", 80)
+    assert {"localhost", "127.0.0.1", "[::1]", "localhost:80"} <= hosts
+    assert "localhost" not in web_cmd.served_hosts("http://127.0.0.1:8080", "127.0.0.1", 8080)
+
+
 def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
     """`--host 999.1.1.1` was told it "is reachable from other machines ... pass --public"."""
     done = subprocess.run(

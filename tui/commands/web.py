@@ -50,6 +50,7 @@ from proclab.tui.commands.web_tabs import log as tab_log
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 8000
 APP_MODULE = "proclab.tui.cli"
+DEFAULT_HTTP_PORT = 80
 SESSION_END_S = 30.0  # each app's own shutdown is its --grace and a little more
 WATCHING = ("watch", "attach")  # commands whose app a tab can show
 NO_RECORD = "--record: every tab would write the same file; not in proclab web"
@@ -208,6 +209,8 @@ def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
         hosts.add(netloc(str(address), port).lower())
     if is_loopback(host):
         hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
+    if port == DEFAULT_HTTP_PORT:  # a browser leaves it out of Host and Origin: "localhost"
+        hosts.update(name.removesuffix(f":{port}") for name in list(hosts))
     return frozenset(hosts)
 
 
