@@ -793,6 +793,9 @@ def test_a_cpu_that_idled_is_never_fully_used():
     [
         ("1" * 400, "", "burst must be at most 1,000,000,000, got " + "1" * 39 + "…"),
         ("x" * 1000, "", "burst is not a number: '" + "x" * 39 + "…'"),
+        # Python reads other scripts' digits; shown, they read as ASCII ones ("٣" as "3")
+        ("٣", "", "burst is not a number: '٣'"),
+        ("1", "٣", "priority is not a whole number: '٣'"),
         ("12345678901234567", "", "burst must be at most 1,000,000,000, got 12345678901234567"),
         ("1", "9" * 5000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),
         ("1", "9" * 4000, "priority must be between -1,000,000,000 and 1,000,000,000, got "),

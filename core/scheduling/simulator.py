@@ -278,6 +278,8 @@ def parse_number(text: str) -> float:
     if not stripped:
         raise ValueError("is empty")
     try:
+        if not stripped.isascii():  # float() reads "٣" as 3, which was shown as "3"
+            raise ValueError(stripped)
         value = float(stripped)
     except ValueError:
         raise ValueError(f"is not a number: {clipped(stripped)!r}") from None
@@ -321,7 +323,7 @@ def job_from_fields(
         # says "not whole"; a word is not whole whatever its length.
         digits = typed.lstrip("+-").replace("_", "").lstrip("0")
         try:
-            if not re.fullmatch(r"[+-]?\d[\d_]*", typed):
+            if not re.fullmatch(r"[+-]?[0-9][0-9_]*", typed):
                 raise ValueError(typed)
             prio = int(typed) if len(digits) <= 10 else 2 * MAX_PRIORITY
         except ValueError:
