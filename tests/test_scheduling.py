@@ -806,6 +806,8 @@ def test_a_cpu_that_idled_is_never_fully_used():
     ids=[
         "400-digit-burst",
         "long-word",
+        "arabic-indic-burst",
+        "arabic-indic-priority",
         "17-digit-burst",
         "5000-digit",
         "4000-digit",
