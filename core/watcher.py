@@ -170,6 +170,15 @@ class ChildWatcher:
             return False
         return _waiting(pipe.fd) == 0
 
+    def all_told(self, rec_id: int) -> bool:
+        """Whether everything the record's pipes got so far has been handed out: nothing
+        waits in them, nothing read is in hand. Asked from another thread, as `unread`
+        is, and as loosely: the answer only orders."""
+        return all(
+            pipe.handed == pipe.taken and _waiting(pipe.fd) == 0
+            for pipe in list(self._pipes_of.get(rec_id, ()))
+        )
+
     def written_before(self, rec_id: int, stream: Stream, sent: float, unread: int) -> int | None:
         """How many bytes of the record's `stream` pipe were written before a message
         sent at `sent` with `unread` bytes in the pipe then (told_through); None: no pipe."""

@@ -353,6 +353,72 @@ def test_a_line_printed_before_an_exec_keeps_the_name_it_was_printed_under(
     ]
 
 
+@pytest.mark.parametrize("then", ["exec", "exit"])
+def test_a_parent_s_line_after_it_reaped_a_child_comes_after_the_child_s_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
+) -> None:
+    """A tester's: "python P | parent: forkchild status 5" was told first, then the
+    child's line, its exec and sh's line (3 runs of 3): the parent's word on the reap
+    waited for what the child still held to say, not for the lines it still had to be
+    read."""
+    ends = (
+        "    os.execvp('sh', ['sh', '-c', 'echo from sh; exit 5'])\n"
+        if then == "exec"
+        else "    print('from the child', flush=True)\n    os._exit(5)\n"
+    )
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import os\n"
+        "print('parent begins', flush=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print('child before exec', flush=True)\n" + ends + "_, status = os.waitpid(pid, 0)\n"
+        "print('parent: status', os.waitstatus_to_exitcode(status), flush=True)\n",
+    )
+    last = "from sh" if then == "exec" else "from the child"
+    assert told(program) == ["parent begins", "child before exec", last, "parent: status 5"]
+
+
+def test_a_fork_child_is_told_after_the_lines_its_parent_printed_before_starting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester's: under fork, a child's "+" line and its own lines came among (or
+    before) the hundreds of lines its parent printed before start() (6 runs of 6): the
+    child's hello, never held, went ahead of its parent's start() and lines."""
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import multiprocessing as mp\n"
+        "def child(i):\n"
+        "    print(f'child {i}', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        "    children = []\n"
+        "    for i in range(3):\n"
+        "        for k in range(100):\n"
+        "            print(f'pad {i} {k} ' + 'x' * 100, flush=True)\n"
+        "        print(f'before start {i}', flush=True)\n"
+        "        p = mp.Process(target=child, args=(i,), name=f'kid{i}')\n"
+        "        p.start()\n"
+        "        children.append(p)\n"
+        "    for p in children:\n"
+        "        p.join()\n",
+    )
+    said = [line for line in told(program) if not line.startswith("pad ")]
+    for i in range(3):
+        assert said.index(f"before start {i}") < said.index(f"child {i}"), said
+    # a child's row ("+") comes after the lines its parent printed before it existed
+    first: dict[str, int] = {}
+    for position, event in enumerate(program.events):  # type: ignore[attr-defined]
+        if isinstance(event, OutputLine) and event.text.startswith("before start"):
+            first.setdefault(event.text, position)
+        elif isinstance(event, Spawned) and event.row.pid != program.root.pid:  # type: ignore[union-attr]
+            first.setdefault(f"row {len([k for k in first if k.startswith('row')])}", position)
+    for i in range(3):
+        assert first[f"before start {i}"] < first[f"row {i}"], first
+
+
 def blocked_figures(lines: list[str]) -> dict[int, float]:
     """{pid: seconds} from the script's own "joined NAME pid PID exit 0: blocked S s"."""
     found = {}

@@ -49,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from proclab.core.watch.protocol import (
     MAX_MESSAGE_BYTES,
@@ -120,6 +121,17 @@ class PassedFds:
         return len(fds)
 
 
+class _Held(NamedTuple):
+    """A message waiting for its turn: what its sender had left unread as it sent it,
+    when it was held (time.monotonic()), and the fds that came with it (a hello's pipes,
+    kept until it is delivered)."""
+
+    message: Message
+    unread: Unread
+    at: float
+    passed: PassedFds
+
+
 class _Connection:
     __slots__ = ("pid", "sock")
 
@@ -137,15 +149,18 @@ class HookServer:
         on_message: Callable[[Message, PassedFds], None],
         *,
         in_turn: Callable[[int, Unread], bool] | None = None,
+        all_told: Callable[[int], bool] | None = None,
         max_connections: int = 4096,
     ) -> None:
         self._on_message = on_message
         # Whether the lines a process wrote before a message it sent (pid, what it had
         # left unread and when) have been handed out.
         self._in_turn = in_turn
-        # pid -> its messages waiting for their turn, in the order sent, as (message,
-        # unread, time.monotonic() when held)
-        self._held: dict[int, deque[tuple[Message, Unread, float]]] = {}
+        # Whether every line a process has written so far has been handed out: a word on
+        # its end (a reap, a join) waits for them.
+        self._all_told = all_told
+        # pid -> its messages waiting for their turn, in the order sent
+        self._held: dict[int, deque[_Held]] = {}
         self._max_connections = max_connections
         self._uid = os.getuid()
         self.directory = _private_directory()
@@ -289,10 +304,13 @@ class HookServer:
 
     def release(self, pid: int) -> None:
         """Deliver now, on the caller's thread, what process `pid` sent that waits for
-        its turn and whose turn has come (after a chunk of its lines went out)."""
-        if pid in self._held:
+        its turn and whose turn has come (after a chunk of its lines went out); and what
+        others hold behind those lines (a parent's word on its end, a fork child's hello)."""
+        if self._held:
             with self._reading:
                 self._release_held(pid)
+                for other in list(self._held):
+                    self._release_held(other)
 
     def deliver_all(self) -> None:
         """Deliver now, on the caller's thread, what every process has sent and no sweep
@@ -301,7 +319,7 @@ class HookServer:
         self._deliver_now(lambda: self._connections, accept=True)
 
     @property
-    def held(self) -> dict[int, deque[tuple[Message, Unread, float]]]:
+    def held(self) -> dict[int, deque[_Held]]:
         """The messages waiting their turn, by process (read, never changed, by others)."""
         return self._held
 
@@ -309,13 +327,28 @@ class HookServer:
         """What the first message of `pid` waiting its turn left unread, and when."""
         queue = self._held.get(pid)
         try:
-            return queue[0][1]  # type: ignore[index]
+            return queue[0].unread  # type: ignore[index]
         except (TypeError, IndexError):  # none, or delivered meanwhile
             return None
 
     def held_gone(self) -> list[int]:
         """The processes gone (their connections closed) whose messages wait their turn."""
         return [pid for pid in list(self._held) if pid not in self._fds_of]
+
+    def ends_held(self, pid: int) -> list[int]:
+        """The children whose ends (a reap, a join that saw it end) `pid` has said and
+        are waiting their turn."""
+        ended = (_ended_child(held.message) for held in list(self._held.get(pid, ())))
+        return [child for child in ended if child is not None]
+
+    def end_waiting(self, pid: int) -> int | None:
+        """The child whose end is the first thing `pid` said that waits its turn."""
+        queue = self._held.get(pid)
+        try:
+            message = queue[0].message  # type: ignore[index]
+        except (TypeError, IndexError):  # none, or delivered meanwhile
+            return None
+        return _ended_child(message)
 
     def release_now(self, pids: Iterable[int]) -> None:
         """Deliver now, in order, what these processes hold, their lines told or not."""
@@ -426,12 +459,13 @@ class HookServer:
         if queue is None:
             return
         while queue:
-            message, unread, held_at = queue[0]
+            message, unread, held_at, passed = queue[0]
             waited_enough = force or time.monotonic() - held_at >= HOLD_MAX_S
             if not waited_enough and not self._told_first(message, unread):
                 return
             queue.popleft()
-            self._call(message, PassedFds(()))
+            self._call(message, passed)
+            self._counts["fds_closed"] += passed.close()
         if self._held.get(pid) is queue:
             del self._held[pid]
             for other in list(self._held):  # a parent's word on this one's end may go now
@@ -439,18 +473,26 @@ class HookServer:
                     self._release_held(other)
 
     def _told_first(self, message: Message, unread: Unread) -> bool:
-        """Whether the lines written before `message` have been handed out, and, for a
-        parent's word on a child's end, what that child said first (a start of its own
-        told after its parent's join)."""
-        ends = isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended)
-        if ends and message.child in self._held:  # type: ignore[union-attr]
+        """Whether the lines written before `message` have been handed out (for a fork
+        child's hello, the lines its parent wrote before it, which were still in the
+        parent's pipes as the child began), and, for a parent's word on a child's end,
+        what that child said and wrote first (a start of its own told after its parent's
+        join; a parent's line after its waitpid() told before its child's lines)."""
+        child = _ended_child(message)
+        if child is not None and (child in self._held or not self._asked(self._all_told, child)):
             return False
-        if unread is None or self._in_turn is None:
+        if unread is None:
+            return True
+        writer = message.ppid if isinstance(message, Hello) else message.pid
+        return self._asked(self._in_turn, writer, unread)
+
+    def _asked(self, callback: Callable[..., bool] | None, *args: object) -> bool:
+        if callback is None:
             return True
         try:
-            return self._in_turn(message.pid, unread)
+            return callback(*args)
         except Exception as exc:
-            self._note("callback_errors", f"in_turn raised {exc!r}")
+            self._note("callback_errors", f"{callback.__name__} raised {exc!r}")
             return True
 
     def _deliver(
@@ -486,12 +528,20 @@ class HookServer:
             if isinstance(message, Dropped):
                 self._counts["lost"] += message.count
             if isinstance(message, Hello):
-                # Its pipes come with it: never held. What an earlier process of its pid
-                # (before an exec) still holds goes first.
+                # What an earlier process of its pid (before an exec) still holds goes
+                # first. A fork child's hello waits for the lines its parent wrote before
+                # it (`unread`: counted on the parent's pipes, its until it takes its
+                # own), with its pipes: its own lines are read once it is told.
                 self._release_held(message.pid, force=True)
+                if not self._told_first(message, unread):
+                    self._held[message.pid] = deque(
+                        [_Held(message, unread, time.monotonic(), passed)]
+                    )
+                    passed = PassedFds(())  # closed once it is delivered
+                    return
             elif message.pid in self._held or not self._told_first(message, unread):
                 self._held.setdefault(message.pid, deque()).append(
-                    (message, unread, time.monotonic())
+                    _Held(message, unread, time.monotonic(), PassedFds(()))
                 )
                 return
             self._call(message, passed)
@@ -519,7 +569,7 @@ class HookServer:
             self._resume_accepting()
         bye = Bye(pid=conn.pid, t=time.time())
         if conn.pid in self._held:  # after what it said before it went
-            self._held[conn.pid].append((bye, None, time.monotonic()))
+            self._held[conn.pid].append(_Held(bye, None, time.monotonic(), PassedFds(())))
         else:
             self._call(bye, PassedFds(()))
 
@@ -545,6 +595,13 @@ class HookServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _ended_child(message: Message) -> int | None:
+    """The child whose end `message` tells (a reap, a join that saw it end), if it does."""
+    if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
+        return message.child
+    return None
 
 
 def _hung_up(fd: int) -> bool:

@@ -192,7 +192,9 @@ class WatchedTree:
             self._rows, self._channels, self._watcher, self._emit, self._deliver_pending
         )
         self._hook_server: HookServer | None = (
-            HookServer(messages.on_message, in_turn=self._in_turn) if hook else None
+            HookServer(messages.on_message, in_turn=self._in_turn, all_told=self._all_told)
+            if hook
+            else None
         )
         if self._hook_server is not None:
             self._watcher.wait_for(self._hook_server.held)
@@ -691,7 +693,16 @@ class WatchedTree:
         """What the channel's process said after writing the chunk just told: its turn
         may have come (hook_server: in_turn)."""
         pid = self._messages.channel_pid.get(channel)
-        if pid is not None and self._hook_server is not None:
+        if pid is None or self._hook_server is None:
+            return
+        self._hook_server.release(pid)
+        child = self._hook_server.end_waiting(pid)
+        if child is not None and self._watcher.on_its_thread():
+            # Its word on a child's end waits for that child's lines, and the rest of this
+            # chunk for it (a line printed after a waitpid() was told before the child's
+            # lines): the child has ended, so all it wrote is in its pipes; read them now.
+            self._hook_server.release(child)  # its hello, whose turn has come by now
+            self._read_own(child)
             self._hook_server.release(pid)
 
     def _cut(self, channel: int, stream: Stream) -> int | None:
@@ -717,6 +728,12 @@ class WatchedTree:
             for stream in streams
         )
 
+    def _all_told(self, pid: int) -> bool:
+        """Whether everything process `pid` has written to its own pipes so far has been
+        handed out: a parent's word on its end (a reap, a join) comes after its lines."""
+        channel = self._messages.own_channel.get(pid)
+        return channel is None or self._watcher.all_told(channel)
+
     def _on_line(self, channel: int, stream: str, text: str, continues: bool) -> None:
         with self._lock:
             rec_id = self._channels.output_row(channel)
@@ -741,6 +758,11 @@ class WatchedTree:
             # them (a parent's word on a child's end waits STATUS_WAIT_S: waited_on).
             for pid in gone:
                 self._read_own(pid)
+                # Its word on a child's end comes after what that child said and wrote:
+                # the child's hello (which waited for the lines just read), its lines.
+                for child in self._hook_server.ends_held(pid):
+                    self._hook_server.release_now([child])
+                    self._read_own(child)
             self._hook_server.release_now(gone)
 
     def output_open(self, rec_id: int) -> bool:

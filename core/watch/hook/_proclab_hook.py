@@ -249,6 +249,12 @@ def _hello(via: str, parent: int = 0) -> None:
     `parent`: who forked this process (a parent that exits at once is gone by the time
     its child runs this, and getppid() names the reaper that adopted the child)."""
     global _own
+    fields = {}
+    if via == "fork" and _own:
+        # Its fds 1 and 2 are still its parent's own pipes: what waits in them was written
+        # before this child began (the lines before start()), and is told before it.
+        fields["tu"] = time.time()
+        fields["u"] = _unread()
     _own = {}  # a fork child's are its parent's until it takes its own
     taken = []  # (target fd, stream, read end, write end)
     try:
@@ -267,6 +273,7 @@ def _hello(via: str, parent: int = 0) -> None:
                 "exe": _text(sys.executable or "", MAX_ARG_CHARS),
                 "via": via,
                 "fds": [stream for _, stream, _, _ in taken],
+                **fields,
             },
             tuple(r for _, _, r, _ in taken),
         )
