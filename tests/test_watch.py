@@ -419,6 +419,35 @@ def test_a_fork_child_is_told_after_the_lines_its_parent_printed_before_starting
         assert first[f"before start {i}"] < first[f"row {i}"], first
 
 
+def test_lines_a_pool_worker_prints_after_renaming_itself_carry_its_new_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester's: "SpawnPoolWorker-2 31306 | init-poolw-31306", a line whose own text
+    shows the rename had happened (spawn 3 runs of 3): a named worker's lines were read
+    without first taking what it had said, to keep a flood cheap."""
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import multiprocessing as mp, os\n"
+        "def init():\n"
+        "    mp.current_process().name = f'renamed-{os.getpid()}'\n"
+        "    print(f'init {mp.current_process().name}', flush=True)\n"
+        "def work(n):\n"
+        "    print(f'task {n} {mp.current_process().name}', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('spawn')\n"
+        "    pool = mp.Pool(2, initializer=init)\n"
+        "    pool.map(work, range(6), chunksize=3)\n"
+        "    pool.close()\n"
+        "    pool.join()\n",
+        seconds=0.0,
+    )
+    lines = [e for e in program.events if isinstance(e, OutputLine)]  # type: ignore[attr-defined]
+    assert len(lines) == 8, [(line.name, line.text) for line in lines]
+    for line in lines:
+        assert line.text.endswith(line.name), (line.name, line.text)
+
+
 def blocked_figures(lines: list[str]) -> dict[int, float]:
     """{pid: seconds} from the script's own "joined NAME pid PID exit 0: blocked S s"."""
     found = {}

@@ -302,6 +302,18 @@ class HookServer:
         may call it, for another process than the one it is delivering."""
         self._deliver_now(lambda: self._fds_of.get(pid, ()), accept=pid not in self._fds_of)
 
+    def sent(self, pid: int) -> bool:
+        """Whether process `pid` has sent something no sweep has read yet: one
+        epoll_wait, without the lock (for a process whose every chunk of lines asks)."""
+        fds = self._fds_of.get(pid)
+        if not fds:
+            return False
+        try:
+            ready = self._epoll.poll(0)
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+        return any(fd in fds for fd, _ in ready)
+
     def release(self, pid: int) -> None:
         """Deliver now, on the caller's thread, what process `pid` sent that waits for
         its turn and whose turn has come (after a chunk of its lines went out); and what
