@@ -87,8 +87,15 @@ class LineList(PaintedWhenShown, ScrollView, can_focus=True):
     def _resize(self) -> None:
         self.virtual_size = Size(self._width, len(self._lines))
         if self._cursor is None:
-            self.scroll_end(animate=False, immediate=True)
+            # Once the new size is laid out: scrolled now, the end was the old size's, and
+            # a burst of lines (a client's connections) stayed below the view, stale,
+            # until the next line came.
+            self.call_after_refresh(self._follow)
         self.refresh()
+
+    def _follow(self) -> None:
+        if self._cursor is None:
+            self.scroll_end(animate=False, immediate=True)
 
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
