@@ -159,9 +159,6 @@ class Controller:
             if self._closed:
                 return
             self._closed = True  # from here on spawn() refuses
-            server = self._server
-        if server is not None:
-            server.stop("proclab is closing")
         self.shutdown_children(self.grace if grace is None else grace)
         self._launcher.stop()
         self._sampler.stop()
@@ -188,7 +185,12 @@ class Controller:
         """terminate -> wait up to `grace` -> kill -> wait: no child is left running, and
         none of their own processes (the family: see family.py), those that left their
         child's process group or outlived it included. Children still waiting to be
-        started are cancelled."""
+        started are cancelled. The server stops first, saying why: its processes are
+        among them, and their end was logged as its error ("its server process ended
+        (exited, exit 0)") when the app quit."""
+        server = self._server
+        if server is not None:
+            server.stop("proclab is closing")
         with self._launcher.gate, self._lock:
             afters = self._launcher.cancel_all("not started: proclab was shutting down")
             live = [i for i in self._registry.awaited() if self.row(i).pid is not None]

@@ -58,6 +58,18 @@ def echo(address, chunks: list[bytes], expect: int | None = None, timeout: float
         sock.close()
 
 
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_quitting_the_app_stops_the_server_as_closing_not_as_an_error(controller, events, mode):
+    """The app ends its children when it quits: the server process among them ended
+    first, and the log said "error: its server process 1637 ended (exited, exit 0)"."""
+    address = start(controller, mode)
+    assert echo(address, [b"hi"]) == b"HI"
+    controller.shutdown_children(2.0)  # what the app does as it quits
+    kinds = [(e.kind, getattr(e, "text", "")) for e in events]
+    assert not [k for k in kinds if k[0] == "error"], kinds
+    assert any(kind == "stopped" and "proclab is closing" in text for kind, text in kinds), kinds
+
+
 @pytest.mark.parametrize(("mode", "method"), MODES, ids=IDS)
 def test_any_bytes_come_back_upper_cased_exactly(controller, mode, method):
     address = start(controller, mode, method)
