@@ -1035,7 +1035,11 @@ def describe_event(event: ServerEvent) -> str:
             # the server's word for a handler that could not report
             return f"{who}{handler} closed: {event.reason}"
         case ClientClosed():
-            return f"{who}{handler} closed after {event.duration:.2f} s (in {event.bytes_in} B, out {event.bytes_out} B): {event.reason}"
+            # Why first: the line's point, which a narrow pane cut off at its end.
+            return (
+                f"{who}{handler} closed: {event.reason}, after {event.duration:.2f} s"
+                f" (in {event.bytes_in} B, out {event.bytes_out} B)"
+            )
         case ClientTurnedAway() if event.kind == "busy":
             why = event.text or f"at the limit of {plural(event.max_clients, 'client')}"
             return f"{who} turned away: busy ({why})"
