@@ -257,6 +257,11 @@ def test_lines_printed_before_a_start_are_told_before_it_however_late_they_are_r
     ]
     child = by_name(program)["Process-1"]
     assert child.exitcode == 0, child.exit_note
+    # the status line names the program first, the interpreter after it
+    said = program.describe()
+    assert re.fullmatch(
+        rf"watching \S*program\.py \(pid {program.root.pid}, python[\d.]*\)", said
+    ), said  # type: ignore[union-attr]
 
 
 def test_a_line_printed_during_a_slow_start_is_told_after_it(

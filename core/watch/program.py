@@ -275,7 +275,13 @@ class WatchedTree:
         if not roots:
             return "watching nothing yet"
         root = roots[0]
-        return f"watching {root.command or root.name} (pid {root.pid})"
+        command = root.command or root.name
+        interpreter, _, script = command.partition(" ")
+        if script and os.path.basename(interpreter).startswith("python"):
+            # The program first: at 80 columns "watching /home/me/.venv/bin/python" was
+            # all the line had room for.
+            return f"watching {script} (pid {root.pid}, {os.path.basename(interpreter)})"
+        return f"watching {command} (pid {root.pid})"
 
     @property
     def done(self) -> bool:

@@ -36,15 +36,17 @@ class StatusBar(Static):
         described = f"   {source.describe()}"
         if not spawns:
             text.append(described, "dim")
+        # A join waited for comes before the machine's figures: at 80 columns it read
+        # "joining ticker-1's", its "esc stops" cut off.
+        waiting = ", ".join(joining)
+        if waiting:
+            text.append(f"   esc stops joining {waiting}", "bold")
         system = source.system()
         if system is not None:
             load = system.load[0]
             text.append(
                 f"   CPU {system.total:.0f}%  mem {system.mem_percent:.0f}%  load {load:.2f}"
             )
-        waiting = ", ".join(joining)
-        if waiting:
-            text.append(f"   joining {waiting}; esc stops", "bold")
         # Whole or not at all: cut at 80 columns, "tick 1 s" read "tick 1".
         if spawns and text.cell_len + len(described) <= self.app.size.width:
             text.append(described, "dim")
