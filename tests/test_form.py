@@ -100,3 +100,16 @@ async def test_the_daemon_box_reads_on_and_off_without_colour() -> None:
         await pilot.pause()
         on = str(box.render())
         assert "X" in on and "X" not in off and on != off
+
+
+async def test_the_default_name_shown_follows_the_method() -> None:
+    """The Name field said "ForkServerProcess-N" whatever the Method: a spawn child is
+    SpawnProcess-N, a fork child ForkProcess-N."""
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot)
+        name = form.query_one("#name")
+        for method, kind in (("spawn", "SpawnProcess"), ("fork", "ForkProcess")):
+            form.query_one("#method").value = method
+            await pilot.pause()
+            assert name.placeholder == f"default: multiprocessing's ({kind}-N)"

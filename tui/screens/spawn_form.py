@@ -4,6 +4,7 @@ wrong field shows its error beside it and nothing starts."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from typing import ClassVar
@@ -111,7 +112,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
                 Input(
                     "",
                     id="name",
-                    placeholder="default: multiprocessing's (ForkServerProcess-N)",
+                    placeholder=_name_hint(self._method),
                     compact=True,
                 ),
             )
@@ -146,6 +147,12 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
 
     def on_mount(self) -> None:
         self.query_one("#target", Input).focus()
+
+    @on(Select.Changed, "#method")
+    def _method_chosen(self, event: Select.Changed) -> None:
+        """The default name follows the method, as multiprocessing's does (it said
+        ForkServerProcess-N whatever the method)."""
+        self.query_one("#name", Input).placeholder = _name_hint(str(event.value))
 
     @on(Select.Changed, "#builtin")
     def _builtin_chosen(self, event: Select.Changed) -> None:
@@ -241,3 +248,10 @@ def _field(label: str, *widgets: Widget) -> Iterator[Widget]:
     )
     if widgets[0].id != "builtin":
         yield Static("", id=f"error-{widgets[0].id}", classes="field-error", markup=False)
+
+
+def _name_hint(method: str) -> str:
+    """ "default: multiprocessing's (SpawnProcess-N)": the name a child started with
+    `method` gets when none is given."""
+    kind = multiprocessing.get_context(method).Process.__name__
+    return f"default: multiprocessing's ({kind}-N)"
