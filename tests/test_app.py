@@ -269,8 +269,11 @@ async def test_output_log_filters_to_the_selected_process(live_controller):
         await pilot.pause(0.3)
         shown = log.lines_shown()
         assert shown and all(f" {pid} " in line for line in shown)
+        # the footer says what f does now: it said "Only selected" while it was so
+        assert app.screen.active_bindings["f"].binding.description == "All"
         await pilot.press("f")
         await pilot.pause(0.3)
+        assert app.screen.active_bindings["f"].binding.description == "Only selected"
         assert {live_controller.row(i).pid for i in ids} <= {
             int(line.split()[1]) for line in log.lines_shown()
         }
@@ -437,7 +440,7 @@ async def test_server_from_its_pane(live_controller):
         writer.close()
         await writer.wait_closed()
         log = pane.query_one("#server-log")
-        await wait_for(pilot, lambda: any(" closed " in line for line in log.plain_lines()))
+        await wait_for(pilot, lambda: any(" closed: " in line for line in log.plain_lines()))
         text = "\n".join(log.plain_lines())
         assert f"listening on {address}" in text
         assert (

@@ -99,7 +99,7 @@ async def test_only_the_selected_shows_its_own_history_past_a_chatty_child() -> 
         log.add([line(i) for i in range(SCROLLBACK * 2)])  # the quiet lines fall off
         assert not any("child-2" in text for text in log.lines_shown())
         log.set_selected(2)
-        log.action_toggle_follow_selected()
+        log.action_only_selected(True)
         await pilot.pause()
         assert log.lines_shown() == [f"child-2 102 line {i}" for i in range(3)]
         log.add(quiet[-1:])  # queued before the view was built: not shown twice

@@ -140,7 +140,7 @@ async def test_calls_are_log_lines_under_the_process_that_made_them() -> None:
         assert join < lines.index("fetcher 42003 » terminate() of Process-3 (42006): SIGTERM sent")
         # Only the selected process: its lines and the calls made by it or on it.
         app.lab.table.select(7)
-        app.lab.output_log.action_toggle_follow_selected()
+        app.lab.output_log.action_only_selected(True)
         await pilot.pause()
         only = app.lab.output_log.lines_shown()
         assert only and all("Process-3" in line for line in only), only

@@ -73,12 +73,15 @@ Entry = OutputLine | Notice | Skipped | CallLine
 
 class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # One key, two words: the footer says what f does now (it said "Only selected"
+        # while the pane already showed only the selected process's lines).
         Binding(
             "f",
-            "toggle_follow_selected",
+            "only_selected(True)",
             "Only selected",
             tooltip="Show only the selected process's lines",
         ),
+        Binding("f", "only_selected(False)", "All", tooltip="Show every process's lines again"),
     ]
     DEFAULT_CSS = """
     OutputLog {
@@ -157,10 +160,16 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
         def control(self) -> OutputLog:
             return self.log
 
-    def action_toggle_follow_selected(self) -> None:
-        self.only_selected = not self.only_selected
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "only_selected":
+            return parameters[0] != self.only_selected
+        return True
+
+    def action_only_selected(self, only: bool) -> None:
+        self.only_selected = only
         self._rebuild()
         self._label()
+        self.refresh_bindings()
 
     @property
     def not_shown(self) -> int:
