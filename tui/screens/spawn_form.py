@@ -253,5 +253,6 @@ def _field(label: str, *widgets: Widget) -> Iterator[Widget]:
 def _name_hint(method: str) -> str:
     """ "default: multiprocessing's (SpawnProcess-N)": the name a child started with
     `method` gets when none is given."""
-    kind = multiprocessing.get_context(method).Process.__name__
+    # Each start method's context has its Process class; typeshed's BaseContext does not.
+    kind = multiprocessing.get_context(method).Process.__name__  # type: ignore[attr-defined]
     return f"default: multiprocessing's ({kind}-N)"
