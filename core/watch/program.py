@@ -695,6 +695,7 @@ class WatchedTree:
         # A process born since the last sweep may have printed before this (and told
         # this one so): its hello brings its pipes, which the watcher reads first.
         self._hook_server.deliver_new()
+        self._child_first(pid)
         # Unless this process said something after writing part of this chunk (a start()
         # waits its turn): those bytes came before the processes born since.
         return self._hook_server.held_head(pid) is None
@@ -706,14 +707,24 @@ class WatchedTree:
         if pid is None or self._hook_server is None:
             return
         self._hook_server.release(pid)
-        child = self._hook_server.end_waiting(pid)
-        if child is not None and self._watcher.on_its_thread():
-            # Its word on a child's end waits for that child's lines, and the rest of this
-            # chunk for it (a line printed after a waitpid() was told before the child's
-            # lines): the child has ended, so all it wrote is in its pipes; read them now.
-            self._hook_server.release(child)  # its hello, whose turn has come by now
-            self._read_own(child)
-            self._hook_server.release(pid)
+        self._child_first(pid)
+
+    def _child_first(self, pid: int) -> None:
+        """On the watcher's thread, before more of `pid`'s lines go out: when the first
+        thing it said that waits its turn is its word on a child's end (a reap, a join),
+        and the lines it wrote before that word have been told, the child's lines are read
+        now and the word goes. The child has ended, so all it wrote is in its pipes; the
+        rest of `pid`'s chunk came after (a line printed after waitpid() or join() was
+        told before the child's lines)."""
+        server = self._hook_server
+        if server is None or not self._watcher.on_its_thread():
+            return
+        child = server.end_waiting(pid)
+        if child is None or not self._in_turn(pid, server.held_head(pid)):
+            return
+        server.release(child)  # its hello, whose turn has come by now
+        self._read_own(child)
+        server.release(pid)
 
     def _cut(self, channel: int, stream: Stream) -> int | None:
         """Where in the channel's `stream` bytes those written before the first thing its
