@@ -22,8 +22,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=SERVER_HOST)
-    parser.add_argument("--port", type=port, default=SERVER_PORT)
+    parser.add_argument(
+        "--host", default=SERVER_HOST, help=f"the server's address (default {SERVER_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=port, default=SERVER_PORT, help=f"the server's port (default {SERVER_PORT})"
+    )
     parser.add_argument(
         "--clients", type=positive_int, default=8, metavar="C", help="clients at once (default 8)"
     )

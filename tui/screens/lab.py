@@ -67,7 +67,7 @@ PANE_FOCUS = {"procs": "#table", "log": "#output", "cpu": "#cpu", "server": "#se
 
 class LabScreen(ProcessCommands):
     EMPTY_TABLE = (
-        "No processes yet. Press n to start one (the spawn form),\n"
+        "No processes. Press n to start one (the spawn form),\n"
         "or start proclab with some: proclab TARGET, e.g.\n"
         "  proclab proclab.core.tasks:sleep --args '(5,)' --count 3\n"
         "? shows every key."
