@@ -1574,9 +1574,13 @@ def render_table_text(schedule: Schedule) -> str:
 
 
 def signed_time(value: float) -> str:
-    """A difference: +0.021, -3, 0."""
-    text = format_time(value)
-    return f"+{text}" if value > 0 and text != "0" else text
+    """A measured difference, to the thousandth of a unit (what the kernel's clocks
+    give, read against the sampler's ticks): +0.021, -3, 0. Not format_time's three
+    significant figures, which put +0.0765 beside +0.071 in one column."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0"):
+        return "0"
+    return f"+{text}" if value > 0 else text
 
 
 def priority_text(priority: int | None) -> str:
