@@ -34,10 +34,9 @@ REPLAY_BINDINGS: list[BindingType] = [
         "+10s",
         tooltip=f"Forward {SEEK_S:g} s in the recording",
     ),
-    Binding("less_than_sign", "seek_to(0)", "Start", show=False, tooltip="Back to the start"),
-    Binding(
-        "greater_than_sign", "seek_to(-1)", "End", show=False, tooltip="To the end of the recording"
-    ),
+    # In the footer with the others: a replay's keys are few, and these two were missing.
+    Binding("less_than_sign", "seek_to(0)", "Start", tooltip="Back to the start"),
+    Binding("greater_than_sign", "seek_to(-1)", "End", tooltip="To the end of the recording"),
 ]
 
 
