@@ -487,19 +487,21 @@ class LabScreen(ProcessCommands):
         self.app.push_screen(
             HelpScreen(
                 [
-                    ("Everywhere", self.key_bindings()),
+                    # One section for the keys that work anywhere (it had an "Everywhere"
+                    # and an "Anywhere").
+                    (
+                        "Everywhere",
+                        [
+                            *self.key_bindings(),
+                            Binding("ctrl+p", "", "Command palette: every action by name"),
+                            Binding("tab", "", "Next pane or field"),
+                        ],
+                    ),
                     (
                         "Process table",
                         [b for b in table_bindings if b.key in ("s", "S", "f5", "enter")],
                     ),
                     ("Output log", log_bindings),
-                    (
-                        "Anywhere",
-                        [
-                            Binding("ctrl+p", "", "Command palette: every action by name"),
-                            Binding("tab", "", "Next pane or field"),
-                        ],
-                    ),
                 ]
             )
         )
