@@ -52,12 +52,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from proclab.core.watch.protocol import (
+    FORK_SERVER_MAIN,
     MAX_MESSAGE_BYTES,
     Bye,
     Dropped,
     Hello,
     Message,
     MpJoin,
+    MpStart,
     ProtocolError,
     Reaped,
     Unread,
@@ -161,6 +163,10 @@ class HookServer:
         self._all_told = all_told
         # pid -> its messages waiting for their turn, in the order sent
         self._held: dict[int, deque[_Held]] = {}
+        # The processes a start() has been told to have started: a fork server's child is
+        # told after the start() that asked for it (it came among the lines its starter
+        # printed before start(), the fork server's pipes being empty).
+        self._started: set[int] = set()
         self._max_connections = max_connections
         self._uid = os.getuid()
         self.directory = _private_directory()
@@ -347,6 +353,15 @@ class HookServer:
         """The processes gone (their connections closed) whose messages wait their turn."""
         return [pid for pid in list(self._held) if pid not in self._fds_of]
 
+    def hellos_held(self) -> set[int]:
+        """The processes whose hello waits its turn (a fork child's, behind the lines its
+        parent printed before it)."""
+        return {
+            pid
+            for pid, queue in list(self._held.items())
+            if queue and isinstance(queue[0].message, Hello)
+        }
+
     def ends_held(self, pid: int) -> list[int]:
         """The children whose ends (a reap, a join that saw it end) `pid` has said and
         are waiting their turn."""
@@ -493,6 +508,8 @@ class HookServer:
         child = _ended_child(message)
         if child is not None and (child in self._held or not self._asked(self._all_told, child)):
             return False
+        if isinstance(message, Hello) and _forked_by_a_fork_server(message):
+            return message.pid in self._started
         if unread is None:
             return True
         writer = message.ppid if isinstance(message, Hello) else message.pid
@@ -562,6 +579,10 @@ class HookServer:
 
     def _call(self, message: Message, passed: PassedFds) -> None:
         self._counts["messages"] += 1
+        if isinstance(message, MpStart):
+            self._started.add(message.child)
+        elif isinstance(message, Bye):  # it holds live processes only
+            self._started.discard(message.pid)
         try:
             self._on_message(message, passed)
         except Exception as exc:
@@ -607,6 +628,11 @@ class HookServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _forked_by_a_fork_server(hello: Hello) -> bool:
+    """A child multiprocessing's fork server forked (its command line is the server's)."""
+    return hello.via == "fork" and any(FORK_SERVER_MAIN in arg for arg in hello.argv)
 
 
 def _ended_child(message: Message) -> int | None:

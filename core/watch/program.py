@@ -593,8 +593,9 @@ class WatchedTree:
         orphans = self._family.adopted() if self._family is not None and self.reaps_orphans else {}
         found = tree.walk([*roots, *expect, *orphans], known, expect)
         events: Pending = []
+        waits = self._hook_server.hellos_held() if self._hook_server is not None else set()
         with self._lock:
-            adopt = self._rows.walked(found, events, self.reaps_orphans, expect)
+            adopt = self._rows.walked(found, events, self.reaps_orphans, expect, waits)
         for rec_id in adopt:
             self._reaper.adopt(rec_id)
         self._emit(events)

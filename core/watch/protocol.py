@@ -33,6 +33,11 @@ class ProtocolError(ValueError):
     """A message that is dropped (and counted), with why."""
 
 
+# How the command line of multiprocessing's fork server, and so of every child it forks,
+# reads (`python -B -c 'from multiprocessing.forkserver import main; ...'`).
+FORK_SERVER_MAIN = "from multiprocessing.forkserver import main"
+
+
 @dataclass(frozen=True, slots=True)
 class Hello:
     """A Python process started (`via` "load") or was forked ("fork") and, for each

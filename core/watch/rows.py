@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from proclab.core.model import (
 from proclab.core.registry import Registry
 from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
+from proclab.core.watch.protocol import FORK_SERVER_MAIN
 
 COMMAND_CHARS = 200
 # A hook's word on what a process runs outweighs a walk's for this long: a walk reads
@@ -115,14 +116,20 @@ class TreeRows:
         events: Pending,
         reaps_orphans: bool,
         looked_for: Mapping[int, int],
+        hello_waits: Container[int] = (),
     ) -> list[int]:
         """What a walk found: rows made and brought up to date, and those gone marked so.
         `looked_for`: the live rows' processes as the walk began (walk_from), the only ones
         it can say are gone: a row made meanwhile (a hook's hello) was not looked for.
+        `hello_waits`: processes whose hook's hello waits its turn, and will make their
+        rows then (a fork child's, behind the lines its parent printed before it: made
+        here, its "+" came before them).
         Returns the rows of orphans re-parented to proclab, for the Reaper to adopt."""
         adopt: list[int] = []
         self.known = found
         for process in found.values():
+            if process.pid in hello_waits and process.pid not in self.live:
+                continue
             rec_id = self.see(process, events)
             mine = reaps_orphans and process.ppid == self._me
             if rec_id is not None and mine and rec_id not in self.own:
@@ -555,7 +562,7 @@ def _recognised(cmdline: Sequence[str]) -> MpFacts | None:
     text = " ".join(cmdline)
     if "from multiprocessing.spawn import spawn_main" in text:
         return MpFacts(method="spawn")
-    if "from multiprocessing.forkserver import main" in text:
+    if FORK_SERVER_MAIN in text:
         return MpFacts(role="forkserver")
     if "from multiprocessing.resource_tracker import main" in text:
         return MpFacts(role="resource_tracker")
