@@ -141,7 +141,9 @@ def test_names_that_are_not_utf8_are_shown_escaped_and_the_app_still_quits(lesso
         session.wait_for(b"1 ended")
         session.send("\r")  # the details: the target's file and the folder it ran in
         session.wait_for(b"\\udcfedir")
-        assert b"\\udcffx.py:calm" in session.output
+        # The file's name, escaped: the line's end (":calm") is cut at 160 columns where
+        # the temporary folder's path is long (pytest-xdist's), as it was in 1 full run
+        assert b"\\udcffx.py" in session.output
         session.send("\x1b", pause=1)
         assert quit_app(session) == 0
     finally:
