@@ -69,6 +69,10 @@ class Registry:
         self._system: SystemSample | None = None
         # The latest tick's time, and the children whose last sample stood in it.
         self._stood: tuple[float, frozenset[int]] = (0.0, frozenset())
+        # Rows whose stop or continue proclab has just sent, and reads at once (refreshing):
+        # a tick leaves their state to that read, which counts the stop from when it was
+        # made, not from the tick (a test saw a pause "seen at ticks", 1 CI run).
+        self._refreshing: set[int] = set()
 
     # Events ------------------------------------------------------------------------------
 
@@ -169,6 +173,16 @@ class Registry:
             row = self._rows[rec_id] = self._rows[rec_id].with_changes(**changes)
             return row
 
+    def refresh_begins(self, rec_id: int) -> None:
+        """The row's state is read at once after a stop or continue proclab sends now: until
+        refresh_ends, ticks leave it alone."""
+        with self.lock:
+            self._refreshing.add(rec_id)
+
+    def refresh_ends(self, rec_id: int) -> None:
+        with self.lock:
+            self._refreshing.discard(rec_id)
+
     def set_live_state(self, rec_id: int, state: ProcState) -> bool:
         """True if the row changed."""
         with self.lock:
@@ -236,6 +250,8 @@ class Registry:
                 if row.sample is not None and sample.time < row.sample.time:
                     continue  # read before the figures a signal's sender took (signals.py)
                 state = state_for_status(sample.status)
+                if rec_id in self._refreshing:
+                    state = row.state
                 new = row.with_sample(sample, state)
                 if state is not row.state:
                     stops = row.stop_changes(state, sampled.system.wall)

@@ -100,7 +100,13 @@ class Signaller:
                 last = final_sample(pid, previous, born, started_at=row.started_at)
                 if last is not None:
                     self._registry.update(rec_id, sample=last)
-            signal_group(pid, sig)
+            if sig in (signal.SIGSTOP, signal.SIGCONT):
+                self._registry.refresh_begins(rec_id)  # ended by the refresh below
+            try:
+                signal_group(pid, sig)
+            except BaseException:
+                self._registry.refresh_ends(rec_id)
+                raise
             if sig == signal.SIGTERM:
                 signal_group(pid, signal.SIGCONT)
             if outside and family is not None:
@@ -172,18 +178,21 @@ class Signaller:
         waiting for the next sample."""
 
         def refresh() -> None:
-            row = self._registry.get(rec_id)
-            pid = row.pid if row else None
-            if pid is None:
-                return
-            for _ in range(20):
-                try:
-                    state = state_for_status(procfs.read(pid).status)
-                except (OSError, ValueError, IndexError):
+            try:
+                row = self._registry.get(rec_id)
+                pid = row.pid if row else None
+                if pid is None:
                     return
-                if self._registry.set_live_state(rec_id, state):
-                    return
-                time.sleep(0.005)
+                for _ in range(20):
+                    try:
+                        state = state_for_status(procfs.read(pid).status)
+                    except (OSError, ValueError, IndexError):
+                        return
+                    if self._registry.set_live_state(rec_id, state):
+                        return
+                    time.sleep(0.005)
+            finally:
+                self._registry.refresh_ends(rec_id)
 
         threading.Thread(target=refresh, name="proclab-state", daemon=True).start()
 

@@ -345,17 +345,28 @@ class WatchedTree:
             if row.state.is_over or row.pid is None:
                 raise UnknownProcess(f"{row.name} has already ended ({row.state})")
             pid, start = self._rows.keys[rec_id]
+        refresh = sig in (signal.SIGSTOP, signal.SIGCONT)
+        if refresh:
+            self._registry.refresh_begins(rec_id)  # ended by _refresh
         if not _signal_same(pid, start, sig):
+            if refresh:
+                self._registry.refresh_ends(rec_id)
             raise UnknownProcess(f"{row.name} ({pid}) has already ended")
         if sig == signal.SIGTERM:  # a stopped process acts on it once continued
             _signal_same(pid, start, signal.SIGCONT)
-        if sig in (signal.SIGSTOP, signal.SIGCONT):
+        if refresh:
             threading.Thread(
                 target=self._refresh, args=(rec_id, pid), name="proclab-state", daemon=True
             ).start()
 
     def _refresh(self, rec_id: int, pid: int) -> None:
         """Show a stop or continue at once rather than at the next sample."""
+        try:
+            self._read_state(rec_id, pid)
+        finally:
+            self._registry.refresh_ends(rec_id)
+
+    def _read_state(self, rec_id: int, pid: int) -> None:
         for _ in range(100):
             try:
                 state = state_for_status(procfs.read(pid).status)
