@@ -218,7 +218,7 @@ def test_copies_over_within_a_tenth_of_a_second_get_no_speed_up():
     assert note.startswith("* no speed-up stated: 2 copies at once were over in 10 ms")
 
 
-def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys):
+def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys, tmp_path):
     """access() says yes to root in /proc, which takes no file: the experiment ran first,
     then failed with status 2 ("bad input") after its children had run."""
     argv = ["experiment", "parallel", "--count", "1", "--task", f"{TASKS}:sleep", "--args", "(0,)"]
@@ -227,7 +227,7 @@ def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys):
     assert (
         out == "" and err.count("\n") == 1 and "csv: cannot write '/proc/proclab-test.csv'" in err
     )
-    made = Path(tempfile.mkdtemp()) / "new.csv"
+    made = tmp_path / "new.csv"
     assert cli.main([*argv, "--csv", str(made)]) == 0  # a path that can be written is
     assert made.read_text().startswith("experiment,")
 
