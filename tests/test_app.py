@@ -309,6 +309,25 @@ async def test_quit_calls_a_paused_child_stopped_not_running(live_controller):
         assert question.startswith("1 child is still running and 1 is stopped (paused).")
 
 
+async def test_quit_names_the_tcp_server_apart_from_the_children(live_controller):
+    """With a pool of 2 running and one child, the question said "4 children are still
+    running": the server and its workers read as children the user had started."""
+    from proclab.core.server.tcp import ServerConfig
+
+    live_controller.server.start(ServerConfig(port=0, mode="pool", workers=2, method="fork"))
+    live_controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"), 1)
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(live_controller.rows()) == 4)
+        await wait_for(pilot, lambda: all(r.pid for r in live_controller.rows()))
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        question = str(app.screen.query_one(".question").render())
+        assert question.startswith(
+            "The TCP server, with 2 processes of its own, is running and 1 child is still running."
+        ), question
+
+
 async def test_the_status_line_counts_a_zombie_apart_from_the_live():
     """A zombie has ended and waits for its parent to read its status: it was counted as
     live, while the quit question left it out."""

@@ -30,7 +30,15 @@ from textual.message import Message
 from textual.screen import Screen
 
 from proclab.core.defaults import DEFAULT_METHOD
-from proclab.core.model import Event, Notice, OutputLine, ProcessSpec, ProcState
+from proclab.core.model import (
+    SERVER_TAG,
+    Event,
+    Notice,
+    OutputLine,
+    ProcessRow,
+    ProcessSpec,
+    ProcState,
+)
 from proclab.core.output import escape_controls
 from proclab.core.source import ProcessSource
 from proclab.core.words import plural
@@ -208,30 +216,27 @@ class ProclabApp(App[int]):
             self.screen.dismiss(True)
             return
         # A zombie has ended: it waits for its parent to read its exit status.
-        states = [
-            r.state
-            for r in self.source.rows()
-            if r.state.is_live and r.state is not ProcState.ZOMBIE
+        rows = [
+            r for r in self.source.rows() if r.state.is_live and r.state is not ProcState.ZOMBIE
         ]
-        live = len(states)
+        live = len(rows)
         if not self.source.capabilities.ends_on_quit:  # an attached tree: it runs on
             said = f"left {plural(live, 'process')} running, as attach does" if live else ""
             if said:  # said again on the restored terminal, where the user looks next
                 self.shutdown_log.append(said)
             self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
             return
-        stopped = states.count(ProcState.STOPPED)
         if not live:
             self.shut_down("No children running: quitting.")
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.shut_down(f"Ending {plural(live, 'child')}…")
+                self.shut_down(f"Ending {plural(live, 'process')}…")
 
         self.push_screen(
             QuitScreen(
-                f"{_still_there(live - stopped, stopped)}.\n"
+                f"{_still_there(rows)}.\n"
                 f"End {'it' if live == 1 else 'them'} (SIGTERM, then SIGKILL if ignored) and quit?",
                 "End and quit",
                 "Stay",
@@ -266,13 +271,25 @@ class ProclabApp(App[int]):
             self.call_from_thread(self.exit, 0)
 
 
-def _still_there(running: int, stopped: int) -> str:
+def _still_there(rows: list[ProcessRow]) -> str:
     """ "2 children are still running and 1 is stopped": a paused child is stopped, never
-    "still running" (README, "What proclab promises")."""
+    "still running" (README, "What proclab promises"). The TCP server and its own
+    processes are named apart: "1 child is still running" of the server alone read as a
+    child the user had started."""
+    servers = {r.id: r.state for r in rows if r.tag == SERVER_TAG}
+    theirs = sum(1 for r in rows if r.parent in servers)
+    others = [r.state for r in rows if r.id not in servers and r.parent not in servers]
     said = []
+    for state in servers.values():
+        how = "stopped (paused)" if state is ProcState.STOPPED else "running"
+        with_theirs = f", with {plural(theirs, 'process')} of its own," if theirs else ""
+        said.append(f"the TCP server{with_theirs} is {how}")
+    running = sum(1 for state in others if state is not ProcState.STOPPED)
+    stopped = len(others) - running
     if running:
         said.append(f"{plural(running, 'child')} {'is' if running == 1 else 'are'} still running")
     if stopped:
         noun = "" if running else (" child" if stopped == 1 else " children")
         said.append(f"{stopped}{noun} {'is' if stopped == 1 else 'are'} stopped (paused)")
-    return " and ".join(said)
+    text = " and ".join(said)
+    return text[:1].upper() + text[1:]
