@@ -20,6 +20,18 @@ def cells(text: str) -> int:
     )
 
 
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` columns: past them, cut and ended with "…"."""
+    if cells(text) <= width:
+        return text
+    kept = ""
+    for char in text:
+        if cells(kept + char) > width - 1:
+            break
+        kept += char
+    return kept + "…"
+
+
 def padded(cell: str, width: int, *, left: bool) -> str:
     """`cell` padded to `width` columns, on its right (left-aligned) or its left."""
     pad = " " * (width - cells(cell))

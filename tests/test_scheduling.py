@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pty_session import PROCLAB
 from support import wait_until
 
+from proclab.core.columns import cells
 from proclab.core.errors import ProclabError
 from proclab.core.scheduling.simulator import (
     ALGORITHM_KEYS,
@@ -926,7 +927,23 @@ def test_text_gantt_wraps_and_shows_idle_and_switches():
     assert all(len(line) <= 40 for line in lines)
     assert len(lines) > 3 and "idle" in lines[0] and "cs" in lines[0]
     assert lines[-1] == "cs: context switch (0.5 each)"
-    assert lines[-2].split()[-1] == str(s.makespan).removesuffix(".0")
+    times = [line for line in lines if line[:1].isdigit()]
+    assert times[-1].split()[-1] == str(s.makespan).removesuffix(".0")
+    # boxes of 1 and of 0.5 drawn as wide as their names: said under the chart
+    assert "not to scale" in chart
+
+
+def test_text_gantt_fits_a_long_name_in_its_width_and_says_when_it_is_not_to_scale():
+    """A 24-character name at --width 20 drew 27 columns, and a slice of 1 drew wider
+    than one of 30 with nothing said."""
+    s = fcfs(jobs(("abcdefghijklmnopqrstuvwx", 0, 1), ("B", 1, 30)))
+    lines = render_gantt_text(s, 20).splitlines()
+    assert all(cells(line) <= 20 for line in lines), lines
+    assert lines[0] == "| abcdefghijklmno…|"
+    assert "not to scale: a box is never narrower than its name and its start" in " ".join(lines)
+    to_scale = render_gantt_text(fcfs(jobs(("A", 0, 10), ("B", 10, 10))), 40)
+    assert to_scale.splitlines()[0] == "|        A         |        B         |"
+    assert "not to scale" not in to_scale
 
 
 # The `proclab schedule` command ---------------------------------------------------------------

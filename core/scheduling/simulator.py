@@ -24,13 +24,14 @@ from __future__ import annotations
 import csv
 import math
 import re
+import textwrap
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
 
-from proclab.core.columns import cells, centred, columns
+from proclab.core.columns import cells, centred, columns, cut
 from proclab.core.errors import ProclabError, clipped
 
 SWITCH = "(switch)"
@@ -1455,17 +1456,19 @@ def slice_label(piece: Slice) -> str:
 def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     """The textbook Gantt chart: one box per slice (idle and switches too), as long as
     its time where the width allows but never narrower than its label, the time under
-    every boundary. Slices that do not fit in `width` go on to further rows."""
+    every boundary. Slices that do not fit in `width` go on to further rows; a name too
+    long for a row is cut. A line under the chart says when its boxes are not to scale."""
     pieces = schedule.gantt
-    labels = [slice_label(p) for p in pieces]
     starts = [format_time(p.start) for p in pieces]
     ends = [format_time(p.end) for p in pieces]
+    room = max(width - max(len(e) for e in ends), 10)
+    # A 24-character name at --width 20 drew a box of 26 columns.
+    labels = [cut(slice_label(p), room - 2) for p in pieces]
     # In a terminal's columns: a CJK name takes two a character (len() counted one, and
     # the chart's boxes and its times drifted apart).
     least = [
         max(cells(label) + 2, len(start) + 1) for label, start in zip(labels, starts, strict=True)
     ]
-    room = max(width - max(len(e) for e in ends), 10)
 
     def boxes(scale: float) -> list[int]:
         return [
@@ -1493,6 +1496,12 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     for row in rows:
         lines.append("".join("|" + centred(labels[i], width_of[i] - 1) for i in row) + "|")
         lines.append("".join(starts[i].ljust(width_of[i]) for i in row) + ends[row[-1]])
+    # Past a column more than its time's share (rounding's half a column, and a column
+    # for the boundary's bar), a box was widened for its name or its start time: a slice
+    # of 1 drawn wider than one of 30 read as the longer (a tester's chart).
+    if any(w > (p.end - p.start) * scale + 1.5 for w, p in zip(width_of, pieces, strict=True)):
+        note = "not to scale: a box is never narrower than its name and its start time"
+        lines.extend(textwrap.wrap(note, max(width, 20)))
     if any(p.job == SWITCH for p in pieces):
         lines.append(f"cs: context switch ({format_time(schedule.settings.switch_cost)} each)")
     return "\n".join(lines)
