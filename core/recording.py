@@ -435,7 +435,13 @@ def _read_lines(
                 raise DecodeError("", f"{_shown(record)} where an event belongs")
             if "format" in record:  # the header line
                 written = record["format"]
-                if type(written) is int and written > FORMAT:
+                if type(written) is not int or written < 1:
+                    # Read on without a word, a header of format "x" or 0 replayed what
+                    # followed as if it were proclab's.
+                    raise DecodeError(
+                        "format", f"{_shown(written)} is not a format (proclab's are 1 to {FORMAT})"
+                    )
+                if written > FORMAT:
                     newer = f" (recorded by a newer proclab: format {written}; this one reads 1 to {FORMAT})"
                 continue
             for key in ("t", "type", "event"):

@@ -465,6 +465,13 @@ def test_a_broken_recording_names_its_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "line 2: unknown event type 'Teleported'" in line
     assert line.endswith("(recorded by a newer proclab: format 99; this one reads 1 to 3)")
+    # A header with a format that is none: it replayed what followed without a word.
+    for written, shown in (("x", '"x"'), (0, "0"), (1.5, "1.5"), (True, "true")):
+        header = json.dumps({"format": written, "recorded": "2031-01-01 00:00:00"})
+        path.write_text(header + "\n" + '{"t": 1.0, "type": "Teleported", "event": {}}\n')
+        assert main(["replay", str(path)]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"line 1: format: {shown} is not a format (proclab's are 1 to 3)" in line, line
 
 
 def test_a_recording_cut_off_mid_line_still_replays(tmp_path: Path) -> None:
