@@ -1234,6 +1234,12 @@ def test_quanta_are_read_as_typed():
             "line 3: name '\\x1b]0;TITLE\\x07\\x1b[2J' has control characters in it",
         ),
         ("A\u202eB,0,1\n", (), "line 2: name 'A\\u202eB' has control characters in it"),
+        # A quoted name with a line break: it was "expected 3 fields, got 1".
+        (
+            '"A\nB",0,1\n',
+            (),
+            "line 2: a quoted field is not closed on its line (a name cannot hold a line break)",
+        ),
     ],
     ids=[
         "1e-309",
@@ -1247,6 +1253,7 @@ def test_quanta_are_read_as_typed():
         "cs",
         "escape",
         "bidi",
+        "quoted-newline",
     ],
 )
 def test_input_at_the_edges_is_one_line_naming_the_line(tmp_path, text, argv, message):
