@@ -174,27 +174,38 @@ class Signaller:
         self.send(rec_id, signal.SIGKILL)
 
     def _refresh_state_soon(self, rec_id: int) -> None:
-        """Read the state the kernel reports shortly after a stop/continue, rather than
-        waiting for the next sample."""
+        row = self._registry.get(rec_id)
+        if row is None or row.pid is None:
+            self._registry.refresh_ends(rec_id)
+            return
+        read_state_after_signal(self._registry, rec_id, row.pid)
 
-        def refresh() -> None:
-            try:
-                row = self._registry.get(rec_id)
-                pid = row.pid if row else None
-                if pid is None:
+
+# A stop or continue shows within this many reads, 5 ms apart (a loaded machine's
+# scheduler may take that long to stop a process that was running).
+STATE_READS = 100
+
+
+def read_state_after_signal(registry: Registry, rec_id: int, pid: int) -> None:
+    """Show a stop or continue proclab just sent at once, not at the next tick: the
+    kernel's state read on a thread of its own until it is the row's, and the row's stop
+    counted from then (the tick after would see no change). Ends the registry's
+    refresh_begins, which the sender called before its signal."""
+
+    def read() -> None:
+        try:
+            for _ in range(STATE_READS):
+                try:
+                    state = state_for_status(procfs.read(pid).status)
+                except (OSError, ValueError, IndexError):
                     return
-                for _ in range(20):
-                    try:
-                        state = state_for_status(procfs.read(pid).status)
-                    except (OSError, ValueError, IndexError):
-                        return
-                    if self._registry.set_live_state(rec_id, state):
-                        return
-                    time.sleep(0.005)
-            finally:
-                self._registry.refresh_ends(rec_id)
+                if registry.set_live_state(rec_id, state):
+                    return
+                time.sleep(0.005)
+        finally:
+            registry.refresh_ends(rec_id)
 
-        threading.Thread(target=refresh, name="proclab-state", daemon=True).start()
+    threading.Thread(target=read, name="proclab-state", daemon=True).start()
 
 
 def _is_ready(pid: int) -> bool:

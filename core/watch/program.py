@@ -51,7 +51,6 @@ from proclab.core.controller import _describe, _still_there
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S
 from proclab.core.errors import ProclabError, UnknownProcess
-from proclab.core.exits import state_for_status
 from proclab.core.family import Bound, Family
 from proclab.core.model import (
     Event,
@@ -59,12 +58,12 @@ from proclab.core.model import (
     ProcessRow,
     ProcessSpec,
     Spawned,
-    StateChanged,
     Stream,
     SystemSample,
 )
 from proclab.core.registry import Registry, hand_out
 from proclab.core.sampler import Sampler
+from proclab.core.signals import read_state_after_signal
 from proclab.core.source import Capabilities, NotAllowed, ServerLike
 from proclab.core.watch import tree
 from proclab.core.watch.channels import Channels
@@ -347,7 +346,7 @@ class WatchedTree:
             pid, start = self._rows.keys[rec_id]
         refresh = sig in (signal.SIGSTOP, signal.SIGCONT)
         if refresh:
-            self._registry.refresh_begins(rec_id)  # ended by _refresh
+            self._registry.refresh_begins(rec_id)  # ended by read_state_after_signal
         if not _signal_same(pid, start, sig):
             if refresh:
                 self._registry.refresh_ends(rec_id)
@@ -355,39 +354,7 @@ class WatchedTree:
         if sig == signal.SIGTERM:  # a stopped process acts on it once continued
             _signal_same(pid, start, signal.SIGCONT)
         if refresh:
-            threading.Thread(
-                target=self._refresh, args=(rec_id, pid), name="proclab-state", daemon=True
-            ).start()
-
-    def _refresh(self, rec_id: int, pid: int) -> None:
-        """Show a stop or continue at once rather than at the next sample."""
-        try:
-            self._read_state(rec_id, pid)
-        finally:
-            self._registry.refresh_ends(rec_id)
-
-    def _read_state(self, rec_id: int, pid: int) -> None:
-        for _ in range(100):
-            try:
-                state = state_for_status(procfs.read(pid).status)
-            except (OSError, ValueError, IndexError):
-                return
-            with self._lock:
-                row = self._registry.row(rec_id)
-                if row.state.is_over:
-                    return
-                if row.state is not state:
-                    # Its stop counted from here (the tick after would see no change):
-                    # a paused process's time stopped was left in its life.
-                    stops = row.stop_changes(state, time.time())
-                    new = self._registry.update(rec_id, state=state, **stops)
-                    event: Event | None = StateChanged(new, row.state)
-                else:
-                    event = None
-            if event is not None:
-                self._emit([event])
-                return
-            time.sleep(0.005)
+            read_state_after_signal(self._registry, rec_id, pid)
 
     # Life cycle --------------------------------------------------------------------------
 
