@@ -327,8 +327,11 @@ class HookServer:
         if self._held:
             with self._reading:
                 self._release_held(pid)
-                for other in list(self._held):
-                    self._release_held(other)
+                # Only those whose turn a chunk of `pid`'s lines can bring (each check
+                # may ask the pipes what is unread); the sweep looks at every one.
+                for other, queue in list(self._held.items()):
+                    if queue and _waits_on(queue[0].message, pid):
+                        self._release_held(other)
 
     def deliver_all(self) -> None:
         """Deliver now, on the caller's thread, what every process has sent and no sweep
@@ -628,6 +631,14 @@ class HookServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _waits_on(message: Message, pid: int) -> bool:
+    """Whether `message`'s turn may come with `pid`'s lines: a fork child's hello behind
+    its parent's, a parent's word on a child's end behind the child's."""
+    if isinstance(message, Hello):
+        return message.ppid == pid
+    return _ended_child(message) == pid
 
 
 def _forked_by_a_fork_server(hello: Hello) -> bool:
