@@ -12,7 +12,7 @@ from fakes import NOW, FakeController, mixed_rows
 from proclab.core.model import ProcessRow
 from proclab.tui.app import ProclabApp
 from proclab.tui.fmt import seconds
-from proclab.tui.widgets.process_table import ProcessTable
+from proclab.tui.widgets.process_table import COLUMN_KEYS, ProcessTable
 
 pytestmark = pytest.mark.once
 
@@ -47,6 +47,33 @@ async def test_the_last_row_is_visible_at_80x24(count: int) -> None:
         await pilot.press("home")
         await pilot.pause()
         assert table.order[0] in shown_rows(table)
+
+
+async def test_left_and_right_move_the_table_a_whole_column_at_80x24() -> None:
+    """At 80 columns Right moved the table one character a press, and the columns it
+    brought in came a character at a time."""
+    app = ProclabApp(FakeController(copies(3)), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.lab.table
+        await pilot.press("right")
+        await pilot.pause()
+        assert table_lines(table)[0].split()[0] == "PID", table_lines(table)[0]
+        await pilot.press("right")
+        await pilot.pause()
+        assert table_lines(table)[0].split()[0] == "State", table_lines(table)[0]
+        for _ in range(len(table.order) + 20):  # as far as it goes, then no further
+            await pilot.press("right")
+        await pilot.pause()
+        assert table.scroll_x == table.max_scroll_x
+        assert table_lines(table)[0].rstrip().endswith("Target")
+        await pilot.press("left")
+        await pilot.pause()
+        starts = {table.column_span(key)[0] for key in COLUMN_KEYS}
+        assert table.scroll_x in starts  # where a column begins
+        for _ in range(20):
+            await pilot.press("left")
+        await pilot.pause()
+        assert table.scroll_x == 0 and table_lines(table)[0].startswith(" Name")
 
 
 async def test_the_border_says_how_the_table_is_sorted() -> None:

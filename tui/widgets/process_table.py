@@ -718,6 +718,18 @@ class ProcessTable(ScrollView, can_focus=True):
     def action_cursor_to(self, index: int) -> None:
         self._move_to(index if index >= 0 else len(self._order) - 1)
 
+    def action_scroll_right(self) -> None:
+        """A column a key, not a character: at 80 columns the table showed half a column,
+        and moved one character each press."""
+        x = round(self.scroll_x)
+        ahead = [left for left, _ in self._spans if left > x]
+        self.scroll_to(x=min(ahead[0] if ahead else x, self.max_scroll_x), animate=False)
+
+    def action_scroll_left(self) -> None:
+        x = round(self.scroll_x)
+        behind = [left for left, _ in self._spans if left < x]
+        self.scroll_to(x=behind[-1] if behind else 0, animate=False)
+
     def action_activate(self) -> None:
         if self._cursor_id is not None:
             self.post_message(self.Activated(self, self._cursor_id))
