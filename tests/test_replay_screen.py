@@ -47,6 +47,9 @@ async def test_a_recorded_server_pane_is_read_only() -> None:
         text = str(pane.query_one("#server-status").render())
         assert "press Start" not in text and "recording" in text
         assert pane.query_one("#server-toggle").disabled
+        # no fields and no Start drawn, greyed, as if there were a server to set up
+        assert not any(row.display for row in pane.query(".server-row"))
+        assert not pane.query_one("#server-toggle").region  # not on screen
         await pilot.press("space")  # play on: the recorded server starts listening
         await wait_for(pilot, lambda: app.source.server.running, timeout=20)
         await pilot.pause(0.3)

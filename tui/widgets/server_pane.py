@@ -199,6 +199,11 @@ class ServerPane(Vertical):
         for field in self.query("Input, Select"):
             field.disabled = running or read_only
         button.disabled = read_only
+        # A recording or a watched program has no server to set up: its fields and a
+        # Start, greyed, read as one to press (a tester's words). The status line says
+        # what a recorded server was set up with.
+        for row in self.query(".server-row"):
+            row.display = not read_only
         button.label = "Stop" if running else "Start"
         button.variant = "error" if running else "success"
 
