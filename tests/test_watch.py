@@ -617,6 +617,21 @@ def test_a_process_orphaned_before_any_walk_has_a_row_and_is_waited_for() -> Non
     assert "its 2 processes lived" in out
 
 
+def test_the_status_line_names_python_c_by_its_interpreter() -> None:
+    """`watch -- python3 -c CODE` was "watching -c 'import time; …' (pid N, python3)"."""
+    program = WatchedProgram([sys.executable, "-c", "import time; time.sleep(30)"], grace=0.5)
+    program.start()
+    try:
+        root = program.root
+        assert root is not None
+        said = program.describe()
+        name = os.path.basename(sys.executable)
+        assert said.startswith(f"watching {name} -c 'import time; time.sleep(30)'"), said
+        assert said.endswith(f"(pid {root.pid})")
+    finally:
+        program.close()
+
+
 def test_a_watched_program_signals_but_starts_renames_restarts_nothing() -> None:
     assert WatchedProgram.capabilities.signal and WatchedProgram.capabilities.ends_on_quit
     assert not WatchedProgram.capabilities.spawn and not WatchedProgram.capabilities.restart

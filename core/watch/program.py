@@ -276,6 +276,8 @@ class WatchedTree:
         root = roots[0]
         command = root.command or root.name
         interpreter, _, script = command.partition(" ")
+        if script.startswith("-"):  # python -c CODE, -m MODULE: no script to name first
+            return f"watching {os.path.basename(interpreter)} {script} (pid {root.pid})"
         if script and os.path.basename(interpreter).startswith("python"):
             # The program first: at 80 columns "watching /home/me/.venv/bin/python" was
             # all the line had room for.
