@@ -55,3 +55,21 @@ async def test_a_recorded_server_pane_is_read_only() -> None:
         await pilot.pause(0.3)
         text = str(pane.query_one("#server-status").render())
         assert "listening on" in text and pane.query_one("#server-toggle").disabled
+
+
+async def test_a_replays_help_lists_only_the_keys_it_answers() -> None:
+    """Its help listed n (spawn), k (kill), ^t (the server) and "q: ends every child
+    first", all of which a recording refuses or does not do."""
+    from proclab.tui.screens.help import HelpScreen
+
+    app = replay_app(Replay.load(SCENE))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        keys = app.screen.query_one("#help-keys")
+        width, height = keys.size
+        text = "\n".join(s.text for s in keys.render_lines(Region(0, 0, width, height)))
+        assert "Pause or resume the replay" in text and "Filter the table" in text
+        for refused in ("Start processes", "Kill the selected", "TCP echo server", "Rename"):
+            assert refused not in text, refused
+        assert "ends every child" not in text and "Quit: ends nothing" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -42,7 +43,7 @@ from proclab.core.timeline import Timeline
 from proclab.tui.screens.details import DetailsScreen
 from proclab.tui.screens.dialogs import ChoiceScreen
 from proclab.tui.screens.help import HelpScreen
-from proclab.tui.screens.lab_keys import LAB_BINDINGS
+from proclab.tui.screens.lab_keys import LAB_BINDINGS, QUIT_LEAVING
 from proclab.tui.screens.process_commands import ProcessCommands, allowed
 from proclab.tui.widgets.cpu_pane import CpuPane
 from proclab.tui.widgets.output_log import CallLine, OutputLog, call_entries
@@ -288,8 +289,20 @@ class LabScreen(ProcessCommands):
         }
 
     def key_bindings(self) -> list[Binding]:
-        """Every key of the lab, then the app's: for the help and the command palette."""
-        return [b for b in (*self.BINDINGS, *self.app.BINDINGS) if isinstance(b, Binding)]
+        """Every key of the lab the source allows, then the app's: for the help and the
+        command palette (a replay's help listed spawn, kill and the server, which it
+        refuses)."""
+        bindings = [
+            b
+            for b in (*self.BINDINGS, *self.app.BINDINGS)
+            if isinstance(b, Binding) and self.allows(b.action)
+        ]
+        if self.source.capabilities.ends_on_quit or self._live_keys:
+            return bindings
+        return [
+            replace(b, tooltip=QUIT_LEAVING) if b.action == "app.quit" and b.tooltip else b
+            for b in bindings
+        ]
 
     # Selection ------------------------------------------------------------------------------
 

@@ -110,6 +110,9 @@ LAB_BINDINGS: list[BindingType] = [
     ),
 ]
 
+# The quit key's words where quitting ends no process (a recording, an attached program).
+QUIT_LEAVING = "Quit: ends nothing (proclab did not start these processes)"
+
 # The actions a source may not allow: each one's capability. A key whose action the source
 # does not allow is not in the footer, and says so when pressed.
 NEEDS: dict[str, Callable[[Capabilities], bool]] = {
@@ -117,6 +120,7 @@ NEEDS: dict[str, Callable[[Capabilities], bool]] = {
     "join": lambda can: can.join,
     "join_timeout": lambda can: can.join,
     "join_all": lambda can: can.join,
+    "cancel_join": lambda can: can.join,
     "terminate": lambda can: can.signal,
     "kill": lambda can: can.signal,
     "pause": lambda can: can.signal,
