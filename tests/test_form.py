@@ -113,3 +113,19 @@ async def test_the_default_name_shown_follows_the_method() -> None:
             form.query_one("#method").value = method
             await pilot.pause()
             assert name.placeholder == f"default: multiprocessing's ({kind}-N)"
+
+
+async def test_the_built_in_list_ends_inside_the_form_at_80x24() -> None:
+    """Opened, it ran two rows over the form's bottom border."""
+    from textual.widgets._select import SelectOverlay
+
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#builtin").focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        overlay = form.query_one(SelectOverlay)
+        box = form.query_one("#spawn-box")
+        assert overlay.display and overlay.region.height >= 5
+        assert overlay.region.bottom < box.region.bottom - 1  # above its bottom border
