@@ -442,6 +442,24 @@ async def test_the_server_pane_gives_no_example_of_a_port_that_cannot_be(live_co
         assert "nc 127.0.0.1 99999" not in said and "e.g. `proclab client`" in said, said
 
 
+async def test_the_server_pane_offers_only_the_settings_of_its_mode() -> None:
+    """It offered a worker count for a process-per-connection server, which has none,
+    and a start method for a thread server."""
+    from textual.widgets import Select
+
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        pane = app.lab.query_one("#server-pane")
+        workers, method = pane.query_one("#server-workers"), pane.query_one("#server-method")
+        assert not workers.display and method.display  # process, the default
+        for mode, shown in (("pool", (True, True)), ("thread", (False, False))):
+            pane.query_one("#server-mode", Select).value = mode
+            await pilot.pause()
+            assert (workers.display, method.display) == shown, mode
+            assert pane.query_one("#server-workers-label").display == shown[0]
+
+
 async def test_server_from_its_pane(live_controller):
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=(160, 48)) as pilot:

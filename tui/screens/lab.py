@@ -139,7 +139,7 @@ class LabScreen(ProcessCommands):
             with Vertical(id="log", classes="pane"):
                 yield OutputLog(history=self.source.output, id="output")
             with Vertical(id="server", classes="pane"):
-                yield ServerPane(self.source, id="server-pane")
+                yield ServerPane(self.source, live=self._live_keys, id="server-pane")
         yield Footer()
 
     def on_mount(self) -> None:

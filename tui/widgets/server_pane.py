@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -85,9 +86,12 @@ class ServerPane(Vertical):
         def control(self) -> ServerPane:
             return self.pane
 
-    def __init__(self, source: ProcessSource, **kwargs: Any) -> None:
+    def __init__(self, source: ProcessSource, *, live: bool = False, **kwargs: Any) -> None:
+        """`live`: drawn as in a live session whatever the source allows (the README's
+        pictures, made from a recording)."""
         super().__init__(**kwargs)
         self._source = source
+        self._live = live
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="server-row"):
@@ -106,7 +110,7 @@ class ServerPane(Vertical):
                 compact=True,
             )
         with Horizontal(classes="server-row"):
-            yield Label("workers", markup=False)
+            yield Label("workers", markup=False, id="server-workers-label")
             yield Input(
                 str(SERVER_WORKERS),
                 id="server-workers",
@@ -135,6 +139,16 @@ class ServerPane(Vertical):
 
     def on_mount(self) -> None:
         self.show_status()
+        self._fit_mode()
+
+    @on(Select.Changed, "#server-mode")
+    def _fit_mode(self) -> None:
+        """Only the settings the mode takes: workers were offered for a process-per-
+        connection server, which has none; a thread server has no start method."""
+        mode = self.query_one("#server-mode", Select).value
+        for selector in ("#server-workers-label", "#server-workers"):
+            self.query_one(selector).display = mode == "pool"
+        self.query_one("#server-method", Select).display = mode != "thread"
 
     # Status and log ---------------------------------------------------------------------------
 
@@ -203,7 +217,7 @@ class ServerPane(Vertical):
         # Start, greyed, read as one to press (a tester's words). The status line says
         # what a recorded server was set up with.
         for row in self.query(".server-row"):
-            row.display = not read_only
+            row.display = self._live or not read_only
         button.label = "Stop" if running else "Start"
         button.variant = "error" if running else "success"
 
