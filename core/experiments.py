@@ -823,6 +823,12 @@ def _total(figures: list[float | None]) -> float | None:
 
 
 def _start_methods(runner: _Runner, plan: Plan) -> StartMethodsResult:
+    # The task's module loaded here, as the fork server has it (methods.FORKSERVER_PRELOAD)
+    # and as a script's own function is in its process: left out, each fork child
+    # imported it on its own, 3-5 ms that were put down to fork copying proclab (fork
+    # 8.8 ms against forkserver's 3.5; bare multiprocessing forks in 1.7 ms here).
+    import proclab.core.tasks  # noqa: F401
+
     samples: dict[str, list[float]] = {spec.method: [] for spec in plan.specs}
     runner.step("warming up: one start of each method, not counted")
     for spec in plan.specs:  # the first start of each pays one-off costs (a cold fork server)
