@@ -43,7 +43,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -175,6 +175,9 @@ def counts_up_to(count: int, cores: int) -> tuple[int, ...]:
 # At once, copies of a CPU-bound task that used less than this share of the CPU work they
 # did one after another ran for a set time, not a set amount of work.
 LESS_WORK_BELOW = 0.75
+# Starting a copy (a copy that only starts and loads the task) this share of one copy's
+# time or more: the copies at once measure starting processes, not the task.
+STARTING_SHARE = 0.5
 
 Row = tuple[str, ...]
 Bar = tuple[str, float, str, str]  # label, value, the value as text, group (for colour)
@@ -199,6 +202,9 @@ class ParallelResult:
     # Their lives one after another, less their waits for a CPU (core.batch's "alone"): the
     # CPU work and the copies' own waits (sleeps, I/O), without a busy machine's queueing.
     serial_alone_s: float | None = None
+    # One copy that only starts, loads the task and ends, timed as the copies are: what
+    # starting a copy costs with this method (None: not measured).
+    start_s: float | None = None
 
     name = "parallel"
 
@@ -260,6 +266,16 @@ class ParallelResult:
         return 0 < self.parallel_s < TOO_SHORT_S
 
     @property
+    def mostly_starting(self) -> bool:
+        """Starting a copy (start_s) was half or more of one copy's time one after
+        another: spawn copies of count(100_000), 13 ms of work each behind 80 ms of a new
+        interpreter, read "1.24x-1.37x, efficiency 62-69 %", the speed-up of starting
+        interpreters."""
+        if self.start_s is None or self.count < 1 or self.serial_s <= 0:
+            return False
+        return self.start_s >= STARTING_SHARE * self.serial_s / self.count
+
+    @property
     def beyond_cores(self) -> bool:
         """CPU-bound copies faster at once than the cores allow: noise, not a result."""
         return self._past_cores(self.speedup)
@@ -285,7 +301,7 @@ class ParallelResult:
     @property
     def marked(self) -> bool:
         """Its speed-up is not a result (see `notes`)."""
-        return self.beyond_cores or self.less_work_at_once or self.too_short
+        return self.beyond_cores or self.less_work_at_once or self.too_short or self.mostly_starting
 
     def repeats_text(self, unit: str = "") -> str:
         """'1.85-2.01', marked '*' when the fastest is beyond the cores (see `notes`)."""
@@ -320,6 +336,8 @@ class ParallelResult:
             "waits_overlap": self.waits_overlap,
             "most_speedup": round(self.most, 3),
             "too_short": self.too_short,
+            "start_s": _rounded(self.start_s),
+            "mostly_starting": self.mostly_starting,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -398,6 +416,12 @@ class ParallelResult:
                 f"over in {self.parallel_s * 1000:.0f} ms at once: starting them is most of it,"
                 " no speed-up stated"
             )
+        if self.mostly_starting:
+            assert self.start_s is not None
+            return (
+                f"starting a copy ({self.start_s * 1000:.0f} ms) is most of each one's"
+                f" {self.serial_s / self.count * 1000:.0f} ms: no speed-up stated"
+            )
         if self.less_work_at_once:
             return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
         if self.beyond_cores:
@@ -440,6 +464,8 @@ def _notes(runs: list[ParallelResult], cores: int) -> list[str]:
         return [_less_work_note(less[0])]
     if short := [r for r in runs if r.too_short]:
         return [_too_short_note(short[0])]
+    if starting := [r for r in runs if r.mostly_starting]:
+        return [_mostly_starting_note(starting[0])]
     beyond = [r for r in runs if r.a_repeat_beyond_cores]
     return [_beyond_note(cores, beyond[0])] if beyond else []
 
@@ -459,6 +485,16 @@ def _too_short_note(run: ParallelResult) -> str:
         f"* no speed-up stated: {plural(run.count, 'copy')} at once were over in"
         f" {run.parallel_s * 1000:.0f} ms, under {TOO_SHORT_S * 1000:.0f} ms, and starting"
         " a process is most of that. Give the task more work to compare."
+    )
+
+
+def _mostly_starting_note(run: ParallelResult) -> str:
+    assert run.start_s is not None
+    return (
+        f"* no speed-up stated: a {run.method} copy that only starts and loads the task"
+        f" took {run.start_s * 1000:.0f} ms, and each copy one after another"
+        f" {run.serial_s / run.count * 1000:.0f} ms: at once, what ran side by side was"
+        " mostly starting processes, not the task. Give the task more work to compare."
     )
 
 
@@ -771,14 +807,14 @@ def run(
         return _cpu_vs_io(runner, plan)
 
 
-def _warm_up(runner: _Runner, specs: Iterable[ProcessSpec]) -> None:
-    """One uncounted child per start method and target that imports the target and ends."""
-    seen: set[tuple[str, str, str, str]] = set()
+def _warm_up(runner: _Runner, specs: Sequence[ProcessSpec]) -> list[float]:
+    """One uncounted child per start method and target that imports the target and ends;
+    then one more, timed: what starting a copy costs, for each spec in turn."""
+    took: dict[tuple[str, str, str, str], float] = {}
     for spec in specs:
         key = (spec.method, spec.target.kind, spec.target.location, spec.cwd)
-        if key in seen:
+        if key in took:
             continue
-        seen.add(key)
         runner.step(f"warming up: one {spec.method} start, not counted")
         target = spec.target
         warm = build_spec(
@@ -790,10 +826,12 @@ def _warm_up(runner: _Runner, specs: Iterable[ProcessSpec]) -> None:
             name=f"warm-up-{spec.method}",
         )
         runner.wait(runner.controller.spawn(warm))
+        took[key] = runner.timed_batch(warm, 1).took
+    return [took[(s.method, s.target.kind, s.target.location, s.cwd)] for s in specs]
 
 
 def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
-    _warm_up(runner, [spec])
+    (start_s,) = _warm_up(runner, [spec])
     serial = []
     for i in range(count):
         runner.step(f"one after another: copy {i + 1} of {count}")
@@ -814,6 +852,7 @@ def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
         _total([s.cpu for s in serial]),
         at_once.cpu,
         _total([s.alone for s in serial]),
+        start_s,
     )
 
 
@@ -882,10 +921,10 @@ def _start_latency_ms(runner: _Runner, spec: ProcessSpec) -> float:
 
 
 def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
-    _warm_up(runner, plan.specs)
+    start_s = _warm_up(runner, plan.specs)
     cores = len(usable_cpus())
     kinds = []
-    for kind, spec in zip(("cpu", "io"), plan.specs, strict=True):
+    for kind, spec, start in zip(("cpu", "io"), plan.specs, start_s, strict=True):
         label = "CPU-bound" if kind == "cpu" else "I/O-bound"
         runs: list[ParallelResult] = []
         # Set by the first count, which counts_up_to makes 1: one copy alone, the yardstick
@@ -923,6 +962,7 @@ def _cpu_vs_io(runner: _Runner, plan: Plan) -> CpuVsIoResult:
                     None if one_cpu is None else n * one_cpu,
                     at_once.cpu,
                     None if one_alone is None else n * one_alone,
+                    start,
                 )
             )
         kinds.append(KindScaling(kind, spec.target.label, one, tuple(runs)))  # type: ignore[arg-type]

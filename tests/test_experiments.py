@@ -236,6 +236,28 @@ def test_copies_over_within_a_tenth_of_a_second_get_no_speed_up():
     assert note.startswith("* no speed-up stated: 2 copies at once were over in 10 ms")
 
 
+@pytest.mark.once
+def test_copies_mostly_spent_starting_get_no_speed_up():
+    """spawn copies of count(100_000), 13 ms of work each behind ~80 ms of a new
+    interpreter, read "1.24x-1.37x on 2 cores (efficiency 62-69%)": the speed-up of
+    starting interpreters side by side."""
+    singles = (0.093, 0.095, 0.094, 0.096)
+    spawned = ParallelResult(f"{TASKS}:count", "spawn", 4, 2, sum(singles), 0.29, singles,
+                             (0.29, 0.28, 0.3), True, start_s=0.08)  # fmt: skip
+    assert spawned.mostly_starting and spawned.marked and not spawned.too_short
+    assert spawned.summary().endswith(
+        "starting a copy (80 ms) is most of each one's 94 ms: no speed-up stated"
+    )
+    (note,) = spawned.notes()
+    assert note.startswith(
+        "* no speed-up stated: a spawn copy that only starts and loads the task took 80 ms"
+    )
+    efficiency = spawned.table()[1][3]
+    assert efficiency[0] == "efficiency" and efficiency[1].endswith("*")  # not a result
+    worked = replace(spawned, serial_s=4.0, serial_runs_s=(1.0,) * 4, parallel_s=2.05)
+    assert not worked.mostly_starting and not worked.marked  # 80 ms of each 1 s copy
+
+
 def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys, tmp_path):
     """access() says yes to root in /proc, which takes no file: the experiment ran first,
     then failed with status 2 ("bad input") after its children had run."""
