@@ -689,6 +689,34 @@ def test_headless_streams_output_by_pid_and_exits_with_the_programs_status() -> 
     assert "the program ran" in done.stdout
 
 
+def test_headless_says_when_a_child_is_a_zombie(tmp_path: Path) -> None:
+    """A child left unreaped for 2 s was told only at its reap, as one that "ended within
+    0.05 s": the app showed it a zombie, the stream never did."""
+    script = tmp_path / "zombie.py"
+    script.write_text(
+        "import os, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(9)\n"
+        "time.sleep(2)\n"
+        "print('reaping', flush=True)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    done = headless(str(script))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    parent = re.search(r"^\+ python (\d+):", done.stdout, re.M)[1]  # type: ignore[index]
+    (zombie,) = [i for i, line in enumerate(lines) if line.startswith("z ")]
+    assert re.fullmatch(
+        rf"z python (\d+) is a zombie: it has ended, and python {parent} has not read its"
+        " exit status yet",
+        lines[zombie],
+    ), lines[zombie]
+    reaping = lines.index(f"python {parent} | reaping")
+    ended = next(i for i, line in enumerate(lines) if re.match(r"- python \d+ exit 9 ", line))
+    assert zombie < reaping and zombie < ended, lines  # said while it was one
+
+
 def test_headless_json_is_one_object_per_line_ending_with_the_summary() -> None:
     done = headless("--json", str(EXAMPLES / "ten_sleepers.py"), "fork", "0.1")
     assert done.returncode == 0, done.stderr

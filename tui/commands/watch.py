@@ -275,6 +275,7 @@ class _Printer:
         self._lock = threading.Lock()
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
         self._started: set[int] = set()  # rows whose start was shown
+        self._zombies: set[int] = set()  # rows shown as zombies
         self._ended: dict[int, str] = {}  # the end each row was last shown with
         self._commands: dict[int, tuple[str, str]] = {}  # row -> (name, command) last shown
 
@@ -294,6 +295,8 @@ class _Printer:
                 self._write(sys.stderr, f"proclab: {escape_controls(event.text)}")
         elif isinstance(event, Spawned):
             self._started_line(event.row)
+            if event.row.state is ProcState.ZOMBIE:  # found so by a walk
+                self._zombie_line(event.row)
         elif isinstance(event, Exited):
             self._ended_line(event.row)
         elif isinstance(event, ServerListening | ClientAccepted | ClientClosed):
@@ -311,6 +314,8 @@ class _Printer:
         elif isinstance(event, RowUpdated | StateChanged):
             row = event.row
             self._execd_line(row)
+            if isinstance(event, StateChanged) and row.state is ProcState.ZOMBIE:
+                self._zombie_line(row)
             if not self._described_line(row) and (
                 isinstance(event, StateChanged) and event.old is ProcState.ENDED
             ):
@@ -357,6 +362,23 @@ class _Printer:
             if command_known(shown[1]):
                 self._event("exec", row, f"{shown[0]} {row.pid} exec'd: {row.command}")
 
+    def _zombie_line(self, row: ProcessRow) -> None:
+        """A process that has ended and whose parent has not read its status: the app
+        showed the state, the stream said nothing until the reap (a child left a zombie
+        for 3 s read as one that lived 46 ms and ended then)."""
+        if row.id in self._zombies:
+            return
+        self._zombies.add(row.id)
+        self._started_line(row)
+        parent = self._source.row(row.parent) if row.parent is not None else None
+        whose = f"{parent.name} {parent.pid}" if parent is not None else "its parent"
+        self._event(
+            "zombie",
+            row,
+            f"{row.name} {row.pid} is a zombie: it has ended, and {whose} has not read its"
+            " exit status yet",
+        )
+
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
         walk that saw the end hands out its event, which then tells the same end again."""
@@ -390,7 +412,7 @@ class _Printer:
             print_summary(rows, source)
 
 
-_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~"}
+_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~", "zombie": "z"}
 
 
 def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:
