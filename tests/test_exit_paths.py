@@ -137,7 +137,7 @@ def end(session: PtySession, how: str) -> float:
     """End proclab; returns the moment the last key or the signal was sent."""
     if how in ("quit key", "ctrl+c"):
         session.send("q" if how == "quit key" else b"\x03")
-        session.wait_for(b"still running")
+        session.wait_for(b"End and quit")  # the question's button: its text wraps
         sent = time.monotonic()
         session.send("y")
         return sent
