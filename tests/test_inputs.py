@@ -30,6 +30,8 @@ def lesson_dir(tmp_path: Path) -> Path:
     )
     (tmp_path / "broken.py").write_text("def task(:\n    pass\n")
     (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\ndef task():\n    pass\n")
+    # 1 MB and a byte of `x=1` lines: read whole and parsed, 12 MB of them took 7.3 GB
+    (tmp_path / "huge.py").write_text("x=1\n" * 250_000 + "#")
     return tmp_path
 
 
@@ -41,6 +43,7 @@ BAD = [
     ("broken.py:task", "", "", "target", "syntax error in broken.py line 1"),
     # the parser's MemoryError says nothing: "cannot parse deep.py: " was all
     ("deep.py:task", "", "", "target", "cannot parse deep.py: nested too deep"),
+    ("huge.py:task", "", "", "target", "huge.py is larger than 1 MB, the most proclab reads"),
     ("good.py:nope", "", "", "target", "no function 'nope' in good.py"),
     ("good.py:CONSTANT", "", "", "target", "is a value, not a function"),
     ("good.py:coro", "", "", "target", "async function"),
