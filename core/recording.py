@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import stat
 import threading
 import time
 import types
@@ -594,7 +595,13 @@ def _steady_wall_clock() -> Callable[[], float]:
 
 def _open_for_recording(path: Path) -> IO[str]:
     """The file, opened without waiting: a FIFO nobody reads yet would hold the open
-    until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly."""
+    until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly. A file
+    that holds something else than a recording is refused, not overwritten."""
+    if not _overwritable(path):
+        raise ProclabError(
+            f"cannot record into {path}: it holds something else than a proclab recording"
+            " (not overwritten: remove it or choose another name)"
+        )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as exc:
@@ -605,6 +612,26 @@ def _open_for_recording(path: Path) -> IO[str]:
         raise ProclabError(f"cannot record into {path}: {exc.strerror}") from None
     os.set_blocking(fd, True)  # its writes wait for a reader that falls behind
     return open(fd, "w", encoding="utf-8")
+
+
+def _overwritable(path: Path) -> bool:
+    """Whether a recording may replace what `path` holds: nothing, an empty file, a
+    recording, or no regular file (a FIFO, /dev/null). `--record notes.txt` replaced the
+    notes, and `watch --stdin in.csv --record in.csv` the program's own input."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
+        with open(path, "rb") as file:
+            first = file.readline(4096)
+    except OSError:
+        return True  # none there (or unreadable): the open says what is wrong
+    if not first.strip():
+        return True
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and "format" in header and "recorded" in header
 
 
 def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], bool]:

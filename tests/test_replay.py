@@ -403,6 +403,29 @@ def test_recording_into_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -
         Recorder(fifo)
 
 
+def test_a_file_that_is_not_a_recording_is_never_recorded_over(tmp_path: Path) -> None:
+    """`--record notes.txt` replaced the notes with a recording, and `watch --stdin
+    in.csv --record in.csv` the program's own input. An empty file, or a recording, is
+    recorded over as before."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(ProclabError, match="it holds something else than a proclab recording"):
+        Recorder(notes)
+    assert notes.read_text() == "my notes\n"
+    done = subprocess.run(
+        [PROCLAB, "run", f"{TASKS}:sleep", "--args", "(0,)", "--record", str(notes)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert notes.read_text() == "my notes\n"
+    for earlier in ("", json.dumps({"format": 3, "recorded": "2026-12-05 17:00:00"}) + "\n"):
+        path = tmp_path / "again.jsonl"
+        path.write_text(earlier)
+        Recorder(path).close()
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [
@@ -632,7 +655,8 @@ def test_a_serve_that_never_started_leaves_an_earlier_recording_as_it_was(
     """A refused port emptied the --record file before it was refused: an earlier
     recording of 31,659 bytes became a header of 49. A file it made is not left behind."""
     kept = tmp_path / "kept.jsonl"
-    kept.write_text("an earlier recording\n")
+    earlier = json.dumps({"format": 3, "recorded": "2026-12-05 17:00:00"}) + "\n"
+    kept.write_text(earlier)
     fresh = tmp_path / "fresh.jsonl"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -646,7 +670,7 @@ def test_a_serve_that_never_started_leaves_an_earlier_recording_as_it_was(
                 timeout=60,
             )
             assert done.returncode == 2 and "already in use" in done.stderr, done.stderr
-    assert kept.read_text() == "an earlier recording\n"
+    assert kept.read_text() == earlier
     assert not fresh.exists()
 
 
