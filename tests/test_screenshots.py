@@ -44,3 +44,21 @@ def test_out_elsewhere_uses_the_repository_scene(tmp_path: Path, monkeypatch) ->
     other.write_text((SCREENSHOTS / SCENE_NAME).read_text())
     assert cli.main(["screenshots", "--out", "pictures", "--scene", str(other)]) == 0
     assert made[-1] == (Path("pictures"), other)
+
+
+def test_a_bad_out_or_scene_is_one_line_and_makes_nothing(tmp_path: Path, capsys) -> None:
+    """--out naming a file was a FileExistsError traceback, a 300-character --scene an
+    OSError one, and a missing scene was said after the whole --out tree was made."""
+    from proclab.tui import cli
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("kept\n")
+    assert cli.main(["screenshots", "--out", str(a_file)]) == 2
+    assert capsys.readouterr().err == f"proclab screenshots: --out {a_file} is not a folder\n"
+    assert cli.main(["screenshots", "--scene", "A" * 300]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no scene at AAAA" in err
+    deep = tmp_path / "no" / "such" / "folder"
+    assert cli.main(["screenshots", "--out", str(deep), "--scene", str(tmp_path / "none")]) == 2
+    assert "no scene at" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert a_file.read_text() == "kept\n"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.errors import ProclabError
 from proclab.core.model import ProcessRow, ProcState
+from proclab.core.output import escape_controls
 from proclab.tui.commands.options import positive_float
 
 if TYPE_CHECKING:
@@ -252,6 +253,20 @@ def run(ns: argparse.Namespace) -> int:
     # A scene recorded now goes beside its pictures; otherwise the repository's is replayed.
     scene = Path(ns.scene) if ns.scene else out / SCENE_NAME if ns.record_scene else REPO_SCENE
     try:
+        # The scene first: a missing one made the whole --out tree before it was said.
+        if not ns.record_scene and not os.path.isfile(scene):  # False for a name too long
+            print(
+                f"proclab screenshots: no scene at {escape_controls(str(scene))}: name one"
+                " with --scene FILE, or record one with --record-scene",
+                file=sys.stderr,
+            )
+            return 2
+        if os.path.lexists(out) and not os.path.isdir(out):
+            print(
+                f"proclab screenshots: --out {escape_controls(str(out))} is not a folder",
+                file=sys.stderr,
+            )
+            return 2
         out.mkdir(parents=True, exist_ok=True)
         if ns.record_scene:
             print(f"recording a real session into {scene} ({ns.seconds:g} s)…")
@@ -259,16 +274,13 @@ def run(ns: argparse.Namespace) -> int:
             kernel_run = scene.with_name(KERNEL_RUN_NAME)
             print(f"recording a run on the kernel into {kernel_run}…")
             record_kernel_run(kernel_run)
-        if not scene.exists():
-            print(
-                f"proclab screenshots: no scene at {scene}: name one with --scene FILE,"
-                " or record one with --record-scene",
-                file=sys.stderr,
-            )
-            return 2
         for path in make_screenshots(out, scene):
             print(f"wrote {path}")
     except ProclabError as exc:
         print(f"proclab screenshots: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out a file, or a path too long: a traceback before
+        where = escape_controls(str(exc.filename or out))
+        print(f"proclab screenshots: cannot write into {where}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
