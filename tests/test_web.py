@@ -703,6 +703,31 @@ def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
     assert done.stderr == "proclab web: host: 999.1.1.1 is not an IP address\n"
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "\x1b]0;pwned\x07\x1b[2J",
+            "url: '\\x1b]0;pwned\\x07\\x1b[2J' has characters a URL cannot hold",
+        ),
+        ("javascript:alert(1)", "url: 'javascript:alert(1)' is not an http:// or https:// address"),
+        ("http://", "url: 'http://' is not an http:// or https:// address with a host"),
+        ("http://x y/", "url: 'http://x y/' has characters a URL cannot hold"),
+    ],
+)
+def test_a_url_that_is_no_address_is_refused_before_serving(url: str, said: str) -> None:
+    """--url was printed as given (its escape sequences cleared the user's screen) and
+    served; one without a host put '' among the hosts the server answers to."""
+    done = subprocess.run(
+        [PROCLAB, "web", "--port", str(free_port()), "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == "" and "\x1b" not in done.stderr
+    assert done.stderr.startswith(f"proclab web: {said}") and done.stderr.count("\n") == 1
+
+
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:
     for app_args, said in (
         (["watch", "no-such-script.py"], "no-such-script.py: no such file"),

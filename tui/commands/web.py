@@ -153,6 +153,8 @@ def check(ns: argparse.Namespace) -> list[str]:
     problem = host_problem(ns.host)
     if problem is not None:
         raise ProclabError(problem)
+    if ns.url is not None:
+        url_problem(ns.url)
     if not is_loopback(ns.host) and not ns.public:
         raise ProclabError(
             f"host: {ns.host} is reachable from other machines, and anyone who opens the page"
@@ -177,6 +179,28 @@ def check(ns: argparse.Namespace) -> list[str]:
     startup_spawn(app_ns)
     startup_server(app_ns)
     return app_args
+
+
+def url_problem(url: str) -> None:
+    """--url: an http(s) address with a host and nothing a terminal would obey; raises
+    ProclabError. It was printed as given (an escape sequence cleared the screen), and one
+    without a host put '' among the hosts the server answers to."""
+    shown = repr(url)[1:-1]
+    if len(shown) > 80:
+        shown = shown[:79] + "…"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ProclabError(f"url: '{shown}' is not a URL ({exc})") from None
+    del port  # read for its check: a port past 65535 raises
+    if not url.isprintable() or not url.isascii() or " " in url:
+        raise ProclabError(f"url: '{shown}' has characters a URL cannot hold")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProclabError(
+            f"url: '{shown}' is not an http:// or https:// address with a host"
+            " (e.g. http://my-machine:8000)"
+        )
 
 
 def check_watching(app_args: list[str]) -> list[str]:
