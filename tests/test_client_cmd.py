@@ -23,6 +23,8 @@ from proclab.core.server.tcp import ServerConfig
         (["--size", "99999999999"], "--size"),
         (["--size", "16777217"], "--size"),
         (["--clients", "100", "--size", "16000000"], "--clients x --size"),
+        # 10 million tasks took 2.1 GB before the first connect
+        (["--clients", "10000000", "--size", "1"], "--clients: at most 10,000 at once"),
     ],
 )
 def test_a_load_that_cannot_fit_is_one_line(options: list[str], named: str) -> None:
@@ -35,6 +37,17 @@ def test_a_load_that_cannot_fit_is_one_line(options: list[str], named: str) -> N
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"proclab client: {named}")
+
+
+def test_a_load_of_a_billion_connections_to_no_server_ends_at_the_first_refusal() -> None:
+    """It queued 10**9 connections (650 MB) before the first connect, then made each to
+    be refused in turn: still running 30 s on."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = asyncio.run(run_load("127.0.0.1", port, 4, 1, 8, 10**9, 5.0))
+    assert result.refused and result.connections == 0
+    assert 1 <= len(result.errors) <= 4, result.errors  # one refusal a client at most
 
 
 def test_timeout_bounds_an_exchange_whose_server_never_reads() -> None:
