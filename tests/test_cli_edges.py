@@ -329,3 +329,20 @@ def test_a_fifo_is_said_to_be_waited_on(tmp_path: Path) -> None:
         assert reader.returncode == 0 and "FCFS" in out, out
     finally:
         kill_if_running(reader)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--affinity", "99"], "--affinity is"),
+        (["--count", "3", "--daemon"], "--count, --daemon are"),
+    ],
+)
+def test_launch_options_for_children_without_a_target_are_refused(
+    options: list[str], named: str
+) -> None:
+    """Without a target, they were dropped without a word (bad values too): the app
+    opened as if they had not been given."""
+    done = proclab(*options)
+    one_line(done, f"proclab: {named} for the children a target starts at launch")
+    assert done.stdout == ""

@@ -88,6 +88,26 @@ def startup_spawn(ns: argparse.Namespace) -> tuple[ProcessSpec, int] | None:
     --max-procs is refused here, before the app (or each of `web`'s tabs) opens only to
     say so."""
     if not ns.target:
+        # Without a target they were dropped without a word, bad values too
+        # (`proclab --affinity 99` opened the app).
+        given = [
+            option
+            for option, value in (
+                ("--args", ns.args),
+                ("--kwargs", ns.kwargs),
+                ("--name", ns.name is not None),
+                ("--count", ns.count != 1),
+                ("--daemon", ns.daemon),
+                ("--affinity", ns.affinity),
+            )
+            if value
+        ]
+        if given:
+            raise ProclabError(
+                f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} for the children a"
+                f" target starts at launch: name one (e.g. proclab proclab.core.tasks:sleep"
+                f" {given[0]} ...), or use the spawn form's fields (n)"
+            )
         return None
     spec = spec_from_arguments(ns)
     if ns.count > ns.max_procs:
