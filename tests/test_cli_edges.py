@@ -346,3 +346,23 @@ def test_launch_options_for_children_without_a_target_are_refused(
     done = proclab(*options)
     one_line(done, f"proclab: {named} for the children a target starts at launch")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "proclab.core.tasks:sleep", "--count", "１２"], "'１２' is not a whole number"),
+        (["run", "proclab.core.tasks:sleep", "--timeout", "١"], "'١' is not a number"),
+        (["serve", "--port", "8_001"], "'8_001' is not a port number"),
+        (["attach", "１"], "'１' is not a process id"),
+        (["run", "proclab.core.tasks:sleep", "--count", "9" * 5000], "'99999"),
+    ],
+)
+def test_numbers_are_ascii_digits_everywhere_and_said_back_short(
+    argv: list[str], said: str
+) -> None:
+    """int() took "１２", "١" and "8_001" where --affinity and schedule refused them, and a
+    5,000-digit --count was said back whole: a 5,088-character line."""
+    done = proclab(*argv)
+    one_line(done, said)
+    assert max(len(line) for line in done.stderr.splitlines()) < 200, done.stderr

@@ -13,16 +13,20 @@ import os
 from dataclasses import replace
 
 from proclab.core import procfs
+from proclab.core.errors import clipped
 from proclab.core.watch import tree
 from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
 
 def parse_pid(text: str) -> int:
     """A PID as the command line gave it, or WatchError saying it is not one."""
+    # ASCII digits only, as ps writes them (int() took "１"); said back cut short
+    if not text.strip().isascii() or not text.strip().lstrip("+-").isdigit():
+        raise WatchError(f"{clipped(text)!r} is not a process id")
     try:
         return int(text)
-    except ValueError:
-        raise WatchError(f"{text!r} is not a process id") from None
+    except ValueError:  # past Python's digit limit
+        raise WatchError(f"{clipped(text)!r} is not a process id") from None
 
 
 def check_pid(pid: int) -> tree.TreeProcess:

@@ -27,17 +27,27 @@ from proclab.core.defaults import (
     SERVER_PORT,
     SERVER_WORKERS,
 )
+from proclab.core.errors import clipped
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import build_spec
 
 
-def positive_int(text: str) -> int:
+def _read(text: str, kind: type[int] | type[float], what: str) -> float:
+    """`text` as `kind`, written as a person types it here: ASCII, no underscores (int()
+    took "１２", "١٢" and "1_000" where --affinity and schedule refused them), and said
+    back cut short (a 5,000-digit --count made a 5,088-character error)."""
     try:
-        value = int(text)
+        if not text.isascii() or "_" in text:
+            raise ValueError(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{clipped(text)!r} is not {what}") from None
+
+
+def positive_int(text: str) -> int:
+    value = int(_read(text, int, "a whole number"))
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {clipped(str(value))}")
     return value
 
 
@@ -48,14 +58,11 @@ LARGEST = 1_000_000
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _read(text, float, "a number")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {clipped(text)}")
     if not value <= LARGEST:  # inf too
-        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:,}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:,}, got {clipped(text)}")
     return value
 
 
@@ -82,12 +89,9 @@ def add_refresh_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 def seconds_from_start(text: str) -> float:
     """A moment into a recording: 0 or more seconds (nan and -5 were taken as 0)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _read(text, float, "a number")
     if not 0 <= value <= LARGEST:  # nan and inf too
-        raise argparse.ArgumentTypeError(f"must be from 0 to {LARGEST:,}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be from 0 to {LARGEST:,}, got {clipped(text)}")
     return value
 
 
@@ -97,7 +101,7 @@ def process_limit(text: str) -> int:
     most = pid_max()
     if value > most:
         raise argparse.ArgumentTypeError(
-            f"must be at most {most:,}, the kernel's pid_max, got {value:,}"
+            f"must be at most {most:,}, the kernel's pid_max, got {clipped(f'{value:,}')}"
         )
     return value
 
@@ -111,12 +115,11 @@ def pid_max() -> int:
 
 
 def port(text: str, lowest: int = 0) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = int(_read(text, int, "a port number"))
     if not lowest <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number ({lowest}-65535)")
+        raise argparse.ArgumentTypeError(
+            f"{clipped(str(value))} is not a port number ({lowest}-65535)"
+        )
     return value
 
 
