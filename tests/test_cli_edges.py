@@ -44,6 +44,10 @@ def one_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
         # ignored without a word
         (["--policy", "fifo"], "--policy is for the kernel: add --real"),
         (["--unit", "5"], "--unit is for the kernel: add --real"),
+        # empty: taken as the default where --quantum said "is empty"
+        (["--allotment="], "--allotment is empty"),
+        (["--switch-cost="], "--switch-cost is empty"),
+        (["--algo="], "--algo must be one of"),
     ],
 )
 def test_schedule_options_out_of_bounds_or_place(

@@ -158,7 +158,7 @@ def run(ns: argparse.Namespace) -> int:
         return schedule_kernel.run(ns, jobs, preset, width)
     try:
         preset_settings = preset.settings if preset is not None else None
-        algorithm = (ns.algo or "all").strip().lower()
+        algorithm = ("all" if ns.algo is None else ns.algo).strip().lower()
         if algorithm not in CHOICES:
             raise UsageError(f"--algo must be one of {', '.join(CHOICES)}, got {ns.algo!r}")
         settings = _settings(ns, preset_settings)
@@ -236,6 +236,8 @@ def _number(value: str | None, option: str, name: str = "quantum") -> float | No
     """The option's value (None if not given) as parse_setting reads setting `name`."""
     if value is None:
         return None
+    if not value.strip():  # the app's blank field is "the default"; an empty option, a slip
+        raise UsageError(f"{option} is empty")
     try:
         number = parse_setting(name, value)
     except ValueError as exc:
