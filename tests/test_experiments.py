@@ -258,6 +258,17 @@ def test_copies_mostly_spent_starting_get_no_speed_up():
     assert not worked.mostly_starting and not worked.marked  # 80 ms of each 1 s copy
 
 
+def test_csv_dash_prints_the_csv_on_stdout(capsys, tmp_path, monkeypatch):
+    """`--csv -` wrote a file named "-"."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["experiment", "parallel", "--count", "1", "--task", f"{TASKS}:sleep", "--args", "(0,)"]
+    assert cli.main([*argv, "--csv", "-"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 1 and rows[0]["experiment"] == "parallel" and rows[0]["count"] == "1"
+    assert not (tmp_path / "-").exists()
+
+
 def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys, tmp_path):
     """access() says yes to root in /proc, which takes no file: the experiment ran first,
     then failed with status 2 ("bad input") after its children had run."""

@@ -60,7 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"start method of the children (default {DEFAULT_METHOD}; start-methods measures all three)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.add_argument("--csv", default=None, metavar="FILE", help="also write the result as CSV")
+    parser.add_argument(
+        "--csv",
+        default=None,
+        metavar="FILE",
+        help="also write the result as CSV (-: print it instead of the table)",
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -70,7 +75,7 @@ def run(ns: argparse.Namespace) -> int:
 
     try:
         count = _count(ns.count)
-        if ns.csv is not None:
+        if ns.csv is not None and ns.csv != "-":
             check_writable(ns.csv, "csv")
         plan = experiments.plan(ns.experiment, count, ns.task, ns.args, ns.kwargs, ns.method)
     except ProclabError as exc:
@@ -92,6 +97,9 @@ def run(ns: argparse.Namespace) -> int:
             print(f"proclab experiment: {exc}", file=sys.stderr)
             return EXIT_FAILED
     _clear(show)
+    if ns.csv == "-":  # the CSV on stdout, in place of the table (it made a file "-")
+        print(experiments.to_csv(result), end="", flush=True)
+        return EXIT_OK
     # Shown before the CSV is written: a FIFO with no reader yet holds the write.
     print(experiments.to_json_text(result) if ns.json else report(result), flush=True)
     failed = None
