@@ -62,6 +62,8 @@ MAX_SCENARIO_CHARS = 1_000_000  # the built-in lesson is 3 kB
 
 def load_scenario(path: str | Path | None = None, cwd: str | None = None) -> Scenario:
     """Read and check a scenario; the built-in lesson when no path is given."""
+    if path is not None and not str(path).strip():  # Path("") is ".": "cannot read ."
+        raise ScenarioError("no scenario named: give a SCENARIO.toml, or none for the lesson")
     where = Path(path) if path is not None else BUILTIN
     try:
         with where.open(encoding="utf-8") as file:

@@ -228,3 +228,9 @@ wait = 30
         assert any(r.name == "earlier" and r.state.is_live for r in controller.rows())
         await pilot.press("q")
         await wait_for(pilot, lambda: app.return_code is not None, timeout=15)
+
+
+def test_an_empty_scenario_name_is_said_so() -> None:
+    """`proclab demo ''` said "cannot read .: Is a directory"."""
+    with pytest.raises(ScenarioError, match="no scenario named: give a SCENARIO.toml"):
+        load_scenario("")
