@@ -61,4 +61,7 @@ def test_a_bad_out_or_scene_is_one_line_and_makes_nothing(tmp_path: Path, capsys
     deep = tmp_path / "no" / "such" / "folder"
     assert cli.main(["screenshots", "--out", str(deep), "--scene", str(tmp_path / "none")]) == 2
     assert "no scene at" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    # an empty --scene replayed the repository's and wrote every picture
+    assert cli.main(["screenshots", "--out", str(tmp_path / "pics"), "--scene", ""]) == 2
+    assert "no scene at" in capsys.readouterr().err and not (tmp_path / "pics").exists()
     assert a_file.read_text() == "kept\n"

@@ -251,7 +251,13 @@ def make_screenshots(out: Path, scene: Path) -> list[Path]:
 def run(ns: argparse.Namespace) -> int:
     out = Path(ns.out)
     # A scene recorded now goes beside its pictures; otherwise the repository's is replayed.
-    scene = Path(ns.scene) if ns.scene else out / SCENE_NAME if ns.record_scene else REPO_SCENE
+    scene = (
+        Path(ns.scene)
+        if ns.scene is not None
+        else out / SCENE_NAME
+        if ns.record_scene
+        else REPO_SCENE
+    )
     try:
         # The scene first: a missing one made the whole --out tree before it was said.
         if not ns.record_scene and not os.path.isfile(scene):  # False for a name too long
