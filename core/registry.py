@@ -73,6 +73,7 @@ class Registry:
         # a tick leaves their state to that read, which counts the stop from when it was
         # made, not from the tick (a test saw a pause "seen at ticks", 1 CI run).
         self._refreshing: set[int] = set()
+        self._signalled: dict[int, float] = {}  # monotonic time of proclab's last stop/continue
 
     # Events ------------------------------------------------------------------------------
 
@@ -175,9 +176,11 @@ class Registry:
 
     def refresh_begins(self, rec_id: int) -> None:
         """The row's state is read at once after a stop or continue proclab sends now: until
-        refresh_ends, ticks leave it alone."""
+        refresh_ends, ticks leave it alone, and so does a tick begun before now (its read
+        of the state may come from before the signal)."""
         with self.lock:
             self._refreshing.add(rec_id)
+            self._signalled[rec_id] = time.monotonic()
 
     def refresh_ends(self, rec_id: int) -> None:
         with self.lock:
@@ -250,7 +253,9 @@ class Registry:
                 if row.sample is not None and sample.time < row.sample.time:
                     continue  # read before the figures a signal's sender took (signals.py)
                 state = state_for_status(sample.status)
-                if rec_id in self._refreshing:
+                if rec_id in self._refreshing or sample.time < self._signalled.get(rec_id, 0.0):
+                    # A tick that read "T" before a resume, handed over after the resume's
+                    # read, stopped the row again, "seen at ticks" (a watched pause test).
                     state = row.state
                 new = row.with_sample(sample, state)
                 if state is not row.state:

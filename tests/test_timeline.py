@@ -214,6 +214,31 @@ def test_a_late_event_from_another_thread_does_not_undo_a_newer_change() -> None
     assert 2 not in {lane.id for lane in timeline.snapshot().lanes}
 
 
+def test_a_tick_read_before_a_resume_does_not_stop_the_row_again() -> None:
+    """A tick reads "T", proclab resumes the process and its own read shows it sleeping,
+    then the tick hands its reading over: the row was stopped again, its stop "seen at
+    ticks" (a watched pause test, one full run in three under load)."""
+    import time as clock
+    from dataclasses import replace
+
+    registry = Registry()
+    registry.add(_row(1, "paused", ProcState.RUNNING))
+    registry.refresh_begins(1)  # pause
+    registry.set_live_state(1, ProcState.STOPPED)
+    registry.refresh_ends(1)
+    tick_began = clock.monotonic()  # the tick's reads begin: it reads "T"
+    stale = replace(_sample(0.0, status="stopped"), time=tick_began)
+    registry.refresh_begins(1)  # resume, and proclab's own read
+    registry.set_live_state(1, ProcState.SLEEPING)
+    registry.refresh_ends(1)
+    registry.sampled(Sampled(_system(0), {1: stale}))  # the tick, handed over late
+    row = registry.row(1)
+    assert row.state is ProcState.SLEEPING and not row.stops_at_ticks
+    fresh = replace(_sample(0.0, status="stopped"), time=clock.monotonic())
+    registry.sampled(Sampled(_system(1), {1: fresh}))  # a later tick's is believed
+    assert registry.row(1).state is ProcState.STOPPED
+
+
 def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:
     """The timeline's rule the plain way (every lane's whole history scanned every tick):
     rec_id -> {tick index: cell} for the lanes a snapshot shows."""
