@@ -232,5 +232,5 @@ wait = 30
 
 def test_an_empty_scenario_name_is_said_so() -> None:
     """`proclab demo ''` said "cannot read .: Is a directory"."""
-    with pytest.raises(ScenarioError, match="no scenario named: give a SCENARIO.toml"):
+    with pytest.raises(ScenarioError, match=r"no scenario named: give a SCENARIO\.toml"):
         load_scenario("")
