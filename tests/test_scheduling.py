@@ -1206,6 +1206,11 @@ def test_quanta_are_read_as_typed():
 # Input at the edges: each is accepted and right, or one line naming the line, exit 2 ----------
 
 
+def test_a_quote_inside_a_name_is_part_of_it() -> None:
+    """A"B, a quote inside an unquoted field, is text in CSV (counting quotes refused it)."""
+    assert [j.name for j in parse_jobs_csv('name,arrival,burst\nA"B,0,1\n')] == ['A"B']
+
+
 @pytest.mark.parametrize(
     ("text", "argv", "message"),
     [

@@ -563,17 +563,18 @@ def parse_jobs_csv(text: str) -> list[Job]:
 
 
 def _csv_fields(number: int, line: str) -> list[str]:
-    if line.count('"') % 2:
-        # A quote left open: CSV would carry the field on into the next line, which a
-        # job's name cannot hold; read line by line, it was "expected 3 fields, got 1".
-        raise ScheduleError(
-            f"line {number}: a quoted field is not closed on its line (a name cannot hold a"
-            f" line break): {line.strip()!r}",
-            line=number,
-        )
     try:
-        return next(csv.reader([line]), [])
+        # strict: a quote left open is an error, not a field carried past its line (a name
+        # with a line break read as "expected 3 fields, got 1"); a quote inside an
+        # unquoted field (A"B) is text, as CSV has it.
+        return next(csv.reader([line], strict=True), [])
     except csv.Error as exc:  # e.g. a field past csv.field_size_limit(), 131,072 characters
+        if "unexpected end of data" in str(exc):
+            raise ScheduleError(
+                f"line {number}: a quoted field is not closed on its line (a name cannot hold"
+                f" a line break): {line.strip()!r}",
+                line=number,
+            ) from None
         raise ScheduleError(f"line {number}: not readable as CSV: {exc}", line=number) from None
 
 
