@@ -622,11 +622,12 @@ def _overwritable(path: Path) -> bool:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return True
         with open(path, "rb") as file:
-            first = file.readline(4096)
+            head = file.read(4096)
     except OSError:
         return True  # none there (or unreadable): the open says what is wrong
-    if not first.strip():
+    if not head.strip():
         return True
+    first = head.lstrip().split(b"\n", 1)[0]  # a file of notes may begin with a blank line
     try:
         header = json.loads(first)
     except ValueError:

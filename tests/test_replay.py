@@ -408,9 +408,10 @@ def test_a_file_that_is_not_a_recording_is_never_recorded_over(tmp_path: Path) -
     in.csv --record in.csv` the program's own input. An empty file, or a recording, is
     recorded over as before."""
     notes = tmp_path / "notes.txt"
-    notes.write_text("my notes\n")
-    with pytest.raises(ProclabError, match="it holds something else than a proclab recording"):
-        Recorder(notes)
+    for text in ("\nmy notes\n", "my notes\n"):
+        notes.write_text(text)
+        with pytest.raises(ProclabError, match="holds something else than a proclab recording"):
+            Recorder(notes)
     assert notes.read_text() == "my notes\n"
     done = subprocess.run(
         [PROCLAB, "run", f"{TASKS}:sleep", "--args", "(0,)", "--record", str(notes)],
