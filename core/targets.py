@@ -101,7 +101,10 @@ def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
     Raises InputError when the target does not exist, does not parse, or is not callable.
     """
     if target.kind == "file":
-        return _signature_from_source(_read_source(target.location), target, target.location)
+        source = _read_source(target.location)
+        if source is None:
+            return _UNKNOWN
+        return _signature_from_source(source, target, target.location)
     with _path_with(cwd):
         if target.location in sys.modules:
             return _signature_from_object(sys.modules[target.location], target)
@@ -123,7 +126,8 @@ def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
             )
         origin = spec.origin or ""
         if origin.endswith(".py") and os.path.isfile(origin):
-            return _signature_from_source(_read_source(origin), target, origin)
+            source = _read_source(origin)
+            return _UNKNOWN if source is None else _signature_from_source(source, target, origin)
         try:
             module = importlib.import_module(target.location)
         except Exception as exc:
@@ -133,24 +137,23 @@ def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
         return _signature_from_object(module, target)
 
 
-# The most of a target's file proclab reads to check the call: its parse holds some 600
-# bytes a byte of source (a 12 MB file of `x=1` lines took 7.3 GB and 67 s before its
-# error). Python's own largest modules are a fifth of it.
+# The most of a target's file proclab reads to check the call; past it the call is not
+# checked (the child's import says what is wrong). A parse holds some 600 bytes a byte of
+# source: a 12 MB file of `x=1` lines took 7.3 GB and 67 s of proclab's own before its
+# error. Python's own largest modules are a fifth of it.
 MAX_SOURCE_BYTES = 1_000_000
 
 
-def _read_source(path: str) -> str:
+def _read_source(path: str) -> str | None:
+    """The file's text, or None past MAX_SOURCE_BYTES (refused, a generated module of
+    1.1 MB that ran before could not be started)."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         raise InputError(FIELD, f"cannot read {path}: {exc.strerror}") from None
     if len(data) > MAX_SOURCE_BYTES:
-        raise InputError(
-            FIELD,
-            f"{path} is larger than {MAX_SOURCE_BYTES // 1_000_000} MB, the most proclab reads"
-            " to check a target (put the function in a smaller module that imports the rest)",
-        )
+        return None  # not checked here: the child's import says what is wrong, if anything
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
