@@ -275,7 +275,8 @@ class _Printer:
         self._lock = threading.Lock()
         self._described: set[int] = set()  # rows whose multiprocessing facts were shown
         self._started: set[int] = set()  # rows whose start was shown
-        self._zombies: set[int] = set()  # rows shown as zombies
+        self._zombie_since: dict[int, float] = {}  # monotonic time each was seen a zombie
+        self._zombie_for: dict[int, float] = {}  # seconds, once its end was told
         self._ended: dict[int, str] = {}  # the end each row was last shown with
         self._commands: dict[int, tuple[str, str]] = {}  # row -> (name, command) last shown
 
@@ -296,7 +297,7 @@ class _Printer:
         elif isinstance(event, Spawned):
             self._started_line(event.row)
             if event.row.state is ProcState.ZOMBIE:  # found so by a walk
-                self._zombie_line(event.row)
+                self._zombie_since.setdefault(event.row.id, time.monotonic())
         elif isinstance(event, Exited):
             self._ended_line(event.row)
         elif isinstance(event, ServerListening | ClientAccepted | ClientClosed):
@@ -314,8 +315,8 @@ class _Printer:
         elif isinstance(event, RowUpdated | StateChanged):
             row = event.row
             self._execd_line(row)
-            if isinstance(event, StateChanged) and row.state is ProcState.ZOMBIE:
-                self._zombie_line(row)
+            if row.state is ProcState.ZOMBIE:
+                self._zombie_since.setdefault(row.id, time.monotonic())
             if not self._described_line(row) and (
                 isinstance(event, StateChanged) and event.old is ProcState.ENDED
             ):
@@ -362,29 +363,15 @@ class _Printer:
             if command_known(shown[1]):
                 self._event("exec", row, f"{shown[0]} {row.pid} exec'd: {row.command}")
 
-    def _zombie_line(self, row: ProcessRow) -> None:
-        """A process that has ended and whose parent has not read its status: the app
-        showed the state, the stream said nothing until the reap (a child left a zombie
-        for 3 s read as one that lived 46 ms and ended then)."""
-        if row.id in self._zombies:
-            return
-        self._zombies.add(row.id)
-        self._started_line(row)
-        parent = self._source.row(row.parent) if row.parent is not None else None
-        whose = f"{parent.name} {parent.pid}" if parent is not None else "its parent"
-        self._event(
-            "zombie",
-            row,
-            f"{row.name} {row.pid} is a zombie: it has ended, and {whose} has not read its"
-            " exit status yet",
-        )
-
     def _ended_line(self, row: ProcessRow) -> None:
         """Once for each end known: a parent's word on the status can come in before the
         walk that saw the end hands out its event, which then tells the same end again."""
         self._started_line(row)
         self._described_line(row)
-        text = _ended_text(row)
+        since = self._zombie_since.pop(row.id, None)
+        if since is not None:  # measured once: an end told again says the same
+            self._zombie_for[row.id] = time.monotonic() - since
+        text = _ended_text(row, self._zombie_for.get(row.id))
         if self._ended.get(row.id) != text:
             self._ended[row.id] = text
             self._event("ended", row, text)
@@ -412,7 +399,11 @@ class _Printer:
             print_summary(rows, source)
 
 
-_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~", "zombie": "z"}
+_MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~"}
+
+# A zombie's time is said at its end past this: a child reaped by a join that waited for
+# it is one for microseconds, and a line for each made the stream noise (a tester's).
+ZOMBIE_SAID_S = 0.1
 
 
 def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:
@@ -425,13 +416,18 @@ def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str
     return f"{row.name} {row.pid}{of}: {row.command}"
 
 
-def _ended_text(row: ProcessRow) -> str:
+def _ended_text(row: ProcessRow, zombie: float | None = None) -> str:
+    """`zombie`: seconds it was seen a zombie (ended, its status not read) before this."""
     wall = row.wall_time(time.time())
     after = f" after {wall:.3f} s" if wall is not None else ""
     notes = [row.exit_note] if row.exit_note else []
     if wall is not None and row.end_unseen:
         after = f" within {wall:.3f} s"
         notes.insert(0, "it had ended when proclab first saw it")
+    if zombie is not None and zombie >= ZOMBIE_SAID_S:
+        # Ended, its status not read: a child left unreaped for 3 s read as one that
+        # "ended within 0.05 s", and nothing more.
+        notes.append(f"a zombie for {zombie:.1f} s before it was reaped")
     if row.exitcode is None:
         return f"{row.name} {row.pid} ended{after}: {'; '.join(notes)}"
     note = f" ({'; '.join(notes)})" if notes else ""
