@@ -460,6 +460,27 @@ async def test_the_server_pane_offers_only_the_settings_of_its_mode() -> None:
             assert pane.query_one("#server-workers-label").display == shown[0]
 
 
+async def test_a_hidden_setting_does_not_stop_the_server_starting(live_controller) -> None:
+    """A worker count of 0 typed in pool mode, then process mode chosen: Start said "not
+    started: workers: ..." of a field no longer shown."""
+    from textual.widgets import Select
+
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.lab.query_one("#server-pane")
+        pane.query_one("#server-port").value = "0"
+        pane.query_one("#server-mode", Select).value = "pool"
+        await pilot.pause()
+        pane.query_one("#server-workers").value = "0"
+        pane.query_one("#server-mode", Select).value = "process"
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: live_controller.server.running)
+        assert live_controller.server.status().mode == "process"
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: not live_controller.server.running)
+
+
 async def test_server_from_its_pane(live_controller):
     app = ProclabApp(live_controller, refresh=0.2)
     async with app.run_test(size=(160, 48)) as pilot:
