@@ -154,11 +154,14 @@ class WebServer:
 
 
 @contextlib.contextmanager
-def proclab_web(port: int, *app_args: str, host: str = "127.0.0.1") -> Iterator[WebServer]:
+def proclab_web(
+    port: int, *app_args: str, host: str = "127.0.0.1", url: str | None = None
+) -> Iterator[WebServer]:
     """`proclab web`; `app_args`: what follows its `--` (each tab's app)."""
     server = WebServer(
         subprocess.Popen(
             [PROCLAB, "web", "--host", host, "--port", str(port)]
+            + (["--url", url] if url else [])
             + (["--", *app_args] if app_args else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -713,6 +716,9 @@ def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
         ("javascript:alert(1)", "url: 'javascript:alert(1)' is not an http:// or https:// address"),
         ("http://", "url: 'http://' is not an http:// or https:// address with a host"),
         ("http://x y/", "url: 'http://x y/' has characters a URL cannot hold"),
+        # a Host no browser sends; the token in a fragment no browser sends
+        ("http://me@host:8000", "url: 'http://me@host:8000' has a user, a query or a fragment"),
+        ("http://h:8000/?x=1#f", "url: 'http://h:8000/?x=1#f' has a user, a query or a fragment"),
     ],
 )
 def test_a_url_that_is_no_address_is_refused_before_serving(url: str, said: str) -> None:
@@ -726,6 +732,15 @@ def test_a_url_that_is_no_address_is_refused_before_serving(url: str, said: str)
     )
     assert done.returncode == 2 and done.stdout == "" and "\x1b" not in done.stderr
     assert done.stderr.startswith(f"proclab web: {said}") and done.stderr.count("\n") == 1
+
+
+def test_a_url_ending_in_a_slash_prints_an_address_that_opens() -> None:
+    """`--url http://HOST:PORT/` printed http://HOST:PORT//?token=..."""
+    port = free_port()
+    with proclab_web(port, url=f"http://127.0.0.1:{port}/") as server:
+        assert server.url.startswith(f"http://127.0.0.1:{port}/?token="), server.url
+        with urllib.request.urlopen(server.url, timeout=10) as page:
+            assert page.status == 200
 
 
 def test_a_watch_that_cannot_start_is_refused_before_serving() -> None:

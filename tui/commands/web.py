@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from proclab.core.errors import ProclabError
+from proclab.core.errors import ProclabError, clipped
 from proclab.core.server.hosts import host_problem, ip_of, is_loopback
 from proclab.tui.commands.options import fixed_port
 from proclab.tui.commands.web_tabs import (
@@ -153,8 +153,9 @@ def check(ns: argparse.Namespace) -> list[str]:
     problem = host_problem(ns.host)
     if problem is not None:
         raise ProclabError(problem)
-    if ns.url is not None:
-        url_problem(ns.url)
+    problem = url_problem(ns.url) if ns.url is not None else None
+    if problem is not None:
+        raise ProclabError(problem)
     if not is_loopback(ns.host) and not ns.public:
         raise ProclabError(
             f"host: {ns.host} is reachable from other machines, and anyone who opens the page"
@@ -181,26 +182,27 @@ def check(ns: argparse.Namespace) -> list[str]:
     return app_args
 
 
-def url_problem(url: str) -> None:
-    """--url: an http(s) address with a host and nothing a terminal would obey; raises
-    ProclabError. It was printed as given (an escape sequence cleared the screen), and one
-    without a host put '' among the hosts the server answers to."""
-    shown = repr(url)[1:-1]
-    if len(shown) > 80:
-        shown = shown[:79] + "…"
+def url_problem(url: str) -> str | None:
+    """Why --url is not an address to print with the token, or None: an http(s) URL with
+    a host, no user, query or fragment, and nothing a terminal would obey. It was printed
+    as given (an escape sequence cleared the screen); one without a host put '' among the
+    hosts the server answers to; `#f` put the token in a fragment no browser sends."""
+    shown = clipped(repr(url)[1:-1], 80)
+    if not url.isprintable() or not url.isascii() or " " in url:
+        return f"url: '{shown}' has characters a URL cannot hold"
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 (read for its check: past 65535 raises)
     except ValueError as exc:
-        raise ProclabError(f"url: '{shown}' is not a URL ({exc})") from None
-    del port  # read for its check: a port past 65535 raises
-    if not url.isprintable() or not url.isascii() or " " in url:
-        raise ProclabError(f"url: '{shown}' has characters a URL cannot hold")
+        return f"url: '{shown}' is not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProclabError(
+        return (
             f"url: '{shown}' is not an http:// or https:// address with a host"
             " (e.g. http://my-machine:8000)"
         )
+    if parts.username is not None or parts.query or parts.fragment:
+        return f"url: '{shown}' has a user, a query or a fragment: the token is added to it"
+    return None
 
 
 def check_watching(app_args: list[str]) -> list[str]:
@@ -436,7 +438,9 @@ def run(ns: argparse.Namespace) -> int:
         port=ns.port,
         title="proclab",
         # textual-serve writes http://HOST:PORT, which an IPv6 address needs in brackets
-        public_url=ns.url or (f"http://{netloc(ns.host, ns.port)}" if ":" in ns.host else None),
+        # the token is added as /?token=: a URL ending in / printed //?token=
+        public_url=(ns.url or "").rstrip("/")
+        or (f"http://{netloc(ns.host, ns.port)}" if ":" in ns.host else None),
     )
     try:
         server.serve()
