@@ -105,16 +105,21 @@ def run(ns: argparse.Namespace) -> int:
             except ProclabError as exc:
                 print(f"proclab run: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-            deadline: float | None = None
+            spawned = time.monotonic()
+            deadline: float | None = None  # monotonic: a clock set meanwhile moves nothing
             while not controller.join(ids, timeout=0.05):
                 if ns.timeout is not None and deadline is None:
-                    deadline = _timeout_ends_at(controller, ids, ns.timeout)
+                    ends = _timeout_ends_at(controller, ids, ns.timeout)
+                    if ends is not None:
+                        deadline = time.monotonic() + ends - time.time()
+                    elif time.monotonic() - spawned >= ns.timeout:
+                        deadline = time.monotonic()  # a start that hangs is bounded too
                 if received:
                     if received[0] != signal.SIGPIPE:  # a closed stdout ends it quietly
                         name = signal.Signals(received[0]).name
                         _ending(controller, ids, f"{name} received")
                     break
-                if deadline is not None and time.time() >= deadline:
+                if deadline is not None and time.monotonic() >= deadline:
                     _ending(controller, ids, f"timeout after {ns.timeout:g} s")
                     break
         finally:
