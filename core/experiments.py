@@ -178,6 +178,7 @@ LESS_WORK_BELOW = 0.75
 # Starting a copy (a copy that only starts and loads the task) this share of one copy's
 # time or more: the copies at once measure starting processes, not the task.
 STARTING_SHARE = 0.5
+START_RUNS = 3  # starts of a copy that only loads the task, timed (the median counts)
 
 Row = tuple[str, ...]
 Bar = tuple[str, float, str, str]  # label, value, the value as text, group (for colour)
@@ -416,14 +417,14 @@ class ParallelResult:
                 f"over in {self.parallel_s * 1000:.0f} ms at once: starting them is most of it,"
                 " no speed-up stated"
             )
+        if self.less_work_at_once:
+            return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
         if self.mostly_starting:
             assert self.start_s is not None
             return (
                 f"starting a copy ({self.start_s * 1000:.0f} ms) is most of each one's"
                 f" {self.serial_s / self.count * 1000:.0f} ms: no speed-up stated"
             )
-        if self.less_work_at_once:
-            return f"{self.speedup:.2f}x measured, with less CPU work done at once: not a speed-up"
         if self.beyond_cores:
             allow = (
                 f"{plural(self.ideal, 'core')} and their own waits allow ({self.most:.2f}x)"
@@ -460,10 +461,11 @@ def _rounded(value: float | None) -> float | None:
 def _notes(runs: list[ParallelResult], cores: int) -> list[str]:
     """The note that explains the '*' of the first run marked (a set-time task first);
     `cores`: the most the copies could use."""
-    if less := [r for r in runs if r.less_work_at_once]:
-        return [_less_work_note(less[0])]
+    # In not_a_result's order: the summary and its note give the same reason.
     if short := [r for r in runs if r.too_short]:
         return [_too_short_note(short[0])]
+    if less := [r for r in runs if r.less_work_at_once]:
+        return [_less_work_note(less[0])]
     if starting := [r for r in runs if r.mostly_starting]:
         return [_mostly_starting_note(starting[0])]
     beyond = [r for r in runs if r.a_repeat_beyond_cores]
@@ -826,7 +828,8 @@ def _warm_up(runner: _Runner, specs: Sequence[ProcessSpec]) -> list[float]:
             name=f"warm-up-{spec.method}",
         )
         runner.wait(runner.controller.spawn(warm))
-        took[key] = runner.timed_batch(warm, 1).took
+        # The median of a few: one slow start on a busy machine marked a sound result
+        took[key] = statistics.median(runner.timed_batch(warm, 1).took for _ in range(START_RUNS))
     return [took[(s.method, s.target.kind, s.target.location, s.cwd)] for s in specs]
 
 
