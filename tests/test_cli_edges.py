@@ -359,6 +359,8 @@ def test_launch_options_for_children_without_a_target_are_refused(
         (["run", "proclab.core.tasks:sleep", "--timeout", "١"], "'١' is not a number"),
         (["serve", "--port", "8_001"], "'8_001' is not a port number"),
         (["attach", "１"], "'１' is not a process id"),
+        (["schedule", "--preset", "rr", "--width", "１００"], "--width is not a whole number"),
+        (["schedule", "--preset", "mlfq-mixed", "--levels", "١"], "--levels is not a whole number"),
         (["run", "proclab.core.tasks:sleep", "--count", "9" * 5000], "'99999"),
     ],
 )

@@ -14,18 +14,16 @@ from dataclasses import replace
 
 from proclab.core import procfs
 from proclab.core.errors import clipped
+from proclab.core.typed import ascii_number
 from proclab.core.watch import tree
 from proclab.core.watch.program import Pending, WatchedTree, WatchError
 
 
 def parse_pid(text: str) -> int:
     """A PID as the command line gave it, or WatchError saying it is not one."""
-    # ASCII digits only, as ps writes them (int() took "１"); said back cut short
-    if not text.strip().isascii() or not text.strip().lstrip("+-").isdigit():
-        raise WatchError(f"{clipped(text)!r} is not a process id")
     try:
-        return int(text)
-    except ValueError:  # past Python's digit limit
+        return ascii_number(text, int)  # as ps writes them (int() took "１")
+    except ValueError:
         raise WatchError(f"{clipped(text)!r} is not a process id") from None
 
 

@@ -30,22 +30,20 @@ from proclab.core.defaults import (
 from proclab.core.errors import clipped
 from proclab.core.model import ProcessSpec
 from proclab.core.spec import build_spec
+from proclab.core.typed import N, ascii_number
 
 
-def _read(text: str, kind: type[int] | type[float], what: str) -> float:
-    """`text` as `kind`, written as a person types it here: ASCII, no underscores (int()
-    took "１２", "١٢" and "1_000" where --affinity and schedule refused them), and said
-    back cut short (a 5,000-digit --count made a 5,088-character error)."""
+def _read(text: str, kind: type[N], what: str) -> N:
+    """`text` as `kind` (core.typed: ASCII digits), said back cut short if it is not one
+    (a 5,000-digit --count made a 5,088-character error)."""
     try:
-        if not text.isascii() or "_" in text:
-            raise ValueError(text)
-        return kind(text)
+        return ascii_number(text, kind)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{clipped(text)!r} is not {what}") from None
 
 
 def positive_int(text: str) -> int:
-    value = int(_read(text, int, "a whole number"))
+    value = _read(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {clipped(str(value))}")
     return value
@@ -115,7 +113,7 @@ def pid_max() -> int:
 
 
 def port(text: str, lowest: int = 0) -> int:
-    value = int(_read(text, int, "a port number"))
+    value = _read(text, int, "a port number")
     if not lowest <= value <= 65535:
         raise argparse.ArgumentTypeError(
             f"{clipped(str(value))} is not a port number ({lowest}-65535)"

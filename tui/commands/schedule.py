@@ -44,6 +44,7 @@ from proclab.core.scheduling.simulator import (
     render_table_text,
     to_json_dict,
 )
+from proclab.core.typed import ascii_number
 from proclab.tui.commands import schedule_kernel
 from proclab.tui.commands.options import say_if_fifo
 
@@ -254,7 +255,7 @@ def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
     levels: int | None = None
     if ns.levels is not None:
         try:
-            levels = int(ns.levels)
+            levels = ascii_number(ns.levels, int)
         except ValueError:
             raise UsageError(f"--levels is not a whole number: {ns.levels!r}") from None
         if not 1 <= levels <= MAX_LEVELS:
@@ -294,7 +295,7 @@ def _width(text: str | None) -> int:
     if text is None:
         return max(40, shutil.get_terminal_size((80, 24)).columns)
     try:
-        width = int(text)
+        width = ascii_number(text, int)
     except ValueError:
         raise UsageError(f"--width is not a whole number: {text!r}") from None
     if not 20 <= width <= MAX_WIDTH:

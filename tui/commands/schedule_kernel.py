@@ -41,6 +41,7 @@ from proclab.core.scheduling.simulator import (
     render_table_text,
     signed_time,
 )
+from proclab.core.typed import ascii_number
 
 PROG = "proclab schedule"
 CHOICES = (*POLICY_KEYS, "all")
@@ -149,13 +150,13 @@ def _plans(ns: argparse.Namespace, jobs: Sequence[Job], preset: Preset | None) -
     unit = DEFAULT_UNIT_MS
     if ns.unit is not None:
         try:
-            unit = float(ns.unit)
+            unit = ascii_number(ns.unit, float)
         except ValueError:
             raise KernelError(f"is not a number of milliseconds: {ns.unit!r}", "unit") from None
     core = None
     if ns.core is not None:
         try:
-            core = int(ns.core)
+            core = ascii_number(ns.core, int)
         except ValueError:
             raise KernelError(f"is not a CPU number: {ns.core!r}", "core") from None
     keys = POLICY_KEYS if key == "all" else (key,)
