@@ -402,8 +402,9 @@ class _Printer:
 _MARKS = {"started": "+", "ended": "-", "multiprocessing": "*", "exec": "~"}
 
 # A zombie's time is said at its end past this: a child reaped by a join that waited for
-# it is one for microseconds, and a line for each made the stream noise (a tester's).
-ZOMBIE_SAID_S = 0.1
+# it is one for microseconds, and a line for each made the stream noise (a tester's); a
+# reaper that polls (a shell, a loop with a short sleep) keeps one a tick or two.
+ZOMBIE_SAID_S = 0.5
 
 
 def _started_text(row: ProcessRow, parent: ProcessRow | None, root: bool) -> str:
