@@ -222,7 +222,7 @@ def test_a_client_out_of_open_files_says_so() -> None:
         timeout=60,
     )
     assert done.returncode == 2
-    assert "ran out of open files: ulimit -n" in done.stderr, done.stderr
+    assert "ran out of open files" in done.stderr and "ulimit -n" in done.stderr, done.stderr
 
 
 def test_a_forkserver_child_whose_fork_server_was_killed_has_no_made_up_status(

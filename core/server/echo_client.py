@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import math
 import os
+import socket
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ MAX_IN_FLIGHT = 256 * 1024 * 1024  # clients x size
 # Clients at once: each is a connection (an fd) and a task; 10 million took 2.1 GB before
 # their first connect.
 MAX_CLIENTS = 10_000
+MAX_ERRORS_KEPT = 100
 BUSY = b"busy"  # how the server's line turning a client away begins (handler.reject)
 
 
@@ -49,10 +52,19 @@ class LoadResult:
     connections: int = 0  # completed (every message echoed right)
     messages: int = 0
     busy: int = 0  # turned away with a "busy" line
+    # The first MAX_ERRORS_KEPT errors, and how many there were: one string a failure
+    # grew without bound under --connections 10**9 against a peer that resets each.
     errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    not_made: int = 0  # connections never tried: the load stopped (refused)
     refused: bool = False  # a connect was refused: no server listens, the load stopped
     latencies: list[float] = field(default_factory=list)  # seconds per message round trip
     elapsed: float = 0.0
+
+    def fail(self, text: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(text)
 
     @property
     def conn_per_s(self) -> float:
@@ -76,7 +88,8 @@ class LoadResult:
             "connections": self.connections,
             "messages": self.messages,
             "busy": self.busy,
-            "errors": len(self.errors),
+            "errors": self.error_count,
+            "not_made": self.not_made,
             "first_errors": self.errors[:5],
             "elapsed_s": round(self.elapsed, 3),
             "conn_per_s": round(self.conn_per_s, 1),
@@ -99,11 +112,18 @@ async def _connection(
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError) as exc:
-        result.errors.append(f"connect: {type(exc).__name__}: {exc}")
-        result.refused = result.refused or isinstance(exc, ConnectionRefusedError)
+        result.fail(f"connect: {type(exc).__name__}: {exc}")
+        # None listening, a name that does not resolve, no route: each connect after it
+        # would fail alike (a name that never resolved ran on past a minute)
+        stop = isinstance(exc, ConnectionRefusedError | socket.gaierror) or exc.errno in (
+            errno.EHOSTUNREACH,
+            errno.ENETUNREACH,
+        )
+        result.refused = result.refused or stop
         return
     except UnicodeError:  # a name no resolver takes (an empty label, one of 64 characters)
-        result.errors.append("connect: gaierror: not a host name")
+        result.fail("connect: gaierror: not a host name")
+        result.refused = True
         return
     try:
         for _ in range(messages):
@@ -117,7 +137,7 @@ async def _connection(
                 if echo.startswith(BUSY):
                     result.busy += 1
                     return
-                result.errors.append(
+                result.fail(
                     f"wrong echo: {len(echo)} bytes, first difference at byte {_first_difference(echo, message.upper())}"
                 )
                 return
@@ -134,16 +154,16 @@ async def _connection(
                 f"the server did not close within {timeout:g} s of the last echo"
             ) from None
         if rest:
-            result.errors.append(f"{len(rest):,} bytes after the last echo")
+            result.fail(f"{len(rest):,} bytes after the last echo")
             return
         result.connections += 1
     except asyncio.IncompleteReadError as exc:
         if exc.partial.startswith(BUSY):
             result.busy += 1
         else:
-            result.errors.append(f"connection closed after {len(exc.partial)} of {size} bytes")
+            result.fail(f"connection closed after {len(exc.partial)} of {size} bytes")
     except (OSError, TimeoutError) as exc:
-        result.errors.append(f"{type(exc).__name__}: {exc}")
+        result.fail(f"{type(exc).__name__}: {exc}")
     finally:
         if writer.transport.get_write_buffer_size():
             writer.transport.abort()  # close() would wait to send it to a peer that does not read
@@ -215,4 +235,5 @@ async def run_load(
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(min(clients, total))))
     result.elapsed = time.perf_counter() - began
+    result.not_made = left[0] if result.refused else 0
     return result

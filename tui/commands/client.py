@@ -101,9 +101,11 @@ def run(ns: argparse.Namespace) -> int:
         if result.busy:
             print(f"{result.busy} turned away with 'busy'")
         print(
-            plural(len(result.errors), "error")
+            plural(result.error_count, "error")
             + (": " + "; ".join(result.errors[:3]) if result.errors else "")
         )
+        if result.not_made:
+            print(f"{plural(result.not_made, 'connection')} not made: the load stopped there")
     if unreachable:
         unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
         # Out of fds (ulimit -n below --clients) is the client's own limit, not the server.
