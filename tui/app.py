@@ -279,17 +279,22 @@ def _still_there(rows: list[ProcessRow]) -> str:
     servers = {r.id: r.state for r in rows if r.tag == SERVER_TAG}
     theirs = sum(1 for r in rows if r.parent in servers)
     others = [r.state for r in rows if r.id not in servers and r.parent not in servers]
-    said = []
+    parts = []
     for state in servers.values():
         how = "stopped (paused)" if state is ProcState.STOPPED else "running"
         with_theirs = f", with {plural(theirs, 'process')} of its own," if theirs else ""
-        said.append(f"the TCP server{with_theirs} is {how}")
+        parts.append(f"the TCP server{with_theirs} is {how}")
     running = sum(1 for state in others if state is not ProcState.STOPPED)
     stopped = len(others) - running
+    children = []
     if running:
-        said.append(f"{plural(running, 'child')} {'is' if running == 1 else 'are'} still running")
+        children.append(
+            f"{plural(running, 'child')} {'is' if running == 1 else 'are'} still running"
+        )
     if stopped:
         noun = "" if running else (" child" if stopped == 1 else " children")
-        said.append(f"{stopped}{noun} {'is' if stopped == 1 else 'are'} stopped (paused)")
-    text = " and ".join(said)
+        children.append(f"{stopped}{noun} {'is' if stopped == 1 else 'are'} stopped (paused)")
+    if children:  # "...is running and 1 child is ... and 1 is ..." read as one list
+        parts.append(" and ".join(children))
+    text = "; ".join(parts)
     return text[:1].upper() + text[1:]
