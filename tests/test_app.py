@@ -324,7 +324,7 @@ async def test_quit_names_the_tcp_server_apart_from_the_children(live_controller
         assert isinstance(app.screen, ConfirmScreen)
         question = str(app.screen.query_one(".question").render())
         assert question.startswith(
-            "The TCP server, with 2 processes of its own, is running and 1 child is still running."
+            "The TCP server, with 2 processes of its own, is running; 1 child is still running."
         ), question
 
 
