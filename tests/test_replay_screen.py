@@ -72,4 +72,4 @@ async def test_a_replays_help_lists_only_the_keys_it_answers() -> None:
         assert "Pause or resume the replay" in text and "Filter the table" in text
         for refused in ("Start processes", "Kill the selected", "TCP echo server", "Rename"):
             assert refused not in text, refused
-        assert "ends every child" not in text and "Quit: ends nothing" in text
+        assert "ends every child" not in text and "Quit: ends no process" in text

@@ -111,7 +111,7 @@ LAB_BINDINGS: list[BindingType] = [
 ]
 
 # The quit key's words where quitting ends no process (a recording, an attached program).
-QUIT_LEAVING = "Quit: ends nothing (proclab did not start these processes)"
+QUIT_LEAVING = "Quit: ends no process (a recording runs none; an attached program runs on)"
 
 # The actions a source may not allow: each one's capability. A key whose action the source
 # does not allow is not in the footer, and says so when pressed.

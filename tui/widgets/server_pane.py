@@ -173,7 +173,11 @@ class ServerPane(Vertical):
             text.append(error + "\n", resolve(self.app, "bold $error"))
         read_only = not self._source.capabilities.server  # a recorded session's
         if status is None:
-            text.append("TCP server: not available here.", resolve(self.app, "$text-muted"))
+            text.append(
+                "TCP server: proclab's echo server is not part of a watched program; it runs"
+                " in `proclab` itself (this pane, or `proclab --serve PORT`).",
+                resolve(self.app, "$text-muted"),
+            )
         elif read_only and not status.running:
             text.append(
                 "TCP server: not listening at this moment of the recording.",
