@@ -12,7 +12,7 @@ from fakes import NOW, FakeController, mixed_rows
 from proclab.core.model import ProcessRow
 from proclab.tui.app import ProclabApp
 from proclab.tui.fmt import seconds
-from proclab.tui.widgets.process_table import COLUMN_KEYS, ProcessTable
+from proclab.tui.widgets.process_table import COLUMN_LABELS, ProcessTable
 
 pytestmark = pytest.mark.once
 
@@ -50,30 +50,34 @@ async def test_the_last_row_is_visible_at_80x24(count: int) -> None:
 
 
 async def test_left_and_right_move_the_table_a_whole_column_at_80x24() -> None:
-    """At 80 columns Right moved the table one character a press, and the columns it
-    brought in came a character at a time."""
+    """At 80 columns Right moved the table one character a press, the columns it brought
+    in came a character at a time, and the names scrolled away: every row then read
+    "forkserver  proclab.core.tasks:sleep". The names stay; the rest move a column a key."""
     app = ProclabApp(FakeController(copies(3)), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.lab.table
-        await pilot.press("right")
-        await pilot.pause()
-        assert table_lines(table)[0].split()[0] == "PID", table_lines(table)[0]
-        await pilot.press("right")
-        await pilot.pause()
-        assert table_lines(table)[0].split()[0] == "State", table_lines(table)[0]
-        for _ in range(len(table.order) + 20):  # as far as it goes, then no further
+        names = [line.split()[0] for line in table_lines(table)[1:4]]
+        for after in ("State", "Exit"):
+            await pilot.press("right")
+            await pilot.pause()
+            header = table_lines(table)[0].split()
+            assert header[:3] == ["Name", "▲", after], header
+            assert [line.split()[0] for line in table_lines(table)[1:4]] == names
+        for _ in range(20):  # as far as it goes, then no further
             await pilot.press("right")
         await pilot.pause()
         assert table.scroll_x == table.max_scroll_x
         assert table_lines(table)[0].rstrip().endswith("Target")
+        assert table_lines(table)[0].startswith(" Name")
         await pilot.press("left")
         await pilot.pause()
-        starts = {table.column_span(key)[0] for key in COLUMN_KEYS}
-        assert table.scroll_x in starts  # where a column begins
+        header = table_lines(table)[0].split()
+        labels = {label.split()[0] for label in COLUMN_LABELS.values()}
+        assert header[:2] == ["Name", "▲"] and header[2] in labels, header
         for _ in range(20):
             await pilot.press("left")
         await pilot.pause()
-        assert table.scroll_x == 0 and table_lines(table)[0].startswith(" Name")
+        assert table.scroll_x == 0 and table_lines(table)[0].split()[:3] == ["Name", "▲", "PID"]
 
 
 async def test_the_border_says_how_the_table_is_sorted() -> None:

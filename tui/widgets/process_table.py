@@ -477,7 +477,7 @@ class ProcessTable(ScrollView, can_focus=True):
         """Repaint only the cells whose text or style changed since they were drawn. A tick
         of an idle table changes a few cells (a runtime, a CPU %), often none on screen:
         repainting every row wrote the whole table to the terminal every tick."""
-        width, scroll_x, top = self.size.width, int(self.scroll_x), int(self.scroll_y)
+        width, top = self.size.width, int(self.scroll_y)
         for y in range(1, self.scrollable_content_region.height):
             index = top + y - 1
             rec_id = self._order[index] if index < len(self._order) else None
@@ -490,13 +490,13 @@ class ProcessTable(ScrollView, can_focus=True):
             if values is shown[1]:
                 continue
             changed = [
-                self._spans[i]
+                self._on_screen_x(i, *self._spans[i])
                 for i, (old, new) in enumerate(zip(shown[1], values, strict=True))
                 if old[0] != new[0] or old[2] != new[2]
             ]
             if changed:
-                left = max(0, min(a for a, _ in changed) - scroll_x)
-                right = min(width, max(b for _, b in changed) - scroll_x)
+                left = max(0, min(a for a, _ in changed))
+                right = min(width, max(b for _, b in changed))
                 if left < right:
                     self.refresh(Region(left, y, right - left, 1))
 
@@ -611,7 +611,29 @@ class ProcessTable(ScrollView, can_focus=True):
                 strip = strip.extend_cell_length(scroll_x + width, cursor)
             else:
                 strip = Strip(segments, self.table_width)
+        frozen = self._frozen()
+        if frozen:  # the names stay: scrolled right, every row read "forkserver  proclab..."
+            strip = Strip.join(
+                [
+                    strip.crop_extend(0, frozen, base),
+                    strip.crop(frozen + scroll_x, scroll_x + width),
+                ]
+            )
+            return strip.crop_extend(0, width, base).apply_style(base)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
+
+    def _frozen(self) -> int:
+        """The columns the name column takes at the left while the rest scroll (0: none,
+        not scrolled, or too narrow a view to spare them)."""
+        names = self._spans[0][1]
+        return names if int(self.scroll_x) > 0 and self.size.width >= names + 20 else 0
+
+    def _on_screen_x(self, column: int, left: int, right: int) -> tuple[int, int]:
+        """Where a column's cells are on screen, scrolled (the name column frozen)."""
+        frozen, scroll_x = self._frozen(), int(self.scroll_x)
+        if frozen and column == 0:
+            return left, right
+        return max(frozen, left - scroll_x), right - scroll_x
 
     def _hint(self) -> list[str]:
         """Lines drawn below the header when no row is shown: what to do next."""
@@ -720,15 +742,22 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def action_scroll_right(self) -> None:
         """A column a key, not a character: at 80 columns the table showed half a column,
-        and moved one character each press."""
+        and moved one character each press. The names stay at the left (_frozen): a stop
+        is where a column begins right of them."""
         x = round(self.scroll_x)
-        ahead = [left for left, _ in self._spans if left > x]
+        ahead = [stop for stop in self._column_stops() if stop > x]
         self.scroll_to(x=min(ahead[0] if ahead else x, self.max_scroll_x), animate=False)
 
     def action_scroll_left(self) -> None:
         x = round(self.scroll_x)
-        behind = [left for left, _ in self._spans if left < x]
+        behind = [stop for stop in self._column_stops() if stop < x]
         self.scroll_to(x=behind[-1] if behind else 0, animate=False)
+
+    def _column_stops(self) -> list[int]:
+        """Where Left and Right stop: each column's start, then the table's end."""
+        names = self._spans[0][1]
+        ends = int(self.max_scroll_x)
+        return sorted({*(min(left - names, ends) for left, _ in self._spans[1:]), ends})
 
     def action_activate(self) -> None:
         if self._cursor_id is not None:
@@ -766,7 +795,8 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            column = self._column_at(event.x + int(self.scroll_x))
+            frozen = self._frozen()
+            column = self._column_at(event.x if event.x < frozen else event.x + int(self.scroll_x))
             if column is not None:
                 if column == self.sort_column:
                     self.sort_by(column, not self.sort_reverse)
