@@ -285,8 +285,8 @@ def run(ns: argparse.Namespace) -> int:
     except ProclabError as exc:
         print(f"proclab screenshots: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # --out a file, or a path too long: a traceback before
+    except OSError as exc:  # a folder it cannot make, a path too long: a traceback before
         where = escape_controls(str(exc.filename or out))
-        print(f"proclab screenshots: cannot write into {where}: {exc.strerror}", file=sys.stderr)
+        print(f"proclab screenshots: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
