@@ -285,3 +285,19 @@ async def test_tab_passes_the_job_table_in_one_stop_and_arrows_walk_its_cells():
         assert screen.focused is rows(screen)[1].cell("arrival")
         await pilot.press("down")
         assert screen.focused is rows(screen)[2].cell("arrival")
+
+
+def test_a_name_cut_to_fit_its_box_keeps_its_colour() -> None:
+    """The chart's names are coloured by a match on the whole name: one cut to fit
+    ("abcdefghijklmno…") lost its colour."""
+    from proclab.core.scheduling.simulator import Job, fcfs
+    from proclab.tui.widgets.schedule_chart import ChartStyle, slice_lines
+
+    name = "abcdefghijklmnopqrstuvwx"
+    style = ChartStyle({name: "red", "B": "blue"}, "grey50", "yellow", "white")
+    (bars, *_rest) = [t for t in slice_lines(fcfs([Job(name, 0, 1), Job("B", 1, 30)]), style, 20)
+                      if t.plain.startswith("|")]  # fmt: skip
+    cut = bars.plain.index("…")
+    assert any(span.start <= cut < span.end and "red" in str(span.style) for span in bars.spans), (
+        bars.spans
+    )

@@ -289,6 +289,11 @@ def slice_lines(s: Schedule, style: ChartStyle, width: int) -> list[Text]:
             for result in s.jobs:
                 name = re.escape(result.name)
                 text.highlight_regex(rf"(?<=[| ]){name}(?=[| ])", f"bold {style.job(result.name)}")
+            # A name cut to fit its box ("abcdefghijklmno…") in its job's colour too.
+            for cut_name in re.finditer(r"(?<=[| ])([^| ][^|]*?)…(?=[| ])", line):
+                job = next((r.name for r in s.jobs if r.name.startswith(cut_name[1])), None)
+                if job is not None:
+                    text.stylize(f"bold {style.job(job)}", cut_name.start(), cut_name.end())
         else:
             text.stylize(style.muted)
         lines.append(text)
