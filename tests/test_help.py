@@ -49,3 +49,12 @@ async def test_help_is_as_written_where_it_fits_and_says_f9() -> None:
         assert line.rstrip() in text
     keys = "\n".join(await help_lines((160, 48), "#help-keys"))
     assert "k, F9" in keys and "q, F10" in keys and "F6" in keys
+
+
+async def test_a_key_is_listed_once() -> None:
+    """The log's f, whose action turns with the state, was listed twice."""
+    f_lines = [
+        line for line in await help_lines((160, 48), "#help-keys") if line.split()[:1] == ["f"]
+    ]
+    assert len(f_lines) == 1, f_lines
+    assert "Show only the selected process's lines; or show every process's lines" in f_lines[0]

@@ -164,14 +164,18 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(ratio=1)
         for title, bindings in self._sections:
             table.add_row(Text(title, style="bold"), "")
+            # One line a key: a key whose action turns with the state (the log's f, the
+            # footer saying which) was listed once for each.
+            said: dict[str, list[str]] = {}
             for binding in bindings:
                 keys = ", ".join(
                     _function_key(self.app.get_key_display(Binding(k.strip(), "")))
                     for k in binding.key.split(",")
                 )
-                table.add_row(
-                    Text(f"  {keys}", style=key_style), binding.tooltip or binding.description
-                )
+                said.setdefault(keys, []).append(binding.tooltip or binding.description)
+            for keys, words in said.items():
+                rest = "".join(f"; or {w[:1].lower()}{w[1:]}" for w in words[1:])
+                table.add_row(Text(f"  {keys}", style=key_style), words[0] + rest)
         return table
 
     def action_close(self) -> None:
