@@ -212,6 +212,7 @@ class Registry:
                 changes = {**before.stop_changes(changes["state"], at), **changes}
             row = self.update(rec_id, **changes)
             callbacks = self._awaited.pop(rec_id)
+            self._signalled.pop(rec_id, None)  # no tick reads it any more
             self._ended.notify_all()
 
         def after() -> None:

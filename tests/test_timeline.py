@@ -237,6 +237,8 @@ def test_a_tick_read_before_a_resume_does_not_stop_the_row_again() -> None:
     fresh = replace(_sample(0.0, status="stopped"), time=clock.monotonic())
     registry.sampled(Sampled(_system(1), {1: fresh}))  # a later tick's is believed
     assert registry.row(1).state is ProcState.STOPPED
+    registry.end(1, state=ProcState.EXITED, exitcode=0)()
+    assert 1 not in registry._signalled  # kept for live rows only
 
 
 def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:
