@@ -641,12 +641,10 @@ class HookServer:
 
 def _waits_on(message: Message, pid: int) -> bool:
     """Whether `message`'s turn may come with `pid`'s lines: a fork child's hello behind
-    its parent's, a parent's word on a child's end behind the child's; and a fork
-    server's child's hello, whose turn comes with the start() that asked for it, in
-    whichever process's chunk that was read (its parent is no parent of it here: its
-    line was told after the line its parent printed once it had heard from it, 1 CI run)."""
+    its parent's, a parent's word on a child's end behind the child's. (A fork server's
+    child's hello waits for its start() instead, which lets it go: _call.)"""
     if isinstance(message, Hello):
-        return message.ppid == pid or _forked_by_a_fork_server(message)
+        return message.ppid == pid
     return _ended_child(message) == pid
 
 
