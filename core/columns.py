@@ -24,12 +24,12 @@ def cut(text: str, width: int) -> str:
     """`text` in at most `width` columns: past them, cut and ended with "…"."""
     if cells(text) <= width:
         return text
-    kept = ""
-    for char in text:
-        if cells(kept + char) > width - 1:
-            break
-        kept += char
-    return kept + "…"
+    used = 0
+    for end, char in enumerate(text):
+        used += cells(char)
+        if used > width - 1:
+            return text[:end] + "…"
+    return text  # not reached: the text is wider than width
 
 
 def padded(cell: str, width: int, *, left: bool) -> str:
