@@ -814,7 +814,7 @@ def _warm_up(runner: _Runner, specs: Sequence[ProcessSpec]) -> list[float]:
     then one more, timed: what starting a copy costs, for each spec in turn."""
     took: dict[tuple[str, str, str, str], float] = {}
     for spec in specs:
-        key = (spec.method, spec.target.kind, spec.target.location, spec.cwd)
+        key = _warm_key(spec)
         if key in took:
             continue
         runner.step(f"warming up: one {spec.method} start, not counted")
@@ -830,7 +830,12 @@ def _warm_up(runner: _Runner, specs: Sequence[ProcessSpec]) -> list[float]:
         runner.wait(runner.controller.spawn(warm))
         # The median of a few: one slow start on a busy machine marked a sound result
         took[key] = statistics.median(runner.timed_batch(warm, 1).took for _ in range(START_RUNS))
-    return [took[(s.method, s.target.kind, s.target.location, s.cwd)] for s in specs]
+    return [took[_warm_key(s)] for s in specs]
+
+
+def _warm_key(spec: ProcessSpec) -> tuple[str, str, str, str]:
+    """What a warm-up stands for: one start method, target and folder."""
+    return (spec.method, spec.target.kind, spec.target.location, spec.cwd)
 
 
 def _parallel(runner: _Runner, spec: ProcessSpec, count: int) -> ParallelResult:
