@@ -309,21 +309,18 @@ class ServerPane(Vertical):
     def _start(self, server: ServerLike) -> None:
         from proclab.core.server.tcp import ServerConfig
 
-        mode = str(self.query_one("#server-mode", Select).value)
+        workers = self.query_one("#server-workers", Input)
+        method = self.query_one("#server-method", Select)
         try:
-            # Only the fields the mode shows (_fit_mode): a hidden worker count of 0 was
-            # "not started: workers: ..." for a process server.
+            # Only the fields the mode shows (_fit_mode says which): a hidden worker count
+            # of 0 was "not started: workers: ..." for a process server.
             config = ServerConfig(
                 host=self.query_one("#server-host", Input).value.strip(),
                 port=_whole(self.query_one("#server-port", Input).value, "port"),
-                mode=cast("Mode", mode),
-                workers=_whole(self.query_one("#server-workers", Input).value, "workers")
-                if mode == "pool"
-                else SERVER_WORKERS,
+                mode=cast("Mode", str(self.query_one("#server-mode", Select).value)),
+                workers=_whole(workers.value, "workers") if workers.display else SERVER_WORKERS,
                 max_clients=_whole(self.query_one("#server-max", Input).value, "max clients"),
-                method=cast("StartMethod", str(self.query_one("#server-method", Select).value))
-                if mode != "thread"
-                else DEFAULT_METHOD,
+                method=cast("StartMethod", str(method.value) if method.display else DEFAULT_METHOD),
             )
             server.start(config)
         except ProclabError as exc:
