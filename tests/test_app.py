@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from dataclasses import replace
 
 import pytest
@@ -326,6 +327,31 @@ async def test_quit_names_the_tcp_server_apart_from_the_children(live_controller
         assert question.startswith(
             "The TCP server, with 2 processes of its own, is running; 1 child is still running."
         ), question
+
+
+async def test_quit_asks_about_a_thread_server_and_its_open_connections(live_controller):
+    """A thread server has no row: quitting with one running and a client connected
+    said nothing and cut the client off, where a process server's quit asked first."""
+    from proclab.core.server.tcp import ServerConfig
+
+    address = live_controller.server.start(ServerConfig(port=0, mode="thread"))
+    host, port = address.rsplit(":", 1)
+    app = ProclabApp(live_controller, refresh=0.2)
+    with socket.create_connection((host, int(port)), timeout=5) as client:
+        client.sendall(b"hi")
+        assert client.recv(16) == b"HI"
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen)
+            question = str(app.screen.query_one(".question").render())
+            assert question == (
+                "The TCP server (threads of proclab's own, 1 connection open) is running.\n"
+                "Stop it, closing its connections, and quit?"
+            ), question
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.is_running, timeout=10)
+        assert client.recv(64) == b""  # closed by the server as it stopped
+    assert not live_controller.server.running
 
 
 async def test_the_status_line_counts_a_zombie_apart_from_the_live():

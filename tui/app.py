@@ -38,9 +38,10 @@ from proclab.core.model import (
     ProcessRow,
     ProcessSpec,
     ProcState,
+    ServerStatus,
 )
 from proclab.core.output import escape_controls
-from proclab.core.source import ProcessSource
+from proclab.core.source import ProcessSource, ServerLike
 from proclab.core.words import plural
 from proclab.tui.quiet_driver import QuietLinuxDriver
 from proclab.tui.screens.lab import LabScreen
@@ -226,18 +227,30 @@ class ProclabApp(App[int]):
                 self.shutdown_log.append(said)
             self.shut_down(f"Quitting: {said}." if said else "Nothing running: quitting.")
             return
-        if not live:
+        # A thread server has no rows: its connections are proclab's own threads, and
+        # quitting cut them off without a word while a process server's were asked about.
+        threads = _thread_server(self.source.server)
+        if not live and threads is None:
             self.shut_down("No children running: quitting.")
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.shut_down(f"Ending {plural(live, 'process')}…")
+                ending = [plural(live, "process")] if live else []
+                if threads is not None:
+                    ending.insert(0, "the TCP server")
+                self.shut_down(f"Ending {' and '.join(ending)}…")
 
+        if live:
+            them = "it" if live == 1 else "them"
+            end = f"End {them} (SIGTERM, then SIGKILL if ignored)"
+            if threads is not None:
+                end = f"Stop the server, e{end[1:]}"
+        else:
+            end = "Stop it, closing its connections,"
         self.push_screen(
             QuitScreen(
-                f"{_still_there(rows)}.\n"
-                f"End {'it' if live == 1 else 'them'} (SIGTERM, then SIGKILL if ignored) and quit?",
+                f"{_still_there(rows, threads)}.\n{end} and quit?",
                 "End and quit",
                 "Stay",
             ),
@@ -271,15 +284,26 @@ class ProclabApp(App[int]):
             self.call_from_thread(self.exit, 0)
 
 
-def _still_there(rows: list[ProcessRow]) -> str:
+def _thread_server(server: ServerLike | None) -> ServerStatus | None:
+    """The TCP server's status if it runs in proclab's own threads (it has no row)."""
+    if server is None or not server.running:
+        return None
+    status = server.status()
+    return status if status.mode == "thread" else None
+
+
+def _still_there(rows: list[ProcessRow], threads: ServerStatus | None = None) -> str:
     """ "2 children are still running and 1 is stopped": a paused child is stopped, never
     "still running" (README, "What proclab promises"). The TCP server and its own
     processes are named apart: "1 child is still running" of the server alone read as a
-    child the user had started."""
+    child the user had started. `threads`: the server running in proclab's threads."""
     servers = {r.id: r.state for r in rows if r.tag == SERVER_TAG}
     theirs = sum(1 for r in rows if r.parent in servers)
     others = [r.state for r in rows if r.id not in servers and r.parent not in servers]
     parts = []
+    if threads is not None:
+        open_now = plural(threads.active, "connection")
+        parts.append(f"the TCP server (threads of proclab's own, {open_now} open) is running")
     for state in servers.values():
         how = "stopped (paused)" if state is ProcState.STOPPED else "running"
         with_theirs = f", with {plural(theirs, 'process')} of its own," if theirs else ""
