@@ -148,18 +148,20 @@ def fork_bomb(width: int = 2, depth: int = 8, delay: float = 0.05) -> None:
         os.waitpid(pid, 0)
 
 
-# The choices the spawn form offers, with arguments that show each one off.
-BUILTINS: dict[str, tuple[str, str]] = {
-    "greet": ("", "{'name': 'jerry', 'age': 20, 'gender': 'male'}"),
-    "sleep": ("(1,)", ""),
-    "spin": ("(5,)", ""),
-    "count": ("(10_000_000,)", ""),
-    "fib": ("(30,)", ""),
-    "write_file": ("('a.txt',)", ""),
-    "tick": ("(500,)", ""),
-    "fail": ("", ""),
-    "exit_with": ("(3,)", ""),
-    "ignore_sigterm": ("(60,)", ""),
-    "with_grandchild": ("(30,)", ""),
-    "fork_bomb": ("(2, 10, 0.05)", ""),
+# The choices the spawn form offers: arguments that show each one off, and what it does in
+# a few words (the form's list says them beside its name). Plain tuples: a spawn child
+# imports this module to run its task, and a NamedTuple would import `typing` into it.
+BUILTINS: dict[str, tuple[str, str, str]] = {
+    "greet": ("", "{'name': 'jerry', 'age': 20, 'gender': 'male'}", "the lesson's task"),
+    "sleep": ("(1,)", "", "I/O-bound: waits, almost no CPU"),
+    "spin": ("(5,)", "", "CPU-bound: a core busy for N s"),
+    "count": ("(10_000_000,)", "", "the lesson's CPU-bound loop"),
+    "fib": ("(30,)", "", "CPU-bound recursion; prints its result"),
+    "write_file": ("('a.txt',)", "", "the lesson's first task: writes a file"),
+    "tick": ("(500,)", "", "prints a numbered line every N ms"),
+    "fail": ("", "", "raises: exit code 1 and a traceback"),
+    "exit_with": ("(3,)", "", "exits with the code it is given"),
+    "ignore_sigterm": ("(60,)", "", "ignores SIGTERM: only kill ends it"),
+    "with_grandchild": ("(30,)", "", "starts a grandchild, waits for it"),
+    "fork_bomb": ("(2, 10, 0.05)", "", "careful: forks until proclab stops it"),
 }

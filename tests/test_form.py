@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fakes import NOW, FakeController
 from support import TASKS
+from textual.widgets import Select
 
 from proclab.core.errors import InputError
 from proclab.core.spec import build_spec
@@ -129,3 +130,30 @@ async def test_the_built_in_list_ends_inside_the_form_at_80x24() -> None:
         box = form.query_one("#spawn-box")
         assert overlay.display and overlay.region.height >= 5
         assert overlay.region.bottom < box.region.bottom - 1  # above its bottom border
+
+
+async def test_the_built_in_list_names_the_target_in_the_form() -> None:
+    """It said "choose a built-in task…" over greet's target, and went on naming a built-in
+    after another target was typed; choosing one fills in its arguments, typing one
+    keeps those typed. Choosing the list's prompt row ended the app with a KeyError."""
+    app = ProclabApp(FakeController(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        builtin, target = form.query_one("#builtin"), form.query_one("#target")
+        args = form.query_one("#args")
+        assert target.value == "proclab.core.tasks:greet" and builtin.value == "greet"
+        builtin.value = "sleep"
+        await pilot.pause()
+        assert (target.value, args.value) == ("proclab.core.tasks:sleep", "(1,)")
+        args.value = "(7,)"
+        target.value = "mymodule:sleep"
+        await pilot.pause()
+        assert builtin.value is Select.NULL
+        target.value = "proclab.core.tasks:spin"
+        await pilot.pause()
+        assert (builtin.value, args.value) == ("spin", "(7,)")
+        said = str(builtin.query_one("SelectCurrent Static#label").render())
+        assert said.split() == ["spin", "CPU-bound:", "a", "core", "busy", "for", "N", "s"], said
+        builtin.value = Select.NULL  # the list's first row, its prompt: a crash (KeyError)
+        await pilot.pause()
+        assert app.is_running and target.value == "proclab.core.tasks:spin"

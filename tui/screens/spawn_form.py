@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -67,8 +68,9 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self._cpus = cpus if cpus is not None else usable_cpus()
 
     def compose(self) -> ComposeResult:
-        greet_args, greet_kwargs = BUILTINS["greet"]
+        greet_args, greet_kwargs, _ = BUILTINS["greet"]
         targets = [f"{TASKS_MODULE}:{name}" for name in BUILTINS]
+        builtins, wide = BUILTINS.items(), max(map(len, BUILTINS))
         here = format_cpu_list(self._cpus)
         with Vertical(classes="dialog-box", id="spawn-box"):
             yield Static(
@@ -79,8 +81,9 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
             yield from _field(
                 "Built-in",
                 Select(
-                    [(name, name) for name in BUILTINS],
+                    [(Text(f"{name:{wide}}  {about}"), name) for name, (*_, about) in builtins],
                     prompt="choose a built-in task…",
+                    value="greet",
                     id="builtin",
                     compact=True,
                 ),
@@ -156,13 +159,24 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
 
     @on(Select.Changed, "#builtin")
     def _builtin_chosen(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK:
+        if event.value is Select.NULL:
             return
-        args, kwargs = BUILTINS[str(event.value)]
-        self.query_one("#target", Input).value = f"{TASKS_MODULE}:{event.value}"
+        args, kwargs, _ = BUILTINS[str(event.value)]
+        with self.prevent(Input.Changed):  # the list follows the target: not back again
+            self.query_one("#target", Input).value = f"{TASKS_MODULE}:{event.value}"
         self.query_one("#args", Input).value = args
         self.query_one("#kwargs", Input).value = kwargs
         self._show_errors({})
+
+    @on(Input.Changed, "#target")
+    def _target_typed(self, event: Input.Changed) -> None:
+        """The list names the built-in the target is, or none: it said "choose a built-in
+        task…" over greet's target, and "sleep" over a target typed since. Its arguments
+        are left as typed."""
+        module, _, name = event.value.strip().partition(":")
+        chosen = name if module == TASKS_MODULE and name in BUILTINS else Select.NULL
+        with self.prevent(Select.Changed):
+            self.query_one("#builtin", Select).value = chosen
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """A field that changed has no error any more, until the next submit says so.
