@@ -522,6 +522,12 @@ def test_process_pool_executor_workers_are_labelled() -> None:
     assert len(workers) == 2
     assert sum(w.mp.calls or 0 for w in workers if w.mp is not None) == 120
     assert all(w.state.is_over for w in program.rows())
+    # Their queues by type and address, whole: a queue read "<concurrent.futures.
+    # process....eue object at 0x7f…>", its name cut in the middle.
+    said = {w.mp.args for w in workers if w.mp is not None}
+    assert len(said) == 1, said  # the same two queues for both
+    queue = r"<(_Safe|Simple)Queue object at 0x[0-9a-f]+>"
+    assert re.match(rf"\({queue}, {queue}, ", said.pop() or ""), said
 
 
 def test_non_python_programs_and_their_output() -> None:

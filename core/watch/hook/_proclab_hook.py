@@ -520,6 +520,14 @@ def _make_repr():
                 pieces.append(self.repr1(key, level - 1) + ": " + self.repr1(value, level - 1))
             return "{" + ", ".join(pieces) + "}"
 
+        def repr_instance(self, x, level):
+            # An object's default repr, its type without its module: a pool's queue read
+            # "<concurrent.futures.process....eue object at 0x7f…>", cut in the middle of
+            # its name. The address stays: it tells which children share one object.
+            if type(x).__repr__ is object.__repr__:
+                return "<%s object at %#x>" % (type(x).__qualname__, id(x))
+            return reprlib.Repr.repr_instance(self, x, level)
+
     r = Repr()
     r.maxstring = r.maxother = 60
     r.maxlevel = 3
