@@ -20,7 +20,6 @@ call back into the controller; they must be quick (hand the event to their own t
 from __future__ import annotations
 
 import contextlib
-import shlex
 import signal
 import threading
 import time
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from proclab.core import fd_limit, methods, procfs
+from proclab.core import fd_limit, methods, procfs, shell
 from proclab.core.cpus import usable_cpus
 from proclab.core.defaults import (
     DEFAULT_GRACE_S,
@@ -564,7 +563,7 @@ def _command(pid: int, brief: procfs.Brief) -> str:
     argv = procfs.read_cmdline(pid)
     if not argv:
         return brief.name
-    text = shlex.join(argv)
+    text = shell.join(argv)
     return text if len(text) <= DESCRIBED_CHARS else text[: DESCRIBED_CHARS - 1] + "…"
 
 

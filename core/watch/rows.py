@@ -12,13 +12,12 @@ to emit once it has released the lock. Nothing here emits, signals or blocks.
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proclab.core import procfs
+from proclab.core import procfs, shell
 from proclab.core.exits import state_for_exit, state_for_status
 from proclab.core.model import (
     Event,
@@ -70,7 +69,7 @@ def short_command(argv: Sequence[str]) -> str:
     args = list(argv)
     while args and not args[-1]:
         args.pop()
-    return shlex.join(args)[:COMMAND_CHARS]
+    return shell.join(args)[:COMMAND_CHARS]
 
 
 class TreeRows:

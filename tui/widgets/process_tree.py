@@ -12,6 +12,7 @@ import posixpath
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
+from proclab.core import shell
 from proclab.core.model import MpFacts, ProcessRow
 from proclab.core.words import plural
 
@@ -100,7 +101,7 @@ def _files_by_name(command: str) -> str:
         words = shlex.split(command)
     except ValueError:
         return command
-    return shlex.join(_file_name(word) for word in words)
+    return shell.join(_file_name(word) for word in words)
 
 
 def _file_name(word: str) -> str:
