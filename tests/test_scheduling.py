@@ -946,6 +946,16 @@ def test_text_gantt_fits_a_long_name_in_its_width_and_says_when_it_is_not_to_sca
     assert "not to scale" not in to_scale
 
 
+def test_text_gantt_says_two_boxes_of_one_job_are_no_context_switch():
+    """Each slice is a box: "A | A" (a lone job's next quantum, an MLFQ boost) read as a
+    switch the summary's count left out, with nothing said."""
+    again = render_gantt_text(round_robin(jobs(("A", 0, 10), ("B", 0, 2)), 4), 60)
+    assert again.splitlines()[0].count("A") == 3 and again.splitlines()[0].endswith("|    A    |")
+    said = " ".join(again.splitlines()[2:])  # wrapped at the chart's width
+    assert said == "A | A: one job's slices back to back (a new quantum): no context switch"
+    assert "back to back" not in render_gantt_text(fcfs(jobs(("A", 0, 8), ("B", 0, 2))), 60)
+
+
 # The `proclab schedule` command ---------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ CLI; the app draws its own chart from the same `Schedule`.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import textwrap
@@ -1510,6 +1511,20 @@ def render_gantt_text(schedule: Schedule, width: int = 80) -> str:
     # of 1 drawn wider than one of 30 read as the longer (a tester's chart).
     if any(w > (p.end - p.start) * scale + 1.5 for w, p in zip(width_of, pieces, strict=True)):
         note = "not to scale: a box is never narrower than its name and its start time"
+        lines.extend(textwrap.wrap(note, max(width, 20)))
+    again = next(
+        (
+            a.job
+            for a, b in itertools.pairwise(pieces)
+            if a.job == b.job and a.job not in (None, SWITCH)
+        ),
+        None,
+    )
+    if again is not None:
+        # Each slice is a box: "A | A" read as a switch the summary's count left out.
+        why = "a new quantum" if schedule.settings.boost is None else "a new quantum or a boost"
+        name = cut(again, 12)
+        note = f"{name} | {name}: one job's slices back to back ({why}): no context switch"
         lines.extend(textwrap.wrap(note, max(width, 20)))
     if any(p.job == SWITCH for p in pieces):
         lines.append(f"cs: context switch ({format_time(schedule.settings.switch_cost)} each)")
