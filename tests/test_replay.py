@@ -739,7 +739,7 @@ def test_a_format_1_recording_reads_as_the_server_event_classes(tmp_path: Path) 
     ]
     assert [describe_event(e) for e in events] == [
         "listening on 127.0.0.1:8001",
-        "127.0.0.1:5000 accepted by handler 41 (thread proclab-handler)",
+        "127.0.0.1:5000 accepted by a thread in proclab (41)",
         "127.0.0.1:5000 [41] <- 2 B  hi",
         "127.0.0.1:5002 turned away: busy (at the limit of 8 clients)",
         "127.0.0.1:5000 [41] closed: peer closed, after 0.50 s (in 2 B, out 2 B)",

@@ -263,6 +263,15 @@ def test_pool_never_serves_more_than_max_clients(controller):
     assert echo(address, [b"again"]) == b"AGAIN"
 
 
+def test_a_thread_server_s_log_says_a_thread_of_proclab_accepted_the_client(controller, events):
+    """It said "accepted by handler 9327": a pid read as a child's, and it was proclab's."""
+    address = start(controller, "thread")
+    assert echo(address, [b"hi"]) == b"HI"
+    assert wait_until(lambda: any(e.kind == "accepted" for e in events), 5)
+    (accepted,) = [describe_event(e) for e in events if e.kind == "accepted"]
+    assert accepted.endswith(f" accepted by a thread in proclab ({os.getpid()})"), accepted
+
+
 def test_idle_timeout_and_lifetime(controller, events):
     address = start(controller, "thread", idle_timeout=0.5, lifetime=30)
     idle = socket.create_connection(address)

@@ -1024,6 +1024,10 @@ def describe_event(event: ServerEvent) -> str:
     who = event.client
     handler = f" [{event.pid}]" if event.pid else ""
     match event:
+        case ClientAccepted() if event.text.startswith("thread "):
+            # A thread server's handler is no process: "handler 41" read as a child's pid,
+            # and 41 is proclab's own.
+            return f"{who} accepted by a thread in proclab ({event.pid})"
         case ClientAccepted():
             return f"{who} accepted by handler {event.pid}" + (
                 f" ({event.text})" if event.text else ""
