@@ -45,6 +45,15 @@ def escape_controls(text: str, *, tabs: bool = False) -> str:
     return _control_pattern(tabs).sub(_escaped, text)
 
 
+def on_screen(text: str) -> str:
+    """escape_controls for a full-screen view, each tab spaced out to its next stop of 8
+    (from the text's own start, as the child's terminal would): such a view draws cells,
+    and a tab sent as it is moved the terminal's cursor over cells other panes had drawn
+    (the process table's headings showed through a child's tabbed line). Headless output
+    keeps its tabs: a terminal or a file takes them as they are."""
+    return escape_controls(text).expandtabs(8)
+
+
 def _control_pattern(tabs: bool) -> re.Pattern[str]:
     """What escape_controls escapes, compiled once per process."""
     pattern = _controls.get(tabs)

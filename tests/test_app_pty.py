@@ -66,6 +66,35 @@ def test_children_output_never_reaches_the_terminal(tmp_path: Path, method: str)
         reap_orphans()
 
 
+TABS = """
+import time
+
+def tabs():
+    while True:
+        print("0\\tcol\\t\\tx", flush=True)
+        time.sleep(0.2)
+"""
+
+
+def test_a_child_s_tabs_are_spaced_out_not_sent_to_the_terminal(tmp_path: Path) -> None:
+    """A tab sent as it is moves the cursor over cells other panes drew: the process
+    table's headings showed through a child's tabbed line, its border gone."""
+    (tmp_path / "tabs.py").write_text(TABS)
+    session = PtySession(["tabs.py:tabs", "--method", "fork"], cwd=str(tmp_path))
+    try:
+        session.wait_for(b"1 live")
+        session.send("2")  # the output log
+        session.wait_for(b"0       col             x")  # each tab to its stop of 8
+        assert b"\t" not in session.output
+        session.send("q")
+        session.wait_for(b"still running")
+        session.send("y")
+        assert session.wait() == 0
+    finally:
+        session.close()
+        reap_orphans()
+
+
 def test_terminal_is_restored_after_quit(tmp_path: Path) -> None:
     session = PtySession([])
     try:

@@ -40,7 +40,7 @@ from proclab.core.model import (
     ProcState,
     ServerStatus,
 )
-from proclab.core.output import escape_controls
+from proclab.core.output import on_screen
 from proclab.core.source import ProcessSource, ServerLike
 from proclab.core.words import plural
 from proclab.tui.quiet_driver import QuietLinuxDriver
@@ -190,7 +190,7 @@ class ProclabApp(App[int]):
         if shutdown is not None:  # what happens to the children, said where it is seen
             for event in events:
                 if isinstance(event, Notice):
-                    shutdown.add(escape_controls(event.text))
+                    shutdown.add(on_screen(event.text))
         self.lab.show_events(events, list(queued), dropped, notify=shutdown is None)
 
     # The command palette --------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from proclab.core.output import escape_controls
+from proclab.core.output import escape_controls, on_screen
 
 if TYPE_CHECKING:
     from proclab.core.model import OutputLine, ProcessRow, ProcSample
@@ -104,7 +104,7 @@ CONTINUES = "↪ "
 def line_text(line: OutputLine) -> str:
     """A child's line as shown: escaped where it would act on a terminal, and marked where
     it goes on from the piece before."""
-    text = escape_controls(line.text)
+    text = on_screen(line.text)
     return CONTINUES + text if line.continues else text
 
 

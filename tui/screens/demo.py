@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from proclab.core.batch import batch_figures
 from proclab.core.errors import ProclabError
-from proclab.core.output import escape_controls
+from proclab.core.output import on_screen
 from proclab.core.scenario import Scenario, Step
 from proclab.core.server.echo_client import run_load
 from proclab.core.server.tcp import ServerConfig, ServerError
@@ -128,8 +128,8 @@ class DemoApp(ProclabApp):
         # key came redraws it when it ends (CI saw the word lost that way).
         paused = not self._resume.is_set() and not self.done
         extra = "paused: any key resumes, q ends the demo" if paused else None
-        text = escape_controls(f"{self._said}   [{extra}]" if extra else self._said)
-        self.caption.update(text or escape_controls(self.scenario.title))
+        text = on_screen(f"{self._said}   [{extra}]" if extra else self._said)
+        self.caption.update(text or on_screen(self.scenario.title))
         screen = self.screen
         if screen is not self.lab and screen.is_mounted and not isinstance(screen, DIALOGS):
             # a screen a step opened shows the caption too
@@ -138,7 +138,7 @@ class DemoApp(ProclabApp):
             except NoMatches:
                 on_top = DemoCaption(id="demo-caption", markup=False)
                 screen.mount(on_top)
-            on_top.update(text or escape_controls(self.scenario.title))
+            on_top.update(text or on_screen(self.scenario.title))
 
     async def _wait(self, seconds: float) -> None:
         left = seconds / self.speed

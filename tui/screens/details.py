@@ -21,7 +21,7 @@ from proclab.core.classify import classify, cpu_demand, runnable_time
 from proclab.core.cpus import format_cpu_list
 from proclab.core.exits import describe_exit, traceback_ended_it, traceback_note
 from proclab.core.model import OutputLine, ProcessRow, ProcState
-from proclab.core.output import escape_controls
+from proclab.core.output import escape_controls, on_screen
 from proclab.core.words import plural
 from proclab.tui import fmt
 from proclab.tui.batch_words import batch_lines
@@ -207,7 +207,7 @@ class DetailsScreen(ModalScreen[None]):
             self.show(*found)
 
     def show(self, row: ProcessRow, output: Sequence[OutputLine], now: float) -> None:
-        title = f"{escape_controls(shown_name(row))} ({row.pid or 'not started'})"
+        title = f"{escape_controls(shown_name(row), tabs=True)} ({row.pid or 'not started'})"
         self.query_one("#details-box").border_title = Content(title)  # never read as markup
         label_style = resolve(self.app, "bold $accent")
         facts = Table.grid(padding=(0, 1))
@@ -219,12 +219,12 @@ class DetailsScreen(ModalScreen[None]):
             style = (
                 resolve(self.app, STATE_STYLES[row.state]) if label in ("Process", "Ended") else ""
             )
-            facts.add_row(label, Text(escape_controls(value), style=style))
+            facts.add_row(label, Text(on_screen(value), style=style))
         self.query_one("#details-facts", Static).update(facts)
         traceback = self.query_one("#details-traceback", Static)
         traceback.display = bool(row.traceback)
         if row.traceback:
-            shown = "\n".join(escape_controls(line) for line in row.traceback)
+            shown = "\n".join(on_screen(line) for line in row.traceback)
             traceback.update(Text(shown, style=resolve(self.app, "$error")))
         last = output[-LAST_LINES:]
         body = Text(end="")

@@ -37,7 +37,7 @@ from proclab.core.model import (
     Sampled,
     ServerEvent,
 )
-from proclab.core.output import escape_controls
+from proclab.core.output import escape_controls, on_screen
 from proclab.core.source import ProcessSource
 from proclab.core.timeline import Timeline
 from proclab.tui.screens.details import DetailsScreen
@@ -218,7 +218,7 @@ class LabScreen(ProcessCommands):
             if isinstance(event, Notice):
                 notices.append(event)
                 if notify and event.level != "info":
-                    text = escape_controls(event.text)
+                    text = on_screen(event.text)
                     self.notify(text, severity=event.level, timeout=8, markup=False)
             elif isinstance(event, Sampled):
                 self.cpu_pane.record(event.system, self.source.interval)
@@ -347,7 +347,9 @@ class LabScreen(ProcessCommands):
             except ProclabError:
                 row = None
             who = (
-                f"{escape_controls(row.name)} ({row.pid or 'not started'})" if row else "no process"
+                f"{escape_controls(row.name, tabs=True)} ({row.pid or 'not started'})"
+                if row
+                else "no process"
             )
             parts.append(f"only {who} · f: all")
         if log.not_shown:

@@ -210,7 +210,7 @@ class TimelineGrid(ScrollView, can_focus=True):
         age = snap.ticks[-1].time - tick.time
         when = "the newest tick" if age <= 0 else f"{fmt.seconds(age)} ago"
         return (
-            f"{escape_controls(lane.name)} ({lane.pid}), {when}:"
+            f"{escape_controls(lane.name, tabs=True)} ({lane.pid}), {when}:"
             f" {describe_cell(lane.cells[index], tick.interval)}"
         )
 
@@ -243,7 +243,9 @@ class TimelineGrid(ScrollView, can_focus=True):
         lane = self.snapshot.lanes[row]
         shown = self.visible_ticks()
         start = len(self.snapshot.ticks) - shown
-        label = short_name(escape_controls(lane.name), LABEL_WIDTH - 1).ljust(LABEL_WIDTH)
+        label = short_name(escape_controls(lane.name, tabs=True), LABEL_WIDTH - 1).ljust(
+            LABEL_WIDTH
+        )
         segments = [
             Segment(label, self._style("bold" if row == self.cursor_lane else "$text-muted"))
         ]

@@ -30,7 +30,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from proclab.core.model import Notice, OutputLine, ProcessCall
-from proclab.core.output import escape_controls
+from proclab.core.output import escape_controls, on_screen
 from proclab.tui.call_words import call_moments, who
 from proclab.tui.fmt import line_text
 from proclab.tui.theme import resolve
@@ -255,12 +255,12 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
                 0,
             )
         if isinstance(entry, CallLine):
-            tag = f"{escape_controls(entry.name)} {entry.pid} "
-            return f"{tag}» {escape_controls(entry.text)}", len(tag)
+            tag = f"{escape_controls(entry.name, tabs=True)} {entry.pid} "
+            return f"{tag}» {on_screen(entry.text)}", len(tag)
         if isinstance(entry, Notice):
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
-            return f"{stamp} proclab: {escape_controls(entry.text)}", 0
-        tag = f"{escape_controls(entry.name)} {entry.pid} "
+            return f"{stamp} proclab: {on_screen(entry.text)}", 0
+        tag = f"{escape_controls(entry.name, tabs=True)} {entry.pid} "
         mark = "! " if entry.stream == "stderr" else ""
         return f"{tag}{mark}{line_text(entry)}", len(tag)
 

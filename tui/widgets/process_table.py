@@ -131,7 +131,7 @@ def _name(row: ProcessRow, now: float) -> CellValue:
     return _printable(name), natural(name), ""
 
 
-_printable = _cached_for_names(escape_controls)
+_printable = _cached_for_names(functools.partial(escape_controls, tabs=True))
 
 
 def _pid(row: ProcessRow, now: float) -> CellValue:
@@ -223,11 +223,11 @@ def _pinned(row: ProcessRow, now: float) -> CellValue:
 def _target(row: ProcessRow, now: float) -> CellValue:
     if row.spec is None:  # a watched process: its multiprocessing target, if it has one
         label = (row.mp.target if row.mp is not None else None) or ""
-        return escape_controls(label), label or "~", ""
+        return escape_controls(label, tabs=True), label or "~", ""
     label = row.spec.target.label
     if row.tag:
         label = f"{row.tag} {label}"
-    return escape_controls(label), label, ""
+    return escape_controls(label, tabs=True), label, ""
 
 
 # Most telling first: at 80 columns the first seven or eight fit (the name column is as

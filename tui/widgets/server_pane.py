@@ -26,7 +26,7 @@ from proclab.core.defaults import (
 )
 from proclab.core.errors import ProclabError
 from proclab.core.model import ServerEvent, ServerStatus
-from proclab.core.output import escape_controls
+from proclab.core.output import escape_controls, on_screen
 from proclab.core.source import ProcessSource, ServerLike
 from proclab.core.words import plural
 from proclab.tui.theme import resolve
@@ -184,7 +184,7 @@ class ServerPane(Vertical):
                 resolve(self.app, "$text-muted"),
             )
         elif status.running:
-            address = escape_controls(status.address)  # a recording's may be anything
+            address = escape_controls(status.address, tabs=True)  # a recording's may be anything
             text.append(f"listening on {address}", resolve(self.app, "bold $success"))
             how = status.mode + ("" if status.mode == "thread" else f", {status.method}")
             if status.mode == "pool":
@@ -227,7 +227,7 @@ class ServerPane(Vertical):
 
     def _show_settings(self, status: ServerStatus) -> None:
         """While it runs, the settings show the server's own (a recorded one's too)."""
-        host, _, port = escape_controls(status.address).rpartition(":")
+        host, _, port = escape_controls(status.address, tabs=True).rpartition(":")
         self._fill(host.strip("[]"), port, status.workers, status.max_clients)
         self._choose(status.mode, status.method)
 
@@ -276,7 +276,7 @@ class ServerPane(Vertical):
             text = Text(
                 time.strftime("%H:%M:%S", time.localtime(event.time)) + " ", style=muted, end=""
             )
-            shown = escape_controls(describe_event(event))
+            shown = on_screen(describe_event(event))
             text.append(shown, resolve(self.app, KIND_STYLES.get(event.kind, "")))
             lines.append((text, event.pid))
         self.query_one("#server-log", LineList).add(lines)
