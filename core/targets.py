@@ -2,21 +2,26 @@
 
 Checking never runs the target's file: a learner's lesson file may print, sleep or start
 processes at its top level, and none of that may happen inside proclab. Files (and modules
-that are not imported yet and have Python source) are read with `ast`; only modules without
-source (built-in or compiled) are imported to look at their function.
+that are not imported yet and have Python source) are read with `ast`, and found without
+importing their packages; only Python's own modules without source (built-in, or compiled
+in its standard library) are imported to look at their function. Another compiled module
+is not checked: its child's import says what is wrong.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import os
 import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from typing import Literal
 
 from proclab.core.errors import InputError, did_you_mean
@@ -108,26 +113,15 @@ def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
     with _path_with(cwd):
         if target.location in sys.modules:
             return _signature_from_object(sys.modules[target.location], target)
-        try:
-            spec = importlib.util.find_spec(target.location)
-        except ModuleNotFoundError as exc:
-            raise InputError(
-                FIELD, f"no module named {exc.name!r} (looked in {cwd} and Python's path)"
-            ) from None
-        except (ImportError, ValueError) as exc:
-            raise InputError(FIELD, f"cannot find module {target.location!r}: {exc}") from None
-        except Exception as exc:  # a parent package raised while being imported
-            raise InputError(
-                FIELD, f"importing the package of {target.location!r} failed: {_one_line(exc)}"
-            ) from None
+        spec = _find_spec(target.location, cwd)
         if spec is None:
-            raise InputError(
-                FIELD, f"no module named {target.location!r} (looked in {cwd} and Python's path)"
-            )
+            return _UNKNOWN
         origin = spec.origin or ""
         if origin.endswith(".py") and os.path.isfile(origin):
             source = _read_source(origin)
             return _UNKNOWN if source is None else _signature_from_source(source, target, origin)
+        if not _interpreters_own(spec):
+            return _UNKNOWN  # compiled, and not Python's: importing it would run it
         try:
             module = importlib.import_module(target.location)
         except Exception as exc:
@@ -135,6 +129,61 @@ def signature_of(target: Target, cwd: str) -> inspect.Signature | None:
                 FIELD, f"importing {target.location!r} failed: {_one_line(exc)}"
             ) from None
         return _signature_from_object(module, target)
+
+
+def _find_spec(name: str, cwd: str) -> ModuleSpec | None:
+    """Where module `name` is, found without importing anything: importlib's find_spec
+    imports a dotted name's packages, and a package's __init__.py ran inside proclab (it
+    slept, the app froze; it wrote a file). Each package is looked into by the folders its
+    spec names. None: it cannot be known without running a package (its __init__.py
+    changes where its modules are). Raises InputError when it is not there."""
+    parts = name.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name imports nothing
+    except (ImportError, ValueError) as exc:
+        raise InputError(FIELD, f"cannot find module {name!r}: {exc}") from None
+    looked = f"(looked in {cwd} and Python's path)"
+    if spec is None:
+        raise InputError(FIELD, f"no module named {parts[0]!r} {looked}")
+    for depth in range(1, len(parts)):
+        package, module = ".".join(parts[:depth]), ".".join(parts[: depth + 1])
+        if package in sys.modules:
+            found = importlib.util.find_spec(module)  # its package is imported already
+        elif spec.submodule_search_locations is None:
+            raise InputError(FIELD, f"no module named {module!r}: {package!r} is not a package")
+        else:
+            found = importlib.machinery.PathFinder.find_spec(
+                module, list(spec.submodule_search_locations)
+            )
+        if found is None:
+            if _moves_its_modules(spec):
+                return None
+            raise InputError(FIELD, f"no module named {module!r} {looked}")
+        spec = found
+    return spec
+
+
+def _moves_its_modules(package: ModuleSpec) -> bool:
+    """Whether a package's __init__.py may put its modules elsewhere than its folder
+    (pkgutil.extend_path and the like change __path__): then only importing it tells."""
+    init = package.origin or ""
+    if not init.endswith(".py"):
+        return True
+    try:
+        with open(init, "rb") as f:
+            return b"__path__" in f.read(MAX_SOURCE_BYTES)
+    except OSError:
+        return True
+
+
+def _interpreters_own(spec: ModuleSpec) -> bool:
+    """A module built into the interpreter, or compiled in its standard library (math,
+    _json): importing it runs no one's code but Python's."""
+    origin = spec.origin or ""
+    if origin in ("built-in", "frozen"):
+        return True
+    paths = sysconfig.get_paths()
+    return any(origin.startswith(os.path.join(paths[key], "")) for key in ("stdlib", "platstdlib"))
 
 
 # The most of a target's file proclab reads to check the call; past it the call is not

@@ -106,6 +106,46 @@ def test_good_file_target_is_checked_without_running_it(lesson_dir):
     assert not (lesson_dir / "top-level-ran").exists()
 
 
+RAN = "open(__import__('os').path.join(__import__('os').path.dirname(__file__), 'ran'), 'w')\n"
+
+
+def test_a_module_target_s_package_is_not_imported_to_check_it(tmp_path: Path) -> None:
+    """importlib's find_spec imports a dotted name's packages: a package's __init__.py ran
+    inside proclab (it wrote a file; one that slept froze the app)."""
+    package = tmp_path / "pkg"
+    (package / "inner").mkdir(parents=True)
+    (package / "__init__.py").write_text(RAN)
+    (package / "inner" / "__init__.py").write_text(RAN)
+    (package / "inner" / "sub.py").write_text(RAN + "def f(a):\n    pass\n")
+    assert build_spec("pkg.inner.sub:f", "(1,)", cwd=str(tmp_path))
+    with pytest.raises(InputError, match=r"f\(a\): too many positional arguments"):
+        build_spec("pkg.inner.sub:f", "(1, 2)", cwd=str(tmp_path))
+    with pytest.raises(InputError, match=r"no module named 'pkg\.inner\.nosuch'"):
+        build_spec("pkg.inner.nosuch:f", "", cwd=str(tmp_path))
+    with pytest.raises(InputError, match=r"'pkg\.inner\.sub' is not a package"):
+        build_spec("pkg.inner.sub.deeper:f", "", cwd=str(tmp_path))
+    assert not list(tmp_path.rglob("ran")), "a package's __init__.py ran inside proclab"
+    # A package that moves its modules elsewhere (pkgutil.extend_path): only importing it
+    # would tell, so the call is left to the child.
+    (package / "__init__.py").write_text(RAN + "__path__ = list(__path__)\n")
+    assert build_spec("pkg.elsewhere:f", "", cwd=str(tmp_path))
+    assert not list(tmp_path.rglob("ran"))
+
+
+def test_a_compiled_module_not_python_s_own_is_not_imported_to_check_it(tmp_path: Path) -> None:
+    """Only a module without source that is the interpreter's own (built in, or compiled in
+    its standard library) is imported to check the call: any other runs its code."""
+    import compileall
+
+    (tmp_path / "binary.py").write_text(RAN + "def f():\n    pass\n")
+    compileall.compile_file(str(tmp_path / "binary.py"), legacy=True, quiet=1)
+    (tmp_path / "binary.py").unlink()  # binary.pyc alone, beside where the child looks
+    assert build_spec("binary:f", "(1, 2, 3)", cwd=str(tmp_path))  # not checked: left
+    assert not (tmp_path / "ran").exists()
+    with pytest.raises(InputError, match=r"sqrt\(x, /\): too many positional arguments"):
+        build_spec("math:sqrt", "(1, 2)", cwd=str(tmp_path))  # Python's own: checked
+
+
 def test_value_that_cannot_cross_to_a_spawn_child():
     lock_free = socket.socket()
     try:
