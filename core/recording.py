@@ -833,6 +833,9 @@ class Replay:
     def shutdown_children(self, grace: float) -> None:
         pass
 
+    def hurry(self) -> None:
+        pass  # a recording ends nothing
+
     # commands: a recording cannot be changed
     def _read_only(self, *_args: object, **_kwargs: object) -> NoReturn:
         raise NotAllowed("this is a recorded session: nothing can be started or signalled")

@@ -370,6 +370,9 @@ class FakeController:
     def shutdown_children(self, grace: float) -> None:
         self.calls.append(("shutdown", grace))
 
+    def hurry(self) -> None:
+        self.calls.append(("hurry",))
+
 
 def watched_rows() -> list[ProcessRow]:
     """A watched program's tree (proclab watch -- python pool_demo.py): the script, a

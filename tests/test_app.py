@@ -12,6 +12,7 @@ import pytest
 from fakes import NOW, FakeController, mixed_rows
 from support import TASKS, handlers, wait_for
 from textual.app import App, ComposeResult
+from textual.widgets import Static
 
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
@@ -292,6 +293,30 @@ async def test_quit_asks_then_ends_every_child(live_controller):
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
     assert all(live_controller.row(i).state is ProcState.KILLED for i in ids)
+
+
+async def test_quit_pressed_again_kills_at_once_whatever_the_grace():
+    """With --grace 100000 and a child that ignores SIGTERM, no key and no SIGTERM to
+    proclab could cut the wait short: only killing the child from outside did."""
+    controller = Controller(sample_interval=0.2, grace=100_000).start()
+    try:
+        (stubborn,) = controller.spawn(build_spec(f"{TASKS}:ignore_sigterm", "(60,)"), 1)
+        app = ProclabApp(controller, refresh=0.2)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: cell(app, stubborn, "pid") != "")
+            await asyncio.sleep(0.5)  # its handler set: SIGTERM is ignored from now
+            await pilot.press("q", "y")
+            await wait_for(pilot, lambda: "100000 s" in shutdown_text(app))
+            assert "q or Ctrl+C again: SIGKILL now" in shutdown_text(app)
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=10)
+        assert controller.row(stubborn).state is ProcState.KILLED
+    finally:
+        controller.close()
+
+
+def shutdown_text(app: ProclabApp) -> str:
+    return " ".join(str(s.render()) for s in app.screen.query(Static))
 
 
 async def test_quit_calls_a_paused_child_stopped_not_running(live_controller):

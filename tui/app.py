@@ -103,6 +103,7 @@ class ProclabApp(App[int]):
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._quitting = False
+        self._hurried = False
         self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
 
     def get_default_screen(self) -> Screen[Any]:
@@ -212,6 +213,7 @@ class ProclabApp(App[int]):
 
     async def action_quit(self) -> None:
         if self._quitting:
+            self._hurry()
             return
         if isinstance(self.screen, QuitScreen):  # a quit key again: yes (a second Ctrl+C)
             self.screen.dismiss(True)
@@ -258,13 +260,23 @@ class ProclabApp(App[int]):
         )
 
     def _on_signal(self, name: str) -> None:
-        if not self._quitting:
+        if self._quitting:
+            self._hurry()
+        else:
             self.shut_down(f"{name} received: ending every child and quitting…")
+
+    def _hurry(self) -> None:
+        """A quit asked again while children are being ended: SIGKILL now. With a long
+        --grace and a child that ignores SIGTERM, nothing but a kill from outside ended
+        the wait (every key, and a SIGTERM to proclab, was taken as the quit under way)."""
+        if not self._hurried and self.source.capabilities.ends_on_quit:
+            self._hurried = True
+            self.source.hurry()
 
     def shut_down(self, reason: str) -> None:
         """End the source's children (if quitting ends them), saying so, then exit."""
         self._quitting = True
-        self.push_screen(ShutdownScreen(reason))
+        self.push_screen(ShutdownScreen(reason, self.source.capabilities.ends_on_quit))
         self._end_children()
 
     @work(thread=True, exit_on_error=False)

@@ -14,15 +14,26 @@ from proclab.tui.screens.dialogs import ConfirmScreen
 
 
 class ShutdownScreen(ModalScreen[None]):
-    """Shown while proclab ends its children: what it sent, how long it waits."""
+    """Shown while proclab ends its children: what it sent, how long it waits. A quit key
+    again (the app's Ctrl+C and Ctrl+Q reach it too) kills them without waiting."""
 
-    def __init__(self, reason: str) -> None:
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q,f10", "app.quit", "Kill now")]
+
+    def __init__(self, reason: str, ending: bool = True) -> None:
+        """`ending`: quitting ends the source's processes (the key to hurry is said)."""
         super().__init__(classes="dialog")
         self._lines = [reason]
+        self._ending = ending
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box", id="shutdown-box"):
             yield Static("\n".join(self._lines), id="shutdown-text", markup=False)
+            if self._ending:
+                yield Static(
+                    "q or Ctrl+C again: SIGKILL now, without waiting",
+                    classes="hint",
+                    markup=False,
+                )
 
     def add(self, line: str) -> None:
         self._lines.append(line)
