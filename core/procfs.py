@@ -275,6 +275,17 @@ def brief(pid: int) -> Brief:
     return brief_of(_read(f"/proc/{pid}/stat"))
 
 
+def ancestors(pid: int) -> set[int]:
+    """The processes above `pid`, its parent's parent and on, up to init (left out)."""
+    found: set[int] = set()
+    try:
+        while (pid := brief(pid).ppid) > 1 and pid not in found:
+            found.add(pid)
+    except (OSError, ValueError, IndexError):
+        pass  # one above has ended meanwhile: those found are still above
+    return found
+
+
 def brief_of(stat: bytes) -> Brief:
     """A Brief from /proc/PID/stat as read (ValueError/IndexError if it is not one)."""
     name, fields = _split_stat(stat)

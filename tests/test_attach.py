@@ -4,6 +4,7 @@ leaves it running."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
@@ -120,6 +121,51 @@ def test_attach_shows_the_running_tree_and_leaves_it_running(method: str) -> Non
         assert sleepers_up(program.pid, 9 + helpers)
     finally:
         end(program)
+
+
+ATTACHED_TO_ITS_PARENT = """
+import json, os, sys
+from proclab.core.source import NotAllowed
+from proclab.core.watch.attach import AttachedTree
+
+attached = AttachedTree(os.getppid(), sample_interval=0.2).start()
+try:
+    pids = sorted(r.pid for r in attached.rows())
+    try:
+        attached.pause(attached.root_rows()[0].id)
+        refused = ""
+    except NotAllowed as exc:
+        refused = str(exc)
+finally:
+    attached.close()
+print(json.dumps({"pids": pids, "refused": refused}))
+"""
+
+
+def test_attached_to_the_shell_it_runs_in_proclab_leaves_itself_out() -> None:
+    """Attached to its own parent (the shell it was started from), proclab listed itself:
+    a pause on that row stopped it, every key dead, and a kill ended it with the terminal
+    left raw. Signalling its own parent from inside it is refused."""
+    shell = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run(sys.argv[1:])",
+            sys.executable,
+            "-c",
+            ATTACHED_TO_ITS_PARENT,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, _ = shell.communicate(timeout=60)
+    finally:
+        shell.kill()
+    told = json.loads(out)
+    assert told["pids"] == [shell.pid], told  # the root alone: not proclab, not below it
+    assert told["refused"].startswith(f"python ({shell.pid}) is one of proclab's own parents")
+    assert shell.returncode == 0
 
 
 def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:

@@ -65,6 +65,7 @@ class AttachedTree(WatchedTree):
 
     def __init__(self, pid: int, **options: object) -> None:
         self._process = check_pid(pid)  # before anything is made
+        self.leave_out = os.getpid()  # attached to the shell it runs in, it is in the tree
         super().__init__(hook=False, **options)  # type: ignore[arg-type]
         self.pid = pid
 

@@ -127,6 +127,10 @@ class WatchedTree:
     # Orphans of the tree are re-parented to proclab (the family's subreaper), which then
     # reaps them and reads their exit statuses.
     reaps_orphans = True
+    # A process not walked, with all below it: proclab itself, where an attached tree
+    # holds it (attach to the shell that started it). Its row took a pause: proclab
+    # stopped itself, every key dead; a kill ended it with the terminal left raw.
+    leave_out = 0
 
     @property
     def ends_on_quit(self) -> bool:
@@ -346,6 +350,7 @@ class WatchedTree:
             if row.state.is_over or row.pid is None:
                 raise UnknownProcess(f"{row.name} has already ended ({row.state})")
             pid, start = self._rows.keys[rec_id]
+        self._refuse_own(row.name, pid)
         refresh = sig in (signal.SIGSTOP, signal.SIGCONT)
         if refresh:
             self._registry.refresh_begins(rec_id)  # ended by read_state_after_signal
@@ -357,6 +362,16 @@ class WatchedTree:
             _signal_same(pid, start, signal.SIGCONT)
         if refresh:
             read_state_after_signal(self._registry, rec_id, pid)
+
+    @staticmethod
+    def _refuse_own(name: str, pid: int) -> None:
+        """proclab's own ancestors are no processes to signal from inside it: stopping or
+        ending the shell it runs in stops or ends it too."""
+        if pid in procfs.ancestors(os.getpid()):
+            raise NotAllowed(
+                f"{name} ({pid}) is one of proclab's own parents: signalling it from here"
+                " could stop or end proclab (use another terminal)"
+            )
 
     # Life cycle --------------------------------------------------------------------------
 
@@ -571,7 +586,7 @@ class WatchedTree:
         # each orphan proclab adopted before any walk saw it (`sh -c 'sleep 30 & exit'`:
         # the sleep was ended as the program's, and shown in no row).
         orphans = self._family.adopted() if self._family is not None and self.reaps_orphans else {}
-        found = tree.walk([*roots, *expect, *orphans], known, expect)
+        found = tree.walk([*roots, *expect, *orphans], known, expect, self.leave_out)
         events: Pending = []
         waits = self._hook_server.hellos_held() if self._hook_server is not None else set()
         with self._lock:

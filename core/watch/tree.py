@@ -159,18 +159,20 @@ def walk(
     roots: Iterable[int],
     known: Mapping[int, TreeProcess] | None = None,
     starts: Mapping[int, int] | None = None,
+    leave_out: int = 0,
 ) -> dict[int, TreeProcess]:
     """Every process at or below `roots` now, by pid. `known` (the previous walk's
     result) saves re-reading what has not changed. `starts`: the start times some roots
     must have; a root whose pid now belongs to another process is skipped (a process
-    found below a root is the tree's, whatever its pid was before)."""
+    found below a root is the tree's, whatever its pid was before). `leave_out`: a
+    process left out, with all below it."""
     known = known or {}
     starts = starts or {}
     found: dict[int, TreeProcess] = {}
     stack = [(pid, True) for pid in dict.fromkeys(roots)]
     while stack:
         pid, is_root = stack.pop()
-        if pid in found:
+        if pid in found or pid == leave_out:
             continue
         process = describe(pid, known.get(pid))
         if process is None or (is_root and starts.get(pid, process.start) != process.start):
