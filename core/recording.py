@@ -411,6 +411,7 @@ def _read_lines(
 ) -> tuple[list[tuple[float, Event]], int | None]:
     """read_recording's reading, line by line, into `events`."""
     newer = ""  # said with an error, when the header names a format newer than this one's
+    spawned: set[int] = set()  # the rows begun so far: every other row event is of one
     for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
         if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
             raise ProclabError(
@@ -453,7 +454,16 @@ def _read_lines(
                 wall = _in_order(wall, events[-1][0])
             if not isinstance(record["type"], str):
                 raise DecodeError("type", f"{_shown(record['type'])} is not an event type")
-            events.append((wall, decode_event(record["type"], record["event"])))
+            event = decode_event(record["type"], record["event"])
+            if isinstance(event, model.Spawned):
+                spawned.add(event.row.id)
+            elif isinstance(event, RowEvent) and event.row.id not in spawned:
+                # Taken in, it made up a row: a process the table showed twice.
+                raise DecodeError(
+                    "event.row.id",
+                    f"{event.row.id}: no Spawned event began this row",
+                )
+            events.append((wall, event))
         except ProclabError as exc:
             raise ProclabError(f"{path} line {number}: {exc}{newer}") from None
         except RecursionError:

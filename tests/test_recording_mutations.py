@@ -141,6 +141,7 @@ CHILD = replace(
 )
 WATCHED: list[Event] = [
     Spawned(ROOT),
+    Spawned(CHILD),
     RowUpdated(CHILD),
     ProcessCall(1, 4242, "python", "join", 2, 4243, "greeter", T + 1, T + 1.5, 0.5, True, 0),
     Exited(
@@ -283,12 +284,12 @@ WATCHED_MUTATIONS: list[tuple[int, tuple[str, ...], Any, str]] = [
     (1, ("event", "row", "mp", "daemon"), "yes", "event.row.mp.daemon"),
     (1, ("event", "row", "mp", "ran_after"), "fast", "event.row.mp.ran_after"),
     (1, ("event", "row", "exit_note"), 0, "event.row.exit_note"),
-    (2, ("event", "call"), "fork", "event.call"),
-    (2, ("event", "child_id"), 2.5, "event.child_id"),
-    (2, ("event", "called_at"), -5, "event.called_at"),
-    (2, ("event", "timeout"), "0.5", "event.timeout"),
-    (3, ("event", "row", "state"), "gone", "event.row.state"),
-    (3, ("event", "row", "mp", "tasks"), 10**30, "event.row.mp.tasks"),
+    (3, ("event", "call"), "fork", "event.call"),
+    (3, ("event", "child_id"), 2.5, "event.child_id"),
+    (3, ("event", "called_at"), -5, "event.called_at"),
+    (3, ("event", "timeout"), "0.5", "event.timeout"),
+    (4, ("event", "row", "state"), "gone", "event.row.state"),
+    (4, ("event", "row", "mp", "tasks"), 10**30, "event.row.mp.tasks"),
 ]
 
 
@@ -348,3 +349,18 @@ def test_a_recording_too_big_for_memory_is_one_line(
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
     assert "too big to replay in the memory" in err and err.count("\n") == 1, err
+
+
+def test_a_row_event_of_a_row_never_spawned_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Exited of a row no Spawned event began made up a row: the replay's table listed
+    one process twice, "0 live · 3 ended" of two children."""
+    base = lines(EVENTS)
+    index = next(i for i, r in enumerate(base) if r.get("type") == "Exited")
+    base[index] = put(base[index], ("event", "row", "id"), 99)
+    recording = tmp_path / "unknown.jsonl"
+    recording.write_text("\n".join(json.dumps(r) for r in base) + "\n")
+    assert main(["replay", str(recording)]) == 2
+    err = capsys.readouterr().err
+    assert f"line {index + 1}: event.row.id: 99: no Spawned event began this row" in err

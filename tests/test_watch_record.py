@@ -255,7 +255,12 @@ def test_a_format_2_row_without_the_watched_fields_still_replays(tmp_path: Path)
     header = {"format": 2, "recorded": "2026-11-27 20:16:05"}
     path.write_text(
         "\n".join(
-            json.dumps(r) for r in (header, {"t": 1e9, "type": "Exited", "event": {"row": row}})
+            json.dumps(r)
+            for r in (
+                header,
+                {"t": 1e9, "type": "Spawned", "event": {"row": row | {"state": "running"}}},
+                {"t": 1e9, "type": "Exited", "event": {"row": row}},
+            )
         )
         + "\n"
     )
