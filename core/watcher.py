@@ -44,10 +44,10 @@ class _Pipe:
     # Kept only where lines are told in turn with what else a process says
     # (before_lines): bytes read so far, of those the bytes whose lines were handed out
     # (or wait in the splitter for their line's end), and each recent read as (when it
-    # began, by time.time(); bytes read once it was done).
+    # began and when it was done, by time.time(); bytes read once it was done).
     taken: int = 0
     handed: int = 0
-    reads: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=READS_KEPT))
+    reads: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=READS_KEPT))
 
 
 class ChildWatcher:
@@ -111,6 +111,7 @@ class ChildWatcher:
         # go out, so that a line begun first is told first.
         self._unfinished: dict[int, _Pipe] = {}
         self._nested = False  # reading before another pipe's chunk (_read)
+        self._in_hand: set[int] = set()  # pipes whose chunk is being handed out (_read)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
 
@@ -188,12 +189,21 @@ class ChildWatcher:
     def _pipe(self, rec_id: int, stream: Stream) -> _Pipe | None:
         return next((p for p in list(self._pipes_of.get(rec_id, ())) if p.stream == stream), None)
 
-    @staticmethod
-    def _written_before(pipe: _Pipe, sent: float, unread: int) -> int:
+    def _written_before(self, pipe: _Pipe, sent: float, unread: int) -> int:
+        """The bytes read before `sent`, and the `unread` after them. A read begun before
+        `sent` and done after it may have taken its bytes on either side of it: taken as
+        before, unless fewer than `unread` bytes came after it, which could not be (under
+        load, a read stamped before a start() and made after it took a line printed after
+        the join that followed, which went out before the child's lines). Told on this
+        watcher's thread only, where no read is under way: elsewhere, bytes a read has
+        taken and not yet counted would read as none."""
         before = 0
-        for began, total in list(pipe.reads):  # oldest first
+        mine = self.on_its_thread()
+        for began, done, total in list(pipe.reads):  # oldest first
             if began > sent:
                 break
+            if done > sent and mine and pipe.taken - total + _waiting(pipe.fd) < unread:
+                break  # it came after: what it took was not in the pipe yet at `sent`
             before = total
         return before + unread
 
@@ -304,7 +314,12 @@ class ChildWatcher:
     def _read(self, pipe: _Pipe) -> bool:
         """Read once; True if there may be more to read right away. False for a pipe let
         go meanwhile (a nested read met its end; its fd may be another's now)."""
-        if self._watched.get(pipe.fd) is not pipe:
+        if self._watched.get(pipe.fd) is not pipe or pipe.fd in self._in_hand:
+            # In hand: a chunk of it is being handed out further up this thread's stack,
+            # and what it gives next comes after that chunk's rest. Read nested (another
+            # pipe's lines read before a chunk), it met its end there, and the rest of its
+            # chunk went out after the lines its process wrote later (1 run in 50 of the
+            # joins recording test, a parent's line after a join before the child's).
             return False
         pipe.heard[0] = True
         began = time.time() if self._after_lines is not None else 0.0
@@ -317,32 +332,12 @@ class ChildWatcher:
         if data:
             if self._after_lines is not None:
                 pipe.taken += len(data)
-                pipe.reads.append((began, pipe.taken))
-            fresh_first = True
-            if self._before_lines is not None:
-                # For a new process's pipe read nested, before another's chunk, too: what
-                # it said first (its name) comes before its lines (a talker forked by a
-                # fork server printed under "python").
-                fresh_first = self._before_lines(pipe.rec_id) is not False
-            if self._before_lines is not None and not self._nested and fresh_first:
-                # The reads of the others once, not from the reads it makes itself: each
-                # would read the others again, deeper (a few hundred new pipes ran out of
-                # stack), and could read this pipe's next bytes before these.
-                self._nested = True
-                try:
-                    self._read_fresh(pipe)
-                    if self._unfinished:
-                        self._finish_others(pipe)
-                finally:
-                    self._nested = False
-            if self._after_lines is not None and self._waiting:
-                data = self._hand_out_in_turn(pipe, data)
-            self._hand_out(pipe, pipe.splitter.feed(data))
-            if self._before_lines is not None:
-                if pipe.splitter.holding:
-                    self._unfinished[pipe.fd] = pipe
-                else:
-                    self._unfinished.pop(pipe.fd, None)
+                pipe.reads.append((began, time.time(), pipe.taken))
+            self._in_hand.add(pipe.fd)
+            try:
+                self._take(pipe, data)
+            finally:
+                self._in_hand.discard(pipe.fd)
             if self._after_lines is not None:
                 pipe.handed = pipe.taken
                 if self._waiting:
@@ -357,6 +352,35 @@ class ChildWatcher:
             del self._pipes_of[pipe.rec_id]
             self._on_closed(pipe.rec_id)
         return False
+
+    def _take(self, pipe: _Pipe, data: bytes) -> None:
+        """A chunk just read from `pipe`: what others wrote first read before it, then its
+        lines handed out, in turn with what its process said meanwhile."""
+        fresh_first = True
+        if self._before_lines is not None:
+            # For a new process's pipe read nested, before another's chunk, too: what
+            # it said first (its name) comes before its lines (a talker forked by a
+            # fork server printed under "python").
+            fresh_first = self._before_lines(pipe.rec_id) is not False
+        if self._before_lines is not None and not self._nested and fresh_first:
+            # The reads of the others once, not from the reads it makes itself: each
+            # would read the others again, deeper (a few hundred new pipes ran out of
+            # stack), and could read this pipe's next bytes before these.
+            self._nested = True
+            try:
+                self._read_fresh(pipe)
+                if self._unfinished:
+                    self._finish_others(pipe)
+            finally:
+                self._nested = False
+        if self._after_lines is not None and self._waiting:
+            data = self._hand_out_in_turn(pipe, data)
+        self._hand_out(pipe, pipe.splitter.feed(data))
+        if self._before_lines is not None:
+            if pipe.splitter.holding:
+                self._unfinished[pipe.fd] = pipe
+            else:
+                self._unfinished.pop(pipe.fd, None)
 
     def _hand_out_in_turn(self, pipe: _Pipe, data: bytes) -> bytes:
         """The lines of `data` written before what its process said meanwhile, handed

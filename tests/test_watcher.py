@@ -245,3 +245,65 @@ def test_a_new_process_s_pipe_read_first_still_has_its_own_word_before_its_lines
     child = told.index((2, "child line"))
     assert ("before", 2) in told[:child], told
     assert told.index((2, "child line")) < told.index((1, "parent line"))
+
+
+def test_a_pipe_whose_chunk_is_in_hand_is_not_read_again_under_it() -> None:
+    """A chunk cut in two (its process said something between its lines): what is told
+    between the parts read that same pipe again, nested, and the lines its process wrote
+    later went out before the rest of the chunk (a parent's line after one join before
+    the child it joined next; 1 run in 50 of the joins recording test, under load)."""
+    told: list[str] = []
+    state: dict[str, object] = {"cut": 6}
+
+    def cut(_rec: int, _stream: object) -> int | None:
+        return state.pop("cut", None)  # type: ignore[return-value]
+
+    def after(rec: int) -> None:
+        if "written" not in state:
+            state["written"] = True
+            os.write(pipe_w, b"later\n")  # written after the chunk was read
+            watcher.drain(rec)  # the end of its process: what its pipes hold, now
+
+    watcher = ChildWatcher(
+        lambda _rec, _stream, text, _continues: told.append(text),
+        lambda _rec: True,
+        lambda _rec: None,
+        lambda _rec: None,
+        after,
+        cut,
+    )
+    watcher.wait_for([1])  # something waits for lines: cuts are asked for
+    pipe_r, pipe_w = os.pipe()
+    watcher.watch(1, pipe_r, -1, ())
+    try:
+        os.write(pipe_w, b"first\nsecond\n")
+        watcher._read(watcher._watched[pipe_r])  # type: ignore[arg-type]
+        watcher._read(watcher._watched[pipe_r])  # type: ignore[arg-type]
+    finally:
+        watcher.stop()
+        os.close(pipe_w)
+    assert told == ["first", "second", "later"]
+
+
+def test_a_read_begun_before_a_message_and_made_after_it_counts_after_it() -> None:
+    """A read stamped before a message and made after it (a preempted reader) took bytes
+    written after the message: counted as before it, the message's lines were cut past
+    them. Bytes that came after it fewer than the message found unread say it came
+    after."""
+    watcher = _watcher()
+    pipe_r, pipe_w = os.pipe()
+    watcher.watch(1, pipe_r, -1, ())
+    pipe = watcher._watched[pipe_r]
+    try:
+        os.write(pipe_w, b"x" * 40)
+        pipe.taken = 40  # type: ignore[union-attr]
+        # A message at t=5 found 20 bytes unread; the read began at 4 and was done at 6.
+        pipe.reads.append((4.0, 6.0, 40))  # type: ignore[union-attr]
+        os.read(pipe_r, 40)
+        watcher.on_its_thread = lambda: True  # type: ignore[method-assign]  # asked there
+        assert watcher.written_before(1, "stdout", 5.0, 20) == 20  # nothing came after it
+        os.write(pipe_w, b"y" * 20)  # 20 bytes came after it: it may have come first
+        assert watcher.written_before(1, "stdout", 5.0, 20) == 60
+    finally:
+        watcher.stop()  # closes the read end
+        os.close(pipe_w)
