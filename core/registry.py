@@ -40,6 +40,7 @@ from proclab.core.model import (
     RowEvent,
     RowUpdated,
     Sampled,
+    Spawned,
     StateChanged,
     Stream,
     SystemSample,
@@ -66,6 +67,7 @@ class Registry:
         self._tracebacks: dict[int, TracebackCollector] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._row_events = threading.RLock()  # a subscriber's notice comes back in
+        self._told_made: set[int] = set()  # rows whose Spawned has gone out
         self._system: SystemSample | None = None
         # The latest tick's time, and the children whose last sample stood in it.
         self._stood: tuple[float, frozenset[int]] = (0.0, frozenset())
@@ -99,10 +101,27 @@ class Registry:
                 # here: a sampler's tick must not wait behind a printer stuck on stdout.
                 with self._row_events:
                     row = self._rows.get(event.row.id)
-                    if row is not None:
-                        self._hand_out(event if row is event.row else replace(event, row=row))
+                    if row is None:
+                        continue
+                    if type(event) is Spawned and row.id in self._told_made:
+                        continue  # told made already, as it stands: this is older
+                    self._tell_made(row)
+                    self._hand_out(event if row is event.row else replace(event, row=row))
             else:
+                if type(event) is OutputLine and event.id not in self._told_made:
+                    with self._row_events:
+                        row = self._rows.get(event.id)
+                        if row is not None:
+                            self._tell_made(row)
                 self._hand_out(event)
+
+    def _tell_made(self, row: ProcessRow) -> None:
+        """Under _row_events: a row is told made (Spawned) before anything else of it. Its
+        Spawned, made by one thread, could go out after another thread's update of it,
+        or its first line: a recording held a row updated before it was made."""
+        if row.id not in self._told_made:
+            self._told_made.add(row.id)
+            self._hand_out(Spawned(row))
 
     def _hand_out(self, event: Event) -> None:
         hand_out(self._subscribers, event)
@@ -290,6 +309,7 @@ class Registry:
             gone = tuple(i for i in ids if i in self._rows and self._rows[i].state.is_over)
             for rec_id in gone:
                 del self._rows[rec_id]
+                self._told_made.discard(rec_id)
                 self._outputs.pop(rec_id, None)
                 self._tracebacks.pop(rec_id, None)
         if gone:

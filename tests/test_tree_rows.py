@@ -70,7 +70,7 @@ def test_a_process_named_by_its_own_word_is_a_process_not_a_helper() -> None:
     rows, events = book()
     child = rows.see(process(300, 200, SERVER), events)  # taken for the server, for now
     assert child is not None
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     messages.on_message(MpRun(300, 0.0, "Process-1", "ten_sleepers.sleeper", 100), PassedFds(()))
     row = rows.registry.row(child)
     assert shown_name(row) == "Process-1"
@@ -87,7 +87,7 @@ def test_a_forkserver_child_gone_before_any_walk_is_put_under_the_server(
     its parent. CI met it once: the greeter of test_watch's forkserver case had no parent."""
     monkeypatch.setattr(tree, "describe", lambda pid: None)  # gone from /proc already
     rows, events = book()
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     now = time.time()
     start = MpStart(100, now, 300, "greeter", "greet", "()", "{}", False, "forkserver", now - 0.01)
     hello = Hello(300, now - 0.005, 200, SERVER, sys.executable, "fork", ())
@@ -113,7 +113,7 @@ def test_a_parent_named_by_pid_is_the_process_that_had_the_pid_then(
     rows.finish(earlier, events)
     now = time.time()
     rows.registry.update(earlier, ended_at=now - 2)  # ended 2 s before the child spoke
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     messages.on_message(Hello(300, now, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
     (child,) = [r for r in rows.registry.rows() if r.pid == 300]
     assert child.parent is None
@@ -138,7 +138,7 @@ def test_a_child_whose_parent_ended_before_its_hook_spoke_goes_under_that_parent
         300, 1000 + 200 + 10, 1, 300, "S", "python3", SCRIPT, sys.executable
     )  # born 0.1 s after its parent, a tick's worth of /proc; its ppid already the reaper
     monkeypatch.setattr(tree, "describe", lambda pid: child_process if pid == 300 else None)
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     spoke = born + 2.0  # after the middle's end
     messages.on_message(Hello(300, spoke, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
     (child,) = [r for r in rows.registry.rows() if r.pid == 300]
@@ -168,7 +168,7 @@ def test_a_parent_s_start_message_read_late_does_not_undo_a_child_s_rename() -> 
     rows, events = book()
     child = rows.see(process(300, 100, SCRIPT), events)
     assert child is not None
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     now = time.time()
     said = (
         MpRun(300, now, "c-1", "work", 100),
@@ -228,7 +228,7 @@ def test_a_subreaper_s_grandchild_whose_hello_came_first_goes_under_its_forker_l
     rows, events = book()
     grandchild = rows.see(process(300, 100, SCRIPT), events)  # adopted: its ppid the root
     assert grandchild is not None
-    messages = HookMessages(rows, None, None, lambda pending: None, lambda pid: None)  # type: ignore[arg-type]
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     spoke = time.time()
     messages.on_message(Hello(300, spoke, 200, SCRIPT, sys.executable, "fork", ()), PassedFds(()))
     assert rows.registry.row(grandchild).parent == rows.roots[0]  # its forker has no row yet
@@ -251,3 +251,30 @@ def test_an_adopted_grandchild_gone_waits_for_the_hooked_program_that_reaps_it()
     assert grandchild in rows.gone
     rows.finish_gone(events)
     assert grandchild in rows.gone  # waiting, STATUS_WAIT_S at most, for the program's word
+
+
+def test_a_row_is_told_made_before_anything_else_of_it() -> None:
+    """Its Spawned, made by one thread, went out after another thread's update of it (a
+    hello's name): a recording held a row updated before it was made, which a replay
+    took for a made-up row. The late Spawned is older than what went out: left out."""
+    from dataclasses import replace
+
+    from fakes import mixed_rows
+
+    from proclab.core.model import OutputLine, RowUpdated, Spawned
+
+    registry = Registry()
+    told: list[Event] = []
+    registry.subscribe(told.append)
+    row = mixed_rows()[0]
+    registry.add(row)
+    named = registry.update(row.id, name="renamed")
+    registry.emit([RowUpdated(named)])  # the other thread's, first
+    registry.emit([Spawned(row)])  # the maker's, late
+    registry.emit([OutputLine(row.id, row.pid or 0, "renamed", "stdout", "a line", 0.0)])
+    assert [type(e).__name__ for e in told] == ["Spawned", "RowUpdated", "OutputLine"]
+    assert told[0].row.name == "renamed"  # type: ignore[union-attr]
+    other = replace(row, id=row.id + 1)
+    registry.add(other)
+    registry.emit([OutputLine(other.id, 1, "x", "stdout", "its first line", 0.0)])
+    assert [type(e).__name__ for e in told[3:]] == ["Spawned", "OutputLine"]

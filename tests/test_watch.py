@@ -544,6 +544,18 @@ def test_non_python_programs_and_their_output() -> None:
     assert lines_of(program, child) == ["a line from a Python child"]
 
 
+def test_each_child_subprocess_ran_in_turn_is_told_ended_before_the_next_begins() -> None:
+    """subprocess.run one program after another: the next was told started before the
+    last one's end (8 runs in 30), which its parent had said in a reap still waiting for
+    its turn: the next child's hello, or a walk that saw it, went first."""
+    for _ in range(6):
+        done = headless(str(EXAMPLES / "run_program.py"))
+        assert done.returncode == 0, done.stderr
+        marks = [line[0] for line in done.stdout.splitlines() if line[:2] in ("+ ", "- ")]
+        # the program's own "+" and "-" around its four children, each begun and ended
+        assert marks == ["+", *["+", "-"] * 4, "-"], done.stdout
+
+
 def test_a_program_without_the_hook_keeps_its_exit_status_and_names_who_saw_the_rest() -> None:
     program = watch(["bash", "-c", "sleep 0.5 & (sleep 0.6; exit 3) & echo hi; wait; exit 4"])
     root = program.root

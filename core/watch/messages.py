@@ -51,14 +51,12 @@ class HookMessages:
         channels: Channels,
         watcher: ChildWatcher,
         emit: Callable[[Iterable[Event | Callable[[], None]]], None],
-        deliver_pending: Callable[[int], None],
     ) -> None:
         self._rows = rows
         self._registry = rows.registry
         self._channels = channels
         self._watcher = watcher
         self._emit = emit
-        self._deliver_pending = deliver_pending  # a process's messages not yet delivered
         # By row, not by pid: a pid reused kept its first process's start() (a child "ran
         # -815.0 ms after start()") and its name (a Process-2 named Process-1).
         self._start_calls: dict[int, float] = {}  # child row -> its parent's start() call
@@ -81,11 +79,6 @@ class HookMessages:
     def on_message(self, message: Message, fds: PassedFds) -> None:
         if isinstance(message, MpStart | MpJoin | Reaped | Started):
             self.parents.add(message.pid)
-        if isinstance(message, Reaped) or (isinstance(message, MpJoin) and message.ended):
-            # The child's own word first: its hello brings the pipes its lines are in,
-            # which are then read before its end is told (a short fork child's hello can
-            # wait in its socket behind its parent's word on its end).
-            self._deliver_pending(message.child)
         events: Pending = []
         watch: tuple[int, int, int] | None = None
         with self._registry.lock:

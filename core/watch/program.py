@@ -192,7 +192,7 @@ class WatchedTree:
         self._plain_channels: dict[int, int] = {}  # channel -> its process's pid
         self._parents_known = 0
         messages = self._messages = HookMessages(
-            self._rows, self._channels, self._watcher, self._emit, self._deliver_pending
+            self._rows, self._channels, self._watcher, self._emit
         )
         self._hook_server: HookServer | None = (
             HookServer(messages.on_message, in_turn=self._in_turn, all_told=self._all_told)
@@ -588,12 +588,29 @@ class WatchedTree:
         orphans = self._family.adopted() if self._family is not None and self.reaps_orphans else {}
         found = tree.walk([*roots, *expect, *orphans], known, expect, self.leave_out)
         events: Pending = []
-        waits = self._hook_server.hellos_held() if self._hook_server is not None else set()
+        waits = self._waits(found)
         with self._lock:
             adopt = self._rows.walked(found, events, self.reaps_orphans, expect, waits)
         for rec_id in adopt:
             self._reaper.adopt(rec_id)
         self._emit(events)
+
+    def _waits(self, found: Mapping[int, tree.TreeProcess]) -> set[int]:
+        """The processes a walk found that wait for something before their rows are made:
+        their hello (held behind the lines their parent printed before them), or their
+        parent's word on what it did before starting them."""
+        server = self._hook_server
+        if server is None:
+            return set()
+        waits = server.hellos_held()
+        new = [p for p in found.values() if p.pid not in self._rows.live]
+        for ppid in {p.ppid for p in new}:
+            server.deliver_pending(ppid)  # what its parent said first, still in its socket
+        if server.held:
+            # A start time is in clock ticks: one it may be late by is waited for too.
+            tick = 1 / procfs.CLOCK_TICKS
+            waits.update(p.pid for p in new if server.said_before(p.ppid, p.started + tick))
+        return waits
 
     # The subclasses' start() (WatchedProgram, attach.AttachedTree) make and watch their
     # roots through these three.
