@@ -411,7 +411,11 @@ def _read_lines(
 ) -> tuple[list[tuple[float, Event]], int | None]:
     """read_recording's reading, line by line, into `events`."""
     newer = ""  # said with an error, when the header names a format newer than this one's
-    spawned: set[int] = set()  # the rows begun so far: every other row event is of one
+    # A row event of a row no Spawned event began made up a row (one process listed
+    # twice). Its Spawned may come after it: a watched tree's row was told updated as
+    # another thread told it made (recordings of earlier proclabs hold some).
+    spawned: set[int] = set()
+    first_seen: dict[int, int] = {}  # row -> the line of its first row event
     for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
         if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
             raise ProclabError(
@@ -457,12 +461,8 @@ def _read_lines(
             event = decode_event(record["type"], record["event"])
             if isinstance(event, model.Spawned):
                 spawned.add(event.row.id)
-            elif isinstance(event, RowEvent) and event.row.id not in spawned:
-                # Taken in, it made up a row: a process the table showed twice.
-                raise DecodeError(
-                    "event.row.id",
-                    f"{event.row.id}: no Spawned event began this row",
-                )
+            elif isinstance(event, RowEvent):
+                first_seen.setdefault(event.row.id, number)
             events.append((wall, event))
         except ProclabError as exc:
             raise ProclabError(f"{path} line {number}: {exc}{newer}") from None
@@ -477,7 +477,18 @@ def _read_lines(
             raise ProclabError(
                 f"{path} line {number}: not a proclab event ({type(exc).__name__}: {exc})"
             ) from None
+    _all_spawned(path, first_seen, spawned)
     return events, None
+
+
+def _all_spawned(path: str | Path, first_seen: dict[int, int], spawned: set[int]) -> None:
+    """ProclabError naming the first line of a row no Spawned event began."""
+    never = [(line, rec_id) for rec_id, line in first_seen.items() if rec_id not in spawned]
+    if never:
+        line, rec_id = min(never)
+        raise ProclabError(
+            f"{path} line {line}: event.row.id: {rec_id}: no Spawned event began this row"
+        )
 
 
 # A line's time may be this much before the line before's (a wall clock set back a
