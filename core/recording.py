@@ -617,10 +617,10 @@ def _steady_wall_clock() -> Callable[[], float]:
 def _open_for_recording(path: Path) -> IO[str]:
     """The file, opened without waiting: a FIFO nobody reads yet would hold the open
     until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly. A file
-    that holds something else than a recording is refused, not overwritten."""
+    that holds anything but a recording is refused, not overwritten."""
     if not _overwritable(path):
         raise ProclabError(
-            f"cannot record into {path}: it holds something else than a proclab recording"
+            f"cannot record into {path}: it holds something other than a proclab recording"
             " (not overwritten: remove it or choose another name)"
         )
     try:

@@ -179,7 +179,7 @@ def test_attach_headless_quits_on_ctrl_c_and_leaves_the_tree() -> None:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 128 + signal.SIGINT
-        assert "leaving running 11 processes" in err
+        assert "leaving 11 processes running" in err
         assert "still runs" in out
         assert program.poll() is None and sleepers_up(program.pid, 10)
     finally:

@@ -410,7 +410,7 @@ def test_a_file_that_is_not_a_recording_is_never_recorded_over(tmp_path: Path) -
     notes = tmp_path / "notes.txt"
     for text in ("\nmy notes\n", "my notes\n"):
         notes.write_text(text)
-        with pytest.raises(ProclabError, match="holds something else than a proclab recording"):
+        with pytest.raises(ProclabError, match="holds something other than a proclab recording"):
             Recorder(notes)
     assert notes.read_text() == "my notes\n"
     done = subprocess.run(

@@ -212,11 +212,11 @@ def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[]
                     told = told or all(r.state.is_over for r in source.root_rows())
                     if received[0] != signal.SIGPIPE:
                         name = signal.Signals(received[0]).name
-                        what = "ending" if source.ends_on_quit else "leaving running"
-                        _notice(
-                            source,
-                            f"{name} received: {what} {plural(source.running_count(), 'process')}",
+                        count = plural(source.running_count(), "process")
+                        what = (
+                            f"ending {count}" if source.ends_on_quit else f"leaving {count} running"
                         )
+                        _notice(source, f"{name} received: {what}")
                     break
                 if not told and all(_has_ended(r) for r in source.root_rows()):
                     told = True
