@@ -103,9 +103,12 @@ class Registry:
                     row = self._rows.get(event.row.id)
                     if row is None:
                         continue
-                    if type(event) is Spawned and row.id in self._told_made:
+                    if type(event) is not Spawned:
+                        self._tell_made(row)
+                    elif row.id in self._told_made:
                         continue  # told made already, as it stands: this is older
-                    self._tell_made(row)
+                    else:
+                        self._told_made.add(row.id)
                     self._hand_out(event if row is event.row else replace(event, row=row))
             else:
                 if type(event) is OutputLine and event.id not in self._told_made:

@@ -278,3 +278,7 @@ def test_a_row_is_told_made_before_anything_else_of_it() -> None:
     registry.add(other)
     registry.emit([OutputLine(other.id, 1, "x", "stdout", "its first line", 0.0)])
     assert [type(e).__name__ for e in told[3:]] == ["Spawned", "OutputLine"]
+    third = replace(row, id=row.id + 2)
+    registry.add(third)
+    registry.emit([Spawned(third), RowUpdated(third)])  # in order: told once
+    assert [type(e).__name__ for e in told[5:]] == ["Spawned", "RowUpdated"]
