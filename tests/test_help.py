@@ -58,3 +58,13 @@ async def test_a_key_is_listed_once() -> None:
     ]
     assert len(f_lines) == 1, f_lines
     assert "Show only the selected process's lines; or show every process's lines" in f_lines[0]
+
+
+async def test_a_list_under_a_label_keeps_its_items_apart_at_80_columns() -> None:
+    """Joined into one paragraph, the States read "the OS has not made the process yet
+    running / sleeping / stopped / zombie: what the kernel reports now exited: ..."."""
+    lines = await help_lines((80, 24))
+    starts = [line.strip() for line in lines]
+    for item in ("running / sleeping / stopped / zombie:", "exited:", "failed:", "killed:"):
+        assert any(line.startswith(item) for line in starts), item
+    assert not any(re.search(r"\byet running\b|\bnow exited:", line) for line in lines)

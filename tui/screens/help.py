@@ -125,8 +125,31 @@ class Hanging:
                 for index, line in enumerate(lines):
                     grid.add_row("" if index else label, Text(line))
             else:
-                grid.add_row(label, Text(" ".join(lines)))
+                for index, paragraph in enumerate(_paragraphs(lines)):
+                    grid.add_row("" if index else label, Text(paragraph))
         yield grid
+
+
+# An item of a list under one label ("exited: ended with exit code 0"), or one of two side
+# by side: joined into one paragraph at 80 columns, the States read "the OS has not made
+# the process yet running / sleeping / stopped / zombie: what the kernel reports now
+# exited: …".
+_ITEM = re.compile(r"[A-Za-z][\w /%-]*: ")
+_SIDE_BY_SIDE = re.compile(r"\s{4,}")
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """A label's lines as paragraphs to wrap: a line goes on from the one before it unless
+    it begins an item, and items side by side on one line are apart."""
+    paragraphs: list[str] = []
+    for line in lines:
+        for index, part in enumerate(_SIDE_BY_SIDE.split(line.strip())):
+            part = " ".join(part.split())
+            if paragraphs and index == 0 and not _ITEM.match(part):
+                paragraphs[-1] += " " + part
+            elif part:
+                paragraphs.append(part)
+    return paragraphs
 
 
 class HelpScreen(ModalScreen[None]):
