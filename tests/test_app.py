@@ -693,3 +693,27 @@ async def test_panes_behind_another_tab_take_their_lines_and_show_them_when_show
         await pilot.press("4")
         await pilot.pause()
         assert "127.0.0.1:5029 accepted" in screen_text(app)
+
+
+async def test_a_long_question_wraps_inside_its_dialog_at_80x24():
+    """As wide as its longest line, a question was cut at 80 columns: "a join would" lost
+    its "wait", a long name its end, with no mark."""
+    from textual.geometry import Region
+
+    question = (
+        "ForkServerProcess-1 (2030) is stopped (paused by SIGSTOP): a join would wait"
+        " until it is resumed; a-very-long-process-name-that-says-everything-about-the-job\n"
+        "Resume it (SIGCONT) and join?"
+    )
+    app = ProclabApp(FakeController(mixed_rows()), refresh=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ConfirmScreen(question))
+        await pilot.pause()
+        await pilot.pause()  # laid out again at its fitted width
+        widget = app.screen.query_one(".question")
+        width, height = widget.outer_size  # its padding's line included
+        shown = " ".join(
+            strip.text.strip() for strip in widget.render_lines(Region(0, 0, width, height))
+        )
+        assert widget.region.right <= app.screen.query_one(".dialog-box").region.right
+        assert " ".join(question.split()) in " ".join(shown.split()), shown

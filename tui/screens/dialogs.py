@@ -4,16 +4,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+QUESTION_COLUMNS = 80  # a question's lines at most, however wide the screen: read at a glance
+BOX_EDGES = 8  # the dialog's border, padding and the space around it
+
+
+def fit_question(screen: Screen[Any]) -> None:
+    """A question no wider than the screen leaves room for, so that it wraps: as wide as
+    its longest line, it was cut at 80 columns ("a join would" lost its "wait")."""
+    width = max(20, min(QUESTION_COLUMNS, screen.size.width - BOX_EDGES))
+    for question in screen.query(".question"):
+        question.styles.max_width = width
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -36,7 +47,11 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self._no} (n)", id="no")
 
     def on_mount(self) -> None:
+        fit_question(self)
         self.query_one("#no", Button).focus()
+
+    def on_resize(self) -> None:
+        fit_question(self)
 
     @on(Button.Pressed, "#yes")
     def _yes_pressed(self) -> None:
@@ -73,6 +88,12 @@ class PromptScreen(ModalScreen[str | None]):
             yield Input(self._value, placeholder=self._placeholder, id="answer")
             yield Static("", classes="error", id="error", markup=False)
             yield Static("Enter: OK   Escape: cancel", classes="hint", markup=False)
+
+    def on_mount(self) -> None:
+        fit_question(self)
+
+    def on_resize(self) -> None:
+        fit_question(self)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
