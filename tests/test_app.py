@@ -717,3 +717,16 @@ async def test_a_long_question_wraps_inside_its_dialog_at_80x24():
         )
         assert widget.region.right <= app.screen.query_one(".dialog-box").region.right
         assert " ".join(question.split()) in " ".join(shown.split()), shown
+
+
+async def test_a_notice_still_on_screen_is_not_stacked_again():
+    """R pressed ten times on a child ignoring SIGTERM stacked nine "is already
+    restarting" toasts over the header and half the table."""
+    app = ProclabApp(FakeController(mixed_rows()), refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(5):
+            app.notify("ForkServerProcess-1 is already restarting", severity="warning")
+        app.notify("something else", severity="warning")
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert shown == ["ForkServerProcess-1 is already restarting", "something else"]

@@ -27,6 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from proclab.core.defaults import DEFAULT_METHOD
@@ -104,6 +105,7 @@ class ProclabApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._quitting = False
         self._hurried = False
+        self._toasts: dict[tuple[str, str, str], float] = {}  # notice -> shown until
         self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
 
     def get_default_screen(self) -> Screen[Any]:
@@ -205,6 +207,27 @@ class ProclabApp(App[int]):
             yield SystemCommand(
                 title, binding.tooltip or title, self._palette_action(binding.action)
             )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's notify, but a notice still on screen is not stacked again: R pressed
+        ten times said "is already restarting" nine times over, covering the header and
+        half the table for seconds."""
+        now = time.monotonic()
+        key = (message, title, severity)
+        if now < self._toasts.get(key, 0.0):
+            return
+        shown = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        self._toasts = {k: until for k, until in self._toasts.items() if until > now}
+        self._toasts[key] = now + shown
+        super().notify(message, title=title, severity=severity, timeout=shown, markup=markup)
 
     def _palette_action(self, action: str) -> Callable[[], Any]:
         return lambda: self.run_action(action, self.lab)
