@@ -128,6 +128,7 @@ class Controller:
         self._server: TcpServer | None = None
         self._family_bound = family
         self._family: Family | None = None  # every child and its descendants, from start()
+        self._adopted_told: set[tuple[int, int]] = set()  # (pid, start) of those said
 
     # Life cycle ------------------------------------------------------------------------
 
@@ -541,7 +542,24 @@ class Controller:
     def _on_sample(self, sampled: Sampled) -> None:
         if self._family is not None:
             self._family.look()  # reaps adopted orphans: once a tick is soon enough
+            self._tell_adopted(self._family)
         self._registry.sampled(sampled)
+
+    def _tell_adopted(self, family: Family) -> None:
+        """Processes a child started that outlived it (proclab, their subreaper, adopted
+        them) are said once: a child ended with `t` whose own children ignored SIGTERM
+        read "1 live · 1 ended" while they ran on, named only at quit."""
+        alive = {p: b for p, b in family.adopted().items() if b.state != "Z"}
+        new = {p: b for p, b in alive.items() if (p, b.start) not in self._adopted_told}
+        self._adopted_told = {(p, b.start) for p, b in alive.items()}
+        if new:
+            self._registry.notice(
+                "warning",
+                f"{plural(len(new), 'process')} that children started outlived"
+                f" {'its' if len(new) == 1 else 'their'} parent and"
+                f" {'runs' if len(new) == 1 else 'run'} on, adopted by proclab (ended when it"
+                f" quits): {_describe(new)}",
+            )
 
 
 if TYPE_CHECKING:

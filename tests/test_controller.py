@@ -1077,3 +1077,48 @@ def test_a_stop_from_outside_is_said_to_be_seen_at_ticks_and_a_pause_is_not(cont
     assert ", as seen at sampler ticks: within a tick either way)" in kind, kind
     controller.terminate(outside)
     controller.terminate(paused)
+
+
+OUTLIVES_ITS_PARENT = """
+import os, signal, time
+
+def forker():
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(30)
+        os._exit(0)
+    time.sleep(30)
+"""
+
+
+def test_a_child_s_process_that_outlives_it_is_said_once(tmp_path: Path) -> None:
+    """A child ended with terminate whose own child ignored SIGTERM: proclab adopted it and
+    it ran on, while the status line read "1 live · 1 ended" and nothing said so until
+    the quit. (The tree holds the family here: a test process claims no orphan it has not
+    seen in its family, and a tree's walks see them.)"""
+    controller = Controller(sample_interval=0.2, grace=0.5, family="tree").start()
+    try:
+        _outlived_and_said(controller, tmp_path)
+    finally:
+        controller.close()
+
+
+def _outlived_and_said(controller: Controller, tmp_path: Path) -> None:
+    (tmp_path / "outlives.py").write_text(OUTLIVES_ITS_PARENT)
+    notices: list[str] = []
+    controller.subscribe(lambda e: notices.append(e.text) if type(e).__name__ == "Notice" else None)
+    (rec_id,) = controller.spawn(build_spec("outlives.py:forker", cwd=str(tmp_path)), 1)
+    controller.wait_started([rec_id])
+    pid = controller.row(rec_id).pid
+    assert pid is not None
+    assert wait_until(lambda: len(psutil.Process(pid).children()) == 1, 10)
+    (grandchild,) = psutil.Process(pid).children()
+    time.sleep(0.5)  # a tick's walk has seen it in the family: a test claims no stranger
+    controller.terminate(rec_id)
+    assert controller.join([rec_id], timeout=10)
+    said = lambda: [n for n in notices if "outlived" in n]  # noqa: E731
+    assert wait_until(lambda: said(), 5), notices
+    time.sleep(0.6)  # ticks more: said once
+    (notice,) = said()
+    assert notice.startswith("1 process that children started outlived its parent and runs on")
+    assert f"{grandchild.pid} " in notice
