@@ -439,3 +439,19 @@ async def test_the_blank_cells_after_a_childs_end_are_in_the_legend():
         legend = str(app.screen.query_one("#timeline-legend").render())
         assert "X ended (blank after it)" in legend
         assert "blank before a child's first cell: not started" in legend
+
+
+async def test_a_name_is_shown_whole_where_a_third_of_the_width_holds_it():
+    """At 80 columns every row read "ForkServerP…-1" beside forty blank columns."""
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    for rec_id in (1, 2):
+        app.lab.timeline.feed(Spawned(_row(rec_id, f"ForkServerProcess-{rec_id}")))
+    for t in range(5):
+        app.lab.timeline.feed(Sampled(_system(t), {1: _sample(0.5, 0), 2: _sample(0.5, 0)}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        grid = app.screen.query_one(TimelineGrid)
+        lane = "".join(s.text for s in grid.render_line(1))
+        assert lane.startswith("ForkServerProcess-1 "), lane
+        assert grid.label_width == len("ForkServerProcess-1 ")

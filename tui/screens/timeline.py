@@ -177,8 +177,16 @@ class TimelineGrid(ScrollView, can_focus=True):
         self.post_message(self.Resized())
 
     @property
+    def label_width(self) -> int:
+        """The names' column: as wide as the longest name and a space, within a third of
+        the width (at 80 columns every name read "ForkServerP…-1" beside 40 blank ones),
+        never narrower than LABEL_WIDTH."""
+        longest = max((len(lane.name) for lane in self.snapshot.lanes), default=0) + 1
+        return max(LABEL_WIDTH, min(longest, self.size.width // 3))
+
+    @property
     def columns(self) -> int:
-        return max(1, (self.size.width - LABEL_WIDTH) // CELL_WIDTH)
+        return max(1, (self.size.width - self.label_width) // CELL_WIDTH)
 
     def visible_ticks(self) -> int:
         return min(self.columns, len(self.snapshot.ticks))
@@ -243,9 +251,8 @@ class TimelineGrid(ScrollView, can_focus=True):
         lane = self.snapshot.lanes[row]
         shown = self.visible_ticks()
         start = len(self.snapshot.ticks) - shown
-        label = short_name(escape_controls(lane.name, tabs=True), LABEL_WIDTH - 1).ljust(
-            LABEL_WIDTH
-        )
+        width = self.label_width
+        label = short_name(escape_controls(lane.name, tabs=True), width - 1).ljust(width)
         segments = [
             Segment(label, self._style("bold" if row == self.cursor_lane else "$text-muted"))
         ]
@@ -294,7 +301,7 @@ class TimelineGrid(ScrollView, can_focus=True):
                 for k, ch in enumerate(mark):
                     if at + k < len(cells):
                         cells[at + k] = ch
-        return "child".ljust(LABEL_WIDTH) + "".join(cells)
+        return "child".ljust(self.label_width) + "".join(cells)
 
 
 class TimelineScreen(ModalScreen[None]):
