@@ -1113,7 +1113,11 @@ def _outlived_and_said(controller: Controller, tmp_path: Path) -> None:
     assert pid is not None
     assert wait_until(lambda: len(psutil.Process(pid).children()) == 1, 10)
     (grandchild,) = psutil.Process(pid).children()
-    time.sleep(0.5)  # a tick's walk has seen it in the family: a test claims no stranger
+    # A tick's walk has seen it in the family (a test process claims no stranger): a fixed
+    # wait could come before that walk on a loaded machine.
+    family = controller._family
+    assert family is not None
+    assert wait_until(lambda: grandchild.pid in family._seen, 10)
     controller.terminate(rec_id)
     assert controller.join([rec_id], timeout=10)
     said = lambda: [n for n in notices if "outlived" in n]  # noqa: E731
