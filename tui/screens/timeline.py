@@ -165,9 +165,11 @@ class TimelineGrid(ScrollView, can_focus=True):
         self.cursor_back = 0  # ticks back from the newest
         self._styles: dict[str, Style] = {}  # definition -> the widget's style plus it
         self._base = Style()
+        self._longest = 0  # the snapshot's longest name: read once a snapshot, not a line
 
     def show(self, snapshot: TimelineSnapshot) -> None:
         self.snapshot = snapshot
+        self._longest = max((len(lane.name) for lane in snapshot.lanes), default=0)
         self.cursor_lane = min(self.cursor_lane, max(0, len(snapshot.lanes) - 1))
         self.virtual_size = Size(0, 1 + max(1, len(snapshot.lanes)))
         self._styles.clear()
@@ -181,8 +183,7 @@ class TimelineGrid(ScrollView, can_focus=True):
         """The names' column: as wide as the longest name and a space, within a third of
         the width (at 80 columns every name read "ForkServerP…-1" beside 40 blank ones),
         never narrower than LABEL_WIDTH."""
-        longest = max((len(lane.name) for lane in self.snapshot.lanes), default=0) + 1
-        return max(LABEL_WIDTH, min(longest, self.size.width // 3))
+        return max(LABEL_WIDTH, min(self._longest + 1, self.size.width // 3))
 
     @property
     def columns(self) -> int:
