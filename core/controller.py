@@ -541,15 +541,14 @@ class Controller:
 
     def _on_sample(self, sampled: Sampled) -> None:
         if self._family is not None:
-            self._family.look()  # reaps adopted orphans: once a tick is soon enough
-            self._tell_adopted(self._family)
+            # reaps adopted orphans: once a tick is soon enough
+            self._tell_adopted(self._family.look())
         self._registry.sampled(sampled)
 
-    def _tell_adopted(self, family: Family) -> None:
+    def _tell_adopted(self, alive: dict[int, procfs.Brief]) -> None:
         """Processes a child started that outlived it (proclab, their subreaper, adopted
-        them) are said once: a child ended with `t` whose own children ignored SIGTERM
-        read "1 live · 1 ended" while they ran on, named only at quit."""
-        alive = {p: b for p, b in family.adopted().items() if b.state != "Z"}
+        them, `alive`) are said once: a child ended with `t` whose own children ignored
+        SIGTERM read "1 live · 1 ended" while they ran on, named only at quit."""
         new = {p: b for p, b in alive.items() if (p, b.start) not in self._adopted_told}
         self._adopted_told = {(p, b.start) for p, b in alive.items()}
         if new:

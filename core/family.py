@@ -187,19 +187,24 @@ class Family:
             if self.bound == "tree":
                 self._groups_left.add(pid)
 
-    def look(self, reap: bool = True) -> None:
+    def look(self, reap: bool = True) -> dict[int, procfs.Brief]:
         """Reap the family's orphans this process adopted that have ended; in the tree,
-        also tell the guardian of the family's new processes. `reap=False`: the owner
-        reaps adopted orphans itself, by pid, to read their exit statuses (a watched
-        program's: core/watch/program.py)."""
+        also tell the guardian of the family's new processes. Returns the adopted orphans
+        that still run. `reap=False`: the owner reaps adopted orphans itself, by pid, to
+        read their exit statuses (a watched program's: core/watch/program.py), and none
+        are looked at here."""
         if self._closed:
-            return
+            return {}
+        running = {}
         for pid, brief in self.adopted().items() if reap else ():
             if brief.state == ZOMBIE:
                 _reap(pid)
+            else:
+                running[pid] = brief
         if self.bound == "tree":
             self._walk()
             self._forget_empty_groups()
+        return running
 
     # What the owner asks ------------------------------------------------------------
 
