@@ -348,24 +348,27 @@ class HookServer:
         """The messages waiting their turn, by process (read, never changed, by others)."""
         return self._held
 
-    def held_head(self, pid: int) -> Unread:
-        """What the first message of `pid` waiting its turn left unread, and when."""
+    def _first_held(self, pid: int) -> _Held | None:
+        """The first message of `pid` waiting its turn. Asked from other threads without
+        the lock, as the queue changes: none, or one delivered meanwhile, is None."""
         queue = self._held.get(pid)
         try:
-            return queue[0].unread  # type: ignore[index]
-        except (TypeError, IndexError):  # none, or delivered meanwhile
+            return queue[0]  # type: ignore[index]
+        except (TypeError, IndexError):
             return None
+
+    def held_head(self, pid: int) -> Unread:
+        """What the first message of `pid` waiting its turn left unread, and when."""
+        first = self._first_held(pid)
+        return None if first is None else first.unread
 
     def said_before(self, pid: int, t: float) -> bool:
         """Whether process `pid` said something before `t` (time.time()) that waits its
         turn. A child it started after that comes after it: subprocess.run's second child
         was told started before its first child's end, which its parent had said (a reap
         waiting for the lines printed before it), 8 runs in 30."""
-        queue = self._held.get(pid)
-        try:
-            return queue[0].message.t < t  # type: ignore[index]
-        except (TypeError, IndexError):  # none, or delivered meanwhile
-            return False
+        first = self._first_held(pid)
+        return first is not None and first.message.t < t
 
     def held_gone(self) -> list[int]:
         """The processes gone (their connections closed) whose messages wait their turn."""
@@ -388,12 +391,8 @@ class HookServer:
 
     def end_waiting(self, pid: int) -> int | None:
         """The child whose end is the first thing `pid` said that waits its turn."""
-        queue = self._held.get(pid)
-        try:
-            message = queue[0].message  # type: ignore[index]
-        except (TypeError, IndexError):  # none, or delivered meanwhile
-            return None
-        return _ended_child(message)
+        first = self._first_held(pid)
+        return None if first is None else _ended_child(first.message)
 
     def release_now(self, pids: Iterable[int]) -> None:
         """Deliver now, in order, what these processes hold, their lines told or not."""
