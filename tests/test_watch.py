@@ -934,6 +934,21 @@ def test_a_command_learnt_after_its_row_was_shown_is_no_exec(tmp_path: Path) -> 
         assert "Process-1" in done.stdout and "exec'd" not in done.stdout, done.stdout
 
 
+def test_a_fork_child_no_walk_saw_shows_the_command_line_it_ran(tmp_path: Path) -> None:
+    """A fork child told of by its parent's start(), gone before a walk, was shown
+    "(ended before a walk saw it)" (5 runs of 5): it ran its parent's command line, as
+    /proc would have said."""
+    (tmp_path / "quick.py").write_text(SHORT_FORK_CHILD)
+    for _ in range(3):
+        done = headless("quick.py", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        pid = re.search(r"^\* Process-1 (\d+): target", done.stdout, re.M)[1]  # type: ignore[index]
+        made = [line for line in done.stdout.splitlines() if re.match(rf"\+ \S+ {pid} ", line)]
+        assert len(made) == 1, done.stdout
+        # or, had a walk seen it only as a zombie, as ps shows one ("[python]")
+        assert made[0].endswith((" quick.py", "]")) and "walk" not in made[0], made[0]
+
+
 ONE_CHILD_AT_A_TIME = """
 import sys, time, multiprocessing as mp
 def child(kind):

@@ -204,7 +204,10 @@ class HookMessages:
             parent = message.pid
             if message.method == "forkserver":
                 parent = rows.fork_server_of(message.pid)
-            child = rows.unseen(message.child, parent, (), "", events, message.t)
+            # A fork child runs the command line of the process that forked it, as a walk
+            # would have read it (a spawn child's names fds nobody told)
+            command = rows.command(parent) if message.method != "spawn" else ""
+            child = rows.unseen(message.child, parent, (), "", events, message.t, command)
         ran = None
         if child is not None:
             self._start_calls[child] = message.t_call

@@ -323,6 +323,7 @@ class TreeRows:
         root: bool = False,
         parent: int | None = None,
         born: float | None = None,
+        command: str = "",
     ) -> int:
         rec_id = self.registry.new_id()
         self._born = True
@@ -339,7 +340,7 @@ class TreeRows:
             created_at=process.started if process.start != UNSEEN else born or time.time(),
             started_at=process.started if process.start != UNSEEN else None,
             parent=parent,
-            command=_command_of(process),
+            command=command or _command_of(process),
             mp=mp,
             end_unseen=process.state == "Z",
         )
@@ -389,6 +390,12 @@ class TreeRows:
         rec_id = self.live.get(pid)
         return rec_id if rec_id is not None else self.recent(pid)
 
+    def command(self, pid: int) -> str:
+        """The command line `pid`'s row shows, if it is one read or told ("" if not)."""
+        rec_id = self.known_pid(pid)
+        command = self.registry.row(rec_id).command if rec_id is not None else ""
+        return command if command_known(command) else ""
+
     def unseen(
         self,
         pid: int,
@@ -397,14 +404,16 @@ class TreeRows:
         exe: str,
         events: Pending,
         born: float | None = None,
+        command: str = "",
     ) -> int:
         """A row for a process that ended before any walk saw it (it lived less than a
         walk), from what its hook or its parent's said; `born`: by when it was born, if a
-        message says (its parent's `start()` had returned, its hook spoke)."""
+        message says (its parent's `start()` had returned, its hook spoke). `command`: its
+        command line where `argv` is not told (a fork child's is its forker's)."""
         name = os.path.basename(argv[0]) if argv else "?"
         process = tree.TreeProcess(pid, UNSEEN, ppid, 0, "X", name, tuple(argv), exe)
         parent = self.known_pid(ppid) if born is None else self.living_at(ppid, born)
-        rec_id = self.new_row(process, events, parent=parent, born=born)
+        rec_id = self.new_row(process, events, parent=parent, born=born, command=command)
         self.gone.setdefault(rec_id, time.time())
         return rec_id
 
