@@ -512,6 +512,29 @@ async def test_the_server_pane_offers_only_the_settings_of_its_mode() -> None:
             assert pane.query_one("#server-workers-label").display == shown[0]
 
 
+async def test_beside_the_table_at_120_columns_every_setting_and_figure_shows_whole() -> None:
+    """At 120x32 (the narrowest side by side) the server pane cut its mode ("mode pro")
+    and, in pool mode, its Start button; the CPU pane lost the load's third figure."""
+    from fakes import FakeController
+    from textual.widgets import Select
+
+    fake = FakeController(cores=2)
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(120, 32)) as pilot:
+        fake.emit_history()
+        await wait_for(pilot, lambda: not app.events_pending(), timeout=30)
+        pane = app.lab.query_one("#server-pane")
+        inside = pane.content_region
+        for mode in ("process", "pool", "thread"):
+            pane.query_one("#server-mode", Select).value = mode
+            await pilot.pause()
+            for control in pane.query("Input, Select, Button, Label"):
+                if control.display and control.parent.display:
+                    region = control.region
+                    assert inside.contains_region(region), (mode, control.id, region, inside)
+        assert "1.52 1.20 0.88" in screen_text(app)
+
+
 async def test_a_hidden_setting_does_not_stop_the_server_starting(live_controller) -> None:
     """A worker count of 0 typed in pool mode, then process mode chosen: Start said "not
     started: workers: ..." of a field no longer shown."""

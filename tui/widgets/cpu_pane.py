@@ -86,7 +86,20 @@ class CpuPane(PaintedWhenShown, Widget):
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         if self._sample is None:
             return 1
-        return 2 + math.ceil(len(self._sample.per_core) / self._columns(width))
+        split = self._load_apart(self._sample, width)
+        return 2 + split + math.ceil(len(self._sample.per_core) / self._columns(width))
+
+    @staticmethod
+    def _memory(sample: SystemSample) -> tuple[str, str]:
+        used, total = fmt.size(sample.mem_used), fmt.size(sample.mem_total)
+        load = "load " + " ".join(f"{v:.2f}" for v in sample.load)
+        return f"{'mem':<6}{used} of {total} ({sample.mem_percent:.0f}%)", load
+
+    def _load_apart(self, sample: SystemSample, width: int) -> bool:
+        """The load average on a line of its own: beside the memory it lost its third
+        figure at 120 columns (the pane 44 wide)."""
+        memory, load = self._memory(sample)
+        return len(memory) + 3 + len(load) > width
 
     def _columns(self, width: int) -> int:
         """As few columns as let every core show in the pane's height, as many as fit
@@ -109,11 +122,10 @@ class CpuPane(PaintedWhenShown, Widget):
         width = max(20, self.size.width)
         text = Text(no_wrap=True, overflow="crop", end="")
         self._line(text, "total", sample.total, list(self._total), width, bold=True)
-        used, total = fmt.size(sample.mem_used), fmt.size(sample.mem_total)
-        text.append(f"\n{'mem':<6}{used} of {total} ({sample.mem_percent:.0f}%)")
-        text.append(
-            "   load " + " ".join(f"{v:.2f}" for v in sample.load), resolve(self.app, "$text-muted")
-        )
+        memory, load = self._memory(sample)
+        text.append(f"\n{memory}")
+        gap = f"\n{'':<6}" if self._load_apart(sample, width) else "   "
+        text.append(gap + load, resolve(self.app, "$text-muted"))
         columns = self._columns(width)
         column_width = width // columns
         rows = math.ceil(len(sample.per_core) / columns)

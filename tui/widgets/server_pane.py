@@ -94,6 +94,9 @@ class ServerPane(Vertical):
         self._live = live
 
     def compose(self) -> ComposeResult:
+        # Three short rows rather than two long ones: beside the process table at 120
+        # columns the pane is 44 wide, and two rows cut off the mode ("mode pro") and, in
+        # pool mode, Start.
         with Horizontal(classes="server-row"):
             yield Label("host", markup=False)
             yield Input(SERVER_HOST, id="server-host", compact=True)
@@ -101,12 +104,20 @@ class ServerPane(Vertical):
             yield Input(
                 str(SERVER_PORT), id="server-port", restrict=r"[0-9]*", max_length=5, compact=True
             )
+        with Horizontal(classes="server-row"):
             yield Label("mode", markup=False)
             yield Select(
                 [(m, m) for m in SERVER_MODES],
                 value=SERVER_MODE,
                 allow_blank=False,
                 id="server-mode",
+                compact=True,
+            )
+            yield Select(
+                [(m, m) for m in METHODS],
+                value=DEFAULT_METHOD,
+                allow_blank=False,
+                id="server-method",
                 compact=True,
             )
         with Horizontal(classes="server-row"):
@@ -124,13 +135,6 @@ class ServerPane(Vertical):
                 id="server-max",
                 restrict=r"[0-9]*",
                 max_length=4,
-                compact=True,
-            )
-            yield Select(
-                [(m, m) for m in METHODS],
-                value=DEFAULT_METHOD,
-                allow_blank=False,
-                id="server-method",
                 compact=True,
             )
             yield Button("Start", id="server-toggle", variant="success", compact=True)
