@@ -177,7 +177,7 @@ async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(contro
         figures = batch_figures(rows, 0.0, controller.usable_cpus())
         note = next(n for n in _notes(app) if n.startswith("joined"))
         assert note.splitlines() == [
-            f"joined {rows[0].name}'s batch (3 started together)",
+            f"joined {rows[0].name}'s batch of 3",
             *batch_lines(figures),
         ]
         assert "concurrency, not parallelism" in note
@@ -238,6 +238,22 @@ async def test_escape_stops_waiting_for_a_join(controller):
         assert "joining" not in str(app.query_one("#status").render())
         await pilot.press("slash", "x", "escape")  # Escape still clears the filter
         assert app.lab.table.filter_text == "" and not app.query_one("#filter").display
+
+
+async def test_at_80_columns_the_status_line_shows_the_batch_it_joins_whole(controller):
+    """It read "esc stops joining ForkServerProcess-1's batch (3", cut at 80 columns."""
+    ids = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"), count=3)
+    app = ProclabApp(controller, refresh=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.lab.table.row_count == 3)
+        app.lab.table.select(ids[0])
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        name = controller.row(ids[0]).name
+        shown = app.screen._compositor.render_strips()[0].text
+        assert f"esc stops joining {name}'s batch of 3" in shown, shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.lab.joining, timeout=5)
 
 
 async def test_a_join_that_times_out_says_what_the_child_is_doing(controller):
