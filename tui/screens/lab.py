@@ -74,6 +74,7 @@ class LabScreen(ProcessCommands):
         "? shows every key."
     )
     BINDINGS: ClassVar[list[BindingType]] = LAB_BINDINGS
+    COMPACT_FOOTER = False  # keys closer together (a screen with more keys to show)
     # The pane shown and focused (the only one on a narrow terminal), and whether it is.
     pane: reactive[str] = reactive("procs", init=False)
     narrow: reactive[bool | None] = reactive(None, init=False)
@@ -140,7 +141,7 @@ class LabScreen(ProcessCommands):
                 yield OutputLog(history=self.source.output, id="output")
             with Vertical(id="server", classes="pane"):
                 yield ServerPane(self.source, live=self._live_keys, id="server-pane")
-        yield Footer()
+        yield Footer(compact=self.COMPACT_FOOTER)
 
     def on_mount(self) -> None:
         for pane, (key, title) in PANES.items():

@@ -22,21 +22,37 @@ from proclab.tui.widgets.line_list import LineList
 TICK_S = 0.1  # how often playing moves the replay on
 SEEK_S = 10.0
 
+# Keys that go in pairs share one label in the footer: each with its own, the footer ran
+# past 80 columns and cut off the last ("<" without what it does, ">" gone).
+_SEEK = Binding.Group(f"±{SEEK_S:g}s", compact=True)
+_ENDS = Binding.Group("Start/End", compact=True)
+
 REPLAY_BINDINGS: list[BindingType] = [
     Binding("space", "play", "Play/pause", tooltip="Pause or resume the replay"),
     Binding("full_stop", "step", "Step", tooltip="Pause, and move to the next recorded event"),
     Binding(
-        "left_square_bracket", "seek(-1)", "-10s", tooltip=f"Back {SEEK_S:g} s in the recording"
+        "left_square_bracket",
+        "seek(-1)",
+        "-10s",
+        tooltip=f"Back {SEEK_S:g} s in the recording",
+        group=_SEEK,
     ),
     Binding(
         "right_square_bracket",
         "seek(1)",
         "+10s",
         tooltip=f"Forward {SEEK_S:g} s in the recording",
+        group=_SEEK,
     ),
     # In the footer with the others: a replay's keys are few, and these two were missing.
-    Binding("less_than_sign", "seek_to(0)", "Start", tooltip="Back to the start"),
-    Binding("greater_than_sign", "seek_to(-1)", "End", tooltip="To the end of the recording"),
+    Binding("less_than_sign", "seek_to(0)", "Start", tooltip="Back to the start", group=_ENDS),
+    Binding(
+        "greater_than_sign",
+        "seek_to(-1)",
+        "End",
+        tooltip="To the end of the recording",
+        group=_ENDS,
+    ),
 ]
 
 
@@ -45,6 +61,7 @@ class ReplayScreen(LabScreen):
 
     EMPTY_TABLE = "No process at this moment of the recording: space plays, > goes to the end."
     BINDINGS: ClassVar[list[BindingType]] = [*REPLAY_BINDINGS, *LAB_BINDINGS]
+    COMPACT_FOOTER = True  # its keys and the lab's, in 80 columns
 
     def __init__(self, replay: Replay, *, speed: float = 1.0, at: float = 0.0) -> None:
         super().__init__(replay, clock=replay.clock)
