@@ -455,3 +455,18 @@ async def test_a_name_is_shown_whole_where_a_third_of_the_width_holds_it():
         lane = "".join(s.text for s in grid.render_line(1))
         assert lane.startswith("ForkServerProcess-1 "), lane
         assert grid.label_width == len("ForkServerProcess-1 ")
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 24)], ids=["40x12", "80x24"])
+async def test_the_grid_keeps_room_for_children_before_the_legend_shows(size):
+    """At 40x12 the legend, wrapped, took the whole screen: no child's lane was drawn."""
+    app, _ = _app_with_timeline()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        grid = app.screen.query_one(TimelineGrid)
+        assert grid.content_region.height >= 4, grid.content_region  # the axis, 3 lanes
+        shown = "\n".join(s.text for s in app.screen._compositor.render_strips())
+        assert "parallel-a" in shown and "pinned-1" in shown, shown
+        legend = app.screen.query_one("#timeline-legend")
+        assert legend.display == (size == (80, 24))  # where it fits, the rule beside them

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -305,6 +306,13 @@ class TimelineGrid(ScrollView, can_focus=True):
         return "child".ljust(self.label_width) + "".join(cells)
 
 
+# Rows the timeline screen keeps for the grid before it shows its legend (its border, axis
+# and three children), and the rows besides the legend that are not the grid's (the picked
+# cell's two lines, the footer).
+GRID_LEAST = 6
+BESIDE_GRID = 3
+
+
 class TimelineScreen(ModalScreen[None]):
     """The timeline, full screen. Modal, so the app's one-letter keys stay on the table."""
 
@@ -368,6 +376,15 @@ class TimelineScreen(ModalScreen[None]):
 
     def poll(self) -> None:
         self._show()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The legend only where the grid keeps room for a few children under it: at 40x12
+        the legend took the whole screen and left no lane (each cell is still described
+        in words under the grid, as the cursor picks it)."""
+        legend = self.query_one("#timeline-legend", Static)
+        size = event.size
+        lines = legend.get_content_height(size, size, max(1, size.width - 2))  # its padding
+        legend.display = size.height - lines - BESIDE_GRID >= GRID_LEAST
 
     def on_timeline_grid_resized(self, _message: TimelineGrid.Resized) -> None:
         self._show()
