@@ -50,7 +50,7 @@ from proclab.core.scheduling.kernel import (
     to_json,
 )
 from proclab.core.scheduling.kernel_run import run
-from proclab.core.scheduling.simulator import PRESETS, Job, Schedule, ScheduleError
+from proclab.core.scheduling.simulator import PRESETS, Job, Schedule, ScheduleError, format_time
 from proclab.tui.app import ProclabApp
 from proclab.tui.screens.dialogs import ConfirmScreen
 from proclab.tui.screens.schedule import JobRow, ScheduleScreen
@@ -138,13 +138,14 @@ def test_figures_from_hand_made_stretches():
     assert m["P2"].start == 24.1 and m["P2"].turnaround == 27.1
     assert m["P2"].waiting == pytest.approx(24.1) and m["P2"].response == 24.1
     assert m["P3"].completion == 30.12 and m["P3"].waiting == pytest.approx(27.12)
-    assert result.measured.averages.turnaround == pytest.approx((24.07 + 27.1 + 30.12) / 3)
+    # measured times, to a thousandth of a unit (not "27.096667")
+    assert result.measured.averages.turnaround == round((24.07 + 27.1 + 30.12) / 3, 3)
     assert result.measured.switches == 2 and result.measured.makespan == 30.12
     assert result.measured.busy == pytest.approx(30.0)
     # Beside FCFS simulated: 24, 27, 30.
     assert result.simulated.label == "FCFS"
     assert [d[1] for d in result.differences()] == pytest.approx([0.07, 0.1, 0.12])
-    assert result.average_differences()[0] == pytest.approx(0.29 / 3)
+    assert result.average_differences()[0] == pytest.approx(0.097)  # 0.29 / 3, to 0.001
     # No job ran 0-0.02, 10.0-10.05, 24.07-24.1 and 27.1-27.12, all while some were ready.
     assert result.no_job == pytest.approx(0.02 + 0.05 + 0.03 + 0.02)
     # The JSON holds each job's record, and gives the same result back.
@@ -635,3 +636,24 @@ async def test_quitting_the_app_while_a_run_is_under_way_ends_its_jobs(controlle
     assert len(jobs) == 3 and all(r.exitcode == -signal.SIGTERM for r in jobs), [
         (r.name, r.exitcode, r.exit_note, r.error) for r in jobs
     ]
+
+
+def test_measured_times_are_charted_to_a_thousandth_of_a_unit():
+    """A clock's nanoseconds divided by the unit gave an axis ending "18.076967" and
+    averages such as "9.04675": six decimals of a time known to 50 µs."""
+    result = measure(
+        SILBERSCHATZ,
+        "fifo",
+        10.0,
+        1,
+        100.0,
+        [
+            measured("P1", (0.0123456, 24.0769671)),
+            measured("P2", (24.0769671, 27.1000004)),
+            measured("P3", (27.1000004, 30.1234567)),
+        ],
+    )
+    chart = result.measured
+    assert chart.makespan == 30.123 and chart.jobs[0].start == 0.012
+    assert chart.averages.turnaround == round((24.077 + 27.1 + 30.123) / 3, 3)
+    assert format_time(chart.makespan) == "30.123"
