@@ -130,5 +130,9 @@ def check_name(name: str | None) -> str | None:
     if len(name) > MAX_NAME_CHARS:
         raise InputError("name", f"longer than {MAX_NAME_CHARS} characters")
     if not name.isprintable():
-        raise InputError("name", "contains control characters")
+        bad = next(c for c in name if not c.isprintable())
+        if "\udc80" <= bad <= "\udcff":  # a byte os.fsdecode could not decode
+            # "contains control characters" said of a name with a Latin-1 é in it
+            raise InputError("name", f"is not UTF-8 (it holds the byte \\x{ord(bad) - 0xDC00:02x})")
+        raise InputError("name", f"contains control characters (U+{ord(bad):04X})")
     return name
