@@ -177,7 +177,7 @@ async def test_join_all_joins_the_selected_batch_and_tells_its_total_time(contro
         figures = batch_figures(rows, 0.0, controller.usable_cpus())
         note = next(n for n in _notes(app) if n.startswith("joined"))
         assert note.splitlines() == [
-            f"joined {rows[0].name}'s batch of 3",
+            f"joined the batch of 3 with {rows[0].name}",
             *batch_lines(figures),
         ]
         assert "concurrency, not parallelism" in note
@@ -240,18 +240,20 @@ async def test_escape_stops_waiting_for_a_join(controller):
         assert app.lab.table.filter_text == "" and not app.query_one("#filter").display
 
 
-async def test_at_80_columns_the_status_line_shows_the_batch_it_joins_whole(controller):
+async def test_at_80_columns_the_status_line_says_how_many_it_joins(controller):
     """It read "esc stops joining ForkServerProcess-1's batch (3", cut at 80 columns."""
-    ids = controller.spawn(build_spec(f"{TASKS}:sleep", "(60,)"), count=3)
+    spec = build_spec(f"{TASKS}:sleep", "(60,)", name="a-child-with-a-long-name")
+    ids = controller.spawn(spec, count=3)
     app = ProclabApp(controller, refresh=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.lab.table.row_count == 3)
         app.lab.table.select(ids[0])
         await pilot.press("a")
         await pilot.pause(0.1)
-        name = controller.row(ids[0]).name
         shown = app.screen._compositor.render_strips()[0].text
-        assert f"esc stops joining {name}'s batch of 3" in shown, shown
+        # the count whole, the name cut where the line ends, and said to be
+        assert "esc stops joining the batch of 3 with a-child" in shown, shown
+        assert shown.rstrip().endswith("…"), shown
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.lab.joining, timeout=5)
 

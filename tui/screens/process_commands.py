@@ -258,8 +258,9 @@ class ProcessCommands(Screen[None]):
             batch = batch_of(rows, row)
         live = [r for r in rows if r.state.is_live]
         if batch and (any(r.state.is_live for r in batch) or not live):
-            # short: the status line shows it whole at 80 columns ("(3" was cut there)
-            what = f"{batch[0].name}'s batch of {len(batch)}"
+            # The count before the name: the status line, cut at 80 columns, read "esc
+            # stops joining ForkServerProcess-1's batch (3"
+            what = f"the batch of {len(batch)} with {batch[0].name}"
             self._join_unless_stopped(batch, None, what)
         elif live:
             self._join_unless_stopped(live, None, plural(len(live), "live child"))
