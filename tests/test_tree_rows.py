@@ -282,3 +282,20 @@ def test_a_row_is_told_made_before_anything_else_of_it() -> None:
     registry.add(third)
     registry.emit([Spawned(third), RowUpdated(third)])  # in order: told once
     assert [type(e).__name__ for e in told[5:]] == ["Spawned", "RowUpdated"]
+
+
+def test_a_walk_that_read_proc_before_a_hooks_word_does_not_undo_it() -> None:
+    """A subprocess child told as running `true` was shown "exec'd: python fork_exec.py"
+    by a walk that had read /proc just before the exec and, on a loaded machine, took the
+    lock more than TOLD_S later (CI's full suite, once)."""
+    rows, events = book()
+    child = rows.see(process(400, 100, SCRIPT), events)  # forked, not yet exec'd
+    assert child is not None
+    rows.became(child, ("true",), None, events)  # the hook: Popen's child runs `true`
+    told = time.monotonic() - 2.0  # as if the walk below waited 2 s for the lock
+    rows._told[child] = told
+    rows.see(process(400, 100, SCRIPT), events, read_at=told - 0.001)
+    assert rows.registry.row(child).command == "true"
+    # a walk that began after the word is believed: it did exec again
+    rows.see(process(400, 100, ("echo", "hi")), events, read_at=time.monotonic())
+    assert rows.registry.row(child).command == "echo hi"

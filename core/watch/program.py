@@ -586,11 +586,12 @@ class WatchedTree:
         # each orphan proclab adopted before any walk saw it (`sh -c 'sleep 30 & exit'`:
         # the sleep was ended as the program's, and shown in no row).
         orphans = self._family.adopted() if self._family is not None and self.reaps_orphans else {}
+        began = time.monotonic()
         found = tree.walk([*roots, *expect, *orphans], known, expect, self.leave_out)
         events: Pending = []
         waits = self._waits(found)
         with self._lock:
-            adopt = self._rows.walked(found, events, self.reaps_orphans, expect, waits)
+            adopt = self._rows.walked(found, events, self.reaps_orphans, expect, waits, began)
         for rec_id in adopt:
             self._reaper.adopt(rec_id)
         self._emit(events)

@@ -11,6 +11,7 @@ to emit once it has released the lock. Nothing here emits, signals or blocks.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -116,20 +117,22 @@ class TreeRows:
         reaps_orphans: bool,
         looked_for: Mapping[int, int],
         hello_waits: Container[int] = (),
+        read_at: float = math.inf,
     ) -> list[int]:
         """What a walk found: rows made and brought up to date, and those gone marked so.
         `looked_for`: the live rows' processes as the walk began (walk_from), the only ones
         it can say are gone: a row made meanwhile (a hook's hello) was not looked for.
         `hello_waits`: processes whose hook's hello waits its turn, and will make their
         rows then (a fork child's, behind the lines its parent printed before it: made
-        here, its "+" came before them).
+        here, its "+" came before them). `read_at`: when the walk began reading /proc
+        (monotonic).
         Returns the rows of orphans re-parented to proclab, for the Reaper to adopt."""
         adopt: list[int] = []
         self.known = found
         for process in found.values():
             if process.pid in hello_waits and process.pid not in self.live:
                 continue
-            rec_id = self.see(process, events)
+            rec_id = self.see(process, events, read_at)
             mine = reaps_orphans and process.ppid == self._me
             if rec_id is not None and mine and rec_id not in self.own:
                 adopt.append(rec_id)
@@ -159,8 +162,11 @@ class TreeRows:
         """The roots have ended and nothing of the tree is left."""
         return bool(self.roots) and not (self.live or self.gone or self.own)
 
-    def see(self, process: tree.TreeProcess, events: Pending) -> int | None:
-        """The row of `process`, made or brought up to date."""
+    def see(
+        self, process: tree.TreeProcess, events: Pending, read_at: float = math.inf
+    ) -> int | None:
+        """The row of `process`, made or brought up to date; `read_at`: when it was read
+        (monotonic), if that may be before what a hook said of it."""
         rec_id = self.live.get(process.pid)
         if rec_id is not None and self.keys[rec_id][1] != process.start:
             self.gone.setdefault(rec_id, time.time())  # its pid was reused: it is gone
@@ -174,10 +180,13 @@ class TreeRows:
         row = self.registry.row(rec_id)
         changes: dict[str, Any] = {}
         told = self._told.get(rec_id)
+        # Not a read made before the hook's word, however late the walk took the lock (a
+        # loaded machine's walk undid a subprocess child's "true" more than TOLD_S on)
+        heard = told is None or (read_at > told and time.monotonic() - told >= TOLD_S)
         if (
             process.cmdline
             and short_command(process.cmdline) != row.command  # it exec'd
-            and (told is None or time.monotonic() - told >= TOLD_S)
+            and heard
         ):
             changes |= self._execd(row, process)
         if process.state == "Z" and row.state is not ProcState.ZOMBIE and not row.state.is_over:
