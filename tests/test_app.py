@@ -754,3 +754,35 @@ async def test_a_notice_still_on_screen_is_not_stacked_again():
         await pilot.pause()
         shown = [n.message for n in app._notifications]
         assert shown == ["ForkServerProcess-1 is already restarting", "something else"]
+
+
+async def test_the_cpu_pane_grows_when_the_load_moves_to_a_line_of_its_own() -> None:
+    """Its height followed only its number of cores: when the memory went from "(9%)" to
+    "(10%)" and the load no longer fit beside it, the last core's row was cut off."""
+    from textual.containers import VerticalScroll
+
+    from proclab.core.model import SystemSample
+    from proclab.tui.widgets.cpu_pane import CpuPane
+
+    def sample(percent: float, load: tuple[float, float, float]) -> SystemSample:
+        total = 24 * 2**30
+        return SystemSample(
+            0.0, 0.0, (5.0, 7.0), 6.0, total, int(total * percent / 100), percent, load
+        )
+
+    class Pane(App):
+        CSS = "#cpu { width: 48; height: 1fr; border: round white; }"
+
+        def compose(self) -> ComposeResult:
+            with VerticalScroll(id="cpu"):
+                yield CpuPane(id="pane")
+
+    app = Pane()
+    async with app.run_test(size=(60, 12)) as pilot:
+        pane = app.query_one(CpuPane)
+        pane.record(sample(9.0, (1.29, 2.01, 1.61)), 1.0)
+        await pilot.pause()
+        pane.record(sample(10.0, (11.29, 12.01, 11.61)), 1.0)
+        await pilot.pause()
+        assert pane.size.height == pane.get_content_height(None, None, pane.size.width) == 5
+        assert "cpu1" in screen_text(app)

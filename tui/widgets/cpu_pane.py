@@ -69,7 +69,13 @@ class CpuPane(PaintedWhenShown, Widget):
         for history, value in zip(self._history, sample.per_core, strict=True):
             history.append(value)
         self._total.append(sample.total)
-        grew = self._sample is None or len(self._sample.per_core) != len(sample.per_core)
+        previous, width = self._sample, self.size.width
+        grew = (
+            previous is None
+            or len(previous.per_core) != len(sample.per_core)
+            # or the load moved to or from a line of its own ("(9%)" became "(10%)")
+            or self._load_apart(previous, width) != self._load_apart(sample, width)
+        )
         self._sample = sample
         subtitle = f"{plural(len(sample.per_core), 'core')} · {fmt.seconds(interval)} ticks · {fmt.seconds(interval * keep)} of history"
         if isinstance(self.parent, Widget) and self.parent.border_subtitle != subtitle:
