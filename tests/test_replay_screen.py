@@ -36,14 +36,17 @@ async def test_the_status_line_says_where_the_replay_is_at_80_columns() -> None:
         assert "paused" in line and f"of {length:.1f} s" in line, line
 
 
-async def test_a_replays_footer_shows_every_key_at_80_columns() -> None:
-    """It ran past 80 columns: "<" shown without what it does, ">" and End gone."""
+@pytest.mark.parametrize("pane", ["1", "2", "3", "4"])
+async def test_a_replays_footer_shows_every_key_at_80_columns(pane: str) -> None:
+    """It ran past 80 columns: "<" shown without what it does, ">" and End gone (with the
+    output pane's "f Only selected" in it too)."""
     app = replay_app(Replay.load(SCENE))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.lab.playing)
+        await pilot.press(pane)
         await pilot.pause(0.3)
         footer = app.screen._compositor.render_strips()[-1].text
-        for shown in ("space Play/pause", ". Step", "[] ±10s", "<> Start/End", "^p palette"):
+        for shown in ("space Play", ". Step", "[] ±10s", "<> Ends", "? Help", "^p palette"):
             assert shown in footer, footer
 
 

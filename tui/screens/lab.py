@@ -74,7 +74,7 @@ class LabScreen(ProcessCommands):
         "? shows every key."
     )
     BINDINGS: ClassVar[list[BindingType]] = LAB_BINDINGS
-    COMPACT_FOOTER = False  # keys closer together (a screen with more keys to show)
+    COMPACT_FOOTER = False  # True: the footer's keys closer together (more keys to show)
     # The pane shown and focused (the only one on a narrow terminal), and whether it is.
     pane: reactive[str] = reactive("procs", init=False)
     narrow: reactive[bool | None] = reactive(None, init=False)

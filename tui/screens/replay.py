@@ -25,10 +25,12 @@ SEEK_S = 10.0
 # Keys that go in pairs share one label in the footer: each with its own, the footer ran
 # past 80 columns and cut off the last ("<" without what it does, ">" gone).
 _SEEK = Binding.Group(f"±{SEEK_S:g}s", compact=True)
-_ENDS = Binding.Group("Start/End", compact=True)
+_ENDS = Binding.Group("Ends", compact=True)
 
 REPLAY_BINDINGS: list[BindingType] = [
-    Binding("space", "play", "Play/pause", tooltip="Pause or resume the replay"),
+    # "Play": space pauses too (its tooltip says so); "Play/pause" and "Start/End" ran the
+    # footer past 80 columns with the output pane's "f Only selected" in it.
+    Binding("space", "play", "Play", tooltip="Pause or resume the replay"),
     Binding("full_stop", "step", "Step", tooltip="Pause, and move to the next recorded event"),
     Binding(
         "left_square_bracket",
