@@ -134,5 +134,9 @@ def check_name(name: str | None) -> str | None:
         if "\udc80" <= bad <= "\udcff":  # a byte os.fsdecode could not decode
             # "contains control characters" said of a name with a Latin-1 é in it
             raise InputError("name", f"is not UTF-8 (it holds the byte \\x{ord(bad) - 0xDC00:02x})")
-        raise InputError("name", f"contains control characters (U+{ord(bad):04X})")
+        import unicodedata  # only here: an error's words
+
+        # isprintable() is False for a no-break space too: only C0 and C1 are controls
+        what = "a control character" if unicodedata.category(bad) == "Cc" else "a character"
+        raise InputError("name", f"contains {what} that does not print (U+{ord(bad):04X})")
     return name

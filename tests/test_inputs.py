@@ -184,7 +184,8 @@ def test_a_target_file_past_a_megabyte_is_not_parsed_to_check_the_call(lesson_di
         ("affinity", "0-", "not a CPU number"),
         ("affinity", "3-1", "runs backwards"),
         ("affinity", "9999", "not available here"),
-        ("name", "a\nb", r"control characters \(U\+000A\)"),
+        ("name", "a\nb", r"a control character that does not print \(U\+000A\)"),
+        ("name", "a\u00a0b", r"contains a character that does not print \(U\+00A0\)"),
         # a name typed in Latin-1, as os.fsdecode gives it: it was "control characters"
         ("name", "caf\udce9", r"is not UTF-8 \(it holds the byte \\xe9\)"),
         ("name", "x" * 201, "longer than 200"),
