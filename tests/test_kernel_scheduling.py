@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -648,12 +649,17 @@ def test_measured_times_are_charted_to_a_thousandth_of_a_unit():
         1,
         100.0,
         [
-            measured("P1", (0.0123456, 24.0769671)),
-            measured("P2", (24.0769671, 27.1000004)),
-            measured("P3", (27.1000004, 30.1234567)),
+            measured("P1", (0.012346, 24.076967)),
+            measured("P2", (24.076967, 27.100001)),
+            measured("P3", (27.100001, 30.123457)),
         ],
     )
     chart = result.measured
     assert chart.makespan == 30.123 and chart.jobs[0].start == 0.012
     assert chart.averages.turnaround == round((24.077 + 27.1 + 30.123) / 3, 3)
     assert format_time(chart.makespan) == "30.123"
+    # and so is every figure the run measured, in the kernel's own count and the notes
+    from proclab.tui.commands.schedule_kernel import render
+
+    shown = render(result, 80)
+    assert "24.065" in shown and not re.search(r"\.\d{5,}", shown), shown

@@ -235,16 +235,22 @@ def _cross_check(result: KernelResult) -> list[str]:
         rows.append(
             [
                 measure.name,
-                format_time(measure.on_cpu),
-                format_time(measure.cpu),
-                format_time(measure.interrupted),
-                format_time(figures.waiting),
-                format_time(measure.wait),
+                measured_time(measure.on_cpu),
+                measured_time(measure.cpu),
+                measured_time(measure.interrupted),
+                measured_time(figures.waiting),
+                measured_time(measure.wait),
                 str(len(measure.intervals)),
                 str(measure.times_on_cpu),
             ]
         )
     return columns(rows, left=1)
+
+
+def measured_time(value: float) -> str:
+    """A time the run measured, to a thousandth (of a unit, or of a ms): its clocks are
+    read about every 50 µs, and six decimals ("2.007831") said more than they know."""
+    return format_time(round(value, 3))
 
 
 def _notes(result: KernelResult) -> list[str]:
@@ -253,7 +259,7 @@ def _notes(result: KernelResult) -> list[str]:
         f"On CPU {result.core} no job ran for {format_time(result.no_job)} units"
         f" ({format_time(result.no_job * unit_ms)} ms) while some were ready: wake-ups,"
         " switches, interrupts, other tasks, the kernel's real-time throttling.",
-        f"Arrivals were released at most {format_time(result.release_late_ms)} ms late.",
+        f"Arrivals were released at most {measured_time(result.release_late_ms)} ms late.",
     ]
     if result.policy == "rr":
         notes.append(
