@@ -180,8 +180,10 @@ class TreeRows:
         row = self.registry.row(rec_id)
         changes: dict[str, Any] = {}
         told = self._told.get(rec_id)
-        # Not a read made before the hook's word, however late the walk took the lock (a
-        # loaded machine's walk undid a subprocess child's "true" more than TOLD_S on)
+        # Not a walk begun before the hook's word, however late it took the lock (a loaded
+        # machine's walk undid a subprocess child's "true" more than TOLD_S on). A walk
+        # begun after an exec's own word (said just before the exec) may still read the
+        # old command line: TOLD_S stands for that.
         heard = told is None or (read_at > told and time.monotonic() - told >= TOLD_S)
         if (
             process.cmdline
