@@ -101,42 +101,16 @@ class ServerPane(Vertical):
             yield Label("host", markup=False)
             yield Input(SERVER_HOST, id="server-host", compact=True)
             yield Label("port", markup=False)
-            yield Input(
-                str(SERVER_PORT), id="server-port", restrict=r"[0-9]*", max_length=5, compact=True
-            )
+            yield _number(SERVER_PORT, "server-port", 5)
         with Horizontal(classes="server-row"):
             yield Label("mode", markup=False)
-            yield Select(
-                [(m, m) for m in SERVER_MODES],
-                value=SERVER_MODE,
-                allow_blank=False,
-                id="server-mode",
-                compact=True,
-            )
-            yield Select(
-                [(m, m) for m in METHODS],
-                value=DEFAULT_METHOD,
-                allow_blank=False,
-                id="server-method",
-                compact=True,
-            )
+            yield _choice(SERVER_MODES, SERVER_MODE, "server-mode")
+            yield _choice(METHODS, DEFAULT_METHOD, "server-method")
         with Horizontal(classes="server-row"):
             yield Label("workers", markup=False, id="server-workers-label")
-            yield Input(
-                str(SERVER_WORKERS),
-                id="server-workers",
-                restrict=r"[0-9]*",
-                max_length=3,
-                compact=True,
-            )
+            yield _number(SERVER_WORKERS, "server-workers", 3)
             yield Label("max clients", markup=False)
-            yield Input(
-                str(SERVER_MAX_CLIENTS),
-                id="server-max",
-                restrict=r"[0-9]*",
-                max_length=4,
-                compact=True,
-            )
+            yield _number(SERVER_MAX_CLIENTS, "server-max", 4)
             yield Button("Start", id="server-toggle", variant="success", compact=True)
         yield StatusText(id="server-status")
         yield LineList(LOG_LINES, id="server-log")
@@ -342,3 +316,12 @@ def _whole(text: str, field: str) -> int:
         return int(text)
     except ValueError:
         raise ProclabError(f"{field}: {text!r} is not a whole number") from None
+
+
+def _choice(values: Iterable[str], value: str, id: str) -> Select[str]:
+    return Select([(v, v) for v in values], value=value, allow_blank=False, id=id, compact=True)
+
+
+def _number(value: int, id: str, digits: int) -> Input:
+    """A field that takes digits only."""
+    return Input(str(value), id=id, restrict=r"[0-9]*", max_length=digits, compact=True)
