@@ -58,6 +58,10 @@ MAX_UNIT_MS = 1000.0
 MAX_CPU_S = 30.0  # the jobs' CPU in all: a real-time job holds its core while it runs
 MAX_WALL_S = 60.0  # the simulated makespan: arrivals far apart would hold the run open
 MAX_REAL_JOBS = 50
+# A measured time's decimals (of a unit, or of a ms): a stretch's edges are known to
+# within kernel_job.GAP_NS (50 µs, half a hundredth of a 10 ms unit), and the six decimals
+# a clock's nanoseconds divided by the unit gave said more (an axis ending "18.076967").
+MEASURED_DECIMALS = 3
 MIN_BURST_MS = 1.0  # shorter, a burst is lost among wake-ups and switches
 PS_SLICES = 2_000  # processor sharing is simulated as RR with about this many slices
 RR_SYSCTL = "/proc/sys/kernel/sched_rr_timeslice_ms"
@@ -433,16 +437,16 @@ def measure(
 ) -> KernelResult:
     """The measured chart and figures from each job's record, beside the simulation."""
     kind = POLICIES[policy]
-    # A stretch's edges are known to within kernel_job.GAP_NS (50 µs, half a hundredth of
-    # a 10 ms unit): charted to a thousandth of a unit, not to the six decimals a clock's
-    # nanoseconds divided by the unit gave (an axis ending "18.076967").
     gantt = merge_runs(
-        [(m.name, [(round(a, 3), round(b, 3)) for a, b in m.intervals]) for m in measures]
+        [
+            (m.name, [(measured_value(a), measured_value(b)) for a, b in m.intervals])
+            for m in measures
+        ]
     )
     label = f"{kind.kernel} on CPU {core}"
     measured = schedule_from_gantt(jobs, gantt, kind.algorithm, label)
-    # and their averages to a thousandth too ("9.04675" of four such times)
-    averages = Averages(*(round(v, 3) for v in measured.averages.figures()))
+    # and their averages too ("9.04675" of four such times)
+    averages = Averages(*map(measured_value, measured.averages.figures()))
     measured = replace(measured, averages=averages)
     simulated = simulate(jobs, policy, unit_ms, quantum_ms)
     return KernelResult(
@@ -556,6 +560,11 @@ def from_json(data: Mapping[str, Any]) -> KernelResult:
         )
     except (KeyError, TypeError, ValueError, ScheduleError) as exc:
         raise ValueError(f"not a recorded kernel run: {exc}") from None
+
+
+def measured_value(value: float) -> float:
+    """A time the run measured, to MEASURED_DECIMALS."""
+    return round(value, MEASURED_DECIMALS)
 
 
 def _number(value: float) -> float | int:

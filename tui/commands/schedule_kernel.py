@@ -29,6 +29,7 @@ from proclab.core.scheduling.kernel import (
     KernelResult,
     check_rights,
     check_together,
+    measured_value,
     plan,
     to_json,
 )
@@ -248,9 +249,8 @@ def _cross_check(result: KernelResult) -> list[str]:
 
 
 def measured_time(value: float) -> str:
-    """A time the run measured, to a thousandth (of a unit, or of a ms): its clocks are
-    read about every 50 µs, and six decimals ("2.007831") said more than they know."""
-    return format_time(round(value, 3))
+    """A time the run measured, as the charts have it ("2.007831" said more than it knew)."""
+    return format_time(measured_value(value))
 
 
 def _notes(result: KernelResult) -> list[str]:
