@@ -18,7 +18,7 @@ from proclab.core.errors import UnknownProcess
 from proclab.core.exits import state_for_status
 from proclab.core.family import Family
 from proclab.core.groups import signal_group, signal_group_only
-from proclab.core.model import RowUpdated
+from proclab.core.model import ProcState, RowUpdated
 from proclab.core.registry import Registry
 from proclab.core.sampler import born_monotonic, final_sample
 
@@ -114,7 +114,7 @@ class Signaller:
                 if sig == signal.SIGTERM:
                     family.signal(outside, signal.SIGCONT)
         if sig in (signal.SIGSTOP, signal.SIGCONT):
-            self._refresh_state_soon(rec_id)
+            self._refresh_state_soon(rec_id, sig)
 
     # The fork-bomb guard: the sampler's callback -----------------------------------------
 
@@ -173,35 +173,44 @@ class Signaller:
         )
         self.send(rec_id, signal.SIGKILL)
 
-    def _refresh_state_soon(self, rec_id: int) -> None:
+    def _refresh_state_soon(self, rec_id: int, sig: int) -> None:
         row = self._registry.get(rec_id)
         if row is None or row.pid is None:
             self._registry.refresh_ends(rec_id)
             return
-        read_state_after_signal(self._registry, rec_id, row.pid)
+        read_state_after_signal(self._registry, rec_id, row.pid, sig)
 
 
-# A stop or continue shows within this many reads, 5 ms apart (a loaded machine's
-# scheduler may take that long to stop a process that was running).
-STATE_READS = 100
+# How long a stop or continue is waited for, read every STATE_READ_EVERY_S: a loaded
+# machine's scheduler may take that long to run a process that must stop itself.
+STATE_WAIT_S = 3.0
+STATE_READ_EVERY_S = 0.005
 
 
-def read_state_after_signal(registry: Registry, rec_id: int, pid: int) -> None:
-    """Show a stop or continue proclab just sent at once, not at the next tick: the
-    kernel's state read on a thread of its own until it is the row's, and the row's stop
-    counted from then (the tick after would see no change). Ends the registry's
-    refresh_begins, which the sender called before its signal."""
+def read_state_after_signal(registry: Registry, rec_id: int, pid: int, sig: int) -> None:
+    """Show a stop or continue proclab just sent (`sig`) at once, not at the next tick:
+    the kernel's state read on a thread of its own until it is the one the signal leads
+    to, and the row's stop counted from then (the tick after would see no change). Ends
+    the registry's refresh_begins, which the sender called before its signal.
+
+    Waited for as that state, not as any change: a process read running at its last tick
+    and sleeping just after its SIGSTOP (it must run to stop itself) was shown sleeping,
+    its stop then seen and counted at the next tick (a watched pause test, in CI)."""
+    stops = sig == signal.SIGSTOP
 
     def read() -> None:
+        deadline = time.monotonic() + STATE_WAIT_S
         try:
-            for _ in range(STATE_READS):
+            while True:
                 try:
                     state = state_for_status(procfs.read(pid).status)
                 except (OSError, ValueError, IndexError):
                     return
-                if registry.set_live_state(rec_id, state):
+                led_to = (state is ProcState.STOPPED) == stops or state is ProcState.ZOMBIE
+                if led_to or time.monotonic() >= deadline:
+                    registry.set_live_state(rec_id, state)
                     return
-                time.sleep(0.005)
+                time.sleep(STATE_READ_EVERY_S)
         finally:
             registry.refresh_ends(rec_id)
 

@@ -361,7 +361,7 @@ class WatchedTree:
         if sig == signal.SIGTERM:  # a stopped process acts on it once continued
             _signal_same(pid, start, signal.SIGCONT)
         if refresh:
-            read_state_after_signal(self._registry, rec_id, pid)
+            read_state_after_signal(self._registry, rec_id, pid, sig)
 
     @staticmethod
     def _refuse_own(name: str, pid: int) -> None:
