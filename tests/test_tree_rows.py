@@ -299,3 +299,25 @@ def test_a_walk_that_read_proc_before_a_hooks_word_does_not_undo_it() -> None:
     # a walk that began after the word is believed: it did exec again
     rows.see(process(400, 100, ("echo", "hi")), events, read_at=time.monotonic())
     assert rows.registry.row(child).command == "echo hi"
+
+
+def test_a_walk_that_read_proc_before_a_row_was_made_from_words_does_not_make_it_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Pool's short worker, told of by its parent's start() after its parent had reaped
+    it, was made a row from that word (its start time not known); a walk that had read it
+    as a zombie just before then made it a second row, "python [python]" (a watched
+    program under load, 8 runs of 20)."""
+    rows, events = book()
+    read_at = time.monotonic()  # the walk begins: pid 300 is a zombie
+    zombie = tree.TreeProcess(300, 1300, 100, 100, "Z", "python3", (), "")
+    monkeypatch.setattr(tree, "describe", lambda pid: None)  # reaped before the word
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    now = time.time()
+    start = MpStart(100, now, 300, "ForkPoolWorker-6", "worker", "()", "{}", True, "fork", now)
+    messages.on_message(start, PassedFds(()))
+    rows.walked({100: process(100, 1, SCRIPT), 300: zombie}, events, False, {}, (), read_at)
+    assert [r.name for r in rows.registry.rows() if r.pid == 300] == ["ForkPoolWorker-6"]
+    # a walk begun after the word sees a process of its own: the pid used again
+    rows.walked({300: process(300, 100, SCRIPT)}, events, False, {}, (), time.monotonic())
+    assert len([r for r in rows.registry.rows() if r.pid == 300]) == 2

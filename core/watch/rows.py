@@ -93,6 +93,9 @@ class TreeRows:
         self.children_cpu: dict[int, float] = {}
         self._told: dict[int, float] = {}  # row id -> when a hook said what it runs (became)
         self.gone: dict[int, float] = {}  # row id -> when the walk saw it gone, status unknown
+        # pid -> monotonic time a row was made for its process from what was said of it,
+        # gone before any walk saw it (unseen): its start time, its key's half, not known
+        self._unseen_at: dict[int, float] = {}
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
         self.hooked: set[int] = set()  # pids with a live hook connection
         self.roots: list[int] = []  # row ids
@@ -175,6 +178,12 @@ class TreeRows:
         if rec_id is None:
             if any(self.keys[i] == process.key for i in self.ended_with(process.pid)):
                 return None  # ended already (its status came first); /proc lags behind
+            if read_at < self._unseen_at.get(process.pid, -math.inf):
+                # Read before a row was made for it, gone and reaped, from what was said:
+                # that process, most likely. Made here too, a Pool's short worker was
+                # shown twice, once as a zombie "[python]" (a watched program under load,
+                # 8 runs of 20). A pid used again since shows at the next walk.
+                return None
             return self.new_row(process, events)
         self.last_ppid[rec_id] = process.ppid
         row = self.registry.row(rec_id)
@@ -426,6 +435,7 @@ class TreeRows:
         parent = self.known_pid(ppid) if born is None else self.living_at(ppid, born)
         rec_id = self.new_row(process, events, parent=parent, born=born, command=command)
         self.gone.setdefault(rec_id, time.time())
+        self._unseen_at[pid] = time.monotonic()
         return rec_id
 
     def own_cpu_from_reaper(self, rec_id: int) -> bool:
