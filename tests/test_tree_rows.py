@@ -321,3 +321,20 @@ def test_a_walk_that_read_proc_before_a_row_was_made_from_words_does_not_make_it
     # a walk begun after the word sees a process of its own: the pid used again
     rows.walked({300: process(300, 100, SCRIPT)}, events, False, {}, (), time.monotonic())
     assert len([r for r in rows.registry.rows() if r.pid == 300]) == 2
+
+
+def test_a_fork_child_first_seen_a_zombie_shows_what_its_forker_ran() -> None:
+    """A zombie's command line is not in /proc: a Pool's short worker first seen so was
+    shown "[python]" where its parent's start() says it is a fork child, which runs the
+    command line of the process that forked it."""
+    rows, events = book()
+    zombie = tree.TreeProcess(300, 1300, 100, 100, "Z", "python3", (), "")
+    child = rows.see(zombie, events)
+    assert child is not None and rows.registry.row(child).command == "[python3]"
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    now = time.time()
+    start = MpStart(100, now, 300, "ForkPoolWorker-5", "worker", "()", "{}", True, "fork", now)
+    messages.on_message(start, PassedFds(()))
+    row = rows.registry.row(child)
+    assert (row.name, row.command) == ("ForkPoolWorker-5", rows.registry.row(1).command)
+    assert row.command.endswith("ten_sleepers.py forkserver")

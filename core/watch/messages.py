@@ -37,7 +37,14 @@ from proclab.core.watch.protocol import (
     Reaped,
     Started,
 )
-from proclab.core.watch.rows import Pending, Status, TreeRows, short_command, usage_sample
+from proclab.core.watch.rows import (
+    Pending,
+    Status,
+    TreeRows,
+    command_known,
+    short_command,
+    usage_sample,
+)
 from proclab.core.watcher import ChildWatcher
 from proclab.core.words import plural
 
@@ -197,17 +204,20 @@ class HookMessages:
 
     def _mp_start(self, message: MpStart, events: Pending) -> None:
         rows = self._rows
+        # A forkserver child's parent is the fork server (0: not known), not its starter.
+        forker = message.pid
+        if message.method == "forkserver":
+            forker = rows.fork_server_of(message.pid)
+        # A fork child runs the command line of the process that forked it, as a walk
+        # would have read it (a spawn child's names fds nobody told)
+        command = rows.command(forker) if message.method != "spawn" else ""
         child = rows.row_for(message.child, events)
         if child is None and rows.known_pid(message.pid):
             # Started and gone before proclab heard of it (a kill() right after start()).
-            # A forkserver child's parent is the fork server (0: not known), not its starter.
-            parent = message.pid
-            if message.method == "forkserver":
-                parent = rows.fork_server_of(message.pid)
-            # A fork child runs the command line of the process that forked it, as a walk
-            # would have read it (a spawn child's names fds nobody told)
-            command = rows.command(parent) if message.method != "spawn" else ""
-            child = rows.unseen(message.child, parent, (), "", events, message.t, command)
+            child = rows.unseen(message.child, forker, (), "", events, message.t, command)
+        elif child is not None and command and not command_known(self._registry.row(child).command):
+            # First seen a zombie, whose command line /proc no longer gives ("[python]")
+            events.append(RowUpdated(self._registry.update(child, command=command)))
         ran = None
         if child is not None:
             self._start_calls[child] = message.t_call
