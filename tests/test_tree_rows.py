@@ -17,7 +17,7 @@ from proclab.core.registry import Registry
 from proclab.core.watch import tree
 from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.messages import HookMessages
-from proclab.core.watch.protocol import Hello, MpName, MpRun, MpStart
+from proclab.core.watch.protocol import Hello, MpName, MpRun, MpStart, Started
 from proclab.core.watch.rows import Status, TreeRows, usage_sample
 from proclab.tui.widgets.process_tree import shown_name
 
@@ -338,3 +338,26 @@ def test_a_fork_child_first_seen_a_zombie_shows_what_its_forker_ran() -> None:
     row = rows.registry.row(child)
     assert (row.name, row.command) == ("ForkPoolWorker-5", rows.registry.row(1).command)
     assert row.command.endswith("ten_sleepers.py forkserver")
+
+
+def test_a_popen_child_read_by_a_walk_before_its_row_was_made_ends_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shell Popen started, reaped before proclab read its parent's word, was made a
+    row from that word; a walk that had read it just before took it for another process
+    with its pid and ended the row "exit status not known", which the parent's status
+    then ended again (4 runs of 56 of a watched program)."""
+    rows, events = book()
+    read_at = time.monotonic()  # the walk begins: the shell still runs
+    shell = process(300, 100, ("sh", "-c", "exit 3"))
+    monkeypatch.setattr(tree, "describe", lambda pid: None)  # reaped before the word
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    messages.on_message(Started(100, time.time(), 300, ("sh", "-c", "exit 3")), PassedFds(()))
+    rows.walked({100: process(100, 1, SCRIPT), 300: shell}, events, False, {}, (), read_at)
+    (row,) = [r for r in rows.registry.rows() if r.pid == 300]
+    assert not row.state.is_over  # its parent's word is waited for
+    rows.parent_said(300, Status(3, time.time(), "reported by its parent", 100), events)
+    row = rows.registry.row(row.id)
+    assert (row.state, row.exitcode) == (ProcState.FAILED, 3)
+    ends = [e for e in events if callable(e)]  # Registry.end's: one for the shell
+    assert len(ends) == 1

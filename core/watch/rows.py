@@ -171,6 +171,15 @@ class TreeRows:
         """The row of `process`, made or brought up to date; `read_at`: when it was read
         (monotonic), if that may be before what a hook said of it."""
         rec_id = self.live.get(process.pid)
+        unseen_at = self._unseen_at.get(process.pid, -math.inf)
+        if read_at < unseen_at and (rec_id is None or self.keys[rec_id] != process.key):
+            # Read before a row was made for it from what was said (gone and reaped by
+            # then, its start time not known): that process, most likely, not another
+            # with its pid. Taken for another, a Pool's short worker was shown twice (once
+            # as a zombie "[python]", 8 runs of 20 under load), and a shell Popen started
+            # ended "exit status not known", then again with the status its parent gave.
+            # A pid used again since shows at the next walk.
+            return None
         if rec_id is not None and self.keys[rec_id][1] != process.start:
             self.gone.setdefault(rec_id, time.time())  # its pid was reused: it is gone
             self.finish(rec_id, events)
@@ -178,12 +187,6 @@ class TreeRows:
         if rec_id is None:
             if any(self.keys[i] == process.key for i in self.ended_with(process.pid)):
                 return None  # ended already (its status came first); /proc lags behind
-            if read_at < self._unseen_at.get(process.pid, -math.inf):
-                # Read before a row was made for it, gone and reaped, from what was said:
-                # that process, most likely. Made here too, a Pool's short worker was
-                # shown twice, once as a zombie "[python]" (a watched program under load,
-                # 8 runs of 20). A pid used again since shows at the next walk.
-                return None
             return self.new_row(process, events)
         self.last_ppid[rec_id] = process.ppid
         row = self.registry.row(rec_id)
