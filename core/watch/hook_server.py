@@ -400,6 +400,18 @@ class HookServer:
             for pid in pids:
                 self._release_held(pid, force=True)
 
+    def release_hello_now(self, pid: int) -> None:
+        """Deliver now the hello of process `pid` if it waits its turn (the pipes its
+        lines are in), then what it said after it whose turn has come: the rest waits for
+        the lines written before it, which can be read now."""
+        with self._reading:
+            queue = self._held.get(pid)
+            if queue and isinstance(queue[0].message, Hello):
+                held = queue.popleft()
+                self._call(held.message, held.passed)
+                self._counts["fds_closed"] += held.passed.close()
+            self._release_held(pid)
+
     def deliver_new(self) -> None:
         """Deliver now, on the caller's thread, what the processes that connected since
         the last sweep have sent: their hellos, with the pipes their lines are in. A

@@ -794,10 +794,14 @@ class WatchedTree:
             for pid in gone:
                 self._read_own(pid)
                 # Its word on a child's end comes after what that child said and wrote:
-                # the child's hello (which waited for the lines just read), its lines.
+                # the child's hello (which waited for the lines just read), its lines,
+                # each in turn with what it said after writing them. Released whole
+                # before its lines were read, a fork child's rename came before the line
+                # it printed first (3 runs of 4, a watched program).
                 for child in self._hook_server.ends_held(pid):
-                    self._hook_server.release_now([child])
+                    self._hook_server.release_hello_now(child)
                     self._read_own(child)
+                    self._hook_server.release_now([child])
             self._hook_server.release_now(gone)
 
     def output_open(self, rec_id: int) -> bool:
