@@ -340,6 +340,41 @@ def test_a_line_printed_before_a_rename_keeps_the_name_it_was_printed_under(
     assert [(line.name, line.text) for line in lines] == [("orig", "before"), ("NewName", "after")]
 
 
+def test_children_that_rename_themselves_one_after_another_are_told_under_each_name(
+    tmp_path: Path,
+) -> None:
+    """Fork children started and joined in turn, each printing, renaming itself, printing
+    again: each was told started ("+") under the name it was started with, and its first
+    line under that name. The ends of the later ones came before their lines were read:
+    their rename then went first ("renamed1 | plain line", 3 runs of 4), and their start
+    was told under the later name ("+ renamed1", every run)."""
+    script = tmp_path / "renamers.py"
+    script.write_text(
+        "import multiprocessing as mp\n"
+        "def child(new):\n"
+        "    print('before', flush=True)\n"
+        "    mp.current_process().name = new\n"
+        "    print('after', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = mp.get_context('fork')\n"
+        "    for i in range(6):\n"
+        "        p = ctx.Process(target=child, args=(f'renamed{i}',), name=f'orig{i}')\n"
+        "        p.start()\n"
+        "        p.join()\n"
+    )
+    program = watch([sys.executable, str(script)])
+    events = program.events  # type: ignore[attr-defined]
+    for i in range(6):
+        child = by_name(program)[f"renamed{i}"]
+        lines = [e for e in events if isinstance(e, OutputLine) and e.id == child.id]
+        assert [(line.name, line.text) for line in lines] == [
+            (f"orig{i}", "before"),
+            (f"renamed{i}", "after"),
+        ]
+        (made,) = [e for e in events if isinstance(e, Spawned) and e.row.id == child.id]
+        assert made.row.name in (f"orig{i}", "python"), made.row.name
+
+
 def test_a_line_printed_before_an_exec_keeps_the_name_it_was_printed_under(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -181,10 +181,12 @@ class InOrder:
             self._send(self._as_now(self._held.pop(0)))
 
     def _as_now(self, event: Event) -> Event:
-        """A row's event that waited, with its row as it stands: a later event of the row
+        """A row's end that waited, with its row as it stands: a later event of the row
         (its traceback read after its end) may have gone before it, and the last a
-        subscriber hears of a row is how it stands."""
-        if not isinstance(event, RowEvent):
+        subscriber hears of a row is how it stands. Any other event of a row waits in
+        order with the row's later ones, and tells the row as it was: made "as now", a
+        fork child's start was told under the name it gave itself later ("+ renamed1")."""
+        if not isinstance(event, RowEvent) or not is_end(event):
             return event
         try:
             row = self._pipes.row(event.row.id)
