@@ -1227,6 +1227,33 @@ def test_a_subprocess_child_of_a_parent_that_exits_at_once_keeps_its_parent(
     assert re.search(rf"^sleep\s+\d+\s+{root}\s+sleep 0.5\s", done.stdout, re.M), done.stdout
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_multiprocessing_s_own_children_of_a_parent_that_exits_at_once_keep_it(
+    tmp_path: Path, method: str
+) -> None:
+    """A spawn child, the resource tracker and the fork server are multiprocessing's own
+    fork and exec, not Popen's: a parent that exited right after start() left them
+    without a parent (5 runs of 5), adopted before any walk saw whose they were."""
+    (tmp_path / "starts_and_leaves.py").write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "if __name__ == '__main__':\n"
+        "    mp.get_context(sys.argv[1]).Process(target=time.sleep, args=(0.5,)).start()\n"
+        "    os._exit(0)\n"
+    )
+    done = headless("starts_and_leaves.py", method, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = re.search(r"^\+ python (\d+):", done.stdout, re.M)[1]  # type: ignore[index]
+    table = done.stdout[done.stdout.index("\nNAME ") :]
+    parents = dict(re.findall(r"^(\S+)\s+\d+\s+(\d*)\s", table, re.M))
+    assert parents["resource_tracker"] == root, table
+    if method == "spawn":
+        assert parents["SpawnProcess-1"] == root, table
+    else:
+        assert parents["forkserver"] == root, table
+        server = re.search(r"^forkserver\s+(\d+)", table, re.M)[1]  # type: ignore[index]
+        assert parents["ForkServerProcess-1"] == server, table
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_fifo_given_as_stdin_waits_for_its_writer_and_a_signal_still_ends_it(
     tmp_path: Path, sig: int

@@ -839,8 +839,31 @@ def _popen_argv(args, call_args, call_kwargs) -> list:
     return _bounded(argv)
 
 
+def _patch_spawnv(module) -> None:
+    """multiprocessing's own fork and exec (a spawn child, the resource tracker, the fork
+    server) names its child and what it runs, as Popen does: a parent that exits right
+    after start() left them without a parent, adopted before any walk saw whose they were."""
+    spawnv = getattr(module, "spawnv_passfds", None)
+    if spawnv is None or getattr(spawnv, "_proclab", False):
+        return
+
+    def spawnv_passfds(path, args, passfds):
+        pid = spawnv(path, args, passfds)
+        if _sock is not None:
+            try:
+                _send("started", {"child": pid, "argv": _bounded(args)})
+            except Exception:
+                pass
+        return pid
+
+    _like(spawnv_passfds, spawnv)
+    spawnv_passfds._proclab = True
+    module.spawnv_passfds = spawnv_passfds
+
+
 PATCHES = {
     "subprocess": _patch_subprocess,
+    "multiprocessing.util": _patch_spawnv,
     "multiprocessing.process": _patch_process,
     "multiprocessing.forkserver": _patch_helper_main("forkserver"),
     "multiprocessing.resource_tracker": _patch_helper_main("resource_tracker"),
