@@ -308,7 +308,7 @@ def test_a_child_ended_before_attach_is_shown_with_its_life_as_a_bound(tmp_path:
         out, _err = proc.communicate(timeout=30)
         # Not hooked: its status was its parent's to read.
         assert ended.startswith(f"- python {child} ended within "), ended
-        assert ": it had ended when proclab first saw it;" in ended, ended
+        assert ": it had ended when proclab first read it in /proc;" in ended, ended
         assert " after " not in ended, ended
         row = next(line for line in out.splitlines() if line.startswith(f"python  {child} "))
         assert " ≤" in row, out

@@ -171,10 +171,10 @@ def test_a_process_that_had_ended_when_first_seen_has_no_wall_figures_made_up() 
         ended_at=NOW - 1.2, command="[true]", sample=sample, end_unseen=True,
     )  # fmt: skip
     said = watched_lines(row, (), (), lambda _id: None, NOW) + figure_lines(row, NOW)
-    assert ("", "ran for at most 800 ms: it had ended when proclab first saw it") in said
+    assert ("", "ran for at most 800 ms: it had ended when proclab first read it in /proc") in said
     lines = dict(said)
     assert lines["CPU/wall"].startswith("not known:")
-    assert lines["Kind"] == "not known: it had ended when proclab first saw it"
+    assert lines["Kind"] == "not known: it had ended when proclab first read it in /proc"
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,9 @@ def count(value: int) -> str:
 # Before a piece of a child's line too long to keep whole (output.MAX_LINE_BYTES): it goes
 # on from the piece before, and is no line of its own.
 CONTINUES = "↪ "
+# A process first read in /proc as a zombie: its start, lines and words may have come
+# before (by its hook and its pipes), its end before that reading, when not known.
+ENDED_UNSEEN = "it had ended when proclab first read it in /proc"
 
 
 def line_text(line: OutputLine) -> str:

@@ -424,7 +424,7 @@ def _ended_text(row: ProcessRow, zombie: float | None = None) -> str:
     notes = [row.exit_note] if row.exit_note else []
     if wall is not None and row.end_unseen:
         after = f" within {wall:.3f} s"
-        notes.insert(0, "it had ended when proclab first saw it")
+        notes.insert(0, fmt.ENDED_UNSEEN)
     if zombie is not None and zombie >= ZOMBIE_SAID_S:
         # Ended, its status not read: a child left unreaped for 3 s read as one that
         # "ended within 0.05 s", and nothing more.
@@ -536,8 +536,8 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         )
     if bounded:
         print(
-            f"  WALL marked ≤ for {plural(len(bounded), 'process')}: it had ended when proclab"
-            " first saw it, so it ended sooner, when is not known"
+            f"  WALL marked ≤ for {plural(len(bounded), 'process')}: {fmt.ENDED_UNSEEN},"
+            " so it ended sooner, when is not known"
         )
     for row in rows:
         if row.error:

@@ -158,7 +158,7 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
             ),
             (
                 "Kind",
-                "not known: it had ended when proclab first saw it"
+                f"not known: {fmt.ENDED_UNSEEN}"
                 if row.end_unseen
                 else f"{kind + '-bound' if kind else 'too young to tell'}: wanted a CPU {demand:.0%} of {of}",
             ),

@@ -65,10 +65,7 @@ def watched_lines(
 
 def _ran_for(row: ProcessRow, now: float) -> str:
     if row.end_unseen:
-        return (
-            f"ran for at most {fmt.seconds(row.wall_time(now))}: it had ended when proclab"
-            " first saw it"
-        )
+        return f"ran for at most {fmt.seconds(row.wall_time(now))}: {fmt.ENDED_UNSEEN}"
     return f"ran for {fmt.seconds(row.wall_time(now))}"
 
 
