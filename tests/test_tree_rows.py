@@ -361,3 +361,21 @@ def test_a_popen_child_read_by_a_walk_before_its_row_was_made_ends_once(
     assert (row.state, row.exitcode) == (ProcState.FAILED, 3)
     ends = [e for e in events if callable(e)]  # Registry.end's: one for the shell
     assert len(ends) == 1
+
+
+def test_a_process_last_read_under_another_was_its_adopter_s_to_reap() -> None:
+    """An attached root's resource tracker ends as its parent does, a moment after it:
+    no pidfd time tells them apart, and it was said to be its parent's to reap. Read as a
+    zombie under init, it was init's."""
+    rows, events = book()
+    tracker = rows.see(process(300, 100, ("python3", "-c", "tracker")), events)
+    other = rows.see(process(301, 100, ("sleep", "1")), events)
+    assert tracker is not None and other is not None
+    rows.last_ppid[tracker] = 1  # as its zombie was read: init's now
+    for rec_id in (tracker, other):
+        rows.gone[rec_id] = time.time()
+        rows.finish(rec_id, events)
+    assert (
+        "ended first, and only the process that adopted it" in rows.registry.row(tracker).exit_note
+    )
+    assert "only its parent python3 (100) could read it" in rows.registry.row(other).exit_note

@@ -92,11 +92,18 @@ class Reaper:
             first = rec_id not in self._rows.exited
             row = self._registry.row(rec_id)
         if first:
-            last = _zombie_sample(pid, start, row, self._registry.current_sample(row))
+            zombie = tree.describe(pid)
+            if zombie is None or zombie.start != start or zombie.state != "Z":
+                zombie = None  # reaped already (or its pid another's)
+            last = _zombie_sample(zombie, row, self._registry.current_sample(row))
             # Read with its own figures (then it was this zombie): what wait4 adds.
             children = sum(procfs.reaped_cpu(pid)) if last is not None else 0.0
             self._wake.set()  # the walk that finds it gone ends its row
             with self._lock:
+                if zombie is not None:
+                    # Whose it is to reap: its parent's, or the adopter's, if its parent
+                    # ended first (an attached root's resource tracker: init's)
+                    self._rows.last_ppid[rec_id] = zombie.ppid
                 if children:
                     self._rows.children_cpu[rec_id] = children
                 exited_at = self._rows.exited.setdefault(rec_id, time.time())
@@ -174,12 +181,11 @@ class Reaper:
 
 
 def _zombie_sample(
-    pid: int, start: int, row: ProcessRow, previous: ProcSample | None
+    zombie: tree.TreeProcess | None, row: ProcessRow, previous: ProcSample | None
 ) -> ProcSample | None:
-    """Its last figures, if /proc still shows it (a zombie not reaped yet); `previous`:
+    """Its last figures, if /proc still shows it (`zombie`: not reaped yet); `previous`:
     its last sample, as of the tick it last stood in."""
-    process = tree.describe(pid)
-    if process is None or process.start != start or process.state != "Z":
+    if zombie is None:
         return None
     age = time.time() - row.started_at if row.started_at is not None else 0.0
-    return final_sample(pid, previous, time.monotonic() - age)
+    return final_sample(zombie.pid, previous, time.monotonic() - age)

@@ -565,7 +565,13 @@ class TreeRows:
         """Its parent ended before it did (pidfd times; a shell that reaps its command and
         exits ends a moment after it, within ORPHAN_MARGIN_S)."""
         own, theirs = self.exited.get(rec_id), self.exited.get(parent)
-        return own is not None and theirs is not None and theirs < own - ORPHAN_MARGIN_S
+        if own is not None and theirs is not None and theirs < own - ORPHAN_MARGIN_S:
+            return True
+        # Or it was read under another process since, by a walk or as a zombie: an
+        # attached root's resource tracker, which ends as its parent does, a moment
+        # after it, was said to be that parent's to reap.
+        adopter = self.last_ppid.get(rec_id)
+        return adopter is not None and adopter != self.keys[parent][0]
 
     def _unknown_note(self, rec_id: int) -> str:
         parent = self.registry.row(rec_id).parent
