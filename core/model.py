@@ -470,7 +470,7 @@ class ServerStatus:
     workers: int
     max_clients: int
     active: int  # connections being served
-    served: int  # connections that have ended
+    served: int  # connections served to their end (not those cut short by their handler's end)
     rejected: int  # clients turned away with "busy"
     handlers: int  # live handler or worker processes
     # Whether active and served are known: a recording of a pool or thread server at

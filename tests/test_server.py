@@ -1027,3 +1027,64 @@ def test_the_app_s_serve_option_reads_an_address_as_the_server_writes_it(serve, 
     """`listening on [::1]:8001` is how the log says an IPv6 address: --serve takes it."""
     config = startup_server(argparse.Namespace(serve=serve, method="fork"))
     assert config is not None and (config.host, config.port) == (host, port)
+
+
+@pytest.mark.parametrize(("mode", "fds"), [("thread", 128), ("pool", 40)])
+def test_a_server_out_of_file_descriptors_rests_and_serves_again(
+    tmp_path, mode: str, fds: int
+) -> None:
+    """Past its file descriptor limit, a listener ready at once with a client waiting in
+    the backlog spun its loop: the thread server logged 187,360 "out of file descriptors"
+    lines in 3 s, pool workers 11,157 "accept failed" in a moment. It rests, says so at
+    most once a second (a pool: each worker), and serves the next client once
+    connections have freed descriptors; the connections its handlers could not serve
+    are not counted served."""
+    import resource
+
+    port = _free_port()
+    log = tmp_path / "log.txt"
+
+    def few_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fds, fds))
+
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            # More clients than descriptors, as asked for (its default fits the limit)
+            [PROCLAB, "serve", "--port", str(port), "--mode", mode, "--log", "errors"]
+            + ["--max-clients", "2000"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=few_fds,
+        )
+    held: list[socket.socket] = []
+    try:
+        assert wait_until(lambda: listening(port), 20)
+        began = time.monotonic()
+        for _ in range(300):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        time.sleep(2)
+        for sock in held:
+            sock.close()
+        held.clear()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"back")
+            data = b""
+            while len(data) < 4:
+                data += sock.recv(100)
+        assert data == b"BACK"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 0
+    finally:
+        for sock in held:
+            sock.close()
+        kill_if_running(server)
+    lasted = time.monotonic() - began
+    text = log.read_text()
+    said = text.count("out of file descriptors") + text.count("accept failed")
+    assert 1 <= said <= (2 + lasted) * (4 if mode == "pool" else 1), said
+    # Each client (300 held, "back", and listening()'s probe) is served, turned away, or
+    # (a handler thread out of descriptors) cut short: counted once.
+    stopped = log.read_text().splitlines()[-1]
+    found = re.search(r"served (\d+), rejected (\d+)(?:, (\d+) cut short)?", stopped)
+    assert found is not None, stopped
+    assert sum(int(n or 0) for n in found.groups()) == 302, stopped

@@ -67,6 +67,12 @@ STOPPING_LINE = b"stopping: the server is shutting down\n"
 STOPPING = "server stopping"  # why a client was refused as the server stopped
 MAX_HANDLERS = 1 << 16  # a process server's handlers alive at once, whatever its room
 ACCEPTS_PER_WAKE = 8  # clients a process server accepts before it reaps again
+# Out of file descriptors, a listener rests this long before it accepts again (ready at
+# once with a client waiting in the backlog, its loop spun a core and logged every
+# turn: 187,360 lines in 3 s), and the log says so at most every FD_SAID_S.
+FD_REST_S = 0.05
+FD_SAID_S = 1.0
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 
 
 LOG_LEVELS = ("all", "connections", "errors")
@@ -656,17 +662,23 @@ def serve(
     # load wakes several times a connection, and each reading and call here is paid
     # each time (benchmarks/tcp.py).
     now = time.monotonic()
+    resting_until = 0.0  # out of file descriptors: the listener rests until then
     try:
         while by_fd or listener is not None:
             if stop is not None and stop.is_set():
                 conns.close_all(stop_reason)
                 return
+            if resting_until and now >= resting_until:
+                register_exclusive(epoll, listen_fd)
+                resting_until = 0.0
             if now >= next_sweep:  # not on every event: one pass over every connection
                 later = now + SWEEP_S if listener is not None or polled else now + 3600
                 next_sweep = conns.sweep(now, idle_timeout, lifetime, later)
                 if not by_fd and listener is None:
                     break  # a handler whose connection just timed out
             wait = next_sweep - now
+            if resting_until:
+                wait = min(wait, resting_until - now)
             if report.queue or report.left_out:  # else nothing to send, nor to wait for
                 wait = report.flush_and_wait(now, wait)
             ready = epoll.poll(wait if wait > 0 else 0)
@@ -678,6 +690,9 @@ def serve(
                         next_sweep = conn.last + idle_timeout
                 elif fd == listen_fd:
                     _accept(listener, conns.open, report, max_clients, counter, own)  # type: ignore[arg-type]
+                    if out_of_fds():
+                        epoll.unregister(listen_fd)
+                        resting_until = now + FD_REST_S
                 elif fd == stop_fd:
                     with contextlib.suppress(OSError):
                         os.read(fd, 64)
@@ -687,17 +702,36 @@ def serve(
         report.close()
 
 
+# [monotonic time this process last said it was out of file descriptors, whether it has
+# been since its loop last asked (out_of_fds)]
+_fds_out: list = [0.0, False]
+
+
+def out_of_fds() -> bool:
+    """Whether an accept ran out of file descriptors since the last asking: the loop's
+    listener should rest FD_REST_S."""
+    out, _fds_out[1] = _fds_out[1], False
+    return out
+
+
 def _waiting_clients(
     listener: socket.socket, report: Reporter, tell_errors: bool = True
 ) -> Iterator[tuple[socket.socket, str]]:
     """Every client waiting to be accepted, with its address; an accept that fails for
-    another reason than an empty backlog is reported (if `tell_errors`) and ends it."""
+    another reason than an empty backlog is reported (if `tell_errors`; out of file
+    descriptors, at most every FD_SAID_S) and ends it."""
     while True:
         try:
             sock, address = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
+            if exc.errno in OUT_OF_FDS:
+                _fds_out[1] = True
+                now = time.monotonic()
+                if now - _fds_out[0] < FD_SAID_S:
+                    return
+                _fds_out[0] = now
             if tell_errors:
                 report("error", "", text=f"accept failed: {exc.strerror}")
             return
