@@ -13,11 +13,17 @@ MAX_TRACEBACK_LINES = 200
 # What a terminal acts on instead of showing: the C0 controls (ESC starts CSI, OSC, DCS…
 # sequences; BEL, BS, CR, FF move or beep), DEL, and the C1 controls U+0080-U+009F (a
 # terminal may take U+009B as CSI and U+009D as OSC). Also the invisible marks that reorder
-# text (bidirectional overrides and isolates) and the line and paragraph separators. And
-# lone surrogates, which is what Python makes of a byte that is not UTF-8 in a file name, a
-# folder or an argument (os.fsdecode): no terminal can be sent one, and Textual's writer
-# thread died on the first, which froze the app for good.
-_CONTROL_CHARS = "\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+# text (bidirectional overrides, isolates and marks) and the line and paragraph
+# separators; and the characters that show nothing (a zero-width space, a byte-order mark,
+# word joiners, tags), which made two different lines look the same. Not the zero-width
+# joiners, which emoji and scripts need. And lone surrogates, which is what Python makes
+# of a byte that is not UTF-8 in a file name, a folder or an argument (os.fsdecode): no
+# terminal can be sent one, and Textual's writer thread died on the first, which froze
+# the app for good.
+_CONTROL_CHARS = (
+    "\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ud800-\udfff\U000e0000-\U000e007f"
+)
 # Compiled when first needed, not on import: compiling the three patterns of this module
 # took 2.2 ms in every spawn child (a TCP handler escapes nothing: proclab makes the
 # previews of its chunks).
@@ -31,7 +37,9 @@ def _escaped(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def escape_controls(text: str, *, tabs: bool = False) -> str:

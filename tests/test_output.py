@@ -148,6 +148,12 @@ def test_escape_controls_shows_what_a_terminal_would_act_on():
     assert escape_controls("a\tb", tabs=True) == "a\\tb"
     # a byte that is not UTF-8 in a file name, as Python decodes it: no terminal takes it
     assert escape_controls(os.fsdecode(b"\xffx.py")) == "\\udcffx.py"
+    # the bidirectional marks and what shows nothing (a tester: U+202E was escaped, U+200F,
+    # U+061C, U+200B, U+FEFF and a tag went through), but the joiners emoji need
+    unseen = "a\u200fb\u061cc\u200bd\ufeffe\U000e0041f"
+    assert escape_controls(unseen) == "a\\u200fb\\u061cc\\u200bd\\ufeffe\\U000e0041f"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert escape_controls(family) == family
 
 
 # Every character, lone surrogates included (which st.text() leaves out by default).
