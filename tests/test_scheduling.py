@@ -1304,6 +1304,23 @@ def test_a_utf8_bom_is_read_as_excel_writes_it(tmp_path):
     assert parse_jobs_csv("\ufeffname,arrival,burst\nA,0,1\n") == [Job("A", 0, 1)]
 
 
+def test_a_csv_that_is_not_utf8_is_refused_by_its_line(tmp_path):
+    """It said "'utf-8' codec can't decode byte 0xff in position 26": a byte, not a line."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"name,arrival,burst\nA,0,3\nB\xe9,1,2\n")
+    code, out, err = run_cmd(str(path))
+    assert (code, out) == (2, "")
+    assert err == f"proclab schedule: {path} line 3 is not UTF-8 (it holds the byte \\xe9)\n"
+
+
+def test_a_number_with_underscores_is_refused_in_a_csv_as_in_an_option(tmp_path):
+    """A burst of "1_0" ran as 10 (float() reads it), where --quantum 1_0 was refused."""
+    path = tmp_path / "jobs.csv"
+    path.write_text("name,arrival,burst\nA,0,1_0\n")
+    code, _, err = run_cmd(str(path))
+    assert code == 2 and "line 2 (A): burst is not a number: '1_0'" in err, err
+
+
 def test_names_from_the_api_are_checked_too_and_never_echoed_raw():
     with pytest.raises(ScheduleError) as caught:
         fcfs([Job("\x1b[2J", 0, 1)])

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from proclab.core.columns import cells, centred, columns, cut
 from proclab.core.errors import ProclabError, clipped
+from proclab.core.typed import ascii_number
 
 SWITCH = "(switch)"
 
@@ -280,9 +281,9 @@ def parse_number(text: str) -> float:
     if not stripped:
         raise ValueError("is empty")
     try:
-        if not stripped.isascii():  # float() reads "٣" as 3, which was shown as "3"
-            raise ValueError(stripped)
-        value = float(stripped)
+        # float() reads "٣" as 3, which was shown as "3", and "1_0" as 10, which the
+        # other commands' numbers refuse
+        value = ascii_number(stripped, float)
     except ValueError:
         raise ValueError(f"is not a number: {clipped(stripped)!r}") from None
     if math.isnan(value) or (math.isinf(value) and "inf" in stripped.lower()):
@@ -293,7 +294,7 @@ def parse_number(text: str) -> float:
         said = f"must be at most {MAX_TIME:,.0f}" if value > 0 else "is below 0"
         raise ValueError(f"{said}, got {clipped(stripped)}")
     try:
-        typed = Fraction(stripped.replace("_", ""))
+        typed = Fraction(stripped)
     except ValueError:  # a spelling float() reads and Fraction() does not
         typed = None
     if typed is not None and typed != _exact(value):

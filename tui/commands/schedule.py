@@ -11,6 +11,7 @@ wrong one gets that one line too, not a usage message.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import shutil
 import sys
@@ -214,14 +215,28 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Preset | None]:
         if ns.jobs == "-":
             if sys.stdin is None:  # closed (`<&-`)
                 raise UsageError("stdin is closed: give JOBS.csv, or pipe the jobs in")
-            text = sys.stdin.read(MAX_CSV_CHARS + 1)
+            # As bytes, 4 a character at most (a stdin of text only, a test's, encoded back)
+            buffer = getattr(sys.stdin, "buffer", None)
+            if buffer is not None:
+                data = buffer.read(4 * (MAX_CSV_CHARS + 1))
+            else:
+                data = sys.stdin.read(MAX_CSV_CHARS + 1).encode("utf-8", "surrogateescape")
         else:
             say_if_fifo("schedule", ns.jobs)
-            with open(ns.jobs, encoding="utf-8") as file:
-                text = file.read(MAX_CSV_CHARS + 1)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"cannot read {ns.jobs}: {reason}") from None
+            with open(ns.jobs, "rb") as file:
+                data = file.read(4 * (MAX_CSV_CHARS + 1))
+        # A character cut at the end of a read that long waits: the file is too long.
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except OSError as exc:
+        raise UsageError(f"cannot read {ns.jobs}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        # The line, as a wrong value's error names it ("position 26" named a byte)
+        line = exc.object[: exc.start].count(b"\n") + 1
+        byte = exc.object[exc.start]
+        where = "stdin" if ns.jobs == "-" else ns.jobs
+        raise UsageError(
+            f"{where} line {line} is not UTF-8 (it holds the byte \\x{byte:02x})"
+        ) from None
     if len(text) > MAX_CSV_CHARS:
         raise UsageError(
             f"{ns.jobs} is longer than {MAX_CSV_CHARS:,} characters: {MAX_JOBS} jobs fit in far less"
