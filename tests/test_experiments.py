@@ -458,11 +458,12 @@ def _refuses_a_read_only_csv(path: Path) -> None:
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_cli_csv_write_failing_after_the_run_is_one_line_and_status_2(capsys):
+def test_cli_csv_write_failing_after_the_run_is_one_line_and_status_1(capsys):
     """/dev/full can be opened for writing, so the check up front passes; writing to it
-    fails (no space left), once the experiment has run."""
+    fails (no space left), once the experiment has run. A full disk is no bad input: 1,
+    as run's and schedule's output that could not be written (it was 2)."""
     argv = ["experiment", "parallel", "--count", "1", "--task", f"{TASKS}:sleep", "--args", "(0,)"]
-    assert cli.main([*argv, "--csv", "/dev/full"]) == 2
+    assert cli.main([*argv, "--csv", "/dev/full"]) == 1
     out, err = capsys.readouterr()
     assert "one after another" in out and "CSV written" not in out  # the result is kept
     assert err.count("\n") == 1 and "csv: cannot write '/dev/full'" in err
@@ -678,3 +679,14 @@ async def test_export_asks_where_and_says_where_it_wrote(tmp_path):
         assert app.screen is screen and (tmp_path / "r.csv").read_text().startswith("experiment,")
         status = str(screen.query_one("#exp-status").render())
         assert status == f"CSV written to {tmp_path / 'r.csv'}"
+
+
+def test_cli_json_and_csv_on_stdout_together_are_refused(capsys):
+    """--json --csv -: the CSV took stdout and --json was dropped without a word."""
+    argv = ["experiment", "parallel", "--count", "1", "--json", "--csv", "-"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert (
+        out == ""
+        and err == "proclab experiment: give --json or --csv -, not both: each is stdout's\n"
+    )

@@ -73,6 +73,12 @@ def run(ns: argparse.Namespace) -> int:
     from proclab.core.errors import ProclabError
     from proclab.tui.commands.run import stop_signals
 
+    if ns.json and ns.csv == "-":  # the CSV took stdout, and --json was dropped unsaid
+        print(
+            "proclab experiment: give --json or --csv -, not both: each is stdout's",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         count = _count(ns.count)
         if ns.csv is not None and ns.csv != "-":
@@ -110,7 +116,7 @@ def run(ns: argparse.Namespace) -> int:
             print(f"\nCSV written to {ns.csv}")
     if failed is not None:  # the result is printed all the same: it took a while to measure
         print(f"proclab experiment: csv: {failed}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED  # as run's and schedule's output that could not be written
     return EXIT_OK
 
 
