@@ -724,7 +724,10 @@ def test_a_boost_too_frequent_is_refused_when_every_quantum_is_inf():
     """Every level run to the end, a boost every microsecond: the check of the boosts was
     skipped, and the simulation ran on at full CPU for good."""
     settings = Settings(quanta=(math.inf,), boost=0.000001)
-    with pytest.raises(ScheduleError, match=r"^boost every 1e-06 would mean about 24,000,000"):
+    with pytest.raises(
+        ScheduleError,
+        match=r"^boost every 1e-06 over a run of about 24 would mean about 24,000,000",
+    ):
         schedule(jobs(("A", 0, 24)), "mlfq", settings)
 
 
@@ -1421,3 +1424,14 @@ def test_a_wide_or_combining_job_name_keeps_the_chart_and_table_in_line(name: st
     assert axis[edge] == "1"  # the time under it
     table = render_table_text(result).splitlines()
     assert len({cells(line.rstrip()) for line in table[:3]}) == 1, table
+
+
+def test_a_limit_passed_names_what_the_user_gave():
+    """--switch-cost 1e9 was met with "--boost every 30 would mean ... boosts", and
+    --quantum 1e9 with "--quanta must be from ...": options nobody had set."""
+    code, _, err = run_cmd("--preset", "mlfq-mixed", "--switch-cost", "1e9")
+    assert code == 2 and "(with its context switches)" in err and "smaller switch cost" in err
+    code, _, err = run_cmd("--preset", "mlfq-mixed", "--quantum", "1e9")
+    assert code == 2 and err.startswith(
+        "proclab schedule: --quantum 1e9, doubled at each of 3 MLFQ levels, makes 4,000,000,000"
+    ), err

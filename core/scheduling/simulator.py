@@ -1043,9 +1043,15 @@ def _estimate_slices(jobs: Sequence[Job], algorithm: str, settings: Settings) ->
         horizon = max(j.arrival for j in jobs) + sum(j.burst for j in jobs)
         horizon += settings.switch_cost * (slices + len(jobs))
         if horizon / settings.boost > MAX_SLICES:
+            # The run's length said, with what makes it: a switch cost of 1e9 was met with
+            # "--boost every 30 would mean ... boosts", the boost no one had set.
+            costs = settings.switch_cost > 0
             detail = (
-                f"every {format_time(settings.boost)} would mean about"
-                f" {int(horizon / settings.boost):,} boosts (at most {MAX_SLICES:,}): use a longer period"
+                f"every {format_time(settings.boost)} over a run of about"
+                f" {f'{horizon:,.0f}' if horizon >= 1000 else format_time(horizon)}"
+                f"{' (with its context switches)' if costs else ''} would mean about"
+                f" {int(horizon / settings.boost):,} boosts (at most {MAX_SLICES:,}): use a"
+                f" longer period{' or a smaller switch cost' if costs else ''}"
             )
             raise ScheduleError(f"boost {detail}", field="boost", detail=detail)
 

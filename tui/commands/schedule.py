@@ -28,6 +28,7 @@ from proclab.core.scheduling.simulator import (
     MAX_CSV_CHARS,
     MAX_JOBS,
     MAX_LEVELS,
+    MAX_TIME,
     PRESETS,
     TIE_RULES,
     Job,
@@ -289,6 +290,13 @@ def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
     elif levels is not None or ns.quantum is not None or preset is None:
         # Doubling per level, from the RR quantum: the usual textbook shape (8, 16, ...).
         quanta = tuple(quantum * 2**level for level in range(levels or 3))
+        if quanta[-1] > MAX_TIME:  # said as what was given, not as --quanta, which was not
+            raise UsageError(
+                f"--quantum {ns.quantum.strip() if ns.quantum else f'{quantum:g}'}, doubled at"
+                f" each of {len(quanta)} MLFQ"
+                f" levels, makes {quanta[-1]:,.0f} (at most {MAX_TIME:,.0f}):"
+                " give a smaller one, or --quanta"
+            )
     else:
         quanta = base.quanta
     allotment = _number(ns.allotment, "--allotment", "allotment")
