@@ -25,6 +25,9 @@ from proclab.core.server.tcp import ServerConfig
         (["--clients", "100", "--size", "16000000"], "--clients x --size"),
         # 10 million tasks took 2.1 GB before the first connect
         (["--clients", "10000000", "--size", "1"], "--clients: at most 10,000 at once"),
+        # 10**20 connections, or messages, ran until killed, with no figures
+        (["--connections", "99999999999999999999"], "--connections: at most 1,000,000,000"),
+        (["--messages", "99999999999999999999"], "--messages: at most 1,000,000,000"),
     ],
 )
 def test_a_load_that_cannot_fit_is_one_line(options: list[str], named: str) -> None:
@@ -182,3 +185,12 @@ def test_a_busy_line_is_read_whole_whatever_the_message_size(size: int) -> None:
     finally:
         controller.close()
     assert result.errors == [] and result.busy == 2 and result.connections == 0
+
+
+def test_an_empty_host_is_named_as_one() -> None:
+    """ "cannot connect to :9: no address for " ended with nothing."""
+    done = subprocess.run(
+        [PROCLAB, "client", "--host", "", "--port", "9"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr == "proclab client: cannot connect to '':9: no address for ''\n"

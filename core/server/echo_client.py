@@ -31,11 +31,18 @@ MAX_IN_FLIGHT = 256 * 1024 * 1024  # clients x size
 # their first connect.
 MAX_CLIENTS = 10_000
 MAX_ERRORS_KEPT = 100
+MAX_CONNECTIONS = 10**9  # past this, a typo: a load of 10**20 ran until it was killed
+MAX_MESSAGES = 10**9
 BUSY = b"busy"  # how the server's line turning a client away begins (handler.reject)
 
 
-def check_load(clients: int, size: int) -> None:
-    """ProclabError, naming the option, for a load that cannot fit in memory."""
+def check_load(clients: int, size: int, connections: int | None = None, messages: int = 1) -> None:
+    """ProclabError, naming the option, for a load that cannot fit in memory or would
+    not end."""
+    if connections is not None and connections > MAX_CONNECTIONS:
+        raise ProclabError(f"--connections: at most {MAX_CONNECTIONS:,}, got {connections:,}")
+    if messages > MAX_MESSAGES:
+        raise ProclabError(f"--messages: at most {MAX_MESSAGES:,} a connection, got {messages:,}")
     if clients > MAX_CLIENTS:
         raise ProclabError(f"--clients: at most {MAX_CLIENTS:,} at once, got {clients:,}")
     if size > MAX_SIZE:

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     try:
-        check_load(ns.clients, ns.size)
+        check_load(ns.clients, ns.size, ns.connections, ns.messages)
         problem = host_problem(ns.host)
         if problem is not None:
             raise ProclabError(problem)
@@ -110,14 +110,15 @@ def run(ns: argparse.Namespace) -> int:
         unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
         # Out of fds (ulimit -n below --clients) is the client's own limit, not the server.
         no_fds = sum("Too many open files" in e for e in result.errors)
+        host = ns.host or repr(ns.host)  # an empty --host said as one
         if unknown:
-            why = f"no address for {ns.host}"
+            why = f"no address for {host}"
         elif no_fds == len(result.errors):
             why = "this process ran out of open files (ulimit -n): use fewer --clients"
         else:
             why = "is the server running?"
             if no_fds:
                 why += f" ({no_fds} of the connects ran out of open files: ulimit -n)"
-        print(f"proclab client: cannot connect to {ns.host}:{ns.port}: {why}", file=sys.stderr)
+        print(f"proclab client: cannot connect to {host}:{ns.port}: {why}", file=sys.stderr)
         return 2
     return 1 if result.errors else 0
