@@ -426,7 +426,8 @@ def _read_lines(
         # not parse, it was being written when proclab stopped.
         cut = number > 1 and not raw.endswith(b"\n")
         try:
-            line = raw.decode("utf-8")
+            # An editor's byte-order mark before the first line (schedule reads one too)
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
             if cut:
                 return events, number
@@ -648,7 +649,8 @@ def _overwritable(path: Path) -> bool:
         return True  # none there (or unreadable): the open says what is wrong
     if not head.strip():
         return True
-    first = head.lstrip().split(b"\n", 1)[0]  # a file of notes may begin with a blank line
+    # a file of notes may begin with a blank line; an editor's, with a byte-order mark
+    first = head.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0]
     try:
         header = json.loads(first)
     except ValueError:

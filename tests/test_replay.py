@@ -349,6 +349,17 @@ def test_times_going_back_are_refused_past_a_clock_s_small_step(tmp_path: Path) 
         Replay.load(path)
 
 
+def test_a_recording_an_editor_saved_with_a_byte_order_mark_replays(tmp_path: Path) -> None:
+    """It was "not a proclab event (JSONDecodeError: Unexpected UTF-8 BOM)", where schedule
+    reads a CSV so saved; and it is still a recording, never recorded over."""
+    events = made_up_session()
+    path = tmp_path / "saved.jsonl"
+    write_recording(path, events)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(Replay.load(path).events) == len(events)
+    Recorder(path).close()
+
+
 def test_a_wall_clock_set_back_while_recording_leaves_a_recording_that_replays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
