@@ -1029,6 +1029,9 @@ def test_the_app_s_serve_option_reads_an_address_as_the_server_writes_it(serve, 
     assert config is not None and (config.host, config.port) == (host, port)
 
 
+LOG_ERRORS_2000 = ("--log", "errors", "--max-clients", "2000")
+
+
 @pytest.mark.parametrize(("mode", "fds"), [("thread", 128), ("pool", 40)])
 def test_a_server_out_of_file_descriptors_rests_and_serves_again(
     tmp_path, mode: str, fds: int
@@ -1050,8 +1053,7 @@ def test_a_server_out_of_file_descriptors_rests_and_serves_again(
     with log.open("wb") as out:
         server = subprocess.Popen(
             # More clients than descriptors, as asked for (its default fits the limit)
-            [PROCLAB, "serve", "--port", str(port), "--mode", mode, "--log", "errors"]
-            + ["--max-clients", "2000"],
+            [PROCLAB, "serve", "--port", str(port), "--mode", mode, *LOG_ERRORS_2000],
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=few_fds,
@@ -1088,3 +1090,31 @@ def test_a_server_out_of_file_descriptors_rests_and_serves_again(
     found = re.search(r"served (\d+), rejected (\d+)(?:, (\d+) cut short)?", stopped)
     assert found is not None, stopped
     assert sum(int(n or 0) for n in found.groups()) == 302, stopped
+
+
+def test_a_forkserver_handler_whose_end_its_fork_server_never_told_has_no_made_up_code() -> None:
+    """multiprocessing gives 255 when the fork server's word cannot be read (a server out
+    of file descriptors): 118 handlers were shown "failed, exit 255", a code none of them
+    exited with. The word read, it is the code; never come, it is not known."""
+    from multiprocessing import forkserver
+    from types import SimpleNamespace
+
+    from proclab.core.server import handler
+
+    def child(word: int | None) -> SimpleNamespace:
+        """A forkserver child that has ended, its fork server's word in its sentinel."""
+        read, write = os.pipe()
+        if word is not None:
+            forkserver.write_signed(write, word)
+        os.close(write)
+        popen = SimpleNamespace(returncode=None, sentinel=read)
+        return SimpleNamespace(_popen=popen, exitcode=None, fd=read)
+
+    told, untold = child(-15), child(None)
+    try:
+        assert handler._told_by_fork_server(told) == -15
+        assert handler._told_by_fork_server(untold) is handler._UNTOLD
+        assert untold._popen.returncode == 255  # multiprocessing is done with it
+    finally:
+        os.close(told.fd)
+        os.close(untold.fd)

@@ -944,6 +944,30 @@ def _tell_figures(report: Reporter, client: str) -> None:
     report("figures", client, figures=_figures(usage, bootstrap.run_delay()))
 
 
+_UNTOLD = object()  # a fork server's word on a child's end that never came
+
+
+def _told_by_fork_server(process: Any) -> Any:
+    """A forkserver child's exit code as its fork server tells it; None while it runs;
+    _UNTOLD if the server's word could not be read (out of file descriptors, or gone).
+    Process.exitcode gives 255 then, which was shown as the handler's "failed, exit 255"
+    (118 handlers of a server out of descriptors)."""
+    popen = process._popen
+    if popen is None or popen.returncode is not None:
+        return process.exitcode
+    from multiprocessing import forkserver
+    from multiprocessing.connection import wait
+
+    if not wait([popen.sentinel], 0):
+        return None
+    try:
+        popen.returncode = forkserver.read_signed(popen.sentinel)
+    except (OSError, EOFError):
+        popen.returncode = 255  # multiprocessing's own word for it: it is done with it
+        return _UNTOLD
+    return popen.returncode
+
+
 def _figures(usage: resource.struct_rusage, run_delay: float) -> list[float]:
     """A process's CPU figures as proclab reads an exit record: user s, system s,
     voluntary and involuntary switches, run-queue wait s."""
@@ -1319,14 +1343,23 @@ def _reap(
     a pool worker's connections left open are settled (`left_open`) and told."""
     told: dict[str, int] = {}
     if method == "forkserver":  # the fork server reaps it, and sends only the status
-        exitcode = process.exitcode
+        exitcode = _told_by_fork_server(process)
         if exitcode is None:
             return False
         if opened is not None:
             opened.reaped(process)
         if left_open is not None:
             told["left_open"] = left_open()
-        report("reaped", "", handler=process.pid, exitcode=exitcode, figures=None, **told)
+        known = exitcode is not _UNTOLD
+        report(
+            "reaped",
+            "",
+            handler=process.pid,
+            exitcode=exitcode if known else None,
+            figures=None,
+            **told,
+            **({} if known else {"why": "exit status not known: its fork server did not tell it"}),
+        )
         return True
     run_delay = bootstrap.run_delay(process.pid)  # a zombie's: gone once it is reaped
     try:

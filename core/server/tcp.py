@@ -785,7 +785,9 @@ class TcpServer:
             rec_id,
             exitcode if isinstance(exitcode, int) else None,
             _figures(told),
-            "" if isinstance(exitcode, int) else "its server process did not say how it ended",
+            ""
+            if isinstance(exitcode, int)
+            else str(record.get("why") or "its server process did not say how it ended"),
         )
         return self._controller.row(rec_id)
 
