@@ -184,3 +184,33 @@ async def test_the_timeline_has_a_lane_for_each_watched_process_with_its_ticks()
         assert {f"Process-{i}" for i in range(1, 11)} <= names
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, TimelineScreen))
+
+
+async def test_the_output_pane_shows_a_child_s_lines_between_its_start_and_its_join(
+    tmp_path: Path,
+) -> None:
+    """The pane sorted each batch's lines and calls by their times: a line is stamped as
+    read, a call as made, so the children's lines (read a moment late) came after their
+    parent's join() and the next start(). It keeps the order the source told them in,
+    as the headless stream and a recording do."""
+    script = tmp_path / "in_turn.py"
+    script.write_text(
+        "import multiprocessing as mp\n"
+        "def child(i):\n"
+        "    print(f'child {i} here', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = mp.get_context('fork')\n"
+        "    for i in range(4):\n"
+        "        p = ctx.Process(target=child, args=(i,))\n"
+        "        p.start()\n"
+        "        p.join()\n"
+    )
+    async with watched(str(script)) as (app, pilot, program):
+        await ended(app, pilot, program)
+        log = app.lab.output_log.lines_shown()
+        said = [
+            "start" if "start()" in line else "join" if "join()" in line else "line"
+            for line in log
+            if "start()" in line or "join()" in line or " here" in line
+        ]
+        assert said == ["start", "line", "join"] * 4, log

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import signal
 import threading
 import time
@@ -59,6 +61,10 @@ FLOOD_DRAIN_S = 0.25
 SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP", signal.SIGINT: "SIGINT"}
 
 
+def _arrival(told: tuple[int, object]) -> int:
+    return told[0]
+
+
 class ProclabApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "proclab"
@@ -92,11 +98,16 @@ class ProclabApp(App[int]):
         self.lab = lab or LabScreen(
             source, method=method, clock=clock, startup=startup, serve=serve, cwd=cwd
         )
-        self._inbox: deque[Event] = deque()
+        # Each event with its place in the order the source told them (`_arrivals`): the
+        # output pane shows lines and calls in that order, which a watched tree's events
+        # come in (core/watch/in_order.py). Sorted by their times instead, a child's lines
+        # (stamped as read) came after its parent's join (stamped as made).
+        self._arrivals = itertools.count()
+        self._inbox: deque[tuple[int, Event]] = deque()
         # Output lines wait apart, the newest SCROLLBACK only (the pane keeps no more): a
         # child printing faster than the pane draws costs a count, not memory or time.
         self._lines_lock = threading.Lock()
-        self._lines: deque[OutputLine] = deque(maxlen=SCROLLBACK)
+        self._lines: deque[tuple[int, OutputLine]] = deque(maxlen=SCROLLBACK)
         self._lines_dropped = 0
         self._wake_pending = False
         self._drain_scheduled = False
@@ -144,9 +155,9 @@ class ProclabApp(App[int]):
             with self._lines_lock:
                 if len(self._lines) == SCROLLBACK:
                     self._lines_dropped += 1
-                self._lines.append(event)
+                self._lines.append((next(self._arrivals), event))
         else:
-            self._inbox.append(event)
+            self._inbox.append((next(self._arrivals), event))
         if self._wake_pending:
             return
         self._wake_pending = True
@@ -180,21 +191,24 @@ class ProclabApp(App[int]):
             self._drain_scheduled = True
             self.set_timer(self._drain_delay, self._drain)
             return
-        events: list[Event] = []
+        told: list[tuple[int, Event]] = []
         while self._inbox:
-            events.append(self._inbox.popleft())
+            told.append(self._inbox.popleft())
         with self._lines_lock:
             queued, self._lines = self._lines, deque(maxlen=SCROLLBACK)
             dropped, self._lines_dropped = self._lines_dropped, 0
         self._drain_delay = FLOOD_DRAIN_S if dropped else DRAIN_DELAY_S
-        if not events and not queued:
+        if not told and not queued:
             return
+        events = [event for _, event in told]
         shutdown = self.screen if isinstance(self.screen, ShutdownScreen) else None
         if shutdown is not None:  # what happens to the children, said where it is seen
             for event in events:
                 if isinstance(event, Notice):
                     shutdown.add(on_screen(event.text))
-        self.lab.show_events(events, list(queued), dropped, notify=shutdown is None)
+        # Both in the order told: one merge, not a sort (a flood's lines are most of it)
+        arrived = [event for _, event in heapq.merge(told, queued, key=_arrival)]
+        self.lab.show_events(events, arrived, dropped, notify=shutdown is None)
 
     # The command palette --------------------------------------------------------------------
 

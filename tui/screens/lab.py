@@ -201,23 +201,29 @@ class LabScreen(ProcessCommands):
     def show_events(
         self,
         events: Sequence[Event],
-        lines: Sequence[OutputLine],
+        arrived: Sequence[Event],
         dropped: int,
         *,
         notify: bool = True,
     ) -> None:
-        """Draw a batch of events and output lines (`dropped`: lines printed faster than
-        drawn, never handed over). Notices go among the lines, and with `notify` the
-        warnings and errors pop up too."""
-        shown: list[OutputLine | Notice | CallLine] = list(lines)
-        if self._backfilled:
-            shown = [e for e in shown if id(e) not in self._backfilled]
-        notices: list[Notice | CallLine] = []  # lines that are not output
+        """Draw a batch: the source's `events` other than output lines, and `arrived`, those
+        and the lines in the order the source told them (`dropped`: lines printed faster
+        than drawn, never handed over). The output pane shows lines, notices and calls in
+        that order, and with `notify` the warnings and errors pop up too."""
+        shown: list[OutputLine | Notice | CallLine] = []
+        backfilled = self._backfilled
+        for item in arrived:
+            if type(item) is OutputLine:
+                if not backfilled or id(item) not in backfilled:
+                    shown.append(item)
+            elif isinstance(item, Notice):
+                shown.append(item)
+            elif isinstance(item, ProcessCall):  # under the process that made it
+                shown.extend(call_entries(item))
         server_events: list[ServerEvent] = []
         rows_changed = False
         for event in events:
             if isinstance(event, Notice):
-                notices.append(event)
                 if notify and event.level != "info":
                     text = on_screen(event.text)
                     self.notify(text, severity=event.level, timeout=8, markup=False)
@@ -226,14 +232,11 @@ class LabScreen(ProcessCommands):
                 rows_changed = True
             elif isinstance(event, ServerEvent):
                 server_events.append(event)
-            elif isinstance(event, ProcessCall):  # under the process that made it
+            elif isinstance(event, ProcessCall):
                 self.calls.feed(event)
-                notices.extend(call_entries(event))
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
-        if notices:  # among the lines they came with
-            shown = sorted([*shown, *notices], key=lambda entry: entry.time)
         if shown or dropped:
             self.output_log.add(shown, skipped=dropped)
         if server_events:
