@@ -12,6 +12,7 @@ stands (`Sampled.stood`), and no row or cell is built for it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import threading
@@ -168,10 +169,13 @@ class Sampler:
                 return
             try:
                 self._on_sample(self.tick())
-            except Exception:  # a sampler that dies silently would freeze every figure
-                import traceback
+            except Exception as exc:  # a sampler that dies silently would freeze every figure
+                # Out of file descriptors (a server full of clients), a tick is lost and the
+                # next one tries again: printed, its traceback went into serve's log.
+                if not (isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)):
+                    import traceback
 
-                traceback.print_exc()
+                    traceback.print_exc()
             next_tick += self.interval
             if next_tick < time.monotonic():  # fell behind (suspended, overloaded): resync
                 next_tick = time.monotonic() + self.interval

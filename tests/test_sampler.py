@@ -316,3 +316,30 @@ def test_a_final_reading_by_pid_is_refused_for_a_process_started_at_another_time
     me = psutil.Process()
     assert final_sample(me.pid, None, time.monotonic(), started_at=me.create_time())
     assert final_sample(me.pid, None, time.monotonic(), started_at=me.create_time() - 60) is None
+
+
+def test_a_tick_out_of_file_descriptors_is_lost_quietly_and_the_next_one_comes(
+    monkeypatch, capfd
+) -> None:
+    """A server full of clients left none for /proc/meminfo: every such tick printed a
+    traceback into serve's log. It is lost, and the sampler goes on."""
+    import errno
+
+    ticks: list[object] = []
+    sampler = Sampler(0.05, lambda: {}, ticks.append, max_descendants=None)
+    real = sampler.tick
+    failed = [0]
+
+    def tick() -> object:
+        if failed[0] < 3:
+            failed[0] += 1
+            raise OSError(errno.EMFILE, "Too many open files", "/proc/meminfo")
+        return real()
+
+    monkeypatch.setattr(sampler, "tick", tick)
+    sampler.start()
+    try:
+        assert wait_until(lambda: len(ticks) >= 2, 10)
+    finally:
+        sampler.stop()
+    assert failed[0] == 3 and "Traceback" not in capfd.readouterr().err

@@ -1316,6 +1316,22 @@ def test_a_csv_that_is_not_utf8_is_refused_by_its_line(tmp_path):
     assert err == f"proclab schedule: {path} line 3 is not UTF-8 (it holds the byte \\xe9)\n"
 
 
+def test_a_byte_that_is_not_utf8_at_the_very_end_is_refused_too(tmp_path):
+    """Decoded as if more could follow, a last byte cut short was dropped: the job ran."""
+    path = tmp_path / "cut.csv"
+    path.write_bytes(b"name,arrival,burst\nA,0,3\nB,1,2\xe9")
+    code, _, err = run_cmd(str(path))
+    assert code == 2 and err.endswith("line 3 is not UTF-8 (it holds the byte \\xe9)\n"), err
+
+
+def test_a_large_quantum_is_no_mlfq_level_s_when_mlfq_does_not_run(tmp_path):
+    """--algo rr --quantum 6e8 was refused as MLFQ's doubled levels (2.4e9)."""
+    path = tmp_path / "jobs.csv"
+    path.write_text("name,arrival,burst\nA,0,3\n")
+    code, out, err = run_cmd(str(path), "--algo", "rr", "--quantum", "6e8")
+    assert (code, err) == (0, "") and out.startswith("RR (quantum 600000000)"), (code, out, err)
+
+
 def test_a_number_with_underscores_is_refused_in_a_csv_as_in_an_option(tmp_path):
     """A burst of "1_0" ran as 10 (float() reads it), where --quantum 1_0 was refused."""
     path = tmp_path / "jobs.csv"

@@ -215,22 +215,23 @@ def test_a_server_started_from_a_deleted_folder_says_so(controller, tmp_path, mo
     assert not controller.server.status().running
 
 
-def test_a_connection_whose_handler_is_killed_is_not_counted_served(controller, events):
-    """Its handler SIGKILLed mid-connection, the client was never served whole: the
-    served count took it in all the same."""
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_a_connection_whose_handler_is_killed_is_not_counted_served(controller, events, mode):
+    """Its handler (a pool's: its worker) SIGKILLed mid-connection, the client was never
+    served whole: the served count took it in all the same."""
     import os
     import signal
 
-    from support import handlers
+    from proclab.core.model import ClientAccepted
 
-    address = start(controller, "process")
-    with socket.create_connection(address, timeout=10):
-        assert wait_until(lambda: any(r.state.is_live for r in handlers(controller)), 10)
-        (handler,) = [r for r in handlers(controller) if r.state.is_live]
-        os.kill(handler.pid, signal.SIGKILL)
-        assert wait_until(lambda: no_handler_left(controller), 10)
+    address = start(controller, mode)
+    with socket.create_connection(address, timeout=10) as client:
+        here = f"127.0.0.1:{client.getsockname()[1]}"
+        accepted = lambda: [e for e in events if isinstance(e, ClientAccepted) and e.client == here]  # noqa: E731
+        assert wait_until(accepted, 10)
+        os.kill(accepted()[0].pid, signal.SIGKILL)
+        assert wait_until(lambda: controller.server.status().active == 0, 10)
     still_serves(address)
-    assert wait_until(lambda: no_handler_left(controller), 10)
     controller.server.stop()
     (stopped,) = [e for e in events if e.kind == "stopped"]
     # still_serves's client served, the killed handler's cut short

@@ -1321,8 +1321,7 @@ def _left_open(counter: Any, numbers: dict[int, int], process: Any) -> Callable[
             counts = counter.get_obj()  # indexed through the lock held already
             left = counts[own]
             counts[own] = 0
-            counts[OPEN] -= left
-            counts[SERVED] += left
+            counts[OPEN] -= left  # not served: cut short with it (its server counts them)
         finally:
             lock.release()
         return int(left)

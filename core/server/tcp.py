@@ -242,6 +242,7 @@ class TcpServer:
             self._handlers_ended.clear()
             self._thread = None
             self._active = self._served = self._rejected = self._failed = 0
+            self._fd_rests, self._fd_rest_told = 0, 0.0
             self._left_out = self._over_rate = self._over_log = 0
             self._handlers.clear()
             self._server_row = self._server_pid = None
@@ -400,6 +401,7 @@ class TcpServer:
                     if accepting:
                         selector.unregister(listener)  # type: ignore[arg-type]
                         accepting = False
+                    resting_until = 0.0  # else a rest's end, passed, made select() spin
                     self._not_accepting.set()
                     if self._handlers_ended.is_set():
                         break
@@ -797,6 +799,9 @@ class TcpServer:
         server has counted them closed (they held the limit's places: every later client
         was turned away as busy)."""
         clients = self._pool_clients.pop(row.pid or 0, {})
+        if isinstance(left_open, int) and left_open > 0:
+            with self._lock:
+                self._failed += left_open  # cut short, not served
         why = f"its pool worker ended ({_how_ended(row)}) with it open"
         for client in clients:
             self._emit("disconnected", client=client, pid=row.pid, reason=why)

@@ -204,20 +204,22 @@ class HookMessages:
 
     def _mp_start(self, message: MpStart, events: Pending) -> None:
         rows = self._rows
-        # A forkserver child's parent is the fork server (0: not known), not its starter.
-        forker = message.pid
-        if message.method == "forkserver":
-            forker = rows.fork_server_of(message.pid)
-        # A fork child runs the command line of the process that forked it, as a walk
-        # would have read it (a spawn child's names fds nobody told)
-        command = rows.command(forker) if message.method != "spawn" else ""
         child = rows.row_for(message.child, events)
-        if child is None and rows.known_pid(message.pid):
-            # Started and gone before proclab heard of it (a kill() right after start()).
-            child = rows.unseen(message.child, forker, (), "", events, message.t, command)
-        elif child is not None and command and not command_known(self._registry.row(child).command):
-            # First seen a zombie, whose command line /proc no longer gives ("[python]")
-            events.append(RowUpdated(self._registry.update(child, command=command)))
+        gone = child is None and rows.known_pid(message.pid) is not None
+        # First seen a zombie, whose command line /proc no longer gives ("[python]")
+        unread = child is not None and not command_known(self._registry.row(child).command)
+        if gone or unread:  # (fork_server_of looks at every row: not at every start)
+            # A forkserver child's parent is the fork server (0: not known), not its
+            # starter. A fork child runs the command line of the process that forked it,
+            # as a walk would have read it (a spawn child's names fds nobody told).
+            forker = message.pid
+            if message.method == "forkserver":
+                forker = rows.fork_server_of(message.pid)
+            command = rows.command(forker) if message.method != "spawn" else ""
+            if gone:  # started and gone before proclab heard of it (kill() after start())
+                child = rows.unseen(message.child, forker, (), "", events, message.t, command)
+            elif command:
+                events.append(RowUpdated(self._registry.update(child, command=command)))  # type: ignore[arg-type]
         ran = None
         if child is not None:
             self._start_calls[child] = message.t_call

@@ -164,8 +164,8 @@ def run(ns: argparse.Namespace) -> int:
         algorithm = ("all" if ns.algo is None else ns.algo).strip().lower()
         if algorithm not in CHOICES:
             raise UsageError(f"--algo must be one of {', '.join(CHOICES)}, got {ns.algo!r}")
-        settings = _settings(ns, preset_settings)
         keys = ALGORITHM_KEYS if algorithm == "all" else (algorithm,)
+        settings = _settings(ns, preset_settings, mlfq="mlfq" in keys)
         schedules = compare(jobs, settings, keys)
     except ScheduleError as exc:
         # A wrong setting (compare checks them all first): say it with the option's name.
@@ -226,8 +226,10 @@ def _jobs(ns: argparse.Namespace) -> tuple[list[Job], Preset | None]:
             say_if_fifo("schedule", ns.jobs)
             with open(ns.jobs, "rb") as file:
                 data = file.read(4 * (MAX_CSV_CHARS + 1))
-        # A character cut at the end of a read that long waits: the file is too long.
-        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+        # A character cut at the end of a read that long waits: the file is too long. One
+        # cut at the end of the file is a byte that is not UTF-8.
+        whole = len(data) < 4 * (MAX_CSV_CHARS + 1)
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
     except OSError as exc:
         raise UsageError(f"cannot read {ns.jobs}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -263,7 +265,7 @@ def _number(value: str | None, option: str, name: str = "quantum") -> float | No
     return number
 
 
-def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
+def _settings(ns: argparse.Namespace, preset: Settings | None, mlfq: bool = True) -> Settings:
     """The settings from the options; a preset's settings fill in what is not given."""
     base = preset or Settings()
     quantum = _number(ns.quantum, "--quantum")
@@ -290,7 +292,7 @@ def _settings(ns: argparse.Namespace, preset: Settings | None) -> Settings:
     elif levels is not None or ns.quantum is not None or preset is None:
         # Doubling per level, from the RR quantum: the usual textbook shape (8, 16, ...).
         quanta = tuple(quantum * 2**level for level in range(levels or 3))
-        if quanta[-1] > MAX_TIME:  # said as what was given, not as --quanta, which was not
+        if mlfq and quanta[-1] > MAX_TIME:  # said as given, not as --quanta (not given)
             raise UsageError(
                 f"--quantum {ns.quantum.strip() if ns.quantum else f'{quantum:g}'}, doubled at"
                 f" each of {len(quanta)} MLFQ"
