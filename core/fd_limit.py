@@ -5,7 +5,11 @@ a child of your own script (an exercise counting the files a process may open, o
 
 from __future__ import annotations
 
+import errno
 import resource
+
+# The errors that say a process (EMFILE) or the machine (ENFILE) has no file descriptor left
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 
 # (soft, hard) as proclab found them, once it raised its own soft limit; None until then.
 found: tuple[int, int] | None = None

@@ -12,7 +12,6 @@ stands (`Sampled.stood`), and no row or cell is built for it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import resource
 import threading
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from proclab.core import procfs
+from proclab.core import fd_limit, procfs
 from proclab.core.bootstrap import others_cpu
 from proclab.core.model import ProcessRow, ProcSample, Sampled, SystemSample
 
@@ -172,7 +171,7 @@ class Sampler:
             except Exception as exc:  # a sampler that dies silently would freeze every figure
                 # Out of file descriptors (a server full of clients), a tick is lost and the
                 # next one tries again: printed, its traceback went into serve's log.
-                if not (isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)):
+                if not (isinstance(exc, OSError) and exc.errno in fd_limit.OUT_OF_FDS):
                     import traceback
 
                     traceback.print_exc()

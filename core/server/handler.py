@@ -72,7 +72,6 @@ ACCEPTS_PER_WAKE = 8  # clients a process server accepts before it reaps again
 # turn: 187,360 lines in 3 s), and the log says so at most every FD_SAID_S.
 FD_REST_S = 0.05
 FD_SAID_S = 1.0
-OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 
 
 LOG_LEVELS = ("all", "connections", "errors")
@@ -690,7 +689,7 @@ def serve(
                         next_sweep = conn.last + idle_timeout
                 elif fd == listen_fd:
                     _accept(listener, conns.open, report, max_clients, counter, own)  # type: ignore[arg-type]
-                    if out_of_fds():
+                    if _fd_rests.out_of_fds():
                         epoll.unregister(listen_fd)
                         resting_until = now + FD_REST_S
                 elif fd == stop_fd:
@@ -702,16 +701,36 @@ def serve(
         report.close()
 
 
-# [monotonic time this process last said it was out of file descriptors, whether it has
-# been since its loop last asked (out_of_fds)]
-_fds_out: list = [0.0, False]
+class FdRests:
+    """A server's accepts that ran out of file descriptors: its listener rests FD_REST_S
+    after each, and the log says so at most every FD_SAID_S."""
+
+    __slots__ = ("_pending", "_said_at", "_times")
+
+    def __init__(self) -> None:
+        self._pending = False  # out since its loop last asked (out_of_fds)
+        self._said_at = 0.0  # monotonic time the log last said so
+        self._times = 0  # since then
+
+    def met(self) -> tuple[bool, int]:
+        """One more: whether the log may say so now, and how many times it has been out
+        since the log last did (0 if it never did)."""
+        self._pending = True
+        self._times += 1
+        now = time.monotonic()
+        if now - self._said_at < FD_SAID_S:
+            return False, 0
+        times = self._times if self._said_at else 0
+        self._said_at, self._times = now, 0
+        return True, times
+
+    def out_of_fds(self) -> bool:
+        """Whether an accept ran out since the last asking: the listener should rest."""
+        out, self._pending = self._pending, False
+        return out
 
 
-def out_of_fds() -> bool:
-    """Whether an accept ran out of file descriptors since the last asking: the loop's
-    listener should rest FD_REST_S."""
-    out, _fds_out[1] = _fds_out[1], False
-    return out
+_fd_rests = FdRests()  # this process's listener's (a pool worker's)
 
 
 def _waiting_clients(
@@ -726,12 +745,8 @@ def _waiting_clients(
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            if exc.errno in OUT_OF_FDS:
-                _fds_out[1] = True
-                now = time.monotonic()
-                if now - _fds_out[0] < FD_SAID_S:
-                    return
-                _fds_out[0] = now
+            if exc.errno in fd_limit.OUT_OF_FDS and not _fd_rests.met()[0]:
+                return
             if tell_errors:
                 report("error", "", text=f"accept failed: {exc.strerror}")
             return

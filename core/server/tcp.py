@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from proclab.core import methods
+from proclab.core import fd_limit, methods
 from proclab.core.bootstrap import InheritedFd
 from proclab.core.defaults import (
     DEFAULT_METHOD,
@@ -68,17 +68,16 @@ from proclab.core.server.event_lines import DATA_LINE
 from proclab.core.server.handler import (
     DATA_EVENTS_PER_S,
     FD_REST_S,
-    FD_SAID_S,
     LOG_DATA_EVENTS_PER_S,
     LOG_LEVELS,
     OPEN,
-    OUT_OF_FDS,
     POOL_EMPTY,
     PREVIEW_BYTES,
     SERVED,
     STOPPING,
     STOPPING_LINE,
     WORKER_OPEN,
+    FdRests,
     Reporter,
     client_address,
     reject,
@@ -204,8 +203,7 @@ class TcpServer:
         self._over_rate = 0  # of which past a handler's rate limit
         self._over_log = 0  # of which past the log's own rate limit
         self._left_out_told = 0.0
-        self._fd_rests = 0  # times out of file descriptors since the log last said so
-        self._fd_rest_told = 0.0  # monotonic time it last did
+        self._fd_rests = FdRests()  # the thread server's listener's
         self._data_second = 0  # the second the log's data budget is counted for
         self._data_budget = LOG_DATA_EVENTS_PER_S
         # While a read of the handlers' lines is taken: its thread, and its events so far
@@ -242,7 +240,7 @@ class TcpServer:
             self._handlers_ended.clear()
             self._thread = None
             self._active = self._served = self._rejected = self._failed = 0
-            self._fd_rests, self._fd_rest_told = 0, 0.0
+            self._fd_rests = FdRests()
             self._left_out = self._over_rate = self._over_log = 0
             self._handlers.clear()
             self._server_row = self._server_pid = None
@@ -442,18 +440,14 @@ class TcpServer:
             except (BlockingIOError, InterruptedError):
                 return True
             except OSError as exc:
-                if exc.errno not in OUT_OF_FDS:
+                if exc.errno not in fd_limit.OUT_OF_FDS:
                     return True
-                self._fd_rests += 1
-                now = time.monotonic()
-                if now - self._fd_rest_told >= FD_SAID_S:
-                    times = f" ({plural(self._fd_rests, 'time')} since last said)"
+                say, times = self._fd_rests.met()
+                if say:
+                    since = f" ({plural(times, 'time')} since last said)" if times else ""
                     self._emit(
-                        "error",
-                        text="out of file descriptors: clients wait in the backlog"
-                        + (times if self._fd_rest_told else ""),
+                        "error", text=f"out of file descriptors: clients wait in the backlog{since}"
                     )
-                    self._fd_rest_told, self._fd_rests = now, 0
                 return False
             client = client_address(address)
             if self._stopping.is_set():  # accepted just before the stop
