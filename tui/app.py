@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import operator
 import signal
 import threading
 import time
@@ -59,10 +60,6 @@ DRAIN_DELAY_S = 0.05  # events arriving within this are drawn together
 # redrawn this often: drawing a flood 20 times a second would leave keys waiting.
 FLOOD_DRAIN_S = 0.25
 SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP", signal.SIGINT: "SIGINT"}
-
-
-def _arrival(told: tuple[int, object]) -> int:
-    return told[0]
 
 
 class ProclabApp(App[int]):
@@ -200,15 +197,14 @@ class ProclabApp(App[int]):
         self._drain_delay = FLOOD_DRAIN_S if dropped else DRAIN_DELAY_S
         if not told and not queued:
             return
-        events = [event for _, event in told]
         shutdown = self.screen if isinstance(self.screen, ShutdownScreen) else None
         if shutdown is not None:  # what happens to the children, said where it is seen
-            for event in events:
+            for _, event in told:
                 if isinstance(event, Notice):
                     shutdown.add(on_screen(event.text))
         # Both in the order told: one merge, not a sort (a flood's lines are most of it)
-        arrived = [event for _, event in heapq.merge(told, queued, key=_arrival)]
-        self.lab.show_events(events, arrived, dropped, notify=shutdown is None)
+        arrived = [event for _, event in heapq.merge(told, queued, key=operator.itemgetter(0))]
+        self.lab.show_events(arrived, dropped, notify=shutdown is None)
 
     # The command palette --------------------------------------------------------------------
 

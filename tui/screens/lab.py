@@ -200,30 +200,27 @@ class LabScreen(ProcessCommands):
 
     def show_events(
         self,
-        events: Sequence[Event],
         arrived: Sequence[Event],
         dropped: int,
         *,
         notify: bool = True,
     ) -> None:
-        """Draw a batch: the source's `events` other than output lines, and `arrived`, those
-        and the lines in the order the source told them (`dropped`: lines printed faster
-        than drawn, never handed over). The output pane shows lines, notices and calls in
-        that order, and with `notify` the warnings and errors pop up too."""
+        """Draw a batch of events and output lines, in the order the source told them
+        (`dropped`: lines printed faster than drawn, never handed over). The output pane
+        shows lines, notices and calls in that order, and with `notify` the warnings and
+        errors pop up too."""
         shown: list[OutputLine | Notice | CallLine] = []
         backfilled = self._backfilled
-        for item in arrived:
-            if type(item) is OutputLine:
-                if not backfilled or id(item) not in backfilled:
-                    shown.append(item)
-            elif isinstance(item, Notice):
-                shown.append(item)
-            elif isinstance(item, ProcessCall):  # under the process that made it
-                shown.extend(call_entries(item))
         server_events: list[ServerEvent] = []
-        rows_changed = False
-        for event in events:
+        rows_changed = told = False  # told: an event that is not an output line
+        for event in arrived:
+            if type(event) is OutputLine:  # a flood's every line: first, and alone
+                if not backfilled or id(event) not in backfilled:
+                    shown.append(event)
+                continue
+            told = True
             if isinstance(event, Notice):
+                shown.append(event)
                 if notify and event.level != "info":
                     text = on_screen(event.text)
                     self.notify(text, severity=event.level, timeout=8, markup=False)
@@ -232,8 +229,9 @@ class LabScreen(ProcessCommands):
                 rows_changed = True
             elif isinstance(event, ServerEvent):
                 server_events.append(event)
-            elif isinstance(event, ProcessCall):
+            elif isinstance(event, ProcessCall):  # under the process that made it
                 self.calls.feed(event)
+                shown.extend(call_entries(event))
             else:
                 rows_changed = True
         self._backfilled.clear()  # only events queued before the backfill can repeat it
@@ -244,7 +242,7 @@ class LabScreen(ProcessCommands):
         if rows_changed:
             self.refresh_rows()
             self.server_pane.follow()
-        if events:  # output lines alone change nothing the status line shows
+        if told:  # output lines alone change nothing the status line shows
             self.update_status()
         if isinstance(self.app.screen, DetailsScreen):
             self.app.screen.reload()
