@@ -284,6 +284,20 @@ def test_a_row_is_told_made_before_anything_else_of_it() -> None:
     assert [type(e).__name__ for e in told[5:]] == ["Spawned", "RowUpdated"]
 
 
+def test_a_hooks_word_that_changed_nothing_still_stands_against_an_older_walk() -> None:
+    """A Popen'd `true`, read from /proc once it had exec'd (its row already "true"), was
+    put back to the Python it forked from by a walk that had read /proc before the exec
+    and took the lock after the hook's word: that word had changed nothing, so it was
+    not kept (CI, 1 child of 30)."""
+    rows, events = book()
+    walk_began = time.monotonic()
+    child = rows.see(process(400, 100, ("true",)), events)  # described as Popen returned
+    assert child is not None
+    rows.became(child, ("true",), None, events)  # the hook: Popen's child runs `true`
+    rows.see(process(400, 100, SCRIPT), events, read_at=walk_began)
+    assert rows.registry.row(child).command == "true"
+
+
 def test_a_walk_that_read_proc_before_a_hooks_word_does_not_undo_it() -> None:
     """A subprocess child told as running `true` was shown "exec'd: python fork_exec.py"
     by a walk that had read /proc just before the exec and, on a loaded machine, took the

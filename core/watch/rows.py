@@ -297,13 +297,18 @@ class TreeRows:
         """`rec_id`'s process runs `argv` now, as its hook or its parent said: one that
         ends at once (a fork child that execs `echo`) ends before a walk reads it."""
         row = self.registry.row(rec_id)
-        if not argv or short_command(argv) == row.command:
+        if not argv:
+            return
+        # Its word stands against a walk begun before it, whether or not it changed the
+        # row: a Popen'd `true` already read as such was put back to the Python it forked
+        # from by a walk that had read /proc before the exec (CI, 1 of 30 children).
+        self._told[rec_id] = time.monotonic()
+        if short_command(argv) == row.command:
             return
         name = os.path.basename(exe or argv[0])  # as the kernel names it: after the file
         process = tree.TreeProcess(row.pid or 0, UNSEEN, 0, 0, "X", name, tuple(argv), exe or "")
         new = self.registry.update(rec_id, **self._execd(row, process))
         events.append(RowUpdated(new))
-        self._told[rec_id] = time.monotonic()
 
     def _execd(self, row: ProcessRow, process: tree.TreeProcess) -> dict[str, Any]:
         """How `row` changes once its process has exec'd `process`'s command line."""
