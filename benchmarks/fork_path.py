@@ -25,6 +25,7 @@ import argparse
 import multiprocessing
 import os
 import statistics
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -113,7 +114,10 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("fork")
     controller = Controller(sample_interval=1.0).start()
-    spec = build_spec("child_stamps:target", method="fork", cwd=os.path.dirname(__file__))
+    # A module target, as spawn.py's os:getpid is, found on sys.path (this folder) and
+    # already imported: from this folder the name would be its file, imported again in
+    # each child (and its stamps written to a page of its own).
+    spec = build_spec("child_stamps:target", method="fork", cwd=tempfile.gettempdir())
     child_stamps.stamp_exits()
     # Each child's Exited event, timed as it is emitted. It may come after join() returns
     # (the watcher emits it once the joiner is woken): each proclab child's is waited for,
@@ -244,10 +248,9 @@ def step_ms(lives: dict[str, list[dict[str, float]]], a: str, b: str) -> dict[st
     """Each arm's median of the time from moment `a` to moment `b`, child by child (of
     the children that stamped both)."""
     return {
-        name: round(
-            statistics.median(life[b] - life[a] for life in arm if a in life and b in life), 3
-        )
+        name: round(statistics.median(spans), 3)
         for name, arm in lives.items()
+        if (spans := [life[b] - life[a] for life in arm if a in life and b in life])
     }
 
 
@@ -262,6 +265,9 @@ def print_timeline(
         print(f"  {moment:<36} {'  '.join(shown)}")
     print("steps, ms (medians)                      bare   proclab   added")
     for label, by_arm in steps.items():
+        if len(by_arm) < 2:  # a moment one arm never stamps
+            print(f"  {label:<40} " + "  ".join(f"{a} {v:.3f}" for a, v in by_arm.items()))
+            continue
         added = by_arm["proclab"] - by_arm["bare"]
         print(f"  {label:<40} {by_arm['bare']:6.3f}  {by_arm['proclab']:6.3f}  {added:+6.3f}")
 
