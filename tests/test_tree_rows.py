@@ -12,13 +12,14 @@ import time
 
 import pytest
 
-from proclab.core.model import Event, ProcSample, ProcState
+from proclab.core.model import Event, ProcessRow, ProcSample, ProcState
 from proclab.core.registry import Registry
 from proclab.core.watch import tree
 from proclab.core.watch.hook_server import PassedFds
 from proclab.core.watch.messages import HookMessages
 from proclab.core.watch.protocol import Hello, MpName, MpRun, MpStart, Started
 from proclab.core.watch.rows import Status, TreeRows, usage_sample
+from proclab.tui.fmt import wall_time as shown_wall_at
 from proclab.tui.widgets.process_tree import shown_name
 
 SCRIPT = (sys.executable, "ten_sleepers.py", "forkserver")
@@ -393,3 +394,30 @@ def test_a_process_last_read_under_another_was_its_adopter_s_to_reap() -> None:
         "ended first, and only the process that adopted it" in rows.registry.row(tracker).exit_note
     )
     assert "only its parent python3 (100) could read it" in rows.registry.row(other).exit_note
+
+
+def test_a_fork_child_no_walk_saw_lived_at_most_from_its_start_call_to_its_reaping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Pool's short worker that had ended when proclab first looked for it in /proc had
+    no wall time at all ("2 not known" in every `Pool.map` example's summary), though its
+    parent's start() told when it was called (the child is born inside it) and its
+    parent's join when it was reaped: it lived at most that long, shown with its ≤."""
+    rows, events = book()
+    monkeypatch.setattr(tree, "describe", lambda pid: None)  # ended before any read
+    messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
+    called = time.time() - 0.050
+    start = MpStart(
+        100, called + 0.001, 300, "ForkPoolWorker-1", "worker", "()", "{}", True, "fork", called
+    )
+    messages.on_message(start, PassedFds(()))
+    rows.parent_said(300, Status(0, called + 0.020, "reported by its parent", 100), events)
+    (row,) = [r for r in rows.registry.rows() if r.pid == 300]
+    assert row.state is ProcState.EXITED
+    assert row.started_at == called and row.end_unseen
+    assert row.wall_time(time.time()) == pytest.approx(0.020, abs=0.001)
+    assert shown_wall(row) == "≤20 ms"
+
+
+def shown_wall(row: ProcessRow) -> str:
+    return shown_wall_at(row, time.time())

@@ -547,6 +547,13 @@ def test_pool_workers_are_labelled_and_counted(method: str) -> None:
     root = program.root
     assert root is not None and root.exitcode == 0
     assert lines_of(program, root) == ["sum of 200 squares: 2646700"]
+    # Each worker's life is known, or bounded where it had ended before proclab read it
+    # in /proc (born inside its start(), ended by its reaping): a Pool's short workers
+    # were shown no wall time at all.
+    now = time.time()
+    for worker in workers:
+        wall = worker.wall_time(now)
+        assert wall is not None and 0 < wall <= (root.wall_time(now) or 0), worker
 
 
 def test_process_pool_executor_workers_are_labelled() -> None:

@@ -224,6 +224,12 @@ class HookMessages:
         if child is not None:
             self._start_calls[child] = message.t_call
             ran = self._runs.get(child)
+            if self._registry.row(child).started_at is None:
+                # No walk read its start (it had ended first): it was born inside this
+                # start() call, so it lived at most from the call to its end as told
+                # (row.end_unseen: shown "≤"). A Pool's short workers had no wall time.
+                row = self._registry.update(child, started_at=message.t_call)
+                events.append(RowUpdated(row))
         said = child in self._self_named
         self._facts(
             message.child,

@@ -370,7 +370,9 @@ class TreeRows:
             parent=parent,
             command=command or _command_of(process),
             mp=mp,
-            end_unseen=process.state == "Z",
+            # A zombie, or a process no walk read (made from a word once it had ended):
+            # when it ended is not known, only by when.
+            end_unseen=process.state == "Z" or process.start == UNSEEN,
         )
         if row.mp is not None and row.mp.role:
             row = replace(row, name=row.mp.role)
@@ -499,7 +501,11 @@ class TreeRows:
         if row.state.is_over:
             return
         status = self.statuses.pop(pid, None)
-        ended_at = self.exited.get(rec_id, since)
+        ended_at = self.exited.get(rec_id)  # its pidfd's word: exact
+        if ended_at is None:
+            # Ended by when proclab found it gone, and by when its parent reaped it,
+            # whichever came first (a row made from its parent's word late).
+            ended_at = since if status is None else min(since, status.at)
         if status is not None:
             changes = ended(row, status.code, ended_at, status.note, self._final(rec_id, status))
         else:

@@ -477,6 +477,8 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
     # A process that ended before any walk saw it has no start proclab knows: its life is
     # counted apart, not as 0.
     walls = [r.wall_time(now) for r in rows]
+    # Ended before proclab first read it in /proc: its wall time is how long it lived at most
+    at_most = [r for r, w in zip(rows, walls, strict=True) if w is not None and r.end_unseen]
     cpu = [r.sample.cpu_time if r.sample is not None else None for r in rows]
     # CPU read while it ran, of a process that has ended: it used more (fmt.cpu_time's ≥)
     bounds = [r for r in rows if r.cpu_at_least]
@@ -486,6 +488,7 @@ def summary_figures(rows: Sequence[ProcessRow], source: WatchedTree) -> dict[str
         "processes": len(rows),
         "lives": sum(w for w in walls if w is not None),
         "lives_unknown": sum(1 for w in walls if w is None),
+        "lives_upper_bounds": len(at_most),
         "cpu": sum(c for c in cpu if c is not None),
         "cpu_unknown": sum(1 for c in cpu if c is None),
         "cpu_lower_bounds": len(bounds),
@@ -515,7 +518,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
     wall = figures["program_wall"]
     roots = source.root_rows()
     still = " so far, and still runs" if roots and not _has_ended(roots[0]) else ""
-    bounded = [r for r in rows if r.end_unseen]
+    bounded = figures["lives_upper_bounds"]
     print(
         f"the program ran {fmt.seconds(wall) if isinstance(wall, float) else '?'}{still};"
         f" its {plural(len(rows), 'process')} lived {'at most ' if bounded else ''}"
@@ -536,7 +539,7 @@ def print_summary(rows: Sequence[ProcessRow], source: WatchedTree) -> None:
         )
     if bounded:
         print(
-            f"  WALL marked ≤ for {plural(len(bounded), 'process')}: {fmt.ENDED_UNSEEN},"
+            f"  WALL marked ≤ for {plural(bounded, 'process')}: {fmt.ENDED_UNSEEN},"  # type: ignore[arg-type]
             " so it ended sooner, when is not known"
         )
     for row in rows:
