@@ -214,3 +214,12 @@ async def test_the_output_pane_shows_a_child_s_lines_between_its_start_and_its_j
             if "start()" in line or "join()" in line or " here" in line
         ]
         assert said == ["start", "line", "join"] * 4, log
+        # Only one child's: its start, its line, its join, in that order too (merged by
+        # their times, its line, stamped as read, came after the join).
+        (second,) = [r for r in program.rows() if r.name.endswith("Process-2")]
+        app.lab.table.select(second.id)
+        app.lab.output_log.action_only_selected(True)
+        await pilot.pause()
+        only = app.lab.output_log.lines_shown()
+        said = ["start" if "start()" in s else "join" if "join()" in s else s for s in only]
+        assert said == ["start", f"{second.name} {second.pid} child 1 here", "join"], only

@@ -71,6 +71,27 @@ def call_entries(call: ProcessCall) -> list[CallLine]:
 Entry = OutputLine | Notice | Skipped | CallLine
 
 
+def in_turn(
+    lines: Sequence[OutputLine], calls: Sequence[CallLine], told: dict[int, int]
+) -> list[OutputLine | CallLine]:
+    """A process's own lines and its calls, each kept in its order, merged in the order
+    the source told them (`told`: an entry's id to its place among those the pane holds).
+    By their times a child's lines, stamped as read, came after its parent's join(),
+    stamped as made; a line older than what the pane holds goes by its time."""
+    merged: list[OutputLine | CallLine] = []
+    i = j = 0
+    while i < len(lines) and j < len(calls):
+        line, call = lines[i], calls[j]
+        place = told.get(id(line))
+        if line.time <= call.time if place is None else place < told[id(call)]:
+            merged.append(line)
+            i += 1
+        else:
+            merged.append(call)
+            j += 1
+    return merged + list(lines[i:]) + list(calls[j:])
+
+
 class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         # One key, two words: the footer says what f does now (it said "Only selected"
@@ -193,12 +214,12 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         if self.only_selected and self._history is not None and self._selected is not None:
-            own: list[OutputLine | CallLine] = list(self._history(self._selected))
-            self._from_history = {id(line) for line in own}
+            lines = self._history(self._selected)
+            self._from_history = {id(line) for line in lines}
             calls = [e for e in self._entries if isinstance(e, CallLine) and self._visible(e)]
-            if calls:  # a watched process's calls: those it made, and those made on it
-                own = sorted([*own, *calls], key=lambda e: e.time)
-            self._set_view(own)
+            # a watched process's calls: those it made, and those made on it
+            told = {id(e): n for n, e in enumerate(self._entries)} if calls else {}
+            self._set_view(in_turn(lines, calls, told))
         else:
             self._set_view(e for e in self._entries if self._visible(e))
 
