@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from dataclasses import replace
+from typing import Any
 
+import psutil
 import pytest
 from fakes import NOW, FakeController, mixed_rows
 from support import TASKS, handlers, wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
+from proclab.core import signals
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
 from proclab.core.spec import build_spec
@@ -191,6 +195,33 @@ async def test_kill_asks_first_and_pause_resume(live_controller):
         await pilot.press("k", "y")
         await wait_for(pilot, lambda: cell(app, rec_id, "state") == "killed")
         assert cell(app, rec_id, "exit") == "-9 SIGKILL"
+
+
+async def test_pause_pressed_quickly_toggles_each_time(live_controller, monkeypatch):
+    """Each p stops or continues the child: a second p pressed before the row showed the
+    first's stop sent SIGSTOP again (the row's state is read once the signal has taken
+    effect), and p p left the child stopped (8 times of 10, a tester's, under load: here
+    the state is read half a second late, as a loaded machine can)."""
+    read_now = signals.read_state_after_signal
+
+    def read_late(*args: Any) -> None:
+        timer = threading.Timer(0.5, read_now, args)
+        timer.daemon = True
+        timer.start()
+
+    monkeypatch.setattr(signals, "read_state_after_signal", read_late)
+    (rec_id,) = live_controller.spawn(build_spec(f"{TASKS}:tick", "(100,)"))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: live_controller.output(rec_id))  # past its start-up
+        child = psutil.Process(live_controller.row(rec_id).pid)
+        await pilot.press("p", "p")
+        await pilot.pause(0.5)
+        assert child.status() != psutil.STATUS_STOPPED
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") != "stopped")
+        await pilot.press("p", "p", "p")
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "stopped")
+        assert child.status() == psutil.STATUS_STOPPED
 
 
 async def test_a_crashing_child_shows_failed_with_its_traceback(live_controller):

@@ -21,6 +21,7 @@ from proclab.core.batch import batch_figures, batch_of
 from proclab.core.defaults import DEFAULT_METHOD
 from proclab.core.errors import AlreadyPending, ProclabError
 from proclab.core.model import ProcessRow, ProcessSpec, ProcState
+from proclab.core.signals import STATE_WAIT_S
 from proclab.core.source import Capabilities, ProcessSource
 from proclab.core.words import plural
 from proclab.tui.batch_words import batch_lines
@@ -72,6 +73,8 @@ class ProcessCommands(Screen[None]):
         self._live_keys = live_keys
         self._joining: dict[int, str] = {}  # what each pending join waits for
         self._join_tokens = itertools.count()
+        # Each row's last pause key: whether it asked to stop, and when (time.monotonic())
+        self._pause_asked: dict[int, tuple[bool, float]] = {}
 
     # What the screen showing the processes fills in --------------------------------------
 
@@ -199,7 +202,15 @@ class ProcessCommands(Screen[None]):
         row = self.selected()
         if row is None:
             return
-        if row.state.value == "stopped":
+        stopped = row.state is ProcState.STOPPED
+        asked, at = self._pause_asked.get(row.id, (stopped, 0.0))
+        if asked != stopped and time.monotonic() - at < STATE_WAIT_S:
+            # The row has not caught up with the last press yet (its state is read once
+            # the signal has taken effect): a second quick p sent SIGSTOP again, and p p
+            # left a child stopped.
+            stopped = asked
+        self._pause_asked[row.id] = (not stopped, time.monotonic())
+        if stopped:
             self.run_command(
                 lambda: self.source.resume(row.id), f"SIGCONT sent to {row.name} ({row.pid})"
             )
