@@ -23,7 +23,7 @@ from proclab.core.model import ProcState
 from proclab.core.spec import build_spec
 from proclab.tui.app import ProclabApp
 from proclab.tui.screens.details import DetailsScreen
-from proclab.tui.screens.dialogs import ConfirmScreen
+from proclab.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from proclab.tui.screens.help import HelpScreen
 from proclab.tui.screens.spawn_form import SpawnScreen
 from proclab.tui.widgets.process_table import ProcessTable
@@ -251,6 +251,13 @@ async def test_rename_restart_and_clear(live_controller):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: cell(app, rec_id, "state") == "exited")
         await pilot.press("r")
+        # A name past the limit is refused in the prompt, which keeps what was typed (it
+        # closed, the text lost, the error a toast); an empty one too.
+        app.screen.query_one("#answer").value = "x" * 201
+        await pilot.press("enter")
+        assert isinstance(app.screen, PromptScreen)
+        assert "longer than 200 characters" in str(app.screen.query_one("#error").render())
+        assert app.screen.query_one("#answer").value == "x" * 201
         app.screen.query_one("#answer").value = "renamed"
         await pilot.press("enter")
         await wait_for(pilot, lambda: cell(app, rec_id, "name") == "renamed")

@@ -19,10 +19,11 @@ from textual.screen import Screen
 
 from proclab.core.batch import batch_figures, batch_of
 from proclab.core.defaults import DEFAULT_METHOD
-from proclab.core.errors import AlreadyPending, ProclabError
+from proclab.core.errors import AlreadyPending, InputError, ProclabError
 from proclab.core.model import ProcessRow, ProcessSpec, ProcState
 from proclab.core.signals import STATE_WAIT_S
 from proclab.core.source import Capabilities, ProcessSource
+from proclab.core.spec import check_name
 from proclab.core.words import plural
 from proclab.tui.batch_words import batch_lines
 from proclab.tui.screens.details import live_words
@@ -226,7 +227,12 @@ class ProcessCommands(Screen[None]):
             return
 
         def check(text: str) -> str | None:
-            return None if text.strip() else "a name cannot be empty"
+            # The rule the rename itself applies, said in the prompt, which stays open: a
+            # name past the limit closed it, the text typed lost, the error a toast.
+            try:
+                return None if check_name(text) else "a name cannot be empty"
+            except InputError as exc:
+                return f"a name {exc.message}"
 
         def answered(name: str | None) -> None:
             if name:
