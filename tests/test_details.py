@@ -73,3 +73,19 @@ def test_an_ended_child_that_printed_nothing_has_no_output_not_none_yet():
     assert output_heading(ProcState.FAILED, 0) == "No output"
     assert output_heading(ProcState.SLEEPING, 0) == "No output yet"
     assert output_heading(ProcState.EXITED, 1) == "Last 1 line of output"
+
+
+def test_cpu_read_while_it_ran_is_a_bound_in_the_details_as_in_the_table():
+    """A killed forkserver child's CPU was read at its last tick (its fork server reaped
+    it first): the table said '≥10.99 s', its details '10.99 s on a CPU', '100%'."""
+    from proclab.tui import fmt
+
+    killed = next(r for r in mixed_rows() if r.state is ProcState.RUNNING)
+    killed = replace(killed, state=ProcState.KILLED, exitcode=-9, ended_at=NOW)
+    assert killed.cpu_at_least and fmt.cpu_time(killed).startswith("≥")
+    facts = _facts(killed)
+    assert facts["CPU"].startswith("at least user ") and "it used more" in facts["CPU"]
+    assert (
+        facts["CPU/wall"].startswith("≥")
+        and f"{fmt.cpu_time(killed)} on a CPU" in facts["CPU/wall"]
+    )

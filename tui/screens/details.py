@@ -127,6 +127,8 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
             else f"its {fmt.seconds(wall)}"
         )
         cpu = f"user {fmt.seconds(sample.cpu_user)}   system {fmt.seconds(sample.cpu_system)}"
+        if row.cpu_at_least:  # as the table's ≥ says: the same figure, the same bound
+            cpu = f"at least {cpu}: read while it ran, not at its end (it used more)"
         if row.state.is_live:  # an ended child's last figures come from its exit, not a tick
             cpu += f"   last tick {sample.cpu_percent:.0f}%"
             cpu += f" on core {sample.core}" if sample.core is not None else ""
@@ -142,7 +144,7 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
                 "CPU/wall",
                 f"not known: {fmt.seconds(sample.cpu_time)} on a CPU, its end (so its wall time) not known"
                 if row.end_unseen
-                else f"{sample.cpu_time / wall:.0%}: {fmt.seconds(sample.cpu_time)} on a CPU in {fmt.seconds(wall)} of wall time"
+                else f"{'≥' if row.cpu_at_least else ''}{sample.cpu_time / wall:.0%}: {fmt.cpu_time(row)} on a CPU in {fmt.seconds(wall)} of wall time"
                 if wall
                 else "not started yet",
             ),
