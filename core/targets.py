@@ -221,6 +221,8 @@ def _signature_from_object(module: object, target: Target) -> inspect.Signature 
         )
     if inspect.iscoroutinefunction(obj):
         raise InputError(FIELD, _ASYNC)
+    if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj):
+        raise InputError(FIELD, _GENERATOR)
     try:
         return inspect.signature(obj)
     except (TypeError, ValueError):
@@ -228,6 +230,11 @@ def _signature_from_object(module: object, target: Target) -> inspect.Signature 
 
 
 _ASYNC = "is an async function: give a plain function (e.g. def main(): asyncio.run(...))"
+# Called, a generator function runs none of its body: the child ended 0 having done nothing.
+_GENERATOR = (
+    "is a generator function (it yields): calling it runs none of its body; give a plain"
+    " function (e.g. def main(): for item in gen(): ...)"
+)
 
 
 def _signature_from_source(source: str, target: Target, path: str) -> inspect.Signature | None:
@@ -264,13 +271,29 @@ def _signature_from_source(source: str, target: Target, path: str) -> inspect.Si
             + did_you_mean(target.function, functions),
         )
     if isinstance(binding, ast.AsyncFunctionDef):
-        raise InputError(FIELD, f"{name} {_ASYNC}")
+        raise InputError(FIELD, f"{name} {_GENERATOR if _yields(binding) else _ASYNC}")
     if isinstance(binding, ast.FunctionDef):
+        if _yields(binding):
+            raise InputError(FIELD, f"{name} {_GENERATOR}")
         return _UNKNOWN if binding.decorator_list else _signature_from_args(binding.args)
     value = getattr(binding, "value", None)
     if isinstance(value, ast.Constant | ast.JoinedStr | ast.List | ast.Dict | ast.Tuple | ast.Set):
         raise InputError(FIELD, f"{name} is a value, not a function")
     return _UNKNOWN
+
+
+def _yields(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a `yield` of its own (not of a function, class or lambda inside it) makes
+    it a generator function."""
+    inner = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    nodes: list[ast.AST] = [*function.body]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(node, inner):
+            nodes.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:

@@ -27,6 +27,11 @@ def lesson_dir(tmp_path: Path) -> Path:
         "CONSTANT = 42\n"
         "async def coro():\n    pass\n"
         "def flexible(*args, **kwargs):\n    pass\n"
+        # a generator runs none of its body when called; one whose inner function yields
+        # is a plain function
+        "def gen():\n    yield 1\n"
+        "async def agen():\n    yield 1\n"
+        "def outer():\n    def inner():\n        yield 1\n    return list(inner())\n"
     )
     (tmp_path / "broken.py").write_text("def task(:\n    pass\n")
     (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\ndef task():\n    pass\n")
@@ -46,6 +51,9 @@ BAD = [
     ("good.py:nope", "", "", "target", "no function 'nope' in good.py"),
     ("good.py:CONSTANT", "", "", "target", "is a value, not a function"),
     ("good.py:coro", "", "", "target", "async function"),
+    ("good.py:gen", "", "", "target", "generator function (it yields): calling it runs none"),
+    ("good.py:agen", "", "", "target", "generator function"),
+    ("difflib:unified_diff", "([], [])", "", "target", "generator function"),
     ("math:pi", "", "", "target", "is a float, not a function"),
     (f"{TASKS}:nope", "", "", "target", "no function 'nope'"),
     ("good.py", "", "", "target", "no ':function' part"),
@@ -103,6 +111,7 @@ def test_good_file_target_is_checked_without_running_it(lesson_dir):
     spec = build_spec("good.py:task", "('jerry', 20, 'male')", cwd=str(lesson_dir))
     assert spec.target.kind == "file" and spec.target.location == str(lesson_dir / "good.py")
     assert build_spec("good.py:flexible", "(1, 2)", "{'x': 1}", cwd=str(lesson_dir))
+    assert build_spec("good.py:outer", cwd=str(lesson_dir))  # only its inner function yields
     assert not (lesson_dir / "top-level-ran").exists()
 
 
