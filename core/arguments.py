@@ -9,7 +9,7 @@ import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from proclab.core.errors import InputError, did_you_mean, past_digit_limit
+from proclab.core.errors import InputError, clipped, did_you_mean, past_digit_limit
 
 # A literal longer than this is almost certainly a paste accident; refusing it keeps the
 # parser's time and memory small whatever is typed.
@@ -203,6 +203,9 @@ def check_kwargs_keys(kwargs: Mapping[Any, object]) -> None:
             raise InputError("kwargs", f"keys must be strings, got {key!r}")
 
 
+SIGNATURE_CHARS = 120  # of a signature or binding error quoted in an error
+
+
 def check_call(
     signature: inspect.Signature | None,
     function: str,
@@ -212,6 +215,9 @@ def check_call(
     """Bind the call to the signature the way Python would when the child calls it."""
     if signature is None:
         return
+    # A one-line error: a function of 100,000 parameters made one of 788,926 characters,
+    # which filled the spawn form and hid its other fields.
+    called = f"{function}{clipped(str(signature), SIGNATURE_CHARS)}"
     params = signature.parameters.values()
     if not any(p.kind is p.VAR_KEYWORD for p in params):
         # A misspelled keyword is the kwargs' fault, whatever else is missing.
@@ -220,7 +226,7 @@ def check_call(
             if key not in named:
                 raise InputError(
                     "kwargs",
-                    f"{function}{signature}: got an unexpected keyword argument {key!r}"
+                    f"{called}: got an unexpected keyword argument {key!r}"
                     + did_you_mean(key, named),
                 )
     try:
@@ -228,7 +234,7 @@ def check_call(
     except TypeError as exc:
         message = str(exc)
         field = "kwargs" if "keyword" in message else "args"
-        raise InputError(field, f"{function}{signature}: {message}") from None
+        raise InputError(field, f"{called}: {clipped(message, SIGNATURE_CHARS)}") from None
 
 
 def check_crossable(args: tuple[object, ...], kwargs: Mapping[str, object], method: str) -> None:

@@ -342,3 +342,16 @@ def test_an_error_quoting_typed_text_shows_its_controls_escaped(argv, shown, cap
     assert shown in err
     assert "\x1b" not in err and "\x07" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_call_error_quotes_a_long_signature_cut_to_one_line(tmp_path: Path) -> None:
+    """A function of 100,000 parameters called wrongly gave an error of 788,926
+    characters, which filled the spawn form and hid its other fields and buttons."""
+    params = ", ".join(f"a{i}" for i in range(5000))
+    (tmp_path / "many.py").write_text(f"def f({params}):\n    pass\n")
+    with pytest.raises(InputError) as info:
+        build_spec("many.py:f", "()", cwd=str(tmp_path))
+    said = str(info.value)
+    assert info.value.field == "args" and len(said) < 300, len(said)
+    assert said.startswith("args: f(a0, a1") and "…" in said
+    assert said.endswith("missing a required argument: 'a0'")
