@@ -89,3 +89,19 @@ def test_cpu_read_while_it_ran_is_a_bound_in_the_details_as_in_the_table():
         facts["CPU/wall"].startswith("≥")
         and f"{fmt.cpu_time(killed)} on a CPU" in facts["CPU/wall"]
     )
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "state", "said"),
+    [
+        (-11, ProcState.KILLED, "ended by signal SIGSEGV: Segmentation fault"),
+        (-9, ProcState.KILLED, "ended by signal SIGKILL: Killed"),
+        (-15, ProcState.TERMINATED, "ended by signal SIGTERM: Terminated"),
+    ],
+)
+def test_a_signal_s_end_says_what_the_signal_means(exitcode, state, said):
+    """A child that crashed read 'ended by signal SIGSEGV (killed)', as if someone had
+    killed it (a tester's)."""
+    ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    ended = replace(ended, state=state, exitcode=exitcode, error=None)
+    assert _facts(ended)["Ended"] == said

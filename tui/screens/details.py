@@ -3,6 +3,7 @@ traceback and its last lines of output. Kept up to date while open."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -19,7 +20,7 @@ from proclab.core.batch import BatchFigures
 from proclab.core.calls import CallLog
 from proclab.core.classify import classify, cpu_demand, runnable_time
 from proclab.core.cpus import format_cpu_list
-from proclab.core.exits import describe_exit, traceback_ended_it, traceback_note
+from proclab.core.exits import describe_exit, signal_name, traceback_ended_it, traceback_note
 from proclab.core.model import OutputLine, ProcessRow, ProcState
 from proclab.core.output import escape_controls, on_screen
 from proclab.core.words import plural
@@ -57,7 +58,11 @@ def exit_reason(row: ProcessRow) -> str:
         return reason
     reason = f"exit code {describe_exit(row.exitcode)}"
     if row.exitcode < 0:
-        reason = f"ended by signal {describe_exit(row.exitcode).split()[1]} ({row.state})"
+        # The signal's own meaning, not only the state's word: a child that crashed
+        # (SIGSEGV, SIGABRT) read "ended by signal SIGSEGV (killed)", as if someone had.
+        number = -row.exitcode
+        meaning = signal.strsignal(number) if 0 < number < signal.NSIG else None
+        reason = f"ended by signal {signal_name(number)}" + (f": {meaning}" if meaning else "")
     elif row.exitcode == 0:
         reason = "returned normally (exit code 0)"
     if row.error:
