@@ -38,7 +38,7 @@ from proclab.core.defaults import (
 )
 from proclab.core.errors import AlreadyPending, SpawnRefused
 from proclab.core.exits import state_for_exit
-from proclab.core.family import Bound, Family
+from proclab.core.family import ZOMBIE, Bound, Family
 from proclab.core.launcher import Launcher
 from proclab.core.model import (
     SERVER_TAG,
@@ -302,6 +302,11 @@ class Controller:
 
     def live_count(self) -> int:
         return self._registry.live_count()
+
+    def strays(self) -> tuple[int, ...]:
+        if self._family is None:
+            return ()
+        return tuple(p for p, b in self._family.adopted().items() if b.state != ZOMBIE)
 
     def set_interval(self, seconds: float) -> None:
         self._sampler.set_interval(seconds)

@@ -274,6 +274,9 @@ class OutputLine:
     time: float  # wall clock when proclab read it
     # A piece of a line longer than output.MAX_LINE_BYTES, going on from the one before.
     continues: bool = False
+    # Read after its process had ended (and every byte it wrote had been read): written
+    # by a process it started that kept its output, a grandchild, not by `pid` itself.
+    after_end: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,10 @@ class Reaper:
     # The watcher's callbacks, on its thread ---------------------------------------------
 
     def _on_line(self, rec_id: int, stream: Stream, text: str, continues: bool) -> None:
-        self._registry.add_line(rec_id, stream, text, continues)
+        # Its end handled (on this thread, which read its pipes dry first): a line now is
+        # a process's it started, which kept its output (a grandchild printing on).
+        after_end = rec_id not in self._endings
+        self._registry.add_line(rec_id, stream, text, continues, after_end)
 
     def _on_exit(self, rec_id: int) -> bool:
         with self._lock:

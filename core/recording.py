@@ -846,6 +846,9 @@ class Replay:
     def live_count(self) -> int:
         return 0  # nothing runs: quitting a replay ends nothing
 
+    def strays(self) -> tuple[int, ...]:
+        return ()
+
     def usable_cpus(self) -> tuple[int, ...]:
         """The recorded machine's CPUs."""
         return tuple(range(len(self._system.per_core))) if self._system else ()

@@ -244,15 +244,24 @@ class Registry:
 
         return after
 
-    def add_line(self, rec_id: int, stream: Stream, text: str, continues: bool = False) -> None:
+    def add_line(
+        self,
+        rec_id: int,
+        stream: Stream,
+        text: str,
+        continues: bool = False,
+        after_end: bool = False,
+    ) -> None:
         """A line the record's process printed (`continues`: a piece of a long line, after
-        the one before it)."""
+        the one before it; `after_end`: read once it had ended, a descendant's)."""
         events: list[Event] = []
         with self.lock:
             row = self._rows.get(rec_id)
             if row is None:
                 return
-            line = OutputLine(rec_id, row.pid or 0, row.name, stream, text, time.time(), continues)
+            line = OutputLine(
+                rec_id, row.pid or 0, row.name, stream, text, time.time(), continues, after_end
+            )
             self._outputs[rec_id].append(line)
             events.append(line)
             collector = self._tracebacks[rec_id]

@@ -325,6 +325,9 @@ class FakeController:
     def live_count(self) -> int:
         return sum(1 for r in self._rows.values() if r.state.is_live)
 
+    def strays(self) -> tuple[int, ...]:
+        return ()
+
     def usable_cpus(self) -> tuple[int, ...]:
         return tuple(range(len(self._history[-1].per_core)))
 

@@ -17,7 +17,7 @@ from support import TASKS, handlers, wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from proclab.core import signals
+from proclab.core import family, signals
 from proclab.core.controller import Controller
 from proclab.core.model import ProcState
 from proclab.core.spec import build_spec
@@ -332,6 +332,36 @@ async def test_quit_asks_then_ends_every_child(live_controller):
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
     assert all(live_controller.row(i).state is ProcState.KILLED for i in ids)
+
+
+async def test_quit_asks_while_a_process_a_child_started_runs_on(
+    live_controller, tmp_path, monkeypatch
+):
+    """A grandchild printing on after its parent ended has no row: quitting ended it
+    without a question (the header said 0 live), and said so only on the terminal after."""
+    monkeypatch.setattr(family, "_claimed", True)  # this process is proclab, as its CLI says
+    (tmp_path / "orphaning.py").write_text(
+        "import os, time\n"
+        "def run():\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "        os._exit(0)\n"
+    )
+    (rec_id,) = live_controller.spawn(build_spec("orphaning.py:run", cwd=str(tmp_path)))
+    app = ProclabApp(live_controller, refresh=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, rec_id, "state") == "exited")
+        await wait_for(pilot, lambda: bool(live_controller.strays()))
+        (stray,) = live_controller.strays()
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        question = str(app.screen.query_one(".question").render())
+        assert question.startswith("1 process that children started runs on, their parent ended.")
+        await pilot.press("n")
+        assert psutil.pid_exists(stray)
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)
+    assert not psutil.pid_exists(stray) or psutil.Process(stray).status() == "zombie"
 
 
 async def test_quit_pressed_again_kills_at_once_whatever_the_grace():

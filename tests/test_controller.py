@@ -42,6 +42,7 @@ from proclab.core.model import (
     StateChanged,
 )
 from proclab.core.spec import build_spec
+from proclab.tui.fmt import printed_line
 from proclab.tui.screens.details import describe
 
 
@@ -1126,3 +1127,26 @@ def _outlived_and_said(controller: Controller, tmp_path: Path) -> None:
     (notice,) = said()
     assert notice.startswith("1 process that children started outlived its parent and runs on")
     assert f"{grandchild.pid} " in notice
+
+
+def test_a_line_printed_after_its_child_ended_is_marked_a_descendant_s(controller, tmp_path):
+    """A grandchild printing on its ended parent's pipe was shown under the parent's name
+    and pid as if the parent had printed it, while the row said the parent had exited (a
+    tester's): such a line is marked, and its own lines are not."""
+    (tmp_path / "orphaning.py").write_text(
+        "import os, time\n"
+        "def run():\n"
+        "    print('parent here', flush=True)\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(0.5)\n"
+        "        print('grandchild here', flush=True)\n"
+        "        os._exit(0)\n"
+    )
+    (rec_id,) = controller.spawn(build_spec("orphaning.py:run", cwd=str(tmp_path)))
+    assert controller.join([rec_id], timeout=20)
+    deadline = time.monotonic() + 10
+    while len(controller.output(rec_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    said = [(line.text, line.after_end) for line in controller.output(rec_id)]
+    assert said == [("parent here", False), ("grandchild here", True)]
+    assert printed_line(controller.output(rec_id)[1]).endswith(" ↳ | grandchild here")

@@ -265,19 +265,22 @@ class ProclabApp(App[int]):
         # A thread server has no rows: its connections are proclab's own threads, and
         # quitting cut them off without a word while a process server's were asked about.
         threads = _thread_server(self.source.server)
-        if not live and threads is None:
+        # Processes children started that outlived them (a grandchild printing on): no
+        # row's, and quitting ends them too, which it did without asking.
+        strays = len(self.source.strays())
+        if not live and threads is None and not strays:
             self.shut_down("No children running: quitting.")
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                ending = [plural(live, "process")] if live else []
+                ending = [plural(live + strays, "process")] if live or strays else []
                 if threads is not None:
                     ending.insert(0, "the TCP server")
                 self.shut_down(f"Ending {' and '.join(ending)}…")
 
-        if live:
-            them = "it" if live == 1 else "them"
+        if live or strays:
+            them = "it" if live + strays == 1 else "them"
             end = f"End {them} (SIGTERM, then SIGKILL if ignored)"
             if threads is not None:
                 end = f"Stop the server, e{end[1:]}"
@@ -285,7 +288,7 @@ class ProclabApp(App[int]):
             end = "Stop it, closing its connections,"
         self.push_screen(
             QuitScreen(
-                f"{_still_there(rows, threads)}.\n{end} and quit?",
+                f"{_still_there(rows, threads, strays)}.\n{end} and quit?",
                 "End and quit",
                 "Stay",
             ),
@@ -337,11 +340,14 @@ def _thread_server(server: ServerLike | None) -> ServerStatus | None:
     return status if status.mode == "thread" else None
 
 
-def _still_there(rows: list[ProcessRow], threads: ServerStatus | None = None) -> str:
+def _still_there(
+    rows: list[ProcessRow], threads: ServerStatus | None = None, strays: int = 0
+) -> str:
     """ "2 children are still running and 1 is stopped": a paused child is stopped, never
     "still running" (README, "What proclab promises"). The TCP server and its own
     processes are named apart: "1 child is still running" of the server alone read as a
-    child the user had started. `threads`: the server running in proclab's threads."""
+    child the user had started. `threads`: the server running in proclab's threads;
+    `strays`: processes children started that outlived them."""
     servers = {r.id: r.state for r in rows if r.tag == SERVER_TAG}
     theirs = sum(1 for r in rows if r.parent in servers)
     others = [r.state for r in rows if r.id not in servers and r.parent not in servers]
@@ -365,5 +371,10 @@ def _still_there(rows: list[ProcessRow], threads: ServerStatus | None = None) ->
         children.append(f"{stopped}{noun} {'is' if stopped == 1 else 'are'} stopped (paused)")
     if children:  # "...is running and 1 child is ... and 1 is ..." read as one list
         parts.append(" and ".join(children))
+    if strays:
+        runs = "runs" if strays == 1 else "run"
+        parts.append(
+            f"{plural(strays, 'process')} that children started {runs} on, their parent ended"
+        )
     text = "; ".join(parts)
     return text[:1].upper() + text[1:]

@@ -99,6 +99,9 @@ def count(value: int) -> str:
 # Before a piece of a child's line too long to keep whole (output.MAX_LINE_BYTES): it goes
 # on from the piece before, and is no line of its own.
 CONTINUES = "↪ "
+# After a line's name and pid: printed once that process had ended, by one it started
+# (OutputLine.after_end).
+AFTER_END = "↳ "
 # A process first read in /proc as a zombie: its start, lines and words may have come
 # before (by its hook and its pipes), its end before that reading, when not known.
 ENDED_UNSEEN = "it had ended when proclab first read it in /proc"
@@ -116,5 +119,6 @@ def printed_line(line: OutputLine) -> str:
     or `!` for stderr, then its text."""
     mark = "|" if line.stream == "stdout" else "!"
     more = CONTINUES if line.continues else ""
+    after = AFTER_END if line.after_end else ""
     # One escape of the whole: a flood's every line comes through here.
-    return escape_controls(f"{line.name} {line.pid} {mark} {more}{line.text}")
+    return escape_controls(f"{line.name} {line.pid} {after}{mark} {more}{line.text}")

@@ -250,6 +250,9 @@ class WatchedTree:
     def live_count(self) -> int:
         return self._registry.live_count()
 
+    def strays(self) -> tuple[int, ...]:
+        return ()  # every process of the tree has a row
+
     def running_count(self) -> int:
         """Of the processes not seen ended, those running now, read from /proc: not a
         zombie, nor one its parent reaped since the last walk (what to say is still

@@ -50,6 +50,9 @@ Core      the CPU it last ran on        CPU%   of one core, over the last tick
 CPU/wall  CPU time / wall time over its life so far (100%: on a CPU all along)
 Ctx       context switches, voluntary (gave the CPU up) / involuntary (preempted)
 Pinned    the CPUs it may run on (affinity); blank: any
+Output    each line under the name and pid of the child whose output it is; ↳ after the
+          pid: printed once that child had ended, by a process it started that kept its
+          output (a grandchild); ↪ before a line: it goes on from the piece before
 Runtime   wall time since start() returned (until it was reaped)
 {_indented(BATCH_RULE, "Batch")}
 CPU pane  each core's load now and over about a minute, on a fixed 0-100 % scale

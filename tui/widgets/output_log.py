@@ -32,7 +32,7 @@ from textual.strip import Strip
 from proclab.core.model import Notice, OutputLine, ProcessCall
 from proclab.core.output import escape_controls, on_screen
 from proclab.tui.call_words import call_moments, who
-from proclab.tui.fmt import line_text
+from proclab.tui.fmt import AFTER_END, line_text
 from proclab.tui.theme import resolve
 from proclab.tui.widgets.offscreen import PaintedWhenShown
 
@@ -282,6 +282,8 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
             return f"{stamp} proclab: {on_screen(entry.text)}", 0
         tag = f"{escape_controls(entry.name, tabs=True)} {entry.pid} "
+        if entry.after_end:
+            tag += AFTER_END
         mark = "! " if entry.stream == "stderr" else ""
         return f"{tag}{mark}{line_text(entry)}", len(tag)
 
