@@ -3,12 +3,14 @@ suggestion where one is close, and no error left beside a field that has changed
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from fakes import NOW, FakeController
 from support import TASKS
-from textual.widgets import Select
+from textual import events
+from textual.widgets import Input, Select
 
 from proclab.core.errors import InputError
 from proclab.core.spec import build_spec
@@ -157,3 +159,18 @@ async def test_the_built_in_list_names_the_target_in_the_form() -> None:
         builtin.value = Select.NULL  # the list's first row, its prompt: a crash (KeyError)
         await pilot.pause()
         assert app.is_running and target.value == "proclab.core.tasks:spin"
+
+
+async def test_keys_typed_at_once_after_n_go_into_the_form() -> None:
+    """`n` then a target typed at speed (one write to the terminal) lost every key: they
+    reached the screen under the form, or the form before its first field had focus."""
+    app = ProclabApp(FakeController([]), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(events.Key("n", "n"))
+        await asyncio.sleep(0)  # n read and handled, the form not yet mounted: then a burst
+        for character in "day36.py:task":
+            app.post_message(events.Key(character, character))
+        await pilot.pause(0.3)
+        form = app.screen
+        assert isinstance(form, SpawnScreen)
+        assert form.query_one("#target", Input).value == "day36.py:task"

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -150,6 +151,35 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
 
     def on_mount(self) -> None:
         self.query_one("#target", Input).focus()
+
+    class TypedAhead(Message):
+        """A key typed at once after the one that opened the form, which reached the screen
+        under it (TypeAhead): the form's first field takes it."""
+
+        def __init__(self, key: str, character: str | None) -> None:
+            super().__init__()
+            self.key, self.character = key, character
+
+    def on_key(self, event: events.Key) -> None:
+        # Typed before the first field had focus (given once the form is mounted), the
+        # key came to the form itself, which may have given it since. A field takes
+        # every printable key it is sent: one here never reached it.
+        if event.is_printable and (self.focused is None or isinstance(self.focused, Input)):
+            self._type(event.key, event.character)
+            event.stop()
+
+    def on_spawn_screen_typed_ahead(self, message: TypedAhead) -> None:
+        self._type(message.key, message.character)
+
+    def _type(self, key: str, character: str | None) -> None:
+        """Keys typed at speed after n (`n` then `myfile.py:task`) were lost, reaching the
+        screen under the form or the form before its first field had focus: they go to
+        the field with focus, or the first, in turn, as later keys do."""
+        field = self.focused if isinstance(self.focused, Input) else None
+        if field is None:
+            field = self.query_one("#target", Input)
+            self.set_focus(field)
+        field.post_message(events.Key(key, character))
 
     @on(Select.Changed, "#method")
     def _method_chosen(self, event: Select.Changed) -> None:
