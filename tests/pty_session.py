@@ -29,12 +29,17 @@ class PtySession:
         size: tuple[int, int] = (80, 24),
         cwd: str | None = None,
         env: dict[str, str] | None = None,
+        redirect: dict[int, str] | None = None,
     ) -> None:
+        """`redirect`: fds of proclab's to open on a file instead of the terminal, as a
+        shell's `2>/dev/null` does."""
         columns, lines = size
         pid, fd = pty.fork()
         if pid == 0:  # the child: becomes proclab, with the pty as its terminal
             if cwd:
                 os.chdir(cwd)
+            for number, path in (redirect or {}).items():
+                os.dup2(os.open(path, os.O_RDWR), number)
             environment = {
                 **os.environ,
                 "TERM": "xterm-256color",

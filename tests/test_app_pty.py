@@ -279,3 +279,18 @@ def test_started_in_the_background_then_brought_to_the_foreground_it_draws_and_r
         os.waitpid(pid, 0)
         os.close(fd)
         reap_orphans()
+
+
+@pytest.mark.parametrize("redirect", [{2: os.devnull}, {1: os.devnull, 2: os.devnull}])
+def test_the_app_draws_on_the_terminal_when_stderr_is_sent_elsewhere(
+    redirect: dict[int, str],
+) -> None:
+    """`proclab 2>/dev/null` ran the app, keys, children and all, and drew nothing: Textual
+    draws on stderr. It draws on the terminal that stdout or stdin is."""
+    session = PtySession([], redirect=redirect)
+    try:
+        session.wait_for(b"0 live")
+        session.send("q")
+        assert session.wait() == 0
+    finally:
+        session.close()

@@ -44,7 +44,7 @@ def private_terminal() -> Iterator[None]:
     private: list[TextIO] = [
         open(os.dup(0), encoding="utf-8", closefd=True),  # noqa: SIM115 - closed below
         open(os.dup(1), "w", encoding="utf-8", errors="backslashreplace", closefd=True),  # noqa: SIM115
-        open(os.dup(2), "w", encoding="utf-8", errors="backslashreplace", closefd=True),  # noqa: SIM115
+        open(_screen_fd(), "w", encoding="utf-8", errors="backslashreplace", closefd=True),  # noqa: SIM115
     ]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
@@ -64,6 +64,20 @@ def private_terminal() -> Iterator[None]:
         for stream in private:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
+
+
+def _screen_fd() -> int:
+    """A new fd for what the app draws (Textual writes it to stderr): stderr's, unless it
+    was sent elsewhere and stdout or stdin is the terminal (`proclab 2>/dev/null` ran the
+    app, keys, children and all, and drew nothing)."""
+    if in_browser() or os.isatty(2):
+        return os.dup(2)
+    if os.isatty(1):
+        return os.dup(1)
+    if os.isatty(0):
+        with contextlib.suppress(OSError):
+            return os.open(os.ttyname(0), os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    return os.dup(2)
 
 
 NO_TERMINAL = "the app needs a terminal, and stdin is not one"
