@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pty_session import PROCLAB
 from support import wait_for
+from textual import events
 
 from proclab.core.model import Event, Exited
 from proclab.core.scenario import BUILTIN, ScenarioError, load_scenario, parse_scenario
@@ -234,3 +235,17 @@ def test_an_empty_scenario_name_is_said_so() -> None:
     """`proclab demo ''` said "cannot read .: Is a directory"."""
     with pytest.raises(ScenarioError, match=r"no scenario named: give a SCENARIO\.toml"):
         load_scenario("")
+
+
+async def test_a_key_before_the_demo_has_begun_pauses_it_and_q_ends_it(controller):
+    """A key pressed as `proclab demo` started ended it in a traceback (its caption looked
+    up before it was there), exit 1; a tester's, 4 of 4."""
+    text = '[[step]]\nsay = "a sleeper"\nspawn = "proclab.core.tasks:sleep"\nargs = "(60,)"\n'
+    app = DemoApp(controller, parse_scenario(text, Path("t.toml")), refresh=0.2)
+    app.post_message(events.Key("space", " "))  # queued before the app runs
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "paused" in str(app.caption.render()))
+        assert controller.live_count() == 0  # paused before its first step
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None, timeout=15)
+    assert app.return_code == 0

@@ -71,8 +71,9 @@ class DemoApp(ProclabApp):
     def caption(self) -> DemoCaption:
         return self.lab.query_one("#demo-caption", DemoCaption)
 
-    def on_lab_screen_ready(self, _message: LabScreen.Ready) -> None:
-        self.lab.mount(DemoCaption(id="demo-caption", markup=False))
+    async def on_lab_screen_ready(self, _message: LabScreen.Ready) -> None:
+        await self.lab.mount(DemoCaption(id="demo-caption", markup=False))
+        self._caption()  # a key may have paused the demo already
         self.run_worker(self._play(), name="demo", exclusive=True)
 
     async def on_event(self, event: events.Event) -> None:
@@ -129,7 +130,11 @@ class DemoApp(ProclabApp):
         paused = not self._resume.is_set() and not self.done
         extra = "paused: any key resumes, q ends the demo" if paused else None
         text = on_screen(f"{self._said}   [{extra}]" if extra else self._said)
-        self.caption.update(text or on_screen(self.scenario.title))
+        try:
+            caption = self.caption
+        except NoMatches:  # a key before the lab was ready: said once the caption is there
+            return
+        caption.update(text or on_screen(self.scenario.title))
         screen = self.screen
         if screen is not self.lab and screen.is_mounted and not isinstance(screen, DIALOGS):
             # a screen a step opened shows the caption too
