@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -163,12 +164,45 @@ class OneLine(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             text += f" ({type(error).__name__}: {error})"
+        held = getattr(record, "held", 0)
+        if held:
+            text += f" ({held} more like it since the last one shown, held back)"
         return "proclab web: " + escape_controls(text, tabs=True)
 
 
+class OncePerSecond(logging.Filter):
+    """The same complaint (by its message's template and error) at most once a second,
+    with a count of those held back: out of file descriptors, asyncio logs every accept
+    it cannot make, 6,892 lines in a tester's run, as `serve`'s log says it once a second."""
+
+    def __init__(self, every: float = 1.0) -> None:
+        super().__init__()
+        self.every = every
+        self._last: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        key = (str(record.msg), type(error).__name__ if error is not None else "")
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every) < self.every:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        if len(self._last) > KINDS_KEPT:  # messages made whole, each its own: forgotten
+            self._last.clear()
+        self._last[key] = now
+        record.held = self._held.pop(key, 0)
+        return True
+
+
+KINDS_KEPT = 1000
+
+
 def quiet_logging() -> None:
-    """Warnings and errors only, one line each: not aiohttp's line per request (which
-    holds the token), nor textual-serve's tracebacks with their locals."""
+    """Warnings and errors only, one line each, the same one at most once a second: not
+    aiohttp's line per request (which holds the token), nor textual-serve's tracebacks
+    with their locals."""
     handler = logging.StreamHandler()
     handler.setFormatter(OneLine())
+    handler.addFilter(OncePerSecond())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
