@@ -399,10 +399,16 @@ async def test_only_the_served_origin_with_the_token_starts_an_app() -> None:
                 ("/?token=wrong", {}),
                 (f"/?token={web.token}", {"Host": f"evil.example:{port}"}),  # DNS rebinding
                 (f"/?token={web.token}", {"Origin": "http://evil.example"}),
+                (f"/?token={web.token}", {"Origin": "http://[::1"}),  # answered 500
             ):
                 async with session.get(base + path, headers=headers) as answer:
                     assert answer.status == 403, (path, headers)
                     assert "proclab web: refused" in await answer.text()
+            # A Host of bytes that are not UTF-8: the refusal itself failed, a 500.
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(b"GET /?token=" + web.token.encode() + b" HTTP/1.1\r\n")
+                raw.sendall(b"Host: \xff:" + str(port).encode() + b"\r\n\r\n")
+                assert raw.recv(4096).startswith(b"HTTP/1.1 403 ")
             async with session.get(f"{base}/?token={web.token}") as answer:
                 assert answer.status == 200
                 page = await answer.text()

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from proclab.core.errors import ProclabError, clipped
+from proclab.core.output import escape_controls
 from proclab.core.server.hosts import host_problem, ip_of, is_loopback
 from proclab.tui.commands.options import fixed_port
 from proclab.tui.commands.web_tabs import (
@@ -249,10 +250,15 @@ def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
     """Why this request is refused, or None: a Host that is not this server, a browser
     page from another origin, a page or websocket without this run's token."""
     if request.host.lower() not in hosts:
-        return f"this server is {' or '.join(sorted(hosts))}, not {request.host}"
+        return f"this server is {' or '.join(sorted(hosts))}, not {_said(request.host)}"
     origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc.lower() not in hosts:
-        return f"a page from {origin} may not use this server"
+    if origin is not None:
+        try:
+            theirs = urlsplit(origin).netloc.lower()
+        except ValueError:  # "http://[::1": answered 500, "Invalid IPv6 URL", not refused
+            theirs = None
+        if theirs not in hosts:
+            return f"a page from {_said(origin)} may not use this server"
     path = request.path
     if path.startswith(
         ("/static/", "/download/")
@@ -264,6 +270,13 @@ def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
     if given is None or not secrets.compare_digest(given.encode(), token.encode()):
         return "open the address proclab web printed when it started: it holds the token"
     return None
+
+
+def _said(header: str) -> str:
+    """A header's value as a refusal quotes it: escaped, short, and text any response can
+    carry (a Host of bytes that are not UTF-8 made the refusal itself fail, a 500)."""
+    shown = clipped(escape_controls(header, tabs=True), 100)
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _server_class() -> type:
