@@ -294,3 +294,19 @@ def test_the_app_draws_on_the_terminal_when_stderr_is_sent_elsewhere(
         assert session.wait() == 0
     finally:
         session.close()
+
+
+@pytest.mark.parametrize(("args", "ready"), [([], b"0 live"), (["demo", "--speed", "2"], b"1/")])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_the_app_ended_by_a_signal_exits_128_and_its_number(
+    args: list[str], ready: bytes, sig: int
+) -> None:
+    """SIGTERM or SIGHUP ended the app, the demo and a replay with status 0, where `run`,
+    `serve` and `watch --headless` say 128+N: a script could not tell it was interrupted."""
+    session = PtySession(args)
+    try:
+        session.wait_for(ready)
+        session.signal(sig)
+        assert session.wait() == 128 + sig
+    finally:
+        session.close()

@@ -113,6 +113,9 @@ class ProclabApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._quitting = False
         self._hurried = False
+        # The signal that ended the app (SIGTERM, SIGHUP, Ctrl+C as SIGINT): its exit
+        # status is then 128+N, as a shell says of a command it interrupted, not 0.
+        self.ended_by: int | None = None
         self._toasts: dict[tuple[str, str, str], float] = {}  # notice -> shown until
         self.shutdown_log: list[str] = []  # notices while ending the children, shown on exit
 
@@ -130,7 +133,7 @@ class ProclabApp(App[int]):
         self.source.set_interval(self.refresh_interval)
         for sig, name in SIGNALS.items():
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._event_loop.add_signal_handler(sig, self._on_signal, name)
+                self._event_loop.add_signal_handler(sig, self._on_signal, sig, name)
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -295,7 +298,8 @@ class ProclabApp(App[int]):
             answered,
         )
 
-    def _on_signal(self, name: str) -> None:
+    def _on_signal(self, sig: int, name: str) -> None:
+        self.ended_by = sig
         if self._quitting:
             self._hurry()
         else:
@@ -329,7 +333,8 @@ class ProclabApp(App[int]):
                 self.source.shutdown_children(self.source.grace)
         finally:
             unsubscribe()
-            self.call_from_thread(self.exit, 0)
+            status = 0 if self.ended_by is None else 128 + self.ended_by
+            self.call_from_thread(self.exit, return_code=status)
 
 
 def _thread_server(server: ServerLike | None) -> ServerStatus | None:
