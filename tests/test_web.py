@@ -162,6 +162,7 @@ def proclab_web(
     server = WebServer(
         subprocess.Popen(
             [PROCLAB, "web", "--host", host, "--port", str(port)]
+            + ([] if is_loopback(host) else ["--public"])
             + (["--url", url] if url else [])
             + (["--", *app_args] if app_args else []),
             stdout=subprocess.PIPE,
@@ -809,3 +810,34 @@ def test_the_same_complaint_is_logged_at_most_once_a_second_with_a_count() -> No
     again = record("socket.accept() out of system resource")
     assert spaced.filter(again)
     assert line.format(again).endswith("(499 more like it since the last one shown, held back)")
+
+
+async def test_on_every_address_it_answers_to_this_machine_s_own_by_number() -> None:
+    """`--host 0.0.0.0 --public` refused every Host but "0.0.0.0:PORT", which no browser
+    on another machine can open: this machine's addresses by number are answered (no
+    other site's page can send one, as a name made to point here can), names are not."""
+    port = free_port()
+    others = [
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET and not a.address.startswith("127.")
+    ]
+    own = others[0] if others else "127.0.0.1"  # a machine with its loopback alone
+    with proclab_web(port, host="0.0.0.0") as web:
+        async with aiohttp.ClientSession() as session:
+            page = f"http://127.0.0.1:{port}/?token={web.token}"
+            for host, status in ((f"{own}:{port}", 200), (f"127.0.0.1:{port}", 200),
+                                 (f"evil.example:{port}", 403)):  # fmt: skip
+                async with session.get(page, headers={"Host": host}) as answer:
+                    assert answer.status == status, (host, await answer.text())
+
+
+def test_a_public_address_that_is_not_this_machine_s_is_refused_before_any_warning() -> None:
+    """It warned that anyone could reach it there, then said it could not listen there."""
+    done = subprocess.run(
+        [PROCLAB, "web", "--host", "192.0.2.123", "--public", "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot listen on 192.0.2.123" in done.stderr and "WARNING" not in done.stderr

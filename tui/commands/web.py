@@ -229,16 +229,35 @@ def check_watching(app_args: list[str]) -> list[str]:
 
 def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
     """The Host names (host:port) this server answers to: its public URL's, and on a
-    loopback address each name of the loopback (127.0.0.1, localhost, [::1])."""
+    loopback address each name of the loopback (127.0.0.1, localhost, [::1]). Bound to
+    every address (0.0.0.0, ::), each of this machine's own too, by number: it refused
+    every Host but "0.0.0.0:PORT", which no browser elsewhere can open. An address is
+    no other site's page, as a name that was made to point here (DNS rebinding) is."""
     hosts = {urlsplit(public_url).netloc.lower(), netloc(host, port).lower()}
     address = ip_of(host)
     if address is not None:  # what a browser makes of 10.1: 10.0.0.1
         hosts.add(netloc(str(address), port).lower())
-    if is_loopback(host):
+    if address is not None and address.is_unspecified:
+        hosts.update(netloc(own, port).lower() for own in _own_addresses(address.version))
+    if is_loopback(host) or (address is not None and address.is_unspecified):
         hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
     if port == DEFAULT_HTTP_PORT:  # a browser leaves it out of Host and Origin: "localhost"
         hosts.update(name.removesuffix(f":{port}") for name in list(hosts))
     return frozenset(hosts)
+
+
+def _own_addresses(version: int) -> list[str]:
+    """This machine's addresses: IPv4 for a server bound to 0.0.0.0, both for :: (which
+    takes IPv4 too on Linux); a link-local IPv6's zone left out, as a URL cannot carry it."""
+    import psutil
+
+    families = {socket.AF_INET} if version == 4 else {socket.AF_INET, socket.AF_INET6}
+    return [
+        a.address.split("%")[0]
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family in families
+    ]
 
 
 def netloc(host: str, port: int) -> str:
@@ -420,6 +439,18 @@ def run(ns: argparse.Namespace) -> int:
     except ProclabError as exc:
         print(f"proclab web: {exc}", file=sys.stderr)
         return 2
+    try:
+        # Before the warning that it listens, and before the address and its token are
+        # printed (aiohttp's start-up, where they are, comes before it binds): with the
+        # port taken, the link printed led to whatever held it.
+        family = socket.AF_INET6 if ":" in ns.host else socket.AF_INET
+        socket.create_server((ns.host, ns.port), family=family).close()
+    except OSError as exc:
+        # Not os.strerror: a name that does not resolve is a gaierror, whose errno is -2;
+        # create_server adds the address its message names already.
+        why = (exc.strerror or str(exc)).split(" (while attempting", 1)[0]
+        print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
+        return 2
     if not is_loopback(ns.host):
         print(
             f"proclab web: WARNING: listening on {ns.host}: anyone who can reach port {ns.port}"
@@ -430,21 +461,10 @@ def run(ns: argparse.Namespace) -> int:
         if ns.host in ("0.0.0.0", "::") and not ns.url:
             print(
                 f"proclab web: the address printed below names {ns.host}, which another"
-                f" machine cannot open: --url http://THIS-MACHINE:{ns.port} prints one it can",
+                " machine cannot open: put this machine's address (a number) in its place,"
+                f" or --url http://THIS-MACHINE:{ns.port} prints one it can",
                 file=sys.stderr,
             )
-    try:
-        # Before the address and its token are printed (aiohttp's start-up, where they
-        # are, comes before it binds): with the port taken, the link printed led to
-        # whatever held it.
-        family = socket.AF_INET6 if ":" in ns.host else socket.AF_INET
-        socket.create_server((ns.host, ns.port), family=family).close()
-    except OSError as exc:
-        # Not os.strerror: a name that does not resolve is a gaierror, whose errno is -2;
-        # create_server adds the address its message names already.
-        why = (exc.strerror or str(exc)).split(" (while attempting", 1)[0]
-        print(f"proclab web: cannot listen on {ns.host}:{ns.port}: {why}", file=sys.stderr)
-        return 2
     server = _server_class()(
         app_command(app_args),
         host=ns.host,
