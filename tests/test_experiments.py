@@ -290,6 +290,16 @@ def test_cli_refuses_a_csv_path_no_file_can_be_made_in_before_it_runs(capsys, tm
     made = tmp_path / "new.csv"
     assert cli.main([*argv, "--csv", str(made)]) == 0  # a path that can be written is
     assert made.read_text().startswith("experiment,")
+    assert cli.main([*argv, "--csv", str(made)]) == 0  # and an experiment's CSV again
+    capsys.readouterr()
+    # A file that holds something else is not replaced (notes, a script: a tester's).
+    for name, kept in (("notes.txt", "precious notes\n"), ("tool.py", "print('hi')\n")):
+        other = tmp_path / name
+        other.write_text(kept)
+        assert cli.main([*argv, "--csv", str(other)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "not overwritten" in err, err
+        assert other.read_text() == kept
 
 
 def test_cpu_vs_io_reports_every_n_for_both_kinds():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -145,6 +146,14 @@ def check_writable(path: str, field: str) -> None:
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
             raise InputError(field, f"cannot write {path!r}: it is read-only")
+        if not _replaceable(path, field):
+            # `--csv notes.txt` and `--csv script.py` replaced them, as --record no longer
+            # replaces what is not a recording.
+            raise InputError(
+                field,
+                f"{path!r} holds something other than an experiment's {field.upper()}"
+                " (not overwritten: remove it or choose another name)",
+            )
         flags = os.O_WRONLY | os.O_NONBLOCK  # a fifo without a reader is refused, not waited on
     elif not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise InputError(field, f"cannot write into {folder!r}")
@@ -158,6 +167,24 @@ def check_writable(path: str, field: str) -> None:
         raise InputError(field, f"cannot write {path!r}: {exc.strerror or exc}") from None
     if flags & os.O_CREAT:
         os.unlink(path)
+
+
+def _replaceable(path: str, kind: str) -> bool:
+    """Whether an experiment's result may replace what `path` holds: no regular file (a
+    FIFO, /dev/null), an empty one, or an experiment's own result in that form (its CSV's
+    header, or a JSON object naming its experiment)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
+        with open(path, "rb") as file:
+            head = file.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return True  # the open says what is wrong
+    if not head:
+        return True
+    if kind == "csv":
+        return head.startswith(b"experiment,")
+    return head.startswith(b"{") and b'"experiment"' in head
 
 
 def _write_csv(path: str, text: str) -> str | None:
