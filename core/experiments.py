@@ -239,6 +239,17 @@ class ParallelResult:
         return self.speedup / self.ideal
 
     @property
+    def efficiency_bound(self) -> str | None:
+        """Why no efficiency is stated (the cores bound no part of the copies' time that
+        matters), or None: the table says "-", and the JSON and CSV null (they said 1.215
+        beside it, an efficiency past 100 %)."""
+        if self.cpu_bound is False:
+            return "the copies mostly waited, not on a CPU: no core bound"
+        if self.waits_overlap:
+            return "their own waits overlapped too: the cores bound only their CPU work"
+        return None
+
+    @property
     def waits_overlap(self) -> bool:
         """The copies' own waits (sleeps, I/O) were a good part of each one's work (core.
         batch's share): at once those overlap too, and the cores bound only the CPU work."""
@@ -333,7 +344,7 @@ class ParallelResult:
             "speedup": round(self.speedup, 3),
             "speedup_low": round(low, 3),
             "speedup_high": round(high, 3),
-            "efficiency": round(self.efficiency, 3),
+            "efficiency": None if self.efficiency_bound else round(self.efficiency, 3),
             "cpu_bound": self.cpu_bound,
             "beyond_cores": self.beyond_cores,
             "serial_cpu_s": _rounded(self.serial_cpu_s),
@@ -391,14 +402,8 @@ class ParallelResult:
         """Speed-up over the cores the copies could use: a CPU-bound measure. Copies that
         mostly waited are not bounded by the cores (sleeps at once showed 198 %), and a
         speed-up that is no result gives none (144 % beside a marked one)."""
-        if self.cpu_bound is False:
-            return ("efficiency", "-", "the copies mostly waited, not on a CPU: no core bound")
-        if self.waits_overlap:
-            return (
-                "efficiency",
-                "-",
-                "their own waits overlapped too: the cores bound only their CPU work",
-            )
+        if self.efficiency_bound:
+            return ("efficiency", "-", self.efficiency_bound)
         mark = "*" if self.marked else ""
         return ("efficiency", f"{self.efficiency:.0%}{mark}", f"speed-up / {self.ideal}")
 

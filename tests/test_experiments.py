@@ -220,6 +220,10 @@ def test_copies_whose_own_waits_overlap_are_bounded_by_them_not_only_by_the_core
     assert "noise" not in mixed.summary()
     assert mixed.table()[1][2][2].endswith("at most 3.60x: their own waits overlap too")
     assert mixed.table()[1][3][1] == "-"  # no efficiency over the cores for them
+    # nor in the JSON and CSV, which said 1.26 beside it (an efficiency past 100 %)
+    assert mixed.figures()["efficiency"] is None
+    assert mixed.csv_rows()[0]["efficiency"] is None
+    assert ",efficiency," in experiments.to_csv(mixed) and ",,True," in experiments.to_csv(mixed)
     # past what the cores and their own waits allow, it is still noise, and says so
     noisy = replace(mixed, parallel_s=0.45, parallel_runs_s=(0.45, 0.46, 0.44))
     assert noisy.beyond_cores and "more than 2 cores and their own waits allow (3.60x)" in (
