@@ -82,7 +82,8 @@ class ReplayScreen(LabScreen):
         if self.replay.cut_line is not None:
             self.notify(
                 f"The recording's last line ({self.replay.cut_line}) was cut off mid-way"
-                " (proclab stopped while writing it): the replay ends before it.",
+                " (its writing stopped there: proclab was killed, or the disk was full): the"
+                " replay ends before it, each process as the recording last saw it.",
                 severity="warning",
                 markup=False,
             )
