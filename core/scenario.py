@@ -7,7 +7,6 @@ before anything starts.
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ class Scenario:
 
 
 MAX_SCENARIO_CHARS = 1_000_000  # the built-in lesson is 3 kB
+MAX_WAIT_S = 3600  # a step's wait: a pause (any key) holds the demo for longer
 
 
 def load_scenario(path: str | Path | None = None, cwd: str | None = None) -> Scenario:
@@ -142,8 +142,9 @@ def _step(raw: dict[str, Any], line: int, cwd: str | None) -> Step:
         raise ProclabError(f"one action per step, found {' and '.join(actions)}: split the step")
     say = _typed(raw, "say", str)
     wait = _typed(raw, "wait", (int, float), 0.0)
-    if not math.isfinite(wait) or wait < 0:
-        raise InputError("wait", f"must be 0 or more seconds, got {wait}")
+    if not 0 <= wait <= MAX_WAIT_S:  # NaN fails it too
+        # inf was "must be 0 or more seconds", and 1e308 was taken
+        raise InputError("wait", f"must be 0 to {MAX_WAIT_S:,} seconds, got {wait}")
     action = actions[0] if actions else None
     if action is None and say is None:
         raise ProclabError("a step says something or does one of " + ", ".join(ACTIONS))
