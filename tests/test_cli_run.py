@@ -196,6 +196,28 @@ def test_interrupt_ends_every_child(sig, status):
     assert wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in family), 5)
 
 
+def test_a_signal_it_was_started_ignoring_stays_ignored():
+    """Run with `&` from a script (SIGINT ignored), a Ctrl+C sent 0.2 s in or later
+    cancelled the run (130), sent sooner was ignored: programs keep ignoring what they
+    were started ignoring (a tester's). SIGTERM still ends it."""
+    proc = subprocess.Popen(
+        [PROCLAB, "run", f"{T}:sleep", "--args", "(1.5,)", "--method", "fork"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert wait_until(lambda: len(_descendants(proc.pid)) >= 1, 20)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        kill_if_running(proc)
+    assert proc.returncode == 0 and "received" not in err, err  # ran its 1.5 s to the end
+    assert "exited" in out, out
+
+
 def test_sigterm_ignorers_are_killed_after_the_grace_period():
     proc = subprocess.Popen(
         [

@@ -50,6 +50,7 @@ from proclab.core.words import plural
 from proclab.tui.quiet_driver import QuietLinuxDriver
 from proclab.tui.screens.lab import LabScreen
 from proclab.tui.screens.shutdown import QuitScreen, ShutdownScreen
+from proclab.tui.terminal import heeded
 from proclab.tui.widgets.output_log import SCROLLBACK
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ DRAIN_DELAY_S = 0.05  # events arriving within this are drawn together
 # While children print faster than the pane draws (lines were dropped), the screen is
 # redrawn this often: drawing a flood 20 times a second would leave keys waiting.
 FLOOD_DRAIN_S = 0.25
-SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP", signal.SIGINT: "SIGINT"}
+SIGNALS: dict[int, str] = {
+    signal.SIGTERM: "SIGTERM",
+    signal.SIGHUP: "SIGHUP",
+    signal.SIGINT: "SIGINT",
+}
 
 
 class ProclabApp(App[int]):
@@ -131,9 +136,9 @@ class ProclabApp(App[int]):
         self._event_loop = asyncio.get_running_loop()
         self._unsubscribe = self.source.subscribe(self._on_event)
         self.source.set_interval(self.refresh_interval)
-        for sig, name in SIGNALS.items():
+        for sig in heeded(*SIGNALS):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._event_loop.add_signal_handler(sig, self._on_signal, sig, name)
+                self._event_loop.add_signal_handler(sig, self._on_signal, sig, SIGNALS[sig])
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:

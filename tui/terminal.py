@@ -80,6 +80,13 @@ def _screen_fd() -> int:
     return os.dup(2)
 
 
+def heeded(*signals: int) -> tuple[int, ...]:
+    """Of `signals`, those this process was not started ignoring: a command run with `&`
+    by a script, or under nohup, keeps ignoring SIGINT or SIGHUP, as programs do (a
+    Ctrl+C sent 0.2 s in cancelled it, sent sooner was ignored)."""
+    return tuple(s for s in signals if signal.getsignal(s) is not signal.SIG_IGN)
+
+
 NO_TERMINAL = "the app needs a terminal, and stdin is not one"
 
 

@@ -37,6 +37,7 @@ from proclab.tui.commands.options import (
     positive_float,
     spec_from_arguments,
 )
+from proclab.tui.terminal import heeded
 
 HELP = "start children, stream their output, join them, print a summary"
 DESCRIPTION = (
@@ -146,7 +147,9 @@ def stop_signals(on_signal: Callable[[], None] | None = None) -> Iterator[list[i
         if on_signal is not None:
             on_signal()
 
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        s: signal.signal(s, note) for s in heeded(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     stop_listening = on_closed(lambda: note(signal.SIGPIPE, None))
     try:
         yield received
