@@ -45,7 +45,6 @@ from proclab.tui.screens.dialogs import ChoiceScreen
 from proclab.tui.screens.help import HelpScreen
 from proclab.tui.screens.lab_keys import LAB_BINDINGS, QUIT_LEAVING
 from proclab.tui.screens.process_commands import ProcessCommands, allowed
-from proclab.tui.screens.spawn_form import SpawnScreen
 from proclab.tui.widgets.cpu_pane import CpuPane
 from proclab.tui.widgets.output_log import CallLine, OutputLog, call_entries
 from proclab.tui.widgets.process_table import COLUMN_KEYS, COLUMN_LABELS, ProcessTable
@@ -430,12 +429,6 @@ class LabScreen(ProcessCommands):
         """Escape clears the filter: in its box, or at the table once Enter has left it
         there (where the table's "Escape clears the filter" sent it before); a join being
         waited for is stopped first (action_cancel_join)."""
-        form = self.app.screen
-        if isinstance(form, SpawnScreen) and event.is_printable:
-            # Typed at once after n: the keys came here before the form was on top.
-            form.post_message(SpawnScreen.TypedAhead(event.key, event.character))
-            event.stop()
-            return
         box = self.query_one("#filter", Input)
         at_table = self.table.has_focus and bool(box.value) and not self._joining
         if event.key == "escape" and (box.has_focus or at_table):

@@ -14,7 +14,6 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -51,6 +50,10 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "spawn", "Spawn", priority=True),
     ]
+    # Nothing has focus until the keys typed while the form was being made are in: the
+    # target then (on_mount). Textual's own would give the first field at once (None is
+    # the app's choice, "*").
+    AUTO_FOCUS = ""
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self._method = method
         self._cwd = cwd or os.getcwd()
         self._cpus = cpus if cpus is not None else usable_cpus()
+        self._typed_ahead = False  # keys came before the first field had focus (on_key)
 
     def compose(self) -> ComposeResult:
         greet_args, greet_kwargs, _ = BUILTINS["greet"]
@@ -150,36 +154,32 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#target", Input).focus()
+        # Once every key that came before is in (on_key): focused at once, keys typed
+        # while the form was being made reached the form, and later ones the field first.
+        self.call_after_refresh(self._focus_target)
 
-    class TypedAhead(Message):
-        """A key typed at once after the one that opened the form, which reached the screen
-        under it (TypeAhead): the form's first field takes it."""
-
-        def __init__(self, key: str, character: str | None) -> None:
-            super().__init__()
-            self.key, self.character = key, character
+    def _focus_target(self) -> None:
+        target = self.query_one("#target", Input)
+        if self._typed_ahead:
+            target.select_on_focus = False  # what was typed is kept, not selected
+        target.focus()
 
     def on_key(self, event: events.Key) -> None:
-        # Typed before the first field had focus (given once the form is mounted), the
-        # key came to the form itself, which may have given it since. A field takes
-        # every printable key it is sent: one here never reached it.
-        if event.is_printable and (self.focused is None or isinstance(self.focused, Input)):
-            self._type(event.key, event.character)
-            event.stop()
-
-    def on_spawn_screen_typed_ahead(self, message: TypedAhead) -> None:
-        self._type(message.key, message.character)
-
-    def _type(self, key: str, character: str | None) -> None:
-        """Keys typed at speed after n (`n` then `myfile.py:task`) were lost, reaching the
-        screen under the form or the form before its first field had focus: they go to
-        the field with focus, or the first, in turn, as later keys do."""
-        field = self.focused if isinstance(self.focused, Input) else None
-        if field is None:
-            field = self.query_one("#target", Input)
-            self.set_focus(field)
-        field.post_message(events.Key(key, character))
+        """Keys typed at speed after n (`n` then `day36.py:task`) came to the form before
+        its first field had focus, and were lost: they go into that field, in turn, as
+        later keys do (the first replaces what is there, as a key does once the field,
+        selected on focus, has it)."""
+        if self.focused is not None or not (event.is_printable or event.key == "backspace"):
+            return
+        target = self.query_one("#target", Input)
+        if not self._typed_ahead:
+            target.value = ""
+            self._typed_ahead = True
+        if event.key == "backspace":
+            target.action_delete_left()
+        elif event.character:
+            target.insert_text_at_cursor(event.character)
+        event.stop()
 
     @on(Select.Changed, "#method")
     def _method_chosen(self, event: Select.Changed) -> None:
