@@ -404,6 +404,11 @@ def test_a_fork_child_no_walk_saw_lived_at_most_from_its_start_call_to_its_reapi
     parent's start() told when it was called (the child is born inside it) and its
     parent's join when it was reaped: it lived at most that long, shown with its ≤."""
     rows, events = book()
+    # As the watcher's own does for a process gone when it is asked to watch it: "ended
+    # by now", which was taken for its pidfd's exact word (a reviewer's).
+    monkeypatch.setattr(
+        rows, "_watch_exit", lambda rec_id, process: rows.exited.setdefault(rec_id, time.time())
+    )
     monkeypatch.setattr(tree, "describe", lambda pid: None)  # ended before any read
     messages = HookMessages(rows, None, None, lambda pending: None)  # type: ignore[arg-type]
     called = time.time() - 0.050

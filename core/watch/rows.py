@@ -501,11 +501,14 @@ class TreeRows:
         if row.state.is_over:
             return
         status = self.statuses.pop(pid, None)
-        ended_at = self.exited.get(rec_id)  # its pidfd's word: exact
-        if ended_at is None:
-            # Ended by when proclab found it gone, and by when its parent reaped it,
-            # whichever came first (a row made from its parent's word late).
-            ended_at = since if status is None else min(since, status.at)
+        ended_at = self.exited.get(rec_id)  # its pidfd's word: exact, if it ran then
+        if ended_at is None or row.end_unseen:
+            # It had ended when proclab first looked (its pidfd then said so at once):
+            # it ended by each of these moments, the first the closest; by its parent's
+            # reaping, where that came first (a Pool's worker, whose start() and join()
+            # were read after both had returned, was said to end when they were read).
+            told = status.at if status is not None else None
+            ended_at = min(t for t in (ended_at, since, told) if t is not None)
         if status is not None:
             changes = ended(row, status.code, ended_at, status.note, self._final(rec_id, status))
         else:
