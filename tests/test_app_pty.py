@@ -287,9 +287,12 @@ def test_the_app_draws_on_the_terminal_when_stderr_is_sent_elsewhere(
 ) -> None:
     """`proclab 2>/dev/null` ran the app, keys, children and all, and drew nothing: Textual
     draws on stderr. It draws on the terminal that stdout or stdin is."""
-    session = PtySession([], redirect=redirect)
+    session = PtySession([], size=(120, 40), redirect=redirect, env={"COLUMNS": "", "LINES": ""})
     try:
         session.wait_for(b"0 live")
+        # At the terminal's size: with stdout sent elsewhere too, Textual's own reading
+        # of the size (stdout's) gave 80x24 on a 120x40 terminal (a reviewer's).
+        session.wait_for(b"\x1b[40;")
         session.send("q")
         assert session.wait() == 0
     finally:

@@ -71,6 +71,18 @@ class QuietLinuxDriver(LinuxDriver):
         self._raw_modes: list[Any] | None = None  # the terminal's, in application mode
         self._wanted = False  # application mode asked for, and not stopped since
 
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """The size of the terminal it draws on. Textual's asks stdout's (through shutil),
+        which under `proclab >/dev/null 2>&1` is no terminal: the app drew in 80x24 on a
+        larger one, and kept to it when the window grew (terminal.py draws on the
+        terminal stdin is, then)."""
+        screen = self._file
+        if screen is not None:
+            with contextlib.suppress(ValueError, OSError):
+                size = os.get_terminal_size(screen.fileno())
+                return size.columns or 80, size.lines or 25
+        return super()._get_terminal_size()
+
     def start_application_mode(self) -> None:
         self._wanted = True
         self._exit.open()  # again after a suspend (Ctrl+Z), which closes the driver
