@@ -704,3 +704,21 @@ def test_cli_json_and_csv_on_stdout_together_are_refused(capsys):
         out == ""
         and err == "proclab experiment: give --json or --csv -, not both: each is stdout's\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["csv", "json"])
+@pytest.mark.parametrize("name", ["parallel", "start-methods", "cpu-vs-io"])
+def test_an_experiment_s_own_result_may_be_written_over_and_nothing_else(tmp_path, kind, name):
+    """Exporting start-methods as JSON twice to one file was refused ("holds something
+    other than an experiment's JSON": it has no "experiment" key; a reviewer's)."""
+    from proclab.tui.commands.experiment import check_writable
+
+    result = FAKE_RESULTS[name]
+    path = tmp_path / f"r.{kind}"
+    path.write_text(
+        experiments.to_csv(result) if kind == "csv" else experiments.to_json_text(result)
+    )
+    check_writable(str(path), kind)  # its own: written over
+    path.write_text("notes\n")
+    with pytest.raises(InputError, match="not overwritten"):
+        check_writable(str(path), kind)

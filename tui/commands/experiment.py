@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 import threading
@@ -184,7 +185,8 @@ def _replaceable(path: str, kind: str) -> bool:
         return True
     if kind == "csv":
         return head.startswith(b"experiment,")
-    return head.startswith(b"{") and b'"experiment"' in head
+    # Its first key: "experiment", or a start method (start-methods' JSON is keyed by them)
+    return re.match(rb'\{\s*"(experiment|fork|forkserver|spawn)"\s*:', head) is not None
 
 
 def _write_csv(path: str, text: str) -> str | None:
