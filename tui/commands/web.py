@@ -28,6 +28,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -227,37 +228,60 @@ def check_watching(app_args: list[str]) -> list[str]:
     return app_args
 
 
-def served_hosts(public_url: str, host: str, port: int) -> frozenset[str]:
-    """The Host names (host:port) this server answers to: its public URL's, and on a
-    loopback address each name of the loopback (127.0.0.1, localhost, [::1]). Bound to
-    every address (0.0.0.0, ::), each of this machine's own too, by number: it refused
-    every Host but "0.0.0.0:PORT", which no browser elsewhere can open. An address is
-    no other site's page, as a name that was made to point here (DNS rebinding) is."""
-    hosts = {urlsplit(public_url).netloc.lower(), netloc(host, port).lower()}
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What Host (and Origin) this server answers to: its public URL's, and on a loopback
+    address each name of the loopback (127.0.0.1, localhost, [::1]). Bound to every
+    address (0.0.0.0, ::: `every`, their IP version), also each of this machine's own by
+    number, read at each ask (a network change): it refused every Host but
+    "0.0.0.0:PORT", which no browser elsewhere can open. An address is no other site's
+    page, as a name made to point here (DNS rebinding) is."""
+
+    names: frozenset[str]
+    port: int
+    every: int | None = None
+
+    def answers(self, host: str) -> bool:
+        if host.lower() in self.names:
+            return True
+        if self.every is None:
+            return False
+        try:
+            parts = urlsplit(f"//{host}")
+            address, port = parts.hostname, parts.port or DEFAULT_HTTP_PORT
+        except ValueError:  # not host[:port]
+            return False
+        return port == self.port and address in _own_addresses(self.every)
+
+    def __str__(self) -> str:
+        # Not each address of the machine (docker's, a VPN's) to whoever asks wrongly
+        named = " or ".join(sorted(self.names))
+        return f"{named} or this machine's own addresses" if self.every else named
+
+
+def served_hosts(public_url: str, host: str, port: int) -> Served:
+    names = {urlsplit(public_url).netloc.lower(), netloc(host, port).lower()}
     address = ip_of(host)
     if address is not None:  # what a browser makes of 10.1: 10.0.0.1
-        hosts.add(netloc(str(address), port).lower())
-    if address is not None and address.is_unspecified:
-        hosts.update(netloc(own, port).lower() for own in _own_addresses(address.version))
-    if is_loopback(host) or (address is not None and address.is_unspecified):
-        hosts.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
+        names.add(netloc(str(address), port).lower())
+    every = address.version if address is not None and address.is_unspecified else None
+    if is_loopback(host) or every:
+        names.update(f"{name}:{port}" for name in LOOPBACK_NAMES)
     if port == DEFAULT_HTTP_PORT:  # a browser leaves it out of Host and Origin: "localhost"
-        hosts.update(name.removesuffix(f":{port}") for name in list(hosts))
-    return frozenset(hosts)
+        names.update(name.removesuffix(f":{port}") for name in list(names))
+    return Served(frozenset(names), port, every)
 
 
-def _own_addresses(version: int) -> list[str]:
+def _own_addresses(version: int) -> set[str]:
     """This machine's addresses: IPv4 for a server bound to 0.0.0.0, both for :: (which
     takes IPv4 too on Linux); a link-local IPv6's zone left out, as a URL cannot carry it."""
-    import psutil
-
     families = {socket.AF_INET} if version == 4 else {socket.AF_INET, socket.AF_INET6}
-    return [
-        a.address.split("%")[0]
+    return {
+        a.address.split("%")[0].lower()
         for addresses in psutil.net_if_addrs().values()
         for a in addresses
         if a.family in families
-    ]
+    }
 
 
 def netloc(host: str, port: int) -> str:
@@ -265,18 +289,18 @@ def netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def refusal(request: Any, hosts: frozenset[str], token: str) -> str | None:
+def refusal(request: Any, served: Served, token: str) -> str | None:
     """Why this request is refused, or None: a Host that is not this server, a browser
     page from another origin, a page or websocket without this run's token."""
-    if request.host.lower() not in hosts:
-        return f"this server is {' or '.join(sorted(hosts))}, not {_said(request.host)}"
+    if not served.answers(request.host):
+        return f"this server is {served}, not {_said(request.host)}"
     origin = request.headers.get("Origin")
     if origin is not None:
         try:
-            theirs = urlsplit(origin).netloc.lower()
+            theirs = urlsplit(origin).netloc
         except ValueError:  # "http://[::1": answered 500, "Invalid IPv6 URL", not refused
-            theirs = None
-        if theirs not in hosts:
+            theirs = ""
+        if not served.answers(theirs):
             return f"a page from {_said(origin)} may not use this server"
     path = request.path
     if path.startswith(
