@@ -273,9 +273,11 @@ def _signature_from_source(source: str, target: Target, path: str) -> inspect.Si
     if isinstance(binding, ast.AsyncFunctionDef):
         raise InputError(FIELD, f"{name} {_GENERATOR if _yields(binding) else _ASYNC}")
     if isinstance(binding, ast.FunctionDef):
+        if binding.decorator_list:  # what it is then is the decorator's to say
+            return _UNKNOWN
         if _yields(binding):
             raise InputError(FIELD, f"{name} {_GENERATOR}")
-        return _UNKNOWN if binding.decorator_list else _signature_from_args(binding.args)
+        return _signature_from_args(binding.args)
     value = getattr(binding, "value", None)
     if isinstance(value, ast.Constant | ast.JoinedStr | ast.List | ast.Dict | ast.Tuple | ast.Set):
         raise InputError(FIELD, f"{name} is a value, not a function")

@@ -32,6 +32,9 @@ def lesson_dir(tmp_path: Path) -> Path:
         "def gen():\n    yield 1\n"
         "async def agen():\n    yield 1\n"
         "def outer():\n    def inner():\n        yield 1\n    return list(inner())\n"
+        # a decorator may make a generator function a plain one (it drains it)
+        "def drained(f):\n    return lambda *a: list(f(*a))\n"
+        "@drained\ndef produced():\n    yield 1\n"
     )
     (tmp_path / "broken.py").write_text("def task(:\n    pass\n")
     (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\ndef task():\n    pass\n")
@@ -112,6 +115,7 @@ def test_good_file_target_is_checked_without_running_it(lesson_dir):
     assert spec.target.kind == "file" and spec.target.location == str(lesson_dir / "good.py")
     assert build_spec("good.py:flexible", "(1, 2)", "{'x': 1}", cwd=str(lesson_dir))
     assert build_spec("good.py:outer", cwd=str(lesson_dir))  # only its inner function yields
+    assert build_spec("good.py:produced", cwd=str(lesson_dir))  # its decorator drains it
     assert not (lesson_dir / "top-level-ran").exists()
 
 
