@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from fakes import NOW, FakeController
 
+from proclab.core.errors import ProclabError
 from proclab.tui.app import ProclabApp
 from proclab.tui.screens.dialogs import ConfirmScreen
 
@@ -54,6 +55,27 @@ async def test_pause_does_not_ask_and_names_the_pid() -> None:
         assert ("pause", RUNNING) in fake.calls
         # (a toast lasts 3 s: on a loaded machine it could be gone before it was looked at)
         assert "SIGSTOP sent to ForkProcess-3 (41002)" in said
+
+
+async def test_a_refused_pause_leaves_the_next_p_a_pause() -> None:
+    """A pause the source refused was still taken as asked: the next p within 3 s sent
+    SIGCONT to a running child, saying so (a reviewer's)."""
+    app, fake = make_app()
+    refusals = [ProclabError("ForkProcess-3 is still starting")]
+
+    def pause(rec_id: int) -> None:
+        if refusals:
+            raise refusals.pop()
+        fake.calls.append(("pause", rec_id))
+
+    fake.pause = pause  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.lab.table.select(RUNNING)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        assert ("pause", RUNNING) in fake.calls and ("resume", RUNNING) not in fake.calls
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -164,3 +165,19 @@ def test_escaped_text_never_holds_a_control(text):
     shown = escape_controls(text, tabs=True)
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
     shown.encode()  # nothing a terminal cannot be sent (a lone surrogate)
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+@pytest.mark.parametrize("continues", [False, True])
+@pytest.mark.parametrize("after_end", [False, True])
+def test_the_pane_s_quick_width_is_the_line_s_own(stream, continues, after_end) -> None:
+    """The cells counted for how far the pane scrolls sideways, without making the line,
+    left out the ↳ of a line read after its child's end: the widest line's last two
+    characters could not be scrolled into view (a reviewer's)."""
+    from rich.cells import cell_len
+
+    from proclab.core.model import OutputLine
+    from proclab.tui.widgets.output_log import OutputLog
+
+    line = OutputLine(3, 4242, "Process-1", stream, "x" * 50, 0.0, continues, after_end)
+    assert OutputLog._width(line) == cell_len(OutputLog._text(line)[0])

@@ -128,19 +128,21 @@ class ProcessCommands(Screen[None]):
 
     # Commands ------------------------------------------------------------------------------
 
-    def run_command(self, command: Callable[[], object], done: str | None = None) -> None:
-        """Run a source command; its errors become a notification, not a crash."""
+    def run_command(self, command: Callable[[], object], done: str | None = None) -> bool:
+        """Run a source command; its errors become a notification, not a crash. Whether
+        it was carried out."""
         try:
             command()
         except AlreadyPending as exc:  # asked twice: not an error, but nothing more is done
             self.notify(str(exc), severity="warning", timeout=3, markup=False)
-            return
+            return False
         except ProclabError as exc:
             self.notify(str(exc), severity="error", markup=False)
-            return
+            return False
         if done:
             self.notify(done, timeout=3, markup=False)
         self.refresh_rows()
+        return True
 
     def spawn(self, spec: ProcessSpec, count: int) -> tuple[int, ...]:
         ids = self.source.spawn(spec, count)
@@ -210,15 +212,16 @@ class ProcessCommands(Screen[None]):
             # the signal has taken effect): a second quick p sent SIGSTOP again, and p p
             # left a child stopped.
             stopped = asked
-        self._pause_asked[row.id] = (not stopped, time.monotonic())
         if stopped:
-            self.run_command(
+            sent = self.run_command(
                 lambda: self.source.resume(row.id), f"SIGCONT sent to {row.name} ({row.pid})"
             )
         else:
-            self.run_command(
+            sent = self.run_command(
                 lambda: self.source.pause(row.id), f"SIGSTOP sent to {row.name} ({row.pid})"
             )
+        if sent:  # a refused one asked nothing of the child
+            self._pause_asked[row.id] = (not stopped, time.monotonic())
 
     @allowed
     def action_rename(self) -> None:

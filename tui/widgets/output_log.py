@@ -261,7 +261,11 @@ class OutputLog(PaintedWhenShown, ScrollView, can_focus=True):
             name, text = entry.name, entry.text
             if name.isascii() and text.isascii() and name.isprintable() and text.isprintable():
                 tag = len(name) + len(str(entry.pid)) + 2
-                marks = (2 if entry.stream == "stderr" else 0) + (2 if entry.continues else 0)
+                marks = (
+                    (2 if entry.stream == "stderr" else 0)
+                    + (2 if entry.continues else 0)
+                    + (2 if entry.after_end else 0)
+                )
                 return tag + len(text) + marks
         return cell_len(cls._text(entry)[0])
 
