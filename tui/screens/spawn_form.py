@@ -159,17 +159,25 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self.call_after_refresh(self._focus_target)
 
     def _focus_target(self) -> None:
+        if self.message_queue_size:  # keys waiting here: they go in first
+            self.call_after_refresh(self._focus_target)
+            return
         target = self.query_one("#target", Input)
         if self._typed_ahead:
             target.select_on_focus = False  # what was typed is kept, not selected
-        target.focus()
+        # At once (Widget.focus waits a turn of the app's queue: keys it dispatched
+        # meanwhile came here, after it).
+        self.set_focus(target)
 
     def on_key(self, event: events.Key) -> None:
         """Keys typed at speed after n (`n` then `day36.py:task`) came to the form before
         its first field had focus, and were lost: they go into that field, in turn, as
         later keys do (the first replaces what is there, as a key does once the field,
         selected on focus, has it)."""
-        if self.focused is not None or not (event.is_printable or event.key == "backspace"):
+        # A printable key here never reached a field (one takes every printable key it is
+        # sent): it came while none had focus. A backspace a field took comes here too.
+        printable = event.is_printable and (self.focused is None or isinstance(self.focused, Input))
+        if not (printable or (event.key == "backspace" and self.focused is None)):
             return
         target = self.query_one("#target", Input)
         if not self._typed_ahead:
