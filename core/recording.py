@@ -22,7 +22,6 @@ import itertools
 import json
 import math
 import os
-import stat
 import threading
 import time
 import types
@@ -50,6 +49,7 @@ from proclab.core.model import (
     ServerStatus,
     SystemSample,
 )
+from proclab.core.overwrite import overwritable
 from proclab.core.source import Capabilities, NotAllowed
 from proclab.core.targets import Target
 
@@ -619,7 +619,7 @@ def _open_for_recording(path: Path) -> IO[str]:
     """The file, opened without waiting: a FIFO nobody reads yet would hold the open
     until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly. A file
     that holds anything but a recording is refused, not overwritten."""
-    if not _overwritable(path):
+    if not overwritable(path, _a_recording):
         raise ProclabError(
             f"cannot record into {path}: it holds something other than a proclab recording"
             " (not overwritten: remove it or choose another name)"
@@ -636,23 +636,12 @@ def _open_for_recording(path: Path) -> IO[str]:
     return open(fd, "w", encoding="utf-8")
 
 
-def _overwritable(path: Path) -> bool:
-    """Whether a recording may replace what `path` holds: nothing, an empty file, a
-    recording, or no regular file (a FIFO, /dev/null). `--record notes.txt` replaced the
-    notes, and `watch --stdin in.csv --record in.csv` the program's own input."""
+def _a_recording(head: bytes) -> bool:
+    """Whether a file that begins so is a recording (its header line). `--record
+    notes.txt` replaced the notes, and `watch --stdin in.csv --record in.csv` the
+    program's own input."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return True
-        with open(path, "rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return True  # none there (or unreadable): the open says what is wrong
-    if not head.strip():
-        return True
-    # a file of notes may begin with a blank line; an editor's, with a byte-order mark
-    first = head.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0]
-    try:
-        header = json.loads(first)
+        header = json.loads(head.split(b"\n", 1)[0])
     except ValueError:
         return False
     return isinstance(header, dict) and "format" in header and "recorded" in header

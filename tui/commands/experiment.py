@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import stat
 import sys
 import threading
 from typing import TYPE_CHECKING
 
 from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
+from proclab.core.overwrite import overwritable
 from proclab.tui.commands.options import positive_int, say_if_fifo
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def check_writable(path: str, field: str) -> None:
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
             raise InputError(field, f"cannot write {path!r}: it is read-only")
-        if not _replaceable(path, field):
+        if not overwritable(path, _a_result_csv if field == "csv" else _a_result_json):
             # `--csv notes.txt` and `--csv script.py` replaced them, as --record no longer
             # replaces what is not a recording.
             raise InputError(
@@ -170,21 +170,11 @@ def check_writable(path: str, field: str) -> None:
         os.unlink(path)
 
 
-def _replaceable(path: str, kind: str) -> bool:
-    """Whether an experiment's result may replace what `path` holds: no regular file (a
-    FIFO, /dev/null), an empty one, or an experiment's own result in that form (its CSV's
-    header, or a JSON object naming its experiment)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return True
-        with open(path, "rb") as file:
-            head = file.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-    except OSError:
-        return True  # the open says what is wrong
-    if not head:
-        return True
-    if kind == "csv":
-        return head.startswith(b"experiment,")
+def _a_result_csv(head: bytes) -> bool:
+    return head.startswith(b"experiment,")  # its header
+
+
+def _a_result_json(head: bytes) -> bool:
     # Its first key: "experiment", or a start method (start-methods' JSON is keyed by them)
     return re.match(rb'\{\s*"(experiment|fork|forkserver|spawn)"\s*:', head) is not None
 

@@ -1,0 +1,27 @@
+"""Whether proclab may write over a file a user named for it (`--record`, `experiment
+--csv`, the experiments screen's export): only over nothing yet, an empty file, no regular
+file (a FIFO, /dev/null), or a file of proclab's own of that kind. Notes or a script of
+the same name are refused, not replaced."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+
+HEAD_BYTES = 4096  # what is read of the file to tell what it holds
+
+
+def overwritable(path: str | os.PathLike[str], ours: Callable[[bytes], bool]) -> bool:
+    """`ours(head)`: whether the file's start (a byte-order mark and the blank space
+    before its first text taken off: an editor's file may have both) is proclab's."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
+        with open(path, "rb") as file:
+            head = file.read(HEAD_BYTES)
+    except OSError:
+        return True  # none there (or unreadable): the open says what is wrong
+    if not head.strip():
+        return True
+    return ours(head.removeprefix(b"\xef\xbb\xbf").lstrip())
