@@ -43,6 +43,21 @@ def looks_numeric(host: str) -> bool:
     return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))
 
 
+def own_addresses(version: int) -> set[str]:
+    """This machine's addresses, as read now: IPv4 for a server bound to 0.0.0.0, both
+    for :: (which takes IPv4 too on Linux); a link-local IPv6's zone left out, as a URL
+    cannot carry it."""
+    import psutil  # only here: `proclab client` imports this module for --host
+
+    families = {socket.AF_INET} if version == 4 else {socket.AF_INET, socket.AF_INET6}
+    return {
+        a.address.split("%")[0].lower()
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family in families
+    }
+
+
 def is_loopback(host: str) -> bool:
     """Only this machine can reach `host` (a name is not looked up: only localhost is)."""
     if host == "localhost":

@@ -37,7 +37,7 @@ import psutil
 
 from proclab.core.errors import ProclabError, clipped
 from proclab.core.output import escape_controls
-from proclab.core.server.hosts import host_problem, ip_of, is_loopback
+from proclab.core.server.hosts import host_problem, ip_of, is_loopback, own_addresses
 from proclab.tui.commands.options import fixed_port
 from proclab.tui.commands.web_tabs import (
     DEFAULT_SIZE,
@@ -251,7 +251,7 @@ class Served:
             address, port = parts.hostname, parts.port or DEFAULT_HTTP_PORT
         except ValueError:  # not host[:port]
             return False
-        return port == self.port and address in _own_addresses(self.every)
+        return port == self.port and address in own_addresses(self.every)
 
     def __str__(self) -> str:
         # Not each address of the machine (docker's, a VPN's) to whoever asks wrongly
@@ -270,18 +270,6 @@ def served_hosts(public_url: str, host: str, port: int) -> Served:
     if port == DEFAULT_HTTP_PORT:  # a browser leaves it out of Host and Origin: "localhost"
         names.update(name.removesuffix(f":{port}") for name in list(names))
     return Served(frozenset(names), port, every)
-
-
-def _own_addresses(version: int) -> set[str]:
-    """This machine's addresses: IPv4 for a server bound to 0.0.0.0, both for :: (which
-    takes IPv4 too on Linux); a link-local IPv6's zone left out, as a URL cannot carry it."""
-    families = {socket.AF_INET} if version == 4 else {socket.AF_INET, socket.AF_INET6}
-    return {
-        a.address.split("%")[0].lower()
-        for addresses in psutil.net_if_addrs().values()
-        for a in addresses
-        if a.family in families
-    }
 
 
 def netloc(host: str, port: int) -> str:
