@@ -31,12 +31,17 @@ class Signaller:
         self.family: Family | None = None
         self._stopped_families: set[int] = set()
         self._allowed: dict[int, int] = {}  # rec_id -> its own limit, where it differs
+        # rec_id -> the pause that waits for its start-up; a resume, terminate or kill
+        # meanwhile takes it back (`p p` on a child still starting left it stopped: the
+        # SIGCONT went first)
+        self._pauses_waiting: dict[int, object] = {}
 
     # Commands ----------------------------------------------------------------------------
 
     def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
         """SIGTERM to the process group (and SIGCONT, so a paused one gets it). With
         escalate_after, SIGKILL follows if it is still running that much later."""
+        self._pauses_waiting.pop(rec_id, None)
         self.send(self._live_id(rec_id), signal.SIGTERM)
         if escalate_after is not None:
             timer = threading.Timer(escalate_after, self._escalate, (rec_id, escalate_after))
@@ -44,6 +49,7 @@ class Signaller:
             timer.start()
 
     def kill(self, rec_id: int) -> None:
+        self._pauses_waiting.pop(rec_id, None)
         self.send(self._live_id(rec_id), signal.SIGKILL)
 
     def pause(self, rec_id: int) -> None:
@@ -55,6 +61,7 @@ class Signaller:
         if _is_ready(pid):
             self.send(rec_id, signal.SIGSTOP)
             return
+        asked = self._pauses_waiting[rec_id] = object()
 
         def when_ready() -> None:
             deadline = time.monotonic() + 60
@@ -63,11 +70,17 @@ class Signaller:
                 if row is None or row.state.is_over:
                     return
                 time.sleep(0.002)
-            self.send(rec_id, signal.SIGSTOP)
+            with self._lock:  # a resume taking it back meanwhile holds it too
+                if self._pauses_waiting.get(rec_id) is not asked:
+                    return
+                del self._pauses_waiting[rec_id]
+                self.send(rec_id, signal.SIGSTOP)
 
         threading.Thread(target=when_ready, name="proclab-pause", daemon=True).start()
 
     def resume(self, rec_id: int) -> None:
+        with self._lock:
+            self._pauses_waiting.pop(rec_id, None)
         self.send(self._live_id(rec_id), signal.SIGCONT)
 
     def allow_descendants(self, rec_id: int, count: int) -> None:

@@ -196,6 +196,27 @@ def test_pause_and_resume(controller):
     assert wait_until(lambda: len(lines(controller, rec_id)) > count)
 
 
+def test_a_pause_taken_back_while_the_child_starts_leaves_it_running(controller, monkeypatch):
+    """`p p` on a child still in its start-up: the pause waits for the start-up, and the
+    resume takes it back (it had sent its SIGCONT first, and the child ended stopped)."""
+    from proclab.core import signals
+
+    started = threading.Event()
+    monkeypatch.setattr(signals, "_is_ready", lambda pid: started.is_set())
+    (rec_id,) = start_task(controller, "tick", "(50,)")
+    assert wait_until(lambda: lines(controller, rec_id))  # its start-up is done, but held
+    controller.pause(rec_id)
+    controller.resume(rec_id)
+    started.set()
+    time.sleep(0.3)  # the pause's thread looks every 2 ms
+    pid = controller.row(rec_id).pid
+    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+    count = len(lines(controller, rec_id))
+    assert wait_until(lambda: len(lines(controller, rec_id)) > count)
+    controller.pause(rec_id)  # asked once it is ready: at once, as before
+    assert wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+
+
 def test_a_paused_cpu_bound_child_stays_cpu_bound(controller):
     """Its time stopped is left out of its life: counted in, a spinner paused for longer
     than it had run read as I/O-bound, and stayed so after it ended."""
