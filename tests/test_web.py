@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import itertools
 import json
 import logging
@@ -810,6 +811,32 @@ def test_the_same_complaint_is_logged_at_most_once_a_second_with_a_count() -> No
     again = record("socket.accept() out of system resource")
     assert spaced.filter(again)
     assert line.format(again).endswith("(499 more like it since the last one shown, held back)")
+
+
+def test_complaints_held_back_when_nothing_follows_are_said_as_the_log_closes() -> None:
+    """A burst of complaints followed by none: its count was never said."""
+    from proclab.tui.commands.web_tabs import OncePerSecond, OneLine, SaysHeldBack
+
+    said = io.StringIO()
+    handler = SaysHeldBack(said)
+    handler.setFormatter(OneLine())
+    handler.addFilter(OncePerSecond())
+    log = logging.getLogger("proclab-test-held-back")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for _ in range(40):
+            log.error("socket.accept() out of system resource")
+        log.error("another complaint")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert said.getvalue().splitlines() == [
+        "proclab web: socket.accept() out of system resource",
+        "proclab web: another complaint",
+        "proclab web: socket.accept() out of system resource"
+        " (38 more like it since the last one shown, held back)",
+    ]
 
 
 async def test_on_every_address_it_answers_to_this_machine_s_own_by_number() -> None:

@@ -180,6 +180,7 @@ class OncePerSecond(logging.Filter):
         self.every = every
         self._last: dict[tuple[str, str], float] = {}
         self._held: dict[tuple[str, str], int] = {}
+        self._last_held: dict[tuple[str, str], logging.LogRecord] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -187,12 +188,36 @@ class OncePerSecond(logging.Filter):
         now = time.monotonic()
         if now - self._last.get(key, -self.every) < self.every:
             self._held[key] = self._held.get(key, 0) + 1
+            self._last_held[key] = record
             return False
         if len(self._last) > KINDS_KEPT:  # messages made whole, each its own: forgotten
             self._last.clear()
         self._last[key] = now
         record.held = self._held.pop(key, 0)
+        self._last_held.pop(key, None)
         return True
+
+    def held_back(self) -> list[logging.LogRecord]:
+        """The last complaint of each kind held back since its last line, counting the
+        others held with it: a burst that nothing followed was never said."""
+        records = []
+        for key, record in self._last_held.items():
+            record.held = self._held.pop(key) - 1  # the others: it is shown itself
+            records.append(record)
+        self._last_held.clear()
+        return records
+
+
+class SaysHeldBack(logging.StreamHandler):  # type: ignore[type-arg]  # as logging's own
+    """A stream handler that, as the log closes (proclab web ending), says what its
+    OncePerSecond filters still hold back."""
+
+    def close(self) -> None:
+        for spaced in self.filters:
+            if isinstance(spaced, OncePerSecond):
+                for record in spaced.held_back():
+                    self.emit(record)  # not handle(): its filter would hold it again
+        super().close()
 
 
 KINDS_KEPT = 1000
@@ -202,7 +227,7 @@ def quiet_logging() -> None:
     """Warnings and errors only, one line each, the same one at most once a second: not
     aiohttp's line per request (which holds the token), nor textual-serve's tracebacks
     with their locals."""
-    handler = logging.StreamHandler()
+    handler = SaysHeldBack()
     handler.setFormatter(OneLine())
     handler.addFilter(OncePerSecond())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
