@@ -208,7 +208,7 @@ class OncePerSecond(logging.Filter):
         return records
 
 
-class SaysHeldBack(logging.StreamHandler):  # type: ignore[type-arg]  # as logging's own
+class SaysHeldBack(logging.StreamHandler):
     """A stream handler that, as the log closes (proclab web ending), says what its
     OncePerSecond filters still hold back."""
 
