@@ -348,16 +348,31 @@ def test_port_in_use_is_a_clear_error_and_restart_works_at_once(controller):
     [
         ("999.1.1.1", "host: 999.1.1.1 is not an IP address"),
         ("fe80::zz", "host: fe80::zz is not an IP address"),
-        ("10.0.0.1", "host: 10.0.0.1 is reachable from other machines"),
+        ("203.0.113.9", "host: 203.0.113.9 is not an address of this machine"),
+        ("0.0.0.0", "host: 0.0.0.0 is reachable from other machines"),
         ("bogus.invalid", "host: bogus.invalid may be reachable from other machines"),
     ],
 )
 def test_a_host_is_told_invalid_before_it_is_told_exposed(host, words):
-    """A host that is no address is not blamed for being reachable; a name, not looked
-    up, only may be."""
+    """A host that is no address is not blamed for being reachable, nor is an address of
+    another machine (told "reachable", then, with --public, "not an address of this
+    machine"); a name, not looked up, only may be."""
     with pytest.raises(ServerError) as raised:
         ServerConfig(host=host, port=0).check()
     assert str(raised.value).startswith(words)
+
+
+def test_an_address_of_this_machine_beyond_loopback_is_told_reachable():
+    own = [
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET and not a.address.startswith("127.")
+    ]
+    if not own:
+        pytest.skip("this machine has no address but its loopback")
+    with pytest.raises(ServerError, match=f"host: {own[0]} is reachable from other machines"):
+        ServerConfig(host=own[0], port=0).check()
 
 
 def test_binding_beyond_loopback_needs_asking(controller, events):

@@ -715,6 +715,19 @@ def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
     assert done.stderr == "proclab web: host: 999.1.1.1 is not an IP address\n"
 
 
+def test_an_address_of_another_machine_is_not_told_reachable() -> None:
+    """`--host 203.0.113.9` was told it "is reachable from other machines ... pass
+    --public", and with --public, that it is not an address of this machine."""
+    done = subprocess.run(
+        [PROCLAB, "web", "--host", "203.0.113.9", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "proclab web: host: 203.0.113.9 is not an address of this machine\n"
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
     [
@@ -871,4 +884,4 @@ def test_a_public_address_that_is_not_this_machine_s_is_refused_before_any_warni
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
-    assert "cannot listen on 192.0.2.123" in done.stderr and "WARNING" not in done.stderr
+    assert done.stderr == "proclab web: host: 192.0.2.123 is not an address of this machine\n"

@@ -38,6 +38,18 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+def not_ours(host: str) -> str | None:
+    """Why a server cannot listen on `host`, if it is an address and none of this
+    machine's: said before the warning that it is reachable from other machines (whose
+    advice, --public, then met this). A name is not looked up (binding says)."""
+    address = ip_of(host)
+    if address is None or address.is_unspecified or address.is_loopback:
+        return None
+    if str(address).lower() in own_addresses(address.version):
+        return None
+    return f"host: {host} is not an address of this machine"
+
+
 def looks_numeric(host: str) -> bool:
     """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
     return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))

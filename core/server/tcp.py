@@ -84,7 +84,7 @@ from proclab.core.server.handler import (
     serve,
     takes_shared_budget,
 )
-from proclab.core.server.hosts import host_problem, ip_of, is_loopback
+from proclab.core.server.hosts import host_problem, ip_of, is_loopback, not_ours
 from proclab.core.targets import Target
 from proclab.core.words import plural
 
@@ -144,7 +144,7 @@ class ServerConfig:
         methods.check_method(self.method)
         if self.log not in LOG_LEVELS:
             raise ServerError(f"log: {self.log!r} is not one of {', '.join(LOG_LEVELS)}")
-        problem = host_problem(self.host)
+        problem = host_problem(self.host) or not_ours(self.host)
         if problem is not None:
             raise ServerError(problem)
         address = ip_of(self.host)

@@ -37,7 +37,13 @@ import psutil
 
 from proclab.core.errors import ProclabError, clipped
 from proclab.core.output import escape_controls
-from proclab.core.server.hosts import host_problem, ip_of, is_loopback, own_addresses
+from proclab.core.server.hosts import (
+    host_problem,
+    ip_of,
+    is_loopback,
+    not_ours,
+    own_addresses,
+)
 from proclab.tui.commands.options import fixed_port
 from proclab.tui.commands.web_tabs import (
     DEFAULT_SIZE,
@@ -152,7 +158,7 @@ def _ended(pid: int) -> bool:
 
 def check(ns: argparse.Namespace) -> list[str]:
     """The app's options, checked now rather than in every tab; raises ProclabError."""
-    problem = host_problem(ns.host)
+    problem = host_problem(ns.host) or not_ours(ns.host)
     if problem is not None:
         raise ProclabError(problem)
     problem = url_problem(ns.url) if ns.url is not None else None
