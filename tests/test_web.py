@@ -703,29 +703,26 @@ def test_on_port_80_the_names_a_browser_sends_without_a_port_are_served() -> Non
     assert "localhost" not in web_cmd.served_hosts("http://127.0.0.1:8080", "127.0.0.1", 8080).names
 
 
-def test_a_host_written_as_an_address_that_is_none_is_said_so() -> None:
-    """`--host 999.1.1.1` was told it "is reachable from other machines ... pass --public"."""
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("999.1.1.1", "is not an IP address"),
+        ("203.0.113.9", "is not an address of this machine"),
+    ],
+)
+def test_a_host_written_as_an_address_that_is_none_of_this_machine_s_is_said_so(
+    host: str, said: str
+) -> None:
+    """Each was told it "is reachable from other machines ... pass --public" (and
+    203.0.113.9, with --public, that it is not an address of this machine)."""
     done = subprocess.run(
-        [PROCLAB, "web", "--host", "999.1.1.1", "--port", str(free_port())],
+        [PROCLAB, "web", "--host", host, "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "proclab web: host: 999.1.1.1 is not an IP address\n"
-
-
-def test_an_address_of_another_machine_is_not_told_reachable() -> None:
-    """`--host 203.0.113.9` was told it "is reachable from other machines ... pass
-    --public", and with --public, that it is not an address of this machine."""
-    done = subprocess.run(
-        [PROCLAB, "web", "--host", "203.0.113.9", "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "proclab web: host: 203.0.113.9 is not an address of this machine\n"
+    assert done.stderr == f"proclab web: host: {host} {said}\n"
 
 
 @pytest.mark.parametrize(
