@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from proclab.core.classify import CPU_BOUND_DEMAND, cpu_demand
-from proclab.core.model import ProcessRow, ProcSample
+from proclab.core.model import ProcessRow, ProcSample, ProcState
 
 NO_SPEEDUP_BELOW = 1.1  # cores busy on average: below this, within noise of one core
 NOISE_ABOVE = 1.05  # a speed-up this much past the cores allowed is measuring noise
@@ -85,6 +85,7 @@ class BatchFigures:
     cores: int  # CPUs they were allowed to run on
     measured: bool  # every started child has a CPU figure
     stopped: float = 0.0  # of their lives, the time they spent stopped, added up
+    paused: int = 0  # of those not ended, how many are stopped now (not "still running")
     # CPU of the processes they started and reaped: work done for them, in processes of
     # its own (rows of no batch), so in none of the figures above
     theirs: float = 0.0
@@ -183,6 +184,7 @@ def batch_figures(rows: Iterable[ProcessRow], now: float, usable: Iterable[int])
         cores=max(1, len(allowed)),
         measured=all(r.sample is not None for r in started),
         stopped=sum(r.stopped_time(now) for r in started),
+        paused=sum(1 for r in rows if r.state is ProcState.STOPPED),
         theirs=sum(r.sample.reaped_cpu for r in started if r.sample is not None),
         cpu_at_least=any(r.cpu_at_least for r in started),
         threaded=any(_threaded(r.sample) for r in started if r.sample is not None),

@@ -99,6 +99,16 @@ def test_a_batch_still_running_says_so_and_a_lone_child_claims_nothing():
     assert alone.verdict is Verdict.ALONE and len(batch_lines(alone)) == 1
 
 
+def test_a_stopped_child_of_a_batch_is_not_said_to_be_still_running():
+    """A killed batch member's details said "(1 still running)" of the other, stopped."""
+    stopped = replace(_row(1, 0.0, None, 1.0), state=ProcState.STOPPED)
+    rows = [stopped, _row(2, 0.0, 2.0, 1.0), _row(3, 0.0, None, 1.0)]
+    times, _ = batch_lines(batch_figures(rows, T0 + 3.0, usable=(0, 1)))
+    assert times.startswith("3 children (1 still running, 1 stopped): 3.00 s of wall time")
+    times, _ = batch_lines(batch_figures(rows[:2], T0 + 3.0, usable=(0, 1)))
+    assert times.startswith("2 children (1 stopped): 3.00 s of wall time")
+
+
 def test_a_batch_is_the_children_started_together():
     batches = {1: 1, 2: 1, 3: 3, 5: 3, 4: None}
     rows = [_row(i, 0, 1, 0, batch=b) for i, b in batches.items()]

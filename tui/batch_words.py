@@ -18,7 +18,10 @@ def times_line(b: BatchFigures) -> str:
         if b.started > 1:
             line += ", first start to last end"
     else:
-        line = f"{children} ({b.count - b.ended} still running): {fmt.seconds(b.wall)} of wall time"
+        running = b.count - b.ended - b.paused
+        now = [f"{running} still running"] if running else []
+        now += [f"{b.paused} stopped"] if b.paused else []
+        line = f"{children} ({', '.join(now)}): {fmt.seconds(b.wall)} of wall time"
         line += " since the first start" if b.started > 1 else " so far"
     if b.started > 1:
         line += f"; their own times add up to {fmt.seconds(b.lives)}"
