@@ -171,6 +171,9 @@ async def test_an_empty_table_says_what_to_do(size: tuple[int, int]) -> None:
         await pilot.press("slash", *"zzz")
         await pilot.pause()
         assert "No process matches 'zzz'" in "\n".join(table_lines(app.lab.table))
+        await pilot.press("backspace", "backspace", "backslash")  # as typed: repr doubled it
+        await pilot.pause()
+        assert "No process matches 'z\\'" in "\n".join(table_lines(app.lab.table))
 
 
 async def test_a_row_that_did_not_change_still_shows_the_clock_moving() -> None:

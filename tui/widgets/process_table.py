@@ -640,7 +640,9 @@ class ProcessTable(ScrollView, can_focus=True):
         if self._order:
             return []
         if self._all and self.filter_text:
-            return [f"No process matches {self.filter_text!r} (Escape clears the filter)."]
+            # As typed (repr doubled a backslash), controls written out
+            typed = escape_controls(self.filter_text, tabs=True)
+            return [f"No process matches '{typed}' (Escape clears the filter)."]
         return self.empty_text.splitlines()
 
     @property
