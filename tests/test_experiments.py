@@ -693,6 +693,15 @@ async def test_export_asks_where_and_says_where_it_wrote(tmp_path):
         assert app.screen is screen and (tmp_path / "r.csv").read_text().startswith("experiment,")
         status = str(screen.query_one("#exp-status").render())
         assert status == f"CSV written to {tmp_path / 'r.csv'}"
+        # One that fails: the status line kept saying the last one's "written to"
+        screen.query_one("#exp-csv").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        app.screen.query_one("#answer").value = "/dev/full"
+        await pilot.press("enter")
+        await pilot.pause()
+        status = str(screen.query_one("#exp-status").render())
+        assert status == "could not write /dev/full: No space left on device"
 
 
 def test_cli_json_and_csv_on_stdout_together_are_refused(capsys):

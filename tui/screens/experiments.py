@@ -454,14 +454,18 @@ class ExperimentsScreen(ModalScreen[None]):
             if kind == "json"
             else experiments.to_csv(result)
         )
+        status = self.query_one("#exp-status", Static)
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            self.notify(f"could not write {path}: {exc.strerror}", severity="error", markup=False)
+            # The status line too: it still said the last export's "written to"
+            said = f"could not write {path}: {exc.strerror}"
+            status.update(Text(said, no_wrap=True, overflow="ellipsis"))
+            self.notify(said, severity="error", markup=False)
             return
         self.exported.append(path)
         said = f"{kind.upper()} written to {path}"
-        self.query_one("#exp-status", Static).update(Text(said, no_wrap=True, overflow="ellipsis"))
+        status.update(Text(said, no_wrap=True, overflow="ellipsis"))
         self.notify(said, timeout=8, markup=False)
 
     @on(Button.Pressed, "#exp-run")
