@@ -180,6 +180,14 @@ async def test_algorithm_all_compares_and_settings_are_checked():
         await wait_for(pilot, lambda: screen.schedules == ())
         assert str(screen.query_one("#err-quantum").content) == "must be more than 0, got 0"
         screen.query_one("#set-quantum").value = "2"
+        screen.query_one("#sched-algorithm").value = "mlfq"
+        screen.query_one("#set-quanta").value = ",".join(["2"] * 33)
+        await wait_for(pilot, lambda: str(screen.query_one("#err-quanta").content) != "")
+        # it read as a quantum of 33 refused
+        assert str(screen.query_one("#err-quanta").content) == (
+            "one level a quantum: levels must be from 1 to 8, got 33"
+        )
+        screen.query_one("#set-quanta").value = "2,4"
         screen.query_one("#sched-algorithm").value = "all"
         await wait_for(pilot, lambda: len(screen.schedules) == len(ALGORITHM_KEYS))
         assert [s.algorithm for s in screen.schedules] == list(ALGORITHM_KEYS)

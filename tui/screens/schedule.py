@@ -312,8 +312,11 @@ class ScheduleScreen(KernelRuns):
             return None, errors
         settings = replace(Settings(), **values)
         for problem in check_settings(settings, algorithm):
-            field = "quanta" if problem.field == "levels" else problem.field
-            errors.setdefault(field, problem.message)
+            if problem.field == "levels":  # one a quantum: said beside them, as levels
+                # ("must be from 1 to 8, got 33" read as a quantum of 33 refused)
+                errors.setdefault("quanta", f"one level a quantum: levels {problem.message}")
+            else:
+                errors.setdefault(problem.field, problem.message)
         return (None if errors else settings), errors
 
     # Computing -----------------------------------------------------------------------------------
