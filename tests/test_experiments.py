@@ -574,6 +574,27 @@ def test_experiments_screen_snapshot(snap_compare, name, size):
     assert snap_compare(app, terminal_size=size, run_before=show)
 
 
+@pytest.mark.parametrize("name", ["parallel", "cpu-vs-io", "start-methods"])
+async def test_beside_the_chart_the_table_keeps_its_figures_whole(name):
+    """Between 120 and 150 columns the table and the chart took halves, and the figures
+    were cut ("0.…", "speed-up 1.…", cpu-vs-io's N column gone)."""
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        screen.show_result(FAKE_RESULTS[name])
+        await pilot.pause()
+        table = screen.query_one("#exp-table")
+        drawn = [strip.text for strip in table.render_lines(table.region.reset_offset)]
+        _header, rows = FAKE_RESULTS[name].table()
+        for row in rows:
+            for cell in row:
+                assert any(cell in line for line in drawn), (cell, drawn)
+        assert not any("…" in line for line in drawn)
+        assert screen.query_one("#exp-chart").size.width > 20  # and the chart beside it
+
+
 async def test_run_an_experiment_from_the_screen(tmp_path):
     methods.prepare()  # as the app's controller does before the app runs (Textual trap 1)
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW, cwd=str(tmp_path))
@@ -654,7 +675,7 @@ async def test_the_app_says_why_fork_can_be_slower_than_forkserver():
         assert "fork copies this whole process" in about and "server fork instead" in about
         screen.show_result(FAKE_RESULTS["start-methods"])
         await pilot.pause()
-        notes = screen.query_one("#exp-table").content.renderables[1:]
+        notes = screen.query_one("#exp-table").content.notes
         assert [note.plain[:74] for note in notes] == [
             "fork was slower than forkserver here: fork copies this process (RSS 61 MiB"
         ]

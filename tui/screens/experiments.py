@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -118,6 +119,22 @@ class BarChart(Widget):
         return text
 
 
+@dataclass(frozen=True)
+class _FiguresWithNotes:
+    """A result's table with its notes under it, as wide as the table alone: beside the
+    chart (wide screens), a note's long line made the table's column take the row, and
+    the chart had none of it; halves cut the figures ("0.…", "speed-up 1.…")."""
+
+    table: Table
+    notes: list[Text]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Group(self.table, *self.notes)
+
+
 class ExperimentsScreen(ModalScreen[None]):
     """Modal, so the app's one-letter keys stay out of its fields."""
 
@@ -174,7 +191,8 @@ class ExperimentsScreen(ModalScreen[None]):
     }
     #exp-results-body { height: auto; layout: vertical; }
     ExperimentsScreen.-exp-wide #exp-results-body { layout: horizontal; }
-    ExperimentsScreen.-exp-wide #exp-table { width: 1fr; }
+    /* The table as wide as its figures (_FiguresWithNotes), the chart the rest */
+    ExperimentsScreen.-exp-wide #exp-table { width: auto; }
     ExperimentsScreen.-exp-wide #exp-chart { width: 1fr; padding-left: 2; }
     #exp-table { height: auto; }
     #exp-chart { margin-top: 1; }
@@ -393,7 +411,7 @@ class ExperimentsScreen(ModalScreen[None]):
         # What a figure means here (a '*', why fork compared as it did), under the table
         # where it is seen with the figures, not below the chart.
         notes = [Text(note, style=resolve(self.app, "$warning")) for note in result.notes()]
-        self.query_one("#exp-table", Static).update(Group(table, *notes))
+        self.query_one("#exp-table", Static).update(_FiguresWithNotes(table, notes))
         self.query_one("#exp-chart", BarChart).show(result.bars())
         self.query_one("#exp-summary", Static).update(Text(result.summary()))
         self.query_one("#exp-results").border_title = f"Result: {result.name}"
