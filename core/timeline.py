@@ -13,7 +13,9 @@ the tick on a CPU (CPU-time delta / interval; above 1 with several busy threads)
 that share the child is WAITING if it spent at least WAITING_MIN of the tick runnable on
 a run queue (schedstat's run delay: it wanted a CPU and had none), otherwise what the
 kernel reports at the end of the tick: STOPPED, ZOMBIE, or SLEEPING (blocked on a timer,
-I/O, a lock). Ticks after the child was reaped are EXITED.
+I/O, a lock). The first tick after the child was reaped is EXITED, the ticks after it GONE:
+a window of the newest ticks that begins after a child's end then says it ended earlier,
+not in its first column.
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ class CellState(enum.StrEnum):
     SLEEPING = "sleeping"
     STOPPED = "stopped"
     ZOMBIE = "zombie"
-    EXITED = "exited"
+    EXITED = "exited"  # the tick it was reaped in
+    GONE = "gone"  # a tick after that one
+
+
+ENDED = frozenset({CellState.EXITED, CellState.GONE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,7 @@ def cell_for(sample: ProcSample) -> Cell:
 
 
 _EXITED = Cell(CellState.EXITED)
+_GONE = Cell(CellState.GONE)
 # A child not on a CPU in the tick, by the state the table shows for its status.
 _STILL = {ProcState.STOPPED: CellState.STOPPED, ProcState.ZOMBIE: CellState.ZOMBIE}
 _IDLE: dict[CellState, Cell] = {s: Cell(s) for s in CellState if s is not CellState.RUNNING}
@@ -141,7 +148,7 @@ class _Lane:
     state: ProcState
     cells: deque[Cell | None]  # maxlen: the ticks the timeline keeps
     last_cell: int = -1  # the newest tick with a cell
-    last_live: int = -1  # the newest tick with a cell that is not EXITED
+    last_live: int = -1  # the newest tick with a cell that is not EXITED or GONE
     # The cell of its latest sample, and that sample's interval: a tick in which that
     # sample stood (Sampled.stood) has the same cell again.
     standing: Cell | None = None
@@ -226,10 +233,11 @@ class Timeline:
             elif rec_id in stood:
                 cell = lane.standing
             elif lane.state.is_over and lane.cells:
-                cell = _EXITED
+                last = lane.cells[-1]
+                cell = _GONE if last is not None and last.state in ENDED else _EXITED
             if cell is not None:
                 lane.last_cell = index
-                if cell.state is not CellState.EXITED:
+                if cell.state not in ENDED:
                     lane.last_live = index
             if lane.cells or cell is not None:
                 lane.cells.append(cell)

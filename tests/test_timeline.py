@@ -25,10 +25,15 @@ from proclab.core.model import (
 )
 from proclab.core.registry import Registry
 from proclab.core.spec import build_spec
-from proclab.core.timeline import Cell, CellState, Timeline, cell_for
+from proclab.core.timeline import ENDED, Cell, CellState, Timeline, cell_for
 from proclab.tui.app import ProclabApp
 from proclab.tui.screens.help import SEEING
-from proclab.tui.screens.timeline import TimelineGrid, TimelineScreen, cell_text
+from proclab.tui.screens.timeline import (
+    TimelineGrid,
+    TimelineScreen,
+    cell_text,
+    describe_cell,
+)
 
 CORES = sorted(os.sched_getaffinity(0))
 TICK_S = 0.2
@@ -40,7 +45,7 @@ def _running_ticks(lanes: list, snapshot) -> list[tuple[Cell, ...]]:
     columns = []
     for i in range(len(snapshot.ticks)):
         cells = [lane.cells[i] for lane in lanes]
-        if all(c is not None and c.state is not CellState.EXITED for c in cells):
+        if all(c is not None and c.state not in ENDED for c in cells):
             columns.append(tuple(cells))
     return columns
 
@@ -104,7 +109,7 @@ def test_pinned_pair_takes_turns_and_free_pair_runs_in_parallel():
     assert not _parallel_ticks(pinned_lanes, snapshot), "the pinned pair ran on two cores"
     # Once reaped, a child's later ticks say so.
     assert all(lane.state is ProcState.EXITED for lane in pinned_lanes)
-    assert pinned_lanes[0].cells[-1] == Cell(CellState.EXITED)
+    assert pinned_lanes[0].cells[-1] in (Cell(CellState.EXITED), Cell(CellState.GONE))
 
 
 def _sample(
@@ -261,10 +266,12 @@ def _reference_lanes(events: list, keep: int) -> dict[int, dict[int, Cell]]:
                 if sample is not None:
                     cells[index] = cell_for(sample)
                 elif row.state.is_over and cells:
-                    cells[index] = Cell(CellState.EXITED)
+                    before = cells.get(index - 1)
+                    ended = before is not None and before.state in ENDED
+                    cells[index] = Cell(CellState.GONE if ended else CellState.EXITED)
                 for old in [i for i in cells if i < ticks[0]]:
                     del cells[old]
-                if row.state.is_over and all(c.state is CellState.EXITED for c in cells.values()):
+                if row.state.is_over and all(c.state in ENDED for c in cells.values()):
                     del lanes[rec_id]
     return {rec_id: cells for rec_id, (_row, cells) in lanes.items() if cells}
 
@@ -305,6 +312,24 @@ def test_pruning_from_the_front_keeps_the_rule():
         newest = timeline.snapshot(last=2)
         assert newest.ticks == whole.ticks[-2:] and newest.kept == whole.kept
         assert [lane.cells for lane in newest.lanes] == [lane.cells[-2:] for lane in whole.lanes]
+
+
+def test_a_child_that_ended_before_the_window_has_no_end_in_it():
+    """Three minutes after its end, a child showed an X in the window's first column, and
+    the line under the grid said it had "48.00 s ago: ended" (a hostile tester's)."""
+    timeline = Timeline(keep=50)
+    timeline.feed(Spawned(_row(1, "p1")))
+    for t in range(3):
+        timeline.feed(Sampled(_system(t), {1: _sample(0.5, 0)}))
+    timeline.feed(Exited(_row(1, "p1", ProcState.EXITED)))
+    for t in range(3, 20):
+        timeline.feed(Sampled(_system(t), {}))
+    whole = timeline.snapshot().lane(1).cells
+    assert whole[3] == Cell(CellState.EXITED) and set(whole[4:]) == {Cell(CellState.GONE)}
+    window = timeline.snapshot(last=5).lane(1).cells
+    assert "".join(cell_text(c) for c in window).strip() == ""  # no X: it ended before
+    assert describe_cell(window[0], 1.0) == "ended in an earlier tick"
+    assert cell_text(whole[3]) == "X "
 
 
 def _fake_timeline_data() -> list:
@@ -422,8 +447,8 @@ async def test_legend_cells_and_words_follow_one_rule_for_a_child_that_also_wait
 
 
 async def test_the_blank_cells_after_a_childs_end_are_in_the_legend():
-    """After a child's X its cells are blank, and the line under the grid says "ended":
-    the legend said a blank cell meant "not started"."""
+    """After a child's X its cells are blank, and the line under the grid says it ended
+    in an earlier tick: the legend said a blank cell meant "not started"."""
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
     timeline = app.lab.timeline
     timeline.feed(Spawned(_row(1, "short")))
@@ -435,7 +460,7 @@ async def test_the_blank_cells_after_a_childs_end_are_in_the_legend():
         await pilot.press("l")
         await pilot.pause()
         picked = str(app.screen.query_one("#timeline-picked").render())
-        assert "the newest tick: ended;" in picked, picked
+        assert "the newest tick: ended in an earlier tick" in picked, picked
         legend = str(app.screen.query_one("#timeline-legend").render())
         assert "X ended (blank after it)" in legend
         assert "blank before a child's first cell: not started" in legend

@@ -67,6 +67,7 @@ STATE_GLYPHS = {
     CellState.STOPPED: "T",
     CellState.ZOMBIE: "Z",
     CellState.EXITED: "X",
+    CellState.GONE: " ",  # after the X: blank
 }
 STATE_STYLES = {
     CellState.WAITING: "bold $warning",
@@ -74,6 +75,7 @@ STATE_STYLES = {
     CellState.STOPPED: "bold $warning",
     CellState.ZOMBIE: "bold $error",
     CellState.EXITED: "$text-muted",
+    CellState.GONE: "$text-muted",
 }
 POLL_S = 0.25
 
@@ -94,14 +96,12 @@ def share_bar(share: float) -> str:
     return BARS[max(1, min(8, math.ceil(min(1.0, share) * 8))) - 1]
 
 
-def cell_text(cell: Cell | None, first_exit: bool = True) -> str:
+def cell_text(cell: Cell | None) -> str:
     """The two characters of a cell, as drawn (and as read without colour)."""
     if cell is None:
         return "  "
     if cell.state is CellState.RUNNING:
         return core_label(cell.core) + share_bar(cell.on_cpu)
-    if cell.state is CellState.EXITED and not first_exit:
-        return "  "
     return STATE_GLYPHS[cell.state] + " "
 
 
@@ -109,6 +109,8 @@ def describe_cell(cell: Cell | None, interval: float) -> str:
     """One cell in words, for the line under the grid."""
     if cell is None:
         return "not started yet (or not sampled in this tick)"
+    if cell.state is CellState.GONE:
+        return "ended in an earlier tick"
     tick = fmt.seconds(interval)
     waited = f", waited for a CPU {cell.waited:.0%}" if cell.waited >= 0.01 else ""
     if cell.state is CellState.RUNNING:
@@ -263,9 +265,7 @@ class TimelineGrid(ScrollView, can_focus=True):
         cursor_at = shown - 1 - self.cursor_back if row == self.cursor_lane else -1
         run: list[str] = []
         run_style = ""
-        previous: Cell | None = None
         for i, cell in enumerate(lane.cells[start:]):
-            first_exit = previous is None or previous.state is not CellState.EXITED
             if cell is None:
                 style = ""
             elif cell.state is CellState.RUNNING:
@@ -278,8 +278,7 @@ class TimelineGrid(ScrollView, can_focus=True):
                 segments.append(Segment("".join(run), self._style(run_style)))
                 run = []
             run_style = style
-            run.append(cell_text(cell, first_exit))
-            previous = cell
+            run.append(cell_text(cell))
         if run:
             segments.append(Segment("".join(run), self._style(run_style)))
         return segments
