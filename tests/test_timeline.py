@@ -466,6 +466,42 @@ async def test_the_blank_cells_after_a_childs_end_are_in_the_legend():
         assert "blank before a child's first cell: not started" in legend
 
 
+async def test_earlier_reaches_every_tick_kept_and_the_window_stays_there():
+    """With three minutes kept, Left stopped at the window's left edge (48 s back): the
+    rest of the history could only be seen on a wider terminal (a hostile tester's)."""
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    timeline = app.lab.timeline
+    timeline.feed(Spawned(_row(1, "worker")))
+    for t in range(100):  # one tick a second, on core t % 2
+        timeline.feed(Sampled(_system(t), {1: _sample(0.5, t % 2)}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        grid = app.screen.query_one(TimelineGrid)
+        assert grid.columns < 60
+        await pilot.press(*["left"] * 80)
+        await pilot.pause()
+
+        def picked() -> str:
+            return str(app.screen.query_one("#timeline-picked").render())
+
+        assert "1m20s ago: on a CPU 50%" in picked(), picked()
+        assert "-80s" in grid.render_line(0).text or "-90s" in grid.render_line(0).text
+        cells = grid.render_line(1).text[grid.label_width :]
+        assert "1▄" in cells and "0▄" in cells  # the window drawn there, not empty
+        timeline.feed(Sampled(_system(100), {1: _sample(0.5, 0)}))  # a tick comes
+        app.screen.poll()
+        await pilot.pause()
+        assert "1m21s ago" in picked(), "the window did not stay on its ticks"
+        await pilot.press(*["left"] * 50)  # past the oldest kept: it stops there
+        await pilot.pause()
+        assert "1m40s ago" in picked()
+        await pilot.press("end")
+        await pilot.pause()
+        assert "the newest tick" in picked()
+        assert grid.render_line(0).text.rstrip().endswith("now|")
+
+
 async def test_a_name_is_shown_whole_where_a_third_of_the_width_holds_it():
     """At 80 columns every row read "ForkServerP…-1" beside forty blank columns."""
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)

@@ -141,8 +141,8 @@ LEGEND = (
 
 class TimelineGrid(ScrollView, can_focus=True):
     """The lanes under a fixed axis line; a cursor (lane, ticks back from the newest) picks
-    a cell to describe. Line API: a frame draws only the lanes on screen, so 1,000 children
-    cost what a screenful does."""
+    a cell to describe, and the window follows it back through every tick kept. Line API:
+    a frame draws only the lanes on screen, so 1,000 children cost what a screenful does."""
 
     DEFAULT_CSS = """
     TimelineGrid { overflow-x: hidden; }
@@ -166,11 +166,20 @@ class TimelineGrid(ScrollView, can_focus=True):
         self.snapshot = TimelineSnapshot()
         self.cursor_lane = 0
         self.cursor_back = 0  # ticks back from the newest
+        # Ticks between the newest and the window's right edge: the snapshot holds the
+        # window and those (TimelineScreen._show), no more.
+        self.back = 0
         self._styles: dict[str, Style] = {}  # definition -> the widget's style plus it
         self._base = Style()
         self._longest = 0  # the snapshot's longest name: read once a snapshot, not a line
 
     def show(self, snapshot: TimelineSnapshot) -> None:
+        if self.back and self.snapshot.ticks and snapshot.ticks:
+            # Looking back, the window stays on the ticks it shows as new ones come
+            came = snapshot.ticks[-1].index - self.snapshot.ticks[-1].index
+            most = max(0, snapshot.kept - 1)
+            self.back = min(most, self.back + came)
+            self.cursor_back = min(most, self.cursor_back + came)
         self.snapshot = snapshot
         self._longest = max((len(lane.name) for lane in snapshot.lanes), default=0)
         self.cursor_lane = min(self.cursor_lane, max(0, len(snapshot.lanes) - 1))
@@ -193,7 +202,12 @@ class TimelineGrid(ScrollView, can_focus=True):
         return max(1, (self.size.width - self.label_width) // CELL_WIDTH)
 
     def visible_ticks(self) -> int:
-        return min(self.columns, len(self.snapshot.ticks))
+        return max(0, min(self.columns, len(self.snapshot.ticks) - self._back()))
+
+    def _back(self) -> int:
+        """`back`, within the snapshot: one taken before the window last moved may hold
+        fewer ticks."""
+        return max(0, min(self.back, len(self.snapshot.ticks) - 1))
 
     def action_move(self, lanes: int, ticks: int) -> None:
         self.move(lanes, ticks)
@@ -202,7 +216,14 @@ class TimelineGrid(ScrollView, can_focus=True):
     def move(self, lanes: int = 0, ticks: int = 0) -> None:
         last = max(0, len(self.snapshot.lanes) - 1)
         self.cursor_lane = max(0, min(last, self.cursor_lane + lanes))
-        self.cursor_back = max(0, min(self.visible_ticks() - 1, self.cursor_back - ticks))
+        # Back through every tick kept ("Earlier" stopped at the window's edge, with three
+        # minutes kept and 48 s shown)
+        kept = max(len(self.snapshot.ticks), self.snapshot.kept)
+        self.cursor_back = max(0, min(kept - 1, self.cursor_back - ticks))
+        if self.cursor_back < self.back:
+            self.back = self.cursor_back
+        elif self.cursor_back >= self.back + self.columns:
+            self.back = self.cursor_back - self.columns + 1
         rows = max(1, self.size.height - 1)  # under the axis line
         top = round(self.scroll_y)
         if self.cursor_lane < top:
@@ -254,7 +275,9 @@ class TimelineGrid(ScrollView, can_focus=True):
         """A lane's label and cells, a segment per run of cells in the same style."""
         lane = self.snapshot.lanes[row]
         shown = self.visible_ticks()
-        start = len(self.snapshot.ticks) - shown
+        back = self._back()
+        end = len(self.snapshot.ticks) - back
+        start = end - shown
         width = self.label_width
         label = short_name(escape_controls(lane.name, tabs=True), width - 1).ljust(width)
         segments = [
@@ -262,10 +285,10 @@ class TimelineGrid(ScrollView, can_focus=True):
         ]
         if shown < self.columns:  # fewer ticks than columns yet: the newest stay at the right
             segments.append(Segment(" " * (self.columns - shown) * CELL_WIDTH, self._base))
-        cursor_at = shown - 1 - self.cursor_back if row == self.cursor_lane else -1
+        cursor_at = shown - 1 - (self.cursor_back - back) if row == self.cursor_lane else -1
         run: list[str] = []
         run_style = ""
-        for i, cell in enumerate(lane.cells[start:]):
+        for i, cell in enumerate(lane.cells[start:end]):
             if cell is None:
                 style = ""
             elif cell.state is CellState.RUNNING:
@@ -287,11 +310,11 @@ class TimelineGrid(ScrollView, can_focus=True):
         """'child' and a mark every ten ticks: how long ago that column was."""
         cells = [" "] * (self.columns * CELL_WIDTH)
         if snap.ticks:
-            newest = snap.ticks[-1]
+            newest, end = snap.ticks[-1], len(snap.ticks) - self._back()
             for back in range(0, shown, 10):
-                tick = snap.ticks[len(snap.ticks) - 1 - back]
+                tick = snap.ticks[end - 1 - back]
                 age = newest.time - tick.time
-                label = "now" if back == 0 else f"-{age:.0f}s" if age >= 1 else f"-{age:.1f}s"
+                label = "now" if tick is newest else f"-{age:.0f}s" if age >= 1 else f"-{age:.1f}s"
                 at = (self.columns - 1 - back) * CELL_WIDTH
                 mark = "|" + label
                 if back == 0:
@@ -350,6 +373,7 @@ class TimelineScreen(ModalScreen[None]):
         self.interval = interval
         self._version = -1
         self._columns = 0
+        self._back = 0
 
     def compose(self) -> ComposeResult:
         yield TimelineGrid(id="timeline-grid")
@@ -390,14 +414,17 @@ class TimelineScreen(ModalScreen[None]):
 
     def _show(self) -> None:
         grid = self.query_one(TimelineGrid)
-        columns = grid.columns
-        if self.timeline.version == self._version and columns == self._columns:
+        columns, back = grid.columns, grid.back
+        if (self.timeline.version, columns, back) == (self._version, self._columns, self._back):
             return
-        self._version, self._columns = self.timeline.version, columns
-        # Only the ticks the grid can show: copying the whole history of 1,000 children
-        # every tick cost the event loop ~0.2 s.
-        snapshot = self.timeline.snapshot(last=columns)
+        self._version, self._columns, self._back = self.timeline.version, columns, back
+        # Only the ticks the grid can show (and those after them, when it looks back):
+        # copying the whole history of 1,000 children every tick cost the event loop ~0.2 s.
+        snapshot = self.timeline.snapshot(last=columns + back)
         grid.show(snapshot)
+        if grid.back != back:  # it stayed on its ticks as new ones came: take them too
+            self._back = grid.back
+            grid.show(self.timeline.snapshot(last=columns + grid.back))
         self._picked()
         subtitle = f"{plural(len(snapshot.lanes), 'child')} · {plural(snapshot.kept, 'tick')} kept"
         if snapshot.cores:
@@ -410,6 +437,7 @@ class TimelineScreen(ModalScreen[None]):
         )
 
     def on_timeline_grid_moved(self, _message: TimelineGrid.Moved) -> None:
+        self._show()  # the window may have moved back or forth
         self._picked()
 
     def action_close(self) -> None:
