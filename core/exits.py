@@ -61,10 +61,23 @@ def traceback_ended_it(row: ProcessRow) -> bool:
     return row.exitcode is not None and row.exitcode > 0
 
 
+def error_is_its_traceback(row: ProcessRow) -> bool:
+    """Whether `row.error` is the exception its stderr's last traceback ended with; else
+    it is proclab's own word (a start that failed, the fork-bomb guard, a fork server
+    gone), which a summary called "a traceback, which it survived" of a child that printed
+    none."""
+    tail = [line.strip() for line in row.traceback[-2:]]
+    # its last line, or the two a bare "RuntimeError:" and its message made
+    return bool(tail) and row.error in (tail[-1], " ".join(tail))
+
+
 def traceback_note(row: ProcessRow) -> str:
     return f"its stderr held a traceback, which it survived ({row.error})"
 
 
 def traceback_words(row: ProcessRow) -> str:
-    """The line a summary gives a row with a traceback in its stderr."""
-    return (row.error or "") if traceback_ended_it(row) else traceback_note(row)
+    """The line a summary gives a row with an error: the exception its traceback ended
+    with, or proclab's word for what happened to it."""
+    if traceback_ended_it(row) or not error_is_its_traceback(row):
+        return row.error or ""
+    return traceback_note(row)

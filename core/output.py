@@ -194,6 +194,8 @@ class TracebackCollector:
         if not line or line[0].isspace() or line.startswith(_CHAIN) or line.startswith("^"):
             return False
         if _EXCEPTION_LINE.match(line):
+            if self._current[-1] is not line:  # past the cap: its exception line still ends it
+                self._current.append(line)
             self.traceback = tuple(self._current)
             self.error = line.rstrip()
             # "RuntimeError:" alone, not "ValueError: expected one of:"

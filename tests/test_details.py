@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from fakes import NOW, mixed_rows
 
+from proclab.core.exits import traceback_words
 from proclab.core.model import ProcState
 from proclab.tui.screens.details import describe, output_heading
 
@@ -50,6 +51,8 @@ def test_a_traceback_is_the_reason_only_of_an_exit_code_above_0():
     or one a signal ended, was said to have ended with that error."""
     ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
     error = "ZeroDivisionError: division by zero"
+    printed = ("Traceback (most recent call last):", '  File "t.py", line 1, in f', error)
+    ended = replace(ended, traceback=printed)
     survived = replace(ended, state=ProcState.EXITED, exitcode=0, error=error)
     assert _facts(survived)["Ended"] == (
         f"returned normally (exit code 0); its stderr held a traceback, which it survived ({error})"
@@ -58,6 +61,22 @@ def test_a_traceback_is_the_reason_only_of_an_exit_code_above_0():
     assert "; its stderr held a traceback, which it survived" in _facts(killed)["Ended"]
     failed = replace(ended, exitcode=1, error=error)
     assert _facts(failed)["Ended"] == f"exit code 1: {error}"
+
+
+def test_proclab_s_own_word_on_a_child_is_not_called_a_traceback_it_survived():
+    """The fork-bomb guard's kill read "its stderr held a traceback, which it survived
+    (stopped by proclab: ...)" of a child that printed none (a hostile tester's)."""
+    ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    note = "stopped by proclab: it started more than 64 processes of its own (a fork bomb?)"
+    killed = replace(ended, state=ProcState.KILLED, exitcode=-9, error=note)
+    assert _facts(killed)["Ended"] == f"ended by signal SIGKILL: Killed; {note}"
+    assert traceback_words(killed) == note
+    # a traceback printed before it does not make proclab's word its exception
+    printed = ("Traceback (most recent call last):", "ValueError: x")
+    assert traceback_words(replace(killed, traceback=printed)) == note
+    assert traceback_words(replace(killed, traceback=printed, error="ValueError: x")) == (
+        "its stderr held a traceback, which it survived (ValueError: x)"
+    )
 
 
 def test_what_a_child_s_own_children_computed_is_said_beside_its_own_cpu():

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proclab.core.output import MAX_LINE_BYTES, LineSplitter, TracebackCollector
+from proclab.core.output import (
+    MAX_LINE_BYTES,
+    MAX_TRACEBACK_LINES,
+    LineSplitter,
+    TracebackCollector,
+)
 
 
 def test_multibyte_character_split_across_reads():
@@ -111,6 +116,18 @@ def test_traceback_collector_keeps_the_last_one():
         collector.traceback[0].startswith("Traceback")
         and collector.traceback[-1] == "ValueError: bad"
     )
+
+
+def test_a_traceback_past_the_cap_still_ends_with_its_exception():
+    """A RecursionError's thousand frames: the lines past the cap are left out, but not
+    the exception line that ends it (what tells its error from proclab's own words)."""
+    collector = TracebackCollector()
+    frames = ['  File "x.py", line 2, in f', "    return f()"] * 600
+    for line in ["Traceback (most recent call last):", *frames]:
+        collector.feed(line)
+    assert collector.feed("RecursionError: maximum recursion depth exceeded")
+    assert collector.traceback[-1] == "RecursionError: maximum recursion depth exceeded"
+    assert len(collector.traceback) == MAX_TRACEBACK_LINES + 1
 
 
 def test_an_exception_whose_message_begins_with_a_newline_is_told_with_its_message():
