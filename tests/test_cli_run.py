@@ -246,6 +246,28 @@ def test_sigterm_ignorers_are_killed_after_the_grace_period():
     assert out.count("-9 SIGKILL") == 2
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_proclab_s_whole_group_keeps_the_children_s_statuses(sig):
+    """What `timeout`, `kill -- -PGID` and a terminal's hang-up send: under forkserver the
+    fork server, in proclab's group, died of it with the children's statuses ("exit status
+    not known: its fork server ended before it told it"), and the grace and SIGKILL never
+    came (a hostile tester's)."""
+    proc = subprocess.Popen(
+        [PROCLAB, "run", f"{T}:ignore_sigterm", "--count", "2", "--grace", "0.5",
+         "--method", "forkserver"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        until_both_ignore_sigterm(proc)
+        os.killpg(proc.pid, sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        kill_if_running(proc)
+    assert proc.returncode == 128 + sig
+    assert "still running 0.5 s after SIGTERM: sending SIGKILL" in err, err
+    assert out.count("-9 SIGKILL") == 2 and "not known" not in out, out
+
+
 def until_both_ignore_sigterm(proc: subprocess.Popen[str]) -> None:
     """Reads `run`'s stdout until its two ignore_sigterm children have said they ignore
     it (proclab's own helpers were counted as descendants before any child was there)."""
