@@ -187,6 +187,34 @@ def test_a_busy_line_is_read_whole_whatever_the_message_size(size: int) -> None:
     assert result.errors == [] and result.busy == 2 and result.connections == 0
 
 
+def test_a_load_turned_away_whole_fails_and_a_slow_connect_is_not_a_missing_server() -> None:
+    """Every client turned away as busy exited 0, nothing exchanged; a connect that ran
+    out of --timeout said "is the server running?" of a server that was (a tester's)."""
+    controller = Controller()
+    controller.start()
+    try:
+        address = controller.server.start(ServerConfig(port=0, max_clients=1, method="fork"))
+        port = address.rsplit(":", 1)[1]
+        with socket.create_connection(("127.0.0.1", int(port))) as holder:  # the one place
+            holder.sendall(b"hi")
+            assert holder.recv(16) == b"HI"
+            busy = subprocess.run(
+                [PROCLAB, "client", "--port", port, "--clients", "1", "--connections", "2"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+        slow = subprocess.run(
+            [PROCLAB, "client", "--port", port, "--timeout", "1e-9"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        controller.close()
+    assert busy.returncode == 1 and "2 turned away with 'busy'" in busy.stdout, busy
+    assert slow.returncode == 2
+    assert slow.stderr == (
+        f"proclab client: cannot connect to 127.0.0.1:{port}: no answer within --timeout 1e-09 s\n"
+    )
+
+
 def test_an_empty_host_is_named_as_one() -> None:
     """ "cannot connect to :9: no address for " ended with nothing."""
     done = subprocess.run(

@@ -110,9 +110,12 @@ def run(ns: argparse.Namespace) -> int:
         unknown = all("gaierror" in e for e in result.errors)  # the name did not resolve
         # Out of fds (ulimit -n below --clients) is the client's own limit, not the server.
         no_fds = sum("Too many open files" in e for e in result.errors)
+        timed_out = all("TimeoutError" in e for e in result.errors)
         host = ns.host or repr(ns.host)  # an empty --host said as one
         if unknown:
             why = f"no address for {host}"
+        elif timed_out:  # not "is the server running?" of one that answers too slowly
+            why = f"no answer within --timeout {ns.timeout:g} s"
         elif no_fds == len(result.errors):
             why = "this process ran out of open files (ulimit -n): use fewer --clients"
         else:
@@ -121,4 +124,5 @@ def run(ns: argparse.Namespace) -> int:
                 why += f" ({no_fds} of the connects ran out of open files: ulimit -n)"
         print(f"proclab client: cannot connect to {host}:{ns.port}: {why}", file=sys.stderr)
         return 2
-    return 1 if result.errors else 0
+    # Every client turned away ("busy") exchanged nothing: not a success
+    return 1 if result.errors or not result.connections else 0
