@@ -125,6 +125,28 @@ async def test_a_bad_cell_shows_its_error_beside_it_and_nothing_is_computed():
         )
 
 
+async def test_a_row_s_error_has_the_row_s_width_under_its_cells():
+    """At 120x32 the jobs pane is 38 columns: beside the cells an error had five, and
+    wrapped mid-word ("burs / t / must / be a / fini / te"; a hostile tester's)."""
+    async with make_app().run_test(size=(120, 32)) as pilot:
+        screen = await open_screen(pilot)
+        row = rows(screen)[1]
+        row.cell("burst").focus()
+        row.cell("burst").value = "nan"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(str(row.query_one(".sched-row-error").content)))
+        await pilot.pause()
+        error = row.query_one(".sched-row-error")
+        cells = row.query_one(".sched-row-cells")
+        assert error.region.y > cells.region.y and error.size.width >= cells.size.width - 2
+        drawn = [strip.text for strip in error.render_lines(error.region.reset_offset)]
+        words = " ".join(line.strip() for line in drawn if line.strip())
+        assert words == str(error.content) == "burst must be a finite number, got nan", drawn
+        row.cell("burst").value = "4"  # mended: the line goes
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not error.display)
+
+
 async def test_add_and_remove_jobs_from_the_keyboard():
     async with make_app().run_test(size=(80, 24)) as pilot:
         screen = await open_screen(pilot)

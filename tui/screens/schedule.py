@@ -111,8 +111,9 @@ class CellInput(Input):
             super().action_cursor_right(select)
 
 
-class JobRow(HorizontalGroup):
-    """One job's cells, and its errors beside them. The cells exist from the start, so a
+class JobRow(VerticalGroup):
+    """One job's cells, and its errors under them (beside them, a 38-column jobs pane left
+    them five columns: "burs / t / must / be a"). The cells exist from the start, so a
     row can be read while it is still being mounted."""
 
     def __init__(self, key: int, job: Job | None = None) -> None:
@@ -139,9 +140,11 @@ class JobRow(HorizontalGroup):
             for cell, value in zip(CELLS, values, strict=True)
         }
         self._error = Static("", classes="sched-row-error", markup=False)
+        self._error.display = False
 
     def compose(self) -> ComposeResult:
-        yield from self._cells.values()
+        with HorizontalGroup(classes="sched-row-cells"):
+            yield from self._cells.values()
         yield self._error
 
     def cell(self, name: str) -> CellInput:
@@ -158,7 +161,9 @@ class JobRow(HorizontalGroup):
         wrong = {p.field for p in problems}
         for cell, widget in self._cells.items():
             widget.set_class(cell in wrong, "-bad")
-        self._error.update("; ".join(p.describe() for p in problems))
+        said = "; ".join(p.describe() for p in problems)
+        self._error.update(said)
+        self._error.display = bool(said)
 
 
 SCHEDULE_BINDINGS: list[BindingType] = [
