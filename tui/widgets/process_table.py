@@ -655,12 +655,16 @@ class ProcessTable(ScrollView, can_focus=True):
         style = self.get_component_rich_style("process-table--header")
         sorted_style = style + Style(underline=True)
         segments = []
+        arrow = "▼" if self.sort_reverse else "▲"
         for column, width in zip(COLUMNS, self._widths, strict=True):
             sorted_here = column.key == self.sort_column
-            label = (
-                self.sort_label if sorted_here and len(self.sort_label) <= width else column.label
-            )
-            text = " " * PAD + _fit(label, width, column.right) + " " * PAD
+            label, after = column.label, " " * PAD
+            if sorted_here and len(label) + 2 <= width:
+                label = f"{label} {arrow}"
+            elif sorted_here:
+                # In the space after it: CPU%, four columns wide, showed no arrow at all
+                after = arrow + " " * (PAD - 1)
+            text = " " * PAD + _fit(label, width, column.right) + after
             segments.append(Segment(text, sorted_style if sorted_here else style))
         return segments
 
