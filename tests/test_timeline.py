@@ -502,6 +502,43 @@ async def test_earlier_reaches_every_tick_kept_and_the_window_stays_there():
         assert grid.render_line(0).text.rstrip().endswith("now|")
 
 
+async def test_looking_back_the_window_stays_full_as_ticks_come_and_the_screen_narrows():
+    """A reviewer's: at the oldest ticks, with the history full, each new tick took a
+    column from the window (31 to 1); a narrower screen left the cursor outside it."""
+    app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)
+    timeline = app.lab.timeline
+    timeline.feed(Spawned(_row(1, "worker")))
+    for t in range(timeline.keep + 50):
+        timeline.feed(Sampled(_system(t), {1: _sample(0.5, t % 2)}))
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        grid = app.screen.query_one(TimelineGrid)
+        grid.action_move(0, -100_000)  # to the oldest tick kept
+        await pilot.pause()
+
+        def in_view() -> bool:
+            back = grid.cursor_back - grid._back()
+            return grid.visible_ticks() == grid.columns and 0 <= back < grid.columns
+
+        assert grid.cursor_back == timeline.keep - 1 and in_view()
+        for t in range(timeline.keep + 50, timeline.keep + 80):
+            timeline.feed(Sampled(_system(t), {1: _sample(0.5, 0)}))
+            app.screen.poll()
+            await pilot.pause()
+            assert in_view(), (grid.visible_ticks(), grid.columns, grid.back, grid.cursor_back)
+        grid.action_move(0, 200)  # the middle of the history
+        await pilot.pause()
+        await pilot.resize_terminal(60, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert grid.columns < 30 and in_view()
+        await pilot.resize_terminal(160, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert in_view()
+
+
 async def test_a_name_is_shown_whole_where_a_third_of_the_width_holds_it():
     """At 80 columns every row read "ForkServerP…-1" beside forty blank columns."""
     app = ProclabApp(FakeController(rows=[]), clock=lambda: NOW)

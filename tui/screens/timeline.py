@@ -175,12 +175,13 @@ class TimelineGrid(ScrollView, can_focus=True):
 
     def show(self, snapshot: TimelineSnapshot) -> None:
         if self.back and self.snapshot.ticks and snapshot.ticks:
-            # Looking back, the window stays on the ticks it shows as new ones come
+            # Looking back, the window stays on the ticks it shows as new ones come (as
+            # far as they are kept: the oldest scroll out under it)
             came = snapshot.ticks[-1].index - self.snapshot.ticks[-1].index
-            most = max(0, snapshot.kept - 1)
-            self.back = min(most, self.back + came)
-            self.cursor_back = min(most, self.cursor_back + came)
+            self.back += came
+            self.cursor_back += came
         self.snapshot = snapshot
+        self._keep_in_view()
         self._longest = max((len(lane.name) for lane in snapshot.lanes), default=0)
         self.cursor_lane = min(self.cursor_lane, max(0, len(snapshot.lanes) - 1))
         self.virtual_size = Size(0, 1 + max(1, len(snapshot.lanes)))
@@ -188,6 +189,7 @@ class TimelineGrid(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
+        self._keep_in_view()
         self.post_message(self.Resized())
 
     @property
@@ -200,6 +202,16 @@ class TimelineGrid(ScrollView, can_focus=True):
     @property
     def columns(self) -> int:
         return max(1, (self.size.width - self.label_width) // CELL_WIDTH)
+
+    def _keep_in_view(self) -> None:
+        """The cursor on a kept tick, the window on the cursor, and the window full where
+        the ticks kept fill it (looking back as ticks came, it shrank to one column; a
+        narrower screen left the cursor outside it)."""
+        kept = max(len(self.snapshot.ticks), self.snapshot.kept)
+        self.cursor_back = max(0, min(kept - 1, self.cursor_back))
+        self.back = max(0, min(self.back, kept - self.columns, self.cursor_back))
+        if self.cursor_back >= self.back + self.columns:
+            self.back = self.cursor_back - self.columns + 1
 
     def visible_ticks(self) -> int:
         return max(0, min(self.columns, len(self.snapshot.ticks) - self._back()))
@@ -218,12 +230,8 @@ class TimelineGrid(ScrollView, can_focus=True):
         self.cursor_lane = max(0, min(last, self.cursor_lane + lanes))
         # Back through every tick kept ("Earlier" stopped at the window's edge, with three
         # minutes kept and 48 s shown)
-        kept = max(len(self.snapshot.ticks), self.snapshot.kept)
-        self.cursor_back = max(0, min(kept - 1, self.cursor_back - ticks))
-        if self.cursor_back < self.back:
-            self.back = self.cursor_back
-        elif self.cursor_back >= self.back + self.columns:
-            self.back = self.cursor_back - self.columns + 1
+        self.cursor_back -= ticks
+        self._keep_in_view()
         rows = max(1, self.size.height - 1)  # under the axis line
         top = round(self.scroll_y)
         if self.cursor_lane < top:
