@@ -373,6 +373,26 @@ def test_an_address_of_this_machine_beyond_loopback_is_told_reachable():
         pytest.skip("this machine has no address but its loopback")
     with pytest.raises(ServerError, match=f"host: {own[0]} is reachable from other machines"):
         ServerConfig(host=own[0], port=0).check()
+    # and spelled as IPv6 sees it (a reviewer's: "not an address of this machine")
+    mapped = f"::ffff:{own[0]}"
+    with pytest.raises(ServerError, match=f"host: {mapped} is reachable from other machines"):
+        ServerConfig(host=mapped, port=0).check()
+    ServerConfig(host="::ffff:127.0.0.1", port=0).check()  # loopback: nothing to ask
+
+
+def test_a_link_local_address_of_this_machine_with_its_zone_is_its_own():
+    linked = [
+        (name, a.address.split("%")[0])
+        for name, addresses in psutil.net_if_addrs().items()
+        for a in addresses
+        if a.family == socket.AF_INET6 and a.address.lower().startswith("fe80:")
+    ]
+    if not linked:
+        pytest.skip("no link-local IPv6 address here")
+    name, address = linked[0]
+    host = f"{address}%{name}"
+    with pytest.raises(ServerError, match="reachable from other machines"):
+        ServerConfig(host=host, port=0).check()
 
 
 def test_binding_beyond_loopback_needs_asking(controller, events):

@@ -43,9 +43,12 @@ def not_ours(host: str) -> str | None:
     machine's: said before the warning that it is reachable from other machines (whose
     advice, --public, then met this). A name is not looked up (binding says)."""
     address = ip_of(host)
-    if address is None or address.is_unspecified or address.is_loopback:
+    if address is None or address.is_unspecified or is_loopback(host):
         return None
-    if str(address).lower() in own_addresses(address.version):
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:192.0.2.2 is 192.0.2.2
+    # as own_addresses reads them: a link-local address without its zone (%eth0)
+    if str(address).split("%")[0].lower() in own_addresses(address.version):
         return None
     return f"host: {host} is not an address of this machine"
 
