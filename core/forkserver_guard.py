@@ -13,7 +13,10 @@ It leaves proclab's process group: a signal to the whole group (`timeout`, `kill
 -PGID`, a terminal's hang-up) killed it with proclab, and with it every forkserver
 child's exit status ("not known: its fork server ended before it told it"), before
 proclab's grace period and SIGKILL had run. proclab ends its children itself; the fork
-server ends when proclab closes its pipe or dies.
+server ends when proclab closes its pipe or dies. In a group of its own it is a
+background job of proclab's terminal, which it never writes to: proclab starts it with
+its fds 1 and 2 on /dev/null (methods._helpers_write_nowhere), so `stty tostop`
+cannot stop it.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Signaller:
         self.family: Family | None = None
         self._stopped_families: set[int] = set()
         self._allowed: dict[int, int] = {}  # rec_id -> its own limit, where it differs
-        # rec_id -> the pause that waits for its start-up; a resume, terminate or kill
+        # rec_id -> the pause that waits for its start-up; a resume, SIGTERM or SIGKILL
         # meanwhile takes it back (`p p` on a child still starting left it stopped: the
         # SIGCONT went first)
         self._pauses_waiting: dict[int, object] = {}
@@ -41,7 +41,6 @@ class Signaller:
     def terminate(self, rec_id: int, escalate_after: float | None = None) -> None:
         """SIGTERM to the process group (and SIGCONT, so a paused one gets it). With
         escalate_after, SIGKILL follows if it is still running that much later."""
-        self._pauses_waiting.pop(rec_id, None)
         self.send(self._live_id(rec_id), signal.SIGTERM)
         if escalate_after is not None:
             timer = threading.Timer(escalate_after, self._escalate, (rec_id, escalate_after))
@@ -49,7 +48,6 @@ class Signaller:
             timer.start()
 
     def kill(self, rec_id: int) -> None:
-        self._pauses_waiting.pop(rec_id, None)
         self.send(self._live_id(rec_id), signal.SIGKILL)
 
     def pause(self, rec_id: int) -> None:
@@ -68,6 +66,9 @@ class Signaller:
             while not _is_ready(pid) and time.monotonic() < deadline:
                 row = self._registry.get(rec_id)
                 if row is None or row.state.is_over:
+                    with self._lock:
+                        if self._pauses_waiting.get(rec_id) is asked:
+                            del self._pauses_waiting[rec_id]
                     return
                 time.sleep(0.002)
             with self._lock:  # a resume taking it back meanwhile holds it too
@@ -90,6 +91,8 @@ class Signaller:
         """Signal the process's whole group; a stopped group is continued so SIGTERM can
         take effect. SIGTERM and SIGKILL also reach its descendants that left its group."""
         with self._lock:
+            if sig in (signal.SIGTERM, signal.SIGKILL):  # shutdown's too: nothing to pause
+                self._pauses_waiting.pop(rec_id, None)
             row = self._registry.get(rec_id)
             if row is None or row.pid is None or row.state.is_over:
                 return  # reaped meanwhile: its pid may belong to someone else now

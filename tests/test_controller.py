@@ -217,6 +217,30 @@ def test_a_pause_taken_back_while_the_child_starts_leaves_it_running(controller,
     assert wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
 
 
+def test_a_sigterm_takes_back_a_pause_still_waiting_and_none_is_left_behind(
+    controller, monkeypatch
+):
+    """A reviewer's: a SIGTERM (terminate, or shutdown's own) after a pause that waited
+    for the start-up left the pause to come after it; and a pause whose child ended first
+    was never forgotten."""
+    from proclab.core import signals
+
+    started = threading.Event()
+    monkeypatch.setattr(signals, "_is_ready", lambda pid: started.is_set())
+    (stubborn,) = start_task(controller, "ignore_sigterm", "(30,)")
+    (short,) = start_task(controller, "sleep", "(0.2,)")
+    assert wait_until(lambda: "ignoring SIGTERM" in "".join(lines(controller, stubborn)))
+    controller.pause(stubborn)
+    controller.terminate(stubborn)  # ignored: it runs on, and must not be stopped later
+    controller.pause(short)  # it ends before its start-up is taken as done
+    assert controller.join([short], timeout=10)
+    assert wait_until(lambda: short not in controller._signals._pauses_waiting)
+    started.set()
+    time.sleep(0.3)
+    assert psutil.Process(controller.row(stubborn).pid).status() != psutil.STATUS_STOPPED
+    assert controller._signals._pauses_waiting == {}
+
+
 def test_a_paused_cpu_bound_child_stays_cpu_bound(controller):
     """Its time stopped is left out of its life: counted in, a spinner paused for longer
     than it had run read as I/O-bound, and stayed so after it ended."""
