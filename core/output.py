@@ -189,12 +189,13 @@ class TracebackCollector:
             return False
         if self._current is None:
             return False
-        if len(self._current) < MAX_TRACEBACK_LINES:
+        kept = len(self._current) < MAX_TRACEBACK_LINES
+        if kept:
             self._current.append(line)
         if not line or line[0].isspace() or line.startswith(_CHAIN) or line.startswith("^"):
             return False
         if _EXCEPTION_LINE.match(line):
-            if self._current[-1] is not line:  # past the cap: its exception line still ends it
+            if not kept:  # past the cap: its exception line still ends it
                 self._current.append(line)
             self.traceback = tuple(self._current)
             self.error = line.rstrip()

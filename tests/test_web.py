@@ -836,15 +836,22 @@ def test_complaints_held_back_when_nothing_follows_are_said_as_the_log_closes() 
     log.propagate = False
     try:
         for _ in range(40):
-            log.error("socket.accept() out of system resource")
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                log.exception("socket.accept() out of system resource")
         log.error("another complaint")
+        # what waits is its words, not its exception: that holds every frame's locals
+        assert all(r.exc_info is None for r in handler.filters[0]._last_held.values())
     finally:
         log.removeHandler(handler)
         handler.close()
     assert said.getvalue().splitlines() == [
-        "proclab web: socket.accept() out of system resource",
+        "proclab web: socket.accept() out of system resource"
+        " (OSError: [Errno 24] Too many open files)",
         "proclab web: another complaint",
         "proclab web: socket.accept() out of system resource"
+        " (OSError: [Errno 24] Too many open files)"
         " (38 more like it since the last one shown, held back)",
     ]
 

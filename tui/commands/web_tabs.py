@@ -161,13 +161,18 @@ class OneLine(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            text += f" ({type(error).__name__}: {error})"
+        error = getattr(record, "error_said", "") or _error_said(record)
+        if error:
+            text += f" ({error})"
         held = getattr(record, "held", 0)
         if held:
             text += f" ({held} more like it since the last one shown, held back)"
         return "proclab web: " + escape_controls(text, tabs=True)
+
+
+def _error_said(record: logging.LogRecord) -> str:
+    error = record.exc_info[1] if record.exc_info else None
+    return f"{type(error).__name__}: {error}" if error is not None else ""
 
 
 class OncePerSecond(logging.Filter):
@@ -188,7 +193,11 @@ class OncePerSecond(logging.Filter):
         now = time.monotonic()
         if now - self._last.get(key, -self.every) < self.every:
             self._held[key] = self._held.get(key, 0) + 1
-            self._last_held[key] = record
+            # Its words, not its exception: that holds a traceback and every frame's
+            # locals (a transport, its socket), kept for as long as nothing follows
+            kept = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+            kept.error_said = _error_said(record)
+            self._last_held[key] = kept
             return False
         if len(self._last) > KINDS_KEPT:  # messages made whole, each its own: forgotten
             self._last.clear()
