@@ -20,13 +20,7 @@ from proclab.core.batch import BatchFigures
 from proclab.core.calls import CallLog
 from proclab.core.classify import classify, cpu_demand, runnable_time
 from proclab.core.cpus import format_cpu_list
-from proclab.core.exits import (
-    describe_exit,
-    error_is_its_traceback,
-    signal_name,
-    traceback_ended_it,
-    traceback_note,
-)
+from proclab.core.exits import describe_exit, signal_name, traceback_ended_it, traceback_words
 from proclab.core.model import OutputLine, ProcessRow, ProcState
 from proclab.core.output import escape_controls, on_screen
 from proclab.core.words import plural
@@ -72,10 +66,7 @@ def exit_reason(row: ProcessRow) -> str:
     elif row.exitcode == 0:
         reason = "returned normally (exit code 0)"
     if row.error:
-        if traceback_ended_it(row):
-            reason += f": {row.error}"
-        else:
-            reason += f"; {traceback_note(row) if error_is_its_traceback(row) else row.error}"
+        reason += (": " if traceback_ended_it(row) else "; ") + traceback_words(row)
     return reason
 
 
