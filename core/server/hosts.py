@@ -47,8 +47,7 @@ def not_ours(host: str) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:192.0.2.2 is 192.0.2.2
-    # as own_addresses reads them: a link-local address without its zone (%eth0)
-    if str(address).split("%")[0].lower() in own_addresses(address.version):
+    if _as_own(str(address)) in own_addresses(address.version):
         return None
     return f"host: {host} is not an address of this machine"
 
@@ -66,11 +65,17 @@ def own_addresses(version: int) -> set[str]:
 
     families = {socket.AF_INET} if version == 4 else {socket.AF_INET, socket.AF_INET6}
     return {
-        a.address.split("%")[0].lower()
+        _as_own(a.address)
         for addresses in psutil.net_if_addrs().values()
         for a in addresses
         if a.family in families
     }
+
+
+def _as_own(address: str) -> str:
+    """An address as own_addresses holds it: lower case, a link-local one without its
+    zone (fe80::1%eth0 is fe80::1)."""
+    return address.split("%")[0].lower()
 
 
 def is_loopback(host: str) -> bool:
