@@ -196,3 +196,24 @@ async def test_keys_typed_at_once_after_n_go_into_the_form_in_turn(gap: float) -
         assert isinstance(form, SpawnScreen)
         assert form.query_one("#target", Input).value == "day36.py:task"
         assert form.focused is form.query_one("#target", Input)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.03])
+async def test_enter_typed_at_once_after_n_starts_the_form_s_call(gap: float) -> None:
+    """`n` then Enter at once (the browser test, on a loaded CI machine): the Enter came
+    before the target had focus, no field took it, and nothing started."""
+    fake = FakeController([])
+    app = ProclabApp(fake, clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(events.Key("n", "n"))
+        while not isinstance(app.screen, SpawnScreen):  # n handled: the form is coming
+            await asyncio.sleep(0)
+        await asyncio.sleep(gap)
+        app.post_message(events.Key("enter", "\r"))
+        await pilot.pause(0.3)
+        assert [name for name, _ in fake.calls].count("spawn") == 1, (
+            fake.calls,
+            app.screen,
+            app.screen.focused,
+        )
+        assert not isinstance(app.screen, SpawnScreen)

@@ -71,6 +71,7 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self._cwd = cwd or os.getcwd()
         self._cpus = cpus if cpus is not None else usable_cpus()
         self._typed_ahead = False  # keys came before the first field had focus (on_key)
+        self._early: list[tuple[str, str | None]] = []  # such keys, not in the field yet
 
     def compose(self) -> ComposeResult:
         greet_args, greet_kwargs, _ = BUILTINS["greet"]
@@ -162,7 +163,11 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         if self.message_queue_size:  # keys waiting here: they go in first
             self.call_after_refresh(self._focus_target)
             return
-        target = self.query_one("#target", Input)
+        self._take_early()
+        found = self.query("#target")
+        if not found:  # an Enter typed ahead spawned, and the form is gone
+            return
+        target = found.first(Input)
         if self._typed_ahead:
             target.select_on_focus = False  # what was typed is kept, not selected
         # At once (Widget.focus waits a turn of the app's queue: keys it dispatched
@@ -170,24 +175,40 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
         self.set_focus(target)
 
     def on_key(self, event: events.Key) -> None:
-        """Keys typed at speed after n (`n` then `day36.py:task`) came to the form before
-        its first field had focus, and were lost: they go into that field, in turn, as
-        later keys do (the first replaces what is there, as a key does once the field,
-        selected on focus, has it)."""
+        """Keys typed at speed after n (`n` then `day36.py:task`, or Enter) came to the
+        form before its first field had focus, and were lost: they go into that field, in
+        turn, as later keys do (the first replaces what is there, as a key does once the
+        field, selected on focus, has it), and Enter submits, as it does there."""
         # A printable key here never reached a field (one takes every printable key it is
-        # sent): it came while none had focus. A backspace a field took comes here too.
+        # sent): it came while none had focus. A backspace or Enter a field took comes
+        # here too.
         printable = event.is_printable and (self.focused is None or isinstance(self.focused, Input))
-        if not (printable or (event.key == "backspace" and self.focused is None)):
+        early = self.focused is None and event.key in ("backspace", "enter")
+        if not (printable or early):
             return
-        target = self.query_one("#target", Input)
-        if not self._typed_ahead:
-            target.value = ""
-            self._typed_ahead = True
-        if event.key == "backspace":
-            target.action_delete_left()
-        elif event.character:
-            target.insert_text_at_cursor(event.character)
         event.stop()
+        self._early.append((event.key, event.character))
+        self._take_early()
+
+    def _take_early(self) -> None:
+        """The keys held by on_key, into the target in turn; held on while the form has
+        no target yet (an Enter came before its fields were made)."""
+        found = self.query("#target")
+        if not found:
+            return
+        target = found.first(Input)
+        while self._early:
+            key, character = self._early.pop(0)
+            if key == "enter":
+                self.action_spawn()
+                continue
+            if not self._typed_ahead:
+                target.value = ""
+                self._typed_ahead = True
+            if key == "backspace":
+                target.action_delete_left()
+            elif character:
+                target.insert_text_at_cursor(character)
 
     @on(Select.Changed, "#method")
     def _method_chosen(self, event: Select.Changed) -> None:
