@@ -249,8 +249,12 @@ def test_a_forkserver_child_whose_fork_server_was_killed_has_no_made_up_status(
             return found
 
         def sleepers_up() -> bool:
+            # Each through its set-up (it leads its own session then), so proclab has its
+            # pid: counted as soon as forked, the second was killed while its start had
+            # not returned, and read "failed, never started" (the fresh clone's CI, once)
             servers = fork_server()
-            return bool(servers) and len(servers[0].children()) >= 2
+            sleepers = servers[0].children() if servers else []
+            return len(sleepers) >= 2 and all(os.getsid(c.pid) == c.pid for c in sleepers)
 
         assert wait_until(sleepers_up, 20)
         fork_server()[0].kill()
