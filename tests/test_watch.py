@@ -290,6 +290,32 @@ def test_a_line_printed_during_a_slow_start_is_told_after_it(
     assert told(program) == ["parent line 1", "start()", "x", "child line", "join()"]
 
 
+def test_a_line_a_child_prints_before_its_parent_s_start_returns_is_told_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork child's line, printed before its parent's start() had returned (the parent
+    slow after the fork: a loaded machine), was told before that start() (the app's
+    Output pane, 1 run of the suite under load). A child forked inside start() is told
+    after it."""
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import multiprocessing as mp, os, time\n"
+        "def child():\n"
+        "    print('child line', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        "    os.register_at_fork(after_in_parent=lambda: time.sleep(0.3))\n"
+        "    p = mp.Process(target=child)\n"
+        "    p.start()\n"
+        "    p.join()\n"
+        "    os.fork() or os._exit(0)\n"  # a plain fork after it: not waited for
+        "    print('after', flush=True)\n",
+        seconds=0.02,
+    )
+    assert told(program) == ["start()", "child line", "join()", "after"]
+
+
 def test_a_child_s_own_calls_are_told_before_its_parent_s_join_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

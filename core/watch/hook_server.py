@@ -550,7 +550,10 @@ class HookServer:
             return False
         if isinstance(message, Hello) and self.said_before(message.ppid, message.t):
             return False  # its parent's word before it comes first (a reap of the last)
-        if isinstance(message, Hello) and _forked_by_a_fork_server(message):
+        if isinstance(message, Hello) and (message.in_start or _forked_by_a_fork_server(message)):
+            # Its start() is told first: the lines its parent wrote before it are then
+            # out, and the lines this child prints at once (before start() returned) follow
+            # the start() they came from.
             return message.pid in self._started
         if unread is None:
             return True
@@ -644,10 +647,10 @@ class HookServer:
         except Exception as exc:
             self._note("callback_errors", f"on_message raised {exc!r}")
         if isinstance(message, MpStart) and message.child in self._held:
-            # A fork server's child's hello waited for this start(): told now, its pipes
-            # are read before its parent's next lines (a line it printed before telling
-            # its parent came after the line its parent printed on hearing it, 2 runs in
-            # 16 under forkserver).
+            # A child's hello waited for this start() (forked in it, or by a fork server
+            # it asked): told now, its pipes are read before its parent's next lines (a
+            # line it printed before telling its parent came after the line its parent
+            # printed on hearing it, 2 runs in 16 under forkserver).
             self._release_held(message.child)
 
     def _drop_connection(self, fd: int, conn: _Connection) -> None:
@@ -694,8 +697,9 @@ class HookServer:
 
 def _waits_on(message: Message, pid: int) -> bool:
     """Whether `message`'s turn may come with `pid`'s lines: a fork child's hello behind
-    its parent's, a parent's word on a child's end behind the child's. (A fork server's
-    child's hello waits for its start() instead, which lets it go: _call.)"""
+    its parent's, a parent's word on a child's end behind the child's. (A hello forked
+    inside a start(), or by a fork server, waits for that start() instead, which lets it
+    go: _call.)"""
     if isinstance(message, Hello):
         return message.ppid == pid
     return _ended_child(message) == pid

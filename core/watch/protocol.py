@@ -42,7 +42,8 @@ FORK_SERVER_MAIN = "from multiprocessing.forkserver import main"
 class Hello:
     """A Python process started (`via` "load") or was forked ("fork") and, for each
     name in `streams`, took a pipe of its own for that fd: the read ends came with the
-    message, in that order. Empty `streams`: its output goes where its parent's does."""
+    message, in that order. Empty `streams`: its output goes where its parent's does.
+    `in_start`: forked inside its parent's `Process.start()`, which will tell of it."""
 
     pid: int
     t: float
@@ -51,6 +52,7 @@ class Hello:
     exe: str
     via: str
     streams: tuple[str, ...]
+    in_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,9 +310,10 @@ _KINDS: dict[str, _Kind] = {
             "exe": _text,
             "via": _one_of("load", "fork"),
             "fds": _texts(_one_of(*STREAMS)),
+            "st": _bool,
         },
-        {},
-        {"fds": "streams"},
+        {"st": False},
+        {"fds": "streams", "st": "in_start"},
     ),
     "mp_start": _Kind(
         MpStart,

@@ -31,6 +31,7 @@ Written for Python 3.7 and later: a watched program may run any interpreter.
 from __future__ import annotations
 
 import _socket
+import _thread
 import os
 import sys
 import time
@@ -55,6 +56,11 @@ _path = ""
 _ours: list = []  # ids ("dev:ino") of the pipes that are proclab's, nearest last
 _dropped = 0
 _forked_by = 0  # set in the parent just before a fork: in the child, who forked it
+# Threads inside Process.start(); a fork from one of them makes a child that start() will
+# tell proclab of: its hello says so, and waits for that word (lines it printed at once
+# came before its parent's start()).
+_starting: set = set()
+_forked_in_start = False
 _repr = None  # a reprlib.Repr, made on first use
 
 
@@ -255,6 +261,8 @@ def _hello(via: str, parent: int = 0) -> None:
         # before this child began (the lines before start()), and is told before it.
         fields["tu"] = time.time()
         fields["u"] = _unread()
+    if via == "fork" and _forked_in_start:
+        fields["st"] = True
     _own = {}  # a fork child's are its parent's until it takes its own
     taken = []  # (target fd, stream, read end, write end)
     try:
@@ -314,12 +322,14 @@ def _take_output(taken: list) -> None:
 
 
 def _before_fork() -> None:
-    global _forked_by
+    global _forked_by, _forked_in_start
     _forked_by = os.getpid()
+    _forked_in_start = _thread.get_ident() in _starting
 
 
 def _after_fork_in_child() -> None:
     global _dropped
+    _starting.clear()  # its parent's: this process's own start() calls come later
     try:
         if _sock is None:
             return
@@ -589,7 +599,12 @@ def _patch_process(module) -> None:
                     fields["u"] = _unread()
             except Exception:
                 fields = None
-        start(self)
+        me = _thread.get_ident()
+        _starting.add(me)
+        try:
+            start(self)
+        finally:
+            _starting.discard(me)
         if fields is not None and _sock is not None:
             try:
                 fields["child"] = self._popen.pid
