@@ -67,6 +67,9 @@ SIGNALS: dict[int, str] = {
 }
 
 
+_HANDED_TO = "_proclab_handed_to"  # the screen a key from the terminal was handed to
+
+
 class ProclabApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "proclab"
@@ -147,6 +150,30 @@ class ProclabApp(App[int]):
             for sig in SIGNALS:
                 with contextlib.suppress(Exception):
                     self._event_loop.remove_signal_handler(sig)
+
+    # Keys typed ahead ------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            # As Textual hands a key from the terminal to the current screen's focus:
+            # which screen that was (on_key).
+            setattr(event, _HANDED_TO, self.screen)
+        await super().on_event(event)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key that comes back here from a screen another now covers was typed with the
+        key that opened it, in one read of the terminal (`tmux send-keys n Enter`, a
+        paste): Textual hands both to the screen's focus before the first, back here,
+        runs its binding, and the second came back to find the spawn form, whose bindings
+        do not know it. Lost before; handed to the screen on top now, as if typed a moment
+        later. (A screen that ended meanwhile, not covered, keeps its keys.)"""
+        handed_to = getattr(event, _HANDED_TO, None)
+        stack = self.screen_stack
+        if handed_to is None or handed_to is stack[-1] or handed_to not in stack:
+            return
+        event.prevent_default()  # the covered screen's bindings are not the top one's
+        event.stop()
+        self.post_message(events.Key(event.key, event.character))
 
     def on_resize(self, event: events.Resize) -> None:
         if self.lab.is_mounted:  # until then, it fits itself to the app's size as it mounts

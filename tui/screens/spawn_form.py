@@ -239,9 +239,11 @@ class SpawnScreen(ModalScreen[tuple[int, ...] | None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """A field that changed has no error any more, until the next submit says so.
-        (Compared with the value checked: a change event can arrive after the submit.)"""
+        (Its value now, compared with the value checked: a change event can arrive after
+        the submit, and keys typed ahead with their Enter sent theirs after it, each
+        with a value the field held before, which cleared the error shown.)"""
         field = event.input
-        if field.has_class("-invalid-field") and event.value != self._checked.get(field.id):
+        if field.has_class("-invalid-field") and field.value != self._checked.get(field.id):
             field.remove_class("-invalid-field")
             self.query_one(f"#error-{field.id}", Static).set_class(False, "-shown")
 
