@@ -895,10 +895,14 @@ class TcpServer:
             return  # a line no handler writes
 
     def _count_left_out(self, count: Any, over_rate: Any) -> None:
-        with contextlib.suppress(TypeError, ValueError):
+        # Not contextlib.suppress (as below): at --log all under load, every worker's
+        # "disconnected" line carries a count.
+        try:
             count, over_rate = int(count), int(over_rate)
-            self._left_out += count
-            self._over_rate += over_rate
+        except (TypeError, ValueError):
+            return
+        self._left_out += count
+        self._over_rate += over_rate
 
     def _tell_left_out(self, now: bool = False) -> None:
         """Say how many data events were left out, at most once a second."""
