@@ -51,6 +51,7 @@ from proclab.core.source import NotAllowed
 from proclab.core.spec import build_spec
 from proclab.core.watch import hook_server, sockets, tree
 from proclab.core.watch import program as program_module
+from proclab.core.watch import rows as rows_module
 from proclab.core.watch.program import WALK_S, WatchedProgram
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -1768,3 +1769,56 @@ def test_a_child_that_renames_itself_is_shown_under_its_new_name(
         assert row.exitcode == 0 and lines_of(program, row) == [name]
     root = program.root
     assert root is not None and root.name != "boss"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_join_long_after_its_child_ended_lands_on_that_child_s_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """A tester's: a join() 5.5 s after its child had ended (a word about a pid that ended
+    more than RECENT_S ago) made a second row for the child, "? 14083 (ended before a walk
+    saw it)", and the summary counted three processes of two (500 spawn children joined
+    after they all ran: 794). A child keeps its pid until its parent reaps it: a parent's
+    word on its end is about that child, however late."""
+    monkeypatch.setattr(rows_module, "RECENT_S", 0.3)
+    script = tmp_path / "late_join.py"
+    script.write_text(
+        "import multiprocessing as mp, sys, time\n"
+        "def f():\n"
+        "    print('child done', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method(sys.argv[1])\n"
+        "    p = mp.Process(target=f)\n"
+        "    p.start()\n"
+        "    time.sleep(1.5)\n"
+        "    p.join()\n"
+        "    print('exitcode', p.exitcode, flush=True)\n"
+    )
+    program = watch([sys.executable, str(script), method])
+    mine = [r for r in program.rows() if r.mp is None or r.mp.role is None]
+    child = by_name(program).get("Process-1")
+    assert sorted(r.name for r in mine) == ["Process-1", "python"], program.rows()
+    assert child is not None and child.exitcode == 0, child
+    (join,) = calls(program, "join")
+    assert (join.child_id, join.child_name) == (child.id, "Process-1")
+
+
+def test_a_waitpid_long_after_its_child_ended_lands_on_that_child_s_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a plain os.fork() child reaped by os.waitpid() late."""
+    monkeypatch.setattr(rows_module, "RECENT_S", 0.3)
+    script = tmp_path / "late_wait.py"
+    script.write_text(
+        "import os, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(5)\n"
+        "time.sleep(1.5)\n"
+        "print('status', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)\n"
+    )
+    program = watch([sys.executable, str(script)])
+    root = program.root
+    assert root is not None
+    children = [r for r in program.rows() if r.parent == root.id]
+    assert [(r.name, r.exitcode) for r in children] == [("python", 5)], program.rows()

@@ -67,6 +67,7 @@ class HookMessages:
         # By row, not by pid: a pid reused kept its first process's start() (a child "ran
         # -815.0 ms after start()") and its name (a Process-2 named Process-1).
         self._start_calls: dict[int, float] = {}  # child row -> its parent's start() call
+        self._starters: dict[int, int] = {}  # child row -> the pid whose start() started it
         self._runs: dict[int, float] = {}  # child row -> when it began running its target
         # Rows whose process said its name itself (run, rename): a parent's start()
         # message, delivered later (a child's own are read first before its lines and its
@@ -116,7 +117,8 @@ class HookMessages:
                     sample = usage_sample(message.user, message.system, None)
                 note = self._reported_by(message.pid, message.child, "reaped it")
                 status = Status(message.status, message.t, note, message.pid, sample)
-                self._rows.parent_said(message.child, status, events)
+                row = self.child_row(message.pid, message.child)
+                self._rows.parent_said(message.child, status, events, row)
             elif isinstance(message, PoolReport):
                 self._facts(
                     message.pid,
@@ -223,6 +225,7 @@ class HookMessages:
         ran = None
         if child is not None:
             self._start_calls[child] = message.t_call
+            self._starters[child] = message.pid
             ran = self._runs.get(child)
             if self._registry.row(child).started_at is None:
                 # No walk read its start (it had ended first): it was born inside this
@@ -263,9 +266,9 @@ class HookMessages:
         if message.ended and message.exitcode is not None:
             # Its end first: join() returned once the child had ended.
             note = self._reported_by(message.pid, message.child, "joined it")
-            self._rows.parent_said(
-                message.child, Status(message.exitcode, message.t, note, message.pid), events
-            )
+            status = Status(message.exitcode, message.t, note, message.pid)
+            row = self.child_row(message.pid, message.child)
+            self._rows.parent_said(message.child, status, events, row)
         self._call(
             message.pid,
             message.child,
@@ -310,6 +313,22 @@ class HookMessages:
                 **extra,  # type: ignore[arg-type]
             )
         )
+
+    def child_row(self, reaper: int, child: int) -> int | None:
+        """The ended row of pid `child` that `reaper` reaped or joined, however long after
+        its end: a child keeps its pid until its parent reaps it (a fork server's child
+        until its server does, and its starter's join reads what the server told), so a
+        word on it 6 s after its end is about it, not about a process no walk saw (which
+        made a second row for it, and a count of three processes of two). None: not one
+        `reaper` is tied to (RECENT_S decides, as for any late word)."""
+        rows = self._rows
+        ended = rows.ended_with(child)
+        reaper_row = rows.known_pid(reaper)
+        if not ended or reaper_row is None:
+            return None
+        rec_id = max(ended)
+        tied = self._registry.row(rec_id).parent == reaper_row
+        return rec_id if tied or self._starters.get(rec_id) == reaper else None
 
     def _reported_by(self, pid: int, child: int, how: str) -> str:
         """Who told `child`'s end: only a parent can reap a child, and the process that

@@ -531,8 +531,12 @@ class TreeRows:
                 self.gone.setdefault(child, time.time())
                 self.finish(child, events)
 
-    def parent_said(self, pid: int, status: Status, events: Pending) -> None:
-        """`pid`'s parent read its exit status (it has been reaped)."""
+    def parent_said(
+        self, pid: int, status: Status, events: Pending, ended_row: int | None = None
+    ) -> None:
+        """`pid`'s parent read its exit status (it has been reaped). `ended_row`: the row
+        it is about, where the reaper's tie to it says so (HookMessages.child_row), however
+        long ago that row ended."""
         rec_id = self.live.get(pid)
         if rec_id is not None and rec_id not in self.own:
             self.statuses[pid] = status
@@ -544,6 +548,10 @@ class TreeRows:
         ended_ids = [
             i for i in self.ended_with(pid) if self.registry.row(i).state is ProcState.ENDED
         ]
+        if ended_row is not None:
+            if self.registry.row(ended_row).state is not ProcState.ENDED:
+                return  # its exit status is known already
+            ended_ids = [ended_row]
         if not ended_ids and self.recent(pid) is None:
             # Born and reaped between two walks: known by its parent's word only.
             if self.known_pid(status.reaper) is not None:
