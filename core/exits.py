@@ -55,10 +55,15 @@ def state_for_status(status: str) -> ProcState:
 
 
 def traceback_ended_it(row: ProcessRow) -> bool:
-    """Whether the traceback in its stderr may be why it ended: an exit code above 0. One
-    that exited 0, or died of a signal, printed one it survived (traceback.print_exc(), a
-    child of its own that failed on the same stderr): it was said as its failure."""
-    return row.exitcode is not None and row.exitcode > 0
+    """Whether the traceback in its stderr may be why it ended: an exit code above 0, or
+    SIGINT after a KeyboardInterrupt (Python prints it, then dies of the signal, as a
+    shell expects: it was said to have survived it). One that exited 0, or died of
+    another signal, printed one it survived (traceback.print_exc(), a child of its own
+    that failed on the same stderr): it was said as its failure."""
+    code = row.exitcode
+    if code == -signal.SIGINT:
+        return (row.error or "").startswith("KeyboardInterrupt")
+    return code is not None and code > 0
 
 
 def error_is_its_traceback(row: ProcessRow) -> bool:

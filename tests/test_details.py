@@ -63,6 +63,21 @@ def test_a_traceback_is_the_reason_only_of_an_exit_code_above_0():
     assert _facts(failed)["Ended"] == f"exit code 1: {error}"
 
 
+def test_a_keyboard_interrupt_is_what_ended_a_child_that_died_of_sigint():
+    """Python prints an uncaught KeyboardInterrupt, then dies of SIGINT (exit 130 from a
+    shell): a tester's watched program was said to have survived it."""
+    ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    printed = ("Traceback (most recent call last):", '  File "k.py", line 3', "KeyboardInterrupt")
+    interrupted = replace(
+        ended, state=ProcState.KILLED, exitcode=-2, traceback=printed, error="KeyboardInterrupt"
+    )
+    assert traceback_words(interrupted) == "KeyboardInterrupt"
+    assert "survived" not in _facts(interrupted)["Ended"]
+    # another exception printed before a SIGINT was survived, as before
+    other = replace(interrupted, traceback=(*printed[:2], "ValueError: x"), error="ValueError: x")
+    assert "which it survived (ValueError: x)" in traceback_words(other)
+
+
 def test_proclab_s_own_word_on_a_child_is_not_called_a_traceback_it_survived():
     """The fork-bomb guard's kill read "its stderr held a traceback, which it survived
     (stopped by proclab: ...)" of a child that printed none (a hostile tester's)."""
