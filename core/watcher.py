@@ -47,6 +47,9 @@ class _Pipe:
     # began and when it was done, by time.time(); bytes read once it was done).
     taken: int = 0
     handed: int = 0
+    # Read for a sibling pipe's sake, and written after what its process said that waits
+    # for that sibling's chunk in hand: handed out once that chunk is (_hand_out_in_turn).
+    unhanded: bytes = b""
     reads: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=READS_KEPT))
 
 
@@ -111,6 +114,7 @@ class ChildWatcher:
         # go out, so that a line begun first is told first.
         self._unfinished: dict[int, _Pipe] = {}
         self._nested = False  # reading before another pipe's chunk (_read)
+        self._for_sibling = False  # reading a process's other pipes (_read_others)
         self._in_hand: set[int] = set()  # pipes whose chunk is being handed out (_read)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
@@ -322,6 +326,10 @@ class ChildWatcher:
             # joins recording test, a parent's line after a join before the child's).
             return False
         pipe.heard[0] = True
+        if pipe.unhanded:  # before anything read after it
+            self._hand_out_unhanded(pipe)
+            if pipe.unhanded:
+                return False  # it waits on
         began = time.time() if self._after_lines is not None else 0.0
         try:
             data = os.read(pipe.fd, READ_CHUNK)
@@ -339,9 +347,10 @@ class ChildWatcher:
             finally:
                 self._in_hand.discard(pipe.fd)
             if self._after_lines is not None:
-                pipe.handed = pipe.taken
+                pipe.handed = pipe.taken - len(pipe.unhanded)
                 if self._waiting:
                     self._after_lines(pipe.rec_id)
+                self._siblings_kept_back(pipe)
             return True
         self._hand_out(pipe, pipe.splitter.flush())
         self._unfinished.pop(pipe.fd, None)
@@ -382,6 +391,30 @@ class ChildWatcher:
             else:
                 self._unfinished.pop(pipe.fd, None)
 
+    def _siblings_kept_back(self, pipe: _Pipe) -> None:
+        """What `pipe`'s other pipes kept back for its chunk, just handed out (and what
+        its process said after it told), goes now, in turn."""
+        if self._after_lines is None or self._for_sibling:
+            return
+        for other in self._pipes_of.get(pipe.rec_id, ()):
+            if other.unhanded and other.fd not in self._in_hand:
+                self._hand_out_unhanded(other)
+
+    def _hand_out_unhanded(self, pipe: _Pipe) -> None:
+        """What `pipe` kept back (`unhanded`), handed out in turn now, as far as it may."""
+        data, pipe.unhanded = pipe.unhanded, b""
+        self._in_hand.add(pipe.fd)
+        try:
+            if self._waiting:
+                data = self._hand_out_in_turn(pipe, data)
+            self._hand_out(pipe, pipe.splitter.feed(data))
+        finally:
+            self._in_hand.discard(pipe.fd)
+        pipe.handed = pipe.taken - len(pipe.unhanded)
+        if self._waiting:
+            self._after_lines(pipe.rec_id)  # type: ignore[misc]
+        self._siblings_kept_back(pipe)
+
     def _hand_out_in_turn(self, pipe: _Pipe, data: bytes) -> bytes:
         """The lines of `data` written before what its process said meanwhile, handed
         out, each part followed by after_lines (which tells what was said then); the rest
@@ -389,6 +422,22 @@ class ChildWatcher:
         start = pipe.taken - len(data)
         while self._cut is not None:
             cut = self._cut(pipe.rec_id, pipe.stream)
+            if cut is not None and cut <= pipe.handed:
+                # All of it was written after what its process said, which still waits:
+                # for what it wrote before that on its other pipe (a shell child's stderr,
+                # which it shares), or for a child's lines. Those go first, and that word
+                # with them: a parent's lines after subprocess.run() came before the
+                # child's stderr and its reap (8 runs in 15).
+                if self._for_sibling:
+                    # Read for a sibling whose chunk in hand may hold what that word
+                    # waits for: kept back until the sibling's chunk is handed out.
+                    pipe.unhanded = data + pipe.unhanded
+                    return b""
+                self._read_others(pipe)
+                self._after_lines(pipe.rec_id)  # type: ignore[misc]
+                if self._cut(pipe.rec_id, pipe.stream) == cut:
+                    break  # it waits on: for lines not written yet, or not to be read now
+                continue
             if cut is None or not pipe.handed < cut < pipe.taken:
                 break
             part, data = data[: cut - start], data[cut - start :]
@@ -397,6 +446,21 @@ class ChildWatcher:
             pipe.handed = cut
             self._after_lines(pipe.rec_id)  # type: ignore[misc]
         return data
+
+    def _read_others(self, pipe: _Pipe) -> None:
+        """What the other pipes of `pipe`'s process hold, read now, FRESH_READS chunks at
+        most each (what was written there before its word ends within them)."""
+        if self._for_sibling:
+            return
+        self._for_sibling = True
+        try:
+            for other in list(self._pipes_of.get(pipe.rec_id, ())):
+                if other is not pipe:
+                    for _ in range(FRESH_READS):
+                        if not self._read(other):
+                            break
+        finally:
+            self._for_sibling = False
 
     def _hand_out(self, pipe: _Pipe, lines: list[str]) -> None:
         on_line, rec_id, stream = self._on_line, pipe.rec_id, pipe.stream

@@ -317,6 +317,68 @@ def test_a_line_a_child_prints_before_its_parent_s_start_returns_is_told_after_i
     assert told(program) == ["start()", "child line", "join()", "after"]
 
 
+@pytest.mark.parametrize("children", [2, 3])
+def test_a_line_printed_after_joins_in_turn_comes_after_every_child_joined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: int
+) -> None:
+    """A tester's, 4 runs in 5 under fork: with two children joined in turn, the second's
+    line, end and join were told after the line its parent printed once both joins had
+    returned (only the first word on a child's end waiting for that child's lines was
+    taken in turn before the parent's next chunk)."""
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import multiprocessing as mp\n"
+        "def w(i):\n"
+        "    print(f'child {i}', flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('fork')\n"
+        f"    ps = [mp.Process(target=w, args=(i,)) for i in range({children})]\n"
+        "    for p in ps: p.start()\n"
+        "    for p in ps: p.join()\n"
+        "    print('after join', flush=True)\n",
+        seconds=0.02,
+    )
+    said = told(program)
+    assert said[-1] == "after join", said
+    assert sorted(said[:-1]) == sorted(
+        ["start()", "join()"] * children + [f"child {i}" for i in range(children)]
+    ), said
+    assert said.index("join()") > said.index("child 0"), said
+
+
+def test_a_parent_s_line_after_subprocess_run_comes_after_the_child_s_stderr_and_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester's, 8 runs in 15: a shell child writes to the stderr it shares with its
+    Python parent; the parent's lines after each subprocess.run() (on its stdout) came
+    before that child's stderr line and its end, and before the next child's start. A
+    chunk written after what its process said, which waits for its other pipe, reads
+    that pipe first."""
+    program = watched_late(
+        tmp_path,
+        monkeypatch,
+        "import subprocess\n"
+        "for i in range(3):\n"
+        "    r = subprocess.run(['sh', '-c', 'echo err %d >&2; exit %d' % (i, i + 1)])\n"
+        "    print('rc', i, r.returncode, flush=True)\n",
+        seconds=0.02,
+    )
+    said = []
+    for event in program.events:  # type: ignore[attr-defined]
+        if isinstance(event, OutputLine):
+            said.append(event.text)
+        elif isinstance(event, Spawned | Exited) and event.row.name == "sh":
+            said.append(f"{type(event).__name__} {event.row.exitcode}")
+    ends = [said.index(f"Exited {i + 1}") for i in range(3)]
+    rcs = [said.index(f"rc {i} {i + 1}") for i in range(3)]
+    starts = [n for n, text in enumerate(said) if text.startswith("Spawned")]
+    assert len(starts) == 3, said
+    for i in range(3):
+        assert said.index(f"err {i}") < ends[i] < rcs[i], said
+        assert i == 2 or rcs[i] < starts[i + 1], said
+
+
 def test_a_child_s_own_calls_are_told_before_its_parent_s_join_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

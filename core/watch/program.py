@@ -732,16 +732,20 @@ class WatchedTree:
         and the lines it wrote before that word have been told, the child's lines are read
         now and the word goes. The child has ended, so all it wrote is in its pipes; the
         rest of `pid`'s chunk came after (a line printed after waitpid() or join() was
-        told before the child's lines)."""
+        told before the child's lines). And so on for each end it said next: with two
+        children joined in turn, the second's lines, end and join came after the line
+        printed after both joins (4 runs in 5 under fork)."""
         server = self._hook_server
         if server is None or not self._watcher.on_its_thread():
             return
-        child = server.end_waiting(pid)
-        if child is None or not self._in_turn(pid, server.held_head(pid)):
-            return
-        server.release(child)  # its hello, whose turn has come by now
-        self._read_own(child)
-        server.release(pid)
+        while (child := server.end_waiting(pid)) is not None:
+            if not self._in_turn(pid, server.held_head(pid)):
+                return
+            server.release(child)  # its hello, whose turn has come by now
+            self._read_own(child)
+            server.release(pid)
+            if server.end_waiting(pid) == child:
+                return  # its lines are not all in yet (a pipe a process it left holds)
 
     def _cut(self, channel: int, stream: Stream) -> int | None:
         """Where in the channel's `stream` bytes those written before the first thing its

@@ -826,11 +826,14 @@ def _patch_subprocess(module) -> None:
         return
 
     def _execute_child(self, *args, **kwargs):
+        # Counted before the child runs: what it writes at once to a pipe it shares (a
+        # shell's stderr) came after its start, not before the parent's line before it.
+        counted = {"tu": time.time(), "u": _unread()} if _sock is not None and _own else {}
         execute(self, *args, **kwargs)
         if _sock is not None:
             try:
                 argv = _popen_argv(args[0] if args else kwargs.get("args"), args, kwargs)
-                _send("started", {"child": self.pid, "argv": argv})
+                _send("started", {"child": self.pid, "argv": argv, **counted})
             except Exception:
                 pass
 
