@@ -536,6 +536,28 @@ async def test_a_tab_s_proclab_ends_its_children_when_proclab_web_is_killed() ->
         assert gone(family, timeout=30) == [], "killing proclab web left a tab's app running"
 
 
+@pytest.mark.parametrize("delays", [(0.0, 0.0, 0.01, 0.02), (0.05, 0.1, 0.2, 0.3)])
+async def test_a_tab_closed_as_it_opens_ends_its_proclab_and_children(
+    delays: tuple[float, ...],
+) -> None:
+    """A tester's: a tab closed within 20 ms of opening left its proclab and children
+    running until proclab web stopped (its handler was cancelled between the app's start
+    and its loop's, and the stop found no loop to end); one closed 0.05-0.3 s after it
+    opened crashed its proclab ("NoMatches: No nodes match '#filter'", in the log)."""
+    port = free_port()
+    args = (f"{TASKS}:sleep", "--args", "(120,)", "--count", "2", "--method", "fork")
+    with proclab_web(port, *args) as web:
+        for delay in delays:
+            async with web.tab(80, 24) as ws:
+                await ws.send_str('["resize", {"width": 80, "height": 24}]')
+                await asyncio.sleep(delay)
+        deadline = time.monotonic() + 30
+        while app_processes(web.process) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert app_processes(web.process) == [], "a closed tab's proclab runs on"
+    assert "NoMatches" not in web.all_printed(), web.all_printed()
+
+
 def test_ending_the_tabs_leaves_each_tab_s_status_to_its_owner() -> None:
     """SIGTERM of proclab web printed "Unknown child process pid 29942, will report
     returncode 255" and "a tab's proclab ended with status 255" (2 of 3 runs, a tab open

@@ -325,7 +325,16 @@ def _server_class() -> type:
     class TabService(AppService):
         """One tab's proclab, ended with its tab however the tab went (web_tabs.py)."""
 
+        _starting: asyncio.Future[None] | None = None
+
         async def start(self, width: int, height: int) -> None:
+            # Whole, or not at all: a tab closed at once cancels its handler, and a
+            # cancel between the process's start and its loop's left that proclab (and
+            # its children) running until proclab web ended (stop had no loop to end).
+            self._starting = asyncio.ensure_future(self._start(width, height))
+            await asyncio.shield(self._starting)
+
+        async def _start(self, width: int, height: int) -> None:
             process = await self._open_app_process(width, height)
             # textual-serve's loop copied the app's stderr raw onto the server's terminal,
             # escape sequences and all: it gets an empty one, and its last line is logged,
@@ -337,16 +346,21 @@ def _server_class() -> type:
             self._task = asyncio.create_task(self.run())
 
         async def stop(self) -> None:
+            if self._starting is not None:  # a start under way ends first: its process too
+                await asyncio.gather(self._starting, return_exceptions=True)
             task, self._task = self._task, None
-            if task is None or self._process is None:
+            process, self._process = self._process, None
+            if process is None:
                 return
             await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
             # Its loop may wait for good on a tab that reads nothing: whatever the app
             # draws from now on goes nowhere.
-            task.cancel()
-            with contextlib.suppress(Exception):  # its own error, not this stop's
-                await task
-            await end_tab(self._process, lambda: self.send_meta({"type": "quit"}), self.last_words)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(Exception):  # its own error, not this stop's
+                    await task
+            self._process = process  # send_meta writes to it
+            await end_tab(process, lambda: self.send_meta({"type": "quit"}), self.last_words)
 
     class ProclabServer(Server):
         """textual-serve's server, behind a token and the Host and Origin checks, on a

@@ -144,6 +144,10 @@ class LabScreen(ProcessCommands):
         yield Footer(compact=self.COMPACT_FOOTER)
 
     def on_mount(self) -> None:
+        if not self.query("#filter"):
+            # Its panes already gone: the app ended as it opened (a web tab closed 0.05-0.3
+            # s after it opened, and its proclab failed with NoMatches).
+            return
         for pane, (key, title) in PANES.items():
             self.query_one(f"#{pane}").border_title = f"{key} {title}"
         self.query_one("#filter", Input).display = False
