@@ -379,12 +379,20 @@ class Controller:
         return tuple(ids)
 
     def add_reported(
-        self, name: str, pid: int, spec: ProcessSpec, *, tag: str, parent: int | None
+        self,
+        name: str,
+        pid: int,
+        spec: ProcessSpec,
+        *,
+        tag: str,
+        parent: int | None,
+        started_at: float | None = None,
     ) -> int:
         """A row for a process one of proclab's children started and told proclab of (the
         TCP server process's handlers). It is sampled and signalled as proclab's own are;
-        its parent tells how it ended (`end_reported`)."""
-        now = time.time()
+        its parent tells how it ended (`end_reported`). `started_at`: when it began, where
+        known (else now, when proclab heard of it)."""
+        now = time.time() if started_at is None else started_at
         row = ProcessRow(
             id=self._registry.new_id(),
             name=name,
@@ -400,10 +408,14 @@ class Controller:
         self._registry.emit([Spawned(row)])
         return row.id
 
-    def set_start_latency(self, rec_id: int, seconds: float) -> None:
-        """How long start() took for a reported row, as its parent timed it."""
+    def set_start_latency(self, rec_id: int, seconds: float, born: float | None = None) -> None:
+        """How long start() took for a reported row, as its parent timed it; `born`: when
+        that start() began, where its life counts from (as a child of proclab's own)."""
         with self._lock:
-            row = self._registry.update(rec_id, start_latency=seconds)
+            if born is None:
+                row = self._registry.update(rec_id, start_latency=seconds)
+            else:
+                row = self._registry.update(rec_id, start_latency=seconds, started_at=born)
         self._registry.emit([RowUpdated(row)])
 
     def allow_descendants(self, rec_id: int, count: int) -> None:

@@ -328,6 +328,34 @@ def test_a_connection_s_time_counts_from_its_accept_not_its_handler_s_start(
     assert closed.time - accepted.time == pytest.approx(closed.duration, abs=0.05)
 
 
+@pytest.mark.parametrize(("mode", "method"), MODES[:3], ids=IDS[:3])
+def test_a_handler_s_row_counts_its_life_from_its_start_not_from_proclab_hearing_of_it(
+    controller, events, mode, method
+):
+    """A tester's: a handler's row began when proclab heard of it (7-79 ms after its
+    accept, once after its connection had closed): a connection of 58 ms was shown 1 ms of
+    runtime, and CPU/wall at 172 %. Its row counts from its server's start() call."""
+    address = start(controller, mode, method)
+    sock = socket.create_connection(address, timeout=10)
+    sock.sendall(b"up")
+    assert sock.recv(10) == b"UP"
+    echoed_at = time.time()  # its handler (or pool worker) was running by then
+    time.sleep(0.3)
+    sock.close()
+    assert wait_until(lambda: [e for e in events if e.kind == "disconnected"], 10)
+    (closed,) = [e for e in events if e.kind == "disconnected"]
+    rows = {r.pid: r for r in controller.rows()}
+    row = rows[closed.pid]
+    assert row.started_at is not None and row.started_at <= echoed_at, (row, echoed_at)
+    if mode == "process":
+        assert wait_until(lambda: controller.row(row.id).ended_at is not None, 10)
+        ended = controller.row(row.id)
+        assert ended.ended_at - ended.started_at >= closed.duration - 0.005
+        sample = ended.sample
+        if sample is not None:
+            assert sample.cpu_user + sample.cpu_system <= ended.ended_at - ended.started_at
+
+
 def test_port_in_use_is_a_clear_error_and_restart_works_at_once(controller):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
