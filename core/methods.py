@@ -114,15 +114,29 @@ def _helpers_write_nowhere() -> Iterator[None]:
             stream.flush()
     saved = [os.dup(fd) for fd in (1, 2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
+    # Inside a Textual app sys.stderr is its capture, whose fileno() is -1: the tracker
+    # passed that on, and failed with "bad value(s) in fds_to_keep" (experiments in a
+    # replay or a watch, which start their helpers only then). They get fd 2 itself.
+    stderr = sys.stderr
+    if not _has_fd(stderr) and sys.__stderr__ is not None:
+        sys.stderr = sys.__stderr__
     try:
         for fd in (1, 2):
             os.dup2(devnull, fd)
         yield
     finally:
+        sys.stderr = stderr
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)
         os.close(devnull)
+
+
+def _has_fd(stream: object) -> bool:
+    try:
+        return stream.fileno() >= 0  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def fork_server_shadowed(folder: str | None = None) -> str:
@@ -150,9 +164,9 @@ def fork_server_shadowed(folder: str | None = None) -> str:
 
 
 def prepare() -> None:
-    """Start the resource tracker and the fork server now, while sys.stderr is still a real
-    file: started lazily from inside a Textual app they fail with "bad value(s) in
-    fds_to_keep" (textual issue #3593)."""
+    """Start the resource tracker and the fork server now: started lazily by
+    multiprocessing from inside a Textual app they fail with "bad value(s) in
+    fds_to_keep" (textual issue #3593). Called from inside one, they are given fd 2."""
     global _prepared
     with _ready:
         if _prepared:

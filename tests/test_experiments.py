@@ -752,3 +752,26 @@ def test_an_experiment_s_own_result_may_be_written_over_and_nothing_else(tmp_pat
     path.write_text("notes\n")
     with pytest.raises(InputError, match="not overwritten"):
         check_writable(str(path), kind)
+
+
+def test_an_experiment_started_inside_an_app_that_began_no_helpers_runs() -> None:
+    """A tester's: `e` then Ctrl+R in `proclab replay` or the `proclab watch` app said
+    "ValueError: bad value(s) in fds_to_keep": no controller had started multiprocessing's
+    helpers before the app took sys.stderr (its fileno() is -1), and the experiment's
+    start of them passed that on. A fresh interpreter, as those apps are."""
+    code = (
+        "import sys, io\n"
+        "class Captured(io.StringIO):\n"
+        "    def fileno(self): return -1\n"
+        "sys.stderr = Captured()\n"
+        "from proclab.core import experiments\n"
+        "plan = experiments.plan('start-methods', count=1)\n"
+        "try:\n"
+        "    result = experiments.run(plan)\n"
+        "except BaseException as exc:\n"
+        "    print(f'{type(exc).__name__}: {exc}', file=sys.__stdout__)\n"
+        "    sys.exit(1)\n"
+        "print('ran', type(result).__name__, file=sys.__stdout__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ran "), done.stdout
