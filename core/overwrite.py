@@ -12,16 +12,25 @@ from collections.abc import Callable
 HEAD_BYTES = 4096  # what is read of the file to tell what it holds
 
 
-def overwritable(path: str | os.PathLike[str], ours: Callable[[bytes], bool]) -> bool:
-    """`ours(head)`: whether the file's start (a byte-order mark and the blank space
-    before its first text taken off: an editor's file may have both) is proclab's."""
+def not_overwritable(
+    path: str | os.PathLike[str], ours: Callable[[bytes], bool], kind: str
+) -> str | None:
+    """Why proclab may not write over `path` ("it holds something other than {kind}"), or
+    None if it may. `ours(head)`: whether the file's start (a byte-order mark and the
+    blank space before its first text taken off: an editor's file may have both) is
+    proclab's."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            return True
+            return None
+    except OSError:
+        return None  # none there (or not to be looked at): the open says what is wrong
+    try:
         with open(path, "rb") as file:
             head = file.read(HEAD_BYTES)
-    except OSError:
-        return True  # none there (or unreadable): the open says what is wrong
-    if not head.strip():
-        return True
-    return ours(head.removeprefix(b"\xef\xbb\xbf").lstrip())
+    except OSError as exc:
+        # A file it may write and not read (mode 200) was taken for an empty one, and
+        # its notes replaced.
+        return f"it cannot be read ({exc.strerror}) to tell whether it holds {kind}"
+    if not head.strip() or ours(head.removeprefix(b"\xef\xbb\xbf").lstrip()):
+        return None
+    return f"it holds something other than {kind}"

@@ -49,7 +49,7 @@ from proclab.core.model import (
     ServerStatus,
     SystemSample,
 )
-from proclab.core.overwrite import overwritable
+from proclab.core.overwrite import not_overwritable
 from proclab.core.source import Capabilities, NotAllowed
 from proclab.core.targets import Target
 
@@ -619,10 +619,10 @@ def _open_for_recording(path: Path) -> IO[str]:
     """The file, opened without waiting: a FIFO nobody reads yet would hold the open
     until someone does, where Ctrl+C and SIGTERM could not end proclab cleanly. A file
     that holds anything but a recording is refused, not overwritten."""
-    if not overwritable(path, _a_recording):
+    why = not_overwritable(path, _a_recording, "a proclab recording")
+    if why is not None:
         raise ProclabError(
-            f"cannot record into {path}: it holds something other than a proclab recording"
-            " (not overwritten: remove it or choose another name)"
+            f"cannot record into {path}: {why} (not overwritten: remove it or choose another name)"
         )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)

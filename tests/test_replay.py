@@ -11,13 +11,14 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from fakes import NOW, _sample, mixed_rows, system_history
 from pty_session import PROCLAB, PtySession
-from support import TASKS, wait_for, wait_until
+from support import TASKS, as_unprivileged_user, wait_for, wait_until
 
 from proclab.core.controller import Controller
 from proclab.core.errors import ProclabError
@@ -412,6 +413,31 @@ def test_recording_into_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -
     os.mkfifo(fifo)
     with pytest.raises(ProclabError, match="a FIFO nobody reads yet"):
         Recorder(fifo)
+
+
+def test_a_file_it_may_write_and_not_read_is_not_recorded_over() -> None:
+    """A tester's: notes in a file of mode 200 (writable, not readable) were taken for an
+    empty file (the read failed) and replaced by a recording."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # one `nobody` may enter
+        os.chmod(folder, 0o777)
+        _not_recorded_over(Path(folder) / "notes.txt")
+
+
+def _not_recorded_over(notes: Path) -> None:
+    notes.write_text("my notes\n")
+    notes.chmod(0o222)
+
+    def record() -> str:
+        try:
+            Recorder(notes).close()
+        except ProclabError as exc:
+            return str(exc)
+        return "recorded"
+
+    said = as_unprivileged_user(record)
+    assert isinstance(said, str) and "cannot be read (Permission denied)" in said, said
+    notes.chmod(0o644)
+    assert notes.read_text() == "my notes\n"
 
 
 def test_a_file_that_is_not_a_recording_is_never_recorded_over(tmp_path: Path) -> None:

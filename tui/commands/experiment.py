@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from proclab.core.columns import columns
 from proclab.core.defaults import DEFAULT_METHOD, METHODS
-from proclab.core.overwrite import overwritable
+from proclab.core.overwrite import not_overwritable
 from proclab.tui.commands.options import positive_int, say_if_fifo
 
 if TYPE_CHECKING:
@@ -147,13 +147,13 @@ def check_writable(path: str, field: str) -> None:
     if os.path.exists(path):
         if not os.access(path, os.W_OK):
             raise InputError(field, f"cannot write {path!r}: it is read-only")
-        if not overwritable(path, _a_result_csv if field == "csv" else _a_result_json):
+        ours = _a_result_csv if field == "csv" else _a_result_json
+        why = not_overwritable(path, ours, f"an experiment's {field.upper()}")
+        if why is not None:
             # `--csv notes.txt` and `--csv script.py` replaced them, as --record no longer
             # replaces what is not a recording.
             raise InputError(
-                field,
-                f"{path!r} holds something other than an experiment's {field.upper()}"
-                " (not overwritten: remove it or choose another name)",
+                field, f"{path!r}: {why} (not overwritten: remove it or choose another name)"
             )
         flags = os.O_WRONLY | os.O_NONBLOCK  # a fifo without a reader is refused, not waited on
     elif not os.path.isdir(folder) or not os.access(folder, os.W_OK):
