@@ -526,6 +526,7 @@ class Recorder:
         self._on_error = on_error
         self._lock = threading.Lock()
         self.error: str | None = None
+        self.cut_short: str | None = None  # said once the session is over (record_into)
         # Opened now, so that a path that cannot be written is said before anything
         # starts; emptied and written from the first event on, so that a session that
         # never began (a server refused its port) leaves an earlier recording as it was.
@@ -588,9 +589,10 @@ class Recorder:
         with contextlib.suppress(OSError):
             self._file.close()  # the fd is closed even when the flush inside fails
         self._file = None
-        self.error = (
-            f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
-            " (everything else goes on)"
+        why = exc.strerror or str(exc)
+        self.error = f"recording stopped: cannot write {self.path}: {why} (everything else goes on)"
+        self.cut_short = (
+            f"the recording in {self.path} stops short: it could not be written ({why})"
         )
 
     def _report(self) -> None:
@@ -647,23 +649,25 @@ def _a_recording(head: bytes) -> bool:
     return isinstance(header, dict) and "format" in header and "recorded" in header
 
 
-def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], bool]:
+def record_into(controller: Recordable, path: str | Path | None) -> Callable[[], str | None]:
     """`--record FILE`: subscribe a Recorder to `controller` (before it starts, so nothing
     is missed); returns what closes it (after the controller closed: its last events are
-    the children's ends), which says whether the recording is whole. Without a path,
-    records nothing. Raises ProclabError if the file cannot be opened; a write that fails
-    later is told as a Notice from the controller."""
+    the children's ends), which says why the recording is not whole (None: it is), to be
+    said once the session is over (a notice in the app was gone with it, and the app and
+    `serve` exited 0 over half a file). Without a path, records nothing. Raises
+    ProclabError if the file cannot be opened; a write that fails later is told as a
+    Notice from the controller."""
     if path is None:
-        return lambda: True
+        return lambda: None
     recorder = Recorder(
         path, on_error=lambda text: controller.emit_event(model.Notice("error", text, time.time()))
     )
     unsubscribe = controller.subscribe(recorder)
 
-    def close() -> bool:
+    def close() -> str | None:
         unsubscribe()
         recorder.close()
-        return recorder.error is None
+        return recorder.cut_short
 
     return close
 

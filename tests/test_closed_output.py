@@ -13,8 +13,8 @@ import time
 
 import psutil
 import pytest
-from pty_session import PROCLAB, gone
-from support import free_port, kill_if_running, wait_until
+from pty_session import PROCLAB, PtySession, gone
+from support import free_port, kill_if_running, listening, wait_until
 
 T = "proclab.core.tasks"
 CLOSED = 141  # 128 + SIGPIPE, what a shell shows for `yes | head -1`'s yes
@@ -77,6 +77,35 @@ def test_a_recording_onto_a_full_disk_is_one_line_and_the_run_goes_on() -> None:
     assert out.stdout.count("| tick") == 6  # the children's lines are all still shown
     assert "1 child in " in out.stdout, out.stdout  # and the summary
     assert out.returncode == 1  # the recording asked for was not made: a script must know
+
+
+def test_the_app_and_serve_say_a_recording_cut_short_once_over_and_exit_1() -> None:
+    """A tester's: a recording cut short by a full disk left the app's exit status 0, said
+    only in a notice gone with the app, and `serve`'s 0 too (`run` exits 1)."""
+    session = PtySession([f"{T}:sleep", "--args", "(0,)", "--record", "/dev/full"])
+    try:
+        session.wait_for(b"1 ended")  # recorded, and so cut short
+        session.send("q")
+        assert session.wait() == 1
+        said = session.output.decode(errors="replace")
+    finally:
+        session.close()
+    assert "the recording in /dev/full stops short" in said, said[-2000:]
+    port = free_port()
+    serve = subprocess.Popen(
+        [PROCLAB, "serve", "--port", str(port), "--record", "/dev/full"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: listening(port), 30)
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=60)
+    finally:
+        kill_if_running(serve)
+    assert serve.returncode == 1, err
+    assert err.count("\n") == 1 and "stops short" in err and "No space left" in err, err
 
 
 def test_stdout_onto_a_full_disk_is_one_line() -> None:

@@ -65,7 +65,10 @@ def run_in_terminal(ns: argparse.Namespace, make_app: Callable[[Controller], Pro
             app = make_app(controller)
             status = run_session(controller, app)
     finally:
-        stop_recording()
+        cut_short = stop_recording()
+    if cut_short is not None:
+        app.shutdown_log.append(cut_short)
+        status = status or 1  # as `run` does: a script would go on to use half a file
     for line in app.shutdown_log:  # on the restored terminal, for the scrollback
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"proclab: {line}", file=sys.stderr)

@@ -125,7 +125,7 @@ def run(ns: argparse.Namespace) -> int:
                     break
         finally:
             controller.close()  # ends whatever still runs: SIGTERM, then SIGKILL after --grace
-            recorded = stop_recording()
+            recorded = stop_recording() is None  # said already, as the notice it made
     rows = [controller.row(i) for i in ids]
     print_summary(rows)
     if received:

@@ -135,6 +135,7 @@ def run(ns: argparse.Namespace) -> int:
         print(f"proclab serve: {exc}", file=sys.stderr)
         return 2
     controller.subscribe(show)
+    cut_short: str | None = None
     with stop_signals() as received:
         try:
             controller.start()
@@ -150,9 +151,11 @@ def run(ns: argparse.Namespace) -> int:
                     return 1
         finally:
             controller.close()  # stops the server: every handler is ended
-            stop_recording()
+            cut_short = stop_recording()
             console.flush()
-    return 0
+            if cut_short is not None:
+                print(f"proclab serve: {cut_short}", file=sys.stderr)
+    return 0 if cut_short is None else 1  # as `run`: a script would go on to use half a file
 
 
 def _stamp(wall: float) -> str:

@@ -162,7 +162,10 @@ def run_watched(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, p
             return run_app(source, ns, prog)
         return run_headless(source, ns, source.start)
     finally:
-        stop_recording()
+        cut_short = stop_recording()
+        if cut_short is not None:  # the program's exit status stands (its, not proclab's)
+            with contextlib.suppress(OSError):
+                print(f"{prog}: {cut_short}", file=sys.stderr)
 
 
 def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog: str) -> int:
