@@ -416,6 +416,7 @@ def _read_lines(
     # another thread told it made (recordings of earlier proclabs hold some).
     spawned: set[int] = set()
     first_seen: dict[int, int] = {}  # row -> the line of its first row event
+    headers = 0
     for number, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), 1):
         if len(raw) > MAX_LINE_BYTES:  # /dev/zero, or a file with no newline in it
             raise ProclabError(
@@ -431,7 +432,9 @@ def _read_lines(
         except UnicodeDecodeError:
             if cut:
                 return events, number
-            raise ProclabError(f"{path}: not UTF-8 text (not a proclab recording)") from None
+            raise ProclabError(
+                f"{path} line {number}: not UTF-8 text (not a proclab recording)"
+            ) from None
         if not line.strip():
             continue
         parsed = False
@@ -450,6 +453,14 @@ def _read_lines(
                     )
                 if written > FORMAT:
                     newer = f" (recorded by a newer proclab: format {written}; this one reads 1 to {FORMAT})"
+                if events or headers:
+                    # Two files joined (`cat a.jsonl b.jsonl`): replayed as one, the second
+                    # session's rows took the first's ids, and three of five processes were
+                    # shown.
+                    raise DecodeError(
+                        "format", "a second recording's header (two recordings joined?)"
+                    )
+                headers += 1
                 continue
             for key in ("t", "type", "event"):
                 if key not in record:

@@ -573,15 +573,35 @@ def test_a_file_of_another_kind_is_refused_in_a_line(
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe\x80" * 50)
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"proclab replay: {path}: not UTF-8 text (not a proclab recording)", err
+    assert err == f"proclab replay: {path} line 1: not UTF-8 text (not a proclab recording)", err
     # A broken line inside the file is no cut-off end: refused, named by its line.
     events = made_up_session()
     write_recording(tmp_path / "inside.jsonl", events, tail=b"\xff\xfe\n" + b"{}")
     assert main(["replay", str(tmp_path / "inside.jsonl")]) == 2
-    assert "not UTF-8" in capsys.readouterr().err
+    # named by its line (a tester's: a header, then binary bytes, said no line)
+    assert f"line {len(events) + 2}: not UTF-8" in capsys.readouterr().err
     write_recording(tmp_path / "ends.jsonl", events, tail=b'{"t": 1.0, "ty\n')
     assert main(["replay", str(tmp_path / "ends.jsonl")]) == 2
     assert f"line {len(events) + 2}" in capsys.readouterr().err
+
+
+def test_two_recordings_joined_are_refused_not_replayed_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tester's: `cat r1.jsonl r2.jsonl` replayed as one session, the second's rows on
+    the first's ids: 3 processes shown of 5, and the first's gone."""
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    events = made_up_session()
+    write_recording(first, events)
+    write_recording(second, events)
+    joined = tmp_path / "joined.jsonl"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    assert main(["replay", str(joined)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"proclab replay: {joined} line {len(events) + 2}: format: a second recording's"
+        " header (two recordings joined?)"
+    ), err
 
 
 def test_an_endless_line_is_refused_without_reading_it_whole(
