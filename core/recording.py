@@ -305,6 +305,11 @@ def _check_figures(cls: type, fields: dict[str, Any], where: str) -> None:
             raise DecodeError(
                 f"{where}.exitcode", f"{_shown(code)} is neither an exit status nor a signal"
             )
+        # "start() took -5000 ms": a steady clock's difference, never below 0. (An end
+        # before its start is not refused: a wall clock set back makes a genuine one.)
+        latency = fields.get("start_latency")
+        if latency is not None and latency < 0:
+            raise DecodeError(f"{where}.start_latency", f"{_shown(latency)} is below 0")
 
 
 def _scalar(hint: Any, value: Any, where: str) -> Any:

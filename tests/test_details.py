@@ -139,3 +139,15 @@ def test_a_signal_s_end_says_what_the_signal_means(exitcode, state, said):
     ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
     ended = replace(ended, state=state, exitcode=exitcode, error=None)
     assert _facts(ended)["Ended"] == said
+
+
+def test_a_row_whose_end_is_stamped_before_its_start_says_why_not_that_it_never_started():
+    """A tester's replay: "started 08:40:52 ended 08:39:12 ran for 0 ms", "CPU/wall not
+    started yet" (a wall clock set back while it ran makes a genuine recording so)."""
+    ended = next(r for r in mixed_rows() if r.state is ProcState.FAILED)
+    assert ended.started_at is not None
+    back = replace(ended, ended_at=ended.started_at - 100)
+    lines = describe(back, (), NOW)
+    times = [text for label, text in lines if "ran for" in text]
+    assert times and "the wall clock was set back" in times[0], lines
+    assert dict(lines)["CPU/wall"] == "not known: its end is stamped before its start"

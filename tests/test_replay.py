@@ -855,3 +855,12 @@ def test_a_replay_ends_when_its_terminal_goes_away() -> None:
         assert wait_until(lambda: not session.running(), 30), "the replay outlived its terminal"
     finally:
         session.close()
+
+
+def test_a_start_that_took_less_than_no_time_is_refused() -> None:
+    """A tester's: start_latency -5.0 showed "start() took -5000 ms" (a steady clock's
+    difference: no clock set back makes it)."""
+    row = next(r for r in mixed_rows() if r.name == "ForkProcess-3")
+    line = json.loads(event_line(Spawned(dataclasses.replace(row, start_latency=-5.0)), NOW))
+    with pytest.raises(ProclabError, match=r"event.row.start_latency: -5.0 is below 0"):
+        decode_event(line["type"], line["event"])

@@ -103,7 +103,8 @@ def describe(
         ),
         (
             "",
-            f"start() took {fmt.seconds(row.start_latency)}   ran for {fmt.seconds(row.wall_time(now))}",
+            f"start() took {fmt.seconds(row.start_latency)}   ran for {fmt.seconds(row.wall_time(now))}"
+            + (_CLOCK_BACK if _ended_before_start(row) else ""),
         ),
     ]
     lines += figure_lines(row, now)
@@ -151,6 +152,8 @@ def figure_lines(row: ProcessRow, now: float) -> list[tuple[str, str]]:
                 if row.end_unseen
                 else f"{'≥' if row.cpu_at_least else ''}{sample.cpu_time / wall:.0%}: {fmt.cpu_time(row)} on a CPU in {fmt.seconds(wall)} of wall time"
                 if wall
+                else "not known: its end is stamped before its start"
+                if _ended_before_start(row)
                 else "not started yet",
             ),
             (
@@ -261,3 +264,13 @@ def output_heading(state: ProcState, shown: int) -> str:
     if shown:
         return f"Last {plural(shown, 'line')} of output"
     return "No output" if state.is_over else "No output yet"
+
+
+# A replay's row (a genuine recording, its wall clock set back while the child ran) said
+# "started 08:40:52   ended 08:39:12   ran for 0 ms" and "CPU/wall not started yet".
+_CLOCK_BACK = " (its end is stamped before its start: the wall clock was set back meanwhile)"
+
+
+def _ended_before_start(row: ProcessRow) -> bool:
+    began, ended = row.started_at, row.ended_at
+    return began is not None and ended is not None and ended < began
