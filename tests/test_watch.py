@@ -1884,3 +1884,35 @@ def test_a_waitpid_long_after_its_child_ended_lands_on_that_child_s_row(
     assert root is not None
     children = [r for r in program.rows() if r.parent == root.id]
     assert [(r.name, r.exitcode) for r in children] == [("python", 5)], program.rows()
+
+
+def test_a_status_lost_with_its_parent_s_words_is_not_said_unread(tmp_path: Path) -> None:
+    """A tester's (500 children joined, the hook's socket full): a child's status was
+    "not known: only its parent could read it" of a parent that had read it, and whose
+    word on it was among the messages it could not send."""
+    script = tmp_path / "lost.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "h = sys.modules['_proclab_hook']\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(3)\n"
+        "time.sleep(0.5)\n"
+        "sock, h._sock = h._sock, None  # its reap's word not sent, as with a full socket\n"
+        "os.waitpid(pid, 0)\n"
+        "h._sock = sock\n"
+        "h._dropped += 1\n"
+        "second = os.fork()\n"
+        "if second == 0:\n"
+        "    os._exit(0)\n"
+        "os.waitpid(second, 0)  # its word goes, the count of the lost one first\n"
+    )
+    program = watch([sys.executable, str(script)])
+    root = program.root
+    assert root is not None
+    first, second = sorted((r for r in program.rows() if r.parent == root.id), key=lambda r: r.id)
+    assert first.exitcode is None and "may have read it, and could not tell proclab" in (
+        first.exit_note or ""
+    ), first.exit_note
+    assert "1 message lost" in (first.exit_note or "")
+    assert second.exitcode == 0

@@ -137,6 +137,7 @@ class HookMessages:
                 if execd and rec_id is not None:
                     self._rows.became(rec_id, *execd, events)
             elif isinstance(message, Dropped):
+                self._rows.words_lost(message.pid, message.count, events)
                 events.append(
                     Notice(
                         "warning",

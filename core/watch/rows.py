@@ -34,6 +34,7 @@ from proclab.core.registry import Registry
 from proclab.core.sampler import final_sample
 from proclab.core.watch import tree
 from proclab.core.watch.protocol import FORK_SERVER_MAIN
+from proclab.core.words import plural
 
 COMMAND_CHARS = 200
 # A hook's word on what a process runs outweighs a walk's for this long: a walk reads
@@ -98,6 +99,9 @@ class TreeRows:
         self._unseen_at: dict[int, float] = {}
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
         self.hooked: set[int] = set()  # pids with a live hook connection
+        # pid -> messages its hook could not send (its socket full): a word on a child's
+        # end among them, the child's status is lost, not left unread by its parent.
+        self.lost_words: dict[int, int] = {}
         self.roots: list[int] = []  # row ids
         self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
         self.last_ppid: dict[int, int] = {}  # row id -> its ppid when a walk last saw it
@@ -595,6 +599,21 @@ class TreeRows:
         adopter = self.last_ppid.get(rec_id)
         return adopter is not None and adopter != self.keys[parent][0]
 
+    def words_lost(self, pid: int, count: int, events: Pending) -> None:
+        """Process `pid`'s hook could not send `count` messages: children of its whose
+        status is not known may have been reaped and told in them (said once it could
+        send again: rows ended meanwhile are told so too)."""
+        self.lost_words[pid] = self.lost_words.get(pid, 0) + count
+        parent = self.live.get(pid)
+        if parent is None:
+            return
+        for rec_id in list(self.keys):
+            row = self.registry.row(rec_id)
+            if row.parent == parent and row.state is ProcState.ENDED and row.exitcode is None:
+                note = self._unknown_note(rec_id)
+                if note != row.exit_note:
+                    events.append(RowUpdated(self.registry.update(rec_id, exit_note=note)))
+
     def _unknown_note(self, rec_id: int) -> str:
         parent = self.registry.row(rec_id).parent
         if parent is not None:
@@ -604,6 +623,13 @@ class TreeRows:
                 return (
                     f"exit status not known: its parent {who.name} ({who.pid}) ended first,"
                     " and only the process that adopted it could read it"
+                )
+            lost = self.lost_words.get(who.pid) if who.pid is not None else None
+            if lost:
+                return (
+                    f"exit status not known: its parent {who.name} ({who.pid}) may have read"
+                    f" it, and could not tell proclab ({plural(lost, 'message')} lost: its"
+                    " socket was full)"
                 )
             return f"exit status not known: only its parent {who.name} ({who.pid}) could read it"
         ppid = self.ppids.get(rec_id)
