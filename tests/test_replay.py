@@ -864,3 +864,17 @@ def test_a_start_that_took_less_than_no_time_is_refused() -> None:
     line = json.loads(event_line(Spawned(dataclasses.replace(row, start_latency=-5.0)), NOW))
     with pytest.raises(ProclabError, match=r"event.row.start_latency: -5.0 is below 0"):
         decode_event(line["type"], line["event"])
+
+
+async def test_a_replay_s_empty_timeline_sends_nobody_to_the_spawn_form() -> None:
+    """A tester's: a replay's timeline, before any tick, said "start some with n (the
+    spawn form)", and n is refused in a replay."""
+    from proclab.tui.screens.timeline import TimelineGrid
+
+    app = replay_app(Replay(made_up_session()[:1]))  # a child started, never sampled
+    async with app.run_test(size=(120, 32)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("l")
+        await pilot.pause()
+        picked = app.screen.query_one(TimelineGrid).picked()
+        assert picked == "no child has been sampled yet", picked

@@ -491,7 +491,9 @@ class LabScreen(ProcessCommands):
         from proclab.tui.screens.timeline import TimelineScreen
 
         if not isinstance(self.app.screen, TimelineScreen):
-            self.app.push_screen(TimelineScreen(self.timeline, self.source.interval))
+            self.app.push_screen(
+                TimelineScreen(self.timeline, self.source.interval, self.source.capabilities.spawn)
+            )
 
     def action_experiments(self) -> None:
         from proclab.tui.screens.experiments import ExperimentMemory, ExperimentsScreen

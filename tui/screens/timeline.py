@@ -161,8 +161,10 @@ class TimelineGrid(ScrollView, can_focus=True):
     class Resized(Message):
         """Its width changed: it can show another number of ticks."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, spawn: bool = True, **kwargs: Any) -> None:
+        """`spawn`: whether its source starts children (a replay's does not)."""
         super().__init__(**kwargs)
+        self.spawn = spawn
         self.snapshot = TimelineSnapshot()
         self.cursor_lane = 0
         self.cursor_back = 0  # ticks back from the newest
@@ -244,7 +246,10 @@ class TimelineGrid(ScrollView, can_focus=True):
         """The cursor's cell in words."""
         snap = self.snapshot
         if not snap.lanes or not snap.ticks:
-            return "no child has been sampled yet: start some with n (the spawn form)"
+            # In a replay, n is refused: its hint sent a reader to a key that does nothing.
+            return "no child has been sampled yet" + (
+                ": start some with n (the spawn form)" if self.spawn else ""
+            )
         lane = snap.lanes[self.cursor_lane]
         index = len(snap.ticks) - 1 - min(self.cursor_back, len(snap.ticks) - 1)
         tick = snap.ticks[index]
@@ -375,16 +380,17 @@ class TimelineScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, timeline: Timeline, interval: float = 1.0) -> None:
+    def __init__(self, timeline: Timeline, interval: float = 1.0, spawn: bool = True) -> None:
         super().__init__()
         self.timeline = timeline
         self.interval = interval
+        self.spawn = spawn
         self._version = -1
         self._columns = 0
         self._back = 0
 
     def compose(self) -> ComposeResult:
-        yield TimelineGrid(id="timeline-grid")
+        yield TimelineGrid(self.spawn, id="timeline-grid")
         yield Static(id="timeline-picked", markup=False)
         yield Static(
             Text(
