@@ -136,6 +136,20 @@ def test_the_watch_app_records_its_session(tmp_path: Path) -> None:
     assert ("join", "slowpoke") in calls and ("kill", "stuck") in calls, calls
 
 
+def test_the_watch_app_exits_with_the_program_s_status(tmp_path: Path) -> None:
+    """A tester's: q in the app once the program had exited 3 gave proclab's status 0, where
+    --headless gives 3."""
+    script = tmp_path / "three.py"
+    script.write_text("print('bye', flush=True)\nraise SystemExit(3)\n")
+    session = PtySession(["watch", "--", sys.executable, str(script)], size=(120, 32))
+    try:
+        session.wait_for(b"1 ended")
+        session.send("q")
+        assert session.wait() == 3
+    finally:
+        session.close()
+
+
 def test_attach_records_a_tree_it_did_not_start(tmp_path: Path) -> None:
     """attach reads no exit status (proclab is not the parent): the recording keeps the
     ended row and its note saying so."""

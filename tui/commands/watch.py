@@ -187,7 +187,9 @@ def run_app(source: WatchedProgram | AttachedTree, ns: argparse.Namespace, prog:
     for line in app.shutdown_log:  # on the restored terminal, for the scrollback
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"{prog}: {line}", file=sys.stderr)
-    return app.return_code or 0
+    # The program's, as --headless gives it (a tester's: q after it exited 3 gave 0); a
+    # signal that ended proclab itself says so first.
+    return app.return_code or exit_status(source)
 
 
 def run_headless(source: WatchedTree, ns: argparse.Namespace, start: Callable[[], object]) -> int:
