@@ -742,6 +742,12 @@ class Replay:
     @classmethod
     def load(cls, path: str | Path) -> Replay:
         events, cut_line = read_recording(path)
+        if not events and cut_line is not None:
+            # "holds no events" of a file whose one event was cut off mid-line
+            raise ProclabError(
+                f"{path}: the recording holds no whole event (its line {cut_line} is cut off"
+                " mid-way: proclab stopped while writing it)"
+            )
         replay = cls(events)
         replay.cut_line = cut_line
         return replay

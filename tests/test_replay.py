@@ -878,3 +878,18 @@ async def test_a_replay_s_empty_timeline_sends_nobody_to_the_spawn_form() -> Non
         await pilot.pause()
         picked = app.screen.query_one(TimelineGrid).picked()
         assert picked == "no child has been sampled yet", picked
+
+
+def test_a_recording_whose_only_event_was_cut_off_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tester's: a header and one line cut off mid-way said "the recording holds no
+    events", not that its one event was cut off."""
+    path = tmp_path / "cut.jsonl"
+    write_recording(path, [], tail=b'{"t": 1.0, "ty')
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"proclab replay: {path}: the recording holds no whole event (its line 2 is cut off"
+        " mid-way: proclab stopped while writing it)"
+    ), err
