@@ -116,16 +116,20 @@ def _helpers_write_nowhere() -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     # Inside a Textual app sys.stderr is its capture, whose fileno() is -1: the tracker
     # passed that on, and failed with "bad value(s) in fds_to_keep" (experiments in a
-    # replay or a watch, which start their helpers only then). They get fd 2 itself.
+    # replay or a watch, which start their helpers only then). They get fd 2 itself,
+    # /dev/null by then.
     stderr = sys.stderr
-    if not _has_fd(stderr) and sys.__stderr__ is not None:
-        sys.stderr = sys.__stderr__
+    fd_2 = None if _has_fd(stderr) else open(2, "w", closefd=False)  # noqa: SIM115
+    if fd_2 is not None:
+        sys.stderr = fd_2
     try:
         for fd in (1, 2):
             os.dup2(devnull, fd)
         yield
     finally:
-        sys.stderr = stderr
+        if fd_2 is not None:
+            sys.stderr = stderr
+            fd_2.close()
         for fd, copy in zip((1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)

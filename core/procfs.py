@@ -138,7 +138,7 @@ def read(pid: int, last: Reading | None = None, files: Files | None = None) -> R
         threads=int(fields[17]),
         rss=int(fields[21]) * PAGE_SIZE,
         core=int(fields[36]),
-        started=BOOT_TIME + int(fields[19]) / CLOCK_TICKS,
+        started=wall_of(int(fields[19])),
         ctx_voluntary=voluntary,
         ctx_involuntary=involuntary,
         run_delay=run_delay,
@@ -259,6 +259,16 @@ class Brief(NamedTuple):
     pgid: int
     start: int  # clock ticks since boot: with the pid, names one process for ever
     name: str  # the command name (comm)
+
+    @property
+    def started(self) -> float:
+        """When it started, on the wall clock (to the clock tick)."""
+        return wall_of(self.start)
+
+
+def wall_of(start: int) -> float:
+    """A start in clock ticks since boot, on the wall clock."""
+    return BOOT_TIME + start / CLOCK_TICKS
 
 
 def _split_stat(stat: bytes) -> tuple[str, list[bytes]]:

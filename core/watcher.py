@@ -114,7 +114,9 @@ class ChildWatcher:
         # go out, so that a line begun first is told first.
         self._unfinished: dict[int, _Pipe] = {}
         self._nested = False  # reading before another pipe's chunk (_read)
-        self._for_sibling = False  # reading a process's other pipes (_read_others)
+        # The process (rec_id) whose other pipes are being read for one of its chunks
+        # (_read_others): its pipes keep back what comes after the word that waits.
+        self._for_sibling: int | None = None
         self._in_hand: set[int] = set()  # pipes whose chunk is being handed out (_read)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="proclab-watcher", daemon=True)
@@ -393,32 +395,39 @@ class ChildWatcher:
 
     def _siblings_kept_back(self, pipe: _Pipe) -> None:
         """What `pipe`'s other pipes kept back for its chunk, just handed out (and what
-        its process said after it told), goes now, in turn."""
-        if self._after_lines is None or self._for_sibling:
+        its process said after it told), goes now, in turn: once, each, never reading on
+        (two pipes of a process flooding both handed each other reads, deeper each time)."""
+        if self._after_lines is None or self._for_sibling is not None:
             return
-        for other in self._pipes_of.get(pipe.rec_id, ()):
+        for other in list(self._pipes_of.get(pipe.rec_id, ())):
             if other.unhanded and other.fd not in self._in_hand:
                 self._hand_out_unhanded(other)
 
     def _hand_out_unhanded(self, pipe: _Pipe) -> None:
-        """What `pipe` kept back (`unhanded`), handed out in turn now, as far as it may."""
+        """What `pipe` kept back (`unhanded`), handed out in turn now (its other pipes
+        not read again for it: what still waits after that waits on something else)."""
         data, pipe.unhanded = pipe.unhanded, b""
         self._in_hand.add(pipe.fd)
         try:
             if self._waiting:
-                data = self._hand_out_in_turn(pipe, data)
+                data = self._hand_out_in_turn(pipe, data, helped=False)
             self._hand_out(pipe, pipe.splitter.feed(data))
         finally:
             self._in_hand.discard(pipe.fd)
+        if self._before_lines is not None:
+            if pipe.splitter.holding:
+                self._unfinished[pipe.fd] = pipe
+            else:
+                self._unfinished.pop(pipe.fd, None)
         pipe.handed = pipe.taken - len(pipe.unhanded)
         if self._waiting:
             self._after_lines(pipe.rec_id)  # type: ignore[misc]
-        self._siblings_kept_back(pipe)
 
-    def _hand_out_in_turn(self, pipe: _Pipe, data: bytes) -> bytes:
+    def _hand_out_in_turn(self, pipe: _Pipe, data: bytes, helped: bool = True) -> bytes:
         """The lines of `data` written before what its process said meanwhile, handed
         out, each part followed by after_lines (which tells what was said then); the rest
-        of `data`."""
+        of `data`. `helped`: what it said may be helped out first by reading its other
+        pipes (_read_others)."""
         start = pipe.taken - len(data)
         while self._cut is not None:
             cut = self._cut(pipe.rec_id, pipe.stream)
@@ -428,11 +437,13 @@ class ChildWatcher:
                 # which it shares), or for a child's lines. Those go first, and that word
                 # with them: a parent's lines after subprocess.run() came before the
                 # child's stderr and its reap (8 runs in 15).
-                if self._for_sibling:
+                if self._for_sibling == pipe.rec_id:
                     # Read for a sibling whose chunk in hand may hold what that word
                     # waits for: kept back until the sibling's chunk is handed out.
-                    pipe.unhanded = data + pipe.unhanded
+                    pipe.unhanded += data  # after what it kept back before, if any
                     return b""
+                if not helped:
+                    break
                 self._read_others(pipe)
                 self._after_lines(pipe.rec_id)  # type: ignore[misc]
                 if self._cut(pipe.rec_id, pipe.stream) == cut:
@@ -449,10 +460,12 @@ class ChildWatcher:
 
     def _read_others(self, pipe: _Pipe) -> None:
         """What the other pipes of `pipe`'s process hold, read now, FRESH_READS chunks at
-        most each (what was written there before its word ends within them)."""
-        if self._for_sibling:
+        most each (what was written there before its word ends within them). Only that
+        process's pipes keep back what comes after its word (other processes' pipes read
+        meanwhile, nested, hand out as ever)."""
+        if self._for_sibling is not None:
             return
-        self._for_sibling = True
+        self._for_sibling = pipe.rec_id
         try:
             for other in list(self._pipes_of.get(pipe.rec_id, ())):
                 if other is not pipe:
@@ -460,7 +473,7 @@ class ChildWatcher:
                         if not self._read(other):
                             break
         finally:
-            self._for_sibling = False
+            self._for_sibling = None
 
     def _hand_out(self, pipe: _Pipe, lines: list[str]) -> None:
         on_line, rec_id, stream = self._on_line, pipe.rec_id, pipe.stream

@@ -166,7 +166,9 @@ class ProclabApp(App[int]):
         paste): Textual hands both to the screen's focus before the first, back here,
         runs its binding, and the second came back to find the spawn form, whose bindings
         do not know it. Lost before; handed to the screen on top now, as if typed a moment
-        later. (A screen that ended meanwhile, not covered, keeps its keys.)"""
+        later (after keys the app hands that screen meanwhile). Only for a screen covered,
+        still in the stack: one that ended meanwhile leaves its keys to the screen below,
+        as Textual does."""
         handed_to = getattr(event, _HANDED_TO, None)
         stack = self.screen_stack
         if handed_to is None or handed_to is stack[-1] or handed_to not in stack:

@@ -994,7 +994,7 @@ def _born(pid: int, record: dict[str, Any]) -> float | None:
         if math.isfinite(born) and now - 3600 < born <= now:
             return born
     with contextlib.suppress(OSError, ValueError, IndexError):
-        return procfs.BOOT_TIME + procfs.brief(pid).start / procfs.CLOCK_TICKS
+        return procfs.brief(pid).started
     return None
 
 

@@ -646,6 +646,13 @@ class HookServer:
             self._on_message(message, passed)
         except Exception as exc:
             self._note("callback_errors", f"on_message raised {exc!r}")
+        if isinstance(message, Dropped):
+            # Its start() may have been among what it lost: a hello forked in one waits
+            # for it no longer (else HOLD_MAX_S, its pipes unread meanwhile).
+            for child, queue in list(self._held.items()):
+                first = queue[0].message if queue else None
+                if isinstance(first, Hello) and first.in_start and first.ppid == message.pid:
+                    self._release_held(child, force=True)
         if isinstance(message, MpStart) and message.child in self._held:
             # A child's hello waited for this start() (forked in it, or by a fork server
             # it asked): told now, its pipes are read before its parent's next lines (a

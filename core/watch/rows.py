@@ -99,8 +99,9 @@ class TreeRows:
         self._unseen_at: dict[int, float] = {}
         self.statuses: dict[int, Status] = {}  # pid -> a status that came before the end
         self.hooked: set[int] = set()  # pids with a live hook connection
-        # pid -> messages its hook could not send (its socket full): a word on a child's
-        # end among them, the child's status is lost, not left unread by its parent.
+        # row id -> messages its process's hook could not send (its socket full): a word
+        # on a child's end among them, the child's status is lost, not left unread by its
+        # parent. By row: a pid reused is another process.
         self.lost_words: dict[int, int] = {}
         self.roots: list[int] = []  # row ids
         self.orphans: dict[int, list[int]] = {}  # a pid -> rows made before its row, under it
@@ -603,10 +604,10 @@ class TreeRows:
         """Process `pid`'s hook could not send `count` messages: children of its whose
         status is not known may have been reaped and told in them (said once it could
         send again: rows ended meanwhile are told so too)."""
-        self.lost_words[pid] = self.lost_words.get(pid, 0) + count
         parent = self.live.get(pid)
         if parent is None:
             return
+        self.lost_words[parent] = self.lost_words.get(parent, 0) + count
         for rec_id in list(self.keys):
             row = self.registry.row(rec_id)
             if row.parent == parent and row.state is ProcState.ENDED and row.exitcode is None:
@@ -624,7 +625,7 @@ class TreeRows:
                     f"exit status not known: its parent {who.name} ({who.pid}) ended first,"
                     " and only the process that adopted it could read it"
                 )
-            lost = self.lost_words.get(who.pid) if who.pid is not None else None
+            lost = self.lost_words.get(parent)
             if lost:
                 return (
                     f"exit status not known: its parent {who.name} ({who.pid}) may have read"

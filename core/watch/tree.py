@@ -50,7 +50,7 @@ class TreeProcess:
     @property
     def started(self) -> float:
         """Wall clock when it started (10 ms resolution: the kernel's clock ticks)."""
-        return procfs.BOOT_TIME + self.start / procfs.CLOCK_TICKS
+        return procfs.wall_of(self.start)
 
 
 def read_exe(pid: int) -> str:

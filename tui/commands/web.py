@@ -347,7 +347,8 @@ def _server_class() -> type:
 
         async def stop(self) -> None:
             if self._starting is not None:  # a start under way ends first: its process too
-                await asyncio.gather(self._starting, return_exceptions=True)
+                # asyncio.wait, not gather: this stop cancelled would cancel the start too
+                await asyncio.wait({self._starting})
             task, self._task = self._task, None
             process, self._process = self._process, None
             if process is None:
