@@ -715,6 +715,9 @@ def test_a_loopback_address_written_as_ipv6_is_loopback() -> None:
     assert is_loopback("::ffff:127.0.0.1") and not is_loopback("::ffff:10.0.0.1")
     # the short form every resolver reads as 127.0.0.1 was refused the same way
     assert is_loopback("127.1") and not is_loopback("10.1") and not is_loopback("999.1")
+    # and its hexadecimal spelling (a tester's: 0x7f.1 was called reachable)
+    assert is_loopback("0x7f.1") and is_loopback("0X7F.0.0.1") and not is_loopback("0x0a.1")
+    assert not is_loopback("0x.1") and not is_loopback("0xg.1")
 
 
 def test_on_port_80_the_names_a_browser_sends_without_a_port_are_served() -> None:

@@ -53,8 +53,16 @@ def not_ours(host: str) -> str | None:
 
 
 def looks_numeric(host: str) -> bool:
-    """Meant as an IP address: IPv6 (a colon), or every label digits (no host name is)."""
-    return ":" in host or (bool(host) and all(label.isdecimal() for label in host.split(".")))
+    """Meant as an IP address: IPv6 (a colon), or every label a number, decimal or the
+    hexadecimal a resolver reads too (0x7f.1 is 127.0.0.1: `web` called it reachable)."""
+    return ":" in host or (bool(host) and all(map(_number_label, host.split("."))))
+
+
+def _number_label(label: str) -> bool:
+    if label.isdecimal():
+        return True
+    digits = label[2:] if label[:2].lower() == "0x" else ""
+    return bool(digits) and all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
 def own_addresses(version: int) -> set[str]:
