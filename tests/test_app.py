@@ -848,9 +848,9 @@ async def test_the_cpu_pane_grows_when_the_load_moves_to_a_line_of_its_own() -> 
     app = Pane()
     async with app.run_test(size=(60, 12)) as pilot:
         pane = app.query_one(CpuPane)
-        pane.record(sample(9.0, (1.29, 2.01, 1.61)), 1.0)
+        pane.record([sample(9.0, (1.29, 2.01, 1.61))], 1.0)
         await pilot.pause()
-        pane.record(sample(10.0, (11.29, 12.01, 11.61)), 1.0)
+        pane.record([sample(10.0, (11.29, 12.01, 11.61))], 1.0)
         await pilot.pause()
         assert pane.size.height == pane.get_content_height(None, None, pane.size.width) == 5
         assert "cpu1" in screen_text(app)

@@ -36,6 +36,7 @@ from proclab.core.model import (
     ProcessSpec,
     Sampled,
     ServerEvent,
+    SystemSample,
 )
 from proclab.core.output import escape_controls, on_screen
 from proclab.core.source import ProcessSource
@@ -159,7 +160,7 @@ class LabScreen(ProcessCommands):
         self.refresh_rows()
         system = self.source.system()
         if system is not None:
-            self.cpu_pane.record(system, self.source.interval)
+            self.cpu_pane.record([system], self.source.interval)
         self.update_status()
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         if self._startup is not None:
@@ -216,6 +217,7 @@ class LabScreen(ProcessCommands):
         shown: list[OutputLine | Notice | CallLine] = []
         backfilled = self._backfilled
         server_events: list[ServerEvent] = []
+        systems: list[SystemSample] = []  # the CPU pane's, drawn once for the batch
         rows_changed = told = False  # told: an event that is not an output line
         for event in arrived:
             if type(event) is OutputLine:  # a flood's every line: first, and alone
@@ -229,7 +231,7 @@ class LabScreen(ProcessCommands):
                     text = on_screen(event.text)
                     self.notify(text, severity=event.level, timeout=8, markup=False)
             elif isinstance(event, Sampled):
-                self.cpu_pane.record(event.system, self.source.interval)
+                systems.append(event.system)
                 rows_changed = True
             elif isinstance(event, ServerEvent):
                 server_events.append(event)
@@ -238,6 +240,7 @@ class LabScreen(ProcessCommands):
                 shown.extend(call_entries(event))
             else:
                 rows_changed = True
+        self.cpu_pane.record(systems, self.source.interval)
         self._backfilled.clear()  # only events queued before the backfill can repeat it
         if shown or dropped:
             self.output_log.add(shown, skipped=dropped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
@@ -55,10 +56,19 @@ class CpuPane(PaintedWhenShown, Widget):
         self._total: deque[float] = deque()
         self.interval = 1.0
 
-    def record(self, sample: SystemSample, interval: float) -> None:
-        """Add one sampler tick; keeps about HISTORY_SECONDS of them."""
+    def record(self, samples: Sequence[SystemSample], interval: float) -> None:
+        """Add sampler ticks, oldest first; keeps about HISTORY_SECONDS of them. Drawn
+        once for them all: a replay seeking back hands over every tick again, and a
+        repaint each took 1.1 s of 1.2 for 20,000 (cProfile)."""
+        if not samples:
+            return
         self.interval = interval
         keep = max(MIN_HISTORY, math.ceil(HISTORY_SECONDS / interval))
+        for sample in samples[-keep:]:
+            self._push(sample, keep)
+        self._shown(samples[-1], interval, keep)
+
+    def _push(self, sample: SystemSample, keep: int) -> None:
         if len(self._history) != len(sample.per_core) or self._total.maxlen != keep:
             old = [list(h) for h in self._history]
             self._history = [
@@ -69,6 +79,8 @@ class CpuPane(PaintedWhenShown, Widget):
         for history, value in zip(self._history, sample.per_core, strict=True):
             history.append(value)
         self._total.append(sample.total)
+
+    def _shown(self, sample: SystemSample, interval: float, keep: int) -> None:
         previous, width = self._sample, self.size.width
         grew = (
             previous is None
