@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakes import NOW, _sample, mixed_rows, system_history  # noqa: E402
-from test_replay import settle  # noqa: E402
+from fakes import NOW, _sample, mixed_rows, system_history
+from test_replay import settle
 
-from proclab.core.model import Event, Sampled, Spawned  # noqa: E402
-from proclab.core.recording import Replay  # noqa: E402
-from proclab.tui.commands.replay import replay_app  # noqa: E402
+from proclab.core.model import Event, Sampled, Spawned
+from proclab.core.recording import Replay
+from proclab.tui.commands.replay import replay_app
 
 
 def session(ticks: int) -> list[tuple[float, Event]]:
