@@ -349,9 +349,7 @@ class ChildWatcher:
             finally:
                 self._in_hand.discard(pipe.fd)
             if self._after_lines is not None:
-                pipe.handed = pipe.taken - len(pipe.unhanded)
-                if self._waiting:
-                    self._after_lines(pipe.rec_id)
+                self._handed(pipe)
                 self._siblings_kept_back(pipe)
             return True
         self._hand_out(pipe, pipe.splitter.flush())
@@ -384,14 +382,26 @@ class ChildWatcher:
                     self._finish_others(pipe)
             finally:
                 self._nested = False
+        self._feed(pipe, data)
+
+    def _feed(self, pipe: _Pipe, data: bytes, helped: bool = True) -> None:
+        """`data`'s lines handed out, in turn with what its process said (_hand_out_in_turn,
+        which may keep back the rest); a line left unfinished noted as such."""
         if self._after_lines is not None and self._waiting:
-            data = self._hand_out_in_turn(pipe, data)
+            data = self._hand_out_in_turn(pipe, data, helped)
         self._hand_out(pipe, pipe.splitter.feed(data))
         if self._before_lines is not None:
             if pipe.splitter.holding:
                 self._unfinished[pipe.fd] = pipe
             else:
                 self._unfinished.pop(pipe.fd, None)
+
+    def _handed(self, pipe: _Pipe) -> None:
+        """After a chunk of `pipe` went out (but what it keeps back): what its process said
+        after writing it may be told now."""
+        pipe.handed = pipe.taken - len(pipe.unhanded)
+        if self._waiting:
+            self._after_lines(pipe.rec_id)  # type: ignore[misc]
 
     def _siblings_kept_back(self, pipe: _Pipe) -> None:
         """What `pipe`'s other pipes kept back for its chunk, just handed out (and what
@@ -409,19 +419,10 @@ class ChildWatcher:
         data, pipe.unhanded = pipe.unhanded, b""
         self._in_hand.add(pipe.fd)
         try:
-            if self._waiting:
-                data = self._hand_out_in_turn(pipe, data, helped=False)
-            self._hand_out(pipe, pipe.splitter.feed(data))
+            self._feed(pipe, data, helped=False)
         finally:
             self._in_hand.discard(pipe.fd)
-        if self._before_lines is not None:
-            if pipe.splitter.holding:
-                self._unfinished[pipe.fd] = pipe
-            else:
-                self._unfinished.pop(pipe.fd, None)
-        pipe.handed = pipe.taken - len(pipe.unhanded)
-        if self._waiting:
-            self._after_lines(pipe.rec_id)  # type: ignore[misc]
+        self._handed(pipe)
 
     def _hand_out_in_turn(self, pipe: _Pipe, data: bytes, helped: bool = True) -> bytes:
         """The lines of `data` written before what its process said meanwhile, handed
