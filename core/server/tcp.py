@@ -714,9 +714,7 @@ class TcpServer:
         if kind == "accepted":  # the handler's own word: told once, as its row was made
             return True
         if kind == "handler":
-            with contextlib.suppress(ProclabError, TypeError, ValueError):
-                latency = float(record.get("latency", 0))
-                self._controller.set_start_latency(rec_id, latency, _born(pid, record))
+            self._start_told(rec_id, pid, record)
             return True
         if kind == "figures":
             self._figures[pid] = record.get("figures")
@@ -768,11 +766,14 @@ class TcpServer:
             self._by_pid[pid] = (rec_id, "")
             with self._lock:
                 self._handlers.add(rec_id)
-        rec_id = self._by_pid[pid][0]
+        self._start_told(self._by_pid[pid][0], pid, record)
+        return True
+
+    def _start_told(self, rec_id: int, pid: int, record: dict[str, Any]) -> None:
+        """A "handler" line: how long its server's start() took, and when it began."""
         with contextlib.suppress(ProclabError, TypeError, ValueError):
             latency = float(record.get("latency", 0))
             self._controller.set_start_latency(rec_id, latency, _born(pid, record))
-        return True
 
     def _reaped(self, pid: int, record: dict[str, Any]) -> ProcessRow:
         """The row of a child the server process has reaped, ended with what it told."""
