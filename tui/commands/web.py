@@ -350,7 +350,7 @@ def _server_class() -> type:
                 # asyncio.wait, not gather: this stop cancelled would cancel the start too
                 await asyncio.wait({self._starting})
             task, self._task = self._task, None
-            process, self._process = self._process, None
+            process = self._process
             if process is None:
                 return
             await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
@@ -360,7 +360,6 @@ def _server_class() -> type:
                 task.cancel()
                 with contextlib.suppress(Exception):  # its own error, not this stop's
                     await task
-            self._process = process  # send_meta writes to it
             await end_tab(process, lambda: self.send_meta({"type": "quit"}), self.last_words)
 
     class ProclabServer(Server):
