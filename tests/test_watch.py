@@ -172,8 +172,8 @@ def test_a_line_carries_the_name_its_process_gave_before_printing_it(
     child is about to run (its args fill the pipe to it), so nothing names it first."""
     monkeypatch.setattr(hook_server, "SWEEP_BUSY", 1.0)
     monkeypatch.setattr(hook_server, "SWEEP_IDLE", 1.0)
-    script = tmp_path / "late_name.py"
-    script.write_text(
+    program = watched_script(
+        tmp_path,
         "import multiprocessing, time\n"
         "time.sleep(2.5)\n"
         "def named(payload):\n"
@@ -182,9 +182,8 @@ def test_a_line_carries_the_name_its_process_gave_before_printing_it(
         "    multiprocessing.set_start_method('spawn')\n"
         "    p = multiprocessing.Process(target=named, args=(b'x' * 300_000,), name='late-one')\n"
         "    p.start()\n"
-        "    p.join()\n"
+        "    p.join()\n",
     )
-    program = watch([sys.executable, str(script)])
     child = by_name(program)["late-one"]
     assert [(line.name, line.pid, line.text) for line in program.output(child.id)] == [
         ("late-one", child.pid, "late-one here")
@@ -212,9 +211,21 @@ def watched_late(
 ) -> WatchedProgram:
     """`source` run as a script and watched, each pipe first read late (read_late)."""
     read_late(monkeypatch, seconds)
+    return watched_script(tmp_path, source)
+
+
+def watched_script(tmp_path: Path, source: str, *args: str) -> WatchedProgram:
+    """`source` run as a script (with `args`) and watched until its tree is done."""
     script = tmp_path / "program.py"
     script.write_text(source)
-    return watch([sys.executable, str(script)])
+    return watch([sys.executable, str(script), *args])
+
+
+def root_children(program: WatchedProgram) -> list[ProcessRow]:
+    """The rows of the program's own children (its root's)."""
+    root = program.root
+    assert root is not None
+    return [r for r in program.rows() if r.parent == root.id]
 
 
 def told(program: WatchedProgram) -> list[str]:
@@ -437,8 +448,8 @@ def test_children_that_rename_themselves_one_after_another_are_told_under_each_n
     line under that name. The ends of the later ones came before their lines were read:
     their rename then went first ("renamed1 | plain line", 3 runs of 4), and their start
     was told under the later name ("+ renamed1", every run)."""
-    script = tmp_path / "renamers.py"
-    script.write_text(
+    program = watched_script(
+        tmp_path,
         "import multiprocessing as mp\n"
         "def child(new):\n"
         "    print('before', flush=True)\n"
@@ -449,9 +460,8 @@ def test_children_that_rename_themselves_one_after_another_are_told_under_each_n
         "    for i in range(6):\n"
         "        p = ctx.Process(target=child, args=(f'renamed{i}',), name=f'orig{i}')\n"
         "        p.start()\n"
-        "        p.join()\n"
+        "        p.join()\n",
     )
-    program = watch([sys.executable, str(script)])
     events = program.events  # type: ignore[attr-defined]
     for i in range(6):
         child = by_name(program)[f"renamed{i}"]
@@ -1843,8 +1853,8 @@ def test_a_join_long_after_its_child_ended_lands_on_that_child_s_row(
     after they all ran: 794). A child keeps its pid until its parent reaps it: a parent's
     word on its end is about that child, however late."""
     monkeypatch.setattr(rows_module, "RECENT_S", 0.3)
-    script = tmp_path / "late_join.py"
-    script.write_text(
+    program = watched_script(
+        tmp_path,
         "import multiprocessing as mp, sys, time\n"
         "def f():\n"
         "    print('child done', flush=True)\n"
@@ -1854,9 +1864,9 @@ def test_a_join_long_after_its_child_ended_lands_on_that_child_s_row(
         "    p.start()\n"
         "    time.sleep(1.5)\n"
         "    p.join()\n"
-        "    print('exitcode', p.exitcode, flush=True)\n"
+        "    print('exitcode', p.exitcode, flush=True)\n",
+        method,
     )
-    program = watch([sys.executable, str(script), method])
     mine = [r for r in program.rows() if r.mp is None or r.mp.role is None]
     child = by_name(program).get("Process-1")
     assert sorted(r.name for r in mine) == ["Process-1", "python"], program.rows()
@@ -1870,19 +1880,16 @@ def test_a_waitpid_long_after_its_child_ended_lands_on_that_child_s_row(
 ) -> None:
     """The same for a plain os.fork() child reaped by os.waitpid() late."""
     monkeypatch.setattr(rows_module, "RECENT_S", 0.3)
-    script = tmp_path / "late_wait.py"
-    script.write_text(
+    program = watched_script(
+        tmp_path,
         "import os, time\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    os._exit(5)\n"
         "time.sleep(1.5)\n"
-        "print('status', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)\n"
+        "print('status', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)\n",
     )
-    program = watch([sys.executable, str(script)])
-    root = program.root
-    assert root is not None
-    children = [r for r in program.rows() if r.parent == root.id]
+    children = root_children(program)
     assert [(r.name, r.exitcode) for r in children] == [("python", 5)], program.rows()
 
 
@@ -1890,8 +1897,8 @@ def test_a_status_lost_with_its_parent_s_words_is_not_said_unread(tmp_path: Path
     """A tester's (500 children joined, the hook's socket full): a child's status was
     "not known: only its parent could read it" of a parent that had read it, and whose
     word on it was among the messages it could not send."""
-    script = tmp_path / "lost.py"
-    script.write_text(
+    program = watched_script(
+        tmp_path,
         "import os, sys, time\n"
         "h = sys.modules['_proclab_hook']\n"
         "pid = os.fork()\n"
@@ -1905,12 +1912,9 @@ def test_a_status_lost_with_its_parent_s_words_is_not_said_unread(tmp_path: Path
         "second = os.fork()\n"
         "if second == 0:\n"
         "    os._exit(0)\n"
-        "os.waitpid(second, 0)  # its word goes, the count of the lost one first\n"
+        "os.waitpid(second, 0)  # its word goes, the count of the lost one first\n",
     )
-    program = watch([sys.executable, str(script)])
-    root = program.root
-    assert root is not None
-    first, second = sorted((r for r in program.rows() if r.parent == root.id), key=lambda r: r.id)
+    first, second = sorted(root_children(program), key=lambda r: r.id)
     assert first.exitcode is None and "may have read it, and could not tell proclab" in (
         first.exit_note or ""
     ), first.exit_note
