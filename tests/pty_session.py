@@ -145,6 +145,20 @@ class PtySession:
         self._reader.join(timeout=2)
 
 
+def quit_once(
+    args: Sequence[str], shown: bytes, size: tuple[int, int] = (80, 24)
+) -> tuple[int, bytes]:
+    """proclab on a terminal with `args`, quit with q once `shown` is on the screen: its
+    exit status, and every byte it wrote to the terminal."""
+    session = PtySession(args, size=size)
+    try:
+        session.wait_for(shown)
+        session.send("q")
+        return session.wait(), session.output
+    finally:
+        session.close()
+
+
 def gone(
     processes: Sequence[psutil.Process],
     timeout: float = 5.0,

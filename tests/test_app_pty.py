@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import reap_orphans
-from pty_session import PROCLAB, PtySession, gone
+from pty_session import PROCLAB, PtySession, gone, quit_once
 from support import wait_until
 
 MARKER = "XYZZY-MARKER"
@@ -96,17 +96,11 @@ def test_a_child_s_tabs_are_spaced_out_not_sent_to_the_terminal(tmp_path: Path) 
 
 
 def test_terminal_is_restored_after_quit(tmp_path: Path) -> None:
-    session = PtySession([])
-    try:
-        session.wait_for(b"0 live")
-        session.send("q")
-        assert session.wait() == 0
-        raw = session.output
-        # Textual left the alternate screen and showed the cursor again.
-        assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") >= 0
-        assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l")
-    finally:
-        session.close()
+    status, raw = quit_once([], b"0 live")
+    assert status == 0
+    # Textual left the alternate screen and showed the cursor again.
+    assert raw.rfind(b"\x1b[?1049l") > raw.rfind(b"\x1b[?1049h") >= 0
+    assert raw.rfind(b"\x1b[?25h") > raw.rfind(b"\x1b[?25l")
 
 
 def _sleeps_per_thread(pid: int) -> dict[str, int]:

@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from pty_session import PROCLAB, PtySession, gone
+from pty_session import PROCLAB, gone, quit_once
 from support import free_port, kill_if_running, listening, wait_until
 
 T = "proclab.core.tasks"
@@ -82,14 +82,10 @@ def test_a_recording_onto_a_full_disk_is_one_line_and_the_run_goes_on() -> None:
 def test_the_app_and_serve_say_a_recording_cut_short_once_over_and_exit_1() -> None:
     """A tester's: a recording cut short by a full disk left the app's exit status 0, said
     only in a notice gone with the app, and `serve`'s 0 too (`run` exits 1)."""
-    session = PtySession([f"{T}:sleep", "--args", "(0,)", "--record", "/dev/full"])
-    try:
-        session.wait_for(b"1 ended")  # recorded, and so cut short
-        session.send("q")
-        assert session.wait() == 1
-        said = session.output.decode(errors="replace")
-    finally:
-        session.close()
+    # once a child has ended: recorded, and so cut short
+    status, drawn = quit_once([f"{T}:sleep", "--args", "(0,)", "--record", "/dev/full"], b"1 ended")
+    assert status == 1
+    said = drawn.decode(errors="replace")
     assert "the recording in /dev/full stops short" in said, said[-2000:]
     port = free_port()
     serve = subprocess.Popen(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fakes import NOW, _sample, mixed_rows, system_history
-from pty_session import PROCLAB, PtySession
+from pty_session import PROCLAB, PtySession, quit_once
 from support import TASKS, as_unprivileged_user, wait_for, wait_until
 
 from proclab.core.controller import Controller
@@ -734,15 +734,8 @@ def test_a_serve_that_never_started_leaves_an_earlier_recording_as_it_was(
 
 def test_the_app_records_its_session(tmp_path: Path) -> None:
     path = tmp_path / "app.jsonl"
-    session = PtySession(
-        [f"{TASKS}:exit_with", "--args", "(3,)", "--count", "2", "--record", str(path)]
-    )
-    try:
-        session.wait_for(b"2 ended")
-        session.send("q")
-        assert session.wait() == 0
-    finally:
-        session.close()
+    args = [f"{TASKS}:exit_with", "--args", "(3,)", "--count", "2", "--record", str(path)]
+    assert quit_once(args, b"2 ended")[0] == 0
     replay = Replay.load(path)
     replay.play_to(replay.end)
     assert [describe_exit(r.exitcode) for r in replay.rows()] == ["3", "3"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pty_session import PROCLAB, PtySession
+from pty_session import PROCLAB, quit_once
 from test_replay import settle
 from test_tree_view import names, subtitle
 
@@ -118,13 +118,8 @@ def test_the_watch_app_records_its_session(tmp_path: Path) -> None:
     """The app (not --headless) records the same: quit once the program has ended, and the
     recording holds every process with its name, parent and exit, and the calls."""
     path = tmp_path / "app.jsonl"
-    session = PtySession(["watch", "--record", str(path), "--", *SCRIPT], size=(160, 48))
-    try:
-        session.wait_for(b"The program ended")
-        session.send("q")
-        assert session.wait() == 0
-    finally:
-        session.close()
+    args = ["watch", "--record", str(path), "--", *SCRIPT]
+    assert quit_once(args, b"The program ended", size=(160, 48))[0] == 0
     replay = Replay.load(path)
     replay.play_to(replay.end)
     rows = {r.mp.name if r.mp else r.name: r for r in replay.rows()}
@@ -141,13 +136,8 @@ def test_the_watch_app_exits_with_the_program_s_status(tmp_path: Path) -> None:
     --headless gives 3."""
     script = tmp_path / "three.py"
     script.write_text("print('bye', flush=True)\nraise SystemExit(3)\n")
-    session = PtySession(["watch", "--", sys.executable, str(script)], size=(120, 32))
-    try:
-        session.wait_for(b"1 ended")
-        session.send("q")
-        assert session.wait() == 3
-    finally:
-        session.close()
+    args = ["watch", "--", sys.executable, str(script)]
+    assert quit_once(args, b"1 ended", size=(120, 32))[0] == 3
 
 
 def test_attach_records_a_tree_it_did_not_start(tmp_path: Path) -> None:
